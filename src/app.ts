@@ -1,0 +1,59 @@
+import { Elysia } from "elysia";
+import { openapi } from "@elysiajs/openapi";
+import { z } from "zod";
+import type { Config } from "./config/load";
+import type { Db } from "./db/client";
+import type { CreditStore } from "./modules/ledger/credit-store";
+import type { KeyAuthenticator } from "./modules/keys/service";
+import { errorHandler } from "./plugins/errors";
+import { requestId } from "./plugins/request-id";
+import { swaggerAssets } from "./plugins/swagger-assets";
+import { healthModule } from "./modules/health";
+import { accountsModule } from "./modules/accounts";
+import { ledgerModule } from "./modules/ledger";
+import { keysModule } from "./modules/keys";
+import { auditModule } from "./modules/audit";
+import { meModule } from "./modules/me";
+
+/** Everything the app needs, built by the caller (server, tests); the app itself never listens. */
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  credits: CreditStore;
+  keys: KeyAuthenticator;
+  adminTokenHash: string;
+  now: () => number;
+}
+
+export function createApp(deps: AppDeps) {
+  return new Elysia()
+    .use(requestId)
+    .use(errorHandler)
+    .use(
+      openapi({
+        path: "/swagger",
+        specPath: "/openapi.json",
+        provider: "swagger-ui",
+        swagger: { cdn: "/swagger/assets/swagger-ui-bundle.js", theme: "/swagger/assets/swagger-ui.css", version: "5" },
+        mapJsonSchema: { zod: z.toJSONSchema },
+        documentation: {
+          info: {
+            title: "Tollgate",
+            version: "0.1.0",
+            description: "OpenAI-compatible LLM API gateway with prepaid credits. Customer routes use an API key; /admin routes use the admin token.",
+          },
+          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+          security: [{ bearer: [] }],
+        },
+      }),
+    )
+    .use(swaggerAssets)
+    .use(healthModule(deps))
+    .use(accountsModule(deps))
+    .use(ledgerModule(deps))
+    .use(keysModule(deps))
+    .use(auditModule(deps))
+    .use(meModule(deps));
+}
+
+export type App = ReturnType<typeof createApp>;

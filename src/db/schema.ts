@@ -1,0 +1,150 @@
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+// Times are integer milliseconds since the epoch; money is integer micro-credits.
+
+export const accounts = sqliteTable("accounts", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  email: text("email"),
+  plan: text("plan").notNull().default("default"),
+  status: text("status", { enum: ["active", "suspended"] }).notNull().default("active"),
+  /** Denormalised sum of the account's ledger entries, maintained in the same transaction. */
+  balanceMicros: integer("balance_micros").notNull().default(0),
+  /** Sum of positive top-ups ever (drives usage tiers). */
+  lifetimeTopupMicros: integer("lifetime_topup_micros").notNull().default(0),
+  createdAt: integer("created_at").notNull(),
+});
+
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    name: text("name").notNull().default(""),
+    /** SHA-256 hex of the full key; the key itself is never stored. */
+    hash: text("hash").notNull(),
+    prefix: text("prefix").notNull(),
+    last4: text("last4").notNull(),
+    /** JSON array of model ids, or null for every model. */
+    models: text("models", { mode: "json" }).$type<string[] | null>(),
+    expiresAt: integer("expires_at"),
+    spendCapMicros: integer("spend_cap_micros"),
+    spentMicros: integer("spent_micros").notNull().default(0),
+    revokedAt: integer("revoked_at"),
+    rotatedTo: text("rotated_to"),
+    lastUsedAt: integer("last_used_at"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("api_keys_hash").on(t.hash), index("api_keys_account").on(t.accountId)],
+);
+
+export const ledgerEntries = sqliteTable(
+  "ledger_entries",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    kind: text("kind", { enum: ["topup", "adjustment", "charge", "redeem", "payment", "refund"] }).notNull(),
+    amountMicros: integer("amount_micros").notNull(),
+    balanceAfterMicros: integer("balance_after_micros").notNull(),
+    /** For charges: the request id; unique so a request is charged at most once. */
+    requestId: text("request_id"),
+    keyId: text("key_id"),
+    /** External reference (idempotency key, Stripe id, code id) for non-charge entries. */
+    ref: text("ref"),
+    note: text("note"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    index("ledger_account_id").on(t.accountId, t.id),
+    uniqueIndex("ledger_request").on(t.requestId).where(sql`request_id is not null`),
+    uniqueIndex("ledger_ref").on(t.accountId, t.kind, t.ref).where(sql`ref is not null`),
+  ],
+);
+
+export const creditHolds = sqliteTable(
+  "credit_holds",
+  {
+    requestId: text("request_id").primaryKey(),
+    accountId: text("account_id").notNull(),
+    keyId: text("key_id"),
+    amountMicros: integer("amount_micros").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("holds_account").on(t.accountId)],
+);
+
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    actor: text("actor").notNull(),
+    action: text("action").notNull(),
+    targetType: text("target_type").notNull(),
+    targetId: text("target_id").notNull(),
+    before: text("before", { mode: "json" }),
+    after: text("after", { mode: "json" }),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("audit_target").on(t.targetType, t.targetId)],
+);
+
+export const idempotencyKeys = sqliteTable(
+  "idempotency_keys",
+  {
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    bodyHash: text("body_hash").notNull(),
+    status: integer("status").notNull(),
+    response: text("response").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("idempotency_scope_key").on(t.scope, t.key)],
+);
+
+export const settings = sqliteTable("settings", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+});
+
+export const usageLog = sqliteTable(
+  "usage_log",
+  {
+    requestId: text("request_id").primaryKey(),
+    accountId: text("account_id").notNull(),
+    keyId: text("key_id"),
+    model: text("model").notNull(),
+    stream: integer("stream", { mode: "boolean" }).notNull(),
+    status: integer("status").notNull(),
+    promptTokens: integer("prompt_tokens").notNull().default(0),
+    cachedTokens: integer("cached_tokens").notNull().default(0),
+    completionTokens: integer("completion_tokens").notNull().default(0),
+    reasoningTokens: integer("reasoning_tokens").notNull().default(0),
+    costMicros: integer("cost_micros").notNull().default(0),
+    estimated: integer("estimated", { mode: "boolean" }).notNull().default(false),
+    latencyMs: integer("latency_ms").notNull().default(0),
+    ttftMs: integer("ttft_ms"),
+    upstreamRequestId: text("upstream_request_id"),
+    errorCode: text("error_code"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("usage_account_time").on(t.accountId, t.createdAt), index("usage_time").on(t.createdAt)],
+);
+
+/** Daily totals kept after raw usage rows pass retention. */
+export const usageDaily = sqliteTable(
+  "usage_daily",
+  {
+    day: text("day").notNull(),
+    accountId: text("account_id").notNull(),
+    model: text("model").notNull(),
+    requests: integer("requests").notNull(),
+    promptTokens: integer("prompt_tokens").notNull(),
+    cachedTokens: integer("cached_tokens").notNull(),
+    completionTokens: integer("completion_tokens").notNull(),
+    reasoningTokens: integer("reasoning_tokens").notNull(),
+    costMicros: integer("cost_micros").notNull(),
+  },
+  (t) => [uniqueIndex("usage_daily_key").on(t.day, t.accountId, t.model)],
+);

@@ -1,0 +1,20 @@
+/** Money is integer micro-credits: 1 credit = 1 USD = 1,000,000 micros. */
+export const MICROS_PER_USD = 1_000_000;
+
+/** Parse a decimal USD string ("12.5", "-0.000001") into micros without floating point. */
+export function usdToMicros(input: string): number {
+  const m = /^(-)?(\d+)(?:\.(\d{1,6}))?$/.exec(input.trim());
+  if (!m) throw new Error(`not a USD amount with at most 6 decimals: ${JSON.stringify(input)}`);
+  const micros = Number(m[2]) * MICROS_PER_USD + Number((m[3] ?? "").padEnd(6, "0"));
+  if (!Number.isSafeInteger(micros)) throw new Error(`amount out of range: ${input}`);
+  return m[1] && micros !== 0 ? -micros : micros;
+}
+
+/** Exact decimal rendering of micros ("1.500000" → "1.5"). */
+export function microsToUsd(micros: number): string {
+  const sign = micros < 0 ? "-" : "";
+  const abs = Math.abs(micros);
+  const whole = Math.floor(abs / MICROS_PER_USD);
+  const frac = String(abs % MICROS_PER_USD).padStart(6, "0").replace(/0+$/, "");
+  return `${sign}${whole}${frac ? `.${frac}` : ""}`;
+}

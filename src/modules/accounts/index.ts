@@ -1,0 +1,38 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../app";
+import { authPlugin } from "../auth";
+import { AccountList, AccountView, CreateAccountBody, IdParams, ListAccountsQuery, UpdateAccountBody } from "./model";
+import { accountView, createAccount, getAccountRow, listAccounts, updateAccount } from "./service";
+
+export const accountsModule = (deps: AppDeps) => {
+  const view = (row: ReturnType<typeof getAccountRow>) => accountView(row, deps.credits.balance(row.id).held);
+  return new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
+    .use(authPlugin(deps))
+    .post("", ({ body, actor, status }) => status(201, view(createAccount(deps.db, body, actor))), {
+      admin: true,
+      body: CreateAccountBody,
+      response: { 201: AccountView },
+      detail: { summary: "Create a customer account" },
+    })
+    .get(
+      "",
+      ({ query }) => {
+        const rows = listAccounts(deps.db, { ...query, limit: query.limit + 1 });
+        return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map(view) };
+      },
+      { admin: true, query: ListAccountsQuery, response: AccountList, detail: { summary: "List accounts, newest first" } },
+    )
+    .get("/:id", ({ params }) => view(getAccountRow(deps.db, params.id)), {
+      admin: true,
+      params: IdParams,
+      response: AccountView,
+      detail: { summary: "One account with balance, held and available credit" },
+    })
+    .patch("/:id", ({ params, body, actor }) => view(updateAccount(deps.db, params.id, body, actor)), {
+      admin: true,
+      params: IdParams,
+      body: UpdateAccountBody,
+      response: AccountView,
+      detail: { summary: "Rename, change email, suspend or reactivate an account (suspension applies on the next request)" },
+    });
+};

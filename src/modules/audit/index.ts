@@ -1,0 +1,30 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../app";
+import { authPlugin } from "../auth";
+import { AuditList, AuditQuery } from "./model";
+import { listAudit } from "./service";
+
+export const auditModule = (deps: AppDeps) =>
+  new Elysia({ prefix: "/admin", tags: ["admin"] })
+    .use(authPlugin(deps))
+    .get(
+      "/audit",
+      ({ query }) => {
+        const rows = listAudit(deps.db, { limit: query.limit + 1, before: query.before, targetId: query.target_id });
+        return {
+          object: "list" as const,
+          has_more: rows.length > query.limit,
+          data: rows.slice(0, query.limit).map((r) => ({
+            id: r.id,
+            actor: r.actor,
+            action: r.action,
+            target_type: r.targetType,
+            target_id: r.targetId,
+            before: r.before,
+            after: r.after,
+            created_at: Math.floor(r.createdAt / 1000),
+          })),
+        };
+      },
+      { admin: true, query: AuditQuery, response: AuditList, detail: { summary: "Audit log of admin changes, newest first" } },
+    );

@@ -1,0 +1,20 @@
+import { z } from "zod";
+
+export const AuditQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  before: z.coerce.number().int().positive().optional().describe("Return entries with an id below this (paging)."),
+  target_id: z.string().optional(),
+});
+
+export const AuditEntry = z.object({
+  id: z.number().int(),
+  actor: z.string(),
+  action: z.string(),
+  target_type: z.string(),
+  target_id: z.string(),
+  before: z.unknown().nullable(),
+  after: z.unknown().nullable(),
+  created_at: z.number().int().describe("Unix seconds."),
+});
+
+export const AuditList = z.object({ object: z.literal("list"), data: z.array(AuditEntry), has_more: z.boolean() });

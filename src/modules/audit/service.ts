@@ -1,0 +1,27 @@
+import { and, desc, eq, lt } from "drizzle-orm";
+import type { Db } from "../../db/client";
+import { auditLog } from "../../db/schema";
+
+export interface AuditInput {
+  actor: string;
+  action: string;
+  targetType: string;
+  targetId: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+/** Records an admin change; call inside the same transaction as the change itself. */
+export function audit(db: Db, e: AuditInput, now = Date.now()): void {
+  db.insert(auditLog)
+    .values({ ...e, before: e.before ?? null, after: e.after ?? null, createdAt: now })
+    .run();
+}
+
+export function listAudit(db: Db, q: { limit: number; before?: number; targetId?: string }) {
+  const where = and(
+    q.before ? lt(auditLog.id, q.before) : undefined,
+    q.targetId ? eq(auditLog.targetId, q.targetId) : undefined,
+  );
+  return db.select().from(auditLog).where(where).orderBy(desc(auditLog.id)).limit(q.limit).all();
+}

@@ -1,0 +1,25 @@
+import { Elysia } from "elysia";
+import { z } from "zod";
+import type { AppDeps } from "../../app";
+
+const Health = z.object({ status: z.literal("ok") });
+const Ready = z.object({ status: z.enum(["ready", "unavailable"]), database: z.enum(["ok", "error"]) });
+
+export const healthModule = (deps: AppDeps) =>
+  new Elysia({ tags: ["health"] })
+    .get("/healthz", () => ({ status: "ok" as const }), {
+      response: Health,
+      detail: { summary: "Liveness: the process is up" },
+    })
+    .get(
+      "/readyz",
+      ({ status }) => {
+        try {
+          deps.db.$client.query("SELECT 1").get();
+          return { status: "ready" as const, database: "ok" as const };
+        } catch {
+          return status(503, { status: "unavailable" as const, database: "error" as const });
+        }
+      },
+      { response: { 200: Ready, 503: Ready }, detail: { summary: "Readiness: the database answers" } },
+    );

@@ -1,0 +1,59 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../app";
+import { IdParams } from "../accounts/model";
+import { getAccountRow } from "../accounts/service";
+import { authPlugin } from "../auth";
+import { CreatedKey, CreateKeyBody, KeyList, KeyView, RotateKeyBody } from "./model";
+import { createKey, getKeyRow, keyView, listKeys, revokeKey, rotateKey } from "./service";
+
+export const keysModule = (deps: AppDeps) =>
+  new Elysia({ prefix: "/admin", tags: ["admin"] })
+    .use(authPlugin(deps))
+    .post(
+      "/accounts/:id/keys",
+      ({ params, body, actor, status }) => {
+        const { row, key } = createKey(deps.db, deps.config.key_prefix, params.id, body, actor);
+        return status(201, { ...keyView(row), key });
+      },
+      {
+        admin: true,
+        params: IdParams,
+        body: CreateKeyBody,
+        response: { 201: CreatedKey },
+        detail: { summary: "Create an API key (the key is returned only in this response)" },
+      },
+    )
+    .get(
+      "/accounts/:id/keys",
+      ({ params }) => {
+        getAccountRow(deps.db, params.id);
+        return { object: "list" as const, data: listKeys(deps.db, params.id).map((k) => keyView(k)) };
+      },
+      { admin: true, params: IdParams, response: KeyList, detail: { summary: "An account's keys (never the key or its hash)" } },
+    )
+    .get("/keys/:id", ({ params }) => keyView(getKeyRow(deps.db, params.id)), {
+      admin: true,
+      params: IdParams,
+      response: KeyView,
+      detail: { summary: "One API key" },
+    })
+    .post(
+      "/keys/:id/rotate",
+      ({ params, body, actor, status }) => {
+        const { row, key } = rotateKey(deps.db, params.id, body?.grace_seconds ?? 0, actor);
+        return status(201, { ...keyView(row), key });
+      },
+      {
+        admin: true,
+        params: IdParams,
+        body: RotateKeyBody.optional(),
+        response: { 201: CreatedKey },
+        detail: { summary: "Issue a replacement key; the old one stays valid for grace_seconds (default 0)" },
+      },
+    )
+    .delete("/keys/:id", ({ params, actor }) => keyView(revokeKey(deps.db, params.id, actor)), {
+      admin: true,
+      params: IdParams,
+      response: KeyView,
+      detail: { summary: "Revoke a key (takes effect on the next request)" },
+    });

@@ -1,0 +1,205 @@
+import { desc, eq } from "drizzle-orm";
+import type { Statement } from "bun:sqlite";
+import { durable, type Db } from "../../db/client";
+import { apiKeys } from "../../db/schema";
+import { sha256Hex } from "../../lib/crypto";
+import { errors } from "../../lib/errors";
+import { newId, randomBase62 } from "../../lib/ids";
+import { audit } from "../audit/service";
+import { getAccountRow } from "../accounts/service";
+import type { CreateKeyInput, KeyViewT } from "./model";
+
+export type KeyRow = typeof apiKeys.$inferSelect;
+
+export function generateKey(prefix: string): { key: string; hash: string; last4: string } {
+  const key = `${prefix}${randomBase62(40)}`;
+  return { key, hash: sha256Hex(key), last4: key.slice(-4) };
+}
+
+function toMillis(v: number | string | null | undefined): number | null {
+  if (v == null) return null;
+  return typeof v === "number" ? v * 1000 : Date.parse(v);
+}
+
+export function getKeyRow(db: Db, id: string): KeyRow {
+  const row = db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
+  if (!row) throw errors.notFound(`API key ${id}`, "id");
+  return row;
+}
+
+export function createKey(
+  db: Db,
+  prefix: string,
+  accountId: string,
+  input: CreateKeyInput,
+  actor: string,
+  now = Date.now(),
+): { row: KeyRow; key: string } {
+  const expiresAt = toMillis(input.expires_at);
+  if (expiresAt !== null && expiresAt <= now) throw errors.badRequest("expires_at must be in the future.", "expires_at");
+  const { key, hash, last4 } = generateKey(prefix);
+  const row: KeyRow = {
+    id: newId("key"),
+    accountId,
+    name: input.name ?? "",
+    hash,
+    prefix,
+    last4,
+    models: input.models ?? null,
+    expiresAt,
+    spendCapMicros: input.spend_cap_micros ?? null,
+    spentMicros: 0,
+    revokedAt: null,
+    rotatedTo: null,
+    lastUsedAt: null,
+    createdAt: now,
+  };
+  durable(db, () => {
+    getAccountRow(db, accountId);
+    db.insert(apiKeys).values(row).run();
+    audit(db, { actor, action: "key.create", targetType: "api_key", targetId: row.id, after: redact(row) }, now);
+  });
+  return { row, key };
+}
+
+export function listKeys(db: Db, accountId: string): KeyRow[] {
+  return db.select().from(apiKeys).where(eq(apiKeys.accountId, accountId)).orderBy(desc(apiKeys.createdAt)).all();
+}
+
+/** Issues a replacement with the same settings; the old key expires after the grace period. */
+export function rotateKey(db: Db, id: string, graceSeconds: number, actor: string, now = Date.now()): { row: KeyRow; key: string } {
+  return durable(db, () => {
+    const old = getKeyRow(db, id);
+    if (keyStatus(old, now) !== "active") throw errors.badRequest(`API key ${id} is no longer active.`, "id", "key_inactive");
+    const { key, hash, last4 } = generateKey(old.prefix);
+    const row: KeyRow = { ...old, id: newId("key"), hash, last4, spentMicros: 0, lastUsedAt: null, createdAt: now, rotatedTo: null };
+    db.insert(apiKeys).values(row).run();
+    const oldExpiry = now + graceSeconds * 1000;
+    const patch = graceSeconds === 0
+      ? { revokedAt: now, rotatedTo: row.id }
+      : { expiresAt: old.expiresAt === null ? oldExpiry : Math.min(old.expiresAt, oldExpiry), rotatedTo: row.id };
+    db.update(apiKeys).set(patch).where(eq(apiKeys.id, id)).run();
+    audit(db, { actor, action: "key.rotate", targetType: "api_key", targetId: id, before: redact(old), after: { ...patch, new_key_id: row.id } }, now);
+    return { row, key };
+  });
+}
+
+export function revokeKey(db: Db, id: string, actor: string, now = Date.now()): KeyRow {
+  return durable(db, () => {
+    const old = getKeyRow(db, id);
+    if (old.revokedAt !== null) return old;
+    const row = db.update(apiKeys).set({ revokedAt: now }).where(eq(apiKeys.id, id)).returning().get()!;
+    audit(db, { actor, action: "key.revoke", targetType: "api_key", targetId: id, before: redact(old), after: { revoked_at: now } }, now);
+    return row;
+  });
+}
+
+export function keyStatus(k: Pick<KeyRow, "revokedAt" | "expiresAt">, now = Date.now()): "active" | "expired" | "revoked" {
+  if (k.revokedAt !== null) return "revoked";
+  if (k.expiresAt !== null && k.expiresAt <= now) return "expired";
+  return "active";
+}
+
+const sec = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
+
+export function keyView(k: KeyRow, now = Date.now()): KeyViewT {
+  return {
+    id: k.id,
+    object: "api_key",
+    account_id: k.accountId,
+    name: k.name,
+    display: `${k.prefix}…${k.last4}`,
+    models: k.models,
+    expires_at: sec(k.expiresAt),
+    spend_cap_micros: k.spendCapMicros,
+    spent_micros: k.spentMicros,
+    status: keyStatus(k, now),
+    revoked_at: sec(k.revokedAt),
+    rotated_to: k.rotatedTo,
+    last_used_at: sec(k.lastUsedAt),
+    created_at: sec(k.createdAt)!,
+  };
+}
+
+function redact(k: KeyRow) {
+  const { hash: _h, ...rest } = k;
+  return rest;
+}
+
+/** What authentication resolves for a customer request. */
+export interface Principal {
+  keyId: string;
+  keyName: string;
+  keyDisplay: string;
+  models: string[] | null;
+  expiresAt: number | null;
+  spendCapMicros: number | null;
+  spentMicros: number;
+  accountId: string;
+  accountName: string;
+  plan: string;
+}
+
+type AuthRow = {
+  id: string; name: string; prefix: string; last4: string; models: string | null; expires_at: number | null;
+  revoked_at: number | null; spend_cap_micros: number | null; spent_micros: number; account_id: string;
+  account_name: string; plan: string; status: string;
+};
+
+/**
+ * Resolves a presented key on the hot path: one indexed lookup by SHA-256, no write
+ * (last-used times are batched by `KeyTouches`). Revocation and suspension apply on the next request.
+ */
+export class KeyAuthenticator {
+  private readonly stmt: Statement<AuthRow, [string]>;
+  private touches = new Map<string, number>();
+
+  constructor(private readonly db: Db, private readonly now: () => number = Date.now) {
+    this.stmt = db.$client.query(
+      `SELECT k.id, k.name, k.prefix, k.last4, k.models, k.expires_at, k.revoked_at, k.spend_cap_micros, k.spent_micros,
+        k.account_id, a.name AS account_name, a.plan, a.status
+       FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.hash = ?`,
+    );
+  }
+
+  authenticate(presented: string | undefined | null): Principal {
+    if (!presented) {
+      throw errors.invalidKey("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
+    }
+    const row = this.stmt.get(sha256Hex(presented));
+    const now = this.now();
+    if (!row) throw errors.invalidKey(`Incorrect API key provided: ${maskKey(presented)}.`);
+    if (row.revoked_at !== null) throw errors.invalidKey("This API key has been revoked.");
+    if (row.expires_at !== null && row.expires_at <= now) throw errors.invalidKey("This API key has expired.");
+    if (row.status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
+    this.touches.set(row.id, now);
+    return {
+      keyId: row.id,
+      keyName: row.name,
+      keyDisplay: `${row.prefix}…${row.last4}`,
+      models: row.models ? (JSON.parse(row.models) as string[]) : null,
+      expiresAt: row.expires_at,
+      spendCapMicros: row.spend_cap_micros,
+      spentMicros: row.spent_micros,
+      accountId: row.account_id,
+      accountName: row.account_name,
+      plan: row.plan,
+    };
+  }
+
+  /** Writes the batched last-used times (called every few seconds and at shutdown). */
+  flushTouches(): number {
+    if (this.touches.size === 0) return 0;
+    const batch = this.touches;
+    this.touches = new Map();
+    const stmt = this.db.$client.query("UPDATE api_keys SET last_used_at = ? WHERE id = ?");
+    this.db.$client.transaction(() => {
+      for (const [id, at] of batch) stmt.run(at, id);
+    }).immediate();
+    return batch.size;
+  }
+}
+
+function maskKey(k: string): string {
+  return k.length <= 8 ? "****" : `${k.slice(0, 6)}****${k.slice(-4)}`;
+}

@@ -1,0 +1,66 @@
+/**
+ * Balances and holds on the hot path sit behind this interface, so that a shared (Postgres)
+ * implementation can replace the embedded one when a deployment outgrows one machine.
+ */
+export interface Balance {
+  balance: number;
+  held: number;
+  available: number;
+}
+
+export interface HoldRequest {
+  accountId: string;
+  keyId?: string | null;
+  requestId: string;
+  amount: number;
+  ttlMs?: number;
+}
+
+/** A row written in the same transaction as the settlement (the usage log). */
+export interface SettleExtras {
+  note?: string;
+  usage?: UsageRecord;
+}
+
+export interface UsageRecord {
+  requestId: string;
+  accountId: string;
+  keyId: string | null;
+  model: string;
+  stream: boolean;
+  status: number;
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+  reasoningTokens: number;
+  costMicros: number;
+  estimated: boolean;
+  latencyMs: number;
+  ttftMs: number | null;
+  upstreamRequestId: string | null;
+  errorCode: string | null;
+  createdAt: number;
+}
+
+export interface SettleResult {
+  charged: number;
+  released: number;
+}
+
+export interface CreditStore {
+  balance(accountId: string): Balance;
+  /** Atomically checks `available >= amount` (and the key's spend cap) and holds it; throws 402. */
+  reserve(req: HoldRequest): void;
+  /** Charges min(actual, hold) and releases the rest; resolves once durable. Second call: null. */
+  settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null>;
+  /** Releases the hold without a charge; resolves once durable. Second call: false. */
+  release(requestId: string, extras?: SettleExtras): Promise<boolean>;
+  /** Releases holds past their expiry; returns how many. */
+  sweep(now?: number): Promise<number>;
+  /** Releases every hold persisted by a previous process (called once at start). */
+  recover(): number;
+  /** Waits for queued writes to commit. */
+  flush(): Promise<void>;
+  /** Number of open holds in this process. */
+  readonly openHolds: number;
+}

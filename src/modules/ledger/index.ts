@@ -1,0 +1,48 @@
+import { Elysia } from "elysia";
+import { z } from "zod";
+import type { AppDeps } from "../../app";
+import { getAccountRow } from "../accounts/service";
+import { IdParams } from "../accounts/model";
+import { authPlugin } from "../auth";
+import { CreditBody, LedgerEntryView, LedgerList, LedgerQuery } from "./model";
+import { ledgerView, listLedger, postCredit } from "./service";
+
+const IdempotencyHeaders = z.looseObject({
+  "idempotency-key": z.string().min(1).max(255).optional().describe("Replays the first result for the same key and body."),
+});
+
+export const ledgerModule = (deps: AppDeps) =>
+  new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
+    .use(authPlugin(deps))
+    .post(
+      "/:id/credits",
+      ({ params, body, headers, actor, status, set }) => {
+        const { entry, replayed } = postCredit(deps.db, {
+          accountId: params.id,
+          amountMicros: body.amount_micros,
+          note: body.note,
+          actor,
+          heldMicros: deps.credits.balance(params.id).held,
+          idempotencyKey: headers["idempotency-key"],
+        });
+        if (replayed) set.headers["idempotent-replayed"] = "true";
+        return status(201, entry);
+      },
+      {
+        admin: true,
+        params: IdParams,
+        headers: IdempotencyHeaders,
+        body: CreditBody,
+        response: { 201: LedgerEntryView },
+        detail: { summary: "Add credits (positive) or post an adjustment (negative); honours Idempotency-Key" },
+      },
+    )
+    .get(
+      "/:id/ledger",
+      ({ params, query }) => {
+        getAccountRow(deps.db, params.id);
+        const rows = listLedger(deps.db, params.id, { limit: query.limit + 1, before: query.before });
+        return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map(ledgerView) };
+      },
+      { admin: true, params: IdParams, query: LedgerQuery, response: LedgerList, detail: { summary: "Ledger entries, newest first (paged with `before`)" } },
+    );

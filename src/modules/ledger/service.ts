@@ -1,0 +1,123 @@
+import { and, desc, eq, lt, sql } from "drizzle-orm";
+import { durable, type Db } from "../../db/client";
+import { accounts, creditHolds, ledgerEntries } from "../../db/schema";
+import { errors } from "../../lib/errors";
+import { microsToUsd } from "../../lib/money";
+import { getAccountRow } from "../accounts/service";
+import { audit } from "../audit/service";
+import { once } from "./idempotency";
+import type { LedgerEntryViewT } from "./model";
+
+export type LedgerRow = typeof ledgerEntries.$inferSelect;
+type Kind = LedgerRow["kind"];
+
+export interface PostCredit {
+  accountId: string;
+  amountMicros: number;
+  note?: string | null;
+  actor: string;
+  /** Held micros that must stay covered (negative amounts may not make available credit negative). */
+  heldMicros: number;
+  kind?: Kind;
+  ref?: string | null;
+  idempotencyKey?: string;
+}
+
+/**
+ * Adds credits (positive) or posts an adjustment (negative) in one fsynced transaction,
+ * with the audit entry and, when given, the idempotency record.
+ */
+export function postCredit(db: Db, p: PostCredit, now = Date.now()): { entry: LedgerEntryViewT; replayed: boolean } {
+  const { result, replayed } = durable(db, () =>
+    once(db, `credits:${p.accountId}`, p.idempotencyKey, { amount: p.amountMicros, note: p.note ?? null }, () => {
+      const account = getAccountRow(db, p.accountId);
+      const balance = account.balanceMicros + p.amountMicros;
+      if (p.amountMicros < 0 && balance - p.heldMicros < 0) {
+        throw errors.badRequest(
+          `The adjustment exceeds the available credit (${microsToUsd(account.balanceMicros - p.heldMicros)} USD).`,
+          "amount_micros",
+          "insufficient_available_credit",
+        );
+      }
+      const kind: Kind = p.kind ?? (p.amountMicros > 0 ? "topup" : "adjustment");
+      const topup = kind === "adjustment" || p.amountMicros < 0 ? 0 : p.amountMicros;
+      db.update(accounts)
+        .set({
+          balanceMicros: sql`${accounts.balanceMicros} + ${p.amountMicros}`,
+          lifetimeTopupMicros: sql`${accounts.lifetimeTopupMicros} + ${topup}`,
+        })
+        .where(eq(accounts.id, p.accountId))
+        .run();
+      const entry = db
+        .insert(ledgerEntries)
+        .values({
+          accountId: p.accountId,
+          kind,
+          amountMicros: p.amountMicros,
+          balanceAfterMicros: balance,
+          ref: p.ref ?? null,
+          note: p.note ?? null,
+          createdAt: now,
+        })
+        .returning()
+        .get();
+      audit(db, {
+        actor: p.actor,
+        action: `credits.${kind}`,
+        targetType: "account",
+        targetId: p.accountId,
+        before: { balance_micros: account.balanceMicros },
+        after: { balance_micros: balance, amount_micros: p.amountMicros, note: p.note ?? null, ledger_id: entry.id },
+      }, now);
+      return ledgerView(entry);
+    }, now),
+  );
+  return { entry: result, replayed };
+}
+
+export function listLedger(db: Db, accountId: string, q: { limit: number; before?: number }): LedgerRow[] {
+  return db
+    .select()
+    .from(ledgerEntries)
+    .where(and(eq(ledgerEntries.accountId, accountId), q.before ? lt(ledgerEntries.id, q.before) : undefined))
+    .orderBy(desc(ledgerEntries.id))
+    .limit(q.limit)
+    .all();
+}
+
+/** Sum of persisted holds (for processes, like the CLI, that do not own the in-memory holds). */
+export function persistedHeld(db: Db, accountId: string): number {
+  const row = db
+    .select({ held: sql<number>`coalesce(sum(${creditHolds.amountMicros}), 0)` })
+    .from(creditHolds)
+    .where(eq(creditHolds.accountId, accountId))
+    .get();
+  return row?.held ?? 0;
+}
+
+/** Integrity check: every balance equals the sum of its ledger entries. Returns the mismatches. */
+export function checkLedger(db: Db): { accountId: string; balance: number; ledgerSum: number }[] {
+  return db.$client
+    .query<{ accountId: string; balance: number; ledgerSum: number }, []>(
+      `SELECT a.id AS accountId, a.balance_micros AS balance, coalesce(sum(l.amount_micros), 0) AS ledgerSum
+       FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id
+       GROUP BY a.id HAVING a.balance_micros != coalesce(sum(l.amount_micros), 0)`,
+    )
+    .all();
+}
+
+export function ledgerView(r: LedgerRow): LedgerEntryViewT {
+  return {
+    id: r.id,
+    object: "ledger_entry",
+    account_id: r.accountId,
+    kind: r.kind,
+    amount_micros: r.amountMicros,
+    amount_usd: microsToUsd(r.amountMicros),
+    balance_after_micros: r.balanceAfterMicros,
+    request_id: r.requestId,
+    key_id: r.keyId,
+    note: r.note,
+    created_at: Math.floor(r.createdAt / 1000),
+  };
+}

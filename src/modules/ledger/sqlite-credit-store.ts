@@ -1,0 +1,214 @@
+import type { Statement } from "bun:sqlite";
+import { write, type Db } from "../../db/client";
+import { ApiError, errors } from "../../lib/errors";
+import { insertUsage } from "../usage/record";
+import type { Balance, CreditStore, HoldRequest, SettleExtras, SettleResult } from "./credit-store";
+
+interface Hold {
+  accountId: string;
+  keyId: string | null;
+  amount: number;
+  expiresAt: number;
+  createdAt: number;
+}
+
+type Op =
+  | { t: "hold"; requestId: string; hold: Hold }
+  | { t: "settle"; requestId: string; hold: Hold; charge: number; extras?: SettleExtras; done: Settle<SettleResult | null> }
+  | { t: "release"; requestId: string; hold: Hold; extras?: SettleExtras; done: Settle<boolean> };
+
+interface Settle<T> {
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * Embedded implementation. Holds are authoritative in memory (JavaScript runs one callback at a
+ * time, so check-and-hold is atomic) and persisted write-behind; balances are read from SQLite on
+ * every reservation, so top-ups made by the CLI in another process are seen at once. Settlements
+ * are group-committed: every settle/release queued during one event-loop turn commits in a single
+ * write transaction, and the returned promise resolves only after that commit, so a response is
+ * never completed before its charge is durable (WAL, synchronous=NORMAL: survives kill -9).
+ * A hold's amount keeps counting against the account until its settlement has committed.
+ */
+export class SqliteCreditStore implements CreditStore {
+  private holds = new Map<string, Hold>();
+  private heldByAccount = new Map<string, number>();
+  private heldByKey = new Map<string, number>();
+  private queue: Op[] = [];
+  private scheduled = false;
+  private readonly now: () => number;
+  private readonly holdTtlMs: number;
+  private readonly q: {
+    account: Statement<{ balance_micros: number; status: string }, [string]>;
+    key: Statement<{ spent_micros: number; spend_cap_micros: number | null }, [string]>;
+    insertHold: Statement;
+    deleteHold: Statement;
+    balanceOf: Statement<{ balance_micros: number }, [string]>;
+    insertCharge: Statement;
+    debit: Statement;
+    keySpend: Statement;
+  };
+
+  constructor(private readonly db: Db, opts: { holdTtlMs: number; now?: () => number }) {
+    this.now = opts.now ?? Date.now;
+    this.holdTtlMs = opts.holdTtlMs;
+    const s = db.$client;
+    this.q = {
+      account: s.query("SELECT balance_micros, status FROM accounts WHERE id = ?"),
+      key: s.query("SELECT spent_micros, spend_cap_micros FROM api_keys WHERE id = ?"),
+      insertHold: s.query(
+        "INSERT INTO credit_holds (request_id, account_id, key_id, amount_micros, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      ),
+      deleteHold: s.query("DELETE FROM credit_holds WHERE request_id = ?"),
+      balanceOf: s.query("SELECT balance_micros FROM accounts WHERE id = ?"),
+      insertCharge: s.query(
+        "INSERT INTO ledger_entries (account_id, kind, amount_micros, balance_after_micros, request_id, key_id, note, created_at) VALUES (?, 'charge', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      ),
+      debit: s.query("UPDATE accounts SET balance_micros = balance_micros - ? WHERE id = ?"),
+      keySpend: s.query("UPDATE api_keys SET spent_micros = spent_micros + ? WHERE id = ?"),
+    };
+  }
+
+  get openHolds(): number {
+    return this.holds.size;
+  }
+
+  balance(accountId: string): Balance {
+    const row = this.q.account.get(accountId);
+    if (!row) throw errors.notFound("Account", "account_id");
+    const held = this.heldByAccount.get(accountId) ?? 0;
+    return { balance: row.balance_micros, held, available: row.balance_micros - held };
+  }
+
+  reserve({ accountId, keyId = null, requestId, amount, ttlMs }: HoldRequest): void {
+    if (!Number.isSafeInteger(amount) || amount < 0) throw new TypeError(`hold amount must be a non-negative integer: ${amount}`);
+    if (this.holds.has(requestId)) throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
+    const row = this.q.account.get(accountId);
+    if (!row) throw errors.notFound("Account", "account_id");
+    const held = this.heldByAccount.get(accountId) ?? 0;
+    if (row.balance_micros - held < amount) {
+      throw errors.insufficientQuota(
+        "You have run out of credits: this request needs more than your available balance. Add credits to continue.",
+      );
+    }
+    if (keyId) {
+      const key = this.q.key.get(keyId);
+      const keyHeld = this.heldByKey.get(keyId) ?? 0;
+      if (key?.spend_cap_micros != null && key.spent_micros + keyHeld + amount > key.spend_cap_micros) {
+        throw errors.insufficientQuota("This API key has reached its spending cap. Raise the cap or use another key.");
+      }
+      this.heldByKey.set(keyId, keyHeld + amount);
+    }
+    const now = this.now();
+    const hold: Hold = { accountId, keyId, amount, expiresAt: now + (ttlMs ?? this.holdTtlMs), createdAt: now };
+    this.holds.set(requestId, hold);
+    this.heldByAccount.set(accountId, held + amount);
+    this.enqueue({ t: "hold", requestId, hold });
+  }
+
+  settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null> {
+    const hold = this.holds.get(requestId);
+    if (!hold) return Promise.resolve(null);
+    if (!Number.isSafeInteger(actual)) throw new TypeError(`charge must be an integer: ${actual}`);
+    this.holds.delete(requestId);
+    const charge = Math.min(Math.max(actual, 0), hold.amount);
+    return new Promise((resolve, reject) =>
+      this.enqueue({ t: "settle", requestId, hold, charge, extras, done: { resolve, reject } }),
+    );
+  }
+
+  release(requestId: string, extras?: SettleExtras): Promise<boolean> {
+    const hold = this.holds.get(requestId);
+    if (!hold) return Promise.resolve(false);
+    this.holds.delete(requestId);
+    return new Promise((resolve, reject) => this.enqueue({ t: "release", requestId, hold, extras, done: { resolve, reject } }));
+  }
+
+  async sweep(now = this.now()): Promise<number> {
+    const expired = [...this.holds].filter(([, h]) => h.expiresAt <= now).map(([id]) => id);
+    await Promise.all(expired.map((id) => this.release(id)));
+    return expired.length;
+  }
+
+  recover(): number {
+    return write(this.db, () => this.db.$client.query("DELETE FROM credit_holds").run().changes);
+  }
+
+  async flush(): Promise<void> {
+    this.commit();
+  }
+
+  private enqueue(op: Op): void {
+    this.queue.push(op);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.commit());
+    }
+  }
+
+  /** Commits every queued operation in one write transaction. */
+  private commit(): void {
+    this.scheduled = false;
+    const ops = this.queue;
+    if (ops.length === 0) return;
+    this.queue = [];
+    const results: (SettleResult | null)[] = [];
+    try {
+      write(this.db, () => {
+        for (const op of ops) results.push(this.apply(op));
+      });
+    } catch (e) {
+      // Nothing committed: put the holds back so that a retry or the sweeper resolves them.
+      for (const op of ops) {
+        if (op.t === "hold") continue;
+        this.holds.set(op.requestId, op.hold);
+        op.done.reject(e instanceof ApiError ? e : errors.internal("Could not record the charge."));
+      }
+      console.error("credit store commit failed:", e);
+      return;
+    }
+    ops.forEach((op, i) => {
+      if (op.t === "hold") return;
+      this.unhold(op.hold);
+      if (op.t === "settle") op.done.resolve(results[i] ?? null);
+      else op.done.resolve(true);
+    });
+  }
+
+  private apply(op: Op): SettleResult | null {
+    if (op.t === "hold") {
+      const h = op.hold;
+      this.q.insertHold.run(op.requestId, h.accountId, h.keyId, h.amount, h.expiresAt, h.createdAt);
+      return null;
+    }
+    this.q.deleteHold.run(op.requestId);
+    if (op.extras?.usage) insertUsage(this.db, op.extras.usage);
+    if (op.t === "release") return null;
+    const { hold, charge } = op;
+    let charged = 0;
+    if (charge > 0) {
+      const before = this.q.balanceOf.get(hold.accountId)!.balance_micros;
+      const inserted = this.q.insertCharge.run(
+        hold.accountId, -charge, before - charge, op.requestId, hold.keyId, op.extras?.note ?? null, this.now(),
+      ).changes;
+      if (inserted === 1) {
+        this.q.debit.run(charge, hold.accountId);
+        if (hold.keyId) this.q.keySpend.run(charge, hold.keyId);
+        charged = charge;
+      }
+    }
+    return { charged, released: hold.amount - charged };
+  }
+
+  private unhold(h: Hold): void {
+    decrement(this.heldByAccount, h.accountId, h.amount);
+    if (h.keyId) decrement(this.heldByKey, h.keyId, h.amount);
+  }
+}
+
+function decrement(map: Map<string, number>, id: string, amount: number): void {
+  const left = (map.get(id) ?? 0) - amount;
+  if (left === 0) map.delete(id);
+  else map.set(id, left);
+}

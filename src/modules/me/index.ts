@@ -1,0 +1,40 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../app";
+import { microsToUsd } from "../../lib/money";
+import { authPlugin } from "../auth";
+import { MeView } from "./model";
+
+export const meModule = (deps: AppDeps) =>
+  new Elysia({ prefix: "/v1", tags: ["customer"] })
+    .use(authPlugin(deps))
+    .get(
+      "/me",
+      ({ principal: p }) => {
+        const b = deps.credits.balance(p.accountId);
+        return {
+          object: "me" as const,
+          account_id: p.accountId,
+          account_name: p.accountName,
+          plan: p.plan,
+          balance_micros: b.balance,
+          held_micros: b.held,
+          available_micros: b.available,
+          balance_usd: microsToUsd(b.balance),
+          available_usd: microsToUsd(b.available),
+          key: {
+            id: p.keyId,
+            name: p.keyName,
+            display: p.keyDisplay,
+            expires_at: p.expiresAt === null ? null : Math.floor(p.expiresAt / 1000),
+            models: p.models,
+            spend_cap_micros: p.spendCapMicros,
+            spent_micros: p.spentMicros,
+          },
+        };
+      },
+      {
+        customer: true,
+        response: MeView,
+        detail: { summary: "The calling key's account: balance, held and available credit, and the key itself" },
+      },
+    );

@@ -1,0 +1,63 @@
+import { createApp, type AppDeps } from "./app";
+import type { Config } from "./config/load";
+import { migrate, openDb, type Db } from "./db/client";
+import { resolveAdminToken } from "./modules/auth/service";
+import { KeyAuthenticator } from "./modules/keys/service";
+import { SqliteCreditStore } from "./modules/ledger/sqlite-credit-store";
+
+export interface Runtime {
+  deps: AppDeps;
+  /** Set on the very first start when no admin token is configured: print it once. */
+  generatedAdminToken?: string;
+  migrated: number;
+  recoveredHolds: number;
+}
+
+/** Opens and migrates the database and builds the app's dependencies. */
+export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number } = {}): Runtime {
+  const now = opts.now ?? Date.now;
+  const db = opts.db ?? openDb(config.db_path);
+  const migrated = migrate(db);
+  const credits = new SqliteCreditStore(db, { holdTtlMs: config.hold_ttl_seconds * 1000, now });
+  // Holds persisted by a previous process belong to requests that died with it.
+  const recoveredHolds = credits.recover();
+  const admin = resolveAdminToken(db, config.admin_token);
+  const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), adminTokenHash: admin.hash, now };
+  return { deps, generatedAdminToken: admin.generated, migrated, recoveredHolds };
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts listening, with the background jobs (hold sweeper, batched key touches). */
+export function startServer(runtime: Runtime, opts: { port?: number; hostname?: string } = {}): RunningServer {
+  const { deps } = runtime;
+  const app = createApp(deps);
+  const server = Bun.serve({
+    port: opts.port ?? deps.config.port,
+    hostname: opts.hostname ?? deps.config.host,
+    // Long first-token waits are kept alive by the proxy itself (keep-alive comments).
+    idleTimeout: 255,
+    maxRequestBodySize: deps.config.max_body_bytes,
+    fetch: (req) => app.fetch(req),
+  });
+  const timers = [
+    setInterval(() => void deps.credits.sweep(), 5_000),
+    setInterval(() => deps.keys.flushTouches(), 5_000),
+  ];
+  let stopped: Promise<void> | undefined;
+  return {
+    url: `http://${server.hostname}:${server.port}`,
+    port: server.port!,
+    stop: () =>
+      (stopped ??= (async () => {
+        for (const t of timers) clearInterval(t);
+        await server.stop();
+        await deps.credits.flush();
+        deps.keys.flushTouches();
+      })()),
+  };
+}

@@ -1,0 +1,24 @@
+import type { Principal } from "../keys/service";
+
+/**
+ * Rate limiting on the hot path sits behind this interface (embedded: in memory, snapshotted to
+ * SQLite; later possibly a shared store).
+ */
+export interface RateLimiter {
+  /**
+   * Admits one request for the principal (key and account levels), charging `estimatedTokens`
+   * to the token buckets and taking a concurrency slot, or throws ApiError 429 with retry-after.
+   */
+  admit(p: Principal, estimatedTokens: number): Admission;
+  /** x-ratelimit-* headers for a principal without admitting anything (for non-chat /v1 routes). */
+  headers(p: Principal): Record<string, string>;
+}
+
+export interface Admission {
+  /** x-ratelimit-* headers as of this admission. */
+  readonly headers: Record<string, string>;
+  /** Corrects the tokens charged at admission with the real usage; only the first call counts. */
+  settle(actualTokens: number): void;
+  /** Frees the concurrency slot; idempotent, call on every exit path. */
+  release(): void;
+}

@@ -5,6 +5,7 @@ import type { Config } from "./config/load";
 import type { Db } from "./db/client";
 import type { CreditStore } from "./modules/ledger/credit-store";
 import type { KeyAuthenticator } from "./modules/keys/service";
+import type { RateLimiter } from "./modules/ratelimit/limiter";
 import { errorHandler } from "./plugins/errors";
 import { requestId } from "./plugins/request-id";
 import { swaggerAssets } from "./plugins/swagger-assets";
@@ -21,6 +22,7 @@ export interface AppDeps {
   db: Db;
   credits: CreditStore;
   keys: KeyAuthenticator;
+  limiter: RateLimiter;
   adminTokenHash: string;
   now: () => number;
 }

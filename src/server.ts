@@ -4,6 +4,7 @@ import { migrate, openDb, type Db } from "./db/client";
 import { resolveAdminToken } from "./modules/auth/service";
 import { KeyAuthenticator } from "./modules/keys/service";
 import { SqliteCreditStore } from "./modules/ledger/sqlite-credit-store";
+import { unlimited } from "./modules/ratelimit/unlimited";
 
 export interface Runtime {
   deps: AppDeps;
@@ -22,7 +23,7 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   // Holds persisted by a previous process belong to requests that died with it.
   const recoveredHolds = credits.recover();
   const admin = resolveAdminToken(db, config.admin_token);
-  const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), adminTokenHash: admin.hash, now };
+  const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), limiter: unlimited, adminTokenHash: admin.hash, now };
   return { deps, generatedAdminToken: admin.generated, migrated, recoveredHolds };
 }
 

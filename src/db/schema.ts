@@ -148,3 +148,69 @@ export const usageDaily = sqliteTable(
   },
   (t) => [uniqueIndex("usage_daily_key").on(t.day, t.accountId, t.model)],
 );
+
+/** Dashboard sign-in for a customer account (one login per account); password hashed with argon2id. */
+export const accountLogins = sqliteTable(
+  "account_logins",
+  {
+    accountId: text("account_id").primaryKey().references(() => accounts.id),
+    /** Lower-cased; unique across accounts. */
+    email: text("email").notNull(),
+    passwordHash: text("password_hash").notNull(),
+    lastLoginAt: integer("last_login_at"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [uniqueIndex("account_logins_email").on(t.email)],
+);
+
+/** One-time invite links; only the SHA-256 of the token is stored. */
+export const invites = sqliteTable(
+  "invites",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    tokenHash: text("token_hash").notNull(),
+    email: text("email"),
+    expiresAt: integer("expires_at").notNull(),
+    usedAt: integer("used_at"),
+    createdBy: text("created_by").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("invites_token").on(t.tokenHash), index("invites_account").on(t.accountId)],
+);
+
+/** Browser sessions of the portal (customer) and the console (operator); the cookie is hashed. */
+export const webSessions = sqliteTable(
+  "web_sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    kind: text("kind", { enum: ["customer", "admin"] }).notNull(),
+    accountId: text("account_id"),
+    /** Per-session token that every state-changing form must echo. */
+    csrf: text("csrf").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("web_sessions_account").on(t.accountId), index("web_sessions_expiry").on(t.expiresAt)],
+);
+
+/** Single-use credit codes, created in batches; only the SHA-256 of the code is stored. */
+export const redemptionCodes = sqliteTable(
+  "redemption_codes",
+  {
+    id: text("id").primaryKey(),
+    batch: text("batch").notNull(),
+    codeHash: text("code_hash").notNull(),
+    last4: text("last4").notNull(),
+    amountMicros: integer("amount_micros").notNull(),
+    note: text("note"),
+    expiresAt: integer("expires_at"),
+    redeemedBy: text("redeemed_by"),
+    redeemedAt: integer("redeemed_at"),
+    ledgerId: integer("ledger_id"),
+    createdBy: text("created_by").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("redemption_codes_hash").on(t.codeHash), index("redemption_codes_batch").on(t.batch)],
+);

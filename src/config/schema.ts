@@ -56,6 +56,14 @@ export const ConfigSchema = z.object({
   max_body_bytes: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Usage-log rows older than this are rolled up into daily totals and deleted. */
   usage_retention_days: int(1, 3650).default(90),
+  /** Dashboard: anyone may create an account at /portal/signup (otherwise invite only). */
+  signup_enabled: z.stringbool().or(z.boolean()).default(false),
+  /** Dashboard: credits given to an account created by open sign-up. */
+  signup_credits_usd: scaledUsd.default(0),
+  /** Dashboard: lifetime of a portal or console sign-in. */
+  session_ttl_hours: int(1, 24 * 90).default(24 * 7),
+  /** Dashboard: lifetime of a one-time invite link. */
+  invite_ttl_hours: int(1, 24 * 90).default(72),
   providers: z.array(ProviderSchema).optional(),
   models: z.array(ModelSchema).optional(),
 });
@@ -77,4 +85,8 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_HOLD_TTL_SECONDS: "hold_ttl_seconds",
   TOLLGATE_MAX_BODY_BYTES: "max_body_bytes",
   TOLLGATE_USAGE_RETENTION_DAYS: "usage_retention_days",
+  TOLLGATE_SIGNUP_ENABLED: "signup_enabled",
+  TOLLGATE_SIGNUP_CREDITS_USD: "signup_credits_usd",
+  TOLLGATE_SESSION_TTL_HOURS: "session_ttl_hours",
+  TOLLGATE_INVITE_TTL_HOURS: "invite_ttl_hours",
 };

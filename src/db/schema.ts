@@ -214,3 +214,69 @@ export const redemptionCodes = sqliteTable(
   },
   (t) => [uniqueIndex("redemption_codes_hash").on(t.codeHash), index("redemption_codes_batch").on(t.batch)],
 );
+
+/**
+ * Stripe Checkout top-ups: recorded as pending when the session is created, then paid, refunded or
+ * disputed from verified webhooks. Amounts in the currency's minor unit (cents) as Stripe sends them.
+ */
+export const payments = sqliteTable(
+  "payments",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    status: text("status", {
+      enum: ["pending", "paid", "expired", "failed", "partially_refunded", "refunded", "disputed", "dispute_lost"],
+    }).notNull(),
+    currency: text("currency").notNull(),
+    amountMinor: integer("amount_minor").notNull(),
+    creditMicros: integer("credit_micros").notNull(),
+    refundedMinor: integer("refunded_minor").notNull().default(0),
+    /** Micro-credits taken back by refunds and lost disputes (never above credit_micros). */
+    debitedMicros: integer("debited_micros").notNull().default(0),
+    stripeSessionId: text("stripe_session_id"),
+    stripePaymentIntent: text("stripe_payment_intent"),
+    stripeChargeId: text("stripe_charge_id"),
+    checkoutUrl: text("checkout_url"),
+    receiptUrl: text("receipt_url"),
+    ledgerId: integer("ledger_id"),
+    createdAt: integer("created_at").notNull(),
+    paidAt: integer("paid_at"),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("payments_session").on(t.stripeSessionId).where(sql`stripe_session_id is not null`),
+    index("payments_intent").on(t.stripePaymentIntent),
+    index("payments_charge").on(t.stripeChargeId),
+    index("payments_account").on(t.accountId, t.createdAt),
+  ],
+);
+
+/** Per-account low-balance alert: threshold (null = the configured default) and whether it is armed. */
+export const alertSettings = sqliteTable("alert_settings", {
+  accountId: text("account_id").primaryKey().references(() => accounts.id),
+  thresholdMicros: integer("threshold_micros"),
+  armed: integer("armed", { mode: "boolean" }).notNull().default(true),
+  /** Highest ledger id when the alert last fired: a later credit that reached the threshold re-arms it. */
+  firedLedgerId: integer("fired_ledger_id"),
+  lastFiredAt: integer("last_fired_at"),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** Sent (or attempted) alert notifications, with their delivery outcome per channel. */
+export const alertEvents = sqliteTable(
+  "alert_events",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    kind: text("kind").notNull(),
+    availableMicros: integer("available_micros").notNull(),
+    thresholdMicros: integer("threshold_micros").notNull(),
+    /** "sent", "failed", "pending" or "skipped" (channel not configured). */
+    webhookStatus: text("webhook_status").notNull(),
+    emailStatus: text("email_status").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    lastError: text("last_error"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("alert_events_account").on(t.accountId, t.createdAt)],
+);

@@ -1,32 +1,26 @@
 #!/usr/bin/env bun
-import { ConfigError, loadConfig } from "./config/load";
-import { serve } from "./cli/serve";
+import pkg from "../package.json" with { type: "json" };
+import { accountsCommand } from "./cli/accounts";
+import type { CommandTable } from "./cli/command";
+import { creditsCommand } from "./cli/credits";
+import { keysCommand } from "./cli/keys";
+import { migrateCommand } from "./cli/migrate";
+import { runCli } from "./cli/run";
+import { serveCommand } from "./cli/serve";
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const fileIdx = rest.indexOf("--config");
-  const file = fileIdx >= 0 ? rest[fileIdx + 1] : undefined;
-  const config = loadConfig({ env: process.env, file });
-  switch (command) {
-    case "serve":
-      await serve(config);
-      return -1;
-    default:
-      console.error(`unknown command: ${command ?? "(none)"}`);
-      return 1;
-  }
-}
+/**
+ * Every command of the executable. A command is a LeafCommand (`run`) or a GroupCommand
+ * (`subcommands`), see src/cli/command.ts; its help, flags and exit codes come from runCli.
+ */
+const commands: CommandTable = {
+  serve: serveCommand,
+  migrate: migrateCommand,
+  accounts: accountsCommand,
+  credits: creditsCommand,
+  keys: keysCommand,
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code >= 0) process.exit(code);
-  },
-  (e) => {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      process.exit(2);
-    }
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  },
-);
+  // ---- demo: the lead adds `demo: demoCommand` (from ./cli/demo) here ----
+};
+
+// process.exitCode rather than process.exit(): stdout is flushed first, and `serve` keeps running.
+process.exitCode = await runCli(commands, process.argv.slice(2), { env: process.env, version: pkg.version });

@@ -83,6 +83,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const c = parsed.data;
 
   const providers: Provider[] = (c.providers ?? [{ id: "xai", base_url: c.xai_base_url, headers: {} }]).map((p) => {
+  // Payments need both: a checkout whose webhook cannot be verified would never be credited.
+  if (Boolean(c.stripe_secret_key) !== Boolean(c.stripe_webhook_secret)) {
+    throw new ConfigError(
+      `invalid config: ${c.stripe_secret_key ? "stripe_webhook_secret (env STRIPE_WEBHOOK_SECRET)" : "stripe_secret_key (env STRIPE_SECRET_KEY)"}: payments need both stripe_secret_key and stripe_webhook_secret`,
+    );
+  }
+  if (c.topup_min > c.topup_max) throw new ConfigError("invalid config: topup_min: must not exceed topup_max");
     const { api_key_env: _e, api_key_file: _f, ...rest } = p;
     const api_key = resolveKey(p, env) ?? (p.id === "xai" ? c.xai_api_key : undefined);
     return { ...rest, base_url: rest.base_url.replace(/\/+$/, ""), api_key };

@@ -43,6 +43,21 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 export const ConfigSchema = z.object({
   port: int(0, 65535).default(8080),
+/** Rate-limit plan: the limits apply per key and per account (src/modules/ratelimit). */
+export const PlanSchema = z.object({
+  rpm: z.number().int().positive().describe("requests per minute (also the request burst)"),
+  tpm: z.number().int().positive().describe("tokens per minute (also the token burst)"),
+  concurrency: z.number().int().positive().describe("maximum requests in flight"),
+});
+
+/** Generous but real: always present unless a plan named "default" is configured. */
+export const BUILTIN_DEFAULT_PLAN = { rpm: 600, tpm: 1_000_000, concurrency: 50 } as const;
+
+/** Usage tier: an account whose lifetime top-ups reach the threshold moves up to `plan`. */
+export const TierSchema = z
+  .object({ min_lifetime_topup_usd: scaledUsd, plan: z.string().min(1) })
+  .transform((t) => ({ min_lifetime_topup_micros: t.min_lifetime_topup_usd, plan: t.plan }));
+
   host: z.string().min(1).default("0.0.0.0"),
   db_path: z.string().min(1).default("./data/tollgate.db"),
   admin_token: z.string().min(16, "must be at least 16 characters").optional(),
@@ -66,6 +81,41 @@ export const ConfigSchema = z.object({
   invite_ttl_hours: int(1, 24 * 90).default(72),
   providers: z.array(ProviderSchema).optional(),
   models: z.array(ModelSchema).optional(),
+  /** Payments: Stripe secret key (with the webhook secret enables top-ups by card). */
+  stripe_secret_key: z.string().regex(/^(sk|rk)_/, "a Stripe secret (sk_...) or restricted (rk_...) key").optional(),
+  /** Payments: signing secret of the Stripe webhook endpoint /webhooks/stripe (whsec_...). */
+  stripe_webhook_secret: z.string().min(8).optional(),
+  /** Payments (advanced; tests): where the Stripe library sends its API calls. */
+  stripe_api_host: z.string().min(1).optional(),
+  stripe_api_port: int(1, 65535).optional(),
+  stripe_api_protocol: z.enum(["http", "https"]).optional(),
+  /** Payments: ISO 4217 currency customers pay in. */
+  payment_currency: z.string().regex(/^[A-Za-z]{3}$/, "a 3-letter ISO currency code").transform((v) => v.toLowerCase()).default("usd"),
+  /** Payments: preset top-up amounts in currency units (env: comma-separated); kept scaled by 1e6 like USD. */
+  topup_presets: z
+    .preprocess((v) => (typeof v === "string" ? v.split(",").map((x) => x.trim()).filter(Boolean) : v), z.array(scaledUsd).min(1).max(8))
+    .default([10_000_000, 25_000_000, 100_000_000]),
+  /** Payments: bounds of a custom top-up amount, in currency units. */
+  topup_min: scaledUsd.default(5_000_000),
+  topup_max: scaledUsd.default(1_000_000_000),
+  /** Payments: credits (USD) granted per unit of currency paid; below 1 is a markup (0.8 = 25 %). */
+  credit_per_unit: scaledUsd.default(1_000_000),
+  /** Alerts: default low-balance threshold in USD for accounts without their own (0 = off). */
+  low_balance_threshold_usd: scaledUsd.default(0),
+  /** Alerts: URL that receives signed low-balance webhooks. */
+  alert_webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+  /** Alerts: HMAC-SHA256 key for the x-tollgate-signature header of alert webhooks. */
+  alert_webhook_secret: z.string().min(16, "must be at least 16 characters").optional(),
+  /** Alerts: SMTP server for low-balance email (to the account's email); unset = no email. */
+  smtp_host: z.string().min(1).optional(),
+  smtp_port: int(1, 65535).default(587),
+  /** Alerts: implicit TLS (port 465); otherwise STARTTLS when the server offers it. */
+  smtp_secure: z.stringbool().or(z.boolean()).default(false),
+  smtp_user: z.string().min(1).optional(),
+  smtp_password: z.string().min(1).optional(),
+  smtp_from: z.string().min(3).default("tollgate@localhost"),
+  /** Alerts: operator address that gets a copy of every low-balance email. */
+  alert_email_to: z.email().optional(),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
@@ -87,6 +137,26 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_USAGE_RETENTION_DAYS: "usage_retention_days",
   TOLLGATE_SIGNUP_ENABLED: "signup_enabled",
   TOLLGATE_SIGNUP_CREDITS_USD: "signup_credits_usd",
+  STRIPE_SECRET_KEY: "stripe_secret_key",
+  STRIPE_WEBHOOK_SECRET: "stripe_webhook_secret",
+  STRIPE_API_HOST: "stripe_api_host",
+  STRIPE_API_PORT: "stripe_api_port",
+  STRIPE_API_PROTOCOL: "stripe_api_protocol",
+  TOLLGATE_PAYMENT_CURRENCY: "payment_currency",
+  TOLLGATE_TOPUP_PRESETS: "topup_presets",
+  TOLLGATE_TOPUP_MIN: "topup_min",
+  TOLLGATE_TOPUP_MAX: "topup_max",
+  TOLLGATE_CREDIT_PER_UNIT: "credit_per_unit",
+  TOLLGATE_LOW_BALANCE_THRESHOLD_USD: "low_balance_threshold_usd",
+  TOLLGATE_ALERT_WEBHOOK_URL: "alert_webhook_url",
+  TOLLGATE_ALERT_WEBHOOK_SECRET: "alert_webhook_secret",
+  SMTP_HOST: "smtp_host",
+  SMTP_PORT: "smtp_port",
+  SMTP_SECURE: "smtp_secure",
+  SMTP_USER: "smtp_user",
+  SMTP_PASSWORD: "smtp_password",
+  SMTP_FROM: "smtp_from",
+  TOLLGATE_ALERT_EMAIL_TO: "alert_email_to",
   TOLLGATE_SESSION_TTL_HOURS: "session_ttl_hours",
   TOLLGATE_INVITE_TTL_HOURS: "invite_ttl_hours",
 };

@@ -1,0 +1,126 @@
+import type { z } from "zod";
+import { loadConfig, type Config } from "../config/load";
+import { migrate, openDb, type Db } from "../db/client";
+import { UsageError, type OptionSpecs, type Parsed } from "./args";
+
+/** The actor recorded in audit entries for changes made from the command line. */
+export const CLI_ACTOR = "cli";
+
+/** A command that runs. `args` names the positionals ("<name>" required, "[name]" optional). */
+export interface LeafCommand {
+  summary: string;
+  args?: string[];
+  options?: OptionSpecs;
+  examples?: string[];
+  /** Returns the exit code (0 when omitted). A server keeps the process alive by itself. */
+  run(ctx: CliContext, parsed: Parsed): number | void | Promise<number | void>;
+}
+
+/** A command with subcommands (`keys create`, `keys list`, ...). */
+export interface GroupCommand {
+  summary: string;
+  subcommands: Record<string, LeafCommand>;
+}
+
+export type Command = LeafCommand | GroupCommand;
+export type CommandTable = Record<string, Command>;
+
+export const isGroup = (c: Command): c is GroupCommand => "subcommands" in c;
+
+export interface GlobalFlags {
+  config?: string;
+  db?: string;
+  json: boolean;
+}
+
+/** What a command gets: the flags, lazily loaded config and database, and output helpers. */
+export class CliContext {
+  private cfg?: Config;
+  private handle?: Db;
+  /** Migrations applied when this context opened the database. */
+  migrated = 0;
+
+  constructor(
+    readonly flags: GlobalFlags,
+    private readonly env: Record<string, string | undefined>,
+    readonly stdout: (line: string) => void = (l) => console.log(l),
+    readonly stderr: (line: string) => void = (l) => console.error(l),
+  ) {}
+
+  get json(): boolean {
+    return this.flags.json;
+  }
+
+  /** Loads the configuration once (ConfigError → exit 2); `--db` wins over file and env. */
+  config(): Config {
+    this.cfg ??= loadConfig({
+      env: this.env,
+      file: this.flags.config,
+      overrides: this.flags.db ? { db_path: this.flags.db } : {},
+    });
+    return this.cfg;
+  }
+
+  /** Opens the database and applies pending migrations, so commands work on a fresh folder. */
+  db(): Db {
+    if (!this.handle) {
+      const path = this.config().db_path;
+      this.handle = openDb(path);
+      this.migrated = migrate(this.handle);
+    }
+    return this.handle;
+  }
+
+  close(): void {
+    this.handle?.$client.close();
+    this.handle = undefined;
+  }
+
+  /** Prints `value` as the one JSON document with --json, else the human lines. */
+  print(value: unknown, human: () => string[] | string): void {
+    if (this.json) this.stdout(JSON.stringify(value, null, 2));
+    else {
+      const out = human();
+      for (const line of Array.isArray(out) ? out : [out]) this.stdout(line);
+    }
+  }
+}
+
+/** Checks the positional count against the command's `args`. */
+export function positionals(parsed: Parsed, cmd: LeafCommand, name: string): string[] {
+  const specs = cmd.args ?? [];
+  const required = specs.filter((a) => a.startsWith("<")).length;
+  const got = parsed.positionals;
+  if (got.length < required) {
+    const missing = specs.slice(got.length).find((a) => a.startsWith("<"));
+    throw new UsageError(`${name}: missing argument ${missing}; see 'tollgate ${name} --help'`);
+  }
+  if (got.length > specs.length) throw new UsageError(`${name}: unexpected argument ${JSON.stringify(got[specs.length])}`);
+  return got;
+}
+
+/** Validates with a model schema, reporting the first problem under its flag name. */
+export function validate<S extends z.ZodType>(schema: S, value: unknown, flag: (field: string) => string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  throw new UsageError(`${flag(issue.path.map(String).join("."))}: ${issue.message}`);
+}
+
+/** "1700000000123" ms → "2023-11-14T22:13:20Z"; null → "-". */
+export function isoTime(ms: number | null | undefined): string {
+  return ms == null ? "-" : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Aligned columns with a header row. */
+export function table<T>(rows: readonly T[], columns: [string, (r: T) => string][]): string[] {
+  const cells = [columns.map(([h]) => h.toUpperCase()), ...rows.map((r) => columns.map(([, f]) => f(r)))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
+  return cells.map((c) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join("  ").trimEnd());
+}
+
+/** "label  value" lines with the labels aligned. */
+export function pairs(entries: [string, string][]): string[] {
+  const w = Math.max(...entries.map(([k]) => k.length));
+  return entries.map(([k, v]) => `${k.padEnd(w)}  ${v}`);
+}

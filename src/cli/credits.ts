@@ -1,0 +1,60 @@
+import { microsToUsd, usdToMicros } from "../lib/money";
+import { CreditBody } from "../modules/ledger/model";
+import { persistedHeld, postCredit } from "../modules/ledger/service";
+import { UsageError } from "./args";
+import { CLI_ACTOR, positionals, validate, type GroupCommand } from "./command";
+
+/** A decimal USD amount from the command line ("12.5", "-3"), as exact micros. */
+export function parseUsd(text: string, what: string): number {
+  try {
+    return usdToMicros(text);
+  } catch (e) {
+    throw new UsageError(`${what}: ${(e as Error).message}`);
+  }
+}
+
+export const creditsCommand: GroupCommand = {
+  summary: "Prepaid credits",
+  subcommands: {
+    add: {
+      summary: "Add credits (positive USD) or post an adjustment (negative USD) to an account",
+      args: ["<account-id>", "<amount-usd>"],
+      options: {
+        note: { type: "string", value: "<text>", describe: "note stored on the ledger entry" },
+        "idempotency-key": {
+          type: "string",
+          value: "<key>",
+          describe: "a repeat with the same key and amount is applied once and replays the first result",
+        },
+      },
+      examples: [
+        "tollgate credits add acc_123 25 --note 'invoice 42' --idempotency-key inv-42",
+        "tollgate credits add acc_123 -1.5 --note 'goodwill correction'",
+      ],
+      run(ctx, parsed) {
+        const [accountId, amountText] = positionals(parsed, this, "credits add");
+        const amount = parseUsd(amountText!, "amount-usd");
+        const o = parsed.options;
+        const body = validate(CreditBody, { amount_micros: amount, note: o.note }, (f) => (f === "amount_micros" ? "amount-usd" : `--${f}`));
+        const key = o["idempotency-key"] as string | undefined;
+        if (key !== undefined && key.length > 255) throw new UsageError("--idempotency-key: at most 255 characters");
+        const db = ctx.db();
+        const { entry, replayed } = postCredit(db, {
+          accountId: accountId!,
+          amountMicros: body.amount_micros,
+          note: body.note,
+          actor: CLI_ACTOR,
+          heldMicros: persistedHeld(db, accountId!),
+          idempotencyKey: key,
+        });
+        ctx.print({ ...entry, replayed }, () => {
+          const what = `${entry.kind} of ${entry.amount_usd} USD on ${entry.account_id} (ledger entry ${entry.id})`;
+          const balance = `balance ${microsToUsd(entry.balance_after_micros)} USD`;
+          return replayed
+            ? `already applied with idempotency key ${JSON.stringify(key)}: ${what}, ${balance} then; nothing changed`
+            : `${what}: ${balance}`;
+        });
+      },
+    },
+  },
+};

@@ -280,3 +280,24 @@ export const alertEvents = sqliteTable(
   },
   (t) => [index("alert_events_account").on(t.accountId, t.createdAt)],
 );
+
+/** Per-key rate-limit overrides (null = the plan's value); they can only tighten the plan. */
+export const keyLimits = sqliteTable("key_limits", {
+  keyId: text("key_id").primaryKey().references(() => apiKeys.id),
+  rpm: integer("rpm"),
+  tpm: integer("tpm"),
+  concurrency: integer("concurrency"),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/**
+ * Snapshot of the in-memory rate-limit buckets (authoritative in memory, written every few seconds
+ * and at shutdown). `level` is in 1/60000 units (one request or token = 60000), so that refill
+ * at `per_minute` units per millisecond stays integral. Full buckets are not stored.
+ */
+export const ratelimitBuckets = sqliteTable("ratelimit_buckets", {
+  id: text("id").primaryKey(),
+  level: integer("level").notNull(),
+  perMinute: integer("per_minute").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});

@@ -81,8 +81,6 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(formatIssue(parsed.error.issues[0]!, raw));
   const c = parsed.data;
-
-  const providers: Provider[] = (c.providers ?? [{ id: "xai", base_url: c.xai_base_url, headers: {} }]).map((p) => {
   // Payments need both: a checkout whose webhook cannot be verified would never be credited.
   if (Boolean(c.stripe_secret_key) !== Boolean(c.stripe_webhook_secret)) {
     throw new ConfigError(
@@ -90,6 +88,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     );
   }
   if (c.topup_min > c.topup_max) throw new ConfigError("invalid config: topup_min: must not exceed topup_max");
+
+  const providers: Provider[] = (c.providers ?? [{ id: "xai", base_url: c.xai_base_url, headers: {} }]).map((p) => {
     const { api_key_env: _e, api_key_file: _f, ...rest } = p;
     const api_key = resolveKey(p, env) ?? (p.id === "xai" ? c.xai_api_key : undefined);
     return { ...rest, base_url: rest.base_url.replace(/\/+$/, ""), api_key };

@@ -43,21 +43,6 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 export const ConfigSchema = z.object({
   port: int(0, 65535).default(8080),
-/** Rate-limit plan: the limits apply per key and per account (src/modules/ratelimit). */
-export const PlanSchema = z.object({
-  rpm: z.number().int().positive().describe("requests per minute (also the request burst)"),
-  tpm: z.number().int().positive().describe("tokens per minute (also the token burst)"),
-  concurrency: z.number().int().positive().describe("maximum requests in flight"),
-});
-
-/** Generous but real: always present unless a plan named "default" is configured. */
-export const BUILTIN_DEFAULT_PLAN = { rpm: 600, tpm: 1_000_000, concurrency: 50 } as const;
-
-/** Usage tier: an account whose lifetime top-ups reach the threshold moves up to `plan`. */
-export const TierSchema = z
-  .object({ min_lifetime_topup_usd: scaledUsd, plan: z.string().min(1) })
-  .transform((t) => ({ min_lifetime_topup_micros: t.min_lifetime_topup_usd, plan: t.plan }));
-
   host: z.string().min(1).default("0.0.0.0"),
   db_path: z.string().min(1).default("./data/tollgate.db"),
   admin_token: z.string().min(16, "must be at least 16 characters").optional(),
@@ -79,8 +64,6 @@ export const TierSchema = z
   session_ttl_hours: int(1, 24 * 90).default(24 * 7),
   /** Dashboard: lifetime of a one-time invite link. */
   invite_ttl_hours: int(1, 24 * 90).default(72),
-  providers: z.array(ProviderSchema).optional(),
-  models: z.array(ModelSchema).optional(),
   /** Payments: Stripe secret key (with the webhook secret enables top-ups by card). */
   stripe_secret_key: z.string().regex(/^(sk|rk)_/, "a Stripe secret (sk_...) or restricted (rk_...) key").optional(),
   /** Payments: signing secret of the Stripe webhook endpoint /webhooks/stripe (whsec_...). */
@@ -116,6 +99,8 @@ export const TierSchema = z
   smtp_from: z.string().min(3).default("tollgate@localhost"),
   /** Alerts: operator address that gets a copy of every low-balance email. */
   alert_email_to: z.email().optional(),
+  providers: z.array(ProviderSchema).optional(),
+  models: z.array(ModelSchema).optional(),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
@@ -124,19 +109,6 @@ export type ModelConfig = z.output<typeof ModelSchema>;
 
 /** Env var → config field. Env wins over the file. */
 export const ENV_MAP: Record<string, keyof ConfigInput> = {
-  PORT: "port",
-  HOST: "host",
-  TOLLGATE_DB: "db_path",
-  TOLLGATE_ADMIN_TOKEN: "admin_token",
-  TOLLGATE_KEY_PREFIX: "key_prefix",
-  XAI_API_KEY: "xai_api_key",
-  XAI_BASE_URL: "xai_base_url",
-  TOLLGATE_PUBLIC_URL: "public_url",
-  TOLLGATE_HOLD_TTL_SECONDS: "hold_ttl_seconds",
-  TOLLGATE_MAX_BODY_BYTES: "max_body_bytes",
-  TOLLGATE_USAGE_RETENTION_DAYS: "usage_retention_days",
-  TOLLGATE_SIGNUP_ENABLED: "signup_enabled",
-  TOLLGATE_SIGNUP_CREDITS_USD: "signup_credits_usd",
   STRIPE_SECRET_KEY: "stripe_secret_key",
   STRIPE_WEBHOOK_SECRET: "stripe_webhook_secret",
   STRIPE_API_HOST: "stripe_api_host",
@@ -157,6 +129,19 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   SMTP_PASSWORD: "smtp_password",
   SMTP_FROM: "smtp_from",
   TOLLGATE_ALERT_EMAIL_TO: "alert_email_to",
+  PORT: "port",
+  HOST: "host",
+  TOLLGATE_DB: "db_path",
+  TOLLGATE_ADMIN_TOKEN: "admin_token",
+  TOLLGATE_KEY_PREFIX: "key_prefix",
+  XAI_API_KEY: "xai_api_key",
+  XAI_BASE_URL: "xai_base_url",
+  TOLLGATE_PUBLIC_URL: "public_url",
+  TOLLGATE_HOLD_TTL_SECONDS: "hold_ttl_seconds",
+  TOLLGATE_MAX_BODY_BYTES: "max_body_bytes",
+  TOLLGATE_USAGE_RETENTION_DAYS: "usage_retention_days",
+  TOLLGATE_SIGNUP_ENABLED: "signup_enabled",
+  TOLLGATE_SIGNUP_CREDITS_USD: "signup_credits_usd",
   TOLLGATE_SESSION_TTL_HOURS: "session_ttl_hours",
   TOLLGATE_INVITE_TTL_HOURS: "invite_ttl_hours",
 };

@@ -21,6 +21,8 @@ export interface PostCredit {
   kind?: Kind;
   ref?: string | null;
   idempotencyKey?: string;
+  /** Refunds and lost disputes: post the full debit even below held credit (the ledger stays truthful). */
+  allowNegative?: boolean;
 }
 
 /**
@@ -29,50 +31,53 @@ export interface PostCredit {
  */
 export function postCredit(db: Db, p: PostCredit, now = Date.now()): { entry: LedgerEntryViewT; replayed: boolean } {
   const { result, replayed } = durable(db, () =>
-    once(db, `credits:${p.accountId}`, p.idempotencyKey, { amount: p.amountMicros, note: p.note ?? null }, () => {
-      const account = getAccountRow(db, p.accountId);
-      const balance = account.balanceMicros + p.amountMicros;
-      if (p.amountMicros < 0 && balance - p.heldMicros < 0) {
-        throw errors.badRequest(
-          `The adjustment exceeds the available credit (${microsToUsd(account.balanceMicros - p.heldMicros)} USD).`,
-          "amount_micros",
-          "insufficient_available_credit",
-        );
-      }
-      const kind: Kind = p.kind ?? (p.amountMicros > 0 ? "topup" : "adjustment");
-      const topup = kind === "adjustment" || p.amountMicros < 0 ? 0 : p.amountMicros;
-      db.update(accounts)
-        .set({
-          balanceMicros: sql`${accounts.balanceMicros} + ${p.amountMicros}`,
-          lifetimeTopupMicros: sql`${accounts.lifetimeTopupMicros} + ${topup}`,
-        })
-        .where(eq(accounts.id, p.accountId))
-        .run();
-      const entry = db
-        .insert(ledgerEntries)
-        .values({
-          accountId: p.accountId,
-          kind,
-          amountMicros: p.amountMicros,
-          balanceAfterMicros: balance,
-          ref: p.ref ?? null,
-          note: p.note ?? null,
-          createdAt: now,
-        })
-        .returning()
-        .get();
-      audit(db, {
-        actor: p.actor,
-        action: `credits.${kind}`,
-        targetType: "account",
-        targetId: p.accountId,
-        before: { balance_micros: account.balanceMicros },
-        after: { balance_micros: balance, amount_micros: p.amountMicros, note: p.note ?? null, ledger_id: entry.id },
-      }, now);
-      return ledgerView(entry);
-    }, now),
+    once(db, `credits:${p.accountId}`, p.idempotencyKey, { amount: p.amountMicros, note: p.note ?? null }, () => applyCredit(db, p, now), now),
   );
   return { entry: result, replayed };
+}
+
+/** postCredit's work without its transaction, for callers that write more in the same one. */
+export function applyCredit(db: Db, p: Omit<PostCredit, "idempotencyKey">, now = Date.now()): LedgerEntryViewT {
+  const account = getAccountRow(db, p.accountId);
+  const balance = account.balanceMicros + p.amountMicros;
+  if (p.amountMicros < 0 && !p.allowNegative && balance - p.heldMicros < 0) {
+    throw errors.badRequest(
+      `The adjustment exceeds the available credit (${microsToUsd(account.balanceMicros - p.heldMicros)} USD).`,
+      "amount_micros",
+      "insufficient_available_credit",
+    );
+  }
+  const kind: Kind = p.kind ?? (p.amountMicros > 0 ? "topup" : "adjustment");
+  const topup = kind === "adjustment" || p.amountMicros < 0 ? 0 : p.amountMicros;
+  db.update(accounts)
+    .set({
+      balanceMicros: sql`${accounts.balanceMicros} + ${p.amountMicros}`,
+      lifetimeTopupMicros: sql`${accounts.lifetimeTopupMicros} + ${topup}`,
+    })
+    .where(eq(accounts.id, p.accountId))
+    .run();
+  const entry = db
+    .insert(ledgerEntries)
+    .values({
+      accountId: p.accountId,
+      kind,
+      amountMicros: p.amountMicros,
+      balanceAfterMicros: balance,
+      ref: p.ref ?? null,
+      note: p.note ?? null,
+      createdAt: now,
+    })
+    .returning()
+    .get();
+  audit(db, {
+    actor: p.actor,
+    action: `credits.${kind}`,
+    targetType: "account",
+    targetId: p.accountId,
+    before: { balance_micros: account.balanceMicros },
+    after: { balance_micros: balance, amount_micros: p.amountMicros, note: p.note ?? null, ledger_id: entry.id },
+  }, now);
+  return ledgerView(entry);
 }
 
 export function listLedger(db: Db, accountId: string, q: { limit: number; before?: number }): LedgerRow[] {

@@ -33,6 +33,8 @@ interface Settle<T> {
  */
 export class SqliteCreditStore implements CreditStore {
   private holds = new Map<string, Hold>();
+  /** Request ids whose settle/release is queued: busy until it commits (or fails and is restored). */
+  private settling = new Set<string>();
   private heldByAccount = new Map<string, number>();
   private heldByKey = new Map<string, number>();
   private queue: Op[] = [];
@@ -83,9 +85,13 @@ export class SqliteCreditStore implements CreditStore {
 
   reserve({ accountId, keyId = null, requestId, amount, ttlMs }: HoldRequest): void {
     if (!Number.isSafeInteger(amount) || amount < 0) throw new TypeError(`hold amount must be a non-negative integer: ${amount}`);
-    if (this.holds.has(requestId)) throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
+    if (this.holds.has(requestId) || this.settling.has(requestId)) {
+      throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
+    }
     const row = this.q.account.get(accountId);
     if (!row) throw errors.notFound("Account", "account_id");
+    // Authentication checks this too; this closes the window of a suspension landing mid-request.
+    if (row.status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
     const held = this.heldByAccount.get(accountId) ?? 0;
     if (row.balance_micros - held < amount) {
       throw errors.insufficientQuota(
@@ -112,6 +118,7 @@ export class SqliteCreditStore implements CreditStore {
     if (!hold) return Promise.resolve(null);
     if (!Number.isSafeInteger(actual)) throw new TypeError(`charge must be an integer: ${actual}`);
     this.holds.delete(requestId);
+    this.settling.add(requestId);
     const charge = Math.min(Math.max(actual, 0), hold.amount);
     return new Promise((resolve, reject) =>
       this.enqueue({ t: "settle", requestId, hold, charge, extras, done: { resolve, reject } }),
@@ -122,6 +129,7 @@ export class SqliteCreditStore implements CreditStore {
     const hold = this.holds.get(requestId);
     if (!hold) return Promise.resolve(false);
     this.holds.delete(requestId);
+    this.settling.add(requestId);
     return new Promise((resolve, reject) => this.enqueue({ t: "release", requestId, hold, extras, done: { resolve, reject } }));
   }
 
@@ -147,33 +155,48 @@ export class SqliteCreditStore implements CreditStore {
     }
   }
 
-  /** Commits every queued operation in one write transaction. */
+  /**
+   * Commits every queued operation in one write transaction. If that fails for a reason tied to
+   * one operation (a constraint, a bad value), each is retried alone so that one bad settlement
+   * does not fail everybody else's; a database-wide failure (busy, I/O) fails the whole batch.
+   */
   private commit(): void {
     this.scheduled = false;
     const ops = this.queue;
     if (ops.length === 0) return;
     this.queue = [];
-    const results: (SettleResult | null)[] = [];
+    let outcomes: Outcome[];
     try {
-      write(this.db, () => {
-        for (const op of ops) results.push(this.apply(op));
-      });
+      outcomes = write(this.db, () => ops.map((op): Outcome => ({ ok: true, value: this.apply(op) })));
     } catch (e) {
-      // Nothing committed: put the holds back so that a retry or the sweeper resolves them.
-      for (const op of ops) {
-        if (op.t === "hold") continue;
-        this.holds.set(op.requestId, op.hold);
-        op.done.reject(e instanceof ApiError ? e : errors.internal("Could not record the charge."));
-      }
       console.error("credit store commit failed:", e);
+      outcomes =
+        ops.length > 1 && !isDatabaseWide(e)
+          ? ops.map((op): Outcome => {
+              try {
+                return { ok: true, value: write(this.db, () => this.apply(op)) };
+              } catch (error) {
+                return { ok: false, error };
+              }
+            })
+          : ops.map(() => ({ ok: false, error: e }));
+    }
+    ops.forEach((op, i) => this.finish(op, outcomes[i]!));
+  }
+
+  private finish(op: Op, outcome: Outcome): void {
+    // A hold that failed to persist stays authoritative in memory; only recovery data is missing.
+    if (op.t === "hold") return;
+    this.settling.delete(op.requestId);
+    if (!outcome.ok) {
+      // Nothing committed for it: put the hold back so that a retry or the sweeper resolves it.
+      this.holds.set(op.requestId, op.hold);
+      op.done.reject(outcome.error instanceof ApiError ? outcome.error : errors.internal("Could not record the charge."));
       return;
     }
-    ops.forEach((op, i) => {
-      if (op.t === "hold") return;
-      this.unhold(op.hold);
-      if (op.t === "settle") op.done.resolve(results[i] ?? null);
-      else op.done.resolve(true);
-    });
+    this.unhold(op.hold);
+    if (op.t === "settle") op.done.resolve(outcome.value);
+    else op.done.resolve(true);
   }
 
   private apply(op: Op): SettleResult | null {
@@ -205,6 +228,14 @@ export class SqliteCreditStore implements CreditStore {
     decrement(this.heldByAccount, h.accountId, h.amount);
     if (h.keyId) decrement(this.heldByKey, h.keyId, h.amount);
   }
+}
+
+type Outcome = { ok: true; value: SettleResult | null } | { ok: false; error: unknown };
+
+/** Failures that would hit every operation alike, where retrying one by one only adds waiting. */
+function isDatabaseWide(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOTADB|NOMEM|PERM|PROTOCOL|INTERRUPT)/.test(code);
 }
 
 function decrement(map: Map<string, number>, id: string, amount: number): void {

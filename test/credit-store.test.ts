@@ -1,0 +1,428 @@
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import type { Db } from "../src/db/client";
+import { ApiError } from "../src/lib/errors";
+import { updateAccount } from "../src/modules/accounts/service";
+import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
+import type { UsageRecord } from "../src/modules/ledger/credit-store";
+import { checkLedger, persistedHeld, postCredit } from "../src/modules/ledger/service";
+import { apiErrorOf, freshDb, manualClock, rejectionOf, seedAccount, seedKey, tick } from "./support/foundation";
+
+const USD = 1_000_000;
+
+function setup(credits = 10 * USD) {
+  const db = freshDb();
+  const clock = manualClock();
+  const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, now: clock.now });
+  const acc = seedAccount(db, credits);
+  return { db, clock, store, acc };
+}
+
+const sql = (db: Db) => db.$client;
+const charges = (db: Db, accountId?: string) =>
+  sql(db)
+    .query<{ request_id: string; amount_micros: number; key_id: string | null; note: string | null; balance_after_micros: number }, []>(
+      `SELECT request_id, amount_micros, key_id, note, balance_after_micros FROM ledger_entries WHERE kind = 'charge'${accountId ? ` AND account_id = '${accountId}'` : ""} ORDER BY id`,
+    )
+    .all();
+const persistedHolds = (db: Db) => sql(db).query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n;
+const keySpent = (db: Db, keyId: string) =>
+  sql(db).query<{ s: number }, [string]>("SELECT spent_micros AS s FROM api_keys WHERE id = ?").get(keyId)!.s;
+
+function usage(requestId: string, accountId: string, costMicros: number): UsageRecord {
+  return {
+    requestId, accountId, keyId: null, model: "grok-4", stream: false, status: 200, promptTokens: 10, cachedTokens: 0,
+    completionTokens: 5, reasoningTokens: 0, costMicros, estimated: false, latencyMs: 12, ttftMs: null,
+    upstreamRequestId: null, errorCode: null, createdAt: 1,
+  };
+}
+
+describe("reserve", () => {
+  test("holds credit at once and refuses more than the available balance with 402", () => {
+    const { store, acc } = setup(10 * USD);
+    store.reserve({ accountId: acc, requestId: "r1", amount: 7 * USD });
+    expect(store.balance(acc)).toEqual({ balance: 10 * USD, held: 7 * USD, available: 3 * USD });
+    const e = apiErrorOf(() => store.reserve({ accountId: acc, requestId: "r2", amount: 3 * USD + 1 }));
+    expect(e.status).toBe(402);
+    expect(e.code).toBe("insufficient_quota");
+    expect(e.type).toBe("insufficient_quota");
+    expect(e.headers["x-should-retry"]).toBe("false");
+    // LiteLLM-as-client treats these words as retryable.
+    expect(e.message).not.toMatch(/rate.?limit|429/i);
+    store.reserve({ accountId: acc, requestId: "r3", amount: 3 * USD });
+    expect(store.balance(acc).available).toBe(0);
+    expect(store.openHolds).toBe(2);
+  });
+
+  test("a zero hold is admitted even with no credit, one more micro is not", () => {
+    const { store, acc } = setup(0);
+    store.reserve({ accountId: acc, requestId: "r0", amount: 0 });
+    expect(apiErrorOf(() => store.reserve({ accountId: acc, requestId: "r1", amount: 1 })).status).toBe(402);
+  });
+
+  test("the same request id cannot hold twice", () => {
+    const { store, acc } = setup();
+    store.reserve({ accountId: acc, requestId: "r1", amount: 1 });
+    const e = apiErrorOf(() => store.reserve({ accountId: acc, requestId: "r1", amount: 1 }));
+    expect(e.status).toBe(409);
+    expect(store.balance(acc).held).toBe(1);
+  });
+
+  test("unknown account is 404, invalid amounts are programming errors", () => {
+    const { store, acc } = setup();
+    expect(apiErrorOf(() => store.reserve({ accountId: "acc_nope", requestId: "r1", amount: 1 })).status).toBe(404);
+    expect(() => store.balance("acc_nope")).toThrow(ApiError);
+    expect(() => store.reserve({ accountId: acc, requestId: "r2", amount: -1 })).toThrow(TypeError);
+    expect(() => store.reserve({ accountId: acc, requestId: "r3", amount: 1.5 })).toThrow(TypeError);
+    expect(store.openHolds).toBe(0);
+  });
+
+  test("a suspended account cannot reserve (suspension applies to requests already authenticated)", () => {
+    const { db, store, acc } = setup();
+    updateAccount(db, acc, { status: "suspended" }, "test");
+    const e = apiErrorOf(() => store.reserve({ accountId: acc, requestId: "r1", amount: 1 }));
+    expect(e.status).toBe(401);
+    expect(e.code).toBe("invalid_api_key");
+    expect(store.openHolds).toBe(0);
+    updateAccount(db, acc, { status: "active" }, "test");
+    store.reserve({ accountId: acc, requestId: "r1", amount: 1 });
+  });
+
+  test("a key's spend cap counts what it spent and what it holds", async () => {
+    const { db, store, acc } = setup(100 * USD);
+    const { row: capped } = seedKey(db, acc, { spend_cap_micros: 1 * USD });
+    const { row: free } = seedKey(db, acc);
+    store.reserve({ accountId: acc, keyId: capped.id, requestId: "a", amount: 600_000 });
+    const e = apiErrorOf(() => store.reserve({ accountId: acc, keyId: capped.id, requestId: "b", amount: 400_001 }));
+    expect(e.status).toBe(402);
+    expect(e.message).toMatch(/spending cap/);
+    // Other keys of the account are not affected by this key's cap.
+    store.reserve({ accountId: acc, keyId: free.id, requestId: "c", amount: 5 * USD });
+    expect(await store.settle("a", 600_000)).toEqual({ charged: 600_000, released: 0 });
+    expect(keySpent(db, capped.id)).toBe(600_000);
+    store.reserve({ accountId: acc, keyId: capped.id, requestId: "d", amount: 400_000 });
+    expect(apiErrorOf(() => store.reserve({ accountId: acc, keyId: capped.id, requestId: "e", amount: 1 })).status).toBe(402);
+    expect(await store.release("d")).toBe(true);
+    store.reserve({ accountId: acc, keyId: capped.id, requestId: "e", amount: 400_000 });
+  });
+});
+
+describe("settle and release", () => {
+  test("settle charges the actual cost, releases the rest and writes one ledger row", async () => {
+    const { db, store, acc, clock } = setup(10 * USD);
+    const { row: key } = seedKey(db, acc);
+    store.reserve({ accountId: acc, keyId: key.id, requestId: "r1", amount: 2 * USD });
+    const result = await store.settle("r1", 1_250_000, { note: "grok-4" });
+    expect(result).toEqual({ charged: 1_250_000, released: 750_000 });
+    expect(store.balance(acc)).toEqual({ balance: 8_750_000, held: 0, available: 8_750_000 });
+    expect(charges(db)).toEqual([
+      { request_id: "r1", amount_micros: -1_250_000, key_id: key.id, note: "grok-4", balance_after_micros: 8_750_000 },
+    ]);
+    const row = sql(db).query<{ created_at: number }, []>("SELECT created_at FROM ledger_entries WHERE kind = 'charge'").get()!;
+    expect(row.created_at).toBe(clock.now());
+    expect(keySpent(db, key.id)).toBe(1_250_000);
+    expect(checkLedger(db)).toEqual([]);
+    expect(persistedHolds(db)).toBe(0);
+  });
+
+  test("settling twice is a no-op, and so is releasing after a settle", async () => {
+    const { db, store, acc } = setup();
+    store.reserve({ accountId: acc, requestId: "r1", amount: USD });
+    const first = store.settle("r1", 500_000);
+    const second = store.settle("r1", 500_000);
+    expect(await first).toEqual({ charged: 500_000, released: 500_000 });
+    expect(await second).toBeNull();
+    expect(await store.settle("r1", 500_000)).toBeNull();
+    expect(await store.release("r1")).toBe(false);
+    expect(charges(db)).toHaveLength(1);
+    expect(store.balance(acc).balance).toBe(9_500_000);
+  });
+
+  test("settling more than the hold charges only the hold", async () => {
+    const { db, store, acc } = setup();
+    store.reserve({ accountId: acc, requestId: "r1", amount: USD });
+    expect(await store.settle("r1", 50 * USD)).toEqual({ charged: USD, released: 0 });
+    expect(store.balance(acc)).toEqual({ balance: 9 * USD, held: 0, available: 9 * USD });
+    expect(charges(db)[0]!.amount_micros).toBe(-USD);
+  });
+
+  test("settling 0 (or a negative amount) charges nothing and writes no charge row", async () => {
+    const { db, store, acc } = setup();
+    store.reserve({ accountId: acc, requestId: "r1", amount: USD });
+    store.reserve({ accountId: acc, requestId: "r2", amount: USD });
+    expect(await store.settle("r1", 0)).toEqual({ charged: 0, released: USD });
+    expect(await store.settle("r2", -5)).toEqual({ charged: 0, released: USD });
+    expect(charges(db)).toEqual([]);
+    expect(store.balance(acc)).toEqual({ balance: 10 * USD, held: 0, available: 10 * USD });
+  });
+
+  test("a non-integer charge is refused and leaves the hold in place", async () => {
+    const { store, acc } = setup();
+    store.reserve({ accountId: acc, requestId: "r1", amount: USD });
+    expect(() => store.settle("r1", 0.5)).toThrow(TypeError);
+    expect(store.balance(acc).held).toBe(USD);
+    expect(await store.settle("r1", 1)).toEqual({ charged: 1, released: USD - 1 });
+  });
+
+  test("release returns the hold; releasing twice or settling after it is a no-op", async () => {
+    const { db, store, acc } = setup();
+    store.reserve({ accountId: acc, requestId: "r1", amount: 3 * USD });
+    const a = store.release("r1");
+    const b = store.release("r1");
+    expect(await a).toBe(true);
+    expect(await b).toBe(false);
+    expect(await store.settle("r1", USD)).toBeNull();
+    expect(store.balance(acc)).toEqual({ balance: 10 * USD, held: 0, available: 10 * USD });
+    expect(charges(db)).toEqual([]);
+    expect(await store.release("never-held")).toBe(false);
+    expect(await store.settle("never-held", 5)).toBeNull();
+  });
+
+  test("a hold keeps counting until its settlement has committed", async () => {
+    const { db, store, acc } = setup(2 * USD);
+    store.reserve({ accountId: acc, requestId: "r1", amount: 2 * USD });
+    const p = store.settle("r1", USD);
+    // Not committed yet: the balance is unchanged and the whole hold still counts.
+    expect(store.balance(acc)).toEqual({ balance: 2 * USD, held: 2 * USD, available: 0 });
+    expect(apiErrorOf(() => store.reserve({ accountId: acc, requestId: "r2", amount: 1 })).status).toBe(402);
+    expect(charges(db)).toEqual([]);
+    await p;
+    expect(store.balance(acc)).toEqual({ balance: USD, held: 0, available: USD });
+  });
+
+  test("settle and release write the usage row in the same transaction", async () => {
+    const { db, store, acc } = setup();
+    store.reserve({ accountId: acc, requestId: "r1", amount: USD });
+    store.reserve({ accountId: acc, requestId: "r2", amount: USD });
+    await Promise.all([
+      store.settle("r1", 1234, { usage: usage("r1", acc, 1234) }),
+      store.release("r2", { usage: usage("r2", acc, 0) }),
+    ]);
+    const rows = sql(db).query<{ request_id: string; cost_micros: number }, []>("SELECT request_id, cost_micros FROM usage_log ORDER BY request_id").all();
+    expect(rows).toEqual([{ request_id: "r1", cost_micros: 1234 }, { request_id: "r2", cost_micros: 0 }]);
+  });
+
+  test("settlements of one event-loop turn commit in one transaction", async () => {
+    const { db, store, acc } = setup(100 * USD);
+    for (let i = 0; i < 50; i++) store.reserve({ accountId: acc, requestId: `r${i}`, amount: USD });
+    await store.flush();
+    const client = db.$client;
+    const original = client.transaction.bind(client);
+    let transactions = 0;
+    client.transaction = ((fn: never) => {
+      transactions++;
+      return original(fn);
+    }) as typeof client.transaction;
+    try {
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.settle(`r${i}`, 1000)));
+      expect(results.every((r) => r?.charged === 1000)).toBe(true);
+      expect(transactions).toBe(1);
+    } finally {
+      client.transaction = original;
+    }
+    expect(store.balance(acc).balance).toBe(100 * USD - 50_000);
+  });
+
+  test("a charge for a request id that was already charged is never posted twice", async () => {
+    const { db, store, acc } = setup();
+    store.reserve({ accountId: acc, requestId: "dup", amount: USD });
+    await store.settle("dup", 400_000);
+    // A (buggy) caller reusing the request id gets a hold but no second charge.
+    store.reserve({ accountId: acc, requestId: "dup", amount: USD });
+    expect(await store.settle("dup", 400_000)).toEqual({ charged: 0, released: USD });
+    expect(charges(db)).toHaveLength(1);
+    expect(store.balance(acc)).toEqual({ balance: 9_600_000, held: 0, available: 9_600_000 });
+    expect(checkLedger(db)).toEqual([]);
+  });
+});
+
+describe("expiry, recovery and flushing", () => {
+  test("the sweeper releases only holds past their expiry (injected clock)", async () => {
+    const { store, acc, clock } = setup();
+    store.reserve({ accountId: acc, requestId: "short", amount: USD, ttlMs: 1_000 });
+    store.reserve({ accountId: acc, requestId: "default", amount: USD });
+    expect(await store.sweep()).toBe(0);
+    clock.advance(1_000);
+    expect(await store.sweep()).toBe(1);
+    expect(store.balance(acc).held).toBe(USD);
+    expect(await store.settle("short", USD)).toBeNull();
+    clock.advance(59_000);
+    expect(await store.sweep()).toBe(1);
+    expect(store.balance(acc)).toEqual({ balance: 10 * USD, held: 0, available: 10 * USD });
+    expect(store.openHolds).toBe(0);
+    expect(await store.sweep(clock.now() + 1e9)).toBe(0);
+  });
+
+  test("holds are persisted write-behind and a new process releases them on recover()", async () => {
+    const dir = await import("node:fs/promises").then((fs) => fs.mkdtemp("/tmp/tollgate-cs-"));
+    const path = `${dir}/t.db`;
+    const db1 = freshDb(path);
+    const acc = seedAccount(db1, 10 * USD);
+    const s1 = new SqliteCreditStore(db1, { holdTtlMs: 60_000 });
+    s1.reserve({ accountId: acc, requestId: "a", amount: USD });
+    s1.reserve({ accountId: acc, requestId: "b", amount: 2 * USD });
+    expect(persistedHeld(db1, acc)).toBe(0);
+    await s1.flush();
+    expect(persistedHeld(db1, acc)).toBe(3 * USD);
+    db1.$client.close(); // the process dies with its holds open
+
+    const db2 = freshDb(path);
+    const s2 = new SqliteCreditStore(db2, { holdTtlMs: 60_000 });
+    expect(s2.recover()).toBe(2);
+    expect(persistedHeld(db2, acc)).toBe(0);
+    expect(s2.balance(acc)).toEqual({ balance: 10 * USD, held: 0, available: 10 * USD });
+    expect(s2.recover()).toBe(0);
+    db2.$client.close();
+    await import("node:fs/promises").then((fs) => fs.rm(dir, { recursive: true }));
+  });
+
+  test("flush commits queued settlements without waiting for the next turn", async () => {
+    const { db, store, acc } = setup();
+    store.reserve({ accountId: acc, requestId: "r1", amount: USD });
+    const p = store.settle("r1", USD);
+    await store.flush();
+    expect(charges(db)).toHaveLength(1);
+    expect(await p).toEqual({ charged: USD, released: 0 });
+    await tick(); // the scheduled commit finds nothing left to do
+    expect(charges(db)).toHaveLength(1);
+  });
+});
+
+describe("a failing commit", () => {
+  const failCharges = (db: Db) =>
+    db.$client.exec(
+      "CREATE TEMP TRIGGER fail_charge BEFORE INSERT ON ledger_entries WHEN NEW.kind = 'charge' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
+    );
+  const healCharges = (db: Db) => db.$client.exec("DROP TRIGGER temp.fail_charge");
+
+  test("rejects the settlement, writes nothing and keeps the hold for a retry", async () => {
+    const { db, store, acc } = setup();
+    store.reserve({ accountId: acc, requestId: "r1", amount: USD });
+    await store.flush();
+    failCharges(db);
+    const originalError = console.error;
+    console.error = () => {};
+    try {
+      const e = await rejectionOf(store.settle("r1", 700_000));
+      expect(e).toBeInstanceOf(ApiError);
+      expect((e as ApiError).status).toBe(500);
+    } finally {
+      console.error = originalError;
+    }
+    expect(charges(db)).toEqual([]);
+    expect(store.balance(acc)).toEqual({ balance: 10 * USD, held: USD, available: 9 * USD });
+    expect(store.openHolds).toBe(1);
+    expect(persistedHolds(db)).toBe(1);
+    healCharges(db);
+    expect(await store.settle("r1", 700_000)).toEqual({ charged: 700_000, released: 300_000 });
+    expect(store.balance(acc)).toEqual({ balance: 9_300_000, held: 0, available: 9_300_000 });
+    expect(checkLedger(db)).toEqual([]);
+  });
+
+  test("one failing settlement does not fail the others committed with it", async () => {
+    const { db, store, acc } = setup();
+    const other = seedAccount(db, 10 * USD, "Other");
+    store.reserve({ accountId: acc, requestId: "bad", amount: USD });
+    store.reserve({ accountId: other, requestId: "good", amount: USD });
+    store.reserve({ accountId: other, requestId: "free", amount: USD });
+    await store.flush();
+    // Only charges of `acc` fail (e.g. a constraint hit by one row).
+    db.$client.exec(
+      `CREATE TEMP TRIGGER fail_one BEFORE INSERT ON ledger_entries WHEN NEW.account_id = '${acc}' BEGIN SELECT RAISE(ABORT, 'boom'); END`,
+    );
+    const originalError = console.error;
+    console.error = () => {};
+    try {
+      const [bad, good, free] = await Promise.allSettled([store.settle("bad", 10), store.settle("good", 20), store.release("free")]);
+      expect(bad.status).toBe("rejected");
+      expect(good).toEqual({ status: "fulfilled", value: { charged: 20, released: USD - 20 } });
+      expect(free).toEqual({ status: "fulfilled", value: true });
+    } finally {
+      console.error = originalError;
+    }
+    expect(store.balance(other)).toEqual({ balance: 10 * USD - 20, held: 0, available: 10 * USD - 20 });
+    expect(store.balance(acc).held).toBe(USD);
+    expect(checkLedger(db)).toEqual([]);
+  });
+});
+
+describe("a busy database", () => {
+  test("fails the whole batch at once (no one-by-one retries) and keeps every hold", async () => {
+    const dir = await import("node:fs/promises").then((fs) => fs.mkdtemp("/tmp/tollgate-cs-"));
+    const db = freshDb(`${dir}/t.db`);
+    const acc = seedAccount(db, 10 * USD);
+    const store = new SqliteCreditStore(db, { holdTtlMs: 60_000 });
+    for (const id of ["a", "b", "c"]) store.reserve({ accountId: acc, requestId: id, amount: USD });
+    await store.flush();
+    db.$client.exec("PRAGMA busy_timeout = 0");
+    const other = freshDb(`${dir}/t.db`);
+    other.$client.exec("BEGIN IMMEDIATE"); // another process (the CLI) holds the write lock
+    const originalError = console.error;
+    console.error = () => {};
+    const client = db.$client;
+    const original = client.transaction.bind(client);
+    let transactions = 0;
+    client.transaction = ((fn: never) => {
+      transactions++;
+      return original(fn);
+    }) as typeof client.transaction;
+    let outcomes: PromiseSettledResult<unknown>[];
+    try {
+      outcomes = await Promise.allSettled([store.settle("a", 1), store.settle("b", 2), store.release("c")]);
+      expect(transactions).toBe(1);
+    } finally {
+      client.transaction = original;
+      console.error = originalError;
+      other.$client.exec("ROLLBACK");
+      other.$client.close();
+    }
+    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected", "rejected"]);
+    expect(store.balance(acc)).toEqual({ balance: 10 * USD, held: 3 * USD, available: 7 * USD });
+    expect(await Promise.all([store.settle("a", 1), store.settle("b", 2), store.release("c")])).toEqual([
+      { charged: 1, released: USD - 1 },
+      { charged: 2, released: USD - 2 },
+      true,
+    ]);
+    expect(store.balance(acc)).toEqual({ balance: 10 * USD - 3, held: 0, available: 10 * USD - 3 });
+    db.$client.close();
+    await import("node:fs/promises").then((fs) => fs.rm(dir, { recursive: true }));
+  });
+});
+
+test("a request id stays busy while its settlement is queued", async () => {
+  const { store, acc } = setup();
+  store.reserve({ accountId: acc, requestId: "r1", amount: USD });
+  const p = store.settle("r1", 5);
+  expect(apiErrorOf(() => store.reserve({ accountId: acc, requestId: "r1", amount: USD })).status).toBe(409);
+  await p;
+  store.reserve({ accountId: acc, requestId: "r1", amount: USD });
+  expect(store.balance(acc).held).toBe(USD);
+});
+
+test("200 simultaneous reservations against a balance covering exactly 10 admit exactly 10", async () => {
+  const HOLD = 250_000;
+  const { db, store, acc } = setup(10 * HOLD);
+  const { row: key } = seedKey(db, acc);
+  const attempts = Array.from({ length: 200 }, async (_, i) => {
+    // Each attempt starts in its own task, as concurrent requests do.
+    await tick();
+    store.reserve({ accountId: acc, keyId: key.id, requestId: `req_${i}`, amount: HOLD });
+    return `req_${i}`;
+  });
+  const outcomes = await Promise.allSettled(attempts);
+  const admitted = outcomes.filter((o) => o.status === "fulfilled").map((o) => (o as PromiseFulfilledResult<string>).value);
+  const refused = outcomes.filter((o) => o.status === "rejected").map((o) => (o as PromiseRejectedResult).reason);
+  expect(admitted).toHaveLength(10);
+  expect(refused).toHaveLength(190);
+  for (const e of refused) {
+    expect(e).toBeInstanceOf(ApiError);
+    expect((e as ApiError).status).toBe(402);
+  }
+  expect(store.balance(acc)).toEqual({ balance: 10 * HOLD, held: 10 * HOLD, available: 0 });
+  // The admitted requests all charge their full hold, concurrently.
+  const settled = await Promise.all(admitted.map((id) => store.settle(id, HOLD)));
+  expect(settled.every((s) => s?.charged === HOLD)).toBe(true);
+  expect(store.balance(acc)).toEqual({ balance: 0, held: 0, available: 0 });
+  expect(charges(db)).toHaveLength(10);
+  expect(checkLedger(db)).toEqual([]);
+});

@@ -1,0 +1,62 @@
+import { openDb, migrate, type Db } from "../../src/db/client";
+import { createAccount } from "../../src/modules/accounts/service";
+import { createKey } from "../../src/modules/keys/service";
+import type { CreateKeyInput } from "../../src/modules/keys/model";
+import { postCredit } from "../../src/modules/ledger/service";
+import { ApiError } from "../../src/lib/errors";
+
+/** A fresh, migrated database (in memory unless a path is given). */
+export function freshDb(path = ":memory:"): Db {
+  const db = openDb(path);
+  migrate(db);
+  return db;
+}
+
+/** An account with `micros` of top-up credit (one ledger entry when non-zero). */
+export function seedAccount(db: Db, micros = 0, name = "Acme"): string {
+  const id = createAccount(db, { name }, "test").id;
+  if (micros) postCredit(db, { accountId: id, amountMicros: micros, actor: "test", heldMicros: 0 });
+  return id;
+}
+
+export function seedKey(db: Db, accountId: string, input: CreateKeyInput = {}, now?: number) {
+  return createKey(db, "sk-tg-", accountId, input, "test", now);
+}
+
+/** A controllable clock for code that takes `now: () => number`. */
+export function manualClock(start = Date.UTC(2030, 0, 1)) {
+  let t = start;
+  return {
+    now: () => t,
+    advance(ms: number) {
+      t += ms;
+      return t;
+    },
+    set(ms: number) {
+      t = ms;
+    },
+  };
+}
+
+/** Runs `fn` and returns the ApiError it throws (fails the test when it does not throw one). */
+export function apiErrorOf(fn: () => unknown): ApiError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ApiError) return e;
+    throw new Error(`expected an ApiError, got ${String(e)}`);
+  }
+  throw new Error("expected an ApiError, nothing was thrown");
+}
+
+export async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected a rejection, the promise resolved");
+}
+
+/** One macrotask: lets the credit store's group commit (scheduled with setImmediate) run. */
+export const tick = () => new Promise<void>((r) => setImmediate(r));

@@ -15,6 +15,8 @@ import { ledgerModule } from "./modules/ledger";
 import { keysModule } from "./modules/keys";
 import { auditModule } from "./modules/audit";
 import { meModule } from "./modules/me";
+import { modelsModule } from "./modules/models";
+import { chatModule } from "./modules/chat";
 
 /** Everything the app needs, built by the caller (server, tests); the app itself never listens. */
 export interface AppDeps {
@@ -55,7 +57,9 @@ export function createApp(deps: AppDeps) {
     .use(ledgerModule(deps))
     .use(keysModule(deps))
     .use(auditModule(deps))
-    .use(meModule(deps));
+    .use(meModule(deps))
+    .use(modelsModule(deps))
+    .use(chatModule(deps));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigSchema, ENV_MAP, type ModelConfig, type ProviderConfig } from "./schema";
 
-export interface Provider extends Omit<ProviderConfig, "api_key_env" | "api_key_file"> {}
+export interface Provider extends Omit<ProviderConfig, "api_key_env" | "api_key_file" | "kind"> {
+  kind: "openai" | "xai";
+}
 export type Model = ModelConfig & { upstream_model: string; cached_input_price: number };
 
 export type Config = Readonly<
@@ -92,7 +94,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const providers: Provider[] = (c.providers ?? [{ id: "xai", base_url: c.xai_base_url, headers: {} }]).map((p) => {
     const { api_key_env: _e, api_key_file: _f, ...rest } = p;
     const api_key = resolveKey(p, env) ?? (p.id === "xai" ? c.xai_api_key : undefined);
-    return { ...rest, base_url: rest.base_url.replace(/\/+$/, ""), api_key };
+    const kind = p.kind ?? (p.id === "xai" || /(^|\.)x\.ai$/.test(new URL(p.base_url).hostname) ? "xai" : "openai");
+    return { ...rest, kind, base_url: rest.base_url.replace(/\/+$/, ""), api_key };
   });
   const ids = new Set<string>();
   for (const p of providers) {
@@ -110,6 +113,12 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (modelIds.has(m.id)) throw new ConfigError(`invalid config: models: duplicate id ${JSON.stringify(m.id)}`);
     modelIds.add(m.id);
   }
+  // Rate-limit plans: everything that names a plan must name a configured one; tiers ascending.
+  const planRefs: [string, string][] = [["default_plan", c.default_plan], ...c.tiers.map((t, i): [string, string] => [`tiers.${i}.plan`, t.plan])];
+  for (const [field, plan] of planRefs) {
+    if (!Object.hasOwn(c.plans, plan)) throw new ConfigError(`invalid config: ${field}: unknown plan ${JSON.stringify(plan)} (configured: ${Object.keys(c.plans).join(", ")})`);
+  }
+  c.tiers.sort((a, b) => a.min_lifetime_topup_micros - b.min_lifetime_topup_micros);
   return deepFreeze({ ...c, providers, models });
 }
 

@@ -18,6 +18,8 @@ const scaledUsd = z
 export const ProviderSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "lowercase letters, digits, - and _"),
   base_url: z.url({ protocol: /^https?$/ }),
+  /** Adapter: "xai" (usage and error quirks of api.x.ai) or "openai" (any OpenAI-compatible host). */
+  kind: z.enum(["openai", "xai"]).optional(),
   api_key: z.string().min(1).optional(),
   /** Name of an environment variable holding the key (resolved once at load). */
   api_key_env: z.string().min(1).optional(),
@@ -40,6 +42,21 @@ export const ModelSchema = z.object({
 });
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Rate-limit plan: the limits apply per key and per account (src/modules/ratelimit). */
+export const PlanSchema = z.object({
+  rpm: z.number().int().positive().describe("requests per minute (also the request burst)"),
+  tpm: z.number().int().positive().describe("tokens per minute (also the token burst)"),
+  concurrency: z.number().int().positive().describe("maximum requests in flight"),
+});
+
+/** Generous but real: always present unless a plan named "default" is configured. */
+export const BUILTIN_DEFAULT_PLAN = { rpm: 600, tpm: 1_000_000, concurrency: 50 } as const;
+
+/** Usage tier: an account whose lifetime top-ups reach the threshold moves up to `plan`. */
+export const TierSchema = z
+  .object({ min_lifetime_topup_usd: scaledUsd, plan: z.string().min(1) })
+  .transform((t) => ({ min_lifetime_topup_micros: t.min_lifetime_topup_usd, plan: t.plan }));
 
 export const ConfigSchema = z.object({
   port: int(0, 65535).default(8080),
@@ -101,11 +118,22 @@ export const ConfigSchema = z.object({
   alert_email_to: z.email().optional(),
   providers: z.array(ProviderSchema).optional(),
   models: z.array(ModelSchema).optional(),
+  plans: z
+    .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "letters, digits, . _ -"), PlanSchema)
+    .default({})
+    .transform((p) => ({ default: { ...BUILTIN_DEFAULT_PLAN }, ...p })),
+  /** Plan of accounts whose plan is not (or no longer) configured. */
+  default_plan: z.string().min(1).default("default"),
+  tiers: z.array(TierSchema).default([]),
+  /** Rate-limit buckets are written to SQLite this often (and at shutdown); a crash forgives at most this much. */
+  ratelimit_snapshot_seconds: int(1, 3600).default(5),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
 export type ProviderConfig = z.output<typeof ProviderSchema>;
 export type ModelConfig = z.output<typeof ModelSchema>;
+export type PlanConfig = z.output<typeof PlanSchema>;
+export type TierConfig = z.output<typeof TierSchema>;
 
 /** Env var → config field. Env wins over the file. */
 export const ENV_MAP: Record<string, keyof ConfigInput> = {
@@ -140,6 +168,8 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_HOLD_TTL_SECONDS: "hold_ttl_seconds",
   TOLLGATE_MAX_BODY_BYTES: "max_body_bytes",
   TOLLGATE_USAGE_RETENTION_DAYS: "usage_retention_days",
+  TOLLGATE_DEFAULT_PLAN: "default_plan",
+  TOLLGATE_RATELIMIT_SNAPSHOT_SECONDS: "ratelimit_snapshot_seconds",
   TOLLGATE_SIGNUP_ENABLED: "signup_enabled",
   TOLLGATE_SIGNUP_CREDITS_USD: "signup_credits_usd",
   TOLLGATE_SESSION_TTL_HOURS: "session_ttl_hours",

@@ -1,0 +1,47 @@
+/** Tokens assumed for an image part (xAI and OpenAI bill a few hundred to ~1,800 per image). */
+const IMAGE_TOKENS = 3000;
+const PER_MESSAGE = 8;
+
+/**
+ * Upper bound of prompt tokens, for the hold: BPE tokenizers never emit more tokens than UTF-8
+ * bytes, so byte counts are safe; images count a fixed generous amount instead of their base64.
+ */
+export function promptUpperBound(body: { messages: unknown[]; tools?: unknown; functions?: unknown; response_format?: unknown }): number {
+  let total = 0;
+  for (const m of body.messages) total += PER_MESSAGE + weigh(m);
+  for (const extra of [body.tools, body.functions, body.response_format]) if (extra) total += weigh(extra);
+  return total;
+}
+
+function weigh(v: unknown): number {
+  if (typeof v === "string") return Buffer.byteLength(v);
+  if (Array.isArray(v)) return v.reduce((s: number, x) => s + weigh(x), 0);
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (o.type === "image_url" || o.type === "input_image" || o.type === "image") return IMAGE_TOKENS;
+    let s = 0;
+    for (const [k, x] of Object.entries(o)) s += Buffer.byteLength(k) + weigh(x);
+    return s;
+  }
+  return typeof v === "number" || typeof v === "boolean" ? 2 : 0;
+}
+
+/** A realistic estimate (about four characters a token) for when the upstream reports no usage. */
+export function estimateTokens(text: string): number {
+  return text.length === 0 ? 0 : Math.ceil(text.length / 4);
+}
+
+export function promptEstimate(body: { messages: unknown[] }): number {
+  let chars = 0;
+  const walk = (v: unknown): void => {
+    if (typeof v === "string") chars += v.length;
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") {
+      const o = v as Record<string, unknown>;
+      if (o.type === "image_url") chars += 4 * 1000;
+      else Object.values(o).forEach(walk);
+    }
+  };
+  walk(body.messages);
+  return Math.ceil(chars / 4) + 4 * body.messages.length;
+}

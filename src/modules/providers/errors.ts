@@ -1,0 +1,66 @@
+import { ApiError, errors } from "../../lib/errors";
+
+/** Removes anything that looks like a credential from an upstream message. */
+export function scrub(message: string): string {
+  return message
+    .replace(/\b(xai|sk|sk-proj|sk-ant)-[A-Za-z0-9_*.-]{3,}/g, "[redacted]")
+    .replace(/Bearer\s+\S+/gi, "Bearer [redacted]")
+    .slice(0, 1000);
+}
+
+interface UpstreamBody {
+  message: string;
+  code: string | null;
+  param: string | null;
+}
+
+/** Reads OpenAI-shaped `{error:{message}}`, xAI's `{code, error: "<message>"}`, or plain text. */
+export function readErrorBody(text: string): UpstreamBody {
+  try {
+    const j = JSON.parse(text) as Record<string, unknown>;
+    const e = j.error;
+    if (e && typeof e === "object") {
+      const o = e as Record<string, unknown>;
+      return { message: String(o.message ?? ""), code: o.code == null ? null : String(o.code), param: o.param == null ? null : String(o.param) };
+    }
+    if (typeof e === "string") return { message: e, code: typeof j.code === "string" ? j.code : null, param: null };
+    if (typeof j.message === "string") return { message: j.message, code: null, param: null };
+  } catch {
+    // not JSON: fall through
+  }
+  return { message: text.trim(), code: null, param: null };
+}
+
+/**
+ * Maps an upstream failure (before any byte reached the client) to what the customer sees.
+ * Problems with the gateway's own upstream key or credit are server errors (502/503), never
+ * 401/402/403: the customer can do nothing about them.
+ */
+export function translateUpstreamError(status: number, text: string, retryAfter: string | null): ApiError {
+  const body = readErrorBody(text);
+  const msg = scrub(body.message);
+  const lower = msg.toLowerCase();
+  const credentialProblem = /api[ _-]?key|unauthori[sz]ed|authentication|permission|forbidden/.test(lower);
+  const creditProblem = /credit|quota|billing|spending limit|exhausted|insufficient/.test(lower);
+  if (status === 401 || (status === 400 && credentialProblem) || (status === 403 && !creditProblem)) {
+    return errors.upstream(502, "The upstream provider rejected the gateway's credentials. The operator has been notified; please try again later.", "upstream_auth_error");
+  }
+  if (status === 402 || (status === 403 && creditProblem) || (status === 429 && creditProblem)) {
+    return errors.upstream(503, "The upstream provider is temporarily unavailable (capacity). Please try again later.", "upstream_unavailable");
+  }
+  if (status === 429) {
+    const headers: Record<string, string> = {};
+    const secs = retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : 1;
+    headers["retry-after"] = String(secs);
+    return errors.upstream(503, "The upstream provider is overloaded. Please retry shortly.", "upstream_overloaded", headers);
+  }
+  if (status === 413) return new ApiError(413, msg || "Request too large for the upstream model.", "invalid_request_error", "request_too_large");
+  if (status === 400 || status === 422) {
+    const context = /context|maximum.{0,40}tokens|too long|prompt is too large/.test(lower);
+    return new ApiError(400, msg || "The upstream provider rejected the request.", "invalid_request_error", context ? "context_length_exceeded" : body.code, body.param);
+  }
+  if (status === 404) return errors.upstream(502, "The upstream model is unavailable.", "upstream_model_unavailable");
+  if (status === 503) return errors.upstream(503, "The upstream provider is unavailable. Please retry shortly.", "upstream_unavailable");
+  if (status === 504) return errors.upstream(504, "The upstream provider timed out.", "upstream_timeout");
+  return errors.upstream(502, `The upstream provider failed (HTTP ${status}).`, "upstream_error");
+}

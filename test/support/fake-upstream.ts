@@ -1,0 +1,35 @@
+/**
+ * The shared fake upstream for tests: the mock upstream from src/demo with per-request fault
+ * injection through a `mock` field in the request body (see MockBehavior).
+ */
+export { startMockUpstream as startFakeUpstream, mockUsage, type MockBehavior, type MockUpstream } from "../../src/demo/mock-upstream";
+import type { startTestServer as StartTestServer } from "./server";
+import { startMockUpstream } from "../../src/demo/mock-upstream";
+import { startTestServer } from "./server";
+
+/** Config overrides pointing the default catalogue at a fake upstream. */
+export function fakeCatalogue(upstreamUrl: string, kind: "openai" | "xai" = "xai") {
+  return {
+    providers: [{ id: "fake", base_url: upstreamUrl, kind, api_key: "upstream-secret-key-123" }],
+    models: [
+      { id: "grok-4", provider: "fake", upstream_model: "grok-4-0709", input_price: 3, cached_input_price: 0.75, output_price: 15, max_output_tokens: 1000 },
+      { id: "grok-3", provider: "fake", input_price: 3, cached_input_price: 0.75, output_price: 15, max_output_tokens: 1000 },
+      { id: "cheap", provider: "fake", input_price: 0.3, cached_input_price: 0.075, output_price: 0.5, max_output_tokens: 4000 },
+    ],
+  };
+}
+
+/** A gateway on loopback in front of a fresh fake upstream. */
+export async function startGateway(overrides: Record<string, unknown> = {}, kind: "openai" | "xai" = "xai") {
+  const upstream = startMockUpstream();
+  const gateway = await startTestServer({ ...fakeCatalogue(upstream.url, kind), ...overrides });
+  return {
+    upstream,
+    gateway,
+    async stop() {
+      await gateway.stop();
+      await upstream.stop();
+    },
+  };
+}
+export type { StartTestServer };

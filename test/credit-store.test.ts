@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import fc from "fast-check";
 import type { Db } from "../src/db/client";
 import { ApiError } from "../src/lib/errors";
@@ -9,6 +9,8 @@ import { checkLedger, persistedHeld, postCredit } from "../src/modules/ledger/se
 import { apiErrorOf, freshDb, manualClock, rejectionOf, seedAccount, seedKey, tick } from "./support/foundation";
 
 const USD = 1_000_000;
+// bunfig's [test] timeout is not applied by bun 1.4.5; the property test needs room on a busy machine.
+setDefaultTimeout(60_000);
 
 function setup(credits = 10 * USD) {
   const db = freshDb();
@@ -425,4 +427,249 @@ test("200 simultaneous reservations against a balance covering exactly 10 admit 
   expect(store.balance(acc)).toEqual({ balance: 0, held: 0, available: 0 });
   expect(charges(db)).toHaveLength(10);
   expect(checkLedger(db)).toEqual([]);
+});
+
+describe("property: interleaved concurrent operations keep the money invariants", () => {
+  type Cmd =
+    | { t: "reserve"; acc: number; key: number; amount: number; ttl: number | null; reuse: number | null }
+    | { t: "settle"; pick: number; actual: number }
+    | { t: "release"; pick: number }
+    | { t: "sweep"; advance: number }
+    | { t: "topup"; acc: number; amount: number }
+    | { t: "adjust"; acc: number; amount: number }
+    | { t: "burst"; n: number; acc: number; key: number; amount: number; actual: number }
+    | { t: "tick" }
+    | { t: "flush" }
+    | { t: "await" };
+
+  const ACCOUNTS = 3;
+  const acc = fc.integer({ min: 0, max: ACCOUNTS - 1 });
+  const key = fc.integer({ min: 0, max: 2 }); // 0: no cap, 1: capped, 2: no key
+  const amount = fc.integer({ min: 0, max: 2 * USD });
+  const cmd: fc.Arbitrary<Cmd> = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ t: fc.constant("reserve" as const), acc, key, amount, ttl: fc.option(fc.integer({ min: 1, max: 20_000 })), reuse: fc.option(fc.nat(), { freq: 8 }) }) },
+    { weight: 4, arbitrary: fc.record({ t: fc.constant("settle" as const), pick: fc.nat(), actual: fc.integer({ min: -1000, max: 3 * USD }) }) },
+    { weight: 2, arbitrary: fc.record({ t: fc.constant("release" as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant("sweep" as const), advance: fc.integer({ min: 0, max: 15_000 }) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant("topup" as const), acc, amount: fc.integer({ min: 1, max: 5 * USD }) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant("adjust" as const), acc, amount: fc.integer({ min: 1, max: 5 * USD }) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant("burst" as const), n: fc.integer({ min: 2, max: 30 }), acc, key, amount, actual: fc.integer({ min: 0, max: 2 * USD }) }) },
+    { weight: 2, arbitrary: fc.constant({ t: "tick" as const }) },
+    { weight: 1, arbitrary: fc.constant({ t: "flush" as const }) },
+    { weight: 1, arbitrary: fc.constant({ t: "await" as const }) },
+  );
+
+  interface MHold {
+    id: string;
+    acc: number;
+    keyId: string | null;
+    amount: number;
+    expiresAt: number;
+  }
+
+  async function run(initial: number[], caps: number[], cmds: Cmd[]): Promise<void> {
+    const db = freshDb();
+    const clock = manualClock();
+    const TTL = 10_000;
+    const store = new SqliteCreditStore(db, { holdTtlMs: TTL, now: clock.now });
+    const accounts = initial.map((c, i) => seedAccount(db, c, `A${i}`));
+    const keys = accounts.map((a, i) => [seedKey(db, a).row.id, seedKey(db, a, { spend_cap_micros: caps[i]! }).row.id]);
+    const cap = new Map(keys.map((k, i) => [k[1]!, caps[i]!]));
+
+    // The model: what the store must report at every observation.
+    const balance = [...initial];
+    const spent = new Map<string, number>();
+    const open = new Map<string, MHold>();
+    const pending = new Map<string, MHold>();
+    const issued: string[] = [];
+    const charged = new Map<string, number>(); // request id -> the one charge it may have
+    const maxHold = new Map<string, number>();
+    const inflight: Promise<unknown>[] = [];
+    let nextId = 0;
+    let credited = initial.reduce((a, b) => a + b, 0);
+
+    const holdsOf = (pred: (h: MHold) => boolean) => {
+      let sum = 0;
+      for (const h of open.values()) if (pred(h)) sum += h.amount;
+      for (const h of pending.values()) if (pred(h)) sum += h.amount;
+      return sum;
+    };
+    const held = (a: number) => holdsOf((h) => h.acc === a);
+    const keyHeld = (k: string) => holdsOf((h) => h.keyId === k);
+
+    function observe(where: string) {
+      for (let a = 0; a < ACCOUNTS; a++) {
+        const b = store.balance(accounts[a]!);
+        const want = { balance: balance[a]!, held: held(a), available: balance[a]! - held(a) };
+        if (b.balance !== want.balance || b.held !== want.held) {
+          throw new Error(`${where}: account ${a}: store ${JSON.stringify(b)} != model ${JSON.stringify(want)}`);
+        }
+        if (b.available < 0) throw new Error(`${where}: account ${a}: available ${b.available} < 0`);
+      }
+      for (const [k, c] of cap) {
+        const s = keySpent(db, k);
+        if (s !== (spent.get(k) ?? 0)) throw new Error(`${where}: key spent ${s} != model ${spent.get(k) ?? 0}`);
+        if (s > c) throw new Error(`${where}: key spent ${s} above cap ${c}`);
+      }
+      const bad = checkLedger(db);
+      if (bad.length) throw new Error(`${where}: balance != sum of ledger: ${JSON.stringify(bad)}`);
+    }
+
+    function doReserve(a: number, k: number, amt: number, ttl: number | null, reuse: number | null): string | null {
+      const id = reuse !== null && issued.length ? issued[reuse % issued.length]! : `r${nextId++}`;
+      const keyId = k === 2 ? null : keys[a]![k]!;
+      let expected: number | null = null;
+      if (open.has(id) || pending.has(id)) expected = 409;
+      else if (balance[a]! - held(a) < amt) expected = 402;
+      else if (keyId && cap.has(keyId) && (spent.get(keyId) ?? 0) + keyHeld(keyId) + amt > cap.get(keyId)!) expected = 402;
+      let got: number | null = null;
+      try {
+        store.reserve({ accountId: accounts[a]!, keyId, requestId: id, amount: amt, ttlMs: ttl ?? undefined });
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        got = e.status;
+      }
+      if (got !== expected) throw new Error(`reserve ${id} of ${amt} for account ${a}: got ${got}, expected ${expected}`);
+      if (got !== null) return null;
+      if (!issued.includes(id)) issued.push(id);
+      open.set(id, { id, acc: a, keyId, amount: amt, expiresAt: clock.now() + (ttl ?? TTL) });
+      maxHold.set(id, Math.max(maxHold.get(id) ?? 0, amt));
+      return id;
+    }
+
+    function doSettle(id: string, actual: number | "release"): Promise<unknown> {
+      const h = open.get(id);
+      if (!h) {
+        const p = actual === "release" ? store.release(id) : store.settle(id, actual);
+        return p.then((r) => {
+          if (r !== (actual === "release" ? false : null)) throw new Error(`second settle/release of ${id} returned ${JSON.stringify(r)}`);
+        });
+      }
+      open.delete(id);
+      pending.set(id, h);
+      if (actual === "release") {
+        return store.release(id).then((r) => {
+          if (r !== true) throw new Error(`release of ${id} returned ${r}`);
+          pending.delete(id);
+        });
+      }
+      // One charge per request id, ever: a reused id that was charged before is not charged again.
+      const c = charged.has(id) ? 0 : Math.min(Math.max(actual, 0), h.amount);
+      if (c > 0) charged.set(id, c);
+      return store.settle(id, actual).then((r) => {
+        if (r?.charged !== c || r.released !== h.amount - c) {
+          throw new Error(`settle ${id} (hold ${h.amount}, actual ${actual}): got ${JSON.stringify(r)}, expected charge ${c}`);
+        }
+        pending.delete(id);
+        balance[h.acc]! -= c;
+        if (h.keyId) spent.set(h.keyId, (spent.get(h.keyId) ?? 0) + c);
+      });
+    }
+
+    const pick = (n: number) => (issued.length ? issued[n % issued.length]! : "unknown");
+
+    for (const [i, c] of cmds.entries()) {
+      switch (c.t) {
+        case "reserve":
+          doReserve(c.acc, c.key, c.amount, c.ttl, c.reuse);
+          break;
+        case "settle":
+          inflight.push(doSettle(pick(c.pick), c.actual));
+          break;
+        case "release":
+          inflight.push(doSettle(pick(c.pick), "release"));
+          break;
+        case "sweep": {
+          const now = clock.advance(c.advance);
+          const expired = [...open.values()].filter((h) => h.expiresAt <= now);
+          for (const h of expired) {
+            open.delete(h.id);
+            pending.set(h.id, h);
+          }
+          const n = await store.sweep();
+          for (const h of expired) pending.delete(h.id);
+          if (n !== expired.length) throw new Error(`sweep released ${n}, expected ${expired.length}`);
+          break;
+        }
+        case "topup":
+        case "adjust": {
+          const amt = c.t === "topup" ? c.amount : -c.amount;
+          const ok = balance[c.acc]! - held(c.acc) + amt >= 0;
+          try {
+            postCredit(db, { accountId: accounts[c.acc]!, amountMicros: amt, actor: "test", heldMicros: store.balance(accounts[c.acc]!).held });
+            if (!ok) throw new Error(`adjustment ${amt} admitted beyond the available credit`);
+            balance[c.acc]! += amt;
+            credited += amt;
+          } catch (e) {
+            if (!(e instanceof ApiError) || e.status !== 400 || ok) throw e;
+          }
+          break;
+        }
+        case "burst":
+          // Concurrent requests: each reserves in its own task, then settles in a later one.
+          for (let j = 0; j < c.n; j++) {
+            inflight.push(
+              (async () => {
+                await tick();
+                const id = doReserve(c.acc, c.key, c.amount, null, null);
+                if (!id) return;
+                await tick();
+                await doSettle(id, j % 4 === 0 ? "release" : c.actual);
+              })(),
+            );
+          }
+          break;
+        case "tick":
+          await tick();
+          break;
+        case "flush":
+          await store.flush();
+          break;
+        case "await":
+          await Promise.all(inflight.splice(0));
+          break;
+      }
+      observe(`after command ${i} (${c.t})`);
+    }
+
+    // Every request ends: settle or release what is still open, then wait for everything.
+    while (inflight.length || open.size) {
+      for (const [j, id] of [...open.keys()].entries()) inflight.push(doSettle(id, j % 2 ? "release" : USD / 2));
+      await Promise.all(inflight.splice(0));
+    }
+    await store.flush();
+    observe("at the end");
+
+    expect(store.openHolds).toBe(0);
+    expect(persistedHolds(db)).toBe(0);
+    const dup = sql(db).query("SELECT request_id FROM ledger_entries WHERE kind = 'charge' GROUP BY request_id HAVING count(*) > 1").all();
+    expect(dup).toEqual([]);
+    const rows = charges(db);
+    expect(rows.length).toBe(charged.size);
+    let totalCharged = 0;
+    for (const r of rows) {
+      expect(-r.amount_micros).toBe(charged.get(r.request_id)!);
+      expect(-r.amount_micros).toBeLessThanOrEqual(maxHold.get(r.request_id)!);
+      totalCharged -= r.amount_micros;
+    }
+    const balances = accounts.map((a) => store.balance(a).balance);
+    expect(balances.reduce((x, y) => x + y, 0)).toBe(credited - totalCharged);
+    for (const [k] of cap) {
+      const byKey = rows.filter((r) => r.key_id === k).reduce((s, r) => s - r.amount_micros, 0);
+      expect(keySpent(db, k)).toBe(byKey);
+    }
+    db.$client.close();
+  }
+
+  test("hundreds of random sequences", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 5 * USD }), { minLength: ACCOUNTS, maxLength: ACCOUNTS }),
+        fc.array(fc.integer({ min: 1, max: 3 * USD }), { minLength: ACCOUNTS, maxLength: ACCOUNTS }),
+        fc.array(cmd, { minLength: 1, maxLength: 60 }),
+        run,
+      ),
+      { numRuns: 300 },
+    );
+  });
 });

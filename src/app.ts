@@ -15,8 +15,12 @@ import { ledgerModule } from "./modules/ledger";
 import { keysModule } from "./modules/keys";
 import { auditModule } from "./modules/audit";
 import { meModule } from "./modules/me";
+import { ratelimitModule } from "./modules/ratelimit";
+import { codesModule } from "./modules/codes";
+import { loginsModule } from "./modules/logins";
 import { modelsModule } from "./modules/models";
 import { chatModule } from "./modules/chat";
+import { usageModule } from "./modules/usage";
 
 /** Everything the app needs, built by the caller (server, tests); the app itself never listens. */
 export interface AppDeps {
@@ -58,8 +62,12 @@ export function createApp(deps: AppDeps) {
     .use(keysModule(deps))
     .use(auditModule(deps))
     .use(meModule(deps))
+    .use(ratelimitModule(deps))
+    .use(codesModule(deps))
+    .use(loginsModule(deps))
     .use(modelsModule(deps))
-    .use(chatModule(deps));
+    .use(chatModule(deps))
+    .use(usageModule(deps));
 }
 
 export type App = ReturnType<typeof createApp>;

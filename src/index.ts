@@ -3,6 +3,7 @@ import pkg from "../package.json" with { type: "json" };
 import { accountsCommand } from "./cli/accounts";
 import type { CommandTable } from "./cli/command";
 import { creditsCommand } from "./cli/credits";
+import { demoCommand } from "./cli/demo";
 import { keysCommand } from "./cli/keys";
 import { migrateCommand } from "./cli/migrate";
 import { runCli } from "./cli/run";
@@ -18,8 +19,7 @@ const commands: CommandTable = {
   accounts: accountsCommand,
   credits: creditsCommand,
   keys: keysCommand,
-
-  // ---- demo: the lead adds `demo: demoCommand` (from ./cli/demo) here ----
+  demo: demoCommand,
 };
 
 // process.exitCode rather than process.exit(): stdout is flushed first, and `serve` keeps running.

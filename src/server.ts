@@ -4,7 +4,9 @@ import { migrate, openDb, type Db } from "./db/client";
 import { resolveAdminToken } from "./modules/auth/service";
 import { KeyAuthenticator } from "./modules/keys/service";
 import { SqliteCreditStore } from "./modules/ledger/sqlite-credit-store";
-import { unlimited } from "./modules/ratelimit/unlimited";
+import { rollUpUsage } from "./modules/usage/service";
+import { BucketLimiter } from "./modules/ratelimit/bucket-limiter";
+import { installPolicy, sqliteBucketStore } from "./modules/ratelimit/service";
 
 export interface Runtime {
   deps: AppDeps;
@@ -23,7 +25,10 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   // Holds persisted by a previous process belong to requests that died with it.
   const recoveredHolds = credits.recover();
   const admin = resolveAdminToken(db, config.admin_token);
-  const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), limiter: unlimited, adminTokenHash: admin.hash, now };
+  // Plans and tiers go into the database (tiers apply wherever credits are added); buckets are restored.
+  installPolicy(db, config, now());
+  const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(db) });
+  const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), limiter, adminTokenHash: admin.hash, now };
   return { deps, generatedAdminToken: admin.generated, migrated, recoveredHolds };
 }
 
@@ -45,9 +50,18 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     maxRequestBodySize: deps.config.max_body_bytes,
     fetch: (req) => app.fetch(req),
   });
+  rollUpUsage(deps.db, deps.config.usage_retention_days, deps.now());
   const timers = [
     setInterval(() => void deps.credits.sweep(), 5_000),
     setInterval(() => deps.keys.flushTouches(), 5_000),
+    setInterval(() => {
+      try {
+        deps.limiter.persist();
+      } catch (e) {
+        console.error("rate-limit snapshot failed (retried at the next one):", e);
+      }
+    }, deps.config.ratelimit_snapshot_seconds * 1000),
+    setInterval(() => rollUpUsage(deps.db, deps.config.usage_retention_days, deps.now()), 3_600_000),
   ];
   let stopped: Promise<void> | undefined;
   return {
@@ -59,6 +73,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
         await server.stop();
         await deps.credits.flush();
         deps.keys.flushTouches();
+        deps.limiter.persist();
       })()),
   };
 }

@@ -1,0 +1,103 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Config } from "../config/load";
+import { defaultModels } from "../config/load";
+import { startMockUpstream } from "../demo/mock-upstream";
+import { microsToUsd } from "../lib/money";
+import { createAccount } from "../modules/accounts/service";
+import { createKey } from "../modules/keys/service";
+import { postCredit } from "../modules/ledger/service";
+import { buildRuntime, startServer } from "../server";
+import type { LeafCommand } from "./command";
+
+const DEMO_CREDITS = 5_000_000;
+
+/** The demo configuration: the default catalogue and prices, served by the built-in MOCK upstream. */
+function demoConfig(base: Config, mockUrl: string, dbPath: string): Config {
+  return {
+    ...base,
+    db_path: dbPath,
+    providers: [{ id: "mock", kind: "openai", base_url: mockUrl, headers: {}, api_key: "mock-upstream-key" }],
+    models: defaultModels().map((m) => ({
+      ...m,
+      provider: "mock",
+      upstream_model: m.upstream_model ?? m.id,
+      cached_input_price: m.cached_input_price ?? m.input_price,
+    })),
+  };
+}
+
+export const demoCommand: LeafCommand = {
+  summary: "Start the gateway with a built-in MOCK upstream, a demo account with credits and a key (offline)",
+  examples: ["tollgate demo", "PORT=9000 tollgate demo", "tollgate demo --db ./data/demo.db"],
+  async run(ctx) {
+    const out = ctx.stdout;
+    const mock = startMockUpstream({ defaults: { completion_tokens: 24, chunk_delay_ms: 60 } });
+    const dbPath = ctx.flags.db ?? join(mkdtempSync(join(tmpdir(), "tollgate-demo-")), "demo.db");
+    const config = demoConfig(ctx.config(), mock.url, dbPath);
+    const runtime = buildRuntime(config);
+    const { db } = runtime.deps;
+    const account = createAccount(db, { name: "Demo customer", email: "demo@example.com" }, "demo");
+    postCredit(db, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
+    const { key } = createKey(db, config.key_prefix, account.id, { name: "demo key" }, "demo");
+    const server = startServer(runtime);
+    const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
+    const base = `http://${host}:${server.port}/v1`;
+
+    const rule = "=".repeat(78);
+    out(rule);
+    out("Tollgate DEMO MODE: completions come from a built-in MOCK upstream (canned text, no real");
+    out("model, no network). Billing, keys, limits and the API are the real ones.");
+    out(rule);
+    out(`gateway        ${base}`);
+    out(`database       ${dbPath}`);
+    if (runtime.generatedAdminToken) out(`admin token    ${runtime.generatedAdminToken}`);
+    out(`demo account   ${account.id} with ${microsToUsd(DEMO_CREDITS)} USD of credits`);
+    out(`demo API key   ${key}`);
+    out(`API docs       http://${host}:${server.port}/swagger`);
+    out("");
+    out("Stream a completion with curl:");
+    out(`  curl -N ${base}/chat/completions -H "Authorization: Bearer ${key}" \\`);
+    out(`    -H "Content-Type: application/json" \\`);
+    out(`    -d '{"model":"grok-4","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'`);
+    out("Check the balance:");
+    out(`  curl ${base}/me -H "Authorization: Bearer ${key}"`);
+    out("Or with the OpenAI SDK (Python):");
+    out(`  from openai import OpenAI`);
+    out(`  client = OpenAI(base_url="${base}", api_key="${key}")`);
+    out(`  for chunk in client.chat.completions.create(model="grok-4", stream=True,`);
+    out(`          messages=[{"role": "user", "content": "Hello!"}]):`);
+    out(`      print(chunk.choices[0].delta.content or "", end="") if chunk.choices else None`);
+    out("");
+
+    // A first streamed request, so the newcomer sees text arrive and the balance go down.
+    const before = runtime.deps.credits.balance(account.id).balance;
+    const res = await fetch(`${base}/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "grok-4", stream: true, messages: [{ role: "user", content: "Say hello to the new operator." }] }),
+    });
+    let text = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body!) {
+      for (const line of decoder.decode(chunk, { stream: true }).split("\n")) {
+        if (!line.startsWith("data: {")) continue;
+        text += (JSON.parse(line.slice(6)) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ?? "";
+      }
+    }
+    const after = runtime.deps.credits.balance(account.id).balance;
+    out(`First streamed completion (mock): ${text}`);
+    out(`Charged ${microsToUsd(before - after)} USD: balance ${microsToUsd(before)} → ${microsToUsd(after)} USD.`);
+    out(`tollgate listening on ${server.url} (Ctrl-C to stop)`);
+
+    const stop = async () => {
+      await server.stop();
+      await mock.stop();
+      db.$client.close();
+      process.exit(0);
+    };
+    process.once("SIGINT", () => void stop());
+    process.once("SIGTERM", () => void stop());
+  },
+};

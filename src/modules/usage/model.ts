@@ -1,0 +1,59 @@
+import { z } from "zod";
+import { Timestamp } from "../keys/model";
+
+export const UsageQuery = z.object({
+  start: z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true })]).optional().describe("From (unix seconds or ISO 8601), inclusive."),
+  end: z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true })]).optional().describe("Until (unix seconds or ISO 8601), exclusive."),
+  model: z.string().optional(),
+  key_id: z.string().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  before: z.string().optional().describe("Cursor: the `next_cursor` of the previous page."),
+});
+
+export const AdminUsageQuery = UsageQuery.extend({ account_id: z.string().optional() });
+
+export const UsageRow = z.object({
+  object: z.literal("usage_record"),
+  request_id: z.string(),
+  account_id: z.string(),
+  key_id: z.string().nullable(),
+  model: z.string(),
+  stream: z.boolean(),
+  status: z.number().int(),
+  prompt_tokens: z.number().int(),
+  cached_tokens: z.number().int(),
+  completion_tokens: z.number().int().describe("Includes reasoning tokens (OpenAI accounting)."),
+  reasoning_tokens: z.number().int(),
+  cost_micros: z.number().int(),
+  estimated: z.boolean().describe("True when the upstream reported no usage and the charge is an estimate."),
+  latency_ms: z.number().int(),
+  ttft_ms: z.number().int().nullable(),
+  upstream_request_id: z.string().nullable(),
+  error_code: z.string().nullable(),
+  created_at: z.number().int().describe("Unix seconds."),
+});
+
+export const UsageTotals = z.object({
+  requests: z.number().int(),
+  prompt_tokens: z.number().int(),
+  cached_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+  reasoning_tokens: z.number().int(),
+  cost_micros: z.number().int(),
+});
+
+export const DailyUsage = UsageTotals.extend({ day: z.string().describe("UTC date YYYY-MM-DD."), model: z.string() });
+
+export const UsageReport = z.object({
+  object: z.literal("list"),
+  data: z.array(UsageRow),
+  has_more: z.boolean(),
+  next_cursor: z.string().nullable(),
+  totals: UsageTotals,
+  daily: z.array(DailyUsage).describe("Totals by UTC day and model over the whole range (rolled-up history included)."),
+});
+
+export type UsageQueryT = z.infer<typeof AdminUsageQuery>;
+export type UsageRowT = z.infer<typeof UsageRow>;
+export type DailyUsageT = z.infer<typeof DailyUsage>;
+export { Timestamp };

@@ -15,6 +15,8 @@ import { ledgerModule } from "./modules/ledger";
 import { keysModule } from "./modules/keys";
 import { auditModule } from "./modules/audit";
 import { meModule } from "./modules/me";
+import { codesModule } from "./modules/codes";
+import { loginsModule } from "./modules/logins";
 import { ratelimitModule } from "./modules/ratelimit";
 import { codesModule } from "./modules/codes";
 import { loginsModule } from "./modules/logins";
@@ -62,6 +64,8 @@ export function createApp(deps: AppDeps) {
     .use(keysModule(deps))
     .use(auditModule(deps))
     .use(meModule(deps))
+    .use(codesModule(deps))
+    .use(loginsModule(deps))
     .use(ratelimitModule(deps))
     .use(codesModule(deps))
     .use(loginsModule(deps))

@@ -1,0 +1,53 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../app";
+import { microsToUsd } from "../../lib/money";
+import { authPlugin } from "../auth";
+import { CodeBatch, CodeList, CreateCodesBody, ListCodesQuery, RedeemBody, Redemption } from "./model";
+import { codeView, createCodes, listCodes, redeemCode } from "./service";
+
+export const codesModule = (deps: AppDeps) =>
+  new Elysia()
+    .use(authPlugin(deps))
+    .post("/admin/codes", ({ body, actor, status }) => status(201, createCodes(deps.db, body, actor, deps.now())), {
+      admin: true,
+      body: CreateCodesBody,
+      response: { 201: CodeBatch },
+      detail: { summary: "Create a batch of single-use credit codes (the codes are returned only in this response)", tags: ["admin"] },
+    })
+    .get(
+      "/admin/codes",
+      ({ query }) => {
+        const now = deps.now();
+        const rows = listCodes(deps.db, { ...query, limit: query.limit + 1 }, now);
+        return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map((r) => codeView(r, now)) };
+      },
+      {
+        admin: true,
+        query: ListCodesQuery,
+        response: CodeList,
+        detail: { summary: "List credit codes (never the code itself), filtered by batch and status", tags: ["admin"] },
+      },
+    )
+    .post(
+      "/v1/credits/redeem",
+      ({ body, principal }) => {
+        const r = redeemCode(deps.db, principal.accountId, body.code, `key:${principal.keyId}`, deps.now());
+        return {
+          object: "redemption" as const,
+          code_id: r.code.id,
+          amount_micros: r.entry.amount_micros,
+          amount_usd: microsToUsd(r.entry.amount_micros),
+          replayed: r.replayed,
+          ledger_entry: r.entry,
+        };
+      },
+      {
+        customer: true,
+        body: RedeemBody,
+        response: Redemption,
+        detail: {
+          summary: "Redeem a single-use credit code for the calling key's account (idempotent per account)",
+          tags: ["customer"],
+        },
+      },
+    );

@@ -1,0 +1,66 @@
+import { z } from "zod";
+import { Timestamp } from "../keys/model";
+import { LedgerEntryView } from "../ledger/model";
+
+export const CreateCodesBody = z.object({
+  count: z.number().int().min(1).max(1000).describe("How many single-use codes to create."),
+  amount_micros: z
+    .number()
+    .int()
+    .positive()
+    .max(1e12)
+    .describe("Credit each code is worth. 1 USD = 1,000,000 micros."),
+  note: z.string().trim().max(200).optional(),
+  expires_at: Timestamp.nullable().optional().describe("After this the codes can no longer be redeemed."),
+});
+
+export const CodeStatus = z.enum(["available", "redeemed", "expired"]);
+
+export const CodeBatch = z.object({
+  object: z.literal("code_batch"),
+  batch: z.string(),
+  count: z.number().int(),
+  amount_micros: z.number().int(),
+  amount_usd: z.string(),
+  note: z.string().nullable(),
+  expires_at: z.number().int().nullable(),
+  codes: z.array(z.object({ id: z.string(), code: z.string().describe("Shown only in this response: store or hand it out now.") })),
+});
+
+export const CodeView = z.object({
+  id: z.string(),
+  object: z.literal("redemption_code"),
+  batch: z.string(),
+  display: z.string().describe("Prefix and last four characters, e.g. TG-…7KQ2."),
+  amount_micros: z.number().int(),
+  amount_usd: z.string(),
+  note: z.string().nullable(),
+  status: CodeStatus,
+  expires_at: z.number().int().nullable(),
+  redeemed_by: z.string().nullable(),
+  redeemed_at: z.number().int().nullable(),
+  created_at: z.number().int(),
+});
+
+export const ListCodesQuery = z.object({
+  batch: z.string().optional(),
+  status: CodeStatus.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+export const CodeList = z.object({ object: z.literal("list"), data: z.array(CodeView), has_more: z.boolean() });
+
+export const RedeemBody = z.object({ code: z.string().min(1).max(64) });
+
+export const Redemption = z.object({
+  object: z.literal("redemption"),
+  code_id: z.string(),
+  amount_micros: z.number().int(),
+  amount_usd: z.string(),
+  replayed: z.boolean().describe("True when this account had already redeemed the code: nothing was credited again."),
+  ledger_entry: LedgerEntryView,
+});
+
+export type CreateCodesInput = z.infer<typeof CreateCodesBody>;
+export type CodeViewT = z.infer<typeof CodeView>;

@@ -1,0 +1,32 @@
+import { z } from "zod";
+
+export const PASSWORD_MIN = 10;
+
+export const InviteBody = z.object({
+  email: z.email().optional().describe("Pre-fills the sign-in email; defaults to the account's email."),
+});
+
+export const InviteView = z.object({
+  object: z.literal("invite"),
+  id: z.string(),
+  account_id: z.string(),
+  email: z.string().nullable(),
+  url: z.string().describe("One-time link to set a password. Shown only in this response."),
+  expires_at: z.number().int().describe("Unix seconds."),
+});
+
+export const Email = z.string().trim().toLowerCase().pipe(z.email("Enter a valid email address."));
+export const Password = z
+  .string()
+  .min(PASSWORD_MIN, `Use at least ${PASSWORD_MIN} characters.`)
+  .max(200, "Use at most 200 characters.");
+
+export const SetPasswordForm = z
+  .object({ email: Email, password: Password, confirm: z.string() })
+  .refine((f) => f.password === f.confirm, { message: "The passwords do not match.", path: ["confirm"] });
+
+export const SignUpForm = z
+  .object({ name: z.string().trim().min(1, "Enter a name.").max(200), email: Email, password: Password, confirm: z.string() })
+  .refine((f) => f.password === f.confirm, { message: "The passwords do not match.", path: ["confirm"] });
+
+export type InviteViewT = z.infer<typeof InviteView>;

@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { migrate, openDb } from "../src/db/client";
+import { createAccount, updateAccount } from "../src/modules/accounts/service";
+import { createCodes, normalizeCode, redeemCode } from "../src/modules/codes/service";
+import { checkLedger } from "../src/modules/ledger/service";
+import { startTestServer, type TestServer } from "./support/server";
+
+let srv: TestServer;
+beforeAll(async () => {
+  srv = await startTestServer();
+});
+afterAll(() => srv.stop());
+
+const redeem = (key: string, code: string) =>
+  fetch(`${srv.url}/v1/credits/redeem`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ code }),
+  });
+
+const me = async (key: string) =>
+  (await (await fetch(`${srv.url}/v1/me`, { headers: { authorization: `Bearer ${key}` } })).json()) as { balance_micros: number };
+
+async function batch(count: number, amount = 5_000_000, extra: Record<string, unknown> = {}) {
+  const res = await srv.admin("/admin/codes", { body: { count, amount_micros: amount, note: "launch promo", ...extra } });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { batch: string; codes: { id: string; code: string }[] };
+}
+
+describe("redemption codes", () => {
+  test("a batch is created once and listed without the codes", async () => {
+    const b = await batch(3);
+    expect(b.codes).toHaveLength(3);
+    expect(new Set(b.codes.map((c) => c.code)).size).toBe(3);
+    for (const c of b.codes) expect(c.code).toMatch(/^TG-[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/);
+    const list = (await (await srv.admin(`/admin/codes?batch=${b.batch}`)).json()) as { data: Record<string, unknown>[] };
+    expect(list.data).toHaveLength(3);
+    expect(JSON.stringify(list)).not.toContain(b.codes[0]!.code);
+    expect(list.data.every((c) => c.status === "available" && c.amount_micros === 5_000_000)).toBe(true);
+    const audit = (await (await srv.admin(`/admin/audit?target_id=${b.batch}`)).json()) as { data: { action: string }[] };
+    expect(audit.data.map((a) => a.action)).toEqual(["codes.create"]);
+  });
+
+  test("redeeming credits the account once, appears in the ledger, and is idempotent per account", async () => {
+    const c = await srv.customer(1_000_000);
+    const b = await batch(1, 2_500_000);
+    const code = b.codes[0]!.code;
+    const r1 = await redeem(c.key, code.toLowerCase().replaceAll("-", ""));
+    expect(r1.status).toBe(200);
+    const body = (await r1.json()) as { replayed: boolean; amount_micros: number; ledger_entry: { kind: string; balance_after_micros: number } };
+    expect(body).toMatchObject({ replayed: false, amount_micros: 2_500_000, ledger_entry: { kind: "redeem", balance_after_micros: 3_500_000 } });
+    expect((await me(c.key)).balance_micros).toBe(3_500_000);
+
+    const r2 = await redeem(c.key, code);
+    expect(r2.status).toBe(200);
+    expect(((await r2.json()) as { replayed: boolean }).replayed).toBe(true);
+    expect((await me(c.key)).balance_micros).toBe(3_500_000);
+
+    const ledger = (await (await srv.admin(`/admin/accounts/${c.accountId}/ledger`)).json()) as { data: { kind: string; amount_micros: number }[] };
+    expect(ledger.data.filter((e) => e.kind === "redeem")).toEqual([expect.objectContaining({ amount_micros: 2_500_000 })]);
+    const listed = (await (await srv.admin(`/admin/codes?batch=${b.batch}`)).json()) as { data: { status: string; redeemed_by: string }[] };
+    expect(listed.data[0]).toMatchObject({ status: "redeemed", redeemed_by: c.accountId });
+  });
+
+  test("another account cannot redeem a used code; unknown and expired codes are refused", async () => {
+    const a = await srv.customer(0);
+    const b = await srv.customer(0);
+    const { codes } = await batch(1);
+    expect((await redeem(a.key, codes[0]!.code)).status).toBe(200);
+    const again = await redeem(b.key, codes[0]!.code);
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { error: { code: string } }).error.code).toBe("code_already_redeemed");
+    expect((await me(b.key)).balance_micros).toBe(0);
+
+    const unknown = await redeem(b.key, "TG-0000-0000-0000-0000");
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: { code: string; param: string } }).error).toMatchObject({ code: "code_not_found", param: "code" });
+    expect((await redeem(b.key, "not a code")).status).toBe(404);
+  });
+
+  test("concurrent redemptions of one code by many accounts credit exactly one", async () => {
+    const customers = await Promise.all(Array.from({ length: 12 }, () => srv.customer(0)));
+    const { codes } = await batch(1, 7_000_000);
+    const results = await Promise.all(customers.map((c) => redeem(c.key, codes[0]!.code)));
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(11);
+    const balances = await Promise.all(customers.map((c) => me(c.key)));
+    expect(balances.reduce((s, b) => s + b.balance_micros, 0)).toBe(7_000_000);
+    expect(checkLedger(srv.runtime.deps.db)).toEqual([]);
+  });
+
+  test("a suspended account's key is refused at once", async () => {
+    const c = await srv.customer(0);
+    const { codes } = await batch(1);
+    await srv.admin(`/admin/accounts/${c.accountId}`, { method: "PATCH", body: { status: "suspended" } });
+    expect((await redeem(c.key, codes[0]!.code)).status).toBe(401);
+  });
+
+  test("admin validation and auth", async () => {
+    expect((await srv.admin("/admin/codes", { body: { count: 0, amount_micros: 1 } })).status).toBe(400);
+    expect((await srv.admin("/admin/codes", { body: { count: 1, amount_micros: -5 } })).status).toBe(400);
+    expect((await srv.admin("/admin/codes", { body: { count: 1, amount_micros: 5, expires_at: 1000 } })).status).toBe(400);
+    const c = await srv.customer(0);
+    const asCustomer = await fetch(`${srv.url}/admin/codes`, { headers: { authorization: `Bearer ${c.key}` } });
+    expect(asCustomer.status).toBe(401);
+  });
+
+  test("routes are in the OpenAPI spec", async () => {
+    const spec = (await (await fetch(`${srv.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    expect(Object.keys(spec.paths["/admin/codes"] ?? {}).sort()).toEqual(["get", "post"]);
+    expect(spec.paths["/v1/credits/redeem"]?.post).toBeDefined();
+    expect(spec.paths["/admin/accounts/{id}/invite"]?.post).toBeDefined();
+  });
+});
+
+describe("redemption service", () => {
+  test("codes normalise (case, dashes, I/L/O) and expire", () => {
+    expect(normalizeCode("tg-abcd-efgh-jkmn-pqrs")).toBe("TGABCDEFGHJKMNPQRS");
+    expect(normalizeCode("ABCD EFGH JKMN PQRS")).toBe("TGABCDEFGHJKMNPQRS");
+    expect(normalizeCode("TG-0O00-1I1L-0000-0000")).toBe("TG0000111100000000");
+    expect(normalizeCode("TG-ABCD")).toBeNull();
+    expect(normalizeCode("TG-ABCU-0000-0000-0000")).toBeNull();
+
+    const db = openDb(":memory:");
+    migrate(db);
+    const acc = createAccount(db, { name: "x" }, "test", 1_000);
+    const b = createCodes(db, { count: 1, amount_micros: 10, expires_at: 2 }, "test", 1_000);
+    expect(() => redeemCode(db, acc.id, b.codes[0]!.code, "test", 3_000)).toThrow("expired");
+    const ok = createCodes(db, { count: 1, amount_micros: 10 }, "test", 1_000);
+    updateAccount(db, acc.id, { status: "suspended" }, "test");
+    expect(() => redeemCode(db, acc.id, ok.codes[0]!.code, "test", 3_000)).toThrow("suspended");
+    db.$client.close();
+  });
+
+  test("processes racing on one database file credit a code exactly once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tollgate-codes-"));
+    try {
+      const path = join(dir, "t.db");
+      const db = openDb(path);
+      migrate(db);
+      const accounts = Array.from({ length: 4 }, (_, i) => createAccount(db, { name: `racer ${i}` }, "test"));
+      const { codes } = createCodes(db, { count: 1, amount_micros: 3_000_000 }, "test");
+      const root = join(import.meta.dir, "..");
+      const script = `
+        import { openDb } from "${root}/src/db/client";
+        import { redeemCode } from "${root}/src/modules/codes/service";
+        const db = openDb(process.argv[1]);
+        await Bun.sleep(Number(process.argv[4]));
+        try { redeemCode(db, process.argv[2], process.argv[3], "race"); console.log("ok"); }
+        catch (e) { console.log(e.code ?? e.message); }`;
+      const start = Date.now() + 300;
+      const outs = await Promise.all(
+        accounts.map(async (a) => {
+          const p = Bun.spawn(["bun", "-e", script, path, a.id, codes[0]!.code, String(Math.max(0, start - Date.now()))], { stdout: "pipe" });
+          await p.exited;
+          return (await new Response(p.stdout).text()).trim();
+        }),
+      );
+      expect(outs.filter((o) => o === "ok")).toHaveLength(1);
+      expect(outs.filter((o) => o === "code_already_redeemed")).toHaveLength(3);
+      const total = db.$client.query<{ s: number }, []>("SELECT sum(balance_micros) AS s FROM accounts").get()!.s;
+      expect(total).toBe(3_000_000);
+      expect(checkLedger(db)).toEqual([]);
+      db.$client.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

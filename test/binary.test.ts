@@ -1,0 +1,213 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { sha256Hex } from "../src/lib/crypto";
+
+const ROOT = resolve(import.meta.dir, "..");
+const BIN = join(ROOT, "dist/tollgate");
+const folder = mkdtempSync(join(tmpdir(), "tollgate-bin-"));
+const spawned: Subprocess[] = [];
+
+/** Newest modification time of the build inputs. */
+function newestInput(): number {
+  let newest = 0;
+  for (const d of ["src", "drizzle"]) {
+    for (const f of readdirSync(join(ROOT, d), { recursive: true, encoding: "utf8" })) {
+      newest = Math.max(newest, statSync(join(ROOT, d, f)).mtimeMs);
+    }
+  }
+  for (const f of ["package.json", "bun.lock"]) if (existsSync(join(ROOT, f))) newest = Math.max(newest, statSync(join(ROOT, f)).mtimeMs);
+  return newest;
+}
+
+beforeAll(async () => {
+  // CI has just built it (.ci/test); rebuild only when a source is newer than the binary.
+  if (existsSync(BIN) && statSync(BIN).mtimeMs > newestInput()) return;
+  const build = Bun.spawn(["bun", "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  spawned.push(build);
+  const [out, err, code] = await Promise.all([new Response(build.stdout).text(), new Response(build.stderr).text(), build.exited]);
+  if (code !== 0) throw new Error(`bun run build failed (${code}): ${out}\n${err}`);
+});
+
+afterAll(() => {
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  rmSync(folder, { recursive: true, force: true });
+});
+
+/** Only what the binary needs: nothing from this machine's Tollgate environment leaks in. */
+const baseEnv = () => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: folder });
+
+interface Served {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  url: string;
+  /** stdout lines printed up to and including the "listening" line. */
+  startup: string[];
+  stop(): Promise<number>;
+}
+
+/** Starts `tollgate serve` in the folder on a free port and waits for its "listening" line. */
+async function serve(): Promise<Served> {
+  const proc = Bun.spawn([BIN, "serve"], {
+    cwd: folder,
+    env: { ...baseEnv(), PORT: "0", HOST: "127.0.0.1" },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  spawned.push(proc);
+  const reader = proc.stdout.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  let url: string | undefined;
+  while (!url) {
+    const { value, done } = await reader.read();
+    if (done) {
+      const err = await new Response(proc.stderr).text();
+      throw new Error(`tollgate serve exited (${await proc.exited}) before listening: ${text}${err}`);
+    }
+    text += decoder.decode(value, { stream: true });
+    url = /tollgate listening on (http:\/\/\S+)/.exec(text)?.[1];
+  }
+  // Keep draining stdout so that later log lines never block the server on a full pipe.
+  void (async () => {
+    while (!(await reader.read()).done);
+  })();
+  return {
+    proc,
+    url,
+    startup: text.split("\n").filter(Boolean),
+    stop: async () => {
+      proc.kill("SIGTERM");
+      return proc.exited;
+    },
+  };
+}
+
+/** Every byte the database has on disk (main file, WAL and shared memory). */
+function databaseBytes(): Buffer {
+  const dataDir = join(folder, "data");
+  const files = readdirSync(dataDir).filter((f) => f.startsWith("tollgate.db"));
+  expect(files).toContain("tollgate.db");
+  return Buffer.concat(files.map((f) => readFileSync(join(dataDir, f))));
+}
+
+describe("the compiled binary in an empty folder", () => {
+  let adminToken: string;
+  let accountId: string;
+  const keys: string[] = [];
+
+  const call = (url: string, path: string, init: { method?: string; body?: unknown; token?: string; headers?: Record<string, string> } = {}) =>
+    fetch(url + path, {
+      method: init.method ?? (init.body === undefined ? "GET" : "POST"),
+      headers: { authorization: `Bearer ${init.token ?? adminToken}`, "content-type": "application/json", ...init.headers },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+
+  test("first start migrates, prints an admin token once, and serves the whole story over HTTP", async () => {
+    expect(readdirSync(folder)).toEqual([]);
+    const s = await serve();
+    expect(s.startup.some((l) => /applied \d+ migration/.test(l))).toBe(true);
+    const tokenLine = s.startup.find((l) => l.startsWith("generated admin token"));
+    adminToken = /(tg-admin-\S+)/.exec(tokenLine ?? "")![1]!;
+
+    const acc = await call(s.url, "/admin/accounts", { body: { name: "Binary Co" } });
+    expect(acc.status).toBe(201);
+    accountId = ((await acc.json()) as { id: string }).id;
+
+    // Two top-ups with the same Idempotency-Key: one ledger entry.
+    const topup = () => call(s.url, `/admin/accounts/${accountId}/credits`, { body: { amount_micros: 5_000_000, note: "prepaid" }, headers: { "idempotency-key": "topup-1" } });
+    const first = await topup();
+    const second = await topup();
+    expect([first.status, second.status]).toEqual([201, 201]);
+    expect(second.headers.get("idempotent-replayed")).toBe("true");
+    expect(((await second.json()) as { id: number }).id).toBe(((await first.json()) as { id: number }).id);
+    const ledger = (await (await call(s.url, `/admin/accounts/${accountId}/ledger`)).json()) as { data: unknown[] };
+    expect(ledger.data).toHaveLength(1);
+
+    const created = await call(s.url, `/admin/accounts/${accountId}/keys`, { body: { name: "script" } });
+    expect(created.status).toBe(201);
+    const key = (await created.json()) as { id: string; key: string };
+    keys.push(key.key);
+
+    const me = await call(s.url, "/v1/me", { token: key.key });
+    expect(me.status).toBe(200);
+    expect(await me.json()).toMatchObject({ object: "me", account_id: accountId, balance_micros: 5_000_000, available_micros: 5_000_000 });
+
+    const rotated = await call(s.url, `/admin/keys/${key.id}/rotate`, { body: {} });
+    expect(rotated.status).toBe(201);
+    const next = (await rotated.json()) as { id: string; key: string };
+    keys.push(next.key);
+    expect((await call(s.url, "/v1/me", { token: key.key })).status).toBe(401);
+    expect((await call(s.url, "/v1/me", { token: next.key })).status).toBe(200);
+
+    const revoked = await call(s.url, `/admin/keys/${next.id}`, { method: "DELETE" });
+    expect(revoked.status).toBe(200);
+    expect(((await revoked.json()) as { status: string }).status).toBe("revoked");
+    const denied = await call(s.url, "/v1/me", { token: next.key });
+    expect(denied.status).toBe(401);
+    expect(((await denied.json()) as { error: { code: string } }).error.code).toBe("invalid_api_key");
+
+    // While the server runs, recent commits sit in the WAL: check it too.
+    const live = databaseBytes();
+    expect(live.includes(sha256Hex(next.key))).toBe(true);
+    for (const k of keys) expect(live.includes(k)).toBe(false);
+    expect(live.includes(adminToken)).toBe(false);
+
+    expect(await s.stop()).toBe(0);
+  });
+
+  test("a second start migrates nothing and keeps every record", async () => {
+    const s = await serve();
+    try {
+      expect(s.startup.filter((l) => /applied/.test(l))).toEqual([]);
+      expect(s.startup.filter((l) => /admin token/.test(l))).toEqual([]);
+      const account = await call(s.url, `/admin/accounts/${accountId}`);
+      expect(account.status).toBe(200);
+      expect(await account.json()).toMatchObject({ name: "Binary Co", balance_micros: 5_000_000, held_micros: 0 });
+      const ledger = (await (await call(s.url, `/admin/accounts/${accountId}/ledger`)).json()) as { data: unknown[] };
+      expect(ledger.data).toHaveLength(1);
+      const list = (await (await call(s.url, `/admin/accounts/${accountId}/keys`)).json()) as { data: { status: string }[] };
+      expect(list.data.map((k) => k.status)).toEqual(["revoked", "revoked"]);
+      for (const k of keys) expect((await call(s.url, "/v1/me", { token: k })).status).toBe(401);
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
+  test("the CLI in the same binary works on that database", async () => {
+    const run = (args: string[]) => Bun.spawnSync([BIN, ...args], { cwd: folder, env: baseEnv() });
+    const migrate = run(["migrate", "--json"]);
+    expect(migrate.exitCode).toBe(0);
+    expect(JSON.parse(migrate.stdout.toString())).toMatchObject({ applied: 0 });
+    const show = run(["accounts", "show", accountId, "--json"]);
+    expect(show.exitCode).toBe(0);
+    expect(JSON.parse(show.stdout.toString())).toMatchObject({ id: accountId, balance_micros: 5_000_000 });
+    expect(run(["accounts", "show", "acc_missing"]).exitCode).toBe(1);
+  });
+
+  test("the database holds no plaintext key or admin token", () => {
+    const bytes = databaseBytes();
+    expect(bytes.includes(sha256Hex(keys[0]!))).toBe(true); // the bytes read are the right ones
+    expect(keys).toHaveLength(2);
+    for (const k of keys) {
+      expect(bytes.includes(k)).toBe(false);
+      // Nor the random part of it under another encoding of the prefix.
+      expect(bytes.includes(k.slice(-40))).toBe(false);
+    }
+    expect(bytes.includes(adminToken)).toBe(false);
+  });
+
+  test("an invalid environment value exits 2 with one line naming the field", async () => {
+    const proc = Bun.spawn([BIN, "serve"], { cwd: folder, env: { ...baseEnv(), PORT: "abc" }, stdout: "pipe", stderr: "pipe" });
+    spawned.push(proc);
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    expect(code).toBe(2);
+    expect(out).toBe("");
+    const lines = err.trimEnd().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("port");
+    expect(lines[0]).toContain("PORT");
+  });
+});

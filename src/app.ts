@@ -15,8 +15,6 @@ import { ledgerModule } from "./modules/ledger";
 import { keysModule } from "./modules/keys";
 import { auditModule } from "./modules/audit";
 import { meModule } from "./modules/me";
-import { codesModule } from "./modules/codes";
-import { loginsModule } from "./modules/logins";
 import { ratelimitModule } from "./modules/ratelimit";
 import { codesModule } from "./modules/codes";
 import { loginsModule } from "./modules/logins";
@@ -64,8 +62,6 @@ export function createApp(deps: AppDeps) {
     .use(keysModule(deps))
     .use(auditModule(deps))
     .use(meModule(deps))
-    .use(codesModule(deps))
-    .use(loginsModule(deps))
     .use(ratelimitModule(deps))
     .use(codesModule(deps))
     .use(loginsModule(deps))

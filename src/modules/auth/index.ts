@@ -26,9 +26,12 @@ const createAuth = (deps: AppDeps) =>
       },
     },
     customer: {
-      resolve({ headers }) {
+      resolve({ headers, set }) {
         const key = bearer(headers.authorization) ?? headers["x-api-key"] ?? null;
-        return { principal: deps.keys.authenticate(key) };
+        const principal = deps.keys.authenticate(key);
+        // x-ratelimit-* on every customer response; the chat route overrides them with its admission's.
+        Object.assign(set.headers, deps.limiter.headers(principal));
+        return { principal };
       },
     },
   });

@@ -138,12 +138,15 @@ export interface Principal {
   accountId: string;
   accountName: string;
   plan: string;
+  /** The key's rate-limit overrides (key_limits), if any. */
+  keyLimits?: { rpm: number | null; tpm: number | null; concurrency: number | null } | null;
 }
 
 type AuthRow = {
   id: string; name: string; prefix: string; last4: string; models: string | null; expires_at: number | null;
   revoked_at: number | null; spend_cap_micros: number | null; spent_micros: number; account_id: string;
   account_name: string; plan: string; status: string;
+  kl_rpm: number | null; kl_tpm: number | null; kl_concurrency: number | null; kl_set: number | null;
 };
 
 /**
@@ -157,8 +160,9 @@ export class KeyAuthenticator {
   constructor(private readonly db: Db, private readonly now: () => number = Date.now) {
     this.stmt = db.$client.query(
       `SELECT k.id, k.name, k.prefix, k.last4, k.models, k.expires_at, k.revoked_at, k.spend_cap_micros, k.spent_micros,
-        k.account_id, a.name AS account_name, a.plan, a.status
-       FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.hash = ?`,
+        k.account_id, a.name AS account_name, a.plan, a.status,
+        kl.rpm AS kl_rpm, kl.tpm AS kl_tpm, kl.concurrency AS kl_concurrency, kl.updated_at AS kl_set
+       FROM api_keys k JOIN accounts a ON a.id = k.account_id LEFT JOIN key_limits kl ON kl.key_id = k.id WHERE k.hash = ?`,
     );
   }
 
@@ -184,6 +188,7 @@ export class KeyAuthenticator {
       accountId: row.account_id,
       accountName: row.account_name,
       plan: row.plan,
+      keyLimits: row.kl_set === null ? null : { rpm: row.kl_rpm, tpm: row.kl_tpm, concurrency: row.kl_concurrency },
     };
   }
 

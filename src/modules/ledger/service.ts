@@ -5,6 +5,7 @@ import { errors } from "../../lib/errors";
 import { microsToUsd } from "../../lib/money";
 import { getAccountRow } from "../accounts/service";
 import { audit } from "../audit/service";
+import { applyTier } from "../ratelimit/service";
 import { once } from "./idempotency";
 import type { LedgerEntryViewT } from "./model";
 
@@ -77,6 +78,8 @@ export function applyCredit(db: Db, p: Omit<PostCredit, "idempotencyKey">, now =
     before: { balance_micros: account.balanceMicros },
     after: { balance_micros: balance, amount_micros: p.amountMicros, note: p.note ?? null, ledger_id: entry.id },
   }, now);
+  // Usage tiers: a top-up may move the account to a higher plan (same transaction, audited).
+  if (topup > 0) applyTier(db, p.accountId, "system", now);
   return ledgerView(entry);
 }
 

@@ -30,6 +30,7 @@ export const meModule = (deps: AppDeps) =>
             spend_cap_micros: p.spendCapMicros,
             spent_micros: p.spentMicros,
           },
+          limits: deps.limiter.limits(p),
         };
       },
       {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Money } from "../accounts/model";
+import { MeLimits } from "../ratelimit/model";
 
 export const MeView = z.object({
   object: z.literal("me"),
@@ -16,5 +17,6 @@ export const MeView = z.object({
     spend_cap_micros: z.number().int().nullable(),
     spent_micros: z.number().int(),
   }),
+  limits: MeLimits.describe("Rate limits (the tighter of key and account levels) and what remains now."),
 });
 export type MeViewT = z.infer<typeof MeView>;

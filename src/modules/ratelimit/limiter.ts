@@ -12,6 +12,10 @@ export interface RateLimiter {
   admit(p: Principal, estimatedTokens: number): Admission;
   /** x-ratelimit-* headers for a principal without admitting anything (for non-chat /v1 routes). */
   headers(p: Principal): Record<string, string>;
+  /** The limits that apply to the principal and what remains of them (GET /v1/me). */
+  limits(p: Principal): LimitsView;
+  /** Writes the bucket state to the database (periodically and at shutdown); returns rows written. */
+  persist(): number;
 }
 
 export interface Admission {
@@ -21,4 +25,15 @@ export interface Admission {
   settle(actualTokens: number): void;
   /** Frees the concurrency slot; idempotent, call on every exit path. */
   release(): void;
+}
+
+/** Effective limits: the tighter of the key and account levels. */
+export interface LimitsView {
+  plan: string;
+  rpm: number;
+  tpm: number;
+  concurrency: number;
+  remaining: { requests: number; tokens: number; concurrency: number };
+  /** Time until the bucket is full again, as in x-ratelimit-reset-*. */
+  reset: { requests: string; tokens: string };
 }

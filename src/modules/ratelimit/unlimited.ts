@@ -1,7 +1,16 @@
 import type { Admission, RateLimiter } from "./limiter";
 
-/** Admits everything (used until plans are configured by the rate-limit module). */
+/** Admits everything, reports no limits (unit tests of other modules that do not care). */
 export const unlimited: RateLimiter = {
   admit: (): Admission => ({ headers: {}, settle() {}, release() {} }),
   headers: () => ({}),
+  limits: () => ({
+    plan: "unlimited",
+    rpm: Number.MAX_SAFE_INTEGER,
+    tpm: Number.MAX_SAFE_INTEGER,
+    concurrency: Number.MAX_SAFE_INTEGER,
+    remaining: { requests: Number.MAX_SAFE_INTEGER, tokens: Number.MAX_SAFE_INTEGER, concurrency: Number.MAX_SAFE_INTEGER },
+    reset: { requests: "0s", tokens: "0s" },
+  }),
+  persist: () => 0,
 };

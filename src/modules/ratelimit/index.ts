@@ -1,0 +1,84 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../app";
+import { IdParams } from "../accounts/model";
+import { authPlugin } from "../auth";
+import { AccountPlanView, KeyLimitsBody, KeyLimitsView, PlansList, SetPlanBody } from "./model";
+import { getAccountPlan, getKeyLimits, setAccountPlan, setKeyLimits, type AccountPlan, type KeyLimitsState } from "./service";
+
+const planView = (p: AccountPlan) => ({
+  object: "account_plan" as const,
+  account_id: p.accountId,
+  plan: p.plan,
+  effective_plan: p.effective,
+  limits: p.limits,
+  lifetime_topup_micros: p.lifetimeTopupMicros,
+  next_tier: p.nextTier && { plan: p.nextTier.plan, min_lifetime_topup_micros: p.nextTier.minLifetimeTopupMicros },
+});
+
+const keyLimitsView = (k: KeyLimitsState) => ({
+  object: "key_limits" as const,
+  key_id: k.keyId,
+  account_id: k.accountId,
+  plan: k.plan,
+  overrides: k.overrides,
+  effective: k.effective,
+});
+
+/** Admin routes for rate-limit plans and per-key limits (changes apply from the next request). */
+export const ratelimitModule = (deps: AppDeps) =>
+  new Elysia({ prefix: "/admin", tags: ["admin"] })
+    .use(authPlugin(deps))
+    .get(
+      "/plans",
+      () => ({
+        object: "list" as const,
+        default_plan: deps.config.default_plan,
+        data: Object.entries(deps.config.plans).map(([name, l]) => ({ object: "plan" as const, name, ...l })),
+        tiers: deps.config.tiers.map((t) => ({ ...t })),
+      }),
+      { admin: true, response: PlansList, detail: { summary: "Configured rate-limit plans and usage tiers" } },
+    )
+    .get("/accounts/:id/plan", ({ params }) => planView(getAccountPlan(deps.db, deps.config, params.id)), {
+      admin: true,
+      params: IdParams,
+      response: AccountPlanView,
+      detail: { summary: "An account's plan, its limits and the next usage tier" },
+    })
+    .put(
+      "/accounts/:id/plan",
+      ({ params, body, actor }) => planView(setAccountPlan(deps.db, deps.config, params.id, body.plan, actor, deps.now())),
+      {
+        admin: true,
+        params: IdParams,
+        body: SetPlanBody,
+        response: AccountPlanView,
+        detail: { summary: "Move an account to a configured plan (audited; applies from the next request)" },
+      },
+    )
+    .get("/keys/:id/limits", ({ params }) => keyLimitsView(getKeyLimits(deps.db, deps.config, params.id)), {
+      admin: true,
+      params: IdParams,
+      response: KeyLimitsView,
+      detail: { summary: "A key's rate-limit overrides and effective key-level limits" },
+    })
+    .put(
+      "/keys/:id/limits",
+      ({ params, body, actor }) =>
+        keyLimitsView(
+          setKeyLimits(
+            deps.db,
+            deps.config,
+            params.id,
+            { rpm: body.rpm ?? null, tpm: body.tpm ?? null, concurrency: body.concurrency ?? null },
+            actor,
+            deps.now(),
+          ),
+        ),
+      {
+        admin: true,
+        params: IdParams,
+        body: KeyLimitsBody,
+        response: KeyLimitsView,
+        detail: { summary: "Replace a key's overrides (omitted or null = the plan's value; they only tighten the plan)" },
+      },
+    );

@@ -127,15 +127,6 @@ export const ConfigSchema = z.object({
   tiers: z.array(TierSchema).default([]),
   /** Rate-limit buckets are written to SQLite this often (and at shutdown); a crash forgives at most this much. */
   ratelimit_snapshot_seconds: int(1, 3600).default(5),
-  plans: z
-    .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "letters, digits, . _ -"), PlanSchema)
-    .default({})
-    .transform((p) => ({ default: { ...BUILTIN_DEFAULT_PLAN }, ...p })),
-  /** Plan of accounts whose plan is not (or no longer) configured. */
-  default_plan: z.string().min(1).default("default"),
-  tiers: z.array(TierSchema).default([]),
-  /** Rate-limit buckets are written to SQLite this often (and at shutdown); a crash forgives at most this much. */
-  ratelimit_snapshot_seconds: int(1, 3600).default(5),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;

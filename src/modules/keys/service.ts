@@ -72,7 +72,8 @@ export function rotateKey(db: Db, id: string, graceSeconds: number, actor: strin
     const old = getKeyRow(db, id);
     if (keyStatus(old, now) !== "active") throw errors.badRequest(`API key ${id} is no longer active.`, "id", "key_inactive");
     const { key, hash, last4 } = generateKey(old.prefix);
-    const row: KeyRow = { ...old, id: newId("key"), hash, last4, spentMicros: 0, lastUsedAt: null, createdAt: now, rotatedTo: null };
+    // Same logical key with a new secret: it keeps what it spent, or rotation would reset its spend cap.
+    const row: KeyRow = { ...old, id: newId("key"), hash, last4, lastUsedAt: null, createdAt: now, rotatedTo: null };
     db.insert(apiKeys).values(row).run();
     const oldExpiry = now + graceSeconds * 1000;
     const patch = graceSeconds === 0

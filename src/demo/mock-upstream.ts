@@ -153,6 +153,8 @@ export function startMockUpstream(opts: { port?: number; hostname?: string; defa
               return;
             }
             if (b.drop_after_chunks !== undefined) {
+              // Let what was sent reach the client first: a real drop happens after delivery.
+              await sleep(30);
               close(false);
               ctrl.error(new Error("mock: connection dropped"));
               return;

@@ -56,7 +56,7 @@ export function translateUpstreamError(status: number, text: string, retryAfter:
   }
   if (status === 413) return new ApiError(413, msg || "Request too large for the upstream model.", "invalid_request_error", "request_too_large");
   if (status === 400 || status === 422) {
-    const context = /context|maximum.{0,40}tokens|too long|prompt is too large/.test(lower);
+    const context = /context|maximum (prompt|context|input) length|too long|too many tokens|prompt is too large/.test(lower);
     return new ApiError(400, msg || "The upstream provider rejected the request.", "invalid_request_error", context ? "context_length_exceeded" : body.code, body.param);
   }
   if (status === 404) return errors.upstream(502, "The upstream model is unavailable.", "upstream_model_unavailable");

@@ -321,6 +321,25 @@ describe("a failing commit", () => {
     expect(checkLedger(db)).toEqual([]);
   });
 
+  test("the sweeper never rejects (it runs from a timer): a failed release is restored for the next sweep", async () => {
+    const { db, store, acc, clock } = setup();
+    store.reserve({ accountId: acc, requestId: "r1", amount: USD, ttlMs: 1000 });
+    await store.flush();
+    db.$client.exec("CREATE TEMP TRIGGER fail_release BEFORE DELETE ON credit_holds BEGIN SELECT RAISE(ABORT, 'nope'); END");
+    clock.advance(1000);
+    const originalError = console.error;
+    console.error = () => {};
+    try {
+      expect(await store.sweep()).toBe(0);
+    } finally {
+      console.error = originalError;
+    }
+    expect(store.balance(acc).held).toBe(USD);
+    db.$client.exec("DROP TRIGGER temp.fail_release");
+    expect(await store.sweep()).toBe(1);
+    expect(store.balance(acc).held).toBe(0);
+  });
+
   test("one failing settlement does not fail the others committed with it", async () => {
     const { db, store, acc } = setup();
     const other = seedAccount(db, 10 * USD, "Other");

@@ -182,6 +182,32 @@ describe("authentication", () => {
   });
 });
 
+test("a busy database does not make the last-used flush throw; the times are kept for the next flush", () => {
+  const dir = mkdtempSync("/tmp/tollgate-keys-");
+  dirs.push(dir);
+  const db = freshDb(`${dir}/t.db`);
+  const acc = seedAccount(db, 0);
+  const { row, key } = seedKey(db, acc);
+  const auth = new KeyAuthenticator(db, () => 42_000);
+  auth.authenticate(key);
+  db.$client.exec("PRAGMA busy_timeout = 0");
+  const other = freshDb(`${dir}/t.db`);
+  other.$client.exec("BEGIN IMMEDIATE");
+  const originalError = console.error;
+  console.error = () => {};
+  try {
+    expect(auth.flushTouches()).toBe(0);
+  } finally {
+    console.error = originalError;
+    other.$client.exec("ROLLBACK");
+    other.$client.close();
+  }
+  expect(getKeyRow(db, row.id).lastUsedAt).toBeNull();
+  expect(auth.flushTouches()).toBe(1);
+  expect(getKeyRow(db, row.id).lastUsedAt).toBe(42_000);
+  db.$client.close();
+});
+
 describe("rotation", () => {
   test("without grace: the old key stops at once, the new one keeps the settings", () => {
     const { db, auth, acc, clock } = setup();

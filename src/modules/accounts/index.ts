@@ -8,7 +8,7 @@ export const accountsModule = (deps: AppDeps) => {
   const view = (row: ReturnType<typeof getAccountRow>) => accountView(row, deps.credits.balance(row.id).held);
   return new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
     .use(authPlugin(deps))
-    .post("", ({ body, actor, status }) => status(201, view(createAccount(deps.db, body, actor))), {
+    .post("", ({ body, actor, status }) => status(201, view(createAccount(deps.db, body, actor, deps.now()))), {
       admin: true,
       body: CreateAccountBody,
       response: { 201: AccountView },
@@ -28,7 +28,7 @@ export const accountsModule = (deps: AppDeps) => {
       response: AccountView,
       detail: { summary: "One account with balance, held and available credit" },
     })
-    .patch("/:id", ({ params, body, actor }) => view(updateAccount(deps.db, params.id, body, actor)), {
+    .patch("/:id", ({ params, body, actor }) => view(updateAccount(deps.db, params.id, body, actor, deps.now())), {
       admin: true,
       params: IdParams,
       body: UpdateAccountBody,

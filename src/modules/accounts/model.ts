@@ -23,6 +23,7 @@ export const Money = {
   held_micros: z.number().int(),
   available_micros: z.number().int(),
   balance_usd: z.string(),
+  held_usd: z.string(),
   available_usd: z.string(),
 };
 

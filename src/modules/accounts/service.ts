@@ -33,13 +33,13 @@ export function createAccount(db: Db, input: CreateAccountInput, actor: string, 
   return row;
 }
 
-export function updateAccount(db: Db, id: string, input: UpdateAccountInput, actor: string): AccountRow {
+export function updateAccount(db: Db, id: string, input: UpdateAccountInput, actor: string, now = Date.now()): AccountRow {
   return durable(db, () => {
     const before = getAccountRow(db, id);
     const patch = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
     if (Object.keys(patch).length === 0) return before;
     const after = db.update(accounts).set(patch).where(eq(accounts.id, id)).returning().get()!;
-    audit(db, { actor, action: "account.update", targetType: "account", targetId: id, before: pick(before, patch), after: patch });
+    audit(db, { actor, action: "account.update", targetType: "account", targetId: id, before: pick(before, patch), after: patch }, now);
     return after;
   });
 }
@@ -69,6 +69,7 @@ export function accountView(row: AccountRow, heldMicros: number): AccountViewT {
     held_micros: heldMicros,
     available_micros: available,
     balance_usd: microsToUsd(row.balanceMicros),
+    held_usd: microsToUsd(heldMicros),
     available_usd: microsToUsd(available),
     lifetime_topup_micros: row.lifetimeTopupMicros,
     created_at: Math.floor(row.createdAt / 1000),

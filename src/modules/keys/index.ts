@@ -12,8 +12,9 @@ export const keysModule = (deps: AppDeps) =>
     .post(
       "/accounts/:id/keys",
       ({ params, body, actor, status }) => {
-        const { row, key } = createKey(deps.db, deps.config.key_prefix, params.id, body, actor);
-        return status(201, { ...keyView(row), key });
+        const now = deps.now();
+        const { row, key } = createKey(deps.db, deps.config.key_prefix, params.id, body, actor, now);
+        return status(201, { ...keyView(row, now), key });
       },
       {
         admin: true,
@@ -27,11 +28,11 @@ export const keysModule = (deps: AppDeps) =>
       "/accounts/:id/keys",
       ({ params }) => {
         getAccountRow(deps.db, params.id);
-        return { object: "list" as const, data: listKeys(deps.db, params.id).map((k) => keyView(k)) };
+        return { object: "list" as const, data: listKeys(deps.db, params.id).map((k) => keyView(k, deps.now())) };
       },
       { admin: true, params: IdParams, response: KeyList, detail: { summary: "An account's keys (never the key or its hash)" } },
     )
-    .get("/keys/:id", ({ params }) => keyView(getKeyRow(deps.db, params.id)), {
+    .get("/keys/:id", ({ params }) => keyView(getKeyRow(deps.db, params.id), deps.now()), {
       admin: true,
       params: IdParams,
       response: KeyView,
@@ -40,8 +41,9 @@ export const keysModule = (deps: AppDeps) =>
     .post(
       "/keys/:id/rotate",
       ({ params, body, actor, status }) => {
-        const { row, key } = rotateKey(deps.db, params.id, body?.grace_seconds ?? 0, actor);
-        return status(201, { ...keyView(row), key });
+        const now = deps.now();
+        const { row, key } = rotateKey(deps.db, params.id, body?.grace_seconds ?? 0, actor, now);
+        return status(201, { ...keyView(row, now), key });
       },
       {
         admin: true,
@@ -51,7 +53,10 @@ export const keysModule = (deps: AppDeps) =>
         detail: { summary: "Issue a replacement key; the old one stays valid for grace_seconds (default 0)" },
       },
     )
-    .delete("/keys/:id", ({ params, actor }) => keyView(revokeKey(deps.db, params.id, actor)), {
+    .delete("/keys/:id", ({ params, actor }) => {
+      const now = deps.now();
+      return keyView(revokeKey(deps.db, params.id, actor, now), now);
+    }, {
       admin: true,
       params: IdParams,
       response: KeyView,

@@ -199,9 +199,16 @@ export class KeyAuthenticator {
     const batch = this.touches;
     this.touches = new Map();
     const stmt = this.db.$client.query("UPDATE api_keys SET last_used_at = ? WHERE id = ?");
-    this.db.$client.transaction(() => {
-      for (const [id, at] of batch) stmt.run(at, id);
-    }).immediate();
+    try {
+      this.db.$client.transaction(() => {
+        for (const [id, at] of batch) stmt.run(at, id);
+      }).immediate();
+    } catch (e) {
+      // Runs from a timer: a busy database must not take the gateway down; keep the times for the next flush.
+      for (const [id, at] of batch) if (!this.touches.has(id)) this.touches.set(id, at);
+      console.error("could not record key last-used times (retried at the next flush):", e);
+      return 0;
+    }
     return batch.size;
   }
 }

@@ -17,6 +17,7 @@ export const ledgerModule = (deps: AppDeps) =>
     .post(
       "/:id/credits",
       ({ params, body, headers, actor, status, set }) => {
+        getAccountRow(deps.db, params.id);
         const { entry, replayed } = postCredit(deps.db, {
           accountId: params.id,
           amountMicros: body.amount_micros,
@@ -24,7 +25,7 @@ export const ledgerModule = (deps: AppDeps) =>
           actor,
           heldMicros: deps.credits.balance(params.id).held,
           idempotencyKey: headers["idempotency-key"],
-        });
+        }, deps.now());
         if (replayed) set.headers["idempotent-replayed"] = "true";
         return status(201, entry);
       },

@@ -135,8 +135,9 @@ export class SqliteCreditStore implements CreditStore {
 
   async sweep(now = this.now()): Promise<number> {
     const expired = [...this.holds].filter(([, h]) => h.expiresAt <= now).map(([id]) => id);
-    await Promise.all(expired.map((id) => this.release(id)));
-    return expired.length;
+    // Never rejects (it runs from a timer): a release that failed to commit is restored and retried next time.
+    const results = await Promise.allSettled(expired.map((id) => this.release(id)));
+    return results.filter((r) => r.status === "fulfilled").length;
   }
 
   recover(): number {

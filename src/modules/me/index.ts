@@ -20,6 +20,7 @@ export const meModule = (deps: AppDeps) =>
           held_micros: b.held,
           available_micros: b.available,
           balance_usd: microsToUsd(b.balance),
+          held_usd: microsToUsd(b.held),
           available_usd: microsToUsd(b.available),
           key: {
             id: p.keyId,

@@ -2,10 +2,26 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigSchema, ENV_MAP, type ModelConfig, type ProviderConfig } from "./schema";
 
-export interface Provider extends Omit<ProviderConfig, "api_key_env" | "api_key_file" | "kind"> {
+export interface Provider extends Omit<ProviderConfig, "api_key_env" | "api_key_file" | "kind" | "api_keys"> {
   kind: "openai" | "xai";
+  /** Every upstream key of the provider (may be empty); `api_key` is the first. Absent: just `api_key`. */
+  api_keys?: readonly string[];
 }
-export type Model = ModelConfig & { upstream_model: string; cached_input_price: number };
+/** One provider serving a model, resolved (upstream model id filled in). */
+export interface Deployment {
+  provider: string;
+  upstream_model: string;
+  priority: number;
+  weight: number;
+}
+export type Model = Omit<ModelConfig, "provider" | "deployments"> & {
+  /** The first deployment's provider (the simple form). */
+  provider: string;
+  upstream_model: string;
+  cached_input_price: number;
+  /** Ordered by priority. Absent (configs built in code): the one `provider`. */
+  deployments?: readonly Deployment[];
+};
 
 export type Config = Readonly<
   Omit<z.output<typeof ConfigSchema>, "providers" | "models"> & {
@@ -49,20 +65,24 @@ function formatIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): str
   return `invalid config: ${path}${source}: ${issue.message}${got !== undefined ? ` (got ${JSON.stringify(got)})` : ""}`;
 }
 
-function resolveKey(p: ProviderConfig, env: Record<string, string | undefined>): string | undefined {
-  if (p.api_key) return p.api_key;
-  if (p.api_key_env) return env[p.api_key_env] || undefined;
+/** A key list given as one string: comma, whitespace or newline separated. */
+const splitKeys = (v: string | undefined): string[] => (v ?? "").split(/[\s,]+/).filter(Boolean);
+
+/** Every upstream key of a provider, from all the forms given, in order, without duplicates. */
+function resolveKeys(p: ProviderConfig, env: Record<string, string | undefined>): string[] {
+  const keys = [...(p.api_keys ?? []), ...(p.api_key ? [p.api_key] : [])];
+  if (p.api_key_env) keys.push(...splitKeys(env[p.api_key_env]));
   if (p.api_key_file) {
     try {
-      return readFileSync(p.api_key_file, "utf8").trim() || undefined;
+      keys.push(...splitKeys(readFileSync(p.api_key_file, "utf8")));
     } catch {
       throw new ConfigError(`invalid config: providers.${p.id}.api_key_file: cannot read ${p.api_key_file}`);
     }
   }
-  return undefined;
+  return [...new Set(keys)];
 }
 
-export function defaultModels(): ModelConfig[] {
+export function defaultModels(): Omit<ModelConfig, "deployments">[] {
   const grok = { provider: "xai", input_price: 3_000_000, cached_input_price: 750_000, output_price: 15_000_000 };
   return [
     { id: "grok-4", upstream_model: "grok-4-0709", context_window: 256000, max_output_tokens: 32768, created: 1752019200, ...grok },
@@ -92,24 +112,43 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (c.topup_min > c.topup_max) throw new ConfigError("invalid config: topup_min: must not exceed topup_max");
 
   const providers: Provider[] = (c.providers ?? [{ id: "xai", base_url: c.xai_base_url, headers: {} }]).map((p) => {
-    const { api_key_env: _e, api_key_file: _f, ...rest } = p;
-    const api_key = resolveKey(p, env) ?? (p.id === "xai" ? c.xai_api_key : undefined);
+    const { api_key_env: _e, api_key_file: _f, api_keys: _k, ...rest } = p;
+    const resolved = resolveKeys(p, env);
+    const api_keys = resolved.length ? resolved : p.id === "xai" ? splitKeys(c.xai_api_key) : [];
     const kind = p.kind ?? (p.id === "xai" || /(^|\.)x\.ai$/.test(new URL(p.base_url).hostname) ? "xai" : "openai");
-    return { ...rest, kind, base_url: rest.base_url.replace(/\/+$/, ""), api_key };
+    return { ...rest, kind, base_url: rest.base_url.replace(/\/+$/, ""), api_key: api_keys[0], api_keys };
   });
   const ids = new Set<string>();
   for (const p of providers) {
     if (ids.has(p.id)) throw new ConfigError(`invalid config: providers: duplicate id ${JSON.stringify(p.id)}`);
     ids.add(p.id);
   }
-  const models: Model[] = (c.models ?? defaultModels()).map((m) => ({
-    ...m,
-    upstream_model: m.upstream_model ?? m.id,
-    cached_input_price: m.cached_input_price ?? m.input_price,
-  }));
+  const models: Model[] = (c.models ?? (defaultModels() as ModelConfig[])).map((m) => {
+    const { deployments: given, provider: _p, ...rest } = m;
+    if (!given && !m.provider) throw new ConfigError(`invalid config: models.${m.id}: needs provider or deployments`);
+    if (given && m.provider) throw new ConfigError(`invalid config: models.${m.id}: give either provider or deployments, not both`);
+    const upstream_model = m.upstream_model ?? m.id;
+    // Stable by priority: equal priorities keep their configured order.
+    const deployments = (given ?? [{ provider: m.provider!, priority: 0, weight: 1 }])
+      .map((d) => ({ ...d, upstream_model: d.upstream_model ?? upstream_model }))
+      .sort((a, b) => a.priority - b.priority);
+    return {
+      ...rest,
+      provider: deployments[0]!.provider,
+      upstream_model: deployments[0]!.upstream_model,
+      cached_input_price: m.cached_input_price ?? m.input_price,
+      deployments,
+    };
+  });
   const modelIds = new Set<string>();
   for (const m of models) {
-    if (!ids.has(m.provider)) throw new ConfigError(`invalid config: models.${m.id}.provider: unknown provider ${JSON.stringify(m.provider)}`);
+    const deployments = m.deployments ?? [];
+    deployments.forEach((d, i) => {
+      if (!ids.has(d.provider)) {
+        const field = deployments.length > 1 || (c.models ?? []).find((x) => x.id === m.id)?.deployments ? `deployments.${i}.provider` : "provider";
+        throw new ConfigError(`invalid config: models.${m.id}.${field}: unknown provider ${JSON.stringify(d.provider)}`);
+      }
+    });
     if (modelIds.has(m.id)) throw new ConfigError(`invalid config: models: duplicate id ${JSON.stringify(m.id)}`);
     modelIds.add(m.id);
   }
@@ -119,6 +158,12 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (!Object.hasOwn(c.plans, plan)) throw new ConfigError(`invalid config: ${field}: unknown plan ${JSON.stringify(plan)} (configured: ${Object.keys(c.plans).join(", ")})`);
   }
   c.tiers.sort((a, b) => a.min_lifetime_topup_micros - b.min_lifetime_topup_micros);
+  // A hold must outlive the longest request, or the sweeper would free credit still in use.
+  if (c.hold_ttl_seconds * 1000 <= c.timeouts.total_ms) {
+    throw new ConfigError(
+      `invalid config: hold_ttl_seconds (env TOLLGATE_HOLD_TTL_SECONDS): must be longer than timeouts.total_ms (${c.timeouts.total_ms} ms)`,
+    );
+  }
   return deepFreeze({ ...c, providers, models });
 }
 

@@ -25,12 +25,25 @@ export const ProviderSchema = z.object({
   api_key_env: z.string().min(1).optional(),
   /** Path of a file holding the key (resolved once at load). */
   api_key_file: z.string().min(1).optional(),
+  /** Several upstream keys: requests are spread across them (env/file forms may hold a comma list). */
+  api_keys: z.array(z.string().min(1)).min(1).optional(),
   headers: z.record(z.string(), z.string()).default({}),
+});
+
+/** One provider serving a model; lower `priority` is tried first, `weight` spreads load within a priority. */
+export const DeploymentSchema = z.object({
+  provider: z.string().min(1),
+  upstream_model: z.string().min(1).optional(),
+  priority: z.number().int().min(0).max(1000).default(0),
+  weight: z.number().int().min(1).max(1000).default(1),
 });
 
 export const ModelSchema = z.object({
   id: z.string().min(1),
-  provider: z.string().min(1),
+  /** The simple form: one provider. Either this or `deployments`. */
+  provider: z.string().min(1).optional(),
+  /** Several providers (failover by priority, load spread by weight). */
+  deployments: z.array(DeploymentSchema).min(1).optional(),
   upstream_model: z.string().min(1).optional(),
   /** USD per 1M tokens, which is micros per token; stored scaled by 1e6. */
   input_price: scaledUsd,
@@ -42,6 +55,38 @@ export const ModelSchema = z.object({
 });
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Resilience: time limits of one proxied request (src/modules/upstreams). */
+export const TimeoutsSchema = z.object({
+  /** TCP connect to an upstream host (checked before using a host that is idle or was failing). */
+  connect_ms: int(100, 120_000).default(5_000),
+  /** Streaming: until the upstream's response headers (non-streaming answers come whole: total_ms bounds them). */
+  first_byte_ms: int(100, 900_000).default(60_000),
+  /** Streaming: longest silence between two upstream chunks. */
+  stream_gap_ms: int(100, 900_000).default(60_000),
+  /** Whole request, retries and streaming included. */
+  total_ms: int(1_000, 3_600_000).default(600_000),
+});
+
+/** Resilience: retries before the first byte reached the client. */
+export const RetrySchema = z.object({
+  /** Upstream attempts per request, the first included (1 = no retry). */
+  max_attempts: int(1, 10).default(3),
+  /** No new attempt starts after this much time since the request arrived. */
+  budget_ms: int(0, 600_000).default(15_000),
+  /** Backoff base: attempt n waits a random time up to base_ms * 2^(n-1) (full jitter). */
+  base_ms: int(0, 60_000).default(200),
+});
+
+/** Resilience: circuit breaker per upstream key. */
+export const BreakerSchema = z.object({
+  /** Consecutive failures (within window_ms) that open the breaker. */
+  failures: int(1, 1000).default(5),
+  /** Failures older than this are forgotten; also the window of the reported error rate. */
+  window_ms: int(1_000, 3_600_000).default(60_000),
+  /** An open breaker lets one probe request through after this long. */
+  cooldown_ms: int(100, 3_600_000).default(30_000),
+});
 
 /** Rate-limit plan: the limits apply per key and per account (src/modules/ratelimit). */
 export const PlanSchema = z.object({
@@ -71,6 +116,15 @@ export const ConfigSchema = z.object({
   /** A hold not settled within this time is released by the sweeper. */
   hold_ttl_seconds: int(10, 86400).default(900),
   max_body_bytes: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
+  timeouts: TimeoutsSchema.prefault({}),
+  retry: RetrySchema.prefault({}),
+  breaker: BreakerSchema.prefault({}),
+  /** Proxied requests (streaming or not) in flight at once; above it 503 with retry-after. */
+  max_concurrent_streams: int(1, 1_000_000).default(1000),
+  /** On SIGTERM/SIGINT in-flight requests get this long to finish before they are ended. */
+  shutdown_grace_ms: int(0, 3_600_000).default(20_000),
+  /** Seconds an idle client connection stays open (chat requests are exempt while they wait). */
+  idle_timeout_seconds: int(1, 255).default(255),
   /** Usage-log rows older than this are rolled up into daily totals and deleted. */
   usage_retention_days: int(1, 3650).default(90),
   /** Dashboard: anyone may create an account at /portal/signup (otherwise invite only). */
@@ -167,6 +221,9 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_PUBLIC_URL: "public_url",
   TOLLGATE_HOLD_TTL_SECONDS: "hold_ttl_seconds",
   TOLLGATE_MAX_BODY_BYTES: "max_body_bytes",
+  TOLLGATE_MAX_CONCURRENT_STREAMS: "max_concurrent_streams",
+  TOLLGATE_SHUTDOWN_GRACE_MS: "shutdown_grace_ms",
+  TOLLGATE_IDLE_TIMEOUT_SECONDS: "idle_timeout_seconds",
   TOLLGATE_USAGE_RETENTION_DAYS: "usage_retention_days",
   TOLLGATE_DEFAULT_PLAN: "default_plan",
   TOLLGATE_RATELIMIT_SNAPSHOT_SECONDS: "ratelimit_snapshot_seconds",

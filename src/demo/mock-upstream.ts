@@ -69,6 +69,14 @@ export function mockUsage(b: MockBehavior, body: Record<string, unknown>) {
   };
 }
 
+/** Like a real model, the output (reasoning included) never exceeds max_tokens. */
+function clampToMaxTokens(b: MockBehavior, body: Record<string, unknown>): MockBehavior {
+  const limit = Number(body.max_completion_tokens ?? body.max_tokens ?? Number.POSITIVE_INFINITY);
+  if (!Number.isFinite(limit)) return b;
+  const reasoning = Math.min(b.reasoning_tokens ?? 0, limit);
+  return { ...b, reasoning_tokens: reasoning, completion_tokens: Math.min(b.completion_tokens ?? 12, limit - reasoning) };
+}
+
 function tokenText(b: MockBehavior, i: number): string {
   if (b.text) return i === 0 ? b.text : "";
   return (i === 0 ? "" : " ") + WORDS[i % WORDS.length];
@@ -92,7 +100,7 @@ export function startMockUpstream(opts: { port?: number; hostname?: string; defa
       if (req.method !== "POST" || !url.pathname.endsWith("/chat/completions")) return new Response("not found", { status: 404 });
       const body = (await req.json()) as Record<string, unknown>;
       requests.push({ body, headers: Object.fromEntries(req.headers) });
-      const b: MockBehavior = { ...opts.defaults, ...(body.mock as MockBehavior | undefined) };
+      const b = clampToMaxTokens({ ...opts.defaults, ...(body.mock as MockBehavior | undefined) }, body);
       const id = `chatcmpl-mock-${++seq}`;
       const created = Math.floor(Date.now() / 1000);
       const model = String(body.model);

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rollUpUsage } from "../src/modules/usage/service";
+import { chat, user } from "./support/chat";
+import { startGateway } from "./support/fake-upstream";
+
+let g: Awaited<ReturnType<typeof startGateway>>;
+type Report = {
+  data: { request_id: string; account_id: string; model: string; key_id: string; cost_micros: number; stream: boolean; status: number }[];
+  totals: { requests: number; cost_micros: number; prompt_tokens: number; completion_tokens: number };
+  daily: { day: string; model: string; requests: number; cost_micros: number }[];
+  has_more: boolean;
+  next_cursor: string | null;
+};
+const get = async (path: string, key: string) => (await (await fetch(g.gateway.url + path, { headers: { authorization: `Bearer ${key}` } })).json()) as Report;
+
+let a: { accountId: string; keyId: string; key: string };
+let b: { accountId: string; keyId: string; key: string };
+
+beforeAll(async () => {
+  g = await startGateway();
+  a = await g.gateway.customer();
+  b = await g.gateway.customer();
+  for (let i = 0; i < 3; i++) await chat(g.gateway.url, a.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 10, completion_tokens: 2 } });
+  await chat(g.gateway.url, a.key, { model: "grok-3", messages: user(), stream: true, mock: { prompt_tokens: 10, completion_tokens: 2 } });
+  await chat(g.gateway.url, b.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 100, completion_tokens: 100 } });
+});
+afterAll(() => g.stop());
+
+describe("GET /v1/usage", () => {
+  test("shows only the caller's own account, with totals and daily rows", async () => {
+    const r = await get("/v1/usage", a.key);
+    expect(r.data).toHaveLength(4);
+    expect(r.data.every((x) => x.account_id === a.accountId)).toBe(true);
+    expect(r.totals).toMatchObject({ requests: 4, prompt_tokens: 40, completion_tokens: 8, cost_micros: 4 * (30 + 30) });
+    const today = new Date().toISOString().slice(0, 10);
+    expect(r.daily.map((d) => [d.day, d.model, d.requests])).toEqual([
+      [today, "grok-3", 1],
+      [today, "grok-4", 3],
+    ]);
+  });
+
+  test("filters by model and time and pages with a cursor", async () => {
+    expect((await get("/v1/usage?model=grok-3", a.key)).data.map((x) => x.stream)).toEqual([true]);
+    expect((await get(`/v1/usage?end=${Math.floor(Date.now() / 1000) - 3600}`, a.key)).data).toHaveLength(0);
+    const p1 = await get("/v1/usage?limit=3", a.key);
+    expect(p1.data).toHaveLength(3);
+    expect(p1.has_more).toBe(true);
+    const p2 = await get(`/v1/usage?limit=3&before=${encodeURIComponent(p1.next_cursor!)}`, a.key);
+    expect(p2.data).toHaveLength(1);
+    expect(new Set([...p1.data, ...p2.data].map((x) => x.request_id)).size).toBe(4);
+  });
+
+  test("cannot read another account even when asking for it", async () => {
+    const r = await get(`/v1/usage?account_id=${b.accountId}`, a.key);
+    expect(r.data.every((x) => x.account_id === a.accountId)).toBe(true);
+    const rk = await get(`/v1/usage?key_id=${b.keyId}`, a.key);
+    expect(rk.data).toHaveLength(0);
+  });
+
+  test("requires a customer key; the admin token is not a customer key", async () => {
+    expect((await fetch(`${g.gateway.url}/v1/usage`)).status).toBe(401);
+    expect((await fetch(`${g.gateway.url}/v1/usage`, { headers: { authorization: "Bearer test-admin-token-0123456789" } })).status).toBe(401);
+  });
+});
+
+describe("GET /admin/usage", () => {
+  test("across accounts with totals, filterable by account and key", async () => {
+    const all = (await (await g.gateway.admin("/admin/usage")).json()) as Report;
+    expect(all.totals.requests).toBe(5);
+    const onlyB = (await (await g.gateway.admin(`/admin/usage?account_id=${b.accountId}`)).json()) as Report;
+    expect(onlyB.data.map((x) => x.account_id)).toEqual([b.accountId]);
+    expect(onlyB.totals.cost_micros).toBe(100 * 3 + 100 * 15);
+    const byKey = (await (await g.gateway.admin(`/admin/usage?key_id=${a.keyId}`)).json()) as Report;
+    expect(byKey.totals.requests).toBe(4);
+    expect((await fetch(`${g.gateway.url}/admin/usage`, { headers: { authorization: `Bearer ${a.key}` } })).status).toBe(401);
+  });
+});
+
+describe("retention", () => {
+  test("old rows are rolled up into daily totals and deleted; totals are unchanged", async () => {
+    const before = (await (await g.gateway.admin("/admin/usage")).json()) as Report;
+    const removed = rollUpUsage(g.gateway.runtime.deps.db, 1, Date.now() + 3 * 86_400_000);
+    expect(removed).toBe(5);
+    const after = (await (await g.gateway.admin("/admin/usage")).json()) as Report;
+    expect(after.data).toHaveLength(0);
+    expect(after.totals).toEqual(before.totals);
+    expect(after.daily).toEqual(before.daily);
+    // Running it again moves nothing and counts nothing twice.
+    expect(rollUpUsage(g.gateway.runtime.deps.db, 1, Date.now() + 3 * 86_400_000)).toBe(0);
+    expect(((await (await g.gateway.admin("/admin/usage")).json()) as Report).totals).toEqual(before.totals);
+  });
+});

@@ -1,9 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { sha256Hex } from "../src/lib/crypto";
+
+// bunfig.toml's [test] timeout is not applied here (runs showed the 5 s default): every test spawns processes.
+setDefaultTimeout(120_000);
 
 const ROOT = resolve(import.meta.dir, "..");
 const BIN = join(ROOT, "dist/tollgate");

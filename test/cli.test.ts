@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +9,9 @@ import { CreatedKey, KeyList, KeyView } from "../src/modules/keys/model";
 import { LedgerEntryView } from "../src/modules/ledger/model";
 import { sha256Hex } from "../src/lib/crypto";
 import { startTestServer } from "./support/server";
+
+// bunfig.toml's [test] timeout is not applied here (runs showed the 5 s default): every test spawns processes.
+setDefaultTimeout(120_000);
 
 const ENTRY = resolve(import.meta.dir, "../src/index.ts");
 const dir = mkdtempSync(join(tmpdir(), "tollgate-cli-"));
@@ -329,7 +332,7 @@ describe("keys", () => {
 
 describe("usage and configuration errors", () => {
   test("unknown command, subcommand and flag exit 2 with one line", async () => {
-    for (const args of [[], ["frobnicate"], ["keys"], ["keys", "frob"], ["accounts", "list", "--bogus"], ["accounts", "list", "--json=yes"]]) {
+    for (const args of [[], ["frobnicate"], ["keys"], ["keys", "frob"], ["accounts", "list", "--bogus"], ["accounts", "list", "--json=yes"], ["serve", "extra"], ["migrate", "now"]]) {
       const r = await fails([...args, "--db", DB]);
       expect(r.code).toBe(2);
       expect(r.line).toStartWith("error: ");

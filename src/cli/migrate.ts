@@ -1,9 +1,10 @@
-import type { LeafCommand } from "./command";
+import { positionals, type LeafCommand } from "./command";
 
 export const migrateCommand: LeafCommand = {
   summary: "Create the database if needed and apply pending migrations (serve does this too)",
   examples: ["tollgate migrate --db /var/lib/tollgate/tollgate.db"],
-  run(ctx) {
+  run(ctx, parsed) {
+    positionals(parsed, this, "migrate");
     ctx.db();
     const dbPath = ctx.config().db_path;
     ctx.print({ object: "migration_result", db_path: dbPath, applied: ctx.migrated }, () =>

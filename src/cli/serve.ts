@@ -1,6 +1,6 @@
 import type { Config } from "../config/load";
 import { buildRuntime, startServer, type RunningServer } from "../server";
-import type { LeafCommand } from "./command";
+import { positionals, type LeafCommand } from "./command";
 
 /** `tollgate serve`: migrate, recover orphaned holds, listen, stop cleanly on SIGTERM/SIGINT. */
 export async function serve(config: Config, log: (line: string) => void = console.log): Promise<RunningServer> {
@@ -26,7 +26,8 @@ export async function serve(config: Config, log: (line: string) => void = consol
 export const serveCommand: LeafCommand = {
   summary: "Run the gateway: migrate the database, then listen (stops cleanly on SIGTERM/SIGINT)",
   examples: ["tollgate serve", "PORT=9000 tollgate serve --config tollgate.toml"],
-  async run(ctx) {
+  async run(ctx, parsed) {
+    positionals(parsed, this, "serve");
     await serve(ctx.config(), ctx.stdout);
   },
 };

@@ -1,0 +1,150 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { ConfigError, loadConfig } from "../src/config/load";
+
+const dir = mkdtempSync("/tmp/tollgate-config-");
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const path = `${dir}/${name}`;
+  writeFileSync(path, text);
+  return path;
+}
+
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    const message = (e as Error).message;
+    expect(message).not.toContain("\n");
+    return message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("defaults", () => {
+  test("an empty configuration is valid and documented defaults apply", () => {
+    const c = loadConfig({ env: {} });
+    expect(c).toMatchObject({
+      port: 8080,
+      host: "0.0.0.0",
+      db_path: "./data/tollgate.db",
+      key_prefix: "sk-tg-",
+      xai_base_url: "https://api.x.ai/v1",
+      hold_ttl_seconds: 900,
+      max_body_bytes: 4 * 1024 * 1024,
+      usage_retention_days: 90,
+    });
+    expect(c.admin_token).toBeUndefined();
+    expect(c.xai_api_key).toBeUndefined();
+  });
+
+  test("loadConfig() reads nothing from process.env unless given it", () => {
+    const before = process.env.PORT;
+    process.env.PORT = "1234";
+    try {
+      expect(loadConfig().port).toBe(8080);
+      expect(loadConfig({ env: process.env }).port).toBe(1234);
+    } finally {
+      if (before === undefined) delete process.env.PORT;
+      else process.env.PORT = before;
+    }
+  });
+
+  test("the default model catalogue is xAI Grok with list prices in micros per token", () => {
+    const c = loadConfig({ env: { XAI_API_KEY: "xai-test" } });
+    expect(c.providers.map((p) => p.id)).toEqual(["xai"]);
+    expect(c.providers[0]).toMatchObject({ base_url: "https://api.x.ai/v1", api_key: "xai-test" });
+    const grok4 = c.models.find((m) => m.id === "grok-4")!;
+    expect(grok4).toMatchObject({
+      provider: "xai",
+      upstream_model: "grok-4-0709",
+      input_price: 3_000_000,
+      cached_input_price: 750_000,
+      output_price: 15_000_000,
+    });
+    const grok3 = c.models.find((m) => m.id === "grok-3")!;
+    expect(grok3).toMatchObject({ provider: "xai", upstream_model: "grok-3", input_price: 3_000_000, output_price: 15_000_000 });
+    for (const m of c.models) {
+      expect(Number.isSafeInteger(m.input_price)).toBe(true);
+      expect(Number.isSafeInteger(m.output_price)).toBe(true);
+    }
+  });
+});
+
+describe("sources", () => {
+  test("JSON file, TOML file, env over file, overrides over env", () => {
+    const json = file("c.json", JSON.stringify({ port: 9001, host: "127.0.0.1", hold_ttl_seconds: 700, key_prefix: "tg_" }));
+    expect(loadConfig({ file: json })).toMatchObject({ port: 9001, host: "127.0.0.1", hold_ttl_seconds: 700, key_prefix: "tg_" });
+
+    const toml = file("c.toml", 'port = 9002\ndb_path = "/var/lib/tollgate/t.db"\nusage_retention_days = 30\n');
+    expect(loadConfig({ file: toml })).toMatchObject({ port: 9002, db_path: "/var/lib/tollgate/t.db", usage_retention_days: 30 });
+
+    const env = { TOLLGATE_CONFIG: toml, PORT: "9003", TOLLGATE_HOLD_TTL_SECONDS: "1200" };
+    expect(loadConfig({ env })).toMatchObject({ port: 9003, hold_ttl_seconds: 1200, db_path: "/var/lib/tollgate/t.db" });
+    // An explicit file (--config) wins over TOLLGATE_CONFIG; env still wins over the file.
+    expect(loadConfig({ env, file: json })).toMatchObject({ port: 9003, host: "127.0.0.1" });
+    expect(loadConfig({ env, overrides: { port: 9004 } }).port).toBe(9004);
+    // An empty env var does not override.
+    expect(loadConfig({ env: { TOLLGATE_CONFIG: toml, PORT: "" } }).port).toBe(9002);
+  });
+
+  test("models and providers from a TOML file, prices given as USD per 1M tokens", () => {
+    const toml = file(
+      "models.toml",
+      `[[providers]]
+id = "local"
+base_url = "http://127.0.0.1:11434/v1/"
+
+[[models]]
+id = "tiny"
+provider = "local"
+input_price = "0.30"
+cached_input_price = 0.075
+output_price = 0.5
+`,
+    );
+    const c = loadConfig({ file: toml });
+    expect(c.providers).toHaveLength(1);
+    expect(c.providers[0]).toMatchObject({ id: "local", base_url: "http://127.0.0.1:11434/v1" });
+    expect(c.models).toHaveLength(1);
+    expect(c.models[0]).toMatchObject({ id: "tiny", upstream_model: "tiny", input_price: 300_000, cached_input_price: 75_000, output_price: 500_000 });
+  });
+});
+
+describe("invalid values", () => {
+  test("name the field (and its env var) in one line", () => {
+    expect(configError(() => loadConfig({ env: { PORT: "http" } }))).toMatch(/^invalid config: port \(env PORT\): .*"http"/);
+    expect(configError(() => loadConfig({ env: { PORT: "70000" } }))).toContain("port");
+    expect(configError(() => loadConfig({ env: { TOLLGATE_ADMIN_TOKEN: "short" } }))).toMatch(/admin_token \(env TOLLGATE_ADMIN_TOKEN\): must be at least 16/);
+    expect(configError(() => loadConfig({ env: { TOLLGATE_KEY_PREFIX: "sk tg" } }))).toContain("key_prefix");
+    expect(configError(() => loadConfig({ env: { XAI_BASE_URL: "ftp://x.ai" } }))).toContain("xai_base_url");
+    expect(configError(() => loadConfig({ env: { TOLLGATE_HOLD_TTL_SECONDS: "1" } }))).toContain("hold_ttl_seconds");
+    expect(configError(() => loadConfig({ overrides: { max_body_bytes: 1.5 } }))).toContain("max_body_bytes");
+  });
+
+  test("bad files and bad model entries", () => {
+    expect(configError(() => loadConfig({ file: `${dir}/missing.json` }))).toMatch(/missing\.json: cannot read/);
+    expect(configError(() => loadConfig({ file: file("bad.json", "{ port: ") }))).toMatch(/invalid JSON/);
+    expect(configError(() => loadConfig({ file: file("bad.toml", "port = = 3") }))).toMatch(/invalid TOML/);
+    expect(configError(() => loadConfig({ file: file("array.json", "[1]") }))).toMatch(/invalid JSON/);
+    const model = { id: "m", provider: "xai", input_price: 1, output_price: 1 };
+    expect(configError(() => loadConfig({ overrides: { models: [{ ...model, input_price: "-1" }] } }))).toContain("input_price");
+    expect(configError(() => loadConfig({ overrides: { models: [{ ...model, output_price: "0.0000001" }] } }))).toContain("output_price");
+    expect(configError(() => loadConfig({ overrides: { models: [{ ...model, provider: "nope" }] } }))).toMatch(/models\.m.*nope/);
+    expect(configError(() => loadConfig({ overrides: { models: [model, model] } }))).toMatch(/duplicate/);
+  });
+});
+
+test("the result is deeply frozen", () => {
+  const c = loadConfig({ env: {} });
+  expect(Object.isFrozen(c)).toBe(true);
+  expect(Object.isFrozen(c.models)).toBe(true);
+  expect(Object.isFrozen(c.models[0])).toBe(true);
+  expect(Object.isFrozen(c.providers[0])).toBe(true);
+  expect(() => {
+    (c as { port: number }).port = 1;
+  }).toThrow();
+  expect(c.port).toBe(8080);
+});

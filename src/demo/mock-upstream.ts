@@ -69,9 +69,10 @@ export function mockUsage(b: MockBehavior, body: Record<string, unknown>) {
   };
 }
 
-/** Like a real model, the output (reasoning included) never exceeds max_tokens. */
+/** Like a real model, the output (reasoning included) never exceeds max_tokens per choice. */
 function clampToMaxTokens(b: MockBehavior, body: Record<string, unknown>): MockBehavior {
-  const limit = Number(body.max_completion_tokens ?? body.max_tokens ?? Number.POSITIVE_INFINITY);
+  // Usage sums every choice, so with n choices the total may reach n × max_tokens.
+  const limit = Number(body.max_completion_tokens ?? body.max_tokens ?? Number.POSITIVE_INFINITY) * Number(body.n ?? 1);
   if (!Number.isFinite(limit)) return b;
   const reasoning = Math.min(b.reasoning_tokens ?? 0, limit);
   return { ...b, reasoning_tokens: reasoning, completion_tokens: Math.min(b.completion_tokens ?? 12, limit - reasoning) };

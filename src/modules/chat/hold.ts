@@ -30,16 +30,20 @@ export function planHold(model: Model, body: ChatRequestT, spendable: number): H
   const estimate = promptEstimate(body);
   const worst = (out: number) => costMicros({ prompt: promptUpper, cached: 0, completion: out * n, reasoning: 0 }, model);
   const base = { promptEstimate: estimate, tokenEstimate: estimate + (requested ?? 0) * n };
-  if (requested !== null) return { ...base, hold: worst(requested), cappedMaxTokens: null };
+  if (requested !== null) {
+    const hold = worst(requested);
+    // Checked before rate limiting too, so that being out of credit is always a 402, never a 429.
+    if (hold > spendable) throw outOfCredit();
+    return { ...base, hold, cappedMaxTokens: null };
+  }
 
   const full = worst(model.max_output_tokens);
   if (full <= spendable || model.output_price === 0) return { ...base, hold: full, cappedMaxTokens: null };
   const budget = BigInt(Math.max(spendable, 0)) * 1_000_000n - BigInt(promptUpper) * BigInt(model.input_price);
   const affordable = budget <= 0n ? 0 : Number(budget / (BigInt(model.output_price) * BigInt(n)));
-  if (affordable < MIN_CAPPED_OUTPUT) {
-    throw errors.insufficientQuota(
-      "You have run out of credits: your available balance does not cover this request. Add credits to continue.",
-    );
-  }
+  if (affordable < MIN_CAPPED_OUTPUT) throw outOfCredit();
   return { ...base, hold: worst(affordable), cappedMaxTokens: affordable };
 }
+
+const outOfCredit = () =>
+  errors.insufficientQuota("You have run out of credits: your available balance does not cover this request. Add credits to continue.");

@@ -21,6 +21,10 @@ import { loginsModule } from "./modules/logins";
 import { modelsModule } from "./modules/models";
 import { chatModule } from "./modules/chat";
 import { usageModule } from "./modules/usage";
+import type Stripe from "stripe";
+import type { AlertService } from "./modules/alerts/service";
+import { billingModule } from "./modules/billing";
+import { alertsModule } from "./modules/alerts";
 
 /** Everything the app needs, built by the caller (server, tests); the app itself never listens. */
 export interface AppDeps {
@@ -31,6 +35,10 @@ export interface AppDeps {
   limiter: RateLimiter;
   adminTokenHash: string;
   now: () => number;
+  /** Payments: the Stripe client (null = not configured); built from config when absent. */
+  stripe?: Stripe | null;
+  /** Low-balance alerts (absent in tests that do not need them). */
+  alerts?: AlertService;
 }
 
 export function createApp(deps: AppDeps) {
@@ -67,7 +75,9 @@ export function createApp(deps: AppDeps) {
     .use(loginsModule(deps))
     .use(modelsModule(deps))
     .use(chatModule(deps))
-    .use(usageModule(deps));
+    .use(usageModule(deps))
+    .use(billingModule(deps))
+    .use(alertsModule(deps));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -7,6 +7,9 @@ import { SqliteCreditStore } from "./modules/ledger/sqlite-credit-store";
 import { rollUpUsage } from "./modules/usage/service";
 import { BucketLimiter } from "./modules/ratelimit/bucket-limiter";
 import { installPolicy, sqliteBucketStore } from "./modules/ratelimit/service";
+import { AlertNotifier } from "./modules/alerts/notifier";
+import { AlertService } from "./modules/alerts/service";
+import { stripeFromConfig } from "./modules/billing/stripe-client";
 
 export interface Runtime {
   deps: AppDeps;
@@ -29,6 +32,11 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   installPolicy(db, config, now());
   const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(db) });
   const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), limiter, adminTokenHash: admin.hash, now };
+  // Low-balance alerts watch every settlement through the wrapped store; payments need the Stripe client.
+  const alerts = new AlertService(db, config, (id) => credits.balance(id), new AlertNotifier(db, config, { now }), now);
+  deps.credits = alerts.wrap(credits);
+  deps.alerts = alerts;
+  deps.stripe = stripeFromConfig(config);
   return { deps, generatedAdminToken: admin.generated, migrated, recoveredHolds };
 }
 
@@ -51,6 +59,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     fetch: (req) => app.fetch(req),
   });
   rollUpUsage(deps.db, deps.config.usage_retention_days, deps.now());
+  deps.alerts?.notifier.resume();
   const timers = [
     setInterval(() => void deps.credits.sweep(), 5_000),
     setInterval(() => deps.keys.flushTouches(), 5_000),
@@ -74,6 +83,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
         await deps.credits.flush();
         deps.keys.flushTouches();
         deps.limiter.persist();
+        deps.alerts?.notifier.stop();
       })()),
   };
 }

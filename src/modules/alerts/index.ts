@@ -1,0 +1,43 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../app";
+import { errors } from "../../lib/errors";
+import { IdParams } from "../accounts/model";
+import { authPlugin } from "../auth";
+import { LowBalanceBody, LowBalanceView } from "./model";
+import type { AlertService } from "./service";
+
+export const alertsModule = (deps: AppDeps) => {
+  const alerts = (): AlertService => {
+    if (!deps.alerts) throw errors.notFound("Alerts");
+    return deps.alerts;
+  };
+  const customer = new Elysia({ prefix: "/v1/alerts", tags: ["alerts"] })
+    .use(authPlugin(deps))
+    .get("/low-balance", ({ principal }) => alerts().view(principal.accountId), {
+      customer: true,
+      response: LowBalanceView,
+      detail: { summary: "Low-balance alert: threshold, whether it is armed, recent alerts" },
+    })
+    .put("/low-balance", ({ principal, body }) => alerts().setThreshold(principal.accountId, body.threshold_micros, `key:${principal.keyId}`), {
+      customer: true,
+      body: LowBalanceBody,
+      response: LowBalanceView,
+      detail: { summary: "Set the account's low-balance threshold (0 = off, null = the operator's default)" },
+    });
+  const admin = new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
+    .use(authPlugin(deps))
+    .get("/:id/alerts/low-balance", ({ params }) => alerts().view(params.id), {
+      admin: true,
+      params: IdParams,
+      response: LowBalanceView,
+      detail: { summary: "An account's low-balance alert: threshold, armed, recent alerts and their delivery" },
+    })
+    .put("/:id/alerts/low-balance", ({ params, body, actor }) => alerts().setThreshold(params.id, body.threshold_micros, actor), {
+      admin: true,
+      params: IdParams,
+      body: LowBalanceBody,
+      response: LowBalanceView,
+      detail: { summary: "Set an account's low-balance threshold (0 = off, null = the default)" },
+    });
+  return new Elysia().use(customer).use(admin);
+};

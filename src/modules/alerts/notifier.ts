@@ -1,0 +1,184 @@
+import { eq, or } from "drizzle-orm";
+import nodemailer, { type Transporter } from "nodemailer";
+import type { Config } from "../../config/load";
+import { write, type Db } from "../../db/client";
+import { accounts, alertEvents } from "../../db/schema";
+import { microsToUsd } from "../../lib/money";
+import { signPayload } from "./signature";
+
+export type AlertEventRow = typeof alertEvents.$inferSelect;
+type Channel = "webhook" | "email";
+
+export interface NotifierOptions {
+  /** Delay before each retry; its length is the number of retries. */
+  retryDelaysMs?: number[];
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+/**
+ * Delivers alert events outside every transaction: a signed webhook and/or an email, each channel
+ * retried with backoff until sent or out of retries. The outcome is kept on the event row, so the
+ * portal shows it and a restarted process resumes what was still pending.
+ */
+export class AlertNotifier {
+  private readonly retryDelays: number[];
+  private readonly fetch: typeof fetch;
+  private readonly now: () => number;
+  private mailer: Transporter | null = null;
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private inFlight = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(private readonly db: Db, private readonly config: Config, opts: NotifierOptions = {}) {
+    this.retryDelays = opts.retryDelaysMs ?? [5_000, 30_000, 120_000, 600_000, 1_800_000];
+    this.fetch = opts.fetch ?? fetch;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Statuses a new event starts with: channels that are not configured are skipped. */
+  initialStatus(): { webhookStatus: string; emailStatus: string } {
+    return {
+      webhookStatus: this.config.alert_webhook_url ? "pending" : "skipped",
+      emailStatus: this.config.smtp_host ? "pending" : "skipped",
+    };
+  }
+
+  get channels(): { webhook: boolean; email: boolean } {
+    return { webhook: Boolean(this.config.alert_webhook_url), email: Boolean(this.config.smtp_host) };
+  }
+
+  enqueue(eventId: string): void {
+    if (this.stopped) return;
+    const p = this.deliver(eventId)
+      .catch((e) => console.error(`alert ${eventId}: delivery crashed:`, e))
+      .finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+  }
+
+  /** Re-queues events left pending by a previous process (called once at start). */
+  resume(): number {
+    const rows = this.db
+      .select({ id: alertEvents.id })
+      .from(alertEvents)
+      .where(or(eq(alertEvents.webhookStatus, "pending"), eq(alertEvents.emailStatus, "pending")))
+      .all();
+    for (const r of rows) this.enqueue(r.id);
+    return rows.length;
+  }
+
+  /** Resolves when no delivery is in flight (retries waiting on a timer do not count). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size) await Promise.all([...this.inFlight]);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.mailer?.close();
+  }
+
+  private async deliver(eventId: string): Promise<void> {
+    const event = this.db.select().from(alertEvents).where(eq(alertEvents.id, eventId)).get();
+    if (!event) return;
+    const account = this.db.select().from(accounts).where(eq(accounts.id, event.accountId)).get();
+    const pending: Channel[] = [];
+    if (event.webhookStatus === "pending") pending.push("webhook");
+    if (event.emailStatus === "pending") pending.push("email");
+    if (pending.length === 0) return;
+    const errors: string[] = [];
+    const results: Partial<Record<Channel, "sent" | "skipped">> = {};
+    for (const channel of pending) {
+      try {
+        results[channel] = channel === "webhook" ? await this.sendWebhook(event, account) : await this.sendEmail(event, account);
+      } catch (e) {
+        errors.push(`${channel}: ${(e as Error).message}`);
+      }
+    }
+    if (this.stopped) return;
+    const attempts = event.attempts + 1;
+    const retry = errors.length > 0 && attempts <= this.retryDelays.length;
+    const failedStatus = retry ? "pending" : "failed";
+    write(this.db, () =>
+      this.db
+        .update(alertEvents)
+        .set({
+          attempts,
+          lastError: errors.length ? errors.join("; ").slice(0, 500) : null,
+          ...(pending.includes("webhook") ? { webhookStatus: results.webhook ?? failedStatus } : {}),
+          ...(pending.includes("email") ? { emailStatus: results.email ?? failedStatus } : {}),
+        })
+        .where(eq(alertEvents.id, eventId))
+        .run(),
+    );
+    if (errors.length) console.error(`alert ${eventId}: delivery failed (attempt ${attempts}): ${errors.join("; ")}`);
+    if (retry) {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.enqueue(eventId);
+      }, this.retryDelays[attempts - 1]);
+      timer.unref?.();
+      this.timers.add(timer);
+    }
+  }
+
+  payload(event: AlertEventRow, account: { id: string; name: string } | undefined): string {
+    return JSON.stringify({
+      id: event.id,
+      type: "account.low_balance",
+      created: Math.floor(event.createdAt / 1000),
+      data: {
+        account_id: event.accountId,
+        account_name: account?.name ?? null,
+        available_micros: event.availableMicros,
+        available_usd: microsToUsd(event.availableMicros),
+        threshold_micros: event.thresholdMicros,
+        threshold_usd: microsToUsd(event.thresholdMicros),
+      },
+    });
+  }
+
+  private async sendWebhook(event: AlertEventRow, account: { id: string; name: string } | undefined): Promise<"sent"> {
+    const body = this.payload(event, account);
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "user-agent": "Tollgate-Alerts/1",
+      "x-tollgate-event": "account.low_balance",
+      "x-tollgate-delivery": event.id,
+    };
+    if (this.config.alert_webhook_secret) {
+      headers["x-tollgate-signature"] = signPayload(this.config.alert_webhook_secret, body, Math.floor(this.now() / 1000));
+    }
+    const res = await this.fetch(this.config.alert_webhook_url!, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
+    await res.body?.cancel();
+    if (!res.ok) throw new Error(`webhook answered ${res.status}`);
+    return "sent";
+  }
+
+  private async sendEmail(event: AlertEventRow, account: { name: string; email: string | null } | undefined): Promise<"sent" | "skipped"> {
+    const to = account?.email;
+    const bcc = this.config.alert_email_to;
+    if (!to && !bcc) return "skipped";
+    this.mailer ??= nodemailer.createTransport({
+      host: this.config.smtp_host,
+      port: this.config.smtp_port,
+      secure: this.config.smtp_secure,
+      auth: this.config.smtp_user ? { user: this.config.smtp_user, pass: this.config.smtp_password ?? "" } : undefined,
+    });
+    const available = microsToUsd(event.availableMicros);
+    const where = this.config.public_url ? `\n\nAdd credits: ${this.config.public_url.replace(/\/+$/, "")}/portal/billing` : "";
+    await this.mailer.sendMail({
+      from: this.config.smtp_from,
+      to: to ?? bcc,
+      ...(to && bcc ? { bcc } : {}),
+      subject: `Low balance: ${available} USD of API credit left`,
+      text:
+        `The available credit of ${account?.name ?? event.accountId} (${event.accountId}) is ${available} USD, ` +
+        `below the alert threshold of ${microsToUsd(event.thresholdMicros)} USD.` +
+        `${where}\n\nYou get this once each time the balance falls below the threshold.`,
+      headers: { "X-Tollgate-Event": "account.low_balance", "X-Tollgate-Delivery": event.id },
+    });
+    return "sent";
+  }
+}

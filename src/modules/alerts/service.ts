@@ -1,0 +1,226 @@
+import { and, desc, eq, gt, gte, max, sql } from "drizzle-orm";
+import type { Config } from "../../config/load";
+import { durable, write, type Db } from "../../db/client";
+import { alertEvents, alertSettings, ledgerEntries } from "../../db/schema";
+import { randomBase62 } from "../../lib/ids";
+import { microsToUsd } from "../../lib/money";
+import { getAccountRow } from "../accounts/service";
+import { audit } from "../audit/service";
+import type { Balance, CreditStore, HoldRequest } from "../ledger/credit-store";
+import type { AlertEventViewT, LowBalanceViewT } from "./model";
+import type { AlertNotifier } from "./notifier";
+
+type SettingsRow = typeof alertSettings.$inferSelect;
+
+/**
+ * Low-balance alerts: one notification each time an account's available credit falls below its
+ * threshold. The `armed` flag is flipped in the same write transaction that records the alert, so
+ * concurrent checks (or processes) fire once per crossing; being back at or above the threshold
+ * re-arms it. A credit that reached the threshold since the last alert also re-arms it, so a
+ * crossing above that no check happened to observe (a top-up by the CLI, say) still counts.
+ */
+export class AlertService {
+  private pending = new Set<string>();
+  private scheduled = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly config: Config,
+    private readonly balanceOf: (accountId: string) => Balance,
+    readonly notifier: AlertNotifier,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get defaultThreshold(): number {
+    return this.config.low_balance_threshold_usd;
+  }
+
+  /** Compares available credit with the threshold; returns the id of the alert it fired, if any. */
+  check(accountId: string): string | null {
+    const row = this.settingsRow(accountId);
+    const threshold = row?.thresholdMicros ?? this.defaultThreshold;
+    if (threshold <= 0) return null;
+    let available: number;
+    try {
+      available = this.balanceOf(accountId).available;
+    } catch {
+      return null;
+    }
+    if (available >= threshold) {
+      if (row && !row.armed) {
+        write(this.db, () =>
+          this.db.update(alertSettings).set({ armed: true, updatedAt: this.now() })
+            .where(and(eq(alertSettings.accountId, accountId), eq(alertSettings.armed, false))).run(),
+        );
+      }
+      return null;
+    }
+    if (row && !this.isArmed(row, threshold)) return null;
+    const id = write(this.db, () => {
+      // Re-read inside the write lock: whoever flips the flag first is the only one to fire.
+      const cur = this.settingsRow(accountId);
+      if (cur && !this.isArmed(cur, threshold)) return null;
+      const now = this.now();
+      const top = this.db.select({ id: max(ledgerEntries.id) }).from(ledgerEntries).where(eq(ledgerEntries.accountId, accountId)).get();
+      const fired = { armed: false, firedLedgerId: top?.id ?? 0, lastFiredAt: now, updatedAt: now };
+      this.db.insert(alertSettings).values({ accountId, thresholdMicros: null, ...fired })
+        .onConflictDoUpdate({ target: alertSettings.accountId, set: fired }).run();
+      const eventId = `alr_${randomBase62(20)}`;
+      this.db.insert(alertEvents).values({
+        id: eventId,
+        accountId,
+        kind: "low_balance",
+        availableMicros: available,
+        thresholdMicros: threshold,
+        ...this.notifier.initialStatus(),
+        attempts: 0,
+        createdAt: now,
+      }).run();
+      return eventId;
+    });
+    if (id) this.notifier.enqueue(id);
+    return id;
+  }
+
+  /** Checks the account soon (once per event-loop turn however many settlements asked). */
+  schedule(accountId: string): void {
+    this.pending.add(accountId);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const ids = [...this.pending];
+      this.pending.clear();
+      for (const id of ids) {
+        try {
+          this.check(id);
+        } catch (e) {
+          console.error(`low-balance check of ${id} failed:`, e);
+        }
+      }
+    });
+  }
+
+  /**
+   * The credit store with a low-balance check after every settlement that charged something. A
+   * Proxy rather than a class so that whatever else the store offers passes through untouched.
+   */
+  wrap(store: CreditStore): CreditStore {
+    const owners = new Map<string, { accountId: string; at: number }>();
+    const staleMs = 2 * this.config.hold_ttl_seconds * 1000 + 60_000;
+    return new Proxy(store, {
+      get: (target, prop) => {
+        if (prop === "reserve") {
+          return (req: HoldRequest) => {
+            target.reserve(req);
+            owners.set(req.requestId, { accountId: req.accountId, at: this.now() });
+          };
+        }
+        if (prop === "settle") {
+          return async (requestId: string, ...rest: [number, ...unknown[]]) => {
+            const result = await (target.settle as (id: string, ...a: unknown[]) => ReturnType<CreditStore["settle"]>)(requestId, ...rest);
+            const owner = owners.get(requestId);
+            owners.delete(requestId);
+            if (owner && result && result.charged > 0) this.schedule(owner.accountId);
+            return result;
+          };
+        }
+        if (prop === "release") {
+          return async (requestId: string, ...rest: unknown[]) => {
+            const released = await (target.release as (id: string, ...a: unknown[]) => ReturnType<CreditStore["release"]>)(requestId, ...rest);
+            owners.delete(requestId);
+            return released;
+          };
+        }
+        if (prop === "sweep") {
+          return async (...args: unknown[]) => {
+            const n = await (target.sweep as (...a: unknown[]) => ReturnType<CreditStore["sweep"]>)(...args);
+            // Holds the store released by itself never come back through settle or release.
+            const cutoff = this.now() - staleMs;
+            for (const [id, o] of owners) if (o.at < cutoff) owners.delete(id);
+            return n;
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  }
+
+  view(accountId: string, recent = 10): LowBalanceViewT {
+    getAccountRow(this.db, accountId);
+    const row = this.settingsRow(accountId);
+    const threshold = row?.thresholdMicros ?? this.defaultThreshold;
+    return {
+      object: "low_balance_alert",
+      account_id: accountId,
+      threshold_micros: threshold,
+      threshold_usd: microsToUsd(threshold),
+      source: row?.thresholdMicros != null ? "account" : "default",
+      default_threshold_micros: this.defaultThreshold,
+      armed: row ? this.isArmed(row, threshold) : true,
+      last_fired_at: row?.lastFiredAt ? Math.floor(row.lastFiredAt / 1000) : null,
+      channels: this.notifier.channels,
+      recent: this.events(accountId, recent),
+    };
+  }
+
+  /** Sets (or with null, clears) the account's own threshold; audited. */
+  setThreshold(accountId: string, thresholdMicros: number | null, actor: string): LowBalanceViewT {
+    const now = this.now();
+    durable(this.db, () => {
+      getAccountRow(this.db, accountId);
+      const before = this.settingsRow(accountId);
+      this.db.insert(alertSettings).values({ accountId, thresholdMicros, armed: true, updatedAt: now })
+        .onConflictDoUpdate({ target: alertSettings.accountId, set: { thresholdMicros, armed: true, updatedAt: now } }).run();
+      audit(this.db, {
+        actor,
+        action: "alerts.low_balance.update",
+        targetType: "account",
+        targetId: accountId,
+        before: { threshold_micros: before?.thresholdMicros ?? null },
+        after: { threshold_micros: thresholdMicros },
+      }, now);
+    });
+    this.check(accountId);
+    return this.view(accountId);
+  }
+
+  events(accountId: string, limit: number): AlertEventViewT[] {
+    return this.db.select().from(alertEvents).where(eq(alertEvents.accountId, accountId))
+      .orderBy(desc(alertEvents.createdAt), desc(sql`rowid`)).limit(limit).all()
+      .map((e) => ({
+        id: e.id,
+        object: "alert_event" as const,
+        kind: "low_balance" as const,
+        available_micros: e.availableMicros,
+        threshold_micros: e.thresholdMicros,
+        webhook_status: e.webhookStatus as AlertEventViewT["webhook_status"],
+        email_status: e.emailStatus as AlertEventViewT["email_status"],
+        created_at: Math.floor(e.createdAt / 1000),
+      }));
+  }
+
+  private settingsRow(accountId: string): SettingsRow | undefined {
+    return this.db.select().from(alertSettings).where(eq(alertSettings.accountId, accountId)).get();
+  }
+
+  /** Armed, or disarmed but credited back to the threshold since it fired. */
+  private isArmed(row: SettingsRow, threshold: number): boolean {
+    if (row.armed) return true;
+    const credited = this.db
+      .select({ id: ledgerEntries.id })
+      .from(ledgerEntries)
+      .where(
+        and(
+          eq(ledgerEntries.accountId, row.accountId),
+          gt(ledgerEntries.id, row.firedLedgerId ?? 0),
+          gt(ledgerEntries.amountMicros, 0),
+          gte(ledgerEntries.balanceAfterMicros, threshold),
+        ),
+      )
+      .limit(1)
+      .get();
+    return credited !== undefined;
+  }
+}

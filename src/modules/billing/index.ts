@@ -1,0 +1,127 @@
+import { Elysia } from "elysia";
+import { z } from "zod";
+import type { AppDeps } from "../../app";
+import { ApiError, errors } from "../../lib/errors";
+import { getAccountRow } from "../accounts/service";
+import { IdParams } from "../accounts/model";
+import { authPlugin } from "../auth";
+import { billingSettings } from "./amounts";
+import { BillingInfo, CheckoutBody, CheckoutView, CustomerPaymentsQuery, PaymentList, PaymentView, PaymentsQuery, WebhookAck } from "./model";
+import { billingInfo, createCheckout, getPayment, listPayments, parseAmount, paymentView, type PaymentRow } from "./service";
+import { stripeFromConfig } from "./stripe-client";
+import { fetchReceipt, handleStripeEvent } from "./webhook";
+
+const disabled = () => new ApiError(404, "Payments are not enabled on this gateway.", "invalid_request_error", "payments_disabled");
+
+const page = (rows: PaymentRow[], limit: number) => ({
+  object: "list" as const,
+  has_more: rows.length > limit,
+  data: rows.slice(0, limit).map(paymentView),
+});
+
+/** Where Stripe sends the customer back: the portal, on the public URL or else the caller's origin. */
+export function portalReturnUrls(deps: AppDeps, request: Request): { success: string; cancel: string } {
+  const base = (deps.config.public_url ?? new URL(request.url).origin).replace(/\/+$/, "");
+  return {
+    success: `${base}/portal/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+    cancel: `${base}/portal/billing?checkout=cancelled`,
+  };
+}
+
+export const billingModule = (deps: AppDeps) => {
+  const settings = billingSettings(deps.config);
+  const stripe = deps.stripe !== undefined ? deps.stripe : stripeFromConfig(deps.config);
+  const webhookSecret = deps.config.stripe_webhook_secret;
+
+  const customer = new Elysia({ prefix: "/v1/billing", tags: ["billing"] })
+    .use(authPlugin(deps))
+    .get("", () => billingInfo(settings), {
+      customer: true,
+      response: BillingInfo,
+      detail: { summary: "Top-up options: whether card payments are enabled, currency, presets and limits" },
+    })
+    .post(
+      "/checkout",
+      async ({ principal, body, request, status }) => {
+        if (!stripe || !settings.enabled) throw disabled();
+        const amountMinor = parseAmount(settings, body.amount);
+        const back = portalReturnUrls(deps, request);
+        const row = await createCheckout(deps.db, stripe, settings, {
+          accountId: principal.accountId,
+          amountMinor,
+          successUrl: body.success_url ?? back.success,
+          cancelUrl: body.cancel_url ?? back.cancel,
+        }, deps.now());
+        return status(201, { ...paymentView(row), url: row.url });
+      },
+      {
+        customer: true,
+        body: CheckoutBody,
+        response: { 201: CheckoutView },
+        detail: { summary: "Start a Stripe Checkout for a top-up; redirect the customer to `url`. Credited once Stripe confirms payment." },
+      },
+    )
+    .get(
+      "/payments",
+      ({ principal, query }) => page(listPayments(deps.db, { ...query, limit: query.limit + 1, accountId: principal.accountId }), query.limit),
+      { customer: true, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "The account's card payments, newest first" } },
+    )
+    .get("/payments/:id", ({ principal, params }) => paymentView(getPayment(deps.db, params.id, principal.accountId)), {
+      customer: true,
+      params: IdParams,
+      response: PaymentView,
+      detail: { summary: "One card payment of the account" },
+    });
+
+  const admin = new Elysia({ prefix: "/admin", tags: ["admin"] })
+    .use(authPlugin(deps))
+    .get("/payments", ({ query }) => page(listPayments(deps.db, { ...query, limit: query.limit + 1, accountId: query.account_id }), query.limit), {
+      admin: true,
+      query: PaymentsQuery,
+      response: PaymentList,
+      detail: { summary: "Card payments of every account (filter by account_id, status), newest first" },
+    })
+    .get(
+      "/accounts/:id/payments",
+      ({ params, query }) => {
+        getAccountRow(deps.db, params.id);
+        return page(listPayments(deps.db, { ...query, limit: query.limit + 1, accountId: params.id }), query.limit);
+      },
+      { admin: true, params: IdParams, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "One account's card payments" } },
+    );
+
+  // Not behind any auth: Stripe proves itself with the signature over the raw body.
+  const webhook = new Elysia({ tags: ["webhooks"] })
+    .post(
+      "/webhooks/stripe",
+      async ({ body, headers }) => {
+        if (!stripe || !webhookSecret) throw disabled();
+        const signature = headers["stripe-signature"];
+        if (!signature) throw errors.badRequest("Missing Stripe-Signature header.", "stripe-signature", "invalid_signature");
+        let event;
+        try {
+          event = await stripe.webhooks.constructEventAsync(body, signature, webhookSecret);
+        } catch {
+          throw errors.badRequest("The Stripe signature does not match this payload (or is too old).", "stripe-signature", "invalid_signature");
+        }
+        const outcome = handleStripeEvent(deps.db, settings, event, deps.now());
+        if (outcome.accountId) deps.alerts?.check(outcome.accountId);
+        if (outcome.result === "credited" && outcome.paymentId && outcome.paymentIntent) {
+          void fetchReceipt(deps.db, stripe, outcome.paymentId, outcome.paymentIntent);
+        }
+        return { received: true as const, result: outcome.result };
+      },
+      {
+        parse: "text",
+        body: z.string().describe("The Stripe event JSON exactly as sent: the signature covers these bytes."),
+        headers: z.looseObject({ "stripe-signature": z.string().optional().describe("Stripe's t=...,v1=... signature header.") }),
+        response: WebhookAck,
+        detail: {
+          summary: "Stripe webhook: verifies the signature, credits paid checkouts once, debits refunds and lost disputes",
+          security: [],
+        },
+      },
+    );
+
+  return new Elysia().use(customer).use(admin).use(webhook);
+};

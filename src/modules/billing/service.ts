@@ -1,0 +1,172 @@
+import { and, desc, eq, lt } from "drizzle-orm";
+import type Stripe from "stripe";
+import { write, type Db } from "../../db/client";
+import { payments } from "../../db/schema";
+import { errors } from "../../lib/errors";
+import { newId } from "../../lib/ids";
+import { microsToUsd, usdToMicros } from "../../lib/money";
+import { getAccountRow } from "../accounts/service";
+import { creditFor, currencyExponent, formatMinor, scaledToMinor, type BillingSettings } from "./amounts";
+import type { BillingInfoT, PaymentViewT } from "./model";
+
+export type PaymentRow = typeof payments.$inferSelect;
+export type PaymentStatus = PaymentRow["status"];
+
+export function billingInfo(s: BillingSettings): BillingInfoT {
+  const fmt = (minor: number) => formatMinor(minor, s.exponent);
+  return {
+    object: "billing",
+    enabled: s.enabled,
+    currency: s.currency,
+    presets: s.enabled
+      ? s.presetsMinor.map((m) => ({ amount: fmt(m), amount_minor: m, credit_micros: creditFor(s, m), credit_usd: microsToUsd(creditFor(s, m)) }))
+      : [],
+    min_amount: fmt(s.minMinor),
+    max_amount: fmt(s.maxMinor),
+    credit_per_unit: microsToUsd(s.creditPerUnit),
+  };
+}
+
+/** A customer's amount ("25", "12.50", 25) in minor units, checked against presets and bounds. */
+export function parseAmount(s: BillingSettings, amount: number | string): number {
+  let scaled: number;
+  try {
+    scaled = usdToMicros(typeof amount === "number" ? String(amount) : amount);
+  } catch {
+    throw errors.badRequest("amount must be a decimal amount such as 25 or 12.50.", "amount", "invalid_amount");
+  }
+  const minor = scaledToMinor(scaled, s.exponent);
+  if (minor === null) {
+    throw errors.badRequest(`amount has more decimals than ${s.currency.toUpperCase()} allows.`, "amount", "invalid_amount");
+  }
+  if (!s.presetsMinor.includes(minor) && (minor < s.minMinor || minor > s.maxMinor)) {
+    const fmt = (m: number) => formatMinor(m, s.exponent);
+    throw errors.badRequest(
+      `amount must be between ${fmt(s.minMinor)} and ${fmt(s.maxMinor)} ${s.currency.toUpperCase()}.`,
+      "amount",
+      "amount_out_of_range",
+    );
+  }
+  return minor;
+}
+
+export interface CheckoutInput {
+  accountId: string;
+  amountMinor: number;
+  successUrl: string;
+  cancelUrl: string;
+}
+
+/**
+ * Records a pending payment, then opens a Stripe Checkout Session for it (network call outside
+ * any transaction; the payment id is the Idempotency-Key and rides in the session's metadata so
+ * the webhook can find the account even if this process dies before saving the session id).
+ */
+export async function createCheckout(db: Db, stripe: Stripe, s: BillingSettings, input: CheckoutInput, now = Date.now()): Promise<PaymentRow & { url: string }> {
+  const account = getAccountRow(db, input.accountId);
+  if (account.status !== "active") throw errors.badRequest("This account is suspended.", null, "account_suspended");
+  const row: PaymentRow = {
+    id: newId("pay"),
+    accountId: account.id,
+    status: "pending",
+    currency: s.currency,
+    amountMinor: input.amountMinor,
+    creditMicros: creditFor(s, input.amountMinor),
+    refundedMinor: 0,
+    debitedMicros: 0,
+    stripeSessionId: null,
+    stripePaymentIntent: null,
+    stripeChargeId: null,
+    checkoutUrl: null,
+    receiptUrl: null,
+    ledgerId: null,
+    createdAt: now,
+    paidAt: null,
+    updatedAt: now,
+  };
+  write(db, () => db.insert(payments).values(row).run());
+  const metadata = { tollgate_payment_id: row.id, tollgate_account_id: account.id };
+  let session: Stripe.Checkout.Session;
+  try {
+    session = await stripe.checkout.sessions.create(
+      {
+        mode: "payment",
+        line_items: [
+          {
+            quantity: 1,
+            price_data: {
+              currency: s.currency,
+              unit_amount: input.amountMinor,
+              product_data: { name: `API credits (${microsToUsd(row.creditMicros)} USD)` },
+            },
+          },
+        ],
+        client_reference_id: account.id,
+        metadata,
+        payment_intent_data: { metadata },
+        ...(account.email ? { customer_email: account.email } : {}),
+        success_url: input.successUrl,
+        cancel_url: input.cancelUrl,
+      },
+      { idempotencyKey: row.id },
+    );
+  } catch (e) {
+    write(db, () => db.update(payments).set({ status: "failed", updatedAt: Date.now() }).where(eq(payments.id, row.id)).run());
+    console.error(`stripe: creating the checkout session for ${row.id} failed:`, (e as Error).message);
+    throw errors.upstream(502, "The payment provider could not start the checkout. Try again in a moment.", "payment_provider_error");
+  }
+  if (!session.url) throw errors.upstream(502, "The payment provider returned no checkout page.", "payment_provider_error");
+  const saved = write(db, () =>
+    db
+      .update(payments)
+      .set({ stripeSessionId: session.id, checkoutUrl: session.url, updatedAt: now })
+      .where(eq(payments.id, row.id))
+      .returning()
+      .get()!,
+  );
+  return { ...saved, url: session.url };
+}
+
+export function getPayment(db: Db, id: string, accountId?: string): PaymentRow {
+  const row = db.select().from(payments).where(eq(payments.id, id)).get();
+  // Another account's payment is reported exactly like a missing one.
+  if (!row || (accountId && row.accountId !== accountId)) throw errors.notFound(`Payment ${id}`, "id");
+  return row;
+}
+
+export function listPayments(db: Db, q: { limit: number; before?: number; accountId?: string; status?: PaymentStatus }): PaymentRow[] {
+  return db
+    .select()
+    .from(payments)
+    .where(
+      and(
+        q.accountId ? eq(payments.accountId, q.accountId) : undefined,
+        q.status ? eq(payments.status, q.status) : undefined,
+        q.before ? lt(payments.createdAt, q.before) : undefined,
+      ),
+    )
+    .orderBy(desc(payments.createdAt), desc(payments.id))
+    .limit(q.limit)
+    .all();
+}
+
+export function paymentView(r: PaymentRow): PaymentViewT {
+  const exponent = currencyExponent(r.currency);
+  return {
+    id: r.id,
+    object: "payment",
+    account_id: r.accountId,
+    status: r.status,
+    currency: r.currency,
+    amount: formatMinor(r.amountMinor, exponent),
+    amount_minor: r.amountMinor,
+    credit_micros: r.creditMicros,
+    refunded_minor: r.refundedMinor,
+    debited_micros: r.debitedMicros,
+    stripe_session_id: r.stripeSessionId,
+    stripe_payment_intent: r.stripePaymentIntent,
+    receipt_url: r.receiptUrl,
+    created_at: Math.floor(r.createdAt / 1000),
+    paid_at: r.paidAt === null ? null : Math.floor(r.paidAt / 1000),
+  };
+}

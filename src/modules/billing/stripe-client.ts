@@ -1,0 +1,18 @@
+import Stripe from "stripe";
+import type { Config } from "../../config/load";
+
+export type StripeClient = Stripe;
+
+/** The Stripe client for the configured keys, or null when payments are not configured. */
+export function stripeFromConfig(config: Config): Stripe | null {
+  if (!config.stripe_secret_key || !config.stripe_webhook_secret) return null;
+  return new Stripe(config.stripe_secret_key, {
+    // Stripe honours Idempotency-Key on retries, so a retried create never opens two sessions.
+    maxNetworkRetries: 2,
+    timeout: 20_000,
+    appInfo: { name: "Tollgate" },
+    ...(config.stripe_api_host ? { host: config.stripe_api_host } : {}),
+    ...(config.stripe_api_port ? { port: config.stripe_api_port } : {}),
+    ...(config.stripe_api_protocol ? { protocol: config.stripe_api_protocol } : {}),
+  });
+}

@@ -1,0 +1,289 @@
+import { and, eq, or } from "drizzle-orm";
+import type Stripe from "stripe";
+import { durable, write, type Db } from "../../db/client";
+import { accounts, ledgerEntries, payments } from "../../db/schema";
+import { newId } from "../../lib/ids";
+import { audit } from "../audit/service";
+import { applyCredit } from "../ledger/service";
+import { creditFor, currencyExponent, proportion, type BillingSettings } from "./amounts";
+import type { PaymentRow, PaymentStatus } from "./service";
+
+export interface WebhookOutcome {
+  /** credited, refunded, dispute_lost, duplicate, ignored, ... (returned to Stripe, for its dashboard). */
+  result: string;
+  /** Account whose balance changed (for the low-balance check). */
+  accountId?: string;
+  paymentId?: string;
+  /** A payment intent whose charge (receipt link) is worth fetching. */
+  paymentIntent?: string;
+}
+
+const ACTOR = "stripe";
+const idOf = (v: string | { id: string } | null | undefined): string | null => (v == null ? null : typeof v === "string" ? v : v.id);
+
+/**
+ * Applies one verified Stripe event. Every money change runs in one fsynced transaction with its
+ * ledger entry, payment row and audit entry, and is idempotent: the payment row records what was
+ * applied and the ledger's unique (account, kind, ref) index stops a second post even from another
+ * process, so repeated or concurrent deliveries of an event change the balance once.
+ */
+export function handleStripeEvent(db: Db, s: BillingSettings, event: Stripe.Event, now = Date.now()): WebhookOutcome {
+  try {
+    switch (event.type) {
+      case "checkout.session.completed":
+      case "checkout.session.async_payment_succeeded":
+        return onSessionPaid(db, s, event, event.data.object, now);
+      case "checkout.session.expired":
+        return onSessionClosed(db, event.data.object, "expired", now);
+      case "checkout.session.async_payment_failed":
+        return onSessionClosed(db, event.data.object, "failed", now);
+      case "charge.succeeded":
+      case "charge.updated":
+        return onCharge(db, event.data.object, now);
+      case "charge.refunded":
+        return onRefunded(db, event, event.data.object, now);
+      case "charge.dispute.created":
+        return onDisputeOpened(db, event, event.data.object, now);
+      case "charge.dispute.closed":
+        return onDisputeClosed(db, event, event.data.object, now);
+      default:
+        return { result: "ignored" };
+    }
+  } catch (e) {
+    // The unique ledger ref lost a race with another process that posted the same event first.
+    if ((e as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") return { result: "duplicate" };
+    throw e;
+  }
+}
+
+function onSessionPaid(db: Db, s: BillingSettings, event: Stripe.Event, session: Stripe.Checkout.Session, now: number): WebhookOutcome {
+  const accountId = session.metadata?.tollgate_account_id;
+  const paymentId = session.metadata?.tollgate_payment_id;
+  // Sessions created by something else on the same Stripe account are none of our business.
+  if (!accountId || session.mode !== "payment") return { result: "ignored" };
+  if (session.payment_status !== "paid") return { result: "awaiting_payment" };
+  if (session.amount_total == null || !session.currency) return { result: "ignored" };
+  const amountMinor = session.amount_total;
+  const currency = session.currency;
+  const intent = idOf(session.payment_intent);
+  return durable(db, () => {
+    let row = db.select().from(payments).where(eq(payments.stripeSessionId, session.id)).get();
+    if (!row && paymentId) row = db.select().from(payments).where(eq(payments.id, paymentId)).get();
+    if (row && row.accountId !== accountId) {
+      console.error(`stripe: session ${session.id} names account ${accountId} but payment ${row.id} belongs to ${row.accountId}`);
+      return { result: "ignored" };
+    }
+    if (row?.ledgerId != null) return { result: "duplicate", accountId, paymentId: row.id };
+    if (!db.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId)).get()) {
+      console.error(`stripe: session ${session.id} is for unknown account ${accountId}`);
+      return { result: "ignored" };
+    }
+    const credit =
+      row && row.amountMinor === amountMinor && row.currency === currency
+        ? row.creditMicros
+        : creditFor({ exponent: currencyExponent(currency), creditPerUnit: s.creditPerUnit }, amountMinor);
+    const entry = applyCredit(
+      db,
+      { accountId, amountMicros: credit, kind: "payment", ref: session.id, note: `Stripe payment ${intent ?? session.id}`, actor: ACTOR, heldMicros: 0 },
+      now,
+    );
+    const id = row?.id ?? paymentId ?? newId("pay");
+    const paid = {
+      status: "paid" as const,
+      currency,
+      amountMinor,
+      creditMicros: credit,
+      stripeSessionId: session.id,
+      stripePaymentIntent: intent,
+      ledgerId: entry.id,
+      paidAt: now,
+      updatedAt: now,
+    };
+    if (row) db.update(payments).set(paid).where(eq(payments.id, row.id)).run();
+    else db.insert(payments).values({ id, accountId, createdAt: now, ...paid }).run();
+    audit(db, {
+      actor: ACTOR,
+      action: "payment.paid",
+      targetType: "payment",
+      targetId: id,
+      before: row ? { status: row.status } : null,
+      after: {
+        account_id: accountId,
+        status: "paid",
+        amount_minor: amountMinor,
+        currency,
+        credit_micros: credit,
+        ledger_id: entry.id,
+        stripe_event_id: event.id,
+        stripe_session_id: session.id,
+        stripe_payment_intent: intent,
+      },
+    }, now);
+    return { result: "credited", accountId, paymentId: id, paymentIntent: intent ?? undefined };
+  });
+}
+
+function onSessionClosed(db: Db, session: Stripe.Checkout.Session, status: "expired" | "failed", now: number): WebhookOutcome {
+  const paymentId = session.metadata?.tollgate_payment_id;
+  const match = paymentId ? or(eq(payments.stripeSessionId, session.id), eq(payments.id, paymentId)) : eq(payments.stripeSessionId, session.id);
+  const changed = write(db, () =>
+    db.update(payments).set({ status, updatedAt: now }).where(and(match, eq(payments.status, "pending"))).returning({ id: payments.id }).all().length,
+  );
+  return { result: changed ? status : "ignored" };
+}
+
+/** The payment a charge, refund or dispute belongs to (by payment intent, else by charge id). */
+function paymentFor(db: Db, intent: string | null, chargeId: string | null): PaymentRow | undefined {
+  if (intent) {
+    const row = db.select().from(payments).where(eq(payments.stripePaymentIntent, intent)).get();
+    if (row) return row;
+  }
+  if (chargeId) return db.select().from(payments).where(eq(payments.stripeChargeId, chargeId)).get();
+  return undefined;
+}
+
+function onCharge(db: Db, charge: Stripe.Charge, now: number): WebhookOutcome {
+  const row = paymentFor(db, idOf(charge.payment_intent), charge.id);
+  if (!row || !charge.paid) return { result: "ignored" };
+  write(db, () =>
+    db
+      .update(payments)
+      .set({ stripeChargeId: charge.id, receiptUrl: charge.receipt_url ?? row.receiptUrl, updatedAt: now })
+      .where(eq(payments.id, row.id))
+      .run(),
+  );
+  return { result: "receipt", paymentId: row.id };
+}
+
+function onRefunded(db: Db, event: Stripe.Event, charge: Stripe.Charge, now: number): WebhookOutcome {
+  const intent = idOf(charge.payment_intent);
+  return durable(db, () => {
+    const row = paymentFor(db, intent, charge.id);
+    if (!row || row.ledgerId == null) return { result: "ignored" };
+    // amount_refunded is cumulative: only what exceeds the refunds already applied is new.
+    if (charge.amount_refunded <= row.refundedMinor) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
+    const refundIds = charge.refunds?.data?.map((r) => r.id) ?? [];
+    const target = proportion(row.creditMicros, Math.min(charge.amount_refunded, row.amountMinor), row.amountMinor);
+    const applied = proportion(row.creditMicros, row.refundedMinor, row.amountMinor);
+    const debit = Math.max(0, Math.min(target - applied, row.creditMicros - row.debitedMicros));
+    // Newest refund first in Stripe lists; without expanded refunds the cumulative total names it.
+    const ref = refundIds[0] ?? `${charge.id}:refunded:${charge.amount_refunded}`;
+    const entry = debit > 0 ? debitPayment(db, row, debit, ref, `Stripe refund ${ref} of ${intent ?? charge.id}`, now) : null;
+    const status: PaymentStatus = charge.amount_refunded >= row.amountMinor ? "refunded" : "partially_refunded";
+    db.update(payments)
+      .set({
+        status: row.status === "dispute_lost" ? row.status : status,
+        refundedMinor: charge.amount_refunded,
+        debitedMicros: row.debitedMicros + debit,
+        stripeChargeId: charge.id,
+        receiptUrl: charge.receipt_url ?? row.receiptUrl,
+        updatedAt: now,
+      })
+      .where(eq(payments.id, row.id))
+      .run();
+    audit(db, {
+      actor: ACTOR,
+      action: "payment.refunded",
+      targetType: "payment",
+      targetId: row.id,
+      before: { status: row.status, refunded_minor: row.refundedMinor, debited_micros: row.debitedMicros },
+      after: {
+        account_id: row.accountId,
+        status,
+        refunded_minor: charge.amount_refunded,
+        debited_micros: row.debitedMicros + debit,
+        ledger_id: entry?.id ?? null,
+        stripe_event_id: event.id,
+        stripe_charge_id: charge.id,
+        stripe_payment_intent: intent,
+        stripe_refund_ids: refundIds,
+      },
+    }, now);
+    return { result: "refunded", accountId: row.accountId, paymentId: row.id };
+  });
+}
+
+function onDisputeOpened(db: Db, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
+  return durable(db, () => {
+    const row = paymentFor(db, idOf(dispute.payment_intent), idOf(dispute.charge));
+    if (!row || row.ledgerId == null || row.status === "disputed" || row.status === "dispute_lost") return { result: "ignored" };
+    db.update(payments).set({ status: "disputed", updatedAt: now }).where(eq(payments.id, row.id)).run();
+    audit(db, {
+      actor: ACTOR,
+      action: "payment.disputed",
+      targetType: "payment",
+      targetId: row.id,
+      before: { status: row.status },
+      after: { status: "disputed", stripe_event_id: event.id, stripe_dispute_id: dispute.id, amount_minor: dispute.amount, reason: dispute.reason },
+    }, now);
+    return { result: "disputed", paymentId: row.id };
+  });
+}
+
+function onDisputeClosed(db: Db, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
+  return durable(db, () => {
+    const row = paymentFor(db, idOf(dispute.payment_intent), idOf(dispute.charge));
+    if (!row || row.ledgerId == null) return { result: "ignored" };
+    if (row.status === "dispute_lost") return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
+    const lost = dispute.status === "lost";
+    const settled: PaymentStatus = row.refundedMinor === 0 ? "paid" : row.refundedMinor >= row.amountMinor ? "refunded" : "partially_refunded";
+    let debit = 0;
+    let ledgerId: number | null = null;
+    if (lost) {
+      const prior = db
+        .select({ id: ledgerEntries.id })
+        .from(ledgerEntries)
+        .where(and(eq(ledgerEntries.accountId, row.accountId), eq(ledgerEntries.kind, "refund"), eq(ledgerEntries.ref, dispute.id)))
+        .get();
+      if (prior) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
+      debit = Math.max(0, Math.min(proportion(row.creditMicros, dispute.amount, row.amountMinor), row.creditMicros - row.debitedMicros));
+      if (debit > 0) ledgerId = debitPayment(db, row, debit, dispute.id, `Stripe dispute ${dispute.id} lost (${dispute.reason})`, now).id;
+    }
+    const status: PaymentStatus = lost ? "dispute_lost" : settled;
+    db.update(payments).set({ status, debitedMicros: row.debitedMicros + debit, updatedAt: now }).where(eq(payments.id, row.id)).run();
+    audit(db, {
+      actor: ACTOR,
+      action: lost ? "payment.dispute_lost" : "payment.dispute_closed",
+      targetType: "payment",
+      targetId: row.id,
+      before: { status: row.status, debited_micros: row.debitedMicros },
+      after: {
+        account_id: row.accountId,
+        status,
+        debited_micros: row.debitedMicros + debit,
+        ledger_id: ledgerId,
+        stripe_event_id: event.id,
+        stripe_dispute_id: dispute.id,
+        dispute_status: dispute.status,
+      },
+    }, now);
+    return { result: lost ? "dispute_lost" : "dispute_closed", accountId: row.accountId, paymentId: row.id };
+  });
+}
+
+/** Takes credits back in full, even below held credit (reserve() then refuses new spending). */
+function debitPayment(db: Db, row: PaymentRow, micros: number, ref: string, note: string, now: number) {
+  return applyCredit(
+    db,
+    { accountId: row.accountId, amountMicros: -micros, kind: "refund", ref, note, actor: ACTOR, heldMicros: 0, allowNegative: true },
+    now,
+  );
+}
+
+/** Stores the receipt link of a paid intent's charge (best effort, after the credit has committed). */
+export async function fetchReceipt(db: Db, stripe: Stripe, paymentId: string, intent: string): Promise<void> {
+  try {
+    const pi = await stripe.paymentIntents.retrieve(intent, { expand: ["latest_charge"] });
+    const charge = pi.latest_charge;
+    if (!charge || typeof charge === "string") return;
+    write(db, () =>
+      db
+        .update(payments)
+        .set({ stripeChargeId: charge.id, receiptUrl: charge.receipt_url ?? null, updatedAt: Date.now() })
+        .where(eq(payments.id, paymentId))
+        .run(),
+    );
+  } catch (e) {
+    console.error(`stripe: fetching the receipt of ${intent} failed:`, (e as Error).message);
+  }
+}

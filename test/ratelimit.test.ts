@@ -474,6 +474,9 @@ describe("config", () => {
     expect(c.default_plan).toBe("default");
     expect(c.plans.default).toEqual({ rpm: 600, tpm: 1_000_000, concurrency: 50 });
     expect(c.ratelimit_snapshot_seconds).toBe(5);
+    // Adding plans keeps the built-in one; configuring "default" replaces it.
+    expect(Object.keys(loadConfig({ overrides: { plans: { pro: { rpm: 1, tpm: 1, concurrency: 1 } } } }).plans).sort()).toEqual(["default", "pro"]);
+    expect(loadConfig({ overrides: { plans: { default: { rpm: 1, tpm: 2, concurrency: 3 } } } }).plans.default).toEqual({ rpm: 1, tpm: 2, concurrency: 3 });
   });
 
   test("plans, tiers (sorted, USD to micros) and env", () => {
@@ -481,14 +484,16 @@ describe("config", () => {
       env: { TOLLGATE_DEFAULT_PLAN: "free", TOLLGATE_RATELIMIT_SNAPSHOT_SECONDS: "2" },
       overrides: {
         plans: { free: { rpm: 10, tpm: 1000, concurrency: 1 }, pro: { rpm: 100, tpm: 10000, concurrency: 5 } },
-        tiers: [{ min_lifetime_topup_usd: "50", plan: "pro" }, { min_lifetime_topup_usd: 5, plan: "default" }],
+        tiers: [{ min_lifetime_topup_usd: "50", plan: "pro" }, { min_lifetime_topup_usd: 5, plan: "free" }],
       },
     });
     expect(c.default_plan).toBe("free");
     expect(c.ratelimit_snapshot_seconds).toBe(2);
-    expect(Object.keys(c.plans).sort()).toEqual(["default", "free", "pro"]);
+    // No built-in "default" plan then: accounts created on "default" get the default plan, "free".
+    expect(Object.keys(c.plans).sort()).toEqual(["free", "pro"]);
+    expect(effectivePlan(c, "default").name).toBe("free");
     expect(c.tiers).toEqual([
-      { min_lifetime_topup_micros: 5_000_000, plan: "default" },
+      { min_lifetime_topup_micros: 5_000_000, plan: "free" },
       { min_lifetime_topup_micros: 50_000_000, plan: "pro" },
     ]);
   });

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ConfigSchema, ENV_MAP, type ModelConfig, type ProviderConfig } from "./schema";
+import { BUILTIN_DEFAULT_PLAN, ConfigSchema, ENV_MAP, type ModelConfig, type ProviderConfig } from "./schema";
 
 export interface Provider extends Omit<ProviderConfig, "api_key_env" | "api_key_file" | "kind" | "api_keys"> {
   kind: "openai" | "xai";
@@ -152,7 +152,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (modelIds.has(m.id)) throw new ConfigError(`invalid config: models: duplicate id ${JSON.stringify(m.id)}`);
     modelIds.add(m.id);
   }
-  // Rate-limit plans: everything that names a plan must name a configured one; tiers ascending.
+  // Rate-limit plans. A built-in "default" plan exists while default_plan is "default" and none is
+  // configured; with another default_plan, accounts left on "default" fall back to that plan.
+  if (c.default_plan === "default" && !Object.hasOwn(c.plans, "default")) c.plans = { ...c.plans, default: { ...BUILTIN_DEFAULT_PLAN } };
+  // Everything that names a plan must name a configured one; tiers ascending.
   const planRefs: [string, string][] = [["default_plan", c.default_plan], ...c.tiers.map((t, i): [string, string] => [`tiers.${i}.plan`, t.plan])];
   for (const [field, plan] of planRefs) {
     if (!Object.hasOwn(c.plans, plan)) throw new ConfigError(`invalid config: ${field}: unknown plan ${JSON.stringify(plan)} (configured: ${Object.keys(c.plans).join(", ")})`);

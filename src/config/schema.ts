@@ -95,7 +95,7 @@ export const PlanSchema = z.object({
   concurrency: z.number().int().positive().describe("maximum requests in flight"),
 });
 
-/** Generous but real: always present unless a plan named "default" is configured. */
+/** Generous but real: the plan named "default" unless configured otherwise (see load.ts). */
 export const BUILTIN_DEFAULT_PLAN = { rpm: 600, tpm: 1_000_000, concurrency: 50 } as const;
 
 /** Usage tier: an account whose lifetime top-ups reach the threshold moves up to `plan`. */
@@ -174,8 +174,7 @@ export const ConfigSchema = z.object({
   models: z.array(ModelSchema).optional(),
   plans: z
     .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "letters, digits, . _ -"), PlanSchema)
-    .default({})
-    .transform((p): Record<string, z.output<typeof PlanSchema>> => ({ default: { ...BUILTIN_DEFAULT_PLAN }, ...p })),
+    .default({}),
   /** Plan of accounts whose plan is not (or no longer) configured. */
   default_plan: z.string().min(1).default("default"),
   tiers: z.array(TierSchema).default([]),

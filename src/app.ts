@@ -9,6 +9,7 @@ import type { RateLimiter } from "./modules/ratelimit/limiter";
 import { errorHandler } from "./plugins/errors";
 import { requestId } from "./plugins/request-id";
 import { swaggerAssets } from "./plugins/swagger-assets";
+import { bodyLimit } from "./plugins/body-limit";
 import { healthModule } from "./modules/health";
 import { accountsModule } from "./modules/accounts";
 import { ledgerModule } from "./modules/ledger";
@@ -18,8 +19,11 @@ import { meModule } from "./modules/me";
 import { ratelimitModule } from "./modules/ratelimit";
 import { codesModule } from "./modules/codes";
 import { loginsModule } from "./modules/logins";
+import { portalModule } from "./modules/portal";
 import { modelsModule } from "./modules/models";
 import { chatModule } from "./modules/chat";
+import { upstreamsModule } from "./modules/upstreams";
+import type { Upstreams } from "./modules/upstreams/service";
 import { usageModule } from "./modules/usage";
 import type Stripe from "stripe";
 import type { AlertService } from "./modules/alerts/service";
@@ -35,6 +39,8 @@ export interface AppDeps {
   limiter: RateLimiter;
   adminTokenHash: string;
   now: () => number;
+  /** Upstream keys with their circuit breakers, and the requests in flight (cap, shutdown drain). */
+  upstreams: Upstreams;
   /** Payments: the Stripe client (null = not configured); built from config when absent. */
   stripe?: Stripe | null;
   /** Low-balance alerts (absent in tests that do not need them). */
@@ -45,6 +51,7 @@ export function createApp(deps: AppDeps) {
   return new Elysia()
     .use(requestId)
     .use(errorHandler)
+    .use(bodyLimit(deps.config.max_body_bytes))
     .use(
       openapi({
         path: "/swagger",
@@ -73,8 +80,10 @@ export function createApp(deps: AppDeps) {
     .use(ratelimitModule(deps))
     .use(codesModule(deps))
     .use(loginsModule(deps))
+    .use(portalModule(deps))
     .use(modelsModule(deps))
     .use(chatModule(deps))
+    .use(upstreamsModule(deps))
     .use(usageModule(deps))
     .use(billingModule(deps))
     .use(alertsModule(deps));

@@ -1,4 +1,5 @@
 import { createApp, type AppDeps } from "./app";
+import { hardBodyCap } from "./plugins/body-limit";
 import type { Config } from "./config/load";
 import { migrate, openDb, type Db } from "./db/client";
 import { resolveAdminToken } from "./modules/auth/service";
@@ -55,7 +56,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     hostname: opts.hostname ?? deps.config.host,
     // Long first-token waits are kept alive by the proxy itself (keep-alive comments).
     idleTimeout: 255,
-    maxRequestBodySize: deps.config.max_body_bytes,
+    maxRequestBodySize: hardBodyCap(deps.config.max_body_bytes),
     fetch: (req) => app.fetch(req),
   });
   rollUpUsage(deps.db, deps.config.usage_retention_days, deps.now());

@@ -408,6 +408,68 @@ test("rotation grace over HTTP follows the server's clock", async () => {
   }
 });
 
+describe("error rendering", () => {
+  test("a body over max_body_bytes is 413 in the envelope, with x-request-id", async () => {
+    const small = await startTestServer({ max_body_bytes: 4096 });
+    try {
+      const res = await fetch(`${small.url}/admin/accounts`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: "x".repeat(5000) }),
+      });
+      seen.push({ what: "413", res });
+      expect(res.status).toBe(413);
+      expect(res.headers.get("content-type")).toStartWith("application/json");
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("request_too_large");
+      const ok = await fetch(`${small.url}/admin/accounts`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: "x".repeat(100) }),
+      });
+      expect(ok.status).toBe(201);
+    } finally {
+      await small.stop();
+    }
+  });
+
+  test("our own response failing its schema is a 500, never blamed on the client; set headers survive errors", async () => {
+    const { Elysia } = await import("elysia");
+    const { z } = await import("zod");
+    const { errorHandler } = await import("../src/plugins/errors");
+    const { requestId } = await import("../src/plugins/request-id");
+    const { errors } = await import("../src/lib/errors");
+    const app = new Elysia()
+      .use(requestId)
+      .use(errorHandler)
+      .get("/bad", () => ({ n: "not a number" }) as unknown as { n: number }, { response: z.object({ n: z.number() }) })
+      .get("/boom", () => {
+        throw new Error("kaboom");
+      })
+      .get("/quota", ({ set }) => {
+        set.headers["x-ratelimit-remaining-requests"] = "9";
+        set.headers["content-type"] = "text/event-stream";
+        throw errors.insufficientQuota();
+      });
+    const originalError = console.error;
+    console.error = () => {};
+    try {
+      for (const path of ["/bad", "/boom"]) {
+        const res = await app.handle(new Request(`http://localhost${path}`));
+        expect(res.status).toBe(500);
+        expect(res.headers.get("x-request-id")).toStartWith("req_");
+        expect(((await res.json()) as { error: { type: string } }).error.type).toBe("server_error");
+      }
+    } finally {
+      console.error = originalError;
+    }
+    const quota = await app.handle(new Request("http://localhost/quota"));
+    expect(quota.status).toBe(402);
+    expect(quota.headers.get("x-ratelimit-remaining-requests")).toBe("9");
+    expect(quota.headers.get("x-should-retry")).toBe("false");
+    expect(quota.headers.get("content-type")).toStartWith("application/json");
+  });
+});
+
 test("every response in this file carried an x-request-id", () => {
   expect(seen.length).toBeGreaterThan(50);
   const ids = new Set<string>();

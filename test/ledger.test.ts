@@ -5,6 +5,9 @@ import { getAccountRow } from "../src/modules/accounts/service";
 import { listAudit } from "../src/modules/audit/service";
 import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
 import { checkLedger, ledgerView, listLedger, persistedHeld, postCredit } from "../src/modules/ledger/service";
+import { durable, migrate as migrateAgain, write } from "../src/db/client";
+import { checkAdminToken } from "../src/modules/auth/service";
+import { sha256Hex } from "../src/lib/crypto";
 import { apiErrorOf, freshDb, seedAccount } from "./support/foundation";
 
 const USD = 1_000_000;
@@ -185,5 +188,53 @@ describe("money helpers", () => {
     expect(microsToUsd(0)).toBe("0");
     // 0.1 + 0.2 style drift cannot happen: the conversion never goes through a float fraction.
     expect(usdToMicros("0.3")).toBe(usdToMicros("0.1") + usdToMicros("0.2"));
+  });
+});
+
+describe("storage", () => {
+  test("WAL with a busy timeout; hot-path writes NORMAL, durable() writes FULL and restores NORMAL", async () => {
+    const dir = await import("node:fs/promises").then((fs) => fs.mkdtemp("/tmp/tollgate-db-"));
+    const db = freshDb(`${dir}/t.db`);
+    const pragma = (name: string) => Object.values(db.$client.query(`PRAGMA ${name}`).get() as object)[0];
+    expect(pragma("journal_mode")).toBe("wal");
+    expect(pragma("busy_timeout")).toBe(5000);
+    expect(pragma("synchronous")).toBe(1); // NORMAL
+    expect(pragma("foreign_keys")).toBe(1);
+    let inside: unknown;
+    durable(db, () => {
+      inside = pragma("synchronous");
+    });
+    expect(inside).toBe(2); // FULL while the durable transaction commits
+    expect(pragma("synchronous")).toBe(1);
+    expect(() =>
+      durable(db, () => {
+        db.$client.run("INSERT INTO settings (key, value) VALUES ('a', 'b')");
+        throw new Error("abort");
+      }),
+    ).toThrow("abort");
+    expect(pragma("synchronous")).toBe(1);
+    expect(db.$client.query("SELECT count(*) AS n FROM settings").get()).toEqual({ n: 0 });
+    expect(() =>
+      write(db, () => {
+        db.$client.run("INSERT INTO settings (key, value) VALUES ('a', 'b')");
+        throw new Error("abort");
+      }),
+    ).toThrow("abort");
+    expect(db.$client.query("SELECT count(*) AS n FROM settings").get()).toEqual({ n: 0 });
+    db.$client.close();
+    await import("node:fs/promises").then((fs) => fs.rm(dir, { recursive: true }));
+  });
+
+  test("migrations run once", () => {
+    const db = freshDb();
+    expect(migrateAgain(db)).toBe(0);
+  });
+
+  test("the admin token check refuses a damaged stored digest instead of throwing", () => {
+    expect(checkAdminToken("some-admin-token-1234", sha256Hex("some-admin-token-1234"))).toBe(true);
+    expect(checkAdminToken("some-admin-token-1234", sha256Hex("other"))).toBe(false);
+    expect(checkAdminToken("some-admin-token-1234", "abc")).toBe(false);
+    expect(checkAdminToken("", sha256Hex(""))).toBe(false);
+    expect(checkAdminToken(null, sha256Hex(""))).toBe(false);
   });
 });

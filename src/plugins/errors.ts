@@ -14,6 +14,11 @@ export function toApiError(code: string | number, error: unknown): ApiError {
   switch (code) {
     case "VALIDATION": {
       const e = error as { valueError?: Issue; type?: string };
+      // Our own answer failed its schema: a server bug, not the client's fault.
+      if (e.type === "response") {
+        console.error("response failed its schema:", error);
+        return errors.internal();
+      }
       const param = issuePath(e.valueError);
       const where = e.type === "query" ? "query parameter" : e.type === "params" ? "path parameter" : "field";
       const message = param
@@ -36,7 +41,18 @@ export function toApiError(code: string | number, error: unknown): ApiError {
   }
 }
 
-export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, set }) => {
-  const requestId = set.headers["x-request-id"];
-  return toApiError(code, error).toResponse(typeof requestId === "string" ? { "x-request-id": requestId } : {});
-});
+/** Headers already set for this request that an error response keeps (x-request-id, x-ratelimit-*, ...). */
+function carried(headers: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value !== "string" && typeof value !== "number") continue;
+    // The body is replaced by the JSON envelope: its framing headers do not apply.
+    if (/^(content-type|content-length|content-encoding|transfer-encoding)$/i.test(name)) continue;
+    out[name] = String(value);
+  }
+  return out;
+}
+
+export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, set }) =>
+  toApiError(code, error).toResponse(carried(set.headers)),
+);

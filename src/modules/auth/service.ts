@@ -29,7 +29,10 @@ export function resolveAdminToken(db: Db, configured: string | undefined): { has
 /** Constant-time check of a presented admin token against the stored digest. */
 export function checkAdminToken(presented: string | null | undefined, hash: string): boolean {
   if (!presented) return false;
-  return timingSafeEqual(Buffer.from(sha256Hex(presented), "hex"), Buffer.from(hash, "hex"));
+  const expected = Buffer.from(hash, "hex");
+  // A damaged stored digest must refuse everyone, not throw (a 500 on every admin call).
+  if (expected.length !== 32) return false;
+  return timingSafeEqual(Buffer.from(sha256Hex(presented), "hex"), expected);
 }
 
 export function bearer(header: string | null | undefined): string | null {

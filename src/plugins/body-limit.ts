@@ -1,0 +1,16 @@
+import { Elysia } from "elysia";
+import { errors } from "../lib/errors";
+
+/**
+ * Refuses a declared body above `limit` bytes with a 413 in the OpenAI envelope. Bun's own
+ * maxRequestBodySize (set higher, in server.ts) stays as the hard backstop for bodies without a
+ * content-length; it answers a bare 413 that no handler sees.
+ */
+export const bodyLimit = (limit: number) =>
+  new Elysia({ name: "body-limit", seed: limit }).onRequest(({ request }) => {
+    const length = Number(request.headers.get("content-length") ?? 0);
+    if (length > limit) throw errors.tooLarge(limit);
+  });
+
+/** Bun's hard cap: above the configured limit so that the envelope above answers first. */
+export const hardBodyCap = (limit: number) => Math.max(limit * 4, 16 * 1024 * 1024);

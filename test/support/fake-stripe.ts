@@ -37,10 +37,10 @@ export function startFakeStripe(): FakeStripe {
   let failStatus = 500;
   let seq = 0;
 
-  const server = Bun.serve({
+  const server: Bun.Server<undefined> = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
-    async fetch(req) {
+    async fetch(req): Promise<Response> {
       const url = new URL(req.url);
       // The page a browser lands on after Tollgate redirects it to the "hosted" checkout.
       if (req.method === "GET" && url.pathname.startsWith("/checkout/")) {
@@ -69,7 +69,7 @@ export function startFakeStripe(): FakeStripe {
             .filter(([k]) => k.startsWith("metadata["))
             .map(([k, v]) => [k.slice("metadata[".length, -1), v]),
         );
-        const session = {
+        const session: Record<string, unknown> = {
           id,
           object: "checkout.session",
           mode: params.mode,

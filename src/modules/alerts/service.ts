@@ -101,6 +101,12 @@ export class AlertService {
     });
   }
 
+  /** Resolves once scheduled checks ran and their deliveries finished (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.scheduled) await new Promise((r) => setImmediate(r));
+    await this.notifier.idle();
+  }
+
   /**
    * The credit store with a low-balance check after every settlement that charged something. A
    * Proxy rather than a class so that whatever else the store offers passes through untouched.

@@ -317,6 +317,13 @@ describe("low-balance alerts", () => {
     }
   });
 
+  test("an alert webhook URL without a signing secret is a config error", () => {
+    expect(() => loadConfig({ env: { TOLLGATE_ALERT_WEBHOOK_URL: "https://ops.example/hook" } })).toThrow(/alert_webhook_secret/);
+    expect(loadConfig({ env: { TOLLGATE_ALERT_WEBHOOK_URL: "https://ops.example/hook", TOLLGATE_ALERT_WEBHOOK_SECRET: SECRET } }).alert_webhook_url).toBe(
+      "https://ops.example/hook",
+    );
+  });
+
   test("signatures: fresh and matching only", () => {
     const body = '{"a":1}';
     const now = 1_900_000_000;

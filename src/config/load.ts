@@ -110,6 +110,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     );
   }
   if (c.topup_min > c.topup_max) throw new ConfigError("invalid config: topup_min: must not exceed topup_max");
+  if (c.alert_webhook_url && !c.alert_webhook_secret) {
+    throw new ConfigError("invalid config: alert_webhook_secret (env TOLLGATE_ALERT_WEBHOOK_SECRET): required with alert_webhook_url (alerts are signed)");
+  }
 
   const providers: Provider[] = (c.providers ?? [{ id: "xai", base_url: c.xai_base_url, headers: {} }]).map((p) => {
     const { api_key_env: _e, api_key_file: _f, api_keys: _k, ...rest } = p;

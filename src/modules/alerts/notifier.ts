@@ -147,9 +147,8 @@ export class AlertNotifier {
       "x-tollgate-event": "account.low_balance",
       "x-tollgate-delivery": event.id,
     };
-    if (this.config.alert_webhook_secret) {
-      headers["x-tollgate-signature"] = signPayload(this.config.alert_webhook_secret, body, Math.floor(this.now() / 1000));
-    }
+    // Config guarantees the secret whenever a URL is set.
+    headers["x-tollgate-signature"] = signPayload(this.config.alert_webhook_secret ?? "", body, Math.floor(this.now() / 1000));
     const res = await this.fetch(this.config.alert_webhook_url!, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
     await res.body?.cancel();
     if (!res.ok) throw new Error(`webhook answered ${res.status}`);

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { ConfigError, loadConfig } from "../src/config/load";
 import { listAudit } from "../src/modules/audit/service";
 import { checkLedger, listLedger } from "../src/modules/ledger/service";
+import { billingSettings } from "../src/modules/billing/amounts";
+import { reconcileSession } from "../src/modules/billing/webhook";
 import { buildRuntime, startServer } from "../src/server";
 import {
   deliver,
@@ -249,6 +251,25 @@ describe("webhook", () => {
     }
     expect(receipt).toBe("https://pay.stripe.test/receipts/ch_for_pi_test_receipt");
     expect(stripe.requests.some((r) => r.method === "GET" && r.path === "/v1/payment_intents/pi_test_receipt" && r.params["expand[0]"] === "latest_charge")).toBe(true);
+  });
+
+  test("a session the customer returns from is confirmed with Stripe at once; the webhook is then a duplicate", async () => {
+    const c = await gw.customer(0);
+    const { view, session } = await checkout(c.key, 10);
+    const settings = billingSettings(gw.config);
+    const client = gw.runtime.deps.stripe!;
+    const db = gw.runtime.deps.db;
+    // Not paid yet at Stripe: nothing happens.
+    expect((await reconcileSession(db, client, settings, session.id as string, c.accountId)).result).toBe("awaiting_payment");
+    stripe.sessions.set(session.id as string, paidSession(session, "pi_test_returned"));
+    const other = await gw.customer(0);
+    expect((await reconcileSession(db, client, settings, session.id as string, other.accountId)).result).toBe("ignored");
+    expect((await reconcileSession(db, client, settings, session.id as string, c.accountId)).result).toBe("credited");
+    expect(await balanceOf(c.accountId)).toBe(10 * USD);
+    const hook = await deliver(gw.url, stripeEvent("checkout.session.completed", paidSession(session, "pi_test_returned")));
+    expect(((await hook.json()) as { result: string }).result).toBe("duplicate");
+    expect(await balanceOf(c.accountId)).toBe(10 * USD);
+    expect(listAudit(db, { limit: 5, targetId: view.id })[0]!.after).toMatchObject({ stripe_event_id: `retrieved:${session.id}` });
   });
 
   test("forged, tampered, unsigned and replayed (old) deliveries are 400 and change nothing", async () => {

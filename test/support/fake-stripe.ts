@@ -89,6 +89,12 @@ export function startFakeStripe(): FakeStripe {
         if (key) byIdempotencyKey.set(key, session);
         return Response.json(session);
       }
+      const cs = /^\/v1\/checkout\/sessions\/([^/]+)$/.exec(url.pathname);
+      if (req.method === "GET" && cs) {
+        const session = sessions.get(cs[1]!);
+        if (session) return Response.json(session);
+        return Response.json({ error: { type: "invalid_request_error", message: `No such checkout.session: '${cs[1]}'` } }, { status: 404 });
+      }
       const pi = /^\/v1\/payment_intents\/([^/]+)$/.exec(url.pathname);
       if (req.method === "GET" && pi) {
         const charge = `ch_for_${pi[1]}`;

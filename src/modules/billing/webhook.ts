@@ -287,3 +287,15 @@ export async function fetchReceipt(db: Db, stripe: Stripe, paymentId: string, in
     console.error(`stripe: fetching the receipt of ${intent} failed:`, (e as Error).message);
   }
 }
+
+/**
+ * Asks Stripe for a session the customer just returned from and applies it like its webhook, so a
+ * paid checkout is credited at once even when the webhook is late or misconfigured. Idempotent
+ * with the webhook: whichever comes first credits, the other is a duplicate.
+ */
+export async function reconcileSession(db: Db, stripe: Stripe, s: BillingSettings, sessionId: string, accountId: string, now = Date.now()): Promise<WebhookOutcome> {
+  const session = await stripe.checkout.sessions.retrieve(sessionId);
+  if (session.metadata?.tollgate_account_id !== accountId) return { result: "ignored" };
+  const event = { id: `retrieved:${session.id}`, object: "event", type: "checkout.session.completed", data: { object: session } } as unknown as Stripe.Event;
+  return handleStripeEvent(db, s, event, now);
+}

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +8,9 @@ import type { Principal } from "../src/modules/keys/service";
 import { chat, user } from "./support/chat";
 import { startClockedGateway, TestClock, type ClockedGateway } from "./support/clocked-gateway";
 import { ADMIN_TOKEN } from "./support/server";
+
+// Real servers and real sleeps (the SDK honours retry-after) on a shared, noisy machine.
+setDefaultTimeout(60_000);
 
 const PLANS = {
   small: { rpm: 60, tpm: 100_000, concurrency: 10 },

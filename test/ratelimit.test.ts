@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import fc from "fast-check";
 import { loadConfig } from "../src/config/load";
 import { ApiError } from "../src/lib/errors";
@@ -7,6 +7,9 @@ import { refill, UNIT, waitMs } from "../src/modules/ratelimit/bucket";
 import { BucketLimiter, type BucketRow, type BucketStore } from "../src/modules/ratelimit/bucket-limiter";
 import { formatDuration } from "../src/modules/ratelimit/duration";
 import { effectivePlan, keyLevel, tierTarget, type PlanPolicy } from "../src/modules/ratelimit/plans";
+
+// Real servers and real sleeps (the SDK honours retry-after) on a shared, noisy machine.
+setDefaultTimeout(60_000);
 
 type Plan = { rpm: number; tpm: number; concurrency: number };
 
@@ -295,6 +298,26 @@ describe("BucketLimiter", () => {
     for (const r of admitted) (r as { adm: { release(): void } }).adm.release();
     expect(l.inFlight("account", "acc_a")).toBe(0);
     for (const k of keys) expect(l.inFlight("key", k.keyId)).toBe(0);
+  });
+
+  test("cancel() gives back the request and its tokens (refused before upstream work, e.g. 402)", () => {
+    const c = clock();
+    const l = new BucketLimiter(pol, { now: c.now });
+    const p = principal();
+    const before = l.limits(p);
+    const a = l.admit(p, 400);
+    expect(l.limits(p).remaining).toEqual({ requests: 59, tokens: 600, concurrency: 2 });
+    a.cancel();
+    a.cancel();
+    a.release();
+    expect(l.limits(p)).toEqual(before);
+    // After settlement there is nothing left to give back; the slot is still freed.
+    const b = l.admit(p, 400);
+    b.settle(100);
+    b.cancel();
+    expect(l.limits(p).remaining).toEqual({ requests: 59, tokens: 900, concurrency: 3 });
+    // 61 refused-for-credit requests in a row never turn into 429s.
+    for (let i = 0; i < 61; i++) l.admit(p, 10).cancel();
   });
 
   test("a plan change applies at the next request", () => {

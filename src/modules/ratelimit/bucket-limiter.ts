@@ -126,8 +126,33 @@ export class BucketLimiter implements RateLimiter {
 
     let settled = false;
     let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      for (const level of levels) {
+        const k = slot(level);
+        const n = (this.inflight.get(k) ?? 1) - 1;
+        if (n > 0) this.inflight.set(k, n);
+        else this.inflight.delete(k);
+      }
+    };
     return {
       headers,
+      release,
+      cancel: () => {
+        if (!settled) {
+          settled = true;
+          const at = this.clock();
+          for (const level of levels) {
+            for (const [dim, units] of [["r", UNIT], ["t", est * UNIT]] as const) {
+              const b = this.bucket(level, dim, at);
+              b.level = Math.min(capacity(dim === "r" ? level.limits.rpm : level.limits.tpm), b.level + units);
+              this.dirty.add(bucketId(level, dim));
+            }
+          }
+        }
+        release();
+      },
       settle: (actualTokens: number) => {
         if (settled) return;
         settled = true;
@@ -139,16 +164,6 @@ export class BucketLimiter implements RateLimiter {
           // More than estimated leaves a debt that delays the next admissions; less is refunded.
           b.level = Math.min(capacity(level.limits.tpm), b.level - (actual - est) * UNIT);
           this.dirty.add(bucketId(level, "t"));
-        }
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        for (const level of levels) {
-          const k = slot(level);
-          const n = (this.inflight.get(k) ?? 1) - 1;
-          if (n > 0) this.inflight.set(k, n);
-          else this.inflight.delete(k);
         }
       },
     };

@@ -25,6 +25,12 @@ export interface Admission {
   settle(actualTokens: number): void;
   /** Frees the concurrency slot; idempotent, call on every exit path. */
   release(): void;
+  /**
+   * For a request refused before any upstream work (e.g. 402 at credit reservation): gives back
+   * the request and its tokens and frees the slot, so that an out-of-credit client keeps getting
+   * 402s rather than running into 429s. Idempotent; no effect after settle().
+   */
+  cancel(): void;
 }
 
 /** Effective limits: the tighter of the key and account levels. */

@@ -2,7 +2,7 @@ import type { Admission, RateLimiter } from "./limiter";
 
 /** Admits everything, reports no limits (unit tests of other modules that do not care). */
 export const unlimited: RateLimiter = {
-  admit: (): Admission => ({ headers: {}, settle() {}, release() {} }),
+  admit: (): Admission => ({ headers: {}, settle() {}, release() {}, cancel() {} }),
   headers: () => ({}),
   limits: () => ({
     plan: "unlimited",

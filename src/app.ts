@@ -20,6 +20,7 @@ import { ratelimitModule } from "./modules/ratelimit";
 import { codesModule } from "./modules/codes";
 import { loginsModule } from "./modules/logins";
 import { portalModule } from "./modules/portal";
+import { consoleModule } from "./modules/console";
 import { modelsModule } from "./modules/models";
 import { chatModule } from "./modules/chat";
 import { upstreamsModule } from "./modules/upstreams";
@@ -81,6 +82,7 @@ export function createApp(deps: AppDeps) {
     .use(codesModule(deps))
     .use(loginsModule(deps))
     .use(portalModule(deps))
+    .use(consoleModule(deps))
     .use(modelsModule(deps))
     .use(chatModule(deps))
     .use(upstreamsModule(deps))

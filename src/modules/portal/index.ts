@@ -1,0 +1,197 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../app";
+import { ApiError, errors } from "../../lib/errors";
+import { microsToUsd, usdToMicros } from "../../lib/money";
+import { dayStart, field, fieldList } from "../../web/forms";
+import { html, htmlResponse, redirectResponse, type Html } from "../../web/html";
+import { errorPage, page } from "../../web/layout";
+import { redeemCode } from "../codes/service";
+import { createKey, keyView, listKeys, revokeKey, rotateKey } from "../keys/service";
+import { publicBase } from "../logins";
+import { flashCookie, htmlErrors, takeFlash, webAuth, type PortalUser } from "../sessions/index";
+import { portalAuthRoutes } from "./auth-routes";
+import { dailySeries, ledgerPage, ownKey, planOf, usageCsv, usagePage, type LedgerKinds } from "./service";
+import { creditsView } from "./views/credits";
+import { keysView } from "./views/keys";
+import { overviewView, suspendedBanner } from "./views/overview";
+import { quickstartView } from "./views/quickstart";
+import { portalUsageView } from "./views/usage";
+import { webAssets } from "../../web/assets";
+
+const hide = { portal: true, detail: { hide: true } } as const;
+const DAY_MS = 86_400_000;
+const safe = htmlErrors("/portal", { href: "/portal", label: "Back to the portal" });
+const EXPIRY_DAYS = new Set(["7", "30", "90", "365"]);
+
+/** The customer portal: server-rendered pages under /portal, signed in with a session cookie. */
+export const portalModule = (deps: AppDeps) => {
+  const actor = (u: PortalUser) => `portal:${u.account.id}`;
+  const render = (request: Request, u: PortalUser, active: string, title: string, body: Html, o: { status?: number; chart?: boolean } = {}) => {
+    const f = takeFlash(request);
+    return htmlResponse(
+      page({ area: "portal", title, active, who: u.email, csrf: u.session.csrf, flash: f.flash, chart: o.chart, body }),
+      o.status ?? 200,
+      f.headers,
+    );
+  };
+  const back = (to: string, kind: "ok" | "error", message: string) => redirectResponse(to, [flashCookie({ kind, message })]);
+  const suspended = (u: PortalUser) => u.account.status !== "active";
+  const keysPage = (request: Request, u: PortalUser, extra: { created?: { key: string; name: string; rotated: boolean }; error?: string }, status = 200) =>
+    render(request, u, "keys", "API keys", keysView({
+      csrf: u.session.csrf,
+      keys: listKeys(deps.db, u.account.id).map((k) => keyView(k, deps.now())),
+      models: deps.config.models.map((m) => m.id),
+      disabled: suspended(u),
+      now: deps.now(),
+      ...extra,
+    }), { status });
+
+  return new Elysia()
+    .use(webAssets)
+    .use(webAuth(deps))
+    .use(portalAuthRoutes(deps))
+    .get("/portal", ({ request, user }) => safe(request, () => {
+      const keys = listKeys(deps.db, user.account.id).filter((k) => keyView(k, deps.now()).status === "active");
+      return render(request, user, "overview", "Overview", overviewView({
+        account: user.account,
+        balance: deps.credits.balance(user.account.id),
+        series: dailySeries(deps.db, { accountId: user.account.id }, deps.now()),
+        plan: planOf(deps.db, deps.config, user.account.id),
+        keyCount: keys.length,
+      }), { chart: true });
+    }), hide)
+    .get("/portal/keys", ({ request, user }) => safe(request, () => keysPage(request, user, {})), hide)
+    .post("/portal/keys", ({ request, user, body }) => safe(request, () => {
+      if (suspended(user)) return keysPage(request, user, { error: "This account is suspended: keys cannot be created." }, 403);
+      const models = fieldList(body, "models");
+      const unknown = models.filter((m) => !deps.config.models.some((c) => c.id === m));
+      const days = field(body, "expires_in_days");
+      const cap = field(body, "spend_cap_usd").trim().replace(/^\$/, "");
+      let capMicros: number | null = null;
+      try {
+        capMicros = cap ? usdToMicros(cap) : null;
+      } catch {
+        capMicros = -1;
+      }
+      const error = unknown.length ? `Unknown model: ${unknown.join(", ")}.`
+        : days && !EXPIRY_DAYS.has(days) ? "Choose an expiry from the list."
+        : capMicros !== null && capMicros <= 0 ? "The spending cap must be a positive amount in USD, e.g. 25 or 12.50."
+        : field(body, "name").length > 200 ? "The name is too long (200 characters at most)."
+        : null;
+      if (error) return keysPage(request, user, { error }, 400);
+      const now = deps.now();
+      const { row, key } = createKey(deps.db, deps.config.key_prefix, user.account.id, {
+        name: field(body, "name").trim(),
+        models: models.length ? models : null,
+        expires_at: days ? Math.floor((now + Number(days) * DAY_MS) / 1000) : null,
+        spend_cap_micros: capMicros,
+      }, actor(user), now);
+      return keysPage(request, user, { created: { key, name: row.name, rotated: false } }, 201);
+    }), hide)
+    .post("/portal/keys/:id/rotate", ({ request, user, params, body }) => safe(request, () => {
+      if (suspended(user)) return back("/portal/keys", "error", "This account is suspended: keys cannot be rotated.");
+      const grace = Number(field(body, "grace_seconds") || 0);
+      if (![0, 3600, 86400, 604800].includes(grace)) return back("/portal/keys", "error", "Choose when the old key should stop working.");
+      try {
+        ownKey(deps.db, user.account.id, params.id);
+        const { row, key } = rotateKey(deps.db, params.id, grace, actor(user), deps.now());
+        return keysPage(request, user, { created: { key, name: row.name, rotated: true } }, 201);
+      } catch (e) {
+        if (e instanceof ApiError && e.status < 500) return back("/portal/keys", "error", e.message);
+        throw e;
+      }
+    }), hide)
+    .post("/portal/keys/:id/revoke", ({ request, user, params }) => safe(request, () => {
+      try {
+        const k = ownKey(deps.db, user.account.id, params.id);
+        revokeKey(deps.db, k.id, actor(user), deps.now());
+        return back("/portal/keys", "ok", `Key “${k.name || `${k.prefix}…${k.last4}`}” revoked: it no longer works.`);
+      } catch (e) {
+        if (e instanceof ApiError && e.status < 500) return back("/portal/keys", "error", e.message);
+        throw e;
+      }
+    }), hide)
+    .get("/portal/usage", ({ request, user, query }) => safe(request, () => {
+      const { filter, values, search } = usageFilter(query, user);
+      const keys = listKeys(deps.db, user.account.id);
+      const names = new Map(keys.map((k) => [k.id, k.name || `${k.prefix}…${k.last4}`]));
+      const before = typeof query.before === "string" ? query.before : undefined;
+      const data = usagePage(deps.db, filter, 50, before);
+      return render(request, user, "usage", "Usage", portalUsageView({
+        values,
+        models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),
+        keys: keys.map((k) => ({ value: k.id, label: names.get(k.id)! })),
+        totals: data.totals,
+        rows: data.rows,
+        next: data.nextCursor,
+        query: search,
+        keyName: (id) => (id ? names.get(id) ?? id : "—"),
+      }));
+    }), hide)
+    .get("/portal/usage.csv", ({ request, user, query }) => safe(request, () => {
+      const { filter } = usageFilter(query, user);
+      const day = new Date(deps.now()).toISOString().slice(0, 10);
+      return new Response(usageCsv(deps.db, filter, microsToUsd), {
+        headers: {
+          "content-type": "text/csv; charset=utf-8",
+          "content-disposition": `attachment; filename="tollgate-usage-${day}.csv"`,
+          "cache-control": "no-store",
+        },
+      });
+    }), hide)
+    .get("/portal/credits", ({ request, user, query }) => safe(request, () => creditsPage(request, user, query)), hide)
+    .post("/portal/credits/redeem", ({ request, user, body }) => safe(request, () => {
+      try {
+        const r = redeemCode(deps.db, user.account.id, field(body, "code"), actor(user), deps.now());
+        const amount = `$${microsToUsd(r.entry.amount_micros)}`;
+        return back("/portal/credits", "ok", r.replayed ? `You already redeemed this code (${amount}).` : `Code redeemed: ${amount} added to your balance.`);
+      } catch (e) {
+        if (e instanceof ApiError && e.status < 500) return creditsPage(request, user, {}, e.message, e.status);
+        throw e;
+      }
+    }), hide)
+    .get("/portal/quickstart", ({ request, user }) => safe(request, () => {
+      const keys = listKeys(deps.db, user.account.id).map((k) => keyView(k, deps.now()));
+      const active = keys.filter((k) => k.status === "active");
+      const model = active.find((k) => k.models)?.models?.[0] ?? deps.config.models[0]?.id ?? "grok-4";
+      return render(request, user, "quickstart", "Quickstart", quickstartView({ baseUrl: `${publicBase(deps, request)}/v1`, model, hasKey: active.length > 0 }));
+    }), hide)
+    .get("/portal/*", ({ request }) => safe(request, () => {
+      throw errors.notFound("Page");
+    }), hide)
+
+  function creditsPage(request: Request, user: PortalUser, query: Record<string, unknown>, redeemError?: string, status = 200) {
+    const kinds = (["credits", "charges"].includes(String(query.kinds)) ? String(query.kinds) : "") as LedgerKinds;
+    const before = Number(query.before) > 0 ? Number(query.before) : undefined;
+    const { rows, next } = ledgerPage(deps.db, user.account.id, { kinds, before, limit: 50 });
+    const body = creditsView({
+      csrf: user.session.csrf, balance: deps.credits.balance(user.account.id), rows, kinds, next, redeemError, disabled: suspended(user),
+    });
+    return render(request, user, "credits", "Credits", html`${suspendedBanner(user.account)}${body}`, { status });
+  }
+
+  function usageFilter(query: Record<string, unknown>, user: PortalUser) {
+    const values = {
+      model: typeof query.model === "string" ? query.model : "",
+      key: typeof query.key === "string" ? query.key : "",
+      from: typeof query.from === "string" ? query.from : "",
+      to: typeof query.to === "string" ? query.to : "",
+    };
+    const from = dayStart(values.from);
+    const to = dayStart(values.to);
+    const search = new URLSearchParams(Object.entries(values).filter(([, v]) => v));
+    if (typeof query.before === "string") search.set("before", query.before);
+    return {
+      values,
+      search,
+      // The account comes from the session, never from the query.
+      filter: {
+        accountId: user.account.id,
+        model: values.model || undefined,
+        keyId: values.key || undefined,
+        from: from ?? undefined,
+        to: to === null ? undefined : to + DAY_MS,
+      },
+    };
+  }
+};

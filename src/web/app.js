@@ -1,0 +1,129 @@
+// Tollgate dashboard: progressive enhancement only; every page works without this file.
+(function () {
+  "use strict";
+
+  // Copy buttons: data-copy="#selector" copies that element's text (or value).
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    var ta = document.createElement("textarea");
+    ta.value = text;
+    ta.setAttribute("readonly", "");
+    ta.className = "sr-only";
+    document.body.appendChild(ta);
+    ta.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    ta.remove();
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy failed"));
+  }
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest && ev.target.closest("[data-copy]");
+    if (!btn) return;
+    var el = document.querySelector(btn.getAttribute("data-copy"));
+    if (!el) return;
+    var text = "value" in el && el.tagName !== "BUTTON" ? el.value : el.textContent;
+    var label = btn.textContent;
+    copyText(text.trim()).then(
+      function () { btn.textContent = "Copied"; },
+      function () { btn.textContent = "Press Ctrl+C"; if (el.select) el.select(); }
+    ).then(function () { setTimeout(function () { btn.textContent = label; }, 1600); });
+  });
+
+  // Confirmation before destructive actions: <form data-confirm="..."> opens a modal dialog.
+  var dialog = null;
+  function confirmDialog(message, action, onYes) {
+    if (!dialog) {
+      dialog = document.createElement("dialog");
+      dialog.className = "confirm";
+      dialog.setAttribute("aria-labelledby", "confirm-title");
+      dialog.innerHTML = '<h2 id="confirm-title">Are you sure?</h2><p class="msg"></p>' +
+        '<div class="buttons"><button type="button" class="btn" value="no">Cancel</button>' +
+        '<button type="button" class="btn danger solid" value="yes"></button></div>';
+      document.body.appendChild(dialog);
+    }
+    dialog.querySelector(".msg").textContent = message;
+    var yes = dialog.querySelector('[value="yes"]');
+    var no = dialog.querySelector('[value="no"]');
+    yes.textContent = action || "Confirm";
+    function close(result) {
+      yes.onclick = no.onclick = null;
+      dialog.close();
+      if (result) onYes();
+    }
+    yes.onclick = function () { close(true); };
+    no.onclick = function () { close(false); };
+    dialog.showModal();
+    no.focus();
+  }
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.hasAttribute("data-confirm") || form.dataset.confirmed === "1") return;
+    ev.preventDefault();
+    confirmDialog(form.getAttribute("data-confirm"), form.getAttribute("data-confirm-action"), function () {
+      form.dataset.confirmed = "1";
+      if (form.requestSubmit) form.requestSubmit(ev.submitter || undefined); else form.submit();
+    });
+  });
+
+  // Tabs (quickstart snippets).
+  document.querySelectorAll(".tabs").forEach(function (tabs) {
+    var buttons = tabs.querySelectorAll('[role="tab"]');
+    function select(btn) {
+      buttons.forEach(function (b) {
+        var on = b === btn;
+        b.setAttribute("aria-selected", on ? "true" : "false");
+        b.tabIndex = on ? 0 : -1;
+        document.getElementById(b.getAttribute("aria-controls")).hidden = !on;
+      });
+    }
+    buttons.forEach(function (b, i) {
+      b.addEventListener("click", function () { select(b); });
+      b.addEventListener("keydown", function (e) {
+        var d = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+        if (!d) return;
+        var next = buttons[(i + d + buttons.length) % buttons.length];
+        select(next);
+        next.focus();
+      });
+    });
+    if (buttons.length) select(buttons[0]);
+  });
+
+  // Spend and tokens per day (uPlot, embedded; data in a JSON script block, money in micros).
+  var chartEl = document.getElementById("usage-chart");
+  var dataEl = document.getElementById("chart-data");
+  if (chartEl && dataEl && window.uPlot) {
+    var d = JSON.parse(dataEl.textContent);
+    var money = function (v) { return v == null ? "—" : "$" + (v / 1e6).toFixed(v !== 0 && Math.abs(v) < 10000 ? 4 : 2); };
+    var tokens = function (v) {
+      if (v == null) return "—";
+      var a = Math.abs(v);
+      return a >= 1e9 ? (v / 1e9).toFixed(1) + "B" : a >= 1e6 ? (v / 1e6).toFixed(1) + "M" : a >= 1e3 ? (v / 1e3).toFixed(1) + "K" : String(v);
+    };
+    var opts = {
+      width: Math.max(280, chartEl.clientWidth),
+      height: 280,
+      cursor: { points: { size: 7 } },
+      scales: { x: { time: true }, spend: { range: function (u, min, max) { return [0, Math.max(max * 1.15, 10000)]; } },
+        tokens: { range: function (u, min, max) { return [0, Math.max(max * 1.15, 10)]; } } },
+      series: [
+        { value: function (u, v) { return v == null ? "—" : new Date(v * 1000).toISOString().slice(0, 10); } },
+        { label: "Spend", scale: "spend", value: function (u, v) { return money(v); }, fill: "rgba(67,56,202,0.35)", stroke: "#4338ca",
+          width: 1, paths: uPlot.paths.bars({ size: [0.6, 36] }), points: { show: false } },
+        { label: "Tokens", scale: "tokens", value: function (u, v) { return tokens(v); }, stroke: "#0e9384", width: 2,
+          points: { show: true, size: 4 } },
+      ],
+      axes: [
+        { stroke: "#5d6679", grid: { stroke: "#eef0f3" }, ticks: { stroke: "#e3e6ec" } },
+        { scale: "spend", stroke: "#4338ca", grid: { stroke: "#eef0f3" }, ticks: { stroke: "#e3e6ec" }, size: 64,
+          values: function (u, vals) { return vals.map(money); } },
+        { scale: "tokens", side: 1, stroke: "#0e9384", grid: { show: false }, ticks: { stroke: "#e3e6ec" }, size: 56,
+          values: function (u, vals) { return vals.map(tokens); } },
+      ],
+    };
+    var plot = new uPlot(opts, [d.days, d.spend, d.tokens], chartEl);
+    if (window.ResizeObserver) {
+      new ResizeObserver(function () { plot.setSize({ width: Math.max(280, chartEl.clientWidth), height: 280 }); }).observe(chartEl);
+    }
+  }
+})();

@@ -1,0 +1,64 @@
+import type { z } from "zod";
+import { safeEqual } from "../lib/crypto";
+import { randomBase62 } from "../lib/ids";
+import { readCookies, setCookie } from "./cookies";
+import type { HeaderPairs } from "./html";
+
+const PRE = "tg_pre";
+
+/**
+ * CSRF token for forms shown before there is a session (sign-in, invite, sign-up): a random
+ * cookie that the form must echo (double submit). A cross-site page can neither read the cookie
+ * nor set it, so it cannot forge the pair.
+ */
+export function preCsrf(request: Request, secure: boolean): { token: string; headers: HeaderPairs } {
+  const existing = readCookies(request.headers.get("cookie"))[PRE];
+  if (existing && /^[0-9A-Za-z]{32}$/.test(existing)) return { token: existing, headers: [] };
+  const token = randomBase62(32);
+  return { token, headers: [setCookie(PRE, token, { path: "/", maxAge: 86_400, secure, sameSite: "Lax" })] };
+}
+
+export function checkPreCsrf(request: Request, body: unknown): boolean {
+  const cookie = readCookies(request.headers.get("cookie"))[PRE];
+  const presented = field(body, "_csrf");
+  return !!cookie && presented.length > 0 && safeEqual(cookie, presented);
+}
+
+/** A single string field of a parsed form body ("" when absent; the first of repeated values). */
+export function field(body: unknown, name: string): string {
+  const v = (body as Record<string, unknown> | null | undefined)?.[name];
+  if (typeof v === "string") return v;
+  if (Array.isArray(v) && typeof v[0] === "string") return v[0];
+  return "";
+}
+
+/** A repeated field (checkboxes) as a list. */
+export function fieldList(body: unknown, name: string): string[] {
+  const v = (body as Record<string, unknown> | null | undefined)?.[name];
+  if (typeof v === "string") return v ? [v] : [];
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === "string" && x !== "");
+  return [];
+}
+
+/** First message per field of a failed zod parse. */
+export function fieldErrors(error: z.ZodError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const issue of error.issues) {
+    const k = String(issue.path[0] ?? "form");
+    out[k] ??= issue.message;
+  }
+  return out;
+}
+
+/** A post-sign-in destination: only a local path under the given prefix. */
+export function safeNext(next: string, prefix: string, fallback: string): string {
+  if (!next.startsWith(prefix) || next.startsWith("//") || /[\\\r\n]/.test(next)) return fallback;
+  return next;
+}
+
+/** "YYYY-MM-DD" (UTC) to milliseconds at the start of that day; null for blank or invalid. */
+export function dayStart(v: string): number | null {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) return null;
+  const ms = Date.parse(`${v}T00:00:00Z`);
+  return Number.isNaN(ms) ? null : ms;
+}

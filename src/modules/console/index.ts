@@ -17,6 +17,8 @@ import { planOf } from "../portal/service";
 import { setAccountPlan } from "../ratelimit/service";
 import { flashCookie, htmlErrors, takeFlash, webAuth } from "../sessions/index";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../usage/service";
+import { keysOf } from "../upstreams/registry";
+import { listUpstreams } from "../upstreams/service";
 import { consoleAuthRoutes } from "./auth-routes";
 import { probeProvider, trafficSince, usageByAccount, type ProbeResult } from "./service";
 import { accountsView, accountView, type AccountDetail } from "./views/accounts";
@@ -73,7 +75,7 @@ export const consoleModule = (deps: AppDeps) => {
   const healthPage = (request: Request, op: Op, probe?: ProbeResult) => {
     const now = deps.now();
     return render(request, op, "health", "Upstream health", healthView({
-      csrf: op.session.csrf, config: deps.config, hour: trafficSince(deps.db, deps.config, now - 3_600_000), day: trafficSince(deps.db, deps.config, now - DAY_MS), probe,
+      csrf: op.session.csrf, upstreams: listUpstreams(deps.upstreams), hour: trafficSince(deps.db, deps.config, now - 3_600_000), day: trafficSince(deps.db, deps.config, now - DAY_MS), probe,
     }));
   };
 
@@ -179,9 +181,11 @@ export const consoleModule = (deps: AppDeps) => {
     .get("/console/models", ({ request, operator }) => safe(request, () => render(request, operator, "models", "Models and prices", modelsView(deps.config))), hide)
     .get("/console/health", ({ request, operator }) => safe(request, () => healthPage(request, operator)), hide)
     .post("/console/health/probe", async ({ request, operator, body }) => safe(request, async () => {
-      const p = deps.config.providers.find((x) => x.id === field(body, "provider"));
-      if (!p) return back("/console/health", "error", "Unknown provider.");
-      return healthPage(request, operator, await probeProvider(p));
+      const [id, n] = field(body, "upstream").split("#");
+      const p = deps.config.providers.find((x) => x.id === id);
+      const key = p ? keysOf(p)[Number(n) - 1] : undefined;
+      if (!p || !Number.isInteger(Number(n)) || Number(n) < 1 || Number(n) > keysOf(p).length) return back("/console/health", "error", "Unknown upstream.");
+      return healthPage(request, operator, await probeProvider(p, key, `${id}#${n}`));
     }), hide)
     .get("/console/*", ({ request }) => safe(request, () => {
       throw errors.notFound("Page");

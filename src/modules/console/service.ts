@@ -83,11 +83,11 @@ export interface ProbeResult {
  * Asks a provider for its model list with the configured key: reachable, key accepted, how fast.
  * Never called inside a transaction; the key is sent only to the configured base URL.
  */
-export async function probeProvider(p: Provider, timeoutMs = 5_000): Promise<ProbeResult> {
+export async function probeProvider(p: Provider, key: string | undefined, label: string, timeoutMs = 5_000): Promise<ProbeResult> {
   const started = performance.now();
   try {
     const res = await fetch(`${p.base_url}/models`, {
-      headers: { ...p.headers, ...(p.api_key ? { authorization: `Bearer ${p.api_key}` } : {}) },
+      headers: { ...p.headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
       signal: AbortSignal.timeout(timeoutMs),
     });
     await res.arrayBuffer();
@@ -97,10 +97,10 @@ export async function probeProvider(p: Provider, timeoutMs = 5_000): Promise<Pro
       : res.status === 401 || res.status === 403 || res.status === 400
         ? "Reachable, but the upstream refused the key."
         : `Reachable, but it answered HTTP ${res.status}.`;
-    return { provider: p.id, ok: res.ok, status: res.status, ms, message };
+    return { provider: label, ok: res.ok, status: res.status, ms, message };
   } catch (e) {
     const ms = Math.round(performance.now() - started);
     const timeout = (e as Error).name === "TimeoutError";
-    return { provider: p.id, ok: false, status: null, ms, message: timeout ? `No answer within ${timeoutMs / 1000} s.` : `Unreachable: ${(e as Error).message}` };
+    return { provider: label, ok: false, status: null, ms, message: timeout ? `No answer within ${timeoutMs / 1000} s.` : `Unreachable: ${(e as Error).message}` };
   }
 }

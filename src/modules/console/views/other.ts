@@ -4,6 +4,7 @@ import { date, dateTime, int, usd } from "../../../web/format";
 import { csrfField, empty, pageHead } from "../../../web/layout";
 import type { CodeViewT } from "../../codes/model";
 import type { ModelTraffic, ProbeResult } from "../service";
+import type { UpstreamListT } from "../../upstreams/model";
 
 export interface BatchRow {
   batch: string;
@@ -71,7 +72,7 @@ export function modelsView(config: Config): Html {
 </section>`;
 }
 
-export function healthView(o: { csrf: string; config: Config; hour: ModelTraffic[]; day: ModelTraffic[]; probe?: ProbeResult | null }): Html {
+export function healthView(o: { csrf: string; upstreams: UpstreamListT; hour: ModelTraffic[]; day: ModelTraffic[]; probe?: ProbeResult | null }): Html {
   const rate = (t: ModelTraffic) => (t.requests === 0 ? 0 : (100 * t.upstreamErrors) / t.requests);
   const badge = (t: ModelTraffic) => {
     const r = rate(t);
@@ -82,14 +83,21 @@ export function healthView(o: { csrf: string; config: Config; hour: ModelTraffic
     <thead><tr><th scope="col">Model</th><th scope="col">Provider</th><th scope="col">State</th><th scope="col" class="num">Requests</th><th scope="col" class="num">Upstream errors</th><th scope="col" class="num">Client errors</th><th scope="col" class="num">Avg latency</th><th scope="col" class="num">Avg first token</th><th scope="col">Last upstream error</th></tr></thead>
     <tbody>${rows.map((t) => html`<tr><td>${t.model}</td><td>${t.provider}</td><td>${badge(t)}</td><td class="num">${int(t.requests)}</td><td class="num">${int(t.upstreamErrors)}</td><td class="num">${int(t.clientErrors)}</td>
       <td class="num">${int(t.avgLatencyMs)} ms</td><td class="num">${t.avgTtftMs === null ? "—" : `${int(t.avgTtftMs)} ms`}</td><td>${t.lastErrorAt ? html`${dateTime(t.lastErrorAt)} <code>${t.lastErrorCode ?? ""}</code>` : "—"}</td></tr>`)}</tbody></table></div>`;
-  return html`${pageHead("Upstream health", "Providers as configured, and how they behaved for real traffic.")}
+  return html`${pageHead("Upstream health", "Upstream keys with their circuit breakers, and how each model behaved for real traffic.")}
 ${o.probe && html`<div class="flash ${o.probe.ok ? "ok" : "error"}" role="status"><strong>${o.probe.provider}</strong>: ${o.probe.message} ${o.probe.status !== null ? `HTTP ${o.probe.status}, ` : ""}${o.probe.ms} ms.</div>`}
 <section class="card" aria-labelledby="prov-title">
-  <h2 id="prov-title">Providers</h2>
-  <div class="table-wrap"><table class="data"><thead><tr><th scope="col">Provider</th><th scope="col">Kind</th><th scope="col">Base URL</th><th scope="col">API key</th><th scope="col"><span class="sr-only">Check</span></th></tr></thead>
-  <tbody>${o.config.providers.map((p) => html`<tr><td><strong>${p.id}</strong></td><td>${p.kind}</td><td class="mono">${p.base_url}</td>
-    <td>${p.api_key ? html`<span class="badge ok">configured</span>` : html`<span class="badge danger">missing</span>`}</td>
-    <td><form class="actions" method="post" action="/console/health/probe">${csrfField(o.csrf)}<input type="hidden" name="provider" value="${p.id}"><button class="btn small" type="submit">Check now</button></form></td></tr>`)}</tbody></table></div>
+  <div class="card-head"><h2 id="prov-title">Upstream keys</h2><span class="muted">${o.upstreams.in_flight} request${o.upstreams.in_flight === 1 ? "" : "s"} in flight · limit ${int(o.upstreams.max_concurrent_streams)}${o.upstreams.draining ? " · draining" : ""}</span></div>
+  <div class="table-wrap"><table class="data"><thead><tr><th scope="col">Upstream</th><th scope="col">Base URL</th><th scope="col">Key</th><th scope="col">Breaker</th>
+    <th scope="col" class="num">In flight</th><th scope="col" class="num">Recent errors</th><th scope="col">Last error</th><th scope="col">Last success</th><th scope="col"><span class="sr-only">Check</span></th></tr></thead>
+  <tbody>${o.upstreams.data.map((u) => html`<tr><td><strong>${u.id}</strong> <span class="muted">${u.kind}</span></td><td class="mono">${u.base_url}</td>
+    <td>${u.key_hint ? html`<code>${u.key_hint}</code>` : html`<span class="badge danger">missing</span>`}</td>
+    <td>${u.state === "closed" ? html`<span class="badge ok">in use</span>` : u.state === "open" ? html`<span class="badge danger" title="${u.retry_at ? `probe at ${dateTime(u.retry_at * 1000)} UTC` : ""}">open</span>` : html`<span class="badge warn">probing</span>`}</td>
+    <td class="num">${int(u.in_flight)}</td>
+    <td class="num">${int(u.recent.failures)} / ${int(u.recent.requests)}<div class="muted">last ${Math.round(u.recent.window_seconds / 60)} min</div></td>
+    <td>${u.last_error ? html`${u.last_error_at ? dateTime(u.last_error_at * 1000) : ""} <div class="muted">${u.last_error}</div>` : "—"}</td>
+    <td class="nowrap">${u.last_success_at ? dateTime(u.last_success_at * 1000) : "—"}</td>
+    <td><form class="actions" method="post" action="/console/health/probe">${csrfField(o.csrf)}<input type="hidden" name="upstream" value="${u.id}"><button class="btn small" type="submit">Check now</button></form></td></tr>`)}</tbody></table></div>
+  <p class="muted">Live state of this process since it started. “Check now” asks the provider for its model list with its key.</p>
 </section>
 <section class="card" aria-labelledby="hour-title"><h2 id="hour-title">Last hour</h2>${table(o.hour, "hour")}</section>
 <section class="card" aria-labelledby="day-title"><h2 id="day-title">Last 24 hours</h2>${table(o.day, "24 hours")}</section>`;

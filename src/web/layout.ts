@@ -16,12 +16,14 @@ export const PORTAL_NAV: NavItem[] = [
   { id: "keys", href: "/portal/keys", label: "API keys" },
   { id: "usage", href: "/portal/usage", label: "Usage" },
   { id: "credits", href: "/portal/credits", label: "Credits" },
+  { id: "billing", href: "/portal/billing", label: "Billing" },
   { id: "quickstart", href: "/portal/quickstart", label: "Quickstart" },
 ];
 
 export const CONSOLE_NAV: NavItem[] = [
   { id: "accounts", href: "/console/accounts", label: "Accounts" },
   { id: "codes", href: "/console/codes", label: "Credit codes" },
+  { id: "payments", href: "/console/payments", label: "Payments" },
   { id: "usage", href: "/console/usage", label: "Usage" },
   { id: "models", href: "/console/models", label: "Models & prices" },
   { id: "health", href: "/console/health", label: "Upstream health" },

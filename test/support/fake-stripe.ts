@@ -45,7 +45,7 @@ export function startFakeStripe(): FakeStripe {
       // The page a browser lands on after Tollgate redirects it to the "hosted" checkout.
       if (req.method === "GET" && url.pathname.startsWith("/checkout/")) {
         const id = url.pathname.split("/").pop()!;
-        return new Response(`<!doctype html><title>Fake Stripe Checkout</title><h1 id="session">${id}</h1>`, {
+        return new Response(`<!doctype html><title>Fake Stripe Checkout</title><link rel="icon" href="data:,"><h1 id="session">${id}</h1>`, {
           headers: { "content-type": "text/html; charset=utf-8" },
         });
       }

@@ -9,6 +9,8 @@ import { billingSettings } from "./amounts";
 import { BillingInfo, CheckoutBody, CheckoutView, CustomerPaymentsQuery, PaymentList, PaymentView, PaymentsQuery, WebhookAck } from "./model";
 import { billingInfo, createCheckout, getPayment, listPayments, parseAmount, paymentView, type PaymentRow } from "./service";
 import { stripeFromConfig } from "./stripe-client";
+import { billingConsolePages } from "./console-pages";
+import { billingPortalPages, portalReturnUrls } from "./portal-pages";
 import { fetchReceipt, handleStripeEvent } from "./webhook";
 
 const disabled = () => new ApiError(404, "Payments are not enabled on this gateway.", "invalid_request_error", "payments_disabled");
@@ -18,15 +20,6 @@ const page = (rows: PaymentRow[], limit: number) => ({
   has_more: rows.length > limit,
   data: rows.slice(0, limit).map(paymentView),
 });
-
-/** Where Stripe sends the customer back: the portal, on the public URL or else the caller's origin. */
-export function portalReturnUrls(deps: AppDeps, request: Request): { success: string; cancel: string } {
-  const base = (deps.config.public_url ?? new URL(request.url).origin).replace(/\/+$/, "");
-  return {
-    success: `${base}/portal/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
-    cancel: `${base}/portal/billing?checkout=cancelled`,
-  };
-}
 
 export const billingModule = (deps: AppDeps) => {
   const settings = billingSettings(deps.config);
@@ -123,5 +116,5 @@ export const billingModule = (deps: AppDeps) => {
       },
     );
 
-  return new Elysia().use(customer).use(admin).use(webhook);
+  return new Elysia().use(customer).use(admin).use(webhook).use(billingPortalPages(deps)).use(billingConsolePages(deps));
 };

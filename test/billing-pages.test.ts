@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createSession } from "../src/modules/sessions/service";
+import { paidSession, startFakeStripe, type FakeStripe } from "./support/fake-stripe";
+import { startTestServer, type TestServer } from "./support/server";
+import { WebClient } from "./support/web-client";
+
+const USD = 1_000_000;
+
+let stripe: FakeStripe;
+let gw: TestServer;
+
+beforeAll(async () => {
+  stripe = startFakeStripe();
+  gw = await startTestServer(stripe.config({ low_balance_threshold_usd: "2" }));
+});
+afterAll(async () => {
+  await gw.stop();
+  await stripe.stop();
+});
+
+/** A browser stand-in signed in to the portal of a new account (or the console). */
+async function portalClient(server: TestServer, credits = 0, email = "pages@example.com") {
+  const acc = (await (await server.admin("/admin/accounts", { body: { name: "Pages customer", email } })).json()) as { id: string };
+  if (credits) await server.admin(`/admin/accounts/${acc.id}/credits`, { body: { amount_micros: credits } });
+  const s = createSession(server.runtime.deps.db, { kind: "customer", accountId: acc.id, ttlMs: 3_600_000 });
+  const web = new WebClient(server.url);
+  web.cookies.set("tg_portal", s.token);
+  return { web, accountId: acc.id };
+}
+
+function consoleClient(server: TestServer) {
+  const s = createSession(server.runtime.deps.db, { kind: "admin", accountId: null, ttlMs: 3_600_000 });
+  const web = new WebClient(server.url);
+  web.cookies.set("tg_console", s.token);
+  return web;
+}
+
+describe("portal billing page", () => {
+  test("shows presets, a custom amount, the history and the alert; the form's CSP allows Stripe's checkout", async () => {
+    const { web } = await portalClient(gw, 5 * USD);
+    const { res, html } = await web.page("/portal/billing");
+    expect(res.status).toBe(200);
+    expect(html).toContain("Buy credits");
+    expect(html.match(/data-testid="preset"/g)).toHaveLength(3);
+    expect(html).toContain('value="25.00"');
+    expect(html).toContain("Between 5.00 and 1000.00 USD");
+    expect(html).toContain("No payments yet");
+    expect(html).toContain('<a href="/portal/billing" aria-current="page">Billing</a>');
+    expect(html).toContain("Low-balance alert");
+    expect(res.headers.get("content-security-policy")).toContain(`form-action 'self' https://checkout.stripe.com http://127.0.0.1:${stripe.port}`);
+    expect((await new WebClient(gw.url).get("/portal/billing")).status).toBe(303); // signed out → sign-in
+  });
+
+  test("a preset redirects to the Stripe Checkout page; coming back confirms the payment and credits once", async () => {
+    const { web, accountId } = await portalClient(gw);
+    const res = await web.submit("/portal/billing", "/portal/billing/checkout", { amount: "10.00" });
+    expect(res.status).toBe(303);
+    const location = res.headers.get("location")!;
+    expect(location).toStartWith(`${stripe.url}/checkout/cs_test_`);
+    const id = location.split("/").pop()!;
+    const session = stripe.sessions.get(id)!;
+    expect(session.success_url).toBe(`${gw.url}/portal/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`);
+
+    // The customer pays; Stripe sends the browser back with the session id.
+    stripe.sessions.set(id, paidSession(session));
+    const back = await web.page(`/portal/billing?checkout=success&session_id=${id}`);
+    expect(back.html).toContain("Payment received");
+    expect(back.html).toContain('data-status="paid"');
+    const again = await web.page(`/portal/billing?checkout=success&session_id=${id}`);
+    expect(again.html).toContain("Payment received");
+    const acc = (await (await gw.admin(`/admin/accounts/${accountId}`)).json()) as { balance_micros: number };
+    expect(acc.balance_micros).toBe(10 * USD);
+
+    const cancelled = await web.page("/portal/billing?checkout=cancelled");
+    expect(cancelled.html).toContain("Checkout cancelled");
+  });
+
+  test("an out-of-range custom amount re-renders the form with the error and calls no one", async () => {
+    const { web } = await portalClient(gw);
+    const before = stripe.requests.length;
+    const res = await web.submit("/portal/billing", "/portal/billing/checkout", { amount: "2" });
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(html).toContain("amount must be between 5.00 and 1000.00 USD");
+    expect(html).toContain('aria-invalid="true"');
+    expect(stripe.requests.length).toBe(before);
+    // Without the CSRF token nothing happens either.
+    expect((await web.post("/portal/billing/checkout", { amount: "10" })).status).toBe(403);
+    expect(stripe.requests.length).toBe(before);
+  });
+
+  test("the alert threshold is set, reset and validated from the portal", async () => {
+    const { web, accountId } = await portalClient(gw, 10 * USD);
+    const set = await web.submit("/portal/billing", "/portal/billing/alert", { threshold_usd: "7.50" });
+    expect(set.status).toBe(303);
+    let page = await web.page("/portal/billing");
+    expect(page.html).toContain("You will be alerted when available credit falls below $7.50.");
+    expect(page.html).toContain('value="7.50"');
+    expect(gw.runtime.deps.alerts!.view(accountId)).toMatchObject({ threshold_micros: 7_500_000, source: "account" });
+
+    await web.submit("/portal/billing", "/portal/billing/alert", { threshold_usd: "-1" });
+    expect((await web.page("/portal/billing")).html).toContain("Enter the alert threshold in USD");
+    await web.submit("/portal/billing", "/portal/billing/alert", { threshold_usd: "", reset: "1" });
+    page = await web.page("/portal/billing");
+    expect(page.html).toContain("uses the default threshold again");
+    expect(gw.runtime.deps.alerts!.view(accountId)).toMatchObject({ threshold_micros: 2 * USD, source: "default" });
+  });
+});
+
+describe("console payments page", () => {
+  test("lists payments across accounts with filters, and sets an account's alert", async () => {
+    const a = await portalClient(gw, 0, "console-a@example.com");
+    await a.web.submit("/portal/billing", "/portal/billing/checkout", { amount: "25" });
+    const b = await portalClient(gw, 0, "console-b@example.com");
+    await b.web.submit("/portal/billing", "/portal/billing/checkout", { amount: "100" });
+
+    const op = consoleClient(gw);
+    const all = await op.page("/console/payments");
+    expect(all.res.status).toBe(200);
+    expect(all.html).toContain('<a href="/console/payments" aria-current="page">Payments</a>');
+    expect(all.html).toContain(`/console/accounts/${a.accountId}`);
+    expect(all.html).toContain(`/console/accounts/${b.accountId}`);
+    const one = await op.page(`/console/payments?account_id=${a.accountId}&status=pending`);
+    expect(one.html).toContain("25.00 USD");
+    expect(one.html).not.toContain("100.00 USD");
+    expect(one.html).toContain("Low-balance alert");
+
+    const res = await op.submit(`/console/payments?account_id=${a.accountId}`, `/console/payments/${a.accountId}/alert`, { threshold_usd: "3" });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe(`/console/payments?account_id=${a.accountId}`);
+    expect(gw.runtime.deps.alerts!.view(a.accountId)).toMatchObject({ threshold_micros: 3 * USD, source: "account" });
+    expect((await a.web.get("/console/payments")).status).toBe(303); // a customer session is not an operator session
+  });
+});

@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { chromium, type Browser } from "playwright-core";
+import { openDb } from "../src/db/client";
+import { createSession } from "../src/modules/sessions/service";
+import { paidSession, startFakeStripe, STRIPE_KEY, WEBHOOK_SECRET, type FakeStripe } from "./support/fake-stripe";
+import { ADMIN_TOKEN } from "./support/server";
+
+/*
+ * The portal's buy flow in a real browser (Debian's chromium through playwright-core), up to the
+ * redirect to Stripe Checkout (the fake's hosted page) and back. The gateway runs as its own
+ * process so that nothing from other test files' gateways is shared.
+ */
+const dir = mkdtempSync(join(tmpdir(), "tollgate-browser-billing-"));
+const dbPath = join(dir, "t.db");
+let stripe: FakeStripe;
+let child: Subprocess<"ignore", "pipe", "inherit">;
+let browser: Browser;
+let url = "";
+const errors: string[] = [];
+
+beforeAll(async () => {
+  stripe = startFakeStripe();
+  child = Bun.spawn(["bun", "src/index.ts", "serve"], {
+    cwd: join(import.meta.dir, ".."),
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: dir,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      TOLLGATE_DB: dbPath,
+      TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN,
+      STRIPE_SECRET_KEY: STRIPE_KEY,
+      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      STRIPE_API_HOST: "127.0.0.1",
+      STRIPE_API_PORT: String(stripe.port),
+      STRIPE_API_PROTOCOL: "http",
+    },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  let out = "";
+  const reader = child.stdout.getReader();
+  while (!/listening on (http:\/\/\S+)/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the gateway exited: ${out}`);
+    out += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  url = /listening on (http:\/\/\S+)/.exec(out)![1]!;
+  // The launch options of test/support/browser.ts (the dashboard's browser tests).
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  child.kill("SIGTERM");
+  await child.exited;
+  await stripe.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A browser context signed in to the portal of a new account. */
+async function signedIn(email: string) {
+  const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
+  const acc = (await (await fetch(url + "/admin/accounts", { method: "POST", headers, body: JSON.stringify({ name: "Browser buyer", email }) })).json()) as { id: string };
+  const db = openDb(dbPath);
+  const s = createSession(db, { kind: "customer", accountId: acc.id, ttlMs: 3_600_000 });
+  db.$client.close();
+  const context = await browser.newContext();
+  await context.addCookies([{ name: "tg_portal", value: s.token, url: `${url}/portal` }]);
+  const page = await context.newPage();
+  // CSP violations (a blocked form target, say) and script errors land here.
+  // (The 400 is the re-rendered form of an invalid amount: expected.)
+  page.on("console", (m) => m.type() === "error" && !m.text().includes("status of 400") && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(e.message));
+  return { context, page, accountId: acc.id };
+}
+
+describe("portal: buy credits in a browser", () => {
+  test("a preset goes to Stripe Checkout with the right amount; coming back shows the payment as paid", async () => {
+    const { context, page, accountId } = await signedIn("browser@example.com");
+    try {
+      await page.goto(`${url}/portal`);
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Billing" }).click();
+      await page.waitForURL(`${url}/portal/billing`);
+      expect(await page.locator("h1").textContent()).toBe("Billing");
+      const presets = page.getByTestId("preset");
+      expect(await presets.count()).toBe(3);
+      await page.getByRole("button", { name: /^25\.00 USD/ }).click();
+      await page.waitForURL(/\/checkout\/cs_test_/);
+      expect(page.url()).toStartWith(`${stripe.url}/checkout/`);
+      const id = (await page.locator("#session").textContent())!;
+      const sent = stripe.requests.find((r) => r.path === "/v1/checkout/sessions" && r.params["metadata[tollgate_account_id]"] === accountId)!;
+      expect(sent.params).toMatchObject({
+        "line_items[0][price_data][unit_amount]": "2500",
+        "line_items[0][price_data][currency]": "usd",
+        customer_email: "browser@example.com",
+        cancel_url: `${url}/portal/billing?checkout=cancelled`,
+      });
+
+      // Stripe takes the payment and sends the browser back to the success URL.
+      const session = stripe.sessions.get(id)!;
+      stripe.sessions.set(id, paidSession(session));
+      await page.goto(String(session.success_url).replace("{CHECKOUT_SESSION_ID}", id));
+      expect(await page.locator(".flash.ok").textContent()).toContain("Payment received");
+      expect(await page.getByTestId("billing-available").textContent()).toBe("$25.00");
+      expect(await page.locator(`[data-status="paid"]`).count()).toBe(1);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a custom amount is checked in the page, then sent to Stripe in cents", async () => {
+    const { context, page, accountId } = await signedIn("custom@example.com");
+    try {
+      await page.goto(`${url}/portal/billing`);
+      await page.getByLabel(/Other amount/).fill("3");
+      await page.getByRole("button", { name: "Continue to payment" }).click();
+      await page.locator("#amount-err").waitFor();
+      expect(await page.locator("#amount-err").textContent()).toContain("between 5.00 and 1000.00");
+      expect(page.url()).toStartWith(url);
+
+      await page.getByLabel(/Other amount/).fill("12.50");
+      await page.getByRole("button", { name: "Continue to payment" }).click();
+      await page.waitForURL(/\/checkout\/cs_test_/);
+      const sent = stripe.requests.filter((r) => r.path === "/v1/checkout/sessions" && r.params["metadata[tollgate_account_id]"] === accountId);
+      expect(sent.map((r) => r.params["line_items[0][price_data][unit_amount]"])).toEqual(["1250"]);
+
+      // Cancelling on Stripe's page brings the customer back with nothing charged.
+      await page.goto(`${url}/portal/billing?checkout=cancelled`);
+      expect(await page.locator(".flash.warn").textContent()).toContain("Checkout cancelled");
+      expect(await page.locator(`[data-status="pending"]`).count()).toBe(1);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -146,7 +146,8 @@ export const portalModule = (deps: AppDeps) => {
         const amount = `$${microsToUsd(r.entry.amount_micros)}`;
         return back("/portal/credits", "ok", r.replayed ? `You already redeemed this code (${amount}).` : `Code redeemed: ${amount} added to your balance.`);
       } catch (e) {
-        if (e instanceof ApiError && e.status < 500) return creditsPage(request, user, {}, e.message, e.status);
+        // Post/redirect/get: the message shows as a flash on the credits page.
+        if (e instanceof ApiError && e.status < 500) return back("/portal/credits", "error", e.message);
         throw e;
       }
     }), hide)
@@ -160,14 +161,14 @@ export const portalModule = (deps: AppDeps) => {
       throw errors.notFound("Page");
     }), hide)
 
-  function creditsPage(request: Request, user: PortalUser, query: Record<string, unknown>, redeemError?: string, status = 200) {
+  function creditsPage(request: Request, user: PortalUser, query: Record<string, unknown>) {
     const kinds = (["credits", "charges"].includes(String(query.kinds)) ? String(query.kinds) : "") as LedgerKinds;
     const before = Number(query.before) > 0 ? Number(query.before) : undefined;
     const { rows, next } = ledgerPage(deps.db, user.account.id, { kinds, before, limit: 50 });
     const body = creditsView({
-      csrf: user.session.csrf, balance: deps.credits.balance(user.account.id), rows, kinds, next, redeemError, disabled: suspended(user),
+      csrf: user.session.csrf, balance: deps.credits.balance(user.account.id), rows, kinds, next, disabled: suspended(user),
     });
-    return render(request, user, "credits", "Credits", html`${suspendedBanner(user.account)}${body}`, { status });
+    return render(request, user, "credits", "Credits", html`${suspendedBanner(user.account)}${body}`);
   }
 
   function usageFilter(query: Record<string, unknown>, user: PortalUser) {

@@ -33,7 +33,6 @@ export function creditsView(o: {
   rows: LedgerRow[];
   kinds: string;
   next: number | null;
-  redeemError?: string | null;
   disabled: boolean;
 }): Html {
   const b = o.balance;
@@ -49,11 +48,9 @@ export function creditsView(o: {
   <form class="inline" method="post" action="/portal/credits/redeem">
     ${csrfField(o.csrf)}
     <div class="field"><label for="code">Code</label>
-      <input id="code" name="code" required placeholder="TG-XXXX-XXXX-XXXX-XXXX" autocomplete="off" spellcheck="false"
-        ${o.redeemError ? html`aria-invalid="true" aria-describedby="code-err"` : ""}></div>
+      <input id="code" name="code" required placeholder="TG-XXXX-XXXX-XXXX-XXXX" autocomplete="off" spellcheck="false"></div>
     <button class="btn primary" type="submit"${o.disabled ? html` disabled` : ""}>Redeem</button>
   </form>
-  ${o.redeemError && html`<p class="error flash" id="code-err" role="alert">${o.redeemError}</p>`}
 </section>
 <section class="card" aria-labelledby="ledger-title">
   <div class="card-head"><h2 id="ledger-title">History</h2>

@@ -1,43 +1,42 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createSession } from "../src/modules/sessions/service";
-import { paidSession, startFakeStripe, type FakeStripe } from "./support/fake-stripe";
-import { startTestServer, type TestServer } from "./support/server";
+import { paidSession, spawnGateway, startFakeStripe, stripeEnv, type FakeStripe, type GatewayProcess } from "./support/fake-stripe";
 import { WebClient } from "./support/web-client";
 
 const USD = 1_000_000;
 
 let stripe: FakeStripe;
-let gw: TestServer;
+let gw: GatewayProcess;
 
 beforeAll(async () => {
   stripe = startFakeStripe();
-  gw = await startTestServer(stripe.config({ low_balance_threshold_usd: "2" }));
+  gw = await spawnGateway({ ...stripeEnv(stripe), TOLLGATE_LOW_BALANCE_THRESHOLD_USD: "2" });
 });
 afterAll(async () => {
   await gw.stop();
   await stripe.stop();
 });
 
-/** A browser stand-in signed in to the portal of a new account (or the console). */
-async function portalClient(server: TestServer, credits = 0, email = "pages@example.com") {
-  const acc = (await (await server.admin("/admin/accounts", { body: { name: "Pages customer", email } })).json()) as { id: string };
-  if (credits) await server.admin(`/admin/accounts/${acc.id}/credits`, { body: { amount_micros: credits } });
-  const s = createSession(server.runtime.deps.db, { kind: "customer", accountId: acc.id, ttlMs: 3_600_000 });
-  const web = new WebClient(server.url);
-  web.cookies.set("tg_portal", s.token);
+/** A browser stand-in signed in to the portal of a new account. */
+async function portalClient(credits = 0, email = "pages@example.com") {
+  const acc = (await (await gw.admin("/admin/accounts", { name: "Pages customer", email })).json()) as { id: string };
+  if (credits) await gw.admin(`/admin/accounts/${acc.id}/credits`, { amount_micros: credits });
+  const web = new WebClient(gw.url);
+  web.cookies.set("tg_portal", await gw.session("customer", acc.id));
   return { web, accountId: acc.id };
 }
 
-function consoleClient(server: TestServer) {
-  const s = createSession(server.runtime.deps.db, { kind: "admin", accountId: null, ttlMs: 3_600_000 });
-  const web = new WebClient(server.url);
-  web.cookies.set("tg_console", s.token);
+async function consoleClient() {
+  const web = new WebClient(gw.url);
+  web.cookies.set("tg_console", await gw.session("admin", null));
   return web;
 }
 
+const alertOf = async (accountId: string) =>
+  (await (await gw.admin(`/admin/accounts/${accountId}/alerts/low-balance`)).json()) as { threshold_micros: number; source: string };
+
 describe("portal billing page", () => {
   test("shows presets, a custom amount, the history and the alert; the form's CSP allows Stripe's checkout", async () => {
-    const { web } = await portalClient(gw, 5 * USD);
+    const { web } = await portalClient(5 * USD);
     const { res, html } = await web.page("/portal/billing");
     expect(res.status).toBe(200);
     expect(html).toContain("Buy credits");
@@ -52,7 +51,7 @@ describe("portal billing page", () => {
   });
 
   test("a preset redirects to the Stripe Checkout page; coming back confirms the payment and credits once", async () => {
-    const { web, accountId } = await portalClient(gw);
+    const { web, accountId } = await portalClient();
     const res = await web.submit("/portal/billing", "/portal/billing/checkout", { amount: "10.00" });
     expect(res.status).toBe(303);
     const location = res.headers.get("location")!;
@@ -76,7 +75,7 @@ describe("portal billing page", () => {
   });
 
   test("an out-of-range custom amount re-renders the form with the error and calls no one", async () => {
-    const { web } = await portalClient(gw);
+    const { web } = await portalClient();
     const before = stripe.requests.length;
     const res = await web.submit("/portal/billing", "/portal/billing/checkout", { amount: "2" });
     expect(res.status).toBe(400);
@@ -90,31 +89,31 @@ describe("portal billing page", () => {
   });
 
   test("the alert threshold is set, reset and validated from the portal", async () => {
-    const { web, accountId } = await portalClient(gw, 10 * USD);
+    const { web, accountId } = await portalClient(10 * USD);
     const set = await web.submit("/portal/billing", "/portal/billing/alert", { threshold_usd: "7.50" });
     expect(set.status).toBe(303);
     let page = await web.page("/portal/billing");
     expect(page.html).toContain("You will be alerted when available credit falls below $7.50.");
     expect(page.html).toContain('value="7.50"');
-    expect(gw.runtime.deps.alerts!.view(accountId)).toMatchObject({ threshold_micros: 7_500_000, source: "account" });
+    expect(await alertOf(accountId)).toMatchObject({ threshold_micros: 7_500_000, source: "account" });
 
     await web.submit("/portal/billing", "/portal/billing/alert", { threshold_usd: "-1" });
     expect((await web.page("/portal/billing")).html).toContain("Enter the alert threshold in USD");
     await web.submit("/portal/billing", "/portal/billing/alert", { threshold_usd: "", reset: "1" });
     page = await web.page("/portal/billing");
     expect(page.html).toContain("uses the default threshold again");
-    expect(gw.runtime.deps.alerts!.view(accountId)).toMatchObject({ threshold_micros: 2 * USD, source: "default" });
+    expect(await alertOf(accountId)).toMatchObject({ threshold_micros: 2 * USD, source: "default" });
   });
 });
 
 describe("console payments page", () => {
   test("lists payments across accounts with filters, and sets an account's alert", async () => {
-    const a = await portalClient(gw, 0, "console-a@example.com");
+    const a = await portalClient(0, "console-a@example.com");
     await a.web.submit("/portal/billing", "/portal/billing/checkout", { amount: "25" });
-    const b = await portalClient(gw, 0, "console-b@example.com");
+    const b = await portalClient(0, "console-b@example.com");
     await b.web.submit("/portal/billing", "/portal/billing/checkout", { amount: "100" });
 
-    const op = consoleClient(gw);
+    const op = await consoleClient();
     const all = await op.page("/console/payments");
     expect(all.res.status).toBe(200);
     expect(all.html).toContain('<a href="/console/payments" aria-current="page">Payments</a>');
@@ -128,7 +127,7 @@ describe("console payments page", () => {
     const res = await op.submit(`/console/payments?account_id=${a.accountId}`, `/console/payments/${a.accountId}/alert`, { threshold_usd: "3" });
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe(`/console/payments?account_id=${a.accountId}`);
-    expect(gw.runtime.deps.alerts!.view(a.accountId)).toMatchObject({ threshold_micros: 3 * USD, source: "account" });
+    expect(await alertOf(a.accountId)).toMatchObject({ threshold_micros: 3 * USD, source: "account" });
     expect((await a.web.get("/console/payments")).status).toBe(303); // a customer session is not an operator session
   });
 });

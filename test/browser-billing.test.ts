@@ -1,57 +1,22 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { chromium, type Browser } from "playwright-core";
-import { openDb } from "../src/db/client";
-import { createSession } from "../src/modules/sessions/service";
-import { paidSession, startFakeStripe, STRIPE_KEY, WEBHOOK_SECRET, type FakeStripe } from "./support/fake-stripe";
-import { ADMIN_TOKEN } from "./support/server";
+import { paidSession, spawnGateway, startFakeStripe, stripeEnv, type FakeStripe, type GatewayProcess } from "./support/fake-stripe";
 
 /*
  * The portal's buy flow in a real browser (Debian's chromium through playwright-core), up to the
  * redirect to Stripe Checkout (the fake's hosted page) and back. The gateway runs as its own
  * process so that nothing from other test files' gateways is shared.
  */
-const dir = mkdtempSync(join(tmpdir(), "tollgate-browser-billing-"));
-const dbPath = join(dir, "t.db");
 let stripe: FakeStripe;
-let child: Subprocess<"ignore", "pipe", "inherit">;
+let gw: GatewayProcess;
 let browser: Browser;
 let url = "";
 const errors: string[] = [];
 
 beforeAll(async () => {
   stripe = startFakeStripe();
-  child = Bun.spawn(["bun", "src/index.ts", "serve"], {
-    cwd: join(import.meta.dir, ".."),
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: dir,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      TOLLGATE_DB: dbPath,
-      TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN,
-      STRIPE_SECRET_KEY: STRIPE_KEY,
-      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      STRIPE_API_HOST: "127.0.0.1",
-      STRIPE_API_PORT: String(stripe.port),
-      STRIPE_API_PROTOCOL: "http",
-    },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  let out = "";
-  const reader = child.stdout.getReader();
-  while (!/listening on (http:\/\/\S+)/.test(out)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the gateway exited: ${out}`);
-    out += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  url = /listening on (http:\/\/\S+)/.exec(out)![1]!;
+  gw = await spawnGateway(stripeEnv(stripe));
+  url = gw.url;
   // The launch options of test/support/browser.ts (the dashboard's browser tests).
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -62,21 +27,15 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  child.kill("SIGTERM");
-  await child.exited;
+  await gw.stop();
   await stripe.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** A browser context signed in to the portal of a new account. */
 async function signedIn(email: string) {
-  const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
-  const acc = (await (await fetch(url + "/admin/accounts", { method: "POST", headers, body: JSON.stringify({ name: "Browser buyer", email }) })).json()) as { id: string };
-  const db = openDb(dbPath);
-  const s = createSession(db, { kind: "customer", accountId: acc.id, ttlMs: 3_600_000 });
-  db.$client.close();
+  const acc = (await (await gw.admin("/admin/accounts", { name: "Browser buyer", email })).json()) as { id: string };
   const context = await browser.newContext();
-  await context.addCookies([{ name: "tg_portal", value: s.token, url: `${url}/portal` }]);
+  await context.addCookies([{ name: "tg_portal", value: await gw.session("customer", acc.id), url: `${url}/portal` }]);
   const page = await context.newPage();
   // CSP violations (a blocked form target, say) and script errors land here.
   // (The 400 is the re-rendered form of an invalid amount: expected.)

@@ -123,8 +123,9 @@ export class AlertService {
           };
         }
         if (prop === "settle") {
-          return async (requestId: string, ...rest: [number, ...unknown[]]) => {
-            const result = await (target.settle as (id: string, ...a: unknown[]) => ReturnType<CreditStore["settle"]>)(requestId, ...rest);
+          return async (...args: Parameters<CreditStore["settle"]>) => {
+            const requestId = args[0];
+            const result = await target.settle(...args);
             const owner = owners.get(requestId);
             owners.delete(requestId);
             if (owner && result && result.charged > 0) this.schedule(owner.accountId);
@@ -132,15 +133,15 @@ export class AlertService {
           };
         }
         if (prop === "release") {
-          return async (requestId: string, ...rest: unknown[]) => {
-            const released = await (target.release as (id: string, ...a: unknown[]) => ReturnType<CreditStore["release"]>)(requestId, ...rest);
-            owners.delete(requestId);
+          return async (...args: Parameters<CreditStore["release"]>) => {
+            const released = await target.release(...args);
+            owners.delete(args[0]);
             return released;
           };
         }
         if (prop === "sweep") {
-          return async (...args: unknown[]) => {
-            const n = await (target.sweep as (...a: unknown[]) => ReturnType<CreditStore["sweep"]>)(...args);
+          return async (...args: Parameters<CreditStore["sweep"]>) => {
+            const n = await target.sweep(...args);
             // Holds the store released by itself never come back through settle or release.
             const cutoff = this.now() - staleMs;
             for (const [id, o] of owners) if (o.at < cutoff) owners.delete(id);

@@ -3,6 +3,7 @@ import { hardBodyCap } from "./plugins/body-limit";
 import type { Config } from "./config/load";
 import { migrate, openDb, type Db } from "./db/client";
 import { resolveAdminToken } from "./modules/auth/service";
+import { createUpstreams } from "./modules/upstreams/service";
 import { KeyAuthenticator } from "./modules/keys/service";
 import { SqliteCreditStore } from "./modules/ledger/sqlite-credit-store";
 import { rollUpUsage } from "./modules/usage/service";
@@ -32,7 +33,7 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   // Plans and tiers go into the database (tiers apply wherever credits are added); buckets are restored.
   installPolicy(db, config, now());
   const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(db) });
-  const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), limiter, adminTokenHash: admin.hash, now };
+  const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), limiter, adminTokenHash: admin.hash, now, upstreams: createUpstreams(config) };
   // Low-balance alerts watch every settlement through the wrapped store; payments need the Stripe client.
   const alerts = new AlertService(db, config, (id) => credits.balance(id), new AlertNotifier(db, config, { now }), now);
   deps.credits = alerts.wrap(credits);
@@ -44,6 +45,11 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
 export interface RunningServer {
   url: string;
   port: number;
+  /**
+   * Graceful stop: refuses new connections and chat requests, lets in-flight requests and
+   * streams finish for up to `shutdown_grace_ms`, then ends the rest (streams get an error
+   * event; every hold is settled or released), and flushes state. Resolves when done.
+   */
   stop(): Promise<void>;
 }
 
@@ -54,8 +60,8 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
   const server = Bun.serve({
     port: opts.port ?? deps.config.port,
     hostname: opts.hostname ?? deps.config.host,
-    // Long first-token waits are kept alive by the proxy itself (keep-alive comments).
-    idleTimeout: 255,
+    // Chat requests switch it off for themselves (long first-token waits); streams send keep-alive comments.
+    idleTimeout: deps.config.idle_timeout_seconds,
     maxRequestBodySize: hardBodyCap(deps.config.max_body_bytes),
     fetch: (req) => app.fetch(req),
   });
@@ -79,8 +85,13 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     port: server.port!,
     stop: () =>
       (stopped ??= (async () => {
+        // Not awaited: it resolves only once every connection has closed, streams included.
+        const closed = server.stop();
+        const drain = await deps.upstreams.traffic.drain(deps.config.shutdown_grace_ms);
+        if (drain.terminated) console.error(`shutdown: ended ${drain.terminated} request(s) still running after the grace period`);
+        await Promise.race([closed, Bun.sleep(1_000)]);
+        await server.stop(true);
         for (const t of timers) clearInterval(t);
-        await server.stop();
         await deps.credits.flush();
         deps.keys.flushTouches();
         deps.limiter.persist();

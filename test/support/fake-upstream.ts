@@ -19,10 +19,15 @@ export function fakeCatalogue(upstreamUrl: string, kind: "openai" | "xai" = "xai
   };
 }
 
+/** Resilience settings under which a gateway calls the upstream exactly once per request. */
+export const SINGLE_SHOT = { retry: { max_attempts: 1 }, breaker: { failures: 1000 } } as const;
+
 /** A gateway on loopback in front of a fresh fake upstream. */
 export async function startGateway(overrides: Record<string, unknown> = {}, kind: "openai" | "xai" = "xai") {
   const upstream = startMockUpstream();
-  const gateway = await startTestServer({ ...fakeCatalogue(upstream.url, kind), ...overrides });
+  // One attempt and a breaker that never opens unless a test asks: each test sees the upstream's
+  // answer to its own request (retries, failover and breakers: test/resilience-*.test.ts).
+  const gateway = await startTestServer({ ...fakeCatalogue(upstream.url, kind), ...SINGLE_SHOT, ...overrides });
   return {
     upstream,
     gateway,

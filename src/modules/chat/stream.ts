@@ -14,7 +14,22 @@ export interface StreamOptions {
   promptEstimate: number;
   headers: Record<string, string>;
   upstreamRequestId: string | null;
+  /** performance.now() by which the whole request must be over (timeouts.total_ms). */
+  deadline?: number;
+  /** Longest silence allowed between two upstream chunks (timeouts.stream_gap_ms). */
+  gapMs?: number;
+  /** Hands over the function that ends this stream at once (gateway shutdown). */
+  onTerminate?: (end: () => void) => void;
+  /** Called once after the stream ended and its charge was written; with a reason when the upstream broke it. */
+  onEnd?: (upstreamFailure: string | null) => void;
 }
+
+/** A comment line keeps proxies and clients from timing out during long upstream silences. */
+export const KEEPALIVE_MS = 15_000;
+const KEEPALIVE = new TextEncoder().encode(": keep-alive\n\n");
+
+type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
+type Next = { r: ReadResult } | { e: unknown } | { timer: "keepalive" | "gap" | "total" } | { shutdown: true };
 
 type Chunk = { choices?: { delta?: Record<string, unknown> }[]; usage?: RawUsage | null; error?: unknown };
 
@@ -97,23 +112,112 @@ export function streamResponse(o: StreamOptions): Response {
     return { out: `${evt}\n\n` };
   };
 
+  const gapMs = o.gapMs ?? Number.POSITIVE_INFINITY;
+  const deadline = o.deadline ?? Number.POSITIVE_INFINITY;
+  let lastUpstream = performance.now();
+  let lastSent = lastUpstream;
+  /** The read in progress: kept across pulls when a keep-alive comment went out meanwhile. */
+  let pending: Promise<Next> | null = null;
+  let wake: ((n: Next) => void) | null = null;
+  let stopping = false;
+  let closing = false;
+  let ctrlRef: ReadableStreamDefaultController<Uint8Array> | null = null;
+
+  /** The next upstream read, or whichever comes first: keep-alive due, gap or total timeout, shutdown. */
+  const next = async (): Promise<Next> => {
+    pending ??= reader.read().then(
+      (r): Next => ({ r }),
+      (e: unknown): Next => ({ e }),
+    );
+    const now = performance.now();
+    const gapAt = lastUpstream + gapMs;
+    const keepAt = lastSent + KEEPALIVE_MS;
+    const at = Math.min(gapAt, deadline, keepAt);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timed = new Promise<Next>((resolve) => {
+      timer = setTimeout(() => resolve({ timer: at === deadline ? "total" : at === gapAt ? "gap" : "keepalive" }), Math.max(0, at - now));
+    });
+    const shutdown = new Promise<Next>((resolve) => {
+      wake = resolve;
+    });
+    try {
+      const n = await Promise.race([pending, timed, shutdown]);
+      if ("r" in n || "e" in n) pending = null;
+      return n;
+    } finally {
+      clearTimeout(timer);
+      wake = null;
+    }
+  };
+
+  /** Ends the stream once: charge (or release), then the closing event, then close. */
+  const end = async (
+    ctrl: ReadableStreamDefaultController<Uint8Array>,
+    status: number,
+    code: string | null,
+    chargeIfNothingDelivered: boolean,
+    last: Uint8Array | null,
+    upstreamFailure: string | null,
+  ) => {
+    if (closing) return;
+    closing = true;
+    try {
+      await finish(status, code, chargeIfNothingDelivered);
+      try {
+        if (last) ctrl.enqueue(last);
+        ctrl.close();
+      } catch {
+        // the client is gone already
+      }
+    } finally {
+      o.onEnd?.(upstreamFailure);
+    }
+  };
+  const endShutdown = (ctrl: ReadableStreamDefaultController<Uint8Array>) => {
+    o.abort();
+    reader.cancel().catch(() => {});
+    return end(ctrl, 503, "server_shutting_down", false, errorEvent("The gateway is restarting; the response was cut short. Please retry.", "server_shutting_down"), null);
+  };
+  o.onTerminate?.(() => {
+    if (stopping || closing) return;
+    stopping = true;
+    // A pull waiting on the upstream handles it; otherwise (the client is not reading) end here.
+    if (wake) wake({ shutdown: true });
+    else if (ctrlRef) void endShutdown(ctrlRef);
+  });
+
   const body = new ReadableStream<Uint8Array>(
     {
+      start(ctrl) {
+        ctrlRef = ctrl;
+      },
       async pull(ctrl) {
         for (;;) {
-          let r: Awaited<ReturnType<typeof reader.read>>;
-          try {
-            r = await reader.read();
-          } catch {
-            if (o.clientAborted()) {
-              await finish(499, "client_closed", true);
+          if (closing) return;
+          if (stopping) return endShutdown(ctrl);
+          const n = await next();
+          if (closing) return;
+          if ("shutdown" in n) return endShutdown(ctrl);
+          if ("timer" in n) {
+            if (n.timer === "keepalive") {
+              lastSent = performance.now();
+              ctrl.enqueue(KEEPALIVE);
               return;
             }
-            await finish(502, "upstream_stream_broken", false);
-            ctrl.enqueue(errorEvent("The upstream connection was lost mid-stream.", "upstream_stream_broken"));
-            ctrl.close();
-            return;
+            o.abort();
+            reader.cancel().catch(() => {});
+            const message =
+              n.timer === "gap"
+                ? `The upstream sent nothing for ${Math.round(gapMs / 1000)} s; the response was cut short.`
+                : "The response took longer than the gateway's time limit and was cut short.";
+            return end(ctrl, 504, "upstream_timeout", false, errorEvent(message, "upstream_timeout"), `upstream_timeout: ${n.timer}`);
           }
+          if ("e" in n) {
+            if (o.clientAborted()) return end(ctrl, 499, "client_closed", true, null, null);
+            return end(ctrl, 502, "upstream_stream_broken", false, errorEvent("The upstream connection was lost mid-stream.", "upstream_stream_broken"), "upstream_stream_broken");
+          }
+          const r = n.r;
+          lastUpstream = performance.now();
           const events = r.done ? [splitter.rest()].filter((e): e is string => e !== null) : splitter.push(r.value);
           let out = "";
           let terminal: "done" | "malformed" | "upstream" | null = null;
@@ -124,32 +228,24 @@ export function streamResponse(o: StreamOptions): Response {
             else if (h.error) terminal = h.error;
             if (terminal) break;
           }
-          if (out) ctrl.enqueue(encoder.encode(out));
+          if (out) {
+            ctrl.enqueue(encoder.encode(out));
+            lastSent = performance.now();
+          }
           if (terminal === "done" || (r.done && usage)) {
             reader.cancel().catch(() => {});
-            await finish(200, null, true);
-            ctrl.enqueue(DONE);
-            ctrl.close();
-            return;
+            return end(ctrl, 200, null, true, DONE, null);
           }
           if (terminal === "malformed") {
             o.abort();
-            await finish(502, "upstream_malformed", false);
-            ctrl.enqueue(errorEvent("The upstream sent malformed data.", "upstream_malformed"));
-            ctrl.close();
-            return;
+            return end(ctrl, 502, "upstream_malformed", false, errorEvent("The upstream sent malformed data.", "upstream_malformed"), "upstream_malformed");
           }
           if (terminal === "upstream") {
             o.abort();
-            await finish(502, "upstream_error", false);
-            ctrl.close();
-            return;
+            return end(ctrl, 502, "upstream_error", false, null, "upstream_error");
           }
           if (r.done) {
-            await finish(502, "upstream_stream_incomplete", false);
-            ctrl.enqueue(errorEvent("The upstream stream ended before completion.", "upstream_stream_incomplete"));
-            ctrl.close();
-            return;
+            return end(ctrl, 502, "upstream_stream_incomplete", false, errorEvent("The upstream stream ended before completion.", "upstream_stream_incomplete"), "upstream_stream_incomplete");
           }
           if (out) return;
         }
@@ -157,7 +253,13 @@ export function streamResponse(o: StreamOptions): Response {
       async cancel() {
         // The client went away: stop the upstream and charge prompt + what was delivered.
         o.abort();
-        await finish(499, "client_closed", true);
+        if (closing) return;
+        closing = true;
+        try {
+          await finish(499, "client_closed", true);
+        } finally {
+          o.onEnd?.(null);
+        }
       },
     },
     { highWaterMark: 0 },

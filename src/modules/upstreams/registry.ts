@@ -1,0 +1,136 @@
+import type { Config, Deployment, Model, Provider } from "../../config/load";
+import { CircuitBreaker } from "./breaker";
+
+/** One upstream key of one provider: the unit that is rotated, broken and reported. */
+export interface Target {
+  /** `<provider>#<n>` (1-based key number): never the key itself. */
+  id: string;
+  provider: Provider;
+  /** The upstream key (undefined for a provider without one); never shown or logged. */
+  key: string | undefined;
+  breaker: CircuitBreaker;
+  inFlight: number;
+  requests: number;
+  failures: number;
+  lastError: string | null;
+  lastErrorAt: number | null;
+  lastSuccessAt: number | null;
+}
+
+/** One place a request may go: a deployment of the model through one key of its provider. */
+export interface Candidate {
+  deployment: Deployment;
+  target: Target;
+}
+
+export interface RegistryOptions {
+  now?: () => number;
+  /** Uniform in [0, 1); injected so that tests can make weighted choices deterministic. */
+  random?: () => number;
+}
+
+/** The deployments of a model, also for configs built in code without `deployments`. */
+export function deploymentsOf(m: Model): readonly Deployment[] {
+  return m.deployments?.length ? m.deployments : [{ provider: m.provider, upstream_model: m.upstream_model, priority: 0, weight: 1 }];
+}
+
+/** The keys of a provider, also for configs built in code without `api_keys`. */
+export function keysOf(p: Provider): readonly (string | undefined)[] {
+  if (p.api_keys?.length) return p.api_keys;
+  return [p.api_key];
+}
+
+/** Weighted random order without replacement (Efraimidis–Spirakis: key u^(1/w), largest first). */
+function weightedOrder<T extends { weight: number }>(items: readonly T[], random: () => number): T[] {
+  if (items.length < 2) return [...items];
+  return items
+    .map((item) => ({ item, k: Math.pow(random() || Number.MIN_VALUE, 1 / item.weight) }))
+    .sort((a, b) => b.k - a.k)
+    .map((x) => x.item);
+}
+
+/**
+ * The upstream side of the catalogue: provider keys with their circuit breakers and counters,
+ * and the order in which a model's deployments and keys are tried.
+ */
+export class UpstreamRegistry {
+  readonly now: () => number;
+  private readonly random: () => number;
+  private readonly byProvider = new Map<string, Target[]>();
+  /** Round-robin position per provider: consecutive requests start on different keys. */
+  private readonly turn = new Map<string, number>();
+  /** Base URLs whose host answered the last time it was used (absent: never used). */
+  private readonly answering = new Map<string, boolean>();
+
+  constructor(
+    readonly config: Config,
+    opts: RegistryOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
+    const b = config.breaker;
+    for (const p of config.providers) {
+      this.byProvider.set(
+        p.id,
+        keysOf(p).map((key, i) => ({
+          id: `${p.id}#${i + 1}`,
+          provider: p,
+          key,
+          breaker: new CircuitBreaker({ failures: b.failures, windowMs: b.window_ms, cooldownMs: b.cooldown_ms }, this.now),
+          inFlight: 0,
+          requests: 0,
+          failures: 0,
+          lastError: null,
+          lastErrorAt: null,
+          lastSuccessAt: null,
+        })),
+      );
+    }
+  }
+
+  get targets(): Target[] {
+    return [...this.byProvider.values()].flat();
+  }
+
+  targetsOf(providerId: string): readonly Target[] {
+    return this.byProvider.get(providerId) ?? [];
+  }
+
+  /**
+   * Every (deployment, key) pair for a model in the order to try them: priorities ascending,
+   * weighted random order within one priority, and each provider's keys rotated round-robin.
+   * Open breakers are included (the caller skips them at the time of the attempt).
+   */
+  candidates(model: Model): Candidate[] {
+    const groups = new Map<number, Deployment[]>();
+    for (const d of deploymentsOf(model)) groups.set(d.priority, [...(groups.get(d.priority) ?? []), d]);
+    const out: Candidate[] = [];
+    for (const priority of [...groups.keys()].sort((a, b) => a - b)) {
+      for (const deployment of weightedOrder(groups.get(priority)!, this.random)) {
+        const keys = this.byProvider.get(deployment.provider) ?? [];
+        const start = this.turn.get(deployment.provider) ?? 0;
+        this.turn.set(deployment.provider, (start + 1) % Math.max(keys.length, 1));
+        for (let i = 0; i < keys.length; i++) out.push({ deployment, target: keys[(start + i) % keys.length]! });
+      }
+    }
+    return out;
+  }
+
+  /** A host never used, or silent the last time (no connection, no answer), is checked first. */
+  needsConnectCheck(baseUrl: string): boolean {
+    return this.answering.get(baseUrl) !== true;
+  }
+
+  markOrigin(baseUrl: string, answered: boolean): void {
+    this.answering.set(baseUrl, answered);
+  }
+
+  /** Deployments (model, upstream model) served through a provider, for the admin view. */
+  modelsOf(providerId: string): { model: string; upstream_model: string; priority: number; weight: number }[] {
+    return this.config.models.flatMap((m) =>
+      deploymentsOf(m)
+        .filter((d) => d.provider === providerId)
+        .map((d) => ({ model: m.id, upstream_model: d.upstream_model, priority: d.priority, weight: d.weight })),
+    );
+  }
+}

@@ -1,0 +1,96 @@
+import { errors } from "../../lib/errors";
+
+/** One proxied request in flight, from admission until its response (stream included) has ended. */
+export interface Lease {
+  /** Ends the lease; idempotent. */
+  release(): void;
+  /** How to end this request at once when the shutdown grace is over (replaces the previous one). */
+  onTerminate(fn: () => void): void;
+}
+
+interface Entry {
+  terminate: (() => void) | null;
+}
+
+/**
+ * Requests in flight across the gateway: the global cap on concurrent upstream requests, and
+ * the drain at shutdown (refuse new ones, let the running ones finish, then end the rest).
+ */
+export class Traffic {
+  private readonly active = new Set<Entry>();
+  private idle: (() => void)[] = [];
+  private draining = false;
+
+  constructor(private readonly max: number) {}
+
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  get limit(): number {
+    return this.max;
+  }
+
+  /** Admits one request, or throws 503 with retry-after when the gateway is full or stopping. */
+  enter(): Lease {
+    if (this.draining) {
+      throw errors.upstream(503, "The gateway is restarting. Please retry in a moment.", "server_shutting_down", { "retry-after": "1" });
+    }
+    if (this.active.size >= this.max) {
+      throw errors.upstream(503, "The gateway is at its limit of concurrent requests. Please retry shortly.", "server_busy", { "retry-after": "1" });
+    }
+    const entry: Entry = { terminate: null };
+    this.active.add(entry);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.active.delete(entry);
+        if (this.active.size === 0) for (const f of this.idle.splice(0)) f();
+      },
+      onTerminate: (fn) => {
+        entry.terminate = fn;
+      },
+    };
+  }
+
+  /** Resolves when nothing is in flight or after `ms`; true when idle. */
+  whenIdle(ms: number): Promise<boolean> {
+    if (this.active.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (idle: boolean) => {
+        clearTimeout(timer);
+        this.idle = this.idle.filter((f) => f !== onIdle);
+        resolve(idle);
+      };
+      const onIdle = () => done(true);
+      const timer = setTimeout(() => done(this.active.size === 0), ms);
+      this.idle.push(onIdle);
+    });
+  }
+
+  /**
+   * Refuses new requests, waits up to `graceMs` for the running ones, then ends the rest
+   * (streams get an error event, holds are settled or released) and waits for them to finish.
+   */
+  async drain(graceMs: number): Promise<{ finished: boolean; terminated: number }> {
+    this.draining = true;
+    if (await this.whenIdle(graceMs)) return { finished: true, terminated: 0 };
+    const rest = [...this.active];
+    for (const e of rest) {
+      try {
+        e.terminate?.();
+      } catch (err) {
+        console.error("ending a request at shutdown failed:", err);
+      }
+    }
+    // Ending writes the charge; give it a moment to commit before the database closes.
+    const finished = await this.whenIdle(5_000);
+    return { finished, terminated: rest.length };
+  }
+}

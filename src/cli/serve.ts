@@ -12,14 +12,28 @@ export async function serve(config: Config, log: (line: string) => void = consol
   }
   const server = startServer(runtime);
   log(`tollgate listening on ${server.url}`);
+  let stopping = false;
   const shutdown = async (signal: string) => {
-    log(`${signal}: shutting down`);
-    await server.stop();
-    runtime.deps.db.$client.close();
-    process.exit(0);
+    if (stopping) {
+      // A second signal means "now": holds still open are released at the next start.
+      log(`${signal} again: exiting at once`);
+      process.exit(1);
+    }
+    stopping = true;
+    log(`${signal}: shutting down (in-flight requests get up to ${config.shutdown_grace_ms} ms to finish)`);
+    let code = 0;
+    try {
+      await server.stop();
+      runtime.deps.db.$client.close();
+    } catch (e) {
+      console.error("shutdown failed:", e);
+      code = 1;
+    }
+    log("stopped");
+    process.exit(code);
   };
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
-  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
   return server;
 }
 

@@ -29,7 +29,17 @@ export interface MockBehavior {
   malformed_after_chunks?: number;
   after_chunks?: number;
   text?: string;
+  /**
+   * Only the first N requests carrying this same `mock` object (per server) get its faults
+   * (status, hang, delay, drop, malformed); later ones are answered normally. Retries of one
+   * request carry the same object, so `fail_times: 1` fails the first attempt only.
+   */
+  fail_times?: number;
+  /** The faults apply only to requests made with this upstream key (Bearer); others are answered normally. */
+  only_key?: string;
 }
+
+const FAULTS = ["status", "error_body", "retry_after", "hang", "delay_ms", "drop_after_chunks", "malformed_after_chunks"] as const;
 
 export interface MockRequest {
   body: Record<string, unknown>;
@@ -44,6 +54,8 @@ export interface MockUpstream {
   readonly aborted: number;
   /** Responses currently open. */
   readonly open: number;
+  /** Replaces the server's default behaviour (e.g. make one of two upstreams fail, then recover). */
+  setDefaults(b: MockBehavior): void;
   stop(): Promise<void>;
 }
 
@@ -88,6 +100,22 @@ export function startMockUpstream(opts: { port?: number; hostname?: string; defa
   let aborted = 0;
   let open = 0;
   let seq = 0;
+  let defaults: MockBehavior = { ...opts.defaults };
+  const failures = new Map<string, number>();
+  /** Strips the faults once a `fail_times` fault has been served that many times. */
+  const faultsLeft = (b: MockBehavior, raw: unknown, auth: string | null): MockBehavior => {
+    const healthy = () => {
+      const h = { ...b };
+      for (const f of FAULTS) delete h[f];
+      return h;
+    };
+    if (b.only_key !== undefined && auth !== `Bearer ${b.only_key}`) return healthy();
+    if (b.fail_times === undefined) return b;
+    const key = JSON.stringify(raw ?? defaults);
+    const seen = failures.get(key) ?? 0;
+    failures.set(key, seen + 1);
+    return seen < b.fail_times ? b : healthy();
+  };
 
   const server = Bun.serve({
     port: opts.port ?? 0,
@@ -101,7 +129,7 @@ export function startMockUpstream(opts: { port?: number; hostname?: string; defa
       if (req.method !== "POST" || !url.pathname.endsWith("/chat/completions")) return new Response("not found", { status: 404 });
       const body = (await req.json()) as Record<string, unknown>;
       requests.push({ body, headers: Object.fromEntries(req.headers) });
-      const b = clampToMaxTokens({ ...opts.defaults, ...(body.mock as MockBehavior | undefined) }, body);
+      const b = clampToMaxTokens(faultsLeft({ ...defaults, ...(body.mock as MockBehavior | undefined) }, body.mock, req.headers.get("authorization")), body);
       const id = `chatcmpl-mock-${++seq}`;
       const created = Math.floor(Date.now() / 1000);
       const model = String(body.model);
@@ -216,6 +244,9 @@ export function startMockUpstream(opts: { port?: number; hostname?: string; defa
     requests,
     get aborted() {
       return aborted;
+    },
+    setDefaults(b: MockBehavior) {
+      defaults = { ...b };
     },
     get open() {
       return open;

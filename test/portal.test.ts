@@ -122,8 +122,9 @@ describe("keys in the portal", () => {
   test("create (shown once), use, rotate and revoke", async () => {
     const { w, accountId } = await signedIn();
     const created = await w.submit("/portal/keys", "/portal/keys", { name: "prod server", models: ["grok-4"], expires_in_days: "30", spend_cap_usd: "10" });
-    expect(created.status).toBe(201);
-    const key = newKeyOf(await created.text())!;
+    expect(created.status).toBe(303);
+    expect(created.headers.get("location")).toBe("/portal/keys");
+    const key = newKeyOf((await w.page("/portal/keys")).html)!;
     expect(key).toMatch(/^sk-tg-/);
     const view = (await (await me(key)).json()) as { account_id: string; key: { models: string[]; spend_cap_micros: number; expires_at: number } };
     expect(view.account_id).toBe(accountId);
@@ -132,11 +133,13 @@ describe("keys in the portal", () => {
     expect(view.key.expires_at).toBeGreaterThan(Date.now() / 1000 + 29 * 86400);
     const list = await w.page("/portal/keys");
     expect(list.html).not.toContain(key);
+    expect(newKeyOf(list.html)).toBeUndefined();
 
     const keyId = /data-key-id="(key_[^"]+)"[\s\S]*?prod server/.exec(list.html)![1]!;
     const rotated = await w.submit("/portal/keys", `/portal/keys/${keyId}/rotate`, { grace_seconds: "0" });
-    expect(rotated.status).toBe(201);
-    const replacement = newKeyOf(await rotated.text())!;
+    expect(rotated.status).toBe(303);
+    const replacement = newKeyOf((await w.page("/portal/keys")).html)!;
+    expect(replacement).toMatch(/^sk-tg-/);
     expect((await me(key)).status).toBe(401);
     expect((await me(replacement)).status).toBe(200);
 
@@ -151,10 +154,13 @@ describe("keys in the portal", () => {
   test("bad input is explained, not stored", async () => {
     const { w } = await signedIn();
     const bad = await w.submit("/portal/keys", "/portal/keys", { name: "x", models: ["no-such-model"] });
-    expect(bad.status).toBe(400);
-    expect(await bad.text()).toContain("Unknown model: no-such-model");
+    expect(bad.status).toBe(303);
+    expect((await w.page("/portal/keys")).html).toContain("Unknown model: no-such-model");
     const cap = await w.submit("/portal/keys", "/portal/keys", { name: "x", spend_cap_usd: "-3" });
-    expect(cap.status).toBe(400);
+    expect(cap.status).toBe(303);
+    const page = await w.page("/portal/keys");
+    expect(page.html).toContain("The spending cap must be a positive amount");
+    expect(page.html.match(/data-key-id=/g)).toHaveLength(1);
   });
 });
 
@@ -248,7 +254,9 @@ describe("usage, credits and quickstart", () => {
     const o = await w.page("/portal");
     expect(o.html).toContain("This account is suspended");
     const r = await w.submit("/portal/keys", "/portal/keys", { name: "x" });
-    expect(r.status).toBe(403);
+    expect(r.status).toBe(303);
+    expect((await w.page("/portal/keys")).html).toContain("keys cannot be created");
+    expect(((await (await srv.admin(`/admin/accounts/${accountId}/keys`)).json()) as { data: unknown[] }).data).toHaveLength(1);
   });
 
   test("assets are served from the binary with the right types, and pages forbid framing and inline scripts", async () => {

@@ -7,7 +7,8 @@ import { consoleLoginView } from "../portal/views/auth";
 import { clearSessionCookie, flashCookie, isSecure, loginThrottle, sameOrigin, sessionCookie, takeFlash, webAuth } from "../sessions/index";
 import { createSession, deleteSession } from "../sessions/service";
 
-const hide = { detail: { hide: true } } as const;
+// A fresh object per route (Elysia writes macro hooks into it; see portal/index.ts).
+const hide = () => ({ detail: { hide: true } }) as const;
 
 /** Operator sign-in with the admin token; the console session is separate from customer sessions. */
 export const consoleAuthRoutes = (deps: AppDeps) => {
@@ -19,7 +20,7 @@ export const consoleAuthRoutes = (deps: AppDeps) => {
       const f = takeFlash(request);
       const next = typeof query.next === "string" ? query.next : undefined;
       return htmlResponse(consoleLoginView({ csrf: token, flash: f.flash, next }), 200, [...headers, ...f.headers]);
-    }, hide)
+    }, hide())
     .post("/console/login", ({ request, body }) => {
       const { token, headers } = preCsrf(request, isSecure(deps, request));
       const render = (status: number, message: string) =>
@@ -38,9 +39,9 @@ export const consoleAuthRoutes = (deps: AppDeps) => {
       throttle.reset("console");
       const s = createSession(deps.db, { kind: "admin", accountId: null, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
       return redirectResponse(safeNext(field(body, "next"), "/console", "/console/accounts"), [sessionCookie(deps, request, s)]);
-    }, hide)
+    }, hide())
     .post("/console/logout", ({ operator }) => {
       deleteSession(deps.db, operator.session.token);
       return redirectResponse("/console/login", [clearSessionCookie("admin"), flashCookie({ kind: "ok", message: "You have been signed out." })]);
-    }, { console: true, ...hide });
+    }, { console: true, ...hide() });
 };

@@ -16,6 +16,7 @@ import { createInvite, getLogin } from "../logins/service";
 import { planOf } from "../portal/service";
 import { setAccountPlan } from "../ratelimit/service";
 import { flashCookie, htmlErrors, takeFlash, webAuth } from "../sessions/index";
+import { Reveals } from "../sessions/service";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../usage/service";
 import { keysOf } from "../upstreams/registry";
 import { listUpstreams } from "../upstreams/service";
@@ -25,10 +26,12 @@ import { accountsView, accountView, type AccountDetail } from "./views/accounts"
 import { auditView, codesView, healthView, modelsView } from "./views/other";
 import { consoleUsageView } from "./views/usage";
 
-const hide = { console: true, detail: { hide: true } } as const;
+// A fresh object per route: Elysia writes the macro's hooks into the options object it is given,
+// so a shared one would carry one app's hooks into the next (several apps run in one test process).
+const hide = () => ({ console: true, detail: { hide: true } }) as const;
 const DAY_MS = 86_400_000;
 const safe = htmlErrors("/console", { href: "/console/accounts", label: "Back to the console" });
-type Op = { session: { csrf: string }; actor: string };
+type Op = { session: { csrf: string; token: string }; actor: string };
 
 /** The operator console: server-rendered pages under /console, signed in with the admin token. */
 export const consoleModule = (deps: AppDeps) => {
@@ -46,7 +49,10 @@ export const consoleModule = (deps: AppDeps) => {
       return null;
     }
   };
-  const detail = (request: Request, op: Op, id: string, invite?: AccountDetail["invite"], status = 200) => {
+  const invites = new Reveals<NonNullable<AccountDetail["invite"]>>(10 * 60_000, deps.now);
+  const newCodes = new Reveals<{ codes: string[]; amount: number }>(10 * 60_000, deps.now);
+  const detail = (request: Request, op: Op, id: string) => {
+    const invite = invites.take(op.session.token);
     const account = view(id);
     const login = getLogin(deps.db, id);
     const since = Math.floor(deps.now() / DAY_MS) * DAY_MS - 29 * DAY_MS;
@@ -60,18 +66,18 @@ export const consoleModule = (deps: AppDeps) => {
       keys: listKeys(deps.db, id).map((k) => keyView(k, deps.now())),
       ledger: listLedger(deps.db, id, { limit: 15 }),
       usage30: { requests: t.requests, tokens: t.prompt_tokens + t.completion_tokens, cost: t.cost_micros },
-      invite,
+      invite: invite?.account_id === id ? invite : null,
       idem: randomBase62(24),
-    }), status);
+    }));
   };
-  const codesPage = (request: Request, op: Op, batch: string, extra: { created?: { codes: string[]; amount: number }; error?: string } = {}, status = 200) =>
+  const codesPage = (request: Request, op: Op, batch: string, extra: { created?: { codes: string[]; amount: number } | null } = {}) =>
     render(request, op, "codes", "Credit codes", codesView({
       csrf: op.session.csrf,
       batches: listBatches(deps.db),
       batch,
       codes: batch ? listCodes(deps.db, { batch, limit: 1000, offset: 0 }, deps.now()).map((c) => codeView(c, deps.now())) : null,
       ...extra,
-    }), status);
+    }));
   const healthPage = (request: Request, op: Op, probe?: ProbeResult) => {
     const now = deps.now();
     return render(request, op, "health", "Upstream health", healthView({
@@ -82,7 +88,7 @@ export const consoleModule = (deps: AppDeps) => {
   return new Elysia()
     .use(webAuth(deps))
     .use(consoleAuthRoutes(deps))
-    .get("/console", () => redirectResponse("/console/accounts"), hide)
+    .get("/console", () => redirectResponse("/console/accounts"), hide())
     .get("/console/accounts", ({ request, operator, query }) => safe(request, () => {
       const q = typeof query.q === "string" ? query.q.trim() : "";
       const offset = Math.max(0, Number(query.offset) || 0);
@@ -91,7 +97,7 @@ export const consoleModule = (deps: AppDeps) => {
         csrf: operator.session.csrf, q, plans: plans(), offset, hasMore: rows.length > 50,
         accounts: rows.slice(0, 50).map((r) => apiAccountView(r, deps.credits.balance(r.id).held)),
       }));
-    }), hide)
+    }), hide())
     .post("/console/accounts", ({ request, operator, body }) => safe(request, () => {
       const name = field(body, "name").trim();
       const email = field(body, "email").trim().toLowerCase();
@@ -105,8 +111,8 @@ export const consoleModule = (deps: AppDeps) => {
       const row = createAccount(deps.db, { name, email: email || undefined, plan }, operator.actor, deps.now());
       if (micros > 0) postCredit(deps.db, { accountId: row.id, amountMicros: micros, note: "Starting credit", actor: operator.actor, heldMicros: 0 }, deps.now());
       return back(`/console/accounts/${row.id}`, "ok", `Account “${name}” created. Create an invite link to let the customer sign in.`);
-    }), hide)
-    .get("/console/accounts/:id", ({ request, operator, params }) => safe(request, () => detail(request, operator, params.id)), hide)
+    }), hide())
+    .get("/console/accounts/:id", ({ request, operator, params }) => safe(request, () => detail(request, operator, params.id)), hide())
     .post("/console/accounts/:id/credits", ({ request, operator, params, body }) => safe(request, () => {
       const to = `/console/accounts/${params.id}`;
       const amount = money(field(body, "amount_usd"));
@@ -117,29 +123,32 @@ export const consoleModule = (deps: AppDeps) => {
       }, deps.now());
       if (replayed) return back(to, "warn", "This form was already submitted; nothing was posted twice.");
       return back(to, "ok", `${entry.kind === "topup" ? "Top-up" : "Adjustment"} of $${entry.amount_usd} posted.`);
-    }), hide)
+    }), hide())
     .post("/console/accounts/:id/plan", ({ request, operator, params, body }) => safe(request, () => {
       const p = setAccountPlan(deps.db, deps.config, params.id, field(body, "plan"), operator.actor, deps.now());
       return back(`/console/accounts/${params.id}`, "ok", `Plan set to ${p.plan}.`);
-    }), hide)
+    }), hide())
     .post("/console/accounts/:id/status", ({ request, operator, params, body }) => safe(request, () => {
       const status = field(body, "status") === "active" ? "active" : "suspended";
       updateAccount(deps.db, params.id, { status }, operator.actor);
       return back(`/console/accounts/${params.id}`, status === "active" ? "ok" : "warn",
         status === "active" ? "Account reactivated: its keys work again." : "Account suspended: its keys are refused from now on.");
-    }), hide)
+    }), hide())
     .post("/console/accounts/:id/invite", ({ request, operator, params }) => safe(request, () => {
       const invite = createInvite(deps.db, {
         accountId: params.id, ttlMs: deps.config.invite_ttl_hours * 3_600_000, actor: operator.actor, baseUrl: publicBase(deps, request),
       }, deps.now());
-      return detail(request, operator, params.id, invite, 201);
-    }), hide)
+      // Post/redirect/get: the link is shown once by the next page, and a reload creates nothing.
+      invites.put(operator.session.token, invite);
+      return redirectResponse(`/console/accounts/${params.id}`);
+    }), hide())
     .post("/console/keys/:id/revoke", ({ request, operator, params }) => safe(request, () => {
       const k = getKeyRow(deps.db, params.id);
       revokeKey(deps.db, k.id, operator.actor, deps.now());
       return back(`/console/accounts/${k.accountId}`, "ok", `Key ${k.prefix}…${k.last4} revoked.`);
-    }), hide)
-    .get("/console/codes", ({ request, operator, query }) => safe(request, () => codesPage(request, operator, typeof query.batch === "string" ? query.batch : "")), hide)
+    }), hide())
+    .get("/console/codes", ({ request, operator, query }) => safe(request, () =>
+      codesPage(request, operator, typeof query.batch === "string" ? query.batch : "", { created: newCodes.take(operator.session.token) })), hide())
     .post("/console/codes", ({ request, operator, body }) => safe(request, () => {
       const count = Number(field(body, "count"));
       const amount = money(field(body, "amount_usd"));
@@ -148,14 +157,15 @@ export const consoleModule = (deps: AppDeps) => {
         : amount === null || amount <= 0 ? "Enter what each code is worth in USD, e.g. 10."
         : field(body, "expires") && (expires === null || expires + DAY_MS <= deps.now()) ? "The expiry date must be in the future."
         : null;
-      if (error) return codesPage(request, operator, "", { error }, 400);
+      if (error) return back("/console/codes", "error", error);
       const b = createCodes(deps.db, {
         count, amount_micros: amount!, note: field(body, "note").trim().slice(0, 200) || undefined,
         // A code is valid through the whole expiry day (UTC).
         expires_at: expires === null ? null : Math.floor((expires + DAY_MS) / 1000),
       }, operator.actor, deps.now());
-      return codesPage(request, operator, b.batch, { created: { codes: b.codes.map((c) => c.code), amount: amount! } }, 201);
-    }), hide)
+      newCodes.put(operator.session.token, { codes: b.codes.map((c) => c.code), amount: amount! });
+      return redirectResponse(`/console/codes?batch=${b.batch}`);
+    }), hide())
     .get("/console/usage", ({ request, operator, query }) => safe(request, () => {
       const str = (k: string) => (typeof query[k] === "string" ? (query[k] as string) : "");
       const values = { account: str("account"), model: str("model"), from: str("from"), to: str("to") };
@@ -177,19 +187,19 @@ export const consoleModule = (deps: AppDeps) => {
         accounts: accounts.map((a) => ({ value: a.id, label: a.name })),
         models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),
       }));
-    }), hide)
-    .get("/console/models", ({ request, operator }) => safe(request, () => render(request, operator, "models", "Models and prices", modelsView(deps.config))), hide)
-    .get("/console/health", ({ request, operator }) => safe(request, () => healthPage(request, operator)), hide)
+    }), hide())
+    .get("/console/models", ({ request, operator }) => safe(request, () => render(request, operator, "models", "Models and prices", modelsView(deps.config))), hide())
+    .get("/console/health", ({ request, operator }) => safe(request, () => healthPage(request, operator)), hide())
     .post("/console/health/probe", async ({ request, operator, body }) => safe(request, async () => {
       const [id, n] = field(body, "upstream").split("#");
       const p = deps.config.providers.find((x) => x.id === id);
       const key = p ? keysOf(p)[Number(n) - 1] : undefined;
       if (!p || !Number.isInteger(Number(n)) || Number(n) < 1 || Number(n) > keysOf(p).length) return back("/console/health", "error", "Unknown upstream.");
       return healthPage(request, operator, await probeProvider(p, key, `${id}#${n}`));
-    }), hide)
+    }), hide())
     .get("/console/*", ({ request }) => safe(request, () => {
       throw errors.notFound("Page");
-    }), hide)
+    }), hide())
     .get("/console/audit", ({ request, operator, query }) => safe(request, () => {
       const target = typeof query.target === "string" ? query.target.trim() : "";
       const before = Number(query.before) > 0 ? Number(query.before) : undefined;
@@ -197,5 +207,5 @@ export const consoleModule = (deps: AppDeps) => {
       return render(request, operator, "audit", "Audit log", auditView({
         rows: rows.slice(0, 50), target, next: rows.length > 50 ? rows[49]!.id : null,
       }));
-    }), hide)
+    }), hide())
 };

@@ -10,7 +10,8 @@ import { clearSessionCookie, flashCookie, isSecure, loginThrottle, sameOrigin, s
 import { createSession, deleteSession, hashPassword, LoginThrottle, verifyPassword } from "../sessions/service";
 import { inviteInvalidView, inviteView, loginView, signupView } from "./views/auth";
 
-const hide = { detail: { hide: true } } as const;
+// A fresh object per route (Elysia writes macro hooks into it; see portal/index.ts).
+const hide = () => ({ detail: { hide: true } }) as const;
 const expired = { kind: "error" as const, message: "The form expired. Please try again." };
 
 /** Customer sign-in, invite acceptance, open sign-up and sign-out (HTML forms). */
@@ -32,7 +33,7 @@ export const portalAuthRoutes = (deps: AppDeps) => {
       const f = takeFlash(request);
       const next = typeof query.next === "string" ? query.next : undefined;
       return htmlResponse(loginView({ csrf: token, next, flash: f.flash, signup: deps.config.signup_enabled }), 200, [...headers, ...f.headers]);
-    }, hide)
+    }, hide())
     .post("/portal/login", async ({ request, body }) => {
       const { token, headers } = pre(request);
       const email = field(body, "email").trim().toLowerCase();
@@ -58,11 +59,11 @@ export const portalAuthRoutes = (deps: AppDeps) => {
       throttle.reset(`portal:${email}`);
       touchLogin(deps.db, login.accountId, deps.now());
       return startSession(request, login.accountId, safeNext(field(body, "next"), "/portal", "/portal"));
-    }, hide)
+    }, hide())
     .post("/portal/logout", ({ user }) => {
       deleteSession(deps.db, user.session.token);
       return redirectResponse("/portal/login", [clearSessionCookie("customer"), flashCookie({ kind: "ok", message: "You have been signed out." })]);
-    }, { portal: true, ...hide })
+    }, { portal: true, ...hide() })
     .get("/portal/invite/:token", ({ request, params }) => {
       const found = findInvite(deps.db, params.token, deps.now());
       if (!found || found.state !== "ok") return invalidInvite(found);
@@ -73,7 +74,7 @@ export const portalAuthRoutes = (deps: AppDeps) => {
         200,
         headers,
       );
-    }, hide)
+    }, hide())
     .post("/portal/invite/:token", async ({ request, params, body }) => {
       const found = findInvite(deps.db, params.token, deps.now());
       if (!found || found.state !== "ok") return invalidInvite(found);
@@ -96,12 +97,12 @@ export const portalAuthRoutes = (deps: AppDeps) => {
         if (e instanceof ApiError && e.status < 500) return render(e.param === "email" ? { email: e.message } : { form: e.message }, e.status);
         throw e;
       }
-    }, hide)
+    }, hide())
     .get("/portal/signup", ({ request }) => {
       if (!deps.config.signup_enabled) return htmlResponse(inviteInvalidView("missing"), 404);
       const { token, headers } = pre(request);
       return htmlResponse(signupView({ csrf: token, starter: starter(deps) }), 200, headers);
-    }, hide)
+    }, hide())
     .post("/portal/signup", async ({ request, body }) => {
       if (!deps.config.signup_enabled) return htmlResponse(inviteInvalidView("missing"), 404);
       const { token, headers } = pre(request);
@@ -123,7 +124,7 @@ export const portalAuthRoutes = (deps: AppDeps) => {
         if (e instanceof ApiError && e.status < 500) return render(e.param === "email" ? { email: e.message } : { form: e.message }, e.status);
         throw e;
       }
-    }, hide);
+    }, hide());
 };
 
 const starter = (deps: AppDeps) => (deps.config.signup_credits_usd > 0 ? usd(deps.config.signup_credits_usd) : null);

@@ -9,6 +9,7 @@ import { redeemCode } from "../codes/service";
 import { createKey, keyView, listKeys, revokeKey, rotateKey } from "../keys/service";
 import { publicBase } from "../logins";
 import { flashCookie, htmlErrors, takeFlash, webAuth, type PortalUser } from "../sessions/index";
+import { Reveals } from "../sessions/service";
 import { portalAuthRoutes } from "./auth-routes";
 import { dailySeries, ledgerPage, ownKey, planOf, usageCsv, usagePage, type LedgerKinds } from "./service";
 import { creditsView } from "./views/credits";
@@ -18,7 +19,9 @@ import { quickstartView } from "./views/quickstart";
 import { portalUsageView } from "./views/usage";
 import { webAssets } from "../../web/assets";
 
-const hide = { portal: true, detail: { hide: true } } as const;
+// A fresh object per route: Elysia writes the macro's hooks into the options object it is given,
+// so a shared one would carry one app's hooks into the next (several apps run in one test process).
+const hide = () => ({ portal: true, detail: { hide: true } }) as const;
 const DAY_MS = 86_400_000;
 const safe = htmlErrors("/portal", { href: "/portal", label: "Back to the portal" });
 const EXPIRY_DAYS = new Set(["7", "30", "90", "365"]);
@@ -29,14 +32,15 @@ export const portalModule = (deps: AppDeps) => {
   const render = (request: Request, u: PortalUser, active: string, title: string, body: Html, o: { status?: number; chart?: boolean } = {}) => {
     const f = takeFlash(request);
     return htmlResponse(
-      page({ area: "portal", title, active, who: u.email, csrf: u.session.csrf, flash: f.flash, chart: o.chart, body }),
+      page({ area: "portal", title, active, who: u.email, csrf: u.session.csrf, flash: f.flash, chart: o.chart, body: html`${suspendedBanner(u.account)}${body}` }),
       o.status ?? 200,
       f.headers,
     );
   };
   const back = (to: string, kind: "ok" | "error", message: string) => redirectResponse(to, [flashCookie({ kind, message })]);
   const suspended = (u: PortalUser) => u.account.status !== "active";
-  const keysPage = (request: Request, u: PortalUser, extra: { created?: { key: string; name: string; rotated: boolean }; error?: string }, status = 200) =>
+  const reveals = new Reveals<{ key: string; name: string; rotated: boolean }>(10 * 60_000, deps.now);
+  const keysPage = (request: Request, u: PortalUser, extra: { created?: { key: string; name: string; rotated: boolean } | null }) =>
     render(request, u, "keys", "API keys", keysView({
       csrf: u.session.csrf,
       keys: listKeys(deps.db, u.account.id).map((k) => keyView(k, deps.now())),
@@ -44,7 +48,7 @@ export const portalModule = (deps: AppDeps) => {
       disabled: suspended(u),
       now: deps.now(),
       ...extra,
-    }), { status });
+    }));
 
   return new Elysia()
     .use(webAssets)
@@ -59,10 +63,10 @@ export const portalModule = (deps: AppDeps) => {
         plan: planOf(deps.db, deps.config, user.account.id),
         keyCount: keys.length,
       }), { chart: true });
-    }), hide)
-    .get("/portal/keys", ({ request, user }) => safe(request, () => keysPage(request, user, {})), hide)
+    }), hide())
+    .get("/portal/keys", ({ request, user }) => safe(request, () => keysPage(request, user, { created: reveals.take(user.session.token) })), hide())
     .post("/portal/keys", ({ request, user, body }) => safe(request, () => {
-      if (suspended(user)) return keysPage(request, user, { error: "This account is suspended: keys cannot be created." }, 403);
+      if (suspended(user)) return back("/portal/keys", "error", "This account is suspended: keys cannot be created.");
       const models = fieldList(body, "models");
       const unknown = models.filter((m) => !deps.config.models.some((c) => c.id === m));
       const days = field(body, "expires_in_days");
@@ -78,7 +82,7 @@ export const portalModule = (deps: AppDeps) => {
         : capMicros !== null && capMicros <= 0 ? "The spending cap must be a positive amount in USD, e.g. 25 or 12.50."
         : field(body, "name").length > 200 ? "The name is too long (200 characters at most)."
         : null;
-      if (error) return keysPage(request, user, { error }, 400);
+      if (error) return back("/portal/keys", "error", error);
       const now = deps.now();
       const { row, key } = createKey(deps.db, deps.config.key_prefix, user.account.id, {
         name: field(body, "name").trim(),
@@ -86,8 +90,10 @@ export const portalModule = (deps: AppDeps) => {
         expires_at: days ? Math.floor((now + Number(days) * DAY_MS) / 1000) : null,
         spend_cap_micros: capMicros,
       }, actor(user), now);
-      return keysPage(request, user, { created: { key, name: row.name, rotated: false } }, 201);
-    }), hide)
+      // Post/redirect/get: the key is shown once by the next page, and a reload creates nothing.
+      reveals.put(user.session.token, { key, name: row.name, rotated: false });
+      return redirectResponse("/portal/keys");
+    }), hide())
     .post("/portal/keys/:id/rotate", ({ request, user, params, body }) => safe(request, () => {
       if (suspended(user)) return back("/portal/keys", "error", "This account is suspended: keys cannot be rotated.");
       const grace = Number(field(body, "grace_seconds") || 0);
@@ -95,12 +101,13 @@ export const portalModule = (deps: AppDeps) => {
       try {
         ownKey(deps.db, user.account.id, params.id);
         const { row, key } = rotateKey(deps.db, params.id, grace, actor(user), deps.now());
-        return keysPage(request, user, { created: { key, name: row.name, rotated: true } }, 201);
+        reveals.put(user.session.token, { key, name: row.name, rotated: true });
+        return redirectResponse("/portal/keys");
       } catch (e) {
         if (e instanceof ApiError && e.status < 500) return back("/portal/keys", "error", e.message);
         throw e;
       }
-    }), hide)
+    }), hide())
     .post("/portal/keys/:id/revoke", ({ request, user, params }) => safe(request, () => {
       try {
         const k = ownKey(deps.db, user.account.id, params.id);
@@ -110,7 +117,7 @@ export const portalModule = (deps: AppDeps) => {
         if (e instanceof ApiError && e.status < 500) return back("/portal/keys", "error", e.message);
         throw e;
       }
-    }), hide)
+    }), hide())
     .get("/portal/usage", ({ request, user, query }) => safe(request, () => {
       const { filter, values, search } = usageFilter(query, user);
       const keys = listKeys(deps.db, user.account.id);
@@ -127,7 +134,7 @@ export const portalModule = (deps: AppDeps) => {
         query: search,
         keyName: (id) => (id ? names.get(id) ?? id : "—"),
       }));
-    }), hide)
+    }), hide())
     .get("/portal/usage.csv", ({ request, user, query }) => safe(request, () => {
       const { filter } = usageFilter(query, user);
       const day = new Date(deps.now()).toISOString().slice(0, 10);
@@ -138,8 +145,8 @@ export const portalModule = (deps: AppDeps) => {
           "cache-control": "no-store",
         },
       });
-    }), hide)
-    .get("/portal/credits", ({ request, user, query }) => safe(request, () => creditsPage(request, user, query)), hide)
+    }), hide())
+    .get("/portal/credits", ({ request, user, query }) => safe(request, () => creditsPage(request, user, query)), hide())
     .post("/portal/credits/redeem", ({ request, user, body }) => safe(request, () => {
       try {
         const r = redeemCode(deps.db, user.account.id, field(body, "code"), actor(user), deps.now());
@@ -150,16 +157,16 @@ export const portalModule = (deps: AppDeps) => {
         if (e instanceof ApiError && e.status < 500) return back("/portal/credits", "error", e.message);
         throw e;
       }
-    }), hide)
+    }), hide())
     .get("/portal/quickstart", ({ request, user }) => safe(request, () => {
       const keys = listKeys(deps.db, user.account.id).map((k) => keyView(k, deps.now()));
       const active = keys.filter((k) => k.status === "active");
       const model = active.find((k) => k.models)?.models?.[0] ?? deps.config.models[0]?.id ?? "grok-4";
       return render(request, user, "quickstart", "Quickstart", quickstartView({ baseUrl: `${publicBase(deps, request)}/v1`, model, hasKey: active.length > 0 }));
-    }), hide)
+    }), hide())
     .get("/portal/*", ({ request }) => safe(request, () => {
       throw errors.notFound("Page");
-    }), hide)
+    }), hide())
 
   function creditsPage(request: Request, user: PortalUser, query: Record<string, unknown>) {
     const kinds = (["credits", "charges"].includes(String(query.kinds)) ? String(query.kinds) : "") as LedgerKinds;
@@ -168,7 +175,7 @@ export const portalModule = (deps: AppDeps) => {
     const body = creditsView({
       csrf: user.session.csrf, balance: deps.credits.balance(user.account.id), rows, kinds, next, disabled: suspended(user),
     });
-    return render(request, user, "credits", "Credits", html`${suspendedBanner(user.account)}${body}`);
+    return render(request, user, "credits", "Credits", body);
   }
 
   function usageFilter(query: Record<string, unknown>, user: PortalUser) {

@@ -22,7 +22,6 @@ export function codesView(o: {
   codes: CodeViewT[] | null;
   batch: string;
   created?: { codes: string[]; amount: number } | null;
-  error?: string | null;
 }): Html {
   return html`${pageHead("Credit codes", "Single-use codes worth a fixed amount; customers redeem them in the portal or the API.")}
 ${o.created && html`<section class="secret" aria-labelledby="codes-title" role="status">
@@ -31,7 +30,6 @@ ${o.created && html`<section class="secret" aria-labelledby="codes-title" role="
   <div class="row"><textarea id="new-codes" readonly rows="${Math.min(12, o.created.codes.length + 1)}" aria-label="New codes">${o.created.codes.join("\n")}</textarea>
   <button class="btn primary" type="button" data-copy="#new-codes">Copy</button></div>
 </section>`}
-${o.error && html`<div class="flash error" role="alert">${o.error}</div>`}
 <section class="card" aria-labelledby="create-title">
   <h2 id="create-title">Create a batch</h2>
   <form class="inline" method="post" action="/console/codes">

@@ -26,7 +26,6 @@ export function keysView(o: {
   keys: KeyViewT[];
   models: string[];
   created?: { key: string; name: string; rotated: boolean } | null;
-  error?: string | null;
   disabled: boolean;
   now: number;
 }): Html {
@@ -37,7 +36,6 @@ ${o.created && secretBox(
     `Copy “${o.created.name || "unnamed key"}” now and store it somewhere safe: it will not be shown again.`,
     o.created.key,
   )}
-${o.error && html`<div class="flash error" role="alert">${o.error}</div>`}
 <section class="card" aria-labelledby="keys-title">
   <div class="card-head"><h2 id="keys-title">Your keys</h2><span class="muted">${active.length} active</span></div>
   ${o.keys.length === 0

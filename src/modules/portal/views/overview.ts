@@ -27,7 +27,6 @@ export function overviewView(o: { account: AccountRow; balance: Balance; series:
   const requests30 = s.requests.reduce((a, v) => a + v, 0);
   const low = b.available <= 0;
   return html`${pageHead("Overview", html`Signed in to <strong>${o.account.name}</strong>`)}
-${suspendedBanner(o.account)}
 ${low && o.account.status === "active" && html`<div class="flash warn" role="status">You have no available credit: requests are refused until you <a href="/portal/credits">add credits</a>.</div>`}
 <section class="grid" aria-label="Balance">
   <div class="stat accent"><div class="label">Available</div><div class="value" data-testid="available">${usd(b.available)}</div><div class="hint">What new requests can spend</div></div>

@@ -44,7 +44,8 @@ export async function proxyChat(deps: AppDeps, call: ChatCall): Promise<Response
     admission = deps.limiter.admit(p, plan.tokenEstimate);
     deps.credits.reserve({ accountId: p.accountId, keyId: p.keyId, requestId, amount: plan.hold });
   } catch (e) {
-    admission?.release();
+    // Refused before any upstream work: give the request and its tokens back to the limiter.
+    admission?.cancel();
     lease.release();
     throw e;
   }

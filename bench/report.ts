@@ -1,0 +1,255 @@
+/** Medians, ratios to the bare proxy, the target checks, BENCHMARKS.md and the SVG plot. */
+import { median, type TtftResult, type WrkResult } from "./load";
+import type { Settings, Soak, Throughput } from "./scenarios";
+import type { TargetId } from "./targets";
+
+export type RoundData = Partial<Record<TargetId, { ns?: Throughput; st?: Throughput; c1?: WrkResult; rate?: WrkResult; ttft?: TtftResult }>>;
+
+export interface Results {
+  date: string;
+  settings: Settings;
+  machine: { cpu: string; cores: number; kernel: string; memory: string; loadavg: string };
+  versions: Record<string, string>;
+  notes: string[];
+  upstream: string;
+  targets: { id: TargetId; label: string }[];
+  facts: Record<string, Record<string, string>>;
+  rssStart: Record<string, number>;
+  rssIdle: Record<string, number>;
+  rounds: RoundData[];
+  soak: Soak;
+  cold: { tollgate: number[]; bare: number[] };
+  binaryBytes: number;
+  charged: { requestsBilledMicros: number };
+  durationSeconds: number;
+}
+
+type Row = Record<string, number>;
+export interface Check {
+  name: string;
+  threshold: string;
+  measured: string;
+  pass: boolean;
+}
+export interface Summary {
+  medians: Record<string, Row>;
+  /** Median over rounds of (target / bare) in the same round. */
+  ratios: Record<string, Row>;
+  /** Median over rounds of (target − reference) in the same round, microseconds. */
+  overDirect: Record<string, Row>;
+  overBare: Record<string, Row>;
+  checks: Check[];
+  console: string;
+}
+
+const METRICS: Record<string, (d: NonNullable<RoundData[TargetId]>) => number | undefined> = {
+  ns_rps: (d) => d.ns?.rps,
+  st_rps: (d) => d.st?.rps,
+  ns_cpu_us: (d) => d.ns?.cpuUs,
+  st_cpu_us: (d) => d.st?.cpuUs,
+  ns_errors: (d) => d.ns?.errors,
+  st_errors: (d) => d.st?.errors,
+  load_cpu_busy: (d) => Math.max(d.ns?.cpuBusy.cpu1 ?? NaN, d.st?.cpuBusy.cpu1 ?? NaN),
+  peak_rss: (d) => Math.max(d.ns?.peakRssMiB ?? 0, d.st?.peakRssMiB ?? 0),
+  c1_p50: (d) => d.c1?.p50,
+  c1_p99: (d) => d.c1?.p99,
+  rate_rps: (d) => d.rate?.rps,
+  rate_p50: (d) => d.rate?.p50,
+  rate_p99: (d) => d.rate?.p99,
+  ttft_p50: (d) => d.ttft?.ttftP50,
+  ttft_p99: (d) => d.ttft?.ttftP99,
+};
+const LATENCIES = ["c1_p50", "c1_p99", "rate_p50", "rate_p99", "ttft_p50", "ttft_p99"];
+
+function perRound(r: Results, id: string, metric: string, combine: (x: number, ref: number) => number, ref: TargetId): number {
+  const f = METRICS[metric]!;
+  return median(
+    r.rounds.map((round) => {
+      const a = round[id as TargetId];
+      const b = round[ref];
+      const x = a ? f(a) : undefined;
+      const y = b ? f(b) : undefined;
+      return x === undefined || y === undefined ? NaN : combine(x, y);
+    }),
+  );
+}
+
+export function computeSummary(r: Results): Summary {
+  const medians: Record<string, Row> = {};
+  const ratios: Record<string, Row> = {};
+  const overDirect: Record<string, Row> = {};
+  const overBare: Record<string, Row> = {};
+  for (const { id } of r.targets) {
+    medians[id] = {};
+    for (const [m, f] of Object.entries(METRICS)) medians[id]![m] = median(r.rounds.map((x) => (x[id] ? f(x[id]!) ?? NaN : NaN)));
+    ratios[id] = {
+      ns_rps: perRound(r, id, "ns_rps", (x, y) => x / y, "bare"),
+      st_rps: perRound(r, id, "st_rps", (x, y) => x / y, "bare"),
+      ns_cpu_us: perRound(r, id, "ns_cpu_us", (x, y) => x / y, "bare"),
+      st_cpu_us: perRound(r, id, "st_cpu_us", (x, y) => x / y, "bare"),
+    };
+    overDirect[id] = Object.fromEntries(LATENCIES.map((m) => [m, perRound(r, id, m, (x, y) => x - y, "direct")]));
+    overBare[id] = Object.fromEntries(LATENCIES.map((m) => [m, perRound(r, id, m, (x, y) => x - y, "bare")]));
+  }
+  const tg = "tollgate";
+  const has = (id: string) => r.targets.some((t) => t.id === id);
+  const x = (v: number) => `${v.toFixed(2)}×`;
+  const checks: Check[] = [
+    { name: "non-streaming throughput vs bare proxy", threshold: "≥ 0.90×", measured: x(ratios[tg]!.ns_rps!), pass: ratios[tg]!.ns_rps! >= 0.9 },
+    { name: "streaming throughput vs bare proxy", threshold: "≥ 0.85×", measured: x(ratios[tg]!.st_rps!), pass: ratios[tg]!.st_rps! >= 0.85 },
+    { name: "added p50 latency at concurrency 1 over bare proxy", threshold: "≤ 150 µs", measured: `${overBare[tg]!.c1_p50!.toFixed(0)} µs`, pass: overBare[tg]!.c1_p50! <= 150 },
+  ];
+  if (has("portkey")) {
+    const ns = perRound(r, tg, "ns_rps", (a, b) => a / b, "portkey");
+    const st = perRound(r, tg, "st_rps", (a, b) => a / b, "portkey");
+    checks.push({ name: "throughput vs Portkey on Bun (non-streaming / streaming)", threshold: "≥ 4×", measured: `${x(ns)} / ${x(st)}`, pass: ns >= 4 && st >= 4 });
+  }
+  const idle = r.rssStart[tg]!;
+  checks.push({ name: "idle RSS (started, before the first request)", threshold: "≤ 50 MiB", measured: `${idle.toFixed(1)} MiB`, pass: idle <= 50 });
+  checks.push({ name: `RSS growth during the ${Math.round(r.soak.seconds / 60) || r.soak.seconds + " s"}${r.soak.seconds >= 60 ? "-minute" : ""} streaming soak`, threshold: "< 1 MiB/min", measured: `${r.soak.growthMiBPerMin.toFixed(2)} MiB/min`, pass: r.soak.growthMiBPerMin < 1 });
+  const cold = median(r.cold.tollgate);
+  checks.push({ name: "cold start of the binary to the first proxied 200", threshold: "≤ 60 ms", measured: `${cold.toFixed(1)} ms`, pass: cold <= 60 });
+
+  const lines = [
+    `Tollgate vs bare Bun proxy (medians of ${r.settings.rounds} interleaved rounds${r.settings.quick ? ", quick smoke: short runs, noisy" : ""}):`,
+    ...checks.map((c) => `  ${c.pass ? "PASS" : "MISS"}  ${c.name}: ${c.measured} (target ${c.threshold})`),
+    "Throughput ratios to the bare proxy (non-streaming / streaming):",
+    ...r.targets.map((t) => `  ${t.label.padEnd(28)} ${x(ratios[t.id]!.ns_rps!)} / ${x(ratios[t.id]!.st_rps!)}  (${Math.round(medians[t.id]!.ns_rps!)} / ${Math.round(medians[t.id]!.st_rps!)} req/s)`),
+  ];
+  return { medians, ratios, overDirect, overBare, checks, console: lines.join("\n") };
+}
+
+const f0 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "–" : Math.round(v).toLocaleString("en-US"));
+const f1 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(1));
+const f2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(2));
+const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "–" : `${Math.round(v * 100)} %`);
+const signed = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "–" : `${v >= 0 ? "+" : ""}${Math.round(v)}`);
+
+export function renderMarkdown(r: Results, s: Summary, svgPath: string): string {
+  const S = r.settings;
+  const cmd = S.quick ? "bun run bench:quick" : "bun run bench";
+  const rows = (f: (id: TargetId, label: string) => string) => r.targets.map((t) => f(t.id, t.label)).join("\n");
+  const tgRequests = r.rounds.reduce((a, x) => a + (x.tollgate?.ns?.requests ?? 0) + (x.tollgate?.st?.requests ?? 0) + (x.tollgate?.c1?.requests ?? 0) + (x.tollgate?.rate?.requests ?? 0) + (x.tollgate?.ttft?.samples ?? 0), 0) + r.soak.requests;
+  return `# Benchmarks
+
+Generated by \`${cmd}\` (bench/run.ts) on ${r.date.slice(0, 16).replace("T", " ")} UTC in ${Math.round(r.durationSeconds / 60)} min. Do not edit: rerun the harness.
+Every figure is the median over ${S.rounds} interleaved rounds, compared with the bare Bun proxy measured in the same round.
+
+![throughput and latency per target](${svgPath})
+
+## Targets (Tollgate issue 6)
+
+| target | threshold | measured | |
+|---|---|---|---|
+${s.checks.map((c) => `| ${c.name} | ${c.threshold} | ${c.measured} | ${c.pass ? "met" : "**missed**"} |`).join("\n")}
+
+## Machine
+
+- CPU: ${r.machine.cpu}, ${r.machine.cores} cores; ${r.machine.memory}; ${r.machine.kernel}; load average at the end: ${r.machine.loadavg}
+- ${Object.entries(r.versions).map(([k, v]) => `${k}: ${v}`).join("; ")}
+- The machine is shared and noisy: only ratios and differences measured in the same round are meaningful.
+
+## Method
+
+- Servers are pinned to CPU ${S.serverCpu} with \`taskset\`; the load generator (wrk, one thread), the fake upstream (${r.upstream}) and the probes run on CPU ${S.loadCpu}. The load CPU's busy share is reported so that a saturated load side can be seen.
+- Fake upstream: a fixed small completion with usage; streams carry ${r.facts.direct?.["stream events per response"] ?? "24"} SSE events (role, 20 content chunks, finish, usage, [DONE]), each in its own write.
+- Targets: **upstream (direct)** (no proxy: the reference for added latency); **bare Bun proxy** (bench/bare-proxy.ts: reads the body, forwards it, streams the answer back; no auth, no parsing: the floor of the runtime); **Tollgate**, the compiled binary (\`bun run build\`) with every feature on: key authentication, rate limits (a plan far above the load, still admitted per request), credit reservation and settlement with its ledger entry, and the usage log; **nginx** (one worker, upstream keep-alive, no buffering) as a native reference; **Portkey's gateway** (@portkey-ai/gateway run with Bun, provider openai, custom host = the fake upstream) as the TypeScript peer.
+- Throughput: \`wrk -t1 -c${S.connections} -d${S.throughputSeconds}s\` non-streaming and streaming. CPU per request is the target's user+system time over the run divided by the requests it served: its own in-process time, with the upstream's excluded.
+- Latency: \`wrk -t1 -c1 -d${S.latencySeconds}s\` (concurrency 1) and \`wrk -t1 -c${S.rate.connections} -d${S.latencySeconds}s\` with each connection pausing ${S.rate.delayMs} ms after a response (a fixed offered rate of about ${Math.round((S.rate.connections * 1000) / S.rate.delayMs)} req/s). Added latency = target − upstream direct in the same round; "over bare" = target − bare proxy.
+- Time to first token: a raw-socket client at concurrency 1 over a keep-alive connection, ${S.ttftSamples} streaming requests per round, from the request's first byte to the first content token.
+- Memory: RSS from /proc (all processes of a target): right after start (before any request), idle after warm-up, peak under load, and a ${r.soak.seconds} s streaming soak of Tollgate (10 connections, 10 ms pause) sampled over time; growth is the least-squares slope after the first fifth.
+- Cold start: from spawning \`dist/tollgate serve\` (migrated database, existing key) to the first 200 of POST /v1/chat/completions, the client retrying every millisecond; ${S.coldStarts} runs, alternated with the bare proxy (\`bun bench/bare-proxy.ts\`) as the runtime's floor.
+
+Commands: \`${cmd}\` (full: \`bun run bench\`, smoke: \`bun run bench:quick\`; \`--soak-seconds=N\` shortens the soak).
+
+## Throughput (req/s, 50 connections)
+
+| target | non-streaming | ratio to bare | streaming | ratio to bare | CPU µs/request (non-streaming / streaming) | load CPU busy | errors |
+|---|---|---|---|---|---|---|---|
+${rows((id, label) => { const m = s.medians[id]!; const q = s.ratios[id]!; return `| ${label} | ${f0(m.ns_rps)} | ${f2(q.ns_rps)}× | ${f0(m.st_rps)} | ${f2(q.st_rps)}× | ${f0(m.ns_cpu_us)} / ${f0(m.st_cpu_us)} | ${pct(m.load_cpu_busy)} | ${f0(m.ns_errors)} / ${f0(m.st_errors)} |`; })}
+
+## Latency (µs)
+
+| target | c=1 p50 | c=1 p99 | added p50 / p99 over upstream | over bare (p50) | at ~${Math.round((S.rate.connections * 1000) / S.rate.delayMs)} req/s p50 | p99 | added p50 / p99 | TTFT p50 | TTFT p99 | added TTFT p50 | over bare |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+${rows((id, label) => { const m = s.medians[id]!; const d = s.overDirect[id]!; const b = s.overBare[id]!; return `| ${label} | ${f0(m.c1_p50)} | ${f0(m.c1_p99)} | ${signed(d.c1_p50)} / ${signed(d.c1_p99)} | ${id === "direct" || id === "bare" ? "–" : signed(b.c1_p50)} | ${f0(m.rate_p50)} | ${f0(m.rate_p99)} | ${signed(d.rate_p50)} / ${signed(d.rate_p99)} | ${f0(m.ttft_p50)} | ${f0(m.ttft_p99)} | ${signed(d.ttft_p50)} | ${id === "direct" || id === "bare" ? "–" : signed(b.ttft_p50)} |`; })}
+
+Tollgate's own time per request: ${f0(s.medians.tollgate?.ns_cpu_us)} µs of CPU per non-streaming request (bare proxy ${f0(s.medians.bare?.ns_cpu_us)} µs) and ${f0(s.medians.tollgate?.st_cpu_us)} µs per streamed request (bare ${f0(s.medians.bare?.st_cpu_us)} µs); at concurrency 1 a request through Tollgate takes ${signed(s.overDirect.tollgate?.c1_p50)} µs more than the upstream alone (total minus upstream time), ${signed(s.overBare.tollgate?.c1_p50)} µs more than through the bare proxy.
+
+## Memory (RSS, MiB)
+
+| target | after start | idle after warm-up | peak under load |
+|---|---|---|---|
+${rows((id, label) => `| ${label} | ${id === "direct" ? "–" : f1(r.rssStart[id])} | ${f1(r.rssIdle[id])} | ${f1(s.medians[id]!.peak_rss)} |`)}
+
+Streaming soak of Tollgate: ${r.soak.seconds} s, ${f0(r.soak.requests)} requests (${f0(r.soak.rps)} req/s, ${f0(r.soak.errors)} errors); RSS ${f1(r.soak.rssBeforeMiB)} → ${f1(r.soak.rssAfterMiB)} MiB; growth after warm-up **${f2(r.soak.growthMiBPerMin)} MiB/min**.
+Samples (s: MiB): ${r.soak.samples.filter((_, i, a) => a.length <= 24 || i % Math.ceil(a.length / 24) === 0).map(([t, m]) => `${Math.round(t)}: ${m.toFixed(1)}`).join(", ")}.
+
+## Cold start and binary
+
+- Tollgate binary to first proxied 200: median **${f1(median(r.cold.tollgate))} ms** (runs: ${r.cold.tollgate.map((v) => v.toFixed(1)).join(", ")})
+- bare Bun proxy (\`bun bench/bare-proxy.ts\`): median ${f1(median(r.cold.bare))} ms (runs: ${r.cold.bare.map((v) => v.toFixed(1)).join(", ")})
+- Binary size (dist/tollgate): ${(r.binaryBytes / 1048576).toFixed(1)} MiB
+
+## Checks made along the way
+
+- Every target answered a non-streaming and a streaming request correctly before measuring; Tollgate's rate limiter was on (x-ratelimit-limit-requests: ${r.facts.tollgate?.["x-ratelimit-limit-requests"] ?? "?"}).
+- Tollgate charged ${f0(r.charged.requestsBilledMicros)} micros for about ${f0(tgRequests)} measured requests at 64 micros each (${f2(r.charged.requestsBilledMicros / (tgRequests * 64))}× of that; warm-up and requests cut off when wrk stops account for the rest).
+${r.notes.length ? r.notes.map((n) => `- ${n}`).join("\n") : ""}
+`;
+}
+
+/** Two bar charts: throughput per target (non-streaming, streaming) and added latency at c=1. */
+export function renderSvg(r: Results, s: Summary): string {
+  const ts = r.targets.filter((t) => t.id !== "direct");
+  const W = 860;
+  const H = 360;
+  const pad = { l: 60, r: 20, t: 40, b: 70 };
+  const panelW = (W - pad.l - pad.r - 60) / 2;
+  const colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759"];
+  const esc = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+  ];
+  const panel = (x0: number, title: string, series: { name: string; values: number[] }[], unit: string) => {
+    const h = H - pad.t - pad.b;
+    const max = Math.max(1, ...series.flatMap((x) => x.values.filter(Number.isFinite))) * 1.1;
+    out.push(`<text x="${x0 + panelW / 2}" y="20" text-anchor="middle" font-weight="bold">${esc(title)}</text>`);
+    for (let i = 0; i <= 4; i++) {
+      const y = pad.t + h - (h * i) / 4;
+      out.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${y}" y2="${y}" stroke="#ddd"/>`);
+      out.push(`<text x="${x0 - 6}" y="${y + 4}" text-anchor="end" fill="#555">${Math.round((max * i) / 4).toLocaleString("en-US")}</text>`);
+    }
+    const group = panelW / ts.length;
+    const bw = (group * 0.8) / series.length;
+    ts.forEach((t, i) => {
+      series.forEach((ser, j) => {
+        const v = ser.values[i]!;
+        if (!Number.isFinite(v)) return;
+        const bh = (h * Math.max(v, 0)) / max;
+        const x = x0 + i * group + group * 0.1 + j * bw;
+        out.push(`<rect x="${x.toFixed(1)}" y="${(pad.t + h - bh).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${colors[j]}"><title>${esc(`${t.label} ${ser.name}: ${Math.round(v)} ${unit}`)}</title></rect>`);
+      });
+      const label = t.label.replace(/ \(.*\)$/, "").replace(" gateway on Bun", "");
+      out.push(`<text x="${x0 + i * group + group / 2}" y="${pad.t + h + 16}" text-anchor="middle">${esc(label)}</text>`);
+    });
+    series.forEach((ser, j) => {
+      const lx = x0 + j * 150;
+      out.push(`<rect x="${lx}" y="${H - 28}" width="12" height="12" fill="${colors[j]}"/><text x="${lx + 16}" y="${H - 18}">${esc(ser.name)}</text>`);
+    });
+  };
+  const m = (id: string, k: string) => s.medians[id]?.[k] ?? NaN;
+  panel(pad.l, "Throughput, req/s (50 connections)", [
+    { name: "non-streaming", values: ts.map((t) => m(t.id, "ns_rps")) },
+    { name: "streaming", values: ts.map((t) => m(t.id, "st_rps")) },
+  ], "req/s");
+  panel(pad.l + panelW + 60, "Added latency over the upstream, µs", [
+    { name: "c=1 p50", values: ts.map((t) => s.overDirect[t.id]?.c1_p50 ?? NaN) },
+    { name: "c=1 p99", values: ts.map((t) => s.overDirect[t.id]?.c1_p99 ?? NaN) },
+    { name: "TTFT p50", values: ts.map((t) => s.overDirect[t.id]?.ttft_p50 ?? NaN) },
+  ], "µs");
+  out.push(`<text x="${W - 8}" y="${H - 4}" text-anchor="end" fill="#888" font-size="10">${esc(`${r.date.slice(0, 10)} · medians of ${r.settings.rounds} rounds · bun run bench${r.settings.quick ? ":quick" : ""}`)}</text>`);
+  out.push("</svg>");
+  return out.join("\n");
+}

@@ -1,0 +1,179 @@
+/**
+ * Benchmark harness: `bun run bench` (full, ~20 min with the 10-minute soak) or
+ * `bun run bench:quick` (smoke, about a minute). Every figure is a median over interleaved
+ * rounds and is compared with the bare Bun proxy measured in the same rounds; nothing absolute
+ * is ever checked. Full runs write BENCHMARKS.md and bench/results.svg; quick runs write
+ * bench/out/. See BENCHMARKS.md for the method.
+ */
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { computeSummary, renderMarkdown, renderSvg, type Results, type RoundData } from "./report";
+import { HAS_TASKSET, killAll, rssMiB } from "./proc";
+import { coldStart, latencyAtRate, latencyC1, soak, throughput, ttft, type Env, type Settings } from "./scenarios";
+import {
+  accountBalance, directTarget, freePort, prepareTollgate, provision, smokeCheck, startBare, startNginx, startPortkey, startTollgate, startUpstream,
+  type Target,
+} from "./targets";
+import { ensureTools } from "./tools";
+
+const ROOT = resolve(import.meta.dir, "..");
+const OUT = join(ROOT, "bench/out");
+const args = new Set(process.argv.slice(2));
+const quick = args.has("--quick");
+const soakArg = process.argv.find((a) => a.startsWith("--soak-seconds="));
+
+const settings: Settings = quick
+  ? { quick, rounds: 3, throughputSeconds: 1, latencySeconds: 1, ttftSamples: 40, soakSeconds: 10, coldStarts: 3, serverCpu: "0", loadCpu: "1", connections: 50, rate: { connections: 10, delayMs: 10 } }
+  : { quick, rounds: 5, throughputSeconds: 4, latencySeconds: 3, ttftSamples: 200, soakSeconds: 600, coldStarts: 9, serverCpu: "0", loadCpu: "1", connections: 50, rate: { connections: 10, delayMs: 10 } };
+if (soakArg) settings.soakSeconds = Number(soakArg.split("=")[1]);
+
+const log = (s: string) => console.log(`[bench] ${s}`);
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)}s`;
+
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+process.on("exit", killAll);
+
+async function main() {
+  mkdirSync(OUT, { recursive: true });
+  // The harness itself (the TTFT probe, cold-start client) runs on the load CPU.
+  if (HAS_TASKSET) Bun.spawnSync(["taskset", "-a", "-p", "-c", settings.loadCpu, String(process.pid)], { stdout: "ignore", stderr: "ignore" });
+  const tools = ensureTools(ROOT, OUT, log);
+  for (const n of tools.notes) log(`note: ${n}`);
+  if (!tools.wrk) throw new Error("wrk is required (apt-get install wrk)");
+  if (!HAS_TASKSET) tools.notes.push("taskset is missing: processes are not pinned, figures are noisier");
+
+  log("building the Tollgate binary (bun run build) ...");
+  const build = Bun.spawnSync(["bun", "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  if (build.exitCode !== 0) throw new Error(`bun run build failed: ${build.stderr.toString().slice(-500)}`);
+  const binary = join(ROOT, "dist/tollgate");
+
+  const { serverCpu: S, loadCpu: L } = settings;
+  const logFile = (n: string) => join(OUT, `${n}.log`);
+  const up = await startUpstream(ROOT, tools.upstreamBin, L, logFile("upstream"));
+  log(`upstream (${tools.upstreamBin ? "C" : "Bun"}) on ${up.url}, CPU ${L}`);
+
+  const targets: Target[] = [directTarget(up)];
+  const rssStart: Record<string, number> = {};
+  const remember = async (t: Target) => {
+    await Bun.sleep(300);
+    rssStart[t.id] = rssMiB(t.pids());
+    targets.push(t);
+    log(`${t.label} on ${t.url}, CPU ${S}`);
+  };
+  await remember(await startBare(ROOT, up, S, logFile("bare")));
+
+  const setup = prepareTollgate(join(OUT, "tollgate"), up);
+  const tg = await startTollgate(binary, setup, S, logFile("tollgate"));
+  const { key, accountId } = await provision(tg.target.url);
+  tg.target.headers = { "content-type": "application/json", authorization: `Bearer ${key}` };
+  await remember(tg.target);
+  if (tools.nginx) {
+    try {
+      await remember(await startNginx(tools.nginx, join(OUT, "nginx"), up, S, logFile("nginx")));
+    } catch (e) {
+      tools.notes.push(`nginx could not start: ${(e as Error).message}`);
+    }
+  }
+  if (tools.portkey) {
+    try {
+      await remember(await startPortkey(tools.portkey, up, S, logFile("portkey")));
+    } catch (e) {
+      tools.notes.push(`Portkey could not start under Bun: ${(e as Error).message}`);
+    }
+  }
+
+  const facts: Record<string, Record<string, string>> = {};
+  for (const t of targets) facts[t.id] = await smokeCheck(t);
+  const balanceBefore = await accountBalance(tg.target.url, accountId);
+
+  const env: Env = { wrk: tools.wrk, outDir: OUT, s: settings };
+  log(`warm-up ${elapsed()}`);
+  for (const t of targets) {
+    await throughput(env, t, false);
+    await throughput(env, t, true);
+  }
+  await Bun.sleep(1000);
+  const rssIdle: Record<string, number> = {};
+  for (const t of targets) rssIdle[t.id] = rssMiB(t.pids());
+
+  const rounds: RoundData[] = [];
+  for (let r = 0; r < settings.rounds; r++) {
+    const round: RoundData = {};
+    // Rotate the order so that no target always runs first (or right after the same neighbour).
+    const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
+    for (const t of order) {
+      const step = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+        if (process.env.BENCH_VERBOSE) log(`round ${r + 1}: ${t.id} ${name}`);
+        return f();
+      };
+      round[t.id] = {
+        ns: await step("non-streaming", () => throughput(env, t, false)),
+        st: await step("streaming", () => throughput(env, t, true)),
+        c1: await step("c=1", () => latencyC1(env, t)),
+        rate: await step("fixed rate", () => latencyAtRate(env, t)),
+        ttft: await step("ttft", () => ttft(env, t)),
+      };
+    }
+    rounds.push(round);
+    log(`round ${r + 1}/${settings.rounds} done ${elapsed()}: ${order.map((t) => `${t.id} ${Math.round(round[t.id]!.ns!.rps)}/${Math.round(round[t.id]!.st!.rps)} rps`).join(", ")}`);
+  }
+
+  log(`streaming soak of Tollgate for ${settings.soakSeconds}s ...`);
+  const soakResult = await soak(env, tg.target);
+  await Bun.sleep(1000);
+  const balanceAfter = await accountBalance(tg.target.url, accountId);
+
+  for (const t of targets.slice(1).reverse()) await t.stop();
+  log(`cold starts ${elapsed()}`);
+  const cold: Results["cold"] = { tollgate: [], bare: [] };
+  const port = await freePort();
+  for (let i = 0; i < settings.coldStarts; i++) {
+    cold.tollgate.push(await coldStart([binary, "serve", "--config", setup.configPath], setup.env, port, tg.target.headers, S, logFile("tollgate-cold")));
+    cold.bare.push(await coldStart(["bun", join(ROOT, "bench/bare-proxy.ts")], { UPSTREAM: up.url }, port, targets[1]!.headers, S, logFile("bare-cold")));
+  }
+  await up.stop();
+
+  const results: Results = {
+    date: new Date().toISOString(),
+    settings,
+    machine: machine(),
+    versions: tools.versions,
+    notes: tools.notes,
+    upstream: tools.upstreamBin ? "C (bench/upstream.c)" : "Bun (bench/upstream.ts)",
+    targets: targets.map((t) => ({ id: t.id, label: t.label })),
+    facts,
+    rssStart,
+    rssIdle,
+    rounds,
+    soak: soakResult,
+    cold,
+    binaryBytes: statSync(binary).size,
+    charged: { requestsBilledMicros: balanceBefore - balanceAfter },
+    durationSeconds: (Date.now() - started) / 1000,
+  };
+  const summary = computeSummary(results);
+  const dest = quick ? { md: join(OUT, "BENCHMARKS.quick.md"), svg: join(OUT, "results.quick.svg"), svgRef: "results.quick.svg" } : { md: join(ROOT, "BENCHMARKS.md"), svg: join(ROOT, "bench/results.svg"), svgRef: "bench/results.svg" };
+  writeFileSync(join(OUT, quick ? "results.quick.json" : "results.json"), JSON.stringify({ results, summary }, null, 2));
+  writeFileSync(dest.svg, renderSvg(results, summary));
+  writeFileSync(dest.md, renderMarkdown(results, summary, dest.svgRef));
+  console.log(`\n${summary.console}\n`);
+  log(`wrote ${dest.md} and ${dest.svg} in ${elapsed()}`);
+}
+
+function machine(): Results["machine"] {
+  const cpuinfo = Bun.spawnSync(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; nproc; uname -sr; grep MemTotal /proc/meminfo; cat /proc/loadavg"]).stdout.toString().trim().split("\n");
+  return { cpu: cpuinfo[0]?.trim() ?? "?", cores: Number(cpuinfo[1]), kernel: cpuinfo[2] ?? "?", memory: cpuinfo[3]?.replace(/\s+/g, " ") ?? "?", loadavg: cpuinfo[4] ?? "?" };
+}
+
+await main().catch((e) => {
+  console.error(`[bench] failed: ${(e as Error).stack ?? e}`);
+  killAll();
+  process.exit(1);
+});
+process.exit(0);

@@ -1,0 +1,181 @@
+/** The systems under test, each started pinned to the server CPU and pointed at the fake upstream. */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { processTree, spawnPinned, stop, waitForHttp, waitForLine } from "./proc";
+
+export type TargetId = "direct" | "bare" | "tollgate" | "nginx" | "portkey";
+
+export interface Target {
+  id: TargetId;
+  label: string;
+  url: string;
+  headers: Record<string, string>;
+  /** Pids whose CPU and memory count for this target. */
+  pids(): number[];
+  stop(): Promise<void>;
+  /** Extra facts shown in the report (rate-limit headers seen, ...). */
+  facts: Record<string, string>;
+}
+
+export const CHAT_PATH = "/v1/chat/completions";
+export const MODEL = "bench-model";
+const messages = [{ role: "user", content: "Say hello to the benchmark." }];
+export const BODY = JSON.stringify({ model: MODEL, messages, max_tokens: 64 });
+export const STREAM_BODY = JSON.stringify({ model: MODEL, messages, max_tokens: 64, stream: true, stream_options: { include_usage: true } });
+export const ADMIN_TOKEN = "bench-admin-token-0123456789abcdef";
+const UPSTREAM_KEY = "sk-upstream-bench";
+
+export interface Upstream {
+  url: string;
+  port: number;
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+const jsonHeaders = (auth: string) => ({ "content-type": "application/json", authorization: `Bearer ${auth}` });
+
+function processTarget(id: TargetId, label: string, p: Subprocess, url: string, headers: Record<string, string>, facts: Record<string, string> = {}): Target {
+  return { id, label, url, headers, facts, pids: () => processTree(p.pid), stop: () => stop(p) };
+}
+
+export async function startUpstream(root: string, bin: string | null, cpu: string, log: string): Promise<Upstream> {
+  const cmd = bin ? [bin, "0"] : ["bun", join(root, "bench/upstream.ts")];
+  const p = spawnPinned(cmd, { cpu, env: { PORT: "0" }, log });
+  const port = Number((await waitForLine(p, /ready (\d+)/))[1]);
+  return { url: `http://127.0.0.1:${port}`, port, pids: () => [p.pid], stop: () => stop(p) };
+}
+
+export function directTarget(up: Upstream): Target {
+  return { id: "direct", label: "upstream (direct)", url: up.url, headers: jsonHeaders(UPSTREAM_KEY), facts: {}, pids: up.pids, stop: async () => {} };
+}
+
+export async function startBare(root: string, up: Upstream, cpu: string, log: string): Promise<Target> {
+  const p = spawnPinned(["bun", join(root, "bench/bare-proxy.ts")], { cpu, env: { PORT: "0", UPSTREAM: up.url }, log });
+  const port = Number((await waitForLine(p, /ready (\d+)/))[1]);
+  return processTarget("bare", "bare Bun proxy", p, `http://127.0.0.1:${port}`, jsonHeaders(UPSTREAM_KEY));
+}
+
+export async function startNginx(nginx: string, dir: string, up: Upstream, cpu: string, log: string): Promise<Target> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `${t}_temp_path ${dir}/${t};`).join(" ");
+  // One worker: like the Bun targets, nginx gets one core. Upstream keep-alive and no buffering
+  // (streams pass event by event), as a production config for an LLM API would have.
+  writeFileSync(
+    join(dir, "nginx.conf"),
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  ${temp}
+  upstream llm { server 127.0.0.1:${up.port}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://llm;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering on;
+    }
+  }
+}
+`,
+  );
+  const p = spawnPinned([nginx, "-e", "stderr", "-p", dir, "-c", join(dir, "nginx.conf")], { cpu, log });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(url);
+  return processTarget("nginx", "nginx (native reference)", p, url, jsonHeaders(UPSTREAM_KEY));
+}
+
+export async function startPortkey(script: string, up: Upstream, cpu: string, log: string): Promise<Target> {
+  const port = await freePort();
+  const p = spawnPinned(["bun", script, `--port=${port}`, "--headless"], { cpu, env: { NODE_ENV: "production" }, log });
+  await waitForLine(p, /Ready for connections/, 30_000);
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(url);
+  return processTarget("portkey", "Portkey gateway on Bun", p, url, {
+    ...jsonHeaders(UPSTREAM_KEY),
+    "x-portkey-provider": "openai",
+    "x-portkey-custom-host": `${up.url}/v1`,
+  });
+}
+
+/** Config of the benchmarked Tollgate: one OpenAI-compatible provider, a plan that never throttles. */
+export function tollgateConfig(up: Upstream) {
+  return {
+    providers: [{ id: "bench", base_url: `${up.url}/v1`, kind: "openai", api_key: UPSTREAM_KEY }],
+    models: [{ id: MODEL, provider: "bench", input_price: 1, output_price: 2, max_output_tokens: 4096 }],
+    // Rate limits stay on (every request is admitted through the buckets), just far above the load.
+    plans: { bench: { rpm: 1_000_000_000, tpm: 1_000_000_000_000, concurrency: 100_000 } },
+  };
+}
+
+export interface TollgateSetup {
+  dir: string;
+  configPath: string;
+  dbPath: string;
+  env: Record<string, string>;
+}
+
+export function prepareTollgate(dir: string, up: Upstream): TollgateSetup {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const configPath = join(dir, "tollgate.json");
+  writeFileSync(configPath, JSON.stringify(tollgateConfig(up), null, 2));
+  const dbPath = join(dir, "tollgate.db");
+  return { dir, configPath, dbPath, env: { HOST: "127.0.0.1", TOLLGATE_DB: dbPath, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN } };
+}
+
+export async function startTollgate(bin: string, setup: TollgateSetup, cpu: string, log: string, port = 0): Promise<{ target: Target; proc: Subprocess; port: number }> {
+  const p = spawnPinned([bin, "serve", "--config", setup.configPath], { cpu, env: { ...setup.env, PORT: String(port) }, log });
+  const m = await waitForLine(p, /listening on http:\/\/[^:]+:(\d+)/);
+  const actual = Number(m[1]);
+  const target = processTarget("tollgate", "Tollgate (all features on)", p, `http://127.0.0.1:${actual}`, {});
+  return { target, proc: p, port: actual };
+}
+
+/** Creates the benchmark account (plan "bench", ample credit) and its key; returns the key. */
+export async function provision(url: string): Promise<{ key: string; accountId: string }> {
+  const admin = async (path: string, body: unknown) => {
+    const res = await fetch(url + path, { method: "POST", headers: jsonHeaders(ADMIN_TOKEN), body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const acc = await admin("/admin/accounts", { name: "bench", plan: "bench" });
+  await admin(`/admin/accounts/${acc.id}/credits`, { amount_micros: 1_000_000_000_000, note: "benchmark credit" });
+  const key = await admin(`/admin/accounts/${acc.id}/keys`, { name: "bench" });
+  return { key: String(key.key), accountId: String(acc.id) };
+}
+
+export async function accountBalance(url: string, accountId: string): Promise<number> {
+  const res = await fetch(`${url}/admin/accounts/${accountId}`, { headers: jsonHeaders(ADMIN_TOKEN) });
+  return ((await res.json()) as { balance_micros: number }).balance_micros;
+}
+
+/** One request of each kind must succeed before anything is measured. */
+export async function smokeCheck(t: Target): Promise<Record<string, string>> {
+  const res = await fetch(t.url + CHAT_PATH, { method: "POST", headers: t.headers, body: BODY });
+  const text = await res.text();
+  if (res.status !== 200 || !text.includes('"choices"')) throw new Error(`${t.label}: non-streaming check got ${res.status}: ${text.slice(0, 300)}`);
+  const sres = await fetch(t.url + CHAT_PATH, { method: "POST", headers: t.headers, body: STREAM_BODY });
+  const stext = await sres.text();
+  const events = stext.split("\n\n").filter((e) => e.startsWith("data: ")).length;
+  if (sres.status !== 200 || !stext.includes("data: [DONE]")) throw new Error(`${t.label}: streaming check got ${sres.status}: ${stext.slice(0, 300)}`);
+  const facts: Record<string, string> = { "stream events per response": String(events) };
+  const limit = res.headers.get("x-ratelimit-limit-requests");
+  if (t.id === "tollgate") facts["x-ratelimit-limit-requests"] = limit ?? "(absent: limiter not wired)";
+  return facts;
+}

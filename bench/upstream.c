@@ -1,0 +1,262 @@
+/*
+ * Fast fake OpenAI-compatible upstream for the benchmarks (Linux, epoll, one thread).
+ *
+ * Why C: on a 2-core machine the gateway gets one core and the load generator shares the other
+ * with the upstream, so the upstream must cost a small fraction of what a proxy costs per request
+ * or it becomes the bottleneck and flattens every ratio. A Bun upstream costs about half of a Bun
+ * proxy per request (more for streams); this one costs a few microseconds.
+ *
+ * Non-streaming: one fixed completion with usage. Streaming (body has "stream":true): a role
+ * chunk, CHUNKS content chunks, a finish chunk, a usage chunk when "include_usage":true, then
+ * [DONE]. Like a model server decoding a batch, every pass of the event loop writes one event to
+ * each open stream, so each event leaves in its own write.
+ *
+ * Usage: upstream PORT   (PORT 0 = any; prints "ready <port>" once listening)
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CHUNKS 20
+#define NEVENTS (CHUNKS + 4) /* role, CHUNKS contents, finish, usage, done */
+#define INBUF 65536
+#define MAXFD 65536
+
+typedef struct {
+  char *p;
+  int n;
+} bytes;
+
+typedef struct conn {
+  int fd;
+  char in[INBUF + 1];
+  int inlen;
+  char *out; /* unsent bytes (backpressure) */
+  int outlen, outcap;
+  int ev;        /* next stream event, -1 when no stream is open */
+  int withUsage; /* stream wants the usage chunk */
+  struct conn *next, *prev; /* list of open streams */
+} conn;
+
+static int ep;
+static conn *conns[MAXFD];
+static conn streams; /* sentinel of the open-stream list */
+static bytes completion, sseHead, events[NEVENTS];
+
+static const char *ID = "chatcmpl-bench";
+
+static bytes fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static bytes fmt(const char *f, ...) {
+  bytes b;
+  va_list ap;
+  va_start(ap, f);
+  b.n = vasprintf(&b.p, f, ap);
+  va_end(ap);
+  return b;
+}
+
+static bytes chunked(bytes data) {
+  bytes b = fmt("%x\r\n%s\r\n", data.n, data.p);
+  free(data.p);
+  return b;
+}
+
+#define USAGE "{\"prompt_tokens\":24,\"completion_tokens\":%d,\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}"
+#define CHUNK "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":\"bench-model\",\"choices\":[{\"index\":0,\"delta\":%s,\"logprobs\":null,\"finish_reason\":%s}]}\n\n"
+
+static void build(void) {
+  char text[16 * CHUNKS] = "";
+  for (int i = 0; i < CHUNKS; i++) strcat(text, i ? " word" : "word");
+  bytes usage = fmt(USAGE, CHUNKS, 24 + CHUNKS);
+  bytes body = fmt(
+      "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":1735689600,\"model\":\"bench-model\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"%s\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":%s,\"system_fingerprint\":\"fp_bench\"}",
+      ID, text, usage.p);
+  completion = fmt("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nx-request-id: upstream-bench\r\nContent-Length: %d\r\n\r\n%s", body.n, body.p);
+  sseHead = fmt("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nx-request-id: upstream-bench\r\nTransfer-Encoding: chunked\r\n\r\n");
+  int e = 0;
+  events[e++] = chunked(fmt(CHUNK, ID, "{\"role\":\"assistant\",\"content\":\"\"}", "null"));
+  for (int i = 0; i < CHUNKS; i++) events[e++] = chunked(fmt(CHUNK, ID, i ? "{\"content\":\" word\"}" : "{\"content\":\"word\"}", "null"));
+  events[e++] = chunked(fmt(CHUNK, ID, "{}", "\"stop\""));
+  events[e++] = chunked(fmt("data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":\"bench-model\",\"choices\":[],\"usage\":%s}\n\n", ID, usage.p));
+  bytes done = chunked(fmt("data: [DONE]\n\n"));
+  events[e++] = fmt("%s0\r\n\r\n", done.p);
+}
+
+static void closeConn(conn *c) {
+  if (c->ev >= 0) {
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+  }
+  epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  conns[c->fd] = NULL;
+  free(c->out);
+  free(c);
+}
+
+/* Writes now, keeps what the socket did not take; returns -1 when the connection died. */
+static int sendBytes(conn *c, const char *p, int n) {
+  if (c->outlen == 0) {
+    ssize_t w = write(c->fd, p, n);
+    if (w < 0 && errno != EAGAIN) return -1;
+    if (w > 0) p += w, n -= w;
+    if (n == 0) return 0;
+  }
+  if (c->outlen + n > c->outcap) {
+    c->outcap = (c->outlen + n) * 2;
+    c->out = realloc(c->out, c->outcap);
+  }
+  memcpy(c->out + c->outlen, p, n);
+  c->outlen += n;
+  struct epoll_event e = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+  epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
+  return 0;
+}
+
+static int flushOut(conn *c) {
+  ssize_t w = write(c->fd, c->out, c->outlen);
+  if (w < 0) return errno == EAGAIN ? 0 : -1;
+  memmove(c->out, c->out + w, c->outlen - w);
+  c->outlen -= w;
+  if (c->outlen == 0) {
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
+  }
+  return 0;
+}
+
+static int has(const char *hay, int n, const char *needle) { return memmem(hay, n, needle, strlen(needle)) != NULL; }
+
+/* Answers every complete request in the buffer (stops while a stream is open); -1 = close. */
+static int serve(conn *c) {
+  while (c->ev < 0) {
+    char *end = memmem(c->in, c->inlen, "\r\n\r\n", 4);
+    if (!end) return c->inlen >= INBUF ? -1 : 0;
+    int head = (int)(end - c->in) + 4, total = head;
+    char *cl = strcasestr(c->in, "\ncontent-length:");
+    if (cl && cl < end) {
+      total += atoi(cl + 16);
+    } else if (has(c->in, head, "hunked")) {
+      char *fin = memmem(c->in + head, c->inlen - head, "0\r\n\r\n", 5);
+      if (!fin) return c->inlen >= INBUF ? -1 : 0;
+      total = (int)(fin - c->in) + 5;
+    }
+    if (total > INBUF) return -1;
+    if (c->inlen < total) return 0;
+    int stream = has(c->in + head, total - head, "\"stream\":true") || has(c->in + head, total - head, "\"stream\": true");
+    if (!stream) {
+      if (sendBytes(c, completion.p, completion.n) < 0) return -1;
+    } else {
+      c->withUsage = has(c->in + head, total - head, "\"include_usage\":true") || has(c->in + head, total - head, "\"include_usage\": true");
+      if (sendBytes(c, sseHead.p, sseHead.n) < 0) return -1;
+      c->ev = 0;
+      c->next = &streams;
+      c->prev = streams.prev;
+      streams.prev->next = c;
+      streams.prev = c;
+    }
+    memmove(c->in, c->in + total, c->inlen - total);
+    c->inlen -= total;
+    c->in[c->inlen] = 0;
+  }
+  return 0;
+}
+
+/* One pass: the next event of every open stream that is not backpressured. */
+static void pass(void) {
+  conn *c = streams.next;
+  while (c != &streams) {
+    conn *next = c->next;
+    if (c->outlen == 0) {
+      int e = c->ev;
+      if (e == NEVENTS - 2 && !c->withUsage) e = NEVENTS - 1;
+      if (sendBytes(c, events[e].p, events[e].n) < 0) {
+        closeConn(c);
+        c = next;
+        continue;
+      }
+      c->ev = e + 1;
+      if (c->ev == NEVENTS) {
+        c->prev->next = c->next;
+        c->next->prev = c->prev;
+        c->ev = -1;
+        if (serve(c) < 0) closeConn(c);
+      }
+    }
+    c = next;
+  }
+}
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  build();
+  streams.next = streams.prev = &streams;
+  int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(argc > 1 ? atoi(argv[1]) : 0)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4096) < 0) {
+    perror("listen");
+    return 1;
+  }
+  socklen_t al = sizeof a;
+  getsockname(ls, (struct sockaddr *)&a, &al);
+  ep = epoll_create1(0);
+  struct epoll_event le = {.events = EPOLLIN, .data.ptr = NULL};
+  epoll_ctl(ep, EPOLL_CTL_ADD, ls, &le);
+  printf("ready %d\n", ntohs(a.sin_port));
+  fflush(stdout);
+
+  struct epoll_event evs[512];
+  for (;;) {
+    int n = epoll_wait(ep, evs, 512, streams.next != &streams ? 0 : -1);
+    for (int i = 0; i < n; i++) {
+      conn *c = evs[i].data.ptr;
+      if (!c) {
+        int fd;
+        while ((fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+          if (fd >= MAXFD) {
+            close(fd);
+            continue;
+          }
+          setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          conn *nc = calloc(1, sizeof *nc);
+          nc->fd = fd;
+          nc->ev = -1;
+          conns[fd] = nc;
+          struct epoll_event e = {.events = EPOLLIN, .data.ptr = nc};
+          epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+        }
+        continue;
+      }
+      if ((evs[i].events & EPOLLOUT) && c->outlen > 0 && flushOut(c) < 0) {
+        closeConn(c);
+        continue;
+      }
+      if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        ssize_t r = read(c->fd, c->in + c->inlen, INBUF - c->inlen);
+        if (r == 0 || (r < 0 && errno != EAGAIN)) {
+          closeConn(c);
+          continue;
+        }
+        if (r > 0) c->inlen += r;
+        c->in[c->inlen] = 0;
+        if (serve(c) < 0) closeConn(c);
+      }
+    }
+    pass();
+  }
+}

@@ -37,19 +37,14 @@ const server = Bun.serve({
     const body = req.method === "POST" ? await req.text() : "";
     if (!body.includes('"stream":true')) return new Response(completion, { headers: jsonHeaders });
     const withUsage = body.includes('"include_usage":true');
-    const stream = new ReadableStream({
-      type: "direct",
-      async pull(ctrl: ReadableStreamDirectController) {
-        for (const e of events) {
-          ctrl.write(e);
-          await ctrl.flush();
-          // A real model's tokens leave one by one: give each event its own write.
-          await tick();
-        }
-        if (withUsage) ctrl.write(usageEvent);
-        ctrl.write(done);
-        await ctrl.flush();
-        ctrl.close();
+    const queue = withUsage ? [...events, usageEvent, done] : [...events, done];
+    let i = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(ctrl) {
+        ctrl.enqueue(queue[i++]!);
+        if (i === queue.length) return ctrl.close();
+        // A real model's tokens leave one by one: give each event its own write.
+        await tick();
       },
     });
     return new Response(stream, { headers: sseHeaders });

@@ -3,6 +3,8 @@ import pkg from "../package.json" with { type: "json" };
 import { accountsCommand } from "./cli/accounts";
 import type { CommandTable } from "./cli/command";
 import { creditsCommand } from "./cli/credits";
+import { codesCommand } from "./cli/codes";
+import { inviteCommand } from "./cli/invite";
 import { demoCommand } from "./cli/demo";
 import { keysCommand } from "./cli/keys";
 import { migrateCommand } from "./cli/migrate";
@@ -16,9 +18,10 @@ import { serveCommand } from "./cli/serve";
 const commands: CommandTable = {
   serve: serveCommand,
   migrate: migrateCommand,
-  accounts: accountsCommand,
+  accounts: { ...accountsCommand, subcommands: { ...accountsCommand.subcommands, invite: inviteCommand } },
   credits: creditsCommand,
   keys: keysCommand,
+  codes: codesCommand,
   demo: demoCommand,
 };
 

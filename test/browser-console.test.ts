@@ -98,7 +98,7 @@ describe("operator console in a browser", () => {
     await op.getByRole("button", { name: "Create codes" }).click();
     const codes = (await op.locator("#new-codes").inputValue()).split("\n");
     expect(codes).toHaveLength(5);
-    await screenshot(op, "console-codes");
+    await screenshot(op, "console-codes", { fullPage: true });
 
     // The customer accepts the invite and redeems a code in the portal.
     const custContext = await browser.newContext();
@@ -131,7 +131,7 @@ describe("operator console in a browser", () => {
     await nav(op, "Accounts");
     await op.getByRole("link", { name: "Orbit Robotics" }).click();
     expect(await op.getByTestId("balance").textContent()).toBe("$50.00");
-    await screenshot(op, "console-account");
+    await screenshot(op, "console-account", { fullPage: true });
     await op.getByRole("button", { name: "Suspend account" }).click();
     await op.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
     expect((await me()).status).toBe(200);
@@ -143,7 +143,7 @@ describe("operator console in a browser", () => {
 
     // The rest of the console renders cleanly.
     await nav(op, "Accounts");
-    await screenshot(op, "console-accounts");
+    await screenshot(op, "console-accounts", { fullPage: true });
     await nav(op, "Usage");
     expect(await op.getByTestId("total-requests").textContent()).not.toBe("");
     await screenshot(op, "console-usage");
@@ -151,7 +151,7 @@ describe("operator console in a browser", () => {
     expect(await op.getByRole("table").textContent()).toContain("grok-4");
     await nav(op, "Upstream health");
     expect(await op.getByRole("table").first().textContent()).toContain("fake#1");
-    await screenshot(op, "console-health");
+    await screenshot(op, "console-health", { fullPage: true });
     await nav(op, "Audit log");
     const audit = (await op.getByRole("table").textContent())!;
     for (const action of ["account.create", "account.invite", "credits.topup", "codes.create", "credits.redeem", "account.update"]) expect(audit).toContain(action);

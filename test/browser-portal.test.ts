@@ -101,7 +101,7 @@ describe("customer portal in a browser", () => {
     expect(key).toMatch(/^sk-tg-[0-9A-Za-z]{40}$/);
     await page.getByRole("button", { name: "Copy" }).click();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
-    await screenshot(page, "portal-keys");
+    await screenshot(page, "portal-keys", { fullPage: true });
 
     // Call the API with it through the OpenAI SDK.
     const reply = await ask(key);
@@ -144,13 +144,13 @@ describe("customer portal in a browser", () => {
       seedHistory(acc.id, made.id);
       await nav(page, "Overview");
       await page.locator("#usage-chart canvas").first().waitFor();
-      await screenshot(page, "portal-overview");
+      await screenshot(page, "portal-overview", { fullPage: true });
       await nav(page, "Usage");
       await screenshot(page, "portal-usage");
       await nav(page, "Credits");
-      await screenshot(page, "portal-credits");
+      await screenshot(page, "portal-credits", { fullPage: true });
       await nav(page, "Quickstart");
-      await screenshot(page, "portal-quickstart");
+      await screenshot(page, "portal-quickstart", { fullPage: true });
       await page.setViewportSize({ width: 390, height: 844 });
       await nav(page, "Overview");
       await page.locator("#usage-chart canvas").first().waitFor();

@@ -171,3 +171,44 @@ describe("redemption service", () => {
     }
   });
 });
+
+describe("CLI", () => {
+  test("codes create prints the codes once; codes list never does; accounts invite prints a one-time link", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tollgate-codes-cli-"));
+    try {
+      const root = join(import.meta.dir, "..");
+      const run = async (...args: string[]) => {
+        const p = Bun.spawn(["bun", join(root, "src/index.ts"), "--db", join(dir, "t.db"), ...args], {
+          stdout: "pipe", stderr: "pipe", env: { ...process.env, TOLLGATE_PUBLIC_URL: "https://gw.example.com" },
+        });
+        const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+        return { out, err, code };
+      };
+      const made = await run("codes", "create", "--count", "2", "--amount", "7.25", "--note", "meetup", "--json");
+      expect(made.code).toBe(0);
+      const batch = JSON.parse(made.out) as { batch: string; amount_micros: number; codes: { code: string }[] };
+      expect(batch.amount_micros).toBe(7_250_000);
+      expect(batch.codes).toHaveLength(2);
+      const list = await run("codes", "list", "--batch", batch.batch);
+      expect(list.code).toBe(0);
+      expect(list.out).toContain("available");
+      expect(list.out).not.toContain(batch.codes[0]!.code);
+      expect((await run("codes", "create", "--count", "5")).code).toBe(2);
+      expect((await run("codes", "create", "--count", "1", "--amount", "-1")).code).toBe(2);
+
+      const acc = JSON.parse((await run("accounts", "create", "CLI Co", "--email", "cli@example.com", "--json")).out) as { id: string };
+      const inv = await run("accounts", "invite", acc.id);
+      expect(inv.code).toBe(0);
+      expect(inv.out).toMatch(/https:\/\/gw\.example\.com\/portal\/invite\/[0-9A-Za-z]{40}/);
+      expect(inv.out).toContain("cli@example.com");
+      expect((await run("accounts", "invite", "acc_missing")).code).not.toBe(0);
+
+      const db = openDb(join(dir, "t.db"));
+      const a = createAccount(db, { name: "redeemer" }, "test");
+      expect(redeemCode(db, a.id, batch.codes[1]!.code, "test").entry.amount_micros).toBe(7_250_000);
+      db.$client.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -104,7 +104,8 @@
       width: Math.max(280, chartEl.clientWidth),
       height: 280,
       cursor: { points: { size: 7 } },
-      scales: { x: { time: true }, spend: { range: function (u, min, max) { return [0, Math.max(max * 1.15, 10000)]; } },
+      // Half a day of padding each side so the first and last bars are not cut in half.
+      scales: { x: { time: true, range: function (u, min, max) { return [min - 43200, max + 43200]; } }, spend: { range: function (u, min, max) { return [0, Math.max(max * 1.15, 10000)]; } },
         tokens: { range: function (u, min, max) { return [0, Math.max(max * 1.15, 10)]; } } },
       series: [
         { value: function (u, v) { return v == null ? "—" : new Date(v * 1000).toISOString().slice(0, 10); } },

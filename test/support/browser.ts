@@ -51,12 +51,13 @@ export async function launchBrowser(): Promise<Browser> {
   };
 }
 
-/** Full-page screenshots into docs/ when TOLLGATE_SCREENSHOTS=1 (`bun run screenshots`). */
-export async function screenshot(page: Page, name: string): Promise<void> {
+/** Screenshots into docs/ when TOLLGATE_SCREENSHOTS=1 (`bun run screenshots`); the viewport unless fullPage. */
+export async function screenshot(page: Page, name: string, o: { fullPage?: boolean } = {}): Promise<void> {
   if (process.env.TOLLGATE_SCREENSHOTS !== "1") return;
   const dir = join(import.meta.dir, "..", "..", "docs");
   mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+  await page.evaluate(() => document.fonts.ready);
+  await page.screenshot({ path: join(dir, `${name}.png`), fullPage: o.fullPage ?? false });
 }
 
 export const screenshotsEnabled = () => process.env.TOLLGATE_SCREENSHOTS === "1";

@@ -13,28 +13,23 @@ const statusOf = (s: string) => html`<span class="badge ${s === "active" ? "ok" 
 export function accountsView(o: { csrf: string; accounts: AccountViewT[]; q: string; plans: string[]; hasMore: boolean; offset: number }): Html {
   const more = new URLSearchParams({ ...(o.q ? { q: o.q } : {}), offset: String(o.offset + o.accounts.length) });
   return html`${pageHead("Accounts", "Customers, their credit and their status.")}
-<div class="grid-2">
-<section class="card" aria-labelledby="find-title">
-  <h2 id="find-title">Find an account</h2>
-  <form class="inline" method="get" action="/console/accounts" role="search">
-    <div class="field"><label for="q">Name, email or id</label><input id="q" name="q" type="search" value="${o.q}"></div>
-    <button class="btn" type="submit">Search</button>${o.q && html` <a class="btn" href="/console/accounts">Clear</a>`}
-  </form>
-</section>
 <section class="card" aria-labelledby="new-title">
   <h2 id="new-title">New account</h2>
-  <form class="stack" method="post" action="/console/accounts">
+  <form class="inline" method="post" action="/console/accounts">
     ${csrfField(o.csrf)}
     <div class="field"><label for="a-name">Name</label><input id="a-name" name="name" required maxlength="200"></div>
     <div class="field"><label for="a-email">Email (optional)</label><input id="a-email" name="email" type="email"></div>
     <div class="field"><label for="a-plan">Plan</label><select id="a-plan" name="plan">${o.plans.map((p) => html`<option>${p}</option>`)}</select></div>
-    <div class="field"><label for="a-credit">Starting credit in USD (optional)</label><input id="a-credit" name="credit_usd" inputmode="decimal" placeholder="0.00"></div>
-    <div><button class="btn primary" type="submit">Create account</button></div>
+    <div class="field"><label for="a-credit">Starting credit, USD (optional)</label><input id="a-credit" name="credit_usd" inputmode="decimal" placeholder="0.00"></div>
+    <button class="btn primary" type="submit">Create account</button>
   </form>
 </section>
-</div>
 <section class="card" aria-labelledby="list-title">
-  <div class="card-head"><h2 id="list-title">${o.q ? `Results for “${o.q}”` : "All accounts"}</h2></div>
+  <div class="card-head"><h2 id="list-title">${o.q ? `Results for “${o.q}”` : "All accounts"}</h2>
+    <form class="inline" method="get" action="/console/accounts" role="search">
+      <div class="field"><label class="sr-only" for="q">Search by name, email or id</label><input id="q" name="q" type="search" value="${o.q}" placeholder="Search name, email or id"></div>
+      <button class="btn" type="submit">Search</button>${o.q && html` <a class="btn" href="/console/accounts">Clear</a>`}
+    </form></div>
   ${o.accounts.length === 0
     ? empty(o.q ? "No matching accounts" : "No accounts yet", html`<p>${o.q ? "Try another search." : "Create the first one above, then send an invite link."}</p>`)
     : html`<div class="table-wrap"><table class="data">
@@ -91,6 +86,7 @@ ${o.invite && secretBox("Invite link", `Send this one-time link to the customer$
       <dt>Sign-in</dt><dd>${o.login ? html`${o.login.email} <span class="muted">· last ${o.login.lastLoginAt ? dateTime(o.login.lastLoginAt) : "never"}</span>` : html`<span class="muted">No login yet</span>`}</dd>
       <dt>Limits</dt><dd>${o.limits ? `${n(o.limits.rpm)} req/min · ${n(o.limits.tpm)} tokens/min · ${n(o.limits.concurrency)} concurrent` : "—"}</dd>
     </dl>
+    <div class="actions-stack">
     <form class="inline" method="post" action="/console/accounts/${a.id}/invite">
       ${csrfField(o.csrf)}<button class="btn" type="submit">${o.login ? "Send password reset link" : "Create invite link"}</button>
     </form>
@@ -103,6 +99,7 @@ ${o.invite && secretBox("Invite link", `Send this one-time link to the customer$
       ${csrfField(o.csrf)}<input type="hidden" name="status" value="${suspended ? "active" : "suspended"}">
       <button class="btn ${suspended ? "primary" : "danger"}" type="submit">${suspended ? "Reactivate account" : "Suspend account"}</button>
     </form>
+    </div>
   </section>
 </div>
 <section class="card" aria-labelledby="keys-title">

@@ -42,6 +42,8 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   return { deps, generatedAdminToken: admin.generated, migrated, recoveredHolds };
 }
 
+const CHAT_PATH = /\/chat\/completions\/?(\?|$)/;
+
 export interface RunningServer {
   url: string;
   port: number;
@@ -63,7 +65,14 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     // Chat requests switch it off for themselves (long first-token waits); streams send keep-alive comments.
     idleTimeout: deps.config.idle_timeout_seconds,
     maxRequestBodySize: hardBodyCap(deps.config.max_body_bytes),
-    fetch: (req) => app.fetch(req),
+    fetch: (req, srv) => {
+      // Bun's idle timer also runs while a response streams (writes do not reset it), so chat
+      // requests, which may wait minutes for a first token and stream for longer, switch it off;
+      // the gateway's own timeouts (config `timeouts`) bound them instead. Elysia's context has
+      // no server here (app.fetch), so this is the place.
+      if (req.method === "POST" && CHAT_PATH.test(req.url)) srv.timeout(req, 0);
+      return app.fetch(req);
+    },
   });
   rollUpUsage(deps.db, deps.config.usage_retention_days, deps.now());
   deps.alerts?.notifier.resume();

@@ -71,7 +71,7 @@ describe("before the first byte: a clear error fast, never a charge", () => {
       expect(res.status).toBe(status === 500 ? 502 : 503);
       expect(((await res.json()) as Err).error).toMatchObject({ type: "server_error", code });
       expect(requestsSince(before)).toBe(FAST.retry.max_attempts);
-      expect(elapsedSince(t0)).toBeLessThan(1_000);
+      expect(elapsedSince(t0)).toBeLessThan(1_500);
       expect((await expectExactLedger(gw, c.accountId, CREDITS)).size).toBe(0);
     });
 
@@ -115,7 +115,7 @@ describe("before the first byte: a clear error fast, never a charge", () => {
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("30");
     expect(((await res.json()) as Err).error.code).toBe("upstream_overloaded");
-    expect(elapsedSince(t0)).toBeLessThan(1_000);
+    expect(elapsedSince(t0)).toBeLessThan(1_500);
     expect(requestsSince(before)).toBe(1);
     expect((await expectExactLedger(gw, c.accountId, CREDITS)).size).toBe(0);
   });
@@ -128,7 +128,7 @@ describe("before the first byte: a clear error fast, never a charge", () => {
       const res = await chat(g2.url, c.key, { model: "grok-4", messages: user(), stream: true });
       expect(res.status).toBe(502);
       expect(((await res.json()) as Err).error).toMatchObject({ type: "server_error", code: "upstream_unreachable" });
-      expect(elapsedSince(t0)).toBeLessThan(1_000);
+      expect(elapsedSince(t0)).toBeLessThan(1_500);
       expect((await expectExactLedger(g2, c.accountId, CREDITS)).size).toBe(0);
     } finally {
       await g2.stop();

@@ -1,0 +1,174 @@
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chat, user } from "./support/chat";
+import { startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
+import { deadUrl, elapsedSince, expectExactLedger, FAST, gatewayOver, readSseTimed } from "./support/resilience";
+import type { TestServer } from "./support/server";
+
+/** Several deployments and keys: a failing upstream is hidden from customers, who are charged once. */
+setDefaultTimeout(30_000);
+const CREDITS = 10_000_000;
+const COST = 20 * 3 + 6 * 15;
+const MOCK = { prompt_tokens: 20, completion_tokens: 6 };
+let primary: MockUpstream;
+let fallback: MockUpstream;
+const gateways: TestServer[] = [];
+
+beforeAll(() => {
+  primary = startFakeUpstream();
+  fallback = startFakeUpstream();
+});
+afterEach(async () => {
+  primary.setDefaults({});
+  fallback.setDefaults({});
+  for (const g of gateways.splice(0)) await g.stop();
+});
+afterAll(async () => {
+  await primary.stop();
+  await fallback.stop();
+});
+
+async function twoDeployments(overrides: Record<string, unknown> = {}) {
+  const g = await gatewayOver(
+    [
+      { id: "xai", url: primary.url },
+      { id: "backup", url: fallback.url },
+    ],
+    overrides,
+  );
+  gateways.push(g);
+  return g;
+}
+
+describe("failover between deployments (priority order)", () => {
+  for (const stream of [false, true]) {
+    test(`first deployment answers 500 → the second answers; client gets 200, charged once (${stream ? "stream" : "non-stream"})`, async () => {
+      const g = await twoDeployments();
+      primary.setDefaults({ status: 500 });
+      const c = await g.customer(CREDITS);
+      const [p0, f0] = [primary.requests.length, fallback.requests.length];
+      const res = await chat(g.url, c.key, { model: "grok-4", messages: user(), stream, mock: MOCK });
+      expect(res.status).toBe(200);
+      if (stream) expect((await readSseTimed(res)).done).toBe(true);
+      else expect(((await res.json()) as { usage: { total_tokens: number } }).usage.total_tokens).toBe(26);
+      expect(primary.requests.length - p0).toBe(1);
+      expect(fallback.requests.length - f0).toBe(1);
+      // Each deployment gets its own upstream key and model id.
+      expect(primary.requests.at(-1)!.headers.authorization).toBe("Bearer xai-upstream-key-0001");
+      expect(fallback.requests.at(-1)!.headers.authorization).toBe("Bearer backup-upstream-key-0001");
+      const charges = await expectExactLedger(g, c.accountId, CREDITS);
+      expect([...charges.values()]).toEqual([COST]);
+      expect(charges.has(res.headers.get("x-request-id")!)).toBe(true);
+    });
+  }
+
+  test("first deployment refuses connections → the second answers at once", async () => {
+    const g = await gatewayOver([
+      { id: "xai", url: await deadUrl() },
+      { id: "backup", url: fallback.url },
+    ]);
+    gateways.push(g);
+    const c = await g.customer(CREDITS);
+    const t0 = performance.now();
+    const res = await chat(g.url, c.key, { model: "grok-4", messages: user(), stream: true, mock: MOCK });
+    expect(res.status).toBe(200);
+    expect((await readSseTimed(res)).done).toBe(true);
+    expect(elapsedSince(t0)).toBeLessThan(1_500);
+    expect([...(await expectExactLedger(g, c.accountId, CREDITS)).values()]).toEqual([COST]);
+  });
+
+  test("first deployment hangs before headers → the second answers after the first-byte timeout", async () => {
+    const g = await twoDeployments();
+    primary.setDefaults({ hang: "headers" });
+    const c = await g.customer(CREDITS);
+    const t0 = performance.now();
+    const res = await chat(g.url, c.key, { model: "grok-4", messages: user(), stream: true, mock: MOCK });
+    expect(res.status).toBe(200);
+    expect((await readSseTimed(res)).done).toBe(true);
+    const took = elapsedSince(t0);
+    expect(took).toBeGreaterThanOrEqual(FAST.timeouts.first_byte_ms - 50);
+    expect(took).toBeLessThan(FAST.timeouts.first_byte_ms + 1_000);
+    expect([...(await expectExactLedger(g, c.accountId, CREDITS)).values()]).toEqual([COST]);
+  });
+
+  test("the first deployment not serving the model (404) → the second serves it", async () => {
+    const g = await twoDeployments();
+    primary.setDefaults({ status: 404, error_body: { error: { message: "The model grok-4-0709 does not exist" } } });
+    const c = await g.customer(CREDITS);
+    const res = await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: MOCK });
+    expect(res.status).toBe(200);
+    expect([...(await expectExactLedger(g, c.accountId, CREDITS)).values()]).toEqual([COST]);
+  });
+
+  test("a bad request (400) is not sent to the other deployment", async () => {
+    const g = await twoDeployments();
+    primary.setDefaults({ status: 400, error_body: { error: { message: "This model's maximum context length is 131072 tokens." } } });
+    const c = await g.customer(CREDITS);
+    const f0 = fallback.requests.length;
+    const res = await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: MOCK });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("context_length_exceeded");
+    expect(fallback.requests.length).toBe(f0);
+    expect((await expectExactLedger(g, c.accountId, CREDITS)).size).toBe(0);
+  });
+
+  test("both deployments failing → one clear error, nothing charged", async () => {
+    const g = await twoDeployments({ retry: { ...FAST.retry, max_attempts: 4 } });
+    primary.setDefaults({ status: 503 });
+    fallback.setDefaults({ status: 502 });
+    const c = await g.customer(CREDITS);
+    const [p0, f0] = [primary.requests.length, fallback.requests.length];
+    const res = await chat(g.url, c.key, { model: "grok-4", messages: user(), stream: true, mock: MOCK });
+    expect(res.status).toBe(502);
+    expect(((await res.json()) as { error: { type: string } }).error.type).toBe("server_error");
+    // Alternating: primary, backup, primary, backup.
+    expect(primary.requests.length - p0).toBe(2);
+    expect(fallback.requests.length - f0).toBe(2);
+    expect((await expectExactLedger(g, c.accountId, CREDITS)).size).toBe(0);
+  });
+});
+
+describe("several keys of one provider", () => {
+  const KEYS = ["xai-key-aaaa", "xai-key-bbbb", "xai-key-cccc"];
+
+  test("requests are spread across the keys in turn", async () => {
+    const g = await gatewayOver([{ id: "xai", url: primary.url, keys: KEYS }]);
+    gateways.push(g);
+    const c = await g.customer(CREDITS);
+    const p0 = primary.requests.length;
+    for (let i = 0; i < 6; i++) expect((await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: MOCK })).status).toBe(200);
+    const used = primary.requests.slice(p0).map((r) => r.headers.authorization);
+    expect(used).toEqual([...KEYS, ...KEYS].map((k) => `Bearer ${k}`));
+    expect((await expectExactLedger(g, c.accountId, CREDITS)).size).toBe(6);
+  });
+
+  test("a key the upstream refuses (401) is skipped for the next key; customers see only 200s", async () => {
+    const g = await gatewayOver([{ id: "xai", url: primary.url, keys: KEYS }], { breaker: { failures: 2, window_ms: 60_000, cooldown_ms: 60_000 } });
+    gateways.push(g);
+    primary.setDefaults({ status: 401, error_body: { error: { message: "Incorrect API key provided" } }, only_key: KEYS[1] });
+    const c = await g.customer(CREDITS);
+    for (let i = 0; i < 9; i++) expect((await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: MOCK })).status).toBe(200);
+    expect((await expectExactLedger(g, c.accountId, CREDITS)).size).toBe(9);
+    const view = (await (await g.admin("/admin/upstreams")).json()) as { data: { id: string; key_hint: string; state: string; failures: number }[] };
+    const bad = view.data.find((u) => u.id === "xai#2")!;
+    expect(bad).toMatchObject({ key_hint: "…bbbb", state: "open", failures: 2 });
+    expect(view.data.filter((u) => u.state === "closed").map((u) => u.id)).toEqual(["xai#1", "xai#3"]);
+    expect(JSON.stringify(view)).not.toContain("xai-key-");
+  });
+});
+
+describe("weights within one priority", () => {
+  test("two deployments of equal priority both get traffic", async () => {
+    const g = await gatewayOver([
+      { id: "xai", url: primary.url, priority: 0, weight: 1 },
+      { id: "backup", url: fallback.url, priority: 0, weight: 1 },
+    ]);
+    gateways.push(g);
+    const c = await g.customer(CREDITS);
+    const [p0, f0] = [primary.requests.length, fallback.requests.length];
+    for (let i = 0; i < 40; i++) expect((await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: MOCK })).status).toBe(200);
+    // Each side gets some: the chance that 40 fair draws all land on one side is 2^-39.
+    expect(primary.requests.length - p0).toBeGreaterThan(0);
+    expect(fallback.requests.length - f0).toBeGreaterThan(0);
+    expect(primary.requests.length - p0 + fallback.requests.length - f0).toBe(40);
+  });
+});

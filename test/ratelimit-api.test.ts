@@ -119,6 +119,16 @@ describe("admin: plans and key limits", () => {
     expect(audit.data.filter((a) => a.action === "key.limits").length).toBe(2);
   });
 
+  test("a rotated key keeps its overrides", async () => {
+    const c = await g.customer(0, "small");
+    await g.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: 7 } });
+    const rotated = (await (await g.admin(`/admin/keys/${c.keyId}/rotate`, { body: {} })).json()) as { id: string; key: string };
+    const limits = (await (await g.admin(`/admin/keys/${rotated.id}/limits`)).json()) as { overrides: { rpm: number | null } };
+    expect(limits.overrides.rpm).toBe(7);
+    const me = await fetch(`${g.url}/v1/me`, { headers: bearer(rotated.key) });
+    expect(me.headers.get("x-ratelimit-limit-requests")).toBe("7");
+  });
+
   test("every rate-limit route is in the OpenAPI spec with a summary", async () => {
     const spec = (await (await fetch(`${g.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { summary?: string }>> };
     for (const [path, method] of [

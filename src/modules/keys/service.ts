@@ -75,6 +75,10 @@ export function rotateKey(db: Db, id: string, graceSeconds: number, actor: strin
     // Same logical key with a new secret: it keeps what it spent, or rotation would reset its spend cap.
     const row: KeyRow = { ...old, id: newId("key"), hash, last4, lastUsedAt: null, createdAt: now, rotatedTo: null };
     db.insert(apiKeys).values(row).run();
+    // Its rate-limit overrides move with it, or rotation would lift them.
+    db.$client
+      .query("INSERT INTO key_limits (key_id, rpm, tpm, concurrency, updated_at) SELECT ?, rpm, tpm, concurrency, ? FROM key_limits WHERE key_id = ?")
+      .run(row.id, now, id);
     const oldExpiry = now + graceSeconds * 1000;
     const patch = graceSeconds === 0
       ? { revokedAt: now, rotatedTo: row.id }

@@ -1,0 +1,53 @@
+/**
+ * Quick A/B while optimising: bare proxy vs Tollgate run from source (or the binary with
+ * --binary), interleaved, printing throughput ratios and CPU per request. Not part of the report.
+ * Usage: bun bench/compare.ts [--rounds=3] [--seconds=3] [--stream] [--binary] [--cpu-prof]
+ */
+import { join, resolve } from "node:path";
+import { wrk } from "./load";
+import { cpuSeconds, killAll, spawnPinned, waitForLine } from "./proc";
+import { BODY, prepareTollgate, provision, startBare, startUpstream, STREAM_BODY, type Target } from "./targets";
+import { ensureTools } from "./tools";
+
+const ROOT = resolve(import.meta.dir, "..");
+const OUT = join(ROOT, "bench/out");
+const arg = (n: string, d: string) => process.argv.find((a) => a.startsWith(`--${n}=`))?.split("=")[1] ?? d;
+const rounds = Number(arg("rounds", "3"));
+const seconds = Number(arg("seconds", "3"));
+const stream = process.argv.includes("--stream");
+process.on("exit", killAll);
+
+const tools = ensureTools(ROOT, OUT, console.log);
+const up = await startUpstream(ROOT, tools.upstreamBin, "1", join(OUT, "cmp-upstream.log"));
+const bare = await startBare(ROOT, up, "0", join(OUT, "cmp-bare.log"));
+const setup = prepareTollgate(join(OUT, "cmp-tollgate"), up);
+const cmd = process.argv.includes("--binary")
+  ? [join(ROOT, "dist/tollgate")]
+  : ["bun", ...(process.argv.includes("--cpu-prof") ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "prof")}`] : []), join(ROOT, "src/index.ts")];
+const p = spawnPinned([...cmd, "serve", "--config", setup.configPath], { cpu: "0", env: { ...setup.env, PORT: "0" }, log: join(OUT, "cmp-tollgate.log") });
+const port = Number((await waitForLine(p, /listening on http:\/\/[^:]+:(\d+)/))[1]);
+const url = `http://127.0.0.1:${port}`;
+const { key } = await provision(url);
+const tg: Target = { id: "tollgate", label: "tollgate", url, headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, facts: {}, pids: () => [p.pid], stop: async () => {} };
+
+const run = async (t: Target) => {
+  const c0 = cpuSeconds(t.pids());
+  const r = await wrk(tools.wrk!, OUT, t, { body: stream ? STREAM_BODY : BODY, connections: 50, seconds, cpu: "1" });
+  return { rps: r.rps, cpu: ((cpuSeconds(t.pids()) - c0) * 1e6) / r.requests, errors: r.errors };
+};
+await run(bare);
+await run(tg);
+const ratios: number[] = [];
+for (let i = 0; i < rounds; i++) {
+  const b = await run(bare);
+  const t = await run(tg);
+  ratios.push(t.rps / b.rps);
+  console.log(`bare ${Math.round(b.rps)} rps ${b.cpu.toFixed(0)} µs/req | tollgate ${Math.round(t.rps)} rps ${t.cpu.toFixed(0)} µs/req errors ${t.errors} | ratio ${(t.rps / b.rps).toFixed(2)} cpu ratio ${(b.cpu / t.cpu).toFixed(2)}`);
+}
+ratios.sort((a, b) => a - b);
+console.log(`median ratio ${ratios[ratios.length >> 1]!.toFixed(2)}`);
+p.kill("SIGINT");
+await p.exited;
+await bare.stop();
+await up.stop();
+process.exit(0);

@@ -120,6 +120,21 @@ describe("before the first byte: a clear error fast, never a charge", () => {
     expect((await expectExactLedger(gw, c.accountId, CREDITS)).size).toBe(0);
   });
 
+  test("a client that leaves while the gateway waits to retry is not charged, and no retry is made", async () => {
+    const c = await gw.customer(CREDITS);
+    const before = upstream.requests.length;
+    const ctrl = new AbortController();
+    const pending = chat(gw.url, c.key, { model: "grok-4", messages: user(), mock: { status: 503, retry_after: "2" } }, { signal: ctrl.signal }).catch(() => null);
+    expect(await until(() => upstream.requests.length > before)).toBe(true);
+    await Bun.sleep(200);
+    ctrl.abort();
+    await pending;
+    expect(await until(() => gw.runtime.deps.db.$client.query("SELECT 1 FROM usage_log WHERE account_id = ?").get(c.accountId) !== null)).toBe(true);
+    expect((await expectExactLedger(gw, c.accountId, CREDITS)).size).toBe(0);
+    await Bun.sleep(2_200);
+    expect(requestsSince(before)).toBe(1);
+  });
+
   test("connection refused → 502 upstream_unreachable within a second; nothing charged", async () => {
     const g2 = await gatewayOver([{ id: "dead", url: await deadUrl() }]);
     try {

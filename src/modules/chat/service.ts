@@ -81,7 +81,9 @@ export async function proxyChat(deps: AppDeps, call: ChatCall): Promise<Response
   } catch (e) {
     try {
       if (e instanceof ClientClosed && clientAborted()) {
-        await chargePrompt("client_closed");
+        // Gone during an attempt: the upstream has read the prompt. Gone between attempts: no charge.
+        if (e.attempting) await chargePrompt("client_closed");
+        else await meter.release(499, "client_closed");
         return new Response(null, { status: 499, headers });
       }
       const err = e instanceof ClientClosed ? shuttingDown() : e instanceof ApiError ? e : errors.upstream(502, "The upstream provider failed.", "upstream_error");

@@ -34,7 +34,8 @@ export interface UpstreamResponse {
 
 /** The client went away before the upstream answered. */
 export class ClientClosed extends Error {
-  constructor() {
+  /** `attempting`: an upstream attempt was under way (the upstream may have read the prompt). */
+  constructor(readonly attempting: boolean) {
     super("client closed the request");
   }
 }
@@ -105,14 +106,14 @@ export async function callUpstream(reg: UpstreamRegistry, call: UpstreamCall): P
       if (last?.target === pick.target && last.failure.retryAfterMs !== null) wait = Math.max(wait, last.failure.retryAfterMs);
       if (performance.now() + wait > Math.min(budgetEnd, deadline)) break;
       await sleep(wait, call.signal);
-      if (call.signal.aborted) throw new ClientClosed();
+      if (call.signal.aborted) throw new ClientClosed(false);
     }
     const permit = pick.target.breaker.acquire();
     if (!permit) continue;
     attempts++;
     const r = await attempt(reg, call, pick, permit, deadline, attempts);
     if (r.ok) return r.value;
-    if ("client" in r) throw new ClientClosed();
+    if ("client" in r) throw new ClientClosed(true);
     const { failure } = r;
     last = { failure, target: pick.target };
     if (failure.action === "fatal" || failure.action === "stop") throw failure.error;

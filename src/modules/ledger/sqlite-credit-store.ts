@@ -168,14 +168,14 @@ export class SqliteCreditStore implements CreditStore {
     this.queue = [];
     let outcomes: Outcome[];
     try {
-      outcomes = write(this.db, () => ops.map((op): Outcome => ({ ok: true, value: this.apply(op) })));
+      outcomes = write(this.db, () => this.applyAll(ops).map((value): Outcome => ({ ok: true, value })));
     } catch (e) {
       console.error("credit store commit failed:", e);
       outcomes =
         ops.length > 1 && !isDatabaseWide(e)
           ? ops.map((op): Outcome => {
               try {
-                return { ok: true, value: write(this.db, () => this.apply(op)) };
+                return { ok: true, value: write(this.db, () => this.applyAll([op])[0]!) };
               } catch (error) {
                 return { ok: false, error };
               }
@@ -200,7 +200,21 @@ export class SqliteCreditStore implements CreditStore {
     else op.done.resolve(true);
   }
 
-  private apply(op: Op): SettleResult | null {
+  /**
+   * Writes a batch inside the caller's transaction. Ledger entries and usage rows are written per
+   * operation; each account's balance is read once and debited once per batch (and each key's
+   * spend updated once), with every entry's balance_after computed as if charged one by one.
+   */
+  private applyAll(ops: Op[]): (SettleResult | null)[] {
+    const accounts = new Map<string, { balance: number; debit: number }>();
+    const keys = new Map<string, number>();
+    const values = ops.map((op) => this.apply(op, accounts, keys));
+    for (const [id, a] of accounts) if (a.debit > 0) this.q.debit.run(a.debit, id);
+    for (const [id, spent] of keys) this.q.keySpend.run(spent, id);
+    return values;
+  }
+
+  private apply(op: Op, accounts: Map<string, { balance: number; debit: number }>, keys: Map<string, number>): SettleResult | null {
     if (op.t === "hold") {
       const h = op.hold;
       this.q.insertHold.run(op.requestId, h.accountId, h.keyId, h.amount, h.expiresAt, h.createdAt);
@@ -212,13 +226,18 @@ export class SqliteCreditStore implements CreditStore {
     const { hold, charge } = op;
     let charged = 0;
     if (charge > 0) {
-      const before = this.q.balanceOf.get(hold.accountId)!.balance_micros;
+      let acc = accounts.get(hold.accountId);
+      if (!acc) {
+        acc = { balance: this.q.balanceOf.get(hold.accountId)!.balance_micros, debit: 0 };
+        accounts.set(hold.accountId, acc);
+      }
       const inserted = this.q.insertCharge.run(
-        hold.accountId, -charge, before - charge, op.requestId, hold.keyId, op.extras?.note ?? null, this.now(),
+        hold.accountId, -charge, acc.balance - charge, op.requestId, hold.keyId, op.extras?.note ?? null, this.now(),
       ).changes;
       if (inserted === 1) {
-        this.q.debit.run(charge, hold.accountId);
-        if (hold.keyId) this.q.keySpend.run(charge, hold.keyId);
+        acc.balance -= charge;
+        acc.debit += charge;
+        if (hold.keyId) keys.set(hold.keyId, (keys.get(hold.keyId) ?? 0) + charge);
         charged = charge;
       }
     }

@@ -39,6 +39,7 @@ export class SqliteCreditStore implements CreditStore {
   private heldByKey = new Map<string, number>();
   private queue: Op[] = [];
   private scheduled = false;
+  private holdTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly now: () => number;
   private readonly holdTtlMs: number;
   private readonly q: {
@@ -148,11 +149,19 @@ export class SqliteCreditStore implements CreditStore {
     this.commit();
   }
 
+  /**
+   * Settlements commit on the next event-loop turn. A hold alone does not start a commit: its row
+   * only tells other processes (the CLI) what is held, so it rides along with the next commit, or
+   * goes out after HOLD_PERSIST_MS; a hold settled in the same batch is never written at all.
+   */
   private enqueue(op: Op): void {
     this.queue.push(op);
-    if (!this.scheduled) {
+    if (this.scheduled) return;
+    if (op.t !== "hold") {
       this.scheduled = true;
       setImmediate(() => this.commit());
+    } else {
+      this.holdTimer ??= setTimeout(() => this.commit(), HOLD_PERSIST_MS);
     }
   }
 
@@ -163,6 +172,10 @@ export class SqliteCreditStore implements CreditStore {
    */
   private commit(): void {
     this.scheduled = false;
+    if (this.holdTimer) {
+      clearTimeout(this.holdTimer);
+      this.holdTimer = null;
+    }
     const ops = this.queue;
     if (ops.length === 0) return;
     this.queue = [];
@@ -208,19 +221,24 @@ export class SqliteCreditStore implements CreditStore {
   private applyAll(ops: Op[]): (SettleResult | null)[] {
     const accounts = new Map<string, { balance: number; debit: number }>();
     const keys = new Map<string, number>();
-    const values = ops.map((op) => this.apply(op, accounts, keys));
+    // A hold opened and settled within the batch leaves no row: write neither its insert nor its delete.
+    const held = new Set<string>();
+    const ended = new Set<string>();
+    for (const op of ops) (op.t === "hold" ? held : ended).add(op.requestId);
+    const transient = new Set([...held].filter((id) => ended.has(id)));
+    const values = ops.map((op) => this.apply(op, accounts, keys, transient.has(op.requestId)));
     for (const [id, a] of accounts) if (a.debit > 0) this.q.debit.run(a.debit, id);
     for (const [id, spent] of keys) this.q.keySpend.run(spent, id);
     return values;
   }
 
-  private apply(op: Op, accounts: Map<string, { balance: number; debit: number }>, keys: Map<string, number>): SettleResult | null {
+  private apply(op: Op, accounts: Map<string, { balance: number; debit: number }>, keys: Map<string, number>, transient: boolean): SettleResult | null {
     if (op.t === "hold") {
       const h = op.hold;
-      this.q.insertHold.run(op.requestId, h.accountId, h.keyId, h.amount, h.expiresAt, h.createdAt);
+      if (!transient) this.q.insertHold.run(op.requestId, h.accountId, h.keyId, h.amount, h.expiresAt, h.createdAt);
       return null;
     }
-    this.q.deleteHold.run(op.requestId);
+    if (!transient) this.q.deleteHold.run(op.requestId);
     if (op.extras?.usage) insertUsage(this.db, op.extras.usage);
     if (op.t === "release") return null;
     const { hold, charge } = op;
@@ -249,6 +267,9 @@ export class SqliteCreditStore implements CreditStore {
     if (h.keyId) decrement(this.heldByKey, h.keyId, h.amount);
   }
 }
+
+/** Longest a hold stays unpersisted when no settlement commit comes along to carry it. */
+const HOLD_PERSIST_MS = 200;
 
 type Outcome = { ok: true; value: SettleResult | null } | { ok: false; error: unknown };
 

@@ -102,6 +102,10 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
         await server.stop(true);
         for (const t of timers) clearInterval(t);
         await deps.credits.flush();
+        // Settlements that just committed may have scheduled low-balance checks: let them run
+        // while the database is still open (bounded: a slow alert delivery must not hold the exit).
+        await new Promise((r) => setImmediate(r));
+        await Promise.race([deps.alerts?.settled(), Bun.sleep(5_000)]);
         deps.keys.flushTouches();
         deps.limiter.persist();
         deps.alerts?.notifier.stop();

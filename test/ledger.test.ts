@@ -238,3 +238,23 @@ describe("storage", () => {
     expect(checkAdminToken(null, sha256Hex(""))).toBe(false);
   });
 });
+
+test("durable() nests: an inner durable() joins the outer transaction and rolls back with it", async () => {
+  const { openDb, migrate, durable } = await import("../src/db/client");
+  const db = openDb(":memory:");
+  migrate(db);
+  const insert = (k: string) => db.$client.query("INSERT INTO settings (key, value) VALUES (?, 'v')").run(k);
+  durable(db, () => {
+    insert("outer");
+    durable(db, () => insert("inner"));
+  });
+  expect(db.$client.query("SELECT count(*) AS n FROM settings WHERE key IN ('outer','inner')").get()).toEqual({ n: 2 });
+  expect(() =>
+    durable(db, () => {
+      insert("outer2");
+      durable(db, () => insert("inner2"));
+      throw new Error("boom");
+    }),
+  ).toThrow("boom");
+  expect(db.$client.query("SELECT count(*) AS n FROM settings WHERE key IN ('outer2','inner2')").get()).toEqual({ n: 0 });
+});

@@ -51,6 +51,9 @@ export function migrate(db: Db): number {
 /** Runs a write transaction whose commit is fsynced (see policy above). Never pass async code. */
 export function durable<T>(db: Db, fn: () => T): T {
   const sqlite = db.$client;
+  // Nested in another durable() (e.g. sign-up = account + login + credit): part of the outer
+  // transaction, which already commits under FULL (SQLite cannot change the level mid-transaction).
+  if (sqlite.inTransaction) return sqlite.transaction(fn)();
   sqlite.exec("PRAGMA synchronous = FULL");
   try {
     return sqlite.transaction(fn).immediate();

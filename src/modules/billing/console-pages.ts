@@ -14,7 +14,8 @@ import { PaymentStatus } from "./model";
 import { listPayments, type PaymentRow } from "./service";
 import { alertCard, paymentsTable } from "./views";
 
-const hide = { console: true, detail: { hide: true } } as const;
+// A fresh object per route: Elysia writes macro hooks into it, and a shared one leaks between apps.
+const hide = () => ({ console: true, detail: { hide: true } }) as const;
 const PAGE = 100;
 
 /** Operator console: every card payment (filter by account and status), and an account's alert. */
@@ -62,7 +63,7 @@ export const billingConsolePages = (deps: AppDeps) => {
 ${account && deps.alerts && alertCard({ csrf: operator.session.csrf, alert: deps.alerts.view(account.id), action: `/console/payments/${account.id}/alert`, email: account.email })}`;
         return htmlResponse(page({ area: "console", title: "Payments", active: "payments", who: "Operator", csrf: operator.session.csrf, flash: f.flash, body }), 200, f.headers);
       },
-      hide,
+      hide(),
     )
     .post(
       "/console/payments/:id/alert",
@@ -85,6 +86,6 @@ ${account && deps.alerts && alertCard({ csrf: operator.session.csrf, alert: deps
         deps.alerts.setThreshold(params.id, micros, operator.actor);
         return back("ok", micros === 0 ? "Low-balance alert turned off for this account." : `Alert threshold set to ${usd(micros)}.`);
       },
-      hide,
+      hide(),
     );
 };

@@ -13,7 +13,8 @@ import { stripeFromConfig } from "./stripe-client";
 import { billingView } from "./views";
 import { reconcileSession } from "./webhook";
 
-const hide = { portal: true, detail: { hide: true } } as const;
+// A fresh object per route: Elysia writes macro hooks into it, and a shared one leaks between apps.
+const hide = () => ({ portal: true, detail: { hide: true } }) as const;
 
 /**
  * Where the "Continue to payment" form may end up: the page's CSP limits form targets, and
@@ -92,7 +93,7 @@ export const billingPortalPages = (deps: AppDeps) => {
         }
         return render(request, user, { flash });
       },
-      hide,
+      hide(),
     )
     .post(
       "/portal/billing/checkout",
@@ -110,7 +111,7 @@ export const billingPortalPages = (deps: AppDeps) => {
           return render(request, user, { error: e.message, amount, status: 400 });
         }
       },
-      hide,
+      hide(),
     )
     .post(
       "/portal/billing/alert",
@@ -131,6 +132,6 @@ export const billingPortalPages = (deps: AppDeps) => {
         deps.alerts.setThreshold(user.account.id, micros, actor);
         return back("ok", micros === 0 ? "Low-balance alert turned off." : `You will be alerted when available credit falls below ${usd(micros)}.`);
       },
-      hide,
+      hide(),
     );
 };

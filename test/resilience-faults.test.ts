@@ -184,6 +184,7 @@ describe("after the first byte: never retried, an error event, charged what was 
     test(`${name} → error event ${code}, no [DONE], charged prompt + delivered (estimated), no retry`, async () => {
       const c = await gw.customer(CREDITS);
       const before = upstream.requests.length;
+      const aborted = upstream.aborted;
       const body = { model: "grok-4", messages: user("Tell me about tollgates"), stream: true, mock: { ...mock, completion_tokens: 30 } };
       const t0 = performance.now();
       const res = await chat(gw.url, c.key, body);
@@ -200,6 +201,8 @@ describe("after the first byte: never retried, an error event, charged what was 
       const requestId = res.headers.get("x-request-id")!;
       expect(charges.get(requestId)).toBe(cutStreamCost(body, sse.events));
       expect(usageRow(gw.runtime.deps.db.$client, requestId)).toMatchObject({ estimated: 1, error_code: code });
+      // A stream the gateway gave up on waiting for is closed upstream too.
+      if (code === "upstream_timeout") expect(await until(() => upstream.aborted > aborted)).toBe(true);
     });
   }
 

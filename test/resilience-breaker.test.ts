@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { loadConfig } from "../src/config/load";
 import { CircuitBreaker } from "../src/modules/upstreams/breaker";
+import { hostPort, tcpCheck } from "../src/modules/upstreams/connect-check";
 import { UpstreamRegistry } from "../src/modules/upstreams/registry";
 import { backoffMs, classifyStatus, retryAfterMs } from "../src/modules/upstreams/retry";
 import { chat, until, user } from "./support/chat";
@@ -156,6 +157,27 @@ describe("deployment order", () => {
     for (let i = 0; i < N; i++) if (reg.candidates(model)[0]!.target.provider.id === "a") aFirst++;
     expect(aFirst / N).toBeGreaterThan(0.7);
     expect(aFirst / N).toBeLessThan(0.8);
+  });
+});
+
+describe("connect check", () => {
+  test("a listening host passes, a closed port fails at once; a host is checked until it has answered", async () => {
+    const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("") });
+    const open = `http://127.0.0.1:${s.port}/v1`;
+    expect(hostPort(open)).toEqual({ hostname: "127.0.0.1", port: s.port! });
+    expect(hostPort("https://api.x.ai/v1")).toEqual({ hostname: "api.x.ai", port: 443 });
+    expect(await tcpCheck("127.0.0.1", s.port!, 1_000)).toBeNull();
+    await s.stop(true);
+    const t0 = performance.now();
+    expect(await tcpCheck("127.0.0.1", s.port!, 1_000)).toBeString();
+    expect(performance.now() - t0).toBeLessThan(1_500);
+
+    const reg = new UpstreamRegistry(loadConfig({}));
+    expect(reg.needsConnectCheck(open)).toBe(true);
+    reg.markOrigin(open, true);
+    expect(reg.needsConnectCheck(open)).toBe(false);
+    reg.markOrigin(open, false);
+    expect(reg.needsConnectCheck(open)).toBe(true);
   });
 });
 

@@ -126,6 +126,7 @@ export async function callUpstream(reg: UpstreamRegistry, call: UpstreamCall): P
 
 /** 503 when no candidate may be tried: every breaker is open (retry-after: the first probe). */
 function allOpen(reg: UpstreamRegistry, list: Candidate[]): ApiError {
+  if (list.length === 0) return errors.upstream(502, "No upstream is configured for this model.", "upstream_unconfigured");
   const now = reg.now();
   const next = Math.min(...list.map((c) => c.target.breaker.retryAt ?? now));
   const secs = Math.max(1, Math.ceil((next - now) / 1000));

@@ -1,5 +1,5 @@
 import { eq, or } from "drizzle-orm";
-import nodemailer, { type Transporter } from "nodemailer";
+import type { Transporter } from "nodemailer";
 import type { Config } from "../../config/load";
 import { write, type Db } from "../../db/client";
 import { accounts, alertEvents } from "../../db/schema";
@@ -159,7 +159,8 @@ export class AlertNotifier {
     const to = account?.email;
     const bcc = this.config.alert_email_to;
     if (!to && !bcc) return "skipped";
-    this.mailer ??= nodemailer.createTransport({
+    // Loaded on first use: most gateways never send email, and the library costs startup time and memory.
+    this.mailer ??= (require("nodemailer") as typeof import("nodemailer")).createTransport({
       host: this.config.smtp_host,
       port: this.config.smtp_port,
       secure: this.config.smtp_secure,

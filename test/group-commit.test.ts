@@ -1,0 +1,192 @@
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { drizzle } from "drizzle-orm/bun-sqlite";
+import { migrate, openDb, type Db } from "../src/db/client";
+import { checkLedger, persistedHeld } from "../src/modules/ledger/service";
+import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
+import { ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { chat, user } from "./support/chat";
+import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
+
+/**
+ * The performance design of the credit store (issue 6) keeps money exact and durable:
+ * settlements are group-committed with one balance read and one debit per account per batch,
+ * holds ride along with settlement commits (a hold settled in its own batch writes no row), and
+ * a response is only completed after its charge has committed. Checked in process (exact
+ * balance_after chain, key spend, holds visible to other processes) and against the compiled
+ * binary killed with SIGKILL right after responses completed under concurrency.
+ */
+setDefaultTimeout(120_000);
+const dir = mkdtempSync(join(tmpdir(), "tollgate-group-commit-"));
+const running: RunningBinary[] = [];
+const upstream = startFakeUpstream();
+
+afterAll(async () => {
+  for (const b of running) await b.stop("SIGKILL");
+  await upstream.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sqliteOf = (db: Db) => db.$client;
+
+function seed(db: Db, balances: Record<string, number>, keys: Record<string, string>): void {
+  for (const [id, balance] of Object.entries(balances)) {
+    sqliteOf(db).query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES (?, ?, ?, 0)").run(id, id, balance);
+    // The opening balance as a ledger entry, so that checkLedger holds.
+    sqliteOf(db).query("INSERT INTO ledger_entries (account_id, kind, amount_micros, balance_after_micros, created_at) VALUES (?, 'topup', ?, ?, 0)").run(id, balance, balance);
+  }
+  for (const [key, account] of Object.entries(keys)) {
+    sqliteOf(db)
+      .query("INSERT INTO api_keys (id, account_id, name, hash, prefix, last4, created_at) VALUES (?, ?, '', ?, 'sk-', 'xxxx', 0)")
+      .run(key, account, `hash-${key}`);
+  }
+}
+
+/** Every account's entries, in order, chain: balance_after = previous balance_after + amount. */
+function expectChains(db: Db): void {
+  const rows = sqliteOf(db)
+    .query<{ account_id: string; amount_micros: number; balance_after_micros: number }, []>(
+      "SELECT account_id, amount_micros, balance_after_micros FROM ledger_entries ORDER BY id",
+    )
+    .all();
+  const last = new Map<string, number>();
+  for (const r of rows) {
+    expect(r.balance_after_micros).toBe((last.get(r.account_id) ?? 0) + r.amount_micros);
+    last.set(r.account_id, r.balance_after_micros);
+  }
+  for (const [id, after] of last) {
+    expect(sqliteOf(db).query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(id)!.b).toBe(after);
+  }
+}
+
+describe("group commit in process", () => {
+  test("many settlements of two accounts in one batch: exact balances, balance_after chain, key spend", async () => {
+    const db = openDb(":memory:");
+    migrate(db);
+    seed(db, { acc_a: 10_000_000, acc_b: 5_000_000 }, { key_a1: "acc_a", key_a2: "acc_a", key_b: "acc_b" });
+    const store = new SqliteCreditStore(db, { holdTtlMs: 60_000 });
+    const keys = ["key_a1", "key_a2", "key_b"] as const;
+    const accountOf = { key_a1: "acc_a", key_a2: "acc_a", key_b: "acc_b" } as const;
+    const charges: { id: string; key: (typeof keys)[number]; amount: number }[] = [];
+    for (let i = 0; i < 120; i++) {
+      const key = keys[i % 3]!;
+      const id = `req_${i}`;
+      store.reserve({ accountId: accountOf[key], keyId: key, requestId: id, amount: 10_000 });
+      charges.push({ id, key, amount: 1 + ((i * 7919) % 9_999) });
+    }
+    // All settled in the same turn: one transaction.
+    const results = await Promise.all(charges.map((c) => store.settle(c.id, c.amount)));
+    expect(results.every((r, i) => r?.charged === charges[i]!.amount)).toBe(true);
+    const sum = (pred: (c: (typeof charges)[number]) => boolean) => charges.filter(pred).reduce((s, c) => s + c.amount, 0);
+    expect(store.balance("acc_a")).toEqual({ balance: 10_000_000 - sum((c) => c.key !== "key_b"), held: 0, available: 10_000_000 - sum((c) => c.key !== "key_b") });
+    expect(store.balance("acc_b").balance).toBe(5_000_000 - sum((c) => c.key === "key_b"));
+    for (const k of keys) {
+      expect(sqliteOf(db).query<{ s: number }, [string]>("SELECT spent_micros AS s FROM api_keys WHERE id = ?").get(k)!.s).toBe(sum((c) => c.key === k));
+    }
+    expect(checkLedger(db)).toEqual([]);
+    expectChains(db);
+    // Settling again is a no-op (idempotent per request id).
+    expect(await store.settle("req_0", 5)).toBeNull();
+    expect(sqliteOf(db).query<{ n: number }, []>("SELECT count(*) AS n FROM ledger_entries WHERE kind = 'charge'").get()!.n).toBe(120);
+    expect(sqliteOf(db).query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n).toBe(0);
+  });
+
+  test("holds reach the database for other processes without a settlement to carry them; a hold settled in its batch writes no row", async () => {
+    const db = openDb(":memory:");
+    migrate(db);
+    seed(db, { acc_a: 10_000_000 }, {});
+    const store = new SqliteCreditStore(db, { holdTtlMs: 60_000 });
+    let deletes = 0;
+    db.$client.exec("CREATE TEMP TABLE hold_deletes (n INTEGER)");
+    db.$client.exec("CREATE TEMP TRIGGER count_hold_delete AFTER DELETE ON credit_holds BEGIN INSERT INTO hold_deletes VALUES (1); END");
+    store.reserve({ accountId: "acc_a", requestId: "long", amount: 1_000 });
+    expect(persistedHeld(db, "acc_a")).toBe(0);
+    // Nothing else happens: the hold is written by its own timer shortly after.
+    const deadline = Date.now() + 5_000;
+    while (persistedHeld(db, "acc_a") === 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(persistedHeld(db, "acc_a")).toBe(1_000);
+    // A request that starts and ends before any commit: no row, no delete.
+    store.reserve({ accountId: "acc_a", requestId: "short", amount: 2_000 });
+    expect(await store.settle("short", 500)).toEqual({ charged: 500, released: 1_500 });
+    deletes = db.$client.query<{ n: number }, []>("SELECT count(*) AS n FROM hold_deletes").get()!.n;
+    expect(deletes).toBe(0);
+    expect(persistedHeld(db, "acc_a")).toBe(1_000);
+    expect(await store.settle("long", 1_000)).toEqual({ charged: 1_000, released: 0 });
+    expect(persistedHeld(db, "acc_a")).toBe(0);
+    expect(store.balance("acc_a")).toEqual({ balance: 10_000_000 - 1_500, held: 0, available: 10_000_000 - 1_500 });
+    expect(checkLedger(db)).toEqual([]);
+    expectChains(db);
+  });
+});
+
+describe("compiled binary killed right after responses complete", () => {
+  test("every completed response is charged exactly once, balances chain, nothing else is charged", async () => {
+    await ensureBinary();
+    const dbPath = join(dir, "tollgate.db");
+    writeFileSync(join(dir, "tollgate.json"), JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: dbPath }));
+    const ADMIN = "group-commit-admin-token-0123456789";
+    const gw = await startBinary(["serve", "--config", "tollgate.json"], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
+    running.push(gw);
+    const admin = async (path: string, body: unknown) =>
+      (await (await fetch(gw.url + path, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      })).json()) as Record<string, unknown>;
+    const accountId = (await admin("/admin/accounts", { name: "Group Commit Co" })).id as string;
+    await admin(`/admin/accounts/${accountId}/credits`, { amount_micros: 100_000_000 });
+    const keys = [(await admin(`/admin/accounts/${accountId}/keys`, {})).key as string, (await admin(`/admin/accounts/${accountId}/keys`, {})).key as string];
+
+    // 48 clients, each sending requests back to back (streaming and not); SIGKILL as soon as
+    // 150 responses have completed, while dozens are still in flight.
+    const completed: string[] = [];
+    const made = new Set<string>();
+    let killed = false;
+    const client = async (c: number) => {
+      for (let i = 0; !killed; i++) {
+        try {
+          const stream = (c + i) % 3 === 0;
+          const res = await chat(gw.url, keys[c % 2]!, { model: "grok-4", messages: user(`client ${c} request ${i}`), stream, mock: { completion_tokens: 3 + (i % 5) } });
+          const id = res.headers.get("x-request-id");
+          if (id) made.add(id);
+          const text = await res.text();
+          if (res.status === 200 && (!stream || text.includes("data: [DONE]"))) completed.push(id!);
+          if (completed.length >= 150 && !killed) {
+            killed = true;
+            gw.proc.kill("SIGKILL");
+          }
+        } catch {
+          return;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 48 }, (_, c) => client(c)));
+    await gw.proc.exited;
+    expect(completed.length).toBeGreaterThanOrEqual(150);
+
+    const sqlite = new Database(dbPath);
+    try {
+      const db = drizzle({ client: sqlite }) as unknown as Db;
+      expect(checkLedger(db)).toEqual([]);
+      expectChains(db);
+      const charges = sqlite.query<{ request_id: string }, [string]>("SELECT request_id FROM ledger_entries WHERE account_id = ? AND kind = 'charge'").all(accountId);
+      const count = new Map<string, number>();
+      for (const r of charges) count.set(r.request_id, (count.get(r.request_id) ?? 0) + 1);
+      for (const id of completed) expect(count.get(id)).toBe(1);
+      for (const [id, n] of count) {
+        expect(n).toBe(1);
+        expect(made.has(id)).toBe(true);
+      }
+      const usage = new Set(sqlite.query<{ request_id: string }, []>("SELECT request_id FROM usage_log").all().map((r) => r.request_id));
+      for (const id of completed) expect(usage.has(id)).toBe(true);
+      const spent = sqlite.query<{ s: number }, [string]>("SELECT sum(spent_micros) AS s FROM api_keys WHERE account_id = ?").get(accountId)!.s;
+      const charged = sqlite.query<{ s: number }, [string]>("SELECT -sum(amount_micros) AS s FROM ledger_entries WHERE account_id = ? AND kind = 'charge'").get(accountId)!.s;
+      expect(spent).toBe(charged);
+    } finally {
+      sqlite.close();
+    }
+  });
+});

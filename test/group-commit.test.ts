@@ -14,7 +14,7 @@ import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
 /**
  * The performance design of the credit store (issue 6) keeps money exact and durable:
  * settlements are group-committed with one balance read and one debit per account per batch,
- * holds ride along with settlement commits (a hold settled in its own batch writes no row), and
+ * a hold is written only once it has been open for a while (a short request writes none), and
  * a response is only completed after its charge has committed. Checked in process (exact
  * balance_after chain, key spend, holds visible to other processes) and against the compiled
  * binary killed with SIGKILL right after responses completed under concurrency.
@@ -94,7 +94,7 @@ describe("group commit in process", () => {
     expect(sqliteOf(db).query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n).toBe(0);
   });
 
-  test("holds reach the database for other processes without a settlement to carry them; a hold settled in its batch writes no row", async () => {
+  test("a hold open for a while reaches the database for other processes; a short request writes no hold row", async () => {
     const db = openDb(":memory:");
     migrate(db);
     seed(db, { acc_a: 10_000_000 }, {});

@@ -14,8 +14,8 @@ interface Hold {
 
 type Op =
   | { t: "hold"; requestId: string; hold: Hold }
-  | { t: "settle"; requestId: string; hold: Hold; charge: number; extras?: SettleExtras; done: Settle<SettleResult | null> }
-  | { t: "release"; requestId: string; hold: Hold; extras?: SettleExtras; done: Settle<boolean> };
+  | { t: "settle"; requestId: string; hold: Hold; persisted: boolean; charge: number; extras?: SettleExtras; done: Settle<SettleResult | null> }
+  | { t: "release"; requestId: string; hold: Hold; persisted: boolean; extras?: SettleExtras; done: Settle<boolean> };
 
 interface Settle<T> {
   resolve(v: T): void;
@@ -40,6 +40,8 @@ export class SqliteCreditStore implements CreditStore {
   private queue: Op[] = [];
   private scheduled = false;
   private holdTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Open holds not yet handed to a commit (see persistHolds). */
+  private unpersisted = new Map<string, Hold>();
   private readonly now: () => number;
   private readonly holdTtlMs: number;
   private readonly q: {
@@ -111,7 +113,8 @@ export class SqliteCreditStore implements CreditStore {
     const hold: Hold = { accountId, keyId, amount, expiresAt: now + (ttlMs ?? this.holdTtlMs), createdAt: now };
     this.holds.set(requestId, hold);
     this.heldByAccount.set(accountId, held + amount);
-    this.enqueue({ t: "hold", requestId, hold });
+    this.unpersisted.set(requestId, hold);
+    this.holdTimer ??= setTimeout(this.persistHolds, HOLD_PERSIST_MS);
   }
 
   settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null> {
@@ -121,8 +124,9 @@ export class SqliteCreditStore implements CreditStore {
     this.holds.delete(requestId);
     this.settling.add(requestId);
     const charge = Math.min(Math.max(actual, 0), hold.amount);
+    const persisted = !this.unpersisted.delete(requestId);
     return new Promise((resolve, reject) =>
-      this.enqueue({ t: "settle", requestId, hold, charge, extras, done: { resolve, reject } }),
+      this.enqueue({ t: "settle", requestId, hold, persisted, charge, extras, done: { resolve, reject } }),
     );
   }
 
@@ -131,7 +135,8 @@ export class SqliteCreditStore implements CreditStore {
     if (!hold) return Promise.resolve(false);
     this.holds.delete(requestId);
     this.settling.add(requestId);
-    return new Promise((resolve, reject) => this.enqueue({ t: "release", requestId, hold, extras, done: { resolve, reject } }));
+    const persisted = !this.unpersisted.delete(requestId);
+    return new Promise((resolve, reject) => this.enqueue({ t: "release", requestId, hold, persisted, extras, done: { resolve, reject } }));
   }
 
   async sweep(now = this.now()): Promise<number> {
@@ -146,22 +151,28 @@ export class SqliteCreditStore implements CreditStore {
   }
 
   async flush(): Promise<void> {
-    this.commit();
+    this.persistHolds();
   }
 
   /**
-   * Settlements commit on the next event-loop turn. A hold alone does not start a commit: its row
-   * only tells other processes (the CLI) what is held, so it rides along with the next commit, or
-   * goes out after HOLD_PERSIST_MS; a hold settled in the same batch is never written at all.
+   * A hold's row only tells other processes (the CLI) what is held, and recovery deletes them all:
+   * it is written once the hold has been open for HOLD_PERSIST_MS (or at flush), so a request
+   * shorter than that never writes one. The money check itself is always in memory.
    */
+  private readonly persistHolds = (): void => {
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    for (const [requestId, hold] of this.unpersisted) this.queue.push({ t: "hold", requestId, hold });
+    this.unpersisted.clear();
+    this.commit();
+  };
+
+  /** Settlements commit together on the next event-loop turn. */
   private enqueue(op: Op): void {
     this.queue.push(op);
-    if (this.scheduled) return;
-    if (op.t !== "hold") {
+    if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.commit());
-    } else {
-      this.holdTimer ??= setTimeout(() => this.commit(), HOLD_PERSIST_MS);
     }
   }
 
@@ -172,10 +183,6 @@ export class SqliteCreditStore implements CreditStore {
    */
   private commit(): void {
     this.scheduled = false;
-    if (this.holdTimer) {
-      clearTimeout(this.holdTimer);
-      this.holdTimer = null;
-    }
     const ops = this.queue;
     if (ops.length === 0) return;
     this.queue = [];
@@ -205,6 +212,10 @@ export class SqliteCreditStore implements CreditStore {
     if (!outcome.ok) {
       // Nothing committed for it: put the hold back so that a retry or the sweeper resolves it.
       this.holds.set(op.requestId, op.hold);
+      if (!op.persisted) {
+        this.unpersisted.set(op.requestId, op.hold);
+        this.holdTimer ??= setTimeout(this.persistHolds, HOLD_PERSIST_MS);
+      }
       op.done.reject(outcome.error instanceof ApiError ? outcome.error : errors.internal("Could not record the charge."));
       return;
     }
@@ -221,24 +232,19 @@ export class SqliteCreditStore implements CreditStore {
   private applyAll(ops: Op[]): (SettleResult | null)[] {
     const accounts = new Map<string, { balance: number; debit: number }>();
     const keys = new Map<string, number>();
-    // A hold opened and settled within the batch leaves no row: write neither its insert nor its delete.
-    const held = new Set<string>();
-    const ended = new Set<string>();
-    for (const op of ops) (op.t === "hold" ? held : ended).add(op.requestId);
-    const transient = new Set([...held].filter((id) => ended.has(id)));
-    const values = ops.map((op) => this.apply(op, accounts, keys, transient.has(op.requestId)));
+    const values = ops.map((op) => this.apply(op, accounts, keys));
     for (const [id, a] of accounts) if (a.debit > 0) this.q.debit.run(a.debit, id);
     for (const [id, spent] of keys) this.q.keySpend.run(spent, id);
     return values;
   }
 
-  private apply(op: Op, accounts: Map<string, { balance: number; debit: number }>, keys: Map<string, number>, transient: boolean): SettleResult | null {
+  private apply(op: Op, accounts: Map<string, { balance: number; debit: number }>, keys: Map<string, number>): SettleResult | null {
     if (op.t === "hold") {
       const h = op.hold;
-      if (!transient) this.q.insertHold.run(op.requestId, h.accountId, h.keyId, h.amount, h.expiresAt, h.createdAt);
+      this.q.insertHold.run(op.requestId, h.accountId, h.keyId, h.amount, h.expiresAt, h.createdAt);
       return null;
     }
-    if (!transient) this.q.deleteHold.run(op.requestId);
+    if (op.persisted) this.q.deleteHold.run(op.requestId);
     if (op.extras?.usage) insertUsage(this.db, op.extras.usage);
     if (op.t === "release") return null;
     const { hold, charge } = op;
@@ -268,7 +274,7 @@ export class SqliteCreditStore implements CreditStore {
   }
 }
 
-/** Longest a hold stays unpersisted when no settlement commit comes along to carry it. */
+/** A hold open this long is written to credit_holds (shorter requests never write one). */
 const HOLD_PERSIST_MS = 200;
 
 type Outcome = { ok: true; value: SettleResult | null } | { ok: false; error: unknown };

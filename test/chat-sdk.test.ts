@@ -71,7 +71,7 @@ describe("openai SDK", () => {
     const runner = client.chat.completions.stream({
       model: "grok-3",
       messages: [{ role: "user", content: "Hi" }],
-      // @ts-expect-error vendor field
+      // the stream() helper's params type accepts extra fields: this one is for the fake upstream
       mock: { prompt_tokens: 4, completion_tokens: 5 },
     });
     const deltas: string[] = [];

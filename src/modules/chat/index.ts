@@ -9,16 +9,14 @@ export const chatModule = (deps: AppDeps) =>
     .use(authPlugin(deps))
     .post(
       "/chat/completions",
-      ({ body, principal, request, server, set }) => {
-        // Long first-token waits must not be cut by the server's idle timeout.
-        server?.timeout(request, 0);
-        return proxyChat(deps, {
+      // The idle timeout is switched off for this route in server.ts (app.fetch carries no server).
+      ({ body, principal, request, set }) =>
+        proxyChat(deps, {
           principal,
           body,
           signal: request.signal,
           requestId: String(set.headers["x-request-id"]),
-        });
-      },
+        }),
       {
         customer: true,
         body: ChatRequest,

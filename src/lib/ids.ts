@@ -15,3 +15,19 @@ export function randomBase62(length: number): string {
 export type IdPrefix = "acc" | "key" | "req" | "led" | "aud" | "inv" | "code" | "pay" | "ses";
 
 export const newId = (prefix: IdPrefix, length = 20): string => `${prefix}_${randomBase62(length)}`;
+
+/**
+ * Like newId, but the first 8 characters encode the time in milliseconds (base62 in ASCII order,
+ * so ids sort by creation), then 12 random ones (71 bits). Rows keyed by such ids (usage log,
+ * ledger) append to the right edge of their B-trees instead of touching a random page each:
+ * several times fewer pages written per commit on the request path.
+ */
+export function newSortableId(prefix: IdPrefix): string {
+  let t = Date.now();
+  let time = "";
+  for (let i = 0; i < 8; i++) {
+    time = ALPHABET[t % 62] + time;
+    t = Math.floor(t / 62);
+  }
+  return `${prefix}_${time}${randomBase62(12)}`;
+}

@@ -84,7 +84,7 @@ export async function ttftProbe(t: Target, body: string, count: number): Promise
   let firstAt = 0;
   let resolveOne: (() => void) | null = null;
   let rejectOne: ((e: Error) => void) | null = null;
-  const socket = await Bun.connect({
+  const connecting = Bun.connect({
     hostname: url.hostname,
     port: Number(url.port),
     socket: {
@@ -104,6 +104,12 @@ export async function ttftProbe(t: Target, body: string, count: number): Promise
       },
     },
   });
+  const socket = await Promise.race([
+    connecting,
+    Bun.sleep(10_000).then(() => {
+      throw new Error(`${t.label}: could not connect within 10 s`);
+    }),
+  ]);
   try {
     for (let i = 0; i < count; i++) {
       buf = "";

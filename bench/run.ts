@@ -108,9 +108,21 @@ async function main() {
     // Rotate the order so that no target always runs first (or right after the same neighbour).
     const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
     for (const t of order) {
-      const step = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+      // One failed measurement (a probe that timed out on a loaded machine) is retried once,
+      // then left out of this round's medians with a note, rather than ending the run.
+      const step = async <T>(name: string, f: () => Promise<T>): Promise<T | undefined> => {
         if (process.env.BENCH_VERBOSE) log(`round ${r + 1}: ${t.id} ${name}`);
-        return f();
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await f();
+          } catch (e) {
+            log(`round ${r + 1}: ${t.label} ${name} failed (attempt ${attempt}): ${(e as Error).message}`);
+            if (attempt === 2) {
+              tools.notes.push(`round ${r + 1}: ${t.label} ${name} could not be measured: ${(e as Error).message}`);
+              return undefined;
+            }
+          }
+        }
       };
       round[t.id] = {
         ns: await step("non-streaming", () => throughput(env, t, false)),
@@ -121,7 +133,7 @@ async function main() {
       };
     }
     rounds.push(round);
-    log(`round ${r + 1}/${settings.rounds} done ${elapsed()}: ${order.map((t) => `${t.id} ${Math.round(round[t.id]!.ns!.rps)}/${Math.round(round[t.id]!.st!.rps)} rps`).join(", ")}`);
+    log(`round ${r + 1}/${settings.rounds} done ${elapsed()}: ${order.map((t) => `${t.id} ${Math.round(round[t.id]?.ns?.rps ?? NaN)}/${Math.round(round[t.id]?.st?.rps ?? NaN)} rps`).join(", ")}`);
   }
 
   log(`streaming soak of Tollgate for ${settings.soakSeconds}s ...`);
@@ -133,9 +145,16 @@ async function main() {
   log(`cold starts ${elapsed()}`);
   const cold: Results["cold"] = { tollgate: [], bare: [] };
   const port = await freePort();
+  const attempt = async (name: string, into: number[], f: () => Promise<number>) => {
+    try {
+      into.push(await f());
+    } catch (e) {
+      tools.notes.push(`a cold start of ${name} failed: ${(e as Error).message}`);
+    }
+  };
   for (let i = 0; i < settings.coldStarts; i++) {
-    cold.tollgate.push(await coldStart([binary, "serve", "--config", setup.configPath], setup.env, port, tg.target.headers, S, logFile("tollgate-cold")));
-    cold.bare.push(await coldStart(["bun", join(ROOT, "bench/bare-proxy.ts")], { UPSTREAM: up.url }, port, targets[1]!.headers, S, logFile("bare-cold")));
+    await attempt("Tollgate", cold.tollgate, () => coldStart([binary, "serve", "--config", setup.configPath], setup.env, port, tg.target.headers, S, logFile("tollgate-cold")));
+    await attempt("the bare proxy", cold.bare, () => coldStart(["bun", join(ROOT, "bench/bare-proxy.ts")], { UPSTREAM: up.url }, port, targets[1]!.headers, S, logFile("bare-cold")));
   }
   await up.stop();
 

@@ -116,38 +116,87 @@ export function streamResponse(o: StreamOptions): Response {
   const deadline = o.deadline ?? Number.POSITIVE_INFINITY;
   let lastUpstream = performance.now();
   let lastSent = lastUpstream;
-  /** The read in progress: kept across pulls when a keep-alive comment went out meanwhile. */
-  let pending: Promise<Next> | null = null;
+  /**
+   * The pull waiting in next(), resolved by whichever comes first: the upstream read, a timer
+   * (keep-alive due, gap or total timeout) or shutdown. A read in progress is kept across pulls
+   * when a keep-alive comment went out meanwhile.
+   */
   let wake: ((n: Next) => void) | null = null;
+  let reading = false;
+  let readResult: Next | null = null;
   let stopping = false;
   let closing = false;
   let ctrlRef: ReadableStreamDefaultController<Uint8Array> | null = null;
+  // One timer per stream, not one per read: the due times only move later as data flows, so an
+  // armed timer is never late; when it fires early it re-arms for what is left.
+  let timer: ReturnType<typeof setTimeout> | null = null;
+
+  const deliver = (n: Next) => {
+    const w = wake;
+    if (w) {
+      wake = null;
+      w(n);
+    } else {
+      readResult = n;
+    }
+  };
+  const read = () => {
+    reading = true;
+    reader.read().then(
+      (r) => {
+        reading = false;
+        deliver({ r: r as ReadResult });
+      },
+      (e: unknown) => {
+        reading = false;
+        deliver({ e });
+      },
+    );
+  };
+  /** The timer that is due at `now`, if any. */
+  const due = (now: number): "keepalive" | "gap" | "total" | null => {
+    const gapAt = lastUpstream + gapMs;
+    const at = Math.min(gapAt, deadline, lastSent + KEEPALIVE_MS);
+    if (now < at) return null;
+    return at === deadline ? "total" : at === gapAt ? "gap" : "keepalive";
+  };
+  const onTimer = () => {
+    timer = null;
+    if (!wake) return;
+    const kind = due(performance.now());
+    if (kind) {
+      const w = wake;
+      wake = null;
+      w({ timer: kind });
+    } else {
+      arm();
+    }
+  };
+  const arm = () => {
+    if (timer) return;
+    const at = Math.min(lastUpstream + gapMs, deadline, lastSent + KEEPALIVE_MS);
+    if (at === Number.POSITIVE_INFINITY) return;
+    timer = setTimeout(onTimer, Math.max(0, at - performance.now()));
+  };
+  const disarm = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+  };
 
   /** The next upstream read, or whichever comes first: keep-alive due, gap or total timeout, shutdown. */
-  const next = async (): Promise<Next> => {
-    pending ??= reader.read().then(
-      (r): Next => ({ r }),
-      (e: unknown): Next => ({ e }),
-    );
-    const now = performance.now();
-    const gapAt = lastUpstream + gapMs;
-    const keepAt = lastSent + KEEPALIVE_MS;
-    const at = Math.min(gapAt, deadline, keepAt);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timed = new Promise<Next>((resolve) => {
-      timer = setTimeout(() => resolve({ timer: at === deadline ? "total" : at === gapAt ? "gap" : "keepalive" }), Math.max(0, at - now));
-    });
-    const shutdown = new Promise<Next>((resolve) => {
+  const next = (): Promise<Next> => {
+    if (readResult) {
+      const n = readResult;
+      readResult = null;
+      return Promise.resolve(n);
+    }
+    if (!reading) read();
+    const kind = due(performance.now());
+    if (kind) return Promise.resolve({ timer: kind });
+    arm();
+    return new Promise<Next>((resolve) => {
       wake = resolve;
     });
-    try {
-      const n = await Promise.race([pending, timed, shutdown]);
-      if ("r" in n || "e" in n) pending = null;
-      return n;
-    } finally {
-      clearTimeout(timer);
-      wake = null;
-    }
   };
 
   /** Ends the stream once: charge (or release), then the closing event, then close. */
@@ -161,6 +210,7 @@ export function streamResponse(o: StreamOptions): Response {
   ) => {
     if (closing) return;
     closing = true;
+    disarm();
     try {
       await finish(status, code, chargeIfNothingDelivered);
       try {
@@ -182,7 +232,7 @@ export function streamResponse(o: StreamOptions): Response {
     if (stopping || closing) return;
     stopping = true;
     // A pull waiting on the upstream handles it; otherwise (the client is not reading) end here.
-    if (wake) wake({ shutdown: true });
+    if (wake) deliver({ shutdown: true });
     else if (ctrlRef) void endShutdown(ctrlRef);
   });
 
@@ -255,6 +305,7 @@ export function streamResponse(o: StreamOptions): Response {
         o.abort();
         if (closing) return;
         closing = true;
+        disarm();
         try {
           await finish(499, "client_closed", true);
         } finally {

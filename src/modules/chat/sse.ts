@@ -14,13 +14,15 @@ export class SseSplitter {
       const tail = this.buf.endsWith("\r") ? "\r" : "";
       this.buf = (tail ? this.buf.slice(0, -1) : this.buf).replace(/\r\n?/g, "\n") + tail;
     }
+    // One pass with a cursor, one slice of the rest at the end (not one per event).
     const events: string[] = [];
+    let start = 0;
     let idx: number;
-    while ((idx = this.buf.indexOf("\n\n")) >= 0) {
-      const evt = this.buf.slice(0, idx);
-      this.buf = this.buf.slice(idx + 2);
-      if (evt.length > 0) events.push(evt);
+    while ((idx = this.buf.indexOf("\n\n", start)) >= 0) {
+      if (idx > start) events.push(this.buf.slice(start, idx));
+      start = idx + 2;
     }
+    if (start > 0) this.buf = this.buf.slice(start);
     return events;
   }
 

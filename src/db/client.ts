@@ -1,4 +1,4 @@
-import { Database } from "bun:sqlite";
+import { Database, type Statement } from "bun:sqlite";
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -65,4 +65,54 @@ export function durable<T>(db: Db, fn: () => T): T {
 /** A fast (synchronous=NORMAL) immediate write transaction. Never pass async code. */
 export function write<T>(db: Db, fn: () => T): T {
   return db.$client.transaction(fn).immediate();
+}
+
+/**
+ * A number that changes whenever the database may have changed since it was last taken: any
+ * write on this connection (total_changes(), checked on every call) or a commit by another
+ * connection, such as the CLI in another process (PRAGMA data_version, read at most once per
+ * event-loop turn). The request path keeps rows it read under the same stamp instead of reading
+ * SQLite again for every request; a write here is seen at once, one elsewhere from the next turn.
+ */
+export function changeStamp(db: Db): number {
+  let w = watches.get(db.$client);
+  if (!w) watches.set(db.$client, (w = new ChangeWatch(db.$client)));
+  return w.stamp();
+}
+
+const watches = new WeakMap<Database, ChangeWatch>();
+
+class ChangeWatch {
+  private readonly totalChanges: Statement<{ n: number }, []>;
+  private readonly dataVersion: Statement<{ data_version: number }, []>;
+  private changes = -1;
+  private version = -1;
+  private epoch = 0;
+  private checkedThisTurn = false;
+  private readonly newTurn = () => {
+    this.checkedThisTurn = false;
+  };
+
+  constructor(sqlite: Database) {
+    this.totalChanges = sqlite.query("SELECT total_changes() AS n");
+    this.dataVersion = sqlite.query("PRAGMA data_version");
+  }
+
+  stamp(): number {
+    const n = this.totalChanges.get()!.n;
+    if (n !== this.changes) {
+      this.changes = n;
+      this.epoch++;
+    }
+    if (!this.checkedThisTurn) {
+      this.checkedThisTurn = true;
+      setImmediate(this.newTurn);
+      const v = this.dataVersion.get()!.data_version;
+      if (v !== this.version) {
+        this.version = v;
+        this.epoch++;
+      }
+    }
+    return this.epoch;
+  }
 }

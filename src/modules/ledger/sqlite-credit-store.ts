@@ -1,5 +1,5 @@
 import type { Statement } from "bun:sqlite";
-import { write, type Db } from "../../db/client";
+import { changeStamp, write, type Db } from "../../db/client";
 import { ApiError, errors } from "../../lib/errors";
 import { insertUsage } from "../usage/record";
 import type { Balance, CreditStore, HoldRequest, SettleExtras, SettleResult } from "./credit-store";
@@ -76,12 +76,40 @@ export class SqliteCreditStore implements CreditStore {
     };
   }
 
+  /** Account and key rows read under the current change stamp (see changeStamp). */
+  private memoStamp = -1;
+  private accountMemo = new Map<string, { balance_micros: number; status: string } | null>();
+  private keyMemo = new Map<string, { spent_micros: number; spend_cap_micros: number | null } | null>();
+
+  private fresh(): void {
+    const stamp = changeStamp(this.db);
+    if (stamp !== this.memoStamp) {
+      this.memoStamp = stamp;
+      this.accountMemo.clear();
+      this.keyMemo.clear();
+    }
+  }
+
+  private account(id: string): { balance_micros: number; status: string } | null {
+    this.fresh();
+    let row = this.accountMemo.get(id);
+    if (row === undefined) this.accountMemo.set(id, (row = this.q.account.get(id)));
+    return row;
+  }
+
+  private key(id: string): { spent_micros: number; spend_cap_micros: number | null } | null {
+    this.fresh();
+    let row = this.keyMemo.get(id);
+    if (row === undefined) this.keyMemo.set(id, (row = this.q.key.get(id)));
+    return row;
+  }
+
   get openHolds(): number {
     return this.holds.size;
   }
 
   balance(accountId: string): Balance {
-    const row = this.q.account.get(accountId);
+    const row = this.account(accountId);
     if (!row) throw errors.notFound("Account", "account_id");
     const held = this.heldByAccount.get(accountId) ?? 0;
     return { balance: row.balance_micros, held, available: row.balance_micros - held };
@@ -92,7 +120,7 @@ export class SqliteCreditStore implements CreditStore {
     if (this.holds.has(requestId) || this.settling.has(requestId)) {
       throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
     }
-    const row = this.q.account.get(accountId);
+    const row = this.account(accountId);
     if (!row) throw errors.notFound("Account", "account_id");
     // Authentication checks this too; this closes the window of a suspension landing mid-request.
     if (row.status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
@@ -103,7 +131,7 @@ export class SqliteCreditStore implements CreditStore {
       );
     }
     if (keyId) {
-      const key = this.q.key.get(keyId);
+      const key = this.key(keyId);
       const keyHeld = this.heldByKey.get(keyId) ?? 0;
       if (key?.spend_cap_micros != null && key.spent_micros + keyHeld + amount > key.spend_cap_micros) {
         throw errors.insufficientQuota("This API key has reached its spending cap. Raise the cap or use another key.");

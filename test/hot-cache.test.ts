@@ -1,0 +1,100 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { changeStamp, durable, migrate, openDb, type Db } from "../src/db/client";
+import { createKey, KeyAuthenticator, revokeKey } from "../src/modules/keys/service";
+import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
+
+/**
+ * The request path keeps the key and account rows it read while the database's change stamp
+ * stays the same (issue 6: no SQLite read per request). A write on the gateway's connection is
+ * seen by the very next request; a commit by another process (the CLI) from the next event-loop
+ * turn on. Two connections on one file play the gateway and the CLI.
+ */
+const dir = mkdtempSync(join(tmpdir(), "tollgate-hot-cache-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const nextTurn = () => new Promise<void>((r) => setImmediate(r));
+
+function open(name: string): { gateway: Db; cli: Db } {
+  const path = join(dir, `${name}.db`);
+  const gateway = openDb(path);
+  migrate(gateway);
+  return { gateway, cli: openDb(path) };
+}
+
+function account(db: Db, id: string, balance: number): void {
+  db.$client.query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES (?, ?, ?, 0)").run(id, id, balance);
+}
+
+describe("change stamp", () => {
+  test("moves on a write of this connection at once, and on another connection's commit from the next turn", async () => {
+    const { gateway, cli } = open("stamp");
+    const a = changeStamp(gateway);
+    expect(changeStamp(gateway)).toBe(a);
+    account(gateway, "acc_1", 0);
+    const b = changeStamp(gateway);
+    expect(b).not.toBe(a);
+    await nextTurn();
+    expect(changeStamp(gateway)).toBe(b);
+    account(cli, "acc_2", 0);
+    await nextTurn();
+    expect(changeStamp(gateway)).not.toBe(b);
+  });
+});
+
+describe("key authentication", () => {
+  test("a revocation here or by another process applies to the next request", async () => {
+    const { gateway, cli } = open("keys");
+    account(gateway, "acc_k", 0);
+    const keys = new KeyAuthenticator(gateway);
+    const one = createKey(gateway, "sk-", "acc_k", {}, "admin");
+    const two = createKey(gateway, "sk-", "acc_k", {}, "admin");
+    expect(keys.authenticate(one.key).keyId).toBe(one.row.id);
+    expect(keys.authenticate(one.key).keyId).toBe(one.row.id);
+    revokeKey(gateway, one.row.id, "admin");
+    expect(() => keys.authenticate(one.key)).toThrow("revoked");
+
+    expect(keys.authenticate(two.key).keyId).toBe(two.row.id);
+    await nextTurn();
+    revokeKey(cli, two.row.id, "cli");
+    await nextTurn();
+    expect(() => keys.authenticate(two.key)).toThrow("revoked");
+  });
+
+  test("suspension by another process and the key's spend after settlements are seen", async () => {
+    const { gateway, cli } = open("suspend");
+    account(gateway, "acc_s", 5_000_000);
+    const keys = new KeyAuthenticator(gateway);
+    const store = new SqliteCreditStore(gateway, { holdTtlMs: 60_000 });
+    const k = createKey(gateway, "sk-", "acc_s", { spend_cap_micros: 1_000_000 }, "admin");
+    expect(keys.authenticate(k.key).spentMicros).toBe(0);
+    store.reserve({ accountId: "acc_s", keyId: k.row.id, requestId: "r1", amount: 600_000 });
+    await store.settle("r1", 400_000);
+    expect(keys.authenticate(k.key).spentMicros).toBe(400_000);
+    // The cap counts what was spent: 400k spent + 700k would pass it.
+    expect(() => store.reserve({ accountId: "acc_s", keyId: k.row.id, requestId: "r2", amount: 700_000 })).toThrow("spending cap");
+    await nextTurn();
+    durable(cli, () => cli.$client.query("UPDATE accounts SET status = 'suspended' WHERE id = ?").run("acc_s"));
+    await nextTurn();
+    expect(() => keys.authenticate(k.key)).toThrow("suspended");
+    expect(() => store.reserve({ accountId: "acc_s", requestId: "r3", amount: 1 })).toThrow("suspended");
+  });
+});
+
+describe("credit store", () => {
+  test("a top-up by another process is available from the next turn; a charge here at once", async () => {
+    const { gateway, cli } = open("credit");
+    account(gateway, "acc_c", 1_000);
+    const store = new SqliteCreditStore(gateway, { holdTtlMs: 60_000 });
+    expect(store.balance("acc_c").available).toBe(1_000);
+    expect(() => store.reserve({ accountId: "acc_c", requestId: "big", amount: 5_000 })).toThrow("run out of credits");
+    await nextTurn();
+    cli.$client.query("UPDATE accounts SET balance_micros = balance_micros + 10000 WHERE id = ?").run("acc_c");
+    await nextTurn();
+    expect(store.balance("acc_c").available).toBe(11_000);
+    store.reserve({ accountId: "acc_c", requestId: "big", amount: 5_000 });
+    await store.settle("big", 4_000);
+    expect(store.balance("acc_c")).toEqual({ balance: 7_000, held: 0, available: 7_000 });
+  });
+});

@@ -14,6 +14,7 @@ import {
   accountBalance, directTarget, freePort, prepareTollgate, provision, smokeCheck, startBare, startNginx, startPortkey, startTollgate, startUpstream,
   type Target,
 } from "./targets";
+import { profileTollgate, type ProfileShare } from "./profile";
 import { ensureTools } from "./tools";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -136,6 +137,14 @@ async function main() {
     log(`round ${r + 1}/${settings.rounds} done ${elapsed()}: ${order.map((t) => `${t.id} ${Math.round(round[t.id]?.ns?.rps ?? NaN)}/${Math.round(round[t.id]?.st?.rps ?? NaN)} rps`).join(", ")}`);
   }
 
+  log(`CPU profile of Tollgate run from source ${elapsed()}`);
+  let profile: ProfileShare[] = [];
+  try {
+    profile = await profileTollgate({ root: ROOT, outDir: OUT, wrk: tools.wrk, setup, serverCpu: S, loadCpu: L, seconds: settings.quick ? 2 : 8 });
+  } catch (e) {
+    tools.notes.push(`the CPU profile could not be taken: ${(e as Error).message}`);
+  }
+
   log(`streaming soak of Tollgate for ${settings.soakSeconds}s ...`);
   const soakResult = await soak(env, tg.target);
   await Bun.sleep(1000);
@@ -172,6 +181,7 @@ async function main() {
     rounds,
     soak: soakResult,
     cold,
+    profile,
     binaryBytes: statSync(binary).size,
     charged: { requestsBilledMicros: balanceBefore - balanceAfter },
     durationSeconds: (Date.now() - started) / 1000,

@@ -26,6 +26,8 @@ export interface Throughput extends WrkResult {
   peakRssMiB: number;
   /** Busy fraction of each CPU during the run (the load CPU must not be saturated). */
   cpuBusy: Record<string, number>;
+  /** Busy fraction of the load CPU (wrk and the upstream): near 1, the load side capped the run. */
+  loadBusy: number;
 }
 
 export interface Env {
@@ -43,7 +45,7 @@ export async function throughput(env: Env, t: Target, stream: boolean): Promise<
   );
   const cpuBusy = busy(snap, cpuSnapshot());
   const cpuUs = value.requests > 0 ? ((cpuSeconds(pids) - cpu0) * 1e6) / value.requests : NaN;
-  return { ...value, cpuUs, peakRssMiB: peakMiB, cpuBusy };
+  return { ...value, cpuUs, peakRssMiB: peakMiB, cpuBusy, loadBusy: cpuBusy[`cpu${env.s.loadCpu}`] ?? NaN };
 }
 
 export const latencyC1 = (env: Env, t: Target): Promise<WrkResult> =>

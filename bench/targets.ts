@@ -118,8 +118,9 @@ export function tollgateConfig(up: Upstream) {
   return {
     providers: [{ id: "bench", base_url: `${up.url}/v1`, kind: "openai", api_key: UPSTREAM_KEY }],
     models: [{ id: MODEL, provider: "bench", input_price: 1, output_price: 2, max_output_tokens: 4096 }],
-    // Rate limits stay on (every request is admitted through the buckets), just far above the load.
-    plans: { bench: { rpm: 1_000_000_000, tpm: 1_000_000_000_000, concurrency: 100_000 } },
+    // Rate limits stay on (every request is admitted through the buckets), far above the load but
+    // within exact integer range (the token bucket counts rpm and tpm x 60,000 units).
+    plans: { bench: { rpm: 100_000_000, tpm: 10_000_000_000, concurrency: 100_000 } },
   };
 }
 

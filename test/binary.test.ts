@@ -1,37 +1,20 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { sha256Hex } from "../src/lib/crypto";
+import { BIN, ensureBinary } from "./support/binary";
 
 // bunfig.toml's [test] timeout is not applied here (runs showed the 5 s default): every test spawns processes.
 setDefaultTimeout(120_000);
 
-const ROOT = resolve(import.meta.dir, "..");
-const BIN = join(ROOT, "dist/tollgate");
 const folder = mkdtempSync(join(tmpdir(), "tollgate-bin-"));
 const spawned: Subprocess[] = [];
 
-/** Newest modification time of the build inputs. */
-function newestInput(): number {
-  let newest = 0;
-  for (const d of ["src", "drizzle"]) {
-    for (const f of readdirSync(join(ROOT, d), { recursive: true, encoding: "utf8" })) {
-      newest = Math.max(newest, statSync(join(ROOT, d, f)).mtimeMs);
-    }
-  }
-  for (const f of ["package.json", "bun.lock"]) if (existsSync(join(ROOT, f))) newest = Math.max(newest, statSync(join(ROOT, f)).mtimeMs);
-  return newest;
-}
-
 beforeAll(async () => {
   // CI has just built it (.ci/test); rebuild only when a source is newer than the binary.
-  if (existsSync(BIN) && statSync(BIN).mtimeMs > newestInput()) return;
-  const build = Bun.spawn(["bun", "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  spawned.push(build);
-  const [out, err, code] = await Promise.all([new Response(build.stdout).text(), new Response(build.stderr).text(), build.exited]);
-  if (code !== 0) throw new Error(`bun run build failed (${code}): ${out}\n${err}`);
+  await ensureBinary();
 });
 
 afterAll(() => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chromium, type Browser } from "playwright-core";
+import { launchBrowser, type Browser } from "./support/browser";
 import { paidSession, spawnGateway, startFakeStripe, stripeEnv, type FakeStripe, type GatewayProcess } from "./support/fake-stripe";
 
 /*
@@ -17,12 +17,7 @@ beforeAll(async () => {
   stripe = startFakeStripe();
   gw = await spawnGateway(stripeEnv(stripe));
   url = gw.url;
-  // The launch options of test/support/browser.ts (the dashboard's browser tests).
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchBrowser();
 });
 
 afterAll(async () => {

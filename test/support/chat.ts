@@ -16,7 +16,11 @@ export interface SseEvents {
 
 /** Reads a whole SSE response into parsed `data:` payloads. */
 export async function readSse(res: Response): Promise<SseEvents> {
-  const raw = await res.text();
+  return parseSse(await res.text());
+}
+
+/** Parses a whole SSE text into `data:` payloads and whether `[DONE]` came. */
+export function parseSse(raw: string): SseEvents {
   const events: unknown[] = [];
   let done = false;
   for (const block of raw.split("\n\n")) {

@@ -1,3 +1,4 @@
+import { parseSse } from "./chat";
 /** Helpers for the resilience tests: gateways over several fake upstreams, and exact-ledger checks. */
 import { expect } from "bun:test";
 import type { Database } from "bun:sqlite";
@@ -117,15 +118,5 @@ export async function readSseTimed(res: Response): Promise<{ events: unknown[]; 
     raw += decoder.decode(r.value, { stream: true });
     lastEventAt = performance.now();
   }
-  const events: unknown[] = [];
-  let done = false;
-  for (const block of raw.split("\n\n")) {
-    for (const line of block.split("\n")) {
-      if (!line.startsWith("data:")) continue;
-      const data = line.slice(5).trim();
-      if (data === "[DONE]") done = true;
-      else events.push(JSON.parse(data));
-    }
-  }
-  return { events, done, raw, lastEventAt };
+  return { ...parseSse(raw), lastEventAt };
 }

@@ -91,7 +91,12 @@ export async function ttftProbe(t: Target, body: string, count: number): Promise
       data(_s, d) {
         buf += d.toString("latin1");
         if (!firstAt && buf.includes('"content":"w')) firstAt = performance.now();
-        if (buf.endsWith("0\r\n\r\n")) {
+        // A proxy may answer chunked or, when it had the whole upstream body, with a length.
+        const headEnd = buf.indexOf("\r\n\r\n");
+        if (headEnd < 0) return;
+        const length = /\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, headEnd));
+        const complete = length ? buf.length >= headEnd + 4 + Number(length[1]) : buf.endsWith("0\r\n\r\n");
+        if (complete) {
           const now = performance.now();
           if (!buf.startsWith("HTTP/1.1 200")) return rejectOne?.(new Error(`${t.label}: ${buf.slice(0, 200)}`));
           ttft.push((firstAt - sentAt) * 1000);

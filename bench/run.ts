@@ -24,7 +24,7 @@ const quick = args.has("--quick");
 const soakArg = process.argv.find((a) => a.startsWith("--soak-seconds="));
 
 const settings: Settings = quick
-  ? { quick, rounds: 3, throughputSeconds: 1, latencySeconds: 1, ttftSamples: 40, soakSeconds: 10, coldStarts: 3, serverCpu: "0", loadCpu: "1", connections: 50, rate: { connections: 10, delayMs: 10 } }
+  ? { quick, rounds: 3, throughputSeconds: 1, latencySeconds: 1, ttftSamples: 40, soakSeconds: 6, coldStarts: 3, serverCpu: "0", loadCpu: "1", connections: 50, rate: { connections: 10, delayMs: 10 } }
   : { quick, rounds: 5, throughputSeconds: 4, latencySeconds: 3, ttftSamples: 200, soakSeconds: 600, coldStarts: 9, serverCpu: "0", loadCpu: "1", connections: 50, rate: { connections: 10, delayMs: 10 } };
 if (soakArg) settings.soakSeconds = Number(soakArg.split("=")[1]);
 

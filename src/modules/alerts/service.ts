@@ -22,6 +22,8 @@ type SettingsRow = typeof alertSettings.$inferSelect;
 export class AlertService {
   private pending = new Set<string>();
   private scheduled = false;
+  /** Prepared once: `check` runs after every settlement, so the query is not rebuilt each time. */
+  private readonly settingsQuery;
 
   constructor(
     private readonly db: Db,
@@ -29,7 +31,9 @@ export class AlertService {
     private readonly balanceOf: (accountId: string) => Balance,
     readonly notifier: AlertNotifier,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.settingsQuery = db.select().from(alertSettings).where(eq(alertSettings.accountId, sql.placeholder("id"))).prepare();
+  }
 
   get defaultThreshold(): number {
     return this.config.low_balance_threshold_usd;
@@ -209,7 +213,7 @@ export class AlertService {
   }
 
   private settingsRow(accountId: string): SettingsRow | undefined {
-    return this.db.select().from(alertSettings).where(eq(alertSettings.accountId, accountId)).get();
+    return this.settingsQuery.get({ id: accountId });
   }
 
   /** Armed, or disarmed but credited back to the threshold since it fired. */

@@ -70,8 +70,11 @@ async function main() {
   await remember(await startBare(ROOT, up, S, logFile("bare")));
 
   const setup = prepareTollgate(join(OUT, "tollgate"), up);
+  const first = await startTollgate(binary, setup, S, logFile("tollgate"));
+  const { key, accountId } = await provision(first.target.url);
+  // Restarted on its database, as a gateway normally starts: "after start" is then before any request.
+  await first.target.stop();
   const tg = await startTollgate(binary, setup, S, logFile("tollgate"));
-  const { key, accountId } = await provision(tg.target.url);
   tg.target.headers = { "content-type": "application/json", authorization: `Bearer ${key}` };
   await remember(tg.target);
   if (tools.nginx) {
@@ -196,7 +199,7 @@ async function main() {
 }
 
 function machine(): Results["machine"] {
-  const cpuinfo = Bun.spawnSync(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; nproc; uname -sr; grep MemTotal /proc/meminfo; cat /proc/loadavg"]).stdout.toString().trim().split("\n");
+  const cpuinfo = Bun.spawnSync(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; grep -c ^processor /proc/cpuinfo; uname -sr; grep MemTotal /proc/meminfo; cat /proc/loadavg"]).stdout.toString().trim().split("\n");
   return { cpu: cpuinfo[0]?.trim() ?? "?", cores: Number(cpuinfo[1]), kernel: cpuinfo[2] ?? "?", memory: cpuinfo[3]?.replace(/\s+/g, " ") ?? "?", loadavg: cpuinfo[4] ?? "?" };
 }
 

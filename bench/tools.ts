@@ -43,7 +43,7 @@ export function ensureTools(root: string, outDir: string, log: (s: string) => vo
 
   const versions: Record<string, string> = { bun: Bun.version };
   const wrk = which("wrk");
-  if (wrk) versions.wrk = (run([wrk, "--version"]).out.match(/wrk [\d.]+/) ?? ["wrk"])[0];
+  if (wrk) versions.wrk = run([wrk, "--version"]).out.split("\n")[0]!.replace(/ Copyright.*$/, "");
   else notes.push("wrk is missing: throughput and latency figures cannot be measured");
   const nginx = which("nginx");
   if (nginx) versions.nginx = (run([nginx, "-v"]).out.match(/nginx\/[\d.]+/) ?? ["nginx"])[0];

@@ -164,7 +164,7 @@ ${s.checks.map((c) => `| ${c.name} | ${c.threshold} | ${c.measured} | ${c.pass ?
 - Memory: RSS from /proc (all processes of a target): right after start (before any request), idle after warm-up, peak under load, and a ${r.soak.seconds} s streaming soak of Tollgate (10 connections, 10 ms pause) sampled over time; growth is the least-squares slope after the first fifth.
 - Cold start: from spawning \`dist/tollgate serve\` (migrated database, existing key) to the first 200 of POST /v1/chat/completions, the client retrying every millisecond; ${S.coldStarts} runs, alternated with the bare proxy (\`bun bench/bare-proxy.ts\`) as the runtime's floor.
 
-Commands: \`${cmd}\` (full: \`bun run bench\`, smoke: \`bun run bench:quick\`; \`--soak-seconds=N\` shortens the soak).
+Commands: this file came from \`${cmd}\`. Full run: \`bun run bench\`; smoke (about two minutes, writes bench/out/): \`bun run bench:quick\`; \`bun bench/run.ts --soak-seconds=N\` shortens the soak; \`bun bench/run.ts --render\` rewrites this file and the plot from the last run's bench/out/results.json. While optimising: \`bun bench/compare.ts [--stream] [--cpu-prof]\` (bare proxy against Tollgate from source, a few rounds).
 
 ## Throughput (req/s, 50 connections)
 
@@ -229,7 +229,11 @@ export function renderSvg(r: Results, s: Summary): string {
   ];
   const panel = (x0: number, title: string, series: { name: string; values: number[] }[], unit: string) => {
     const h = H - pad.t - pad.b;
-    const max = Math.max(1, ...series.flatMap((x) => x.values.filter(Number.isFinite))) * 1.1;
+    // An outlier (Portkey's time to first token) would flatten every other bar: bars above five
+    // times the median are cut at the top of the axis and carry their value.
+    const all = series.flatMap((x) => x.values.filter(Number.isFinite)).sort((a, b) => a - b);
+    const cap = 5 * Math.max(1, all[all.length >> 1] ?? 1);
+    const max = Math.max(1, ...all.filter((v) => v <= cap)) * 1.1;
     out.push(`<text x="${x0 + panelW / 2}" y="20" text-anchor="middle" font-weight="bold">${esc(title)}</text>`);
     for (let i = 0; i <= 4; i++) {
       const y = pad.t + h - (h * i) / 4;
@@ -242,9 +246,10 @@ export function renderSvg(r: Results, s: Summary): string {
       series.forEach((ser, j) => {
         const v = ser.values[i]!;
         if (!Number.isFinite(v)) return;
-        const bh = (h * Math.max(v, 0)) / max;
+        const bh = (h * Math.min(Math.max(v, 0), max)) / max;
         const x = x0 + i * group + group * 0.1 + j * bw;
         out.push(`<rect x="${x.toFixed(1)}" y="${(pad.t + h - bh).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${colors[j]}"><title>${esc(`${t.label} ${ser.name}: ${Math.round(v)} ${unit}`)}</title></rect>`);
+        if (v > max) out.push(`<text x="${(x + bw / 2).toFixed(1)}" y="${pad.t - 4}" text-anchor="middle" font-size="10">↑${Math.round(v).toLocaleString("en-US")}</text>`);
       });
       const label = t.label.replace(/ \(.*\)$/, "").replace(" gateway on Bun", "");
       out.push(`<text x="${x0 + i * group + group / 2}" y="${pad.t + h + 16}" text-anchor="middle">${esc(label)}</text>`);

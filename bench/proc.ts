@@ -62,20 +62,30 @@ export async function waitForHttp(url: string, timeoutMs = 20_000): Promise<void
 
 export async function stop(p: Subprocess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
+  const tree = processTree(p.pid);
   p.kill(signal);
   const exited = await Promise.race([p.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
   if (!exited) {
     p.kill("SIGKILL");
     await p.exited;
   }
+  // Children that did not go with it (nginx workers of a master that was killed).
+  for (const pid of tree.slice(1)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {}
+  }
 }
 
 /** Kills whatever the harness started and is still running (exit, Ctrl-C, a thrown error). */
 export function killAll(): void {
   for (const p of children) {
-    try {
-      p.kill("SIGKILL");
-    } catch {}
+    // The whole tree: nginx's workers would outlive a killed master.
+    for (const pid of processTree(p.pid).reverse()) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+    }
   }
 }
 

@@ -1,7 +1,6 @@
-import { readUsage, usageJson, type RawUsage, type Usage } from "../providers/usage";
-import { estimateTokens } from "./estimate";
 import type { Meter } from "./meter";
-import { eventData, SseSplitter, sseEvent } from "./sse";
+import { SseSplitter, sseEvent } from "./sse";
+import { UsageTap } from "./tap";
 
 export interface StreamOptions {
   upstream: Response;
@@ -31,28 +30,8 @@ const KEEPALIVE = new TextEncoder().encode(": keep-alive\n\n");
 type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
 type Next = { r: ReadResult } | { e: unknown } | { timer: "keepalive" | "gap" | "total" } | { shutdown: true };
 
-type Chunk = { choices?: { delta?: Record<string, unknown> }[]; usage?: RawUsage | null; error?: unknown };
-
 const encoder = new TextEncoder();
 const DONE = encoder.encode("data: [DONE]\n\n");
-
-/** Output text carried by a chunk (content, reasoning, refusals, tool-call arguments). */
-function deltaText(c: Chunk): string {
-  let s = "";
-  for (const ch of c.choices ?? []) {
-    const d = ch.delta;
-    if (!d) continue;
-    if (typeof d.content === "string") s += d.content;
-    if (typeof d.reasoning_content === "string") s += d.reasoning_content;
-    if (typeof d.refusal === "string") s += d.refusal;
-    if (Array.isArray(d.tool_calls)) {
-      for (const t of d.tool_calls as { function?: { arguments?: string; name?: string } }[]) {
-        s += (t.function?.name ?? "") + (t.function?.arguments ?? "");
-      }
-    }
-  }
-  return s;
-}
 
 /**
  * Streams the upstream SSE to the client event by event as it arrives, with a tap that reads
@@ -62,55 +41,10 @@ function deltaText(c: Chunk): string {
 export function streamResponse(o: StreamOptions): Response {
   const reader = o.upstream.body!.getReader();
   const splitter = new SseSplitter();
-  const started = performance.now();
-  let usage: Usage | null = null;
-  let deliveredTokens = 0;
-  let ttftMs: number | null = null;
-
-  const estimated = (): Usage => ({ prompt: o.promptEstimate, cached: 0, completion: deliveredTokens, reasoning: 0 });
-  /** Charges real usage when it arrived, else prompt + what was delivered (estimated). */
-  const finish = (status: number, errorCode: string | null, chargeIfNothingDelivered: boolean) => {
-    if (usage) return o.meter.charge({ status, usage, estimated: false, errorCode, ttftMs, upstreamRequestId: o.upstreamRequestId });
-    if (deliveredTokens === 0 && !chargeIfNothingDelivered) return o.meter.release(status, errorCode);
-    return o.meter.charge({ status, usage: estimated(), estimated: true, errorCode, ttftMs, upstreamRequestId: o.upstreamRequestId });
-  };
+  const tap = new UsageTap(o);
+  const finish = tap.finish.bind(tap);
   const errorEvent = (message: string, code: string) =>
     encoder.encode(sseEvent({ error: { message, type: "server_error", param: null, code } }));
-
-  /** Handles one upstream event: the text to forward, or a terminal state. */
-  const handle = (evt: string): { out?: string; done?: true; error?: "malformed" | "upstream" } => {
-    const data = eventData(evt);
-    if (data === null) return { out: `${evt}\n\n` };
-    if (data.trim() === "[DONE]") return { done: true };
-    let chunk: Chunk;
-    try {
-      chunk = JSON.parse(data) as Chunk;
-      if (!chunk || typeof chunk !== "object") throw new Error("not an object");
-    } catch {
-      return { error: "malformed" };
-    }
-    if (chunk.error) return { out: `${evt}\n\n`, error: "upstream" };
-    const text = deltaText(chunk);
-    if (text) {
-      deliveredTokens += estimateTokens(text);
-      ttftMs ??= Math.round(performance.now() - started);
-    }
-    if (chunk.usage && typeof chunk.usage === "object") {
-      usage = readUsage(chunk.usage, o.reasoningIsExtra);
-      if (!o.clientWantsUsage) {
-        if (!chunk.choices || chunk.choices.length === 0) return {};
-        delete chunk.usage;
-      } else {
-        chunk.usage = usageJson(chunk.usage, usage);
-      }
-      return { out: sseEvent(chunk) };
-    }
-    if (!o.clientWantsUsage && chunk.usage === null) {
-      delete chunk.usage;
-      return { out: sseEvent(chunk) };
-    }
-    return { out: `${evt}\n\n` };
-  };
 
   const gapMs = o.gapMs ?? Number.POSITIVE_INFINITY;
   const deadline = o.deadline ?? Number.POSITIVE_INFINITY;
@@ -272,7 +206,7 @@ export function streamResponse(o: StreamOptions): Response {
           let out = "";
           let terminal: "done" | "malformed" | "upstream" | null = null;
           for (const evt of events) {
-            const h = handle(evt);
+            const h = tap.handle(evt);
             if (h.out) out += h.out;
             if (h.done) terminal = "done";
             else if (h.error) terminal = h.error;
@@ -282,7 +216,7 @@ export function streamResponse(o: StreamOptions): Response {
             ctrl.enqueue(encoder.encode(out));
             lastSent = performance.now();
           }
-          if (terminal === "done" || (r.done && usage)) {
+          if (terminal === "done" || (r.done && tap.usage)) {
             reader.cancel().catch(() => {});
             return end(ctrl, 200, null, true, DONE, null);
           }

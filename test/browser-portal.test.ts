@@ -87,6 +87,8 @@ describe("customer portal in a browser", () => {
     // Sign out and back in with the keyboard only.
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.waitForURL(`${srv.url}/portal/login`);
+    // The form's autofocus lands on the email field; under load that can trail the load event.
+    await page.waitForFunction(() => document.activeElement?.getAttribute("name") === "email");
     await page.keyboard.type("dev@nimbus.test");
     await page.keyboard.press("Tab");
     await page.keyboard.type(PASSWORD);

@@ -1,6 +1,7 @@
 import { desc, eq } from "drizzle-orm";
 import type { Statement } from "bun:sqlite";
-import { changeStamp, durable, type Db } from "../../db/client";
+import { durable, type Db } from "../../db/client";
+import { StampedMemo } from "../../db/stamped-memo";
 import { apiKeys } from "../../db/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { errors } from "../../lib/errors";
@@ -168,8 +169,8 @@ export class KeyAuthenticator {
   };
   private readonly lookup: { deferred(hash: string): AuthRow | null };
   private touches = new Map<string, number>();
-  /** Rows of known keys by hash, valid while the database's change stamp is the same. */
-  private memo = new Map<string, { stamp: number; row: AuthRow }>();
+  /** Rows of known keys by hash, re-read only when the database changed (see StampedMemo). */
+  private readonly rows: StampedMemo<AuthRow | null>;
 
   constructor(private readonly db: Db, private readonly now: () => number = Date.now) {
     // Three single-table lookups in one read transaction: several times cheaper in SQLite than
@@ -190,26 +191,15 @@ export class KeyAuthenticator {
       const kl = this.q.limits.get(k.id);
       return { ...k, account_name: a.name, plan: a.plan, status: a.status, kl };
     });
+    // Unknown keys are not remembered (no growth from guessed keys); the memo is bounded anyway.
+    this.rows = new StampedMemo(db, (hash) => this.lookup.deferred(hash), { limit: MEMO_LIMIT, keep: (row) => row !== null });
   }
 
   authenticate(presented: string | undefined | null): Principal {
     if (!presented) {
       throw errors.invalidKey("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
     }
-    const hash = sha256Hex(presented);
-    const stamp = changeStamp(this.db);
-    const memo = this.memo.get(hash);
-    let row: AuthRow | null;
-    if (memo && memo.stamp === stamp) {
-      row = memo.row;
-    } else {
-      row = this.lookup.deferred(hash);
-      // Unknown keys are not remembered (no growth from guessed keys); the map is bounded anyway.
-      if (row) {
-        if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
-        this.memo.set(hash, { stamp, row });
-      }
-    }
+    const row = this.rows.get(sha256Hex(presented));
     const now = this.now();
     if (!row) throw errors.invalidKey(`Incorrect API key provided: ${maskKey(presented)}.`);
     if (row.revoked_at !== null) throw errors.invalidKey("This API key has been revoked.");

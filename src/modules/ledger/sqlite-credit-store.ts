@@ -1,5 +1,6 @@
 import type { Statement } from "bun:sqlite";
-import { changeStamp, write, type Db } from "../../db/client";
+import { write, type Db } from "../../db/client";
+import { StampedMemo } from "../../db/stamped-memo";
 import { ApiError, errors } from "../../lib/errors";
 import { insertUsage } from "../usage/record";
 import type { Balance, CreditStore, HoldRequest, SettleExtras, SettleResult } from "./credit-store";
@@ -74,35 +75,15 @@ export class SqliteCreditStore implements CreditStore {
       debit: s.query("UPDATE accounts SET balance_micros = balance_micros - ? WHERE id = ?"),
       keySpend: s.query("UPDATE api_keys SET spent_micros = spent_micros + ? WHERE id = ?"),
     };
+    const accounts = new StampedMemo(db, (id) => this.q.account.get(id));
+    const keys = new StampedMemo(db, (id) => this.q.key.get(id));
+    this.account = (id) => accounts.get(id);
+    this.key = (id) => keys.get(id);
   }
 
-  /** Account and key rows read under the current change stamp (see changeStamp). */
-  private memoStamp = -1;
-  private accountMemo = new Map<string, { balance_micros: number; status: string } | null>();
-  private keyMemo = new Map<string, { spent_micros: number; spend_cap_micros: number | null } | null>();
-
-  private fresh(): void {
-    const stamp = changeStamp(this.db);
-    if (stamp !== this.memoStamp) {
-      this.memoStamp = stamp;
-      this.accountMemo.clear();
-      this.keyMemo.clear();
-    }
-  }
-
-  private account(id: string): { balance_micros: number; status: string } | null {
-    this.fresh();
-    let row = this.accountMemo.get(id);
-    if (row === undefined) this.accountMemo.set(id, (row = this.q.account.get(id)));
-    return row;
-  }
-
-  private key(id: string): { spent_micros: number; spend_cap_micros: number | null } | null {
-    this.fresh();
-    let row = this.keyMemo.get(id);
-    if (row === undefined) this.keyMemo.set(id, (row = this.q.key.get(id)));
-    return row;
-  }
+  /** Account and key rows, re-read only when the database changed (see StampedMemo). */
+  private readonly account: (id: string) => { balance_micros: number; status: string } | null;
+  private readonly key: (id: string) => { spent_micros: number; spend_cap_micros: number | null } | null;
 
   get openHolds(): number {
     return this.holds.size;

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { sha256Hex } from "../src/lib/crypto";
-import { BIN, ensureBinary } from "./support/binary";
+import { BIN, ensureBinary, startBinary } from "./support/binary";
 
 // bunfig.toml's [test] timeout is not applied here (runs showed the 5 s default): every test spawns processes.
 setDefaultTimeout(120_000);
@@ -25,50 +25,11 @@ afterAll(() => {
 /** Only what the binary needs: nothing from this machine's Tollgate environment leaks in. */
 const baseEnv = () => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: folder });
 
-interface Served {
-  proc: Subprocess<"ignore", "pipe", "pipe">;
-  url: string;
-  /** stdout lines printed up to and including the "listening" line. */
-  startup: string[];
-  stop(): Promise<number>;
-}
-
-/** Starts `tollgate serve` in the folder on a free port and waits for its "listening" line. */
-async function serve(): Promise<Served> {
-  const proc = Bun.spawn([BIN, "serve"], {
-    cwd: folder,
-    env: { ...baseEnv(), PORT: "0", HOST: "127.0.0.1" },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  spawned.push(proc);
-  const reader = proc.stdout.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  let url: string | undefined;
-  while (!url) {
-    const { value, done } = await reader.read();
-    if (done) {
-      const err = await new Response(proc.stderr).text();
-      throw new Error(`tollgate serve exited (${await proc.exited}) before listening: ${text}${err}`);
-    }
-    text += decoder.decode(value, { stream: true });
-    url = /tollgate listening on (http:\/\/\S+)/.exec(text)?.[1];
-  }
-  // Keep draining stdout so that later log lines never block the server on a full pipe.
-  void (async () => {
-    while (!(await reader.read()).done);
-  })();
-  return {
-    proc,
-    url,
-    startup: text.split("\n").filter(Boolean),
-    stop: async () => {
-      proc.kill("SIGTERM");
-      return proc.exited;
-    },
-  };
+/** Starts `tollgate serve` in the folder on a free port; `startup` = stdout up to "listening". */
+async function serve() {
+  const b = await startBinary(["serve"], { cwd: folder });
+  spawned.push(b.proc);
+  return { ...b, startup: b.output().split("\n").filter(Boolean) };
 }
 
 /** Every byte the database has on disk (main file, WAL and shared memory). */

@@ -39,6 +39,19 @@ function usage(requestId: string, accountId: string, costMicros: number): UsageR
   };
 }
 
+
+/** Counts the transactions opened on the database's connection until restore(). */
+function countTransactions(db: Db) {
+  const client = db.$client;
+  const original = client.transaction.bind(client);
+  const spy = { count: 0, restore: () => void (client.transaction = original) };
+  client.transaction = ((fn: never) => {
+    spy.count++;
+    return original(fn);
+  }) as typeof client.transaction;
+  return spy;
+}
+
 describe("reserve", () => {
   test("holds credit at once and refuses more than the available balance with 402", () => {
     const { store, acc } = setup(10 * USD);
@@ -208,19 +221,13 @@ describe("settle and release", () => {
     const { db, store, acc } = setup(100 * USD);
     for (let i = 0; i < 50; i++) store.reserve({ accountId: acc, requestId: `r${i}`, amount: USD });
     await store.flush();
-    const client = db.$client;
-    const original = client.transaction.bind(client);
-    let transactions = 0;
-    client.transaction = ((fn: never) => {
-      transactions++;
-      return original(fn);
-    }) as typeof client.transaction;
+    const transactions = countTransactions(db);
     try {
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.settle(`r${i}`, 1000)));
       expect(results.every((r) => r?.charged === 1000)).toBe(true);
-      expect(transactions).toBe(1);
+      expect(transactions.count).toBe(1);
     } finally {
-      client.transaction = original;
+      transactions.restore();
     }
     expect(store.balance(acc).balance).toBe(100 * USD - 50_000);
   });
@@ -380,19 +387,13 @@ describe("a busy database", () => {
     other.$client.exec("BEGIN IMMEDIATE"); // another process (the CLI) holds the write lock
     const originalError = console.error;
     console.error = () => {};
-    const client = db.$client;
-    const original = client.transaction.bind(client);
-    let transactions = 0;
-    client.transaction = ((fn: never) => {
-      transactions++;
-      return original(fn);
-    }) as typeof client.transaction;
+    const transactions = countTransactions(db);
     let outcomes: PromiseSettledResult<unknown>[];
     try {
       outcomes = await Promise.allSettled([store.settle("a", 1), store.settle("b", 2), store.release("c")]);
-      expect(transactions).toBe(1);
+      expect(transactions.count).toBe(1);
     } finally {
-      client.transaction = original;
+      transactions.restore();
       console.error = originalError;
       other.$client.exec("ROLLBACK");
       other.$client.close();

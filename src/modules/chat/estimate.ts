@@ -1,6 +1,10 @@
 /** Tokens assumed for an image part (xAI and OpenAI bill a few hundred to ~1,800 per image). */
 const IMAGE_TOKENS = 3000;
+/** What an image part is realistically billed, for estimates when the upstream reports no usage. */
+const IMAGE_ESTIMATE_TOKENS = 1000;
 const PER_MESSAGE = 8;
+
+const isImagePart = (o: Record<string, unknown>) => o.type === "image_url" || o.type === "input_image" || o.type === "image";
 
 /**
  * Upper bound of prompt tokens, for the hold: BPE tokenizers never emit more tokens than UTF-8
@@ -18,7 +22,7 @@ function weigh(v: unknown): number {
   if (Array.isArray(v)) return v.reduce((s: number, x) => s + weigh(x), 0);
   if (v && typeof v === "object") {
     const o = v as Record<string, unknown>;
-    if (o.type === "image_url" || o.type === "input_image" || o.type === "image") return IMAGE_TOKENS;
+    if (isImagePart(o)) return IMAGE_TOKENS;
     let s = 0;
     for (const [k, x] of Object.entries(o)) s += Buffer.byteLength(k) + weigh(x);
     return s;
@@ -38,7 +42,7 @@ export function promptEstimate(body: { messages: unknown[] }): number {
     else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === "object") {
       const o = v as Record<string, unknown>;
-      if (o.type === "image_url") chars += 4 * 1000;
+      if (isImagePart(o)) chars += 4 * IMAGE_ESTIMATE_TOKENS;
       else Object.values(o).forEach(walk);
     }
   };

@@ -176,11 +176,14 @@ describe("compiled binary killed right after responses complete", () => {
       const count = new Map<string, number>();
       for (const r of charges) count.set(r.request_id, (count.get(r.request_id) ?? 0) + 1);
       for (const id of completed) expect(count.get(id)).toBe(1);
-      for (const [id, n] of count) {
-        expect(n).toBe(1);
-        expect(made.has(id)).toBe(true);
-      }
+      for (const n of count.values()) expect(n).toBe(1);
       const usage = new Set(sqlite.query<{ request_id: string }, []>("SELECT request_id FROM usage_log").all().map((r) => r.request_id));
+      // A charge commits before its response is sent, so a request killed between the two is
+      // charged though its client never saw a header: only the requests in flight at the kill
+      // (one per client) can be such, each with its usage row.
+      const unseen = [...count.keys()].filter((id) => !made.has(id));
+      expect(unseen.length).toBeLessThanOrEqual(48);
+      for (const id of unseen) expect(usage.has(id)).toBe(true);
       for (const id of completed) expect(usage.has(id)).toBe(true);
       const spent = sqlite.query<{ s: number }, [string]>("SELECT sum(spent_micros) AS s FROM api_keys WHERE account_id = ?").get(accountId)!.s;
       const charged = sqlite.query<{ s: number }, [string]>("SELECT -sum(amount_micros) AS s FROM ledger_entries WHERE account_id = ? AND kind = 'charge'").get(accountId)!.s;

@@ -36,7 +36,7 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), limiter, adminTokenHash: admin.hash, now, upstreams: createUpstreams(config) };
   // Low-balance alerts watch every settlement through the wrapped store; payments need the Stripe client.
   const alerts = new AlertService(db, config, (id) => credits.balance(id), new AlertNotifier(db, config, { now }), now);
-  deps.credits = alerts.wrap(credits);
+  alerts.watch(credits);
   deps.alerts = alerts;
   deps.stripe = stripeFromConfig(config);
   return { deps, generatedAdminToken: admin.generated, migrated, recoveredHolds };

@@ -68,10 +68,10 @@ describe("key authentication", () => {
     const keys = new KeyAuthenticator(gateway);
     const store = new SqliteCreditStore(gateway, { holdTtlMs: 60_000 });
     const k = createKey(gateway, "sk-", "acc_s", { spend_cap_micros: 1_000_000 }, "admin");
-    expect(keys.authenticate(k.key).spentMicros).toBe(0);
+    expect(store.keySpend(k.row.id)).toEqual({ spent: 0, held: 0, cap: 1_000_000 });
     store.reserve({ accountId: "acc_s", keyId: k.row.id, requestId: "r1", amount: 600_000 });
     await store.settle("r1", 400_000);
-    expect(keys.authenticate(k.key).spentMicros).toBe(400_000);
+    expect(store.keySpend(k.row.id)).toEqual({ spent: 400_000, held: 0, cap: 1_000_000 });
     // The cap counts what was spent: 400k spent + 700k would pass it.
     expect(() => store.reserve({ accountId: "acc_s", keyId: k.row.id, requestId: "r2", amount: 700_000 })).toThrow("spending cap");
     await nextTurn();
@@ -96,5 +96,27 @@ describe("credit store", () => {
     store.reserve({ accountId: "acc_c", requestId: "big", amount: 5_000 });
     await store.settle("big", 4_000);
     expect(store.balance("acc_c")).toEqual({ balance: 7_000, held: 0, available: 7_000 });
+  });
+
+  test("its own settlements keep the stamp (memos survive charges) and keep the memoised balance exact", async () => {
+    const { gateway } = open("absorbed");
+    account(gateway, "acc_a", 10_000);
+    const store = new SqliteCreditStore(gateway, { holdTtlMs: 60_000 });
+    expect(store.balance("acc_a").available).toBe(10_000);
+    const stamp = changeStamp(gateway);
+    store.reserve({ accountId: "acc_a", requestId: "a1", amount: 3_000 });
+    await store.settle("a1", 2_500);
+    expect(changeStamp(gateway)).toBe(stamp);
+    expect(store.balance("acc_a")).toEqual({ balance: 7_500, held: 0, available: 7_500 });
+
+    // Another write on this connection queued before a settlement commits: both are seen.
+    store.reserve({ accountId: "acc_a", requestId: "a2", amount: 1_000 });
+    const settled = store.settle("a2", 1_000);
+    gateway.$client.query("UPDATE accounts SET balance_micros = balance_micros + 100000 WHERE id = ?").run("acc_a");
+    await settled;
+    expect(changeStamp(gateway)).not.toBe(stamp);
+    expect(store.balance("acc_a")).toEqual({ balance: 106_500, held: 0, available: 106_500 });
+    const row = gateway.$client.query("SELECT balance_micros AS b FROM accounts WHERE id = ?").get("acc_a") as { b: number };
+    expect(row.b).toBe(106_500);
   });
 });

@@ -111,7 +111,6 @@ describe("authentication", () => {
       models: ["grok-4", "grok-3"],
       expiresAt: expires * 1000,
       spendCapMicros: 500,
-      spentMicros: 0,
       accountId: acc,
       accountName: "Acme",
       plan: "default",

@@ -26,7 +26,6 @@ const principal = (o: Partial<Principal> = {}): Principal => ({
   models: null,
   expiresAt: null,
   spendCapMicros: null,
-  spentMicros: 0,
   accountId: "acc_a",
   accountName: "A",
   plan: "p",

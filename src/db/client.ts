@@ -75,15 +75,33 @@ export function write<T>(db: Db, fn: () => T): T {
  * SQLite again for every request; a write here is seen at once, one elsewhere from the next turn.
  */
 export function changeStamp(db: Db): number {
+  return watch(db).stamp();
+}
+
+/**
+ * Runs a write of the request path whose effects the caller applies to its own memos itself
+ * (the credit store's settlements): it does not move the change stamp, so that memos of rows it
+ * never touches (keys, plans) survive the hundreds of settlements a second under load. Any other
+ * write before it, or one that fails, still moves the stamp.
+ */
+export function absorbedWrite<T>(db: Db, fn: () => T): T {
+  const w = watch(db);
+  const before = w.totalChanges();
+  const result = fn();
+  w.absorb(before);
+  return result;
+}
+
+function watch(db: Db): ChangeWatch {
   let w = watches.get(db.$client);
   if (!w) watches.set(db.$client, (w = new ChangeWatch(db.$client)));
-  return w.stamp();
+  return w;
 }
 
 const watches = new WeakMap<Database, ChangeWatch>();
 
 class ChangeWatch {
-  private readonly totalChanges: Statement<{ n: number }, []>;
+  private readonly changesQuery: Statement<{ n: number }, []>;
   private readonly dataVersion: Statement<{ data_version: number }, []>;
   private changes = -1;
   private version = -1;
@@ -94,12 +112,21 @@ class ChangeWatch {
   };
 
   constructor(sqlite: Database) {
-    this.totalChanges = sqlite.query("SELECT total_changes() AS n");
+    this.changesQuery = sqlite.query("SELECT total_changes() AS n");
     this.dataVersion = sqlite.query("PRAGMA data_version");
   }
 
+  totalChanges(): number {
+    return this.changesQuery.get()!.n;
+  }
+
+  /** The changes since `before` were absorbed by their writer: seen, without a new epoch. */
+  absorb(before: number): void {
+    if (this.changes === before) this.changes = this.totalChanges();
+  }
+
   stamp(): number {
-    const n = this.totalChanges.get()!.n;
+    const n = this.totalChanges();
     if (n !== this.changes) {
       this.changes = n;
       this.epoch++;

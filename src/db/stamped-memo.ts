@@ -30,4 +30,9 @@ export class StampedMemo<T> {
     }
     return row;
   }
+
+  /** The row kept for `id` under the current stamp, if any (its owner updates it after an absorbed write). */
+  peek(id: string): T | undefined {
+    return this.stamp === changeStamp(this.db) ? this.rows.get(id) : undefined;
+  }
 }

@@ -6,7 +6,7 @@ import { randomBase62 } from "../../lib/ids";
 import { microsToUsd } from "../../lib/money";
 import { getAccountRow } from "../accounts/service";
 import { audit } from "../audit/service";
-import type { Balance, CreditStore, HoldRequest } from "../ledger/credit-store";
+import type { Balance, CreditStore } from "../ledger/credit-store";
 import type { AlertEventViewT, LowBalanceViewT } from "./model";
 import type { AlertNotifier } from "./notifier";
 
@@ -111,51 +111,9 @@ export class AlertService {
     await this.notifier.idle();
   }
 
-  /**
-   * The credit store with a low-balance check after every settlement that charged something. A
-   * Proxy rather than a class so that whatever else the store offers passes through untouched.
-   */
-  wrap(store: CreditStore): CreditStore {
-    const owners = new Map<string, { accountId: string; at: number }>();
-    const staleMs = 2 * this.config.hold_ttl_seconds * 1000 + 60_000;
-    return new Proxy(store, {
-      get: (target, prop) => {
-        if (prop === "reserve") {
-          return (req: HoldRequest) => {
-            target.reserve(req);
-            owners.set(req.requestId, { accountId: req.accountId, at: this.now() });
-          };
-        }
-        if (prop === "settle") {
-          return async (...args: Parameters<CreditStore["settle"]>) => {
-            const requestId = args[0];
-            const result = await target.settle(...args);
-            const owner = owners.get(requestId);
-            owners.delete(requestId);
-            if (owner && result && result.charged > 0) this.schedule(owner.accountId);
-            return result;
-          };
-        }
-        if (prop === "release") {
-          return async (...args: Parameters<CreditStore["release"]>) => {
-            const released = await target.release(...args);
-            owners.delete(args[0]);
-            return released;
-          };
-        }
-        if (prop === "sweep") {
-          return async (...args: Parameters<CreditStore["sweep"]>) => {
-            const n = await target.sweep(...args);
-            // Holds the store released by itself never come back through settle or release.
-            const cutoff = this.now() - staleMs;
-            for (const [id, o] of owners) if (o.at < cutoff) owners.delete(id);
-            return n;
-          };
-        }
-        const value = Reflect.get(target, prop, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
+  /** A low-balance check after every committed settlement that charged something. */
+  watch(store: CreditStore): void {
+    store.onCharge((accountId) => this.schedule(accountId));
   }
 
   view(accountId: string, recent = 10): LowBalanceViewT {

@@ -20,10 +20,11 @@ export interface ChatCall {
   requestId: string;
 }
 
-/** What the key may still spend: the account's available credit, bounded by the key's cap. */
+/** What the key may still spend: the account's available credit, bounded by what its cap leaves. */
 function spendable(deps: AppDeps, p: Principal): number {
   const available = deps.credits.balance(p.accountId).available;
-  return p.spendCapMicros === null ? available : Math.min(available, p.spendCapMicros - p.spentMicros);
+  const key = p.spendCapMicros === null ? null : deps.credits.keySpend(p.keyId);
+  return key?.cap == null ? available : Math.min(available, key.cap - key.spent - key.held);
 }
 
 /**

@@ -140,7 +140,6 @@ export interface Principal {
   models: string[] | null;
   expiresAt: number | null;
   spendCapMicros: number | null;
-  spentMicros: number;
   accountId: string;
   accountName: string;
   plan: string;
@@ -150,7 +149,7 @@ export interface Principal {
 
 type KeyAuthRow = {
   id: string; name: string; prefix: string; last4: string; models: string | null; expires_at: number | null;
-  revoked_at: number | null; spend_cap_micros: number | null; spent_micros: number; account_id: string;
+  revoked_at: number | null; spend_cap_micros: number | null; account_id: string;
 };
 type AuthRow = KeyAuthRow & {
   account_name: string; plan: string; status: string;
@@ -178,7 +177,7 @@ export class KeyAuthenticator {
     const c = db.$client;
     this.q = {
       key: c.query(
-        "SELECT id, name, prefix, last4, models, expires_at, revoked_at, spend_cap_micros, spent_micros, account_id FROM api_keys WHERE hash = ?",
+        "SELECT id, name, prefix, last4, models, expires_at, revoked_at, spend_cap_micros, account_id FROM api_keys WHERE hash = ?",
       ),
       account: c.query("SELECT name, plan, status FROM accounts WHERE id = ?"),
       limits: c.query("SELECT rpm, tpm, concurrency FROM key_limits WHERE key_id = ?"),
@@ -213,7 +212,6 @@ export class KeyAuthenticator {
       models: row.models ? (JSON.parse(row.models) as string[]) : null,
       expiresAt: row.expires_at,
       spendCapMicros: row.spend_cap_micros,
-      spentMicros: row.spent_micros,
       accountId: row.account_id,
       accountName: row.account_name,
       plan: row.plan,

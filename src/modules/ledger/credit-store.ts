@@ -47,8 +47,19 @@ export interface SettleResult {
   released: number;
 }
 
+/** A key's spending against its cap (cap null: none). */
+export interface KeySpend {
+  spent: number;
+  held: number;
+  cap: number | null;
+}
+
 export interface CreditStore {
   balance(accountId: string): Balance;
+  /** What the key has spent and holds now; null for an unknown key. */
+  keySpend(keyId: string): KeySpend | null;
+  /** Called with the account id after every committed settlement that charged something. */
+  onCharge(listener: (accountId: string) => void): void;
   /** Atomically checks `available >= amount` (and the key's spend cap) and holds it; throws 402. */
   reserve(req: HoldRequest): void;
   /** Charges min(actual, hold) and releases the rest; resolves once durable. Second call: null. */

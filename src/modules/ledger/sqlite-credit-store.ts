@@ -1,9 +1,9 @@
 import type { Statement } from "bun:sqlite";
-import { write, type Db } from "../../db/client";
+import { absorbedWrite, write, type Db } from "../../db/client";
 import { StampedMemo } from "../../db/stamped-memo";
 import { ApiError, errors } from "../../lib/errors";
 import { insertUsage } from "../usage/record";
-import type { Balance, CreditStore, HoldRequest, SettleExtras, SettleResult } from "./credit-store";
+import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult } from "./credit-store";
 
 interface Hold {
   accountId: string;
@@ -75,15 +75,16 @@ export class SqliteCreditStore implements CreditStore {
       debit: s.query("UPDATE accounts SET balance_micros = balance_micros - ? WHERE id = ?"),
       keySpend: s.query("UPDATE api_keys SET spent_micros = spent_micros + ? WHERE id = ?"),
     };
-    const accounts = new StampedMemo(db, (id) => this.q.account.get(id));
-    const keys = new StampedMemo(db, (id) => this.q.key.get(id));
-    this.account = (id) => accounts.get(id);
-    this.key = (id) => keys.get(id);
+    this.accounts = new StampedMemo(db, (id) => this.q.account.get(id));
+    this.keys = new StampedMemo(db, (id) => this.q.key.get(id));
   }
 
   /** Account and key rows, re-read only when the database changed (see StampedMemo). */
-  private readonly account: (id: string) => { balance_micros: number; status: string } | null;
-  private readonly key: (id: string) => { spent_micros: number; spend_cap_micros: number | null } | null;
+  private readonly accounts: StampedMemo<{ balance_micros: number; status: string } | null>;
+  private readonly keys: StampedMemo<{ spent_micros: number; spend_cap_micros: number | null } | null>;
+  private readonly account = (id: string) => this.accounts.get(id);
+  private readonly key = (id: string) => this.keys.get(id);
+  private readonly chargeListeners: ((accountId: string) => void)[] = [];
 
   get openHolds(): number {
     return this.holds.size;
@@ -94,6 +95,16 @@ export class SqliteCreditStore implements CreditStore {
     if (!row) throw errors.notFound("Account", "account_id");
     const held = this.heldByAccount.get(accountId) ?? 0;
     return { balance: row.balance_micros, held, available: row.balance_micros - held };
+  }
+
+  keySpend(keyId: string): KeySpend | null {
+    const row = this.key(keyId);
+    if (!row) return null;
+    return { spent: row.spent_micros, held: this.heldByKey.get(keyId) ?? 0, cap: row.spend_cap_micros };
+  }
+
+  onCharge(listener: (accountId: string) => void): void {
+    this.chargeListeners.push(listener);
   }
 
   reserve({ accountId, keyId = null, requestId, amount, ttlMs }: HoldRequest): void {
@@ -211,14 +222,25 @@ export class SqliteCreditStore implements CreditStore {
     this.queue = [];
     let outcomes: Outcome[];
     try {
-      outcomes = write(this.db, () => this.applyAll(ops).map((value): Outcome => ({ ok: true, value })));
+      // Absorbed: the memoised balances and key spends are updated from the batch below instead of
+      // being re-read, and unrelated memos (key authentication) are not invalidated by charges.
+      const batch = absorbedWrite(this.db, () => write(this.db, () => this.applyAll(ops)));
+      for (const [id, a] of batch.accounts) {
+        const row = this.accounts.peek(id);
+        if (row) row.balance_micros = a.balance;
+      }
+      for (const [id, spent] of batch.keys) {
+        const row = this.keys.peek(id);
+        if (row) row.spent_micros += spent;
+      }
+      outcomes = batch.values.map((value): Outcome => ({ ok: true, value }));
     } catch (e) {
       console.error("credit store commit failed:", e);
       outcomes =
         ops.length > 1 && !isDatabaseWide(e)
           ? ops.map((op): Outcome => {
               try {
-                return { ok: true, value: write(this.db, () => this.applyAll([op])[0]!) };
+                return { ok: true, value: write(this.db, () => this.applyAll([op]).values[0]!) };
               } catch (error) {
                 return { ok: false, error };
               }
@@ -244,6 +266,9 @@ export class SqliteCreditStore implements CreditStore {
       return;
     }
     this.unhold(op.hold);
+    if (op.t === "settle" && outcome.value && outcome.value.charged > 0) {
+      for (const listener of this.chargeListeners) listener(op.hold.accountId);
+    }
     if (op.t === "settle") op.done.resolve(outcome.value);
     else op.done.resolve(true);
   }
@@ -253,13 +278,13 @@ export class SqliteCreditStore implements CreditStore {
    * operation; each account's balance is read once and debited once per batch (and each key's
    * spend updated once), with every entry's balance_after computed as if charged one by one.
    */
-  private applyAll(ops: Op[]): (SettleResult | null)[] {
+  private applyAll(ops: Op[]): { values: (SettleResult | null)[]; accounts: Map<string, { balance: number; debit: number }>; keys: Map<string, number> } {
     const accounts = new Map<string, { balance: number; debit: number }>();
     const keys = new Map<string, number>();
     const values = ops.map((op) => this.apply(op, accounts, keys));
     for (const [id, a] of accounts) if (a.debit > 0) this.q.debit.run(a.debit, id);
     for (const [id, spent] of keys) this.q.keySpend.run(spent, id);
-    return values;
+    return { values, accounts, keys };
   }
 
   private apply(op: Op, accounts: Map<string, { balance: number; debit: number }>, keys: Map<string, number>): SettleResult | null {

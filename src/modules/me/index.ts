@@ -29,7 +29,7 @@ export const meModule = (deps: AppDeps) =>
             expires_at: p.expiresAt === null ? null : Math.floor(p.expiresAt / 1000),
             models: p.models,
             spend_cap_micros: p.spendCapMicros,
-            spent_micros: p.spentMicros,
+            spent_micros: deps.credits.keySpend(p.keyId)?.spent ?? 0,
           },
           limits: deps.limiter.limits(p),
         };

@@ -1,4 +1,6 @@
 import { createApp, type AppDeps } from "./app";
+import type { Server } from "bun";
+import { chatRoute } from "./modules/chat/route";
 import { hardBodyCap } from "./plugins/body-limit";
 import type { Config } from "./config/load";
 import { migrate, openDb, type Db } from "./db/client";
@@ -42,7 +44,6 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   return { deps, generatedAdminToken: admin.generated, migrated, recoveredHolds };
 }
 
-const CHAT_PATH = /\/chat\/completions\/?(\?|$)/;
 
 export interface RunningServer {
   url: string;
@@ -59,20 +60,23 @@ export interface RunningServer {
 export function startServer(runtime: Runtime, opts: { port?: number; hostname?: string } = {}): RunningServer {
   const { deps } = runtime;
   const app = createApp(deps);
+  const chat = chatRoute(deps);
+  const chatPost = (req: Request, srv: Server<undefined>) => {
+    // Bun's idle timer also runs while a response streams (writes do not reset it), so chat
+    // requests, which may wait minutes for a first token and stream for longer, switch it off;
+    // the gateway's own timeouts (config `timeouts`) bound them instead.
+    srv.timeout(req, 0);
+    return chat(req);
+  };
   const server = Bun.serve({
     port: opts.port ?? deps.config.port,
     hostname: opts.hostname ?? deps.config.host,
     // Chat requests switch it off for themselves (long first-token waits); streams send keep-alive comments.
     idleTimeout: deps.config.idle_timeout_seconds,
     maxRequestBodySize: hardBodyCap(deps.config.max_body_bytes),
-    fetch: (req, srv) => {
-      // Bun's idle timer also runs while a response streams (writes do not reset it), so chat
-      // requests, which may wait minutes for a first token and stream for longer, switch it off;
-      // the gateway's own timeouts (config `timeouts`) bound them instead. Elysia's context has
-      // no server here (app.fetch), so this is the place.
-      if (req.method === "POST" && CHAT_PATH.test(req.url)) srv.timeout(req, 0);
-      return app.fetch(req);
-    },
+    // The hot route goes straight to its handler (see chat/route.ts); everything else to Elysia.
+    routes: { "/v1/chat/completions": { POST: chatPost }, "/v1/chat/completions/": { POST: chatPost } },
+    fetch: (req) => app.fetch(req),
   });
   rollUpUsage(deps.db, deps.config.usage_retention_days, deps.now());
   deps.alerts?.notifier.resume();

@@ -56,7 +56,9 @@ test("routes declare schemas: path params, query, body and a JSON response", () 
     }
     if (r.hooks.query && !params.some((p) => p.in === "query")) problems.push(`${where}: query schema missing from the spec`);
     if (r.hooks.body && !op.requestBody?.content) problems.push(`${where}: body schema missing from the spec`);
-    if (["post", "put", "patch"].includes(r.method) && !r.hooks.body) problems.push(`${where}: accepts a body without a schema`);
+    // Chat completions validates its body itself (chat/route.ts, ahead of Elysia) and documents it by hand.
+    const chatBody = r.path === "/v1/chat/completions" && op.requestBody?.content?.["application/json"]?.schema?.required?.includes("messages");
+    if (["post", "put", "patch"].includes(r.method) && !r.hooks.body && !chatBody) problems.push(`${where}: accepts a body without a schema`);
     // Chat completions answers JSON or an SSE stream depending on the request.
     if (r.path === "/v1/chat/completions") continue;
     const ok = Object.entries<any>(op.responses ?? {}).filter(([code, resp]) => /^2/.test(code) && resp?.content?.["application/json"]?.schema);

@@ -1,29 +1,30 @@
 import { Elysia } from "elysia";
+import { z } from "zod";
 import type { AppDeps } from "../../app";
-import { authPlugin } from "../auth";
 import { ChatRequest } from "./model";
-import { proxyChat } from "./service";
+import { chatRoute } from "./route";
 
-export const chatModule = (deps: AppDeps) =>
-  new Elysia({ prefix: "/v1", tags: ["customer"] })
-    .use(authPlugin(deps))
-    .post(
-      "/chat/completions",
-      // The idle timeout is switched off for this route in server.ts (app.fetch carries no server).
-      ({ body, principal, request, set }) =>
-        proxyChat(deps, {
-          principal,
-          body,
-          signal: request.signal,
-          requestId: String(set.headers["x-request-id"]),
-        }),
-      {
-        customer: true,
-        body: ChatRequest,
-        detail: {
-          summary: "Create a chat completion (OpenAI-compatible; `stream: true` for server-sent events)",
-          description:
-            "Validates model and messages, forwards every other field untouched to the configured upstream, reserves the worst-case cost, and charges the real usage. Errors use the OpenAI envelope: 401 invalid_api_key, 402 insufficient_quota, 404 model_not_found, 429 rate_limit_exceeded, 5xx server_error.",
+/**
+ * The documented face of POST /v1/chat/completions. In the server Bun's router sends the route
+ * straight to chatRoute (server.ts); through app.handle it arrives here and gets the same
+ * function: the body is read, authenticated and validated there, not by Elysia (`parse: "none"`).
+ */
+export const chatModule = (deps: AppDeps) => {
+  const handle = chatRoute(deps);
+  return new Elysia({ prefix: "/v1", tags: ["customer"] }).post(
+    "/chat/completions",
+    ({ request, set }) => handle(request, String(set.headers["x-request-id"])),
+    {
+      parse: "none",
+      detail: {
+        summary: "Create a chat completion (OpenAI-compatible; `stream: true` for server-sent events)",
+        description:
+          "Validates model and messages, forwards every other field untouched to the configured upstream, reserves the worst-case cost, and charges the real usage. Errors use the OpenAI envelope: 400 invalid_request_error (with `param`), 401 invalid_api_key, 402 insufficient_quota, 404 model_not_found, 413 request_too_large, 429 rate_limit_exceeded, 5xx server_error.",
+        requestBody: {
+          required: true,
+          content: { "application/json": { schema: z.toJSONSchema(ChatRequest, { io: "input" }) as Record<string, unknown> } },
         },
       },
-    );
+    },
+  );
+};

@@ -1,13 +1,19 @@
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/** Random bytes drawn in blocks: one getRandomValues call serves many ids on the request path. */
+const pool = new Uint8Array(4096);
+let used = pool.length;
+
 /** Uniform base62 string from crypto randomness (rejection sampling avoids modulo bias). */
 export function randomBase62(length: number): string {
   let out = "";
   while (out.length < length) {
-    const bytes = crypto.getRandomValues(new Uint8Array(length * 2));
-    for (const b of bytes) {
-      if (b < 248 && out.length < length) out += ALPHABET[b % 62];
+    if (used === pool.length) {
+      crypto.getRandomValues(pool);
+      used = 0;
     }
+    const b = pool[used++]!;
+    if (b < 248) out += ALPHABET[b % 62];
   }
   return out;
 }

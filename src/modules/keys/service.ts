@@ -205,18 +205,7 @@ export class KeyAuthenticator {
     if (row.expires_at !== null && row.expires_at <= now) throw errors.invalidKey("This API key has expired.");
     if (row.status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
     this.touches.set(row.id, now);
-    return {
-      keyId: row.id,
-      keyName: row.name,
-      keyDisplay: `${row.prefix}…${row.last4}`,
-      models: row.models ? (JSON.parse(row.models) as string[]) : null,
-      expiresAt: row.expires_at,
-      spendCapMicros: row.spend_cap_micros,
-      accountId: row.account_id,
-      accountName: row.account_name,
-      plan: row.plan,
-      keyLimits: row.kl ? { rpm: row.kl.rpm, tpm: row.kl.tpm, concurrency: row.kl.concurrency } : null,
-    };
+    return principalOf(row);
   }
 
   /** Writes the batched last-used times (called every few seconds and at shutdown). */
@@ -240,6 +229,31 @@ export class KeyAuthenticator {
 }
 
 const MEMO_LIMIT = 10_000;
+
+/**
+ * One Principal per memoised row: the same object for every request while the row is unchanged,
+ * so that what is derived from it (parsed models, rate-limit levels) is derived once. Read-only.
+ */
+const principals = new WeakMap<AuthRow, Principal>();
+function principalOf(row: AuthRow): Principal {
+  let p = principals.get(row);
+  if (!p) {
+    p = Object.freeze({
+      keyId: row.id,
+      keyName: row.name,
+      keyDisplay: `${row.prefix}…${row.last4}`,
+      models: row.models ? (JSON.parse(row.models) as string[]) : null,
+      expiresAt: row.expires_at,
+      spendCapMicros: row.spend_cap_micros,
+      accountId: row.account_id,
+      accountName: row.account_name,
+      plan: row.plan,
+      keyLimits: row.kl ? { rpm: row.kl.rpm, tpm: row.kl.tpm, concurrency: row.kl.concurrency } : null,
+    });
+    principals.set(row, p);
+  }
+  return p;
+}
 
 function maskKey(k: string): string {
   return k.length <= 8 ? "****" : `${k.slice(0, 6)}****${k.slice(-4)}`;

@@ -25,6 +25,10 @@ interface Level {
   scope: Scope;
   id: string;
   limits: Limits;
+  /** Map keys of its request bucket, token bucket and in-flight count, built once. */
+  r: string;
+  t: string;
+  slot: string;
 }
 interface LevelState {
   level: Level;
@@ -45,6 +49,8 @@ export class BucketLimiter implements RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly dirty = new Set<string>();
   private readonly inflight = new Map<string, number>();
+  /** Levels per principal: authentication hands out the same Principal while its rows are unchanged. */
+  private readonly resolved = new WeakMap<Principal, { plan: string; levels: Level[] }>();
   private readonly clock: () => number;
   private readonly store?: BucketStore;
 
@@ -230,14 +236,13 @@ export class BucketLimiter implements RateLimiter {
   }
 
   private resolve(p: Principal): { plan: string; levels: Level[] } {
-    const plan = effectivePlan(this.policy, p.plan);
-    return {
-      plan: plan.name,
-      levels: [
-        { scope: "key", id: p.keyId, limits: keyLevel(plan.limits, p.keyLimits) },
-        { scope: "account", id: p.accountId, limits: plan.limits },
-      ],
-    };
+    let r = this.resolved.get(p);
+    if (!r) {
+      const plan = effectivePlan(this.policy, p.plan);
+      r = { plan: plan.name, levels: [level("key", p.keyId, keyLevel(plan.limits, p.keyLimits)), level("account", p.accountId, plan.limits)] };
+      this.resolved.set(p, r);
+    }
+    return r;
   }
 
   private state(level: Level, now: number): LevelState {
@@ -253,8 +258,12 @@ export class BucketLimiter implements RateLimiter {
   }
 }
 
-const bucketId = (l: Level, dim: "r" | "t") => `${l.scope === "key" ? "k" : "a"}:${l.id}:${dim}`;
-const slot = (l: Level) => `${l.scope === "key" ? "k" : "a"}:${l.id}`;
+function level(scope: Scope, id: string, limits: Limits): Level {
+  const slot = `${scope === "key" ? "k" : "a"}:${id}`;
+  return { scope, id, limits, r: `${slot}:r`, t: `${slot}:t`, slot };
+}
+const bucketId = (l: Level, dim: "r" | "t") => l[dim];
+const slot = (l: Level) => l.slot;
 const describe = (l: Level) => `${l.scope} ${l.id}`;
 
 function rateLimited(message: string, type: "requests" | "tokens", waitMsValue: number, headers: Record<string, string>): ApiError {

@@ -59,6 +59,7 @@ export class UpstreamRegistry {
   private readonly byProvider = new Map<string, Target[]>();
   /** Round-robin position per provider: consecutive requests start on different keys. */
   private readonly turn = new Map<string, number>();
+  private readonly groups = new WeakMap<Model, Deployment[][]>();
   /** Base URLs whose host answered the last time it was used (absent: never used). */
   private readonly answering = new Map<string, boolean>();
 
@@ -102,11 +103,9 @@ export class UpstreamRegistry {
    * Open breakers are included (the caller skips them at the time of the attempt).
    */
   candidates(model: Model): Candidate[] {
-    const groups = new Map<number, Deployment[]>();
-    for (const d of deploymentsOf(model)) groups.set(d.priority, [...(groups.get(d.priority) ?? []), d]);
     const out: Candidate[] = [];
-    for (const priority of [...groups.keys()].sort((a, b) => a - b)) {
-      for (const deployment of weightedOrder(groups.get(priority)!, this.random)) {
+    for (const group of this.priorityGroups(model)) {
+      for (const deployment of weightedOrder(group, this.random)) {
         const keys = this.byProvider.get(deployment.provider) ?? [];
         const start = this.turn.get(deployment.provider) ?? 0;
         this.turn.set(deployment.provider, (start + 1) % Math.max(keys.length, 1));
@@ -114,6 +113,18 @@ export class UpstreamRegistry {
       }
     }
     return out;
+  }
+
+  /** A model's deployments grouped by priority, ascending; built once per model (config is frozen). */
+  private priorityGroups(model: Model): Deployment[][] {
+    let groups = this.groups.get(model);
+    if (!groups) {
+      const by = new Map<number, Deployment[]>();
+      for (const d of deploymentsOf(model)) by.set(d.priority, [...(by.get(d.priority) ?? []), d]);
+      groups = [...by.keys()].sort((a, b) => a - b).map((p) => by.get(p)!);
+      this.groups.set(model, groups);
+    }
+    return groups;
   }
 
   /** A host never used, or silent the last time (no connection, no answer), is checked first. */

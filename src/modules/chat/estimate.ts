@@ -18,16 +18,27 @@ export function promptUpperBound(body: { messages: unknown[]; tools?: unknown; f
 }
 
 function weigh(v: unknown): number {
-  if (typeof v === "string") return Buffer.byteLength(v);
-  if (Array.isArray(v)) return v.reduce((s: number, x) => s + weigh(x), 0);
+  if (typeof v === "string") return utf8Length(v);
+  if (Array.isArray(v)) {
+    let s = 0;
+    for (const x of v) s += weigh(x);
+    return s;
+  }
   if (v && typeof v === "object") {
     const o = v as Record<string, unknown>;
     if (isImagePart(o)) return IMAGE_TOKENS;
     let s = 0;
-    for (const [k, x] of Object.entries(o)) s += Buffer.byteLength(k) + weigh(x);
+    for (const k in o) if (Object.hasOwn(o, k)) s += utf8Length(k) + weigh(o[k]);
     return s;
   }
   return typeof v === "number" || typeof v === "boolean" ? 2 : 0;
+}
+
+/** UTF-8 byte length; short ASCII strings (keys, roles) are counted without a native call. */
+function utf8Length(s: string): number {
+  if (s.length > 32) return Buffer.byteLength(s);
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s);
+  return s.length;
 }
 
 /** A realistic estimate (about four characters a token) for when the upstream reports no usage. */

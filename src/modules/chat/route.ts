@@ -1,7 +1,7 @@
 import type { AppDeps } from "../../app";
 import { ApiError, errors } from "../../lib/errors";
 import { newSortableId } from "../../lib/ids";
-import { toApiError } from "../../plugins/errors";
+import { toApiError } from "../../lib/to-api-error";
 import { bearer } from "../auth/service";
 import type { Principal } from "../keys/service";
 import { ChatRequest } from "./model";

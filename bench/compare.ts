@@ -24,7 +24,7 @@ const setup = prepareTollgate(join(OUT, "cmp-tollgate"), up);
 const cmd = process.argv.includes("--binary")
   ? [join(ROOT, "dist/tollgate")]
   : ["bun", ...(process.argv.includes("--cpu-prof") ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "prof")}`] : []), join(ROOT, "src/index.ts")];
-const p = spawnPinned([...cmd, "serve", "--config", setup.configPath], { cpu: "0", env: { ...setup.env, PORT: "0", EXP: arg("exp", "") }, log: join(OUT, "cmp-tollgate.log") });
+const p = spawnPinned([...cmd, "serve", "--config", setup.configPath], { cpu: "0", env: { ...setup.env, PORT: "0", ...(process.env.GCLOG ? { BUN_JSC_logGC: "1" } : {}) }, log: join(OUT, "cmp-tollgate.log") });
 const port = Number((await waitForLine(p, /listening on http:\/\/[^:]+:(\d+)/))[1]);
 const url = `http://127.0.0.1:${port}`;
 const { key } = await provision(url);

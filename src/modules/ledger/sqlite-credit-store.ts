@@ -203,8 +203,10 @@ export class SqliteCreditStore implements CreditStore {
    * several rows. Under light load a settlement commits at once: nothing waits for nothing.
    */
   private readonly commitWhenGathered = (): void => {
-    if (this.holds.size >= GATHER_IN_FLIGHT && this.queue.length < MAX_GATHERED && performance.now() - this.lastCommitAt < COMMIT_GATHER_MS) {
-      setImmediate(this.commitWhenGathered);
+    const since = performance.now() - this.lastCommitAt;
+    if (this.holds.size >= GATHER_IN_FLIGHT && this.queue.length < MAX_GATHERED && since < COMMIT_GATHER_MS) {
+      // A timer, not another setImmediate: the loop sleeps in epoll instead of spinning meanwhile.
+      setTimeout(this.commit, Math.max(0, COMMIT_GATHER_MS - since));
       return;
     }
     this.commit();
@@ -215,7 +217,7 @@ export class SqliteCreditStore implements CreditStore {
    * one operation (a constraint, a bad value), each is retried alone so that one bad settlement
    * does not fail everybody else's; a database-wide failure (busy, I/O) fails the whole batch.
    */
-  private commit(): void {
+  private readonly commit = (): void => {
     this.scheduled = false;
     const ops = this.queue;
     if (ops.length === 0) return;

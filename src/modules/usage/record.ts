@@ -1,3 +1,4 @@
+import type { Statement } from "bun:sqlite";
 import type { Db } from "../../db/client";
 import type { UsageRecord } from "../ledger/credit-store";
 
@@ -5,9 +6,14 @@ const SQL = `INSERT OR REPLACE INTO usage_log (request_id, account_id, key_id, m
   cached_tokens, completion_tokens, reasoning_tokens, cost_micros, estimated, latency_ms, ttft_ms,
   upstream_request_id, error_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
+/** The prepared statement per connection (query() would hash the SQL text on every call). */
+const statements = new WeakMap<Db["$client"], Statement>();
+
 /** Writes one usage-log row; called inside the settlement transaction. */
 export function insertUsage(db: Db, u: UsageRecord): void {
-  db.$client.query(SQL).run(
+  let stmt = statements.get(db.$client);
+  if (!stmt) statements.set(db.$client, (stmt = db.$client.query(SQL)));
+  stmt.run(
     u.requestId, u.accountId, u.keyId, u.model, u.stream ? 1 : 0, u.status, u.promptTokens, u.cachedTokens,
     u.completionTokens, u.reasoningTokens, u.costMicros, u.estimated ? 1 : 0, u.latencyMs, u.ttftMs,
     u.upstreamRequestId, u.errorCode, u.createdAt,

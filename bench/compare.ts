@@ -1,7 +1,7 @@
 /**
  * Quick A/B while optimising: bare proxy vs Tollgate run from source (or the binary with
  * --binary), interleaved, printing throughput ratios and CPU per request. Not part of the report.
- * Usage: bun bench/compare.ts [--rounds=3] [--seconds=3] [--stream] [--binary] [--cpu-prof]
+ * Usage: bun bench/compare.ts [--rounds=3] [--seconds=3] [--stream] [--binary] [--cpu-prof] [--connections=50]
  */
 import { join, resolve } from "node:path";
 import { wrk } from "./load";
@@ -15,6 +15,7 @@ const arg = (n: string, d: string) => process.argv.find((a) => a.startsWith(`--$
 const rounds = Number(arg("rounds", "3"));
 const seconds = Number(arg("seconds", "3"));
 const stream = process.argv.includes("--stream");
+const connections = Number(arg("connections", "50"));
 process.on("exit", killAll);
 
 const tools = ensureTools(ROOT, OUT, console.log);
@@ -32,8 +33,8 @@ const tg: Target = { id: "tollgate", label: "tollgate", url, headers: { "content
 
 const run = async (t: Target) => {
   const c0 = cpuSeconds(t.pids());
-  const r = await wrk(tools.wrk!, OUT, t, { body: stream ? STREAM_BODY : BODY, connections: 50, seconds, cpu: "1" });
-  return { rps: r.rps, cpu: ((cpuSeconds(t.pids()) - c0) * 1e6) / r.requests, errors: r.errors };
+  const r = await wrk(tools.wrk!, OUT, t, { body: stream ? STREAM_BODY : BODY, connections, seconds, cpu: "1" });
+  return { rps: r.rps, cpu: ((cpuSeconds(t.pids()) - c0) * 1e6) / r.requests, errors: r.errors, p50: r.p50 };
 };
 await run(bare);
 await run(tg);
@@ -42,7 +43,7 @@ for (let i = 0; i < rounds; i++) {
   const b = await run(bare);
   const t = await run(tg);
   ratios.push(t.rps / b.rps);
-  console.log(`bare ${Math.round(b.rps)} rps ${b.cpu.toFixed(0)} µs/req | tollgate ${Math.round(t.rps)} rps ${t.cpu.toFixed(0)} µs/req errors ${t.errors} | ratio ${(t.rps / b.rps).toFixed(2)} cpu ratio ${(b.cpu / t.cpu).toFixed(2)}`);
+  console.log(`bare ${Math.round(b.rps)} rps ${b.cpu.toFixed(0)} µs/req p50 ${b.p50} µs | tollgate ${Math.round(t.rps)} rps ${t.cpu.toFixed(0)} µs/req p50 ${t.p50} µs errors ${t.errors} | ratio ${(t.rps / b.rps).toFixed(2)} cpu ratio ${(b.cpu / t.cpu).toFixed(2)} added p50 ${t.p50 - b.p50} µs`);
 }
 ratios.sort((a, b) => a - b);
 console.log(`median ratio ${ratios[ratios.length >> 1]!.toFixed(2)}`);

@@ -35,8 +35,7 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   // Plans and tiers go into the database (tiers apply wherever credits are added); buckets are restored.
   installPolicy(db, config, now());
   const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(db) });
-  const EXP = (globalThis as any).process.env.EXP ?? "";
-  const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), limiter: EXP.includes("nolimit") ? (require("./modules/ratelimit/unlimited").unlimited) : limiter, adminTokenHash: admin.hash, now, upstreams: createUpstreams(config) };
+  const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), limiter, adminTokenHash: admin.hash, now, upstreams: createUpstreams(config) };
   // Low-balance alerts watch every settlement through the wrapped store; payments need the Stripe client.
   const alerts = new AlertService(db, config, (id) => credits.balance(id), new AlertNotifier(db, config, { now }), now);
   alerts.watch(credits);

@@ -34,7 +34,7 @@ export function chatRoute(deps: AppDeps) {
       } catch {
         throw toApiError("PARSE", null);
       }
-      const parsed = (globalThis as any).process.env.EXP?.includes("nozod") ? { success: true as const, data: json as any, error: null as any } : ChatRequest.safeParse(json);
+      const parsed = ChatRequest.safeParse(json);
       if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
       return await proxyChat(deps, { principal, body: parsed.data, signal: request.signal, requestId });
     } catch (e) {

@@ -1,7 +1,7 @@
-import { createApp, type AppDeps } from "./app";
+import type { App, AppDeps } from "./app";
 import type { Server } from "bun";
 import { chatRoute } from "./modules/chat/route";
-import { hardBodyCap } from "./plugins/body-limit";
+import { hardBodyCap } from "./plugins/body-cap";
 import type { Config } from "./config/load";
 import { migrate, openDb, type Db } from "./db/client";
 import { resolveAdminToken } from "./modules/auth/service";
@@ -59,7 +59,11 @@ export interface RunningServer {
 /** Starts listening, with the background jobs (hold sweeper, batched key touches). */
 export function startServer(runtime: Runtime, opts: { port?: number; hostname?: string } = {}): RunningServer {
   const { deps } = runtime;
-  const app = createApp(deps);
+  // The Elysia app and its modules (admin, portal, console, OpenAPI) load on the first request
+  // that needs them, in their own chunk of the binary: starting does not pay for them.
+  let app: App | undefined;
+  let loading: Promise<App> | undefined;
+  const loadApp = () => (loading ??= import("./app").then((m) => (app = m.createApp(deps))));
   const chat = chatRoute(deps);
   const chatPost = (req: Request, srv: Server<undefined>) => {
     // Bun's idle timer also runs while a response streams (writes do not reset it), so chat
@@ -76,7 +80,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     maxRequestBodySize: hardBodyCap(deps.config.max_body_bytes),
     // The hot route goes straight to its handler (see chat/route.ts); everything else to Elysia.
     routes: { "/v1/chat/completions": { POST: chatPost }, "/v1/chat/completions/": { POST: chatPost } },
-    fetch: (req) => app.fetch(req),
+    fetch: (req) => (app ? app.fetch(req) : loadApp().then((a) => a.fetch(req))),
   });
   rollUpUsage(deps.db, deps.config.usage_retention_days, deps.now());
   deps.alerts?.notifier.resume();

@@ -123,6 +123,40 @@ describe("the compiled binary in an empty folder", () => {
     }
   });
 
+  test("requests arriving together right after start all wait for the app, which loads on first use", async () => {
+    const s = await serve();
+    try {
+      // The very first requests of the process: the app, its docs and embedded assets load now.
+      const get = (path: string) => call(s.url, path).then(async (r) => ({ status: r.status, type: r.headers.get("content-type") ?? "", text: await r.text() }));
+      const [health, account, spec, swagger, bundle, uplot, login] = await Promise.all([
+        get("/healthz"),
+        get(`/admin/accounts/${accountId}`),
+        get("/openapi.json"),
+        get("/swagger"),
+        get("/swagger/assets/swagger-ui-bundle.js"),
+        get("/assets/uplot.js"),
+        get("/portal/login"),
+      ]);
+      expect(health.status).toBe(200);
+      expect(account.status).toBe(200);
+      expect(JSON.parse(account.text)).toMatchObject({ id: accountId });
+      expect(spec.status).toBe(200);
+      const paths = Object.keys((JSON.parse(spec.text) as { paths: Record<string, unknown> }).paths);
+      for (const p of ["/v1/chat/completions", "/admin/accounts", "/v1/me", "/healthz"]) expect(paths).toContain(p);
+      expect(swagger.status).toBe(200);
+      expect(swagger.text).toContain("/swagger/assets/swagger-ui-bundle.js");
+      expect(bundle.status).toBe(200);
+      expect(bundle.type).toContain("javascript");
+      expect(bundle.text).toContain("SwaggerUIBundle");
+      expect(uplot.status).toBe(200);
+      expect(uplot.text).toContain("uPlot");
+      expect(login.status).toBe(200);
+      expect(login.type).toContain("text/html");
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
   test("the CLI in the same binary works on that database", async () => {
     const run = (args: string[]) => Bun.spawnSync([BIN, ...args], { cwd: folder, env: baseEnv() });
     const migrate = run(["migrate", "--json"]);

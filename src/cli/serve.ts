@@ -12,6 +12,9 @@ export async function serve(config: Config, log: (line: string) => void = consol
   }
   const server = startServer(runtime);
   log(`tollgate listening on ${server.url}`);
+  // The binary starts with the JIT reluctant (build --compile-jit-policy): startup code runs
+  // once and is not worth compiling. Requests get the normal policy.
+  Bun.unsafe.setJITPolicy(1);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {

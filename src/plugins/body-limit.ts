@@ -12,5 +12,5 @@ export const bodyLimit = (limit: number) =>
     if (length > limit) throw errors.tooLarge(limit);
   });
 
-/** Bun's hard cap: above the configured limit so that the envelope above answers first. */
-export const hardBodyCap = (limit: number) => Math.max(limit * 4, 16 * 1024 * 1024);
+// In its own file: the server reads it at startup without loading Elysia.
+export { hardBodyCap } from "./body-cap";

@@ -1,0 +1,23 @@
+import { accountsCommand } from "./accounts";
+import type { CommandTable } from "./command";
+import { creditsCommand } from "./credits";
+import { codesCommand } from "./codes";
+import { inviteCommand } from "./invite";
+import { demoCommand } from "./demo";
+import { keysCommand } from "./keys";
+import { migrateCommand } from "./migrate";
+import { serveCommand } from "./serve";
+
+/**
+ * Every command of the executable. A command is a LeafCommand (`run`) or a GroupCommand
+ * (`subcommands`), see src/cli/command.ts; its help, flags and exit codes come from runCli.
+ */
+export const commands: CommandTable = {
+  serve: serveCommand,
+  migrate: migrateCommand,
+  accounts: { ...accountsCommand, subcommands: { ...accountsCommand.subcommands, invite: inviteCommand } },
+  credits: creditsCommand,
+  keys: keysCommand,
+  codes: codesCommand,
+  demo: demoCommand,
+};

@@ -1,5 +1,4 @@
 import { Database, type Statement } from "bun:sqlite";
-import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
@@ -42,7 +41,7 @@ export function migrate(db: Db): number {
       // Same bookkeeping as drizzle-orm's migrator, so drizzle tooling agrees on what ran.
       sqlite
         .query("INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)")
-        .run(createHash("sha256").update(m.sql).digest("hex"), m.when);
+        .run(new Bun.CryptoHasher("sha256").update(m.sql).digest("hex"), m.when);
     }
   }).immediate();
   return pending.length;

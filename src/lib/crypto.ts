@@ -1,5 +1,3 @@
-import { timingSafeEqual } from "node:crypto";
-
 export function sha256Hex(input: string): string {
   return new Bun.CryptoHasher("sha256").update(input).digest("hex");
 }
@@ -8,5 +6,5 @@ export function sha256Hex(input: string): string {
 export function safeEqual(a: string, b: string): boolean {
   const da = Buffer.from(sha256Hex(a), "hex");
   const db = Buffer.from(sha256Hex(b), "hex");
-  return timingSafeEqual(da, db);
+  return crypto.timingSafeEqual(da, db);
 }

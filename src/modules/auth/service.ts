@@ -1,4 +1,3 @@
-import { timingSafeEqual } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { durable, type Db } from "../../db/client";
 import { settings } from "../../db/schema";
@@ -32,7 +31,7 @@ export function checkAdminToken(presented: string | null | undefined, hash: stri
   const expected = Buffer.from(hash, "hex");
   // A damaged stored digest must refuse everyone, not throw (a 500 on every admin call).
   if (expected.length !== 32) return false;
-  return timingSafeEqual(Buffer.from(sha256Hex(presented), "hex"), expected);
+  return crypto.timingSafeEqual(Buffer.from(sha256Hex(presented), "hex"), expected);
 }
 
 export function bearer(header: string | null | undefined): string | null {

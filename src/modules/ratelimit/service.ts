@@ -36,6 +36,9 @@ export function sqliteBucketStore(db: Db): BucketStore {
  */
 export function installPolicy(db: Db, policy: PlanPolicy, now = Date.now()): number {
   const value = JSON.stringify({ plans: policy.plans, default_plan: policy.default_plan, tiers: policy.tiers });
+  // Unchanged since the last start: every top-up since then applied the tiers itself, so there
+  // is nothing to write (and no fsync to wait for on the way to listening).
+  if (db.select().from(settings).where(eq(settings.key, POLICY_SETTING)).get()?.value === value) return 0;
   return durable(db, () => {
     db.insert(settings).values({ key: POLICY_SETTING, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run();
     if (policy.tiers.length === 0) return 0;

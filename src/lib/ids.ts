@@ -29,11 +29,20 @@ export const newId = (prefix: IdPrefix, length = 20): string => `${prefix}_${ran
  * several times fewer pages written per commit on the request path.
  */
 export function newSortableId(prefix: IdPrefix): string {
-  let t = Date.now();
-  let time = "";
-  for (let i = 0; i < 8; i++) {
-    time = ALPHABET[t % 62] + time;
-    t = Math.floor(t / 62);
+  const now = Date.now();
+  if (now !== stampedAt) {
+    stampedAt = now;
+    let t = now;
+    let time = "";
+    for (let i = 0; i < 8; i++) {
+      time = ALPHABET[t % 62] + time;
+      t = Math.floor(t / 62);
+    }
+    stamp = time;
   }
-  return `${prefix}_${time}${randomBase62(12)}`;
+  return `${prefix}_${stamp}${randomBase62(12)}`;
 }
+
+/** The time part of the last id, reused while the millisecond is the same. */
+let stampedAt = -1;
+let stamp = "";

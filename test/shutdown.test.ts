@@ -107,6 +107,34 @@ describe("graceful stop with requests in flight (in process)", () => {
   });
 });
 
+describe("a request waiting to retry", () => {
+  test("is ended at the grace deadline with 503 server_shutting_down, not after its back-off; nothing charged", async () => {
+    const dbPath = join(dir, "backoff.db");
+    const gw = await gatewayOver([{ id: "fake", url: upstream.url }], {
+      db_path: dbPath,
+      shutdown_grace_ms: GRACE,
+      retry: { max_attempts: 3, base_ms: 50, budget_ms: 25_000 },
+      timeouts: { connect_ms: 500, first_byte_ms: 20_000, stream_gap_ms: 20_000, total_ms: 30_000 },
+      hold_ttl_seconds: 60,
+    });
+    const c = await gw.customer(CREDITS);
+    const before = upstream.requests.length;
+    // The upstream asks for 20 s before a retry: the gateway sleeps, holding the request.
+    const waiting = chat(gw.url, c.key, { model: "grok-4", messages: user(), mock: { status: 503, retry_after: "20", fail_times: 1 } });
+    expect(await until(() => upstream.requests.length - before === 1, 5_000)).toBe(true);
+    await Bun.sleep(100);
+    const t0 = performance.now();
+    await gw.stop();
+    expect(elapsedSince(t0)).toBeLessThan(GRACE + 3_000);
+    const res = await waiting;
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("server_shutting_down");
+    expect(upstream.requests.length - before).toBe(1);
+    const after = inspect(dbPath, c.accountId);
+    expect(after).toMatchObject({ integrity: [], holds: 0, chargeRows: 0, balance: CREDITS });
+  });
+});
+
 describe("the compiled binary on SIGTERM", () => {
   test("streams in flight: the finishing one gets [DONE], the hung one an error event; exit 0; ledger exact", async () => {
     await ensureBinary();

@@ -65,9 +65,6 @@ export async function proxyChat(deps: AppDeps, call: ChatCall): Promise<Response
   const clientAborted = () => call.signal.aborted;
   const chargePrompt = (code: string) =>
     meter.charge({ status: 499, usage: { prompt: plan.promptEstimate, cached: 0, completion: 0, reasoning: 0 }, estimated: true, errorCode: code });
-  // At shutdown (after the grace period) a request still waiting for the upstream is ended too.
-  const shutdown = new AbortController();
-  lease.onTerminate(() => shutdown.abort());
   const shuttingDown = () => errors.upstream(503, "The gateway is restarting. Please retry in a moment.", "server_shutting_down", { "retry-after": "1" });
 
   let up: UpstreamResponse;
@@ -76,7 +73,9 @@ export async function proxyChat(deps: AppDeps, call: ChatCall): Promise<Response
       model,
       stream,
       body: (d, _provider, adapter) => upstreamBody(d, adapter),
-      signal: AbortSignal.any([call.signal, shutdown.signal]),
+      signal: call.signal,
+      // At shutdown (after the grace period) a request still waiting for the upstream is ended too.
+      onStop: (fn) => lease.onTerminate(fn),
       startedAt: started,
     });
   } catch (e) {

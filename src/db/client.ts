@@ -32,6 +32,8 @@ export function openDb(path: string): Db {
  */
 export function takeOverCheckpoints(db: Db): void {
   db.$client.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+  // The WAL file keeps the size of its busiest second; a checkpoint trims it back to this.
+  db.$client.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
 }
 
 /** A passive checkpoint: it never waits for readers (the CLI) nor holds up the next write for long. */
@@ -40,6 +42,7 @@ export function checkpoint(db: Db): void {
 }
 
 const BACKSTOP_CHECKPOINT_PAGES = 50_000;
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** Applies pending migrations (embedded in the binary); returns how many ran. */
 export function migrate(db: Db): number {

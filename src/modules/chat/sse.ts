@@ -5,11 +5,28 @@
 export class SseSplitter {
   private buf = "";
   private readonly decoder = new TextDecoder();
+  /** The previous push ended on an event boundary: nothing buffered, no partial character. */
+  private aligned = true;
+  private first = true;
+  /**
+   * The last push's events, each followed by a blank line, are exactly its bytes: the caller
+   * may forward those bytes instead of re-encoding the text (no \r to normalise, no empty
+   * event dropped, nothing carried across reads, no byte order mark or invalid UTF-8 replaced).
+   */
+  whole = false;
 
   /** Feeds bytes; returns the complete events (without their blank-line terminator). */
   push(bytes: Uint8Array): string[] {
-    this.buf += this.decoder.decode(bytes, { stream: true });
+    const text = this.decoder.decode(bytes, { stream: true });
+    let whole = this.aligned && this.buf.length === 0;
+    // The decoder drops a leading byte order mark: those bytes are not in the text.
+    if (this.first) {
+      this.first = false;
+      if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) whole = false;
+    }
+    this.buf += text;
     if (this.buf.includes("\r")) {
+      whole = false;
       // Keep a trailing \r: it may be the first half of a \r\n split across reads.
       const tail = this.buf.endsWith("\r") ? "\r" : "";
       this.buf = (tail ? this.buf.slice(0, -1) : this.buf).replace(/\r\n?/g, "\n") + tail;
@@ -20,9 +37,13 @@ export class SseSplitter {
     let idx: number;
     while ((idx = this.buf.indexOf("\n\n", start)) >= 0) {
       if (idx > start) events.push(this.buf.slice(start, idx));
+      else whole = false;
       start = idx + 2;
     }
     if (start > 0) this.buf = this.buf.slice(start);
+    // A last byte below 0x80 leaves no partial character in the decoder.
+    this.aligned = this.buf.length === 0 && bytes.length > 0 && bytes[bytes.length - 1]! < 0x80;
+    this.whole = whole && this.aligned && events.length > 0 && !text.includes("\uFFFD");
     return events;
   }
 
@@ -30,6 +51,7 @@ export class SseSplitter {
   rest(): string | null {
     const r = (this.buf + this.decoder.decode()).replace(/\r\n?/g, "\n").trim();
     this.buf = "";
+    this.whole = false;
     return r.length > 0 ? r : null;
   }
 }

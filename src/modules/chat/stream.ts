@@ -33,6 +33,13 @@ type Next = { r: ReadResult } | { e: unknown } | { timer: "keepalive" | "gap" | 
 const encoder = new TextEncoder();
 const DONE = encoder.encode("data: [DONE]\n\n");
 
+/** The first `n` events as forwarded text (for the rare chunk whose bytes cannot go out as they came). */
+const joined = (events: string[], n: number): string => {
+  let s = "";
+  for (let i = 0; i < n; i++) s += `${events[i]}\n\n`;
+  return s;
+};
+
 /**
  * Streams the upstream SSE to the client event by event as it arrives, with a tap that reads
  * usage and counts what was delivered. `[DONE]` is forwarded only after the charge has
@@ -203,17 +210,35 @@ export function streamResponse(o: StreamOptions): Response {
           const r = n.r;
           lastUpstream = performance.now();
           const events = r.done ? [splitter.rest()].filter((e): e is string => e !== null) : splitter.push(r.value);
+          // A whole chunk of unchanged events goes out as the upstream's bytes (no re-encoding).
+          let verbatim = splitter.whole;
           let out = "";
           let terminal: "done" | "malformed" | "upstream" | null = null;
-          for (const evt of events) {
+          for (let i = 0; i < events.length; i++) {
+            const evt = events[i]!;
             const h = tap.handle(evt);
-            if (h.out) out += h.out;
+            if (h.pass) {
+              if (!verbatim) out += `${evt}\n\n`;
+            } else {
+              if (verbatim) {
+                verbatim = false;
+                out = joined(events, i);
+              }
+              if (h.out) out += h.out;
+            }
             if (h.done) terminal = "done";
             else if (h.error) terminal = h.error;
-            if (terminal) break;
+            if (terminal) {
+              // Events after the terminal one are not forwarded.
+              if (verbatim && i < events.length - 1) {
+                verbatim = false;
+                out = joined(events, i + 1);
+              }
+              break;
+            }
           }
-          if (out) {
-            ctrl.enqueue(encoder.encode(out));
+          if (verbatim || out) {
+            ctrl.enqueue(verbatim ? r.value! : encoder.encode(out));
             lastSent = performance.now();
           }
           if (terminal === "done" || (r.done && tap.usage)) {
@@ -231,7 +256,7 @@ export function streamResponse(o: StreamOptions): Response {
           if (r.done) {
             return end(ctrl, 502, "upstream_stream_incomplete", false, errorEvent("The upstream stream ended before completion.", "upstream_stream_incomplete"), "upstream_stream_incomplete");
           }
-          if (out) return;
+          if (verbatim || out) return;
         }
       },
       async cancel() {

@@ -31,7 +31,18 @@ export interface TapOptions {
   upstreamRequestId: string | null;
 }
 
-export type TapResult = { out?: string; done?: true; error?: "malformed" | "upstream" };
+/**
+ * What to do with one event: `pass` forwards it as it came, `out` forwards a rewrite instead,
+ * neither drops it; `done` and `error` end the stream.
+ */
+export type TapResult = Readonly<{ pass?: true; out?: string; done?: true; error?: "malformed" | "upstream" }>;
+
+// Shared results: the common outcomes allocate nothing per event.
+const PASS: TapResult = { pass: true };
+const DROP: TapResult = {};
+const DONE: TapResult = { done: true };
+const MALFORMED: TapResult = { error: "malformed" };
+const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
 
 /**
  * The tap on a passing stream: reads the usage chunk (normalised, or hidden when the client did
@@ -55,20 +66,21 @@ export class UsageTap {
     return meter.charge({ status, usage, estimated: true, errorCode, ttftMs, upstreamRequestId });
   }
 
-  /** Handles one upstream event: the text to forward, or a terminal state. */
+  /** Handles one upstream event (without its blank-line terminator): forward, rewrite or end. */
   handle(evt: string): TapResult {
     const o = this.o;
     const data = eventData(evt);
-    if (data === null) return { out: `${evt}\n\n` };
-    if (data.trim() === "[DONE]") return { done: true };
+    if (data === null) return PASS;
+    // A payload starting with "{" cannot be [DONE]: skip the trim for the usual chunk.
+    if (data.charCodeAt(0) !== 123 && data.trim() === "[DONE]") return DONE;
     let chunk: Chunk;
     try {
       chunk = JSON.parse(data) as Chunk;
       if (!chunk || typeof chunk !== "object") throw new Error("not an object");
     } catch {
-      return { error: "malformed" };
+      return MALFORMED;
     }
-    if (chunk.error) return { out: `${evt}\n\n`, error: "upstream" };
+    if (chunk.error) return UPSTREAM_ERROR;
     const text = deltaText(chunk);
     if (text) {
       this.deliveredTokens += estimateTokens(text);
@@ -77,7 +89,7 @@ export class UsageTap {
     if (chunk.usage && typeof chunk.usage === "object") {
       this.usage = readUsage(chunk.usage, o.reasoningIsExtra);
       if (!o.clientWantsUsage) {
-        if (!chunk.choices || chunk.choices.length === 0) return {};
+        if (!chunk.choices || chunk.choices.length === 0) return DROP;
         delete chunk.usage;
       } else {
         chunk.usage = usageJson(chunk.usage, this.usage);
@@ -88,6 +100,6 @@ export class UsageTap {
       delete chunk.usage;
       return { out: sseEvent(chunk) };
     }
-    return { out: `${evt}\n\n` };
+    return PASS;
   }
 }

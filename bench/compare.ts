@@ -34,7 +34,7 @@ const tg: Target = { id: "tollgate", label: "tollgate", url, headers: { "content
 const run = async (t: Target) => {
   const c0 = cpuSeconds(t.pids());
   const r = await wrk(tools.wrk!, OUT, t, { body: stream ? STREAM_BODY : BODY, connections, seconds, cpu: "1" });
-  return { rps: r.rps, cpu: ((cpuSeconds(t.pids()) - c0) * 1e6) / r.requests, errors: r.errors, p50: r.p50 };
+  return { rps: r.rps, cpu: ((cpuSeconds(t.pids()) - c0) * 1e6) / r.requests, errors: r.errors, p50: r.p50, p99: r.p99 };
 };
 await run(bare);
 await run(tg);
@@ -43,7 +43,7 @@ for (let i = 0; i < rounds; i++) {
   const b = await run(bare);
   const t = await run(tg);
   ratios.push(t.rps / b.rps);
-  console.log(`bare ${Math.round(b.rps)} rps ${b.cpu.toFixed(0)} µs/req p50 ${b.p50} µs | tollgate ${Math.round(t.rps)} rps ${t.cpu.toFixed(0)} µs/req p50 ${t.p50} µs errors ${t.errors} | ratio ${(t.rps / b.rps).toFixed(2)} cpu ratio ${(b.cpu / t.cpu).toFixed(2)} added p50 ${t.p50 - b.p50} µs`);
+  console.log(`bare ${Math.round(b.rps)} rps ${b.cpu.toFixed(0)} µs/req p50/p99 ${b.p50}/${b.p99} µs | tollgate ${Math.round(t.rps)} rps ${t.cpu.toFixed(0)} µs/req p50/p99 ${t.p50}/${t.p99} µs errors ${t.errors} | ratio ${(t.rps / b.rps).toFixed(2)} cpu ratio ${(b.cpu / t.cpu).toFixed(2)} added p50 ${t.p50 - b.p50} µs`);
 }
 ratios.sort((a, b) => a - b);
 console.log(`median ratio ${ratios[ratios.length >> 1]!.toFixed(2)}`);

@@ -3,7 +3,7 @@ import type { Server } from "bun";
 import { chatRoute } from "./modules/chat/route";
 import { hardBodyCap } from "./plugins/body-cap";
 import type { Config } from "./config/load";
-import { checkpoint, migrate, openDb, takeOverCheckpoints, type Db } from "./db/client";
+import { migrate, openDb, type Db } from "./db/client";
 import { resolveAdminToken } from "./modules/auth/service";
 import { createUpstreams } from "./modules/upstreams/service";
 import { KeyAuthenticator } from "./modules/keys/service";
@@ -45,9 +45,6 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
 }
 
 
-/** WAL checkpoints of the serving process (see takeOverCheckpoints). */
-const CHECKPOINT_EVERY_MS = 1_000;
-
 export interface RunningServer {
   url: string;
   port: number;
@@ -87,15 +84,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
   });
   rollUpUsage(deps.db, deps.config.usage_retention_days, deps.now());
   deps.alerts?.notifier.resume();
-  takeOverCheckpoints(deps.db);
   const timers = [
-    setInterval(() => {
-      try {
-        checkpoint(deps.db);
-      } catch (e) {
-        console.error("WAL checkpoint failed (retried in a second):", e);
-      }
-    }, CHECKPOINT_EVERY_MS),
     setInterval(() => void deps.credits.sweep(), 5_000),
     setInterval(() => deps.keys.flushTouches(), 5_000),
     setInterval(() => {

@@ -24,26 +24,6 @@ export function openDb(path: string): Db {
   return drizzle({ client: sqlite, schema }) as Db;
 }
 
-/**
- * The serving process checkpoints the WAL on a timer instead of SQLite's automatic checkpoint
- * after 1,000 pages: that one ran inside whichever settlement commit crossed the mark, adding
- * its write-back and fsync (milliseconds) to that request's latency some twenty times a second
- * under load. The automatic one stays as a backstop at a much larger WAL.
- */
-export function takeOverCheckpoints(db: Db): void {
-  db.$client.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
-  // The WAL file keeps the size of its busiest second; a checkpoint trims it back to this.
-  db.$client.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
-}
-
-/** A passive checkpoint: it never waits for readers (the CLI) nor holds up the next write for long. */
-export function checkpoint(db: Db): void {
-  db.$client.exec("PRAGMA wal_checkpoint(PASSIVE)");
-}
-
-const BACKSTOP_CHECKPOINT_PAGES = 50_000;
-const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
-
 /** Applies pending migrations (embedded in the binary); returns how many ran. */
 export function migrate(db: Db): number {
   const sqlite = db.$client;

@@ -110,7 +110,7 @@ export class BucketLimiter implements RateLimiter {
     }
 
     for (const s of states) {
-      const n = this.inflight.get(slot(s.level)) ?? 0;
+      const n = this.inflight.get(s.level.slot) ?? 0;
       if (n >= s.level.limits.concurrency) {
         throw rateLimited(
           `Too many concurrent requests for ${describe(s.level)}: Limit ${s.level.limits.concurrency} concurrent requests. ` +
@@ -125,8 +125,8 @@ export class BucketLimiter implements RateLimiter {
     for (const s of states) {
       s.req.level -= UNIT;
       s.tok.level -= est * UNIT;
-      this.dirty.add(bucketId(s.level, "r")).add(bucketId(s.level, "t"));
-      this.inflight.set(slot(s.level), (this.inflight.get(slot(s.level)) ?? 0) + 1);
+      this.dirty.add(s.level.r).add(s.level.t);
+      this.inflight.set(s.level.slot, (this.inflight.get(s.level.slot) ?? 0) + 1);
     }
     const headers = render(states);
 
@@ -136,7 +136,7 @@ export class BucketLimiter implements RateLimiter {
       if (released) return;
       released = true;
       for (const level of levels) {
-        const k = slot(level);
+        const k = level.slot;
         const n = (this.inflight.get(k) ?? 1) - 1;
         if (n > 0) this.inflight.set(k, n);
         else this.inflight.delete(k);
@@ -153,7 +153,7 @@ export class BucketLimiter implements RateLimiter {
             for (const [dim, units] of [["r", UNIT], ["t", est * UNIT]] as const) {
               const b = this.bucket(level, dim, at);
               b.level = Math.min(capacity(dim === "r" ? level.limits.rpm : level.limits.tpm), b.level + units);
-              this.dirty.add(bucketId(level, dim));
+              this.dirty.add(level[dim]);
             }
           }
         }
@@ -169,7 +169,7 @@ export class BucketLimiter implements RateLimiter {
           const b = this.bucket(level, "t", at);
           // More than estimated leaves a debt that delays the next admissions; less is refunded.
           b.level = Math.min(capacity(level.limits.tpm), b.level - (actual - est) * UNIT);
-          this.dirty.add(bucketId(level, "t"));
+          this.dirty.add(level.t);
         }
       },
     };
@@ -194,7 +194,7 @@ export class BucketLimiter implements RateLimiter {
       remaining: {
         requests: req.remaining,
         tokens: tok.remaining,
-        concurrency: Math.max(0, Math.min(...levels.map((l) => l.limits.concurrency - (this.inflight.get(slot(l)) ?? 0)))),
+        concurrency: Math.max(0, Math.min(...levels.map((l) => l.limits.concurrency - (this.inflight.get(l.slot) ?? 0)))),
       },
       reset: { requests: formatDuration(req.resetMs), tokens: formatDuration(tok.resetMs) },
     };
@@ -202,7 +202,7 @@ export class BucketLimiter implements RateLimiter {
 
   /** Requests in flight for a key (`key`) or account (`account`) id; for tests and diagnostics. */
   inFlight(scope: Scope, id: string): number {
-    return this.inflight.get(`${scope === "key" ? "k" : "a"}:${id}`) ?? 0;
+    return this.inflight.get(slotOf(scope, id)) ?? 0;
   }
 
   /**
@@ -250,7 +250,7 @@ export class BucketLimiter implements RateLimiter {
   }
 
   private bucket(level: Level, dim: "r" | "t", now: number): Bucket {
-    const id = bucketId(level, dim);
+    const id = level[dim];
     const perMinute = dim === "r" ? level.limits.rpm : level.limits.tpm;
     let b = this.buckets.get(id);
     if (!b) this.buckets.set(id, (b = fullBucket(perMinute, now)));
@@ -258,12 +258,11 @@ export class BucketLimiter implements RateLimiter {
   }
 }
 
+const slotOf = (scope: Scope, id: string) => `${scope === "key" ? "k" : "a"}:${id}`;
 function level(scope: Scope, id: string, limits: Limits): Level {
-  const slot = `${scope === "key" ? "k" : "a"}:${id}`;
+  const slot = slotOf(scope, id);
   return { scope, id, limits, r: `${slot}:r`, t: `${slot}:t`, slot };
 }
-const bucketId = (l: Level, dim: "r" | "t") => l[dim];
-const slot = (l: Level) => l.slot;
 const describe = (l: Level) => `${l.scope} ${l.id}`;
 
 function rateLimited(message: string, type: "requests" | "tokens", waitMsValue: number, headers: Record<string, string>): ApiError {

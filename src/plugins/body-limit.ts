@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { errors } from "../lib/errors";
+import { refuseDeclaredOver } from "./body-cap";
 
 /**
  * Refuses a declared body above `limit` bytes with a 413 in the OpenAI envelope. Bun's own
@@ -7,10 +7,4 @@ import { errors } from "../lib/errors";
  * content-length; it answers a bare 413 that no handler sees.
  */
 export const bodyLimit = (limit: number) =>
-  new Elysia({ name: "body-limit", seed: limit }).onRequest(({ request }) => {
-    const length = Number(request.headers.get("content-length") ?? 0);
-    if (length > limit) throw errors.tooLarge(limit);
-  });
-
-// In its own file: the server reads it at startup without loading Elysia.
-export { hardBodyCap } from "./body-cap";
+  new Elysia({ name: "body-limit", seed: limit }).onRequest(({ request }) => refuseDeclaredOver(request, limit));

@@ -2,6 +2,7 @@ import type { AppDeps } from "../../app";
 import { ApiError, errors } from "../../lib/errors";
 import { newSortableId } from "../../lib/ids";
 import { toApiError } from "../../lib/to-api-error";
+import { refuseDeclaredOver } from "../../plugins/body-cap";
 import { bearer } from "../auth/service";
 import type { Principal } from "../keys/service";
 import { ChatRequest } from "./model";
@@ -23,7 +24,7 @@ export function chatRoute(deps: AppDeps) {
   return async (request: Request, requestId = newSortableId("req")): Promise<Response> => {
     let principal: Principal | null = null;
     try {
-      if (Number(request.headers.get("content-length") ?? 0) > limit) throw errors.tooLarge(limit);
+      refuseDeclaredOver(request, limit);
       const h = request.headers;
       principal = deps.keys.authenticate(bearer(h.get("authorization")) ?? h.get("x-api-key"));
       const text = await request.text();

@@ -36,14 +36,13 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   installPolicy(db, config, now());
   const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(db) });
   const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), limiter, adminTokenHash: admin.hash, now, upstreams: createUpstreams(config) };
-  // Low-balance alerts watch every settlement through the wrapped store; payments need the Stripe client.
+  // Low-balance alerts hear of every committed charge (CreditStore.onCharge); payments need the Stripe client.
   const alerts = new AlertService(db, config, (id) => credits.balance(id), new AlertNotifier(db, config, { now }), now);
   alerts.watch(credits);
   deps.alerts = alerts;
   deps.stripe = stripeFromConfig(config);
   return { deps, generatedAdminToken: admin.generated, migrated, recoveredHolds };
 }
-
 
 export interface RunningServer {
   url: string;

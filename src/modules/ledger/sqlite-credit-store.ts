@@ -82,8 +82,6 @@ export class SqliteCreditStore implements CreditStore {
   /** Account and key rows, re-read only when the database changed (see StampedMemo). */
   private readonly accounts: StampedMemo<{ balance_micros: number; status: string } | null>;
   private readonly keys: StampedMemo<{ spent_micros: number; spend_cap_micros: number | null } | null>;
-  private readonly account = (id: string) => this.accounts.get(id);
-  private readonly key = (id: string) => this.keys.get(id);
   private readonly chargeListeners: ((accountId: string) => void)[] = [];
 
   get openHolds(): number {
@@ -91,14 +89,14 @@ export class SqliteCreditStore implements CreditStore {
   }
 
   balance(accountId: string): Balance {
-    const row = this.account(accountId);
+    const row = this.accounts.get(accountId);
     if (!row) throw errors.notFound("Account", "account_id");
     const held = this.heldByAccount.get(accountId) ?? 0;
     return { balance: row.balance_micros, held, available: row.balance_micros - held };
   }
 
   keySpend(keyId: string): KeySpend | null {
-    const row = this.key(keyId);
+    const row = this.keys.get(keyId);
     if (!row) return null;
     return { spent: row.spent_micros, held: this.heldByKey.get(keyId) ?? 0, cap: row.spend_cap_micros };
   }
@@ -112,7 +110,7 @@ export class SqliteCreditStore implements CreditStore {
     if (this.holds.has(requestId) || this.settling.has(requestId)) {
       throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
     }
-    const row = this.account(accountId);
+    const row = this.accounts.get(accountId);
     if (!row) throw errors.notFound("Account", "account_id");
     // Authentication checks this too; this closes the window of a suspension landing mid-request.
     if (row.status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
@@ -123,7 +121,7 @@ export class SqliteCreditStore implements CreditStore {
       );
     }
     if (keyId) {
-      const key = this.key(keyId);
+      const key = this.keys.get(keyId);
       const keyHeld = this.heldByKey.get(keyId) ?? 0;
       if (key?.spend_cap_micros != null && key.spent_micros + keyHeld + amount > key.spend_cap_micros) {
         throw errors.insufficientQuota("This API key has reached its spending cap. Raise the cap or use another key.");

@@ -72,7 +72,7 @@ function ceilDivMillion(x: number): number {
   return r > 0 ? q + 1 : q;
 }
 
-/** The same in BigInt: any size, the reference for the fast path (see test/usage.test.ts). */
+/** The same in BigInt: any size, the reference for the fast path (see test/providers.test.ts). */
 export function costMicrosBig(u: Usage, m: Pick<Model, "input_price" | "cached_input_price" | "output_price">): number {
   const scaled =
     BigInt(u.prompt - u.cached) * BigInt(m.input_price) +

@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import { openapi } from "@elysiajs/openapi";
 import { z } from "zod";
 import type { Config } from "./config/load";
-import type { Db } from "./db/client";
+import { caughtUp, type Db } from "./db/client";
 import type { CreditStore } from "./modules/ledger/credit-store";
 import type { KeyAuthenticator } from "./modules/keys/service";
 import type { RateLimiter } from "./modules/ratelimit/limiter";
@@ -50,6 +50,8 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps) {
   return new Elysia()
+    // Balances, ledger and usage pages read SQLite: journaled settlements are written to it first.
+    .onRequest(() => void caughtUp(deps.db))
     .use(requestId)
     .use(errorHandler)
     .use(bodyLimit(deps.config.max_body_bytes))

@@ -8,6 +8,7 @@ import { resolveAdminToken } from "./modules/auth/service";
 import { createUpstreams } from "./modules/upstreams/service";
 import { KeyAuthenticator } from "./modules/keys/service";
 import { SqliteCreditStore } from "./modules/ledger/sqlite-credit-store";
+import { SettleJournal } from "./modules/ledger/settle-journal";
 import { rollUpUsage } from "./modules/usage/service";
 import { BucketLimiter } from "./modules/ratelimit/bucket-limiter";
 import { installPolicy, sqliteBucketStore } from "./modules/ratelimit/service";
@@ -28,7 +29,11 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   const now = opts.now ?? Date.now;
   const db = opts.db ?? openDb(config.db_path);
   const migrated = migrate(db);
-  const credits = new SqliteCreditStore(db, { holdTtlMs: config.hold_ttl_seconds * 1000, now });
+  // An in-memory database has nothing to survive a crash for: no journal.
+  const journal = config.settle_batch_ms > 0 && db.$client.filename && db.$client.filename !== ":memory:"
+    ? SettleJournal.open(`${db.$client.filename}-settlements`)
+    : undefined;
+  const credits = new SqliteCreditStore(db, { holdTtlMs: config.hold_ttl_seconds * 1000, now, journal, applyMs: config.settle_batch_ms });
   // Holds persisted by a previous process belong to requests that died with it.
   const recoveredHolds = credits.recover();
   const admin = resolveAdminToken(db, config.admin_token);

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { drizzle } from "drizzle-orm/bun-sqlite";
@@ -166,6 +166,17 @@ describe("compiled binary killed right after responses complete", () => {
     await Promise.all(Array.from({ length: 48 }, (_, c) => client(c)));
     await gw.proc.exited;
     expect(completed.length).toBeGreaterThanOrEqual(150);
+    // The last completed charges were still only in the settlement journal when the process died
+    // (they reach SQLite in batches); the next start applies them before serving.
+    const journal = `${dbPath}-settlements`;
+    expect(statSync(journal).size).toBeGreaterThan(0);
+    const before = new Database(dbPath);
+    const inDb = before.query<{ n: number }, []>("SELECT count(*) AS n FROM ledger_entries WHERE kind = 'charge'").get()!.n;
+    before.close();
+    const restarted = await startBinary(["serve", "--config", "tollgate.json"], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
+    running.push(restarted);
+    expect(statSync(journal).size).toBe(0);
+    expect(await restarted.stop()).toBe(0);
 
     const sqlite = new Database(dbPath);
     try {
@@ -176,6 +187,7 @@ describe("compiled binary killed right after responses complete", () => {
       const count = new Map<string, number>();
       for (const r of charges) count.set(r.request_id, (count.get(r.request_id) ?? 0) + 1);
       for (const id of completed) expect(count.get(id)).toBe(1);
+      expect(charges.length).toBeGreaterThan(inDb);
       for (const n of count.values()) expect(n).toBe(1);
       const usage = new Set(sqlite.query<{ request_id: string }, []>("SELECT request_id FROM usage_log").all().map((r) => r.request_id));
       // A charge commits before its response is sent, so a request killed between the two is

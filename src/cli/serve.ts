@@ -11,10 +11,6 @@ export async function serve(config: Config, log: (line: string) => void = consol
     log(`generated admin token (shown once, only its hash is stored): ${runtime.generatedAdminToken}`);
   }
   const server = startServer(runtime);
-  log(`tollgate listening on ${server.url}`);
-  // The binary starts with the JIT reluctant (build --compile-jit-policy): startup code runs
-  // once and is not worth compiling. Requests get the normal policy.
-  Bun.unsafe.setJITPolicy(1);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {
@@ -37,6 +33,11 @@ export async function serve(config: Config, log: (line: string) => void = consol
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
+  // Only now: whoever waits for this line may send SIGTERM at once, and must get a clean stop.
+  log(`tollgate listening on ${server.url}`);
+  // The binary starts with the JIT reluctant (build --compile-jit-policy): startup code runs
+  // once and is not worth compiling. Requests get the normal policy.
+  Bun.unsafe.setJITPolicy(1);
   return server;
 }
 

@@ -115,6 +115,11 @@ export const ConfigSchema = z.object({
   public_url: z.url().optional(),
   /** A hold not settled within this time is released by the sweeper. */
   hold_ttl_seconds: int(10, 86400).default(900),
+  /**
+   * Settlements are made durable in a journal file beside the database (`<db_path>-settlements`)
+   * and written to SQLite in batches this often; 0 = one SQLite commit per group of settlements.
+   */
+  settle_batch_ms: int(0, 10_000).default(100),
   max_body_bytes: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
   timeouts: TimeoutsSchema.prefault({}),
   retry: RetrySchema.prefault({}),
@@ -220,6 +225,7 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_PUBLIC_URL: "public_url",
   TOLLGATE_HOLD_TTL_SECONDS: "hold_ttl_seconds",
   TOLLGATE_MAX_BODY_BYTES: "max_body_bytes",
+  TOLLGATE_SETTLE_BATCH_MS: "settle_batch_ms",
   TOLLGATE_MAX_CONCURRENT_STREAMS: "max_concurrent_streams",
   TOLLGATE_SHUTDOWN_GRACE_MS: "shutdown_grace_ms",
   TOLLGATE_IDLE_TIMEOUT_SECONDS: "idle_timeout_seconds",

@@ -50,6 +50,8 @@ export function migrate(db: Db): number {
 /** Runs a write transaction whose commit is fsynced (see policy above). Never pass async code. */
 export function durable<T>(db: Db, fn: () => T): T {
   const sqlite = db.$client;
+  // Journaled charges first, so that a top-up's ledger entry comes after the charges made before it.
+  if (!sqlite.inTransaction) caughtUp(db);
   // Nested in another durable() (e.g. sign-up = account + login + credit): part of the outer
   // transaction, which already commits under FULL (SQLite cannot change the level mid-transaction).
   if (sqlite.inTransaction) return sqlite.transaction(fn)();
@@ -60,6 +62,23 @@ export function durable<T>(db: Db, fn: () => T): T {
     sqlite.exec("PRAGMA synchronous = NORMAL");
   }
 }
+
+/**
+ * The credit store's write-behind: settlements it has made durable in its journal but not yet
+ * written to SQLite. `caughtUp` writes them now, before anything else in this process reads or
+ * writes money (the Elysia app runs it before every request; `durable()` before its transaction).
+ */
+export function setWriteBehind(db: Db, apply: () => void): void {
+  writeBehind.set(db.$client, apply);
+}
+
+export function caughtUp(db: Db): Db {
+  const apply = writeBehind.get(db.$client);
+  if (apply && !db.$client.inTransaction) apply();
+  return db;
+}
+
+const writeBehind = new WeakMap<Database, () => void>();
 
 /** A fast (synchronous=NORMAL) immediate write transaction. Never pass async code. */
 export function write<T>(db: Db, fn: () => T): T {

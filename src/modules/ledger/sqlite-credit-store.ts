@@ -1,9 +1,10 @@
 import type { Statement } from "bun:sqlite";
-import { absorbedWrite, write, type Db } from "../../db/client";
+import { setWriteBehind, write, type Db } from "../../db/client";
 import { StampedMemo } from "../../db/stamped-memo";
 import { ApiError, errors } from "../../lib/errors";
-import { insertUsage } from "../usage/record";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult } from "./credit-store";
+import type { SettleJournal, SettleRecord } from "./settle-journal";
+import { SettleWriter, type Outcome, type WriteOp } from "./settle-writer";
 
 interface Hold {
   accountId: string;
@@ -13,24 +14,35 @@ interface Hold {
   createdAt: number;
 }
 
-type Op =
-  | { t: "hold"; requestId: string; hold: Hold }
-  | { t: "settle"; requestId: string; hold: Hold; persisted: boolean; charge: number; extras?: SettleExtras; done: Settle<SettleResult | null> }
-  | { t: "release"; requestId: string; hold: Hold; persisted: boolean; extras?: SettleExtras; done: Settle<boolean> };
-
-interface Settle<T> {
-  resolve(v: T): void;
+/** A settlement or release waiting for its commit, with the promise it resolves. */
+interface Queued {
+  op: SettleRecord;
+  hold: Hold;
+  resolve(v: SettleResult | null): void;
   reject(e: unknown): void;
+}
+
+export interface SqliteCreditStoreOptions {
+  holdTtlMs: number;
+  now?: () => number;
+  /**
+   * With a journal, a settlement is durable once appended to it, and reaches SQLite at most
+   * `applyMs` later in a larger batch (see SettleJournal). Without one, every group commit is a
+   * SQLite transaction before its responses complete.
+   */
+  journal?: SettleJournal;
+  applyMs?: number;
 }
 
 /**
  * Embedded implementation. Holds are authoritative in memory (JavaScript runs one callback at a
- * time, so check-and-hold is atomic) and persisted write-behind; balances are read from SQLite on
- * every reservation, so top-ups made by the CLI in another process are seen at once. Settlements
- * are group-committed: every settle/release queued during one event-loop turn commits in a single
- * write transaction, and the returned promise resolves only after that commit, so a response is
- * never completed before its charge is durable (WAL, synchronous=NORMAL: survives kill -9).
- * A hold's amount keeps counting against the account until its settlement has committed.
+ * time, so check-and-hold is atomic) and persisted write-behind. Balances come from SQLite rows
+ * memoised until the database changes (a top-up by the CLI in another process is seen at once).
+ * Settlements are group-committed: every settle/release queued during one event-loop turn
+ * commits together, to the journal (then to SQLite shortly after) or straight to SQLite, and the
+ * returned promise resolves only after that commit, so a response is never completed before its
+ * charge is durable (survives kill -9). A hold's amount counts against the account until its
+ * settlement has committed, and a journaled charge until it is in SQLite.
  */
 export class SqliteCreditStore implements CreditStore {
   private holds = new Map<string, Hold>();
@@ -38,45 +50,47 @@ export class SqliteCreditStore implements CreditStore {
   private settling = new Set<string>();
   private heldByAccount = new Map<string, number>();
   private heldByKey = new Map<string, number>();
-  private queue: Op[] = [];
+  /** Journaled charges not yet in SQLite, per account and per key. */
+  private pendingByAccount = new Map<string, number>();
+  private pendingByKey = new Map<string, number>();
+  private journaledCharges = new Set<string>();
+  private queue: Queued[] = [];
+  /** Holds open long enough to be written (see persistHolds), and journaled settlements, for SQLite. */
+  private holdRows: WriteOp[] = [];
+  private unapplied: WriteOp[] = [];
   private scheduled = false;
   private holdTimer: ReturnType<typeof setTimeout> | null = null;
+  private applyTimer: ReturnType<typeof setTimeout> | null = null;
   private lastCommitAt = 0;
   /** Open holds not yet handed to a commit (see persistHolds). */
   private unpersisted = new Map<string, Hold>();
   private readonly now: () => number;
   private readonly holdTtlMs: number;
+  private readonly journal: SettleJournal | undefined;
+  private readonly applyMs: number;
+  private readonly writer: SettleWriter;
   private readonly q: {
     account: Statement<{ balance_micros: number; status: string }, [string]>;
     key: Statement<{ spent_micros: number; spend_cap_micros: number | null }, [string]>;
-    insertHold: Statement;
-    deleteHold: Statement;
-    balanceOf: Statement<{ balance_micros: number }, [string]>;
-    insertCharge: Statement;
-    debit: Statement;
-    keySpend: Statement;
+    charged: Statement<{ one: number }, [string]>;
   };
 
-  constructor(private readonly db: Db, opts: { holdTtlMs: number; now?: () => number }) {
+  constructor(private readonly db: Db, opts: SqliteCreditStoreOptions) {
     this.now = opts.now ?? Date.now;
     this.holdTtlMs = opts.holdTtlMs;
+    this.journal = opts.journal;
+    this.applyMs = opts.applyMs ?? APPLY_MS;
+    this.writer = new SettleWriter(db);
     const s = db.$client;
     this.q = {
       account: s.query("SELECT balance_micros, status FROM accounts WHERE id = ?"),
       key: s.query("SELECT spent_micros, spend_cap_micros FROM api_keys WHERE id = ?"),
-      insertHold: s.query(
-        "INSERT INTO credit_holds (request_id, account_id, key_id, amount_micros, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-      ),
-      deleteHold: s.query("DELETE FROM credit_holds WHERE request_id = ?"),
-      balanceOf: s.query("SELECT balance_micros FROM accounts WHERE id = ?"),
-      insertCharge: s.query(
-        "INSERT INTO ledger_entries (account_id, kind, amount_micros, balance_after_micros, request_id, key_id, note, created_at) VALUES (?, 'charge', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-      ),
-      debit: s.query("UPDATE accounts SET balance_micros = balance_micros - ? WHERE id = ?"),
-      keySpend: s.query("UPDATE api_keys SET spent_micros = spent_micros + ? WHERE id = ?"),
+      charged: s.query("SELECT 1 AS one FROM ledger_entries WHERE request_id = ?"),
     };
     this.accounts = new StampedMemo(db, (id) => this.q.account.get(id));
     this.keys = new StampedMemo(db, (id) => this.q.key.get(id));
+    // Anything else in this process that reads or writes money sees the journaled charges first.
+    if (this.journal) setWriteBehind(db, this.apply);
   }
 
   /** Account and key rows, re-read only when the database changed (see StampedMemo). */
@@ -91,14 +105,16 @@ export class SqliteCreditStore implements CreditStore {
   balance(accountId: string): Balance {
     const row = this.accounts.get(accountId);
     if (!row) throw errors.notFound("Account", "account_id");
+    const balance = row.balance_micros - (this.pendingByAccount.get(accountId) ?? 0);
     const held = this.heldByAccount.get(accountId) ?? 0;
-    return { balance: row.balance_micros, held, available: row.balance_micros - held };
+    return { balance, held, available: balance - held };
   }
 
   keySpend(keyId: string): KeySpend | null {
     const row = this.keys.get(keyId);
     if (!row) return null;
-    return { spent: row.spent_micros, held: this.heldByKey.get(keyId) ?? 0, cap: row.spend_cap_micros };
+    const spent = row.spent_micros + (this.pendingByKey.get(keyId) ?? 0);
+    return { spent, held: this.heldByKey.get(keyId) ?? 0, cap: row.spend_cap_micros };
   }
 
   onCharge(listener: (accountId: string) => void): void {
@@ -115,7 +131,7 @@ export class SqliteCreditStore implements CreditStore {
     // Authentication checks this too; this closes the window of a suspension landing mid-request.
     if (row.status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
     const held = this.heldByAccount.get(accountId) ?? 0;
-    if (row.balance_micros - held < amount) {
+    if (row.balance_micros - (this.pendingByAccount.get(accountId) ?? 0) - held < amount) {
       throw errors.insufficientQuota(
         "You have run out of credits: this request needs more than your available balance. Add credits to continue.",
       );
@@ -123,7 +139,7 @@ export class SqliteCreditStore implements CreditStore {
     if (keyId) {
       const key = this.keys.get(keyId);
       const keyHeld = this.heldByKey.get(keyId) ?? 0;
-      if (key?.spend_cap_micros != null && key.spent_micros + keyHeld + amount > key.spend_cap_micros) {
+      if (key?.spend_cap_micros != null && key.spent_micros + (this.pendingByKey.get(keyId) ?? 0) + keyHeld + amount > key.spend_cap_micros) {
         throw errors.insufficientQuota("This API key has reached its spending cap. Raise the cap or use another key.");
       }
       this.heldByKey.set(keyId, keyHeld + amount);
@@ -140,22 +156,17 @@ export class SqliteCreditStore implements CreditStore {
     const hold = this.holds.get(requestId);
     if (!hold) return Promise.resolve(null);
     if (!Number.isSafeInteger(actual)) throw new TypeError(`charge must be an integer: ${actual}`);
-    this.holds.delete(requestId);
-    this.settling.add(requestId);
-    const charge = Math.min(Math.max(actual, 0), hold.amount);
-    const persisted = !this.unpersisted.delete(requestId);
-    return new Promise((resolve, reject) =>
-      this.enqueue({ t: "settle", requestId, hold, persisted, charge, extras, done: { resolve, reject } }),
-    );
+    let charge = Math.min(Math.max(actual, 0), hold.amount);
+    // One charge per request id, ever. SQLite's unique index enforces it on a direct write; a
+    // journaled settlement is answered before SQLite sees it, so it asks first.
+    if (charge > 0 && this.journal && (this.journaledCharges.has(requestId) || this.q.charged.get(requestId))) charge = 0;
+    return new Promise((resolve, reject) => this.enqueue(requestId, hold, "settle", charge, extras, resolve, reject));
   }
 
   release(requestId: string, extras?: SettleExtras): Promise<boolean> {
     const hold = this.holds.get(requestId);
     if (!hold) return Promise.resolve(false);
-    this.holds.delete(requestId);
-    this.settling.add(requestId);
-    const persisted = !this.unpersisted.delete(requestId);
-    return new Promise((resolve, reject) => this.enqueue({ t: "release", requestId, hold, persisted, extras, done: { resolve, reject } }));
+    return new Promise((resolve, reject) => this.enqueue(requestId, hold, "release", 0, extras, () => resolve(true), reject));
   }
 
   async sweep(now = this.now()): Promise<number> {
@@ -165,12 +176,27 @@ export class SqliteCreditStore implements CreditStore {
     return results.filter((r) => r.status === "fulfilled").length;
   }
 
+  /**
+   * Called once at start: applies what the journal still holds (settlements of a process that
+   * died before writing them to SQLite), then releases every hold persisted by that process.
+   */
   recover(): number {
+    if (this.journal) {
+      const records = this.journal.read();
+      if (records.length > 0) {
+        const failed = this.writer.commit(records).outcomes.filter((o) => !o.ok);
+        // Left in the journal (applying is idempotent): the next start tries again.
+        if (failed.length > 0) throw new Error(`could not apply ${failed.length} journaled settlement(s) to the database`);
+        console.error(`applied ${records.length} journaled settlement(s) left by the previous process`);
+      }
+      this.journal.clear();
+    }
     return write(this.db, () => this.db.$client.query("DELETE FROM credit_holds").run().changes);
   }
 
   async flush(): Promise<void> {
     this.persistHolds();
+    this.apply();
   }
 
   /**
@@ -181,14 +207,20 @@ export class SqliteCreditStore implements CreditStore {
   private readonly persistHolds = (): void => {
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = null;
-    for (const [requestId, hold] of this.unpersisted) this.queue.push({ t: "hold", requestId, hold });
+    for (const [requestId, h] of this.unpersisted) this.holdRows.push({ t: "hold", requestId, ...h });
     this.unpersisted.clear();
     this.commit();
   };
 
-  /** Settlements commit together on the next event-loop turn (see commitWhenGathered). */
-  private enqueue(op: Op): void {
-    this.queue.push(op);
+  private enqueue(
+    requestId: string, hold: Hold, t: "settle" | "release", charge: number, extras: SettleExtras | undefined,
+    resolve: Queued["resolve"], reject: Queued["reject"],
+  ): void {
+    this.holds.delete(requestId);
+    this.settling.add(requestId);
+    const persisted = !this.unpersisted.delete(requestId);
+    const op: SettleRecord = { t, requestId, accountId: hold.accountId, keyId: hold.keyId, amount: hold.amount, charge, persisted, extras, at: this.now() };
+    this.queue.push({ op, hold, resolve, reject });
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.commitWhenGathered);
@@ -197,8 +229,8 @@ export class SqliteCreditStore implements CreditStore {
 
   /**
    * Under load (many requests in flight) more settlements are on their way: they are gathered for
-   * up to COMMIT_GATHER_MS after the previous commit, since one transaction costs as much as
-   * several rows. Under light load a settlement commits at once: nothing waits for nothing.
+   * up to COMMIT_GATHER_MS after the previous commit, since one commit costs as much as several
+   * settlements. Under light load a settlement commits at once: nothing waits for nothing.
    */
   private readonly commitWhenGathered = (): void => {
     const since = performance.now() - this.lastCommitAt;
@@ -210,132 +242,117 @@ export class SqliteCreditStore implements CreditStore {
     this.commit();
   };
 
-  /**
-   * Commits every queued operation in one write transaction. If that fails for a reason tied to
-   * one operation (a constraint, a bad value), each is retried alone so that one bad settlement
-   * does not fail everybody else's; a database-wide failure (busy, I/O) fails the whole batch.
-   */
+  /** Commits every queued settlement: appended to the journal, or written to SQLite with the held rows. */
   private readonly commit = (): void => {
     this.scheduled = false;
-    const ops = this.queue;
-    if (ops.length === 0) return;
+    const queued = this.queue;
     this.queue = [];
-    let outcomes: Outcome[];
-    try {
-      // Absorbed: the memoised balances and key spends are updated from the batch below instead of
-      // being re-read, and unrelated memos (key authentication) are not invalidated by charges.
-      const batch = absorbedWrite(this.db, () => write(this.db, () => this.applyAll(ops)));
-      for (const [id, a] of batch.accounts) {
-        const row = this.accounts.peek(id);
-        if (row) row.balance_micros = a.balance;
+    if (this.journal) {
+      let outcomes: Outcome[];
+      try {
+        if (queued.length > 0) this.journal.append(queued.map((x) => x.op));
+        outcomes = queued.map((x) => ({ ok: true, value: x.op.t === "settle" ? { charged: x.op.charge, released: x.op.amount - x.op.charge } : null }));
+      } catch (e) {
+        console.error("settlement journal append failed:", e);
+        outcomes = queued.map(() => ({ ok: false, error: e }));
       }
-      for (const [id, spent] of batch.keys) {
-        const row = this.keys.peek(id);
-        if (row) row.spent_micros += spent;
-      }
-      outcomes = batch.values.map((value): Outcome => ({ ok: true, value }));
-    } catch (e) {
-      console.error("credit store commit failed:", e);
-      outcomes =
-        ops.length > 1 && !isDatabaseWide(e)
-          ? ops.map((op): Outcome => {
-              try {
-                return { ok: true, value: write(this.db, () => this.applyAll([op]).values[0]!) };
-              } catch (error) {
-                return { ok: false, error };
-              }
-            })
-          : ops.map(() => ({ ok: false, error: e }));
-    }
-    this.lastCommitAt = performance.now();
-    ops.forEach((op, i) => this.finish(op, outcomes[i]!));
-  }
-
-  private finish(op: Op, outcome: Outcome): void {
-    // A hold that failed to persist stays authoritative in memory; only recovery data is missing.
-    if (op.t === "hold") return;
-    this.settling.delete(op.requestId);
-    if (!outcome.ok) {
-      // Nothing committed for it: put the hold back so that a retry or the sweeper resolves it.
-      this.holds.set(op.requestId, op.hold);
-      if (!op.persisted) {
-        this.unpersisted.set(op.requestId, op.hold);
-        this.holdTimer ??= setTimeout(this.persistHolds, HOLD_PERSIST_MS);
-      }
-      op.done.reject(outcome.error instanceof ApiError ? outcome.error : errors.internal("Could not record the charge."));
+      queued.forEach((x, i) => {
+        if (!outcomes[i]!.ok) return;
+        this.unapplied.push(x.op);
+        if (x.op.charge > 0) {
+          this.journaledCharges.add(x.op.requestId);
+          increment(this.pendingByAccount, x.op.accountId, x.op.charge);
+          if (x.op.keyId) increment(this.pendingByKey, x.op.keyId, x.op.charge);
+        }
+      });
+      this.lastCommitAt = performance.now();
+      queued.forEach((x, i) => this.finish(x, outcomes[i]!));
+      if (this.holdRows.length > 0 || this.unapplied.length >= MAX_UNAPPLIED) this.apply();
+      else if (this.unapplied.length > 0) this.applyTimer ??= setTimeout(this.apply, this.applyMs);
       return;
     }
-    this.unhold(op.hold);
-    if (op.t === "settle" && outcome.value && outcome.value.charged > 0) {
-      for (const listener of this.chargeListeners) listener(op.hold.accountId);
-    }
-    if (op.t === "settle") op.done.resolve(outcome.value);
-    else op.done.resolve(true);
-  }
+    const ops: WriteOp[] = this.holdRows;
+    this.holdRows = [];
+    for (const x of queued) ops.push(x.op);
+    if (ops.length === 0) return;
+    const written = this.write(ops);
+    this.lastCommitAt = performance.now();
+    const first = ops.length - queued.length;
+    queued.forEach((x, i) => this.finish(x, written[first + i]!));
+  };
 
-  /**
-   * Writes a batch inside the caller's transaction. Ledger entries and usage rows are written per
-   * operation; each account's balance is read once and debited once per batch (and each key's
-   * spend updated once), with every entry's balance_after computed as if charged one by one.
-   */
-  private applyAll(ops: Op[]): { values: (SettleResult | null)[]; accounts: Map<string, { balance: number; debit: number }>; keys: Map<string, number> } {
-    const accounts = new Map<string, { balance: number; debit: number }>();
-    const keys = new Map<string, number>();
-    const values = ops.map((op) => this.apply(op, accounts, keys));
-    for (const [id, a] of accounts) if (a.debit > 0) this.q.debit.run(a.debit, id);
-    for (const [id, spent] of keys) this.q.keySpend.run(spent, id);
-    return { values, accounts, keys };
-  }
-
-  private apply(op: Op, accounts: Map<string, { balance: number; debit: number }>, keys: Map<string, number>): SettleResult | null {
-    if (op.t === "hold") {
-      const h = op.hold;
-      this.q.insertHold.run(op.requestId, h.accountId, h.keyId, h.amount, h.expiresAt, h.createdAt);
-      return null;
-    }
-    if (op.persisted) this.q.deleteHold.run(op.requestId);
-    if (op.extras?.usage) insertUsage(this.db, op.extras.usage);
-    if (op.t === "release") return null;
-    const { hold, charge } = op;
-    let charged = 0;
-    if (charge > 0) {
-      let acc = accounts.get(hold.accountId);
-      if (!acc) {
-        acc = { balance: this.q.balanceOf.get(hold.accountId)!.balance_micros, debit: 0 };
-        accounts.set(hold.accountId, acc);
+  /** Writes the journaled settlements (and held rows) to SQLite; runs synchronously. */
+  private readonly apply = (): void => {
+    if (this.applyTimer) clearTimeout(this.applyTimer);
+    this.applyTimer = null;
+    const ops = this.holdRows.concat(this.unapplied);
+    this.holdRows = [];
+    this.unapplied = [];
+    if (ops.length === 0) return;
+    const outcomes = this.write(ops);
+    ops.forEach((op, i) => {
+      if (op.t === "hold") return;
+      if (!outcomes[i]!.ok) {
+        // Still in the journal and still counted as pending: retried at the next apply or start.
+        this.unapplied.push(op);
+      } else if (op.charge > 0) {
+        this.journaledCharges.delete(op.requestId);
+        decrement(this.pendingByAccount, op.accountId, op.charge);
+        if (op.keyId) decrement(this.pendingByKey, op.keyId, op.charge);
       }
-      const inserted = this.q.insertCharge.run(
-        hold.accountId, -charge, acc.balance - charge, op.requestId, hold.keyId, op.extras?.note ?? null, this.now(),
-      ).changes;
-      if (inserted === 1) {
-        acc.balance -= charge;
-        acc.debit += charge;
-        if (hold.keyId) keys.set(hold.keyId, (keys.get(hold.keyId) ?? 0) + charge);
-        charged = charge;
-      }
+    });
+    if (this.unapplied.length > 0) this.applyTimer = setTimeout(this.apply, RETRY_APPLY_MS);
+    else this.journal?.clear();
+  };
+
+  /** One SQLite commit of `ops`; memoised balances and key spends follow it. */
+  private write(ops: WriteOp[]): Outcome[] {
+    const { outcomes, balances, keySpend } = this.writer.commit(ops);
+    for (const [id, balance] of balances) {
+      const row = this.accounts.peek(id);
+      if (row) row.balance_micros = balance;
     }
-    return { charged, released: hold.amount - charged };
+    for (const [id, spent] of keySpend) {
+      const row = this.keys.peek(id);
+      if (row) row.spent_micros += spent;
+    }
+    return outcomes;
   }
 
-  private unhold(h: Hold): void {
-    decrement(this.heldByAccount, h.accountId, h.amount);
-    if (h.keyId) decrement(this.heldByKey, h.keyId, h.amount);
+  private finish(x: Queued, outcome: Outcome): void {
+    this.settling.delete(x.op.requestId);
+    if (!outcome.ok) {
+      // Nothing committed for it: put the hold back so that a retry or the sweeper resolves it.
+      this.holds.set(x.op.requestId, x.hold);
+      if (!x.op.persisted) {
+        this.unpersisted.set(x.op.requestId, x.hold);
+        this.holdTimer ??= setTimeout(this.persistHolds, HOLD_PERSIST_MS);
+      }
+      x.reject(outcome.error instanceof ApiError ? outcome.error : errors.internal("Could not record the charge."));
+      return;
+    }
+    decrement(this.heldByAccount, x.hold.accountId, x.hold.amount);
+    if (x.hold.keyId) decrement(this.heldByKey, x.hold.keyId, x.hold.amount);
+    if (x.op.t === "settle" && outcome.value && outcome.value.charged > 0) {
+      for (const listener of this.chargeListeners) listener(x.hold.accountId);
+    }
+    x.resolve(outcome.value);
   }
 }
 
-/** Longest a settlement waits for others to share its transaction (only while requests are in flight). */
+/** Longest a settlement waits for others to share its commit (only while requests are in flight). */
 const COMMIT_GATHER_MS = 1;
 const GATHER_IN_FLIGHT = 16;
 const MAX_GATHERED = 512;
 /** A hold open this long is written to credit_holds (shorter requests never write one). */
 const HOLD_PERSIST_MS = 200;
+/** Journaled settlements reach SQLite this soon, or as soon as this many wait. */
+const APPLY_MS = 100;
+const MAX_UNAPPLIED = 2048;
+const RETRY_APPLY_MS = 1_000;
 
-type Outcome = { ok: true; value: SettleResult | null } | { ok: false; error: unknown };
-
-/** Failures that would hit every operation alike, where retrying one by one only adds waiting. */
-function isDatabaseWide(e: unknown): boolean {
-  const code = (e as { code?: unknown })?.code;
-  return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOTADB|NOMEM|PERM|PROTOCOL|INTERRUPT)/.test(code);
+function increment(map: Map<string, number>, id: string, amount: number): void {
+  map.set(id, (map.get(id) ?? 0) + amount);
 }
 
 function decrement(map: Map<string, number>, id: string, amount: number): void {

@@ -1,0 +1,189 @@
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { drizzle } from "drizzle-orm/bun-sqlite";
+import { caughtUp, type Db } from "../src/db/client";
+import { SettleJournal, type SettleRecord } from "../src/modules/ledger/settle-journal";
+import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
+import { checkLedger, postCredit } from "../src/modules/ledger/service";
+import { freshDb, seedAccount, seedKey } from "./support/foundation";
+
+/**
+ * The settlement journal (issue 6): a settlement is durable once appended to the journal, counts
+ * at once in the store's balances, and reaches SQLite in a batch later (or as soon as anything
+ * else in the process reads money). A process killed with settlements only in the journal loses
+ * none of them: the next start applies each exactly once, even if it had been applied before.
+ */
+setDefaultTimeout(60_000);
+const dir = mkdtempSync(join(tmpdir(), "tollgate-journal-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const paths = () => {
+  n++;
+  return { db: join(dir, `t${n}.db`), journal: join(dir, `t${n}.db-settlements`) };
+};
+
+const sql = (db: Db) => db.$client;
+const count = (db: Db, where = "1") => sql(db).query<{ n: number }, []>(`SELECT count(*) AS n FROM ledger_entries WHERE kind = 'charge' AND ${where}`).get()!.n;
+const dbBalance = (db: Db, id: string) => sql(db).query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(id)!.b;
+const dbSpent = (db: Db, id: string) => sql(db).query<{ s: number }, [string]>("SELECT spent_micros AS s FROM api_keys WHERE id = ?").get(id)!.s;
+
+function record(i: number): SettleRecord {
+  return { t: "settle", requestId: `req_${i}`, accountId: "acc_1", keyId: null, amount: 100, charge: 40, persisted: false, at: i };
+}
+
+describe("the journal file", () => {
+  test("records read back in order; a fragment torn by a crash mid-write is skipped; clear empties it", () => {
+    const p = paths();
+    const j = SettleJournal.open(p.journal);
+    j.append([record(1), record(2)]);
+    j.append([record(3)]);
+    appendFileSync(p.journal, '{"t":"settle","requestId":"req_4","acc');
+    const again = SettleJournal.open(p.journal);
+    expect(again.read().map((r) => r.requestId)).toEqual(["req_1", "req_2", "req_3"]);
+    expect(again.bytes).toBe(statSync(p.journal).size);
+    again.clear();
+    expect(statSync(p.journal).size).toBe(0);
+    j.close();
+    again.close();
+  });
+});
+
+describe("a store with a journal", () => {
+  function setup(applyMs = 3_600_000) {
+    const p = paths();
+    const db = freshDb(p.db);
+    const accountId = seedAccount(db, 10_000_000);
+    const keyId = seedKey(db, accountId, { spend_cap_micros: 5_000_000 }).row.id;
+    const journal = SettleJournal.open(p.journal);
+    const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, journal, applyMs });
+    return { p, db, accountId, keyId, journal, store };
+  }
+
+  test("a settlement counts at once and reaches SQLite with the next batch, or when the process reads money", async () => {
+    const { db, accountId, keyId, journal, store } = setup();
+    store.reserve({ accountId, keyId, requestId: "r1", amount: 1_000_000 });
+    expect(await store.settle("r1", 300_000)).toEqual({ charged: 300_000, released: 700_000 });
+    // Durable in the journal; SQLite has not seen it yet, the store counts it.
+    expect(journal.bytes).toBeGreaterThan(0);
+    expect(count(db)).toBe(0);
+    expect(dbBalance(db, accountId)).toBe(10_000_000);
+    expect(store.balance(accountId)).toEqual({ balance: 9_700_000, held: 0, available: 9_700_000 });
+    expect(store.keySpend(keyId)).toEqual({ spent: 300_000, held: 0, cap: 5_000_000 });
+    // The key cap counts the unapplied charge too.
+    expect(() => store.reserve({ accountId, keyId, requestId: "r2", amount: 4_800_000 })).toThrow(/spending cap/);
+    caughtUp(db);
+    expect(count(db)).toBe(1);
+    expect(dbBalance(db, accountId)).toBe(9_700_000);
+    expect(dbSpent(db, keyId)).toBe(300_000);
+    expect(journal.bytes).toBe(0);
+    expect(store.balance(accountId).balance).toBe(9_700_000);
+    expect(store.keySpend(keyId)!.spent).toBe(300_000);
+    expect(checkLedger(db)).toEqual([]);
+  });
+
+  test("the batch is written by its timer", async () => {
+    const { db, accountId, journal, store } = setup(20);
+    store.reserve({ accountId, requestId: "r1", amount: 1_000 });
+    await store.settle("r1", 1_000);
+    expect(count(db)).toBe(0);
+    await Bun.sleep(80);
+    expect(count(db)).toBe(1);
+    expect(journal.bytes).toBe(0);
+  });
+
+  test("a top-up written meanwhile by another process (the CLI) adds to the unapplied charges, exactly", async () => {
+    const { p, db, accountId, store } = setup();
+    store.reserve({ accountId, requestId: "r1", amount: 2_000_000 });
+    await store.settle("r1", 1_500_000);
+    const cli = new Database(p.db);
+    postCredit(drizzle({ client: cli }) as unknown as Db, { accountId, amountMicros: 4_000_000, actor: "cli", heldMicros: 0 });
+    cli.close();
+    expect(store.balance(accountId).balance).toBe(10_000_000 - 1_500_000 + 4_000_000);
+    caughtUp(db);
+    expect(dbBalance(db, accountId)).toBe(12_500_000);
+    expect(store.balance(accountId).balance).toBe(12_500_000);
+    expect(checkLedger(db)).toEqual([]);
+  });
+
+  test("a top-up in this process first writes the unapplied charges, so the ledger stays in time order", async () => {
+    const { db, accountId, store } = setup();
+    store.reserve({ accountId, requestId: "r1", amount: 1_000 });
+    await store.settle("r1", 1_000);
+    postCredit(db, { accountId, amountMicros: 5_000, actor: "admin", heldMicros: 0 });
+    const kinds = sql(db).query<{ kind: string }, [string]>("SELECT kind FROM ledger_entries WHERE account_id = ? ORDER BY id").all(accountId);
+    expect(kinds.map((k) => k.kind)).toEqual(["topup", "charge", "topup"]);
+  });
+
+  test("a batch SQLite refuses (locked) stays in the journal and in the balances, and is written later", async () => {
+    const { p, db, accountId, journal, store } = setup();
+    store.reserve({ accountId, requestId: "r1", amount: 1_000 });
+    await store.settle("r1", 600);
+    const other = new Database(p.db);
+    sql(db).exec("PRAGMA busy_timeout = 10");
+    other.exec("BEGIN IMMEDIATE");
+    caughtUp(db);
+    expect(journal.bytes).toBeGreaterThan(0);
+    expect(store.balance(accountId).balance).toBe(10_000_000 - 600);
+    other.exec("COMMIT");
+    other.close();
+    expect(count(db)).toBe(0);
+    caughtUp(db);
+    expect(count(db)).toBe(1);
+    expect(dbBalance(db, accountId)).toBe(10_000_000 - 600);
+    expect(store.balance(accountId).balance).toBe(10_000_000 - 600);
+    expect(journal.bytes).toBe(0);
+  });
+});
+
+describe("kill -9 with settlements only in the journal", () => {
+  test("the next start applies every one exactly once, and applying the same journal again changes nothing", async () => {
+    const p = paths();
+    const child = Bun.spawn(["bun", join(import.meta.dir, "support/journal-child.ts"), p.db, p.journal, "60"], { stdout: "pipe", stderr: "inherit" });
+    const reader = child.stdout.getReader();
+    let out = "";
+    while (!out.includes("\n")) {
+      const r = await reader.read();
+      if (r.done) break;
+      out += new TextDecoder().decode(r.value);
+    }
+    child.kill("SIGKILL");
+    await child.exited;
+    const { accountId, keyId, charged } = JSON.parse(out) as { accountId: string; keyId: string; charged: Record<string, number> };
+    const total = Object.values(charged).reduce((a, b) => a + b, 0);
+    expect(Object.keys(charged)).toHaveLength(60);
+    expect(total).toBeGreaterThan(0);
+
+    // Nothing reached SQLite before the kill: every charge is in the journal only.
+    const db = freshDb(p.db);
+    expect(count(db)).toBe(0);
+    expect(readFileSync(p.journal, "utf8").trim().split("\n")).toHaveLength(60);
+    const copy = `${p.journal}.copy`;
+    copyFileSync(p.journal, copy);
+
+    const check = () => {
+      expect(count(db)).toBe(60);
+      for (const [id, c] of Object.entries(charged)) {
+        expect(sql(db).query<{ a: number }, [string]>("SELECT amount_micros AS a FROM ledger_entries WHERE request_id = ?").get(id)!.a).toBe(-c);
+      }
+      expect(dbBalance(db, accountId)).toBe(100_000_000 - total);
+      expect(dbSpent(db, keyId)).toBe(total);
+      expect(sql(db).query<{ n: number }, []>("SELECT count(*) AS n FROM usage_log").get()!.n).toBe(60);
+      expect(checkLedger(db)).toEqual([]);
+    };
+    const restart = () => {
+      const journal = SettleJournal.open(p.journal);
+      new SqliteCreditStore(db, { holdTtlMs: 60_000, journal }).recover();
+      expect(journal.bytes).toBe(0);
+      journal.close();
+    };
+    restart();
+    check();
+    // A crash after SQLite committed the batch but before the journal was emptied.
+    copyFileSync(copy, p.journal);
+    restart();
+    check();
+  });
+});

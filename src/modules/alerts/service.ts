@@ -2,6 +2,7 @@ import { and, desc, eq, gt, gte, max, sql } from "drizzle-orm";
 import type { Config } from "../../config/load";
 import { durable, write, type Db } from "../../db/client";
 import { alertEvents, alertSettings, ledgerEntries } from "../../db/schema";
+import { StampedMemo } from "../../db/stamped-memo";
 import { randomBase62 } from "../../lib/ids";
 import { microsToUsd } from "../../lib/money";
 import { getAccountRow } from "../accounts/service";
@@ -24,6 +25,8 @@ export class AlertService {
   private scheduled = false;
   /** Prepared once: `check` runs after every settlement, so the query is not rebuilt each time. */
   private readonly settingsQuery;
+  /** The settings row outside a transaction, memoised: `check` runs after every charge. */
+  private readonly settingsMemo: StampedMemo<SettingsRow | null>;
 
   constructor(
     private readonly db: Db,
@@ -33,6 +36,7 @@ export class AlertService {
     private readonly now: () => number = Date.now,
   ) {
     this.settingsQuery = db.select().from(alertSettings).where(eq(alertSettings.accountId, sql.placeholder("id"))).prepare();
+    this.settingsMemo = new StampedMemo(db, (id) => this.settingsRow(id) ?? null);
   }
 
   get defaultThreshold(): number {
@@ -41,7 +45,7 @@ export class AlertService {
 
   /** Compares available credit with the threshold; returns the id of the alert it fired, if any. */
   check(accountId: string): string | null {
-    const row = this.settingsRow(accountId);
+    const row = this.settingsMemo.get(accountId);
     const threshold = row?.thresholdMicros ?? this.defaultThreshold;
     if (threshold <= 0) return null;
     let available: number;
@@ -173,6 +177,8 @@ export class AlertService {
   private settingsRow(accountId: string): SettingsRow | undefined {
     return this.settingsQuery.get({ id: accountId });
   }
+
+
 
   /** Armed, or disarmed but credited back to the threshold since it fired. */
   private isArmed(row: SettingsRow, threshold: number): boolean {

@@ -43,7 +43,8 @@ export async function proxyChat(deps: AppDeps, call: ChatCall): Promise<Response
   let admission: ReturnType<AppDeps["limiter"]["admit"]> | undefined;
   try {
     admission = deps.limiter.admit(p, plan.tokenEstimate);
-    deps.credits.reserve({ accountId: p.accountId, keyId: p.keyId, requestId, amount: plan.hold });
+    // The request id was generated for this request (chat/route.ts), never by the client.
+    deps.credits.reserve({ accountId: p.accountId, keyId: p.keyId, requestId, amount: plan.hold, freshId: true });
   } catch (e) {
     // Refused before any upstream work: give the request and its tokens back to the limiter.
     admission?.cancel();

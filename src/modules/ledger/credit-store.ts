@@ -14,6 +14,12 @@ export interface HoldRequest {
   requestId: string;
   amount: number;
   ttlMs?: number;
+  /**
+   * The caller generated `requestId` for this request (the chat path does): it was never charged
+   * before, so its settlement need not ask the ledger. Without it a reused id is charged at most
+   * once, as always, at the cost of one lookup per settlement.
+   */
+  freshId?: boolean;
 }
 
 /** A row written in the same transaction as the settlement (the usage log). */

@@ -44,10 +44,12 @@ export class SettleJournal {
   append(records: SettleRecord[]): void {
     let text = this.torn ? "\n" : "";
     for (const r of records) text += JSON.stringify(r) + "\n";
-    const bytes = Buffer.from(text);
     let done = 0;
     try {
-      while (done < bytes.length) done += writeSync(this.fd, bytes, done);
+      // A regular file takes the whole write unless it fails (disk full): a short one is a failure.
+      done = writeSync(this.fd, text);
+      const want = Buffer.byteLength(text);
+      if (done !== want) throw new Error(`settlement journal: wrote ${done} of ${want} bytes`);
       this.size += done;
       this.torn = false;
     } catch (e) {

@@ -12,6 +12,8 @@ interface Hold {
   amount: number;
   expiresAt: number;
   createdAt: number;
+  /** See HoldRequest.freshId (not written to credit_holds). */
+  freshId?: boolean;
 }
 
 /** A settlement or release waiting for its commit, with the promise it resolves. */
@@ -121,7 +123,7 @@ export class SqliteCreditStore implements CreditStore {
     this.chargeListeners.push(listener);
   }
 
-  reserve({ accountId, keyId = null, requestId, amount, ttlMs }: HoldRequest): void {
+  reserve({ accountId, keyId = null, requestId, amount, ttlMs, freshId }: HoldRequest): void {
     if (!Number.isSafeInteger(amount) || amount < 0) throw new TypeError(`hold amount must be a non-negative integer: ${amount}`);
     if (this.holds.has(requestId) || this.settling.has(requestId)) {
       throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
@@ -146,6 +148,7 @@ export class SqliteCreditStore implements CreditStore {
     }
     const now = this.now();
     const hold: Hold = { accountId, keyId, amount, expiresAt: now + (ttlMs ?? this.holdTtlMs), createdAt: now };
+    if (freshId) hold.freshId = true;
     this.holds.set(requestId, hold);
     this.heldByAccount.set(accountId, held + amount);
     this.unpersisted.set(requestId, hold);
@@ -159,7 +162,7 @@ export class SqliteCreditStore implements CreditStore {
     let charge = Math.min(Math.max(actual, 0), hold.amount);
     // One charge per request id, ever. SQLite's unique index enforces it on a direct write; a
     // journaled settlement is answered before SQLite sees it, so it asks first.
-    if (charge > 0 && this.journal && (this.journaledCharges.has(requestId) || this.q.charged.get(requestId))) charge = 0;
+    if (charge > 0 && this.journal && !hold.freshId && (this.journaledCharges.has(requestId) || this.q.charged.get(requestId))) charge = 0;
     return new Promise((resolve, reject) => this.enqueue(requestId, hold, "settle", charge, extras, resolve, reject));
   }
 
@@ -207,7 +210,9 @@ export class SqliteCreditStore implements CreditStore {
   private readonly persistHolds = (): void => {
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = null;
-    for (const [requestId, h] of this.unpersisted) this.holdRows.push({ t: "hold", requestId, ...h });
+    for (const [requestId, h] of this.unpersisted) {
+      this.holdRows.push({ t: "hold", requestId, accountId: h.accountId, keyId: h.keyId, amount: h.amount, expiresAt: h.expiresAt, createdAt: h.createdAt });
+    }
     this.unpersisted.clear();
     this.commit();
   };

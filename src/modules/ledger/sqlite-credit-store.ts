@@ -189,7 +189,9 @@ export class SqliteCreditStore implements CreditStore {
       if (records.length > 0) {
         const failed = this.writer.commit(records).outcomes.filter((o) => !o.ok);
         // Left in the journal (applying is idempotent): the next start tries again.
-        if (failed.length > 0) throw new Error(`could not apply ${failed.length} journaled settlement(s) to the database`);
+        if (failed.length > 0) {
+          throw new Error(`could not write ${failed.length} settlement(s) from ${this.journal.path} to the database (kept there; see the error above)`);
+        }
         console.error(`applied ${records.length} journaled settlement(s) left by the previous process`);
       }
       this.journal.clear();

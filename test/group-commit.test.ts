@@ -15,9 +15,10 @@ import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
  * The performance design of the credit store (issue 6) keeps money exact and durable:
  * settlements are group-committed with one balance read and one debit per account per batch,
  * a hold is written only once it has been open for a while (a short request writes none), and
- * a response is only completed after its charge has committed. Checked in process (exact
- * balance_after chain, key spend, holds visible to other processes) and against the compiled
- * binary killed with SIGKILL right after responses completed under concurrency.
+ * a response is only completed after its charge has committed (to the settlement journal, in
+ * the binary's default configuration). Checked in process (exact balance_after chain, key spend,
+ * holds visible to other processes) and against the compiled binary killed with SIGKILL right
+ * after responses completed under concurrency, then restarted on its database.
  */
 setDefaultTimeout(120_000);
 const dir = mkdtempSync(join(tmpdir(), "tollgate-group-commit-"));

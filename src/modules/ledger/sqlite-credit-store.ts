@@ -5,6 +5,7 @@ import { ApiError, errors } from "../../lib/errors";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult } from "./credit-store";
 import type { SettleJournal, SettleRecord } from "./settle-journal";
 import { SettleWriter, type Outcome, type WriteOp } from "./settle-writer";
+import { decrement, Unapplied } from "./unapplied";
 
 interface Hold {
   accountId: string;
@@ -52,14 +53,11 @@ export class SqliteCreditStore implements CreditStore {
   private settling = new Set<string>();
   private heldByAccount = new Map<string, number>();
   private heldByKey = new Map<string, number>();
-  /** Journaled charges not yet in SQLite, per account and per key. */
-  private pendingByAccount = new Map<string, number>();
-  private pendingByKey = new Map<string, number>();
-  private journaledCharges = new Set<string>();
+  /** Journaled settlements not yet in SQLite (their charges count in every balance). */
+  private readonly unapplied = new Unapplied();
   private queue: Queued[] = [];
   /** Holds open long enough to be written (see persistHolds), and journaled settlements, for SQLite. */
   private holdRows: WriteOp[] = [];
-  private unapplied: WriteOp[] = [];
   private scheduled = false;
   private holdTimer: ReturnType<typeof setTimeout> | null = null;
   private applyTimer: ReturnType<typeof setTimeout> | null = null;
@@ -107,7 +105,7 @@ export class SqliteCreditStore implements CreditStore {
   balance(accountId: string): Balance {
     const row = this.accounts.get(accountId);
     if (!row) throw errors.notFound("Account", "account_id");
-    const balance = row.balance_micros - (this.pendingByAccount.get(accountId) ?? 0);
+    const balance = row.balance_micros - this.unapplied.accountCharges(accountId);
     const held = this.heldByAccount.get(accountId) ?? 0;
     return { balance, held, available: balance - held };
   }
@@ -115,7 +113,7 @@ export class SqliteCreditStore implements CreditStore {
   keySpend(keyId: string): KeySpend | null {
     const row = this.keys.get(keyId);
     if (!row) return null;
-    const spent = row.spent_micros + (this.pendingByKey.get(keyId) ?? 0);
+    const spent = row.spent_micros + this.unapplied.keyCharges(keyId);
     return { spent, held: this.heldByKey.get(keyId) ?? 0, cap: row.spend_cap_micros };
   }
 
@@ -133,7 +131,7 @@ export class SqliteCreditStore implements CreditStore {
     // Authentication checks this too; this closes the window of a suspension landing mid-request.
     if (row.status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
     const held = this.heldByAccount.get(accountId) ?? 0;
-    if (row.balance_micros - (this.pendingByAccount.get(accountId) ?? 0) - held < amount) {
+    if (row.balance_micros - this.unapplied.accountCharges(accountId) - held < amount) {
       throw errors.insufficientQuota(
         "You have run out of credits: this request needs more than your available balance. Add credits to continue.",
       );
@@ -141,7 +139,7 @@ export class SqliteCreditStore implements CreditStore {
     if (keyId) {
       const key = this.keys.get(keyId);
       const keyHeld = this.heldByKey.get(keyId) ?? 0;
-      if (key?.spend_cap_micros != null && key.spent_micros + (this.pendingByKey.get(keyId) ?? 0) + keyHeld + amount > key.spend_cap_micros) {
+      if (key?.spend_cap_micros != null && key.spent_micros + this.unapplied.keyCharges(keyId) + keyHeld + amount > key.spend_cap_micros) {
         throw errors.insufficientQuota("This API key has reached its spending cap. Raise the cap or use another key.");
       }
       this.heldByKey.set(keyId, keyHeld + amount);
@@ -162,7 +160,7 @@ export class SqliteCreditStore implements CreditStore {
     let charge = Math.min(Math.max(actual, 0), hold.amount);
     // One charge per request id, ever. SQLite's unique index enforces it on a direct write; a
     // journaled settlement is answered before SQLite sees it, so it asks first.
-    if (charge > 0 && this.journal && !hold.freshId && (this.journaledCharges.has(requestId) || this.q.charged.get(requestId))) charge = 0;
+    if (charge > 0 && this.journal && !hold.freshId && (this.unapplied.hasCharged(requestId) || this.q.charged.get(requestId))) charge = 0;
     return new Promise((resolve, reject) => this.enqueue(requestId, hold, "settle", charge, extras, resolve, reject));
   }
 
@@ -264,18 +262,12 @@ export class SqliteCreditStore implements CreditStore {
         outcomes = queued.map(() => ({ ok: false, error: e }));
       }
       queued.forEach((x, i) => {
-        if (!outcomes[i]!.ok) return;
-        this.unapplied.push(x.op);
-        if (x.op.charge > 0) {
-          this.journaledCharges.add(x.op.requestId);
-          increment(this.pendingByAccount, x.op.accountId, x.op.charge);
-          if (x.op.keyId) increment(this.pendingByKey, x.op.keyId, x.op.charge);
-        }
+        if (outcomes[i]!.ok) this.unapplied.add(x.op);
       });
       this.lastCommitAt = performance.now();
       queued.forEach((x, i) => this.finish(x, outcomes[i]!));
-      if (this.holdRows.length > 0 || this.unapplied.length >= MAX_UNAPPLIED) this.apply();
-      else if (this.unapplied.length > 0) this.applyTimer ??= setTimeout(this.apply, this.applyMs);
+      if (this.holdRows.length > 0 || this.unapplied.size >= MAX_UNAPPLIED) this.apply();
+      else if (this.unapplied.size > 0) this.applyTimer ??= setTimeout(this.apply, this.applyMs);
       return;
     }
     const ops: WriteOp[] = this.holdRows;
@@ -292,23 +284,17 @@ export class SqliteCreditStore implements CreditStore {
   private readonly apply = (): void => {
     if (this.applyTimer) clearTimeout(this.applyTimer);
     this.applyTimer = null;
-    const ops = this.holdRows.concat(this.unapplied);
+    const ops = this.holdRows.concat(this.unapplied.take());
     this.holdRows = [];
-    this.unapplied = [];
     if (ops.length === 0) return;
     const outcomes = this.write(ops);
     ops.forEach((op, i) => {
       if (op.t === "hold") return;
-      if (!outcomes[i]!.ok) {
-        // Still in the journal and still counted as pending: retried at the next apply or start.
-        this.unapplied.push(op);
-      } else if (op.charge > 0) {
-        this.journaledCharges.delete(op.requestId);
-        decrement(this.pendingByAccount, op.accountId, op.charge);
-        if (op.keyId) decrement(this.pendingByKey, op.keyId, op.charge);
-      }
+      // Not written: still in the journal and still counted, retried at the next batch or start.
+      if (outcomes[i]!.ok) this.unapplied.written(op);
+      else this.unapplied.keep(op);
     });
-    if (this.unapplied.length > 0) this.applyTimer = setTimeout(this.apply, RETRY_APPLY_MS);
+    if (this.unapplied.size > 0) this.applyTimer = setTimeout(this.apply, RETRY_APPLY_MS);
     else this.journal?.clear();
   };
 
@@ -357,13 +343,3 @@ const HOLD_PERSIST_MS = 200;
 const APPLY_MS = 100;
 const MAX_UNAPPLIED = 2048;
 const RETRY_APPLY_MS = 1_000;
-
-function increment(map: Map<string, number>, id: string, amount: number): void {
-  map.set(id, (map.get(id) ?? 0) + amount);
-}
-
-function decrement(map: Map<string, number>, id: string, amount: number): void {
-  const left = (map.get(id) ?? 0) - amount;
-  if (left === 0) map.delete(id);
-  else map.set(id, left);
-}

@@ -22,6 +22,8 @@ export interface Runtime {
   generatedAdminToken?: string;
   migrated: number;
   recoveredHolds: number;
+  /** The settlement journal this process owns, if any: closed (and given up) at stop. */
+  journal?: SettleJournal;
 }
 
 /** Opens and migrates the database and builds the app's dependencies. */
@@ -29,10 +31,13 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   const now = opts.now ?? Date.now;
   const db = opts.db ?? openDb(config.db_path);
   const migrated = migrate(db);
-  // An in-memory database has nothing to survive a crash for: no journal.
-  const journal = config.settle_batch_ms > 0 && db.$client.filename && db.$client.filename !== ":memory:"
-    ? SettleJournal.open(`${db.$client.filename}-settlements`)
-    : undefined;
+  // An in-memory database has nothing to survive a crash for: no journal. A second gateway on
+  // the same database (unsupported, but safe) commits its settlements to SQLite directly.
+  const file = db.$client.filename;
+  const journal = config.settle_batch_ms > 0 && file && file !== ":memory:" ? SettleJournal.claim(`${file}-settlements`) ?? undefined : undefined;
+  if (config.settle_batch_ms > 0 && file && file !== ":memory:" && !journal) {
+    console.error(`another gateway process serves ${file} and owns its settlement journal: this one commits settlements to SQLite directly`);
+  }
   const credits = new SqliteCreditStore(db, { holdTtlMs: config.hold_ttl_seconds * 1000, now, journal, applyMs: config.settle_batch_ms });
   // Holds persisted by a previous process belong to requests that died with it.
   const recoveredHolds = credits.recover();
@@ -46,7 +51,7 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   alerts.watch(credits);
   deps.alerts = alerts;
   deps.stripe = stripeFromConfig(config);
-  return { deps, generatedAdminToken: admin.generated, migrated, recoveredHolds };
+  return { deps, journal, generatedAdminToken: admin.generated, migrated, recoveredHolds };
 }
 
 export interface RunningServer {
@@ -114,6 +119,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
         await server.stop(true);
         for (const t of timers) clearInterval(t);
         await deps.credits.flush();
+        runtime.journal?.close();
         // Settlements that just committed may have scheduled low-balance checks: let them run
         // while the database is still open (bounded: a slow alert delivery must not hold the exit).
         await new Promise((r) => setImmediate(r));

@@ -51,6 +51,30 @@ describe("the journal file", () => {
   });
 });
 
+describe("ownership", () => {
+  test("one process owns a journal: others get none while it lives, the next one takes it over once it dies", async () => {
+    const p = paths();
+    const code = `const { SettleJournal } = await import(${JSON.stringify(join(import.meta.dir, "../src/modules/ledger/settle-journal.ts"))});
+      console.log(SettleJournal.claim(${JSON.stringify(p.journal)}) ? "owner" : "refused");
+      setInterval(() => {}, 1000);`;
+    const child = Bun.spawn(["bun", "-e", code], { stdout: "pipe", stderr: "inherit" });
+    const reader = child.stdout.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first.trim()).toBe("owner");
+    expect(SettleJournal.claim(p.journal)).toBeNull();
+    child.kill("SIGKILL");
+    await child.exited;
+    const mine = SettleJournal.claim(p.journal);
+    expect(mine).not.toBeNull();
+    // A second claim in the same process is refused too (two runtimes on one database).
+    expect(SettleJournal.claim(p.journal)).toBeNull();
+    mine!.close();
+    const again = SettleJournal.claim(p.journal);
+    expect(again).not.toBeNull();
+    again!.close();
+  });
+});
+
 describe("a store with a journal", () => {
   function setup(applyMs = 3_600_000) {
     const p = paths();

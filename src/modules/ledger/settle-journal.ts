@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import { closeSync, ftruncateSync, fstatSync, openSync, readFileSync, writeSync } from "node:fs";
 import type { SettleExtras } from "./credit-store";
 
@@ -26,18 +27,50 @@ export interface SettleRecord {
  * OS page cache), not a power cut. At start, whatever it still holds is applied first; applying
  * is idempotent (a request id is charged at most once), so a crash between applying and
  * emptying doubles nothing.
+ *
+ * One process owns a journal at a time (see `claim`): another process emptying it would take
+ * away records its owner has not written to SQLite yet.
  */
 export class SettleJournal {
   private size: number;
   /** A failed write may have left a partial line: the next record must start on a fresh one. */
   private torn = false;
 
-  private constructor(private readonly fd: number, readonly path: string) {
-    this.size = fstatSync(fd).size;
+  private fd: number;
+
+  private constructor(readonly path: string, private readonly lock: Database | null) {
+    this.fd = openSync(path, "a+", 0o600);
+    this.size = fstatSync(this.fd).size;
   }
 
+  /** Opens the journal at `path` without claiming it (tests and tools that own the file anyway). */
   static open(path: string): SettleJournal {
-    return new SettleJournal(openSync(path, "a+", 0o600), path);
+    return new SettleJournal(path, null);
+  }
+
+  /**
+   * Opens the journal for this process alone, or returns null while another process (another
+   * `serve` on the same database) owns it. Ownership is an exclusive SQLite lock on a small file
+   * beside it, held until `close` or the process ends: the kernel drops it when the owner dies,
+   * however it dies, so the next start takes it over and applies what was left.
+   */
+  static claim(path: string): SettleJournal | null {
+    const lock = new Database(`${path}.lock`, { create: true });
+    try {
+      lock.exec("PRAGMA busy_timeout = 0");
+      lock.exec("PRAGMA locking_mode = EXCLUSIVE");
+      // The first write takes the exclusive lock; in this locking mode it is never released.
+      lock.exec("CREATE TABLE IF NOT EXISTS owner (pid INTEGER NOT NULL)");
+      lock.transaction(() => {
+        lock.exec("DELETE FROM owner");
+        lock.query("INSERT INTO owner (pid) VALUES (?)").run(process.pid);
+      }).immediate();
+    } catch (e) {
+      lock.close();
+      if ((e as { code?: string }).code?.startsWith("SQLITE_BUSY")) return null;
+      throw e;
+    }
+    return new SettleJournal(path, lock);
   }
 
   /** Appends the records in one write; throws if they could not all be written. */
@@ -81,6 +114,7 @@ export class SettleJournal {
 
   /** Empties the file once everything in it is in SQLite. */
   clear(): void {
+    if (this.fd < 0) return;
     ftruncateSync(this.fd, 0);
     this.size = 0;
     this.torn = false;
@@ -90,7 +124,11 @@ export class SettleJournal {
     return this.size;
   }
 
+  /** Closes the file and gives up ownership. */
   close(): void {
+    if (this.fd < 0) return;
     closeSync(this.fd);
+    this.fd = -1;
+    this.lock?.close();
   }
 }

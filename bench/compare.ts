@@ -1,12 +1,14 @@
 /**
  * Quick A/B while optimising: bare proxy vs Tollgate run from source (or the binary with
  * --binary), interleaved, printing throughput ratios and CPU per request. Not part of the report.
- * Usage: bun bench/compare.ts [--rounds=3] [--seconds=3] [--stream] [--binary] [--cpu-prof] [--connections=50]
+ * Usage: bun bench/compare.ts [--rounds=3] [--seconds=3] [--stream] [--binary] [--cpu-prof] [--connections=50] [--json-floor]
+ * --json-floor also measures bench/json-proxy.ts, plain and with EXTRAS=1 (bare proxy + parsing the
+ * request and the answer: the floor of any metering gateway; non-streaming only).
  */
 import { join, resolve } from "node:path";
 import { wrk } from "./load";
 import { cpuSeconds, killAll, spawnPinned, waitForLine } from "./proc";
-import { BODY, prepareTollgate, provision, startBare, startUpstream, STREAM_BODY, type Target } from "./targets";
+import { BODY, prepareTollgate, provision, startBare, startJsonFloor, startUpstream, STREAM_BODY, type Target } from "./targets";
 import { ensureTools } from "./tools";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -21,6 +23,9 @@ process.on("exit", killAll);
 const tools = ensureTools(ROOT, OUT, console.log);
 const up = await startUpstream(ROOT, tools.upstreamBin, "1", join(OUT, "cmp-upstream.log"));
 const bare = await startBare(ROOT, up, "0", join(OUT, "cmp-bare.log"));
+const floors = process.argv.includes("--json-floor")
+  ? [await startJsonFloor(ROOT, up, "0", join(OUT, "cmp-json.log")), await startJsonFloor(ROOT, up, "0", join(OUT, "cmp-json-extras.log"), true)]
+  : [];
 const setup = prepareTollgate(join(OUT, "cmp-tollgate"), up);
 const cmd = process.argv.includes("--binary")
   ? [join(ROOT, "dist/tollgate")]
@@ -38,9 +43,14 @@ const run = async (t: Target) => {
 };
 await run(bare);
 await run(tg);
+for (const f of floors) await run(f);
 const ratios: number[] = [];
 for (let i = 0; i < rounds; i++) {
   const b = await run(bare);
+  for (const floor of floors) {
+    const f = await run(floor);
+    console.log(`${floor.label} ${Math.round(f.rps)} rps ${f.cpu.toFixed(0)} µs/req | ratio to bare ${(f.rps / b.rps).toFixed(2)} cpu ratio ${(b.cpu / f.cpu).toFixed(2)}`);
+  }
   const t = await run(tg);
   ratios.push(t.rps / b.rps);
   console.log(`bare ${Math.round(b.rps)} rps ${b.cpu.toFixed(0)} µs/req p50/p99 ${b.p50}/${b.p99} µs | tollgate ${Math.round(t.rps)} rps ${t.cpu.toFixed(0)} µs/req p50/p99 ${t.p50}/${t.p99} µs errors ${t.errors} | ratio ${(t.rps / b.rps).toFixed(2)} cpu ratio ${(b.cpu / t.cpu).toFixed(2)} added p50 ${t.p50 - b.p50} µs`);
@@ -50,5 +60,6 @@ console.log(`median ratio ${ratios[ratios.length >> 1]!.toFixed(2)}`);
 p.kill("SIGINT");
 await p.exited;
 await bare.stop();
+for (const f of floors) await f.stop();
 await up.stop();
 process.exit(0);

@@ -63,6 +63,13 @@ export async function startBare(root: string, up: Upstream, cpu: string, log: st
   return processTarget("bare", "bare Bun proxy", p, `http://127.0.0.1:${port}`, jsonHeaders(UPSTREAM_KEY));
 }
 
+/** bench/json-proxy.ts: the bare proxy plus parsing the request and the answer (metering's floor). */
+export async function startJsonFloor(root: string, up: Upstream, cpu: string, log: string, extras = false): Promise<Target> {
+  const p = spawnPinned(["bun", join(root, "bench/json-proxy.ts")], { cpu, env: { PORT: "0", UPSTREAM: up.url, EXTRAS: extras ? "1" : "0" }, log });
+  const port = Number((await waitForLine(p, /ready (\d+)/))[1]);
+  return processTarget("bare", extras ? "JSON floor + signal, timer, headers" : "JSON floor", p, `http://127.0.0.1:${port}`, jsonHeaders(UPSTREAM_KEY));
+}
+
 export async function startNginx(nginx: string, dir: string, up: Upstream, cpu: string, log: string): Promise<Target> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });

@@ -34,8 +34,9 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   // An in-memory database has nothing to survive a crash for: no journal. A second gateway on
   // the same database (unsupported, but safe) commits its settlements to SQLite directly.
   const file = db.$client.filename;
-  const journal = config.settle_batch_ms > 0 && file && file !== ":memory:" ? SettleJournal.claim(`${file}-settlements`) ?? undefined : undefined;
-  if (config.settle_batch_ms > 0 && file && file !== ":memory:" && !journal) {
+  const journaled = config.settle_batch_ms > 0 && !!file && file !== ":memory:";
+  const journal = journaled ? (SettleJournal.claim(`${file}-settlements`) ?? undefined) : undefined;
+  if (journaled && !journal) {
     console.error(`another gateway process serves ${file} and owns its settlement journal: this one commits settlements to SQLite directly`);
   }
   const credits = new SqliteCreditStore(db, { holdTtlMs: config.hold_ttl_seconds * 1000, now, journal, applyMs: config.settle_batch_ms });

@@ -178,8 +178,6 @@ export class AlertService {
     return this.settingsQuery.get({ id: accountId });
   }
 
-
-
   /** Armed, or disarmed but credited back to the threshold since it fired. */
   private isArmed(row: SettingsRow, threshold: number): boolean {
     if (row.armed) return true;

@@ -8,7 +8,7 @@ import { resolveAdminToken } from "./modules/auth/service";
 import { createUpstreams } from "./modules/upstreams/service";
 import { KeyAuthenticator } from "./modules/keys/service";
 import { SqliteCreditStore } from "./modules/ledger/sqlite-credit-store";
-import { SettleJournal } from "./modules/ledger/settle-journal";
+import { journalPath, SettleJournal } from "./modules/ledger/settle-journal";
 import { rollUpUsage } from "./modules/usage/service";
 import { BucketLimiter } from "./modules/ratelimit/bucket-limiter";
 import { installPolicy, sqliteBucketStore } from "./modules/ratelimit/service";
@@ -35,7 +35,7 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   // the same database (unsupported, but safe) commits its settlements to SQLite directly.
   const file = db.$client.filename;
   const journaled = config.settle_batch_ms > 0 && !!file && file !== ":memory:";
-  const journal = journaled ? (SettleJournal.claim(`${file}-settlements`) ?? undefined) : undefined;
+  const journal = journaled ? (SettleJournal.claim(journalPath(file)) ?? undefined) : undefined;
   if (journaled && !journal) {
     console.error(`another gateway process serves ${file} and owns its settlement journal: this one commits settlements to SQLite directly`);
   }

@@ -9,6 +9,8 @@ import { CreatedKey, KeyList, KeyView } from "../src/modules/keys/model";
 import { LedgerEntryView } from "../src/modules/ledger/model";
 import { sha256Hex } from "../src/lib/crypto";
 import { startTestServer } from "./support/server";
+import { chat, user } from "./support/chat";
+import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
 
 // bunfig.toml's [test] timeout is not applied here (runs showed the 5 s default): every test spawns processes.
 setDefaultTimeout(120_000);
@@ -400,6 +402,42 @@ describe("next to a running server", () => {
       expect((await me()).status).toBe(401);
     } finally {
       await server.stop();
+    }
+  });
+
+  test("charges the gateway has journaled but not yet written to SQLite count in the CLI's balances and adjustments", async () => {
+    const upstream = startFakeUpstream();
+    const db = join(dir, "journaled.db");
+    // Batches far apart: the charge stays in the journal while the CLI runs.
+    const server = await startTestServer({ db_path: db, settle_batch_ms: 10_000, ...fakeCatalogue(upstream.url) });
+    try {
+      const { accountId, key } = await server.customer(1_000_000);
+      const res = await chat(server.url, key, { model: "grok-4", messages: user("hello"), mock: { completion_tokens: 20 } });
+      expect(res.status).toBe(200);
+      await res.text();
+      // The gateway's own view (no catching up: this is the credit store, not an HTTP request).
+      const balance = server.runtime.deps.credits.balance(accountId).balance;
+      const charge = 1_000_000 - balance;
+      expect(charge).toBeGreaterThan(0);
+      const sqlite = new Database(db, { readonly: true });
+      expect(sqlite.query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(accountId)!.b).toBe(1_000_000);
+      sqlite.close();
+
+      const shown = JSON.parse((await cli(["accounts", "show", accountId, "--db", db, "--json"])).stdout) as { balance_micros: number; available_micros: number };
+      expect(shown.balance_micros).toBe(balance);
+      expect(shown.available_micros).toBe(balance);
+      // One micro more than is available is refused, exactly what is available is taken.
+      const over = await cli(["credits", "add", accountId, (-(balance + 1) / 1e6).toFixed(6), "--db", db]);
+      expect(over.code).not.toBe(0);
+      expect(over.stderr).toContain("exceeds the available credit");
+      expect((await cli(["credits", "add", accountId, (-balance / 1e6).toFixed(6), "--db", db])).code).toBe(0);
+      expect(server.runtime.deps.credits.balance(accountId).balance).toBe(0);
+      await server.runtime.deps.credits.flush();
+      const after = JSON.parse((await cli(["accounts", "show", accountId, "--db", db, "--json"])).stdout) as { balance_micros: number };
+      expect(after.balance_micros).toBe(0);
+    } finally {
+      await server.stop();
+      await upstream.stop();
     }
   });
 });

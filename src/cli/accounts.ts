@@ -2,11 +2,13 @@ import { microsToUsd } from "../lib/money";
 import type { AccountViewT } from "../modules/accounts/model";
 import { CreateAccountBody, ListAccountsQuery } from "../modules/accounts/model";
 import { accountView, createAccount, getAccountRow, listAccounts, type AccountRow } from "../modules/accounts/service";
-import { persistedHeld } from "../modules/ledger/service";
+import { persistedHeld, unwrittenCharges } from "../modules/ledger/service";
 import { CLI_ACTOR, isoTime, pairs, positionals, table, validate, type CliContext, type GroupCommand } from "./command";
 
 // The CLI does not own the server's in-memory holds: what is held is what the server persisted.
-const view = (ctx: CliContext, row: AccountRow): AccountViewT => accountView(row, persistedHeld(ctx.db(), row.id));
+/** Balances as the gateway has them: less the charges still only in its settlement journal. */
+const view = (ctx: CliContext, row: AccountRow): AccountViewT =>
+  accountView({ ...row, balanceMicros: row.balanceMicros - unwrittenCharges(ctx.db(), row.id) }, persistedHeld(ctx.db(), row.id));
 
 export function accountLines(a: AccountViewT): string[] {
   return pairs([

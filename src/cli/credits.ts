@@ -1,6 +1,6 @@
 import { microsToUsd, usdToMicros } from "../lib/money";
 import { CreditBody } from "../modules/ledger/model";
-import { persistedHeld, postCredit } from "../modules/ledger/service";
+import { persistedHeld, postCredit, unwrittenCharges } from "../modules/ledger/service";
 import { UsageError } from "./args";
 import { CLI_ACTOR, positionals, validate, type GroupCommand } from "./command";
 
@@ -44,7 +44,8 @@ export const creditsCommand: GroupCommand = {
           amountMicros: body.amount_micros,
           note: body.note,
           actor: CLI_ACTOR,
-          heldMicros: persistedHeld(db, accountId!),
+          // Charges the gateway has journaled but not yet written are as unavailable as holds.
+          heldMicros: persistedHeld(db, accountId!) + unwrittenCharges(db, accountId!),
           idempotencyKey: key,
         });
         ctx.print({ ...entry, replayed }, () => {

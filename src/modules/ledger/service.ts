@@ -7,6 +7,7 @@ import { getAccountRow } from "../accounts/service";
 import { audit } from "../audit/service";
 import { applyTier } from "../ratelimit/service";
 import { once } from "./idempotency";
+import { journalPath, readJournal } from "./settle-journal";
 import type { LedgerEntryViewT } from "./model";
 
 export type LedgerRow = typeof ledgerEntries.$inferSelect;
@@ -101,6 +102,22 @@ export function persistedHeld(db: Db, accountId: string): number {
     .where(eq(creditHolds.accountId, accountId))
     .get();
   return row?.held ?? 0;
+}
+
+/**
+ * Charges a running gateway has made durable in its settlement journal but not yet written to
+ * SQLite (at most `settle_batch_ms` of them), for processes that read SQLite, like the CLI: a
+ * record whose request id is already in the ledger was written and is not counted twice.
+ */
+export function unwrittenCharges(db: Db, accountId: string): number {
+  const file = db.$client.filename;
+  if (!file || file === ":memory:") return 0;
+  const inLedger = db.$client.query<{ one: number }, [string]>("SELECT 1 AS one FROM ledger_entries WHERE request_id = ?");
+  let sum = 0;
+  for (const r of readJournal(journalPath(file))) {
+    if (r.t === "settle" && r.accountId === accountId && r.charge > 0 && !inLedger.get(r.requestId)) sum += r.charge;
+  }
+  return sum;
 }
 
 /** Integrity check: every balance equals the sum of its ledger entries. Returns the mismatches. */

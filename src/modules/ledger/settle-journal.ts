@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { closeSync, ftruncateSync, fstatSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, ftruncateSync, fstatSync, openSync, readFileSync, writeSync } from "node:fs";
 import type { SettleExtras } from "./credit-store";
 
 /** One settlement or release as the journal keeps it until it is in SQLite. */
@@ -100,16 +100,7 @@ export class SettleJournal {
 
   /** Every record still in the file, in order; a torn fragment (a crash mid-write) is skipped. */
   read(): SettleRecord[] {
-    const out: SettleRecord[] = [];
-    for (const line of readFileSync(this.path, "utf8").split("\n")) {
-      if (!line) continue;
-      try {
-        out.push(JSON.parse(line) as SettleRecord);
-      } catch {
-        console.error(`settlement journal: skipped an incomplete record (${line.length} bytes) left by a crash mid-write`);
-      }
-    }
-    return out;
+    return readJournal(this.path, true);
   }
 
   /** Empties the file once everything in it is in SQLite. */
@@ -131,4 +122,25 @@ export class SettleJournal {
     this.fd = -1;
     this.lock?.close();
   }
+}
+
+/** The journal beside a database file. */
+export const journalPath = (dbFile: string): string => `${dbFile}-settlements`;
+
+/**
+ * The records in a journal file, in order (none when there is no file). Readers other than its
+ * owner (the CLI) may see a record being appended: a torn fragment is skipped, quietly for them.
+ */
+export function readJournal(path: string, warn = false): SettleRecord[] {
+  if (!existsSync(path)) return [];
+  const out: SettleRecord[] = [];
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    if (!line) continue;
+    try {
+      out.push(JSON.parse(line) as SettleRecord);
+    } catch {
+      if (warn) console.error(`settlement journal: skipped an incomplete record (${line.length} bytes) left by a crash mid-write`);
+    }
+  }
+  return out;
 }

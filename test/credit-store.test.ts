@@ -704,27 +704,18 @@ describe("property: interleaved concurrent operations keep the money invariants"
     db.$client.close();
   }
 
+  /** One scenario: opening balances, the capped keys' caps, and the commands. */
+  const scenario = [
+    fc.array(fc.integer({ min: 0, max: 5 * USD }), { minLength: ACCOUNTS, maxLength: ACCOUNTS }),
+    fc.array(fc.integer({ min: 1, max: 3 * USD }), { minLength: ACCOUNTS, maxLength: ACCOUNTS }),
+    fc.array(cmd, { minLength: 1, maxLength: 60 }),
+  ] as const;
+
   test("hundreds of random sequences", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.integer({ min: 0, max: 5 * USD }), { minLength: ACCOUNTS, maxLength: ACCOUNTS }),
-        fc.array(fc.integer({ min: 1, max: 3 * USD }), { minLength: ACCOUNTS, maxLength: ACCOUNTS }),
-        fc.array(cmd, { minLength: 1, maxLength: 60 }),
-        (initial, caps, cmds) => run(initial, caps, cmds),
-      ),
-      { numRuns: 300 },
-    );
+    await fc.assert(fc.asyncProperty(...scenario, (initial, caps, cmds) => run(initial, caps, cmds)), { numRuns: 300 });
   });
 
   test("hundreds of random sequences, settlements journaled and written to SQLite in batches", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.integer({ min: 0, max: 5 * USD }), { minLength: ACCOUNTS, maxLength: ACCOUNTS }),
-        fc.array(fc.integer({ min: 1, max: 3 * USD }), { minLength: ACCOUNTS, maxLength: ACCOUNTS }),
-        fc.array(cmd, { minLength: 1, maxLength: 60 }),
-        (initial, caps, cmds) => run(initial, caps, cmds, true),
-      ),
-      { numRuns: 200 },
-    );
+    await fc.assert(fc.asyncProperty(...scenario, (initial, caps, cmds) => run(initial, caps, cmds, true)), { numRuns: 200 });
   });
 });

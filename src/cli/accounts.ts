@@ -5,10 +5,13 @@ import { accountView, createAccount, getAccountRow, listAccounts, type AccountRo
 import { persistedHeld, unwrittenCharges } from "../modules/ledger/service";
 import { CLI_ACTOR, isoTime, pairs, positionals, table, validate, type CliContext, type GroupCommand } from "./command";
 
-// The CLI does not own the server's in-memory holds: what is held is what the server persisted.
-/** Balances as the gateway has them: less the charges still only in its settlement journal. */
-const view = (ctx: CliContext, row: AccountRow): AccountViewT =>
-  accountView({ ...row, balanceMicros: row.balanceMicros - unwrittenCharges(ctx.db(), row.id) }, persistedHeld(ctx.db(), row.id));
+/**
+ * Balances as the gateway has them: less the charges still only in its settlement journal
+ * (`unwritten`, read once per command). The CLI does not own the server's in-memory holds: what
+ * is held is what the server persisted.
+ */
+const view = (ctx: CliContext, row: AccountRow, unwritten = unwrittenCharges(ctx.db())): AccountViewT =>
+  accountView({ ...row, balanceMicros: row.balanceMicros - (unwritten.get(row.id) ?? 0) }, persistedHeld(ctx.db(), row.id));
 
 export function accountLines(a: AccountViewT): string[] {
   return pairs([
@@ -59,7 +62,8 @@ export const accountsCommand: GroupCommand = {
         const o = parsed.options;
         const q = validate(ListAccountsQuery, { q: o.q, limit: o.limit, offset: o.offset }, (f) => `--${f}`);
         const rows = listAccounts(ctx.db(), { ...q, limit: q.limit + 1 });
-        const data = rows.slice(0, q.limit).map((r) => view(ctx, r));
+        const unwritten = unwrittenCharges(ctx.db());
+        const data = rows.slice(0, q.limit).map((r) => view(ctx, r, unwritten));
         ctx.print({ object: "list", data, has_more: rows.length > q.limit }, () =>
           data.length === 0
             ? "no accounts"

@@ -45,7 +45,7 @@ export const creditsCommand: GroupCommand = {
           note: body.note,
           actor: CLI_ACTOR,
           // Charges the gateway has journaled but not yet written are as unavailable as holds.
-          heldMicros: persistedHeld(db, accountId!) + unwrittenCharges(db, accountId!),
+          heldMicros: persistedHeld(db, accountId!) + (unwrittenCharges(db).get(accountId!) ?? 0),
           idempotencyKey: key,
         });
         ctx.print({ ...entry, replayed }, () => {

@@ -51,7 +51,7 @@ export function migrate(db: Db): number {
 export function durable<T>(db: Db, fn: () => T): T {
   const sqlite = db.$client;
   // Journaled charges first, so that a top-up's ledger entry comes after the charges made before it.
-  if (!sqlite.inTransaction) caughtUp(db);
+  caughtUp(db);
   // Nested in another durable() (e.g. sign-up = account + login + credit): part of the outer
   // transaction, which already commits under FULL (SQLite cannot change the level mid-transaction).
   if (sqlite.inTransaction) return sqlite.transaction(fn)();

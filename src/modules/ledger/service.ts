@@ -106,18 +106,19 @@ export function persistedHeld(db: Db, accountId: string): number {
 
 /**
  * Charges a running gateway has made durable in its settlement journal but not yet written to
- * SQLite (at most `settle_batch_ms` of them), for processes that read SQLite, like the CLI: a
- * record whose request id is already in the ledger was written and is not counted twice.
+ * SQLite (at most `settle_batch_ms` of them), summed per account, for processes that read SQLite,
+ * like the CLI: a record whose request id is already in the ledger was written and is not counted
+ * twice. One read of the journal serves every account.
  */
-export function unwrittenCharges(db: Db, accountId: string): number {
+export function unwrittenCharges(db: Db): Map<string, number> {
+  const sums = new Map<string, number>();
   const file = db.$client.filename;
-  if (!file || file === ":memory:") return 0;
+  if (!file || file === ":memory:") return sums;
   const inLedger = db.$client.query<{ one: number }, [string]>("SELECT 1 AS one FROM ledger_entries WHERE request_id = ?");
-  let sum = 0;
   for (const r of readJournal(journalPath(file))) {
-    if (r.t === "settle" && r.accountId === accountId && r.charge > 0 && !inLedger.get(r.requestId)) sum += r.charge;
+    if (r.t === "settle" && r.charge > 0 && !inLedger.get(r.requestId)) sums.set(r.accountId, (sums.get(r.accountId) ?? 0) + r.charge);
   }
-  return sum;
+  return sums;
 }
 
 /** Integrity check: every balance equals the sum of its ledger entries. Returns the mismatches. */

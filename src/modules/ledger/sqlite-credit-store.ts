@@ -56,7 +56,7 @@ export class SqliteCreditStore implements CreditStore {
   /** Journaled settlements not yet in SQLite (their charges count in every balance). */
   private readonly unapplied = new Unapplied();
   private queue: Queued[] = [];
-  /** Holds open long enough to be written (see persistHolds), and journaled settlements, for SQLite. */
+  /** Holds open long enough to be written to credit_holds (see persistHolds), waiting for a commit. */
   private holdRows: WriteOp[] = [];
   private scheduled = false;
   private holdTimer: ReturnType<typeof setTimeout> | null = null;

@@ -8,6 +8,7 @@ import { migrate, openDb, type Db } from "../src/db/client";
 import { checkLedger, persistedHeld } from "../src/modules/ledger/service";
 import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
 import { ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { manualClock } from "./support/foundation";
 import { chat, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
 
@@ -120,6 +121,33 @@ describe("group commit in process", () => {
     expect(store.balance("acc_a")).toEqual({ balance: 10_000_000 - 1_500, held: 0, available: 10_000_000 - 1_500 });
     expect(checkLedger(db)).toEqual([]);
     expectChains(db);
+  });
+
+  test("the hold timer writes only the holds open long enough; a younger one waits for its own turn", async () => {
+    const db = openDb(":memory:");
+    migrate(db);
+    seed(db, { acc_a: 10_000_000 }, {});
+    const clock = manualClock();
+    const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, now: clock.now });
+    store.reserve({ accountId: "acc_a", requestId: "old", amount: 1_000 });
+    clock.advance(1_000);
+    store.reserve({ accountId: "acc_a", requestId: "young", amount: 2_000 });
+    const waitFor = async (held: number) => {
+      const deadline = Date.now() + 5_000;
+      while (persistedHeld(db, "acc_a") !== held && Date.now() < deadline) await Bun.sleep(20);
+      expect(persistedHeld(db, "acc_a")).toBe(held);
+    };
+    await waitFor(1_000);
+    // Timers keep firing, but by this clock "young" has not been open long enough yet.
+    await Bun.sleep(450);
+    expect(persistedHeld(db, "acc_a")).toBe(1_000);
+    clock.advance(200);
+    await waitFor(3_000);
+    await store.settle("old", 1_000);
+    await store.settle("young", 0);
+    expect(persistedHeld(db, "acc_a")).toBe(0);
+    expect(store.balance("acc_a")).toEqual({ balance: 10_000_000 - 1_000, held: 0, available: 10_000_000 - 1_000 });
+    expect(checkLedger(db)).toEqual([]);
   });
 });
 

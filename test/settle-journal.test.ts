@@ -7,6 +7,7 @@ import { drizzle } from "drizzle-orm/bun-sqlite";
 import { caughtUp, type Db } from "../src/db/client";
 import { SettleJournal, type SettleRecord } from "../src/modules/ledger/settle-journal";
 import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
+import { SettleWriter } from "../src/modules/ledger/settle-writer";
 import { checkLedger, postCredit } from "../src/modules/ledger/service";
 import { freshDb, seedAccount, seedKey } from "./support/foundation";
 
@@ -116,6 +117,43 @@ describe("a store with a journal", () => {
     await Bun.sleep(80);
     expect(count(db)).toBe(1);
     expect(journal.bytes).toBe(0);
+  });
+
+  test("a backlog is written in slices with the event loop running between them; the journal empties after the last", async () => {
+    const { db, accountId, keyId, journal, store } = setup(20);
+    const commits: { ops: number; turns: number; journalBytes: number; charges: number }[] = [];
+    let turns = 0;
+    const original = SettleWriter.prototype.commit;
+    SettleWriter.prototype.commit = function (this: SettleWriter, ops) {
+      commits.push({ ops: ops.length, turns, journalBytes: journal.bytes, charges: count(db) });
+      setImmediate(() => turns++);
+      return original.call(this, ops);
+    };
+    try {
+      const total = 300;
+      for (let i = 0; i < total; i++) store.reserve({ accountId, keyId, requestId: `r${i}`, amount: 10_000 });
+      // One group commit: all 300 journaled at once, none in SQLite yet.
+      await Promise.all(Array.from({ length: total }, (_, i) => store.settle(`r${i}`, 1_000 + i)));
+      const charged = total * 1_000 + (total * (total - 1)) / 2;
+      expect(count(db)).toBe(0);
+      expect(store.balance(accountId)).toEqual({ balance: 10_000_000 - charged, held: 0, available: 10_000_000 - charged });
+      const deadline = Date.now() + 5_000;
+      while (journal.bytes > 0 && Date.now() < deadline) await Bun.sleep(5);
+      expect(commits.map((c) => c.ops)).toEqual([128, 128, 44]);
+      // The loop turned between slices, and the journal kept every record until the last was written.
+      expect(commits[1]!.turns).toBeGreaterThan(commits[0]!.turns);
+      expect(commits[2]!.turns).toBeGreaterThan(commits[1]!.turns);
+      expect(commits.map((c) => c.charges)).toEqual([0, 128, 256]);
+      expect(commits.every((c) => c.journalBytes > 0)).toBe(true);
+      expect(journal.bytes).toBe(0);
+      expect(count(db)).toBe(total);
+      expect(dbBalance(db, accountId)).toBe(10_000_000 - charged);
+      expect(dbSpent(db, keyId)).toBe(charged);
+      expect(store.balance(accountId).balance).toBe(10_000_000 - charged);
+      expect(checkLedger(db)).toEqual([]);
+    } finally {
+      SettleWriter.prototype.commit = original;
+    }
   });
 
   test("a top-up written meanwhile by another process (the CLI) adds to the unapplied charges, exactly", async () => {

@@ -4,8 +4,9 @@ import { StampedMemo } from "../../db/stamped-memo";
 import { ApiError, errors } from "../../lib/errors";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult } from "./credit-store";
 import type { SettleJournal, SettleRecord } from "./settle-journal";
-import { SettleWriter, type Outcome, type WriteOp } from "./settle-writer";
-import { decrement, Unapplied } from "./unapplied";
+import { SettleSink } from "./settle-sink";
+import { SettleWriter, type Outcome, type Written } from "./settle-writer";
+import { decrement } from "./unapplied";
 
 interface Hold {
   accountId: string;
@@ -53,22 +54,17 @@ export class SqliteCreditStore implements CreditStore {
   private settling = new Set<string>();
   private heldByAccount = new Map<string, number>();
   private heldByKey = new Map<string, number>();
-  /** Journaled settlements not yet in SQLite (their charges count in every balance). */
-  private readonly unapplied = new Unapplied();
   private queue: Queued[] = [];
-  /** Holds open long enough to be written to credit_holds (see persistHolds), waiting for a commit. */
-  private holdRows: WriteOp[] = [];
   private scheduled = false;
   private holdTimer: ReturnType<typeof setTimeout> | null = null;
-  private applyTimer: ReturnType<typeof setTimeout> | null = null;
   private lastCommitAt = 0;
   /** Open holds not yet handed to a commit (see persistHolds). */
   private unpersisted = new Map<string, Hold>();
   private readonly now: () => number;
   private readonly holdTtlMs: number;
   private readonly journal: SettleJournal | undefined;
-  private readonly applyMs: number;
-  private readonly writer: SettleWriter;
+  /** Where commits go: the journal (then SQLite in batches) or SQLite at once. */
+  private readonly sink: SettleSink;
   private readonly q: {
     account: Statement<{ balance_micros: number; status: string }, [string]>;
     key: Statement<{ spent_micros: number; spend_cap_micros: number | null }, [string]>;
@@ -79,8 +75,7 @@ export class SqliteCreditStore implements CreditStore {
     this.now = opts.now ?? Date.now;
     this.holdTtlMs = opts.holdTtlMs;
     this.journal = opts.journal;
-    this.applyMs = opts.applyMs ?? APPLY_MS;
-    this.writer = new SettleWriter(db);
+    this.sink = new SettleSink(new SettleWriter(db), { journal: opts.journal, applyMs: opts.applyMs ?? APPLY_MS, onWritten: (w) => this.absorb(w) });
     const s = db.$client;
     this.q = {
       account: s.query("SELECT balance_micros, status FROM accounts WHERE id = ?"),
@@ -90,7 +85,7 @@ export class SqliteCreditStore implements CreditStore {
     this.accounts = new StampedMemo(db, (id) => this.q.account.get(id));
     this.keys = new StampedMemo(db, (id) => this.q.key.get(id));
     // Anything else in this process that reads or writes money sees the journaled charges first.
-    if (this.journal) setWriteBehind(db, this.apply);
+    if (this.journal) setWriteBehind(db, this.sink.applyAll);
   }
 
   /** Account and key rows, re-read only when the database changed (see StampedMemo). */
@@ -105,7 +100,7 @@ export class SqliteCreditStore implements CreditStore {
   balance(accountId: string): Balance {
     const row = this.accounts.get(accountId);
     if (!row) throw errors.notFound("Account", "account_id");
-    const balance = row.balance_micros - this.unapplied.accountCharges(accountId);
+    const balance = row.balance_micros - this.sink.unapplied.accountCharges(accountId);
     const held = this.heldByAccount.get(accountId) ?? 0;
     return { balance, held, available: balance - held };
   }
@@ -113,7 +108,7 @@ export class SqliteCreditStore implements CreditStore {
   keySpend(keyId: string): KeySpend | null {
     const row = this.keys.get(keyId);
     if (!row) return null;
-    const spent = row.spent_micros + this.unapplied.keyCharges(keyId);
+    const spent = row.spent_micros + this.sink.unapplied.keyCharges(keyId);
     return { spent, held: this.heldByKey.get(keyId) ?? 0, cap: row.spend_cap_micros };
   }
 
@@ -131,7 +126,7 @@ export class SqliteCreditStore implements CreditStore {
     // Authentication checks this too; this closes the window of a suspension landing mid-request.
     if (row.status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
     const held = this.heldByAccount.get(accountId) ?? 0;
-    if (row.balance_micros - this.unapplied.accountCharges(accountId) - held < amount) {
+    if (row.balance_micros - this.sink.unapplied.accountCharges(accountId) - held < amount) {
       throw errors.insufficientQuota(
         "You have run out of credits: this request needs more than your available balance. Add credits to continue.",
       );
@@ -139,7 +134,7 @@ export class SqliteCreditStore implements CreditStore {
     if (keyId) {
       const key = this.keys.get(keyId);
       const keyHeld = this.heldByKey.get(keyId) ?? 0;
-      if (key?.spend_cap_micros != null && key.spent_micros + this.unapplied.keyCharges(keyId) + keyHeld + amount > key.spend_cap_micros) {
+      if (key?.spend_cap_micros != null && key.spent_micros + this.sink.unapplied.keyCharges(keyId) + keyHeld + amount > key.spend_cap_micros) {
         throw errors.insufficientQuota("This API key has reached its spending cap. Raise the cap or use another key.");
       }
       this.heldByKey.set(keyId, keyHeld + amount);
@@ -150,7 +145,7 @@ export class SqliteCreditStore implements CreditStore {
     this.holds.set(requestId, hold);
     this.heldByAccount.set(accountId, held + amount);
     this.unpersisted.set(requestId, hold);
-    this.holdTimer ??= setTimeout(this.persistHolds, HOLD_PERSIST_MS);
+    this.armHoldTimer();
   }
 
   settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null> {
@@ -160,7 +155,7 @@ export class SqliteCreditStore implements CreditStore {
     let charge = Math.min(Math.max(actual, 0), hold.amount);
     // One charge per request id, ever. SQLite's unique index enforces it on a direct write; a
     // journaled settlement is answered before SQLite sees it, so it asks first.
-    if (charge > 0 && this.journal && !hold.freshId && (this.unapplied.hasCharged(requestId) || this.q.charged.get(requestId))) charge = 0;
+    if (charge > 0 && this.journal && !hold.freshId && (this.sink.unapplied.hasCharged(requestId) || this.q.charged.get(requestId))) charge = 0;
     return new Promise((resolve, reject) => this.enqueue(requestId, hold, "settle", charge, extras, resolve, reject));
   }
 
@@ -182,24 +177,14 @@ export class SqliteCreditStore implements CreditStore {
    * died before writing them to SQLite), then releases every hold persisted by that process.
    */
   recover(): number {
-    if (this.journal) {
-      const records = this.journal.read();
-      if (records.length > 0) {
-        const failed = this.writer.commit(records).outcomes.filter((o) => !o.ok);
-        // Left in the journal (applying is idempotent): the next start tries again.
-        if (failed.length > 0) {
-          throw new Error(`could not write ${failed.length} settlement(s) from ${this.journal.path} to the database (kept there; see the error above)`);
-        }
-        console.error(`applied ${records.length} journaled settlement(s) left by the previous process`);
-      }
-      this.journal.clear();
-    }
+    const replayed = this.sink.recover();
+    if (replayed > 0) console.error(`applied ${replayed} journaled settlement(s) left by the previous process`);
     return write(this.db, () => this.db.$client.query("DELETE FROM credit_holds").run().changes);
   }
 
   async flush(): Promise<void> {
-    this.persistHolds();
-    this.apply();
+    this.persistHolds(Number.POSITIVE_INFINITY);
+    this.sink.applyAll();
   }
 
   /**
@@ -207,15 +192,27 @@ export class SqliteCreditStore implements CreditStore {
    * it is written once the hold has been open for HOLD_PERSIST_MS (or at flush), so a request
    * shorter than that never writes one. The money check itself is always in memory.
    */
-  private readonly persistHolds = (): void => {
+  private persistHolds(openedBy: number): void {
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = null;
+    let youngest = Number.POSITIVE_INFINITY;
     for (const [requestId, h] of this.unpersisted) {
-      this.holdRows.push({ t: "hold", requestId, accountId: h.accountId, keyId: h.keyId, amount: h.amount, expiresAt: h.expiresAt, createdAt: h.createdAt });
+      if (h.createdAt > openedBy) {
+        youngest = Math.min(youngest, h.createdAt);
+        continue;
+      }
+      this.sink.addHold({ t: "hold", requestId, accountId: h.accountId, keyId: h.keyId, amount: h.amount, expiresAt: h.expiresAt, createdAt: h.createdAt });
+      this.unpersisted.delete(requestId);
     }
-    this.unpersisted.clear();
+    if (youngest !== Number.POSITIVE_INFINITY) this.armHoldTimer(youngest + HOLD_PERSIST_MS - this.now());
     this.commit();
-  };
+  }
+
+  private readonly persistOldHolds = (): void => this.persistHolds(this.now() - HOLD_PERSIST_MS);
+
+  private armHoldTimer(ms = HOLD_PERSIST_MS): void {
+    this.holdTimer ??= setTimeout(this.persistOldHolds, Math.max(1, ms));
+  }
 
   private enqueue(
     requestId: string, hold: Hold, t: "settle" | "release", charge: number, extras: SettleExtras | undefined,
@@ -252,55 +249,13 @@ export class SqliteCreditStore implements CreditStore {
     this.scheduled = false;
     const queued = this.queue;
     this.queue = [];
-    if (this.journal) {
-      let outcomes: Outcome[];
-      try {
-        if (queued.length > 0) this.journal.append(queued.map((x) => x.op));
-        outcomes = queued.map((x) => ({ ok: true, value: x.op.t === "settle" ? { charged: x.op.charge, released: x.op.amount - x.op.charge } : null }));
-      } catch (e) {
-        console.error("settlement journal append failed:", e);
-        outcomes = queued.map(() => ({ ok: false, error: e }));
-      }
-      queued.forEach((x, i) => {
-        if (outcomes[i]!.ok) this.unapplied.add(x.op);
-      });
-      this.lastCommitAt = performance.now();
-      queued.forEach((x, i) => this.finish(x, outcomes[i]!));
-      if (this.holdRows.length > 0 || this.unapplied.size >= MAX_UNAPPLIED) this.apply();
-      else if (this.unapplied.size > 0) this.applyTimer ??= setTimeout(this.apply, this.applyMs);
-      return;
-    }
-    const ops: WriteOp[] = this.holdRows;
-    this.holdRows = [];
-    for (const x of queued) ops.push(x.op);
-    if (ops.length === 0) return;
-    const written = this.write(ops);
+    const outcomes = this.sink.commit(queued.map((x) => x.op));
     this.lastCommitAt = performance.now();
-    const first = ops.length - queued.length;
-    queued.forEach((x, i) => this.finish(x, written[first + i]!));
+    queued.forEach((x, i) => this.finish(x, outcomes[i]!));
   };
 
-  /** Writes the journaled settlements (and held rows) to SQLite; runs synchronously. */
-  private readonly apply = (): void => {
-    if (this.applyTimer) clearTimeout(this.applyTimer);
-    this.applyTimer = null;
-    const ops = this.holdRows.concat(this.unapplied.take());
-    this.holdRows = [];
-    if (ops.length === 0) return;
-    const outcomes = this.write(ops);
-    ops.forEach((op, i) => {
-      if (op.t === "hold") return;
-      // Not written: still in the journal and still counted, retried at the next batch or start.
-      if (outcomes[i]!.ok) this.unapplied.written(op);
-      else this.unapplied.keep(op);
-    });
-    if (this.unapplied.size > 0) this.applyTimer = setTimeout(this.apply, RETRY_APPLY_MS);
-    else this.journal?.clear();
-  };
-
-  /** One SQLite commit of `ops`; memoised balances and key spends follow it. */
-  private write(ops: WriteOp[]): Outcome[] {
-    const { outcomes, balances, keySpend } = this.writer.commit(ops);
+  /** After a SQLite commit: memoised balances and key spends follow it. */
+  private absorb({ balances, keySpend }: Written): void {
     for (const [id, balance] of balances) {
       const row = this.accounts.peek(id);
       if (row) row.balance_micros = balance;
@@ -309,7 +264,6 @@ export class SqliteCreditStore implements CreditStore {
       const row = this.keys.peek(id);
       if (row) row.spent_micros += spent;
     }
-    return outcomes;
   }
 
   private finish(x: Queued, outcome: Outcome): void {
@@ -319,7 +273,7 @@ export class SqliteCreditStore implements CreditStore {
       this.holds.set(x.op.requestId, x.hold);
       if (!x.op.persisted) {
         this.unpersisted.set(x.op.requestId, x.hold);
-        this.holdTimer ??= setTimeout(this.persistHolds, HOLD_PERSIST_MS);
+        this.armHoldTimer();
       }
       x.reject(outcome.error instanceof ApiError ? outcome.error : errors.internal("Could not record the charge."));
       return;
@@ -339,7 +293,5 @@ const GATHER_IN_FLIGHT = 16;
 const MAX_GATHERED = 512;
 /** A hold open this long is written to credit_holds (shorter requests never write one). */
 const HOLD_PERSIST_MS = 200;
-/** Journaled settlements reach SQLite this soon, or as soon as this many wait. */
+/** Journaled settlements start reaching SQLite this soon (the default of settle_batch_ms). */
 const APPLY_MS = 100;
-const MAX_UNAPPLIED = 2048;
-const RETRY_APPLY_MS = 1_000;

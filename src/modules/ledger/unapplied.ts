@@ -23,8 +23,9 @@ export class Unapplied {
     if (op.keyId) increment(this.byKey, op.keyId, op.charge);
   }
 
-  /** Hands every settlement over for writing; each must come back through `written` or `add`. */
-  take(): SettleRecord[] {
+  /** Hands the oldest `max` settlements over for writing; each must come back through `written` or `keep`. */
+  take(max = Number.POSITIVE_INFINITY): SettleRecord[] {
+    if (max < this.ops.length) return this.ops.splice(0, max);
     const ops = this.ops;
     this.ops = [];
     return ops;

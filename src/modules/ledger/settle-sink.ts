@@ -1,0 +1,132 @@
+import type { SettleJournal, SettleRecord } from "./settle-journal";
+import type { HoldRecord, Outcome, SettleWriter, WriteOp, Written } from "./settle-writer";
+import { Unapplied } from "./unapplied";
+
+export interface SettleSinkOptions {
+  journal?: SettleJournal;
+  /** How long a journaled settlement may wait before the writing to SQLite starts. */
+  applyMs: number;
+  /** After every SQLite commit: the balances and key spends it left, for the caller's memos. */
+  onWritten(w: Written): void;
+}
+
+/**
+ * Where the credit store's commits go. With a journal, a settlement is appended to it (one write,
+ * durable once it returns), counted in `unapplied` meanwhile, and written to SQLite at most
+ * `applyMs` later, in slices. Without one, it is written to SQLite in the same commit. Hold rows
+ * (credit_holds, what other processes see as held) ride along with the next write either way.
+ */
+export class SettleSink {
+  /** Journaled settlements not yet in SQLite (the store counts their charges in every balance). */
+  readonly unapplied = new Unapplied();
+  private holdRows: HoldRecord[] = [];
+  private applyTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly writer: SettleWriter,
+    private readonly o: SettleSinkOptions,
+  ) {}
+
+  addHold(row: HoldRecord): void {
+    this.holdRows.push(row);
+  }
+
+  /** Commits `ops` and any waiting hold rows; the outcome of each op, in order. */
+  commit(ops: SettleRecord[]): Outcome[] {
+    const journal = this.o.journal;
+    if (!journal) {
+      const all: WriteOp[] = [...this.holdRows, ...ops];
+      this.holdRows = [];
+      return all.length === 0 ? [] : this.write(all).slice(all.length - ops.length);
+    }
+    let outcomes: Outcome[];
+    try {
+      if (ops.length > 0) journal.append(ops);
+      outcomes = ops.map((op) => ({ ok: true, value: op.t === "settle" ? { charged: op.charge, released: op.amount - op.charge } : null }));
+      for (const op of ops) this.unapplied.add(op);
+    } catch (e) {
+      console.error("settlement journal append failed:", e);
+      outcomes = ops.map(() => ({ ok: false, error: e }));
+    }
+    if (this.holdRows.length > 0 || this.unapplied.size >= MAX_UNAPPLIED) this.applySlice();
+    else if (this.unapplied.size > 0) this.applyTimer ??= setTimeout(this.applySlice, this.o.applyMs);
+    return outcomes;
+  }
+
+  /**
+   * Writes everything journaled (and the hold rows) to SQLite now: before anything else in this
+   * process reads or writes money (caughtUp), and at flush.
+   */
+  readonly applyAll = (): void => {
+    this.writeOldest(Number.POSITIVE_INFINITY);
+    this.afterApply(RETRY_APPLY_MS);
+  };
+
+  /**
+   * Called once at start: writes what the journal still holds (settlements of a process that died
+   * before writing them to SQLite) and empties it. Idempotent: the ledger's unique request id.
+   */
+  recover(): number {
+    const journal = this.o.journal;
+    if (!journal) return 0;
+    const records = journal.read();
+    if (records.length > 0) {
+      const failed = this.writer.commit(records).outcomes.filter((o) => !o.ok);
+      // Left in the journal: the next start tries again.
+      if (failed.length > 0) {
+        throw new Error(`could not write ${failed.length} settlement(s) from ${journal.path} to the database (kept there; see the error above)`);
+      }
+    }
+    journal.clear();
+    return records.length;
+  }
+
+  /**
+   * One step of the batch timer: a transaction of at most APPLY_SLICE settlements, the rest in
+   * later steps, so that a backlog never holds the event loop (and every request waiting on it)
+   * for more than about a millisecond at a time.
+   */
+  private readonly applySlice = (): void => {
+    const ok = this.writeOldest(APPLY_SLICE);
+    this.afterApply(ok ? 0 : RETRY_APPLY_MS);
+  };
+
+  /** Writes the hold rows and the oldest `max` journaled settlements; false if any could not be written. */
+  private writeOldest(max: number): boolean {
+    if (this.applyTimer) clearTimeout(this.applyTimer);
+    this.applyTimer = null;
+    const ops: WriteOp[] = [...this.holdRows, ...this.unapplied.take(max)];
+    this.holdRows = [];
+    if (ops.length === 0) return true;
+    const outcomes = this.write(ops);
+    let ok = true;
+    ops.forEach((op, i) => {
+      if (op.t === "hold") return;
+      // Not written: still in the journal and still counted, retried at a later step or start.
+      if (outcomes[i]!.ok) this.unapplied.written(op);
+      else {
+        this.unapplied.keep(op);
+        ok = false;
+      }
+    });
+    return ok;
+  }
+
+  /** The journal is emptied once everything in it is in SQLite; until then the next step is due in `delayMs`. */
+  private afterApply(delayMs: number): void {
+    if (this.unapplied.size > 0) this.applyTimer = setTimeout(this.applySlice, delayMs);
+    else this.o.journal?.clear();
+  }
+
+  private write(ops: WriteOp[]): Outcome[] {
+    const written = this.writer.commit(ops);
+    this.o.onWritten(written);
+    return written.outcomes;
+  }
+}
+
+/** Journaled settlements start reaching SQLite as soon as this many wait (else after applyMs). */
+const MAX_UNAPPLIED = 2048;
+/** Settlements per SQLite transaction of the batch timer (about a millisecond of writing). */
+const APPLY_SLICE = 128;
+const RETRY_APPLY_MS = 1_000;

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { caughtUp, type Db } from "../src/db/client";
 import { SettleJournal } from "../src/modules/ledger/settle-journal";
+import { SettleSink } from "../src/modules/ledger/settle-sink";
 import { ApiError } from "../src/lib/errors";
 import { updateAccount } from "../src/modules/accounts/service";
 import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
@@ -463,6 +464,7 @@ describe("property: interleaved concurrent operations keep the money invariants"
     | { t: "adjust"; acc: number; amount: number }
     | { t: "burst"; n: number; acc: number; key: number; amount: number; actual: number }
     | { t: "tick" }
+    | { t: "sleep"; ms: number }
     | { t: "flush" }
     | { t: "await" };
 
@@ -479,6 +481,8 @@ describe("property: interleaved concurrent operations keep the money invariants"
     { weight: 1, arbitrary: fc.record({ t: fc.constant("adjust" as const), acc, amount: fc.integer({ min: 1, max: 5 * USD }) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant("burst" as const), n: fc.integer({ min: 2, max: 30 }), acc, key, amount, actual: fc.integer({ min: 0, max: 2 * USD }) }) },
     { weight: 2, arbitrary: fc.constant({ t: "tick" as const }) },
+    // Long enough for the batch timer (1 ms in the journaled runs) and its next slices to run.
+    { weight: 3, arbitrary: fc.record({ t: fc.constant("sleep" as const), ms: fc.integer({ min: 1, max: 6 }) }) },
     { weight: 1, arbitrary: fc.constant({ t: "flush" as const }) },
     { weight: 1, arbitrary: fc.constant({ t: "await" as const }) },
   );
@@ -497,7 +501,8 @@ describe("property: interleaved concurrent operations keep the money invariants"
     const TTL = 10_000;
     const dir = journaled ? mkdtempSync(join(tmpdir(), "tollgate-journal-prop-")) : null;
     const journal = dir ? SettleJournal.open(join(dir, "settlements")) : undefined;
-    const store = new SqliteCreditStore(db, { holdTtlMs: TTL, now: clock.now, journal, applyMs: 5 });
+    // Slices of 1: batches written over several event-loop turns, interleaved with the commands.
+    const store = new SqliteCreditStore(db, { holdTtlMs: TTL, now: clock.now, journal, applyMs: 1, applySlice: 1 });
     const accounts = initial.map((c, i) => seedAccount(db, c, `A${i}`));
     const keys = accounts.map((a, i) => [seedKey(db, a).row.id, seedKey(db, a, { spend_cap_micros: caps[i]! }).row.id]);
     const cap = new Map(keys.map((k, i) => [k[1]!, caps[i]!]));
@@ -659,6 +664,9 @@ describe("property: interleaved concurrent operations keep the money invariants"
         case "tick":
           await tick();
           break;
+        case "sleep":
+          await Bun.sleep(c.ms);
+          break;
         case "flush":
           await store.flush();
           break;
@@ -673,6 +681,12 @@ describe("property: interleaved concurrent operations keep the money invariants"
     while (inflight.length || open.size) {
       for (const [j, id] of [...open.keys()].entries()) inflight.push(doSettle(id, j % 2 ? "release" : USD / 2));
       await Promise.all(inflight.splice(0));
+    }
+    if (journal) {
+      // The batch timer alone writes the rest, a slice per turn, and then empties the journal.
+      const deadline = Date.now() + 5_000;
+      while (journal.bytes > 0 && Date.now() < deadline) await Bun.sleep(1);
+      expect(journal.bytes).toBe(0);
     }
     await store.flush();
     observe("at the end");
@@ -716,6 +730,21 @@ describe("property: interleaved concurrent operations keep the money invariants"
   });
 
   test("hundreds of random sequences, settlements journaled and written to SQLite in batches", async () => {
-    await fc.assert(fc.asyncProperty(...scenario, (initial, caps, cmds) => run(initial, caps, cmds, true)), { numRuns: 200 });
+    // Counts the batch timer's slices that left more behind: the runs must have written backlogs
+    // over several event-loop turns, with commands in between, not only all at once.
+    const proto = SettleSink.prototype as unknown as { writeOldest(this: SettleSink, max: number): boolean };
+    const original = proto.writeOldest;
+    let partial = 0;
+    proto.writeOldest = function (max) {
+      const ok = original.call(this, max);
+      if (Number.isFinite(max) && this.unapplied.size > 0) partial++;
+      return ok;
+    };
+    try {
+      await fc.assert(fc.asyncProperty(...scenario, (initial, caps, cmds) => run(initial, caps, cmds, true)), { numRuns: 200 });
+    } finally {
+      proto.writeOldest = original;
+    }
+    expect(partial).toBeGreaterThan(0);
   });
 });

@@ -6,6 +6,8 @@ export interface SettleSinkOptions {
   journal?: SettleJournal;
   /** How long a journaled settlement may wait before the writing to SQLite starts. */
   applyMs: number;
+  /** Settlements per SQLite transaction when writing them (default 128: about a millisecond of writing). */
+  sliceSize?: number;
   /** After every SQLite commit: the balances and key spends it left, for the caller's memos. */
   onWritten(w: Written): void;
 }
@@ -82,12 +84,12 @@ export class SettleSink {
   }
 
   /**
-   * One step of the batch timer: a transaction of at most APPLY_SLICE settlements, the rest in
+   * One step of the batch timer: a transaction of at most `sliceSize` settlements, the rest in
    * later steps, so that a backlog never holds the event loop (and every request waiting on it)
    * for more than about a millisecond at a time.
    */
   private readonly applySlice = (): void => {
-    const ok = this.writeOldest(APPLY_SLICE);
+    const ok = this.writeOldest(this.o.sliceSize ?? APPLY_SLICE);
     this.afterApply(ok ? 0 : RETRY_APPLY_MS);
   };
 

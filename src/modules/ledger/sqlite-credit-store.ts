@@ -36,6 +36,8 @@ export interface SqliteCreditStoreOptions {
    */
   journal?: SettleJournal;
   applyMs?: number;
+  /** See SettleSinkOptions.sliceSize. */
+  applySlice?: number;
 }
 
 /**
@@ -75,7 +77,7 @@ export class SqliteCreditStore implements CreditStore {
     this.now = opts.now ?? Date.now;
     this.holdTtlMs = opts.holdTtlMs;
     this.journal = opts.journal;
-    this.sink = new SettleSink(new SettleWriter(db), { journal: opts.journal, applyMs: opts.applyMs ?? APPLY_MS, onWritten: (w) => this.absorb(w) });
+    this.sink = new SettleSink(new SettleWriter(db), { journal: opts.journal, applyMs: opts.applyMs ?? APPLY_MS, sliceSize: opts.applySlice, onWritten: (w) => this.absorb(w) });
     const s = db.$client;
     this.q = {
       account: s.query("SELECT balance_micros, status FROM accounts WHERE id = ?"),

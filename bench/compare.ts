@@ -1,7 +1,9 @@
 /**
  * Quick A/B while optimising: bare proxy vs Tollgate run from source (or the binary with
  * --binary), interleaved, printing throughput ratios and CPU per request. Not part of the report.
- * Usage: bun bench/compare.ts [--rounds=3] [--seconds=3] [--stream] [--binary] [--cpu-prof] [--connections=50] [--json-floor]
+ * Usage: bun bench/compare.ts [--rounds=3] [--seconds=3] [--stream] [--binary] [--cpu-prof] [--connections=50] [--json-floor] [--env=NAME=value ...]
+ * --env sets an environment variable of the gateway only (repeatable): a setting such as
+ * TOLLGATE_SETTLE_BATCH_MS=0, or a runtime switch such as BUN_JSC_logGC=1 (its log: bench/out/cmp-tollgate.log).
  * --json-floor also measures bench/json-proxy.ts, plain and with EXTRAS=1 (bare proxy + parsing the
  * request and the answer: the floor of any metering gateway; non-streaming only).
  */
@@ -18,6 +20,14 @@ const rounds = Number(arg("rounds", "3"));
 const seconds = Number(arg("seconds", "3"));
 const stream = process.argv.includes("--stream");
 const connections = Number(arg("connections", "50"));
+const gatewayEnv = Object.fromEntries(
+  process.argv.filter((a) => a.startsWith("--env=")).map((a) => {
+    const kv = a.slice("--env=".length);
+    const eq = kv.indexOf("=");
+    if (eq <= 0) throw new Error(`--env wants NAME=value: ${a}`);
+    return [kv.slice(0, eq), kv.slice(eq + 1)];
+  }),
+);
 process.on("exit", killAll);
 
 const tools = ensureTools(ROOT, OUT, console.log);
@@ -30,7 +40,7 @@ const setup = prepareTollgate(join(OUT, "cmp-tollgate"), up);
 const cmd = process.argv.includes("--binary")
   ? [join(ROOT, "dist/tollgate")]
   : ["bun", ...(process.argv.includes("--cpu-prof") ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "prof")}`] : []), join(ROOT, "src/index.ts")];
-const p = spawnPinned([...cmd, "serve", "--config", setup.configPath], { cpu: "0", env: { ...setup.env, PORT: "0", ...(process.env.GCLOG ? { BUN_JSC_logGC: "1" } : {}) }, log: join(OUT, "cmp-tollgate.log") });
+const p = spawnPinned([...cmd, "serve", "--config", setup.configPath], { cpu: "0", env: { ...setup.env, PORT: "0", ...gatewayEnv }, log: join(OUT, "cmp-tollgate.log") });
 const port = Number((await waitForLine(p, /listening on http:\/\/[^:]+:(\d+)/))[1]);
 const url = `http://127.0.0.1:${port}`;
 const { key } = await provision(url);

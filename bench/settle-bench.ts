@@ -2,37 +2,43 @@
  * Micro benchmark of one settlement at concurrency 1: reserve + settle with a usage row, one at a
  * time. Prints p50/p99 latency, CPU per settlement, and WAL frames (pages) written per commit, for
  * a SQLite commit per settlement (two WAL checkpoint settings) and for the settlement journal
- * (appended per settlement, written to SQLite every 100 ms: the gateway's default).
+ * (appended per settlement, written to SQLite every 100 ms: the gateway's default). Then the
+ * write-behind's transaction size: CPU per settlement and commit time for batches of 32 to 512
+ * (the gateway writes at most 128 per event-loop turn, see settle-sink.ts).
  * Usage: bun bench/settle-bench.ts [db path]
  */
 import { rmSync, statSync } from "node:fs";
+import type { Db } from "../src/db/client";
 import { migrate, openDb } from "../src/db/client";
 import { newSortableId } from "../src/lib/ids";
-import { SettleJournal } from "../src/modules/ledger/settle-journal";
+import { SettleJournal, type SettleRecord } from "../src/modules/ledger/settle-journal";
+import { SettleWriter } from "../src/modules/ledger/settle-writer";
 import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
 
 const path = process.argv[2] ?? `/tmp/settle-bench-${process.pid}.db`;
 const clean = () => ["", "-wal", "-shm", "-settlements"].forEach((s) => rmSync(path + s, { force: true }));
-for (const [ckpt, journaled] of [[1000, false], [100000, false], [1000, true]] as const) {
+const fresh = (): Db => {
   clean();
   const db = openDb(path);
   migrate(db);
-  db.$client.exec(`PRAGMA wal_autocheckpoint = ${ckpt}`);
   db.$client.query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES ('acc_1','a',1000000000000,0)").run();
   db.$client.query("INSERT INTO api_keys (id, account_id, hash, prefix, last4, created_at) VALUES ('key_1','acc_1','h','sk','abcd',0)").run();
+  return db;
+};
+const usage = (id: string) => ({
+  requestId: id, accountId: "acc_1", keyId: "key_1", model: "bench-model", stream: false, status: 200, promptTokens: 12,
+  cachedTokens: 0, completionTokens: 20, reasoningTokens: 0, costMicros: 640, estimated: false, latencyMs: 1, ttftMs: null,
+  upstreamRequestId: "up_123", errorCode: null, createdAt: Date.now(),
+});
+for (const [ckpt, journaled] of [[1000, false], [100000, false], [1000, true]] as const) {
+  const db = fresh();
+  db.$client.exec(`PRAGMA wal_autocheckpoint = ${ckpt}`);
   const journal = journaled ? SettleJournal.open(path + "-settlements") : undefined;
   const store = new SqliteCreditStore(db, { holdTtlMs: 60000, journal, applyMs: 100 });
   const one = async () => {
     const id = newSortableId("req");
     store.reserve({ accountId: "acc_1", keyId: "key_1", requestId: id, amount: 1000 });
-    await store.settle(id, 640, {
-      note: "bench-model",
-      usage: {
-        requestId: id, accountId: "acc_1", keyId: "key_1", model: "bench-model", stream: false, status: 200, promptTokens: 12,
-        cachedTokens: 0, completionTokens: 20, reasoningTokens: 0, costMicros: 640, estimated: false, latencyMs: 1, ttftMs: null,
-        upstreamRequestId: "up_123", errorCode: null, createdAt: Date.now(),
-      },
-    });
+    await store.settle(id, 640, { note: "bench-model", usage: usage(id) });
   };
   for (let i = 0; i < 3000; i++) await one();
   const lat: number[] = [];
@@ -57,6 +63,33 @@ for (const [ckpt, journaled] of [[1000, false], [100000, false], [1000, true]] a
   );
   await store.flush();
   journal?.close();
+  db.$client.close();
+}
+
+// The write-behind's transactions: larger ones cost less per settlement and hold the loop longer.
+const record = (): SettleRecord => {
+  const id = newSortableId("req");
+  return { t: "settle", requestId: id, accountId: "acc_1", keyId: "key_1", amount: 1000, charge: 640, persisted: false, at: Date.now(), extras: { note: "bench-model", usage: usage(id) } };
+};
+for (const size of [32, 128, 512]) {
+  const db = fresh();
+  const writer = new SettleWriter(db);
+  for (let i = 0; i < 20; i++) writer.commit(Array.from({ length: size }, record));
+  const batches = Array.from({ length: Math.ceil(20_000 / size) }, () => Array.from({ length: size }, record));
+  const took: number[] = [];
+  const c0 = process.cpuUsage();
+  for (const b of batches) {
+    const t = performance.now();
+    writer.commit(b);
+    took.push(performance.now() - t);
+  }
+  const cu = process.cpuUsage(c0);
+  took.sort((a, b) => a - b);
+  const n = batches.length * size;
+  console.log(
+    `write-behind transactions of ${size}: cpu/settlement ${((cu.user + cu.system) / n).toFixed(1)} µs,`,
+    `commit p50 ${(took[took.length >> 1]! * 1000).toFixed(0)} µs, p99 ${(took[Math.floor(took.length * 0.99)]! * 1000).toFixed(0)} µs`,
+  );
   db.$client.close();
 }
 clean();

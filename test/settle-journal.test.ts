@@ -156,6 +156,79 @@ describe("a store with a journal", () => {
     }
   });
 
+  test("arrivals that outpace the slices: at 2,048 records the journal is written whole and emptied", async () => {
+    const p = paths();
+    const db = freshDb(p.db);
+    const accountId = seedAccount(db, 1_000_000_000);
+    const journal = SettleJournal.open(p.journal);
+    // Slices of 10 against 50 settlements a turn: slices alone never empty the backlog.
+    const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, journal, applyMs: 1, applySlice: 10 });
+    let emptied = 0;
+    let longest = 0;
+    for (let turn = 0; turn < 120; turn++) {
+      const before = journal.bytes;
+      const settled: Promise<unknown>[] = [];
+      for (let i = 0; i < 50; i++) {
+        const requestId = `t${turn}_${i}`;
+        store.reserve({ accountId, requestId, amount: 100 });
+        settled.push(store.settle(requestId, 7));
+      }
+      await Promise.all(settled);
+      if (journal.bytes < before) emptied++;
+      longest = Math.max(longest, journal.read().length);
+      await Bun.sleep(1);
+    }
+    // 6,000 settlements went through; the journal never held more than 2,048 and one turn's worth.
+    expect(emptied).toBeGreaterThanOrEqual(2);
+    expect(longest).toBeLessThan(2_048 + 50);
+    caughtUp(db);
+    expect(count(db)).toBe(6_000);
+    expect(dbBalance(db, accountId)).toBe(1_000_000_000 - 6_000 * 7);
+    expect(store.balance(accountId).balance).toBe(1_000_000_000 - 6_000 * 7);
+    expect(checkLedger(db)).toEqual([]);
+  });
+
+  test("a settlement SQLite keeps refusing is retried now and then, not at every commit; nothing is lost", async () => {
+    const p = paths();
+    const db = freshDb(p.db);
+    const accountId = seedAccount(db, 1_000_000_000);
+    const journal = SettleJournal.open(p.journal);
+    const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, journal, applyMs: 1, applySlice: 10 });
+    db.$client.exec("CREATE TEMP TRIGGER refuse_one BEFORE INSERT ON ledger_entries WHEN NEW.request_id = 't0_0' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    let failures = 0;
+    const originalError = console.error;
+    console.error = (...args: unknown[]) => {
+      if (String(args[0]).includes("commit failed")) failures++;
+    };
+    try {
+      for (let turn = 0; turn < 120; turn++) {
+        const settled: Promise<unknown>[] = [];
+        for (let i = 0; i < 50; i++) {
+          const requestId = `t${turn}_${i}`;
+          store.reserve({ accountId, requestId, amount: 100 });
+          settled.push(store.settle(requestId, 7));
+        }
+        await Promise.all(settled);
+        await Bun.sleep(1);
+      }
+    } finally {
+      console.error = originalError;
+    }
+    // The first slice, then once per 2,048 journaled records: not at each of the ~80 commits after.
+    expect(failures).toBeGreaterThanOrEqual(2);
+    expect(failures).toBeLessThanOrEqual(5);
+    // Everybody else's charges are in SQLite; the refused one is still counted, and kept.
+    expect(count(db)).toBeGreaterThan(4_000);
+    expect(store.balance(accountId).balance).toBe(1_000_000_000 - 6_000 * 7);
+    expect(journal.read().some((r) => r.requestId === "t0_0")).toBe(true);
+    db.$client.exec("DROP TRIGGER temp.refuse_one");
+    caughtUp(db);
+    expect(count(db)).toBe(6_000);
+    expect(dbBalance(db, accountId)).toBe(1_000_000_000 - 6_000 * 7);
+    expect(journal.bytes).toBe(0);
+    expect(checkLedger(db)).toEqual([]);
+  });
+
   test("a top-up written meanwhile by another process (the CLI) adds to the unapplied charges, exactly", async () => {
     const { p, db, accountId, store } = setup();
     store.reserve({ accountId, requestId: "r1", amount: 2_000_000 });

@@ -23,6 +23,10 @@ export class SettleSink {
   readonly unapplied = new Unapplied();
   private holdRows: HoldRecord[] = [];
   private applyTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Records in the journal since it was last emptied (written to SQLite or not). */
+  private journaled = 0;
+  /** When `journaled` reaches this, everything is written at once (see commit). */
+  private writeAllAt = MAX_JOURNALED;
 
   constructor(
     private readonly writer: SettleWriter,
@@ -44,13 +48,21 @@ export class SettleSink {
     let outcomes: Outcome[];
     try {
       if (ops.length > 0) journal.append(ops);
+      this.journaled += ops.length;
       outcomes = ops.map((op) => ({ ok: true, value: op.t === "settle" ? { charged: op.charge, released: op.amount - op.charge } : null }));
       for (const op of ops) this.unapplied.add(op);
     } catch (e) {
       console.error("settlement journal append failed:", e);
       outcomes = ops.map(() => ({ ok: false, error: e }));
     }
-    if (this.holdRows.length > 0 || this.unapplied.size >= MAX_UNAPPLIED) this.applySlice();
+    // A journal this long is written whole and emptied: it is emptied only once nothing waits,
+    // and slices alone may never get there while about a slice or more arrives every turn. If
+    // something in it cannot be written, the next try is another MAX_JOURNALED records later.
+    if (this.journaled >= this.writeAllAt) {
+      this.writeAllAt = this.journaled + MAX_JOURNALED;
+      this.applyAll();
+    }
+    else if (this.holdRows.length > 0) this.applySlice();
     else if (this.unapplied.size > 0) this.applyTimer ??= setTimeout(this.applySlice, this.o.applyMs);
     return outcomes;
   }
@@ -116,8 +128,13 @@ export class SettleSink {
 
   /** The journal is emptied once everything in it is in SQLite; until then the next step is due in `delayMs`. */
   private afterApply(delayMs: number): void {
-    if (this.unapplied.size > 0) this.applyTimer = setTimeout(this.applySlice, delayMs);
-    else this.o.journal?.clear();
+    if (this.unapplied.size > 0) {
+      this.applyTimer = setTimeout(this.applySlice, delayMs);
+      return;
+    }
+    this.o.journal?.clear();
+    this.journaled = 0;
+    this.writeAllAt = MAX_JOURNALED;
   }
 
   private write(ops: WriteOp[]): Outcome[] {
@@ -127,8 +144,8 @@ export class SettleSink {
   }
 }
 
-/** Journaled settlements start reaching SQLite as soon as this many wait (else after applyMs). */
-const MAX_UNAPPLIED = 2048;
+/** A journal this long is written to SQLite at once (else in slices, from applyMs after its first record). */
+const MAX_JOURNALED = 2048;
 /** Settlements per SQLite transaction of the batch timer (about a millisecond of writing). */
 const APPLY_SLICE = 128;
 const RETRY_APPLY_MS = 1_000;

@@ -61,8 +61,7 @@ export class SettleSink {
     if (this.journaled >= this.writeAllAt) {
       this.writeAllAt = this.journaled + MAX_JOURNALED;
       this.applyAll();
-    }
-    else if (this.holdRows.length > 0) this.applySlice();
+    } else if (this.holdRows.length > 0) this.applySlice();
     else if (this.unapplied.size > 0) this.applyTimer ??= setTimeout(this.applySlice, this.o.applyMs);
     return outcomes;
   }

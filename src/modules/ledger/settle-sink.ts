@@ -23,6 +23,8 @@ export class SettleSink {
   readonly unapplied = new Unapplied();
   private holdRows: HoldRecord[] = [];
   private applyTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The next slice of a backlog, on the next event-loop turn (after its I/O). */
+  private nextSlice: ReturnType<typeof setImmediate> | null = null;
   /** Records in the journal since it was last emptied (written to SQLite or not). */
   private journaled = 0;
   /** When `journaled` reaches this, everything is written at once (see commit). */
@@ -62,7 +64,7 @@ export class SettleSink {
       this.writeAllAt = this.journaled + MAX_JOURNALED;
       this.applyAll();
     } else if (this.holdRows.length > 0) this.applySlice();
-    else if (this.unapplied.size > 0) this.applyTimer ??= setTimeout(this.applySlice, this.o.applyMs);
+    else if (this.unapplied.size > 0 && !this.nextSlice) this.applyTimer ??= setTimeout(this.applySlice, this.o.applyMs);
     return outcomes;
   }
 
@@ -101,13 +103,15 @@ export class SettleSink {
    */
   private readonly applySlice = (): void => {
     const ok = this.writeOldest(this.o.sliceSize ?? APPLY_SLICE);
-    this.afterApply(ok ? 0 : RETRY_APPLY_MS);
+    this.afterApply(ok ? "next turn" : RETRY_APPLY_MS);
   };
 
   /** Writes the hold rows and the oldest `max` journaled settlements; false if any could not be written. */
   private writeOldest(max: number): boolean {
     if (this.applyTimer) clearTimeout(this.applyTimer);
+    if (this.nextSlice) clearImmediate(this.nextSlice);
     this.applyTimer = null;
+    this.nextSlice = null;
     const ops: WriteOp[] = [...this.holdRows, ...this.unapplied.take(max)];
     this.holdRows = [];
     if (ops.length === 0) return true;
@@ -125,10 +129,11 @@ export class SettleSink {
     return ok;
   }
 
-  /** The journal is emptied once everything in it is in SQLite; until then the next step is due in `delayMs`. */
-  private afterApply(delayMs: number): void {
+  /** The journal is emptied once everything in it is in SQLite; until then the next step is due `next`. */
+  private afterApply(next: number | "next turn"): void {
     if (this.unapplied.size > 0) {
-      this.applyTimer = setTimeout(this.applySlice, delayMs);
+      if (next === "next turn") this.nextSlice = setImmediate(this.applySlice);
+      else this.applyTimer = setTimeout(this.applySlice, next);
       return;
     }
     this.o.journal?.clear();

@@ -77,14 +77,28 @@ describe("ownership", () => {
 });
 
 describe("a store with a journal", () => {
-  function setup(applyMs = 3_600_000) {
+  function setup(applyMs = 3_600_000, applySlice?: number) {
     const p = paths();
     const db = freshDb(p.db);
     const accountId = seedAccount(db, 10_000_000);
     const keyId = seedKey(db, accountId, { spend_cap_micros: 5_000_000 }).row.id;
     const journal = SettleJournal.open(p.journal);
-    const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, journal, applyMs });
+    const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, journal, applyMs, applySlice });
     return { p, db, accountId, keyId, journal, store };
+  }
+
+  /** 120 turns of 50 settlements of 7 micros each (ids t<turn>_<i>), one group commit a turn. */
+  async function settleTurns(store: SqliteCreditStore, accountId: string, afterTurn: () => void = () => {}) {
+    for (let turn = 0; turn < 120; turn++) {
+      const settled: Promise<unknown>[] = [];
+      for (let i = 0; i < 50; i++) {
+        const requestId = `t${turn}_${i}`;
+        store.reserve({ accountId, requestId, amount: 100 });
+        settled.push(store.settle(requestId, 7));
+      }
+      await Promise.all(settled);
+      afterTurn();
+    }
   }
 
   test("a settlement counts at once and reaches SQLite with the next batch, or when the process reads money", async () => {
@@ -157,43 +171,29 @@ describe("a store with a journal", () => {
   });
 
   test("arrivals that outpace the slices: at 2,048 records the journal is written whole and emptied", async () => {
-    const p = paths();
-    const db = freshDb(p.db);
-    const accountId = seedAccount(db, 1_000_000_000);
-    const journal = SettleJournal.open(p.journal);
     // The batch timer never comes (as if more kept arriving than slices write): only the length
     // of the journal can have it written and emptied.
-    const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, journal, applyMs: 3_600_000, applySlice: 10 });
+    const { db, accountId, journal, store } = setup(3_600_000, 10);
     let emptied = 0;
     let longest = 0;
-    for (let turn = 0; turn < 120; turn++) {
-      const before = journal.bytes;
-      const settled: Promise<unknown>[] = [];
-      for (let i = 0; i < 50; i++) {
-        const requestId = `t${turn}_${i}`;
-        store.reserve({ accountId, requestId, amount: 100 });
-        settled.push(store.settle(requestId, 7));
-      }
-      await Promise.all(settled);
+    let before = 0;
+    await settleTurns(store, accountId, () => {
       if (journal.bytes < before) emptied++;
+      before = journal.bytes;
       longest = Math.max(longest, journal.read().length);
-    }
+    });
     // 6,000 settlements went through; the journal never held more than 2,048 and one turn's worth.
     expect(emptied).toBeGreaterThanOrEqual(2);
     expect(longest).toBeLessThan(2_048 + 50);
     caughtUp(db);
     expect(count(db)).toBe(6_000);
-    expect(dbBalance(db, accountId)).toBe(1_000_000_000 - 6_000 * 7);
-    expect(store.balance(accountId).balance).toBe(1_000_000_000 - 6_000 * 7);
+    expect(dbBalance(db, accountId)).toBe(10_000_000 - 6_000 * 7);
+    expect(store.balance(accountId).balance).toBe(10_000_000 - 6_000 * 7);
     expect(checkLedger(db)).toEqual([]);
   });
 
   test("a settlement SQLite keeps refusing is retried now and then, not at every commit; nothing is lost", async () => {
-    const p = paths();
-    const db = freshDb(p.db);
-    const accountId = seedAccount(db, 1_000_000_000);
-    const journal = SettleJournal.open(p.journal);
-    const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, journal, applyMs: 3_600_000, applySlice: 10 });
+    const { db, accountId, journal, store } = setup(3_600_000, 10);
     db.$client.exec("CREATE TEMP TRIGGER refuse_one BEFORE INSERT ON ledger_entries WHEN NEW.request_id = 't0_0' BEGIN SELECT RAISE(ABORT, 'refused'); END");
     let failures = 0;
     const originalError = console.error;
@@ -201,15 +201,7 @@ describe("a store with a journal", () => {
       if (String(args[0]).includes("commit failed")) failures++;
     };
     try {
-      for (let turn = 0; turn < 120; turn++) {
-        const settled: Promise<unknown>[] = [];
-        for (let i = 0; i < 50; i++) {
-          const requestId = `t${turn}_${i}`;
-          store.reserve({ accountId, requestId, amount: 100 });
-          settled.push(store.settle(requestId, 7));
-        }
-        await Promise.all(settled);
-      }
+      await settleTurns(store, accountId);
     } finally {
       console.error = originalError;
     }
@@ -219,12 +211,12 @@ describe("a store with a journal", () => {
     expect(failures).toBeLessThanOrEqual(3);
     // Everybody else's charges so far are in SQLite; the refused one is still counted, and kept.
     expect(count(db)).toBe(4_099);
-    expect(store.balance(accountId).balance).toBe(1_000_000_000 - 6_000 * 7);
+    expect(store.balance(accountId).balance).toBe(10_000_000 - 6_000 * 7);
     expect(journal.read().some((r) => r.requestId === "t0_0")).toBe(true);
     db.$client.exec("DROP TRIGGER temp.refuse_one");
     caughtUp(db);
     expect(count(db)).toBe(6_000);
-    expect(dbBalance(db, accountId)).toBe(1_000_000_000 - 6_000 * 7);
+    expect(dbBalance(db, accountId)).toBe(10_000_000 - 6_000 * 7);
     expect(journal.bytes).toBe(0);
     expect(checkLedger(db)).toEqual([]);
   });

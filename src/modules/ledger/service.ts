@@ -8,6 +8,7 @@ import { audit } from "../audit/service";
 import { applyTier } from "../ratelimit/service";
 import { once } from "./idempotency";
 import { journalPath, readJournal } from "./settle-journal";
+import { increment } from "./unapplied";
 import type { LedgerEntryViewT } from "./model";
 
 export type LedgerRow = typeof ledgerEntries.$inferSelect;
@@ -116,7 +117,7 @@ export function unwrittenCharges(db: Db): Map<string, number> {
   if (!file || file === ":memory:") return sums;
   const inLedger = db.$client.query<{ one: number }, [string]>("SELECT 1 AS one FROM ledger_entries WHERE request_id = ?");
   for (const r of readJournal(journalPath(file))) {
-    if (r.t === "settle" && r.charge > 0 && !inLedger.get(r.requestId)) sums.set(r.accountId, (sums.get(r.accountId) ?? 0) + r.charge);
+    if (r.t === "settle" && r.charge > 0 && !inLedger.get(r.requestId)) increment(sums, r.accountId, r.charge);
   }
   return sums;
 }

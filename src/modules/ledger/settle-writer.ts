@@ -3,6 +3,7 @@ import { absorbedWrite, write, type Db } from "../../db/client";
 import { insertUsage } from "../usage/record";
 import type { SettleResult } from "./credit-store";
 import type { SettleRecord } from "./settle-journal";
+import { increment } from "./unapplied";
 
 /** A hold open long enough to be written to credit_holds (what other processes see as held). */
 export interface HoldRecord {
@@ -115,8 +116,8 @@ export class SettleWriter {
       ).changes;
       balances.set(op.accountId, inserted === 1 ? balance - op.charge : balance);
       if (inserted === 1) {
-        debits.set(op.accountId, (debits.get(op.accountId) ?? 0) + op.charge);
-        if (op.keyId) keySpend.set(op.keyId, (keySpend.get(op.keyId) ?? 0) + op.charge);
+        increment(debits, op.accountId, op.charge);
+        if (op.keyId) increment(keySpend, op.keyId, op.charge);
         charged = op.charge;
       }
     }

@@ -33,6 +33,8 @@ export interface SettleRecord {
  */
 export class SettleJournal {
   private size: number;
+  /** Records appended since the journal was opened or last emptied. */
+  private appended = 0;
   /** A failed write may have left a partial line: the next record must start on a fresh one. */
   private torn = false;
 
@@ -84,6 +86,7 @@ export class SettleJournal {
       const want = Buffer.byteLength(text);
       if (done !== want) throw new Error(`settlement journal: wrote ${done} of ${want} bytes`);
       this.size += done;
+      this.appended += records.length;
       this.torn = false;
     } catch (e) {
       // Take the partial line back if possible; otherwise the next append starts a new line,
@@ -108,11 +111,17 @@ export class SettleJournal {
     if (this.fd < 0) return;
     ftruncateSync(this.fd, 0);
     this.size = 0;
+    this.appended = 0;
     this.torn = false;
   }
 
   get bytes(): number {
     return this.size;
+  }
+
+  /** Records appended since it was opened or last emptied (what a start found in it is applied and cleared at once). */
+  get records(): number {
+    return this.appended;
   }
 
   /** Closes the file and gives up ownership. */

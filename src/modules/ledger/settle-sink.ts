@@ -25,9 +25,7 @@ export class SettleSink {
   private applyTimer: ReturnType<typeof setTimeout> | null = null;
   /** The next slice of a backlog, on the next event-loop turn (after its I/O). */
   private nextSlice: ReturnType<typeof setImmediate> | null = null;
-  /** Records in the journal since it was last emptied (written to SQLite or not). */
-  private journaled = 0;
-  /** When `journaled` reaches this, everything is written at once (see commit). */
+  /** When the journal holds this many records, everything is written at once (see commit). */
   private writeAllAt = MAX_JOURNALED;
 
   constructor(
@@ -50,7 +48,6 @@ export class SettleSink {
     let outcomes: Outcome[];
     try {
       if (ops.length > 0) journal.append(ops);
-      this.journaled += ops.length;
       outcomes = ops.map((op) => ({ ok: true, value: op.t === "settle" ? { charged: op.charge, released: op.amount - op.charge } : null }));
       for (const op of ops) this.unapplied.add(op);
     } catch (e) {
@@ -60,8 +57,8 @@ export class SettleSink {
     // A journal this long is written whole and emptied: it is emptied only once nothing waits,
     // and slices alone may never get there while about a slice or more arrives every turn. If
     // something in it cannot be written, the next try is another MAX_JOURNALED records later.
-    if (this.journaled >= this.writeAllAt) {
-      this.writeAllAt = this.journaled + MAX_JOURNALED;
+    if (journal.records >= this.writeAllAt) {
+      this.writeAllAt = journal.records + MAX_JOURNALED;
       this.applyAll();
     } else if (this.holdRows.length > 0) this.applySlice();
     else if (this.unapplied.size > 0 && !this.nextSlice) this.applyTimer ??= setTimeout(this.applySlice, this.o.applyMs);
@@ -137,7 +134,6 @@ export class SettleSink {
       return;
     }
     this.o.journal?.clear();
-    this.journaled = 0;
     this.writeAllAt = MAX_JOURNALED;
   }
 

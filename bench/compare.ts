@@ -5,7 +5,7 @@
  * --env sets an environment variable of the gateway only (repeatable): a setting such as
  * TOLLGATE_SETTLE_BATCH_MS=0, or a runtime switch such as BUN_JSC_logGC=1 (its log: bench/out/cmp-tollgate.log).
  * --json-floor also measures bench/json-proxy.ts, plain and with EXTRAS=1 (bare proxy + parsing the
- * request and the answer: the floor of any metering gateway; non-streaming only).
+ * request and the answer, or every event of a stream with --stream: the floor of any metering gateway).
  */
 import { join, resolve } from "node:path";
 import { wrk } from "./load";

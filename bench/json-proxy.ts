@@ -1,7 +1,8 @@
 /**
  * The floor of any metering gateway in Bun: the bare proxy plus the two steps metering cannot
  * skip, parsing the request JSON and parsing (then re-serialising) the JSON answer to read its
- * usage. No auth, no limits, no money. With EXTRAS=1 it also does what every request of a
+ * usage; for a stream, reading every chunk in JavaScript and parsing each event's JSON (the
+ * chunks go on as they came: the least a tap that reads usage can do). No auth, no limits, no money. With EXTRAS=1 it also does what every request of a
  * well-behaved gateway costs the runtime: an abort signal tied to the client's request, a total
  * timeout timer, and OpenAI's x-request-id and x-ratelimit-* response headers.
  * `bun bench/compare.ts --json-floor` measures both against the bare proxy.
@@ -35,16 +36,48 @@ const server = Bun.serve({
       body: JSON.stringify(body),
       signal: controller?.signal,
     });
-    const json = JSON.parse(await res.text()) as { usage?: unknown };
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (controller) {
+    const stream = body.stream === true;
+    const headers: Record<string, string> = { "content-type": stream ? "text/event-stream" : "application/json" };
+    const done = () => {
       clearTimeout(timer);
       req.signal.removeEventListener("abort", onAbort);
-      Object.assign(headers, { "x-request-id": `req_${++n}`, ...RATE_HEADERS });
-    }
+    };
+    if (controller) Object.assign(headers, { "x-request-id": `req_${++n}`, ...RATE_HEADERS });
+    if (stream) return new Response(tapped(res.body!, done), { status: res.status, headers });
+    const json = JSON.parse(await res.text()) as { usage?: unknown };
+    done();
     return new Response(JSON.stringify(json), { status: res.status, headers });
   },
 });
 console.log(`ready ${server.port}`);
+
+/** Forwards the upstream's chunks unchanged after parsing every SSE event in them. */
+function tapped(upstreamBody: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
+  const reader = upstreamBody.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  let usage: unknown = null;
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      const r = await reader.read();
+      if (r.done) {
+        done();
+        if (usage === null) console.error("stream without usage");
+        return ctrl.close();
+      }
+      buffered += decoder.decode(r.value, { stream: true });
+      for (let i = buffered.indexOf("\n\n"); i >= 0; i = buffered.indexOf("\n\n")) {
+        const evt = buffered.slice(0, i);
+        buffered = buffered.slice(i + 2);
+        if (evt.startsWith("data: ") && evt !== "data: [DONE]") {
+          const chunk = JSON.parse(evt.slice(6)) as { usage?: unknown };
+          if (chunk.usage) usage = chunk.usage;
+        }
+      }
+      ctrl.enqueue(r.value);
+    },
+    cancel: () => reader.cancel(),
+  });
+}
 
 export {};

@@ -11,7 +11,7 @@ import { computeSummary, renderMarkdown, renderSvg, type Results, type RoundData
 import { HAS_TASKSET, killAll, rssMiB } from "./proc";
 import { coldStart, latencyAtRate, latencyC1, soak, throughput, ttft, type Env, type Settings } from "./scenarios";
 import {
-  accountBalance, directTarget, freePort, prepareTollgate, provision, smokeCheck, startBare, startNginx, startPortkey, startTollgate, startUpstream,
+  accountBalance, directTarget, freePort, prepareTollgate, provision, smokeCheck, startBare, startJsonFloor, startNginx, startPortkey, startTollgate, startUpstream,
   type Target,
 } from "./targets";
 import { profileTollgate, type ProfileShare } from "./profile";
@@ -68,6 +68,14 @@ async function main() {
     log(`${t.label} on ${t.url}, CPU ${S}`);
   };
   await remember(await startBare(ROOT, up, S, logFile("bare")));
+  // The floors: what any metering gateway in Bun must do at least (bench/json-proxy.ts).
+  for (const extras of [false, true]) {
+    try {
+      await remember(await startJsonFloor(ROOT, up, S, logFile(extras ? "floor-extras" : "floor"), extras));
+    } catch (e) {
+      tools.notes.push(`the metering floor could not start: ${(e as Error).message}`);
+    }
+  }
 
   const setup = prepareTollgate(join(OUT, "tollgate"), up);
   const first = await startTollgate(binary, setup, S, logFile("tollgate"));
@@ -98,7 +106,7 @@ async function main() {
       facts[t.id] = await smokeCheck(t);
     } catch (e) {
       // The references are optional; the floor and Tollgate itself are not.
-      if (t.id !== "nginx" && t.id !== "portkey") throw e;
+      if (t.id === "direct" || t.id === "bare" || t.id === "tollgate") throw e;
       tools.notes.push(`${t.label} left out: ${(e as Error).message}`);
       targets.splice(targets.indexOf(t), 1);
       await t.stop();

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { processTree, spawnPinned, stop, waitForHttp, waitForLine } from "./proc";
 
-export type TargetId = "direct" | "bare" | "tollgate" | "nginx" | "portkey";
+export type TargetId = "direct" | "bare" | "floor" | "floor-extras" | "tollgate" | "nginx" | "portkey";
 
 export interface Target {
   id: TargetId;
@@ -67,7 +67,9 @@ export async function startBare(root: string, up: Upstream, cpu: string, log: st
 export async function startJsonFloor(root: string, up: Upstream, cpu: string, log: string, extras = false): Promise<Target> {
   const p = spawnPinned(["bun", join(root, "bench/json-proxy.ts")], { cpu, env: { PORT: "0", UPSTREAM: up.url, EXTRAS: extras ? "1" : "0" }, log });
   const port = Number((await waitForLine(p, /ready (\d+)/))[1]);
-  return processTarget("bare", extras ? "JSON floor + signal, timer, headers" : "JSON floor", p, `http://127.0.0.1:${port}`, jsonHeaders(UPSTREAM_KEY));
+  return extras
+    ? processTarget("floor-extras", "metering floor + signal, timer, headers", p, `http://127.0.0.1:${port}`, jsonHeaders(UPSTREAM_KEY))
+    : processTarget("floor", "metering floor (parse only)", p, `http://127.0.0.1:${port}`, jsonHeaders(UPSTREAM_KEY));
 }
 
 export async function startNginx(nginx: string, dir: string, up: Upstream, cpu: string, log: string): Promise<Target> {

@@ -221,6 +221,9 @@ ${r.notes.length ? r.notes.map((n) => `- ${n}`).join("\n") : ""}
 `;
 }
 
+/** Axis labels of the plot (the tables use the full labels). */
+const SHORT: Partial<Record<TargetId, string>> = { bare: "bare proxy", floor: "floor", "floor-extras": "floor+extras", tollgate: "Tollgate", nginx: "nginx", portkey: "Portkey" };
+
 /** Two bar charts: throughput per target (non-streaming, streaming) and added latency at c=1. */
 export function renderSvg(r: Results, s: Summary): string {
   const ts = r.targets.filter((t) => t.id !== "direct");
@@ -258,7 +261,7 @@ export function renderSvg(r: Results, s: Summary): string {
         out.push(`<rect x="${x.toFixed(1)}" y="${(pad.t + h - bh).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${colors[j]}"><title>${esc(`${t.label} ${ser.name}: ${Math.round(v)} ${unit}`)}</title></rect>`);
         if (v > max) out.push(`<text x="${(x + bw / 2).toFixed(1)}" y="${pad.t - 4}" text-anchor="middle" font-size="10">↑${Math.round(v).toLocaleString("en-US")}</text>`);
       });
-      const label = t.label.replace(/ \(.*\)$/, "").replace(" gateway on Bun", "");
+      const label = SHORT[t.id] ?? t.label;
       out.push(`<text x="${x0 + i * group + group / 2}" y="${pad.t + h + 16}" text-anchor="middle">${esc(label)}</text>`);
     });
     series.forEach((ser, j) => {

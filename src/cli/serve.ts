@@ -1,4 +1,5 @@
 import type { Config } from "../config/load";
+import { batchScheduling } from "../lib/cpu-scheduling";
 import { buildRuntime, startServer, type RunningServer } from "../server";
 import { positionals, type LeafCommand } from "./command";
 
@@ -38,6 +39,10 @@ export async function serve(config: Config, log: (line: string) => void = consol
   // The binary starts with the JIT reluctant (build --compile-jit-policy): startup code runs
   // once and is not worth compiling. Requests get the normal policy.
   Bun.unsafe.setJITPolicy(1);
+  if (config.cpu_scheduling === "batch") {
+    // After "listening": a start is not delayed by it (threads created meanwhile are covered too).
+    void batchScheduling().then((why) => why && log(`cpu_scheduling "batch" not applied (${why}); threads keep the normal policy`));
+  }
   return server;
 }
 

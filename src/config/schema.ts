@@ -120,6 +120,11 @@ export const ConfigSchema = z.object({
    * and written to SQLite in batches this often; 0 = one SQLite commit per group of settlements.
    */
   settle_batch_ms: int(0, 10_000).default(100),
+  /**
+   * "batch": `serve` puts its threads under Linux's SCHED_BATCH (src/lib/cpu-scheduling.ts: no
+   * wake-up preemption between its JavaScript and HTTP client threads); "normal" leaves them be.
+   */
+  cpu_scheduling: z.enum(["batch", "normal"]).default("batch"),
   max_body_bytes: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
   timeouts: TimeoutsSchema.prefault({}),
   retry: RetrySchema.prefault({}),
@@ -226,6 +231,7 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_HOLD_TTL_SECONDS: "hold_ttl_seconds",
   TOLLGATE_MAX_BODY_BYTES: "max_body_bytes",
   TOLLGATE_SETTLE_BATCH_MS: "settle_batch_ms",
+  TOLLGATE_CPU_SCHEDULING: "cpu_scheduling",
   TOLLGATE_MAX_CONCURRENT_STREAMS: "max_concurrent_streams",
   TOLLGATE_SHUTDOWN_GRACE_MS: "shutdown_grace_ms",
   TOLLGATE_IDLE_TIMEOUT_SECONDS: "idle_timeout_seconds",

@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startMockUpstream, type MockUpstream } from "../src/demo/mock-upstream";
+import { ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { until } from "./support/chat";
+import { fakeCatalogue } from "./support/fake-upstream";
+
+// The compiled binary under `serve`, as an operator runs it (cpu_scheduling, src/lib/cpu-scheduling.ts).
+setDefaultTimeout(120_000);
+const ADMIN = "sched-admin-token-0123456789";
+const dir = mkdtempSync(join(tmpdir(), "tollgate-sched-"));
+let upstream: MockUpstream;
+const running: RunningBinary[] = [];
+
+beforeAll(async () => {
+  await ensureBinary();
+  upstream = startMockUpstream();
+  writeFileSync(join(dir, "tollgate.json"), JSON.stringify(fakeCatalogue(upstream.url)));
+});
+
+afterAll(async () => {
+  for (const b of running) await b.stop("SIGKILL");
+  await upstream?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Scheduling policy of every thread of `pid` by thread name (0 normal, 3 SCHED_BATCH; field 41 of stat). */
+function policies(pid: number): { name: string; policy: number }[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => ({
+    name: readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim(),
+    policy: Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[38]),
+  }));
+}
+
+/** Serves on its own database, then proxies one paid request (Bun starts its HTTP client thread for it). */
+async function serveAndProxy(env: Record<string, string>): Promise<RunningBinary> {
+  const db = join(dir, `${crypto.randomUUID()}.db`);
+  const gw = await startBinary(["serve", "--config", "tollgate.json"], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN, TOLLGATE_DB: db, ...env } });
+  running.push(gw);
+  const admin = async (path: string, body: unknown) =>
+    (await (await fetch(gw.url + path, { method: "POST", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: JSON.stringify(body) })).json()) as Record<string, string>;
+  const account = (await admin("/admin/accounts", { name: "sched" })).id!;
+  await admin(`/admin/accounts/${account}/credits`, { amount_micros: 1_000_000 });
+  const key = (await admin(`/admin/accounts/${account}/keys`, { name: "k" })).key!;
+  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "grok-4", messages: [{ role: "user", content: "hi" }] }),
+  });
+  expect(res.status).toBe(200);
+  await res.text();
+  return gw;
+}
+
+describe.if(process.platform === "linux" && Bun.which("chrt") !== null)("cpu_scheduling", () => {
+  test("batch (the default): every thread of serve, the HTTP client thread included, runs under SCHED_BATCH", async () => {
+    const gw = await serveAndProxy({});
+    // Applied right after "listening", by a child process: wait for it rather than race it.
+    expect(await until(() => policies(gw.proc.pid).every((t) => t.policy === 3), 5000)).toBe(true);
+    const threads = policies(gw.proc.pid);
+    expect(threads.map((t) => t.name)).toContain("HTTP Client");
+    expect(threads.length).toBeGreaterThan(2);
+    expect(gw.output()).not.toContain("not applied");
+  });
+
+  test("normal: the threads keep the normal policy", async () => {
+    const gw = await serveAndProxy({ TOLLGATE_CPU_SCHEDULING: "normal" });
+    await Bun.sleep(300);
+    const threads = policies(gw.proc.pid);
+    expect(threads.map((t) => t.name)).toContain("HTTP Client");
+    expect(threads.every((t) => t.policy === 0)).toBe(true);
+  });
+
+  test("without chrt on PATH it says so once and serves normally", async () => {
+    const gw = await serveAndProxy({ PATH: "/nonexistent" });
+    expect(await until(() => gw.output().includes("not applied"), 5000)).toBe(true);
+    expect(gw.output()).toContain('cpu_scheduling "batch" not applied (chrt (util-linux) is not installed)');
+    expect(policies(gw.proc.pid).every((t) => t.policy === 0)).toBe(true);
+  });
+});

@@ -67,7 +67,7 @@ export interface RunningServer {
 }
 
 /** Starts listening, with the background jobs (hold sweeper, batched key touches). */
-export function startServer(runtime: Runtime, opts: { port?: number; hostname?: string } = {}): RunningServer {
+export function startServer(runtime: Runtime, opts: { port?: number; hostname?: string; onFirstChat?: () => void } = {}): RunningServer {
   const { deps } = runtime;
   // The Elysia app and its modules (admin, portal, console, OpenAPI) load on the first request
   // that needs them, in their own chunk of the binary: starting does not pay for them.
@@ -75,7 +75,13 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
   let loading: Promise<App> | undefined;
   const loadApp = () => (loading ??= import("./app").then((m) => (app = m.createApp(deps))));
   const chat = chatRoute(deps);
+  let firstChat = opts.onFirstChat;
   const chatPost = (req: Request, srv: Server<undefined>) => {
+    if (firstChat) {
+      const f = firstChat;
+      firstChat = undefined;
+      f();
+    }
     // Bun's idle timer also runs while a response streams (writes do not reset it), so chat
     // requests, which may wait minutes for a first token and stream for longer, switch it off;
     // the gateway's own timeouts (config `timeouts`) bound them instead.

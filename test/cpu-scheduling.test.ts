@@ -34,11 +34,16 @@ function policies(pid: number): { name: string; policy: number }[] {
   }));
 }
 
-/** Serves on its own database, then proxies one paid request (Bun starts its HTTP client thread for it). */
+/**
+ * Serves on its own database and checks that an idle gateway keeps the normal policy; then
+ * proxies one paid request (Bun starts its HTTP client thread for it).
+ */
 async function serveAndProxy(env: Record<string, string>): Promise<RunningBinary> {
   const db = join(dir, `${crypto.randomUUID()}.db`);
   const gw = await startBinary(["serve", "--config", "tollgate.json"], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN, TOLLGATE_DB: db, ...env } });
   running.push(gw);
+  await Bun.sleep(300);
+  expect(policies(gw.proc.pid).every((t) => t.policy === 0)).toBe(true);
   const admin = async (path: string, body: unknown) =>
     (await (await fetch(gw.url + path, { method: "POST", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: JSON.stringify(body) })).json()) as Record<string, string>;
   const account = (await admin("/admin/accounts", { name: "sched" })).id!;
@@ -55,9 +60,9 @@ async function serveAndProxy(env: Record<string, string>): Promise<RunningBinary
 }
 
 describe.if(process.platform === "linux" && Bun.which("chrt") !== null)("cpu_scheduling", () => {
-  test("batch (the default): every thread of serve, the HTTP client thread included, runs under SCHED_BATCH", async () => {
+  test("batch (the default): from the first chat request, every thread of serve, the HTTP client thread included, runs under SCHED_BATCH", async () => {
     const gw = await serveAndProxy({});
-    // Applied right after "listening", by a child process: wait for it rather than race it.
+    // Applied by a child process the first request starts: wait for it rather than race it.
     expect(await until(() => policies(gw.proc.pid).every((t) => t.policy === 3), 5000)).toBe(true);
     const threads = policies(gw.proc.pid);
     expect(threads.map((t) => t.name)).toContain("HTTP Client");

@@ -121,8 +121,9 @@ export const ConfigSchema = z.object({
    */
   settle_batch_ms: int(0, 10_000).default(100),
   /**
-   * "batch": `serve` puts its threads under Linux's SCHED_BATCH (src/lib/cpu-scheduling.ts: no
-   * wake-up preemption between its JavaScript and HTTP client threads); "normal" leaves them be.
+   * "batch": at its first chat request `serve` puts its threads under Linux's SCHED_BATCH
+   * (src/lib/cpu-scheduling.ts: no wake-up preemption between its JavaScript and HTTP client
+   * threads); "normal" leaves them be.
    */
   cpu_scheduling: z.enum(["batch", "normal"]).default("batch"),
   max_body_bytes: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),

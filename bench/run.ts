@@ -68,14 +68,6 @@ async function main() {
     log(`${t.label} on ${t.url}, CPU ${S}`);
   };
   await remember(await startBare(ROOT, up, S, logFile("bare")));
-  // Tollgate runs under SCHED_BATCH by default (cpu_scheduling): the bare proxy so, for reference.
-  if (Bun.which("chrt")) {
-    try {
-      await remember(await startBare(ROOT, up, S, logFile("bare-batch"), true));
-    } catch (e) {
-      tools.notes.push(`the bare proxy under SCHED_BATCH could not start: ${(e as Error).message}`);
-    }
-  }
   // The floors: what any metering gateway in Bun must do at least (bench/json-proxy.ts).
   for (const extras of [false, true]) {
     try {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { processTree, spawnPinned, stop, waitForHttp, waitForLine } from "./proc";
 
-export type TargetId = "direct" | "bare" | "bare-batch" | "floor" | "floor-extras" | "tollgate" | "nginx" | "portkey";
+export type TargetId = "direct" | "bare" | "floor" | "floor-extras" | "tollgate" | "nginx" | "portkey";
 
 export interface Target {
   id: TargetId;
@@ -57,13 +57,10 @@ export function directTarget(up: Upstream): Target {
   return { id: "direct", label: "upstream (direct)", url: up.url, headers: jsonHeaders(UPSTREAM_KEY), facts: {}, pids: up.pids, stop: async () => {} };
 }
 
-/** The bare proxy; `batch`: under SCHED_BATCH, as Tollgate runs by default (cpu_scheduling), for reference. */
-export async function startBare(root: string, up: Upstream, cpu: string, log: string, batch = false): Promise<Target> {
-  const cmd = ["bun", join(root, "bench/bare-proxy.ts")];
-  const p = spawnPinned(batch ? ["chrt", "--batch", "0", ...cmd] : cmd, { cpu, env: { PORT: "0", UPSTREAM: up.url }, log });
+export async function startBare(root: string, up: Upstream, cpu: string, log: string): Promise<Target> {
+  const p = spawnPinned(["bun", join(root, "bench/bare-proxy.ts")], { cpu, env: { PORT: "0", UPSTREAM: up.url }, log });
   const port = Number((await waitForLine(p, /ready (\d+)/))[1]);
-  const url = `http://127.0.0.1:${port}`;
-  return batch ? processTarget("bare-batch", "bare Bun proxy under SCHED_BATCH", p, url, jsonHeaders(UPSTREAM_KEY)) : processTarget("bare", "bare Bun proxy", p, url, jsonHeaders(UPSTREAM_KEY));
+  return processTarget("bare", "bare Bun proxy", p, `http://127.0.0.1:${port}`, jsonHeaders(UPSTREAM_KEY));
 }
 
 /** bench/json-proxy.ts: the bare proxy plus parsing the request and the answer (metering's floor). */

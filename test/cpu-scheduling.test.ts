@@ -60,8 +60,8 @@ async function serveAndProxy(env: Record<string, string>): Promise<RunningBinary
 }
 
 describe.if(process.platform === "linux" && Bun.which("chrt") !== null)("cpu_scheduling", () => {
-  test("batch (the default): from the first chat request, every thread of serve, the HTTP client thread included, runs under SCHED_BATCH", async () => {
-    const gw = await serveAndProxy({});
+  test("batch: from the first chat request, every thread of serve, the HTTP client thread included, runs under SCHED_BATCH", async () => {
+    const gw = await serveAndProxy({ TOLLGATE_CPU_SCHEDULING: "batch" });
     // Applied by a child process the first request starts: wait for it rather than race it.
     expect(await until(() => policies(gw.proc.pid).every((t) => t.policy === 3), 5000)).toBe(true);
     const threads = policies(gw.proc.pid);
@@ -70,8 +70,8 @@ describe.if(process.platform === "linux" && Bun.which("chrt") !== null)("cpu_sch
     expect(gw.output()).not.toContain("not applied");
   });
 
-  test("normal: the threads keep the normal policy", async () => {
-    const gw = await serveAndProxy({ TOLLGATE_CPU_SCHEDULING: "normal" });
+  test("normal (the default): the threads keep the normal policy", async () => {
+    const gw = await serveAndProxy({});
     await Bun.sleep(300);
     const threads = policies(gw.proc.pid);
     expect(threads.map((t) => t.name)).toContain("HTTP Client");
@@ -79,7 +79,7 @@ describe.if(process.platform === "linux" && Bun.which("chrt") !== null)("cpu_sch
   });
 
   test("without chrt on PATH it says so once and serves normally", async () => {
-    const gw = await serveAndProxy({ PATH: "/nonexistent" });
+    const gw = await serveAndProxy({ TOLLGATE_CPU_SCHEDULING: "batch", PATH: "/nonexistent" });
     expect(await until(() => gw.output().includes("not applied"), 5000)).toBe(true);
     expect(gw.output()).toContain('cpu_scheduling "batch" not applied (chrt (util-linux) is not installed)');
     expect(policies(gw.proc.pid).every((t) => t.policy === 0)).toBe(true);

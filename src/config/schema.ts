@@ -122,10 +122,10 @@ export const ConfigSchema = z.object({
   settle_batch_ms: int(0, 10_000).default(100),
   /**
    * "batch": at its first chat request `serve` puts its threads under Linux's SCHED_BATCH
-   * (src/lib/cpu-scheduling.ts: no wake-up preemption between its JavaScript and HTTP client
-   * threads); "normal" leaves them be.
+   * (src/lib/cpu-scheduling.ts: more requests per core, a little more latency at moderate load);
+   * "normal" leaves them be.
    */
-  cpu_scheduling: z.enum(["batch", "normal"]).default("batch"),
+  cpu_scheduling: z.enum(["batch", "normal"]).default("normal"),
   max_body_bytes: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
   timeouts: TimeoutsSchema.prefault({}),
   retry: RetrySchema.prefault({}),

@@ -1,14 +1,16 @@
 /**
- * Linux's SCHED_BATCH for every thread of the gateway (`cpu_scheduling = "batch"`, the default).
+ * Linux's SCHED_BATCH for every thread of the gateway (`cpu_scheduling = "batch"`; not the default).
  *
  * Every upstream call hands the request to Bun's HTTP client thread. Under the normal policy a
  * thread woken on the same core preempts the one running, so the JavaScript thread and the HTTP
  * client thread ping-pong: one wake-up, and a pair of context switches, for nearly every request.
  * SCHED_BATCH turns off that wake-up preemption between the gateway's own threads (each still runs
  * when the other blocks or its slice ends), so a wake-up carries many requests. Measured on one
- * core (bench/compare.ts, issue 6): 15-18 % less CPU per non-streaming request, about 7 % per
- * stream, latency at concurrency 1 unchanged. Nice values, priorities and other processes are
- * untouched; an unprivileged process may choose this policy for itself (sched(7)).
+ * core (bench/compare.ts, issue 6): 15-18 % less CPU per non-streaming request and about 7 % per
+ * stream at saturation, but a woken thread now waits for the running one, so at a moderate rate
+ * the p50 rose by about a quarter (~0.25 ms) and the p99 at concurrency 1 from ~4 to ~5 ms. Hence
+ * opt-in: for a gateway short of CPU, not one short of latency. Nice values, priorities and
+ * other processes are untouched; an unprivileged process may choose this policy (sched(7)).
  *
  * `serve` applies it at the first chat request (an idle gateway does not need it). util-linux's
  * `chrt --all-tasks` sets it on the threads that exist; threads started later inherit it from

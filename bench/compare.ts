@@ -9,8 +9,8 @@
  */
 import { join, resolve } from "node:path";
 import { wrk } from "./load";
-import { cpuSeconds, killAll, spawnPinned, waitForLine } from "./proc";
-import { BODY, prepareTollgate, provision, startBare, startJsonFloor, startUpstream, STREAM_BODY, type Target } from "./targets";
+import { cpuSeconds, killAll } from "./proc";
+import { BODY, jsonHeaders, prepareTollgate, provision, startBare, startJsonFloor, startTollgate, startUpstream, STREAM_BODY, type Target } from "./targets";
 import { ensureTools } from "./tools";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -40,11 +40,8 @@ const setup = prepareTollgate(join(OUT, "cmp-tollgate"), up);
 const cmd = process.argv.includes("--binary")
   ? [join(ROOT, "dist/tollgate")]
   : ["bun", ...(process.argv.includes("--cpu-prof") ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "prof")}`] : []), join(ROOT, "src/index.ts")];
-const p = spawnPinned([...cmd, "serve", "--config", setup.configPath], { cpu: "0", env: { ...setup.env, PORT: "0", ...gatewayEnv }, log: join(OUT, "cmp-tollgate.log") });
-const port = Number((await waitForLine(p, /listening on http:\/\/[^:]+:(\d+)/))[1]);
-const url = `http://127.0.0.1:${port}`;
-const { key } = await provision(url);
-const tg: Target = { id: "tollgate", label: "tollgate", url, headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, facts: {}, pids: () => [p.pid], stop: async () => {} };
+const { target: tg, proc: p } = await startTollgate(cmd, setup, "0", join(OUT, "cmp-tollgate.log"), gatewayEnv);
+tg.headers = jsonHeaders((await provision(tg.url)).key);
 
 const run = async (t: Target) => {
   const c0 = cpuSeconds(t.pids());

@@ -6,8 +6,7 @@
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { wrk } from "./load";
-import { spawnPinned, waitForLine } from "./proc";
-import { BODY, provision, type Target, type TollgateSetup } from "./targets";
+import { BODY, jsonHeaders, provision, startTollgate, type TollgateSetup } from "./targets";
 
 interface ProfileNode {
   id: number;
@@ -24,16 +23,9 @@ export async function profileTollgate(o: { root: string; outDir: string; wrk: st
   const dir = join(o.outDir, "profile");
   rmSync(dir, { recursive: true, force: true });
   // Its own database: the measured gateway's is left as it was.
-  const env = { ...o.setup.env, TOLLGATE_DB: join(dir, "profile.db"), PORT: "0" };
-  const p = spawnPinned(["bun", "--cpu-prof", `--cpu-prof-dir=${dir}`, join(o.root, "src/index.ts"), "serve", "--config", o.setup.configPath], {
-    cpu: o.serverCpu,
-    env,
-    log: join(o.outDir, "profile.log"),
-  });
-  const port = Number((await waitForLine(p, /listening on http:\/\/[^:]+:(\d+)/))[1]);
-  const url = `http://127.0.0.1:${port}`;
-  const { key } = await provision(url);
-  const t: Target = { id: "tollgate", label: "Tollgate (profiled)", url, headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, facts: {}, pids: () => [p.pid], stop: async () => {} };
+  const cmd = ["bun", "--cpu-prof", `--cpu-prof-dir=${dir}`, join(o.root, "src/index.ts")];
+  const { target: t, proc: p } = await startTollgate(cmd, o.setup, o.serverCpu, join(o.outDir, "profile.log"), { TOLLGATE_DB: join(dir, "profile.db") });
+  t.headers = jsonHeaders((await provision(t.url)).key);
   await wrk(o.wrk, o.outDir, t, { body: BODY, connections: 50, seconds: o.seconds, cpu: o.loadCpu });
   p.kill("SIGINT");
   await p.exited;

@@ -11,7 +11,7 @@ import { computeSummary, renderMarkdown, renderSvg, type Results, type RoundData
 import { HAS_TASKSET, killAll, rssMiB } from "./proc";
 import { coldStart, latencyAtRate, latencyC1, soak, throughput, ttft, type Env, type Settings } from "./scenarios";
 import {
-  accountBalance, directTarget, freePort, prepareTollgate, provision, smokeCheck, startBare, startJsonFloor, startNginx, startPortkey, startTollgate, startUpstream,
+  accountBalance, directTarget, freePort, prepareTollgate, jsonHeaders, provision, smokeCheck, startBare, startJsonFloor, startNginx, startPortkey, startTollgate, startUpstream,
   type Target,
 } from "./targets";
 import { profileTollgate, type ProfileShare } from "./profile";
@@ -83,7 +83,7 @@ async function main() {
   // Restarted on its database, as a gateway normally starts: "after start" is then before any request.
   await first.target.stop();
   const tg = await startTollgate(binary, setup, S, logFile("tollgate"));
-  tg.target.headers = { "content-type": "application/json", authorization: `Bearer ${key}` };
+  tg.target.headers = jsonHeaders(key);
   await remember(tg.target);
   if (tools.nginx) {
     try {
@@ -105,7 +105,7 @@ async function main() {
     try {
       facts[t.id] = await smokeCheck(t);
     } catch (e) {
-      // The references are optional; the floor and Tollgate itself are not.
+      // The references (floors, nginx, Portkey) are optional; the bare proxy and Tollgate are not.
       if (t.id === "direct" || t.id === "bare" || t.id === "tollgate") throw e;
       tools.notes.push(`${t.label} left out: ${(e as Error).message}`);
       targets.splice(targets.indexOf(t), 1);

@@ -40,7 +40,8 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-const jsonHeaders = (auth: string) => ({ "content-type": "application/json", authorization: `Bearer ${auth}` });
+/** Headers of a JSON request with a bearer key (a customer key for Tollgate, the upstream key for the rest). */
+export const jsonHeaders = (auth: string) => ({ "content-type": "application/json", authorization: `Bearer ${auth}` });
 
 function processTarget(id: TargetId, label: string, p: Subprocess, url: string, headers: Record<string, string>, facts: Record<string, string> = {}): Target {
   return { id, label, url, headers, facts, pids: () => processTree(p.pid), stop: () => stop(p) };
@@ -67,9 +68,8 @@ export async function startBare(root: string, up: Upstream, cpu: string, log: st
 export async function startJsonFloor(root: string, up: Upstream, cpu: string, log: string, extras = false): Promise<Target> {
   const p = spawnPinned(["bun", join(root, "bench/json-proxy.ts")], { cpu, env: { PORT: "0", UPSTREAM: up.url, EXTRAS: extras ? "1" : "0" }, log });
   const port = Number((await waitForLine(p, /ready (\d+)/))[1]);
-  return extras
-    ? processTarget("floor-extras", "metering floor + signal, timer, headers", p, `http://127.0.0.1:${port}`, jsonHeaders(UPSTREAM_KEY))
-    : processTarget("floor", "metering floor (parse only)", p, `http://127.0.0.1:${port}`, jsonHeaders(UPSTREAM_KEY));
+  const [id, label] = extras ? (["floor-extras", "metering floor + signal, timer, headers"] as const) : (["floor", "metering floor (parse only)"] as const);
+  return processTarget(id, label, p, `http://127.0.0.1:${port}`, jsonHeaders(UPSTREAM_KEY));
 }
 
 export async function startNginx(nginx: string, dir: string, up: Upstream, cpu: string, log: string): Promise<Target> {
@@ -149,8 +149,12 @@ export function prepareTollgate(dir: string, up: Upstream): TollgateSetup {
   return { dir, configPath, dbPath, env: { HOST: "127.0.0.1", TOLLGATE_DB: dbPath, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN } };
 }
 
-export async function startTollgate(bin: string, setup: TollgateSetup, cpu: string, log: string, port = 0): Promise<{ target: Target; proc: Subprocess; port: number }> {
-  const p = spawnPinned([bin, "serve", "--config", setup.configPath], { cpu, env: { ...setup.env, PORT: String(port) }, log });
+/**
+ * `serve` of the binary (`cmd` its path) or from source (`cmd` = bun [flags] src/index.ts) on a
+ * free port; `env` adds to or overrides the setup's (a setting, another database).
+ */
+export async function startTollgate(cmd: string | string[], setup: TollgateSetup, cpu: string, log: string, env: Record<string, string> = {}): Promise<{ target: Target; proc: Subprocess; port: number }> {
+  const p = spawnPinned([cmd].flat().concat("serve", "--config", setup.configPath), { cpu, env: { ...setup.env, PORT: "0", ...env }, log });
   const m = await waitForLine(p, /listening on http:\/\/[^:]+:(\d+)/);
   const actual = Number(m[1]);
   const target = processTarget("tollgate", "Tollgate (all features on)", p, `http://127.0.0.1:${actual}`, {});

@@ -7,8 +7,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { wrk } from "./load";
-import { killAll, spawnPinned, waitForLine } from "./proc";
-import { BODY, prepareTollgate, provision, startBare, startJsonFloor, startUpstream, STREAM_BODY, type Target } from "./targets";
+import { killAll } from "./proc";
+import { BODY, jsonHeaders, prepareTollgate, provision, startBare, startJsonFloor, startTollgate, startUpstream, STREAM_BODY, type Target } from "./targets";
 import { ensureTools } from "./tools";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -40,11 +40,9 @@ const tools = ensureTools(ROOT, OUT, console.log);
 const up = await startUpstream(ROOT, tools.upstreamBin, "1", join(OUT, "thr-upstream.log"));
 const targets: Target[] = [await startBare(ROOT, up, "0", join(OUT, "thr-bare.log")), await startJsonFloor(ROOT, up, "0", join(OUT, "thr-floor.log"), true)];
 const setup = prepareTollgate(join(OUT, "thr-tollgate"), up);
-const p = spawnPinned(["bun", join(ROOT, "src/index.ts"), "serve", "--config", setup.configPath], { cpu: "0", env: { ...setup.env, PORT: "0" }, log: join(OUT, "thr-tollgate.log") });
-const port = Number((await waitForLine(p, /listening on http:\/\/[^:]+:(\d+)/))[1]);
-const url = `http://127.0.0.1:${port}`;
-const { key } = await provision(url);
-targets.push({ id: "tollgate", label: "tollgate", url, headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, facts: {}, pids: () => [p.pid], stop: async () => {} });
+const { target: tg, proc: p } = await startTollgate(["bun", join(ROOT, "src/index.ts")], setup, "0", join(OUT, "thr-tollgate.log"));
+tg.headers = jsonHeaders((await provision(tg.url)).key);
+targets.push(tg);
 
 const body = stream ? STREAM_BODY : BODY;
 for (const t of targets) await wrk(tools.wrk!, OUT, t, { body, connections: 50, seconds: 2, cpu: "1" });

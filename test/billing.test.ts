@@ -6,7 +6,7 @@ import { ConfigError, loadConfig } from "../src/config/load";
 import { listAudit } from "../src/modules/audit/service";
 import { checkLedger, listLedger } from "../src/modules/ledger/service";
 import { billingSettings } from "../src/modules/billing/amounts";
-import { reconcileSession } from "../src/modules/billing/webhook";
+import { reconcileSession } from "../src/modules/billing/stripe-sync";
 import { buildRuntime, startServer } from "../src/server";
 import {
   deliver,

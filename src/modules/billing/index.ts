@@ -11,7 +11,8 @@ import { billingInfo, createCheckout, getPayment, listPayments, parseAmount, pay
 import { stripeFromConfig } from "./stripe-client";
 import { billingConsolePages } from "./console-pages";
 import { billingPortalPages, portalReturnUrls } from "./portal-pages";
-import { fetchReceipt, handleStripeEvent } from "./webhook";
+import { fetchReceipt } from "./stripe-sync";
+import { handleStripeEvent } from "./webhook";
 
 const disabled = () => new ApiError(404, "Payments are not enabled on this gateway.", "invalid_request_error", "payments_disabled");
 

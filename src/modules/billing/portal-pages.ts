@@ -11,7 +11,7 @@ import { billingSettings } from "./amounts";
 import { billingInfo, createCheckout, listPayments, parseAmount } from "./service";
 import { stripeFromConfig } from "./stripe-client";
 import { billingView } from "./views";
-import { reconcileSession } from "./webhook";
+import { reconcileSession } from "./stripe-sync";
 
 // A fresh object per route: Elysia writes macro hooks into it, and a shared one leaks between apps.
 const hide = () => ({ portal: true, detail: { hide: true } }) as const;

@@ -1,7 +1,8 @@
 import { ApiError } from "../../lib/errors";
 import type { Principal } from "../keys/service";
-import { type Bucket, capacity, fullBucket, refill, remaining, resetMs, UNIT, waitMs } from "./bucket";
+import { type Bucket, capacity, fullBucket, refill, remaining, UNIT, waitMs } from "./bucket";
 import { formatDuration } from "./duration";
+import { describe, level, type Level, type LevelState, render, type Scope, slotOf, tightest } from "./levels";
 import type { Admission, LimitsView, RateLimiter } from "./limiter";
 import { effectivePlan, keyLevel, type Limits, type PlanPolicy } from "./plans";
 
@@ -18,22 +19,6 @@ export interface BucketStore {
   load(): BucketRow[];
   /** Upserts and deletes in one transaction. */
   save(upserts: BucketRow[], deletes: string[]): void;
-}
-
-type Scope = "key" | "account";
-interface Level {
-  scope: Scope;
-  id: string;
-  limits: Limits;
-  /** Map keys of its request bucket, token bucket and in-flight count, built once. */
-  r: string;
-  t: string;
-  slot: string;
-}
-interface LevelState {
-  level: Level;
-  req: Bucket;
-  tok: Bucket;
 }
 
 /** Concurrency-cap 429s ask for a short, fixed back-off: a slot frees when some request ends. */
@@ -258,48 +243,10 @@ export class BucketLimiter implements RateLimiter {
   }
 }
 
-const slotOf = (scope: Scope, id: string) => `${scope === "key" ? "k" : "a"}:${id}`;
-function level(scope: Scope, id: string, limits: Limits): Level {
-  const slot = slotOf(scope, id);
-  return { scope, id, limits, r: `${slot}:r`, t: `${slot}:t`, slot };
-}
-const describe = (l: Level) => `${l.scope} ${l.id}`;
-
 function rateLimited(message: string, type: "requests" | "tokens", waitMsValue: number, headers: Record<string, string>): ApiError {
   return new ApiError(429, message, type, "rate_limit_exceeded", null, {
     ...headers,
     "retry-after": String(Math.ceil(waitMsValue / 1000)),
     "retry-after-ms": String(waitMsValue),
   });
-}
-
-/** The level with the least remaining (ties: the smaller limit, then the longer reset). */
-function tightest(states: LevelState[], dim: "req" | "tok"): { limit: number; remaining: number; resetMs: number } {
-  let best: { limit: number; remaining: number; resetMs: number } | undefined;
-  for (const s of states) {
-    const limit = dim === "req" ? s.level.limits.rpm : s.level.limits.tpm;
-    const c = { limit, remaining: remaining(s[dim]), resetMs: resetMs(s[dim], limit) };
-    if (
-      !best ||
-      c.remaining < best.remaining ||
-      (c.remaining === best.remaining && (c.limit < best.limit || (c.limit === best.limit && c.resetMs > best.resetMs)))
-    ) {
-      best = c;
-    }
-  }
-  return best!;
-}
-
-/** OpenAI's x-ratelimit-* headers, reporting the tighter of the key and account levels. */
-function render(states: LevelState[]): Record<string, string> {
-  const r = tightest(states, "req");
-  const t = tightest(states, "tok");
-  return {
-    "x-ratelimit-limit-requests": String(r.limit),
-    "x-ratelimit-remaining-requests": String(r.remaining),
-    "x-ratelimit-reset-requests": formatDuration(r.resetMs),
-    "x-ratelimit-limit-tokens": String(t.limit),
-    "x-ratelimit-remaining-tokens": String(t.remaining),
-    "x-ratelimit-reset-tokens": formatDuration(t.resetMs),
-  };
 }

@@ -1,4 +1,5 @@
 import { accountsCommand } from "./accounts";
+import { backupCommand } from "./backup";
 import type { CommandTable } from "./command";
 import { creditsCommand } from "./credits";
 import { codesCommand } from "./codes";
@@ -15,6 +16,7 @@ import { serveCommand } from "./serve";
 export const commands: CommandTable = {
   serve: serveCommand,
   migrate: migrateCommand,
+  backup: backupCommand,
   accounts: { ...accountsCommand, subcommands: { ...accountsCommand.subcommands, invite: inviteCommand } },
   credits: creditsCommand,
   keys: keysCommand,

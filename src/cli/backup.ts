@@ -1,0 +1,32 @@
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { backupDatabase } from "../modules/ledger/backup";
+import { UsageError } from "./args";
+import { pairs, positionals, type LeafCommand } from "./command";
+
+export const backupCommand: LeafCommand = {
+  summary: "Copy the database to a new file, consistent and complete, while the gateway serves it",
+  args: ["<file>"],
+  examples: ["tollgate backup /var/backups/tollgate-$(date +%F).db", "tollgate backup nightly.db --json"],
+  run(ctx, parsed) {
+    const [file] = positionals(parsed, this, "backup");
+    const target = resolve(file!);
+    if (existsSync(target)) throw new UsageError(`backup: ${target} already exists; give a new file name`);
+    if (!existsSync(dirname(target))) throw new UsageError(`backup: the folder ${dirname(target)} does not exist`);
+    const r = backupDatabase(ctx.db(), target);
+    ctx.print({ object: "backup", ...r }, () => [
+      `backed up ${ctx.config().db_path} to ${r.path}`,
+      ...pairs([
+        ["size", `${r.bytes} bytes`],
+        ["accounts", String(r.accounts)],
+        ["ledger entries", String(r.ledgerEntries)],
+        ["from the journal", `${r.journaled} settlement(s) the gateway had not yet written to the database`],
+        ["ledger check", r.mismatches.length === 0 ? "every balance equals the sum of its ledger entries" : `${r.mismatches.length} account(s) differ`],
+      ]),
+    ]);
+    if (r.mismatches.length > 0) {
+      ctx.stderr(`backup: the ledger check failed for ${r.mismatches.map((m) => m.accountId).join(", ")} (balance is not the sum of the ledger)`);
+      return 1;
+    }
+  },
+};

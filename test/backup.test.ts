@@ -1,0 +1,193 @@
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BIN, ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { chat, readSse, user } from "./support/chat";
+import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
+
+/**
+ * `tollgate backup` against the compiled binary serving on the same database: the copy holds the
+ * charges the gateway has so far only in its settlement journal, charges none twice, passes the
+ * ledger check, and matches what the gateway itself writes to the database once it stops.
+ */
+setDefaultTimeout(120_000);
+const ADMIN = "backup-admin-token-0123456789";
+const dir = mkdtempSync(join(tmpdir(), "tollgate-backup-"));
+const upstream = startFakeUpstream();
+const running: RunningBinary[] = [];
+afterAll(async () => {
+  for (const b of running) await b.stop("SIGKILL");
+  await upstream.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let n = 0;
+/** A gateway on its own database; `settle_batch_ms` decides how long charges stay only in the journal. */
+async function gateway(settleBatchMs: number) {
+  const folder = join(dir, `g${++n}`);
+  const dbPath = join(folder, "tollgate.db");
+  const config = join(dir, `g${n}.json`);
+  writeFileSync(config, JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: dbPath, settle_batch_ms: settleBatchMs, plans: { default: { rpm: 1_000_000, tpm: 1_000_000_000, concurrency: 100 } } }));
+  const gw = await startBinary(["serve", "--config", config], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
+  running.push(gw);
+  const admin = async (path: string, body: unknown) =>
+    (await (await fetch(gw.url + path, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    })).json()) as Record<string, unknown>;
+  const accountId = (await admin("/admin/accounts", { name: "Backup Co" })).id as string;
+  await admin(`/admin/accounts/${accountId}/credits`, { amount_micros: 20_000_000 });
+  const key = (await admin(`/admin/accounts/${accountId}/keys`, {})).key as string;
+  return { gw, dbPath, config, accountId, key };
+}
+
+/** One chat completion read to its end; its request id. */
+async function call(url: string, key: string, i: number): Promise<string> {
+  const stream = i % 2 === 0;
+  const res = await chat(url, key, { model: "grok-4", messages: user(`request ${i}`), stream, mock: { completion_tokens: 5 + (i % 7) } });
+  expect(res.status).toBe(200);
+  if (stream) expect((await readSse(res)).done).toBe(true);
+  else await res.json();
+  return res.headers.get("x-request-id")!;
+}
+
+async function cli(args: string[]) {
+  const p = Bun.spawn([BIN, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir }, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { stdout, stderr, code };
+}
+
+interface Books {
+  charges: Map<string, number>;
+  balance: number;
+  spent: number;
+  usageRows: number;
+  mismatches: number;
+}
+
+function books(file: string, accountId: string): Books {
+  const db = new Database(file, { readonly: true });
+  try {
+    const charges = new Map(
+      db.query<{ r: string; a: number }, []>("SELECT request_id AS r, amount_micros AS a FROM ledger_entries WHERE kind = 'charge'").all().map((x) => [x.r, x.a]),
+    );
+    return {
+      charges,
+      balance: db.query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(accountId)!.b,
+      spent: db.query<{ s: number }, []>("SELECT sum(spent_micros) AS s FROM api_keys").get()!.s,
+      usageRows: db.query<{ n: number }, []>("SELECT count(*) AS n FROM usage_log").get()!.n,
+      mismatches: db
+        .query<{ n: number }, []>(
+          "SELECT count(*) AS n FROM accounts a WHERE a.balance_micros != (SELECT coalesce(sum(amount_micros), 0) FROM ledger_entries l WHERE l.account_id = a.id)",
+        )
+        .get()!.n,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+describe("tollgate backup", () => {
+  test("a live backup holds the charges still only in the journal, each once, and equals the database after the gateway stops", async () => {
+    await ensureBinary();
+    const g = await gateway(10_000);
+    const ids: string[] = [];
+    for (let i = 0; i < 24; i++) ids.push(await call(g.gw.url, g.key, i));
+
+    // Within the 10 s batch window nothing of this has reached SQLite: it is all in the journal.
+    expect(books(g.dbPath, g.accountId).charges.size).toBe(0);
+    const file = join(dir, "live.db");
+    const r = await cli(["backup", file, "--config", g.config, "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ object: "backup", path: file, journaled: 24, accounts: 1, mismatches: [] });
+    expect(out.bytes).toBe(statSync(file).size);
+    expect(existsSync(`${file}-wal`)).toBe(false);
+
+    const copy = books(file, g.accountId);
+    expect([...copy.charges.keys()].sort()).toEqual([...ids].sort());
+    expect([...copy.charges.values()].every((a) => a < 0)).toBe(true);
+    expect(copy.mismatches).toBe(0);
+    expect(copy.usageRows).toBe(24);
+
+    // A second backup right after: the same charges, none twice.
+    const again = await cli(["backup", join(dir, "live-2.db"), "--config", g.config, "--json"]);
+    expect(again.code).toBe(0);
+    expect(books(join(dir, "live-2.db"), g.accountId)).toEqual(copy);
+
+    // The gateway's own books once it has stopped (a clean stop writes the journal to SQLite).
+    expect(await g.gw.stop("SIGTERM")).toBe(0);
+    const final = books(g.dbPath, g.accountId);
+    expect(final).toEqual(copy);
+    expect(final.balance).toBe(20_000_000 + [...final.charges.values()].reduce((a, b) => a + b, 0));
+    expect(final.spent).toBe(20_000_000 - final.balance);
+  });
+
+  test("under load with the journal applied every few ms: every request completed before the backup began is in it, none twice", async () => {
+    await ensureBinary();
+    const g = await gateway(3);
+    const completed: { id: string; at: number }[] = [];
+    let stop = false;
+    const worker = async (w: number) => {
+      try {
+        for (let i = w; !stop; i += 4) completed.push({ id: await call(g.gw.url, g.key, i), at: Date.now() });
+      } finally {
+        stop = true;
+      }
+    };
+    const workers = [0, 1, 2, 3].map(worker);
+    await Bun.sleep(400);
+    const file = join(dir, "busy.db");
+    const began = Date.now();
+    const r = await cli(["backup", file, "--config", g.config]);
+    await Bun.sleep(200);
+    stop = true;
+    await Promise.all(workers);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`to ${file}`);
+    expect(r.stdout).toContain("every balance equals the sum of its ledger entries");
+
+    const copy = books(file, g.accountId);
+    const before = completed.filter((c) => c.at < began).map((c) => c.id);
+    expect(before.length).toBeGreaterThan(10);
+    for (const id of before) expect(copy.charges.has(id)).toBe(true);
+    expect(copy.mismatches).toBe(0);
+
+    await g.gw.stop("SIGTERM");
+    const final = books(g.dbPath, g.accountId);
+    expect(final.charges.size).toBe(completed.length);
+    // Whatever the copy holds, the gateway charged the same: the same request, the same amount.
+    for (const [id, amount] of copy.charges) expect(final.charges.get(id)).toBe(amount);
+    expect(copy.balance).toBe(20_000_000 + [...copy.charges.values()].reduce((a, b) => a + b, 0));
+  });
+
+  test("refuses an existing file or a missing folder, and changes nothing", async () => {
+    await ensureBinary();
+    const config = join(dir, "plain.json");
+    writeFileSync(config, JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: join(dir, "plain", "tollgate.db") }));
+    const existing = join(dir, "existing.db");
+    writeFileSync(existing, "keep me");
+    const r = await cli(["backup", existing, "--config", config]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("already exists");
+    expect(readFileSync(existing, "utf8")).toBe("keep me");
+
+    const missing = await cli(["backup", join(dir, "no-such-folder", "x.db"), "--config", config]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("does not exist");
+
+    const usage = await cli(["backup", "--config", config]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("missing argument <file>");
+
+    // With no gateway running (no journal), a backup is a plain consistent copy.
+    const ok = await cli(["backup", join(dir, "plain-copy.db"), "--config", config, "--json"]);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ journaled: 0, accounts: 0, mismatches: [] });
+  });
+});

@@ -8,6 +8,8 @@ import type { KeyAuthenticator } from "./modules/keys/service";
 import type { RateLimiter } from "./modules/ratelimit/limiter";
 import { errorHandler } from "./plugins/errors";
 import { requestId } from "./plugins/request-id";
+import { cors } from "./plugins/cors";
+import { corsPolicy } from "./lib/cors";
 import { swaggerAssets } from "./plugins/swagger-assets";
 import { bodyLimit } from "./plugins/body-limit";
 import { healthModule } from "./modules/health";
@@ -53,6 +55,7 @@ export function createApp(deps: AppDeps) {
     // Balances, ledger and usage pages read SQLite: journaled settlements are written to it first.
     .onRequest(() => void caughtUp(deps.db))
     .use(requestId)
+    .use(cors(corsPolicy(deps.config.cors_origins)))
     .use(errorHandler)
     .use(bodyLimit(deps.config.max_body_bytes))
     .use(

@@ -2,6 +2,7 @@ import type { App, AppDeps } from "./app";
 import type { Server } from "bun";
 import { chatRoute } from "./modules/chat/route";
 import { hardBodyCap } from "./plugins/body-cap";
+import { corsPolicy } from "./lib/cors";
 import type { Config } from "./config/load";
 import { migrate, openDb, type Db } from "./db/client";
 import { resolveAdminToken } from "./modules/auth/service";
@@ -75,6 +76,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
   let loading: Promise<App> | undefined;
   const loadApp = () => (loading ??= import("./app").then((m) => (app = m.createApp(deps))));
   const chat = chatRoute(deps);
+  const cors = corsPolicy(deps.config.cors_origins);
   let firstChat = opts.onFirstChat;
   const chatPost = (req: Request, srv: Server<undefined>) => {
     if (firstChat) {
@@ -86,7 +88,14 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     // requests, which may wait minutes for a first token and stream for longer, switch it off;
     // the gateway's own timeouts (config `timeouts`) bound them instead.
     srv.timeout(req, 0);
-    return chat(req);
+    // Browsers only (an Origin header): server-to-server calls pay one header lookup.
+    const origin = cors ? req.headers.get("origin") : null;
+    const allow = origin ? cors!.headers(origin) : null;
+    if (!allow) return chat(req);
+    return chat(req).then((res) => {
+      for (const name in allow) res.headers.set(name, allow[name]!);
+      return res;
+    });
   };
   const server = Bun.serve({
     port: opts.port ?? deps.config.port,

@@ -127,6 +127,16 @@ export const ConfigSchema = z.object({
    */
   cpu_scheduling: z.enum(["batch", "normal"]).default("normal"),
   max_body_bytes: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
+  /**
+   * Origins whose pages may call the customer API (/v1) from a browser (CORS): "*" for any, as
+   * OpenAI's API does, or exact origins; empty (env: "none") turns CORS off.
+   */
+  cors_origins: z
+    .preprocess(
+      (v) => (v === "none" ? [] : typeof v === "string" ? v.split(",").map((x) => x.trim()).filter(Boolean) : v),
+      z.array(z.union([z.literal("*"), z.string().regex(/^https?:\/\/[^/\s?#]+$/, 'an origin such as https://app.example.com (scheme and host, no path), or "*"')])),
+    )
+    .default(["*"]),
   timeouts: TimeoutsSchema.prefault({}),
   retry: RetrySchema.prefault({}),
   breaker: BreakerSchema.prefault({}),
@@ -231,6 +241,7 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_PUBLIC_URL: "public_url",
   TOLLGATE_HOLD_TTL_SECONDS: "hold_ttl_seconds",
   TOLLGATE_MAX_BODY_BYTES: "max_body_bytes",
+  TOLLGATE_CORS_ORIGINS: "cors_origins",
   TOLLGATE_SETTLE_BATCH_MS: "settle_batch_ms",
   TOLLGATE_CPU_SCHEDULING: "cpu_scheduling",
   TOLLGATE_MAX_CONCURRENT_STREAMS: "max_concurrent_streams",

@@ -148,3 +148,22 @@ test("the result is deeply frozen", () => {
   }).toThrow();
   expect(c.port).toBe(8080);
 });
+
+describe("unknown keys", () => {
+  test("a misspelt key is an error naming it and the key it resembles, at any depth, instead of a silent default", () => {
+    expect(configError(() => loadConfig({ env: {}, file: file("typo.json", JSON.stringify({ setle_batch_ms: 5 })) }))).toBe(
+      "invalid config: unknown key: setle_batch_ms (did you mean settle_batch_ms?)",
+    );
+    const nested = {
+      providers: [{ id: "p", base_url: "http://127.0.0.1:9/v1", api_key: "k" }],
+      models: [{ id: "m", provider: "p", input_prise: 1, output_price: 2 }],
+    };
+    expect(configError(() => loadConfig({ env: {}, file: file("nested.json", JSON.stringify(nested)) }))).toBe(
+      "invalid config: unknown key in models.0: input_prise (did you mean input_price?)",
+    );
+    expect(configError(() => loadConfig({ env: {}, file: file("toml-typo.toml", 'port = 8080\n[timeouts]\ntotal_ms = 1000\nfirst_byte = 5\n') }))).toBe(
+      "invalid config: unknown key in timeouts: first_byte (did you mean first_byte_ms?)",
+    );
+    expect(configError(() => loadConfig({ env: {}, overrides: { colour: "blue", port: 1 } }))).toBe("invalid config: unknown key: colour");
+  });
+});

@@ -1,6 +1,19 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { BUILTIN_DEFAULT_PLAN, ConfigSchema, ENV_MAP, type ModelConfig, type ProviderConfig } from "./schema";
+import {
+  BreakerSchema,
+  BUILTIN_DEFAULT_PLAN,
+  ConfigSchema,
+  DeploymentSchema,
+  ENV_MAP,
+  ModelSchema,
+  PlanSchema,
+  ProviderSchema,
+  RetrySchema,
+  TimeoutsSchema,
+  type ModelConfig,
+  type ProviderConfig,
+} from "./schema";
 
 export interface Provider extends Omit<ProviderConfig, "api_key_env" | "api_key_file" | "kind" | "api_keys"> {
   kind: "openai" | "xai";
@@ -57,8 +70,42 @@ function readFile(path: string): Record<string, unknown> {
   }
 }
 
+/** Every key the configuration knows, at any depth: the suggestions for a misspelt one. */
+const KNOWN_KEYS = [ConfigSchema, ProviderSchema, DeploymentSchema, ModelSchema, TimeoutsSchema, RetrySchema, BreakerSchema, PlanSchema].flatMap((s) => Object.keys(s.shape));
+
+/** The known key closest to `key` within two edits, or the one it is missing a unit suffix of (`_ms`). */
+function closest(key: string): string | undefined {
+  const lower = key.toLowerCase();
+  let best: { k: string; d: number } | undefined;
+  for (const k of KNOWN_KEYS) {
+    const d = k.startsWith(`${lower}_`) ? 1 : editDistance(lower, k);
+    if (d <= 2 && (!best || d < best.d)) best = { k, d };
+  }
+  return best?.k;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
 function formatIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
   const path = issue.path.map(String).join(".") || "(root)";
+  // A misspelt key would otherwise be ignored in silence, its setting left at the default.
+  if (issue.code === "unrecognized_keys") {
+    const where = issue.path.length ? ` in ${path}` : "";
+    return `invalid config: unknown key${issue.keys.length > 1 ? "s" : ""}${where}: ${issue.keys
+      .map((k) => {
+        const near = closest(k);
+        return near ? `${k} (did you mean ${near}?)` : k;
+      })
+      .join(", ")}`;
+  }
   const envName = Object.entries(ENV_MAP).find(([, f]) => f === issue.path[0])?.[0];
   const got = issue.path.length === 1 ? raw[String(issue.path[0])] : undefined;
   const source = envName ? ` (env ${envName})` : "";
@@ -101,7 +148,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   Object.assign(raw, opts.overrides ?? {});
 
   const parsed = ConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(formatIssue(parsed.error.issues[0]!, raw));
+  if (!parsed.success) {
+    // A misspelt key explains the rest (its setting missing or defaulted): report it first.
+    const issues = parsed.error.issues;
+    throw new ConfigError(formatIssue(issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!, raw));
+  }
   const c = parsed.data;
   // Payments need both: a checkout whose webhook cannot be verified would never be credited.
   if (Boolean(c.stripe_secret_key) !== Boolean(c.stripe_webhook_secret)) {

@@ -15,7 +15,7 @@ const scaledUsd = z
     }
   });
 
-export const ProviderSchema = z.object({
+export const ProviderSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "lowercase letters, digits, - and _"),
   base_url: z.url({ protocol: /^https?$/ }),
   /** Adapter: "xai" (usage and error quirks of api.x.ai) or "openai" (any OpenAI-compatible host). */
@@ -31,14 +31,14 @@ export const ProviderSchema = z.object({
 });
 
 /** One provider serving a model; lower `priority` is tried first, `weight` spreads load within a priority. */
-export const DeploymentSchema = z.object({
+export const DeploymentSchema = z.strictObject({
   provider: z.string().min(1),
   upstream_model: z.string().min(1).optional(),
   priority: z.number().int().min(0).max(1000).default(0),
   weight: z.number().int().min(1).max(1000).default(1),
 });
 
-export const ModelSchema = z.object({
+export const ModelSchema = z.strictObject({
   id: z.string().min(1),
   /** The simple form: one provider. Either this or `deployments`. */
   provider: z.string().min(1).optional(),
@@ -57,7 +57,7 @@ export const ModelSchema = z.object({
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** Resilience: time limits of one proxied request (src/modules/upstreams). */
-export const TimeoutsSchema = z.object({
+export const TimeoutsSchema = z.strictObject({
   /** TCP connect to an upstream host (checked before using a host that is idle or was failing). */
   connect_ms: int(100, 120_000).default(5_000),
   /** Streaming: until the upstream's response headers (non-streaming answers come whole: total_ms bounds them). */
@@ -69,7 +69,7 @@ export const TimeoutsSchema = z.object({
 });
 
 /** Resilience: retries before the first byte reached the client. */
-export const RetrySchema = z.object({
+export const RetrySchema = z.strictObject({
   /** Upstream attempts per request, the first included (1 = no retry). */
   max_attempts: int(1, 10).default(3),
   /** No new attempt starts after this much time since the request arrived. */
@@ -79,7 +79,7 @@ export const RetrySchema = z.object({
 });
 
 /** Resilience: circuit breaker per upstream key. */
-export const BreakerSchema = z.object({
+export const BreakerSchema = z.strictObject({
   /** Consecutive failures (within window_ms) that open the breaker. */
   failures: int(1, 1000).default(5),
   /** Failures older than this are forgotten; also the window of the reported error rate. */
@@ -89,7 +89,7 @@ export const BreakerSchema = z.object({
 });
 
 /** Rate-limit plan: the limits apply per key and per account (src/modules/ratelimit). */
-export const PlanSchema = z.object({
+export const PlanSchema = z.strictObject({
   rpm: z.number().int().positive().describe("requests per minute (also the request burst)"),
   tpm: z.number().int().positive().describe("tokens per minute (also the token burst)"),
   concurrency: z.number().int().positive().describe("maximum requests in flight"),
@@ -100,10 +100,10 @@ export const BUILTIN_DEFAULT_PLAN = { rpm: 600, tpm: 1_000_000, concurrency: 50 
 
 /** Usage tier: an account whose lifetime top-ups reach the threshold moves up to `plan`. */
 export const TierSchema = z
-  .object({ min_lifetime_topup_usd: scaledUsd, plan: z.string().min(1) })
+  .strictObject({ min_lifetime_topup_usd: scaledUsd, plan: z.string().min(1) })
   .transform((t) => ({ min_lifetime_topup_micros: t.min_lifetime_topup_usd, plan: t.plan }));
 
-export const ConfigSchema = z.object({
+export const ConfigSchema = z.strictObject({
   port: int(0, 65535).default(8080),
   host: z.string().min(1).default("0.0.0.0"),
   db_path: z.string().min(1).default("./data/tollgate.db"),

@@ -32,6 +32,8 @@ import type Stripe from "stripe";
 import type { AlertService } from "./modules/alerts/service";
 import { billingModule } from "./modules/billing";
 import { alertsModule } from "./modules/alerts";
+import { metricsModule } from "./modules/metrics";
+import type { ChatMetrics } from "./modules/metrics/chat-metrics";
 
 /** Everything the app needs, built by the caller (server, tests); the app itself never listens. */
 export interface AppDeps {
@@ -48,6 +50,8 @@ export interface AppDeps {
   stripe?: Stripe | null;
   /** Low-balance alerts (absent in tests that do not need them). */
   alerts?: AlertService;
+  /** Counters behind GET /metrics (absent: none kept). */
+  metrics?: ChatMetrics;
 }
 
 export function createApp(deps: AppDeps) {
@@ -93,7 +97,8 @@ export function createApp(deps: AppDeps) {
     .use(upstreamsModule(deps))
     .use(usageModule(deps))
     .use(billingModule(deps))
-    .use(alertsModule(deps));
+    .use(alertsModule(deps))
+    .use(metricsModule(deps));
 }
 
 export type App = ReturnType<typeof createApp>;

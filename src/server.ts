@@ -3,6 +3,7 @@ import type { Server } from "bun";
 import { chatRoute } from "./modules/chat/route";
 import { hardBodyCap } from "./plugins/body-cap";
 import { corsPolicy } from "./lib/cors";
+import { ChatMetrics } from "./modules/metrics/chat-metrics";
 import type { Config } from "./config/load";
 import { migrate, openDb, type Db } from "./db/client";
 import { resolveAdminToken } from "./modules/auth/service";
@@ -47,7 +48,17 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
   // Plans and tiers go into the database (tiers apply wherever credits are added); buckets are restored.
   installPolicy(db, config, now());
   const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(db) });
-  const deps: AppDeps = { config, db, credits, keys: new KeyAuthenticator(db, now), limiter, adminTokenHash: admin.hash, now, upstreams: createUpstreams(config) };
+  const deps: AppDeps = {
+    config,
+    db,
+    credits,
+    keys: new KeyAuthenticator(db, now),
+    limiter,
+    adminTokenHash: admin.hash,
+    now,
+    upstreams: createUpstreams(config),
+    metrics: new ChatMetrics(),
+  };
   // Low-balance alerts hear of every committed charge (CreditStore.onCharge); payments need the Stripe client.
   const alerts = new AlertService(db, config, (id) => credits.balance(id), new AlertNotifier(db, config, { now }), now);
   alerts.watch(credits);

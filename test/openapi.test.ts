@@ -61,6 +61,11 @@ test("routes declare schemas: path params, query, body and a JSON response", () 
     if (["post", "put", "patch"].includes(r.method) && !r.hooks.body && !chatBody) problems.push(`${where}: accepts a body without a schema`);
     // Chat completions answers JSON or an SSE stream depending on the request.
     if (r.path === "/v1/chat/completions") continue;
+    // Prometheus scrapes text, not JSON.
+    if (r.path === "/metrics") {
+      if (!op.responses?.["200"]?.content?.["text/plain"]?.schema) problems.push(`${where}: no text/plain response`);
+      continue;
+    }
     const ok = Object.entries<any>(op.responses ?? {}).filter(([code, resp]) => /^2/.test(code) && resp?.content?.["application/json"]?.schema);
     if (ok.length === 0) problems.push(`${where}: no JSON response schema`);
   }

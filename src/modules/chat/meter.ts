@@ -42,8 +42,10 @@ export class Meter {
     if (this.done) return 0;
     this.done = true;
     const cost = Math.min(costMicros(o.usage, this.model), this.hold);
+    const row = this.row(o, cost);
     try {
-      await this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: this.row(o, cost) });
+      await this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row });
+      this.deps.metrics?.metered(row);
     } finally {
       this.admission.settle(o.usage.prompt + o.usage.completion);
       this.admission.release();
@@ -56,8 +58,10 @@ export class Meter {
     if (this.done) return;
     this.done = true;
     const none = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
+    const row = this.row({ status, usage: none, estimated: false, errorCode }, 0);
     try {
-      await this.deps.credits.release(this.requestId, { usage: this.row({ status, usage: none, estimated: false, errorCode }, 0) });
+      await this.deps.credits.release(this.requestId, { usage: row });
+      this.deps.metrics?.metered(row);
     } finally {
       this.admission.settle(0);
       this.admission.release();

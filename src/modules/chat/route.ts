@@ -37,10 +37,13 @@ export function chatRoute(deps: AppDeps) {
       }
       const parsed = ChatRequest.safeParse(json);
       if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
-      return await proxyChat(deps, { principal, body: parsed.data, signal: request.signal, requestId });
+      const response = await proxyChat(deps, { principal, body: parsed.data, signal: request.signal, requestId });
+      deps.metrics?.response(response.status);
+      return response;
     } catch (e) {
       const error = e instanceof ApiError ? e : toApiError("UNKNOWN", e);
       const carried = principal ? deps.limiter.headers(principal) : {};
+      deps.metrics?.response(error.status);
       return error.toResponse({ ...carried, "x-request-id": requestId });
     }
   };

@@ -1,0 +1,17 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../app";
+import { authPlugin } from "../auth";
+import { CONTENT_TYPE } from "./exposition";
+import { renderMetrics } from "./service";
+
+export const metricsModule = (deps: AppDeps) =>
+  new Elysia({ tags: ["admin"] }).use(authPlugin(deps)).get("/metrics", () => new Response(renderMetrics(deps), { headers: { "content-type": CONTENT_TYPE } }), {
+    admin: true,
+    detail: {
+      summary: "Prometheus metrics: chat responses, metered requests, tokens, credit charged, latency and time-to-first-token histograms, upstream breakers (admin token)",
+      responses: {
+        200: { description: "Prometheus text exposition format 0.0.4.", content: { "text/plain": { schema: { type: "string" } } } },
+        401: { description: "Missing or wrong admin token (OpenAI error envelope)." },
+      },
+    },
+  });

@@ -1,0 +1,37 @@
+import type { AppDeps } from "../../app";
+import { listUpstreams } from "../upstreams/service";
+import { ChatMetrics } from "./chat-metrics";
+import { Exposition } from "./exposition";
+
+const BREAKER = { closed: 0, half_open: 1, open: 2 } as const;
+const startedAt = Date.now() / 1000;
+
+/** What GET /metrics answers: the chat counters, then gauges read at scrape time. */
+export function renderMetrics(deps: AppDeps): string {
+  const out = new Exposition();
+  (deps.metrics ?? new ChatMetrics()).write(out);
+
+  const up = listUpstreams(deps.upstreams);
+  out.family("tollgate_chat_in_flight", "gauge", "Proxied requests in flight.").sample("tollgate_chat_in_flight", {}, up.in_flight);
+  out.family("tollgate_upstream_breaker_state", "gauge", "Circuit breaker of each upstream key: 0 closed, 1 half-open, 2 open.");
+  for (const u of up.data) out.sample("tollgate_upstream_breaker_state", { upstream: u.id, provider: u.provider }, BREAKER[u.state]);
+  out.family("tollgate_upstream_attempts_total", "counter", "Attempts sent to each upstream key (retries and failovers included).");
+  for (const u of up.data) out.sample("tollgate_upstream_attempts_total", { upstream: u.id, provider: u.provider }, u.requests);
+  out.family("tollgate_upstream_failures_total", "counter", "Failed attempts of each upstream key.");
+  for (const u of up.data) out.sample("tollgate_upstream_failures_total", { upstream: u.id, provider: u.provider }, u.failures);
+
+  // The prepaid credit customers still hold: what the operator owes in service.
+  const balances = deps.db.$client
+    .query<{ n: number; total: number }, []>("SELECT count(*) AS n, coalesce(sum(balance_micros), 0) AS total FROM accounts")
+    .get()!;
+  out.family("tollgate_accounts", "gauge", "Customer accounts.").sample("tollgate_accounts", {}, balances.n);
+  out
+    .family("tollgate_account_balance_micros", "gauge", "Sum of all account balances, in micro-credits (charges made so far included).")
+    .sample("tollgate_account_balance_micros", {}, balances.total);
+
+  const cpu = process.cpuUsage();
+  out.family("process_cpu_seconds_total", "counter", "User and system CPU time of the process.").sample("process_cpu_seconds_total", {}, (cpu.user + cpu.system) / 1e6);
+  out.family("process_resident_memory_bytes", "gauge", "Resident memory of the process.").sample("process_resident_memory_bytes", {}, process.memoryUsage.rss());
+  out.family("process_start_time_seconds", "gauge", "When the process started, in Unix seconds.").sample("process_start_time_seconds", {}, Math.round(startedAt));
+  return out.toString();
+}

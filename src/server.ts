@@ -1,7 +1,7 @@
 import type { App, AppDeps } from "./app";
 import type { Server } from "bun";
 import { chatRoute } from "./modules/chat/route";
-import { hardBodyCap } from "./plugins/body-cap";
+import { discardUnread, hardBodyCap } from "./plugins/body-cap";
 import { corsPolicy } from "./lib/cors";
 import { ChatMetrics } from "./modules/metrics/chat-metrics";
 import type { Config } from "./config/load";
@@ -116,7 +116,12 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     maxRequestBodySize: hardBodyCap(deps.config.max_body_bytes),
     // The hot route goes straight to its handler (see chat/route.ts); everything else to Elysia.
     routes: { "/v1/chat/completions": { POST: chatPost }, "/v1/chat/completions/": { POST: chatPost } },
-    fetch: (req) => (app ? app.fetch(req) : loadApp().then((a) => a.fetch(req))),
+    fetch: async (req) => {
+      const res = await (app ? app.fetch(req) : loadApp().then((a) => a.fetch(req)));
+      // An answer given without reading the body (401, 404, 413): see discardUnread.
+      await discardUnread(req);
+      return res;
+    },
   });
   rollUpUsage(deps.db, deps.config.usage_retention_days, deps.now());
   deps.alerts?.notifier.resume();

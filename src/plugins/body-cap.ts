@@ -10,3 +10,20 @@ export const hardBodyCap = (limit: number) => Math.max(limit * 4, 16 * 1024 * 10
 export function refuseDeclaredOver(request: Request, limit: number): void {
   if (Number(request.headers.get("content-length") ?? 0) > limit) throw errors.tooLarge(limit);
 }
+
+/**
+ * Reads to its end, and drops, a request body nobody read: an answer given early (401 before the
+ * body is looked at, 404, 413 on the declared length) would otherwise make Bun close the
+ * connection while the body is still arriving, and a reverse proxy still sending it reports a
+ * broken pipe and answers 502 instead of the envelope (nginx does). Bounded by Bun's hard cap.
+ */
+export async function discardUnread(request: Request): Promise<void> {
+  if (request.bodyUsed || request.body === null) return;
+  try {
+    for await (const _ of request.body) {
+      // dropped
+    }
+  } catch {
+    // the client went away: nothing left to answer
+  }
+}

@@ -2,7 +2,7 @@ import type { AppDeps } from "../../app";
 import { ApiError, errors } from "../../lib/errors";
 import { newSortableId } from "../../lib/ids";
 import { toApiError } from "../../lib/to-api-error";
-import { refuseDeclaredOver } from "../../plugins/body-cap";
+import { discardUnread, refuseDeclaredOver } from "../../plugins/body-cap";
 import { bearer } from "../auth/service";
 import type { Principal } from "../keys/service";
 import { ChatRequest } from "./model";
@@ -44,6 +44,7 @@ export function chatRoute(deps: AppDeps) {
       const error = e instanceof ApiError ? e : toApiError("UNKNOWN", e);
       const carried = principal ? deps.limiter.headers(principal) : {};
       deps.metrics?.response(error.status);
+      await discardUnread(request);
       return error.toResponse({ ...carried, "x-request-id": requestId });
     }
   };

@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { BIN, ensureBinary, ROOT, startBinary, type RunningBinary } from "./support/binary";
+import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
+
+/**
+ * The README's deployment section, run as written: its systemd unit passes `systemd-analyze
+ * verify`, and its nginx server block (with a self-signed certificate) in front of the compiled
+ * binary passes streams event by event and bodies up to Tollgate's own limit, so that the 413 a
+ * client sees is Tollgate's envelope.
+ */
+setDefaultTimeout(120_000);
+const ADMIN = "deploy-admin-token-0123456789";
+const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+const dir = mkdtempSync(join(tmpdir(), "tollgate-deploy-"));
+const upstream = startFakeUpstream();
+let gw: RunningBinary;
+let nginx: Subprocess | undefined;
+let key: string;
+let proxyUrl: string;
+
+/** The fenced block of `lang` in the README that contains `marker`. */
+function readmeBlock(lang: string, marker: string): string {
+  const block = [...readme.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1]!).find((b) => b.includes(marker));
+  if (!block) throw new Error(`README has no \`\`\`${lang} block with ${marker}`);
+  return block;
+}
+
+const run = (cmd: string[]) => {
+  const p = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+};
+
+beforeAll(async () => {
+  await ensureBinary();
+  const config = join(dir, "tollgate.json");
+  writeFileSync(config, JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: join(dir, "tollgate.db") }));
+  gw = await startBinary(["serve", "--config", config], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
+  const admin = async (path: string, body: unknown) =>
+    (await (await fetch(gw.url + path, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    })).json()) as Record<string, unknown>;
+  const accountId = (await admin("/admin/accounts", { name: "Deploy Co" })).id as string;
+  await admin(`/admin/accounts/${accountId}/credits`, { amount_micros: 50_000_000 });
+  key = (await admin(`/admin/accounts/${accountId}/keys`, {})).key as string;
+
+  // The README's server block, with a local port, a self-signed certificate and the gateway's port.
+  const cert = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=llm.example.com",
+    "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")]);
+  if (cert.code !== 0) throw new Error(`openssl: ${cert.err}`);
+  const port = await new Promise<number>((resolve) => {
+    const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const p = s.port;
+    s.stop(true);
+    resolve(p);
+  });
+  const gatewayPort = new URL(gw.url).port;
+  const server = readmeBlock("nginx", "proxy_pass")
+    .replace("listen 443 ssl;", `listen 127.0.0.1:${port} ssl;`)
+    .replace(/ssl_certificate\s+\S+;/, `ssl_certificate ${join(dir, "cert.pem")};`)
+    .replace(/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${join(dir, "key.pem")};`)
+    .replace("proxy_pass http://127.0.0.1:8080;", `proxy_pass http://127.0.0.1:${gatewayPort};`);
+  expect(server).toContain(`127.0.0.1:${gatewayPort}`);
+  const temp = join(dir, "nginx-temp");
+  mkdirSync(temp);
+  chmodSync(temp, 0o777);
+  const paths = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `${t}_temp_path ${temp}/${t};`).join("\n");
+  writeFileSync(
+    join(dir, "nginx.conf"),
+    `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log stderr warn;\nevents {}\nhttp {\naccess_log off;\n${paths}\n${server}\n}\n`,
+  );
+  nginx = Bun.spawn([Bun.which("nginx") ?? "/usr/sbin/nginx", "-e", "stderr", "-p", dir, "-c", join(dir, "nginx.conf")], { stdout: "ignore", stderr: "pipe" });
+  proxyUrl = `https://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      await fetch(`${proxyUrl}/healthz`, { tls: { rejectUnauthorized: false } });
+      return;
+    } catch {
+      await Bun.sleep(25);
+    }
+  }
+  throw new Error(`nginx did not start: ${await new Response(nginx.stderr as ReadableStream).text()}`);
+});
+
+afterAll(async () => {
+  nginx?.kill();
+  await nginx?.exited;
+  await gw?.stop("SIGKILL");
+  await upstream.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const viaProxy = (body: unknown) =>
+  fetch(`${proxyUrl}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    tls: { rejectUnauthorized: false },
+  });
+
+describe("the README's systemd unit", () => {
+  test("passes systemd-analyze verify", () => {
+    const unit = readmeBlock("ini", "[Service]").replaceAll("/usr/local/bin/tollgate", BIN);
+    const file = join(dir, "tollgate.service");
+    writeFileSync(file, unit);
+    const r = run(["systemd-analyze", "verify", file]);
+    expect(r.err.split("\n").filter((l) => l.includes("tollgate.service"))).toEqual([]);
+    expect(r.code).toBe(0);
+    // And it fails on a broken unit: the check is real.
+    writeFileSync(file, unit.replace("ExecStart=/", "ExecStart=relative/"));
+    expect(run(["systemd-analyze", "verify", file]).code).not.toBe(0);
+  });
+});
+
+describe("the README's nginx block in front of the binary", () => {
+  test("a stream passes event by event, not buffered", async () => {
+    const started = performance.now();
+    const res = await viaProxy({ model: "grok-4", stream: true, messages: [{ role: "user", content: "stream me" }], mock: { completion_tokens: 8, chunk_delay_ms: 150 } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-request-id")).toMatch(/^req_/);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    let firstContentAt = 0;
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      text += decoder.decode(r.value, { stream: true });
+      if (!firstContentAt && text.includes('"content"')) firstContentAt = performance.now() - started;
+    }
+    const endedAt = performance.now() - started;
+    expect(text).toContain("data: [DONE]");
+    // Eight tokens 150 ms apart: a buffering proxy would deliver the first with the last.
+    expect(endedAt - firstContentAt).toBeGreaterThan(700);
+  });
+
+  test("a 2 MiB body reaches the gateway; one above max_body_bytes gets Tollgate's 413 envelope", async () => {
+    const messages = [{ role: "user", content: "hello" }];
+    const big = await viaProxy({ model: "grok-4", messages, metadata: { pad: "x".repeat(2 * 1024 * 1024) } });
+    expect(big.status).toBe(200);
+    await big.arrayBuffer();
+    const tooBig = await viaProxy({ model: "grok-4", messages, metadata: { pad: "x".repeat(5 * 1024 * 1024) } });
+    expect(tooBig.status).toBe(413);
+    expect(((await tooBig.json()) as { error: { code: string } }).error.code).toBe("request_too_large");
+  });
+
+  test("answers given before the body is read (a bad key, an unknown route) reach the client through the proxy", async () => {
+    const pad = "x".repeat(2 * 1024 * 1024);
+    const badKey = await fetch(`${proxyUrl}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: "Bearer sk-tg-wrong", "content-type": "application/json" },
+      body: JSON.stringify({ model: "grok-4", messages: [{ role: "user", content: pad }] }),
+      tls: { rejectUnauthorized: false },
+    });
+    expect(badKey.status).toBe(401);
+    expect(((await badKey.json()) as { error: { code: string } }).error.code).toBe("invalid_api_key");
+    const unknown = await fetch(`${proxyUrl}/v1/embeddings`, { method: "POST", body: pad, tls: { rejectUnauthorized: false } });
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe("unknown_url");
+  });
+});

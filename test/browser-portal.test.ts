@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import type { Page } from "playwright-core";
-import { insertUsage } from "../src/modules/usage/record";
+import type { SettleRecord } from "../src/modules/ledger/settle-journal";
+import { SettleWriter } from "../src/modules/ledger/settle-writer";
 import { launchBrowser, screenshot, screenshotsEnabled, type Browser } from "./support/browser";
 import { startGateway } from "./support/fake-upstream";
 
@@ -45,22 +46,37 @@ async function confirm(page: Page, open: () => Promise<void>, action: string) {
   await dialog.getByRole("button", { name: action }).click();
 }
 
-/** Thirty days of plausible history so the screenshots show a real chart. */
+/**
+ * Thirty days of plausible history so the screenshots show a real chart, charged through the
+ * settlement writer like real requests (ledger entries, usage rows, the balance), so that every
+ * page agrees: spend, balance and ledger.
+ */
 function seedHistory(accountId: string, keyId: string) {
   const day = 86_400_000;
+  const records: SettleRecord[] = [];
   for (let d = 29; d >= 1; d--) {
     const n = 2 + ((d * 7) % 5);
     for (let i = 0; i < n; i++) {
       const prompt = 800 + ((d * 131 + i * 977) % 2400);
       const completion = 200 + ((d * 71 + i * 313) % 900);
-      insertUsage(gw.gateway.runtime.deps.db, {
+      const cost = prompt * 3 + completion * 15;
+      const at = Date.now() - d * day - i * 3_600_000;
+      const usage = {
         requestId: `req_seed_${d}_${i}`, accountId, keyId, model: i % 3 === 0 ? "grok-3" : "grok-4", stream: i % 2 === 0, status: 200,
         promptTokens: prompt, cachedTokens: i % 2 ? 256 : 0, completionTokens: completion, reasoningTokens: 0,
-        costMicros: prompt * 3 + completion * 15, estimated: false, latencyMs: 400 + ((d * i * 37) % 900), ttftMs: 180,
-        upstreamRequestId: null, errorCode: null, createdAt: Date.now() - d * day - i * 3_600_000,
-      });
+        costMicros: cost, estimated: false, latencyMs: 400 + ((d * i * 37) % 900), ttftMs: 180,
+        upstreamRequestId: null, errorCode: null, createdAt: at,
+      };
+      records.push({ t: "settle", requestId: usage.requestId, accountId, keyId, amount: cost, charge: cost, persisted: false, extras: { note: usage.model, usage }, at });
     }
   }
+  const db = gw.gateway.runtime.deps.db;
+  // In time order, as real charges reach the ledger (its listings are newest first by entry).
+  const written = new SettleWriter(db).commit(records.sort((a, b) => a.at - b.at));
+  expect(written.outcomes.every((o) => o.ok)).toBe(true);
+  // The writer's changes are "absorbed" (its owner updates its memos itself); this one is not, so
+  // the gateway re-reads the balance like after any other process's write.
+  db.$client.query("UPDATE accounts SET balance_micros = balance_micros WHERE id = ?").run(accountId);
 }
 
 describe("customer portal in a browser", () => {

@@ -33,6 +33,17 @@ function usage(accountId: string, keyId: string, model: string, cost: number, at
   });
 }
 
+describe("the gateway's address", () => {
+  test("/ leads a browser to the portal (which asks for a sign-in)", async () => {
+    const root = await fetch(`${srv.url}/`, { redirect: "manual" });
+    expect(root.status).toBe(303);
+    expect(root.headers.get("location")).toBe("/portal");
+    const portal = await fetch(`${srv.url}/`);
+    expect(portal.url).toContain("/portal/login");
+    expect(portal.headers.get("content-type")).toContain("text/html");
+  });
+});
+
 describe("invite and sign-in", () => {
   test("the invite link sets a password once and signs the customer in with a safe cookie", async () => {
     const c = await srv.customer(0);

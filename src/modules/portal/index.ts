@@ -54,6 +54,8 @@ export const portalModule = (deps: AppDeps) => {
     .use(webAssets)
     .use(webAuth(deps))
     .use(portalAuthRoutes(deps))
+    // Someone opening the gateway's address in a browser wants the dashboard, not a JSON 404.
+    .get("/", () => redirectResponse("/portal"), { detail: { hide: true } })
     .get("/portal", ({ request, user }) => safe(request, () => {
       const keys = listKeys(deps.db, user.account.id).filter((k) => keyView(k, deps.now()).status === "active");
       return render(request, user, "overview", "Overview", overviewView({

@@ -8,7 +8,7 @@ import { audit } from "../audit/service";
 import { applyTier } from "../ratelimit/service";
 import { once } from "./idempotency";
 import { journalPath, readJournal } from "./settle-journal";
-import { increment } from "./unapplied";
+import { increment } from "../../lib/tally";
 import type { LedgerEntryViewT } from "./model";
 
 export type LedgerRow = typeof ledgerEntries.$inferSelect;

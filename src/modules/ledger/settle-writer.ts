@@ -3,7 +3,7 @@ import { absorbedWrite, write, type Db } from "../../db/client";
 import { insertUsage } from "../usage/record";
 import type { SettleResult } from "./credit-store";
 import type { SettleRecord } from "./settle-journal";
-import { increment } from "./unapplied";
+import { increment } from "../../lib/tally";
 
 /** A hold open long enough to be written to credit_holds (what other processes see as held). */
 export interface HoldRecord {

@@ -6,7 +6,7 @@ import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleR
 import type { SettleJournal, SettleRecord } from "./settle-journal";
 import { SettleSink } from "./settle-sink";
 import { SettleWriter, type Outcome, type Written } from "./settle-writer";
-import { decrement } from "./unapplied";
+import { decrement } from "../../lib/tally";
 
 interface Hold {
   accountId: string;

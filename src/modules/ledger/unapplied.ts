@@ -1,3 +1,4 @@
+import { decrement, increment } from "../../lib/tally";
 import type { SettleRecord } from "./settle-journal";
 
 /**
@@ -55,14 +56,4 @@ export class Unapplied {
   hasCharged(requestId: string): boolean {
     return this.charged.has(requestId);
   }
-}
-
-export function increment(map: Map<string, number>, id: string, amount: number): void {
-  map.set(id, (map.get(id) ?? 0) + amount);
-}
-
-export function decrement(map: Map<string, number>, id: string, amount: number): void {
-  const left = (map.get(id) ?? 0) - amount;
-  if (left === 0) map.delete(id);
-  else map.set(id, left);
 }

@@ -1,3 +1,4 @@
+import { increment } from "../../lib/tally";
 import type { UsageRecord } from "../ledger/credit-store";
 import { Exposition, Histogram } from "./exposition";
 
@@ -19,8 +20,6 @@ interface ModelSeries {
   ttft: Histogram;
 }
 
-const increment = <K>(m: Map<K, number>, k: K) => m.set(k, (m.get(k) ?? 0) + 1);
-
 /**
  * Counters of the chat route, kept in memory since the process started (Prometheus computes
  * rates from them). Per model from the usage rows the meter writes, so that they agree with the
@@ -32,7 +31,7 @@ export class ChatMetrics {
 
   /** Every response of POST /v1/chat/completions, refusals (401, 402, 429, ...) included. */
   response(status: number): void {
-    increment(this.responses, status);
+    increment(this.responses, status, 1);
   }
 
   /** A request that held credit and went upstream, charged or released (its usage row). */
@@ -52,7 +51,7 @@ export class ChatMetrics {
       };
       this.models.set(u.model, s);
     }
-    increment(s.requests, `${u.stream}|${u.status}`);
+    increment(s.requests, `${u.stream}|${u.status}`, 1);
     s.prompt += u.promptTokens;
     s.cached += u.cachedTokens;
     s.completion += u.completionTokens;

@@ -100,8 +100,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     // the gateway's own timeouts (config `timeouts`) bound them instead.
     srv.timeout(req, 0);
     // Browsers only (an Origin header): server-to-server calls pay one header lookup.
-    const origin = cors ? req.headers.get("origin") : null;
-    const allow = origin ? cors!.headers(origin) : null;
+    const allow = cors?.headers(req.headers.get("origin"));
     if (!allow) return chat(req);
     return chat(req).then((res) => {
       for (const name in allow) res.headers.set(name, allow[name]!);

@@ -3,7 +3,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { BIN, binaryCustomer, ensureBinary, startBinary, type RunningBinary } from "./support/binary";
 import { chat, readSse, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
 
@@ -32,16 +32,8 @@ async function gateway(settleBatchMs: number) {
   writeFileSync(config, JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: dbPath, settle_batch_ms: settleBatchMs, plans: { default: { rpm: 1_000_000, tpm: 1_000_000_000, concurrency: 100 } } }));
   const gw = await startBinary(["serve", "--config", config], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
   running.push(gw);
-  const admin = async (path: string, body: unknown) =>
-    (await (await fetch(gw.url + path, {
-      method: "POST",
-      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-    })).json()) as Record<string, unknown>;
-  const accountId = (await admin("/admin/accounts", { name: "Backup Co" })).id as string;
-  await admin(`/admin/accounts/${accountId}/credits`, { amount_micros: 20_000_000 });
-  const key = (await admin(`/admin/accounts/${accountId}/keys`, {})).key as string;
-  return { gw, dbPath, config, accountId, key };
+  const { accountId, keys } = await binaryCustomer(gw.url, ADMIN, "Backup Co", 20_000_000);
+  return { gw, dbPath, config, accountId, key: keys[0]! };
 }
 
 /** One chat completion read to its end; its request id. */

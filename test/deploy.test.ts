@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BIN, ensureBinary, ROOT, startBinary, type RunningBinary } from "./support/binary";
+import { BIN, binaryCustomer, ensureBinary, ROOT, startBinary, type RunningBinary } from "./support/binary";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
 
 /**
@@ -39,15 +39,7 @@ beforeAll(async () => {
   const config = join(dir, "tollgate.json");
   writeFileSync(config, JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: join(dir, "tollgate.db") }));
   gw = await startBinary(["serve", "--config", config], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
-  const admin = async (path: string, body: unknown) =>
-    (await (await fetch(gw.url + path, {
-      method: "POST",
-      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-    })).json()) as Record<string, unknown>;
-  const accountId = (await admin("/admin/accounts", { name: "Deploy Co" })).id as string;
-  await admin(`/admin/accounts/${accountId}/credits`, { amount_micros: 50_000_000 });
-  key = (await admin(`/admin/accounts/${accountId}/keys`, {})).key as string;
+  key = (await binaryCustomer(gw.url, ADMIN, "Deploy Co", 50_000_000)).keys[0]!;
 
   // The README's server block, with a local port, a self-signed certificate and the gateway's port.
   const cert = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=llm.example.com",

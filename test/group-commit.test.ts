@@ -7,7 +7,7 @@ import { drizzle } from "drizzle-orm/bun-sqlite";
 import { migrate, openDb, type Db } from "../src/db/client";
 import { checkLedger, persistedHeld } from "../src/modules/ledger/service";
 import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
-import { ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { binaryCustomer, ensureBinary, startBinary, type RunningBinary } from "./support/binary";
 import { manualClock } from "./support/foundation";
 import { chat, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
@@ -159,15 +159,7 @@ describe("compiled binary killed right after responses complete", () => {
     const ADMIN = "group-commit-admin-token-0123456789";
     const gw = await startBinary(["serve", "--config", "tollgate.json"], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
     running.push(gw);
-    const admin = async (path: string, body: unknown) =>
-      (await (await fetch(gw.url + path, {
-        method: "POST",
-        headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-        body: JSON.stringify(body),
-      })).json()) as Record<string, unknown>;
-    const accountId = (await admin("/admin/accounts", { name: "Group Commit Co" })).id as string;
-    await admin(`/admin/accounts/${accountId}/credits`, { amount_micros: 100_000_000 });
-    const keys = [(await admin(`/admin/accounts/${accountId}/keys`, {})).key as string, (await admin(`/admin/accounts/${accountId}/keys`, {})).key as string];
+    const { accountId, keys } = await binaryCustomer(gw.url, ADMIN, "Group Commit Co", 100_000_000, 2);
 
     // 48 clients, each sending requests back to back (streaming and not); SIGKILL as soon as
     // 150 responses have completed, while dozens are still in flight.

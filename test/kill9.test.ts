@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Db } from "../src/db/client";
 import { checkLedger } from "../src/modules/ledger/service";
-import { ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { adminCall, binaryCustomer, ensureBinary, startBinary, type RunningBinary } from "./support/binary";
 import { chat, until, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
 
@@ -67,15 +67,9 @@ describe("kill -9 mid-stream, then restart", () => {
       return b;
     };
     let gw = await start();
-    const admin = async (path: string, body?: unknown) =>
-      (await (await fetch(gw.url + path, {
-        method: body === undefined ? "GET" : "POST",
-        headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      })).json()) as Record<string, unknown>;
-    const accountId = (await admin("/admin/accounts", { name: "Kill Nine Co" })).id as string;
-    await admin(`/admin/accounts/${accountId}/credits`, { amount_micros: CREDITS });
-    const key = (await admin(`/admin/accounts/${accountId}/keys`, {})).key as string;
+    const customer = await binaryCustomer(gw.url, ADMIN, "Kill Nine Co", CREDITS);
+    const accountId = customer.accountId;
+    const key = customer.keys[0]!;
 
     // Lengths from 2 to 80 tokens at 40 ms a token: some streams end early, others run for seconds.
     const outcomes: Outcome[] = Array.from({ length: N }, () => ({ requestId: null, done: false, finished: false }));
@@ -92,7 +86,7 @@ describe("kill -9 mid-stream, then restart", () => {
     gw = await start();
     // Holds of the killed process are released at start.
     expect(gw.output()).toMatch(/released \d+ hold\(s\) left by a previous process/);
-    const acc = await admin(`/admin/accounts/${accountId}`);
+    const acc = await adminCall(gw.url, ADMIN, `/admin/accounts/${accountId}`);
     expect(acc.held_micros).toBe(0);
     // The restarted gateway serves and charges normally.
     const res = await chat(gw.url, key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 10, completion_tokens: 2 } });

@@ -76,3 +76,22 @@ export async function startBinary(args: string[], opts: { cwd: string; env?: Rec
     },
   };
 }
+
+/** A request to a running binary's admin API with `token`: GET without a body, POST with one; its JSON answer. */
+export async function adminCall(url: string, token: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(url + path, {
+    method: body === undefined ? "GET" : "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return (await res.json()) as Record<string, unknown>;
+}
+
+/** A customer made through a running binary's admin API: an account named `name` with `credits` micros, and `keys` keys. */
+export async function binaryCustomer(url: string, token: string, name: string, credits: number, keys = 1): Promise<{ accountId: string; keys: string[] }> {
+  const accountId = (await adminCall(url, token, "/admin/accounts", { name })).id as string;
+  await adminCall(url, token, `/admin/accounts/${accountId}/credits`, { amount_micros: credits });
+  const made: string[] = [];
+  for (let i = 0; i < keys; i++) made.push((await adminCall(url, token, `/admin/accounts/${accountId}/keys`, {})).key as string);
+  return { accountId, keys: made };
+}

@@ -165,5 +165,8 @@ describe("unknown keys", () => {
       "invalid config: unknown key in timeouts: first_byte (did you mean first_byte_ms?)",
     );
     expect(configError(() => loadConfig({ env: {}, overrides: { colour: "blue", port: 1 } }))).toBe("invalid config: unknown key: colour");
+    expect(configError(() => loadConfig({ env: {}, overrides: { tiers: [{ min_lifetime_topup: 10, plan: "default" }] } }))).toBe(
+      "invalid config: unknown key in tiers.0: min_lifetime_topup (did you mean min_lifetime_topup_usd?)",
+    );
   });
 });

@@ -10,6 +10,7 @@ import {
   PlanSchema,
   ProviderSchema,
   RetrySchema,
+  TierSchema,
   TimeoutsSchema,
   type ModelConfig,
   type ProviderConfig,
@@ -70,14 +71,15 @@ function readFile(path: string): Record<string, unknown> {
   }
 }
 
-/** Every key the configuration knows, at any depth: the suggestions for a misspelt one. */
-const KNOWN_KEYS = [ConfigSchema, ProviderSchema, DeploymentSchema, ModelSchema, TimeoutsSchema, RetrySchema, BreakerSchema, PlanSchema].flatMap((s) => Object.keys(s.shape));
+/** Every key the configuration knows, at any depth: the suggestions for a misspelt one (only needed then). */
+const knownKeys = () =>
+  [ConfigSchema, ProviderSchema, DeploymentSchema, ModelSchema, TimeoutsSchema, RetrySchema, BreakerSchema, PlanSchema, TierSchema.in].flatMap((s) => Object.keys(s.shape));
 
 /** The known key closest to `key` within two edits, or the one it is missing a unit suffix of (`_ms`). */
 function closest(key: string): string | undefined {
   const lower = key.toLowerCase();
   let best: { k: string; d: number } | undefined;
-  for (const k of KNOWN_KEYS) {
+  for (const k of knownKeys()) {
     const d = k.startsWith(`${lower}_`) ? 1 : editDistance(lower, k);
     if (d <= 2 && (!best || d < best.d)) best = { k, d };
   }

@@ -124,5 +124,8 @@ describe("GET /metrics", () => {
     expect(value(after, "tollgate_upstream_attempts_total", { upstream: "fake#1" })).toBeGreaterThanOrEqual(3);
     expect(value(after, "tollgate_upstream_breaker_state", { upstream: "fake#1" })).toBe(0);
     expect(value(after, "process_resident_memory_bytes")).toBeGreaterThan(1_000_000);
+    // When the process started, not when this module (loaded with the first admin request) was.
+    const started = value(after, "process_start_time_seconds");
+    expect(Math.abs(started - performance.timeOrigin / 1000)).toBeLessThan(0.02);
   });
 });

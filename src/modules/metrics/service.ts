@@ -4,7 +4,6 @@ import { ChatMetrics } from "./chat-metrics";
 import { Exposition } from "./exposition";
 
 const BREAKER = { closed: 0, half_open: 1, open: 2 } as const;
-const startedAt = Date.now() / 1000;
 
 /** What GET /metrics answers: the chat counters, then gauges read at scrape time. */
 export function renderMetrics(deps: AppDeps): string {
@@ -32,6 +31,6 @@ export function renderMetrics(deps: AppDeps): string {
   const cpu = process.cpuUsage();
   out.family("process_cpu_seconds_total", "counter", "User and system CPU time of the process.").sample("process_cpu_seconds_total", {}, (cpu.user + cpu.system) / 1e6);
   out.family("process_resident_memory_bytes", "gauge", "Resident memory of the process.").sample("process_resident_memory_bytes", {}, process.memoryUsage.rss());
-  out.family("process_start_time_seconds", "gauge", "When the process started, in Unix seconds.").sample("process_start_time_seconds", {}, Math.round(startedAt));
+  out.family("process_start_time_seconds", "gauge", "When the process started, in Unix seconds.").sample("process_start_time_seconds", {}, performance.timeOrigin / 1000);
   return out.toString();
 }

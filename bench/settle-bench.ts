@@ -8,12 +8,12 @@
  * Usage: bun bench/settle-bench.ts [db path]
  */
 import { rmSync, statSync } from "node:fs";
-import type { Db } from "../src/db/client";
-import { migrate, openDb } from "../src/db/client";
+import type { Db } from "../src/store/store";
+import { migrate, openDb } from "../src/store/store";
 import { newSortableId } from "../src/lib/ids";
-import { SettleJournal, type SettleRecord } from "../src/modules/ledger/settle-journal";
-import { SettleWriter } from "../src/modules/ledger/settle-writer";
-import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
+import { SettleJournal, type SettleRecord } from "../src/money/settle-journal";
+import { SettleWriter } from "../src/money/settle-writer";
+import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 
 const path = process.argv[2] ?? `/tmp/settle-bench-${process.pid}.db`;
 const clean = () => ["", "-wal", "-shm", "-settlements"].forEach((s) => rmSync(path + s, { force: true }));

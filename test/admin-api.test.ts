@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadConfig } from "../src/config/load";
 import { sha256Hex } from "../src/lib/crypto";
-import { resolveAdminToken } from "../src/modules/auth/service";
-import { buildRuntime, startServer } from "../src/server";
+import { resolveAdminToken } from "../src/identity/admin-token";
+import { buildRuntime, startServer } from "../src/runtime/server";
 import { freshDb, manualClock } from "./support/foundation";
 import { ADMIN_TOKEN, startTestServer, type TestServer } from "./support/server";
 
@@ -435,8 +435,8 @@ describe("error rendering", () => {
   test("our own response failing its schema is a 500, never blamed on the client; set headers survive errors", async () => {
     const { Elysia } = await import("elysia");
     const { z } = await import("zod");
-    const { errorHandler } = await import("../src/plugins/errors");
-    const { requestId } = await import("../src/plugins/request-id");
+    const { errorHandler } = await import("../src/runtime/plugins/errors");
+    const { requestId } = await import("../src/runtime/plugins/request-id");
     const { errors } = await import("../src/lib/errors");
     const app = new Elysia()
       .use(requestId)

@@ -8,7 +8,7 @@ import { listAudit } from "../src/modules/audit/service";
 import { AlertNotifier } from "../src/modules/alerts/notifier";
 import { AlertService } from "../src/modules/alerts/service";
 import { signPayload, verifySignature } from "../src/modules/alerts/signature";
-import { buildRuntime } from "../src/server";
+import { buildRuntime } from "../src/runtime/server";
 import { chat, until, user } from "./support/chat";
 import { startGateway } from "./support/fake-upstream";
 import { ADMIN_TOKEN, startTestServer, type TestServer } from "./support/server";

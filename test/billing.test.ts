@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../src/config/load";
 import { listAudit } from "../src/modules/audit/service";
-import { checkLedger, listLedger } from "../src/modules/ledger/service";
+import { checkLedger, listLedger } from "../src/money/ledger";
 import { billingSettings } from "../src/modules/billing/amounts";
 import { reconcileSession } from "../src/modules/billing/stripe-sync";
-import { buildRuntime, startServer } from "../src/server";
+import { buildRuntime, startServer } from "../src/runtime/server";
 import {
   deliver,
   dispute,

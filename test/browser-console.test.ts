@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import type { Page } from "playwright-core";
-import { insertUsage } from "../src/modules/usage/record";
+import { insertUsage } from "../src/money/usage-row";
 import { launchBrowser, screenshot, screenshotsEnabled, type Browser } from "./support/browser";
 import { startGateway } from "./support/fake-upstream";
 import { ADMIN_TOKEN } from "./support/server";

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import type { Page } from "playwright-core";
-import type { SettleRecord } from "../src/modules/ledger/settle-journal";
-import { SettleWriter } from "../src/modules/ledger/settle-writer";
+import type { SettleRecord } from "../src/money/settle-journal";
+import { SettleWriter } from "../src/money/settle-writer";
 import { launchBrowser, screenshot, screenshotsEnabled, type Browser } from "./support/browser";
 import { startGateway } from "./support/fake-upstream";
 

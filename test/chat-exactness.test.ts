@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { checkLedger } from "../src/modules/ledger/service";
+import { checkLedger } from "../src/money/ledger";
 import { chat } from "./support/chat";
 import { startGateway } from "./support/fake-upstream";
 

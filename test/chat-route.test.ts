@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createApp } from "../src/app";
+import { createApp } from "../src/runtime/app";
 import { chat, user } from "./support/chat";
 import { startGateway } from "./support/fake-upstream";
 

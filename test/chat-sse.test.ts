@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { SseSplitter } from "../src/modules/chat/sse";
+import { SseSplitter } from "../src/gateway/sse";
 
 /**
  * The splitter's `whole` lets the stream forward a chunk's bytes instead of re-encoding its

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { migrate, openDb } from "../src/db/client";
+import { migrate, openDb } from "../src/store/store";
 import { createAccount, updateAccount } from "../src/modules/accounts/service";
 import { createCodes, normalizeCode, redeemCode } from "../src/modules/codes/service";
-import { checkLedger } from "../src/modules/ledger/service";
+import { checkLedger } from "../src/money/ledger";
 import { startTestServer, type TestServer } from "./support/server";
 
 let srv: TestServer;
@@ -146,7 +146,7 @@ describe("redemption service", () => {
       const { codes } = createCodes(db, { count: 1, amount_micros: 3_000_000 }, "test");
       const root = join(import.meta.dir, "..");
       const script = `
-        import { openDb } from "${root}/src/db/client";
+        import { openDb } from "${root}/src/store/store";
         import { redeemCode } from "${root}/src/modules/codes/service";
         const db = openDb(process.argv[1]);
         await Bun.sleep(Number(process.argv[4]));

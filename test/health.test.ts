@@ -1,7 +1,7 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { createApp } from "../src/app";
+import { createApp } from "../src/runtime/app";
 import { loadConfig } from "../src/config/load";
-import { buildRuntime } from "../src/server";
+import { buildRuntime } from "../src/runtime/server";
 import { startTestServer } from "./support/server";
 
 setDefaultTimeout(30_000);

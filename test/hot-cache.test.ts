@@ -2,9 +2,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { changeStamp, durable, migrate, openDb, type Db } from "../src/db/client";
+import { changeStamp, durable, migrate, openDb, type Db } from "../src/store/store";
 import { createKey, KeyAuthenticator, revokeKey } from "../src/modules/keys/service";
-import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
+import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 
 /**
  * The request path keeps the key and account rows it read while the database's change stamp

@@ -5,7 +5,7 @@ import { sha256Hex } from "../src/lib/crypto";
 import { randomBase62 } from "../src/lib/ids";
 import { updateAccount } from "../src/modules/accounts/service";
 import { listAudit } from "../src/modules/audit/service";
-import { resolveAdminToken } from "../src/modules/auth/service";
+import { resolveAdminToken } from "../src/identity/admin-token";
 import { generateKey, getKeyRow, KeyAuthenticator, keyView, listKeys, revokeKey, rotateKey } from "../src/modules/keys/service";
 import { apiErrorOf, freshDb, manualClock, seedAccount, seedKey } from "./support/foundation";
 

@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { ApiError } from "../src/lib/errors";
-import { usdToMicros, microsToUsd } from "../src/lib/money";
+import { usdToMicros, microsToUsd } from "../src/money/units";
 import { getAccountRow } from "../src/modules/accounts/service";
 import { listAudit } from "../src/modules/audit/service";
-import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
-import { checkLedger, ledgerView, listLedger, persistedHeld, postCredit } from "../src/modules/ledger/service";
-import { durable, migrate as migrateAgain, write } from "../src/db/client";
-import { checkAdminToken } from "../src/modules/auth/service";
+import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
+import { checkLedger, ledgerView, listLedger, persistedHeld, postCredit } from "../src/money/ledger";
+import { durable, migrate as migrateAgain, write } from "../src/store/store";
+import { checkAdminToken } from "../src/identity/admin-token";
 import { sha256Hex } from "../src/lib/crypto";
 import { apiErrorOf, freshDb, seedAccount } from "./support/foundation";
 
@@ -240,7 +240,7 @@ describe("storage", () => {
 });
 
 test("durable() nests: an inner durable() joins the outer transaction and rolls back with it", async () => {
-  const { openDb, migrate, durable } = await import("../src/db/client");
+  const { openDb, migrate, durable } = await import("../src/store/store");
   const db = openDb(":memory:");
   migrate(db);
   const insert = (k: string) => db.$client.query("INSERT INTO settings (key, value) VALUES (?, 'v')").run(k);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { createApp } from "../src/app";
+import { createApp } from "../src/runtime/app";
 import { startTestServer, type TestServer } from "./support/server";
 
 setDefaultTimeout(30_000);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { insertUsage } from "../src/modules/usage/record";
+import { insertUsage } from "../src/money/usage-row";
 import { startTestServer, type TestServer } from "./support/server";
 import { csrfOf, WebClient } from "./support/web-client";
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { costMicros, costMicrosBig } from "../src/modules/providers/usage";
+import { costMicros, costMicrosBig } from "../src/gateway/providers/usage";
 
 /**
  * Cost is computed with plain numbers while exact (every real request) and BigInt beyond 2^53;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../src/config/load";
-import { buildRuntime } from "../src/server";
+import { buildRuntime } from "../src/runtime/server";
 import type { Principal } from "../src/modules/keys/service";
 import { chat, user } from "./support/chat";
 import { startClockedGateway, TestClock, type ClockedGateway } from "./support/clocked-gateway";

@@ -3,10 +3,10 @@ import fc from "fast-check";
 import { loadConfig } from "../src/config/load";
 import { ApiError } from "../src/lib/errors";
 import type { Principal } from "../src/modules/keys/service";
-import { refill, UNIT, waitMs } from "../src/modules/ratelimit/bucket";
-import { BucketLimiter, type BucketRow, type BucketStore } from "../src/modules/ratelimit/bucket-limiter";
-import { formatDuration } from "../src/modules/ratelimit/duration";
-import { effectivePlan, keyLevel, tierTarget, type PlanPolicy } from "../src/modules/ratelimit/plans";
+import { refill, UNIT, waitMs } from "../src/gateway/limits/bucket";
+import { BucketLimiter, type BucketRow, type BucketStore } from "../src/gateway/limits/bucket-limiter";
+import { formatDuration } from "../src/gateway/limits/duration";
+import { effectivePlan, keyLevel, tierTarget, type PlanPolicy } from "../src/gateway/limits/plans";
 
 // Real servers and real sleeps (the SDK honours retry-after) on a shared, noisy machine.
 setDefaultTimeout(60_000);

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { loadConfig } from "../src/config/load";
-import { CircuitBreaker } from "../src/modules/upstreams/breaker";
-import { hostPort, tcpCheck } from "../src/modules/upstreams/connect-check";
-import { UpstreamRegistry } from "../src/modules/upstreams/registry";
-import { backoffMs, classifyStatus, retryAfterMs } from "../src/modules/upstreams/retry";
+import { CircuitBreaker } from "../src/gateway/upstream/breaker";
+import { hostPort, tcpCheck } from "../src/gateway/upstream/connect-check";
+import { UpstreamRegistry } from "../src/gateway/upstream/registry";
+import { backoffMs, classifyStatus, retryAfterMs } from "../src/gateway/upstream/retry";
 import { chat, until, user } from "./support/chat";
 import { startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { manualClock } from "./support/foundation";

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { migrate, openDb } from "../src/db/client";
+import { migrate, openDb } from "../src/store/store";
 import { createAccount } from "../src/modules/accounts/service";
-import { acceptInvite, createInvite, findInvite, findLogin, signUp } from "../src/modules/logins/service";
-import { checkCsrf, createSession, deleteSession, getSession, hashPassword, LoginThrottle, verifyPassword } from "../src/modules/sessions/service";
+import { acceptInvite, createInvite, findInvite, findLogin, signUp } from "../src/identity/logins/service";
+import { checkCsrf, createSession, deleteSession, getSession, hashPassword, LoginThrottle, verifyPassword } from "../src/identity/sessions";
 import { readCookies, setCookie } from "../src/web/cookies";
 import { safeNext } from "../src/web/forms";
 import { compact, usd } from "../src/web/format";

@@ -4,11 +4,11 @@ import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { drizzle } from "drizzle-orm/bun-sqlite";
-import { caughtUp, type Db } from "../src/db/client";
-import { SettleJournal, type SettleRecord } from "../src/modules/ledger/settle-journal";
-import { SqliteCreditStore } from "../src/modules/ledger/sqlite-credit-store";
-import { SettleWriter } from "../src/modules/ledger/settle-writer";
-import { checkLedger, postCredit } from "../src/modules/ledger/service";
+import { caughtUp, type Db } from "../src/store/store";
+import { SettleJournal, type SettleRecord } from "../src/money/settle-journal";
+import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
+import { SettleWriter } from "../src/money/settle-writer";
+import { checkLedger, postCredit } from "../src/money/ledger";
 import { freshDb, seedAccount, seedKey } from "./support/foundation";
 
 /**
@@ -55,7 +55,7 @@ describe("the journal file", () => {
 describe("ownership", () => {
   test("one process owns a journal: others get none while it lives, the next one takes it over once it dies", async () => {
     const p = paths();
-    const code = `const { SettleJournal } = await import(${JSON.stringify(join(import.meta.dir, "../src/modules/ledger/settle-journal.ts"))});
+    const code = `const { SettleJournal } = await import(${JSON.stringify(join(import.meta.dir, "../src/money/settle-journal.ts"))});
       console.log(SettleJournal.claim(${JSON.stringify(p.journal)}) ? "owner" : "refused");
       setInterval(() => {}, 1000);`;
     const child = Bun.spawn(["bun", "-e", code], { stdout: "pipe", stderr: "inherit" });

@@ -1,8 +1,8 @@
-import { microsToUsd } from "../lib/money";
+import { microsToUsd } from "../money/units";
 import type { AccountViewT } from "../modules/accounts/model";
 import { CreateAccountBody, ListAccountsQuery } from "../modules/accounts/model";
 import { accountView, createAccount, getAccountRow, listAccounts, type AccountRow } from "../modules/accounts/service";
-import { persistedHeld, unwrittenCharges } from "../modules/ledger/service";
+import { persistedHeld, unwrittenCharges } from "../money/ledger";
 import { CLI_ACTOR, isoTime, pairs, positionals, table, validate, type CliContext, type GroupCommand } from "./command";
 
 /**

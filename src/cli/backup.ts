@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { backupDatabase } from "../modules/ledger/backup";
+import { backupDatabase } from "../money/backup";
 import { UsageError } from "./args";
 import { pairs, positionals, type LeafCommand } from "./command";
 

@@ -1,6 +1,6 @@
 import { CreateCodesBody, ListCodesQuery } from "../modules/codes/model";
 import { codeView, createCodes, listCodes } from "../modules/codes/service";
-import { microsToUsd } from "../lib/money";
+import { microsToUsd } from "../money/units";
 import { UsageError } from "./args";
 import { CLI_ACTOR, isoTime, positionals, table, validate, type GroupCommand } from "./command";
 import { parseUsd } from "./credits";

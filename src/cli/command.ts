@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { loadConfig, type Config } from "../config/load";
-import { migrate, openDb, type Db } from "../db/client";
+import { migrate, openDb, type Db } from "../store/store";
 import { UsageError, type OptionSpecs, type Parsed } from "./args";
 
 /** The actor recorded in audit entries for changes made from the command line. */

@@ -1,6 +1,6 @@
-import { microsToUsd, usdToMicros } from "../lib/money";
+import { microsToUsd, usdToMicros } from "../money/units";
 import { CreditBody } from "../modules/ledger/model";
-import { persistedHeld, postCredit, unwrittenCharges } from "../modules/ledger/service";
+import { persistedHeld, postCredit, unwrittenCharges } from "../money/ledger";
 import { UsageError } from "./args";
 import { CLI_ACTOR, positionals, validate, type GroupCommand } from "./command";
 

@@ -4,11 +4,11 @@ import { join } from "node:path";
 import type { Config } from "../config/load";
 import { defaultModels } from "../config/load";
 import { startMockUpstream } from "../demo/mock-upstream";
-import { microsToUsd } from "../lib/money";
+import { microsToUsd } from "../money/units";
 import { createAccount } from "../modules/accounts/service";
 import { createKey } from "../modules/keys/service";
-import { postCredit } from "../modules/ledger/service";
-import { buildRuntime, startServer } from "../server";
+import { postCredit } from "../money/ledger";
+import { buildRuntime, startServer } from "../runtime/server";
 import type { LeafCommand } from "./command";
 
 const DEMO_CREDITS = 5_000_000;

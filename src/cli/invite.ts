@@ -1,5 +1,5 @@
-import { InviteBody } from "../modules/logins/model";
-import { createInvite } from "../modules/logins/service";
+import { InviteBody } from "../identity/logins/model";
+import { createInvite } from "../identity/logins/service";
 import type { Config } from "../config/load";
 import { CLI_ACTOR, isoTime, pairs, positionals, validate, type LeafCommand } from "./command";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { microsToUsd } from "../lib/money";
+import { microsToUsd } from "../money/units";
 import { getAccountRow } from "../modules/accounts/service";
 import { CreateKeyBody, RotateKeyBody, type KeyViewT } from "../modules/keys/model";
 import { createKey, getKeyRow, keyView, listKeys, revokeKey, rotateKey } from "../modules/keys/service";

@@ -1,6 +1,6 @@
 import type { Config } from "../config/load";
-import { batchScheduling } from "../lib/cpu-scheduling";
-import { buildRuntime, startServer, type RunningServer } from "../server";
+import { batchScheduling } from "../runtime/cpu-scheduling";
+import { buildRuntime, startServer, type RunningServer } from "../runtime/server";
 import { positionals, type LeafCommand } from "./command";
 
 /** `tollgate serve`: migrate, recover orphaned holds, listen, stop cleanly on SIGTERM/SIGINT. */

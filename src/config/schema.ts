@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { usdToMicros } from "../lib/money";
+import { usdToMicros } from "../money/units";
 
 /** A USD amount given as number or string, kept as an exact integer scaled by 1e6. */
 const scaledUsd = z

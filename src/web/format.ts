@@ -1,4 +1,4 @@
-import { microsToUsd } from "../lib/money";
+import { microsToUsd } from "../money/units";
 
 const group = (digits: string) => digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 

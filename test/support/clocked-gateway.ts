@@ -1,5 +1,5 @@
 import { loadConfig } from "../../src/config/load";
-import { buildRuntime, startServer, type Runtime } from "../../src/server";
+import { buildRuntime, startServer, type Runtime } from "../../src/runtime/server";
 import { fakeCatalogue, startFakeUpstream, type MockUpstream } from "./fake-upstream";
 import { ADMIN_TOKEN } from "./server";
 

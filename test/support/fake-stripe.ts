@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Stripe from "stripe";
-import { openDb } from "../../src/db/client";
-import { createSession } from "../../src/modules/sessions/service";
+import { openDb } from "../../src/store/store";
+import { createSession } from "../../src/identity/sessions";
 import { ADMIN_TOKEN } from "./server";
 
 /**

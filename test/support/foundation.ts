@@ -1,8 +1,8 @@
-import { openDb, migrate, type Db } from "../../src/db/client";
+import { openDb, migrate, type Db } from "../../src/store/store";
 import { createAccount } from "../../src/modules/accounts/service";
 import { createKey } from "../../src/modules/keys/service";
 import type { CreateKeyInput } from "../../src/modules/keys/model";
-import { postCredit } from "../../src/modules/ledger/service";
+import { postCredit } from "../../src/money/ledger";
 import { ApiError } from "../../src/lib/errors";
 
 /** A fresh, migrated database (in memory unless a path is given). */

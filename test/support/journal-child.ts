@@ -3,8 +3,8 @@
  * applied (its batch interval is an hour), prints what it charged, then waits to be killed.
  * Usage: bun test/support/journal-child.ts <db path> <journal path> <requests>
  */
-import { SettleJournal } from "../../src/modules/ledger/settle-journal";
-import { SqliteCreditStore } from "../../src/modules/ledger/sqlite-credit-store";
+import { SettleJournal } from "../../src/money/settle-journal";
+import { SqliteCreditStore } from "../../src/money/sqlite-credit-store";
 import { freshDb, seedAccount, seedKey } from "./foundation";
 
 const [dbPath, journalPath, n] = process.argv.slice(2) as [string, string, string];

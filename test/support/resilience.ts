@@ -2,9 +2,9 @@ import { parseSse } from "./chat";
 /** Helpers for the resilience tests: gateways over several fake upstreams, and exact-ledger checks. */
 import { expect } from "bun:test";
 import type { Database } from "bun:sqlite";
-import { estimateTokens, promptEstimate } from "../../src/modules/chat/estimate";
-import { checkLedger } from "../../src/modules/ledger/service";
-import { costMicros } from "../../src/modules/providers/usage";
+import { estimateTokens, promptEstimate } from "../../src/gateway/estimate";
+import { checkLedger } from "../../src/money/ledger";
+import { costMicros } from "../../src/gateway/providers/usage";
 import { until } from "./chat";
 import { startTestServer, type TestServer } from "./server";
 

@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from "../../src/config/load";
-import { buildRuntime, startServer, type Runtime } from "../../src/server";
+import { buildRuntime, startServer, type Runtime } from "../../src/runtime/server";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 

@@ -1,9 +1,9 @@
 import { desc, eq, like, or } from "drizzle-orm";
-import { durable, type Db } from "../../db/client";
-import { accounts } from "../../db/schema";
+import { durable, type Db } from "../../store/store";
+import { accounts } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
-import { microsToUsd } from "../../lib/money";
+import { microsToUsd } from "../../money/units";
 import { audit } from "../audit/service";
 import type { AccountViewT, CreateAccountInput, UpdateAccountInput } from "./model";
 

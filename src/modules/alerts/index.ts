@@ -1,8 +1,8 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../app";
+import type { AppDeps } from "../../runtime/app";
 import { errors } from "../../lib/errors";
 import { IdParams } from "../accounts/model";
-import { authPlugin } from "../auth";
+import { authPlugin } from "../../identity/auth";
 import { LowBalanceBody, LowBalanceView } from "./model";
 import type { AlertService } from "./service";
 

@@ -1,9 +1,9 @@
 import { eq, or } from "drizzle-orm";
 import type { Transporter } from "nodemailer";
 import type { Config } from "../../config/load";
-import { write, type Db } from "../../db/client";
-import { accounts, alertEvents } from "../../db/schema";
-import { microsToUsd } from "../../lib/money";
+import { write, type Db } from "../../store/store";
+import { accounts, alertEvents } from "../../store/schema";
+import { microsToUsd } from "../../money/units";
 import { signPayload } from "./signature";
 
 export type AlertEventRow = typeof alertEvents.$inferSelect;

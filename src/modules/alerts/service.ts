@@ -1,13 +1,13 @@
 import { and, desc, eq, gt, gte, max, sql } from "drizzle-orm";
 import type { Config } from "../../config/load";
-import { durable, write, type Db } from "../../db/client";
-import { alertEvents, alertSettings, ledgerEntries } from "../../db/schema";
-import { StampedMemo } from "../../db/stamped-memo";
+import { durable, write, type Db } from "../../store/store";
+import { alertEvents, alertSettings, ledgerEntries } from "../../store/schema";
+import { StampedMemo } from "../../store/stamped-memo";
 import { randomBase62 } from "../../lib/ids";
-import { microsToUsd } from "../../lib/money";
+import { microsToUsd } from "../../money/units";
 import { getAccountRow } from "../accounts/service";
 import { audit } from "../audit/service";
-import type { Balance, CreditStore } from "../ledger/credit-store";
+import type { Balance, CreditStore } from "../../money/credit-store";
 import type { AlertEventViewT, LowBalanceViewT } from "./model";
 import type { AlertNotifier } from "./notifier";
 

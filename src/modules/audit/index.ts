@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../app";
-import { authPlugin } from "../auth";
+import type { AppDeps } from "../../runtime/app";
+import { authPlugin } from "../../identity/auth";
 import { AuditList, AuditQuery } from "./model";
 import { listAudit } from "./service";
 

@@ -1,6 +1,6 @@
 import { and, desc, eq, lt } from "drizzle-orm";
-import type { Db } from "../../db/client";
-import { auditLog } from "../../db/schema";
+import type { Db } from "../../store/store";
+import { auditLog } from "../../store/schema";
 
 export interface AuditInput {
   actor: string;

@@ -1,16 +1,16 @@
 import { Elysia } from "elysia";
 import { z } from "zod";
-import type { AppDeps } from "../../app";
+import type { AppDeps } from "../../runtime/app";
 import { ApiError, errors } from "../../lib/errors";
 import { getAccountRow } from "../accounts/service";
 import { IdParams } from "../accounts/model";
-import { authPlugin } from "../auth";
+import { authPlugin } from "../../identity/auth";
 import { billingSettings } from "./amounts";
 import { BillingInfo, CheckoutBody, CheckoutView, CustomerPaymentsQuery, PaymentList, PaymentView, PaymentsQuery, WebhookAck } from "./model";
 import { billingInfo, createCheckout, getPayment, listPayments, parseAmount, paymentView, type PaymentRow } from "./service";
 import { stripeFromConfig } from "./stripe-client";
-import { billingConsolePages } from "./console-pages";
-import { billingPortalPages, portalReturnUrls } from "./portal-pages";
+import { billingConsolePages } from "../../web/billing/console-pages";
+import { billingPortalPages, portalReturnUrls } from "../../web/billing/portal-pages";
 import { fetchReceipt } from "./stripe-sync";
 import { handleStripeEvent } from "./webhook";
 

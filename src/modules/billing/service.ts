@@ -1,10 +1,10 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import type Stripe from "stripe";
-import { write, type Db } from "../../db/client";
-import { payments } from "../../db/schema";
+import { write, type Db } from "../../store/store";
+import { payments } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
-import { microsToUsd, usdToMicros } from "../../lib/money";
+import { microsToUsd, usdToMicros } from "../../money/units";
 import { getAccountRow } from "../accounts/service";
 import { creditFor, currencyExponent, formatMinor, scaledToMinor, type BillingSettings } from "./amounts";
 import type { BillingInfoT, PaymentViewT } from "./model";

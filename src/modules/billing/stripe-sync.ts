@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
-import { write, type Db } from "../../db/client";
-import { payments } from "../../db/schema";
+import { write, type Db } from "../../store/store";
+import { payments } from "../../store/schema";
 import type { BillingSettings } from "./amounts";
 import { handleStripeEvent, type WebhookOutcome } from "./webhook";
 

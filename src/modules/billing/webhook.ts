@@ -1,10 +1,10 @@
 import { and, eq, or } from "drizzle-orm";
 import type Stripe from "stripe";
-import { durable, write, type Db } from "../../db/client";
-import { accounts, ledgerEntries, payments } from "../../db/schema";
+import { durable, write, type Db } from "../../store/store";
+import { accounts, ledgerEntries, payments } from "../../store/schema";
 import { newId } from "../../lib/ids";
 import { audit } from "../audit/service";
-import { applyCredit } from "../ledger/service";
+import { applyCredit } from "../../money/ledger";
 import { creditFor, currencyExponent, proportion, type BillingSettings } from "./amounts";
 import type { PaymentRow, PaymentStatus } from "./service";
 

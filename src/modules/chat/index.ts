@@ -1,8 +1,8 @@
 import { Elysia } from "elysia";
 import { z } from "zod";
-import type { AppDeps } from "../../app";
-import { ChatRequest } from "./model";
-import { chatRoute } from "./route";
+import type { AppDeps } from "../../runtime/app";
+import { ChatRequest } from "../../gateway/chat-request";
+import { chatRoute } from "../../gateway/route";
 
 /**
  * The documented face of POST /v1/chat/completions. In the server Bun's router sends the route

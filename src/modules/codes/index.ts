@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../app";
-import { microsToUsd } from "../../lib/money";
-import { authPlugin } from "../auth";
+import type { AppDeps } from "../../runtime/app";
+import { microsToUsd } from "../../money/units";
+import { authPlugin } from "../../identity/auth";
 import { CodeBatch, CodeList, CreateCodesBody, ListCodesQuery, RedeemBody, Redemption } from "./model";
 import { codeView, createCodes, listCodes, redeemCode } from "./service";
 

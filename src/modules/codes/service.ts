@@ -1,12 +1,12 @@
 import { and, desc, eq, gt, isNotNull, isNull, lte, or, sql } from "drizzle-orm";
-import { durable, type Db } from "../../db/client";
-import { accounts, ledgerEntries, redemptionCodes } from "../../db/schema";
+import { durable, type Db } from "../../store/store";
+import { accounts, ledgerEntries, redemptionCodes } from "../../store/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { ApiError, errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
-import { microsToUsd } from "../../lib/money";
+import { microsToUsd } from "../../money/units";
 import { audit } from "../audit/service";
-import { applyCredit, ledgerView } from "../ledger/service";
+import { applyCredit, ledgerView } from "../../money/ledger";
 import type { LedgerEntryViewT } from "../ledger/model";
 import type { CodeViewT, CreateCodesInput } from "./model";
 

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { z } from "zod";
-import type { AppDeps } from "../../app";
+import type { AppDeps } from "../../runtime/app";
 
 const Health = z.object({ status: z.literal("ok") });
 const Ready = z.object({ status: z.enum(["ready", "unavailable"]), database: z.enum(["ok", "error"]) });

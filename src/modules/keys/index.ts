@@ -1,8 +1,8 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../app";
+import type { AppDeps } from "../../runtime/app";
 import { IdParams } from "../accounts/model";
 import { getAccountRow } from "../accounts/service";
-import { authPlugin } from "../auth";
+import { authPlugin } from "../../identity/auth";
 import { CreatedKey, CreateKeyBody, KeyList, KeyView, RotateKeyBody } from "./model";
 import { createKey, getKeyRow, keyView, listKeys, revokeKey, rotateKey } from "./service";
 

@@ -1,8 +1,8 @@
 import { desc, eq } from "drizzle-orm";
 import type { Statement } from "bun:sqlite";
-import { durable, type Db } from "../../db/client";
-import { StampedMemo } from "../../db/stamped-memo";
-import { apiKeys } from "../../db/schema";
+import { durable, type Db } from "../../store/store";
+import { StampedMemo } from "../../store/stamped-memo";
+import { apiKeys } from "../../store/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";

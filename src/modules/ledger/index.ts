@@ -1,11 +1,11 @@
 import { Elysia } from "elysia";
 import { z } from "zod";
-import type { AppDeps } from "../../app";
+import type { AppDeps } from "../../runtime/app";
 import { getAccountRow } from "../accounts/service";
 import { IdParams } from "../accounts/model";
-import { authPlugin } from "../auth";
+import { authPlugin } from "../../identity/auth";
 import { CreditBody, LedgerEntryView, LedgerList, LedgerQuery } from "./model";
-import { ledgerView, listLedger, postCredit } from "./service";
+import { ledgerView, listLedger, postCredit } from "../../money/ledger";
 
 const IdempotencyHeaders = z.looseObject({
   "idempotency-key": z.string().min(1).max(255).optional().describe("Replays the first result for the same key and body."),

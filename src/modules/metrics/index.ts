@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../app";
-import { authPlugin } from "../auth";
-import { CONTENT_TYPE } from "./exposition";
+import type { AppDeps } from "../../runtime/app";
+import { authPlugin } from "../../identity/auth";
+import { CONTENT_TYPE } from "../../lib/exposition";
 import { renderMetrics } from "./service";
 
 export const metricsModule = (deps: AppDeps) =>

@@ -1,7 +1,7 @@
-import type { AppDeps } from "../../app";
+import type { AppDeps } from "../../runtime/app";
 import { listUpstreams } from "../upstreams/service";
-import { ChatMetrics } from "./chat-metrics";
-import { Exposition } from "./exposition";
+import { ChatMetrics } from "../../gateway/metrics";
+import { Exposition } from "../../lib/exposition";
 
 const BREAKER = { closed: 0, half_open: 1, open: 2 } as const;
 

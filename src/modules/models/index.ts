@@ -1,8 +1,8 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../app";
-import { authPlugin } from "../auth";
+import type { AppDeps } from "../../runtime/app";
+import { authPlugin } from "../../identity/auth";
 import { ModelList, ModelObject, ModelParams } from "./model";
-import { findModel, modelObject, modelsFor } from "./service";
+import { findModel, modelObject, modelsFor } from "../../gateway/catalogue";
 
 export const modelsModule = (deps: AppDeps) =>
   new Elysia({ prefix: "/v1", tags: ["customer"] })

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../app";
+import type { AppDeps } from "../../runtime/app";
 import { IdParams } from "../accounts/model";
-import { authPlugin } from "../auth";
+import { authPlugin } from "../../identity/auth";
 import { AccountPlanView, KeyLimitsBody, KeyLimitsView, PlansList, SetPlanBody } from "./model";
 import { getAccountPlan, getKeyLimits, setAccountPlan, setKeyLimits, type AccountPlan, type KeyLimitsState } from "./service";
 

@@ -1,12 +1,12 @@
 import { eq, gte } from "drizzle-orm";
-import { durable, write, type Db } from "../../db/client";
-import { accounts, keyLimits, ratelimitBuckets, settings } from "../../db/schema";
+import { durable, write, type Db } from "../../store/store";
+import { accounts, keyLimits, ratelimitBuckets, settings } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { getAccountRow } from "../accounts/service";
 import { audit } from "../audit/service";
 import { getKeyRow } from "../keys/service";
-import type { BucketRow, BucketStore } from "./bucket-limiter";
-import { effectivePlan, isPlan, keyLevel, tierTarget, type KeyOverrides, type Limits, type PlanPolicy } from "./plans";
+import type { BucketRow, BucketStore } from "../../gateway/limits/bucket-limiter";
+import { effectivePlan, isPlan, keyLevel, tierTarget, type KeyOverrides, type Limits, type PlanPolicy } from "../../gateway/limits/plans";
 
 const POLICY_SETTING = "ratelimit_policy";
 

@@ -1,7 +1,7 @@
 import type { Config } from "../../config/load";
 import type { UpstreamListT, UpstreamViewT } from "./model";
-import { UpstreamRegistry, type RegistryOptions, type Target } from "./registry";
-import { Traffic } from "./traffic";
+import { UpstreamRegistry, type RegistryOptions, type Target } from "../../gateway/upstream/registry";
+import { Traffic } from "../../gateway/upstream/traffic";
 
 /** The upstream side of the gateway: keys and breakers (registry) and requests in flight (traffic). */
 export interface Upstreams {

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../app";
-import { authPlugin } from "../auth";
+import type { AppDeps } from "../../runtime/app";
+import { authPlugin } from "../../identity/auth";
 import { AdminUsageQuery, UsageQuery, UsageReport } from "./model";
 import { dailyUsage, filterFromQuery, listUsage, totalsOf, type UsageFilter } from "./service";
 

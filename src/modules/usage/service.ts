@@ -1,5 +1,5 @@
-import type { Db } from "../../db/client";
-import { write } from "../../db/client";
+import type { Db } from "../../store/store";
+import { write } from "../../store/store";
 import type { DailyUsageT, UsageQueryT, UsageRowT } from "./model";
 
 export interface UsageFilter {

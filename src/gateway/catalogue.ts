@@ -1,0 +1,18 @@
+import type { Config, Model } from "../config/load";
+import { errors } from "../lib/errors";
+
+/** Models a key may use: the catalogue, narrowed by the key's allow-list when it has one. */
+export function modelsFor(config: Config, allowed: readonly string[] | null): readonly Model[] {
+  return allowed ? config.models.filter((m) => allowed.includes(m.id)) : config.models;
+}
+
+/** Unknown models and models outside the key's allow-list look the same: 404 model_not_found. */
+export function findModel(config: Config, allowed: readonly string[] | null, id: string): Model {
+  const m = config.models.find((x) => x.id === id);
+  if (!m || (allowed && !allowed.includes(id))) throw errors.modelNotFound(id);
+  return m;
+}
+
+export function modelObject(m: Model) {
+  return { id: m.id, object: "model" as const, created: m.created, owned_by: m.provider };
+}

@@ -1,0 +1,252 @@
+import { ApiError } from "../../lib/errors";
+import type { Principal } from "../../modules/keys/service";
+import { type Bucket, capacity, fullBucket, refill, remaining, UNIT, waitMs } from "./bucket";
+import { formatDuration } from "./duration";
+import { describe, level, type Level, type LevelState, render, type Scope, slotOf, tightest } from "./levels";
+import type { Admission, LimitsView, RateLimiter } from "./limiter";
+import { effectivePlan, keyLevel, type Limits, type PlanPolicy } from "./plans";
+
+/** A persisted bucket (table ratelimit_buckets). */
+export interface BucketRow {
+  id: string;
+  level: number;
+  perMinute: number;
+  updatedAt: number;
+}
+
+/** Where snapshots go (SQLite in production, nothing in unit tests). */
+export interface BucketStore {
+  load(): BucketRow[];
+  /** Upserts and deletes in one transaction. */
+  save(upserts: BucketRow[], deletes: string[]): void;
+}
+
+/** Concurrency-cap 429s ask for a short, fixed back-off: a slot frees when some request ends. */
+const CONCURRENCY_RETRY_MS = 1000;
+
+/**
+ * Token buckets per key and per account, authoritative in memory (JavaScript runs one callback at
+ * a time, so check-and-charge is atomic) and snapshotted to the database by `persist()`: no write
+ * per request. Each level has a request bucket (capacity rpm), a token bucket (capacity tpm) and
+ * a count of requests in flight; a request is admitted only if every level admits it.
+ */
+export class BucketLimiter implements RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly dirty = new Set<string>();
+  private readonly inflight = new Map<string, number>();
+  /** Levels per principal: authentication hands out the same Principal while its rows are unchanged. */
+  private readonly resolved = new WeakMap<Principal, { plan: string; levels: Level[] }>();
+  private readonly clock: () => number;
+  private readonly store?: BucketStore;
+
+  constructor(
+    private readonly policy: PlanPolicy,
+    opts: { now?: () => number; store?: BucketStore } = {},
+  ) {
+    const now = opts.now ?? Date.now;
+    this.clock = () => Math.floor(now());
+    this.store = opts.store;
+    for (const r of this.store?.load() ?? []) {
+      if (r.perMinute > 0) this.buckets.set(r.id, { level: r.level, at: r.updatedAt, perMinute: r.perMinute });
+    }
+  }
+
+  admit(p: Principal, estimatedTokens: number): Admission {
+    const now = this.clock();
+    const est = Number.isFinite(estimatedTokens) && estimatedTokens > 0 ? Math.ceil(estimatedTokens) : 0;
+    const { levels } = this.resolve(p);
+    const states = levels.map((level) => this.state(level, now));
+
+    // A request bigger than a token bucket can ever hold must not be retried forever.
+    for (const s of states) {
+      if (est > s.level.limits.tpm) {
+        throw new ApiError(
+          429,
+          `Request too large on tokens per min (TPM) for ${describe(s.level)}: Limit ${s.level.limits.tpm}, Requested ${est}. ` +
+            "Reduce the input or max_tokens (max_completion_tokens) so that the request fits.",
+          "tokens",
+          "rate_limit_exceeded",
+          null,
+          { ...render(states), "x-should-retry": "false" },
+        );
+      }
+    }
+
+    let wait = 0;
+    let binding: { s: LevelState; type: "requests" | "tokens" } | undefined;
+    for (const s of states) {
+      const r = waitMs(s.req, UNIT, s.level.limits.rpm);
+      if (r > wait) (wait = r), (binding = { s, type: "requests" });
+      const t = waitMs(s.tok, est * UNIT, s.level.limits.tpm);
+      if (t > wait) (wait = t), (binding = { s, type: "tokens" });
+    }
+    if (binding) {
+      const { s, type } = binding;
+      const limit = type === "requests" ? s.level.limits.rpm : s.level.limits.tpm;
+      const left = remaining(type === "requests" ? s.req : s.tok);
+      const what = type === "requests" ? "requests per min (RPM)" : "tokens per min (TPM)";
+      throw rateLimited(
+        `Rate limit reached for ${describe(s.level)} on ${what}: Limit ${limit}, Remaining ${left}, Requested ${type === "requests" ? 1 : est}. ` +
+          `Please try again in ${formatDuration(wait)}.`,
+        type,
+        wait,
+        render(states),
+      );
+    }
+
+    for (const s of states) {
+      const n = this.inflight.get(s.level.slot) ?? 0;
+      if (n >= s.level.limits.concurrency) {
+        throw rateLimited(
+          `Too many concurrent requests for ${describe(s.level)}: Limit ${s.level.limits.concurrency} concurrent requests. ` +
+            "Please try again in 1s.",
+          "requests",
+          CONCURRENCY_RETRY_MS,
+          render(states),
+        );
+      }
+    }
+
+    for (const s of states) {
+      s.req.level -= UNIT;
+      s.tok.level -= est * UNIT;
+      this.dirty.add(s.level.r).add(s.level.t);
+      this.inflight.set(s.level.slot, (this.inflight.get(s.level.slot) ?? 0) + 1);
+    }
+    const headers = render(states);
+
+    let settled = false;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      for (const level of levels) {
+        const k = level.slot;
+        const n = (this.inflight.get(k) ?? 1) - 1;
+        if (n > 0) this.inflight.set(k, n);
+        else this.inflight.delete(k);
+      }
+    };
+    return {
+      headers,
+      release,
+      cancel: () => {
+        if (!settled) {
+          settled = true;
+          const at = this.clock();
+          for (const level of levels) {
+            for (const [dim, units] of [["r", UNIT], ["t", est * UNIT]] as const) {
+              const b = this.bucket(level, dim, at);
+              b.level = Math.min(capacity(dim === "r" ? level.limits.rpm : level.limits.tpm), b.level + units);
+              this.dirty.add(level[dim]);
+            }
+          }
+        }
+        release();
+      },
+      settle: (actualTokens: number) => {
+        if (settled) return;
+        settled = true;
+        const actual = Number.isFinite(actualTokens) && actualTokens > 0 ? Math.ceil(actualTokens) : 0;
+        if (actual === est) return;
+        const at = this.clock();
+        for (const level of levels) {
+          const b = this.bucket(level, "t", at);
+          // More than estimated leaves a debt that delays the next admissions; less is refunded.
+          b.level = Math.min(capacity(level.limits.tpm), b.level - (actual - est) * UNIT);
+          this.dirty.add(level.t);
+        }
+      },
+    };
+  }
+
+  headers(p: Principal): Record<string, string> {
+    const now = this.clock();
+    return render(this.resolve(p).levels.map((level) => this.state(level, now)));
+  }
+
+  limits(p: Principal): LimitsView {
+    const now = this.clock();
+    const { plan, levels } = this.resolve(p);
+    const states = levels.map((level) => this.state(level, now));
+    const req = tightest(states, "req");
+    const tok = tightest(states, "tok");
+    return {
+      plan,
+      rpm: Math.min(...levels.map((l) => l.limits.rpm)),
+      tpm: Math.min(...levels.map((l) => l.limits.tpm)),
+      concurrency: Math.min(...levels.map((l) => l.limits.concurrency)),
+      remaining: {
+        requests: req.remaining,
+        tokens: tok.remaining,
+        concurrency: Math.max(0, Math.min(...levels.map((l) => l.limits.concurrency - (this.inflight.get(l.slot) ?? 0)))),
+      },
+      reset: { requests: formatDuration(req.resetMs), tokens: formatDuration(tok.resetMs) },
+    };
+  }
+
+  /** Requests in flight for a key (`key`) or account (`account`) id; for tests and diagnostics. */
+  inFlight(scope: Scope, id: string): number {
+    return this.inflight.get(slotOf(scope, id)) ?? 0;
+  }
+
+  /**
+   * Snapshots changed buckets. Full buckets are dropped from memory and from the table (a missing
+   * bucket is a full one), which also bounds memory to the recently active keys and accounts.
+   */
+  persist(): number {
+    const now = this.clock();
+    const upserts: BucketRow[] = [];
+    const deletes = new Set<string>();
+    for (const [id, b] of this.buckets) {
+      refill(b, b.perMinute, now);
+      if (b.level >= capacity(b.perMinute)) {
+        this.buckets.delete(id);
+        deletes.add(id);
+      } else if (this.dirty.has(id)) {
+        upserts.push({ id, level: b.level, perMinute: b.perMinute, updatedAt: b.at });
+      }
+    }
+    for (const id of this.dirty) if (!this.buckets.has(id)) deletes.add(id);
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    try {
+      this.store?.save(upserts, [...deletes]);
+    } catch (e) {
+      // Keep them dirty: the next snapshot retries.
+      for (const id of dirty) this.dirty.add(id);
+      throw e;
+    }
+    return upserts.length + deletes.size;
+  }
+
+  private resolve(p: Principal): { plan: string; levels: Level[] } {
+    let r = this.resolved.get(p);
+    if (!r) {
+      const plan = effectivePlan(this.policy, p.plan);
+      r = { plan: plan.name, levels: [level("key", p.keyId, keyLevel(plan.limits, p.keyLimits)), level("account", p.accountId, plan.limits)] };
+      this.resolved.set(p, r);
+    }
+    return r;
+  }
+
+  private state(level: Level, now: number): LevelState {
+    return { level, req: this.bucket(level, "r", now), tok: this.bucket(level, "t", now) };
+  }
+
+  private bucket(level: Level, dim: "r" | "t", now: number): Bucket {
+    const id = level[dim];
+    const perMinute = dim === "r" ? level.limits.rpm : level.limits.tpm;
+    let b = this.buckets.get(id);
+    if (!b) this.buckets.set(id, (b = fullBucket(perMinute, now)));
+    return refill(b, perMinute, now);
+  }
+}
+
+function rateLimited(message: string, type: "requests" | "tokens", waitMsValue: number, headers: Record<string, string>): ApiError {
+  return new ApiError(429, message, type, "rate_limit_exceeded", null, {
+    ...headers,
+    "retry-after": String(Math.ceil(waitMsValue / 1000)),
+    "retry-after-ms": String(waitMsValue),
+  });
+}

@@ -1,0 +1,45 @@
+import type { Principal } from "../../modules/keys/service";
+
+/**
+ * Rate limiting on the hot path sits behind this interface (embedded: in memory, snapshotted to
+ * SQLite; later possibly a shared store).
+ */
+export interface RateLimiter {
+  /**
+   * Admits one request for the principal (key and account levels), charging `estimatedTokens`
+   * to the token buckets and taking a concurrency slot, or throws ApiError 429 with retry-after.
+   */
+  admit(p: Principal, estimatedTokens: number): Admission;
+  /** x-ratelimit-* headers for a principal without admitting anything (for non-chat /v1 routes). */
+  headers(p: Principal): Record<string, string>;
+  /** The limits that apply to the principal and what remains of them (GET /v1/me). */
+  limits(p: Principal): LimitsView;
+  /** Writes the bucket state to the database (periodically and at shutdown); returns rows written. */
+  persist(): number;
+}
+
+export interface Admission {
+  /** x-ratelimit-* headers as of this admission. */
+  readonly headers: Record<string, string>;
+  /** Corrects the tokens charged at admission with the real usage; only the first call counts. */
+  settle(actualTokens: number): void;
+  /** Frees the concurrency slot; idempotent, call on every exit path. */
+  release(): void;
+  /**
+   * For a request refused before any upstream work (e.g. 402 at credit reservation): gives back
+   * the request and its tokens and frees the slot, so that an out-of-credit client keeps getting
+   * 402s rather than running into 429s. Idempotent; no effect after settle().
+   */
+  cancel(): void;
+}
+
+/** Effective limits: the tighter of the key and account levels. */
+export interface LimitsView {
+  plan: string;
+  rpm: number;
+  tpm: number;
+  concurrency: number;
+  remaining: { requests: number; tokens: number; concurrency: number };
+  /** Time until the bucket is full again, as in x-ratelimit-reset-*. */
+  reset: { requests: string; tokens: string };
+}

@@ -1,0 +1,41 @@
+import { eq } from "drizzle-orm";
+import { durable, type Db } from "../store/store";
+import { settings } from "../store/schema";
+import { sha256Hex } from "../lib/crypto";
+import { randomBase62 } from "../lib/ids";
+import { audit } from "../modules/audit/service";
+
+const SETTING = "admin_token_sha256";
+
+/**
+ * The admin credential as a SHA-256 digest. A configured token wins; otherwise the stored hash is
+ * used, and on the very first start a token is generated, returned once (to be printed) and only
+ * its hash is stored.
+ */
+export function resolveAdminToken(db: Db, configured: string | undefined): { hash: string; generated?: string } {
+  if (configured) return { hash: sha256Hex(configured) };
+  const stored = db.select().from(settings).where(eq(settings.key, SETTING)).get();
+  if (stored) return { hash: stored.value };
+  const token = `tg-admin-${randomBase62(40)}`;
+  const hash = sha256Hex(token);
+  durable(db, () => {
+    db.insert(settings).values({ key: SETTING, value: hash }).run();
+    audit(db, { actor: "system", action: "admin_token.generate", targetType: "settings", targetId: SETTING });
+  });
+  return { hash, generated: token };
+}
+
+/** Constant-time check of a presented admin token against the stored digest. */
+export function checkAdminToken(presented: string | null | undefined, hash: string): boolean {
+  if (!presented) return false;
+  const expected = Buffer.from(hash, "hex");
+  // A damaged stored digest must refuse everyone, not throw (a 500 on every admin call).
+  if (expected.length !== 32) return false;
+  return crypto.timingSafeEqual(Buffer.from(sha256Hex(presented), "hex"), expected);
+}
+
+export function bearer(header: string | null | undefined): string | null {
+  if (!header) return null;
+  const m = /^Bearer\s+(.+)$/i.exec(header.trim());
+  return m ? m[1]!.trim() : null;
+}

@@ -1,0 +1,37 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../runtime/app";
+import { errors } from "../lib/errors";
+import { bearer, checkAdminToken } from "./admin-token";
+
+/**
+ * Auth as macros: `{ admin: true }` requires the admin token, `{ customer: true }` resolves the
+ * calling key into `principal`. Customer keys are never accepted on admin routes and vice versa.
+ */
+export const authPlugin = (deps: AppDeps) => {
+  const cached = cache.get(deps);
+  if (cached) return cached;
+  const plugin = createAuth(deps);
+  cache.set(deps, plugin);
+  return plugin;
+};
+
+const cache = new WeakMap<AppDeps, ReturnType<typeof createAuth>>();
+
+const createAuth = (deps: AppDeps) =>
+  new Elysia({ name: "auth" }).macro({
+    admin: {
+      resolve({ headers }) {
+        if (!checkAdminToken(bearer(headers.authorization), deps.adminTokenHash)) throw errors.adminAuth();
+        return { actor: "admin" };
+      },
+    },
+    customer: {
+      resolve({ headers, set }) {
+        const key = bearer(headers.authorization) ?? headers["x-api-key"] ?? null;
+        const principal = deps.keys.authenticate(key);
+        // x-ratelimit-* on every customer response; the chat route overrides them with its admission's.
+        Object.assign(set.headers, deps.limiter.headers(principal));
+        return { principal };
+      },
+    },
+  });

@@ -1,0 +1,140 @@
+import { eq, lt } from "drizzle-orm";
+import { write, type Db } from "../store/store";
+import { webSessions } from "../store/schema";
+import { safeEqual, sha256Hex } from "../lib/crypto";
+import { randomBase62 } from "../lib/ids";
+
+export type SessionKind = "customer" | "admin";
+
+export interface WebSession {
+  kind: SessionKind;
+  accountId: string | null;
+  csrf: string;
+  expiresAt: number;
+  /** The cookie value (only its hash is stored). */
+  token: string;
+}
+
+/** Starts a session; the cookie value is returned, only its SHA-256 is stored. */
+export function createSession(
+  db: Db,
+  s: { kind: SessionKind; accountId: string | null; ttlMs: number },
+  now = Date.now(),
+): WebSession {
+  const token = randomBase62(43);
+  const csrf = randomBase62(32);
+  const expiresAt = now + s.ttlMs;
+  write(db, () => {
+    // Housekeeping piggybacks on sign-in, so expired rows never pile up.
+    db.delete(webSessions).where(lt(webSessions.expiresAt, now)).run();
+    db.insert(webSessions)
+      .values({ idHash: sha256Hex(token), kind: s.kind, accountId: s.accountId, csrf, expiresAt, createdAt: now })
+      .run();
+  });
+  return { kind: s.kind, accountId: s.accountId, csrf, expiresAt, token };
+}
+
+export function getSession(db: Db, token: string | undefined, kind: SessionKind, now = Date.now()): WebSession | null {
+  if (!token || token.length > 100) return null;
+  const row = db.select().from(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).get();
+  if (!row || row.kind !== kind || row.expiresAt <= now) return null;
+  return { kind: row.kind, accountId: row.accountId, csrf: row.csrf, expiresAt: row.expiresAt, token };
+}
+
+export function deleteSession(db: Db, token: string): void {
+  write(db, () => db.delete(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).run());
+}
+
+/** Signs an account out everywhere (password reset); call inside the caller's write transaction. */
+export function deleteAccountSessions(db: Db, accountId: string): number {
+  return db.$client
+    .query("DELETE FROM web_sessions WHERE kind = 'customer' AND account_id = ?")
+    .run(accountId).changes;
+}
+
+export function checkCsrf(expected: string, presented: unknown): boolean {
+  return typeof presented === "string" && presented.length > 0 && safeEqual(expected, presented);
+}
+
+export const hashPassword = (password: string): Promise<string> =>
+  Bun.password.hash(password, { algorithm: "argon2id" });
+
+let dummyHash: Promise<string> | undefined;
+
+/**
+ * Verifies a password; with no stored hash it still spends the time of one verification, so the
+ * response time does not reveal whether an email has an account.
+ */
+export async function verifyPassword(password: string, hash: string | null | undefined): Promise<boolean> {
+  if (!hash) {
+    await Bun.password.verify(password, await (dummyHash ??= hashPassword(randomBase62(24))));
+    return false;
+  }
+  return Bun.password.verify(password, hash);
+}
+
+/**
+ * Counts failed sign-ins per key (an email, or "admin") in a sliding window; once `max` failures
+ * are in the window the key is blocked until the oldest one leaves it. In memory: a restart
+ * forgets, which is acceptable for a brute-force brake.
+ */
+export class LoginThrottle {
+  private failures = new Map<string, number[]>();
+
+  constructor(
+    private readonly max: number,
+    private readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Milliseconds until the key may try again; 0 when it may try now. */
+  retryAfterMs(key: string): number {
+    const list = this.prune(key);
+    if (list.length < this.max) return 0;
+    return list[0]! + this.windowMs - this.now();
+  }
+
+  fail(key: string): void {
+    const list = this.prune(key);
+    list.push(this.now());
+    this.failures.set(key, list);
+    if (this.failures.size > 10_000) {
+      // Bounded memory under a spray of random emails: drop the oldest keys.
+      for (const k of [...this.failures.keys()].slice(0, 1_000)) this.failures.delete(k);
+    }
+  }
+
+  reset(key: string): void {
+    this.failures.delete(key);
+  }
+
+  private prune(key: string): number[] {
+    const cutoff = this.now() - this.windowMs;
+    const list = (this.failures.get(key) ?? []).filter((t) => t > cutoff);
+    if (list.length === 0) this.failures.delete(key);
+    return list;
+  }
+}
+
+/**
+ * One-shot secrets to show after a redirect (a new API key, invite link or codes), so that
+ * creating something is post/redirect/get and a reload never creates it twice. Kept in memory
+ * only, per session, for a few minutes; read once.
+ */
+export class Reveals<T> {
+  private items = new Map<string, { value: T; expiresAt: number }>();
+
+  constructor(private readonly ttlMs = 10 * 60_000, private readonly now: () => number = Date.now) {}
+
+  put(sessionToken: string, value: T): void {
+    const now = this.now();
+    for (const [k, v] of this.items) if (v.expiresAt <= now) this.items.delete(k);
+    this.items.set(sessionToken, { value, expiresAt: now + this.ttlMs });
+  }
+
+  take(sessionToken: string): T | null {
+    const item = this.items.get(sessionToken);
+    this.items.delete(sessionToken);
+    return item && item.expiresAt > this.now() ? item.value : null;
+  }
+}

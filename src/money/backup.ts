@@ -1,0 +1,58 @@
+import { closeSync, fsyncSync, openSync, rmSync, statSync } from "node:fs";
+import { openDb, type Db } from "../store/store";
+import { checkLedger } from "./ledger";
+import { journalPath, readJournal } from "./settle-journal";
+import { SettleWriter } from "./settle-writer";
+
+export interface BackupResult {
+  path: string;
+  bytes: number;
+  /** Settlements found in the running gateway's journal and written into the copy. */
+  journaled: number;
+  accounts: number;
+  ledgerEntries: number;
+  /** Accounts whose balance is not the sum of their ledger entries in the copy (none expected). */
+  mismatches: ReturnType<typeof checkLedger>;
+}
+
+/**
+ * A consistent copy of the database, taken while a gateway serves it, that includes the charges
+ * the gateway has so far only in its settlement journal (up to `settle_batch_ms` of them).
+ *
+ * The journal is read first and the snapshot (VACUUM INTO, one read transaction) taken after.
+ * A settlement missing from what was read was either appended later (its response completed
+ * after the backup began) or emptied from the journal before the read; the gateway empties the
+ * journal only after writing its records to SQLite, so the snapshot has those. The records read
+ * are then written into the copy exactly as a restart writes a journal: once per request id, so
+ * those that reached SQLite before the snapshot are not charged twice.
+ */
+export function backupDatabase(db: Db, target: string): BackupResult {
+  const file = db.$client.filename;
+  const records = file && file !== ":memory:" ? readJournal(journalPath(file)) : [];
+  db.$client.query("VACUUM INTO ?").run(target);
+
+  const copy = openDb(target);
+  try {
+    if (records.length > 0) {
+      const failed = new SettleWriter(copy).commit(records).outcomes.filter((o) => !o.ok);
+      if (failed.length > 0) throw new Error(`could not write ${failed.length} journaled settlement(s) into the backup (see the error above)`);
+    }
+    const count = (table: string) => copy.$client.query<{ n: number }, []>(`SELECT count(*) AS n FROM ${table}`).get()!.n;
+    const result = { journaled: records.length, accounts: count("accounts"), ledgerEntries: count("ledger_entries"), mismatches: checkLedger(copy) };
+    // One self-contained file: everything in the main file, no -wal beside it.
+    copy.$client.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    copy.$client.close();
+    const fd = openSync(target, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return { path: target, bytes: statSync(target).size, ...result };
+  } catch (e) {
+    // No half-made backup left to be mistaken for a good one.
+    copy.$client.close();
+    for (const f of [target, `${target}-wal`, `${target}-shm`]) rmSync(f, { force: true });
+    throw e;
+  }
+}

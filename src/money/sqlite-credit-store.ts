@@ -1,0 +1,299 @@
+import type { Statement } from "bun:sqlite";
+import { setWriteBehind, write, type Db } from "../store/store";
+import { StampedMemo } from "../store/stamped-memo";
+import { ApiError, errors } from "../lib/errors";
+import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult } from "./credit-store";
+import type { SettleJournal, SettleRecord } from "./settle-journal";
+import { SettleSink } from "./settle-sink";
+import { SettleWriter, type Outcome, type Written } from "./settle-writer";
+import { decrement } from "../lib/tally";
+
+interface Hold {
+  accountId: string;
+  keyId: string | null;
+  amount: number;
+  expiresAt: number;
+  createdAt: number;
+  /** See HoldRequest.freshId (not written to credit_holds). */
+  freshId?: boolean;
+}
+
+/** A settlement or release waiting for its commit, with the promise it resolves. */
+interface Queued {
+  op: SettleRecord;
+  hold: Hold;
+  resolve(v: SettleResult | null): void;
+  reject(e: unknown): void;
+}
+
+export interface SqliteCreditStoreOptions {
+  holdTtlMs: number;
+  now?: () => number;
+  /**
+   * With a journal, a settlement is durable once appended to it, and reaches SQLite at most
+   * `applyMs` later in a larger batch (see SettleJournal). Without one, every group commit is a
+   * SQLite transaction before its responses complete.
+   */
+  journal?: SettleJournal;
+  applyMs?: number;
+  /** See SettleSinkOptions.sliceSize. */
+  applySlice?: number;
+}
+
+/**
+ * Embedded implementation. Holds are authoritative in memory (JavaScript runs one callback at a
+ * time, so check-and-hold is atomic) and persisted write-behind. Balances come from SQLite rows
+ * memoised until the database changes (a top-up by the CLI in another process is seen at once).
+ * Settlements are group-committed: every settle/release queued during one event-loop turn
+ * commits together, to the journal (then to SQLite shortly after) or straight to SQLite, and the
+ * returned promise resolves only after that commit, so a response is never completed before its
+ * charge is durable (survives kill -9). A hold's amount counts against the account until its
+ * settlement has committed, and a journaled charge until it is in SQLite.
+ */
+export class SqliteCreditStore implements CreditStore {
+  private holds = new Map<string, Hold>();
+  /** Request ids whose settle/release is queued: busy until it commits (or fails and is restored). */
+  private settling = new Set<string>();
+  private heldByAccount = new Map<string, number>();
+  private heldByKey = new Map<string, number>();
+  private queue: Queued[] = [];
+  private scheduled = false;
+  private holdTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastCommitAt = 0;
+  /** Open holds not yet handed to a commit (see persistHolds). */
+  private unpersisted = new Map<string, Hold>();
+  private readonly now: () => number;
+  private readonly holdTtlMs: number;
+  private readonly journal: SettleJournal | undefined;
+  /** Where commits go: the journal (then SQLite in batches) or SQLite at once. */
+  private readonly sink: SettleSink;
+  private readonly q: {
+    account: Statement<{ balance_micros: number; status: string }, [string]>;
+    key: Statement<{ spent_micros: number; spend_cap_micros: number | null }, [string]>;
+    charged: Statement<{ one: number }, [string]>;
+  };
+
+  constructor(private readonly db: Db, opts: SqliteCreditStoreOptions) {
+    this.now = opts.now ?? Date.now;
+    this.holdTtlMs = opts.holdTtlMs;
+    this.journal = opts.journal;
+    this.sink = new SettleSink(new SettleWriter(db), { journal: opts.journal, applyMs: opts.applyMs ?? APPLY_MS, sliceSize: opts.applySlice, onWritten: (w) => this.absorb(w) });
+    const s = db.$client;
+    this.q = {
+      account: s.query("SELECT balance_micros, status FROM accounts WHERE id = ?"),
+      key: s.query("SELECT spent_micros, spend_cap_micros FROM api_keys WHERE id = ?"),
+      charged: s.query("SELECT 1 AS one FROM ledger_entries WHERE request_id = ?"),
+    };
+    this.accounts = new StampedMemo(db, (id) => this.q.account.get(id));
+    this.keys = new StampedMemo(db, (id) => this.q.key.get(id));
+    // Anything else in this process that reads or writes money sees the journaled charges first.
+    if (this.journal) setWriteBehind(db, this.sink.applyAll);
+  }
+
+  /** Account and key rows, re-read only when the database changed (see StampedMemo). */
+  private readonly accounts: StampedMemo<{ balance_micros: number; status: string } | null>;
+  private readonly keys: StampedMemo<{ spent_micros: number; spend_cap_micros: number | null } | null>;
+  private readonly chargeListeners: ((accountId: string) => void)[] = [];
+
+  get openHolds(): number {
+    return this.holds.size;
+  }
+
+  balance(accountId: string): Balance {
+    const row = this.accounts.get(accountId);
+    if (!row) throw errors.notFound("Account", "account_id");
+    const balance = row.balance_micros - this.sink.unapplied.accountCharges(accountId);
+    const held = this.heldByAccount.get(accountId) ?? 0;
+    return { balance, held, available: balance - held };
+  }
+
+  keySpend(keyId: string): KeySpend | null {
+    const row = this.keys.get(keyId);
+    if (!row) return null;
+    const spent = row.spent_micros + this.sink.unapplied.keyCharges(keyId);
+    return { spent, held: this.heldByKey.get(keyId) ?? 0, cap: row.spend_cap_micros };
+  }
+
+  onCharge(listener: (accountId: string) => void): void {
+    this.chargeListeners.push(listener);
+  }
+
+  reserve({ accountId, keyId = null, requestId, amount, ttlMs, freshId }: HoldRequest): void {
+    if (!Number.isSafeInteger(amount) || amount < 0) throw new TypeError(`hold amount must be a non-negative integer: ${amount}`);
+    if (this.holds.has(requestId) || this.settling.has(requestId)) {
+      throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
+    }
+    const row = this.accounts.get(accountId);
+    if (!row) throw errors.notFound("Account", "account_id");
+    // Authentication checks this too; this closes the window of a suspension landing mid-request.
+    if (row.status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
+    const held = this.heldByAccount.get(accountId) ?? 0;
+    if (row.balance_micros - this.sink.unapplied.accountCharges(accountId) - held < amount) {
+      throw errors.insufficientQuota(
+        "You have run out of credits: this request needs more than your available balance. Add credits to continue.",
+      );
+    }
+    if (keyId) {
+      const key = this.keys.get(keyId);
+      const keyHeld = this.heldByKey.get(keyId) ?? 0;
+      if (key?.spend_cap_micros != null && key.spent_micros + this.sink.unapplied.keyCharges(keyId) + keyHeld + amount > key.spend_cap_micros) {
+        throw errors.insufficientQuota("This API key has reached its spending cap. Raise the cap or use another key.");
+      }
+      this.heldByKey.set(keyId, keyHeld + amount);
+    }
+    const now = this.now();
+    const hold: Hold = { accountId, keyId, amount, expiresAt: now + (ttlMs ?? this.holdTtlMs), createdAt: now };
+    if (freshId) hold.freshId = true;
+    this.holds.set(requestId, hold);
+    this.heldByAccount.set(accountId, held + amount);
+    this.unpersisted.set(requestId, hold);
+    this.armHoldTimer();
+  }
+
+  settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null> {
+    const hold = this.holds.get(requestId);
+    if (!hold) return Promise.resolve(null);
+    if (!Number.isSafeInteger(actual)) throw new TypeError(`charge must be an integer: ${actual}`);
+    let charge = Math.min(Math.max(actual, 0), hold.amount);
+    // One charge per request id, ever. SQLite's unique index enforces it on a direct write; a
+    // journaled settlement is answered before SQLite sees it, so it asks first.
+    if (charge > 0 && this.journal && !hold.freshId && (this.sink.unapplied.hasCharged(requestId) || this.q.charged.get(requestId))) charge = 0;
+    return new Promise((resolve, reject) => this.enqueue(requestId, hold, "settle", charge, extras, resolve, reject));
+  }
+
+  release(requestId: string, extras?: SettleExtras): Promise<boolean> {
+    const hold = this.holds.get(requestId);
+    if (!hold) return Promise.resolve(false);
+    return new Promise((resolve, reject) => this.enqueue(requestId, hold, "release", 0, extras, () => resolve(true), reject));
+  }
+
+  async sweep(now = this.now()): Promise<number> {
+    const expired = [...this.holds].filter(([, h]) => h.expiresAt <= now).map(([id]) => id);
+    // Never rejects (it runs from a timer): a release that failed to commit is restored and retried next time.
+    const results = await Promise.allSettled(expired.map((id) => this.release(id)));
+    return results.filter((r) => r.status === "fulfilled").length;
+  }
+
+  /**
+   * Called once at start: applies what the journal still holds (settlements of a process that
+   * died before writing them to SQLite), then releases every hold persisted by that process.
+   */
+  recover(): number {
+    const replayed = this.sink.recover();
+    if (replayed > 0) console.error(`applied ${replayed} journaled settlement(s) left by the previous process`);
+    return write(this.db, () => this.db.$client.query("DELETE FROM credit_holds").run().changes);
+  }
+
+  async flush(): Promise<void> {
+    this.persistHolds(Number.POSITIVE_INFINITY);
+    this.sink.applyAll();
+  }
+
+  /**
+   * A hold's row only tells other processes (the CLI) what is held, and recovery deletes them all:
+   * it is written once the hold has been open for HOLD_PERSIST_MS (or at flush), so a request
+   * shorter than that never writes one. The money check itself is always in memory.
+   */
+  private persistHolds(openedBy: number): void {
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    let youngest = Number.POSITIVE_INFINITY;
+    for (const [requestId, h] of this.unpersisted) {
+      if (h.createdAt > openedBy) {
+        youngest = Math.min(youngest, h.createdAt);
+        continue;
+      }
+      this.sink.addHold({ t: "hold", requestId, accountId: h.accountId, keyId: h.keyId, amount: h.amount, expiresAt: h.expiresAt, createdAt: h.createdAt });
+      this.unpersisted.delete(requestId);
+    }
+    if (youngest !== Number.POSITIVE_INFINITY) this.armHoldTimer(youngest + HOLD_PERSIST_MS - this.now());
+    this.commit();
+  }
+
+  private readonly persistOldHolds = (): void => this.persistHolds(this.now() - HOLD_PERSIST_MS);
+
+  private armHoldTimer(ms = HOLD_PERSIST_MS): void {
+    this.holdTimer ??= setTimeout(this.persistOldHolds, Math.max(1, ms));
+  }
+
+  private enqueue(
+    requestId: string, hold: Hold, t: "settle" | "release", charge: number, extras: SettleExtras | undefined,
+    resolve: Queued["resolve"], reject: Queued["reject"],
+  ): void {
+    this.holds.delete(requestId);
+    this.settling.add(requestId);
+    const persisted = !this.unpersisted.delete(requestId);
+    const op: SettleRecord = { t, requestId, accountId: hold.accountId, keyId: hold.keyId, amount: hold.amount, charge, persisted, extras, at: this.now() };
+    this.queue.push({ op, hold, resolve, reject });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.commitWhenGathered);
+    }
+  }
+
+  /**
+   * Under load (many requests in flight) more settlements are on their way: they are gathered for
+   * up to COMMIT_GATHER_MS after the previous commit, since one commit costs as much as several
+   * settlements. Under light load a settlement commits at once: nothing waits for nothing.
+   */
+  private readonly commitWhenGathered = (): void => {
+    const since = performance.now() - this.lastCommitAt;
+    if (this.holds.size >= GATHER_IN_FLIGHT && this.queue.length < MAX_GATHERED && since < COMMIT_GATHER_MS) {
+      // A timer, not another setImmediate: the loop sleeps in epoll instead of spinning meanwhile.
+      setTimeout(this.commit, Math.max(0, COMMIT_GATHER_MS - since));
+      return;
+    }
+    this.commit();
+  };
+
+  /** Commits every queued settlement: appended to the journal, or written to SQLite with the held rows. */
+  private readonly commit = (): void => {
+    this.scheduled = false;
+    const queued = this.queue;
+    this.queue = [];
+    const outcomes = this.sink.commit(queued.map((x) => x.op));
+    this.lastCommitAt = performance.now();
+    queued.forEach((x, i) => this.finish(x, outcomes[i]!));
+  };
+
+  /** After a SQLite commit: memoised balances and key spends follow it. */
+  private absorb({ balances, keySpend }: Written): void {
+    for (const [id, balance] of balances) {
+      const row = this.accounts.peek(id);
+      if (row) row.balance_micros = balance;
+    }
+    for (const [id, spent] of keySpend) {
+      const row = this.keys.peek(id);
+      if (row) row.spent_micros += spent;
+    }
+  }
+
+  private finish(x: Queued, outcome: Outcome): void {
+    this.settling.delete(x.op.requestId);
+    if (!outcome.ok) {
+      // Nothing committed for it: put the hold back so that a retry or the sweeper resolves it.
+      this.holds.set(x.op.requestId, x.hold);
+      if (!x.op.persisted) {
+        this.unpersisted.set(x.op.requestId, x.hold);
+        this.armHoldTimer();
+      }
+      x.reject(outcome.error instanceof ApiError ? outcome.error : errors.internal("Could not record the charge."));
+      return;
+    }
+    decrement(this.heldByAccount, x.hold.accountId, x.hold.amount);
+    if (x.hold.keyId) decrement(this.heldByKey, x.hold.keyId, x.hold.amount);
+    if (x.op.t === "settle" && outcome.value && outcome.value.charged > 0) {
+      for (const listener of this.chargeListeners) listener(x.hold.accountId);
+    }
+    x.resolve(outcome.value);
+  }
+}
+
+/** Longest a settlement waits for others to share its commit (only while requests are in flight). */
+const COMMIT_GATHER_MS = 1;
+const GATHER_IN_FLIGHT = 16;
+const MAX_GATHERED = 512;
+/** A hold open this long is written to credit_holds (shorter requests never write one). */
+const HOLD_PERSIST_MS = 200;
+/** Journaled settlements start reaching SQLite this soon (the default of settle_batch_ms). */
+const APPLY_MS = 100;

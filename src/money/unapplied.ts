@@ -1,0 +1,59 @@
+import { decrement, increment } from "../lib/tally";
+import type { SettleRecord } from "./settle-journal";
+
+/**
+ * Settlements durable in the journal but not yet written to SQLite, with their charges summed per
+ * account and per key: the credit store subtracts these from the balances and adds them to the
+ * key spends it reads from SQLite, so that nothing it reports or checks lags the journal.
+ */
+export class Unapplied {
+  private ops: SettleRecord[] = [];
+  private readonly byAccount = new Map<string, number>();
+  private readonly byKey = new Map<string, number>();
+  private readonly charged = new Set<string>();
+
+  get size(): number {
+    return this.ops.length;
+  }
+
+  add(op: SettleRecord): void {
+    this.ops.push(op);
+    if (op.charge <= 0) return;
+    this.charged.add(op.requestId);
+    increment(this.byAccount, op.accountId, op.charge);
+    if (op.keyId) increment(this.byKey, op.keyId, op.charge);
+  }
+
+  /** Hands the oldest `max` settlements over for writing; each must come back through `written` or `keep`. */
+  take(max = Number.POSITIVE_INFINITY): SettleRecord[] {
+    if (max < this.ops.length) return this.ops.splice(0, max);
+    const ops = this.ops;
+    this.ops = [];
+    return ops;
+  }
+
+  /** `op` (from `take`) is in SQLite now: its charge no longer counts here. */
+  written(op: SettleRecord): void {
+    if (op.charge <= 0) return;
+    this.charged.delete(op.requestId);
+    decrement(this.byAccount, op.accountId, op.charge);
+    if (op.keyId) decrement(this.byKey, op.keyId, op.charge);
+  }
+
+  /** `op` (from `take`) could not be written: it waits for the next batch. */
+  keep(op: SettleRecord): void {
+    this.ops.push(op);
+  }
+
+  accountCharges(accountId: string): number {
+    return this.byAccount.get(accountId) ?? 0;
+  }
+
+  keyCharges(keyId: string): number {
+    return this.byKey.get(keyId) ?? 0;
+  }
+
+  hasCharged(requestId: string): boolean {
+    return this.charged.has(requestId);
+  }
+}

@@ -1,0 +1,38 @@
+import { changeStamp, type Db } from "./store";
+
+/**
+ * Rows read on the request path, kept while the database's change stamp is unchanged (see
+ * changeStamp): a write here is seen at once, a commit by another process from the next turn.
+ */
+export class StampedMemo<T> {
+  private stamp = -1;
+  private rows = new Map<string, T>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly load: (id: string) => T,
+    private readonly opts: { limit?: number; keep?: (row: T) => boolean } = {},
+  ) {}
+
+  get(id: string): T {
+    const stamp = changeStamp(this.db);
+    if (stamp !== this.stamp) {
+      this.stamp = stamp;
+      this.rows.clear();
+    }
+    const hit = this.rows.get(id);
+    if (hit !== undefined) return hit;
+    const row = this.load(id);
+    if (this.opts.keep?.(row) ?? true) {
+      // Bounded: a flood of distinct ids only costs a re-read.
+      if (this.rows.size >= (this.opts.limit ?? 10_000)) this.rows.clear();
+      this.rows.set(id, row);
+    }
+    return row;
+  }
+
+  /** The row kept for `id` under the current stamp, if any (its owner updates it after an absorbed write). */
+  peek(id: string): T | undefined {
+    return this.stamp === changeStamp(this.db) ? this.rows.get(id) : undefined;
+  }
+}

@@ -1,0 +1,91 @@
+import { Elysia } from "elysia";
+import { eq, inArray } from "drizzle-orm";
+import type { AppDeps } from "../../runtime/app";
+import { accounts } from "../../store/schema";
+import { usdToMicros } from "../../money/units";
+import { usd } from "../format";
+import { field } from "../forms";
+import { html, htmlResponse, redirectResponse } from "../html";
+import { empty, page, pageHead, type Flash } from "../layout";
+import { getAccountRow } from "../../modules/accounts/service";
+import { flashCookie, takeFlash, webAuth } from "../session";
+import { billingSettings } from "../../modules/billing/amounts";
+import { PaymentStatus } from "../../modules/billing/model";
+import { listPayments, type PaymentRow } from "../../modules/billing/service";
+import { alertCard, paymentsTable } from "./views";
+
+// A fresh object per route: Elysia writes macro hooks into it, and a shared one leaks between apps.
+const hide = () => ({ console: true, detail: { hide: true } }) as const;
+const PAGE = 100;
+
+/** Operator console: every card payment (filter by account and status), and an account's alert. */
+export const billingConsolePages = (deps: AppDeps) => {
+  const enabled = billingSettings(deps.config).enabled;
+  const names = (rows: PaymentRow[]) => {
+    const ids = [...new Set(rows.map((r) => r.accountId))];
+    if (ids.length === 0) return new Map<string, string>();
+    return new Map(deps.db.select({ id: accounts.id, name: accounts.name }).from(accounts).where(inArray(accounts.id, ids)).all().map((a) => [a.id, a.name]));
+  };
+
+  return new Elysia()
+    .use(webAuth(deps))
+    .get(
+      "/console/payments",
+      ({ request, operator, query }) => {
+        const accountId = typeof query.account_id === "string" && query.account_id ? query.account_id : undefined;
+        const parsed = PaymentStatus.safeParse(query.status);
+        const status = parsed.success ? parsed.data : undefined;
+        const before = Number(query.before) || undefined;
+        const account = accountId ? deps.db.select().from(accounts).where(eq(accounts.id, accountId)).get() : undefined;
+        const rows = listPayments(deps.db, { limit: PAGE + 1, accountId, status, before });
+        const shown = rows.slice(0, PAGE);
+        const n = names(shown);
+        const more = rows.length > PAGE && new URLSearchParams({ ...(accountId ? { account_id: accountId } : {}), ...(status ? { status } : {}), before: String(shown.at(-1)!.createdAt) });
+        const f = takeFlash(request);
+        const body = html`${pageHead(account ? `Payments of ${account.name}` : "Payments", enabled ? "Card top-ups through Stripe, newest first." : "Card payments are not enabled (no Stripe keys configured).")}
+<section class="card" aria-labelledby="filter-title">
+  <h2 id="filter-title" class="sr-only">Filter</h2>
+  <form class="inline" method="get" action="/console/payments">
+    <div class="field"><label for="account_id">Account id</label><input id="account_id" name="account_id" value="${accountId ?? ""}" placeholder="acc_…"></div>
+    <div class="field"><label for="status">Status</label><select id="status" name="status"><option value="">Any</option>${PaymentStatus.options.map(
+      (s) => html`<option value="${s}"${s === status ? html` selected` : ""}>${s.replace("_", " ")}</option>`,
+    )}</select></div>
+    <button class="btn" type="submit">Show</button>${(accountId || status) && html` <a class="btn" href="/console/payments">Clear</a>`}
+  </form>
+</section>
+<section class="card" aria-labelledby="list-title">
+  <h2 id="list-title">${shown.length} payment${shown.length === 1 ? "" : "s"}${more ? "+" : ""}</h2>
+  ${shown.length === 0
+    ? empty("No payments", html`<p>${enabled ? "Payments appear here once customers buy credits." : "Configure stripe_secret_key and stripe_webhook_secret to take card payments."}</p>`)
+    : paymentsTable(shown, { account: (id) => html`<a href="/console/accounts/${id}">${n.get(id) ?? id}</a> <a class="muted" href="/console/payments?account_id=${id}">all</a>` })}
+  ${more && html`<div class="pager"><span class="muted">Newest first</span><a class="btn small" href="/console/payments?${more.toString()}">Older →</a></div>`}
+</section>
+${account && deps.alerts && alertCard({ csrf: operator.session.csrf, alert: deps.alerts.view(account.id), action: `/console/payments/${account.id}/alert`, email: account.email })}`;
+        return htmlResponse(page({ area: "console", title: "Payments", active: "payments", who: "Operator", csrf: operator.session.csrf, flash: f.flash, body }), 200, f.headers);
+      },
+      hide(),
+    )
+    .post(
+      "/console/payments/:id/alert",
+      ({ operator, params, body }) => {
+        const to = `/console/payments?account_id=${encodeURIComponent(params.id)}`;
+        const back = (kind: Flash["kind"], message: string) => redirectResponse(to, [flashCookie({ kind, message })]);
+        if (!deps.alerts) return back("error", "Alerts are not available.");
+        getAccountRow(deps.db, params.id);
+        if (field(body, "reset")) {
+          deps.alerts.setThreshold(params.id, null, operator.actor);
+          return back("ok", "The account uses the default low-balance threshold again.");
+        }
+        let micros: number;
+        try {
+          micros = usdToMicros(field(body, "threshold_usd").trim().replace(/^\$/, "").replace(/,/g, ""));
+          if (micros < 0) throw new Error("negative");
+        } catch {
+          return back("error", "Enter the threshold in USD, e.g. 5 or 12.50 (0 turns the alert off).");
+        }
+        deps.alerts.setThreshold(params.id, micros, operator.actor);
+        return back("ok", micros === 0 ? "Low-balance alert turned off for this account." : `Alert threshold set to ${usd(micros)}.`);
+      },
+      hide(),
+    );
+};

@@ -1,0 +1,137 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../runtime/app";
+import { ApiError } from "../../lib/errors";
+import { usdToMicros } from "../../money/units";
+import { usd } from "../format";
+import { field } from "../forms";
+import { htmlResponse, redirectResponse } from "../html";
+import { errorPage, page, type Flash } from "../layout";
+import { flashCookie, takeFlash, webAuth, type PortalUser } from "../session";
+import { billingSettings } from "../../modules/billing/amounts";
+import { billingInfo, createCheckout, listPayments, parseAmount } from "../../modules/billing/service";
+import { stripeFromConfig } from "../../modules/billing/stripe-client";
+import { billingView } from "./views";
+import { reconcileSession } from "../../modules/billing/stripe-sync";
+
+// A fresh object per route: Elysia writes macro hooks into it, and a shared one leaks between apps.
+const hide = () => ({ portal: true, detail: { hide: true } }) as const;
+
+/**
+ * Where the "Continue to payment" form may end up: the page's CSP limits form targets, and
+ * browsers apply that to the redirect after the POST, so Stripe's checkout origin is allowed here
+ * (and the configured API host, which serves checkout pages in tests and behind proxies).
+ */
+function checkoutOrigins(deps: AppDeps): string {
+  const c = deps.config;
+  const origins = ["https://checkout.stripe.com"];
+  if (c.stripe_api_host) origins.push(`${c.stripe_api_protocol ?? "https"}://${c.stripe_api_host}${c.stripe_api_port ? `:${c.stripe_api_port}` : ""}`);
+  return origins.join(" ");
+}
+
+/** Where Stripe sends the customer back: the portal, on the public URL or else the caller's origin. */
+export function portalReturnUrls(deps: AppDeps, request: Request): { success: string; cancel: string } {
+  const base = (deps.config.public_url ?? new URL(request.url).origin).replace(/\/+$/, "");
+  return {
+    success: `${base}/portal/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+    cancel: `${base}/portal/billing?checkout=cancelled`,
+  };
+}
+
+/** Portal pages for payments and the low-balance alert, under /portal/billing. */
+export const billingPortalPages = (deps: AppDeps) => {
+  const settings = billingSettings(deps.config);
+  const stripe = deps.stripe !== undefined ? deps.stripe : stripeFromConfig(deps.config);
+  const payable = Boolean(stripe && settings.enabled);
+  const formTargets = checkoutOrigins(deps);
+
+  const render = (request: Request, u: PortalUser, o: { flash?: Flash | null; error?: string; amount?: string; status?: number } = {}) => {
+    const f = takeFlash(request);
+    const body = billingView({
+      csrf: u.session.csrf,
+      info: billingInfo(settings),
+      balance: deps.credits.balance(u.account.id),
+      payments: listPayments(deps.db, { limit: 50, accountId: u.account.id }),
+      alert: deps.alerts ? deps.alerts.view(u.account.id) : null,
+      email: u.account.email ?? (u.email.includes("@") ? u.email : null),
+      suspended: u.account.status !== "active",
+      error: o.error,
+      amount: o.amount,
+    });
+    const res = htmlResponse(
+      page({ area: "portal", title: "Billing", active: "billing", who: u.email, csrf: u.session.csrf, flash: o.flash ?? f.flash, body }),
+      o.status ?? 200,
+      f.headers,
+    );
+    if (payable) {
+      const csp = res.headers.get("content-security-policy") ?? "";
+      res.headers.set("content-security-policy", csp.replace("form-action 'self'", `form-action 'self' ${formTargets}`));
+    }
+    return res;
+  };
+  const back = (kind: Flash["kind"], message: string) => redirectResponse("/portal/billing", [flashCookie({ kind, message })]);
+
+  return new Elysia()
+    .use(webAuth(deps))
+    .get(
+      "/portal/billing",
+      async ({ request, user, query }) => {
+        let flash: Flash | null = null;
+        if (query.checkout === "cancelled") flash = { kind: "warn", message: "Checkout cancelled: nothing was charged." };
+        const sessionId = typeof query.session_id === "string" ? query.session_id : "";
+        if (query.checkout === "success" && payable && /^cs_[A-Za-z0-9_]+$/.test(sessionId)) {
+          // Confirm with Stripe now rather than wait for the webhook; both credit once.
+          try {
+            const r = await reconcileSession(deps.db, stripe!, settings, sessionId, user.account.id, deps.now());
+            deps.alerts?.check(user.account.id);
+            flash = r.result === "credited" || r.result === "duplicate"
+              ? { kind: "ok", message: `Payment received: your credits have been added. Available now: ${usd(deps.credits.balance(user.account.id).available)}.` }
+              : { kind: "warn", message: "Thank you! Stripe is still confirming the payment; the credits appear here as soon as it has." };
+          } catch (e) {
+            console.error("stripe: confirming a returned checkout failed:", (e as Error).message);
+            flash = { kind: "warn", message: "Thank you! The credits appear here as soon as Stripe confirms the payment." };
+          }
+        }
+        return render(request, user, { flash });
+      },
+      hide(),
+    )
+    .post(
+      "/portal/billing/checkout",
+      async ({ request, user, body }) => {
+        if (!payable) return htmlResponse(errorPage(404, "Not available", "Card payments are not enabled on this gateway.", { href: "/portal", label: "Back to the portal" }), 404);
+        const amount = field(body, "amount").trim().replace(/^\$/, "").replace(/,/g, "");
+        try {
+          const minor = parseAmount(settings, amount);
+          const back = portalReturnUrls(deps, request);
+          const row = await createCheckout(deps.db, stripe!, settings, { accountId: user.account.id, amountMinor: minor, successUrl: back.success, cancelUrl: back.cancel }, deps.now());
+          return redirectResponse(row.url);
+        } catch (e) {
+          if (!(e instanceof ApiError)) throw e;
+          if (e.status >= 500) return back("error", "The payment provider could not start the checkout. Try again in a moment.");
+          return render(request, user, { error: e.message, amount, status: 400 });
+        }
+      },
+      hide(),
+    )
+    .post(
+      "/portal/billing/alert",
+      ({ user, body }) => {
+        if (!deps.alerts) return back("error", "Alerts are not available.");
+        const actor = `portal:${user.account.id}`;
+        if (field(body, "reset")) {
+          deps.alerts.setThreshold(user.account.id, null, actor);
+          return back("ok", "The low-balance alert uses the default threshold again.");
+        }
+        let micros: number;
+        try {
+          micros = usdToMicros(field(body, "threshold_usd").trim().replace(/^\$/, "").replace(/,/g, ""));
+          if (micros < 0) throw new Error("negative");
+        } catch {
+          return back("error", "Enter the alert threshold in USD, e.g. 5 or 12.50 (0 turns the alert off).");
+        }
+        deps.alerts.setThreshold(user.account.id, micros, actor);
+        return back("ok", micros === 0 ? "Low-balance alert turned off." : `You will be alerted when available credit falls below ${usd(micros)}.`);
+      },
+      hide(),
+    );
+};

@@ -1,0 +1,47 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../runtime/app";
+import { checkPreCsrf, field, preCsrf, safeNext } from "../forms";
+import { htmlResponse, redirectResponse } from "../html";
+import { checkAdminToken } from "../../identity/admin-token";
+import { consoleLoginView } from "../portal/views/auth";
+import { clearSessionCookie, flashCookie, isSecure, loginThrottle, sameOrigin, sessionCookie, takeFlash, webAuth } from "../session";
+import { createSession, deleteSession } from "../../identity/sessions";
+
+// A fresh object per route (Elysia writes macro hooks into it; see portal/index.ts).
+const hide = () => ({ detail: { hide: true } }) as const;
+
+/** Operator sign-in with the admin token; the console session is separate from customer sessions. */
+export const consoleAuthRoutes = (deps: AppDeps) => {
+  const throttle = loginThrottle(deps);
+  return new Elysia()
+    .use(webAuth(deps))
+    .get("/console/login", ({ request, query }) => {
+      const { token, headers } = preCsrf(request, isSecure(deps, request));
+      const f = takeFlash(request);
+      const next = typeof query.next === "string" ? query.next : undefined;
+      return htmlResponse(consoleLoginView({ csrf: token, flash: f.flash, next }), 200, [...headers, ...f.headers]);
+    }, hide())
+    .post("/console/login", ({ request, body }) => {
+      const { token, headers } = preCsrf(request, isSecure(deps, request));
+      const render = (status: number, message: string) =>
+        htmlResponse(consoleLoginView({ csrf: token, next: field(body, "next") || undefined, flash: { kind: "error", message } }), status, headers);
+      if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(403, "The form expired. Please try again.");
+      const wait = throttle.retryAfterMs("console");
+      if (wait > 0) {
+        const res = render(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`);
+        res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
+        return res;
+      }
+      if (!checkAdminToken(field(body, "token").trim(), deps.adminTokenHash)) {
+        throttle.fail("console");
+        return render(401, "That admin token is not valid.");
+      }
+      throttle.reset("console");
+      const s = createSession(deps.db, { kind: "admin", accountId: null, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
+      return redirectResponse(safeNext(field(body, "next"), "/console", "/console/accounts"), [sessionCookie(deps, request, s)]);
+    }, hide())
+    .post("/console/logout", ({ operator }) => {
+      deleteSession(deps.db, operator.session.token);
+      return redirectResponse("/console/login", [clearSessionCookie("admin"), flashCookie({ kind: "ok", message: "You have been signed out." })]);
+    }, { console: true, ...hide() });
+};

@@ -1,0 +1,133 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../../runtime/app";
+import { ApiError } from "../../lib/errors";
+import { checkPreCsrf, field, fieldErrors, preCsrf, safeNext } from "../forms";
+import { htmlResponse, redirectResponse } from "../html";
+import { usd } from "../format";
+import { SetPasswordForm, SignUpForm } from "../../identity/logins/model";
+import { acceptInvite, findInvite, findLogin, getLogin, signUp, touchLogin, type InviteState } from "../../identity/logins/service";
+import { clearSessionCookie, flashCookie, isSecure, loginThrottle, sameOrigin, sessionCookie, takeFlash, webAuth } from "../session";
+import { createSession, deleteSession, hashPassword, LoginThrottle, verifyPassword } from "../../identity/sessions";
+import { inviteInvalidView, inviteView, loginView, signupView } from "./views/auth";
+
+// A fresh object per route (Elysia writes macro hooks into it; see portal/index.ts).
+const hide = () => ({ detail: { hide: true } }) as const;
+const expired = { kind: "error" as const, message: "The form expired. Please try again." };
+
+/** Customer sign-in, invite acceptance, open sign-up and sign-out (HTML forms). */
+export const portalAuthRoutes = (deps: AppDeps) => {
+  const throttle = loginThrottle(deps);
+  // Open sign-up is bounded as a whole, not per email: 30 accounts per hour.
+  const signups = new LoginThrottle(30, 3_600_000, deps.now);
+  const ttlMs = deps.config.session_ttl_hours * 3_600_000;
+  const pre = (request: Request) => preCsrf(request, isSecure(deps, request));
+  const startSession = (request: Request, accountId: string, to: string, welcome?: string) => {
+    const s = createSession(deps.db, { kind: "customer", accountId, ttlMs }, deps.now());
+    return redirectResponse(to, [sessionCookie(deps, request, s), ...(welcome ? [flashCookie({ kind: "ok", message: welcome })] : [])]);
+  };
+
+  return new Elysia()
+    .use(webAuth(deps))
+    .get("/portal/login", ({ request, query }) => {
+      const { token, headers } = pre(request);
+      const f = takeFlash(request);
+      const next = typeof query.next === "string" ? query.next : undefined;
+      return htmlResponse(loginView({ csrf: token, next, flash: f.flash, signup: deps.config.signup_enabled }), 200, [...headers, ...f.headers]);
+    }, hide())
+    .post("/portal/login", async ({ request, body }) => {
+      const { token, headers } = pre(request);
+      const email = field(body, "email").trim().toLowerCase();
+      const render = (status: number, message: string) =>
+        htmlResponse(
+          loginView({ csrf: token, email, next: field(body, "next") || undefined, flash: { kind: "error", message }, signup: deps.config.signup_enabled }),
+          status,
+          headers,
+        );
+      if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(403, expired.message);
+      const wait = throttle.retryAfterMs(`portal:${email}`);
+      if (wait > 0) {
+        const res = render(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`);
+        res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
+        return res;
+      }
+      const login = email ? findLogin(deps.db, email) : null;
+      const ok = await verifyPassword(field(body, "password"), login?.passwordHash);
+      if (!ok || !login) {
+        throttle.fail(`portal:${email}`);
+        return render(401, "The email or password is incorrect.");
+      }
+      throttle.reset(`portal:${email}`);
+      touchLogin(deps.db, login.accountId, deps.now());
+      return startSession(request, login.accountId, safeNext(field(body, "next"), "/portal", "/portal"));
+    }, hide())
+    .post("/portal/logout", ({ user }) => {
+      deleteSession(deps.db, user.session.token);
+      return redirectResponse("/portal/login", [clearSessionCookie("customer"), flashCookie({ kind: "ok", message: "You have been signed out." })]);
+    }, { portal: true, ...hide() })
+    .get("/portal/invite/:token", ({ request, params }) => {
+      const found = findInvite(deps.db, params.token, deps.now());
+      if (!found || found.state !== "ok") return invalidInvite(found);
+      const { token, headers } = pre(request);
+      const reset = getLogin(deps.db, found.account.id) !== null;
+      return htmlResponse(
+        inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: found.invite.email, reset }),
+        200,
+        headers,
+      );
+    }, hide())
+    .post("/portal/invite/:token", async ({ request, params, body }) => {
+      const found = findInvite(deps.db, params.token, deps.now());
+      if (!found || found.state !== "ok") return invalidInvite(found);
+      const { token, headers } = pre(request);
+      const email = field(body, "email");
+      const render = (errors: Record<string, string>, status = 400) =>
+        htmlResponse(
+          inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: email || found.invite.email, errors, reset: getLogin(deps.db, found.account.id) !== null }),
+          status,
+          headers,
+        );
+      if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render({ form: expired.message }, 403);
+      const parsed = SetPasswordForm.safeParse({ email, password: field(body, "password"), confirm: field(body, "confirm") });
+      if (!parsed.success) return render(fieldErrors(parsed.error));
+      const passwordHash = await hashPassword(parsed.data.password);
+      try {
+        const accountId = acceptInvite(deps.db, params.token, { email: parsed.data.email, passwordHash }, deps.now());
+        return startSession(request, accountId, "/portal", "Your password is set. Welcome to your dashboard.");
+      } catch (e) {
+        if (e instanceof ApiError && e.status < 500) return render(e.param === "email" ? { email: e.message } : { form: e.message }, e.status);
+        throw e;
+      }
+    }, hide())
+    .get("/portal/signup", ({ request }) => {
+      if (!deps.config.signup_enabled) return htmlResponse(inviteInvalidView("missing"), 404);
+      const { token, headers } = pre(request);
+      return htmlResponse(signupView({ csrf: token, starter: starter(deps) }), 200, headers);
+    }, hide())
+    .post("/portal/signup", async ({ request, body }) => {
+      if (!deps.config.signup_enabled) return htmlResponse(inviteInvalidView("missing"), 404);
+      const { token, headers } = pre(request);
+      const input = { name: field(body, "name"), email: field(body, "email"), password: field(body, "password"), confirm: field(body, "confirm") };
+      const render = (errors: Record<string, string>, status = 400) =>
+        htmlResponse(signupView({ csrf: token, name: input.name, email: input.email, errors, starter: starter(deps) }), status, headers);
+      if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render({ form: expired.message }, 403);
+      const parsed = SignUpForm.safeParse(input);
+      if (!parsed.success) return render(fieldErrors(parsed.error));
+      if (signups.retryAfterMs("signup") > 0) return render({ form: "Sign-ups are paused for a moment. Please try again later." }, 429);
+      const passwordHash = await hashPassword(parsed.data.password);
+      try {
+        const account = signUp(deps.db, {
+          name: parsed.data.name, email: parsed.data.email, passwordHash, starterMicros: deps.config.signup_credits_usd,
+        }, deps.now());
+        signups.fail("signup");
+        return startSession(request, account.id, "/portal", "Your account is ready. Create an API key to get started.");
+      } catch (e) {
+        if (e instanceof ApiError && e.status < 500) return render(e.param === "email" ? { email: e.message } : { form: e.message }, e.status);
+        throw e;
+      }
+    }, hide());
+};
+
+const starter = (deps: AppDeps) => (deps.config.signup_credits_usd > 0 ? usd(deps.config.signup_credits_usd) : null);
+
+const invalidInvite = (found: InviteState | null) =>
+  htmlResponse(inviteInvalidView(found ? (found.state as "used" | "expired") : "missing"), found ? 410 : 404);

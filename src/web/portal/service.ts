@@ -1,0 +1,125 @@
+import type { Config } from "../../config/load";
+import type { Db } from "../../store/store";
+import { errors } from "../../lib/errors";
+import { getKeyRow, type KeyRow } from "../../modules/keys/service";
+import type { LedgerRow } from "../../money/ledger";
+import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../../modules/usage/service";
+import { getAccountPlan } from "../../modules/ratelimit/service";
+
+const DAY_MS = 86_400_000;
+
+export interface DaySeries {
+  /** Unix seconds at 00:00 UTC of each day, oldest first. */
+  days: number[];
+  spend: number[];
+  tokens: number[];
+  requests: number[];
+}
+
+/** Spend (micros), tokens and requests per UTC day for the last `n` days including today. */
+export function dailySeries(db: Db, filter: Omit<UsageFilter, "from" | "to">, now: number, n = 30): DaySeries {
+  const today = Math.floor(now / DAY_MS) * DAY_MS;
+  const from = today - (n - 1) * DAY_MS;
+  const rows = dailyUsage(db, { ...filter, from, to: today + DAY_MS });
+  const index = new Map<string, number>();
+  const s: DaySeries = { days: [], spend: [], tokens: [], requests: [] };
+  for (let i = 0; i < n; i++) {
+    const t = from + i * DAY_MS;
+    index.set(new Date(t).toISOString().slice(0, 10), i);
+    s.days.push(t / 1000);
+    s.spend.push(0);
+    s.tokens.push(0);
+    s.requests.push(0);
+  }
+  for (const r of rows) {
+    const i = index.get(r.day);
+    if (i === undefined) continue;
+    s.spend[i]! += r.cost_micros;
+    s.tokens[i]! += r.prompt_tokens + r.completion_tokens;
+    s.requests[i]! += r.requests;
+  }
+  return s;
+}
+
+/** A key of the signed-in account; another account's key looks exactly like a missing one. */
+export function ownKey(db: Db, accountId: string, keyId: string): KeyRow {
+  const row = (() => {
+    try {
+      return getKeyRow(db, keyId);
+    } catch {
+      return null;
+    }
+  })();
+  if (!row || row.accountId !== accountId) throw errors.notFound("API key");
+  return row;
+}
+
+export function planOf(db: Db, config: Config, accountId: string) {
+  try {
+    return getAccountPlan(db, config, accountId);
+  } catch {
+    return null;
+  }
+}
+
+export interface UsageFilterForm {
+  model: string;
+  key: string;
+  from: string;
+  to: string;
+}
+
+/** Usage rows and totals for the given filter; `to` is an inclusive UTC date in the form. */
+export function usagePage(db: Db, f: UsageFilter, limit: number, cursor?: string) {
+  const page = listUsage(db, f, limit, cursor);
+  const totals = totalsOf(dailyUsage(db, f));
+  return { ...page, totals };
+}
+
+const CSV_COLUMNS = [
+  "created_at", "request_id", "account_id", "key_id", "model", "status", "stream", "prompt_tokens", "cached_tokens",
+  "completion_tokens", "reasoning_tokens", "cost_usd", "estimated", "latency_ms", "error_code",
+] as const;
+
+function csvCell(v: unknown): string {
+  const s = v === null || v === undefined ? "" : String(v);
+  // Quote when needed, and defuse spreadsheet formulas in free-text cells.
+  const safe = /^[=+\-@\t\r]/.test(s) && !/^-?\d/.test(s) ? `'${s}` : s;
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+/** Every usage row matching the filter as CSV (paged internally; capped at `max` rows). */
+export function usageCsv(db: Db, f: UsageFilter, costUsd: (micros: number) => string, max = 100_000): string {
+  const lines = [CSV_COLUMNS.join(",")];
+  let cursor: string | undefined;
+  let count = 0;
+  do {
+    const page = listUsage(db, f, 1000, cursor);
+    for (const r of page.rows) {
+      const row = {
+        ...r,
+        created_at: new Date(r.created_at * 1000).toISOString(),
+        cost_usd: costUsd(r.cost_micros),
+      } as Record<string, unknown>;
+      lines.push(CSV_COLUMNS.map((c) => csvCell(row[c])).join(","));
+      if (++count >= max) return lines.join("\r\n") + "\r\n";
+    }
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return lines.join("\r\n") + "\r\n";
+}
+
+export type LedgerKinds = "" | "credits" | "charges";
+
+/** One page of the account's ledger, newest first, optionally only credits or only charges. */
+export function ledgerPage(db: Db, accountId: string, q: { kinds: LedgerKinds; before?: number; limit: number }) {
+  const kind = q.kinds === "charges" ? "AND kind = 'charge'" : q.kinds === "credits" ? "AND kind != 'charge'" : "";
+  const rows = db.$client
+    .query<LedgerRow, [string, number, number]>(
+      `SELECT id, account_id AS accountId, kind, amount_micros AS amountMicros, balance_after_micros AS balanceAfterMicros,
+         request_id AS requestId, key_id AS keyId, ref, note, created_at AS createdAt
+       FROM ledger_entries WHERE account_id = ? AND id < ? ${kind} ORDER BY id DESC LIMIT ?`,
+    )
+    .all(accountId, q.before ?? Number.MAX_SAFE_INTEGER, q.limit + 1);
+  return { rows: rows.slice(0, q.limit), next: rows.length > q.limit ? rows[q.limit - 1]!.id : null };
+}

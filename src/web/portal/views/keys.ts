@@ -1,0 +1,92 @@
+import { html, type Html } from "../../html";
+import { dateTime, relative, usd } from "../../format";
+import { csrfField, empty, pageHead } from "../../layout";
+import type { KeyViewT } from "../../../modules/keys/model";
+
+export function statusBadge(status: KeyViewT["status"]): Html {
+  const cls = status === "active" ? "ok" : status === "revoked" ? "danger" : "warn";
+  return html`<span class="badge ${cls}">${status}</span>`;
+}
+
+export function secretBox(title: string, text: string, secret: string, id = "new-key"): Html {
+  return html`<section class="secret" aria-labelledby="${id}-title" role="status">
+  <h2 id="${id}-title">${title}</h2>
+  <p>${text}</p>
+  <div class="row"><code id="${id}">${secret}</code><button class="btn primary" type="button" data-copy="#${id}">Copy</button></div>
+</section>`;
+}
+
+const EXPIRY = [
+  ["", "Never"], ["7", "In 7 days"], ["30", "In 30 days"], ["90", "In 90 days"], ["365", "In 1 year"],
+] as const;
+const GRACE = [["0", "Immediately"], ["3600", "After 1 hour"], ["86400", "After 24 hours"], ["604800", "After 7 days"]] as const;
+
+export function keysView(o: {
+  csrf: string;
+  keys: KeyViewT[];
+  models: string[];
+  created?: { key: string; name: string; rotated: boolean } | null;
+  disabled: boolean;
+  now: number;
+}): Html {
+  const active = o.keys.filter((k) => k.status === "active");
+  return html`${pageHead("API keys", "Keys authenticate your requests. Each key is shown once, when it is created.")}
+${o.created && secretBox(
+    o.created.rotated ? "Your replacement key" : "Your new API key",
+    `Copy “${o.created.name || "unnamed key"}” now and store it somewhere safe: it will not be shown again.`,
+    o.created.key,
+  )}
+<section class="card" aria-labelledby="keys-title">
+  <div class="card-head"><h2 id="keys-title">Your keys</h2><span class="muted">${active.length} active</span></div>
+  ${o.keys.length === 0
+    ? empty("No API keys yet", html`<p>Create one below to start calling the API.</p>`)
+    : html`<div class="table-wrap"><table class="data">
+    <thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Models</th><th scope="col">Status</th>
+      <th scope="col" class="num">Spent</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+    <tbody>${o.keys.map((k) => keyRow(k, o.csrf, o.disabled, o.now))}</tbody>
+  </table></div>`}
+</section>
+<section class="card" aria-labelledby="create-title">
+  <h2 id="create-title">Create a key</h2>
+  <form class="stack" method="post" action="/portal/keys">
+    ${csrfField(o.csrf)}
+    <div class="field"><label for="key-name">Name</label>
+      <input id="key-name" name="name" maxlength="200" placeholder="e.g. production server" aria-describedby="key-name-hint">
+      <span class="hint" id="key-name-hint">Helps you recognise the key later.</span></div>
+    <fieldset><legend>Allowed models</legend>
+      <div class="checks">${o.models.map((m) => html`<label><input type="checkbox" name="models" value="${m}"> ${m}</label>`)}</div>
+      <span class="hint">Leave all unchecked to allow every model.</span></fieldset>
+    <div class="field"><label for="key-expiry">Expires</label>
+      <select id="key-expiry" name="expires_in_days">${EXPIRY.map(([v, l]) => html`<option value="${v}">${l}</option>`)}</select></div>
+    <div class="field"><label for="key-cap">Spending cap (USD, optional)</label>
+      <input id="key-cap" name="spend_cap_usd" inputmode="decimal" placeholder="e.g. 50" aria-describedby="key-cap-hint">
+      <span class="hint" id="key-cap-hint">Requests with this key stop once it has spent this much.</span></div>
+    <div><button class="btn primary" type="submit"${o.disabled ? html` disabled` : ""}>Create key</button></div>
+  </form>
+</section>`;
+}
+
+function keyRow(k: KeyViewT, csrf: string, disabled: boolean, now: number): Html {
+  const expires = k.expires_at === null ? "Never" : html`<span title="${dateTime(k.expires_at * 1000)} UTC">${relative(k.expires_at * 1000, now)}</span>`;
+  return html`<tr data-key-id="${k.id}">
+  <td>${k.name || html`<span class="muted">Unnamed</span>`}</td>
+  <td><code>${k.display}</code></td>
+  <td>${k.models ? k.models.join(", ") : html`<span class="muted">All models</span>`}</td>
+  <td>${statusBadge(k.status)}</td>
+  <td class="num">${usd(k.spent_micros)}${k.spend_cap_micros !== null && html`<span class="muted"> / ${usd(k.spend_cap_micros)}</span>`}</td>
+  <td class="nowrap">${k.last_used_at === null ? html`<span class="muted">Never</span>` : relative(k.last_used_at * 1000, now)}</td>
+  <td class="nowrap">${k.status === "revoked" ? "—" : expires}</td>
+  <td>${k.status === "active" && !disabled
+    ? html`<div class="actions">
+    <form method="post" action="/portal/keys/${k.id}/rotate" class="inline" data-confirm="A new key replaces “${k.name || k.display}”. The old key stops working at the time you chose." data-confirm-action="Rotate key">
+      ${csrfField(csrf)}
+      <label class="sr-only" for="grace-${k.id}">When the old key stops working</label>
+      <select id="grace-${k.id}" name="grace_seconds" class="small">${GRACE.map(([v, l]) => html`<option value="${v}">${l}</option>`)}</select>
+      <button class="btn small" type="submit">Rotate</button>
+    </form>
+    <form method="post" action="/portal/keys/${k.id}/revoke" data-confirm="Revoke “${k.name || k.display}”? Requests with this key are refused at once. This cannot be undone." data-confirm-action="Revoke key">
+      ${csrfField(csrf)}<button class="btn small danger" type="submit">Revoke</button>
+    </form></div>`
+    : ""}</td>
+</tr>`;
+}

@@ -1,0 +1,64 @@
+import { html, jsonScript, type Html } from "../../html";
+import { compact, int, usd } from "../../format";
+import { empty, pageHead } from "../../layout";
+import type { AccountRow } from "../../../modules/accounts/service";
+import type { Balance } from "../../../money/credit-store";
+import type { DaySeries } from "../service";
+
+export interface PlanInfo {
+  effective: string;
+  limits: { rpm: number; tpm: number; concurrency: number };
+  nextTier: { plan: string; minLifetimeTopupMicros: number } | null;
+  lifetimeTopupMicros: number;
+}
+
+export function suspendedBanner(account: AccountRow): Html {
+  return account.status === "suspended"
+    ? html`<div class="flash warn" role="alert">This account is suspended: its API keys are refused and changes are disabled. Contact the operator.</div>`
+    : html``;
+}
+
+const limit = (n: number) => (Number.isFinite(n) ? int(n) : "Unlimited");
+
+export function overviewView(o: { account: AccountRow; balance: Balance; series: DaySeries; plan: PlanInfo | null; keyCount: number }): Html {
+  const { balance: b, series: s } = o;
+  const spend30 = s.spend.reduce((a, v) => a + v, 0);
+  const tokens30 = s.tokens.reduce((a, v) => a + v, 0);
+  const requests30 = s.requests.reduce((a, v) => a + v, 0);
+  const low = b.available <= 0;
+  return html`${pageHead("Overview", html`Signed in to <strong>${o.account.name}</strong>`)}
+${low && o.account.status === "active" && html`<div class="flash warn" role="status">You have no available credit: requests are refused until you <a href="/portal/credits">add credits</a>.</div>`}
+<section class="grid" aria-label="Balance">
+  <div class="stat accent"><div class="label">Available</div><div class="value" data-testid="available">${usd(b.available)}</div><div class="hint">What new requests can spend</div></div>
+  <div class="stat"><div class="label">Balance</div><div class="value" data-testid="balance">${usd(b.balance)}</div><div class="hint">Credits minus settled charges</div></div>
+  <div class="stat"><div class="label">Held</div><div class="value" data-testid="held">${usd(b.held)}</div><div class="hint">Reserved by requests in flight</div></div>
+  <div class="stat"><div class="label">Spend, 30 days</div><div class="value" data-testid="spend30">${usd(spend30)}</div><div class="hint">${int(requests30)} requests · ${compact(tokens30)} tokens</div></div>
+</section>
+<section class="card" aria-labelledby="chart-title">
+  <div class="card-head"><h2 id="chart-title">Spend and tokens per day</h2><span class="legend-note">Last 30 days, UTC</span></div>
+  ${requests30 === 0
+    ? empty("No usage yet", html`<p>Once you call the API, your daily spend and tokens appear here. <a href="/portal/quickstart">See the quickstart</a>.</p>`)
+    : html`<div id="usage-chart" class="chart" role="img" aria-label="Bar chart of spend and line chart of tokens per day over the last 30 days"></div>${jsonScript("chart-data", { days: s.days, spend: s.spend, tokens: s.tokens })}`}
+</section>
+<div class="grid-2">
+  <section class="card" aria-labelledby="plan-title">
+    <h2 id="plan-title">Plan and limits</h2>
+    ${o.plan
+      ? html`<dl class="facts">
+      <dt>Plan</dt><dd><span class="badge info">${o.plan.effective}</span></dd>
+      <dt>Requests per minute</dt><dd>${limit(o.plan.limits.rpm)}</dd>
+      <dt>Tokens per minute</dt><dd>${limit(o.plan.limits.tpm)}</dd>
+      <dt>Concurrent requests</dt><dd>${limit(o.plan.limits.concurrency)}</dd>
+      <dt>Lifetime top-ups</dt><dd>${usd(o.plan.lifetimeTopupMicros)}</dd>
+    </dl>
+    ${o.plan.nextTier && html`<p class="muted">Top up ${usd(Math.max(0, o.plan.nextTier.minLifetimeTopupMicros - o.plan.lifetimeTopupMicros))} more in total to move to the <strong>${o.plan.nextTier.plan}</strong> plan.</p>`}`
+      : html`<p class="muted">Plan: ${o.account.plan}</p>`}
+  </section>
+  <section class="card" aria-labelledby="start-title">
+    <h2 id="start-title">Get started</h2>
+    <p class="muted">${o.keyCount === 0 ? "You have no API key yet." : `You have ${o.keyCount} active API key${o.keyCount === 1 ? "" : "s"}.`}</p>
+    <p><a class="btn primary" href="/portal/keys">${o.keyCount === 0 ? "Create your first key" : "Manage API keys"}</a></p>
+    <p><a href="/portal/quickstart">Quickstart: Python, JavaScript and curl</a> · <a href="/portal/credits">Redeem a credit code</a></p>
+  </section>
+</div>`;
+}

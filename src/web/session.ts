@@ -1,0 +1,177 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../runtime/app";
+import { clearCookie, readCookies, setCookie } from "./cookies";
+import { ApiError, errors } from "../lib/errors";
+import { htmlResponse, redirectResponse, type HeaderPairs } from "./html";
+import { errorPage, type Flash } from "./layout";
+import { getAccountRow, type AccountRow } from "../modules/accounts/service";
+import { getLogin } from "../identity/logins/service";
+import { checkCsrf, getSession, LoginThrottle, type SessionKind, type WebSession } from "../identity/sessions";
+
+export const COOKIE: Record<SessionKind, { name: string; path: string; login: string }> = {
+  customer: { name: "tg_portal", path: "/portal", login: "/portal/login" },
+  admin: { name: "tg_console", path: "/console", login: "/console/login" },
+};
+const FLASH = "tg_flash";
+
+/** Cookies are Secure when the dashboard is reached over HTTPS (directly or behind a proxy). */
+export function isSecure(deps: AppDeps, request: Request): boolean {
+  return (
+    deps.config.public_url?.startsWith("https:") === true ||
+    request.url.startsWith("https:") ||
+    request.headers.get("x-forwarded-proto") === "https"
+  );
+}
+
+export function sessionCookie(deps: AppDeps, request: Request, s: WebSession): [string, string] {
+  const c = COOKIE[s.kind];
+  return setCookie(c.name, s.token, {
+    path: c.path,
+    maxAge: Math.floor((s.expiresAt - deps.now()) / 1000),
+    secure: isSecure(deps, request),
+    sameSite: "Lax",
+  });
+}
+
+export const clearSessionCookie = (kind: SessionKind): [string, string] => clearCookie(COOKIE[kind].name, COOKIE[kind].path);
+
+export function flashCookie(flash: Flash): [string, string] {
+  return setCookie(FLASH, JSON.stringify(flash), { path: "/", maxAge: 60 });
+}
+
+/** Reads the one-shot message left by the previous POST, with the header that clears it. */
+export function takeFlash(request: Request): { flash: Flash | null; headers: HeaderPairs } {
+  const raw = readCookies(request.headers.get("cookie"))[FLASH];
+  if (!raw) return { flash: null, headers: [] };
+  try {
+    const f = JSON.parse(raw) as Flash;
+    const ok = (f.kind === "ok" || f.kind === "error" || f.kind === "warn") && typeof f.message === "string";
+    return { flash: ok ? { kind: f.kind, message: f.message.slice(0, 500) } : null, headers: [clearCookie(FLASH, "/")] };
+  } catch {
+    return { flash: null, headers: [clearCookie(FLASH, "/")] };
+  }
+}
+
+/** Cross-site form posts are refused when the browser says where they come from. */
+export function sameOrigin(deps: AppDeps, request: Request): boolean {
+  const origin = request.headers.get("origin");
+  if (!origin) return true;
+  if (origin === "null") return false;
+  const host = request.headers.get("host") ?? new URL(request.url).host;
+  const allowed = new Set([host, new URL(request.url).host]);
+  if (deps.config.public_url) allowed.add(new URL(deps.config.public_url).host);
+  try {
+    return allowed.has(new URL(origin).host);
+  } catch {
+    return false;
+  }
+}
+
+export interface PortalUser {
+  session: WebSession;
+  account: AccountRow;
+  email: string;
+}
+
+const throttles = new WeakMap<AppDeps, LoginThrottle>();
+/** Five wrong passwords per email (or admin token) per 15 minutes, then a pause. */
+export function loginThrottle(deps: AppDeps): LoginThrottle {
+  let t = throttles.get(deps);
+  if (!t) throttles.set(deps, (t = new LoginThrottle(5, 15 * 60_000, deps.now)));
+  return t;
+}
+
+type Ctx = { request: Request; body: unknown; set: { headers: Record<string, string | number> }; status: (code: 303 | 403, body: string) => unknown };
+
+function guard(deps: AppDeps, kind: SessionKind, ctx: Ctx): { session: WebSession } | { stop: unknown } {
+  const { request, set, status } = ctx;
+  const c = COOKIE[kind];
+  const session = getSession(deps.db, readCookies(request.headers.get("cookie"))[c.name], kind, deps.now());
+  if (!session) {
+    const url = new URL(request.url);
+    set.headers.location = request.method === "GET" ? `${c.login}?next=${encodeURIComponent(url.pathname + url.search)}` : c.login;
+    set.headers["cache-control"] = "no-store";
+    return { stop: status(303, "") };
+  }
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    const token = (ctx.body as Record<string, unknown> | null | undefined)?._csrf;
+    if (!sameOrigin(deps, request) || !checkCsrf(session.csrf, token)) {
+      const back = kind === "customer" ? { href: "/portal", label: "Back to the portal" } : { href: "/console", label: "Back to the console" };
+      const page = errorPage(403, "Request refused", "This form was not sent from this site or has expired. Reload the page and try again.", back);
+      htmlResponse("", 403).headers.forEach((v, k) => (set.headers[k] = v));
+      return { stop: status(403, `<!doctype html>\n${page}`) };
+    }
+  }
+  return { session };
+}
+
+/**
+ * Dashboard sign-in as macros: `{ portal: true }` resolves the signed-in customer into `user`,
+ * `{ console: true }` the operator session into `operator`. Without a valid session the browser
+ * is sent to the sign-in page; a state-changing request must also carry the session's CSRF token
+ * (hidden `_csrf` field) and, when the browser sends one, a same-site Origin.
+ */
+export const webAuth = (deps: AppDeps) => {
+  const cached = plugins.get(deps);
+  if (cached) return cached;
+  const plugin = createWebAuth(deps);
+  plugins.set(deps, plugin);
+  return plugin;
+};
+const plugins = new WeakMap<AppDeps, ReturnType<typeof createWebAuth>>();
+
+const createWebAuth = (deps: AppDeps) =>
+  new Elysia({ name: "web-auth" }).macro({
+    portal: {
+      resolve(ctx) {
+        const g = guard(deps, "customer", ctx as unknown as Ctx);
+        if ("stop" in g) return g.stop as never;
+        const account = getAccountRow(deps.db, g.session.accountId!);
+        const email = getLogin(deps.db, account.id)?.email ?? account.email ?? account.name;
+        return { user: { session: g.session, account, email } satisfies PortalUser };
+      },
+    },
+    console: {
+      resolve(ctx) {
+        const g = guard(deps, "admin", ctx as unknown as Ctx);
+        if ("stop" in g) return g.stop as never;
+        return { operator: { session: g.session, actor: "admin:console" } };
+      },
+    },
+  });
+
+/**
+ * Errors on dashboard pages render as HTML (the global handler answers JSON). A refused form post
+ * goes back to the page it came from with the message; anything else gets an error page.
+ */
+export function htmlError(error: unknown, request: Request, prefix: string, home: { href: string; label: string }): Response | undefined {
+  const url = new URL(request.url);
+  if (!url.pathname.startsWith(prefix)) return;
+  if (!(error instanceof ApiError)) {
+    if ((error as { code?: string })?.code === "NOT_FOUND") error = errors.notFound("Page");
+    else return;
+  }
+  const e = error as ApiError;
+  const referer = request.headers.get("referer");
+  if (request.method === "POST" && e.status < 500 && referer) {
+    const from = new URL(referer, url);
+    if (from.origin === url.origin && from.pathname.startsWith(prefix)) {
+      return redirectResponse(from.pathname + from.search, [flashCookie({ kind: "error", message: e.message })]);
+    }
+  }
+  const title = e.status === 404 ? "Not found" : e.status < 500 ? "That did not work" : "Something went wrong";
+  return htmlResponse(errorPage(e.status, title, e.message, home), e.status);
+}
+
+/** Runs a dashboard handler's work so that its errors render as HTML (see htmlError). */
+export const htmlErrors =
+  (prefix: string, home: { href: string; label: string }) =>
+  async <R>(request: Request, fn: () => R): Promise<Awaited<R> | Response> => {
+    try {
+      return await fn();
+    } catch (e) {
+      const res = htmlError(e, request, prefix, home);
+      if (res) return res;
+      throw e;
+    }
+  };

@@ -8,8 +8,7 @@
  * Usage: bun bench/settle-bench.ts [db path]
  */
 import { rmSync, statSync } from "node:fs";
-import type { Db } from "../src/store/store";
-import { migrate, openDb } from "../src/store/store";
+import { Store } from "../src/store/store";
 import { newSortableId } from "../src/lib/ids";
 import { SettleJournal, type SettleRecord } from "../src/money/settle-journal";
 import { SettleWriter } from "../src/money/settle-writer";
@@ -17,12 +16,12 @@ import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 
 const path = process.argv[2] ?? `/tmp/settle-bench-${process.pid}.db`;
 const clean = () => ["", "-wal", "-shm", "-settlements"].forEach((s) => rmSync(path + s, { force: true }));
-const fresh = (): Db => {
+const fresh = (): Store => {
   clean();
-  const db = openDb(path);
-  migrate(db);
-  db.$client.query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES ('acc_1','a',1000000000000,0)").run();
-  db.$client.query("INSERT INTO api_keys (id, account_id, hash, prefix, last4, created_at) VALUES ('key_1','acc_1','h','sk','abcd',0)").run();
+  const db = new Store(path);
+  db.migrate();
+  db.sqlite.query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES ('acc_1','a',1000000000000,0)").run();
+  db.sqlite.query("INSERT INTO api_keys (id, account_id, hash, prefix, last4, created_at) VALUES ('key_1','acc_1','h','sk','abcd',0)").run();
   return db;
 };
 const usage = (id: string) => ({
@@ -32,7 +31,7 @@ const usage = (id: string) => ({
 });
 for (const [ckpt, journaled] of [[1000, false], [100000, false], [1000, true]] as const) {
   const db = fresh();
-  db.$client.exec(`PRAGMA wal_autocheckpoint = ${ckpt}`);
+  db.sqlite.exec(`PRAGMA wal_autocheckpoint = ${ckpt}`);
   const journal = journaled ? SettleJournal.open(path + "-settlements") : undefined;
   const store = new SqliteCreditStore(db, { holdTtlMs: 60000, journal, applyMs: 100 });
   const one = async () => {
@@ -53,7 +52,7 @@ for (const [ckpt, journaled] of [[1000, false], [100000, false], [1000, true]] a
   let frames = "";
   if (ckpt === 100000 && !journaled) {
     // Pages written per commit: WAL growth over 1,000 settlements from an empty WAL.
-    db.$client.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    db.sqlite.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     for (let i = 0; i < 1000; i++) await one();
     frames = ` wal frames/commit ${((statSync(path + "-wal").size - 32) / 4120 / 1000).toFixed(2)}`;
   }
@@ -63,7 +62,7 @@ for (const [ckpt, journaled] of [[1000, false], [100000, false], [1000, true]] a
   );
   await store.flush();
   journal?.close();
-  db.$client.close();
+  db.sqlite.close();
 }
 
 // The write-behind's transactions: larger ones cost less per settlement and hold the loop longer.
@@ -90,6 +89,6 @@ for (const size of [32, 128, 512]) {
     `write-behind transactions of ${size}: cpu/settlement ${((cu.user + cu.system) / n).toFixed(1)} µs,`,
     `commit p50 ${(took[took.length >> 1]! * 1000).toFixed(0)} µs, p99 ${(took[Math.floor(took.length * 0.99)]! * 1000).toFixed(0)} µs`,
   );
-  db.$client.close();
+  db.sqlite.close();
 }
 clean();

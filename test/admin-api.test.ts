@@ -329,7 +329,7 @@ describe("admin token", () => {
     const first = resolveAdminToken(db, undefined);
     expect(first.generated).toMatch(/^tg-admin-[0-9A-Za-z]{40}$/);
     expect(first.hash).toBe(sha256Hex(first.generated!));
-    const stored = db.$client.query<{ key: string; value: string }, []>("SELECT key, value FROM settings").all();
+    const stored = db.sqlite.query<{ key: string; value: string }, []>("SELECT key, value FROM settings").all();
     expect(stored).toEqual([{ key: "admin_token_sha256", value: first.hash }]);
     const second = resolveAdminToken(db, undefined);
     expect(second).toEqual({ hash: first.hash });
@@ -349,14 +349,14 @@ describe("admin token", () => {
       expect((await get(srv1.url, token)).status).toBe(200);
       expect((await get(srv1.url, ADMIN_TOKEN)).status).toBe(401);
       await srv1.stop();
-      r1.deps.db.$client.close();
+      r1.deps.store.sqlite.close();
 
       const r2 = buildRuntime(config);
       expect(r2.generatedAdminToken).toBeUndefined();
       const srv2 = startServer(r2, { port: 0, hostname: "127.0.0.1" });
       expect((await get(srv2.url, token)).status).toBe(200);
       await srv2.stop();
-      r2.deps.db.$client.close();
+      r2.deps.store.sqlite.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -404,7 +404,7 @@ test("rotation grace over HTTP follows the server's clock", async () => {
     expect((await req("/v1/me", fresh.key)).status).toBe(200);
   } finally {
     await srv.stop();
-    runtime.deps.db.$client.close();
+    runtime.deps.store.sqlite.close();
   }
 });
 

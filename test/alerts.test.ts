@@ -226,7 +226,7 @@ describe("low-balance alerts", () => {
     const bad = await put({ threshold_micros: -1 });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { param: string } }).error.param).toBe("threshold_micros");
-    const audit = listAudit(gw.runtime.deps.db, { limit: 20, targetId: acc.id }).filter((a) => a.action === "alerts.low_balance.update");
+    const audit = listAudit(gw.runtime.deps.store, { limit: 20, targetId: acc.id }).filter((a) => a.action === "alerts.low_balance.update");
     expect(audit.map((a) => (a.after as { threshold_micros: number | null }).threshold_micros)).toEqual([null, 0, 20 * USD]);
     expect(audit[0]!.actor).toStartWith("key:key_");
 
@@ -239,7 +239,7 @@ describe("low-balance alerts", () => {
   });
 
   test("failed webhook deliveries are retried with backoff, then given up and recorded", async () => {
-    const { db } = gw.runtime.deps;
+    const { store: db } = gw.runtime.deps;
     const config = gw.config;
     const acc = await account(gw, 1 * USD, null);
     const alerts = new AlertService(db, config, (id) => gw.runtime.deps.credits.balance(id), new AlertNotifier(db, config, { retryDelaysMs: [1, 1, 1] }));
@@ -247,7 +247,7 @@ describe("low-balance alerts", () => {
     const id = alerts.check(acc.id)!;
     expect(id).toStartWith("alr_");
     const statusOf = (eventId: string) =>
-      db.$client.query<{ webhook_status: string; email_status: string; attempts: number; last_error: string | null }, [string]>(
+      db.sqlite.query<{ webhook_status: string; email_status: string; attempts: number; last_error: string | null }, [string]>(
         "SELECT webhook_status, email_status, attempts, last_error FROM alert_events WHERE id = ?",
       ).get(eventId)!;
     expect(await until(() => statusOf(id).webhook_status !== "pending", 10_000)).toBe(true);
@@ -303,16 +303,16 @@ describe("low-balance alerts", () => {
     const a = buildRuntime(loadConfig({ overrides }));
     const b = buildRuntime(loadConfig({ overrides }));
     try {
-      const db = a.deps.db;
-      db.$client.query("INSERT INTO accounts (id, name, balance_micros, lifetime_topup_micros, created_at) VALUES ('acc_two', 'two', ?, 0, 0)").run(3 * USD);
+      const db = a.deps.store;
+      db.sqlite.query("INSERT INTO accounts (id, name, balance_micros, lifetime_topup_micros, created_at) VALUES ('acc_two', 'two', ?, 0, 0)").run(3 * USD);
       const fired = [a.deps.alerts!.check("acc_two"), b.deps.alerts!.check("acc_two"), a.deps.alerts!.check("acc_two")];
       expect(fired.filter(Boolean)).toHaveLength(1);
-      expect(db.$client.query<{ n: number }, []>("SELECT count(*) n FROM alert_events").get()!.n).toBe(1);
+      expect(db.sqlite.query<{ n: number }, []>("SELECT count(*) n FROM alert_events").get()!.n).toBe(1);
     } finally {
       a.deps.alerts!.notifier.stop();
       b.deps.alerts!.notifier.stop();
-      a.deps.db.$client.close();
-      b.deps.db.$client.close();
+      a.deps.store.sqlite.close();
+      b.deps.store.sqlite.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

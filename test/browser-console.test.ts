@@ -43,7 +43,7 @@ async function seedBusiness() {
     const key = (await (await srv.admin(`/admin/accounts/${acc.id}/keys`, { body: { name: "prod" } })).json()) as { id: string; key: string };
     await new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: key.key, maxRetries: 0 }).chat.completions.create({ model: "grok-4", messages: [{ role: "user", content: "hi" }] });
     for (let d = 1; d < 20; d++) {
-      insertUsage(srv.runtime.deps.db, {
+      insertUsage(srv.runtime.deps.store, {
         requestId: `req_biz_${i}_${d}`, accountId: acc.id, keyId: key.id, model: d % 3 ? "grok-4" : "grok-3", stream: true, status: d % 11 ? 200 : 502,
         promptTokens: 1000 * (i + 1) + d * 37, cachedTokens: 0, completionTokens: 300 + d * 11, reasoningTokens: 0,
         costMicros: (1000 * (i + 1) + d * 37) * 3 + (300 + d * 11) * 15, estimated: false, latencyMs: 700, ttftMs: 210,

@@ -70,13 +70,13 @@ function seedHistory(accountId: string, keyId: string) {
       records.push({ t: "settle", requestId: usage.requestId, accountId, keyId, amount: cost, charge: cost, persisted: false, extras: { note: usage.model, usage }, at });
     }
   }
-  const db = gw.gateway.runtime.deps.db;
+  const db = gw.gateway.runtime.deps.store;
   // In time order, as real charges reach the ledger (its listings are newest first by entry).
   const written = new SettleWriter(db).commit(records.sort((a, b) => a.at - b.at));
   expect(written.outcomes.every((o) => o.ok)).toBe(true);
   // The writer's changes are "absorbed" (its owner updates its memos itself); this one is not, so
   // the gateway re-reads the balance like after any other process's write.
-  db.$client.query("UPDATE accounts SET balance_micros = balance_micros WHERE id = ?").run(accountId);
+  db.sqlite.query("UPDATE accounts SET balance_micros = balance_micros WHERE id = ?").run(accountId);
 }
 
 describe("customer portal in a browser", () => {

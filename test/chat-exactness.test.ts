@@ -138,7 +138,7 @@ test(`exactness over ${REQUESTS} randomized requests (seed ${SEED})`, async () =
   await Bun.sleep(200); // aborted streams settle on their own
   await g.gateway.runtime.deps.credits.flush();
 
-  const db = g.gateway.runtime.deps.db.$client;
+  const db = g.gateway.runtime.deps.store.sqlite;
   const charges = db.query<{ request_id: string; account_id: string; amount_micros: number }, []>(
     "SELECT request_id, account_id, amount_micros FROM ledger_entries WHERE kind = 'charge'",
   ).all();
@@ -157,7 +157,7 @@ test(`exactness over ${REQUESTS} randomized requests (seed ${SEED})`, async () =
   for (const o of outcomes.filter((x) => x.kind === "error" || x.status === 402)) expect(byRequest.has(o.requestId ?? "")).toBe(false);
 
   // Every account: balance = start − its charges; ledger consistent; nothing held; never negative.
-  expect(checkLedger(g.gateway.runtime.deps.db)).toEqual([]);
+  expect(checkLedger(g.gateway.runtime.deps.store)).toEqual([]);
   for (const c of customers) {
     const spent = charges.filter((x) => x.account_id === c.accountId).reduce((s, x) => s - x.amount_micros, 0);
     const a = (await (await g.gateway.admin(`/admin/accounts/${c.accountId}`)).json()) as { balance_micros: number; held_micros: number };

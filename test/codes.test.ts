@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { migrate, openDb } from "../src/store/store";
+import { Store } from "../src/store/store";
 import { createAccount, updateAccount } from "../src/modules/accounts/service";
 import { createCodes, normalizeCode, redeemCode } from "../src/modules/codes/service";
 import { checkLedger } from "../src/money/ledger";
@@ -90,7 +90,7 @@ describe("redemption codes", () => {
     expect(statuses.filter((s) => s === 409)).toHaveLength(11);
     const balances = await Promise.all(customers.map((c) => me(c.key)));
     expect(balances.reduce((s, b) => s + b.balance_micros, 0)).toBe(7_000_000);
-    expect(checkLedger(srv.runtime.deps.db)).toEqual([]);
+    expect(checkLedger(srv.runtime.deps.store)).toEqual([]);
   });
 
   test("a suspended account's key is refused at once", async () => {
@@ -125,30 +125,30 @@ describe("redemption service", () => {
     expect(normalizeCode("TG-ABCD")).toBeNull();
     expect(normalizeCode("TG-ABCU-0000-0000-0000")).toBeNull();
 
-    const db = openDb(":memory:");
-    migrate(db);
+    const db = new Store(":memory:");
+    db.migrate();
     const acc = createAccount(db, { name: "x" }, "test", 1_000);
     const b = createCodes(db, { count: 1, amount_micros: 10, expires_at: 2 }, "test", 1_000);
     expect(() => redeemCode(db, acc.id, b.codes[0]!.code, "test", 3_000)).toThrow("expired");
     const ok = createCodes(db, { count: 1, amount_micros: 10 }, "test", 1_000);
     updateAccount(db, acc.id, { status: "suspended" }, "test");
     expect(() => redeemCode(db, acc.id, ok.codes[0]!.code, "test", 3_000)).toThrow("suspended");
-    db.$client.close();
+    db.sqlite.close();
   });
 
   test("processes racing on one database file credit a code exactly once", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tollgate-codes-"));
     try {
       const path = join(dir, "t.db");
-      const db = openDb(path);
-      migrate(db);
+      const db = new Store(path);
+      db.migrate();
       const accounts = Array.from({ length: 4 }, (_, i) => createAccount(db, { name: `racer ${i}` }, "test"));
       const { codes } = createCodes(db, { count: 1, amount_micros: 3_000_000 }, "test");
       const root = join(import.meta.dir, "..");
       const script = `
-        import { openDb } from "${root}/src/store/store";
+        import { Store } from "${root}/src/store/store";
         import { redeemCode } from "${root}/src/modules/codes/service";
-        const db = openDb(process.argv[1]);
+        const db = new Store(process.argv[1]);
         await Bun.sleep(Number(process.argv[4]));
         try { redeemCode(db, process.argv[2], process.argv[3], "race"); console.log("ok"); }
         catch (e) { console.log(e.code ?? e.message); }`;
@@ -162,10 +162,10 @@ describe("redemption service", () => {
       );
       expect(outs.filter((o) => o === "ok")).toHaveLength(1);
       expect(outs.filter((o) => o === "code_already_redeemed")).toHaveLength(3);
-      const total = db.$client.query<{ s: number }, []>("SELECT sum(balance_micros) AS s FROM accounts").get()!.s;
+      const total = db.sqlite.query<{ s: number }, []>("SELECT sum(balance_micros) AS s FROM accounts").get()!.s;
       expect(total).toBe(3_000_000);
       expect(checkLedger(db)).toEqual([]);
-      db.$client.close();
+      db.sqlite.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -203,10 +203,10 @@ describe("CLI", () => {
       expect(inv.out).toContain("cli@example.com");
       expect((await run("accounts", "invite", "acc_missing")).code).not.toBe(0);
 
-      const db = openDb(join(dir, "t.db"));
+      const db = new Store(join(dir, "t.db"));
       const a = createAccount(db, { name: "redeemer" }, "test");
       expect(redeemCode(db, a.id, batch.codes[1]!.code, "test").entry.amount_micros).toBe(7_250_000);
-      db.$client.close();
+      db.sqlite.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

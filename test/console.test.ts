@@ -120,7 +120,7 @@ describe("running the business from the console", () => {
   test("usage across accounts with totals per account", async () => {
     const a = await srv.customer(0);
     const b = await srv.customer(0);
-    const row = (accountId: string, cost: number, status = 200) => insertUsage(srv.runtime.deps.db, {
+    const row = (accountId: string, cost: number, status = 200) => insertUsage(srv.runtime.deps.store, {
       requestId: `req_${Math.random().toString(36).slice(2)}`, accountId, keyId: null, model: "grok-4", stream: false, status, promptTokens: 10,
       cachedTokens: 0, completionTokens: 5, reasoningTokens: 0, costMicros: cost, estimated: false, latencyMs: 50, ttftMs: null,
       upstreamRequestId: null, errorCode: status >= 500 ? "upstream_error" : null, createdAt: Date.now(),

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { caughtUp, type Db } from "../src/store/store";
+import type { Store } from "../src/store/store";
 import { SettleJournal } from "../src/money/settle-journal";
 import { SettleSink } from "../src/money/settle-sink";
 import { ApiError } from "../src/lib/errors";
@@ -25,15 +25,15 @@ function setup(credits = 10 * USD) {
   return { db, clock, store, acc };
 }
 
-const sql = (db: Db) => db.$client;
-const charges = (db: Db, accountId?: string) =>
+const sql = (db: Store) => db.sqlite;
+const charges = (db: Store, accountId?: string) =>
   sql(db)
     .query<{ request_id: string; amount_micros: number; key_id: string | null; note: string | null; balance_after_micros: number }, []>(
       `SELECT request_id, amount_micros, key_id, note, balance_after_micros FROM ledger_entries WHERE kind = 'charge'${accountId ? ` AND account_id = '${accountId}'` : ""} ORDER BY id`,
     )
     .all();
-const persistedHolds = (db: Db) => sql(db).query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n;
-const keySpent = (db: Db, keyId: string) =>
+const persistedHolds = (db: Store) => sql(db).query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n;
+const keySpent = (db: Store, keyId: string) =>
   sql(db).query<{ s: number }, [string]>("SELECT spent_micros AS s FROM api_keys WHERE id = ?").get(keyId)!.s;
 
 function usage(requestId: string, accountId: string, costMicros: number): UsageRecord {
@@ -46,8 +46,8 @@ function usage(requestId: string, accountId: string, costMicros: number): UsageR
 
 
 /** Counts the transactions opened on the database's connection until restore(). */
-function countTransactions(db: Db) {
-  const client = db.$client;
+function countTransactions(db: Store) {
+  const client = db.sqlite;
   const original = client.transaction.bind(client);
   const spy = { count: 0, restore: () => void (client.transaction = original) };
   client.transaction = ((fn: never) => {
@@ -278,7 +278,7 @@ describe("expiry, recovery and flushing", () => {
     expect(persistedHeld(db1, acc)).toBe(0);
     await s1.flush();
     expect(persistedHeld(db1, acc)).toBe(3 * USD);
-    db1.$client.close(); // the process dies with its holds open
+    db1.sqlite.close(); // the process dies with its holds open
 
     const db2 = freshDb(path);
     const s2 = new SqliteCreditStore(db2, { holdTtlMs: 60_000 });
@@ -286,7 +286,7 @@ describe("expiry, recovery and flushing", () => {
     expect(persistedHeld(db2, acc)).toBe(0);
     expect(s2.balance(acc)).toEqual({ balance: 10 * USD, held: 0, available: 10 * USD });
     expect(s2.recover()).toBe(0);
-    db2.$client.close();
+    db2.sqlite.close();
     await import("node:fs/promises").then((fs) => fs.rm(dir, { recursive: true }));
   });
 
@@ -303,11 +303,11 @@ describe("expiry, recovery and flushing", () => {
 });
 
 describe("a failing commit", () => {
-  const failCharges = (db: Db) =>
-    db.$client.exec(
+  const failCharges = (db: Store) =>
+    db.sqlite.exec(
       "CREATE TEMP TRIGGER fail_charge BEFORE INSERT ON ledger_entries WHEN NEW.kind = 'charge' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
     );
-  const healCharges = (db: Db) => db.$client.exec("DROP TRIGGER temp.fail_charge");
+  const healCharges = (db: Store) => db.sqlite.exec("DROP TRIGGER temp.fail_charge");
 
   test("rejects the settlement, writes nothing and keeps the hold for a retry", async () => {
     const { db, store, acc } = setup();
@@ -337,7 +337,7 @@ describe("a failing commit", () => {
     const { db, store, acc, clock } = setup();
     store.reserve({ accountId: acc, requestId: "r1", amount: USD, ttlMs: 1000 });
     await store.flush();
-    db.$client.exec("CREATE TEMP TRIGGER fail_release BEFORE DELETE ON credit_holds BEGIN SELECT RAISE(ABORT, 'nope'); END");
+    db.sqlite.exec("CREATE TEMP TRIGGER fail_release BEFORE DELETE ON credit_holds BEGIN SELECT RAISE(ABORT, 'nope'); END");
     clock.advance(1000);
     const originalError = console.error;
     console.error = () => {};
@@ -347,7 +347,7 @@ describe("a failing commit", () => {
       console.error = originalError;
     }
     expect(store.balance(acc).held).toBe(USD);
-    db.$client.exec("DROP TRIGGER temp.fail_release");
+    db.sqlite.exec("DROP TRIGGER temp.fail_release");
     expect(await store.sweep()).toBe(1);
     expect(store.balance(acc).held).toBe(0);
   });
@@ -360,7 +360,7 @@ describe("a failing commit", () => {
     store.reserve({ accountId: other, requestId: "free", amount: USD });
     await store.flush();
     // Only charges of `acc` fail (e.g. a constraint hit by one row).
-    db.$client.exec(
+    db.sqlite.exec(
       `CREATE TEMP TRIGGER fail_one BEFORE INSERT ON ledger_entries WHEN NEW.account_id = '${acc}' BEGIN SELECT RAISE(ABORT, 'boom'); END`,
     );
     const originalError = console.error;
@@ -387,9 +387,9 @@ describe("a busy database", () => {
     const store = new SqliteCreditStore(db, { holdTtlMs: 60_000 });
     for (const id of ["a", "b", "c"]) store.reserve({ accountId: acc, requestId: id, amount: USD });
     await store.flush();
-    db.$client.exec("PRAGMA busy_timeout = 0");
+    db.sqlite.exec("PRAGMA busy_timeout = 0");
     const other = freshDb(`${dir}/t.db`);
-    other.$client.exec("BEGIN IMMEDIATE"); // another process (the CLI) holds the write lock
+    other.sqlite.exec("BEGIN IMMEDIATE"); // another process (the CLI) holds the write lock
     const originalError = console.error;
     console.error = () => {};
     const transactions = countTransactions(db);
@@ -400,8 +400,8 @@ describe("a busy database", () => {
     } finally {
       transactions.restore();
       console.error = originalError;
-      other.$client.exec("ROLLBACK");
-      other.$client.close();
+      other.sqlite.exec("ROLLBACK");
+      other.sqlite.close();
     }
     expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected", "rejected"]);
     expect(store.balance(acc)).toEqual({ balance: 10 * USD, held: 3 * USD, available: 7 * USD });
@@ -411,7 +411,7 @@ describe("a busy database", () => {
       true,
     ]);
     expect(store.balance(acc)).toEqual({ balance: 10 * USD - 3, held: 0, available: 10 * USD - 3 });
-    db.$client.close();
+    db.sqlite.close();
     await import("node:fs/promises").then((fs) => fs.rm(dir, { recursive: true }));
   });
 });
@@ -547,7 +547,7 @@ describe("property: interleaved concurrent operations keep the money invariants"
         if (s !== (spent.get(k) ?? 0)) throw new Error(`${where}: store key spent ${s} != model ${spent.get(k) ?? 0}`);
       }
       if (!readDb) return;
-      caughtUp(db);
+      db.catchUp();
       for (const [k, c] of cap) {
         const s = keySpent(db, k);
         if (s !== (spent.get(k) ?? 0)) throw new Error(`${where}: key spent ${s} != model ${spent.get(k) ?? 0}`);
@@ -715,7 +715,7 @@ describe("property: interleaved concurrent operations keep the money invariants"
       journal.close();
       rmSync(dir!, { recursive: true, force: true });
     }
-    db.$client.close();
+    db.sqlite.close();
   }
 
   /** One scenario: opening balances, the capped keys' caps, and the commands. */

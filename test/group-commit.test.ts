@@ -3,8 +3,7 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { drizzle } from "drizzle-orm/bun-sqlite";
-import { migrate, openDb, type Db } from "../src/store/store";
+import { Store } from "../src/store/store";
 import { checkLedger, persistedHeld } from "../src/money/ledger";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import { binaryCustomer, ensureBinary, startBinary, type RunningBinary } from "./support/binary";
@@ -32,9 +31,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const sqliteOf = (db: Db) => db.$client;
+const sqliteOf = (db: Store) => db.sqlite;
 
-function seed(db: Db, balances: Record<string, number>, keys: Record<string, string>): void {
+function seed(db: Store, balances: Record<string, number>, keys: Record<string, string>): void {
   for (const [id, balance] of Object.entries(balances)) {
     sqliteOf(db).query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES (?, ?, ?, 0)").run(id, id, balance);
     // The opening balance as a ledger entry, so that checkLedger holds.
@@ -48,7 +47,7 @@ function seed(db: Db, balances: Record<string, number>, keys: Record<string, str
 }
 
 /** Every account's entries, in order, chain: balance_after = previous balance_after + amount. */
-function expectChains(db: Db): void {
+function expectChains(db: Store): void {
   const rows = sqliteOf(db)
     .query<{ account_id: string; amount_micros: number; balance_after_micros: number }, []>(
       "SELECT account_id, amount_micros, balance_after_micros FROM ledger_entries ORDER BY id",
@@ -66,8 +65,8 @@ function expectChains(db: Db): void {
 
 describe("group commit in process", () => {
   test("many settlements of two accounts in one batch: exact balances, balance_after chain, key spend", async () => {
-    const db = openDb(":memory:");
-    migrate(db);
+    const db = new Store(":memory:");
+    db.migrate();
     seed(db, { acc_a: 10_000_000, acc_b: 5_000_000 }, { key_a1: "acc_a", key_a2: "acc_a", key_b: "acc_b" });
     const store = new SqliteCreditStore(db, { holdTtlMs: 60_000 });
     const keys = ["key_a1", "key_a2", "key_b"] as const;
@@ -97,13 +96,13 @@ describe("group commit in process", () => {
   });
 
   test("a hold open for a while reaches the database for other processes; a short request writes no hold row", async () => {
-    const db = openDb(":memory:");
-    migrate(db);
+    const db = new Store(":memory:");
+    db.migrate();
     seed(db, { acc_a: 10_000_000 }, {});
     const store = new SqliteCreditStore(db, { holdTtlMs: 60_000 });
     let deletes = 0;
-    db.$client.exec("CREATE TEMP TABLE hold_deletes (n INTEGER)");
-    db.$client.exec("CREATE TEMP TRIGGER count_hold_delete AFTER DELETE ON credit_holds BEGIN INSERT INTO hold_deletes VALUES (1); END");
+    db.sqlite.exec("CREATE TEMP TABLE hold_deletes (n INTEGER)");
+    db.sqlite.exec("CREATE TEMP TRIGGER count_hold_delete AFTER DELETE ON credit_holds BEGIN INSERT INTO hold_deletes VALUES (1); END");
     store.reserve({ accountId: "acc_a", requestId: "long", amount: 1_000 });
     expect(persistedHeld(db, "acc_a")).toBe(0);
     // Nothing else happens: the hold is written by its own timer shortly after.
@@ -113,7 +112,7 @@ describe("group commit in process", () => {
     // A request that starts and ends before any commit: no row, no delete.
     store.reserve({ accountId: "acc_a", requestId: "short", amount: 2_000 });
     expect(await store.settle("short", 500)).toEqual({ charged: 500, released: 1_500 });
-    deletes = db.$client.query<{ n: number }, []>("SELECT count(*) AS n FROM hold_deletes").get()!.n;
+    deletes = db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM hold_deletes").get()!.n;
     expect(deletes).toBe(0);
     expect(persistedHeld(db, "acc_a")).toBe(1_000);
     expect(await store.settle("long", 1_000)).toEqual({ charged: 1_000, released: 0 });
@@ -124,8 +123,8 @@ describe("group commit in process", () => {
   });
 
   test("the hold timer writes only the holds open long enough; a younger one waits for its own turn", async () => {
-    const db = openDb(":memory:");
-    migrate(db);
+    const db = new Store(":memory:");
+    db.migrate();
     seed(db, { acc_a: 10_000_000 }, {});
     const clock = manualClock();
     const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, now: clock.now });
@@ -199,9 +198,9 @@ describe("compiled binary killed right after responses complete", () => {
     expect(statSync(journal).size).toBe(0);
     expect(await restarted.stop()).toBe(0);
 
-    const sqlite = new Database(dbPath);
+    const db = new Store(dbPath);
+    const sqlite = db.sqlite;
     try {
-      const db = drizzle({ client: sqlite }) as unknown as Db;
       expect(checkLedger(db)).toEqual([]);
       expectChains(db);
       const charges = sqlite.query<{ request_id: string }, [string]>("SELECT request_id FROM ledger_entries WHERE account_id = ? AND kind = 'charge'").all(accountId);

@@ -27,7 +27,7 @@ test("/readyz is 503 when the database does not answer, while /healthz stays 200
   const runtime = buildRuntime(loadConfig({ overrides: { db_path: ":memory:", admin_token: "health-admin-token-0123" } }));
   const app = createApp(runtime.deps);
   expect((await app.handle(new Request("http://localhost/readyz"))).status).toBe(200);
-  runtime.deps.db.$client.close();
+  runtime.deps.store.sqlite.close();
   const ready = await app.handle(new Request("http://localhost/readyz"));
   expect(ready.status).toBe(503);
   expect(await ready.json()).toEqual({ status: "unavailable", database: "error" });

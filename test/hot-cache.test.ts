@@ -2,8 +2,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { changeStamp, durable, migrate, openDb, type Db } from "../src/store/store";
-import { createKey, KeyAuthenticator, revokeKey } from "../src/modules/keys/service";
+import { Store } from "../src/store/store";
+import { createKey, revokeKey } from "../src/modules/keys/service";
+import { KeyAuthenticator } from "../src/gateway/key-auth";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 
 /**
@@ -16,30 +17,30 @@ const dir = mkdtempSync(join(tmpdir(), "tollgate-hot-cache-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
-function open(name: string): { gateway: Db; cli: Db } {
+function open(name: string): { gateway: Store; cli: Store } {
   const path = join(dir, `${name}.db`);
-  const gateway = openDb(path);
-  migrate(gateway);
-  return { gateway, cli: openDb(path) };
+  const gateway = new Store(path);
+  gateway.migrate();
+  return { gateway, cli: new Store(path) };
 }
 
-function account(db: Db, id: string, balance: number): void {
-  db.$client.query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES (?, ?, ?, 0)").run(id, id, balance);
+function account(db: Store, id: string, balance: number): void {
+  db.sqlite.query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES (?, ?, ?, 0)").run(id, id, balance);
 }
 
 describe("change stamp", () => {
   test("moves on a write of this connection at once, and on another connection's commit from the next turn", async () => {
     const { gateway, cli } = open("stamp");
-    const a = changeStamp(gateway);
-    expect(changeStamp(gateway)).toBe(a);
+    const a = gateway.changeStamp();
+    expect(gateway.changeStamp()).toBe(a);
     account(gateway, "acc_1", 0);
-    const b = changeStamp(gateway);
+    const b = gateway.changeStamp();
     expect(b).not.toBe(a);
     await nextTurn();
-    expect(changeStamp(gateway)).toBe(b);
+    expect(gateway.changeStamp()).toBe(b);
     account(cli, "acc_2", 0);
     await nextTurn();
-    expect(changeStamp(gateway)).not.toBe(b);
+    expect(gateway.changeStamp()).not.toBe(b);
   });
 });
 
@@ -75,7 +76,7 @@ describe("key authentication", () => {
     // The cap counts what was spent: 400k spent + 700k would pass it.
     expect(() => store.reserve({ accountId: "acc_s", keyId: k.row.id, requestId: "r2", amount: 700_000 })).toThrow("spending cap");
     await nextTurn();
-    durable(cli, () => cli.$client.query("UPDATE accounts SET status = 'suspended' WHERE id = ?").run("acc_s"));
+    cli.durable(() => cli.sqlite.query("UPDATE accounts SET status = 'suspended' WHERE id = ?").run("acc_s"));
     await nextTurn();
     expect(() => keys.authenticate(k.key)).toThrow("suspended");
     expect(() => store.reserve({ accountId: "acc_s", requestId: "r3", amount: 1 })).toThrow("suspended");
@@ -90,7 +91,7 @@ describe("credit store", () => {
     expect(store.balance("acc_c").available).toBe(1_000);
     expect(() => store.reserve({ accountId: "acc_c", requestId: "big", amount: 5_000 })).toThrow("run out of credits");
     await nextTurn();
-    cli.$client.query("UPDATE accounts SET balance_micros = balance_micros + 10000 WHERE id = ?").run("acc_c");
+    cli.sqlite.query("UPDATE accounts SET balance_micros = balance_micros + 10000 WHERE id = ?").run("acc_c");
     await nextTurn();
     expect(store.balance("acc_c").available).toBe(11_000);
     store.reserve({ accountId: "acc_c", requestId: "big", amount: 5_000 });
@@ -103,20 +104,20 @@ describe("credit store", () => {
     account(gateway, "acc_a", 10_000);
     const store = new SqliteCreditStore(gateway, { holdTtlMs: 60_000 });
     expect(store.balance("acc_a").available).toBe(10_000);
-    const stamp = changeStamp(gateway);
+    const stamp = gateway.changeStamp();
     store.reserve({ accountId: "acc_a", requestId: "a1", amount: 3_000 });
     await store.settle("a1", 2_500);
-    expect(changeStamp(gateway)).toBe(stamp);
+    expect(gateway.changeStamp()).toBe(stamp);
     expect(store.balance("acc_a")).toEqual({ balance: 7_500, held: 0, available: 7_500 });
 
     // Another write on this connection queued before a settlement commits: both are seen.
     store.reserve({ accountId: "acc_a", requestId: "a2", amount: 1_000 });
     const settled = store.settle("a2", 1_000);
-    gateway.$client.query("UPDATE accounts SET balance_micros = balance_micros + 100000 WHERE id = ?").run("acc_a");
+    gateway.sqlite.query("UPDATE accounts SET balance_micros = balance_micros + 100000 WHERE id = ?").run("acc_a");
     await settled;
-    expect(changeStamp(gateway)).not.toBe(stamp);
+    expect(gateway.changeStamp()).not.toBe(stamp);
     expect(store.balance("acc_a")).toEqual({ balance: 106_500, held: 0, available: 106_500 });
-    const row = gateway.$client.query("SELECT balance_micros AS b FROM accounts WHERE id = ?").get("acc_a") as { b: number };
+    const row = gateway.sqlite.query("SELECT balance_micros AS b FROM accounts WHERE id = ?").get("acc_a") as { b: number };
     expect(row.b).toBe(106_500);
   });
 });

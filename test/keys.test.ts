@@ -6,7 +6,8 @@ import { randomBase62 } from "../src/lib/ids";
 import { updateAccount } from "../src/modules/accounts/service";
 import { listAudit } from "../src/modules/audit/service";
 import { resolveAdminToken } from "../src/identity/admin-token";
-import { generateKey, getKeyRow, KeyAuthenticator, keyView, listKeys, revokeKey, rotateKey } from "../src/modules/keys/service";
+import { generateKey, getKeyRow, keyView, listKeys, revokeKey, rotateKey } from "../src/modules/keys/service";
+import { KeyAuthenticator } from "../src/gateway/key-auth";
 import { apiErrorOf, freshDb, manualClock, seedAccount, seedKey } from "./support/foundation";
 
 const dirs: string[] = [];
@@ -80,7 +81,7 @@ describe("key format and storage", () => {
     // The hashes are there (so the scan does look at real data).
     const bytes = [path, `${path}-wal`].filter(existsSync).map((f) => readFileSync(f).toString("latin1")).join("");
     expect(bytes.includes(sha256Hex(keys[0]!))).toBe(true);
-    db.$client.close(); // checkpoints the WAL into the main file
+    db.sqlite.close(); // checkpoints the WAL into the main file
     scan();
   });
 });
@@ -189,22 +190,22 @@ test("a busy database does not make the last-used flush throw; the times are kep
   const { row, key } = seedKey(db, acc);
   const auth = new KeyAuthenticator(db, () => 42_000);
   auth.authenticate(key);
-  db.$client.exec("PRAGMA busy_timeout = 0");
+  db.sqlite.exec("PRAGMA busy_timeout = 0");
   const other = freshDb(`${dir}/t.db`);
-  other.$client.exec("BEGIN IMMEDIATE");
+  other.sqlite.exec("BEGIN IMMEDIATE");
   const originalError = console.error;
   console.error = () => {};
   try {
     expect(auth.flushTouches()).toBe(0);
   } finally {
     console.error = originalError;
-    other.$client.exec("ROLLBACK");
-    other.$client.close();
+    other.sqlite.exec("ROLLBACK");
+    other.sqlite.close();
   }
   expect(getKeyRow(db, row.id).lastUsedAt).toBeNull();
   expect(auth.flushTouches()).toBe(1);
   expect(getKeyRow(db, row.id).lastUsedAt).toBe(42_000);
-  db.$client.close();
+  db.sqlite.close();
 });
 
 describe("rotation", () => {
@@ -249,7 +250,7 @@ describe("rotation", () => {
   test("the replacement inherits what the key already spent, so rotation does not reset its spend cap", () => {
     const { db, acc, clock } = setup();
     const old = seedKey(db, acc, { spend_cap_micros: 1000 }, clock.now());
-    db.$client.run("UPDATE api_keys SET spent_micros = 700 WHERE id = ?", [old.row.id]);
+    db.sqlite.run("UPDATE api_keys SET spent_micros = 700 WHERE id = ?", [old.row.id]);
     const { row } = rotateKey(db, old.row.id, 0, "admin", clock.now());
     expect(getKeyRow(db, row.id).spentMicros).toBe(700);
   });

@@ -1,10 +1,8 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { drizzle } from "drizzle-orm/bun-sqlite";
-import type { Db } from "../src/store/store";
+import { Store } from "../src/store/store";
 import { checkLedger } from "../src/money/ledger";
 import { adminCall, binaryCustomer, ensureBinary, startBinary, type RunningBinary } from "./support/binary";
 import { chat, until, user } from "./support/chat";
@@ -94,9 +92,10 @@ describe("kill -9 mid-stream, then restart", () => {
     const last = res.headers.get("x-request-id")!;
     expect(await gw.stop("SIGTERM")).toBe(0);
 
-    const sqlite = new Database(dbPath, { readonly: true });
+    const db = new Store(dbPath);
+    const sqlite = db.sqlite;
     try {
-      expect(checkLedger(drizzle({ client: sqlite }) as unknown as Db)).toEqual([]);
+      expect(checkLedger(db)).toEqual([]);
       expect(sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n).toBe(0);
       const rows = sqlite
         .query<{ request_id: string; amount_micros: number }, [string]>("SELECT request_id, amount_micros FROM ledger_entries WHERE account_id = ? AND kind = 'charge'")

@@ -5,7 +5,7 @@ import { getAccountRow } from "../src/modules/accounts/service";
 import { listAudit } from "../src/modules/audit/service";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import { checkLedger, ledgerView, listLedger, persistedHeld, postCredit } from "../src/money/ledger";
-import { durable, migrate as migrateAgain, write } from "../src/store/store";
+import { Store } from "../src/store/store";
 import { checkAdminToken } from "../src/identity/admin-token";
 import { sha256Hex } from "../src/lib/crypto";
 import { apiErrorOf, freshDb, seedAccount } from "./support/foundation";
@@ -156,7 +156,7 @@ describe("ledger listing and integrity", () => {
     const { db, acc } = setup();
     postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
     expect(checkLedger(db)).toEqual([]);
-    db.$client.run("UPDATE accounts SET balance_micros = balance_micros + 1 WHERE id = ?", [acc]);
+    db.sqlite.run("UPDATE accounts SET balance_micros = balance_micros + 1 WHERE id = ?", [acc]);
     expect(checkLedger(db)).toEqual([{ accountId: acc, balance: 5 * USD + 1, ledgerSum: 5 * USD }]);
   });
 
@@ -195,39 +195,39 @@ describe("storage", () => {
   test("WAL with a busy timeout; hot-path writes NORMAL, durable() writes FULL and restores NORMAL", async () => {
     const dir = await import("node:fs/promises").then((fs) => fs.mkdtemp("/tmp/tollgate-db-"));
     const db = freshDb(`${dir}/t.db`);
-    const pragma = (name: string) => Object.values(db.$client.query(`PRAGMA ${name}`).get() as object)[0];
+    const pragma = (name: string) => Object.values(db.sqlite.query(`PRAGMA ${name}`).get() as object)[0];
     expect(pragma("journal_mode")).toBe("wal");
     expect(pragma("busy_timeout")).toBe(5000);
     expect(pragma("synchronous")).toBe(1); // NORMAL
     expect(pragma("foreign_keys")).toBe(1);
     let inside: unknown;
-    durable(db, () => {
+    db.durable(() => {
       inside = pragma("synchronous");
     });
     expect(inside).toBe(2); // FULL while the durable transaction commits
     expect(pragma("synchronous")).toBe(1);
     expect(() =>
-      durable(db, () => {
-        db.$client.run("INSERT INTO settings (key, value) VALUES ('a', 'b')");
+      db.durable(() => {
+        db.sqlite.run("INSERT INTO settings (key, value) VALUES ('a', 'b')");
         throw new Error("abort");
       }),
     ).toThrow("abort");
     expect(pragma("synchronous")).toBe(1);
-    expect(db.$client.query("SELECT count(*) AS n FROM settings").get()).toEqual({ n: 0 });
+    expect(db.sqlite.query("SELECT count(*) AS n FROM settings").get()).toEqual({ n: 0 });
     expect(() =>
-      write(db, () => {
-        db.$client.run("INSERT INTO settings (key, value) VALUES ('a', 'b')");
+      db.write(() => {
+        db.sqlite.run("INSERT INTO settings (key, value) VALUES ('a', 'b')");
         throw new Error("abort");
       }),
     ).toThrow("abort");
-    expect(db.$client.query("SELECT count(*) AS n FROM settings").get()).toEqual({ n: 0 });
-    db.$client.close();
+    expect(db.sqlite.query("SELECT count(*) AS n FROM settings").get()).toEqual({ n: 0 });
+    db.sqlite.close();
     await import("node:fs/promises").then((fs) => fs.rm(dir, { recursive: true }));
   });
 
   test("migrations run once", () => {
     const db = freshDb();
-    expect(migrateAgain(db)).toBe(0);
+    expect(db.migrate()).toBe(0);
   });
 
   test("the admin token check refuses a damaged stored digest instead of throwing", () => {
@@ -240,21 +240,21 @@ describe("storage", () => {
 });
 
 test("durable() nests: an inner durable() joins the outer transaction and rolls back with it", async () => {
-  const { openDb, migrate, durable } = await import("../src/store/store");
-  const db = openDb(":memory:");
-  migrate(db);
-  const insert = (k: string) => db.$client.query("INSERT INTO settings (key, value) VALUES (?, 'v')").run(k);
-  durable(db, () => {
+  const { Store } = await import("../src/store/store");
+  const db = new Store(":memory:");
+  db.migrate();
+  const insert = (k: string) => db.sqlite.query("INSERT INTO settings (key, value) VALUES (?, 'v')").run(k);
+  db.durable(() => {
     insert("outer");
-    durable(db, () => insert("inner"));
+    db.durable(() => insert("inner"));
   });
-  expect(db.$client.query("SELECT count(*) AS n FROM settings WHERE key IN ('outer','inner')").get()).toEqual({ n: 2 });
+  expect(db.sqlite.query("SELECT count(*) AS n FROM settings WHERE key IN ('outer','inner')").get()).toEqual({ n: 2 });
   expect(() =>
-    durable(db, () => {
+    db.durable(() => {
       insert("outer2");
-      durable(db, () => insert("inner2"));
+      db.durable(() => insert("inner2"));
       throw new Error("boom");
     }),
   ).toThrow("boom");
-  expect(db.$client.query("SELECT count(*) AS n FROM settings WHERE key IN ('outer2','inner2')").get()).toEqual({ n: 0 });
+  expect(db.sqlite.query("SELECT count(*) AS n FROM settings WHERE key IN ('outer2','inner2')").get()).toEqual({ n: 0 });
 });

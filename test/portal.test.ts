@@ -26,7 +26,7 @@ const me = (key: string) => fetch(`${srv.url}/v1/me`, { headers: { authorization
 const newKeyOf = (html: string) => /id="new-key">([^<]+)</.exec(html)?.[1];
 
 function usage(accountId: string, keyId: string, model: string, cost: number, at = Date.now()) {
-  insertUsage(srv.runtime.deps.db, {
+  insertUsage(srv.runtime.deps.store, {
     requestId: `req_${Math.random().toString(36).slice(2)}`, accountId, keyId, model, stream: false, status: 200, promptTokens: 100,
     cachedTokens: 0, completionTokens: 50, reasoningTokens: 0, costMicros: cost, estimated: false, latencyMs: 120, ttftMs: null,
     upstreamRequestId: null, errorCode: null, createdAt: at,

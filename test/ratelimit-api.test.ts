@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../src/config/load";
 import { buildRuntime } from "../src/runtime/server";
-import type { Principal } from "../src/modules/keys/service";
+import type { Principal } from "../src/gateway/key-auth";
 import { chat, user } from "./support/chat";
 import { startClockedGateway, TestClock, type ClockedGateway } from "./support/clocked-gateway";
 import { ADMIN_TOKEN } from "./support/server";
@@ -189,8 +189,8 @@ describe("tiers configured later are applied at start", () => {
       const c = await first.customer(120_000_000);
       await first.stop();
       const runtime = buildRuntime(loadConfig({ overrides: { db_path, admin_token: ADMIN_TOKEN, plans: PLANS, tiers: TIERS } }));
-      const row = runtime.deps.db.$client.query<{ plan: string }, [string]>("SELECT plan FROM accounts WHERE id = ?").get(c.accountId);
-      runtime.deps.db.$client.close();
+      const row = runtime.deps.store.sqlite.query<{ plan: string }, [string]>("SELECT plan FROM accounts WHERE id = ?").get(c.accountId);
+      runtime.deps.store.sqlite.close();
       expect(row?.plan).toBe("pro");
     } finally {
       rmSync(dir, { recursive: true, force: true });

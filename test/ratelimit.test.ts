@@ -2,7 +2,7 @@ import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import fc from "fast-check";
 import { loadConfig } from "../src/config/load";
 import { ApiError } from "../src/lib/errors";
-import type { Principal } from "../src/modules/keys/service";
+import type { Principal } from "../src/gateway/key-auth";
 import { refill, UNIT, waitMs } from "../src/gateway/limits/bucket";
 import { BucketLimiter, type BucketRow, type BucketStore } from "../src/gateway/limits/bucket-limiter";
 import { formatDuration } from "../src/gateway/limits/duration";

@@ -42,7 +42,7 @@ describe("before the first byte: a clear error fast, never a charge", () => {
     expect(took).toBeLessThan(2 * FAST.timeouts.first_byte_ms + 1_000);
     expect(await until(() => upstream.aborted >= aborted + 2)).toBe(true);
     expect((await expectExactLedger(gw, c.accountId, CREDITS)).size).toBe(0);
-    expect(usageRow(gw.runtime.deps.db.$client, res.headers.get("x-request-id")!)).toMatchObject({ status: 504, cost_micros: 0, error_code: "upstream_timeout" });
+    expect(usageRow(gw.runtime.deps.store.sqlite, res.headers.get("x-request-id")!)).toMatchObject({ status: 504, cost_micros: 0, error_code: "upstream_timeout" });
   });
 
   test("hang before headers (non-streaming) → 504 within the total timeout + 1 s, no retry after the deadline", async () => {
@@ -129,7 +129,7 @@ describe("before the first byte: a clear error fast, never a charge", () => {
     await Bun.sleep(200);
     ctrl.abort();
     await pending;
-    expect(await until(() => gw.runtime.deps.db.$client.query("SELECT 1 FROM usage_log WHERE account_id = ?").get(c.accountId) !== null)).toBe(true);
+    expect(await until(() => gw.runtime.deps.store.sqlite.query("SELECT 1 FROM usage_log WHERE account_id = ?").get(c.accountId) !== null)).toBe(true);
     expect((await expectExactLedger(gw, c.accountId, CREDITS)).size).toBe(0);
     await Bun.sleep(2_200);
     expect(requestsSince(before)).toBe(1);
@@ -200,7 +200,7 @@ describe("after the first byte: never retried, an error event, charged what was 
       const charges = await expectExactLedger(gw, c.accountId, CREDITS);
       const requestId = res.headers.get("x-request-id")!;
       expect(charges.get(requestId)).toBe(cutStreamCost(body, sse.events));
-      expect(usageRow(gw.runtime.deps.db.$client, requestId)).toMatchObject({ estimated: 1, error_code: code });
+      expect(usageRow(gw.runtime.deps.store.sqlite, requestId)).toMatchObject({ estimated: 1, error_code: code });
       // A stream the gateway gave up on waiting for is closed upstream too.
       if (code === "upstream_timeout") expect(await until(() => upstream.aborted > aborted)).toBe(true);
     });

@@ -45,7 +45,7 @@ describe("global cap on concurrent upstream requests", () => {
     expect(full.headers.get("content-type")).toContain("application/json");
     expect(((await full.json()) as { error: { code: string; type: string } }).error).toMatchObject({ code: "server_busy", type: "server_error" });
     expect(upstream.requests.length).toBe(before);
-    expect(usageRow(gw.runtime.deps.db.$client, full.headers.get("x-request-id")!)).toBeNull();
+    expect(usageRow(gw.runtime.deps.store.sqlite, full.headers.get("x-request-id")!)).toBeNull();
 
     for (const ctrl of ctrls) ctrl.abort();
     expect(await until(async () => (await view()).in_flight === 0, 3_000)).toBe(true);

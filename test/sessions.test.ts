@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { migrate, openDb } from "../src/store/store";
+import { Store } from "../src/store/store";
 import { createAccount } from "../src/modules/accounts/service";
 import { acceptInvite, createInvite, findInvite, findLogin, signUp } from "../src/identity/logins/service";
 import { checkCsrf, createSession, deleteSession, getSession, hashPassword, LoginThrottle, verifyPassword } from "../src/identity/sessions";
@@ -9,8 +9,8 @@ import { compact, usd } from "../src/web/format";
 import { html, jsonScript, raw } from "../src/web/html";
 
 function db() {
-  const d = openDb(":memory:");
-  migrate(d);
+  const d = new Store(":memory:");
+  d.migrate();
   return d;
 }
 
@@ -24,7 +24,7 @@ describe("web sessions", () => {
     expect(getSession(d, s.token, "customer", 61_000)).toBeNull();
     expect(getSession(d, `${s.token}x`, "customer", 2_000)).toBeNull();
     expect(getSession(d, undefined, "customer", 2_000)).toBeNull();
-    const stored = JSON.stringify(d.$client.query("SELECT * FROM web_sessions").all());
+    const stored = JSON.stringify(d.sqlite.query("SELECT * FROM web_sessions").all());
     expect(stored).not.toContain(s.token);
     deleteSession(d, s.token);
     expect(getSession(d, s.token, "customer", 2_000)).toBeNull();
@@ -34,7 +34,7 @@ describe("web sessions", () => {
     const d = db();
     createSession(d, { kind: "admin", accountId: null, ttlMs: 10 }, 0);
     createSession(d, { kind: "admin", accountId: null, ttlMs: 10 }, 1_000);
-    expect(d.$client.query<{ n: number }, []>("SELECT count(*) AS n FROM web_sessions").get()!.n).toBe(1);
+    expect(d.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM web_sessions").get()!.n).toBe(1);
   });
 
   test("CSRF tokens compare exactly", () => {
@@ -79,14 +79,14 @@ describe("invites and logins", () => {
     expect(inv.email).toBe("owner@example.com");
     const token = inv.url.split("/").pop()!;
     expect(inv.url).toBe(`https://gw.example/portal/invite/${token}`);
-    expect(JSON.stringify(d.$client.query("SELECT * FROM invites").all())).not.toContain(token);
+    expect(JSON.stringify(d.sqlite.query("SELECT * FROM invites").all())).not.toContain(token);
     expect(findInvite(d, token, 10)?.state).toBe("ok");
     expect(findInvite(d, token, 1_000)?.state).toBe("expired");
     expect(() => acceptInvite(d, token, { email: "owner@example.com", passwordHash: "h" }, 1_000)).toThrow("expired");
     acceptInvite(d, token, { email: "owner@example.com", passwordHash: "h" }, 10);
     expect(findLogin(d, "OWNER@example.com")?.accountId).toBe(acc.id);
     expect(() => acceptInvite(d, token, { email: "owner@example.com", passwordHash: "h2" }, 20)).toThrow("already been used");
-    const audit = d.$client.query<{ action: string }, []>("SELECT action FROM audit_log ORDER BY id").all().map((r) => r.action);
+    const audit = d.sqlite.query<{ action: string }, []>("SELECT action FROM audit_log ORDER BY id").all().map((r) => r.action);
     expect(audit).toContain("account.invite");
     expect(audit).toContain("login.set_password");
   });
@@ -109,10 +109,10 @@ describe("invites and logins", () => {
     const acc = signUp(d, { name: "New", email: "new@example.com", passwordHash: "h", starterMicros: 2_000_000 }, 5);
     expect(acc.balanceMicros).toBe(2_000_000);
     expect(acc.lifetimeTopupMicros).toBe(0);
-    const ledger = d.$client.query<{ kind: string; ref: string }, []>("SELECT kind, ref FROM ledger_entries").all();
+    const ledger = d.sqlite.query<{ kind: string; ref: string }, []>("SELECT kind, ref FROM ledger_entries").all();
     expect(ledger).toEqual([{ kind: "adjustment", ref: "signup" }]);
     expect(() => signUp(d, { name: "Dup", email: "new@example.com", passwordHash: "h", starterMicros: 1 }, 6)).toThrow("already used");
-    expect(d.$client.query<{ n: number }, []>("SELECT count(*) AS n FROM accounts").get()!.n).toBe(1);
+    expect(d.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM accounts").get()!.n).toBe(1);
   });
 });
 

@@ -3,8 +3,7 @@ import { Database } from "bun:sqlite";
 import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { drizzle } from "drizzle-orm/bun-sqlite";
-import { caughtUp, type Db } from "../src/store/store";
+import { Store } from "../src/store/store";
 import { SettleJournal, type SettleRecord } from "../src/money/settle-journal";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import { SettleWriter } from "../src/money/settle-writer";
@@ -26,10 +25,10 @@ const paths = () => {
   return { db: join(dir, `t${n}.db`), journal: join(dir, `t${n}.db-settlements`) };
 };
 
-const sql = (db: Db) => db.$client;
-const count = (db: Db, where = "1") => sql(db).query<{ n: number }, []>(`SELECT count(*) AS n FROM ledger_entries WHERE kind = 'charge' AND ${where}`).get()!.n;
-const dbBalance = (db: Db, id: string) => sql(db).query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(id)!.b;
-const dbSpent = (db: Db, id: string) => sql(db).query<{ s: number }, [string]>("SELECT spent_micros AS s FROM api_keys WHERE id = ?").get(id)!.s;
+const sql = (db: Store) => db.sqlite;
+const count = (db: Store, where = "1") => sql(db).query<{ n: number }, []>(`SELECT count(*) AS n FROM ledger_entries WHERE kind = 'charge' AND ${where}`).get()!.n;
+const dbBalance = (db: Store, id: string) => sql(db).query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(id)!.b;
+const dbSpent = (db: Store, id: string) => sql(db).query<{ s: number }, [string]>("SELECT spent_micros AS s FROM api_keys WHERE id = ?").get(id)!.s;
 
 function record(i: number): SettleRecord {
   return { t: "settle", requestId: `req_${i}`, accountId: "acc_1", keyId: null, amount: 100, charge: 40, persisted: false, at: i };
@@ -113,7 +112,7 @@ describe("a store with a journal", () => {
     expect(store.keySpend(keyId)).toEqual({ spent: 300_000, held: 0, cap: 5_000_000 });
     // The key cap counts the unapplied charge too.
     expect(() => store.reserve({ accountId, keyId, requestId: "r2", amount: 4_800_000 })).toThrow(/spending cap/);
-    caughtUp(db);
+    db.catchUp();
     expect(count(db)).toBe(1);
     expect(dbBalance(db, accountId)).toBe(9_700_000);
     expect(dbSpent(db, keyId)).toBe(300_000);
@@ -185,7 +184,7 @@ describe("a store with a journal", () => {
     // 6,000 settlements went through; the journal never held more than 2,048 and one turn's worth.
     expect(emptied).toBeGreaterThanOrEqual(2);
     expect(longest).toBeLessThan(2_048 + 50);
-    caughtUp(db);
+    db.catchUp();
     expect(count(db)).toBe(6_000);
     expect(dbBalance(db, accountId)).toBe(10_000_000 - 6_000 * 7);
     expect(store.balance(accountId).balance).toBe(10_000_000 - 6_000 * 7);
@@ -194,7 +193,7 @@ describe("a store with a journal", () => {
 
   test("a settlement SQLite keeps refusing is retried now and then, not at every commit; nothing is lost", async () => {
     const { db, accountId, journal, store } = setup(3_600_000, 10);
-    db.$client.exec("CREATE TEMP TRIGGER refuse_one BEFORE INSERT ON ledger_entries WHEN NEW.request_id = 't0_0' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    db.sqlite.exec("CREATE TEMP TRIGGER refuse_one BEFORE INSERT ON ledger_entries WHEN NEW.request_id = 't0_0' BEGIN SELECT RAISE(ABORT, 'refused'); END");
     let failures = 0;
     const originalError = console.error;
     console.error = (...args: unknown[]) => {
@@ -213,8 +212,8 @@ describe("a store with a journal", () => {
     expect(count(db)).toBe(4_099);
     expect(store.balance(accountId).balance).toBe(10_000_000 - 6_000 * 7);
     expect(journal.read().some((r) => r.requestId === "t0_0")).toBe(true);
-    db.$client.exec("DROP TRIGGER temp.refuse_one");
-    caughtUp(db);
+    db.sqlite.exec("DROP TRIGGER temp.refuse_one");
+    db.catchUp();
     expect(count(db)).toBe(6_000);
     expect(dbBalance(db, accountId)).toBe(10_000_000 - 6_000 * 7);
     expect(journal.bytes).toBe(0);
@@ -225,11 +224,11 @@ describe("a store with a journal", () => {
     const { p, db, accountId, store } = setup();
     store.reserve({ accountId, requestId: "r1", amount: 2_000_000 });
     await store.settle("r1", 1_500_000);
-    const cli = new Database(p.db);
-    postCredit(drizzle({ client: cli }) as unknown as Db, { accountId, amountMicros: 4_000_000, actor: "cli", heldMicros: 0 });
+    const cli = new Store(p.db);
+    postCredit(cli, { accountId, amountMicros: 4_000_000, actor: "cli", heldMicros: 0 });
     cli.close();
     expect(store.balance(accountId).balance).toBe(10_000_000 - 1_500_000 + 4_000_000);
-    caughtUp(db);
+    db.catchUp();
     expect(dbBalance(db, accountId)).toBe(12_500_000);
     expect(store.balance(accountId).balance).toBe(12_500_000);
     expect(checkLedger(db)).toEqual([]);
@@ -251,13 +250,13 @@ describe("a store with a journal", () => {
     const other = new Database(p.db);
     sql(db).exec("PRAGMA busy_timeout = 10");
     other.exec("BEGIN IMMEDIATE");
-    caughtUp(db);
+    db.catchUp();
     expect(journal.bytes).toBeGreaterThan(0);
     expect(store.balance(accountId).balance).toBe(10_000_000 - 600);
     other.exec("COMMIT");
     other.close();
     expect(count(db)).toBe(0);
-    caughtUp(db);
+    db.catchUp();
     expect(count(db)).toBe(1);
     expect(dbBalance(db, accountId)).toBe(10_000_000 - 600);
     expect(store.balance(accountId).balance).toBe(10_000_000 - 600);

@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { drizzle } from "drizzle-orm/bun-sqlite";
 import { checkLedger } from "../src/money/ledger";
-import type { Db } from "../src/store/store";
+import { Store } from "../src/store/store";
 import { ensureBinary, startBinary } from "./support/binary";
 import { chat, until, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
@@ -32,9 +30,9 @@ afterAll(async () => {
 
 /** Reopens a stopped gateway's database file and returns what the checks need. */
 function inspect(path: string, accountId: string) {
-  const sqlite = new Database(path, { readonly: true });
+  const db = new Store(path);
+  const sqlite = db.sqlite;
   try {
-    const db = drizzle({ client: sqlite }) as unknown as Db;
     const charges = sqlite
       .query<{ request_id: string; amount_micros: number }, [string]>("SELECT request_id, amount_micros FROM ledger_entries WHERE account_id = ? AND kind = 'charge'")
       .all(accountId);

@@ -10,8 +10,8 @@ import { CLI_ACTOR, isoTime, pairs, positionals, table, validate, type CliContex
  * (`unwritten`, read once per command). The CLI does not own the server's in-memory holds: what
  * is held is what the server persisted.
  */
-const view = (ctx: CliContext, row: AccountRow, unwritten = unwrittenCharges(ctx.db())): AccountViewT =>
-  accountView({ ...row, balanceMicros: row.balanceMicros - (unwritten.get(row.id) ?? 0) }, persistedHeld(ctx.db(), row.id));
+const view = (ctx: CliContext, row: AccountRow, unwritten = unwrittenCharges(ctx.store())): AccountViewT =>
+  accountView({ ...row, balanceMicros: row.balanceMicros - (unwritten.get(row.id) ?? 0) }, persistedHeld(ctx.store(), row.id));
 
 export function accountLines(a: AccountViewT): string[] {
   return pairs([
@@ -45,7 +45,7 @@ export const accountsCommand: GroupCommand = {
           { name, email: parsed.options.email, plan: parsed.options.plan },
           (f) => (f === "name" ? "name" : `--${f}`),
         );
-        const a = view(ctx, createAccount(ctx.db(), input, CLI_ACTOR));
+        const a = view(ctx, createAccount(ctx.store(), input, CLI_ACTOR));
         ctx.print(a, () => [`created account ${a.id}`, ...accountLines(a)]);
       },
     },
@@ -61,8 +61,8 @@ export const accountsCommand: GroupCommand = {
         positionals(parsed, this, "accounts list");
         const o = parsed.options;
         const q = validate(ListAccountsQuery, { q: o.q, limit: o.limit, offset: o.offset }, (f) => `--${f}`);
-        const rows = listAccounts(ctx.db(), { ...q, limit: q.limit + 1 });
-        const unwritten = unwrittenCharges(ctx.db());
+        const rows = listAccounts(ctx.store(), { ...q, limit: q.limit + 1 });
+        const unwritten = unwrittenCharges(ctx.store());
         const data = rows.slice(0, q.limit).map((r) => view(ctx, r, unwritten));
         ctx.print({ object: "list", data, has_more: rows.length > q.limit }, () =>
           data.length === 0
@@ -86,7 +86,7 @@ export const accountsCommand: GroupCommand = {
       examples: ["tollgate accounts show acc_123 --json"],
       run(ctx, parsed) {
         const [id] = positionals(parsed, this, "accounts show");
-        const a = view(ctx, getAccountRow(ctx.db(), id!));
+        const a = view(ctx, getAccountRow(ctx.store(), id!));
         ctx.print(a, () => accountLines(a));
       },
     },

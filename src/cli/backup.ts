@@ -13,7 +13,7 @@ export const backupCommand: LeafCommand = {
     const target = resolve(file!);
     if (existsSync(target)) throw new UsageError(`backup: ${target} already exists; give a new file name`);
     if (!existsSync(dirname(target))) throw new UsageError(`backup: the folder ${dirname(target)} does not exist`);
-    const r = backupDatabase(ctx.db(), target);
+    const r = backupDatabase(ctx.store(), target);
     ctx.print({ object: "backup", ...r }, () => [
       `backed up ${ctx.config().db_path} to ${r.path}`,
       ...pairs([

@@ -28,7 +28,7 @@ export const codesCommand: GroupCommand = {
           { count: Number(o.count), amount_micros: parseUsd(String(o.amount), "--amount"), note: o.note, expires_at: expires },
           (f) => (f === "amount_micros" ? "--amount" : f === "expires_at" ? "--expires" : `--${f}`),
         );
-        const batch = createCodes(ctx.db(), input, CLI_ACTOR);
+        const batch = createCodes(ctx.store(), input, CLI_ACTOR);
         ctx.print(batch, () => [
           ...batch.codes.map((c) => c.code),
           `# ${batch.count} code(s) worth ${microsToUsd(batch.amount_micros)} USD each, batch ${batch.batch}` +
@@ -48,7 +48,7 @@ export const codesCommand: GroupCommand = {
         positionals(parsed, this, "codes list");
         const o = parsed.options;
         const q = validate(ListCodesQuery, { batch: o.batch, status: o.status, limit: o.limit }, (f) => `--${f}`);
-        const data = listCodes(ctx.db(), q).map((c) => codeView(c));
+        const data = listCodes(ctx.store(), q).map((c) => codeView(c));
         ctx.print({ object: "list", data }, () =>
           data.length === 0
             ? "no codes"

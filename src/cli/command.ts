@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { loadConfig, type Config } from "../config/load";
-import { migrate, openDb, type Db } from "../store/store";
+import { Store } from "../store/store";
 import { UsageError, type OptionSpecs, type Parsed } from "./args";
 
 /** The actor recorded in audit entries for changes made from the command line. */
@@ -36,7 +36,7 @@ export interface GlobalFlags {
 /** What a command gets: the flags, lazily loaded config and database, and output helpers. */
 export class CliContext {
   private cfg?: Config;
-  private handle?: Db;
+  private handle?: Store;
   /** Migrations applied when this context opened the database. */
   migrated = 0;
 
@@ -62,17 +62,16 @@ export class CliContext {
   }
 
   /** Opens the database and applies pending migrations, so commands work on a fresh folder. */
-  db(): Db {
+  store(): Store {
     if (!this.handle) {
-      const path = this.config().db_path;
-      this.handle = openDb(path);
-      this.migrated = migrate(this.handle);
+      this.handle = new Store(this.config().db_path);
+      this.migrated = this.handle.migrate();
     }
     return this.handle;
   }
 
   close(): void {
-    this.handle?.$client.close();
+    this.handle?.close();
     this.handle = undefined;
   }
 

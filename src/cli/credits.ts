@@ -38,7 +38,7 @@ export const creditsCommand: GroupCommand = {
         const body = validate(CreditBody, { amount_micros: amount, note: o.note }, (f) => (f === "amount_micros" ? "amount-usd" : `--${f}`));
         const key = o["idempotency-key"] as string | undefined;
         if (key !== undefined && key.length > 255) throw new UsageError("--idempotency-key: at most 255 characters");
-        const db = ctx.db();
+        const db = ctx.store();
         const { entry, replayed } = postCredit(db, {
           accountId: accountId!,
           amountMicros: body.amount_micros,

@@ -37,10 +37,10 @@ export const demoCommand: LeafCommand = {
     const dbPath = ctx.flags.db ?? join(mkdtempSync(join(tmpdir(), "tollgate-demo-")), "demo.db");
     const config = demoConfig(ctx.config(), mock.url, dbPath);
     const runtime = buildRuntime(config);
-    const { db } = runtime.deps;
-    const account = createAccount(db, { name: "Demo customer", email: "demo@example.com" }, "demo");
-    postCredit(db, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
-    const { key } = createKey(db, config.key_prefix, account.id, { name: "demo key" }, "demo");
+    const { store } = runtime.deps;
+    const account = createAccount(store, { name: "Demo customer", email: "demo@example.com" }, "demo");
+    postCredit(store, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
+    const { key } = createKey(store, config.key_prefix, account.id, { name: "demo key" }, "demo");
     const server = startServer(runtime);
     const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
     const base = `http://${host}:${server.port}/v1`;
@@ -94,7 +94,7 @@ export const demoCommand: LeafCommand = {
     const stop = async () => {
       await server.stop();
       await mock.stop();
-      db.$client.close();
+      store.close();
       process.exit(0);
     };
     process.once("SIGINT", () => void stop());

@@ -94,7 +94,7 @@ export const keysCommand: GroupCommand = {
           },
           (f) => ({ expires_at: "--expires", spend_cap_micros: "--spend-cap" })[f] ?? `--${f.split(".")[0]}`,
         );
-        const { row, key } = createKey(ctx.db(), ctx.config().key_prefix, accountId!, input, CLI_ACTOR);
+        const { row, key } = createKey(ctx.store(), ctx.config().key_prefix, accountId!, input, CLI_ACTOR);
         printCreated(ctx, keyView(row), key, `created key ${row.id} for account ${row.accountId}`);
       },
     },
@@ -104,8 +104,8 @@ export const keysCommand: GroupCommand = {
       examples: ["tollgate keys list acc_123"],
       run(ctx, parsed) {
         const [accountId] = positionals(parsed, this, "keys list");
-        getAccountRow(ctx.db(), accountId!);
-        const data = listKeys(ctx.db(), accountId!).map((k) => keyView(k));
+        getAccountRow(ctx.store(), accountId!);
+        const data = listKeys(ctx.store(), accountId!).map((k) => keyView(k));
         ctx.print({ object: "list", data }, () =>
           data.length === 0
             ? `no keys for ${accountId}`
@@ -127,7 +127,7 @@ export const keysCommand: GroupCommand = {
       args: ["<key-id>"],
       run(ctx, parsed) {
         const [id] = positionals(parsed, this, "keys show");
-        const k = keyView(getKeyRow(ctx.db(), id!));
+        const k = keyView(getKeyRow(ctx.store(), id!));
         ctx.print(k, () => keyLines(k));
       },
     },
@@ -146,7 +146,7 @@ export const keysCommand: GroupCommand = {
           { grace_seconds: grace === undefined ? undefined : /^-?\d+$/.test(String(grace)) ? Number(grace) : grace },
           () => "--grace",
         );
-        const { row, key } = rotateKey(ctx.db(), id!, grace_seconds, CLI_ACTOR);
+        const { row, key } = rotateKey(ctx.store(), id!, grace_seconds, CLI_ACTOR);
         const old = grace_seconds === 0 ? "revoked now" : `valid for ${grace_seconds} more second(s)`;
         printCreated(ctx, keyView(row), key, `rotated ${id} (${old}); new key ${row.id}`);
       },
@@ -157,7 +157,7 @@ export const keysCommand: GroupCommand = {
       examples: ["tollgate keys revoke key_123"],
       run(ctx, parsed) {
         const [id] = positionals(parsed, this, "keys revoke");
-        const k = keyView(revokeKey(ctx.db(), id!, CLI_ACTOR));
+        const k = keyView(revokeKey(ctx.store(), id!, CLI_ACTOR));
         ctx.print(k, () => [`revoked ${k.id}`, ...keyLines(k)]);
       },
     },

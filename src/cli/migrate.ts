@@ -5,7 +5,7 @@ export const migrateCommand: LeafCommand = {
   examples: ["tollgate migrate --db /var/lib/tollgate/tollgate.db"],
   run(ctx, parsed) {
     positionals(parsed, this, "migrate");
-    ctx.db();
+    ctx.store();
     const dbPath = ctx.config().db_path;
     ctx.print({ object: "migration_result", db_path: dbPath, applied: ctx.migrated }, () =>
       ctx.migrated ? `database ${dbPath}: applied ${ctx.migrated} migration(s)` : `database ${dbPath}: up to date, no migration applied`,

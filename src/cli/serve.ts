@@ -29,7 +29,7 @@ export async function serve(config: Config, log: (line: string) => void = consol
     let code = 0;
     try {
       await server.stop();
-      runtime.deps.db.$client.close();
+      runtime.deps.store.close();
     } catch (e) {
       console.error("shutdown failed:", e);
       code = 1;

@@ -1,6 +1,6 @@
-import type { AppDeps } from "../runtime/app";
+import type { AppDeps } from "../runtime/deps";
 import type { Model } from "../config/load";
-import type { Principal } from "../modules/keys/service";
+import type { Principal } from "./key-auth";
 import type { UsageRecord } from "../money/credit-store";
 import type { Admission } from "./limits/limiter";
 import { costMicros, type Usage } from "./providers/usage";

@@ -1,7 +1,7 @@
-import type { AppDeps } from "../runtime/app";
+import type { AppDeps } from "../runtime/deps";
 import type { Deployment } from "../config/load";
 import { ApiError, errors } from "../lib/errors";
-import type { Principal } from "../modules/keys/service";
+import type { Principal } from "./key-auth";
 import { findModel } from "./catalogue";
 import type { ProviderAdapter } from "./providers/adapters";
 import { callUpstream, ClientClosed, type UpstreamResponse } from "./upstream/call";

@@ -1,10 +1,10 @@
-import type { AppDeps } from "../runtime/app";
+import type { AppDeps } from "../runtime/deps";
 import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
 import { toApiError } from "../lib/to-api-error";
 import { discardUnread, refuseDeclaredOver } from "../lib/body-cap";
 import { bearer } from "../identity/admin-token";
-import type { Principal } from "../modules/keys/service";
+import type { Principal } from "./key-auth";
 import { ChatRequest } from "./chat-request";
 import { proxyChat } from "./proxy";
 

@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import { durable, type Db } from "../store/store";
+import type { Store } from "../store/store";
 import { settings } from "../store/schema";
 import { sha256Hex } from "../lib/crypto";
 import { randomBase62 } from "../lib/ids";
@@ -12,15 +12,15 @@ const SETTING = "admin_token_sha256";
  * used, and on the very first start a token is generated, returned once (to be printed) and only
  * its hash is stored.
  */
-export function resolveAdminToken(db: Db, configured: string | undefined): { hash: string; generated?: string } {
+export function resolveAdminToken(store: Store, configured: string | undefined): { hash: string; generated?: string } {
   if (configured) return { hash: sha256Hex(configured) };
-  const stored = db.select().from(settings).where(eq(settings.key, SETTING)).get();
+  const stored = store.db.select().from(settings).where(eq(settings.key, SETTING)).get();
   if (stored) return { hash: stored.value };
   const token = `tg-admin-${randomBase62(40)}`;
   const hash = sha256Hex(token);
-  durable(db, () => {
-    db.insert(settings).values({ key: SETTING, value: hash }).run();
-    audit(db, { actor: "system", action: "admin_token.generate", targetType: "settings", targetId: SETTING });
+  store.durable(() => {
+    store.db.insert(settings).values({ key: SETTING, value: hash }).run();
+    audit(store, { actor: "system", action: "admin_token.generate", targetType: "settings", targetId: SETTING });
   });
   return { hash, generated: token };
 }

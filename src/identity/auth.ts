@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../runtime/app";
+import type { AppDeps } from "../runtime/deps";
 import { errors } from "../lib/errors";
 import { bearer, checkAdminToken } from "./admin-token";
 
@@ -7,17 +7,7 @@ import { bearer, checkAdminToken } from "./admin-token";
  * Auth as macros: `{ admin: true }` requires the admin token, `{ customer: true }` resolves the
  * calling key into `principal`. Customer keys are never accepted on admin routes and vice versa.
  */
-export const authPlugin = (deps: AppDeps) => {
-  const cached = cache.get(deps);
-  if (cached) return cached;
-  const plugin = createAuth(deps);
-  cache.set(deps, plugin);
-  return plugin;
-};
-
-const cache = new WeakMap<AppDeps, ReturnType<typeof createAuth>>();
-
-const createAuth = (deps: AppDeps) =>
+export const authPlugin = (deps: AppDeps) =>
   new Elysia({ name: "auth" }).macro({
     admin: {
       resolve({ headers }) {

@@ -1,5 +1,5 @@
 import { eq, lt } from "drizzle-orm";
-import { write, type Db } from "../store/store";
+import type { Store } from "../store/store";
 import { webSessions } from "../store/schema";
 import { safeEqual, sha256Hex } from "../lib/crypto";
 import { randomBase62 } from "../lib/ids";
@@ -17,37 +17,37 @@ export interface WebSession {
 
 /** Starts a session; the cookie value is returned, only its SHA-256 is stored. */
 export function createSession(
-  db: Db,
+  store: Store,
   s: { kind: SessionKind; accountId: string | null; ttlMs: number },
   now = Date.now(),
 ): WebSession {
   const token = randomBase62(43);
   const csrf = randomBase62(32);
   const expiresAt = now + s.ttlMs;
-  write(db, () => {
+  store.write(() => {
     // Housekeeping piggybacks on sign-in, so expired rows never pile up.
-    db.delete(webSessions).where(lt(webSessions.expiresAt, now)).run();
-    db.insert(webSessions)
+    store.db.delete(webSessions).where(lt(webSessions.expiresAt, now)).run();
+    store.db.insert(webSessions)
       .values({ idHash: sha256Hex(token), kind: s.kind, accountId: s.accountId, csrf, expiresAt, createdAt: now })
       .run();
   });
   return { kind: s.kind, accountId: s.accountId, csrf, expiresAt, token };
 }
 
-export function getSession(db: Db, token: string | undefined, kind: SessionKind, now = Date.now()): WebSession | null {
+export function getSession(store: Store, token: string | undefined, kind: SessionKind, now = Date.now()): WebSession | null {
   if (!token || token.length > 100) return null;
-  const row = db.select().from(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).get();
+  const row = store.db.select().from(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).get();
   if (!row || row.kind !== kind || row.expiresAt <= now) return null;
   return { kind: row.kind, accountId: row.accountId, csrf: row.csrf, expiresAt: row.expiresAt, token };
 }
 
-export function deleteSession(db: Db, token: string): void {
-  write(db, () => db.delete(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).run());
+export function deleteSession(store: Store, token: string): void {
+  store.write(() => store.db.delete(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).run());
 }
 
 /** Signs an account out everywhere (password reset); call inside the caller's write transaction. */
-export function deleteAccountSessions(db: Db, accountId: string): number {
-  return db.$client
+export function deleteAccountSessions(store: Store, accountId: string): number {
+  return store.sqlite
     .query("DELETE FROM web_sessions WHERE kind = 'customer' AND account_id = ?")
     .run(accountId).changes;
 }

@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, openSync, rmSync, statSync } from "node:fs";
-import { openDb, type Db } from "../store/store";
+import { Store } from "../store/store";
 import { checkLedger } from "./ledger";
 import { journalPath, readJournal } from "./settle-journal";
 import { SettleWriter } from "./settle-writer";
@@ -26,22 +26,22 @@ export interface BackupResult {
  * are then written into the copy exactly as a restart writes a journal: once per request id, so
  * those that reached SQLite before the snapshot are not charged twice.
  */
-export function backupDatabase(db: Db, target: string): BackupResult {
-  const file = db.$client.filename;
-  const records = file && file !== ":memory:" ? readJournal(journalPath(file)) : [];
-  db.$client.query("VACUUM INTO ?").run(target);
+export function backupDatabase(store: Store, target: string): BackupResult {
+  const file = store.file;
+  const records = file ? readJournal(journalPath(file)) : [];
+  store.sqlite.query("VACUUM INTO ?").run(target);
 
-  const copy = openDb(target);
+  const copy = new Store(target);
   try {
     if (records.length > 0) {
       const failed = new SettleWriter(copy).commit(records).outcomes.filter((o) => !o.ok);
       if (failed.length > 0) throw new Error(`could not write ${failed.length} journaled settlement(s) into the backup (see the error above)`);
     }
-    const count = (table: string) => copy.$client.query<{ n: number }, []>(`SELECT count(*) AS n FROM ${table}`).get()!.n;
+    const count = (table: string) => copy.sqlite.query<{ n: number }, []>(`SELECT count(*) AS n FROM ${table}`).get()!.n;
     const result = { journaled: records.length, accounts: count("accounts"), ledgerEntries: count("ledger_entries"), mismatches: checkLedger(copy) };
     // One self-contained file: everything in the main file, no -wal beside it.
-    copy.$client.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    copy.$client.close();
+    copy.sqlite.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    copy.sqlite.close();
     const fd = openSync(target, "r");
     try {
       fsyncSync(fd);
@@ -51,7 +51,7 @@ export function backupDatabase(db: Db, target: string): BackupResult {
     return { path: target, bytes: statSync(target).size, ...result };
   } catch (e) {
     // No half-made backup left to be mistaken for a good one.
-    copy.$client.close();
+    copy.sqlite.close();
     for (const f of [target, `${target}-wal`, `${target}-shm`]) rmSync(f, { force: true });
     throw e;
   }

@@ -1,5 +1,5 @@
 import { and, eq } from "drizzle-orm";
-import type { Db } from "../store/store";
+import type { Store } from "../store/store";
 import { idempotencyKeys } from "../store/schema";
 import { sha256Hex } from "../lib/crypto";
 import { errors } from "../lib/errors";
@@ -10,7 +10,7 @@ import { errors } from "../lib/errors";
  * that the result and its record commit together.
  */
 export function once<T>(
-  db: Db,
+  store: Store,
   scope: string,
   key: string | undefined,
   body: unknown,
@@ -19,7 +19,7 @@ export function once<T>(
 ): { result: T; replayed: boolean } {
   if (!key) return { result: fn(), replayed: false };
   const bodyHash = sha256Hex(JSON.stringify(body));
-  const prior = db
+  const prior = store.db
     .select()
     .from(idempotencyKeys)
     .where(and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key)))
@@ -31,7 +31,7 @@ export function once<T>(
     return { result: JSON.parse(prior.response) as T, replayed: true };
   }
   const result = fn();
-  db.insert(idempotencyKeys)
+  store.db.insert(idempotencyKeys)
     .values({ scope, key, bodyHash, status: 200, response: JSON.stringify(result), createdAt: now })
     .run();
   return { result, replayed: false };

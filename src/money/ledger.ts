@@ -1,5 +1,5 @@
 import { and, desc, eq, lt, sql } from "drizzle-orm";
-import { durable, type Db } from "../store/store";
+import type { Store } from "../store/store";
 import { accounts, creditHolds, ledgerEntries } from "../store/schema";
 import { errors } from "../lib/errors";
 import { microsToUsd } from "./units";
@@ -32,16 +32,16 @@ export interface PostCredit {
  * Adds credits (positive) or posts an adjustment (negative) in one fsynced transaction,
  * with the audit entry and, when given, the idempotency record.
  */
-export function postCredit(db: Db, p: PostCredit, now = Date.now()): { entry: LedgerEntryViewT; replayed: boolean } {
-  const { result, replayed } = durable(db, () =>
-    once(db, `credits:${p.accountId}`, p.idempotencyKey, { amount: p.amountMicros, note: p.note ?? null }, () => applyCredit(db, p, now), now),
+export function postCredit(store: Store, p: PostCredit, now = Date.now()): { entry: LedgerEntryViewT; replayed: boolean } {
+  const { result, replayed } = store.durable(() =>
+    once(store, `credits:${p.accountId}`, p.idempotencyKey, { amount: p.amountMicros, note: p.note ?? null }, () => applyCredit(store, p, now), now),
   );
   return { entry: result, replayed };
 }
 
 /** postCredit's work without its transaction, for callers that write more in the same one. */
-export function applyCredit(db: Db, p: Omit<PostCredit, "idempotencyKey">, now = Date.now()): LedgerEntryViewT {
-  const account = getAccountRow(db, p.accountId);
+export function applyCredit(store: Store, p: Omit<PostCredit, "idempotencyKey">, now = Date.now()): LedgerEntryViewT {
+  const account = getAccountRow(store, p.accountId);
   const balance = account.balanceMicros + p.amountMicros;
   if (p.amountMicros < 0 && !p.allowNegative && balance - p.heldMicros < 0) {
     throw errors.badRequest(
@@ -52,14 +52,14 @@ export function applyCredit(db: Db, p: Omit<PostCredit, "idempotencyKey">, now =
   }
   const kind: Kind = p.kind ?? (p.amountMicros > 0 ? "topup" : "adjustment");
   const topup = kind === "adjustment" || p.amountMicros < 0 ? 0 : p.amountMicros;
-  db.update(accounts)
+  store.db.update(accounts)
     .set({
       balanceMicros: sql`${accounts.balanceMicros} + ${p.amountMicros}`,
       lifetimeTopupMicros: sql`${accounts.lifetimeTopupMicros} + ${topup}`,
     })
     .where(eq(accounts.id, p.accountId))
     .run();
-  const entry = db
+  const entry = store.db
     .insert(ledgerEntries)
     .values({
       accountId: p.accountId,
@@ -72,7 +72,7 @@ export function applyCredit(db: Db, p: Omit<PostCredit, "idempotencyKey">, now =
     })
     .returning()
     .get();
-  audit(db, {
+  audit(store, {
     actor: p.actor,
     action: `credits.${kind}`,
     targetType: "account",
@@ -81,12 +81,12 @@ export function applyCredit(db: Db, p: Omit<PostCredit, "idempotencyKey">, now =
     after: { balance_micros: balance, amount_micros: p.amountMicros, note: p.note ?? null, ledger_id: entry.id },
   }, now);
   // Usage tiers: a top-up may move the account to a higher plan (same transaction, audited).
-  if (topup > 0) applyTier(db, p.accountId, "system", now);
+  if (topup > 0) applyTier(store, p.accountId, "system", now);
   return ledgerView(entry);
 }
 
-export function listLedger(db: Db, accountId: string, q: { limit: number; before?: number }): LedgerRow[] {
-  return db
+export function listLedger(store: Store, accountId: string, q: { limit: number; before?: number }): LedgerRow[] {
+  return store.db
     .select()
     .from(ledgerEntries)
     .where(and(eq(ledgerEntries.accountId, accountId), q.before ? lt(ledgerEntries.id, q.before) : undefined))
@@ -96,8 +96,8 @@ export function listLedger(db: Db, accountId: string, q: { limit: number; before
 }
 
 /** Sum of persisted holds (for processes, like the CLI, that do not own the in-memory holds). */
-export function persistedHeld(db: Db, accountId: string): number {
-  const row = db
+export function persistedHeld(store: Store, accountId: string): number {
+  const row = store.db
     .select({ held: sql<number>`coalesce(sum(${creditHolds.amountMicros}), 0)` })
     .from(creditHolds)
     .where(eq(creditHolds.accountId, accountId))
@@ -111,11 +111,11 @@ export function persistedHeld(db: Db, accountId: string): number {
  * like the CLI: a record whose request id is already in the ledger was written and is not counted
  * twice. One read of the journal serves every account.
  */
-export function unwrittenCharges(db: Db): Map<string, number> {
+export function unwrittenCharges(store: Store): Map<string, number> {
   const sums = new Map<string, number>();
-  const file = db.$client.filename;
+  const file = store.sqlite.filename;
   if (!file || file === ":memory:") return sums;
-  const inLedger = db.$client.query<{ one: number }, [string]>("SELECT 1 AS one FROM ledger_entries WHERE request_id = ?");
+  const inLedger = store.sqlite.query<{ one: number }, [string]>("SELECT 1 AS one FROM ledger_entries WHERE request_id = ?");
   for (const r of readJournal(journalPath(file))) {
     if (r.t === "settle" && r.charge > 0 && !inLedger.get(r.requestId)) increment(sums, r.accountId, r.charge);
   }
@@ -123,8 +123,8 @@ export function unwrittenCharges(db: Db): Map<string, number> {
 }
 
 /** Integrity check: every balance equals the sum of its ledger entries. Returns the mismatches. */
-export function checkLedger(db: Db): { accountId: string; balance: number; ledgerSum: number }[] {
-  return db.$client
+export function checkLedger(store: Store): { accountId: string; balance: number; ledgerSum: number }[] {
+  return store.sqlite
     .query<{ accountId: string; balance: number; ledgerSum: number }, []>(
       `SELECT a.id AS accountId, a.balance_micros AS balance, coalesce(sum(l.amount_micros), 0) AS ledgerSum
        FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id

@@ -1,5 +1,5 @@
 import type { Statement } from "bun:sqlite";
-import { absorbedWrite, write, type Db } from "../store/store";
+import type { Store } from "../store/store";
 import { insertUsage } from "./usage-row";
 import type { SettleResult } from "./credit-store";
 import type { SettleRecord } from "./settle-journal";
@@ -44,8 +44,8 @@ export class SettleWriter {
     keySpend: Statement;
   };
 
-  constructor(private readonly db: Db) {
-    const s = db.$client;
+  constructor(private readonly store: Store) {
+    const s = store.sqlite;
     this.q = {
       insertHold: s.query(
         "INSERT INTO credit_holds (request_id, account_id, key_id, amount_micros, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -71,7 +71,7 @@ export class SettleWriter {
     try {
       // Absorbed: the caller updates its memoised balances and key spends from the maps returned,
       // and unrelated memos (key authentication) are not invalidated by charges.
-      const values = absorbedWrite(this.db, () => write(this.db, () => this.applyAll(ops, balances, keySpend)));
+      const values = this.store.absorbedWrite(() => this.store.write(() => this.applyAll(ops, balances, keySpend)));
       return { outcomes: values.map((value): Outcome => ({ ok: true, value })), balances, keySpend };
     } catch (e) {
       console.error("credit store commit failed:", e);
@@ -82,7 +82,7 @@ export class SettleWriter {
         ops.length > 1 && !isDatabaseWide(e)
           ? ops.map((op): Outcome => {
               try {
-                return { ok: true, value: write(this.db, () => this.applyAll([op], new Map(), new Map())[0]!) };
+                return { ok: true, value: this.store.write(() => this.applyAll([op], new Map(), new Map())[0]!) };
               } catch (error) {
                 return { ok: false, error };
               }
@@ -106,7 +106,7 @@ export class SettleWriter {
       return null;
     }
     if (op.persisted) this.q.deleteHold.run(op.requestId);
-    if (op.extras?.usage) insertUsage(this.db, op.extras.usage);
+    if (op.extras?.usage) insertUsage(this.store, op.extras.usage);
     if (op.t === "release") return null;
     let charged = 0;
     if (op.charge > 0) {

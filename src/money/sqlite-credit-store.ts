@@ -1,5 +1,5 @@
 import type { Statement } from "bun:sqlite";
-import { setWriteBehind, write, type Db } from "../store/store";
+import type { Store } from "../store/store";
 import { StampedMemo } from "../store/stamped-memo";
 import { ApiError, errors } from "../lib/errors";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult } from "./credit-store";
@@ -73,21 +73,22 @@ export class SqliteCreditStore implements CreditStore {
     charged: Statement<{ one: number }, [string]>;
   };
 
-  constructor(private readonly db: Db, opts: SqliteCreditStoreOptions) {
+  constructor(private readonly store: Store, opts: SqliteCreditStoreOptions) {
     this.now = opts.now ?? Date.now;
     this.holdTtlMs = opts.holdTtlMs;
     this.journal = opts.journal;
-    this.sink = new SettleSink(new SettleWriter(db), { journal: opts.journal, applyMs: opts.applyMs ?? APPLY_MS, sliceSize: opts.applySlice, onWritten: (w) => this.absorb(w) });
-    const s = db.$client;
+    this.sink = new SettleSink(new SettleWriter(store), { journal: opts.journal, applyMs: opts.applyMs ?? APPLY_MS, sliceSize: opts.applySlice, onWritten: (w) => this.absorb(w) });
+    const s = store.sqlite;
     this.q = {
       account: s.query("SELECT balance_micros, status FROM accounts WHERE id = ?"),
       key: s.query("SELECT spent_micros, spend_cap_micros FROM api_keys WHERE id = ?"),
       charged: s.query("SELECT 1 AS one FROM ledger_entries WHERE request_id = ?"),
     };
-    this.accounts = new StampedMemo(db, (id) => this.q.account.get(id));
-    this.keys = new StampedMemo(db, (id) => this.q.key.get(id));
-    // Anything else in this process that reads or writes money sees the journaled charges first.
-    if (this.journal) setWriteBehind(db, this.sink.applyAll);
+    this.accounts = new StampedMemo(store, (id) => this.q.account.get(id));
+    this.keys = new StampedMemo(store, (id) => this.q.key.get(id));
+    // Whatever else writes to the database (a top-up, an admin change) first writes the journaled
+    // charges, so that its ledger entries come after the charges made before it.
+    if (this.journal) store.setWriteBehind(this.catchUp);
   }
 
   /** Account and key rows, re-read only when the database changed (see StampedMemo). */
@@ -181,8 +182,11 @@ export class SqliteCreditStore implements CreditStore {
   recover(): number {
     const replayed = this.sink.recover();
     if (replayed > 0) console.error(`applied ${replayed} journaled settlement(s) left by the previous process`);
-    return write(this.db, () => this.db.$client.query("DELETE FROM credit_holds").run().changes);
+    return this.store.write(() => this.store.sqlite.query("DELETE FROM credit_holds").run().changes);
   }
+
+  /** Writes every journaled settlement to SQLite now (the store's write-behind). */
+  readonly catchUp = (): void => this.sink.applyAll();
 
   async flush(): Promise<void> {
     this.persistHolds(Number.POSITIVE_INFINITY);

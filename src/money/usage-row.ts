@@ -1,19 +1,13 @@
-import type { Statement } from "bun:sqlite";
-import type { Db } from "../store/store";
+import type { Store } from "../store/store";
 import type { UsageRecord } from "./credit-store";
 
 const SQL = `INSERT OR REPLACE INTO usage_log (request_id, account_id, key_id, model, stream, status, prompt_tokens,
   cached_tokens, completion_tokens, reasoning_tokens, cost_micros, estimated, latency_ms, ttft_ms,
   upstream_request_id, error_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-/** The prepared statement per connection (query() would hash the SQL text on every call). */
-const statements = new WeakMap<Db["$client"], Statement>();
-
 /** Writes one usage-log row; called inside the settlement transaction. */
-export function insertUsage(db: Db, u: UsageRecord): void {
-  let stmt = statements.get(db.$client);
-  if (!stmt) statements.set(db.$client, (stmt = db.$client.query(SQL)));
-  stmt.run(
+export function insertUsage(store: Store, u: UsageRecord): void {
+  store.prepared(SQL).run(
     u.requestId, u.accountId, u.keyId, u.model, u.stream ? 1 : 0, u.status, u.promptTokens, u.cachedTokens,
     u.completionTokens, u.reasoningTokens, u.costMicros, u.estimated ? 1 : 0, u.latencyMs, u.ttftMs,
     u.upstreamRequestId, u.errorCode, u.createdAt,

@@ -1,63 +1,47 @@
 import { Elysia } from "elysia";
 import { openapi } from "@elysiajs/openapi";
 import { z } from "zod";
-import type { Config } from "../config/load";
-import { caughtUp, type Db } from "../store/store";
-import type { CreditStore } from "../money/credit-store";
-import type { KeyAuthenticator } from "../modules/keys/service";
-import type { RateLimiter } from "../gateway/limits/limiter";
+import { authPlugin } from "../identity/auth";
+import { loginsModule } from "../identity/logins";
+import { LoginThrottle } from "../identity/sessions";
+import { corsPolicy } from "../lib/cors";
+import { accountsModule } from "../modules/accounts";
+import { alertsModule } from "../modules/alerts";
+import { auditModule } from "../modules/audit";
+import { billingModule } from "../modules/billing";
+import { chatModule } from "../modules/chat";
+import { codesModule } from "../modules/codes";
+import { healthModule } from "../modules/health";
+import { keysModule } from "../modules/keys";
+import { ledgerModule } from "../modules/ledger";
+import { meModule } from "../modules/me";
+import { metricsModule } from "../modules/metrics";
+import { modelsModule } from "../modules/models";
+import { ratelimitModule } from "../modules/ratelimit";
+import { upstreamsModule } from "../modules/upstreams";
+import { usageModule } from "../modules/usage";
+import { consoleModule } from "../web/console";
+import { portalModule } from "../web/portal";
+import { webAuthPlugin } from "../web/session";
+import type { AppDeps } from "./deps";
+import type { ModuleDeps } from "./module-deps";
+import { bodyLimit } from "./plugins/body-limit";
+import { cors } from "./plugins/cors";
 import { errorHandler } from "./plugins/errors";
 import { requestId } from "./plugins/request-id";
-import { cors } from "./plugins/cors";
-import { corsPolicy } from "../lib/cors";
 import { swaggerAssets } from "./plugins/swagger-assets";
-import { bodyLimit } from "./plugins/body-limit";
-import { healthModule } from "../modules/health";
-import { accountsModule } from "../modules/accounts";
-import { ledgerModule } from "../modules/ledger";
-import { keysModule } from "../modules/keys";
-import { auditModule } from "../modules/audit";
-import { meModule } from "../modules/me";
-import { ratelimitModule } from "../modules/ratelimit";
-import { codesModule } from "../modules/codes";
-import { loginsModule } from "../identity/logins";
-import { portalModule } from "../web/portal";
-import { consoleModule } from "../web/console";
-import { modelsModule } from "../modules/models";
-import { chatModule } from "../modules/chat";
-import { upstreamsModule } from "../modules/upstreams";
-import type { Upstreams } from "../modules/upstreams/service";
-import { usageModule } from "../modules/usage";
-import type Stripe from "stripe";
-import type { AlertService } from "../modules/alerts/service";
-import { billingModule } from "../modules/billing";
-import { alertsModule } from "../modules/alerts";
-import { metricsModule } from "../modules/metrics";
-import type { ChatMetrics } from "../gateway/metrics";
 
-/** Everything the app needs, built by the caller (server, tests); the app itself never listens. */
-export interface AppDeps {
-  config: Config;
-  db: Db;
-  credits: CreditStore;
-  keys: KeyAuthenticator;
-  limiter: RateLimiter;
-  adminTokenHash: string;
-  now: () => number;
-  /** Upstream keys with their circuit breakers, and the requests in flight (cap, shutdown drain). */
-  upstreams: Upstreams;
-  /** Payments: the Stripe client (null = not configured); built from config when absent. */
-  stripe?: Stripe | null;
-  /** Low-balance alerts (absent in tests that do not need them). */
-  alerts?: AlertService;
-  /** Counters behind GET /metrics (absent: none kept). */
-  metrics?: ChatMetrics;
+/** What every module gets: the runtime's deps, and the auth macros built once for this app. */
+function moduleDeps(deps: AppDeps): ModuleDeps {
+  const base = { ...deps, loginThrottle: new LoginThrottle(5, 15 * 60_000, deps.now) };
+  return { ...base, auth: authPlugin(deps), webAuth: webAuthPlugin(base) };
 }
 
-export function createApp(deps: AppDeps) {
+export function createApp(appDeps: AppDeps) {
+  const deps = moduleDeps(appDeps);
   return new Elysia()
     // Balances, ledger and usage pages read SQLite: journaled settlements are written to it first.
-    .onRequest(() => void caughtUp(deps.db))
+    .onRequest(() => void deps.store.catchUp())
     .use(requestId)
     .use(cors(corsPolicy(deps.config.cors_origins)))
     .use(errorHandler)

@@ -1,14 +1,15 @@
-import type { App, AppDeps } from "./app";
+import type { App } from "./app";
+import type { AppDeps } from "./deps";
 import type { Server } from "bun";
 import { chatRoute } from "../gateway/route";
 import { discardUnread, hardBodyCap } from "../lib/body-cap";
 import { corsPolicy } from "../lib/cors";
 import { ChatMetrics } from "../gateway/metrics";
 import type { Config } from "../config/load";
-import { migrate, openDb, type Db } from "../store/store";
+import { Store } from "../store/store";
 import { resolveAdminToken } from "../identity/admin-token";
-import { createUpstreams } from "../modules/upstreams/service";
-import { KeyAuthenticator } from "../modules/keys/service";
+import { createUpstreams } from "../gateway/upstream/upstreams";
+import { KeyAuthenticator } from "../gateway/key-auth";
 import { SqliteCreditStore } from "../money/sqlite-credit-store";
 import { journalPath, SettleJournal } from "../money/settle-journal";
 import { rollUpUsage } from "../modules/usage/service";
@@ -29,30 +30,30 @@ export interface Runtime {
 }
 
 /** Opens and migrates the database and builds the app's dependencies. */
-export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number } = {}): Runtime {
+export function buildRuntime(config: Config, opts: { store?: Store; now?: () => number } = {}): Runtime {
   const now = opts.now ?? Date.now;
-  const db = opts.db ?? openDb(config.db_path);
-  const migrated = migrate(db);
+  const store = opts.store ?? new Store(config.db_path);
+  const migrated = store.migrate();
   // An in-memory database has nothing to survive a crash for: no journal. A second gateway on
   // the same database (unsupported, but safe) commits its settlements to SQLite directly.
-  const file = db.$client.filename;
-  const journaled = config.settle_batch_ms > 0 && !!file && file !== ":memory:";
-  const journal = journaled ? (SettleJournal.claim(journalPath(file)) ?? undefined) : undefined;
+  const file = store.file;
+  const journaled = config.settle_batch_ms > 0 && file !== null;
+  const journal = journaled ? (SettleJournal.claim(journalPath(file!)) ?? undefined) : undefined;
   if (journaled && !journal) {
     console.error(`another gateway process serves ${file} and owns its settlement journal: this one commits settlements to SQLite directly`);
   }
-  const credits = new SqliteCreditStore(db, { holdTtlMs: config.hold_ttl_seconds * 1000, now, journal, applyMs: config.settle_batch_ms });
+  const credits = new SqliteCreditStore(store, { holdTtlMs: config.hold_ttl_seconds * 1000, now, journal, applyMs: config.settle_batch_ms });
   // Holds persisted by a previous process belong to requests that died with it.
   const recoveredHolds = credits.recover();
-  const admin = resolveAdminToken(db, config.admin_token);
+  const admin = resolveAdminToken(store, config.admin_token);
   // Plans and tiers go into the database (tiers apply wherever credits are added); buckets are restored.
-  installPolicy(db, config, now());
-  const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(db) });
+  installPolicy(store, config, now());
+  const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(store) });
   const deps: AppDeps = {
     config,
-    db,
+    store,
     credits,
-    keys: new KeyAuthenticator(db, now),
+    keys: new KeyAuthenticator(store, now),
     limiter,
     adminTokenHash: admin.hash,
     now,
@@ -60,7 +61,7 @@ export function buildRuntime(config: Config, opts: { db?: Db; now?: () => number
     metrics: new ChatMetrics(),
   };
   // Low-balance alerts hear of every committed charge (CreditStore.onCharge); payments need the Stripe client.
-  const alerts = new AlertService(db, config, (id) => credits.balance(id), new AlertNotifier(db, config, { now }), now);
+  const alerts = new AlertService(store, config, (id) => credits.balance(id), new AlertNotifier(store, config, { now }), now);
   alerts.watch(credits);
   deps.alerts = alerts;
   deps.stripe = stripeFromConfig(config);
@@ -122,7 +123,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
       return res;
     },
   });
-  rollUpUsage(deps.db, deps.config.usage_retention_days, deps.now());
+  rollUpUsage(deps.store, deps.config.usage_retention_days, deps.now());
   deps.alerts?.notifier.resume();
   const timers = [
     setInterval(() => void deps.credits.sweep(), 5_000),
@@ -134,7 +135,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
         console.error("rate-limit snapshot failed (retried at the next one):", e);
       }
     }, deps.config.ratelimit_snapshot_seconds * 1000),
-    setInterval(() => rollUpUsage(deps.db, deps.config.usage_retention_days, deps.now()), 3_600_000),
+    setInterval(() => rollUpUsage(deps.store, deps.config.usage_retention_days, deps.now()), 3_600_000),
   ];
   let stopped: Promise<void> | undefined;
   return {

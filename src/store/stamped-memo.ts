@@ -1,21 +1,21 @@
-import { changeStamp, type Db } from "./store";
+import type { Store } from "./store";
 
 /**
  * Rows read on the request path, kept while the database's change stamp is unchanged (see
- * changeStamp): a write here is seen at once, a commit by another process from the next turn.
+ * ChangeWatch): a write here is seen at once, a commit by another process from the next turn.
  */
 export class StampedMemo<T> {
   private stamp = -1;
   private rows = new Map<string, T>();
 
   constructor(
-    private readonly db: Db,
+    private readonly store: Store,
     private readonly load: (id: string) => T,
     private readonly opts: { limit?: number; keep?: (row: T) => boolean } = {},
   ) {}
 
   get(id: string): T {
-    const stamp = changeStamp(this.db);
+    const stamp = this.store.changeStamp();
     if (stamp !== this.stamp) {
       this.stamp = stamp;
       this.rows.clear();
@@ -33,6 +33,6 @@ export class StampedMemo<T> {
 
   /** The row kept for `id` under the current stamp, if any (its owner updates it after an absorbed write). */
   peek(id: string): T | undefined {
-    return this.stamp === changeStamp(this.db) ? this.rows.get(id) : undefined;
+    return this.stamp === this.store.changeStamp() ? this.rows.get(id) : undefined;
   }
 }

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../runtime/app";
+import type { AppDeps } from "../runtime/deps";
 import { clearCookie, readCookies, setCookie } from "./cookies";
 import { ApiError, errors } from "../lib/errors";
 import { htmlResponse, redirectResponse, type HeaderPairs } from "./html";
@@ -73,20 +73,12 @@ export interface PortalUser {
   email: string;
 }
 
-const throttles = new WeakMap<AppDeps, LoginThrottle>();
-/** Five wrong passwords per email (or admin token) per 15 minutes, then a pause. */
-export function loginThrottle(deps: AppDeps): LoginThrottle {
-  let t = throttles.get(deps);
-  if (!t) throttles.set(deps, (t = new LoginThrottle(5, 15 * 60_000, deps.now)));
-  return t;
-}
-
 type Ctx = { request: Request; body: unknown; set: { headers: Record<string, string | number> }; status: (code: 303 | 403, body: string) => unknown };
 
 function guard(deps: AppDeps, kind: SessionKind, ctx: Ctx): { session: WebSession } | { stop: unknown } {
   const { request, set, status } = ctx;
   const c = COOKIE[kind];
-  const session = getSession(deps.db, readCookies(request.headers.get("cookie"))[c.name], kind, deps.now());
+  const session = getSession(deps.store, readCookies(request.headers.get("cookie"))[c.name], kind, deps.now());
   if (!session) {
     const url = new URL(request.url);
     set.headers.location = request.method === "GET" ? `${c.login}?next=${encodeURIComponent(url.pathname + url.search)}` : c.login;
@@ -111,23 +103,14 @@ function guard(deps: AppDeps, kind: SessionKind, ctx: Ctx): { session: WebSessio
  * is sent to the sign-in page; a state-changing request must also carry the session's CSRF token
  * (hidden `_csrf` field) and, when the browser sends one, a same-site Origin.
  */
-export const webAuth = (deps: AppDeps) => {
-  const cached = plugins.get(deps);
-  if (cached) return cached;
-  const plugin = createWebAuth(deps);
-  plugins.set(deps, plugin);
-  return plugin;
-};
-const plugins = new WeakMap<AppDeps, ReturnType<typeof createWebAuth>>();
-
-const createWebAuth = (deps: AppDeps) =>
+export const webAuthPlugin = (deps: AppDeps) =>
   new Elysia({ name: "web-auth" }).macro({
     portal: {
       resolve(ctx) {
         const g = guard(deps, "customer", ctx as unknown as Ctx);
         if ("stop" in g) return g.stop as never;
-        const account = getAccountRow(deps.db, g.session.accountId!);
-        const email = getLogin(deps.db, account.id)?.email ?? account.email ?? account.name;
+        const account = getAccountRow(deps.store, g.session.accountId!);
+        const email = getLogin(deps.store, account.id)?.email ?? account.email ?? account.name;
         return { user: { session: g.session, account, email } satisfies PortalUser };
       },
     },

@@ -82,7 +82,7 @@ export async function startClockedGateway(
     },
     async stop(o = {}) {
       await server.stop();
-      runtime.deps.db.$client.close();
+      runtime.deps.store.sqlite.close();
       if (!o.keepUpstream) await upstream.stop();
     },
   };

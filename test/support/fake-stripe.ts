@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Stripe from "stripe";
-import { openDb } from "../../src/store/store";
+import { Store } from "../../src/store/store";
 import { createSession } from "../../src/identity/sessions";
 import { ADMIN_TOKEN } from "./server";
 
@@ -241,11 +241,11 @@ export async function spawnGateway(env: Record<string, string> = {}): Promise<Ga
     url,
     dbPath,
     async session(kind, accountId) {
-      const db = openDb(dbPath);
+      const db = new Store(dbPath);
       try {
         return createSession(db, { kind, accountId, ttlMs: 3_600_000 }).token;
       } finally {
-        db.$client.close();
+        db.sqlite.close();
       }
     },
     admin: (path, body, method) =>

@@ -77,7 +77,7 @@ export function usageRow(db: Database, requestId: string) {
 export async function expectExactLedger(gw: TestServer, accountId: string, credits: number): Promise<Map<string, number>> {
   const store = gw.runtime.deps.credits;
   expect(await until(() => store.balance(accountId).held === 0, 3_000)).toBe(true);
-  const db = gw.runtime.deps.db.$client;
+  const db = gw.runtime.deps.store.sqlite;
   const rows = chargeRows(db, accountId);
   const byRequest = new Map<string, number>();
   for (const r of rows) {
@@ -87,7 +87,7 @@ export async function expectExactLedger(gw: TestServer, accountId: string, credi
   }
   const spent = rows.reduce((s, r) => s - r.amount_micros, 0);
   expect(store.balance(accountId).balance).toBe(credits - spent);
-  expect(checkLedger(gw.runtime.deps.db)).toEqual([]);
+  expect(checkLedger(gw.runtime.deps.store)).toEqual([]);
   return byRequest;
 }
 

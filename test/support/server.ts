@@ -41,7 +41,7 @@ export async function startTestServer(
     },
     async stop() {
       await server.stop();
-      runtime.deps.db.$client.close();
+      runtime.deps.store.sqlite.close();
     },
   };
 }

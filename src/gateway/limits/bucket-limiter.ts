@@ -1,5 +1,5 @@
 import { ApiError } from "../../lib/errors";
-import type { Principal } from "../../modules/keys/service";
+import type { Principal } from "../key-auth";
 import { type Bucket, capacity, fullBucket, refill, remaining, UNIT, waitMs } from "./bucket";
 import { formatDuration } from "./duration";
 import { describe, level, type Level, type LevelState, render, type Scope, slotOf, tightest } from "./levels";

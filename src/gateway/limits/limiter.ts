@@ -1,4 +1,4 @@
-import type { Principal } from "../../modules/keys/service";
+import type { Principal } from "../key-auth";
 
 /**
  * Rate limiting on the hot path sits behind this interface (embedded: in memory, snapshotted to

@@ -1,22 +1,21 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { IdParams } from "../../modules/accounts/model";
-import { authPlugin } from "../auth";
 import { InviteBody, InviteView } from "./model";
 import { createInvite } from "./service";
 
 /** The public base URL for links handed to customers (configured, else the one this request used). */
-export const publicBase = (deps: AppDeps, request: Request) => deps.config.public_url ?? new URL(request.url).origin;
+export const publicBase = (deps: ModuleDeps, request: Request) => deps.config.public_url ?? new URL(request.url).origin;
 
-export const loginsModule = (deps: AppDeps) =>
+export const loginsModule = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .post(
       "/:id/invite",
       ({ params, body, actor, request, status }) =>
         status(
           201,
-          createInvite(deps.db, {
+          createInvite(deps.store, {
             accountId: params.id,
             email: body?.email,
             ttlMs: deps.config.invite_ttl_hours * 3_600_000,

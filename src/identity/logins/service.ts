@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import { durable, type Db } from "../../store/store";
+import type { Store } from "../../store/store";
 import { accountLogins, accounts, invites } from "../../store/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { ApiError, errors } from "../../lib/errors";
@@ -17,14 +17,14 @@ export const inviteUrl = (base: string, token: string) => `${base.replace(/\/+$/
 
 /** Creates a one-time link to set (or reset) the account's dashboard password; only its hash is kept. */
 export function createInvite(
-  db: Db,
+  store: Store,
   p: { accountId: string; email?: string | null; ttlMs: number; actor: string; baseUrl: string },
   now = Date.now(),
 ): InviteViewT {
   const token = randomBase62(40);
-  return durable(db, () => {
-    const account = getAccountRow(db, p.accountId);
-    const login = db.select().from(accountLogins).where(eq(accountLogins.accountId, p.accountId)).get();
+  return store.durable(() => {
+    const account = getAccountRow(store, p.accountId);
+    const login = store.db.select().from(accountLogins).where(eq(accountLogins.accountId, p.accountId)).get();
     const row: InviteRow = {
       id: newId("inv"),
       accountId: p.accountId,
@@ -35,9 +35,9 @@ export function createInvite(
       createdBy: p.actor,
       createdAt: now,
     };
-    db.insert(invites).values(row).run();
+    store.db.insert(invites).values(row).run();
     const { tokenHash: _t, ...logged } = row;
-    audit(db, { actor: p.actor, action: "account.invite", targetType: "account", targetId: p.accountId, after: logged }, now);
+    audit(store, { actor: p.actor, action: "account.invite", targetType: "account", targetId: p.accountId, after: logged }, now);
     return {
       object: "invite" as const,
       id: row.id,
@@ -52,11 +52,11 @@ export function createInvite(
 export type InviteState = { invite: InviteRow; account: AccountRow; state: "ok" | "used" | "expired" };
 
 /** Looks an invite token up without consuming it (to render the form). */
-export function findInvite(db: Db, token: string, now = Date.now()): InviteState | null {
+export function findInvite(store: Store, token: string, now = Date.now()): InviteState | null {
   if (!/^[0-9A-Za-z]{20,64}$/.test(token)) return null;
-  const invite = db.select().from(invites).where(eq(invites.tokenHash, sha256Hex(token))).get();
+  const invite = store.db.select().from(invites).where(eq(invites.tokenHash, sha256Hex(token))).get();
   if (!invite) return null;
-  const account = getAccountRow(db, invite.accountId);
+  const account = getAccountRow(store, invite.accountId);
   const state = invite.usedAt !== null ? "used" : invite.expiresAt <= now ? "expired" : "ok";
   return { invite, account, state };
 }
@@ -69,23 +69,23 @@ const emailTaken = () =>
  * outside the transaction). Every other session of the account is ended: an invite doubles as a
  * password reset.
  */
-export function acceptInvite(db: Db, token: string, p: { email: string; passwordHash: string }, now = Date.now()): string {
-  return durable(db, () => {
-    const found = findInvite(db, token, now);
+export function acceptInvite(store: Store, token: string, p: { email: string; passwordHash: string }, now = Date.now()): string {
+  return store.durable(() => {
+    const found = findInvite(store, token, now);
     if (!found) throw errors.notFound("Invite");
     if (found.state !== "ok") {
       throw errors.badRequest(`This invite link has ${found.state === "used" ? "already been used" : "expired"}.`, null, `invite_${found.state}`);
     }
     const accountId = found.invite.accountId;
-    const other = db.select().from(accountLogins).where(eq(accountLogins.email, p.email)).get();
+    const other = store.db.select().from(accountLogins).where(eq(accountLogins.email, p.email)).get();
     if (other && other.accountId !== accountId) throw emailTaken();
-    db.insert(accountLogins)
+    store.db.insert(accountLogins)
       .values({ accountId, email: p.email, passwordHash: p.passwordHash, createdAt: now, updatedAt: now })
       .onConflictDoUpdate({ target: accountLogins.accountId, set: { email: p.email, passwordHash: p.passwordHash, updatedAt: now } })
       .run();
-    db.update(invites).set({ usedAt: now }).where(eq(invites.id, found.invite.id)).run();
-    deleteAccountSessions(db, accountId);
-    audit(db, {
+    store.db.update(invites).set({ usedAt: now }).where(eq(invites.id, found.invite.id)).run();
+    deleteAccountSessions(store, accountId);
+    audit(store, {
       actor: `invite:${found.invite.id}`, action: "login.set_password", targetType: "account", targetId: accountId,
       after: { email: p.email },
     }, now);
@@ -93,8 +93,8 @@ export function acceptInvite(db: Db, token: string, p: { email: string; password
   });
 }
 
-export function findLogin(db: Db, email: string): (LoginRow & { status: AccountRow["status"] }) | null {
-  const row = db
+export function findLogin(store: Store, email: string): (LoginRow & { status: AccountRow["status"] }) | null {
+  const row = store.db
     .select({ login: accountLogins, status: accounts.status })
     .from(accountLogins)
     .innerJoin(accounts, eq(accounts.id, accountLogins.accountId))
@@ -103,12 +103,12 @@ export function findLogin(db: Db, email: string): (LoginRow & { status: AccountR
   return row ? { ...row.login, status: row.status } : null;
 }
 
-export function getLogin(db: Db, accountId: string): LoginRow | null {
-  return db.select().from(accountLogins).where(eq(accountLogins.accountId, accountId)).get() ?? null;
+export function getLogin(store: Store, accountId: string): LoginRow | null {
+  return store.db.select().from(accountLogins).where(eq(accountLogins.accountId, accountId)).get() ?? null;
 }
 
-export function touchLogin(db: Db, accountId: string, now = Date.now()): void {
-  db.update(accountLogins).set({ lastLoginAt: now }).where(eq(accountLogins.accountId, accountId)).run();
+export function touchLogin(store: Store, accountId: string, now = Date.now()): void {
+  store.db.update(accountLogins).set({ lastLoginAt: now }).where(eq(accountLogins.accountId, accountId)).run();
 }
 
 /**
@@ -116,25 +116,25 @@ export function touchLogin(db: Db, accountId: string, now = Date.now()): void {
  * is inserted here rather than through createAccount, whose own durable() transaction cannot nest.
  */
 export function signUp(
-  db: Db,
+  store: Store,
   p: { name: string; email: string; passwordHash: string; starterMicros: number },
   now = Date.now(),
 ): AccountRow {
-  return durable(db, () => {
-    if (db.select().from(accountLogins).where(eq(accountLogins.email, p.email)).get()) throw emailTaken();
+  return store.durable(() => {
+    if (store.db.select().from(accountLogins).where(eq(accountLogins.email, p.email)).get()) throw emailTaken();
     const row: AccountRow = {
       id: newId("acc"), name: p.name, email: p.email, plan: "default", status: "active",
       balanceMicros: 0, lifetimeTopupMicros: 0, createdAt: now,
     };
-    db.insert(accounts).values(row).run();
-    db.insert(accountLogins).values({ accountId: row.id, email: p.email, passwordHash: p.passwordHash, createdAt: now, updatedAt: now }).run();
-    audit(db, { actor: "signup", action: "account.create", targetType: "account", targetId: row.id, after: row }, now);
+    store.db.insert(accounts).values(row).run();
+    store.db.insert(accountLogins).values({ accountId: row.id, email: p.email, passwordHash: p.passwordHash, createdAt: now, updatedAt: now }).run();
+    audit(store, { actor: "signup", action: "account.create", targetType: "account", targetId: row.id, after: row }, now);
     if (p.starterMicros > 0) {
       // An adjustment, not a top-up: gifted credit must not count towards lifetime top-ups.
-      applyCredit(db, {
+      applyCredit(store, {
         accountId: row.id, amountMicros: p.starterMicros, kind: "adjustment", ref: "signup", note: "Sign-up credit", actor: "signup", heldMicros: 0,
       }, now);
     }
-    return getAccountRow(db, row.id);
+    return getAccountRow(store, row.id);
   });
 }

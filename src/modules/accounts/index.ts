@@ -1,14 +1,13 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
-import { authPlugin } from "../../identity/auth";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { AccountList, AccountView, CreateAccountBody, IdParams, ListAccountsQuery, UpdateAccountBody } from "./model";
 import { accountView, createAccount, getAccountRow, listAccounts, updateAccount } from "./service";
 
-export const accountsModule = (deps: AppDeps) => {
+export const accountsModule = (deps: ModuleDeps) => {
   const view = (row: ReturnType<typeof getAccountRow>) => accountView(row, deps.credits.balance(row.id).held);
   return new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
-    .use(authPlugin(deps))
-    .post("", ({ body, actor, status }) => status(201, view(createAccount(deps.db, body, actor, deps.now()))), {
+    .use(deps.auth)
+    .post("", ({ body, actor, status }) => status(201, view(createAccount(deps.store, body, actor, deps.now()))), {
       admin: true,
       body: CreateAccountBody,
       response: { 201: AccountView },
@@ -17,18 +16,18 @@ export const accountsModule = (deps: AppDeps) => {
     .get(
       "",
       ({ query }) => {
-        const rows = listAccounts(deps.db, { ...query, limit: query.limit + 1 });
+        const rows = listAccounts(deps.store, { ...query, limit: query.limit + 1 });
         return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map(view) };
       },
       { admin: true, query: ListAccountsQuery, response: AccountList, detail: { summary: "List accounts, newest first" } },
     )
-    .get("/:id", ({ params }) => view(getAccountRow(deps.db, params.id)), {
+    .get("/:id", ({ params }) => view(getAccountRow(deps.store, params.id)), {
       admin: true,
       params: IdParams,
       response: AccountView,
       detail: { summary: "One account with balance, held and available credit" },
     })
-    .patch("/:id", ({ params, body, actor }) => view(updateAccount(deps.db, params.id, body, actor, deps.now())), {
+    .patch("/:id", ({ params, body, actor }) => view(updateAccount(deps.store, params.id, body, actor, deps.now())), {
       admin: true,
       params: IdParams,
       body: UpdateAccountBody,

@@ -1,5 +1,5 @@
 import { desc, eq, like, or } from "drizzle-orm";
-import { durable, type Db } from "../../store/store";
+import type { Store } from "../../store/store";
 import { accounts } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
@@ -9,13 +9,13 @@ import type { AccountViewT, CreateAccountInput, UpdateAccountInput } from "./mod
 
 export type AccountRow = typeof accounts.$inferSelect;
 
-export function getAccountRow(db: Db, id: string): AccountRow {
-  const row = db.select().from(accounts).where(eq(accounts.id, id)).get();
+export function getAccountRow(store: Store, id: string): AccountRow {
+  const row = store.db.select().from(accounts).where(eq(accounts.id, id)).get();
   if (!row) throw errors.notFound(`Account ${id}`, "id");
   return row;
 }
 
-export function createAccount(db: Db, input: CreateAccountInput, actor: string, now = Date.now()): AccountRow {
+export function createAccount(store: Store, input: CreateAccountInput, actor: string, now = Date.now()): AccountRow {
   const row: AccountRow = {
     id: newId("acc"),
     name: input.name,
@@ -26,27 +26,27 @@ export function createAccount(db: Db, input: CreateAccountInput, actor: string, 
     lifetimeTopupMicros: 0,
     createdAt: now,
   };
-  durable(db, () => {
-    db.insert(accounts).values(row).run();
-    audit(db, { actor, action: "account.create", targetType: "account", targetId: row.id, after: row }, now);
+  store.durable(() => {
+    store.db.insert(accounts).values(row).run();
+    audit(store, { actor, action: "account.create", targetType: "account", targetId: row.id, after: row }, now);
   });
   return row;
 }
 
-export function updateAccount(db: Db, id: string, input: UpdateAccountInput, actor: string, now = Date.now()): AccountRow {
-  return durable(db, () => {
-    const before = getAccountRow(db, id);
+export function updateAccount(store: Store, id: string, input: UpdateAccountInput, actor: string, now = Date.now()): AccountRow {
+  return store.durable(() => {
+    const before = getAccountRow(store, id);
     const patch = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
     if (Object.keys(patch).length === 0) return before;
-    const after = db.update(accounts).set(patch).where(eq(accounts.id, id)).returning().get()!;
-    audit(db, { actor, action: "account.update", targetType: "account", targetId: id, before: pick(before, patch), after: patch }, now);
+    const after = store.db.update(accounts).set(patch).where(eq(accounts.id, id)).returning().get()!;
+    audit(store, { actor, action: "account.update", targetType: "account", targetId: id, before: pick(before, patch), after: patch }, now);
     return after;
   });
 }
 
-export function listAccounts(db: Db, q: { limit: number; offset: number; q?: string }): AccountRow[] {
+export function listAccounts(store: Store, q: { limit: number; offset: number; q?: string }): AccountRow[] {
   const pattern = q.q ? `%${q.q.replace(/[%_]/g, "")}%` : undefined;
-  return db
+  return store.db
     .select()
     .from(accounts)
     .where(pattern ? or(like(accounts.name, pattern), like(accounts.email, pattern), like(accounts.id, pattern)) : undefined)

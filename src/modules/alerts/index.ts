@@ -1,18 +1,17 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { errors } from "../../lib/errors";
 import { IdParams } from "../accounts/model";
-import { authPlugin } from "../../identity/auth";
 import { LowBalanceBody, LowBalanceView } from "./model";
 import type { AlertService } from "./service";
 
-export const alertsModule = (deps: AppDeps) => {
+export const alertsModule = (deps: ModuleDeps) => {
   const alerts = (): AlertService => {
     if (!deps.alerts) throw errors.notFound("Alerts");
     return deps.alerts;
   };
   const customer = new Elysia({ prefix: "/v1/alerts", tags: ["alerts"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .get("/low-balance", ({ principal }) => alerts().view(principal.accountId), {
       customer: true,
       response: LowBalanceView,
@@ -25,7 +24,7 @@ export const alertsModule = (deps: AppDeps) => {
       detail: { summary: "Set the account's low-balance threshold (0 = off, null = the operator's default)" },
     });
   const admin = new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .get("/:id/alerts/low-balance", ({ params }) => alerts().view(params.id), {
       admin: true,
       params: IdParams,

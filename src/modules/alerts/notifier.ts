@@ -1,7 +1,7 @@
 import { eq, or } from "drizzle-orm";
 import type { Transporter } from "nodemailer";
 import type { Config } from "../../config/load";
-import { write, type Db } from "../../store/store";
+import type { Store } from "../../store/store";
 import { accounts, alertEvents } from "../../store/schema";
 import { microsToUsd } from "../../money/units";
 import { signPayload } from "./signature";
@@ -30,7 +30,7 @@ export class AlertNotifier {
   private inFlight = new Set<Promise<void>>();
   private stopped = false;
 
-  constructor(private readonly db: Db, private readonly config: Config, opts: NotifierOptions = {}) {
+  constructor(private readonly store: Store, private readonly config: Config, opts: NotifierOptions = {}) {
     this.retryDelays = opts.retryDelaysMs ?? [5_000, 30_000, 120_000, 600_000, 1_800_000];
     this.fetch = opts.fetch ?? fetch;
     this.now = opts.now ?? Date.now;
@@ -58,7 +58,7 @@ export class AlertNotifier {
 
   /** Re-queues events left pending by a previous process (called once at start). */
   resume(): number {
-    const rows = this.db
+    const rows = this.store.db
       .select({ id: alertEvents.id })
       .from(alertEvents)
       .where(or(eq(alertEvents.webhookStatus, "pending"), eq(alertEvents.emailStatus, "pending")))
@@ -80,9 +80,9 @@ export class AlertNotifier {
   }
 
   private async deliver(eventId: string): Promise<void> {
-    const event = this.db.select().from(alertEvents).where(eq(alertEvents.id, eventId)).get();
+    const event = this.store.db.select().from(alertEvents).where(eq(alertEvents.id, eventId)).get();
     if (!event) return;
-    const account = this.db.select().from(accounts).where(eq(accounts.id, event.accountId)).get();
+    const account = this.store.db.select().from(accounts).where(eq(accounts.id, event.accountId)).get();
     const pending: Channel[] = [];
     if (event.webhookStatus === "pending") pending.push("webhook");
     if (event.emailStatus === "pending") pending.push("email");
@@ -100,8 +100,8 @@ export class AlertNotifier {
     const attempts = event.attempts + 1;
     const retry = errors.length > 0 && attempts <= this.retryDelays.length;
     const failedStatus = retry ? "pending" : "failed";
-    write(this.db, () =>
-      this.db
+    this.store.write(() =>
+      this.store.db
         .update(alertEvents)
         .set({
           attempts,

@@ -1,6 +1,6 @@
 import { and, desc, eq, gt, gte, max, sql } from "drizzle-orm";
 import type { Config } from "../../config/load";
-import { durable, write, type Db } from "../../store/store";
+import type { Store } from "../../store/store";
 import { alertEvents, alertSettings, ledgerEntries } from "../../store/schema";
 import { StampedMemo } from "../../store/stamped-memo";
 import { randomBase62 } from "../../lib/ids";
@@ -29,14 +29,14 @@ export class AlertService {
   private readonly settingsMemo: StampedMemo<SettingsRow | null>;
 
   constructor(
-    private readonly db: Db,
+    private readonly store: Store,
     private readonly config: Config,
     private readonly balanceOf: (accountId: string) => Balance,
     readonly notifier: AlertNotifier,
     private readonly now: () => number = Date.now,
   ) {
-    this.settingsQuery = db.select().from(alertSettings).where(eq(alertSettings.accountId, sql.placeholder("id"))).prepare();
-    this.settingsMemo = new StampedMemo(db, (id) => this.settingsRow(id) ?? null);
+    this.settingsQuery = store.db.select().from(alertSettings).where(eq(alertSettings.accountId, sql.placeholder("id"))).prepare();
+    this.settingsMemo = new StampedMemo(store, (id) => this.settingsRow(id) ?? null);
   }
 
   get defaultThreshold(): number {
@@ -56,25 +56,25 @@ export class AlertService {
     }
     if (available >= threshold) {
       if (row && !row.armed) {
-        write(this.db, () =>
-          this.db.update(alertSettings).set({ armed: true, updatedAt: this.now() })
+        this.store.write(() =>
+          this.store.db.update(alertSettings).set({ armed: true, updatedAt: this.now() })
             .where(and(eq(alertSettings.accountId, accountId), eq(alertSettings.armed, false))).run(),
         );
       }
       return null;
     }
     if (row && !this.isArmed(row, threshold)) return null;
-    const id = write(this.db, () => {
+    const id = this.store.write(() => {
       // Re-read inside the write lock: whoever flips the flag first is the only one to fire.
       const cur = this.settingsRow(accountId);
       if (cur && !this.isArmed(cur, threshold)) return null;
       const now = this.now();
-      const top = this.db.select({ id: max(ledgerEntries.id) }).from(ledgerEntries).where(eq(ledgerEntries.accountId, accountId)).get();
+      const top = this.store.db.select({ id: max(ledgerEntries.id) }).from(ledgerEntries).where(eq(ledgerEntries.accountId, accountId)).get();
       const fired = { armed: false, firedLedgerId: top?.id ?? 0, lastFiredAt: now, updatedAt: now };
-      this.db.insert(alertSettings).values({ accountId, thresholdMicros: null, ...fired })
+      this.store.db.insert(alertSettings).values({ accountId, thresholdMicros: null, ...fired })
         .onConflictDoUpdate({ target: alertSettings.accountId, set: fired }).run();
       const eventId = `alr_${randomBase62(20)}`;
-      this.db.insert(alertEvents).values({
+      this.store.db.insert(alertEvents).values({
         id: eventId,
         accountId,
         kind: "low_balance",
@@ -121,7 +121,7 @@ export class AlertService {
   }
 
   view(accountId: string, recent = 10): LowBalanceViewT {
-    getAccountRow(this.db, accountId);
+    getAccountRow(this.store, accountId);
     const row = this.settingsRow(accountId);
     const threshold = row?.thresholdMicros ?? this.defaultThreshold;
     return {
@@ -141,12 +141,12 @@ export class AlertService {
   /** Sets (or with null, clears) the account's own threshold; audited. */
   setThreshold(accountId: string, thresholdMicros: number | null, actor: string): LowBalanceViewT {
     const now = this.now();
-    durable(this.db, () => {
-      getAccountRow(this.db, accountId);
+    this.store.durable(() => {
+      getAccountRow(this.store, accountId);
       const before = this.settingsRow(accountId);
-      this.db.insert(alertSettings).values({ accountId, thresholdMicros, armed: true, updatedAt: now })
+      this.store.db.insert(alertSettings).values({ accountId, thresholdMicros, armed: true, updatedAt: now })
         .onConflictDoUpdate({ target: alertSettings.accountId, set: { thresholdMicros, armed: true, updatedAt: now } }).run();
-      audit(this.db, {
+      audit(this.store, {
         actor,
         action: "alerts.low_balance.update",
         targetType: "account",
@@ -160,7 +160,7 @@ export class AlertService {
   }
 
   events(accountId: string, limit: number): AlertEventViewT[] {
-    return this.db.select().from(alertEvents).where(eq(alertEvents.accountId, accountId))
+    return this.store.db.select().from(alertEvents).where(eq(alertEvents.accountId, accountId))
       .orderBy(desc(alertEvents.createdAt), desc(sql`rowid`)).limit(limit).all()
       .map((e) => ({
         id: e.id,
@@ -181,7 +181,7 @@ export class AlertService {
   /** Armed, or disarmed but credited back to the threshold since it fired. */
   private isArmed(row: SettingsRow, threshold: number): boolean {
     if (row.armed) return true;
-    const credited = this.db
+    const credited = this.store.db
       .select({ id: ledgerEntries.id })
       .from(ledgerEntries)
       .where(

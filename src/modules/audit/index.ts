@@ -1,16 +1,15 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
-import { authPlugin } from "../../identity/auth";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { AuditList, AuditQuery } from "./model";
 import { listAudit } from "./service";
 
-export const auditModule = (deps: AppDeps) =>
+export const auditModule = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/admin", tags: ["admin"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .get(
       "/audit",
       ({ query }) => {
-        const rows = listAudit(deps.db, { limit: query.limit + 1, before: query.before, targetId: query.target_id });
+        const rows = listAudit(deps.store, { limit: query.limit + 1, before: query.before, targetId: query.target_id });
         return {
           object: "list" as const,
           has_more: rows.length > query.limit,

@@ -1,5 +1,5 @@
 import { and, desc, eq, lt } from "drizzle-orm";
-import type { Db } from "../../store/store";
+import type { Store } from "../../store/store";
 import { auditLog } from "../../store/schema";
 
 export interface AuditInput {
@@ -12,16 +12,16 @@ export interface AuditInput {
 }
 
 /** Records an admin change; call inside the same transaction as the change itself. */
-export function audit(db: Db, e: AuditInput, now = Date.now()): void {
-  db.insert(auditLog)
+export function audit(store: Store, e: AuditInput, now = Date.now()): void {
+  store.db.insert(auditLog)
     .values({ ...e, before: e.before ?? null, after: e.after ?? null, createdAt: now })
     .run();
 }
 
-export function listAudit(db: Db, q: { limit: number; before?: number; targetId?: string }) {
+export function listAudit(store: Store, q: { limit: number; before?: number; targetId?: string }) {
   const where = and(
     q.before ? lt(auditLog.id, q.before) : undefined,
     q.targetId ? eq(auditLog.targetId, q.targetId) : undefined,
   );
-  return db.select().from(auditLog).where(where).orderBy(desc(auditLog.id)).limit(q.limit).all();
+  return store.db.select().from(auditLog).where(where).orderBy(desc(auditLog.id)).limit(q.limit).all();
 }

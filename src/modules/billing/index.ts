@@ -1,10 +1,9 @@
 import { Elysia } from "elysia";
 import { z } from "zod";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError, errors } from "../../lib/errors";
 import { getAccountRow } from "../accounts/service";
 import { IdParams } from "../accounts/model";
-import { authPlugin } from "../../identity/auth";
 import { billingSettings } from "./amounts";
 import { BillingInfo, CheckoutBody, CheckoutView, CustomerPaymentsQuery, PaymentList, PaymentView, PaymentsQuery, WebhookAck } from "./model";
 import { billingInfo, createCheckout, getPayment, listPayments, parseAmount, paymentView, type PaymentRow } from "./service";
@@ -22,13 +21,13 @@ const page = (rows: PaymentRow[], limit: number) => ({
   data: rows.slice(0, limit).map(paymentView),
 });
 
-export const billingModule = (deps: AppDeps) => {
+export const billingModule = (deps: ModuleDeps) => {
   const settings = billingSettings(deps.config);
   const stripe = deps.stripe !== undefined ? deps.stripe : stripeFromConfig(deps.config);
   const webhookSecret = deps.config.stripe_webhook_secret;
 
   const customer = new Elysia({ prefix: "/v1/billing", tags: ["billing"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .get("", () => billingInfo(settings), {
       customer: true,
       response: BillingInfo,
@@ -40,7 +39,7 @@ export const billingModule = (deps: AppDeps) => {
         if (!stripe || !settings.enabled) throw disabled();
         const amountMinor = parseAmount(settings, body.amount);
         const back = portalReturnUrls(deps, request);
-        const row = await createCheckout(deps.db, stripe, settings, {
+        const row = await createCheckout(deps.store, stripe, settings, {
           accountId: principal.accountId,
           amountMinor,
           successUrl: body.success_url ?? back.success,
@@ -57,10 +56,10 @@ export const billingModule = (deps: AppDeps) => {
     )
     .get(
       "/payments",
-      ({ principal, query }) => page(listPayments(deps.db, { ...query, limit: query.limit + 1, accountId: principal.accountId }), query.limit),
+      ({ principal, query }) => page(listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: principal.accountId }), query.limit),
       { customer: true, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "The account's card payments, newest first" } },
     )
-    .get("/payments/:id", ({ principal, params }) => paymentView(getPayment(deps.db, params.id, principal.accountId)), {
+    .get("/payments/:id", ({ principal, params }) => paymentView(getPayment(deps.store, params.id, principal.accountId)), {
       customer: true,
       params: IdParams,
       response: PaymentView,
@@ -68,8 +67,8 @@ export const billingModule = (deps: AppDeps) => {
     });
 
   const admin = new Elysia({ prefix: "/admin", tags: ["admin"] })
-    .use(authPlugin(deps))
-    .get("/payments", ({ query }) => page(listPayments(deps.db, { ...query, limit: query.limit + 1, accountId: query.account_id }), query.limit), {
+    .use(deps.auth)
+    .get("/payments", ({ query }) => page(listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: query.account_id }), query.limit), {
       admin: true,
       query: PaymentsQuery,
       response: PaymentList,
@@ -78,8 +77,8 @@ export const billingModule = (deps: AppDeps) => {
     .get(
       "/accounts/:id/payments",
       ({ params, query }) => {
-        getAccountRow(deps.db, params.id);
-        return page(listPayments(deps.db, { ...query, limit: query.limit + 1, accountId: params.id }), query.limit);
+        getAccountRow(deps.store, params.id);
+        return page(listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: params.id }), query.limit);
       },
       { admin: true, params: IdParams, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "One account's card payments" } },
     );
@@ -98,10 +97,10 @@ export const billingModule = (deps: AppDeps) => {
         } catch {
           throw errors.badRequest("The Stripe signature does not match this payload (or is too old).", "stripe-signature", "invalid_signature");
         }
-        const outcome = handleStripeEvent(deps.db, settings, event, deps.now());
+        const outcome = handleStripeEvent(deps.store, settings, event, deps.now());
         if (outcome.accountId) deps.alerts?.check(outcome.accountId);
         if (outcome.result === "credited" && outcome.paymentId && outcome.paymentIntent) {
-          void fetchReceipt(deps.db, stripe, outcome.paymentId, outcome.paymentIntent);
+          void fetchReceipt(deps.store, stripe, outcome.paymentId, outcome.paymentIntent);
         }
         return { received: true as const, result: outcome.result };
       },

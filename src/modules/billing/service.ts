@@ -1,6 +1,6 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import type Stripe from "stripe";
-import { write, type Db } from "../../store/store";
+import type { Store } from "../../store/store";
 import { payments } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
@@ -62,8 +62,8 @@ export interface CheckoutInput {
  * any transaction; the payment id is the Idempotency-Key and rides in the session's metadata so
  * the webhook can find the account even if this process dies before saving the session id).
  */
-export async function createCheckout(db: Db, stripe: Stripe, s: BillingSettings, input: CheckoutInput, now = Date.now()): Promise<PaymentRow & { url: string }> {
-  const account = getAccountRow(db, input.accountId);
+export async function createCheckout(store: Store, stripe: Stripe, s: BillingSettings, input: CheckoutInput, now = Date.now()): Promise<PaymentRow & { url: string }> {
+  const account = getAccountRow(store, input.accountId);
   if (account.status !== "active") throw errors.badRequest("This account is suspended.", null, "account_suspended");
   const row: PaymentRow = {
     id: newId("pay"),
@@ -84,7 +84,7 @@ export async function createCheckout(db: Db, stripe: Stripe, s: BillingSettings,
     paidAt: null,
     updatedAt: now,
   };
-  write(db, () => db.insert(payments).values(row).run());
+  store.write(() => store.db.insert(payments).values(row).run());
   const metadata = { tollgate_payment_id: row.id, tollgate_account_id: account.id };
   let session: Stripe.Checkout.Session;
   try {
@@ -111,13 +111,13 @@ export async function createCheckout(db: Db, stripe: Stripe, s: BillingSettings,
       { idempotencyKey: row.id },
     );
   } catch (e) {
-    write(db, () => db.update(payments).set({ status: "failed", updatedAt: Date.now() }).where(eq(payments.id, row.id)).run());
+    store.write(() => store.db.update(payments).set({ status: "failed", updatedAt: Date.now() }).where(eq(payments.id, row.id)).run());
     console.error(`stripe: creating the checkout session for ${row.id} failed:`, (e as Error).message);
     throw errors.upstream(502, "The payment provider could not start the checkout. Try again in a moment.", "payment_provider_error");
   }
   if (!session.url) throw errors.upstream(502, "The payment provider returned no checkout page.", "payment_provider_error");
-  const saved = write(db, () =>
-    db
+  const saved = store.write(() =>
+    store.db
       .update(payments)
       .set({ stripeSessionId: session.id, checkoutUrl: session.url, updatedAt: now })
       .where(eq(payments.id, row.id))
@@ -127,15 +127,15 @@ export async function createCheckout(db: Db, stripe: Stripe, s: BillingSettings,
   return { ...saved, url: session.url };
 }
 
-export function getPayment(db: Db, id: string, accountId?: string): PaymentRow {
-  const row = db.select().from(payments).where(eq(payments.id, id)).get();
+export function getPayment(store: Store, id: string, accountId?: string): PaymentRow {
+  const row = store.db.select().from(payments).where(eq(payments.id, id)).get();
   // Another account's payment is reported exactly like a missing one.
   if (!row || (accountId && row.accountId !== accountId)) throw errors.notFound(`Payment ${id}`, "id");
   return row;
 }
 
-export function listPayments(db: Db, q: { limit: number; before?: number; accountId?: string; status?: PaymentStatus }): PaymentRow[] {
-  return db
+export function listPayments(store: Store, q: { limit: number; before?: number; accountId?: string; status?: PaymentStatus }): PaymentRow[] {
+  return store.db
     .select()
     .from(payments)
     .where(

@@ -1,6 +1,6 @@
 import { and, eq, or } from "drizzle-orm";
 import type Stripe from "stripe";
-import { durable, write, type Db } from "../../store/store";
+import type { Store } from "../../store/store";
 import { accounts, ledgerEntries, payments } from "../../store/schema";
 import { newId } from "../../lib/ids";
 import { audit } from "../audit/service";
@@ -27,25 +27,25 @@ const idOf = (v: string | { id: string } | null | undefined): string | null => (
  * applied and the ledger's unique (account, kind, ref) index stops a second post even from another
  * process, so repeated or concurrent deliveries of an event change the balance once.
  */
-export function handleStripeEvent(db: Db, s: BillingSettings, event: Stripe.Event, now = Date.now()): WebhookOutcome {
+export function handleStripeEvent(store: Store, s: BillingSettings, event: Stripe.Event, now = Date.now()): WebhookOutcome {
   try {
     switch (event.type) {
       case "checkout.session.completed":
       case "checkout.session.async_payment_succeeded":
-        return onSessionPaid(db, s, event, event.data.object, now);
+        return onSessionPaid(store, s, event, event.data.object, now);
       case "checkout.session.expired":
-        return onSessionClosed(db, event.data.object, "expired", now);
+        return onSessionClosed(store, event.data.object, "expired", now);
       case "checkout.session.async_payment_failed":
-        return onSessionClosed(db, event.data.object, "failed", now);
+        return onSessionClosed(store, event.data.object, "failed", now);
       case "charge.succeeded":
       case "charge.updated":
-        return onCharge(db, event.data.object, now);
+        return onCharge(store, event.data.object, now);
       case "charge.refunded":
-        return onRefunded(db, event, event.data.object, now);
+        return onRefunded(store, event, event.data.object, now);
       case "charge.dispute.created":
-        return onDisputeOpened(db, event, event.data.object, now);
+        return onDisputeOpened(store, event, event.data.object, now);
       case "charge.dispute.closed":
-        return onDisputeClosed(db, event, event.data.object, now);
+        return onDisputeClosed(store, event, event.data.object, now);
       default:
         return { result: "ignored" };
     }
@@ -56,7 +56,7 @@ export function handleStripeEvent(db: Db, s: BillingSettings, event: Stripe.Even
   }
 }
 
-function onSessionPaid(db: Db, s: BillingSettings, event: Stripe.Event, session: Stripe.Checkout.Session, now: number): WebhookOutcome {
+function onSessionPaid(store: Store, s: BillingSettings, event: Stripe.Event, session: Stripe.Checkout.Session, now: number): WebhookOutcome {
   const accountId = session.metadata?.tollgate_account_id;
   const paymentId = session.metadata?.tollgate_payment_id;
   // Sessions created by something else on the same Stripe account are none of our business.
@@ -66,15 +66,15 @@ function onSessionPaid(db: Db, s: BillingSettings, event: Stripe.Event, session:
   const amountMinor = session.amount_total;
   const currency = session.currency;
   const intent = idOf(session.payment_intent);
-  return durable(db, () => {
-    let row = db.select().from(payments).where(eq(payments.stripeSessionId, session.id)).get();
-    if (!row && paymentId) row = db.select().from(payments).where(eq(payments.id, paymentId)).get();
+  return store.durable(() => {
+    let row = store.db.select().from(payments).where(eq(payments.stripeSessionId, session.id)).get();
+    if (!row && paymentId) row = store.db.select().from(payments).where(eq(payments.id, paymentId)).get();
     if (row && row.accountId !== accountId) {
       console.error(`stripe: session ${session.id} names account ${accountId} but payment ${row.id} belongs to ${row.accountId}`);
       return { result: "ignored" };
     }
     if (row?.ledgerId != null) return { result: "duplicate", accountId, paymentId: row.id };
-    if (!db.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId)).get()) {
+    if (!store.db.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId)).get()) {
       console.error(`stripe: session ${session.id} is for unknown account ${accountId}`);
       return { result: "ignored" };
     }
@@ -83,7 +83,7 @@ function onSessionPaid(db: Db, s: BillingSettings, event: Stripe.Event, session:
         ? row.creditMicros
         : creditFor({ exponent: currencyExponent(currency), creditPerUnit: s.creditPerUnit }, amountMinor);
     const entry = applyCredit(
-      db,
+      store,
       { accountId, amountMicros: credit, kind: "payment", ref: session.id, note: `Stripe payment ${intent ?? session.id}`, actor: ACTOR, heldMicros: 0 },
       now,
     );
@@ -99,9 +99,9 @@ function onSessionPaid(db: Db, s: BillingSettings, event: Stripe.Event, session:
       paidAt: now,
       updatedAt: now,
     };
-    if (row) db.update(payments).set(paid).where(eq(payments.id, row.id)).run();
-    else db.insert(payments).values({ id, accountId, createdAt: now, ...paid }).run();
-    audit(db, {
+    if (row) store.db.update(payments).set(paid).where(eq(payments.id, row.id)).run();
+    else store.db.insert(payments).values({ id, accountId, createdAt: now, ...paid }).run();
+    audit(store, {
       actor: ACTOR,
       action: "payment.paid",
       targetType: "payment",
@@ -123,30 +123,30 @@ function onSessionPaid(db: Db, s: BillingSettings, event: Stripe.Event, session:
   });
 }
 
-function onSessionClosed(db: Db, session: Stripe.Checkout.Session, status: "expired" | "failed", now: number): WebhookOutcome {
+function onSessionClosed(store: Store, session: Stripe.Checkout.Session, status: "expired" | "failed", now: number): WebhookOutcome {
   const paymentId = session.metadata?.tollgate_payment_id;
   const match = paymentId ? or(eq(payments.stripeSessionId, session.id), eq(payments.id, paymentId)) : eq(payments.stripeSessionId, session.id);
-  const changed = write(db, () =>
-    db.update(payments).set({ status, updatedAt: now }).where(and(match, eq(payments.status, "pending"))).returning({ id: payments.id }).all().length,
+  const changed = store.write(() =>
+    store.db.update(payments).set({ status, updatedAt: now }).where(and(match, eq(payments.status, "pending"))).returning({ id: payments.id }).all().length,
   );
   return { result: changed ? status : "ignored" };
 }
 
 /** The payment a charge, refund or dispute belongs to (by payment intent, else by charge id). */
-function paymentFor(db: Db, intent: string | null, chargeId: string | null): PaymentRow | undefined {
+function paymentFor(store: Store, intent: string | null, chargeId: string | null): PaymentRow | undefined {
   if (intent) {
-    const row = db.select().from(payments).where(eq(payments.stripePaymentIntent, intent)).get();
+    const row = store.db.select().from(payments).where(eq(payments.stripePaymentIntent, intent)).get();
     if (row) return row;
   }
-  if (chargeId) return db.select().from(payments).where(eq(payments.stripeChargeId, chargeId)).get();
+  if (chargeId) return store.db.select().from(payments).where(eq(payments.stripeChargeId, chargeId)).get();
   return undefined;
 }
 
-function onCharge(db: Db, charge: Stripe.Charge, now: number): WebhookOutcome {
-  const row = paymentFor(db, idOf(charge.payment_intent), charge.id);
+function onCharge(store: Store, charge: Stripe.Charge, now: number): WebhookOutcome {
+  const row = paymentFor(store, idOf(charge.payment_intent), charge.id);
   if (!row || !charge.paid) return { result: "ignored" };
-  write(db, () =>
-    db
+  store.write(() =>
+    store.db
       .update(payments)
       .set({ stripeChargeId: charge.id, receiptUrl: charge.receipt_url ?? row.receiptUrl, updatedAt: now })
       .where(eq(payments.id, row.id))
@@ -155,10 +155,10 @@ function onCharge(db: Db, charge: Stripe.Charge, now: number): WebhookOutcome {
   return { result: "receipt", paymentId: row.id };
 }
 
-function onRefunded(db: Db, event: Stripe.Event, charge: Stripe.Charge, now: number): WebhookOutcome {
+function onRefunded(store: Store, event: Stripe.Event, charge: Stripe.Charge, now: number): WebhookOutcome {
   const intent = idOf(charge.payment_intent);
-  return durable(db, () => {
-    const row = paymentFor(db, intent, charge.id);
+  return store.durable(() => {
+    const row = paymentFor(store, intent, charge.id);
     if (!row || row.ledgerId == null) return { result: "ignored" };
     // amount_refunded is cumulative: only what exceeds the refunds already applied is new.
     if (charge.amount_refunded <= row.refundedMinor) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
@@ -168,9 +168,9 @@ function onRefunded(db: Db, event: Stripe.Event, charge: Stripe.Charge, now: num
     const debit = Math.max(0, Math.min(target - applied, row.creditMicros - row.debitedMicros));
     // Newest refund first in Stripe lists; without expanded refunds the cumulative total names it.
     const ref = refundIds[0] ?? `${charge.id}:refunded:${charge.amount_refunded}`;
-    const entry = debit > 0 ? debitPayment(db, row, debit, ref, `Stripe refund ${ref} of ${intent ?? charge.id}`, now) : null;
+    const entry = debit > 0 ? debitPayment(store, row, debit, ref, `Stripe refund ${ref} of ${intent ?? charge.id}`, now) : null;
     const status: PaymentStatus = charge.amount_refunded >= row.amountMinor ? "refunded" : "partially_refunded";
-    db.update(payments)
+    store.db.update(payments)
       .set({
         status: row.status === "dispute_lost" ? row.status : status,
         refundedMinor: charge.amount_refunded,
@@ -181,7 +181,7 @@ function onRefunded(db: Db, event: Stripe.Event, charge: Stripe.Charge, now: num
       })
       .where(eq(payments.id, row.id))
       .run();
-    audit(db, {
+    audit(store, {
       actor: ACTOR,
       action: "payment.refunded",
       targetType: "payment",
@@ -203,12 +203,12 @@ function onRefunded(db: Db, event: Stripe.Event, charge: Stripe.Charge, now: num
   });
 }
 
-function onDisputeOpened(db: Db, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
-  return durable(db, () => {
-    const row = paymentFor(db, idOf(dispute.payment_intent), idOf(dispute.charge));
+function onDisputeOpened(store: Store, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
+  return store.durable(() => {
+    const row = paymentFor(store, idOf(dispute.payment_intent), idOf(dispute.charge));
     if (!row || row.ledgerId == null || row.status === "disputed" || row.status === "dispute_lost") return { result: "ignored" };
-    db.update(payments).set({ status: "disputed", updatedAt: now }).where(eq(payments.id, row.id)).run();
-    audit(db, {
+    store.db.update(payments).set({ status: "disputed", updatedAt: now }).where(eq(payments.id, row.id)).run();
+    audit(store, {
       actor: ACTOR,
       action: "payment.disputed",
       targetType: "payment",
@@ -220,9 +220,9 @@ function onDisputeOpened(db: Db, event: Stripe.Event, dispute: Stripe.Dispute, n
   });
 }
 
-function onDisputeClosed(db: Db, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
-  return durable(db, () => {
-    const row = paymentFor(db, idOf(dispute.payment_intent), idOf(dispute.charge));
+function onDisputeClosed(store: Store, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
+  return store.durable(() => {
+    const row = paymentFor(store, idOf(dispute.payment_intent), idOf(dispute.charge));
     if (!row || row.ledgerId == null) return { result: "ignored" };
     if (row.status === "dispute_lost") return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
     const lost = dispute.status === "lost";
@@ -230,18 +230,18 @@ function onDisputeClosed(db: Db, event: Stripe.Event, dispute: Stripe.Dispute, n
     let debit = 0;
     let ledgerId: number | null = null;
     if (lost) {
-      const prior = db
+      const prior = store.db
         .select({ id: ledgerEntries.id })
         .from(ledgerEntries)
         .where(and(eq(ledgerEntries.accountId, row.accountId), eq(ledgerEntries.kind, "refund"), eq(ledgerEntries.ref, dispute.id)))
         .get();
       if (prior) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
       debit = Math.max(0, Math.min(proportion(row.creditMicros, dispute.amount, row.amountMinor), row.creditMicros - row.debitedMicros));
-      if (debit > 0) ledgerId = debitPayment(db, row, debit, dispute.id, `Stripe dispute ${dispute.id} lost (${dispute.reason})`, now).id;
+      if (debit > 0) ledgerId = debitPayment(store, row, debit, dispute.id, `Stripe dispute ${dispute.id} lost (${dispute.reason})`, now).id;
     }
     const status: PaymentStatus = lost ? "dispute_lost" : settled;
-    db.update(payments).set({ status, debitedMicros: row.debitedMicros + debit, updatedAt: now }).where(eq(payments.id, row.id)).run();
-    audit(db, {
+    store.db.update(payments).set({ status, debitedMicros: row.debitedMicros + debit, updatedAt: now }).where(eq(payments.id, row.id)).run();
+    audit(store, {
       actor: ACTOR,
       action: lost ? "payment.dispute_lost" : "payment.dispute_closed",
       targetType: "payment",
@@ -262,9 +262,9 @@ function onDisputeClosed(db: Db, event: Stripe.Event, dispute: Stripe.Dispute, n
 }
 
 /** Takes credits back in full, even below held credit (reserve() then refuses new spending). */
-function debitPayment(db: Db, row: PaymentRow, micros: number, ref: string, note: string, now: number) {
+function debitPayment(store: Store, row: PaymentRow, micros: number, ref: string, note: string, now: number) {
   return applyCredit(
-    db,
+    store,
     { accountId: row.accountId, amountMicros: -micros, kind: "refund", ref, note, actor: ACTOR, heldMicros: 0, allowNegative: true },
     now,
   );

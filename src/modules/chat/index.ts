@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { z } from "zod";
-import type { AppDeps } from "../../runtime/app";
+import type { AppDeps } from "../../runtime/deps";
 import { ChatRequest } from "../../gateway/chat-request";
 import { chatRoute } from "../../gateway/route";
 

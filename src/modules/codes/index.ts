@@ -1,14 +1,13 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { microsToUsd } from "../../money/units";
-import { authPlugin } from "../../identity/auth";
 import { CodeBatch, CodeList, CreateCodesBody, ListCodesQuery, RedeemBody, Redemption } from "./model";
 import { codeView, createCodes, listCodes, redeemCode } from "./service";
 
-export const codesModule = (deps: AppDeps) =>
+export const codesModule = (deps: ModuleDeps) =>
   new Elysia()
-    .use(authPlugin(deps))
-    .post("/admin/codes", ({ body, actor, status }) => status(201, createCodes(deps.db, body, actor, deps.now())), {
+    .use(deps.auth)
+    .post("/admin/codes", ({ body, actor, status }) => status(201, createCodes(deps.store, body, actor, deps.now())), {
       admin: true,
       body: CreateCodesBody,
       response: { 201: CodeBatch },
@@ -18,7 +17,7 @@ export const codesModule = (deps: AppDeps) =>
       "/admin/codes",
       ({ query }) => {
         const now = deps.now();
-        const rows = listCodes(deps.db, { ...query, limit: query.limit + 1 }, now);
+        const rows = listCodes(deps.store, { ...query, limit: query.limit + 1 }, now);
         return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map((r) => codeView(r, now)) };
       },
       {
@@ -31,7 +30,7 @@ export const codesModule = (deps: AppDeps) =>
     .post(
       "/v1/credits/redeem",
       ({ body, principal }) => {
-        const r = redeemCode(deps.db, principal.accountId, body.code, `key:${principal.keyId}`, deps.now());
+        const r = redeemCode(deps.store, principal.accountId, body.code, `key:${principal.keyId}`, deps.now());
         return {
           object: "redemption" as const,
           code_id: r.code.id,

@@ -1,5 +1,5 @@
 import { and, desc, eq, gt, isNotNull, isNull, lte, or, sql } from "drizzle-orm";
-import { durable, type Db } from "../../store/store";
+import type { Store } from "../../store/store";
 import { accounts, ledgerEntries, redemptionCodes } from "../../store/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { ApiError, errors } from "../../lib/errors";
@@ -32,7 +32,7 @@ export function normalizeCode(input: string): string | null {
 
 const toMillis = (v: number | string | null | undefined) => (v == null ? null : typeof v === "number" ? v * 1000 : Date.parse(v));
 
-export function createCodes(db: Db, input: CreateCodesInput, actor: string, now = Date.now()) {
+export function createCodes(store: Store, input: CreateCodesInput, actor: string, now = Date.now()) {
   const expiresAt = toMillis(input.expires_at);
   if (expiresAt !== null && expiresAt <= now) throw errors.badRequest("expires_at must be in the future.", "expires_at");
   const batch = `batch_${randomBase62(16)}`;
@@ -40,16 +40,16 @@ export function createCodes(db: Db, input: CreateCodesInput, actor: string, now 
     const code = randomCode();
     return { id: newId("code"), code, hash: sha256Hex(normalizeCode(code)!), last4: code.slice(-4) };
   });
-  durable(db, () => {
+  store.durable(() => {
     for (const c of codes) {
-      db.insert(redemptionCodes)
+      store.db.insert(redemptionCodes)
         .values({
           id: c.id, batch, codeHash: c.hash, last4: c.last4, amountMicros: input.amount_micros, note: input.note ?? null,
           expiresAt, createdBy: actor, createdAt: now,
         })
         .run();
     }
-    audit(db, {
+    audit(store, {
       actor, action: "codes.create", targetType: "code_batch", targetId: batch,
       after: { count: input.count, amount_micros: input.amount_micros, note: input.note ?? null, expires_at: expiresAt },
     }, now);
@@ -74,16 +74,16 @@ const invalidCode = () => new ApiError(404, "This credit code is not valid. Chec
  * once even when two processes race. Redeeming a code again from the same account is a no-op
  * that returns the original ledger entry.
  */
-export function redeemCode(db: Db, accountId: string, input: string, actor: string, now = Date.now()) {
+export function redeemCode(store: Store, accountId: string, input: string, actor: string, now = Date.now()) {
   const normalized = normalizeCode(input);
   if (!normalized) throw invalidCode();
   const hash = sha256Hex(normalized);
-  return durable(db, (): { code: CodeRow; entry: LedgerEntryViewT; replayed: boolean } => {
-    const code = db.select().from(redemptionCodes).where(eq(redemptionCodes.codeHash, hash)).get();
+  return store.durable((): { code: CodeRow; entry: LedgerEntryViewT; replayed: boolean } => {
+    const code = store.db.select().from(redemptionCodes).where(eq(redemptionCodes.codeHash, hash)).get();
     if (!code) throw invalidCode();
     if (code.redeemedAt !== null) {
       if (code.redeemedBy === accountId && code.ledgerId !== null) {
-        const entry = ledgerView(db.select().from(ledgerEntries).where(eq(ledgerEntries.id, code.ledgerId)).get()!);
+        const entry = ledgerView(store.db.select().from(ledgerEntries).where(eq(ledgerEntries.id, code.ledgerId)).get()!);
         return { code, entry, replayed: true };
       }
       throw errors.conflict("This credit code has already been redeemed.", "code_already_redeemed");
@@ -91,22 +91,22 @@ export function redeemCode(db: Db, accountId: string, input: string, actor: stri
     if (code.expiresAt !== null && code.expiresAt <= now) {
       throw errors.badRequest("This credit code has expired.", "code", "code_expired");
     }
-    const account = db.select({ status: accounts.status }).from(accounts).where(eq(accounts.id, accountId)).get();
+    const account = store.db.select({ status: accounts.status }).from(accounts).where(eq(accounts.id, accountId)).get();
     if (!account) throw errors.notFound(`Account ${accountId}`);
     if (account.status !== "active") {
       throw new ApiError(403, "This account is suspended. Contact the operator.", "permission_error", "account_suspended");
     }
-    const claimed = db
+    const claimed = store.db
       .update(redemptionCodes)
       .set({ redeemedBy: accountId, redeemedAt: now })
       .where(and(eq(redemptionCodes.id, code.id), isNull(redemptionCodes.redeemedAt)))
       .returning({ id: redemptionCodes.id })
       .all().length;
     if (claimed !== 1) throw errors.conflict("This credit code has already been redeemed.", "code_already_redeemed");
-    const entry = applyCredit(db, {
+    const entry = applyCredit(store, {
       accountId, amountMicros: code.amountMicros, kind: "redeem", ref: code.id, note: `Credit code TG-…${code.last4}`, actor, heldMicros: 0,
     }, now);
-    db.update(redemptionCodes).set({ ledgerId: entry.id }).where(eq(redemptionCodes.id, code.id)).run();
+    store.db.update(redemptionCodes).set({ ledgerId: entry.id }).where(eq(redemptionCodes.id, code.id)).run();
     return { code: { ...code, redeemedBy: accountId, redeemedAt: now, ledgerId: entry.id }, entry, replayed: false };
   });
 }
@@ -125,8 +125,8 @@ function statusWhere(status: CodeStatus | undefined, now: number) {
   }
 }
 
-export function listCodes(db: Db, q: { batch?: string; status?: CodeStatus; limit: number; offset: number }, now = Date.now()) {
-  return db
+export function listCodes(store: Store, q: { batch?: string; status?: CodeStatus; limit: number; offset: number }, now = Date.now()) {
+  return store.db
     .select()
     .from(redemptionCodes)
     .where(and(q.batch ? eq(redemptionCodes.batch, q.batch) : undefined, statusWhere(q.status, now)))
@@ -137,9 +137,9 @@ export function listCodes(db: Db, q: { batch?: string; status?: CodeStatus; limi
 }
 
 /** One row per batch with how many of its codes are redeemed, newest first. */
-export function listBatches(db: Db, limit = 50) {
+export function listBatches(store: Store, limit = 50) {
   const c = redemptionCodes;
-  return db
+  return store.db
     .select({
       batch: c.batch,
       note: sql<string | null>`max(${c.note})`,

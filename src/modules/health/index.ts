@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { z } from "zod";
-import type { AppDeps } from "../../runtime/app";
+import type { AppDeps } from "../../runtime/deps";
 
 const Health = z.object({ status: z.literal("ok") });
 const Ready = z.object({ status: z.enum(["ready", "unavailable"]), database: z.enum(["ok", "error"]) });
@@ -15,7 +15,7 @@ export const healthModule = (deps: AppDeps) =>
       "/readyz",
       ({ status }) => {
         try {
-          deps.db.$client.query("SELECT 1").get();
+          deps.store.sqlite.query("SELECT 1").get();
           return { status: "ready" as const, database: "ok" as const };
         } catch {
           return status(503, { status: "unavailable" as const, database: "error" as const });

@@ -1,19 +1,18 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { IdParams } from "../accounts/model";
 import { getAccountRow } from "../accounts/service";
-import { authPlugin } from "../../identity/auth";
 import { CreatedKey, CreateKeyBody, KeyList, KeyView, RotateKeyBody } from "./model";
 import { createKey, getKeyRow, keyView, listKeys, revokeKey, rotateKey } from "./service";
 
-export const keysModule = (deps: AppDeps) =>
+export const keysModule = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/admin", tags: ["admin"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .post(
       "/accounts/:id/keys",
       ({ params, body, actor, status }) => {
         const now = deps.now();
-        const { row, key } = createKey(deps.db, deps.config.key_prefix, params.id, body, actor, now);
+        const { row, key } = createKey(deps.store, deps.config.key_prefix, params.id, body, actor, now);
         return status(201, { ...keyView(row, now), key });
       },
       {
@@ -27,12 +26,12 @@ export const keysModule = (deps: AppDeps) =>
     .get(
       "/accounts/:id/keys",
       ({ params }) => {
-        getAccountRow(deps.db, params.id);
-        return { object: "list" as const, data: listKeys(deps.db, params.id).map((k) => keyView(k, deps.now())) };
+        getAccountRow(deps.store, params.id);
+        return { object: "list" as const, data: listKeys(deps.store, params.id).map((k) => keyView(k, deps.now())) };
       },
       { admin: true, params: IdParams, response: KeyList, detail: { summary: "An account's keys (never the key or its hash)" } },
     )
-    .get("/keys/:id", ({ params }) => keyView(getKeyRow(deps.db, params.id), deps.now()), {
+    .get("/keys/:id", ({ params }) => keyView(getKeyRow(deps.store, params.id), deps.now()), {
       admin: true,
       params: IdParams,
       response: KeyView,
@@ -42,7 +41,7 @@ export const keysModule = (deps: AppDeps) =>
       "/keys/:id/rotate",
       ({ params, body, actor, status }) => {
         const now = deps.now();
-        const { row, key } = rotateKey(deps.db, params.id, body?.grace_seconds ?? 0, actor, now);
+        const { row, key } = rotateKey(deps.store, params.id, body?.grace_seconds ?? 0, actor, now);
         return status(201, { ...keyView(row, now), key });
       },
       {
@@ -55,7 +54,7 @@ export const keysModule = (deps: AppDeps) =>
     )
     .delete("/keys/:id", ({ params, actor }) => {
       const now = deps.now();
-      return keyView(revokeKey(deps.db, params.id, actor, now), now);
+      return keyView(revokeKey(deps.store, params.id, actor, now), now);
     }, {
       admin: true,
       params: IdParams,

@@ -1,9 +1,8 @@
 import { Elysia } from "elysia";
 import { z } from "zod";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { getAccountRow } from "../accounts/service";
 import { IdParams } from "../accounts/model";
-import { authPlugin } from "../../identity/auth";
 import { CreditBody, LedgerEntryView, LedgerList, LedgerQuery } from "./model";
 import { ledgerView, listLedger, postCredit } from "../../money/ledger";
 
@@ -11,14 +10,14 @@ const IdempotencyHeaders = z.looseObject({
   "idempotency-key": z.string().min(1).max(255).optional().describe("Replays the first result for the same key and body."),
 });
 
-export const ledgerModule = (deps: AppDeps) =>
+export const ledgerModule = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .post(
       "/:id/credits",
       ({ params, body, headers, actor, status, set }) => {
-        getAccountRow(deps.db, params.id);
-        const { entry, replayed } = postCredit(deps.db, {
+        getAccountRow(deps.store, params.id);
+        const { entry, replayed } = postCredit(deps.store, {
           accountId: params.id,
           amountMicros: body.amount_micros,
           note: body.note,
@@ -41,8 +40,8 @@ export const ledgerModule = (deps: AppDeps) =>
     .get(
       "/:id/ledger",
       ({ params, query }) => {
-        getAccountRow(deps.db, params.id);
-        const rows = listLedger(deps.db, params.id, { limit: query.limit + 1, before: query.before });
+        getAccountRow(deps.store, params.id);
+        const rows = listLedger(deps.store, params.id, { limit: query.limit + 1, before: query.before });
         return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map(ledgerView) };
       },
       { admin: true, params: IdParams, query: LedgerQuery, response: LedgerList, detail: { summary: "Ledger entries, newest first (paged with `before`)" } },

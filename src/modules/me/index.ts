@@ -1,12 +1,11 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { microsToUsd } from "../../money/units";
-import { authPlugin } from "../../identity/auth";
 import { MeView } from "./model";
 
-export const meModule = (deps: AppDeps) =>
+export const meModule = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/v1", tags: ["customer"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .get(
       "/me",
       ({ principal: p }) => {

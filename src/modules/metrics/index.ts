@@ -1,11 +1,10 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
-import { authPlugin } from "../../identity/auth";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { CONTENT_TYPE } from "../../lib/exposition";
 import { renderMetrics } from "./service";
 
-export const metricsModule = (deps: AppDeps) =>
-  new Elysia({ tags: ["admin"] }).use(authPlugin(deps)).get("/metrics", () => new Response(renderMetrics(deps), { headers: { "content-type": CONTENT_TYPE } }), {
+export const metricsModule = (deps: ModuleDeps) =>
+  new Elysia({ tags: ["admin"] }).use(deps.auth).get("/metrics", () => new Response(renderMetrics(deps), { headers: { "content-type": CONTENT_TYPE } }), {
     admin: true,
     detail: {
       summary: "Prometheus metrics: chat responses, metered requests, tokens, credit charged, latency and time-to-first-token histograms, upstream breakers (admin token)",

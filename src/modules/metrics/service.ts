@@ -1,4 +1,4 @@
-import type { AppDeps } from "../../runtime/app";
+import type { AppDeps } from "../../runtime/deps";
 import { listUpstreams } from "../upstreams/service";
 import { ChatMetrics } from "../../gateway/metrics";
 import { Exposition } from "../../lib/exposition";
@@ -20,7 +20,7 @@ export function renderMetrics(deps: AppDeps): string {
   for (const u of up.data) out.sample("tollgate_upstream_failures_total", { upstream: u.id, provider: u.provider }, u.failures);
 
   // The prepaid credit customers still hold: what the operator owes in service.
-  const balances = deps.db.$client
+  const balances = deps.store.sqlite
     .query<{ n: number; total: number }, []>("SELECT count(*) AS n, coalesce(sum(balance_micros), 0) AS total FROM accounts")
     .get()!;
   out.family("tollgate_accounts", "gauge", "Customer accounts.").sample("tollgate_accounts", {}, balances.n);

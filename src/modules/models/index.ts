@@ -1,12 +1,11 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
-import { authPlugin } from "../../identity/auth";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { ModelList, ModelObject, ModelParams } from "./model";
 import { findModel, modelObject, modelsFor } from "../../gateway/catalogue";
 
-export const modelsModule = (deps: AppDeps) =>
+export const modelsModule = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/v1", tags: ["customer"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .get(
       "/models",
       ({ principal }) => ({ object: "list" as const, data: modelsFor(deps.config, principal.models).map(modelObject) }),

@@ -1,7 +1,6 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { IdParams } from "../accounts/model";
-import { authPlugin } from "../../identity/auth";
 import { AccountPlanView, KeyLimitsBody, KeyLimitsView, PlansList, SetPlanBody } from "./model";
 import { getAccountPlan, getKeyLimits, setAccountPlan, setKeyLimits, type AccountPlan, type KeyLimitsState } from "./service";
 
@@ -25,9 +24,9 @@ const keyLimitsView = (k: KeyLimitsState) => ({
 });
 
 /** Admin routes for rate-limit plans and per-key limits (changes apply from the next request). */
-export const ratelimitModule = (deps: AppDeps) =>
+export const ratelimitModule = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/admin", tags: ["admin"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .get(
       "/plans",
       () => ({
@@ -38,7 +37,7 @@ export const ratelimitModule = (deps: AppDeps) =>
       }),
       { admin: true, response: PlansList, detail: { summary: "Configured rate-limit plans and usage tiers" } },
     )
-    .get("/accounts/:id/plan", ({ params }) => planView(getAccountPlan(deps.db, deps.config, params.id)), {
+    .get("/accounts/:id/plan", ({ params }) => planView(getAccountPlan(deps.store, deps.config, params.id)), {
       admin: true,
       params: IdParams,
       response: AccountPlanView,
@@ -46,7 +45,7 @@ export const ratelimitModule = (deps: AppDeps) =>
     })
     .put(
       "/accounts/:id/plan",
-      ({ params, body, actor }) => planView(setAccountPlan(deps.db, deps.config, params.id, body.plan, actor, deps.now())),
+      ({ params, body, actor }) => planView(setAccountPlan(deps.store, deps.config, params.id, body.plan, actor, deps.now())),
       {
         admin: true,
         params: IdParams,
@@ -55,7 +54,7 @@ export const ratelimitModule = (deps: AppDeps) =>
         detail: { summary: "Move an account to a configured plan (audited; applies from the next request)" },
       },
     )
-    .get("/keys/:id/limits", ({ params }) => keyLimitsView(getKeyLimits(deps.db, deps.config, params.id)), {
+    .get("/keys/:id/limits", ({ params }) => keyLimitsView(getKeyLimits(deps.store, deps.config, params.id)), {
       admin: true,
       params: IdParams,
       response: KeyLimitsView,
@@ -66,7 +65,7 @@ export const ratelimitModule = (deps: AppDeps) =>
       ({ params, body, actor }) =>
         keyLimitsView(
           setKeyLimits(
-            deps.db,
+            deps.store,
             deps.config,
             params.id,
             { rpm: body.rpm ?? null, tpm: body.tpm ?? null, concurrency: body.concurrency ?? null },

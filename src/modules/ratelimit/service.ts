@@ -1,5 +1,5 @@
 import { eq, gte } from "drizzle-orm";
-import { durable, write, type Db } from "../../store/store";
+import type { Store } from "../../store/store";
 import { accounts, keyLimits, ratelimitBuckets, settings } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { getAccountRow } from "../accounts/service";
@@ -11,17 +11,17 @@ import { effectivePlan, isPlan, keyLevel, tierTarget, type KeyOverrides, type Li
 const POLICY_SETTING = "ratelimit_policy";
 
 /** Bucket snapshots in table ratelimit_buckets (fast write: synchronous=NORMAL survives kill -9). */
-export function sqliteBucketStore(db: Db): BucketStore {
-  const upsert = db.$client.query(
+export function sqliteBucketStore(store: Store): BucketStore {
+  const upsert = store.sqlite.query(
     `INSERT INTO ratelimit_buckets (id, level, per_minute, updated_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (id) DO UPDATE SET level = excluded.level, per_minute = excluded.per_minute, updated_at = excluded.updated_at`,
   );
-  const del = db.$client.query("DELETE FROM ratelimit_buckets WHERE id = ?");
+  const del = store.sqlite.query("DELETE FROM ratelimit_buckets WHERE id = ?");
   return {
-    load: () => db.select().from(ratelimitBuckets).all(),
+    load: () => store.db.select().from(ratelimitBuckets).all(),
     save(upserts: BucketRow[], deletes: string[]) {
       if (upserts.length === 0 && deletes.length === 0) return;
-      write(db, () => {
+      store.write(() => {
         for (const r of upserts) upsert.run(r.id, r.level, r.perMinute, r.updatedAt);
         for (const id of deletes) del.run(id);
       });
@@ -34,27 +34,27 @@ export function sqliteBucketStore(db: Db): BucketStore {
  * (admin route, CLI, codes, payments) can apply tiers inside its own transaction without being
  * handed the configuration. Then promotes accounts the (possibly changed) tiers now qualify.
  */
-export function installPolicy(db: Db, policy: PlanPolicy, now = Date.now()): number {
+export function installPolicy(store: Store, policy: PlanPolicy, now = Date.now()): number {
   const value = JSON.stringify({ plans: policy.plans, default_plan: policy.default_plan, tiers: policy.tiers });
   // Unchanged since the last start: every top-up since then applied the tiers itself, so there
   // is nothing to write (and no fsync to wait for on the way to listening).
-  if (db.select().from(settings).where(eq(settings.key, POLICY_SETTING)).get()?.value === value) return 0;
-  return durable(db, () => {
-    db.insert(settings).values({ key: POLICY_SETTING, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run();
+  if (store.db.select().from(settings).where(eq(settings.key, POLICY_SETTING)).get()?.value === value) return 0;
+  return store.durable(() => {
+    store.db.insert(settings).values({ key: POLICY_SETTING, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run();
     if (policy.tiers.length === 0) return 0;
-    const candidates = db
+    const candidates = store.db
       .select({ id: accounts.id })
       .from(accounts)
       .where(gte(accounts.lifetimeTopupMicros, policy.tiers[0]!.min_lifetime_topup_micros))
       .all();
     let moved = 0;
-    for (const a of candidates) if (applyTier(db, a.id, "system", now)) moved++;
+    for (const a of candidates) if (applyTier(store, a.id, "system", now)) moved++;
     return moved;
   });
 }
 
-function storedPolicy(db: Db): PlanPolicy | null {
-  const row = db.select().from(settings).where(eq(settings.key, POLICY_SETTING)).get();
+function storedPolicy(store: Store): PlanPolicy | null {
+  const row = store.db.select().from(settings).where(eq(settings.key, POLICY_SETTING)).get();
   return row ? (JSON.parse(row.value) as PlanPolicy) : null;
 }
 
@@ -62,14 +62,14 @@ function storedPolicy(db: Db): PlanPolicy | null {
  * Moves the account up to the plan its lifetime top-ups qualify for (usage tiers), audited.
  * Call inside the transaction that changed lifetime_topup_micros. Returns the new plan, or null.
  */
-export function applyTier(db: Db, accountId: string, actor: string, now = Date.now()): string | null {
-  const policy = storedPolicy(db);
+export function applyTier(store: Store, accountId: string, actor: string, now = Date.now()): string | null {
+  const policy = storedPolicy(store);
   if (!policy || policy.tiers.length === 0) return null;
-  const account = getAccountRow(db, accountId);
+  const account = getAccountRow(store, accountId);
   const target = tierTarget(policy, account.plan, account.lifetimeTopupMicros);
   if (!target) return null;
-  db.update(accounts).set({ plan: target }).where(eq(accounts.id, accountId)).run();
-  audit(db, {
+  store.db.update(accounts).set({ plan: target }).where(eq(accounts.id, accountId)).run();
+  audit(store, {
     actor,
     action: "account.tier",
     targetType: "account",
@@ -92,8 +92,8 @@ export interface AccountPlan {
   nextTier: { plan: string; minLifetimeTopupMicros: number } | null;
 }
 
-export function getAccountPlan(db: Db, policy: PlanPolicy, accountId: string): AccountPlan {
-  const a = getAccountRow(db, accountId);
+export function getAccountPlan(store: Store, policy: PlanPolicy, accountId: string): AccountPlan {
+  const a = getAccountRow(store, accountId);
   const eff = effectivePlan(policy, a.plan);
   const next = policy.tiers.find(
     (t) => t.min_lifetime_topup_micros > a.lifetimeTopupMicros && tierTarget(policy, a.plan, t.min_lifetime_topup_micros) === t.plan,
@@ -108,17 +108,17 @@ export function getAccountPlan(db: Db, policy: PlanPolicy, accountId: string): A
   };
 }
 
-export function setAccountPlan(db: Db, policy: PlanPolicy, accountId: string, plan: string, actor: string, now = Date.now()): AccountPlan {
+export function setAccountPlan(store: Store, policy: PlanPolicy, accountId: string, plan: string, actor: string, now = Date.now()): AccountPlan {
   if (!isPlan(policy, plan)) {
     throw errors.badRequest(`Unknown plan ${JSON.stringify(plan)}; configured plans: ${Object.keys(policy.plans).join(", ")}.`, "plan", "unknown_plan");
   }
-  durable(db, () => {
-    const before = getAccountRow(db, accountId);
+  store.durable(() => {
+    const before = getAccountRow(store, accountId);
     if (before.plan === plan) return;
-    db.update(accounts).set({ plan }).where(eq(accounts.id, accountId)).run();
-    audit(db, { actor, action: "account.plan", targetType: "account", targetId: accountId, before: { plan: before.plan }, after: { plan } }, now);
+    store.db.update(accounts).set({ plan }).where(eq(accounts.id, accountId)).run();
+    audit(store, { actor, action: "account.plan", targetType: "account", targetId: accountId, before: { plan: before.plan }, after: { plan } }, now);
   });
-  return getAccountPlan(db, policy, accountId);
+  return getAccountPlan(store, policy, accountId);
 }
 
 export interface KeyLimitsState {
@@ -132,31 +132,31 @@ export interface KeyLimitsState {
 
 const NO_OVERRIDES: KeyOverrides = { rpm: null, tpm: null, concurrency: null };
 
-function readOverrides(db: Db, keyId: string): KeyOverrides {
-  const row = db.select().from(keyLimits).where(eq(keyLimits.keyId, keyId)).get();
+function readOverrides(store: Store, keyId: string): KeyOverrides {
+  const row = store.db.select().from(keyLimits).where(eq(keyLimits.keyId, keyId)).get();
   return row ? { rpm: row.rpm, tpm: row.tpm, concurrency: row.concurrency } : { ...NO_OVERRIDES };
 }
 
-export function getKeyLimits(db: Db, policy: PlanPolicy, keyId: string): KeyLimitsState {
-  const key = getKeyRow(db, keyId);
-  const plan = effectivePlan(policy, getAccountRow(db, key.accountId).plan);
-  const overrides = readOverrides(db, keyId);
+export function getKeyLimits(store: Store, policy: PlanPolicy, keyId: string): KeyLimitsState {
+  const key = getKeyRow(store, keyId);
+  const plan = effectivePlan(policy, getAccountRow(store, key.accountId).plan);
+  const overrides = readOverrides(store, keyId);
   return { keyId, accountId: key.accountId, plan: plan.name, overrides, effective: keyLevel(plan.limits, overrides) };
 }
 
 /** Replaces a key's overrides (all null removes them); applies from the key's next request. */
-export function setKeyLimits(db: Db, policy: PlanPolicy, keyId: string, o: KeyOverrides, actor: string, now = Date.now()): KeyLimitsState {
-  durable(db, () => {
-    getKeyRow(db, keyId);
-    const before = readOverrides(db, keyId);
+export function setKeyLimits(store: Store, policy: PlanPolicy, keyId: string, o: KeyOverrides, actor: string, now = Date.now()): KeyLimitsState {
+  store.durable(() => {
+    getKeyRow(store, keyId);
+    const before = readOverrides(store, keyId);
     if (before.rpm === o.rpm && before.tpm === o.tpm && before.concurrency === o.concurrency) return;
     if (o.rpm === null && o.tpm === null && o.concurrency === null) {
-      db.delete(keyLimits).where(eq(keyLimits.keyId, keyId)).run();
+      store.db.delete(keyLimits).where(eq(keyLimits.keyId, keyId)).run();
     } else {
       const values = { rpm: o.rpm, tpm: o.tpm, concurrency: o.concurrency, updatedAt: now };
-      db.insert(keyLimits).values({ keyId, ...values }).onConflictDoUpdate({ target: keyLimits.keyId, set: values }).run();
+      store.db.insert(keyLimits).values({ keyId, ...values }).onConflictDoUpdate({ target: keyLimits.keyId, set: values }).run();
     }
-    audit(db, { actor, action: "key.limits", targetType: "api_key", targetId: keyId, before, after: o }, now);
+    audit(store, { actor, action: "key.limits", targetType: "api_key", targetId: keyId, before, after: o }, now);
   });
-  return getKeyLimits(db, policy, keyId);
+  return getKeyLimits(store, policy, keyId);
 }

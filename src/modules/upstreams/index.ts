@@ -1,12 +1,11 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
-import { authPlugin } from "../../identity/auth";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { UpstreamList } from "./model";
 import { listUpstreams } from "./service";
 
-export const upstreamsModule = (deps: AppDeps) =>
+export const upstreamsModule = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/admin", tags: ["admin"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .get("/upstreams", () => listUpstreams(deps.upstreams), {
       admin: true,
       response: UpstreamList,

@@ -1,17 +1,6 @@
-import type { Config } from "../../config/load";
 import type { UpstreamListT, UpstreamViewT } from "./model";
-import { UpstreamRegistry, type RegistryOptions, type Target } from "../../gateway/upstream/registry";
-import { Traffic } from "../../gateway/upstream/traffic";
-
-/** The upstream side of the gateway: keys and breakers (registry) and requests in flight (traffic). */
-export interface Upstreams {
-  registry: UpstreamRegistry;
-  traffic: Traffic;
-}
-
-export function createUpstreams(config: Config, opts: RegistryOptions = {}): Upstreams {
-  return { registry: new UpstreamRegistry(config, opts), traffic: new Traffic(config.max_concurrent_streams) };
-}
+import type { UpstreamRegistry, Target } from "../../gateway/upstream/registry";
+import type { Upstreams } from "../../gateway/upstream/upstreams";
 
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
 

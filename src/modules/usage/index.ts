@@ -1,18 +1,17 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
-import { authPlugin } from "../../identity/auth";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { AdminUsageQuery, UsageQuery, UsageReport } from "./model";
 import { dailyUsage, filterFromQuery, listUsage, totalsOf, type UsageFilter } from "./service";
 
-function report(deps: AppDeps, f: UsageFilter, limit: number, cursor?: string) {
-  const { rows, nextCursor } = listUsage(deps.db, f, limit, cursor);
-  const daily = dailyUsage(deps.db, f);
+function report(deps: ModuleDeps, f: UsageFilter, limit: number, cursor?: string) {
+  const { rows, nextCursor } = listUsage(deps.store, f, limit, cursor);
+  const daily = dailyUsage(deps.store, f);
   return { object: "list" as const, data: rows, has_more: nextCursor !== null, next_cursor: nextCursor, totals: totalsOf(daily), daily };
 }
 
-export const usageModule = (deps: AppDeps) =>
+export const usageModule = (deps: ModuleDeps) =>
   new Elysia({ tags: ["usage"] })
-    .use(authPlugin(deps))
+    .use(deps.auth)
     .get("/v1/usage", ({ principal, query }) => report(deps, filterFromQuery(query, principal.accountId), query.limit, query.before), {
       customer: true,
       query: UsageQuery,

@@ -1,5 +1,4 @@
-import type { Db } from "../../store/store";
-import { write } from "../../store/store";
+import type { Store } from "../../store/store";
 import type { DailyUsageT, UsageQueryT, UsageRowT } from "./model";
 
 export interface UsageFilter {
@@ -42,7 +41,7 @@ type Raw = {
 };
 
 /** Raw usage rows, newest first; the cursor is "<created_at>:<request_id>" of the last row. */
-export function listUsage(db: Db, f: UsageFilter, limit: number, cursor?: string): { rows: UsageRowT[]; nextCursor: string | null } {
+export function listUsage(store: Store, f: UsageFilter, limit: number, cursor?: string): { rows: UsageRowT[]; nextCursor: string | null } {
   const w = where(f);
   let sql = w.sql;
   const args = [...w.args];
@@ -51,7 +50,7 @@ export function listUsage(db: Db, f: UsageFilter, limit: number, cursor?: string
     sql += `${sql ? " AND" : "WHERE"} (created_at < ? OR (created_at = ? AND request_id < ?))`;
     args.push(Number(m[1]), Number(m[1]), m[2]!);
   }
-  const raw = db.$client
+  const raw = store.sqlite
     .query<Raw, (string | number)[]>(`SELECT * FROM usage_log ${sql} ORDER BY created_at DESC, request_id DESC LIMIT ?`)
     .all(...args, limit + 1);
   const rows = raw.slice(0, limit).map(usageView);
@@ -91,9 +90,9 @@ const DAILY_SUMS = `sum(requests) AS requests, sum(prompt_tokens) AS prompt_toke
  * Totals by UTC day and model: raw rows plus the rolled-up history in usage_daily (a key
  * filter cannot apply to rollups, which are per account and model).
  */
-export function dailyUsage(db: Db, f: UsageFilter): DailyUsageT[] {
+export function dailyUsage(store: Store, f: UsageFilter): DailyUsageT[] {
   const raw = where(f);
-  const rows = db.$client
+  const rows = store.sqlite
     .query<DailyUsageT, (string | number)[]>(
       `SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS day, model, ${SUMS}
        FROM usage_log ${raw.sql} GROUP BY day, model`,
@@ -108,7 +107,7 @@ export function dailyUsage(db: Db, f: UsageFilter): DailyUsageT[] {
     };
     const d = whereDaily(dayFilter);
     rows.push(
-      ...db.$client
+      ...store.sqlite
         .query<DailyUsageT, (string | number)[]>(`SELECT day, model, ${DAILY_SUMS} FROM usage_daily ${d.sql} GROUP BY day, model`)
         .all(...d.args),
     );
@@ -155,11 +154,11 @@ export function totalsOf(daily: DailyUsageT[]) {
  * Retention: raw rows older than `retentionDays` become daily totals (added to usage_daily) and
  * are deleted, in one transaction, so the table stays bounded and history keeps its totals.
  */
-export function rollUpUsage(db: Db, retentionDays: number, now = Date.now()): number {
+export function rollUpUsage(store: Store, retentionDays: number, now = Date.now()): number {
   // Cut at a UTC day boundary so that a day is never split between raw rows and its rollup.
   const cutoff = Math.floor((now - retentionDays * DAY_MS) / DAY_MS) * DAY_MS;
-  return write(db, () => {
-    db.$client
+  return store.write(() => {
+    store.sqlite
       .query(
         `INSERT INTO usage_daily (day, account_id, model, requests, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_micros)
          SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch'), account_id, model, ${SUMS}
@@ -170,6 +169,6 @@ export function rollUpUsage(db: Db, retentionDays: number, now = Date.now()): nu
            reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, cost_micros = cost_micros + excluded.cost_micros`,
       )
       .run(cutoff);
-    return db.$client.query("DELETE FROM usage_log WHERE created_at < ?").run(cutoff).changes;
+    return store.sqlite.query("DELETE FROM usage_log WHERE created_at < ?").run(cutoff).changes;
   });
 }

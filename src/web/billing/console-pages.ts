@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { eq, inArray } from "drizzle-orm";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { accounts } from "../../store/schema";
 import { usdToMicros } from "../../money/units";
 import { usd } from "../format";
@@ -8,7 +8,7 @@ import { field } from "../forms";
 import { html, htmlResponse, redirectResponse } from "../html";
 import { empty, page, pageHead, type Flash } from "../layout";
 import { getAccountRow } from "../../modules/accounts/service";
-import { flashCookie, takeFlash, webAuth } from "../session";
+import { flashCookie, takeFlash } from "../session";
 import { billingSettings } from "../../modules/billing/amounts";
 import { PaymentStatus } from "../../modules/billing/model";
 import { listPayments, type PaymentRow } from "../../modules/billing/service";
@@ -19,16 +19,16 @@ const hide = () => ({ console: true, detail: { hide: true } }) as const;
 const PAGE = 100;
 
 /** Operator console: every card payment (filter by account and status), and an account's alert. */
-export const billingConsolePages = (deps: AppDeps) => {
+export const billingConsolePages = (deps: ModuleDeps) => {
   const enabled = billingSettings(deps.config).enabled;
   const names = (rows: PaymentRow[]) => {
     const ids = [...new Set(rows.map((r) => r.accountId))];
     if (ids.length === 0) return new Map<string, string>();
-    return new Map(deps.db.select({ id: accounts.id, name: accounts.name }).from(accounts).where(inArray(accounts.id, ids)).all().map((a) => [a.id, a.name]));
+    return new Map(deps.store.db.select({ id: accounts.id, name: accounts.name }).from(accounts).where(inArray(accounts.id, ids)).all().map((a) => [a.id, a.name]));
   };
 
   return new Elysia()
-    .use(webAuth(deps))
+    .use(deps.webAuth)
     .get(
       "/console/payments",
       ({ request, operator, query }) => {
@@ -36,8 +36,8 @@ export const billingConsolePages = (deps: AppDeps) => {
         const parsed = PaymentStatus.safeParse(query.status);
         const status = parsed.success ? parsed.data : undefined;
         const before = Number(query.before) || undefined;
-        const account = accountId ? deps.db.select().from(accounts).where(eq(accounts.id, accountId)).get() : undefined;
-        const rows = listPayments(deps.db, { limit: PAGE + 1, accountId, status, before });
+        const account = accountId ? deps.store.db.select().from(accounts).where(eq(accounts.id, accountId)).get() : undefined;
+        const rows = listPayments(deps.store, { limit: PAGE + 1, accountId, status, before });
         const shown = rows.slice(0, PAGE);
         const n = names(shown);
         const more = rows.length > PAGE && new URLSearchParams({ ...(accountId ? { account_id: accountId } : {}), ...(status ? { status } : {}), before: String(shown.at(-1)!.createdAt) });
@@ -71,7 +71,7 @@ ${account && deps.alerts && alertCard({ csrf: operator.session.csrf, alert: deps
         const to = `/console/payments?account_id=${encodeURIComponent(params.id)}`;
         const back = (kind: Flash["kind"], message: string) => redirectResponse(to, [flashCookie({ kind, message })]);
         if (!deps.alerts) return back("error", "Alerts are not available.");
-        getAccountRow(deps.db, params.id);
+        getAccountRow(deps.store, params.id);
         if (field(body, "reset")) {
           deps.alerts.setThreshold(params.id, null, operator.actor);
           return back("ok", "The account uses the default low-balance threshold again.");

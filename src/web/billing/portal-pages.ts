@@ -1,12 +1,12 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
 import { usdToMicros } from "../../money/units";
 import { usd } from "../format";
 import { field } from "../forms";
 import { htmlResponse, redirectResponse } from "../html";
 import { errorPage, page, type Flash } from "../layout";
-import { flashCookie, takeFlash, webAuth, type PortalUser } from "../session";
+import { flashCookie, takeFlash, type PortalUser } from "../session";
 import { billingSettings } from "../../modules/billing/amounts";
 import { billingInfo, createCheckout, listPayments, parseAmount } from "../../modules/billing/service";
 import { stripeFromConfig } from "../../modules/billing/stripe-client";
@@ -21,7 +21,7 @@ const hide = () => ({ portal: true, detail: { hide: true } }) as const;
  * browsers apply that to the redirect after the POST, so Stripe's checkout origin is allowed here
  * (and the configured API host, which serves checkout pages in tests and behind proxies).
  */
-function checkoutOrigins(deps: AppDeps): string {
+function checkoutOrigins(deps: ModuleDeps): string {
   const c = deps.config;
   const origins = ["https://checkout.stripe.com"];
   if (c.stripe_api_host) origins.push(`${c.stripe_api_protocol ?? "https"}://${c.stripe_api_host}${c.stripe_api_port ? `:${c.stripe_api_port}` : ""}`);
@@ -29,7 +29,7 @@ function checkoutOrigins(deps: AppDeps): string {
 }
 
 /** Where Stripe sends the customer back: the portal, on the public URL or else the caller's origin. */
-export function portalReturnUrls(deps: AppDeps, request: Request): { success: string; cancel: string } {
+export function portalReturnUrls(deps: ModuleDeps, request: Request): { success: string; cancel: string } {
   const base = (deps.config.public_url ?? new URL(request.url).origin).replace(/\/+$/, "");
   return {
     success: `${base}/portal/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
@@ -38,7 +38,7 @@ export function portalReturnUrls(deps: AppDeps, request: Request): { success: st
 }
 
 /** Portal pages for payments and the low-balance alert, under /portal/billing. */
-export const billingPortalPages = (deps: AppDeps) => {
+export const billingPortalPages = (deps: ModuleDeps) => {
   const settings = billingSettings(deps.config);
   const stripe = deps.stripe !== undefined ? deps.stripe : stripeFromConfig(deps.config);
   const payable = Boolean(stripe && settings.enabled);
@@ -50,7 +50,7 @@ export const billingPortalPages = (deps: AppDeps) => {
       csrf: u.session.csrf,
       info: billingInfo(settings),
       balance: deps.credits.balance(u.account.id),
-      payments: listPayments(deps.db, { limit: 50, accountId: u.account.id }),
+      payments: listPayments(deps.store, { limit: 50, accountId: u.account.id }),
       alert: deps.alerts ? deps.alerts.view(u.account.id) : null,
       email: u.account.email ?? (u.email.includes("@") ? u.email : null),
       suspended: u.account.status !== "active",
@@ -71,7 +71,7 @@ export const billingPortalPages = (deps: AppDeps) => {
   const back = (kind: Flash["kind"], message: string) => redirectResponse("/portal/billing", [flashCookie({ kind, message })]);
 
   return new Elysia()
-    .use(webAuth(deps))
+    .use(deps.webAuth)
     .get(
       "/portal/billing",
       async ({ request, user, query }) => {
@@ -81,7 +81,7 @@ export const billingPortalPages = (deps: AppDeps) => {
         if (query.checkout === "success" && payable && /^cs_[A-Za-z0-9_]+$/.test(sessionId)) {
           // Confirm with Stripe now rather than wait for the webhook; both credit once.
           try {
-            const r = await reconcileSession(deps.db, stripe!, settings, sessionId, user.account.id, deps.now());
+            const r = await reconcileSession(deps.store, stripe!, settings, sessionId, user.account.id, deps.now());
             deps.alerts?.check(user.account.id);
             flash = r.result === "credited" || r.result === "duplicate"
               ? { kind: "ok", message: `Payment received: your credits have been added. Available now: ${usd(deps.credits.balance(user.account.id).available)}.` }
@@ -103,7 +103,7 @@ export const billingPortalPages = (deps: AppDeps) => {
         try {
           const minor = parseAmount(settings, amount);
           const back = portalReturnUrls(deps, request);
-          const row = await createCheckout(deps.db, stripe!, settings, { accountId: user.account.id, amountMinor: minor, successUrl: back.success, cancelUrl: back.cancel }, deps.now());
+          const row = await createCheckout(deps.store, stripe!, settings, { accountId: user.account.id, amountMinor: minor, successUrl: back.success, cancelUrl: back.cancel }, deps.now());
           return redirectResponse(row.url);
         } catch (e) {
           if (!(e instanceof ApiError)) throw e;

@@ -1,20 +1,20 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { checkPreCsrf, field, preCsrf, safeNext } from "../forms";
 import { htmlResponse, redirectResponse } from "../html";
 import { checkAdminToken } from "../../identity/admin-token";
 import { consoleLoginView } from "../portal/views/auth";
-import { clearSessionCookie, flashCookie, isSecure, loginThrottle, sameOrigin, sessionCookie, takeFlash, webAuth } from "../session";
+import { clearSessionCookie, flashCookie, isSecure, sameOrigin, sessionCookie, takeFlash } from "../session";
 import { createSession, deleteSession } from "../../identity/sessions";
 
 // A fresh object per route (Elysia writes macro hooks into it; see portal/index.ts).
 const hide = () => ({ detail: { hide: true } }) as const;
 
 /** Operator sign-in with the admin token; the console session is separate from customer sessions. */
-export const consoleAuthRoutes = (deps: AppDeps) => {
-  const throttle = loginThrottle(deps);
+export const consoleAuthRoutes = (deps: ModuleDeps) => {
+  const throttle = deps.loginThrottle;
   return new Elysia()
-    .use(webAuth(deps))
+    .use(deps.webAuth)
     .get("/console/login", ({ request, query }) => {
       const { token, headers } = preCsrf(request, isSecure(deps, request));
       const f = takeFlash(request);
@@ -37,11 +37,11 @@ export const consoleAuthRoutes = (deps: AppDeps) => {
         return render(401, "That admin token is not valid.");
       }
       throttle.reset("console");
-      const s = createSession(deps.db, { kind: "admin", accountId: null, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
+      const s = createSession(deps.store, { kind: "admin", accountId: null, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
       return redirectResponse(safeNext(field(body, "next"), "/console", "/console/accounts"), [sessionCookie(deps, request, s)]);
     }, hide())
     .post("/console/logout", ({ operator }) => {
-      deleteSession(deps.db, operator.session.token);
+      deleteSession(deps.store, operator.session.token);
       return redirectResponse("/console/login", [clearSessionCookie("admin"), flashCookie({ kind: "ok", message: "You have been signed out." })]);
     }, { console: true, ...hide() });
 };

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { errors } from "../../lib/errors";
 import { randomBase62 } from "../../lib/ids";
 import { usdToMicros } from "../../money/units";
@@ -15,7 +15,7 @@ import { publicBase } from "../../identity/logins";
 import { createInvite, getLogin } from "../../identity/logins/service";
 import { planOf } from "../portal/service";
 import { setAccountPlan } from "../../modules/ratelimit/service";
-import { flashCookie, htmlErrors, takeFlash, webAuth } from "../session";
+import { flashCookie, htmlErrors, takeFlash } from "../session";
 import { Reveals } from "../../identity/sessions";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../../modules/usage/service";
 import { keysOf } from "../../gateway/upstream/registry";
@@ -34,13 +34,13 @@ const safe = htmlErrors("/console", { href: "/console/accounts", label: "Back to
 type Op = { session: { csrf: string; token: string }; actor: string };
 
 /** The operator console: server-rendered pages under /console, signed in with the admin token. */
-export const consoleModule = (deps: AppDeps) => {
+export const consoleModule = (deps: ModuleDeps) => {
   const render = (request: Request, op: Op, active: string, title: string, body: Html, status = 200) => {
     const f = takeFlash(request);
     return htmlResponse(page({ area: "console", title, active, who: "Operator", csrf: op.session.csrf, flash: f.flash, body }), status, f.headers);
   };
   const back = (to: string, kind: Flash["kind"], message: string) => redirectResponse(to, [flashCookie({ kind, message })]);
-  const view = (id: string) => apiAccountView(getAccountRow(deps.db, id), deps.credits.balance(id).held);
+  const view = (id: string) => apiAccountView(getAccountRow(deps.store, id), deps.credits.balance(id).held);
   const plans = () => Object.keys(deps.config.plans);
   const money = (v: string): number | null => {
     try {
@@ -54,17 +54,17 @@ export const consoleModule = (deps: AppDeps) => {
   const detail = (request: Request, op: Op, id: string) => {
     const invite = invites.take(op.session.token);
     const account = view(id);
-    const login = getLogin(deps.db, id);
+    const login = getLogin(deps.store, id);
     const since = Math.floor(deps.now() / DAY_MS) * DAY_MS - 29 * DAY_MS;
-    const t = totalsOf(dailyUsage(deps.db, { accountId: id, from: since }));
+    const t = totalsOf(dailyUsage(deps.store, { accountId: id, from: since }));
     return render(request, op, "accounts", account.name, accountView({
       csrf: op.session.csrf,
       account,
       login: login && { email: login.email, lastLoginAt: login.lastLoginAt },
       plans: plans(),
-      limits: planOf(deps.db, deps.config, id)?.limits ?? null,
-      keys: listKeys(deps.db, id).map((k) => keyView(k, deps.now())),
-      ledger: listLedger(deps.db, id, { limit: 15 }),
+      limits: planOf(deps.store, deps.config, id)?.limits ?? null,
+      keys: listKeys(deps.store, id).map((k) => keyView(k, deps.now())),
+      ledger: listLedger(deps.store, id, { limit: 15 }),
       usage30: { requests: t.requests, tokens: t.prompt_tokens + t.completion_tokens, cost: t.cost_micros },
       invite: invite?.account_id === id ? invite : null,
       idem: randomBase62(24),
@@ -73,26 +73,26 @@ export const consoleModule = (deps: AppDeps) => {
   const codesPage = (request: Request, op: Op, batch: string, extra: { created?: { codes: string[]; amount: number } | null } = {}) =>
     render(request, op, "codes", "Credit codes", codesView({
       csrf: op.session.csrf,
-      batches: listBatches(deps.db),
+      batches: listBatches(deps.store),
       batch,
-      codes: batch ? listCodes(deps.db, { batch, limit: 1000, offset: 0 }, deps.now()).map((c) => codeView(c, deps.now())) : null,
+      codes: batch ? listCodes(deps.store, { batch, limit: 1000, offset: 0 }, deps.now()).map((c) => codeView(c, deps.now())) : null,
       ...extra,
     }));
   const healthPage = (request: Request, op: Op, probe?: ProbeResult) => {
     const now = deps.now();
     return render(request, op, "health", "Upstream health", healthView({
-      csrf: op.session.csrf, upstreams: listUpstreams(deps.upstreams), hour: trafficSince(deps.db, deps.config, now - 3_600_000), day: trafficSince(deps.db, deps.config, now - DAY_MS), probe,
+      csrf: op.session.csrf, upstreams: listUpstreams(deps.upstreams), hour: trafficSince(deps.store, deps.config, now - 3_600_000), day: trafficSince(deps.store, deps.config, now - DAY_MS), probe,
     }));
   };
 
   return new Elysia()
-    .use(webAuth(deps))
+    .use(deps.webAuth)
     .use(consoleAuthRoutes(deps))
     .get("/console", () => redirectResponse("/console/accounts"), hide())
     .get("/console/accounts", ({ request, operator, query }) => safe(request, () => {
       const q = typeof query.q === "string" ? query.q.trim() : "";
       const offset = Math.max(0, Number(query.offset) || 0);
-      const rows = listAccounts(deps.db, { limit: 51, offset, q: q || undefined });
+      const rows = listAccounts(deps.store, { limit: 51, offset, q: q || undefined });
       return render(request, operator, "accounts", "Accounts", accountsView({
         csrf: operator.session.csrf, q, plans: plans(), offset, hasMore: rows.length > 50,
         accounts: rows.slice(0, 50).map((r) => apiAccountView(r, deps.credits.balance(r.id).held)),
@@ -108,8 +108,8 @@ export const consoleModule = (deps: AppDeps) => {
       if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return back("/console/accounts", "error", "Enter a valid email address.");
       if (plan && !plans().includes(plan)) return back("/console/accounts", "error", "Choose a configured plan.");
       if (micros === null || micros < 0) return back("/console/accounts", "error", "The starting credit must be an amount in USD, e.g. 25 or 12.50.");
-      const row = createAccount(deps.db, { name, email: email || undefined, plan }, operator.actor, deps.now());
-      if (micros > 0) postCredit(deps.db, { accountId: row.id, amountMicros: micros, note: "Starting credit", actor: operator.actor, heldMicros: 0 }, deps.now());
+      const row = createAccount(deps.store, { name, email: email || undefined, plan }, operator.actor, deps.now());
+      if (micros > 0) postCredit(deps.store, { accountId: row.id, amountMicros: micros, note: "Starting credit", actor: operator.actor, heldMicros: 0 }, deps.now());
       return back(`/console/accounts/${row.id}`, "ok", `Account “${name}” created. Create an invite link to let the customer sign in.`);
     }), hide())
     .get("/console/accounts/:id", ({ request, operator, params }) => safe(request, () => detail(request, operator, params.id)), hide())
@@ -117,7 +117,7 @@ export const consoleModule = (deps: AppDeps) => {
       const to = `/console/accounts/${params.id}`;
       const amount = money(field(body, "amount_usd"));
       if (amount === null || amount === 0) return back(to, "error", "Enter a non-zero amount in USD, e.g. 25 or -3.50.");
-      const { entry, replayed } = postCredit(deps.db, {
+      const { entry, replayed } = postCredit(deps.store, {
         accountId: params.id, amountMicros: amount, note: field(body, "note").trim().slice(0, 500) || null, actor: operator.actor,
         heldMicros: deps.credits.balance(params.id).held, idempotencyKey: field(body, "idem") ? `console:${field(body, "idem")}` : undefined,
       }, deps.now());
@@ -125,17 +125,17 @@ export const consoleModule = (deps: AppDeps) => {
       return back(to, "ok", `${entry.kind === "topup" ? "Top-up" : "Adjustment"} of $${entry.amount_usd} posted.`);
     }), hide())
     .post("/console/accounts/:id/plan", ({ request, operator, params, body }) => safe(request, () => {
-      const p = setAccountPlan(deps.db, deps.config, params.id, field(body, "plan"), operator.actor, deps.now());
+      const p = setAccountPlan(deps.store, deps.config, params.id, field(body, "plan"), operator.actor, deps.now());
       return back(`/console/accounts/${params.id}`, "ok", `Plan set to ${p.plan}.`);
     }), hide())
     .post("/console/accounts/:id/status", ({ request, operator, params, body }) => safe(request, () => {
       const status = field(body, "status") === "active" ? "active" : "suspended";
-      updateAccount(deps.db, params.id, { status }, operator.actor);
+      updateAccount(deps.store, params.id, { status }, operator.actor);
       return back(`/console/accounts/${params.id}`, status === "active" ? "ok" : "warn",
         status === "active" ? "Account reactivated: its keys work again." : "Account suspended: its keys are refused from now on.");
     }), hide())
     .post("/console/accounts/:id/invite", ({ request, operator, params }) => safe(request, () => {
-      const invite = createInvite(deps.db, {
+      const invite = createInvite(deps.store, {
         accountId: params.id, ttlMs: deps.config.invite_ttl_hours * 3_600_000, actor: operator.actor, baseUrl: publicBase(deps, request),
       }, deps.now());
       // Post/redirect/get: the link is shown once by the next page, and a reload creates nothing.
@@ -143,8 +143,8 @@ export const consoleModule = (deps: AppDeps) => {
       return redirectResponse(`/console/accounts/${params.id}`);
     }), hide())
     .post("/console/keys/:id/revoke", ({ request, operator, params }) => safe(request, () => {
-      const k = getKeyRow(deps.db, params.id);
-      revokeKey(deps.db, k.id, operator.actor, deps.now());
+      const k = getKeyRow(deps.store, params.id);
+      revokeKey(deps.store, k.id, operator.actor, deps.now());
       return back(`/console/accounts/${k.accountId}`, "ok", `Key ${k.prefix}…${k.last4} revoked.`);
     }), hide())
     .get("/console/codes", ({ request, operator, query }) => safe(request, () =>
@@ -158,7 +158,7 @@ export const consoleModule = (deps: AppDeps) => {
         : field(body, "expires") && (expires === null || expires + DAY_MS <= deps.now()) ? "The expiry date must be in the future."
         : null;
       if (error) return back("/console/codes", "error", error);
-      const b = createCodes(deps.db, {
+      const b = createCodes(deps.store, {
         count, amount_micros: amount!, note: field(body, "note").trim().slice(0, 200) || undefined,
         // A code is valid through the whole expiry day (UTC).
         expires_at: expires === null ? null : Math.floor((expires + DAY_MS) / 1000),
@@ -177,13 +177,13 @@ export const consoleModule = (deps: AppDeps) => {
       };
       const search = new URLSearchParams(Object.entries(values).filter(([, v]) => v));
       if (str("before")) search.set("before", str("before"));
-      const page = listUsage(deps.db, filter, 50, str("before") || undefined);
-      const daily = dailyUsage(deps.db, filter);
-      const accounts = listAccounts(deps.db, { limit: 500, offset: 0 });
+      const page = listUsage(deps.store, filter, 50, str("before") || undefined);
+      const daily = dailyUsage(deps.store, filter);
+      const accounts = listAccounts(deps.store, { limit: 500, offset: 0 });
       const names = new Map(accounts.map((a) => [a.id, a.name]));
       return render(request, operator, "usage", "Usage", consoleUsageView({
         values, query: search, names, daily, rows: page.rows, next: page.nextCursor, totals: totalsOf(daily),
-        byAccount: usageByAccount(deps.db, filter),
+        byAccount: usageByAccount(deps.store, filter),
         accounts: accounts.map((a) => ({ value: a.id, label: a.name })),
         models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),
       }));
@@ -203,7 +203,7 @@ export const consoleModule = (deps: AppDeps) => {
     .get("/console/audit", ({ request, operator, query }) => safe(request, () => {
       const target = typeof query.target === "string" ? query.target.trim() : "";
       const before = Number(query.before) > 0 ? Number(query.before) : undefined;
-      const rows = listAudit(deps.db, { limit: 51, before, targetId: target || undefined });
+      const rows = listAudit(deps.store, { limit: 51, before, targetId: target || undefined });
       return render(request, operator, "audit", "Audit log", auditView({
         rows: rows.slice(0, 50), target, next: rows.length > 50 ? rows[49]!.id : null,
       }));

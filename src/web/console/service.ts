@@ -1,5 +1,5 @@
 import type { Config, Provider } from "../../config/load";
-import type { Db } from "../../store/store";
+import type { Store } from "../../store/store";
 import type { UsageFilter } from "../../modules/usage/service";
 
 export interface AccountUsage {
@@ -11,7 +11,7 @@ export interface AccountUsage {
 }
 
 /** Usage totals per account for a filter (raw rows plus rolled-up history), biggest spenders first. */
-export function usageByAccount(db: Db, f: UsageFilter, limit = 100): AccountUsage[] {
+export function usageByAccount(store: Store, f: UsageFilter, limit = 100): AccountUsage[] {
   const parts: string[] = [];
   const args: (string | number)[] = [];
   const dparts: string[] = [];
@@ -22,7 +22,7 @@ export function usageByAccount(db: Db, f: UsageFilter, limit = 100): AccountUsag
   if (f.to !== undefined) (parts.push("created_at < ?"), args.push(f.to), dparts.push("day < ?"), dargs.push(isoDay(f.to + 86_400_000 - 1)));
   const w = parts.length ? `WHERE ${parts.join(" AND ")}` : "";
   const dw = dparts.length ? `WHERE ${dparts.join(" AND ")}` : "";
-  return db.$client
+  return store.sqlite
     .query<AccountUsage, (string | number)[]>(
       `SELECT u.account_id AS accountId, a.name AS name, sum(u.requests) AS requests, sum(u.tokens) AS tokens, sum(u.cost) AS costMicros
        FROM (
@@ -50,8 +50,8 @@ export interface ModelTraffic {
 }
 
 /** Observed upstream behaviour per model since `since` (from the usage log). */
-export function trafficSince(db: Db, config: Config, since: number): ModelTraffic[] {
-  const rows = db.$client
+export function trafficSince(store: Store, config: Config, since: number): ModelTraffic[] {
+  const rows = store.sqlite
     .query<Omit<ModelTraffic, "provider" | "lastErrorCode">, [number]>(
       `SELECT model, count(*) AS requests,
          sum(CASE WHEN status >= 500 THEN 1 ELSE 0 END) AS upstreamErrors,
@@ -61,7 +61,7 @@ export function trafficSince(db: Db, config: Config, since: number): ModelTraffi
        FROM usage_log WHERE created_at >= ? GROUP BY model ORDER BY requests DESC`,
     )
     .all(since);
-  const lastCode = db.$client.query<{ error_code: string | null }, [string, number]>(
+  const lastCode = store.sqlite.query<{ error_code: string | null }, [string, number]>(
     "SELECT error_code FROM usage_log WHERE model = ? AND created_at = ? AND status >= 500 LIMIT 1",
   );
   return rows.map((r) => ({

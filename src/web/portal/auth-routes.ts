@@ -1,12 +1,12 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
 import { checkPreCsrf, field, fieldErrors, preCsrf, safeNext } from "../forms";
 import { htmlResponse, redirectResponse } from "../html";
 import { usd } from "../format";
 import { SetPasswordForm, SignUpForm } from "../../identity/logins/model";
 import { acceptInvite, findInvite, findLogin, getLogin, signUp, touchLogin, type InviteState } from "../../identity/logins/service";
-import { clearSessionCookie, flashCookie, isSecure, loginThrottle, sameOrigin, sessionCookie, takeFlash, webAuth } from "../session";
+import { clearSessionCookie, flashCookie, isSecure, sameOrigin, sessionCookie, takeFlash } from "../session";
 import { createSession, deleteSession, hashPassword, LoginThrottle, verifyPassword } from "../../identity/sessions";
 import { inviteInvalidView, inviteView, loginView, signupView } from "./views/auth";
 
@@ -15,19 +15,19 @@ const hide = () => ({ detail: { hide: true } }) as const;
 const expired = { kind: "error" as const, message: "The form expired. Please try again." };
 
 /** Customer sign-in, invite acceptance, open sign-up and sign-out (HTML forms). */
-export const portalAuthRoutes = (deps: AppDeps) => {
-  const throttle = loginThrottle(deps);
+export const portalAuthRoutes = (deps: ModuleDeps) => {
+  const throttle = deps.loginThrottle;
   // Open sign-up is bounded as a whole, not per email: 30 accounts per hour.
   const signups = new LoginThrottle(30, 3_600_000, deps.now);
   const ttlMs = deps.config.session_ttl_hours * 3_600_000;
   const pre = (request: Request) => preCsrf(request, isSecure(deps, request));
   const startSession = (request: Request, accountId: string, to: string, welcome?: string) => {
-    const s = createSession(deps.db, { kind: "customer", accountId, ttlMs }, deps.now());
+    const s = createSession(deps.store, { kind: "customer", accountId, ttlMs }, deps.now());
     return redirectResponse(to, [sessionCookie(deps, request, s), ...(welcome ? [flashCookie({ kind: "ok", message: welcome })] : [])]);
   };
 
   return new Elysia()
-    .use(webAuth(deps))
+    .use(deps.webAuth)
     .get("/portal/login", ({ request, query }) => {
       const { token, headers } = pre(request);
       const f = takeFlash(request);
@@ -50,25 +50,25 @@ export const portalAuthRoutes = (deps: AppDeps) => {
         res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
         return res;
       }
-      const login = email ? findLogin(deps.db, email) : null;
+      const login = email ? findLogin(deps.store, email) : null;
       const ok = await verifyPassword(field(body, "password"), login?.passwordHash);
       if (!ok || !login) {
         throttle.fail(`portal:${email}`);
         return render(401, "The email or password is incorrect.");
       }
       throttle.reset(`portal:${email}`);
-      touchLogin(deps.db, login.accountId, deps.now());
+      touchLogin(deps.store, login.accountId, deps.now());
       return startSession(request, login.accountId, safeNext(field(body, "next"), "/portal", "/portal"));
     }, hide())
     .post("/portal/logout", ({ user }) => {
-      deleteSession(deps.db, user.session.token);
+      deleteSession(deps.store, user.session.token);
       return redirectResponse("/portal/login", [clearSessionCookie("customer"), flashCookie({ kind: "ok", message: "You have been signed out." })]);
     }, { portal: true, ...hide() })
     .get("/portal/invite/:token", ({ request, params }) => {
-      const found = findInvite(deps.db, params.token, deps.now());
+      const found = findInvite(deps.store, params.token, deps.now());
       if (!found || found.state !== "ok") return invalidInvite(found);
       const { token, headers } = pre(request);
-      const reset = getLogin(deps.db, found.account.id) !== null;
+      const reset = getLogin(deps.store, found.account.id) !== null;
       return htmlResponse(
         inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: found.invite.email, reset }),
         200,
@@ -76,13 +76,13 @@ export const portalAuthRoutes = (deps: AppDeps) => {
       );
     }, hide())
     .post("/portal/invite/:token", async ({ request, params, body }) => {
-      const found = findInvite(deps.db, params.token, deps.now());
+      const found = findInvite(deps.store, params.token, deps.now());
       if (!found || found.state !== "ok") return invalidInvite(found);
       const { token, headers } = pre(request);
       const email = field(body, "email");
       const render = (errors: Record<string, string>, status = 400) =>
         htmlResponse(
-          inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: email || found.invite.email, errors, reset: getLogin(deps.db, found.account.id) !== null }),
+          inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: email || found.invite.email, errors, reset: getLogin(deps.store, found.account.id) !== null }),
           status,
           headers,
         );
@@ -91,7 +91,7 @@ export const portalAuthRoutes = (deps: AppDeps) => {
       if (!parsed.success) return render(fieldErrors(parsed.error));
       const passwordHash = await hashPassword(parsed.data.password);
       try {
-        const accountId = acceptInvite(deps.db, params.token, { email: parsed.data.email, passwordHash }, deps.now());
+        const accountId = acceptInvite(deps.store, params.token, { email: parsed.data.email, passwordHash }, deps.now());
         return startSession(request, accountId, "/portal", "Your password is set. Welcome to your dashboard.");
       } catch (e) {
         if (e instanceof ApiError && e.status < 500) return render(e.param === "email" ? { email: e.message } : { form: e.message }, e.status);
@@ -115,7 +115,7 @@ export const portalAuthRoutes = (deps: AppDeps) => {
       if (signups.retryAfterMs("signup") > 0) return render({ form: "Sign-ups are paused for a moment. Please try again later." }, 429);
       const passwordHash = await hashPassword(parsed.data.password);
       try {
-        const account = signUp(deps.db, {
+        const account = signUp(deps.store, {
           name: parsed.data.name, email: parsed.data.email, passwordHash, starterMicros: deps.config.signup_credits_usd,
         }, deps.now());
         signups.fail("signup");
@@ -127,7 +127,7 @@ export const portalAuthRoutes = (deps: AppDeps) => {
     }, hide());
 };
 
-const starter = (deps: AppDeps) => (deps.config.signup_credits_usd > 0 ? usd(deps.config.signup_credits_usd) : null);
+const starter = (deps: ModuleDeps) => (deps.config.signup_credits_usd > 0 ? usd(deps.config.signup_credits_usd) : null);
 
 const invalidInvite = (found: InviteState | null) =>
   htmlResponse(inviteInvalidView(found ? (found.state as "used" | "expired") : "missing"), found ? 410 : 404);

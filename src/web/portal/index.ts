@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import type { AppDeps } from "../../runtime/app";
+import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError, errors } from "../../lib/errors";
 import { microsToUsd, usdToMicros } from "../../money/units";
 import { dayStart, field, fieldList } from "../forms";
@@ -8,7 +8,7 @@ import { errorPage, page } from "../layout";
 import { redeemCode } from "../../modules/codes/service";
 import { createKey, keyView, listKeys, revokeKey, rotateKey } from "../../modules/keys/service";
 import { publicBase } from "../../identity/logins";
-import { flashCookie, htmlErrors, takeFlash, webAuth, type PortalUser } from "../session";
+import { flashCookie, htmlErrors, takeFlash, type PortalUser } from "../session";
 import { Reveals } from "../../identity/sessions";
 import { portalAuthRoutes } from "./auth-routes";
 import { dailySeries, ledgerPage, ownKey, planOf, usageCsv, usagePage, type LedgerKinds } from "./service";
@@ -27,7 +27,7 @@ const safe = htmlErrors("/portal", { href: "/portal", label: "Back to the portal
 const EXPIRY_DAYS = new Set(["7", "30", "90", "365"]);
 
 /** The customer portal: server-rendered pages under /portal, signed in with a session cookie. */
-export const portalModule = (deps: AppDeps) => {
+export const portalModule = (deps: ModuleDeps) => {
   const actor = (u: PortalUser) => `portal:${u.account.id}`;
   const render = (request: Request, u: PortalUser, active: string, title: string, body: Html, o: { status?: number; chart?: boolean } = {}) => {
     const f = takeFlash(request);
@@ -43,7 +43,7 @@ export const portalModule = (deps: AppDeps) => {
   const keysPage = (request: Request, u: PortalUser, extra: { created?: { key: string; name: string; rotated: boolean } | null }) =>
     render(request, u, "keys", "API keys", keysView({
       csrf: u.session.csrf,
-      keys: listKeys(deps.db, u.account.id).map((k) => keyView(k, deps.now())),
+      keys: listKeys(deps.store, u.account.id).map((k) => keyView(k, deps.now())),
       models: deps.config.models.map((m) => m.id),
       disabled: suspended(u),
       now: deps.now(),
@@ -52,17 +52,17 @@ export const portalModule = (deps: AppDeps) => {
 
   return new Elysia()
     .use(webAssets)
-    .use(webAuth(deps))
+    .use(deps.webAuth)
     .use(portalAuthRoutes(deps))
     // Someone opening the gateway's address in a browser wants the dashboard, not a JSON 404.
     .get("/", () => redirectResponse("/portal"), { detail: { hide: true } })
     .get("/portal", ({ request, user }) => safe(request, () => {
-      const keys = listKeys(deps.db, user.account.id).filter((k) => keyView(k, deps.now()).status === "active");
+      const keys = listKeys(deps.store, user.account.id).filter((k) => keyView(k, deps.now()).status === "active");
       return render(request, user, "overview", "Overview", overviewView({
         account: user.account,
         balance: deps.credits.balance(user.account.id),
-        series: dailySeries(deps.db, { accountId: user.account.id }, deps.now()),
-        plan: planOf(deps.db, deps.config, user.account.id),
+        series: dailySeries(deps.store, { accountId: user.account.id }, deps.now()),
+        plan: planOf(deps.store, deps.config, user.account.id),
         keyCount: keys.length,
       }), { chart: true });
     }), hide())
@@ -86,7 +86,7 @@ export const portalModule = (deps: AppDeps) => {
         : null;
       if (error) return back("/portal/keys", "error", error);
       const now = deps.now();
-      const { row, key } = createKey(deps.db, deps.config.key_prefix, user.account.id, {
+      const { row, key } = createKey(deps.store, deps.config.key_prefix, user.account.id, {
         name: field(body, "name").trim(),
         models: models.length ? models : null,
         expires_at: days ? Math.floor((now + Number(days) * DAY_MS) / 1000) : null,
@@ -101,8 +101,8 @@ export const portalModule = (deps: AppDeps) => {
       const grace = Number(field(body, "grace_seconds") || 0);
       if (![0, 3600, 86400, 604800].includes(grace)) return back("/portal/keys", "error", "Choose when the old key should stop working.");
       try {
-        ownKey(deps.db, user.account.id, params.id);
-        const { row, key } = rotateKey(deps.db, params.id, grace, actor(user), deps.now());
+        ownKey(deps.store, user.account.id, params.id);
+        const { row, key } = rotateKey(deps.store, params.id, grace, actor(user), deps.now());
         reveals.put(user.session.token, { key, name: row.name, rotated: true });
         return redirectResponse("/portal/keys");
       } catch (e) {
@@ -112,8 +112,8 @@ export const portalModule = (deps: AppDeps) => {
     }), hide())
     .post("/portal/keys/:id/revoke", ({ request, user, params }) => safe(request, () => {
       try {
-        const k = ownKey(deps.db, user.account.id, params.id);
-        revokeKey(deps.db, k.id, actor(user), deps.now());
+        const k = ownKey(deps.store, user.account.id, params.id);
+        revokeKey(deps.store, k.id, actor(user), deps.now());
         return back("/portal/keys", "ok", `Key “${k.name || `${k.prefix}…${k.last4}`}” revoked: it no longer works.`);
       } catch (e) {
         if (e instanceof ApiError && e.status < 500) return back("/portal/keys", "error", e.message);
@@ -122,10 +122,10 @@ export const portalModule = (deps: AppDeps) => {
     }), hide())
     .get("/portal/usage", ({ request, user, query }) => safe(request, () => {
       const { filter, values, search } = usageFilter(query, user);
-      const keys = listKeys(deps.db, user.account.id);
+      const keys = listKeys(deps.store, user.account.id);
       const names = new Map(keys.map((k) => [k.id, k.name || `${k.prefix}…${k.last4}`]));
       const before = typeof query.before === "string" ? query.before : undefined;
-      const data = usagePage(deps.db, filter, 50, before);
+      const data = usagePage(deps.store, filter, 50, before);
       return render(request, user, "usage", "Usage", portalUsageView({
         values,
         models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),
@@ -140,7 +140,7 @@ export const portalModule = (deps: AppDeps) => {
     .get("/portal/usage.csv", ({ request, user, query }) => safe(request, () => {
       const { filter } = usageFilter(query, user);
       const day = new Date(deps.now()).toISOString().slice(0, 10);
-      return new Response(usageCsv(deps.db, filter, microsToUsd), {
+      return new Response(usageCsv(deps.store, filter, microsToUsd), {
         headers: {
           "content-type": "text/csv; charset=utf-8",
           "content-disposition": `attachment; filename="tollgate-usage-${day}.csv"`,
@@ -151,7 +151,7 @@ export const portalModule = (deps: AppDeps) => {
     .get("/portal/credits", ({ request, user, query }) => safe(request, () => creditsPage(request, user, query)), hide())
     .post("/portal/credits/redeem", ({ request, user, body }) => safe(request, () => {
       try {
-        const r = redeemCode(deps.db, user.account.id, field(body, "code"), actor(user), deps.now());
+        const r = redeemCode(deps.store, user.account.id, field(body, "code"), actor(user), deps.now());
         const amount = `$${microsToUsd(r.entry.amount_micros)}`;
         return back("/portal/credits", "ok", r.replayed ? `You already redeemed this code (${amount}).` : `Code redeemed: ${amount} added to your balance.`);
       } catch (e) {
@@ -161,7 +161,7 @@ export const portalModule = (deps: AppDeps) => {
       }
     }), hide())
     .get("/portal/quickstart", ({ request, user }) => safe(request, () => {
-      const keys = listKeys(deps.db, user.account.id).map((k) => keyView(k, deps.now()));
+      const keys = listKeys(deps.store, user.account.id).map((k) => keyView(k, deps.now()));
       const active = keys.filter((k) => k.status === "active");
       const model = active.find((k) => k.models)?.models?.[0] ?? deps.config.models[0]?.id ?? "grok-4";
       return render(request, user, "quickstart", "Quickstart", quickstartView({ baseUrl: `${publicBase(deps, request)}/v1`, model, hasKey: active.length > 0 }));
@@ -173,7 +173,7 @@ export const portalModule = (deps: AppDeps) => {
   function creditsPage(request: Request, user: PortalUser, query: Record<string, unknown>) {
     const kinds = (["credits", "charges"].includes(String(query.kinds)) ? String(query.kinds) : "") as LedgerKinds;
     const before = Number(query.before) > 0 ? Number(query.before) : undefined;
-    const { rows, next } = ledgerPage(deps.db, user.account.id, { kinds, before, limit: 50 });
+    const { rows, next } = ledgerPage(deps.store, user.account.id, { kinds, before, limit: 50 });
     const body = creditsView({
       csrf: user.session.csrf, balance: deps.credits.balance(user.account.id), rows, kinds, next, disabled: suspended(user),
     });

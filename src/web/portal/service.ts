@@ -1,5 +1,5 @@
 import type { Config } from "../../config/load";
-import type { Db } from "../../store/store";
+import type { Store } from "../../store/store";
 import { errors } from "../../lib/errors";
 import { getKeyRow, type KeyRow } from "../../modules/keys/service";
 import type { LedgerRow } from "../../money/ledger";
@@ -17,10 +17,10 @@ export interface DaySeries {
 }
 
 /** Spend (micros), tokens and requests per UTC day for the last `n` days including today. */
-export function dailySeries(db: Db, filter: Omit<UsageFilter, "from" | "to">, now: number, n = 30): DaySeries {
+export function dailySeries(store: Store, filter: Omit<UsageFilter, "from" | "to">, now: number, n = 30): DaySeries {
   const today = Math.floor(now / DAY_MS) * DAY_MS;
   const from = today - (n - 1) * DAY_MS;
-  const rows = dailyUsage(db, { ...filter, from, to: today + DAY_MS });
+  const rows = dailyUsage(store, { ...filter, from, to: today + DAY_MS });
   const index = new Map<string, number>();
   const s: DaySeries = { days: [], spend: [], tokens: [], requests: [] };
   for (let i = 0; i < n; i++) {
@@ -42,10 +42,10 @@ export function dailySeries(db: Db, filter: Omit<UsageFilter, "from" | "to">, no
 }
 
 /** A key of the signed-in account; another account's key looks exactly like a missing one. */
-export function ownKey(db: Db, accountId: string, keyId: string): KeyRow {
+export function ownKey(store: Store, accountId: string, keyId: string): KeyRow {
   const row = (() => {
     try {
-      return getKeyRow(db, keyId);
+      return getKeyRow(store, keyId);
     } catch {
       return null;
     }
@@ -54,9 +54,9 @@ export function ownKey(db: Db, accountId: string, keyId: string): KeyRow {
   return row;
 }
 
-export function planOf(db: Db, config: Config, accountId: string) {
+export function planOf(store: Store, config: Config, accountId: string) {
   try {
-    return getAccountPlan(db, config, accountId);
+    return getAccountPlan(store, config, accountId);
   } catch {
     return null;
   }
@@ -70,9 +70,9 @@ export interface UsageFilterForm {
 }
 
 /** Usage rows and totals for the given filter; `to` is an inclusive UTC date in the form. */
-export function usagePage(db: Db, f: UsageFilter, limit: number, cursor?: string) {
-  const page = listUsage(db, f, limit, cursor);
-  const totals = totalsOf(dailyUsage(db, f));
+export function usagePage(store: Store, f: UsageFilter, limit: number, cursor?: string) {
+  const page = listUsage(store, f, limit, cursor);
+  const totals = totalsOf(dailyUsage(store, f));
   return { ...page, totals };
 }
 
@@ -89,12 +89,12 @@ function csvCell(v: unknown): string {
 }
 
 /** Every usage row matching the filter as CSV (paged internally; capped at `max` rows). */
-export function usageCsv(db: Db, f: UsageFilter, costUsd: (micros: number) => string, max = 100_000): string {
+export function usageCsv(store: Store, f: UsageFilter, costUsd: (micros: number) => string, max = 100_000): string {
   const lines = [CSV_COLUMNS.join(",")];
   let cursor: string | undefined;
   let count = 0;
   do {
-    const page = listUsage(db, f, 1000, cursor);
+    const page = listUsage(store, f, 1000, cursor);
     for (const r of page.rows) {
       const row = {
         ...r,
@@ -112,9 +112,9 @@ export function usageCsv(db: Db, f: UsageFilter, costUsd: (micros: number) => st
 export type LedgerKinds = "" | "credits" | "charges";
 
 /** One page of the account's ledger, newest first, optionally only credits or only charges. */
-export function ledgerPage(db: Db, accountId: string, q: { kinds: LedgerKinds; before?: number; limit: number }) {
+export function ledgerPage(store: Store, accountId: string, q: { kinds: LedgerKinds; before?: number; limit: number }) {
   const kind = q.kinds === "charges" ? "AND kind = 'charge'" : q.kinds === "credits" ? "AND kind != 'charge'" : "";
-  const rows = db.$client
+  const rows = store.sqlite
     .query<LedgerRow, [string, number, number]>(
       `SELECT id, account_id AS accountId, kind, amount_micros AS amountMicros, balance_after_micros AS balanceAfterMicros,
          request_id AS requestId, key_id AS keyId, ref, note, created_at AS createdAt

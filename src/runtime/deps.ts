@@ -1,0 +1,28 @@
+import type Stripe from "stripe";
+import type { Config } from "../config/load";
+import type { KeyAuthenticator } from "../gateway/key-auth";
+import type { RateLimiter } from "../gateway/limits/limiter";
+import type { ChatMetrics } from "../gateway/metrics";
+import type { Upstreams } from "../gateway/upstream/upstreams";
+import type { AlertService } from "../modules/alerts/service";
+import type { CreditStore } from "../money/credit-store";
+import type { Store } from "../store/store";
+
+/** Everything the app needs, built by the runtime (or a test); the app itself never listens. */
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  credits: CreditStore;
+  keys: KeyAuthenticator;
+  limiter: RateLimiter;
+  adminTokenHash: string;
+  now: () => number;
+  /** Upstream keys with their circuit breakers, and the requests in flight (cap, shutdown drain). */
+  upstreams: Upstreams;
+  /** Payments: the Stripe client (null = not configured); built from config when absent. */
+  stripe?: Stripe | null;
+  /** Low-balance alerts (absent in tests that do not need them). */
+  alerts?: AlertService;
+  /** Counters behind GET /metrics (absent: none kept). */
+  metrics?: ChatMetrics;
+}

@@ -1,5 +1,5 @@
-import type { AppDeps } from "../runtime/deps";
 import type { Model } from "../config/load";
+import type { MeterDeps } from "./deps";
 import type { Principal } from "./key-auth";
 import type { UsageRecord } from "../money/credit-store";
 import type { Admission } from "./limits/limiter";
@@ -24,7 +24,7 @@ export class Meter {
   private readonly started = performance.now();
 
   constructor(
-    private readonly deps: AppDeps,
+    private readonly deps: MeterDeps,
     private readonly requestId: string,
     private readonly principal: Principal,
     private readonly model: Model,

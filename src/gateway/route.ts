@@ -1,25 +1,24 @@
-import type { AppDeps } from "../runtime/deps";
 import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
 import { toApiError } from "../lib/to-api-error";
 import { discardUnread, refuseDeclaredOver } from "../lib/body-cap";
-import { bearer } from "../identity/admin-token";
+import { bearer } from "../lib/bearer";
 import type { Principal } from "./key-auth";
 import { ChatRequest } from "./chat-request";
+import type { GatewayDeps } from "./deps";
 import { proxyChat } from "./proxy";
 
 /**
  * POST /v1/chat/completions as a plain Request → Response function: the one implementation of
- * the route. server.ts hands it to Bun.serve's router, ahead of Elysia, because Elysia's
- * per-request lifecycle (hooks, macro resolve, schema wrapper, response mapping) cost more than
- * the rest of the gateway's work on this path (issue 6, BENCHMARKS.md); the Elysia controller
- * (index.ts) delegates to it for app.handle and documents it in the OpenAPI spec.
+ * the route. The server hands it to Bun.serve's router, ahead of Elysia, whose per-request
+ * lifecycle cost more than the rest of the gateway's work on this path (docs/benchmarks.md);
+ * the Elysia controller (modules/chat) delegates to it and documents it in the OpenAPI spec.
  *
  * It does what the app's plugins do for every other route: a request id, the body limit, the
  * customer key (checked first, as OpenAI does), the schema (400 with `param`) and the OpenAI
  * error envelope carrying x-request-id and the key's x-ratelimit-* headers.
  */
-export function chatRoute(deps: AppDeps) {
+export function chatRoute(deps: GatewayDeps) {
   const limit = deps.config.max_body_bytes;
   return async (request: Request, requestId = newSortableId("req")): Promise<Response> => {
     let principal: Principal | null = null;

@@ -1,18 +1,17 @@
-import type { Meter } from "./meter";
+import type { Admitted } from "./admission";
+import type { GatewayDeps } from "./deps";
+import { upstreamIdOf } from "./finish-whole";
 import { SseSplitter, sseEvent } from "./sse";
 import { UsageTap } from "./tap";
+import type { UpstreamResponse } from "./upstream/call";
 
 export interface StreamOptions {
   upstream: Response;
-  meter: Meter;
+  tap: UsageTap;
   /** Aborts the upstream request. */
   abort: () => void;
   clientAborted: () => boolean;
-  clientWantsUsage: boolean;
-  reasoningIsExtra: boolean;
-  promptEstimate: number;
   headers: Record<string, string>;
-  upstreamRequestId: string | null;
   /** performance.now() by which the whole request must be over (timeouts.total_ms). */
   deadline?: number;
   /** Longest silence allowed between two upstream chunks (timeouts.stream_gap_ms). */
@@ -28,132 +27,211 @@ export const KEEPALIVE_MS = 15_000;
 const KEEPALIVE = new TextEncoder().encode(": keep-alive\n\n");
 
 type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
-type Next = { r: ReadResult } | { e: unknown } | { timer: "keepalive" | "gap" | "total" } | { shutdown: true };
+type Timer = "keepalive" | "gap" | "total";
+type Next = { r: ReadResult } | { e: unknown } | { timer: Timer } | { shutdown: true };
+type Ctrl = ReadableStreamDefaultController<Uint8Array>;
 
 const encoder = new TextEncoder();
 const DONE = encoder.encode("data: [DONE]\n\n");
+const errorEvent = (message: string, code: string) =>
+  encoder.encode(sseEvent({ error: { message, type: "server_error", param: null, code } }));
 
-/** The first `n` events as forwarded text (for the rare chunk whose bytes cannot go out as they came). */
-const joined = (events: string[], n: number): string => {
-  let s = "";
-  for (let i = 0; i < n; i++) s += `${events[i]}\n\n`;
-  return s;
-};
+/** The chat route's stream: the upstream's SSE relayed through a tap that meters it. */
+export function relayStream(deps: GatewayDeps, a: Admitted, up: UpstreamResponse, client: { signal: AbortSignal; wantsUsage: boolean }): Response {
+  const tap = new UsageTap({
+    meter: a.meter,
+    clientWantsUsage: client.wantsUsage,
+    reasoningIsExtra: up.adapter.reasoningIsExtra,
+    promptEstimate: a.plan.promptEstimate,
+    upstreamRequestId: upstreamIdOf(up.response),
+  });
+  return new StreamRelay({
+    upstream: up.response,
+    tap,
+    abort: () => up.abort(),
+    clientAborted: () => client.signal.aborted,
+    headers: a.headers,
+    deadline: up.deadline,
+    gapMs: deps.config.timeouts.stream_gap_ms,
+    onTerminate: (end) => a.lease.onTerminate(end),
+    onEnd: (upstreamFailure) => {
+      up.end(upstreamFailure);
+      a.lease.release();
+    },
+  }).response();
+}
 
 /**
  * Streams the upstream SSE to the client event by event as it arrives, with a tap that reads
  * usage and counts what was delivered. `[DONE]` is forwarded only after the charge has
  * committed, so every client that saw `[DONE]` has been charged exactly once.
+ *
+ * Each pull waits in `next()` for whichever comes first: the upstream read, a timer (keep-alive
+ * due, gap or total timeout) or shutdown. A read in progress is kept across pulls when a
+ * keep-alive comment went out meanwhile.
  */
-export function streamResponse(o: StreamOptions): Response {
-  const reader = o.upstream.body!.getReader();
-  const splitter = new SseSplitter();
-  const tap = new UsageTap(o);
-  const finish = tap.finish.bind(tap);
-  const errorEvent = (message: string, code: string) =>
-    encoder.encode(sseEvent({ error: { message, type: "server_error", param: null, code } }));
-
-  const gapMs = o.gapMs ?? Number.POSITIVE_INFINITY;
-  const deadline = o.deadline ?? Number.POSITIVE_INFINITY;
-  let lastUpstream = performance.now();
-  let lastSent = lastUpstream;
-  /**
-   * The pull waiting in next(), resolved by whichever comes first: the upstream read, a timer
-   * (keep-alive due, gap or total timeout) or shutdown. A read in progress is kept across pulls
-   * when a keep-alive comment went out meanwhile.
-   */
-  let wake: ((n: Next) => void) | null = null;
-  let reading = false;
-  let readResult: Next | null = null;
-  let stopping = false;
-  let closing = false;
-  let ctrlRef: ReadableStreamDefaultController<Uint8Array> | null = null;
+export class StreamRelay {
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly splitter = new SseSplitter();
+  private readonly gapMs: number;
+  private readonly deadline: number;
+  private lastUpstream = performance.now();
+  private lastSent = this.lastUpstream;
+  private wake: ((n: Next) => void) | null = null;
+  private reading = false;
+  private readResult: Next | null = null;
+  private stopping = false;
+  private closing = false;
+  private ctrl: Ctrl | null = null;
   // One timer per stream, not one per read: the due times only move later as data flows, so an
   // armed timer is never late; when it fires early it re-arms for what is left.
-  let timer: ReturnType<typeof setTimeout> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
 
-  const deliver = (n: Next) => {
-    const w = wake;
-    if (w) {
-      wake = null;
-      w(n);
-    } else {
-      readResult = n;
-    }
-  };
-  const read = () => {
-    reading = true;
-    reader.read().then(
-      (r) => {
-        reading = false;
-        deliver({ r: r as ReadResult });
+  constructor(private readonly o: StreamOptions) {
+    this.reader = o.upstream.body!.getReader();
+    this.gapMs = o.gapMs ?? Number.POSITIVE_INFINITY;
+    this.deadline = o.deadline ?? Number.POSITIVE_INFINITY;
+    o.onTerminate?.(this.terminate);
+  }
+
+  response(): Response {
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start: (ctrl) => {
+          this.ctrl = ctrl;
+        },
+        pull: (ctrl) => this.pull(ctrl),
+        cancel: () => this.cancel(),
       },
-      (e: unknown) => {
-        reading = false;
-        deliver({ e });
-      },
+      { highWaterMark: 0 },
     );
-  };
-  /** The timer that is due at `now`, if any. */
-  const due = (now: number): "keepalive" | "gap" | "total" | null => {
-    const gapAt = lastUpstream + gapMs;
-    const at = Math.min(gapAt, deadline, lastSent + KEEPALIVE_MS);
-    if (now < at) return null;
-    return at === deadline ? "total" : at === gapAt ? "gap" : "keepalive";
-  };
-  const onTimer = () => {
-    timer = null;
-    if (!wake) return;
-    const kind = due(performance.now());
-    if (kind) {
-      const w = wake;
-      wake = null;
-      w({ timer: kind });
-    } else {
-      arm();
+    return new Response(body, {
+      status: 200,
+      headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no", ...this.o.headers },
+    });
+  }
+
+  private async pull(ctrl: Ctrl): Promise<void> {
+    for (;;) {
+      if (this.closing) return;
+      if (this.stopping) return this.endShutdown(ctrl);
+      const n = await this.next();
+      if (this.closing) return;
+      if ("shutdown" in n) return this.endShutdown(ctrl);
+      if ("timer" in n) return this.onTimerDue(ctrl, n.timer);
+      if ("e" in n) {
+        if (this.o.clientAborted()) return this.end(ctrl, 499, "client_closed", true, null, null);
+        return this.end(ctrl, 502, "upstream_stream_broken", false, errorEvent("The upstream connection was lost mid-stream.", "upstream_stream_broken"), "upstream_stream_broken");
+      }
+      const sent = this.relay(ctrl, n.r);
+      if (sent !== "nothing") return sent === "sent" ? undefined : sent;
     }
-  };
-  const arm = () => {
-    if (timer) return;
-    const at = Math.min(lastUpstream + gapMs, deadline, lastSent + KEEPALIVE_MS);
-    if (at === Number.POSITIVE_INFINITY) return;
-    timer = setTimeout(onTimer, Math.max(0, at - performance.now()));
-  };
-  const disarm = () => {
-    if (timer) clearTimeout(timer);
-    timer = null;
+  }
+
+  /** The client went away: stop the upstream and charge prompt + what was delivered. */
+  private async cancel(): Promise<void> {
+    this.o.abort();
+    if (this.closing) return;
+    this.closing = true;
+    this.disarm();
+    try {
+      await this.o.tap.finish(499, "client_closed", true);
+    } finally {
+      this.o.onEnd?.(null);
+    }
+  }
+
+  /** Shutdown: a pull waiting on the upstream handles it; otherwise (the client is not reading) end here. */
+  private readonly terminate = (): void => {
+    if (this.stopping || this.closing) return;
+    this.stopping = true;
+    if (this.wake) this.deliver({ shutdown: true });
+    else if (this.ctrl) void this.endShutdown(this.ctrl);
   };
 
-  /** The next upstream read, or whichever comes first: keep-alive due, gap or total timeout, shutdown. */
-  const next = (): Promise<Next> => {
-    if (readResult) {
-      const n = readResult;
-      readResult = null;
-      return Promise.resolve(n);
+  private onTimerDue(ctrl: Ctrl, timer: Timer): Promise<void> | undefined {
+    if (timer === "keepalive") {
+      this.lastSent = performance.now();
+      ctrl.enqueue(KEEPALIVE);
+      return;
     }
-    if (!reading) read();
-    const kind = due(performance.now());
-    if (kind) return Promise.resolve({ timer: kind });
-    arm();
-    return new Promise<Next>((resolve) => {
-      wake = resolve;
-    });
-  };
+    this.o.abort();
+    this.reader.cancel().catch(() => {});
+    const message =
+      timer === "gap"
+        ? `The upstream sent nothing for ${Math.round(this.gapMs / 1000)} s; the response was cut short.`
+        : "The response took longer than the gateway's time limit and was cut short.";
+    return this.end(ctrl, 504, "upstream_timeout", false, errorEvent(message, "upstream_timeout"), `upstream_timeout: ${timer}`);
+  }
+
+  /** Forwards one upstream read through the tap; ends the stream on its last event. */
+  private relay(ctrl: Ctrl, r: ReadResult): "sent" | "nothing" | Promise<void> {
+    this.lastUpstream = performance.now();
+    const rest = r.done ? this.splitter.rest() : null;
+    const events = r.done ? (rest === null ? [] : [rest]) : this.splitter.push(r.value);
+    const { out, verbatim, terminal } = this.forward(events);
+    if (verbatim || out) {
+      ctrl.enqueue(verbatim ? r.value! : encoder.encode(out));
+      this.lastSent = performance.now();
+    }
+    if (terminal === "done" || (r.done && this.o.tap.usage)) {
+      this.reader.cancel().catch(() => {});
+      return this.end(ctrl, 200, null, true, DONE, null);
+    }
+    if (terminal === "malformed") {
+      this.o.abort();
+      return this.end(ctrl, 502, "upstream_malformed", false, errorEvent("The upstream sent malformed data.", "upstream_malformed"), "upstream_malformed");
+    }
+    if (terminal === "upstream") {
+      this.o.abort();
+      return this.end(ctrl, 502, "upstream_error", false, null, "upstream_error");
+    }
+    if (r.done) {
+      return this.end(ctrl, 502, "upstream_stream_incomplete", false, errorEvent("The upstream stream ended before completion.", "upstream_stream_incomplete"), "upstream_stream_incomplete");
+    }
+    return verbatim || out ? "sent" : "nothing";
+  }
+
+  /**
+   * The events' forwarded text, through the tap. A whole chunk of unchanged events goes out as
+   * the upstream's bytes (`verbatim`, no re-encoding); events after a terminal one are dropped.
+   */
+  private forward(events: string[]): { out: string; verbatim: boolean; terminal: "done" | "malformed" | "upstream" | null } {
+    let verbatim = this.splitter.whole;
+    let out = "";
+    let terminal: "done" | "malformed" | "upstream" | null = null;
+    for (let i = 0; i < events.length; i++) {
+      const evt = events[i]!;
+      const h = this.o.tap.handle(evt);
+      if (h.pass) {
+        if (!verbatim) out += `${evt}\n\n`;
+      } else {
+        if (verbatim) {
+          verbatim = false;
+          out = joined(events, i);
+        }
+        if (h.out) out += h.out;
+      }
+      if (h.done) terminal = "done";
+      else if (h.error) terminal = h.error;
+      if (terminal) {
+        if (verbatim && i < events.length - 1) {
+          verbatim = false;
+          out = joined(events, i + 1);
+        }
+        break;
+      }
+    }
+    return { out, verbatim, terminal };
+  }
 
   /** Ends the stream once: charge (or release), then the closing event, then close. */
-  const end = async (
-    ctrl: ReadableStreamDefaultController<Uint8Array>,
-    status: number,
-    code: string | null,
-    chargeIfNothingDelivered: boolean,
-    last: Uint8Array | null,
-    upstreamFailure: string | null,
-  ) => {
-    if (closing) return;
-    closing = true;
-    disarm();
+  private async end(ctrl: Ctrl, status: number, code: string | null, chargeIfNothingDelivered: boolean, last: Uint8Array | null, upstreamFailure: string | null): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.disarm();
     try {
-      await finish(status, code, chargeIfNothingDelivered);
+      await this.o.tap.finish(status, code, chargeIfNothingDelivered);
       try {
         if (last) ctrl.enqueue(last);
         ctrl.close();
@@ -161,126 +239,88 @@ export function streamResponse(o: StreamOptions): Response {
         // the client is gone already
       }
     } finally {
-      o.onEnd?.(upstreamFailure);
+      this.o.onEnd?.(upstreamFailure);
     }
-  };
-  const endShutdown = (ctrl: ReadableStreamDefaultController<Uint8Array>) => {
-    o.abort();
-    reader.cancel().catch(() => {});
-    return end(ctrl, 503, "server_shutting_down", false, errorEvent("The gateway is restarting; the response was cut short. Please retry.", "server_shutting_down"), null);
-  };
-  o.onTerminate?.(() => {
-    if (stopping || closing) return;
-    stopping = true;
-    // A pull waiting on the upstream handles it; otherwise (the client is not reading) end here.
-    if (wake) deliver({ shutdown: true });
-    else if (ctrlRef) void endShutdown(ctrlRef);
-  });
+  }
 
-  const body = new ReadableStream<Uint8Array>(
-    {
-      start(ctrl) {
-        ctrlRef = ctrl;
+  private endShutdown(ctrl: Ctrl): Promise<void> {
+    this.o.abort();
+    this.reader.cancel().catch(() => {});
+    return this.end(ctrl, 503, "server_shutting_down", false, errorEvent("The gateway is restarting; the response was cut short. Please retry.", "server_shutting_down"), null);
+  }
+
+  private deliver(n: Next): void {
+    const w = this.wake;
+    if (w) {
+      this.wake = null;
+      w(n);
+    } else {
+      this.readResult = n;
+    }
+  }
+
+  private read(): void {
+    this.reading = true;
+    this.reader.read().then(
+      (r) => {
+        this.reading = false;
+        this.deliver({ r: r as ReadResult });
       },
-      async pull(ctrl) {
-        for (;;) {
-          if (closing) return;
-          if (stopping) return endShutdown(ctrl);
-          const n = await next();
-          if (closing) return;
-          if ("shutdown" in n) return endShutdown(ctrl);
-          if ("timer" in n) {
-            if (n.timer === "keepalive") {
-              lastSent = performance.now();
-              ctrl.enqueue(KEEPALIVE);
-              return;
-            }
-            o.abort();
-            reader.cancel().catch(() => {});
-            const message =
-              n.timer === "gap"
-                ? `The upstream sent nothing for ${Math.round(gapMs / 1000)} s; the response was cut short.`
-                : "The response took longer than the gateway's time limit and was cut short.";
-            return end(ctrl, 504, "upstream_timeout", false, errorEvent(message, "upstream_timeout"), `upstream_timeout: ${n.timer}`);
-          }
-          if ("e" in n) {
-            if (o.clientAborted()) return end(ctrl, 499, "client_closed", true, null, null);
-            return end(ctrl, 502, "upstream_stream_broken", false, errorEvent("The upstream connection was lost mid-stream.", "upstream_stream_broken"), "upstream_stream_broken");
-          }
-          const r = n.r;
-          lastUpstream = performance.now();
-          const events = r.done ? [splitter.rest()].filter((e): e is string => e !== null) : splitter.push(r.value);
-          // A whole chunk of unchanged events goes out as the upstream's bytes (no re-encoding).
-          let verbatim = splitter.whole;
-          let out = "";
-          let terminal: "done" | "malformed" | "upstream" | null = null;
-          for (let i = 0; i < events.length; i++) {
-            const evt = events[i]!;
-            const h = tap.handle(evt);
-            if (h.pass) {
-              if (!verbatim) out += `${evt}\n\n`;
-            } else {
-              if (verbatim) {
-                verbatim = false;
-                out = joined(events, i);
-              }
-              if (h.out) out += h.out;
-            }
-            if (h.done) terminal = "done";
-            else if (h.error) terminal = h.error;
-            if (terminal) {
-              // Events after the terminal one are not forwarded.
-              if (verbatim && i < events.length - 1) {
-                verbatim = false;
-                out = joined(events, i + 1);
-              }
-              break;
-            }
-          }
-          if (verbatim || out) {
-            ctrl.enqueue(verbatim ? r.value! : encoder.encode(out));
-            lastSent = performance.now();
-          }
-          if (terminal === "done" || (r.done && tap.usage)) {
-            reader.cancel().catch(() => {});
-            return end(ctrl, 200, null, true, DONE, null);
-          }
-          if (terminal === "malformed") {
-            o.abort();
-            return end(ctrl, 502, "upstream_malformed", false, errorEvent("The upstream sent malformed data.", "upstream_malformed"), "upstream_malformed");
-          }
-          if (terminal === "upstream") {
-            o.abort();
-            return end(ctrl, 502, "upstream_error", false, null, "upstream_error");
-          }
-          if (r.done) {
-            return end(ctrl, 502, "upstream_stream_incomplete", false, errorEvent("The upstream stream ended before completion.", "upstream_stream_incomplete"), "upstream_stream_incomplete");
-          }
-          if (verbatim || out) return;
-        }
+      (e: unknown) => {
+        this.reading = false;
+        this.deliver({ e });
       },
-      async cancel() {
-        // The client went away: stop the upstream and charge prompt + what was delivered.
-        o.abort();
-        if (closing) return;
-        closing = true;
-        disarm();
-        try {
-          await finish(499, "client_closed", true);
-        } finally {
-          o.onEnd?.(null);
-        }
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  return new Response(body, {
-    status: 200,
-    headers: {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      "x-accel-buffering": "no",
-      ...o.headers,
-    },
-  });
+    );
+  }
+
+  /** The next upstream read, or whichever comes first: keep-alive due, gap or total timeout, shutdown. */
+  private next(): Promise<Next> {
+    if (this.readResult) {
+      const n = this.readResult;
+      this.readResult = null;
+      return Promise.resolve(n);
+    }
+    if (!this.reading) this.read();
+    const kind = this.due(performance.now());
+    if (kind) return Promise.resolve({ timer: kind });
+    this.arm();
+    return new Promise<Next>((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  /** The timer that is due at `now`, if any. */
+  private due(now: number): Timer | null {
+    const gapAt = this.lastUpstream + this.gapMs;
+    const at = Math.min(gapAt, this.deadline, this.lastSent + KEEPALIVE_MS);
+    if (now < at) return null;
+    return at === this.deadline ? "total" : at === gapAt ? "gap" : "keepalive";
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    if (!this.wake) return;
+    const kind = this.due(performance.now());
+    if (kind) this.deliver({ timer: kind });
+    else this.arm();
+  };
+
+  private arm(): void {
+    if (this.timer) return;
+    const at = Math.min(this.lastUpstream + this.gapMs, this.deadline, this.lastSent + KEEPALIVE_MS);
+    if (at === Number.POSITIVE_INFINITY) return;
+    this.timer = setTimeout(this.onTimer, Math.max(0, at - performance.now()));
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+/** The first `n` events as forwarded text (for the rare chunk whose bytes cannot go out as they came). */
+function joined(events: string[], n: number): string {
+  let s = "";
+  for (let i = 0; i < n; i++) s += `${events[i]}\n\n`;
+  return s;
 }

@@ -33,9 +33,3 @@ export function checkAdminToken(presented: string | null | undefined, hash: stri
   if (expected.length !== 32) return false;
   return crypto.timingSafeEqual(Buffer.from(sha256Hex(presented), "hex"), expected);
 }
-
-export function bearer(header: string | null | undefined): string | null {
-  if (!header) return null;
-  const m = /^Bearer\s+(.+)$/i.exec(header.trim());
-  return m ? m[1]!.trim() : null;
-}

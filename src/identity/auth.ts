@@ -1,7 +1,8 @@
 import { Elysia } from "elysia";
 import type { AppDeps } from "../runtime/deps";
 import { errors } from "../lib/errors";
-import { bearer, checkAdminToken } from "./admin-token";
+import { bearer } from "../lib/bearer";
+import { checkAdminToken } from "./admin-token";
 
 /**
  * Auth as macros: `{ admin: true }` requires the admin token, `{ customer: true }` resolves the

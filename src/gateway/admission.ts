@@ -1,0 +1,60 @@
+import type { Model } from "../config/load";
+import { findModel } from "./catalogue";
+import type { ChatRequestT } from "./chat-request";
+import type { GatewayDeps } from "./deps";
+import { planHold, type HoldPlan } from "./hold";
+import type { Principal } from "./key-auth";
+import type { Admission } from "./limits/limiter";
+import { Meter } from "./meter";
+import type { Lease } from "./upstream/traffic";
+
+/** A request let in: its model, its hold, its place in the gateway and its rate-limit admission. */
+export interface Admitted {
+  model: Model;
+  plan: HoldPlan;
+  lease: Lease;
+  admission: Admission;
+  meter: Meter;
+  /** x-request-id and x-ratelimit-* for every answer to this request. */
+  headers: Record<string, string>;
+}
+
+export interface AdmitRequest {
+  principal: Principal;
+  body: ChatRequestT;
+  requestId: string;
+  stream: boolean;
+}
+
+/** What the key may still spend: the account's available credit, bounded by what its cap leaves. */
+function spendable(deps: GatewayDeps, p: Principal): number {
+  const available = deps.credits.balance(p.accountId).available;
+  const key = p.spendCapMicros === null ? null : deps.credits.keySpend(p.keyId);
+  return key?.cap == null ? available : Math.min(available, key.cap - key.spent - key.held);
+}
+
+/**
+ * Lets a request in or refuses it, synchronously (nothing awaits between the balance check and
+ * the hold): the gateway's cap on requests in flight (503), the model (404), the hold it can
+ * afford (402), the rate limits (429), then the hold itself. Throws ApiError when refused.
+ */
+export function admit(deps: GatewayDeps, req: AdmitRequest): Admitted {
+  const { principal: p, body, requestId } = req;
+  const model = findModel(deps.config, p.models, body.model);
+  const plan = planHold(model, body, spendable(deps, p));
+  // The global cap comes first: a full gateway answers 503 without touching limits or credit.
+  const lease = deps.upstreams.traffic.enter();
+  let admission: Admission | undefined;
+  try {
+    admission = deps.limiter.admit(p, plan.tokenEstimate);
+    // The request id was generated for this request (route.ts), never by the client.
+    deps.credits.reserve({ accountId: p.accountId, keyId: p.keyId, requestId, amount: plan.hold, freshId: true });
+  } catch (e) {
+    // Refused before any upstream work: give the request and its tokens back to the limiter.
+    admission?.cancel();
+    lease.release();
+    throw e;
+  }
+  const meter = new Meter(deps, requestId, p, model, req.stream, plan.hold, admission);
+  return { model, plan, lease, admission, meter, headers: { "x-request-id": requestId, ...admission.headers } };
+}

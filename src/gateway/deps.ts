@@ -1,0 +1,20 @@
+import type { Config } from "../config/load";
+import type { CreditStore } from "../money/credit-store";
+import type { KeyAuthenticator } from "./key-auth";
+import type { RateLimiter } from "./limits/limiter";
+import type { ChatMetrics } from "./metrics";
+import type { Upstreams } from "./upstream/upstreams";
+
+/** What the metered proxy uses, and nothing more (the runtime's AppDeps is a superset). */
+export interface GatewayDeps {
+  config: Config;
+  credits: CreditStore;
+  keys: KeyAuthenticator;
+  limiter: RateLimiter;
+  upstreams: Upstreams;
+  now: () => number;
+  metrics?: ChatMetrics;
+}
+
+/** What a Meter needs to settle a request. */
+export type MeterDeps = Pick<GatewayDeps, "credits" | "metrics" | "now">;

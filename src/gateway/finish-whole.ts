@@ -1,0 +1,86 @@
+import { errors } from "../lib/errors";
+import type { Admitted } from "./admission";
+import { estimateTokens } from "./estimate";
+import { chargePrompt, clientGone, shuttingDown } from "./endings";
+import { readUsage, usageJson, type RawUsage } from "./providers/usage";
+import type { UpstreamResponse } from "./upstream/call";
+
+type Ended = "timeout" | "shutdown" | null;
+
+/**
+ * A non-streaming answer: read it whole within the total timeout (shutdown ends it like a
+ * timeout), then charge its usage, or an estimate when it has none.
+ */
+export async function finishWhole(a: Admitted, up: UpstreamResponse, signal: AbortSignal): Promise<Response> {
+  let ended: Ended = null;
+  const timer = setTimeout(() => {
+    ended ??= "timeout";
+    up.abort();
+  }, Math.max(0, up.deadline - performance.now()));
+  a.lease.onTerminate(() => {
+    ended ??= "shutdown";
+    up.abort();
+  });
+  let text: string;
+  try {
+    text = await up.response.text();
+  } catch {
+    clearTimeout(timer);
+    return bodyLost(a, up, signal, ended);
+  }
+  clearTimeout(timer);
+  up.end(null);
+  try {
+    return await chargeWhole(a, text, up);
+  } finally {
+    a.lease.release();
+  }
+}
+
+/** The answer's body broke off: the client left (prompt charged), shutdown, timeout or a lost connection. */
+async function bodyLost(a: Admitted, up: UpstreamResponse, signal: AbortSignal, why: Ended): Promise<Response> {
+  up.end(signal.aborted || why === "shutdown" ? null : (why ?? "upstream_body_broken"));
+  try {
+    if (signal.aborted) {
+      await chargePrompt(a, "client_closed");
+      return clientGone(a);
+    }
+    if (why === "shutdown") {
+      await a.meter.release(503, "server_shutting_down");
+      throw shuttingDown();
+    }
+    if (why === "timeout") {
+      await a.meter.release(504, "upstream_timeout");
+      throw errors.upstream(504, "The upstream provider did not complete the response in time.", "upstream_timeout");
+    }
+    await a.meter.release(502, "upstream_body_broken");
+    throw errors.upstream(502, "The upstream connection was lost before the response completed.", "upstream_body_broken");
+  } finally {
+    a.lease.release();
+  }
+}
+
+/** Charges a whole answer: its usage, or an estimate when it has none. */
+async function chargeWhole(a: Admitted, text: string, up: UpstreamResponse): Promise<Response> {
+  const upstreamRequestId = upstreamIdOf(up.response);
+  let json: { usage?: RawUsage; choices?: { message?: { content?: unknown } }[] };
+  try {
+    json = JSON.parse(text);
+    if (!json || typeof json !== "object") throw new Error("not an object");
+  } catch {
+    await a.meter.release(502, "upstream_malformed");
+    throw errors.upstream(502, "The upstream sent a malformed response.", "upstream_malformed");
+  }
+  if (json.usage && typeof json.usage === "object") {
+    const usage = readUsage(json.usage, up.adapter.reasoningIsExtra);
+    json.usage = usageJson(json.usage, usage);
+    await a.meter.charge({ status: 200, usage, estimated: false, upstreamRequestId });
+  } else {
+    const out = (json.choices ?? []).map((c) => (typeof c.message?.content === "string" ? c.message.content : "")).join("");
+    const usage = { prompt: a.plan.promptEstimate, cached: 0, completion: estimateTokens(out), reasoning: 0 };
+    await a.meter.charge({ status: 200, usage, estimated: true, upstreamRequestId });
+  }
+  return new Response(JSON.stringify(json), { status: 200, headers: { "content-type": "application/json", ...a.headers } });
+}
+
+export const upstreamIdOf = (res: Response): string | null => res.headers.get("x-request-id") ?? res.headers.get("request-id");

@@ -1,11 +1,9 @@
 import type { Deployment, Model, Provider } from "../../config/load";
 import { ApiError, errors } from "../../lib/errors";
-import { adapters, upstreamHeaders, type ProviderAdapter } from "../providers/adapters";
-import { translateUpstreamError } from "../providers/errors";
-import type { Permit } from "./breaker";
-import { hostPort, tcpCheck } from "./connect-check";
+import type { ProviderAdapter } from "../providers/adapters";
+import { Attempt } from "./attempt";
 import type { Candidate, Target, UpstreamRegistry } from "./registry";
-import { backoffMs, classifyStatus, retryAfterMs } from "./retry";
+import { backoffMs } from "./retry";
 
 export interface UpstreamCall {
   model: Model;
@@ -46,18 +44,16 @@ export class ClientClosed extends Error {
   }
 }
 
-type Action = "retry" | "next_key" | "next_deployment" | "fatal" | "stop";
+export type Action = "retry" | "next_key" | "next_deployment" | "fatal" | "stop";
 
-interface Failure {
+export interface Failure {
   action: Action;
   breaker: boolean;
   error: ApiError;
   retryAfterMs: number | null;
 }
 
-type Attempt = { ok: true; value: UpstreamResponse } | { ok: false; failure: Failure } | { ok: false; client: true };
-
-const ERROR_BODY_MS = 5_000;
+export type AttemptResult = { ok: true; value: UpstreamResponse } | { ok: false; failure: Failure } | { ok: false; client: true };
 
 const sleep = (ms: number, signal: AbortSignal, onStop: (fn: () => void) => void) =>
   new Promise<void>((resolve) => {
@@ -124,7 +120,7 @@ export async function callUpstream(reg: UpstreamRegistry, call: UpstreamCall): P
     const permit = pick.target.breaker.acquire();
     if (!permit) continue;
     attempts++;
-    const r = await attempt(reg, call, pick, permit, deadline, attempts, onStop);
+    const r = await new Attempt(reg, call, pick, permit, deadline, attempts, onStop).run();
     if (r.ok) return r.value;
     if ("client" in r) throw new ClientClosed(true);
     const { failure } = r;
@@ -149,134 +145,4 @@ function allOpen(reg: UpstreamRegistry, list: Candidate[]): ApiError {
     "upstream_unavailable",
     { "retry-after": String(secs) },
   );
-}
-
-async function attempt(
-  reg: UpstreamRegistry,
-  call: UpstreamCall,
-  cand: Candidate,
-  permit: Permit,
-  deadline: number,
-  n: number,
-  onStop: (fn: () => void) => void,
-): Promise<Attempt> {
-  const { target, deployment } = cand;
-  const provider = target.provider;
-  const adapter = adapters[provider.kind];
-  const { timeouts } = reg.config;
-  target.requests++;
-  target.inFlight++;
-  let finished = false;
-  /** Ends the attempt once: statistics, and the breaker's verdict when `verdict` (else its permit is handed back). */
-  const settle = (failure: string | null, verdict: Permit | null) => {
-    if (finished) return;
-    finished = true;
-    target.inFlight--;
-    call.signal.removeEventListener("abort", onClient);
-    if (failure === null) {
-      target.lastSuccessAt = reg.now();
-      if (verdict) target.breaker.success(verdict);
-      return;
-    }
-    if (!verdict) return target.breaker.release(permit);
-    target.failures++;
-    target.lastError = failure;
-    target.lastErrorAt = reg.now();
-    target.breaker.failure(verdict);
-  };
-
-  const controller = new AbortController();
-  let why: "client" | "first_byte" | "deadline" | null = null;
-  const onClient = () => {
-    why ??= "client";
-    controller.abort();
-  };
-  call.signal.addEventListener("abort", onClient, { once: true });
-  onStop(onClient);
-  if (call.signal.aborted) onClient();
-  const left = () => deadline - performance.now();
-  // Non-streaming answers arrive whole, so only the total timeout bounds their wait.
-  const headerWait = call.stream ? Math.min(timeouts.first_byte_ms, left()) : left();
-  const waitIsDeadline = headerWait >= left();
-  const timer = setTimeout(() => {
-    why ??= waitIsDeadline ? "deadline" : "first_byte";
-    controller.abort();
-  }, Math.max(0, headerWait));
-
-  const fail = (f: Failure): Attempt => {
-    clearTimeout(timer);
-    settle(`${f.error.code ?? "upstream_error"}: ${f.error.message}`, f.breaker ? permit : null);
-    // A host that did not connect or answer gets a connect check before it is used again.
-    const silent = f.error.code === "upstream_unreachable" || f.error.code === "upstream_timeout";
-    reg.markOrigin(provider.base_url, !silent);
-    return { ok: false, failure: f };
-  };
-  const timedOut = (): Attempt =>
-    fail({
-      action: why === "deadline" ? "stop" : "retry",
-      breaker: true,
-      retryAfterMs: null,
-      error: errors.upstream(504, "The upstream provider did not answer in time. Please retry.", "upstream_timeout"),
-    });
-  const unreachable = (): Attempt =>
-    fail({
-      action: "retry",
-      breaker: true,
-      retryAfterMs: null,
-      error: errors.upstream(502, "Could not reach the upstream provider. Please retry.", "upstream_unreachable"),
-    });
-  const clientGone = (): Attempt => {
-    clearTimeout(timer);
-    settle("client_closed", null);
-    return { ok: false, client: true };
-  };
-
-  if (reg.needsConnectCheck(provider.base_url)) {
-    const { hostname, port } = hostPort(provider.base_url);
-    const problem = await tcpCheck(hostname, port, Math.max(1, Math.min(timeouts.connect_ms, left())));
-    if (why === "client") return clientGone();
-    if (problem) return unreachable();
-  }
-
-  let res: Response;
-  try {
-    res = await fetch(provider.base_url + adapter.chatPath, {
-      method: "POST",
-      headers: upstreamHeaders({ ...provider, api_key: target.key }, call.stream),
-      body: call.body(deployment, provider, adapter),
-      signal: controller.signal,
-    });
-  } catch {
-    if (why === "client") return clientGone();
-    if (why) return timedOut();
-    return unreachable();
-  }
-  clearTimeout(timer);
-  reg.markOrigin(provider.base_url, true);
-
-  if (res.ok) {
-    target.breaker.success(permit);
-    return {
-      ok: true,
-      value: {
-        response: res,
-        candidate: cand,
-        adapter,
-        deadline,
-        attempts: n,
-        abort: () => controller.abort(),
-        // The breaker already counted the answer; a body the upstream broke counts once more.
-        end: (failure) => settle(failure ?? null, failure ? "normal" : null),
-      },
-    };
-  }
-
-  // The error body is read with its own short limit: a body that hangs must not hold the retry.
-  const bodyTimer = setTimeout(() => controller.abort(), Math.max(0, Math.min(ERROR_BODY_MS, left())));
-  const text = await res.text().catch(() => "");
-  clearTimeout(bodyTimer);
-  if (why === "client") return clientGone();
-  const error = translateUpstreamError(res.status, text, res.headers.get("retry-after"));
-  const cls = classifyStatus(res.status, error.code);
-  return fail({ action: cls.action, breaker: cls.breaker, error, retryAfterMs: retryAfterMs(res.headers) });
 }

@@ -1,0 +1,159 @@
+import { errors } from "../../lib/errors";
+import { adapters, upstreamHeaders } from "../providers/adapters";
+import { translateUpstreamError } from "../providers/errors";
+import type { Permit } from "./breaker";
+import type { AttemptResult, Failure, UpstreamCall } from "./call";
+import { hostPort, tcpCheck } from "./connect-check";
+import type { Candidate, UpstreamRegistry } from "./registry";
+import { classifyStatus, retryAfterMs } from "./retry";
+
+/** How long an upstream's error body may take: a body that hangs must not hold the retry. */
+const ERROR_BODY_MS = 5_000;
+
+/**
+ * One upstream attempt: a connect check when the host is new or was silent, the request with
+ * its first-byte (or total) timeout, and the verdict for the retry loop and the breaker. The
+ * target's counters and in-flight count are kept exactly once per attempt (`settle`).
+ */
+export class Attempt {
+  private readonly controller = new AbortController();
+  private why: "client" | "first_byte" | "deadline" | null = null;
+  private finished = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly reg: UpstreamRegistry,
+    private readonly call: UpstreamCall,
+    private readonly cand: Candidate,
+    private readonly permit: Permit,
+    private readonly deadline: number,
+    private readonly n: number,
+    private readonly onStop: (fn: () => void) => void,
+  ) {}
+
+  async run(): Promise<AttemptResult> {
+    const { provider } = this.cand.target;
+    this.begin();
+    if (this.reg.needsConnectCheck(provider.base_url)) {
+      const { hostname, port } = hostPort(provider.base_url);
+      const problem = await tcpCheck(hostname, port, Math.max(1, Math.min(this.reg.config.timeouts.connect_ms, this.left())));
+      if (this.why === "client") return this.clientGone();
+      if (problem) return this.unreachable();
+    }
+    let res: Response;
+    try {
+      res = await fetch(provider.base_url + adapters[provider.kind].chatPath, {
+        method: "POST",
+        headers: upstreamHeaders({ ...provider, api_key: this.cand.target.key }, this.call.stream),
+        body: this.call.body(this.cand.deployment, provider, adapters[provider.kind]),
+        signal: this.controller.signal,
+      });
+    } catch {
+      if (this.why === "client") return this.clientGone();
+      return this.why ? this.timedOut() : this.unreachable();
+    }
+    clearTimeout(this.timer);
+    this.reg.markOrigin(provider.base_url, true);
+    return res.ok ? this.answered(res) : this.refused(res);
+  }
+
+  /** Counts the attempt, follows the client's signal and shutdown, and starts the header timer. */
+  private begin(): void {
+    const { target } = this.cand;
+    target.requests++;
+    target.inFlight++;
+    this.call.signal.addEventListener("abort", this.onClient, { once: true });
+    this.onStop(this.onClient);
+    if (this.call.signal.aborted) this.onClient();
+    // Non-streaming answers arrive whole, so only the total timeout bounds their wait.
+    const headerWait = this.call.stream ? Math.min(this.reg.config.timeouts.first_byte_ms, this.left()) : this.left();
+    const waitIsDeadline = headerWait >= this.left();
+    this.timer = setTimeout(() => {
+      this.why ??= waitIsDeadline ? "deadline" : "first_byte";
+      this.controller.abort();
+    }, Math.max(0, headerWait));
+  }
+
+  private readonly onClient = (): void => {
+    this.why ??= "client";
+    this.controller.abort();
+  };
+
+  private left(): number {
+    return this.deadline - performance.now();
+  }
+
+  /** 2xx: the body is still to be read by the caller, who reports how it ended. */
+  private answered(res: Response): AttemptResult {
+    const { target } = this.cand;
+    target.breaker.success(this.permit);
+    return {
+      ok: true,
+      value: {
+        response: res,
+        candidate: this.cand,
+        adapter: adapters[target.provider.kind],
+        deadline: this.deadline,
+        attempts: this.n,
+        abort: () => this.controller.abort(),
+        // The breaker already counted the answer; a body the upstream broke counts once more.
+        end: (failure) => this.settle(failure ?? null, failure ? "normal" : null),
+      },
+    };
+  }
+
+  /** An error status: its body read (briefly), translated for the customer and classified. */
+  private async refused(res: Response): Promise<AttemptResult> {
+    const bodyTimer = setTimeout(() => this.controller.abort(), Math.max(0, Math.min(ERROR_BODY_MS, this.left())));
+    const text = await res.text().catch(() => "");
+    clearTimeout(bodyTimer);
+    if (this.why === "client") return this.clientGone();
+    const error = translateUpstreamError(res.status, text, res.headers.get("retry-after"));
+    const cls = classifyStatus(res.status, error.code);
+    return this.fail({ action: cls.action, breaker: cls.breaker, error, retryAfterMs: retryAfterMs(res.headers) });
+  }
+
+  private fail(f: Failure): AttemptResult {
+    clearTimeout(this.timer);
+    this.settle(`${f.error.code ?? "upstream_error"}: ${f.error.message}`, f.breaker ? this.permit : null);
+    // A host that did not connect or answer gets a connect check before it is used again.
+    const silent = f.error.code === "upstream_unreachable" || f.error.code === "upstream_timeout";
+    this.reg.markOrigin(this.cand.target.provider.base_url, !silent);
+    return { ok: false, failure: f };
+  }
+
+  private timedOut(): AttemptResult {
+    const error = errors.upstream(504, "The upstream provider did not answer in time. Please retry.", "upstream_timeout");
+    return this.fail({ action: this.why === "deadline" ? "stop" : "retry", breaker: true, retryAfterMs: null, error });
+  }
+
+  private unreachable(): AttemptResult {
+    const error = errors.upstream(502, "Could not reach the upstream provider. Please retry.", "upstream_unreachable");
+    return this.fail({ action: "retry", breaker: true, retryAfterMs: null, error });
+  }
+
+  private clientGone(): AttemptResult {
+    clearTimeout(this.timer);
+    this.settle("client_closed", null);
+    return { ok: false, client: true };
+  }
+
+  /** Ends the attempt once: statistics, and the breaker's verdict when `verdict` (else its permit is handed back). */
+  private settle(failure: string | null, verdict: Permit | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    const { target } = this.cand;
+    target.inFlight--;
+    this.call.signal.removeEventListener("abort", this.onClient);
+    if (failure === null) {
+      target.lastSuccessAt = this.reg.now();
+      if (verdict) target.breaker.success(verdict);
+      return;
+    }
+    if (!verdict) return target.breaker.release(this.permit);
+    target.failures++;
+    target.lastError = failure;
+    target.lastErrorAt = this.reg.now();
+    target.breaker.failure(verdict);
+  }
+}

@@ -1,0 +1,63 @@
+import type { Config } from "../config/load";
+import { KeyAuthenticator } from "../gateway/key-auth";
+import { BucketLimiter } from "../gateway/limits/bucket-limiter";
+import { ChatMetrics } from "../gateway/metrics";
+import { createUpstreams } from "../gateway/upstream/upstreams";
+import { resolveAdminToken } from "../identity/admin-token";
+import { AlertNotifier } from "../modules/alerts/notifier";
+import { AlertService } from "../modules/alerts/service";
+import { stripeFromConfig } from "../modules/billing/stripe-client";
+import { installPolicy, sqliteBucketStore } from "../modules/ratelimit/service";
+import { journalPath, SettleJournal } from "../money/settle-journal";
+import { SqliteCreditStore } from "../money/sqlite-credit-store";
+import { Store } from "../store/store";
+import type { AppDeps } from "./deps";
+
+export interface Runtime {
+  deps: AppDeps;
+  /** Set on the very first start when no admin token is configured: print it once. */
+  generatedAdminToken?: string;
+  migrated: number;
+  recoveredHolds: number;
+  /** The settlement journal this process owns, if any: closed (and given up) at stop. */
+  journal?: SettleJournal;
+}
+
+/** Opens and migrates the database and builds the app's dependencies. */
+export function buildRuntime(config: Config, opts: { store?: Store; now?: () => number } = {}): Runtime {
+  const now = opts.now ?? Date.now;
+  const store = opts.store ?? new Store(config.db_path);
+  const migrated = store.migrate();
+  // An in-memory database has nothing to survive a crash for: no journal. A second gateway on
+  // the same database (unsupported, but safe) commits its settlements to SQLite directly.
+  const file = store.file;
+  const journaled = config.settle_batch_ms > 0 && file !== null;
+  const journal = journaled ? (SettleJournal.claim(journalPath(file!)) ?? undefined) : undefined;
+  if (journaled && !journal) {
+    console.error(`another gateway process serves ${file} and owns its settlement journal: this one commits settlements to SQLite directly`);
+  }
+  const credits = new SqliteCreditStore(store, { holdTtlMs: config.hold_ttl_seconds * 1000, now, journal, applyMs: config.settle_batch_ms });
+  // Holds persisted by a previous process belong to requests that died with it.
+  const recoveredHolds = credits.recover();
+  const admin = resolveAdminToken(store, config.admin_token);
+  // Plans and tiers go into the database (tiers apply wherever credits are added); buckets are restored.
+  installPolicy(store, config, now());
+  const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(store) });
+  const deps: AppDeps = {
+    config,
+    store,
+    credits,
+    keys: new KeyAuthenticator(store, now),
+    limiter,
+    adminTokenHash: admin.hash,
+    now,
+    upstreams: createUpstreams(config),
+    metrics: new ChatMetrics(),
+  };
+  // Low-balance alerts hear of every committed charge (CreditStore.onCharge); payments need the Stripe client.
+  const alerts = new AlertService(store, config, (id) => credits.balance(id), new AlertNotifier(store, config, { now }), now);
+  alerts.watch(credits);
+  deps.alerts = alerts;
+  deps.stripe = stripeFromConfig(config);
+  return { deps, journal, generatedAdminToken: admin.generated, migrated, recoveredHolds };
+}

@@ -7,14 +7,15 @@ import { BIN, binaryCustomer, ensureBinary, ROOT, startBinary, type RunningBinar
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
 
 /**
- * The README's deployment section, run as written: its systemd unit passes `systemd-analyze
+ * The deployment page (docs/operations.md), run as written: its systemd unit passes `systemd-analyze
  * verify`, and its nginx server block (with a self-signed certificate) in front of the compiled
  * binary passes streams event by event and bodies up to Tollgate's own limit, so that the 413 a
  * client sees is Tollgate's envelope.
  */
 setDefaultTimeout(120_000);
 const ADMIN = "deploy-admin-token-0123456789";
-const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+const DOC = "docs/operations.md";
+const doc = readFileSync(join(ROOT, DOC), "utf8");
 const dir = mkdtempSync(join(tmpdir(), "tollgate-deploy-"));
 const upstream = startFakeUpstream();
 let gw: RunningBinary;
@@ -22,10 +23,10 @@ let nginx: Subprocess | undefined;
 let key: string;
 let proxyUrl: string;
 
-/** The fenced block of `lang` in the README that contains `marker`. */
-function readmeBlock(lang: string, marker: string): string {
-  const block = [...readme.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1]!).find((b) => b.includes(marker));
-  if (!block) throw new Error(`README has no \`\`\`${lang} block with ${marker}`);
+/** The fenced block of `lang` in docs/operations.md that contains `marker`. */
+function docBlock(lang: string, marker: string): string {
+  const block = [...doc.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1]!).find((b) => b.includes(marker));
+  if (!block) throw new Error(`${DOC} has no \`\`\`${lang} block with ${marker}`);
   return block;
 }
 
@@ -41,7 +42,7 @@ beforeAll(async () => {
   gw = await startBinary(["serve", "--config", config], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
   key = (await binaryCustomer(gw.url, ADMIN, "Deploy Co", 50_000_000)).keys[0]!;
 
-  // The README's server block, with a local port, a self-signed certificate and the gateway's port.
+  // The page's server block, with a local port, a self-signed certificate and the gateway's port.
   const cert = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=llm.example.com",
     "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")]);
   if (cert.code !== 0) throw new Error(`openssl: ${cert.err}`);
@@ -52,7 +53,7 @@ beforeAll(async () => {
     resolve(p);
   });
   const gatewayPort = new URL(gw.url).port;
-  const server = readmeBlock("nginx", "proxy_pass")
+  const server = docBlock("nginx", "proxy_pass")
     .replace("listen 443 ssl;", `listen 127.0.0.1:${port} ssl;`)
     .replace(/ssl_certificate\s+\S+;/, `ssl_certificate ${join(dir, "cert.pem")};`)
     .replace(/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${join(dir, "key.pem")};`)
@@ -95,9 +96,9 @@ const viaProxy = (body: unknown) =>
     tls: { rejectUnauthorized: false },
   });
 
-describe("the README's systemd unit", () => {
+describe("the systemd unit of docs/operations.md", () => {
   test("passes systemd-analyze verify", () => {
-    const unit = readmeBlock("ini", "[Service]").replaceAll("/usr/local/bin/tollgate", BIN);
+    const unit = docBlock("ini", "[Service]").replaceAll("/usr/local/bin/tollgate", BIN);
     const file = join(dir, "tollgate.service");
     writeFileSync(file, unit);
     const r = run(["systemd-analyze", "verify", file]);
@@ -109,7 +110,7 @@ describe("the README's systemd unit", () => {
   });
 });
 
-describe("the README's nginx block in front of the binary", () => {
+describe("the nginx block of docs/operations.md in front of the binary", () => {
   test("a stream passes event by event, not buffered", async () => {
     const started = performance.now();
     const res = await viaProxy({ model: "grok-4", stream: true, messages: [{ role: "user", content: "stream me" }], mock: { completion_tokens: 8, chunk_delay_ms: 150 } });

@@ -1,5 +1,5 @@
 /**
- * Records tollgate.order, the profile `bun run build` lays the binary's bytecode out by
+ * Records build/tollgate.order, the profile `bun run build` lays the binary's bytecode out by
  * (--bytecode-order): the functions a start runs come first, so the binary reads and decodes
  * less of itself. The recorded run is the benchmarked cold start: `serve` on a migrated database
  * with a key, then the first chat completions (plain and streamed) through a fake upstream.
@@ -13,7 +13,7 @@ import { BODY, CHAT_PATH, prepareTollgate, provision, startTollgate, startUpstre
 
 const ROOT = resolve(import.meta.dir, "..");
 const DIR = join(ROOT, ".tmp/bytecode-order");
-const ORDER = join(ROOT, "tollgate.order");
+const ORDER = join(ROOT, "build/tollgate.order");
 const BIN = join(ROOT, "dist/tollgate");
 
 try {

@@ -14,6 +14,7 @@ import {
   accountBalance, directTarget, freePort, prepareTollgate, jsonHeaders, provision, smokeCheck, startBare, startJsonFloor, startNginx, startPortkey, startTollgate, startUpstream,
   type Target,
 } from "./targets";
+import { orderFileReport } from "./order-file";
 import { profileTollgate, type ProfileShare } from "./profile";
 import { ensureTools } from "./tools";
 
@@ -55,6 +56,13 @@ async function main() {
   const binary = join(ROOT, "dist/tollgate");
 
   const { serverCpu: S, loadCpu: L } = settings;
+  // A stale layout profile only slows the start down, so it is reported, not failed on; measured
+  // before any target starts, it takes no CPU from a measurement.
+  try {
+    log(await orderFileReport({ root: ROOT, binary, dir: join(OUT, "order"), serverCpu: S, upstreamCpu: L }));
+  } catch (e) {
+    log(`order file: could not be checked: ${(e as Error).message}`);
+  }
   const logFile = (n: string) => join(OUT, `${n}.log`);
   const up = await startUpstream(ROOT, tools.upstreamBin, L, logFile("upstream"));
   log(`upstream (${tools.upstreamBin ? "C" : "Bun"}) on ${up.url}, CPU ${L}`);

@@ -1,9 +1,6 @@
 /**
- * Benchmark harness: `bun run bench` (full, ~20 min with the 10-minute soak) or
- * `bun run bench:quick` (smoke, about a minute). Every figure is a median over interleaved
- * rounds and is compared with the bare Bun proxy measured in the same rounds; nothing absolute
- * is ever checked. Full runs write BENCHMARKS.md and bench/results.svg; quick runs write
- * bench/out/. See BENCHMARKS.md for the method.
+ * Benchmark harness: `bun run bench` (full, writes BENCHMARKS.md and bench/results.svg) or
+ * `bun run bench:quick` (smoke, writes bench/out/). Method: docs/benchmarks.md and BENCHMARKS.md.
  */
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";

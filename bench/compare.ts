@@ -2,10 +2,9 @@
  * Quick A/B while optimising: bare proxy vs Tollgate run from source (or the binary with
  * --binary), interleaved, printing throughput ratios and CPU per request. Not part of the report.
  * Usage: bun bench/compare.ts [--rounds=3] [--seconds=3] [--stream] [--binary] [--cpu-prof] [--connections=50] [--json-floor] [--env=NAME=value ...]
- * --env sets an environment variable of the gateway only (repeatable): a setting such as
- * TOLLGATE_SETTLE_BATCH_MS=0, or a runtime switch such as BUN_JSC_logGC=1 (its log: bench/out/cmp-tollgate.log).
- * --json-floor also measures bench/json-proxy.ts, plain and with EXTRAS=1 (bare proxy + parsing the
- * request and the answer, or every event of a stream with --stream: the floor of any metering gateway).
+ * --env sets an environment variable of the gateway only (repeatable), e.g. TOLLGATE_SETTLE_BATCH_MS=0
+ * or BUN_JSC_logGC=1 (its log: bench/out/cmp-tollgate.log); --json-floor also measures the metering
+ * floor, bench/json-proxy.ts, plain and with EXTRAS=1. Method: docs/benchmarks.md and BENCHMARKS.md.
  */
 import { join, resolve } from "node:path";
 import { wrk } from "./load";

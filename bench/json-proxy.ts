@@ -1,11 +1,6 @@
 /**
- * The floor of any metering gateway in Bun: the bare proxy plus the two steps metering cannot
- * skip, parsing the request JSON and parsing (then re-serialising) the JSON answer to read its
- * usage; for a stream, reading every chunk in JavaScript and parsing each event's JSON (the
- * chunks go on as they came: the least a tap that reads usage can do). No auth, no limits, no money. With EXTRAS=1 it also does what every request of a
- * well-behaved gateway costs the runtime: an abort signal tied to the client's request, a total
- * timeout timer, and OpenAI's x-request-id and x-ratelimit-* response headers.
- * `bun bench/compare.ts --json-floor` measures both against the bare proxy.
+ * The metering floor: the bare proxy plus parsing the request and the answer (EXTRAS=1: plus abort signal, timer, headers).
+ * What it stands for: docs/benchmarks.md and BENCHMARKS.md.
  * Usage: PORT=... UPSTREAM=http://127.0.0.1:N [EXTRAS=1] bun bench/json-proxy.ts (prints "ready <port>").
  */
 const upstream = process.env.UPSTREAM!;

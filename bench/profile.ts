@@ -1,7 +1,6 @@
 /**
- * Where Tollgate's time goes: the gateway run from source under Bun's CPU profiler (same config,
- * same pinning, 50 connections of non-streaming load), its JavaScript thread's samples grouped by
- * area: native calls by the module that made them, library code by package, our code by module.
+ * Where Tollgate's time goes: its CPU profile under load, samples grouped by module and package.
+ * Method: docs/benchmarks.md and BENCHMARKS.md.
  */
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";

@@ -1,9 +1,6 @@
 /**
- * Benchmark harness: `bun run bench` (full, ~20 min with the 10-minute soak) or
- * `bun run bench:quick` (smoke, about a minute). Every figure is a median over interleaved
- * rounds and is compared with the bare Bun proxy measured in the same rounds; nothing absolute
- * is ever checked. Full runs write BENCHMARKS.md and bench/results.svg; quick runs write
- * bench/out/. See BENCHMARKS.md for the method.
+ * Benchmark harness: `bun run bench` (full, writes BENCHMARKS.md and bench/results.svg) or
+ * `bun run bench:quick` (smoke, writes bench/out/). Method: docs/benchmarks.md and BENCHMARKS.md.
  */
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -14,6 +11,7 @@ import {
   accountBalance, directTarget, freePort, prepareTollgate, jsonHeaders, provision, smokeCheck, startBare, startJsonFloor, startNginx, startPortkey, startTollgate, startUpstream,
   type Target,
 } from "./targets";
+import { orderFileReport } from "./order-file";
 import { profileTollgate, type ProfileShare } from "./profile";
 import { ensureTools } from "./tools";
 
@@ -55,6 +53,13 @@ async function main() {
   const binary = join(ROOT, "dist/tollgate");
 
   const { serverCpu: S, loadCpu: L } = settings;
+  // A stale layout profile only slows the start down, so it is reported, not failed on; measured
+  // before any target starts, it takes no CPU from a measurement.
+  try {
+    log(await orderFileReport({ root: ROOT, binary, dir: join(OUT, "order"), serverCpu: S, upstreamCpu: L }));
+  } catch (e) {
+    log(`order file: could not be checked: ${(e as Error).message}`);
+  }
   const logFile = (n: string) => join(OUT, `${n}.log`);
   const up = await startUpstream(ROOT, tools.upstreamBin, L, logFile("upstream"));
   log(`upstream (${tools.upstreamBin ? "C" : "Bun"}) on ${up.url}, CPU ${L}`);

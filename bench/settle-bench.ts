@@ -1,10 +1,6 @@
 /**
- * Micro benchmark of one settlement at concurrency 1: reserve + settle with a usage row, one at a
- * time. Prints p50/p99 latency, CPU per settlement, and WAL frames (pages) written per commit, for
- * a SQLite commit per settlement (two WAL checkpoint settings) and for the settlement journal
- * (appended per settlement, written to SQLite every 100 ms: the gateway's default). Then the
- * write-behind's transaction size: CPU per settlement and commit time for batches of 32 to 512
- * (the gateway writes at most 128 per event-loop turn, see settle-sink.ts).
+ * Micro benchmark of settlement: one at a time (SQLite commit vs journal), then by batch size.
+ * Method and figures: docs/benchmarks.md and BENCHMARKS.md.
  * Usage: bun bench/settle-bench.ts [db path]
  */
 import { rmSync, statSync } from "node:fs";
@@ -65,7 +61,8 @@ for (const [ckpt, journaled] of [[1000, false], [100000, false], [1000, true]] a
   db.sqlite.close();
 }
 
-// The write-behind's transactions: larger ones cost less per settlement and hold the loop longer.
+// The write-behind's transactions: larger ones cost less per settlement and hold the loop longer
+// (the gateway writes up to 128 per transaction, src/money/settle-sink.ts).
 const record = (): SettleRecord => {
   const id = newSortableId("req");
   return { t: "settle", requestId: id, accountId: "acc_1", keyId: "key_1", amount: 1000, charge: 640, persisted: false, at: Date.now(), extras: { note: "bench-model", usage: usage(id) } };

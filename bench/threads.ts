@@ -1,7 +1,6 @@
 /**
- * CPU per request by thread: the bare proxy, the metering floor (with signal, timer, headers) and
- * Tollgate from source, each under the same wrk load, with every thread's CPU time read from
- * /proc before and after (the JavaScript thread, Bun's HTTP client thread, JIT and GC helpers).
+ * CPU per request by thread (from /proc) for the bare proxy, the metering floor and Tollgate from source.
+ * Method and figures: docs/benchmarks.md and BENCHMARKS.md.
  * Usage: bun bench/threads.ts [--stream] [--seconds=5] [--rounds=2]
  */
 import { readdirSync, readFileSync } from "node:fs";

@@ -1,16 +1,6 @@
 /*
- * Fast fake OpenAI-compatible upstream for the benchmarks (Linux, epoll, one thread).
- *
- * Why C: on a 2-core machine the gateway gets one core and the load generator shares the other
- * with the upstream, so the upstream must cost a small fraction of what a proxy costs per request
- * or it becomes the bottleneck and flattens every ratio. A Bun upstream costs about half of a Bun
- * proxy per request (more for streams); this one costs a few microseconds.
- *
- * Non-streaming: one fixed completion with usage. Streaming (body has "stream":true): a role
- * chunk, CHUNKS content chunks, a finish chunk, a usage chunk when "include_usage":true, then
- * [DONE]. Like a model server decoding a batch, every pass of the event loop writes one event to
- * each open stream, so each event leaves in its own write.
- *
+ * Fake OpenAI-compatible upstream in C (epoll, one thread): a few microseconds per request, so it never is the bottleneck.
+ * Why and what it answers: docs/benchmarks.md and BENCHMARKS.md.
  * Usage: upstream PORT   (PORT 0 = any; prints "ready <port>" once listening)
  */
 #define _GNU_SOURCE
@@ -174,7 +164,8 @@ static int serve(conn *c) {
   return 0;
 }
 
-/* One pass: the next event of every open stream that is not backpressured. */
+/* One pass: the next event of every open stream that is not backpressured, so that, as from a
+ * model server decoding a batch, each event leaves in its own write. */
 static void pass(void) {
   conn *c = streams.next;
   while (c != &streams) {

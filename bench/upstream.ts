@@ -1,8 +1,6 @@
 /**
- * Fast fake upstream for the benchmarks: precomputed bytes, no per-request allocation beyond
- * what Bun needs, so that it never is the bottleneck. Non-streaming: one fixed completion with
- * usage. Streaming: a role chunk, CHUNKS content chunks, a finish chunk, a usage chunk (when
- * asked, as Tollgate always does) and [DONE], each flushed as its own write like a real model.
+ * Fake upstream in Bun with precomputed answers: build:order's, and the harness's without a C compiler.
+ * What it answers: docs/benchmarks.md and BENCHMARKS.md.
  * Usage: PORT=... bun bench/upstream.ts (prints "ready <port>").
  */
 const CHUNKS = 20;

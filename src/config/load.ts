@@ -139,8 +139,27 @@ export function defaultModels(): Omit<ModelConfig, "deployments">[] {
   ];
 }
 
+type Parsed = z.output<typeof ConfigSchema>;
+
+/** The settings from file, environment and overrides, validated, resolved and frozen; bad ones throw ConfigError. */
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? {};
+  const c = parse(gather(opts, env));
+  checkSettings(c);
+  const providers = resolveProviders(c, env);
+  const models = resolveModels(c, new Set(providers.map((p) => p.id)));
+  resolvePlans(c);
+  // A hold must outlive the longest request, or the sweeper would free credit still in use.
+  if (c.hold_ttl_seconds * 1000 <= c.timeouts.total_ms) {
+    throw new ConfigError(
+      `invalid config: hold_ttl_seconds (env TOLLGATE_HOLD_TTL_SECONDS): must be longer than timeouts.total_ms (${c.timeouts.total_ms} ms)`,
+    );
+  }
+  return deepFreeze({ ...c, providers, models });
+}
+
+/** The raw settings: the file, then the environment over it, then the overrides over both. */
+function gather(opts: LoadOptions, env: Record<string, string | undefined>): Record<string, unknown> {
   const file = opts.file ?? env.TOLLGATE_CONFIG;
   const raw: Record<string, unknown> = file ? readFile(file) : {};
   for (const [name, field] of Object.entries(ENV_MAP)) {
@@ -148,14 +167,19 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (v !== undefined && v !== "") raw[field] = v;
   }
   Object.assign(raw, opts.overrides ?? {});
+  return raw;
+}
 
+function parse(raw: Record<string, unknown>): Parsed {
   const parsed = ConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    // A misspelt key explains the rest (its setting missing or defaulted): report it first.
-    const issues = parsed.error.issues;
-    throw new ConfigError(formatIssue(issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!, raw));
-  }
-  const c = parsed.data;
+  if (parsed.success) return parsed.data;
+  // A misspelt key explains the rest (its setting missing or defaulted): report it first.
+  const issues = parsed.error.issues;
+  throw new ConfigError(formatIssue(issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!, raw));
+}
+
+/** Settings that are only valid together. */
+function checkSettings(c: Parsed): void {
   // Payments need both: a checkout whose webhook cannot be verified would never be credited.
   if (Boolean(c.stripe_secret_key) !== Boolean(c.stripe_webhook_secret)) {
     throw new ConfigError(
@@ -166,7 +190,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (c.alert_webhook_url && !c.alert_webhook_secret) {
     throw new ConfigError("invalid config: alert_webhook_secret (env TOLLGATE_ALERT_WEBHOOK_SECRET): required with alert_webhook_url (alerts are signed)");
   }
+}
 
+/** The providers with their keys and kind; without any configured, xAI alone (xai_base_url, xai_api_key). */
+function resolveProviders(c: Parsed, env: Record<string, string | undefined>): Provider[] {
   const providers: Provider[] = (c.providers ?? [{ id: "xai", base_url: c.xai_base_url, headers: {} }]).map((p) => {
     const { api_key_env: _e, api_key_file: _f, api_keys: _k, ...rest } = p;
     const resolved = resolveKeys(p, env);
@@ -179,6 +206,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (ids.has(p.id)) throw new ConfigError(`invalid config: providers: duplicate id ${JSON.stringify(p.id)}`);
     ids.add(p.id);
   }
+  return providers;
+}
+
+/** The models (the built-in ones when none is configured), each with its deployments by priority. */
+function resolveModels(c: Parsed, providerIds: ReadonlySet<string>): Model[] {
   const models: Model[] = (c.models ?? (defaultModels() as ModelConfig[])).map((m) => {
     const { deployments: given, provider: _p, ...rest } = m;
     if (!given && !m.provider) throw new ConfigError(`invalid config: models.${m.id}: needs provider or deployments`);
@@ -200,7 +232,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   for (const m of models) {
     const deployments = m.deployments ?? [];
     deployments.forEach((d, i) => {
-      if (!ids.has(d.provider)) {
+      if (!providerIds.has(d.provider)) {
         const field = deployments.length > 1 || (c.models ?? []).find((x) => x.id === m.id)?.deployments ? `deployments.${i}.provider` : "provider";
         throw new ConfigError(`invalid config: models.${m.id}.${field}: unknown provider ${JSON.stringify(d.provider)}`);
       }
@@ -208,8 +240,14 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (modelIds.has(m.id)) throw new ConfigError(`invalid config: models: duplicate id ${JSON.stringify(m.id)}`);
     modelIds.add(m.id);
   }
-  // Rate-limit plans. A built-in "default" plan exists while default_plan is "default" and none is
-  // configured; with another default_plan, accounts left on "default" fall back to that plan.
+  return models;
+}
+
+/**
+ * Rate-limit plans, in place. A built-in "default" plan exists while default_plan is "default" and
+ * none is configured; with another default_plan, accounts left on "default" fall back to that plan.
+ */
+function resolvePlans(c: Parsed): void {
   if (c.default_plan === "default" && !Object.hasOwn(c.plans, "default")) c.plans = { ...c.plans, default: { ...BUILTIN_DEFAULT_PLAN } };
   // Everything that names a plan must name a configured one; tiers ascending.
   const planRefs: [string, string][] = [["default_plan", c.default_plan], ...c.tiers.map((t, i): [string, string] => [`tiers.${i}.plan`, t.plan])];
@@ -217,13 +255,6 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (!Object.hasOwn(c.plans, plan)) throw new ConfigError(`invalid config: ${field}: unknown plan ${JSON.stringify(plan)} (configured: ${Object.keys(c.plans).join(", ")})`);
   }
   c.tiers.sort((a, b) => a.min_lifetime_topup_micros - b.min_lifetime_topup_micros);
-  // A hold must outlive the longest request, or the sweeper would free credit still in use.
-  if (c.hold_ttl_seconds * 1000 <= c.timeouts.total_ms) {
-    throw new ConfigError(
-      `invalid config: hold_ttl_seconds (env TOLLGATE_HOLD_TTL_SECONDS): must be longer than timeouts.total_ms (${c.timeouts.total_ms} ms)`,
-    );
-  }
-  return deepFreeze({ ...c, providers, models });
 }
 
 function deepFreeze<T>(o: T): T {

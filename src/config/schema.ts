@@ -56,7 +56,7 @@ export const ModelSchema = z.strictObject({
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-/** Resilience: time limits of one proxied request (src/modules/upstreams). */
+/** Resilience: time limits of one proxied request (src/gateway/upstream). */
 export const TimeoutsSchema = z.strictObject({
   /** TCP connect to an upstream host (checked before using a host that is idle or was failing). */
   connect_ms: int(100, 120_000).default(5_000),
@@ -88,7 +88,7 @@ export const BreakerSchema = z.strictObject({
   cooldown_ms: int(100, 3_600_000).default(30_000),
 });
 
-/** Rate-limit plan: the limits apply per key and per account (src/modules/ratelimit). */
+/** Rate-limit plan: the limits apply per key and per account (src/gateway/limits). */
 export const PlanSchema = z.strictObject({
   rpm: z.number().int().positive().describe("requests per minute (also the request burst)"),
   tpm: z.number().int().positive().describe("tokens per minute (also the token burst)"),
@@ -122,7 +122,7 @@ export const ConfigSchema = z.strictObject({
   settle_batch_ms: int(0, 10_000).default(100),
   /**
    * "batch": at its first chat request `serve` puts its threads under Linux's SCHED_BATCH
-   * (src/lib/cpu-scheduling.ts: more requests per core, a little more latency at moderate load);
+   * (src/runtime/cpu-scheduling.ts: more requests per core, a little more latency at moderate load);
    * "normal" leaves them be.
    */
   cpu_scheduling: z.enum(["batch", "normal"]).default("normal"),

@@ -1,8 +1,8 @@
-import { ApiError } from "../../lib/errors";
 import type { Principal } from "../key-auth";
-import { type Bucket, capacity, fullBucket, refill, remaining, UNIT, waitMs } from "./bucket";
+import { type Bucket, capacity, fullBucket, refill, UNIT, waitMs } from "./bucket";
 import { formatDuration } from "./duration";
-import { describe, level, type Level, type LevelState, render, type Scope, slotOf, tightest } from "./levels";
+import { level, type Level, type LevelState, render, type Scope, slotOf, tightest } from "./levels";
+import { type Binding, mustWait, tooLarge, tooManyConcurrent } from "./limit-errors";
 import type { Admission, LimitsView, RateLimiter } from "./limiter";
 import { effectivePlan, keyLevel, type Limits, type PlanPolicy } from "./plans";
 
@@ -20,9 +20,6 @@ export interface BucketStore {
   /** Upserts and deletes in one transaction. */
   save(upserts: BucketRow[], deletes: string[]): void;
 }
-
-/** Concurrency-cap 429s ask for a short, fixed back-off: a slot frees when some request ends. */
-const CONCURRENCY_RETRY_MS = 1000;
 
 /**
  * Token buckets per key and per account, authoritative in memory (JavaScript runs one callback at
@@ -53,111 +50,16 @@ export class BucketLimiter implements RateLimiter {
 
   admit(p: Principal, estimatedTokens: number): Admission {
     const now = this.clock();
-    const est = Number.isFinite(estimatedTokens) && estimatedTokens > 0 ? Math.ceil(estimatedTokens) : 0;
+    const est = wholeTokens(estimatedTokens);
     const { levels } = this.resolve(p);
     const states = levels.map((level) => this.state(level, now));
-
-    // A request bigger than a token bucket can ever hold must not be retried forever.
-    for (const s of states) {
-      if (est > s.level.limits.tpm) {
-        throw new ApiError(
-          429,
-          `Request too large on tokens per min (TPM) for ${describe(s.level)}: Limit ${s.level.limits.tpm}, Requested ${est}. ` +
-            "Reduce the input or max_tokens (max_completion_tokens) so that the request fits.",
-          "tokens",
-          "rate_limit_exceeded",
-          null,
-          { ...render(states), "x-should-retry": "false" },
-        );
-      }
-    }
-
-    let wait = 0;
-    let binding: { s: LevelState; type: "requests" | "tokens" } | undefined;
-    for (const s of states) {
-      const r = waitMs(s.req, UNIT, s.level.limits.rpm);
-      if (r > wait) (wait = r), (binding = { s, type: "requests" });
-      const t = waitMs(s.tok, est * UNIT, s.level.limits.tpm);
-      if (t > wait) (wait = t), (binding = { s, type: "tokens" });
-    }
-    if (binding) {
-      const { s, type } = binding;
-      const limit = type === "requests" ? s.level.limits.rpm : s.level.limits.tpm;
-      const left = remaining(type === "requests" ? s.req : s.tok);
-      const what = type === "requests" ? "requests per min (RPM)" : "tokens per min (TPM)";
-      throw rateLimited(
-        `Rate limit reached for ${describe(s.level)} on ${what}: Limit ${limit}, Remaining ${left}, Requested ${type === "requests" ? 1 : est}. ` +
-          `Please try again in ${formatDuration(wait)}.`,
-        type,
-        wait,
-        render(states),
-      );
-    }
-
-    for (const s of states) {
-      const n = this.inflight.get(s.level.slot) ?? 0;
-      if (n >= s.level.limits.concurrency) {
-        throw rateLimited(
-          `Too many concurrent requests for ${describe(s.level)}: Limit ${s.level.limits.concurrency} concurrent requests. ` +
-            "Please try again in 1s.",
-          "requests",
-          CONCURRENCY_RETRY_MS,
-          render(states),
-        );
-      }
-    }
-
-    for (const s of states) {
-      s.req.level -= UNIT;
-      s.tok.level -= est * UNIT;
-      this.dirty.add(s.level.r).add(s.level.t);
-      this.inflight.set(s.level.slot, (this.inflight.get(s.level.slot) ?? 0) + 1);
-    }
-    const headers = render(states);
-
-    let settled = false;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      for (const level of levels) {
-        const k = level.slot;
-        const n = (this.inflight.get(k) ?? 1) - 1;
-        if (n > 0) this.inflight.set(k, n);
-        else this.inflight.delete(k);
-      }
-    };
-    return {
-      headers,
-      release,
-      cancel: () => {
-        if (!settled) {
-          settled = true;
-          const at = this.clock();
-          for (const level of levels) {
-            for (const [dim, units] of [["r", UNIT], ["t", est * UNIT]] as const) {
-              const b = this.bucket(level, dim, at);
-              b.level = Math.min(capacity(dim === "r" ? level.limits.rpm : level.limits.tpm), b.level + units);
-              this.dirty.add(level[dim]);
-            }
-          }
-        }
-        release();
-      },
-      settle: (actualTokens: number) => {
-        if (settled) return;
-        settled = true;
-        const actual = Number.isFinite(actualTokens) && actualTokens > 0 ? Math.ceil(actualTokens) : 0;
-        if (actual === est) return;
-        const at = this.clock();
-        for (const level of levels) {
-          const b = this.bucket(level, "t", at);
-          // More than estimated leaves a debt that delays the next admissions; less is refunded.
-          b.level = Math.min(capacity(level.limits.tpm), b.level - (actual - est) * UNIT);
-          this.dirty.add(level.t);
-        }
-      },
-    };
+    // Every check comes before any charge: a refused request costs nothing at any level.
+    this.checkSize(states, est);
+    const binding = this.bindingWait(states, est);
+    if (binding) throw mustWait(binding, est, states);
+    this.checkConcurrency(states);
+    this.take(states, est);
+    return this.admission(levels, est, render(states));
   }
 
   headers(p: Principal): Record<string, string> {
@@ -241,12 +143,105 @@ export class BucketLimiter implements RateLimiter {
     if (!b) this.buckets.set(id, (b = fullBucket(perMinute, now)));
     return refill(b, perMinute, now);
   }
+
+  /** A request bigger than a token bucket can ever hold must not be retried forever. */
+  private checkSize(states: LevelState[], est: number): void {
+    for (const s of states) if (est > s.level.limits.tpm) throw tooLarge(s, est, states);
+  }
+
+  /** The bucket the request would wait longest for; undefined when every bucket has room now. */
+  private bindingWait(states: LevelState[], est: number): Binding | undefined {
+    let wait = 0;
+    let binding: LevelState | undefined;
+    let type: Binding["type"] = "requests";
+    for (const s of states) {
+      const r = waitMs(s.req, UNIT, s.level.limits.rpm);
+      if (r > wait) (wait = r), (binding = s), (type = "requests");
+      const t = waitMs(s.tok, est * UNIT, s.level.limits.tpm);
+      if (t > wait) (wait = t), (binding = s), (type = "tokens");
+    }
+    // Built only on refusal: an admitted request allocates nothing here.
+    return binding && { s: binding, type, wait };
+  }
+
+  private checkConcurrency(states: LevelState[]): void {
+    for (const s of states) {
+      if ((this.inflight.get(s.level.slot) ?? 0) >= s.level.limits.concurrency) throw tooManyConcurrent(s, states);
+    }
+  }
+
+  /** Charges the request and its estimate to every level and takes a slot at each. */
+  private take(states: LevelState[], est: number): void {
+    for (const s of states) {
+      s.req.level -= UNIT;
+      s.tok.level -= est * UNIT;
+      this.dirty.add(s.level.r).add(s.level.t);
+      this.inflight.set(s.level.slot, (this.inflight.get(s.level.slot) ?? 0) + 1);
+    }
+  }
+
+  /** The handle the proxy settles, releases or cancels; settle and cancel act once between them. */
+  private admission(levels: Level[], est: number, headers: Record<string, string>): Admission {
+    let settled = false;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.freeSlots(levels);
+    };
+    return {
+      headers,
+      release,
+      cancel: () => {
+        if (!settled) {
+          settled = true;
+          this.refund(levels, est);
+        }
+        release();
+      },
+      settle: (actualTokens: number) => {
+        if (settled) return;
+        settled = true;
+        const actual = wholeTokens(actualTokens);
+        if (actual !== est) this.correct(levels, actual - est);
+      },
+    };
+  }
+
+  private freeSlots(levels: Level[]): void {
+    for (const level of levels) {
+      const k = level.slot;
+      const n = (this.inflight.get(k) ?? 1) - 1;
+      if (n > 0) this.inflight.set(k, n);
+      else this.inflight.delete(k);
+    }
+  }
+
+  /** Gives back the request and its estimated tokens (capped at capacity). */
+  private refund(levels: Level[], est: number): void {
+    const at = this.clock();
+    for (const level of levels) {
+      for (const [dim, units] of [["r", UNIT], ["t", est * UNIT]] as const) {
+        const b = this.bucket(level, dim, at);
+        b.level = Math.min(capacity(dim === "r" ? level.limits.rpm : level.limits.tpm), b.level + units);
+        this.dirty.add(level[dim]);
+      }
+    }
+  }
+
+  /** Charges `extra` more tokens than estimated (negative: fewer) to every level. */
+  private correct(levels: Level[], extra: number): void {
+    const at = this.clock();
+    for (const level of levels) {
+      const b = this.bucket(level, "t", at);
+      // More than estimated leaves a debt that delays the next admissions; less is refunded.
+      b.level = Math.min(capacity(level.limits.tpm), b.level - extra * UNIT);
+      this.dirty.add(level.t);
+    }
+  }
 }
 
-function rateLimited(message: string, type: "requests" | "tokens", waitMsValue: number, headers: Record<string, string>): ApiError {
-  return new ApiError(429, message, type, "rate_limit_exceeded", null, {
-    ...headers,
-    "retry-after": String(Math.ceil(waitMsValue / 1000)),
-    "retry-after-ms": String(waitMsValue),
-  });
+/** Whole tokens of an estimate or a usage: anything not a positive number counts as none. */
+function wholeTokens(n: number): number {
+  return Number.isFinite(n) && n > 0 ? Math.ceil(n) : 0;
 }

@@ -1,29 +1,103 @@
-import { errors } from "./errors";
-
-/** Bun's hard cap: above the configured limit so that the envelope of body-limit.ts answers first. */
-export const hardBodyCap = (limit: number) => Math.max(limit * 4, 16 * 1024 * 1024);
+import { ApiError, errors } from "./errors";
 
 /**
- * 413 in the OpenAI envelope for a declared body above `limit` bytes. Free of Elysia: the body
- * limit plugin and the chat route (which runs ahead of Elysia) share it.
+ * Bun's own body cap, out of reach: every limit is the gateway's, enforced on the bytes read (not
+ * the declared length) and answered in the caller's error shape instead of Bun's bare 413.
  */
+export const BUN_BODY_CAP = 2 ** 40;
+/** Request headers above this many bytes are refused (431) in the caller's error shape. */
+export const MAX_HEADER_BYTES = 32 * 1024;
+/** What an early answer still reads of a body nobody wanted (see discardUnread). */
+const DISCARD_BYTES = 1024 * 1024;
+const DISCARD_MS = 2_000;
+
+/** 413 in the OpenAI envelope for a declared body above `limit` bytes (before reading any of it). */
 export function refuseDeclaredOver(request: Request, limit: number): void {
   if (Number(request.headers.get("content-length") ?? 0) > limit) throw errors.tooLarge(limit);
 }
 
+/** 431 for headers larger than MAX_HEADER_BYTES (names and values). */
+export function refuseLargeHeaders(request: Request): void {
+  let bytes = 0;
+  for (const [name, value] of request.headers) bytes += name.length + value.length + 4;
+  if (bytes > MAX_HEADER_BYTES) {
+    throw new ApiError(431, `Request headers are larger than the limit of ${MAX_HEADER_BYTES} bytes.`, "invalid_request_error", "headers_too_large");
+  }
+}
+
 /**
- * Reads to its end, and drops, a request body nobody read: an answer given early (401 before the
+ * Reads a request body: at most `limit` bytes (413 beyond, reading stops there) within `timeoutMs`
+ * (408 after, the connection is given up): a slow or endless body cannot pin the gateway.
+ */
+export async function readBody(request: Request, limit: number, timeoutMs: number): Promise<Uint8Array> {
+  refuseDeclaredOver(request, limit);
+  if (!request.body) return new Uint8Array(0);
+  // A declared length within the limit: Bun reads exactly that much, natively.
+  if (request.headers.has("content-length")) return within(request.bytes(), timeoutMs);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), timeoutMs)));
+  try {
+    for (;;) {
+      const r = await Promise.race([reader.read(), late]);
+      if (r === "late") throw bodyTimeout(timeoutMs);
+      if (r.done) break;
+      size += r.value.length;
+      if (size > limit) throw errors.tooLarge(limit);
+      chunks.push(r.value);
+    }
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    throw e instanceof ApiError ? e : errors.badRequest("The request body could not be read.");
+  } finally {
+    clearTimeout(timer);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+async function within(bytes: Promise<Uint8Array>, timeoutMs: number): Promise<Uint8Array> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), timeoutMs)));
+  try {
+    const r = await Promise.race([bytes, late]);
+    if (r === "late") throw bodyTimeout(timeoutMs);
+    return r;
+  } catch (e) {
+    throw e instanceof ApiError ? e : errors.badRequest("The request body could not be read.");
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const bodyTimeout = (ms: number) =>
+  new ApiError(408, `The request body did not arrive within ${Math.round(ms / 1000)} s.`, "invalid_request_error", "request_timeout");
+
+/**
+ * Reads and drops what is left of a body nobody read: an answer given early (401 before the
  * body is looked at, 404, 413 on the declared length) would otherwise make Bun close the
  * connection while the body is still arriving, and a reverse proxy still sending it reports a
- * broken pipe and answers 502 instead of the envelope (nginx does). Bounded by Bun's hard cap.
+ * broken pipe and answers 502 instead of the envelope (nginx does). Bounded in bytes and time,
+ * so that a body nobody wants costs little; beyond that the connection is given up.
  */
 export async function discardUnread(request: Request): Promise<void> {
   if (request.bodyUsed || request.body === null) return;
+  const reader = request.body.getReader();
+  let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), DISCARD_MS)));
   try {
-    for await (const _ of request.body) {
-      // dropped
+    for (;;) {
+      const r = await Promise.race([reader.read(), late]);
+      if (r === "late" || r.done) break;
+      size += r.value.length;
+      if (size > DISCARD_BYTES) break;
     }
   } catch {
     // the client went away: nothing left to answer
+  } finally {
+    clearTimeout(timer);
+    reader.cancel().catch(() => {});
   }
 }

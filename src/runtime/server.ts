@@ -1,6 +1,6 @@
 import type { Server } from "bun";
 import { chatRoute } from "../gateway/route";
-import { discardUnread, hardBodyCap } from "../lib/body-cap";
+import { BUN_BODY_CAP, discardUnread } from "../lib/body-cap";
 import { corsPolicy } from "../lib/cors";
 import { rollUpUsage } from "../modules/usage/service";
 import type { App } from "./app";
@@ -31,7 +31,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     hostname: opts.hostname ?? deps.config.host,
     // Chat requests switch it off for themselves (long first-token waits); streams send keep-alive comments.
     idleTimeout: deps.config.idle_timeout_seconds,
-    maxRequestBodySize: hardBodyCap(deps.config.max_body_bytes),
+    maxRequestBodySize: BUN_BODY_CAP,
     // The hot route goes straight to its handler (gateway/route.ts); everything else to Elysia.
     routes: { "/v1/chat/completions": { POST: chat }, "/v1/chat/completions/": { POST: chat } },
     fetch: appHandler(deps),
@@ -58,14 +58,15 @@ function chatHandler(deps: AppDeps, onFirstChat?: () => void): Handler {
       firstChat = undefined;
       f();
     }
-    // Bun's idle timer also runs while a response streams (writes do not reset it), so chat
-    // requests, which may wait minutes for a first token and stream for longer, switch it off;
-    // the gateway's own timeouts (config `timeouts`) bound them instead.
-    srv.timeout(req, 0);
+    // Bun's idle timer also runs while a response streams (writes do not reset it), so admitted
+    // chat requests, which may wait minutes for a first token and stream for longer, switch it
+    // off; the gateway's own timeouts (config `timeouts`) bound them instead. Until admitted (key
+    // checked, body read within timeouts.body_ms, credit held) the idle timer stays.
+    const admitted = () => srv.timeout(req, 0);
     // Browsers only (an Origin header): server-to-server calls pay one header lookup.
     const allow = cors?.headers(req.headers.get("origin"));
-    if (!allow) return chat(req);
-    return chat(req).then((res) => {
+    if (!allow) return chat(req, undefined, admitted);
+    return chat(req, undefined, admitted).then((res) => {
       for (const name in allow) res.headers.set(name, allow[name]!);
       return res;
     });

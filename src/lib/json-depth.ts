@@ -1,0 +1,39 @@
+/** Deeper JSON is refused: generous for real JSON schemas, far below what breaks a parser or serialiser. */
+export const MAX_JSON_DEPTH = 128;
+
+const OPEN_BRACE = 123; // {
+const OPEN_BRACKET = 91; // [
+const CLOSE_BRACE = 125;
+const CLOSE_BRACKET = 93;
+const QUOTE = 34;
+const BACKSLASH = 92;
+
+/**
+ * Whether the JSON text nests objects and arrays more than `limit` deep (brackets inside strings
+ * do not count). Text with no more than `limit` opening brackets cannot, and is answered from a
+ * native search: the full scan only runs for the rare large body.
+ */
+export function tooDeep(text: string, limit: number): boolean {
+  let count = 0;
+  for (let i = text.indexOf("{"); i !== -1 && count <= limit; i = text.indexOf("{", i + 1)) count++;
+  for (let i = text.indexOf("["); i !== -1 && count <= limit; i = text.indexOf("[", i + 1)) count++;
+  return count > limit && depthOf(text, limit) > limit;
+}
+
+/** The deepest nesting of the text, counted up to just past `limit`. */
+function depthOf(text: string, limit: number): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > max && (max = depth) > limit) return max;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
+  }
+  return max;
+}

@@ -31,28 +31,31 @@ export function readErrorBody(text: string): UpstreamBody {
   return { message: text.trim(), code: null, param: null };
 }
 
+/** xAI answers a bad API key with a 400 that begins so (its other 400s are the request's fault). */
+const BAD_UPSTREAM_KEY = /^incorrect api key provided/i;
+
 /**
  * Maps an upstream failure (before any byte reached the client) to what the customer sees.
  * Problems with the gateway's own upstream key or credit are server errors (502/503), never
- * 401/402/403: the customer can do nothing about them.
+ * 401/402/403: the customer can do nothing about them. A 400 is the request's own fault and
+ * stays the customer's 400 with the upstream's message, whatever words it contains. `notified`:
+ * the failure was logged, so the operator can be said to know.
  */
-export function translateUpstreamError(status: number, text: string, retryAfter: string | null): ApiError {
+export function translateUpstreamError(status: number, text: string, retryAfter: string | null, notified = false): ApiError {
   const body = readErrorBody(text);
   const msg = scrub(body.message);
   const lower = msg.toLowerCase();
-  const credentialProblem = /api[ _-]?key|unauthori[sz]ed|authentication|permission|forbidden/.test(lower);
   const creditProblem = /credit|quota|billing|spending limit|exhausted|insufficient/.test(lower);
-  if (status === 401 || (status === 400 && credentialProblem) || (status === 403 && !creditProblem)) {
-    return errors.upstream(502, "The upstream provider rejected the gateway's credentials. The operator has been notified; please try again later.", "upstream_auth_error");
+  if (status === 401 || (status === 400 && BAD_UPSTREAM_KEY.test(msg)) || (status === 403 && !creditProblem)) {
+    const next = notified ? "The operator has been notified; please try again later." : "Please try again later.";
+    return errors.upstream(502, `The upstream provider rejected the gateway's credentials. ${next}`, "upstream_auth_error");
   }
   if (status === 402 || (status === 403 && creditProblem) || (status === 429 && creditProblem)) {
     return errors.upstream(503, "The upstream provider is temporarily unavailable (capacity). Please try again later.", "upstream_unavailable");
   }
   if (status === 429) {
-    const headers: Record<string, string> = {};
     const secs = retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : 1;
-    headers["retry-after"] = String(secs);
-    return errors.upstream(503, "The upstream provider is overloaded. Please retry shortly.", "upstream_overloaded", headers);
+    return errors.upstream(503, "The upstream provider is overloaded. Please retry shortly.", "upstream_overloaded", { "retry-after": String(secs) });
   }
   if (status === 413) return new ApiError(413, msg || "Request too large for the upstream model.", "invalid_request_error", "request_too_large");
   if (status === 400 || status === 422) {

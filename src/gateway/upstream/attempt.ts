@@ -1,4 +1,4 @@
-import { errors } from "../../lib/errors";
+import { ApiError, errors } from "../../lib/errors";
 import { adapters, upstreamHeaders } from "../providers/adapters";
 import { translateUpstreamError } from "../providers/errors";
 import type { Permit } from "./breaker";
@@ -11,13 +11,17 @@ import { classifyStatus, retryAfterMs } from "./retry";
 const ERROR_BODY_MS = 5_000;
 
 /**
- * One upstream attempt: a connect check when the host is new or was silent, the request with
- * its first-byte (or total) timeout, and the verdict for the retry loop and the breaker. The
- * target's counters and in-flight count are kept exactly once per attempt (`settle`).
+ * One upstream attempt: the body, a connect check when the host is new or was silent, the
+ * request with its first-byte timeout, and the verdict for the retry loop and the breaker. The
+ * target's counters and in-flight count are kept exactly once per attempt (`settle`). Only what
+ * implicates the upstream reaches its breaker: a body the gateway cannot build is the request's
+ * fault, and a client that leaves says nothing about the upstream.
  */
 export class Attempt {
   private readonly controller = new AbortController();
   private why: "client" | "first_byte" | "deadline" | null = null;
+  /** The upstream has the request (a whole answer is then let finish when the client leaves). */
+  private sent = false;
   private finished = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -33,23 +37,32 @@ export class Attempt {
 
   async run(): Promise<AttemptResult> {
     const { provider } = this.cand.target;
+    const adapter = adapters[provider.kind];
+    let body: string;
+    try {
+      body = this.call.body(this.cand.deployment, provider, adapter);
+    } catch (e) {
+      this.cand.target.breaker.release(this.permit);
+      return { ok: false, local: e instanceof ApiError ? e : errors.badRequest("The request could not be forwarded: it is not representable as JSON.") };
+    }
     this.begin();
     if (this.reg.needsConnectCheck(provider.base_url)) {
       const { hostname, port } = hostPort(provider.base_url);
       const problem = await tcpCheck(hostname, port, Math.max(1, Math.min(this.reg.config.timeouts.connect_ms, this.left())));
-      if (this.why === "client") return this.clientGone();
-      if (problem) return this.unreachable();
+      if (problem && !this.clientLeft()) return this.unreachable();
     }
+    if (this.clientLeft()) return this.clientGone();
     let res: Response;
     try {
-      res = await fetch(provider.base_url + adapters[provider.kind].chatPath, {
+      this.sent = true;
+      res = await fetch(provider.base_url + adapter.chatPath, {
         method: "POST",
         headers: upstreamHeaders({ ...provider, api_key: this.cand.target.key }, this.call.stream),
-        body: this.call.body(this.cand.deployment, provider, adapters[provider.kind]),
+        body,
         signal: this.controller.signal,
       });
     } catch {
-      if (this.why === "client") return this.clientGone();
+      if (this.clientLeft()) return this.clientGone();
       return this.why ? this.timedOut() : this.unreachable();
     }
     clearTimeout(this.timer);
@@ -63,10 +76,9 @@ export class Attempt {
     target.requests++;
     target.inFlight++;
     this.call.signal.addEventListener("abort", this.onClient, { once: true });
-    this.onStop(this.onClient);
+    this.onStop(this.onStop_);
     if (this.call.signal.aborted) this.onClient();
-    // Non-streaming answers arrive whole, so only the total timeout bounds their wait.
-    const headerWait = this.call.stream ? Math.min(this.reg.config.timeouts.first_byte_ms, this.left()) : this.left();
+    const headerWait = Math.min(this.reg.config.timeouts.first_byte_ms, this.left());
     const waitIsDeadline = headerWait >= this.left();
     this.timer = setTimeout(() => {
       this.why ??= waitIsDeadline ? "deadline" : "first_byte";
@@ -74,10 +86,26 @@ export class Attempt {
     }, Math.max(0, headerWait));
   }
 
+  /**
+   * The client left. A stream's upstream request is aborted; a whole answer already asked for is
+   * let finish (bounded by the timeouts), so that what the upstream bills is charged.
+   */
   private readonly onClient = (): void => {
+    if (this.sent && !this.call.stream) return;
     this.why ??= "client";
     this.controller.abort();
   };
+
+  /** Shutdown (after the grace period) ends the attempt whatever it is waiting for. */
+  private readonly onStop_ = (): void => {
+    this.why ??= "client";
+    this.controller.abort();
+  };
+
+  /** The client left (or shutdown ended the attempt) before the upstream answered. */
+  private clientLeft(): boolean {
+    return this.why === "client";
+  }
 
   private left(): number {
     return this.deadline - performance.now();
@@ -86,7 +114,7 @@ export class Attempt {
   /** 2xx: the body is still to be read by the caller, who reports how it ended. */
   private answered(res: Response): AttemptResult {
     const { target } = this.cand;
-    target.breaker.success(this.permit);
+    target.breaker.success(this.permit, this.call.accountId);
     return {
       ok: true,
       value: {
@@ -107,35 +135,41 @@ export class Attempt {
     const bodyTimer = setTimeout(() => this.controller.abort(), Math.max(0, Math.min(ERROR_BODY_MS, this.left())));
     const text = await res.text().catch(() => "");
     clearTimeout(bodyTimer);
-    if (this.why === "client") return this.clientGone();
-    const error = translateUpstreamError(res.status, text, res.headers.get("retry-after"));
+    if (this.clientLeft()) return this.clientGone();
+    const error = translateUpstreamError(res.status, text, res.headers.get("retry-after"), this.reg.log.enabled);
     const cls = classifyStatus(res.status, error.code);
-    return this.fail({ action: cls.action, breaker: cls.breaker, error, retryAfterMs: retryAfterMs(res.headers) });
+    return this.fail({ action: cls.action, breaker: cls.breaker, error, retryAfterMs: retryAfterMs(res.headers) }, res.status);
   }
 
-  private fail(f: Failure): AttemptResult {
+  private fail(f: Failure, status: number | null): AttemptResult {
     clearTimeout(this.timer);
+    const { target } = this.cand;
     this.settle(`${f.error.code ?? "upstream_error"}: ${f.error.message}`, f.breaker ? this.permit : null);
     // A host that did not connect or answer gets a connect check before it is used again.
     const silent = f.error.code === "upstream_unreachable" || f.error.code === "upstream_timeout";
-    this.reg.markOrigin(this.cand.target.provider.base_url, !silent);
+    this.reg.markOrigin(target.provider.base_url, !silent);
+    this.reg.log.event(
+      "upstream_failure",
+      { request_id: this.call.requestId, upstream: target.id, model: this.cand.deployment.upstream_model, attempt: this.n, status, code: f.error.code, message: f.error.message, counted: f.breaker },
+      "warn",
+    );
     return { ok: false, failure: f };
   }
 
   private timedOut(): AttemptResult {
     const error = errors.upstream(504, "The upstream provider did not answer in time. Please retry.", "upstream_timeout");
-    return this.fail({ action: this.why === "deadline" ? "stop" : "retry", breaker: true, retryAfterMs: null, error });
+    return this.fail({ action: this.why === "deadline" ? "stop" : "retry", breaker: true, retryAfterMs: null, error }, null);
   }
 
   private unreachable(): AttemptResult {
     const error = errors.upstream(502, "Could not reach the upstream provider. Please retry.", "upstream_unreachable");
-    return this.fail({ action: "retry", breaker: true, retryAfterMs: null, error });
+    return this.fail({ action: "retry", breaker: true, retryAfterMs: null, error }, null);
   }
 
   private clientGone(): AttemptResult {
     clearTimeout(this.timer);
     this.settle("client_closed", null);
-    return { ok: false, client: true };
+    return { ok: false, client: true, sent: this.sent };
   }
 
   /** Ends the attempt once: statistics, and the breaker's verdict when `verdict` (else its permit is handed back). */
@@ -147,13 +181,13 @@ export class Attempt {
     this.call.signal.removeEventListener("abort", this.onClient);
     if (failure === null) {
       target.lastSuccessAt = this.reg.now();
-      if (verdict) target.breaker.success(verdict);
+      if (verdict) target.breaker.success(verdict, this.call.accountId);
       return;
     }
     if (!verdict) return target.breaker.release(this.permit);
     target.failures++;
     target.lastError = failure;
     target.lastErrorAt = this.reg.now();
-    target.breaker.failure(verdict);
+    target.breaker.failure(verdict, this.call.accountId);
   }
 }

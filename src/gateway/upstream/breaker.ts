@@ -5,18 +5,35 @@ export interface BreakerOptions {
   failures: number;
   windowMs: number;
   cooldownMs: number;
+  /** Failures must come from this many distinct accounts (unless one account is all the traffic). */
+  minAccounts?: number;
+  /** The rate rule: at least this many calls in the window ... */
+  minRequests?: number;
+  /** ... of which at least this share failed. */
+  failureRate?: number;
 }
 
 /** A permit to call the upstream: `probe` when it is the single trial call of a half-open breaker. */
 export type Permit = "normal" | "probe";
 
 const MAX_OUTCOMES = 1000;
+/** Calls without an account (unit tests, probes of tools) count as one anonymous account. */
+const ANONYMOUS = "";
+
+interface Outcome {
+  at: number;
+  ok: boolean;
+  account: string;
+}
 
 /**
- * Circuit breaker of one upstream key. Closed: every call goes through, consecutive failures are
- * counted. Open (after `failures` of them within the window): nothing goes through until the
- * cooldown ends. Half-open: exactly one probe goes through; its success closes the breaker, its
- * failure opens it for another cooldown. The clock is injected so tests need not wait.
+ * Circuit breaker of one upstream key. Closed: every call goes through. It opens on a streak of
+ * `failures` consecutive failures within the window, or on a failure rate over a minimum volume,
+ * and only when the failures came from `minAccounts` distinct accounts, or when a single account
+ * is all the traffic (then opening hurts nobody else): one customer whose requests make the
+ * upstream fail must not shut it for everyone. Open: nothing goes through until the cooldown
+ * ends. Half-open: exactly one probe; its success closes the breaker, its failure opens it for
+ * another cooldown. The clock is injected so tests need not wait.
  */
 export class CircuitBreaker {
   private openedAt: number | null = null;
@@ -24,12 +41,14 @@ export class CircuitBreaker {
   private streak = 0;
   private streakStart = 0;
   private opens = 0;
-  /** Recent outcomes (time, ok) for the reported error rate. */
-  private outcomes: { at: number; ok: boolean }[] = [];
+  /** Recent outcomes for the error rate and the accounts they came from. */
+  private outcomes: Outcome[] = [];
 
   constructor(
     private readonly opts: BreakerOptions,
     private readonly now: () => number = Date.now,
+    /** Told of every change of state (closed → open, half_open → closed, ...). */
+    private readonly onChange?: (from: BreakerState, to: BreakerState) => void,
   ) {}
 
   get state(): BreakerState {
@@ -64,17 +83,20 @@ export class CircuitBreaker {
     return null;
   }
 
-  success(permit: Permit): void {
-    this.record(true);
+  success(permit: Permit, account = ANONYMOUS): void {
+    const before = this.openedAt === null ? null : this.state;
+    this.record(true, account);
     if (permit === "probe") this.probing = false;
     // Any success is evidence of health, also one that started before the breaker opened.
     this.openedAt = null;
     this.streak = 0;
+    if (before) this.onChange?.(before, "closed");
   }
 
-  failure(permit: Permit): void {
+  /** A failure that implicates the upstream (connect, timeout, 5xx, 429, 401/403), for `account`. */
+  failure(permit: Permit, account = ANONYMOUS): void {
     const now = this.now();
-    this.record(false);
+    this.record(false, account);
     if (permit === "probe") {
       this.probing = false;
       this.open(now);
@@ -85,7 +107,8 @@ export class CircuitBreaker {
       this.streak = 0;
       this.streakStart = now;
     }
-    if (++this.streak >= this.opts.failures) this.open(now);
+    this.streak++;
+    if ((this.streak >= this.opts.failures || this.rateExceeded()) && this.manyAccounts()) this.open(now);
   }
 
   /** The call ended without saying anything about the upstream (the client went away). */
@@ -101,15 +124,35 @@ export class CircuitBreaker {
     return { requests, failures, errorRate: requests ? failures / requests : 0 };
   }
 
+  private rateExceeded(): boolean {
+    const minRequests = this.opts.minRequests ?? Number.POSITIVE_INFINITY;
+    if (this.outcomes.length < minRequests) return false;
+    const r = this.recent();
+    return r.requests >= minRequests && r.errorRate >= (this.opts.failureRate ?? 1);
+  }
+
+  /** The window's failures came from enough accounts, or one account is all its traffic. */
+  private manyAccounts(): boolean {
+    const failing = new Set<string>();
+    const all = new Set<string>();
+    for (const o of this.outcomes) {
+      all.add(o.account);
+      if (!o.ok) failing.add(o.account);
+    }
+    return failing.size >= (this.opts.minAccounts ?? 1) || all.size === 1;
+  }
+
   private open(now: number): void {
+    const before = this.state;
     this.openedAt = now;
     this.streak = 0;
     this.opens++;
+    this.onChange?.(before, "open");
   }
 
-  private record(ok: boolean): void {
+  private record(ok: boolean, account: string): void {
     const now = this.now();
-    this.outcomes.push({ at: now, ok });
+    this.outcomes.push({ at: now, ok, account });
     if (this.outcomes.length > MAX_OUTCOMES) this.outcomes.shift();
     this.prune(now);
   }

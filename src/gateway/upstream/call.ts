@@ -8,9 +8,16 @@ import { backoffMs } from "./retry";
 export interface UpstreamCall {
   model: Model;
   stream: boolean;
-  /** The JSON body for one deployment (its upstream model id, its adapter's quirks). */
+  /** The account the request is for: a breaker opens only on failures of several accounts. */
+  accountId: string;
+  /** For the log lines of failed attempts. */
+  requestId: string;
+  /** The JSON body for one deployment (its upstream model id, its adapter's quirks); may throw an ApiError (the request's fault). */
   body(deployment: Deployment, provider: Provider, adapter: ProviderAdapter): string;
-  /** The client's signal: its abort stops the attempts and the upstream request. */
+  /**
+   * The client's signal. Its abort stops the attempts; it also aborts a stream's upstream
+   * request, but a whole (non-streaming) answer already asked for is let finish, to be charged.
+   */
   signal: AbortSignal;
   /**
    * Sets what ending this request at once (gateway shutdown) must do right now; each call
@@ -18,6 +25,8 @@ export interface UpstreamCall {
    * without the client's signal: the caller tells the two apart. Cheaper than merging signals.
    */
   onStop?: (fn: () => void) => void;
+  /** Told of every attempt, with what it goes to (`<provider>#<n>/<upstream model>`). */
+  onAttempt?: (upstream: string) => void;
   /** performance.now() when the request arrived (the budgets count from there). */
   startedAt?: number;
 }
@@ -53,7 +62,12 @@ export interface Failure {
   retryAfterMs: number | null;
 }
 
-export type AttemptResult = { ok: true; value: UpstreamResponse } | { ok: false; failure: Failure } | { ok: false; client: true };
+export type AttemptResult =
+  | { ok: true; value: UpstreamResponse }
+  | { ok: false; failure: Failure }
+  | { ok: false; client: true; sent: boolean }
+  /** The gateway could not build the request (the request's own fault): no upstream was involved. */
+  | { ok: false; local: ApiError };
 
 const sleep = (ms: number, signal: AbortSignal, onStop: (fn: () => void) => void) =>
   new Promise<void>((resolve) => {
@@ -76,61 +90,91 @@ const sleep = (ms: number, signal: AbortSignal, onStop: (fn: () => void) => void
  * and no attempt is ever charged. Throws the translated ApiError of the last failure, a 503
  * with retry-after when every breaker is open, or ClientClosed.
  */
-export async function callUpstream(reg: UpstreamRegistry, call: UpstreamCall): Promise<UpstreamResponse> {
-  const { timeouts, retry } = reg.config;
-  const started = call.startedAt ?? performance.now();
-  const deadline = started + timeouts.total_ms;
-  const budgetEnd = started + retry.budget_ms;
-  const list = reg.candidates(call.model);
-  const refusedKeys = new Set<Target>();
-  const missingDeployments = new Set<Deployment>();
-  let last = null as { failure: Failure; target: Target } | null;
-  let pos = 0;
-  let attempts = 0;
-  let stopped = false;
-  const onStop = (fn: () => void) =>
-    call.onStop?.(() => {
-      stopped = true;
+export function callUpstream(reg: UpstreamRegistry, call: UpstreamCall): Promise<UpstreamResponse> {
+  return new Caller(reg, call).run();
+}
+
+/** The retry loop of one request: which candidate next, how long to wait, when to give up. */
+class Caller {
+  private readonly list: Candidate[];
+  private readonly deadline: number;
+  private readonly budgetEnd: number;
+  private readonly refusedKeys = new Set<Target>();
+  private readonly missingDeployments = new Set<Deployment>();
+  private last: { failure: Failure; target: Target } | null = null;
+  private pos = 0;
+  private attempts = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly reg: UpstreamRegistry,
+    private readonly call: UpstreamCall,
+  ) {
+    const started = call.startedAt ?? performance.now();
+    this.deadline = started + reg.config.timeouts.total_ms;
+    this.budgetEnd = started + reg.config.retry.budget_ms;
+    this.list = reg.candidates(call.model);
+  }
+
+  private readonly onStop = (fn: () => void) =>
+    this.call.onStop?.(() => {
+      this.stopped = true;
       fn();
     });
 
-  const usable = (c: Candidate) => !refusedKeys.has(c.target) && !missingDeployments.has(c.deployment) && c.target.breaker.allows();
+  async run(): Promise<UpstreamResponse> {
+    const { retry } = this.reg.config;
+    while (this.attempts < retry.max_attempts) {
+      const pick = this.next();
+      if (!pick) break;
+      if (this.attempts > 0) {
+        const wait = this.backoff(pick);
+        if (performance.now() + wait > Math.min(this.budgetEnd, this.deadline)) break;
+        await sleep(wait, this.call.signal, this.onStop);
+      }
+      // Gone (or stopped) after a failed attempt or during the backoff: nothing more is asked.
+      if (this.attempts > 0 && (this.call.signal.aborted || this.stopped)) throw new ClientClosed(false);
+      const permit = pick.target.breaker.acquire();
+      if (!permit) continue;
+      this.attempts++;
+      this.call.onAttempt?.(`${pick.target.id}/${pick.deployment.upstream_model}`);
+      const r = await new Attempt(this.reg, this.call, pick, permit, this.deadline, this.attempts, this.onStop).run();
+      if (r.ok) return r.value;
+      if ("client" in r) throw new ClientClosed(r.sent);
+      if ("local" in r) throw r.local;
+      this.failed(r.failure, pick);
+    }
+    if (this.call.signal.aborted || this.stopped) throw new ClientClosed(false);
+    if (this.last) throw this.last.failure.error;
+    throw allOpen(this.reg, this.list);
+  }
+
+  private failed(failure: Failure, pick: Candidate): void {
+    this.last = { failure, target: pick.target };
+    if (failure.action === "fatal" || failure.action === "stop") throw failure.error;
+    if (failure.action === "next_key") this.refusedKeys.add(pick.target);
+    if (failure.action === "next_deployment") this.missingDeployments.add(pick.deployment);
+  }
+
+  /** retry-after speaks about the key that sent it; another key or deployment need not wait. */
+  private backoff(pick: Candidate): number {
+    const wait = backoffMs(this.attempts, this.reg.config.retry.base_ms);
+    const last = this.last;
+    return last?.target === pick.target && last.failure.retryAfterMs !== null ? Math.max(wait, last.failure.retryAfterMs) : wait;
+  }
+
   /** The next usable candidate after the last one tried, wrapping around to retry earlier ones. */
-  const next = (): Candidate | null => {
+  private next(): Candidate | null {
+    const list = this.list;
     for (let i = 0; i < list.length; i++) {
-      const c = list[(pos + i) % list.length]!;
-      if (usable(c)) {
-        pos = (pos + i + 1) % list.length;
+      const c = list[(this.pos + i) % list.length]!;
+      if (!this.refusedKeys.has(c.target) && !this.missingDeployments.has(c.deployment) && c.target.breaker.allows()) {
+        this.pos = (this.pos + i + 1) % list.length;
         return c;
       }
     }
     return null;
-  };
-  while (attempts < retry.max_attempts) {
-    const pick = next();
-    if (!pick) break;
-    if (attempts > 0) {
-      let wait = backoffMs(attempts, retry.base_ms);
-      // retry-after speaks about the key that sent it; another key or deployment need not wait.
-      if (last?.target === pick.target && last.failure.retryAfterMs !== null) wait = Math.max(wait, last.failure.retryAfterMs);
-      if (performance.now() + wait > Math.min(budgetEnd, deadline)) break;
-      await sleep(wait, call.signal, onStop);
-      if (call.signal.aborted || stopped) throw new ClientClosed(false);
-    }
-    const permit = pick.target.breaker.acquire();
-    if (!permit) continue;
-    attempts++;
-    const r = await new Attempt(reg, call, pick, permit, deadline, attempts, onStop).run();
-    if (r.ok) return r.value;
-    if ("client" in r) throw new ClientClosed(true);
-    const { failure } = r;
-    last = { failure, target: pick.target };
-    if (failure.action === "fatal" || failure.action === "stop") throw failure.error;
-    if (failure.action === "next_key") refusedKeys.add(pick.target);
-    if (failure.action === "next_deployment") missingDeployments.add(pick.deployment);
   }
-  if (last) throw last.failure.error;
-  throw allOpen(reg, list);
 }
 
 /** 503 when no candidate may be tried: every breaker is open (retry-after: the first probe). */

@@ -1,4 +1,5 @@
 import type { Config, Deployment, Model, Provider } from "../../config/load";
+import { createLog, type Log } from "../../lib/log";
 import { CircuitBreaker } from "./breaker";
 
 /** One upstream key of one provider: the unit that is rotated, broken and reported. */
@@ -25,6 +26,8 @@ export interface Candidate {
 
 export interface RegistryOptions {
   now?: () => number;
+  /** Where upstream failures and breaker transitions are reported. */
+  log?: Log;
   /** Uniform in [0, 1); injected so that tests can make weighted choices deterministic. */
   random?: () => number;
 }
@@ -55,6 +58,7 @@ function weightedOrder<T extends { weight: number }>(items: readonly T[], random
  */
 export class UpstreamRegistry {
   readonly now: () => number;
+  readonly log: Log;
   private readonly random: () => number;
   private readonly byProvider = new Map<string, Target[]>();
   /** Round-robin position per provider: consecutive requests start on different keys. */
@@ -68,8 +72,8 @@ export class UpstreamRegistry {
     opts: RegistryOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? createLog("off");
     this.random = opts.random ?? Math.random;
-    const b = config.breaker;
     for (const p of config.providers) {
       this.byProvider.set(
         p.id,
@@ -77,7 +81,7 @@ export class UpstreamRegistry {
           id: `${p.id}#${i + 1}`,
           provider: p,
           key,
-          breaker: new CircuitBreaker({ failures: b.failures, windowMs: b.window_ms, cooldownMs: b.cooldown_ms }, this.now),
+          breaker: this.breaker(`${p.id}#${i + 1}`),
           inFlight: 0,
           requests: 0,
           failures: 0,
@@ -87,6 +91,19 @@ export class UpstreamRegistry {
         })),
       );
     }
+  }
+
+  private breaker(upstream: string): CircuitBreaker {
+    const b = this.config.breaker;
+    const opts = {
+      failures: b.failures,
+      windowMs: b.window_ms,
+      cooldownMs: b.cooldown_ms,
+      minAccounts: b.min_accounts,
+      minRequests: b.min_requests,
+      failureRate: b.failure_rate,
+    };
+    return new CircuitBreaker(opts, this.now, (from, to) => this.log.event("breaker", { upstream, from, to }, to === "open" ? "warn" : "info"));
   }
 
   get targets(): Target[] {

@@ -26,6 +26,7 @@ const principal = (o: Partial<Principal> = {}): Principal => ({
   models: null,
   expiresAt: null,
   spendCapMicros: null,
+  capKeyId: o.keyId ?? "key_a",
   accountId: "acc_a",
   accountName: "A",
   plan: "p",

@@ -46,7 +46,8 @@ describe("before the first byte: a clear error fast, never a charge", () => {
   });
 
   test("hang before headers (non-streaming) → 504 within the total timeout + 1 s, no retry after the deadline", async () => {
-    const g2 = await gatewayOver([{ id: "fake", url: upstream.url }], { timeouts: { ...FAST.timeouts, total_ms: 1_500 } });
+    // first_byte_ms beyond the total: the one wait is the deadline (a shorter first_byte_ms retries, as for streams).
+    const g2 = await gatewayOver([{ id: "fake", url: upstream.url }], { timeouts: { ...FAST.timeouts, first_byte_ms: 5_000, total_ms: 1_500 } });
     try {
       const c = await g2.customer(CREDITS);
       const before = upstream.requests.length;

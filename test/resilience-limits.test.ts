@@ -92,7 +92,7 @@ describe("resilience configuration", () => {
 
   test("defaults are sensible and the hold outlives the longest request", () => {
     const c = loadConfig({});
-    expect(c.timeouts).toEqual({ connect_ms: 5_000, first_byte_ms: 60_000, stream_gap_ms: 60_000, total_ms: 600_000 });
+    expect(c.timeouts).toEqual({ body_ms: 30_000, connect_ms: 5_000, first_byte_ms: 60_000, stream_gap_ms: 60_000, total_ms: 600_000 });
     expect(c.retry.max_attempts).toBeGreaterThan(1);
     expect(c.hold_ttl_seconds * 1000).toBeGreaterThan(c.timeouts.total_ms);
     expect(fails({ hold_ttl_seconds: 60 })).toContain("hold_ttl_seconds");

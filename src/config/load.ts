@@ -134,8 +134,8 @@ function resolveKeys(p: ProviderConfig, env: Record<string, string | undefined>)
 export function defaultModels(): Omit<ModelConfig, "deployments">[] {
   const grok = { provider: "xai", input_price: 3_000_000, cached_input_price: 750_000, output_price: 15_000_000 };
   return [
-    { id: "grok-4", upstream_model: "grok-4-0709", context_window: 256000, max_output_tokens: 32768, created: 1752019200, ...grok },
-    { id: "grok-3", upstream_model: "grok-3", context_window: 131072, max_output_tokens: 32768, created: 1744243200, ...grok },
+    { id: "grok-4", upstream_model: "grok-4-0709", context_window: 256000, max_output_tokens: 32768, reasoning_allowance_tokens: 0, created: 1752019200, ...grok },
+    { id: "grok-3", upstream_model: "grok-3", context_window: 131072, max_output_tokens: 32768, reasoning_allowance_tokens: 0, created: 1744243200, ...grok },
   ];
 }
 

@@ -51,6 +51,11 @@ export const ModelSchema = z.strictObject({
   output_price: scaledUsd,
   context_window: z.number().int().positive().default(131072),
   max_output_tokens: z.number().int().positive().default(32768),
+  /**
+   * Reasoning tokens the hold allows on top of the output limit (reasoning may run past
+   * max_tokens; usage beyond the hold is still charged, as overage). Applied when the balance covers it.
+   */
+  reasoning_allowance_tokens: z.number().int().nonnegative().default(0),
   created: z.number().int().nonnegative().default(1735689600),
 });
 
@@ -58,6 +63,8 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 /** Resilience: time limits of one proxied request (src/gateway/upstream). */
 export const TimeoutsSchema = z.strictObject({
+  /** A request body must have arrived this soon after the headers (then 408): slow bodies cannot pin connections. */
+  body_ms: int(100, 600_000).default(30_000),
   /** TCP connect to an upstream host (checked before using a host that is idle or was failing). */
   connect_ms: int(100, 120_000).default(5_000),
   /** Streaming: until the upstream's response headers (non-streaming answers come whole: total_ms bounds them). */
@@ -78,7 +85,7 @@ export const RetrySchema = z.strictObject({
   base_ms: int(0, 60_000).default(200),
 });
 
-/** Resilience: circuit breaker per upstream key. */
+/** Resilience: circuit breaker per upstream key (only failures that implicate the upstream count). */
 export const BreakerSchema = z.strictObject({
   /** Consecutive failures (within window_ms) that open the breaker. */
   failures: int(1, 1000).default(5),
@@ -86,6 +93,11 @@ export const BreakerSchema = z.strictObject({
   window_ms: int(1_000, 3_600_000).default(60_000),
   /** An open breaker lets one probe request through after this long. */
   cooldown_ms: int(100, 3_600_000).default(30_000),
+  /** Failures must come from this many distinct accounts to open it (unless one account is all the traffic). */
+  min_accounts: int(1, 1000).default(2),
+  /** It also opens when at least `failure_rate` of at least `min_requests` calls in the window failed. */
+  min_requests: int(1, 1_000_000).default(20),
+  failure_rate: z.coerce.number().gt(0).max(1).default(0.5),
 });
 
 /** Rate-limit plan: the limits apply per key and per account (src/gateway/limits). */
@@ -146,6 +158,8 @@ export const ConfigSchema = z.strictObject({
   shutdown_grace_ms: int(0, 3_600_000).default(20_000),
   /** Seconds an idle client connection stays open (chat requests are exempt while they wait). */
   idle_timeout_seconds: int(1, 255).default(255),
+  /** The operator's log on stdout: JSON lines, plain text, or nothing (docs/operations.md). */
+  log_format: z.enum(["json", "text", "off"]).default("json"),
   /** Usage-log rows older than this are rolled up into daily totals and deleted. */
   usage_retention_days: int(1, 3650).default(90),
   /** Dashboard: anyone may create an account at /portal/signup (otherwise invite only). */
@@ -248,6 +262,7 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_SHUTDOWN_GRACE_MS: "shutdown_grace_ms",
   TOLLGATE_IDLE_TIMEOUT_SECONDS: "idle_timeout_seconds",
   TOLLGATE_USAGE_RETENTION_DAYS: "usage_retention_days",
+  TOLLGATE_LOG_FORMAT: "log_format",
   TOLLGATE_DEFAULT_PLAN: "default_plan",
   TOLLGATE_RATELIMIT_SNAPSHOT_SECONDS: "ratelimit_snapshot_seconds",
   TOLLGATE_SIGNUP_ENABLED: "signup_enabled",

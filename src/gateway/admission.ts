@@ -2,7 +2,8 @@ import type { Model } from "../config/load";
 import { findModel } from "./catalogue";
 import type { ChatRequestT } from "./chat-request";
 import type { GatewayDeps } from "./deps";
-import { planHold, type HoldPlan } from "./hold";
+import { planHold, type HoldPlan, type Spendable } from "./hold";
+import { outOfCredit, spendCapReached } from "../money/refusals";
 import type { Principal } from "./key-auth";
 import type { Admission } from "./limits/limiter";
 import { Meter } from "./meter";
@@ -26,11 +27,17 @@ export interface AdmitRequest {
   stream: boolean;
 }
 
-/** What the key may still spend: the account's available credit, bounded by what its cap leaves. */
-function spendable(deps: GatewayDeps, p: Principal): number {
+/**
+ * What the key may still spend: the account's available credit, bounded by what its cap (shared
+ * with the key's replacements) leaves, and the refusal that names whichever of the two binds.
+ */
+function spendable(deps: GatewayDeps, p: Principal): Spendable {
   const available = deps.credits.balance(p.accountId).available;
-  const key = p.spendCapMicros === null ? null : deps.credits.keySpend(p.keyId);
-  return key?.cap == null ? available : Math.min(available, key.cap - key.spent - key.held);
+  const key = p.spendCapMicros === null && p.capKeyId === p.keyId ? null : deps.credits.keySpend(p.capKeyId);
+  if (key?.cap == null) return { amount: available, refuse: outOfCredit };
+  const left = key.cap - key.spent - key.held;
+  if (left >= available) return { amount: available, refuse: outOfCredit };
+  return { amount: left, refuse: () => spendCapReached(p.keyId, key.cap!, key.spent) };
 }
 
 /**
@@ -48,7 +55,7 @@ export function admit(deps: GatewayDeps, req: AdmitRequest): Admitted {
   try {
     admission = deps.limiter.admit(p, plan.tokenEstimate);
     // The request id was generated for this request (route.ts), never by the client.
-    deps.credits.reserve({ accountId: p.accountId, keyId: p.keyId, requestId, amount: plan.hold, freshId: true });
+    deps.credits.reserve({ accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, requestId, amount: plan.hold, freshId: true, live: true });
   } catch (e) {
     // Refused before any upstream work: give the request and its tokens back to the limiter.
     admission?.cancel();

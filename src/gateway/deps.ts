@@ -1,4 +1,5 @@
 import type { Config } from "../config/load";
+import type { Log } from "../lib/log";
 import type { CreditStore } from "../money/credit-store";
 import type { KeyAuthenticator } from "./key-auth";
 import type { RateLimiter } from "./limits/limiter";
@@ -13,8 +14,9 @@ export interface GatewayDeps {
   limiter: RateLimiter;
   upstreams: Upstreams;
   now: () => number;
+  log: Log;
   metrics?: ChatMetrics;
 }
 
 /** What a Meter needs to settle a request. */
-export type MeterDeps = Pick<GatewayDeps, "credits" | "metrics" | "now">;
+export type MeterDeps = Pick<GatewayDeps, "credits" | "metrics" | "now" | "log">;

@@ -1,7 +1,7 @@
 import { errors } from "../lib/errors";
 import type { Admitted } from "./admission";
 import { estimateTokens } from "./estimate";
-import { chargePrompt, clientGone, shuttingDown } from "./endings";
+import { clientGone, shuttingDown } from "./endings";
 import { readUsage, usageJson, type RawUsage } from "./providers/usage";
 import type { UpstreamResponse } from "./upstream/call";
 
@@ -9,7 +9,8 @@ type Ended = "timeout" | "shutdown" | null;
 
 /**
  * A non-streaming answer: read it whole within the total timeout (shutdown ends it like a
- * timeout), then charge its usage, or an estimate when it has none.
+ * timeout), then charge its usage, or an estimate when it has none. A client that left meanwhile
+ * is still charged: the upstream was let finish the answer it bills (see Attempt.onClient).
  */
 export async function finishWhole(a: Admitted, up: UpstreamResponse, signal: AbortSignal): Promise<Response> {
   let ended: Ended = null;
@@ -26,25 +27,22 @@ export async function finishWhole(a: Admitted, up: UpstreamResponse, signal: Abo
     text = await up.response.text();
   } catch {
     clearTimeout(timer);
-    return bodyLost(a, up, signal, ended);
+    return bodyLost(a, up, ended);
   }
   clearTimeout(timer);
   up.end(null);
   try {
-    return await chargeWhole(a, text, up);
+    const res = await chargeWhole(a, text, up);
+    return signal.aborted ? clientGone(a) : res;
   } finally {
     a.lease.release();
   }
 }
 
-/** The answer's body broke off: the client left (prompt charged), shutdown, timeout or a lost connection. */
-async function bodyLost(a: Admitted, up: UpstreamResponse, signal: AbortSignal, why: Ended): Promise<Response> {
-  up.end(signal.aborted || why === "shutdown" ? null : (why ?? "upstream_body_broken"));
+/** The answer's body broke off: shutdown, timeout or a lost connection (nothing delivered, nothing charged). */
+async function bodyLost(a: Admitted, up: UpstreamResponse, why: Ended): Promise<Response> {
+  up.end(why === "shutdown" ? null : (why ?? "upstream_body_broken"));
   try {
-    if (signal.aborted) {
-      await chargePrompt(a, "client_closed");
-      return clientGone(a);
-    }
     if (why === "shutdown") {
       await a.meter.release(503, "server_shutting_down");
       throw shuttingDown();

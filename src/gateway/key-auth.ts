@@ -12,6 +12,11 @@ export interface Principal {
   models: string[] | null;
   expiresAt: number | null;
   spendCapMicros: number | null;
+  /**
+   * The key whose spend and cap the requests count against: the newest replacement when this key
+   * was rotated (a key and its replacements share one cap), else the key itself.
+   */
+  capKeyId: string;
   accountId: string;
   accountName: string;
   plan: string;
@@ -21,11 +26,12 @@ export interface Principal {
 
 type KeyAuthRow = {
   id: string; name: string; prefix: string; last4: string; models: string | null; expires_at: number | null;
-  revoked_at: number | null; spend_cap_micros: number | null; account_id: string;
+  revoked_at: number | null; spend_cap_micros: number | null; account_id: string; rotated_to: string | null;
 };
 type AuthRow = KeyAuthRow & {
   account_name: string; plan: string; status: string;
   kl: { rpm: number | null; tpm: number | null; concurrency: number | null } | null;
+  cap_key_id: string;
   /** Built once per memoised row (see principalOf). */
   principal?: Principal;
 };
@@ -39,6 +45,7 @@ export class KeyAuthenticator {
     key: Statement<KeyAuthRow, [string]>;
     account: Statement<{ name: string; plan: string; status: string }, [string]>;
     limits: Statement<{ rpm: number | null; tpm: number | null; concurrency: number | null }, [string]>;
+    rotatedTo: Statement<{ rotated_to: string | null }, [string]>;
   };
   private readonly lookup: { deferred(hash: string): AuthRow | null };
   private touches = new Map<string, number>();
@@ -51,10 +58,11 @@ export class KeyAuthenticator {
     const c = store.sqlite;
     this.q = {
       key: c.query(
-        "SELECT id, name, prefix, last4, models, expires_at, revoked_at, spend_cap_micros, account_id FROM api_keys WHERE hash = ?",
+        "SELECT id, name, prefix, last4, models, expires_at, revoked_at, spend_cap_micros, account_id, rotated_to FROM api_keys WHERE hash = ?",
       ),
       account: c.query("SELECT name, plan, status FROM accounts WHERE id = ?"),
       limits: c.query("SELECT rpm, tpm, concurrency FROM key_limits WHERE key_id = ?"),
+      rotatedTo: c.query("SELECT rotated_to FROM api_keys WHERE id = ?"),
     };
     this.lookup = c.transaction((hash: string): AuthRow | null => {
       const k = this.q.key.get(hash);
@@ -62,10 +70,21 @@ export class KeyAuthenticator {
       const a = this.q.account.get(k.account_id);
       if (!a) return null;
       const kl = this.q.limits.get(k.id);
-      return { ...k, account_name: a.name, plan: a.plan, status: a.status, kl };
+      return { ...k, account_name: a.name, plan: a.plan, status: a.status, kl, cap_key_id: this.newestOf(k) };
     });
     // Unknown keys are not remembered (no growth from guessed keys); the memo is bounded anyway.
     this.rows = new StampedMemo(store, (hash) => this.lookup.deferred(hash), { limit: MEMO_LIMIT, keep: (row) => row !== null });
+  }
+
+  /** The newest key of a rotated key's line (bounded: a cycle cannot hang the lookup). */
+  private newestOf(k: KeyAuthRow): string {
+    let id = k.id;
+    let next = k.rotated_to;
+    for (let hops = 0; next && hops < 32; hops++) {
+      id = next;
+      next = this.q.rotatedTo.get(id)?.rotated_to ?? null;
+    }
+    return id;
   }
 
   authenticate(presented: string | undefined | null): Principal {
@@ -116,6 +135,7 @@ function principalOf(row: AuthRow): Principal {
     models: row.models ? (JSON.parse(row.models) as string[]) : null,
     expiresAt: row.expires_at,
     spendCapMicros: row.spend_cap_micros,
+    capKeyId: row.cap_key_id,
     accountId: row.account_id,
     accountName: row.account_name,
     plan: row.plan,

@@ -1,7 +1,7 @@
 import type { Model } from "../config/load";
+import type { UsageRecord } from "../money/credit-store";
 import type { MeterDeps } from "./deps";
 import type { Principal } from "./key-auth";
-import type { UsageRecord } from "../money/credit-store";
 import type { Admission } from "./limits/limiter";
 import { costMicros, type Usage } from "./providers/usage";
 
@@ -15,13 +15,19 @@ export interface Outcome {
   upstreamRequestId?: string | null;
 }
 
+const NO_USAGE: Usage = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
+
 /**
  * The money side of one proxied request: it settles or releases the hold exactly once, writes
- * the usage row in the same transaction, and corrects and frees the rate-limit admission.
+ * the usage row in the same transaction, corrects and frees the rate-limit admission, and writes
+ * the request's log line.
  */
 export class Meter {
   private done = false;
   private readonly started = performance.now();
+  /** What served the request (`<provider>#<n>/<upstream model>`) and how many attempts it took. */
+  private upstream: string | null = null;
+  private attempts = 0;
 
   constructor(
     private readonly deps: MeterDeps,
@@ -31,21 +37,31 @@ export class Meter {
     private readonly stream: boolean,
     private readonly hold: number,
     private readonly admission: Admission,
+    private readonly endpoint = "chat.completions",
   ) {}
 
   get finished(): boolean {
     return this.done;
   }
 
-  /** Charges usage × price (never more than the hold). Resolves once the charge is durable. */
+  /** An upstream attempt started on `upstream` (the last one is what served the request). */
+  attempt(upstream: string): void {
+    this.upstream = upstream;
+    this.attempts++;
+  }
+
+  /**
+   * Charges usage × price, all of it: beyond the hold too (the overage; the balance may go below
+   * zero by it). Resolves once the charge is durable.
+   */
   async charge(o: Outcome): Promise<number> {
     if (this.done) return 0;
     this.done = true;
-    const cost = Math.min(costMicros(o.usage, this.model), this.hold);
+    const cost = costMicros(o.usage, this.model);
     const row = this.row(o, cost);
     try {
       await this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row });
-      this.deps.metrics?.metered(row);
+      this.recorded(row);
     } finally {
       this.admission.settle(o.usage.prompt + o.usage.completion);
       this.admission.release();
@@ -57,15 +73,39 @@ export class Meter {
   async release(status: number, errorCode: string | null): Promise<void> {
     if (this.done) return;
     this.done = true;
-    const none = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
-    const row = this.row({ status, usage: none, estimated: false, errorCode }, 0);
+    const row = this.row({ status, usage: NO_USAGE, estimated: false, errorCode }, 0);
     try {
       await this.deps.credits.release(this.requestId, { usage: row });
-      this.deps.metrics?.metered(row);
+      this.recorded(row);
     } finally {
       this.admission.settle(0);
       this.admission.release();
     }
+  }
+
+  private recorded(row: UsageRecord): void {
+    this.deps.metrics?.metered(row);
+    this.deps.log.request({
+      request_id: row.requestId,
+      account: row.accountId,
+      key_id: row.keyId,
+      endpoint: row.endpoint,
+      model: row.model,
+      stream: row.stream,
+      upstream: row.upstream,
+      attempts: this.attempts,
+      status: row.status,
+      error_code: row.errorCode,
+      duration_ms: row.latencyMs,
+      ttft_ms: row.ttftMs,
+      prompt_tokens: row.promptTokens,
+      cached_tokens: row.cachedTokens,
+      completion_tokens: row.completionTokens,
+      reasoning_tokens: row.reasoningTokens,
+      charge_micros: row.costMicros,
+      overage_micros: row.overageMicros || undefined,
+      estimated: row.estimated || undefined,
+    });
   }
 
   private row(o: Outcome, cost: number): UsageRecord {
@@ -87,6 +127,9 @@ export class Meter {
       upstreamRequestId: o.upstreamRequestId ?? null,
       errorCode: o.errorCode ?? null,
       createdAt: this.deps.now(),
+      endpoint: this.endpoint,
+      upstream: this.upstream,
+      overageMicros: Math.max(0, cost - this.hold),
     };
   }
 }

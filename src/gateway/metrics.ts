@@ -15,6 +15,9 @@ interface ModelSeries {
   reasoning: number;
   micros: number;
   estimated: number;
+  /** Charged beyond the hold (the upstream reported more than the worst case), and how often. */
+  overageMicros: number;
+  overages: number;
   /** Non-streaming, streaming. */
   duration: [Histogram, Histogram];
   ttft: Histogram;
@@ -46,6 +49,8 @@ export class ChatMetrics {
         reasoning: 0,
         micros: 0,
         estimated: 0,
+        overageMicros: 0,
+        overages: 0,
         duration: [new Histogram(DURATION_BUCKETS), new Histogram(DURATION_BUCKETS)],
         ttft: new Histogram(TTFT_BUCKETS),
       };
@@ -58,6 +63,10 @@ export class ChatMetrics {
     s.reasoning += u.reasoningTokens;
     s.micros += u.costMicros;
     if (u.estimated && u.costMicros > 0) s.estimated++;
+    if (u.overageMicros) {
+      s.overageMicros += u.overageMicros;
+      s.overages++;
+    }
     s.duration[u.stream ? 1 : 0].observe(u.latencyMs / 1000);
     if (u.ttftMs !== null) s.ttft.observe(u.ttftMs / 1000);
   }
@@ -84,6 +93,10 @@ export class ChatMetrics {
     for (const [model, s] of models) out.sample("tollgate_charged_micros_total", { model }, s.micros);
     out.family("tollgate_estimated_charges_total", "counter", "Charges billed from an estimate because the upstream reported no usage, by model.");
     for (const [model, s] of models) out.sample("tollgate_estimated_charges_total", { model }, s.estimated);
+    out.family("tollgate_overage_charges_total", "counter", "Charges above the request's hold (usage beyond the worst case, e.g. reasoning), by model.");
+    for (const [model, s] of models) out.sample("tollgate_overage_charges_total", { model }, s.overages);
+    out.family("tollgate_overage_micros_total", "counter", "Micro-credits charged above the holds, by model (the balance may go below zero by that much).");
+    for (const [model, s] of models) out.sample("tollgate_overage_micros_total", { model }, s.overageMicros);
     out.family("tollgate_chat_duration_seconds", "histogram", "Time from the request to the end of its answer or stream, by model and streaming.");
     for (const [model, s] of models) {
       s.duration.forEach((h, i) => {

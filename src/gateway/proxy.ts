@@ -16,6 +16,10 @@ export interface ChatCall {
   /** The client's request: its signal aborts the upstream call when the client goes away. */
   signal: AbortSignal;
   requestId: string;
+  /** Runs once the request holds credit. */
+  onAdmitted?: () => void;
+  /** Set once admitted: from then on the meter writes the request's log line. */
+  admitted?: boolean;
 }
 
 /**
@@ -27,6 +31,8 @@ export async function proxyChat(deps: GatewayDeps, call: ChatCall): Promise<Resp
   const started = performance.now();
   const stream = call.body.stream === true;
   const a = admit(deps, { principal: call.principal, body: call.body, requestId: call.requestId, stream });
+  call.admitted = true;
+  call.onAdmitted?.();
   const up = await reachUpstream(deps, call, a, started, stream);
   if (up instanceof Response) return up;
   if (stream && (up.response.headers.get("content-type") ?? "").includes("text/event-stream")) {
@@ -55,6 +61,9 @@ async function reachUpstream(deps: GatewayDeps, call: ChatCall, a: Admitted, sta
     return await callUpstream(deps.upstreams.registry, {
       model: a.model,
       stream,
+      accountId: call.principal.accountId,
+      requestId: call.requestId,
+      onAttempt: (upstream) => a.meter.attempt(upstream),
       body: (d, _provider, adapter) => upstreamBody(call.body, a, d, adapter, stream),
       signal: call.signal,
       // At shutdown (after the grace period) a request still waiting for the upstream is ended too.

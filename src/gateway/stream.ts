@@ -87,11 +87,15 @@ export class StreamRelay {
   // armed timer is never late; when it fires early it re-arms for what is left.
   private timer: ReturnType<typeof setTimeout> | null = null;
 
+  /** Ends the stream at its deadline even when the client stops reading (no pull would notice). */
+  private expiry: ReturnType<typeof setTimeout> | null = null;
+
   constructor(private readonly o: StreamOptions) {
     this.reader = o.upstream.body!.getReader();
     this.gapMs = o.gapMs ?? Number.POSITIVE_INFINITY;
     this.deadline = o.deadline ?? Number.POSITIVE_INFINITY;
     o.onTerminate?.(this.terminate);
+    if (this.deadline !== Number.POSITIVE_INFINITY) this.expiry = setTimeout(this.expire, Math.max(0, this.deadline - performance.now()));
   }
 
   response(): Response {
@@ -147,6 +151,14 @@ export class StreamRelay {
     this.stopping = true;
     if (this.wake) this.deliver({ shutdown: true });
     else if (this.ctrl) void this.endShutdown(this.ctrl);
+  };
+
+  /** The deadline passed: a waiting pull handles it; a client that stopped reading is cut off here. */
+  private readonly expire = (): void => {
+    this.expiry = null;
+    if (this.closing) return;
+    if (this.wake) this.deliver({ timer: "total" });
+    else if (this.ctrl) void this.onTimerDue(this.ctrl, "total");
   };
 
   private onTimerDue(ctrl: Ctrl, timer: Timer): Promise<void> | undefined {
@@ -314,7 +326,9 @@ export class StreamRelay {
 
   private disarm(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.expiry) clearTimeout(this.expiry);
     this.timer = null;
+    this.expiry = null;
   }
 }
 

@@ -1,26 +1,34 @@
 import { readUsage, usageJson, type RawUsage, type Usage } from "./providers/usage";
-import { estimateTokens } from "./estimate";
 import type { Meter } from "./meter";
 import { eventData, sseEvent } from "./sse";
 
 type Chunk = { choices?: { delta?: Record<string, unknown> }[]; usage?: RawUsage | null; error?: unknown };
 
-/** Output text carried by a chunk (content, reasoning, refusals, tool-call arguments). */
-function deltaText(c: Chunk): string {
-  let s = "";
+/**
+ * Tokens one delta of a stream delivered. Upstreams send about one token per chunk (OpenAI, xAI,
+ * vLLM), so a short delta counts as one, whatever its length in characters (four characters a
+ * token nearly doubled the estimate of a cut stream); a long delta is several tokens batched.
+ */
+export function deltaTokens(text: string): number {
+  return text.length === 0 ? 0 : text.length <= 12 ? 1 : Math.ceil(text.length / 4);
+}
+
+/** Tokens carried by a chunk (content, reasoning, refusals, tool-call arguments), choice by choice. */
+function chunkTokens(c: Chunk): number {
+  let n = 0;
   for (const ch of c.choices ?? []) {
     const d = ch.delta;
     if (!d) continue;
-    if (typeof d.content === "string") s += d.content;
-    if (typeof d.reasoning_content === "string") s += d.reasoning_content;
-    if (typeof d.refusal === "string") s += d.refusal;
+    if (typeof d.content === "string") n += deltaTokens(d.content);
+    if (typeof d.reasoning_content === "string") n += deltaTokens(d.reasoning_content);
+    if (typeof d.refusal === "string") n += deltaTokens(d.refusal);
     if (Array.isArray(d.tool_calls)) {
       for (const t of d.tool_calls as { function?: { arguments?: string; name?: string } }[]) {
-        s += (t.function?.name ?? "") + (t.function?.arguments ?? "");
+        n += deltaTokens((t.function?.name ?? "") + (t.function?.arguments ?? ""));
       }
     }
   }
-  return s;
+  return n;
 }
 
 export interface TapOptions {
@@ -81,9 +89,9 @@ export class UsageTap {
       return MALFORMED;
     }
     if (chunk.error) return UPSTREAM_ERROR;
-    const text = deltaText(chunk);
-    if (text) {
-      this.deliveredTokens += estimateTokens(text);
+    const tokens = chunkTokens(chunk);
+    if (tokens > 0) {
+      this.deliveredTokens += tokens;
       this.ttftMs ??= Math.round(performance.now() - this.started);
     }
     if (chunk.usage && typeof chunk.usage === "object") {

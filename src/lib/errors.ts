@@ -59,8 +59,8 @@ export const errors = {
       "model",
     ),
   // No "rate limit" / "429" words: LiteLLM-as-client would classify it as retryable.
-  insufficientQuota: (message = "You have run out of credits. Add credits to continue.") =>
-    new ApiError(402, message, "insufficient_quota", "insufficient_quota", null, { "x-should-retry": "false" }),
+  insufficientQuota: (message = "You have run out of credits. Add credits to continue.", code = "insufficient_quota") =>
+    new ApiError(402, message, "insufficient_quota", code, null, { "x-should-retry": "false" }),
   conflict: (message: string, code = "conflict") => new ApiError(409, message, "invalid_request_error", code),
   tooLarge: (limit: number) =>
     new ApiError(413, `Request body is larger than the limit of ${limit} bytes.`, "invalid_request_error", "request_too_large"),

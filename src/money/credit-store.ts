@@ -11,9 +11,19 @@ export interface Balance {
 export interface HoldRequest {
   accountId: string;
   keyId?: string | null;
+  /**
+   * The key whose spend and cap this counts against: the newest of a rotated key's line (its
+   * replacements share one cap), `keyId` when absent.
+   */
+  capKeyId?: string | null;
   requestId: string;
   amount: number;
   ttlMs?: number;
+  /**
+   * A request in flight owns it: the sweeper leaves it alone (the gateway's own timeouts end the
+   * request, which settles it). A live hold whose settlement fails to commit becomes an ordinary one.
+   */
+  live?: boolean;
   /**
    * The caller generated `requestId` for this request (the chat path does): it was never charged
    * before, so its settlement need not ask the ledger. Without it a reused id is charged at most
@@ -46,6 +56,14 @@ export interface UsageRecord {
   upstreamRequestId: string | null;
   errorCode: string | null;
   createdAt: number;
+  /** Absent in records journaled by older versions: chat.completions. */
+  endpoint?: string;
+  /** `<provider>#<key number>/<upstream model>`, or null when no upstream answered. */
+  upstream?: string | null;
+  /** Charged beyond the hold. */
+  overageMicros?: number;
+  /** What the upstream billed for it, when known. */
+  upstreamCostMicros?: number | null;
 }
 
 export interface SettleResult {
@@ -68,11 +86,14 @@ export interface CreditStore {
   onCharge(listener: (accountId: string) => void): void;
   /** Atomically checks `available >= amount` (and the key's spend cap) and holds it; throws 402. */
   reserve(req: HoldRequest): void;
-  /** Charges min(actual, hold) and releases the rest; resolves once durable. Second call: null. */
+  /**
+   * Charges `actual`, all of it, and releases what the hold had beyond it; a charge above the hold
+   * (the overage) may take the balance below zero. Resolves once durable. Second call: null.
+   */
   settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null>;
   /** Releases the hold without a charge; resolves once durable. Second call: false. */
   release(requestId: string, extras?: SettleExtras): Promise<boolean>;
-  /** Releases holds past their expiry; returns how many. */
+  /** Releases holds past their expiry (not those of requests in flight); returns how many. */
   sweep(now?: number): Promise<number>;
   /** Releases every hold persisted by a previous process (called once at start). */
   recover(): number;

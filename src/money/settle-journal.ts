@@ -8,6 +8,8 @@ export interface SettleRecord {
   requestId: string;
   accountId: string;
   keyId: string | null;
+  /** The key whose spend the charge adds to (see HoldRequest.capKeyId); absent: keyId. */
+  capKeyId?: string | null;
   /** The hold's amount (a release charges nothing). */
   amount: number;
   charge: number;

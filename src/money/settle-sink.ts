@@ -48,7 +48,7 @@ export class SettleSink {
     let outcomes: Outcome[];
     try {
       if (ops.length > 0) journal.append(ops);
-      outcomes = ops.map((op) => ({ ok: true, value: op.t === "settle" ? { charged: op.charge, released: op.amount - op.charge } : null }));
+      outcomes = ops.map((op) => ({ ok: true, value: op.t === "settle" ? { charged: op.charge, released: Math.max(0, op.amount - op.charge) } : null }));
       for (const op of ops) this.unapplied.add(op);
     } catch (e) {
       console.error("settlement journal append failed:", e);

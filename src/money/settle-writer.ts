@@ -117,11 +117,12 @@ export class SettleWriter {
       balances.set(op.accountId, inserted === 1 ? balance - op.charge : balance);
       if (inserted === 1) {
         increment(debits, op.accountId, op.charge);
-        if (op.keyId) increment(keySpend, op.keyId, op.charge);
+        const key = op.capKeyId ?? op.keyId;
+        if (key) increment(keySpend, key, op.charge);
         charged = op.charge;
       }
     }
-    return { charged, released: op.amount - charged };
+    return { charged, released: Math.max(0, op.amount - charged) };
   }
 }
 

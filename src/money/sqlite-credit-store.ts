@@ -7,15 +7,20 @@ import type { SettleJournal, SettleRecord } from "./settle-journal";
 import { SettleSink } from "./settle-sink";
 import { SettleWriter, type Outcome, type Written } from "./settle-writer";
 import { decrement } from "../lib/tally";
+import { spendCapReached } from "./refusals";
 
 interface Hold {
   accountId: string;
   keyId: string | null;
+  /** The key its spend counts against (see HoldRequest.capKeyId). */
+  capKeyId: string | null;
   amount: number;
   expiresAt: number;
   createdAt: number;
   /** See HoldRequest.freshId (not written to credit_holds). */
   freshId?: boolean;
+  /** See HoldRequest.live. */
+  live?: boolean;
 }
 
 /** A settlement or release waiting for its commit, with the promise it resolves. */
@@ -119,7 +124,7 @@ export class SqliteCreditStore implements CreditStore {
     this.chargeListeners.push(listener);
   }
 
-  reserve({ accountId, keyId = null, requestId, amount, ttlMs, freshId }: HoldRequest): void {
+  reserve({ accountId, keyId = null, capKeyId, requestId, amount, ttlMs, freshId, live }: HoldRequest): void {
     if (!Number.isSafeInteger(amount) || amount < 0) throw new TypeError(`hold amount must be a non-negative integer: ${amount}`);
     if (this.holds.has(requestId) || this.settling.has(requestId)) {
       throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
@@ -134,17 +139,19 @@ export class SqliteCreditStore implements CreditStore {
         "You have run out of credits: this request needs more than your available balance. Add credits to continue.",
       );
     }
-    if (keyId) {
-      const key = this.keys.get(keyId);
-      const keyHeld = this.heldByKey.get(keyId) ?? 0;
-      if (key?.spend_cap_micros != null && key.spent_micros + this.sink.unapplied.keyCharges(keyId) + keyHeld + amount > key.spend_cap_micros) {
-        throw errors.insufficientQuota("This API key has reached its spending cap. Raise the cap or use another key.");
+    const capKey = capKeyId ?? keyId;
+    if (capKey) {
+      const key = this.keys.get(capKey);
+      const keyHeld = this.heldByKey.get(capKey) ?? 0;
+      if (key?.spend_cap_micros != null && key.spent_micros + this.sink.unapplied.keyCharges(capKey) + keyHeld + amount > key.spend_cap_micros) {
+        throw spendCapReached(keyId ?? capKey, key.spend_cap_micros, key.spent_micros + this.sink.unapplied.keyCharges(capKey));
       }
-      this.heldByKey.set(keyId, keyHeld + amount);
+      this.heldByKey.set(capKey, keyHeld + amount);
     }
     const now = this.now();
-    const hold: Hold = { accountId, keyId, amount, expiresAt: now + (ttlMs ?? this.holdTtlMs), createdAt: now };
+    const hold: Hold = { accountId, keyId, capKeyId: capKey, amount, expiresAt: now + (ttlMs ?? this.holdTtlMs), createdAt: now };
     if (freshId) hold.freshId = true;
+    if (live) hold.live = true;
     this.holds.set(requestId, hold);
     this.heldByAccount.set(accountId, held + amount);
     this.unpersisted.set(requestId, hold);
@@ -155,7 +162,8 @@ export class SqliteCreditStore implements CreditStore {
     const hold = this.holds.get(requestId);
     if (!hold) return Promise.resolve(null);
     if (!Number.isSafeInteger(actual)) throw new TypeError(`charge must be an integer: ${actual}`);
-    let charge = Math.min(Math.max(actual, 0), hold.amount);
+    // All of it, beyond the hold too: the upstream did the work (reasoning past max_tokens, tools).
+    let charge = Math.max(actual, 0);
     // One charge per request id, ever. SQLite's unique index enforces it on a direct write; a
     // journaled settlement is answered before SQLite sees it, so it asks first.
     if (charge > 0 && this.journal && !hold.freshId && (this.sink.unapplied.hasCharged(requestId) || this.q.charged.get(requestId))) charge = 0;
@@ -169,7 +177,7 @@ export class SqliteCreditStore implements CreditStore {
   }
 
   async sweep(now = this.now()): Promise<number> {
-    const expired = [...this.holds].filter(([, h]) => h.expiresAt <= now).map(([id]) => id);
+    const expired = [...this.holds].filter(([, h]) => h.expiresAt <= now && !h.live).map(([id]) => id);
     // Never rejects (it runs from a timer): a release that failed to commit is restored and retried next time.
     const results = await Promise.allSettled(expired.map((id) => this.release(id)));
     return results.filter((r) => r.status === "fulfilled").length;
@@ -228,6 +236,7 @@ export class SqliteCreditStore implements CreditStore {
     this.settling.add(requestId);
     const persisted = !this.unpersisted.delete(requestId);
     const op: SettleRecord = { t, requestId, accountId: hold.accountId, keyId: hold.keyId, amount: hold.amount, charge, persisted, extras, at: this.now() };
+    if (hold.capKeyId !== hold.keyId) op.capKeyId = hold.capKeyId;
     this.queue.push({ op, hold, resolve, reject });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -276,6 +285,7 @@ export class SqliteCreditStore implements CreditStore {
     this.settling.delete(x.op.requestId);
     if (!outcome.ok) {
       // Nothing committed for it: put the hold back so that a retry or the sweeper resolves it.
+      x.hold.live = false;
       this.holds.set(x.op.requestId, x.hold);
       if (!x.op.persisted) {
         this.unpersisted.set(x.op.requestId, x.hold);
@@ -285,7 +295,7 @@ export class SqliteCreditStore implements CreditStore {
       return;
     }
     decrement(this.heldByAccount, x.hold.accountId, x.hold.amount);
-    if (x.hold.keyId) decrement(this.heldByKey, x.hold.keyId, x.hold.amount);
+    if (x.hold.capKeyId) decrement(this.heldByKey, x.hold.capKeyId, x.hold.amount);
     if (x.op.t === "settle" && outcome.value && outcome.value.charged > 0) {
       for (const listener of this.chargeListeners) listener(x.hold.accountId);
     }

@@ -21,7 +21,8 @@ export class Unapplied {
     if (op.charge <= 0) return;
     this.charged.add(op.requestId);
     increment(this.byAccount, op.accountId, op.charge);
-    if (op.keyId) increment(this.byKey, op.keyId, op.charge);
+    const key = op.capKeyId ?? op.keyId;
+    if (key) increment(this.byKey, key, op.charge);
   }
 
   /** Hands the oldest `max` settlements over for writing; each must come back through `written` or `keep`. */
@@ -37,7 +38,8 @@ export class Unapplied {
     if (op.charge <= 0) return;
     this.charged.delete(op.requestId);
     decrement(this.byAccount, op.accountId, op.charge);
-    if (op.keyId) decrement(this.byKey, op.keyId, op.charge);
+    const key = op.capKeyId ?? op.keyId;
+    if (key) decrement(this.byKey, key, op.charge);
   }
 
   /** `op` (from `take`) could not be written: it waits for the next batch. */

@@ -1,5 +1,6 @@
 import type Stripe from "stripe";
 import type { Config } from "../config/load";
+import type { Log } from "../lib/log";
 import type { KeyAuthenticator } from "../gateway/key-auth";
 import type { RateLimiter } from "../gateway/limits/limiter";
 import type { ChatMetrics } from "../gateway/metrics";
@@ -17,6 +18,8 @@ export interface AppDeps {
   limiter: RateLimiter;
   adminTokenHash: string;
   now: () => number;
+  /** The operator's log (one line per request and per notable event). */
+  log: Log;
   /** Upstream keys with their circuit breakers, and the requests in flight (cap, shutdown drain). */
   upstreams: Upstreams;
   /** Payments: the Stripe client (null = not configured); built from config when absent. */

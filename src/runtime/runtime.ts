@@ -4,6 +4,7 @@ import { BucketLimiter } from "../gateway/limits/bucket-limiter";
 import { ChatMetrics } from "../gateway/metrics";
 import { createUpstreams } from "../gateway/upstream/upstreams";
 import { resolveAdminToken } from "../identity/admin-token";
+import { createLog, type Log } from "../lib/log";
 import { AlertNotifier } from "../modules/alerts/notifier";
 import { AlertService } from "../modules/alerts/service";
 import { stripeFromConfig } from "../modules/billing/stripe-client";
@@ -24,8 +25,9 @@ export interface Runtime {
 }
 
 /** Opens and migrates the database and builds the app's dependencies. */
-export function buildRuntime(config: Config, opts: { store?: Store; now?: () => number } = {}): Runtime {
+export function buildRuntime(config: Config, opts: { store?: Store; now?: () => number; log?: Log } = {}): Runtime {
   const now = opts.now ?? Date.now;
+  const log = opts.log ?? createLog(config.log_format);
   const store = opts.store ?? new Store(config.db_path);
   const migrated = store.migrate();
   // An in-memory database has nothing to survive a crash for: no journal. A second gateway on
@@ -51,7 +53,8 @@ export function buildRuntime(config: Config, opts: { store?: Store; now?: () => 
     limiter,
     adminTokenHash: admin.hash,
     now,
-    upstreams: createUpstreams(config),
+    log,
+    upstreams: createUpstreams(config, { log }),
     metrics: new ChatMetrics(),
   };
   // Low-balance alerts hear of every committed charge (CreditStore.onCharge); payments need the Stripe client.

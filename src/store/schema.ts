@@ -128,6 +128,14 @@ export const usageLog = sqliteTable(
     upstreamRequestId: text("upstream_request_id"),
     errorCode: text("error_code"),
     createdAt: integer("created_at").notNull(),
+    /** The API the request called: chat.completions, responses, messages, ... */
+    endpoint: text("endpoint").notNull().default("chat.completions"),
+    /** What served it: `<provider>#<key number>/<upstream model>` (null: no upstream answered). */
+    upstream: text("upstream"),
+    /** Charged beyond the hold (the upstream reported more than the worst case). */
+    overageMicros: integer("overage_micros").notNull().default(0),
+    /** What the upstream billed the operator for it, when known. */
+    upstreamCostMicros: integer("upstream_cost_micros"),
   },
   (t) => [index("usage_account_time").on(t.accountId, t.createdAt), index("usage_time").on(t.createdAt)],
 );

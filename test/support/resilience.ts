@@ -2,7 +2,8 @@ import { parseSse } from "./chat";
 /** Helpers for the resilience tests: gateways over several fake upstreams, and exact-ledger checks. */
 import { expect } from "bun:test";
 import type { Database } from "bun:sqlite";
-import { estimateTokens, promptEstimate } from "../../src/gateway/estimate";
+import { promptEstimate } from "../../src/gateway/estimate";
+import { deltaTokens } from "../../src/gateway/tap";
 import { checkLedger } from "../../src/money/ledger";
 import { costMicros } from "../../src/gateway/providers/usage";
 import { until } from "./chat";
@@ -16,7 +17,7 @@ const MODEL_PRICES = { input_price: 3, cached_input_price: 0.75, output_price: 1
 export const FAST = {
   timeouts: { connect_ms: 500, first_byte_ms: 800, stream_gap_ms: 800, total_ms: 6_000 },
   retry: { max_attempts: 2, budget_ms: 4_000, base_ms: 20 },
-  breaker: { failures: 1000, window_ms: 60_000, cooldown_ms: 1_000 },
+  breaker: { failures: 1000, min_requests: 1_000_000, window_ms: 60_000, cooldown_ms: 1_000 },
   hold_ttl_seconds: 10,
 };
 
@@ -95,8 +96,7 @@ export async function expectExactLedger(gw: TestServer, accountId: string, credi
 export function cutStreamCost(body: { messages: unknown[] }, events: unknown[]): number {
   let completion = 0;
   for (const e of events as { choices?: { delta?: { content?: string } }[] }[]) {
-    const text = (e.choices ?? []).map((c) => c.delta?.content ?? "").join("");
-    completion += estimateTokens(text);
+    for (const c of e.choices ?? []) completion += deltaTokens(c.delta?.content ?? "");
   }
   return costMicros({ prompt: promptEstimate(body), cached: 0, completion, reasoning: 0 }, PRICES);
 }

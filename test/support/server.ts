@@ -19,7 +19,7 @@ export async function startTestServer(
   overrides: Record<string, unknown> = {},
   env: Record<string, string> = {},
 ): Promise<TestServer> {
-  const config = loadConfig({ env, overrides: { db_path: ":memory:", admin_token: ADMIN_TOKEN, ...overrides } });
+  const config = loadConfig({ env, overrides: { db_path: ":memory:", admin_token: ADMIN_TOKEN, log_format: "off", ...overrides } });
   const runtime = buildRuntime(config);
   const server = startServer(runtime, { port: 0, hostname: "127.0.0.1" });
   const admin: TestServer["admin"] = (path, init = {}) =>

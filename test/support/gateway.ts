@@ -232,6 +232,16 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   };
 }
 
+/**
+ * Options of the rate-limit tests' gateways, with `clock: new TestClock()`: a fake upstream with
+ * the configured retries and breaker (not single-shot), and customers with 100 USD.
+ */
+export const RATE_LIMITED = {
+  upstream: true,
+  singleShot: false,
+  customer: { credits: 100_000_000, name: "Rate-limited customer" },
+} as const satisfies GatewayOptions;
+
 // ---------------------------------------------------------------------------------------------
 // As its own process
 

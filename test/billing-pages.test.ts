@@ -68,7 +68,7 @@ describe("portal billing page", () => {
     expect(back.html).toContain('data-status="paid"');
     const again = await web.page(`/portal/billing?checkout=success&session_id=${id}`);
     expect(again.html).toContain("Payment received");
-    const acc = (await (await gw.admin(`/admin/accounts/${accountId}`)).json()) as { balance_micros: number };
+    const acc = await gw.account(accountId);
     expect(acc.balance_micros).toBe(10 * USD);
 
     const cancelled = await web.page("/portal/billing?checkout=cancelled");

@@ -61,7 +61,7 @@ describe("running the business from the console", () => {
     expect((await post("7.5")).status).toBe(303);
     expect(flash(op)).toContain("already submitted");
     expect((await post("-2", "another-form")).status).toBe(303);
-    const account = (await (await srv.admin(`/admin/accounts/${id}`)).json()) as { balance_micros: number; plan: string; status: string };
+    const account = await srv.account(id);
     expect(account.balance_micros).toBe(18_000_000);
     const overdraw = await op.post(`/console/accounts/${id}/credits`, { _csrf: csrfOf(page.html), idem: "x3", amount_usd: "-1000" }, { referer: `${srv.url}/console/accounts/${id}` });
     expect(overdraw.status).toBe(303);

@@ -106,7 +106,7 @@ describe("GET /metrics", () => {
     expect(delta("tollgate_tokens_total", { model: "grok-4", type: "completion" })).toBe(tokens.completion);
 
     // Credit charged equals what left the balance (the ledger), to the micro.
-    const account = (await (await g.admin(`/admin/accounts/${customer.accountId}`)).json()) as { balance_micros: number };
+    const account = await g.account(customer.accountId);
     expect(value(after, "tollgate_charged_micros_total", { model: "grok-4" })).toBe(CREDITS - account.balance_micros);
     expect(value(after, "tollgate_account_balance_micros")).toBe(account.balance_micros);
 

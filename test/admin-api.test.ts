@@ -1,21 +1,19 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
-import { loadConfig } from "../src/config/load";
 import { sha256Hex } from "../src/lib/crypto";
 import { resolveAdminToken } from "../src/identity/admin-token";
-import { buildRuntime, startServer } from "../src/runtime/server";
 import { freshDb, manualClock } from "./support/foundation";
-import { ADMIN_TOKEN, startTestServer, type TestServer } from "./support/server";
+import { ADMIN_TOKEN, startGateway, type Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 
 const USD = 1_000_000;
-let s: TestServer;
+let s: Gateway;
 /** Every response seen in this file: each must carry x-request-id. */
 const seen: { what: string; res: Response }[] = [];
 
 beforeAll(async () => {
-  s = await startTestServer();
+  s = await startGateway();
 });
 afterAll(async () => {
   await s.stop();
@@ -340,30 +338,26 @@ describe("admin token", () => {
   test("end to end on a fresh database file: print once, works over HTTP, survives a restart", async () => {
     const dir = mkdtempSync("/tmp/tollgate-admin-");
     try {
-      const config = loadConfig({ overrides: { db_path: `${dir}/t.db` } });
-      const r1 = buildRuntime(config);
-      const token = r1.generatedAdminToken!;
+      // No admin token configured: the first start on a fresh database generates one.
+      const g1 = await startGateway({ adminToken: null, dbPath: `${dir}/t.db` });
+      const token = g1.runtime.generatedAdminToken!;
       expect(token).toBeDefined();
-      const srv1 = startServer(r1, { port: 0, hostname: "127.0.0.1" });
       const get = (url: string, t: string) => fetch(`${url}/admin/accounts`, { headers: { authorization: `Bearer ${t}` } });
-      expect((await get(srv1.url, token)).status).toBe(200);
-      expect((await get(srv1.url, ADMIN_TOKEN)).status).toBe(401);
-      await srv1.stop();
-      r1.deps.store.sqlite.close();
+      expect((await get(g1.url, token)).status).toBe(200);
+      expect((await get(g1.url, ADMIN_TOKEN)).status).toBe(401);
+      await g1.stop();
 
-      const r2 = buildRuntime(config);
-      expect(r2.generatedAdminToken).toBeUndefined();
-      const srv2 = startServer(r2, { port: 0, hostname: "127.0.0.1" });
-      expect((await get(srv2.url, token)).status).toBe(200);
-      await srv2.stop();
-      r2.deps.store.sqlite.close();
+      const g2 = await startGateway({ adminToken: null, dbPath: `${dir}/t.db` });
+      expect(g2.runtime.generatedAdminToken).toBeUndefined();
+      expect((await get(g2.url, token)).status).toBe(200);
+      await g2.stop();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   test("two apps in one process keep their own admin tokens", async () => {
-    const other = await startTestServer({ admin_token: "another-admin-token-987654" });
+    const other = await startGateway({ adminToken: "another-admin-token-987654" });
     try {
       const get = (url: string, t: string) => fetch(`${url}/admin/accounts`, { headers: { authorization: `Bearer ${t}` } });
       expect((await get(other.url, "another-admin-token-987654")).status).toBe(200);
@@ -378,9 +372,7 @@ describe("admin token", () => {
 
 test("rotation grace over HTTP follows the server's clock", async () => {
   const clock = manualClock(Date.now());
-  const config = loadConfig({ overrides: { db_path: ":memory:", admin_token: ADMIN_TOKEN } });
-  const runtime = buildRuntime(config, { now: clock.now });
-  const srv = startServer(runtime, { port: 0, hostname: "127.0.0.1" });
+  const srv = await startGateway({ now: clock.now });
   const req = (path: string, token: string, body?: unknown) =>
     fetch(srv.url + path, {
       method: body === undefined ? "GET" : "POST",
@@ -404,13 +396,12 @@ test("rotation grace over HTTP follows the server's clock", async () => {
     expect((await req("/v1/me", fresh.key)).status).toBe(200);
   } finally {
     await srv.stop();
-    runtime.deps.store.sqlite.close();
   }
 });
 
 describe("error rendering", () => {
   test("a body over max_body_bytes is 413 in the envelope, with x-request-id", async () => {
-    const small = await startTestServer({ max_body_bytes: 4096 });
+    const small = await startGateway({ config: { max_body_bytes: 4096 } });
     try {
       const res = await fetch(`${small.url}/admin/accounts`, {
         method: "POST",

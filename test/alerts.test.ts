@@ -10,8 +10,7 @@ import { AlertService } from "../src/modules/alerts/service";
 import { signPayload, verifySignature } from "../src/modules/alerts/signature";
 import { buildRuntime } from "../src/runtime/server";
 import { chat, until, user } from "./support/chat";
-import { startGateway } from "./support/fake-upstream";
-import { ADMIN_TOKEN, startTestServer, type TestServer } from "./support/server";
+import { ADMIN_TOKEN, startGateway, type Gateway } from "./support/gateway";
 
 const USD = 1_000_000;
 const SECRET = "alert-signing-secret-0123456789";
@@ -75,20 +74,22 @@ async function startSmtp() {
 
 let receiver: ReturnType<typeof startReceiver>;
 let smtp: Awaited<ReturnType<typeof startSmtp>>;
-let gw: TestServer;
+let gw: Gateway;
 
 beforeAll(async () => {
   receiver = startReceiver();
   smtp = await startSmtp();
-  gw = await startTestServer({
-    low_balance_threshold_usd: "5",
-    alert_webhook_url: receiver.url,
-    alert_webhook_secret: SECRET,
-    smtp_host: "127.0.0.1",
-    smtp_port: smtp.port,
-    smtp_from: "alerts@gw.example.com",
-    alert_email_to: "ops@gw.example.com",
-    public_url: "https://gw.example.com",
+  gw = await startGateway({
+    config: {
+      low_balance_threshold_usd: "5",
+      alert_webhook_url: receiver.url,
+      alert_webhook_secret: SECRET,
+      smtp_host: "127.0.0.1",
+      smtp_port: smtp.port,
+      smtp_from: "alerts@gw.example.com",
+      alert_email_to: "ops@gw.example.com",
+      public_url: "https://gw.example.com",
+    },
   });
 });
 afterAll(async () => {
@@ -97,27 +98,26 @@ afterAll(async () => {
   await smtp.stop();
 });
 
-async function account(server: TestServer, credits: number, email: string | null = "buyer@example.com") {
-  const acc = (await (await server.admin("/admin/accounts", { body: { name: "Alert customer", ...(email ? { email } : {}) } })).json()) as { id: string };
-  if (credits) await server.admin(`/admin/accounts/${acc.id}/credits`, { body: { amount_micros: credits } });
-  const key = (await (await server.admin(`/admin/accounts/${acc.id}/keys`, { body: {} })).json()) as { key: string };
-  return { id: acc.id, key: key.key };
+/** A customer named "Alert customer" with `email` (none when null). */
+async function alertCustomer(server: Gateway, credits: number, email: string | null = "buyer@example.com") {
+  const c = await server.customer(credits, {}, { name: "Alert customer", ...(email ? { email } : {}) });
+  return { id: c.accountId, key: c.key };
 }
 
 let seq = 0;
 /** Charges `amount` through the gateway's credit store (as the proxy does), then lets alerts settle. */
-async function spend(server: TestServer, accountId: string, amount: number) {
+async function spend(server: Gateway, accountId: string, amount: number) {
   const requestId = `req_alert_${++seq}`;
   server.runtime.deps.credits.reserve({ accountId, requestId, amount });
   await server.runtime.deps.credits.settle(requestId, amount);
 }
-const settled = (server: TestServer) => server.runtime.deps.alerts!.settled();
+const settled = (server: Gateway) => server.runtime.deps.alerts!.settled();
 const hooksFor = (accountId: string) => receiver.hooks.filter((h) => JSON.parse(h.body).data.account_id === accountId);
 const mailsFor = (email: string) => smtp.mails.filter((m) => m.to.includes(email));
 
 describe("low-balance alerts", () => {
   test("fire once per crossing below the threshold, by signed webhook and email; crossing back above re-arms", async () => {
-    const acc = await account(gw, 10 * USD, "crossing@example.com");
+    const acc = await alertCustomer(gw, 10 * USD, "crossing@example.com");
     await spend(gw, acc.id, 3 * USD); // 7 left: above 5
     await settled(gw);
     expect(hooksFor(acc.id)).toHaveLength(0);
@@ -178,13 +178,16 @@ describe("low-balance alerts", () => {
   });
 
   test("a chat completion that takes the balance below the threshold fires the alert once", async () => {
-    const { gateway, stop } = await startGateway({
-      low_balance_threshold_usd: "0.999999",
-      alert_webhook_url: receiver.url,
-      alert_webhook_secret: SECRET,
+    const gateway = await startGateway({
+      upstream: true,
+      config: {
+        low_balance_threshold_usd: "0.999999",
+        alert_webhook_url: receiver.url,
+        alert_webhook_secret: SECRET,
+      },
     });
     try {
-      const acc = await account(gateway, 1 * USD, null);
+      const acc = await alertCustomer(gateway, 1 * USD, null);
       const res = await chat(gateway.url, acc.key, { model: "grok-4", messages: user(), max_tokens: 20 });
       expect(res.status).toBe(200);
       await res.text();
@@ -196,12 +199,12 @@ describe("low-balance alerts", () => {
       expect(hooksFor(acc.id)).toHaveLength(1);
       expect(JSON.parse(hooksFor(acc.id)[0]!.body).data.available_micros).toBeLessThan(999_999);
     } finally {
-      await stop();
+      await gateway.stop();
     }
   });
 
   test("setting a threshold above the available credit alerts at once; 0 turns it off; null restores the default", async () => {
-    const acc = await account(gw, 10 * USD, "threshold@example.com");
+    const acc = await alertCustomer(gw, 10 * USD, "threshold@example.com");
     const put = (body: unknown) =>
       fetch(gw.url + "/v1/alerts/low-balance", {
         method: "PUT",
@@ -241,7 +244,7 @@ describe("low-balance alerts", () => {
   test("failed webhook deliveries are retried with backoff, then given up and recorded", async () => {
     const { store: db } = gw.runtime.deps;
     const config = gw.config;
-    const acc = await account(gw, 1 * USD, null);
+    const acc = await alertCustomer(gw, 1 * USD, null);
     const alerts = new AlertService(db, config, (id) => gw.runtime.deps.credits.balance(id), new AlertNotifier(db, config, { retryDelaysMs: [1, 1, 1] }));
     receiver.fail(2);
     const id = alerts.check(acc.id)!;
@@ -273,10 +276,10 @@ describe("low-balance alerts", () => {
   });
 
   test("without webhook or SMTP the alert is still recorded (shown in the portal) with skipped channels; threshold 0 means none", async () => {
-    const plain = await startTestServer({ low_balance_threshold_usd: "5" });
-    const off = await startTestServer();
+    const plain = await startGateway({ config: { low_balance_threshold_usd: "5" } });
+    const off = await startGateway();
     try {
-      const acc = await account(plain, 6 * USD);
+      const acc = await alertCustomer(plain, 6 * USD);
       await spend(plain, acc.id, 2 * USD);
       await settled(plain);
       const view = (await (await plain.admin(`/admin/accounts/${acc.id}/alerts/low-balance`)).json()) as {
@@ -286,7 +289,7 @@ describe("low-balance alerts", () => {
       expect(view.channels).toEqual({ webhook: false, email: false });
       expect(view.recent.map((e) => [e.webhook_status, e.email_status])).toEqual([["skipped", "skipped"]]);
 
-      const acc2 = await account(off, 6 * USD);
+      const acc2 = await alertCustomer(off, 6 * USD);
       await spend(off, acc2.id, 6 * USD);
       await settled(off);
       const v2 = (await (await off.admin(`/admin/accounts/${acc2.id}/alerts/low-balance`)).json()) as { recent: unknown[]; threshold_micros: number };

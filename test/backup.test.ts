@@ -3,9 +3,10 @@ import { Database } from "bun:sqlite";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, binaryCustomer, ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { BIN, ensureBinary } from "./support/binary";
 import { chat, readSse, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
+import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
 
 /**
  * `tollgate backup` against the compiled binary serving on the same database: the copy holds the
@@ -16,7 +17,7 @@ setDefaultTimeout(120_000);
 const ADMIN = "backup-admin-token-0123456789";
 const dir = mkdtempSync(join(tmpdir(), "tollgate-backup-"));
 const upstream = startFakeUpstream();
-const running: RunningBinary[] = [];
+const running: BinaryGateway[] = [];
 afterAll(async () => {
   for (const b of running) await b.stop("SIGKILL");
   await upstream.stop();
@@ -29,11 +30,15 @@ async function gateway(settleBatchMs: number) {
   const folder = join(dir, `g${++n}`);
   const dbPath = join(folder, "tollgate.db");
   const config = join(dir, `g${n}.json`);
-  writeFileSync(config, JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: dbPath, settle_batch_ms: settleBatchMs, plans: { default: { rpm: 1_000_000, tpm: 1_000_000_000, concurrency: 100 } } }));
-  const gw = await startBinary(["serve", "--config", config], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
+  const gw = await startBinaryGateway({
+    dir,
+    configFile: config,
+    config: { ...fakeCatalogue(upstream.url), db_path: dbPath, settle_batch_ms: settleBatchMs, plans: { default: { rpm: 1_000_000, tpm: 1_000_000_000, concurrency: 100 } } },
+    adminToken: ADMIN,
+  });
   running.push(gw);
-  const { accountId, keys } = await binaryCustomer(gw.url, ADMIN, "Backup Co", 20_000_000);
-  return { gw, dbPath, config, accountId, key: keys[0]! };
+  const { accountId, key } = await gw.customer(20_000_000, {}, { name: "Backup Co" });
+  return { gw, dbPath, config, accountId, key };
 }
 
 /** One chat completion read to its end; its request id. */

@@ -1,15 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { paidSession, spawnGateway, startFakeStripe, stripeEnv, type FakeStripe, type GatewayProcess } from "./support/fake-stripe";
+import { paidSession, startFakeStripe, stripeEnv, type FakeStripe } from "./support/fake-stripe";
+import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
 import { WebClient } from "./support/web-client";
 
 const USD = 1_000_000;
 
 let stripe: FakeStripe;
-let gw: GatewayProcess;
+let gw: BinaryGateway;
 
 beforeAll(async () => {
   stripe = startFakeStripe();
-  gw = await spawnGateway({ ...stripeEnv(stripe), TOLLGATE_LOW_BALANCE_THRESHOLD_USD: "2" });
+  gw = await startBinaryGateway({ entry: "source", dbPath: "t.db", stderr: "inherit", env: { ...stripeEnv(stripe), TOLLGATE_LOW_BALANCE_THRESHOLD_USD: "2" } });
 });
 afterAll(async () => {
   await gw.stop();
@@ -18,8 +19,8 @@ afterAll(async () => {
 
 /** A browser stand-in signed in to the portal of a new account. */
 async function portalClient(credits = 0, email = "pages@example.com") {
-  const acc = (await (await gw.admin("/admin/accounts", { name: "Pages customer", email })).json()) as { id: string };
-  if (credits) await gw.admin(`/admin/accounts/${acc.id}/credits`, { amount_micros: credits });
+  const acc = (await (await gw.admin("/admin/accounts", { body: { name: "Pages customer", email } })).json()) as { id: string };
+  if (credits) await gw.admin(`/admin/accounts/${acc.id}/credits`, { body: { amount_micros: credits } });
   const web = new WebClient(gw.url);
   web.cookies.set("tg_portal", await gw.session("customer", acc.id));
   return { web, accountId: acc.id };
@@ -67,7 +68,7 @@ describe("portal billing page", () => {
     expect(back.html).toContain('data-status="paid"');
     const again = await web.page(`/portal/billing?checkout=success&session_id=${id}`);
     expect(again.html).toContain("Payment received");
-    const acc = (await (await gw.admin(`/admin/accounts/${accountId}`)).json()) as { balance_micros: number };
+    const acc = await gw.account(accountId);
     expect(acc.balance_micros).toBe(10 * USD);
 
     const cancelled = await web.page("/portal/billing?checkout=cancelled");

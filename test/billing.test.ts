@@ -7,7 +7,6 @@ import { listAudit } from "../src/modules/audit/service";
 import { checkLedger, listLedger } from "../src/money/ledger";
 import { billingSettings } from "../src/modules/billing/amounts";
 import { reconcileSession } from "../src/modules/billing/stripe-sync";
-import { buildRuntime, startServer } from "../src/runtime/server";
 import {
   deliver,
   dispute,
@@ -16,20 +15,21 @@ import {
   signStripe,
   startFakeStripe,
   STRIPE_KEY,
+  stripeEnv,
   stripeEvent,
   WEBHOOK_SECRET,
   type FakeStripe,
 } from "./support/fake-stripe";
-import { ADMIN_TOKEN, startTestServer, type TestServer } from "./support/server";
+import { ADMIN_TOKEN, startBinaryGateway, startGateway, type Gateway } from "./support/gateway";
 
 const USD = 1_000_000;
 
 let stripe: FakeStripe;
-let gw: TestServer;
+let gw: Gateway;
 
 beforeAll(async () => {
   stripe = startFakeStripe();
-  gw = await startTestServer(stripe.config({ public_url: "https://gw.example.com" }));
+  gw = await startGateway({ config: stripe.config({ public_url: "https://gw.example.com" }) });
 });
 afterAll(async () => {
   await gw.stop();
@@ -42,9 +42,6 @@ const asCustomer = (key: string, path: string, body?: unknown) =>
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-
-const balanceOf = async (accountId: string) =>
-  ((await (await gw.admin(`/admin/accounts/${accountId}`)).json()) as { balance_micros: number }).balance_micros;
 
 /** Starts a checkout through the API and returns the session the fake Stripe created. */
 async function checkout(key: string, amount: number | string) {
@@ -76,7 +73,7 @@ describe("configuration", () => {
   });
 
   test("without Stripe nothing payment-related is offered: info says disabled, checkout and webhook are 404", async () => {
-    const plain = await startTestServer();
+    const plain = await startGateway();
     try {
       const c = await plain.customer();
       const info = await (await fetch(plain.url + "/v1/billing", { headers: { authorization: `Bearer ${c.key}` } })).json();
@@ -186,7 +183,7 @@ describe("checkout", () => {
   });
 
   test("billing info lists the presets with the credit each buys (markup applied, floored)", async () => {
-    const s2 = await startTestServer(stripe.config({ credit_per_unit: "0.8", topup_presets: ["10", "25"], payment_currency: "eur" }));
+    const s2 = await startGateway({ config: stripe.config({ credit_per_unit: "0.8", topup_presets: ["10", "25"], payment_currency: "eur" }) });
     try {
       const c = await s2.customer(0);
       const info = await (await fetch(s2.url + "/v1/billing", { headers: { authorization: `Bearer ${c.key}` } })).json();
@@ -221,7 +218,7 @@ describe("webhook", () => {
     expect(results.map((r) => r[0])).toEqual([200, 200, 200]);
     expect(results.map((r) => r[1]).sort()).toEqual(["credited", "duplicate", "duplicate"]);
 
-    expect(await balanceOf(c.accountId)).toBe(25 * USD);
+    expect(await gw.balance(c.accountId)).toBe(25 * USD);
     const ledger = listLedger(gw.runtime.deps.store, c.accountId, { limit: 10 });
     expect(ledger.map((l) => [l.kind, l.amountMicros, l.ref])).toEqual([["payment", 25 * USD, session.id as string]]);
     const payment = (await (await asCustomer(c.key, `/v1/billing/payments/${view.id}`)).json()) as Record<string, unknown>;
@@ -265,10 +262,10 @@ describe("webhook", () => {
     const other = await gw.customer(0);
     expect((await reconcileSession(db, client, settings, session.id as string, other.accountId)).result).toBe("ignored");
     expect((await reconcileSession(db, client, settings, session.id as string, c.accountId)).result).toBe("credited");
-    expect(await balanceOf(c.accountId)).toBe(10 * USD);
+    expect(await gw.balance(c.accountId)).toBe(10 * USD);
     const hook = await deliver(gw.url, stripeEvent("checkout.session.completed", paidSession(session, "pi_test_returned")));
     expect(((await hook.json()) as { result: string }).result).toBe("duplicate");
-    expect(await balanceOf(c.accountId)).toBe(10 * USD);
+    expect(await gw.balance(c.accountId)).toBe(10 * USD);
     expect(listAudit(db, { limit: 5, targetId: view.id })[0]!.after).toMatchObject({ stripe_event_id: `retrieved:${session.id}` });
   });
 
@@ -292,7 +289,7 @@ describe("webhook", () => {
       const err = ((await res.json()) as { error: { type: string; code: string; param: string } }).error;
       expect([name, err.code, err.param]).toEqual([name, "invalid_signature", "stripe-signature"]);
     }
-    expect(await balanceOf(c.accountId)).toBe(0);
+    expect(await gw.balance(c.accountId)).toBe(0);
     const p = (await (await asCustomer(c.key, `/v1/billing/payments/${view.id}`)).json()) as { status: string };
     expect(p.status).toBe("pending");
   });
@@ -313,9 +310,9 @@ describe("webhook", () => {
     const { view, session } = await checkout(c.key, 10);
     const unpaid = await deliver(gw.url, stripeEvent("checkout.session.completed", { ...session, status: "complete", payment_status: "unpaid" }));
     expect(((await unpaid.json()) as { result: string }).result).toBe("awaiting_payment");
-    expect(await balanceOf(c.accountId)).toBe(0);
+    expect(await gw.balance(c.accountId)).toBe(0);
     await deliver(gw.url, stripeEvent("checkout.session.async_payment_succeeded", paidSession(session)));
-    expect(await balanceOf(c.accountId)).toBe(10 * USD);
+    expect(await gw.balance(c.accountId)).toBe(10 * USD);
 
     const other = await checkout(c.key, 10);
     const exp = await deliver(gw.url, stripeEvent("checkout.session.expired", { ...other.session, status: "expired" }));
@@ -328,13 +325,13 @@ describe("webhook", () => {
     const c = await gw.customer(0);
     const { view, session } = await checkout(c.key, 25);
     await deliver(gw.url, stripeEvent("checkout.session.completed", paidSession(session, "pi_test_refund")));
-    expect(await balanceOf(c.accountId)).toBe(25 * USD);
+    expect(await gw.balance(c.accountId)).toBe(25 * USD);
 
     // Partial refund of 10.00: repeated delivery changes nothing more.
     const partial = stripeEvent("charge.refunded", refundedCharge("pi_test_refund", 2500, 1000));
     expect(((await (await deliver(gw.url, partial)).json()) as { result: string }).result).toBe("refunded");
     expect(((await (await deliver(gw.url, partial)).json()) as { result: string }).result).toBe("duplicate");
-    expect(await balanceOf(c.accountId)).toBe(15 * USD);
+    expect(await gw.balance(c.accountId)).toBe(15 * USD);
 
     // The customer spends 14 of the remaining 15, then the rest is refunded: the full 15 is debited.
     const credits = gw.runtime.deps.credits;
@@ -343,7 +340,7 @@ describe("webhook", () => {
     const full = stripeEvent("charge.refunded", refundedCharge("pi_test_refund", 2500, 2500));
     const [r1, r2] = await Promise.all([deliver(gw.url, full), deliver(gw.url, full)]);
     expect([((await r1.json()) as { result: string }).result, ((await r2.json()) as { result: string }).result].sort()).toEqual(["duplicate", "refunded"]);
-    expect(await balanceOf(c.accountId)).toBe(-14 * USD);
+    expect(await gw.balance(c.accountId)).toBe(-14 * USD);
 
     const refunds = listLedger(gw.runtime.deps.store, c.accountId, { limit: 10 }).filter((l) => l.kind === "refund");
     expect(refunds.map((l) => l.amountMicros)).toEqual([-15 * USD, -10 * USD]);
@@ -364,7 +361,7 @@ describe("webhook", () => {
     await deliver(gw.url, stripeEvent("checkout.session.completed", paidSession(won.session, "pi_test_dispute_won")));
     const lost = await checkout(c.key, 20);
     await deliver(gw.url, stripeEvent("checkout.session.completed", paidSession(lost.session, "pi_test_dispute_lost")));
-    expect(await balanceOf(c.accountId)).toBe(30 * USD);
+    expect(await gw.balance(c.accountId)).toBe(30 * USD);
 
     await deliver(gw.url, stripeEvent("charge.dispute.created", dispute("pi_test_dispute_won", 1000, "needs_response")));
     await deliver(gw.url, stripeEvent("charge.dispute.created", dispute("pi_test_dispute_lost", 2000, "needs_response")));
@@ -377,7 +374,7 @@ describe("webhook", () => {
     expect(((await (await deliver(gw.url, closed)).json()) as { result: string }).result).toBe("dispute_lost");
     expect(((await (await deliver(gw.url, closed)).json()) as { result: string }).result).toBe("duplicate");
     expect(await status(lost.view.id)).toBe("dispute_lost");
-    expect(await balanceOf(c.accountId)).toBe(10 * USD);
+    expect(await gw.balance(c.accountId)).toBe(10 * USD);
     const entry = listLedger(gw.runtime.deps.store, c.accountId, { limit: 1 })[0]!;
     expect([entry.kind, entry.amountMicros, entry.ref]).toEqual(["refund", -20 * USD, "dp_for_pi_test_dispute_lost"]);
     const audit = listAudit(gw.runtime.deps.store, { limit: 10, targetId: lost.view.id }).map((a) => a.action);
@@ -387,36 +384,12 @@ describe("webhook", () => {
   test("two gateway processes on one database receiving the same event at once credit it once", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tollgate-billing-"));
     const dbPath = join(dir, "gw.db");
-    const rtA = buildRuntime(loadConfig({ overrides: { ...stripe.config(), db_path: dbPath, admin_token: ADMIN_TOKEN } }));
-    const a = startServer(rtA, { port: 0, hostname: "127.0.0.1" });
+    const a = await startGateway({ dbPath, config: stripe.config() });
+    const rtA = a.runtime;
     // The second gateway is a real separate process on the same database file.
-    const child = Bun.spawn(["bun", "src/index.ts", "serve"], {
-      cwd: join(import.meta.dir, ".."),
-      env: {
-        ...process.env,
-        PORT: "0",
-        HOST: "127.0.0.1",
-        TOLLGATE_DB: dbPath,
-        TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN,
-        STRIPE_SECRET_KEY: STRIPE_KEY,
-        STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        STRIPE_API_HOST: "127.0.0.1",
-        STRIPE_API_PORT: String(stripe.port),
-        STRIPE_API_PROTOCOL: "http",
-      },
-      stdout: "pipe",
-      stderr: "inherit",
-    });
+    const b = await startBinaryGateway({ entry: "source", dbPath, env: stripeEnv(stripe), stderr: "inherit" });
     try {
-      let out = "";
-      const reader = child.stdout.getReader();
-      while (!/listening on (http:\/\/\S+)/.test(out)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`the second gateway exited: ${out}`);
-        out += new TextDecoder().decode(value);
-      }
-      reader.releaseLock();
-      const bUrl = /listening on (http:\/\/\S+)/.exec(out)![1]!;
+      const bUrl = b.url;
 
       const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
       const acc = (await (await fetch(a.url + "/admin/accounts", { method: "POST", headers, body: '{"name":"two processes"}' })).json()) as { id: string };
@@ -439,10 +412,8 @@ describe("webhook", () => {
       expect(listLedger(rtA.deps.store, acc.id, { limit: 10 }).filter((l) => l.kind === "payment")).toHaveLength(1);
       expect(checkLedger(rtA.deps.store)).toEqual([]);
     } finally {
-      child.kill("SIGTERM");
-      await child.exited;
+      await b.stop();
       await a.stop();
-      rtA.deps.store.sqlite.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,39 +1,29 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { startMockUpstream, type MockUpstream } from "../src/demo/mock-upstream";
 import { until } from "./support/chat";
-import { ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { ensureBinary } from "./support/binary";
 import { fakeCatalogue } from "./support/fake-upstream";
+import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
 
 /** The issue's "done when": the OpenAI SDK through the compiled binary, against a fake upstream. */
 setDefaultTimeout(120_000);
 const ADMIN = "binary-admin-token-0123456789";
 const dir = mkdtempSync(join(tmpdir(), "tollgate-binproxy-"));
 let upstream: MockUpstream;
-let gw: RunningBinary;
+let gw: BinaryGateway;
 let key: string;
 let accountId: string;
 let client: OpenAI;
 
-const admin = async (path: string, body?: unknown) =>
-  (await fetch(gw.url + path, {
-    method: body === undefined ? "GET" : "POST",
-    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })).json() as Promise<Record<string, any>>;
-const balance = async () => (await admin(`/admin/accounts/${accountId}`)).balance_micros as number;
-
 beforeAll(async () => {
   await ensureBinary();
   upstream = startMockUpstream();
-  writeFileSync(join(dir, "tollgate.json"), JSON.stringify(fakeCatalogue(upstream.url)));
-  gw = await startBinary(["serve", "--config", "tollgate.json"], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
-  accountId = (await admin("/admin/accounts", { name: "Binary customer" })).id;
-  await admin(`/admin/accounts/${accountId}/credits`, { amount_micros: 2_000_000 });
-  key = (await admin(`/admin/accounts/${accountId}/keys`, { name: "sdk" })).key;
+  gw = await startBinaryGateway({ dir, config: fakeCatalogue(upstream.url), adminToken: ADMIN });
+  ({ accountId, key } = await gw.customer(2_000_000, { name: "sdk" }, { name: "Binary customer" }));
   client = new OpenAI({ apiKey: key, baseURL: `${gw.url}/v1`, maxRetries: 0 });
 });
 
@@ -45,21 +35,21 @@ afterAll(async () => {
 
 describe("compiled binary + official OpenAI SDK", () => {
   test("non-streaming: balance drops by exactly usage × price", async () => {
-    const before = await balance();
+    const before = await gw.balance(accountId);
     // @ts-expect-error vendor field for the fake upstream
     const r = await client.chat.completions.create({ model: "grok-4", messages: [{ role: "user", content: "hi" }], mock: { prompt_tokens: 20, completion_tokens: 9 } });
     expect(r.usage?.total_tokens).toBe(29);
-    expect(before - (await balance())).toBe(20 * 3 + 9 * 15);
+    expect(before - (await gw.balance(accountId))).toBe(20 * 3 + 9 * 15);
   });
 
   test("streaming: balance drops by exactly usage × price", async () => {
-    const before = await balance();
+    const before = await gw.balance(accountId);
     // @ts-expect-error vendor field for the fake upstream
     const s = await client.chat.completions.create({ model: "grok-4", stream: true, messages: [{ role: "user", content: "hi" }], mock: { prompt_tokens: 31, completion_tokens: 14, reasoning_tokens: 6, usage: "xai" } });
     let n = 0;
     for await (const c of s) n += c.choices.length;
     expect(n).toBeGreaterThan(14);
-    expect(before - (await balance())).toBe(31 * 3 + (14 + 6) * 15);
+    expect(before - (await gw.balance(accountId))).toBe(31 * 3 + (14 + 6) * 15);
   });
 
   test("a client abort closes the upstream connection", async () => {
@@ -77,7 +67,7 @@ describe("compiled binary + official OpenAI SDK", () => {
       // the SDK reports the abort
     }
     expect(await until(() => upstream.aborted > abortedBefore, 1000)).toBe(true);
-    expect(await until(async () => (await admin(`/admin/accounts/${accountId}`)).held_micros === 0)).toBe(true);
+    expect(await until(async () => (await gw.account(accountId)).held_micros === 0)).toBe(true);
   });
 
   test("errors reach the SDK as the right classes", async () => {
@@ -102,7 +92,7 @@ describe("compiled binary + official OpenAI SDK", () => {
 describe("tollgate demo (offline, built-in mock upstream)", () => {
   test("prints a working key and a curl command, streams, and the balance goes down", async () => {
     const demoDir = mkdtempSync(join(tmpdir(), "tollgate-demo-test-"));
-    const demo = await startBinary(["demo"], { cwd: demoDir });
+    const demo = await startBinaryGateway({ args: ["demo"], dir: demoDir, adminToken: null });
     try {
       const out = demo.output();
       expect(out).toContain("MOCK upstream");

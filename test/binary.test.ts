@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { sha256Hex } from "../src/lib/crypto";
-import { BIN, ensureBinary, startBinary } from "./support/binary";
+import { BIN, ensureBinary } from "./support/binary";
+import { startBinaryGateway } from "./support/gateway";
 
 // bunfig.toml's [test] timeout is not applied here (runs showed the 5 s default): every test spawns processes.
 setDefaultTimeout(120_000);
@@ -27,7 +28,7 @@ const baseEnv = () => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: folder
 
 /** Starts `tollgate serve` in the folder on a free port; `startup` = stdout up to "listening". */
 async function serve() {
-  const b = await startBinary(["serve"], { cwd: folder });
+  const b = await startBinaryGateway({ dir: folder, adminToken: null });
   spawned.push(b.proc);
   return { ...b, startup: b.output().split("\n").filter(Boolean) };
 }

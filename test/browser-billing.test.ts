@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { launchBrowser, type Browser } from "./support/browser";
-import { paidSession, spawnGateway, startFakeStripe, stripeEnv, type FakeStripe, type GatewayProcess } from "./support/fake-stripe";
+import { paidSession, startFakeStripe, stripeEnv, type FakeStripe } from "./support/fake-stripe";
+import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
 
 /*
  * The portal's buy flow in a real browser (Debian's chromium through playwright-core), up to the
@@ -8,14 +9,14 @@ import { paidSession, spawnGateway, startFakeStripe, stripeEnv, type FakeStripe,
  * process so that nothing from other test files' gateways is shared.
  */
 let stripe: FakeStripe;
-let gw: GatewayProcess;
+let gw: BinaryGateway;
 let browser: Browser;
 let url = "";
 const errors: string[] = [];
 
 beforeAll(async () => {
   stripe = startFakeStripe();
-  gw = await spawnGateway(stripeEnv(stripe));
+  gw = await startBinaryGateway({ entry: "source", dbPath: "t.db", stderr: "inherit", env: stripeEnv(stripe) });
   url = gw.url;
   browser = await launchBrowser();
 });
@@ -28,7 +29,7 @@ afterAll(async () => {
 
 /** A browser context signed in to the portal of a new account. */
 async function signedIn(email: string) {
-  const acc = (await (await gw.admin("/admin/accounts", { name: "Browser buyer", email })).json()) as { id: string };
+  const acc = (await (await gw.admin("/admin/accounts", { body: { name: "Browser buyer", email } })).json()) as { id: string };
   const context = await browser.newContext();
   await context.addCookies([{ name: "tg_portal", value: await gw.session("customer", acc.id), url: `${url}/portal` }]);
   const page = await context.newPage();

@@ -3,18 +3,17 @@ import OpenAI from "openai";
 import type { Page } from "playwright-core";
 import { insertUsage } from "../src/money/usage-row";
 import { launchBrowser, screenshot, screenshotsEnabled, type Browser } from "./support/browser";
-import { startGateway } from "./support/fake-upstream";
-import { ADMIN_TOKEN } from "./support/server";
+import { ADMIN_TOKEN, startGateway, type Gateway } from "./support/gateway";
 
 /**
  * The operator story in a real browser: sign in to the console, create an account, invite the
  * customer, top up, create credit codes, the customer redeems one in the portal, and a suspended
  * account's key is refused at once.
  */
-let gw: Awaited<ReturnType<typeof startGateway>>;
+let gw: Gateway;
 let browser: Browser;
 beforeAll(async () => {
-  gw = await startGateway();
+  gw = await startGateway({ upstream: true });
   browser = await launchBrowser();
 });
 afterAll(async () => {
@@ -35,7 +34,7 @@ async function confirm(page: Page, open: () => Promise<void>, action: string) {
 
 /** Other customers with some traffic, so the console screenshots show a business. */
 async function seedBusiness() {
-  const srv = gw.gateway;
+  const srv = gw;
   const names = ["Helios Health", "Quartz Legal AI", "Lumen Tutor", "Atlas Freight"];
   for (const [i, name] of names.entries()) {
     const acc = (await (await srv.admin("/admin/accounts", { body: { name, email: `billing@${name.split(" ")[0]!.toLowerCase()}.test` } })).json()) as { id: string };
@@ -55,7 +54,7 @@ async function seedBusiness() {
 
 describe("operator console in a browser", () => {
   test("create, invite, top up, codes, a customer redeems one, suspend", async () => {
-    const srv = gw.gateway;
+    const srv = gw;
     if (screenshotsEnabled()) await seedBusiness();
     const opContext = await browser.newContext();
     const op = await opContext.newPage();
@@ -119,8 +118,7 @@ describe("operator console in a browser", () => {
     await cust.getByLabel("Name").fill("robot fleet");
     await cust.getByRole("button", { name: "Create key" }).click();
     const key = (await cust.locator("#new-key").textContent())!;
-    const me = () => fetch(`${srv.url}/v1/me`, { headers: { authorization: `Bearer ${key}` } });
-    expect((await me()).status).toBe(200);
+    expect((await srv.me(key)).status).toBe(200);
 
     // The operator sees the redemption.
     await op.reload();
@@ -134,10 +132,10 @@ describe("operator console in a browser", () => {
     await screenshot(op, "console-account", { fullPage: true });
     await op.getByRole("button", { name: "Suspend account" }).click();
     await op.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
-    expect((await me()).status).toBe(200);
+    expect((await srv.me(key)).status).toBe(200);
     await confirm(op, () => op.getByRole("button", { name: "Suspend account" }).click(), "Suspend");
     expect(await flash(op)).toContain("Account suspended");
-    expect((await me()).status).toBe(401);
+    expect((await srv.me(key)).status).toBe(401);
     await cust.reload();
     expect(await cust.getByRole("alert").first().textContent()).toContain("suspended");
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { launchBrowser, type Browser } from "./support/browser";
-import { startGateway } from "./support/fake-upstream";
+import { startGateway, type Gateway } from "./support/gateway";
 
 /**
  * The official OpenAI SDK in a real browser (Chromium), on a page of another origin, calling the
@@ -99,10 +99,10 @@ async function runInPage(baseURL: string, apiKey: string): Promise<PageResult> {
 
 describe("the OpenAI SDK in a browser page", () => {
   test("calls a gateway that allows any origin: answers, streams and errors all readable", async () => {
-    const g = await startGateway();
+    const g = await startGateway({ upstream: true });
     try {
-      const { key } = await g.gateway.customer();
-      const r = await runInPage(`${g.gateway.url}/v1`, key);
+      const { key } = await g.customer();
+      const r = await runInPage(`${g.url}/v1`, key);
       expect(r.failure).toBeUndefined();
       expect(r.text!.length).toBeGreaterThan(0);
       expect(r.totalTokens).toBeGreaterThan(0);
@@ -120,10 +120,10 @@ describe("the OpenAI SDK in a browser page", () => {
   });
 
   test("is refused by the browser when the gateway lists other origins only", async () => {
-    const g = await startGateway({ cors_origins: ["https://elsewhere.example"] });
+    const g = await startGateway({ upstream: true, config: { cors_origins: ["https://elsewhere.example"] } });
     try {
-      const { key } = await g.gateway.customer();
-      const r = await runInPage(`${g.gateway.url}/v1`, key);
+      const { key } = await g.customer();
+      const r = await runInPage(`${g.url}/v1`, key);
       expect(r.failure).toMatch(/Connection error/);
       expect(r.text).toBeUndefined();
       expect(browser.errors.join("\n")).toContain("CORS policy");

@@ -4,17 +4,17 @@ import type { Page } from "playwright-core";
 import type { SettleRecord } from "../src/money/settle-journal";
 import { SettleWriter } from "../src/money/settle-writer";
 import { launchBrowser, screenshot, screenshotsEnabled, type Browser } from "./support/browser";
-import { startGateway } from "./support/fake-upstream";
+import { startGateway, type Gateway } from "./support/gateway";
 
 /**
  * The customer story in a real browser against the real server: accept the invite, set a
  * password, sign in, create a key, call the API with it through the OpenAI SDK, see usage and
  * balance change, rotate, revoke, and the revoked key gets 401.
  */
-let gw: Awaited<ReturnType<typeof startGateway>>;
+let gw: Gateway;
 let browser: Browser;
 beforeAll(async () => {
-  gw = await startGateway();
+  gw = await startGateway({ upstream: true });
   browser = await launchBrowser();
 });
 afterAll(async () => {
@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 const PASSWORD = "correct horse battery staple";
-const sdk = (key: string) => new OpenAI({ baseURL: `${gw.gateway.url}/v1`, apiKey: key, maxRetries: 0 });
+const sdk = (key: string) => new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 0 });
 const ask = (key: string) => sdk(key).chat.completions.create({ model: "grok-4", messages: [{ role: "user", content: "Say hello" }] });
 
 async function status401(p: Promise<unknown>): Promise<number | undefined> {
@@ -70,7 +70,7 @@ function seedHistory(accountId: string, keyId: string) {
       records.push({ t: "settle", requestId: usage.requestId, accountId, keyId, amount: cost, charge: cost, persisted: false, extras: { note: usage.model, usage }, at });
     }
   }
-  const db = gw.gateway.runtime.deps.store;
+  const db = gw.runtime.deps.store;
   // In time order, as real charges reach the ledger (its listings are newest first by entry).
   const written = new SettleWriter(db).commit(records.sort((a, b) => a.at - b.at));
   expect(written.outcomes.every((o) => o.ok)).toBe(true);
@@ -81,7 +81,7 @@ function seedHistory(accountId: string, keyId: string) {
 
 describe("customer portal in a browser", () => {
   test("from invite link to a working key, spend in the portal, rotation and revocation", async () => {
-    const srv = gw.gateway;
+    const srv = gw;
     const acc = (await (await srv.admin("/admin/accounts", { body: { name: "Nimbus Analytics", email: "dev@nimbus.test" } })).json()) as { id: string };
     await srv.admin(`/admin/accounts/${acc.id}/credits`, { body: { amount_micros: 25_000_000, note: "Welcome credit" } });
     const invite = (await (await srv.admin(`/admin/accounts/${acc.id}/invite`, { body: {} })).json()) as { url: string };
@@ -179,7 +179,7 @@ describe("customer portal in a browser", () => {
   }, 120_000);
 
   test("the quickstart and credits pages work without errors, and a wrong code is explained", async () => {
-    const srv = gw.gateway;
+    const srv = gw;
     const acc = (await (await srv.admin("/admin/accounts", { body: { name: "Quiet Co" } })).json()) as { id: string };
     const invite = (await (await srv.admin(`/admin/accounts/${acc.id}/invite`, { body: { email: "q@quiet.test" } })).json()) as { url: string };
     const context = await browser.newContext();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { checkLedger } from "../src/money/ledger";
 import { chat } from "./support/chat";
-import { startGateway } from "./support/fake-upstream";
+import { startGateway, type Gateway } from "./support/gateway";
 
 /**
  * 1,000+ mixed requests (stream and not, usage or not, xAI accounting, upstream errors, malformed
@@ -44,9 +44,9 @@ interface Outcome {
   expected?: number;
 }
 
-let g: Awaited<ReturnType<typeof startGateway>>;
+let g: Gateway;
 beforeAll(async () => {
-  g = await startGateway();
+  g = await startGateway({ upstream: true });
 });
 afterAll(() => g.stop());
 
@@ -55,7 +55,7 @@ test(`exactness over ${REQUESTS} randomized requests (seed ${SEED})`, async () =
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 
-  const customers = await Promise.all([50_000_000, 5_000_000, 200_000, 30_000, 8_000].map((c) => g.gateway.customer(c)));
+  const customers = await Promise.all([50_000_000, 5_000_000, 200_000, 30_000, 8_000].map((c) => g.customer(c)));
   const start = new Map(customers.map((c, i) => [c.accountId, [50_000_000, 5_000_000, 200_000, 30_000, 8_000][i]!]));
 
   const plans = Array.from({ length: REQUESTS }, () => {
@@ -97,7 +97,7 @@ test(`exactness over ${REQUESTS} randomized requests (seed ${SEED})`, async () =
       const o: Outcome = { requestId: null, accountId: p.customer.accountId, kind: p.kind, status: 0, completed: false };
       try {
         if (p.kind === "abort" && !p.stream) setTimeout(() => ctrl.abort(), int(5, 40));
-        const res = await chat(g.gateway.url, p.customer.key, body, { signal: ctrl.signal });
+        const res = await chat(g.url, p.customer.key, body, { signal: ctrl.signal });
         o.status = res.status;
         o.requestId = res.headers.get("x-request-id");
         if (p.stream && res.status === 200) {
@@ -136,9 +136,9 @@ test(`exactness over ${REQUESTS} randomized requests (seed ${SEED})`, async () =
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   await Bun.sleep(200); // aborted streams settle on their own
-  await g.gateway.runtime.deps.credits.flush();
+  await g.runtime.deps.credits.flush();
 
-  const db = g.gateway.runtime.deps.store.sqlite;
+  const db = g.runtime.deps.store.sqlite;
   const charges = db.query<{ request_id: string; account_id: string; amount_micros: number }, []>(
     "SELECT request_id, account_id, amount_micros FROM ledger_entries WHERE kind = 'charge'",
   ).all();
@@ -157,16 +157,16 @@ test(`exactness over ${REQUESTS} randomized requests (seed ${SEED})`, async () =
   for (const o of outcomes.filter((x) => x.kind === "error" || x.status === 402)) expect(byRequest.has(o.requestId ?? "")).toBe(false);
 
   // Every account: balance = start − its charges; ledger consistent; nothing held; never negative.
-  expect(checkLedger(g.gateway.runtime.deps.store)).toEqual([]);
+  expect(checkLedger(g.runtime.deps.store)).toEqual([]);
   for (const c of customers) {
     const spent = charges.filter((x) => x.account_id === c.accountId).reduce((s, x) => s - x.amount_micros, 0);
-    const a = (await (await g.gateway.admin(`/admin/accounts/${c.accountId}`)).json()) as { balance_micros: number; held_micros: number };
+    const a = (await (await g.admin(`/admin/accounts/${c.accountId}`)).json()) as { balance_micros: number; held_micros: number };
     expect(a.balance_micros).toBe(start.get(c.accountId)! - spent);
     expect(a.held_micros).toBe(0);
     expect(a.balance_micros).toBeGreaterThanOrEqual(0);
   }
   expect(db.query("SELECT count(*) AS n FROM credit_holds").get()).toEqual({ n: 0 });
-  expect(g.gateway.runtime.deps.credits.openHolds).toBe(0);
+  expect(g.runtime.deps.credits.openHolds).toBe(0);
 
   // The mix really happened.
   const kinds = new Set(outcomes.map((o) => o.kind));

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../src/runtime/app";
 import { chat, user } from "./support/chat";
-import { startGateway } from "./support/fake-upstream";
+import { startGateway, type Gateway } from "./support/gateway";
 
 /**
  * POST /v1/chat/completions bypasses Elysia in the server (chat/route.ts, for speed), so the
@@ -9,17 +9,15 @@ import { startGateway } from "./support/fake-upstream";
  * id, body limit, key first, schema errors with `param`, the envelope with x-ratelimit-*, and no
  * money moved by a refused request. The Elysia route (app.handle) must give the same answers.
  */
-let g: Awaited<ReturnType<typeof startGateway>>;
+let g: Gateway;
 beforeAll(async () => {
-  g = await startGateway({ max_body_bytes: 8192 });
+  g = await startGateway({ upstream: true, config: { max_body_bytes: 8192 } });
 });
 afterAll(() => g.stop());
 
 const post = (body: string, headers: Record<string, string> = {}, path = "/v1/chat/completions") =>
-  fetch(`${g.gateway.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  fetch(`${g.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
 const envelope = async (res: Response) => ((await res.json()) as { error: { message: string; type: string; param: string | null; code: string | null } }).error;
-const balance = async (accountId: string) =>
-  ((await (await g.gateway.admin(`/admin/accounts/${accountId}`)).json()) as { balance_micros: number; held_micros: number });
 
 describe("refusals before the upstream", () => {
   test("the key is checked before the body: no key or a wrong key is 401 even for a broken body", async () => {
@@ -33,7 +31,7 @@ describe("refusals before the upstream", () => {
   });
 
   test("broken JSON, a schema error and an oversized body are 400/400/413 with headers, and move no money", async () => {
-    const c = await g.gateway.customer(5_000_000);
+    const c = await g.customer(5_000_000);
     const auth = { authorization: `Bearer ${c.key}` };
     const broken = await post("{not json", auth);
     expect(broken.status).toBe(400);
@@ -51,14 +49,14 @@ describe("refusals before the upstream", () => {
     expect(big.status).toBe(413);
     expect(await envelope(big)).toMatchObject({ code: "request_too_large" });
 
-    expect(await balance(c.accountId)).toMatchObject({ balance_micros: 5_000_000, held_micros: 0 });
+    expect(await g.account(c.accountId)).toMatchObject({ balance_micros: 5_000_000, held_micros: 0 });
     expect(g.upstream.requests.length).toBe(0);
   });
 });
 
 describe("serving", () => {
   test("the path with a trailing slash and with a query string is the same route", async () => {
-    const c = await g.gateway.customer(5_000_000);
+    const c = await g.customer(5_000_000);
     for (const path of ["/v1/chat/completions/", "/v1/chat/completions?api-version=1"]) {
       const res = await post(JSON.stringify({ model: "grok-4", messages: user(), max_tokens: 10 }), { authorization: `Bearer ${c.key}` }, path);
       expect(res.status).toBe(200);
@@ -67,8 +65,8 @@ describe("serving", () => {
   });
 
   test("through app.handle (the Elysia route) a completion is proxied and charged the same way", async () => {
-    const c = await g.gateway.customer(5_000_000);
-    const app = createApp(g.gateway.runtime.deps);
+    const c = await g.customer(5_000_000);
+    const app = createApp(g.runtime.deps);
     const res = await app.handle(
       new Request("http://local/v1/chat/completions", {
         method: "POST",
@@ -80,7 +78,7 @@ describe("serving", () => {
     expect(res.headers.get("x-request-id")).toMatch(/^req_/);
     expect(res.headers.get("x-ratelimit-remaining-requests")).not.toBeNull();
     expect(((await res.json()) as { usage: { total_tokens: number } }).usage.total_tokens).toBe(25);
-    expect((await balance(c.accountId)).balance_micros).toBe(5_000_000 - (20 * 3 + 5 * 15));
+    expect((await g.account(c.accountId)).balance_micros).toBe(5_000_000 - (20 * 3 + 5 * 15));
     const viaApp = await app.handle(new Request("http://local/v1/chat/completions", { method: "POST", body: "{}" }));
     expect(viaApp.status).toBe(401);
     expect(viaApp.headers.get("x-request-id")).toMatch(/^req_/);
@@ -88,7 +86,7 @@ describe("serving", () => {
 });
 
 test("the normal path still answers through the real server with the SDK-style client", async () => {
-  const c = await g.gateway.customer(5_000_000);
-  const res = await chat(g.gateway.url, c.key, { model: "grok-4", messages: user(), max_tokens: 10 });
+  const c = await g.customer(5_000_000);
+  const res = await chat(g.url, c.key, { model: "grok-4", messages: user(), max_tokens: 10 });
   expect(res.status).toBe(200);
 });

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { generateText, streamText } from "ai";
-import { startGateway } from "./support/fake-upstream";
+import { startGateway, type Gateway } from "./support/gateway";
 
 /** The official clients, unmodified but for base_url, against the real server on loopback. */
-let g: Awaited<ReturnType<typeof startGateway>>;
+let g: Gateway;
 let key: string;
 let accountId: string;
 let client: OpenAI;
@@ -19,18 +19,17 @@ async function failure(p: PromiseLike<unknown>) {
   }
   throw new Error("expected the call to fail");
 }
-const balance = async () => ((await (await g.gateway.admin(`/admin/accounts/${accountId}`)).json()) as { balance_micros: number }).balance_micros;
 
 beforeAll(async () => {
-  g = await startGateway();
-  ({ key, accountId } = await g.gateway.customer(10_000_000));
-  client = new OpenAI({ apiKey: key, baseURL: `${g.gateway.url}/v1`, maxRetries: 0 });
+  g = await startGateway({ upstream: true });
+  ({ key, accountId } = await g.customer(10_000_000));
+  client = new OpenAI({ apiKey: key, baseURL: `${g.url}/v1`, maxRetries: 0 });
 });
 afterAll(() => g.stop());
 
 describe("openai SDK", () => {
   test("chat.completions.create without stream", async () => {
-    const before = await balance();
+    const before = await g.balance(accountId);
     const r = await client.chat.completions.create({
       model: "grok-4",
       messages: [{ role: "user", content: "Hi" }],
@@ -42,11 +41,11 @@ describe("openai SDK", () => {
     expect(r.choices[0]!.message.content).toContain("Tollgate");
     expect(r.usage).toMatchObject({ prompt_tokens: 9, completion_tokens: 6, total_tokens: 15 });
     expect(r._request_id).toMatch(/^req_/);
-    expect(before - (await balance())).toBe(price(9, 6));
+    expect(before - (await g.balance(accountId))).toBe(price(9, 6));
   });
 
   test("chat.completions.create with stream and include_usage", async () => {
-    const before = await balance();
+    const before = await g.balance(accountId);
     const stream = await client.chat.completions.create({
       model: "grok-4",
       messages: [{ role: "user", content: "Hi" }],
@@ -63,11 +62,11 @@ describe("openai SDK", () => {
     }
     expect(text.split(" ")).toHaveLength(7);
     expect(usage).toMatchObject({ prompt_tokens: 11, completion_tokens: 7 });
-    expect(before - (await balance())).toBe(price(11, 7));
+    expect(before - (await g.balance(accountId))).toBe(price(11, 7));
   });
 
   test("chat.completions.stream() helper", async () => {
-    const before = await balance();
+    const before = await g.balance(accountId);
     const runner = client.chat.completions.stream({
       model: "grok-3",
       messages: [{ role: "user", content: "Hi" }],
@@ -80,7 +79,7 @@ describe("openai SDK", () => {
     expect(final.choices[0]!.message.role).toBe("assistant");
     expect(final.choices[0]!.finish_reason).toBe("stop");
     expect(deltas.join("")).toBe(final.choices[0]!.message.content!);
-    expect(before - (await balance())).toBe(price(4, 5));
+    expect(before - (await g.balance(accountId))).toBe(price(4, 5));
   });
 
   test("models.list() and models.retrieve()", async () => {
@@ -92,14 +91,14 @@ describe("openai SDK", () => {
   });
 
   test("error classes and requestID: 401, 402, 404, 400", async () => {
-    const bad = new OpenAI({ apiKey: "sk-tg-wrong", baseURL: `${g.gateway.url}/v1`, maxRetries: 0 });
+    const bad = new OpenAI({ apiKey: "sk-tg-wrong", baseURL: `${g.url}/v1`, maxRetries: 0 });
     const e401 = await failure(bad.chat.completions.create({ model: "grok-4", messages: [{ role: "user", content: "x" }] }));
     expect(e401).toBeInstanceOf(OpenAI.AuthenticationError);
     expect(e401.code).toBe("invalid_api_key");
     expect(e401.requestID).toMatch(/^req_/);
 
-    const poor = await g.gateway.customer(50);
-    const poorClient = new OpenAI({ apiKey: poor.key, baseURL: `${g.gateway.url}/v1` }); // default retries on
+    const poor = await g.customer(50);
+    const poorClient = new OpenAI({ apiKey: poor.key, baseURL: `${g.url}/v1` }); // default retries on
     const e402 = await failure(poorClient.chat.completions.create({ model: "grok-4", messages: [{ role: "user", content: "x" }] }));
     expect(e402).toBeInstanceOf(OpenAI.APIError);
     expect(e402.status).toBe(402);
@@ -117,12 +116,12 @@ describe("openai SDK", () => {
   });
 
   test("a 402 is not retried by the SDK (x-should-retry: false)", async () => {
-    const poor = await g.gateway.customer(50);
+    const poor = await g.customer(50);
     const before = g.upstream.requests.length;
     let calls = 0;
     const counting = new OpenAI({
       apiKey: poor.key,
-      baseURL: `${g.gateway.url}/v1`,
+      baseURL: `${g.url}/v1`,
       maxRetries: 2,
       fetch: (url, init) => (calls++, fetch(url, init)),
     });
@@ -134,19 +133,19 @@ describe("openai SDK", () => {
 
 describe("Vercel AI SDK (@ai-sdk/openai-compatible)", () => {
   const provider = () =>
-    createOpenAICompatible({ name: "tollgate", baseURL: `${g.gateway.url}/v1`, apiKey: key });
+    createOpenAICompatible({ name: "tollgate", baseURL: `${g.url}/v1`, apiKey: key });
 
   test("generateText", async () => {
-    const before = await balance();
+    const before = await g.balance(accountId);
     const r = await generateText({ model: provider()("grok-4"), prompt: "Hello", maxRetries: 0 });
     expect(r.text).toContain("Tollgate");
     expect(r.usage.outputTokens).toBe(12);
-    const spent = before - (await balance());
+    const spent = before - (await g.balance(accountId));
     expect(spent).toBe(price(r.usage.inputTokens!, r.usage.outputTokens!));
   });
 
   test("streamText: billed from the usage the gateway asked for, though the SDK did not", async () => {
-    const before = await balance();
+    const before = await g.balance(accountId);
     const r = streamText({ model: provider()("grok-4"), prompt: "Hello", maxRetries: 0 });
     let text = "";
     for await (const t of r.textStream) text += t;
@@ -155,7 +154,7 @@ describe("Vercel AI SDK (@ai-sdk/openai-compatible)", () => {
     expect(sent.body.stream_options).toMatchObject({ include_usage: true });
     const u = g.upstream.requests.length;
     expect(u).toBeGreaterThan(0);
-    const spent = before - (await balance());
+    const spent = before - (await g.balance(accountId));
     // The fake reports 12 output tokens and prompt = ceil(len(messages JSON) / 4).
     const prompt = Math.ceil(JSON.stringify(sent.body.messages).length / 4);
     expect(spent).toBe(price(prompt, 12));

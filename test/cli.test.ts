@@ -8,7 +8,7 @@ import { AccountList, AccountView } from "../src/modules/accounts/model";
 import { CreatedKey, KeyList, KeyView } from "../src/modules/keys/model";
 import { LedgerEntryView } from "../src/modules/ledger/model";
 import { sha256Hex } from "../src/lib/crypto";
-import { startTestServer } from "./support/server";
+import { startGateway } from "./support/gateway";
 import { chat, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
 
@@ -391,15 +391,14 @@ describe("usage and configuration errors", () => {
 describe("next to a running server", () => {
   test("credits and revocations made by the CLI apply to the server at once", async () => {
     const db = join(dir, "shared.db");
-    const server = await startTestServer({ db_path: db });
+    const server = await startGateway({ dbPath: db });
     try {
       const { accountId, keyId, key } = await server.customer(0);
-      const me = async () => fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${key}` } });
-      expect(((await (await me()).json()) as { balance_micros: number }).balance_micros).toBe(0);
+      expect(((await (await server.me(key)).json()) as { balance_micros: number }).balance_micros).toBe(0);
       expect((await cli(["credits", "add", accountId, "3", "--db", db])).code).toBe(0);
-      expect(((await (await me()).json()) as { balance_micros: number }).balance_micros).toBe(3_000_000);
+      expect(((await (await server.me(key)).json()) as { balance_micros: number }).balance_micros).toBe(3_000_000);
       expect((await cli(["keys", "revoke", keyId, "--db", db])).code).toBe(0);
-      expect((await me()).status).toBe(401);
+      expect((await server.me(key)).status).toBe(401);
     } finally {
       await server.stop();
     }
@@ -409,7 +408,7 @@ describe("next to a running server", () => {
     const upstream = startFakeUpstream();
     const db = join(dir, "journaled.db");
     // Batches far apart: the charge stays in the journal while the CLI runs.
-    const server = await startTestServer({ db_path: db, settle_batch_ms: 10_000, ...fakeCatalogue(upstream.url) });
+    const server = await startGateway({ dbPath: db, config: { settle_batch_ms: 10_000, ...fakeCatalogue(upstream.url) } });
     try {
       const { accountId, key } = await server.customer(1_000_000);
       const res = await chat(server.url, key, { model: "grok-4", messages: user("hello"), mock: { completion_tokens: 20 } });

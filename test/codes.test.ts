@@ -6,11 +6,11 @@ import { Store } from "../src/store/store";
 import { createAccount, updateAccount } from "../src/modules/accounts/service";
 import { createCodes, normalizeCode, redeemCode } from "../src/modules/codes/service";
 import { checkLedger } from "../src/money/ledger";
-import { startTestServer, type TestServer } from "./support/server";
+import { startGateway, type Gateway } from "./support/gateway";
 
-let srv: TestServer;
+let srv: Gateway;
 beforeAll(async () => {
-  srv = await startTestServer();
+  srv = await startGateway();
 });
 afterAll(() => srv.stop());
 
@@ -21,8 +21,7 @@ const redeem = (key: string, code: string) =>
     body: JSON.stringify({ code }),
   });
 
-const me = async (key: string) =>
-  (await (await fetch(`${srv.url}/v1/me`, { headers: { authorization: `Bearer ${key}` } })).json()) as { balance_micros: number };
+const meBody = async (key: string) => (await (await srv.me(key)).json()) as { balance_micros: number };
 
 async function batch(count: number, amount = 5_000_000, extra: Record<string, unknown> = {}) {
   const res = await srv.admin("/admin/codes", { body: { count, amount_micros: amount, note: "launch promo", ...extra } });
@@ -52,12 +51,12 @@ describe("redemption codes", () => {
     expect(r1.status).toBe(200);
     const body = (await r1.json()) as { replayed: boolean; amount_micros: number; ledger_entry: { kind: string; balance_after_micros: number } };
     expect(body).toMatchObject({ replayed: false, amount_micros: 2_500_000, ledger_entry: { kind: "redeem", balance_after_micros: 3_500_000 } });
-    expect((await me(c.key)).balance_micros).toBe(3_500_000);
+    expect((await meBody(c.key)).balance_micros).toBe(3_500_000);
 
     const r2 = await redeem(c.key, code);
     expect(r2.status).toBe(200);
     expect(((await r2.json()) as { replayed: boolean }).replayed).toBe(true);
-    expect((await me(c.key)).balance_micros).toBe(3_500_000);
+    expect((await meBody(c.key)).balance_micros).toBe(3_500_000);
 
     const ledger = (await (await srv.admin(`/admin/accounts/${c.accountId}/ledger`)).json()) as { data: { kind: string; amount_micros: number }[] };
     expect(ledger.data.filter((e) => e.kind === "redeem")).toEqual([expect.objectContaining({ amount_micros: 2_500_000 })]);
@@ -73,7 +72,7 @@ describe("redemption codes", () => {
     const again = await redeem(b.key, codes[0]!.code);
     expect(again.status).toBe(409);
     expect(((await again.json()) as { error: { code: string } }).error.code).toBe("code_already_redeemed");
-    expect((await me(b.key)).balance_micros).toBe(0);
+    expect((await meBody(b.key)).balance_micros).toBe(0);
 
     const unknown = await redeem(b.key, "TG-0000-0000-0000-0000");
     expect(unknown.status).toBe(404);
@@ -88,7 +87,7 @@ describe("redemption codes", () => {
     const statuses = results.map((r) => r.status).sort();
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     expect(statuses.filter((s) => s === 409)).toHaveLength(11);
-    const balances = await Promise.all(customers.map((c) => me(c.key)));
+    const balances = await Promise.all(customers.map((c) => meBody(c.key)));
     expect(balances.reduce((s, b) => s + b.balance_micros, 0)).toBe(7_000_000);
     expect(checkLedger(srv.runtime.deps.store)).toEqual([]);
   });

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { insertUsage } from "../src/money/usage-row";
-import { ADMIN_TOKEN, startTestServer, type TestServer } from "./support/server";
+import { ADMIN_TOKEN, startGateway, type Gateway } from "./support/gateway";
 import { csrfOf, WebClient } from "./support/web-client";
 
-let srv: TestServer;
+let srv: Gateway;
 let op: WebClient;
 beforeAll(async () => {
-  srv = await startTestServer();
+  srv = await startGateway();
   op = new WebClient(srv.url);
   const r = await op.submit("/console/login", "/console/login", { token: ADMIN_TOKEN });
   expect(r.status).toBe(303);
@@ -14,7 +14,6 @@ beforeAll(async () => {
 afterAll(() => srv.stop());
 
 const flash = (w: WebClient) => decodeURIComponent(w.cookies.get("tg_flash") ?? "");
-const me = (key: string) => fetch(`${srv.url}/v1/me`, { headers: { authorization: `Bearer ${key}` } });
 
 async function createAccount(name: string, extra: Record<string, string> = {}) {
   const r = await op.submit("/console/accounts", "/console/accounts", { name, email: "", plan: "default", credit_usd: "", ...extra });
@@ -62,19 +61,19 @@ describe("running the business from the console", () => {
     expect((await post("7.5")).status).toBe(303);
     expect(flash(op)).toContain("already submitted");
     expect((await post("-2", "another-form")).status).toBe(303);
-    const account = (await (await srv.admin(`/admin/accounts/${id}`)).json()) as { balance_micros: number; plan: string; status: string };
+    const account = await srv.account(id);
     expect(account.balance_micros).toBe(18_000_000);
     const overdraw = await op.post(`/console/accounts/${id}/credits`, { _csrf: csrfOf(page.html), idem: "x3", amount_usd: "-1000" }, { referer: `${srv.url}/console/accounts/${id}` });
     expect(overdraw.status).toBe(303);
     expect(flash(op)).toContain("exceeds the available credit");
 
     const key = (await (await srv.admin(`/admin/accounts/${id}/keys`, { body: {} })).json()) as { key: string };
-    expect((await me(key.key)).status).toBe(200);
+    expect((await srv.me(key.key)).status).toBe(200);
     expect((await op.submit(`/console/accounts/${id}`, `/console/accounts/${id}/status`, { status: "suspended" })).status).toBe(303);
-    expect((await me(key.key)).status).toBe(401);
+    expect((await srv.me(key.key)).status).toBe(401);
     expect((await op.page(`/console/accounts/${id}`)).html).toContain("Reactivate account");
     await op.submit(`/console/accounts/${id}`, `/console/accounts/${id}/status`, { status: "active" });
-    expect((await me(key.key)).status).toBe(200);
+    expect((await srv.me(key.key)).status).toBe(200);
 
     const audit = await op.page(`/console/audit?target=${id}`);
     for (const action of ["account.create", "account.invite", "credits.topup", "credits.adjustment", "account.update"]) expect(audit.html).toContain(action);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { ConfigError, loadConfig } from "../src/config/load";
 import { chat, readSse, user } from "./support/chat";
-import { startGateway } from "./support/fake-upstream";
+import { startGateway, type Gateway } from "./support/gateway";
 
 /**
  * CORS on the customer API (/v1): preflights answered, allow headers on every response to an
@@ -17,16 +17,16 @@ const preflight = (url: string, origin: string, headers = SDK_HEADERS) =>
   fetch(url, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": headers } });
 
 describe("any origin (the default)", () => {
-  let g: Awaited<ReturnType<typeof startGateway>>;
+  let g: Gateway;
   let key: string;
   beforeAll(async () => {
-    g = await startGateway();
-    key = (await g.gateway.customer()).key;
+    g = await startGateway({ upstream: true });
+    key = (await g.customer()).key;
   });
   afterAll(() => g.stop());
 
   test("a preflight from any page is allowed, with the SDK's headers echoed", async () => {
-    const res = await preflight(`${g.gateway.url}/v1/chat/completions`, PAGE);
+    const res = await preflight(`${g.url}/v1/chat/completions`, PAGE);
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-origin")).toBe("*");
     expect(res.headers.get("access-control-allow-methods")).toContain("POST");
@@ -34,75 +34,75 @@ describe("any origin (the default)", () => {
     expect(res.headers.get("access-control-max-age")).toBe("7200");
     expect(res.headers.get("access-control-allow-credentials")).toBeNull();
     // Not a plain list of header names: the default list, never the text asked for.
-    const odd = await preflight(`${g.gateway.url}/v1/models`, PAGE, "x-a, (x-b)");
+    const odd = await preflight(`${g.url}/v1/models`, PAGE, "x-a, (x-b)");
     expect(odd.headers.get("access-control-allow-headers")).toBe("authorization, content-type");
   });
 
   test("chat answers, streams and errors carry the allow and expose headers; calls without Origin carry none", async () => {
     const body = { model: "grok-4", messages: user() };
-    const ok = await chat(g.gateway.url, key, body, { headers: { origin: PAGE } });
+    const ok = await chat(g.url, key, body, { headers: { origin: PAGE } });
     expect(ok.status).toBe(200);
     expect(ok.headers.get("access-control-allow-origin")).toBe("*");
     const exposed = ok.headers.get("access-control-expose-headers")!;
     for (const h of ["x-request-id", "x-ratelimit-remaining-tokens", "retry-after", "retry-after-ms", "x-should-retry"]) expect(exposed).toContain(h);
     expect(((await ok.json()) as { usage: { total_tokens: number } }).usage.total_tokens).toBeGreaterThan(0);
 
-    const stream = await chat(g.gateway.url, key, { ...body, stream: true }, { headers: { origin: PAGE } });
+    const stream = await chat(g.url, key, { ...body, stream: true }, { headers: { origin: PAGE } });
     expect(stream.headers.get("access-control-allow-origin")).toBe("*");
     expect((await readSse(stream)).done).toBe(true);
 
-    const denied = await chat(g.gateway.url, "sk-tg-not-a-key", body, { headers: { origin: PAGE } });
+    const denied = await chat(g.url, "sk-tg-not-a-key", body, { headers: { origin: PAGE } });
     expect(denied.status).toBe(401);
     expect(denied.headers.get("access-control-allow-origin")).toBe("*");
     expect(((await denied.json()) as { error: { code: string } }).error.code).toBe("invalid_api_key");
 
-    const server = await chat(g.gateway.url, key, body);
+    const server = await chat(g.url, key, body);
     expect(server.status).toBe(200);
     expect(server.headers.get("access-control-allow-origin")).toBeNull();
     await server.arrayBuffer();
   });
 
   test("other /v1 routes have it (answers and 404s); /admin and the pages do not", async () => {
-    const models = await fetch(`${g.gateway.url}/v1/models`, { headers: { authorization: `Bearer ${key}`, origin: PAGE } });
+    const models = await fetch(`${g.url}/v1/models`, { headers: { authorization: `Bearer ${key}`, origin: PAGE } });
     expect(models.status).toBe(200);
     expect(models.headers.get("access-control-allow-origin")).toBe("*");
-    const unknown = await fetch(`${g.gateway.url}/v1/embeddings`, { method: "POST", headers: { authorization: `Bearer ${key}`, origin: PAGE } });
+    const unknown = await fetch(`${g.url}/v1/embeddings`, { method: "POST", headers: { authorization: `Bearer ${key}`, origin: PAGE } });
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get("access-control-allow-origin")).toBe("*");
 
-    const admin = await g.gateway.admin("/admin/accounts", { headers: { origin: PAGE } });
+    const admin = await g.admin("/admin/accounts", { headers: { origin: PAGE } });
     expect(admin.status).toBe(200);
     expect(admin.headers.get("access-control-allow-origin")).toBeNull();
-    const adminPreflight = await preflight(`${g.gateway.url}/admin/accounts`, PAGE);
+    const adminPreflight = await preflight(`${g.url}/admin/accounts`, PAGE);
     expect(adminPreflight.headers.get("access-control-allow-origin")).toBeNull();
-    const portal = await fetch(`${g.gateway.url}/portal/login`, { headers: { origin: PAGE } });
+    const portal = await fetch(`${g.url}/portal/login`, { headers: { origin: PAGE } });
     expect(portal.headers.get("access-control-allow-origin")).toBeNull();
   });
 });
 
 describe("a list of origins", () => {
-  let g: Awaited<ReturnType<typeof startGateway>>;
+  let g: Gateway;
   let key: string;
   beforeAll(async () => {
-    g = await startGateway({ cors_origins: [PAGE, "http://localhost:3000"] });
-    key = (await g.gateway.customer()).key;
+    g = await startGateway({ upstream: true, config: { cors_origins: [PAGE, "http://localhost:3000"] } });
+    key = (await g.customer()).key;
   });
   afterAll(() => g.stop());
 
   test("a listed origin is echoed, with Vary: Origin; another gets no allow headers", async () => {
-    const ok = await chat(g.gateway.url, key, { model: "grok-4", messages: user() }, { headers: { origin: "http://localhost:3000" } });
+    const ok = await chat(g.url, key, { model: "grok-4", messages: user() }, { headers: { origin: "http://localhost:3000" } });
     expect(ok.headers.get("access-control-allow-origin")).toBe("http://localhost:3000");
     expect(ok.headers.get("vary")).toBe("Origin");
     await ok.arrayBuffer();
-    const pre = await preflight(`${g.gateway.url}/v1/chat/completions`, PAGE);
+    const pre = await preflight(`${g.url}/v1/chat/completions`, PAGE);
     expect(pre.status).toBe(204);
     expect(pre.headers.get("access-control-allow-origin")).toBe(PAGE);
 
-    const other = await chat(g.gateway.url, key, { model: "grok-4", messages: user() }, { headers: { origin: "https://evil.example" } });
+    const other = await chat(g.url, key, { model: "grok-4", messages: user() }, { headers: { origin: "https://evil.example" } });
     expect(other.status).toBe(200);
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
     await other.arrayBuffer();
-    const otherPre = await preflight(`${g.gateway.url}/v1/chat/completions`, "https://evil.example");
+    const otherPre = await preflight(`${g.url}/v1/chat/completions`, "https://evil.example");
     expect(otherPre.status).toBe(204);
     expect(otherPre.headers.get("access-control-allow-origin")).toBeNull();
     expect(otherPre.headers.get("access-control-allow-headers")).toBeNull();
@@ -111,14 +111,14 @@ describe("a list of origins", () => {
 
 describe("turned off", () => {
   test("no CORS headers, and a preflight is an unknown URL", async () => {
-    const g = await startGateway({ cors_origins: [] });
+    const g = await startGateway({ upstream: true, config: { cors_origins: [] } });
     try {
-      const { key } = await g.gateway.customer();
-      const res = await chat(g.gateway.url, key, { model: "grok-4", messages: user() }, { headers: { origin: PAGE } });
+      const { key } = await g.customer();
+      const res = await chat(g.url, key, { model: "grok-4", messages: user() }, { headers: { origin: PAGE } });
       expect(res.status).toBe(200);
       expect(res.headers.get("access-control-allow-origin")).toBeNull();
       await res.arrayBuffer();
-      const pre = await preflight(`${g.gateway.url}/v1/chat/completions`, PAGE);
+      const pre = await preflight(`${g.url}/v1/chat/completions`, PAGE);
       expect(pre.status).toBe(404);
       expect(pre.headers.get("access-control-allow-origin")).toBeNull();
     } finally {

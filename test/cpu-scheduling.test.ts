@@ -3,16 +3,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startMockUpstream, type MockUpstream } from "../src/demo/mock-upstream";
-import { ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { ensureBinary } from "./support/binary";
 import { until } from "./support/chat";
 import { fakeCatalogue } from "./support/fake-upstream";
+import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
 
 // The compiled binary under `serve`, as an operator runs it (cpu_scheduling, src/lib/cpu-scheduling.ts).
 setDefaultTimeout(120_000);
 const ADMIN = "sched-admin-token-0123456789";
 const dir = mkdtempSync(join(tmpdir(), "tollgate-sched-"));
 let upstream: MockUpstream;
-const running: RunningBinary[] = [];
+const running: BinaryGateway[] = [];
 
 beforeAll(async () => {
   await ensureBinary();
@@ -38,17 +39,13 @@ function policies(pid: number): { name: string; policy: number }[] {
  * Serves on its own database and checks that an idle gateway keeps the normal policy; then
  * proxies one paid request (Bun starts its HTTP client thread for it).
  */
-async function serveAndProxy(env: Record<string, string>): Promise<RunningBinary> {
+async function serveAndProxy(env: Record<string, string>): Promise<BinaryGateway> {
   const db = join(dir, `${crypto.randomUUID()}.db`);
-  const gw = await startBinary(["serve", "--config", "tollgate.json"], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN, TOLLGATE_DB: db, ...env } });
+  const gw = await startBinaryGateway({ dir, configFile: "tollgate.json", adminToken: ADMIN, dbPath: db, env });
   running.push(gw);
   await Bun.sleep(300);
   expect(policies(gw.proc.pid).every((t) => t.policy === 0)).toBe(true);
-  const admin = async (path: string, body: unknown) =>
-    (await (await fetch(gw.url + path, { method: "POST", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: JSON.stringify(body) })).json()) as Record<string, string>;
-  const account = (await admin("/admin/accounts", { name: "sched" })).id!;
-  await admin(`/admin/accounts/${account}/credits`, { amount_micros: 1_000_000 });
-  const key = (await admin(`/admin/accounts/${account}/keys`, { name: "k" })).key!;
+  const { key } = await gw.customer(1_000_000, { name: "k" }, { name: "sched" });
   const res = await fetch(`${gw.url}/v1/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },

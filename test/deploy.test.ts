@@ -3,8 +3,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BIN, binaryCustomer, ensureBinary, ROOT, startBinary, type RunningBinary } from "./support/binary";
+import { BIN, ensureBinary, ROOT } from "./support/binary";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
+import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
 
 /**
  * The deployment page (docs/operations.md), run as written: its systemd unit passes `systemd-analyze
@@ -18,7 +19,7 @@ const DOC = "docs/operations.md";
 const doc = readFileSync(join(ROOT, DOC), "utf8");
 const dir = mkdtempSync(join(tmpdir(), "tollgate-deploy-"));
 const upstream = startFakeUpstream();
-let gw: RunningBinary;
+let gw: BinaryGateway;
 let nginx: Subprocess | undefined;
 let key: string;
 let proxyUrl: string;
@@ -37,10 +38,13 @@ const run = (cmd: string[]) => {
 
 beforeAll(async () => {
   await ensureBinary();
-  const config = join(dir, "tollgate.json");
-  writeFileSync(config, JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: join(dir, "tollgate.db") }));
-  gw = await startBinary(["serve", "--config", config], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
-  key = (await binaryCustomer(gw.url, ADMIN, "Deploy Co", 50_000_000)).keys[0]!;
+  gw = await startBinaryGateway({
+    dir,
+    configFile: join(dir, "tollgate.json"),
+    config: { ...fakeCatalogue(upstream.url), db_path: join(dir, "tollgate.db") },
+    adminToken: ADMIN,
+  });
+  key = (await gw.customer(50_000_000, {}, { name: "Deploy Co" })).key;
 
   // The page's server block, with a local port, a self-signed certificate and the gateway's port.
   const cert = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=llm.example.com",

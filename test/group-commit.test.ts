@@ -1,15 +1,16 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Store } from "../src/store/store";
 import { checkLedger, persistedHeld } from "../src/money/ledger";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
-import { binaryCustomer, ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { ensureBinary } from "./support/binary";
 import { manualClock } from "./support/foundation";
 import { chat, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
+import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
 
 /**
  * The performance design of the credit store (issue 6) keeps money exact and durable:
@@ -22,7 +23,7 @@ import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
  */
 setDefaultTimeout(120_000);
 const dir = mkdtempSync(join(tmpdir(), "tollgate-group-commit-"));
-const running: RunningBinary[] = [];
+const running: BinaryGateway[] = [];
 const upstream = startFakeUpstream();
 
 afterAll(async () => {
@@ -154,11 +155,11 @@ describe("compiled binary killed right after responses complete", () => {
   test("every completed response is charged exactly once, balances chain, nothing else is charged", async () => {
     await ensureBinary();
     const dbPath = join(dir, "tollgate.db");
-    writeFileSync(join(dir, "tollgate.json"), JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: dbPath }));
     const ADMIN = "group-commit-admin-token-0123456789";
-    const gw = await startBinary(["serve", "--config", "tollgate.json"], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
+    const gw = await startBinaryGateway({ dir, config: { ...fakeCatalogue(upstream.url), db_path: dbPath }, adminToken: ADMIN });
     running.push(gw);
-    const { accountId, keys } = await binaryCustomer(gw.url, ADMIN, "Group Commit Co", 100_000_000, 2);
+    const { accountId, key } = await gw.customer(100_000_000, {}, { name: "Group Commit Co" });
+    const keys = [key, (await gw.key(accountId)).key];
 
     // 48 clients, each sending requests back to back (streaming and not); SIGKILL as soon as
     // 150 responses have completed, while dozens are still in flight.
@@ -193,7 +194,7 @@ describe("compiled binary killed right after responses complete", () => {
     const before = new Database(dbPath);
     const inDb = before.query<{ n: number }, []>("SELECT count(*) AS n FROM ledger_entries WHERE kind = 'charge'").get()!.n;
     before.close();
-    const restarted = await startBinary(["serve", "--config", "tollgate.json"], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
+    const restarted = await startBinaryGateway({ dir, configFile: "tollgate.json", adminToken: ADMIN });
     running.push(restarted);
     expect(statSync(journal).size).toBe(0);
     expect(await restarted.stop()).toBe(0);

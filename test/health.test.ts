@@ -2,12 +2,12 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { createApp } from "../src/runtime/app";
 import { loadConfig } from "../src/config/load";
 import { buildRuntime } from "../src/runtime/server";
-import { startTestServer } from "./support/server";
+import { startGateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 
 test("GET /healthz and /readyz answer without credentials", async () => {
-  const s = await startTestServer();
+  const s = await startGateway();
   try {
     const health = await fetch(`${s.url}/healthz`);
     expect(health.status).toBe(200);

@@ -4,9 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Store } from "../src/store/store";
 import { checkLedger } from "../src/money/ledger";
-import { adminCall, binaryCustomer, ensureBinary, startBinary, type RunningBinary } from "./support/binary";
+import { ensureBinary } from "./support/binary";
 import { chat, until, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
+import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
 
 /**
  * `kill -9` of the compiled binary in the middle of many streaming requests, then a restart on
@@ -19,7 +20,7 @@ const CREDITS = 50_000_000;
 const N = 40;
 const dir = mkdtempSync(join(tmpdir(), "tollgate-kill9-"));
 const upstream = startFakeUpstream();
-const running: RunningBinary[] = [];
+const running: BinaryGateway[] = [];
 
 afterAll(async () => {
   for (const b of running) await b.stop("SIGKILL");
@@ -60,14 +61,14 @@ describe("kill -9 mid-stream, then restart", () => {
     const dbPath = join(dir, "tollgate.db");
     writeFileSync(join(dir, "tollgate.json"), JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: dbPath }));
     const start = async () => {
-      const b = await startBinary(["serve", "--config", "tollgate.json"], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN } });
+      const b = await startBinaryGateway({ dir, configFile: "tollgate.json", adminToken: ADMIN });
       running.push(b);
       return b;
     };
     let gw = await start();
-    const customer = await binaryCustomer(gw.url, ADMIN, "Kill Nine Co", CREDITS);
+    const customer = await gw.customer(CREDITS, {}, { name: "Kill Nine Co" });
     const accountId = customer.accountId;
-    const key = customer.keys[0]!;
+    const key = customer.key;
 
     // Lengths from 2 to 80 tokens at 40 ms a token: some streams end early, others run for seconds.
     const outcomes: Outcome[] = Array.from({ length: N }, () => ({ requestId: null, done: false, finished: false }));
@@ -84,7 +85,7 @@ describe("kill -9 mid-stream, then restart", () => {
     gw = await start();
     // Holds of the killed process are released at start.
     expect(gw.output()).toMatch(/released \d+ hold\(s\) left by a previous process/);
-    const acc = await adminCall(gw.url, ADMIN, `/admin/accounts/${accountId}`);
+    const acc = await gw.account(accountId);
     expect(acc.held_micros).toBe(0);
     // The restarted gateway serves and charges normally.
     const res = await chat(gw.url, key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 10, completion_tokens: 2 } });

@@ -1,19 +1,16 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { startTestServer, type TestServer } from "./support/server";
+import { startGateway, type Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 
 const USD = 1_000_000;
-let s: TestServer;
+let s: Gateway;
 beforeAll(async () => {
-  s = await startTestServer();
+  s = await startGateway();
 });
 afterAll(async () => {
   await s.stop();
 });
-
-const me = (key: string, header: "authorization" | "x-api-key" = "authorization") =>
-  fetch(`${s.url}/v1/me`, { headers: header === "authorization" ? { authorization: `Bearer ${key}` } : { "x-api-key": key } });
 
 test("GET /v1/me describes the calling key's account, money in micros and USD, and the key itself", async () => {
   const expires = Math.floor(Date.now() / 1000) + 7 * 86_400;
@@ -26,7 +23,7 @@ test("GET /v1/me describes the calling key's account, money in micros and USD, a
   await s.admin(`/admin/accounts/${acc.id}/keys`, { body: { name: "other" } });
   s.runtime.deps.credits.reserve({ accountId: acc.id, keyId: created.id, requestId: "req_inflight", amount: 2_250_000 });
 
-  const res = await me(created.key);
+  const res = await s.me(created.key);
   expect(res.status).toBe(200);
   expect(res.headers.get("x-request-id")).toStartWith("req_");
   const body = (await res.json()) as Record<string, unknown>;
@@ -55,7 +52,7 @@ test("GET /v1/me describes the calling key's account, money in micros and USD, a
 
   // The charge shows up on the next call.
   await s.runtime.deps.credits.settle("req_inflight", 1_000_000);
-  const after = (await (await me(created.key, "x-api-key")).json()) as Record<string, unknown>;
+  const after = (await (await s.me(created.key, "x-api-key")).json()) as Record<string, unknown>;
   expect(after).toMatchObject({
     balance_micros: 11_500_000,
     held_micros: 0,
@@ -67,7 +64,7 @@ test("GET /v1/me describes the calling key's account, money in micros and USD, a
 
 test("a key with no restrictions shows nulls", async () => {
   const { key, keyId } = await s.customer(0);
-  const body = (await (await me(key)).json()) as { key: Record<string, unknown>; balance_usd: string };
+  const body = (await (await s.me(key)).json()) as { key: Record<string, unknown>; balance_usd: string };
   expect(body.balance_usd).toBe("0");
   expect(body.key).toMatchObject({ id: keyId, name: "", expires_at: null, models: null, spend_cap_micros: null });
 });
@@ -75,7 +72,7 @@ test("a key with no restrictions shows nulls", async () => {
 test("missing, unknown and revoked keys get 401 invalid_api_key in the OpenAI envelope", async () => {
   const { key, keyId } = await s.customer(USD);
   await s.admin(`/admin/keys/${keyId}`, { method: "DELETE" });
-  for (const res of [await fetch(`${s.url}/v1/me`), await me("sk-tg-unknownunknownunknownunknownunknown"), await me(key)]) {
+  for (const res of [await fetch(`${s.url}/v1/me`), await s.me("sk-tg-unknownunknownunknownunknownunknown"), await s.me(key)]) {
     expect(res.status).toBe(401);
     expect(res.headers.get("content-type")).toStartWith("application/json");
     expect(res.headers.get("x-request-id")).toStartWith("req_");

@@ -1,19 +1,19 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chat, readSse, user } from "./support/chat";
-import { startGateway } from "./support/fake-upstream";
+import { startGateway, type Gateway } from "./support/gateway";
 
 /**
  * GET /metrics on a real server after real traffic: well-formed Prometheus text, and counters that
  * agree exactly with what the clients saw (statuses, usage) and with the money (the balance).
  */
 setDefaultTimeout(30_000);
-let g: Awaited<ReturnType<typeof startGateway>>;
+let g: Gateway;
 let customer: { accountId: string; key: string };
 const CREDITS = 10_000_000;
 
 beforeAll(async () => {
-  g = await startGateway();
-  customer = await g.gateway.customer(CREDITS);
+  g = await startGateway({ upstream: true });
+  customer = await g.customer(CREDITS);
 });
 afterAll(() => g.stop());
 
@@ -54,7 +54,7 @@ const value = (samples: Sample[], name: string, labels: Record<string, string> =
   samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
 
 async function scrape(): Promise<Sample[]> {
-  const res = await g.gateway.admin("/metrics");
+  const res = await g.admin("/metrics");
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
   return parse(await res.text()).samples;
@@ -62,21 +62,21 @@ async function scrape(): Promise<Sample[]> {
 
 describe("GET /metrics", () => {
   test("needs the admin token", async () => {
-    const none = await fetch(`${g.gateway.url}/metrics`);
+    const none = await fetch(`${g.url}/metrics`);
     expect(none.status).toBe(401);
-    const customerKey = await fetch(`${g.gateway.url}/metrics`, { headers: { authorization: `Bearer ${customer.key}` } });
+    const customerKey = await fetch(`${g.url}/metrics`, { headers: { authorization: `Bearer ${customer.key}` } });
     expect(customerKey.status).toBe(401);
   });
 
   test("counts every response and metered request, tokens and credit exactly as the clients and the ledger saw them", async () => {
     const before = await scrape();
     const tokens = { prompt: 0, completion: 0 };
-    const plain = await chat(g.gateway.url, customer.key, { model: "grok-4", messages: user("one"), mock: { completion_tokens: 7 } });
+    const plain = await chat(g.url, customer.key, { model: "grok-4", messages: user("one"), mock: { completion_tokens: 7 } });
     expect(plain.status).toBe(200);
     const usage = ((await plain.json()) as { usage: { prompt_tokens: number; completion_tokens: number } }).usage;
     tokens.prompt += usage.prompt_tokens;
     tokens.completion += usage.completion_tokens;
-    const stream = await chat(g.gateway.url, customer.key, {
+    const stream = await chat(g.url, customer.key, {
       model: "grok-4",
       messages: user("two"),
       stream: true,
@@ -87,9 +87,9 @@ describe("GET /metrics", () => {
     const streamUsage = events.find((e) => e.usage)!.usage!;
     tokens.prompt += streamUsage.prompt_tokens;
     tokens.completion += streamUsage.completion_tokens;
-    expect((await chat(g.gateway.url, "sk-tg-wrong", { model: "grok-4", messages: user() })).status).toBe(401);
-    expect((await chat(g.gateway.url, customer.key, { model: "no-such-model", messages: user() })).status).toBe(404);
-    const failed = await chat(g.gateway.url, customer.key, { model: "grok-4", messages: user(), mock: { status: 500 } });
+    expect((await chat(g.url, "sk-tg-wrong", { model: "grok-4", messages: user() })).status).toBe(401);
+    expect((await chat(g.url, customer.key, { model: "no-such-model", messages: user() })).status).toBe(404);
+    const failed = await chat(g.url, customer.key, { model: "grok-4", messages: user(), mock: { status: 500 } });
     expect(failed.status).toBeGreaterThanOrEqual(500);
 
     const after = await scrape();
@@ -106,7 +106,7 @@ describe("GET /metrics", () => {
     expect(delta("tollgate_tokens_total", { model: "grok-4", type: "completion" })).toBe(tokens.completion);
 
     // Credit charged equals what left the balance (the ledger), to the micro.
-    const account = (await (await g.gateway.admin(`/admin/accounts/${customer.accountId}`)).json()) as { balance_micros: number };
+    const account = await g.account(customer.accountId);
     expect(value(after, "tollgate_charged_micros_total", { model: "grok-4" })).toBe(CREDITS - account.balance_micros);
     expect(value(after, "tollgate_account_balance_micros")).toBe(account.balance_micros);
 

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { createApp } from "../src/runtime/app";
-import { startTestServer, type TestServer } from "./support/server";
+import { startGateway, type Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 
-let s: TestServer;
+let s: Gateway;
 let spec: { openapi: string; paths: Record<string, Record<string, any>>; components?: any };
 beforeAll(async () => {
-  s = await startTestServer();
+  s = await startGateway();
   const res = await fetch(`${s.url}/openapi.json`);
   expect(res.status).toBe(200);
   spec = (await res.json()) as typeof spec;

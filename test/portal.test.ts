@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { insertUsage } from "../src/money/usage-row";
-import { startTestServer, type TestServer } from "./support/server";
+import { startGateway, type Gateway } from "./support/gateway";
 import { csrfOf, WebClient } from "./support/web-client";
 
-let srv: TestServer;
+let srv: Gateway;
 beforeAll(async () => {
-  srv = await startTestServer({ signup_enabled: true, signup_credits_usd: "1.5" });
+  srv = await startGateway({ config: { signup_enabled: true, signup_credits_usd: "1.5" } });
 });
 afterAll(() => srv.stop());
 
@@ -22,7 +22,6 @@ async function signedIn(credits = 5_000_000, email = `u${Math.random().toString(
   return { ...c, w, email, invitePath: path };
 }
 
-const me = (key: string) => fetch(`${srv.url}/v1/me`, { headers: { authorization: `Bearer ${key}` } });
 const newKeyOf = (html: string) => /id="new-key">([^<]+)</.exec(html)?.[1];
 
 function usage(accountId: string, keyId: string, model: string, cost: number, at = Date.now()) {
@@ -137,7 +136,7 @@ describe("keys in the portal", () => {
     expect(created.headers.get("location")).toBe("/portal/keys");
     const key = newKeyOf((await w.page("/portal/keys")).html)!;
     expect(key).toMatch(/^sk-tg-/);
-    const view = (await (await me(key)).json()) as { account_id: string; key: { models: string[]; spend_cap_micros: number; expires_at: number } };
+    const view = (await (await srv.me(key)).json()) as { account_id: string; key: { models: string[]; spend_cap_micros: number; expires_at: number } };
     expect(view.account_id).toBe(accountId);
     expect(view.key.models).toEqual(["grok-4"]);
     expect(view.key.spend_cap_micros).toBe(10_000_000);
@@ -151,14 +150,14 @@ describe("keys in the portal", () => {
     expect(rotated.status).toBe(303);
     const replacement = newKeyOf((await w.page("/portal/keys")).html)!;
     expect(replacement).toMatch(/^sk-tg-/);
-    expect((await me(key)).status).toBe(401);
-    expect((await me(replacement)).status).toBe(200);
+    expect((await srv.me(key)).status).toBe(401);
+    expect((await srv.me(replacement)).status).toBe(200);
 
     const after = await w.page("/portal/keys");
     const newId = /data-key-id="(key_[^"]+)"/.exec(after.html)![1]!;
     const revoked = await w.submit("/portal/keys", `/portal/keys/${newId}/revoke`, {});
     expect(revoked.status).toBe(303);
-    expect((await me(replacement)).status).toBe(401);
+    expect((await srv.me(replacement)).status).toBe(401);
     expect((await w.page("/portal/keys")).html).toContain("revoked: it no longer works");
   });
 
@@ -185,10 +184,10 @@ describe("a customer only ever sees and changes their own account", () => {
     const revoke = await a.w.submit("/portal/keys", `/portal/keys/${b.keyId}/revoke`, {});
     expect(revoke.status).toBe(303);
     expect(decodeURIComponent(a.w.cookies.get("tg_flash") ?? "")).toContain("not found");
-    expect((await me(b.key)).status).toBe(200);
+    expect((await srv.me(b.key)).status).toBe(200);
     const rotate = await a.w.submit("/portal/keys", `/portal/keys/${b.keyId}/rotate`, { grace_seconds: "0" });
     expect(rotate.status).toBe(303);
-    expect((await me(b.key)).status).toBe(200);
+    expect((await srv.me(b.key)).status).toBe(200);
 
     const usagePage = await a.w.page(`/portal/usage?key=${b.keyId}`);
     expect(usagePage.html).not.toContain("0.777777");
@@ -253,7 +252,7 @@ describe("usage, credits and quickstart", () => {
     expect(page.html).toContain("Code redeemed: $4 added");
     expect(page.html).toContain("Credit code");
     expect(page.html).toMatch(/data-testid="credits-balance">\$4.00</);
-    expect(((await (await me(key)).json()) as { balance_micros: number }).balance_micros).toBe(4_000_000);
+    expect(((await (await srv.me(key)).json()) as { balance_micros: number }).balance_micros).toBe(4_000_000);
     const bad = await w.submit("/portal/credits", "/portal/credits/redeem", { code: "TG-0000-0000-0000-0000" });
     expect(bad.status).toBe(303);
     expect((await w.page("/portal/credits")).html).toContain("This credit code is not valid");

@@ -6,8 +6,7 @@ import { loadConfig } from "../src/config/load";
 import { buildRuntime } from "../src/runtime/server";
 import type { Principal } from "../src/gateway/key-auth";
 import { chat, user } from "./support/chat";
-import { startClockedGateway, TestClock, type ClockedGateway } from "./support/clocked-gateway";
-import { ADMIN_TOKEN } from "./support/server";
+import { ADMIN_TOKEN, RATE_LIMITED, startGateway, TestClock, type Gateway } from "./support/gateway";
 
 // Real servers and real sleeps (the SDK honours retry-after) on a shared, noisy machine.
 setDefaultTimeout(60_000);
@@ -35,9 +34,9 @@ const rateHeaders = (r: Response) => Object.fromEntries(RATE_HEADERS.map((h) => 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 describe("admin: plans and key limits", () => {
-  let g: ClockedGateway;
+  let g: Gateway;
   beforeAll(async () => {
-    g = await startClockedGateway({ plans: PLANS, default_plan: "small", tiers: TIERS });
+    g = await startGateway({ ...RATE_LIMITED, clock: new TestClock(), config: { plans: PLANS, default_plan: "small", tiers: TIERS } });
   });
   afterAll(() => g.stop());
 
@@ -65,12 +64,12 @@ describe("admin: plans and key limits", () => {
       lifetime_topup_micros: 0,
       next_tier: { plan: "pro", min_lifetime_topup_micros: 50_000_000 },
     });
-    expect((await fetch(`${g.url}/v1/me`, { headers: bearer(c.key) })).headers.get("x-ratelimit-limit-requests")).toBe("60");
+    expect((await g.me(c.key)).headers.get("x-ratelimit-limit-requests")).toBe("60");
     const put = await g.admin(`/admin/accounts/${c.accountId}/plan`, { method: "PUT", body: { plan: "pro" } });
     expect(put.status).toBe(200);
     expect(((await put.json()) as { limits: unknown }).limits).toEqual(PLANS.pro);
 
-    const me = await fetch(`${g.url}/v1/me`, { headers: bearer(c.key) });
+    const me = await g.me(c.key);
     expect(me.headers.get("x-ratelimit-limit-requests")).toBe("600");
     expect(((await me.json()) as { limits: { plan: string } }).limits.plan).toBe("pro");
 
@@ -91,7 +90,7 @@ describe("admin: plans and key limits", () => {
   });
 
   test("key overrides tighten the key level only, show in headers at once, and can be cleared", async () => {
-    const c = await g.customer(0, "small");
+    const c = await g.customer(0, {}, { plan: "small" });
     const put = await g.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: 5, concurrency: 500 } });
     expect(put.status).toBe(200);
     expect(await put.json()).toEqual({
@@ -102,7 +101,7 @@ describe("admin: plans and key limits", () => {
       overrides: { rpm: 5, tpm: null, concurrency: 500 },
       effective: { rpm: 5, tpm: 100_000, concurrency: 10 }, // 500 cannot loosen the plan's 10
     });
-    const me = await fetch(`${g.url}/v1/me`, { headers: bearer(c.key) });
+    const me = await g.me(c.key);
     expect(me.headers.get("x-ratelimit-limit-requests")).toBe("5");
     const limits = ((await me.json()) as { limits: unknown }).limits;
     expect(limits).toMatchObject({ plan: "small", rpm: 5, tpm: 100_000, concurrency: 10 });
@@ -113,19 +112,19 @@ describe("admin: plans and key limits", () => {
 
     const cleared = await g.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: {} });
     expect(((await cleared.json()) as { overrides: unknown }).overrides).toEqual({ rpm: null, tpm: null, concurrency: null });
-    expect((await fetch(`${g.url}/v1/me`, { headers: bearer(c.key) })).headers.get("x-ratelimit-limit-requests")).toBe("60");
+    expect((await g.me(c.key)).headers.get("x-ratelimit-limit-requests")).toBe("60");
 
     const audit = (await (await g.admin(`/admin/audit?target_id=${c.keyId}`)).json()) as { data: { action: string }[] };
     expect(audit.data.filter((a) => a.action === "key.limits").length).toBe(2);
   });
 
   test("a rotated key keeps its overrides", async () => {
-    const c = await g.customer(0, "small");
+    const c = await g.customer(0, {}, { plan: "small" });
     await g.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: 7 } });
     const rotated = (await (await g.admin(`/admin/keys/${c.keyId}/rotate`, { body: {} })).json()) as { id: string; key: string };
     const limits = (await (await g.admin(`/admin/keys/${rotated.id}/limits`)).json()) as { overrides: { rpm: number | null } };
     expect(limits.overrides.rpm).toBe(7);
-    const me = await fetch(`${g.url}/v1/me`, { headers: bearer(rotated.key) });
+    const me = await g.me(rotated.key);
     expect(me.headers.get("x-ratelimit-limit-requests")).toBe("7");
   });
 
@@ -144,9 +143,9 @@ describe("admin: plans and key limits", () => {
 });
 
 describe("usage tiers", () => {
-  let g: ClockedGateway;
+  let g: Gateway;
   beforeAll(async () => {
-    g = await startClockedGateway({ plans: PLANS, tiers: TIERS });
+    g = await startGateway({ ...RATE_LIMITED, clock: new TestClock(), config: { plans: PLANS, tiers: TIERS } });
   });
   afterAll(() => g.stop());
 
@@ -159,7 +158,7 @@ describe("usage tiers", () => {
     expect(await plan(c.accountId)).toBe("default");
     await topUp(c.accountId, 1);
     expect(await plan(c.accountId)).toBe("pro");
-    const me = await fetch(`${g.url}/v1/me`, { headers: bearer(c.key) });
+    const me = await g.me(c.key);
     expect(me.headers.get("x-ratelimit-limit-requests")).toBe("600");
     await topUp(c.accountId, 450);
     expect(await plan(c.accountId)).toBe("scale");
@@ -174,7 +173,7 @@ describe("usage tiers", () => {
   });
 
   test("an operator-chosen plan outside the tiers is never changed automatically", async () => {
-    const c = await g.customer(0, "enterprise");
+    const c = await g.customer(0, {}, { plan: "enterprise" });
     await topUp(c.accountId, 1000);
     expect(await plan(c.accountId)).toBe("enterprise");
   });
@@ -185,7 +184,7 @@ describe("tiers configured later are applied at start", () => {
     const dir = mkdtempSync(join(tmpdir(), "tollgate-rl-"));
     try {
       const db_path = join(dir, "t.db");
-      const first = await startClockedGateway({ db_path, plans: PLANS });
+      const first = await startGateway({ ...RATE_LIMITED, clock: new TestClock(), config: { db_path, plans: PLANS } });
       const c = await first.customer(120_000_000);
       await first.stop();
       const runtime = buildRuntime(loadConfig({ overrides: { db_path, admin_token: ADMIN_TOKEN, plans: PLANS, tiers: TIERS } }));
@@ -199,10 +198,10 @@ describe("tiers configured later are applied at start", () => {
 });
 
 describe("x-ratelimit-* headers on every /v1 response", () => {
-  let g: ClockedGateway;
+  let g: Gateway;
   let c: { key: string; accountId: string };
   beforeAll(async () => {
-    g = await startClockedGateway({ plans: PLANS, default_plan: "small" });
+    g = await startGateway({ ...RATE_LIMITED, clock: new TestClock(), config: { plans: PLANS, default_plan: "small" } });
     c = await g.customer();
   });
   afterAll(() => g.stop());
@@ -215,7 +214,7 @@ describe("x-ratelimit-* headers on every /v1 response", () => {
   });
 
   test("chat completions, plain and streamed, report the admission (one request and its tokens taken)", async () => {
-    const before = ((await (await fetch(`${g.url}/v1/me`, { headers: bearer(c.key) })).json()) as { limits: { remaining: { requests: number } } }).limits;
+    const before = ((await (await g.me(c.key)).json()) as { limits: { remaining: { requests: number } } }).limits;
     const plain = await chat(g.url, c.key, { model: "grok-4", messages: user(), max_tokens: 50 });
     expect(plain.status).toBe(200);
     await plain.json();
@@ -228,7 +227,7 @@ describe("x-ratelimit-* headers on every /v1 response", () => {
   });
 
   test("GET /v1/me shows the limits and what remains", async () => {
-    const me = (await (await fetch(`${g.url}/v1/me`, { headers: bearer(c.key) })).json()) as { limits: Record<string, unknown> };
+    const me = (await (await g.me(c.key)).json()) as { limits: Record<string, unknown> };
     expect(me.limits).toMatchObject({ plan: "small", rpm: 60, tpm: 100_000, concurrency: 10 });
     expect(me.limits.remaining).toMatchObject({ requests: 58, concurrency: 10 });
     expect((me.limits.reset as { requests: string }).requests).toBe("2s"); // two requests at 1/s, clock frozen
@@ -236,16 +235,16 @@ describe("x-ratelimit-* headers on every /v1 response", () => {
 });
 
 describe("limits survive a restart", () => {
-  const principalOf = (g: ClockedGateway, key: string): Principal => g.runtime.deps.keys.authenticate(key);
+  const principalOf = (g: Gateway, key: string): Principal => g.runtime.deps.keys.authenticate(key);
 
   test("a client cannot reset its limits by waiting for a redeploy; a crash forgives at most the last snapshot interval", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tollgate-rl-"));
     const clock = new TestClock();
     const over = { db_path: join(dir, "t.db"), plans: PLANS, default_plan: "small" };
     try {
-      const first = await startClockedGateway(over, { clock });
+      const first = await startGateway({ ...RATE_LIMITED, clock, config: over });
       const c = await first.customer();
-      const admitted = async (g: ClockedGateway, n: number) => {
+      const admitted = async (g: Gateway, n: number) => {
         let ok = 0;
         for (let i = 0; i < n; i++) {
           const r = await chat(g.url, c.key, { model: "grok-4", messages: user(), max_tokens: 10 });
@@ -257,7 +256,7 @@ describe("limits survive a restart", () => {
       expect(await admitted(first, 60)).toBe(60);
       await first.stop({ keepUpstream: true }); // graceful: snapshots on stop
 
-      const second = await startClockedGateway(over, { clock, upstream: first.upstream });
+      const second = await startGateway({ ...RATE_LIMITED, clock, upstream: first.upstream, config: over });
       const r = await chat(second.url, c.key, { model: "grok-4", messages: user(), max_tokens: 10 });
       expect(r.status).toBe(429);
       expect(r.headers.get("retry-after-ms")).toBe("1000");
@@ -271,7 +270,7 @@ describe("limits survive a restart", () => {
       expect(await admitted(second, 20)).toBe(20); // not yet snapshotted when the process dies
 
       // A crash: a new process opens the same database without the old one having stopped.
-      const third = await startClockedGateway(over, { clock, upstream: first.upstream });
+      const third = await startGateway({ ...RATE_LIMITED, clock, upstream: first.upstream, config: over });
       expect(third.runtime.deps.limiter.limits(principalOf(third, c.key)).remaining.requests).toBe(20);
       await third.stop({ keepUpstream: true });
       await second.stop();

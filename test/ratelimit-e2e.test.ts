@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import OpenAI from "openai";
 import { chat, until, user } from "./support/chat";
-import { startClockedGateway, type ClockedGateway } from "./support/clocked-gateway";
+import { RATE_LIMITED, startGateway, TestClock, type Gateway } from "./support/gateway";
 
 // Real servers and real sleeps (the SDK honours retry-after) on a shared, noisy machine.
 setDefaultTimeout(60_000);
@@ -18,11 +18,11 @@ const PLANS = {
 };
 
 type Err = { error: { message: string; type: string; code: string | null; param: string | null } };
-const ask = (g: ClockedGateway, key: string, extra: Record<string, unknown> = {}) =>
+const ask = (g: Gateway, key: string, extra: Record<string, unknown> = {}) =>
   chat(g.url, key, { model: "grok-4", messages: user(), max_tokens: 10, ...extra });
 
 /** An OpenAI client with default retries whose every HTTP exchange is recorded. */
-function sdk(g: ClockedGateway, key: string) {
+function sdk(g: Gateway, key: string) {
   const seen: { status: number; retryAfterMs: string | null; retryAfter: string | null }[] = [];
   const client = new OpenAI({
     apiKey: key,
@@ -37,21 +37,21 @@ function sdk(g: ClockedGateway, key: string) {
 }
 
 /** n simultaneous requests; each response with its body read. */
-async function drain(g: ClockedGateway, key: string, n: number) {
+async function drain(g: Gateway, key: string, n: number) {
   const rs = await Promise.all(Array.from({ length: n }, () => ask(g, key)));
   return Promise.all(rs.map(async (r) => ({ status: r.status, headers: r.headers, text: await r.text() })));
 }
 
 describe("requests per minute", () => {
-  let g: ClockedGateway;
+  let g: Gateway;
   beforeAll(async () => {
-    g = await startClockedGateway({ plans: PLANS });
+    g = await startGateway({ ...RATE_LIMITED, clock: new TestClock(), config: { plans: PLANS } });
   });
   afterAll(() => g.stop());
 
   test("a 60 RPM key gets exactly the burst, then honest 429s; a client that ignores retry-after gets nothing more", async () => {
     g.clock.freeze();
-    const c = await g.customer(100_000_000, "rpm60");
+    const c = await g.customer(100_000_000, {}, { plan: "rpm60" });
     const rs = await drain(g, c.key, 70);
     expect(rs.filter((r) => r.status === 200).length).toBe(60);
     const refused = rs.filter((r) => r.status === 429);
@@ -91,7 +91,7 @@ describe("requests per minute", () => {
 
   test("the openai SDK with default retries completes a burst larger than the limit by honouring retry-after", async () => {
     g.clock.freeze();
-    const c = await g.customer(100_000_000, "rpm60");
+    const c = await g.customer(100_000_000, {}, { plan: "rpm60" });
     expect((await drain(g, c.key, 60)).every((r) => r.status === 200)).toBe(true);
     const { client, seen } = sdk(g, c.key);
     g.clock.run();
@@ -124,7 +124,7 @@ describe("requests per minute", () => {
 
   test("with time standing still the SDK gives up after its two retries with a RateLimitError", async () => {
     g.clock.freeze();
-    const c = await g.customer(100_000_000, "rpm60");
+    const c = await g.customer(100_000_000, {}, { plan: "rpm60" });
     await drain(g, c.key, 60);
     const { client, seen } = sdk(g, c.key);
     const err = await client.chat.completions
@@ -141,22 +141,22 @@ describe("requests per minute", () => {
 });
 
 describe("tokens per minute", () => {
-  let g: ClockedGateway;
+  let g: Gateway;
   beforeAll(async () => {
-    g = await startClockedGateway({ plans: PLANS });
+    g = await startGateway({ ...RATE_LIMITED, clock: new TestClock(), config: { plans: PLANS } });
   });
   afterAll(() => g.stop());
 
   test("charged with the estimate at admission, corrected with real usage at settlement, exact waits", async () => {
     g.clock.freeze();
-    const c = await g.customer(100_000_000, "tpm1000");
+    const c = await g.customer(100_000_000, {}, { plan: "tpm1000" });
     const first = await ask(g, c.key, { max_tokens: 600 });
     expect(first.status).toBe(200);
     const estimate = 1000 - Number(first.headers.get("x-ratelimit-remaining-tokens"));
     expect(estimate).toBeGreaterThan(600); // prompt estimate + max_tokens
     const usage = ((await first.json()) as { usage: { total_tokens: number } }).usage;
     const me = async () =>
-      ((await (await fetch(`${g.url}/v1/me`, { headers: { authorization: `Bearer ${c.key}` } })).json()) as { limits: { remaining: { tokens: number } } }).limits;
+      ((await (await g.me(c.key)).json()) as { limits: { remaining: { tokens: number } } }).limits;
     // The real usage (far below 600 + prompt) replaced the estimate.
     expect(await until(async () => (await me()).remaining.tokens === 1000 - usage.total_tokens)).toBe(true);
 
@@ -184,7 +184,7 @@ describe("tokens per minute", () => {
 
   test("a request that can never fit gets a final 429 that the SDK does not retry", async () => {
     g.clock.freeze();
-    const c = await g.customer(100_000_000, "tpm1000");
+    const c = await g.customer(100_000_000, {}, { plan: "tpm1000" });
     const r = await ask(g, c.key, { max_tokens: 999 });
     expect(r.status).toBe(429);
     expect(r.headers.get("x-should-retry")).toBe("false");
@@ -203,19 +203,19 @@ describe("tokens per minute", () => {
 });
 
 describe("concurrency", () => {
-  let g: ClockedGateway;
+  let g: Gateway;
   beforeAll(async () => {
-    g = await startClockedGateway({ plans: PLANS });
+    g = await startGateway({ ...RATE_LIMITED, clock: new TestClock(), config: { plans: PLANS } });
   });
   afterAll(() => g.stop());
 
   const slotsLeft = async (key: string) =>
-    ((await (await fetch(`${g.url}/v1/me`, { headers: { authorization: `Bearer ${key}` } })).json()) as { limits: { remaining: { concurrency: number } } })
+    ((await (await g.me(key)).json()) as { limits: { remaining: { concurrency: number } } })
       .limits.remaining.concurrency;
 
   test("200 simultaneous streams against a cap of 20: exactly 20 run, the rest get 429s; a client abort frees its slot", async () => {
     g.clock.freeze();
-    const c = await g.customer(1_000_000_000, "conc20");
+    const c = await g.customer(1_000_000_000, {}, { plan: "conc20" });
     const aborts = Array.from({ length: 200 }, () => new AbortController());
     // Each admitted stream sends one chunk, then hangs until its client goes away.
     const rs = await Promise.all(
@@ -246,7 +246,7 @@ describe("concurrency", () => {
 
   test("slots are released on completion, on upstream errors and on streams that end early", async () => {
     g.clock.freeze();
-    const c = await g.customer(1_000_000_000, "conc20");
+    const c = await g.customer(1_000_000_000, {}, { plan: "conc20" });
     const cases: Record<string, unknown>[] = [
       {},
       { stream: true },
@@ -265,17 +265,17 @@ describe("concurrency", () => {
 
 describe("out of credit stays 402", () => {
   test("an account without credit gets 402 insufficient_quota (never 429), over and over", async () => {
-    const g = await startClockedGateway({ plans: PLANS });
+    const g = await startGateway({ ...RATE_LIMITED, clock: new TestClock(), config: { plans: PLANS } });
     try {
       g.clock.freeze();
-      const c = await g.customer(0, "rpm60");
+      const c = await g.customer(0, {}, { plan: "rpm60" });
       for (const extra of [{}, { max_tokens: 10 }]) {
         const r = await ask(g, c.key, { max_tokens: undefined, ...extra });
         expect(r.status).toBe(402);
         expect(r.headers.get("x-should-retry")).toBe("false");
         expect(((await r.json()) as Err).error).toMatchObject({ type: "insufficient_quota", code: "insufficient_quota" });
       }
-      const me = (await (await fetch(`${g.url}/v1/me`, { headers: { authorization: `Bearer ${c.key}` } })).json()) as {
+      const me = (await (await g.me(c.key)).json()) as {
         limits: { remaining: { concurrency: number } };
       };
       expect(me.limits.remaining.concurrency).toBe(1000);

@@ -8,7 +8,7 @@ import { chat, until, user } from "./support/chat";
 import { startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { manualClock } from "./support/foundation";
 import { elapsedSince, expectExactLedger, FAST, gatewayOver, readSseTimed } from "./support/resilience";
-import type { TestServer } from "./support/server";
+import type { Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 
@@ -183,7 +183,7 @@ describe("connect check", () => {
 
 describe("breaker end to end, with GET /admin/upstreams", () => {
   let upstream: MockUpstream;
-  let gw: TestServer;
+  let gw: Gateway;
   const CREDITS = 10_000_000;
   type View = {
     object: string;

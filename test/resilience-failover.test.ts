@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, te
 import { chat, user } from "./support/chat";
 import { startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { deadUrl, elapsedSince, expectExactLedger, FAST, gatewayOver, readSseTimed } from "./support/resilience";
-import type { TestServer } from "./support/server";
+import type { Gateway } from "./support/gateway";
 
 /** Several deployments and keys: a failing upstream is hidden from customers, who are charged once. */
 setDefaultTimeout(30_000);
@@ -11,7 +11,7 @@ const COST = 20 * 3 + 6 * 15;
 const MOCK = { prompt_tokens: 20, completion_tokens: 6 };
 let primary: MockUpstream;
 let fallback: MockUpstream;
-const gateways: TestServer[] = [];
+const gateways: Gateway[] = [];
 
 beforeAll(() => {
   primary = startFakeUpstream();

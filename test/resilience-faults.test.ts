@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { chat, until, user } from "./support/chat";
 import { startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { cutStreamCost, deadUrl, elapsedSince, expectExactLedger, FAST, gatewayOver, readSseTimed, usageRow } from "./support/resilience";
-import type { TestServer } from "./support/server";
+import type { Gateway } from "./support/gateway";
 
 /**
  * Every upstream fault, injected on loopback: what the client sees, how long it takes, and that
@@ -12,7 +12,7 @@ import type { TestServer } from "./support/server";
 setDefaultTimeout(30_000);
 const CREDITS = 10_000_000;
 let upstream: MockUpstream;
-let gw: TestServer;
+let gw: Gateway;
 
 beforeAll(async () => {
   upstream = startFakeUpstream();

@@ -3,14 +3,14 @@ import { ConfigError, loadConfig } from "../src/config/load";
 import { chat, until, user } from "./support/chat";
 import { startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { expectExactLedger, FAST, gatewayOver, readSseTimed, usageRow } from "./support/resilience";
-import type { TestServer } from "./support/server";
+import type { Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 const CREDITS = 10_000_000;
 
 describe("global cap on concurrent upstream requests", () => {
   let upstream: MockUpstream;
-  let gw: TestServer;
+  let gw: Gateway;
 
   beforeAll(async () => {
     upstream = startFakeUpstream();

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkLedger } from "../src/money/ledger";
 import { Store } from "../src/store/store";
-import { ensureBinary, startBinary } from "./support/binary";
+import { ensureBinary } from "./support/binary";
 import { chat, until, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
+import { startBinaryGateway } from "./support/gateway";
 import { cutStreamCost, elapsedSince, gatewayOver, readSseTimed } from "./support/resilience";
 
 /**
@@ -138,26 +139,19 @@ describe("the compiled binary on SIGTERM", () => {
     await ensureBinary();
     const ADMIN = "shutdown-admin-token-0123456789";
     const dbPath = join(dir, "binary.db");
-    writeFileSync(
-      join(dir, "tollgate.json"),
-      JSON.stringify({
+    const gw = await startBinaryGateway({
+      dir,
+      config: {
         ...fakeCatalogue(upstream.url),
         shutdown_grace_ms: GRACE,
         timeouts: { connect_ms: 500, first_byte_ms: 20_000, stream_gap_ms: 20_000, total_ms: 30_000 },
         hold_ttl_seconds: 60,
-      }),
-    );
-    const gw = await startBinary(["serve", "--config", "tollgate.json"], { cwd: dir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN, TOLLGATE_DB: dbPath } });
+      },
+      adminToken: ADMIN,
+      dbPath,
+    });
     try {
-      const admin = async (path: string, body?: unknown) =>
-        (await (await fetch(gw.url + path, {
-          method: body === undefined ? "GET" : "POST",
-          headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        })).json()) as Record<string, string>;
-      const accountId = (await admin("/admin/accounts", { name: "Shutdown Co" })).id!;
-      await admin(`/admin/accounts/${accountId}/credits`, { amount_micros: CREDITS });
-      const key = (await admin(`/admin/accounts/${accountId}/keys`, {})).key!;
+      const { accountId, key } = await gw.customer(CREDITS, {}, { name: "Shutdown Co" });
 
       const hungBody = { model: "grok-4", messages: user("Keep talking"), stream: true, mock: hungStream };
       const [r1, r2] = await Promise.all([

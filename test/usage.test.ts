@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rollUpUsage } from "../src/modules/usage/service";
 import { chat, user } from "./support/chat";
-import { startGateway } from "./support/fake-upstream";
+import { startGateway, type Gateway } from "./support/gateway";
 
-let g: Awaited<ReturnType<typeof startGateway>>;
+let g: Gateway;
 type Report = {
   data: { request_id: string; account_id: string; model: string; key_id: string; cost_micros: number; stream: boolean; status: number }[];
   totals: { requests: number; cost_micros: number; prompt_tokens: number; completion_tokens: number };
@@ -11,18 +11,18 @@ type Report = {
   has_more: boolean;
   next_cursor: string | null;
 };
-const get = async (path: string, key: string) => (await (await fetch(g.gateway.url + path, { headers: { authorization: `Bearer ${key}` } })).json()) as Report;
+const get = async (path: string, key: string) => (await (await fetch(g.url + path, { headers: { authorization: `Bearer ${key}` } })).json()) as Report;
 
 let a: { accountId: string; keyId: string; key: string };
 let b: { accountId: string; keyId: string; key: string };
 
 beforeAll(async () => {
-  g = await startGateway();
-  a = await g.gateway.customer();
-  b = await g.gateway.customer();
-  for (let i = 0; i < 3; i++) await chat(g.gateway.url, a.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 10, completion_tokens: 2 } });
-  await chat(g.gateway.url, a.key, { model: "grok-3", messages: user(), stream: true, mock: { prompt_tokens: 10, completion_tokens: 2 } });
-  await chat(g.gateway.url, b.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 100, completion_tokens: 100 } });
+  g = await startGateway({ upstream: true });
+  a = await g.customer();
+  b = await g.customer();
+  for (let i = 0; i < 3; i++) await chat(g.url, a.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 10, completion_tokens: 2 } });
+  await chat(g.url, a.key, { model: "grok-3", messages: user(), stream: true, mock: { prompt_tokens: 10, completion_tokens: 2 } });
+  await chat(g.url, b.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 100, completion_tokens: 100 } });
 });
 afterAll(() => g.stop());
 
@@ -58,35 +58,35 @@ describe("GET /v1/usage", () => {
   });
 
   test("requires a customer key; the admin token is not a customer key", async () => {
-    expect((await fetch(`${g.gateway.url}/v1/usage`)).status).toBe(401);
-    expect((await fetch(`${g.gateway.url}/v1/usage`, { headers: { authorization: "Bearer test-admin-token-0123456789" } })).status).toBe(401);
+    expect((await fetch(`${g.url}/v1/usage`)).status).toBe(401);
+    expect((await fetch(`${g.url}/v1/usage`, { headers: { authorization: "Bearer test-admin-token-0123456789" } })).status).toBe(401);
   });
 });
 
 describe("GET /admin/usage", () => {
   test("across accounts with totals, filterable by account and key", async () => {
-    const all = (await (await g.gateway.admin("/admin/usage")).json()) as Report;
+    const all = (await (await g.admin("/admin/usage")).json()) as Report;
     expect(all.totals.requests).toBe(5);
-    const onlyB = (await (await g.gateway.admin(`/admin/usage?account_id=${b.accountId}`)).json()) as Report;
+    const onlyB = (await (await g.admin(`/admin/usage?account_id=${b.accountId}`)).json()) as Report;
     expect(onlyB.data.map((x) => x.account_id)).toEqual([b.accountId]);
     expect(onlyB.totals.cost_micros).toBe(100 * 3 + 100 * 15);
-    const byKey = (await (await g.gateway.admin(`/admin/usage?key_id=${a.keyId}`)).json()) as Report;
+    const byKey = (await (await g.admin(`/admin/usage?key_id=${a.keyId}`)).json()) as Report;
     expect(byKey.totals.requests).toBe(4);
-    expect((await fetch(`${g.gateway.url}/admin/usage`, { headers: { authorization: `Bearer ${a.key}` } })).status).toBe(401);
+    expect((await fetch(`${g.url}/admin/usage`, { headers: { authorization: `Bearer ${a.key}` } })).status).toBe(401);
   });
 });
 
 describe("retention", () => {
   test("old rows are rolled up into daily totals and deleted; totals are unchanged", async () => {
-    const before = (await (await g.gateway.admin("/admin/usage")).json()) as Report;
-    const removed = rollUpUsage(g.gateway.runtime.deps.store, 1, Date.now() + 3 * 86_400_000);
+    const before = (await (await g.admin("/admin/usage")).json()) as Report;
+    const removed = rollUpUsage(g.runtime.deps.store, 1, Date.now() + 3 * 86_400_000);
     expect(removed).toBe(5);
-    const after = (await (await g.gateway.admin("/admin/usage")).json()) as Report;
+    const after = (await (await g.admin("/admin/usage")).json()) as Report;
     expect(after.data).toHaveLength(0);
     expect(after.totals).toEqual(before.totals);
     expect(after.daily).toEqual(before.daily);
     // Running it again moves nothing and counts nothing twice.
-    expect(rollUpUsage(g.gateway.runtime.deps.store, 1, Date.now() + 3 * 86_400_000)).toBe(0);
-    expect(((await (await g.gateway.admin("/admin/usage")).json()) as Report).totals).toEqual(before.totals);
+    expect(rollUpUsage(g.runtime.deps.store, 1, Date.now() + 3 * 86_400_000)).toBe(0);
+    expect(((await (await g.admin("/admin/usage")).json()) as Report).totals).toEqual(before.totals);
   });
 });

@@ -1,5 +1,5 @@
 /** The mock upstream's streamed answer (SSE), with its mid-stream faults: hang, drop, malformed chunk. */
-import type { MockBehavior, MockUsage } from "./mock-upstream";
+import type { MockBehavior, MockUsage } from "./mock-behavior";
 
 const WORDS = "Tollgate meters every token exactly and charges it to the micro credit".split(" ");
 const enc = new TextEncoder();

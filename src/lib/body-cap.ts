@@ -7,9 +7,9 @@ import { ApiError, errors } from "./errors";
 export const BUN_BODY_CAP = 2 ** 40;
 /** Request headers above this many bytes are refused (431) in the caller's error shape. */
 export const MAX_HEADER_BYTES = 32 * 1024;
-/** What an early answer still reads of a body nobody wanted (see discardUnread). */
-const DISCARD_BYTES = 1024 * 1024;
-const DISCARD_MS = 2_000;
+/** What an early answer still reads (and drops: no memory kept) of a body nobody wanted (see discardUnread). */
+const DISCARD_BYTES = 16 * 1024 * 1024;
+const DISCARD_MS = 3_000;
 
 /** 413 in the OpenAI envelope for a declared body above `limit` bytes (before reading any of it). */
 export function refuseDeclaredOver(request: Request, limit: number): void {

@@ -1,10 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import Stripe from "stripe";
-import { Store } from "../../src/store/store";
-import { createSession } from "../../src/identity/sessions";
-import { ADMIN_TOKEN } from "./server";
 
 /**
  * A local stand-in for the parts of Stripe's HTTP API that Tollgate calls, so that the real
@@ -202,64 +196,6 @@ export async function deliver(baseUrl: string, payload: string, signature?: stri
     headers: { "content-type": "application/json; charset=utf-8", "stripe-signature": sig },
     body: payload,
   });
-}
-
-export interface GatewayProcess {
-  url: string;
-  dbPath: string;
-  /** Signs a portal (customer) or console (admin) session in directly through the database file. */
-  session(kind: "customer" | "admin", accountId: string | null): Promise<string>;
-  admin(path: string, body?: unknown, method?: string): Promise<Response>;
-  stop(): Promise<void>;
-}
-
-/**
- * `tollgate serve` as its own process on a fresh database file. The dashboard tests use this: in
- * one test process, a gateway started after another (possibly already stopped) one can resolve
- * portal and console sessions against the earlier gateway's database.
- */
-export async function spawnGateway(env: Record<string, string> = {}): Promise<GatewayProcess> {
-  const dir = mkdtempSync(join(tmpdir(), "tollgate-gw-"));
-  const dbPath = join(dir, "t.db");
-  const child = Bun.spawn(["bun", "src/index.ts", "serve"], {
-    cwd: join(import.meta.dir, "../.."),
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, PORT: "0", HOST: "127.0.0.1", TOLLGATE_DB: dbPath, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  let out = "";
-  const reader = child.stdout.getReader();
-  while (!/listening on (http:\/\/\S+)/.test(out)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the gateway exited: ${out}`);
-    out += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  const url = /listening on (http:\/\/\S+)/.exec(out)![1]!;
-  return {
-    url,
-    dbPath,
-    async session(kind, accountId) {
-      const db = new Store(dbPath);
-      try {
-        return createSession(db, { kind, accountId, ttlMs: 3_600_000 }).token;
-      } finally {
-        db.sqlite.close();
-      }
-    },
-    admin: (path, body, method) =>
-      fetch(url + path, {
-        method: method ?? (body === undefined ? "GET" : "POST"),
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      }),
-    async stop() {
-      child.kill("SIGTERM");
-      await child.exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** Env that points a spawned gateway's Stripe client at this fake. */

@@ -1,11 +1,9 @@
 /**
  * The shared fake upstream for tests: the mock upstream from src/demo with per-request fault
- * injection through a `mock` field in the request body (see MockBehavior).
+ * injection through a `mock` field in the request body (see MockBehavior). A gateway in front of
+ * one: startGateway({ upstream: true }) (test/support/gateway.ts).
  */
 export { startMockUpstream as startFakeUpstream, mockUsage, type MockBehavior, type MockUpstream } from "../../src/demo/mock-upstream";
-import type { startTestServer as StartTestServer } from "./server";
-import { startMockUpstream } from "../../src/demo/mock-upstream";
-import { startTestServer } from "./server";
 
 /** Config overrides pointing the default catalogue at a fake upstream. */
 export function fakeCatalogue(upstreamUrl: string, kind: "openai" | "xai" = "xai") {
@@ -21,20 +19,3 @@ export function fakeCatalogue(upstreamUrl: string, kind: "openai" | "xai" = "xai
 
 /** Resilience settings under which a gateway calls the upstream exactly once per request. */
 export const SINGLE_SHOT = { retry: { max_attempts: 1 }, breaker: { failures: 1000 } } as const;
-
-/** A gateway on loopback in front of a fresh fake upstream. */
-export async function startGateway(overrides: Record<string, unknown> = {}, kind: "openai" | "xai" = "xai") {
-  const upstream = startMockUpstream();
-  // One attempt and a breaker that never opens unless a test asks: each test sees the upstream's
-  // answer to its own request (retries, failover and breakers: test/resilience-*.test.ts).
-  const gateway = await startTestServer({ ...fakeCatalogue(upstream.url, kind), ...SINGLE_SHOT, ...overrides });
-  return {
-    upstream,
-    gateway,
-    async stop() {
-      await gateway.stop();
-      await upstream.stop();
-    },
-  };
-}
-export type { StartTestServer };

@@ -7,7 +7,7 @@ import { deltaTokens } from "../../src/gateway/tap";
 import { checkLedger } from "../../src/money/ledger";
 import { costMicros } from "../../src/gateway/providers/usage";
 import { until } from "./chat";
-import { startTestServer, type TestServer } from "./server";
+import { startGateway, type Gateway } from "./gateway";
 
 /** grok-4 test prices (micros per token): input 3, cached 0.75, output 15. */
 export const PRICES = { input_price: 3_000_000, cached_input_price: 750_000, output_price: 15_000_000 };
@@ -30,18 +30,20 @@ export interface ProviderSpec {
 }
 
 /** A gateway whose model "grok-4" is served by the given providers (deployments in that order). */
-export function gatewayOver(providers: ProviderSpec[], overrides: Record<string, unknown> = {}): Promise<TestServer> {
-  return startTestServer({
-    ...FAST,
-    providers: providers.map((p) => ({ id: p.id, base_url: p.url, kind: "xai", api_keys: p.keys ?? [`${p.id}-upstream-key-0001`] })),
-    models: [
-      {
-        id: "grok-4",
-        deployments: providers.map((p, i) => ({ provider: p.id, upstream_model: "grok-4-0709", priority: p.priority ?? i, weight: p.weight ?? 1 })),
-        ...MODEL_PRICES,
-      },
-    ],
-    ...overrides,
+export function gatewayOver(providers: ProviderSpec[], overrides: Record<string, unknown> = {}): Promise<Gateway> {
+  return startGateway({
+    config: {
+      ...FAST,
+      providers: providers.map((p) => ({ id: p.id, base_url: p.url, kind: "xai", api_keys: p.keys ?? [`${p.id}-upstream-key-0001`] })),
+      models: [
+        {
+          id: "grok-4",
+          deployments: providers.map((p, i) => ({ provider: p.id, upstream_model: "grok-4-0709", priority: p.priority ?? i, weight: p.weight ?? 1 })),
+          ...MODEL_PRICES,
+        },
+      ],
+      ...overrides,
+    },
   });
 }
 
@@ -75,7 +77,7 @@ export function usageRow(db: Database, requestId: string) {
  * request id and equals its usage row, and the ledger integrity check passes. Returns the
  * charges by request id.
  */
-export async function expectExactLedger(gw: TestServer, accountId: string, credits: number): Promise<Map<string, number>> {
+export async function expectExactLedger(gw: Gateway, accountId: string, credits: number): Promise<Map<string, number>> {
   const store = gw.runtime.deps.credits;
   expect(await until(() => store.balance(accountId).held === 0, 3_000)).toBe(true);
   const db = gw.runtime.deps.store.sqlite;

@@ -2,7 +2,7 @@ import { ApiError, errors } from "../../lib/errors";
 import { adapters, upstreamHeaders } from "../providers/adapters";
 import { translateUpstreamError } from "../providers/errors";
 import type { Permit } from "./breaker";
-import type { AttemptResult, Failure, UpstreamCall } from "./call";
+import type { AttemptResult, Failure, UpstreamCall } from "./call-types";
 import { hostPort, tcpCheck } from "./connect-check";
 import type { Candidate, UpstreamRegistry } from "./registry";
 import { classifyStatus, retryAfterMs } from "./retry";

@@ -1,49 +1,11 @@
-import type { Deployment, Model, Provider } from "../../config/load";
+import type { Deployment } from "../../config/load";
 import { ApiError, errors } from "../../lib/errors";
-import type { ProviderAdapter } from "../providers/adapters";
 import { Attempt } from "./attempt";
+import type { Failure, UpstreamCall, UpstreamResponse } from "./call-types";
 import type { Candidate, Target, UpstreamRegistry } from "./registry";
 import { backoffMs } from "./retry";
 
-export interface UpstreamCall {
-  model: Model;
-  stream: boolean;
-  /** The account the request is for: a breaker opens only on failures of several accounts. */
-  accountId: string;
-  /** For the log lines of failed attempts. */
-  requestId: string;
-  /** The JSON body for one deployment (its upstream model id, its adapter's quirks); may throw an ApiError (the request's fault). */
-  body(deployment: Deployment, provider: Provider, adapter: ProviderAdapter): string;
-  /**
-   * The client's signal. Its abort stops the attempts; it also aborts a stream's upstream
-   * request, but a whole (non-streaming) answer already asked for is let finish, to be charged.
-   */
-  signal: AbortSignal;
-  /**
-   * Sets what ending this request at once (gateway shutdown) must do right now; each call
-   * replaces the previous one (Lease.onTerminate). Ending then looks like the client leaving,
-   * without the client's signal: the caller tells the two apart. Cheaper than merging signals.
-   */
-  onStop?: (fn: () => void) => void;
-  /** Told of every attempt, with what it goes to (`<provider>#<n>/<upstream model>`). */
-  onAttempt?: (upstream: string) => void;
-  /** performance.now() when the request arrived (the budgets count from there). */
-  startedAt?: number;
-}
-
-/** The upstream answered 2xx: its body is still to be read. */
-export interface UpstreamResponse {
-  response: Response;
-  candidate: Candidate;
-  adapter: ProviderAdapter;
-  /** performance.now() by which the whole request must be over (timeouts.total_ms). */
-  deadline: number;
-  attempts: number;
-  /** Aborts the upstream request (body included). */
-  abort(): void;
-  /** The body has ended; with a reason when the upstream broke it (counts for the breaker). */
-  end(upstreamFailure?: string | null): void;
-}
+export type { UpstreamCall, UpstreamResponse } from "./call-types";
 
 /** The client went away before the upstream answered. */
 export class ClientClosed extends Error {
@@ -52,22 +14,6 @@ export class ClientClosed extends Error {
     super("client closed the request");
   }
 }
-
-export type Action = "retry" | "next_key" | "next_deployment" | "fatal" | "stop";
-
-export interface Failure {
-  action: Action;
-  breaker: boolean;
-  error: ApiError;
-  retryAfterMs: number | null;
-}
-
-export type AttemptResult =
-  | { ok: true; value: UpstreamResponse }
-  | { ok: false; failure: Failure }
-  | { ok: false; client: true; sent: boolean }
-  /** The gateway could not build the request (the request's own fault): no upstream was involved. */
-  | { ok: false; local: ApiError };
 
 const sleep = (ms: number, signal: AbortSignal, onStop: (fn: () => void) => void) =>
   new Promise<void>((resolve) => {

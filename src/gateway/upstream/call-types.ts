@@ -1,0 +1,60 @@
+import type { Deployment, Model, Provider } from "../../config/load";
+import type { ApiError } from "../../lib/errors";
+import type { ProviderAdapter } from "../providers/adapters";
+import type { Candidate } from "./registry";
+
+export interface UpstreamCall {
+  model: Model;
+  stream: boolean;
+  /** The account the request is for: a breaker opens only on failures of several accounts. */
+  accountId: string;
+  /** For the log lines of failed attempts. */
+  requestId: string;
+  /** The JSON body for one deployment (its upstream model id, its adapter's quirks); may throw an ApiError (the request's fault). */
+  body(deployment: Deployment, provider: Provider, adapter: ProviderAdapter): string;
+  /**
+   * The client's signal. Its abort stops the attempts; it also aborts a stream's upstream
+   * request, but a whole (non-streaming) answer already asked for is let finish, to be charged.
+   */
+  signal: AbortSignal;
+  /**
+   * Sets what ending this request at once (gateway shutdown) must do right now; each call
+   * replaces the previous one (Lease.onTerminate). Ending then looks like the client leaving,
+   * without the client's signal: the caller tells the two apart. Cheaper than merging signals.
+   */
+  onStop?: (fn: () => void) => void;
+  /** Told of every attempt, with what it goes to (`<provider>#<n>/<upstream model>`). */
+  onAttempt?: (upstream: string) => void;
+  /** performance.now() when the request arrived (the budgets count from there). */
+  startedAt?: number;
+}
+
+/** The upstream answered 2xx: its body is still to be read. */
+export interface UpstreamResponse {
+  response: Response;
+  candidate: Candidate;
+  adapter: ProviderAdapter;
+  /** performance.now() by which the whole request must be over (timeouts.total_ms). */
+  deadline: number;
+  attempts: number;
+  /** Aborts the upstream request (body included). */
+  abort(): void;
+  /** The body has ended; with a reason when the upstream broke it (counts for the breaker). */
+  end(upstreamFailure?: string | null): void;
+}
+
+export type Action = "retry" | "next_key" | "next_deployment" | "fatal" | "stop";
+
+export interface Failure {
+  action: Action;
+  breaker: boolean;
+  error: ApiError;
+  retryAfterMs: number | null;
+}
+
+export type AttemptResult =
+  | { ok: true; value: UpstreamResponse }
+  | { ok: false; failure: Failure }
+  | { ok: false; client: true; sent: boolean }
+  /** The gateway could not build the request (the request's own fault): no upstream was involved. */
+  | { ok: false; local: ApiError };

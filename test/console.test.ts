@@ -122,7 +122,7 @@ describe("running the business from the console", () => {
     const row = (accountId: string, cost: number, status = 200) => insertUsage(srv.runtime.deps.store, {
       requestId: `req_${Math.random().toString(36).slice(2)}`, accountId, keyId: null, model: "grok-4", stream: false, status, promptTokens: 10,
       cachedTokens: 0, completionTokens: 5, reasoningTokens: 0, costMicros: cost, estimated: false, latencyMs: 50, ttftMs: null,
-      upstreamRequestId: null, errorCode: status >= 500 ? "upstream_error" : null, createdAt: Date.now(),
+      upstreamRequestId: null, errorCode: status >= 500 ? "upstream_error" : null, createdAt: Date.now(), upstream: "xai#1/grok-4-0709",
     });
     row(a.accountId, 1_000_000);
     row(a.accountId, 2_000_000);
@@ -135,6 +135,7 @@ describe("running the business from the console", () => {
     expect(onlyA.html).toMatch(/data-testid="total-spend">\$3.00</);
     const health = await op.page("/console/health");
     expect(health.html).toContain("grok-4");
+    expect(health.html).toContain("xai#1/grok-4-0709");
     expect(health.html).toContain("upstream_error");
   });
 

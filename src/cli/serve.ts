@@ -1,6 +1,7 @@
 import type { Config } from "../config/load";
 import { batchScheduling } from "../runtime/cpu-scheduling";
 import { buildRuntime, startServer, type RunningServer } from "../runtime/server";
+import { startupWarnings } from "../runtime/warnings";
 import { positionals, type LeafCommand } from "./command";
 
 /** `tollgate serve`: migrate, recover orphaned holds, listen, stop cleanly on SIGTERM/SIGINT. */
@@ -11,6 +12,11 @@ export async function serve(config: Config, log: (line: string) => void = consol
   if (runtime.generatedAdminToken) {
     log(`generated admin token (shown once, only its hash is stored): ${runtime.generatedAdminToken}`);
   }
+  for (const message of startupWarnings(config)) {
+    if (runtime.deps.log.enabled) runtime.deps.log.event("warning", { message }, "warn");
+    else console.error(`warning: ${message}`);
+  }
+  runtime.deps.log.flush();
   // Under load, not while idle: applying it costs the gateway about 0.5 MiB of resident memory.
   const onFirstChat =
     config.cpu_scheduling === "batch"
@@ -34,6 +40,7 @@ export async function serve(config: Config, log: (line: string) => void = consol
       console.error("shutdown failed:", e);
       code = 1;
     }
+    runtime.deps.log.flush();
     log("stopped");
     process.exit(code);
   };

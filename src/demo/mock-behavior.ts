@@ -30,6 +30,8 @@ export interface MockBehavior {
    * request carry the same object, so `fail_times: 1` fails the first attempt only.
    */
   fail_times?: number;
+  /** Reasoning runs past max_tokens, as some reasoning models' does (the usage reports it all). */
+  reasoning_beyond_max_tokens?: boolean;
   /** The faults apply only to requests made with this upstream key (Bearer); others are answered normally. */
   only_key?: string;
 }

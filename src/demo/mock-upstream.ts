@@ -42,6 +42,7 @@ interface MockState {
 
 /** Like a real model, the output (reasoning included) never exceeds max_tokens per choice. */
 function clampToMaxTokens(b: MockBehavior, body: Record<string, unknown>): MockBehavior {
+  if (b.reasoning_beyond_max_tokens) return b;
   // Usage sums every choice, so with n choices the total may reach n × max_tokens.
   const limit = Number(body.max_completion_tokens ?? body.max_tokens ?? Number.POSITIVE_INFINITY) * Number(body.n ?? 1);
   if (!Number.isFinite(limit)) return b;

@@ -1,5 +1,5 @@
 import type { Model } from "../config/load";
-import { findModel } from "./catalogue";
+import { findModel, modelsFor } from "./catalogue";
 import type { ChatRequestT } from "./chat-request";
 import type { GatewayDeps } from "./deps";
 import { planHold, type HoldPlan, type Spendable } from "./hold";
@@ -31,13 +31,24 @@ export interface AdmitRequest {
  * What the key may still spend: the account's available credit, bounded by what its cap (shared
  * with the key's replacements) leaves, and the refusal that names whichever of the two binds.
  */
-function spendable(deps: GatewayDeps, p: Principal): Spendable {
+export function spendable(deps: GatewayDeps, p: Principal): Spendable {
   const available = deps.credits.balance(p.accountId).available;
   const key = p.spendCapMicros === null && p.capKeyId === p.keyId ? null : deps.credits.keySpend(p.capKeyId);
   if (key?.cap == null) return { amount: available, refuse: outOfCredit };
   const left = key.cap - key.spent - key.held;
   if (left >= available) return { amount: available, refuse: outOfCredit };
   return { amount: left, refuse: () => spendCapReached(p.keyId, key.cap!, key.spent) };
+}
+
+/**
+ * Refuses (402) a key that cannot pay for any request, before its body is read: nothing but a
+ * free model could be held for it. A body of megabytes from a $0 account costs nothing then.
+ */
+export function refuseBroke(deps: GatewayDeps, p: Principal): void {
+  const s = spendable(deps, p);
+  if (s.amount > 0) return;
+  const free = modelsFor(deps.config, p.models).some((m) => m.input_price === 0 && m.output_price === 0);
+  if (!free) throw s.refuse();
 }
 
 /**

@@ -32,7 +32,8 @@ export async function finishWhole(a: Admitted, up: UpstreamResponse, signal: Abo
   clearTimeout(timer);
   up.end(null);
   try {
-    const res = await chargeWhole(a, text, up);
+    // Charged all the same when the client left meanwhile: the answer was made (status 499 in the log).
+    const res = await chargeWhole(a, text, up, signal.aborted);
     return signal.aborted ? clientGone(a) : res;
   } finally {
     a.lease.release();
@@ -59,7 +60,9 @@ async function bodyLost(a: Admitted, up: UpstreamResponse, why: Ended): Promise<
 }
 
 /** Charges a whole answer: its usage, or an estimate when it has none. */
-async function chargeWhole(a: Admitted, text: string, up: UpstreamResponse): Promise<Response> {
+async function chargeWhole(a: Admitted, text: string, up: UpstreamResponse, clientLeft: boolean): Promise<Response> {
+  const status = clientLeft ? 499 : 200;
+  const errorCode = clientLeft ? "client_closed" : null;
   const upstreamRequestId = upstreamIdOf(up.response);
   let json: { usage?: RawUsage; choices?: { message?: { content?: unknown } }[] };
   try {
@@ -72,11 +75,11 @@ async function chargeWhole(a: Admitted, text: string, up: UpstreamResponse): Pro
   if (json.usage && typeof json.usage === "object") {
     const usage = readUsage(json.usage, up.adapter.reasoningIsExtra);
     json.usage = usageJson(json.usage, usage);
-    await a.meter.charge({ status: 200, usage, estimated: false, upstreamRequestId });
+    await a.meter.charge({ status, usage, estimated: false, upstreamRequestId, errorCode });
   } else {
     const out = (json.choices ?? []).map((c) => (typeof c.message?.content === "string" ? c.message.content : "")).join("");
     const usage = { prompt: a.plan.promptEstimate, cached: 0, completion: estimateTokens(out), reasoning: 0 };
-    await a.meter.charge({ status: 200, usage, estimated: true, upstreamRequestId });
+    await a.meter.charge({ status, usage, estimated: true, upstreamRequestId, errorCode });
   }
   return new Response(JSON.stringify(json), { status: 200, headers: { "content-type": "application/json", ...a.headers } });
 }

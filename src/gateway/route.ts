@@ -5,6 +5,7 @@ import { newSortableId } from "../lib/ids";
 import { tooDeep, MAX_JSON_DEPTH } from "../lib/json-depth";
 import { toApiError } from "../lib/to-api-error";
 import { ChatRequest, type ChatRequestT } from "./chat-request";
+import { refuseBroke } from "./admission";
 import type { GatewayDeps } from "./deps";
 import type { Principal } from "./key-auth";
 import { proxyChat, type ChatCall } from "./proxy";
@@ -32,6 +33,7 @@ export function chatRoute(deps: GatewayDeps) {
       refuseLargeHeaders(request);
       const h = request.headers;
       principal = deps.keys.authenticate(bearer(h.get("authorization")) ?? h.get("x-api-key"));
+      refuseBroke(deps, principal);
       const body = parseChat(await readBody(request, limit, bodyMs));
       call = { principal, body, signal: request.signal, requestId, onAdmitted, admitted: false };
       const response = await proxyChat(deps, call);
@@ -43,8 +45,11 @@ export function chatRoute(deps: GatewayDeps) {
       deps.metrics?.response(error.status);
       // An admitted request wrote its line when it settled; a refused one writes it here.
       if (!call?.admitted) refused(deps, requestId, principal, call?.body.model ?? null, error, started);
-      await discardUnread(request);
-      return error.toResponse({ ...carried, "x-request-id": requestId });
+      const drained = await discardUnread(request);
+      const res = error.toResponse({ ...carried, "x-request-id": requestId });
+      // A sender still holding back its body is not waited for: the connection ends with the answer.
+      if (!drained) res.headers.set("connection", "close");
+      return res;
     }
   };
 }

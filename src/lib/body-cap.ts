@@ -8,8 +8,8 @@ export const BUN_BODY_CAP = 2 ** 40;
 /** Request headers above this many bytes are refused (431) in the caller's error shape. */
 export const MAX_HEADER_BYTES = 32 * 1024;
 /** What an early answer still reads (and drops: no memory kept) of a body nobody wanted (see discardUnread). */
-const DISCARD_BYTES = 16 * 1024 * 1024;
-const DISCARD_MS = 3_000;
+const DISCARD_BYTES = 2 * 1024 * 1024;
+const DISCARD_MS = 1_000;
 
 /** 413 in the OpenAI envelope for a declared body above `limit` bytes (before reading any of it). */
 export function refuseDeclaredOver(request: Request, limit: number): void {
@@ -42,14 +42,20 @@ export async function readBody(request: Request, limit: number, timeoutMs: numbe
   try {
     for (;;) {
       const r = await Promise.race([reader.read(), late]);
-      if (r === "late") throw bodyTimeout(timeoutMs);
+      if (r === "late") {
+        reader.cancel().catch(() => {});
+        throw bodyTimeout(timeoutMs);
+      }
       if (r.done) break;
       size += r.value.length;
-      if (size > limit) throw errors.tooLarge(limit);
+      if (size > limit) {
+        // The rest is for discardUnread (bounded), so that a proxy still sending it gets the 413.
+        reader.releaseLock();
+        throw errors.tooLarge(limit);
+      }
       chunks.push(r.value);
     }
   } catch (e) {
-    reader.cancel().catch(() => {});
     throw e instanceof ApiError ? e : errors.badRequest("The request body could not be read.");
   } finally {
     clearTimeout(timer);
@@ -71,33 +77,48 @@ async function within(bytes: Promise<Uint8Array>, timeoutMs: number): Promise<Ui
   }
 }
 
+/** The connection is closed after it: what is left of the body is not waited for. */
 const bodyTimeout = (ms: number) =>
-  new ApiError(408, `The request body did not arrive within ${Math.round(ms / 1000)} s.`, "invalid_request_error", "request_timeout");
+  new ApiError(408, `The request body did not arrive within ${Math.round(ms / 1000)} s.`, "invalid_request_error", "request_timeout", null, {
+    connection: "close",
+  });
 
 /**
  * Reads and drops what is left of a body nobody read: an answer given early (401 before the
  * body is looked at, 404, 413 on the declared length) would otherwise make Bun close the
  * connection while the body is still arriving, and a reverse proxy still sending it reports a
  * broken pipe and answers 502 instead of the envelope (nginx does). Bounded in bytes and time,
- * so that a body nobody wants costs little; beyond that the connection is given up.
+ * so that a body nobody wants costs little; false when it gave up (then the caller answers with
+ * `connection: close`, or the slow sender would keep the connection until the idle timeout).
  */
-export async function discardUnread(request: Request): Promise<void> {
-  if (request.bodyUsed || request.body === null) return;
-  const reader = request.body.getReader();
+export async function discardUnread(request: Request): Promise<boolean> {
+  if (request.body === null) return true;
+  let reader: ReadableStreamDefaultReader<Uint8Array>;
+  try {
+    reader = request.body.getReader();
+  } catch {
+    return true; // read to its end already (or given up with a 408, which closes the connection)
+  }
   let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), DISCARD_MS)));
+  let drained = false;
   try {
     for (;;) {
       const r = await Promise.race([reader.read(), late]);
-      if (r === "late" || r.done) break;
+      if (r === "late") break;
+      if (r.done) {
+        drained = true;
+        break;
+      }
       size += r.value.length;
       if (size > DISCARD_BYTES) break;
     }
   } catch {
-    // the client went away: nothing left to answer
+    drained = true; // the client went away: nothing left to answer
   } finally {
     clearTimeout(timer);
     reader.cancel().catch(() => {});
   }
+  return drained;
 }

@@ -1,6 +1,10 @@
 import type { Server } from "bun";
 import { chatRoute } from "../gateway/route";
+import { scrub } from "../gateway/providers/errors";
 import { BUN_BODY_CAP, discardUnread } from "../lib/body-cap";
+import { ApiError, errors } from "../lib/errors";
+import { newSortableId } from "../lib/ids";
+import { boundedRequest } from "./bounded-request";
 import { corsPolicy } from "../lib/cors";
 import { rollUpUsage } from "../modules/usage/service";
 import type { App } from "./app";
@@ -77,16 +81,37 @@ function chatHandler(deps: AppDeps, onFirstChat?: () => void): Handler {
  * Every other route: the Elysia app and its modules (admin, portal, console, OpenAPI) load on
  * the first request that needs them, in their own chunk of the binary: starting does not pay for them.
  */
-function appHandler(deps: AppDeps): (req: Request) => Promise<Response> {
+function appHandler(deps: AppDeps): Handler {
   let app: App | undefined;
   let loading: Promise<App> | undefined;
   const loadApp = () => (loading ??= import("./app").then((m) => (app = m.createApp(deps))));
-  return async (req) => {
-    const res = await (app ? app.fetch(req) : loadApp().then((a) => a.fetch(req)));
+  return async (req, srv) => {
+    const started = performance.now();
+    let res: Response;
+    try {
+      const bounded = await boundedRequest(req, srv, deps.config, deps.adminTokenHash);
+      res = await (app ? app.fetch(bounded) : loadApp().then((a) => a.fetch(bounded)));
+    } catch (e) {
+      res = (e instanceof ApiError ? e : errors.internal()).toResponse({ "x-request-id": newSortableId("req") });
+    }
+    logRequest(deps, req, res, started);
     // An answer given without reading the body (401, 404, 413): see discardUnread.
-    await discardUnread(req);
+    if (!(await discardUnread(req))) res.headers.set("connection", "close");
     return res;
   };
+}
+
+/** The log line of a request the Elysia app answered: method, path (no query), status, time. */
+function logRequest(deps: AppDeps, req: Request, res: Response, started: number): void {
+  if (!deps.log.enabled) return;
+  const url = new URL(req.url);
+  deps.log.request({
+    request_id: res.headers.get("x-request-id"),
+    method: req.method,
+    path: scrub(url.pathname).slice(0, 200),
+    status: res.status,
+    duration_ms: Math.round(performance.now() - started),
+  });
 }
 
 /** The background jobs: hold sweeper, key last-used times, rate-limit snapshots, usage roll-up. */

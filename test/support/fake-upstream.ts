@@ -18,4 +18,4 @@ export function fakeCatalogue(upstreamUrl: string, kind: "openai" | "xai" = "xai
 }
 
 /** Resilience settings under which a gateway calls the upstream exactly once per request. */
-export const SINGLE_SHOT = { retry: { max_attempts: 1 }, breaker: { failures: 1000 } } as const;
+export const SINGLE_SHOT = { retry: { max_attempts: 1 }, breaker: { failures: 1000, min_requests: 1_000_000 } } as const;

@@ -81,7 +81,7 @@ export const consoleModule = (deps: ModuleDeps) => {
   const healthPage = (request: Request, op: Op, probe?: ProbeResult) => {
     const now = deps.now();
     return render(request, op, "health", "Upstream health", healthView({
-      csrf: op.session.csrf, upstreams: listUpstreams(deps.upstreams), hour: trafficSince(deps.store, deps.config, now - 3_600_000), day: trafficSince(deps.store, deps.config, now - DAY_MS), probe,
+      csrf: op.session.csrf, upstreams: listUpstreams(deps.upstreams), hour: trafficSince(deps.store, now - 3_600_000), day: trafficSince(deps.store, now - DAY_MS), probe,
     }));
   };
 

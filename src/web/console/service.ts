@@ -39,6 +39,7 @@ const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 export interface ModelTraffic {
   model: string;
+  /** What served the requests: `<provider>#<key>/<upstream model>`, or "—" when no upstream answered. */
   provider: string;
   requests: number;
   upstreamErrors: number;
@@ -49,25 +50,27 @@ export interface ModelTraffic {
   lastErrorCode: string | null;
 }
 
-/** Observed upstream behaviour per model since `since` (from the usage log). */
-export function trafficSince(store: Store, config: Config, since: number): ModelTraffic[] {
+/** A 5xx the upstream caused: not the gateway's own (restarting, no upstream left to try). */
+const UPSTREAM_ERROR = "status >= 500 AND upstream IS NOT NULL AND coalesce(error_code, '') NOT IN ('server_shutting_down', 'server_busy')";
+
+/** Observed upstream behaviour per model and what served it since `since` (from the usage log). */
+export function trafficSince(store: Store, since: number): ModelTraffic[] {
   const rows = store.sqlite
-    .query<Omit<ModelTraffic, "provider" | "lastErrorCode">, [number]>(
-      `SELECT model, count(*) AS requests,
-         sum(CASE WHEN status >= 500 THEN 1 ELSE 0 END) AS upstreamErrors,
+    .query<Omit<ModelTraffic, "lastErrorCode">, [number]>(
+      `SELECT model, coalesce(upstream, '—') AS provider, count(*) AS requests,
+         sum(CASE WHEN ${UPSTREAM_ERROR} THEN 1 ELSE 0 END) AS upstreamErrors,
          sum(CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END) AS clientErrors,
          cast(avg(latency_ms) AS integer) AS avgLatencyMs, cast(avg(ttft_ms) AS integer) AS avgTtftMs,
-         max(CASE WHEN status >= 500 THEN created_at END) AS lastErrorAt
-       FROM usage_log WHERE created_at >= ? GROUP BY model ORDER BY requests DESC`,
+         max(CASE WHEN ${UPSTREAM_ERROR} THEN created_at END) AS lastErrorAt
+       FROM usage_log WHERE created_at >= ? GROUP BY model, provider ORDER BY requests DESC`,
     )
     .all(since);
-  const lastCode = store.sqlite.query<{ error_code: string | null }, [string, number]>(
-    "SELECT error_code FROM usage_log WHERE model = ? AND created_at = ? AND status >= 500 LIMIT 1",
+  const lastCode = store.sqlite.query<{ error_code: string | null }, [string, string, number]>(
+    `SELECT error_code FROM usage_log WHERE model = ? AND coalesce(upstream, '—') = ? AND created_at = ? AND ${UPSTREAM_ERROR} LIMIT 1`,
   );
   return rows.map((r) => ({
     ...r,
-    provider: config.models.find((m) => m.id === r.model)?.provider ?? "—",
-    lastErrorCode: r.lastErrorAt === null ? null : lastCode.get(r.model, r.lastErrorAt)?.error_code ?? null,
+    lastErrorCode: r.lastErrorAt === null ? null : lastCode.get(r.model, r.provider, r.lastErrorAt)?.error_code ?? null,
   }));
 }
 

@@ -51,12 +51,12 @@ export const consoleModule = (deps: ModuleDeps) => {
   };
   const invites = new Reveals<NonNullable<AccountDetail["invite"]>>(10 * 60_000, deps.now);
   const newCodes = new Reveals<{ codes: string[]; amount: number }>(10 * 60_000, deps.now);
-  const detail = (request: Request, op: Op, id: string) => {
+  const detail = async (request: Request, op: Op, id: string) => {
     const invite = invites.take(op.session.token);
     const account = view(id);
     const login = getLogin(deps.store, id);
     const since = Math.floor(deps.now() / DAY_MS) * DAY_MS - 29 * DAY_MS;
-    const t = totalsOf(dailyUsage(deps.store, { accountId: id, from: since }));
+    const t = totalsOf(await dailyUsage(deps.store, { accountId: id, from: since }));
     return render(request, op, "accounts", account.name, accountView({
       csrf: op.session.csrf,
       account,
@@ -78,11 +78,11 @@ export const consoleModule = (deps: ModuleDeps) => {
       codes: batch ? listCodes(deps.store, { batch, limit: 1000, offset: 0 }, deps.now()).map((c) => codeView(c, deps.now())) : null,
       ...extra,
     }));
-  const healthPage = (request: Request, op: Op, probe?: ProbeResult) => {
+  const healthPage = async (request: Request, op: Op, probe?: ProbeResult) => {
     const now = deps.now();
-    return render(request, op, "health", "Upstream health", healthView({
-      csrf: op.session.csrf, upstreams: listUpstreams(deps.upstreams), hour: trafficSince(deps.store, deps.config, now - 3_600_000), day: trafficSince(deps.store, deps.config, now - DAY_MS), probe,
-    }));
+    const hour = await trafficSince(deps.store, deps.config, now - 3_600_000);
+    const day = await trafficSince(deps.store, deps.config, now - DAY_MS);
+    return render(request, op, "health", "Upstream health", healthView({ csrf: op.session.csrf, upstreams: listUpstreams(deps.upstreams), hour, day, probe }));
   };
 
   return new Elysia()
@@ -166,7 +166,7 @@ export const consoleModule = (deps: ModuleDeps) => {
       newCodes.put(operator.session.token, { codes: b.codes.map((c) => c.code), amount: amount! });
       return redirectResponse(`/console/codes?batch=${b.batch}`);
     }), hide())
-    .get("/console/usage", ({ request, operator, query }) => safe(request, () => {
+    .get("/console/usage", ({ request, operator, query }) => safe(request, async () => {
       const str = (k: string) => (typeof query[k] === "string" ? (query[k] as string) : "");
       const values = { account: str("account"), model: str("model"), from: str("from"), to: str("to") };
       const from = dayStart(values.from);
@@ -178,12 +178,13 @@ export const consoleModule = (deps: ModuleDeps) => {
       const search = new URLSearchParams(Object.entries(values).filter(([, v]) => v));
       if (str("before")) search.set("before", str("before"));
       const page = listUsage(deps.store, filter, 50, str("before") || undefined);
-      const daily = dailyUsage(deps.store, filter);
+      const daily = await dailyUsage(deps.store, filter);
+      const byAccount = await usageByAccount(deps.store, filter);
       const accounts = listAccounts(deps.store, { limit: 500, offset: 0 });
       const names = new Map(accounts.map((a) => [a.id, a.name]));
       return render(request, operator, "usage", "Usage", consoleUsageView({
         values, query: search, names, daily, rows: page.rows, next: page.nextCursor, totals: totalsOf(daily),
-        byAccount: usageByAccount(deps.store, filter),
+        byAccount,
         accounts: accounts.map((a) => ({ value: a.id, label: a.name })),
         models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),
       }));

@@ -11,7 +11,7 @@ import { publicBase } from "../../identity/logins";
 import { flashCookie, htmlErrors, takeFlash, type PortalUser } from "../session";
 import { Reveals } from "../../identity/sessions";
 import { portalAuthRoutes } from "./auth-routes";
-import { dailySeries, ledgerPage, ownKey, planOf, usageCsv, usagePage, type LedgerKinds } from "./service";
+import { dailySeries, ledgerPage, ownKey, planOf, usageCsvStream, usagePage, type LedgerKinds } from "./service";
 import { creditsView } from "./views/credits";
 import { keysView } from "./views/keys";
 import { overviewView, suspendedBanner } from "./views/overview";
@@ -56,12 +56,12 @@ export const portalModule = (deps: ModuleDeps) => {
     .use(portalAuthRoutes(deps))
     // Someone opening the gateway's address in a browser wants the dashboard, not a JSON 404.
     .get("/", () => redirectResponse("/portal"), { detail: { hide: true } })
-    .get("/portal", ({ request, user }) => safe(request, () => {
+    .get("/portal", ({ request, user }) => safe(request, async () => {
       const keys = listKeys(deps.store, user.account.id).filter((k) => keyView(k, deps.now()).status === "active");
       return render(request, user, "overview", "Overview", overviewView({
         account: user.account,
         balance: deps.credits.balance(user.account.id),
-        series: dailySeries(deps.store, { accountId: user.account.id }, deps.now()),
+        series: await dailySeries(deps.store, { accountId: user.account.id }, deps.now()),
         plan: planOf(deps.store, deps.config, user.account.id),
         keyCount: keys.length,
       }), { chart: true });
@@ -120,12 +120,12 @@ export const portalModule = (deps: ModuleDeps) => {
         throw e;
       }
     }), hide())
-    .get("/portal/usage", ({ request, user, query }) => safe(request, () => {
+    .get("/portal/usage", ({ request, user, query }) => safe(request, async () => {
       const { filter, values, search } = usageFilter(query, user);
       const keys = listKeys(deps.store, user.account.id);
       const names = new Map(keys.map((k) => [k.id, k.name || `${k.prefix}…${k.last4}`]));
       const before = typeof query.before === "string" ? query.before : undefined;
-      const data = usagePage(deps.store, filter, 50, before);
+      const data = await usagePage(deps.store, filter, 50, before);
       return render(request, user, "usage", "Usage", portalUsageView({
         values,
         models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),
@@ -140,7 +140,7 @@ export const portalModule = (deps: ModuleDeps) => {
     .get("/portal/usage.csv", ({ request, user, query }) => safe(request, () => {
       const { filter } = usageFilter(query, user);
       const day = new Date(deps.now()).toISOString().slice(0, 10);
-      return new Response(usageCsv(deps.store, filter, microsToUsd), {
+      return new Response(usageCsvStream(deps.store, filter, microsToUsd), {
         headers: {
           "content-type": "text/csv; charset=utf-8",
           "content-disposition": `attachment; filename="tollgate-usage-${day}.csv"`,

@@ -177,6 +177,12 @@ export const ConfigSchema = z.strictObject({
   credit_per_unit: scaledUsd.default(1_000_000),
   /** Alerts: default low-balance threshold in USD for accounts without their own (0 = off). */
   low_balance_threshold_usd: scaledUsd.default(0),
+  /**
+   * Alerts: after an alert fired, threshold changes (or available credit that merely comes back,
+   * as holds are released) re-arm it only once this long has passed; a credit that brings the
+   * balance back to the threshold re-arms it at once.
+   */
+  alert_refire_seconds: int(0, 30 * 86_400).default(3600),
   /** Alerts: URL that receives signed low-balance webhooks. */
   alert_webhook_url: z.url({ protocol: /^https?$/ }).optional(),
   /** Alerts: HMAC-SHA256 key for the x-tollgate-signature header of alert webhooks. */
@@ -222,6 +228,7 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_TOPUP_MAX: "topup_max",
   TOLLGATE_CREDIT_PER_UNIT: "credit_per_unit",
   TOLLGATE_LOW_BALANCE_THRESHOLD_USD: "low_balance_threshold_usd",
+  TOLLGATE_ALERT_REFIRE_SECONDS: "alert_refire_seconds",
   TOLLGATE_ALERT_WEBHOOK_URL: "alert_webhook_url",
   TOLLGATE_ALERT_WEBHOOK_SECRET: "alert_webhook_secret",
   SMTP_HOST: "smtp_host",

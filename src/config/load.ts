@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { MAX_BALANCE_MICROS } from "../money/units";
 import {
   BreakerSchema,
   BUILTIN_DEFAULT_PLAN,
@@ -163,6 +164,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     );
   }
   if (c.topup_min > c.topup_max) throw new ConfigError("invalid config: topup_min: must not exceed topup_max");
+  // No single credit may exceed the balance bound (src/money/units.ts): it could never be posted.
+  if ((BigInt(c.topup_max) * BigInt(c.credit_per_unit)) / 1_000_000n > BigInt(MAX_BALANCE_MICROS)) {
+    throw new ConfigError("invalid config: topup_max (env TOLLGATE_TOPUP_MAX): its credit must not exceed 1000000000 USD, the most a balance may hold");
+  }
+  if (c.signup_credits_usd > MAX_BALANCE_MICROS) {
+    throw new ConfigError("invalid config: signup_credits_usd (env TOLLGATE_SIGNUP_CREDITS_USD): must not exceed 1000000000, the most a balance may hold");
+  }
   if (c.alert_webhook_url && !c.alert_webhook_secret) {
     throw new ConfigError("invalid config: alert_webhook_secret (env TOLLGATE_ALERT_WEBHOOK_SECRET): required with alert_webhook_url (alerts are signed)");
   }

@@ -3,10 +3,12 @@ import m0 from "./0000_init.sql" with { type: "text" };
 import m1 from "./0001_numerous_dreaming_celestial.sql" with { type: "text" };
 import m2 from "./0002_safe_dust.sql" with { type: "text" };
 import m3 from "./0003_stale_blockbuster.sql" with { type: "text" };
+import m4 from "./0004_sweet_mongu.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795917334183, breakpoints: true, sql: m0 },
   { tag: "0001_numerous_dreaming_celestial", when: 1795917682460, breakpoints: true, sql: m1 },
   { tag: "0002_safe_dust", when: 1795917701396, breakpoints: true, sql: m2 },
   { tag: "0003_stale_blockbuster", when: 1795917738431, breakpoints: true, sql: m3 },
+  { tag: "0004_sweet_mongu", when: 1796520480203, breakpoints: true, sql: m4 },
 ];

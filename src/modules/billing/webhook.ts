@@ -1,7 +1,7 @@
-import { and, eq, or } from "drizzle-orm";
+import { and, asc, eq, lt, or, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Store } from "../../store/store";
-import { accounts, ledgerEntries, payments } from "../../store/schema";
+import { accounts, ledgerEntries, payments, stripeDeferredEvents } from "../../store/schema";
 import { newId } from "../../lib/ids";
 import { audit } from "../audit/service";
 import { applyCredit } from "../../money/ledger";
@@ -101,6 +101,7 @@ function onSessionPaid(store: Store, s: BillingSettings, event: Stripe.Event, se
     };
     if (row) store.db.update(payments).set(paid).where(eq(payments.id, row.id)).run();
     else store.db.insert(payments).values({ id, accountId, createdAt: now, ...paid }).run();
+    if (intent) applyDeferred(store, intent, now);
     audit(store, {
       actor: ACTOR,
       action: "payment.paid",
@@ -159,7 +160,7 @@ function onRefunded(store: Store, event: Stripe.Event, charge: Stripe.Charge, no
   const intent = idOf(charge.payment_intent);
   return store.durable(() => {
     const row = paymentFor(store, intent, charge.id);
-    if (!row || row.ledgerId == null) return { result: "ignored" };
+    if (!row || row.ledgerId == null) return defer(store, event, intent, charge.id, charge, now);
     // amount_refunded is cumulative: only what exceeds the refunds already applied is new.
     if (charge.amount_refunded <= row.refundedMinor) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
     const refundIds = charge.refunds?.data?.map((r) => r.id) ?? [];
@@ -206,7 +207,8 @@ function onRefunded(store: Store, event: Stripe.Event, charge: Stripe.Charge, no
 function onDisputeOpened(store: Store, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
   return store.durable(() => {
     const row = paymentFor(store, idOf(dispute.payment_intent), idOf(dispute.charge));
-    if (!row || row.ledgerId == null || row.status === "disputed" || row.status === "dispute_lost") return { result: "ignored" };
+    if (!row || row.ledgerId == null) return defer(store, event, idOf(dispute.payment_intent), idOf(dispute.charge), dispute, now);
+    if (row.status === "disputed" || row.status === "dispute_lost") return { result: "ignored" };
     store.db.update(payments).set({ status: "disputed", updatedAt: now }).where(eq(payments.id, row.id)).run();
     audit(store, {
       actor: ACTOR,
@@ -223,7 +225,7 @@ function onDisputeOpened(store: Store, event: Stripe.Event, dispute: Stripe.Disp
 function onDisputeClosed(store: Store, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
   return store.durable(() => {
     const row = paymentFor(store, idOf(dispute.payment_intent), idOf(dispute.charge));
-    if (!row || row.ledgerId == null) return { result: "ignored" };
+    if (!row || row.ledgerId == null) return defer(store, event, idOf(dispute.payment_intent), idOf(dispute.charge), dispute, now);
     if (row.status === "dispute_lost") return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
     const lost = dispute.status === "lost";
     const settled: PaymentStatus = row.refundedMinor === 0 ? "paid" : row.refundedMinor >= row.amountMinor ? "refunded" : "partially_refunded";
@@ -259,6 +261,38 @@ function onDisputeClosed(store: Store, event: Stripe.Event, dispute: Stripe.Disp
     }, now);
     return { result: lost ? "dispute_lost" : "dispute_closed", accountId: row.accountId, paymentId: row.id };
   });
+}
+
+/** Events about payments nobody credited are forgotten after this long (they may belong to another product on the Stripe account). */
+const DEFERRED_TTL_MS = 90 * 86_400_000;
+
+/**
+ * Keeps a refund or dispute of a payment that is not credited yet: Stripe does not promise to
+ * deliver events in order, and dropping it would let the payment be credited and never reversed.
+ * Inside the caller's transaction; applied by applyDeferred when the payment is credited.
+ */
+function defer(store: Store, event: Stripe.Event, intent: string | null, chargeId: string | null, object: object, now: number): WebhookOutcome {
+  if (!intent) return { result: "ignored" };
+  store.db.delete(stripeDeferredEvents).where(lt(stripeDeferredEvents.createdAt, now - DEFERRED_TTL_MS)).run();
+  store.db.insert(stripeDeferredEvents)
+    .values({ eventId: event.id, type: event.type, paymentIntent: intent, chargeId, object: JSON.stringify(object), createdAt: now })
+    .onConflictDoNothing()
+    .run();
+  return { result: "deferred" };
+}
+
+/** Applies, in arrival order, the deferred events of a payment intent just credited (same transaction). */
+function applyDeferred(store: Store, intent: string, now: number): void {
+  const rows = store.db.select().from(stripeDeferredEvents).where(eq(stripeDeferredEvents.paymentIntent, intent))
+    .orderBy(asc(stripeDeferredEvents.createdAt), asc(sql`rowid`)).all();
+  for (const r of rows) {
+    const event = { id: r.eventId, type: r.type } as Stripe.Event;
+    const object = JSON.parse(r.object);
+    if (r.type === "charge.refunded") onRefunded(store, event, object as Stripe.Charge, now);
+    else if (r.type === "charge.dispute.created") onDisputeOpened(store, event, object as Stripe.Dispute, now);
+    else if (r.type === "charge.dispute.closed") onDisputeClosed(store, event, object as Stripe.Dispute, now);
+    store.db.delete(stripeDeferredEvents).where(eq(stripeDeferredEvents.eventId, r.eventId)).run();
+  }
 }
 
 /** Takes credits back in full, even below held credit (reserve() then refuses new spending). */

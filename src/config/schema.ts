@@ -148,6 +148,16 @@ export const ConfigSchema = z.strictObject({
   idle_timeout_seconds: int(1, 255).default(255),
   /** Usage-log rows older than this are rolled up into daily totals and deleted. */
   usage_retention_days: int(1, 3650).default(90),
+  /**
+   * Throttles: the request header in which a trusted reverse proxy passes the client's address
+   * (e.g. x-forwarded-for or x-real-ip; its last entry counts). Unset: the connection's address.
+   * Set it only behind such a proxy, or clients choose their own address.
+   */
+  trusted_proxy_header: z
+    .string()
+    .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "a header name such as x-forwarded-for")
+    .transform((v) => v.toLowerCase())
+    .optional(),
   /** Dashboard: anyone may create an account at /portal/signup (otherwise invite only). */
   signup_enabled: z.stringbool().or(z.boolean()).default(false),
   /** Dashboard: credits given to an account created by open sign-up. */
@@ -257,6 +267,7 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_USAGE_RETENTION_DAYS: "usage_retention_days",
   TOLLGATE_DEFAULT_PLAN: "default_plan",
   TOLLGATE_RATELIMIT_SNAPSHOT_SECONDS: "ratelimit_snapshot_seconds",
+  TOLLGATE_TRUSTED_PROXY_HEADER: "trusted_proxy_header",
   TOLLGATE_SIGNUP_ENABLED: "signup_enabled",
   TOLLGATE_SIGNUP_CREDITS_USD: "signup_credits_usd",
   TOLLGATE_SESSION_TTL_HOURS: "session_ttl_hours",

@@ -76,12 +76,18 @@ function chatHandler(deps: AppDeps, onFirstChat?: () => void): Handler {
  * Every other route: the Elysia app and its modules (admin, portal, console, OpenAPI) load on
  * the first request that needs them, in their own chunk of the binary: starting does not pay for them.
  */
-function appHandler(deps: AppDeps): (req: Request) => Promise<Response> {
+function appHandler(deps: AppDeps): Handler {
   let app: App | undefined;
   let loading: Promise<App> | undefined;
-  const loadApp = () => (loading ??= import("./app").then((m) => (app = m.createApp(deps))));
-  return async (req) => {
-    const res = await (app ? app.fetch(req) : loadApp().then((a) => a.fetch(req)));
+  const loadApp = (srv: Server<undefined>) =>
+    (loading ??= import("./app").then((m) => {
+      app = m.createApp(deps);
+      // app.fetch() is not app.listen(): without this, `server` (requestIP) is null in handlers.
+      app.server = srv as unknown as App["server"];
+      return app;
+    }));
+  return async (req, srv) => {
+    const res = await (app ? app.fetch(req) : loadApp(srv).then((a) => a.fetch(req)));
     // An answer given without reading the body (401, 404, 413): see discardUnread.
     await discardUnread(req);
     return res;

@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
+import { clientAddress, throttleKey, type AddressSource } from "../../lib/client-address";
 import { checkPreCsrf, field, fieldErrors, preCsrf, safeNext } from "../forms";
 import { htmlResponse, redirectResponse } from "../html";
 import { usd } from "../format";
@@ -16,7 +17,8 @@ const expired = { kind: "error" as const, message: "The form expired. Please try
 
 /** Customer sign-in, invite acceptance, open sign-up and sign-out (HTML forms). */
 export const portalAuthRoutes = (deps: ModuleDeps) => {
-  const throttle = deps.loginThrottle;
+  const { signIn, signInAddress } = deps.throttles;
+  const addressOf = (request: Request, server: AddressSource | null) => throttleKey(clientAddress(request, server, deps.config.trusted_proxy_header));
   // Open sign-up is bounded as a whole, not per email: 30 accounts per hour.
   const signups = new LoginThrottle(30, 3_600_000, deps.now);
   const ttlMs = deps.config.session_ttl_hours * 3_600_000;
@@ -34,7 +36,7 @@ export const portalAuthRoutes = (deps: ModuleDeps) => {
       const next = typeof query.next === "string" ? query.next : undefined;
       return htmlResponse(loginView({ csrf: token, next, flash: f.flash, signup: deps.config.signup_enabled }), 200, [...headers, ...f.headers]);
     }, hide())
-    .post("/portal/login", async ({ request, body }) => {
+    .post("/portal/login", async ({ request, body, server }) => {
       const { token, headers } = pre(request);
       const email = field(body, "email").trim().toLowerCase();
       const render = (status: number, message: string) =>
@@ -44,7 +46,10 @@ export const portalAuthRoutes = (deps: ModuleDeps) => {
           headers,
         );
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(403, expired.message);
-      const wait = throttle.retryAfterMs(`portal:${email}`);
+      // Per client address (and email): wrong passwords from anyone must not lock the owner out.
+      const address = addressOf(request, server);
+      const key = `portal:${address}:${email}`;
+      const wait = Math.max(signIn.retryAfterMs(key), signInAddress.retryAfterMs(address));
       if (wait > 0) {
         const res = render(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`);
         res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
@@ -53,10 +58,11 @@ export const portalAuthRoutes = (deps: ModuleDeps) => {
       const login = email ? findLogin(deps.store, email) : null;
       const ok = await verifyPassword(field(body, "password"), login?.passwordHash);
       if (!ok || !login) {
-        throttle.fail(`portal:${email}`);
+        signIn.fail(key);
+        signInAddress.fail(address);
         return render(401, "The email or password is incorrect.");
       }
-      throttle.reset(`portal:${email}`);
+      signIn.reset(key);
       touchLogin(deps.store, login.accountId, deps.now());
       return startSession(request, login.accountId, safeNext(field(body, "next"), "/portal", "/portal"));
     }, hide())

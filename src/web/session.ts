@@ -35,8 +35,9 @@ export function sessionCookie(deps: AppDeps, request: Request, s: WebSession): [
 
 export const clearSessionCookie = (kind: SessionKind): [string, string] => clearCookie(COOKIE[kind].name, COOKIE[kind].path);
 
-export function flashCookie(flash: Flash): [string, string] {
-  return setCookie(FLASH, JSON.stringify(flash), { path: "/", maxAge: 60 });
+/** The one-shot message for the next page; `secure` as for the session cookie (see isSecure). */
+export function flashCookie(flash: Flash, secure: boolean): [string, string] {
+  return setCookie(FLASH, JSON.stringify(flash), { path: "/", maxAge: 60, secure });
 }
 
 /** Reads the one-shot message left by the previous POST, with the header that clears it. */
@@ -127,7 +128,7 @@ export const webAuthPlugin = (deps: AppDeps) =>
  * Errors on dashboard pages render as HTML (the global handler answers JSON). A refused form post
  * goes back to the page it came from with the message; anything else gets an error page.
  */
-export function htmlError(error: unknown, request: Request, prefix: string, home: { href: string; label: string }): Response | undefined {
+export function htmlError(deps: AppDeps, error: unknown, request: Request, prefix: string, home: { href: string; label: string }): Response | undefined {
   const url = new URL(request.url);
   if (!url.pathname.startsWith(prefix)) return;
   if (!(error instanceof ApiError)) {
@@ -139,7 +140,7 @@ export function htmlError(error: unknown, request: Request, prefix: string, home
   if (request.method === "POST" && e.status < 500 && referer) {
     const from = new URL(referer, url);
     if (from.origin === url.origin && from.pathname.startsWith(prefix)) {
-      return redirectResponse(from.pathname + from.search, [flashCookie({ kind: "error", message: e.message })]);
+      return redirectResponse(from.pathname + from.search, [flashCookie({ kind: "error", message: e.message }, isSecure(deps, request))]);
     }
   }
   const title = e.status === 404 ? "Not found" : e.status < 500 ? "That did not work" : "Something went wrong";
@@ -148,12 +149,12 @@ export function htmlError(error: unknown, request: Request, prefix: string, home
 
 /** Runs a dashboard handler's work so that its errors render as HTML (see htmlError). */
 export const htmlErrors =
-  (prefix: string, home: { href: string; label: string }) =>
+  (deps: AppDeps, prefix: string, home: { href: string; label: string }) =>
   async <R>(request: Request, fn: () => R): Promise<Awaited<R> | Response> => {
     try {
       return await fn();
     } catch (e) {
-      const res = htmlError(e, request, prefix, home);
+      const res = htmlError(deps, e, request, prefix, home);
       if (res) return res;
       throw e;
     }

@@ -43,8 +43,9 @@ export const consoleAuthRoutes = (deps: ModuleDeps) => {
       const s = createSession(deps.store, { kind: "admin", accountId: null, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
       return redirectResponse(safeNext(field(body, "next"), "/console", "/console/accounts"), [sessionCookie(deps, request, s)]);
     }, hide())
-    .post("/console/logout", ({ operator }) => {
+    .post("/console/logout", ({ request, operator }) => {
       deleteSession(deps.store, operator.session.token);
-      return redirectResponse("/console/login", [clearSessionCookie("admin"), flashCookie({ kind: "ok", message: "You have been signed out." })]);
+      const bye = flashCookie({ kind: "ok", message: "You have been signed out." }, isSecure(deps, request));
+      return redirectResponse("/console/login", [clearSessionCookie("admin"), bye]);
     }, { console: true, ...hide() });
 };

@@ -15,7 +15,7 @@ import { publicBase } from "../../identity/logins";
 import { createInvite, getLogin } from "../../identity/logins/service";
 import { planOf } from "../portal/service";
 import { setAccountPlan } from "../../modules/ratelimit/service";
-import { flashCookie, htmlErrors, takeFlash } from "../session";
+import { flashCookie, htmlErrors, isSecure, takeFlash } from "../session";
 import { Reveals } from "../../identity/sessions";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../../modules/usage/service";
 import { keysOf } from "../../gateway/upstream/registry";
@@ -30,16 +30,17 @@ import { consoleUsageView } from "./views/usage";
 // so a shared one would carry one app's hooks into the next (several apps run in one test process).
 const hide = () => ({ console: true, detail: { hide: true } }) as const;
 const DAY_MS = 86_400_000;
-const safe = htmlErrors("/console", { href: "/console/accounts", label: "Back to the console" });
 type Op = { session: { csrf: string; token: string }; actor: string };
 
 /** The operator console: server-rendered pages under /console, signed in with the admin token. */
 export const consoleModule = (deps: ModuleDeps) => {
+  const safe = htmlErrors(deps, "/console", { href: "/console/accounts", label: "Back to the console" });
   const render = (request: Request, op: Op, active: string, title: string, body: Html, status = 200) => {
     const f = takeFlash(request);
     return htmlResponse(page({ area: "console", title, active, who: "Operator", csrf: op.session.csrf, flash: f.flash, body }), status, f.headers);
   };
-  const back = (to: string, kind: Flash["kind"], message: string) => redirectResponse(to, [flashCookie({ kind, message })]);
+  const back = (request: Request, to: string, kind: Flash["kind"], message: string) =>
+    redirectResponse(to, [flashCookie({ kind, message }, isSecure(deps, request))]);
   const view = (id: string) => apiAccountView(getAccountRow(deps.store, id), deps.credits.balance(id).held);
   const plans = () => Object.keys(deps.config.plans);
   const money = (v: string): number | null => {
@@ -104,34 +105,34 @@ export const consoleModule = (deps: ModuleDeps) => {
       const plan = field(body, "plan") || undefined;
       const credit = field(body, "credit_usd").trim();
       const micros = credit ? money(credit) : 0;
-      if (!name) return back("/console/accounts", "error", "Enter a name for the account.");
-      if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return back("/console/accounts", "error", "Enter a valid email address.");
-      if (plan && !plans().includes(plan)) return back("/console/accounts", "error", "Choose a configured plan.");
-      if (micros === null || micros < 0) return back("/console/accounts", "error", "The starting credit must be an amount in USD, e.g. 25 or 12.50.");
+      if (!name) return back(request, "/console/accounts", "error", "Enter a name for the account.");
+      if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return back(request, "/console/accounts", "error", "Enter a valid email address.");
+      if (plan && !plans().includes(plan)) return back(request, "/console/accounts", "error", "Choose a configured plan.");
+      if (micros === null || micros < 0) return back(request, "/console/accounts", "error", "The starting credit must be an amount in USD, e.g. 25 or 12.50.");
       const row = createAccount(deps.store, { name, email: email || undefined, plan }, operator.actor, deps.now());
       if (micros > 0) postCredit(deps.store, { accountId: row.id, amountMicros: micros, note: "Starting credit", actor: operator.actor, heldMicros: 0 }, deps.now());
-      return back(`/console/accounts/${row.id}`, "ok", `Account “${name}” created. Create an invite link to let the customer sign in.`);
+      return back(request, `/console/accounts/${row.id}`, "ok", `Account “${name}” created. Create an invite link to let the customer sign in.`);
     }), hide())
     .get("/console/accounts/:id", ({ request, operator, params }) => safe(request, () => detail(request, operator, params.id)), hide())
     .post("/console/accounts/:id/credits", ({ request, operator, params, body }) => safe(request, () => {
       const to = `/console/accounts/${params.id}`;
       const amount = money(field(body, "amount_usd"));
-      if (amount === null || amount === 0) return back(to, "error", "Enter a non-zero amount in USD, e.g. 25 or -3.50.");
+      if (amount === null || amount === 0) return back(request, to, "error", "Enter a non-zero amount in USD, e.g. 25 or -3.50.");
       const { entry, replayed } = postCredit(deps.store, {
         accountId: params.id, amountMicros: amount, note: field(body, "note").trim().slice(0, 500) || null, actor: operator.actor,
         heldMicros: deps.credits.balance(params.id).held, idempotencyKey: field(body, "idem") ? `console:${field(body, "idem")}` : undefined,
       }, deps.now());
-      if (replayed) return back(to, "warn", "This form was already submitted; nothing was posted twice.");
-      return back(to, "ok", `${entry.kind === "topup" ? "Top-up" : "Adjustment"} of $${entry.amount_usd} posted.`);
+      if (replayed) return back(request, to, "warn", "This form was already submitted; nothing was posted twice.");
+      return back(request, to, "ok", `${entry.kind === "topup" ? "Top-up" : "Adjustment"} of $${entry.amount_usd} posted.`);
     }), hide())
     .post("/console/accounts/:id/plan", ({ request, operator, params, body }) => safe(request, () => {
       const p = setAccountPlan(deps.store, deps.config, params.id, field(body, "plan"), operator.actor, deps.now());
-      return back(`/console/accounts/${params.id}`, "ok", `Plan set to ${p.plan}.`);
+      return back(request, `/console/accounts/${params.id}`, "ok", `Plan set to ${p.plan}.`);
     }), hide())
     .post("/console/accounts/:id/status", ({ request, operator, params, body }) => safe(request, () => {
       const status = field(body, "status") === "active" ? "active" : "suspended";
       updateAccount(deps.store, params.id, { status }, operator.actor);
-      return back(`/console/accounts/${params.id}`, status === "active" ? "ok" : "warn",
+      return back(request, `/console/accounts/${params.id}`, status === "active" ? "ok" : "warn",
         status === "active" ? "Account reactivated: its keys work again." : "Account suspended: its keys are refused from now on.");
     }), hide())
     .post("/console/accounts/:id/invite", ({ request, operator, params }) => safe(request, () => {
@@ -145,7 +146,7 @@ export const consoleModule = (deps: ModuleDeps) => {
     .post("/console/keys/:id/revoke", ({ request, operator, params }) => safe(request, () => {
       const k = getKeyRow(deps.store, params.id);
       revokeKey(deps.store, k.id, operator.actor, deps.now());
-      return back(`/console/accounts/${k.accountId}`, "ok", `Key ${k.prefix}…${k.last4} revoked.`);
+      return back(request, `/console/accounts/${k.accountId}`, "ok", `Key ${k.prefix}…${k.last4} revoked.`);
     }), hide())
     .get("/console/codes", ({ request, operator, query }) => safe(request, () =>
       codesPage(request, operator, typeof query.batch === "string" ? query.batch : "", { created: newCodes.take(operator.session.token) })), hide())
@@ -157,7 +158,7 @@ export const consoleModule = (deps: ModuleDeps) => {
         : amount === null || amount <= 0 ? "Enter what each code is worth in USD, e.g. 10."
         : field(body, "expires") && (expires === null || expires + DAY_MS <= deps.now()) ? "The expiry date must be in the future."
         : null;
-      if (error) return back("/console/codes", "error", error);
+      if (error) return back(request, "/console/codes", "error", error);
       const b = createCodes(deps.store, {
         count, amount_micros: amount!, note: field(body, "note").trim().slice(0, 200) || undefined,
         // A code is valid through the whole expiry day (UTC).
@@ -195,7 +196,7 @@ export const consoleModule = (deps: ModuleDeps) => {
       const [id, n] = field(body, "upstream").split("#");
       const p = deps.config.providers.find((x) => x.id === id);
       const key = p ? keysOf(p)[Number(n) - 1] : undefined;
-      if (!p || !Number.isInteger(Number(n)) || Number(n) < 1 || Number(n) > keysOf(p).length) return back("/console/health", "error", "Unknown upstream.");
+      if (!p || !Number.isInteger(Number(n)) || Number(n) < 1 || Number(n) > keysOf(p).length) return back(request, "/console/health", "error", "Unknown upstream.");
       return healthPage(request, operator, await probeProvider(p, key, `${id}#${n}`));
     }), hide())
     .get("/console/*", ({ request }) => safe(request, () => {

@@ -25,7 +25,7 @@ export const portalAuthRoutes = (deps: ModuleDeps) => {
   const pre = (request: Request) => preCsrf(request, isSecure(deps, request));
   const startSession = (request: Request, accountId: string, to: string, welcome?: string) => {
     const s = createSession(deps.store, { kind: "customer", accountId, ttlMs }, deps.now());
-    return redirectResponse(to, [sessionCookie(deps, request, s), ...(welcome ? [flashCookie({ kind: "ok", message: welcome })] : [])]);
+    return redirectResponse(to, [sessionCookie(deps, request, s), ...(welcome ? [flashCookie({ kind: "ok", message: welcome }, isSecure(deps, request))] : [])]);
   };
 
   return new Elysia()
@@ -66,9 +66,10 @@ export const portalAuthRoutes = (deps: ModuleDeps) => {
       touchLogin(deps.store, login.accountId, deps.now());
       return startSession(request, login.accountId, safeNext(field(body, "next"), "/portal", "/portal"));
     }, hide())
-    .post("/portal/logout", ({ user }) => {
+    .post("/portal/logout", ({ request, user }) => {
       deleteSession(deps.store, user.session.token);
-      return redirectResponse("/portal/login", [clearSessionCookie("customer"), flashCookie({ kind: "ok", message: "You have been signed out." })]);
+      const bye = flashCookie({ kind: "ok", message: "You have been signed out." }, isSecure(deps, request));
+      return redirectResponse("/portal/login", [clearSessionCookie("customer"), bye]);
     }, { portal: true, ...hide() })
     .get("/portal/invite/:token", ({ request, params }) => {
       const found = findInvite(deps.store, params.token, deps.now());

@@ -8,7 +8,7 @@ import { errorPage, page } from "../layout";
 import { redeemCode } from "../../modules/codes/service";
 import { createKey, keyView, listKeys, revokeKey, rotateKey } from "../../modules/keys/service";
 import { publicBase } from "../../identity/logins";
-import { flashCookie, htmlErrors, takeFlash, type PortalUser } from "../session";
+import { flashCookie, htmlErrors, isSecure, takeFlash, type PortalUser } from "../session";
 import { Reveals } from "../../identity/sessions";
 import { portalAuthRoutes } from "./auth-routes";
 import { dailySeries, ledgerPage, ownKey, planOf, usageCsvStream, usagePage, type LedgerKinds } from "./service";
@@ -23,11 +23,11 @@ import { webAssets } from "../assets";
 // so a shared one would carry one app's hooks into the next (several apps run in one test process).
 const hide = () => ({ portal: true, detail: { hide: true } }) as const;
 const DAY_MS = 86_400_000;
-const safe = htmlErrors("/portal", { href: "/portal", label: "Back to the portal" });
 const EXPIRY_DAYS = new Set(["7", "30", "90", "365"]);
 
 /** The customer portal: server-rendered pages under /portal, signed in with a session cookie. */
 export const portalModule = (deps: ModuleDeps) => {
+  const safe = htmlErrors(deps, "/portal", { href: "/portal", label: "Back to the portal" });
   const actor = (u: PortalUser) => `portal:${u.account.id}`;
   const render = (request: Request, u: PortalUser, active: string, title: string, body: Html, o: { status?: number; chart?: boolean } = {}) => {
     const f = takeFlash(request);
@@ -37,7 +37,8 @@ export const portalModule = (deps: ModuleDeps) => {
       f.headers,
     );
   };
-  const back = (to: string, kind: "ok" | "error", message: string) => redirectResponse(to, [flashCookie({ kind, message })]);
+  const back = (request: Request, to: string, kind: "ok" | "error", message: string) =>
+    redirectResponse(to, [flashCookie({ kind, message }, isSecure(deps, request))]);
   const suspended = (u: PortalUser) => u.account.status !== "active";
   const reveals = new Reveals<{ key: string; name: string; rotated: boolean }>(10 * 60_000, deps.now);
   const keysPage = (request: Request, u: PortalUser, extra: { created?: { key: string; name: string; rotated: boolean } | null }) =>
@@ -68,7 +69,7 @@ export const portalModule = (deps: ModuleDeps) => {
     }), hide())
     .get("/portal/keys", ({ request, user }) => safe(request, () => keysPage(request, user, { created: reveals.take(user.session.token) })), hide())
     .post("/portal/keys", ({ request, user, body }) => safe(request, () => {
-      if (suspended(user)) return back("/portal/keys", "error", "This account is suspended: keys cannot be created.");
+      if (suspended(user)) return back(request, "/portal/keys", "error", "This account is suspended: keys cannot be created.");
       const models = fieldList(body, "models");
       const unknown = models.filter((m) => !deps.config.models.some((c) => c.id === m));
       const days = field(body, "expires_in_days");
@@ -84,7 +85,7 @@ export const portalModule = (deps: ModuleDeps) => {
         : capMicros !== null && capMicros <= 0 ? "The spending cap must be a positive amount in USD, e.g. 25 or 12.50."
         : field(body, "name").length > 200 ? "The name is too long (200 characters at most)."
         : null;
-      if (error) return back("/portal/keys", "error", error);
+      if (error) return back(request, "/portal/keys", "error", error);
       const now = deps.now();
       const { row, key } = createKey(deps.store, deps.config.key_prefix, user.account.id, {
         name: field(body, "name").trim(),
@@ -97,16 +98,16 @@ export const portalModule = (deps: ModuleDeps) => {
       return redirectResponse("/portal/keys");
     }), hide())
     .post("/portal/keys/:id/rotate", ({ request, user, params, body }) => safe(request, () => {
-      if (suspended(user)) return back("/portal/keys", "error", "This account is suspended: keys cannot be rotated.");
+      if (suspended(user)) return back(request, "/portal/keys", "error", "This account is suspended: keys cannot be rotated.");
       const grace = Number(field(body, "grace_seconds") || 0);
-      if (![0, 3600, 86400, 604800].includes(grace)) return back("/portal/keys", "error", "Choose when the old key should stop working.");
+      if (![0, 3600, 86400, 604800].includes(grace)) return back(request, "/portal/keys", "error", "Choose when the old key should stop working.");
       try {
         ownKey(deps.store, user.account.id, params.id);
         const { row, key } = rotateKey(deps.store, params.id, grace, actor(user), deps.now());
         reveals.put(user.session.token, { key, name: row.name, rotated: true });
         return redirectResponse("/portal/keys");
       } catch (e) {
-        if (e instanceof ApiError && e.status < 500) return back("/portal/keys", "error", e.message);
+        if (e instanceof ApiError && e.status < 500) return back(request, "/portal/keys", "error", e.message);
         throw e;
       }
     }), hide())
@@ -114,9 +115,9 @@ export const portalModule = (deps: ModuleDeps) => {
       try {
         const k = ownKey(deps.store, user.account.id, params.id);
         revokeKey(deps.store, k.id, actor(user), deps.now());
-        return back("/portal/keys", "ok", `Key “${k.name || `${k.prefix}…${k.last4}`}” revoked: it no longer works.`);
+        return back(request, "/portal/keys", "ok", `Key “${k.name || `${k.prefix}…${k.last4}`}” revoked: it no longer works.`);
       } catch (e) {
-        if (e instanceof ApiError && e.status < 500) return back("/portal/keys", "error", e.message);
+        if (e instanceof ApiError && e.status < 500) return back(request, "/portal/keys", "error", e.message);
         throw e;
       }
     }), hide())
@@ -153,10 +154,10 @@ export const portalModule = (deps: ModuleDeps) => {
       try {
         const r = redeemCode(deps.store, user.account.id, field(body, "code"), actor(user), deps.now());
         const amount = `$${microsToUsd(r.entry.amount_micros)}`;
-        return back("/portal/credits", "ok", r.replayed ? `You already redeemed this code (${amount}).` : `Code redeemed: ${amount} added to your balance.`);
+        return back(request, "/portal/credits", "ok", r.replayed ? `You already redeemed this code (${amount}).` : `Code redeemed: ${amount} added to your balance.`);
       } catch (e) {
         // Post/redirect/get: the message shows as a flash on the credits page.
-        if (e instanceof ApiError && e.status < 500) return back("/portal/credits", "error", e.message);
+        if (e instanceof ApiError && e.status < 500) return back(request, "/portal/credits", "error", e.message);
         throw e;
       }
     }), hide())

@@ -39,6 +39,7 @@ export const portalModule = (deps: ModuleDeps) => {
   };
   const back = (request: Request, to: string, kind: "ok" | "error", message: string) =>
     redirectResponse(to, [flashCookie({ kind, message }, isSecure(deps, request))]);
+  // Read-only while suspended: forms are shown disabled, and the portal macro refuses their posts.
   const suspended = (u: PortalUser) => u.account.status !== "active";
   const reveals = new Reveals<{ key: string; name: string; rotated: boolean }>(10 * 60_000, deps.now);
   const keysPage = (request: Request, u: PortalUser, extra: { created?: { key: string; name: string; rotated: boolean } | null }) =>
@@ -69,7 +70,6 @@ export const portalModule = (deps: ModuleDeps) => {
     }), hide())
     .get("/portal/keys", ({ request, user }) => safe(request, () => keysPage(request, user, { created: reveals.take(user.session.token) })), hide())
     .post("/portal/keys", ({ request, user, body }) => safe(request, () => {
-      if (suspended(user)) return back(request, "/portal/keys", "error", "This account is suspended: keys cannot be created.");
       const models = fieldList(body, "models");
       const unknown = models.filter((m) => !deps.config.models.some((c) => c.id === m));
       const days = field(body, "expires_in_days");
@@ -98,7 +98,6 @@ export const portalModule = (deps: ModuleDeps) => {
       return redirectResponse("/portal/keys");
     }), hide())
     .post("/portal/keys/:id/rotate", ({ request, user, params, body }) => safe(request, () => {
-      if (suspended(user)) return back(request, "/portal/keys", "error", "This account is suspended: keys cannot be rotated.");
       const grace = Number(field(body, "grace_seconds") || 0);
       if (![0, 3600, 86400, 604800].includes(grace)) return back(request, "/portal/keys", "error", "Choose when the old key should stop working.");
       try {

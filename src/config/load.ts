@@ -171,6 +171,14 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (c.signup_credits_usd > MAX_BALANCE_MICROS) {
     throw new ConfigError("invalid config: signup_credits_usd (env TOLLGATE_SIGNUP_CREDITS_USD): must not exceed 1000000000, the most a balance may hold");
   }
+  // Open sign-up confirms each address by a mailed link (the form never tells whether an email is
+  // registered), built on public_url: a link built from the request's Host could point elsewhere.
+  if (c.signup_enabled && !c.smtp_host) {
+    throw new ConfigError("invalid config: signup_enabled (env TOLLGATE_SIGNUP_ENABLED): open sign-up mails a link to each new address: set smtp_host (env SMTP_HOST)");
+  }
+  if (c.signup_enabled && !c.public_url) {
+    throw new ConfigError("invalid config: signup_enabled (env TOLLGATE_SIGNUP_ENABLED): the mailed sign-up links need public_url (env TOLLGATE_PUBLIC_URL)");
+  }
   if (c.alert_webhook_url && !c.alert_webhook_secret) {
     throw new ConfigError("invalid config: alert_webhook_secret (env TOLLGATE_ALERT_WEBHOOK_SECRET): required with alert_webhook_url (alerts are signed)");
   }

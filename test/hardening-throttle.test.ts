@@ -111,6 +111,14 @@ describe("the admin API", () => {
     const list = await fetch(`${proxied.url}/admin/accounts`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...from(OWNER) } });
     expect(list.status).toBe(200);
   });
+
+  test("/metrics, which takes the admin token too, counts towards the same pause", async () => {
+    const ip = "203.0.113.52";
+    const metrics = (token: string) => fetch(`${proxied.url}/metrics`, { headers: { authorization: `Bearer ${token}`, ...from(ip) } });
+    for (let i = 0; i < 30; i++) expect((await metrics(`guess-${i}`)).status).toBe(401);
+    expect((await metrics("guess-x")).status).toBe(429);
+    expect((await call(proxied, ADMIN_TOKEN, from(ip))).status).toBe(429);
+  });
 });
 
 describe("client addresses", () => {

@@ -19,10 +19,10 @@ export function clientAddress(request: Request, server: AddressSource | null | u
   return server?.requestIP(request)?.address ?? "unknown";
 }
 
-/** Whether a URL is under /admin (the admin API). */
-export function isAdminPath(url: string): boolean {
-  const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-  return path === "/admin" || path.startsWith("/admin/") || path.startsWith("/admin?");
+/** Whether a URL takes the admin token: the admin API under /admin, and /metrics. */
+export function takesAdminToken(url: string): boolean {
+  const path = url.slice(url.indexOf("/", url.indexOf("//") + 2)).split("?")[0]!;
+  return path === "/admin" || path.startsWith("/admin/") || path === "/metrics";
 }
 
 /**

@@ -1,19 +1,19 @@
 import { Elysia } from "elysia";
 import { checkAdminToken } from "../../identity/admin-token";
 import { bearer } from "../../lib/bearer";
-import { clientAddress, isAdminPath, throttleKey } from "../../lib/client-address";
+import { clientAddress, takesAdminToken, throttleKey } from "../../lib/client-address";
 import { ApiError, errors } from "../../lib/errors";
 import type { ModuleDeps } from "../module-deps";
 
 /**
- * The admin API's door: every /admin request shows the admin token before anything else is looked
+ * The admin API's door: every /admin (and /metrics) request shows the admin token before anything else is looked
  * at (a bad body with a bad token is a 401, not a 400 that confirms the route), and an address
  * that keeps presenting wrong tokens gets 429 with retry-after instead of an answer per guess.
  * The `admin` macro checks the token again per route.
  */
 export const adminGate = (deps: ModuleDeps) =>
   new Elysia().onRequest(({ request, server }) => {
-    if (!isAdminPath(request.url)) return;
+    if (!takesAdminToken(request.url)) return;
     const throttle = deps.throttles.adminApi;
     const key = throttleKey(clientAddress(request, server, deps.config.trusted_proxy_header));
     const wait = throttle.retryAfterMs(key);

@@ -1,11 +1,12 @@
-import { and, asc, eq, lt, or, sql } from "drizzle-orm";
+import { and, eq, or } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Store } from "../../store/store";
-import { accounts, ledgerEntries, payments, stripeDeferredEvents } from "../../store/schema";
+import { accounts, ledgerEntries, payments } from "../../store/schema";
 import { newId } from "../../lib/ids";
 import { audit } from "../audit/service";
 import { applyCredit } from "../../money/ledger";
 import { creditFor, currencyExponent, proportion, type BillingSettings } from "./amounts";
+import { deferEvent, takeDeferred } from "./deferred-events";
 import type { PaymentRow, PaymentStatus } from "./service";
 
 export interface WebhookOutcome {
@@ -263,35 +264,19 @@ function onDisputeClosed(store: Store, event: Stripe.Event, dispute: Stripe.Disp
   });
 }
 
-/** Events about payments nobody credited are forgotten after this long (they may belong to another product on the Stripe account). */
-const DEFERRED_TTL_MS = 90 * 86_400_000;
-
-/**
- * Keeps a refund or dispute of a payment that is not credited yet: Stripe does not promise to
- * deliver events in order, and dropping it would let the payment be credited and never reversed.
- * Inside the caller's transaction; applied by applyDeferred when the payment is credited.
- */
+/** A refund or dispute of a payment not credited yet is kept (deferred-events.ts) rather than dropped. */
 function defer(store: Store, event: Stripe.Event, intent: string | null, chargeId: string | null, object: object, now: number): WebhookOutcome {
   if (!intent) return { result: "ignored" };
-  store.db.delete(stripeDeferredEvents).where(lt(stripeDeferredEvents.createdAt, now - DEFERRED_TTL_MS)).run();
-  store.db.insert(stripeDeferredEvents)
-    .values({ eventId: event.id, type: event.type, paymentIntent: intent, chargeId, object: JSON.stringify(object), createdAt: now })
-    .onConflictDoNothing()
-    .run();
+  deferEvent(store, event, intent, chargeId, object, now);
   return { result: "deferred" };
 }
 
-/** Applies, in arrival order, the deferred events of a payment intent just credited (same transaction). */
+/** Applies, in arrival order, the kept events of a payment intent just credited (same transaction). */
 function applyDeferred(store: Store, intent: string, now: number): void {
-  const rows = store.db.select().from(stripeDeferredEvents).where(eq(stripeDeferredEvents.paymentIntent, intent))
-    .orderBy(asc(stripeDeferredEvents.createdAt), asc(sql`rowid`)).all();
-  for (const r of rows) {
-    const event = { id: r.eventId, type: r.type } as Stripe.Event;
-    const object = JSON.parse(r.object);
-    if (r.type === "charge.refunded") onRefunded(store, event, object as Stripe.Charge, now);
-    else if (r.type === "charge.dispute.created") onDisputeOpened(store, event, object as Stripe.Dispute, now);
-    else if (r.type === "charge.dispute.closed") onDisputeClosed(store, event, object as Stripe.Dispute, now);
-    store.db.delete(stripeDeferredEvents).where(eq(stripeDeferredEvents.eventId, r.eventId)).run();
+  for (const { event, object } of takeDeferred(store, intent)) {
+    if (event.type === "charge.refunded") onRefunded(store, event, object as Stripe.Charge, now);
+    else if (event.type === "charge.dispute.created") onDisputeOpened(store, event, object as Stripe.Dispute, now);
+    else if (event.type === "charge.dispute.closed") onDisputeClosed(store, event, object as Stripe.Dispute, now);
   }
 }
 

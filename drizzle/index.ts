@@ -4,6 +4,7 @@ import m1 from "./0001_numerous_dreaming_celestial.sql" with { type: "text" };
 import m2 from "./0002_safe_dust.sql" with { type: "text" };
 import m3 from "./0003_stale_blockbuster.sql" with { type: "text" };
 import m4 from "./0004_tricky_pixie.sql" with { type: "text" };
+import m5 from "./0005_pale_genesis.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795917334183, breakpoints: true, sql: m0 },
@@ -11,4 +12,5 @@ export const migrations: { tag: string; when: number; breakpoints: boolean; sql:
   { tag: "0002_safe_dust", when: 1795917701396, breakpoints: true, sql: m2 },
   { tag: "0003_stale_blockbuster", when: 1795917738431, breakpoints: true, sql: m3 },
   { tag: "0004_tricky_pixie", when: 1796519893137, breakpoints: true, sql: m4 },
+  { tag: "0005_pale_genesis", when: 1796521844255, breakpoints: true, sql: m5 },
 ];

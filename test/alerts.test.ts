@@ -89,6 +89,8 @@ beforeAll(async () => {
       smtp_from: "alerts@gw.example.com",
       alert_email_to: "ops@gw.example.com",
       public_url: "https://gw.example.com",
+      // Threshold changes re-arm at once here; the refire interval: test/hardening-alerts.test.ts.
+      alert_refire_seconds: 0,
     },
   });
 });

@@ -6,6 +6,8 @@ import { positionals, type LeafCommand } from "./command";
 
 /** `tollgate serve`: migrate, recover orphaned holds, listen, stop cleanly on SIGTERM/SIGINT. */
 export async function serve(config: Config, log: (line: string) => void = console.log): Promise<RunningServer> {
+  // Whatever the service creates (database, WAL, journal, its lock) is its own alone.
+  process.umask(0o077);
   const runtime = buildRuntime(config);
   if (runtime.migrated) log(`database ${config.db_path}: applied ${runtime.migrated} migration(s)`);
   if (runtime.recoveredHolds) log(`released ${runtime.recoveredHolds} hold(s) left by a previous process`);

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { MAX_BALANCE_MICROS } from "../money/units";
 import {
   BreakerSchema,
   BUILTIN_DEFAULT_PLAN,
@@ -187,6 +188,21 @@ function checkSettings(c: Parsed): void {
     );
   }
   if (c.topup_min > c.topup_max) throw new ConfigError("invalid config: topup_min: must not exceed topup_max");
+  // No single credit may exceed the balance bound (src/money/units.ts): it could never be posted.
+  if ((BigInt(c.topup_max) * BigInt(c.credit_per_unit)) / 1_000_000n > BigInt(MAX_BALANCE_MICROS)) {
+    throw new ConfigError("invalid config: topup_max (env TOLLGATE_TOPUP_MAX): its credit must not exceed 1000000000 USD, the most a balance may hold");
+  }
+  if (c.signup_credits_usd > MAX_BALANCE_MICROS) {
+    throw new ConfigError("invalid config: signup_credits_usd (env TOLLGATE_SIGNUP_CREDITS_USD): must not exceed 1000000000, the most a balance may hold");
+  }
+  // Open sign-up confirms each address by a mailed link (the form never tells whether an email is
+  // registered), built on public_url: a link built from the request's Host could point elsewhere.
+  if (c.signup_enabled && !c.smtp_host) {
+    throw new ConfigError("invalid config: signup_enabled (env TOLLGATE_SIGNUP_ENABLED): open sign-up mails a link to each new address: set smtp_host (env SMTP_HOST)");
+  }
+  if (c.signup_enabled && !c.public_url) {
+    throw new ConfigError("invalid config: signup_enabled (env TOLLGATE_SIGNUP_ENABLED): the mailed sign-up links need public_url (env TOLLGATE_PUBLIC_URL)");
+  }
   if (c.alert_webhook_url && !c.alert_webhook_secret) {
     throw new ConfigError("invalid config: alert_webhook_secret (env TOLLGATE_ALERT_WEBHOOK_SECRET): required with alert_webhook_url (alerts are signed)");
   }

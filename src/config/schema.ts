@@ -162,6 +162,16 @@ export const ConfigSchema = z.strictObject({
   log_format: z.enum(["json", "text", "off"]).default("json"),
   /** Usage-log rows older than this are rolled up into daily totals and deleted. */
   usage_retention_days: int(1, 3650).default(90),
+  /**
+   * Throttles: the request header in which a trusted reverse proxy passes the client's address
+   * (e.g. x-forwarded-for or x-real-ip; its last entry counts). Unset: the connection's address.
+   * Set it only behind such a proxy, or clients choose their own address.
+   */
+  trusted_proxy_header: z
+    .string()
+    .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "a header name such as x-forwarded-for")
+    .transform((v) => v.toLowerCase())
+    .optional(),
   /** Dashboard: anyone may create an account at /portal/signup (otherwise invite only). */
   signup_enabled: z.stringbool().or(z.boolean()).default(false),
   /** Dashboard: credits given to an account created by open sign-up. */
@@ -191,6 +201,12 @@ export const ConfigSchema = z.strictObject({
   credit_per_unit: scaledUsd.default(1_000_000),
   /** Alerts: default low-balance threshold in USD for accounts without their own (0 = off). */
   low_balance_threshold_usd: scaledUsd.default(0),
+  /**
+   * Alerts: after an alert fired, threshold changes (or available credit that merely comes back,
+   * as holds are released) re-arm it only once this long has passed; a credit that brings the
+   * balance back to the threshold re-arms it at once.
+   */
+  alert_refire_seconds: int(0, 30 * 86_400).default(3600),
   /** Alerts: URL that receives signed low-balance webhooks. */
   alert_webhook_url: z.url({ protocol: /^https?$/ }).optional(),
   /** Alerts: HMAC-SHA256 key for the x-tollgate-signature header of alert webhooks. */
@@ -236,6 +252,7 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_TOPUP_MAX: "topup_max",
   TOLLGATE_CREDIT_PER_UNIT: "credit_per_unit",
   TOLLGATE_LOW_BALANCE_THRESHOLD_USD: "low_balance_threshold_usd",
+  TOLLGATE_ALERT_REFIRE_SECONDS: "alert_refire_seconds",
   TOLLGATE_ALERT_WEBHOOK_URL: "alert_webhook_url",
   TOLLGATE_ALERT_WEBHOOK_SECRET: "alert_webhook_secret",
   SMTP_HOST: "smtp_host",
@@ -265,6 +282,7 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_LOG_FORMAT: "log_format",
   TOLLGATE_DEFAULT_PLAN: "default_plan",
   TOLLGATE_RATELIMIT_SNAPSHOT_SECONDS: "ratelimit_snapshot_seconds",
+  TOLLGATE_TRUSTED_PROXY_HEADER: "trusted_proxy_header",
   TOLLGATE_SIGNUP_ENABLED: "signup_enabled",
   TOLLGATE_SIGNUP_CREDITS_USD: "signup_credits_usd",
   TOLLGATE_SESSION_TTL_HOURS: "session_ttl_hours",

@@ -6,6 +6,8 @@ import { randomBase62 } from "../lib/ids";
 import { audit } from "../modules/audit/service";
 
 const SETTING = "admin_token_sha256";
+/** A fingerprint of the admin token that the open console sessions were signed in with. */
+const CONSOLE_SETTING = "console_sessions_admin_fingerprint";
 
 /**
  * The admin credential as a SHA-256 digest. A configured token wins; otherwise the stored hash is
@@ -23,6 +25,24 @@ export function resolveAdminToken(store: Store, configured: string | undefined):
     audit(store, { actor: "system", action: "admin_token.generate", targetType: "settings", targetId: SETTING });
   });
   return { hash, generated: token };
+}
+
+/**
+ * Console sessions belong to the admin token they were opened with: when the gateway starts with
+ * another token (an operator changing it to lock out whoever learnt the old one), every console
+ * session ends. Returns how many were ended.
+ */
+export function endStaleConsoleSessions(store: Store, adminHash: string): number {
+  const fingerprint = sha256Hex(`console-sessions:${adminHash}`);
+  const stored = store.db.select().from(settings).where(eq(settings.key, CONSOLE_SETTING)).get();
+  if (stored?.value === fingerprint) return 0;
+  return store.durable(() => {
+    const ended = store.sqlite.query("DELETE FROM web_sessions WHERE kind = 'admin'").run().changes;
+    store.db.insert(settings).values({ key: CONSOLE_SETTING, value: fingerprint })
+      .onConflictDoUpdate({ target: settings.key, set: { value: fingerprint } }).run();
+    if (ended > 0) audit(store, { actor: "system", action: "console.sessions_ended", targetType: "settings", targetId: CONSOLE_SETTING, after: { ended } });
+    return ended;
+  });
 }
 
 /** Constant-time check of a presented admin token against the stored digest. */

@@ -74,7 +74,7 @@ export async function verifyPassword(password: string, hash: string | null | und
 }
 
 /**
- * Counts failed sign-ins per key (an email, or "admin") in a sliding window; once `max` failures
+ * Counts failed sign-ins per key (a client address, or an address and an email) in a sliding window; once `max` failures
  * are in the window the key is blocked until the oldest one leaves it. In memory: a restart
  * forgets, which is acceptable for a brute-force brake.
  */
@@ -114,6 +114,30 @@ export class LoginThrottle {
     if (list.length === 0) this.failures.delete(key);
     return list;
   }
+}
+
+/**
+ * The throttles of failed credentials, all per client address (see lib/client-address.ts): a
+ * throttle keyed on an account, an email or the console alone would let anyone lock its owner out.
+ */
+export interface Throttles {
+  /** Console sign-in (per address) and portal sign-in (per address and email): 5 in 15 minutes. */
+  signIn: LoginThrottle;
+  /** Portal sign-in per address, whatever the email: 20 in 15 minutes (a spray over many emails). */
+  signInAddress: LoginThrottle;
+  /** Admin API calls with a wrong or missing token: 30 a minute, then 429 (a right token resets). */
+  adminApi: LoginThrottle;
+  /** Open sign-up requests (each sends an email): 10 an hour. */
+  signUp: LoginThrottle;
+}
+
+export function createThrottles(now: () => number = Date.now): Throttles {
+  return {
+    signIn: new LoginThrottle(5, 15 * 60_000, now),
+    signInAddress: new LoginThrottle(20, 15 * 60_000, now),
+    adminApi: new LoginThrottle(30, 60_000, now),
+    signUp: new LoginThrottle(10, 3_600_000, now),
+  };
 }
 
 /**

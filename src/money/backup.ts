@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, rmSync, statSync } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, openSync, rmSync, statSync } from "node:fs";
 import { Store } from "../store/store";
 import { checkLedger } from "./ledger";
 import { journalPath, readJournal } from "./settle-journal";
@@ -29,7 +29,15 @@ export interface BackupResult {
 export function backupDatabase(store: Store, target: string): BackupResult {
   const file = store.file;
   const records = file ? readJournal(journalPath(file)) : [];
-  store.sqlite.query("VACUUM INTO ?").run(target);
+  // VACUUM INTO fills an empty file: created first, so that the copy is private (0600) from its first byte.
+  closeSync(openSync(target, "wx", 0o600));
+  try {
+    chmodSync(target, 0o600);
+    store.sqlite.query("VACUUM INTO ?").run(target);
+  } catch (e) {
+    rmSync(target, { force: true });
+    throw e;
+  }
 
   const copy = new Store(target);
   try {

@@ -2,7 +2,7 @@ import { and, desc, eq, lt, sql } from "drizzle-orm";
 import type { Store } from "../store/store";
 import { accounts, creditHolds, ledgerEntries } from "../store/schema";
 import { errors } from "../lib/errors";
-import { microsToUsd } from "./units";
+import { MAX_BALANCE_MICROS, microsToUsd } from "./units";
 import { getAccountRow } from "../modules/accounts/service";
 import { audit } from "../modules/audit/service";
 import { applyTier } from "../modules/ratelimit/service";
@@ -50,6 +50,7 @@ export function applyCredit(store: Store, p: Omit<PostCredit, "idempotencyKey">,
       "insufficient_available_credit",
     );
   }
+  if (p.amountMicros > 0 && balance > MAX_BALANCE_MICROS) throw balanceLimit(balance, "amount_micros");
   const kind: Kind = p.kind ?? (p.amountMicros > 0 ? "topup" : "adjustment");
   const topup = kind === "adjustment" || p.amountMicros < 0 ? 0 : p.amountMicros;
   store.db.update(accounts)
@@ -83,6 +84,15 @@ export function applyCredit(store: Store, p: Omit<PostCredit, "idempotencyKey">,
   // Usage tiers: a top-up may move the account to a higher plan (same transaction, audited).
   if (topup > 0) applyTier(store, p.accountId, "system", now);
   return ledgerView(entry);
+}
+
+/** The refusal of a credit that would take a balance above MAX_BALANCE_MICROS (nothing is committed). */
+export function balanceLimit(balanceAfter: number, param: string) {
+  return errors.badRequest(
+    `An account's balance is limited to ${microsToUsd(MAX_BALANCE_MICROS)} USD: this credit would bring it to ${microsToUsd(balanceAfter)} USD.`,
+    param,
+    "balance_limit_exceeded",
+  );
 }
 
 export function listLedger(store: Store, accountId: string, q: { limit: number; before?: number }): LedgerRow[] {

@@ -1,6 +1,12 @@
 /** Money is integer micro-credits: 1 credit = 1 USD = 1,000,000 micros. */
 export const MICROS_PER_USD = 1_000_000;
 
+/**
+ * The most an account's balance (and any single credit) may hold: 10^9 USD. Far below 2^53, so
+ * every sum of balances, holds and charges stays an exact integer in a JavaScript number.
+ */
+export const MAX_BALANCE_MICROS = 1e15;
+
 /** Parse a decimal USD string ("12.5", "-0.000001") into micros without floating point. */
 export function usdToMicros(input: string): number {
   const m = /^(-)?(\d+)(?:\.(\d{1,6}))?$/.exec(input.trim());

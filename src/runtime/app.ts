@@ -3,7 +3,7 @@ import { openapi } from "@elysiajs/openapi";
 import { z } from "zod";
 import { authPlugin } from "../identity/auth";
 import { loginsModule } from "../identity/logins";
-import { LoginThrottle } from "../identity/sessions";
+import { createThrottles } from "../identity/sessions";
 import { corsPolicy } from "../lib/cors";
 import { accountsModule } from "../modules/accounts";
 import { alertsModule } from "../modules/alerts";
@@ -25,6 +25,7 @@ import { portalModule } from "../web/portal";
 import { webAuthPlugin } from "../web/session";
 import type { AppDeps } from "./deps";
 import type { ModuleDeps } from "./module-deps";
+import { adminGate } from "./plugins/admin-gate";
 import { bodyLimit } from "./plugins/body-limit";
 import { cors } from "./plugins/cors";
 import { errorHandler } from "./plugins/errors";
@@ -33,7 +34,7 @@ import { swaggerAssets } from "./plugins/swagger-assets";
 
 /** What every module gets: the runtime's deps, and the auth macros built once for this app. */
 function moduleDeps(deps: AppDeps): ModuleDeps {
-  const base = { ...deps, loginThrottle: new LoginThrottle(5, 15 * 60_000, deps.now) };
+  const base = { ...deps, throttles: createThrottles(deps.now) };
   return { ...base, auth: authPlugin(deps), webAuth: webAuthPlugin(base) };
 }
 
@@ -46,6 +47,7 @@ export function createApp(appDeps: AppDeps) {
     .use(cors(corsPolicy(deps.config.cors_origins)))
     .use(errorHandler)
     .use(bodyLimit(deps.config.max_body_bytes))
+    .use(adminGate(deps))
     .use(
       openapi({
         path: "/swagger",

@@ -2,12 +2,8 @@ import type { Server } from "bun";
 import type { Config } from "../config/load";
 import { bearer } from "../lib/bearer";
 import { readBody, refuseLargeHeaders } from "../lib/body-cap";
-import { PEER_HEADER } from "../lib/client-address";
+import { PEER_HEADER, takesAdminToken } from "../lib/client-address";
 import { checkAdminToken } from "../identity/admin-token";
-import { errors } from "../lib/errors";
-
-/** Routes that take the admin token: the admin API and the metrics. */
-export const isAdminPath = (path: string) => path === "/admin" || path.startsWith("/admin/") || path === "/metrics";
 
 /** Forms of the portal and console, sign-in included: a few fields. */
 const FORM_BYTES = 64 * 1024;
@@ -26,8 +22,8 @@ export function bodyLimitFor(path: string, config: Config): number {
 
 /**
  * The request as the Elysia app gets it: the client's address in PEER_HEADER (what it claims
- * there is dropped), the admin token checked before anything else on admin routes (401 before
- * a body is read or validated), and a body read up to its route's limit within
+ * there is dropped), no body at all on an admin route without a valid token (the admin gate
+ * answers before anything is read or validated), and a body read up to its route's limit within
  * timeouts.body_ms, so that no route reads more, or waits longer, than it should (413 / 408 /
  * 431 in the OpenAI envelope).
  */
@@ -35,8 +31,11 @@ export async function boundedRequest(req: Request, srv: Server<undefined>, confi
   req.headers.set(PEER_HEADER, srv.requestIP(req)?.address ?? "");
   const path = new URL(req.url).pathname;
   if (path.startsWith("/v1/")) refuseLargeHeaders(req);
-  if (isAdminPath(path) && !checkAdminToken(bearer(req.headers.get("authorization")), adminTokenHash)) throw errors.adminAuth();
   if (req.body === null || req.method === "GET" || req.method === "HEAD") return req;
+  // Without a valid admin token nothing of the body is read: the app's admin gate answers 401 (or 429).
+  if (takesAdminToken(req.url) && !checkAdminToken(bearer(req.headers.get("authorization")), adminTokenHash)) {
+    return new Request(req.url, { method: req.method, headers: req.headers });
+  }
   const body = await readBody(req, bodyLimitFor(path, config), config.timeouts.body_ms);
   return new Request(req.url, { method: req.method, headers: req.headers, body: body as Uint8Array<ArrayBuffer> });
 }

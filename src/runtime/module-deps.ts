@@ -1,5 +1,5 @@
 import type { authPlugin } from "../identity/auth";
-import type { LoginThrottle } from "../identity/sessions";
+import type { Throttles } from "../identity/sessions";
 import type { webAuthPlugin } from "../web/session";
 import type { AppDeps } from "./deps";
 
@@ -9,6 +9,6 @@ export interface ModuleDeps extends AppDeps {
   auth: ReturnType<typeof authPlugin>;
   /** `{ portal: true }` and `{ console: true }` (web/session.ts). */
   webAuth: ReturnType<typeof webAuthPlugin>;
-  /** Failed sign-ins (portal and console). */
-  loginThrottle: LoginThrottle;
+  /** Failed sign-ins (portal and console), admin tokens and sign-ups, per client address. */
+  throttles: Throttles;
 }

@@ -3,7 +3,7 @@ import { KeyAuthenticator } from "../gateway/key-auth";
 import { BucketLimiter } from "../gateway/limits/bucket-limiter";
 import { ChatMetrics } from "../gateway/metrics";
 import { createUpstreams } from "../gateway/upstream/upstreams";
-import { resolveAdminToken } from "../identity/admin-token";
+import { endStaleConsoleSessions, resolveAdminToken } from "../identity/admin-token";
 import { createLog, type Log } from "../lib/log";
 import { AlertNotifier } from "../modules/alerts/notifier";
 import { AlertService } from "../modules/alerts/service";
@@ -42,6 +42,8 @@ export function buildRuntime(config: Config, opts: { store?: Store; now?: () => 
   // Holds persisted by a previous process belong to requests that died with it.
   const recoveredHolds = credits.recover();
   const admin = resolveAdminToken(store, config.admin_token);
+  // Console sessions opened with another admin token end here (the token changed since).
+  endStaleConsoleSessions(store, admin.hash);
   // Plans and tiers go into the database (tiers apply wherever credits are added); buckets are restored.
   installPolicy(store, config, now());
   const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(store) });

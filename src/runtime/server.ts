@@ -84,13 +84,19 @@ function chatHandler(deps: AppDeps, onFirstChat?: () => void): Handler {
 function appHandler(deps: AppDeps): Handler {
   let app: App | undefined;
   let loading: Promise<App> | undefined;
-  const loadApp = () => (loading ??= import("./app").then((m) => (app = m.createApp(deps))));
+  const loadApp = (srv: Server<undefined>) =>
+    (loading ??= import("./app").then((m) => {
+      app = m.createApp(deps);
+      // app.fetch() is not app.listen(): without this, `server` (requestIP) is null in handlers.
+      app.server = srv as unknown as App["server"];
+      return app;
+    }));
   return async (req, srv) => {
     const started = performance.now();
     let res: Response;
     try {
       const bounded = await boundedRequest(req, srv, deps.config, deps.adminTokenHash);
-      res = await (app ? app.fetch(bounded) : loadApp().then((a) => a.fetch(bounded)));
+      res = await (app ? app.fetch(bounded) : loadApp(srv).then((a) => a.fetch(bounded)));
     } catch (e) {
       res = (e instanceof ApiError ? e : errors.internal()).toResponse({ "x-request-id": newSortableId("req") });
     }

@@ -259,6 +259,40 @@ export const payments = sqliteTable(
   ],
 );
 
+/**
+ * Stripe events about a payment that is not credited yet (a refund reported before the
+ * checkout's completion): kept, then applied in the transaction that credits the payment.
+ */
+export const stripeDeferredEvents = sqliteTable(
+  "stripe_deferred_events",
+  {
+    eventId: text("event_id").primaryKey(),
+    type: text("type").notNull(),
+    paymentIntent: text("payment_intent"),
+    chargeId: text("charge_id"),
+    /** The event's `data.object` as Stripe sent it (JSON). */
+    object: text("object").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("stripe_deferred_intent").on(t.paymentIntent), index("stripe_deferred_created").on(t.createdAt)],
+);
+
+/** Open sign-ups waiting for their email address to be confirmed; only the SHA-256 of the link's token is kept. */
+export const signupRequests = sqliteTable(
+  "signup_requests",
+  {
+    id: text("id").primaryKey(),
+    tokenHash: text("token_hash").notNull(),
+    /** Lower-cased. */
+    email: text("email").notNull(),
+    name: text("name").notNull(),
+    passwordHash: text("password_hash").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("signup_requests_token").on(t.tokenHash), index("signup_requests_email").on(t.email), index("signup_requests_expiry").on(t.expiresAt)],
+);
+
 /** Per-account low-balance alert: threshold (null = the configured default) and whether it is armed. */
 export const alertSettings = sqliteTable("alert_settings", {
   accountId: text("account_id").primaryKey().references(() => accounts.id),

@@ -1,5 +1,5 @@
 import { Database, type Statement } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { ChangeWatch } from "./change-watch";
@@ -26,7 +26,7 @@ export class Store {
   private readonly statements = new Map<string, Statement>();
 
   constructor(readonly path: string) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    if (path !== ":memory:") createPrivate(path);
     this.sqlite = new Database(path, { create: true, strict: true });
     for (const pragma of PRAGMAS) this.sqlite.exec(pragma);
     this.db = drizzle({ client: this.sqlite, schema }) as Db;
@@ -115,6 +115,18 @@ const PRAGMAS = [
   "PRAGMA foreign_keys = ON",
   "PRAGMA temp_store = MEMORY",
 ];
+
+/**
+ * Creates a missing database file readable by its owner only (0600; a new folder 0700), whatever
+ * the umask: it holds password and key hashes, the ledger and the audit log. SQLite gives the
+ * -wal and -shm files the database file's mode. An existing file is left as it is.
+ */
+function createPrivate(path: string): void {
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, "a", 0o600));
+  chmodSync(path, 0o600);
+}
 
 /** Opens (creating it if needed) and migrates the database at `path`. */
 export function openStore(path: string): Store {

@@ -6,7 +6,12 @@ export function readCookies(header: string | null | undefined): Record<string, s
     const i = part.indexOf("=");
     if (i <= 0) continue;
     const name = part.slice(0, i).trim();
-    if (!(name in out)) out[name] = decodeURIComponent(part.slice(i + 1).trim());
+    if (name in out) continue;
+    try {
+      out[name] = decodeURIComponent(part.slice(i + 1).trim());
+    } catch {
+      // Not valid percent-encoding: not a cookie we set; ignored rather than failing the page.
+    }
   }
   return out;
 }

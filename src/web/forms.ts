@@ -50,9 +50,12 @@ export function fieldErrors(error: z.ZodError): Record<string, string> {
   return out;
 }
 
-/** A post-sign-in destination: only a local path under the given prefix. */
+/**
+ * A post-sign-in destination: only a local path under the given prefix, in printable ASCII (a
+ * Location header cannot carry anything else; a real link is percent-encoded).
+ */
 export function safeNext(next: string, prefix: string, fallback: string): string {
-  if (!next.startsWith(prefix) || next.startsWith("//") || /[\\\r\n]/.test(next)) return fallback;
+  if (!next.startsWith(prefix) || next.startsWith("//") || !/^[\x21-\x7e]*$/.test(next) || next.includes("\\")) return fallback;
   return next;
 }
 

@@ -35,8 +35,9 @@ export function sessionCookie(deps: AppDeps, request: Request, s: WebSession): [
 
 export const clearSessionCookie = (kind: SessionKind): [string, string] => clearCookie(COOKIE[kind].name, COOKIE[kind].path);
 
-export function flashCookie(flash: Flash): [string, string] {
-  return setCookie(FLASH, JSON.stringify(flash), { path: "/", maxAge: 60 });
+/** The one-shot message for the next page; `secure` as for the session cookie (see isSecure). */
+export function flashCookie(flash: Flash, secure: boolean): [string, string] {
+  return setCookie(FLASH, JSON.stringify(flash), { path: "/", maxAge: 60, secure });
 }
 
 /** Reads the one-shot message left by the previous POST, with the header that clears it. */
@@ -97,6 +98,40 @@ function guard(deps: AppDeps, kind: SessionKind, ctx: Ctx): { session: WebSessio
   return { session };
 }
 
+/** What a suspended account is told it cannot do, by form. */
+const SUSPENDED: [RegExp, string][] = [
+  [/^\/portal\/keys$/, "keys cannot be created"],
+  [/^\/portal\/keys\/[^/]+\/rotate$/, "keys cannot be rotated"],
+  [/^\/portal\/keys\/[^/]+\/revoke$/, "keys cannot be revoked (ask the operator)"],
+  [/^\/portal\/credits\//, "codes cannot be redeemed"],
+  [/^\/portal\/billing\/checkout$/, "credits cannot be bought"],
+  [/^\/portal\/billing\/alert$/, "the alert cannot be changed"],
+];
+
+/**
+ * A suspended account is read-only in the portal: every form but sign-out (keys, codes, checkout,
+ * alerts) goes back to its page with a message, here rather than in each handler so that no form
+ * can forget it. Its keys already get 401 on the API.
+ */
+function refuseSuspended(deps: AppDeps, ctx: Ctx, account: AccountRow): unknown {
+  const { request, set, status } = ctx;
+  if (account.status === "active" || request.method === "GET" || request.method === "HEAD") return null;
+  const url = new URL(request.url);
+  if (url.pathname === "/portal/logout") return null;
+  let to = "/portal";
+  const referer = request.headers.get("referer");
+  if (referer) {
+    const from = new URL(referer, url);
+    if (from.origin === url.origin && from.pathname.startsWith("/portal")) to = from.pathname + from.search;
+  }
+  set.headers.location = to;
+  set.headers["cache-control"] = "no-store";
+  const what = SUSPENDED.find(([path]) => path.test(url.pathname))?.[1] ?? "it can be viewed but not changed";
+  const message = `This account is suspended: ${what}. Contact the operator.`;
+  set.headers["set-cookie"] = flashCookie({ kind: "error", message }, isSecure(deps, request))[1];
+  return status(303, "");
+}
+
 /**
  * Dashboard sign-in as macros: `{ portal: true }` resolves the signed-in customer into `user`,
  * `{ console: true }` the operator session into `operator`. Without a valid session the browser
@@ -110,6 +145,8 @@ export const webAuthPlugin = (deps: AppDeps) =>
         const g = guard(deps, "customer", ctx as unknown as Ctx);
         if ("stop" in g) return g.stop as never;
         const account = getAccountRow(deps.store, g.session.accountId!);
+        const refused = refuseSuspended(deps, ctx as unknown as Ctx, account);
+        if (refused) return refused as never;
         const email = getLogin(deps.store, account.id)?.email ?? account.email ?? account.name;
         return { user: { session: g.session, account, email } satisfies PortalUser };
       },
@@ -127,7 +164,7 @@ export const webAuthPlugin = (deps: AppDeps) =>
  * Errors on dashboard pages render as HTML (the global handler answers JSON). A refused form post
  * goes back to the page it came from with the message; anything else gets an error page.
  */
-export function htmlError(error: unknown, request: Request, prefix: string, home: { href: string; label: string }): Response | undefined {
+export function htmlError(deps: AppDeps, error: unknown, request: Request, prefix: string, home: { href: string; label: string }): Response | undefined {
   const url = new URL(request.url);
   if (!url.pathname.startsWith(prefix)) return;
   if (!(error instanceof ApiError)) {
@@ -139,7 +176,7 @@ export function htmlError(error: unknown, request: Request, prefix: string, home
   if (request.method === "POST" && e.status < 500 && referer) {
     const from = new URL(referer, url);
     if (from.origin === url.origin && from.pathname.startsWith(prefix)) {
-      return redirectResponse(from.pathname + from.search, [flashCookie({ kind: "error", message: e.message })]);
+      return redirectResponse(from.pathname + from.search, [flashCookie({ kind: "error", message: e.message }, isSecure(deps, request))]);
     }
   }
   const title = e.status === 404 ? "Not found" : e.status < 500 ? "That did not work" : "Something went wrong";
@@ -148,12 +185,12 @@ export function htmlError(error: unknown, request: Request, prefix: string, home
 
 /** Runs a dashboard handler's work so that its errors render as HTML (see htmlError). */
 export const htmlErrors =
-  (prefix: string, home: { href: string; label: string }) =>
+  (deps: AppDeps, prefix: string, home: { href: string; label: string }) =>
   async <R>(request: Request, fn: () => R): Promise<Awaited<R> | Response> => {
     try {
       return await fn();
     } catch (e) {
-      const res = htmlError(e, request, prefix, home);
+      const res = htmlError(deps, e, request, prefix, home);
       if (res) return res;
       throw e;
     }

@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { and, eq, gt, isNull, ne } from "drizzle-orm";
 import type { Store } from "../../store/store";
 import { accountLogins, accounts, invites } from "../../store/schema";
 import { sha256Hex } from "../../lib/crypto";
@@ -15,7 +15,17 @@ export type LoginRow = typeof accountLogins.$inferSelect;
 
 export const inviteUrl = (base: string, token: string) => `${base.replace(/\/+$/, "")}/portal/invite/${token}`;
 
-/** Creates a one-time link to set (or reset) the account's dashboard password; only its hash is kept. */
+/**
+ * Ends the account's other open invites (expired as of `now`): an invite resets the password and
+ * signs the owner out, so only the newest link may ever do that.
+ */
+function expireOtherInvites(store: Store, accountId: string, keepId: string | null, now: number): void {
+  store.db.update(invites).set({ expiresAt: now })
+    .where(and(eq(invites.accountId, accountId), isNull(invites.usedAt), gt(invites.expiresAt, now), keepId ? ne(invites.id, keepId) : undefined))
+    .run();
+}
+
+/** Creates a one-time link to set (or reset) the account's dashboard password (older links stop working); only its hash is kept. */
 export function createInvite(
   store: Store,
   p: { accountId: string; email?: string | null; ttlMs: number; actor: string; baseUrl: string },
@@ -35,6 +45,7 @@ export function createInvite(
       createdBy: p.actor,
       createdAt: now,
     };
+    expireOtherInvites(store, p.accountId, null, now);
     store.db.insert(invites).values(row).run();
     const { tokenHash: _t, ...logged } = row;
     audit(store, { actor: p.actor, action: "account.invite", targetType: "account", targetId: p.accountId, after: logged }, now);
@@ -66,8 +77,8 @@ const emailTaken = () =>
 
 /**
  * Consumes an invite and sets the account's sign-in email and password (hashed by the caller,
- * outside the transaction). Every other session of the account is ended: an invite doubles as a
- * password reset.
+ * outside the transaction). Every other session and open invite of the account is ended: an
+ * invite doubles as a password reset.
  */
 export function acceptInvite(store: Store, token: string, p: { email: string; passwordHash: string }, now = Date.now()): string {
   return store.durable(() => {
@@ -84,6 +95,7 @@ export function acceptInvite(store: Store, token: string, p: { email: string; pa
       .onConflictDoUpdate({ target: accountLogins.accountId, set: { email: p.email, passwordHash: p.passwordHash, updatedAt: now } })
       .run();
     store.db.update(invites).set({ usedAt: now }).where(eq(invites.id, found.invite.id)).run();
+    expireOtherInvites(store, accountId, found.invite.id, now);
     deleteAccountSessions(store, accountId);
     audit(store, {
       actor: `invite:${found.invite.id}`, action: "login.set_password", targetType: "account", targetId: accountId,

@@ -19,6 +19,9 @@ type SettingsRow = typeof alertSettings.$inferSelect;
  * concurrent checks (or processes) fire once per crossing; being back at or above the threshold
  * re-arms it. A credit that reached the threshold since the last alert also re-arms it, so a
  * crossing above that no check happened to observe (a top-up by the CLI, say) still counts.
+ * Anything else that lifts available credit back above the threshold (a lower threshold set by
+ * the customer, released holds) re-arms it only `alert_refire_seconds` after it last fired, so a
+ * key that moves its threshold up and down cannot turn each change into a webhook and an email.
  */
 export class AlertService {
   private pending = new Set<string>();
@@ -55,7 +58,7 @@ export class AlertService {
       return null;
     }
     if (available >= threshold) {
-      if (row && !row.armed) {
+      if (row && !row.armed && this.mayRearm(row)) {
         this.store.write(() =>
           this.store.db.update(alertSettings).set({ armed: true, updatedAt: this.now() })
             .where(and(eq(alertSettings.accountId, accountId), eq(alertSettings.armed, false))).run(),
@@ -144,8 +147,10 @@ export class AlertService {
     this.store.durable(() => {
       getAccountRow(this.store, accountId);
       const before = this.settingsRow(accountId);
-      this.store.db.insert(alertSettings).values({ accountId, thresholdMicros, armed: true, updatedAt: now })
-        .onConflictDoUpdate({ target: alertSettings.accountId, set: { thresholdMicros, armed: true, updatedAt: now } }).run();
+      // A new threshold re-arms a fired alert only once the refire interval has passed.
+      const armed = !before || before.armed || this.mayRearm(before);
+      this.store.db.insert(alertSettings).values({ accountId, thresholdMicros, armed, updatedAt: now })
+        .onConflictDoUpdate({ target: alertSettings.accountId, set: { thresholdMicros, armed, updatedAt: now } }).run();
       audit(this.store, {
         actor,
         action: "alerts.low_balance.update",
@@ -176,6 +181,11 @@ export class AlertService {
 
   private settingsRow(accountId: string): SettingsRow | undefined {
     return this.settingsQuery.get({ id: accountId });
+  }
+
+  /** Whether the refire interval has passed since the alert last fired. */
+  private mayRearm(row: SettingsRow): boolean {
+    return row.lastFiredAt === null || this.now() - row.lastFiredAt >= this.config.alert_refire_seconds * 1000;
   }
 
   /** Armed, or disarmed but credited back to the threshold since it fired. */

@@ -4,7 +4,8 @@ import type { Store } from "../../store/store";
 import { payments } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
-import { microsToUsd, usdToMicros } from "../../money/units";
+import { MAX_BALANCE_MICROS, microsToUsd, usdToMicros } from "../../money/units";
+import { balanceLimit } from "../../money/ledger";
 import { getAccountRow } from "../accounts/service";
 import { creditFor, currencyExponent, formatMinor, scaledToMinor, type BillingSettings } from "./amounts";
 import type { BillingInfoT, PaymentViewT } from "./model";
@@ -65,6 +66,9 @@ export interface CheckoutInput {
 export async function createCheckout(store: Store, stripe: Stripe, s: BillingSettings, input: CheckoutInput, now = Date.now()): Promise<PaymentRow & { url: string }> {
   const account = getAccountRow(store, input.accountId);
   if (account.status !== "active") throw errors.badRequest("This account is suspended.", null, "account_suspended");
+  // Refused before anything is recorded or Stripe is called: the webhook could not credit it.
+  const after = account.balanceMicros + creditFor(s, input.amountMinor);
+  if (after > MAX_BALANCE_MICROS) throw balanceLimit(after, "amount");
   const row: PaymentRow = {
     id: newId("pay"),
     accountId: account.id,

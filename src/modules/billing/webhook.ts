@@ -6,6 +6,7 @@ import { newId } from "../../lib/ids";
 import { audit } from "../audit/service";
 import { applyCredit } from "../../money/ledger";
 import { creditFor, currencyExponent, proportion, type BillingSettings } from "./amounts";
+import { deferEvent, takeDeferred } from "./deferred-events";
 import type { PaymentRow, PaymentStatus } from "./service";
 
 export interface WebhookOutcome {
@@ -101,6 +102,7 @@ function onSessionPaid(store: Store, s: BillingSettings, event: Stripe.Event, se
     };
     if (row) store.db.update(payments).set(paid).where(eq(payments.id, row.id)).run();
     else store.db.insert(payments).values({ id, accountId, createdAt: now, ...paid }).run();
+    if (intent) applyDeferred(store, intent, now);
     audit(store, {
       actor: ACTOR,
       action: "payment.paid",
@@ -159,7 +161,7 @@ function onRefunded(store: Store, event: Stripe.Event, charge: Stripe.Charge, no
   const intent = idOf(charge.payment_intent);
   return store.durable(() => {
     const row = paymentFor(store, intent, charge.id);
-    if (!row || row.ledgerId == null) return { result: "ignored" };
+    if (!row || row.ledgerId == null) return defer(store, event, intent, charge.id, charge, now);
     // amount_refunded is cumulative: only what exceeds the refunds already applied is new.
     if (charge.amount_refunded <= row.refundedMinor) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
     const refundIds = charge.refunds?.data?.map((r) => r.id) ?? [];
@@ -206,7 +208,8 @@ function onRefunded(store: Store, event: Stripe.Event, charge: Stripe.Charge, no
 function onDisputeOpened(store: Store, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
   return store.durable(() => {
     const row = paymentFor(store, idOf(dispute.payment_intent), idOf(dispute.charge));
-    if (!row || row.ledgerId == null || row.status === "disputed" || row.status === "dispute_lost") return { result: "ignored" };
+    if (!row || row.ledgerId == null) return defer(store, event, idOf(dispute.payment_intent), idOf(dispute.charge), dispute, now);
+    if (row.status === "disputed" || row.status === "dispute_lost") return { result: "ignored" };
     store.db.update(payments).set({ status: "disputed", updatedAt: now }).where(eq(payments.id, row.id)).run();
     audit(store, {
       actor: ACTOR,
@@ -223,7 +226,7 @@ function onDisputeOpened(store: Store, event: Stripe.Event, dispute: Stripe.Disp
 function onDisputeClosed(store: Store, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
   return store.durable(() => {
     const row = paymentFor(store, idOf(dispute.payment_intent), idOf(dispute.charge));
-    if (!row || row.ledgerId == null) return { result: "ignored" };
+    if (!row || row.ledgerId == null) return defer(store, event, idOf(dispute.payment_intent), idOf(dispute.charge), dispute, now);
     if (row.status === "dispute_lost") return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
     const lost = dispute.status === "lost";
     const settled: PaymentStatus = row.refundedMinor === 0 ? "paid" : row.refundedMinor >= row.amountMinor ? "refunded" : "partially_refunded";
@@ -259,6 +262,22 @@ function onDisputeClosed(store: Store, event: Stripe.Event, dispute: Stripe.Disp
     }, now);
     return { result: lost ? "dispute_lost" : "dispute_closed", accountId: row.accountId, paymentId: row.id };
   });
+}
+
+/** A refund or dispute of a payment not credited yet is kept (deferred-events.ts) rather than dropped. */
+function defer(store: Store, event: Stripe.Event, intent: string | null, chargeId: string | null, object: object, now: number): WebhookOutcome {
+  if (!intent) return { result: "ignored" };
+  deferEvent(store, event, intent, chargeId, object, now);
+  return { result: "deferred" };
+}
+
+/** Applies, in arrival order, the kept events of a payment intent just credited (same transaction). */
+function applyDeferred(store: Store, intent: string, now: number): void {
+  for (const { event, object } of takeDeferred(store, intent)) {
+    if (event.type === "charge.refunded") onRefunded(store, event, object as Stripe.Charge, now);
+    else if (event.type === "charge.dispute.created") onDisputeOpened(store, event, object as Stripe.Dispute, now);
+    else if (event.type === "charge.dispute.closed") onDisputeClosed(store, event, object as Stripe.Dispute, now);
+  }
 }
 
 /** Takes credits back in full, even below held credit (reserve() then refuses new spending). */

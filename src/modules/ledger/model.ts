@@ -1,12 +1,13 @@
 import { z } from "zod";
+import { MAX_BALANCE_MICROS } from "../../money/units";
 
 export const CreditBody = z.object({
   amount_micros: z
     .number()
     .int()
     .refine((v) => v !== 0, "must not be zero")
-    .refine((v) => Math.abs(v) <= 1e15, "is out of range")
-    .describe("Positive = top-up, negative = adjustment. 1 USD = 1,000,000 micros."),
+    .refine((v) => Math.abs(v) <= MAX_BALANCE_MICROS, "is out of range")
+    .describe("Positive = top-up, negative = adjustment. 1 USD = 1,000,000 micros. A balance may hold at most 1e15 (10^9 USD): a top-up beyond it is a 400 `balance_limit_exceeded`."),
   note: z.string().max(500).optional(),
 });
 

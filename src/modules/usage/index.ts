@@ -3,9 +3,9 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { AdminUsageQuery, UsageQuery, UsageReport } from "./model";
 import { dailyUsage, filterFromQuery, listUsage, totalsOf, type UsageFilter } from "./service";
 
-function report(deps: ModuleDeps, f: UsageFilter, limit: number, cursor?: string) {
+async function report(deps: ModuleDeps, f: UsageFilter, limit: number, cursor?: string) {
   const { rows, nextCursor } = listUsage(deps.store, f, limit, cursor);
-  const daily = dailyUsage(deps.store, f);
+  const daily = await dailyUsage(deps.store, f);
   return { object: "list" as const, data: rows, has_more: nextCursor !== null, next_cursor: nextCursor, totals: totalsOf(daily), daily };
 }
 
@@ -16,11 +16,19 @@ export const usageModule = (deps: ModuleDeps) =>
       customer: true,
       query: UsageQuery,
       response: UsageReport,
-      detail: { summary: "The calling account's usage: requests (newest first), totals, and totals per day and model" },
+      detail: {
+        summary: "The calling account's usage: requests (newest first), totals, and totals per day and model",
+        description:
+          "`data` is one page of rows, newest first: `limit` rows (default 100, at most 1000); pass `next_cursor` as `before` for the next page " +
+          "(`has_more` tells whether there is one). `totals` and `daily` cover the whole filtered range on every page.",
+      },
     })
     .get("/admin/usage", ({ query }) => report(deps, filterFromQuery(query), query.limit, query.before), {
       admin: true,
       query: AdminUsageQuery,
       response: UsageReport,
-      detail: { summary: "Usage across accounts (filter by account, key, model, time), with totals per day and model" },
+      detail: {
+        summary: "Usage across accounts (filter by account, key, model, time), with totals per day and model",
+        description: "Paged like GET /v1/usage: `limit` rows per page, `before` = the previous page's `next_cursor`; totals cover the whole range.",
+      },
     });

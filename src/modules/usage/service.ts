@@ -1,5 +1,6 @@
 import type { Store } from "../../store/store";
 import type { DailyUsageT, UsageQueryT, UsageRowT } from "./model";
+import { forEachSlice } from "./slices";
 
 export interface UsageFilter {
   accountId?: string;
@@ -47,12 +48,13 @@ export function listUsage(store: Store, f: UsageFilter, limit: number, cursor?: 
   const args = [...w.args];
   const m = cursor ? /^(\d+):(.+)$/.exec(cursor) : null;
   if (m) {
-    sql += `${sql ? " AND" : "WHERE"} (created_at < ? OR (created_at = ? AND request_id < ?))`;
+    // The bare `created_at <= ?` lets the index start at the cursor instead of at the newest row.
+    sql += `${sql ? " AND" : "WHERE"} created_at <= ? AND (created_at < ? OR request_id < ?)`;
     args.push(Number(m[1]), Number(m[1]), m[2]!);
   }
-  const raw = store.sqlite
-    .query<Raw, (string | number)[]>(`SELECT * FROM usage_log ${sql} ORDER BY created_at DESC, request_id DESC LIMIT ?`)
-    .all(...args, limit + 1);
+  const raw = store
+    .prepared(`SELECT * FROM usage_log ${sql} ORDER BY created_at DESC, request_id DESC LIMIT ?`)
+    .all(...args, limit + 1) as Raw[];
   const rows = raw.slice(0, limit).map(usageView);
   const last = raw.length > limit ? raw[limit - 1]! : null;
   return { rows, nextCursor: last ? `${last.created_at}:${last.request_id}` : null };
@@ -88,35 +90,27 @@ const DAILY_SUMS = `sum(requests) AS requests, sum(prompt_tokens) AS prompt_toke
 
 /**
  * Totals by UTC day and model: raw rows plus the rolled-up history in usage_daily (a key
- * filter cannot apply to rollups, which are per account and model).
+ * filter cannot apply to rollups, which are per account and model). The raw rows are summed in
+ * slices (see forEachSlice), so a range of millions of rows never blocks other requests.
  */
-export function dailyUsage(store: Store, f: UsageFilter): DailyUsageT[] {
-  const raw = where(f);
-  const rows = store.sqlite
-    .query<DailyUsageT, (string | number)[]>(
-      `SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS day, model, ${SUMS}
-       FROM usage_log ${raw.sql} GROUP BY day, model`,
-    )
-    .all(...raw.args);
-  if (!f.keyId) {
-    const dayFilter: UsageFilter = {
-      accountId: f.accountId,
-      model: f.model,
-      from: f.from,
-      to: f.to,
-    };
-    const d = whereDaily(dayFilter);
-    rows.push(
-      ...store.sqlite
-        .query<DailyUsageT, (string | number)[]>(`SELECT day, model, ${DAILY_SUMS} FROM usage_daily ${d.sql} GROUP BY day, model`)
-        .all(...d.args),
-    );
-  }
+export async function dailyUsage(store: Store, f: UsageFilter): Promise<DailyUsageT[]> {
   const merged = new Map<string, DailyUsageT>();
-  for (const r of rows) {
+  const add = (r: DailyUsageT) => {
     const k = `${r.day}\u0000${r.model}`;
     const prev = merged.get(k);
     merged.set(k, prev ? addTotals(prev, r) : { ...r });
+  };
+  await forEachSlice(store, f, (slice) => {
+    const raw = where(slice);
+    const rows = store
+      .prepared(`SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS day, model, ${SUMS} FROM usage_log ${raw.sql} GROUP BY day, model`)
+      .all(...raw.args) as DailyUsageT[];
+    for (const r of rows) add(r);
+  });
+  if (!f.keyId) {
+    const d = whereDaily({ accountId: f.accountId, model: f.model, from: f.from, to: f.to });
+    const rows = store.prepared(`SELECT day, model, ${DAILY_SUMS} FROM usage_daily ${d.sql} GROUP BY day, model`).all(...d.args) as DailyUsageT[];
+    for (const r of rows) add(r);
   }
   return [...merged.values()].sort((a, b) => (a.day === b.day ? a.model.localeCompare(b.model) : b.day.localeCompare(a.day)));
 }

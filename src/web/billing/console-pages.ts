@@ -8,7 +8,7 @@ import { field } from "../forms";
 import { html, htmlResponse, redirectResponse } from "../html";
 import { empty, page, pageHead, type Flash } from "../layout";
 import { getAccountRow } from "../../modules/accounts/service";
-import { flashCookie, takeFlash } from "../session";
+import { flashCookie, isSecure, takeFlash } from "../session";
 import { billingSettings } from "../../modules/billing/amounts";
 import { PaymentStatus } from "../../modules/billing/model";
 import { listPayments, type PaymentRow } from "../../modules/billing/service";
@@ -67,9 +67,9 @@ ${account && deps.alerts && alertCard({ csrf: operator.session.csrf, alert: deps
     )
     .post(
       "/console/payments/:id/alert",
-      ({ operator, params, body }) => {
+      ({ request, operator, params, body }) => {
         const to = `/console/payments?account_id=${encodeURIComponent(params.id)}`;
-        const back = (kind: Flash["kind"], message: string) => redirectResponse(to, [flashCookie({ kind, message })]);
+        const back = (kind: Flash["kind"], message: string) => redirectResponse(to, [flashCookie({ kind, message }, isSecure(deps, request))]);
         if (!deps.alerts) return back("error", "Alerts are not available.");
         getAccountRow(deps.store, params.id);
         if (field(body, "reset")) {

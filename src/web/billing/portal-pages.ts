@@ -6,7 +6,7 @@ import { usd } from "../format";
 import { field } from "../forms";
 import { htmlResponse, redirectResponse } from "../html";
 import { errorPage, page, type Flash } from "../layout";
-import { flashCookie, takeFlash, type PortalUser } from "../session";
+import { flashCookie, isSecure, takeFlash, type PortalUser } from "../session";
 import { billingSettings } from "../../modules/billing/amounts";
 import { billingInfo, createCheckout, listPayments, parseAmount } from "../../modules/billing/service";
 import { stripeFromConfig } from "../../modules/billing/stripe-client";
@@ -68,7 +68,8 @@ export const billingPortalPages = (deps: ModuleDeps) => {
     }
     return res;
   };
-  const back = (kind: Flash["kind"], message: string) => redirectResponse("/portal/billing", [flashCookie({ kind, message })]);
+  const back = (request: Request, kind: Flash["kind"], message: string) =>
+    redirectResponse("/portal/billing", [flashCookie({ kind, message }, isSecure(deps, request))]);
 
   return new Elysia()
     .use(deps.webAuth)
@@ -107,7 +108,7 @@ export const billingPortalPages = (deps: ModuleDeps) => {
           return redirectResponse(row.url);
         } catch (e) {
           if (!(e instanceof ApiError)) throw e;
-          if (e.status >= 500) return back("error", "The payment provider could not start the checkout. Try again in a moment.");
+          if (e.status >= 500) return back(request, "error", "The payment provider could not start the checkout. Try again in a moment.");
           return render(request, user, { error: e.message, amount, status: 400 });
         }
       },
@@ -115,22 +116,22 @@ export const billingPortalPages = (deps: ModuleDeps) => {
     )
     .post(
       "/portal/billing/alert",
-      ({ user, body }) => {
-        if (!deps.alerts) return back("error", "Alerts are not available.");
+      ({ request, user, body }) => {
+        if (!deps.alerts) return back(request, "error", "Alerts are not available.");
         const actor = `portal:${user.account.id}`;
         if (field(body, "reset")) {
           deps.alerts.setThreshold(user.account.id, null, actor);
-          return back("ok", "The low-balance alert uses the default threshold again.");
+          return back(request, "ok", "The low-balance alert uses the default threshold again.");
         }
         let micros: number;
         try {
           micros = usdToMicros(field(body, "threshold_usd").trim().replace(/^\$/, "").replace(/,/g, ""));
           if (micros < 0) throw new Error("negative");
         } catch {
-          return back("error", "Enter the alert threshold in USD, e.g. 5 or 12.50 (0 turns the alert off).");
+          return back(request, "error", "Enter the alert threshold in USD, e.g. 5 or 12.50 (0 turns the alert off).");
         }
         deps.alerts.setThreshold(user.account.id, micros, actor);
-        return back("ok", micros === 0 ? "Low-balance alert turned off." : `You will be alerted when available credit falls below ${usd(micros)}.`);
+        return back(request, "ok", micros === 0 ? "Low-balance alert turned off." : `You will be alerted when available credit falls below ${usd(micros)}.`);
       },
       hide(),
     );

@@ -40,8 +40,9 @@ export function paymentsTable(rows: PaymentRow[], o: { account?: (id: string) =>
 
 const DELIVERY: Record<string, string> = { sent: "ok", failed: "danger", pending: "info", skipped: "" };
 
-export function alertCard(o: { csrf: string; alert: LowBalanceViewT; action: string; email: string | null }): Html {
+export function alertCard(o: { csrf: string; alert: LowBalanceViewT; action: string; email: string | null; disabled?: boolean }): Html {
   const a = o.alert;
+  const off = o.disabled ? html` disabled` : "";
   const channels = [
     a.channels.email && (o.email ? `an email to ${o.email}` : "an email (no address on file)"),
     a.channels.webhook && "a notification to the operator",
@@ -62,8 +63,8 @@ export function alertCard(o: { csrf: string; alert: LowBalanceViewT; action: str
       <input id="threshold" name="threshold_usd" inputmode="decimal" required value="${a.source === "account" ? usd(a.threshold_micros).replace(/^\$|,/g, "") : ""}"
         placeholder="${usd(a.default_threshold_micros).replace(/^\$|,/g, "")}" aria-describedby="threshold-hint">
       <span class="hint" id="threshold-hint">0 turns the alert off.</span></div>
-    <button class="btn primary" type="submit">Save</button>
-    ${a.source === "account" && html`<button class="btn" type="submit" name="reset" value="1" formnovalidate>Use the default (${usd(a.default_threshold_micros)})</button>`}
+    <button class="btn primary" type="submit"${off}>Save</button>
+    ${a.source === "account" && html`<button class="btn" type="submit" name="reset" value="1" formnovalidate${off}>Use the default (${usd(a.default_threshold_micros)})</button>`}
   </form>
   ${a.recent.length > 0 && html`<h3>Recent alerts</h3><div class="table-wrap"><table class="data" aria-label="Recent alerts">
     <thead><tr><th scope="col">Date (UTC)</th><th scope="col" class="num">Available</th><th scope="col" class="num">Threshold</th><th scope="col">Email</th><th scope="col">Webhook</th></tr></thead>
@@ -116,5 +117,5 @@ export function billingView(o: {
 </section>
 ${buy}
 ${history}
-${o.alert && alertCard({ csrf: o.csrf, alert: o.alert, action: "/portal/billing/alert", email: o.email })}`;
+${o.alert && alertCard({ csrf: o.csrf, alert: o.alert, action: "/portal/billing/alert", email: o.email, disabled: o.suspended })}`;
 }

@@ -3,6 +3,7 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { checkPreCsrf, field, preCsrf, safeNext } from "../forms";
 import { htmlResponse, redirectResponse } from "../html";
 import { checkAdminToken } from "../../identity/admin-token";
+import { clientAddress, throttleKey } from "../../lib/client-address";
 import { consoleLoginView } from "../portal/views/auth";
 import { clearSessionCookie, flashCookie, isSecure, sameOrigin, sessionCookie, takeFlash } from "../session";
 import { createSession, deleteSession } from "../../identity/sessions";
@@ -12,7 +13,7 @@ const hide = () => ({ detail: { hide: true } }) as const;
 
 /** Operator sign-in with the admin token; the console session is separate from customer sessions. */
 export const consoleAuthRoutes = (deps: ModuleDeps) => {
-  const throttle = deps.loginThrottle;
+  const throttle = deps.throttles.signIn;
   return new Elysia()
     .use(deps.webAuth)
     .get("/console/login", ({ request, query }) => {
@@ -21,27 +22,30 @@ export const consoleAuthRoutes = (deps: ModuleDeps) => {
       const next = typeof query.next === "string" ? query.next : undefined;
       return htmlResponse(consoleLoginView({ csrf: token, flash: f.flash, next }), 200, [...headers, ...f.headers]);
     }, hide())
-    .post("/console/login", ({ request, body }) => {
+    .post("/console/login", ({ request, body, server }) => {
       const { token, headers } = preCsrf(request, isSecure(deps, request));
       const render = (status: number, message: string) =>
         htmlResponse(consoleLoginView({ csrf: token, next: field(body, "next") || undefined, flash: { kind: "error", message } }), status, headers);
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(403, "The form expired. Please try again.");
-      const wait = throttle.retryAfterMs("console");
+      // Per client address: five wrong tokens from anyone must not lock the operator out.
+      const key = `console:${throttleKey(clientAddress(request, server, deps.config.trusted_proxy_header))}`;
+      const wait = throttle.retryAfterMs(key);
       if (wait > 0) {
         const res = render(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`);
         res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
         return res;
       }
       if (!checkAdminToken(field(body, "token").trim(), deps.adminTokenHash)) {
-        throttle.fail("console");
+        throttle.fail(key);
         return render(401, "That admin token is not valid.");
       }
-      throttle.reset("console");
+      throttle.reset(key);
       const s = createSession(deps.store, { kind: "admin", accountId: null, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
       return redirectResponse(safeNext(field(body, "next"), "/console", "/console/accounts"), [sessionCookie(deps, request, s)]);
     }, hide())
-    .post("/console/logout", ({ operator }) => {
+    .post("/console/logout", ({ request, operator }) => {
       deleteSession(deps.store, operator.session.token);
-      return redirectResponse("/console/login", [clearSessionCookie("admin"), flashCookie({ kind: "ok", message: "You have been signed out." })]);
+      const bye = flashCookie({ kind: "ok", message: "You have been signed out." }, isSecure(deps, request));
+      return redirectResponse("/console/login", [clearSessionCookie("admin"), bye]);
     }, { console: true, ...hide() });
 };

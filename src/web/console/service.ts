@@ -1,6 +1,7 @@
 import type { Config, Provider } from "../../config/load";
 import type { Store } from "../../store/store";
 import type { UsageFilter } from "../../modules/usage/service";
+import { forEachSlice, type SliceFilter } from "../../modules/usage/slices";
 
 export interface AccountUsage {
   accountId: string;
@@ -10,29 +11,49 @@ export interface AccountUsage {
   costMicros: number;
 }
 
-/** Usage totals per account for a filter (raw rows plus rolled-up history), biggest spenders first. */
-export function usageByAccount(store: Store, f: UsageFilter, limit = 100): AccountUsage[] {
+type Sums = { requests: number; tokens: number; costMicros: number };
+
+/** Usage totals per account for a filter (raw rows plus rolled-up history), biggest spenders first; summed in slices. */
+export async function usageByAccount(store: Store, f: UsageFilter, limit = 100): Promise<AccountUsage[]> {
+  const sums = new Map<string, Sums>();
+  const add = (r: Sums & { accountId: string }) => {
+    const prev = sums.get(r.accountId) ?? { requests: 0, tokens: 0, costMicros: 0 };
+    sums.set(r.accountId, { requests: prev.requests + r.requests, tokens: prev.tokens + r.tokens, costMicros: prev.costMicros + r.costMicros });
+  };
+  const select = "account_id AS accountId, count(*) AS requests, sum(prompt_tokens + completion_tokens) AS tokens, sum(cost_micros) AS costMicros";
+  await forEachSlice(store, { accountId: f.accountId, model: f.model, from: f.from, to: f.to }, (slice) => {
+    const w = rawWhere(slice);
+    for (const r of store.prepared(`SELECT ${select} FROM usage_log ${w.sql} GROUP BY account_id`).all(...w.args) as (Sums & { accountId: string })[]) add(r);
+  });
+  const d = dailyWhere(f);
+  const daily = store.prepared(
+    `SELECT account_id AS accountId, sum(requests) AS requests, sum(prompt_tokens + completion_tokens) AS tokens, sum(cost_micros) AS costMicros
+     FROM usage_daily ${d.sql} GROUP BY account_id`,
+  );
+  for (const r of daily.all(...d.args) as (Sums & { accountId: string })[]) add(r);
+  const top = [...sums].sort(([, x], [, y]) => y.costMicros - x.costMicros || y.requests - x.requests).slice(0, limit);
+  const name = store.prepared("SELECT name FROM accounts WHERE id = ?");
+  return top.map(([accountId, t]) => ({ accountId, name: (name.get(accountId) as { name: string } | null)?.name ?? null, ...t }));
+}
+
+function rawWhere(f: Omit<UsageFilter, "keyId">) {
   const parts: string[] = [];
   const args: (string | number)[] = [];
-  const dparts: string[] = [];
-  const dargs: (string | number)[] = [];
-  if (f.accountId) (parts.push("account_id = ?"), args.push(f.accountId), dparts.push("account_id = ?"), dargs.push(f.accountId));
-  if (f.model) (parts.push("model = ?"), args.push(f.model), dparts.push("model = ?"), dargs.push(f.model));
-  if (f.from !== undefined) (parts.push("created_at >= ?"), args.push(f.from), dparts.push("day >= ?"), dargs.push(isoDay(f.from)));
-  if (f.to !== undefined) (parts.push("created_at < ?"), args.push(f.to), dparts.push("day < ?"), dargs.push(isoDay(f.to + 86_400_000 - 1)));
-  const w = parts.length ? `WHERE ${parts.join(" AND ")}` : "";
-  const dw = dparts.length ? `WHERE ${dparts.join(" AND ")}` : "";
-  return store.sqlite
-    .query<AccountUsage, (string | number)[]>(
-      `SELECT u.account_id AS accountId, a.name AS name, sum(u.requests) AS requests, sum(u.tokens) AS tokens, sum(u.cost) AS costMicros
-       FROM (
-         SELECT account_id, count(*) AS requests, sum(prompt_tokens + completion_tokens) AS tokens, sum(cost_micros) AS cost FROM usage_log ${w} GROUP BY account_id
-         UNION ALL
-         SELECT account_id, sum(requests), sum(prompt_tokens + completion_tokens), sum(cost_micros) FROM usage_daily ${dw} GROUP BY account_id
-       ) u LEFT JOIN accounts a ON a.id = u.account_id
-       GROUP BY u.account_id ORDER BY costMicros DESC, requests DESC LIMIT ?`,
-    )
-    .all(...args, ...dargs, limit);
+  if (f.accountId) (parts.push("account_id = ?"), args.push(f.accountId));
+  if (f.model) (parts.push("model = ?"), args.push(f.model));
+  if (f.from !== undefined) (parts.push("created_at >= ?"), args.push(f.from));
+  if (f.to !== undefined) (parts.push("created_at < ?"), args.push(f.to));
+  return { sql: parts.length ? `WHERE ${parts.join(" AND ")}` : "", args };
+}
+
+function dailyWhere(f: UsageFilter) {
+  const parts: string[] = [];
+  const args: (string | number)[] = [];
+  if (f.accountId) (parts.push("account_id = ?"), args.push(f.accountId));
+  if (f.model) (parts.push("model = ?"), args.push(f.model));
+  if (f.from !== undefined) (parts.push("day >= ?"), args.push(isoDay(f.from)));
+  if (f.to !== undefined) (parts.push("day < ?"), args.push(isoDay(f.to + 86_400_000 - 1)));
+  return { sql: parts.length ? `WHERE ${parts.join(" AND ")}` : "", args };
 }
 
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -53,25 +74,47 @@ export interface ModelTraffic {
 /** A 5xx the upstream caused: not the gateway's own (restarting, no upstream left to try). */
 const UPSTREAM_ERROR = "status >= 500 AND upstream IS NOT NULL AND coalesce(error_code, '') NOT IN ('server_shutting_down', 'server_busy')";
 
-/** Observed upstream behaviour per model and what served it since `since` (from the usage log). */
-export function trafficSince(store: Store, since: number): ModelTraffic[] {
-  const rows = store.sqlite
-    .query<Omit<ModelTraffic, "lastErrorCode">, [number]>(
-      `SELECT model, coalesce(upstream, '—') AS provider, count(*) AS requests,
-         sum(CASE WHEN ${UPSTREAM_ERROR} THEN 1 ELSE 0 END) AS upstreamErrors,
-         sum(CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END) AS clientErrors,
-         cast(avg(latency_ms) AS integer) AS avgLatencyMs, cast(avg(ttft_ms) AS integer) AS avgTtftMs,
-         max(CASE WHEN ${UPSTREAM_ERROR} THEN created_at END) AS lastErrorAt
-       FROM usage_log WHERE created_at >= ? GROUP BY model, provider ORDER BY requests DESC`,
-    )
-    .all(since);
-  const lastCode = store.sqlite.query<{ error_code: string | null }, [string, string, number]>(
-    `SELECT error_code FROM usage_log WHERE model = ? AND coalesce(upstream, '—') = ? AND created_at = ? AND ${UPSTREAM_ERROR} LIMIT 1`,
+type TrafficSums = {
+  model: string; provider: string; requests: number; upstreamErrors: number; clientErrors: number;
+  latency: number; ttft: number; ttftCount: number; lastErrorAt: number | null;
+};
+
+/** Observed upstream behaviour per model and what served it since `since` (from the usage log, read in slices). */
+export async function trafficSince(store: Store, since: number): Promise<ModelTraffic[]> {
+  const sums = new Map<string, TrafficSums>();
+  const query = store.prepared(
+    `SELECT model, coalesce(upstream, '—') AS provider, count(*) AS requests,
+       sum(CASE WHEN ${UPSTREAM_ERROR} THEN 1 ELSE 0 END) AS upstreamErrors,
+       sum(CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END) AS clientErrors,
+       sum(latency_ms) AS latency, coalesce(sum(ttft_ms), 0) AS ttft, count(ttft_ms) AS ttftCount,
+       max(CASE WHEN ${UPSTREAM_ERROR} THEN created_at END) AS lastErrorAt
+     FROM usage_log WHERE created_at >= ? AND created_at < ? GROUP BY model, provider`,
   );
-  return rows.map((r) => ({
-    ...r,
-    lastErrorCode: r.lastErrorAt === null ? null : lastCode.get(r.model, r.provider, r.lastErrorAt)?.error_code ?? null,
+  await forEachSlice(store, { from: since } as SliceFilter, (slice) => {
+    for (const r of query.all(slice.from!, slice.to ?? Number.MAX_SAFE_INTEGER) as TrafficSums[]) addTraffic(sums, r);
+  });
+  const lastCode = store.prepared(`SELECT error_code FROM usage_log WHERE model = ? AND coalesce(upstream, '—') = ? AND created_at = ? AND ${UPSTREAM_ERROR} LIMIT 1`);
+  return [...sums.values()].sort((a, b) => b.requests - a.requests).map((r) => ({
+    model: r.model,
+    provider: r.provider,
+    requests: r.requests,
+    upstreamErrors: r.upstreamErrors,
+    clientErrors: r.clientErrors,
+    avgLatencyMs: Math.trunc(r.latency / r.requests),
+    avgTtftMs: r.ttftCount ? Math.trunc(r.ttft / r.ttftCount) : null,
+    lastErrorAt: r.lastErrorAt,
+    lastErrorCode: r.lastErrorAt === null ? null : (lastCode.get(r.model, r.provider, r.lastErrorAt) as { error_code: string | null } | null)?.error_code ?? null,
   }));
+}
+
+function addTraffic(sums: Map<string, TrafficSums>, r: TrafficSums): void {
+  const key = `${r.model}\u0000${r.provider}`;
+  const p = sums.get(key);
+  sums.set(key, !p ? r : {
+    model: r.model, provider: r.provider, requests: p.requests + r.requests, upstreamErrors: p.upstreamErrors + r.upstreamErrors,
+    clientErrors: p.clientErrors + r.clientErrors, latency: p.latency + r.latency, ttft: p.ttft + r.ttft,
+    ttftCount: p.ttftCount + r.ttftCount, lastErrorAt: Math.max(p.lastErrorAt ?? 0, r.lastErrorAt ?? 0) || null,
+  });
 }
 
 export interface ProbeResult {

@@ -1,29 +1,29 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
+import { clientAddress, throttleKey, type AddressSource } from "../../lib/client-address";
 import { checkPreCsrf, field, fieldErrors, preCsrf, safeNext } from "../forms";
 import { htmlResponse, redirectResponse } from "../html";
-import { usd } from "../format";
-import { SetPasswordForm, SignUpForm } from "../../identity/logins/model";
-import { acceptInvite, findInvite, findLogin, getLogin, signUp, touchLogin, type InviteState } from "../../identity/logins/service";
+import { SetPasswordForm } from "../../identity/logins/model";
+import { acceptInvite, findInvite, findLogin, getLogin, touchLogin, type InviteState } from "../../identity/logins/service";
 import { clearSessionCookie, flashCookie, isSecure, sameOrigin, sessionCookie, takeFlash } from "../session";
-import { createSession, deleteSession, hashPassword, LoginThrottle, verifyPassword } from "../../identity/sessions";
-import { inviteInvalidView, inviteView, loginView, signupView } from "./views/auth";
+import { createSession, deleteSession, hashPassword, verifyPassword } from "../../identity/sessions";
+import { inviteInvalidView, inviteView, loginView } from "./views/auth";
+import { portalSignupRoutes } from "./signup-routes";
 
 // A fresh object per route (Elysia writes macro hooks into it; see portal/index.ts).
 const hide = () => ({ detail: { hide: true } }) as const;
 const expired = { kind: "error" as const, message: "The form expired. Please try again." };
 
-/** Customer sign-in, invite acceptance, open sign-up and sign-out (HTML forms). */
+/** Customer sign-in, invite acceptance and sign-out (HTML forms); open sign-up in signup-routes.ts. */
 export const portalAuthRoutes = (deps: ModuleDeps) => {
-  const throttle = deps.loginThrottle;
-  // Open sign-up is bounded as a whole, not per email: 30 accounts per hour.
-  const signups = new LoginThrottle(30, 3_600_000, deps.now);
+  const { signIn, signInAddress } = deps.throttles;
+  const addressOf = (request: Request, server: AddressSource | null) => throttleKey(clientAddress(request, server, deps.config.trusted_proxy_header));
   const ttlMs = deps.config.session_ttl_hours * 3_600_000;
   const pre = (request: Request) => preCsrf(request, isSecure(deps, request));
   const startSession = (request: Request, accountId: string, to: string, welcome?: string) => {
     const s = createSession(deps.store, { kind: "customer", accountId, ttlMs }, deps.now());
-    return redirectResponse(to, [sessionCookie(deps, request, s), ...(welcome ? [flashCookie({ kind: "ok", message: welcome })] : [])]);
+    return redirectResponse(to, [sessionCookie(deps, request, s), ...(welcome ? [flashCookie({ kind: "ok", message: welcome }, isSecure(deps, request))] : [])]);
   };
 
   return new Elysia()
@@ -34,7 +34,7 @@ export const portalAuthRoutes = (deps: ModuleDeps) => {
       const next = typeof query.next === "string" ? query.next : undefined;
       return htmlResponse(loginView({ csrf: token, next, flash: f.flash, signup: deps.config.signup_enabled }), 200, [...headers, ...f.headers]);
     }, hide())
-    .post("/portal/login", async ({ request, body }) => {
+    .post("/portal/login", async ({ request, body, server }) => {
       const { token, headers } = pre(request);
       const email = field(body, "email").trim().toLowerCase();
       const render = (status: number, message: string) =>
@@ -44,7 +44,10 @@ export const portalAuthRoutes = (deps: ModuleDeps) => {
           headers,
         );
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(403, expired.message);
-      const wait = throttle.retryAfterMs(`portal:${email}`);
+      // Per client address (and email): wrong passwords from anyone must not lock the owner out.
+      const address = addressOf(request, server);
+      const key = `portal:${address}:${email}`;
+      const wait = Math.max(signIn.retryAfterMs(key), signInAddress.retryAfterMs(address));
       if (wait > 0) {
         const res = render(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`);
         res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
@@ -53,16 +56,18 @@ export const portalAuthRoutes = (deps: ModuleDeps) => {
       const login = email ? findLogin(deps.store, email) : null;
       const ok = await verifyPassword(field(body, "password"), login?.passwordHash);
       if (!ok || !login) {
-        throttle.fail(`portal:${email}`);
+        signIn.fail(key);
+        signInAddress.fail(address);
         return render(401, "The email or password is incorrect.");
       }
-      throttle.reset(`portal:${email}`);
+      signIn.reset(key);
       touchLogin(deps.store, login.accountId, deps.now());
       return startSession(request, login.accountId, safeNext(field(body, "next"), "/portal", "/portal"));
     }, hide())
-    .post("/portal/logout", ({ user }) => {
+    .post("/portal/logout", ({ request, user }) => {
       deleteSession(deps.store, user.session.token);
-      return redirectResponse("/portal/login", [clearSessionCookie("customer"), flashCookie({ kind: "ok", message: "You have been signed out." })]);
+      const bye = flashCookie({ kind: "ok", message: "You have been signed out." }, isSecure(deps, request));
+      return redirectResponse("/portal/login", [clearSessionCookie("customer"), bye]);
     }, { portal: true, ...hide() })
     .get("/portal/invite/:token", ({ request, params }) => {
       const found = findInvite(deps.store, params.token, deps.now());
@@ -98,36 +103,8 @@ export const portalAuthRoutes = (deps: ModuleDeps) => {
         throw e;
       }
     }, hide())
-    .get("/portal/signup", ({ request }) => {
-      if (!deps.config.signup_enabled) return htmlResponse(inviteInvalidView("missing"), 404);
-      const { token, headers } = pre(request);
-      return htmlResponse(signupView({ csrf: token, starter: starter(deps) }), 200, headers);
-    }, hide())
-    .post("/portal/signup", async ({ request, body }) => {
-      if (!deps.config.signup_enabled) return htmlResponse(inviteInvalidView("missing"), 404);
-      const { token, headers } = pre(request);
-      const input = { name: field(body, "name"), email: field(body, "email"), password: field(body, "password"), confirm: field(body, "confirm") };
-      const render = (errors: Record<string, string>, status = 400) =>
-        htmlResponse(signupView({ csrf: token, name: input.name, email: input.email, errors, starter: starter(deps) }), status, headers);
-      if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render({ form: expired.message }, 403);
-      const parsed = SignUpForm.safeParse(input);
-      if (!parsed.success) return render(fieldErrors(parsed.error));
-      if (signups.retryAfterMs("signup") > 0) return render({ form: "Sign-ups are paused for a moment. Please try again later." }, 429);
-      const passwordHash = await hashPassword(parsed.data.password);
-      try {
-        const account = signUp(deps.store, {
-          name: parsed.data.name, email: parsed.data.email, passwordHash, starterMicros: deps.config.signup_credits_usd,
-        }, deps.now());
-        signups.fail("signup");
-        return startSession(request, account.id, "/portal", "Your account is ready. Create an API key to get started.");
-      } catch (e) {
-        if (e instanceof ApiError && e.status < 500) return render(e.param === "email" ? { email: e.message } : { form: e.message }, e.status);
-        throw e;
-      }
-    }, hide());
+    .use(portalSignupRoutes(deps));
 };
-
-const starter = (deps: ModuleDeps) => (deps.config.signup_credits_usd > 0 ? usd(deps.config.signup_credits_usd) : null);
 
 const invalidInvite = (found: InviteState | null) =>
   htmlResponse(inviteInvalidView(found ? (found.state as "used" | "expired") : "missing"), found ? 410 : 404);

@@ -8,10 +8,10 @@ import { errorPage, page } from "../layout";
 import { redeemCode } from "../../modules/codes/service";
 import { createKey, keyView, listKeys, revokeKey, rotateKey } from "../../modules/keys/service";
 import { publicBase } from "../../identity/logins";
-import { flashCookie, htmlErrors, takeFlash, type PortalUser } from "../session";
+import { flashCookie, htmlErrors, isSecure, takeFlash, type PortalUser } from "../session";
 import { Reveals } from "../../identity/sessions";
 import { portalAuthRoutes } from "./auth-routes";
-import { dailySeries, ledgerPage, ownKey, planOf, usageCsv, usagePage, type LedgerKinds } from "./service";
+import { dailySeries, ledgerPage, ownKey, planOf, usageCsvStream, usagePage, type LedgerKinds } from "./service";
 import { creditsView } from "./views/credits";
 import { keysView } from "./views/keys";
 import { overviewView, suspendedBanner } from "./views/overview";
@@ -23,11 +23,11 @@ import { webAssets } from "../assets";
 // so a shared one would carry one app's hooks into the next (several apps run in one test process).
 const hide = () => ({ portal: true, detail: { hide: true } }) as const;
 const DAY_MS = 86_400_000;
-const safe = htmlErrors("/portal", { href: "/portal", label: "Back to the portal" });
 const EXPIRY_DAYS = new Set(["7", "30", "90", "365"]);
 
 /** The customer portal: server-rendered pages under /portal, signed in with a session cookie. */
 export const portalModule = (deps: ModuleDeps) => {
+  const safe = htmlErrors(deps, "/portal", { href: "/portal", label: "Back to the portal" });
   const actor = (u: PortalUser) => `portal:${u.account.id}`;
   const render = (request: Request, u: PortalUser, active: string, title: string, body: Html, o: { status?: number; chart?: boolean } = {}) => {
     const f = takeFlash(request);
@@ -37,7 +37,9 @@ export const portalModule = (deps: ModuleDeps) => {
       f.headers,
     );
   };
-  const back = (to: string, kind: "ok" | "error", message: string) => redirectResponse(to, [flashCookie({ kind, message })]);
+  const back = (request: Request, to: string, kind: "ok" | "error", message: string) =>
+    redirectResponse(to, [flashCookie({ kind, message }, isSecure(deps, request))]);
+  // Read-only while suspended: forms are shown disabled, and the portal macro refuses their posts.
   const suspended = (u: PortalUser) => u.account.status !== "active";
   const reveals = new Reveals<{ key: string; name: string; rotated: boolean }>(10 * 60_000, deps.now);
   const keysPage = (request: Request, u: PortalUser, extra: { created?: { key: string; name: string; rotated: boolean } | null }) =>
@@ -56,19 +58,18 @@ export const portalModule = (deps: ModuleDeps) => {
     .use(portalAuthRoutes(deps))
     // Someone opening the gateway's address in a browser wants the dashboard, not a JSON 404.
     .get("/", () => redirectResponse("/portal"), { detail: { hide: true } })
-    .get("/portal", ({ request, user }) => safe(request, () => {
+    .get("/portal", ({ request, user }) => safe(request, async () => {
       const keys = listKeys(deps.store, user.account.id).filter((k) => keyView(k, deps.now()).status === "active");
       return render(request, user, "overview", "Overview", overviewView({
         account: user.account,
         balance: deps.credits.balance(user.account.id),
-        series: dailySeries(deps.store, { accountId: user.account.id }, deps.now()),
+        series: await dailySeries(deps.store, { accountId: user.account.id }, deps.now()),
         plan: planOf(deps.store, deps.config, user.account.id),
         keyCount: keys.length,
       }), { chart: true });
     }), hide())
     .get("/portal/keys", ({ request, user }) => safe(request, () => keysPage(request, user, { created: reveals.take(user.session.token) })), hide())
     .post("/portal/keys", ({ request, user, body }) => safe(request, () => {
-      if (suspended(user)) return back("/portal/keys", "error", "This account is suspended: keys cannot be created.");
       const models = fieldList(body, "models");
       const unknown = models.filter((m) => !deps.config.models.some((c) => c.id === m));
       const days = field(body, "expires_in_days");
@@ -84,7 +85,7 @@ export const portalModule = (deps: ModuleDeps) => {
         : capMicros !== null && capMicros <= 0 ? "The spending cap must be a positive amount in USD, e.g. 25 or 12.50."
         : field(body, "name").length > 200 ? "The name is too long (200 characters at most)."
         : null;
-      if (error) return back("/portal/keys", "error", error);
+      if (error) return back(request, "/portal/keys", "error", error);
       const now = deps.now();
       const { row, key } = createKey(deps.store, deps.config.key_prefix, user.account.id, {
         name: field(body, "name").trim(),
@@ -97,16 +98,15 @@ export const portalModule = (deps: ModuleDeps) => {
       return redirectResponse("/portal/keys");
     }), hide())
     .post("/portal/keys/:id/rotate", ({ request, user, params, body }) => safe(request, () => {
-      if (suspended(user)) return back("/portal/keys", "error", "This account is suspended: keys cannot be rotated.");
       const grace = Number(field(body, "grace_seconds") || 0);
-      if (![0, 3600, 86400, 604800].includes(grace)) return back("/portal/keys", "error", "Choose when the old key should stop working.");
+      if (![0, 3600, 86400, 604800].includes(grace)) return back(request, "/portal/keys", "error", "Choose when the old key should stop working.");
       try {
         ownKey(deps.store, user.account.id, params.id);
         const { row, key } = rotateKey(deps.store, params.id, grace, actor(user), deps.now());
         reveals.put(user.session.token, { key, name: row.name, rotated: true });
         return redirectResponse("/portal/keys");
       } catch (e) {
-        if (e instanceof ApiError && e.status < 500) return back("/portal/keys", "error", e.message);
+        if (e instanceof ApiError && e.status < 500) return back(request, "/portal/keys", "error", e.message);
         throw e;
       }
     }), hide())
@@ -114,18 +114,18 @@ export const portalModule = (deps: ModuleDeps) => {
       try {
         const k = ownKey(deps.store, user.account.id, params.id);
         revokeKey(deps.store, k.id, actor(user), deps.now());
-        return back("/portal/keys", "ok", `Key “${k.name || `${k.prefix}…${k.last4}`}” revoked: it no longer works.`);
+        return back(request, "/portal/keys", "ok", `Key “${k.name || `${k.prefix}…${k.last4}`}” revoked: it no longer works.`);
       } catch (e) {
-        if (e instanceof ApiError && e.status < 500) return back("/portal/keys", "error", e.message);
+        if (e instanceof ApiError && e.status < 500) return back(request, "/portal/keys", "error", e.message);
         throw e;
       }
     }), hide())
-    .get("/portal/usage", ({ request, user, query }) => safe(request, () => {
+    .get("/portal/usage", ({ request, user, query }) => safe(request, async () => {
       const { filter, values, search } = usageFilter(query, user);
       const keys = listKeys(deps.store, user.account.id);
       const names = new Map(keys.map((k) => [k.id, k.name || `${k.prefix}…${k.last4}`]));
       const before = typeof query.before === "string" ? query.before : undefined;
-      const data = usagePage(deps.store, filter, 50, before);
+      const data = await usagePage(deps.store, filter, 50, before);
       return render(request, user, "usage", "Usage", portalUsageView({
         values,
         models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),
@@ -140,7 +140,7 @@ export const portalModule = (deps: ModuleDeps) => {
     .get("/portal/usage.csv", ({ request, user, query }) => safe(request, () => {
       const { filter } = usageFilter(query, user);
       const day = new Date(deps.now()).toISOString().slice(0, 10);
-      return new Response(usageCsv(deps.store, filter, microsToUsd), {
+      return new Response(usageCsvStream(deps.store, filter, microsToUsd), {
         headers: {
           "content-type": "text/csv; charset=utf-8",
           "content-disposition": `attachment; filename="tollgate-usage-${day}.csv"`,
@@ -153,10 +153,10 @@ export const portalModule = (deps: ModuleDeps) => {
       try {
         const r = redeemCode(deps.store, user.account.id, field(body, "code"), actor(user), deps.now());
         const amount = `$${microsToUsd(r.entry.amount_micros)}`;
-        return back("/portal/credits", "ok", r.replayed ? `You already redeemed this code (${amount}).` : `Code redeemed: ${amount} added to your balance.`);
+        return back(request, "/portal/credits", "ok", r.replayed ? `You already redeemed this code (${amount}).` : `Code redeemed: ${amount} added to your balance.`);
       } catch (e) {
         // Post/redirect/get: the message shows as a flash on the credits page.
-        if (e instanceof ApiError && e.status < 500) return back("/portal/credits", "error", e.message);
+        if (e instanceof ApiError && e.status < 500) return back(request, "/portal/credits", "error", e.message);
         throw e;
       }
     }), hide())

@@ -3,7 +3,9 @@ import type { Store } from "../../store/store";
 import { errors } from "../../lib/errors";
 import { getKeyRow, type KeyRow } from "../../modules/keys/service";
 import type { LedgerRow } from "../../money/ledger";
+import type { UsageRowT } from "../../modules/usage/model";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../../modules/usage/service";
+import { yieldToLoop } from "../../modules/usage/slices";
 import { getAccountPlan } from "../../modules/ratelimit/service";
 
 const DAY_MS = 86_400_000;
@@ -17,10 +19,10 @@ export interface DaySeries {
 }
 
 /** Spend (micros), tokens and requests per UTC day for the last `n` days including today. */
-export function dailySeries(store: Store, filter: Omit<UsageFilter, "from" | "to">, now: number, n = 30): DaySeries {
+export async function dailySeries(store: Store, filter: Omit<UsageFilter, "from" | "to">, now: number, n = 30): Promise<DaySeries> {
   const today = Math.floor(now / DAY_MS) * DAY_MS;
   const from = today - (n - 1) * DAY_MS;
-  const rows = dailyUsage(store, { ...filter, from, to: today + DAY_MS });
+  const rows = await dailyUsage(store, { ...filter, from, to: today + DAY_MS });
   const index = new Map<string, number>();
   const s: DaySeries = { days: [], spend: [], tokens: [], requests: [] };
   for (let i = 0; i < n; i++) {
@@ -70,9 +72,9 @@ export interface UsageFilterForm {
 }
 
 /** Usage rows and totals for the given filter; `to` is an inclusive UTC date in the form. */
-export function usagePage(store: Store, f: UsageFilter, limit: number, cursor?: string) {
+export async function usagePage(store: Store, f: UsageFilter, limit: number, cursor?: string) {
   const page = listUsage(store, f, limit, cursor);
-  const totals = totalsOf(dailyUsage(store, f));
+  const totals = totalsOf(await dailyUsage(store, f));
   return { ...page, totals };
 }
 
@@ -88,25 +90,38 @@ function csvCell(v: unknown): string {
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
-/** Every usage row matching the filter as CSV (paged internally; capped at `max` rows). */
-export function usageCsv(store: Store, f: UsageFilter, costUsd: (micros: number) => string, max = 100_000): string {
-  const lines = [CSV_COLUMNS.join(",")];
+/** Rows per chunk of a CSV export: one chunk is read and formatted in a few milliseconds. */
+const CSV_CHUNK_ROWS = 1000;
+
+function csvLine(r: UsageRowT, costUsd: (micros: number) => string): string {
+  const row = { ...r, created_at: new Date(r.created_at * 1000).toISOString(), cost_usd: costUsd(r.cost_micros) } as Record<string, unknown>;
+  return CSV_COLUMNS.map((c) => csvCell(row[c])).join(",");
+}
+
+/**
+ * Every usage row matching the filter as CSV (newest first; capped at `max` rows), streamed a
+ * chunk at a time with a turn of the event loop between chunks: a large export neither blocks
+ * other requests nor sits whole in memory.
+ */
+export function usageCsvStream(store: Store, f: UsageFilter, costUsd: (micros: number) => string, max = 100_000): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
   let cursor: string | undefined;
   let count = 0;
-  do {
-    const page = listUsage(store, f, 1000, cursor);
-    for (const r of page.rows) {
-      const row = {
-        ...r,
-        created_at: new Date(r.created_at * 1000).toISOString(),
-        cost_usd: costUsd(r.cost_micros),
-      } as Record<string, unknown>;
-      lines.push(CSV_COLUMNS.map((c) => csvCell(row[c])).join(","));
-      if (++count >= max) return lines.join("\r\n") + "\r\n";
-    }
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  return lines.join("\r\n") + "\r\n";
+  let started = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const lines: string[] = [];
+      if (started) await yieldToLoop();
+      else lines.push(CSV_COLUMNS.join(","));
+      started = true;
+      const page = listUsage(store, f, Math.min(CSV_CHUNK_ROWS, max - count), cursor);
+      for (const r of page.rows) lines.push(csvLine(r, costUsd));
+      count += page.rows.length;
+      cursor = page.nextCursor ?? undefined;
+      if (lines.length) controller.enqueue(encoder.encode(`${lines.join("\r\n")}\r\n`));
+      if (!cursor || count >= max) controller.close();
+    },
+  });
 }
 
 export type LedgerKinds = "" | "credits" | "charges";

@@ -82,6 +82,41 @@ ${e.form && flashBox({ kind: "error", message: e.form })}
   );
 }
 
+/** The answer to every accepted sign-up form, whether or not the email already has an account. */
+export function signupSentView(ttlHours: number): Html {
+  return authPage(
+    "Check your email",
+    html`<h1>Check your email</h1>
+<p class="muted">If this address can be used for a new account, we have sent it a link to finish signing up (valid for
+${ttlHours} hours). If it already has an account, we have sent it a reminder instead.</p>
+<p class="muted">Nothing arrived? Check your spam folder, or <a href="/portal/signup">try again</a>.</p>
+<a class="btn" href="/portal/login">Go to sign in</a>`,
+  );
+}
+
+/** Step two of open sign-up: the password chosen at step one proves it is the same person. */
+export function signupConfirmView(o: { csrf: string; token: string; email: string; error?: string }): Html {
+  return authPage(
+    "Finish signing up",
+    html`<h1>Finish signing up</h1>
+<p class="muted">Enter the password you chose to create the account for <strong>${o.email}</strong>.</p>
+${o.error && flashBox({ kind: "error", message: o.error })}
+<form class="stack" method="post" action="/portal/signup/confirm/${o.token}">
+  ${csrfField(o.csrf)}
+  ${field({ name: "password", label: "Password", type: "password", required: true, attrs: 'autocomplete="current-password" autofocus' })}
+  <button class="btn primary" type="submit">Create my account</button>
+</form>`,
+  );
+}
+
+export function signupInvalidView(): Html {
+  return authPage(
+    "Sign-up link",
+    html`<h1>Sign-up link unavailable</h1><p class="muted">This link is not valid, was already used or has expired.</p>
+<a class="btn" href="/portal/signup">Sign up again</a> <a class="btn" href="/portal/login">Go to sign in</a>`,
+  );
+}
+
 export function consoleLoginView(o: { csrf: string; flash?: Flash | null; next?: string }): Html {
   return authPage(
     "Operator sign in",

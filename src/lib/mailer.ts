@@ -1,0 +1,26 @@
+import type { Transporter } from "nodemailer";
+import type { Config } from "../config/load";
+
+export interface Mail {
+  to: string;
+  subject: string;
+  text: string;
+}
+
+/** Email through the configured SMTP server; nodemailer is loaded on the first message. */
+export class Mailer {
+  private transport: Transporter | null = null;
+
+  constructor(private readonly config: Config) {}
+
+  async send(mail: Mail): Promise<void> {
+    if (!this.config.smtp_host) throw new Error("no SMTP server configured (smtp_host)");
+    this.transport ??= (require("nodemailer") as typeof import("nodemailer")).createTransport({
+      host: this.config.smtp_host,
+      port: this.config.smtp_port,
+      secure: this.config.smtp_secure,
+      auth: this.config.smtp_user ? { user: this.config.smtp_user, pass: this.config.smtp_password ?? "" } : undefined,
+    });
+    await this.transport.sendMail({ from: this.config.smtp_from, ...mail });
+  }
+}

@@ -5,6 +5,7 @@
  * bounds non-streaming requests.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import OpenAI from "openai";
 import { chat, user } from "./support/chat";
 import { startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import type { Gateway } from "./support/gateway";
@@ -120,8 +121,29 @@ describe("one account cannot open a breaker", () => {
     }
   });
 
-  test("a gateway with one customer: its own failures open it (nobody else is hurt)", async () => {
+  test("two SDK calls answered 500 (six attempts with the SDK's retries) of one account do not open it; the next customer is served", async () => {
     const gw = await withBreaker();
+    try {
+      const a = await gw.customer(1_000_000);
+      const other = await gw.customer(1_000_000);
+      const client = new OpenAI({ apiKey: a.key, baseURL: `${gw.url}/v1`, maxRetries: 2 });
+      for (let i = 0; i < 2; i++) {
+        // The SDK's promise type keeps its own state: expect().rejects would see it resolved.
+        const status = await client.chat.completions
+          .create({ model: "grok-4", messages: user(), max_tokens: 5, mock: { status: 500 } } as never)
+          .then(() => 200, (e: { status?: number }) => e.status);
+        expect(status).toBe(502);
+      }
+      expect(await upstreamState(gw)).toMatchObject({ state: "closed", failures: 6, times_opened: 0 });
+      const next = await chat(gw.url, other.key, { model: "grok-4", messages: user(), max_tokens: 5 });
+      expect(next.status).toBe(200);
+    } finally {
+      await gw.stop({ keepUpstream: true });
+    }
+  });
+
+  test("a gateway with one account sets breaker.min_accounts to 1: its failures open the breaker", async () => {
+    const gw = await withBreaker({ breaker: { min_accounts: 1, cooldown_ms: 60_000 } });
     try {
       const a = await gw.customer(1_000_000);
       for (let i = 0; i < 5; i++) await chat(gw.url, a.key, { model: "grok-4", messages: user(), max_tokens: 5, mock: { status: 503 } });

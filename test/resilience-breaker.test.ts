@@ -196,7 +196,7 @@ describe("breaker end to end, with GET /admin/upstreams", () => {
     upstream = startFakeUpstream();
     gw = await gatewayOver([{ id: "xai", url: upstream.url, keys: ["xai-secret-key-9876"] }], {
       retry: { ...FAST.retry, max_attempts: 1 },
-      breaker: { failures: 3, window_ms: 30_000, cooldown_ms: 1_500 },
+      breaker: { failures: 3, window_ms: 30_000, cooldown_ms: 1_500, min_accounts: 1 },
     });
   });
   afterAll(async () => {

@@ -142,7 +142,7 @@ describe("several keys of one provider", () => {
   });
 
   test("a key the upstream refuses (401) is skipped for the next key; customers see only 200s", async () => {
-    const g = await gatewayOver([{ id: "xai", url: primary.url, keys: KEYS }], { breaker: { failures: 2, window_ms: 60_000, cooldown_ms: 60_000 } });
+    const g = await gatewayOver([{ id: "xai", url: primary.url, keys: KEYS }], { breaker: { failures: 2, window_ms: 60_000, cooldown_ms: 60_000, min_accounts: 1 } });
     gateways.push(g);
     primary.setDefaults({ status: 401, error_body: { error: { message: "Incorrect API key provided" } }, only_key: KEYS[1] });
     const c = await g.customer(CREDITS);

@@ -93,7 +93,7 @@ export const BreakerSchema = z.strictObject({
   window_ms: int(1_000, 3_600_000).default(60_000),
   /** An open breaker lets one probe request through after this long. */
   cooldown_ms: int(100, 3_600_000).default(30_000),
-  /** Failures must come from this many distinct accounts to open it (unless one account is all the traffic). */
+  /** Failures must come from this many distinct accounts to open it (set 1 for a gateway with one account). */
   min_accounts: int(1, 1000).default(2),
   /** It also opens when at least `failure_rate` of at least `min_requests` calls in the window failed. */
   min_requests: int(1, 1_000_000).default(20),

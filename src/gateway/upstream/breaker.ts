@@ -5,7 +5,7 @@ export interface BreakerOptions {
   failures: number;
   windowMs: number;
   cooldownMs: number;
-  /** Failures must come from this many distinct accounts (unless one account is all the traffic). */
+  /** Failures must come from this many distinct accounts (1: any account's failures count). */
   minAccounts?: number;
   /** The rate rule: at least this many calls in the window ... */
   minRequests?: number;
@@ -29,11 +29,11 @@ interface Outcome {
 /**
  * Circuit breaker of one upstream key. Closed: every call goes through. It opens on a streak of
  * `failures` consecutive failures within the window, or on a failure rate over a minimum volume,
- * and only when the failures came from `minAccounts` distinct accounts, or when a single account
- * is all the traffic (then opening hurts nobody else): one customer whose requests make the
- * upstream fail must not shut it for everyone. Open: nothing goes through until the cooldown
- * ends. Half-open: exactly one probe; its success closes the breaker, its failure opens it for
- * another cooldown. The clock is injected so tests need not wait.
+ * and either way only when the window's failures came from `minAccounts` distinct accounts: one
+ * customer whose requests make the upstream fail must not shut it for everyone (a gateway with
+ * a single account sets minAccounts to 1). Open: nothing goes through until the cooldown ends.
+ * Half-open: exactly one probe; its success closes the breaker, its failure opens it for another
+ * cooldown. Calls without an account count as one. The clock is injected so tests need not wait.
  */
 export class CircuitBreaker {
   private openedAt: number | null = null;
@@ -131,15 +131,13 @@ export class CircuitBreaker {
     return r.requests >= minRequests && r.errorRate >= (this.opts.failureRate ?? 1);
   }
 
-  /** The window's failures came from enough accounts, or one account is all its traffic. */
+  /** The window's failures came from enough distinct accounts. */
   private manyAccounts(): boolean {
+    const need = this.opts.minAccounts ?? 1;
+    if (need <= 1) return true;
     const failing = new Set<string>();
-    const all = new Set<string>();
-    for (const o of this.outcomes) {
-      all.add(o.account);
-      if (!o.ok) failing.add(o.account);
-    }
-    return failing.size >= (this.opts.minAccounts ?? 1) || all.size === 1;
+    for (const o of this.outcomes) if (!o.ok && failing.add(o.account).size >= need) return true;
+    return false;
   }
 
   private open(now: number): void {

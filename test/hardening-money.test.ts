@@ -5,6 +5,7 @@
  * tokens delivered; a key's cap says so, and is shared with the key's replacements.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { connect } from "node:net";
 import OpenAI from "openai";
 import { costMicros } from "../src/gateway/providers/usage";
 import { chat, until, user } from "./support/chat";
@@ -38,18 +39,24 @@ describe("a client that stops reading", () => {
     const gw = await single({ timeouts: { ...FAST.timeouts, stream_gap_ms: 30_000, total_ms: 2_000 }, hold_ttl_seconds: 10 });
     try {
       const c = await gw.customer(10_000_000);
-      const body = { model: "grok-4", messages: user(), stream: true, mock: { completion_tokens: 5_000, chunk_delay_ms: 5 } };
-      const res = await chat(gw.url, c.key, body);
-      expect(res.status).toBe(200);
-      const requestId = res.headers.get("x-request-id")!;
-      const reader = res.body!.getReader();
-      await reader.read(); // one chunk, then the client stops reading but keeps the connection
+      const body = JSON.stringify({ model: "grok-4", messages: user(), stream: true, mock: { completion_tokens: 200_000 } });
+      // A raw connection that stops reading after the first bytes: TCP backpressure stalls the stream.
+      const { port } = new URL(gw.url);
+      const socket = connect(Number(port), "127.0.0.1");
+      let head = "";
+      socket.once("data", (d: Buffer) => {
+        head = d.toString("latin1");
+        socket.pause();
+      });
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${c.key}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      expect(await until(() => head.length > 0, 3_000)).toBe(true);
+      const requestId = /x-request-id: (\S+)/i.exec(head)![1]!;
       expect(await until(() => row(gw, requestId) !== null, 6_000, 50)).toBe(true);
       const r = row(gw, requestId)!;
       expect(r).toMatchObject({ status: 504, error_code: "upstream_timeout" });
       expect(r.cost_micros).toBeGreaterThan(0);
       expect(gw.runtime.deps.credits.balance(c.accountId).held).toBe(0);
-      await reader.cancel();
+      socket.destroy();
       await expectExactLedger(gw, c.accountId, 10_000_000);
     } finally {
       await gw.stop({ keepUpstream: true });

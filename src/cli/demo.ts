@@ -2,7 +2,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config/load";
-import { defaultModels } from "../config/load";
+import { defaultModels, resolveModel } from "../config/load";
+import type { ModelConfig } from "../config/schema";
 import { startMockUpstream } from "../demo/mock-upstream";
 import { microsToUsd } from "../money/units";
 import { createAccount } from "../modules/accounts/service";
@@ -19,12 +20,7 @@ function demoConfig(base: Config, mockUrl: string, dbPath: string): Config {
     ...base,
     db_path: dbPath,
     providers: [{ id: "mock", kind: "openai", base_url: mockUrl, headers: {}, api_key: "mock-upstream-key" }],
-    models: defaultModels().map((m) => ({
-      ...m,
-      provider: "mock",
-      upstream_model: m.upstream_model ?? m.id,
-      cached_input_price: m.cached_input_price ?? m.input_price,
-    })),
+    models: defaultModels().map((m) => resolveModel({ ...m, provider: "mock" } as ModelConfig)),
   };
 }
 

@@ -3,6 +3,8 @@ import { z } from "zod";
 import { MAX_BALANCE_MICROS } from "../money/units";
 import {
   BreakerSchema,
+  DEFAULT_TOOL_PRICES,
+  type Tool,
   BUILTIN_DEFAULT_PLAN,
   ConfigSchema,
   DeploymentSchema,
@@ -29,11 +31,17 @@ export interface Deployment {
   priority: number;
   weight: number;
 }
-export type Model = Omit<ModelConfig, "provider" | "deployments"> & {
+export type Model = Omit<ModelConfig, "provider" | "deployments" | "input_price" | "cached_input_price" | "output_price" | "image_price" | "tool_prices"> & {
   /** The first deployment's provider (the simple form). */
   provider: string;
   upstream_model: string;
+  input_price: number;
   cached_input_price: number;
+  output_price: number;
+  /** Per image generated (0 for chat models). */
+  image_price: number;
+  /** Per 1,000 calls of each server-side tool, xAI's list prices where not configured. */
+  tool_prices: Readonly<Record<Tool, number>>;
   /** Ordered by priority. Absent (configs built in code): the one `provider`. */
   deployments?: readonly Deployment[];
 };
@@ -133,7 +141,7 @@ function resolveKeys(p: ProviderConfig, env: Record<string, string | undefined>)
 }
 
 export function defaultModels(): Omit<ModelConfig, "deployments">[] {
-  const grok = { provider: "xai", input_price: 3_000_000, cached_input_price: 750_000, output_price: 15_000_000 };
+  const grok = { provider: "xai", kind: "chat" as const, input_price: 3_000_000, cached_input_price: 750_000, output_price: 15_000_000, pricing: "list" as const, markup_percent: 0, tool_call_allowance: 5 };
   return [
     { id: "grok-4", upstream_model: "grok-4-0709", context_window: 256000, max_output_tokens: 32768, reasoning_allowance_tokens: 0, created: 1752019200, ...grok },
     { id: "grok-3", upstream_model: "grok-3", context_window: 131072, max_output_tokens: 32768, reasoning_allowance_tokens: 0, created: 1744243200, ...grok },
@@ -141,6 +149,35 @@ export function defaultModels(): Omit<ModelConfig, "deployments">[] {
 }
 
 type Parsed = z.output<typeof ConfigSchema>;
+
+/** One model, resolved: its deployments by priority (upstream model ids filled in) and its prices. */
+export function resolveModel(m: ModelConfig): Model {
+  const { deployments: given, provider: _p, ...rest } = m;
+  if (!given && !m.provider) throw new ConfigError(`invalid config: models.${m.id}: needs provider or deployments`);
+  if (given && m.provider) throw new ConfigError(`invalid config: models.${m.id}: give either provider or deployments, not both`);
+  const upstream_model = m.upstream_model ?? m.id;
+  // Stable by priority: equal priorities keep their configured order.
+  const deployments = (given ?? [{ provider: m.provider!, priority: 0, weight: 1 }])
+    .map((d) => ({ ...d, upstream_model: d.upstream_model ?? upstream_model }))
+    .sort((a, b) => a.priority - b.priority);
+  return { ...rest, ...prices(m), provider: deployments[0]!.provider, upstream_model: deployments[0]!.upstream_model, deployments };
+}
+
+/** A model's prices, resolved: the ones its kind needs are required, tools default to xAI's list. */
+function prices(m: ModelConfig) {
+  const required = (field: string) => new ConfigError(`invalid config: models.${m.id}.${field}: required (USD per ${field === "image_price" ? "image" : "1M tokens"})`);
+  if (m.kind !== "image" && m.input_price === undefined) throw required("input_price");
+  if (m.kind !== "image" && m.output_price === undefined) throw required("output_price");
+  if (m.kind === "image" && m.image_price === undefined) throw required("image_price");
+  const input = m.input_price ?? 0;
+  return {
+    input_price: input,
+    cached_input_price: m.cached_input_price ?? input,
+    output_price: m.output_price ?? 0,
+    image_price: m.image_price ?? 0,
+    tool_prices: { ...DEFAULT_TOOL_PRICES, ...m.tool_prices },
+  };
+}
 
 /** The settings from file, environment and overrides, validated, resolved and frozen; bad ones throw ConfigError. */
 export function loadConfig(opts: LoadOptions = {}): Config {
@@ -227,23 +264,7 @@ function resolveProviders(c: Parsed, env: Record<string, string | undefined>): P
 
 /** The models (the built-in ones when none is configured), each with its deployments by priority. */
 function resolveModels(c: Parsed, providerIds: ReadonlySet<string>): Model[] {
-  const models: Model[] = (c.models ?? (defaultModels() as ModelConfig[])).map((m) => {
-    const { deployments: given, provider: _p, ...rest } = m;
-    if (!given && !m.provider) throw new ConfigError(`invalid config: models.${m.id}: needs provider or deployments`);
-    if (given && m.provider) throw new ConfigError(`invalid config: models.${m.id}: give either provider or deployments, not both`);
-    const upstream_model = m.upstream_model ?? m.id;
-    // Stable by priority: equal priorities keep their configured order.
-    const deployments = (given ?? [{ provider: m.provider!, priority: 0, weight: 1 }])
-      .map((d) => ({ ...d, upstream_model: d.upstream_model ?? upstream_model }))
-      .sort((a, b) => a.priority - b.priority);
-    return {
-      ...rest,
-      provider: deployments[0]!.provider,
-      upstream_model: deployments[0]!.upstream_model,
-      cached_input_price: m.cached_input_price ?? m.input_price,
-      deployments,
-    };
-  });
+  const models: Model[] = (c.models ?? (defaultModels() as ModelConfig[])).map(resolveModel);
   const modelIds = new Set<string>();
   for (const m of models) {
     const deployments = m.deployments ?? [];

@@ -38,6 +38,40 @@ export const DeploymentSchema = z.strictObject({
   weight: z.number().int().min(1).max(1000).default(1),
 });
 
+/** Server-side tools the upstream bills per call (xAI's names); prices are USD per 1,000 calls. */
+export const TOOLS = ["web_search", "x_search", "code_execution", "attachment_search", "collections_search", "mcp", "image_generation"] as const;
+export type Tool = (typeof TOOLS)[number];
+
+/** xAI's list prices per 1,000 successful calls (docs.x.ai pricing), scaled like every USD amount. */
+export const DEFAULT_TOOL_PRICES: Readonly<Record<Tool, number>> = {
+  web_search: 5_000_000,
+  x_search: 5_000_000,
+  code_execution: 5_000_000,
+  attachment_search: 10_000_000,
+  collections_search: 2_500_000,
+  mcp: 0,
+  image_generation: 20_000_000,
+};
+
+const ToolPricesSchema = z.partialRecord(z.enum(TOOLS), scaledUsd);
+
+/** Prices above a prompt size (some models bill the whole request higher beyond a context length). */
+const LongContextSchema = z.strictObject({
+  above_tokens: z.number().int().positive(),
+  input_price: scaledUsd,
+  cached_input_price: scaledUsd.optional(),
+  output_price: scaledUsd,
+});
+
+/** What the upstream charges the operator, when it does not report the cost itself (margins). */
+const UpstreamCostSchema = z.strictObject({
+  input_price: scaledUsd,
+  cached_input_price: scaledUsd.optional(),
+  output_price: scaledUsd,
+  image_price: scaledUsd.optional(),
+  tool_prices: ToolPricesSchema.optional(),
+});
+
 export const ModelSchema = z.strictObject({
   id: z.string().min(1),
   /** The simple form: one provider. Either this or `deployments`. */
@@ -45,10 +79,27 @@ export const ModelSchema = z.strictObject({
   /** Several providers (failover by priority, load spread by weight). */
   deployments: z.array(DeploymentSchema).min(1).optional(),
   upstream_model: z.string().min(1).optional(),
-  /** USD per 1M tokens, which is micros per token; stored scaled by 1e6. */
-  input_price: scaledUsd,
+  /** "chat": token-priced text models (chat, responses, messages, completions); "image": image generation. */
+  kind: z.enum(["chat", "image"]).default("chat"),
+  /** USD per 1M tokens, which is micros per token; stored scaled by 1e6. Required for chat models. */
+  input_price: scaledUsd.optional(),
   cached_input_price: scaledUsd.optional(),
-  output_price: scaledUsd,
+  output_price: scaledUsd.optional(),
+  /** Image models: USD per image generated (required for them). */
+  image_price: scaledUsd.optional(),
+  /**
+   * "list": the prices here. "cost_plus": the upstream's own reported cost (xAI's
+   * cost_in_usd_ticks: tools, tiers and images included) plus `markup_percent`; the list prices
+   * then bound the hold and price answers that report no cost.
+   */
+  pricing: z.enum(["list", "cost_plus"]).default("list"),
+  markup_percent: z.number().min(0).max(10_000).default(0),
+  /** Server-side tool calls, USD per 1,000 (list pricing); missing tools take xAI's list prices. */
+  tool_prices: ToolPricesSchema.optional(),
+  /** Calls of server-side tools held for when a request enables them (usage beyond is still charged). */
+  tool_call_allowance: z.number().int().nonnegative().default(5),
+  long_context: LongContextSchema.optional(),
+  upstream_cost: UpstreamCostSchema.optional(),
   context_window: z.number().int().positive().default(131072),
   max_output_tokens: z.number().int().positive().default(32768),
   /**

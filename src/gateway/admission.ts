@@ -1,9 +1,9 @@
 import type { Model } from "../config/load";
-import { findModel, modelsFor } from "./catalogue";
-import type { ChatRequestT } from "./chat-request";
-import type { GatewayDeps } from "./deps";
-import { planHold, type HoldPlan, type Spendable } from "./hold";
 import { outOfCredit, spendCapReached } from "../money/refusals";
+import { findModel, modelsFor } from "./catalogue";
+import type { GatewayDeps } from "./deps";
+import type { Dialect, GatewayBody } from "./dialects/types";
+import { planHold, type HoldPlan, type Spendable } from "./hold";
 import type { Principal } from "./key-auth";
 import type { Admission } from "./limits/limiter";
 import { Meter } from "./meter";
@@ -20,9 +20,10 @@ export interface Admitted {
   headers: Record<string, string>;
 }
 
-export interface AdmitRequest {
+export interface AdmitRequest<B extends GatewayBody> {
+  dialect: Dialect<B>;
   principal: Principal;
-  body: ChatRequestT;
+  body: B;
   requestId: string;
   stream: boolean;
 }
@@ -47,19 +48,19 @@ export function spendable(deps: GatewayDeps, p: Principal): Spendable {
 export function refuseBroke(deps: GatewayDeps, p: Principal): void {
   const s = spendable(deps, p);
   if (s.amount > 0) return;
-  const free = modelsFor(deps.config, p.models).some((m) => m.input_price === 0 && m.output_price === 0);
+  const free = modelsFor(deps.config, p.models).some((m) => m.input_price === 0 && m.output_price === 0 && m.image_price === 0);
   if (!free) throw s.refuse();
 }
 
 /**
  * Lets a request in or refuses it, synchronously (nothing awaits between the balance check and
- * the hold): the gateway's cap on requests in flight (503), the model (404), the hold it can
- * afford (402), the rate limits (429), then the hold itself. Throws ApiError when refused.
+ * the hold): the model (404), the hold it can afford (402), the gateway's cap on requests in
+ * flight (503), the rate limits (429), then the hold itself. Throws ApiError when refused.
  */
-export function admit(deps: GatewayDeps, req: AdmitRequest): Admitted {
-  const { principal: p, body, requestId } = req;
-  const model = findModel(deps.config, p.models, body.model);
-  const plan = planHold(model, body, spendable(deps, p));
+export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitRequest<B>): Admitted {
+  const { principal: p, body, requestId, dialect } = req;
+  const model = findModel(deps.config, p.models, body.model, dialect.modelKind);
+  const plan = planHold(model, dialect.demand(body), spendable(deps, p));
   // The global cap comes first: a full gateway answers 503 without touching limits or credit.
   const lease = deps.upstreams.traffic.enter();
   let admission: Admission | undefined;
@@ -73,6 +74,6 @@ export function admit(deps: GatewayDeps, req: AdmitRequest): Admitted {
     lease.release();
     throw e;
   }
-  const meter = new Meter(deps, requestId, p, model, req.stream, plan.hold, admission);
+  const meter = new Meter(deps, requestId, p, model, req.stream, plan.hold, admission, dialect.endpoint);
   return { model, plan, lease, admission, meter, headers: { "x-request-id": requestId, ...admission.headers } };
 }

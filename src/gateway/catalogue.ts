@@ -6,10 +6,13 @@ export function modelsFor(config: Config, allowed: readonly string[] | null): re
   return allowed ? config.models.filter((m) => allowed.includes(m.id)) : config.models;
 }
 
-/** Unknown models and models outside the key's allow-list look the same: 404 model_not_found. */
-export function findModel(config: Config, allowed: readonly string[] | null, id: string): Model {
+/**
+ * Unknown models, models outside the key's allow-list, and models of another kind than the
+ * route serves (an image model on chat) look the same: 404 model_not_found.
+ */
+export function findModel(config: Config, allowed: readonly string[] | null, id: string, kind: Model["kind"] = "chat"): Model {
   const m = config.models.find((x) => x.id === id);
-  if (!m || (allowed && !allowed.includes(id))) throw errors.modelNotFound(id);
+  if (!m || m.kind !== kind || (allowed && !allowed.includes(id))) throw errors.modelNotFound(id);
   return m;
 }
 

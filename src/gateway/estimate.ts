@@ -11,9 +11,14 @@ const isImagePart = (o: Record<string, unknown>) => o.type === "image_url" || o.
  * bytes, so byte counts are safe; images count a fixed generous amount instead of their base64.
  */
 export function promptUpperBound(body: { messages: unknown[]; tools?: unknown; functions?: unknown; response_format?: unknown }): number {
+  return upperBoundOf(body.messages, [body.tools, body.functions, body.response_format]);
+}
+
+/** The same for any API: its messages (or input items), each with a message's overhead, and what else it sends. */
+export function upperBoundOf(items: readonly unknown[], extras: readonly unknown[] = []): number {
   let total = 0;
-  for (const m of body.messages) total += PER_MESSAGE + weigh(m);
-  for (const extra of [body.tools, body.functions, body.response_format]) if (extra) total += weigh(extra);
+  for (const m of items) total += PER_MESSAGE + weigh(m);
+  for (const extra of extras) if (extra) total += weigh(extra);
   return total;
 }
 
@@ -47,6 +52,11 @@ export function estimateTokens(text: string): number {
 }
 
 export function promptEstimate(body: { messages: unknown[] }): number {
+  return estimateOf(body.messages);
+}
+
+/** A realistic prompt estimate of messages (or input items). */
+export function estimateOf(items: readonly unknown[]): number {
   let chars = 0;
   const walk = (v: unknown): void => {
     if (typeof v === "string") chars += v.length;
@@ -57,6 +67,6 @@ export function promptEstimate(body: { messages: unknown[] }): number {
       else Object.values(o).forEach(walk);
     }
   };
-  walk(body.messages);
-  return Math.ceil(chars / 4) + 4 * body.messages.length;
+  walk(items);
+  return Math.ceil(chars / 4) + 4 * items.length;
 }

@@ -1,8 +1,8 @@
 import { errors } from "../lib/errors";
 import type { Admitted } from "./admission";
-import { estimateTokens } from "./estimate";
+import type { Dialect, GatewayBody } from "./dialects/types";
 import { clientGone, shuttingDown } from "./endings";
-import { readUsage, usageJson, type RawUsage } from "./providers/usage";
+import { estimateTokens } from "./estimate";
 import type { UpstreamResponse } from "./upstream/call";
 
 type Ended = "timeout" | "shutdown" | null;
@@ -12,7 +12,7 @@ type Ended = "timeout" | "shutdown" | null;
  * timeout), then charge its usage, or an estimate when it has none. A client that left meanwhile
  * is still charged: the upstream was let finish the answer it bills (see Attempt.onClient).
  */
-export async function finishWhole(a: Admitted, up: UpstreamResponse, signal: AbortSignal): Promise<Response> {
+export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, a: Admitted, up: UpstreamResponse, signal: AbortSignal): Promise<Response> {
   let ended: Ended = null;
   const timer = setTimeout(() => {
     ended ??= "timeout";
@@ -33,7 +33,7 @@ export async function finishWhole(a: Admitted, up: UpstreamResponse, signal: Abo
   up.end(null);
   try {
     // Charged all the same when the client left meanwhile: the answer was made (status 499 in the log).
-    const res = await chargeWhole(a, text, up, signal.aborted);
+    const res = await chargeWhole(dialect, a, text, up, signal.aborted);
     return signal.aborted ? clientGone(a) : res;
   } finally {
     a.lease.release();
@@ -59,12 +59,10 @@ async function bodyLost(a: Admitted, up: UpstreamResponse, why: Ended): Promise<
   }
 }
 
-/** Charges a whole answer: its usage, or an estimate when it has none. */
-async function chargeWhole(a: Admitted, text: string, up: UpstreamResponse, clientLeft: boolean): Promise<Response> {
-  const status = clientLeft ? 499 : 200;
-  const errorCode = clientLeft ? "client_closed" : null;
+/** Charges a whole answer (its usage, or an estimate when it has none) and renders it for the customer. */
+async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, a: Admitted, text: string, up: UpstreamResponse, clientLeft: boolean): Promise<Response> {
   const upstreamRequestId = upstreamIdOf(up.response);
-  let json: { usage?: RawUsage; choices?: { message?: { content?: unknown } }[] };
+  let json: Record<string, unknown>;
   try {
     json = JSON.parse(text);
     if (!json || typeof json !== "object") throw new Error("not an object");
@@ -72,16 +70,13 @@ async function chargeWhole(a: Admitted, text: string, up: UpstreamResponse, clie
     await a.meter.release(502, "upstream_malformed");
     throw errors.upstream(502, "The upstream sent a malformed response.", "upstream_malformed");
   }
-  if (json.usage && typeof json.usage === "object") {
-    const usage = readUsage(json.usage, up.adapter.reasoningIsExtra);
-    json.usage = usageJson(json.usage, usage);
-    await a.meter.charge({ status, usage, estimated: false, upstreamRequestId, errorCode });
-  } else {
-    const out = (json.choices ?? []).map((c) => (typeof c.message?.content === "string" ? c.message.content : "")).join("");
-    const usage = { prompt: a.plan.promptEstimate, cached: 0, completion: estimateTokens(out), reasoning: 0 };
-    await a.meter.charge({ status, usage, estimated: true, upstreamRequestId, errorCode });
-  }
-  return new Response(JSON.stringify(json), { status: 200, headers: { "content-type": "application/json", ...a.headers } });
+  const answer = dialect.whole(json, up.adapter);
+  const estimated = answer.usage === null;
+  const usage = answer.usage ?? { prompt: a.plan.promptEstimate, cached: 0, completion: estimateTokens(answer.text()), reasoning: 0 };
+  const status = clientLeft ? 499 : 200;
+  const body = answer.render(a.meter.price(usage));
+  await a.meter.charge({ status, usage, estimated, upstreamRequestId, errorCode: clientLeft ? "client_closed" : null });
+  return new Response(body, { status: 200, headers: { "content-type": "application/json", ...a.headers } });
 }
 
 export const upstreamIdOf = (res: Response): string | null => res.headers.get("x-request-id") ?? res.headers.get("request-id");

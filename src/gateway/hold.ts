@@ -1,16 +1,31 @@
 import type { Model } from "../config/load";
+import type { Tool } from "../config/schema";
 import type { ApiError } from "../lib/errors";
-import { costMicros } from "./providers/usage";
-import { promptEstimate, promptUpperBound } from "./estimate";
-import type { ChatRequestT } from "./chat-request";
+import { holdFor } from "../money/pricing";
 
-/** Below this many affordable output tokens a request without max_tokens is refused (402). */
+/** Below this many affordable output tokens a request without an output limit is refused (402). */
 export const MIN_CAPPED_OUTPUT = 16;
 
 /** What a request may spend, and the 402 that says why when it is not enough. */
 export interface Spendable {
   amount: number;
   refuse: () => ApiError;
+}
+
+/** What a request asks of a model, as its dialect reads it from the body. */
+export interface Demand {
+  /** Upper bound of prompt tokens (bytes; images at a generous fixed size). */
+  promptUpper: number;
+  /** Realistic prompt tokens, for the rate limiter and estimates. */
+  promptEstimate: number;
+  /** The output limit the request sets, or null (then the model's max_output_tokens). */
+  maxOutput: number | null;
+  /** Choices generated (chat's n), or images asked for. */
+  n: number;
+  /** Server-side tools the request enables (each may be called several times). */
+  tools: readonly Tool[];
+  /** Image generation: images asked for (priced per image, no tokens). */
+  images?: number;
 }
 
 export interface HoldPlan {
@@ -25,35 +40,50 @@ export interface HoldPlan {
 
 /**
  * Worst case = prompt upper bound + max output for every choice, plus the model's reasoning
- * allowance when the balance covers it (reasoning may run past max_tokens; what runs past the
- * hold is still charged, as overage). With an explicit max_tokens / max_completion_tokens the
- * hold covers exactly that (402 when it cannot). Without one the model's max output is assumed;
- * when the balance cannot cover it, the upstream max_tokens is capped to what the balance covers
- * (OpenRouter's policy), so small balances still work.
+ * allowance and the tool-call allowance when the balance covers them (reasoning may run past
+ * max_tokens, an agent may call more tools; what runs past the hold is still charged, as
+ * overage). With an explicit output limit the hold covers exactly that (402 when it cannot).
+ * Without one the model's max output is assumed; when the balance cannot cover it, the upstream
+ * limit is capped to what the balance covers (OpenRouter's policy), so small balances still work.
  */
-export function planHold(model: Model, body: ChatRequestT, spendable: Spendable): HoldPlan {
-  const n = body.n ?? 1;
-  const requested = body.max_completion_tokens ?? body.max_tokens ?? null;
-  const promptUpper = promptUpperBound(body);
-  const estimate = promptEstimate(body);
-  const worst = (out: number) => costMicros({ prompt: promptUpper, cached: 0, completion: out * n, reasoning: 0 }, model);
+export function planHold(model: Model, d: Demand, spendable: Spendable): HoldPlan {
+  const base = { promptEstimate: d.promptEstimate, tokenEstimate: d.promptEstimate + (d.maxOutput ?? 0) * d.n };
+  if (d.images !== undefined) return imageHold(model, d, spendable, base);
+  const tools = toolAllowance(model, d.tools);
+  const worst = (out: number, extra: boolean) =>
+    holdFor({ prompt: d.promptUpper, cached: 0, completion: out * d.n, reasoning: 0, tools: extra ? tools : undefined }, model);
   const allowance = model.reasoning_allowance_tokens;
-  const base = { promptEstimate: estimate, tokenEstimate: estimate + (requested ?? 0) * n };
-  if (requested !== null) {
-    const generous = worst(requested + allowance);
-    if (generous <= spendable.amount) return { ...base, hold: generous, cappedMaxTokens: null };
-    const hold = worst(requested);
-    // Checked before rate limiting too, so that being out of credit is always a 402, never a 429.
-    if (hold > spendable.amount) throw spendable.refuse();
-    return { ...base, hold, cappedMaxTokens: null };
-  }
-
-  const generous = worst(model.max_output_tokens + allowance);
-  if (generous <= spendable.amount || model.output_price === 0) return { ...base, hold: generous, cappedMaxTokens: null };
-  const full = worst(model.max_output_tokens);
-  if (full <= spendable.amount) return { ...base, hold: full, cappedMaxTokens: null };
-  const budget = BigInt(Math.max(spendable.amount, 0)) * 1_000_000n - BigInt(promptUpper) * BigInt(model.input_price);
-  const affordable = budget <= 0n ? 0 : Number(budget / (BigInt(model.output_price) * BigInt(n)));
+  const out = d.maxOutput ?? model.max_output_tokens;
+  const generous = worst(out + allowance, true);
+  if (generous <= spendable.amount || (d.maxOutput === null && model.output_price === 0 && !tools)) return { ...base, hold: generous, cappedMaxTokens: null };
+  const plain = worst(out, false);
+  if (plain <= spendable.amount) return { ...base, hold: plain, cappedMaxTokens: null };
+  // Checked before rate limiting too, so that being out of credit is always a 402, never a 429.
+  if (d.maxOutput !== null || model.output_price === 0) throw spendable.refuse();
+  const affordable = affordableOutput(model, d, spendable.amount);
   if (affordable < MIN_CAPPED_OUTPUT) throw spendable.refuse();
-  return { ...base, hold: worst(affordable), cappedMaxTokens: affordable };
+  return { ...base, hold: worst(affordable, false), cappedMaxTokens: affordable };
+}
+
+/** Output tokens the balance covers after the prompt, per choice. */
+function affordableOutput(model: Model, d: Demand, amount: number): number {
+  const budget = BigInt(Math.max(amount, 0)) * 1_000_000n - BigInt(d.promptUpper) * BigInt(model.input_price);
+  if (budget <= 0n) return 0;
+  const perToken = BigInt(model.output_price) * BigInt(d.n);
+  const markup = model.pricing === "cost_plus" ? BigInt(10_000 + Math.round(model.markup_percent * 100)) : 10_000n;
+  return Number((budget * 10_000n) / (perToken * markup));
+}
+
+/** The priciest enabled tool, called tool_call_allowance times: the bound a hold covers. */
+function toolAllowance(model: Model, tools: readonly Tool[]): Partial<Record<Tool, number>> | undefined {
+  if (tools.length === 0 || model.tool_call_allowance === 0) return undefined;
+  let priciest = tools[0]!;
+  for (const t of tools) if (model.tool_prices[t] > model.tool_prices[priciest]) priciest = t;
+  return { [priciest]: model.tool_call_allowance };
+}
+
+function imageHold(model: Model, d: Demand, spendable: Spendable, base: Omit<HoldPlan, "hold" | "cappedMaxTokens">): HoldPlan {
+  const hold = holdFor({ prompt: 0, cached: 0, completion: 0, reasoning: 0, images: d.images }, model);
+  if (hold > spendable.amount) throw spendable.refuse();
+  return { ...base, tokenEstimate: 0, hold, cappedMaxTokens: null };
 }

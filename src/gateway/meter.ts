@@ -3,7 +3,9 @@ import type { UsageRecord } from "../money/credit-store";
 import type { MeterDeps } from "./deps";
 import type { Principal } from "./key-auth";
 import type { Admission } from "./limits/limiter";
-import { costMicros, type Usage } from "./providers/usage";
+import { chargeFor, upstreamCostFor } from "../money/pricing";
+import type { Usage } from "../money/usage";
+import type { Endpoint } from "./dialects/types";
 
 export interface Outcome {
   status: number;
@@ -37,7 +39,7 @@ export class Meter {
     private readonly stream: boolean,
     private readonly hold: number,
     private readonly admission: Admission,
-    private readonly endpoint = "chat.completions",
+    private readonly endpoint: Endpoint = "chat.completions",
   ) {}
 
   get finished(): boolean {
@@ -50,14 +52,19 @@ export class Meter {
     this.attempts++;
   }
 
+  /** What a usage costs the customer under this model's pricing (see money/pricing.ts). */
+  price(u: Usage): number {
+    return chargeFor(u, this.model);
+  }
+
   /**
-   * Charges usage × price, all of it: beyond the hold too (the overage; the balance may go below
-   * zero by it). Resolves once the charge is durable.
+   * Charges the usage at the model's pricing, all of it: beyond the hold too (the overage; the
+   * balance may go below zero by it). Resolves once the charge is durable.
    */
   async charge(o: Outcome): Promise<number> {
     if (this.done) return 0;
     this.done = true;
-    const cost = costMicros(o.usage, this.model);
+    const cost = chargeFor(o.usage, this.model);
     const row = this.row(o, cost);
     try {
       await this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row });
@@ -103,6 +110,7 @@ export class Meter {
       completion_tokens: row.completionTokens,
       reasoning_tokens: row.reasoningTokens,
       charge_micros: row.costMicros,
+      upstream_cost_micros: row.upstreamCostMicros ?? undefined,
       overage_micros: row.overageMicros || undefined,
       estimated: row.estimated || undefined,
     });
@@ -130,6 +138,7 @@ export class Meter {
       endpoint: this.endpoint,
       upstream: this.upstream,
       overageMicros: Math.max(0, cost - this.hold),
+      upstreamCostMicros: upstreamCostFor(o.usage, this.model),
     };
   }
 }

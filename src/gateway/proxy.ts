@@ -1,21 +1,24 @@
-import type { Deployment } from "../config/load";
 import { ApiError, errors } from "../lib/errors";
 import { admit, type Admitted } from "./admission";
-import { STRIPPED_FIELDS, type ChatRequestT } from "./chat-request";
 import type { GatewayDeps } from "./deps";
+import type { Dialect, GatewayBody } from "./dialects/types";
 import { chargePrompt, clientGone, shuttingDown } from "./endings";
 import { finishWhole } from "./finish-whole";
 import type { Principal } from "./key-auth";
-import type { ProviderAdapter } from "./providers/adapters";
 import { relayStream } from "./stream";
 import { callUpstream, ClientClosed, type UpstreamResponse } from "./upstream/call";
 
-export interface ChatCall {
+export interface ProxyCall<B extends GatewayBody = GatewayBody> {
+  dialect: Dialect<B>;
   principal: Principal;
-  body: ChatRequestT;
+  body: B;
   /** The client's request: its signal aborts the upstream call when the client goes away. */
   signal: AbortSignal;
   requestId: string;
+  /** Client headers the dialect forwards upstream. */
+  headers?: Record<string, string>;
+  /** The client asked for usage in a stream (chat's stream_options.include_usage). */
+  wantsUsage?: boolean;
   /** Runs once the request holds credit. */
   onAdmitted?: () => void;
   /** Set once admitted: from then on the meter writes the request's log line. */
@@ -23,48 +26,42 @@ export interface ChatCall {
 }
 
 /**
- * One chat completion, top to bottom: admit (limits, hold) → call the upstream (retries,
- * failover, breakers) → relay the stream or finish the whole answer, which settles the hold with
- * the real usage (or releases it on failure). Money never moves inside a network wait.
+ * One metered request of any API, top to bottom: admit (limits, hold) → call the upstream
+ * (retries, failover, breakers) → relay the stream or finish the whole answer, which settles
+ * the hold with the real usage (or releases it on failure). Money never moves inside a network
+ * wait. The dialect supplies only the API's own parts (schema, hold estimate, usage reader,
+ * error shape).
  */
-export async function proxyChat(deps: GatewayDeps, call: ChatCall): Promise<Response> {
+export async function proxy<B extends GatewayBody>(deps: GatewayDeps, call: ProxyCall<B>): Promise<Response> {
   const started = performance.now();
-  const stream = call.body.stream === true;
-  const a = admit(deps, { principal: call.principal, body: call.body, requestId: call.requestId, stream });
+  const stream = call.dialect.stream(call.body);
+  const a = admit(deps, { dialect: call.dialect, principal: call.principal, body: call.body, requestId: call.requestId, stream });
   call.admitted = true;
   call.onAdmitted?.();
   const up = await reachUpstream(deps, call, a, started, stream);
   if (up instanceof Response) return up;
   if (stream && (up.response.headers.get("content-type") ?? "").includes("text/event-stream")) {
-    return relayStream(deps, a, up, { signal: call.signal, wantsUsage: call.body.stream_options?.include_usage === true });
+    return relayStream(deps, call.dialect, a, up, { signal: call.signal, wantsUsage: call.wantsUsage === true });
   }
-  return finishWhole(a, up, call.signal);
-}
-
-/** The body sent to one deployment: its model id, no routing fields, usage always asked for. */
-function upstreamBody(body: ChatRequestT, a: Admitted, d: Deployment, adapter: ProviderAdapter, stream: boolean): string {
-  const b: Record<string, unknown> = { ...body, model: d.upstream_model };
-  for (const f of STRIPPED_FIELDS) delete b[f];
-  if (a.plan.cappedMaxTokens !== null) b[adapter.maxTokensField] = a.plan.cappedMaxTokens;
-  // Always ask for usage: without it a stream would be billed as an estimate.
-  if (stream) b.stream_options = { ...body.stream_options, include_usage: true };
-  return JSON.stringify(b);
+  return finishWhole(call.dialect, a, up, call.signal);
 }
 
 /**
  * Calls the upstream until one answers 2xx. On failure before the first byte nothing is charged,
- * except the prompt when the client left during an attempt (the upstream had read it): a 499
- * answer, or the translated error thrown.
+ * except the prompt when a stream's client left during an attempt (the upstream had read it):
+ * a 499 answer, or the translated error thrown.
  */
-async function reachUpstream(deps: GatewayDeps, call: ChatCall, a: Admitted, started: number, stream: boolean): Promise<UpstreamResponse | Response> {
+async function reachUpstream<B extends GatewayBody>(deps: GatewayDeps, call: ProxyCall<B>, a: Admitted, started: number, stream: boolean): Promise<UpstreamResponse | Response> {
   try {
     return await callUpstream(deps.upstreams.registry, {
       model: a.model,
       stream,
+      path: call.dialect.path,
+      headers: call.headers,
       accountId: call.principal.accountId,
       requestId: call.requestId,
       onAttempt: (upstream) => a.meter.attempt(upstream),
-      body: (d, _provider, adapter) => upstreamBody(call.body, a, d, adapter, stream),
+      body: (deployment, _provider, adapter) => call.dialect.upstreamBody(call.body, { deployment, adapter, plan: a.plan, stream }),
       signal: call.signal,
       // At shutdown (after the grace period) a request still waiting for the upstream is ended too.
       onStop: (fn) => a.lease.onTerminate(fn),

@@ -2,41 +2,48 @@ import { bearer } from "../lib/bearer";
 import { discardUnread, readBody, refuseLargeHeaders } from "../lib/body-cap";
 import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
-import { tooDeep, MAX_JSON_DEPTH } from "../lib/json-depth";
+import { MAX_JSON_DEPTH, tooDeep } from "../lib/json-depth";
 import { toApiError } from "../lib/to-api-error";
-import { ChatRequest, type ChatRequestT } from "./chat-request";
 import { refuseBroke } from "./admission";
 import type { GatewayDeps } from "./deps";
+import { chatDialect } from "./dialects/chat";
+import type { Dialect, GatewayBody } from "./dialects/types";
 import type { Principal } from "./key-auth";
-import { proxyChat, type ChatCall } from "./proxy";
+import { proxy, type ProxyCall } from "./proxy";
+
+/** A metered route as a plain Request → Response function: request id, optional x-request-id, and onAdmitted. */
+export type GatewayRoute = (request: Request, requestId?: string, onAdmitted?: () => void) => Promise<Response>;
 
 /**
- * POST /v1/chat/completions as a plain Request → Response function: the one implementation of
- * the route. The server hands it to Bun.serve's router, ahead of Elysia, whose per-request
- * lifecycle cost more than the rest of the gateway's work on this path (docs/benchmarks.md);
- * the Elysia controller (modules/chat) delegates to it and documents it in the OpenAPI spec.
+ * A metered API route (chat completions, Responses, Messages, ...) as a plain Request → Response
+ * function: the one implementation of the route. The server hands it to Bun.serve's router,
+ * ahead of Elysia, whose per-request lifecycle cost more than the rest of the gateway's work on
+ * this path (docs/benchmarks.md); the Elysia controllers (modules/chat, modules/apis) delegate
+ * to it and document it in the OpenAPI spec.
  *
  * It does what the app's plugins do for every other route: a request id, the limits on headers
  * and body, the customer key (checked first, before any of the body is read), the schema (400
- * with `param`) and the OpenAI error envelope carrying x-request-id and the key's x-ratelimit-*
- * headers. `onAdmitted` runs once the request holds credit (the server then lets it outlive
- * the idle timer: nothing else may).
+ * with `param`) and the error in the API's shape carrying x-request-id and the key's
+ * x-ratelimit-* headers. `onAdmitted` runs once the request holds credit (the server then lets
+ * it outlive the idle timer: nothing else may).
  */
-export function chatRoute(deps: GatewayDeps) {
+export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: Dialect<B>): GatewayRoute {
   const limit = deps.config.max_body_bytes;
   const bodyMs = deps.config.timeouts.body_ms;
-  return async (request: Request, requestId = newSortableId("req"), onAdmitted?: () => void): Promise<Response> => {
+  return async (request, requestId = newSortableId("req"), onAdmitted) => {
     const started = performance.now();
     let principal: Principal | null = null;
-    let call: ChatCall | null = null;
+    let call: ProxyCall<B> | null = null;
     try {
       refuseLargeHeaders(request);
       const h = request.headers;
       principal = deps.keys.authenticate(bearer(h.get("authorization")) ?? h.get("x-api-key"));
       refuseBroke(deps, principal);
-      const body = parseChat(await readBody(request, limit, bodyMs));
-      call = { principal, body, signal: request.signal, requestId, onAdmitted, admitted: false };
-      const response = await proxyChat(deps, call);
+      const body = dialect.parse(parseJson(await readBody(request, limit, bodyMs)));
+      call = { dialect, principal, body, signal: request.signal, requestId, onAdmitted, admitted: false };
+      call.headers = forwarded(dialect, h);
+      call.wantsUsage = dialect.clientWantsUsage?.(body) ?? true;
+      const response = await proxy(deps, call);
       deps.metrics?.response(response.status);
       return response;
     } catch (e) {
@@ -44,9 +51,9 @@ export function chatRoute(deps: GatewayDeps) {
       const carried = principal ? deps.limiter.headers(principal) : {};
       deps.metrics?.response(error.status);
       // An admitted request wrote its line when it settled; a refused one writes it here.
-      if (!call?.admitted) refused(deps, requestId, principal, call?.body.model ?? null, error, started);
+      if (!call?.admitted) refused(deps, dialect, requestId, principal, call?.body.model ?? null, error, started);
       const drained = await discardUnread(request);
-      const res = error.toResponse({ ...carried, "x-request-id": requestId });
+      const res = dialect.errorResponse(error, { ...carried, "x-request-id": requestId });
       // A sender still holding back its body is not waited for: the connection ends with the answer.
       if (!drained) res.headers.set("connection", "close");
       return res;
@@ -54,32 +61,42 @@ export function chatRoute(deps: GatewayDeps) {
   };
 }
 
+/** POST /v1/chat/completions. */
+export const chatRoute = (deps: GatewayDeps): GatewayRoute => gatewayRoute(deps, chatDialect);
+
 const decoder = new TextDecoder();
 
-/** The body as a chat request: JSON (not pathologically deep) that passes the schema, or a 400. */
-function parseChat(bytes: Uint8Array): ChatRequestT {
+/** The body as JSON, not pathologically deep (what breaks a parser or serialiser), or a 400. */
+function parseJson(bytes: Uint8Array): unknown {
   const text = decoder.decode(bytes);
   if (tooDeep(text, MAX_JSON_DEPTH)) {
     throw errors.badRequest(`The JSON body is nested more than ${MAX_JSON_DEPTH} levels deep.`, null, "json_too_deep");
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw toApiError("PARSE", null);
   }
-  const parsed = ChatRequest.safeParse(json);
-  if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
-  return parsed.data;
+}
+
+/** The client headers the dialect forwards upstream (none for most). */
+function forwarded(dialect: Dialect<GatewayBody> | Dialect<never>, h: Headers): Record<string, string> | undefined {
+  if (!dialect.forwardHeaders) return undefined;
+  const out: Record<string, string> = {};
+  for (const name of dialect.forwardHeaders) {
+    const v = h.get(name);
+    if (v !== null) out[name] = v;
+  }
+  return out;
 }
 
 /** The log line of a request refused before it held credit (401, 400, 402, 404, 413, 429, 503). */
-function refused(deps: GatewayDeps, requestId: string, p: Principal | null, model: string | null, e: ApiError, started: number): void {
+function refused(deps: GatewayDeps, dialect: { endpoint: string }, requestId: string, p: Principal | null, model: string | null, e: ApiError, started: number): void {
   deps.log.request({
     request_id: requestId,
     account: p?.accountId ?? null,
     key_id: p?.keyId ?? null,
-    endpoint: "chat.completions",
+    endpoint: dialect.endpoint,
     model,
     status: e.status,
     error_code: e.code,

@@ -1,13 +1,19 @@
 import type { Admitted } from "./admission";
 import type { GatewayDeps } from "./deps";
+import type { Dialect, EventTap, GatewayBody } from "./dialects/types";
 import { upstreamIdOf } from "./finish-whole";
-import { SseSplitter, sseEvent } from "./sse";
-import { UsageTap } from "./tap";
+import type { Meter } from "./meter";
+import { SseSplitter } from "./sse";
 import type { UpstreamResponse } from "./upstream/call";
 
 export interface StreamOptions {
   upstream: Response;
-  tap: UsageTap;
+  /** The dialect's reader of the stream's events (usage, tokens delivered, its end). */
+  tap: EventTap;
+  /** Charges what the tap saw (or releases the hold); resolves once durable. */
+  finish(status: number, errorCode: string | null, chargeIfNothingDelivered: boolean): Promise<unknown>;
+  /** The event that ends a stream the gateway cuts, in the API's shape. */
+  errorEvent(message: string, code: string): string;
   /** Aborts the upstream request. */
   abort: () => void;
   clientAborted: () => boolean;
@@ -32,22 +38,22 @@ type Next = { r: ReadResult } | { e: unknown } | { timer: Timer } | { shutdown: 
 type Ctrl = ReadableStreamDefaultController<Uint8Array>;
 
 const encoder = new TextEncoder();
-const DONE = encoder.encode("data: [DONE]\n\n");
-const errorEvent = (message: string, code: string) =>
-  encoder.encode(sseEvent({ error: { message, type: "server_error", param: null, code } }));
 
-/** The chat route's stream: the upstream's SSE relayed through a tap that meters it. */
-export function relayStream(deps: GatewayDeps, a: Admitted, up: UpstreamResponse, client: { signal: AbortSignal; wantsUsage: boolean }): Response {
-  const tap = new UsageTap({
-    meter: a.meter,
-    clientWantsUsage: client.wantsUsage,
-    reasoningIsExtra: up.adapter.reasoningIsExtra,
-    promptEstimate: a.plan.promptEstimate,
-    upstreamRequestId: upstreamIdOf(up.response),
-  });
+/** A stream of any API: the upstream's SSE relayed through the dialect's tap, which meters it. */
+export function relayStream<B extends GatewayBody>(
+  deps: GatewayDeps,
+  dialect: Dialect<B>,
+  a: Admitted,
+  up: UpstreamResponse,
+  client: { signal: AbortSignal; wantsUsage: boolean },
+): Response {
+  const tap = dialect.tap({ adapter: up.adapter, clientWantsUsage: client.wantsUsage, price: (u) => a.meter.price(u) });
+  const upstreamRequestId = upstreamIdOf(up.response);
   return new StreamRelay({
     upstream: up.response,
     tap,
+    finish: (status, code, anyway) => finishTap(tap, a.meter, a.plan.promptEstimate, upstreamRequestId, status, code, anyway),
+    errorEvent: dialect.errorEvent,
     abort: () => up.abort(),
     clientAborted: () => client.signal.aborted,
     headers: a.headers,
@@ -63,8 +69,9 @@ export function relayStream(deps: GatewayDeps, a: Admitted, up: UpstreamResponse
 
 /**
  * Streams the upstream SSE to the client event by event as it arrives, with a tap that reads
- * usage and counts what was delivered. `[DONE]` is forwarded only after the charge has
- * committed, so every client that saw `[DONE]` has been charged exactly once.
+ * usage and counts what was delivered. The API's terminal event (chat's `[DONE]`, Responses'
+ * `response.completed`, Messages' `message_stop`) is forwarded only after the charge has
+ * committed, so every client that saw it has been charged exactly once.
  *
  * Each pull waits in `next()` for whichever comes first: the upstream read, a timer (keep-alive
  * due, gap or total timeout) or shutdown. A read in progress is kept across pulls when a
@@ -83,6 +90,8 @@ export class StreamRelay {
   private stopping = false;
   private closing = false;
   private ctrl: Ctrl | null = null;
+  /** The API's terminal event, held back until the charge has committed (chat: [DONE]). */
+  private final: string | null = null;
   // One timer per stream, not one per read: the due times only move later as data flows, so an
   // armed timer is never late; when it fires early it re-arms for what is left.
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -125,7 +134,7 @@ export class StreamRelay {
       if ("timer" in n) return this.onTimerDue(ctrl, n.timer);
       if ("e" in n) {
         if (this.o.clientAborted()) return this.end(ctrl, 499, "client_closed", true, null, null);
-        return this.end(ctrl, 502, "upstream_stream_broken", false, errorEvent("The upstream connection was lost mid-stream.", "upstream_stream_broken"), "upstream_stream_broken");
+        return this.end(ctrl, 502, "upstream_stream_broken", false, this.error("The upstream connection was lost mid-stream.", "upstream_stream_broken"), "upstream_stream_broken");
       }
       const sent = this.relay(ctrl, n.r);
       if (sent !== "nothing") return sent === "sent" ? undefined : sent;
@@ -139,7 +148,7 @@ export class StreamRelay {
     this.closing = true;
     this.disarm();
     try {
-      await this.o.tap.finish(499, "client_closed", true);
+      await this.o.finish(499, "client_closed", true);
     } finally {
       this.o.onEnd?.(null);
     }
@@ -173,7 +182,7 @@ export class StreamRelay {
       timer === "gap"
         ? `The upstream sent nothing for ${Math.round(this.gapMs / 1000)} s; the response was cut short.`
         : "The response took longer than the gateway's time limit and was cut short.";
-    return this.end(ctrl, 504, "upstream_timeout", false, errorEvent(message, "upstream_timeout"), `upstream_timeout: ${timer}`);
+    return this.end(ctrl, 504, "upstream_timeout", false, this.error(message, "upstream_timeout"), `upstream_timeout: ${timer}`);
   }
 
   /** Forwards one upstream read through the tap; ends the stream on its last event. */
@@ -188,18 +197,19 @@ export class StreamRelay {
     }
     if (terminal === "done" || (r.done && this.o.tap.usage)) {
       this.reader.cancel().catch(() => {});
-      return this.end(ctrl, 200, null, true, DONE, null);
+      const last = this.final ?? this.o.tap.endEvent ?? null;
+      return this.end(ctrl, 200, null, true, last === null ? null : encoder.encode(last), null);
     }
     if (terminal === "malformed") {
       this.o.abort();
-      return this.end(ctrl, 502, "upstream_malformed", false, errorEvent("The upstream sent malformed data.", "upstream_malformed"), "upstream_malformed");
+      return this.end(ctrl, 502, "upstream_malformed", false, this.error("The upstream sent malformed data.", "upstream_malformed"), "upstream_malformed");
     }
     if (terminal === "upstream") {
       this.o.abort();
       return this.end(ctrl, 502, "upstream_error", false, null, "upstream_error");
     }
     if (r.done) {
-      return this.end(ctrl, 502, "upstream_stream_incomplete", false, errorEvent("The upstream stream ended before completion.", "upstream_stream_incomplete"), "upstream_stream_incomplete");
+      return this.end(ctrl, 502, "upstream_stream_incomplete", false, this.error("The upstream stream ended before completion.", "upstream_stream_incomplete"), "upstream_stream_incomplete");
     }
     return verbatim || out ? "sent" : "nothing";
   }
@@ -224,7 +234,10 @@ export class StreamRelay {
         }
         if (h.out) out += h.out;
       }
-      if (h.done) terminal = "done";
+      if (h.done) {
+        terminal = "done";
+        this.final = h.final ?? null;
+      }
       else if (h.error) terminal = h.error;
       if (terminal) {
         if (verbatim && i < events.length - 1) {
@@ -243,7 +256,7 @@ export class StreamRelay {
     this.closing = true;
     this.disarm();
     try {
-      await this.o.tap.finish(status, code, chargeIfNothingDelivered);
+      await this.o.finish(status, code, chargeIfNothingDelivered);
       try {
         if (last) ctrl.enqueue(last);
         ctrl.close();
@@ -258,7 +271,11 @@ export class StreamRelay {
   private endShutdown(ctrl: Ctrl): Promise<void> {
     this.o.abort();
     this.reader.cancel().catch(() => {});
-    return this.end(ctrl, 503, "server_shutting_down", false, errorEvent("The gateway is restarting; the response was cut short. Please retry.", "server_shutting_down"), null);
+    return this.end(ctrl, 503, "server_shutting_down", false, this.error("The gateway is restarting; the response was cut short. Please retry.", "server_shutting_down"), null);
+  }
+
+  private error(message: string, code: string): Uint8Array {
+    return encoder.encode(this.o.errorEvent(message, code));
   }
 
   private deliver(n: Next): void {
@@ -337,4 +354,13 @@ function joined(events: string[], n: number): string {
   let s = "";
   for (let i = 0; i < n; i++) s += `${events[i]}\n\n`;
   return s;
+}
+
+/** Charges real usage when it arrived, else prompt + what was delivered (estimated), else releases. */
+function finishTap(tap: EventTap, meter: Meter, promptEstimate: number, upstreamRequestId: string | null, status: number, errorCode: string | null, anyway: boolean): Promise<unknown> {
+  const ttftMs = tap.ttftMs;
+  if (tap.usage) return meter.charge({ status, usage: tap.usage, estimated: false, errorCode, ttftMs, upstreamRequestId });
+  if (tap.deliveredTokens === 0 && !anyway) return meter.release(status, errorCode);
+  const usage = { prompt: promptEstimate, cached: 0, completion: tap.deliveredTokens, reasoning: 0 };
+  return meter.charge({ status, usage, estimated: true, errorCode, ttftMs, upstreamRequestId });
 }

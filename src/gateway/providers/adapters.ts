@@ -5,7 +5,6 @@ import type { Provider } from "../../config/load";
  * OpenAI-compatible vendors share the base and override only their quirks.
  */
 export interface ProviderAdapter {
-  chatPath: string;
   /** xAI counts reasoning tokens outside completion_tokens. */
   reasoningIsExtra: boolean;
   /** The field used when the gateway itself caps the output length. */
@@ -13,7 +12,6 @@ export interface ProviderAdapter {
 }
 
 const openaiCompatible: ProviderAdapter = {
-  chatPath: "/chat/completions",
   reasoningIsExtra: false,
   maxTokensField: "max_tokens",
 };
@@ -23,13 +21,17 @@ export const adapters: Record<Provider["kind"], ProviderAdapter> = {
   xai: { ...openaiCompatible, reasoningIsExtra: true },
 };
 
-/** Headers sent upstream: only the gateway's own credentials and configured extras. */
-export function upstreamHeaders(p: Provider, stream: boolean): Record<string, string> {
+/**
+ * Headers sent upstream: the gateway's own credentials, the configured extras, and the few client
+ * headers an API needs (`forwarded`, e.g. anthropic-version); never the customer's key.
+ */
+export function upstreamHeaders(p: Provider, stream: boolean, forwarded?: Record<string, string>): Record<string, string> {
   return {
     "content-type": "application/json",
     accept: stream ? "text/event-stream" : "application/json",
     "user-agent": "tollgate/0.1",
+    ...forwarded,
     ...p.headers,
-    ...(p.api_key ? { authorization: `Bearer ${p.api_key}` } : {}),
+    ...(p.api_key ? { authorization: `Bearer ${p.api_key}`, "x-api-key": p.api_key } : {}),
   };
 }

@@ -1,11 +1,47 @@
-import type { Model } from "../../config/load";
+import type { Tool } from "../../config/schema";
+import type { Usage } from "../../money/usage";
 
-/** Token usage in OpenAI accounting: `completion` includes reasoning tokens. */
-export interface Usage {
-  prompt: number;
-  cached: number;
-  completion: number;
-  reasoning: number;
+export { costMicros, costMicrosBig, type Usage } from "../../money/usage";
+
+/** xAI reports cost in ticks: 1 USD = 10^10 ticks, so 1 micro = 10^4 ticks. */
+export const TICKS_PER_MICRO = 10_000;
+
+/** xAI's usage counters of server-side tools (server_side_tool_usage_details) → the tool priced. */
+const TOOL_COUNTERS: Record<string, Tool> = {
+  web_search_calls: "web_search",
+  x_search_calls: "x_search",
+  code_interpreter_calls: "code_execution",
+  code_execution_calls: "code_execution",
+  document_search_calls: "attachment_search",
+  attachment_search_calls: "attachment_search",
+  file_search_calls: "collections_search",
+  collections_search_calls: "collections_search",
+  mcp_calls: "mcp",
+  image_generation_calls: "image_generation",
+};
+
+/** Tool calls and the upstream's cost from a usage object (chat, responses, messages, images). */
+export function readExtras(raw: Record<string, unknown>): Pick<Usage, "tools" | "upstreamCost"> {
+  const out: Pick<Usage, "tools" | "upstreamCost"> = {};
+  const ticks = raw.cost_in_usd_ticks;
+  if (typeof ticks === "number" && Number.isFinite(ticks) && ticks >= 0) out.upstreamCost = Math.ceil(ticks / TICKS_PER_MICRO);
+  const details = raw.server_side_tool_usage_details;
+  if (details && typeof details === "object") {
+    for (const [counter, calls] of Object.entries(details as Record<string, unknown>)) {
+      const tool = TOOL_COUNTERS[counter];
+      const count = n(calls);
+      if (tool && count > 0) (out.tools ??= {})[tool] = (out.tools[tool] ?? 0) + count;
+    }
+  }
+  return out;
+}
+
+/**
+ * What a customer sees of the upstream's cost field: what that customer was charged, in the
+ * same unit. The operator's real cost never reaches a customer.
+ */
+export function hideCost(raw: Record<string, unknown>, chargeMicros: number): void {
+  if ("cost_in_usd_ticks" in raw) raw.cost_in_usd_ticks = chargeMicros * TICKS_PER_MICRO;
 }
 
 export interface RawUsage {
@@ -32,7 +68,7 @@ export function readUsage(raw: RawUsage, reasoningIsExtra: boolean): Usage {
     raw.total_tokens !== undefined
       ? Math.max(completion, n(raw.total_tokens) - prompt)
       : completion + (reasoningIsExtra ? reasoning : 0);
-  return { prompt, cached: Math.min(n(raw.prompt_tokens_details?.cached_tokens), prompt), completion: output, reasoning };
+  return { prompt, cached: Math.min(n(raw.prompt_tokens_details?.cached_tokens), prompt), completion: output, reasoning, ...readExtras(raw) };
 }
 
 /** The usage object returned to clients, normalised to OpenAI accounting; other fields kept. */
@@ -47,36 +83,3 @@ export function usageJson(raw: RawUsage, u: Usage): RawUsage {
   };
 }
 
-/**
- * Cost in micros. Prices are micros per token scaled by 1e6, so the exact cost is an integer
- * in 1e-6 micros; it is rounded up once per request. Exact integer arithmetic either way: plain
- * numbers while every product and the sum stay below 2^53 (every real request), BigInt beyond.
- */
-export function costMicros(u: Usage, m: Pick<Model, "input_price" | "cached_input_price" | "output_price">): number {
-  const a = (u.prompt - u.cached) * m.input_price;
-  const b = u.cached * m.cached_input_price;
-  const c = u.completion * m.output_price;
-  const scaled = a + b + c;
-  if (Number.isSafeInteger(a) && Number.isSafeInteger(b) && Number.isSafeInteger(c) && Number.isSafeInteger(scaled)) {
-    return ceilDivMillion(scaled);
-  }
-  return costMicrosBig(u, m);
-}
-
-/** ⌈x / 1e6⌉ for a safe integer x, corrected for the rounding of the float division. */
-function ceilDivMillion(x: number): number {
-  let q = Math.floor(x / 1_000_000);
-  let r = x - q * 1_000_000;
-  if (r < 0) (q -= 1), (r += 1_000_000);
-  else if (r >= 1_000_000) (q += 1), (r -= 1_000_000);
-  return r > 0 ? q + 1 : q;
-}
-
-/** The same in BigInt: any size, the reference for the fast path (see test/providers.test.ts). */
-export function costMicrosBig(u: Usage, m: Pick<Model, "input_price" | "cached_input_price" | "output_price">): number {
-  const scaled =
-    BigInt(u.prompt - u.cached) * BigInt(m.input_price) +
-    BigInt(u.cached) * BigInt(m.cached_input_price) +
-    BigInt(u.completion) * BigInt(m.output_price);
-  return Number((scaled + 999_999n) / 1_000_000n);
-}

@@ -55,9 +55,9 @@ export class Attempt {
     let res: Response;
     try {
       this.sent = true;
-      res = await fetch(provider.base_url + adapter.chatPath, {
+      res = await fetch(provider.base_url + this.call.path, {
         method: "POST",
-        headers: upstreamHeaders({ ...provider, api_key: this.cand.target.key }, this.call.stream),
+        headers: upstreamHeaders({ ...provider, api_key: this.cand.target.key }, this.call.stream, this.call.headers),
         body,
         signal: this.controller.signal,
       });

@@ -6,6 +6,10 @@ import type { Candidate } from "./registry";
 export interface UpstreamCall {
   model: Model;
   stream: boolean;
+  /** Path under the provider's base URL (the dialect's). */
+  path: string;
+  /** Client headers that go upstream too (e.g. anthropic-version). */
+  headers?: Record<string, string>;
   /** The account the request is for: a breaker opens only on failures of several accounts. */
   accountId: string;
   /** For the log lines of failed attempts. */

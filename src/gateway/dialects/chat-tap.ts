@@ -1,0 +1,90 @@
+import type { Usage } from "../../money/usage";
+import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
+import { eventData, sseEvent } from "../sse";
+import { deltaTokens, MALFORMED, PASS } from "../tap";
+import type { EventTap, TapContext, TapResult } from "./types";
+
+type Chunk = { choices?: { delta?: Record<string, unknown> }[]; usage?: RawUsage | null; error?: unknown };
+
+const DONE: TapResult = { done: true, final: "data: [DONE]\n\n" };
+const DROP: TapResult = {};
+const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
+
+/** Tokens carried by a chunk (content, reasoning, refusals, tool-call arguments), choice by choice. */
+function chunkTokens(c: Chunk): number {
+  let n = 0;
+  for (const ch of c.choices ?? []) {
+    const d = ch.delta;
+    if (!d) continue;
+    if (typeof d.content === "string") n += deltaTokens(d.content);
+    if (typeof d.reasoning_content === "string") n += deltaTokens(d.reasoning_content);
+    if (typeof d.refusal === "string") n += deltaTokens(d.refusal);
+    if (Array.isArray(d.tool_calls)) {
+      for (const t of d.tool_calls as { function?: { arguments?: string; name?: string } }[]) {
+        n += deltaTokens((t.function?.name ?? "") + (t.function?.arguments ?? ""));
+      }
+    }
+  }
+  return n;
+}
+
+/**
+ * The tap on a chat (or completions) stream: reads the usage chunk (normalised, its cost the
+ * customer's charge, or hidden when the client did not ask for usage), counts the output
+ * delivered, and ends on `[DONE]` (forwarded only after the charge).
+ */
+export class ChatTap implements EventTap {
+  usage: Usage | null = null;
+  deliveredTokens = 0;
+  ttftMs: number | null = null;
+  readonly endEvent = DONE.final;
+  private readonly started = performance.now();
+
+  constructor(
+    private readonly o: TapContext,
+    private readonly count: (c: Chunk) => number = chunkTokens,
+  ) {}
+
+  handle(evt: string): TapResult {
+    const data = eventData(evt);
+    if (data === null) return PASS;
+    // A payload starting with "{" cannot be [DONE]: skip the trim for the usual chunk.
+    if (data.charCodeAt(0) !== 123 && data.trim() === "[DONE]") return DONE;
+    let chunk: Chunk;
+    try {
+      chunk = JSON.parse(data) as Chunk;
+      if (!chunk || typeof chunk !== "object") throw new Error("not an object");
+    } catch {
+      return MALFORMED;
+    }
+    if (chunk.error) return UPSTREAM_ERROR;
+    const tokens = this.count(chunk);
+    if (tokens > 0) {
+      this.deliveredTokens += tokens;
+      this.ttftMs ??= Math.round(performance.now() - this.started);
+    }
+    if (chunk.usage && typeof chunk.usage === "object") return this.usageChunk(chunk, chunk.usage);
+    if (!this.o.clientWantsUsage && chunk.usage === null) {
+      delete chunk.usage;
+      return { out: sseEvent(chunk) };
+    }
+    return PASS;
+  }
+
+  /** The usage chunk: read, then shown normalised with the customer's cost, or hidden. */
+  private usageChunk(chunk: Chunk, raw: RawUsage): TapResult {
+    const usage = readUsage(raw, this.o.adapter.reasoningIsExtra);
+    this.usage = usage;
+    if (!this.o.clientWantsUsage) {
+      if (!chunk.choices || chunk.choices.length === 0) return DROP;
+      delete chunk.usage;
+    } else {
+      const shown = usageJson(raw, usage);
+      hideCost(shown, this.o.price(usage));
+      chunk.usage = shown;
+    }
+    return { out: sseEvent(chunk) };
+  }
+}
+
+export type { Chunk as ChatChunk };

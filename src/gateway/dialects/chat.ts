@@ -1,0 +1,60 @@
+import { toApiError } from "../../lib/to-api-error";
+import { ChatRequest, STRIPPED_FIELDS, type ChatRequestT } from "../chat-request";
+import { estimateOf, promptUpperBound } from "../estimate";
+import { readUsage, usageJson, hideCost, type RawUsage } from "../providers/usage";
+import { ChatTap } from "./chat-tap";
+import { openaiError, openaiStreamError } from "./openai-shape";
+import { serverTools } from "./server-tools";
+import type { Dialect } from "./types";
+
+type ChatAnswer = { usage?: RawUsage; choices?: { message?: { content?: unknown } }[] };
+
+/** POST /v1/chat/completions. */
+export const chatDialect: Dialect<ChatRequestT> = {
+  endpoint: "chat.completions",
+  path: "/chat/completions",
+  modelKind: "chat",
+  parse(json) {
+    const parsed = ChatRequest.safeParse(json);
+    if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
+    return parsed.data;
+  },
+  stream: (body) => body.stream === true,
+  clientWantsUsage: (body) => body.stream_options?.include_usage === true,
+  demand: (body) => ({
+    promptUpper: promptUpperBound(body),
+    promptEstimate: estimateOf(body.messages),
+    maxOutput: body.max_completion_tokens ?? body.max_tokens ?? null,
+    n: body.n ?? 1,
+    tools: serverTools(body.tools),
+  }),
+  upstreamBody(body, { deployment, adapter, plan, stream }) {
+    const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
+    for (const f of STRIPPED_FIELDS) delete b[f];
+    if (plan.cappedMaxTokens !== null) b[adapter.maxTokensField] = plan.cappedMaxTokens;
+    // Always ask for usage: without it a stream would be billed as an estimate.
+    if (stream) b.stream_options = { ...body.stream_options, include_usage: true };
+    return JSON.stringify(b);
+  },
+  whole(json, adapter) {
+    const answer = json as ChatAnswer;
+    const raw = answer.usage && typeof answer.usage === "object" ? answer.usage : null;
+    const usage = raw ? readUsage(raw, adapter.reasoningIsExtra) : null;
+    return {
+      usage,
+      text: () => (answer.choices ?? []).map((c) => (typeof c.message?.content === "string" ? c.message.content : "")).join(""),
+      render(charge) {
+        if (raw && usage) {
+          const shown = usageJson(raw, usage);
+          hideCost(shown, charge);
+          answer.usage = shown;
+        }
+        return JSON.stringify(answer);
+      },
+    };
+  },
+  tap: (ctx) => new ChatTap(ctx),
+  errorEvent: openaiStreamError,
+  errorResponse: openaiError,
+};
+

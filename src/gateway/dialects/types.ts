@@ -1,0 +1,88 @@
+import type { Deployment, Model } from "../../config/load";
+import type { ApiError } from "../../lib/errors";
+import type { Usage } from "../../money/usage";
+import type { Demand, HoldPlan } from "../hold";
+import type { ProviderAdapter } from "../providers/adapters";
+
+/** The APIs the gateway meters; each is a dialect of the one pipeline (proxy.ts). */
+export type Endpoint = "chat.completions" | "completions" | "responses" | "messages" | "images.generations" | "images.edits";
+
+/** What every dialect's body has. */
+export interface GatewayBody {
+  model: string;
+}
+
+/** What building the upstream body for one deployment knows. */
+export interface BodyContext {
+  deployment: Deployment;
+  adapter: ProviderAdapter;
+  plan: HoldPlan;
+  stream: boolean;
+}
+
+/** A whole (non-streaming) answer, read. */
+export interface WholeAnswer {
+  /** The usage the upstream reported; null when it reported none (then estimated from `text`). */
+  usage: Usage | null;
+  /** The answer's text, for that estimate. */
+  text(): string;
+  /** The body the customer gets: usage normalised, the upstream's cost replaced by the charge. */
+  render(chargeMicros: number): string;
+}
+
+/** What a stream's tap knows of its request. */
+export interface TapContext {
+  adapter: ProviderAdapter;
+  /** The client asked for usage in the stream (chat's stream_options.include_usage). */
+  clientWantsUsage: boolean;
+  /** The charge for a usage (to show the customer its own cost in the usage event). */
+  price(u: Usage): number;
+}
+
+/**
+ * What to do with one upstream event: `pass` forwards it as it came, `out` forwards a rewrite
+ * instead, neither drops it; `done` ends the stream normally, with `final` (the terminal event,
+ * sent only after the charge has committed); `error` ends it on the upstream's failure.
+ */
+export type TapResult = Readonly<{ pass?: true; out?: string; done?: true; final?: string; error?: "malformed" | "upstream" }>;
+
+/** Reads a stream event by event: its usage and what it delivered. */
+export interface EventTap {
+  usage: Usage | null;
+  deliveredTokens: number;
+  ttftMs: number | null;
+  handle(evt: string): TapResult;
+  /** Sent (after the charge) when the upstream closed after its usage but without its terminal event. */
+  readonly endEvent?: string;
+}
+
+/**
+ * One API: its request schema and hold estimate, how to build the upstream request, how to read
+ * its usage (whole answers and streams), and its error shape. Everything else (admission,
+ * upstream calls with retries and breakers, the stream relay, settlement) is the pipeline's.
+ */
+export interface Dialect<B extends GatewayBody = GatewayBody> {
+  endpoint: Endpoint;
+  /** Path under the provider's base URL. */
+  path: string;
+  /** The kind of model it serves (a chat model on the image route is a 404, and so on). */
+  modelKind: Model["kind"];
+  /** The body, validated loosely (unknown fields forwarded): 400 with `param` when it is not. */
+  parse(json: unknown): B;
+  stream(body: B): boolean;
+  /** Whether the client asked for usage in its stream (absent: always, the API's own events carry it). */
+  clientWantsUsage?(body: B): boolean;
+  /** What the request asks of the model, for the hold. */
+  demand(body: B): Demand;
+  upstreamBody(body: B, ctx: BodyContext): string;
+  /** Client headers that go upstream too (e.g. anthropic-version). */
+  forwardHeaders?: readonly string[];
+  whole(json: Record<string, unknown>, adapter: ProviderAdapter): WholeAnswer;
+  tap(ctx: TapContext): EventTap;
+  /** The event a stream ends with when the gateway cuts it (timeout, broken upstream, shutdown). */
+  errorEvent(message: string, code: string): string;
+  /** An error answer in this API's shape. */
+  errorResponse(e: ApiError, headers: Record<string, string>): Response;
+}
+
+export type { Demand, HoldPlan };

@@ -11,7 +11,7 @@ import { createSession, deleteSession, hashPassword, verifyPassword } from "../.
 import { inviteInvalidView, inviteView, loginView } from "./views/auth";
 import { portalSignupRoutes } from "./signup-routes";
 
-// A fresh object per route (Elysia writes macro hooks into it; see portal/index.ts).
+// A fresh object per route (Elysia writes macro hooks into it; see portal/page-kit.ts).
 const hide = () => ({ detail: { hide: true } }) as const;
 const expired = { kind: "error" as const, message: "The form expired. Please try again." };
 

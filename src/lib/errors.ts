@@ -1,6 +1,6 @@
 /**
- * The one error type. Services throw it; the global handler in app.ts renders it as the
- * OpenAI error envelope so that every SDK parses it the same way.
+ * The one error type. Services throw it; the global handler (runtime/plugins/errors.ts) renders
+ * it as the OpenAI error envelope so that every SDK parses it the same way.
  */
 export type ErrorType =
   | "invalid_request_error"

@@ -9,7 +9,7 @@ function issuePath(issue: Issue | undefined): string | null {
 
 /**
  * Maps any failure (Elysia's error codes, validation issues, anything thrown) to the one error
- * type. Free of Elysia, so the chat route (chat/route.ts) uses it without loading the framework.
+ * type. Free of Elysia, so the chat route (gateway/route.ts) uses it without loading the framework.
  */
 export function toApiError(code: string | number, error: unknown): ApiError {
   if (error instanceof ApiError) return error;

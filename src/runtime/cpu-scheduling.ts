@@ -5,11 +5,9 @@
  * thread woken on the same core preempts the one running, so the JavaScript thread and the HTTP
  * client thread ping-pong: one wake-up, and a pair of context switches, for nearly every request.
  * SCHED_BATCH turns off that wake-up preemption between the gateway's own threads (each still runs
- * when the other blocks or its slice ends), so a wake-up carries many requests. Measured on one
- * core (bench/compare.ts, issue 6): 15-18 % less CPU per non-streaming request and about 7 % per
- * stream at saturation, but a woken thread now waits for the running one, so at a moderate rate
- * the p50 rose by about a quarter (~0.25 ms) and the p99 at concurrency 1 from ~4 to ~5 ms. Hence
- * opt-in: for a gateway short of CPU, not one short of latency. Nice values, priorities and
+ * when the other blocks or its slice ends), so a wake-up carries many requests, but a woken thread
+ * now waits for the running one. Less CPU per request, more latency: figures in docs/benchmarks.md.
+ * Hence opt-in: for a gateway short of CPU, not one short of latency. Nice values, priorities and
  * other processes are untouched; an unprivileged process may choose this policy (sched(7)).
  *
  * `serve` applies it at the first chat request (an idle gateway does not need it). util-linux's

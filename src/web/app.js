@@ -1,7 +1,8 @@
 // Tollgate dashboard: progressive enhancement only; every page works without this file.
-(function () {
-  "use strict";
+"use strict";
 
+// A block, not a function: in strict code the functions declared in it stay local to it.
+{
   // Copy buttons: data-copy="#selector" copies that element's text (or value).
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
@@ -16,7 +17,7 @@
     ta.remove();
     return ok ? Promise.resolve() : Promise.reject(new Error("copy failed"));
   }
-  document.addEventListener("click", function (ev) {
+  function onCopyClick(ev) {
     var btn = ev.target.closest && ev.target.closest("[data-copy]");
     if (!btn) return;
     var el = document.querySelector(btn.getAttribute("data-copy"));
@@ -27,10 +28,10 @@
       function () { btn.textContent = "Copied"; },
       function () { btn.textContent = "Press Ctrl+C"; if (el.select) el.select(); }
     ).then(function () { setTimeout(function () { btn.textContent = label; }, 1600); });
-  });
+  }
 
   // Confirmation before destructive actions: <form data-confirm="..."> opens a modal dialog.
-  var dialog = null;
+  let dialog = null;
   function confirmDialog(message, action, onYes) {
     if (!dialog) {
       dialog = document.createElement("dialog");
@@ -55,7 +56,7 @@
     dialog.showModal();
     no.focus();
   }
-  document.addEventListener("submit", function (ev) {
+  function onConfirmSubmit(ev) {
     var form = ev.target;
     if (!form.hasAttribute("data-confirm") || form.dataset.confirmed === "1") return;
     ev.preventDefault();
@@ -63,10 +64,10 @@
       form.dataset.confirmed = "1";
       if (form.requestSubmit) form.requestSubmit(ev.submitter || undefined); else form.submit();
     });
-  });
+  }
 
   // Tabs (quickstart snippets).
-  document.querySelectorAll(".tabs").forEach(function (tabs) {
+  function initTabs(tabs) {
     var buttons = tabs.querySelectorAll('[role="tab"]');
     function select(btn) {
       buttons.forEach(function (b) {
@@ -87,21 +88,18 @@
       });
     });
     if (buttons.length) select(buttons[0]);
-  });
+  }
 
   // Spend and tokens per day (uPlot, embedded; data in a JSON script block, money in micros).
-  var chartEl = document.getElementById("usage-chart");
-  var dataEl = document.getElementById("chart-data");
-  if (chartEl && dataEl && window.uPlot) {
-    var d = JSON.parse(dataEl.textContent);
-    var money = function (v) { return v == null ? "—" : "$" + (v / 1e6).toFixed(v !== 0 && Math.abs(v) < 10000 ? 4 : 2); };
-    var tokens = function (v) {
-      if (v == null) return "—";
-      var a = Math.abs(v);
-      return a >= 1e9 ? (v / 1e9).toFixed(1) + "B" : a >= 1e6 ? (v / 1e6).toFixed(1) + "M" : a >= 1e3 ? (v / 1e3).toFixed(1) + "K" : String(v);
-    };
-    var opts = {
-      width: Math.max(280, chartEl.clientWidth),
+  function money(v) { return v == null ? "—" : "$" + (v / 1e6).toFixed(v !== 0 && Math.abs(v) < 10000 ? 4 : 2); }
+  function tokens(v) {
+    if (v == null) return "—";
+    var a = Math.abs(v);
+    return a >= 1e9 ? (v / 1e9).toFixed(1) + "B" : a >= 1e6 ? (v / 1e6).toFixed(1) + "M" : a >= 1e3 ? (v / 1e3).toFixed(1) + "K" : String(v);
+  }
+  function chartOptions(width) {
+    return {
+      width: width,
       height: 280,
       cursor: { points: { size: 7 } },
       // Half a day of padding each side so the first and last bars are not cut in half.
@@ -122,9 +120,24 @@
           values: function (u, vals) { return vals.map(tokens); } },
       ],
     };
-    var plot = new uPlot(opts, [d.days, d.spend, d.tokens], chartEl);
+  }
+  function initChart() {
+    var chartEl = document.getElementById("usage-chart");
+    var dataEl = document.getElementById("chart-data");
+    if (!chartEl || !dataEl || !window.uPlot) return;
+    var d = JSON.parse(dataEl.textContent);
+    var plot = new uPlot(chartOptions(Math.max(280, chartEl.clientWidth)), [d.days, d.spend, d.tokens], chartEl);
     if (window.ResizeObserver) {
       new ResizeObserver(function () { plot.setSize({ width: Math.max(280, chartEl.clientWidth), height: 280 }); }).observe(chartEl);
     }
   }
-})();
+
+  function init() {
+    document.addEventListener("click", onCopyClick);
+    document.addEventListener("submit", onConfirmSubmit);
+    document.querySelectorAll(".tabs").forEach(initTabs);
+    initChart();
+  }
+
+  init();
+}

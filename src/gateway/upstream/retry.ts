@@ -20,7 +20,7 @@ export function retryAfterMs(headers: Headers, now = Date.now()): number | null 
 
 /**
  * What an upstream failure status means for the next attempt, given the code it was translated
- * to (src/modules/providers/errors.ts):
+ * to (src/gateway/providers/errors.ts):
  * - `retry`: transient (429, 408, 5xx): the same key may be tried again after a backoff;
  * - `next_key`: this key is refused (credentials, upstream credit): not again for this request;
  * - `next_deployment`: the deployment does not serve the model (404): try another provider;

@@ -1,10 +1,11 @@
 import { Elysia } from "elysia";
+import type Stripe from "stripe";
 import { z } from "zod";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError, errors } from "../../lib/errors";
 import { getAccountRow } from "../accounts/service";
 import { IdParams } from "../accounts/model";
-import { billingSettings } from "./amounts";
+import { billingSettings, type BillingSettings } from "./amounts";
 import { BillingInfo, CheckoutBody, CheckoutView, CustomerPaymentsQuery, PaymentList, PaymentView, PaymentsQuery, WebhookAck } from "./model";
 import { billingInfo, createCheckout, getPayment, listPayments, parseAmount, paymentView, type PaymentRow } from "./service";
 import { stripeFromConfig } from "./stripe-client";
@@ -21,12 +22,21 @@ const page = (rows: PaymentRow[], limit: number) => ({
   data: rows.slice(0, limit).map(paymentView),
 });
 
+/** Card top-ups through Stripe: the customer and admin API, Stripe's webhook, and the dashboard pages. */
 export const billingModule = (deps: ModuleDeps) => {
   const settings = billingSettings(deps.config);
   const stripe = deps.stripe !== undefined ? deps.stripe : stripeFromConfig(deps.config);
-  const webhookSecret = deps.config.stripe_webhook_secret;
+  return new Elysia()
+    .use(customerBillingRoutes(deps, settings, stripe))
+    .use(adminBillingRoutes(deps))
+    .use(stripeWebhookRoute(deps, settings, stripe))
+    .use(billingPortalPages(deps))
+    .use(billingConsolePages(deps));
+};
 
-  const customer = new Elysia({ prefix: "/v1/billing", tags: ["billing"] })
+/** A customer's top-up options, checkout and payments (API key). */
+const customerBillingRoutes = (deps: ModuleDeps, settings: BillingSettings, stripe: Stripe | null) =>
+  new Elysia({ prefix: "/v1/billing", tags: ["billing"] })
     .use(deps.auth)
     .get("", () => billingInfo(settings), {
       customer: true,
@@ -66,7 +76,9 @@ export const billingModule = (deps: ModuleDeps) => {
       detail: { summary: "One card payment of the account" },
     });
 
-  const admin = new Elysia({ prefix: "/admin", tags: ["admin"] })
+/** Every account's card payments, and one account's (admin token). */
+const adminBillingRoutes = (deps: ModuleDeps) =>
+  new Elysia({ prefix: "/admin", tags: ["admin"] })
     .use(deps.auth)
     .get("/payments", ({ query }) => page(listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: query.account_id }), query.limit), {
       admin: true,
@@ -83,8 +95,10 @@ export const billingModule = (deps: ModuleDeps) => {
       { admin: true, params: IdParams, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "One account's card payments" } },
     );
 
-  // Not behind any auth: Stripe proves itself with the signature over the raw body.
-  const webhook = new Elysia({ tags: ["webhooks"] })
+/** Stripe's events. Not behind any auth: Stripe proves itself with the signature over the raw body. */
+const stripeWebhookRoute = (deps: ModuleDeps, settings: BillingSettings, stripe: Stripe | null) => {
+  const webhookSecret = deps.config.stripe_webhook_secret;
+  return new Elysia({ tags: ["webhooks"] })
     .post(
       "/webhooks/stripe",
       async ({ body, headers }) => {
@@ -115,6 +129,4 @@ export const billingModule = (deps: ModuleDeps) => {
         },
       },
     );
-
-  return new Elysia().use(customer).use(admin).use(webhook).use(billingPortalPages(deps)).use(billingConsolePages(deps));
 };

@@ -6,7 +6,7 @@ import { chatRoute } from "../../gateway/route";
 
 /**
  * The documented face of POST /v1/chat/completions. In the server Bun's router sends the route
- * straight to chatRoute (server.ts); through app.handle it arrives here and gets the same
+ * straight to chatRoute (runtime/server.ts); through app.handle it arrives here and gets the same
  * function: the body is read, authenticated and validated there, not by Elysia (`parse: "none"`).
  */
 export const chatModule = (deps: AppDeps) => {

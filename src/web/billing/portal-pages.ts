@@ -39,6 +39,16 @@ export function portalReturnUrls(deps: ModuleDeps, request: Request): { success:
 
 /** Portal pages for payments and the low-balance alert, under /portal/billing. */
 export const billingPortalPages = (deps: ModuleDeps) => {
+  const kit = billingKit(deps);
+  return new Elysia()
+    .use(deps.webAuth)
+    .get("/portal/billing", async ({ request, user, query }) => kit.render(request, user, { flash: await returnFlash(deps, kit, user, query) }), hide())
+    .post("/portal/billing/checkout", ({ request, user, body }) => startCheckout(deps, kit, request, user, body), hide())
+    .post("/portal/billing/alert", ({ request, user, body }) => setAlert(deps, kit, request, user, body), hide());
+};
+
+/** What the billing pages share: the settings, the Stripe client, whether cards can pay, the page. */
+function billingKit(deps: ModuleDeps) {
   const settings = billingSettings(deps.config);
   const stripe = deps.stripe !== undefined ? deps.stripe : stripeFromConfig(deps.config);
   const payable = Boolean(stripe && settings.enabled);
@@ -70,69 +80,64 @@ export const billingPortalPages = (deps: ModuleDeps) => {
   };
   const back = (request: Request, kind: Flash["kind"], message: string) =>
     redirectResponse("/portal/billing", [flashCookie({ kind, message }, isSecure(deps, request))]);
+  return { settings, stripe, payable, render, back };
+}
 
-  return new Elysia()
-    .use(deps.webAuth)
-    .get(
-      "/portal/billing",
-      async ({ request, user, query }) => {
-        let flash: Flash | null = null;
-        if (query.checkout === "cancelled") flash = { kind: "warn", message: "Checkout cancelled: nothing was charged." };
-        const sessionId = typeof query.session_id === "string" ? query.session_id : "";
-        if (query.checkout === "success" && payable && /^cs_[A-Za-z0-9_]+$/.test(sessionId)) {
-          // Confirm with Stripe now rather than wait for the webhook; both credit once.
-          try {
-            const r = await reconcileSession(deps.store, stripe!, settings, sessionId, user.account.id, deps.now());
-            deps.alerts?.check(user.account.id);
-            flash = r.result === "credited" || r.result === "duplicate"
-              ? { kind: "ok", message: `Payment received: your credits have been added. Available now: ${usd(deps.credits.balance(user.account.id).available)}.` }
-              : { kind: "warn", message: "Thank you! Stripe is still confirming the payment; the credits appear here as soon as it has." };
-          } catch (e) {
-            console.error("stripe: confirming a returned checkout failed:", (e as Error).message);
-            flash = { kind: "warn", message: "Thank you! The credits appear here as soon as Stripe confirms the payment." };
-          }
-        }
-        return render(request, user, { flash });
-      },
-      hide(),
-    )
-    .post(
-      "/portal/billing/checkout",
-      async ({ request, user, body }) => {
-        if (!payable) return htmlResponse(errorPage(404, "Not available", "Card payments are not enabled on this gateway.", { href: "/portal", label: "Back to the portal" }), 404);
-        const amount = field(body, "amount").trim().replace(/^\$/, "").replace(/,/g, "");
-        try {
-          const minor = parseAmount(settings, amount);
-          const back = portalReturnUrls(deps, request);
-          const row = await createCheckout(deps.store, stripe!, settings, { accountId: user.account.id, amountMinor: minor, successUrl: back.success, cancelUrl: back.cancel }, deps.now());
-          return redirectResponse(row.url);
-        } catch (e) {
-          if (!(e instanceof ApiError)) throw e;
-          if (e.status >= 500) return back(request, "error", "The payment provider could not start the checkout. Try again in a moment.");
-          return render(request, user, { error: e.message, amount, status: 400 });
-        }
-      },
-      hide(),
-    )
-    .post(
-      "/portal/billing/alert",
-      ({ request, user, body }) => {
-        if (!deps.alerts) return back(request, "error", "Alerts are not available.");
-        const actor = `portal:${user.account.id}`;
-        if (field(body, "reset")) {
-          deps.alerts.setThreshold(user.account.id, null, actor);
-          return back(request, "ok", "The low-balance alert uses the default threshold again.");
-        }
-        let micros: number;
-        try {
-          micros = usdToMicros(field(body, "threshold_usd").trim().replace(/^\$/, "").replace(/,/g, ""));
-          if (micros < 0) throw new Error("negative");
-        } catch {
-          return back(request, "error", "Enter the alert threshold in USD, e.g. 5 or 12.50 (0 turns the alert off).");
-        }
-        deps.alerts.setThreshold(user.account.id, micros, actor);
-        return back(request, "ok", micros === 0 ? "Low-balance alert turned off." : `You will be alerted when available credit falls below ${usd(micros)}.`);
-      },
-      hide(),
-    );
-};
+type BillingKit = ReturnType<typeof billingKit>;
+
+/** The message for a customer back from Stripe's checkout (cancelled, or paid: credited yet?). */
+async function returnFlash(deps: ModuleDeps, kit: BillingKit, user: PortalUser, query: Record<string, unknown>): Promise<Flash | null> {
+  let flash: Flash | null = null;
+  if (query.checkout === "cancelled") flash = { kind: "warn", message: "Checkout cancelled: nothing was charged." };
+  const sessionId = typeof query.session_id === "string" ? query.session_id : "";
+  if (query.checkout === "success" && kit.payable && /^cs_[A-Za-z0-9_]+$/.test(sessionId)) {
+    // Confirm with Stripe now rather than wait for the webhook; both credit once.
+    try {
+      const r = await reconcileSession(deps.store, kit.stripe!, kit.settings, sessionId, user.account.id, deps.now());
+      deps.alerts?.check(user.account.id);
+      flash = r.result === "credited" || r.result === "duplicate"
+        ? { kind: "ok", message: `Payment received: your credits have been added. Available now: ${usd(deps.credits.balance(user.account.id).available)}.` }
+        : { kind: "warn", message: "Thank you! Stripe is still confirming the payment; the credits appear here as soon as it has." };
+    } catch (e) {
+      console.error("stripe: confirming a returned checkout failed:", (e as Error).message);
+      flash = { kind: "warn", message: "Thank you! The credits appear here as soon as Stripe confirms the payment." };
+    }
+  }
+  return flash;
+}
+
+/** "Continue to payment": a Stripe checkout for the amount, or the form again with what is wrong. */
+async function startCheckout(deps: ModuleDeps, kit: BillingKit, request: Request, user: PortalUser, body: unknown) {
+  if (!kit.payable) return htmlResponse(errorPage(404, "Not available", "Card payments are not enabled on this gateway.", { href: "/portal", label: "Back to the portal" }), 404);
+  const amount = field(body, "amount").trim().replace(/^\$/, "").replace(/,/g, "");
+  try {
+    const minor = parseAmount(kit.settings, amount);
+    const urls = portalReturnUrls(deps, request);
+    const row = await createCheckout(deps.store, kit.stripe!, kit.settings, { accountId: user.account.id, amountMinor: minor, successUrl: urls.success, cancelUrl: urls.cancel }, deps.now());
+    return redirectResponse(row.url);
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    if (e.status >= 500) return kit.back(request, "error", "The payment provider could not start the checkout. Try again in a moment.");
+    return kit.render(request, user, { error: e.message, amount, status: 400 });
+  }
+}
+
+/** The low-balance alert's threshold: a new one, off (0), or back to the default. */
+function setAlert(deps: ModuleDeps, kit: BillingKit, request: Request, user: PortalUser, body: unknown) {
+  const { back } = kit;
+  if (!deps.alerts) return back(request, "error", "Alerts are not available.");
+  const actor = `portal:${user.account.id}`;
+  if (field(body, "reset")) {
+    deps.alerts.setThreshold(user.account.id, null, actor);
+    return back(request, "ok", "The low-balance alert uses the default threshold again.");
+  }
+  let micros: number;
+  try {
+    micros = usdToMicros(field(body, "threshold_usd").trim().replace(/^\$/, "").replace(/,/g, ""));
+    if (micros < 0) throw new Error("negative");
+  } catch {
+    return back(request, "error", "Enter the alert threshold in USD, e.g. 5 or 12.50 (0 turns the alert off).");
+  }
+  deps.alerts.setThreshold(user.account.id, micros, actor);
+  return back(request, "ok", micros === 0 ? "Low-balance alert turned off." : `You will be alerted when available credit falls below ${usd(micros)}.`);
+}

@@ -8,7 +8,7 @@ import { consoleLoginView } from "../portal/views/auth";
 import { clearSessionCookie, flashCookie, isSecure, sameOrigin, sessionCookie, takeFlash } from "../session";
 import { createSession, deleteSession } from "../../identity/sessions";
 
-// A fresh object per route (Elysia writes macro hooks into it; see portal/index.ts).
+// A fresh object per route (Elysia writes macro hooks into it; see portal/page-kit.ts).
 const hide = () => ({ detail: { hide: true } }) as const;
 
 /** Operator sign-in with the admin token; the console session is separate from customer sessions. */

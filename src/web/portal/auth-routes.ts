@@ -11,20 +11,36 @@ import { createSession, deleteSession, hashPassword, verifyPassword } from "../.
 import { inviteInvalidView, inviteView, loginView } from "./views/auth";
 import { portalSignupRoutes } from "./signup-routes";
 
-// A fresh object per route (Elysia writes macro hooks into it; see portal/index.ts).
+// A fresh object per route (Elysia writes macro hooks into it; see portal/page-kit.ts).
 const hide = () => ({ detail: { hide: true } }) as const;
 const expired = { kind: "error" as const, message: "The form expired. Please try again." };
 
 /** Customer sign-in, invite acceptance and sign-out (HTML forms); open sign-up in signup-routes.ts. */
-export const portalAuthRoutes = (deps: ModuleDeps) => {
-  const { signIn, signInAddress } = deps.throttles;
-  const addressOf = (request: Request, server: AddressSource | null) => throttleKey(clientAddress(request, server, deps.config.trusted_proxy_header));
+export const portalAuthRoutes = (deps: ModuleDeps) =>
+  new Elysia()
+    .use(deps.webAuth)
+    .use(portalLoginRoutes(deps))
+    .use(portalInviteRoutes(deps))
+    .use(portalSignupRoutes(deps));
+
+/** The CSRF token (and its cookie) of a form shown before there is a session (see preCsrf). */
+const preFor = (deps: ModuleDeps) => (request: Request) => preCsrf(request, isSecure(deps, request));
+
+/** Signs the customer in and sends the browser on, with a welcome message when given. */
+function sessionStarter(deps: ModuleDeps) {
   const ttlMs = deps.config.session_ttl_hours * 3_600_000;
-  const pre = (request: Request) => preCsrf(request, isSecure(deps, request));
-  const startSession = (request: Request, accountId: string, to: string, welcome?: string) => {
+  return (request: Request, accountId: string, to: string, welcome?: string) => {
     const s = createSession(deps.store, { kind: "customer", accountId, ttlMs }, deps.now());
     return redirectResponse(to, [sessionCookie(deps, request, s), ...(welcome ? [flashCookie({ kind: "ok", message: welcome }, isSecure(deps, request))] : [])]);
   };
+}
+
+/** Sign-in with email and password (throttled per address and email), and sign-out. */
+const portalLoginRoutes = (deps: ModuleDeps) => {
+  const { signIn, signInAddress } = deps.throttles;
+  const addressOf = (request: Request, server: AddressSource | null) => throttleKey(clientAddress(request, server, deps.config.trusted_proxy_header));
+  const pre = preFor(deps);
+  const startSession = sessionStarter(deps);
 
   return new Elysia()
     .use(deps.webAuth)
@@ -68,7 +84,15 @@ export const portalAuthRoutes = (deps: ModuleDeps) => {
       deleteSession(deps.store, user.session.token);
       const bye = flashCookie({ kind: "ok", message: "You have been signed out." }, isSecure(deps, request));
       return redirectResponse("/portal/login", [clearSessionCookie("customer"), bye]);
-    }, { portal: true, ...hide() })
+    }, { portal: true, ...hide() });
+};
+
+/** An invite link: the customer sets (or resets) the account's email and password, and is signed in. */
+const portalInviteRoutes = (deps: ModuleDeps) => {
+  const pre = preFor(deps);
+  const startSession = sessionStarter(deps);
+
+  return new Elysia()
     .get("/portal/invite/:token", ({ request, params }) => {
       const found = findInvite(deps.store, params.token, deps.now());
       if (!found || found.state !== "ok") return invalidInvite(found);
@@ -102,8 +126,7 @@ export const portalAuthRoutes = (deps: ModuleDeps) => {
         if (e instanceof ApiError && e.status < 500) return render(e.param === "email" ? { email: e.message } : { form: e.message }, e.status);
         throw e;
       }
-    }, hide())
-    .use(portalSignupRoutes(deps));
+    }, hide());
 };
 
 const invalidInvite = (found: InviteState | null) =>

@@ -12,7 +12,7 @@ import { createSession, hashPassword, verifyPassword } from "../../identity/sess
 import { flashCookie, isSecure, sameOrigin, sessionCookie } from "../session";
 import { inviteInvalidView, signupConfirmView, signupInvalidView, signupSentView, signupView } from "./views/auth";
 
-// A fresh object per route (Elysia writes macro hooks into it; see portal/index.ts).
+// A fresh object per route (Elysia writes macro hooks into it; see portal/page-kit.ts).
 const hide = () => ({ detail: { hide: true } }) as const;
 const EXPIRED = "The form expired. Please try again.";
 

@@ -1,0 +1,119 @@
+import { Elysia } from "elysia";
+import type { ModuleDeps } from "../../runtime/module-deps";
+import { randomBase62 } from "../../lib/ids";
+import { field } from "../forms";
+import { redirectResponse } from "../html";
+import { accountView as apiAccountView, createAccount, listAccounts, updateAccount } from "../../modules/accounts/service";
+import { keyView, listKeys, revokeKey, getKeyRow } from "../../modules/keys/service";
+import { listLedger, postCredit } from "../../money/ledger";
+import { publicBase } from "../../identity/logins";
+import { createInvite, getLogin } from "../../identity/logins/service";
+import { Reveals } from "../../identity/sessions";
+import { planOf } from "../portal/service";
+import { setAccountPlan } from "../../modules/ratelimit/service";
+import { dailyUsage, totalsOf } from "../../modules/usage/service";
+import { consoleKit, DAY_MS, hide, money, type ConsoleKit, type Op } from "./page-kit";
+import { accountsView, accountView, type AccountDetail } from "./views/accounts";
+
+type Invites = Reveals<NonNullable<AccountDetail["invite"]>>;
+
+/** Accounts: the list, a new account, one account's page and what the operator changes on it. */
+export const accountsPages = (deps: ModuleDeps) => {
+  // An invite link is shown once, by the account's page after the form that made it.
+  const invites: Invites = new Reveals(10 * 60_000, deps.now);
+  return new Elysia().use(accountListPages(deps, invites)).use(accountForms(deps, invites));
+};
+
+/** The list (search, paging), creating an account, and one account's page. */
+const accountListPages = (deps: ModuleDeps, invites: Invites) => {
+  const kit = consoleKit(deps);
+  const { safe, back, plans } = kit;
+  return new Elysia()
+    .use(deps.webAuth)
+    .get("/console/accounts", ({ request, operator, query }) => safe(request, () => {
+      const q = typeof query.q === "string" ? query.q.trim() : "";
+      const offset = Math.max(0, Number(query.offset) || 0);
+      const rows = listAccounts(deps.store, { limit: 51, offset, q: q || undefined });
+      return kit.render(request, operator, "accounts", "Accounts", accountsView({
+        csrf: operator.session.csrf, q, plans: plans(), offset, hasMore: rows.length > 50,
+        accounts: rows.slice(0, 50).map((r) => apiAccountView(r, deps.credits.balance(r.id).held)),
+      }));
+    }), hide())
+    .post("/console/accounts", ({ request, operator, body }) => safe(request, () => {
+      const name = field(body, "name").trim();
+      const email = field(body, "email").trim().toLowerCase();
+      const plan = field(body, "plan") || undefined;
+      const credit = field(body, "credit_usd").trim();
+      const micros = credit ? money(credit) : 0;
+      if (!name) return back(request, "/console/accounts", "error", "Enter a name for the account.");
+      if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return back(request, "/console/accounts", "error", "Enter a valid email address.");
+      if (plan && !plans().includes(plan)) return back(request, "/console/accounts", "error", "Choose a configured plan.");
+      if (micros === null || micros < 0) return back(request, "/console/accounts", "error", "The starting credit must be an amount in USD, e.g. 25 or 12.50.");
+      const row = createAccount(deps.store, { name, email: email || undefined, plan }, operator.actor, deps.now());
+      if (micros > 0) postCredit(deps.store, { accountId: row.id, amountMicros: micros, note: "Starting credit", actor: operator.actor, heldMicros: 0 }, deps.now());
+      return back(request, `/console/accounts/${row.id}`, "ok", `Account “${name}” created. Create an invite link to let the customer sign in.`);
+    }), hide())
+    .get("/console/accounts/:id", ({ request, operator, params }) => safe(request, () => accountPage(deps, kit, invites, request, operator, params.id)), hide());
+};
+
+/** One account: login, plan and limits, keys, recent ledger, 30 days of usage, a new invite link. */
+async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, request: Request, op: Op, id: string) {
+  const invite = invites.take(op.session.token);
+  const account = kit.view(id);
+  const login = getLogin(deps.store, id);
+  const since = Math.floor(deps.now() / DAY_MS) * DAY_MS - 29 * DAY_MS;
+  const t = totalsOf(await dailyUsage(deps.store, { accountId: id, from: since }));
+  return kit.render(request, op, "accounts", account.name, accountView({
+    csrf: op.session.csrf,
+    account,
+    login: login && { email: login.email, lastLoginAt: login.lastLoginAt },
+    plans: kit.plans(),
+    limits: planOf(deps.store, deps.config, id)?.limits ?? null,
+    keys: listKeys(deps.store, id).map((k) => keyView(k, deps.now())),
+    ledger: listLedger(deps.store, id, { limit: 15 }),
+    usage30: { requests: t.requests, tokens: t.prompt_tokens + t.completion_tokens, cost: t.cost_micros },
+    invite: invite?.account_id === id ? invite : null,
+    idem: randomBase62(24),
+  }));
+}
+
+/** The account page's forms: credit, plan, status, invite link, and revoking one of its keys. */
+const accountForms = (deps: ModuleDeps, invites: Invites) => {
+  const { safe, back } = consoleKit(deps);
+  return new Elysia()
+    .use(deps.webAuth)
+    .post("/console/accounts/:id/credits", ({ request, operator, params, body }) => safe(request, () => {
+      const to = `/console/accounts/${params.id}`;
+      const amount = money(field(body, "amount_usd"));
+      if (amount === null || amount === 0) return back(request, to, "error", "Enter a non-zero amount in USD, e.g. 25 or -3.50.");
+      const { entry, replayed } = postCredit(deps.store, {
+        accountId: params.id, amountMicros: amount, note: field(body, "note").trim().slice(0, 500) || null, actor: operator.actor,
+        heldMicros: deps.credits.balance(params.id).held, idempotencyKey: field(body, "idem") ? `console:${field(body, "idem")}` : undefined,
+      }, deps.now());
+      if (replayed) return back(request, to, "warn", "This form was already submitted; nothing was posted twice.");
+      return back(request, to, "ok", `${entry.kind === "topup" ? "Top-up" : "Adjustment"} of $${entry.amount_usd} posted.`);
+    }), hide())
+    .post("/console/accounts/:id/plan", ({ request, operator, params, body }) => safe(request, () => {
+      const p = setAccountPlan(deps.store, deps.config, params.id, field(body, "plan"), operator.actor, deps.now());
+      return back(request, `/console/accounts/${params.id}`, "ok", `Plan set to ${p.plan}.`);
+    }), hide())
+    .post("/console/accounts/:id/status", ({ request, operator, params, body }) => safe(request, () => {
+      const status = field(body, "status") === "active" ? "active" : "suspended";
+      updateAccount(deps.store, params.id, { status }, operator.actor);
+      return back(request, `/console/accounts/${params.id}`, status === "active" ? "ok" : "warn",
+        status === "active" ? "Account reactivated: its keys work again." : "Account suspended: its keys are refused from now on.");
+    }), hide())
+    .post("/console/accounts/:id/invite", ({ request, operator, params }) => safe(request, () => {
+      const invite = createInvite(deps.store, {
+        accountId: params.id, ttlMs: deps.config.invite_ttl_hours * 3_600_000, actor: operator.actor, baseUrl: publicBase(deps, request),
+      }, deps.now());
+      // Post/redirect/get: the link is shown once by the next page, and a reload creates nothing.
+      invites.put(operator.session.token, invite);
+      return redirectResponse(`/console/accounts/${params.id}`);
+    }), hide())
+    .post("/console/keys/:id/revoke", ({ request, operator, params }) => safe(request, () => {
+      const k = getKeyRow(deps.store, params.id);
+      revokeKey(deps.store, k.id, operator.actor, deps.now());
+      return back(request, `/console/accounts/${k.accountId}`, "ok", `Key ${k.prefix}…${k.last4} revoked.`);
+    }), hide());
+};

@@ -1,0 +1,49 @@
+import { Elysia } from "elysia";
+import type { ModuleDeps } from "../../runtime/module-deps";
+import { dayStart, field } from "../forms";
+import { redirectResponse } from "../html";
+import { codeView, createCodes, listBatches, listCodes } from "../../modules/codes/service";
+import { Reveals } from "../../identity/sessions";
+import { consoleKit, DAY_MS, hide, money, type ConsoleKit, type Op } from "./page-kit";
+import { codesView } from "./views/other";
+
+/** New codes, shown once by the next page. */
+type NewCodes = { codes: string[]; amount: number };
+
+/** Credit codes: the batches, one batch's codes, and creating a batch. */
+export const codesPages = (deps: ModuleDeps) => {
+  const kit = consoleKit(deps);
+  const { safe, back } = kit;
+  const newCodes = new Reveals<NewCodes>(10 * 60_000, deps.now);
+  return new Elysia()
+    .use(deps.webAuth)
+    .get("/console/codes", ({ request, operator, query }) => safe(request, () =>
+      codesPage(deps, kit, request, operator, typeof query.batch === "string" ? query.batch : "", { created: newCodes.take(operator.session.token) })), hide())
+    .post("/console/codes", ({ request, operator, body }) => safe(request, () => {
+      const count = Number(field(body, "count"));
+      const amount = money(field(body, "amount_usd"));
+      const expires = field(body, "expires") ? dayStart(field(body, "expires")) : null;
+      const error = !Number.isInteger(count) || count < 1 || count > 1000 ? "Create between 1 and 1000 codes at a time."
+        : amount === null || amount <= 0 ? "Enter what each code is worth in USD, e.g. 10."
+        : field(body, "expires") && (expires === null || expires + DAY_MS <= deps.now()) ? "The expiry date must be in the future."
+        : null;
+      if (error) return back(request, "/console/codes", "error", error);
+      const b = createCodes(deps.store, {
+        count, amount_micros: amount!, note: field(body, "note").trim().slice(0, 200) || undefined,
+        // A code is valid through the whole expiry day (UTC).
+        expires_at: expires === null ? null : Math.floor((expires + DAY_MS) / 1000),
+      }, operator.actor, deps.now());
+      newCodes.put(operator.session.token, { codes: b.codes.map((c) => c.code), amount: amount! });
+      return redirectResponse(`/console/codes?batch=${b.batch}`);
+    }), hide());
+};
+
+function codesPage(deps: ModuleDeps, kit: ConsoleKit, request: Request, op: Op, batch: string, extra: { created?: NewCodes | null } = {}) {
+  return kit.render(request, op, "codes", "Credit codes", codesView({
+    csrf: op.session.csrf,
+    batches: listBatches(deps.store),
+    batch,
+    codes: batch ? listCodes(deps.store, { batch, limit: 1000, offset: 0 }, deps.now()).map((c) => codeView(c, deps.now())) : null,
+    ...extra,
+  }));
+}

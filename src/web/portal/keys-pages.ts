@@ -1,0 +1,98 @@
+import { Elysia } from "elysia";
+import type { ModuleDeps } from "../../runtime/module-deps";
+import { ApiError } from "../../lib/errors";
+import { usdToMicros } from "../../money/units";
+import { field, fieldList } from "../forms";
+import { redirectResponse } from "../html";
+import type { PortalUser } from "../session";
+import { Reveals } from "../../identity/sessions";
+import { createKey, keyView, listKeys, revokeKey, rotateKey } from "../../modules/keys/service";
+import { DAY_MS, hide, portalKit, type PortalKit } from "./page-kit";
+import { ownKey } from "./service";
+import { keysView } from "./views/keys";
+
+const EXPIRY_DAYS = new Set(["7", "30", "90", "365"]);
+/** A new key, shown once by the next page. */
+type Reveal = { key: string; name: string; rotated: boolean };
+
+/** The customer's API keys: list, create, rotate and revoke. */
+export const keysPages = (deps: ModuleDeps) => {
+  const kit = portalKit(deps);
+  const { safe, back, actor } = kit;
+  const reveals = new Reveals<Reveal>(10 * 60_000, deps.now);
+  // A refused change (not the customer's key, already revoked, ...) goes back to the list with the message.
+  const orBack = (request: Request, e: unknown) => {
+    if (e instanceof ApiError && e.status < 500) return back(request, "/portal/keys", "error", e.message);
+    throw e;
+  };
+
+  return new Elysia()
+    .use(deps.webAuth)
+    .get("/portal/keys", ({ request, user }) => safe(request, () => keysPage(deps, kit, request, user, { created: reveals.take(user.session.token) })), hide())
+    .post("/portal/keys", ({ request, user, body }) => safe(request, () => {
+      const form = readKeyForm(deps, body);
+      if (form.error) return back(request, "/portal/keys", "error", form.error);
+      const now = deps.now();
+      const { row, key } = createKey(deps.store, deps.config.key_prefix, user.account.id, {
+        name: field(body, "name").trim(),
+        models: form.models.length ? form.models : null,
+        expires_at: form.days ? Math.floor((now + Number(form.days) * DAY_MS) / 1000) : null,
+        spend_cap_micros: form.capMicros,
+      }, actor(user), now);
+      // Post/redirect/get: the key is shown once by the next page, and a reload creates nothing.
+      reveals.put(user.session.token, { key, name: row.name, rotated: false });
+      return redirectResponse("/portal/keys");
+    }), hide())
+    .post("/portal/keys/:id/rotate", ({ request, user, params, body }) => safe(request, () => {
+      const grace = Number(field(body, "grace_seconds") || 0);
+      if (![0, 3600, 86400, 604800].includes(grace)) return back(request, "/portal/keys", "error", "Choose when the old key should stop working.");
+      try {
+        ownKey(deps.store, user.account.id, params.id);
+        const { row, key } = rotateKey(deps.store, params.id, grace, actor(user), deps.now());
+        reveals.put(user.session.token, { key, name: row.name, rotated: true });
+        return redirectResponse("/portal/keys");
+      } catch (e) {
+        return orBack(request, e);
+      }
+    }), hide())
+    .post("/portal/keys/:id/revoke", ({ request, user, params }) => safe(request, () => {
+      try {
+        const k = ownKey(deps.store, user.account.id, params.id);
+        revokeKey(deps.store, k.id, actor(user), deps.now());
+        return back(request, "/portal/keys", "ok", `Key “${k.name || `${k.prefix}…${k.last4}`}” revoked: it no longer works.`);
+      } catch (e) {
+        return orBack(request, e);
+      }
+    }), hide());
+};
+
+function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: PortalUser, extra: { created?: Reveal | null }) {
+  return kit.render(request, u, "keys", "API keys", keysView({
+    csrf: u.session.csrf,
+    keys: listKeys(deps.store, u.account.id).map((k) => keyView(k, deps.now())),
+    models: deps.config.models.map((m) => m.id),
+    disabled: kit.suspended(u),
+    now: deps.now(),
+    ...extra,
+  }));
+}
+
+/** The new-key form: models, expiry and spending cap, with the first thing wrong with it (or null). */
+function readKeyForm(deps: ModuleDeps, body: unknown) {
+  const models = fieldList(body, "models");
+  const unknown = models.filter((m) => !deps.config.models.some((c) => c.id === m));
+  const days = field(body, "expires_in_days");
+  const cap = field(body, "spend_cap_usd").trim().replace(/^\$/, "");
+  let capMicros: number | null = null;
+  try {
+    capMicros = cap ? usdToMicros(cap) : null;
+  } catch {
+    capMicros = -1;
+  }
+  const error = unknown.length ? `Unknown model: ${unknown.join(", ")}.`
+    : days && !EXPIRY_DAYS.has(days) ? "Choose an expiry from the list."
+    : capMicros !== null && capMicros <= 0 ? "The spending cap must be a positive amount in USD, e.g. 25 or 12.50."
+    : field(body, "name").length > 200 ? "The name is too long (200 characters at most)."
+    : null;
+  return { error, models, days, capMicros };
+}

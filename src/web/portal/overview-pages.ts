@@ -1,0 +1,41 @@
+import { Elysia } from "elysia";
+import type { ModuleDeps } from "../../runtime/module-deps";
+import { keyView, listKeys } from "../../modules/keys/service";
+import { publicBase } from "../../identity/logins";
+import type { PortalUser } from "../session";
+import { hide, portalKit, type PortalKit } from "./page-kit";
+import { dailySeries, planOf } from "./service";
+import { overviewView } from "./views/overview";
+import { quickstartView } from "./views/quickstart";
+
+/** The portal's home: balance, plan, active keys and the last 30 days of spend. */
+export const overviewPages = (deps: ModuleDeps) => {
+  const kit = portalKit(deps);
+  return new Elysia()
+    .use(deps.webAuth)
+    .get("/portal", ({ request, user }) => kit.safe(request, () => overviewPage(deps, kit, request, user)), hide());
+};
+
+async function overviewPage(deps: ModuleDeps, kit: PortalKit, request: Request, user: PortalUser) {
+  const keys = listKeys(deps.store, user.account.id).filter((k) => keyView(k, deps.now()).status === "active");
+  return kit.render(request, user, "overview", "Overview", overviewView({
+    account: user.account,
+    balance: deps.credits.balance(user.account.id),
+    series: await dailySeries(deps.store, { accountId: user.account.id }, deps.now()),
+    plan: planOf(deps.store, deps.config, user.account.id),
+    keyCount: keys.length,
+  }), { chart: true });
+}
+
+/** How to call the API: the base URL and a model the customer's keys may use. */
+export const quickstartPages = (deps: ModuleDeps) => {
+  const kit = portalKit(deps);
+  return new Elysia()
+    .use(deps.webAuth)
+    .get("/portal/quickstart", ({ request, user }) => kit.safe(request, () => {
+      const keys = listKeys(deps.store, user.account.id).map((k) => keyView(k, deps.now()));
+      const active = keys.filter((k) => k.status === "active");
+      const model = active.find((k) => k.models)?.models?.[0] ?? deps.config.models[0]?.id ?? "grok-4";
+      return kit.render(request, user, "quickstart", "Quickstart", quickstartView({ baseUrl: `${publicBase(deps, request)}/v1`, model, hasKey: active.length > 0 }));
+    }), hide());
+};

@@ -94,6 +94,14 @@ describe("bodies are bounded by the bytes read, not the declared length", () => 
     socket.end();
     expect(text).toStartWith("HTTP/1.1 413");
     expect(text).toContain('"code":"request_too_large"');
+    // A wrong admin token is a 401 whatever length the body declares (nothing of it is read).
+    const admin = await fetch(`${gw.url}/admin/accounts`, {
+      method: "POST",
+      headers: { authorization: "Bearer wrong-admin-token-000000", "content-type": "application/json" },
+      body: JSON.stringify({ name: "x".repeat(6 * 1024 * 1024) }),
+    });
+    expect(admin.status).toBe(401);
+    expect(((await admin.json()) as { error: { code: string } }).error.code).toBe("invalid_admin_token");
     for (const path of ["/v1/chat/completions", "/v1/models"]) {
       const res = await fetch(gw.url + path, {
         method: path.endsWith("models") ? "GET" : "POST",

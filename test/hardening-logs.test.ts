@@ -47,6 +47,10 @@ describe("the operator's log", () => {
       const admin = await gw.admin(`/admin/accounts/${c.accountId}`);
       expect(admin.status).toBe(200);
       ids.admin = admin.headers.get("x-request-id")!;
+      const inviteToken = "tok-ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+      const invite = await fetch(`${gw.url}/portal/invite/${inviteToken}`);
+      await invite.text();
+      ids.invite = invite.headers.get("x-request-id")!;
       await Bun.sleep(200);
 
       const out = gw.output();
@@ -74,11 +78,12 @@ describe("the operator's log", () => {
       expect(requests.find((l) => l.request_id === ids.badkey)).toMatchObject({ status: 401, error_code: "invalid_api_key", account: null });
       expect(requests.find((l) => l.request_id === ids.broke)).toMatchObject({ status: 402, account: broke.accountId });
       expect(requests.find((l) => l.request_id === ids.admin)).toMatchObject({ method: "GET", status: 200 });
+      expect(requests.find((l) => l.request_id === ids.invite)).toMatchObject({ method: "GET", path: "/portal/invite/[token]" });
       const failures = lines.filter((l) => l.msg === "upstream_failure");
       expect(failures.map((l) => l.request_id)).toEqual([ids.fail1, ids.fail2]);
       expect(failures[0]).toMatchObject({ level: "warn", upstream: "fake#1", status: 500, code: "upstream_error" });
       expect(lines.filter((l) => l.msg === "breaker")).toEqual([expect.objectContaining({ upstream: "fake#1", from: "closed", to: "open", level: "warn" })]);
-      for (const forbidden of [secret, c.key, broke.key, "sk-tg-not-a-real-key-0000", ADMIN_TOKEN, "upstream-secret-key-123"]) {
+      for (const forbidden of [secret, c.key, broke.key, "sk-tg-not-a-real-key-0000", ADMIN_TOKEN, "upstream-secret-key-123", inviteToken]) {
         expect(out).not.toContain(forbidden);
       }
     } finally {
@@ -134,5 +139,39 @@ describe("the operator's log", () => {
     } finally {
       await off.stop();
     }
+  });
+});
+
+describe("alert deliveries that fail are logged, without the webhook's path or query", () => {
+  test("one line per failed attempt, the URL cut to its origin", async () => {
+    const { AlertNotifier } = await import("../src/modules/alerts/notifier");
+    const { createLog } = await import("../src/lib/log");
+    const { loadConfig } = await import("../src/config/load");
+    const { Store } = await import("../src/store/store");
+    const store = new Store(":memory:");
+    store.migrate();
+    const config = loadConfig({ overrides: { alert_webhook_url: "https://hooks.example.com/secret-path?token=SECRET123", alert_webhook_secret: "s".repeat(32) } });
+    let out = "";
+    const log = createLog("json", (t) => void (out += t));
+    const failing = (async () => {
+      throw new Error("connect ECONNREFUSED https://hooks.example.com/secret-path?token=SECRET123");
+    }) as unknown as typeof fetch;
+    const notifier = new AlertNotifier(store, config, { fetch: failing, retryDelaysMs: [], log });
+    store.sqlite.query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES ('acc_a', 'A', 0, 0)").run();
+    const id = "alr_1";
+    store.sqlite
+      .query("INSERT INTO alert_events (id, account_id, kind, available_micros, threshold_micros, webhook_status, email_status, attempts, created_at) VALUES (?, 'acc_a', 'low_balance', 0, 1, 'pending', 'skipped', 0, 0)")
+      .run(id);
+    notifier.enqueue(id);
+    await notifier.idle();
+    log.flush();
+    const lines = jsonLines(out).filter((l) => l.msg === "alert_delivery_failed");
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatchObject({ level: "error", alert_id: id, retrying: false });
+    expect(out).not.toContain("SECRET123");
+    expect(out).not.toContain("secret-path");
+    expect(out).toContain("https://hooks.example.com/");
+    notifier.stop();
+    store.close();
   });
 });

@@ -56,6 +56,9 @@ describe("a client that stops reading", () => {
       expect(r).toMatchObject({ status: 504, error_code: "upstream_timeout" });
       expect(r.cost_micros).toBeGreaterThan(0);
       expect(gw.runtime.deps.credits.balance(c.accountId).held).toBe(0);
+      // The client stopped reading: nothing the upstream did wrong, its breaker heard nothing.
+      const up = (await (await gw.admin("/admin/upstreams")).json()) as { data: { failures: number }[] };
+      expect(up.data[0]!.failures).toBe(0);
       socket.destroy();
       await expectExactLedger(gw, c.accountId, 10_000_000);
     } finally {

@@ -118,7 +118,7 @@ export const TimeoutsSchema = z.strictObject({
   body_ms: int(100, 600_000).default(30_000),
   /** TCP connect to an upstream host (checked before using a host that is idle or was failing). */
   connect_ms: int(100, 120_000).default(5_000),
-  /** Streaming: until the upstream's response headers (non-streaming answers come whole: total_ms bounds them). */
+  /** Until the upstream's response headers, streaming or not (a whole answer's headers come when it is done). */
   first_byte_ms: int(100, 900_000).default(60_000),
   /** Streaming: longest silence between two upstream chunks. */
   stream_gap_ms: int(100, 900_000).default(60_000),

@@ -167,10 +167,11 @@ export class StreamRelay {
     this.expiry = null;
     if (this.closing) return;
     if (this.wake) this.deliver({ timer: "total" });
-    else if (this.ctrl) void this.onTimerDue(this.ctrl, "total");
+    // The client is not reading: the upstream is not to blame (the breaker hears nothing of it).
+    else if (this.ctrl) void this.onTimerDue(this.ctrl, "total", false);
   };
 
-  private onTimerDue(ctrl: Ctrl, timer: Timer): Promise<void> | undefined {
+  private onTimerDue(ctrl: Ctrl, timer: Timer, upstreamFault = true): Promise<void> | undefined {
     if (timer === "keepalive") {
       this.lastSent = performance.now();
       ctrl.enqueue(KEEPALIVE);
@@ -182,7 +183,7 @@ export class StreamRelay {
       timer === "gap"
         ? `The upstream sent nothing for ${Math.round(this.gapMs / 1000)} s; the response was cut short.`
         : "The response took longer than the gateway's time limit and was cut short.";
-    return this.end(ctrl, 504, "upstream_timeout", false, this.error(message, "upstream_timeout"), `upstream_timeout: ${timer}`);
+    return this.end(ctrl, 504, "upstream_timeout", false, this.error(message, "upstream_timeout"), upstreamFault ? `upstream_timeout: ${timer}` : null);
   }
 
   /** Forwards one upstream read through the tap; ends the stream on its last event. */

@@ -34,7 +34,9 @@ export async function boundedRequest(req: Request, srv: Server<undefined>, confi
   if (req.body === null || req.method === "GET" || req.method === "HEAD") return req;
   // Without a valid admin token nothing of the body is read: the app's admin gate answers 401 (or 429).
   if (takesAdminToken(req.url) && !checkAdminToken(bearer(req.headers.get("authorization")), adminTokenHash)) {
-    return new Request(req.url, { method: req.method, headers: req.headers });
+    const headers = new Headers(req.headers);
+    headers.delete("content-length");
+    return new Request(req.url, { method: req.method, headers });
   }
   const body = await readBody(req, bodyLimitFor(path, config), config.timeouts.body_ms);
   return new Request(req.url, { method: req.method, headers: req.headers, body: body as Uint8Array<ArrayBuffer> });

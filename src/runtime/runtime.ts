@@ -60,7 +60,7 @@ export function buildRuntime(config: Config, opts: { store?: Store; now?: () => 
     metrics: new ChatMetrics(),
   };
   // Low-balance alerts hear of every committed charge (CreditStore.onCharge); payments need the Stripe client.
-  const alerts = new AlertService(store, config, (id) => credits.balance(id), new AlertNotifier(store, config, { now }), now);
+  const alerts = new AlertService(store, config, (id) => credits.balance(id), new AlertNotifier(store, config, { now, log }), now);
   alerts.watch(credits);
   deps.alerts = alerts;
   deps.stripe = stripeFromConfig(config);

@@ -107,6 +107,16 @@ function appHandler(deps: AppDeps): Handler {
   };
 }
 
+/**
+ * A path as the log shows it: one-time tokens in invite and sign-up links are secrets (the link
+ * signs in), and so is anything that looks like a key.
+ */
+export function logPath(pathname: string): string {
+  return scrub(pathname)
+    .replace(/\/(invite|confirm)\/[^/]+/g, "/$1/[token]")
+    .slice(0, 200);
+}
+
 /** The log line of a request the Elysia app answered: method, path (no query), status, time. */
 function logRequest(deps: AppDeps, req: Request, res: Response, started: number): void {
   if (!deps.log.enabled) return;
@@ -114,7 +124,7 @@ function logRequest(deps: AppDeps, req: Request, res: Response, started: number)
   deps.log.request({
     request_id: res.headers.get("x-request-id"),
     method: req.method,
-    path: scrub(url.pathname).slice(0, 200),
+    path: logPath(url.pathname),
     status: res.status,
     duration_ms: Math.round(performance.now() - started),
   });

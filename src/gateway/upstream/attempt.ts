@@ -150,7 +150,7 @@ export class Attempt {
     this.reg.markOrigin(target.provider.base_url, !silent);
     this.reg.log.event(
       "upstream_failure",
-      { request_id: this.call.requestId, upstream: target.id, model: this.cand.deployment.upstream_model, attempt: this.n, status, code: f.error.code, message: f.error.message, counted: f.breaker },
+      { request_id: this.call.requestId, upstream: target.id, model: this.cand.deployment.upstream_model, attempt: this.n, status, code: f.error.code, message: f.breaker ? f.error.message : undefined, counted: f.breaker },
       "warn",
     );
     return { ok: false, failure: f };

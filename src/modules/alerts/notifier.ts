@@ -5,6 +5,10 @@ import type { Store } from "../../store/store";
 import { accounts, alertEvents } from "../../store/schema";
 import { microsToUsd } from "../../money/units";
 import { signPayload } from "./signature";
+import { createLog, type Log } from "../../lib/log";
+
+/** A delivery error as the log shows it: URLs cut to their origin (a path or query may hold a token). */
+const forLog = (text: string) => text.replace(/https?:\/\/[^\s/"']+[^\s"']*/g, (u) => u.replace(/^(https?:\/\/[^/?#]+).*$/, "$1/…")).slice(0, 300);
 
 export type AlertEventRow = typeof alertEvents.$inferSelect;
 type Channel = "webhook" | "email";
@@ -14,6 +18,8 @@ export interface NotifierOptions {
   retryDelaysMs?: number[];
   fetch?: typeof fetch;
   now?: () => number;
+  /** Where failed deliveries are reported (one line each). */
+  log?: Log;
 }
 
 /**
@@ -25,6 +31,7 @@ export class AlertNotifier {
   private readonly retryDelays: number[];
   private readonly fetch: typeof fetch;
   private readonly now: () => number;
+  private readonly log: Log;
   private mailer: Transporter | null = null;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private inFlight = new Set<Promise<void>>();
@@ -34,6 +41,7 @@ export class AlertNotifier {
     this.retryDelays = opts.retryDelaysMs ?? [5_000, 30_000, 120_000, 600_000, 1_800_000];
     this.fetch = opts.fetch ?? fetch;
     this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? createLog("off");
   }
 
   /** Statuses a new event starts with: channels that are not configured are skipped. */
@@ -51,7 +59,7 @@ export class AlertNotifier {
   enqueue(eventId: string): void {
     if (this.stopped) return;
     const p = this.deliver(eventId)
-      .catch((e) => console.error(`alert ${eventId}: delivery crashed:`, e))
+      .catch((e) => this.log.event("alert_delivery_failed", { alert_id: eventId, error: forLog(String((e as Error)?.message ?? e)) }, "error"))
       .finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
   }
@@ -112,7 +120,10 @@ export class AlertNotifier {
         .where(eq(alertEvents.id, eventId))
         .run(),
     );
-    if (errors.length) console.error(`alert ${eventId}: delivery failed (attempt ${attempts}): ${errors.join("; ")}`);
+    if (errors.length) {
+      const error = forLog(errors.join("; "));
+      this.log.event("alert_delivery_failed", { alert_id: eventId, attempt: attempts, retrying: retry, error }, retry ? "warn" : "error");
+    }
     if (retry) {
       const timer = setTimeout(() => {
         this.timers.delete(timer);

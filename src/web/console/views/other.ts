@@ -62,7 +62,7 @@ export function modelsView(config: Config): Html {
   return html`${pageHead("Models and prices", "The catalogue customers see at /v1/models. Prices are per million tokens.")}
 <section class="card">
   ${config.models.length === 0 ? empty("No models configured", html`<p>Add <code>models</code> to the configuration file.</p>`) : html`<div class="table-wrap"><table class="data">
-  <thead><tr><th scope="col">Model</th><th scope="col">Served by</th><th scope="col">Upstream model</th><th scope="col" class="num">Input</th><th scope="col" class="num">Cached input</th><th scope="col" class="num">Output</th><th scope="col" class="num">Context</th><th scope="col" class="num">Max output</th></tr></thead>
+  <thead><tr><th scope="col">Model</th><th scope="col">Provider</th><th scope="col">Upstream model</th><th scope="col" class="num">Input</th><th scope="col" class="num">Cached input</th><th scope="col" class="num">Output</th><th scope="col" class="num">Context</th><th scope="col" class="num">Max output</th></tr></thead>
   <tbody>${config.models.map((m) => html`<tr><td><strong>${m.id}</strong></td><td>${m.provider}</td><td class="mono">${m.upstream_model}</td>
     <td class="num">${perMillion(m.input_price)}</td><td class="num">${perMillion(m.cached_input_price)}</td><td class="num">${perMillion(m.output_price)}</td>
     <td class="num">${int(m.context_window)}</td><td class="num">${int(m.max_output_tokens)}</td></tr>`)}</tbody></table></div>`}

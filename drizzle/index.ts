@@ -5,6 +5,7 @@ import m2 from "./0002_safe_dust.sql" with { type: "text" };
 import m3 from "./0003_stale_blockbuster.sql" with { type: "text" };
 import m4 from "./0004_tricky_pixie.sql" with { type: "text" };
 import m5 from "./0005_pale_genesis.sql" with { type: "text" };
+import m6 from "./0006_huge_rhodey.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795917334183, breakpoints: true, sql: m0 },
@@ -13,4 +14,5 @@ export const migrations: { tag: string; when: number; breakpoints: boolean; sql:
   { tag: "0003_stale_blockbuster", when: 1795917738431, breakpoints: true, sql: m3 },
   { tag: "0004_tricky_pixie", when: 1796519893137, breakpoints: true, sql: m4 },
   { tag: "0005_pale_genesis", when: 1796521844255, breakpoints: true, sql: m5 },
+  { tag: "0006_huge_rhodey", when: 1796523846803, breakpoints: true, sql: m6 },
 ];

@@ -2,7 +2,7 @@ import type { Model } from "../config/load";
 import { outOfCredit, spendCapReached } from "../money/refusals";
 import { findModel, modelsFor } from "./catalogue";
 import type { GatewayDeps } from "./deps";
-import type { Dialect, GatewayBody } from "./dialects/types";
+import type { Dialect, GatewayBody, Prepared } from "./dialects/types";
 import { planHold, type HoldPlan, type Spendable } from "./hold";
 import type { Principal } from "./key-auth";
 import type { Admission } from "./limits/limiter";
@@ -26,6 +26,7 @@ export interface AdmitRequest<B extends GatewayBody> {
   body: B;
   requestId: string;
   stream: boolean;
+  prepared?: Prepared;
 }
 
 /**
@@ -60,7 +61,7 @@ export function refuseBroke(deps: GatewayDeps, p: Principal): void {
 export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitRequest<B>): Admitted {
   const { principal: p, body, requestId, dialect } = req;
   const model = findModel(deps.config, p.models, body.model, dialect.modelKind);
-  const plan = planHold(model, dialect.demand(body), spendable(deps, p));
+  const plan = planHold(model, dialect.demand(body, req.prepared), spendable(deps, p));
   // The global cap comes first: a full gateway answers 503 without touching limits or credit.
   const lease = deps.upstreams.traffic.enter();
   let admission: Admission | undefined;

@@ -10,9 +10,9 @@ export function modelsFor(config: Config, allowed: readonly string[] | null): re
  * Unknown models, models outside the key's allow-list, and models of another kind than the
  * route serves (an image model on chat) look the same: 404 model_not_found.
  */
-export function findModel(config: Config, allowed: readonly string[] | null, id: string, kind: Model["kind"] = "chat"): Model {
+export function findModel(config: Config, allowed: readonly string[] | null, id: string, kind?: Model["kind"]): Model {
   const m = config.models.find((x) => x.id === id);
-  if (!m || m.kind !== kind || (allowed && !allowed.includes(id))) throw errors.modelNotFound(id);
+  if (!m || (kind && m.kind !== kind) || (allowed && !allowed.includes(id))) throw errors.modelNotFound(id);
   return m;
 }
 

@@ -4,6 +4,8 @@ import type { CreditStore } from "../money/credit-store";
 import type { KeyAuthenticator } from "./key-auth";
 import type { RateLimiter } from "./limits/limiter";
 import type { ChatMetrics } from "./metrics";
+import type { DeferredRequests } from "./deferred";
+import type { StoredObjects } from "./stored-objects";
 import type { Upstreams } from "./upstream/upstreams";
 
 /** What the metered proxy uses, and nothing more (the runtime's AppDeps is a superset). */
@@ -15,8 +17,12 @@ export interface GatewayDeps {
   upstreams: Upstreams;
   now: () => number;
   log: Log;
+  /** Who owns each object stored upstream (responses). */
+  objects: StoredObjects;
+  /** Deferred chat completions waiting to be fetched (their holds kept). */
+  deferred: DeferredRequests;
   metrics?: ChatMetrics;
 }
 
 /** What a Meter needs to settle a request. */
-export type MeterDeps = Pick<GatewayDeps, "credits" | "metrics" | "now" | "log">;
+export type MeterDeps = Pick<GatewayDeps, "credits" | "metrics" | "now" | "log" | "objects" | "deferred">;

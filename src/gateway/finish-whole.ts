@@ -12,7 +12,7 @@ type Ended = "timeout" | "shutdown" | null;
  * timeout), then charge its usage, or an estimate when it has none. A client that left meanwhile
  * is still charged: the upstream was let finish the answer it bills (see Attempt.onClient).
  */
-export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, a: Admitted, up: UpstreamResponse, signal: AbortSignal): Promise<Response> {
+export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, a: Admitted, up: UpstreamResponse, signal: AbortSignal): Promise<Response> {
   let ended: Ended = null;
   const timer = setTimeout(() => {
     ended ??= "timeout";
@@ -33,7 +33,7 @@ export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, a:
   up.end(null);
   try {
     // Charged all the same when the client left meanwhile: the answer was made (status 499 in the log).
-    const res = await chargeWhole(dialect, a, text, up, signal.aborted);
+    const res = await chargeWhole(dialect, body, a, text, up, signal.aborted);
     return signal.aborted ? clientGone(a) : res;
   } finally {
     a.lease.release();
@@ -60,7 +60,7 @@ async function bodyLost(a: Admitted, up: UpstreamResponse, why: Ended): Promise<
 }
 
 /** Charges a whole answer (its usage, or an estimate when it has none) and renders it for the customer. */
-async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, a: Admitted, text: string, up: UpstreamResponse, clientLeft: boolean): Promise<Response> {
+async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, a: Admitted, text: string, up: UpstreamResponse, clientLeft: boolean): Promise<Response> {
   const upstreamRequestId = upstreamIdOf(up.response);
   let json: Record<string, unknown>;
   try {
@@ -70,13 +70,18 @@ async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, a: Admitt
     await a.meter.release(502, "upstream_malformed");
     throw errors.upstream(502, "The upstream sent a malformed response.", "upstream_malformed");
   }
-  const answer = dialect.whole(json, up.adapter);
+  const answer = dialect.whole(json, up.adapter, body);
+  if (answer.deferred) {
+    // The hold stays until the result is fetched (GET /v1/chat/deferred-completion/{id}).
+    await a.meter.defer(answer.deferred);
+    return new Response(JSON.stringify({ request_id: a.headers["x-request-id"] }), { status: 200, headers: { "content-type": "application/json", ...a.headers } });
+  }
   const estimated = answer.usage === null;
   const usage = answer.usage ?? { prompt: a.plan.promptEstimate, cached: 0, completion: estimateTokens(answer.text()), reasoning: 0 };
   const status = clientLeft ? 499 : 200;
-  const body = answer.render(a.meter.price(usage));
-  await a.meter.charge({ status, usage, estimated, upstreamRequestId, errorCode: clientLeft ? "client_closed" : null });
-  return new Response(body, { status: 200, headers: { "content-type": "application/json", ...a.headers } });
+  const rendered = answer.render(a.meter.price(usage));
+  await a.meter.charge({ status, usage, estimated, upstreamRequestId, errorCode: clientLeft ? "client_closed" : null, objectId: answer.objectId });
+  return new Response(rendered, { status: 200, headers: { "content-type": "application/json", ...a.headers } });
 }
 
 export const upstreamIdOf = (res: Response): string | null => res.headers.get("x-request-id") ?? res.headers.get("request-id");

@@ -15,6 +15,8 @@ export interface Outcome {
   errorCode?: string | null;
   ttftMs?: number | null;
   upstreamRequestId?: string | null;
+  /** An object the answer created upstream (a stored response): recorded for its owner once charged. */
+  objectId?: string | null;
 }
 
 const NO_USAGE: Usage = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
@@ -69,11 +71,29 @@ export class Meter {
     try {
       await this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row });
       this.recorded(row);
+      if (o.objectId) this.created(o.objectId, o.usage, cost);
     } finally {
       this.admission.settle(o.usage.prompt + o.usage.completion);
       this.admission.release();
     }
     return cost;
+  }
+
+  /**
+   * The upstream will answer later (a deferred completion): the hold stays, with the request
+   * recorded for its owner, until the result is fetched and charged or the upstream forgets it.
+   */
+  async defer(upstreamId: string): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    const p = this.principal;
+    this.deps.deferred.park({
+      requestId: this.requestId, upstreamId, accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId,
+      target: this.upstream?.split("/")[0] ?? "", model: this.model.id, holdMicros: this.hold, createdAt: this.deps.now(),
+    });
+    this.admission.release();
+    const took = Math.round(performance.now() - this.started);
+    this.deps.log.request({ request_id: this.requestId, account: p.accountId, key_id: p.keyId, endpoint: this.endpoint, model: this.model.id, deferred: true, upstream: this.upstream, status: 202, duration_ms: took });
   }
 
   /** Releases the hold without a charge (the request failed before anything was delivered). */
@@ -88,6 +108,23 @@ export class Meter {
       this.admission.settle(0);
       this.admission.release();
     }
+  }
+
+  /** Records whose the stored object is, on which upstream key, and its conversation's size. */
+  private created(id: string, u: Usage, charge: number): void {
+    const target = this.upstream?.split("/")[0];
+    if (!target) return;
+    this.deps.objects.record({
+      id,
+      kind: "response",
+      accountId: this.principal.accountId,
+      keyId: this.principal.keyId,
+      target,
+      model: this.model.id,
+      tokens: u.prompt + u.completion,
+      chargeMicros: charge,
+      createdAt: this.deps.now(),
+    });
   }
 
   private recorded(row: UsageRecord): void {

@@ -1,7 +1,7 @@
 import { ApiError, errors } from "../lib/errors";
 import { admit, type Admitted } from "./admission";
 import type { GatewayDeps } from "./deps";
-import type { Dialect, GatewayBody } from "./dialects/types";
+import type { Dialect, GatewayBody, Prepared } from "./dialects/types";
 import { chargePrompt, clientGone, shuttingDown } from "./endings";
 import { finishWhole } from "./finish-whole";
 import type { Principal } from "./key-auth";
@@ -17,6 +17,8 @@ export interface ProxyCall<B extends GatewayBody = GatewayBody> {
   requestId: string;
   /** Client headers the dialect forwards upstream. */
   headers?: Record<string, string>;
+  /** What the dialect's prepare() found (an upstream key to pin, history to hold for). */
+  prepared?: Prepared;
   /** The client asked for usage in a stream (chat's stream_options.include_usage). */
   wantsUsage?: boolean;
   /** Runs once the request holds credit. */
@@ -35,7 +37,7 @@ export interface ProxyCall<B extends GatewayBody = GatewayBody> {
 export async function proxy<B extends GatewayBody>(deps: GatewayDeps, call: ProxyCall<B>): Promise<Response> {
   const started = performance.now();
   const stream = call.dialect.stream(call.body);
-  const a = admit(deps, { dialect: call.dialect, principal: call.principal, body: call.body, requestId: call.requestId, stream });
+  const a = admit(deps, { dialect: call.dialect, principal: call.principal, body: call.body, requestId: call.requestId, stream, prepared: call.prepared });
   call.admitted = true;
   call.onAdmitted?.();
   const up = await reachUpstream(deps, call, a, started, stream);
@@ -43,7 +45,7 @@ export async function proxy<B extends GatewayBody>(deps: GatewayDeps, call: Prox
   if (stream && (up.response.headers.get("content-type") ?? "").includes("text/event-stream")) {
     return relayStream(deps, call.dialect, a, up, { signal: call.signal, wantsUsage: call.wantsUsage === true });
   }
-  return finishWhole(call.dialect, a, up, call.signal);
+  return finishWhole(call.dialect, call.body, a, up, call.signal);
 }
 
 /**
@@ -58,6 +60,7 @@ async function reachUpstream<B extends GatewayBody>(deps: GatewayDeps, call: Pro
       stream,
       path: call.dialect.path,
       headers: call.headers,
+      pin: call.prepared?.pin,
       accountId: call.principal.accountId,
       requestId: call.requestId,
       onAttempt: (upstream) => a.meter.attempt(upstream),

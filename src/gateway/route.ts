@@ -38,9 +38,10 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       refuseLargeHeaders(request);
       const h = request.headers;
       principal = deps.keys.authenticate(bearer(h.get("authorization")) ?? h.get("x-api-key"));
-      refuseBroke(deps, principal);
+      if (!dialect.free) refuseBroke(deps, principal);
       const body = dialect.parse(parseJson(await readBody(request, limit, bodyMs)));
-      call = { dialect, principal, body, signal: request.signal, requestId, onAdmitted, admitted: false };
+      const prepared = dialect.prepare?.(body, { accountId: principal.accountId, objects: deps.objects });
+      call = { dialect, principal, body, signal: request.signal, requestId, onAdmitted, admitted: false, prepared };
       call.headers = forwarded(dialect, h);
       call.wantsUsage = dialect.clientWantsUsage?.(body) ?? true;
       const response = await proxy(deps, call);

@@ -360,8 +360,9 @@ function joined(events: string[], n: number): string {
 /** Charges real usage when it arrived, else prompt + what was delivered (estimated), else releases. */
 function finishTap(tap: EventTap, meter: Meter, promptEstimate: number, upstreamRequestId: string | null, status: number, errorCode: string | null, anyway: boolean): Promise<unknown> {
   const ttftMs = tap.ttftMs;
-  if (tap.usage) return meter.charge({ status, usage: tap.usage, estimated: false, errorCode, ttftMs, upstreamRequestId });
+  if (tap.usage) return meter.charge({ status, usage: tap.usage, estimated: false, errorCode, ttftMs, upstreamRequestId, objectId: tap.objectId });
   if (tap.deliveredTokens === 0 && !anyway) return meter.release(status, errorCode);
-  const usage = { prompt: promptEstimate, cached: 0, completion: tap.deliveredTokens, reasoning: 0 };
+  const input = tap.inputUsage;
+  const usage = { prompt: input?.prompt ?? promptEstimate, cached: input?.cached ?? 0, completion: tap.deliveredTokens, reasoning: 0 };
   return meter.charge({ status, usage, estimated: true, errorCode, ttftMs, upstreamRequestId });
 }

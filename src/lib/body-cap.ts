@@ -7,8 +7,12 @@ import { ApiError, errors } from "./errors";
 export const BUN_BODY_CAP = 2 ** 40;
 /** Request headers above this many bytes are refused (431) in the caller's error shape. */
 export const MAX_HEADER_BYTES = 32 * 1024;
-/** What an early answer still reads (and drops: no memory kept) of a body nobody wanted (see discardUnread). */
+/**
+ * What an early answer still reads (and drops) of a body nobody wanted (see discardUnread): a
+ * body of unknown length up to this much; one that declared its length, up to DISCARD_DECLARED.
+ */
 const DISCARD_BYTES = 2 * 1024 * 1024;
+const DISCARD_DECLARED = 16 * 1024 * 1024;
 const DISCARD_MS = 1_000;
 
 /** 413 in the OpenAI envelope for a declared body above `limit` bytes (before reading any of it). */
@@ -102,6 +106,8 @@ export async function discardUnread(request: Request): Promise<boolean> {
   let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), DISCARD_MS)));
+  const declared = Number(request.headers.get("content-length") ?? Number.NaN);
+  const budget = declared > 0 && declared <= DISCARD_DECLARED ? declared : DISCARD_BYTES;
   let drained = false;
   try {
     for (;;) {
@@ -112,7 +118,7 @@ export async function discardUnread(request: Request): Promise<boolean> {
         break;
       }
       size += r.value.length;
-      if (size > DISCARD_BYTES) break;
+      if (size > budget) break;
     }
   } catch {
     drained = true; // the client went away: nothing left to answer

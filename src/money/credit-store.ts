@@ -25,6 +25,11 @@ export interface HoldRequest {
    */
   live?: boolean;
   /**
+   * Re-establishes a hold a previous process had granted (a deferred request that outlives a
+   * restart): no balance, cap or status check, it was checked when granted.
+   */
+  restore?: boolean;
+  /**
    * The caller generated `requestId` for this request (the chat path does): it was never charged
    * before, so its settlement need not ask the ledger. Without it a reused id is charged at most
    * once, as always, at the cost of one lookup per settlement.

@@ -124,11 +124,27 @@ export class SqliteCreditStore implements CreditStore {
     this.chargeListeners.push(listener);
   }
 
-  reserve({ accountId, keyId = null, capKeyId, requestId, amount, ttlMs, freshId, live }: HoldRequest): void {
+  reserve(req: HoldRequest): void {
+    const { accountId, keyId = null, requestId, amount } = req;
     if (!Number.isSafeInteger(amount) || amount < 0) throw new TypeError(`hold amount must be a non-negative integer: ${amount}`);
     if (this.holds.has(requestId) || this.settling.has(requestId)) {
       throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
     }
+    const capKey = req.capKeyId ?? keyId;
+    if (!req.restore) this.check(accountId, keyId, capKey, amount);
+    const now = this.now();
+    const hold: Hold = { accountId, keyId, capKeyId: capKey, amount, expiresAt: now + (req.ttlMs ?? this.holdTtlMs), createdAt: now };
+    if (req.freshId) hold.freshId = true;
+    if (req.live) hold.live = true;
+    this.holds.set(requestId, hold);
+    this.heldByAccount.set(accountId, (this.heldByAccount.get(accountId) ?? 0) + amount);
+    if (capKey) this.heldByKey.set(capKey, (this.heldByKey.get(capKey) ?? 0) + amount);
+    this.unpersisted.set(requestId, hold);
+    this.armHoldTimer();
+  }
+
+  /** Refuses a hold the account's available credit, its status or the key's cap does not allow. */
+  private check(accountId: string, keyId: string | null, capKey: string | null, amount: number): void {
     const row = this.accounts.get(accountId);
     if (!row) throw errors.notFound("Account", "account_id");
     // Authentication checks this too; this closes the window of a suspension landing mid-request.
@@ -139,23 +155,12 @@ export class SqliteCreditStore implements CreditStore {
         "You have run out of credits: this request needs more than your available balance. Add credits to continue.",
       );
     }
-    const capKey = capKeyId ?? keyId;
-    if (capKey) {
-      const key = this.keys.get(capKey);
-      const keyHeld = this.heldByKey.get(capKey) ?? 0;
-      if (key?.spend_cap_micros != null && key.spent_micros + this.sink.unapplied.keyCharges(capKey) + keyHeld + amount > key.spend_cap_micros) {
-        throw spendCapReached(keyId ?? capKey, key.spend_cap_micros, key.spent_micros + this.sink.unapplied.keyCharges(capKey));
-      }
-      this.heldByKey.set(capKey, keyHeld + amount);
+    if (!capKey) return;
+    const key = this.keys.get(capKey);
+    const keyHeld = this.heldByKey.get(capKey) ?? 0;
+    if (key?.spend_cap_micros != null && key.spent_micros + this.sink.unapplied.keyCharges(capKey) + keyHeld + amount > key.spend_cap_micros) {
+      throw spendCapReached(keyId ?? capKey, key.spend_cap_micros, key.spent_micros + this.sink.unapplied.keyCharges(capKey));
     }
-    const now = this.now();
-    const hold: Hold = { accountId, keyId, capKeyId: capKey, amount, expiresAt: now + (ttlMs ?? this.holdTtlMs), createdAt: now };
-    if (freshId) hold.freshId = true;
-    if (live) hold.live = true;
-    this.holds.set(requestId, hold);
-    this.heldByAccount.set(accountId, held + amount);
-    this.unpersisted.set(requestId, hold);
-    this.armHoldTimer();
   }
 
   settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null> {

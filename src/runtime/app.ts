@@ -9,7 +9,10 @@ import { accountsModule } from "../modules/accounts";
 import { alertsModule } from "../modules/alerts";
 import { auditModule } from "../modules/audit";
 import { billingModule } from "../modules/billing";
+import { apisModule } from "../modules/apis";
 import { chatModule } from "../modules/chat";
+import { deferredModule } from "../modules/deferred";
+import { responsesModule } from "../modules/responses";
 import { codesModule } from "../modules/codes";
 import { healthModule } from "../modules/health";
 import { keysModule } from "../modules/keys";
@@ -80,6 +83,9 @@ export function createApp(appDeps: AppDeps) {
     .use(consoleModule(deps))
     .use(modelsModule(deps))
     .use(chatModule(deps))
+    .use(apisModule(deps))
+    .use(responsesModule(deps))
+    .use(deferredModule(deps))
     .use(upstreamsModule(deps))
     .use(usageModule(deps))
     .use(billingModule(deps))

@@ -4,6 +4,8 @@ import type { Log } from "../lib/log";
 import type { KeyAuthenticator } from "../gateway/key-auth";
 import type { RateLimiter } from "../gateway/limits/limiter";
 import type { ChatMetrics } from "../gateway/metrics";
+import type { DeferredRequests } from "../gateway/deferred";
+import type { StoredObjects } from "../gateway/stored-objects";
 import type { Upstreams } from "../gateway/upstream/upstreams";
 import type { AlertService } from "../modules/alerts/service";
 import type { CreditStore } from "../money/credit-store";
@@ -20,6 +22,10 @@ export interface AppDeps {
   now: () => number;
   /** The operator's log (one line per request and per notable event). */
   log: Log;
+  /** Who owns each object stored upstream (responses). */
+  objects: StoredObjects;
+  /** Deferred chat completions waiting to be fetched (their holds kept). */
+  deferred: DeferredRequests;
   /** Upstream keys with their circuit breakers, and the requests in flight (cap, shutdown drain). */
   upstreams: Upstreams;
   /** Payments: the Stripe client (null = not configured); built from config when absent. */

@@ -2,6 +2,8 @@ import type { Config } from "../config/load";
 import { KeyAuthenticator } from "../gateway/key-auth";
 import { BucketLimiter } from "../gateway/limits/bucket-limiter";
 import { ChatMetrics } from "../gateway/metrics";
+import { DeferredRequests } from "../gateway/deferred";
+import { StoredObjects } from "../gateway/stored-objects";
 import { createUpstreams } from "../gateway/upstream/upstreams";
 import { endStaleConsoleSessions, resolveAdminToken } from "../identity/admin-token";
 import { createLog, type Log } from "../lib/log";
@@ -47,6 +49,11 @@ export function buildRuntime(config: Config, opts: { store?: Store; now?: () => 
   // Plans and tiers go into the database (tiers apply wherever credits are added); buckets are restored.
   installPolicy(store, config, now());
   const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(store) });
+  const deferred = new DeferredRequests(store);
+  // Deferred completions still waiting keep their holds across restarts.
+  for (const d of deferred.pending()) {
+    credits.reserve({ accountId: d.accountId, keyId: d.keyId, capKeyId: d.capKeyId, requestId: d.requestId, amount: d.holdMicros, live: true, restore: true });
+  }
   const deps: AppDeps = {
     config,
     store,
@@ -56,6 +63,8 @@ export function buildRuntime(config: Config, opts: { store?: Store; now?: () => 
     adminTokenHash: admin.hash,
     now,
     log,
+    objects: new StoredObjects(store),
+    deferred,
     upstreams: createUpstreams(config, { log }),
     metrics: new ChatMetrics(),
   };

@@ -1,5 +1,7 @@
 import type { Server } from "bun";
-import { chatRoute } from "../gateway/route";
+import { METERED_APIS } from "../gateway/apis";
+import { settleDeferred } from "../gateway/deferred-results";
+import { gatewayRoute, type GatewayRoute } from "../gateway/route";
 import { scrub } from "../gateway/providers/errors";
 import { BUN_BODY_CAP, discardUnread } from "../lib/body-cap";
 import { ApiError, errors } from "../lib/errors";
@@ -29,15 +31,15 @@ type Handler = (req: Request, srv: Server<undefined>) => Response | Promise<Resp
 /** Starts listening, with the background jobs (hold sweeper, batched key touches, snapshots). */
 export function startServer(runtime: Runtime, opts: { port?: number; hostname?: string; onFirstChat?: () => void } = {}): RunningServer {
   const { deps } = runtime;
-  const chat = chatHandler(deps, opts.onFirstChat);
+  const metered = meteredRoutes(deps, opts.onFirstChat);
   const server = Bun.serve({
     port: opts.port ?? deps.config.port,
     hostname: opts.hostname ?? deps.config.host,
     // Chat requests switch it off for themselves (long first-token waits); streams send keep-alive comments.
     idleTimeout: deps.config.idle_timeout_seconds,
     maxRequestBodySize: BUN_BODY_CAP,
-    // The hot route goes straight to its handler (gateway/route.ts); everything else to Elysia.
-    routes: { "/v1/chat/completions": { POST: chat }, "/v1/chat/completions/": { POST: chat } },
+    // The metered routes go straight to their handler (gateway/route.ts); everything else to Elysia.
+    routes: metered,
     fetch: appHandler(deps),
   });
   rollUpUsage(deps.store, deps.config.usage_retention_days, deps.now());
@@ -51,15 +53,25 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
   };
 }
 
-/** POST /v1/chat/completions, ahead of Elysia, with the CORS headers a browser needs. */
-function chatHandler(deps: AppDeps, onFirstChat?: () => void): Handler {
-  const chat = chatRoute(deps);
+/** Every metered API's POST route (with and without a trailing slash), ahead of Elysia. */
+function meteredRoutes(deps: AppDeps, onFirstChat?: () => void): Record<string, { POST: Handler }> {
+  const first = { call: onFirstChat };
+  const routes: Record<string, { POST: Handler }> = {};
+  for (const { path, dialect } of METERED_APIS) {
+    const handler = meteredHandler(deps, gatewayRoute(deps, dialect), first);
+    routes[path] = { POST: handler };
+    routes[`${path}/`] = { POST: handler };
+  }
+  return routes;
+}
+
+/** One metered route, with the CORS headers a browser needs. */
+function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () => void }): Handler {
   const cors = corsPolicy(deps.config.cors_origins);
-  let firstChat = onFirstChat;
   return (req, srv) => {
-    if (firstChat) {
-      const f = firstChat;
-      firstChat = undefined;
+    if (first.call) {
+      const f = first.call;
+      first.call = undefined;
       f();
     }
     // Bun's idle timer also runs while a response streams (writes do not reset it), so admitted
@@ -69,8 +81,8 @@ function chatHandler(deps: AppDeps, onFirstChat?: () => void): Handler {
     const admitted = () => srv.timeout(req, 0);
     // Browsers only (an Origin header): server-to-server calls pay one header lookup.
     const allow = cors?.headers(req.headers.get("origin"));
-    if (!allow) return chat(req, undefined, admitted);
-    return chat(req, undefined, admitted).then((res) => {
+    if (!allow) return route(req, undefined, admitted);
+    return route(req, undefined, admitted).then((res) => {
       for (const name in allow) res.headers.set(name, allow[name]!);
       return res;
     });
@@ -143,6 +155,8 @@ function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
       }
     }, deps.config.ratelimit_snapshot_seconds * 1000),
     setInterval(() => rollUpUsage(deps.store, deps.config.usage_retention_days, deps.now()), 3_600_000),
+    // Deferred results nobody fetched: charged when ready, released when the upstream forgot them.
+    setInterval(() => void settleDeferred(deps), 60_000),
   ];
 }
 

@@ -140,6 +140,54 @@ export const usageLog = sqliteTable(
   (t) => [index("usage_account_time").on(t.accountId, t.createdAt), index("usage_time").on(t.createdAt)],
 );
 
+/**
+ * Objects a customer created upstream through the shared upstream key (stored responses): the
+ * upstream lets anyone holding an id read it, so the gateway records whose each id is, and on
+ * which upstream key it lives.
+ */
+export const upstreamObjects = sqliteTable(
+  "upstream_objects",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind").notNull(),
+    accountId: text("account_id").notNull(),
+    keyId: text("key_id"),
+    /** The upstream key (`<provider>#<n>`) that holds it: reads and continuations go there. */
+    target: text("target").notNull(),
+    model: text("model").notNull(),
+    /** Tokens of the conversation so far (a continuation is billed them again). */
+    tokens: integer("tokens").notNull().default(0),
+    /** What its creation was charged (shown instead of the upstream's cost when it is read). */
+    chargeMicros: integer("charge_micros").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("upstream_objects_account").on(t.accountId, t.createdAt)],
+);
+
+/**
+ * Deferred chat completions: the upstream answers later under its own id; the hold stays until
+ * the result is fetched (or the upstream forgets it), and only the creator may fetch it.
+ */
+export const deferredRequests = sqliteTable(
+  "deferred_requests",
+  {
+    requestId: text("request_id").primaryKey(),
+    upstreamId: text("upstream_id").notNull(),
+    accountId: text("account_id").notNull(),
+    keyId: text("key_id"),
+    capKeyId: text("cap_key_id"),
+    target: text("target").notNull(),
+    model: text("model").notNull(),
+    holdMicros: integer("hold_micros").notNull(),
+    /** null while pending; then when it was charged or released. */
+    settledAt: integer("settled_at"),
+    /** What it was charged (null: released, or pending). */
+    chargeMicros: integer("charge_micros"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("deferred_pending").on(t.settledAt, t.createdAt)],
+);
+
 /** Daily totals kept after raw usage rows pass retention. */
 export const usageDaily = sqliteTable(
   "usage_daily",

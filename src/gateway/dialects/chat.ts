@@ -7,7 +7,7 @@ import { openaiError, openaiStreamError } from "./openai-shape";
 import { serverTools } from "./server-tools";
 import type { Dialect } from "./types";
 
-type ChatAnswer = { usage?: RawUsage; choices?: { message?: { content?: unknown } }[] };
+type ChatAnswer = { usage?: RawUsage; choices?: { message?: { content?: unknown } }[]; request_id?: unknown };
 
 /** POST /v1/chat/completions. */
 export const chatDialect: Dialect<ChatRequestT> = {
@@ -42,6 +42,8 @@ export const chatDialect: Dialect<ChatRequestT> = {
     const usage = raw ? readUsage(raw, adapter.reasoningIsExtra) : null;
     return {
       usage,
+      // `deferred: true` is answered with the upstream's request id only: the result comes later.
+      deferred: !answer.choices && typeof answer.request_id === "string" ? answer.request_id : null,
       text: () => (answer.choices ?? []).map((c) => (typeof c.message?.content === "string" ? c.message.content : "")).join(""),
       render(charge) {
         if (raw && usage) {

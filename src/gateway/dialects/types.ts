@@ -3,9 +3,22 @@ import type { ApiError } from "../../lib/errors";
 import type { Usage } from "../../money/usage";
 import type { Demand, HoldPlan } from "../hold";
 import type { ProviderAdapter } from "../providers/adapters";
+import type { StoredObjects } from "../stored-objects";
 
 /** The APIs the gateway meters; each is a dialect of the one pipeline (proxy.ts). */
-export type Endpoint = "chat.completions" | "completions" | "responses" | "messages" | "images.generations" | "images.edits";
+export type Endpoint = "chat.completions" | "completions" | "responses" | "messages" | "images.generations" | "images.edits" | "tokenize";
+
+/** What a dialect's prepare() found: the upstream key to use, and history a continuation is billed again. */
+export interface Prepared {
+  /** The only upstream key (`<provider>#<n>`) the request may go to. */
+  pin?: string;
+  historyTokens?: number;
+}
+
+export interface PrepareContext {
+  accountId: string;
+  objects: StoredObjects;
+}
 
 /** What every dialect's body has. */
 export interface GatewayBody {
@@ -24,6 +37,10 @@ export interface BodyContext {
 export interface WholeAnswer {
   /** The usage the upstream reported; null when it reported none (then estimated from `text`). */
   usage: Usage | null;
+  /** An object the answer created upstream for later reads (a stored response), if any. */
+  objectId?: string | null;
+  /** The upstream's id of a deferred completion (the answer comes later; the hold stays). */
+  deferred?: string | null;
   /** The answer's text, for that estimate. */
   text(): string;
   /** The body the customer gets: usage normalised, the upstream's cost replaced by the charge. */
@@ -52,6 +69,10 @@ export interface EventTap {
   deliveredTokens: number;
   ttftMs: number | null;
   handle(evt: string): TapResult;
+  /** An object the stream created upstream for later reads (a stored response), if any. */
+  objectId?: string | null;
+  /** The prompt's usage when the stream reported it before its output (a cut stream pays it plus what was delivered). */
+  inputUsage?: Usage | null;
   /** Sent (after the charge) when the upstream closed after its usage but without its terminal event. */
   readonly endEvent?: string;
 }
@@ -67,17 +88,25 @@ export interface Dialect<B extends GatewayBody = GatewayBody> {
   path: string;
   /** The kind of model it serves (a chat model on the image route is a 404, and so on). */
   modelKind: Model["kind"];
+  /** Never charged (tokenize): a key without credit may use it too. */
+  free?: boolean;
   /** The body, validated loosely (unknown fields forwarded): 400 with `param` when it is not. */
   parse(json: unknown): B;
   stream(body: B): boolean;
   /** Whether the client asked for usage in its stream (absent: always, the API's own events carry it). */
   clientWantsUsage?(body: B): boolean;
   /** What the request asks of the model, for the hold. */
-  demand(body: B): Demand;
+  demand(body: B, ctx?: Prepared): Demand;
+  /**
+   * Before admission: references to objects stored upstream (a previous response) are checked
+   * against the caller's account (404 otherwise) and pin the request to the upstream key that
+   * holds them. Synchronous, like admission.
+   */
+  prepare?(body: B, ctx: PrepareContext): Prepared;
   upstreamBody(body: B, ctx: BodyContext): string;
   /** Client headers that go upstream too (e.g. anthropic-version). */
   forwardHeaders?: readonly string[];
-  whole(json: Record<string, unknown>, adapter: ProviderAdapter): WholeAnswer;
+  whole(json: Record<string, unknown>, adapter: ProviderAdapter, body: B): WholeAnswer;
   tap(ctx: TapContext): EventTap;
   /** The event a stream ends with when the gateway cuts it (timeout, broken upstream, shutdown). */
   errorEvent(message: string, code: string): string;

@@ -10,6 +10,8 @@ export interface UpstreamCall {
   path: string;
   /** Client headers that go upstream too (e.g. anthropic-version). */
   headers?: Record<string, string>;
+  /** The only upstream key (`<provider>#<n>`) to use: the one holding a stored object the request refers to. */
+  pin?: string;
   /** The account the request is for: a breaker opens only on failures of several accounts. */
   accountId: string;
   /** For the log lines of failed attempts. */

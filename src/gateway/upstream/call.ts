@@ -59,7 +59,8 @@ class Caller {
     const started = call.startedAt ?? performance.now();
     this.deadline = started + reg.config.timeouts.total_ms;
     this.budgetEnd = started + reg.config.retry.budget_ms;
-    this.list = reg.candidates(call.model);
+    const all = reg.candidates(call.model);
+    this.list = call.pin === undefined ? all : all.filter((c) => c.target.id === call.pin);
   }
 
   private readonly onStop = (fn: () => void) =>

@@ -1,0 +1,105 @@
+import type { UsageRecord } from "../money/credit-store";
+import { chargeFor } from "../money/pricing";
+import type { Usage } from "../money/usage";
+import type { GatewayDeps } from "./deps";
+import type { DeferredRow } from "./deferred";
+import { chatDialect } from "./dialects/chat";
+import { adapters } from "./providers/adapters";
+import { callTarget } from "./upstream/direct";
+
+export type DeferredResult = { status: 200; body: string } | { status: 202 } | { status: 404 };
+
+/**
+ * A deferred completion's result from the upstream key that holds it: 202 while pending; when
+ * ready, charged once (from its usage) and shown with the customer's charge as its cost; when
+ * the upstream has forgotten it, the hold is released and the answer is 404.
+ */
+export async function fetchDeferred(deps: GatewayDeps, row: DeferredRow): Promise<DeferredResult> {
+  const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`);
+  if (res.status === 202) {
+    await res.body?.cancel();
+    return { status: 202 };
+  }
+  if (res.status === 404) {
+    await res.body?.cancel();
+    await releaseDeferred(deps, row);
+    return { status: 404 };
+  }
+  const json = (await res.json()) as Record<string, unknown>;
+  const target = deps.upstreams.registry.targets.find((t) => t.id === row.target);
+  const answer = chatDialect.whole(json, adapters[target?.provider.kind ?? "xai"], {} as never);
+  const charge = row.settledAt !== null ? (row.chargeMicros ?? 0) : await chargeDeferred(deps, row, answer.usage);
+  return { status: 200, body: answer.render(charge) };
+}
+
+/** Charges a ready result once: its usage at the model's prices (the hold when it reports none). */
+async function chargeDeferred(deps: GatewayDeps, row: DeferredRow, usage: Usage | null): Promise<number> {
+  const model = deps.config.models.find((m) => m.id === row.model);
+  const u = usage ?? { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
+  const cost = usage && model ? chargeFor(usage, model) : row.holdMicros;
+  const record = usageRecord(deps, row, u, cost, 200, null, usage === null);
+  const result = await deps.credits.settle(row.requestId, cost, { note: row.model, usage: record });
+  const charged = result?.charged ?? 0;
+  if (deps.deferred.settled(row.requestId, charged, deps.now()) && result) logDeferred(deps, record);
+  return charged;
+}
+
+/** The upstream forgot the request (or never finished it): the hold goes back, nothing is charged. */
+export async function releaseDeferred(deps: GatewayDeps, row: DeferredRow): Promise<void> {
+  if (row.settledAt !== null) return;
+  const none = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
+  const record = usageRecord(deps, row, none, 0, 404, "deferred_expired", false);
+  await deps.credits.release(row.requestId, { usage: record });
+  if (deps.deferred.settled(row.requestId, null, deps.now())) logDeferred(deps, record);
+}
+
+/**
+ * Settles what customers never fetched: each pending request older than `minAgeMs` is asked
+ * for once (charged when ready, released when forgotten). Runs from a timer; never throws.
+ */
+export async function settleDeferred(deps: GatewayDeps, minAgeMs = 60_000): Promise<number> {
+  let done = 0;
+  for (const row of deps.deferred.pending(deps.now() - minAgeMs)) {
+    try {
+      const r = await fetchDeferred(deps, row);
+      if (r.status !== 202) done++;
+    } catch (e) {
+      deps.log.event("deferred_poll_failed", { request_id: row.requestId, error: String((e as Error)?.message ?? e).slice(0, 200) }, "warn");
+    }
+  }
+  return done;
+}
+
+function usageRecord(deps: GatewayDeps, row: DeferredRow, u: Usage, cost: number, status: number, errorCode: string | null, estimated: boolean): UsageRecord {
+  return {
+    requestId: row.requestId,
+    accountId: row.accountId,
+    keyId: row.keyId,
+    model: row.model,
+    stream: false,
+    status,
+    promptTokens: u.prompt,
+    cachedTokens: u.cached,
+    completionTokens: u.completion,
+    reasoningTokens: u.reasoning,
+    costMicros: cost,
+    estimated,
+    latencyMs: Math.max(0, deps.now() - row.createdAt),
+    ttftMs: null,
+    upstreamRequestId: row.upstreamId,
+    errorCode,
+    createdAt: deps.now(),
+    endpoint: "chat.completions",
+    upstream: row.target,
+    overageMicros: Math.max(0, cost - row.holdMicros),
+    upstreamCostMicros: u.upstreamCost ?? null,
+  };
+}
+
+function logDeferred(deps: GatewayDeps, r: UsageRecord): void {
+  deps.metrics?.metered(r);
+  deps.log.request({
+    request_id: r.requestId, account: r.accountId, key_id: r.keyId, endpoint: r.endpoint, model: r.model, deferred: true, upstream: r.upstream,
+    status: r.status, error_code: r.errorCode, prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, charge_micros: r.costMicros,
+  });
+}

@@ -1,0 +1,82 @@
+import { z } from "zod";
+import { toApiError } from "../../lib/to-api-error";
+import { STRIPPED_FIELDS } from "../chat-request";
+import { estimateOf, upperBoundOf } from "../estimate";
+import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
+import { deltaTokens } from "../tap";
+import { ChatTap, type ChatChunk } from "./chat-tap";
+import { openaiError, openaiStreamError } from "./openai-shape";
+import type { Dialect } from "./types";
+
+/** The legacy completions API: a prompt (string, strings, or token arrays) instead of messages. */
+export const CompletionRequest = z.looseObject({
+  model: z.string().min(1),
+  prompt: z.union([z.string(), z.array(z.string()), z.array(z.number()), z.array(z.array(z.number()))]),
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+  max_tokens: z.number().int().positive().nullish(),
+  n: z.number().int().min(1).max(128).nullish(),
+  best_of: z.number().int().min(1).max(128).nullish(),
+});
+export type CompletionRequestT = z.infer<typeof CompletionRequest>;
+
+/** OpenAI's default output limit of the legacy API. */
+const DEFAULT_MAX_TOKENS = 16;
+
+/** Tokens a legacy chunk delivered: its choices' text. */
+function textTokens(c: ChatChunk): number {
+  let n = 0;
+  for (const ch of (c.choices ?? []) as { text?: unknown }[]) if (typeof ch.text === "string") n += deltaTokens(ch.text);
+  return n;
+}
+
+/** POST /v1/completions. */
+export const completionsDialect: Dialect<CompletionRequestT> = {
+  endpoint: "completions",
+  path: "/completions",
+  modelKind: "chat",
+  parse(json) {
+    const parsed = CompletionRequest.safeParse(json);
+    if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
+    return parsed.data;
+  },
+  stream: (body) => body.stream === true,
+  clientWantsUsage: (body) => body.stream_options?.include_usage === true,
+  demand: (body) => {
+    const prompts = Array.isArray(body.prompt) ? body.prompt : [body.prompt];
+    return {
+      promptUpper: upperBoundOf(prompts),
+      promptEstimate: estimateOf(prompts),
+      maxOutput: body.max_tokens ?? DEFAULT_MAX_TOKENS,
+      // best_of candidates are all generated (and billed); n of them are returned.
+      n: Math.max(body.n ?? 1, body.best_of ?? 1),
+      tools: [],
+    };
+  },
+  upstreamBody(body, { deployment, stream }) {
+    const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
+    for (const f of STRIPPED_FIELDS) delete b[f];
+    if (stream) b.stream_options = { ...body.stream_options, include_usage: true };
+    return JSON.stringify(b);
+  },
+  whole(json, adapter) {
+    const answer = json as { usage?: RawUsage; choices?: { text?: unknown }[] };
+    const raw = answer.usage && typeof answer.usage === "object" ? answer.usage : null;
+    const usage = raw ? readUsage(raw, adapter.reasoningIsExtra) : null;
+    return {
+      usage,
+      text: () => (answer.choices ?? []).map((c) => (typeof c.text === "string" ? c.text : "")).join(""),
+      render(charge) {
+        if (raw && usage) {
+          const shown = usageJson(raw, usage);
+          hideCost(shown, charge);
+          answer.usage = shown;
+        }
+        return JSON.stringify(answer);
+      },
+    };
+  },
+  tap: (ctx) => new ChatTap(ctx, textTokens),
+  errorEvent: openaiStreamError,
+  errorResponse: openaiError,
+};

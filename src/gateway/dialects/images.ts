@@ -1,0 +1,70 @@
+import { z } from "zod";
+import { errors } from "../../lib/errors";
+import { toApiError } from "../../lib/to-api-error";
+import { STRIPPED_FIELDS } from "../chat-request";
+import { hideCost, readExtras } from "../providers/usage";
+import { openaiError, openaiStreamError } from "./openai-shape";
+import type { Dialect, Endpoint } from "./types";
+
+/** Image generation (and edits, which name source images): JSON only, as xAI takes them. */
+export const ImagesRequest = z.looseObject({
+  model: z.string().min(1),
+  prompt: z.string().min(1),
+  n: z.number().int().min(1).max(10).nullish(),
+  stream: z.literal(false).nullish(),
+});
+export type ImagesRequestT = z.infer<typeof ImagesRequest>;
+
+/** Source images an edit names (each is billed like one generated: xAI bills inputs and outputs). */
+function sourceImages(body: Record<string, unknown>): number {
+  let count = 0;
+  for (const field of ["image", "image_url", "mask"]) if (body[field] !== undefined && body[field] !== null) count++;
+  if (Array.isArray(body.images)) count += body.images.length;
+  return count;
+}
+
+type ImagesAnswer = { data?: unknown[]; usage?: Record<string, unknown> | null };
+
+/** POST /v1/images/generations and /v1/images/edits: priced per image (n of them). */
+function imagesDialect(endpoint: Endpoint, path: string, edits: boolean): Dialect<ImagesRequestT> {
+  return {
+    endpoint,
+    path,
+    modelKind: "image",
+    parse(json) {
+      const parsed = ImagesRequest.safeParse(json);
+      if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
+      if (edits && sourceImages(parsed.data) === 0) throw errors.badRequest("An image edit needs the source image (image).", "image");
+      return parsed.data;
+    },
+    stream: () => false,
+    demand: (body) => ({ promptUpper: 0, promptEstimate: 0, maxOutput: 0, n: 1, tools: [], images: (body.n ?? 1) + (edits ? sourceImages(body) : 0) }),
+    upstreamBody(body, { deployment }) {
+      const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
+      for (const f of STRIPPED_FIELDS) delete b[f];
+      return JSON.stringify(b);
+    },
+    whole(json, _adapter, body) {
+      const answer = json as ImagesAnswer;
+      const raw = answer.usage && typeof answer.usage === "object" ? answer.usage : {};
+      const images = (Array.isArray(answer.data) ? answer.data.length : 0) + (edits ? sourceImages(body) : 0);
+      return {
+        // The images returned are the usage; the upstream's cost, when given, prices them exactly.
+        usage: { prompt: 0, cached: 0, completion: 0, reasoning: 0, images, ...readExtras(raw) },
+        text: () => "",
+        render(charge) {
+          if (answer.usage) hideCost(answer.usage, charge);
+          return JSON.stringify(answer);
+        },
+      };
+    },
+    tap: () => {
+      throw errors.badRequest("Image generation does not stream.", "stream");
+    },
+    errorEvent: openaiStreamError,
+    errorResponse: openaiError,
+  };
+}
+
+export const imageGenerationsDialect = imagesDialect("images.generations", "/images/generations", false);
+export const imageEditsDialect = imagesDialect("images.edits", "/images/edits", true);

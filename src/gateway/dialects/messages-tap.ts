@@ -1,0 +1,92 @@
+import type { Usage } from "../../money/usage";
+import { hideCost, readExtras } from "../providers/usage";
+import { eventData } from "../sse";
+import { deltaTokens, MALFORMED, PASS } from "../tap";
+import type { EventTap, TapContext, TapResult } from "./types";
+
+const n = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
+
+/**
+ * Usage in Anthropic's accounting: input_tokens exclude the cache reads and writes, which are
+ * prompt tokens all the same (cache reads at the cached price).
+ */
+export function readMessagesUsage(raw: Record<string, unknown>): Usage {
+  const read = n(raw.cache_read_input_tokens);
+  const prompt = n(raw.input_tokens) + read + n(raw.cache_creation_input_tokens);
+  return { prompt, cached: read, completion: n(raw.output_tokens), reasoning: 0, ...readExtras(raw) };
+}
+
+type Event = {
+  type?: string;
+  message?: { usage?: Record<string, unknown> };
+  delta?: { text?: unknown; partial_json?: unknown; thinking?: unknown };
+  usage?: Record<string, unknown>;
+};
+
+const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
+
+/**
+ * The tap on a Messages stream: message_start carries the input usage, every message_delta the
+ * cumulative output (its cost, when the upstream adds one, shown as the customer's charge), and
+ * message_stop, the last event, is held back until the charge has committed.
+ */
+export class MessagesTap implements EventTap {
+  usage: Usage | null = null;
+  deliveredTokens = 0;
+  ttftMs: number | null = null;
+  /** The prompt as message_start reported it (a stream cut before any message_delta is charged it). */
+  inputUsage: Usage | null = null;
+  /** The input side, known from message_start before any output usage. */
+  private input: Record<string, unknown> = {};
+  private readonly started = performance.now();
+
+  constructor(private readonly o: TapContext) {}
+
+  handle(evt: string): TapResult {
+    const data = eventData(evt);
+    if (data === null) return PASS;
+    let e: Event;
+    try {
+      e = JSON.parse(data) as Event;
+      if (!e || typeof e !== "object") throw new Error("not an object");
+    } catch {
+      return MALFORMED;
+    }
+    switch (e.type) {
+      case "message_start":
+        this.input = { ...e.message?.usage, output_tokens: 0 };
+        this.inputUsage = readMessagesUsage(this.input);
+        return PASS;
+      case "content_block_delta":
+        return this.delta(e);
+      case "message_delta":
+        return this.outputUsage(e, evt);
+      case "message_stop":
+        return { done: true, final: `${evt}\n\n` };
+      case "error":
+        return UPSTREAM_ERROR;
+      default:
+        return PASS;
+    }
+  }
+
+  private delta(e: Event): TapResult {
+    const d = e.delta ?? {};
+    const text = typeof d.text === "string" ? d.text : typeof d.partial_json === "string" ? d.partial_json : typeof d.thinking === "string" ? d.thinking : "";
+    if (text) {
+      this.deliveredTokens += deltaTokens(text);
+      this.ttftMs ??= Math.round(performance.now() - this.started);
+    }
+    return PASS;
+  }
+
+  /** Cumulative output usage (input fields kept from message_start unless repeated here). */
+  private outputUsage(e: Event, evt: string): TapResult {
+    if (!e.usage || typeof e.usage !== "object") return PASS;
+    const merged = { ...this.input, ...e.usage };
+    this.usage = readMessagesUsage(merged);
+    if (!("cost_in_usd_ticks" in e.usage)) return PASS;
+    hideCost(e.usage, this.o.price(this.usage));
+    return { out: `event: message_delta\ndata: ${JSON.stringify(e)}\n\n`, pass: undefined };
+  }
+}

@@ -1,0 +1,62 @@
+import { z } from "zod";
+import { toApiError } from "../../lib/to-api-error";
+import { STRIPPED_FIELDS } from "../chat-request";
+import { estimateOf, upperBoundOf } from "../estimate";
+import { hideCost } from "../providers/usage";
+import { anthropicError, anthropicStreamError } from "./anthropic-shape";
+import { MessagesTap, readMessagesUsage } from "./messages-tap";
+import type { Dialect } from "./types";
+
+/** Anthropic's Messages body: what the gateway reads (max_tokens is required there too). */
+export const MessagesRequest = z.looseObject({
+  model: z.string().min(1),
+  max_tokens: z.number().int().positive(),
+  messages: z.array(z.looseObject({ role: z.string().min(1) })).min(1),
+  system: z.union([z.string(), z.array(z.unknown())]).nullish(),
+  stream: z.boolean().nullish(),
+  tools: z.array(z.unknown()).nullish(),
+});
+export type MessagesRequestT = z.infer<typeof MessagesRequest>;
+
+type Message = { usage?: Record<string, unknown> | null; content?: { type?: string; text?: unknown }[] };
+
+/** POST /v1/messages (Anthropic's Messages API, as xAI serves it). */
+export const messagesDialect: Dialect<MessagesRequestT> = {
+  endpoint: "messages",
+  path: "/messages",
+  modelKind: "chat",
+  forwardHeaders: ["anthropic-version", "anthropic-beta"],
+  parse(json) {
+    const parsed = MessagesRequest.safeParse(json);
+    if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
+    return parsed.data;
+  },
+  stream: (body) => body.stream === true,
+  demand: (body) => ({
+    promptUpper: upperBoundOf(body.messages, [body.system, body.tools]),
+    promptEstimate: estimateOf(body.system ? [body.system, ...body.messages] : body.messages),
+    maxOutput: body.max_tokens,
+    n: 1,
+    tools: [],
+  }),
+  upstreamBody(body, { deployment }) {
+    const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
+    for (const f of STRIPPED_FIELDS) delete b[f];
+    return JSON.stringify(b);
+  },
+  whole(json) {
+    const m = json as Message;
+    const raw = m.usage && typeof m.usage === "object" ? m.usage : null;
+    return {
+      usage: raw ? readMessagesUsage(raw) : null,
+      text: () => (m.content ?? []).map((c) => (c.type === "text" && typeof c.text === "string" ? c.text : "")).join(""),
+      render(charge) {
+        if (raw) hideCost(raw, charge);
+        return JSON.stringify(m);
+      },
+    };
+  },
+  tap: (ctx) => new MessagesTap(ctx),
+  errorEvent: anthropicStreamError,
+  errorResponse: anthropicError,
+};

@@ -1,0 +1,81 @@
+import type { Usage } from "../../money/usage";
+import { hideCost } from "../providers/usage";
+import { eventData } from "../sse";
+import { deltaTokens, MALFORMED, PASS } from "../tap";
+import { readResponsesUsage } from "./responses-usage";
+import type { EventTap, TapContext, TapResult } from "./types";
+
+type Event = { type?: string; delta?: unknown; response?: { id?: unknown; usage?: Record<string, unknown> | null; store?: unknown } };
+
+const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
+/** Deltas that carry output the model generated (text, reasoning, tool-call arguments). */
+const OUTPUT_DELTAS = new Set([
+  "response.output_text.delta",
+  "response.reasoning_text.delta",
+  "response.reasoning_summary_text.delta",
+  "response.function_call_arguments.delta",
+  "response.refusal.delta",
+]);
+
+/** An error event of a Responses stream (what the SDKs read as a failure). */
+export const responsesErrorEvent = (message: string, code: string): string =>
+  `event: error\ndata: ${JSON.stringify({ type: "error", code, message, param: null, sequence_number: 0 })}\n\n`;
+
+/**
+ * The tap on a Responses stream (named events, no [DONE]): counts output deltas, takes the usage
+ * from the final response (completed or incomplete, its cost shown as the customer's charge),
+ * and holds that last event back until the charge has committed.
+ */
+export class ResponsesTap implements EventTap {
+  usage: Usage | null = null;
+  deliveredTokens = 0;
+  ttftMs: number | null = null;
+  /** The stored response this stream created (null when store is false). */
+  objectId: string | null = null;
+  private readonly started = performance.now();
+
+  constructor(private readonly o: TapContext) {}
+
+  handle(evt: string): TapResult {
+    const data = eventData(evt);
+    if (data === null) return PASS;
+    let e: Event;
+    try {
+      e = JSON.parse(data) as Event;
+      if (!e || typeof e !== "object") throw new Error("not an object");
+    } catch {
+      return MALFORMED;
+    }
+    const type = e.type ?? "";
+    if (OUTPUT_DELTAS.has(type)) return this.delta(e);
+    if (type === "response.created" && e.response) this.objectId = storedId(e.response);
+    if (type === "response.completed" || type === "response.incomplete") return this.last(type, e);
+    if (type === "response.failed" || type === "error") {
+      if (e.response?.usage) this.usage = readResponsesUsage(e.response.usage);
+      return UPSTREAM_ERROR;
+    }
+    return PASS;
+  }
+
+  private delta(e: Event): TapResult {
+    if (typeof e.delta === "string" && e.delta.length > 0) {
+      this.deliveredTokens += deltaTokens(e.delta);
+      this.ttftMs ??= Math.round(performance.now() - this.started);
+    }
+    return PASS;
+  }
+
+  /** The final response: its usage read, its cost replaced, the event itself held for after the charge. */
+  private last(type: string, e: Event): TapResult {
+    const response = e.response ?? {};
+    this.objectId = storedId(response);
+    const raw = response.usage && typeof response.usage === "object" ? response.usage : null;
+    if (raw) {
+      this.usage = readResponsesUsage(raw);
+      hideCost(raw, this.o.price(this.usage));
+    }
+    return { done: true, final: `event: ${type}\ndata: ${JSON.stringify(e)}\n\n` };
+  }
+}
+
+const storedId = (r: { id?: unknown; store?: unknown }): string | null => (typeof r.id === "string" && r.store !== false ? r.id : null);

@@ -1,0 +1,88 @@
+import { z } from "zod";
+import { ApiError } from "../../lib/errors";
+import { toApiError } from "../../lib/to-api-error";
+import { STRIPPED_FIELDS } from "../chat-request";
+import { estimateOf, upperBoundOf } from "../estimate";
+import { hideCost } from "../providers/usage";
+import { openaiError } from "./openai-shape";
+import { ResponsesTap, responsesErrorEvent } from "./responses-tap";
+import { readResponsesUsage } from "./responses-usage";
+import { serverTools } from "./server-tools";
+import type { Dialect } from "./types";
+
+/** The Responses API's body: what the gateway reads; every other field is forwarded untouched. */
+export const ResponsesRequest = z.looseObject({
+  model: z.string().min(1),
+  input: z.union([z.string(), z.array(z.unknown())]),
+  instructions: z.string().nullish(),
+  stream: z.boolean().nullish(),
+  store: z.boolean().nullish(),
+  previous_response_id: z.string().min(1).nullish(),
+  max_output_tokens: z.number().int().positive().nullish(),
+  tools: z.array(z.unknown()).nullish(),
+});
+export type ResponsesRequestT = z.infer<typeof ResponsesRequest>;
+
+type ResponseObject = { id?: unknown; usage?: Record<string, unknown> | null; store?: unknown; output?: { content?: { type?: string; text?: unknown }[] }[] };
+
+/** The answer's text (output_text parts), for an estimate when no usage came. */
+function outputText(r: ResponseObject): string {
+  let s = "";
+  for (const item of r.output ?? []) for (const part of item.content ?? []) if (part.type === "output_text" && typeof part.text === "string") s += part.text;
+  return s;
+}
+
+/** POST /v1/responses. */
+export const responsesDialect: Dialect<ResponsesRequestT> = {
+  endpoint: "responses",
+  path: "/responses",
+  modelKind: "chat",
+  parse(json) {
+    const parsed = ResponsesRequest.safeParse(json);
+    if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
+    return parsed.data;
+  },
+  stream: (body) => body.stream === true,
+  prepare(body, { accountId, objects }) {
+    const id = body.previous_response_id;
+    if (!id) return {};
+    // Another account's response (or none) looks the same: a 404, whatever the upstream holds.
+    const previous = objects.owned(id, accountId);
+    if (!previous) throw new ApiError(404, `Previous response with id '${id}' not found.`, "invalid_request_error", "not_found", "previous_response_id");
+    return { pin: previous.target, historyTokens: previous.tokens };
+  },
+  demand: (body, ctx) => {
+    const items = typeof body.input === "string" ? [body.input] : body.input;
+    // A continued conversation is billed its history again (cached or not): hold for it too.
+    const history = ctx?.historyTokens ?? 0;
+    return {
+      promptUpper: upperBoundOf(items, [body.instructions, body.tools, body.text]) + history,
+      promptEstimate: estimateOf(items) + history,
+      maxOutput: body.max_output_tokens ?? null,
+      n: 1,
+      tools: serverTools(body.tools),
+    };
+  },
+  upstreamBody(body, { deployment, plan }) {
+    const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
+    for (const f of STRIPPED_FIELDS) delete b[f];
+    if (plan.cappedMaxTokens !== null) b.max_output_tokens = plan.cappedMaxTokens;
+    return JSON.stringify(b);
+  },
+  whole(json) {
+    const r = json as ResponseObject;
+    const raw = r.usage && typeof r.usage === "object" ? r.usage : null;
+    return {
+      usage: raw ? readResponsesUsage(raw) : null,
+      objectId: typeof r.id === "string" && r.store !== false ? r.id : null,
+      text: () => outputText(r),
+      render(charge) {
+        if (raw) hideCost(raw, charge);
+        return JSON.stringify(r);
+      },
+    };
+  },
+  tap: (ctx) => new ResponsesTap(ctx),
+  errorEvent: responsesErrorEvent,
+  errorResponse: openaiError,
+};

@@ -1,0 +1,34 @@
+import { z } from "zod";
+import { toApiError } from "../../lib/to-api-error";
+import { openaiError, openaiStreamError } from "./openai-shape";
+import type { Dialect } from "./types";
+
+export const TokenizeRequest = z.looseObject({ model: z.string().min(1), text: z.string() });
+export type TokenizeRequestT = z.infer<typeof TokenizeRequest>;
+
+const NO_USAGE = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
+
+/**
+ * POST /v1/tokenize-text: free (a zero hold, a zero charge) but rate limited like every request
+ * and written to the usage log, so nobody can use it to flood the upstream key everyone shares.
+ */
+export const tokenizeDialect: Dialect<TokenizeRequestT> = {
+  endpoint: "tokenize",
+  path: "/tokenize-text",
+  modelKind: "chat",
+  free: true,
+  parse(json) {
+    const parsed = TokenizeRequest.safeParse(json);
+    if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
+    return parsed.data;
+  },
+  stream: () => false,
+  demand: () => ({ promptUpper: 0, promptEstimate: 0, maxOutput: 0, n: 1, tools: [], images: 0 }),
+  upstreamBody: (body, { deployment }) => JSON.stringify({ ...body, model: deployment.upstream_model }),
+  whole: (json) => ({ usage: NO_USAGE, text: () => "", render: () => JSON.stringify(json) }),
+  tap: () => {
+    throw new Error("tokenize-text does not stream");
+  },
+  errorEvent: openaiStreamError,
+  errorResponse: openaiError,
+};

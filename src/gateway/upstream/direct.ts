@@ -1,0 +1,31 @@
+import { errors } from "../../lib/errors";
+import { upstreamHeaders } from "../providers/adapters";
+import { translateUpstreamError } from "../providers/errors";
+import type { UpstreamRegistry } from "./registry";
+
+/**
+ * A plain request to one upstream key, for what is not metered: reading or deleting a stored
+ * response, fetching a deferred result. It goes to the key that holds the object (no retries on
+ * other keys: they would not know it), within the first-byte timeout. Upstream errors are
+ * translated as for metered requests; a 404 stays a 404 (the object is gone).
+ */
+export async function callTarget(reg: UpstreamRegistry, targetId: string, method: "GET" | "DELETE", path: string): Promise<Response> {
+  const target = reg.targets.find((t) => t.id === targetId);
+  if (!target) throw errors.upstream(502, "The upstream key that holds this object is no longer configured.", "upstream_unconfigured");
+  const { provider } = target;
+  let res: Response;
+  try {
+    res = await fetch(provider.base_url + path, {
+      method,
+      headers: upstreamHeaders({ ...provider, api_key: target.key }, false),
+      signal: AbortSignal.timeout(reg.config.timeouts.first_byte_ms),
+    });
+  } catch (e) {
+    const timeout = (e as Error)?.name === "TimeoutError";
+    throw timeout
+      ? errors.upstream(504, "The upstream provider did not answer in time. Please retry.", "upstream_timeout")
+      : errors.upstream(502, "Could not reach the upstream provider. Please retry.", "upstream_unreachable");
+  }
+  if (res.ok || res.status === 202 || res.status === 404) return res;
+  throw translateUpstreamError(res.status, await res.text().catch(() => ""), res.headers.get("retry-after"), reg.log.enabled);
+}

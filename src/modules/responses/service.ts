@@ -1,0 +1,31 @@
+import { ApiError } from "../../lib/errors";
+import type { StoredObject, StoredObjects } from "../../gateway/stored-objects";
+import { hideCost } from "../../gateway/providers/usage";
+import { callTarget } from "../../gateway/upstream/direct";
+import type { UpstreamRegistry } from "../../gateway/upstream/registry";
+
+const notFound = (id: string) => new ApiError(404, `Response with id '${id}' not found.`, "invalid_request_error", "not_found", "id");
+
+/** The caller's own stored response, or the 404 any other account's (or an unknown) id gets. */
+export function ownResponse(objects: StoredObjects, id: string, accountId: string): StoredObject {
+  const obj = objects.owned(id, accountId);
+  if (!obj) throw notFound(id);
+  return obj;
+}
+
+/**
+ * Reads (GET) or deletes (DELETE) a stored response on the upstream key that holds it; a read
+ * shows what its creation was charged in the cost field, never the upstream's cost.
+ */
+export async function forward(reg: UpstreamRegistry, objects: StoredObjects, obj: StoredObject, method: "GET" | "DELETE", suffix = ""): Promise<unknown> {
+  const res = await callTarget(reg, obj.target, method, `/responses/${encodeURIComponent(obj.id)}${suffix}`);
+  if (res.status === 404) {
+    // Gone upstream (expired, deleted elsewhere): forget it here too.
+    if (method === "DELETE" || suffix === "") objects.remove(obj.id);
+    throw notFound(obj.id);
+  }
+  const json = (await res.json()) as { usage?: Record<string, unknown> | null };
+  if (json.usage && typeof json.usage === "object") hideCost(json.usage, obj.chargeMicros);
+  if (method === "DELETE") objects.remove(obj.id);
+  return json;
+}

@@ -13,6 +13,9 @@ export function fakeCatalogue(upstreamUrl: string, kind: "openai" | "xai" = "xai
       { id: "grok-4", provider: "fake", upstream_model: "grok-4-0709", input_price: 3, cached_input_price: 0.75, output_price: 15, max_output_tokens: 1000 },
       { id: "grok-3", provider: "fake", input_price: 3, cached_input_price: 0.75, output_price: 15, max_output_tokens: 1000 },
       { id: "cheap", provider: "fake", input_price: 0.3, cached_input_price: 0.075, output_price: 0.5, max_output_tokens: 4000 },
+      // The upstream's own cost (its ticks) plus 20 %: tools, tiers and images included.
+      { id: "grok-4-plus", provider: "fake", upstream_model: "grok-4-0709", input_price: 3, cached_input_price: 0.75, output_price: 15, max_output_tokens: 1000, pricing: "cost_plus", markup_percent: 20 },
+      { id: "grok-imagine-image", provider: "fake", kind: "image", image_price: 0.02 },
     ],
   };
 }

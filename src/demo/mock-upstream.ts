@@ -18,6 +18,7 @@ import { type MockBehavior } from "./mock-behavior";
 import { chatCompletions, completions, deferredCompletion } from "./mock-chat";
 import { imageModel, imageModels, languageModel, languageModels, model, models, tokenize } from "./mock-misc";
 import { defaultImageModels, defaultLanguageModels, type ImageModelInfo, type LanguageModelInfo } from "./mock-models";
+import { createResponse, deleteResponse, getResponse, responseInputItems } from "./mock-responses";
 import { type MockCall, type MockRequest, type MockState, badRequest, errorResponse, faultsLeft, track, upstreamKey } from "./mock-state";
 import { sleep, untilAborted } from "./mock-stream";
 
@@ -57,6 +58,10 @@ const ROUTES: Route[] = [
   route("POST", "chat/completions", chatCompletions),
   route("GET", `chat/deferred-completion/${ID}`, deferredCompletion),
   route("POST", "completions", completions),
+  route("POST", "responses", createResponse),
+  route("GET", `responses/${ID}/input_items`, responseInputItems),
+  route("GET", `responses/${ID}`, getResponse),
+  route("DELETE", `responses/${ID}`, deleteResponse),
   route("POST", "tokenize-text", tokenize),
   route("GET", "language-models", languageModels),
   route("GET", `language-models/${ID}`, languageModel),

@@ -16,6 +16,7 @@
  */
 import { type MockBehavior } from "./mock-behavior";
 import { chatCompletions, completions, deferredCompletion } from "./mock-chat";
+import { messages, messagesError } from "./mock-messages";
 import { imageModel, imageModels, languageModel, languageModels, model, models, tokenize } from "./mock-misc";
 import { defaultImageModels, defaultLanguageModels, type ImageModelInfo, type LanguageModelInfo } from "./mock-models";
 import { createResponse, deleteResponse, getResponse, responseInputItems } from "./mock-responses";
@@ -62,6 +63,7 @@ const ROUTES: Route[] = [
   route("GET", `responses/${ID}/input_items`, responseInputItems),
   route("GET", `responses/${ID}`, getResponse),
   route("DELETE", `responses/${ID}`, deleteResponse),
+  route("POST", "messages", messages, messagesError),
   route("POST", "tokenize-text", tokenize),
   route("GET", "language-models", languageModels),
   route("GET", `language-models/${ID}`, languageModel),

@@ -16,6 +16,7 @@
  */
 import { type MockBehavior } from "./mock-behavior";
 import { chatCompletions, completions, deferredCompletion } from "./mock-chat";
+import { images } from "./mock-images";
 import { messages, messagesError } from "./mock-messages";
 import { imageModel, imageModels, languageModel, languageModels, model, models, tokenize } from "./mock-misc";
 import { defaultImageModels, defaultLanguageModels, type ImageModelInfo, type LanguageModelInfo } from "./mock-models";
@@ -25,6 +26,7 @@ import { sleep, untilAborted } from "./mock-stream";
 
 export { clampOutput, costField, mockCostTicks, mockUsage, toolUsage, MOCK_PRICES, TICKS_PER_USD, type CostInputs, type MockBehavior, type MockTools, type MockUsage } from "./mock-behavior";
 export { languageModel as mockLanguageModel, perHundredMillionCents, type ImageModelInfo, type LanguageModelInfo } from "./mock-models";
+export { TINY_PNG_BASE64 } from "./mock-images";
 export type { MockRequest } from "./mock-state";
 
 export interface MockUpstream {
@@ -64,6 +66,8 @@ const ROUTES: Route[] = [
   route("GET", `responses/${ID}`, getResponse),
   route("DELETE", `responses/${ID}`, deleteResponse),
   route("POST", "messages", messages, messagesError),
+  route("POST", "images/generations", images),
+  route("POST", "images/edits", images),
   route("POST", "tokenize-text", tokenize),
   route("GET", "language-models", languageModels),
   route("GET", `language-models/${ID}`, languageModel),

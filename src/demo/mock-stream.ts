@@ -1,5 +1,9 @@
-/** The mock upstream's streamed answer (SSE), with its mid-stream faults: hang, drop, malformed chunk. */
-import type { MockBehavior, MockUsage } from "./mock-behavior";
+/**
+ * The mock upstream's streamed answers (SSE), whatever the dialect, with their mid-stream faults:
+ * hang, drop, malformed chunk, error event. A dialect describes its stream as a script (events
+ * before the tokens, one event per token, events after); the pump sends it one event per pull.
+ */
+import type { MockBehavior } from "./mock-behavior";
 
 const WORDS = "Tollgate meters every token exactly and charges it to the micro credit".split(" ");
 const enc = new TextEncoder();
@@ -12,6 +16,13 @@ export function tokenText(b: MockBehavior, i: number): string {
   return (i === 0 ? "" : " ") + WORDS[i % WORDS.length];
 }
 
+/** The whole text of `n` tokens. */
+export function fullText(b: MockBehavior, n = b.completion_tokens ?? 12): string {
+  let text = "";
+  for (let i = 0; i < n; i++) text += tokenText(b, i);
+  return text;
+}
+
 /** The answer under way: its ids, and `close`, which counts it ended (true: the client went away). */
 export interface Reply {
   id: string;
@@ -20,46 +31,68 @@ export interface Reply {
   close(wasAborted: boolean): void;
 }
 
-export function mockStreamResponse(b: MockBehavior, body: Record<string, unknown>, reply: Reply, usage: MockUsage | undefined, signal: AbortSignal): Response {
-  const wantUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
-  const events = new MockEvents(b, reply, wantUsage ? usage : undefined, signal);
+/** An event of a script, given its position in the stream (Responses' sequence_number). */
+export type ScriptEvent = (seq: number) => string;
+
+export interface SseScript {
+  head: ScriptEvent[];
+  tokens: number;
+  token(i: number, seq: number): string;
+  tail: ScriptEvent[];
+  /** The dialect's broken event (`malformed_after_chunks`). */
+  malformed: string;
+  /** The dialect's error ending (`fail_stream`); the stream closes after it. */
+  fail: ScriptEvent;
+}
+
+/** `event: <name>` + `data: <json>`, the named-event SSE of Responses and Messages. */
+export const named = (name: string, data: unknown) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+/** A data-only event (chat, completions). */
+export const dataOnly = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
+
+export function sseResponse(b: MockBehavior, script: SseScript, reply: Reply, signal: AbortSignal, headers: Record<string, string> = {}): Response {
+  const pump = new Pump(b, script, reply, signal);
   const stream = new ReadableStream<Uint8Array>({
-    pull: (ctrl) => events.pull(ctrl),
+    pull: (ctrl) => pump.pull(ctrl),
     cancel() {
       reply.close(true);
     },
   });
   return new Response(stream, {
-    headers: { "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": `upstream-${reply.id}` },
+    headers: { "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": `upstream-${reply.id}`, ...headers },
   });
 }
 
 type Controller = ReadableStreamDefaultController<Uint8Array>;
 
-/** One event per pull, like a model decoding: role, a chunk per token, finish, usage (if asked), [DONE]. */
-class MockEvents {
-  /** Tokens to send. */
-  private readonly n: number;
+/** One event per pull, like a model decoding: the head, a chunk per token, the tail. */
+class Pump {
+  private phase: "head" | "tokens" | "tail" | "closed" = "head";
+  /** Position in the current phase. */
   private i = 0;
-  private phase: "role" | "tokens" | "finish" | "usage" | "done" | "closed" = "role";
+  /** Events sent. */
+  private seq = 0;
+  /** Tokens sent before the faults apply. */
+  private after: number;
 
   constructor(
     private readonly b: MockBehavior,
+    private readonly script: SseScript,
     private readonly reply: Reply,
-    private readonly usage: MockUsage | undefined,
     private readonly signal: AbortSignal,
   ) {
-    this.n = b.completion_tokens ?? 12;
+    this.after = b.after_chunks ?? b.drop_after_chunks ?? b.malformed_after_chunks ?? 0;
   }
 
   async pull(ctrl: Controller): Promise<void> {
     const b = this.b;
-    if (b.chunk_delay_ms && this.phase !== "role") await sleep(b.chunk_delay_ms);
-    const after = b.after_chunks ?? b.drop_after_chunks ?? b.malformed_after_chunks ?? 0;
-    if (this.phase === "tokens" && this.i >= after) {
+    if (b.chunk_delay_ms && this.seq > 0) await sleep(b.chunk_delay_ms);
+    this.advance();
+    if (this.phase === "tokens" && this.i >= this.after) {
       if (b.hang === "body") return untilAborted(this.signal);
       if (b.drop_after_chunks !== undefined) return this.drop(ctrl);
       if (b.malformed_after_chunks !== undefined) return this.malformed(ctrl);
+      if (b.fail_stream) return this.end(ctrl, this.script.fail(this.seq++));
     }
     this.next(ctrl);
   }
@@ -67,50 +100,42 @@ class MockEvents {
   private async drop(ctrl: Controller): Promise<void> {
     // Let what was sent reach the client first: a real drop happens after delivery.
     await sleep(30);
+    this.phase = "closed";
     this.reply.close(false);
     ctrl.error(new Error("mock: connection dropped"));
   }
 
   /** One broken chunk, then the stream goes on normally. */
   private malformed(ctrl: Controller): void {
-    ctrl.enqueue(enc.encode('data: {"id": "broken", "choices": [\n\n'));
-    this.b.malformed_after_chunks = undefined;
-    this.b.after_chunks = Number.MAX_SAFE_INTEGER;
+    ctrl.enqueue(enc.encode(this.script.malformed));
+    this.after = Number.MAX_SAFE_INTEGER;
+  }
+
+  /** Moves past the phases already sent. */
+  private advance(): void {
+    const s = this.script;
+    if (this.phase === "head" && this.i >= s.head.length) [this.phase, this.i] = [s.tokens > 0 ? "tokens" : "tail", 0];
+    if (this.phase === "tokens" && this.i >= s.tokens) [this.phase, this.i] = ["tail", 0];
   }
 
   private next(ctrl: Controller): void {
-    switch (this.phase) {
-      case "role":
-        ctrl.enqueue(enc.encode(this.chunk({ role: "assistant", content: "" })));
-        this.phase = this.n > 0 ? "tokens" : "finish";
-        return;
-      case "tokens":
-        ctrl.enqueue(enc.encode(this.chunk({ content: tokenText(this.b, this.i) })));
-        if (++this.i >= this.n) this.phase = "finish";
-        return;
-      case "finish":
-        ctrl.enqueue(enc.encode(this.chunk({}, "stop")));
-        this.phase = this.usage ? "usage" : "done";
-        return;
-      case "usage":
-        ctrl.enqueue(enc.encode(this.event({ choices: [], usage: this.usage })));
-        this.phase = "done";
-        return;
-      case "done":
-        ctrl.enqueue(enc.encode("data: [DONE]\n\n"));
-        this.phase = "closed";
-        this.reply.close(false);
-        ctrl.close();
-        return;
-    }
+    const s = this.script;
+    if (this.phase === "head") return this.send(ctrl, s.head[this.i++]!(this.seq++));
+    if (this.phase === "tokens") return this.send(ctrl, s.token(this.i++, this.seq++));
+    const last = this.i === s.tail.length - 1;
+    const event = s.tail[this.i++]!(this.seq++);
+    if (last) this.end(ctrl, event);
+    else this.send(ctrl, event);
   }
 
-  private chunk(delta: Record<string, unknown>, finish: string | null = null): string {
-    return this.event({ choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+  private send(ctrl: Controller, event: string): void {
+    ctrl.enqueue(enc.encode(event));
   }
 
-  private event(rest: { choices: unknown[]; usage?: MockUsage }): string {
-    const { id, created, model } = this.reply;
-    return `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, ...rest })}\n\n`;
+  private end(ctrl: Controller, event: string): void {
+    this.send(ctrl, event);
+    this.phase = "closed";
+    this.reply.close(false);
+    ctrl.close();
   }
 }

@@ -1,24 +1,38 @@
 /**
- * A MOCK OpenAI-compatible upstream: canned text, real protocol. Used by `tollgate demo` (so a
- * newcomer sees streaming and billing offline) and by the tests (with per-request fault
- * injection). Behaviour comes from the server's defaults, overridden per request by a `mock`
- * object in the request body (the gateway forwards unknown fields untouched).
+ * A MOCK xAI upstream (OpenAI-compatible and more): canned text, real protocols. Used by
+ * `tollgate demo` (so a newcomer sees streaming and billing offline) and by the tests (with
+ * per-request fault injection). Behaviour comes from the server's defaults, overridden per request
+ * by a `mock` object in the request body (the gateway forwards unknown fields untouched); GET and
+ * DELETE requests have no body, so only the defaults shape them.
+ *
+ * Endpoints (under the base URL, which plays https://api.x.ai/v1): POST /chat/completions (JSON,
+ * SSE, `deferred: true`), GET /chat/deferred-completion/{id}, POST /completions, POST /responses,
+ * GET and DELETE /responses/{id}, GET /responses/{id}/input_items, POST /messages, POST
+ * /images/generations and /images/edits, POST /tokenize-text, GET /models, /language-models and
+ * /image-generation-models (and each one by id). Every usage carries xAI's cost_in_usd_ticks at
+ * the mock prices (mockCostTicks). The faults (status, error_body, retry_after, hang, delay_ms,
+ * fail_times, only_key) apply to every endpoint; drop, malformed, fail_stream and chunk_delay_ms
+ * to every stream.
  */
-import { mockUsage, type MockBehavior, type MockUsage } from "./mock-behavior";
-import { type Reply, sleep, mockStreamResponse, tokenText, untilAborted } from "./mock-stream";
+import { type MockBehavior } from "./mock-behavior";
+import { chatCompletions, completions, deferredCompletion } from "./mock-chat";
+import { images } from "./mock-images";
+import { messages, messagesError } from "./mock-messages";
+import { imageModel, imageModels, languageModel, languageModels, model, models, tokenize } from "./mock-misc";
+import { defaultImageModels, defaultLanguageModels, type ImageModelInfo, type LanguageModelInfo } from "./mock-models";
+import { createResponse, deleteResponse, getResponse, responseInputItems } from "./mock-responses";
+import { type MockCall, type MockRequest, type MockState, badRequest, errorResponse, faultsLeft, track, upstreamKey } from "./mock-state";
+import { sleep, untilAborted } from "./mock-stream";
 
-export { mockUsage, type MockBehavior, type MockUsage } from "./mock-behavior";
-
-const FAULTS = ["status", "error_body", "retry_after", "hang", "delay_ms", "drop_after_chunks", "malformed_after_chunks"] as const;
-
-export interface MockRequest {
-  body: Record<string, unknown>;
-  headers: Record<string, string>;
-}
+export { clampOutput, costField, mockCostTicks, mockUsage, toolUsage, MOCK_PRICES, TICKS_PER_USD, type CostInputs, type MockBehavior, type MockTools, type MockUsage } from "./mock-behavior";
+export { languageModel as mockLanguageModel, perHundredMillionCents, type ImageModelInfo, type LanguageModelInfo } from "./mock-models";
+export { TINY_PNG_BASE64 } from "./mock-images";
+export type { MockRequest } from "./mock-state";
 
 export interface MockUpstream {
   url: string;
   port: number;
+  /** Every request received (method, path, body, headers), in order. */
   requests: MockRequest[];
   /** Requests whose client (the gateway) went away before the response ended. */
   readonly aborted: number;
@@ -26,32 +40,55 @@ export interface MockUpstream {
   readonly open: number;
   /** Replaces the server's default behaviour (e.g. make one of two upstreams fail, then recover). */
   setDefaults(b: MockBehavior): void;
+  /** Replaces the model lists (/language-models, /image-generation-models, and /models made from both). */
+  setModels(lists: { language?: LanguageModelInfo[]; image?: ImageModelInfo[] }): void;
   stop(): Promise<void>;
 }
 
-/** What one server keeps between requests. */
-interface MockState {
-  requests: MockRequest[];
-  aborted: number;
-  open: number;
-  seq: number;
-  defaults: MockBehavior;
-  /** Requests seen per `mock` object (as JSON), for `fail_times`. */
-  failures: Map<string, number>;
+interface Route {
+  method: string;
+  path: RegExp;
+  handle(call: MockCall): Response | Promise<Response>;
+  /** The failure answered for `status` (default: OpenAI-shaped). */
+  error?: (b: MockBehavior, status: number) => Response;
 }
 
-/** Like a real model, the output (reasoning included) never exceeds max_tokens per choice. */
-function clampToMaxTokens(b: MockBehavior, body: Record<string, unknown>): MockBehavior {
-  if (b.reasoning_beyond_max_tokens) return b;
-  // Usage sums every choice, so with n choices the total may reach n × max_tokens.
-  const limit = Number(body.max_completion_tokens ?? body.max_tokens ?? Number.POSITIVE_INFINITY) * Number(body.n ?? 1);
-  if (!Number.isFinite(limit)) return b;
-  const reasoning = Math.min(b.reasoning_tokens ?? 0, limit);
-  return { ...b, reasoning_tokens: reasoning, completion_tokens: Math.min(b.completion_tokens ?? 12, limit - reasoning) };
-}
+const ID = "([^/]+)";
+const route = (method: string, path: string, handle: Route["handle"], error?: Route["error"]): Route => ({ method, path: new RegExp(`(?:^|/)${path}$`), handle, error });
+
+/** Matched by the end of the path, first match wins (chat/completions before completions). */
+const ROUTES: Route[] = [
+  route("POST", "chat/completions", chatCompletions),
+  route("GET", `chat/deferred-completion/${ID}`, deferredCompletion),
+  route("POST", "completions", completions),
+  route("POST", "responses", createResponse),
+  route("GET", `responses/${ID}/input_items`, responseInputItems),
+  route("GET", `responses/${ID}`, getResponse),
+  route("DELETE", `responses/${ID}`, deleteResponse),
+  route("POST", "messages", messages, messagesError),
+  route("POST", "images/generations", images),
+  route("POST", "images/edits", images),
+  route("POST", "tokenize-text", tokenize),
+  route("GET", "language-models", languageModels),
+  route("GET", `language-models/${ID}`, languageModel),
+  route("GET", "image-generation-models", imageModels),
+  route("GET", `image-generation-models/${ID}`, imageModel),
+  route("GET", "models", models),
+  route("GET", `models/${ID}`, model),
+];
 
 export function startMockUpstream(opts: { port?: number; hostname?: string; defaults?: MockBehavior } = {}): MockUpstream {
-  const st: MockState = { requests: [], aborted: 0, open: 0, seq: 0, defaults: { ...opts.defaults }, failures: new Map() };
+  const st: MockState = {
+    requests: [],
+    aborted: 0,
+    open: 0,
+    seq: 0,
+    defaults: { ...opts.defaults },
+    failures: new Map(),
+    deferred: new Map(),
+    responses: new Map(),
+    models: { language: defaultLanguageModels(), image: defaultImageModels() },
+  };
   const server = Bun.serve({
     port: opts.port ?? 0,
     hostname: opts.hostname ?? "127.0.0.1",
@@ -69,6 +106,10 @@ export function startMockUpstream(opts: { port?: number; hostname?: string; defa
     setDefaults(b: MockBehavior) {
       st.defaults = { ...b };
     },
+    setModels(lists) {
+      if (lists.language) st.models.language = lists.language;
+      if (lists.image) st.models.image = lists.image;
+    },
     get open() {
       return st.open;
     },
@@ -78,17 +119,28 @@ export function startMockUpstream(opts: { port?: number; hostname?: string; defa
   };
 }
 
-/** The model list, or a chat completion shaped by the server's defaults and the request's `mock`. */
+/** The body as JSON ({} for none); undefined when it is not JSON. */
+async function readBody(req: Request): Promise<Record<string, unknown> | undefined> {
+  const text = await req.text();
+  if (text === "") return {};
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records the request, applies the faults every endpoint shares, then lets the endpoint answer. */
 async function handle(req: Request, st: MockState): Promise<Response> {
   const url = new URL(req.url);
-  if (req.method === "GET" && url.pathname.endsWith("/models")) {
-    return Response.json({ object: "list", data: [{ id: "mock-model", object: "model", created: 0, owned_by: "mock" }] });
-  }
-  if (req.method !== "POST" || !url.pathname.endsWith("/chat/completions")) return new Response("not found", { status: 404 });
-  const body = (await req.json()) as Record<string, unknown>;
-  st.requests.push({ body, headers: Object.fromEntries(req.headers) });
-  const b = clampToMaxTokens(faultsLeft(st, { ...st.defaults, ...(body.mock as MockBehavior | undefined) }, body.mock, req.headers.get("authorization")), body);
-  const reply: Reply = { id: `chatcmpl-mock-${++st.seq}`, created: Math.floor(Date.now() / 1000), model: String(body.model), close: track(req, st) };
+  const body = await readBody(req);
+  st.requests.push({ method: req.method, path: url.pathname, body: body ?? {}, headers: Object.fromEntries(req.headers) });
+  const found = ROUTES.find((r) => r.method === req.method && r.path.test(url.pathname));
+  if (!found) return new Response("not found", { status: 404 });
+  const raw = body?.mock as MockBehavior | undefined;
+  const b = faultsLeft(st, { ...st.defaults, ...raw }, raw, upstreamKey(req));
+  const call: MockCall = { req, st, body: body ?? {}, b, param: decodeURIComponent(found.path.exec(url.pathname)?.[1] ?? ""), close: track(req, st) };
 
   if (b.hang === "headers") {
     await untilAborted(req.signal);
@@ -96,66 +148,9 @@ async function handle(req: Request, st: MockState): Promise<Response> {
   }
   if (b.delay_ms) await sleep(b.delay_ms);
   if (b.status && b.status >= 400) {
-    reply.close(false);
-    return errorResponse(b, b.status);
+    call.close(false);
+    return (found.error ?? errorResponse)(b, b.status);
   }
-  const usage = b.usage === "none" ? undefined : mockUsage(b, body);
-  if (body.stream !== true) {
-    reply.close(false);
-    return completionResponse(b, body, reply, usage);
-  }
-  return mockStreamResponse(b, body, reply, usage, req.signal);
-}
-
-/** Strips the faults for other keys' requests, and once a `fail_times` fault was served that many times. */
-function faultsLeft(st: MockState, b: MockBehavior, raw: unknown, auth: string | null): MockBehavior {
-  if (b.only_key !== undefined && auth !== `Bearer ${b.only_key}`) return healthy(b);
-  if (b.fail_times === undefined) return b;
-  const key = JSON.stringify(raw ?? st.defaults);
-  const seen = st.failures.get(key) ?? 0;
-  st.failures.set(key, seen + 1);
-  return seen < b.fail_times ? b : healthy(b);
-}
-
-function healthy(b: MockBehavior): MockBehavior {
-  const h = { ...b };
-  for (const f of FAULTS) delete h[f];
-  return h;
-}
-
-/** Counts the response open until its first `close` (`aborted` too when the client went away). */
-function track(req: Request, st: MockState): Reply["close"] {
-  st.open++;
-  let counted = false;
-  const close = (wasAborted: boolean) => {
-    if (counted) return;
-    counted = true;
-    st.open--;
-    if (wasAborted) st.aborted++;
-  };
-  req.signal.addEventListener("abort", () => close(true), { once: true });
-  return close;
-}
-
-function errorResponse(b: MockBehavior, status: number): Response {
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (b.retry_after) headers["retry-after"] = b.retry_after;
-  return new Response(JSON.stringify(b.error_body ?? { error: { message: "mock failure", type: "server_error" } }), { status, headers });
-}
-
-function completionResponse(b: MockBehavior, body: Record<string, unknown>, reply: Reply, usage: MockUsage | undefined): Response {
-  const n = b.completion_tokens ?? 12;
-  let text = "";
-  for (let i = 0; i < n; i++) text += tokenText(b, i);
-  const choices = Array.from({ length: Number(body.n ?? 1) }, (_, index) => ({
-    index,
-    message: { role: "assistant", content: text, refusal: null },
-    logprobs: null,
-    finish_reason: "stop",
-  }));
-  const { id, created, model } = reply;
-  return Response.json(
-    { id, object: "chat.completion", created, model, choices, usage, system_fingerprint: "fp_mock" },
-    { headers: { "x-request-id": `upstream-${id}` } },
-  );
+  if (!body) return badRequest(call, "the body is not a JSON object");
+  return found.handle(call);
 }

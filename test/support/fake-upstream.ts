@@ -3,7 +3,7 @@
  * injection through a `mock` field in the request body (see MockBehavior). A gateway in front of
  * one: startGateway({ upstream: true }) (test/support/gateway.ts).
  */
-export { startMockUpstream as startFakeUpstream, mockUsage, type MockBehavior, type MockUpstream } from "../../src/demo/mock-upstream";
+export { startMockUpstream as startFakeUpstream, mockUsage, mockCostTicks, MOCK_PRICES, type MockBehavior, type MockRequest, type MockUpstream } from "../../src/demo/mock-upstream";
 
 /** Config overrides pointing the default catalogue at a fake upstream. */
 export function fakeCatalogue(upstreamUrl: string, kind: "openai" | "xai" = "xai") {

@@ -52,23 +52,26 @@ describe("defaults", () => {
     }
   });
 
-  test("the default model catalogue is xAI Grok with list prices in micros per token", () => {
+  test("the default model catalogue is xAI's current Grok models at list prices, in micros per token", () => {
     const c = loadConfig({ env: { XAI_API_KEY: "xai-test" } });
     expect(c.providers.map((p) => p.id)).toEqual(["xai"]);
     expect(c.providers[0]).toMatchObject({ base_url: "https://api.x.ai/v1", api_key: "xai-test" });
-    const grok4 = c.models.find((m) => m.id === "grok-4")!;
-    expect(grok4).toMatchObject({
-      provider: "xai",
-      upstream_model: "grok-4-0709",
-      input_price: 3_000_000,
-      cached_input_price: 750_000,
-      output_price: 15_000_000,
+    const byId = new Map(c.models.map((m) => [m.id, m]));
+    const grok43 = { provider: "xai", upstream_model: "grok-4.3", input_price: 1_250_000, cached_input_price: 200_000, output_price: 2_500_000 };
+    expect(byId.get("grok-4.3")).toMatchObject({
+      ...grok43,
+      reasoning_allowance_tokens: 4096,
+      long_context: { above_tokens: 199_999, input_price: 2_500_000, cached_input_price: 400_000, output_price: 5_000_000 },
     });
-    const grok3 = c.models.find((m) => m.id === "grok-3")!;
-    expect(grok3).toMatchObject({ provider: "xai", upstream_model: "grok-3", input_price: 3_000_000, output_price: 15_000_000 });
+    // Retired ids xAI still serves (as grok-4.3) stay usable: aliases at grok-4.3's prices.
+    expect(byId.get("grok-4")).toMatchObject(grok43);
+    expect(byId.get("grok-3")).toMatchObject(grok43);
+    expect(byId.get("grok-4.20-0309-non-reasoning")).toMatchObject({ reasoning_allowance_tokens: 0 });
+    expect(byId.get("grok-imagine-image")).toMatchObject({ kind: "image", image_price: 20_000 });
     for (const m of c.models) {
       expect(Number.isSafeInteger(m.input_price)).toBe(true);
       expect(Number.isSafeInteger(m.output_price)).toBe(true);
+      expect(m.kind === "image" ? m.image_price > 0 : m.input_price > 0 && m.output_price > 0).toBe(true);
     }
   });
 });

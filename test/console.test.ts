@@ -142,7 +142,8 @@ describe("running the business from the console", () => {
   test("models, health and audit pages render; unknown pages are HTML 404s", async () => {
     const models = await op.page("/console/models");
     expect(models.html).toContain("grok-4");
-    expect(models.html).toContain("$3.00 / 1M");
+    expect(models.html).toContain("$1.25 / 1M");
+    expect(models.html).toContain("$0.02 / image");
     expect((await op.page("/console/health")).html).toContain("Upstream keys");
     expect((await op.page("/console/audit")).res.status).toBe(200);
     const missing = await op.get("/console/accounts/acc_missing");

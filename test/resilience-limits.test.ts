@@ -115,6 +115,6 @@ describe("resilience configuration", () => {
     expect(c.providers[0]!.api_key).toBe("k1");
     const d = loadConfig({ env: { XAI_API_KEY: "xai-a,xai-b" } });
     expect(d.providers[0]!.api_keys).toEqual(["xai-a", "xai-b"]);
-    expect(d.models[0]!.deployments).toEqual([{ provider: "xai", upstream_model: "grok-4-0709", priority: 0, weight: 1 }]);
+    expect(d.models.find((m) => m.id === "grok-4")!.deployments).toEqual([{ provider: "xai", upstream_model: "grok-4.3", priority: 0, weight: 1 }]);
   });
 });

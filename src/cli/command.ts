@@ -42,7 +42,7 @@ export class CliContext {
 
   constructor(
     readonly flags: GlobalFlags,
-    private readonly env: Record<string, string | undefined>,
+    readonly env: Record<string, string | undefined>,
     readonly stdout: (line: string) => void = (l) => console.log(l),
     readonly stderr: (line: string) => void = (l) => console.error(l),
   ) {}

@@ -7,6 +7,7 @@ import { inviteCommand } from "./invite";
 import { demoCommand } from "./demo";
 import { keysCommand } from "./keys";
 import { migrateCommand } from "./migrate";
+import { modelsCommand } from "./models";
 import { serveCommand } from "./serve";
 
 /**
@@ -21,5 +22,6 @@ export const commands: CommandTable = {
   credits: creditsCommand,
   keys: keysCommand,
   codes: codesCommand,
+  models: modelsCommand,
   demo: demoCommand,
 };

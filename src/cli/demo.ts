@@ -2,8 +2,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config/load";
-import { defaultModels, resolveModel } from "../config/load";
-import type { ModelConfig } from "../config/schema";
+import { defaultModels } from "../config/catalogue";
+import { resolveModel } from "../config/load";
 import { startMockUpstream } from "../demo/mock-upstream";
 import { microsToUsd } from "../money/units";
 import { createAccount } from "../modules/accounts/service";
@@ -20,7 +20,7 @@ function demoConfig(base: Config, mockUrl: string, dbPath: string): Config {
     ...base,
     db_path: dbPath,
     providers: [{ id: "mock", kind: "openai", base_url: mockUrl, headers: {}, api_key: "mock-upstream-key" }],
-    models: defaultModels().map((m) => resolveModel({ ...m, provider: "mock" } as ModelConfig)),
+    models: defaultModels().map((m) => resolveModel({ ...m, provider: "mock" })),
   };
 }
 
@@ -56,13 +56,13 @@ export const demoCommand: LeafCommand = {
     out("Stream a completion with curl:");
     out(`  curl -N ${base}/chat/completions -H "Authorization: Bearer ${key}" \\`);
     out(`    -H "Content-Type: application/json" \\`);
-    out(`    -d '{"model":"grok-4","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'`);
+    out(`    -d '{"model":"grok-4.3","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'`);
     out("Check the balance:");
     out(`  curl ${base}/me -H "Authorization: Bearer ${key}"`);
     out("Or with the OpenAI SDK (Python):");
     out(`  from openai import OpenAI`);
     out(`  client = OpenAI(base_url="${base}", api_key="${key}")`);
-    out(`  for chunk in client.chat.completions.create(model="grok-4", stream=True,`);
+    out(`  for chunk in client.chat.completions.create(model="grok-4.3", stream=True,`);
     out(`          messages=[{"role": "user", "content": "Hello!"}]):`);
     out(`      print(chunk.choices[0].delta.content or "", end="") if chunk.choices else None`);
     out("");
@@ -72,7 +72,7 @@ export const demoCommand: LeafCommand = {
     const res = await fetch(`${base}/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "grok-4", stream: true, messages: [{ role: "user", content: "Say hello to the new operator." }] }),
+      body: JSON.stringify({ model: "grok-4.3", stream: true, messages: [{ role: "user", content: "Say hello to the new operator." }] }),
     });
     let text = "";
     const decoder = new TextDecoder();

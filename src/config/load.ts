@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { MAX_BALANCE_MICROS } from "../money/units";
+import { defaultModels } from "./catalogue";
 import {
   BreakerSchema,
   DEFAULT_TOOL_PRICES,
@@ -140,14 +141,6 @@ function resolveKeys(p: ProviderConfig, env: Record<string, string | undefined>)
   return [...new Set(keys)];
 }
 
-export function defaultModels(): Omit<ModelConfig, "deployments">[] {
-  const grok = { provider: "xai", kind: "chat" as const, input_price: 3_000_000, cached_input_price: 750_000, output_price: 15_000_000, pricing: "list" as const, markup_percent: 0, tool_call_allowance: 5 };
-  return [
-    { id: "grok-4", upstream_model: "grok-4-0709", context_window: 256000, max_output_tokens: 32768, reasoning_allowance_tokens: 0, created: 1752019200, ...grok },
-    { id: "grok-3", upstream_model: "grok-3", context_window: 131072, max_output_tokens: 32768, reasoning_allowance_tokens: 0, created: 1744243200, ...grok },
-  ];
-}
-
 type Parsed = z.output<typeof ConfigSchema>;
 
 /** One model, resolved: its deployments by priority (upstream model ids filled in) and its prices. */
@@ -264,7 +257,7 @@ function resolveProviders(c: Parsed, env: Record<string, string | undefined>): P
 
 /** The models (the built-in ones when none is configured), each with its deployments by priority. */
 function resolveModels(c: Parsed, providerIds: ReadonlySet<string>): Model[] {
-  const models: Model[] = (c.models ?? (defaultModels() as ModelConfig[])).map(resolveModel);
+  const models: Model[] = (c.models ?? defaultModels()).map(resolveModel);
   const modelIds = new Set<string>();
   for (const m of models) {
     const deployments = m.deployments ?? [];

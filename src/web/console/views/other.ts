@@ -1,4 +1,4 @@
-import type { Config } from "../../../config/load";
+import type { Config, Model } from "../../../config/load";
 import { html, type Html } from "../../html";
 import { date, dateTime, int, usd } from "../../format";
 import { csrfField, empty, pageHead } from "../../layout";
@@ -58,14 +58,20 @@ ${o.codes && html`<section class="card" aria-labelledby="codes-list-title">
 
 const perMillion = (micros: number) => `${usd(micros)} / 1M`;
 
+/** Token models: their three prices, context and output limit; image models: a price per image. */
+const priceCells = (m: Model) =>
+  m.kind === "image"
+    ? html`<td class="num">${usd(m.image_price)} / image</td><td class="num">—</td><td class="num">—</td><td class="num">—</td><td class="num">—</td>`
+    : html`<td class="num">${perMillion(m.input_price)}</td><td class="num">${perMillion(m.cached_input_price)}</td><td class="num">${perMillion(m.output_price)}</td>
+    <td class="num">${int(m.context_window)}</td><td class="num">${int(m.max_output_tokens)}</td>`;
+
 export function modelsView(config: Config): Html {
-  return html`${pageHead("Models and prices", "The catalogue customers see at /v1/models. Prices are per million tokens.")}
+  return html`${pageHead("Models and prices", "The catalogue customers see at /v1/models. Prices are per million tokens (image models: per image).")}
 <section class="card">
   ${config.models.length === 0 ? empty("No models configured", html`<p>Add <code>models</code> to the configuration file.</p>`) : html`<div class="table-wrap"><table class="data">
   <thead><tr><th scope="col">Model</th><th scope="col">Provider</th><th scope="col">Upstream model</th><th scope="col" class="num">Input</th><th scope="col" class="num">Cached input</th><th scope="col" class="num">Output</th><th scope="col" class="num">Context</th><th scope="col" class="num">Max output</th></tr></thead>
   <tbody>${config.models.map((m) => html`<tr><td><strong>${m.id}</strong></td><td>${m.provider}</td><td class="mono">${m.upstream_model}</td>
-    <td class="num">${perMillion(m.input_price)}</td><td class="num">${perMillion(m.cached_input_price)}</td><td class="num">${perMillion(m.output_price)}</td>
-    <td class="num">${int(m.context_window)}</td><td class="num">${int(m.max_output_tokens)}</td></tr>`)}</tbody></table></div>`}
+    ${priceCells(m)}</tr>`)}</tbody></table></div>`}
   <p class="muted">Models and prices come from the configuration (<code>models</code>); change them there and restart. Charges already made keep their price.</p>
 </section>`;
 }

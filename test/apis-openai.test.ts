@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import OpenAI from "openai";
+import { until } from "./support/chat";
 import { chargeRows, PRICES } from "./support/resilience";
 import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { startBinaryGateway, type BinaryGateway, type Customer } from "./support/gateway";
@@ -39,11 +40,16 @@ const prices = { ...PRICES, image_price: 20_000, tool_prices: DEFAULT_TOOL_PRICE
 function charges(accountId: string): Map<string, number> {
   const store = new Store(gw.dbPath!);
   try {
-    store.catchUp();
     return new Map(chargeRows(store.sqlite, accountId).map((r) => [r.request_id, -r.amount_micros]));
   } finally {
     store.close();
   }
+}
+
+/** The charge of one request, once the gateway has written its journaled settlements to SQLite (within settle_batch_ms). */
+async function chargeOf(accountId: string, requestId: string): Promise<number | undefined> {
+  await until(() => charges(accountId).has(requestId), 3_000, 20);
+  return charges(accountId).get(requestId);
 }
 
 async function account(c: Customer): Promise<{ balance_micros: number; held_micros: number }> {
@@ -61,7 +67,7 @@ describe("Responses API", () => {
     expect(data.usage).toMatchObject({ input_tokens: 20, output_tokens: 15, output_tokens_details: { reasoning_tokens: 5 } });
     const expected = listCost({ prompt: 20, cached: 0, completion: 15, reasoning: 5, tools: { web_search: 2 } }, prices);
     expect(expected).toBe(20 * 3 + 15 * 15 + 2 * 5_000);
-    expect(charges(alice.accountId).get(response.headers.get("x-request-id")!)).toBe(expected);
+    expect(await chargeOf(alice.accountId, response.headers.get("x-request-id")!)).toBe(expected);
     expect((data.usage as unknown as { cost_in_usd_ticks: number }).cost_in_usd_ticks).toBe(expected * TICKS_PER_MICRO);
   });
 
@@ -71,7 +77,7 @@ describe("Responses API", () => {
     const upstreamCost = listCost({ prompt: 1_000, cached: 0, completion: 333, reasoning: 0, tools: { x_search: 3 } }, prices);
     const expected = withMarkup(upstreamCost, 20);
     expect(expected).toBe(Math.ceil((upstreamCost * 120) / 100));
-    expect(charges(alice.accountId).get(response.headers.get("x-request-id")!)).toBe(expected);
+    expect(await chargeOf(alice.accountId, response.headers.get("x-request-id")!)).toBe(expected);
     expect((data.usage as unknown as { cost_in_usd_ticks: number }).cost_in_usd_ticks).toBe(expected * TICKS_PER_MICRO);
   });
 
@@ -92,6 +98,7 @@ describe("Responses API", () => {
     expect(types.at(-1)).toBe("response.completed");
     expect(text.length).toBeGreaterThan(0);
     expect(id).toStartWith("resp_");
+    await Bun.sleep(300);
     const usage = new Store(gw.dbPath!);
     try {
       const row = usage.sqlite.query<{ cost_micros: number; endpoint: string; stream: number }, [string]>("SELECT cost_micros, endpoint, stream FROM usage_log WHERE account_id = ? ORDER BY created_at DESC LIMIT 1").get(alice.accountId);
@@ -129,7 +136,7 @@ describe("legacy completions, images, tokenize", () => {
   test("completions.create, plain and streamed", async () => {
     const { data, response } = await client(alice).completions.create({ model: "grok-4", prompt: "Say hi", max_tokens: 20, mock: { prompt_tokens: 4, completion_tokens: 6 } } as never).withResponse();
     expect(data.object).toBe("text_completion");
-    expect(charges(alice.accountId).get(response.headers.get("x-request-id")!)).toBe(4 * 3 + 6 * 15);
+    expect(await chargeOf(alice.accountId, response.headers.get("x-request-id")!)).toBe(4 * 3 + 6 * 15);
     const stream = await client(alice).completions.create({ model: "grok-4", prompt: "Say hi", max_tokens: 20, stream: true, stream_options: { include_usage: true }, mock: { prompt_tokens: 4, completion_tokens: 6 } } as never);
     let usage: { completion_tokens: number } | undefined;
     for await (const chunk of stream as unknown as AsyncIterable<{ usage?: { completion_tokens: number } }>) if (chunk.usage) usage = chunk.usage;
@@ -184,7 +191,7 @@ describe("deferred chat completions", () => {
     const again = await get(alice);
     expect(again.status).toBe(200);
     await again.text();
-    expect(charges(alice.accountId).get(id)).toBe(7 * 3 + 5 * 15);
+    expect(await chargeOf(alice.accountId, id)).toBe(7 * 3 + 5 * 15);
     expect((await account(alice)).held_micros).toBe(0);
   });
 });

@@ -85,7 +85,7 @@ describe("openai SDK", () => {
   test("models.list() and models.retrieve()", async () => {
     const ids: string[] = [];
     for await (const m of client.models.list()) ids.push(m.id);
-    expect(ids.sort()).toEqual(["cheap", "grok-3", "grok-4"]);
+    expect(ids.sort()).toEqual(["cheap", "grok-3", "grok-4", "grok-4-plus", "grok-imagine-image"]);
     expect((await client.models.retrieve("grok-4")).owned_by).toBe("fake");
     expect(await failure(client.models.retrieve("nope"))).toBeInstanceOf(OpenAI.NotFoundError);
   });

@@ -76,5 +76,7 @@ export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitReques
     throw e;
   }
   const meter = new Meter(deps, requestId, p, model, req.stream, plan.hold, admission, dialect.endpoint);
-  return { model, plan, lease, admission, meter, headers: { "x-request-id": requestId, ...admission.headers } };
+  const headers: Record<string, string> = { "x-request-id": requestId, ...admission.headers };
+  if (dialect.requestIdHeader) headers[dialect.requestIdHeader] = requestId;
+  return { model, plan, lease, admission, meter, headers };
 }

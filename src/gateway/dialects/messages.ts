@@ -26,6 +26,7 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
   path: "/messages",
   modelKind: "chat",
   forwardHeaders: ["anthropic-version", "anthropic-beta"],
+  requestIdHeader: "request-id",
   parse(json) {
     const parsed = MessagesRequest.safeParse(json);
     if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });

@@ -106,6 +106,8 @@ export interface Dialect<B extends GatewayBody = GatewayBody> {
   upstreamBody(body: B, ctx: BodyContext): string;
   /** Client headers that go upstream too (e.g. anthropic-version). */
   forwardHeaders?: readonly string[];
+  /** A second header carrying the request id, where the API's SDKs read it (Anthropic: request-id). */
+  requestIdHeader?: string;
   whole(json: Record<string, unknown>, adapter: ProviderAdapter, body: B): WholeAnswer;
   tap(ctx: TapContext): EventTap;
   /** The event a stream ends with when the gateway cuts it (timeout, broken upstream, shutdown). */

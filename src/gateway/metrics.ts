@@ -7,7 +7,7 @@ const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 const TTFT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 interface ModelSeries {
-  /** Metered requests by `<stream>|<status>`. */
+  /** Metered requests by `<endpoint>|<stream>|<status>`. */
   requests: Map<string, number>;
   prompt: number;
   cached: number;
@@ -29,12 +29,13 @@ interface ModelSeries {
  * usage log and the ledger; the model is always a configured one, so the label set stays small.
  */
 export class ChatMetrics {
-  private readonly responses = new Map<number, number>();
+  /** Responses of the metered routes by `<endpoint>|<status>`. */
+  private readonly responses = new Map<string, number>();
   private readonly models = new Map<string, ModelSeries>();
 
-  /** Every response of POST /v1/chat/completions, refusals (401, 402, 429, ...) included. */
-  response(status: number): void {
-    increment(this.responses, status, 1);
+  /** Every response of a metered route, refusals (401, 402, 429, ...) included. */
+  response(status: number, endpoint = "chat.completions"): void {
+    increment(this.responses, `${endpoint}|${status}`, 1);
   }
 
   /** A request that held credit and went upstream, charged or released (its usage row). */
@@ -56,7 +57,7 @@ export class ChatMetrics {
       };
       this.models.set(u.model, s);
     }
-    increment(s.requests, `${u.stream}|${u.status}`, 1);
+    increment(s.requests, `${u.endpoint ?? "chat.completions"}|${u.stream}|${u.status}`, 1);
     s.prompt += u.promptTokens;
     s.cached += u.cachedTokens;
     s.completion += u.completionTokens;
@@ -72,15 +73,18 @@ export class ChatMetrics {
   }
 
   write(out: Exposition): void {
-    out.family("tollgate_chat_responses_total", "counter", "Responses of POST /v1/chat/completions by HTTP status, refusals included.");
-    for (const [status, n] of [...this.responses].sort((a, b) => a[0] - b[0])) out.sample("tollgate_chat_responses_total", { status }, n);
+    out.family("tollgate_chat_responses_total", "counter", "Responses of the metered APIs by endpoint and HTTP status, refusals included.");
+    for (const [key, n] of [...this.responses].sort((a, b) => a[0].localeCompare(b[0]))) {
+      const [endpoint, status] = key.split("|");
+      out.sample("tollgate_chat_responses_total", { endpoint: endpoint!, status: status! }, n);
+    }
 
     const models = [...this.models].sort((a, b) => a[0].localeCompare(b[0]));
-    out.family("tollgate_chat_requests_total", "counter", "Requests that held credit and went upstream, by model, streaming and the status in the usage log.");
+    out.family("tollgate_chat_requests_total", "counter", "Requests that held credit and went upstream, by endpoint, model, streaming and the status in the usage log.");
     for (const [model, s] of models) {
       for (const [key, n] of s.requests) {
-        const [stream, status] = key.split("|");
-        out.sample("tollgate_chat_requests_total", { model, stream: stream!, status: status! }, n);
+        const [endpoint, stream, status] = key.split("|");
+        out.sample("tollgate_chat_requests_total", { endpoint: endpoint!, model, stream: stream!, status: status! }, n);
       }
     }
     out.family("tollgate_tokens_total", "counter", "Tokens billed, by model and type (completion includes reasoning; cached is part of prompt).");

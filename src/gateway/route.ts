@@ -45,12 +45,12 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       call.headers = forwarded(dialect, h);
       call.wantsUsage = dialect.clientWantsUsage?.(body) ?? true;
       const response = await proxy(deps, call);
-      deps.metrics?.response(response.status);
+      deps.metrics?.response(response.status, dialect.endpoint);
       return response;
     } catch (e) {
       const error = e instanceof ApiError ? e : toApiError("UNKNOWN", e);
       const carried = principal ? deps.limiter.headers(principal) : {};
-      deps.metrics?.response(error.status);
+      deps.metrics?.response(error.status, dialect.endpoint);
       // An admitted request wrote its line when it settled; a refused one writes it here.
       if (!call?.admitted) refused(deps, dialect, requestId, principal, call?.body.model ?? null, error, started);
       const drained = await discardUnread(request);

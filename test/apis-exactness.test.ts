@@ -25,7 +25,9 @@ const CREDITS = 50_000_000;
 beforeAll(async () => {
   upstream = startFakeUpstream({ defaults: { chunk_delay_ms: 2 } });
   dir = mkdtempSync(join(tmpdir(), "tollgate-apis-"));
-  gw = await startBinaryGateway({ dir, dbPath: "t.db", config: { ...fakeCatalogue(upstream.url), ...SINGLE_SHOT, log_format: "off", max_concurrent_streams: 2_000 } });
+  gw = await startBinaryGateway({ dir, dbPath: "t.db", config: { ...fakeCatalogue(upstream.url), ...SINGLE_SHOT, log_format: "off", max_concurrent_streams: 2_000,
+    // 100 requests per key at once: above the default plan's concurrency, which is not under test here.
+    plans: { default: { rpm: 1_000_000, tpm: 1_000_000_000, concurrency: 1_000 } } } });
   for (let i = 0; i < 6; i++) customers.push(await gw.customer(CREDITS));
 });
 afterAll(async () => {

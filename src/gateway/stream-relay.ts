@@ -1,0 +1,284 @@
+import type { EventTap } from "./dialects/types";
+import { SseSplitter } from "./sse";
+import { forwardEvents } from "./stream-forward";
+
+export interface StreamOptions {
+  upstream: Response;
+  /** The dialect's reader of the stream's events (usage, tokens delivered, its end). */
+  tap: EventTap;
+  /** Charges what the tap saw (or releases the hold); resolves once durable. */
+  finish(status: number, errorCode: string | null, chargeIfNothingDelivered: boolean): Promise<unknown>;
+  /** The event that ends a stream the gateway cuts, in the API's shape. */
+  errorEvent(message: string, code: string): string;
+  /** Aborts the upstream request. */
+  abort: () => void;
+  clientAborted: () => boolean;
+  headers: Record<string, string>;
+  /** performance.now() by which the whole request must be over (timeouts.total_ms). */
+  deadline?: number;
+  /** Longest silence allowed between two upstream chunks (timeouts.stream_gap_ms). */
+  gapMs?: number;
+  /** Hands over the function that ends this stream at once (gateway shutdown). */
+  onTerminate?: (end: () => void) => void;
+  /** Called once after the stream ended and its charge was written; with a reason when the upstream broke it. */
+  onEnd?: (upstreamFailure: string | null) => void;
+}
+
+/** A comment line keeps proxies and clients from timing out during long upstream silences. */
+export const KEEPALIVE_MS = 15_000;
+const KEEPALIVE = new TextEncoder().encode(": keep-alive\n\n");
+
+type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
+type Timer = "keepalive" | "gap" | "total";
+type Next = { r: ReadResult } | { e: unknown } | { timer: Timer } | { shutdown: true };
+type Ctrl = ReadableStreamDefaultController<Uint8Array>;
+
+const encoder = new TextEncoder();
+
+/**
+ * Streams the upstream SSE to the client event by event as it arrives, with a tap that reads
+ * usage and counts what was delivered. The API's terminal event (chat's `[DONE]`, Responses'
+ * `response.completed`, Messages' `message_stop`) is forwarded only after the charge has
+ * committed, so every client that saw it has been charged exactly once.
+ *
+ * Each pull waits in `next()` for whichever comes first: the upstream read, a timer (keep-alive
+ * due, gap or total timeout) or shutdown. A read in progress is kept across pulls when a
+ * keep-alive comment went out meanwhile.
+ */
+export class StreamRelay {
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly splitter = new SseSplitter();
+  private readonly gapMs: number;
+  private readonly deadline: number;
+  private lastUpstream = performance.now();
+  private lastSent = this.lastUpstream;
+  private wake: ((n: Next) => void) | null = null;
+  private reading = false;
+  private readResult: Next | null = null;
+  private stopping = false;
+  private closing = false;
+  private ctrl: Ctrl | null = null;
+  /** The API's terminal event, held back until the charge has committed (chat: [DONE]). */
+  private final: string | null = null;
+  // One timer per stream, not one per read: the due times only move later as data flows, so an
+  // armed timer is never late; when it fires early it re-arms for what is left.
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Ends the stream at its deadline even when the client stops reading (no pull would notice). */
+  private expiry: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly o: StreamOptions) {
+    this.reader = o.upstream.body!.getReader();
+    this.gapMs = o.gapMs ?? Number.POSITIVE_INFINITY;
+    this.deadline = o.deadline ?? Number.POSITIVE_INFINITY;
+    o.onTerminate?.(this.terminate);
+    if (this.deadline !== Number.POSITIVE_INFINITY) this.expiry = setTimeout(this.expire, Math.max(0, this.deadline - performance.now()));
+  }
+
+  response(): Response {
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start: (ctrl) => {
+          this.ctrl = ctrl;
+        },
+        pull: (ctrl) => this.pull(ctrl),
+        cancel: () => this.cancel(),
+      },
+      { highWaterMark: 0 },
+    );
+    return new Response(body, {
+      status: 200,
+      headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no", ...this.o.headers },
+    });
+  }
+
+  private async pull(ctrl: Ctrl): Promise<void> {
+    for (;;) {
+      if (this.closing) return;
+      if (this.stopping) return this.endShutdown(ctrl);
+      const n = await this.next();
+      if (this.closing) return;
+      if ("shutdown" in n) return this.endShutdown(ctrl);
+      if ("timer" in n) return this.onTimerDue(ctrl, n.timer);
+      if ("e" in n) {
+        if (this.o.clientAborted()) return this.end(ctrl, 499, "client_closed", true, null, null);
+        return this.end(ctrl, 502, "upstream_stream_broken", false, this.error("The upstream connection was lost mid-stream.", "upstream_stream_broken"), "upstream_stream_broken");
+      }
+      const sent = this.relay(ctrl, n.r);
+      if (sent !== "nothing") return sent === "sent" ? undefined : sent;
+    }
+  }
+
+  /** The client went away: stop the upstream and charge prompt + what was delivered. */
+  private async cancel(): Promise<void> {
+    this.o.abort();
+    if (this.closing) return;
+    this.closing = true;
+    this.disarm();
+    try {
+      await this.o.finish(499, "client_closed", true);
+    } finally {
+      this.o.onEnd?.(null);
+    }
+  }
+
+  /** Shutdown: a pull waiting on the upstream handles it; otherwise (the client is not reading) end here. */
+  private readonly terminate = (): void => {
+    if (this.stopping || this.closing) return;
+    this.stopping = true;
+    if (this.wake) this.deliver({ shutdown: true });
+    else if (this.ctrl) void this.endShutdown(this.ctrl);
+  };
+
+  /** The deadline passed: a waiting pull handles it; a client that stopped reading is cut off here. */
+  private readonly expire = (): void => {
+    this.expiry = null;
+    if (this.closing) return;
+    if (this.wake) this.deliver({ timer: "total" });
+    // The client is not reading: the upstream is not to blame (the breaker hears nothing of it).
+    else if (this.ctrl) void this.onTimerDue(this.ctrl, "total", false);
+  };
+
+  private onTimerDue(ctrl: Ctrl, timer: Timer, upstreamFault = true): Promise<void> | undefined {
+    if (timer === "keepalive") {
+      this.lastSent = performance.now();
+      ctrl.enqueue(KEEPALIVE);
+      return;
+    }
+    this.o.abort();
+    this.reader.cancel().catch(() => {});
+    const message =
+      timer === "gap"
+        ? `The upstream sent nothing for ${Math.round(this.gapMs / 1000)} s; the response was cut short.`
+        : "The response took longer than the gateway's time limit and was cut short.";
+    return this.end(ctrl, 504, "upstream_timeout", false, this.error(message, "upstream_timeout"), upstreamFault ? `upstream_timeout: ${timer}` : null);
+  }
+
+  /** Forwards one upstream read through the tap; ends the stream on its last event. */
+  private relay(ctrl: Ctrl, r: ReadResult): "sent" | "nothing" | Promise<void> {
+    this.lastUpstream = performance.now();
+    const rest = r.done ? this.splitter.rest() : null;
+    const events = r.done ? (rest === null ? [] : [rest]) : this.splitter.push(r.value);
+    const { out, verbatim, terminal, final } = forwardEvents(this.o.tap, events, this.splitter.whole);
+    if (final !== undefined) this.final = final;
+    if (verbatim || out) {
+      ctrl.enqueue(verbatim ? r.value! : encoder.encode(out));
+      this.lastSent = performance.now();
+    }
+    if (terminal === "done" || (r.done && this.o.tap.usage)) {
+      this.reader.cancel().catch(() => {});
+      const last = this.final ?? this.o.tap.endEvent ?? null;
+      return this.end(ctrl, 200, null, true, last === null ? null : encoder.encode(last), null);
+    }
+    if (terminal === "malformed") {
+      this.o.abort();
+      return this.end(ctrl, 502, "upstream_malformed", false, this.error("The upstream sent malformed data.", "upstream_malformed"), "upstream_malformed");
+    }
+    if (terminal === "upstream") {
+      this.o.abort();
+      return this.end(ctrl, 502, "upstream_error", false, null, "upstream_error");
+    }
+    if (r.done) {
+      return this.end(ctrl, 502, "upstream_stream_incomplete", false, this.error("The upstream stream ended before completion.", "upstream_stream_incomplete"), "upstream_stream_incomplete");
+    }
+    return verbatim || out ? "sent" : "nothing";
+  }
+
+  /** Ends the stream once: charge (or release), then the closing event, then close. */
+  private async end(ctrl: Ctrl, status: number, code: string | null, chargeIfNothingDelivered: boolean, last: Uint8Array | null, upstreamFailure: string | null): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.disarm();
+    try {
+      await this.o.finish(status, code, chargeIfNothingDelivered);
+      try {
+        if (last) ctrl.enqueue(last);
+        ctrl.close();
+      } catch {
+        // the client is gone already
+      }
+    } finally {
+      this.o.onEnd?.(upstreamFailure);
+    }
+  }
+
+  private endShutdown(ctrl: Ctrl): Promise<void> {
+    this.o.abort();
+    this.reader.cancel().catch(() => {});
+    return this.end(ctrl, 503, "server_shutting_down", false, this.error("The gateway is restarting; the response was cut short. Please retry.", "server_shutting_down"), null);
+  }
+
+  private error(message: string, code: string): Uint8Array {
+    return encoder.encode(this.o.errorEvent(message, code));
+  }
+
+  private deliver(n: Next): void {
+    const w = this.wake;
+    if (w) {
+      this.wake = null;
+      w(n);
+    } else {
+      this.readResult = n;
+    }
+  }
+
+  private read(): void {
+    this.reading = true;
+    this.reader.read().then(
+      (r) => {
+        this.reading = false;
+        this.deliver({ r: r as ReadResult });
+      },
+      (e: unknown) => {
+        this.reading = false;
+        this.deliver({ e });
+      },
+    );
+  }
+
+  /** The next upstream read, or whichever comes first: keep-alive due, gap or total timeout, shutdown. */
+  private next(): Promise<Next> {
+    if (this.readResult) {
+      const n = this.readResult;
+      this.readResult = null;
+      return Promise.resolve(n);
+    }
+    if (!this.reading) this.read();
+    const kind = this.due(performance.now());
+    if (kind) return Promise.resolve({ timer: kind });
+    this.arm();
+    return new Promise<Next>((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  /** The timer that is due at `now`, if any. */
+  private due(now: number): Timer | null {
+    const gapAt = this.lastUpstream + this.gapMs;
+    const at = Math.min(gapAt, this.deadline, this.lastSent + KEEPALIVE_MS);
+    if (now < at) return null;
+    return at === this.deadline ? "total" : at === gapAt ? "gap" : "keepalive";
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    if (!this.wake) return;
+    const kind = this.due(performance.now());
+    if (kind) this.deliver({ timer: kind });
+    else this.arm();
+  };
+
+  private arm(): void {
+    if (this.timer) return;
+    const at = Math.min(this.lastUpstream + this.gapMs, this.deadline, this.lastSent + KEEPALIVE_MS);
+    if (at === Number.POSITIVE_INFINITY) return;
+    this.timer = setTimeout(this.onTimer, Math.max(0, at - performance.now()));
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.expiry) clearTimeout(this.expiry);
+    this.timer = null;
+    this.expiry = null;
+  }
+}

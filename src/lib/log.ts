@@ -2,7 +2,8 @@
  * The operator's log: one line per request and one per notable event (upstream failure, breaker
  * transition, alert delivery failure, start-up warning), as JSON lines (default) or plain text.
  * Callers pass only ids, counts, codes and scrubbed upstream messages: never keys, tokens or
- * anything a customer wrote. Lines are buffered and written once per event-loop turn.
+ * anything a customer wrote. Lines are buffered and written every FLUSH_MS (at once above 64 KiB):
+ * one write(2) per batch, not per request.
  */
 export type LogFormat = "json" | "text" | "off";
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
@@ -17,24 +18,26 @@ export interface Log {
   flush(): void;
 }
 
+/** How long a line may wait in the buffer: long enough to batch a busy loop's lines into one write. */
+export const FLUSH_MS = 20;
+
 export function createLog(format: LogFormat, write: (text: string) => void = (t) => void process.stdout.write(t)): Log {
   if (format === "off") return OFF;
+  const now = clock();
   let buffer = "";
-  let scheduled = false;
+  let timer: ReturnType<typeof setTimeout> | null = null;
   const flush = () => {
-    scheduled = false;
+    if (timer) clearTimeout(timer);
+    timer = null;
     if (!buffer) return;
     const text = buffer;
     buffer = "";
     write(text);
   };
   const line = (level: string, msg: string, fields: LogFields) => {
-    buffer += format === "json" ? jsonLine(level, msg, fields) : textLine(level, msg, fields);
+    buffer += format === "json" ? jsonLine(now(), level, msg, fields) : textLine(now(), level, msg, fields);
     if (buffer.length > 64 * 1024) flush();
-    else if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
+    else if (!timer) timer = setTimeout(flush, FLUSH_MS);
   };
   return {
     enabled: true,
@@ -46,17 +49,22 @@ export function createLog(format: LogFormat, write: (text: string) => void = (t)
 
 const OFF: Log = { enabled: false, request() {}, event() {}, flush() {} };
 
-function jsonLine(level: string, msg: string, fields: LogFields): string {
-  let s = `{"time":"${new Date().toISOString()}","level":"${level}","msg":${JSON.stringify(msg)}`;
+// Field names and messages are the code's own identifiers and need no escaping; only string values do.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+
+function jsonLine(time: string, level: string, msg: string, fields: LogFields): string {
+  let s = `{"time":"${time}","level":"${level}","msg":"${msg}"`;
   for (const k in fields) {
     const v = fields[k];
-    if (v !== undefined) s += `,${JSON.stringify(k)}:${JSON.stringify(v)}`;
+    if (v === undefined) continue;
+    if (typeof v === "string") s += NEEDS_ESCAPE.test(v) ? `,"${k}":${JSON.stringify(v)}` : `,"${k}":"${v}"`;
+    else s += `,"${k}":${typeof v === "number" && !Number.isFinite(v) ? null : v}`;
   }
   return `${s}}\n`;
 }
 
-function textLine(level: string, msg: string, fields: LogFields): string {
-  let s = `${new Date().toISOString()} ${level.toUpperCase()} ${msg}`;
+function textLine(time: string, level: string, msg: string, fields: LogFields): string {
+  let s = `${time} ${level.toUpperCase()} ${msg}`;
   for (const k in fields) {
     const v = fields[k];
     if (v === undefined || v === null) continue;
@@ -64,4 +72,18 @@ function textLine(level: string, msg: string, fields: LogFields): string {
     s += ` ${k}=${/[\s"=]/.test(text) ? JSON.stringify(text) : text}`;
   }
   return `${s}\n`;
+}
+
+/** The time as ISO 8601, formatted once per millisecond however many lines share it. */
+function clock(): () => string {
+  let lastMs = 0;
+  let lastIso = "";
+  return () => {
+    const ms = Date.now();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastIso = new Date(ms).toISOString();
+    }
+    return lastIso;
+  };
 }

@@ -1,5 +1,5 @@
 import { toApiError } from "../../lib/to-api-error";
-import { ChatRequest, STRIPPED_FIELDS, type ChatRequestT } from "../chat-request";
+import { ChatRequest, isChatRequest, STRIPPED_FIELDS, type ChatRequestT } from "../chat-request";
 import { estimateOf, promptUpperBound } from "../estimate";
 import { readUsage, usageJson, hideCost, type RawUsage } from "../providers/usage";
 import { ChatTap } from "./chat-tap";
@@ -15,6 +15,7 @@ export const chatDialect: Dialect<ChatRequestT> = {
   path: "/chat/completions",
   modelKind: "chat",
   parse(json) {
+    if (isChatRequest(json)) return json;
     const parsed = ChatRequest.safeParse(json);
     if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
     return parsed.data;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isBoolean, isMessageList, isNonEmptyString, isObject, isPositiveInt, nullish } from "../../lib/checks";
 import { toApiError } from "../../lib/to-api-error";
 import { STRIPPED_FIELDS } from "../chat-request";
 import { estimateOf, upperBoundOf } from "../estimate";
@@ -18,6 +19,19 @@ export const MessagesRequest = z.looseObject({
 });
 export type MessagesRequestT = z.infer<typeof MessagesRequest>;
 
+/** Exactly MessagesRequest's rule without zod's copy (test/unit-body-checks.test.ts). */
+export function isMessagesRequest(v: unknown): v is MessagesRequestT {
+  return (
+    isObject(v) &&
+    isNonEmptyString(v.model) &&
+    isPositiveInt(v.max_tokens) &&
+    isMessageList(v.messages) &&
+    nullish(v.system, (x) => typeof x === "string" || Array.isArray(x)) &&
+    nullish(v.stream, isBoolean) &&
+    nullish(v.tools, Array.isArray)
+  );
+}
+
 type Message = { usage?: Record<string, unknown> | null; content?: { type?: string; text?: unknown }[] };
 
 /** POST /v1/messages (Anthropic's Messages API, as xAI serves it). */
@@ -28,6 +42,7 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
   forwardHeaders: ["anthropic-version", "anthropic-beta"],
   requestIdHeader: "request-id",
   parse(json) {
+    if (isMessagesRequest(json)) return json;
     const parsed = MessagesRequest.safeParse(json);
     if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
     return parsed.data;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isBoolean, isNonEmptyString, isObject, isPositiveInt, nullish } from "../../lib/checks";
 import { ApiError } from "../../lib/errors";
 import { toApiError } from "../../lib/to-api-error";
 import { STRIPPED_FIELDS } from "../chat-request";
@@ -23,6 +24,21 @@ export const ResponsesRequest = z.looseObject({
 });
 export type ResponsesRequestT = z.infer<typeof ResponsesRequest>;
 
+/** Exactly ResponsesRequest's rule without zod's copy (test/unit-body-checks.test.ts). */
+export function isResponsesRequest(v: unknown): v is ResponsesRequestT {
+  return (
+    isObject(v) &&
+    isNonEmptyString(v.model) &&
+    (typeof v.input === "string" || Array.isArray(v.input)) &&
+    nullish(v.instructions, (x) => typeof x === "string") &&
+    nullish(v.stream, isBoolean) &&
+    nullish(v.store, isBoolean) &&
+    nullish(v.previous_response_id, isNonEmptyString) &&
+    nullish(v.max_output_tokens, isPositiveInt) &&
+    nullish(v.tools, Array.isArray)
+  );
+}
+
 type ResponseObject = { id?: unknown; usage?: Record<string, unknown> | null; store?: unknown; output?: { content?: { type?: string; text?: unknown }[] }[] };
 
 /** The answer's text (output_text parts), for an estimate when no usage came. */
@@ -38,6 +54,7 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
   path: "/responses",
   modelKind: "chat",
   parse(json) {
+    if (isResponsesRequest(json)) return json;
     const parsed = ResponsesRequest.safeParse(json);
     if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
     return parsed.data;

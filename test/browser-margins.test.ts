@@ -60,7 +60,7 @@ describe("console margins in a browser", () => {
     await page.waitForURL(/\/console\/margins/);
 
     const api = (await (await gw.admin(`/admin/margins?from=${new Date(today - 29 * DAY).toISOString().slice(0, 10)}`)).json()) as any;
-    const revenue = page.getByTestId("revenue").locator(".money");
+    const revenue = page.getByTestId("revenue");
     expect(await revenue.getAttribute("title")).toBe(usd(api.totals.revenue_micros));
     expect(await revenue.textContent()).toBe(cents(api.totals.revenue_micros));
     expect(await revenue.textContent()).toMatch(/^\$\d+\.\d{2}$/);
@@ -94,6 +94,19 @@ describe("console margins in a browser", () => {
     expect(lines[0]).toStartWith("key,label,requests,revenue_usd");
     expect(lines[1]).toStartWith(`${quartz.keyId},batch jobs,21,`);
     expect(browser.errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe("console usage in a browser", () => {
+  test("requests show the key's name, with its id on hover", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page);
+    await page.goto(`${gw.url}/console/usage?account=${quartz.accountId}`);
+    const cell = page.getByRole("table", { name: "Requests" }).locator("tbody tr").first().locator("td").nth(3);
+    expect(await cell.textContent()).toBe("batch jobs");
+    expect(await cell.locator("span").getAttribute("title")).toBe(quartz.keyId);
     await context.close();
   });
 });

@@ -61,3 +61,6 @@ export function cents(micros: number): string {
 
 /** A summary amount in cents with the exact amount, to the micro, in its title (shown on hover). */
 export const money = (micros: number): Html => html`<span class="money" title="${usd(micros)}">${cents(micros)}</span>`;
+
+/** ` title="<exact amount>"` for an element that shows cents() itself (stat cards keep their markup). */
+export const exactTitle = (micros: number): Html => html` title="${usd(micros)}"`;

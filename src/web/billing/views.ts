@@ -1,4 +1,4 @@
-import { dateTime, usd } from "../format";
+import { dateTime, usd, cents, exactTitle } from "../format";
 import { html, type Html } from "../html";
 import { csrfField, empty, pageHead } from "../layout";
 import type { LowBalanceViewT } from "../../modules/alerts/model";
@@ -113,7 +113,7 @@ export function billingView(o: {
 </section>`;
   return html`${pageHead("Billing", o.info.enabled ? "Buy credits by card, see your payments and set a low-balance alert." : "Set a low-balance alert.")}
 <section class="grid" aria-label="Balance">
-  <div class="stat accent"><div class="label">Available</div><div class="value" data-testid="billing-available">${usd(o.balance.available)}</div></div>
+  <div class="stat accent"><div class="label">Available</div><div class="value"${exactTitle(o.balance.available)} data-testid="billing-available">${cents(o.balance.available)}</div></div>
 </section>
 ${buy}
 ${history}

@@ -1,5 +1,5 @@
 import { html, jsonScript, type Html } from "../../html";
-import { dateTime, int, money, usd } from "../../format";
+import { dateTime, int, money, usd, cents, exactTitle } from "../../format";
 import { empty, pageHead } from "../../layout";
 import type { LossRowT, MarginGroupT, MarginsReportT, MarginSumsT } from "../../../modules/margins/model";
 import { usageFilterForm, type FilterOption } from "../../portal/views/usage";
@@ -13,8 +13,8 @@ const marginCell = (micros: number) => (micros < 0 ? html`<span class="neg">${mo
 
 function cards(t: MarginSumsT): Html {
   return html`<section class="grid" aria-label="Totals">
-  <div class="stat"><div class="label">Revenue</div><div class="value" data-testid="revenue">${money(t.revenue_micros)}</div><div class="hint">${int(t.requests)} requests</div></div>
-  <div class="stat"><div class="label">Upstream cost</div><div class="value" data-testid="upstream-cost">${money(t.upstream_cost_micros)}</div><div class="hint">${int(t.known_cost_requests)} requests with a known cost</div></div>
+  <div class="stat"><div class="label">Revenue</div><div class="value"${exactTitle(t.revenue_micros)} data-testid="revenue">${cents(t.revenue_micros)}</div><div class="hint">${int(t.requests)} requests</div></div>
+  <div class="stat"><div class="label">Upstream cost</div><div class="value"${exactTitle(t.upstream_cost_micros)} data-testid="upstream-cost">${cents(t.upstream_cost_micros)}</div><div class="hint">${int(t.known_cost_requests)} requests with a known cost</div></div>
   <div class="stat accent"><div class="label">Margin</div><div class="value" data-testid="margin">${marginCell(t.margin_micros)}</div><div class="hint" data-testid="margin-percent">${percent(t)} of known-cost revenue</div></div>
   <div class="stat"><div class="label">Unknown cost</div><div class="value" data-testid="unknown-cost">${int(t.unknown_cost_requests)}</div><div class="hint">requests, ${money(t.unknown_cost_revenue_micros)} of revenue left out of the margin</div></div>
   <div class="stat"><div class="label">Losses</div><div class="value" data-testid="losses">${int(t.loss_requests)}</div><div class="hint">requests below cost, ${money(t.loss_micros)} lost</div></div>

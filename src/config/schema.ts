@@ -3,7 +3,8 @@ import { usdToMicros } from "../money/units";
 
 /** A USD amount given as number or string, kept as an exact integer scaled by 1e6. */
 const scaledUsd = z
-  .union([z.number(), z.string()])
+  // A missing price says "required", not zod's "Invalid input" for a union nothing matched.
+  .union([z.number(), z.string()], { error: (iss) => (iss.input === undefined ? "required" : "expected a USD amount (a number or a decimal string)") })
   .transform((v, ctx) => {
     try {
       const micros = usdToMicros(typeof v === "number" ? String(v) : v);

@@ -1,5 +1,5 @@
 import { html, type Html } from "../../html";
-import { date, dateTime, money, usd, cents, exactTitle } from "../../format";
+import { date, dateTime, money, cents, exactTitle } from "../../format";
 import { csrfField, empty, pageHead } from "../../layout";
 import type { AccountViewT } from "../../../modules/accounts/model";
 import type { KeyViewT } from "../../../modules/keys/model";

@@ -1,5 +1,5 @@
 import { html, type Html } from "../../html";
-import { int, money, usd } from "../../format";
+import { int, money } from "../../format";
 import { empty, pageHead } from "../../layout";
 import type { DailyUsageT, UsageRowT } from "../../../modules/usage/model";
 import { pager, totalsCards, usageFilterForm, usageTable, type FilterOption, type Totals } from "../../portal/views/usage";

@@ -24,11 +24,9 @@ export const marginsModule = (deps: ModuleDeps) => {
       response: MarginsReport,
       detail: { summary: "Revenue, upstream cost and margin by day, model, account or key", description: DESCRIPTION },
     })
-    .get("/margins.csv", ({ query }) => csv(query), {
-      admin: true,
-      query: MarginsQuery,
-      detail: { summary: "Margins as CSV (the same filters and group_by as GET /admin/margins)" },
-    })
+    // An alias of format=csv for links and curl -O; the OpenAPI plugin leaves out paths with a
+    // file extension, so the spec documents it under GET /admin/margins.
+    .get("/margins.csv", ({ query }) => csv(query), { admin: true, query: MarginsQuery, detail: { hide: true } })
     .get(
       "/margins/losses",
       async ({ query }) => {

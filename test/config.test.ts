@@ -162,7 +162,7 @@ describe("unknown keys", () => {
       models: [{ id: "m", provider: "p", input_prise: 1, output_price: 2 }],
     };
     expect(configError(() => loadConfig({ env: {}, file: file("nested.json", JSON.stringify(nested)) }))).toBe(
-      "invalid config: unknown key in models.0: input_prise (did you mean input_price?)",
+      "invalid config: unknown key in models.m: input_prise (did you mean input_price?)",
     );
     expect(configError(() => loadConfig({ env: {}, file: file("toml-typo.toml", 'port = 8080\n[timeouts]\ntotal_ms = 1000\nfirst_byte = 5\n') }))).toBe(
       "invalid config: unknown key in timeouts: first_byte (did you mean first_byte_ms?)",

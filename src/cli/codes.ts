@@ -29,11 +29,14 @@ export const codesCommand: GroupCommand = {
           (f) => (f === "amount_micros" ? "--amount" : f === "expires_at" ? "--expires" : `--${f}`),
         );
         const batch = createCodes(ctx.store(), input, CLI_ACTOR);
-        ctx.print(batch, () => [
-          ...batch.codes.map((c) => c.code),
-          `# ${batch.count} code(s) worth ${microsToUsd(batch.amount_micros)} USD each, batch ${batch.batch}` +
-            (batch.expires_at ? `, valid until ${isoTime(batch.expires_at * 1000)}` : ""),
-        ]);
+        // The codes alone on stdout, so that `> codes.txt` is a file of codes; the summary on stderr.
+        ctx.print(batch, () => batch.codes.map((c) => c.code));
+        if (!ctx.json) {
+          ctx.stderr(
+            `# ${batch.count} code(s) worth ${microsToUsd(batch.amount_micros)} USD each, batch ${batch.batch}` +
+              (batch.expires_at ? `, valid until ${isoTime(batch.expires_at * 1000)}` : ""),
+          );
+        }
       },
     },
     list: {

@@ -1,3 +1,4 @@
+import { planCommand, resumeCommand, suspendCommand } from "./account-admin";
 import { accountsCommand } from "./accounts";
 import { backupCommand } from "./backup";
 import type { CommandTable } from "./command";
@@ -5,10 +6,13 @@ import { creditsCommand } from "./credits";
 import { codesCommand } from "./codes";
 import { inviteCommand } from "./invite";
 import { demoCommand } from "./demo";
+import { keyLimitsCommand } from "./key-limits";
 import { keysCommand } from "./keys";
+import { marginsCommand } from "./margins";
 import { migrateCommand } from "./migrate";
 import { modelsCommand } from "./models";
 import { serveCommand } from "./serve";
+import { usageCommand } from "./usage";
 
 /**
  * Every command of the executable. A command is a LeafCommand (`run`) or a GroupCommand
@@ -18,9 +22,14 @@ export const commands: CommandTable = {
   serve: serveCommand,
   migrate: migrateCommand,
   backup: backupCommand,
-  accounts: { ...accountsCommand, subcommands: { ...accountsCommand.subcommands, invite: inviteCommand } },
+  accounts: {
+    ...accountsCommand,
+    subcommands: { ...accountsCommand.subcommands, invite: inviteCommand, plan: planCommand, suspend: suspendCommand, resume: resumeCommand },
+  },
   credits: creditsCommand,
-  keys: keysCommand,
+  keys: { ...keysCommand, subcommands: { ...keysCommand.subcommands, limits: keyLimitsCommand } },
+  usage: usageCommand,
+  margins: marginsCommand,
   codes: codesCommand,
   models: modelsCommand,
   demo: demoCommand,

@@ -10,6 +10,8 @@ import { createAccount } from "../modules/accounts/service";
 import { createKey } from "../modules/keys/service";
 import { postCredit } from "../money/ledger";
 import { buildRuntime, startServer } from "../runtime/server";
+import { createInvite } from "../identity/logins/service";
+import type { Runtime } from "../runtime/runtime";
 import type { LeafCommand } from "./command";
 
 const DEMO_CREDITS = 5_000_000;
@@ -22,6 +24,21 @@ function demoConfig(base: Config, mockUrl: string, dbPath: string): Config {
     providers: [{ id: "mock", kind: "openai", base_url: mockUrl, headers: {}, api_key: "mock-upstream-key" }],
     models: defaultModels().map((m) => resolveModel({ ...m, provider: "mock" })),
   };
+}
+
+/**
+ * Where the portal and the console are and how to sign in to each: a one-time invite link for the
+ * demo customer (as `tollgate accounts invite` prints), and the admin token for the console.
+ */
+function dashboardLines(runtime: Runtime, accountId: string, origin: string): string[] {
+  const invite = createInvite(runtime.deps.store, { accountId, email: "demo@example.com", ttlMs: 24 * 3_600_000, actor: "demo", baseUrl: origin });
+  const token = runtime.generatedAdminToken;
+  return [
+    `portal         ${origin}/portal`,
+    `  sign in as the demo customer (one-time link, choose a password): ${invite.url}`,
+    `console        ${origin}/console`,
+    token ? `  sign in with the admin token: ${token}` : "  sign in with your admin token (admin_token / TOLLGATE_ADMIN_TOKEN)",
+  ];
 }
 
 export const demoCommand: LeafCommand = {
@@ -52,6 +69,7 @@ export const demoCommand: LeafCommand = {
     out(`demo account   ${account.id} with ${microsToUsd(DEMO_CREDITS)} USD of credits`);
     out(`demo API key   ${key}`);
     out(`API docs       http://${host}:${server.port}/swagger`);
+    for (const line of dashboardLines(runtime, account.id, `http://${host}:${server.port}`)) out(line);
     out("");
     out("Stream a completion with curl:");
     out(`  curl -N ${base}/chat/completions -H "Authorization: Bearer ${key}" \\`);

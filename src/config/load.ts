@@ -2,23 +2,8 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { MAX_BALANCE_MICROS } from "../money/units";
 import { defaultModels } from "./catalogue";
-import {
-  BreakerSchema,
-  DEFAULT_TOOL_PRICES,
-  type Tool,
-  BUILTIN_DEFAULT_PLAN,
-  ConfigSchema,
-  DeploymentSchema,
-  ENV_MAP,
-  ModelSchema,
-  PlanSchema,
-  ProviderSchema,
-  RetrySchema,
-  TierSchema,
-  TimeoutsSchema,
-  type ModelConfig,
-  type ProviderConfig,
-} from "./schema";
+import { formatIssue } from "./issues";
+import { BUILTIN_DEFAULT_PLAN, ConfigSchema, DEFAULT_TOOL_PRICES, ENV_MAP, type ModelConfig, type ProviderConfig, type Tool } from "./schema";
 
 export interface Provider extends Omit<ProviderConfig, "api_key_env" | "api_key_file" | "kind" | "api_keys"> {
   kind: "openai" | "xai";
@@ -79,49 +64,6 @@ function readFile(path: string): Record<string, unknown> {
   } catch (e) {
     throw new ConfigError(`config file ${path}: invalid ${path.endsWith(".toml") ? "TOML" : "JSON"} (${(e as Error).message})`);
   }
-}
-
-/** Every key the configuration knows, at any depth: the suggestions for a misspelt one (only needed then). */
-const knownKeys = () =>
-  [ConfigSchema, ProviderSchema, DeploymentSchema, ModelSchema, TimeoutsSchema, RetrySchema, BreakerSchema, PlanSchema, TierSchema.in].flatMap((s) => Object.keys(s.shape));
-
-/** The known key closest to `key` within two edits, or the one it is missing a unit suffix of (`_ms`). */
-function closest(key: string): string | undefined {
-  const lower = key.toLowerCase();
-  let best: { k: string; d: number } | undefined;
-  for (const k of knownKeys()) {
-    const d = k.startsWith(`${lower}_`) ? 1 : editDistance(lower, k);
-    if (d <= 2 && (!best || d < best.d)) best = { k, d };
-  }
-  return best?.k;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-function formatIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
-  const path = issue.path.map(String).join(".") || "(root)";
-  // A misspelt key would otherwise be ignored in silence, its setting left at the default.
-  if (issue.code === "unrecognized_keys") {
-    const where = issue.path.length ? ` in ${path}` : "";
-    return `invalid config: unknown key${issue.keys.length > 1 ? "s" : ""}${where}: ${issue.keys
-      .map((k) => {
-        const near = closest(k);
-        return near ? `${k} (did you mean ${near}?)` : k;
-      })
-      .join(", ")}`;
-  }
-  const envName = Object.entries(ENV_MAP).find(([, f]) => f === issue.path[0])?.[0];
-  const got = issue.path.length === 1 ? raw[String(issue.path[0])] : undefined;
-  const source = envName ? ` (env ${envName})` : "";
-  return `invalid config: ${path}${source}: ${issue.message}${got !== undefined ? ` (got ${JSON.stringify(got)})` : ""}`;
 }
 
 /** A key list given as one string: comma, whitespace or newline separated. */
@@ -262,6 +204,7 @@ function resolveModels(c: Parsed, providerIds: ReadonlySet<string>): Model[] {
   for (const m of models) {
     const deployments = m.deployments ?? [];
     deployments.forEach((d, i) => {
+      if (!providerIds.has(d.provider) && !c.models) throw builtinNeedsXai(providerIds);
       if (!providerIds.has(d.provider)) {
         const field = deployments.length > 1 || (c.models ?? []).find((x) => x.id === m.id)?.deployments ? `deployments.${i}.provider` : "provider";
         throw new ConfigError(`invalid config: models.${m.id}.${field}: unknown provider ${JSON.stringify(d.provider)}`);
@@ -271,6 +214,15 @@ function resolveModels(c: Parsed, providerIds: ReadonlySet<string>): Model[] {
     modelIds.add(m.id);
   }
   return models;
+}
+
+/** Configured providers replace the built-in xAI one, which the built-in models use. */
+function builtinNeedsXai(providerIds: ReadonlySet<string>): ConfigError {
+  return new ConfigError(
+    `invalid config: providers: you defined providers (${[...providerIds].join(", ")}) without one with id "xai", and no models: ` +
+      `the built-in models (grok-4, grok-3) are served by provider "xai". Add a provider with id "xai" ` +
+      `(e.g. {"id": "xai", "base_url": "https://api.x.ai/v1"}, whose key is then XAI_API_KEY), or list your models under "models"`,
+  );
 }
 
 /**

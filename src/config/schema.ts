@@ -3,7 +3,8 @@ import { usdToMicros } from "../money/units";
 
 /** A USD amount given as number or string, kept as an exact integer scaled by 1e6. */
 const scaledUsd = z
-  .union([z.number(), z.string()])
+  // A missing price says "required", not zod's "Invalid input" for a union nothing matched.
+  .union([z.number(), z.string()], { error: (iss) => (iss.input === undefined ? "required" : "expected a USD amount (a number or a decimal string)") })
   .transform((v, ctx) => {
     try {
       const micros = usdToMicros(typeof v === "number" ? String(v) : v);
@@ -250,6 +251,10 @@ export const ConfigSchema = z.strictObject({
   topup_max: scaledUsd.default(1_000_000_000),
   /** Payments: credits (USD) granted per unit of currency paid; below 1 is a markup (0.8 = 25 %). */
   credit_per_unit: scaledUsd.default(1_000_000),
+  /** Payments: how customers get credits otherwise (shown in the portal's billing page, e.g. without Stripe). */
+  billing_contact_text: z.string().trim().min(1).max(1000).optional(),
+  /** Payments: where customers ask for credits: an https:// page or a mailto: address. */
+  billing_contact_url: z.url({ protocol: /^(https?|mailto)$/, error: "an http(s):// or mailto: URL" }).optional(),
   /** Alerts: default low-balance threshold in USD for accounts without their own (0 = off). */
   low_balance_threshold_usd: scaledUsd.default(0),
   /**
@@ -302,6 +307,8 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_TOPUP_MIN: "topup_min",
   TOLLGATE_TOPUP_MAX: "topup_max",
   TOLLGATE_CREDIT_PER_UNIT: "credit_per_unit",
+  TOLLGATE_BILLING_CONTACT_TEXT: "billing_contact_text",
+  TOLLGATE_BILLING_CONTACT_URL: "billing_contact_url",
   TOLLGATE_LOW_BALANCE_THRESHOLD_USD: "low_balance_threshold_usd",
   TOLLGATE_ALERT_REFIRE_SECONDS: "alert_refire_seconds",
   TOLLGATE_ALERT_WEBHOOK_URL: "alert_webhook_url",

@@ -17,6 +17,7 @@ import { codesModule } from "../modules/codes";
 import { healthModule } from "../modules/health";
 import { keysModule } from "../modules/keys";
 import { ledgerModule } from "../modules/ledger";
+import { marginsModule } from "../modules/margins";
 import { meModule } from "../modules/me";
 import { metricsModule } from "../modules/metrics";
 import { modelsModule } from "../modules/models";
@@ -88,6 +89,7 @@ export function createApp(appDeps: AppDeps) {
     .use(deferredModule(deps))
     .use(upstreamsModule(deps))
     .use(usageModule(deps))
+    .use(marginsModule(deps))
     .use(billingModule(deps))
     .use(alertsModule(deps))
     .use(metricsModule(deps));

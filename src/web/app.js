@@ -132,11 +132,42 @@
     }
   }
 
+  // Margins per day: revenue bars, upstream cost and margin lines (money in micros; margin may be negative).
+  function marginsOptions(width) {
+    var axis = { stroke: "#5d6679", grid: { stroke: "#eef0f3" }, ticks: { stroke: "#e3e6ec" } };
+    return {
+      width: width,
+      height: 280,
+      cursor: { points: { size: 7 } },
+      scales: { x: { time: true, range: function (u, min, max) { return [min - 43200, max + 43200]; } },
+        money: { range: function (u, min, max) { return [Math.min(min * 1.15, 0), Math.max(max * 1.15, 10000)]; } } },
+      series: [
+        { value: function (u, v) { return v == null ? "—" : new Date(v * 1000).toISOString().slice(0, 10); } },
+        { label: "Revenue", scale: "money", value: function (u, v) { return money(v); }, fill: "rgba(67,56,202,0.30)", stroke: "#4338ca",
+          width: 1, paths: uPlot.paths.bars({ size: [0.6, 36] }), points: { show: false } },
+        { label: "Upstream cost", scale: "money", value: function (u, v) { return money(v); }, stroke: "#d97706", width: 2, points: { show: true, size: 4 } },
+        { label: "Margin", scale: "money", value: function (u, v) { return money(v); }, stroke: "#0e9384", width: 2, points: { show: true, size: 4 } },
+      ],
+      axes: [axis, Object.assign({ scale: "money", size: 72, values: function (u, vals) { return vals.map(money); } }, axis)],
+    };
+  }
+  function initMarginsChart() {
+    var el = document.getElementById("margins-chart");
+    var dataEl = document.getElementById("margins-data");
+    if (!el || !dataEl || !window.uPlot) return;
+    var d = JSON.parse(dataEl.textContent);
+    var plot = new uPlot(marginsOptions(Math.max(280, el.clientWidth)), [d.days, d.revenue, d.cost, d.margin], el);
+    if (window.ResizeObserver) {
+      new ResizeObserver(function () { plot.setSize({ width: Math.max(280, el.clientWidth), height: 280 }); }).observe(el);
+    }
+  }
+
   function init() {
     document.addEventListener("click", onCopyClick);
     document.addEventListener("submit", onConfirmSubmit);
     document.querySelectorAll(".tabs").forEach(initTabs);
     initChart();
+    initMarginsChart();
   }
 
   init();

@@ -1,4 +1,5 @@
 import { microsToUsd } from "../money/units";
+import { html, type Html } from "./html";
 
 const group = (digits: string) => digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 
@@ -49,3 +50,17 @@ export function relative(ms: number, now = Date.now()): string {
   }
   return diff >= 0 ? "in under a minute" : "just now";
 }
+
+/** A summary amount to the cent, half up ("$104.99"); a non-zero amount below half a cent shows as "< $0.01". */
+export function cents(micros: number): string {
+  const abs = Math.abs(micros);
+  const rounded = Math.floor((abs + 5_000) / 10_000) * 10_000;
+  if (rounded === 0 && abs > 0) return micros > 0 ? "< $0.01" : "> -$0.01";
+  return usd(micros < 0 ? -rounded : rounded);
+}
+
+/** A summary amount in cents with the exact amount, to the micro, in its title (shown on hover). */
+export const money = (micros: number): Html => html`<span class="money" title="${usd(micros)}">${cents(micros)}</span>`;
+
+/** ` title="<exact amount>"` for an element that shows cents() itself (stat cards keep their markup). */
+export const exactTitle = (micros: number): Html => html` title="${usd(micros)}"`;

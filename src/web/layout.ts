@@ -25,6 +25,7 @@ export const CONSOLE_NAV: NavItem[] = [
   { id: "codes", href: "/console/codes", label: "Credit codes" },
   { id: "payments", href: "/console/payments", label: "Payments" },
   { id: "usage", href: "/console/usage", label: "Usage" },
+  { id: "margins", href: "/console/margins", label: "Margins" },
   { id: "models", href: "/console/models", label: "Models & prices" },
   { id: "health", href: "/console/health", label: "Upstream health" },
   { id: "audit", href: "/console/audit", label: "Audit log" },

@@ -2,26 +2,8 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { IdParams } from "../accounts/model";
 import { AccountPlanView, KeyLimitsBody, KeyLimitsView, PlansList, SetPlanBody } from "./model";
-import { getAccountPlan, getKeyLimits, setAccountPlan, setKeyLimits, type AccountPlan, type KeyLimitsState } from "./service";
-
-const planView = (p: AccountPlan) => ({
-  object: "account_plan" as const,
-  account_id: p.accountId,
-  plan: p.plan,
-  effective_plan: p.effective,
-  limits: p.limits,
-  lifetime_topup_micros: p.lifetimeTopupMicros,
-  next_tier: p.nextTier && { plan: p.nextTier.plan, min_lifetime_topup_micros: p.nextTier.minLifetimeTopupMicros },
-});
-
-const keyLimitsView = (k: KeyLimitsState) => ({
-  object: "key_limits" as const,
-  key_id: k.keyId,
-  account_id: k.accountId,
-  plan: k.plan,
-  overrides: k.overrides,
-  effective: k.effective,
-});
+import { getAccountPlan, getKeyLimits, setAccountPlan, setKeyLimits } from "./service";
+import { keyLimitsView, planView } from "./views";
 
 /** Admin routes for rate-limit plans and per-key limits (changes apply from the next request). */
 export const ratelimitModule = (deps: ModuleDeps) =>

@@ -23,8 +23,9 @@ export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImme
  * `visit` with each range (a filter narrowed to it), yielding to the event loop in between. The
  * edges come from the (account, time) or (time) index alone, so finding one costs `rows` index
  * steps. A range holds every row of its oldest millisecond, so no row is visited twice or missed.
+ * `visit` may return false to stop early (a page that is already full).
  */
-export async function forEachSlice<F extends SliceFilter>(store: Store, f: F, visit: (slice: F) => void, rows = SLICE_ROWS): Promise<void> {
+export async function forEachSlice<F extends SliceFilter>(store: Store, f: F, visit: (slice: F) => void | boolean, rows = SLICE_ROWS): Promise<void> {
   const account = f.accountId ? "account_id = ? AND " : "";
   const edgeQuery = store.prepared(
     `SELECT created_at FROM usage_log WHERE ${account}created_at < ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1 OFFSET ?`,
@@ -34,8 +35,8 @@ export async function forEachSlice<F extends SliceFilter>(store: Store, f: F, vi
   for (;;) {
     const args = [...(f.accountId ? [f.accountId] : []), upper, lowest, rows - 1];
     const edge = (edgeQuery.get(...args) as { created_at: number } | null)?.created_at;
-    visit({ ...f, from: edge ?? f.from, to: upper === Number.MAX_SAFE_INTEGER ? f.to : upper });
-    if (edge === undefined) return;
+    const more = visit({ ...f, from: edge ?? f.from, to: upper === Number.MAX_SAFE_INTEGER ? f.to : upper });
+    if (edge === undefined || more === false) return;
     upper = edge;
     await yieldToLoop();
   }

@@ -64,6 +64,7 @@ function billingKit(deps: ModuleDeps) {
       alert: deps.alerts ? deps.alerts.view(u.account.id) : null,
       email: u.account.email ?? (u.email.includes("@") ? u.email : null),
       suspended: u.account.status !== "active",
+      contact: { text: deps.config.billing_contact_text, url: deps.config.billing_contact_url },
       error: o.error,
       amount: o.amount,
     });

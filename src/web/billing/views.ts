@@ -1,4 +1,4 @@
-import { dateTime, usd } from "../format";
+import { dateTime, usd, cents, exactTitle } from "../format";
 import { html, type Html } from "../html";
 import { csrfField, empty, pageHead } from "../layout";
 import type { LowBalanceViewT } from "../../modules/alerts/model";
@@ -74,6 +74,31 @@ export function alertCard(o: { csrf: string; alert: LowBalanceViewT; action: str
 </section>`;
 }
 
+export interface Contact {
+  text?: string;
+  url?: string;
+}
+
+/**
+ * Other ways to credits than a card: a credit code (the redeem form, posting to the credits page)
+ * and the operator's own words and link, so that a customer without Stripe is never at a dead end.
+ */
+function getCredits(csrf: string, contact: Contact, suspended: boolean): Html {
+  const link = contact.url && html`<a class="btn" href="${contact.url}" rel="noopener" data-testid="billing-contact">${contact.url.startsWith("mailto:") ? `Email ${contact.url.slice(7)}` : "Contact us about credits"}</a>`;
+  return html`<section class="card" aria-labelledby="get-title">
+  <h2 id="get-title">Get credits</h2>
+  ${contact.text && html`<p data-testid="billing-contact-text">${contact.text}</p>`}
+  ${link && html`<p>${link}</p>`}
+  <form class="inline" method="post" action="/portal/credits/redeem" aria-label="Redeem a credit code">
+    ${csrfField(csrf)}
+    <div class="field"><label for="redeem-code">Credit code</label>
+      <input id="redeem-code" name="code" required placeholder="TG-XXXX-XXXX-XXXX-XXXX" autocomplete="off" spellcheck="false"></div>
+    <button class="btn primary" type="submit"${suspended ? html` disabled` : ""}>Redeem</button>
+  </form>
+  <p class="muted">A redeemed code is added to your balance at once; your <a href="/portal/credits">credit history</a> lists it.</p>
+</section>`;
+}
+
 export function billingView(o: {
   csrf: string;
   info: BillingInfoT;
@@ -82,6 +107,7 @@ export function billingView(o: {
   alert: LowBalanceViewT | null;
   email: string | null;
   suspended: boolean;
+  contact: Contact;
   error?: string | null;
   amount?: string;
 }): Html {
@@ -111,11 +137,12 @@ export function billingView(o: {
   <h2 id="payments-title">Payment history</h2>
   ${o.payments.length === 0 ? empty("No payments yet", html`<p>Card payments and their receipts will be listed here.</p>`) : paymentsTable(o.payments)}
 </section>`;
-  return html`${pageHead("Billing", o.info.enabled ? "Buy credits by card, see your payments and set a low-balance alert." : "Set a low-balance alert.")}
+  return html`${pageHead("Billing", o.info.enabled ? "Buy credits by card, see your payments and set a low-balance alert." : "How to get credits, and a low-balance alert.")}
 <section class="grid" aria-label="Balance">
-  <div class="stat accent"><div class="label">Available</div><div class="value" data-testid="billing-available">${usd(o.balance.available)}</div></div>
+  <div class="stat accent"><div class="label">Available</div><div class="value"${exactTitle(o.balance.available)} data-testid="billing-available">${cents(o.balance.available)}</div></div>
 </section>
 ${buy}
+${(!o.info.enabled || o.contact.text || o.contact.url) && getCredits(o.csrf, o.contact, o.suspended)}
 ${history}
 ${o.alert && alertCard({ csrf: o.csrf, alert: o.alert, action: "/portal/billing/alert", email: o.email, disabled: o.suspended })}`;
 }

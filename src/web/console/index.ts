@@ -8,6 +8,7 @@ import { consoleAuthRoutes } from "./auth-routes";
 import { codesPages } from "./codes-pages";
 import { healthPages } from "./health-pages";
 import { auditPages, modelsPages } from "./other-pages";
+import { marginsPages } from "./margins-pages";
 import { hide } from "./page-kit";
 import { consoleUsagePages } from "./usage-pages";
 
@@ -24,6 +25,7 @@ export const consoleModule = (deps: ModuleDeps) => {
     .use(accountsPages(deps))
     .use(codesPages(deps))
     .use(consoleUsagePages(deps))
+    .use(marginsPages(deps))
     .use(modelsPages(deps))
     .use(healthPages(deps))
     .get("/console/*", ({ request }) => safe(request, () => {

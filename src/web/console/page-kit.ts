@@ -26,9 +26,9 @@ export function consoleKit(deps: ModuleDeps) {
   return {
     /** Runs a handler so that its errors render as console pages (see htmlErrors). */
     safe: htmlErrors(deps, "/console", { href: "/console/accounts", label: "Back to the console" }),
-    render: (request: Request, op: Op, active: string, title: string, body: Html, status = 200) => {
+    render: (request: Request, op: Op, active: string, title: string, body: Html, status = 200, chart = false) => {
       const f = takeFlash(request);
-      return htmlResponse(page({ area: "console", title, active, who: "Operator", csrf: op.session.csrf, flash: f.flash, body }), status, f.headers);
+      return htmlResponse(page({ area: "console", title, active, who: "Operator", csrf: op.session.csrf, flash: f.flash, chart, body }), status, f.headers);
     },
     back: (request: Request, to: string, kind: Flash["kind"], message: string) =>
       redirectResponse(to, [flashCookie({ kind, message }, isSecure(deps, request))]),

@@ -150,3 +150,28 @@ export async function probeProvider(p: Provider, key: string | undefined, label:
     return { provider: label, ok: false, status: null, ms, message: timeout ? `No answer within ${timeoutMs / 1000} s.` : `Unreachable: ${(e as Error).message}` };
   }
 }
+
+/** What the console shows for a key: its name, or its masked form when it has none. */
+export function keyLabels(store: Store, ids: readonly (string | null)[]): Map<string, string> {
+  const q = store.prepared("SELECT name, prefix, last4 FROM api_keys WHERE id = ?");
+  const out = new Map<string, string>();
+  for (const id of new Set(ids)) {
+    const k = id ? (q.get(id) as { name: string; prefix: string; last4: string } | null) : null;
+    if (id && k) out.set(id, k.name || `${k.prefix}…${k.last4}`);
+  }
+  return out;
+}
+
+/** Keys for a filter's select: an account's, or every account's (named "account · key"), newest first. */
+export function keyChoices(store: Store, accountId?: string, limit = 500): { value: string; label: string }[] {
+  const rows = store
+    .prepared(
+      `SELECT k.id, k.name, k.prefix, k.last4, a.name AS account FROM api_keys k JOIN accounts a ON a.id = k.account_id
+       ${accountId ? "WHERE k.account_id = ?" : ""} ORDER BY k.created_at DESC LIMIT ?`,
+    )
+    .all(...(accountId ? [accountId, limit] : [limit])) as { id: string; name: string; prefix: string; last4: string; account: string }[];
+  return rows.map((k) => {
+    const name = k.name || `${k.prefix}…${k.last4}`;
+    return { value: k.id, label: accountId ? name : `${k.account} · ${name}` };
+  });
+}

@@ -4,7 +4,7 @@ import { dayStart } from "../forms";
 import { listAccounts } from "../../modules/accounts/service";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../../modules/usage/service";
 import { consoleKit, DAY_MS, hide, type ConsoleKit, type Op } from "./page-kit";
-import { usageByAccount } from "./service";
+import { keyLabels, usageByAccount } from "./service";
 import { consoleUsageView } from "./views/usage";
 
 /** Every account's usage: per day, per account and each request (filtered by account, model and days). */
@@ -32,7 +32,7 @@ async function usagePage(deps: ModuleDeps, kit: ConsoleKit, request: Request, op
   const accounts = listAccounts(deps.store, { limit: 500, offset: 0 });
   const names = new Map(accounts.map((a) => [a.id, a.name]));
   return kit.render(request, operator, "usage", "Usage", consoleUsageView({
-    values, query: search, names, daily, rows: page.rows, next: page.nextCursor, totals: totalsOf(daily),
+    values, query: search, names, keys: keyLabels(deps.store, page.rows.map((r) => r.key_id)), daily, rows: page.rows, next: page.nextCursor, totals: totalsOf(daily),
     byAccount,
     accounts: accounts.map((a) => ({ value: a.id, label: a.name })),
     models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),

@@ -1,3 +1,4 @@
+import { csvCell } from "../../lib/csv";
 import type { Config } from "../../config/load";
 import type { Store } from "../../store/store";
 import { errors } from "../../lib/errors";
@@ -82,13 +83,6 @@ const CSV_COLUMNS = [
   "created_at", "request_id", "account_id", "key_id", "model", "status", "stream", "prompt_tokens", "cached_tokens",
   "completion_tokens", "reasoning_tokens", "cost_usd", "estimated", "latency_ms", "error_code",
 ] as const;
-
-function csvCell(v: unknown): string {
-  const s = v === null || v === undefined ? "" : String(v);
-  // Quote when needed, and defuse spreadsheet formulas in free-text cells.
-  const safe = /^[=+\-@\t\r]/.test(s) && !/^-?\d/.test(s) ? `'${s}` : s;
-  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
 
 /** Rows per chunk of a CSV export: one chunk is read and formatted in a few milliseconds. */
 const CSV_CHUNK_ROWS = 1000;

@@ -1,5 +1,5 @@
 import { html, type Html } from "../../html";
-import { date, dateTime, usd } from "../../format";
+import { date, dateTime, money, cents, exactTitle } from "../../format";
 import { csrfField, empty, pageHead } from "../../layout";
 import type { AccountViewT } from "../../../modules/accounts/model";
 import type { KeyViewT } from "../../../modules/keys/model";
@@ -38,7 +38,7 @@ export function accountsView(o: { csrf: string; accounts: AccountViewT[]; q: str
     <tbody>${o.accounts.map((a) => html`<tr>
       <td><a href="/console/accounts/${a.id}">${a.name}</a><div class="muted mono">${a.id}</div></td>
       <td>${a.email ?? html`<span class="muted">—</span>`}</td><td>${a.plan}</td><td>${statusOf(a.status)}</td>
-      <td class="num">${usd(a.balance_micros)}</td><td class="num">${usd(a.available_micros)}</td><td class="nowrap">${date(a.created_at * 1000)}</td>
+      <td class="num">${money(a.balance_micros)}</td><td class="num">${money(a.available_micros)}</td><td class="nowrap">${date(a.created_at * 1000)}</td>
     </tr>`)}</tbody></table></div>
     ${o.hasMore && html`<div class="pager"><span></span><a class="btn small" href="/console/accounts?${more.toString()}">More →</a></div>`}`}
 </section>`;
@@ -64,10 +64,10 @@ export function accountView(o: AccountDetail): Html {
   return html`${pageHead(a.name, html`<span class="mono">${a.id}</span> · ${statusOf(a.status)}`, html`<a class="btn" href="/console/accounts">← All accounts</a>`)}
 ${o.invite && secretBox("Invite link", `Send this one-time link to the customer${o.invite.email ? ` (${o.invite.email})` : ""}. It expires ${dateTime(o.invite.expires_at * 1000)} UTC and is shown only now.`, o.invite.url, "invite-url")}
 <section class="grid" aria-label="Balance">
-  <div class="stat accent"><div class="label">Available</div><div class="value" data-testid="available">${usd(a.available_micros)}</div></div>
-  <div class="stat"><div class="label">Balance</div><div class="value" data-testid="balance">${usd(a.balance_micros)}</div></div>
-  <div class="stat"><div class="label">Held</div><div class="value">${usd(a.held_micros)}</div></div>
-  <div class="stat"><div class="label">Spend, 30 days</div><div class="value">${usd(o.usage30.cost)}</div><div class="hint">${n(o.usage30.requests)} requests · ${n(o.usage30.tokens)} tokens</div></div>
+  <div class="stat accent"><div class="label">Available</div><div class="value"${exactTitle(a.available_micros)} data-testid="available">${cents(a.available_micros)}</div></div>
+  <div class="stat"><div class="label">Balance</div><div class="value"${exactTitle(a.balance_micros)} data-testid="balance">${cents(a.balance_micros)}</div></div>
+  <div class="stat"><div class="label">Held</div><div class="value"${exactTitle(a.held_micros)}>${cents(a.held_micros)}</div></div>
+  <div class="stat"><div class="label">Spend, 30 days</div><div class="value"${exactTitle(o.usage30.cost)}>${cents(o.usage30.cost)}</div><div class="hint">${n(o.usage30.requests)} requests · ${n(o.usage30.tokens)} tokens</div></div>
 </section>
 <div class="grid-2">
   <section class="card" aria-labelledby="credit-title">
@@ -107,7 +107,7 @@ ${o.invite && secretBox("Invite link", `Send this one-time link to the customer$
   ${o.keys.length === 0 ? empty("No keys", html`<p>The customer creates keys in the portal.</p>`) : html`<div class="table-wrap"><table class="data">
     <thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Status</th><th scope="col" class="num">Spent</th><th scope="col">Last used</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
     <tbody>${o.keys.map((k) => html`<tr><td>${k.name || html`<span class="muted">Unnamed</span>`}</td><td><code>${k.display}</code></td><td>${statusBadge(k.status)}</td>
-      <td class="num">${usd(k.spent_micros)}</td><td>${k.last_used_at ? dateTime(k.last_used_at * 1000) : html`<span class="muted">Never</span>`}</td>
+      <td class="num">${money(k.spent_micros)}</td><td>${k.last_used_at ? dateTime(k.last_used_at * 1000) : html`<span class="muted">Never</span>`}</td>
       <td>${k.status === "active" && html`<form class="actions" method="post" action="/console/keys/${k.id}/revoke" data-confirm="Revoke this key? Requests with it are refused at once." data-confirm-action="Revoke">${csrfField(o.csrf)}<button class="btn small danger" type="submit">Revoke</button></form>`}</td></tr>`)}</tbody></table></div>`}
 </section>
 <section class="card" aria-labelledby="ledger-title">

@@ -1,5 +1,5 @@
 import { html, type Html } from "../../html";
-import { dateTime, signedUsd, usd } from "../../format";
+import { dateTime, signedUsd, usd, cents, exactTitle } from "../../format";
 import { csrfField, empty, pageHead } from "../../layout";
 import type { LedgerRow } from "../../../money/ledger";
 import type { Balance } from "../../../money/credit-store";
@@ -39,9 +39,9 @@ export function creditsView(o: {
   const q = (before?: number) => `/portal/credits?${new URLSearchParams({ ...(o.kinds ? { kinds: o.kinds } : {}), ...(before ? { before: String(before) } : {}) })}`;
   return html`${pageHead("Credits", "Your balance and every credit and charge on your account.")}
 <section class="grid" aria-label="Balance">
-  <div class="stat accent"><div class="label">Available</div><div class="value">${usd(b.available)}</div></div>
-  <div class="stat"><div class="label">Balance</div><div class="value" data-testid="credits-balance">${usd(b.balance)}</div></div>
-  <div class="stat"><div class="label">Held</div><div class="value">${usd(b.held)}</div></div>
+  <div class="stat accent"><div class="label">Available</div><div class="value"${exactTitle(b.available)}>${cents(b.available)}</div></div>
+  <div class="stat"><div class="label">Balance</div><div class="value"${exactTitle(b.balance)} data-testid="credits-balance">${cents(b.balance)}</div></div>
+  <div class="stat"><div class="label">Held</div><div class="value"${exactTitle(b.held)}>${cents(b.held)}</div></div>
 </section>
 <section class="card" aria-labelledby="redeem-title">
   <h2 id="redeem-title">Redeem a credit code</h2>

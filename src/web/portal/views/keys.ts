@@ -1,5 +1,5 @@
 import { html, type Html } from "../../html";
-import { dateTime, relative, usd } from "../../format";
+import { dateTime, money, relative, usd } from "../../format";
 import { csrfField, empty, pageHead } from "../../layout";
 import type { KeyViewT } from "../../../modules/keys/model";
 
@@ -73,7 +73,7 @@ function keyRow(k: KeyViewT, csrf: string, disabled: boolean, now: number): Html
   <td><code>${k.display}</code></td>
   <td>${k.models ? k.models.join(", ") : html`<span class="muted">All models</span>`}</td>
   <td>${statusBadge(k.status)}</td>
-  <td class="num">${usd(k.spent_micros)}${k.spend_cap_micros !== null && html`<span class="muted"> / ${usd(k.spend_cap_micros)}</span>`}</td>
+  <td class="num">${money(k.spent_micros)}${k.spend_cap_micros !== null && html`<span class="muted"> / ${usd(k.spend_cap_micros)}</span>`}</td>
   <td class="nowrap">${k.last_used_at === null ? html`<span class="muted">Never</span>` : relative(k.last_used_at * 1000, now)}</td>
   <td class="nowrap">${k.status === "revoked" ? "—" : expires}</td>
   <td>${k.status === "active" && !disabled

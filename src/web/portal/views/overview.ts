@@ -1,5 +1,5 @@
 import { html, jsonScript, type Html } from "../../html";
-import { compact, int, usd } from "../../format";
+import { compact, int, money, usd, cents, exactTitle } from "../../format";
 import { empty, pageHead } from "../../layout";
 import type { AccountRow } from "../../../modules/accounts/service";
 import type { Balance } from "../../../money/credit-store";
@@ -29,10 +29,10 @@ export function overviewView(o: { account: AccountRow; balance: Balance; series:
   return html`${pageHead("Overview", html`Signed in to <strong>${o.account.name}</strong>`)}
 ${low && o.account.status === "active" && html`<div class="flash warn" role="status">You have no available credit: requests are refused until you <a href="/portal/credits">add credits</a>.</div>`}
 <section class="grid" aria-label="Balance">
-  <div class="stat accent"><div class="label">Available</div><div class="value" data-testid="available">${usd(b.available)}</div><div class="hint">What new requests can spend</div></div>
-  <div class="stat"><div class="label">Balance</div><div class="value" data-testid="balance">${usd(b.balance)}</div><div class="hint">Credits minus settled charges</div></div>
-  <div class="stat"><div class="label">Held</div><div class="value" data-testid="held">${usd(b.held)}</div><div class="hint">Reserved by requests in flight</div></div>
-  <div class="stat"><div class="label">Spend, 30 days</div><div class="value" data-testid="spend30">${usd(spend30)}</div><div class="hint">${int(requests30)} requests · ${compact(tokens30)} tokens</div></div>
+  <div class="stat accent"><div class="label">Available</div><div class="value"${exactTitle(b.available)} data-testid="available">${cents(b.available)}</div><div class="hint">What new requests can spend</div></div>
+  <div class="stat"><div class="label">Balance</div><div class="value"${exactTitle(b.balance)} data-testid="balance">${cents(b.balance)}</div><div class="hint">Credits minus settled charges</div></div>
+  <div class="stat"><div class="label">Held</div><div class="value"${exactTitle(b.held)} data-testid="held">${cents(b.held)}</div><div class="hint">Reserved by requests in flight</div></div>
+  <div class="stat"><div class="label">Spend, 30 days</div><div class="value"${exactTitle(spend30)} data-testid="spend30">${cents(spend30)}</div><div class="hint">${int(requests30)} requests · ${compact(tokens30)} tokens</div></div>
 </section>
 <section class="card" aria-labelledby="chart-title">
   <div class="card-head"><h2 id="chart-title">Spend and tokens per day</h2><span class="legend-note">Last 30 days, UTC</span></div>
@@ -49,7 +49,7 @@ ${low && o.account.status === "active" && html`<div class="flash warn" role="sta
       <dt>Requests per minute</dt><dd>${limit(o.plan.limits.rpm)}</dd>
       <dt>Tokens per minute</dt><dd>${limit(o.plan.limits.tpm)}</dd>
       <dt>Concurrent requests</dt><dd>${limit(o.plan.limits.concurrency)}</dd>
-      <dt>Lifetime top-ups</dt><dd>${usd(o.plan.lifetimeTopupMicros)}</dd>
+      <dt>Lifetime top-ups</dt><dd>${money(o.plan.lifetimeTopupMicros)}</dd>
     </dl>
     ${o.plan.nextTier && html`<p class="muted">Top up ${usd(Math.max(0, o.plan.nextTier.minLifetimeTopupMicros - o.plan.lifetimeTopupMicros))} more in total to move to the <strong>${o.plan.nextTier.plan}</strong> plan.</p>`}`
       : html`<p class="muted">Plan: ${o.account.plan}</p>`}

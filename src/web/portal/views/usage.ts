@@ -1,5 +1,5 @@
 import { html, type Html } from "../../html";
-import { dateTime, int, usd } from "../../format";
+import { dateTime, int, usd, cents, exactTitle } from "../../format";
 import { empty, pageHead } from "../../layout";
 import type { UsageRowT } from "../../../modules/usage/model";
 
@@ -22,7 +22,7 @@ export function totalsCards(t: Totals): Html {
   <div class="stat"><div class="label">Requests</div><div class="value" data-testid="total-requests">${int(t.requests)}</div></div>
   <div class="stat"><div class="label">Input tokens</div><div class="value">${int(t.prompt_tokens)}</div><div class="hint">${int(t.cached_tokens)} cached</div></div>
   <div class="stat"><div class="label">Output tokens</div><div class="value">${int(t.completion_tokens)}</div><div class="hint">${int(t.reasoning_tokens)} reasoning</div></div>
-  <div class="stat accent"><div class="label">Spend</div><div class="value" data-testid="total-spend">${usd(t.cost_micros)}</div></div>
+  <div class="stat accent"><div class="label">Spend</div><div class="value"${exactTitle(t.cost_micros)} data-testid="total-spend">${cents(t.cost_micros)}</div></div>
 </section>`;
 }
 
@@ -48,7 +48,7 @@ export function usageFilterForm(o: {
 </form>`;
 }
 
-export function usageTable(rows: UsageRowT[], o: { keyName: (id: string | null) => string; account?: (id: string) => Html }): Html {
+export function usageTable(rows: UsageRowT[], o: { keyName: (id: string | null) => string | Html; account?: (id: string) => Html }): Html {
   if (rows.length === 0) return empty("No requests match", html`<p>Change the filters, or make a request with one of your keys.</p>`);
   return html`<div class="table-wrap"><table class="data" aria-label="Requests">
   <thead><tr><th scope="col">Time (UTC)</th>${o.account && html`<th scope="col">Account</th>`}<th scope="col">Model</th><th scope="col">Key</th>

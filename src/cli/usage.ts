@@ -1,0 +1,71 @@
+import { csvLines } from "../lib/csv";
+import type { UsageRowT } from "../modules/usage/model";
+import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../modules/usage/service";
+import { yieldToLoop } from "../modules/usage/slices";
+import { microsToUsd } from "../money/units";
+import { UsageError } from "./args";
+import { isoTime, pairs, positionals, table, type CliContext, type LeafCommand } from "./command";
+import { cliFilter, FILTER_OPTIONS, outputMode, printCsv } from "./period";
+
+const CSV_HEADER = ["created_at", "request_id", "account_id", "key_id", "model", "status", "stream", "prompt_tokens", "cached_tokens",
+  "completion_tokens", "reasoning_tokens", "cost_usd", "estimated", "latency_ms", "error_code"];
+
+const csvRow = (r: UsageRowT) => [new Date(r.created_at * 1000).toISOString(), r.request_id, r.account_id, r.key_id, r.model, r.status, r.stream,
+  r.prompt_tokens, r.cached_tokens, r.completion_tokens, r.reasoning_tokens, microsToUsd(r.cost_micros), r.estimated, r.latency_ms, r.error_code];
+
+/** Every matching request as CSV, newest first, read a page at a time (at most `max`). */
+async function printUsageCsv(ctx: CliContext, f: UsageFilter, max: number): Promise<void> {
+  let cursor: string | undefined;
+  let count = 0;
+  ctx.stdout(CSV_HEADER.join(","));
+  do {
+    const page = listUsage(ctx.store(), f, Math.min(1000, max - count), cursor);
+    if (page.rows.length) printCsv(ctx, csvLines([], page.rows.map(csvRow)).replace(/^\r\n/, ""));
+    count += page.rows.length;
+    cursor = page.nextCursor ?? undefined;
+    await yieldToLoop();
+  } while (cursor && count < max);
+}
+
+/** `tollgate usage`: what GET /admin/usage answers, for an account, a key or everyone. */
+export const usageCommand: LeafCommand = {
+  summary: "Usage of an account, a key or every account: totals, per day and model, and the latest requests",
+  options: {
+    ...FILTER_OPTIONS,
+    limit: { type: "string", value: "<n>", describe: "requests listed (default 20; with --csv every request, at most n, default 100000)" },
+  },
+  examples: [
+    "tollgate usage --account acc_123 --from 2026-01-01",
+    "tollgate usage --key key_123 --json",
+    "tollgate usage --account acc_123 --csv > usage.csv",
+  ],
+  async run(ctx, parsed) {
+    positionals(parsed, this, "usage");
+    const mode = outputMode(ctx, parsed);
+    const { filter } = cliFilter(parsed);
+    const o = parsed.options;
+    const limit = o.limit === undefined ? (mode === "csv" ? 100_000 : 20) : Number(o.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) throw new UsageError("--limit: a whole number from 1 to 1000000");
+    if (mode === "csv") return printUsageCsv(ctx, filter, limit);
+    const { rows, nextCursor } = listUsage(ctx.store(), filter, Math.min(limit, 1000));
+    const daily = await dailyUsage(ctx.store(), filter);
+    const totals = totalsOf(daily);
+    const report = { object: "list", data: rows, has_more: nextCursor !== null, next_cursor: nextCursor, totals, daily };
+    ctx.print(report, () => [
+      ...pairs([
+        ["requests", String(totals.requests)],
+        ["tokens", `${totals.prompt_tokens} prompt (${totals.cached_tokens} cached), ${totals.completion_tokens} completion (${totals.reasoning_tokens} reasoning)`],
+        ["cost", `${microsToUsd(totals.cost_micros)} USD`],
+      ]),
+      ...(daily.length ? ["", ...table(daily, [
+        ["day", (d) => d.day], ["model", (d) => d.model], ["requests", (d) => String(d.requests)],
+        ["prompt", (d) => String(d.prompt_tokens)], ["completion", (d) => String(d.completion_tokens)], ["cost_usd", (d) => microsToUsd(d.cost_micros)],
+      ])] : []),
+      ...(rows.length ? ["", "latest requests:", ...table(rows, [
+        ["time", (r) => isoTime(r.created_at * 1000)], ["request", (r) => r.request_id], ["account", (r) => r.account_id],
+        ["key", (r) => r.key_id ?? "-"], ["model", (r) => r.model], ["status", (r) => String(r.status)],
+        ["tokens", (r) => String(r.prompt_tokens + r.completion_tokens)], ["cost_usd", (r) => microsToUsd(r.cost_micros)],
+      ])] : ["", "no requests in this period"]),
+    ]);
+  },
+};

@@ -1,0 +1,54 @@
+import type { z } from "zod";
+import { BreakerSchema, ConfigSchema, DeploymentSchema, ENV_MAP, ModelSchema, PlanSchema, ProviderSchema, RetrySchema, TierSchema, TimeoutsSchema } from "./schema";
+
+/** Every key the configuration knows, at any depth: the suggestions for a misspelt one (only needed then). */
+const knownKeys = () =>
+  [ConfigSchema, ProviderSchema, DeploymentSchema, ModelSchema, TimeoutsSchema, RetrySchema, BreakerSchema, PlanSchema, TierSchema.in].flatMap((s) => Object.keys(s.shape));
+
+/** The known key closest to `key` within two edits, or the one it is missing a unit suffix of (`_ms`). */
+function closest(key: string): string | undefined {
+  const lower = key.toLowerCase();
+  let best: { k: string; d: number } | undefined;
+  for (const k of knownKeys()) {
+    const d = k.startsWith(`${lower}_`) ? 1 : editDistance(lower, k);
+    if (d <= 2 && (!best || d < best.d)) best = { k, d };
+  }
+  return best?.k;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** A path with list entries named by their id where they have one: models.grok-4.input_price, not models.0.input_price. */
+function readablePath(path: readonly PropertyKey[], raw: Record<string, unknown>): string {
+  const [list, index, ...rest] = path;
+  const entry = (list === "models" || list === "providers") && typeof index === "number" ? (raw[list] as unknown[] | undefined)?.[index] : undefined;
+  const id = entry && typeof entry === "object" ? (entry as { id?: unknown }).id : undefined;
+  if (typeof id === "string" && id) return [list, id, ...rest].map(String).join(".");
+  return path.map(String).join(".") || "(root)";
+}
+
+export function formatIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
+  const path = readablePath(issue.path, raw);
+  // A misspelt key would otherwise be ignored in silence, its setting left at the default.
+  if (issue.code === "unrecognized_keys") {
+    const where = issue.path.length ? ` in ${path}` : "";
+    return `invalid config: unknown key${issue.keys.length > 1 ? "s" : ""}${where}: ${issue.keys
+      .map((k) => {
+        const near = closest(k);
+        return near ? `${k} (did you mean ${near}?)` : k;
+      })
+      .join(", ")}`;
+  }
+  const envName = Object.entries(ENV_MAP).find(([, f]) => f === issue.path[0])?.[0];
+  const got = issue.path.length === 1 ? raw[String(issue.path[0])] : undefined;
+  const source = envName ? ` (env ${envName})` : "";
+  return `invalid config: ${path}${source}: ${issue.message}${got !== undefined ? ` (got ${JSON.stringify(got)})` : ""}`;
+}

@@ -1,0 +1,46 @@
+import { Elysia } from "elysia";
+import type { ModuleDeps } from "../../runtime/module-deps";
+import { csvResponse, marginsCsv } from "./csv";
+import { LossesList, LossesQuery, MarginsQuery, MarginsReport, type MarginsQueryT, type MarginsReportT } from "./model";
+import { losses, marginFilter, margins } from "./service";
+
+const DESCRIPTION =
+  "Revenue (what customers were charged), upstream cost (what the upstream billed: its reported cost, else the model's " +
+  "`upstream_cost` prices) and margin, per `group_by` over the raw usage rows. Rows whose upstream cost is unknown are counted " +
+  "and their revenue shown apart (`unknown_cost_*`), never as zero cost: the margin covers known-cost rows only. " +
+  "`format=csv` (or GET /admin/margins.csv) returns the same as CSV, money as exact decimal USD.";
+
+/** Admin routes for margins: revenue against upstream cost, and the requests that lost money. */
+export const marginsModule = (deps: ModuleDeps) => {
+  const day = () => new Date(deps.now()).toISOString().slice(0, 10);
+  const report = async (q: MarginsQueryT) => margins(deps.store, marginFilter(q), q.group_by);
+  const csv = async (q: MarginsQueryT) => csvResponse(marginsCsv(await report(q)), `margins-by-${q.group_by}`, day());
+  return new Elysia({ prefix: "/admin", tags: ["admin"] })
+    .use(deps.auth)
+    // A Response is sent as it is, unvalidated; the cast only tells the types so.
+    .get("/margins", async ({ query }) => (query.format === "csv" ? ((await csv(query)) as unknown as MarginsReportT) : report(query)), {
+      admin: true,
+      query: MarginsQuery,
+      response: MarginsReport,
+      detail: { summary: "Revenue, upstream cost and margin by day, model, account or key", description: DESCRIPTION },
+    })
+    // An alias of format=csv for links and curl -O; the OpenAPI plugin leaves out paths with a
+    // file extension, so the spec documents it under GET /admin/margins.
+    .get("/margins.csv", ({ query }) => csv(query), { admin: true, query: MarginsQuery, detail: { hide: true } })
+    .get(
+      "/margins/losses",
+      async ({ query }) => {
+        const { rows, nextCursor } = await losses(deps.store, query);
+        return { object: "list" as const, data: rows, has_more: nextCursor !== null, next_cursor: nextCursor };
+      },
+      {
+        admin: true,
+        query: LossesQuery,
+        response: LossesList,
+        detail: {
+          summary: "Requests charged less than their upstream cost, newest first",
+          description: "An overage beyond the hold, or a list price below the upstream's. Paged: `limit` rows, `before` = the previous page's `next_cursor`.",
+        },
+      },
+    );
+};

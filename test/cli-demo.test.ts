@@ -1,0 +1,45 @@
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startBinaryGateway } from "./support/gateway";
+import { WebClient } from "./support/web-client";
+
+/** The demo banner leads a newcomer into both dashboards: portal by invite link, console by admin token. */
+setDefaultTimeout(120_000);
+
+test("tollgate demo prints the portal and console addresses and working sign-ins for both", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tollgate-demo-banner-"));
+  const demo = await startBinaryGateway({ args: ["demo"], dir, adminToken: null });
+  try {
+    const out = demo.output();
+    // What it printed before stays.
+    expect(out).toMatch(/demo API key\s+sk-tg-\S+/);
+    expect(out).toMatch(/API docs\s+http:\/\/127\.0\.0\.1:\d+\/swagger/);
+    const origin = /gateway\s+(http:\/\/\S+)\/v1/.exec(out)![1]!;
+    expect(out).toContain(`portal         ${origin}/portal`);
+    expect(out).toContain(`console        ${origin}/console`);
+
+    // The customer's one-time link opens the password form; choosing one signs in.
+    const invite = /sign in as the demo customer[^:]*: (http:\/\/\S+)/.exec(out)![1]!;
+    expect(invite).toStartWith(`${origin}/portal/invite/`);
+    const customer = new WebClient(origin);
+    const path = new URL(invite).pathname;
+    const form = await customer.page(path);
+    expect(form.res.status).toBe(200);
+    expect(form.html).toContain("demo@example.com");
+    const set = await customer.submit(path, path, { email: "demo@example.com", password: "demo password 123", confirm: "demo password 123" });
+    expect(set.status).toBe(303);
+    expect((await customer.page("/portal")).html).toContain("Demo customer");
+
+    // The console signs in with the printed admin token.
+    const token = /sign in with the admin token: (\S+)/.exec(out)![1]!;
+    const operator = new WebClient(origin);
+    const login = await operator.submit("/console/login", "/console/login", { token });
+    expect(login.status).toBe(303);
+    expect((await operator.page("/console/margins")).res.status).toBe(200);
+  } finally {
+    await demo.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

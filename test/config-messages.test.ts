@@ -1,0 +1,55 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, loadConfig } from "../src/config/load";
+
+/** Configuration mistakes are explained in one line that says what happened and how to fix it. */
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.message;
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+}
+const dir = mkdtempSync(join(tmpdir(), "tollgate-config-msg-"));
+const chat = { id: "m", provider: "xai", input_price: 1, output_price: 1 };
+
+describe("configuration messages", () => {
+  test("providers without an xai one and no models: the built-in catalogue needs provider xai", () => {
+    const file = join(dir, "providers.toml");
+    writeFileSync(file, '[[providers]]\nid = "openrouter"\nbase_url = "https://openrouter.example/api/v1"\n');
+    const msg = configError(() => loadConfig({ file }));
+    expect(msg).toStartWith('invalid config: providers: you defined providers (openrouter) without one with id "xai", and no models');
+    expect(msg).toContain('the built-in models (grok-4, grok-3) are served by provider "xai"');
+    expect(msg).toContain('Add a provider with id "xai"');
+    expect(msg).not.toContain("unknown provider");
+    expect(msg.split("\n")).toHaveLength(1);
+    // With an xai provider among them, the built-in catalogue works.
+    const ok = loadConfig({ overrides: { providers: [{ id: "xai", base_url: "https://api.x.ai/v1" }, { id: "other", base_url: "https://o.example/v1" }] } });
+    expect(ok.models.map((m) => m.id)).toEqual(["grok-4", "grok-3"]);
+    // A model of the user's own naming a missing provider is still that model's error.
+    expect(configError(() => loadConfig({ overrides: { models: [{ ...chat, provider: "nope" }] } }))).toBe('invalid config: models.m.provider: unknown provider "nope"');
+  });
+
+  test("a missing price says required, whichever layer finds it", () => {
+    const models = (m: Record<string, unknown>) => ({ overrides: { models: [m] } });
+    expect(configError(() => loadConfig(models({ id: "m", provider: "xai", output_price: 1 })))).toBe("invalid config: models.m.input_price: required (USD per 1M tokens)");
+    expect(configError(() => loadConfig(models({ id: "m", provider: "xai", input_price: 1 })))).toBe("invalid config: models.m.output_price: required (USD per 1M tokens)");
+    expect(configError(() => loadConfig(models({ id: "img", provider: "xai", kind: "image" })))).toBe("invalid config: models.img.image_price: required (USD per image)");
+    expect(configError(() => loadConfig(models({ ...chat, upstream_cost: { output_price: 1 } })))).toBe("invalid config: models.m.upstream_cost.input_price: required");
+    expect(configError(() => loadConfig(models({ ...chat, long_context: { above_tokens: 1000, input_price: 2 } })))).toBe("invalid config: models.m.long_context.output_price: required");
+    for (const m of [{ ...chat, input_price: null }, { ...chat, upstream_cost: { input_price: 1, output_price: {} } }]) {
+      const msg = configError(() => loadConfig(models(m)));
+      expect(msg).toContain("expected a USD amount (a number or a decimal string)");
+      expect(msg).not.toContain("Invalid input");
+    }
+  });
+
+  test("list entries are named by their id in messages", () => {
+    expect(configError(() => loadConfig({ overrides: { models: [{ ...chat, context_window: -1 }] } }))).toStartWith("invalid config: models.m.context_window:");
+    expect(configError(() => loadConfig({ overrides: { providers: [{ id: "p", base_url: "not a url" }] } }))).toStartWith("invalid config: providers.p.base_url:");
+  });
+});

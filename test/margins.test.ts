@@ -142,7 +142,8 @@ describe("margins of real requests", () => {
     try {
       const c = await g2.customer(5_000_000);
       for (const model of ["grok-4", "thin"]) {
-        const res = await chat(g2.url, c.key, { model, messages: user(), mock: { prompt_tokens: 1000, completion_tokens: 100 } });
+        // An upstream that reports no cost of its own: the configured upstream_cost prices apply.
+        const res = await chat(g2.url, c.key, { model, messages: user(), mock: { prompt_tokens: 1000, completion_tokens: 100, cost_ticks: null } });
         expect(res.status).toBe(200);
       }
       const r = (await (await g2.admin("/admin/margins?group_by=model")).json()) as any;

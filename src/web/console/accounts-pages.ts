@@ -66,7 +66,7 @@ async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, 
   return kit.render(request, op, "accounts", account.name, accountView({
     csrf: op.session.csrf,
     account,
-    login: login && { email: login.email, lastLoginAt: login.lastLoginAt },
+    login: login && { email: login.email ?? "", lastLoginAt: login.lastLoginAt },
     plans: kit.plans(),
     limits: planOf(deps.store, deps.config, id)?.limits ?? null,
     keys: listKeys(deps.store, id).map((k) => keyView(k, deps.now())),

@@ -18,6 +18,7 @@ import { healthModule } from "../modules/health";
 import { keysModule } from "../modules/keys";
 import { ledgerModule } from "../modules/ledger";
 import { meModule } from "../modules/me";
+import { membersModule } from "../modules/members";
 import { metricsModule } from "../modules/metrics";
 import { modelsModule } from "../modules/models";
 import { ratelimitModule } from "../modules/ratelimit";
@@ -79,6 +80,7 @@ export function createApp(appDeps: AppDeps) {
     .use(ratelimitModule(deps))
     .use(codesModule(deps))
     .use(loginsModule(deps))
+    .use(membersModule(deps))
     .use(portalModule(deps))
     .use(consoleModule(deps))
     .use(modelsModule(deps))

@@ -6,6 +6,7 @@ import { codesCommand } from "./codes";
 import { inviteCommand } from "./invite";
 import { demoCommand } from "./demo";
 import { keysCommand } from "./keys";
+import { membersCommand } from "./members";
 import { migrateCommand } from "./migrate";
 import { serveCommand } from "./serve";
 
@@ -20,6 +21,7 @@ export const commands: CommandTable = {
   accounts: { ...accountsCommand, subcommands: { ...accountsCommand.subcommands, invite: inviteCommand } },
   credits: creditsCommand,
   keys: keysCommand,
+  members: membersCommand,
   codes: codesCommand,
   demo: demoCommand,
 };

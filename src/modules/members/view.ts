@@ -1,4 +1,5 @@
 import type { AppDeps } from "../../runtime/deps";
+import type { CreditStore } from "../../money/credit-store";
 import { memberStatus, ownerMember, type MemberRow } from "../../identity/members";
 import type { BudgetState } from "../../money/budgets";
 import type { MemberViewT } from "./model";
@@ -13,11 +14,14 @@ export function budgetStatus(b: BudgetState | undefined) {
     : null;
 }
 
+/** What the views read: the database, the clock and the budgets (the CLI passes its own, see cli/members.ts). */
+export type MemberViewDeps = Pick<AppDeps, "store" | "now"> & { credits: Pick<CreditStore, "budgets" | "budgetClock"> };
+
 /**
  * The account's members as the API and the portal show them: role and status, keys that work,
  * what their keys were charged this month (in budget_timezone) and where their budget stands.
  */
-export function memberViews(deps: AppDeps, accountId: string, rows: readonly MemberRow[]): MemberViewT[] {
+export function memberViews(deps: MemberViewDeps, accountId: string, rows: readonly MemberRow[]): MemberViewT[] {
   const now = deps.now();
   const ownerId = ownerMember(deps.store, accountId)?.id ?? null;
   const t = memberTotals(deps.store, accountId, ownerId, deps.credits.budgetClock.periodStart("month", now), now);

@@ -133,6 +133,8 @@ const SUSPENDED: [RegExp, string][] = [
   [/^\/portal\/keys$/, "keys cannot be created"],
   [/^\/portal\/keys\/[^/]+\/rotate$/, "keys cannot be rotated"],
   [/^\/portal\/keys\/[^/]+\/revoke$/, "keys cannot be revoked (ask the operator)"],
+  [/^\/portal\/keys\/[^/]+\/edit$/, "keys cannot be changed"],
+  [/^\/portal\/members/, "members cannot be invited, changed or removed"],
   [/^\/portal\/credits\//, "codes cannot be redeemed"],
   [/^\/portal\/billing\/checkout$/, "credits cannot be bought"],
   [/^\/portal\/billing\/alert$/, "the alert cannot be changed"],

@@ -122,7 +122,8 @@ export function acceptInvite(store: Store, token: string, p: { email: string; pa
     const accountId = found.invite.accountId;
     const member = found.member ?? ensureOwner(store, accountId, p.email, now);
     checkEmailFree(store, p.email, member);
-    store.db.update(accountMembers).set({ email: p.email, passwordHash: p.passwordHash, updatedAt: now }).where(eq(accountMembers.id, member.id)).run();
+    // Accepting signs the member in: that is their latest sign-in.
+    store.db.update(accountMembers).set({ email: p.email, passwordHash: p.passwordHash, lastLoginAt: now, updatedAt: now }).where(eq(accountMembers.id, member.id)).run();
     store.db.update(invites).set({ usedAt: now }).where(eq(invites.id, found.invite.id)).run();
     expireOtherInvites(store, member, found.invite.id, now);
     deleteMemberSessions(store, member);

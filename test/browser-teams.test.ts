@@ -97,8 +97,9 @@ describe("a team in the browser", () => {
     await member.waitForURL(`${gw.url}/portal/keys`);
     expect(await member.getByTestId("key-budget").first().textContent()).toContain("$2.00 per week");
     const devKeyId = (await member.locator("tr", { hasText: "Dev laptop" }).getAttribute("data-key-id"))!;
-    const saved = (await (await gw.admin(`/admin/keys/${devKeyId}`)).json()) as { limits: { rpm: number }; budget: unknown };
-    expect(saved).toMatchObject({ limits: { rpm: 60 }, budget: { period: "week", amount_micros: 2_000_000 } });
+    const saved = (await (await gw.admin(`/admin/keys/${devKeyId}`)).json()) as { budget: unknown };
+    expect(saved).toMatchObject({ budget: { period: "week", amount_micros: 2_000_000 } });
+    expect(((await (await gw.admin(`/admin/keys/${devKeyId}/limits`)).json()) as { overrides: { rpm: number } }).overrides.rpm).toBe(60);
 
     // Rotated keys keep their name: the usage filter lists the line once and filters all its keys.
     const row = member.locator("tr", { hasText: "Dev laptop" }).first();

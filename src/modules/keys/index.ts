@@ -32,7 +32,7 @@ export const keysModule = (deps: ModuleDeps) =>
       },
       { admin: true, params: IdParams, response: KeyList, detail: { summary: "An account's keys (never the key or its hash)" } },
     )
-    .get("/keys/:id", ({ params }) => ({ ...keyView(getKeyRow(deps.store, params.id), deps.now()), limits: keyOverrides(deps.store, params.id) }), {
+    .get("/keys/:id", ({ params }) => keyView(getKeyRow(deps.store, params.id), deps.now()), {
       admin: true,
       params: IdParams,
       response: KeyView,

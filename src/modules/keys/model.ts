@@ -63,7 +63,7 @@ export const KeyView = z.object({
   member_id: z.string().nullable().describe("The member who created it; null = the account's owner."),
   budget: Budget.nullable(),
   limits: z.object({ rpm: z.number().int().nullable(), tpm: z.number().int().nullable(), concurrency: z.number().int().nullable() })
-    .optional().describe("The key's rate-limit overrides (null = the plan's), on single-key answers."),
+    .optional().describe("The key's rate-limit overrides (null = the plan's), in PATCH answers (else GET /admin/keys/:id/limits)."),
 });
 
 export const CreatedKey = KeyView.extend({

@@ -5,7 +5,7 @@ import { InviteView } from "../../identity/logins/model";
 import { getMemberRow, listMemberRows } from "../../identity/members";
 import { IdParams } from "../accounts/model";
 import { getAccountRow } from "../accounts/service";
-import { InvitedMember, InviteMemberBody, ListMembersQuery, MemberList, MemberView, RemovedMember, RemoveMemberQuery, UpdateMemberBody } from "./model";
+import { InvitedMember, InviteMemberBody, ListMembersQuery, MemberList, MemberView, ReinviteBody, RemovedMember, RemoveMemberQuery, UpdateMemberBody } from "./model";
 import { inviteMember, reinviteMember, removeMember, setMemberBudget, setMemberRole } from "./service";
 import { memberViews } from "./view";
 
@@ -50,7 +50,7 @@ export const membersModule = (deps: ModuleDeps) => {
       detail: { summary: "Remove a member: signed out now; their keys stop after grace_seconds (0 = now)" },
     })
     .post("/members/:id/invite", ({ params, actor, request, status }) => status(201, reinviteMember(deps.store, params.id, link(actor, request), deps.now())), {
-      admin: true, params: IdParams, response: { 201: InviteView },
+      admin: true, params: IdParams, body: ReinviteBody.optional(), response: { 201: InviteView },
       detail: { summary: "A new one-time link for a member (a password reset once they signed up); their older links end" },
     });
 };

@@ -16,6 +16,9 @@ export const UpdateMemberBody = z.strictObject({
   budget: Budget.nullable().optional().describe("What all of the member's keys together may spend per period; null = none."),
 });
 
+/** A new link takes nothing but the member (an empty object, or no body). */
+export const ReinviteBody = z.strictObject({});
+
 export const ListMembersQuery = z.object({ removed: z.enum(["true", "false"]).optional().describe("true: removed members too.") });
 
 export const RemoveMemberQuery = z.object({

@@ -11,6 +11,7 @@ import { SettleWriter } from "../src/money/settle-writer";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import { updateKey } from "../src/modules/keys/update";
 import { rotateKey } from "../src/modules/keys/service";
+import { rollUpUsage } from "../src/modules/usage/service";
 import type { Store } from "../src/store/store";
 import { apiErrorOf, freshDb, manualClock, seedAccount, seedKey, tick } from "./support/foundation";
 
@@ -202,5 +203,18 @@ describe("budget spend and the ledger", () => {
     const monthly = db.sqlite.query<{ s: number }, [string, number]>("SELECT -sum(amount_micros) AS s FROM ledger_entries WHERE kind = 'charge' AND key_id = ? AND created_at >= ?").get(key.id, b.periodStart)!.s;
     expect(b.spent).toBe(monthly);
     expect(monthly).toBeLessThan(sum);
+  });
+
+  test("days no current period can reach are deleted with the usage rollup", async () => {
+    const { db, store, acc, clock } = setup();
+    const { row: key } = seedKey(db, acc);
+    for (const id of ["old", "new"]) {
+      store.reserve({ accountId: acc, keyId: key.id, requestId: id, amount: 1000 });
+      await store.settle(id, 1000);
+      clock.advance(41 * 86_400_000);
+    }
+    expect(spendRows(db)).toHaveLength(2);
+    rollUpUsage(db, 90, clock.now() - 41 * 86_400_000 + 86_400_000);
+    expect(spendRows(db)).toHaveLength(1);
   });
 });

@@ -150,9 +150,12 @@ export function totalsOf(daily: DailyUsageT[]) {
   return daily.reduce((acc, d) => addTotals(acc, d), zero);
 }
 
+const BUDGET_DAYS_KEPT = 40;
+
 /**
  * Retention: raw rows older than `retentionDays` become daily totals (added to usage_daily) and
- * are deleted, in one transaction, so the table stays bounded and history keeps its totals.
+ * are deleted, in one transaction, so the table stays bounded and history keeps its totals; budget
+ * spend days no current period can reach are deleted with them.
  */
 export function rollUpUsage(store: Store, retentionDays: number, now = Date.now()): number {
   // Cut at a UTC day boundary so that a day is never split between raw rows and its rollup.
@@ -169,6 +172,8 @@ export function rollUpUsage(store: Store, retentionDays: number, now = Date.now(
            reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, cost_micros = cost_micros + excluded.cost_micros`,
       )
       .run(cutoff);
+    // Budget days: the longest period (a month, or a week that began in the month before) is under 40 days.
+    store.sqlite.query("DELETE FROM budget_spend WHERE day < ?").run(now - BUDGET_DAYS_KEPT * DAY_MS);
     return store.sqlite.query("DELETE FROM usage_log WHERE created_at < ?").run(cutoff).changes;
   });
 }

@@ -42,7 +42,7 @@ export function spendable(deps: GatewayDeps, p: Principal): Spendable {
     const left = key.cap - key.spent - key.held;
     if (left < best.amount) best = { amount: left, refuse: () => spendCapReached(p.keyId, key.cap!, key.spent) };
   }
-  for (const b of deps.credits.budgets({ capKeyId: p.capKeyId, memberId: p.memberId ?? null })) {
+  for (const b of p.budgeted === false ? [] : deps.credits.budgets({ capKeyId: p.capKeyId, memberId: p.memberId ?? null })) {
     if (b.remaining < best.amount) best = { amount: b.remaining, refuse: () => budgetExhausted(b, deps.credits.budgetClock) };
   }
   return best;

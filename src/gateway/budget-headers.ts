@@ -9,6 +9,7 @@ import type { Principal } from "./key-auth";
  * without a budget.
  */
 export function budgetHeaders(credits: CreditStore, p: Principal): Record<string, string> {
+  if (p.budgeted === false) return {};
   const least = leastRemaining(credits.budgets({ capKeyId: p.capKeyId, memberId: p.memberId ?? null }));
   return least === null ? {} : { "x-budget-remaining": microsToUsdFixed(least) };
 }

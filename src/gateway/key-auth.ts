@@ -22,6 +22,11 @@ export interface Principal {
    * account's owner (keys made by the operator or before teams); null when the account has none.
    */
   memberId?: string | null;
+  /**
+   * Whether the key's line or its member had a budget when the row was read: lets keys without
+   * one skip the budget lookups (the credit store's reserve checks budgets regardless).
+   */
+  budgeted?: boolean;
   accountId: string;
   accountName: string;
   plan: string;
@@ -32,6 +37,7 @@ export interface Principal {
 type KeyAuthRow = {
   id: string; name: string; prefix: string; last4: string; models: string | null; expires_at: number | null;
   revoked_at: number | null; spend_cap_micros: number | null; account_id: string; rotated_to: string | null; member_id: string | null;
+  budget_micros: number | null;
 };
 type AuthRow = KeyAuthRow & {
   account_name: string; plan: string; status: string;
@@ -39,6 +45,7 @@ type AuthRow = KeyAuthRow & {
   cap_key_id: string;
   /** key.member_id, else the account's owner member. */
   budget_member: string | null;
+  budgeted: boolean;
   /** Built once per memoised row (see principalOf). */
   principal?: Principal;
 };
@@ -54,6 +61,8 @@ export class KeyAuthenticator {
     limits: Statement<{ rpm: number | null; tpm: number | null; concurrency: number | null }, [string]>;
     rotatedTo: Statement<{ rotated_to: string | null }, [string]>;
     owner: Statement<{ id: string }, [string]>;
+    keyBudget: Statement<{ budget_micros: number | null }, [string]>;
+    memberBudget: Statement<{ budget_micros: number | null }, [string]>;
   };
   private readonly lookup: { deferred(hash: string): AuthRow | null };
   private touches = new Map<string, number>();
@@ -66,12 +75,14 @@ export class KeyAuthenticator {
     const c = store.sqlite;
     this.q = {
       key: c.query(
-        "SELECT id, name, prefix, last4, models, expires_at, revoked_at, spend_cap_micros, account_id, rotated_to, member_id FROM api_keys WHERE hash = ?",
+        "SELECT id, name, prefix, last4, models, expires_at, revoked_at, spend_cap_micros, account_id, rotated_to, member_id, budget_micros FROM api_keys WHERE hash = ?",
       ),
       account: c.query("SELECT name, plan, status FROM accounts WHERE id = ?"),
       limits: c.query("SELECT rpm, tpm, concurrency FROM key_limits WHERE key_id = ?"),
       rotatedTo: c.query("SELECT rotated_to FROM api_keys WHERE id = ?"),
       owner: c.query("SELECT id FROM account_members WHERE account_id = ? AND role = 'owner' AND removed_at IS NULL LIMIT 1"),
+      keyBudget: c.query("SELECT budget_micros FROM api_keys WHERE id = ?"),
+      memberBudget: c.query("SELECT budget_micros FROM account_members WHERE id = ?"),
     };
     this.lookup = c.transaction((hash: string): AuthRow | null => {
       const k = this.q.key.get(hash);
@@ -80,7 +91,11 @@ export class KeyAuthenticator {
       if (!a) return null;
       const kl = this.q.limits.get(k.id);
       const budget_member = k.member_id ?? this.q.owner.get(k.account_id)?.id ?? null;
-      return { ...k, account_name: a.name, plan: a.plan, status: a.status, kl, cap_key_id: this.newestOf(k), budget_member };
+      const cap_key_id = this.newestOf(k);
+      // The line's budget is on its newest key; the member's on the member.
+      const lineBudget = cap_key_id === k.id ? k.budget_micros : (this.q.keyBudget.get(cap_key_id)?.budget_micros ?? null);
+      const budgeted = lineBudget !== null || (budget_member !== null && this.q.memberBudget.get(budget_member)?.budget_micros != null);
+      return { ...k, account_name: a.name, plan: a.plan, status: a.status, kl, cap_key_id, budget_member, budgeted };
     });
     // Unknown keys are not remembered (no growth from guessed keys); the memo is bounded anyway.
     this.rows = new StampedMemo(store, (hash) => this.lookup.deferred(hash), { limit: MEMO_LIMIT, keep: (row) => row !== null });
@@ -147,6 +162,7 @@ function principalOf(row: AuthRow): Principal {
     spendCapMicros: row.spend_cap_micros,
     capKeyId: row.cap_key_id,
     memberId: row.budget_member,
+    budgeted: row.budgeted,
     accountId: row.account_id,
     accountName: row.account_name,
     plan: row.plan,

@@ -183,14 +183,13 @@ export class SqliteCreditStore implements CreditStore {
         "You have run out of credits: this request needs more than your available balance. Add credits to continue.",
       );
     }
-    if (capKey) {
-      const key = this.keys.get(capKey);
-      const keyHeld = this.heldByKey.get(capKey) ?? 0;
-      if (key?.spend_cap_micros != null && key.spent_micros + this.sink.unapplied.keyCharges(capKey) + keyHeld + amount > key.spend_cap_micros) {
-        throw spendCapReached(keyId ?? capKey, key.spend_cap_micros, key.spent_micros + this.sink.unapplied.keyCharges(capKey));
-      }
+    const key = capKey ? this.keys.get(capKey) : null;
+    const keyHeld = capKey ? (this.heldByKey.get(capKey) ?? 0) : 0;
+    if (key?.spend_cap_micros != null && key.spent_micros + this.sink.unapplied.keyCharges(capKey!) + keyHeld + amount > key.spend_cap_micros) {
+      throw spendCapReached(keyId ?? capKey!, key.spend_cap_micros, key.spent_micros + this.sink.unapplied.keyCharges(capKey!));
     }
-    for (const b of this.budgets({ capKeyId: capKey, memberId })) {
+    const keyRule = ruleOf(key?.budget_micros, key?.budget_period);
+    for (const b of this.book.states({ capKeyId: capKey, keyRule, keyHeld, memberId })) {
       if (b.remaining < amount) throw budgetExhausted(b, this.book.clock);
     }
   }

@@ -1,3 +1,5 @@
+import type { SettleResult } from "./credit-store";
+import type { SettleRecord } from "./settle-journal";
 import type { HoldRecord } from "./settle-writer";
 
 /** What a hold row needs of a hold. */
@@ -7,6 +9,31 @@ export interface RowHold {
   amount: number;
   expiresAt: number;
   createdAt: number;
+}
+
+/** A hold of the credit store (authoritative in memory; its row is only for other processes). */
+export interface Hold {
+  accountId: string;
+  keyId: string | null;
+  /** The key its spend counts against (see HoldRequest.capKeyId). */
+  capKeyId: string | null;
+  /** The member whose budget it counts against (see HoldRequest.memberId). */
+  memberId: string | null;
+  amount: number;
+  expiresAt: number;
+  createdAt: number;
+  /** See HoldRequest.freshId (not written to credit_holds). */
+  freshId?: boolean;
+  /** See HoldRequest.live. */
+  live?: boolean;
+}
+
+/** A settlement or release waiting for its commit, with the promise it resolves. */
+export interface Queued {
+  op: SettleRecord;
+  hold: Hold;
+  resolve(v: SettleResult | null): void;
+  reject(e: unknown): void;
 }
 
 /**

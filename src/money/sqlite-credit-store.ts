@@ -8,34 +8,10 @@ import { SettleSink } from "./settle-sink";
 import { SettleWriter, type Outcome, type Written } from "./settle-writer";
 import { decrement } from "../lib/tally";
 import { BudgetBook } from "./budget-book";
-import { HoldRows } from "./hold-rows";
+import { HoldRows, type Hold, type Queued } from "./hold-rows";
 import { BudgetClock } from "./budget-clock";
 import { ruleOf, type BudgetOwners, type BudgetState } from "./budgets";
 import { budgetExhausted, spendCapReached } from "./refusals";
-
-interface Hold {
-  accountId: string;
-  keyId: string | null;
-  /** The key its spend counts against (see HoldRequest.capKeyId). */
-  capKeyId: string | null;
-  /** The member whose budget it counts against (see HoldRequest.memberId). */
-  memberId: string | null;
-  amount: number;
-  expiresAt: number;
-  createdAt: number;
-  /** See HoldRequest.freshId (not written to credit_holds). */
-  freshId?: boolean;
-  /** See HoldRequest.live. */
-  live?: boolean;
-}
-
-/** A settlement or release waiting for its commit, with the promise it resolves. */
-interface Queued {
-  op: SettleRecord;
-  hold: Hold;
-  resolve(v: SettleResult | null): void;
-  reject(e: unknown): void;
-}
 
 export interface SqliteCreditStoreOptions {
   holdTtlMs: number;

@@ -47,13 +47,6 @@ export function deleteSession(store: Store, token: string): void {
   store.write(() => store.db.delete(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).run());
 }
 
-/** Signs an account out everywhere (every member); call inside the caller's write transaction. */
-export function deleteAccountSessions(store: Store, accountId: string): number {
-  return store.sqlite
-    .query("DELETE FROM web_sessions WHERE kind = 'customer' AND account_id = ?")
-    .run(accountId).changes;
-}
-
 /**
  * Signs one member out everywhere (password reset, removal); the owner's sessions include those
  * from before teams (no member). Call inside the caller's write transaction.

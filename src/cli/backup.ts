@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { backupDatabase } from "../money/backup";
+import { BudgetClock } from "../money/budget-clock";
 import { UsageError } from "./args";
 import { pairs, positionals, type LeafCommand } from "./command";
 
@@ -13,7 +14,7 @@ export const backupCommand: LeafCommand = {
     const target = resolve(file!);
     if (existsSync(target)) throw new UsageError(`backup: ${target} already exists; give a new file name`);
     if (!existsSync(dirname(target))) throw new UsageError(`backup: the folder ${dirname(target)} does not exist`);
-    const r = backupDatabase(ctx.store(), target);
+    const r = backupDatabase(ctx.store(), target, new BudgetClock(ctx.config().budget_timezone));
     ctx.print({ object: "backup", ...r }, () => [
       `backed up ${ctx.config().db_path} to ${r.path}`,
       ...pairs([

@@ -9,6 +9,7 @@ import { demoCommand } from "./demo";
 import { keyLimitsCommand } from "./key-limits";
 import { keysCommand } from "./keys";
 import { marginsCommand } from "./margins";
+import { membersCommand } from "./members";
 import { migrateCommand } from "./migrate";
 import { modelsCommand } from "./models";
 import { serveCommand } from "./serve";
@@ -28,6 +29,7 @@ export const commands: CommandTable = {
   },
   credits: creditsCommand,
   keys: { ...keysCommand, subcommands: { ...keysCommand.subcommands, limits: keyLimitsCommand } },
+  members: membersCommand,
   usage: usageCommand,
   margins: marginsCommand,
   codes: codesCommand,

@@ -1,4 +1,3 @@
-import { z } from "zod";
 import { microsToUsd } from "../money/units";
 import { getAccountRow } from "../modules/accounts/service";
 import { CreateKeyBody, RotateKeyBody, type KeyViewT } from "../modules/keys/model";
@@ -6,25 +5,10 @@ import { createKey, getKeyRow, keyView, listKeys, revokeKey, rotateKey } from ".
 import { UsageError } from "./args";
 import { CLI_ACTOR, isoTime, pairs, positionals, table, validate, type CliContext, type GroupCommand } from "./command";
 import { parseUsd } from "./credits";
+import { parseExpires } from "./key-args";
+import { keysUpdateCommand } from "./keys-update";
 
 const sec = (s: number | null) => isoTime(s === null ? null : s * 1000);
-
-/** `--expires`: unix seconds, an ISO 8601 date-time with offset, or a plain date (midnight UTC). */
-export function parseExpires(text: string, now = Date.now()): number | string {
-  let value: number | string;
-  if (/^\d+$/.test(text)) {
-    value = Number(text);
-    if (value > 1e11) throw new UsageError("--expires: expected unix seconds, got what looks like milliseconds");
-  } else {
-    value = /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text;
-    if (!z.iso.datetime({ offset: true }).safeParse(value).success) {
-      throw new UsageError(`--expires: expected unix seconds or an ISO 8601 date-time such as 2030-01-31T00:00:00Z, got ${JSON.stringify(text)}`);
-    }
-  }
-  const ms = typeof value === "number" ? value * 1000 : Date.parse(value);
-  if (!(ms > now)) throw new UsageError(`--expires: must be in the future (got ${isoTime(ms)})`);
-  return value;
-}
 
 function keyLines(k: KeyViewT): string[] {
   return pairs([
@@ -36,7 +20,9 @@ function keyLines(k: KeyViewT): string[] {
     ["models", k.models ? k.models.join(",") : "all"],
     ["expires", sec(k.expires_at)],
     ["spend cap", k.spend_cap_micros === null ? "none" : `${microsToUsd(k.spend_cap_micros)} USD`],
+    ["budget", k.budget ? `${microsToUsd(k.budget.amount_micros)} USD per ${k.budget.period}` : "none"],
     ["spent", `${microsToUsd(k.spent_micros)} USD`],
+    ["member", k.member_id ?? "owner"],
     ["last used", sec(k.last_used_at)],
     ["rotated to", k.rotated_to ?? "-"],
     ["created", sec(k.created_at)],
@@ -151,6 +137,7 @@ export const keysCommand: GroupCommand = {
         printCreated(ctx, keyView(row), key, `rotated ${id} (${old}); new key ${row.id}`);
       },
     },
+    update: keysUpdateCommand,
     revoke: {
       summary: "Revoke a key (takes effect on the next request)",
       args: ["<key-id>"],

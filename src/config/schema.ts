@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isTimeZone } from "../money/budget-clock";
 import { usdToMicros } from "../money/units";
 
 /** A USD amount given as number or string, kept as an exact integer scaled by 1e6. */
@@ -285,6 +286,11 @@ export const ConfigSchema = z.strictObject({
   /** Plan of accounts whose plan is not (or no longer) configured. */
   default_plan: z.string().min(1).default("default"),
   tiers: z.array(TierSchema).default([]),
+  /**
+   * Budgets (per key or member, daily, weekly or monthly) reset at midnight in this IANA time
+   * zone (weeks on Monday, months on the 1st).
+   */
+  budget_timezone: z.string().min(1).refine(isTimeZone, "an IANA time zone such as UTC or Europe/Berlin").default("UTC"),
   /** Rate-limit buckets are written to SQLite this often (and at shutdown); a crash forgives at most this much. */
   ratelimit_snapshot_seconds: int(1, 3600).default(5),
 });
@@ -345,4 +351,5 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_SIGNUP_CREDITS_USD: "signup_credits_usd",
   TOLLGATE_SESSION_TTL_HOURS: "session_ttl_hours",
   TOLLGATE_INVITE_TTL_HOURS: "invite_ttl_hours",
+  TOLLGATE_BUDGET_TIMEZONE: "budget_timezone",
 };

@@ -1,5 +1,6 @@
 import type { Model } from "../config/load";
-import { outOfCredit, spendCapReached } from "../money/refusals";
+import { budgetExhausted, outOfCredit, spendCapReached } from "../money/refusals";
+import { budgetHeaders } from "./budget-headers";
 import { findModel, modelsFor } from "./catalogue";
 import type { GatewayDeps } from "./deps";
 import type { Dialect, GatewayBody, Prepared } from "./dialects/types";
@@ -16,7 +17,7 @@ export interface Admitted {
   lease: Lease;
   admission: Admission;
   meter: Meter;
-  /** x-request-id and x-ratelimit-* for every answer to this request. */
+  /** x-request-id, x-ratelimit-* and x-budget-remaining for every answer to this request. */
   headers: Record<string, string>;
 }
 
@@ -31,15 +32,20 @@ export interface AdmitRequest<B extends GatewayBody> {
 
 /**
  * What the key may still spend: the account's available credit, bounded by what its cap (shared
- * with the key's replacements) leaves, and the refusal that names whichever of the two binds.
+ * with the key's replacements) and its budgets (the key line's, its member's) leave, and the
+ * refusal that names whichever binds. Holds in flight count against each.
  */
 export function spendable(deps: GatewayDeps, p: Principal): Spendable {
-  const available = deps.credits.balance(p.accountId).available;
+  let best: Spendable = { amount: deps.credits.balance(p.accountId).available, refuse: outOfCredit };
   const key = p.spendCapMicros === null && p.capKeyId === p.keyId ? null : deps.credits.keySpend(p.capKeyId);
-  if (key?.cap == null) return { amount: available, refuse: outOfCredit };
-  const left = key.cap - key.spent - key.held;
-  if (left >= available) return { amount: available, refuse: outOfCredit };
-  return { amount: left, refuse: () => spendCapReached(p.keyId, key.cap!, key.spent) };
+  if (key?.cap != null) {
+    const left = key.cap - key.spent - key.held;
+    if (left < best.amount) best = { amount: left, refuse: () => spendCapReached(p.keyId, key.cap!, key.spent) };
+  }
+  for (const b of p.budgeted === false ? [] : deps.credits.budgets({ capKeyId: p.capKeyId, memberId: p.memberId ?? null })) {
+    if (b.remaining < best.amount) best = { amount: b.remaining, refuse: () => budgetExhausted(b, deps.credits.budgetClock) };
+  }
+  return best;
 }
 
 /**
@@ -68,7 +74,7 @@ export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitReques
   try {
     admission = deps.limiter.admit(p, plan.tokenEstimate);
     // The request id was generated for this request (route.ts), never by the client.
-    deps.credits.reserve({ accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, requestId, amount: plan.hold, freshId: true, live: true });
+    deps.credits.reserve({ accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId, requestId, amount: plan.hold, freshId: true, live: true });
   } catch (e) {
     // Refused before any upstream work: give the request and its tokens back to the limiter.
     admission?.cancel();
@@ -76,7 +82,7 @@ export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitReques
     throw e;
   }
   const meter = new Meter(deps, requestId, p, model, req.stream, plan.hold, admission, dialect.endpoint);
-  const headers: Record<string, string> = { "x-request-id": requestId, ...admission.headers };
+  const headers: Record<string, string> = { "x-request-id": requestId, ...admission.headers, ...budgetHeaders(deps.credits, p) };
   if (dialect.requestIdHeader) headers[dialect.requestIdHeader] = requestId;
   return { model, plan, lease, admission, meter, headers };
 }

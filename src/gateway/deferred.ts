@@ -7,6 +7,7 @@ export interface DeferredRow {
   accountId: string;
   keyId: string | null;
   capKeyId: string | null;
+  memberId: string | null;
   target: string;
   model: string;
   holdMicros: number;
@@ -16,12 +17,12 @@ export interface DeferredRow {
 }
 
 type Raw = {
-  request_id: string; upstream_id: string; account_id: string; key_id: string | null; cap_key_id: string | null; target: string;
+  request_id: string; upstream_id: string; account_id: string; key_id: string | null; cap_key_id: string | null; member_id: string | null; target: string;
   model: string; hold_micros: number; settled_at: number | null; charge_micros: number | null; created_at: number;
 };
 
 const row = (r: Raw): DeferredRow => ({
-  requestId: r.request_id, upstreamId: r.upstream_id, accountId: r.account_id, keyId: r.key_id, capKeyId: r.cap_key_id, target: r.target,
+  requestId: r.request_id, upstreamId: r.upstream_id, accountId: r.account_id, keyId: r.key_id, capKeyId: r.cap_key_id, memberId: r.member_id, target: r.target,
   model: r.model, holdMicros: r.hold_micros, settledAt: r.settled_at, chargeMicros: r.charge_micros, createdAt: r.created_at,
 });
 
@@ -38,8 +39,8 @@ export class DeferredRequests {
     this.q = {
       get: s.query("SELECT * FROM deferred_requests WHERE request_id = ?"),
       put: s.query(
-        `INSERT INTO deferred_requests (request_id, upstream_id, account_id, key_id, cap_key_id, target, model, hold_micros, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deferred_requests (request_id, upstream_id, account_id, key_id, cap_key_id, member_id, target, model, hold_micros, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       pending: s.query("SELECT * FROM deferred_requests WHERE settled_at IS NULL AND created_at <= ? ORDER BY created_at"),
       settle: s.query("UPDATE deferred_requests SET settled_at = ?, charge_micros = ? WHERE request_id = ? AND settled_at IS NULL"),
@@ -47,7 +48,7 @@ export class DeferredRequests {
   }
 
   park(r: Omit<DeferredRow, "settledAt" | "chargeMicros">): void {
-    this.store.write(() => this.q.put.run(r.requestId, r.upstreamId, r.accountId, r.keyId, r.capKeyId, r.target, r.model, r.holdMicros, r.createdAt));
+    this.store.write(() => this.q.put.run(r.requestId, r.upstreamId, r.accountId, r.keyId, r.capKeyId, r.memberId, r.target, r.model, r.holdMicros, r.createdAt));
   }
 
   /** The request if `accountId` made it; null otherwise (a 404 for the caller either way). */

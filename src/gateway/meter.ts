@@ -88,7 +88,7 @@ export class Meter {
     this.done = true;
     const p = this.principal;
     this.deps.deferred.park({
-      requestId: this.requestId, upstreamId, accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId,
+      requestId: this.requestId, upstreamId, accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId ?? null,
       target: this.upstream?.split("/")[0] ?? "", model: this.model.id, holdMicros: this.hold, createdAt: this.deps.now(),
     });
     this.admission.release();

@@ -5,6 +5,7 @@ import { newSortableId } from "../lib/ids";
 import { MAX_JSON_DEPTH, tooDeep } from "../lib/json-depth";
 import { toApiError } from "../lib/to-api-error";
 import { refuseBroke } from "./admission";
+import { budgetHeaders } from "./budget-headers";
 import type { GatewayDeps } from "./deps";
 import { chatDialect } from "./dialects/chat";
 import type { Dialect, GatewayBody } from "./dialects/types";
@@ -49,7 +50,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       return response;
     } catch (e) {
       const error = e instanceof ApiError ? e : toApiError("UNKNOWN", e);
-      const carried = principal ? deps.limiter.headers(principal) : {};
+      const carried = principal ? { ...deps.limiter.headers(principal), ...budgetHeaders(deps.credits, principal) } : {};
       deps.metrics?.response(error.status, dialect.endpoint);
       // An admitted request wrote its line when it settled; a refused one writes it here.
       if (!call?.admitted) refused(deps, dialect, requestId, principal, call?.body.model ?? null, error, started);

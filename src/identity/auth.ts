@@ -3,6 +3,7 @@ import type { AppDeps } from "../runtime/deps";
 import { errors } from "../lib/errors";
 import { bearer } from "../lib/bearer";
 import { checkAdminToken } from "./admin-token";
+import { budgetHeaders } from "../gateway/budget-headers";
 
 /**
  * Auth as macros: `{ admin: true }` requires the admin token, `{ customer: true }` resolves the
@@ -20,8 +21,8 @@ export const authPlugin = (deps: AppDeps) =>
       resolve({ headers, set }) {
         const key = bearer(headers.authorization) ?? headers["x-api-key"] ?? null;
         const principal = deps.keys.authenticate(key);
-        // x-ratelimit-* on every customer response; the chat route overrides them with its admission's.
-        Object.assign(set.headers, deps.limiter.headers(principal));
+        // x-ratelimit-* (and x-budget-remaining) on every customer response; the chat route overrides them with its admission's.
+        Object.assign(set.headers, deps.limiter.headers(principal), budgetHeaders(deps.credits, principal));
         return { principal };
       },
     },

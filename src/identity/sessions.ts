@@ -9,6 +9,8 @@ export type SessionKind = "customer" | "admin";
 export interface WebSession {
   kind: SessionKind;
   accountId: string | null;
+  /** The signed-in member (portal); null: the account's owner (a session from before teams). */
+  memberId: string | null;
   csrf: string;
   expiresAt: number;
   /** The cookie value (only its hash is stored). */
@@ -18,7 +20,7 @@ export interface WebSession {
 /** Starts a session; the cookie value is returned, only its SHA-256 is stored. */
 export function createSession(
   store: Store,
-  s: { kind: SessionKind; accountId: string | null; ttlMs: number },
+  s: { kind: SessionKind; accountId: string | null; memberId?: string | null; ttlMs: number },
   now = Date.now(),
 ): WebSession {
   const token = randomBase62(43);
@@ -28,28 +30,32 @@ export function createSession(
     // Housekeeping piggybacks on sign-in, so expired rows never pile up.
     store.db.delete(webSessions).where(lt(webSessions.expiresAt, now)).run();
     store.db.insert(webSessions)
-      .values({ idHash: sha256Hex(token), kind: s.kind, accountId: s.accountId, csrf, expiresAt, createdAt: now })
+      .values({ idHash: sha256Hex(token), kind: s.kind, accountId: s.accountId, memberId: s.memberId ?? null, csrf, expiresAt, createdAt: now })
       .run();
   });
-  return { kind: s.kind, accountId: s.accountId, csrf, expiresAt, token };
+  return { kind: s.kind, accountId: s.accountId, memberId: s.memberId ?? null, csrf, expiresAt, token };
 }
 
 export function getSession(store: Store, token: string | undefined, kind: SessionKind, now = Date.now()): WebSession | null {
   if (!token || token.length > 100) return null;
   const row = store.db.select().from(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).get();
   if (!row || row.kind !== kind || row.expiresAt <= now) return null;
-  return { kind: row.kind, accountId: row.accountId, csrf: row.csrf, expiresAt: row.expiresAt, token };
+  return { kind: row.kind, accountId: row.accountId, memberId: row.memberId, csrf: row.csrf, expiresAt: row.expiresAt, token };
 }
 
 export function deleteSession(store: Store, token: string): void {
   store.write(() => store.db.delete(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).run());
 }
 
-/** Signs an account out everywhere (password reset); call inside the caller's write transaction. */
-export function deleteAccountSessions(store: Store, accountId: string): number {
+/**
+ * Signs one member out everywhere (password reset, removal); the owner's sessions include those
+ * from before teams (no member). Call inside the caller's write transaction.
+ */
+export function deleteMemberSessions(store: Store, m: { id: string; accountId: string; role: string }): number {
+  const legacy = m.role === "owner" ? " OR member_id IS NULL" : "";
   return store.sqlite
-    .query("DELETE FROM web_sessions WHERE kind = 'customer' AND account_id = ?")
-    .run(accountId).changes;
+    .query(`DELETE FROM web_sessions WHERE kind = 'customer' AND account_id = ? AND (member_id = ?${legacy})`)
+    .run(m.accountId, m.id).changes;
 }
 
 export function checkCsrf(expected: string, presented: unknown): boolean {

@@ -23,6 +23,8 @@ const EXPOSED = [
   "retry-after",
   "retry-after-ms",
   "x-should-retry",
+  "x-budget-remaining",
+  "x-budget-reset",
 ].join(", ");
 const METHODS = "GET, POST, PUT, DELETE, OPTIONS";
 /** The SDKs send X-Stainless-* and more: the headers a preflight asks for are echoed if they are a plain list of names. */

@@ -18,7 +18,7 @@ export function randomBase62(length: number): string {
   return out;
 }
 
-export type IdPrefix = "acc" | "key" | "req" | "led" | "aud" | "inv" | "code" | "pay" | "ses" | "sup";
+export type IdPrefix = "acc" | "key" | "req" | "led" | "aud" | "inv" | "code" | "pay" | "ses" | "sup" | "mem";
 
 export const newId = (prefix: IdPrefix, length = 20): string => `${prefix}_${randomBase62(length)}`;
 

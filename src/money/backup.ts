@@ -1,3 +1,4 @@
+import { BudgetClock } from "./budget-clock";
 import { chmodSync, closeSync, fsyncSync, openSync, rmSync, statSync } from "node:fs";
 import { Store } from "../store/store";
 import { checkLedger } from "./ledger";
@@ -26,7 +27,7 @@ export interface BackupResult {
  * are then written into the copy exactly as a restart writes a journal: once per request id, so
  * those that reached SQLite before the snapshot are not charged twice.
  */
-export function backupDatabase(store: Store, target: string): BackupResult {
+export function backupDatabase(store: Store, target: string, clock = new BudgetClock()): BackupResult {
   const file = store.file;
   const records = file ? readJournal(journalPath(file)) : [];
   // VACUUM INTO fills an empty file: created first, so that the copy is private (0600) from its first byte.
@@ -42,7 +43,7 @@ export function backupDatabase(store: Store, target: string): BackupResult {
   const copy = new Store(target);
   try {
     if (records.length > 0) {
-      const failed = new SettleWriter(copy).commit(records).outcomes.filter((o) => !o.ok);
+      const failed = new SettleWriter(copy, clock).commit(records).outcomes.filter((o) => !o.ok);
       if (failed.length > 0) throw new Error(`could not write ${failed.length} journaled settlement(s) into the backup (see the error above)`);
     }
     const count = (table: string) => copy.sqlite.query<{ n: number }, []>(`SELECT count(*) AS n FROM ${table}`).get()!.n;

@@ -1,3 +1,6 @@
+import type { BudgetClock } from "./budget-clock";
+import type { BudgetOwners, BudgetState } from "./budgets";
+
 /**
  * Balances and holds on the hot path sit behind this interface, so that a shared (Postgres)
  * implementation can replace the embedded one when a deployment outgrows one machine.
@@ -16,6 +19,8 @@ export interface HoldRequest {
    * replacements share one cap), `keyId` when absent.
    */
   capKeyId?: string | null;
+  /** The member whose budget this counts against (the key's creator, else the owner); none when absent. */
+  memberId?: string | null;
   requestId: string;
   amount: number;
   ttlMs?: number;
@@ -87,9 +92,13 @@ export interface CreditStore {
   balance(accountId: string): Balance;
   /** What the key has spent and holds now; null for an unknown key. */
   keySpend(keyId: string): KeySpend | null;
+  /** The budgets of a key line (its newest key) and a member, and where they stand now. */
+  budgets(owners: BudgetOwners): BudgetState[];
+  /** Where budget periods begin and end (budget_timezone). */
+  readonly budgetClock: BudgetClock;
   /** Called with the account id after every committed settlement that charged something. */
   onCharge(listener: (accountId: string) => void): void;
-  /** Atomically checks `available >= amount` (and the key's spend cap) and holds it; throws 402. */
+  /** Atomically checks `available >= amount` (and the key's spend cap and budgets) and holds it; throws 402. */
   reserve(req: HoldRequest): void;
   /**
    * Charges `actual`, all of it, and releases what the hold had beyond it; a charge above the hold

@@ -1,4 +1,6 @@
 import { ApiError, errors } from "../lib/errors";
+import { periodAdjective, periodWords, type BudgetClock } from "./budget-clock";
+import type { BudgetState } from "./budgets";
 import { microsToUsd } from "./units";
 
 /** 402 when the account's available credit does not cover a request. */
@@ -15,3 +17,19 @@ export const spendCapReached = (keyId: string, cap: number, spent: number): ApiE
       "not enough left for this request. Raise the key's cap or use another key.",
     "spend_cap_reached",
   );
+
+/**
+ * 402 when a budget (the key's, or its member's) cannot cover a request: names the budget, what
+ * was spent and when it resets, in the budget time zone, so the caller knows when to try again.
+ */
+export function budgetExhausted(b: BudgetState, clock: BudgetClock): ApiError {
+  const whose = b.scope === "key" ? `This key's ${periodAdjective(b.period)} budget` : `Your ${periodAdjective(b.period)} member budget`;
+  const e = errors.insufficientQuota(
+    `${whose} of ${microsToUsd(b.limit)} USD is used up ` +
+      `(${microsToUsd(Math.max(0, b.spent))} USD spent ${periodWords(b.period)}, not enough left for this request); ` +
+      `it resets at ${clock.format(b.resetsAt)} (${clock.timeZone}).`,
+    "budget_exhausted",
+  );
+  e.headers["x-budget-reset"] = new Date(b.resetsAt).toISOString();
+  return e;
+}

@@ -10,6 +10,8 @@ export interface SettleRecord {
   keyId: string | null;
   /** The key whose spend the charge adds to (see HoldRequest.capKeyId); absent: keyId. */
   capKeyId?: string | null;
+  /** The member whose budget the charge counts against; absent: none. */
+  memberId?: string | null;
   /** The hold's amount (a release charges nothing). */
   amount: number;
   charge: number;

@@ -1,5 +1,6 @@
 import type { SettleJournal, SettleRecord } from "./settle-journal";
 import type { HoldRecord, Outcome, SettleWriter, WriteOp, Written } from "./settle-writer";
+import type { BudgetClock } from "./budget-clock";
 import { Unapplied } from "./unapplied";
 
 export interface SettleSinkOptions {
@@ -10,6 +11,8 @@ export interface SettleSinkOptions {
   sliceSize?: number;
   /** After every SQLite commit: the balances and key spends it left, for the caller's memos. */
   onWritten(w: Written): void;
+  /** The day each unapplied charge counts on for budgets (as the writer's). */
+  clock?: BudgetClock;
 }
 
 /**
@@ -20,7 +23,7 @@ export interface SettleSinkOptions {
  */
 export class SettleSink {
   /** Journaled settlements not yet in SQLite (the store counts their charges in every balance). */
-  readonly unapplied = new Unapplied();
+  readonly unapplied: Unapplied;
   private holdRows: HoldRecord[] = [];
   private applyTimer: ReturnType<typeof setTimeout> | null = null;
   /** The next slice of a backlog, on the next event-loop turn (after its I/O). */
@@ -31,7 +34,9 @@ export class SettleSink {
   constructor(
     private readonly writer: SettleWriter,
     private readonly o: SettleSinkOptions,
-  ) {}
+  ) {
+    this.unapplied = new Unapplied(o.clock);
+  }
 
   addHold(row: HoldRecord): void {
     this.holdRows.push(row);

@@ -4,6 +4,8 @@ import { insertUsage } from "./usage-row";
 import type { SettleResult } from "./credit-store";
 import type { SettleRecord } from "./settle-journal";
 import { increment } from "../lib/tally";
+import { BudgetClock } from "./budget-clock";
+import { ownersOf } from "./budgets";
 
 /** A hold open long enough to be written to credit_holds (what other processes see as held). */
 export interface HoldRecord {
@@ -26,13 +28,33 @@ export interface Written {
   balances: Map<string, number>;
   /** Spend added per key, when the batch committed as one. */
   keySpend: Map<string, number>;
+  /** Spend added per budget owner and day, when the batch committed as one. */
+  budgetSpend: BudgetAdd[];
 }
+
+export interface BudgetAdd {
+  owner: string;
+  day: number;
+  micros: number;
+}
+
+/** What one batch adds: account debits, key spends and budget days, each written once. */
+interface Tallies {
+  balances: Map<string, number>;
+  debits: Map<string, number>;
+  keySpend: Map<string, number>;
+  /** `<owner> <day>` → micros. */
+  budgets: Map<string, number>;
+}
+
+const tallies = (): Tallies => ({ balances: new Map(), debits: new Map(), keySpend: new Map(), budgets: new Map() });
 
 /**
  * Writes credit-store operations to SQLite: ledger entries and usage rows per operation; each
- * account's balance read once and debited once per batch (and each key's spend updated once),
- * with every entry's balance_after computed as if charged one by one. Idempotent per request id
- * (the ledger's unique request_id), so the settlement journal can be applied again after a crash.
+ * account's balance read once and debited once per batch (and each key's spend and each budget
+ * owner's day updated once), with every entry's balance_after computed as if charged one by one.
+ * Idempotent per request id (the ledger's unique request_id), so the settlement journal can be
+ * applied again after a crash: a charge already in the ledger adds to no spend either.
  */
 export class SettleWriter {
   private readonly q: {
@@ -42,9 +64,11 @@ export class SettleWriter {
     insertCharge: Statement;
     debit: Statement;
     keySpend: Statement;
+    budgetSpend: Statement;
   };
 
-  constructor(private readonly store: Store) {
+  /** `clock` decides the day a charge's budget spend counts on (the zone of budget_timezone). */
+  constructor(private readonly store: Store, private readonly clock = new BudgetClock()) {
     const s = store.sqlite;
     this.q = {
       insertHold: s.query(
@@ -57,6 +81,9 @@ export class SettleWriter {
       ),
       debit: s.query("UPDATE accounts SET balance_micros = balance_micros - ? WHERE id = ?"),
       keySpend: s.query("UPDATE api_keys SET spent_micros = spent_micros + ? WHERE id = ?"),
+      budgetSpend: s.query(
+        "INSERT INTO budget_spend (owner, day, spent_micros) VALUES (?, ?, ?) ON CONFLICT (owner, day) DO UPDATE SET spent_micros = spent_micros + excluded.spent_micros",
+      ),
     };
   }
 
@@ -66,41 +93,39 @@ export class SettleWriter {
    * not fail everybody else's; a database-wide failure (busy, I/O) fails the whole batch.
    */
   commit(ops: WriteOp[]): Written {
-    const balances = new Map<string, number>();
-    const keySpend = new Map<string, number>();
+    let t = tallies();
     try {
-      // Absorbed: the caller updates its memoised balances and key spends from the maps returned,
-      // and unrelated memos (key authentication) are not invalidated by charges.
-      const values = this.store.absorbedWrite(() => this.store.write(() => this.applyAll(ops, balances, keySpend)));
-      return { outcomes: values.map((value): Outcome => ({ ok: true, value })), balances, keySpend };
+      // Absorbed: the caller updates its memoised balances and spends from what is returned, and
+      // unrelated memos (key authentication) are not invalidated by charges.
+      const values = this.store.absorbedWrite(() => this.store.write(() => this.applyAll(ops, t)));
+      return { outcomes: values.map((value): Outcome => ({ ok: true, value })), balances: t.balances, keySpend: t.keySpend, budgetSpend: budgetAdds(t) };
     } catch (e) {
       console.error("credit store commit failed:", e);
-      balances.clear();
-      keySpend.clear();
+      t = tallies();
       // Written without absorbing: the memos are re-read from SQLite.
       const outcomes =
         ops.length > 1 && !isDatabaseWide(e)
           ? ops.map((op): Outcome => {
               try {
-                return { ok: true, value: this.store.write(() => this.applyAll([op], new Map(), new Map())[0]!) };
+                return { ok: true, value: this.store.write(() => this.applyAll([op], tallies())[0]!) };
               } catch (error) {
                 return { ok: false, error };
               }
             })
           : ops.map((): Outcome => ({ ok: false, error: e }));
-      return { outcomes, balances, keySpend };
+      return { outcomes, balances: t.balances, keySpend: t.keySpend, budgetSpend: [] };
     }
   }
 
-  private applyAll(ops: WriteOp[], balances: Map<string, number>, keySpend: Map<string, number>): (SettleResult | null)[] {
-    const debits = new Map<string, number>();
-    const values = ops.map((op) => this.apply(op, balances, debits, keySpend));
-    for (const [id, debit] of debits) this.q.debit.run(debit, id);
-    for (const [id, spent] of keySpend) this.q.keySpend.run(spent, id);
+  private applyAll(ops: WriteOp[], t: Tallies): (SettleResult | null)[] {
+    const values = ops.map((op) => this.apply(op, t));
+    for (const [id, debit] of t.debits) this.q.debit.run(debit, id);
+    for (const [id, spent] of t.keySpend) this.q.keySpend.run(spent, id);
+    for (const b of budgetAdds(t)) this.q.budgetSpend.run(b.owner, b.day, b.micros);
     return values;
   }
 
-  private apply(op: WriteOp, balances: Map<string, number>, debits: Map<string, number>, keySpend: Map<string, number>): SettleResult | null {
+  private apply(op: WriteOp, t: Tallies): SettleResult | null {
     if (op.t === "hold") {
       this.q.insertHold.run(op.requestId, op.accountId, op.keyId, op.amount, op.expiresAt, op.createdAt);
       return null;
@@ -110,20 +135,29 @@ export class SettleWriter {
     if (op.t === "release") return null;
     let charged = 0;
     if (op.charge > 0) {
-      const balance = balances.get(op.accountId) ?? this.q.balanceOf.get(op.accountId)!.balance_micros;
+      const balance = t.balances.get(op.accountId) ?? this.q.balanceOf.get(op.accountId)!.balance_micros;
       const inserted = this.q.insertCharge.run(
         op.accountId, -op.charge, balance - op.charge, op.requestId, op.keyId, op.extras?.note ?? null, op.at,
       ).changes;
-      balances.set(op.accountId, inserted === 1 ? balance - op.charge : balance);
+      t.balances.set(op.accountId, inserted === 1 ? balance - op.charge : balance);
       if (inserted === 1) {
-        increment(debits, op.accountId, op.charge);
+        increment(t.debits, op.accountId, op.charge);
         const key = op.capKeyId ?? op.keyId;
-        if (key) increment(keySpend, key, op.charge);
+        if (key) increment(t.keySpend, key, op.charge);
+        const day = this.clock.dayStart(op.at);
+        for (const owner of ownersOf(op)) increment(t.budgets, `${owner} ${day}`, op.charge);
         charged = op.charge;
       }
     }
     return { charged, released: Math.max(0, op.amount - charged) };
   }
+}
+
+function budgetAdds(t: Tallies): BudgetAdd[] {
+  return [...t.budgets].map(([k, micros]) => {
+    const i = k.lastIndexOf(" ");
+    return { owner: k.slice(0, i), day: Number(k.slice(i + 1)), micros };
+  });
 }
 
 /** Failures that would hit every operation alike, where retrying one by one only adds waiting. */

@@ -7,29 +7,11 @@ import type { SettleJournal, SettleRecord } from "./settle-journal";
 import { SettleSink } from "./settle-sink";
 import { SettleWriter, type Outcome, type Written } from "./settle-writer";
 import { decrement } from "../lib/tally";
-import { spendCapReached } from "./refusals";
-
-interface Hold {
-  accountId: string;
-  keyId: string | null;
-  /** The key its spend counts against (see HoldRequest.capKeyId). */
-  capKeyId: string | null;
-  amount: number;
-  expiresAt: number;
-  createdAt: number;
-  /** See HoldRequest.freshId (not written to credit_holds). */
-  freshId?: boolean;
-  /** See HoldRequest.live. */
-  live?: boolean;
-}
-
-/** A settlement or release waiting for its commit, with the promise it resolves. */
-interface Queued {
-  op: SettleRecord;
-  hold: Hold;
-  resolve(v: SettleResult | null): void;
-  reject(e: unknown): void;
-}
+import { BudgetBook } from "./budget-book";
+import { HoldRows, type Hold, type Queued } from "./hold-rows";
+import { BudgetClock } from "./budget-clock";
+import { ruleOf, type BudgetOwners, type BudgetState } from "./budgets";
+import { budgetExhausted, spendCapReached } from "./refusals";
 
 export interface SqliteCreditStoreOptions {
   holdTtlMs: number;
@@ -43,6 +25,8 @@ export interface SqliteCreditStoreOptions {
   applyMs?: number;
   /** See SettleSinkOptions.sliceSize. */
   applySlice?: number;
+  /** Where budget periods begin (budget_timezone); default UTC. */
+  budgetClock?: BudgetClock;
 }
 
 /**
@@ -63,10 +47,9 @@ export class SqliteCreditStore implements CreditStore {
   private heldByKey = new Map<string, number>();
   private queue: Queued[] = [];
   private scheduled = false;
-  private holdTimer: ReturnType<typeof setTimeout> | null = null;
   private lastCommitAt = 0;
-  /** Open holds not yet handed to a commit (see persistHolds). */
-  private unpersisted = new Map<string, Hold>();
+  /** Rows in credit_holds of the holds open a while (what other processes see as held). */
+  private readonly rows: HoldRows;
   private readonly now: () => number;
   private readonly holdTtlMs: number;
   private readonly journal: SettleJournal | undefined;
@@ -74,19 +57,26 @@ export class SqliteCreditStore implements CreditStore {
   private readonly sink: SettleSink;
   private readonly q: {
     account: Statement<{ balance_micros: number; status: string }, [string]>;
-    key: Statement<{ spent_micros: number; spend_cap_micros: number | null }, [string]>;
+    key: Statement<KeyRow, [string]>;
     charged: Statement<{ one: number }, [string]>;
   };
+  /** Budgets of key lines and members, and their spend per day. */
+  private readonly book: BudgetBook;
 
   constructor(private readonly store: Store, opts: SqliteCreditStoreOptions) {
     this.now = opts.now ?? Date.now;
     this.holdTtlMs = opts.holdTtlMs;
     this.journal = opts.journal;
-    this.sink = new SettleSink(new SettleWriter(store), { journal: opts.journal, applyMs: opts.applyMs ?? APPLY_MS, sliceSize: opts.applySlice, onWritten: (w) => this.absorb(w) });
+    const clock = opts.budgetClock ?? new BudgetClock();
+    this.sink = new SettleSink(new SettleWriter(store, clock), {
+      journal: opts.journal, applyMs: opts.applyMs ?? APPLY_MS, sliceSize: opts.applySlice, clock, onWritten: (w) => this.absorb(w),
+    });
+    this.book = new BudgetBook(store, clock, () => this.sink.unapplied, this.now);
+    this.rows = new HoldRows({ now: this.now, addRow: (row) => this.sink.addHold(row), commit: () => this.commit() });
     const s = store.sqlite;
     this.q = {
       account: s.query("SELECT balance_micros, status FROM accounts WHERE id = ?"),
-      key: s.query("SELECT spent_micros, spend_cap_micros FROM api_keys WHERE id = ?"),
+      key: s.query("SELECT spent_micros, spend_cap_micros, budget_micros, budget_period FROM api_keys WHERE id = ?"),
       charged: s.query("SELECT 1 AS one FROM ledger_entries WHERE request_id = ?"),
     };
     this.accounts = new StampedMemo(store, (id) => this.q.account.get(id));
@@ -98,8 +88,12 @@ export class SqliteCreditStore implements CreditStore {
 
   /** Account and key rows, re-read only when the database changed (see StampedMemo). */
   private readonly accounts: StampedMemo<{ balance_micros: number; status: string } | null>;
-  private readonly keys: StampedMemo<{ spent_micros: number; spend_cap_micros: number | null } | null>;
+  private readonly keys: StampedMemo<KeyRow | null>;
   private readonly chargeListeners: ((accountId: string) => void)[] = [];
+
+  get budgetClock(): BudgetClock {
+    return this.book.clock;
+  }
 
   get openHolds(): number {
     return this.holds.size;
@@ -120,6 +114,12 @@ export class SqliteCreditStore implements CreditStore {
     return { spent, held: this.heldByKey.get(keyId) ?? 0, cap: row.spend_cap_micros };
   }
 
+  budgets(q: BudgetOwners): BudgetState[] {
+    const key = q.capKeyId ? this.keys.get(q.capKeyId) : null;
+    const keyHeld = q.capKeyId ? (this.heldByKey.get(q.capKeyId) ?? 0) : 0;
+    return this.book.states({ capKeyId: q.capKeyId, keyRule: ruleOf(key?.budget_micros, key?.budget_period), keyHeld, memberId: q.memberId });
+  }
+
   onCharge(listener: (accountId: string) => void): void {
     this.chargeListeners.push(listener);
   }
@@ -131,20 +131,24 @@ export class SqliteCreditStore implements CreditStore {
       throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
     }
     const capKey = req.capKeyId ?? keyId;
-    if (!req.restore) this.check(accountId, keyId, capKey, amount);
+    const memberId = req.memberId ?? null;
+    if (!req.restore) this.check(accountId, keyId, capKey, memberId, amount);
     const now = this.now();
-    const hold: Hold = { accountId, keyId, capKeyId: capKey, amount, expiresAt: now + (req.ttlMs ?? this.holdTtlMs), createdAt: now };
+    const hold: Hold = { accountId, keyId, capKeyId: capKey, memberId, amount, expiresAt: now + (req.ttlMs ?? this.holdTtlMs), createdAt: now };
     if (req.freshId) hold.freshId = true;
     if (req.live) hold.live = true;
     this.holds.set(requestId, hold);
     this.heldByAccount.set(accountId, (this.heldByAccount.get(accountId) ?? 0) + amount);
     if (capKey) this.heldByKey.set(capKey, (this.heldByKey.get(capKey) ?? 0) + amount);
-    this.unpersisted.set(requestId, hold);
-    this.armHoldTimer();
+    this.book.hold(memberId, amount);
+    this.rows.add(requestId, hold);
   }
 
-  /** Refuses a hold the account's available credit, its status or the key's cap does not allow. */
-  private check(accountId: string, keyId: string | null, capKey: string | null, amount: number): void {
+  /**
+   * Refuses a hold the account's available credit, its status, the key's cap or a budget (the
+   * key line's, the member's) does not allow. Holds in flight count against cap and budgets.
+   */
+  private check(accountId: string, keyId: string | null, capKey: string | null, memberId: string | null, amount: number): void {
     const row = this.accounts.get(accountId);
     if (!row) throw errors.notFound("Account", "account_id");
     // Authentication checks this too; this closes the window of a suspension landing mid-request.
@@ -155,11 +159,14 @@ export class SqliteCreditStore implements CreditStore {
         "You have run out of credits: this request needs more than your available balance. Add credits to continue.",
       );
     }
-    if (!capKey) return;
-    const key = this.keys.get(capKey);
-    const keyHeld = this.heldByKey.get(capKey) ?? 0;
-    if (key?.spend_cap_micros != null && key.spent_micros + this.sink.unapplied.keyCharges(capKey) + keyHeld + amount > key.spend_cap_micros) {
-      throw spendCapReached(keyId ?? capKey, key.spend_cap_micros, key.spent_micros + this.sink.unapplied.keyCharges(capKey));
+    const key = capKey ? this.keys.get(capKey) : null;
+    const keyHeld = capKey ? (this.heldByKey.get(capKey) ?? 0) : 0;
+    if (key?.spend_cap_micros != null && key.spent_micros + this.sink.unapplied.keyCharges(capKey!) + keyHeld + amount > key.spend_cap_micros) {
+      throw spendCapReached(keyId ?? capKey!, key.spend_cap_micros, key.spent_micros + this.sink.unapplied.keyCharges(capKey!));
+    }
+    const keyRule = ruleOf(key?.budget_micros, key?.budget_period);
+    for (const b of this.book.states({ capKeyId: capKey, keyRule, keyHeld, memberId })) {
+      if (b.remaining < amount) throw budgetExhausted(b, this.book.clock);
     }
   }
 
@@ -202,35 +209,8 @@ export class SqliteCreditStore implements CreditStore {
   readonly catchUp = (): void => this.sink.applyAll();
 
   async flush(): Promise<void> {
-    this.persistHolds(Number.POSITIVE_INFINITY);
+    this.rows.persist(Number.POSITIVE_INFINITY);
     this.sink.applyAll();
-  }
-
-  /**
-   * A hold's row only tells other processes (the CLI) what is held, and recovery deletes them all:
-   * it is written once the hold has been open for HOLD_PERSIST_MS (or at flush), so a request
-   * shorter than that never writes one. The money check itself is always in memory.
-   */
-  private persistHolds(openedBy: number): void {
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    this.holdTimer = null;
-    let youngest = Number.POSITIVE_INFINITY;
-    for (const [requestId, h] of this.unpersisted) {
-      if (h.createdAt > openedBy) {
-        youngest = Math.min(youngest, h.createdAt);
-        continue;
-      }
-      this.sink.addHold({ t: "hold", requestId, accountId: h.accountId, keyId: h.keyId, amount: h.amount, expiresAt: h.expiresAt, createdAt: h.createdAt });
-      this.unpersisted.delete(requestId);
-    }
-    if (youngest !== Number.POSITIVE_INFINITY) this.armHoldTimer(youngest + HOLD_PERSIST_MS - this.now());
-    this.commit();
-  }
-
-  private readonly persistOldHolds = (): void => this.persistHolds(this.now() - HOLD_PERSIST_MS);
-
-  private armHoldTimer(ms = HOLD_PERSIST_MS): void {
-    this.holdTimer ??= setTimeout(this.persistOldHolds, Math.max(1, ms));
   }
 
   private enqueue(
@@ -239,9 +219,10 @@ export class SqliteCreditStore implements CreditStore {
   ): void {
     this.holds.delete(requestId);
     this.settling.add(requestId);
-    const persisted = !this.unpersisted.delete(requestId);
+    const persisted = this.rows.settle(requestId);
     const op: SettleRecord = { t, requestId, accountId: hold.accountId, keyId: hold.keyId, amount: hold.amount, charge, persisted, extras, at: this.now() };
     if (hold.capKeyId !== hold.keyId) op.capKeyId = hold.capKeyId;
+    if (hold.memberId) op.memberId = hold.memberId;
     this.queue.push({ op, hold, resolve, reject });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -275,7 +256,8 @@ export class SqliteCreditStore implements CreditStore {
   };
 
   /** After a SQLite commit: memoised balances and key spends follow it. */
-  private absorb({ balances, keySpend }: Written): void {
+  private absorb({ balances, keySpend, budgetSpend }: Written): void {
+    this.book.absorb(budgetSpend);
     for (const [id, balance] of balances) {
       const row = this.accounts.peek(id);
       if (row) row.balance_micros = balance;
@@ -292,15 +274,13 @@ export class SqliteCreditStore implements CreditStore {
       // Nothing committed for it: put the hold back so that a retry or the sweeper resolves it.
       x.hold.live = false;
       this.holds.set(x.op.requestId, x.hold);
-      if (!x.op.persisted) {
-        this.unpersisted.set(x.op.requestId, x.hold);
-        this.armHoldTimer();
-      }
+      if (!x.op.persisted) this.rows.add(x.op.requestId, x.hold);
       x.reject(outcome.error instanceof ApiError ? outcome.error : errors.internal("Could not record the charge."));
       return;
     }
     decrement(this.heldByAccount, x.hold.accountId, x.hold.amount);
     if (x.hold.capKeyId) decrement(this.heldByKey, x.hold.capKeyId, x.hold.amount);
+    this.book.unhold(x.hold.memberId, x.hold.amount);
     if (x.op.t === "settle" && outcome.value && outcome.value.charged > 0) {
       for (const listener of this.chargeListeners) listener(x.hold.accountId);
     }
@@ -308,11 +288,11 @@ export class SqliteCreditStore implements CreditStore {
   }
 }
 
+type KeyRow = { spent_micros: number; spend_cap_micros: number | null; budget_micros: number | null; budget_period: string | null };
+
 /** Longest a settlement waits for others to share its commit (only while requests are in flight). */
 const COMMIT_GATHER_MS = 1;
 const GATHER_IN_FLIGHT = 16;
 const MAX_GATHERED = 512;
-/** A hold open this long is written to credit_holds (shorter requests never write one). */
-const HOLD_PERSIST_MS = 200;
 /** Journaled settlements start reaching SQLite this soon (the default of settle_batch_ms). */
 const APPLY_MS = 100;

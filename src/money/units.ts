@@ -24,3 +24,10 @@ export function microsToUsd(micros: number): string {
   const frac = String(abs % MICROS_PER_USD).padStart(6, "0").replace(/0+$/, "");
   return `${sign}${whole}${frac ? `.${frac}` : ""}`;
 }
+
+/** Micros as USD with all six decimals ("12.345678", "0.000000"): fixed width for headers. */
+export function microsToUsdFixed(micros: number): string {
+  const sign = micros < 0 ? "-" : "";
+  const abs = Math.abs(micros);
+  return `${sign}${Math.floor(abs / MICROS_PER_USD)}.${String(abs % MICROS_PER_USD).padStart(6, "0")}`;
+}

@@ -19,6 +19,7 @@ import { keysModule } from "../modules/keys";
 import { ledgerModule } from "../modules/ledger";
 import { marginsModule } from "../modules/margins";
 import { meModule } from "../modules/me";
+import { membersModule } from "../modules/members";
 import { metricsModule } from "../modules/metrics";
 import { modelsModule } from "../modules/models";
 import { ratelimitModule } from "../modules/ratelimit";
@@ -80,6 +81,7 @@ export function createApp(appDeps: AppDeps) {
     .use(ratelimitModule(deps))
     .use(codesModule(deps))
     .use(loginsModule(deps))
+    .use(membersModule(deps))
     .use(portalModule(deps))
     .use(consoleModule(deps))
     .use(modelsModule(deps))

@@ -13,6 +13,7 @@ import { stripeFromConfig } from "../modules/billing/stripe-client";
 import { installPolicy, sqliteBucketStore } from "../modules/ratelimit/service";
 import { journalPath, SettleJournal } from "../money/settle-journal";
 import { SqliteCreditStore } from "../money/sqlite-credit-store";
+import { BudgetClock } from "../money/budget-clock";
 import { Store } from "../store/store";
 import type { AppDeps } from "./deps";
 
@@ -40,7 +41,9 @@ export function buildRuntime(config: Config, opts: { store?: Store; now?: () => 
   if (journaled && !journal) {
     console.error(`another gateway process serves ${file} and owns its settlement journal: this one commits settlements to SQLite directly`);
   }
-  const credits = new SqliteCreditStore(store, { holdTtlMs: config.hold_ttl_seconds * 1000, now, journal, applyMs: config.settle_batch_ms });
+  const credits = new SqliteCreditStore(store, {
+    holdTtlMs: config.hold_ttl_seconds * 1000, now, journal, applyMs: config.settle_batch_ms, budgetClock: new BudgetClock(config.budget_timezone),
+  });
   // Holds persisted by a previous process belong to requests that died with it.
   const recoveredHolds = credits.recover();
   const admin = resolveAdminToken(store, config.admin_token);
@@ -52,7 +55,7 @@ export function buildRuntime(config: Config, opts: { store?: Store; now?: () => 
   const deferred = new DeferredRequests(store);
   // Deferred completions still waiting keep their holds across restarts.
   for (const d of deferred.pending()) {
-    credits.reserve({ accountId: d.accountId, keyId: d.keyId, capKeyId: d.capKeyId, requestId: d.requestId, amount: d.holdMicros, live: true, restore: true });
+    credits.reserve({ accountId: d.accountId, keyId: d.keyId, capKeyId: d.capKeyId, memberId: d.memberId, requestId: d.requestId, amount: d.holdMicros, live: true, restore: true });
   }
   const deps: AppDeps = {
     config,

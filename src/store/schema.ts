@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 // Times are integer milliseconds since the epoch; money is integer micro-credits.
 
@@ -35,8 +35,13 @@ export const apiKeys = sqliteTable(
     rotatedTo: text("rotated_to"),
     lastUsedAt: integer("last_used_at"),
     createdAt: integer("created_at").notNull(),
+    /** The member who created it; null: the account's owner (made by the operator, or before teams). */
+    memberId: text("member_id"),
+    /** A budget per period (day, week or month in budget_timezone) besides the lifetime cap; null: none. */
+    budgetMicros: integer("budget_micros"),
+    budgetPeriod: text("budget_period", { enum: ["day", "week", "month"] }),
   },
-  (t) => [uniqueIndex("api_keys_hash").on(t.hash), index("api_keys_account").on(t.accountId)],
+  (t) => [uniqueIndex("api_keys_hash").on(t.hash), index("api_keys_account").on(t.accountId), index("api_keys_member").on(t.memberId)],
 );
 
 export const ledgerEntries = sqliteTable(
@@ -176,6 +181,8 @@ export const deferredRequests = sqliteTable(
     accountId: text("account_id").notNull(),
     keyId: text("key_id"),
     capKeyId: text("cap_key_id"),
+    /** The member whose budget the hold counts against (null: none). */
+    memberId: text("member_id"),
     target: text("target").notNull(),
     model: text("model").notNull(),
     holdMicros: integer("hold_micros").notNull(),
@@ -205,7 +212,10 @@ export const usageDaily = sqliteTable(
   (t) => [uniqueIndex("usage_daily_key").on(t.day, t.accountId, t.model)],
 );
 
-/** Dashboard sign-in for a customer account (one login per account); password hashed with argon2id. */
+/**
+ * Dashboard sign-in of the time before teams (one login per account). No longer written: at
+ * start each login becomes its account's owner member (src/store/backfill.ts).
+ */
 export const accountLogins = sqliteTable(
   "account_logins",
   {
@@ -220,12 +230,44 @@ export const accountLogins = sqliteTable(
   (t) => [uniqueIndex("account_logins_email").on(t.email)],
 );
 
+/**
+ * The people who sign in to an account's portal: one owner (billing, members, all keys), admins
+ * (all keys and usage) and members (their own keys and usage). A row without a password is an
+ * invite not yet accepted; a removed member's row stays (usage and audit refer to it).
+ */
+export const accountMembers = sqliteTable(
+  "account_members",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    /** Lower-cased; null until known (an owner invited without an address). */
+    email: text("email"),
+    role: text("role", { enum: ["owner", "admin", "member"] }).notNull(),
+    /** argon2id; null until the invite is accepted. */
+    passwordHash: text("password_hash"),
+    /** A budget per period for everything the member's keys spend; null: none. */
+    budgetMicros: integer("budget_micros"),
+    budgetPeriod: text("budget_period", { enum: ["day", "week", "month"] }),
+    lastLoginAt: integer("last_login_at"),
+    removedAt: integer("removed_at"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    index("account_members_account").on(t.accountId),
+    // One sign-in per address: unique among members who can sign in.
+    uniqueIndex("account_members_email").on(t.email).where(sql`password_hash is not null and removed_at is null`),
+  ],
+);
+
 /** One-time invite links; only the SHA-256 of the token is stored. */
 export const invites = sqliteTable(
   "invites",
   {
     id: text("id").primaryKey(),
     accountId: text("account_id").notNull().references(() => accounts.id),
+    /** The member it signs in (null: an invite of the time before teams, for the owner). */
+    memberId: text("member_id"),
     tokenHash: text("token_hash").notNull(),
     email: text("email"),
     expiresAt: integer("expires_at").notNull(),
@@ -243,6 +285,8 @@ export const webSessions = sqliteTable(
     idHash: text("id_hash").primaryKey(),
     kind: text("kind", { enum: ["customer", "admin"] }).notNull(),
     accountId: text("account_id"),
+    /** The signed-in member (null: a session of the time before teams, the owner's). */
+    memberId: text("member_id"),
     /** Per-session token that every state-changing form must echo. */
     csrf: text("csrf").notNull(),
     expiresAt: integer("expires_at").notNull(),
@@ -391,3 +435,18 @@ export const ratelimitBuckets = sqliteTable("ratelimit_buckets", {
   perMinute: integer("per_minute").notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
+
+/**
+ * What each budget owner spent per day (midnight in budget_timezone): `key:<id>` for a key's
+ * rotation line (its newest key) and `member:<id>` for a member. Written with the charges, in the
+ * same transaction; a week or month is the sum of its days. Old days are pruned.
+ */
+export const budgetSpend = sqliteTable(
+  "budget_spend",
+  {
+    owner: text("owner").notNull(),
+    day: integer("day").notNull(),
+    spentMicros: integer("spent_micros").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.owner, t.day] }), index("budget_spend_day").on(t.day)],
+);

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { ChangeWatch } from "./change-watch";
 import { applyMigrations } from "./migrate";
+import { backfill } from "./backfill";
 import * as schema from "./schema";
 
 export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
@@ -40,9 +41,11 @@ export class Store {
     return stmt;
   }
 
-  /** Applies pending migrations; returns how many ran. */
+  /** Applies pending migrations, then the data steps that follow them (backfill.ts); returns how many migrations ran. */
   migrate(): number {
-    return applyMigrations(this.sqlite);
+    const ran = applyMigrations(this.sqlite);
+    backfill(this.sqlite);
+    return ran;
   }
 
   /** The database file, or null for an in-memory database. */

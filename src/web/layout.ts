@@ -17,8 +17,12 @@ export const PORTAL_NAV: NavItem[] = [
   { id: "usage", href: "/portal/usage", label: "Usage" },
   { id: "credits", href: "/portal/credits", label: "Credits" },
   { id: "billing", href: "/portal/billing", label: "Billing" },
+  { id: "members", href: "/portal/members", label: "Members" },
   { id: "quickstart", href: "/portal/quickstart", label: "Quickstart" },
 ];
+
+/** What only the owner sees in the portal's navigation (the pages refuse others too). */
+export const OWNER_NAV = new Set(["credits", "billing", "members"]);
 
 export const CONSOLE_NAV: NavItem[] = [
   { id: "accounts", href: "/console/accounts", label: "Accounts" },
@@ -81,10 +85,12 @@ export interface PageOptions {
   flash?: Flash | null;
   chart?: boolean;
   body: Html;
+  /** The navigation to show (default: the area's whole navigation). */
+  nav?: NavItem[];
 }
 
 export function page(o: PageOptions): Html {
-  const nav = o.area === "portal" ? PORTAL_NAV : CONSOLE_NAV;
+  const nav = o.nav ?? (o.area === "portal" ? PORTAL_NAV : CONSOLE_NAV);
   const home = o.area === "portal" ? "/portal" : "/console/accounts";
   return html`<html lang="en">
 ${head(o.title, o.chart ?? false)}

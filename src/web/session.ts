@@ -5,8 +5,8 @@ import { ApiError, errors } from "../lib/errors";
 import { htmlResponse, redirectResponse, type HeaderPairs } from "./html";
 import { errorPage, type Flash } from "./layout";
 import { getAccountRow, type AccountRow } from "../modules/accounts/service";
-import { getLogin } from "../identity/logins/service";
-import { checkCsrf, getSession, LoginThrottle, type SessionKind, type WebSession } from "../identity/sessions";
+import { getMemberRow, memberStatus, ownerMember, type Role } from "../identity/members";
+import { checkCsrf, deleteSession, getSession, LoginThrottle, type SessionKind, type WebSession } from "../identity/sessions";
 
 export const COOKIE: Record<SessionKind, { name: string; path: string; login: string }> = {
   customer: { name: "tg_portal", path: "/portal", login: "/portal/login" },
@@ -72,20 +72,50 @@ export interface PortalUser {
   session: WebSession;
   account: AccountRow;
   email: string;
+  /**
+   * Who is signed in and what they may do. `id` is null only for an owner without a member row
+   * (a session from before teams on an account never invited since).
+   */
+  member: { id: string | null; role: Role };
 }
 
+/** The signed-in member of a portal session, or null when they were removed (the session ends). */
+function portalMember(deps: AppDeps, s: WebSession, account: AccountRow): { id: string | null; role: Role; email: string } | null {
+  if (s.memberId) {
+    let m;
+    try {
+      m = getMemberRow(deps.store, s.memberId);
+    } catch {
+      return null;
+    }
+    if (m.accountId !== account.id || memberStatus(m) !== "active") return null;
+    return { id: m.id, role: m.role, email: m.email ?? account.name };
+  }
+  // A session from before teams was the one login's: the owner's.
+  const owner = ownerMember(deps.store, account.id);
+  return { id: owner?.id ?? null, role: "owner", email: owner?.email ?? account.email ?? account.name };
+}
+
+/** Pages and forms only the owner may use (billing, credits, members); others get a 403 page. */
+const OWNER_ONLY = /^\/portal\/(credits|billing|members)(\/|$)/;
+
 type Ctx = { request: Request; body: unknown; set: { headers: Record<string, string | number> }; status: (code: 303 | 403, body: string) => unknown };
+
+/** Sends the browser to the sign-in page (back here afterwards, for a GET). */
+function toSignIn(kind: SessionKind, ctx: Ctx): unknown {
+  const { request, set, status } = ctx;
+  const c = COOKIE[kind];
+  const url = new URL(request.url);
+  set.headers.location = request.method === "GET" ? `${c.login}?next=${encodeURIComponent(url.pathname + url.search)}` : c.login;
+  set.headers["cache-control"] = "no-store";
+  return status(303, "");
+}
 
 function guard(deps: AppDeps, kind: SessionKind, ctx: Ctx): { session: WebSession } | { stop: unknown } {
   const { request, set, status } = ctx;
   const c = COOKIE[kind];
   const session = getSession(deps.store, readCookies(request.headers.get("cookie"))[c.name], kind, deps.now());
-  if (!session) {
-    const url = new URL(request.url);
-    set.headers.location = request.method === "GET" ? `${c.login}?next=${encodeURIComponent(url.pathname + url.search)}` : c.login;
-    set.headers["cache-control"] = "no-store";
-    return { stop: status(303, "") };
-  }
+  if (!session) return { stop: toSignIn(kind, ctx) };
   if (request.method !== "GET" && request.method !== "HEAD") {
     const token = (ctx.body as Record<string, unknown> | null | undefined)?._csrf;
     if (!sameOrigin(deps, request) || !checkCsrf(session.csrf, token)) {
@@ -103,6 +133,8 @@ const SUSPENDED: [RegExp, string][] = [
   [/^\/portal\/keys$/, "keys cannot be created"],
   [/^\/portal\/keys\/[^/]+\/rotate$/, "keys cannot be rotated"],
   [/^\/portal\/keys\/[^/]+\/revoke$/, "keys cannot be revoked (ask the operator)"],
+  [/^\/portal\/keys\/[^/]+\/edit$/, "keys cannot be changed"],
+  [/^\/portal\/members/, "members cannot be invited, changed or removed"],
   [/^\/portal\/credits\//, "codes cannot be redeemed"],
   [/^\/portal\/billing\/checkout$/, "credits cannot be bought"],
   [/^\/portal\/billing\/alert$/, "the alert cannot be changed"],
@@ -132,6 +164,15 @@ function refuseSuspended(deps: AppDeps, ctx: Ctx, account: AccountRow): unknown 
   return status(303, "");
 }
 
+/** The owner's pages refuse admins and members here, so that no page or form can forget it. */
+function refuseNonOwner(ctx: Ctx, role: Role): unknown {
+  const { request, set, status } = ctx;
+  if (role === "owner" || !OWNER_ONLY.test(new URL(request.url).pathname)) return null;
+  const page = errorPage(403, "Only the owner can do this", "Billing, credits and members are managed by the account's owner. Ask them.", { href: "/portal", label: "Back to the portal" });
+  htmlResponse("", 403).headers.forEach((v, k) => (set.headers[k] = v));
+  return status(403, `<!doctype html>\n${page}`);
+}
+
 /**
  * Dashboard sign-in as macros: `{ portal: true }` resolves the signed-in customer into `user`,
  * `{ console: true }` the operator session into `operator`. Without a valid session the browser
@@ -145,10 +186,18 @@ export const webAuthPlugin = (deps: AppDeps) =>
         const g = guard(deps, "customer", ctx as unknown as Ctx);
         if ("stop" in g) return g.stop as never;
         const account = getAccountRow(deps.store, g.session.accountId!);
+        const member = portalMember(deps, g.session, account);
+        if (!member) {
+          // Removed from the account: this session ends with the next request.
+          deleteSession(deps.store, g.session.token);
+          return toSignIn("customer", ctx as unknown as Ctx) as never;
+        }
+        const ownerOnly = refuseNonOwner(ctx as unknown as Ctx, member.role);
+        if (ownerOnly) return ownerOnly as never;
         const refused = refuseSuspended(deps, ctx as unknown as Ctx, account);
         if (refused) return refused as never;
-        const email = getLogin(deps.store, account.id)?.email ?? account.email ?? account.name;
-        return { user: { session: g.session, account, email } satisfies PortalUser };
+        const user: PortalUser = { session: g.session, account, email: member.email, member: { id: member.id, role: member.role } };
+        return { user };
       },
     },
     console: {

@@ -10,6 +10,8 @@ export const InviteView = z.object({
   object: z.literal("invite"),
   id: z.string(),
   account_id: z.string(),
+  member_id: z.string().describe("The member the link signs in (the owner for an account's invite)."),
+  role: z.enum(["owner", "admin", "member"]),
   email: z.string().nullable(),
   url: z.string().describe("One-time link to set a password. Shown only in this response."),
   expires_at: z.number().int().describe("Unix seconds."),

@@ -1,6 +1,7 @@
 import { eq, lt } from "drizzle-orm";
 import type { Store } from "../../store/store";
-import { accountLogins, signupRequests } from "../../store/schema";
+import { signupRequests } from "../../store/schema";
+import { memberByEmail } from "../members";
 import { sha256Hex } from "../../lib/crypto";
 import { errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
@@ -23,7 +24,7 @@ export function requestSignUp(
   const token = randomBase62(40);
   return store.write(() => {
     store.db.delete(signupRequests).where(lt(signupRequests.expiresAt, now)).run();
-    if (store.db.select({ id: accountLogins.accountId }).from(accountLogins).where(eq(accountLogins.email, p.email)).get()) return null;
+    if (memberByEmail(store, p.email)) return null;
     store.db.delete(signupRequests).where(eq(signupRequests.email, p.email)).run();
     store.db.insert(signupRequests).values({
       id: newId("sup"), tokenHash: sha256Hex(token), email: p.email, name: p.name, passwordHash: p.passwordHash,

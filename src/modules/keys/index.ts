@@ -2,8 +2,9 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { IdParams } from "../accounts/model";
 import { getAccountRow } from "../accounts/service";
-import { CreatedKey, CreateKeyBody, KeyList, KeyView, RotateKeyBody } from "./model";
+import { CreatedKey, CreateKeyBody, KeyList, KeyView, RotateKeyBody, UpdateKeyBody } from "./model";
 import { createKey, getKeyRow, keyView, listKeys, revokeKey, rotateKey } from "./service";
+import { keyOverrides, updateKey } from "./update";
 
 export const keysModule = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/admin", tags: ["admin"] })
@@ -37,6 +38,23 @@ export const keysModule = (deps: ModuleDeps) =>
       response: KeyView,
       detail: { summary: "One API key" },
     })
+    .patch(
+      "/keys/:id",
+      ({ params, body, actor }) => {
+        const now = deps.now();
+        const row = updateKey(deps.store, params.id, body, { actor, now, policy: deps.config, models: deps.config.models.map((m) => m.id) });
+        return { ...keyView(row, now), limits: keyOverrides(deps.store, row.id) };
+      },
+      {
+        admin: true,
+        params: IdParams,
+        body: UpdateKeyBody,
+        response: KeyView,
+        detail: {
+          summary: "Change a key: name, models, expiry, rate limits (never above the plan); cap and budget of its rotation line (audited; applies from the next request)",
+        },
+      },
+    )
     .post(
       "/keys/:id/rotate",
       ({ params, body, actor, status }) => {

@@ -6,6 +6,7 @@ import { errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
 import { audit } from "../audit/service";
 import { getAccountRow } from "../accounts/service";
+import { keyOwner } from "../../money/budgets";
 import type { CreateKeyInput, KeyViewT } from "./model";
 
 export type KeyRow = typeof apiKeys.$inferSelect;
@@ -26,6 +27,7 @@ export function getKeyRow(store: Store, id: string): KeyRow {
   return row;
 }
 
+/** Creates a key; `memberId` is who made it in the portal (none: the owner's, e.g. made by the operator). */
 export function createKey(
   store: Store,
   prefix: string,
@@ -33,6 +35,7 @@ export function createKey(
   input: CreateKeyInput,
   actor: string,
   now = Date.now(),
+  memberId: string | null = null,
 ): { row: KeyRow; key: string } {
   const expiresAt = toMillis(input.expires_at);
   if (expiresAt !== null && expiresAt <= now) throw errors.badRequest("expires_at must be in the future.", "expires_at");
@@ -52,6 +55,9 @@ export function createKey(
     rotatedTo: null,
     lastUsedAt: null,
     createdAt: now,
+    memberId,
+    budgetMicros: input.budget?.amount_micros ?? null,
+    budgetPeriod: input.budget?.period ?? null,
   };
   store.durable(() => {
     getAccountRow(store, accountId);
@@ -83,6 +89,8 @@ export function rotateKey(store: Store, id: string, graceSeconds: number, actor:
       ? { revokedAt: now, rotatedTo: row.id }
       : { expiresAt: old.expiresAt === null ? oldExpiry : Math.min(old.expiresAt, oldExpiry), rotatedTo: row.id };
     store.db.update(apiKeys).set(patch).where(eq(apiKeys.id, id)).run();
+    // The line's budget spend moves with its spend (the newest key carries both).
+    if (old.rotatedTo === null) store.sqlite.query("UPDATE budget_spend SET owner = ? WHERE owner = ?").run(keyOwner(row.id), keyOwner(id));
     audit(store, { actor, action: "key.rotate", targetType: "api_key", targetId: id, before: redact(old), after: { ...patch, new_key_id: row.id } }, now);
     return { row, key };
   });
@@ -122,10 +130,12 @@ export function keyView(k: KeyRow, now = Date.now()): KeyViewT {
     rotated_to: k.rotatedTo,
     last_used_at: sec(k.lastUsedAt),
     created_at: sec(k.createdAt)!,
+    member_id: k.memberId,
+    budget: k.budgetMicros !== null && k.budgetPeriod !== null ? { period: k.budgetPeriod, amount_micros: k.budgetMicros } : null,
   };
 }
 
-function redact(k: KeyRow) {
+export function redact(k: KeyRow) {
   const { hash: _h, ...rest } = k;
   return rest;
 }

@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
-import { microsToUsd } from "../../money/units";
+import { leastRemaining } from "../../money/budgets";
+import { microsToUsd, microsToUsdFixed } from "../../money/units";
 import { MeView } from "./model";
 
 export const meModule = (deps: ModuleDeps) =>
@@ -10,6 +11,8 @@ export const meModule = (deps: ModuleDeps) =>
       "/me",
       ({ principal: p }) => {
         const b = deps.credits.balance(p.accountId);
+        const budgets = deps.credits.budgets({ capKeyId: p.capKeyId, memberId: p.memberId ?? null });
+        const least = leastRemaining(budgets);
         return {
           object: "me" as const,
           account_id: p.accountId,
@@ -23,6 +26,7 @@ export const meModule = (deps: ModuleDeps) =>
           available_usd: microsToUsd(b.available),
           key: {
             id: p.keyId,
+            member_id: p.memberId ?? null,
             name: p.keyName,
             display: p.keyDisplay,
             expires_at: p.expiresAt === null ? null : Math.floor(p.expiresAt / 1000),
@@ -31,6 +35,12 @@ export const meModule = (deps: ModuleDeps) =>
             spent_micros: deps.credits.keySpend(p.keyId)?.spent ?? 0,
           },
           limits: deps.limiter.limits(p),
+          budgets: budgets.map((b) => ({
+            scope: b.scope, period: b.period, amount_micros: b.limit, spent_micros: b.spent, held_micros: b.held, remaining_micros: b.remaining,
+            remaining_usd: microsToUsd(Math.max(0, b.remaining)), period_start: Math.floor(b.periodStart / 1000), resets_at: Math.floor(b.resetsAt / 1000),
+            time_zone: deps.credits.budgetClock.timeZone,
+          })),
+          budget_remaining_usd: least === null ? null : microsToUsdFixed(least),
         };
       },
       {

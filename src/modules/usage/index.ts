@@ -2,6 +2,21 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { AdminUsageQuery, UsageQuery, UsageReport } from "./model";
 import { dailyUsage, filterFromQuery, listUsage, totalsOf, type UsageFilter } from "./service";
+import { getMemberRow } from "../../identity/members";
+import type { Principal } from "../../gateway/key-auth";
+import { memberKeyIds } from "../members/service";
+
+/** Only a member's keys: theirs when a member-role key calls, or the member an admin asks about. */
+function byMember(deps: ModuleDeps, f: UsageFilter, memberId: string | null | undefined, onlyRole?: "member"): UsageFilter {
+  if (!memberId) return f;
+  const m = getMemberRow(deps.store, memberId);
+  if (onlyRole && m.role !== onlyRole) return f;
+  return { ...f, accountId: m.accountId, keyIds: memberKeyIds(deps.store, m.accountId, m) };
+}
+
+/** A key of a member with the "member" role sees its member's usage only; owners' and admins' keys the account's. */
+const customerFilter = (deps: ModuleDeps, p: Principal, q: Parameters<typeof filterFromQuery>[0]) =>
+  byMember(deps, filterFromQuery(q, p.accountId), p.memberId, "member");
 
 async function report(deps: ModuleDeps, f: UsageFilter, limit: number, cursor?: string) {
   const { rows, nextCursor } = listUsage(deps.store, f, limit, cursor);
@@ -12,18 +27,18 @@ async function report(deps: ModuleDeps, f: UsageFilter, limit: number, cursor?: 
 export const usageModule = (deps: ModuleDeps) =>
   new Elysia({ tags: ["usage"] })
     .use(deps.auth)
-    .get("/v1/usage", ({ principal, query }) => report(deps, filterFromQuery(query, principal.accountId), query.limit, query.before), {
+    .get("/v1/usage", ({ principal, query }) => report(deps, customerFilter(deps, principal, query), query.limit, query.before), {
       customer: true,
       query: UsageQuery,
       response: UsageReport,
       detail: {
-        summary: "The calling account's usage: requests (newest first), totals, and totals per day and model",
+        summary: "The calling account's usage (a member-role key: its member's keys only): requests (newest first), totals, and totals per day and model",
         description:
           "`data` is one page of rows, newest first: `limit` rows (default 100, at most 1000); pass `next_cursor` as `before` for the next page " +
           "(`has_more` tells whether there is one). `totals` and `daily` cover the whole filtered range on every page.",
       },
     })
-    .get("/admin/usage", ({ query }) => report(deps, filterFromQuery(query), query.limit, query.before), {
+    .get("/admin/usage", ({ query }) => report(deps, byMember(deps, filterFromQuery(query), query.member_id), query.limit, query.before), {
       admin: true,
       query: AdminUsageQuery,
       response: UsageReport,

@@ -10,7 +10,10 @@ export const UsageQuery = z.object({
   before: z.string().optional().describe("Cursor: the `next_cursor` of the previous page."),
 });
 
-export const AdminUsageQuery = UsageQuery.extend({ account_id: z.string().optional() });
+export const AdminUsageQuery = UsageQuery.extend({
+  account_id: z.string().optional(),
+  member_id: z.string().optional().describe("Only the keys of this member (the owner's include keys made by the operator)."),
+});
 
 export const UsageRow = z.object({
   object: z.literal("usage_record"),

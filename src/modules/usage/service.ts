@@ -5,6 +5,8 @@ import { forEachSlice } from "./slices";
 export interface UsageFilter {
   accountId?: string;
   keyId?: string;
+  /** Any of these keys (a rotation line, a member's keys); empty matches nothing. */
+  keyIds?: readonly string[];
   model?: string;
   /** Milliseconds, inclusive. */
   from?: number;
@@ -28,6 +30,10 @@ function where(f: UsageFilter, time = "created_at"): { sql: string; args: (strin
   const args: (string | number)[] = [];
   if (f.accountId) (parts.push("account_id = ?"), args.push(f.accountId));
   if (f.keyId) (parts.push("key_id = ?"), args.push(f.keyId));
+  if (f.keyIds) {
+    parts.push(f.keyIds.length ? `key_id IN (${f.keyIds.map(() => "?").join(", ")})` : "0");
+    args.push(...f.keyIds);
+  }
   if (f.model) (parts.push("model = ?"), args.push(f.model));
   if (f.from !== undefined) (parts.push(`${time} >= ?`), args.push(f.from));
   if (f.to !== undefined) (parts.push(`${time} < ?`), args.push(f.to));
@@ -90,7 +96,7 @@ const DAILY_SUMS = `sum(requests) AS requests, sum(prompt_tokens) AS prompt_toke
 
 /**
  * Totals by UTC day and model: raw rows plus the rolled-up history in usage_daily (a key
- * filter cannot apply to rollups, which are per account and model). The raw rows are summed in
+ * filter, or a member's, cannot apply to rollups, which are per account and model). The raw rows are summed in
  * slices (see forEachSlice), so a range of millions of rows never blocks other requests.
  */
 export async function dailyUsage(store: Store, f: UsageFilter): Promise<DailyUsageT[]> {
@@ -107,7 +113,7 @@ export async function dailyUsage(store: Store, f: UsageFilter): Promise<DailyUsa
       .all(...raw.args) as DailyUsageT[];
     for (const r of rows) add(r);
   });
-  if (!f.keyId) {
+  if (!f.keyId && !f.keyIds) {
     const d = whereDaily({ accountId: f.accountId, model: f.model, from: f.from, to: f.to });
     const rows = store.prepared(`SELECT day, model, ${DAILY_SUMS} FROM usage_daily ${d.sql} GROUP BY day, model`).all(...d.args) as DailyUsageT[];
     for (const r of rows) add(r);
@@ -144,9 +150,12 @@ export function totalsOf(daily: DailyUsageT[]) {
   return daily.reduce((acc, d) => addTotals(acc, d), zero);
 }
 
+const BUDGET_DAYS_KEPT = 40;
+
 /**
  * Retention: raw rows older than `retentionDays` become daily totals (added to usage_daily) and
- * are deleted, in one transaction, so the table stays bounded and history keeps its totals.
+ * are deleted, in one transaction, so the table stays bounded and history keeps its totals; budget
+ * spend days no current period can reach are deleted with them.
  */
 export function rollUpUsage(store: Store, retentionDays: number, now = Date.now()): number {
   // Cut at a UTC day boundary so that a day is never split between raw rows and its rollup.
@@ -163,6 +172,8 @@ export function rollUpUsage(store: Store, retentionDays: number, now = Date.now(
            reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, cost_micros = cost_micros + excluded.cost_micros`,
       )
       .run(cutoff);
+    // Budget days: the longest period (a month, or a week that began in the month before) is under 40 days.
+    store.sqlite.query("DELETE FROM budget_spend WHERE day < ?").run(now - BUDGET_DAYS_KEPT * DAY_MS);
     return store.sqlite.query("DELETE FROM usage_log WHERE created_at < ?").run(cutoff).changes;
   });
 }

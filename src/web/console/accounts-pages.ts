@@ -8,6 +8,7 @@ import { keyView, listKeys, revokeKey, getKeyRow } from "../../modules/keys/serv
 import { listLedger, postCredit } from "../../money/ledger";
 import { publicBase } from "../../identity/logins";
 import { createInvite, getLogin } from "../../identity/logins/service";
+import { listMemberRows } from "../../identity/members";
 import { Reveals } from "../../identity/sessions";
 import { planOf } from "../portal/service";
 import { setAccountPlan } from "../../modules/ratelimit/service";
@@ -61,12 +62,14 @@ async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, 
   const invite = invites.take(op.session.token);
   const account = kit.view(id);
   const login = getLogin(deps.store, id);
+  const team = listMemberRows(deps.store, id);
   const since = Math.floor(deps.now() / DAY_MS) * DAY_MS - 29 * DAY_MS;
   const t = totalsOf(await dailyUsage(deps.store, { accountId: id, from: since }));
   return kit.render(request, op, "accounts", account.name, accountView({
     csrf: op.session.csrf,
     account,
-    login: login && { email: login.email, lastLoginAt: login.lastLoginAt },
+    login: login && { email: login.email ?? "", lastLoginAt: login.lastLoginAt },
+    team: { admin: team.filter((m) => m.role === "admin").length, member: team.filter((m) => m.role === "member").length },
     plans: kit.plans(),
     limits: planOf(deps.store, deps.config, id)?.limits ?? null,
     keys: listKeys(deps.store, id).map((k) => keyView(k, deps.now())),

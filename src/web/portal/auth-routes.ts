@@ -5,7 +5,7 @@ import { clientAddress, throttleKey, type AddressSource } from "../../lib/client
 import { checkPreCsrf, field, fieldErrors, preCsrf, safeNext } from "../forms";
 import { htmlResponse, redirectResponse } from "../html";
 import { SetPasswordForm } from "../../identity/logins/model";
-import { acceptInvite, findInvite, findLogin, getLogin, touchLogin, type InviteState } from "../../identity/logins/service";
+import { acceptInvite, findInvite, findLogin, touchLogin, type InviteState } from "../../identity/logins/service";
 import { clearSessionCookie, flashCookie, isSecure, sameOrigin, sessionCookie, takeFlash } from "../session";
 import { createSession, deleteSession, hashPassword, verifyPassword } from "../../identity/sessions";
 import { inviteInvalidView, inviteView, loginView } from "./views/auth";
@@ -29,8 +29,8 @@ const preFor = (deps: ModuleDeps) => (request: Request) => preCsrf(request, isSe
 /** Signs the customer in and sends the browser on, with a welcome message when given. */
 function sessionStarter(deps: ModuleDeps) {
   const ttlMs = deps.config.session_ttl_hours * 3_600_000;
-  return (request: Request, accountId: string, to: string, welcome?: string) => {
-    const s = createSession(deps.store, { kind: "customer", accountId, ttlMs }, deps.now());
+  return (request: Request, who: { accountId: string; memberId: string }, to: string, welcome?: string) => {
+    const s = createSession(deps.store, { kind: "customer", accountId: who.accountId, memberId: who.memberId, ttlMs }, deps.now());
     return redirectResponse(to, [sessionCookie(deps, request, s), ...(welcome ? [flashCookie({ kind: "ok", message: welcome }, isSecure(deps, request))] : [])]);
   };
 }
@@ -77,8 +77,8 @@ const portalLoginRoutes = (deps: ModuleDeps) => {
         return render(401, "The email or password is incorrect.");
       }
       signIn.reset(key);
-      touchLogin(deps.store, login.accountId, deps.now());
-      return startSession(request, login.accountId, safeNext(field(body, "next"), "/portal", "/portal"));
+      touchLogin(deps.store, login.memberId, deps.now());
+      return startSession(request, login, safeNext(field(body, "next"), "/portal", "/portal"));
     }, hide())
     .post("/portal/logout", ({ request, user }) => {
       deleteSession(deps.store, user.session.token);
@@ -97,9 +97,9 @@ const portalInviteRoutes = (deps: ModuleDeps) => {
       const found = findInvite(deps.store, params.token, deps.now());
       if (!found || found.state !== "ok") return invalidInvite(found);
       const { token, headers } = pre(request);
-      const reset = getLogin(deps.store, found.account.id) !== null;
+      const reset = found.member?.passwordHash != null;
       return htmlResponse(
-        inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: found.invite.email, reset }),
+        inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: found.invite.email, reset, role: found.member?.role }),
         200,
         headers,
       );
@@ -111,7 +111,7 @@ const portalInviteRoutes = (deps: ModuleDeps) => {
       const email = field(body, "email");
       const render = (errors: Record<string, string>, status = 400) =>
         htmlResponse(
-          inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: email || found.invite.email, errors, reset: getLogin(deps.store, found.account.id) !== null }),
+          inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: email || found.invite.email, errors, reset: found.member?.passwordHash != null, role: found.member?.role }),
           status,
           headers,
         );
@@ -120,8 +120,8 @@ const portalInviteRoutes = (deps: ModuleDeps) => {
       if (!parsed.success) return render(fieldErrors(parsed.error));
       const passwordHash = await hashPassword(parsed.data.password);
       try {
-        const accountId = acceptInvite(deps.store, params.token, { email: parsed.data.email, passwordHash }, deps.now());
-        return startSession(request, accountId, "/portal", "Your password is set. Welcome to your dashboard.");
+        const who = acceptInvite(deps.store, params.token, { email: parsed.data.email, passwordHash }, deps.now());
+        return startSession(request, who, "/portal", "Your password is set. Welcome to your dashboard.");
       } catch (e) {
         if (e instanceof ApiError && e.status < 500) return render(e.param === "email" ? { email: e.message } : { form: e.message }, e.status);
         throw e;

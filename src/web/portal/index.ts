@@ -7,6 +7,8 @@ import { webAssets } from "../assets";
 import { portalAuthRoutes } from "./auth-routes";
 import { creditsPages } from "./credits-pages";
 import { keysPages } from "./keys-pages";
+import { keyEditPages } from "./key-edit-pages";
+import { membersPages } from "./members-pages";
 import { overviewPages, quickstartPages } from "./overview-pages";
 import { hide } from "./page-kit";
 import { portalUsagePages } from "./usage-pages";
@@ -25,6 +27,8 @@ export const portalModule = (deps: ModuleDeps) => {
     .get("/", () => redirectResponse("/portal"), { detail: { hide: true } })
     .use(overviewPages(deps))
     .use(keysPages(deps))
+    .use(keyEditPages(deps))
+    .use(membersPages(deps))
     .use(portalUsagePages(deps))
     .use(creditsPages(deps))
     .use(quickstartPages(deps))

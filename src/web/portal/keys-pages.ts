@@ -6,16 +6,17 @@ import { field, fieldList } from "../forms";
 import { redirectResponse } from "../html";
 import type { PortalUser } from "../session";
 import { Reveals } from "../../identity/sessions";
-import { createKey, keyView, listKeys, revokeKey, rotateKey } from "../../modules/keys/service";
-import { DAY_MS, hide, portalKit, type PortalKit } from "./page-kit";
-import { ownKey } from "./service";
-import { keysView } from "./views/keys";
+import { createKey, keyView, revokeKey, rotateKey } from "../../modules/keys/service";
+import { listMemberRows } from "../../identity/members";
+import { DAY_MS, hide, portalKit, seesAll, type PortalKit } from "./page-kit";
+import { rotationLines, visibleKey, visibleKeys } from "./key-access";
+import { keysView, type KeyBudget } from "./views/keys";
 
 const EXPIRY_DAYS = new Set(["7", "30", "90", "365"]);
 /** A new key, shown once by the next page. */
 type Reveal = { key: string; name: string; rotated: boolean };
 
-/** The customer's API keys: list, create, rotate and revoke. */
+/** The customer's API keys (a member's own, or all for owners and admins): list, create, rotate and revoke. */
 export const keysPages = (deps: ModuleDeps) => {
   const kit = portalKit(deps);
   const { safe, back, actor } = kit;
@@ -33,12 +34,13 @@ export const keysPages = (deps: ModuleDeps) => {
       const form = readKeyForm(deps, body);
       if (form.error) return back(request, "/portal/keys", "error", form.error);
       const now = deps.now();
+      // The key is the member's who made it (their usage, their budget, removed with them).
       const { row, key } = createKey(deps.store, deps.config.key_prefix, user.account.id, {
         name: field(body, "name").trim(),
         models: form.models.length ? form.models : null,
         expires_at: form.days ? Math.floor((now + Number(form.days) * DAY_MS) / 1000) : null,
         spend_cap_micros: form.capMicros,
-      }, actor(user), now);
+      }, actor(user), now, user.member.id);
       // Post/redirect/get: the key is shown once by the next page, and a reload creates nothing.
       reveals.put(user.session.token, { key, name: row.name, rotated: false });
       return redirectResponse("/portal/keys");
@@ -47,7 +49,7 @@ export const keysPages = (deps: ModuleDeps) => {
       const grace = Number(field(body, "grace_seconds") || 0);
       if (![0, 3600, 86400, 604800].includes(grace)) return back(request, "/portal/keys", "error", "Choose when the old key should stop working.");
       try {
-        ownKey(deps.store, user.account.id, params.id);
+        visibleKey(deps.store, user, params.id);
         const { row, key } = rotateKey(deps.store, params.id, grace, actor(user), deps.now());
         reveals.put(user.session.token, { key, name: row.name, rotated: true });
         return redirectResponse("/portal/keys");
@@ -57,7 +59,7 @@ export const keysPages = (deps: ModuleDeps) => {
     }), hide())
     .post("/portal/keys/:id/revoke", ({ request, user, params }) => safe(request, () => {
       try {
-        const k = ownKey(deps.store, user.account.id, params.id);
+        const k = visibleKey(deps.store, user, params.id);
         revokeKey(deps.store, k.id, actor(user), deps.now());
         return back(request, "/portal/keys", "ok", `Key “${k.name || `${k.prefix}…${k.last4}`}” revoked: it no longer works.`);
       } catch (e) {
@@ -67,12 +69,21 @@ export const keysPages = (deps: ModuleDeps) => {
 };
 
 function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: PortalUser, extra: { created?: Reveal | null }) {
+  const keys = visibleKeys(deps.store, u);
+  const budgets = new Map<string, KeyBudget>();
+  for (const line of rotationLines(keys)) {
+    const b = deps.credits.budgets({ capKeyId: line.newest.id, memberId: null })[0];
+    if (b) for (const k of line.keys) budgets.set(k.id, { period: b.period, limit: b.limit, remaining: b.remaining });
+  }
+  const emails = new Map(listMemberRows(deps.store, u.account.id, { removed: true }).map((m) => [m.id, m.email ?? m.id]));
   return kit.render(request, u, "keys", "API keys", keysView({
     csrf: u.session.csrf,
-    keys: listKeys(deps.store, u.account.id).map((k) => keyView(k, deps.now())),
+    keys: keys.map((k) => keyView(k, deps.now())),
     models: deps.config.models.map((m) => m.id),
     disabled: kit.suspended(u),
     now: deps.now(),
+    owners: seesAll(u) ? (k) => (k.member_id ? (emails.get(k.member_id) ?? k.member_id) : "Owner") : undefined,
+    budgets,
     ...extra,
   }));
 }

@@ -1,9 +1,10 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
-import { keyView, listKeys } from "../../modules/keys/service";
+import { keyView } from "../../modules/keys/service";
 import { publicBase } from "../../identity/logins";
 import type { PortalUser } from "../session";
-import { hide, portalKit, type PortalKit } from "./page-kit";
+import { hide, portalKit, seesAll, type PortalKit } from "./page-kit";
+import { visibleKeys } from "./key-access";
 import { dailySeries, planOf } from "./service";
 import { overviewView } from "./views/overview";
 import { quickstartView } from "./views/quickstart";
@@ -17,13 +18,20 @@ export const overviewPages = (deps: ModuleDeps) => {
 };
 
 async function overviewPage(deps: ModuleDeps, kit: PortalKit, request: Request, user: PortalUser) {
-  const keys = listKeys(deps.store, user.account.id).filter((k) => keyView(k, deps.now()).status === "active");
+  const mine = visibleKeys(deps.store, user);
+  const keys = mine.filter((k) => keyView(k, deps.now()).status === "active");
+  // Members see what their own keys spent; owners and admins the account's.
+  const filter = seesAll(user) ? { accountId: user.account.id } : { accountId: user.account.id, keyIds: mine.map((k) => k.id) };
+  const b = user.member.id ? deps.credits.budgets({ capKeyId: null, memberId: user.member.id })[0] : undefined;
+  const clock = deps.credits.budgetClock;
   return kit.render(request, user, "overview", "Overview", overviewView({
     account: user.account,
     balance: deps.credits.balance(user.account.id),
-    series: await dailySeries(deps.store, { accountId: user.account.id }, deps.now()),
+    series: await dailySeries(deps.store, filter, deps.now()),
     plan: planOf(deps.store, deps.config, user.account.id),
     keyCount: keys.length,
+    own: !seesAll(user),
+    budget: b ? { period: b.period, limit: b.limit, spent: b.spent, remaining: b.remaining, resetsAt: `${clock.format(b.resetsAt)} (${clock.timeZone})` } : null,
   }), { chart: true });
 }
 
@@ -33,7 +41,7 @@ export const quickstartPages = (deps: ModuleDeps) => {
   return new Elysia()
     .use(deps.webAuth)
     .get("/portal/quickstart", ({ request, user }) => kit.safe(request, () => {
-      const keys = listKeys(deps.store, user.account.id).map((k) => keyView(k, deps.now()));
+      const keys = visibleKeys(deps.store, user).map((k) => keyView(k, deps.now()));
       const active = keys.filter((k) => k.status === "active");
       const model = active.find((k) => k.models)?.models?.[0] ?? deps.config.models[0]?.id ?? "grok-4";
       return kit.render(request, user, "quickstart", "Quickstart", quickstartView({ baseUrl: `${publicBase(deps, request)}/v1`, model, hasKey: active.length > 0 }));

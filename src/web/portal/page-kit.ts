@@ -1,6 +1,6 @@
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { html, htmlResponse, redirectResponse, type Html } from "../html";
-import { page } from "../layout";
+import { OWNER_NAV, page, PORTAL_NAV } from "../layout";
 import { flashCookie, htmlErrors, isSecure, takeFlash, type PortalUser } from "../session";
 import { suspendedBanner } from "./views/overview";
 
@@ -14,11 +14,15 @@ export function portalKit(deps: ModuleDeps) {
   return {
     /** Runs a handler so that its errors render as portal pages (see htmlErrors). */
     safe: htmlErrors(deps, "/portal", { href: "/portal", label: "Back to the portal" }),
-    actor: (u: PortalUser) => `portal:${u.account.id}`,
+    /** Audit actor: the account, and the member when there is one. */
+    actor: (u: PortalUser) => (u.member.id ? `portal:${u.account.id}:${u.member.id}` : `portal:${u.account.id}`),
     render: (request: Request, u: PortalUser, active: string, title: string, body: Html, o: { status?: number; chart?: boolean } = {}) => {
       const f = takeFlash(request);
       return htmlResponse(
-        page({ area: "portal", title, active, who: u.email, csrf: u.session.csrf, flash: f.flash, chart: o.chart, body: html`${suspendedBanner(u.account)}${body}` }),
+        page({
+          area: "portal", title, active, who: u.email, csrf: u.session.csrf, flash: f.flash, chart: o.chart, nav: navFor(u),
+          body: html`${suspendedBanner(u.account)}${body}`,
+        }),
         o.status ?? 200,
         f.headers,
       );
@@ -31,3 +35,9 @@ export function portalKit(deps: ModuleDeps) {
 }
 
 export type PortalKit = ReturnType<typeof portalKit>;
+
+/** The portal's navigation for the signed-in member: billing, credits and members are the owner's. */
+export const navFor = (u: PortalUser) => (u.member.role === "owner" ? PORTAL_NAV : PORTAL_NAV.filter((n) => !OWNER_NAV.has(n.id)));
+
+/** Owners and admins see every key and all usage; members their own. */
+export const seesAll = (u: PortalUser) => u.member.role !== "member";

@@ -1,21 +1,26 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { microsToUsd } from "../../money/units";
-import { listKeys } from "../../modules/keys/service";
+import { listMemberRows } from "../../identity/members";
+import { memberKeyIds } from "../../modules/members/service";
 import { dayStart } from "../forms";
 import type { PortalUser } from "../session";
-import { DAY_MS, hide, portalKit, type PortalKit } from "./page-kit";
+import { lineOf, rotationLines, visibleKeys, type KeyLine } from "./key-access";
+import { DAY_MS, hide, portalKit, seesAll, type PortalKit } from "./page-kit";
 import { usageCsvStream, usagePage } from "./service";
-import { portalUsageView } from "./views/usage";
+import { portalUsageView, type FilterOption } from "./views/usage";
 
-/** The account's requests (filtered by model, key and days) and their CSV export. */
+/**
+ * The requests (filtered by model, key, member and days) and their CSV export: a member sees their
+ * own keys' only, owners and admins the account's. A key and its replacements are one entry.
+ */
 export const portalUsagePages = (deps: ModuleDeps) => {
   const kit = portalKit(deps);
   return new Elysia()
     .use(deps.webAuth)
     .get("/portal/usage", ({ request, user, query }) => kit.safe(request, () => usageListPage(deps, kit, request, user, query)), hide())
     .get("/portal/usage.csv", ({ request, user, query }) => kit.safe(request, () => {
-      const { filter } = usageFilter(query, user);
+      const { filter } = usageFilter(deps, query, user, scopeOf(deps, user));
       const day = new Date(deps.now()).toISOString().slice(0, 10);
       return new Response(usageCsvStream(deps.store, filter, microsToUsd), {
         headers: {
@@ -27,34 +32,56 @@ export const portalUsagePages = (deps: ModuleDeps) => {
     }), hide());
 };
 
+/** What the signed-in member may filter by: the rotation lines of the keys they see, and (owners, admins) the members. */
+function scopeOf(deps: ModuleDeps, user: PortalUser) {
+  const keys = visibleKeys(deps.store, user);
+  return { keys, lines: rotationLines(keys), members: seesAll(user) ? listMemberRows(deps.store, user.account.id, { removed: true }) : [] };
+}
+type Scope = ReturnType<typeof scopeOf>;
+
 async function usageListPage(deps: ModuleDeps, kit: PortalKit, request: Request, user: PortalUser, query: Record<string, unknown>) {
-  const { filter, values, search } = usageFilter(query, user);
-  const keys = listKeys(deps.store, user.account.id);
-  const names = new Map(keys.map((k) => [k.id, k.name || `${k.prefix}…${k.last4}`]));
+  const scope = scopeOf(deps, user);
+  const { filter, values, search } = usageFilter(deps, query, user, scope);
+  const names = new Map(scope.keys.map((k) => [k.id, k.name || `${k.prefix}…${k.last4}`]));
   const before = typeof query.before === "string" ? query.before : undefined;
   const data = await usagePage(deps.store, filter, 50, before);
   return kit.render(request, user, "usage", "Usage", portalUsageView({
     values,
     models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),
-    keys: keys.map((k) => ({ value: k.id, label: names.get(k.id)! })),
+    keys: scope.lines.map(lineOption),
+    members: seesAll(user) ? scope.members.map((m) => ({ value: m.id, label: `${m.email ?? m.id}${m.removedAt !== null ? " (removed)" : ""}` })) : undefined,
     totals: data.totals,
     rows: data.rows,
     next: data.nextCursor,
     query: search,
     keyName: (id) => (id ? names.get(id) ?? id : "—"),
+    all: seesAll(user),
   }));
 }
 
+/** One entry per rotation line: its newest key's name and display, and how many keys it spans. */
+function lineOption(l: KeyLine): FilterOption {
+  const k = l.newest;
+  const name = k.name ? `${k.name} · ${k.prefix}…${k.last4}` : `${k.prefix}…${k.last4}`;
+  return { value: k.id, label: l.keys.length > 1 ? `${name} (${l.keys.length} keys, rotated)` : name };
+}
+
 /** The usage filter from the query: the form's values, the query string to keep, and the filter. */
-function usageFilter(query: Record<string, unknown>, user: PortalUser) {
-  const values = {
-    model: typeof query.model === "string" ? query.model : "",
-    key: typeof query.key === "string" ? query.key : "",
-    from: typeof query.from === "string" ? query.from : "",
-    to: typeof query.to === "string" ? query.to : "",
-  };
+function usageFilter(deps: ModuleDeps, query: Record<string, unknown>, user: PortalUser, scope: Scope) {
+  const text = (name: string) => (typeof query[name] === "string" ? (query[name] as string) : "");
+  const values = { model: text("model"), key: text("key"), member: text("member"), from: text("from"), to: text("to") };
   const from = dayStart(values.from);
   const to = dayStart(values.to);
+  // Members: only their own keys, whatever the query says; owners and admins: the whole account.
+  let keyIds: string[] | undefined = seesAll(user) ? undefined : scope.keys.map((k) => k.id);
+  const line = values.key ? lineOf(scope.lines, values.key) : undefined;
+  if (values.key) {
+    values.key = line?.newest.id ?? values.key;
+    keyIds = narrow(keyIds, line ? line.keys.map((k) => k.id) : []);
+  }
+  const member = seesAll(user) ? scope.members.find((m) => m.id === values.member) : undefined;
+  if (member) keyIds = narrow(keyIds, memberKeyIds(deps.store, user.account.id, member));
+  else values.member = "";
   const search = new URLSearchParams(Object.entries(values).filter(([, v]) => v));
   if (typeof query.before === "string") search.set("before", query.before);
   return {
@@ -64,9 +91,11 @@ function usageFilter(query: Record<string, unknown>, user: PortalUser) {
     filter: {
       accountId: user.account.id,
       model: values.model || undefined,
-      keyId: values.key || undefined,
+      keyIds,
       from: from ?? undefined,
       to: to === null ? undefined : to + DAY_MS,
     },
   };
 }
+
+const narrow = (a: string[] | undefined, b: string[]) => (a === undefined ? b : a.filter((id) => b.includes(id)));

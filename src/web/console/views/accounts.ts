@@ -48,6 +48,8 @@ export interface AccountDetail {
   csrf: string;
   account: AccountViewT;
   login: { email: string; lastLoginAt: number | null } | null;
+  /** Portal members by role (the owner's invite is on this page; the others: CLI or admin API). */
+  team: { admin: number; member: number };
   plans: string[];
   limits: { rpm: number; tpm: number; concurrency: number } | null;
   keys: KeyViewT[];
@@ -83,7 +85,8 @@ ${o.invite && secretBox("Invite link", `Send this one-time link to the customer$
   <section class="card" aria-labelledby="manage-title">
     <h2 id="manage-title">Access</h2>
     <dl class="facts">
-      <dt>Sign-in</dt><dd>${o.login ? html`${o.login.email} <span class="muted">· last ${o.login.lastLoginAt ? dateTime(o.login.lastLoginAt) : "never"}</span>` : html`<span class="muted">No login yet</span>`}</dd>
+      <dt>Owner</dt><dd>${o.login ? html`${o.login.email} <span class="muted">· last ${o.login.lastLoginAt ? dateTime(o.login.lastLoginAt) : "never"}</span>` : html`<span class="muted">No login yet</span>`}</dd>
+      <dt>Team</dt><dd data-testid="team">${o.team.admin} admin${o.team.admin === 1 ? "" : "s"} · ${o.team.member} member${o.team.member === 1 ? "" : "s"}</dd>
       <dt>Limits</dt><dd>${o.limits ? `${n(o.limits.rpm)} req/min · ${n(o.limits.tpm)} tokens/min · ${n(o.limits.concurrency)} concurrent` : "—"}</dd>
     </dl>
     <div class="actions-stack">

@@ -31,12 +31,15 @@ export function inviteView(o: {
   email?: string | null;
   errors?: Errors;
   reset: boolean;
+  /** The role the invite is for (owners manage the account; admins and members join it). */
+  role?: string;
 }): Html {
   const e = o.errors ?? {};
+  const invited = !o.role || o.role === "owner" ? "You have been invited to manage" : `You have been invited to join as ${o.role === "admin" ? "an admin" : "a member"} of`;
   return authPage(
     o.reset ? "Reset your password" : "Accept your invite",
     html`<h1>${o.reset ? "Choose a new password" : "Welcome to Tollgate"}</h1>
-<p class="muted">${o.reset ? "Set a new password for" : "You have been invited to manage"} <strong>${o.accountName}</strong>.</p>
+<p class="muted">${o.reset ? "Set a new password for" : invited} <strong>${o.accountName}</strong>.</p>
 ${e.form && flashBox({ kind: "error", message: e.form })}
 <form class="stack" method="post" action="/portal/invite/${o.token}">
   ${csrfField(o.csrf)}

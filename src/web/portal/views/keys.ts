@@ -21,6 +21,17 @@ const EXPIRY = [
 ] as const;
 const GRACE = [["0", "Immediately"], ["3600", "After 1 hour"], ["86400", "After 24 hours"], ["604800", "After 7 days"]] as const;
 
+/** Where a key line's budget stands, for its row. */
+export interface KeyBudget {
+  period: string;
+  limit: number;
+  remaining: number;
+}
+
+export function budgetText(b: KeyBudget): Html {
+  return html`<div class="muted" data-testid="key-budget">${usd(b.limit)} per ${b.period} · ${usd(Math.max(0, b.remaining))} left</div>`;
+}
+
 export function keysView(o: {
   csrf: string;
   keys: KeyViewT[];
@@ -28,8 +39,13 @@ export function keysView(o: {
   created?: { key: string; name: string; rotated: boolean } | null;
   disabled: boolean;
   now: number;
+  /** Owners and admins see everyone's keys, with whose each is. */
+  owners?: (k: KeyViewT) => string;
+  /** Budget of each key's rotation line, by key id. */
+  budgets: Map<string, KeyBudget>;
 }): Html {
   const active = o.keys.filter((k) => k.status === "active");
+  const row = (k: KeyViewT) => keyRow(k, { csrf: o.csrf, disabled: o.disabled, now: o.now, owner: o.owners?.(k), budget: o.budgets.get(k.id) });
   return html`${pageHead("API keys", "Keys authenticate your requests. Each key is shown once, when it is created.")}
 ${o.created && secretBox(
     o.created.rotated ? "Your replacement key" : "Your new API key",
@@ -37,13 +53,13 @@ ${o.created && secretBox(
     o.created.key,
   )}
 <section class="card" aria-labelledby="keys-title">
-  <div class="card-head"><h2 id="keys-title">Your keys</h2><span class="muted">${active.length} active</span></div>
+  <div class="card-head"><h2 id="keys-title">${o.owners ? "The account's keys" : "Your keys"}</h2><span class="muted">${active.length} active</span></div>
   ${o.keys.length === 0
     ? empty("No API keys yet", html`<p>Create one below to start calling the API.</p>`)
-    : html`<div class="table-wrap"><table class="data">
-    <thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Models</th><th scope="col">Status</th>
+    : html`<div class="table-wrap"><table class="data cards" aria-labelledby="keys-title">
+    <thead><tr><th scope="col">Name</th><th scope="col">Key</th>${o.owners && html`<th scope="col">Member</th>`}<th scope="col">Models</th><th scope="col">Status</th>
       <th scope="col" class="num">Spent</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-    <tbody>${o.keys.map((k) => keyRow(k, o.csrf, o.disabled, o.now))}</tbody>
+    <tbody>${o.keys.map(row)}</tbody>
   </table></div>`}
 </section>
 <section class="card" aria-labelledby="create-title">
@@ -66,26 +82,29 @@ ${o.created && secretBox(
 </section>`;
 }
 
-function keyRow(k: KeyViewT, csrf: string, disabled: boolean, now: number): Html {
-  const expires = k.expires_at === null ? "Never" : html`<span title="${dateTime(k.expires_at * 1000)} UTC">${relative(k.expires_at * 1000, now)}</span>`;
+function keyRow(k: KeyViewT, o: { csrf: string; disabled: boolean; now: number; owner?: string; budget?: KeyBudget }): Html {
+  const expires = k.expires_at === null ? "Never" : html`<span title="${dateTime(k.expires_at * 1000)} UTC">${relative(k.expires_at * 1000, o.now)}</span>`;
+  const label = k.name || k.display;
   return html`<tr data-key-id="${k.id}">
-  <td>${k.name || html`<span class="muted">Unnamed</span>`}</td>
-  <td><code>${k.display}</code></td>
-  <td>${k.models ? k.models.join(", ") : html`<span class="muted">All models</span>`}</td>
-  <td>${statusBadge(k.status)}</td>
-  <td class="num">${money(k.spent_micros)}${k.spend_cap_micros !== null && html`<span class="muted"> / ${usd(k.spend_cap_micros)}</span>`}</td>
-  <td class="nowrap">${k.last_used_at === null ? html`<span class="muted">Never</span>` : relative(k.last_used_at * 1000, now)}</td>
-  <td class="nowrap">${k.status === "revoked" ? "—" : expires}</td>
-  <td>${k.status === "active" && !disabled
+  <td data-label="Name">${k.name || html`<span class="muted">Unnamed</span>`}</td>
+  <td data-label="Key"><code>${k.display}</code></td>
+  ${o.owner !== undefined && html`<td data-label="Member">${o.owner}</td>`}
+  <td data-label="Models" class="wrap">${k.models ? k.models.join(", ") : html`<span class="muted">All models</span>`}</td>
+  <td data-label="Status">${statusBadge(k.status)}</td>
+  <td data-label="Spent" class="num"><div>${money(k.spent_micros)}${k.spend_cap_micros !== null && html`<span class="muted"> / ${usd(k.spend_cap_micros)}</span>`}${o.budget && budgetText(o.budget)}</div></td>
+  <td data-label="Last used" class="nowrap">${k.last_used_at === null ? html`<span class="muted">Never</span>` : relative(k.last_used_at * 1000, o.now)}</td>
+  <td data-label="Expires" class="nowrap">${k.status === "revoked" ? "—" : expires}</td>
+  <td class="row-actions">${k.status === "active" && !o.disabled
     ? html`<div class="actions">
-    <form method="post" action="/portal/keys/${k.id}/rotate" class="inline" data-confirm="A new key replaces “${k.name || k.display}”. The old key stops working at the time you chose." data-confirm-action="Rotate key">
-      ${csrfField(csrf)}
+    <a class="btn small" href="/portal/keys/${k.id}/edit">Edit<span class="sr-only"> ${label}</span></a>
+    <form method="post" action="/portal/keys/${k.id}/rotate" class="inline" data-confirm="A new key replaces “${label}”. The old key stops working at the time you chose." data-confirm-action="Rotate key">
+      ${csrfField(o.csrf)}
       <label class="sr-only" for="grace-${k.id}">When the old key stops working</label>
       <select id="grace-${k.id}" name="grace_seconds" class="small">${GRACE.map(([v, l]) => html`<option value="${v}">${l}</option>`)}</select>
       <button class="btn small" type="submit">Rotate</button>
     </form>
-    <form method="post" action="/portal/keys/${k.id}/revoke" data-confirm="Revoke “${k.name || k.display}”? Requests with this key are refused at once. This cannot be undone." data-confirm-action="Revoke key">
-      ${csrfField(csrf)}<button class="btn small danger" type="submit">Revoke</button>
+    <form method="post" action="/portal/keys/${k.id}/revoke" data-confirm="Revoke “${label}”? Requests with this key are refused at once. This cannot be undone." data-confirm-action="Revoke key">
+      ${csrfField(o.csrf)}<button class="btn small danger" type="submit">Revoke</button>
     </form></div>`
     : ""}</td>
 </tr>`;

@@ -20,20 +20,38 @@ export function suspendedBanner(account: AccountRow): Html {
 
 const limit = (n: number) => (Number.isFinite(n) ? int(n) : "Unlimited");
 
-export function overviewView(o: { account: AccountRow; balance: Balance; series: DaySeries; plan: PlanInfo | null; keyCount: number }): Html {
+/** The signed-in member's own budget, shown on the overview. */
+export interface OwnBudget {
+  period: string;
+  limit: number;
+  spent: number;
+  remaining: number;
+  resetsAt: string;
+}
+
+export function overviewView(o: {
+  account: AccountRow; balance: Balance; series: DaySeries; plan: PlanInfo | null; keyCount: number;
+  /** A member's view: their own keys' spend, and the owner's links hidden. */
+  own: boolean;
+  budget: OwnBudget | null;
+}): Html {
   const { balance: b, series: s } = o;
   const spend30 = s.spend.reduce((a, v) => a + v, 0);
   const tokens30 = s.tokens.reduce((a, v) => a + v, 0);
   const requests30 = s.requests.reduce((a, v) => a + v, 0);
   const low = b.available <= 0;
   return html`${pageHead("Overview", html`Signed in to <strong>${o.account.name}</strong>`)}
-${low && o.account.status === "active" && html`<div class="flash warn" role="status">You have no available credit: requests are refused until you <a href="/portal/credits">add credits</a>.</div>`}
+${low && o.account.status === "active" && html`<div class="flash warn" role="status">You have no available credit: requests are refused until ${o.own ? "the account's owner adds credits" : html`you <a href="/portal/credits">add credits</a>`}.</div>`}
 <section class="grid" aria-label="Balance">
   <div class="stat accent"><div class="label">Available</div><div class="value"${exactTitle(b.available)} data-testid="available">${cents(b.available)}</div><div class="hint">What new requests can spend</div></div>
   <div class="stat"><div class="label">Balance</div><div class="value"${exactTitle(b.balance)} data-testid="balance">${cents(b.balance)}</div><div class="hint">Credits minus settled charges</div></div>
   <div class="stat"><div class="label">Held</div><div class="value"${exactTitle(b.held)} data-testid="held">${cents(b.held)}</div><div class="hint">Reserved by requests in flight</div></div>
-  <div class="stat"><div class="label">Spend, 30 days</div><div class="value"${exactTitle(spend30)} data-testid="spend30">${cents(spend30)}</div><div class="hint">${int(requests30)} requests · ${compact(tokens30)} tokens</div></div>
+  <div class="stat"><div class="label">${o.own ? "Your spend, 30 days" : "Spend, 30 days"}</div><div class="value"${exactTitle(spend30)} data-testid="spend30">${cents(spend30)}</div><div class="hint">${int(requests30)} requests · ${compact(tokens30)} tokens</div></div>
 </section>
+${o.budget && html`<section class="card" aria-labelledby="budget-title">
+  <div class="card-head"><h2 id="budget-title">Your budget</h2><span class="muted">Resets ${o.budget.resetsAt}</span></div>
+  <p><strong data-testid="budget-left">${usd(Math.max(0, o.budget.remaining))}</strong> left of ${usd(o.budget.limit)} per ${o.budget.period} (${usd(o.budget.spent)} spent).</p>
+</section>`}
 <section class="card" aria-labelledby="chart-title">
   <div class="card-head"><h2 id="chart-title">Spend and tokens per day</h2><span class="legend-note">Last 30 days, UTC</span></div>
   ${requests30 === 0
@@ -58,7 +76,7 @@ ${low && o.account.status === "active" && html`<div class="flash warn" role="sta
     <h2 id="start-title">Get started</h2>
     <p class="muted">${o.keyCount === 0 ? "You have no API key yet." : `You have ${o.keyCount} active API key${o.keyCount === 1 ? "" : "s"}.`}</p>
     <p><a class="btn primary" href="/portal/keys">${o.keyCount === 0 ? "Create your first key" : "Manage API keys"}</a></p>
-    <p><a href="/portal/quickstart">Quickstart: Python, JavaScript and curl</a> · <a href="/portal/credits">Redeem a credit code</a></p>
+    <p><a href="/portal/quickstart">Quickstart: Python, JavaScript and curl</a>${!o.own && html` · <a href="/portal/credits">Redeem a credit code</a>`}</p>
   </section>
 </div>`;
 }

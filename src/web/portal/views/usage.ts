@@ -85,21 +85,27 @@ export function portalUsageView(o: {
   values: Record<string, string>;
   models: FilterOption[];
   keys: FilterOption[];
+  /** Owners and admins filter by member too. */
+  members?: FilterOption[];
   totals: Totals;
   rows: UsageRowT[];
   next: string | null;
   query: URLSearchParams;
   keyName: (id: string | null) => string;
+  /** Whether the account's usage (owners, admins) or only the member's own. */
+  all: boolean;
 }): Html {
   const csvQuery = new URLSearchParams(o.query);
   csvQuery.delete("before");
-  return html`${pageHead("Usage", "Every request made with your keys, with tokens and cost. Times are UTC.")}
+  const intro = o.all ? "Every request made with the account's keys, with tokens and cost. Times are UTC." : "Every request made with your keys, with tokens and cost. Times are UTC.";
+  return html`${pageHead("Usage", intro)}
 ${usageFilterForm({
     action: "/portal/usage",
     values: o.values,
     selects: [
       { name: "model", label: "Model", options: o.models, all: "All models" },
       { name: "key", label: "Key", options: o.keys, all: "All keys" },
+      ...(o.members ? [{ name: "member", label: "Member", options: o.members, all: "All members" }] : []),
     ],
     csv: `/portal/usage.csv?${csvQuery.toString()}`,
   })}

@@ -1,0 +1,61 @@
+import { z } from "zod";
+import { InviteView } from "../../identity/logins/model";
+import { Budget } from "../keys/model";
+
+export const RoleEnum = z.enum(["owner", "admin", "member"]);
+/** Roles an invite or a role change may give: there is one owner, never made or unmade here. */
+export const GrantedRole = z.enum(["admin", "member"]);
+
+export const InviteMemberBody = z.strictObject({
+  email: z.email().describe("Where the invite link goes; the member signs in with it."),
+  role: GrantedRole.default("member").describe("admin: all keys and usage; member: only their own keys and usage."),
+});
+
+export const UpdateMemberBody = z.strictObject({
+  role: GrantedRole.optional(),
+  budget: Budget.nullable().optional().describe("What all of the member's keys together may spend per period; null = none."),
+});
+
+/** A new link takes nothing but the member (an empty object, or no body). */
+export const ReinviteBody = z.strictObject({});
+
+export const ListMembersQuery = z.object({ removed: z.enum(["true", "false"]).optional().describe("true: removed members too.") });
+
+export const RemoveMemberQuery = z.object({
+  grace_seconds: z.coerce.number().int().min(0).max(30 * 86400).default(0)
+    .describe("When the member's keys stop working (0 = now); they are revoked through their expiry, as rotation does."),
+});
+
+export const BudgetStatus = z.object({
+  period_start: z.number().int().describe("Unix seconds."),
+  resets_at: z.number().int().describe("Unix seconds: the next period's start in budget_timezone."),
+  spent_micros: z.number().int(),
+  held_micros: z.number().int(),
+  remaining_micros: z.number().int().describe("amount - spent - held; below zero after an overage."),
+});
+
+export const MemberView = z.object({
+  object: z.literal("member"),
+  id: z.string(),
+  account_id: z.string(),
+  email: z.string().nullable(),
+  role: RoleEnum,
+  status: z.enum(["active", "invited", "removed"]),
+  budget: Budget.nullable(),
+  budget_status: BudgetStatus.nullable(),
+  active_keys: z.number().int().describe("Keys of the member that work now (the owner's include keys made by the operator)."),
+  spent_this_month_micros: z.number().int().describe("Charged to the member's keys since the month began (in budget_timezone), from the usage log."),
+  last_login_at: z.number().int().nullable(),
+  created_at: z.number().int(),
+  removed_at: z.number().int().nullable(),
+});
+
+export const MemberList = z.object({ object: z.literal("list"), data: z.array(MemberView) });
+export const InvitedMember = z.object({ object: z.literal("member_invite"), member: MemberView, invite: InviteView });
+export const RemovedMember = MemberView.extend({
+  revoked_keys: z.array(z.string()).describe("Keys revoked now, or expiring at the end of the grace period."),
+  keys_stop_at: z.number().int().describe("Unix seconds when those keys stop working."),
+});
+
+export type MemberViewT = z.infer<typeof MemberView>;
+export type GrantedRoleT = z.infer<typeof GrantedRole>;

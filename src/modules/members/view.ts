@@ -1,0 +1,47 @@
+import type { AppDeps } from "../../runtime/deps";
+import type { CreditStore } from "../../money/credit-store";
+import { memberStatus, ownerMember, type MemberRow } from "../../identity/members";
+import type { BudgetState } from "../../money/budgets";
+import type { MemberViewT } from "./model";
+import { memberTotals } from "./service";
+
+const sec = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
+
+/** Where a budget stands, as the API shows it. */
+export function budgetStatus(b: BudgetState | undefined) {
+  return b
+    ? { period_start: sec(b.periodStart)!, resets_at: sec(b.resetsAt)!, spent_micros: b.spent, held_micros: b.held, remaining_micros: b.remaining }
+    : null;
+}
+
+/** What the views read: the database, the clock and the budgets (the CLI passes its own, see cli/members.ts). */
+export type MemberViewDeps = Pick<AppDeps, "store" | "now"> & { credits: Pick<CreditStore, "budgets" | "budgetClock"> };
+
+/**
+ * The account's members as the API and the portal show them: role and status, keys that work,
+ * what their keys were charged this month (in budget_timezone) and where their budget stands.
+ */
+export function memberViews(deps: MemberViewDeps, accountId: string, rows: readonly MemberRow[]): MemberViewT[] {
+  const now = deps.now();
+  const ownerId = ownerMember(deps.store, accountId)?.id ?? null;
+  const t = memberTotals(deps.store, accountId, ownerId, deps.credits.budgetClock.periodStart("month", now), now);
+  return rows.map((m) => {
+    const live = m.removedAt === null;
+    const budget = deps.credits.budgets({ capKeyId: null, memberId: m.id })[0];
+    return {
+      object: "member",
+      id: m.id,
+      account_id: m.accountId,
+      email: m.email,
+      role: m.role,
+      status: memberStatus(m),
+      budget: m.budgetMicros !== null && m.budgetPeriod !== null ? { period: m.budgetPeriod, amount_micros: m.budgetMicros } : null,
+      budget_status: live ? budgetStatus(budget) : null,
+      active_keys: live ? (t.keys.get(m.id) ?? 0) : 0,
+      spent_this_month_micros: t.spend.get(m.id) ?? 0,
+      last_login_at: sec(m.lastLoginAt),
+      created_at: sec(m.createdAt)!,
+      removed_at: sec(m.removedAt),
+    };
+  });
+}

@@ -1,0 +1,54 @@
+import type { BudgetPeriod } from "./budget-clock";
+
+/** A budget as set on a key (its rotation line) or a member: so much per period. */
+export interface BudgetRule {
+  micros: number;
+  period: BudgetPeriod;
+}
+
+/** A budget and where it stands now. */
+export interface BudgetState {
+  scope: "key" | "member";
+  /** The key carrying the line's spend (the newest of its rotation line), or the member. */
+  id: string;
+  period: BudgetPeriod;
+  limit: number;
+  /** Charged since the period began. */
+  spent: number;
+  /** Held by requests in flight (they count against the budget until settled). */
+  held: number;
+  /** limit - spent - held; below zero after an overage. */
+  remaining: number;
+  periodStart: number;
+  /** When the next period begins. */
+  resetsAt: number;
+}
+
+/** Whose budgets a hold counts against. */
+export interface BudgetOwners {
+  capKeyId: string | null;
+  memberId: string | null;
+}
+
+export const keyOwner = (keyId: string) => `key:${keyId}`;
+export const memberOwner = (memberId: string) => `member:${memberId}`;
+
+/** The budget_spend owners a settlement adds to: its key's line and its member. */
+export function ownersOf(op: { keyId: string | null; capKeyId?: string | null; memberId?: string | null }): string[] {
+  const owners: string[] = [];
+  const key = op.capKeyId ?? op.keyId;
+  if (key) owners.push(keyOwner(key));
+  if (op.memberId) owners.push(memberOwner(op.memberId));
+  return owners;
+}
+
+/** A rule from nullable columns (both set, or no budget). */
+export function ruleOf(micros: number | null | undefined, period: string | null | undefined): BudgetRule | null {
+  return micros != null && (period === "day" || period === "week" || period === "month") ? { micros, period } : null;
+}
+
+/** The smallest remaining of the budgets, never below zero; null without any (x-budget-remaining). */
+export function leastRemaining(states: readonly BudgetState[]): number | null {
+  if (states.length === 0) return null;
+  return Math.max(0, Math.min(...states.map((s) => s.remaining)));
+}

@@ -1,0 +1,57 @@
+import type { Store } from "../../store/store";
+import { errors } from "../../lib/errors";
+import { listKeys, type KeyRow } from "../../modules/keys/service";
+import type { PortalUser } from "../session";
+import { ownKey } from "./service";
+import { seesAll } from "./page-kit";
+
+/** Whether the member's own key: made by them, or (for the owner) made by the operator or before teams. */
+export function isMine(u: PortalUser, k: Pick<KeyRow, "memberId">): boolean {
+  return k.memberId === null ? u.member.role === "owner" : k.memberId === u.member.id;
+}
+
+/** The keys the signed-in member may see and change: all of the account's for owners and admins, else their own. */
+export function visibleKeys(store: Store, u: PortalUser): KeyRow[] {
+  const all = listKeys(store, u.account.id);
+  return seesAll(u) ? all : all.filter((k) => isMine(u, k));
+}
+
+/** A key the member may see and change; anyone else's looks exactly like a missing one. */
+export function visibleKey(store: Store, u: PortalUser, keyId: string): KeyRow {
+  const k = ownKey(store, u.account.id, keyId);
+  if (!seesAll(u) && !isMine(u, k)) throw errors.notFound("API key");
+  return k;
+}
+
+/** A rotation line: its keys newest first; the newest carries the line's spend, cap and budget. */
+export interface KeyLine {
+  newest: KeyRow;
+  keys: KeyRow[];
+}
+
+/**
+ * Groups keys with their replacements (rotation keeps the name, so a filter listing each key shows
+ * duplicates): one line per newest key, newest lines first. A key whose replacement is not in
+ * `keys` starts its own line.
+ */
+export function rotationLines(keys: readonly KeyRow[]): KeyLine[] {
+  const byId = new Map(keys.map((k) => [k.id, k]));
+  const newestOf = (k: KeyRow): KeyRow => {
+    let cur = k;
+    for (let hops = 0; cur.rotatedTo && byId.has(cur.rotatedTo) && hops < 32; hops++) cur = byId.get(cur.rotatedTo)!;
+    return cur;
+  };
+  const lines = new Map<string, KeyLine>();
+  for (const k of keys) {
+    const newest = newestOf(k);
+    const line = lines.get(newest.id) ?? { newest, keys: [] };
+    line.keys.push(k);
+    lines.set(newest.id, line);
+  }
+  const out = [...lines.values()];
+  for (const l of out) l.keys.sort((a, b) => b.createdAt - a.createdAt);
+  return out.sort((a, b) => b.newest.createdAt - a.newest.createdAt);
+}
+
+/** The line a key belongs to (by any of its keys' ids), if among `lines`. */
+export const lineOf = (lines: readonly KeyLine[], keyId: string) => lines.find((l) => l.keys.some((k) => k.id === keyId));

@@ -1,0 +1,110 @@
+import { Elysia } from "elysia";
+import type { ModuleDeps } from "../../runtime/module-deps";
+import { ApiError } from "../../lib/errors";
+import { effectivePlan } from "../../gateway/limits/plans";
+import { usdToMicros } from "../../money/units";
+import { getAccountRow } from "../../modules/accounts/service";
+import type { UpdateKeyInput } from "../../modules/keys/model";
+import type { KeyRow } from "../../modules/keys/service";
+import { keyOverrides, newestOfLine, updateKey } from "../../modules/keys/update";
+import { date } from "../format";
+import { dayStart, field, fieldList } from "../forms";
+import type { PortalUser } from "../session";
+import { visibleKey } from "./key-access";
+import { hide, portalKit } from "./page-kit";
+import { keyEditView, type KeyEditValues } from "./views/key-edit";
+
+/** Editing a key in place (no rotation): the member's own keys, or any for owners and admins. */
+export const keyEditPages = (deps: ModuleDeps) => {
+  const kit = portalKit(deps);
+  const current = (u: PortalUser, id: string) => {
+    const key = visibleKey(deps.store, u, id);
+    if (key.revokedAt !== null) throw new ApiError(400, "This key is revoked: it cannot be changed.", "invalid_request_error", "key_inactive");
+    return { key, line: newestOfLine(deps.store, key) };
+  };
+  return new Elysia()
+    .use(deps.webAuth)
+    .get("/portal/keys/:id/edit", ({ request, user, params }) => kit.safe(request, () => {
+      const { key, line } = current(user, params.id);
+      const plan = effectivePlan(deps.config, getAccountRow(deps.store, user.account.id).plan);
+      return kit.render(request, user, "keys", "Edit key", keyEditView({
+        csrf: user.session.csrf, key: valuesOf(deps, key, line), models: deps.config.models.map((m) => m.id), plan,
+        timeZone: deps.credits.budgetClock.timeZone, rotated: line.id !== key.id || keyIsReplacement(deps, key),
+      }));
+    }), hide())
+    .post("/portal/keys/:id/edit", ({ request, user, params, body }) => kit.safe(request, () => {
+      const { key, line } = current(user, params.id);
+      const to = `/portal/keys/${key.id}/edit`;
+      const form = readEditForm(deps, body, valuesOf(deps, key, line));
+      if (typeof form === "string") return kit.back(request, to, "error", form);
+      try {
+        updateKey(deps.store, key.id, form, { actor: kit.actor(user), now: deps.now(), policy: deps.config, models: deps.config.models.map((m) => m.id) });
+      } catch (e) {
+        if (e instanceof ApiError && e.status < 500) return kit.back(request, to, "error", e.message);
+        throw e;
+      }
+      const what = Object.keys(form).length === 0 ? "Nothing to change" : "Saved: the key uses its new settings from its next request";
+      return kit.back(request, "/portal/keys", "ok", `${what} (“${key.name || `${key.prefix}…${key.last4}`}”).`);
+    }), hide());
+};
+
+/** Whether another key was rotated into this one (its cap is shared with them). */
+const keyIsReplacement = (deps: ModuleDeps, key: KeyRow) =>
+  deps.store.sqlite.query<{ one: number }, [string]>("SELECT 1 AS one FROM api_keys WHERE rotated_to = ? LIMIT 1").get(key.id) !== null;
+
+function valuesOf(deps: ModuleDeps, key: KeyRow, line: KeyRow): KeyEditValues {
+  return {
+    id: key.id, name: key.name, display: `${key.prefix}…${key.last4}`, models: key.models, expiresAt: key.expiresAt,
+    capMicros: line.spendCapMicros, budget: line.budgetMicros !== null && line.budgetPeriod !== null ? { period: line.budgetPeriod, micros: line.budgetMicros } : null,
+    limits: keyOverrides(deps.store, key.id),
+  };
+}
+
+const money = (v: string): number | null | "bad" => {
+  const t = v.trim().replace(/^\$/, "");
+  if (!t) return null;
+  try {
+    const m = usdToMicros(t);
+    return m > 0 ? m : "bad";
+  } catch {
+    return "bad";
+  }
+};
+
+/**
+ * The changes the form asks for, compared with the key as it is (only what differs goes into
+ * the update and its audit entry), or the first thing wrong with the form.
+ */
+function readEditForm(deps: ModuleDeps, body: unknown, was: KeyEditValues): UpdateKeyInput | string {
+  const out: UpdateKeyInput = {};
+  const name = field(body, "name").trim();
+  if (name.length > 200) return "The name is too long (200 characters at most).";
+  if (name !== was.name) out.name = name;
+  const models = fieldList(body, "models");
+  const next = models.length ? models : null;
+  if (JSON.stringify(next) !== JSON.stringify(was.models)) out.models = next;
+  const day = field(body, "expires_on");
+  if (day !== (was.expiresAt === null ? "" : date(was.expiresAt))) {
+    const ms = day ? dayStart(day) : null;
+    if (day && ms === null) return "Choose an expiry date, or leave it empty for never.";
+    out.expires_at = ms === null ? null : ms / 1000;
+  }
+  const cap = money(field(body, "spend_cap_usd"));
+  if (cap === "bad") return "The spending cap must be a positive amount in USD, e.g. 25 or 12.50 (or empty for none).";
+  if (cap !== was.capMicros) out.spend_cap_micros = cap;
+  const budget = money(field(body, "budget_usd"));
+  const period = field(body, "budget_period") || "month";
+  if (budget === "bad") return "The budget must be a positive amount in USD, e.g. 50 (or empty for none).";
+  if (period !== "day" && period !== "week" && period !== "month") return "Choose the budget's period from the list.";
+  if (budget !== (was.budget?.micros ?? null) || (budget !== null && period !== was.budget?.period)) {
+    out.budget = budget === null ? null : { period, amount_micros: budget };
+  }
+  for (const l of ["rpm", "tpm", "concurrency"] as const) {
+    const v = field(body, l).trim();
+    if (v && !/^\d+$/.test(v)) return `${l}: enter a whole number, or leave it empty for the plan's.`;
+    const n = v ? Number(v) : null;
+    if (n === 0) return `${l}: enter at least 1, or leave it empty for the plan's.`;
+    if (n !== was.limits[l]) out[l] = n;
+  }
+  return out;
+}

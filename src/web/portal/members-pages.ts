@@ -1,0 +1,112 @@
+import { Elysia } from "elysia";
+import type { ModuleDeps } from "../../runtime/module-deps";
+import { ApiError, errors } from "../../lib/errors";
+import { Mailer } from "../../lib/mailer";
+import { usdToMicros } from "../../money/units";
+import { publicBase } from "../../identity/logins";
+import { getMemberRow, listMemberRows, type MemberRow } from "../../identity/members";
+import { Reveals } from "../../identity/sessions";
+import { inviteMember, reinviteMember, removeMember, setMemberBudget, setMemberRole } from "../../modules/members/service";
+import { memberViews } from "../../modules/members/view";
+import { field } from "../forms";
+import { redirectResponse } from "../html";
+import type { PortalUser } from "../session";
+import { hide, portalKit, type PortalKit } from "./page-kit";
+import { membersView } from "./views/members";
+
+type Invited = { email: string; url: string; mailed: boolean };
+
+/** What the Members page's handlers share: the one-shot links, the mailer, and looking members up. */
+function membersKit(deps: ModuleDeps, kit: PortalKit) {
+  const reveals = new Reveals<Invited>(10 * 60_000, deps.now);
+  const mailer = deps.config.smtp_host ? new Mailer(deps.config) : null;
+  return {
+    reveals,
+    link: (u: PortalUser, request: Request) => ({ ttlMs: deps.config.invite_ttl_hours * 3_600_000, actor: kit.actor(u), baseUrl: publicBase(deps, request) }),
+    /** A member of the signed-in account; another account's looks like a missing one. */
+    ours(u: PortalUser, id: string): MemberRow {
+      const m = (() => { try { return getMemberRow(deps.store, id); } catch { return null; } })();
+      if (!m || m.accountId !== u.account.id) throw errors.notFound("Member");
+      return m;
+    },
+    /** Runs a change; a refused one goes back to the page with its message. */
+    attempt(request: Request, fn: () => Response): Response {
+      try {
+        return fn();
+      } catch (e) {
+        if (e instanceof ApiError && e.status < 500) return kit.back(request, "/portal/members", "error", e.message);
+        throw e;
+      }
+    },
+    /** Shows the link once on the next page, and emails it when SMTP is configured. */
+    reveal(u: PortalUser, email: string, url: string): Response {
+      mailer?.send({ to: email, subject: `You are invited to ${u.account.name} on Tollgate`, text: `Set your password and sign in here (the link works once):\n\n${url}\n` })
+        .catch((e) => console.error(`invite email to ${email} failed:`, (e as Error).message));
+      reveals.put(u.session.token, { email, url, mailed: mailer !== null });
+      return redirectResponse("/portal/members");
+    },
+  };
+}
+
+/** The budget form: an amount (empty: none) and a period, or what is wrong with them. */
+function readBudget(body: unknown): { micros: number | null; period: "day" | "week" | "month" } | string {
+  const text = field(body, "budget_usd").trim().replace(/^\$/, "");
+  const period = field(body, "budget_period") || "month";
+  if (period !== "day" && period !== "week" && period !== "month") return "Choose the budget's period from the list.";
+  let micros: number | null = null;
+  try {
+    micros = text ? usdToMicros(text) : null;
+  } catch {
+    micros = -1;
+  }
+  if (micros !== null && micros <= 0) return "The budget must be a positive amount in USD, e.g. 200 (or empty for none).";
+  return { micros, period };
+}
+
+/**
+ * The owner's Members page (the portal macro refuses it to other roles): invite by email with a
+ * role, change roles and budgets, remove with a grace for the member's keys. Everything audited.
+ */
+export const membersPages = (deps: ModuleDeps) => {
+  const kit = portalKit(deps);
+  const m = membersKit(deps, kit);
+  const done = (request: Request, message: string) => kit.back(request, "/portal/members", "ok", message);
+  return new Elysia()
+    .use(deps.webAuth)
+    .get("/portal/members", ({ request, user }) => kit.safe(request, () => kit.render(request, user, "members", "Members", membersView({
+      csrf: user.session.csrf, members: memberViews(deps, user.account.id, listMemberRows(deps.store, user.account.id)),
+      invited: m.reveals.take(user.session.token), disabled: kit.suspended(user), now: deps.now(), timeZone: deps.credits.budgetClock.timeZone,
+    }))), hide())
+    .post("/portal/members", ({ request, user, body }) => kit.safe(request, () => m.attempt(request, () => {
+      const role = field(body, "role") === "admin" ? "admin" : "member";
+      const email = field(body, "email").trim().toLowerCase();
+      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return kit.back(request, "/portal/members", "error", "Enter a valid email address.");
+      const r = inviteMember(deps.store, { accountId: user.account.id, email, role, ...m.link(user, request) }, deps.now());
+      return m.reveal(user, email, r.invite.url);
+    })), hide())
+    .post("/portal/members/:id/invite", ({ request, user, params }) => kit.safe(request, () => m.attempt(request, () => {
+      const member = m.ours(user, params.id);
+      return m.reveal(user, member.email ?? "", reinviteMember(deps.store, member.id, m.link(user, request), deps.now()).url);
+    })), hide())
+    .post("/portal/members/:id/role", ({ request, user, params, body }) => kit.safe(request, () => m.attempt(request, () => {
+      const member = m.ours(user, params.id);
+      const role = field(body, "role") === "admin" ? "admin" : "member";
+      setMemberRole(deps.store, member.id, role, kit.actor(user), deps.now());
+      return done(request, `${member.email ?? "The member"} is now ${role === "admin" ? "an admin" : "a member"}.`);
+    })), hide())
+    .post("/portal/members/:id/budget", ({ request, user, params, body }) => kit.safe(request, () => m.attempt(request, () => {
+      const member = m.ours(user, params.id);
+      const b = readBudget(body);
+      if (typeof b === "string") return kit.back(request, "/portal/members", "error", b);
+      setMemberBudget(deps.store, member.id, b.micros === null ? null : { period: b.period, amount_micros: b.micros }, kit.actor(user), deps.now());
+      return done(request, b.micros === null ? `${member.email ?? "The member"} has no budget now.` : `Budget of ${member.email ?? "the member"} set.`);
+    })), hide())
+    .post("/portal/members/:id/remove", ({ request, user, params, body }) => kit.safe(request, () => m.attempt(request, () => {
+      const member = m.ours(user, params.id);
+      const grace = Number(field(body, "grace_seconds") || 0);
+      if (![0, 3600, 86400, 604800].includes(grace)) return kit.back(request, "/portal/members", "error", "Choose when their keys should stop working.");
+      const r = removeMember(deps.store, member.id, grace, kit.actor(user), deps.now());
+      const keys = r.keys.length === 0 ? "they had no working keys" : grace === 0 ? `${r.keys.length} key(s) revoked` : `${r.keys.length} key(s) stop working later`;
+      return done(request, `${member.email ?? "The member"} was removed: signed out, ${keys}.`);
+    })), hide());
+};

@@ -139,4 +139,23 @@ describe("Anthropic Messages", () => {
     expect(charge).toBe(540);
     if (body.usage.cost_in_usd_ticks !== undefined) expect(body.usage.cost_in_usd_ticks).toBe(540 * 10_000);
   });
+
+  test("usage names the API: /v1/usage, the portal's table and its CSV say messages", async () => {
+    const msg = await anthropic(c.key).messages.create({ model: "grok-4", max_tokens: 20, messages: [{ role: "user", content: "which API?" }] });
+    expect(msg.type).toBe("message");
+    let id: string | undefined;
+    await until(async () => {
+      const usage = (await (await fetch(`${gw.url}/v1/usage?limit=50`, { headers: { authorization: `Bearer ${c.key}` } })).json()) as { data: { request_id: string; endpoint: string }[] };
+      id = usage.data.find((r) => r.endpoint === "messages")?.request_id;
+      return id !== undefined;
+    }, 3_000, 20);
+    expect(id).toBeDefined();
+    const cookie = `tg_portal=${await gw.session("customer", c.accountId)}`;
+    const page = await (await fetch(`${gw.url}/portal/usage`, { headers: { cookie } })).text();
+    expect(page).toContain(`<div class="muted" data-testid="endpoint">messages</div>`);
+    const csv = await (await fetch(`${gw.url}/portal/usage.csv`, { headers: { cookie } })).text();
+    const [header, ...lines] = csv.trim().split("\r\n");
+    const row = lines.map((l) => l.split(",")).find((cells) => cells[1] === id)!;
+    expect(row[header!.split(",").indexOf("endpoint")]).toBe("messages");
+  });
 });

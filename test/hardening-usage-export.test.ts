@@ -91,7 +91,7 @@ describe("large usage reads do not freeze the gateway", () => {
     expect(lines.pop()).toBe("");
     const header = lines.shift()!.split(",");
     expect(header).toEqual([
-      "created_at", "request_id", "account_id", "key_id", "model", "status", "stream", "prompt_tokens", "cached_tokens",
+      "created_at", "request_id", "account_id", "key_id", "model", "endpoint", "status", "stream", "prompt_tokens", "cached_tokens",
       "completion_tokens", "reasoning_tokens", "cost_usd", "estimated", "latency_ms", "error_code",
     ]);
     const col = (name: string) => header.indexOf(name);

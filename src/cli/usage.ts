@@ -1,5 +1,4 @@
-import { csvLines } from "../lib/csv";
-import type { UsageRowT } from "../modules/usage/model";
+import { USAGE_CSV_COLUMNS, usageCsvLine } from "../modules/usage/csv";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../modules/usage/service";
 import { yieldToLoop } from "../modules/usage/slices";
 import { microsToUsd } from "../money/units";
@@ -7,20 +6,14 @@ import { UsageError } from "./args";
 import { isoTime, pairs, positionals, table, type CliContext, type LeafCommand } from "./command";
 import { cliFilter, FILTER_OPTIONS, outputMode, printCsv } from "./period";
 
-const CSV_HEADER = ["created_at", "request_id", "account_id", "key_id", "model", "status", "stream", "prompt_tokens", "cached_tokens",
-  "completion_tokens", "reasoning_tokens", "cost_usd", "estimated", "latency_ms", "error_code"];
-
-const csvRow = (r: UsageRowT) => [new Date(r.created_at * 1000).toISOString(), r.request_id, r.account_id, r.key_id, r.model, r.status, r.stream,
-  r.prompt_tokens, r.cached_tokens, r.completion_tokens, r.reasoning_tokens, microsToUsd(r.cost_micros), r.estimated, r.latency_ms, r.error_code];
-
 /** Every matching request as CSV, newest first, read a page at a time (at most `max`). */
 async function printUsageCsv(ctx: CliContext, f: UsageFilter, max: number): Promise<void> {
   let cursor: string | undefined;
   let count = 0;
-  ctx.stdout(CSV_HEADER.join(","));
+  ctx.stdout(USAGE_CSV_COLUMNS.join(","));
   do {
     const page = listUsage(ctx.store(), f, Math.min(1000, max - count), cursor);
-    if (page.rows.length) printCsv(ctx, csvLines([], page.rows.map(csvRow)).replace(/^\r\n/, ""));
+    if (page.rows.length) printCsv(ctx, page.rows.map((r) => `${usageCsvLine(r, microsToUsd)}\r\n`).join(""));
     count += page.rows.length;
     cursor = page.nextCursor ?? undefined;
     await yieldToLoop();

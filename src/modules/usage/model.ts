@@ -21,6 +21,7 @@ export const UsageRow = z.object({
   account_id: z.string(),
   key_id: z.string().nullable(),
   model: z.string(),
+  endpoint: z.string().describe("The API called: chat.completions, completions, responses, messages, images.generations, images.edits or tokenize."),
   stream: z.boolean(),
   status: z.number().int(),
   prompt_tokens: z.number().int(),

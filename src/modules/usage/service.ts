@@ -41,7 +41,7 @@ function where(f: UsageFilter, time = "created_at"): { sql: string; args: (strin
 }
 
 type Raw = {
-  request_id: string; account_id: string; key_id: string | null; model: string; stream: number; status: number;
+  request_id: string; account_id: string; key_id: string | null; model: string; endpoint: string; stream: number; status: number;
   prompt_tokens: number; cached_tokens: number; completion_tokens: number; reasoning_tokens: number; cost_micros: number;
   estimated: number; latency_ms: number; ttft_ms: number | null; upstream_request_id: string | null; error_code: string | null;
   created_at: number;
@@ -73,6 +73,7 @@ export function usageView(r: Raw): UsageRowT {
     account_id: r.account_id,
     key_id: r.key_id,
     model: r.model,
+    endpoint: r.endpoint,
     stream: r.stream === 1,
     status: r.status,
     prompt_tokens: r.prompt_tokens,

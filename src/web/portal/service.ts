@@ -1,4 +1,4 @@
-import { csvCell } from "../../lib/csv";
+import { USAGE_CSV_COLUMNS, usageCsvLine } from "../../modules/usage/csv";
 import type { Config } from "../../config/load";
 import type { Store } from "../../store/store";
 import { errors } from "../../lib/errors";
@@ -79,18 +79,8 @@ export async function usagePage(store: Store, f: UsageFilter, limit: number, cur
   return { ...page, totals };
 }
 
-const CSV_COLUMNS = [
-  "created_at", "request_id", "account_id", "key_id", "model", "status", "stream", "prompt_tokens", "cached_tokens",
-  "completion_tokens", "reasoning_tokens", "cost_usd", "estimated", "latency_ms", "error_code",
-] as const;
-
 /** Rows per chunk of a CSV export: one chunk is read and formatted in a few milliseconds. */
 const CSV_CHUNK_ROWS = 1000;
-
-function csvLine(r: UsageRowT, costUsd: (micros: number) => string): string {
-  const row = { ...r, created_at: new Date(r.created_at * 1000).toISOString(), cost_usd: costUsd(r.cost_micros) } as Record<string, unknown>;
-  return CSV_COLUMNS.map((c) => csvCell(row[c])).join(",");
-}
 
 /**
  * Every usage row matching the filter as CSV (newest first; capped at `max` rows), streamed a
@@ -106,10 +96,10 @@ export function usageCsvStream(store: Store, f: UsageFilter, costUsd: (micros: n
     async pull(controller) {
       const lines: string[] = [];
       if (started) await yieldToLoop();
-      else lines.push(CSV_COLUMNS.join(","));
+      else lines.push(USAGE_CSV_COLUMNS.join(","));
       started = true;
       const page = listUsage(store, f, Math.min(CSV_CHUNK_ROWS, max - count), cursor);
-      for (const r of page.rows) lines.push(csvLine(r, costUsd));
+      for (const r of page.rows) lines.push(usageCsvLine(r, costUsd));
       count += page.rows.length;
       cursor = page.nextCursor ?? undefined;
       if (lines.length) controller.enqueue(encoder.encode(`${lines.join("\r\n")}\r\n`));

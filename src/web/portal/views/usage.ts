@@ -57,7 +57,7 @@ export function usageTable(rows: UsageRowT[], o: { keyName: (id: string | null) 
   <tbody>${rows.map((r) => html`<tr>
     <td class="nowrap" title="${r.request_id}">${dateTime(r.created_at * 1000)}</td>
     ${o.account && html`<td>${o.account(r.account_id)}</td>`}
-    <td>${r.model}${r.stream && html` <span class="badge">stream</span>`}</td>
+    <td>${r.model}${r.stream && html` <span class="badge">stream</span>`}${r.endpoint !== "chat.completions" && html`<div class="muted" data-testid="endpoint">${r.endpoint}</div>`}</td>
     <td>${o.keyName(r.key_id)}</td>
     <td class="num">${int(r.prompt_tokens)}${r.cached_tokens > 0 && html`<div class="muted">${int(r.cached_tokens)} cached</div>`}</td>
     <td class="num">${int(r.completion_tokens)}${r.reasoning_tokens > 0 && html`<div class="muted">${int(r.reasoning_tokens)} reasoning</div>`}</td>

@@ -6,6 +6,8 @@ const DAY_MS = 86_400_000;
 
 /** Whether the platform's Intl knows `tz` (an IANA name such as Europe/Berlin, or UTC). */
 export function isTimeZone(tz: string): boolean {
+  // UTC needs no Intl: loading its time-zone data costs the process some 5 MiB.
+  if (tz === "UTC") return true;
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: tz });
     return true;
@@ -24,14 +26,11 @@ type Span = { start: number; end: number };
  * writer and the admission check ask for the current ones on every request.
  */
 export class BudgetClock {
-  private readonly fmt: Intl.DateTimeFormat;
+  /** Made on first use, and never for UTC: Intl's time-zone data costs the process some 5 MiB. */
+  private fmt: Intl.DateTimeFormat | null = null;
   private readonly cache: Record<BudgetPeriod, Span> = { day: { start: 0, end: 0 }, week: { start: 0, end: 0 }, month: { start: 0, end: 0 } };
 
-  constructor(readonly timeZone = "UTC") {
-    this.fmt = new Intl.DateTimeFormat("en-US", {
-      timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
-    });
-  }
+  constructor(readonly timeZone = "UTC") {}
 
   /** The first instant of the period containing `ms`. */
   periodStart(period: BudgetPeriod, ms: number): number {
@@ -87,6 +86,13 @@ export class BudgetClock {
   }
 
   private wall(ms: number): Wall {
+    if (this.timeZone === "UTC") {
+      const d = new Date(ms);
+      return { y: d.getUTCFullYear(), m: d.getUTCMonth() + 1, d: d.getUTCDate(), h: d.getUTCHours(), mi: d.getUTCMinutes(), s: d.getUTCSeconds() };
+    }
+    this.fmt ??= new Intl.DateTimeFormat("en-US", {
+      timeZone: this.timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    });
     const p: Record<string, number> = {};
     for (const part of this.fmt.formatToParts(ms)) if (part.type !== "literal") p[part.type] = Number(part.value);
     return { y: p.year!, m: p.month!, d: p.day!, h: p.hour!, mi: p.minute!, s: p.second! };

@@ -1,0 +1,116 @@
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/**
+ * What requests did: the usage log and its daily rollups, stored upstream objects, deferred requests, buckets.
+ * Times are integer milliseconds since the epoch; money is integer micro-credits.
+ */
+export const usageLog = sqliteTable(
+  "usage_log",
+  {
+    requestId: text("request_id").primaryKey(),
+    accountId: text("account_id").notNull(),
+    keyId: text("key_id"),
+    model: text("model").notNull(),
+    stream: integer("stream", { mode: "boolean" }).notNull(),
+    status: integer("status").notNull(),
+    promptTokens: integer("prompt_tokens").notNull().default(0),
+    cachedTokens: integer("cached_tokens").notNull().default(0),
+    completionTokens: integer("completion_tokens").notNull().default(0),
+    reasoningTokens: integer("reasoning_tokens").notNull().default(0),
+    costMicros: integer("cost_micros").notNull().default(0),
+    estimated: integer("estimated", { mode: "boolean" }).notNull().default(false),
+    latencyMs: integer("latency_ms").notNull().default(0),
+    ttftMs: integer("ttft_ms"),
+    upstreamRequestId: text("upstream_request_id"),
+    errorCode: text("error_code"),
+    createdAt: integer("created_at").notNull(),
+    /** The API the request called: chat.completions, responses, messages, ... */
+    endpoint: text("endpoint").notNull().default("chat.completions"),
+    /** What served it: `<provider>#<key number>/<upstream model>` (null: no upstream answered). */
+    upstream: text("upstream"),
+    /** Charged beyond the hold (the upstream reported more than the worst case). */
+    overageMicros: integer("overage_micros").notNull().default(0),
+    /** What the upstream billed the operator for it, when known. */
+    upstreamCostMicros: integer("upstream_cost_micros"),
+  },
+  (t) => [index("usage_account_time").on(t.accountId, t.createdAt), index("usage_time").on(t.createdAt)],
+);
+
+/** Daily totals kept after raw usage rows pass retention. */
+export const usageDaily = sqliteTable(
+  "usage_daily",
+  {
+    day: text("day").notNull(),
+    accountId: text("account_id").notNull(),
+    model: text("model").notNull(),
+    requests: integer("requests").notNull(),
+    promptTokens: integer("prompt_tokens").notNull(),
+    cachedTokens: integer("cached_tokens").notNull(),
+    completionTokens: integer("completion_tokens").notNull(),
+    reasoningTokens: integer("reasoning_tokens").notNull(),
+    costMicros: integer("cost_micros").notNull(),
+  },
+  (t) => [uniqueIndex("usage_daily_key").on(t.day, t.accountId, t.model)],
+);
+
+/**
+ * Objects a customer created upstream through the shared upstream key (stored responses): the
+ * upstream lets anyone holding an id read it, so the gateway records whose each id is, and on
+ * which upstream key it lives.
+ */
+export const upstreamObjects = sqliteTable(
+  "upstream_objects",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind").notNull(),
+    accountId: text("account_id").notNull(),
+    keyId: text("key_id"),
+    /** The upstream key (`<provider>#<n>`) that holds it: reads and continuations go there. */
+    target: text("target").notNull(),
+    model: text("model").notNull(),
+    /** Tokens of the conversation so far (a continuation is billed them again). */
+    tokens: integer("tokens").notNull().default(0),
+    /** What its creation was charged (shown instead of the upstream's cost when it is read). */
+    chargeMicros: integer("charge_micros").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("upstream_objects_account").on(t.accountId, t.createdAt)],
+);
+
+/**
+ * Deferred chat completions: the upstream answers later under its own id; the hold stays until
+ * the result is fetched (or the upstream forgets it), and only the creator may fetch it.
+ */
+export const deferredRequests = sqliteTable(
+  "deferred_requests",
+  {
+    requestId: text("request_id").primaryKey(),
+    upstreamId: text("upstream_id").notNull(),
+    accountId: text("account_id").notNull(),
+    keyId: text("key_id"),
+    capKeyId: text("cap_key_id"),
+    /** The member whose budget the hold counts against (null: none). */
+    memberId: text("member_id"),
+    target: text("target").notNull(),
+    model: text("model").notNull(),
+    holdMicros: integer("hold_micros").notNull(),
+    /** null while pending; then when it was charged or released. */
+    settledAt: integer("settled_at"),
+    /** What it was charged (null: released, or pending). */
+    chargeMicros: integer("charge_micros"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("deferred_pending").on(t.settledAt, t.createdAt)],
+);
+
+/**
+ * Snapshot of the in-memory rate-limit buckets (authoritative in memory, written every few seconds
+ * and at shutdown). `level` is in 1/60000 units (one request or token = 60000), so that refill
+ * at `per_minute` units per millisecond stays integral. Full buckets are not stored.
+ */
+export const ratelimitBuckets = sqliteTable("ratelimit_buckets", {
+  id: text("id").primaryKey(),
+  level: integer("level").notNull(),
+  perMinute: integer("per_minute").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});

@@ -4,7 +4,7 @@
  * Usage: bun bench/settle-bench.ts [db path]
  */
 import { rmSync, statSync } from "node:fs";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { newSortableId } from "../src/lib/ids";
 import { SettleJournal, type SettleRecord } from "../src/money/settle-journal";
 import { SettleWriter } from "../src/money/settle-writer";
@@ -12,9 +12,9 @@ import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 
 const path = process.argv[2] ?? `/tmp/settle-bench-${process.pid}.db`;
 const clean = () => ["", "-wal", "-shm", "-settlements"].forEach((s) => rmSync(path + s, { force: true }));
-const fresh = (): Store => {
+const fresh = (): SqliteStore => {
   clean();
-  const db = new Store(path);
+  const db = new SqliteStore(path);
   db.migrate();
   db.sqlite.query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES ('acc_1','a',1000000000000,0)").run();
   db.sqlite.query("INSERT INTO api_keys (id, account_id, hash, prefix, last4, created_at) VALUES ('key_1','acc_1','h','sk','abcd',0)").run();

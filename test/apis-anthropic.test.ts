@@ -9,7 +9,7 @@ import { until } from "./support/chat";
 import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { startBinaryGateway, type BinaryGateway, type Customer } from "./support/gateway";
 import { chargeRows } from "./support/resilience";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 
 setDefaultTimeout(60_000);
 
@@ -34,7 +34,7 @@ const anthropic = (key: string, maxRetries = 0) => new Anthropic({ apiKey: key, 
 
 async function chargeOf(accountId: string, requestId: string): Promise<number | undefined> {
   const read = () => {
-    const store = new Store(gw.dbPath!);
+    const store = new SqliteStore(gw.dbPath!);
     try {
       return chargeRows(store.sqlite, accountId).find((r) => r.request_id === requestId)?.amount_micros;
     } finally {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkLedger } from "../src/money/ledger";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { startBinaryGateway, type BinaryGateway, type Customer } from "./support/gateway";
 
@@ -82,7 +82,7 @@ describe("600 concurrent mixed requests over every endpoint", () => {
     await Bun.sleep(500);
     expect(await gw.stop()).toBe(0);
 
-    const store = new Store(gw.dbPath!);
+    const store = new SqliteStore(gw.dbPath!);
     try {
       expect(checkLedger(store)).toEqual([]);
       expect(store.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n).toBe(0);

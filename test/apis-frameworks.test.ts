@@ -12,7 +12,7 @@ import { until } from "./support/chat";
 import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { startBinaryGateway, type BinaryGateway, type Customer } from "./support/gateway";
 import { chargeRows } from "./support/resilience";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 
 setDefaultTimeout(60_000);
 
@@ -35,7 +35,7 @@ const COST = 25 * 3 + 11 * 15;
 /** Waits for the account's charges to reach `count` and returns them, newest last. */
 async function chargesOf(count: number): Promise<number[]> {
   const read = () => {
-    const store = new Store(gw.dbPath!);
+    const store = new SqliteStore(gw.dbPath!);
     try {
       return chargeRows(store.sqlite, c.accountId).map((r) => -r.amount_micros);
     } finally {

@@ -9,7 +9,7 @@ import { until } from "./support/chat";
 import { chargeRows, PRICES } from "./support/resilience";
 import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { startBinaryGateway, type BinaryGateway, type Customer } from "./support/gateway";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { listCost, withMarkup } from "../src/money/pricing";
 import { DEFAULT_TOOL_PRICES } from "../src/config/schema";
 
@@ -38,7 +38,7 @@ const prices = { ...PRICES, image_price: 20_000, tool_prices: DEFAULT_TOOL_PRICE
 
 /** The charges recorded for an account, by request id, read from its copy of the ledger. */
 function charges(accountId: string): Map<string, number> {
-  const store = new Store(gw.dbPath!);
+  const store = new SqliteStore(gw.dbPath!);
   try {
     return new Map(chargeRows(store.sqlite, accountId).map((r) => [r.request_id, -r.amount_micros]));
   } finally {
@@ -99,7 +99,7 @@ describe("Responses API", () => {
     expect(text.length).toBeGreaterThan(0);
     expect(id).toStartWith("resp_");
     await Bun.sleep(300);
-    const usage = new Store(gw.dbPath!);
+    const usage = new SqliteStore(gw.dbPath!);
     try {
       const row = usage.sqlite.query<{ cost_micros: number; endpoint: string; stream: number }, [string]>("SELECT cost_micros, endpoint, stream FROM usage_log WHERE account_id = ? ORDER BY created_at DESC LIMIT 1").get(alice.accountId);
       expect(row).toEqual({ cost_micros: 12 * 3 + 8 * 15, endpoint: "responses", stream: 1 });

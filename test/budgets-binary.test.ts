@@ -2,7 +2,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { checkLedger } from "../src/money/ledger";
 import { BIN, ensureBinary } from "./support/binary";
 import { chat, user } from "./support/chat";
@@ -73,7 +73,7 @@ describe("budgets in the compiled binary", () => {
     expect((await ask(gw.url, c.key)).status).toBe(ok.length * COST + COST <= 100_000 ? 200 : 402);
     expect(await gw.stop("SIGTERM")).toBe(0);
 
-    const db = new Store(dbPath);
+    const db = new SqliteStore(dbPath);
     try {
       expect(checkLedger(db)).toEqual([]);
       const charged = db.sqlite.query<{ s: number }, [string]>("SELECT -sum(amount_micros) AS s FROM ledger_entries WHERE kind = 'charge' AND key_id = ?").get(c.keyId)!.s;

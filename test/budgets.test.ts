@@ -12,7 +12,7 @@ import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import { updateKey } from "../src/modules/keys/update";
 import { rotateKey } from "../src/modules/keys/service";
 import { rollUpUsage } from "../src/modules/usage/service";
-import type { Store } from "../src/store/store";
+import type { SqliteStore } from "../src/store/sqlite-store";
 import { apiErrorOf, freshDb, manualClock, seedAccount, seedKey, tick } from "./support/foundation";
 
 /**
@@ -33,10 +33,10 @@ function setup(o: { credits?: number; tz?: string; start?: number; journal?: Set
   return { db, clock, store, acc, budgetClock };
 }
 
-const spendRows = (db: Store) =>
+const spendRows = (db: SqliteStore) =>
   db.sqlite.query<{ owner: string; day: number; spent_micros: number }, []>("SELECT owner, day, spent_micros FROM budget_spend ORDER BY owner, day").all();
 const policy = loadConfig({ env: {} });
-const edit = (db: Store, id: string, body: Parameters<typeof updateKey>[2], now: number) =>
+const edit = (db: SqliteStore, id: string, body: Parameters<typeof updateKey>[2], now: number) =>
   updateKey(db, id, body, { actor: "test", now, policy, models: ["grok-4"] });
 
 describe("budget periods", () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { createAccount, updateAccount } from "../src/modules/accounts/service";
 import { createCodes, normalizeCode, redeemCode } from "../src/modules/codes/service";
 import { checkLedger } from "../src/money/ledger";
@@ -124,7 +124,7 @@ describe("redemption service", () => {
     expect(normalizeCode("TG-ABCD")).toBeNull();
     expect(normalizeCode("TG-ABCU-0000-0000-0000")).toBeNull();
 
-    const db = new Store(":memory:");
+    const db = new SqliteStore(":memory:");
     db.migrate();
     const acc = createAccount(db, { name: "x" }, "test", 1_000);
     const b = createCodes(db, { count: 1, amount_micros: 10, expires_at: 2 }, "test", 1_000);
@@ -139,15 +139,15 @@ describe("redemption service", () => {
     const dir = mkdtempSync(join(tmpdir(), "tollgate-codes-"));
     try {
       const path = join(dir, "t.db");
-      const db = new Store(path);
+      const db = new SqliteStore(path);
       db.migrate();
       const accounts = Array.from({ length: 4 }, (_, i) => createAccount(db, { name: `racer ${i}` }, "test"));
       const { codes } = createCodes(db, { count: 1, amount_micros: 3_000_000 }, "test");
       const root = join(import.meta.dir, "..");
       const script = `
-        import { Store } from "${root}/src/store/store";
+        import { SqliteStore } from "${root}/src/store/sqlite-store";
         import { redeemCode } from "${root}/src/modules/codes/service";
-        const db = new Store(process.argv[1]);
+        const db = new SqliteStore(process.argv[1]);
         await Bun.sleep(Number(process.argv[4]));
         try { redeemCode(db, process.argv[2], process.argv[3], "race"); console.log("ok"); }
         catch (e) { console.log(e.code ?? e.message); }`;
@@ -202,7 +202,7 @@ describe("CLI", () => {
       expect(inv.out).toContain("cli@example.com");
       expect((await run("accounts", "invite", "acc_missing")).code).not.toBe(0);
 
-      const db = new Store(join(dir, "t.db"));
+      const db = new SqliteStore(join(dir, "t.db"));
       const a = createAccount(db, { name: "redeemer" }, "test");
       expect(redeemCode(db, a.id, batch.codes[1]!.code, "test").entry.amount_micros).toBe(7_250_000);
       db.sqlite.close();

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Store } from "../src/store/store";
+import type { SqliteStore } from "../src/store/sqlite-store";
 import { SettleJournal } from "../src/money/settle-journal";
 import { SettleSink } from "../src/money/settle-sink";
 import { ApiError } from "../src/lib/errors";
@@ -25,15 +25,15 @@ function setup(credits = 10 * USD) {
   return { db, clock, store, acc };
 }
 
-const sql = (db: Store) => db.sqlite;
-const charges = (db: Store, accountId?: string) =>
+const sql = (db: SqliteStore) => db.sqlite;
+const charges = (db: SqliteStore, accountId?: string) =>
   sql(db)
     .query<{ request_id: string; amount_micros: number; key_id: string | null; note: string | null; balance_after_micros: number }, []>(
       `SELECT request_id, amount_micros, key_id, note, balance_after_micros FROM ledger_entries WHERE kind = 'charge'${accountId ? ` AND account_id = '${accountId}'` : ""} ORDER BY id`,
     )
     .all();
-const persistedHolds = (db: Store) => sql(db).query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n;
-const keySpent = (db: Store, keyId: string) =>
+const persistedHolds = (db: SqliteStore) => sql(db).query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n;
+const keySpent = (db: SqliteStore, keyId: string) =>
   sql(db).query<{ s: number }, [string]>("SELECT spent_micros AS s FROM api_keys WHERE id = ?").get(keyId)!.s;
 
 function usage(requestId: string, accountId: string, costMicros: number): UsageRecord {
@@ -46,7 +46,7 @@ function usage(requestId: string, accountId: string, costMicros: number): UsageR
 
 
 /** Counts the transactions opened on the database's connection until restore(). */
-function countTransactions(db: Store) {
+function countTransactions(db: SqliteStore) {
   const client = db.sqlite;
   const original = client.transaction.bind(client);
   const spy = { count: 0, restore: () => void (client.transaction = original) };
@@ -305,11 +305,11 @@ describe("expiry, recovery and flushing", () => {
 });
 
 describe("a failing commit", () => {
-  const failCharges = (db: Store) =>
+  const failCharges = (db: SqliteStore) =>
     db.sqlite.exec(
       "CREATE TEMP TRIGGER fail_charge BEFORE INSERT ON ledger_entries WHEN NEW.kind = 'charge' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
     );
-  const healCharges = (db: Store) => db.sqlite.exec("DROP TRIGGER temp.fail_charge");
+  const healCharges = (db: SqliteStore) => db.sqlite.exec("DROP TRIGGER temp.fail_charge");
 
   test("rejects the settlement, writes nothing and keeps the hold for a retry", async () => {
     const { db, store, acc } = setup();

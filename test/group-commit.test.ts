@@ -3,7 +3,7 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { checkLedger, persistedHeld } from "../src/money/ledger";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import { ensureBinary } from "./support/binary";
@@ -32,9 +32,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const sqliteOf = (db: Store) => db.sqlite;
+const sqliteOf = (db: SqliteStore) => db.sqlite;
 
-function seed(db: Store, balances: Record<string, number>, keys: Record<string, string>): void {
+function seed(db: SqliteStore, balances: Record<string, number>, keys: Record<string, string>): void {
   for (const [id, balance] of Object.entries(balances)) {
     sqliteOf(db).query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES (?, ?, ?, 0)").run(id, id, balance);
     // The opening balance as a ledger entry, so that checkLedger holds.
@@ -48,7 +48,7 @@ function seed(db: Store, balances: Record<string, number>, keys: Record<string, 
 }
 
 /** Every account's entries, in order, chain: balance_after = previous balance_after + amount. */
-function expectChains(db: Store): void {
+function expectChains(db: SqliteStore): void {
   const rows = sqliteOf(db)
     .query<{ account_id: string; amount_micros: number; balance_after_micros: number }, []>(
       "SELECT account_id, amount_micros, balance_after_micros FROM ledger_entries ORDER BY id",
@@ -66,7 +66,7 @@ function expectChains(db: Store): void {
 
 describe("group commit in process", () => {
   test("many settlements of two accounts in one batch: exact balances, balance_after chain, key spend", async () => {
-    const db = new Store(":memory:");
+    const db = new SqliteStore(":memory:");
     db.migrate();
     seed(db, { acc_a: 10_000_000, acc_b: 5_000_000 }, { key_a1: "acc_a", key_a2: "acc_a", key_b: "acc_b" });
     const store = new SqliteCreditStore(db, { holdTtlMs: 60_000 });
@@ -97,7 +97,7 @@ describe("group commit in process", () => {
   });
 
   test("a hold open for a while reaches the database for other processes; a short request writes no hold row", async () => {
-    const db = new Store(":memory:");
+    const db = new SqliteStore(":memory:");
     db.migrate();
     seed(db, { acc_a: 10_000_000 }, {});
     const store = new SqliteCreditStore(db, { holdTtlMs: 60_000 });
@@ -124,7 +124,7 @@ describe("group commit in process", () => {
   });
 
   test("the hold timer writes only the holds open long enough; a younger one waits for its own turn", async () => {
-    const db = new Store(":memory:");
+    const db = new SqliteStore(":memory:");
     db.migrate();
     seed(db, { acc_a: 10_000_000 }, {});
     const clock = manualClock();
@@ -199,7 +199,7 @@ describe("compiled binary killed right after responses complete", () => {
     expect(statSync(journal).size).toBe(0);
     expect(await restarted.stop()).toBe(0);
 
-    const db = new Store(dbPath);
+    const db = new SqliteStore(dbPath);
     const sqlite = db.sqlite;
     try {
       expect(checkLedger(db)).toEqual([]);

@@ -147,7 +147,7 @@ describe("alert deliveries that fail are logged, without the webhook's path or q
     const { AlertNotifier } = await import("../src/modules/alerts/notifier");
     const { createLog } = await import("../src/lib/log");
     const { loadConfig } = await import("../src/config/load");
-    const { Store } = await import("../src/store/store");
+    const { SqliteStore: Store } = await import("../src/store/sqlite-store");
     const store = new Store(":memory:");
     store.migrate();
     const config = loadConfig({ overrides: { alert_webhook_url: "https://hooks.example.com/secret-path?token=SECRET123", alert_webhook_secret: "s".repeat(32) } });

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { createKey, revokeKey } from "../src/modules/keys/service";
 import { KeyAuthenticator } from "../src/gateway/key-auth";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
@@ -17,14 +17,14 @@ const dir = mkdtempSync(join(tmpdir(), "tollgate-hot-cache-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
-function open(name: string): { gateway: Store; cli: Store } {
+function open(name: string): { gateway: SqliteStore; cli: SqliteStore } {
   const path = join(dir, `${name}.db`);
-  const gateway = new Store(path);
+  const gateway = new SqliteStore(path);
   gateway.migrate();
-  return { gateway, cli: new Store(path) };
+  return { gateway, cli: new SqliteStore(path) };
 }
 
-function account(db: Store, id: string, balance: number): void {
+function account(db: SqliteStore, id: string, balance: number): void {
   db.sqlite.query("INSERT INTO accounts (id, name, balance_micros, created_at) VALUES (?, ?, ?, 0)").run(id, id, balance);
 }
 

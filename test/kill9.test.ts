@@ -2,7 +2,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { checkLedger } from "../src/money/ledger";
 import { ensureBinary } from "./support/binary";
 import { chat, until, user } from "./support/chat";
@@ -93,7 +93,7 @@ describe("kill -9 mid-stream, then restart", () => {
     const last = res.headers.get("x-request-id")!;
     expect(await gw.stop("SIGTERM")).toBe(0);
 
-    const db = new Store(dbPath);
+    const db = new SqliteStore(dbPath);
     const sqlite = db.sqlite;
     try {
       expect(checkLedger(db)).toEqual([]);

@@ -5,7 +5,7 @@ import { getAccountRow } from "../src/modules/accounts/service";
 import { listAudit } from "../src/modules/audit/service";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import { checkLedger, ledgerView, listLedger, persistedHeld, postCredit } from "../src/money/ledger";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { checkAdminToken } from "../src/identity/admin-token";
 import { sha256Hex } from "../src/lib/crypto";
 import { apiErrorOf, freshDb, seedAccount } from "./support/foundation";
@@ -240,8 +240,8 @@ describe("storage", () => {
 });
 
 test("durable() nests: an inner durable() joins the outer transaction and rolls back with it", async () => {
-  const { Store } = await import("../src/store/store");
-  const db = new Store(":memory:");
+  const { SqliteStore } = await import("../src/store/sqlite-store");
+  const db = new SqliteStore(":memory:");
   db.migrate();
   const insert = (k: string) => db.sqlite.query("INSERT INTO settings (key, value) VALUES (?, 'v')").run(k);
   db.durable(() => {

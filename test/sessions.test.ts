@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { createAccount } from "../src/modules/accounts/service";
 import { acceptInvite, createInvite, findInvite, findLogin, signUp } from "../src/identity/logins/service";
 import { checkCsrf, createSession, deleteSession, getSession, hashPassword, LoginThrottle, verifyPassword } from "../src/identity/sessions";
@@ -9,7 +9,7 @@ import { compact, usd } from "../src/web/format";
 import { html, jsonScript, raw } from "../src/web/html";
 
 function db() {
-  const d = new Store(":memory:");
+  const d = new SqliteStore(":memory:");
   d.migrate();
   return d;
 }

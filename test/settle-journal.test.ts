@@ -3,7 +3,7 @@ import { Database } from "bun:sqlite";
 import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { SettleJournal, type SettleRecord } from "../src/money/settle-journal";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import { SettleWriter } from "../src/money/settle-writer";
@@ -25,10 +25,10 @@ const paths = () => {
   return { db: join(dir, `t${n}.db`), journal: join(dir, `t${n}.db-settlements`) };
 };
 
-const sql = (db: Store) => db.sqlite;
-const count = (db: Store, where = "1") => sql(db).query<{ n: number }, []>(`SELECT count(*) AS n FROM ledger_entries WHERE kind = 'charge' AND ${where}`).get()!.n;
-const dbBalance = (db: Store, id: string) => sql(db).query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(id)!.b;
-const dbSpent = (db: Store, id: string) => sql(db).query<{ s: number }, [string]>("SELECT spent_micros AS s FROM api_keys WHERE id = ?").get(id)!.s;
+const sql = (db: SqliteStore) => db.sqlite;
+const count = (db: SqliteStore, where = "1") => sql(db).query<{ n: number }, []>(`SELECT count(*) AS n FROM ledger_entries WHERE kind = 'charge' AND ${where}`).get()!.n;
+const dbBalance = (db: SqliteStore, id: string) => sql(db).query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(id)!.b;
+const dbSpent = (db: SqliteStore, id: string) => sql(db).query<{ s: number }, [string]>("SELECT spent_micros AS s FROM api_keys WHERE id = ?").get(id)!.s;
 
 function record(i: number): SettleRecord {
   return { t: "settle", requestId: `req_${i}`, accountId: "acc_1", keyId: null, amount: 100, charge: 40, persisted: false, at: i };
@@ -224,7 +224,7 @@ describe("a store with a journal", () => {
     const { p, db, accountId, store } = setup();
     store.reserve({ accountId, requestId: "r1", amount: 2_000_000 });
     await store.settle("r1", 1_500_000);
-    const cli = new Store(p.db);
+    const cli = new SqliteStore(p.db);
     postCredit(cli, { accountId, amountMicros: 4_000_000, actor: "cli", heldMicros: 0 });
     cli.close();
     expect(store.balance(accountId).balance).toBe(10_000_000 - 1_500_000 + 4_000_000);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkLedger } from "../src/money/ledger";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { ensureBinary } from "./support/binary";
 import { chat, until, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
@@ -31,7 +31,7 @@ afterAll(async () => {
 
 /** Reopens a stopped gateway's database file and returns what the checks need. */
 function inspect(path: string, accountId: string) {
-  const db = new Store(path);
+  const db = new SqliteStore(path);
   const sqlite = db.sqlite;
   try {
     const charges = sqlite

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkLedger } from "../src/money/ledger";
-import { Store } from "../src/store/store";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { BIN, ensureBinary } from "./support/binary";
 import { chat, until, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
@@ -122,7 +122,7 @@ test("SIGTERM under load, migrate, start the new binary: nothing lost, each requ
   expect(outcomes.some((o) => o.retries > 0)).toBe(true);
 
   // Each request charged exactly once, the balance the sum of the ledger, no hold left.
-  const db = new Store(dbPath);
+  const db = new SqliteStore(dbPath);
   try {
     expect(checkLedger(db)).toEqual([]);
     expect(db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n).toBe(0);

@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { loadConfig, type Config } from "../config/load";
-import { Store } from "../store/store";
+import { SqliteStore } from "../store/sqlite-store";
 import { UsageError, type OptionSpecs, type Parsed } from "./args";
 
 /** The actor recorded in audit entries for changes made from the command line. */
@@ -36,7 +36,7 @@ export interface GlobalFlags {
 /** What a command gets: the flags, lazily loaded config and database, and output helpers. */
 export class CliContext {
   private cfg?: Config;
-  private handle?: Store;
+  private handle?: SqliteStore;
   /** Migrations applied when this context opened the database. */
   migrated = 0;
 
@@ -62,9 +62,9 @@ export class CliContext {
   }
 
   /** Opens the database and applies pending migrations, so commands work on a fresh folder. */
-  store(): Store {
+  store(): SqliteStore {
     if (!this.handle) {
-      this.handle = new Store(this.config().db_path);
+      this.handle = new SqliteStore(this.config().db_path);
       this.migrated = this.handle.migrate();
     }
     return this.handle;

@@ -1,5 +1,5 @@
 import type { Statement } from "bun:sqlite";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 
 export interface DeferredRow {
   requestId: string;
@@ -34,7 +34,7 @@ const row = (r: Raw): DeferredRow => ({
 export class DeferredRequests {
   private readonly q: { get: Statement<Raw, [string]>; put: Statement; pending: Statement<Raw, [number]>; settle: Statement };
 
-  constructor(private readonly store: Store) {
+  constructor(private readonly store: SqliteStore) {
     const s = store.sqlite;
     this.q = {
       get: s.query("SELECT * FROM deferred_requests WHERE request_id = ?"),

@@ -1,5 +1,5 @@
 import type { Statement } from "bun:sqlite";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 import { StampedMemo } from "../store/stamped-memo";
 import { sha256Hex } from "../lib/crypto";
 import { errors } from "../lib/errors";
@@ -69,7 +69,7 @@ export class KeyAuthenticator {
   /** Rows of known keys by hash, re-read only when the database changed (see StampedMemo). */
   private readonly rows: StampedMemo<AuthRow | null>;
 
-  constructor(private readonly store: Store, private readonly now: () => number = Date.now) {
+  constructor(private readonly store: SqliteStore, private readonly now: () => number = Date.now) {
     // Single-table lookups in one read transaction: several times cheaper in SQLite than
     // the equivalent join (measured ~5 µs against ~27 µs per request).
     const c = store.sqlite;

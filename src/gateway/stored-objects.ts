@@ -1,5 +1,5 @@
 import type { Statement } from "bun:sqlite";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 
 export interface StoredObject {
   id: string;
@@ -24,7 +24,7 @@ type Row = { id: string; kind: string; account_id: string; key_id: string | null
 export class StoredObjects {
   private readonly q: { get: Statement<Row, [string]>; put: Statement; del: Statement };
 
-  constructor(private readonly store: Store) {
+  constructor(private readonly store: SqliteStore) {
     const s = store.sqlite;
     this.q = {
       get: s.query("SELECT * FROM upstream_objects WHERE id = ?"),

@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 import { settings } from "../store/schema";
 import { sha256Hex } from "../lib/crypto";
 import { randomBase62 } from "../lib/ids";
@@ -14,7 +14,7 @@ const CONSOLE_SETTING = "console_sessions_admin_fingerprint";
  * used, and on the very first start a token is generated, returned once (to be printed) and only
  * its hash is stored.
  */
-export function resolveAdminToken(store: Store, configured: string | undefined): { hash: string; generated?: string } {
+export function resolveAdminToken(store: SqliteStore, configured: string | undefined): { hash: string; generated?: string } {
   if (configured) return { hash: sha256Hex(configured) };
   const stored = store.db.select().from(settings).where(eq(settings.key, SETTING)).get();
   if (stored) return { hash: stored.value };
@@ -32,7 +32,7 @@ export function resolveAdminToken(store: Store, configured: string | undefined):
  * another token (an operator changing it to lock out whoever learnt the old one), every console
  * session ends. Returns how many were ended.
  */
-export function endStaleConsoleSessions(store: Store, adminHash: string): number {
+export function endStaleConsoleSessions(store: SqliteStore, adminHash: string): number {
   const fingerprint = sha256Hex(`console-sessions:${adminHash}`);
   const stored = store.db.select().from(settings).where(eq(settings.key, CONSOLE_SETTING)).get();
   if (stored?.value === fingerprint) return 0;

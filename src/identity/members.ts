@@ -1,5 +1,5 @@
 import { and, asc, eq, isNull } from "drizzle-orm";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 import { accountMembers } from "../store/schema";
 import { errors } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -14,14 +14,14 @@ export function memberStatus(m: Pick<MemberRow, "passwordHash" | "removedAt">): 
   return m.removedAt !== null ? "removed" : m.passwordHash === null ? "invited" : "active";
 }
 
-export function getMemberRow(store: Store, id: string): MemberRow {
+export function getMemberRow(store: SqliteStore, id: string): MemberRow {
   const row = store.db.select().from(accountMembers).where(eq(accountMembers.id, id)).get();
   if (!row) throw errors.notFound(`Member ${id}`, "id");
   return row;
 }
 
 /** The account's owner (not removed), or null when nobody was ever invited as the owner. */
-export function ownerMember(store: Store, accountId: string): MemberRow | null {
+export function ownerMember(store: SqliteStore, accountId: string): MemberRow | null {
   return (
     store.db.select().from(accountMembers)
       .where(and(eq(accountMembers.accountId, accountId), eq(accountMembers.role, "owner"), isNull(accountMembers.removedAt)))
@@ -30,7 +30,7 @@ export function ownerMember(store: Store, accountId: string): MemberRow | null {
 }
 
 /** The account's members (the removed ones too when asked), the owner first, then by age. */
-export function listMemberRows(store: Store, accountId: string, o: { removed?: boolean } = {}): MemberRow[] {
+export function listMemberRows(store: SqliteStore, accountId: string, o: { removed?: boolean } = {}): MemberRow[] {
   const rows = store.db.select().from(accountMembers)
     .where(and(eq(accountMembers.accountId, accountId), o.removed ? undefined : isNull(accountMembers.removedAt)))
     .orderBy(asc(accountMembers.createdAt), asc(accountMembers.id))
@@ -42,7 +42,7 @@ export function listMemberRows(store: Store, accountId: string, o: { removed?: b
  * The account's owner, created as invited (no password yet) when it has none; call inside the
  * caller's write transaction. An account made by the operator has no member until its first invite.
  */
-export function ensureOwner(store: Store, accountId: string, email: string | null, now: number): MemberRow {
+export function ensureOwner(store: SqliteStore, accountId: string, email: string | null, now: number): MemberRow {
   const owner = ownerMember(store, accountId);
   if (owner) return owner;
   const row: MemberRow = {
@@ -54,7 +54,7 @@ export function ensureOwner(store: Store, accountId: string, email: string | nul
 }
 
 /** The member who may sign in with `email` (not removed, password set), with its account's status. */
-export function memberByEmail(store: Store, email: string): MemberRow | null {
+export function memberByEmail(store: SqliteStore, email: string): MemberRow | null {
   const rows = store.db.select().from(accountMembers).where(eq(accountMembers.email, email.trim().toLowerCase())).all();
   return rows.find((m) => memberStatus(m) === "active") ?? null;
 }

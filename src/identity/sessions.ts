@@ -1,5 +1,5 @@
 import { eq, lt } from "drizzle-orm";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 import { webSessions } from "../store/schema";
 import { safeEqual, sha256Hex } from "../lib/crypto";
 import { randomBase62 } from "../lib/ids";
@@ -19,7 +19,7 @@ export interface WebSession {
 
 /** Starts a session; the cookie value is returned, only its SHA-256 is stored. */
 export function createSession(
-  store: Store,
+  store: SqliteStore,
   s: { kind: SessionKind; accountId: string | null; memberId?: string | null; ttlMs: number },
   now = Date.now(),
 ): WebSession {
@@ -36,14 +36,14 @@ export function createSession(
   return { kind: s.kind, accountId: s.accountId, memberId: s.memberId ?? null, csrf, expiresAt, token };
 }
 
-export function getSession(store: Store, token: string | undefined, kind: SessionKind, now = Date.now()): WebSession | null {
+export function getSession(store: SqliteStore, token: string | undefined, kind: SessionKind, now = Date.now()): WebSession | null {
   if (!token || token.length > 100) return null;
   const row = store.db.select().from(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).get();
   if (!row || row.kind !== kind || row.expiresAt <= now) return null;
   return { kind: row.kind, accountId: row.accountId, memberId: row.memberId, csrf: row.csrf, expiresAt: row.expiresAt, token };
 }
 
-export function deleteSession(store: Store, token: string): void {
+export function deleteSession(store: SqliteStore, token: string): void {
   store.write(() => store.db.delete(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).run());
 }
 
@@ -51,7 +51,7 @@ export function deleteSession(store: Store, token: string): void {
  * Signs one member out everywhere (password reset, removal); the owner's sessions include those
  * from before teams (no member). Call inside the caller's write transaction.
  */
-export function deleteMemberSessions(store: Store, m: { id: string; accountId: string; role: string }): number {
+export function deleteMemberSessions(store: SqliteStore, m: { id: string; accountId: string; role: string }): number {
   const legacy = m.role === "owner" ? " OR member_id IS NULL" : "";
   return store.sqlite
     .query(`DELETE FROM web_sessions WHERE kind = 'customer' AND account_id = ? AND (member_id = ?${legacy})`)

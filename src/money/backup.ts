@@ -1,6 +1,6 @@
 import { BudgetClock } from "./budget-clock";
 import { chmodSync, closeSync, fsyncSync, openSync, rmSync, statSync } from "node:fs";
-import { Store } from "../store/store";
+import { SqliteStore } from "../store/sqlite-store";
 import { checkLedger } from "./ledger";
 import { journalPath, readJournal } from "./settle-journal";
 import { SettleWriter } from "./settle-writer";
@@ -27,7 +27,7 @@ export interface BackupResult {
  * are then written into the copy exactly as a restart writes a journal: once per request id, so
  * those that reached SQLite before the snapshot are not charged twice.
  */
-export function backupDatabase(store: Store, target: string, clock = new BudgetClock()): BackupResult {
+export function backupDatabase(store: SqliteStore, target: string, clock = new BudgetClock()): BackupResult {
   const file = store.file;
   const records = file ? readJournal(journalPath(file)) : [];
   // VACUUM INTO fills an empty file: created first, so that the copy is private (0600) from its first byte.
@@ -40,7 +40,7 @@ export function backupDatabase(store: Store, target: string, clock = new BudgetC
     throw e;
   }
 
-  const copy = new Store(target);
+  const copy = new SqliteStore(target);
   try {
     if (records.length > 0) {
       const failed = new SettleWriter(copy, clock).commit(records).outcomes.filter((o) => !o.ok);

@@ -1,5 +1,5 @@
 import type { Statement } from "bun:sqlite";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 import { StampedMemo } from "../store/stamped-memo";
 import { decrement, increment } from "../lib/tally";
 import type { BudgetClock } from "./budget-clock";
@@ -26,7 +26,7 @@ export class BudgetBook {
   private readonly q: { member: Statement<{ budget_micros: number | null; budget_period: string | null }, [string]>; days: Statement<{ day: number; spent_micros: number }, [string, number]> };
 
   constructor(
-    store: Store,
+    store: SqliteStore,
     readonly clock: BudgetClock,
     private readonly unapplied: () => Unapplied,
     private readonly now: () => number,

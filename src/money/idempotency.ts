@@ -1,5 +1,5 @@
 import { and, eq } from "drizzle-orm";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 import { idempotencyKeys } from "../store/schema";
 import { sha256Hex } from "../lib/crypto";
 import { errors } from "../lib/errors";
@@ -10,7 +10,7 @@ import { errors } from "../lib/errors";
  * that the result and its record commit together.
  */
 export function once<T>(
-  store: Store,
+  store: SqliteStore,
   scope: string,
   key: string | undefined,
   body: unknown,

@@ -1,5 +1,5 @@
 import { and, desc, eq, lt, sql } from "drizzle-orm";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 import { accounts, creditHolds, ledgerEntries } from "../store/schema";
 import { errors } from "../lib/errors";
 import { MAX_BALANCE_MICROS, microsToUsd } from "./units";
@@ -32,7 +32,7 @@ export interface PostCredit {
  * Adds credits (positive) or posts an adjustment (negative) in one fsynced transaction,
  * with the audit entry and, when given, the idempotency record.
  */
-export function postCredit(store: Store, p: PostCredit, now = Date.now()): { entry: LedgerEntryViewT; replayed: boolean } {
+export function postCredit(store: SqliteStore, p: PostCredit, now = Date.now()): { entry: LedgerEntryViewT; replayed: boolean } {
   const { result, replayed } = store.durable(() =>
     once(store, `credits:${p.accountId}`, p.idempotencyKey, { amount: p.amountMicros, note: p.note ?? null }, () => applyCredit(store, p, now), now),
   );
@@ -40,7 +40,7 @@ export function postCredit(store: Store, p: PostCredit, now = Date.now()): { ent
 }
 
 /** postCredit's work without its transaction, for callers that write more in the same one. */
-export function applyCredit(store: Store, p: Omit<PostCredit, "idempotencyKey">, now = Date.now()): LedgerEntryViewT {
+export function applyCredit(store: SqliteStore, p: Omit<PostCredit, "idempotencyKey">, now = Date.now()): LedgerEntryViewT {
   const account = getAccountRow(store, p.accountId);
   const balance = account.balanceMicros + p.amountMicros;
   if (p.amountMicros < 0 && !p.allowNegative && balance - p.heldMicros < 0) {
@@ -95,7 +95,7 @@ export function balanceLimit(balanceAfter: number, param: string) {
   );
 }
 
-export function listLedger(store: Store, accountId: string, q: { limit: number; before?: number }): LedgerRow[] {
+export function listLedger(store: SqliteStore, accountId: string, q: { limit: number; before?: number }): LedgerRow[] {
   return store.db
     .select()
     .from(ledgerEntries)
@@ -106,7 +106,7 @@ export function listLedger(store: Store, accountId: string, q: { limit: number; 
 }
 
 /** Sum of persisted holds (for processes, like the CLI, that do not own the in-memory holds). */
-export function persistedHeld(store: Store, accountId: string): number {
+export function persistedHeld(store: SqliteStore, accountId: string): number {
   const row = store.db
     .select({ held: sql<number>`coalesce(sum(${creditHolds.amountMicros}), 0)` })
     .from(creditHolds)
@@ -121,7 +121,7 @@ export function persistedHeld(store: Store, accountId: string): number {
  * like the CLI: a record whose request id is already in the ledger was written and is not counted
  * twice. One read of the journal serves every account.
  */
-export function unwrittenCharges(store: Store): Map<string, number> {
+export function unwrittenCharges(store: SqliteStore): Map<string, number> {
   const sums = new Map<string, number>();
   const file = store.sqlite.filename;
   if (!file || file === ":memory:") return sums;
@@ -133,7 +133,7 @@ export function unwrittenCharges(store: Store): Map<string, number> {
 }
 
 /** Integrity check: every balance equals the sum of its ledger entries. Returns the mismatches. */
-export function checkLedger(store: Store): { accountId: string; balance: number; ledgerSum: number }[] {
+export function checkLedger(store: SqliteStore): { accountId: string; balance: number; ledgerSum: number }[] {
   return store.sqlite
     .query<{ accountId: string; balance: number; ledgerSum: number }, []>(
       `SELECT a.id AS accountId, a.balance_micros AS balance, coalesce(sum(l.amount_micros), 0) AS ledgerSum

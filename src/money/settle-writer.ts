@@ -1,5 +1,5 @@
 import type { Statement } from "bun:sqlite";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 import { insertUsage } from "./usage-row";
 import type { SettleResult } from "./credit-store";
 import type { SettleRecord } from "./settle-journal";
@@ -68,7 +68,7 @@ export class SettleWriter {
   };
 
   /** `clock` decides the day a charge's budget spend counts on (the zone of budget_timezone). */
-  constructor(private readonly store: Store, private readonly clock = new BudgetClock()) {
+  constructor(private readonly store: SqliteStore, private readonly clock = new BudgetClock()) {
     const s = store.sqlite;
     this.q = {
       insertHold: s.query(

@@ -1,5 +1,5 @@
 import type { Statement } from "bun:sqlite";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 import { StampedMemo } from "../store/stamped-memo";
 import { ApiError, errors } from "../lib/errors";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult } from "./credit-store";
@@ -63,7 +63,7 @@ export class SqliteCreditStore implements CreditStore {
   /** Budgets of key lines and members, and their spend per day. */
   private readonly book: BudgetBook;
 
-  constructor(private readonly store: Store, opts: SqliteCreditStoreOptions) {
+  constructor(private readonly store: SqliteStore, opts: SqliteCreditStoreOptions) {
     this.now = opts.now ?? Date.now;
     this.holdTtlMs = opts.holdTtlMs;
     this.journal = opts.journal;

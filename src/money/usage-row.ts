@@ -1,4 +1,4 @@
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 import type { UsageRecord } from "./credit-store";
 
 const SQL = `INSERT OR REPLACE INTO usage_log (request_id, account_id, key_id, model, stream, status, prompt_tokens,
@@ -7,7 +7,7 @@ const SQL = `INSERT OR REPLACE INTO usage_log (request_id, account_id, key_id, m
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 /** Writes one usage-log row; called inside the settlement transaction. */
-export function insertUsage(store: Store, u: UsageRecord): void {
+export function insertUsage(store: SqliteStore, u: UsageRecord): void {
   store.prepared(SQL).run(
     u.requestId, u.accountId, u.keyId, u.model, u.stream ? 1 : 0, u.status, u.promptTokens, u.cachedTokens,
     u.completionTokens, u.reasoningTokens, u.costMicros, u.estimated ? 1 : 0, u.latencyMs, u.ttftMs,

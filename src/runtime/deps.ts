@@ -9,12 +9,12 @@ import type { StoredObjects } from "../gateway/stored-objects";
 import type { Upstreams } from "../gateway/upstream/upstreams";
 import type { AlertService } from "../modules/alerts/service";
 import type { CreditStore } from "../money/credit-store";
-import type { Store } from "../store/store";
+import type { SqliteStore } from "../store/sqlite-store";
 
 /** Everything the app needs, built by the runtime (or a test); the app itself never listens. */
 export interface AppDeps {
   config: Config;
-  store: Store;
+  store: SqliteStore;
   credits: CreditStore;
   keys: KeyAuthenticator;
   limiter: RateLimiter;

@@ -14,7 +14,7 @@ import { installPolicy, sqliteBucketStore } from "../modules/ratelimit/service";
 import { journalPath, SettleJournal } from "../money/settle-journal";
 import { SqliteCreditStore } from "../money/sqlite-credit-store";
 import { BudgetClock } from "../money/budget-clock";
-import { Store } from "../store/store";
+import { SqliteStore } from "../store/sqlite-store";
 import type { AppDeps } from "./deps";
 
 export interface Runtime {
@@ -28,10 +28,10 @@ export interface Runtime {
 }
 
 /** Opens and migrates the database and builds the app's dependencies. */
-export function buildRuntime(config: Config, opts: { store?: Store; now?: () => number; log?: Log } = {}): Runtime {
+export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: () => number; log?: Log } = {}): Runtime {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLog(config.log_format);
-  const store = opts.store ?? new Store(config.db_path);
+  const store = opts.store ?? new SqliteStore(config.db_path);
   const migrated = store.migrate();
   // An in-memory database has nothing to survive a crash for: no journal. A second gateway on
   // the same database (unsupported, but safe) commits its settlements to SQLite directly.

@@ -1,4 +1,4 @@
-import type { Store } from "./store";
+import type { SqliteStore } from "./sqlite-store";
 
 /**
  * Rows read on the request path, kept while the database's change stamp is unchanged (see
@@ -9,7 +9,7 @@ export class StampedMemo<T> {
   private rows = new Map<string, T>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: SqliteStore,
     private readonly load: (id: string) => T,
     private readonly opts: { limit?: number; keep?: (row: T) => boolean } = {},
   ) {}

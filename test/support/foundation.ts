@@ -1,4 +1,4 @@
-import { Store } from "../../src/store/store";
+import { SqliteStore } from "../../src/store/sqlite-store";
 import { createAccount } from "../../src/modules/accounts/service";
 import { createKey } from "../../src/modules/keys/service";
 import type { CreateKeyInput } from "../../src/modules/keys/model";
@@ -6,20 +6,20 @@ import { postCredit } from "../../src/money/ledger";
 import { ApiError } from "../../src/lib/errors";
 
 /** A fresh, migrated database (in memory unless a path is given). */
-export function freshDb(path = ":memory:"): Store {
-  const db = new Store(path);
+export function freshDb(path = ":memory:"): SqliteStore {
+  const db = new SqliteStore(path);
   db.migrate();
   return db;
 }
 
 /** An account with `micros` of top-up credit (one ledger entry when non-zero). */
-export function seedAccount(db: Store, micros = 0, name = "Acme"): string {
+export function seedAccount(db: SqliteStore, micros = 0, name = "Acme"): string {
   const id = createAccount(db, { name }, "test").id;
   if (micros) postCredit(db, { accountId: id, amountMicros: micros, actor: "test", heldMicros: 0 });
   return id;
 }
 
-export function seedKey(db: Store, accountId: string, input: CreateKeyInput = {}, now?: number) {
+export function seedKey(db: SqliteStore, accountId: string, input: CreateKeyInput = {}, now?: number) {
   return createKey(db, "sk-tg-", accountId, input, "test", now);
 }
 

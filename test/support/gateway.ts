@@ -16,7 +16,7 @@ import { loadConfig, type Config } from "../../src/config/load";
 import { createSession, type SessionKind } from "../../src/identity/sessions";
 import type { AccountViewT } from "../../src/modules/accounts/model";
 import { buildRuntime, startServer, type Runtime } from "../../src/runtime/server";
-import { Store } from "../../src/store/store";
+import { SqliteStore } from "../../src/store/sqlite-store";
 import { BIN, ensureBinary, ROOT } from "./binary";
 import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./fake-upstream";
 
@@ -75,7 +75,7 @@ export interface GatewayClient {
 export function gatewayClient(
   url: string,
   adminToken: string | undefined,
-  opts: { customer?: CustomerDefaults; withStore: <T>(fn: (store: Store) => T) => T },
+  opts: { customer?: CustomerDefaults; withStore: <T>(fn: (store: SqliteStore) => T) => T },
 ): GatewayClient {
   const defaults = { credits: 10_000_000, name: "Test customer", ...opts.customer };
   const admin: GatewayClient["admin"] = (path, init = {}) =>
@@ -335,7 +335,7 @@ export async function startBinaryGateway(opts: BinaryGatewayOptions = {}): Promi
     customer: opts.customer,
     withStore(fn) {
       if (!dbPath) throw new Error("the gateway's database is unknown: start it with dbPath");
-      const store = new Store(dbPath);
+      const store = new SqliteStore(dbPath);
       try {
         return fn(store);
       } finally {

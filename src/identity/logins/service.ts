@@ -1,5 +1,5 @@
 import { and, eq, gt, isNull, ne, or } from "drizzle-orm";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { accountMembers, accounts, invites } from "../../store/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { ApiError, errors } from "../../lib/errors";
@@ -30,7 +30,7 @@ export const inviteUrl = (base: string, token: string) => `${base.replace(/\/+$/
  * password and signs them out, so only their newest link may ever do that. The owner's include
  * the account's invites from before teams, which were all the owner's.
  */
-function expireOtherInvites(store: Store, m: MemberRow, keepId: string | null, now: number): void {
+function expireOtherInvites(store: SqliteStore, m: MemberRow, keepId: string | null, now: number): void {
   const whose = m.role === "owner" ? or(eq(invites.memberId, m.id), isNull(invites.memberId)) : eq(invites.memberId, m.id);
   store.db.update(invites).set({ expiresAt: now })
     .where(and(eq(invites.accountId, m.accountId), whose, isNull(invites.usedAt), gt(invites.expiresAt, now), keepId ? ne(invites.id, keepId) : undefined))
@@ -38,14 +38,14 @@ function expireOtherInvites(store: Store, m: MemberRow, keepId: string | null, n
 }
 
 /** Ends every open invite of a member (removal); call inside the caller's write transaction. */
-export const expireInvites = (store: Store, m: MemberRow, now: number) => expireOtherInvites(store, m, null, now);
+export const expireInvites = (store: SqliteStore, m: MemberRow, now: number) => expireOtherInvites(store, m, null, now);
 
 /**
  * A one-time link with which `member` sets (or resets) their password, the older links of that
  * person stop working; only its hash is kept. Call inside the caller's durable transaction.
  */
 export function issueInvite(
-  store: Store,
+  store: SqliteStore,
   p: { member: MemberRow; email: string | null; ttlMs: number; actor: string; baseUrl: string },
   now: number,
 ): InviteViewT {
@@ -70,7 +70,7 @@ export function issueInvite(
  * links of the owner stop working). The owner is created, as invited, when the account has none.
  */
 export function createInvite(
-  store: Store,
+  store: SqliteStore,
   p: { accountId: string; email?: string | null; ttlMs: number; actor: string; baseUrl: string },
   now = Date.now(),
 ): InviteViewT {
@@ -85,7 +85,7 @@ export function createInvite(
 export type InviteState = { invite: InviteRow; account: AccountRow; member: MemberRow | null; state: "ok" | "used" | "expired" };
 
 /** Looks an invite token up without consuming it (to render the form). */
-export function findInvite(store: Store, token: string, now = Date.now()): InviteState | null {
+export function findInvite(store: SqliteStore, token: string, now = Date.now()): InviteState | null {
   if (!/^[0-9A-Za-z]{20,64}$/.test(token)) return null;
   const invite = store.db.select().from(invites).where(eq(invites.tokenHash, sha256Hex(token))).get();
   if (!invite) return null;
@@ -102,7 +102,7 @@ const emailTakenHere = () =>
   new ApiError(409, "This email is already used by another member of this account.", "invalid_request_error", "email_taken", "email");
 
 /** Refuses an address that another member (of any account) signs in with: one sign-in per address. */
-export function checkEmailFree(store: Store, email: string, self: { id: string | null; accountId: string }): void {
+export function checkEmailFree(store: SqliteStore, email: string, self: { id: string | null; accountId: string }): void {
   const other = memberByEmail(store, email);
   if (other && other.id !== self.id) throw other.accountId === self.accountId ? emailTakenHere() : emailTaken();
 }
@@ -112,7 +112,7 @@ export function checkEmailFree(store: Store, email: string, self: { id: string |
  * outside the transaction). Every other session and open invite of that member is ended: an
  * invite doubles as a password reset.
  */
-export function acceptInvite(store: Store, token: string, p: { email: string; passwordHash: string }, now = Date.now()): { accountId: string; memberId: string } {
+export function acceptInvite(store: SqliteStore, token: string, p: { email: string; passwordHash: string }, now = Date.now()): { accountId: string; memberId: string } {
   return store.durable(() => {
     const found = findInvite(store, token, now);
     if (!found) throw errors.notFound("Invite");
@@ -136,7 +136,7 @@ export function acceptInvite(store: Store, token: string, p: { email: string; pa
 }
 
 /** The member who signs in with `email`, if any. */
-export function findLogin(store: Store, email: string): Login | null {
+export function findLogin(store: SqliteStore, email: string): Login | null {
   const m = memberByEmail(store, email);
   if (!m) return null;
   const status = store.db.select({ status: accounts.status }).from(accounts).where(eq(accounts.id, m.accountId)).get()?.status ?? "suspended";
@@ -144,12 +144,12 @@ export function findLogin(store: Store, email: string): Login | null {
 }
 
 /** The account owner's sign-in, once the owner has set a password; null before. */
-export function getLogin(store: Store, accountId: string): MemberRow | null {
+export function getLogin(store: SqliteStore, accountId: string): MemberRow | null {
   const owner = ownerMember(store, accountId);
   return owner && memberStatus(owner) === "active" ? owner : null;
 }
 
-export function touchLogin(store: Store, memberId: string, now = Date.now()): void {
+export function touchLogin(store: SqliteStore, memberId: string, now = Date.now()): void {
   store.db.update(accountMembers).set({ lastLoginAt: now }).where(eq(accountMembers.id, memberId)).run();
 }
 
@@ -158,7 +158,7 @@ export function touchLogin(store: Store, memberId: string, now = Date.now()): vo
  * is inserted here rather than through createAccount, whose own durable() transaction cannot nest.
  */
 export function signUp(
-  store: Store,
+  store: SqliteStore,
   p: { name: string; email: string; passwordHash: string; starterMicros: number },
   now = Date.now(),
 ): AccountRow {

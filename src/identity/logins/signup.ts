@@ -1,5 +1,5 @@
 import { eq, lt } from "drizzle-orm";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { signupRequests } from "../../store/schema";
 import { memberByEmail } from "../members";
 import { sha256Hex } from "../../lib/crypto";
@@ -17,7 +17,7 @@ export type SignUpRequestRow = typeof signupRequests.$inferSelect;
  * email stays; expired ones are dropped.
  */
 export function requestSignUp(
-  store: Store,
+  store: SqliteStore,
   p: { name: string; email: string; passwordHash: string; ttlMs: number },
   now = Date.now(),
 ): { token: string } | null {
@@ -35,7 +35,7 @@ export function requestSignUp(
 }
 
 /** The open sign-up of a mailed link, unless unknown or expired. */
-export function findSignUp(store: Store, token: string, now = Date.now()): SignUpRequestRow | null {
+export function findSignUp(store: SqliteStore, token: string, now = Date.now()): SignUpRequestRow | null {
   if (!/^[0-9A-Za-z]{20,64}$/.test(token)) return null;
   const row = store.db.select().from(signupRequests).where(eq(signupRequests.tokenHash, sha256Hex(token))).get();
   return row && row.expiresAt > now ? row : null;
@@ -45,7 +45,7 @@ export function findSignUp(store: Store, token: string, now = Date.now()): SignU
  * Step two, once the caller has checked the password chosen at step one: the account, its login
  * and the starter credit in one durable transaction (signUp), and the request is forgotten.
  */
-export function completeSignUp(store: Store, token: string, starterMicros: number, now = Date.now()): AccountRow {
+export function completeSignUp(store: SqliteStore, token: string, starterMicros: number, now = Date.now()): AccountRow {
   return store.durable(() => {
     const row = findSignUp(store, token, now);
     if (!row) throw errors.notFound("Sign-up link");

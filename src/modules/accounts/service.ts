@@ -1,5 +1,5 @@
 import { desc, eq, like, or } from "drizzle-orm";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { accounts } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
@@ -9,13 +9,13 @@ import type { AccountViewT, CreateAccountInput, UpdateAccountInput } from "./mod
 
 export type AccountRow = typeof accounts.$inferSelect;
 
-export function getAccountRow(store: Store, id: string): AccountRow {
+export function getAccountRow(store: SqliteStore, id: string): AccountRow {
   const row = store.db.select().from(accounts).where(eq(accounts.id, id)).get();
   if (!row) throw errors.notFound(`Account ${id}`, "id");
   return row;
 }
 
-export function createAccount(store: Store, input: CreateAccountInput, actor: string, now = Date.now()): AccountRow {
+export function createAccount(store: SqliteStore, input: CreateAccountInput, actor: string, now = Date.now()): AccountRow {
   const row: AccountRow = {
     id: newId("acc"),
     name: input.name,
@@ -33,7 +33,7 @@ export function createAccount(store: Store, input: CreateAccountInput, actor: st
   return row;
 }
 
-export function updateAccount(store: Store, id: string, input: UpdateAccountInput, actor: string, now = Date.now()): AccountRow {
+export function updateAccount(store: SqliteStore, id: string, input: UpdateAccountInput, actor: string, now = Date.now()): AccountRow {
   return store.durable(() => {
     const before = getAccountRow(store, id);
     const patch = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
@@ -44,7 +44,7 @@ export function updateAccount(store: Store, id: string, input: UpdateAccountInpu
   });
 }
 
-export function listAccounts(store: Store, q: { limit: number; offset: number; q?: string }): AccountRow[] {
+export function listAccounts(store: SqliteStore, q: { limit: number; offset: number; q?: string }): AccountRow[] {
   const pattern = q.q ? `%${q.q.replace(/[%_]/g, "")}%` : undefined;
   return store.db
     .select()

@@ -1,7 +1,7 @@
 import { eq, or } from "drizzle-orm";
 import type { Transporter } from "nodemailer";
 import type { Config } from "../../config/load";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { accounts, alertEvents } from "../../store/schema";
 import { microsToUsd } from "../../money/units";
 import { signPayload } from "./signature";
@@ -37,7 +37,7 @@ export class AlertNotifier {
   private inFlight = new Set<Promise<void>>();
   private stopped = false;
 
-  constructor(private readonly store: Store, private readonly config: Config, opts: NotifierOptions = {}) {
+  constructor(private readonly store: SqliteStore, private readonly config: Config, opts: NotifierOptions = {}) {
     this.retryDelays = opts.retryDelaysMs ?? [5_000, 30_000, 120_000, 600_000, 1_800_000];
     this.fetch = opts.fetch ?? fetch;
     this.now = opts.now ?? Date.now;

@@ -1,6 +1,6 @@
 import { and, desc, eq, gt, gte, max, sql } from "drizzle-orm";
 import type { Config } from "../../config/load";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { alertEvents, alertSettings, ledgerEntries } from "../../store/schema";
 import { StampedMemo } from "../../store/stamped-memo";
 import { randomBase62 } from "../../lib/ids";
@@ -32,7 +32,7 @@ export class AlertService {
   private readonly settingsMemo: StampedMemo<SettingsRow | null>;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: SqliteStore,
     private readonly config: Config,
     private readonly balanceOf: (accountId: string) => Balance,
     readonly notifier: AlertNotifier,

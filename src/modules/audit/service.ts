@@ -1,5 +1,5 @@
 import { and, desc, eq, lt } from "drizzle-orm";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { auditLog } from "../../store/schema";
 
 export interface AuditInput {
@@ -12,13 +12,13 @@ export interface AuditInput {
 }
 
 /** Records an admin change; call inside the same transaction as the change itself. */
-export function audit(store: Store, e: AuditInput, now = Date.now()): void {
+export function audit(store: SqliteStore, e: AuditInput, now = Date.now()): void {
   store.db.insert(auditLog)
     .values({ ...e, before: e.before ?? null, after: e.after ?? null, createdAt: now })
     .run();
 }
 
-export function listAudit(store: Store, q: { limit: number; before?: number; targetId?: string }) {
+export function listAudit(store: SqliteStore, q: { limit: number; before?: number; targetId?: string }) {
   const where = and(
     q.before ? lt(auditLog.id, q.before) : undefined,
     q.targetId ? eq(auditLog.targetId, q.targetId) : undefined,

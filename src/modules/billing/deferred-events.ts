@@ -1,6 +1,6 @@
 import { asc, eq, lt, sql } from "drizzle-orm";
 import type Stripe from "stripe";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { stripeDeferredEvents } from "../../store/schema";
 
 /** Events about payments nobody credited are forgotten after this long (they may belong to another product on the Stripe account). */
@@ -11,7 +11,7 @@ const DEFERRED_TTL_MS = 90 * 86_400_000;
  * does not promise to deliver events in order, and dropping it would let the payment be credited
  * and never reversed. Run inside the caller's transaction; idempotent per event id.
  */
-export function deferEvent(store: Store, event: Stripe.Event, intent: string, chargeId: string | null, object: object, now: number): void {
+export function deferEvent(store: SqliteStore, event: Stripe.Event, intent: string, chargeId: string | null, object: object, now: number): void {
   store.db.delete(stripeDeferredEvents).where(lt(stripeDeferredEvents.createdAt, now - DEFERRED_TTL_MS)).run();
   store.db.insert(stripeDeferredEvents)
     .values({ eventId: event.id, type: event.type, paymentIntent: intent, chargeId, object: JSON.stringify(object), createdAt: now })
@@ -20,7 +20,7 @@ export function deferEvent(store: Store, event: Stripe.Event, intent: string, ch
 }
 
 /** Removes and returns, in arrival order, the kept events of a payment intent (inside the caller's transaction). */
-export function takeDeferred(store: Store, intent: string): { event: Stripe.Event; object: unknown }[] {
+export function takeDeferred(store: SqliteStore, intent: string): { event: Stripe.Event; object: unknown }[] {
   const rows = store.db.select().from(stripeDeferredEvents).where(eq(stripeDeferredEvents.paymentIntent, intent))
     .orderBy(asc(stripeDeferredEvents.createdAt), asc(sql`rowid`)).all();
   store.db.delete(stripeDeferredEvents).where(eq(stripeDeferredEvents.paymentIntent, intent)).run();

@@ -1,6 +1,6 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import type Stripe from "stripe";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { payments } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
@@ -63,7 +63,7 @@ export interface CheckoutInput {
  * any transaction; the payment id is the Idempotency-Key and rides in the session's metadata so
  * the webhook can find the account even if this process dies before saving the session id).
  */
-export async function createCheckout(store: Store, stripe: Stripe, s: BillingSettings, input: CheckoutInput, now = Date.now()): Promise<PaymentRow & { url: string }> {
+export async function createCheckout(store: SqliteStore, stripe: Stripe, s: BillingSettings, input: CheckoutInput, now = Date.now()): Promise<PaymentRow & { url: string }> {
   const account = getAccountRow(store, input.accountId);
   if (account.status !== "active") throw errors.badRequest("This account is suspended.", null, "account_suspended");
   // Refused before anything is recorded or Stripe is called: the webhook could not credit it.
@@ -131,14 +131,14 @@ export async function createCheckout(store: Store, stripe: Stripe, s: BillingSet
   return { ...saved, url: session.url };
 }
 
-export function getPayment(store: Store, id: string, accountId?: string): PaymentRow {
+export function getPayment(store: SqliteStore, id: string, accountId?: string): PaymentRow {
   const row = store.db.select().from(payments).where(eq(payments.id, id)).get();
   // Another account's payment is reported exactly like a missing one.
   if (!row || (accountId && row.accountId !== accountId)) throw errors.notFound(`Payment ${id}`, "id");
   return row;
 }
 
-export function listPayments(store: Store, q: { limit: number; before?: number; accountId?: string; status?: PaymentStatus }): PaymentRow[] {
+export function listPayments(store: SqliteStore, q: { limit: number; before?: number; accountId?: string; status?: PaymentStatus }): PaymentRow[] {
   return store.db
     .select()
     .from(payments)

@@ -1,6 +1,6 @@
 import { and, eq, or } from "drizzle-orm";
 import type Stripe from "stripe";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { accounts, ledgerEntries, payments } from "../../store/schema";
 import { newId } from "../../lib/ids";
 import { audit } from "../audit/service";
@@ -28,7 +28,7 @@ const idOf = (v: string | { id: string } | null | undefined): string | null => (
  * applied and the ledger's unique (account, kind, ref) index stops a second post even from another
  * process, so repeated or concurrent deliveries of an event change the balance once.
  */
-export function handleStripeEvent(store: Store, s: BillingSettings, event: Stripe.Event, now = Date.now()): WebhookOutcome {
+export function handleStripeEvent(store: SqliteStore, s: BillingSettings, event: Stripe.Event, now = Date.now()): WebhookOutcome {
   try {
     switch (event.type) {
       case "checkout.session.completed":
@@ -57,7 +57,7 @@ export function handleStripeEvent(store: Store, s: BillingSettings, event: Strip
   }
 }
 
-function onSessionPaid(store: Store, s: BillingSettings, event: Stripe.Event, session: Stripe.Checkout.Session, now: number): WebhookOutcome {
+function onSessionPaid(store: SqliteStore, s: BillingSettings, event: Stripe.Event, session: Stripe.Checkout.Session, now: number): WebhookOutcome {
   const accountId = session.metadata?.tollgate_account_id;
   const paymentId = session.metadata?.tollgate_payment_id;
   // Sessions created by something else on the same Stripe account are none of our business.
@@ -125,7 +125,7 @@ function onSessionPaid(store: Store, s: BillingSettings, event: Stripe.Event, se
   });
 }
 
-function onSessionClosed(store: Store, session: Stripe.Checkout.Session, status: "expired" | "failed", now: number): WebhookOutcome {
+function onSessionClosed(store: SqliteStore, session: Stripe.Checkout.Session, status: "expired" | "failed", now: number): WebhookOutcome {
   const paymentId = session.metadata?.tollgate_payment_id;
   const match = paymentId ? or(eq(payments.stripeSessionId, session.id), eq(payments.id, paymentId)) : eq(payments.stripeSessionId, session.id);
   const changed = store.write(() =>
@@ -135,7 +135,7 @@ function onSessionClosed(store: Store, session: Stripe.Checkout.Session, status:
 }
 
 /** The payment a charge, refund or dispute belongs to (by payment intent, else by charge id). */
-function paymentFor(store: Store, intent: string | null, chargeId: string | null): PaymentRow | undefined {
+function paymentFor(store: SqliteStore, intent: string | null, chargeId: string | null): PaymentRow | undefined {
   if (intent) {
     const row = store.db.select().from(payments).where(eq(payments.stripePaymentIntent, intent)).get();
     if (row) return row;
@@ -144,7 +144,7 @@ function paymentFor(store: Store, intent: string | null, chargeId: string | null
   return undefined;
 }
 
-function onCharge(store: Store, charge: Stripe.Charge, now: number): WebhookOutcome {
+function onCharge(store: SqliteStore, charge: Stripe.Charge, now: number): WebhookOutcome {
   const row = paymentFor(store, idOf(charge.payment_intent), charge.id);
   if (!row || !charge.paid) return { result: "ignored" };
   store.write(() =>
@@ -157,7 +157,7 @@ function onCharge(store: Store, charge: Stripe.Charge, now: number): WebhookOutc
   return { result: "receipt", paymentId: row.id };
 }
 
-function onRefunded(store: Store, event: Stripe.Event, charge: Stripe.Charge, now: number): WebhookOutcome {
+function onRefunded(store: SqliteStore, event: Stripe.Event, charge: Stripe.Charge, now: number): WebhookOutcome {
   const intent = idOf(charge.payment_intent);
   return store.durable(() => {
     const row = paymentFor(store, intent, charge.id);
@@ -205,7 +205,7 @@ function onRefunded(store: Store, event: Stripe.Event, charge: Stripe.Charge, no
   });
 }
 
-function onDisputeOpened(store: Store, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
+function onDisputeOpened(store: SqliteStore, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
   return store.durable(() => {
     const row = paymentFor(store, idOf(dispute.payment_intent), idOf(dispute.charge));
     if (!row || row.ledgerId == null) return defer(store, event, idOf(dispute.payment_intent), idOf(dispute.charge), dispute, now);
@@ -223,7 +223,7 @@ function onDisputeOpened(store: Store, event: Stripe.Event, dispute: Stripe.Disp
   });
 }
 
-function onDisputeClosed(store: Store, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
+function onDisputeClosed(store: SqliteStore, event: Stripe.Event, dispute: Stripe.Dispute, now: number): WebhookOutcome {
   return store.durable(() => {
     const row = paymentFor(store, idOf(dispute.payment_intent), idOf(dispute.charge));
     if (!row || row.ledgerId == null) return defer(store, event, idOf(dispute.payment_intent), idOf(dispute.charge), dispute, now);
@@ -265,14 +265,14 @@ function onDisputeClosed(store: Store, event: Stripe.Event, dispute: Stripe.Disp
 }
 
 /** A refund or dispute of a payment not credited yet is kept (deferred-events.ts) rather than dropped. */
-function defer(store: Store, event: Stripe.Event, intent: string | null, chargeId: string | null, object: object, now: number): WebhookOutcome {
+function defer(store: SqliteStore, event: Stripe.Event, intent: string | null, chargeId: string | null, object: object, now: number): WebhookOutcome {
   if (!intent) return { result: "ignored" };
   deferEvent(store, event, intent, chargeId, object, now);
   return { result: "deferred" };
 }
 
 /** Applies, in arrival order, the kept events of a payment intent just credited (same transaction). */
-function applyDeferred(store: Store, intent: string, now: number): void {
+function applyDeferred(store: SqliteStore, intent: string, now: number): void {
   for (const { event, object } of takeDeferred(store, intent)) {
     if (event.type === "charge.refunded") onRefunded(store, event, object as Stripe.Charge, now);
     else if (event.type === "charge.dispute.created") onDisputeOpened(store, event, object as Stripe.Dispute, now);
@@ -281,7 +281,7 @@ function applyDeferred(store: Store, intent: string, now: number): void {
 }
 
 /** Takes credits back in full, even below held credit (reserve() then refuses new spending). */
-function debitPayment(store: Store, row: PaymentRow, micros: number, ref: string, note: string, now: number) {
+function debitPayment(store: SqliteStore, row: PaymentRow, micros: number, ref: string, note: string, now: number) {
   return applyCredit(
     store,
     { accountId: row.accountId, amountMicros: -micros, kind: "refund", ref, note, actor: ACTOR, heldMicros: 0, allowNegative: true },

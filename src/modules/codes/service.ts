@@ -1,5 +1,5 @@
 import { and, desc, eq, gt, isNotNull, isNull, lte, or, sql } from "drizzle-orm";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { accounts, ledgerEntries, redemptionCodes } from "../../store/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { ApiError, errors } from "../../lib/errors";
@@ -32,7 +32,7 @@ export function normalizeCode(input: string): string | null {
 
 const toMillis = (v: number | string | null | undefined) => (v == null ? null : typeof v === "number" ? v * 1000 : Date.parse(v));
 
-export function createCodes(store: Store, input: CreateCodesInput, actor: string, now = Date.now()) {
+export function createCodes(store: SqliteStore, input: CreateCodesInput, actor: string, now = Date.now()) {
   const expiresAt = toMillis(input.expires_at);
   if (expiresAt !== null && expiresAt <= now) throw errors.badRequest("expires_at must be in the future.", "expires_at");
   const batch = `batch_${randomBase62(16)}`;
@@ -74,7 +74,7 @@ const invalidCode = () => new ApiError(404, "This credit code is not valid. Chec
  * once even when two processes race. Redeeming a code again from the same account is a no-op
  * that returns the original ledger entry.
  */
-export function redeemCode(store: Store, accountId: string, input: string, actor: string, now = Date.now()) {
+export function redeemCode(store: SqliteStore, accountId: string, input: string, actor: string, now = Date.now()) {
   const normalized = normalizeCode(input);
   if (!normalized) throw invalidCode();
   const hash = sha256Hex(normalized);
@@ -125,7 +125,7 @@ function statusWhere(status: CodeStatus | undefined, now: number) {
   }
 }
 
-export function listCodes(store: Store, q: { batch?: string; status?: CodeStatus; limit: number; offset: number }, now = Date.now()) {
+export function listCodes(store: SqliteStore, q: { batch?: string; status?: CodeStatus; limit: number; offset: number }, now = Date.now()) {
   return store.db
     .select()
     .from(redemptionCodes)
@@ -137,7 +137,7 @@ export function listCodes(store: Store, q: { batch?: string; status?: CodeStatus
 }
 
 /** One row per batch with how many of its codes are redeemed, newest first. */
-export function listBatches(store: Store, limit = 50) {
+export function listBatches(store: SqliteStore, limit = 50) {
   const c = redemptionCodes;
   return store.db
     .select({

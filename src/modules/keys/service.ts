@@ -1,5 +1,5 @@
 import { desc, eq } from "drizzle-orm";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { apiKeys } from "../../store/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { errors } from "../../lib/errors";
@@ -21,7 +21,7 @@ function toMillis(v: number | string | null | undefined): number | null {
   return typeof v === "number" ? v * 1000 : Date.parse(v);
 }
 
-export function getKeyRow(store: Store, id: string): KeyRow {
+export function getKeyRow(store: SqliteStore, id: string): KeyRow {
   const row = store.db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
   if (!row) throw errors.notFound(`API key ${id}`, "id");
   return row;
@@ -29,7 +29,7 @@ export function getKeyRow(store: Store, id: string): KeyRow {
 
 /** Creates a key; `memberId` is who made it in the portal (none: the owner's, e.g. made by the operator). */
 export function createKey(
-  store: Store,
+  store: SqliteStore,
   prefix: string,
   accountId: string,
   input: CreateKeyInput,
@@ -67,12 +67,12 @@ export function createKey(
   return { row, key };
 }
 
-export function listKeys(store: Store, accountId: string): KeyRow[] {
+export function listKeys(store: SqliteStore, accountId: string): KeyRow[] {
   return store.db.select().from(apiKeys).where(eq(apiKeys.accountId, accountId)).orderBy(desc(apiKeys.createdAt)).all();
 }
 
 /** Issues a replacement with the same settings; the old key expires after the grace period. */
-export function rotateKey(store: Store, id: string, graceSeconds: number, actor: string, now = Date.now()): { row: KeyRow; key: string } {
+export function rotateKey(store: SqliteStore, id: string, graceSeconds: number, actor: string, now = Date.now()): { row: KeyRow; key: string } {
   return store.durable(() => {
     const old = getKeyRow(store, id);
     if (keyStatus(old, now) !== "active") throw errors.badRequest(`API key ${id} is no longer active.`, "id", "key_inactive");
@@ -96,7 +96,7 @@ export function rotateKey(store: Store, id: string, graceSeconds: number, actor:
   });
 }
 
-export function revokeKey(store: Store, id: string, actor: string, now = Date.now()): KeyRow {
+export function revokeKey(store: SqliteStore, id: string, actor: string, now = Date.now()): KeyRow {
   return store.durable(() => {
     const old = getKeyRow(store, id);
     if (old.revokedAt !== null) return old;

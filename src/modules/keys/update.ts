@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { accountMembers, apiKeys, keyLimits } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { effectivePlan, type Limits, type PlanPolicy } from "../../gateway/limits/plans";
@@ -21,7 +21,7 @@ type Overrides = { rpm: number | null; tpm: number | null; concurrency: number |
 const LIMITS = ["rpm", "tpm", "concurrency"] as const;
 
 /** The newest key of a rotation line: it carries the line's spend, cap and budget. */
-export function newestOfLine(store: Store, key: KeyRow): KeyRow {
+export function newestOfLine(store: SqliteStore, key: KeyRow): KeyRow {
   let k = key;
   for (let hops = 0; k.rotatedTo && hops < 32; hops++) k = getKeyRow(store, k.rotatedTo);
   return k;
@@ -33,7 +33,7 @@ export function newestOfLine(store: Store, key: KeyRow): KeyRow {
  * which carries the line's spend. Applies from the next request (the write moves the change
  * stamp every memo checks). A revoked key, or a removed member's, cannot be changed.
  */
-export function updateKey(store: Store, id: string, input: UpdateKeyInput, c: UpdateContext): KeyRow {
+export function updateKey(store: SqliteStore, id: string, input: UpdateKeyInput, c: UpdateContext): KeyRow {
   return store.durable(() => {
     const key = getKeyRow(store, id);
     if (key.revokedAt !== null) throw errors.badRequest(`API key ${id} is revoked: it cannot be changed.`, "id", "key_inactive");
@@ -81,7 +81,7 @@ function check(input: UpdateKeyInput, plan: { name: string; limits: Limits }, c:
 }
 
 /** Applies the limit fields given (null = the plan's value); null when none was given or nothing changed. */
-function setLimits(store: Store, keyId: string, input: UpdateKeyInput, now: number): { before: Overrides; after: Overrides } | null {
+function setLimits(store: SqliteStore, keyId: string, input: UpdateKeyInput, now: number): { before: Overrides; after: Overrides } | null {
   if (LIMITS.every((l) => input[l] === undefined)) return null;
   const row = store.db.select().from(keyLimits).where(eq(keyLimits.keyId, keyId)).get();
   const before: Overrides = { rpm: row?.rpm ?? null, tpm: row?.tpm ?? null, concurrency: row?.concurrency ?? null };
@@ -97,7 +97,7 @@ function setLimits(store: Store, keyId: string, input: UpdateKeyInput, now: numb
 }
 
 /** The key's rate-limit overrides (null: the plan's value). */
-export function keyOverrides(store: Store, keyId: string): Overrides {
+export function keyOverrides(store: SqliteStore, keyId: string): Overrides {
   const row = store.db.select().from(keyLimits).where(eq(keyLimits.keyId, keyId)).get();
   return { rpm: row?.rpm ?? null, tpm: row?.tpm ?? null, concurrency: row?.concurrency ?? null };
 }

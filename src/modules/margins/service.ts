@@ -1,5 +1,5 @@
 import { errors } from "../../lib/errors";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { forEachSlice, type SliceFilter } from "../usage/slices";
 import type { LossesQueryT, LossRowT, MarginGroupBy, MarginGroupT, MarginsQueryT, MarginsReportT, MarginSumsT } from "./model";
 
@@ -84,7 +84,7 @@ export function withMargin(r: Raw): MarginSumsT {
  * (forEachSlice) so that a long period never holds the event loop. Groups sorted by day (newest
  * first) or by revenue.
  */
-export async function margins(store: Store, f: MarginFilter, groupBy: MarginGroupBy): Promise<MarginsReportT> {
+export async function margins(store: SqliteStore, f: MarginFilter, groupBy: MarginGroupBy): Promise<MarginsReportT> {
   const groups = new Map<string, Raw>();
   const totals = zero();
   await forEachSlice(store, f, (slice) => {
@@ -105,7 +105,7 @@ export async function margins(store: Store, f: MarginFilter, groupBy: MarginGrou
 }
 
 /** Names of the accounts or keys a report groups by. */
-function labels(store: Store, groupBy: MarginGroupBy, ids: string[]): Map<string, string> {
+function labels(store: SqliteStore, groupBy: MarginGroupBy, ids: string[]): Map<string, string> {
   const table = groupBy === "account" ? "accounts" : groupBy === "key" ? "api_keys" : null;
   const out = new Map<string, string>();
   if (!table) return out;
@@ -123,7 +123,7 @@ type LossRaw = {
 };
 
 /** Requests charged less than their upstream cost, newest first; the cursor is "<created_at>:<request_id>". */
-export async function losses(store: Store, q: LossesQueryT): Promise<{ rows: LossRowT[]; nextCursor: string | null }> {
+export async function losses(store: SqliteStore, q: LossesQueryT): Promise<{ rows: LossRowT[]; nextCursor: string | null }> {
   const f = marginFilter(q);
   const m = q.before ? /^(\d+):(.+)$/.exec(q.before) : null;
   if (q.before && !m) throw errors.badRequest("Not a cursor from a previous page.", "before");

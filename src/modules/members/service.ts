@@ -1,5 +1,5 @@
 import { and, eq } from "drizzle-orm";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { accountMembers, apiKeys } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
@@ -24,7 +24,7 @@ export interface InviteLink {
  * Someone already in this account, or signing in to another, cannot be invited.
  */
 export function inviteMember(
-  store: Store,
+  store: SqliteStore,
   p: InviteLink & { accountId: string; email: string; role: GrantedRoleT },
   now = Date.now(),
 ): { member: MemberRow; invite: InviteViewT } {
@@ -52,7 +52,7 @@ export function inviteMember(
 }
 
 /** A new link for a member (a password reset once they have signed up); their older links end. */
-export function reinviteMember(store: Store, memberId: string, p: InviteLink, now = Date.now()): InviteViewT {
+export function reinviteMember(store: SqliteStore, memberId: string, p: InviteLink, now = Date.now()): InviteViewT {
   return store.durable(() => {
     const m = liveMember(store, memberId);
     return issueInvite(store, { member: m, email: m.email, ttlMs: p.ttlMs, actor: p.actor, baseUrl: p.baseUrl }, now);
@@ -60,7 +60,7 @@ export function reinviteMember(store: Store, memberId: string, p: InviteLink, no
 }
 
 /** Makes a member an admin or a member (the owner's role stays); applies from their next page. */
-export function setMemberRole(store: Store, memberId: string, role: GrantedRoleT, actor: string, now = Date.now()): MemberRow {
+export function setMemberRole(store: SqliteStore, memberId: string, role: GrantedRoleT, actor: string, now = Date.now()): MemberRow {
   return store.durable(() => {
     const m = liveMember(store, memberId);
     if (m.role === "owner") throw errors.badRequest("The owner's role cannot be changed.", "role", "owner_role");
@@ -72,7 +72,7 @@ export function setMemberRole(store: Store, memberId: string, role: GrantedRoleT
 }
 
 /** Sets (or with null removes) what the member's keys together may spend per period. */
-export function setMemberBudget(store: Store, memberId: string, budget: BudgetT | null, actor: string, now = Date.now()): MemberRow {
+export function setMemberBudget(store: SqliteStore, memberId: string, budget: BudgetT | null, actor: string, now = Date.now()): MemberRow {
   return store.durable(() => {
     const m = liveMember(store, memberId);
     const next = { budgetMicros: budget?.amount_micros ?? null, budgetPeriod: budget?.period ?? null };
@@ -91,7 +91,7 @@ export function setMemberBudget(store: Store, memberId: string, budget: BudgetT 
  * `graceSeconds` (0 = revoked now; else through the keys' expiry, as rotation's grace does). The
  * owner cannot be removed. Removing twice changes nothing.
  */
-export function removeMember(store: Store, memberId: string, graceSeconds: number, actor: string, now = Date.now()) {
+export function removeMember(store: SqliteStore, memberId: string, graceSeconds: number, actor: string, now = Date.now()) {
   return store.durable(() => {
     const m = getMemberRow(store, memberId);
     const stopAt = now + graceSeconds * 1000;
@@ -116,14 +116,14 @@ export function removeMember(store: Store, memberId: string, graceSeconds: numbe
 }
 
 /** A member that was not removed (404 for another id, 400 once removed). */
-function liveMember(store: Store, id: string): MemberRow {
+function liveMember(store: SqliteStore, id: string): MemberRow {
   const m = getMemberRow(store, id);
   if (m.removedAt !== null) throw errors.badRequest(`Member ${id} was removed.`, "id", "member_removed");
   return m;
 }
 
 /** Keys (ids) a member owns: theirs, and for the owner also those with no member (the operator's, the old ones). */
-export function memberKeyIds(store: Store, accountId: string, m: { id: string | null; role: string }): string[] {
+export function memberKeyIds(store: SqliteStore, accountId: string, m: { id: string | null; role: string }): string[] {
   const sql = m.role === "owner"
     ? "SELECT id FROM api_keys WHERE account_id = ? AND (member_id = ? OR member_id IS NULL)"
     : "SELECT id FROM api_keys WHERE account_id = ? AND member_id = ?";
@@ -134,7 +134,7 @@ export function memberKeyIds(store: Store, accountId: string, m: { id: string | 
  * Per member: active keys and what their keys were charged since `from` (usage log), with keys
  * of no member counted as the owner's (`ownerId`).
  */
-export function memberTotals(store: Store, accountId: string, ownerId: string | null, from: number, now: number) {
+export function memberTotals(store: SqliteStore, accountId: string, ownerId: string | null, from: number, now: number) {
   const keys = new Map<string | null, number>();
   const spend = new Map<string | null, number>();
   const whose = (id: string | null) => id ?? ownerId;

@@ -1,5 +1,5 @@
 import { eq, gte } from "drizzle-orm";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { accounts, keyLimits, ratelimitBuckets, settings } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { getAccountRow } from "../accounts/service";
@@ -11,7 +11,7 @@ import { effectivePlan, isPlan, keyLevel, tierTarget, type KeyOverrides, type Li
 const POLICY_SETTING = "ratelimit_policy";
 
 /** Bucket snapshots in table ratelimit_buckets (fast write: synchronous=NORMAL survives kill -9). */
-export function sqliteBucketStore(store: Store): BucketStore {
+export function sqliteBucketStore(store: SqliteStore): BucketStore {
   const upsert = store.sqlite.query(
     `INSERT INTO ratelimit_buckets (id, level, per_minute, updated_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (id) DO UPDATE SET level = excluded.level, per_minute = excluded.per_minute, updated_at = excluded.updated_at`,
@@ -34,7 +34,7 @@ export function sqliteBucketStore(store: Store): BucketStore {
  * (admin route, CLI, codes, payments) can apply tiers inside its own transaction without being
  * handed the configuration. Then promotes accounts the (possibly changed) tiers now qualify.
  */
-export function installPolicy(store: Store, policy: PlanPolicy, now = Date.now()): number {
+export function installPolicy(store: SqliteStore, policy: PlanPolicy, now = Date.now()): number {
   const value = JSON.stringify({ plans: policy.plans, default_plan: policy.default_plan, tiers: policy.tiers });
   // Unchanged since the last start: every top-up since then applied the tiers itself, so there
   // is nothing to write (and no fsync to wait for on the way to listening).
@@ -53,7 +53,7 @@ export function installPolicy(store: Store, policy: PlanPolicy, now = Date.now()
   });
 }
 
-function storedPolicy(store: Store): PlanPolicy | null {
+function storedPolicy(store: SqliteStore): PlanPolicy | null {
   const row = store.db.select().from(settings).where(eq(settings.key, POLICY_SETTING)).get();
   return row ? (JSON.parse(row.value) as PlanPolicy) : null;
 }
@@ -62,7 +62,7 @@ function storedPolicy(store: Store): PlanPolicy | null {
  * Moves the account up to the plan its lifetime top-ups qualify for (usage tiers), audited.
  * Call inside the transaction that changed lifetime_topup_micros. Returns the new plan, or null.
  */
-export function applyTier(store: Store, accountId: string, actor: string, now = Date.now()): string | null {
+export function applyTier(store: SqliteStore, accountId: string, actor: string, now = Date.now()): string | null {
   const policy = storedPolicy(store);
   if (!policy || policy.tiers.length === 0) return null;
   const account = getAccountRow(store, accountId);
@@ -92,7 +92,7 @@ export interface AccountPlan {
   nextTier: { plan: string; minLifetimeTopupMicros: number } | null;
 }
 
-export function getAccountPlan(store: Store, policy: PlanPolicy, accountId: string): AccountPlan {
+export function getAccountPlan(store: SqliteStore, policy: PlanPolicy, accountId: string): AccountPlan {
   const a = getAccountRow(store, accountId);
   const eff = effectivePlan(policy, a.plan);
   const next = policy.tiers.find(
@@ -108,7 +108,7 @@ export function getAccountPlan(store: Store, policy: PlanPolicy, accountId: stri
   };
 }
 
-export function setAccountPlan(store: Store, policy: PlanPolicy, accountId: string, plan: string, actor: string, now = Date.now()): AccountPlan {
+export function setAccountPlan(store: SqliteStore, policy: PlanPolicy, accountId: string, plan: string, actor: string, now = Date.now()): AccountPlan {
   if (!isPlan(policy, plan)) {
     throw errors.badRequest(`Unknown plan ${JSON.stringify(plan)}; configured plans: ${Object.keys(policy.plans).join(", ")}.`, "plan", "unknown_plan");
   }
@@ -132,12 +132,12 @@ export interface KeyLimitsState {
 
 const NO_OVERRIDES: KeyOverrides = { rpm: null, tpm: null, concurrency: null };
 
-function readOverrides(store: Store, keyId: string): KeyOverrides {
+function readOverrides(store: SqliteStore, keyId: string): KeyOverrides {
   const row = store.db.select().from(keyLimits).where(eq(keyLimits.keyId, keyId)).get();
   return row ? { rpm: row.rpm, tpm: row.tpm, concurrency: row.concurrency } : { ...NO_OVERRIDES };
 }
 
-export function getKeyLimits(store: Store, policy: PlanPolicy, keyId: string): KeyLimitsState {
+export function getKeyLimits(store: SqliteStore, policy: PlanPolicy, keyId: string): KeyLimitsState {
   const key = getKeyRow(store, keyId);
   const plan = effectivePlan(policy, getAccountRow(store, key.accountId).plan);
   const overrides = readOverrides(store, keyId);
@@ -145,7 +145,7 @@ export function getKeyLimits(store: Store, policy: PlanPolicy, keyId: string): K
 }
 
 /** Replaces a key's overrides (all null removes them); applies from the key's next request. */
-export function setKeyLimits(store: Store, policy: PlanPolicy, keyId: string, o: KeyOverrides, actor: string, now = Date.now()): KeyLimitsState {
+export function setKeyLimits(store: SqliteStore, policy: PlanPolicy, keyId: string, o: KeyOverrides, actor: string, now = Date.now()): KeyLimitsState {
   store.durable(() => {
     getKeyRow(store, keyId);
     const before = readOverrides(store, keyId);

@@ -1,4 +1,4 @@
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import type { DailyUsageT, UsageQueryT, UsageRowT } from "./model";
 import { forEachSlice } from "./slices";
 
@@ -48,7 +48,7 @@ type Raw = {
 };
 
 /** Raw usage rows, newest first; the cursor is "<created_at>:<request_id>" of the last row. */
-export function listUsage(store: Store, f: UsageFilter, limit: number, cursor?: string): { rows: UsageRowT[]; nextCursor: string | null } {
+export function listUsage(store: SqliteStore, f: UsageFilter, limit: number, cursor?: string): { rows: UsageRowT[]; nextCursor: string | null } {
   const w = where(f);
   let sql = w.sql;
   const args = [...w.args];
@@ -100,7 +100,7 @@ const DAILY_SUMS = `sum(requests) AS requests, sum(prompt_tokens) AS prompt_toke
  * filter, or a member's, cannot apply to rollups, which are per account and model). The raw rows are summed in
  * slices (see forEachSlice), so a range of millions of rows never blocks other requests.
  */
-export async function dailyUsage(store: Store, f: UsageFilter): Promise<DailyUsageT[]> {
+export async function dailyUsage(store: SqliteStore, f: UsageFilter): Promise<DailyUsageT[]> {
   const merged = new Map<string, DailyUsageT>();
   const add = (r: DailyUsageT) => {
     const k = `${r.day}\u0000${r.model}`;
@@ -158,7 +158,7 @@ const BUDGET_DAYS_KEPT = 40;
  * are deleted, in one transaction, so the table stays bounded and history keeps its totals; budget
  * spend days no current period can reach are deleted with them.
  */
-export function rollUpUsage(store: Store, retentionDays: number, now = Date.now()): number {
+export function rollUpUsage(store: SqliteStore, retentionDays: number, now = Date.now()): number {
   // Cut at a UTC day boundary so that a day is never split between raw rows and its rollup.
   const cutoff = Math.floor((now - retentionDays * DAY_MS) / DAY_MS) * DAY_MS;
   return store.write(() => {

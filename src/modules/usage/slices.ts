@@ -1,4 +1,4 @@
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 
 /** The part of a usage filter that selects rows by account and time (the indexed columns). */
 export interface SliceFilter {
@@ -25,7 +25,7 @@ export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImme
  * steps. A range holds every row of its oldest millisecond, so no row is visited twice or missed.
  * `visit` may return false to stop early (a page that is already full).
  */
-export async function forEachSlice<F extends SliceFilter>(store: Store, f: F, visit: (slice: F) => void | boolean, rows = SLICE_ROWS): Promise<void> {
+export async function forEachSlice<F extends SliceFilter>(store: SqliteStore, f: F, visit: (slice: F) => void | boolean, rows = SLICE_ROWS): Promise<void> {
   const account = f.accountId ? "account_id = ? AND " : "";
   const edgeQuery = store.prepared(
     `SELECT created_at FROM usage_log WHERE ${account}created_at < ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1 OFFSET ?`,

@@ -1,5 +1,5 @@
 import type { Config, Provider } from "../../config/load";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import type { UsageFilter } from "../../modules/usage/service";
 import { forEachSlice, type SliceFilter } from "../../modules/usage/slices";
 
@@ -14,7 +14,7 @@ export interface AccountUsage {
 type Sums = { requests: number; tokens: number; costMicros: number };
 
 /** Usage totals per account for a filter (raw rows plus rolled-up history), biggest spenders first; summed in slices. */
-export async function usageByAccount(store: Store, f: UsageFilter, limit = 100): Promise<AccountUsage[]> {
+export async function usageByAccount(store: SqliteStore, f: UsageFilter, limit = 100): Promise<AccountUsage[]> {
   const sums = new Map<string, Sums>();
   const add = (r: Sums & { accountId: string }) => {
     const prev = sums.get(r.accountId) ?? { requests: 0, tokens: 0, costMicros: 0 };
@@ -80,7 +80,7 @@ type TrafficSums = {
 };
 
 /** Observed upstream behaviour per model and what served it since `since` (from the usage log, read in slices). */
-export async function trafficSince(store: Store, since: number): Promise<ModelTraffic[]> {
+export async function trafficSince(store: SqliteStore, since: number): Promise<ModelTraffic[]> {
   const sums = new Map<string, TrafficSums>();
   const query = store.prepared(
     `SELECT model, coalesce(upstream, '—') AS provider, count(*) AS requests,
@@ -152,7 +152,7 @@ export async function probeProvider(p: Provider, key: string | undefined, label:
 }
 
 /** What the console shows for a key: its name, or its masked form when it has none. */
-export function keyLabels(store: Store, ids: readonly (string | null)[]): Map<string, string> {
+export function keyLabels(store: SqliteStore, ids: readonly (string | null)[]): Map<string, string> {
   const q = store.prepared("SELECT name, prefix, last4 FROM api_keys WHERE id = ?");
   const out = new Map<string, string>();
   for (const id of new Set(ids)) {
@@ -163,7 +163,7 @@ export function keyLabels(store: Store, ids: readonly (string | null)[]): Map<st
 }
 
 /** Keys for a filter's select: an account's, or every account's (named "account · key"), newest first. */
-export function keyChoices(store: Store, accountId?: string, limit = 500): { value: string; label: string }[] {
+export function keyChoices(store: SqliteStore, accountId?: string, limit = 500): { value: string; label: string }[] {
   const rows = store
     .prepared(
       `SELECT k.id, k.name, k.prefix, k.last4, a.name AS account FROM api_keys k JOIN accounts a ON a.id = k.account_id

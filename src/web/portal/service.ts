@@ -1,6 +1,6 @@
 import { USAGE_CSV_COLUMNS, usageCsvLine } from "../../modules/usage/csv";
 import type { Config } from "../../config/load";
-import type { Store } from "../../store/store";
+import type { SqliteStore } from "../../store/sqlite-store";
 import { errors } from "../../lib/errors";
 import { getKeyRow, type KeyRow } from "../../modules/keys/service";
 import type { LedgerRow } from "../../money/ledger";
@@ -20,7 +20,7 @@ export interface DaySeries {
 }
 
 /** Spend (micros), tokens and requests per UTC day for the last `n` days including today. */
-export async function dailySeries(store: Store, filter: Omit<UsageFilter, "from" | "to">, now: number, n = 30): Promise<DaySeries> {
+export async function dailySeries(store: SqliteStore, filter: Omit<UsageFilter, "from" | "to">, now: number, n = 30): Promise<DaySeries> {
   const today = Math.floor(now / DAY_MS) * DAY_MS;
   const from = today - (n - 1) * DAY_MS;
   const rows = await dailyUsage(store, { ...filter, from, to: today + DAY_MS });
@@ -45,7 +45,7 @@ export async function dailySeries(store: Store, filter: Omit<UsageFilter, "from"
 }
 
 /** A key of the signed-in account; another account's key looks exactly like a missing one. */
-export function ownKey(store: Store, accountId: string, keyId: string): KeyRow {
+export function ownKey(store: SqliteStore, accountId: string, keyId: string): KeyRow {
   const row = (() => {
     try {
       return getKeyRow(store, keyId);
@@ -57,7 +57,7 @@ export function ownKey(store: Store, accountId: string, keyId: string): KeyRow {
   return row;
 }
 
-export function planOf(store: Store, config: Config, accountId: string) {
+export function planOf(store: SqliteStore, config: Config, accountId: string) {
   try {
     return getAccountPlan(store, config, accountId);
   } catch {
@@ -73,7 +73,7 @@ export interface UsageFilterForm {
 }
 
 /** Usage rows and totals for the given filter; `to` is an inclusive UTC date in the form. */
-export async function usagePage(store: Store, f: UsageFilter, limit: number, cursor?: string) {
+export async function usagePage(store: SqliteStore, f: UsageFilter, limit: number, cursor?: string) {
   const page = listUsage(store, f, limit, cursor);
   const totals = totalsOf(await dailyUsage(store, f));
   return { ...page, totals };
@@ -87,7 +87,7 @@ const CSV_CHUNK_ROWS = 1000;
  * chunk at a time with a turn of the event loop between chunks: a large export neither blocks
  * other requests nor sits whole in memory.
  */
-export function usageCsvStream(store: Store, f: UsageFilter, costUsd: (micros: number) => string, max = 100_000): ReadableStream<Uint8Array> {
+export function usageCsvStream(store: SqliteStore, f: UsageFilter, costUsd: (micros: number) => string, max = 100_000): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let cursor: string | undefined;
   let count = 0;
@@ -111,7 +111,7 @@ export function usageCsvStream(store: Store, f: UsageFilter, costUsd: (micros: n
 export type LedgerKinds = "" | "credits" | "charges";
 
 /** One page of the account's ledger, newest first, optionally only credits or only charges. */
-export function ledgerPage(store: Store, accountId: string, q: { kinds: LedgerKinds; before?: number; limit: number }) {
+export function ledgerPage(store: SqliteStore, accountId: string, q: { kinds: LedgerKinds; before?: number; limit: number }) {
   const kind = q.kinds === "charges" ? "AND kind = 'charge'" : q.kinds === "credits" ? "AND kind != 'charge'" : "";
   const rows = store.sqlite
     .query<LedgerRow, [string, number, number]>(

@@ -1,0 +1,193 @@
+import { Database, type Statement } from "bun:sqlite";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import { is, SQL } from "drizzle-orm";
+import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { ChangeWatch } from "./change-watch";
+import { applyMigrations } from "./migrate";
+import { backfill } from "./backfill";
+import * as schema from "./schema";
+import type { Store, TxOptions } from "./store";
+import type { Tables } from "./tables";
+import { driveSync, savepointSql, type Q, type Step, type Work } from "./work";
+
+export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
+
+/**
+ * The embedded store: one SQLite connection, created once at start-up and passed to whatever
+ * reads or writes the database. It owns the connection, its change watch and the hook that
+ * writes the money engine's unwritten settlements before any other write (`catchUp`).
+ *
+ * Durability policy (docs/billing.md): the connection runs WAL with synchronous=NORMAL, so a
+ * commit survives a process crash or kill -9 without an fsync per request. Writes that must also
+ * survive power loss (top-ups, adjustments, admin changes, payments) go through `durable()`,
+ * which runs the transaction under synchronous=FULL so its commit fsyncs the WAL.
+ */
+export class SqliteStore implements Store {
+  readonly dialect = "sqlite" as const;
+  readonly t: Tables = schema;
+  readonly db: Db;
+  readonly sqlite: Database;
+  private readonly q: Q;
+  private readonly watch: ChangeWatch;
+  private writeBehind: (() => void) | null = null;
+  private readonly statements = new Map<string, Statement>();
+
+  constructor(readonly path: string) {
+    if (path !== ":memory:") createPrivate(path);
+    this.sqlite = new Database(path, { create: true, strict: true });
+    for (const pragma of PRAGMAS) this.sqlite.exec(pragma);
+    this.db = drizzle({ client: this.sqlite, schema }) as Db;
+    this.q = { db: this.db, t: schema, dialect: "sqlite" };
+    this.watch = new ChangeWatch(this.sqlite);
+  }
+
+  /** A prepared statement for `sql`, prepared once per connection (query() hashes the text on every call). */
+  prepared(sql: string): Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) this.statements.set(sql, (stmt = this.sqlite.prepare(sql)));
+    return stmt;
+  }
+
+  /** Applies pending migrations, then the data steps that follow them (backfill.ts); returns how many migrations ran. */
+  migrate(): number {
+    const ran = applyMigrations(this.sqlite);
+    backfill(this.sqlite);
+    return ran;
+  }
+
+  /** The database file, or null for an in-memory database. */
+  get file(): string | null {
+    const f = this.sqlite.filename;
+    return f && f !== ":memory:" ? f : null;
+  }
+
+  /**
+   * Set once by the credit store (SqliteCreditStore) when it keeps settlements in a journal:
+   * `catchUp()` then writes them to SQLite, so that whatever reads or writes money next sees
+   * every charge made so far. `durable()` and the Elysia app (before every request) call it.
+   */
+  setWriteBehind(apply: () => void): void {
+    this.writeBehind = apply;
+  }
+
+  /** Writes the journaled settlements now (outside a transaction only). */
+  catchUp(): void {
+    if (this.writeBehind && !this.sqlite.inTransaction) this.writeBehind();
+  }
+
+  /** Runs a write transaction whose commit is fsynced (see policy above). Never pass async code. */
+  durable<T>(fn: () => T): T {
+    // Journaled charges first, so that a top-up's ledger entry comes after the charges made before it.
+    this.catchUp();
+    // Nested in another durable() (e.g. sign-up = account + login + credit): part of the outer
+    // transaction, which already commits under FULL (SQLite cannot change the level mid-transaction).
+    if (this.sqlite.inTransaction) return this.sqlite.transaction(fn)();
+    this.sqlite.exec("PRAGMA synchronous = FULL");
+    try {
+      return this.sqlite.transaction(fn).immediate();
+    } finally {
+      this.sqlite.exec("PRAGMA synchronous = NORMAL");
+    }
+  }
+
+  /** A fast (synchronous=NORMAL) immediate write transaction. Never pass async code. */
+  write<T>(fn: () => T): T {
+    return this.sqlite.transaction(fn).immediate();
+  }
+
+  /** See ChangeWatch: moves whenever the database may have changed. */
+  changeStamp(): number {
+    return this.watch.stamp();
+  }
+
+  /**
+   * Runs a write of the request path whose effects the caller applies to its own memos itself
+   * (the credit store's settlements): it does not move the change stamp, so that memos of rows it
+   * never touches (keys, plans) survive the hundreds of settlements a second under load. Any other
+   * write before it, or one that fails, still moves the stamp.
+   */
+  absorbedWrite<T>(fn: () => T): T {
+    const before = this.watch.totalChanges();
+    const result = fn();
+    this.watch.absorb(before);
+    return result;
+  }
+
+  /** A unit of work outside a transaction (each statement its own, as SQLite runs them). */
+  read<T>(work: (q: Q) => Work<T>): Promise<T> {
+    try {
+      return Promise.resolve(this.readSync(work));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** A unit of work as one write transaction, run synchronously: nothing is awaited inside it. */
+  tx<T>(work: (q: Q) => Work<T>, opts: TxOptions = {}): Promise<T> {
+    try {
+      return Promise.resolve(this.txSync(work, opts));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** `read` for SQLite-only callers that need the result now. */
+  readSync<T>(work: (q: Q) => Work<T>): T {
+    return driveSync(work(this.q), this.exec);
+  }
+
+  /** `tx` for SQLite-only callers that need the result now (and inside another transaction). */
+  txSync<T>(work: (q: Q) => Work<T>, opts: TxOptions = {}): T {
+    const run = () => driveSync(work(this.q), this.exec);
+    return opts.durable ? this.durable(run) : this.write(run);
+  }
+
+
+  /** One step of a unit of work: drizzle's synchronous all/get/run, on a query or a raw statement. */
+  private readonly exec = (step: Step): unknown => {
+    if ("name" in step) return void this.sqlite.exec(savepointSql(step));
+    const q = step.query as { all(): unknown[]; get(): unknown; run(): { changes: number } };
+    if (is(step.query, SQL)) {
+      const raw = step.query as SQL;
+      if (step.op === "all") return this.db.all(raw);
+      if (step.op === "get") return this.db.get(raw);
+      // bun:sqlite's run() result, which drizzle passes through (its type says void).
+      return { changes: (this.db.run(raw) as unknown as { changes: number }).changes };
+    }
+    if (step.op === "all") return q.all();
+    if (step.op === "get") return q.get();
+    return { changes: q.run().changes };
+  };
+
+  close(): void {
+    this.sqlite.close();
+  }
+}
+
+const PRAGMAS = [
+  "PRAGMA journal_mode = WAL",
+  "PRAGMA synchronous = NORMAL",
+  "PRAGMA busy_timeout = 5000",
+  "PRAGMA foreign_keys = ON",
+  "PRAGMA temp_store = MEMORY",
+];
+
+/**
+ * Creates a missing database file readable by its owner only (0600; a new folder 0700), whatever
+ * the umask: it holds password and key hashes, the ledger and the audit log. SQLite gives the
+ * -wal and -shm files the database file's mode. An existing file is left as it is.
+ */
+function createPrivate(path: string): void {
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, "a", 0o600));
+  chmodSync(path, 0o600);
+}
+
+/** Opens (creating it if needed) and migrates the database at `path`. */
+export function openStore(path: string): SqliteStore {
+  const store = new SqliteStore(path);
+  store.migrate();
+  return store;
+}

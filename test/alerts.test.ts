@@ -231,7 +231,7 @@ describe("low-balance alerts", () => {
     const bad = await put({ threshold_micros: -1 });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { param: string } }).error.param).toBe("threshold_micros");
-    const audit = listAudit(gw.runtime.deps.store, { limit: 20, targetId: acc.id }).filter((a) => a.action === "alerts.low_balance.update");
+    const audit = (await listAudit(gw.runtime.deps.store, { limit: 20, targetId: acc.id })).filter((a) => a.action === "alerts.low_balance.update");
     expect(audit.map((a) => (a.after as { threshold_micros: number | null }).threshold_micros)).toEqual([null, 0, 20 * USD]);
     expect(audit[0]!.actor).toStartWith("key:key_");
 

@@ -225,7 +225,7 @@ describe("webhook", () => {
     expect(payment).toMatchObject({ status: "paid", stripe_session_id: session.id, stripe_payment_intent: "pi_test_thrice" });
     expect(payment.paid_at).toBeNumber();
     // The money event is in the audit log with the Stripe ids.
-    const audit = listAudit(gw.runtime.deps.store, { limit: 10, targetId: view.id });
+    const audit = (await listAudit(gw.runtime.deps.store, { limit: 10, targetId: view.id }));
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor: "stripe", action: "payment.paid" });
     expect(audit[0]!.after).toMatchObject({
@@ -266,7 +266,7 @@ describe("webhook", () => {
     const hook = await deliver(gw.url, stripeEvent("checkout.session.completed", paidSession(session, "pi_test_returned")));
     expect(((await hook.json()) as { result: string }).result).toBe("duplicate");
     expect(await gw.balance(c.accountId)).toBe(10 * USD);
-    expect(listAudit(db, { limit: 5, targetId: view.id })[0]!.after).toMatchObject({ stripe_event_id: `retrieved:${session.id}` });
+    expect((await listAudit(db, { limit: 5, targetId: view.id }))[0]!.after).toMatchObject({ stripe_event_id: `retrieved:${session.id}` });
   });
 
   test("forged, tampered, unsigned and replayed (old) deliveries are 400 and change nothing", async () => {
@@ -347,7 +347,7 @@ describe("webhook", () => {
     expect(refunds.map((l) => l.ref)).toEqual(["ch_for_pi_test_refund:refunded:2500", "ch_for_pi_test_refund:refunded:1000"]);
     const p = (await (await asCustomer(c.key, `/v1/billing/payments/${view.id}`)).json()) as Record<string, unknown>;
     expect(p).toMatchObject({ status: "refunded", refunded_minor: 2500, debited_micros: 25 * USD });
-    const audit = listAudit(gw.runtime.deps.store, { limit: 10, targetId: view.id }).filter((a) => a.action === "payment.refunded");
+    const audit = (await listAudit(gw.runtime.deps.store, { limit: 10, targetId: view.id })).filter((a) => a.action === "payment.refunded");
     expect(audit).toHaveLength(2);
     expect(audit[0]!.after).toMatchObject({ stripe_charge_id: "ch_for_pi_test_refund", stripe_payment_intent: "pi_test_refund", refunded_minor: 2500 });
     // Spending is refused while the balance is negative.
@@ -377,7 +377,7 @@ describe("webhook", () => {
     expect(await gw.balance(c.accountId)).toBe(10 * USD);
     const entry = listLedger(gw.runtime.deps.store, c.accountId, { limit: 1 })[0]!;
     expect([entry.kind, entry.amountMicros, entry.ref]).toEqual(["refund", -20 * USD, "dp_for_pi_test_dispute_lost"]);
-    const audit = listAudit(gw.runtime.deps.store, { limit: 10, targetId: lost.view.id }).map((a) => a.action);
+    const audit = (await listAudit(gw.runtime.deps.store, { limit: 10, targetId: lost.view.id })).map((a) => a.action);
     expect(audit).toEqual(["payment.dispute_lost", "payment.disputed", "payment.paid"]);
   });
 

@@ -117,7 +117,7 @@ describe("redemption codes", () => {
 });
 
 describe("redemption service", () => {
-  test("codes normalise (case, dashes, I/L/O) and expire", () => {
+  test("codes normalise (case, dashes, I/L/O) and expire", async () => {
     expect(normalizeCode("tg-abcd-efgh-jkmn-pqrs")).toBe("TGABCDEFGHJKMNPQRS");
     expect(normalizeCode("ABCD EFGH JKMN PQRS")).toBe("TGABCDEFGHJKMNPQRS");
     expect(normalizeCode("TG-0O00-1I1L-0000-0000")).toBe("TG0000111100000000");
@@ -126,11 +126,11 @@ describe("redemption service", () => {
 
     const db = new SqliteStore(":memory:");
     db.migrate();
-    const acc = createAccount(db, { name: "x" }, "test", 1_000);
+    const acc = (await createAccount(db, { name: "x" }, "test", 1_000));
     const b = createCodes(db, { count: 1, amount_micros: 10, expires_at: 2 }, "test", 1_000);
     expect(() => redeemCode(db, acc.id, b.codes[0]!.code, "test", 3_000)).toThrow("expired");
     const ok = createCodes(db, { count: 1, amount_micros: 10 }, "test", 1_000);
-    updateAccount(db, acc.id, { status: "suspended" }, "test");
+    (await updateAccount(db, acc.id, { status: "suspended" }, "test"));
     expect(() => redeemCode(db, acc.id, ok.codes[0]!.code, "test", 3_000)).toThrow("suspended");
     db.sqlite.close();
   });
@@ -141,7 +141,7 @@ describe("redemption service", () => {
       const path = join(dir, "t.db");
       const db = new SqliteStore(path);
       db.migrate();
-      const accounts = Array.from({ length: 4 }, (_, i) => createAccount(db, { name: `racer ${i}` }, "test"));
+      const accounts = await Promise.all(Array.from({ length: 4 }, (_, i) => createAccount(db, { name: `racer ${i}` }, "test")));
       const { codes } = createCodes(db, { count: 1, amount_micros: 3_000_000 }, "test");
       const root = join(import.meta.dir, "..");
       const script = `
@@ -203,7 +203,7 @@ describe("CLI", () => {
       expect((await run("accounts", "invite", "acc_missing")).code).not.toBe(0);
 
       const db = new SqliteStore(join(dir, "t.db"));
-      const a = createAccount(db, { name: "redeemer" }, "test");
+      const a = (await createAccount(db, { name: "redeemer" }, "test"));
       expect(redeemCode(db, a.id, batch.codes[1]!.code, "test").entry.amount_micros).toBe(7_250_000);
       db.sqlite.close();
     } finally {

@@ -87,7 +87,7 @@ describe("key format and storage", () => {
 });
 
 describe("views", () => {
-  test("display is the prefix and the last four characters; lists never carry the key or hash", () => {
+  test("display is the prefix and the last four characters; lists never carry the key or hash", async () => {
     const { db, acc } = setup();
     const { row, key } = seedKey(db, acc, { name: "ci" });
     const view = keyView(row);
@@ -96,7 +96,7 @@ describe("views", () => {
     const all = JSON.stringify(listKeys(db, acc).map((k) => keyView(k)));
     expect(all).not.toContain(key);
     expect(all).not.toContain(row.hash);
-    expect(JSON.stringify(listAudit(db, { limit: 100 }))).not.toContain(row.hash);
+    expect(JSON.stringify((await listAudit(db, { limit: 100 })))).not.toContain(row.hash);
   });
 });
 
@@ -143,7 +143,7 @@ describe("authentication", () => {
     expect(past.param).toBe("expires_at");
   });
 
-  test("revoke applies on the next request and is idempotent (audited once)", () => {
+  test("revoke applies on the next request and is idempotent (audited once)", async () => {
     const { db, auth, acc } = setup();
     const { row, key } = seedKey(db, acc);
     auth.authenticate(key);
@@ -151,16 +151,16 @@ describe("authentication", () => {
     expect(keyView(revoked).status).toBe("revoked");
     expectInvalidKey(() => auth.authenticate(key), /revoked/);
     revokeKey(db, row.id, "admin");
-    expect(listAudit(db, { limit: 100, targetId: row.id }).filter((a) => a.action === "key.revoke")).toHaveLength(1);
+    expect((await listAudit(db, { limit: 100, targetId: row.id })).filter((a) => a.action === "key.revoke")).toHaveLength(1);
     expect(apiErrorOf(() => revokeKey(db, "key_nope", "admin")).status).toBe(404);
   });
 
-  test("a suspended account's keys are 401 until it is reactivated", () => {
+  test("a suspended account's keys are 401 until it is reactivated", async () => {
     const { db, auth, acc } = setup();
     const { key } = seedKey(db, acc);
-    updateAccount(db, acc, { status: "suspended" }, "admin");
+    (await updateAccount(db, acc, { status: "suspended" }, "admin"));
     expectInvalidKey(() => auth.authenticate(key), /suspended/);
-    updateAccount(db, acc, { status: "active" }, "admin");
+    (await updateAccount(db, acc, { status: "active" }, "admin"));
     expect(auth.authenticate(key).accountId).toBe(acc);
   });
 
@@ -209,7 +209,7 @@ test("a busy database does not make the last-used flush throw; the times are kep
 });
 
 describe("rotation", () => {
-  test("without grace: the old key stops at once, the new one keeps the settings", () => {
+  test("without grace: the old key stops at once, the new one keeps the settings", async () => {
     const { db, auth, acc, clock } = setup();
     const expires = Math.floor(clock.now() / 1000) + 86_400;
     const old = seedKey(db, acc, { name: "prod", models: ["grok-4"], spend_cap_micros: 900, expires_at: expires }, clock.now());
@@ -221,7 +221,7 @@ describe("rotation", () => {
     expect(auth.authenticate(key).keyId).toBe(row.id);
     const oldRow = getKeyRow(db, old.row.id);
     expect(keyView(oldRow, clock.now())).toMatchObject({ status: "revoked", rotated_to: row.id });
-    const [a] = listAudit(db, { limit: 1, targetId: old.row.id });
+    const [a] = (await listAudit(db, { limit: 1, targetId: old.row.id }));
     expect(a!.action).toBe("key.rotate");
     expect(JSON.stringify(a)).not.toContain(old.row.hash);
   });

@@ -19,7 +19,7 @@ function setup() {
 }
 
 describe("postCredit", () => {
-  test("a top-up adds to the balance and lifetime top-ups, with a ledger entry and an audit row", () => {
+  test("a top-up adds to the balance and lifetime top-ups, with a ledger entry and an audit row", async () => {
     const { db, acc } = setup();
     const now = Date.UTC(2030, 0, 1);
     const { entry, replayed } = postCredit(db, { accountId: acc, amountMicros: 5 * USD, note: "invoice 7", actor: "admin", heldMicros: 0 }, now);
@@ -37,10 +37,10 @@ describe("postCredit", () => {
       note: "invoice 7",
       created_at: now / 1000,
     });
-    const row = getAccountRow(db, acc);
+    const row = (await getAccountRow(db, acc));
     expect(row.balanceMicros).toBe(5 * USD);
     expect(row.lifetimeTopupMicros).toBe(5 * USD);
-    const [a] = listAudit(db, { limit: 1, targetId: acc });
+    const [a] = (await listAudit(db, { limit: 1, targetId: acc }));
     expect(a).toMatchObject({
       actor: "admin",
       action: "credits.topup",
@@ -52,32 +52,32 @@ describe("postCredit", () => {
     });
   });
 
-  test("a negative amount is an adjustment: lowers the balance, not the lifetime top-ups", () => {
+  test("a negative amount is an adjustment: lowers the balance, not the lifetime top-ups", async () => {
     const { db, acc } = setup();
     postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
     const { entry } = postCredit(db, { accountId: acc, amountMicros: -1_500_000, actor: "admin", heldMicros: 0 });
     expect(entry.kind).toBe("adjustment");
     expect(entry.amount_usd).toBe("-1.5");
     expect(entry.balance_after_micros).toBe(3_500_000);
-    expect(getAccountRow(db, acc)).toMatchObject({ balanceMicros: 3_500_000, lifetimeTopupMicros: 5 * USD });
-    expect(listAudit(db, { limit: 1, targetId: acc })[0]!.action).toBe("credits.adjustment");
+    expect((await getAccountRow(db, acc))).toMatchObject({ balanceMicros: 3_500_000, lifetimeTopupMicros: 5 * USD });
+    expect((await listAudit(db, { limit: 1, targetId: acc }))[0]!.action).toBe("credits.adjustment");
   });
 
-  test("an adjustment beyond the available credit (balance minus holds) is 400 and writes nothing", () => {
+  test("an adjustment beyond the available credit (balance minus holds) is 400 and writes nothing", async () => {
     const { db, acc } = setup();
     postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
-    const audits = listAudit(db, { limit: 100 }).length;
+    const audits = (await listAudit(db, { limit: 100 })).length;
     const e = apiErrorOf(() => postCredit(db, { accountId: acc, amountMicros: -4 * USD, actor: "admin", heldMicros: 2 * USD }));
     expect(e.status).toBe(400);
     expect(e.param).toBe("amount_micros");
     expect(e.code).toBe("insufficient_available_credit");
     expect(e.message).toContain("3 USD");
-    expect(getAccountRow(db, acc).balanceMicros).toBe(5 * USD);
+    expect((await getAccountRow(db, acc)).balanceMicros).toBe(5 * USD);
     expect(listLedger(db, acc, { limit: 10 })).toHaveLength(1);
-    expect(listAudit(db, { limit: 100 })).toHaveLength(audits);
+    expect((await listAudit(db, { limit: 100 }))).toHaveLength(audits);
     // Exactly the available credit may be taken away.
     postCredit(db, { accountId: acc, amountMicros: -3 * USD, actor: "admin", heldMicros: 2 * USD });
-    expect(getAccountRow(db, acc).balanceMicros).toBe(2 * USD);
+    expect((await getAccountRow(db, acc)).balanceMicros).toBe(2 * USD);
   });
 
   test("the credit store's live holds count against adjustments", () => {
@@ -97,19 +97,19 @@ describe("postCredit", () => {
 });
 
 describe("idempotency", () => {
-  test("the same key and body replays the first entry and credits once", () => {
+  test("the same key and body replays the first entry and credits once", async () => {
     const { db, acc } = setup();
     const p = { accountId: acc, amountMicros: 2 * USD, note: "n", actor: "admin", heldMicros: 0, idempotencyKey: "k-1" };
     const first = postCredit(db, p);
     const second = postCredit(db, p);
     expect(second.replayed).toBe(true);
     expect(second.entry).toEqual(first.entry);
-    expect(getAccountRow(db, acc).balanceMicros).toBe(2 * USD);
+    expect((await getAccountRow(db, acc)).balanceMicros).toBe(2 * USD);
     expect(listLedger(db, acc, { limit: 10 })).toHaveLength(1);
-    expect(listAudit(db, { limit: 100, targetId: acc }).filter((a) => a.action.startsWith("credits."))).toHaveLength(1);
+    expect((await listAudit(db, { limit: 100, targetId: acc })).filter((a) => a.action.startsWith("credits."))).toHaveLength(1);
   });
 
-  test("the same key with another body is 409 and changes nothing", () => {
+  test("the same key with another body is 409 and changes nothing", async () => {
     const { db, acc } = setup();
     postCredit(db, { accountId: acc, amountMicros: 2 * USD, actor: "admin", heldMicros: 0, idempotencyKey: "k-1" });
     for (const change of [{ amountMicros: 3 * USD }, { note: "other" }]) {
@@ -119,22 +119,22 @@ describe("idempotency", () => {
       expect(e.status).toBe(409);
       expect(e.code).toBe("idempotency_key_reused");
     }
-    expect(getAccountRow(db, acc).balanceMicros).toBe(2 * USD);
+    expect((await getAccountRow(db, acc)).balanceMicros).toBe(2 * USD);
   });
 
-  test("keys are scoped per account, and a failed request does not burn its key", () => {
+  test("keys are scoped per account, and a failed request does not burn its key", async () => {
     const { db, acc } = setup();
     const other = seedAccount(db, 0, "Other");
     postCredit(db, { accountId: acc, amountMicros: USD, actor: "admin", heldMicros: 0, idempotencyKey: "same" });
     const r = postCredit(db, { accountId: other, amountMicros: USD, actor: "admin", heldMicros: 0, idempotencyKey: "same" });
     expect(r.replayed).toBe(false);
-    expect(getAccountRow(db, other).balanceMicros).toBe(USD);
+    expect((await getAccountRow(db, other)).balanceMicros).toBe(USD);
 
     expect(() => postCredit(db, { accountId: acc, amountMicros: -9 * USD, actor: "admin", heldMicros: 0, idempotencyKey: "retry" })).toThrow(ApiError);
     postCredit(db, { accountId: acc, amountMicros: 9 * USD, actor: "admin", heldMicros: 0 });
     const retried = postCredit(db, { accountId: acc, amountMicros: -9 * USD, actor: "admin", heldMicros: 0, idempotencyKey: "retry" });
     expect(retried.replayed).toBe(false);
-    expect(getAccountRow(db, acc).balanceMicros).toBe(USD);
+    expect((await getAccountRow(db, acc)).balanceMicros).toBe(USD);
   });
 });
 

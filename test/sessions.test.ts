@@ -15,9 +15,9 @@ function db() {
 }
 
 describe("web sessions", () => {
-  test("a session is found by its cookie only, for its own kind, until it expires; only its hash is stored", () => {
+  test("a session is found by its cookie only, for its own kind, until it expires; only its hash is stored", async () => {
     const d = db();
-    const acc = createAccount(d, { name: "A" }, "test");
+    const acc = (await createAccount(d, { name: "A" }, "test"));
     const s = createSession(d, { kind: "customer", accountId: acc.id, ttlMs: 60_000 }, 1_000);
     expect(getSession(d, s.token, "customer", 2_000)).toMatchObject({ accountId: acc.id, csrf: s.csrf });
     expect(getSession(d, s.token, "admin", 2_000)).toBeNull();
@@ -74,7 +74,7 @@ describe("web sessions", () => {
 describe("invites and logins", () => {
   test("an invite is single-use, expires, and sets the login; only the token hash is stored", async () => {
     const d = db();
-    const acc = createAccount(d, { name: "A", email: "Owner@Example.com" }, "test");
+    const acc = (await createAccount(d, { name: "A", email: "Owner@Example.com" }, "test"));
     const inv = createInvite(d, { accountId: acc.id, ttlMs: 1_000, actor: "admin", baseUrl: "https://gw.example/" }, 0);
     expect(inv.email).toBe("owner@example.com");
     const token = inv.url.split("/").pop()!;
@@ -91,10 +91,10 @@ describe("invites and logins", () => {
     expect(audit).toContain("login.set_password");
   });
 
-  test("an email belongs to one account; a second invite resets the password and ends sessions", () => {
+  test("an email belongs to one account; a second invite resets the password and ends sessions", async () => {
     const d = db();
-    const a = createAccount(d, { name: "A" }, "test");
-    const b = createAccount(d, { name: "B" }, "test");
+    const a = (await createAccount(d, { name: "A" }, "test"));
+    const b = (await createAccount(d, { name: "B" }, "test"));
     const tok = (id: string) => createInvite(d, { accountId: id, ttlMs: 10_000, actor: "admin", baseUrl: "http://x" }, 0).url.split("/").pop()!;
     acceptInvite(d, tok(a.id), { email: "x@example.com", passwordHash: "h1" }, 1);
     expect(() => acceptInvite(d, tok(b.id), { email: "x@example.com", passwordHash: "h" }, 1)).toThrow("already used by another account");

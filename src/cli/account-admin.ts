@@ -44,10 +44,10 @@ function statusCommand(status: "active" | "suspended"): LeafCommand {
         : "Resume (reactivate) a suspended account",
     args: ["<account-id>"],
     examples: [`tollgate accounts ${verb} acc_123`],
-    run(ctx, parsed) {
+    async run(ctx, parsed) {
       const [id] = positionals(parsed, this, `accounts ${verb}`);
-      const before = getAccountRow(ctx.store(), id!).status;
-      const row = updateAccount(ctx.store(), id!, { status }, CLI_ACTOR);
+      const before = (await getAccountRow(ctx.store(), id!)).status;
+      const row = await updateAccount(ctx.store(), id!, { status }, CLI_ACTOR);
       const a = accountView(row, persistedHeld(ctx.store(), row.id));
       const what = before === status ? `${id} was already ${status}` : `${status === "suspended" ? "suspended" : "resumed"} ${id}`;
       ctx.print(a, () => [what, ...accountLines(a)]);

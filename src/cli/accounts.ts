@@ -38,14 +38,14 @@ export const accountsCommand: GroupCommand = {
         plan: { type: "string", value: "<plan>", describe: "plan name (default: default)" },
       },
       examples: ['tollgate accounts create "Acme Inc" --email ops@acme.test', "tollgate accounts create Acme --json"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [name] = positionals(parsed, this, "accounts create");
         const input = validate(
           CreateAccountBody,
           { name, email: parsed.options.email, plan: parsed.options.plan },
           (f) => (f === "name" ? "name" : `--${f}`),
         );
-        const a = view(ctx, createAccount(ctx.store(), input, CLI_ACTOR));
+        const a = view(ctx, await createAccount(ctx.store(), input, CLI_ACTOR));
         ctx.print(a, () => [`created account ${a.id}`, ...accountLines(a)]);
       },
     },
@@ -57,11 +57,11 @@ export const accountsCommand: GroupCommand = {
         offset: { type: "string", value: "<n>", describe: "skip the first n" },
       },
       examples: ["tollgate accounts list", "tollgate accounts list --q acme --json"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         positionals(parsed, this, "accounts list");
         const o = parsed.options;
         const q = validate(ListAccountsQuery, { q: o.q, limit: o.limit, offset: o.offset }, (f) => `--${f}`);
-        const rows = listAccounts(ctx.store(), { ...q, limit: q.limit + 1 });
+        const rows = await listAccounts(ctx.store(), { ...q, limit: q.limit + 1 });
         const unwritten = unwrittenCharges(ctx.store());
         const data = rows.slice(0, q.limit).map((r) => view(ctx, r, unwritten));
         ctx.print({ object: "list", data, has_more: rows.length > q.limit }, () =>
@@ -84,9 +84,9 @@ export const accountsCommand: GroupCommand = {
       summary: "One account with balance, held and available credit",
       args: ["<account-id>"],
       examples: ["tollgate accounts show acc_123 --json"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "accounts show");
-        const a = view(ctx, getAccountRow(ctx.store(), id!));
+        const a = view(ctx, await getAccountRow(ctx.store(), id!));
         ctx.print(a, () => accountLines(a));
       },
     },

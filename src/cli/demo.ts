@@ -51,7 +51,7 @@ export const demoCommand: LeafCommand = {
     const config = demoConfig(ctx.config(), mock.url, dbPath);
     const runtime = buildRuntime(config);
     const { store } = runtime.deps;
-    const account = createAccount(store, { name: "Demo customer", email: "demo@example.com" }, "demo");
+    const account = await createAccount(store, { name: "Demo customer", email: "demo@example.com" }, "demo");
     postCredit(store, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
     const { key } = createKey(store, config.key_prefix, account.id, { name: "demo key" }, "demo");
     const server = startServer(runtime);

@@ -88,9 +88,9 @@ export const keysCommand: GroupCommand = {
       summary: "An account's keys, newest first (never the key itself)",
       args: ["<account-id>"],
       examples: ["tollgate keys list acc_123"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [accountId] = positionals(parsed, this, "keys list");
-        getAccountRow(ctx.store(), accountId!);
+        await getAccountRow(ctx.store(), accountId!);
         const data = listKeys(ctx.store(), accountId!).map((k) => keyView(k));
         ctx.print({ object: "list", data }, () =>
           data.length === 0

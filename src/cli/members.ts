@@ -50,9 +50,9 @@ export const membersCommand: GroupCommand = {
       summary: "An account's members, the owner first",
       args: ["<account-id>"],
       examples: ["tollgate members list acc_123", "tollgate members list acc_123 --json"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [accountId] = positionals(parsed, this, "members list");
-        getAccountRow(ctx.store(), accountId!);
+        await getAccountRow(ctx.store(), accountId!);
         const data = views(ctx, accountId!);
         ctx.print({ object: "list", data }, () =>
           data.length === 0

@@ -3,7 +3,7 @@ import type { SqliteStore } from "../store/sqlite-store";
 import { accounts, creditHolds, ledgerEntries } from "../store/schema";
 import { errors } from "../lib/errors";
 import { MAX_BALANCE_MICROS, microsToUsd } from "./units";
-import { getAccountRow } from "../modules/accounts/service";
+import { getAccountRowSync } from "../modules/accounts/service";
 import { audit } from "../modules/audit/service";
 import { applyTier } from "../modules/ratelimit/service";
 import { once } from "./idempotency";
@@ -41,7 +41,7 @@ export function postCredit(store: SqliteStore, p: PostCredit, now = Date.now()):
 
 /** postCredit's work without its transaction, for callers that write more in the same one. */
 export function applyCredit(store: SqliteStore, p: Omit<PostCredit, "idempotencyKey">, now = Date.now()): LedgerEntryViewT {
-  const account = getAccountRow(store, p.accountId);
+  const account = getAccountRowSync(store, p.accountId);
   const balance = account.balanceMicros + p.amountMicros;
   if (p.amountMicros < 0 && !p.allowNegative && balance - p.heldMicros < 0) {
     throw errors.badRequest(

@@ -4,7 +4,7 @@ import { clearCookie, readCookies, setCookie } from "./cookies";
 import { ApiError, errors } from "../lib/errors";
 import { htmlResponse, redirectResponse, type HeaderPairs } from "./html";
 import { errorPage, type Flash } from "./layout";
-import { getAccountRow, type AccountRow } from "../modules/accounts/service";
+import { getAccountRowSync, type AccountRow } from "../modules/accounts/service";
 import { getMemberRow, memberStatus, ownerMember, type Role } from "../identity/members";
 import { checkCsrf, deleteSession, getSession, LoginThrottle, type SessionKind, type WebSession } from "../identity/sessions";
 
@@ -185,7 +185,7 @@ export const webAuthPlugin = (deps: AppDeps) =>
       resolve(ctx) {
         const g = guard(deps, "customer", ctx as unknown as Ctx);
         if ("stop" in g) return g.stop as never;
-        const account = getAccountRow(deps.store, g.session.accountId!);
+        const account = getAccountRowSync(deps.store, g.session.accountId!);
         const member = portalMember(deps, g.session, account);
         if (!member) {
           // Removed from the account: this session ends with the next request.

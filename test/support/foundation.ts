@@ -1,5 +1,5 @@
 import { SqliteStore } from "../../src/store/sqlite-store";
-import { createAccount } from "../../src/modules/accounts/service";
+import { insertAccount } from "../../src/modules/accounts/service";
 import { createKey } from "../../src/modules/keys/service";
 import type { CreateKeyInput } from "../../src/modules/keys/model";
 import { postCredit } from "../../src/money/ledger";
@@ -14,7 +14,7 @@ export function freshDb(path = ":memory:"): SqliteStore {
 
 /** An account with `micros` of top-up credit (one ledger entry when non-zero). */
 export function seedAccount(db: SqliteStore, micros = 0, name = "Acme"): string {
-  const id = createAccount(db, { name }, "test").id;
+  const id = db.txSync((q) => insertAccount(q, { name }, "test", Date.now()), { durable: true }).id;
   if (micros) postCredit(db, { accountId: id, amountMicros: micros, actor: "test", heldMicros: 0 });
   return id;
 }

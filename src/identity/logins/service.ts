@@ -4,7 +4,7 @@ import { accountMembers, accounts, invites } from "../../store/schema";
 import { sha256Hex } from "../../lib/crypto";
 import { ApiError, errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
-import { getAccountRow, type AccountRow } from "../../modules/accounts/service";
+import { getAccountRowSync, type AccountRow } from "../../modules/accounts/service";
 import { audit } from "../../modules/audit/service";
 import { applyCredit } from "../../money/ledger";
 import { ensureOwner, getMemberRow, memberByEmail, memberStatus, ownerMember, type MemberRow, type Role } from "../members";
@@ -75,7 +75,7 @@ export function createInvite(
   now = Date.now(),
 ): InviteViewT {
   return store.durable(() => {
-    const account = getAccountRow(store, p.accountId);
+    const account = getAccountRowSync(store, p.accountId);
     const owner = ensureOwner(store, p.accountId, p.email ?? account.email, now);
     const email = p.email?.toLowerCase() ?? owner.email ?? account.email?.toLowerCase() ?? null;
     return issueInvite(store, { member: owner, email, ttlMs: p.ttlMs, actor: p.actor, baseUrl: p.baseUrl }, now);
@@ -89,7 +89,7 @@ export function findInvite(store: SqliteStore, token: string, now = Date.now()):
   if (!/^[0-9A-Za-z]{20,64}$/.test(token)) return null;
   const invite = store.db.select().from(invites).where(eq(invites.tokenHash, sha256Hex(token))).get();
   if (!invite) return null;
-  const account = getAccountRow(store, invite.accountId);
+  const account = getAccountRowSync(store, invite.accountId);
   const member = invite.memberId ? getMemberRow(store, invite.memberId) : ownerMember(store, invite.accountId);
   const gone = member?.removedAt != null;
   const state = invite.usedAt !== null ? "used" : invite.expiresAt <= now || gone ? "expired" : "ok";
@@ -179,6 +179,6 @@ export function signUp(
         accountId: row.id, amountMicros: p.starterMicros, kind: "adjustment", ref: "signup", note: "Sign-up credit", actor: "signup", heldMicros: 0,
       }, now);
     }
-    return getAccountRow(store, row.id);
+    return getAccountRowSync(store, row.id);
   });
 }

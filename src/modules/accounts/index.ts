@@ -1,13 +1,13 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { AccountList, AccountView, CreateAccountBody, IdParams, ListAccountsQuery, UpdateAccountBody } from "./model";
-import { accountView, createAccount, getAccountRow, listAccounts, updateAccount } from "./service";
+import { accountView, createAccount, getAccountRow, listAccounts, updateAccount, type AccountRow } from "./service";
 
 export const accountsModule = (deps: ModuleDeps) => {
-  const view = (row: ReturnType<typeof getAccountRow>) => accountView(row, deps.credits.balance(row.id).held);
+  const view = (row: AccountRow) => accountView(row, deps.credits.balance(row.id).held);
   return new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
     .use(deps.auth)
-    .post("", ({ body, actor, status }) => status(201, view(createAccount(deps.store, body, actor, deps.now()))), {
+    .post("", async ({ body, actor, status }) => status(201, view(await createAccount(deps.store, body, actor, deps.now()))), {
       admin: true,
       body: CreateAccountBody,
       response: { 201: AccountView },
@@ -15,19 +15,19 @@ export const accountsModule = (deps: ModuleDeps) => {
     })
     .get(
       "",
-      ({ query }) => {
-        const rows = listAccounts(deps.store, { ...query, limit: query.limit + 1 });
+      async ({ query }) => {
+        const rows = await listAccounts(deps.store, { ...query, limit: query.limit + 1 });
         return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map(view) };
       },
       { admin: true, query: ListAccountsQuery, response: AccountList, detail: { summary: "List accounts, newest first" } },
     )
-    .get("/:id", ({ params }) => view(getAccountRow(deps.store, params.id)), {
+    .get("/:id", async ({ params }) => view(await getAccountRow(deps.store, params.id)), {
       admin: true,
       params: IdParams,
       response: AccountView,
       detail: { summary: "One account with balance, held and available credit" },
     })
-    .patch("/:id", ({ params, body, actor }) => view(updateAccount(deps.store, params.id, body, actor, deps.now())), {
+    .patch("/:id", async ({ params, body, actor }) => view(await updateAccount(deps.store, params.id, body, actor, deps.now())), {
       admin: true,
       params: IdParams,
       body: UpdateAccountBody,

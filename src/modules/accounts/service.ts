@@ -1,21 +1,29 @@
-import { desc, eq, like, or } from "drizzle-orm";
-import type { SqliteStore } from "../../store/sqlite-store";
-import { accounts } from "../../store/schema";
+import { desc, eq, or, sql } from "drizzle-orm";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
 import { microsToUsd } from "../../money/units";
-import { audit } from "../audit/service";
+import type { accounts } from "../../store/schema";
+import type { SqliteStore } from "../../store/sqlite-store";
+import type { Store } from "../../store/store";
+import { all, get, type Q, run, type Work } from "../../store/work";
+import { recordAudit } from "../audit/service";
 import type { AccountViewT, CreateAccountInput, UpdateAccountInput } from "./model";
 
 export type AccountRow = typeof accounts.$inferSelect;
 
-export function getAccountRow(store: SqliteStore, id: string): AccountRow {
-  const row = store.db.select().from(accounts).where(eq(accounts.id, id)).get();
+/** The account, or 404. */
+export function* accountRow(q: Q, id: string): Work<AccountRow> {
+  const row = yield* get(q.db.select().from(q.t.accounts).where(eq(q.t.accounts.id, id)));
   if (!row) throw errors.notFound(`Account ${id}`, "id");
   return row;
 }
 
-export function createAccount(store: SqliteStore, input: CreateAccountInput, actor: string, now = Date.now()): AccountRow {
+export const getAccountRow = (store: Store, id: string): Promise<AccountRow> => store.read((q) => accountRow(q, id));
+
+/** accountRow for SQLite code that is not a unit of work yet (the request path's memos, old services). */
+export const getAccountRowSync = (store: SqliteStore, id: string): AccountRow => store.readSync((q) => accountRow(q, id));
+
+export function* insertAccount(q: Q, input: CreateAccountInput, actor: string, now: number): Work<AccountRow> {
   const row: AccountRow = {
     id: newId("acc"),
     name: input.name,
@@ -26,34 +34,38 @@ export function createAccount(store: SqliteStore, input: CreateAccountInput, act
     lifetimeTopupMicros: 0,
     createdAt: now,
   };
-  store.durable(() => {
-    store.db.insert(accounts).values(row).run();
-    audit(store, { actor, action: "account.create", targetType: "account", targetId: row.id, after: row }, now);
-  });
+  yield* run(q.db.insert(q.t.accounts).values(row));
+  yield* recordAudit(q, { actor, action: "account.create", targetType: "account", targetId: row.id, after: row }, now);
   return row;
 }
 
-export function updateAccount(store: SqliteStore, id: string, input: UpdateAccountInput, actor: string, now = Date.now()): AccountRow {
-  return store.durable(() => {
-    const before = getAccountRow(store, id);
-    const patch = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-    if (Object.keys(patch).length === 0) return before;
-    const after = store.db.update(accounts).set(patch).where(eq(accounts.id, id)).returning().get()!;
-    audit(store, { actor, action: "account.update", targetType: "account", targetId: id, before: pick(before, patch), after: patch }, now);
-    return after;
-  });
+export function createAccount(store: Store, input: CreateAccountInput, actor: string, now = Date.now()): Promise<AccountRow> {
+  return store.tx((q) => insertAccount(q, input, actor, now), { durable: true });
 }
 
-export function listAccounts(store: SqliteStore, q: { limit: number; offset: number; q?: string }): AccountRow[] {
-  const pattern = q.q ? `%${q.q.replace(/[%_]/g, "")}%` : undefined;
-  return store.db
-    .select()
-    .from(accounts)
-    .where(pattern ? or(like(accounts.name, pattern), like(accounts.email, pattern), like(accounts.id, pattern)) : undefined)
-    .orderBy(desc(accounts.createdAt), desc(accounts.id))
-    .limit(q.limit)
-    .offset(q.offset)
-    .all();
+export function updateAccount(store: Store, id: string, input: UpdateAccountInput, actor: string, now = Date.now()): Promise<AccountRow> {
+  // A suspension or a new plan applies from the next request on every instance.
+  return store.tx(
+    function* (q) {
+      const before = yield* accountRow(q, id);
+      const patch = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+      if (Object.keys(patch).length === 0) return before;
+      const [after] = yield* all(q.db.update(q.t.accounts).set(patch).where(eq(q.t.accounts.id, id)).returning());
+      yield* recordAudit(q, { actor, action: "account.update", targetType: "account", targetId: id, before: pick(before, patch), after: patch }, now);
+      return after!;
+    },
+    { durable: true, notify: true },
+  );
+}
+
+export function listAccounts(store: Store, f: { limit: number; offset: number; q?: string }): Promise<AccountRow[]> {
+  // Case-insensitive on both databases (SQLite's LIKE is, PostgreSQL's is not).
+  const pattern = f.q ? `%${f.q.replace(/[%_]/g, "").toLowerCase()}%` : undefined;
+  return store.read((q) => {
+    const a = q.t.accounts;
+    const match = pattern ? or(sql`lower(${a.name}) like ${pattern}`, sql`lower(${a.email}) like ${pattern}`, sql`lower(${a.id}) like ${pattern}`) : undefined;
+    return all(q.db.select().from(a).where(match).orderBy(desc(a.createdAt), desc(a.id)).limit(f.limit).offset(f.offset));
+  });
 }
 
 export function accountView(row: AccountRow, heldMicros: number): AccountViewT {

@@ -5,7 +5,7 @@ import { alertEvents, alertSettings, ledgerEntries } from "../../store/schema";
 import { StampedMemo } from "../../store/stamped-memo";
 import { randomBase62 } from "../../lib/ids";
 import { microsToUsd } from "../../money/units";
-import { getAccountRow } from "../accounts/service";
+import { getAccountRowSync } from "../accounts/service";
 import { audit } from "../audit/service";
 import type { Balance, CreditStore } from "../../money/credit-store";
 import type { AlertEventViewT, LowBalanceViewT } from "./model";
@@ -124,7 +124,7 @@ export class AlertService {
   }
 
   view(accountId: string, recent = 10): LowBalanceViewT {
-    getAccountRow(this.store, accountId);
+    getAccountRowSync(this.store, accountId);
     const row = this.settingsRow(accountId);
     const threshold = row?.thresholdMicros ?? this.defaultThreshold;
     return {
@@ -145,7 +145,7 @@ export class AlertService {
   setThreshold(accountId: string, thresholdMicros: number | null, actor: string): LowBalanceViewT {
     const now = this.now();
     this.store.durable(() => {
-      getAccountRow(this.store, accountId);
+      getAccountRowSync(this.store, accountId);
       const before = this.settingsRow(accountId);
       // A new threshold re-arms a fired alert only once the refire interval has passed.
       const armed = !before || before.armed || this.mayRearm(before);

@@ -8,8 +8,8 @@ export const auditModule = (deps: ModuleDeps) =>
     .use(deps.auth)
     .get(
       "/audit",
-      ({ query }) => {
-        const rows = listAudit(deps.store, { limit: query.limit + 1, before: query.before, targetId: query.target_id });
+      async ({ query }) => {
+        const rows = await listAudit(deps.store, { limit: query.limit + 1, before: query.before, targetId: query.target_id });
         return {
           object: "list" as const,
           has_more: rows.length > query.limit,

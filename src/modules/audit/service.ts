@@ -1,6 +1,7 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import type { SqliteStore } from "../../store/sqlite-store";
-import { auditLog } from "../../store/schema";
+import type { Store } from "../../store/store";
+import { all, run, type Q, type Work } from "../../store/work";
 
 export interface AuditInput {
   actor: string;
@@ -11,17 +12,20 @@ export interface AuditInput {
   after?: unknown;
 }
 
-/** Records an admin change; call inside the same transaction as the change itself. */
-export function audit(store: SqliteStore, e: AuditInput, now = Date.now()): void {
-  store.db.insert(auditLog)
-    .values({ ...e, before: e.before ?? null, after: e.after ?? null, createdAt: now })
-    .run();
+/** Records an admin change: part of the unit of work that makes the change. */
+export function* recordAudit(q: Q, e: AuditInput, now: number): Work<void> {
+  yield* run(q.db.insert(q.t.auditLog).values({ ...e, before: e.before ?? null, after: e.after ?? null, createdAt: now }));
 }
 
-export function listAudit(store: SqliteStore, q: { limit: number; before?: number; targetId?: string }) {
-  const where = and(
-    q.before ? lt(auditLog.id, q.before) : undefined,
-    q.targetId ? eq(auditLog.targetId, q.targetId) : undefined,
-  );
-  return store.db.select().from(auditLog).where(where).orderBy(desc(auditLog.id)).limit(q.limit).all();
+/** recordAudit inside a SQLite transaction of code that is not a unit of work yet. */
+export function audit(store: SqliteStore, e: AuditInput, now = Date.now()): void {
+  store.readSync((q) => recordAudit(q, e, now));
+}
+
+export function listAudit(store: Store, f: { limit: number; before?: number; targetId?: string }) {
+  return store.read((q) => {
+    const l = q.t.auditLog;
+    const where = and(f.before ? lt(l.id, f.before) : undefined, f.targetId ? eq(l.targetId, f.targetId) : undefined);
+    return all(q.db.select().from(l).where(where).orderBy(desc(l.id)).limit(f.limit));
+  });
 }

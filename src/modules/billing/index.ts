@@ -88,8 +88,8 @@ const adminBillingRoutes = (deps: ModuleDeps) =>
     })
     .get(
       "/accounts/:id/payments",
-      ({ params, query }) => {
-        getAccountRow(deps.store, params.id);
+      async ({ params, query }) => {
+        await getAccountRow(deps.store, params.id);
         return page(listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: params.id }), query.limit);
       },
       { admin: true, params: IdParams, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "One account's card payments" } },

@@ -6,7 +6,7 @@ import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
 import { MAX_BALANCE_MICROS, microsToUsd, usdToMicros } from "../../money/units";
 import { balanceLimit } from "../../money/ledger";
-import { getAccountRow } from "../accounts/service";
+import { getAccountRowSync } from "../accounts/service";
 import { creditFor, currencyExponent, formatMinor, scaledToMinor, type BillingSettings } from "./amounts";
 import type { BillingInfoT, PaymentViewT } from "./model";
 
@@ -64,7 +64,7 @@ export interface CheckoutInput {
  * the webhook can find the account even if this process dies before saving the session id).
  */
 export async function createCheckout(store: SqliteStore, stripe: Stripe, s: BillingSettings, input: CheckoutInput, now = Date.now()): Promise<PaymentRow & { url: string }> {
-  const account = getAccountRow(store, input.accountId);
+  const account = getAccountRowSync(store, input.accountId);
   if (account.status !== "active") throw errors.badRequest("This account is suspended.", null, "account_suspended");
   // Refused before anything is recorded or Stripe is called: the webhook could not credit it.
   const after = account.balanceMicros + creditFor(s, input.amountMinor);

@@ -26,8 +26,8 @@ export const keysModule = (deps: ModuleDeps) =>
     )
     .get(
       "/accounts/:id/keys",
-      ({ params }) => {
-        getAccountRow(deps.store, params.id);
+      async ({ params }) => {
+        await getAccountRow(deps.store, params.id);
         return { object: "list" as const, data: listKeys(deps.store, params.id).map((k) => keyView(k, deps.now())) };
       },
       { admin: true, params: IdParams, response: KeyList, detail: { summary: "An account's keys (never the key or its hash)" } },

@@ -5,7 +5,7 @@ import { sha256Hex } from "../../lib/crypto";
 import { errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
 import { audit } from "../audit/service";
-import { getAccountRow } from "../accounts/service";
+import { getAccountRowSync } from "../accounts/service";
 import { keyOwner } from "../../money/budgets";
 import type { CreateKeyInput, KeyViewT } from "./model";
 
@@ -60,7 +60,7 @@ export function createKey(
     budgetPeriod: input.budget?.period ?? null,
   };
   store.durable(() => {
-    getAccountRow(store, accountId);
+    getAccountRowSync(store, accountId);
     store.db.insert(apiKeys).values(row).run();
     audit(store, { actor, action: "key.create", targetType: "api_key", targetId: row.id, after: redact(row) }, now);
   });

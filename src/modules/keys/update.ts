@@ -3,7 +3,7 @@ import type { SqliteStore } from "../../store/sqlite-store";
 import { accountMembers, apiKeys, keyLimits } from "../../store/schema";
 import { errors } from "../../lib/errors";
 import { effectivePlan, type Limits, type PlanPolicy } from "../../gateway/limits/plans";
-import { getAccountRow } from "../accounts/service";
+import { getAccountRowSync } from "../accounts/service";
 import { audit } from "../audit/service";
 import type { UpdateKeyInput } from "./model";
 import { getKeyRow, type KeyRow } from "./service";
@@ -40,7 +40,7 @@ export function updateKey(store: SqliteStore, id: string, input: UpdateKeyInput,
     if (key.memberId && store.db.select().from(accountMembers).where(eq(accountMembers.id, key.memberId)).get()?.removedAt != null) {
       throw errors.badRequest(`API key ${id} belongs to a removed member: it cannot be changed.`, "id", "key_inactive");
     }
-    const plan = effectivePlan(c.policy, getAccountRow(store, key.accountId).plan);
+    const plan = effectivePlan(c.policy, getAccountRowSync(store, key.accountId).plan);
     check(input, plan, c);
     const line = newestOfLine(store, key);
     const own: Partial<KeyRow> = {};

@@ -15,8 +15,8 @@ export const ledgerModule = (deps: ModuleDeps) =>
     .use(deps.auth)
     .post(
       "/:id/credits",
-      ({ params, body, headers, actor, status, set }) => {
-        getAccountRow(deps.store, params.id);
+      async ({ params, body, headers, actor, status, set }) => {
+        await getAccountRow(deps.store, params.id);
         const { entry, replayed } = postCredit(deps.store, {
           accountId: params.id,
           amountMicros: body.amount_micros,
@@ -39,8 +39,8 @@ export const ledgerModule = (deps: ModuleDeps) =>
     )
     .get(
       "/:id/ledger",
-      ({ params, query }) => {
-        getAccountRow(deps.store, params.id);
+      async ({ params, query }) => {
+        await getAccountRow(deps.store, params.id);
         const rows = listLedger(deps.store, params.id, { limit: query.limit + 1, before: query.before });
         return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map(ledgerView) };
       },

@@ -15,8 +15,8 @@ export const membersModule = (deps: ModuleDeps) => {
   const link = (actor: string, request: Request) => ({ ttlMs: deps.config.invite_ttl_hours * 3_600_000, actor, baseUrl: publicBase(deps, request) });
   return new Elysia({ prefix: "/admin", tags: ["admin"] })
     .use(deps.auth)
-    .get("/accounts/:id/members", ({ params, query }) => {
-      getAccountRow(deps.store, params.id);
+    .get("/accounts/:id/members", async ({ params, query }) => {
+      await getAccountRow(deps.store, params.id);
       const rows = listMemberRows(deps.store, params.id, { removed: query.removed === "true" });
       return { object: "list" as const, data: memberViews(deps, params.id, rows) };
     }, {

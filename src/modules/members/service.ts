@@ -7,7 +7,7 @@ import { checkEmailFree, expireInvites, issueInvite } from "../../identity/login
 import type { InviteViewT } from "../../identity/logins/model";
 import { getMemberRow, listMemberRows, memberStatus, type MemberRow } from "../../identity/members";
 import { deleteMemberSessions } from "../../identity/sessions";
-import { getAccountRow } from "../accounts/service";
+import { getAccountRowSync } from "../accounts/service";
 import { audit } from "../audit/service";
 import type { BudgetT } from "../keys/model";
 import type { GrantedRoleT } from "./model";
@@ -30,7 +30,7 @@ export function inviteMember(
 ): { member: MemberRow; invite: InviteViewT } {
   const email = p.email.trim().toLowerCase();
   return store.durable(() => {
-    getAccountRow(store, p.accountId);
+    getAccountRowSync(store, p.accountId);
     const same = listMemberRows(store, p.accountId).find((m) => m.email === email);
     if (same && memberStatus(same) === "active") throw errors.conflict(`${email} is already a member of this account.`, "member_exists");
     if (same?.role === "owner") throw errors.conflict(`${email} is this account's owner: send the owner's invite instead.`, "member_exists");

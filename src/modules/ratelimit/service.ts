@@ -2,7 +2,7 @@ import { eq, gte } from "drizzle-orm";
 import type { SqliteStore } from "../../store/sqlite-store";
 import { accounts, keyLimits, ratelimitBuckets, settings } from "../../store/schema";
 import { errors } from "../../lib/errors";
-import { getAccountRow } from "../accounts/service";
+import { getAccountRowSync } from "../accounts/service";
 import { audit } from "../audit/service";
 import { getKeyRow } from "../keys/service";
 import type { BucketRow, BucketStore } from "../../gateway/limits/bucket-limiter";
@@ -65,7 +65,7 @@ function storedPolicy(store: SqliteStore): PlanPolicy | null {
 export function applyTier(store: SqliteStore, accountId: string, actor: string, now = Date.now()): string | null {
   const policy = storedPolicy(store);
   if (!policy || policy.tiers.length === 0) return null;
-  const account = getAccountRow(store, accountId);
+  const account = getAccountRowSync(store, accountId);
   const target = tierTarget(policy, account.plan, account.lifetimeTopupMicros);
   if (!target) return null;
   store.db.update(accounts).set({ plan: target }).where(eq(accounts.id, accountId)).run();
@@ -93,7 +93,7 @@ export interface AccountPlan {
 }
 
 export function getAccountPlan(store: SqliteStore, policy: PlanPolicy, accountId: string): AccountPlan {
-  const a = getAccountRow(store, accountId);
+  const a = getAccountRowSync(store, accountId);
   const eff = effectivePlan(policy, a.plan);
   const next = policy.tiers.find(
     (t) => t.min_lifetime_topup_micros > a.lifetimeTopupMicros && tierTarget(policy, a.plan, t.min_lifetime_topup_micros) === t.plan,
@@ -113,7 +113,7 @@ export function setAccountPlan(store: SqliteStore, policy: PlanPolicy, accountId
     throw errors.badRequest(`Unknown plan ${JSON.stringify(plan)}; configured plans: ${Object.keys(policy.plans).join(", ")}.`, "plan", "unknown_plan");
   }
   store.durable(() => {
-    const before = getAccountRow(store, accountId);
+    const before = getAccountRowSync(store, accountId);
     if (before.plan === plan) return;
     store.db.update(accounts).set({ plan }).where(eq(accounts.id, accountId)).run();
     audit(store, { actor, action: "account.plan", targetType: "account", targetId: accountId, before: { plan: before.plan }, after: { plan } }, now);
@@ -139,7 +139,7 @@ function readOverrides(store: SqliteStore, keyId: string): KeyOverrides {
 
 export function getKeyLimits(store: SqliteStore, policy: PlanPolicy, keyId: string): KeyLimitsState {
   const key = getKeyRow(store, keyId);
-  const plan = effectivePlan(policy, getAccountRow(store, key.accountId).plan);
+  const plan = effectivePlan(policy, getAccountRowSync(store, key.accountId).plan);
   const overrides = readOverrides(store, keyId);
   return { keyId, accountId: key.accountId, plan: plan.name, overrides, effective: keyLevel(plan.limits, overrides) };
 }

@@ -67,11 +67,11 @@ ${account && deps.alerts && alertCard({ csrf: operator.session.csrf, alert: deps
     )
     .post(
       "/console/payments/:id/alert",
-      ({ request, operator, params, body }) => {
+      async ({ request, operator, params, body }) => {
         const to = `/console/payments?account_id=${encodeURIComponent(params.id)}`;
         const back = (kind: Flash["kind"], message: string) => redirectResponse(to, [flashCookie({ kind, message }, isSecure(deps, request))]);
         if (!deps.alerts) return back("error", "Alerts are not available.");
-        getAccountRow(deps.store, params.id);
+        await getAccountRow(deps.store, params.id);
         if (field(body, "reset")) {
           deps.alerts.setThreshold(params.id, null, operator.actor);
           return back("ok", "The account uses the default low-balance threshold again.");

@@ -31,16 +31,16 @@ const accountListPages = (deps: ModuleDeps, invites: Invites) => {
   const { safe, back, plans } = kit;
   return new Elysia()
     .use(deps.webAuth)
-    .get("/console/accounts", ({ request, operator, query }) => safe(request, () => {
+    .get("/console/accounts", ({ request, operator, query }) => safe(request, async () => {
       const q = typeof query.q === "string" ? query.q.trim() : "";
       const offset = Math.max(0, Number(query.offset) || 0);
-      const rows = listAccounts(deps.store, { limit: 51, offset, q: q || undefined });
+      const rows = await listAccounts(deps.store, { limit: 51, offset, q: q || undefined });
       return kit.render(request, operator, "accounts", "Accounts", accountsView({
         csrf: operator.session.csrf, q, plans: plans(), offset, hasMore: rows.length > 50,
         accounts: rows.slice(0, 50).map((r) => apiAccountView(r, deps.credits.balance(r.id).held)),
       }));
     }), hide())
-    .post("/console/accounts", ({ request, operator, body }) => safe(request, () => {
+    .post("/console/accounts", ({ request, operator, body }) => safe(request, async () => {
       const name = field(body, "name").trim();
       const email = field(body, "email").trim().toLowerCase();
       const plan = field(body, "plan") || undefined;
@@ -50,7 +50,7 @@ const accountListPages = (deps: ModuleDeps, invites: Invites) => {
       if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return back(request, "/console/accounts", "error", "Enter a valid email address.");
       if (plan && !plans().includes(plan)) return back(request, "/console/accounts", "error", "Choose a configured plan.");
       if (micros === null || micros < 0) return back(request, "/console/accounts", "error", "The starting credit must be an amount in USD, e.g. 25 or 12.50.");
-      const row = createAccount(deps.store, { name, email: email || undefined, plan }, operator.actor, deps.now());
+      const row = await createAccount(deps.store, { name, email: email || undefined, plan }, operator.actor, deps.now());
       if (micros > 0) postCredit(deps.store, { accountId: row.id, amountMicros: micros, note: "Starting credit", actor: operator.actor, heldMicros: 0 }, deps.now());
       return back(request, `/console/accounts/${row.id}`, "ok", `Account “${name}” created. Create an invite link to let the customer sign in.`);
     }), hide())
@@ -60,7 +60,7 @@ const accountListPages = (deps: ModuleDeps, invites: Invites) => {
 /** One account: login, plan and limits, keys, recent ledger, 30 days of usage, a new invite link. */
 async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, request: Request, op: Op, id: string) {
   const invite = invites.take(op.session.token);
-  const account = kit.view(id);
+  const account = await kit.view(id);
   const login = getLogin(deps.store, id);
   const team = listMemberRows(deps.store, id);
   const since = Math.floor(deps.now() / DAY_MS) * DAY_MS - 29 * DAY_MS;
@@ -100,9 +100,9 @@ const accountForms = (deps: ModuleDeps, invites: Invites) => {
       const p = setAccountPlan(deps.store, deps.config, params.id, field(body, "plan"), operator.actor, deps.now());
       return back(request, `/console/accounts/${params.id}`, "ok", `Plan set to ${p.plan}.`);
     }), hide())
-    .post("/console/accounts/:id/status", ({ request, operator, params, body }) => safe(request, () => {
+    .post("/console/accounts/:id/status", ({ request, operator, params, body }) => safe(request, async () => {
       const status = field(body, "status") === "active" ? "active" : "suspended";
-      updateAccount(deps.store, params.id, { status }, operator.actor);
+      await updateAccount(deps.store, params.id, { status }, operator.actor);
       return back(request, `/console/accounts/${params.id}`, status === "active" ? "ok" : "warn",
         status === "active" ? "Account reactivated: its keys work again." : "Account suspended: its keys are refused from now on.");
     }), hide())

@@ -50,7 +50,7 @@ async function marginsPage(deps: ModuleDeps, kit: ConsoleKit, request: Request, 
   const before = typeof query.losses_before === "string" ? query.losses_before : undefined;
   const lost = await losses(deps.store, { ...q, limit: 50, before });
   const more = lost.nextCursor ? `/console/margins?${new URLSearchParams([...search, ["losses_before", lost.nextCursor]])}#losses-title` : null;
-  const accounts = listAccounts(deps.store, { limit: 500, offset: 0 });
+  const accounts = await listAccounts(deps.store, { limit: 500, offset: 0 });
   const body = marginsView({
     values, report, chart: chartData(byDay), losses: lost.rows, moreLosses: more, csv: `/console/margins.csv?${search}`,
     accounts: accounts.map((a) => ({ value: a.id, label: a.name })),

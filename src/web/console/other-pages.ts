@@ -17,10 +17,10 @@ export const auditPages = (deps: ModuleDeps) => {
   const { safe, render } = consoleKit(deps);
   return new Elysia()
     .use(deps.webAuth)
-    .get("/console/audit", ({ request, operator, query }) => safe(request, () => {
+    .get("/console/audit", ({ request, operator, query }) => safe(request, async () => {
       const target = typeof query.target === "string" ? query.target.trim() : "";
       const before = Number(query.before) > 0 ? Number(query.before) : undefined;
-      const rows = listAudit(deps.store, { limit: 51, before, targetId: target || undefined });
+      const rows = await listAudit(deps.store, { limit: 51, before, targetId: target || undefined });
       return render(request, operator, "audit", "Audit log", auditView({
         rows: rows.slice(0, 50), target, next: rows.length > 50 ? rows[49]!.id : null,
       }));

@@ -32,7 +32,7 @@ export function consoleKit(deps: ModuleDeps) {
     },
     back: (request: Request, to: string, kind: Flash["kind"], message: string) =>
       redirectResponse(to, [flashCookie({ kind, message }, isSecure(deps, request))]),
-    view: (id: string) => apiAccountView(getAccountRow(deps.store, id), deps.credits.balance(id).held),
+    view: async (id: string) => apiAccountView(await getAccountRow(deps.store, id), deps.credits.balance(id).held),
     plans: () => Object.keys(deps.config.plans),
   };
 }

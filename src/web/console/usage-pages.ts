@@ -29,7 +29,7 @@ async function usagePage(deps: ModuleDeps, kit: ConsoleKit, request: Request, op
   const page = listUsage(deps.store, filter, 50, str("before") || undefined);
   const daily = await dailyUsage(deps.store, filter);
   const byAccount = await usageByAccount(deps.store, filter);
-  const accounts = listAccounts(deps.store, { limit: 500, offset: 0 });
+  const accounts = await listAccounts(deps.store, { limit: 500, offset: 0 });
   const names = new Map(accounts.map((a) => [a.id, a.name]));
   return kit.render(request, operator, "usage", "Usage", consoleUsageView({
     values, query: search, names, keys: keyLabels(deps.store, page.rows.map((r) => r.key_id)), daily, rows: page.rows, next: page.nextCursor, totals: totalsOf(daily),

@@ -3,7 +3,7 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
 import { effectivePlan } from "../../gateway/limits/plans";
 import { usdToMicros } from "../../money/units";
-import { getAccountRow } from "../../modules/accounts/service";
+import { getAccountRowSync } from "../../modules/accounts/service";
 import type { UpdateKeyInput } from "../../modules/keys/model";
 import type { KeyRow } from "../../modules/keys/service";
 import { keyOverrides, newestOfLine, updateKey } from "../../modules/keys/update";
@@ -26,7 +26,7 @@ export const keyEditPages = (deps: ModuleDeps) => {
     .use(deps.webAuth)
     .get("/portal/keys/:id/edit", ({ request, user, params }) => kit.safe(request, () => {
       const { key, line } = current(user, params.id);
-      const plan = effectivePlan(deps.config, getAccountRow(deps.store, user.account.id).plan);
+      const plan = effectivePlan(deps.config, getAccountRowSync(deps.store, user.account.id).plan);
       return kit.render(request, user, "keys", "Edit key", keyEditView({
         csrf: user.session.csrf, key: valuesOf(deps, key, line), models: deps.config.models.map((m) => m.id), plan,
         timeZone: deps.credits.budgetClock.timeZone, rotated: line.id !== key.id || keyIsReplacement(deps, key),

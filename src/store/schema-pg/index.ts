@@ -4,3 +4,4 @@ export * from "./identity";
 export * from "./money";
 export * from "./usage";
 export * from "./billing";
+export * from "./cluster";

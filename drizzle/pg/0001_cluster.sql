@@ -2,6 +2,7 @@ CREATE TABLE "credit_leases" (
 	"scope" text NOT NULL,
 	"instance_id" text NOT NULL,
 	"amount_micros" bigint NOT NULL,
+	"held_micros" bigint DEFAULT 0 NOT NULL,
 	"expires_at" bigint NOT NULL,
 	CONSTRAINT "credit_leases_scope_instance_id_pk" PRIMARY KEY("scope","instance_id")
 );

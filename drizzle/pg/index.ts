@@ -4,5 +4,5 @@ import m1 from "./0001_cluster.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1796527568686, breakpoints: true, sql: m0 },
-  { tag: "0001_cluster", when: 1796529126436, breakpoints: true, sql: m1 },
+  { tag: "0001_cluster", when: 1796529179678, breakpoints: true, sql: m1 },
 ];

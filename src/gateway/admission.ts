@@ -1,10 +1,10 @@
 import type { Model } from "../config/load";
-import { budgetExhausted, outOfCredit, spendCapReached } from "../money/refusals";
+import type { Spendable, SpendOwners } from "../money/credit-store";
 import { budgetHeaders } from "./budget-headers";
 import { findModel, modelsFor } from "./catalogue";
 import type { GatewayDeps } from "./deps";
 import type { Dialect, GatewayBody, Prepared } from "./dialects/types";
-import { planHold, type HoldPlan, type Spendable } from "./hold";
+import { planHold, type HoldPlan } from "./hold";
 import type { Principal } from "./key-auth";
 import type { Admission } from "./limits/limiter";
 import { Meter } from "./meter";
@@ -30,23 +30,18 @@ export interface AdmitRequest<B extends GatewayBody> {
   prepared?: Prepared;
 }
 
-/**
- * What the key may still spend: the account's available credit, bounded by what its cap (shared
- * with the key's replacements) and its budgets (the key line's, its member's) leave, and the
- * refusal that names whichever binds. Holds in flight count against each.
- */
-export function spendable(deps: GatewayDeps, p: Principal): Spendable {
-  let best: Spendable = { amount: deps.credits.balance(p.accountId).available, refuse: outOfCredit };
-  const key = p.spendCapMicros === null && p.capKeyId === p.keyId ? null : deps.credits.keySpend(p.capKeyId);
-  if (key?.cap != null) {
-    const left = key.cap - key.spent - key.held;
-    if (left < best.amount) best = { amount: left, refuse: () => spendCapReached(p.keyId, key.cap!, key.spent) };
-  }
-  for (const b of p.budgeted === false ? [] : deps.credits.budgets({ capKeyId: p.capKeyId, memberId: p.memberId ?? null })) {
-    if (b.remaining < best.amount) best = { amount: b.remaining, refuse: () => budgetExhausted(b, deps.credits.budgetClock) };
-  }
-  return best;
-}
+/** Whose credit the principal spends, with the hints that let the store skip lookups. */
+export const ownersOf = (p: Principal): SpendOwners => ({
+  accountId: p.accountId,
+  keyId: p.keyId,
+  capKeyId: p.capKeyId,
+  memberId: p.memberId ?? null,
+  capped: p.spendCapMicros === null && p.capKeyId === p.keyId ? false : undefined,
+  budgeted: p.budgeted === false ? false : undefined,
+});
+
+/** What the key may still spend (the credit store decides: balance, cap, budgets; holds count). */
+export const spendable = (deps: GatewayDeps, p: Principal): Spendable => deps.credits.spendable(ownersOf(p));
 
 /**
  * Refuses (402) a key that cannot pay for any request, before its body is read: nothing but a

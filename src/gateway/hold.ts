@@ -1,16 +1,14 @@
 import type { Model } from "../config/load";
 import type { Tool } from "../config/schema";
 import type { ApiError } from "../lib/errors";
+import type { Spendable } from "../money/credit-store";
 import { holdFor } from "../money/pricing";
 
 /** Below this many affordable output tokens a request without an output limit is refused (402). */
 export const MIN_CAPPED_OUTPUT = 16;
 
 /** What a request may spend, and the 402 that says why when it is not enough. */
-export interface Spendable {
-  amount: number;
-  refuse: () => ApiError;
-}
+export type { Spendable } from "../money/credit-store";
 
 /** What a request asks of a model, as its dialect reads it from the body. */
 export interface Demand {

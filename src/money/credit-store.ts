@@ -1,6 +1,8 @@
 import type { BudgetClock } from "./budget-clock";
 import type { BudgetOwners, BudgetState } from "./budgets";
 
+import type { ApiError } from "../lib/errors";
+
 /**
  * Balances and holds on the hot path sit behind this interface, so that a shared (Postgres)
  * implementation can replace the embedded one when a deployment outgrows one machine.
@@ -88,8 +90,37 @@ export interface KeySpend {
   cap: number | null;
 }
 
+/** Whose credit a request spends: its account, its key line (cap, budget) and its member (budget). */
+export interface SpendOwners {
+  accountId: string;
+  /** The key the request presented (named in a spending cap's refusal). */
+  keyId?: string | null;
+  capKeyId: string | null;
+  memberId: string | null;
+  /** False when the key line has no cap for sure (lets the lookup be skipped); absent: look. */
+  capped?: boolean;
+  /** False when neither the key line nor the member has a budget for sure; absent: look. */
+  budgeted?: boolean;
+}
+
+/** What may be held for a request now, and the refusal that names whatever binds. */
+export interface Spendable {
+  amount: number;
+  refuse: () => ApiError;
+}
+
 export interface CreditStore {
   balance(accountId: string): Balance;
+  /**
+   * What these owners may hold now: the account's available credit, bounded by what the key
+   * line's cap and the budgets leave (holds in flight count against each), with its refusal.
+   */
+  spendable(owners: SpendOwners): Spendable;
+  /**
+   * Before the synchronous admission, makes sure `amount` can be held if the database allows it
+   * (PostgreSQL: leases it). Absent on the embedded store, where the balance is already here.
+   */
+  prepare?(owners: SpendOwners, amount: number): Promise<void>;
   /** What the key has spent and holds now; null for an unknown key. */
   keySpend(keyId: string): KeySpend | null;
   /** The budgets of a key line (its newest key) and a member, and where they stand now. */

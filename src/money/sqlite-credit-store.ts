@@ -2,7 +2,7 @@ import type { Statement } from "bun:sqlite";
 import type { SqliteStore } from "../store/sqlite-store";
 import { StampedMemo } from "../store/stamped-memo";
 import { ApiError, errors } from "../lib/errors";
-import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult } from "./credit-store";
+import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult, Spendable, SpendOwners } from "./credit-store";
 import type { SettleJournal, SettleRecord } from "./settle-journal";
 import { SettleSink } from "./settle-sink";
 import { SettleWriter, type Outcome, type Written } from "./settle-writer";
@@ -11,7 +11,7 @@ import { BudgetBook } from "./budget-book";
 import { HoldRows, type Hold, type Queued } from "./hold-rows";
 import { BudgetClock } from "./budget-clock";
 import { ruleOf, type BudgetOwners, type BudgetState } from "./budgets";
-import { budgetExhausted, spendCapReached } from "./refusals";
+import { budgetExhausted, outOfCredit, spendCapReached } from "./refusals";
 
 export interface SqliteCreditStoreOptions {
   holdTtlMs: number;
@@ -118,6 +118,19 @@ export class SqliteCreditStore implements CreditStore {
     const key = q.capKeyId ? this.keys.get(q.capKeyId) : null;
     const keyHeld = q.capKeyId ? (this.heldByKey.get(q.capKeyId) ?? 0) : 0;
     return this.book.states({ capKeyId: q.capKeyId, keyRule: ruleOf(key?.budget_micros, key?.budget_period), keyHeld, memberId: q.memberId });
+  }
+
+  spendable(o: SpendOwners): Spendable {
+    let best: Spendable = { amount: this.balance(o.accountId).available, refuse: outOfCredit };
+    const key = o.capped === false || !o.capKeyId ? null : this.keySpend(o.capKeyId);
+    if (key?.cap != null) {
+      const left = key.cap - key.spent - key.held;
+      if (left < best.amount) best = { amount: left, refuse: () => spendCapReached(o.keyId ?? o.capKeyId!, key.cap!, key.spent) };
+    }
+    for (const b of o.budgeted === false ? [] : this.budgets(o)) {
+      if (b.remaining < best.amount) best = { amount: b.remaining, refuse: () => budgetExhausted(b, this.book.clock) };
+    }
+    return best;
   }
 
   onCharge(listener: (accountId: string) => void): void {

@@ -3,6 +3,7 @@ import { is, sql, SQL as DrizzleSql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sql";
 import { applyPgMigrations } from "./pg-migrate";
 import * as pgSchema from "./schema-pg";
+import type { Store, TxOptions } from "./store";
 import type { Db, Tables } from "./tables";
 import { driveAsync, savepointSql, type Q, type Step, type Work } from "./work";
 
@@ -19,7 +20,7 @@ const MAX_ATTEMPTS = 8;
  * isolation SQLite's single writer gives them, and are run again when PostgreSQL aborts one for a
  * conflict: they are written without side effects outside the database, so a retry is safe.
  */
-export class PgStore {
+export class PgStore implements Store {
   readonly dialect = "postgres" as const;
   readonly t = pgSchema as unknown as Tables;
   readonly db: Db;
@@ -47,7 +48,7 @@ export class PgStore {
   }
 
   /** Runs a unit of work as one SERIALIZABLE transaction, again on a conflict; ends with NOTIFY when asked. */
-  async tx<T>(work: (q: Q) => Work<T>, opts: { notify?: boolean } = {}): Promise<T> {
+  async tx<T>(work: (q: Q) => Work<T>, opts: TxOptions = {}): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await (this.db as unknown as PgDb).transaction(
@@ -58,7 +59,7 @@ export class PgStore {
             if (opts.notify) await db.execute(sql`SELECT pg_notify(${CHANGES_CHANNEL}, '')`);
             return result;
           },
-          { isolationLevel: "serializable" },
+          { isolationLevel: opts.isolation ?? "serializable" },
         );
       } catch (e) {
         if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has(sqlState(e))) throw e;

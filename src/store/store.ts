@@ -5,6 +5,11 @@ export interface TxOptions {
   durable?: boolean;
   /** Tell every instance to re-read the rows it keeps (keys, accounts, limits): PostgreSQL's NOTIFY on commit. */
   notify?: boolean;
+  /**
+   * PostgreSQL: "read committed" for the money engine's own transactions, which serialize on
+   * explicit locks (advisory locks per credit scope) instead of SERIALIZABLE's retries.
+   */
+  isolation?: "serializable" | "read committed";
 }
 
 /**

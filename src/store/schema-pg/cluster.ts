@@ -17,6 +17,8 @@ export const creditLeases = pgTable(
     scope: text("scope").notNull(),
     instanceId: text("instance_id").notNull(),
     amountMicros: bigint("amount_micros", { mode: "number" }).notNull(),
+    /** What the instance's requests in flight held of it at its last renewal (for balance reports). */
+    heldMicros: bigint("held_micros", { mode: "number" }).notNull().default(0),
     expiresAt: bigint("expires_at", { mode: "number" }).notNull(),
   },
   (t) => [primaryKey({ columns: [t.scope, t.instanceId] }), index("credit_leases_instance").on(t.instanceId)],

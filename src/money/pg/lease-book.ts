@@ -1,0 +1,133 @@
+import type { Store } from "../../store/store";
+import { acquireLease, renewLeases, shrinkLease } from "./lease-sql";
+import type { Scope, ScopeLimit } from "./scopes";
+
+/** A lease as this instance sees it: what it leases, what its requests hold of it, and when it was renewed. */
+export interface Lease {
+  scope: Scope;
+  leased: number;
+  held: number;
+  /** Demand of requests waiting for more of this lease. */
+  demand: number;
+  usedAt: number;
+  renewedAt: number;
+  /** The scope's limit when last read (balance, cap and spend, budget spend: for messages and reports). */
+  limit: ScopeLimit | null;
+  inflight: Promise<boolean> | null;
+}
+
+export interface LeaseBookOptions {
+  instanceId: string;
+  now: () => number;
+  /** How long a lease lives without renewal (default 30 s); a dead instance's credit returns after it. */
+  ttlMs?: number;
+  /** Unused lease given back after this long without a request (default 10 s). */
+  idleMs?: number;
+}
+
+/**
+ * The credit this instance leases from PostgreSQL, per scope. Holds are taken from leases in
+ * memory, synchronously (no await between the check and the hold); `ensure` tops a lease up
+ * first (one transaction for every request waiting on the scope). A lease not renewed for
+ * almost its TTL is not used: another instance may take the credit once it expires.
+ */
+export class LeaseBook {
+  private readonly leases = new Map<string, Lease>();
+  readonly ttlMs: number;
+  private readonly idleMs: number;
+
+  constructor(private readonly store: Store, private readonly o: LeaseBookOptions) {
+    this.ttlMs = o.ttlMs ?? 30_000;
+    this.idleMs = o.idleMs ?? 10_000;
+  }
+
+  get(scope: Scope): Lease {
+    let l = this.leases.get(scope.key);
+    if (!l) this.leases.set(scope.key, (l = { scope, leased: 0, held: 0, demand: 0, usedAt: 0, renewedAt: 0, limit: null, inflight: null }));
+    else l.scope = scope;
+    return l;
+  }
+
+  peek(key: string): Lease | undefined {
+    return this.leases.get(key);
+  }
+
+  /** What requests may still hold of the lease now (0 when it is too old to trust). */
+  free(l: Lease): number {
+    if (this.o.now() - l.renewedAt > this.ttlMs - SAFETY_MS) return 0;
+    return l.leased - l.held;
+  }
+
+  /** Leases enough of the scope for `amount` (as far as the database allows); false when it could not. */
+  async ensure(scope: Scope, amount: number): Promise<boolean> {
+    const l = this.get(scope);
+    l.usedAt = this.o.now();
+    if (this.free(l) >= amount) return true;
+    l.demand += amount;
+    try {
+      for (let round = 0; round < 3 && this.free(l) < amount; round++) {
+        l.inflight ??= this.acquire(l).finally(() => {
+          l.inflight = null;
+        });
+        if (!(await l.inflight) && this.free(l) < amount) return false;
+      }
+      return this.free(l) >= amount;
+    } finally {
+      l.demand -= amount;
+    }
+  }
+
+  /**
+   * A settlement draws `spent` (the larger of its hold and its charge) from the lease. Not
+   * clamped at zero: the database clamps when it commits, and a lease granted meanwhile must not
+   * be counted here above what the database holds (local ≤ database, always).
+   */
+  drawn(key: string, spent: number): void {
+    const l = this.leases.get(key);
+    if (l) l.leased -= spent;
+  }
+
+  /** Renews every lease, drops the ones that expired, gives back idle ones. Runs from a timer. */
+  async maintain(): Promise<void> {
+    const now = this.o.now();
+    const held = new Map([...this.leases].filter(([, l]) => l.leased > 0).map(([k, l]) => [k, l.held]));
+    const renewed = await this.store.tx((q) => renewLeases(q, this.o.instanceId, held, now, this.ttlMs), { isolation: "read committed" });
+    for (const [key, l] of this.leases) {
+      // An expired lease is gone from the database: only the holds already taken stay covered here.
+      if (renewed.has(key)) l.renewedAt = now;
+      else l.leased = Math.min(l.leased, l.held);
+      if (l.usedAt < now - this.idleMs && l.leased > l.held) await this.shrink(l);
+      if (l.leased === 0 && l.held === 0 && l.demand === 0 && l.usedAt < now - this.idleMs) this.leases.delete(key);
+    }
+  }
+
+  /** Gives back everything not held (at shutdown: the other instances may use it at once). */
+  async releaseAll(): Promise<void> {
+    for (const l of this.leases.values()) if (l.leased > l.held) await this.shrink(l);
+  }
+
+  /** Every lease's held amount, for reports (what this instance's requests hold per scope). */
+  heldIn(key: string): number {
+    return this.leases.get(key)?.held ?? 0;
+  }
+
+  private async shrink(l: Lease): Promise<void> {
+    // Lower the local lease first: a hold taken meanwhile must fit in what stays leased.
+    l.leased = l.held;
+    await this.store.tx((q) => shrinkLease(q, l.scope.key, this.o.instanceId, l.held), { isolation: "read committed" });
+  }
+
+  private async acquire(l: Lease): Promise<boolean> {
+    const want = Math.max(1, l.demand - this.free(l));
+    const now = this.o.now();
+    const got = await this.store.tx((q) => acquireLease(q, l.scope, this.o.instanceId, want, now, this.ttlMs), { isolation: "read committed" });
+    // By the grant, not the total: a settlement drawn here but not yet committed there must stay drawn.
+    l.leased += got.granted;
+    l.renewedAt = now;
+    l.limit = got.limit;
+    return got.granted >= want;
+  }
+}
+
+/** A lease stops being used this long before it would expire unrenewed. */
+const SAFETY_MS = 5_000;

@@ -1,0 +1,75 @@
+import { sql } from "drizzle-orm";
+import { rows, run, type Q, type Work } from "../../store/work";
+import { lockScope, scopeLimit, type Scope, type ScopeLimit } from "./scopes";
+
+/** Below this many of the asked amount left in a scope, a lease is exactly what was asked. */
+const EXACT_BELOW = 16;
+/** Above it, a lease takes this share of what is left, so that a busy scope is served from memory. */
+const SLICE_DIVISOR = 8;
+
+/** What a lease asks for: at least `want`, more when the scope has plenty to spare. */
+export function grantOf(available: number, want: number): number {
+  if (available <= 0 || want <= 0) return 0;
+  if (available < EXACT_BELOW * want) return Math.min(want, available);
+  return Math.max(want, Math.floor(available / SLICE_DIVISOR));
+}
+
+export interface Acquired {
+  /** What this instance now leases in the scope, in all. */
+  leased: number;
+  granted: number;
+  limit: ScopeLimit;
+}
+
+/**
+ * One lease of credit in a scope for an instance, under the scope's lock: what the database
+ * allows, less every live lease (other instances' unexpired ones, and this instance's own),
+ * granted up to `want` (or a slice of plenty). A pending transfer: settlements draw it down.
+ */
+export function* acquireLease(q: Q, scope: Scope, instanceId: string, want: number, now: number, ttlMs: number): Work<Acquired> {
+  yield* lockScope(q, scope.key);
+  const limit = yield* scopeLimit(q, scope);
+  const [l] = yield* rows<{ others: string | number | null; mine: string | number | null }>(sql`
+    SELECT sum(amount_micros) FILTER (WHERE instance_id <> ${instanceId}) AS others,
+           sum(amount_micros) FILTER (WHERE instance_id = ${instanceId}) AS mine
+    FROM credit_leases WHERE scope = ${scope.key} AND (expires_at > ${now} OR instance_id = ${instanceId})`);
+  const others = Number(l?.others ?? 0);
+  const mine = Number(l?.mine ?? 0);
+  const granted = limit.active ? grantOf(limit.limit - others - mine, want) : 0;
+  const leased = mine + granted;
+  yield* run(sql`
+    INSERT INTO credit_leases (scope, instance_id, amount_micros, held_micros, expires_at)
+    VALUES (${scope.key}, ${instanceId}, ${leased}, 0, ${now + ttlMs})
+    ON CONFLICT (scope, instance_id) DO UPDATE SET amount_micros = ${leased}, expires_at = ${now + ttlMs}`);
+  return { leased, granted, limit };
+}
+
+/**
+ * Renews this instance's live leases (and reports what each holds); a lease that expired before
+ * its renewal is gone: other instances may already have taken that credit, so it is deleted and
+ * the caller drops it too. Also forgets leases of instances dead for a minute.
+ */
+export function* renewLeases(q: Q, instanceId: string, held: Map<string, number>, now: number, ttlMs: number): Work<Set<string>> {
+  const renewed = yield* rows<{ scope: string }>(sql`
+    UPDATE credit_leases SET expires_at = ${now + ttlMs}
+    WHERE instance_id = ${instanceId} AND expires_at > ${now} RETURNING scope`);
+  for (const [scope, amount] of held) {
+    yield* run(sql`UPDATE credit_leases SET held_micros = ${amount} WHERE scope = ${scope} AND instance_id = ${instanceId}`);
+  }
+  yield* run(sql`DELETE FROM credit_leases WHERE instance_id = ${instanceId} AND expires_at <= ${now}`);
+  yield* run(sql`DELETE FROM credit_leases WHERE expires_at < ${now - 60_000}`);
+  return new Set(renewed.map((r) => r.scope));
+}
+
+/** Gives part of a lease back (never more than it holds): only ever lowers what is leased, so no lock. */
+export function* shrinkLease(q: Q, scopeKey: string, instanceId: string, keep: number): Work<void> {
+  if (keep <= 0) yield* run(sql`DELETE FROM credit_leases WHERE scope = ${scopeKey} AND instance_id = ${instanceId}`);
+  else yield* run(sql`UPDATE credit_leases SET amount_micros = LEAST(amount_micros, ${keep}) WHERE scope = ${scopeKey} AND instance_id = ${instanceId}`);
+}
+
+/** Records the instance as alive (for /admin/upstreams and operators). */
+export function* heartbeat(q: Q, instanceId: string, host: string, startedAt: number, now: number): Work<void> {
+  yield* run(sql`
+    INSERT INTO instances (id, host, started_at, seen_at) VALUES (${instanceId}, ${host}, ${startedAt}, ${now})
+    ON CONFLICT (id) DO UPDATE SET seen_at = ${now}`);
+}

@@ -1,0 +1,211 @@
+import { ApiError, errors } from "../../lib/errors";
+import { decrement } from "../../lib/tally";
+import type { PgStore } from "../../store/pg-store";
+import type { BudgetClock } from "../budget-clock";
+import type { BudgetOwners, BudgetState } from "../budgets";
+import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult, Spendable, SpendOwners } from "../credit-store";
+import { budgetExhausted, outOfCredit, spendCapReached } from "../refusals";
+import { LeaseBook } from "./lease-book";
+import { settleGroup, type PgSettleOp } from "./pg-settle";
+import { ScopeRules } from "./scope-rules";
+import type { Scope } from "./scopes";
+
+export interface PgCreditStoreOptions {
+  instanceId: string;
+  holdTtlMs: number;
+  budgetClock: BudgetClock;
+  now?: () => number;
+  /** Lease lifetime without renewal (default 30 s). */
+  leaseTtlMs?: number;
+}
+
+interface PgHold extends SpendOwners {
+  keyId: string | null;
+  amount: number;
+  scopes: Scope[];
+  expiresAt: number;
+  freshId: boolean;
+  live: boolean;
+}
+
+type Queued = { op: PgSettleOp; hold: PgHold; resolve(v: SettleResult | null): void; reject(e: unknown): void };
+
+/**
+ * The credit store of several instances on one PostgreSQL database. Holds come from credit this
+ * instance leases per scope (LeaseBook), in memory and synchronously, exactly as the SQLite store
+ * holds against its balances; `prepare` leases what a request needs first. Settlements are
+ * group-committed in one transaction per group (settleGroup) and resolve after COMMIT: durable,
+ * and charged once per request id whichever instance settles it.
+ */
+export class PgCreditStore implements CreditStore {
+  private readonly holds = new Map<string, PgHold>();
+  private readonly settling = new Set<string>();
+  private queue: Queued[] = [];
+  private committing: Promise<void> | null = null;
+  private readonly listeners: ((accountId: string) => void)[] = [];
+  readonly leases: LeaseBook;
+  private readonly rules: ScopeRules;
+  private readonly now: () => number;
+
+  constructor(private readonly store: PgStore, private readonly o: PgCreditStoreOptions) {
+    this.now = o.now ?? Date.now;
+    this.leases = new LeaseBook(store, { instanceId: o.instanceId, now: this.now, ttlMs: o.leaseTtlMs });
+    this.rules = new ScopeRules(store, o.budgetClock, this.now);
+  }
+
+  get budgetClock(): BudgetClock {
+    return this.o.budgetClock;
+  }
+
+  get openHolds(): number {
+    return this.holds.size;
+  }
+
+  /** Leases what a hold of `amount` for these owners needs, in every scope it draws on. */
+  async prepare(owners: SpendOwners, amount: number): Promise<void> {
+    const scopes = await this.rules.scopes(owners);
+    await Promise.all(scopes.map((s) => this.leases.ensure(s, amount)));
+  }
+
+  spendable(owners: SpendOwners): Spendable {
+    let best: Spendable = { amount: Number.POSITIVE_INFINITY, refuse: outOfCredit };
+    for (const s of this.rules.known(owners)) {
+      const free = this.leases.free(this.leases.get(s));
+      if (free < best.amount) best = { amount: free, refuse: () => this.refusal(s, owners.keyId) };
+    }
+    return best.amount === Number.POSITIVE_INFINITY ? { amount: 0, refuse: outOfCredit } : best;
+  }
+
+  balance(accountId: string): Balance {
+    const l = this.leases.peek(`acc:${accountId}`);
+    const held = l?.held ?? 0;
+    return { balance: l?.limit?.limit ?? 0, held, available: l ? this.leases.free(l) : 0 };
+  }
+
+  keySpend(keyId: string): KeySpend | null {
+    const l = this.leases.peek(`cap:${keyId}`);
+    if (!l || l.scope.kind !== "cap") return null;
+    return { spent: l.limit?.spent ?? 0, held: l.held, cap: l.scope.cap };
+  }
+
+  budgets(owners: BudgetOwners): BudgetState[] {
+    return this.rules.knownBudgets(owners).map((s) => this.budgetState(s));
+  }
+
+  onCharge(listener: (accountId: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  reserve(req: HoldRequest): void {
+    const { requestId, amount } = req;
+    if (!Number.isSafeInteger(amount) || amount < 0) throw new TypeError(`hold amount must be a non-negative integer: ${amount}`);
+    if (this.holds.has(requestId) || this.settling.has(requestId)) throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
+    const owners: SpendOwners = { accountId: req.accountId, capKeyId: req.capKeyId ?? req.keyId ?? null, memberId: req.memberId ?? null };
+    const scopes = this.rules.known(owners);
+    if (!req.restore) {
+      for (const s of scopes) if (this.leases.free(this.leases.get(s)) < amount) throw this.refusal(s, req.keyId);
+    }
+    const now = this.now();
+    for (const s of scopes) {
+      const l = this.leases.get(s);
+      l.held += amount;
+      l.usedAt = now;
+    }
+    this.holds.set(requestId, {
+      ...owners, keyId: req.keyId ?? null, amount, scopes, expiresAt: now + (req.ttlMs ?? this.o.holdTtlMs), freshId: req.freshId === true, live: req.live === true,
+    });
+  }
+
+  settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null> {
+    const hold = this.holds.get(requestId);
+    if (!hold) return Promise.resolve(null);
+    if (!Number.isSafeInteger(actual)) throw new TypeError(`charge must be an integer: ${actual}`);
+    return new Promise((resolve, reject) => this.enqueue(requestId, hold, "settle", Math.max(actual, 0), extras, resolve, reject));
+  }
+
+  release(requestId: string, extras?: SettleExtras): Promise<boolean> {
+    const hold = this.holds.get(requestId);
+    if (!hold) return Promise.resolve(false);
+    return new Promise((resolve, reject) => this.enqueue(requestId, hold, "release", 0, extras, () => resolve(true), reject));
+  }
+
+  async sweep(now = this.now()): Promise<number> {
+    const expired = [...this.holds].filter(([, h]) => h.expiresAt <= now && !h.live).map(([id]) => id);
+    const results = await Promise.allSettled(expired.map((id) => this.release(id)));
+    return results.filter((r) => r.status === "fulfilled").length;
+  }
+
+  /** Nothing to recover: a previous process's leases expire by themselves, and it kept no holds in the database. */
+  recover(): number {
+    return 0;
+  }
+
+  async flush(): Promise<void> {
+    while (this.queue.length > 0 || this.committing) await (this.committing ?? this.commit());
+  }
+
+  private enqueue(requestId: string, hold: PgHold, t: "settle" | "release", charge: number, extras: SettleExtras | undefined, resolve: Queued["resolve"], reject: Queued["reject"]): void {
+    this.holds.delete(requestId);
+    this.settling.add(requestId);
+    // The lease shrinks here at once (never above what the database will hold after the commit).
+    for (const s of hold.scopes) this.leases.drawn(s.key, Math.max(hold.amount, charge));
+    const op: PgSettleOp = {
+      t, requestId, accountId: hold.accountId, keyId: hold.keyId, capKeyId: hold.capKeyId, memberId: hold.memberId, amount: hold.amount,
+      charge, freshId: hold.freshId, scopes: hold.scopes.map((s) => s.key), extras, at: this.now(),
+    };
+    this.queue.push({ op, hold, resolve, reject });
+    if (!this.committing) this.committing = Promise.resolve().then(() => this.commit());
+  }
+
+  /** Commits everything queued as one transaction; what queues meanwhile goes in the next. */
+  private async commit(): Promise<void> {
+    while (this.queue.length > 0) {
+      const group = this.queue;
+      this.queue = [];
+      try {
+        const results = await this.store.tx((q) => settleGroup(q, group.map((g) => g.op), this.o.instanceId, this.o.budgetClock), { isolation: "read committed" });
+        group.forEach((g, i) => this.finish(g, results[i]!));
+      } catch (e) {
+        for (const g of group) this.fail(g, e);
+      }
+    }
+    this.committing = null;
+  }
+
+  private finish(g: Queued, result: SettleResult): void {
+    this.settling.delete(g.op.requestId);
+    for (const s of g.hold.scopes) {
+      const l = this.leases.peek(s.key);
+      if (l) {
+        l.held -= g.hold.amount;
+        if (l.limit) l.limit = { ...l.limit, limit: l.limit.limit - result.charged, spent: l.limit.spent + result.charged };
+      }
+    }
+    if (g.op.t === "settle" && result.charged > 0) for (const f of this.listeners) f(g.hold.accountId);
+    g.resolve(result);
+  }
+
+  /** Nothing committed: the hold comes back (a retry or the sweeper resolves it), its lease stays drawn. */
+  private fail(g: Queued, e: unknown): void {
+    this.settling.delete(g.op.requestId);
+    this.holds.set(g.op.requestId, { ...g.hold, live: false });
+    g.reject(e instanceof ApiError ? e : errors.internal("Could not record the charge."));
+  }
+
+  private refusal(s: Scope, keyId?: string | null): ApiError {
+    const l = this.leases.get(s);
+    if (s.kind === "cap") return spendCapReached(keyId ?? s.keyId, s.cap, l.limit?.spent ?? 0);
+    if (s.kind === "bud") return budgetExhausted(this.budgetState(s), this.o.budgetClock);
+    return outOfCredit();
+  }
+
+  private budgetState(s: Scope): BudgetState {
+    if (s.kind !== "bud") throw new TypeError("not a budget scope");
+    const l = this.leases.get(s);
+    const spent = l.limit?.spent ?? 0;
+    return {
+      scope: s.who, id: s.id, period: s.rule.period, limit: s.rule.micros, spent, held: l.held, remaining: s.rule.micros - spent - l.held,
+      periodStart: s.periodStart, resetsAt: s.resetsAt,
+    };
+  }
+}

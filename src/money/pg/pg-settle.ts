@@ -1,0 +1,130 @@
+import { inArray, sql } from "drizzle-orm";
+import { increment } from "../../lib/tally";
+import { all, rows, run, type Q, type Work } from "../../store/work";
+import type { BudgetClock } from "../budget-clock";
+import { ownersOf } from "../budgets";
+import type { SettleExtras, SettleResult, UsageRecord } from "../credit-store";
+import { lockScope } from "./scopes";
+
+/** One settlement or release of a PostgreSQL credit store's group commit. */
+export interface PgSettleOp {
+  t: "settle" | "release";
+  requestId: string;
+  accountId: string;
+  keyId: string | null;
+  capKeyId: string | null;
+  memberId: string | null;
+  /** The hold. */
+  amount: number;
+  charge: number;
+  /** Whether the id was generated for this request (it cannot have been charged before). */
+  freshId: boolean;
+  /** The lease scopes the hold was taken from; each is drawn down by max(hold, charge). */
+  scopes: string[];
+  extras?: SettleExtras;
+  at: number;
+}
+
+/**
+ * One group of settlements as one transaction: the scopes' locks (in order, so two groups never
+ * deadlock), the ledger entries (one per request id, across every instance: ids already charged
+ * are skipped), the usage rows, each account's balance, each key line's spend, each budget day
+ * and each lease drawn once. Returns what each operation charged and released.
+ */
+export function* settleGroup(q: Q, ops: readonly PgSettleOp[], instanceId: string, clock: BudgetClock): Work<SettleResult[]> {
+  const scopes = [...new Set(ops.flatMap((o) => o.scopes))].sort();
+  for (const s of scopes) yield* lockScope(q, s);
+  const charged = yield* alreadyCharged(q, ops);
+  const debits = new Map<string, number>();
+  const results = ops.map((op): SettleResult => {
+    const charge = op.t === "settle" && !charged.has(op.requestId) ? op.charge : 0;
+    if (charge > 0) increment(debits, op.accountId, charge);
+    return { charged: charge, released: Math.max(0, op.amount - charge) };
+  });
+  const balances = yield* debitAccounts(q, debits);
+  yield* writeLedger(q, ops, results, balances);
+  yield* writeUsage(q, ops);
+  yield* addSpend(q, ops, results, clock);
+  yield* drawLeases(q, ops, results, instanceId);
+  return results;
+}
+
+function* alreadyCharged(q: Q, ops: readonly PgSettleOp[]): Work<Set<string>> {
+  const reused = ops.filter((o) => o.t === "settle" && o.charge > 0 && !o.freshId).map((o) => o.requestId);
+  if (reused.length === 0) return new Set();
+  const l = q.t.ledgerEntries;
+  const found = yield* all(q.db.select({ id: l.requestId }).from(l).where(inArray(l.requestId, reused)));
+  return new Set(found.map((r) => r.id!));
+}
+
+/** Debits each account once, in id order; returns each balance before the debit. */
+function* debitAccounts(q: Q, debits: Map<string, number>): Work<Map<string, number>> {
+  const before = new Map<string, number>();
+  for (const [id, d] of [...debits].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    const [r] = yield* rows<{ b: string | number }>(sql`UPDATE accounts SET balance_micros = balance_micros - ${d} WHERE id = ${id} RETURNING balance_micros AS b`);
+    if (r) before.set(id, Number(r.b) + d);
+  }
+  return before;
+}
+
+/** The charges' ledger entries, each with the balance after it as if charged one by one. */
+function* writeLedger(q: Q, ops: readonly PgSettleOp[], results: SettleResult[], before: Map<string, number>): Work<void> {
+  const running = new Map(before);
+  const values = ops.flatMap((op, i) => {
+    const charge = results[i]!.charged;
+    if (charge <= 0) return [];
+    const after = (running.get(op.accountId) ?? 0) - charge;
+    running.set(op.accountId, after);
+    return [{
+      accountId: op.accountId, kind: "charge" as const, amountMicros: -charge, balanceAfterMicros: after,
+      requestId: op.requestId, keyId: op.keyId, note: op.extras?.note ?? null, createdAt: op.at,
+    }];
+  });
+  if (values.length) yield* run(q.db.insert(q.t.ledgerEntries).values(values).onConflictDoNothing());
+}
+
+function* writeUsage(q: Q, ops: readonly PgSettleOp[]): Work<void> {
+  const values = ops.flatMap((op) => (op.extras?.usage ? [usageValues(op.extras.usage)] : []));
+  if (values.length) yield* run(q.db.insert(q.t.usageLog).values(values).onConflictDoNothing());
+}
+
+/** Each key line's spend and each budget owner's day, once per group. */
+function* addSpend(q: Q, ops: readonly PgSettleOp[], results: SettleResult[], clock: BudgetClock): Work<void> {
+  const keys = new Map<string, number>();
+  const days = new Map<string, number>();
+  ops.forEach((op, i) => {
+    const c = results[i]!.charged;
+    if (c <= 0) return;
+    const key = op.capKeyId ?? op.keyId;
+    if (key) increment(keys, key, c);
+    const day = clock.dayStart(op.at);
+    for (const owner of ownersOf(op)) increment(days, `${owner} ${day}`, c);
+  });
+  for (const [id, c] of [...keys].sort()) yield* run(sql`UPDATE api_keys SET spent_micros = spent_micros + ${c} WHERE id = ${id}`);
+  for (const [k, c] of [...days].sort()) {
+    const [owner, day] = k.split(" ");
+    yield* run(sql`INSERT INTO budget_spend (owner, day, spent_micros) VALUES (${owner}, ${Number(day)}, ${c})
+      ON CONFLICT (owner, day) DO UPDATE SET spent_micros = budget_spend.spent_micros + excluded.spent_micros`);
+  }
+}
+
+/** Each lease the holds came from gives up max(hold, charge): spent, or back to its scope. */
+function* drawLeases(q: Q, ops: readonly PgSettleOp[], results: SettleResult[], instanceId: string): Work<void> {
+  const draws = new Map<string, number>();
+  ops.forEach((op, i) => {
+    for (const s of op.scopes) increment(draws, s, Math.max(op.amount, results[i]!.charged));
+  });
+  for (const [scope, d] of [...draws].sort()) {
+    yield* run(sql`UPDATE credit_leases SET amount_micros = GREATEST(amount_micros - ${d}, 0) WHERE scope = ${scope} AND instance_id = ${instanceId}`);
+  }
+}
+
+function usageValues(u: UsageRecord) {
+  return {
+    requestId: u.requestId, accountId: u.accountId, keyId: u.keyId, model: u.model, stream: u.stream, status: u.status,
+    promptTokens: u.promptTokens, cachedTokens: u.cachedTokens, completionTokens: u.completionTokens, reasoningTokens: u.reasoningTokens,
+    costMicros: u.costMicros, estimated: u.estimated, latencyMs: u.latencyMs, ttftMs: u.ttftMs, upstreamRequestId: u.upstreamRequestId,
+    errorCode: u.errorCode, createdAt: u.createdAt, endpoint: u.endpoint ?? "chat.completions", upstream: u.upstream ?? null,
+    overageMicros: u.overageMicros ?? 0, upstreamCostMicros: u.upstreamCostMicros ?? null,
+  };
+}

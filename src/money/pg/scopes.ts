@@ -1,0 +1,59 @@
+import { sql } from "drizzle-orm";
+import { rows, type Q, type Work } from "../../store/work";
+import type { BudgetClock } from "../budget-clock";
+import { keyOwner, memberOwner, type BudgetRule } from "../budgets";
+
+/**
+ * A credit scope: something a hold counts against and that the database bounds: an account's
+ * balance, a key line's spending cap, or a budget in its current period. Instances lease credit
+ * per scope (credit_leases), so every scope a hold draws on must be leased.
+ */
+export type Scope =
+  | { kind: "acc"; key: string; accountId: string }
+  | { kind: "cap"; key: string; keyId: string; cap: number }
+  | { kind: "bud"; key: string; owner: string; who: "key" | "member"; id: string; rule: BudgetRule; periodStart: number; resetsAt: number };
+
+export const accountScope = (accountId: string): Scope => ({ kind: "acc", key: `acc:${accountId}`, accountId });
+export const capScope = (keyId: string, cap: number): Scope => ({ kind: "cap", key: `cap:${keyId}`, keyId, cap });
+
+/** A budget in the period containing `now`: a new period is a new scope (its leases start at zero). */
+export function budgetScope(who: "key" | "member", id: string, rule: BudgetRule, clock: BudgetClock, now: number): Scope {
+  const owner = who === "key" ? keyOwner(id) : memberOwner(id);
+  const periodStart = clock.periodStart(rule.period, now);
+  return { kind: "bud", key: `bud:${owner}:${periodStart}`, owner, who, id, rule, periodStart, resetsAt: clock.periodEnd(rule.period, now) };
+}
+
+/** What the database says of a scope: how much it allows in all (before leases), and what was spent. */
+export interface ScopeLimit {
+  limit: number;
+  /** The account's balance, the key line's spend, or the budget's spend in its period. */
+  spent: number;
+  active: boolean;
+}
+
+/**
+ * The scope's limit, read under its lock (the caller holds the scope's advisory lock, which
+ * settlements take too, so the limit and the leases are read together).
+ */
+export function* scopeLimit(q: Q, s: Scope): Work<ScopeLimit> {
+  if (s.kind === "acc") {
+    const [a] = yield* rows<{ b: string | number; status: string }>(sql`SELECT balance_micros AS b, status FROM accounts WHERE id = ${s.accountId}`);
+    return a ? { limit: Number(a.b), spent: 0, active: a.status === "active" } : { limit: 0, spent: 0, active: false };
+  }
+  if (s.kind === "cap") {
+    const [k] = yield* rows<{ cap: string | number | null; spent: string | number }>(sql`SELECT spend_cap_micros AS cap, spent_micros AS spent FROM api_keys WHERE id = ${s.keyId}`);
+    if (!k) return { limit: 0, spent: 0, active: false };
+    const spent = Number(k.spent);
+    return { limit: k.cap === null ? Number.MAX_SAFE_INTEGER : Number(k.cap) - spent, spent, active: true };
+  }
+  const day = s.periodStart;
+  const [b] = yield* rows<{ spent: string | number | null }>(sql`SELECT sum(spent_micros) AS spent FROM budget_spend WHERE owner = ${s.owner} AND day >= ${day}`);
+  const spent = Number(b?.spent ?? 0);
+  return { limit: s.rule.micros - spent, spent, active: true };
+}
+
+/** Takes the scope's lock for the rest of the transaction (settlements and lease changes alike). */
+export function* lockScope(q: Q, key: string): Work<void> {
+  void q;
+  yield* rows(sql`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
+}

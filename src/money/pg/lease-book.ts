@@ -54,24 +54,28 @@ export class LeaseBook {
 
   /** What requests may still hold of the lease now (0 when it is too old to trust). */
   free(l: Lease): number {
-    if (this.o.now() - l.renewedAt > this.ttlMs - SAFETY_MS) return 0;
+    if (this.o.now() - l.renewedAt > this.ttlMs - Math.min(SAFETY_MS, this.ttlMs / 4)) return 0;
     return l.leased - l.held;
   }
 
-  /** Leases enough of the scope for `amount` (as far as the database allows); false when it could not. */
+  /**
+   * Leases enough of the scope for `amount` and for every other request waiting on it (as far as
+   * the database allows), then lets them all go on to hold synchronously; false when the
+   * database had less: the holds then decide who gets what there is.
+   */
   async ensure(scope: Scope, amount: number): Promise<boolean> {
     const l = this.get(scope);
     l.usedAt = this.o.now();
-    if (this.free(l) >= amount) return true;
+    if (this.free(l) >= amount && l.demand === 0) return true;
     l.demand += amount;
     try {
-      for (let round = 0; round < 3 && this.free(l) < amount; round++) {
+      while (this.free(l) < l.demand) {
         l.inflight ??= this.acquire(l).finally(() => {
           l.inflight = null;
         });
-        if (!(await l.inflight) && this.free(l) < amount) return false;
+        if (!(await l.inflight)) return this.free(l) >= amount;
       }
-      return this.free(l) >= amount;
+      return true;
     } finally {
       l.demand -= amount;
     }
@@ -129,5 +133,5 @@ export class LeaseBook {
   }
 }
 
-/** A lease stops being used this long before it would expire unrenewed. */
+/** A lease stops being used this long (at most a quarter of its TTL) before it would expire unrenewed. */
 const SAFETY_MS = 5_000;

@@ -1,0 +1,134 @@
+/**
+ * The PostgreSQL credit store with several instances on one database: leases never let them
+ * hold more than a balance (or a cap, or a budget) allows, small balances are leased exactly, a
+ * request id is charged once whichever instance settles it, a dead instance's lease comes back
+ * after its TTL, and every balance stays the sum of its ledger.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { BudgetClock } from "../src/money/budget-clock";
+import type { SpendOwners } from "../src/money/credit-store";
+import { PgCreditStore } from "../src/money/pg/pg-credit-store";
+import { PgStore } from "../src/store/pg-store";
+import { rows, run } from "../src/store/work";
+import { freshPostgres } from "./support/postgres";
+
+let url: string;
+const stores: PgStore[] = [];
+beforeAll(async () => {
+  url = await freshPostgres();
+});
+afterAll(async () => {
+  for (const s of stores) await s.close();
+});
+
+async function open(): Promise<PgStore> {
+  const s = await PgStore.open(url);
+  stores.push(s);
+  return s;
+}
+
+let seq = 0;
+/** An account with `balance` micros (a top-up entry, so that balance = sum of ledger). */
+async function account(db: PgStore, balance: number, key?: { cap?: number }): Promise<SpendOwners> {
+  const id = `acc_t${++seq}`;
+  const keyId = `key_t${seq}`;
+  await db.tx(function* (q) {
+    yield* run(q.db.insert(q.t.accounts).values({ id, name: id, balanceMicros: balance, createdAt: 1 }));
+    yield* run(q.db.insert(q.t.ledgerEntries).values({ accountId: id, kind: "topup", amountMicros: balance, balanceAfterMicros: balance, createdAt: 1 }));
+    yield* run(q.db.insert(q.t.apiKeys).values({ id: keyId, accountId: id, hash: keyId, prefix: "sk-", last4: "abcd", spendCapMicros: key?.cap ?? null, createdAt: 1 }));
+  });
+  return { accountId: id, keyId, capKeyId: keyId, memberId: null };
+}
+
+const credit = (db: PgStore, name: string, now?: () => number) =>
+  new PgCreditStore(db, { instanceId: name, holdTtlMs: 60_000, budgetClock: new BudgetClock(), now, leaseTtlMs: now ? 2_000 : undefined });
+
+/** prepare + reserve as admission does; false when refused (402). */
+async function tryHold(c: PgCreditStore, o: SpendOwners, requestId: string, amount: number): Promise<boolean> {
+  await c.prepare(o, amount);
+  try {
+    c.reserve({ ...o, requestId, amount, freshId: true, live: true });
+    return true;
+  } catch (e) {
+    expect((e as { status?: number }).status).toBe(402);
+    return false;
+  }
+}
+
+async function ledger(db: PgStore, accountId: string) {
+  const [r] = await db.read((q) =>
+    rows<{ b: string; s: string; n: string }>(
+      sql`SELECT a.balance_micros AS b, (SELECT coalesce(sum(amount_micros), 0) FROM ledger_entries WHERE account_id = a.id) AS s,
+            (SELECT count(*) FROM ledger_entries WHERE account_id = a.id AND kind = 'charge') AS n FROM accounts a WHERE a.id = ${accountId}`,
+    ),
+  );
+  return { balance: Number(r!.b), sum: Number(r!.s), charges: Number(r!.n) };
+}
+
+describe("PostgreSQL credit leases", () => {
+  test("200 concurrent holds over 3 instances on a balance for exactly 10: exactly 10 admitted", async () => {
+    const dbs = [await open(), await open(), await open()];
+    const cs = dbs.map((d, i) => credit(d, `inst_${i}`));
+    const o = await account(dbs[0]!, 10 * 1_000);
+    const admitted = await Promise.all(Array.from({ length: 200 }, (_, i) => tryHold(cs[i % 3]!, o, `req_x${i}`, 1_000)));
+    expect(admitted.filter(Boolean).length).toBe(10);
+    await Promise.all(admitted.map((ok, i) => (ok ? cs[i % 3]!.settle(`req_x${i}`, 1_000) : null)));
+    expect(await ledger(dbs[0]!, o.accountId)).toEqual({ balance: 0, sum: 0, charges: 10 });
+  });
+
+  test("a busy account is served from a slice of its balance; settlements draw the lease down", async () => {
+    const db = await open();
+    const c = credit(db, "inst_slice");
+    const o = await account(db, 100_000_000);
+    expect(await tryHold(c, o, "req_s1", 1_000)).toBe(true);
+    const leased = c.leases.peek(`acc:${o.accountId}`)!.leased;
+    expect(leased).toBeGreaterThanOrEqual(100_000_000 / 8);
+    // The next holds need no database round trip: the lease covers them.
+    for (let i = 2; i <= 50; i++) c.reserve({ ...o, requestId: `req_s${i}`, amount: 1_000 });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => c.settle(`req_s${i + 1}`, 700)));
+    expect(await ledger(db, o.accountId)).toEqual({ balance: 100_000_000 - 50 * 700, sum: 100_000_000 - 50 * 700, charges: 50 });
+    const [l] = await db.read((q) => rows<{ a: string }>(sql`SELECT amount_micros AS a FROM credit_leases WHERE scope = ${`acc:${o.accountId}`}`));
+    expect(Number(l!.a)).toBe(leased - 50 * 1_000);
+  });
+
+  test("one request id is charged once, whichever instances settle it", async () => {
+    const [a, b] = [await open(), await open()];
+    const [ca, cb] = [credit(a, "inst_dup_a"), credit(b, "inst_dup_b")];
+    const o = await account(a, 1_000_000);
+    for (const c of [ca, cb]) {
+      await c.prepare(o, 5_000);
+      c.reserve({ ...o, requestId: "req_same", amount: 5_000 });
+    }
+    const results = await Promise.all([ca.settle("req_same", 4_000), cb.settle("req_same", 4_000)]);
+    expect(results.map((r) => r!.charged).sort()).toEqual([0, 4_000]);
+    expect(await ledger(a, o.accountId)).toEqual({ balance: 996_000, sum: 996_000, charges: 1 });
+  });
+
+  test("a key's spending cap is leased too: instances together never pass it", async () => {
+    const dbs = [await open(), await open()];
+    const cs = dbs.map((d, i) => credit(d, `inst_cap_${i}`));
+    const o = await account(dbs[0]!, 1_000_000_000, { cap: 5_000 });
+    const admitted = await Promise.all(Array.from({ length: 40 }, (_, i) => tryHold(cs[i % 2]!, o, `req_c${i}`, 1_000)));
+    expect(admitted.filter(Boolean).length).toBe(5);
+    const refused = cs[0]!.spendable(o);
+    expect(refused.amount).toBeLessThan(1_000);
+    expect(refused.refuse().code).toBe("spend_cap_reached");
+  });
+
+  test("a dead instance's lease returns to the account after its TTL", async () => {
+    const [a, b] = [await open(), await open()];
+    let now = Date.now();
+    const clock = () => now;
+    const dead = credit(a, "inst_dead", clock);
+    const alive = credit(b, "inst_alive", clock);
+    const o = await account(a, 10_000);
+    expect(await tryHold(dead, o, "req_d1", 10_000)).toBe(true);
+    expect(await tryHold(alive, o, "req_d2", 1_000)).toBe(false);
+    // The dead instance never renews; two seconds later its lease has expired.
+    now += 2_500;
+    expect(await tryHold(alive, o, "req_d3", 10_000)).toBe(true);
+    // And the dead instance no longer hands out what it had leased.
+    expect(dead.spendable(o).amount).toBe(0);
+  });
+});

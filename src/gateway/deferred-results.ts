@@ -40,7 +40,7 @@ async function chargeDeferred(deps: GatewayDeps, row: DeferredRow, usage: Usage 
   const record = usageRecord(deps, row, u, cost, 200, null, usage === null);
   const result = await deps.credits.settle(row.requestId, cost, { note: row.model, usage: record });
   const charged = result?.charged ?? 0;
-  if (deps.deferred.settled(row.requestId, charged, deps.now()) && result) logDeferred(deps, record);
+  if ((await deps.deferred.settled(row.requestId, charged, deps.now())) && result) logDeferred(deps, record);
   return charged;
 }
 
@@ -50,7 +50,7 @@ export async function releaseDeferred(deps: GatewayDeps, row: DeferredRow): Prom
   const none = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
   const record = usageRecord(deps, row, none, 0, 404, "deferred_expired", false);
   await deps.credits.release(row.requestId, { usage: record });
-  if (deps.deferred.settled(row.requestId, null, deps.now())) logDeferred(deps, record);
+  if (await deps.deferred.settled(row.requestId, null, deps.now())) logDeferred(deps, record);
 }
 
 /**
@@ -59,7 +59,7 @@ export async function releaseDeferred(deps: GatewayDeps, row: DeferredRow): Prom
  */
 export async function settleDeferred(deps: GatewayDeps, minAgeMs = 60_000): Promise<number> {
   let done = 0;
-  for (const row of deps.deferred.pending(deps.now() - minAgeMs)) {
+  for (const row of await deps.deferred.pending(deps.now() - minAgeMs)) {
     try {
       const r = await fetchDeferred(deps, row);
       if (r.status !== 202) done++;

@@ -71,7 +71,8 @@ export class Meter {
     try {
       await this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row });
       this.recorded(row);
-      if (o.objectId) this.created(o.objectId, o.usage, cost);
+      // Recorded before the answer goes out: a continuation may follow at once.
+      if (o.objectId) await this.created(o.objectId, o.usage, cost);
     } finally {
       this.admission.settle(o.usage.prompt + o.usage.completion);
       this.admission.release();
@@ -87,7 +88,7 @@ export class Meter {
     if (this.done) return;
     this.done = true;
     const p = this.principal;
-    this.deps.deferred.park({
+    await this.deps.deferred.park({
       requestId: this.requestId, upstreamId, accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId ?? null,
       target: this.upstream?.split("/")[0] ?? "", model: this.model.id, holdMicros: this.hold, createdAt: this.deps.now(),
     });
@@ -111,10 +112,10 @@ export class Meter {
   }
 
   /** Records whose the stored object is, on which upstream key, and its conversation's size. */
-  private created(id: string, u: Usage, charge: number): void {
+  private async created(id: string, u: Usage, charge: number): Promise<void> {
     const target = this.upstream?.split("/")[0];
     if (!target) return;
-    this.deps.objects.record({
+    await this.deps.objects.record({
       id,
       kind: "response",
       accountId: this.principal.accountId,

@@ -41,7 +41,9 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       principal = deps.keys.authenticate(bearer(h.get("authorization")) ?? h.get("x-api-key"));
       if (!dialect.free) refuseBroke(deps, principal);
       const body = dialect.parse(parseJson(await readBody(request, limit, bodyMs)));
-      const prepared = dialect.prepare?.(body, { accountId: principal.accountId, objects: deps.objects });
+      // A lookup of a stored object is a promise; most requests have nothing to prepare.
+      let prepared = dialect.prepare?.(body, { accountId: principal.accountId, objects: deps.objects });
+      if (prepared instanceof Promise) prepared = await prepared;
       call = { dialect, principal, body, signal: request.signal, requestId, onAdmitted, admitted: false, prepared };
       call.headers = forwarded(dialect, h);
       call.wantsUsage = dialect.clientWantsUsage?.(body) ?? true;

@@ -2,7 +2,7 @@ import type { Config } from "../config/load";
 import { KeyAuthenticator } from "../gateway/key-auth";
 import { BucketLimiter } from "../gateway/limits/bucket-limiter";
 import { ChatMetrics } from "../gateway/metrics";
-import { DeferredRequests } from "../gateway/deferred";
+import { DeferredRequests, pendingDeferred } from "../gateway/deferred";
 import { StoredObjects } from "../gateway/stored-objects";
 import { createUpstreams } from "../gateway/upstream/upstreams";
 import { endStaleConsoleSessions, resolveAdminToken } from "../identity/admin-token";
@@ -54,7 +54,7 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(store) });
   const deferred = new DeferredRequests(store);
   // Deferred completions still waiting keep their holds across restarts.
-  for (const d of deferred.pending()) {
+  for (const d of store.readSync((q) => pendingDeferred(q))) {
     credits.reserve({ accountId: d.accountId, keyId: d.keyId, capKeyId: d.capKeyId, memberId: d.memberId, requestId: d.requestId, amount: d.holdMicros, live: true, restore: true });
   }
   const deps: AppDeps = {

@@ -63,10 +63,11 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
   prepare(body, { accountId, objects }) {
     const id = body.previous_response_id;
     if (!id) return {};
-    // Another account's response (or none) looks the same: a 404, whatever the upstream holds.
-    const previous = objects.owned(id, accountId);
-    if (!previous) throw new ApiError(404, `Previous response with id '${id}' not found.`, "invalid_request_error", "not_found", "previous_response_id");
-    return { pin: previous.target, historyTokens: previous.tokens };
+    return objects.owned(id, accountId).then((previous) => {
+      // Another account's response (or none) looks the same: a 404, whatever the upstream holds.
+      if (!previous) throw new ApiError(404, `Previous response with id '${id}' not found.`, "invalid_request_error", "not_found", "previous_response_id");
+      return { pin: previous.target, historyTokens: previous.tokens };
+    });
   },
   demand: (body, ctx) => {
     const items = typeof body.input === "string" ? [body.input] : body.input;

@@ -102,7 +102,7 @@ export interface Dialect<B extends GatewayBody = GatewayBody> {
    * against the caller's account (404 otherwise) and pin the request to the upstream key that
    * holds them. Synchronous, like admission.
    */
-  prepare?(body: B, ctx: PrepareContext): Prepared;
+  prepare?(body: B, ctx: PrepareContext): Prepared | Promise<Prepared>;
   upstreamBody(body: B, ctx: BodyContext): string;
   /** Client headers that go upstream too (e.g. anthropic-version). */
   forwardHeaders?: readonly string[];

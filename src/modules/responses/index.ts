@@ -12,17 +12,17 @@ export const responsesModule = (deps: ModuleDeps) => {
   const reg = deps.upstreams.registry;
   return new Elysia({ prefix: "/v1/responses", tags: ["customer"] })
     .use(deps.auth)
-    .get("/:id", ({ params, principal }) => forward(reg, deps.objects, ownResponse(deps.objects, params.id, principal.accountId), "GET"), {
+    .get("/:id", async ({ params, principal }) => forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "GET"), {
       customer: true,
       params: ResponseParams,
       detail: { summary: "A stored response of yours (404 for any other id)", responses: answers(ResponseObject, false) },
     })
     .get(
       "/:id/input_items",
-      ({ params, principal }) => forward(reg, deps.objects, ownResponse(deps.objects, params.id, principal.accountId), "GET", "/input_items"),
+      async ({ params, principal }) => forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "GET", "/input_items"),
       { customer: true, params: ResponseParams, detail: { summary: "The input items of a stored response of yours", responses: answers(InputItems, false) } },
     )
-    .delete("/:id", ({ params, principal }) => forward(reg, deps.objects, ownResponse(deps.objects, params.id, principal.accountId), "DELETE"), {
+    .delete("/:id", async ({ params, principal }) => forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "DELETE"), {
       customer: true,
       params: ResponseParams,
       detail: { summary: "Delete a stored response of yours", responses: answers(DeletedResponse, false) },

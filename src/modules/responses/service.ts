@@ -7,8 +7,8 @@ import type { UpstreamRegistry } from "../../gateway/upstream/registry";
 const notFound = (id: string) => new ApiError(404, `Response with id '${id}' not found.`, "invalid_request_error", "not_found", "id");
 
 /** The caller's own stored response, or the 404 any other account's (or an unknown) id gets. */
-export function ownResponse(objects: StoredObjects, id: string, accountId: string): StoredObject {
-  const obj = objects.owned(id, accountId);
+export async function ownResponse(objects: StoredObjects, id: string, accountId: string): Promise<StoredObject> {
+  const obj = await objects.owned(id, accountId);
   if (!obj) throw notFound(id);
   return obj;
 }
@@ -21,11 +21,11 @@ export async function forward(reg: UpstreamRegistry, objects: StoredObjects, obj
   const res = await callTarget(reg, obj.target, method, `/responses/${encodeURIComponent(obj.id)}${suffix}`);
   if (res.status === 404) {
     // Gone upstream (expired, deleted elsewhere): forget it here too.
-    if (method === "DELETE" || suffix === "") objects.remove(obj.id);
+    if (method === "DELETE" || suffix === "") await objects.remove(obj.id);
     throw notFound(obj.id);
   }
   const json = (await res.json()) as { usage?: Record<string, unknown> | null };
   if (json.usage && typeof json.usage === "object") hideCost(json.usage, obj.chargeMicros);
-  if (method === "DELETE") objects.remove(obj.id);
+  if (method === "DELETE") await objects.remove(obj.id);
   return json;
 }

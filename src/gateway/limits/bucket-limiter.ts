@@ -28,13 +28,18 @@ export interface BucketStore {
  * a count of requests in flight; a request is admitted only if every level admits it.
  */
 export class BucketLimiter implements RateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  protected readonly buckets = new Map<string, Bucket>();
   private readonly dirty = new Set<string>();
-  private readonly inflight = new Map<string, number>();
+  protected readonly inflight = new Map<string, number>();
   /** Levels per principal: authentication hands out the same Principal while its rows are unchanged. */
   private readonly resolved = new WeakMap<Principal, { plan: string; levels: Level[] }>();
-  private readonly clock: () => number;
+  protected readonly clock: () => number;
   private readonly store?: BucketStore;
+  /**
+   * Whether buckets refill here, over time (one process); false when they are grants taken from
+   * shared buckets that refill elsewhere (SharedLimiter: several instances on PostgreSQL).
+   */
+  protected refills = true;
 
   constructor(
     private readonly policy: PlanPolicy,
@@ -122,7 +127,7 @@ export class BucketLimiter implements RateLimiter {
     return upserts.length + deletes.size;
   }
 
-  private resolve(p: Principal): { plan: string; levels: Level[] } {
+  protected resolve(p: Principal): { plan: string; levels: Level[] } {
     let r = this.resolved.get(p);
     if (!r) {
       const plan = effectivePlan(this.policy, p.plan);
@@ -132,16 +137,21 @@ export class BucketLimiter implements RateLimiter {
     return r;
   }
 
-  private state(level: Level, now: number): LevelState {
+  protected state(level: Level, now: number): LevelState {
     return { level, req: this.bucket(level, "r", now), tok: this.bucket(level, "t", now) };
   }
 
-  private bucket(level: Level, dim: "r" | "t", now: number): Bucket {
+  protected bucket(level: Level, dim: "r" | "t", now: number): Bucket {
     const id = level[dim];
     const perMinute = dim === "r" ? level.limits.rpm : level.limits.tpm;
     let b = this.buckets.get(id);
-    if (!b) this.buckets.set(id, (b = fullBucket(perMinute, now)));
-    return refill(b, perMinute, now);
+    if (!b) this.buckets.set(id, (b = this.refills ? fullBucket(perMinute, now) : { level: 0, at: now, perMinute }));
+    return this.refills ? refill(b, perMinute, now) : b;
+  }
+
+  /** How many requests of a level may be in flight here (a shared limiter: the slots it leases). */
+  protected slots(level: Level): number {
+    return level.limits.concurrency;
   }
 
   /** A request bigger than a token bucket can ever hold must not be retried forever. */
@@ -166,12 +176,12 @@ export class BucketLimiter implements RateLimiter {
 
   private checkConcurrency(states: LevelState[]): void {
     for (const s of states) {
-      if ((this.inflight.get(s.level.slot) ?? 0) >= s.level.limits.concurrency) throw tooManyConcurrent(s, states);
+      if ((this.inflight.get(s.level.slot) ?? 0) >= this.slots(s.level)) throw tooManyConcurrent(s, states);
     }
   }
 
   /** Charges the request and its estimate to every level and takes a slot at each. */
-  private take(states: LevelState[], est: number): void {
+  protected take(states: LevelState[], est: number): void {
     for (const s of states) {
       s.req.level -= UNIT;
       s.tok.level -= est * UNIT;
@@ -208,7 +218,7 @@ export class BucketLimiter implements RateLimiter {
     };
   }
 
-  private freeSlots(levels: Level[]): void {
+  protected freeSlots(levels: Level[]): void {
     for (const level of levels) {
       const k = level.slot;
       const n = (this.inflight.get(k) ?? 1) - 1;

@@ -16,6 +16,11 @@ export interface RateLimiter {
   limits(p: Principal): LimitsView;
   /** Writes the bucket state to the database (periodically and at shutdown); returns rows written. */
   persist(): number;
+  /**
+   * Before the synchronous admission: takes what the request needs from buckets shared with other
+   * instances (PostgreSQL). Absent on the embedded limiter, whose buckets are all here.
+   */
+  prepare?(p: Principal, estimatedTokens: number): Promise<void>;
 }
 
 export interface Admission {

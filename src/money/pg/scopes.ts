@@ -11,7 +11,9 @@ import { keyOwner, memberOwner, type BudgetRule } from "../budgets";
 export type Scope =
   | { kind: "acc"; key: string; accountId: string }
   | { kind: "cap"; key: string; keyId: string; cap: number }
-  | { kind: "bud"; key: string; owner: string; who: "key" | "member"; id: string; rule: BudgetRule; periodStart: number; resetsAt: number };
+  | { kind: "bud"; key: string; owner: string; who: "key" | "member"; id: string; rule: BudgetRule; periodStart: number; resetsAt: number }
+  /** Concurrency slots of a rate-limit level: leased like credit, but returned when requests end. */
+  | { kind: "conc"; key: string; slots: number };
 
 export const accountScope = (accountId: string): Scope => ({ kind: "acc", key: `acc:${accountId}`, accountId });
 export const capScope = (keyId: string, cap: number): Scope => ({ kind: "cap", key: `cap:${keyId}`, keyId, cap });
@@ -36,6 +38,7 @@ export interface ScopeLimit {
  * settlements take too, so the limit and the leases are read together).
  */
 export function* scopeLimit(q: Q, s: Scope): Work<ScopeLimit> {
+  if (s.kind === "conc") return { limit: s.slots, spent: 0, active: true };
   if (s.kind === "acc") {
     const [a] = yield* rows<{ b: string | number; status: string }>(sql`SELECT balance_micros AS b, status FROM accounts WHERE id = ${s.accountId}`);
     return a ? { limit: Number(a.b), spent: 0, active: a.status === "active" } : { limit: 0, spent: 0, active: false };

@@ -1,0 +1,26 @@
+import { sql } from "drizzle-orm";
+import { rows, run, type Q, type Work } from "../../store/work";
+import { capacity, refill } from "./bucket";
+
+/**
+ * Takes up to `want` units from a bucket shared by every instance (refilled continuously at
+ * `perMinute`, full when new), under its row lock; returns what was taken and what is left.
+ * Instances' clocks may differ a little: a clock behind the row's never refills it backwards.
+ */
+export function* takeFromBucket(q: Q, id: string, perMinute: number, want: number, now: number): Work<{ taken: number; left: number }> {
+  const cap = capacity(perMinute);
+  yield* run(sql`INSERT INTO ratelimit_shared (id, level, per_minute, updated_at) VALUES (${id}, ${cap}, ${perMinute}, ${now}) ON CONFLICT (id) DO NOTHING`);
+  const [r] = yield* rows<{ level: string | number; at: string | number }>(sql`SELECT level, updated_at AS at FROM ratelimit_shared WHERE id = ${id} FOR UPDATE`);
+  const b = { level: Number(r!.level), at: Number(r!.at), perMinute };
+  refill(b, perMinute, Math.max(now, b.at));
+  const taken = Math.max(0, Math.min(want, b.level));
+  b.level -= taken;
+  yield* run(sql`UPDATE ratelimit_shared SET level = ${b.level}, per_minute = ${perMinute}, updated_at = ${b.at} WHERE id = ${id}`);
+  return { taken, left: b.level };
+}
+
+/** Gives units back to a shared bucket (never above its capacity). */
+export function* giveToBucket(q: Q, id: string, perMinute: number, units: number): Work<void> {
+  void q;
+  yield* run(sql`UPDATE ratelimit_shared SET level = LEAST(${capacity(perMinute)}, level + ${units}) WHERE id = ${id}`);
+}

@@ -1,0 +1,146 @@
+import { LeaseBook } from "../../money/pg/lease-book";
+import type { Scope } from "../../money/pg/scopes";
+import type { PgStore } from "../../store/pg-store";
+import type { Principal } from "../key-auth";
+import { capacity, UNIT } from "./bucket";
+import { BucketLimiter } from "./bucket-limiter";
+import { render, type Level, type LevelState } from "./levels";
+import type { Admission } from "./limiter";
+import type { PlanPolicy } from "./plans";
+import { giveToBucket, takeFromBucket } from "./shared-buckets";
+
+/** A shared bucket as this instance knows it: what was left there when last taken from. */
+interface Shared {
+  left: number;
+  usedAt: number;
+  demand: number;
+  inflight: Promise<boolean> | null;
+}
+
+/** Each take asks for at least this share of a bucket's capacity (fewer round trips; the error bound). */
+const BATCH_DIVISOR = 20;
+/** Units not used for this long go back to the shared bucket. */
+const IDLE_MS = 1_000;
+
+/**
+ * Rate limits shared by every instance on PostgreSQL. The buckets refill in the database
+ * (ratelimit_shared); each instance takes units in batches of 1/20 of a bucket's capacity and
+ * admits from them in memory with the embedded limiter's own rules, then gives back what it does
+ * not use within a second. Nothing is admitted beyond a limit; the error is on the safe side: at
+ * most (instances − 1) batches held elsewhere while this instance refuses. Concurrency slots are
+ * leased like credit (credit_leases, scope `conc:`) and return when requests end.
+ */
+export class SharedLimiter extends BucketLimiter {
+  private readonly shared = new Map<string, Shared>();
+  private readonly slotsBook: LeaseBook;
+
+  constructor(policy: PlanPolicy, private readonly pg: PgStore, opts: { instanceId: string; now?: () => number }) {
+    super(policy, { now: opts.now });
+    this.refills = false;
+    this.slotsBook = new LeaseBook(pg, { instanceId: opts.instanceId, now: this.clock });
+  }
+
+  async prepare(p: Principal, estimatedTokens: number): Promise<void> {
+    const est = Number.isFinite(estimatedTokens) && estimatedTokens > 0 ? Math.ceil(estimatedTokens) : 0;
+    const { levels } = this.resolve(p);
+    await Promise.all(levels.flatMap((l) => [this.topUp(l, "r", UNIT), this.topUp(l, "t", est * UNIT), this.slot(l)]));
+  }
+
+  override admit(p: Principal, estimatedTokens: number): Admission {
+    const a = super.admit(p, estimatedTokens);
+    return { settle: a.settle, release: a.release, cancel: a.cancel, headers: this.headers(p) };
+  }
+
+  /** The headers count what this instance holds and what was left in the shared buckets. */
+  override headers(p: Principal): Record<string, string> {
+    const now = this.clock();
+    return render(this.resolve(p).levels.map((l) => this.view(this.state(l, now))));
+  }
+
+  /** Nothing to snapshot: the buckets live in the database. Gives back idle units (see maintain). */
+  override persist(): number {
+    return 0;
+  }
+
+  /** Gives idle units and slots back and renews slot leases (every second, from the server's timers). */
+  async maintain(): Promise<void> {
+    const now = this.clock();
+    for (const [id, s] of this.shared) {
+      const b = this.buckets.get(id);
+      if (!b || b.level <= 0 || s.usedAt > now - IDLE_MS || s.demand > 0) continue;
+      const units = b.level;
+      b.level = 0;
+      s.left += units;
+      await this.pg.tx((q) => giveToBucket(q, id, b.perMinute, units), { isolation: "read committed" });
+    }
+    await this.slotsBook.maintain();
+  }
+
+  protected override slots(level: Level): number {
+    const l = this.slotsBook.peek(concKey(level));
+    return l ? (this.inflight.get(level.slot) ?? 0) + this.slotsBook.free(l) : 0;
+  }
+
+  protected override take(states: LevelState[], est: number): void {
+    super.take(states, est);
+    for (const s of states) this.syncHeld(s.level);
+  }
+
+  protected override freeSlots(levels: Level[]): void {
+    super.freeSlots(levels);
+    for (const l of levels) this.syncHeld(l);
+  }
+
+  private syncHeld(level: Level): void {
+    const l = this.slotsBook.peek(concKey(level));
+    if (l) l.held = this.inflight.get(level.slot) ?? 0;
+  }
+
+  private slot(level: Level): Promise<boolean> {
+    const scope: Scope = { kind: "conc", key: concKey(level), slots: level.limits.concurrency };
+    this.syncHeld(level);
+    return this.slotsBook.ensure(scope, 1);
+  }
+
+  /** Makes the local bucket hold `need` units for this and every waiting request, as far as the shared one allows. */
+  private async topUp(level: Level, dim: "r" | "t", need: number): Promise<void> {
+    const id = level[dim];
+    const b = this.bucket(level, dim, this.clock());
+    let s = this.shared.get(id);
+    if (!s) this.shared.set(id, (s = { left: capacity(b.perMinute), usedAt: 0, demand: 0, inflight: null }));
+    s.usedAt = this.clock();
+    if (need === 0 || (b.level >= need && s.demand === 0)) return;
+    s.demand += need;
+    try {
+      while (b.level < s.demand) {
+        const shared = s;
+        s.inflight ??= this.takeBatch(id, b.perMinute, Math.max(s.demand - b.level, Math.ceil(capacity(b.perMinute) / BATCH_DIVISOR))).finally(() => {
+          shared.inflight = null;
+        });
+        if (!(await s.inflight)) return;
+      }
+    } finally {
+      s.demand -= need;
+    }
+  }
+
+  private async takeBatch(id: string, perMinute: number, want: number): Promise<boolean> {
+    const got = await this.pg.tx((q) => takeFromBucket(q, id, perMinute, want, this.clock()), { isolation: "read committed" });
+    const b = this.buckets.get(id);
+    if (b) b.level += got.taken;
+    const s = this.shared.get(id);
+    if (s) s.left = got.left;
+    return got.taken >= want;
+  }
+
+  private view(st: LevelState): LevelState {
+    const left = (id: string) => this.shared.get(id)?.left ?? 0;
+    return {
+      level: st.level,
+      req: { ...st.req, level: st.req.level + left(st.level.r) },
+      tok: { ...st.tok, level: st.tok.level + left(st.level.t) },
+    };
+  }
+}
+
+const concKey = (level: Level) => `conc:${level.slot}`;

@@ -214,7 +214,7 @@ describe("budget spend and the ledger", () => {
       clock.advance(41 * 86_400_000);
     }
     expect(spendRows(db)).toHaveLength(2);
-    rollUpUsage(db, 90, clock.now() - 41 * 86_400_000 + 86_400_000);
+    await rollUpUsage(db, 90, clock.now() - 41 * 86_400_000 + 86_400_000);
     expect(spendRows(db)).toHaveLength(1);
   });
 });

@@ -79,14 +79,14 @@ describe("GET /admin/usage", () => {
 describe("retention", () => {
   test("old rows are rolled up into daily totals and deleted; totals are unchanged", async () => {
     const before = (await (await g.admin("/admin/usage")).json()) as Report;
-    const removed = rollUpUsage(g.runtime.deps.store, 1, Date.now() + 3 * 86_400_000);
+    const removed = await rollUpUsage(g.runtime.deps.store, 1, Date.now() + 3 * 86_400_000);
     expect(removed).toBe(5);
     const after = (await (await g.admin("/admin/usage")).json()) as Report;
     expect(after.data).toHaveLength(0);
     expect(after.totals).toEqual(before.totals);
     expect(after.daily).toEqual(before.daily);
     // Running it again moves nothing and counts nothing twice.
-    expect(rollUpUsage(g.runtime.deps.store, 1, Date.now() + 3 * 86_400_000)).toBe(0);
+    expect(await rollUpUsage(g.runtime.deps.store, 1, Date.now() + 3 * 86_400_000)).toBe(0);
     expect(((await (await g.admin("/admin/usage")).json()) as Report).totals).toEqual(before.totals);
   });
 });

@@ -1,6 +1,7 @@
 import { lossesCsv, marginsCsv } from "../modules/margins/csv";
 import type { LossRowT, MarginsReportT, MarginSumsT } from "../modules/margins/model";
-import { losses, margins } from "../modules/margins/service";
+import { losses } from "../modules/margins/losses";
+import { margins } from "../modules/margins/service";
 import { microsToUsd } from "../money/units";
 import { UsageError } from "./args";
 import { isoTime, pairs, positionals, table, type CliContext, type LeafCommand } from "./command";

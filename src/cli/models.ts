@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import type { Config, Provider } from "../config/load";
-import { audit } from "../modules/audit/service";
+import { recordAudit } from "../modules/audit/service";
 import { microsToUsd } from "../money/units";
 import { priceFields, syncConfigFile } from "../sync/config-file";
 import { diffCatalogue, isInSync, type CatalogueDiff } from "../sync/diff";
@@ -71,11 +71,11 @@ function diffJson(d: CatalogueDiff) {
 }
 
 /** Writes the diff and audits it (models.sync, the prices before and after). */
-function write(ctx: CliContext, file: string, d: CatalogueDiff, provider: Provider, markup: number): { rewritten: boolean } {
+async function write(ctx: CliContext, file: string, d: CatalogueDiff, provider: Provider, markup: number): Promise<{ rewritten: boolean }> {
   const store = ctx.store(); // opened first: a database problem stops the sync before the file changes
   const result = syncConfigFile(file, d, provider.id, ctx.env);
   const json = diffJson(d);
-  audit(store, {
+  const entry = {
     actor: CLI_ACTOR,
     action: "models.sync",
     targetType: "config",
@@ -86,7 +86,8 @@ function write(ctx: CliContext, file: string, d: CatalogueDiff, provider: Provid
       markup_percent: markup,
       models: Object.fromEntries([...json.changed.map((m) => [m.id, m.after]), ...json.added.map((m) => [m.id, m.prices])]),
     },
-  });
+  };
+  await store.tx((q) => recordAudit(q, entry, Date.now()), { durable: true });
   return result;
 }
 
@@ -114,7 +115,7 @@ export const modelsCommand: GroupCommand = {
         const upstream: UpstreamModel[] = await readXaiListing(provider);
         const d = diffCatalogue(config.models, provider.id, upstream, markup);
         const inSync = isInSync(d);
-        const { rewritten } = !inSync && !dryRun ? write(ctx, file!, d, provider, markup) : { rewritten: false };
+        const { rewritten } = !inSync && !dryRun ? await write(ctx, file!, d, provider, markup) : { rewritten: false };
         const count = (k: string) => upstream.filter((u) => u.kind === k).length;
         const head = `xAI provider ${provider.id} (${provider.base_url}): ${count("chat")} language and ${count("image")} image models${markup ? `, markup ${markup}%` : ""}`;
         const tail = inSync

@@ -42,7 +42,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     routes: metered,
     fetch: appHandler(deps),
   });
-  rollUpUsage(deps.store, deps.config.usage_retention_days, deps.now());
+  rollUpInBackground(deps);
   deps.alerts?.notifier.resume();
   const timers = startJobs(deps);
   let stopped: Promise<void> | undefined;
@@ -142,6 +142,11 @@ function logRequest(deps: AppDeps, req: Request, res: Response, started: number)
   });
 }
 
+/** The usage roll-up, in the background: a failure is reported and the next run (an hour later) tries again. */
+function rollUpInBackground(deps: AppDeps): void {
+  rollUpUsage(deps.store, deps.config.usage_retention_days, deps.now()).catch((e) => console.error("usage roll-up failed (retried in an hour):", e));
+}
+
 /** The background jobs: hold sweeper, key last-used times, rate-limit snapshots, usage roll-up. */
 function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
   return [
@@ -154,7 +159,7 @@ function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
         console.error("rate-limit snapshot failed (retried at the next one):", e);
       }
     }, deps.config.ratelimit_snapshot_seconds * 1000),
-    setInterval(() => rollUpUsage(deps.store, deps.config.usage_retention_days, deps.now()), 3_600_000),
+    setInterval(() => rollUpInBackground(deps), 3_600_000),
     // Deferred results nobody fetched: charged when ready, released when the upstream forgot them.
     setInterval(() => void settleDeferred(deps), 60_000),
   ];

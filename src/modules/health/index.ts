@@ -1,6 +1,8 @@
 import { Elysia } from "elysia";
 import { z } from "zod";
+import { sql } from "drizzle-orm";
 import type { AppDeps } from "../../runtime/deps";
+import { rows } from "../../store/work";
 
 const Health = z.object({ status: z.literal("ok") });
 const Ready = z.object({ status: z.enum(["ready", "unavailable"]), database: z.enum(["ok", "error"]) });
@@ -13,9 +15,9 @@ export const healthModule = (deps: AppDeps) =>
     })
     .get(
       "/readyz",
-      ({ status }) => {
+      async ({ status }) => {
         try {
-          deps.store.sqlite.query("SELECT 1").get();
+          await deps.store.read((q) => rows(sql`SELECT 1`));
           return { status: "ready" as const, database: "ok" as const };
         } catch {
           return status(503, { status: "unavailable" as const, database: "error" as const });

@@ -2,7 +2,8 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { csvResponse, marginsCsv } from "./csv";
 import { LossesList, LossesQuery, MarginsQuery, MarginsReport, type MarginsQueryT, type MarginsReportT } from "./model";
-import { losses, marginFilter, margins } from "./service";
+import { losses } from "./losses";
+import { marginFilter, margins } from "./service";
 
 const DESCRIPTION =
   "Revenue (what customers were charged), upstream cost (what the upstream billed: its reported cost, else the model's " +

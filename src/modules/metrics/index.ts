@@ -4,7 +4,7 @@ import { CONTENT_TYPE } from "../../lib/exposition";
 import { renderMetrics } from "./service";
 
 export const metricsModule = (deps: ModuleDeps) =>
-  new Elysia({ tags: ["admin"] }).use(deps.auth).get("/metrics", () => new Response(renderMetrics(deps), { headers: { "content-type": CONTENT_TYPE } }), {
+  new Elysia({ tags: ["admin"] }).use(deps.auth).get("/metrics", async () => new Response(await renderMetrics(deps), { headers: { "content-type": CONTENT_TYPE } }), {
     admin: true,
     detail: {
       summary: "Prometheus metrics: chat responses, metered requests, tokens, credit charged, latency and time-to-first-token histograms, upstream breakers (admin token)",

@@ -1,4 +1,6 @@
+import { count, sql } from "drizzle-orm";
 import type { AppDeps } from "../../runtime/deps";
+import { get } from "../../store/work";
 import { listUpstreams } from "../upstreams/service";
 import { ChatMetrics } from "../../gateway/metrics";
 import { Exposition } from "../../lib/exposition";
@@ -6,7 +8,7 @@ import { Exposition } from "../../lib/exposition";
 const BREAKER = { closed: 0, half_open: 1, open: 2 } as const;
 
 /** What GET /metrics answers: the chat counters, then gauges read at scrape time. */
-export function renderMetrics(deps: AppDeps): string {
+export async function renderMetrics(deps: AppDeps): Promise<string> {
   const out = new Exposition();
   (deps.metrics ?? new ChatMetrics()).write(out);
 
@@ -20,9 +22,10 @@ export function renderMetrics(deps: AppDeps): string {
   for (const u of up.data) out.sample("tollgate_upstream_failures_total", { upstream: u.id, provider: u.provider }, u.failures);
 
   // The prepaid credit customers still hold: what the operator owes in service.
-  const balances = deps.store.sqlite
-    .query<{ n: number; total: number }, []>("SELECT count(*) AS n, coalesce(sum(balance_micros), 0) AS total FROM accounts")
-    .get()!;
+  const balances = await deps.store.read(function* (q) {
+    const a = q.t.accounts;
+    return (yield* get(q.db.select({ n: count(), total: sql`coalesce(sum(${a.balanceMicros}), 0)`.mapWith(Number) }).from(a)))!;
+  });
   out.family("tollgate_accounts", "gauge", "Customer accounts.").sample("tollgate_accounts", {}, balances.n);
   out
     .family("tollgate_account_balance_micros", "gauge", "Sum of all account balances, in micro-credits (charges made so far included).")

@@ -19,7 +19,7 @@ const customerFilter = (deps: ModuleDeps, p: Principal, q: Parameters<typeof fil
   byMember(deps, filterFromQuery(q, p.accountId), p.memberId, "member");
 
 async function report(deps: ModuleDeps, f: UsageFilter, limit: number, cursor?: string) {
-  const { rows, nextCursor } = listUsage(deps.store, f, limit, cursor);
+  const { rows, nextCursor } = await listUsage(deps.store, f, limit, cursor);
   const daily = await dailyUsage(deps.store, f);
   return { object: "list" as const, data: rows, has_more: nextCursor !== null, next_cursor: nextCursor, totals: totalsOf(daily), daily };
 }

@@ -1,20 +1,14 @@
-import type { SqliteStore } from "../../store/sqlite-store";
+import { and, count, desc, lt, lte, or } from "drizzle-orm";
+import type { usageLog } from "../../store/schema";
+import type { Store } from "../../store/store";
+import { all, type Q, type Work } from "../../store/work";
 import type { DailyUsageT, UsageQueryT, UsageRowT } from "./model";
+import { bytewise, DAY_MS, dayNumber, isoDay, rollupsWhere, rowsWhere, total, type RowFilter } from "./query";
 import { forEachSlice } from "./slices";
 
-export interface UsageFilter {
-  accountId?: string;
-  keyId?: string;
-  /** Any of these keys (a rotation line, a member's keys); empty matches nothing. */
-  keyIds?: readonly string[];
-  model?: string;
-  /** Milliseconds, inclusive. */
-  from?: number;
-  /** Milliseconds, exclusive. */
-  to?: number;
-}
+export { rollUpUsage } from "./rollup";
 
-const DAY_MS = 86_400_000;
+export type UsageFilter = RowFilter;
 
 export function toMillis(v: number | string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -25,114 +19,102 @@ export function filterFromQuery(q: Omit<UsageQueryT, "limit">, accountId?: strin
   return { accountId: accountId ?? q.account_id, keyId: q.key_id, model: q.model, from: toMillis(q.start), to: toMillis(q.end) };
 }
 
-function where(f: UsageFilter, time = "created_at"): { sql: string; args: (string | number)[] } {
-  const parts: string[] = [];
-  const args: (string | number)[] = [];
-  if (f.accountId) (parts.push("account_id = ?"), args.push(f.accountId));
-  if (f.keyId) (parts.push("key_id = ?"), args.push(f.keyId));
-  if (f.keyIds) {
-    parts.push(f.keyIds.length ? `key_id IN (${f.keyIds.map(() => "?").join(", ")})` : "0");
-    args.push(...f.keyIds);
-  }
-  if (f.model) (parts.push("model = ?"), args.push(f.model));
-  if (f.from !== undefined) (parts.push(`${time} >= ?`), args.push(f.from));
-  if (f.to !== undefined) (parts.push(`${time} < ?`), args.push(f.to));
-  return { sql: parts.length ? `WHERE ${parts.join(" AND ")}` : "", args };
-}
-
-type Raw = {
-  request_id: string; account_id: string; key_id: string | null; model: string; endpoint: string; stream: number; status: number;
-  prompt_tokens: number; cached_tokens: number; completion_tokens: number; reasoning_tokens: number; cost_micros: number;
-  estimated: number; latency_ms: number; ttft_ms: number | null; upstream_request_id: string | null; error_code: string | null;
-  created_at: number;
-};
+type UsageLogRow = typeof usageLog.$inferSelect;
+export type UsagePage = { rows: UsageRowT[]; nextCursor: string | null };
 
 /** Raw usage rows, newest first; the cursor is "<created_at>:<request_id>" of the last row. */
-export function listUsage(store: SqliteStore, f: UsageFilter, limit: number, cursor?: string): { rows: UsageRowT[]; nextCursor: string | null } {
-  const w = where(f);
-  let sql = w.sql;
-  const args = [...w.args];
+export function* usageRows(q: Q, f: UsageFilter, limit: number, cursor?: string): Work<UsagePage> {
+  const t = q.t.usageLog;
   const m = cursor ? /^(\d+):(.+)$/.exec(cursor) : null;
-  if (m) {
-    // The bare `created_at <= ?` lets the index start at the cursor instead of at the newest row.
-    sql += `${sql ? " AND" : "WHERE"} created_at <= ? AND (created_at < ? OR request_id < ?)`;
-    args.push(Number(m[1]), Number(m[1]), m[2]!);
-  }
-  const raw = store
-    .prepared(`SELECT * FROM usage_log ${sql} ORDER BY created_at DESC, request_id DESC LIMIT ?`)
-    .all(...args, limit + 1) as Raw[];
+  // The bare `created_at <= ?` lets the index start at the cursor instead of at the newest row.
+  const after = m ? and(lte(t.createdAt, Number(m[1])), or(lt(t.createdAt, Number(m[1])), lt(bytewise(q, t.requestId), m[2]!))) : undefined;
+  const raw = yield* all(
+    q.db.select().from(t).where(and(rowsWhere(t, f), after)).orderBy(desc(t.createdAt), desc(bytewise(q, t.requestId))).limit(limit + 1),
+  );
   const rows = raw.slice(0, limit).map(usageView);
   const last = raw.length > limit ? raw[limit - 1]! : null;
-  return { rows, nextCursor: last ? `${last.created_at}:${last.request_id}` : null };
+  return { rows, nextCursor: last ? `${last.createdAt}:${last.requestId}` : null };
 }
 
-export function usageView(r: Raw): UsageRowT {
+export const listUsage = (store: Store, f: UsageFilter, limit: number, cursor?: string): Promise<UsagePage> =>
+  store.read((q) => usageRows(q, f, limit, cursor));
+
+export function usageView(r: UsageLogRow): UsageRowT {
   return {
     object: "usage_record",
-    request_id: r.request_id,
-    account_id: r.account_id,
-    key_id: r.key_id,
+    request_id: r.requestId,
+    account_id: r.accountId,
+    key_id: r.keyId,
     model: r.model,
     endpoint: r.endpoint,
-    stream: r.stream === 1,
+    stream: r.stream,
     status: r.status,
-    prompt_tokens: r.prompt_tokens,
-    cached_tokens: r.cached_tokens,
-    completion_tokens: r.completion_tokens,
-    reasoning_tokens: r.reasoning_tokens,
-    cost_micros: r.cost_micros,
-    estimated: r.estimated === 1,
-    latency_ms: r.latency_ms,
-    ttft_ms: r.ttft_ms,
-    upstream_request_id: r.upstream_request_id,
-    error_code: r.error_code,
-    created_at: Math.floor(r.created_at / 1000),
+    prompt_tokens: r.promptTokens,
+    cached_tokens: r.cachedTokens,
+    completion_tokens: r.completionTokens,
+    reasoning_tokens: r.reasoningTokens,
+    cost_micros: r.costMicros,
+    estimated: r.estimated,
+    latency_ms: r.latencyMs,
+    ttft_ms: r.ttftMs,
+    upstream_request_id: r.upstreamRequestId,
+    error_code: r.errorCode,
+    created_at: Math.floor(r.createdAt / 1000),
   };
 }
 
-const SUMS = `count(*) AS requests, sum(prompt_tokens) AS prompt_tokens, sum(cached_tokens) AS cached_tokens,
-  sum(completion_tokens) AS completion_tokens, sum(reasoning_tokens) AS reasoning_tokens, sum(cost_micros) AS cost_micros`;
-const DAILY_SUMS = `sum(requests) AS requests, sum(prompt_tokens) AS prompt_tokens, sum(cached_tokens) AS cached_tokens,
-  sum(completion_tokens) AS completion_tokens, sum(reasoning_tokens) AS reasoning_tokens, sum(cost_micros) AS cost_micros`;
+/** Totals per UTC day (a day number, see dayNumber) and model of the raw rows of `f`. */
+function* rawDayTotals(q: Q, f: UsageFilter): Work<DailyUsageT[]> {
+  const t = q.t.usageLog;
+  const day = dayNumber(t);
+  const rows = yield* all(
+    q.db
+      .select({
+        day, model: t.model, requests: count(), prompt_tokens: total(t.promptTokens), cached_tokens: total(t.cachedTokens),
+        completion_tokens: total(t.completionTokens), reasoning_tokens: total(t.reasoningTokens), cost_micros: total(t.costMicros),
+      })
+      .from(t)
+      .where(rowsWhere(t, f))
+      .groupBy(day, t.model),
+  );
+  return rows.map((r) => ({ ...r, day: isoDay(r.day * DAY_MS) }));
+}
+
+/** Totals per day and model of the rolled-up history (per account and model: no key filter applies). */
+function* rolledUpDayTotals(q: Q, f: UsageFilter): Work<DailyUsageT[]> {
+  const t = q.t.usageDaily;
+  return yield* all(
+    q.db
+      .select({
+        day: t.day, model: t.model, requests: total(t.requests), prompt_tokens: total(t.promptTokens), cached_tokens: total(t.cachedTokens),
+        completion_tokens: total(t.completionTokens), reasoning_tokens: total(t.reasoningTokens), cost_micros: total(t.costMicros),
+      })
+      .from(t)
+      .where(rollupsWhere(t, f))
+      .groupBy(t.day, t.model),
+  );
+}
 
 /**
  * Totals by UTC day and model: raw rows plus the rolled-up history in usage_daily (a key
  * filter, or a member's, cannot apply to rollups, which are per account and model). The raw rows are summed in
  * slices (see forEachSlice), so a range of millions of rows never blocks other requests.
  */
-export async function dailyUsage(store: SqliteStore, f: UsageFilter): Promise<DailyUsageT[]> {
+export async function dailyUsage(store: Store, f: UsageFilter): Promise<DailyUsageT[]> {
   const merged = new Map<string, DailyUsageT>();
   const add = (r: DailyUsageT) => {
     const k = `${r.day}\u0000${r.model}`;
     const prev = merged.get(k);
     merged.set(k, prev ? addTotals(prev, r) : { ...r });
   };
-  await forEachSlice(store, f, (slice) => {
-    const raw = where(slice);
-    const rows = store
-      .prepared(`SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS day, model, ${SUMS} FROM usage_log ${raw.sql} GROUP BY day, model`)
-      .all(...raw.args) as DailyUsageT[];
-    for (const r of rows) add(r);
+  await forEachSlice(store, f, function* (q, slice) {
+    for (const r of yield* rawDayTotals(q, slice)) add(r);
   });
   if (!f.keyId && !f.keyIds) {
-    const d = whereDaily({ accountId: f.accountId, model: f.model, from: f.from, to: f.to });
-    const rows = store.prepared(`SELECT day, model, ${DAILY_SUMS} FROM usage_daily ${d.sql} GROUP BY day, model`).all(...d.args) as DailyUsageT[];
-    for (const r of rows) add(r);
+    for (const r of await store.read((q) => rolledUpDayTotals(q, f))) add(r);
   }
   return [...merged.values()].sort((a, b) => (a.day === b.day ? a.model.localeCompare(b.model) : b.day.localeCompare(a.day)));
 }
-
-function whereDaily(f: UsageFilter) {
-  const parts: string[] = [];
-  const args: (string | number)[] = [];
-  if (f.accountId) (parts.push("account_id = ?"), args.push(f.accountId));
-  if (f.model) (parts.push("model = ?"), args.push(f.model));
-  if (f.from !== undefined) (parts.push("day >= ?"), args.push(isoDay(f.from)));
-  if (f.to !== undefined) (parts.push("day < ?"), args.push(isoDay(f.to + DAY_MS - 1)));
-  return { sql: parts.length ? `WHERE ${parts.join(" AND ")}` : "", args };
-}
-
-const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 function addTotals<T extends Omit<DailyUsageT, "day" | "model">>(a: T, b: Omit<DailyUsageT, "day" | "model">): T {
   return {
@@ -149,32 +131,4 @@ function addTotals<T extends Omit<DailyUsageT, "day" | "model">>(a: T, b: Omit<D
 export function totalsOf(daily: DailyUsageT[]) {
   const zero = { requests: 0, prompt_tokens: 0, cached_tokens: 0, completion_tokens: 0, reasoning_tokens: 0, cost_micros: 0 };
   return daily.reduce((acc, d) => addTotals(acc, d), zero);
-}
-
-const BUDGET_DAYS_KEPT = 40;
-
-/**
- * Retention: raw rows older than `retentionDays` become daily totals (added to usage_daily) and
- * are deleted, in one transaction, so the table stays bounded and history keeps its totals; budget
- * spend days no current period can reach are deleted with them.
- */
-export function rollUpUsage(store: SqliteStore, retentionDays: number, now = Date.now()): number {
-  // Cut at a UTC day boundary so that a day is never split between raw rows and its rollup.
-  const cutoff = Math.floor((now - retentionDays * DAY_MS) / DAY_MS) * DAY_MS;
-  return store.write(() => {
-    store.sqlite
-      .query(
-        `INSERT INTO usage_daily (day, account_id, model, requests, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_micros)
-         SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch'), account_id, model, ${SUMS}
-         FROM usage_log WHERE created_at < ? GROUP BY 1, 2, 3
-         ON CONFLICT (day, account_id, model) DO UPDATE SET
-           requests = requests + excluded.requests, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-           cached_tokens = cached_tokens + excluded.cached_tokens, completion_tokens = completion_tokens + excluded.completion_tokens,
-           reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, cost_micros = cost_micros + excluded.cost_micros`,
-      )
-      .run(cutoff);
-    // Budget days: the longest period (a month, or a week that began in the month before) is under 40 days.
-    store.sqlite.query("DELETE FROM budget_spend WHERE day < ?").run(now - BUDGET_DAYS_KEPT * DAY_MS);
-    return store.sqlite.query("DELETE FROM usage_log WHERE created_at < ?").run(cutoff).changes;
-  });
 }

@@ -1,4 +1,6 @@
-import type { SqliteStore } from "../../store/sqlite-store";
+import { and, desc, eq, gte, lt } from "drizzle-orm";
+import type { Store } from "../../store/store";
+import { get, type Q, type Work } from "../../store/work";
 
 /** The part of a usage filter that selects rows by account and time (the indexed columns). */
 export interface SliceFilter {
@@ -19,25 +21,38 @@ export const SLICE_ROWS = 4096;
 export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * Splits the usage rows of `f` into time ranges of about `rows` rows each, newest first, and calls
- * `visit` with each range (a filter narrowed to it), yielding to the event loop in between. The
- * edges come from the (account, time) or (time) index alone, so finding one costs `rows` index
- * steps. A range holds every row of its oldest millisecond, so no row is visited twice or missed.
- * `visit` may return false to stop early (a page that is already full).
+ * Splits the usage rows of `f` into time ranges of about `rows` rows each, newest first, and runs
+ * `visit` on each range (a filter narrowed to it), yielding to the event loop in between. Each
+ * slice is one read of its own (no transaction stays open across slices). The edges come from
+ * the (account, time) or (time) index alone, so finding one costs `rows` index steps. A range
+ * holds every row of its oldest millisecond, so no row is visited twice or missed. `visit` may
+ * return false to stop early (a page that is already full).
  */
-export async function forEachSlice<F extends SliceFilter>(store: SqliteStore, f: F, visit: (slice: F) => void | boolean, rows = SLICE_ROWS): Promise<void> {
-  const account = f.accountId ? "account_id = ? AND " : "";
-  const edgeQuery = store.prepared(
-    `SELECT created_at FROM usage_log WHERE ${account}created_at < ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1 OFFSET ?`,
-  );
+export async function forEachSlice<F extends SliceFilter>(
+  store: Store,
+  f: F,
+  visit: (q: Q, slice: F) => Work<void | boolean>,
+  rows = SLICE_ROWS,
+): Promise<void> {
   const lowest = f.from ?? Number.MIN_SAFE_INTEGER;
   let upper = f.to ?? Number.MAX_SAFE_INTEGER;
   for (;;) {
-    const args = [...(f.accountId ? [f.accountId] : []), upper, lowest, rows - 1];
-    const edge = (edgeQuery.get(...args) as { created_at: number } | null)?.created_at;
-    const more = visit({ ...f, from: edge ?? f.from, to: upper === Number.MAX_SAFE_INTEGER ? f.to : upper });
+    const to = upper === Number.MAX_SAFE_INTEGER ? f.to : upper;
+    const { edge, more } = await store.read(function* (q) {
+      const edge = yield* sliceEdge(q, f.accountId, lowest, upper, rows);
+      const more = yield* visit(q, { ...f, from: edge ?? f.from, to });
+      return { edge, more };
+    });
     if (edge === undefined || more === false) return;
     upper = edge;
     await yieldToLoop();
   }
+}
+
+/** The time of the `rows`-th newest row below `upper` (undefined: fewer rows are left). */
+function* sliceEdge(q: Q, accountId: string | undefined, lowest: number, upper: number, rows: number): Work<number | undefined> {
+  const t = q.t.usageLog;
+  const where = and(accountId ? eq(t.accountId, accountId) : undefined, lt(t.createdAt, upper), gte(t.createdAt, lowest));
+  const row = yield* get(q.db.select({ at: t.createdAt }).from(t).where(where).orderBy(desc(t.createdAt)).limit(1).offset(rows - 1));
+  return row?.at;
 }

@@ -3,7 +3,8 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { listAccounts } from "../../modules/accounts/service";
 import { csvResponse, marginsCsv } from "../../modules/margins/csv";
 import { GROUPS, type MarginGroupBy, type MarginsReportT } from "../../modules/margins/model";
-import { losses, marginFilter, margins } from "../../modules/margins/service";
+import { losses } from "../../modules/margins/losses";
+import { marginFilter, margins } from "../../modules/margins/service";
 import { consoleKit, DAY_MS, hide, type ConsoleKit, type Op } from "./page-kit";
 import { keyChoices } from "./service";
 import { marginsView } from "./views/margins";
@@ -55,7 +56,7 @@ async function marginsPage(deps: ModuleDeps, kit: ConsoleKit, request: Request, 
     values, report, chart: chartData(byDay), losses: lost.rows, moreLosses: more, csv: `/console/margins.csv?${search}`,
     accounts: accounts.map((a) => ({ value: a.id, label: a.name })),
     models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),
-    keys: keyChoices(deps.store, values.account || undefined),
+    keys: await keyChoices(deps.store, values.account || undefined),
   });
   return kit.render(request, operator, "margins", "Margins", body, 200, true);
 }

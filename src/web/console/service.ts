@@ -1,7 +1,11 @@
-import type { Config, Provider } from "../../config/load";
-import type { SqliteStore } from "../../store/sqlite-store";
+import type { Provider } from "../../config/load";
+import { and, count, desc, eq, inArray, sql, type SQL } from "drizzle-orm";
+import { accountNames, chunks, num, rollupsWhere, rowsWhere, total } from "../../modules/usage/query";
 import type { UsageFilter } from "../../modules/usage/service";
-import { forEachSlice, type SliceFilter } from "../../modules/usage/slices";
+import { forEachSlice } from "../../modules/usage/slices";
+import type { Store } from "../../store/store";
+import type { Tables } from "../../store/tables";
+import { all, get, type Q, type Work } from "../../store/work";
 
 export interface AccountUsage {
   accountId: string;
@@ -12,51 +16,42 @@ export interface AccountUsage {
 }
 
 type Sums = { requests: number; tokens: number; costMicros: number };
+type AccountSums = Sums & { accountId: string };
 
 /** Usage totals per account for a filter (raw rows plus rolled-up history), biggest spenders first; summed in slices. */
-export async function usageByAccount(store: SqliteStore, f: UsageFilter, limit = 100): Promise<AccountUsage[]> {
+export async function usageByAccount(store: Store, f: UsageFilter, limit = 100): Promise<AccountUsage[]> {
   const sums = new Map<string, Sums>();
-  const add = (r: Sums & { accountId: string }) => {
+  const add = (r: AccountSums) => {
     const prev = sums.get(r.accountId) ?? { requests: 0, tokens: 0, costMicros: 0 };
     sums.set(r.accountId, { requests: prev.requests + r.requests, tokens: prev.tokens + r.tokens, costMicros: prev.costMicros + r.costMicros });
   };
-  const select = "account_id AS accountId, count(*) AS requests, sum(prompt_tokens + completion_tokens) AS tokens, sum(cost_micros) AS costMicros";
-  await forEachSlice(store, { accountId: f.accountId, model: f.model, from: f.from, to: f.to }, (slice) => {
-    const w = rawWhere(slice);
-    for (const r of store.prepared(`SELECT ${select} FROM usage_log ${w.sql} GROUP BY account_id`).all(...w.args) as (Sums & { accountId: string })[]) add(r);
+  await forEachSlice(store, { accountId: f.accountId, model: f.model, from: f.from, to: f.to }, function* (q, slice) {
+    const t = q.t.usageLog;
+    const rows = yield* all(
+      q.db
+        .select({ accountId: t.accountId, requests: count(), tokens: total(sql`${t.promptTokens} + ${t.completionTokens}`), costMicros: total(t.costMicros) })
+        .from(t)
+        .where(rowsWhere(t, slice))
+        .groupBy(t.accountId),
+    );
+    for (const r of rows) add(r);
   });
-  const d = dailyWhere(f);
-  const daily = store.prepared(
-    `SELECT account_id AS accountId, sum(requests) AS requests, sum(prompt_tokens + completion_tokens) AS tokens, sum(cost_micros) AS costMicros
-     FROM usage_daily ${d.sql} GROUP BY account_id`,
-  );
-  for (const r of daily.all(...d.args) as (Sums & { accountId: string })[]) add(r);
+  for (const r of await store.read((q) => rolledUpByAccount(q, f))) add(r);
   const top = [...sums].sort(([, x], [, y]) => y.costMicros - x.costMicros || y.requests - x.requests).slice(0, limit);
-  const name = store.prepared("SELECT name FROM accounts WHERE id = ?");
-  return top.map(([accountId, t]) => ({ accountId, name: (name.get(accountId) as { name: string } | null)?.name ?? null, ...t }));
+  const names = await store.read((q) => accountNames(q, top.map(([id]) => id)));
+  return top.map(([accountId, t]) => ({ accountId, name: names.get(accountId) ?? null, ...t }));
 }
 
-function rawWhere(f: Omit<UsageFilter, "keyId">) {
-  const parts: string[] = [];
-  const args: (string | number)[] = [];
-  if (f.accountId) (parts.push("account_id = ?"), args.push(f.accountId));
-  if (f.model) (parts.push("model = ?"), args.push(f.model));
-  if (f.from !== undefined) (parts.push("created_at >= ?"), args.push(f.from));
-  if (f.to !== undefined) (parts.push("created_at < ?"), args.push(f.to));
-  return { sql: parts.length ? `WHERE ${parts.join(" AND ")}` : "", args };
+function* rolledUpByAccount(q: Q, f: UsageFilter): Work<AccountSums[]> {
+  const d = q.t.usageDaily;
+  return yield* all(
+    q.db
+      .select({ accountId: d.accountId, requests: total(d.requests), tokens: total(sql`${d.promptTokens} + ${d.completionTokens}`), costMicros: total(d.costMicros) })
+      .from(d)
+      .where(rollupsWhere(d, f))
+      .groupBy(d.accountId),
+  );
 }
-
-function dailyWhere(f: UsageFilter) {
-  const parts: string[] = [];
-  const args: (string | number)[] = [];
-  if (f.accountId) (parts.push("account_id = ?"), args.push(f.accountId));
-  if (f.model) (parts.push("model = ?"), args.push(f.model));
-  if (f.from !== undefined) (parts.push("day >= ?"), args.push(isoDay(f.from)));
-  if (f.to !== undefined) (parts.push("day < ?"), args.push(isoDay(f.to + 86_400_000 - 1)));
-  return { sql: parts.length ? `WHERE ${parts.join(" AND ")}` : "", args };
-}
-
-const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 export interface ModelTraffic {
   model: string;
@@ -72,29 +67,58 @@ export interface ModelTraffic {
 }
 
 /** A 5xx the upstream caused: not the gateway's own (restarting, no upstream left to try). */
-const UPSTREAM_ERROR = "status >= 500 AND upstream IS NOT NULL AND coalesce(error_code, '') NOT IN ('server_shutting_down', 'server_busy')";
+const upstreamError = (t: Tables["usageLog"]) =>
+  sql`${t.status} >= 500 AND ${t.upstream} IS NOT NULL AND coalesce(${t.errorCode}, '') NOT IN ('server_shutting_down', 'server_busy')`;
 
 type TrafficSums = {
   model: string; provider: string; requests: number; upstreamErrors: number; clientErrors: number;
   latency: number; ttft: number; ttftCount: number; lastErrorAt: number | null;
 };
 
-/** Observed upstream behaviour per model and what served it since `since` (from the usage log, read in slices). */
-export async function trafficSince(store: SqliteStore, since: number): Promise<ModelTraffic[]> {
-  const sums = new Map<string, TrafficSums>();
-  const query = store.prepared(
-    `SELECT model, coalesce(upstream, '—') AS provider, count(*) AS requests,
-       sum(CASE WHEN ${UPSTREAM_ERROR} THEN 1 ELSE 0 END) AS upstreamErrors,
-       sum(CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END) AS clientErrors,
-       sum(latency_ms) AS latency, coalesce(sum(ttft_ms), 0) AS ttft, count(ttft_ms) AS ttftCount,
-       max(CASE WHEN ${UPSTREAM_ERROR} THEN created_at END) AS lastErrorAt
-     FROM usage_log WHERE created_at >= ? AND created_at < ? GROUP BY model, provider`,
+/** Traffic sums per model and what served it, over the rows of `f`. */
+function* trafficRows(q: Q, f: UsageFilter): Work<TrafficSums[]> {
+  const t = q.t.usageLog;
+  const err = upstreamError(t);
+  const rows = yield* all(
+    q.db
+      .select({
+        model: t.model, upstream: t.upstream, requests: count(),
+        upstreamErrors: total(sql`CASE WHEN ${err} THEN 1 ELSE 0 END`),
+        clientErrors: total(sql`CASE WHEN ${t.status} >= 400 AND ${t.status} < 500 THEN 1 ELSE 0 END`),
+        latency: total(t.latencyMs), ttft: num(sql`coalesce(sum(${t.ttftMs}), 0)`), ttftCount: num(sql`count(${t.ttftMs})`),
+        lastErrorAt: num(sql`max(CASE WHEN ${err} THEN ${t.createdAt} END)`) as SQL<number | null>,
+      })
+      .from(t)
+      .where(rowsWhere(t, f))
+      .groupBy(t.model, t.upstream),
   );
-  await forEachSlice(store, { from: since } as SliceFilter, (slice) => {
-    for (const r of query.all(slice.from!, slice.to ?? Number.MAX_SAFE_INTEGER) as TrafficSums[]) addTraffic(sums, r);
+  return rows.map(({ upstream, ...r }) => ({ ...r, provider: upstream ?? "—" }));
+}
+
+/** The error code of a model's and provider's last upstream error. */
+function* lastErrorCode(q: Q, r: TrafficSums): Work<string | null> {
+  const t = q.t.usageLog;
+  const at = eq(t.createdAt, r.lastErrorAt!);
+  const row = yield* get(
+    q.db.select({ code: t.errorCode }).from(t).where(and(eq(t.model, r.model), sql`coalesce(${t.upstream}, '—') = ${r.provider}`, at, upstreamError(t))).orderBy(t.requestId).limit(1),
+  );
+  return row?.code ?? null;
+}
+
+/** Observed upstream behaviour per model and what served it since `since` (from the usage log, read in slices). */
+export async function trafficSince(store: Store, since: number): Promise<ModelTraffic[]> {
+  const sums = new Map<string, TrafficSums>();
+  await forEachSlice(store, { from: since }, function* (q, slice) {
+    for (const r of yield* trafficRows(q, slice)) addTraffic(sums, r);
   });
-  const lastCode = store.prepared(`SELECT error_code FROM usage_log WHERE model = ? AND coalesce(upstream, '—') = ? AND created_at = ? AND ${UPSTREAM_ERROR} LIMIT 1`);
-  return [...sums.values()].sort((a, b) => b.requests - a.requests).map((r) => ({
+  // Ties in a stable order, whichever order the database grouped them in.
+  const list = [...sums.values()].sort((a, b) => b.requests - a.requests || a.model.localeCompare(b.model) || a.provider.localeCompare(b.provider));
+  const codes = await store.read(function* (q) {
+    const out: (string | null)[] = [];
+    for (const r of list) out.push(r.lastErrorAt === null ? null : yield* lastErrorCode(q, r));
+    return out;
+  });
+  return list.map((r, i) => ({
     model: r.model,
     provider: r.provider,
     requests: r.requests,
@@ -103,7 +127,7 @@ export async function trafficSince(store: SqliteStore, since: number): Promise<M
     avgLatencyMs: Math.trunc(r.latency / r.requests),
     avgTtftMs: r.ttftCount ? Math.trunc(r.ttft / r.ttftCount) : null,
     lastErrorAt: r.lastErrorAt,
-    lastErrorCode: r.lastErrorAt === null ? null : (lastCode.get(r.model, r.provider, r.lastErrorAt) as { error_code: string | null } | null)?.error_code ?? null,
+    lastErrorCode: codes[i]!,
   }));
 }
 
@@ -152,24 +176,34 @@ export async function probeProvider(p: Provider, key: string | undefined, label:
 }
 
 /** What the console shows for a key: its name, or its masked form when it has none. */
-export function keyLabels(store: SqliteStore, ids: readonly (string | null)[]): Map<string, string> {
-  const q = store.prepared("SELECT name, prefix, last4 FROM api_keys WHERE id = ?");
-  const out = new Map<string, string>();
-  for (const id of new Set(ids)) {
-    const k = id ? (q.get(id) as { name: string; prefix: string; last4: string } | null) : null;
-    if (id && k) out.set(id, k.name || `${k.prefix}…${k.last4}`);
-  }
-  return out;
+export function keyLabels(store: Store, ids: readonly (string | null)[]): Promise<Map<string, string>> {
+  const wanted = [...new Set(ids)].filter((id): id is string => !!id);
+  return store.read(function* (q) {
+    const k = q.t.apiKeys;
+    const out = new Map<string, string>();
+    for (const part of chunks(wanted)) {
+      const rows = yield* all(q.db.select({ id: k.id, name: k.name, prefix: k.prefix, last4: k.last4 }).from(k).where(inArray(k.id, part)));
+      for (const r of rows) out.set(r.id, r.name || `${r.prefix}…${r.last4}`);
+    }
+    return out;
+  });
 }
 
 /** Keys for a filter's select: an account's, or every account's (named "account · key"), newest first. */
-export function keyChoices(store: SqliteStore, accountId?: string, limit = 500): { value: string; label: string }[] {
-  const rows = store
-    .prepared(
-      `SELECT k.id, k.name, k.prefix, k.last4, a.name AS account FROM api_keys k JOIN accounts a ON a.id = k.account_id
-       ${accountId ? "WHERE k.account_id = ?" : ""} ORDER BY k.created_at DESC LIMIT ?`,
-    )
-    .all(...(accountId ? [accountId, limit] : [limit])) as { id: string; name: string; prefix: string; last4: string; account: string }[];
+export async function keyChoices(store: Store, accountId?: string, limit = 500): Promise<{ value: string; label: string }[]> {
+  const rows = await store.read((q) => {
+    const k = q.t.apiKeys;
+    const a = q.t.accounts;
+    return all(
+      q.db
+        .select({ id: k.id, name: k.name, prefix: k.prefix, last4: k.last4, account: a.name })
+        .from(k)
+        .innerJoin(a, eq(a.id, k.accountId))
+        .where(accountId ? eq(k.accountId, accountId) : undefined)
+        .orderBy(desc(k.createdAt), desc(k.id))
+        .limit(limit),
+    );
+  });
   return rows.map((k) => {
     const name = k.name || `${k.prefix}…${k.last4}`;
     return { value: k.id, label: accountId ? name : `${k.account} · ${name}` };

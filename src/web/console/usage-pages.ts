@@ -26,13 +26,13 @@ async function usagePage(deps: ModuleDeps, kit: ConsoleKit, request: Request, op
   };
   const search = new URLSearchParams(Object.entries(values).filter(([, v]) => v));
   if (str("before")) search.set("before", str("before"));
-  const page = listUsage(deps.store, filter, 50, str("before") || undefined);
+  const page = await listUsage(deps.store, filter, 50, str("before") || undefined);
   const daily = await dailyUsage(deps.store, filter);
   const byAccount = await usageByAccount(deps.store, filter);
   const accounts = await listAccounts(deps.store, { limit: 500, offset: 0 });
   const names = new Map(accounts.map((a) => [a.id, a.name]));
   return kit.render(request, operator, "usage", "Usage", consoleUsageView({
-    values, query: search, names, keys: keyLabels(deps.store, page.rows.map((r) => r.key_id)), daily, rows: page.rows, next: page.nextCursor, totals: totalsOf(daily),
+    values, query: search, names, keys: await keyLabels(deps.store, page.rows.map((r) => r.key_id)), daily, rows: page.rows, next: page.nextCursor, totals: totalsOf(daily),
     byAccount,
     accounts: accounts.map((a) => ({ value: a.id, label: a.name })),
     models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),

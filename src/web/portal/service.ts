@@ -1,6 +1,7 @@
 import { USAGE_CSV_COLUMNS, usageCsvLine } from "../../modules/usage/csv";
 import type { Config } from "../../config/load";
 import type { SqliteStore } from "../../store/sqlite-store";
+import type { Store } from "../../store/store";
 import { errors } from "../../lib/errors";
 import { getKeyRow, type KeyRow } from "../../modules/keys/service";
 import type { LedgerRow } from "../../money/ledger";
@@ -20,7 +21,7 @@ export interface DaySeries {
 }
 
 /** Spend (micros), tokens and requests per UTC day for the last `n` days including today. */
-export async function dailySeries(store: SqliteStore, filter: Omit<UsageFilter, "from" | "to">, now: number, n = 30): Promise<DaySeries> {
+export async function dailySeries(store: Store, filter: Omit<UsageFilter, "from" | "to">, now: number, n = 30): Promise<DaySeries> {
   const today = Math.floor(now / DAY_MS) * DAY_MS;
   const from = today - (n - 1) * DAY_MS;
   const rows = await dailyUsage(store, { ...filter, from, to: today + DAY_MS });
@@ -73,8 +74,8 @@ export interface UsageFilterForm {
 }
 
 /** Usage rows and totals for the given filter; `to` is an inclusive UTC date in the form. */
-export async function usagePage(store: SqliteStore, f: UsageFilter, limit: number, cursor?: string) {
-  const page = listUsage(store, f, limit, cursor);
+export async function usagePage(store: Store, f: UsageFilter, limit: number, cursor?: string) {
+  const page = await listUsage(store, f, limit, cursor);
   const totals = totalsOf(await dailyUsage(store, f));
   return { ...page, totals };
 }
@@ -87,7 +88,7 @@ const CSV_CHUNK_ROWS = 1000;
  * chunk at a time with a turn of the event loop between chunks: a large export neither blocks
  * other requests nor sits whole in memory.
  */
-export function usageCsvStream(store: SqliteStore, f: UsageFilter, costUsd: (micros: number) => string, max = 100_000): ReadableStream<Uint8Array> {
+export function usageCsvStream(store: Store, f: UsageFilter, costUsd: (micros: number) => string, max = 100_000): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let cursor: string | undefined;
   let count = 0;
@@ -98,7 +99,7 @@ export function usageCsvStream(store: SqliteStore, f: UsageFilter, costUsd: (mic
       if (started) await yieldToLoop();
       else lines.push(USAGE_CSV_COLUMNS.join(","));
       started = true;
-      const page = listUsage(store, f, Math.min(CSV_CHUNK_ROWS, max - count), cursor);
+      const page = await listUsage(store, f, Math.min(CSV_CHUNK_ROWS, max - count), cursor);
       for (const r of page.rows) lines.push(usageCsvLine(r, costUsd));
       count += page.rows.length;
       cursor = page.nextCursor ?? undefined;

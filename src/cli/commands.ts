@@ -11,6 +11,7 @@ import { keysCommand } from "./keys";
 import { marginsCommand } from "./margins";
 import { membersCommand } from "./members";
 import { migrateCommand } from "./migrate";
+import { migrateToPostgresCommand } from "./migrate-to-postgres";
 import { modelsCommand } from "./models";
 import { serveCommand } from "./serve";
 import { usageCommand } from "./usage";
@@ -22,6 +23,7 @@ import { usageCommand } from "./usage";
 export const commands: CommandTable = {
   serve: serveCommand,
   migrate: migrateCommand,
+  "migrate-to-postgres": migrateToPostgresCommand,
   backup: backupCommand,
   accounts: {
     ...accountsCommand,

@@ -1,15 +1,24 @@
 import type { Config } from "../config/load";
 import { batchScheduling } from "../runtime/cpu-scheduling";
-import { buildRuntime, startServer, type RunningServer } from "../runtime/server";
+import { buildRuntime, startServer, type RunningServer, type Runtime } from "../runtime/server";
 import { startupWarnings } from "../runtime/warnings";
 import { positionals, type LeafCommand } from "./command";
+
+/** The embedded SQLite runtime, or (database_url) one instance of several on PostgreSQL, loaded only then. */
+export async function openRuntime(config: Config): Promise<Runtime> {
+  if (!config.database_url) return buildRuntime(config);
+  const { buildPgRuntime } = await import("../runtime/pg-runtime");
+  return buildPgRuntime(config);
+}
 
 /** `tollgate serve`: migrate, recover orphaned holds, listen, stop cleanly on SIGTERM/SIGINT. */
 export async function serve(config: Config, log: (line: string) => void = console.log): Promise<RunningServer> {
   // Whatever the service creates (database, WAL, journal, its lock) is its own alone.
   process.umask(0o077);
-  const runtime = buildRuntime(config);
-  if (runtime.migrated) log(`database ${config.db_path}: applied ${runtime.migrated} migration(s)`);
+  const runtime = await openRuntime(config);
+  // Never the URL: it may carry a password.
+  if (runtime.migrated) log(`database ${config.database_url ? "(PostgreSQL)" : config.db_path}: applied ${runtime.migrated} migration(s)`);
+  if (runtime.shared) log(`instance ${runtime.shared.instanceId} on PostgreSQL`);
   if (runtime.recoveredHolds) log(`released ${runtime.recoveredHolds} hold(s) left by a previous process`);
   if (runtime.generatedAdminToken) {
     log(`generated admin token (shown once, only its hash is stored): ${runtime.generatedAdminToken}`);
@@ -37,7 +46,7 @@ export async function serve(config: Config, log: (line: string) => void = consol
     let code = 0;
     try {
       await server.stop();
-      runtime.deps.store.close();
+      await runtime.deps.store.close();
     } catch (e) {
       console.error("shutdown failed:", e);
       code = 1;

@@ -64,6 +64,13 @@ export const ConfigSchema = z.strictObject({
   port: int(0, 65535).default(8080),
   host: z.string().min(1).default("0.0.0.0"),
   db_path: z.string().min(1).default("./data/tollgate.db"),
+  /**
+   * A PostgreSQL database (postgres://user:password@host:5432/name) instead of the embedded
+   * SQLite file: several gateway instances may then serve one deployment (docs/operations.md).
+   */
+  database_url: z.string().regex(/^postgres(ql)?:\/\/\S+$/, "a postgres:// or postgresql:// URL").optional(),
+  /** This instance's name on a shared database (leases, /admin/upstreams, metrics); default host:pid. */
+  instance_id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1-64 characters of A-Z a-z 0-9 _ . : -").optional(),
   admin_token: z.string().min(16, "must be at least 16 characters").optional(),
   key_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, "1-16 characters of A-Z a-z 0-9 _ -").default("sk-tg-"),
   xai_api_key: z.string().min(1).optional(),
@@ -221,6 +228,8 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   PORT: "port",
   HOST: "host",
   TOLLGATE_DB: "db_path",
+  TOLLGATE_DATABASE_URL: "database_url",
+  TOLLGATE_INSTANCE_ID: "instance_id",
   TOLLGATE_ADMIN_TOKEN: "admin_token",
   TOLLGATE_KEY_PREFIX: "key_prefix",
   XAI_API_KEY: "xai_api_key",

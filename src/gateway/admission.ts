@@ -1,4 +1,5 @@
 import type { Model } from "../config/load";
+import { errors } from "../lib/errors";
 import type { Spendable, SpendOwners } from "../money/credit-store";
 import { budgetHeaders } from "./budget-headers";
 import { findModel, modelsFor } from "./catalogue";
@@ -50,8 +51,35 @@ export const spendable = (deps: GatewayDeps, p: Principal): Spendable => deps.cr
 export function refuseBroke(deps: GatewayDeps, p: Principal): void {
   const s = spendable(deps, p);
   if (s.amount > 0) return;
+  // Shared store: credit left in the database is leased at admission (prepareAdmit).
+  if (deps.shared && deps.credits.balance(p.accountId).available > 0) return;
   const free = modelsFor(deps.config, p.models).some((m) => m.input_price === 0 && m.output_price === 0 && m.image_price === 0);
   if (!free) throw s.refuse();
+}
+
+/** The worst case a request could hold, whatever the balance (what prepareAdmit leases for). */
+const UNLIMITED: Spendable = { amount: Number.MAX_SAFE_INTEGER, refuse: () => errors.internal() };
+
+/**
+ * On a store shared by several instances (PostgreSQL), leases the credit and rate-limit units the
+ * synchronous admit() will take, so that it can still decide without awaiting. The embedded store
+ * has everything here already: nothing is awaited then.
+ */
+export async function prepareAdmit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitRequest<B>): Promise<void> {
+  const { credits, limiter } = deps;
+  if (!credits.prepare && !limiter.prepare) return;
+  const { principal: p, body, dialect } = req;
+  const model = findModel(deps.config, p.models, body.model, dialect.modelKind);
+  const plan = planHold(model, dialect.demand(body, req.prepared), UNLIMITED);
+  await Promise.all([credits.prepare?.(ownersOf(p), plan.hold), limiter.prepare?.(p, plan.tokenEstimate)]);
+}
+
+/**
+ * Before the body is read, on a shared store: when this instance holds no lease to spend from,
+ * reads the balance again (leasing nothing: a lease is sized for the request's hold later).
+ */
+export async function prepareBroke(deps: GatewayDeps, p: Principal): Promise<void> {
+  if (spendable(deps, p).amount <= 0) await deps.credits.prepare?.(ownersOf(p), 0);
 }
 
 /**

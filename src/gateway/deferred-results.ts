@@ -38,7 +38,8 @@ async function chargeDeferred(deps: GatewayDeps, row: DeferredRow, usage: Usage 
   const u = usage ?? { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
   const cost = usage && model ? chargeFor(usage, model) : row.holdMicros;
   const record = usageRecord(deps, row, u, cost, 200, null, usage === null);
-  const result = await deps.credits.settle(row.requestId, cost, { note: row.model, usage: record });
+  const owners = { accountId: row.accountId, keyId: row.keyId, capKeyId: row.capKeyId, memberId: row.memberId };
+  const result = await deps.credits.settle(row.requestId, cost, { note: row.model, usage: record, owners });
   const charged = result?.charged ?? 0;
   if ((await deps.deferred.settled(row.requestId, charged, deps.now())) && result) logDeferred(deps, record);
   return charged;

@@ -1,7 +1,7 @@
 import type { Config } from "../config/load";
 import type { Log } from "../lib/log";
 import type { CreditStore } from "../money/credit-store";
-import type { KeyAuthenticator } from "./key-auth";
+import type { KeyAuth } from "./key-row";
 import type { RateLimiter } from "./limits/limiter";
 import type { ChatMetrics } from "./metrics";
 import type { DeferredRequests } from "./deferred";
@@ -12,7 +12,9 @@ import type { Upstreams } from "./upstream/upstreams";
 export interface GatewayDeps {
   config: Config;
   credits: CreditStore;
-  keys: KeyAuthenticator;
+  keys: KeyAuth;
+  /** Several instances on one database: admission first leases credit and rate-limit units (awaits). */
+  shared?: boolean;
   limiter: RateLimiter;
   upstreams: Upstreams;
   now: () => number;

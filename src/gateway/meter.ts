@@ -92,6 +92,7 @@ export class Meter {
       requestId: this.requestId, upstreamId, accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId ?? null,
       target: this.upstream?.split("/")[0] ?? "", model: this.model.id, holdMicros: this.hold, createdAt: this.deps.now(),
     });
+    this.deps.credits.detach?.(this.requestId);
     this.admission.release();
     const took = Math.round(performance.now() - this.started);
     this.deps.log.request({ request_id: this.requestId, account: p.accountId, key_id: p.keyId, endpoint: this.endpoint, model: this.model.id, deferred: true, upstream: this.upstream, status: 202, duration_ms: took });

@@ -1,5 +1,5 @@
 import { ApiError, errors } from "../lib/errors";
-import { admit, type Admitted } from "./admission";
+import { admit, prepareAdmit, type Admitted } from "./admission";
 import type { GatewayDeps } from "./deps";
 import type { Dialect, GatewayBody, Prepared } from "./dialects/types";
 import { chargePrompt, clientGone, shuttingDown } from "./endings";
@@ -37,7 +37,9 @@ export interface ProxyCall<B extends GatewayBody = GatewayBody> {
 export async function proxy<B extends GatewayBody>(deps: GatewayDeps, call: ProxyCall<B>): Promise<Response> {
   const started = performance.now();
   const stream = call.dialect.stream(call.body);
-  const a = admit(deps, { dialect: call.dialect, principal: call.principal, body: call.body, requestId: call.requestId, stream, prepared: call.prepared });
+  const req = { dialect: call.dialect, principal: call.principal, body: call.body, requestId: call.requestId, stream, prepared: call.prepared };
+  if (deps.shared) await prepareAdmit(deps, req);
+  const a = admit(deps, req);
   call.admitted = true;
   call.onAdmitted?.();
   const up = await reachUpstream(deps, call, a, started, stream);

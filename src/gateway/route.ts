@@ -4,7 +4,7 @@ import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
 import { MAX_JSON_DEPTH, tooDeep } from "../lib/json-depth";
 import { toApiError } from "../lib/to-api-error";
-import { refuseBroke } from "./admission";
+import { prepareBroke, refuseBroke } from "./admission";
 import { budgetHeaders } from "./budget-headers";
 import type { GatewayDeps } from "./deps";
 import { chatDialect } from "./dialects/chat";
@@ -38,8 +38,13 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
     try {
       refuseLargeHeaders(request);
       const h = request.headers;
-      principal = deps.keys.authenticate(bearer(h.get("authorization")) ?? h.get("x-api-key"));
-      if (!dialect.free) refuseBroke(deps, principal);
+      const auth = deps.keys.authenticate(bearer(h.get("authorization")) ?? h.get("x-api-key"));
+      // A promise only on a shared store, for a key not in memory.
+      principal = auth instanceof Promise ? await auth : auth;
+      if (!dialect.free) {
+        if (deps.shared) await prepareBroke(deps, principal);
+        refuseBroke(deps, principal);
+      }
       const body = dialect.parse(parseJson(await readBody(request, limit, bodyMs)));
       // A lookup of a stored object is a promise; most requests have nothing to prepare.
       let prepared = dialect.prepare?.(body, { accountId: principal.accountId, objects: deps.objects });

@@ -48,6 +48,11 @@ export interface HoldRequest {
 export interface SettleExtras {
   note?: string;
   usage?: UsageRecord;
+  /**
+   * Whose hold this is when it may live on another instance (a deferred completion fetched on a
+   * shared store): charged even without a hold here, still once per request id.
+   */
+  owners?: SpendOwners & { keyId: string | null };
 }
 
 export interface UsageRecord {
@@ -136,6 +141,11 @@ export interface CreditStore {
    * (the overage) may take the balance below zero. Resolves once durable. Second call: null.
    */
   settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null>;
+  /**
+   * The hold outlives its request (a deferred completion): on a shared store it expires after the
+   * hold TTL, since another instance may charge it (SettleExtras.owners). Absent: it stays live.
+   */
+  detach?(requestId: string): void;
   /** Releases the hold without a charge; resolves once durable. Second call: false. */
   release(requestId: string, extras?: SettleExtras): Promise<boolean>;
   /** Releases holds past their expiry (not those of requests in flight); returns how many. */

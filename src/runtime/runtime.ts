@@ -17,6 +17,21 @@ import { BudgetClock } from "../money/budget-clock";
 import { SqliteStore } from "../store/sqlite-store";
 import type { AppDeps } from "./deps";
 
+/** A job a shared-store instance runs on a timer (leases, shared buckets, heartbeat). */
+export interface SharedJob {
+  name: string;
+  everyMs: number;
+  run(): Promise<unknown>;
+}
+
+/** What one instance of several on PostgreSQL adds to the runtime (src/runtime/pg-runtime.ts). */
+export interface SharedRuntime {
+  instanceId: string;
+  jobs: SharedJob[];
+  /** At shutdown, after the last settlement: gives back what this instance leased. */
+  release(): Promise<void>;
+}
+
 export interface Runtime {
   deps: AppDeps;
   /** Set on the very first start when no admin token is configured: print it once. */
@@ -25,6 +40,8 @@ export interface Runtime {
   recoveredHolds: number;
   /** The settlement journal this process owns, if any: closed (and given up) at stop. */
   journal?: SettleJournal;
+  /** Set on PostgreSQL (several instances). */
+  shared?: SharedRuntime;
 }
 
 /** Opens and migrates the database and builds the app's dependencies. */

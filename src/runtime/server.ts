@@ -44,7 +44,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
   });
   rollUpInBackground(deps);
   deps.alerts?.notifier.resume();
-  const timers = startJobs(deps);
+  const timers = [...startJobs(deps), ...sharedJobs(runtime)];
   let stopped: Promise<void> | undefined;
   return {
     url: `http://${server.hostname}:${server.port}`,
@@ -151,7 +151,7 @@ function rollUpInBackground(deps: AppDeps): void {
 function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
   return [
     setInterval(() => void deps.credits.sweep(), 5_000),
-    setInterval(() => deps.keys.flushTouches(), 5_000),
+    setInterval(() => void deps.keys.flushTouches(), 5_000),
     setInterval(() => {
       try {
         deps.limiter.persist();
@@ -163,6 +163,21 @@ function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
     // Deferred results nobody fetched: charged when ready, released when the upstream forgot them.
     setInterval(() => void settleDeferred(deps), 60_000),
   ];
+}
+
+/** On a shared store: renewing leases, giving back idle rate-limit units, the heartbeat. One run at a time each. */
+function sharedJobs(runtime: Runtime): ReturnType<typeof setInterval>[] {
+  return (runtime.shared?.jobs ?? []).map((job) => {
+    let running = false;
+    return setInterval(() => {
+      if (running) return;
+      running = true;
+      job
+        .run()
+        .catch((e) => console.error(`${job.name} failed (retried at the next run):`, e))
+        .finally(() => (running = false));
+    }, job.everyMs);
+  });
 }
 
 async function stop(runtime: Runtime, server: Server<undefined>, timers: ReturnType<typeof setInterval>[]): Promise<void> {
@@ -180,7 +195,8 @@ async function stop(runtime: Runtime, server: Server<undefined>, timers: ReturnT
   // while the database is still open (bounded: a slow alert delivery must not hold the exit).
   await new Promise((r) => setImmediate(r));
   await Promise.race([deps.alerts?.settled(), Bun.sleep(5_000)]);
-  deps.keys.flushTouches();
+  await deps.keys.flushTouches();
   deps.limiter.persist();
+  await runtime.shared?.release().catch((e) => console.error("could not give back this instance's leases (they expire by themselves):", e));
   deps.alerts?.notifier.stop();
 }

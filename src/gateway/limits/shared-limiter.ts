@@ -64,16 +64,25 @@ export class SharedLimiter extends BucketLimiter {
 
   /** Gives idle units and slots back and renews slot leases (every second, from the server's timers). */
   async maintain(): Promise<void> {
-    const now = this.clock();
+    await this.giveBack(this.clock() - IDLE_MS);
+    await this.slotsBook.maintain();
+  }
+
+  /** At shutdown: every unit and slot not in use goes back to the other instances at once. */
+  async releaseAll(): Promise<void> {
+    await this.giveBack(Number.POSITIVE_INFINITY);
+    await this.slotsBook.releaseAll();
+  }
+
+  private async giveBack(usedBefore: number): Promise<void> {
     for (const [id, s] of this.shared) {
       const b = this.buckets.get(id);
-      if (!b || b.level <= 0 || s.usedAt > now - IDLE_MS || s.demand > 0) continue;
+      if (!b || b.level <= 0 || s.usedAt > usedBefore || s.demand > 0) continue;
       const units = b.level;
       b.level = 0;
       s.left += units;
       await this.pg.tx((q) => giveToBucket(q, id, b.perMinute, units), { isolation: "read committed" });
     }
-    await this.slotsBook.maintain();
   }
 
   protected override slots(level: Level): number {

@@ -66,6 +66,8 @@ export class LeaseBook {
   async ensure(scope: Scope, amount: number): Promise<boolean> {
     const l = this.get(scope);
     l.usedAt = this.o.now();
+    // Nothing to lease: only the scope's limit is read again (what refuseBroke looks at).
+    if (amount === 0) return await (l.inflight ??= this.acquire(l, 0).finally(() => (l.inflight = null)));
     if (this.free(l) >= amount && l.demand === 0) return true;
     l.demand += amount;
     try {
@@ -121,8 +123,7 @@ export class LeaseBook {
     await this.store.tx((q) => shrinkLease(q, l.scope.key, this.o.instanceId, l.held), { isolation: "read committed" });
   }
 
-  private async acquire(l: Lease): Promise<boolean> {
-    const want = Math.max(1, l.demand - this.free(l));
+  private async acquire(l: Lease, want = Math.max(1, l.demand - this.free(l))): Promise<boolean> {
     const now = this.o.now();
     const got = await this.store.tx((q) => acquireLease(q, l.scope, this.o.instanceId, want, now, this.ttlMs), { isolation: "read committed" });
     // By the grant, not the total: a settlement drawn here but not yet committed there must stay drawn.

@@ -76,10 +76,11 @@ export class PgCreditStore implements CreditStore {
     return best.amount === Number.POSITIVE_INFINITY ? { amount: 0, refuse: outOfCredit } : best;
   }
 
+  /** As last read by this instance, less its own holds (other instances' holds are theirs to count). */
   balance(accountId: string): Balance {
     const l = this.leases.peek(`acc:${accountId}`);
-    const held = l?.held ?? 0;
-    return { balance: l?.limit?.limit ?? 0, held, available: l ? this.leases.free(l) : 0 };
+    if (!l?.limit) return { balance: 0, held: 0, available: 0 };
+    return { balance: l.limit.limit, held: l.held, available: l.limit.limit - l.held };
   }
 
   keySpend(keyId: string): KeySpend | null {
@@ -117,10 +118,15 @@ export class PgCreditStore implements CreditStore {
   }
 
   settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null> {
-    const hold = this.holds.get(requestId);
+    const hold = this.holds.get(requestId) ?? this.orphan(requestId, extras);
     if (!hold) return Promise.resolve(null);
     if (!Number.isSafeInteger(actual)) throw new TypeError(`charge must be an integer: ${actual}`);
     return new Promise((resolve, reject) => this.enqueue(requestId, hold, "settle", Math.max(actual, 0), extras, resolve, reject));
+  }
+
+  detach(requestId: string): void {
+    const h = this.holds.get(requestId);
+    if (h) this.holds.set(requestId, { ...h, live: false, expiresAt: this.now() + this.o.holdTtlMs });
   }
 
   release(requestId: string, extras?: SettleExtras): Promise<boolean> {
@@ -190,6 +196,13 @@ export class PgCreditStore implements CreditStore {
     this.settling.delete(g.op.requestId);
     this.holds.set(g.op.requestId, { ...g.hold, live: false });
     g.reject(e instanceof ApiError ? e : errors.internal("Could not record the charge."));
+  }
+
+  /** A hold kept by another instance (or expired): charged from no lease, once per request id. */
+  private orphan(requestId: string, extras?: SettleExtras): PgHold | undefined {
+    const o = extras?.owners;
+    if (!o || this.settling.has(requestId)) return undefined;
+    return { ...o, amount: 0, scopes: [], expiresAt: 0, freshId: false, live: false };
   }
 
   private refusal(s: Scope, keyId?: string | null): ApiError {

@@ -32,7 +32,8 @@ export interface PgSettleOp {
  * and each lease drawn once. Returns what each operation charged and released.
  */
 export function* settleGroup(q: Q, ops: readonly PgSettleOp[], instanceId: string, clock: BudgetClock): Work<SettleResult[]> {
-  const scopes = [...new Set(ops.flatMap((o) => o.scopes))].sort();
+  // The account's lock too: a charge without a hold (scopes empty) still serialises with its account's.
+  const scopes = [...new Set(ops.flatMap((o) => [...o.scopes, `acc:${o.accountId}`]))].sort();
   for (const s of scopes) yield* lockScope(q, s);
   const charged = yield* alreadyCharged(q, ops);
   const debits = new Map<string, number>();

@@ -1,0 +1,74 @@
+import { existsSync, rmSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { backupDatabase } from "../money/backup";
+import { BudgetClock } from "../money/budget-clock";
+import { copyToPg, countRows, pgLedgerMismatches, type CopiedTable } from "../store/copy-to-pg";
+import { PgStore } from "../store/pg-store";
+import { SqliteStore } from "../store/sqlite-store";
+import { UsageError } from "./args";
+import { pairs, positionals, type CliContext, type LeafCommand } from "./command";
+
+export const migrateToPostgresCommand: LeafCommand = {
+  summary: "Copy an embedded database into an empty PostgreSQL one (then check the ledger there)",
+  options: {
+    from: { type: "string", value: "<file>", describe: "the SQLite database (default db_path)" },
+    to: { type: "string", value: "<url>", describe: "postgres://user:password@host/db (default database_url)" },
+  },
+  examples: ["tollgate migrate-to-postgres --from /var/lib/tollgate/tollgate.db --to postgres://tollgate@db/tollgate"],
+  async run(ctx, parsed) {
+    positionals(parsed, this, "migrate-to-postgres");
+    const from = resolve(String(parsed.options.from ?? ctx.config().db_path));
+    const to = String(parsed.options.to ?? ctx.config().database_url ?? "");
+    if (!existsSync(from)) throw new UsageError(`migrate-to-postgres: ${from} does not exist`);
+    if (!/^postgres(ql)?:\/\//.test(to)) throw new UsageError("migrate-to-postgres: --to postgres://... (or database_url) is required");
+    const pg = await PgStore.open(to);
+    try {
+      const [{ n }] = await pg.sql`SELECT count(*)::int AS n FROM accounts`;
+      if (n > 0) {
+        ctx.stderr(`migrate-to-postgres: the target database already has ${n} account(s); copy into an empty database`);
+        return 1;
+      }
+      const copied = await copyFrom(ctx, from, pg);
+      return await report(ctx, pg, copied);
+    } finally {
+      await pg.close();
+    }
+  },
+};
+
+/** Copies a consistent snapshot (the settlement journal applied, as a backup does), not the live file. */
+async function copyFrom(ctx: CliContext, from: string, pg: PgStore): Promise<{ tables: CopiedTable[]; source: Map<string, number> }> {
+  const live = new SqliteStore(from);
+  live.migrate();
+  const snapshot = join(dirname(from), `.tollgate-migrate-${process.pid}.db`);
+  try {
+    backupDatabase(live, snapshot, new BudgetClock(ctx.config().budget_timezone));
+    live.close();
+    const copy = new SqliteStore(snapshot);
+    try {
+      const tables = await copyToPg(copy, pg);
+      const source = new Map(tables.map((t) => [t.table, Number((copy.sqlite.query(`SELECT count(*) AS n FROM "${t.table}"`).get() as { n: number }).n)]));
+      return { tables, source };
+    } finally {
+      copy.close();
+    }
+  } finally {
+    rmSync(snapshot, { force: true });
+    for (const s of ["-wal", "-shm"]) rmSync(snapshot + s, { force: true });
+  }
+}
+
+async function report(ctx: CliContext, pg: PgStore, copied: { tables: CopiedTable[]; source: Map<string, number> }): Promise<number> {
+  const counted = await countRows(pg, copied.tables.map((t) => t.table));
+  const short = copied.tables.filter((t) => counted.get(t.table) !== copied.source.get(t.table));
+  const mismatches = await pgLedgerMismatches(pg);
+  const rows = copied.tables.reduce((n, t) => n + t.rows, 0);
+  ctx.print({ object: "migration_to_postgres", tables: copied.tables, rows, mismatches, incomplete: short.map((t) => t.table) }, () => [
+    `copied ${rows} row(s) in ${copied.tables.length} tables to PostgreSQL`,
+    ...pairs(copied.tables.filter((t) => t.rows > 0).map((t) => [t.table, String(t.rows)])),
+    mismatches.length === 0 ? "ledger check: every balance equals the sum of its ledger entries" : `ledger check: ${mismatches.length} account(s) differ`,
+  ]);
+  if (short.length > 0) ctx.stderr(`migrate-to-postgres: row counts differ for ${short.map((t) => t.table).join(", ")}`);
+  if (mismatches.length > 0) ctx.stderr(`migrate-to-postgres: the ledger check failed for ${mismatches.map((m) => m.accountId).join(", ")}`);
+  return short.length > 0 || mismatches.length > 0 ? 1 : 0;
+}

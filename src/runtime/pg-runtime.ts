@@ -1,0 +1,84 @@
+import { hostname } from "node:os";
+import type { Config } from "../config/load";
+import { DeferredRequests } from "../gateway/deferred";
+import { SharedLimiter } from "../gateway/limits/shared-limiter";
+import { ChatMetrics } from "../gateway/metrics";
+import { PgKeyAuthenticator } from "../gateway/pg-key-auth";
+import { StoredObjects } from "../gateway/stored-objects";
+import { createUpstreams } from "../gateway/upstream/upstreams";
+import { endStaleConsoleSessions, resolveAdminToken } from "../identity/admin-token";
+import { createLog, type Log } from "../lib/log";
+import { AlertNotifier } from "../modules/alerts/notifier";
+import { AlertService } from "../modules/alerts/service";
+import { stripeFromConfig } from "../modules/billing/stripe-client";
+import { installPolicy } from "../modules/ratelimit/service";
+import { BudgetClock } from "../money/budget-clock";
+import { heartbeat } from "../money/pg/lease-sql";
+import { PgCreditStore } from "../money/pg/pg-credit-store";
+import { applyPgMigrations } from "../store/pg-migrate";
+import { PgStore } from "../store/pg-store";
+import type { AppDeps } from "./deps";
+import type { Runtime, SharedRuntime } from "./runtime";
+
+/** This instance's name on the shared database: configured, else host:pid (unique while it runs). */
+export const instanceName = (config: Config) => config.instance_id ?? `${hostname()}:${process.pid}`;
+
+/**
+ * The runtime of one of several instances on a PostgreSQL database (config `database_url`):
+ * credit and concurrency leased per scope (PgCreditStore, SharedLimiter), rate-limit buckets in
+ * the database, keys cached until a change notification. Deferred holds are not restored: a
+ * deferred result is charged by whichever instance fetches it (SettleExtras.owners).
+ */
+export async function buildPgRuntime(config: Config, opts: { now?: () => number; log?: Log } = {}): Promise<Runtime> {
+  const now = opts.now ?? Date.now;
+  const log = opts.log ?? createLog(config.log_format);
+  const store = await PgStore.open(config.database_url!, { migrate: false });
+  try {
+    return await assemble(config, store, now, log);
+  } catch (e) {
+    // The pool and the LISTEN connection would keep a failed start alive.
+    await store.close();
+    throw e;
+  }
+}
+
+async function assemble(config: Config, store: PgStore, now: () => number, log: Log): Promise<Runtime> {
+  // Once across instances starting together (an advisory lock).
+  const migrated = await applyPgMigrations(store.sql);
+  const instanceId = instanceName(config);
+  const startedAt = now();
+  const budgetClock = new BudgetClock(config.budget_timezone);
+  const credits = new PgCreditStore(store, { instanceId, holdTtlMs: config.hold_ttl_seconds * 1000, budgetClock, now });
+  const admin = await resolveAdminToken(store, config.admin_token);
+  await endStaleConsoleSessions(store, admin.hash);
+  await installPolicy(store, config, now());
+  const limiter = new SharedLimiter(config, store, { instanceId, now });
+  const keys = new PgKeyAuthenticator(store, now);
+  const beat = () => store.tx((q) => heartbeat(q, instanceId, hostname(), startedAt, now()), { isolation: "read committed" });
+  await beat();
+  const deps: AppDeps = {
+    config, store, credits, keys, limiter, adminTokenHash: admin.hash, now, log, shared: true, instanceId,
+    objects: new StoredObjects(store),
+    deferred: new DeferredRequests(store),
+    upstreams: createUpstreams(config, { log }),
+    metrics: new ChatMetrics(),
+  };
+  const alerts = new AlertService(store, config, (id) => credits.balance(id), new AlertNotifier(store, config, { now, log }), now);
+  alerts.watch(credits);
+  deps.alerts = alerts;
+  deps.stripe = stripeFromConfig(config);
+  const shared: SharedRuntime = {
+    instanceId,
+    jobs: [
+      { everyMs: 5_000, name: "credit leases", run: () => credits.leases.maintain() },
+      { everyMs: 1_000, name: "shared rate limits", run: () => limiter.maintain() },
+      { everyMs: 5_000, name: "instance heartbeat", run: beat },
+    ],
+    // What this instance leased goes back at once: the others need not wait for it to expire.
+    release: async () => {
+      await credits.leases.releaseAll();
+      await limiter.releaseAll();
+    },
+  };
+  return { deps, shared, generatedAdminToken: admin.generated, migrated, recoveredHolds: 0 };
+}

@@ -1,0 +1,86 @@
+/**
+ * `tollgate migrate-to-postgres`: an embedded database with customers, charges and keys copied
+ * into PostgreSQL; a gateway on the copy serves the same keys with the same balances.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { SQL } from "bun";
+import { chat, user } from "./support/chat";
+import { fakeCatalogue, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
+import { startBinaryGateway, startGateway, type Customer } from "./support/gateway";
+import { freshPostgres } from "./support/postgres";
+
+setDefaultTimeout(120_000);
+const ENTRY = resolve(import.meta.dir, "../src/index.ts");
+let dir: string;
+let upstream: MockUpstream;
+const customers: Customer[] = [];
+const balances: number[] = [];
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn([process.execPath, ENTRY, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? "" }, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "tollgate-topg-"));
+  upstream = startFakeUpstream();
+  const gw = await startGateway({ dbPath: join(dir, "t.db"), upstream });
+  for (let i = 0; i < 3; i++) {
+    const c = await gw.customer(5_000_000 + i);
+    for (let j = 0; j <= i; j++) expect((await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 7, completion_tokens: 3 + j } })).status).toBe(200);
+    customers.push(c);
+    balances.push(await gw.balance(c.accountId));
+  }
+  await gw.stop({ keepUpstream: true });
+});
+
+afterAll(async () => {
+  await upstream?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("migrate-to-postgres", () => {
+  test("copies every row, checks the ledger there, and refuses a database that is not empty", async () => {
+    const url = await freshPostgres();
+    const r = await cli(["migrate-to-postgres", "--from", join(dir, "t.db"), "--to", url, "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.mismatches).toEqual([]);
+    expect(out.incomplete).toEqual([]);
+    const rows = Object.fromEntries(out.tables.map((t: { table: string; rows: number }) => [t.table, t.rows]));
+    expect(rows.accounts).toBe(3);
+    expect(rows.ledger_entries).toBe(3 + 6);
+    expect(rows.usage_log).toBe(6);
+    const sql = new SQL(url);
+    const copied = await sql`SELECT id, balance_micros FROM accounts ORDER BY id`;
+    await sql.close();
+    const byId = new Map(copied.map((a: { id: string; balance_micros: string }) => [a.id, Number(a.balance_micros)]));
+    customers.forEach((c, i) => expect(byId.get(c.accountId)).toBe(balances[i]!));
+
+    const again = await cli(["migrate-to-postgres", "--from", join(dir, "t.db"), "--to", url]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("already has 3 account(s)");
+
+    // A gateway on the copy: the same keys, the same balances, and it keeps charging exactly.
+    const gw = await startBinaryGateway({ config: fakeCatalogue(upstream.url), env: { TOLLGATE_DATABASE_URL: url } });
+    try {
+      const c = customers[2]!;
+      expect(await gw.balance(c.accountId)).toBe(balances[2]!);
+      expect((await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 10, completion_tokens: 2 } })).status).toBe(200);
+      expect(await gw.balance(c.accountId)).toBe(balances[2]! - (10 * 3 + 2 * 15));
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  test("a bad target is a usage error", async () => {
+    const r = await cli(["migrate-to-postgres", "--from", join(dir, "t.db"), "--to", "mysql://x"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--to postgres://");
+  });
+});

@@ -10,7 +10,7 @@ import { createLog, type Log } from "../lib/log";
 import { AlertNotifier } from "../modules/alerts/notifier";
 import { AlertService } from "../modules/alerts/service";
 import { stripeFromConfig } from "../modules/billing/stripe-client";
-import { installPolicy, sqliteBucketStore } from "../modules/ratelimit/service";
+import { installPolicySync, sqliteBucketStore } from "../modules/ratelimit/service";
 import { journalPath, SettleJournal } from "../money/settle-journal";
 import { SqliteCreditStore } from "../money/sqlite-credit-store";
 import { BudgetClock } from "../money/budget-clock";
@@ -50,7 +50,7 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   // Console sessions opened with another admin token end here (the token changed since).
   endStaleConsoleSessions(store, admin.hash);
   // Plans and tiers go into the database (tiers apply wherever credits are added); buckets are restored.
-  installPolicy(store, config, now());
+  installPolicySync(store, config, now());
   const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(store) });
   const deferred = new DeferredRequests(store);
   // Deferred completions still waiting keep their holds across restarts.

@@ -1,6 +1,7 @@
 import { USAGE_CSV_COLUMNS, usageCsvLine } from "../../modules/usage/csv";
 import type { Config } from "../../config/load";
 import type { SqliteStore } from "../../store/sqlite-store";
+import type { Store } from "../../store/store";
 import { errors } from "../../lib/errors";
 import { getKeyRow, type KeyRow } from "../../modules/keys/service";
 import type { LedgerRow } from "../../money/ledger";
@@ -45,24 +46,14 @@ export async function dailySeries(store: SqliteStore, filter: Omit<UsageFilter, 
 }
 
 /** A key of the signed-in account; another account's key looks exactly like a missing one. */
-export function ownKey(store: SqliteStore, accountId: string, keyId: string): KeyRow {
-  const row = (() => {
-    try {
-      return getKeyRow(store, keyId);
-    } catch {
-      return null;
-    }
-  })();
+export async function ownKey(store: Store, accountId: string, keyId: string): Promise<KeyRow> {
+  const row = await getKeyRow(store, keyId).catch(() => null);
   if (!row || row.accountId !== accountId) throw errors.notFound("API key");
   return row;
 }
 
-export function planOf(store: SqliteStore, config: Config, accountId: string) {
-  try {
-    return getAccountPlan(store, config, accountId);
-  } catch {
-    return null;
-  }
+export function planOf(store: Store, config: Config, accountId: string) {
+  return getAccountPlan(store, config, accountId).catch(() => null);
 }
 
 export interface UsageFilterForm {

@@ -324,15 +324,15 @@ describe("audit", () => {
 describe("admin token", () => {
   test("with none configured, the first start generates one, stores only its hash, and reuses it later", async () => {
     const db = freshDb();
-    const first = resolveAdminToken(db, undefined);
+    const first = await resolveAdminToken(db, undefined);
     expect(first.generated).toMatch(/^tg-admin-[0-9A-Za-z]{40}$/);
     expect(first.hash).toBe(sha256Hex(first.generated!));
     const stored = db.sqlite.query<{ key: string; value: string }, []>("SELECT key, value FROM settings").all();
     expect(stored).toEqual([{ key: "admin_token_sha256", value: first.hash }]);
-    const second = resolveAdminToken(db, undefined);
+    const second = await resolveAdminToken(db, undefined);
     expect(second).toEqual({ hash: first.hash });
     // A configured token wins over the stored one.
-    expect(resolveAdminToken(db, "configured-token-123456")).toEqual({ hash: sha256Hex("configured-token-123456") });
+    expect(await resolveAdminToken(db, "configured-token-123456")).toEqual({ hash: sha256Hex("configured-token-123456") });
   });
 
   test("end to end on a fresh database file: print once, works over HTTP, survives a restart", async () => {

@@ -71,7 +71,7 @@ describe("the budget check", () => {
     const HOLD = 250_000;
     const { db, store, acc, clock } = setup({ credits: 1000 * USD });
     const { row: key } = seedKey(db, acc);
-    edit(db, key.id, { budget: { period: "day", amount_micros: 10 * HOLD } }, clock.now());
+    await edit(db, key.id, { budget: { period: "day", amount_micros: 10 * HOLD } }, clock.now());
     const outcomes = await Promise.allSettled(Array.from({ length: 200 }, async (_, i) => {
       await tick();
       store.reserve({ accountId: acc, keyId: key.id, capKeyId: key.id, requestId: `req_${i}`, amount: HOLD });
@@ -92,7 +92,7 @@ describe("the budget check", () => {
   test("the refusal names the budget, what was spent and when it resets, in the budget's zone", async () => {
     const { db, store, acc, clock } = setup({ tz: "Europe/Berlin" });
     const { row: key } = seedKey(db, acc);
-    edit(db, key.id, { budget: { period: "month", amount_micros: 50 * USD } }, clock.now());
+    await edit(db, key.id, { budget: { period: "month", amount_micros: 50 * USD } }, clock.now());
     store.reserve({ accountId: acc, keyId: key.id, requestId: "r1", amount: 40 * USD });
     await store.settle("r1", 40 * USD);
     const e = apiErrorOf(() => store.reserve({ accountId: acc, keyId: key.id, requestId: "r2", amount: 11 * USD }));
@@ -109,7 +109,7 @@ describe("the budget check", () => {
   test("a new period starts from zero: only the current period's spend counts", async () => {
     const { db, store, acc, clock } = setup({ tz: "Europe/Berlin", start: Date.parse("2026-12-31T22:30:00Z") });
     const { row: key } = seedKey(db, acc);
-    edit(db, key.id, { budget: { period: "month", amount_micros: 5 * USD } }, clock.now());
+    await edit(db, key.id, { budget: { period: "month", amount_micros: 5 * USD } }, clock.now());
     store.reserve({ accountId: acc, keyId: key.id, requestId: "dec", amount: 5 * USD });
     await store.settle("dec", 5 * USD);
     expect(apiErrorOf(() => store.reserve({ accountId: acc, keyId: key.id, requestId: "x", amount: 1 })).code).toBe("budget_exhausted");
@@ -122,7 +122,7 @@ describe("the budget check", () => {
   test("an overage may take a budget past its amount by that request only; then nothing is admitted", async () => {
     const { db, store, acc, clock } = setup();
     const { row: key } = seedKey(db, acc);
-    edit(db, key.id, { budget: { period: "week", amount_micros: 1 * USD } }, clock.now());
+    await edit(db, key.id, { budget: { period: "week", amount_micros: 1 * USD } }, clock.now());
     store.reserve({ accountId: acc, keyId: key.id, requestId: "big", amount: 900_000 });
     await store.settle("big", 1_300_000);
     const b = store.budgets({ capKeyId: key.id, memberId: null })[0]!;
@@ -151,7 +151,7 @@ describe("the budget check", () => {
     const { row: key } = seedKey(db, acc, { budget: { period: "month", amount_micros: 2 * USD } });
     store.reserve({ accountId: acc, keyId: key.id, requestId: "r1", amount: USD });
     await store.settle("r1", USD);
-    const { row: next } = rotateKey(db, key.id, 3600, "test", clock.now());
+    const { row: next } = await rotateKey(db, key.id, 3600, "test", clock.now());
     expect(spendRows(db).map((r) => r.owner)).toEqual([`key:${next.id}`]);
     // The old key, still in its grace period, counts against the newest key's budget.
     store.reserve({ accountId: acc, keyId: key.id, capKeyId: next.id, requestId: "r2", amount: USD });

@@ -72,15 +72,15 @@ beforeAll(async () => {
 });
 afterAll(() => srv?.stop());
 
-const portalCookie = (accountId: string) => {
-  const s = createSession(srv.runtime.deps.store, { kind: "customer", accountId, ttlMs: 3_600_000 });
+const portalCookie = async (accountId: string) => {
+  const s = await createSession(srv.runtime.deps.store, { kind: "customer", accountId, ttlMs: 3_600_000 });
   return { cookie: `tg_portal=${s.token}` };
 };
 
 describe("large usage reads do not freeze the gateway", () => {
   test("a CSV export of 100k rows streams in slices and is complete and exact", async () => {
     const { result: csv, stallMs } = await maxStall(async () => {
-      const res = await fetch(`${srv.url}/portal/usage.csv`, { headers: portalCookie(a.accountId) });
+      const res = await fetch(`${srv.url}/portal/usage.csv`, { headers: await portalCookie(a.accountId) });
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("text/csv; charset=utf-8");
       expect(res.headers.get("content-disposition")).toMatch(/^attachment; filename="tollgate-usage-\d{4}-\d{2}-\d{2}\.csv"$/);
@@ -140,12 +140,12 @@ describe("large usage reads do not freeze the gateway", () => {
   });
 
   test("admin usage and the dashboard's usage pages stay responsive over 300k rows", async () => {
-    const console = createSession(srv.runtime.deps.store, { kind: "admin", accountId: null, ttlMs: 3_600_000 });
+    const console = await createSession(srv.runtime.deps.store, { kind: "admin", accountId: null, ttlMs: 3_600_000 });
     const op = { cookie: `tg_console=${console.token}` };
     const calls: [string, () => Promise<Response>][] = [
       ["/admin/usage", () => srv.admin("/admin/usage")],
-      ["/portal/usage", () => fetch(`${srv.url}/portal/usage`, { headers: portalCookie(b.accountId) })],
-      ["/portal", () => fetch(`${srv.url}/portal`, { headers: portalCookie(b.accountId) })],
+      ["/portal/usage", async () => fetch(`${srv.url}/portal/usage`, { headers: await portalCookie(b.accountId) })],
+      ["/portal", async () => fetch(`${srv.url}/portal`, { headers: await portalCookie(b.accountId) })],
       ["/console/usage", () => fetch(`${srv.url}/console/usage`, { headers: op })],
       ["/console/accounts/:id", () => fetch(`${srv.url}/console/accounts/${b.accountId}`, { headers: op })],
     ];

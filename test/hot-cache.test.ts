@@ -49,16 +49,16 @@ describe("key authentication", () => {
     const { gateway, cli } = open("keys");
     account(gateway, "acc_k", 0);
     const keys = new KeyAuthenticator(gateway);
-    const one = createKey(gateway, "sk-", "acc_k", {}, "admin");
-    const two = createKey(gateway, "sk-", "acc_k", {}, "admin");
+    const one = await createKey(gateway, "sk-", "acc_k", {}, "admin");
+    const two = await createKey(gateway, "sk-", "acc_k", {}, "admin");
     expect(keys.authenticate(one.key).keyId).toBe(one.row.id);
     expect(keys.authenticate(one.key).keyId).toBe(one.row.id);
-    revokeKey(gateway, one.row.id, "admin");
+    await revokeKey(gateway, one.row.id, "admin");
     expect(() => keys.authenticate(one.key)).toThrow("revoked");
 
     expect(keys.authenticate(two.key).keyId).toBe(two.row.id);
     await nextTurn();
-    revokeKey(cli, two.row.id, "cli");
+    await revokeKey(cli, two.row.id, "cli");
     await nextTurn();
     expect(() => keys.authenticate(two.key)).toThrow("revoked");
   });
@@ -68,7 +68,7 @@ describe("key authentication", () => {
     account(gateway, "acc_s", 5_000_000);
     const keys = new KeyAuthenticator(gateway);
     const store = new SqliteCreditStore(gateway, { holdTtlMs: 60_000 });
-    const k = createKey(gateway, "sk-", "acc_s", { spend_cap_micros: 1_000_000 }, "admin");
+    const k = await createKey(gateway, "sk-", "acc_s", { spend_cap_micros: 1_000_000 }, "admin");
     expect(store.keySpend(k.row.id)).toEqual({ spent: 0, held: 0, cap: 1_000_000 });
     store.reserve({ accountId: "acc_s", keyId: k.row.id, requestId: "r1", amount: 600_000 });
     await store.settle("r1", 400_000);

@@ -8,7 +8,7 @@ import { listAudit } from "../src/modules/audit/service";
 import { resolveAdminToken } from "../src/identity/admin-token";
 import { generateKey, getKeyRow, keyView, listKeys, revokeKey, rotateKey } from "../src/modules/keys/service";
 import { KeyAuthenticator } from "../src/gateway/key-auth";
-import { apiErrorOf, freshDb, manualClock, seedAccount, seedKey } from "./support/foundation";
+import { apiErrorOf, freshDb, manualClock, rejectionOf, seedAccount, seedKey } from "./support/foundation";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -21,6 +21,13 @@ function setup() {
   const auth = new KeyAuthenticator(db, clock.now);
   const acc = seedAccount(db, 1_000_000);
   return { db, clock, auth, acc };
+}
+
+/** The ApiError a promise rejects with. */
+async function apiErrorOfAsync(p: Promise<unknown>): Promise<ApiError> {
+  const e = await rejectionOf(p);
+  if (!(e instanceof ApiError)) throw new Error(`expected an ApiError, got ${String(e)}`);
+  return e;
 }
 
 function expectInvalidKey(fn: () => unknown, message?: RegExp) {
@@ -51,17 +58,17 @@ describe("key format and storage", () => {
     expect(chars.size).toBe(62);
   });
 
-  test("the database file and its WAL never contain a key or the admin token in plaintext", () => {
+  test("the database file and its WAL never contain a key or the admin token in plaintext", async () => {
     const dir = mkdtempSync("/tmp/tollgate-keys-");
     dirs.push(dir);
     const path = `${dir}/t.db`;
     const db = freshDb(path);
-    const admin = resolveAdminToken(db, undefined).generated!;
+    const admin = (await resolveAdminToken(db, undefined)).generated!;
     const acc = seedAccount(db, 1_000_000);
     const keys: string[] = [];
     for (let i = 0; i < 5; i++) keys.push(seedKey(db, acc, { name: `k${i}`, models: ["grok-4"] }).key);
     const first = seedKey(db, acc);
-    keys.push(first.key, rotateKey(db, first.row.id, 60, "admin").key);
+    keys.push(first.key, (await rotateKey(db, first.row.id, 60, "admin")).key);
     const auth = new KeyAuthenticator(db);
     for (const k of keys) auth.authenticate(k);
     auth.flushTouches();
@@ -93,7 +100,7 @@ describe("views", () => {
     const view = keyView(row);
     expect(view.display).toBe(`sk-tg-…${key.slice(-4)}`);
     expect(view.display).not.toContain(key.slice(6, -4));
-    const all = JSON.stringify(listKeys(db, acc).map((k) => keyView(k)));
+    const all = JSON.stringify((await listKeys(db, acc)).map((k) => keyView(k)));
     expect(all).not.toContain(key);
     expect(all).not.toContain(row.hash);
     expect(JSON.stringify((await listAudit(db, { limit: 100 })))).not.toContain(row.hash);
@@ -147,12 +154,12 @@ describe("authentication", () => {
     const { db, auth, acc } = setup();
     const { row, key } = seedKey(db, acc);
     auth.authenticate(key);
-    const revoked = revokeKey(db, row.id, "admin");
+    const revoked = await revokeKey(db, row.id, "admin");
     expect(keyView(revoked).status).toBe("revoked");
     expectInvalidKey(() => auth.authenticate(key), /revoked/);
-    revokeKey(db, row.id, "admin");
+    await revokeKey(db, row.id, "admin");
     expect((await listAudit(db, { limit: 100, targetId: row.id })).filter((a) => a.action === "key.revoke")).toHaveLength(1);
-    expect(apiErrorOf(() => revokeKey(db, "key_nope", "admin")).status).toBe(404);
+    expect((await apiErrorOfAsync(revokeKey(db, "key_nope", "admin"))).status).toBe(404);
   });
 
   test("a suspended account's keys are 401 until it is reactivated", async () => {
@@ -164,25 +171,25 @@ describe("authentication", () => {
     expect(auth.authenticate(key).accountId).toBe(acc);
   });
 
-  test("last-used times are batched: no write per request, one flush writes them", () => {
+  test("last-used times are batched: no write per request, one flush writes them", async () => {
     const { db, auth, acc, clock } = setup();
     const a = seedKey(db, acc);
     const b = seedKey(db, acc);
-    const lastUsed = (id: string) => getKeyRow(db, id).lastUsedAt;
+    const lastUsed = async (id: string) => (await getKeyRow(db, id)).lastUsedAt;
     auth.authenticate(a.key);
     clock.advance(1000);
     auth.authenticate(a.key);
     auth.authenticate(b.key);
-    expect(lastUsed(a.row.id)).toBeNull();
+    expect(await lastUsed(a.row.id)).toBeNull();
     expect(auth.flushTouches()).toBe(2);
-    expect(lastUsed(a.row.id)).toBe(clock.now());
-    expect(lastUsed(b.row.id)).toBe(clock.now());
+    expect(await lastUsed(a.row.id)).toBe(clock.now());
+    expect(await lastUsed(b.row.id)).toBe(clock.now());
     expect(auth.flushTouches()).toBe(0);
-    expect(keyView(getKeyRow(db, a.row.id)).last_used_at).toBe(Math.floor(clock.now() / 1000));
+    expect(keyView(await getKeyRow(db, a.row.id)).last_used_at).toBe(Math.floor(clock.now() / 1000));
   });
 });
 
-test("a busy database does not make the last-used flush throw; the times are kept for the next flush", () => {
+test("a busy database does not make the last-used flush throw; the times are kept for the next flush", async () => {
   const dir = mkdtempSync("/tmp/tollgate-keys-");
   dirs.push(dir);
   const db = freshDb(`${dir}/t.db`);
@@ -202,9 +209,9 @@ test("a busy database does not make the last-used flush throw; the times are kep
     other.sqlite.exec("ROLLBACK");
     other.sqlite.close();
   }
-  expect(getKeyRow(db, row.id).lastUsedAt).toBeNull();
+  expect((await getKeyRow(db, row.id)).lastUsedAt).toBeNull();
   expect(auth.flushTouches()).toBe(1);
-  expect(getKeyRow(db, row.id).lastUsedAt).toBe(42_000);
+  expect((await getKeyRow(db, row.id)).lastUsedAt).toBe(42_000);
   db.sqlite.close();
 });
 
@@ -213,56 +220,56 @@ describe("rotation", () => {
     const { db, auth, acc, clock } = setup();
     const expires = Math.floor(clock.now() / 1000) + 86_400;
     const old = seedKey(db, acc, { name: "prod", models: ["grok-4"], spend_cap_micros: 900, expires_at: expires }, clock.now());
-    const { row, key } = rotateKey(db, old.row.id, 0, "admin", clock.now());
+    const { row, key } = await rotateKey(db, old.row.id, 0, "admin", clock.now());
     expect(key).not.toBe(old.key);
     expect(row.id).not.toBe(old.row.id);
     expect(row).toMatchObject({ name: "prod", models: ["grok-4"], spendCapMicros: 900, expiresAt: expires * 1000, accountId: acc });
     expectInvalidKey(() => auth.authenticate(old.key), /revoked/);
     expect(auth.authenticate(key).keyId).toBe(row.id);
-    const oldRow = getKeyRow(db, old.row.id);
+    const oldRow = await getKeyRow(db, old.row.id);
     expect(keyView(oldRow, clock.now())).toMatchObject({ status: "revoked", rotated_to: row.id });
     const [a] = (await listAudit(db, { limit: 1, targetId: old.row.id }));
     expect(a!.action).toBe("key.rotate");
     expect(JSON.stringify(a)).not.toContain(old.row.hash);
   });
 
-  test("with grace: both keys work until the grace period ends (injected clock)", () => {
+  test("with grace: both keys work until the grace period ends (injected clock)", async () => {
     const { db, auth, acc, clock } = setup();
     const old = seedKey(db, acc, {}, clock.now());
-    const { key } = rotateKey(db, old.row.id, 300, "admin", clock.now());
+    const { key } = await rotateKey(db, old.row.id, 300, "admin", clock.now());
     clock.advance(299_999);
     expect(auth.authenticate(old.key).keyId).toBe(old.row.id);
-    expect(keyView(getKeyRow(db, old.row.id), clock.now()).status).toBe("active");
+    expect(keyView(await getKeyRow(db, old.row.id), clock.now()).status).toBe("active");
     clock.advance(1);
     expectInvalidKey(() => auth.authenticate(old.key), /expired/);
-    expect(keyView(getKeyRow(db, old.row.id), clock.now()).status).toBe("expired");
+    expect(keyView(await getKeyRow(db, old.row.id), clock.now()).status).toBe("expired");
     auth.authenticate(key);
   });
 
-  test("grace never extends an earlier expiry", () => {
+  test("grace never extends an earlier expiry", async () => {
     const { db, acc, clock } = setup();
     const expires = Math.floor(clock.now() / 1000) + 10;
     const old = seedKey(db, acc, { expires_at: expires }, clock.now());
-    rotateKey(db, old.row.id, 3600, "admin", clock.now());
-    expect(getKeyRow(db, old.row.id).expiresAt).toBe(expires * 1000);
+    await rotateKey(db, old.row.id, 3600, "admin", clock.now());
+    expect((await getKeyRow(db, old.row.id)).expiresAt).toBe(expires * 1000);
   });
 
-  test("the replacement inherits what the key already spent, so rotation does not reset its spend cap", () => {
+  test("the replacement inherits what the key already spent, so rotation does not reset its spend cap", async () => {
     const { db, acc, clock } = setup();
     const old = seedKey(db, acc, { spend_cap_micros: 1000 }, clock.now());
     db.sqlite.run("UPDATE api_keys SET spent_micros = 700 WHERE id = ?", [old.row.id]);
-    const { row } = rotateKey(db, old.row.id, 0, "admin", clock.now());
-    expect(getKeyRow(db, row.id).spentMicros).toBe(700);
+    const { row } = await rotateKey(db, old.row.id, 0, "admin", clock.now());
+    expect((await getKeyRow(db, row.id)).spentMicros).toBe(700);
   });
 
-  test("a revoked or unknown key cannot be rotated", () => {
+  test("a revoked or unknown key cannot be rotated", async () => {
     const { db, acc, clock } = setup();
     const old = seedKey(db, acc, {}, clock.now());
-    revokeKey(db, old.row.id, "admin", clock.now());
-    const e = apiErrorOf(() => rotateKey(db, old.row.id, 0, "admin", clock.now()));
+    await revokeKey(db, old.row.id, "admin", clock.now());
+    const e = await apiErrorOfAsync(rotateKey(db, old.row.id, 0, "admin", clock.now()));
     expect(e).toBeInstanceOf(ApiError);
     expect(e.status).toBe(400);
     expect(e.code).toBe("key_inactive");
-    expect(apiErrorOf(() => rotateKey(db, "key_nope", 0, "admin")).status).toBe(404);
+    expect((await apiErrorOfAsync(rotateKey(db, "key_nope", 0, "admin"))).status).toBe(404);
   });
 });

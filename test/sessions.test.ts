@@ -18,22 +18,22 @@ describe("web sessions", () => {
   test("a session is found by its cookie only, for its own kind, until it expires; only its hash is stored", async () => {
     const d = db();
     const acc = (await createAccount(d, { name: "A" }, "test"));
-    const s = createSession(d, { kind: "customer", accountId: acc.id, ttlMs: 60_000 }, 1_000);
-    expect(getSession(d, s.token, "customer", 2_000)).toMatchObject({ accountId: acc.id, csrf: s.csrf });
-    expect(getSession(d, s.token, "admin", 2_000)).toBeNull();
-    expect(getSession(d, s.token, "customer", 61_000)).toBeNull();
-    expect(getSession(d, `${s.token}x`, "customer", 2_000)).toBeNull();
-    expect(getSession(d, undefined, "customer", 2_000)).toBeNull();
+    const s = await createSession(d, { kind: "customer", accountId: acc.id, ttlMs: 60_000 }, 1_000);
+    expect(await getSession(d, s.token, "customer", 2_000)).toMatchObject({ accountId: acc.id, csrf: s.csrf });
+    expect(await getSession(d, s.token, "admin", 2_000)).toBeNull();
+    expect(await getSession(d, s.token, "customer", 61_000)).toBeNull();
+    expect(await getSession(d, `${s.token}x`, "customer", 2_000)).toBeNull();
+    expect(await getSession(d, undefined, "customer", 2_000)).toBeNull();
     const stored = JSON.stringify(d.sqlite.query("SELECT * FROM web_sessions").all());
     expect(stored).not.toContain(s.token);
-    deleteSession(d, s.token);
-    expect(getSession(d, s.token, "customer", 2_000)).toBeNull();
+    await deleteSession(d, s.token);
+    expect(await getSession(d, s.token, "customer", 2_000)).toBeNull();
   });
 
-  test("expired sessions are swept when a new one starts", () => {
+  test("expired sessions are swept when a new one starts", async () => {
     const d = db();
-    createSession(d, { kind: "admin", accountId: null, ttlMs: 10 }, 0);
-    createSession(d, { kind: "admin", accountId: null, ttlMs: 10 }, 1_000);
+    await createSession(d, { kind: "admin", accountId: null, ttlMs: 10 }, 0);
+    await createSession(d, { kind: "admin", accountId: null, ttlMs: 10 }, 1_000);
     expect(d.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM web_sessions").get()!.n).toBe(1);
   });
 
@@ -75,17 +75,17 @@ describe("invites and logins", () => {
   test("an invite is single-use, expires, and sets the login; only the token hash is stored", async () => {
     const d = db();
     const acc = (await createAccount(d, { name: "A", email: "Owner@Example.com" }, "test"));
-    const inv = createInvite(d, { accountId: acc.id, ttlMs: 1_000, actor: "admin", baseUrl: "https://gw.example/" }, 0);
+    const inv = await createInvite(d, { accountId: acc.id, ttlMs: 1_000, actor: "admin", baseUrl: "https://gw.example/" }, 0);
     expect(inv.email).toBe("owner@example.com");
     const token = inv.url.split("/").pop()!;
     expect(inv.url).toBe(`https://gw.example/portal/invite/${token}`);
     expect(JSON.stringify(d.sqlite.query("SELECT * FROM invites").all())).not.toContain(token);
-    expect(findInvite(d, token, 10)?.state).toBe("ok");
-    expect(findInvite(d, token, 1_000)?.state).toBe("expired");
-    expect(() => acceptInvite(d, token, { email: "owner@example.com", passwordHash: "h" }, 1_000)).toThrow("expired");
-    acceptInvite(d, token, { email: "owner@example.com", passwordHash: "h" }, 10);
-    expect(findLogin(d, "OWNER@example.com")?.accountId).toBe(acc.id);
-    expect(() => acceptInvite(d, token, { email: "owner@example.com", passwordHash: "h2" }, 20)).toThrow("already been used");
+    expect((await findInvite(d, token, 10))?.state).toBe("ok");
+    expect((await findInvite(d, token, 1_000))?.state).toBe("expired");
+    await expect(acceptInvite(d, token, { email: "owner@example.com", passwordHash: "h" }, 1_000)).rejects.toThrow("expired");
+    await acceptInvite(d, token, { email: "owner@example.com", passwordHash: "h" }, 10);
+    expect((await findLogin(d, "OWNER@example.com"))?.accountId).toBe(acc.id);
+    await expect(acceptInvite(d, token, { email: "owner@example.com", passwordHash: "h2" }, 20)).rejects.toThrow("already been used");
     const audit = d.sqlite.query<{ action: string }, []>("SELECT action FROM audit_log ORDER BY id").all().map((r) => r.action);
     expect(audit).toContain("account.invite");
     expect(audit).toContain("login.set_password");
@@ -95,23 +95,23 @@ describe("invites and logins", () => {
     const d = db();
     const a = (await createAccount(d, { name: "A" }, "test"));
     const b = (await createAccount(d, { name: "B" }, "test"));
-    const tok = (id: string) => createInvite(d, { accountId: id, ttlMs: 10_000, actor: "admin", baseUrl: "http://x" }, 0).url.split("/").pop()!;
-    acceptInvite(d, tok(a.id), { email: "x@example.com", passwordHash: "h1" }, 1);
-    expect(() => acceptInvite(d, tok(b.id), { email: "x@example.com", passwordHash: "h" }, 1)).toThrow("already used by another account");
-    const s = createSession(d, { kind: "customer", accountId: a.id, ttlMs: 10_000 }, 2);
-    acceptInvite(d, tok(a.id), { email: "x@example.com", passwordHash: "h2" }, 3);
-    expect(findLogin(d, "x@example.com")?.passwordHash).toBe("h2");
-    expect(getSession(d, s.token, "customer", 4)).toBeNull();
+    const tok = async (id: string) => (await createInvite(d, { accountId: id, ttlMs: 10_000, actor: "admin", baseUrl: "http://x" }, 0)).url.split("/").pop()!;
+    await acceptInvite(d, await tok(a.id), { email: "x@example.com", passwordHash: "h1" }, 1);
+    await expect(acceptInvite(d, await tok(b.id), { email: "x@example.com", passwordHash: "h" }, 1)).rejects.toThrow("already used by another account");
+    const s = await createSession(d, { kind: "customer", accountId: a.id, ttlMs: 10_000 }, 2);
+    await acceptInvite(d, await tok(a.id), { email: "x@example.com", passwordHash: "h2" }, 3);
+    expect((await findLogin(d, "x@example.com"))?.passwordHash).toBe("h2");
+    expect(await getSession(d, s.token, "customer", 4)).toBeNull();
   });
 
-  test("sign-up creates account, login and starter credit atomically; a taken email changes nothing", () => {
+  test("sign-up creates account, login and starter credit atomically; a taken email changes nothing", async () => {
     const d = db();
-    const acc = signUp(d, { name: "New", email: "new@example.com", passwordHash: "h", starterMicros: 2_000_000 }, 5);
+    const acc = await signUp(d, { name: "New", email: "new@example.com", passwordHash: "h", starterMicros: 2_000_000 }, 5);
     expect(acc.balanceMicros).toBe(2_000_000);
     expect(acc.lifetimeTopupMicros).toBe(0);
     const ledger = d.sqlite.query<{ kind: string; ref: string }, []>("SELECT kind, ref FROM ledger_entries").all();
     expect(ledger).toEqual([{ kind: "adjustment", ref: "signup" }]);
-    expect(() => signUp(d, { name: "Dup", email: "new@example.com", passwordHash: "h", starterMicros: 1 }, 6)).toThrow("already used");
+    await expect(signUp(d, { name: "Dup", email: "new@example.com", passwordHash: "h", starterMicros: 1 }, 6)).rejects.toThrow("already used");
     expect(d.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM accounts").get()!.n).toBe(1);
   });
 });

@@ -24,11 +24,11 @@ export const planCommand: LeafCommand = {
   summary: "Show an account's rate-limit plan, or move it to a configured plan (applies from the next request)",
   args: ["<account-id>", "[plan]"],
   examples: ["tollgate accounts plan acc_123", "tollgate accounts plan acc_123 pro --json"],
-  run(ctx, parsed) {
+  async run(ctx, parsed) {
     const [id, plan] = positionals(parsed, this, "accounts plan");
     const config = ctx.config();
-    const before = getAccountPlan(ctx.store(), config, id!).plan;
-    const p = planView(plan === undefined ? getAccountPlan(ctx.store(), config, id!) : setAccountPlan(ctx.store(), config, id!, plan, CLI_ACTOR));
+    const before = (await getAccountPlan(ctx.store(), config, id!)).plan;
+    const p = planView(plan === undefined ? await getAccountPlan(ctx.store(), config, id!) : await setAccountPlan(ctx.store(), config, id!, plan, CLI_ACTOR));
     const headline = plan === undefined ? [] : [before === p.plan ? `${id} is already on plan ${p.plan}` : `moved ${id} from plan ${before} to ${p.plan}`];
     ctx.print(p, () => [...headline, ...planLines(p)]);
   },

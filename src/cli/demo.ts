@@ -30,8 +30,8 @@ function demoConfig(base: Config, mockUrl: string, dbPath: string): Config {
  * Where the portal and the console are and how to sign in to each: a one-time invite link for the
  * demo customer (as `tollgate accounts invite` prints), and the admin token for the console.
  */
-function dashboardLines(runtime: Runtime, accountId: string, origin: string): string[] {
-  const invite = createInvite(runtime.deps.store, { accountId, email: "demo@example.com", ttlMs: 24 * 3_600_000, actor: "demo", baseUrl: origin });
+async function dashboardLines(runtime: Runtime, accountId: string, origin: string): Promise<string[]> {
+  const invite = await createInvite(runtime.deps.store, { accountId, email: "demo@example.com", ttlMs: 24 * 3_600_000, actor: "demo", baseUrl: origin });
   const token = runtime.generatedAdminToken;
   return [
     `portal         ${origin}/portal`,
@@ -53,7 +53,7 @@ export const demoCommand: LeafCommand = {
     const { store } = runtime.deps;
     const account = await createAccount(store, { name: "Demo customer", email: "demo@example.com" }, "demo");
     postCredit(store, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
-    const { key } = createKey(store, config.key_prefix, account.id, { name: "demo key" }, "demo");
+    const { key } = await createKey(store, config.key_prefix, account.id, { name: "demo key" }, "demo");
     const server = startServer(runtime);
     const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
     const base = `http://${host}:${server.port}/v1`;
@@ -69,7 +69,7 @@ export const demoCommand: LeafCommand = {
     out(`demo account   ${account.id} with ${microsToUsd(DEMO_CREDITS)} USD of credits`);
     out(`demo API key   ${key}`);
     out(`API docs       http://${host}:${server.port}/swagger`);
-    for (const line of dashboardLines(runtime, account.id, `http://${host}:${server.port}`)) out(line);
+    for (const line of await dashboardLines(runtime, account.id, `http://${host}:${server.port}`)) out(line);
     out("");
     out("Stream a completion with curl:");
     out(`  curl -N ${base}/chat/completions -H "Authorization: Bearer ${key}" \\`);

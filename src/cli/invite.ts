@@ -18,11 +18,11 @@ export const inviteCommand: LeafCommand = {
     email: { type: "string", value: "<email>", describe: "pre-fill the sign-in email (default: the account's email)" },
   },
   examples: ["tollgate accounts invite acc_123", "tollgate accounts invite acc_123 --email ops@acme.test --json"],
-  run(ctx, parsed) {
+  async run(ctx, parsed) {
     const [accountId] = positionals(parsed, this, "accounts invite");
     const body = validate(InviteBody, { email: parsed.options.email }, (f) => `--${f}`);
     const config = ctx.config();
-    const invite = createInvite(ctx.store(), {
+    const invite = await createInvite(ctx.store(), {
       accountId: accountId!,
       email: body.email,
       ttlMs: config.invite_ttl_hours * 3_600_000,

@@ -73,14 +73,14 @@ export const keysUpdateCommand: LeafCommand = {
     "tollgate keys update key_123 --spend-cap 100 --models grok-4",
     "tollgate keys update key_123 --budget 50 --budget-period month --rpm 60 --json",
   ],
-  run(ctx: CliContext, parsed: Parsed) {
+  async run(ctx: CliContext, parsed: Parsed) {
     const [id] = positionals(parsed, this, "keys update");
     const body = validate(UpdateKeyBody, bodyOf(parsed.options), (f) => `--${f.split(".")[0]!.replace(/_/g, "-")}`);
     if (Object.keys(body).length === 0) throw new UsageError("keys update: give at least one change; see 'tollgate keys update --help'");
     const config = ctx.config();
     const now = Date.now();
-    const row = updateKey(ctx.store(), id!, body, { actor: CLI_ACTOR, now, policy: config, models: config.models.map((m) => m.id) });
-    const k = { ...keyView(row, now), limits: keyOverrides(ctx.store(), row.id) };
+    const row = await updateKey(ctx.store(), id!, body, { actor: CLI_ACTOR, now, policy: config, models: config.models.map((m) => m.id) });
+    const k = { ...keyView(row, now), limits: await keyOverrides(ctx.store(), row.id) };
     const limit = (v: number | null) => (v === null ? "plan" : String(v));
     ctx.print(k, () => [
       `updated ${k.id}`,

@@ -57,7 +57,7 @@ export const keysCommand: GroupCommand = {
         "tollgate keys create acc_123 --name ci --models grok-4,grok-3 --spend-cap 50",
         "KEY=$(tollgate keys create acc_123 --json | jq -r .key)",
       ],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [accountId] = positionals(parsed, this, "keys create");
         const o = parsed.options;
         let models: string[] | undefined;
@@ -80,7 +80,7 @@ export const keysCommand: GroupCommand = {
           },
           (f) => ({ expires_at: "--expires", spend_cap_micros: "--spend-cap" })[f] ?? `--${f.split(".")[0]}`,
         );
-        const { row, key } = createKey(ctx.store(), ctx.config().key_prefix, accountId!, input, CLI_ACTOR);
+        const { row, key } = await createKey(ctx.store(), ctx.config().key_prefix, accountId!, input, CLI_ACTOR);
         printCreated(ctx, keyView(row), key, `created key ${row.id} for account ${row.accountId}`);
       },
     },
@@ -91,7 +91,7 @@ export const keysCommand: GroupCommand = {
       async run(ctx, parsed) {
         const [accountId] = positionals(parsed, this, "keys list");
         await getAccountRow(ctx.store(), accountId!);
-        const data = listKeys(ctx.store(), accountId!).map((k) => keyView(k));
+        const data = (await listKeys(ctx.store(), accountId!)).map((k) => keyView(k));
         ctx.print({ object: "list", data }, () =>
           data.length === 0
             ? `no keys for ${accountId}`
@@ -111,9 +111,9 @@ export const keysCommand: GroupCommand = {
     show: {
       summary: "One API key",
       args: ["<key-id>"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "keys show");
-        const k = keyView(getKeyRow(ctx.store(), id!));
+        const k = keyView(await getKeyRow(ctx.store(), id!));
         ctx.print(k, () => keyLines(k));
       },
     },
@@ -124,7 +124,7 @@ export const keysCommand: GroupCommand = {
         grace: { type: "string", value: "<seconds>", describe: "how long the old key stays valid (default 0: revoked at once)" },
       },
       examples: ["tollgate keys rotate key_123 --grace 3600"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "keys rotate");
         const grace = parsed.options.grace;
         const { grace_seconds } = validate(
@@ -132,7 +132,7 @@ export const keysCommand: GroupCommand = {
           { grace_seconds: grace === undefined ? undefined : /^-?\d+$/.test(String(grace)) ? Number(grace) : grace },
           () => "--grace",
         );
-        const { row, key } = rotateKey(ctx.store(), id!, grace_seconds, CLI_ACTOR);
+        const { row, key } = await rotateKey(ctx.store(), id!, grace_seconds, CLI_ACTOR);
         const old = grace_seconds === 0 ? "revoked now" : `valid for ${grace_seconds} more second(s)`;
         printCreated(ctx, keyView(row), key, `rotated ${id} (${old}); new key ${row.id}`);
       },
@@ -142,9 +142,9 @@ export const keysCommand: GroupCommand = {
       summary: "Revoke a key (takes effect on the next request)",
       args: ["<key-id>"],
       examples: ["tollgate keys revoke key_123"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "keys revoke");
-        const k = keyView(revokeKey(ctx.store(), id!, CLI_ACTOR));
+        const k = keyView(await revokeKey(ctx.store(), id!, CLI_ACTOR));
         ctx.print(k, () => [`revoked ${k.id}`, ...keyLines(k)]);
       },
     },

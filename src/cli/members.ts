@@ -23,8 +23,8 @@ function viewDeps(ctx: CliContext): MemberViewDeps {
   return { store, now: Date.now, credits: { budgetClock: clock, budgets: (q) => book.states({ capKeyId: null, keyRule: null, keyHeld: 0, memberId: q.memberId }) } };
 }
 
-const views = (ctx: CliContext, accountId: string, ids?: string[]) =>
-  memberViews(viewDeps(ctx), accountId, ids ? ids.map((id) => getMemberRow(ctx.store(), id)) : listMemberRows(ctx.store(), accountId));
+const views = async (ctx: CliContext, accountId: string, ids?: string[]) =>
+  memberViews(viewDeps(ctx), accountId, ids ? await Promise.all(ids.map((id) => getMemberRow(ctx.store(), id))) : await listMemberRows(ctx.store(), accountId));
 
 const budgetText = (m: MemberViewT) => (m.budget ? `${microsToUsd(m.budget.amount_micros)} USD per ${m.budget.period}` : "none");
 
@@ -53,7 +53,7 @@ export const membersCommand: GroupCommand = {
       async run(ctx, parsed) {
         const [accountId] = positionals(parsed, this, "members list");
         await getAccountRow(ctx.store(), accountId!);
-        const data = views(ctx, accountId!);
+        const data = await views(ctx, accountId!);
         ctx.print({ object: "list", data }, () =>
           data.length === 0
             ? `no members for ${accountId} (invite the owner with 'tollgate accounts invite')`
@@ -69,12 +69,12 @@ export const membersCommand: GroupCommand = {
       args: ["<account-id>", "<email>"],
       options: { role: { type: "string", value: "<admin|member>", describe: "admin: all keys and usage; member (default): their own" } },
       examples: ["tollgate members invite acc_123 dev@acme.test --role admin"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [accountId, email] = positionals(parsed, this, "members invite");
         const body = validate(InviteMemberBody, { email, role: parsed.options.role }, (f) => (f === "email" ? "email" : `--${f}`));
         const config = ctx.config();
-        const r = inviteMember(ctx.store(), { accountId: accountId!, ...body, ttlMs: config.invite_ttl_hours * 3_600_000, actor: CLI_ACTOR, baseUrl: dashboardBase(config) });
-        const m = views(ctx, accountId!, [r.member.id])[0]!;
+        const r = await inviteMember(ctx.store(), { accountId: accountId!, ...body, ttlMs: config.invite_ttl_hours * 3_600_000, actor: CLI_ACTOR, baseUrl: dashboardBase(config) });
+        const m = (await views(ctx, accountId!, [r.member.id]))[0]!;
         ctx.print({ object: "member_invite", member: m, invite: r.invite }, () => [
           `invited ${m.email} as ${m.role} (member ${m.id}); send them this link (shown once):`, r.invite.url, ...pairs([["expires", isoTime(r.invite.expires_at * 1000)]]),
         ]);
@@ -83,11 +83,11 @@ export const membersCommand: GroupCommand = {
     role: {
       summary: "Make a member an admin or a member (the owner's role stays)",
       args: ["<member-id>", "<admin|member>"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [id, roleText] = positionals(parsed, this, "members role");
         const role = validate(GrantedRole, roleText, () => "role");
-        const row = setMemberRole(ctx.store(), id!, role, CLI_ACTOR);
-        const m = views(ctx, row.accountId, [row.id])[0]!;
+        const row = await setMemberRole(ctx.store(), id!, role, CLI_ACTOR);
+        const m = (await views(ctx, row.accountId, [row.id]))[0]!;
         ctx.print(m, () => [`${m.email ?? m.id} is now ${m.role}`, ...memberLines(m)]);
       },
     },
@@ -96,14 +96,14 @@ export const membersCommand: GroupCommand = {
       args: ["<member-id>", "<usd|none>"],
       options: { period: { type: "string", value: "<day|week|month>", describe: "the budget's period (default month)" } },
       examples: ["tollgate members budget mem_123 200 --period month", "tollgate members budget mem_123 none"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [id, amount] = positionals(parsed, this, "members budget");
         const period = String(parsed.options.period ?? "month");
         if (period !== "day" && period !== "week" && period !== "month") throw new UsageError(`--period: expected day, week or month, got ${JSON.stringify(period)}`);
         const micros = amount === "none" ? null : parseUsd(amount!, "usd");
         if (micros !== null && micros <= 0) throw new UsageError("usd: must be greater than zero (or none)");
-        const row = setMemberBudget(ctx.store(), id!, micros === null ? null : { period, amount_micros: micros }, CLI_ACTOR);
-        const m = views(ctx, row.accountId, [row.id])[0]!;
+        const row = await setMemberBudget(ctx.store(), id!, micros === null ? null : { period, amount_micros: micros }, CLI_ACTOR);
+        const m = (await views(ctx, row.accountId, [row.id]))[0]!;
         ctx.print(m, () => [`budget of ${m.email ?? m.id}: ${budgetText(m)}`, ...memberLines(m)]);
       },
     },
@@ -112,11 +112,11 @@ export const membersCommand: GroupCommand = {
       args: ["<member-id>"],
       options: { grace: { type: "string", value: "<seconds>", describe: "how long their keys keep working" } },
       examples: ["tollgate members remove mem_123 --grace 86400"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "members remove");
         const { grace_seconds } = validate(RemoveMemberQuery, { grace_seconds: parsed.options.grace }, () => "--grace");
-        const r = removeMember(ctx.store(), id!, grace_seconds, CLI_ACTOR);
-        const m = views(ctx, r.member.accountId, [r.member.id])[0]!;
+        const r = await removeMember(ctx.store(), id!, grace_seconds, CLI_ACTOR);
+        const m = (await views(ctx, r.member.accountId, [r.member.id]))[0]!;
         const keys = { revoked_keys: r.keys, keys_stop_at: Math.floor(r.stopAt / 1000) };
         ctx.print({ ...m, ...keys }, () => [
           `removed ${m.email ?? m.id}; ${r.keys.length} key(s) ${grace_seconds === 0 ? "revoked now" : `stop at ${isoTime(r.stopAt)}`}`,

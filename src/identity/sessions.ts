@@ -1,8 +1,11 @@
-import { eq, lt } from "drizzle-orm";
-import type { SqliteStore } from "../store/sqlite-store";
-import { webSessions } from "../store/schema";
+import { and, eq, isNull, lt, or } from "drizzle-orm";
+import type { Store } from "../store/store";
+import { get, run, type Q, type Work } from "../store/work";
 import { safeEqual, sha256Hex } from "../lib/crypto";
+import { errors } from "../lib/errors";
 import { randomBase62 } from "../lib/ids";
+import type { AccountRow } from "../modules/accounts/service";
+import type { MemberRow } from "./members";
 
 export type SessionKind = "customer" | "admin";
 
@@ -18,44 +21,68 @@ export interface WebSession {
 }
 
 /** Starts a session; the cookie value is returned, only its SHA-256 is stored. */
-export function createSession(
-  store: SqliteStore,
+export async function createSession(
+  store: Store,
   s: { kind: SessionKind; accountId: string | null; memberId?: string | null; ttlMs: number },
   now = Date.now(),
-): WebSession {
+): Promise<WebSession> {
   const token = randomBase62(43);
   const csrf = randomBase62(32);
   const expiresAt = now + s.ttlMs;
-  store.write(() => {
+  await store.tx(function* (q) {
+    const w = q.t.webSessions;
     // Housekeeping piggybacks on sign-in, so expired rows never pile up.
-    store.db.delete(webSessions).where(lt(webSessions.expiresAt, now)).run();
-    store.db.insert(webSessions)
-      .values({ idHash: sha256Hex(token), kind: s.kind, accountId: s.accountId, memberId: s.memberId ?? null, csrf, expiresAt, createdAt: now })
-      .run();
+    yield* run(q.db.delete(w).where(lt(w.expiresAt, now)));
+    yield* run(q.db.insert(w).values({ idHash: sha256Hex(token), kind: s.kind, accountId: s.accountId, memberId: s.memberId ?? null, csrf, expiresAt, createdAt: now }));
   });
   return { kind: s.kind, accountId: s.accountId, memberId: s.memberId ?? null, csrf, expiresAt, token };
 }
 
-export function getSession(store: SqliteStore, token: string | undefined, kind: SessionKind, now = Date.now()): WebSession | null {
-  if (!token || token.length > 100) return null;
-  const row = store.db.select().from(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).get();
+/** A cookie value worth looking up (a longer one is no token of ours). */
+const plausible = (token: string | undefined): token is string => !!token && token.length <= 100;
+
+/** The session of a cookie, if open: one indexed read (every dashboard page asks). */
+export async function getSession(store: Store, token: string | undefined, kind: SessionKind, now = Date.now()): Promise<WebSession | null> {
+  if (!plausible(token)) return null;
+  const row = await store.read((q) => get(q.db.select().from(q.t.webSessions).where(eq(q.t.webSessions.idHash, sha256Hex(token)))));
   if (!row || row.kind !== kind || row.expiresAt <= now) return null;
   return { kind: row.kind, accountId: row.accountId, memberId: row.memberId, csrf: row.csrf, expiresAt: row.expiresAt, token };
 }
 
-export function deleteSession(store: SqliteStore, token: string): void {
-  store.write(() => store.db.delete(webSessions).where(eq(webSessions.idHash, sha256Hex(token))).run());
+/**
+ * A portal session with its account and signed-in member, in one indexed query (the portal reads
+ * it on every page). The member is null for a session from before teams, or one since deleted.
+ */
+export async function getPortalSession(
+  store: Store,
+  token: string | undefined,
+  now = Date.now(),
+): Promise<{ session: WebSession; account: AccountRow; member: MemberRow | null } | null> {
+  if (!plausible(token)) return null;
+  const found = await store.read((q) => {
+    const { webSessions: w, accounts: a, accountMembers: m } = q.t;
+    return get(q.db.select({ s: w, a, m }).from(w).leftJoin(a, eq(a.id, w.accountId)).leftJoin(m, eq(m.id, w.memberId)).where(eq(w.idHash, sha256Hex(token))));
+  });
+  const row = found?.s;
+  if (!row || row.kind !== "customer" || row.expiresAt <= now) return null;
+  if (!found.a) throw errors.notFound(`Account ${row.accountId}`, "id");
+  const session: WebSession = { kind: row.kind, accountId: row.accountId, memberId: row.memberId, csrf: row.csrf, expiresAt: row.expiresAt, token };
+  return { session, account: found.a, member: found.m };
+}
+
+/** Ends a session (sign-out, or its member was removed). */
+export async function deleteSession(store: Store, token: string): Promise<void> {
+  await store.tx((q) => run(q.db.delete(q.t.webSessions).where(eq(q.t.webSessions.idHash, sha256Hex(token)))), { notify: true });
 }
 
 /**
  * Signs one member out everywhere (password reset, removal); the owner's sessions include those
- * from before teams (no member). Call inside the caller's write transaction.
+ * from before teams (no member). Part of the caller's unit of work, which commits with notify.
  */
-export function deleteMemberSessions(store: SqliteStore, m: { id: string; accountId: string; role: string }): number {
-  const legacy = m.role === "owner" ? " OR member_id IS NULL" : "";
-  return store.sqlite
-    .query(`DELETE FROM web_sessions WHERE kind = 'customer' AND account_id = ? AND (member_id = ?${legacy})`)
-    .run(m.accountId, m.id).changes;
+export function* deleteMemberSessions(q: Q, m: { id: string; accountId: string; role: string }): Work<number> {
+  const w = q.t.webSessions;
+  const whose = m.role === "owner" ? or(eq(w.memberId, m.id), isNull(w.memberId)) : eq(w.memberId, m.id);
+  return (yield* run(q.db.delete(w).where(and(eq(w.kind, "customer"), eq(w.accountId, m.accountId), whose)))).changes;
 }
 
 export function checkCsrf(expected: string, presented: unknown): boolean {

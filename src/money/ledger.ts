@@ -5,7 +5,7 @@ import { errors } from "../lib/errors";
 import { MAX_BALANCE_MICROS, microsToUsd } from "./units";
 import { getAccountRowSync } from "../modules/accounts/service";
 import { audit } from "../modules/audit/service";
-import { applyTier } from "../modules/ratelimit/service";
+import { applyTierSync } from "../modules/ratelimit/service";
 import { once } from "./idempotency";
 import { journalPath, readJournal } from "./settle-journal";
 import { increment } from "../lib/tally";
@@ -82,7 +82,7 @@ export function applyCredit(store: SqliteStore, p: Omit<PostCredit, "idempotency
     after: { balance_micros: balance, amount_micros: p.amountMicros, note: p.note ?? null, ledger_id: entry.id },
   }, now);
   // Usage tiers: a top-up may move the account to a higher plan (same transaction, audited).
-  if (topup > 0) applyTier(store, p.accountId, "system", now);
+  if (topup > 0) applyTierSync(store, p.accountId, "system", now);
   return ledgerView(entry);
 }
 

@@ -5,12 +5,12 @@ import { ChatMetrics } from "../gateway/metrics";
 import { DeferredRequests, pendingDeferred } from "../gateway/deferred";
 import { StoredObjects } from "../gateway/stored-objects";
 import { createUpstreams } from "../gateway/upstream/upstreams";
-import { endStaleConsoleSessions, resolveAdminToken } from "../identity/admin-token";
+import { endStaleConsoleSessionsSync, resolveAdminTokenSync } from "../identity/admin-token";
 import { createLog, type Log } from "../lib/log";
 import { AlertNotifier } from "../modules/alerts/notifier";
 import { AlertService } from "../modules/alerts/service";
 import { stripeFromConfig } from "../modules/billing/stripe-client";
-import { installPolicy, sqliteBucketStore } from "../modules/ratelimit/service";
+import { installPolicySync, sqliteBucketStore } from "../modules/ratelimit/service";
 import { journalPath, SettleJournal } from "../money/settle-journal";
 import { SqliteCreditStore } from "../money/sqlite-credit-store";
 import { BudgetClock } from "../money/budget-clock";
@@ -63,11 +63,11 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   });
   // Holds persisted by a previous process belong to requests that died with it.
   const recoveredHolds = credits.recover();
-  const admin = resolveAdminToken(store, config.admin_token);
+  const admin = resolveAdminTokenSync(store, config.admin_token);
   // Console sessions opened with another admin token end here (the token changed since).
-  endStaleConsoleSessions(store, admin.hash);
+  endStaleConsoleSessionsSync(store, admin.hash);
   // Plans and tiers go into the database (tiers apply wherever credits are added); buckets are restored.
-  installPolicy(store, config, now());
+  installPolicySync(store, config, now());
   const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(store) });
   const deferred = new DeferredRequests(store);
   // Deferred completions still waiting keep their holds across restarts.

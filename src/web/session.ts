@@ -4,9 +4,9 @@ import { clearCookie, readCookies, setCookie } from "./cookies";
 import { ApiError, errors } from "../lib/errors";
 import { htmlResponse, redirectResponse, type HeaderPairs } from "./html";
 import { errorPage, type Flash } from "./layout";
-import { getAccountRowSync, type AccountRow } from "../modules/accounts/service";
-import { getMemberRow, memberStatus, ownerMember, type Role } from "../identity/members";
-import { checkCsrf, deleteSession, getSession, LoginThrottle, type SessionKind, type WebSession } from "../identity/sessions";
+import type { AccountRow } from "../modules/accounts/service";
+import { memberStatus, ownerMember, type MemberRow, type Role } from "../identity/members";
+import { checkCsrf, deleteSession, getPortalSession, getSession, LoginThrottle, type SessionKind, type WebSession } from "../identity/sessions";
 
 export const COOKIE: Record<SessionKind, { name: string; path: string; login: string }> = {
   customer: { name: "tg_portal", path: "/portal", login: "/portal/login" },
@@ -79,20 +79,17 @@ export interface PortalUser {
   member: { id: string | null; role: Role };
 }
 
-/** The signed-in member of a portal session, or null when they were removed (the session ends). */
-function portalMember(deps: AppDeps, s: WebSession, account: AccountRow): { id: string | null; role: Role; email: string } | null {
+/**
+ * The signed-in member of a portal session (`m`, read with it), or null when they were removed
+ * (the session ends).
+ */
+async function portalMember(deps: AppDeps, s: WebSession, account: AccountRow, m: MemberRow | null): Promise<{ id: string | null; role: Role; email: string } | null> {
   if (s.memberId) {
-    let m;
-    try {
-      m = getMemberRow(deps.store, s.memberId);
-    } catch {
-      return null;
-    }
-    if (m.accountId !== account.id || memberStatus(m) !== "active") return null;
+    if (!m || m.accountId !== account.id || memberStatus(m) !== "active") return null;
     return { id: m.id, role: m.role, email: m.email ?? account.name };
   }
   // A session from before teams was the one login's: the owner's.
-  const owner = ownerMember(deps.store, account.id);
+  const owner = await ownerMember(deps.store, account.id);
   return { id: owner?.id ?? null, role: "owner", email: owner?.email ?? account.email ?? account.name };
 }
 
@@ -111,10 +108,9 @@ function toSignIn(kind: SessionKind, ctx: Ctx): unknown {
   return status(303, "");
 }
 
-function guard(deps: AppDeps, kind: SessionKind, ctx: Ctx): { session: WebSession } | { stop: unknown } {
+/** Refuses a state-changing request without the session's CSRF token or from another site. */
+function guard(deps: AppDeps, kind: SessionKind, ctx: Ctx, session: WebSession | null): { session: WebSession } | { stop: unknown } {
   const { request, set, status } = ctx;
-  const c = COOKIE[kind];
-  const session = getSession(deps.store, readCookies(request.headers.get("cookie"))[c.name], kind, deps.now());
   if (!session) return { stop: toSignIn(kind, ctx) };
   if (request.method !== "GET" && request.method !== "HEAD") {
     const token = (ctx.body as Record<string, unknown> | null | undefined)?._csrf;
@@ -127,6 +123,8 @@ function guard(deps: AppDeps, kind: SessionKind, ctx: Ctx): { session: WebSessio
   }
   return { session };
 }
+
+const cookieOf = (ctx: Ctx, kind: SessionKind) => readCookies(ctx.request.headers.get("cookie"))[COOKIE[kind].name];
 
 /** What a suspended account is told it cannot do, by form. */
 const SUSPENDED: [RegExp, string][] = [
@@ -182,14 +180,16 @@ function refuseNonOwner(ctx: Ctx, role: Role): unknown {
 export const webAuthPlugin = (deps: AppDeps) =>
   new Elysia({ name: "web-auth" }).macro({
     portal: {
-      resolve(ctx) {
-        const g = guard(deps, "customer", ctx as unknown as Ctx);
+      async resolve(ctx) {
+        // The session, its account and its member in one read (see getPortalSession).
+        const found = await getPortalSession(deps.store, cookieOf(ctx as unknown as Ctx, "customer"), deps.now());
+        const g = guard(deps, "customer", ctx as unknown as Ctx, found?.session ?? null);
         if ("stop" in g) return g.stop as never;
-        const account = getAccountRowSync(deps.store, g.session.accountId!);
-        const member = portalMember(deps, g.session, account);
+        const account = found!.account;
+        const member = await portalMember(deps, g.session, account, found!.member);
         if (!member) {
           // Removed from the account: this session ends with the next request.
-          deleteSession(deps.store, g.session.token);
+          await deleteSession(deps.store, g.session.token);
           return toSignIn("customer", ctx as unknown as Ctx) as never;
         }
         const ownerOnly = refuseNonOwner(ctx as unknown as Ctx, member.role);
@@ -201,8 +201,9 @@ export const webAuthPlugin = (deps: AppDeps) =>
       },
     },
     console: {
-      resolve(ctx) {
-        const g = guard(deps, "admin", ctx as unknown as Ctx);
+      async resolve(ctx) {
+        const session = await getSession(deps.store, cookieOf(ctx as unknown as Ctx, "admin"), "admin", deps.now());
+        const g = guard(deps, "admin", ctx as unknown as Ctx, session);
         if ("stop" in g) return g.stop as never;
         return { operator: { session: g.session, actor: "admin:console" } };
       },

@@ -1,6 +1,6 @@
 import { SqliteStore } from "../../src/store/sqlite-store";
 import { insertAccount } from "../../src/modules/accounts/service";
-import { createKey } from "../../src/modules/keys/service";
+import { insertKey } from "../../src/modules/keys/service";
 import type { CreateKeyInput } from "../../src/modules/keys/model";
 import { postCredit } from "../../src/money/ledger";
 import { ApiError } from "../../src/lib/errors";
@@ -19,8 +19,8 @@ export function seedAccount(db: SqliteStore, micros = 0, name = "Acme"): string 
   return id;
 }
 
-export function seedKey(db: SqliteStore, accountId: string, input: CreateKeyInput = {}, now?: number) {
-  return createKey(db, "sk-tg-", accountId, input, "test", now);
+export function seedKey(db: SqliteStore, accountId: string, input: CreateKeyInput = {}, now = Date.now()) {
+  return db.txSync((q) => insertKey(q, { prefix: "sk-tg-", accountId, input, actor: "test" }, now), { durable: true });
 }
 
 /** A controllable clock for code that takes `now: () => number`. */

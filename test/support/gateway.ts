@@ -101,7 +101,7 @@ export function gatewayClient(
     },
     me: (k, via = "authorization") => fetch(`${url}/v1/me`, { headers: via === "authorization" ? { authorization: `Bearer ${k}` } : { "x-api-key": k } }),
     balance: async (accountId) => (await account(accountId)).balance_micros,
-    session: async (kind, accountId) => opts.withStore((store) => createSession(store, { kind, accountId, ttlMs: 3_600_000 }).token),
+    session: async (kind, accountId) => (await opts.withStore((store) => createSession(store, { kind, accountId, ttlMs: 3_600_000 }))).token,
   };
 }
 

@@ -12,10 +12,10 @@ export const loginsModule = (deps: ModuleDeps) =>
     .use(deps.auth)
     .post(
       "/:id/invite",
-      ({ params, body, actor, request, status }) =>
+      async ({ params, body, actor, request, status }) =>
         status(
           201,
-          createInvite(deps.store, {
+          await createInvite(deps.store, {
             accountId: params.id,
             email: body?.email,
             ttlMs: deps.config.invite_ttl_hours * 3_600_000,

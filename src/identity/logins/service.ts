@@ -1,13 +1,15 @@
-import { and, eq, gt, isNull, ne, or } from "drizzle-orm";
-import type { SqliteStore } from "../../store/sqlite-store";
-import { accountMembers, accounts, invites } from "../../store/schema";
+import { and, eq, gt, isNull, ne, or, sql } from "drizzle-orm";
+import type { invites } from "../../store/schema";
+import type { Store } from "../../store/store";
+import { all, get, run, type Q, type Work } from "../../store/work";
 import { sha256Hex } from "../../lib/crypto";
 import { ApiError, errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
-import { getAccountRowSync, type AccountRow } from "../../modules/accounts/service";
-import { audit } from "../../modules/audit/service";
-import { applyCredit } from "../../money/ledger";
-import { ensureOwner, getMemberRow, memberByEmail, memberStatus, ownerMember, type MemberRow, type Role } from "../members";
+import { accountRow, type AccountRow } from "../../modules/accounts/service";
+import { recordAudit } from "../../modules/audit/service";
+import { balanceLimit } from "../../money/ledger";
+import { MAX_BALANCE_MICROS } from "../../money/units";
+import { ensureOwner, memberByEmail, memberRow, memberStatus, ownerRow, type MemberRow, type Role } from "../members";
 import { deleteMemberSessions } from "../sessions";
 import type { InviteViewT } from "./model";
 
@@ -30,35 +32,37 @@ export const inviteUrl = (base: string, token: string) => `${base.replace(/\/+$/
  * password and signs them out, so only their newest link may ever do that. The owner's include
  * the account's invites from before teams, which were all the owner's.
  */
-function expireOtherInvites(store: SqliteStore, m: MemberRow, keepId: string | null, now: number): void {
-  const whose = m.role === "owner" ? or(eq(invites.memberId, m.id), isNull(invites.memberId)) : eq(invites.memberId, m.id);
-  store.db.update(invites).set({ expiresAt: now })
-    .where(and(eq(invites.accountId, m.accountId), whose, isNull(invites.usedAt), gt(invites.expiresAt, now), keepId ? ne(invites.id, keepId) : undefined))
-    .run();
+function* expireOtherInvites(q: Q, m: MemberRow, keepId: string | null, now: number): Work<void> {
+  const i = q.t.invites;
+  const whose = m.role === "owner" ? or(eq(i.memberId, m.id), isNull(i.memberId)) : eq(i.memberId, m.id);
+  yield* run(
+    q.db.update(i).set({ expiresAt: now })
+      .where(and(eq(i.accountId, m.accountId), whose, isNull(i.usedAt), gt(i.expiresAt, now), keepId ? ne(i.id, keepId) : undefined)),
+  );
 }
 
-/** Ends every open invite of a member (removal); call inside the caller's write transaction. */
-export const expireInvites = (store: SqliteStore, m: MemberRow, now: number) => expireOtherInvites(store, m, null, now);
+/** Ends every open invite of a member (removal); part of the caller's unit of work. */
+export const expireInvites = (q: Q, m: MemberRow, now: number) => expireOtherInvites(q, m, null, now);
 
 /**
  * A one-time link with which `member` sets (or resets) their password, the older links of that
- * person stop working; only its hash is kept. Call inside the caller's durable transaction.
+ * person stop working; only its hash is kept. Part of the caller's (durable) unit of work.
  */
-export function issueInvite(
-  store: SqliteStore,
+export function* issueInvite(
+  q: Q,
   p: { member: MemberRow; email: string | null; ttlMs: number; actor: string; baseUrl: string },
   now: number,
-): InviteViewT {
+): Work<InviteViewT> {
   const token = randomBase62(40);
   const row: InviteRow = {
     id: newId("inv"), accountId: p.member.accountId, memberId: p.member.id, tokenHash: sha256Hex(token),
     email: p.email?.toLowerCase() ?? null, expiresAt: now + p.ttlMs, usedAt: null, createdBy: p.actor, createdAt: now,
   };
-  expireOtherInvites(store, p.member, null, now);
-  store.db.insert(invites).values(row).run();
+  yield* expireOtherInvites(q, p.member, null, now);
+  yield* run(q.db.insert(q.t.invites).values(row));
   const { tokenHash: _t, ...logged } = row;
   const action = p.member.role === "owner" ? "account.invite" : "member.invite";
-  audit(store, { actor: p.actor, action, targetType: "account", targetId: row.accountId, after: { ...logged, role: p.member.role } }, now);
+  yield* recordAudit(q, { actor: p.actor, action, targetType: "account", targetId: row.accountId, after: { ...logged, role: p.member.role } }, now);
   return {
     object: "invite" as const, id: row.id, account_id: row.accountId, member_id: p.member.id, role: p.member.role,
     email: row.email, url: inviteUrl(p.baseUrl, token), expires_at: Math.floor(row.expiresAt / 1000),
@@ -70,31 +74,39 @@ export function issueInvite(
  * links of the owner stop working). The owner is created, as invited, when the account has none.
  */
 export function createInvite(
-  store: SqliteStore,
+  store: Store,
   p: { accountId: string; email?: string | null; ttlMs: number; actor: string; baseUrl: string },
   now = Date.now(),
-): InviteViewT {
-  return store.durable(() => {
-    const account = getAccountRowSync(store, p.accountId);
-    const owner = ensureOwner(store, p.accountId, p.email ?? account.email, now);
-    const email = p.email?.toLowerCase() ?? owner.email ?? account.email?.toLowerCase() ?? null;
-    return issueInvite(store, { member: owner, email, ttlMs: p.ttlMs, actor: p.actor, baseUrl: p.baseUrl }, now);
-  });
+): Promise<InviteViewT> {
+  // A new owner becomes the member the account's operator-made keys spend for (the request path keeps that).
+  return store.tx(
+    function* (q) {
+      const account = yield* accountRow(q, p.accountId);
+      const owner = yield* ensureOwner(q, p.accountId, p.email ?? account.email, now);
+      const email = p.email?.toLowerCase() ?? owner.email ?? account.email?.toLowerCase() ?? null;
+      return yield* issueInvite(q, { member: owner, email, ttlMs: p.ttlMs, actor: p.actor, baseUrl: p.baseUrl }, now);
+    },
+    { durable: true, notify: true },
+  );
 }
 
 export type InviteState = { invite: InviteRow; account: AccountRow; member: MemberRow | null; state: "ok" | "used" | "expired" };
 
-/** Looks an invite token up without consuming it (to render the form). */
-export function findInvite(store: SqliteStore, token: string, now = Date.now()): InviteState | null {
+/** Looks an invite token up without consuming it. */
+export function* inviteByToken(q: Q, token: string, now: number): Work<InviteState | null> {
   if (!/^[0-9A-Za-z]{20,64}$/.test(token)) return null;
-  const invite = store.db.select().from(invites).where(eq(invites.tokenHash, sha256Hex(token))).get();
+  const invite = yield* get(q.db.select().from(q.t.invites).where(eq(q.t.invites.tokenHash, sha256Hex(token))));
   if (!invite) return null;
-  const account = getAccountRowSync(store, invite.accountId);
-  const member = invite.memberId ? getMemberRow(store, invite.memberId) : ownerMember(store, invite.accountId);
+  const account = yield* accountRow(q, invite.accountId);
+  const member = invite.memberId ? yield* memberRow(q, invite.memberId) : yield* ownerRow(q, invite.accountId);
   const gone = member?.removedAt != null;
   const state = invite.usedAt !== null ? "used" : invite.expiresAt <= now || gone ? "expired" : "ok";
   return { invite, account, member, state };
 }
+
+/** An invite as its form shows it (nothing consumed). */
+export const findInvite = (store: Store, token: string, now = Date.now()): Promise<InviteState | null> =>
+  store.read((q) => inviteByToken(q, token, now));
 
 const emailTaken = () =>
   new ApiError(409, "This email is already used by another account.", "invalid_request_error", "email_taken", "email");
@@ -102,83 +114,113 @@ const emailTakenHere = () =>
   new ApiError(409, "This email is already used by another member of this account.", "invalid_request_error", "email_taken", "email");
 
 /** Refuses an address that another member (of any account) signs in with: one sign-in per address. */
-export function checkEmailFree(store: SqliteStore, email: string, self: { id: string | null; accountId: string }): void {
-  const other = memberByEmail(store, email);
+export function* checkEmailFree(q: Q, email: string, self: { id: string | null; accountId: string }): Work<void> {
+  const other = yield* memberByEmail(q, email);
   if (other && other.id !== self.id) throw other.accountId === self.accountId ? emailTakenHere() : emailTaken();
 }
+
+const inviteRefused = (state: "used" | "expired") =>
+  errors.badRequest(`This invite link has ${state === "used" ? "already been used" : "expired"}.`, null, `invite_${state}`);
 
 /**
  * Consumes an invite and sets its member's sign-in email and password (hashed by the caller,
  * outside the transaction). Every other session and open invite of that member is ended: an
- * invite doubles as a password reset.
+ * invite doubles as a password reset. Of two accepts of one link, one wins; the other is told
+ * the link was used.
  */
-export function acceptInvite(store: SqliteStore, token: string, p: { email: string; passwordHash: string }, now = Date.now()): { accountId: string; memberId: string } {
-  return store.durable(() => {
-    const found = findInvite(store, token, now);
-    if (!found) throw errors.notFound("Invite");
-    if (found.state !== "ok") {
-      throw errors.badRequest(`This invite link has ${found.state === "used" ? "already been used" : "expired"}.`, null, `invite_${found.state}`);
-    }
-    const accountId = found.invite.accountId;
-    const member = found.member ?? ensureOwner(store, accountId, p.email, now);
-    checkEmailFree(store, p.email, member);
-    // Accepting signs the member in: that is their latest sign-in.
-    store.db.update(accountMembers).set({ email: p.email, passwordHash: p.passwordHash, lastLoginAt: now, updatedAt: now }).where(eq(accountMembers.id, member.id)).run();
-    store.db.update(invites).set({ usedAt: now }).where(eq(invites.id, found.invite.id)).run();
-    expireOtherInvites(store, member, found.invite.id, now);
-    deleteMemberSessions(store, member);
-    audit(store, {
-      actor: `invite:${found.invite.id}`, action: "login.set_password", targetType: "account", targetId: accountId,
-      after: { email: p.email, member_id: member.id, role: member.role },
-    }, now);
-    return { accountId, memberId: member.id };
-  });
+export function acceptInvite(store: Store, token: string, p: { email: string; passwordHash: string }, now = Date.now()): Promise<{ accountId: string; memberId: string }> {
+  return store.tx(
+    function* (q) {
+      const found = yield* inviteByToken(q, token, now);
+      if (!found) throw errors.notFound("Invite");
+      if (found.state !== "ok") throw inviteRefused(found.state);
+      const i = q.t.invites;
+      const used = yield* run(q.db.update(i).set({ usedAt: now }).where(and(eq(i.id, found.invite.id), isNull(i.usedAt))));
+      if (used.changes === 0) throw inviteRefused("used");
+      const accountId = found.invite.accountId;
+      const member = found.member ?? (yield* ensureOwner(q, accountId, p.email, now));
+      yield* checkEmailFree(q, p.email, member);
+      // Accepting signs the member in: that is their latest sign-in.
+      const m = q.t.accountMembers;
+      yield* run(q.db.update(m).set({ email: p.email, passwordHash: p.passwordHash, lastLoginAt: now, updatedAt: now }).where(eq(m.id, member.id)));
+      yield* expireOtherInvites(q, member, found.invite.id, now);
+      yield* deleteMemberSessions(q, member);
+      yield* recordAudit(q, {
+        actor: `invite:${found.invite.id}`, action: "login.set_password", targetType: "account", targetId: accountId,
+        after: { email: p.email, member_id: member.id, role: member.role },
+      }, now);
+      return { accountId, memberId: member.id };
+    },
+    { durable: true, notify: true },
+  );
 }
 
 /** The member who signs in with `email`, if any. */
-export function findLogin(store: SqliteStore, email: string): Login | null {
-  const m = memberByEmail(store, email);
-  if (!m) return null;
-  const status = store.db.select({ status: accounts.status }).from(accounts).where(eq(accounts.id, m.accountId)).get()?.status ?? "suspended";
-  return { accountId: m.accountId, memberId: m.id, email: m.email!, passwordHash: m.passwordHash!, role: m.role, status };
+export function findLogin(store: Store, email: string): Promise<Login | null> {
+  return store.read(function* (q) {
+    const m = yield* memberByEmail(q, email);
+    if (!m) return null;
+    const a = q.t.accounts;
+    const status = (yield* get(q.db.select({ status: a.status }).from(a).where(eq(a.id, m.accountId))))?.status ?? "suspended";
+    return { accountId: m.accountId, memberId: m.id, email: m.email!, passwordHash: m.passwordHash!, role: m.role, status };
+  });
 }
 
 /** The account owner's sign-in, once the owner has set a password; null before. */
-export function getLogin(store: SqliteStore, accountId: string): MemberRow | null {
-  const owner = ownerMember(store, accountId);
+export async function getLogin(store: Store, accountId: string): Promise<MemberRow | null> {
+  const owner = await store.read((q) => ownerRow(q, accountId));
   return owner && memberStatus(owner) === "active" ? owner : null;
 }
 
-export function touchLogin(store: SqliteStore, memberId: string, now = Date.now()): void {
-  store.db.update(accountMembers).set({ lastLoginAt: now }).where(eq(accountMembers.id, memberId)).run();
+export async function touchLogin(store: Store, memberId: string, now = Date.now()): Promise<void> {
+  await store.tx((q) => run(q.db.update(q.t.accountMembers).set({ lastLoginAt: now }).where(eq(q.t.accountMembers.id, memberId))));
 }
 
 /**
- * Open sign-up: account, owner and starter credits in one durable transaction. The account row
- * is inserted here rather than through createAccount, whose own durable() transaction cannot nest.
+ * The sign-up credit: an adjustment, not a top-up (gifted credit must not count towards lifetime
+ * top-ups, so no tier applies), on an account just created with nothing held. Written as the
+ * ledger's credit posting writes it, until that posting is a unit of work to yield instead.
  */
-export function signUp(
-  store: SqliteStore,
-  p: { name: string; email: string; passwordHash: string; starterMicros: number },
-  now = Date.now(),
-): AccountRow {
-  return store.durable(() => {
-    if (memberByEmail(store, p.email)) throw emailTaken();
-    const row: AccountRow = {
-      id: newId("acc"), name: p.name, email: p.email, plan: "default", status: "active",
-      balanceMicros: 0, lifetimeTopupMicros: 0, createdAt: now,
-    };
-    store.db.insert(accounts).values(row).run();
-    store.db.insert(accountMembers).values({
-      id: newId("mem"), accountId: row.id, email: p.email, role: "owner", passwordHash: p.passwordHash, createdAt: now, updatedAt: now,
-    }).run();
-    audit(store, { actor: "signup", action: "account.create", targetType: "account", targetId: row.id, after: row }, now);
-    if (p.starterMicros > 0) {
-      // An adjustment, not a top-up: gifted credit must not count towards lifetime top-ups.
-      applyCredit(store, {
-        accountId: row.id, amountMicros: p.starterMicros, kind: "adjustment", ref: "signup", note: "Sign-up credit", actor: "signup", heldMicros: 0,
-      }, now);
-    }
-    return getAccountRowSync(store, row.id);
-  });
+function* starterCredit(q: Q, accountId: string, micros: number, now: number): Work<void> {
+  const account = yield* accountRow(q, accountId);
+  const balance = account.balanceMicros + micros;
+  if (balance > MAX_BALANCE_MICROS) throw balanceLimit(balance, "amount_micros");
+  const a = q.t.accounts;
+  yield* run(q.db.update(a).set({ balanceMicros: sql`${a.balanceMicros} + ${micros}` }).where(eq(a.id, accountId)));
+  const [entry] = yield* all(
+    q.db.insert(q.t.ledgerEntries)
+      .values({ accountId, kind: "adjustment", amountMicros: micros, balanceAfterMicros: balance, ref: "signup", note: "Sign-up credit", createdAt: now })
+      .returning(),
+  );
+  yield* recordAudit(q, {
+    actor: "signup", action: "credits.adjustment", targetType: "account", targetId: accountId,
+    before: { balance_micros: account.balanceMicros },
+    after: { balance_micros: balance, amount_micros: micros, note: "Sign-up credit", ledger_id: entry!.id },
+  }, now);
+}
+
+/**
+ * Open sign-up: account, owner and starter credits in one unit of work. Of two sign-ups of one
+ * email at once, the unique sign-in address lets one in; the other is refused as taken.
+ */
+export function* insertSignUp(q: Q, p: { name: string; email: string; passwordHash: string; starterMicros: number }, now: number): Work<AccountRow> {
+  if (yield* memberByEmail(q, p.email)) throw emailTaken();
+  const row: AccountRow = {
+    id: newId("acc"), name: p.name, email: p.email, plan: "default", status: "active",
+    balanceMicros: 0, lifetimeTopupMicros: 0, createdAt: now,
+  };
+  yield* run(q.db.insert(q.t.accounts).values(row));
+  const owner = yield* run(
+    q.db.insert(q.t.accountMembers)
+      .values({ id: newId("mem"), accountId: row.id, email: p.email, role: "owner", passwordHash: p.passwordHash, createdAt: now, updatedAt: now })
+      .onConflictDoNothing(),
+  );
+  if (owner.changes === 0) throw emailTaken();
+  yield* recordAudit(q, { actor: "signup", action: "account.create", targetType: "account", targetId: row.id, after: row }, now);
+  if (p.starterMicros > 0) yield* starterCredit(q, row.id, p.starterMicros, now);
+  return yield* accountRow(q, row.id);
+}
+
+export function signUp(store: Store, p: { name: string; email: string; passwordHash: string; starterMicros: number }, now = Date.now()): Promise<AccountRow> {
+  return store.tx((q) => insertSignUp(q, p, now), { durable: true });
 }

@@ -1,12 +1,13 @@
 import { eq, lt } from "drizzle-orm";
-import type { SqliteStore } from "../../store/sqlite-store";
-import { signupRequests } from "../../store/schema";
+import type { signupRequests } from "../../store/schema";
+import type { Store } from "../../store/store";
+import { get, run, type Q, type Work } from "../../store/work";
 import { memberByEmail } from "../members";
 import { sha256Hex } from "../../lib/crypto";
 import { errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
 import type { AccountRow } from "../../modules/accounts/service";
-import { signUp } from "./service";
+import { insertSignUp } from "./service";
 
 export type SignUpRequestRow = typeof signupRequests.$inferSelect;
 
@@ -17,40 +18,47 @@ export type SignUpRequestRow = typeof signupRequests.$inferSelect;
  * email stays; expired ones are dropped.
  */
 export function requestSignUp(
-  store: SqliteStore,
+  store: Store,
   p: { name: string; email: string; passwordHash: string; ttlMs: number },
   now = Date.now(),
-): { token: string } | null {
+): Promise<{ token: string } | null> {
   const token = randomBase62(40);
-  return store.write(() => {
-    store.db.delete(signupRequests).where(lt(signupRequests.expiresAt, now)).run();
-    if (memberByEmail(store, p.email)) return null;
-    store.db.delete(signupRequests).where(eq(signupRequests.email, p.email)).run();
-    store.db.insert(signupRequests).values({
+  return store.tx(function* (q) {
+    const r = q.t.signupRequests;
+    yield* run(q.db.delete(r).where(lt(r.expiresAt, now)));
+    if (yield* memberByEmail(q, p.email)) return null;
+    yield* run(q.db.delete(r).where(eq(r.email, p.email)));
+    yield* run(q.db.insert(r).values({
       id: newId("sup"), tokenHash: sha256Hex(token), email: p.email, name: p.name, passwordHash: p.passwordHash,
       expiresAt: now + p.ttlMs, createdAt: now,
-    }).run();
+    }));
     return { token };
   });
 }
 
 /** The open sign-up of a mailed link, unless unknown or expired. */
-export function findSignUp(store: SqliteStore, token: string, now = Date.now()): SignUpRequestRow | null {
+function* signUpByToken(q: Q, token: string, now: number): Work<SignUpRequestRow | null> {
   if (!/^[0-9A-Za-z]{20,64}$/.test(token)) return null;
-  const row = store.db.select().from(signupRequests).where(eq(signupRequests.tokenHash, sha256Hex(token))).get();
+  const row = yield* get(q.db.select().from(q.t.signupRequests).where(eq(q.t.signupRequests.tokenHash, sha256Hex(token))));
   return row && row.expiresAt > now ? row : null;
 }
 
+export const findSignUp = (store: Store, token: string, now = Date.now()): Promise<SignUpRequestRow | null> =>
+  store.read((q) => signUpByToken(q, token, now));
+
 /**
  * Step two, once the caller has checked the password chosen at step one: the account, its login
- * and the starter credit in one durable transaction (signUp), and the request is forgotten.
+ * and the starter credit in one durable transaction (insertSignUp), and the request is forgotten.
  */
-export function completeSignUp(store: SqliteStore, token: string, starterMicros: number, now = Date.now()): AccountRow {
-  return store.durable(() => {
-    const row = findSignUp(store, token, now);
-    if (!row) throw errors.notFound("Sign-up link");
-    const account = signUp(store, { name: row.name, email: row.email, passwordHash: row.passwordHash, starterMicros }, now);
-    store.db.delete(signupRequests).where(eq(signupRequests.email, row.email)).run();
-    return account;
-  });
+export function completeSignUp(store: Store, token: string, starterMicros: number, now = Date.now()): Promise<AccountRow> {
+  return store.tx(
+    function* (q) {
+      const row = yield* signUpByToken(q, token, now);
+      if (!row) throw errors.notFound("Sign-up link");
+      const account = yield* insertSignUp(q, { name: row.name, email: row.email, passwordHash: row.passwordHash, starterMicros }, now);
+      yield* run(q.db.delete(q.t.signupRequests).where(eq(q.t.signupRequests.email, row.email)));
+      return account;
+    },
+    { durable: true },
+  );
 }

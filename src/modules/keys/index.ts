@@ -11,9 +11,9 @@ export const keysModule = (deps: ModuleDeps) =>
     .use(deps.auth)
     .post(
       "/accounts/:id/keys",
-      ({ params, body, actor, status }) => {
+      async ({ params, body, actor, status }) => {
         const now = deps.now();
-        const { row, key } = createKey(deps.store, deps.config.key_prefix, params.id, body, actor, now);
+        const { row, key } = await createKey(deps.store, deps.config.key_prefix, params.id, body, actor, now);
         return status(201, { ...keyView(row, now), key });
       },
       {
@@ -28,11 +28,11 @@ export const keysModule = (deps: ModuleDeps) =>
       "/accounts/:id/keys",
       async ({ params }) => {
         await getAccountRow(deps.store, params.id);
-        return { object: "list" as const, data: listKeys(deps.store, params.id).map((k) => keyView(k, deps.now())) };
+        return { object: "list" as const, data: (await listKeys(deps.store, params.id)).map((k) => keyView(k, deps.now())) };
       },
       { admin: true, params: IdParams, response: KeyList, detail: { summary: "An account's keys (never the key or its hash)" } },
     )
-    .get("/keys/:id", ({ params }) => keyView(getKeyRow(deps.store, params.id), deps.now()), {
+    .get("/keys/:id", async ({ params }) => keyView(await getKeyRow(deps.store, params.id), deps.now()), {
       admin: true,
       params: IdParams,
       response: KeyView,
@@ -40,10 +40,10 @@ export const keysModule = (deps: ModuleDeps) =>
     })
     .patch(
       "/keys/:id",
-      ({ params, body, actor }) => {
+      async ({ params, body, actor }) => {
         const now = deps.now();
-        const row = updateKey(deps.store, params.id, body, { actor, now, policy: deps.config, models: deps.config.models.map((m) => m.id) });
-        return { ...keyView(row, now), limits: keyOverrides(deps.store, row.id) };
+        const row = await updateKey(deps.store, params.id, body, { actor, now, policy: deps.config, models: deps.config.models.map((m) => m.id) });
+        return { ...keyView(row, now), limits: await keyOverrides(deps.store, row.id) };
       },
       {
         admin: true,
@@ -57,9 +57,9 @@ export const keysModule = (deps: ModuleDeps) =>
     )
     .post(
       "/keys/:id/rotate",
-      ({ params, body, actor, status }) => {
+      async ({ params, body, actor, status }) => {
         const now = deps.now();
-        const { row, key } = rotateKey(deps.store, params.id, body?.grace_seconds ?? 0, actor, now);
+        const { row, key } = await rotateKey(deps.store, params.id, body?.grace_seconds ?? 0, actor, now);
         return status(201, { ...keyView(row, now), key });
       },
       {
@@ -70,9 +70,9 @@ export const keysModule = (deps: ModuleDeps) =>
         detail: { summary: "Issue a replacement key; the old one stays valid for grace_seconds (default 0)" },
       },
     )
-    .delete("/keys/:id", ({ params, actor }) => {
+    .delete("/keys/:id", async ({ params, actor }) => {
       const now = deps.now();
-      return keyView(revokeKey(deps.store, params.id, actor, now), now);
+      return keyView(await revokeKey(deps.store, params.id, actor, now), now);
     }, {
       admin: true,
       params: IdParams,

@@ -1,11 +1,12 @@
 import { desc, eq } from "drizzle-orm";
-import type { SqliteStore } from "../../store/sqlite-store";
-import { apiKeys } from "../../store/schema";
+import type { apiKeys } from "../../store/schema";
+import type { Store } from "../../store/store";
+import { all, get, run, type Q, type Work } from "../../store/work";
 import { sha256Hex } from "../../lib/crypto";
 import { errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
-import { audit } from "../audit/service";
-import { getAccountRowSync } from "../accounts/service";
+import { recordAudit } from "../audit/service";
+import { accountRow } from "../accounts/service";
 import { keyOwner } from "../../money/budgets";
 import type { CreateKeyInput, KeyViewT } from "./model";
 
@@ -21,31 +22,34 @@ function toMillis(v: number | string | null | undefined): number | null {
   return typeof v === "number" ? v * 1000 : Date.parse(v);
 }
 
-export function getKeyRow(store: SqliteStore, id: string): KeyRow {
-  const row = store.db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
+/** The key, or 404. */
+export function* keyRow(q: Q, id: string): Work<KeyRow> {
+  const row = yield* get(q.db.select().from(q.t.apiKeys).where(eq(q.t.apiKeys.id, id)));
   if (!row) throw errors.notFound(`API key ${id}`, "id");
   return row;
 }
 
-/** Creates a key; `memberId` is who made it in the portal (none: the owner's, e.g. made by the operator). */
-export function createKey(
-  store: SqliteStore,
-  prefix: string,
-  accountId: string,
-  input: CreateKeyInput,
-  actor: string,
-  now = Date.now(),
-  memberId: string | null = null,
-): { row: KeyRow; key: string } {
+export const getKeyRow = (store: Store, id: string): Promise<KeyRow> => store.read((q) => keyRow(q, id));
+
+/**
+ * Creates a key (part of the caller's unit of work); `memberId` is who made it in the portal
+ * (none: the owner's, e.g. made by the operator). The key itself is returned, never stored.
+ */
+export function* insertKey(
+  q: Q,
+  p: { prefix: string; accountId: string; input: CreateKeyInput; actor: string; memberId?: string | null },
+  now: number,
+): Work<{ row: KeyRow; key: string }> {
+  const { input } = p;
   const expiresAt = toMillis(input.expires_at);
   if (expiresAt !== null && expiresAt <= now) throw errors.badRequest("expires_at must be in the future.", "expires_at");
-  const { key, hash, last4 } = generateKey(prefix);
+  const { key, hash, last4 } = generateKey(p.prefix);
   const row: KeyRow = {
     id: newId("key"),
-    accountId,
+    accountId: p.accountId,
     name: input.name ?? "",
     hash,
-    prefix,
+    prefix: p.prefix,
     last4,
     models: input.models ?? null,
     expiresAt,
@@ -55,55 +59,83 @@ export function createKey(
     rotatedTo: null,
     lastUsedAt: null,
     createdAt: now,
-    memberId,
+    memberId: p.memberId ?? null,
     budgetMicros: input.budget?.amount_micros ?? null,
     budgetPeriod: input.budget?.period ?? null,
   };
-  store.durable(() => {
-    getAccountRowSync(store, accountId);
-    store.db.insert(apiKeys).values(row).run();
-    audit(store, { actor, action: "key.create", targetType: "api_key", targetId: row.id, after: redact(row) }, now);
-  });
+  yield* accountRow(q, p.accountId);
+  yield* run(q.db.insert(q.t.apiKeys).values(row));
+  yield* recordAudit(q, { actor: p.actor, action: "key.create", targetType: "api_key", targetId: row.id, after: redact(row) }, now);
   return { row, key };
 }
 
-export function listKeys(store: SqliteStore, accountId: string): KeyRow[] {
-  return store.db.select().from(apiKeys).where(eq(apiKeys.accountId, accountId)).orderBy(desc(apiKeys.createdAt)).all();
+/** Creates a key; `memberId` is who made it in the portal (none: the owner's, e.g. made by the operator). */
+export function createKey(
+  store: Store,
+  prefix: string,
+  accountId: string,
+  input: CreateKeyInput,
+  actor: string,
+  now = Date.now(),
+  memberId: string | null = null,
+): Promise<{ row: KeyRow; key: string }> {
+  return store.tx((q) => insertKey(q, { prefix, accountId, input, actor, memberId }, now), { durable: true });
+}
+
+/** The account's keys, newest first. */
+export function* accountKeys(q: Q, accountId: string): Work<KeyRow[]> {
+  const k = q.t.apiKeys;
+  return yield* all(q.db.select().from(k).where(eq(k.accountId, accountId)).orderBy(desc(k.createdAt), desc(k.id)));
+}
+
+export const listKeys = (store: Store, accountId: string): Promise<KeyRow[]> => store.read((q) => accountKeys(q, accountId));
+
+/** Whether another key was rotated into this one (its cap is shared with them). */
+export function keyReplaces(store: Store, keyId: string): Promise<boolean> {
+  return store.read(function* (q) {
+    const k = q.t.apiKeys;
+    return (yield* get(q.db.select({ id: k.id }).from(k).where(eq(k.rotatedTo, keyId)).limit(1))) !== undefined;
+  });
 }
 
 /** Issues a replacement with the same settings; the old key expires after the grace period. */
-export function rotateKey(store: SqliteStore, id: string, graceSeconds: number, actor: string, now = Date.now()): { row: KeyRow; key: string } {
-  return store.durable(() => {
-    const old = getKeyRow(store, id);
-    if (keyStatus(old, now) !== "active") throw errors.badRequest(`API key ${id} is no longer active.`, "id", "key_inactive");
-    const { key, hash, last4 } = generateKey(old.prefix);
-    // Same logical key with a new secret: it keeps what it spent, or rotation would reset its spend cap.
-    const row: KeyRow = { ...old, id: newId("key"), hash, last4, lastUsedAt: null, createdAt: now, rotatedTo: null };
-    store.db.insert(apiKeys).values(row).run();
-    // Its rate-limit overrides move with it, or rotation would lift them.
-    store.sqlite
-      .query("INSERT INTO key_limits (key_id, rpm, tpm, concurrency, updated_at) SELECT ?, rpm, tpm, concurrency, ? FROM key_limits WHERE key_id = ?")
-      .run(row.id, now, id);
-    const oldExpiry = now + graceSeconds * 1000;
-    const patch = graceSeconds === 0
-      ? { revokedAt: now, rotatedTo: row.id }
-      : { expiresAt: old.expiresAt === null ? oldExpiry : Math.min(old.expiresAt, oldExpiry), rotatedTo: row.id };
-    store.db.update(apiKeys).set(patch).where(eq(apiKeys.id, id)).run();
-    // The line's budget spend moves with its spend (the newest key carries both).
-    if (old.rotatedTo === null) store.sqlite.query("UPDATE budget_spend SET owner = ? WHERE owner = ?").run(keyOwner(row.id), keyOwner(id));
-    audit(store, { actor, action: "key.rotate", targetType: "api_key", targetId: id, before: redact(old), after: { ...patch, new_key_id: row.id } }, now);
-    return { row, key };
-  });
+export function rotateKey(store: Store, id: string, graceSeconds: number, actor: string, now = Date.now()): Promise<{ row: KeyRow; key: string }> {
+  return store.tx((q) => rotation(q, id, graceSeconds, actor, now), { durable: true, notify: true });
 }
 
-export function revokeKey(store: SqliteStore, id: string, actor: string, now = Date.now()): KeyRow {
-  return store.durable(() => {
-    const old = getKeyRow(store, id);
-    if (old.revokedAt !== null) return old;
-    const row = store.db.update(apiKeys).set({ revokedAt: now }).where(eq(apiKeys.id, id)).returning().get()!;
-    audit(store, { actor, action: "key.revoke", targetType: "api_key", targetId: id, before: redact(old), after: { revoked_at: now } }, now);
-    return row;
-  });
+function* rotation(q: Q, id: string, graceSeconds: number, actor: string, now: number): Work<{ row: KeyRow; key: string }> {
+  const old = yield* keyRow(q, id);
+  if (keyStatus(old, now) !== "active") throw errors.badRequest(`API key ${id} is no longer active.`, "id", "key_inactive");
+  const { key, hash, last4 } = generateKey(old.prefix);
+  // Same logical key with a new secret: it keeps what it spent, or rotation would reset its spend cap.
+  const row: KeyRow = { ...old, id: newId("key"), hash, last4, lastUsedAt: null, createdAt: now, rotatedTo: null };
+  yield* run(q.db.insert(q.t.apiKeys).values(row));
+  // Its rate-limit overrides move with it, or rotation would lift them.
+  const limits = yield* get(q.db.select().from(q.t.keyLimits).where(eq(q.t.keyLimits.keyId, id)));
+  if (limits) yield* run(q.db.insert(q.t.keyLimits).values({ ...limits, keyId: row.id, updatedAt: now }));
+  const oldExpiry = now + graceSeconds * 1000;
+  const patch = graceSeconds === 0
+    ? { revokedAt: now, rotatedTo: row.id }
+    : { expiresAt: old.expiresAt === null ? oldExpiry : Math.min(old.expiresAt, oldExpiry), rotatedTo: row.id };
+  yield* run(q.db.update(q.t.apiKeys).set(patch).where(eq(q.t.apiKeys.id, id)));
+  // The line's budget spend moves with its spend (the newest key carries both).
+  const spend = q.t.budgetSpend;
+  if (old.rotatedTo === null) yield* run(q.db.update(spend).set({ owner: keyOwner(row.id) }).where(eq(spend.owner, keyOwner(id))));
+  yield* recordAudit(q, { actor, action: "key.rotate", targetType: "api_key", targetId: id, before: redact(old), after: { ...patch, new_key_id: row.id } }, now);
+  return { row, key };
+}
+
+export function revokeKey(store: Store, id: string, actor: string, now = Date.now()): Promise<KeyRow> {
+  return store.tx(
+    function* (q) {
+      const old = yield* keyRow(q, id);
+      if (old.revokedAt !== null) return old;
+      const [row] = yield* all(q.db.update(q.t.apiKeys).set({ revokedAt: now }).where(eq(q.t.apiKeys.id, id)).returning());
+      yield* recordAudit(q, { actor, action: "key.revoke", targetType: "api_key", targetId: id, before: redact(old), after: { revoked_at: now } }, now);
+      return row!;
+    },
+    { durable: true, notify: true },
+  );
 }
 
 export function keyStatus(k: Pick<KeyRow, "revokedAt" | "expiresAt">, now = Date.now()): "active" | "expired" | "revoked" {

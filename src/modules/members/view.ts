@@ -1,7 +1,8 @@
 import type { AppDeps } from "../../runtime/deps";
 import type { CreditStore } from "../../money/credit-store";
-import { memberStatus, ownerMember, type MemberRow } from "../../identity/members";
+import { memberStatus, ownerRow, type MemberRow } from "../../identity/members";
 import type { BudgetState } from "../../money/budgets";
+import type { Store } from "../../store/store";
 import type { MemberViewT } from "./model";
 import { memberTotals } from "./service";
 
@@ -15,16 +16,19 @@ export function budgetStatus(b: BudgetState | undefined) {
 }
 
 /** What the views read: the database, the clock and the budgets (the CLI passes its own, see cli/members.ts). */
-export type MemberViewDeps = Pick<AppDeps, "store" | "now"> & { credits: Pick<CreditStore, "budgets" | "budgetClock"> };
+export type MemberViewDeps = Pick<AppDeps, "now"> & { store: Store; credits: Pick<CreditStore, "budgets" | "budgetClock"> };
 
 /**
  * The account's members as the API and the portal show them: role and status, keys that work,
  * what their keys were charged this month (in budget_timezone) and where their budget stands.
  */
-export function memberViews(deps: MemberViewDeps, accountId: string, rows: readonly MemberRow[]): MemberViewT[] {
+export async function memberViews(deps: MemberViewDeps, accountId: string, rows: readonly MemberRow[]): Promise<MemberViewT[]> {
   const now = deps.now();
-  const ownerId = ownerMember(deps.store, accountId)?.id ?? null;
-  const t = memberTotals(deps.store, accountId, ownerId, deps.credits.budgetClock.periodStart("month", now), now);
+  const from = deps.credits.budgetClock.periodStart("month", now);
+  const t = await deps.store.read(function* (q) {
+    const ownerId = (yield* ownerRow(q, accountId))?.id ?? null;
+    return yield* memberTotals(q, accountId, ownerId, from, now);
+  });
   return rows.map((m) => {
     const live = m.removedAt === null;
     const budget = deps.credits.budgets({ capKeyId: null, memberId: m.id })[0];

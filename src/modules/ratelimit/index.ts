@@ -19,7 +19,7 @@ export const ratelimitModule = (deps: ModuleDeps) =>
       }),
       { admin: true, response: PlansList, detail: { summary: "Configured rate-limit plans and usage tiers" } },
     )
-    .get("/accounts/:id/plan", ({ params }) => planView(getAccountPlan(deps.store, deps.config, params.id)), {
+    .get("/accounts/:id/plan", async ({ params }) => planView(await getAccountPlan(deps.store, deps.config, params.id)), {
       admin: true,
       params: IdParams,
       response: AccountPlanView,
@@ -27,7 +27,7 @@ export const ratelimitModule = (deps: ModuleDeps) =>
     })
     .put(
       "/accounts/:id/plan",
-      ({ params, body, actor }) => planView(setAccountPlan(deps.store, deps.config, params.id, body.plan, actor, deps.now())),
+      async ({ params, body, actor }) => planView(await setAccountPlan(deps.store, deps.config, params.id, body.plan, actor, deps.now())),
       {
         admin: true,
         params: IdParams,
@@ -36,7 +36,7 @@ export const ratelimitModule = (deps: ModuleDeps) =>
         detail: { summary: "Move an account to a configured plan (audited; applies from the next request)" },
       },
     )
-    .get("/keys/:id/limits", ({ params }) => keyLimitsView(getKeyLimits(deps.store, deps.config, params.id)), {
+    .get("/keys/:id/limits", async ({ params }) => keyLimitsView(await getKeyLimits(deps.store, deps.config, params.id)), {
       admin: true,
       params: IdParams,
       response: KeyLimitsView,
@@ -44,9 +44,9 @@ export const ratelimitModule = (deps: ModuleDeps) =>
     })
     .put(
       "/keys/:id/limits",
-      ({ params, body, actor }) =>
+      async ({ params, body, actor }) =>
         keyLimitsView(
-          setKeyLimits(
+          await setKeyLimits(
             deps.store,
             deps.config,
             params.id,

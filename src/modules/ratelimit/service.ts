@@ -1,16 +1,21 @@
 import { eq, gte } from "drizzle-orm";
 import type { SqliteStore } from "../../store/sqlite-store";
-import { accounts, keyLimits, ratelimitBuckets, settings } from "../../store/schema";
+import { ratelimitBuckets } from "../../store/schema";
+import type { Store } from "../../store/store";
+import { all, get, run, type Q, type Work } from "../../store/work";
 import { errors } from "../../lib/errors";
-import { getAccountRowSync } from "../accounts/service";
-import { audit } from "../audit/service";
-import { getKeyRow } from "../keys/service";
+import { accountRow } from "../accounts/service";
+import { recordAudit } from "../audit/service";
+import { keyRow } from "../keys/service";
 import type { BucketRow, BucketStore } from "../../gateway/limits/bucket-limiter";
 import { effectivePlan, isPlan, keyLevel, tierTarget, type KeyOverrides, type Limits, type PlanPolicy } from "../../gateway/limits/plans";
 
 const POLICY_SETTING = "ratelimit_policy";
 
-/** Bucket snapshots in table ratelimit_buckets (fast write: synchronous=NORMAL survives kill -9). */
+/**
+ * Bucket snapshots in table ratelimit_buckets (fast write: synchronous=NORMAL survives kill -9).
+ * SQLite-only by nature: the limiter saves them synchronously from the request path's timers.
+ */
 export function sqliteBucketStore(store: SqliteStore): BucketStore {
   const upsert = store.sqlite.query(
     `INSERT INTO ratelimit_buckets (id, level, per_minute, updated_at) VALUES (?, ?, ?, ?)
@@ -29,47 +34,62 @@ export function sqliteBucketStore(store: SqliteStore): BucketStore {
   };
 }
 
+/** The stored policy's JSON, if any. */
+function* storedValue(q: Q): Work<string | null> {
+  return (yield* get(q.db.select().from(q.t.settings).where(eq(q.t.settings.key, POLICY_SETTING))))?.value ?? null;
+}
+
+/** Writes the policy and promotes the accounts its tiers now qualify; how many moved. */
+function* writePolicy(q: Q, value: string, policy: PlanPolicy, now: number): Work<number> {
+  const s = q.t.settings;
+  yield* run(q.db.insert(s).values({ key: POLICY_SETTING, value }).onConflictDoUpdate({ target: s.key, set: { value } }));
+  if (policy.tiers.length === 0) return 0;
+  const a = q.t.accounts;
+  const candidates = yield* all(q.db.select({ id: a.id }).from(a).where(gte(a.lifetimeTopupMicros, policy.tiers[0]!.min_lifetime_topup_micros)).orderBy(a.id));
+  let moved = 0;
+  for (const c of candidates) if (yield* applyTier(q, c.id, "system", now)) moved++;
+  return moved;
+}
+
+const policyValue = (policy: PlanPolicy) => JSON.stringify({ plans: policy.plans, default_plan: policy.default_plan, tiers: policy.tiers });
+
 /**
  * Stores the configured plans and tiers in the database, so that every path that adds credits
  * (admin route, CLI, codes, payments) can apply tiers inside its own transaction without being
  * handed the configuration. Then promotes accounts the (possibly changed) tiers now qualify.
  */
-export function installPolicy(store: SqliteStore, policy: PlanPolicy, now = Date.now()): number {
-  const value = JSON.stringify({ plans: policy.plans, default_plan: policy.default_plan, tiers: policy.tiers });
+export async function installPolicy(store: Store, policy: PlanPolicy, now = Date.now()): Promise<number> {
+  const value = policyValue(policy);
   // Unchanged since the last start: every top-up since then applied the tiers itself, so there
   // is nothing to write (and no fsync to wait for on the way to listening).
-  if (store.db.select().from(settings).where(eq(settings.key, POLICY_SETTING)).get()?.value === value) return 0;
-  return store.durable(() => {
-    store.db.insert(settings).values({ key: POLICY_SETTING, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run();
-    if (policy.tiers.length === 0) return 0;
-    const candidates = store.db
-      .select({ id: accounts.id })
-      .from(accounts)
-      .where(gte(accounts.lifetimeTopupMicros, policy.tiers[0]!.min_lifetime_topup_micros))
-      .all();
-    let moved = 0;
-    for (const a of candidates) if (applyTier(store, a.id, "system", now)) moved++;
-    return moved;
-  });
+  if ((await store.read(storedValue)) === value) return 0;
+  return store.tx((q) => writePolicy(q, value, policy, now), { durable: true, notify: true });
 }
 
-function storedPolicy(store: SqliteStore): PlanPolicy | null {
-  const row = store.db.select().from(settings).where(eq(settings.key, POLICY_SETTING)).get();
-  return row ? (JSON.parse(row.value) as PlanPolicy) : null;
+/** installPolicy for the SQLite start-up (buildRuntime), which is synchronous until it runs over Store. */
+export function installPolicySync(store: SqliteStore, policy: PlanPolicy, now = Date.now()): number {
+  const value = policyValue(policy);
+  if (store.readSync(storedValue) === value) return 0;
+  return store.txSync((q) => writePolicy(q, value, policy, now), { durable: true });
+}
+
+function* storedPolicy(q: Q): Work<PlanPolicy | null> {
+  const value = yield* storedValue(q);
+  return value ? (JSON.parse(value) as PlanPolicy) : null;
 }
 
 /**
  * Moves the account up to the plan its lifetime top-ups qualify for (usage tiers), audited.
- * Call inside the transaction that changed lifetime_topup_micros. Returns the new plan, or null.
+ * Part of the unit of work that changed lifetime_topup_micros. Returns the new plan, or null.
  */
-export function applyTier(store: SqliteStore, accountId: string, actor: string, now = Date.now()): string | null {
-  const policy = storedPolicy(store);
+export function* applyTier(q: Q, accountId: string, actor: string, now: number): Work<string | null> {
+  const policy = yield* storedPolicy(q);
   if (!policy || policy.tiers.length === 0) return null;
-  const account = getAccountRowSync(store, accountId);
+  const account = yield* accountRow(q, accountId);
   const target = tierTarget(policy, account.plan, account.lifetimeTopupMicros);
   if (!target) return null;
-  store.db.update(accounts).set({ plan: target }).where(eq(accounts.id, accountId)).run();
-  audit(store, {
+  yield* run(q.db.update(q.t.accounts).set({ plan: target }).where(eq(q.t.accounts.id, accountId)));
+  yield* recordAudit(q, {
     actor,
     action: "account.tier",
     targetType: "account",
@@ -79,6 +99,13 @@ export function applyTier(store: SqliteStore, accountId: string, actor: string, 
   }, now);
   return target;
 }
+
+/**
+ * applyTier inside the ledger's SQLite transaction (money/ledger.ts is not a unit of work yet):
+ * readSync, because that transaction is already open and its commit makes these writes durable.
+ */
+export const applyTierSync = (store: SqliteStore, accountId: string, actor: string, now = Date.now()): string | null =>
+  store.readSync((q) => applyTier(q, accountId, actor, now));
 
 export interface AccountPlan {
   accountId: string;
@@ -92,8 +119,8 @@ export interface AccountPlan {
   nextTier: { plan: string; minLifetimeTopupMicros: number } | null;
 }
 
-export function getAccountPlan(store: SqliteStore, policy: PlanPolicy, accountId: string): AccountPlan {
-  const a = getAccountRowSync(store, accountId);
+export function* accountPlan(q: Q, policy: PlanPolicy, accountId: string): Work<AccountPlan> {
+  const a = yield* accountRow(q, accountId);
   const eff = effectivePlan(policy, a.plan);
   const next = policy.tiers.find(
     (t) => t.min_lifetime_topup_micros > a.lifetimeTopupMicros && tierTarget(policy, a.plan, t.min_lifetime_topup_micros) === t.plan,
@@ -108,17 +135,21 @@ export function getAccountPlan(store: SqliteStore, policy: PlanPolicy, accountId
   };
 }
 
-export function setAccountPlan(store: SqliteStore, policy: PlanPolicy, accountId: string, plan: string, actor: string, now = Date.now()): AccountPlan {
+export const getAccountPlan = (store: Store, policy: PlanPolicy, accountId: string): Promise<AccountPlan> =>
+  store.read((q) => accountPlan(q, policy, accountId));
+
+export async function setAccountPlan(store: Store, policy: PlanPolicy, accountId: string, plan: string, actor: string, now = Date.now()): Promise<AccountPlan> {
   if (!isPlan(policy, plan)) {
     throw errors.badRequest(`Unknown plan ${JSON.stringify(plan)}; configured plans: ${Object.keys(policy.plans).join(", ")}.`, "plan", "unknown_plan");
   }
-  store.durable(() => {
-    const before = getAccountRowSync(store, accountId);
-    if (before.plan === plan) return;
-    store.db.update(accounts).set({ plan }).where(eq(accounts.id, accountId)).run();
-    audit(store, { actor, action: "account.plan", targetType: "account", targetId: accountId, before: { plan: before.plan }, after: { plan } }, now);
-  });
-  return getAccountPlan(store, policy, accountId);
+  return store.tx(function* (q) {
+    const before = yield* accountRow(q, accountId);
+    if (before.plan !== plan) {
+      yield* run(q.db.update(q.t.accounts).set({ plan }).where(eq(q.t.accounts.id, accountId)));
+      yield* recordAudit(q, { actor, action: "account.plan", targetType: "account", targetId: accountId, before: { plan: before.plan }, after: { plan } }, now);
+    }
+    return yield* accountPlan(q, policy, accountId);
+  }, { durable: true, notify: true });
 }
 
 export interface KeyLimitsState {
@@ -132,31 +163,36 @@ export interface KeyLimitsState {
 
 const NO_OVERRIDES: KeyOverrides = { rpm: null, tpm: null, concurrency: null };
 
-function readOverrides(store: SqliteStore, keyId: string): KeyOverrides {
-  const row = store.db.select().from(keyLimits).where(eq(keyLimits.keyId, keyId)).get();
+function* readOverrides(q: Q, keyId: string): Work<KeyOverrides> {
+  const row = yield* get(q.db.select().from(q.t.keyLimits).where(eq(q.t.keyLimits.keyId, keyId)));
   return row ? { rpm: row.rpm, tpm: row.tpm, concurrency: row.concurrency } : { ...NO_OVERRIDES };
 }
 
-export function getKeyLimits(store: SqliteStore, policy: PlanPolicy, keyId: string): KeyLimitsState {
-  const key = getKeyRow(store, keyId);
-  const plan = effectivePlan(policy, getAccountRowSync(store, key.accountId).plan);
-  const overrides = readOverrides(store, keyId);
+function* keyLimitsOf(q: Q, policy: PlanPolicy, keyId: string): Work<KeyLimitsState> {
+  const key = yield* keyRow(q, keyId);
+  const plan = effectivePlan(policy, (yield* accountRow(q, key.accountId)).plan);
+  const overrides = yield* readOverrides(q, keyId);
   return { keyId, accountId: key.accountId, plan: plan.name, overrides, effective: keyLevel(plan.limits, overrides) };
 }
 
+export const getKeyLimits = (store: Store, policy: PlanPolicy, keyId: string): Promise<KeyLimitsState> =>
+  store.read((q) => keyLimitsOf(q, policy, keyId));
+
 /** Replaces a key's overrides (all null removes them); applies from the key's next request. */
-export function setKeyLimits(store: SqliteStore, policy: PlanPolicy, keyId: string, o: KeyOverrides, actor: string, now = Date.now()): KeyLimitsState {
-  store.durable(() => {
-    getKeyRow(store, keyId);
-    const before = readOverrides(store, keyId);
-    if (before.rpm === o.rpm && before.tpm === o.tpm && before.concurrency === o.concurrency) return;
-    if (o.rpm === null && o.tpm === null && o.concurrency === null) {
-      store.db.delete(keyLimits).where(eq(keyLimits.keyId, keyId)).run();
-    } else {
-      const values = { rpm: o.rpm, tpm: o.tpm, concurrency: o.concurrency, updatedAt: now };
-      store.db.insert(keyLimits).values({ keyId, ...values }).onConflictDoUpdate({ target: keyLimits.keyId, set: values }).run();
+export function setKeyLimits(store: Store, policy: PlanPolicy, keyId: string, o: KeyOverrides, actor: string, now = Date.now()): Promise<KeyLimitsState> {
+  return store.tx(function* (q) {
+    yield* keyRow(q, keyId);
+    const before = yield* readOverrides(q, keyId);
+    if (before.rpm !== o.rpm || before.tpm !== o.tpm || before.concurrency !== o.concurrency) {
+      const kl = q.t.keyLimits;
+      if (o.rpm === null && o.tpm === null && o.concurrency === null) {
+        yield* run(q.db.delete(kl).where(eq(kl.keyId, keyId)));
+      } else {
+        const values = { rpm: o.rpm, tpm: o.tpm, concurrency: o.concurrency, updatedAt: now };
+        yield* run(q.db.insert(kl).values({ keyId, ...values }).onConflictDoUpdate({ target: kl.keyId, set: values }));
+      }
+      yield* recordAudit(q, { actor, action: "key.limits", targetType: "api_key", targetId: keyId, before, after: o }, now);
     }
-    audit(store, { actor, action: "key.limits", targetType: "api_key", targetId: keyId, before, after: o }, now);
-  });
-  return getKeyLimits(store, policy, keyId);
+    return yield* keyLimitsOf(q, policy, keyId);
+  }, { durable: true, notify: true });
 }

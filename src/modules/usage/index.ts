@@ -7,11 +7,11 @@ import type { Principal } from "../../gateway/key-auth";
 import { memberKeyIds } from "../members/service";
 
 /** Only a member's keys: theirs when a member-role key calls, or the member an admin asks about. */
-function byMember(deps: ModuleDeps, f: UsageFilter, memberId: string | null | undefined, onlyRole?: "member"): UsageFilter {
+async function byMember(deps: ModuleDeps, f: UsageFilter, memberId: string | null | undefined, onlyRole?: "member"): Promise<UsageFilter> {
   if (!memberId) return f;
-  const m = getMemberRow(deps.store, memberId);
+  const m = await getMemberRow(deps.store, memberId);
   if (onlyRole && m.role !== onlyRole) return f;
-  return { ...f, accountId: m.accountId, keyIds: memberKeyIds(deps.store, m.accountId, m) };
+  return { ...f, accountId: m.accountId, keyIds: await memberKeyIds(deps.store, m.accountId, m) };
 }
 
 /** A key of a member with the "member" role sees its member's usage only; owners' and admins' keys the account's. */
@@ -27,7 +27,7 @@ async function report(deps: ModuleDeps, f: UsageFilter, limit: number, cursor?: 
 export const usageModule = (deps: ModuleDeps) =>
   new Elysia({ tags: ["usage"] })
     .use(deps.auth)
-    .get("/v1/usage", ({ principal, query }) => report(deps, customerFilter(deps, principal, query), query.limit, query.before), {
+    .get("/v1/usage", async ({ principal, query }) => report(deps, await customerFilter(deps, principal, query), query.limit, query.before), {
       customer: true,
       query: UsageQuery,
       response: UsageReport,
@@ -38,7 +38,7 @@ export const usageModule = (deps: ModuleDeps) =>
           "(`has_more` tells whether there is one). `totals` and `daily` cover the whole filtered range on every page.",
       },
     })
-    .get("/admin/usage", ({ query }) => report(deps, byMember(deps, filterFromQuery(query), query.member_id), query.limit, query.before), {
+    .get("/admin/usage", async ({ query }) => report(deps, await byMember(deps, filterFromQuery(query), query.member_id), query.limit, query.before), {
       admin: true,
       query: AdminUsageQuery,
       response: UsageReport,

@@ -61,8 +61,8 @@ const accountListPages = (deps: ModuleDeps, invites: Invites) => {
 async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, request: Request, op: Op, id: string) {
   const invite = invites.take(op.session.token);
   const account = await kit.view(id);
-  const login = getLogin(deps.store, id);
-  const team = listMemberRows(deps.store, id);
+  const login = await getLogin(deps.store, id);
+  const team = await listMemberRows(deps.store, id);
   const since = Math.floor(deps.now() / DAY_MS) * DAY_MS - 29 * DAY_MS;
   const t = totalsOf(await dailyUsage(deps.store, { accountId: id, from: since }));
   return kit.render(request, op, "accounts", account.name, accountView({
@@ -71,8 +71,8 @@ async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, 
     login: login && { email: login.email ?? "", lastLoginAt: login.lastLoginAt },
     team: { admin: team.filter((m) => m.role === "admin").length, member: team.filter((m) => m.role === "member").length },
     plans: kit.plans(),
-    limits: planOf(deps.store, deps.config, id)?.limits ?? null,
-    keys: listKeys(deps.store, id).map((k) => keyView(k, deps.now())),
+    limits: (await planOf(deps.store, deps.config, id))?.limits ?? null,
+    keys: (await listKeys(deps.store, id)).map((k) => keyView(k, deps.now())),
     ledger: listLedger(deps.store, id, { limit: 15 }),
     usage30: { requests: t.requests, tokens: t.prompt_tokens + t.completion_tokens, cost: t.cost_micros },
     invite: invite?.account_id === id ? invite : null,
@@ -96,8 +96,8 @@ const accountForms = (deps: ModuleDeps, invites: Invites) => {
       if (replayed) return back(request, to, "warn", "This form was already submitted; nothing was posted twice.");
       return back(request, to, "ok", `${entry.kind === "topup" ? "Top-up" : "Adjustment"} of $${entry.amount_usd} posted.`);
     }), hide())
-    .post("/console/accounts/:id/plan", ({ request, operator, params, body }) => safe(request, () => {
-      const p = setAccountPlan(deps.store, deps.config, params.id, field(body, "plan"), operator.actor, deps.now());
+    .post("/console/accounts/:id/plan", ({ request, operator, params, body }) => safe(request, async () => {
+      const p = await setAccountPlan(deps.store, deps.config, params.id, field(body, "plan"), operator.actor, deps.now());
       return back(request, `/console/accounts/${params.id}`, "ok", `Plan set to ${p.plan}.`);
     }), hide())
     .post("/console/accounts/:id/status", ({ request, operator, params, body }) => safe(request, async () => {
@@ -106,17 +106,17 @@ const accountForms = (deps: ModuleDeps, invites: Invites) => {
       return back(request, `/console/accounts/${params.id}`, status === "active" ? "ok" : "warn",
         status === "active" ? "Account reactivated: its keys work again." : "Account suspended: its keys are refused from now on.");
     }), hide())
-    .post("/console/accounts/:id/invite", ({ request, operator, params }) => safe(request, () => {
-      const invite = createInvite(deps.store, {
+    .post("/console/accounts/:id/invite", ({ request, operator, params }) => safe(request, async () => {
+      const invite = await createInvite(deps.store, {
         accountId: params.id, ttlMs: deps.config.invite_ttl_hours * 3_600_000, actor: operator.actor, baseUrl: publicBase(deps, request),
       }, deps.now());
       // Post/redirect/get: the link is shown once by the next page, and a reload creates nothing.
       invites.put(operator.session.token, invite);
       return redirectResponse(`/console/accounts/${params.id}`);
     }), hide())
-    .post("/console/keys/:id/revoke", ({ request, operator, params }) => safe(request, () => {
-      const k = getKeyRow(deps.store, params.id);
-      revokeKey(deps.store, k.id, operator.actor, deps.now());
+    .post("/console/keys/:id/revoke", ({ request, operator, params }) => safe(request, async () => {
+      const k = await getKeyRow(deps.store, params.id);
+      await revokeKey(deps.store, k.id, operator.actor, deps.now());
       return back(request, `/console/accounts/${k.accountId}`, "ok", `Key ${k.prefix}…${k.last4} revoked.`);
     }), hide());
 };

@@ -22,7 +22,7 @@ export const consoleAuthRoutes = (deps: ModuleDeps) => {
       const next = typeof query.next === "string" ? query.next : undefined;
       return htmlResponse(consoleLoginView({ csrf: token, flash: f.flash, next }), 200, [...headers, ...f.headers]);
     }, hide())
-    .post("/console/login", ({ request, body, server }) => {
+    .post("/console/login", async ({ request, body, server }) => {
       const { token, headers } = preCsrf(request, isSecure(deps, request));
       const render = (status: number, message: string) =>
         htmlResponse(consoleLoginView({ csrf: token, next: field(body, "next") || undefined, flash: { kind: "error", message } }), status, headers);
@@ -40,11 +40,11 @@ export const consoleAuthRoutes = (deps: ModuleDeps) => {
         return render(401, "That admin token is not valid.");
       }
       throttle.reset(key);
-      const s = createSession(deps.store, { kind: "admin", accountId: null, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
+      const s = await createSession(deps.store, { kind: "admin", accountId: null, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
       return redirectResponse(safeNext(field(body, "next"), "/console", "/console/accounts"), [sessionCookie(deps, request, s)]);
     }, hide())
-    .post("/console/logout", ({ request, operator }) => {
-      deleteSession(deps.store, operator.session.token);
+    .post("/console/logout", async ({ request, operator }) => {
+      await deleteSession(deps.store, operator.session.token);
       const bye = flashCookie({ kind: "ok", message: "You have been signed out." }, isSecure(deps, request));
       return redirectResponse("/console/login", [clearSessionCookie("admin"), bye]);
     }, { console: true, ...hide() });

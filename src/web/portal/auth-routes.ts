@@ -29,8 +29,8 @@ const preFor = (deps: ModuleDeps) => (request: Request) => preCsrf(request, isSe
 /** Signs the customer in and sends the browser on, with a welcome message when given. */
 function sessionStarter(deps: ModuleDeps) {
   const ttlMs = deps.config.session_ttl_hours * 3_600_000;
-  return (request: Request, who: { accountId: string; memberId: string }, to: string, welcome?: string) => {
-    const s = createSession(deps.store, { kind: "customer", accountId: who.accountId, memberId: who.memberId, ttlMs }, deps.now());
+  return async (request: Request, who: { accountId: string; memberId: string }, to: string, welcome?: string) => {
+    const s = await createSession(deps.store, { kind: "customer", accountId: who.accountId, memberId: who.memberId, ttlMs }, deps.now());
     return redirectResponse(to, [sessionCookie(deps, request, s), ...(welcome ? [flashCookie({ kind: "ok", message: welcome }, isSecure(deps, request))] : [])]);
   };
 }
@@ -69,7 +69,7 @@ const portalLoginRoutes = (deps: ModuleDeps) => {
         res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
         return res;
       }
-      const login = email ? findLogin(deps.store, email) : null;
+      const login = email ? await findLogin(deps.store, email) : null;
       const ok = await verifyPassword(field(body, "password"), login?.passwordHash);
       if (!ok || !login) {
         signIn.fail(key);
@@ -77,11 +77,11 @@ const portalLoginRoutes = (deps: ModuleDeps) => {
         return render(401, "The email or password is incorrect.");
       }
       signIn.reset(key);
-      touchLogin(deps.store, login.memberId, deps.now());
+      await touchLogin(deps.store, login.memberId, deps.now());
       return startSession(request, login, safeNext(field(body, "next"), "/portal", "/portal"));
     }, hide())
-    .post("/portal/logout", ({ request, user }) => {
-      deleteSession(deps.store, user.session.token);
+    .post("/portal/logout", async ({ request, user }) => {
+      await deleteSession(deps.store, user.session.token);
       const bye = flashCookie({ kind: "ok", message: "You have been signed out." }, isSecure(deps, request));
       return redirectResponse("/portal/login", [clearSessionCookie("customer"), bye]);
     }, { portal: true, ...hide() });
@@ -93,8 +93,8 @@ const portalInviteRoutes = (deps: ModuleDeps) => {
   const startSession = sessionStarter(deps);
 
   return new Elysia()
-    .get("/portal/invite/:token", ({ request, params }) => {
-      const found = findInvite(deps.store, params.token, deps.now());
+    .get("/portal/invite/:token", async ({ request, params }) => {
+      const found = await findInvite(deps.store, params.token, deps.now());
       if (!found || found.state !== "ok") return invalidInvite(found);
       const { token, headers } = pre(request);
       const reset = found.member?.passwordHash != null;
@@ -105,7 +105,7 @@ const portalInviteRoutes = (deps: ModuleDeps) => {
       );
     }, hide())
     .post("/portal/invite/:token", async ({ request, params, body }) => {
-      const found = findInvite(deps.store, params.token, deps.now());
+      const found = await findInvite(deps.store, params.token, deps.now());
       if (!found || found.state !== "ok") return invalidInvite(found);
       const { token, headers } = pre(request);
       const email = field(body, "email");
@@ -120,8 +120,8 @@ const portalInviteRoutes = (deps: ModuleDeps) => {
       if (!parsed.success) return render(fieldErrors(parsed.error));
       const passwordHash = await hashPassword(parsed.data.password);
       try {
-        const who = acceptInvite(deps.store, params.token, { email: parsed.data.email, passwordHash }, deps.now());
-        return startSession(request, who, "/portal", "Your password is set. Welcome to your dashboard.");
+        const who = await acceptInvite(deps.store, params.token, { email: parsed.data.email, passwordHash }, deps.now());
+        return await startSession(request, who, "/portal", "Your password is set. Welcome to your dashboard.");
       } catch (e) {
         if (e instanceof ApiError && e.status < 500) return render(e.param === "email" ? { email: e.message } : { form: e.message }, e.status);
         throw e;

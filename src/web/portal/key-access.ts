@@ -1,4 +1,4 @@
-import type { SqliteStore } from "../../store/sqlite-store";
+import type { Store } from "../../store/store";
 import { errors } from "../../lib/errors";
 import { listKeys, type KeyRow } from "../../modules/keys/service";
 import type { PortalUser } from "../session";
@@ -11,14 +11,14 @@ export function isMine(u: PortalUser, k: Pick<KeyRow, "memberId">): boolean {
 }
 
 /** The keys the signed-in member may see and change: all of the account's for owners and admins, else their own. */
-export function visibleKeys(store: SqliteStore, u: PortalUser): KeyRow[] {
-  const all = listKeys(store, u.account.id);
+export async function visibleKeys(store: Store, u: PortalUser): Promise<KeyRow[]> {
+  const all = await listKeys(store, u.account.id);
   return seesAll(u) ? all : all.filter((k) => isMine(u, k));
 }
 
 /** A key the member may see and change; anyone else's looks exactly like a missing one. */
-export function visibleKey(store: SqliteStore, u: PortalUser, keyId: string): KeyRow {
-  const k = ownKey(store, u.account.id, keyId);
+export async function visibleKey(store: Store, u: PortalUser, keyId: string): Promise<KeyRow> {
+  const k = await ownKey(store, u.account.id, keyId);
   if (!seesAll(u) && !isMine(u, k)) throw errors.notFound("API key");
   return k;
 }

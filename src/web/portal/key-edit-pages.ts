@@ -3,9 +3,9 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
 import { effectivePlan } from "../../gateway/limits/plans";
 import { usdToMicros } from "../../money/units";
-import { getAccountRowSync } from "../../modules/accounts/service";
+import { getAccountRow } from "../../modules/accounts/service";
 import type { UpdateKeyInput } from "../../modules/keys/model";
-import type { KeyRow } from "../../modules/keys/service";
+import { keyReplaces, type KeyRow } from "../../modules/keys/service";
 import { keyOverrides, newestOfLine, updateKey } from "../../modules/keys/update";
 import { date } from "../format";
 import { dayStart, field, fieldList } from "../forms";
@@ -17,28 +17,28 @@ import { keyEditView, type KeyEditValues } from "./views/key-edit";
 /** Editing a key in place (no rotation): the member's own keys, or any for owners and admins. */
 export const keyEditPages = (deps: ModuleDeps) => {
   const kit = portalKit(deps);
-  const current = (u: PortalUser, id: string) => {
-    const key = visibleKey(deps.store, u, id);
+  const current = async (u: PortalUser, id: string) => {
+    const key = await visibleKey(deps.store, u, id);
     if (key.revokedAt !== null) throw new ApiError(400, "This key is revoked: it cannot be changed.", "invalid_request_error", "key_inactive");
-    return { key, line: newestOfLine(deps.store, key) };
+    return { key, line: await newestOfLine(deps.store, key) };
   };
   return new Elysia()
     .use(deps.webAuth)
-    .get("/portal/keys/:id/edit", ({ request, user, params }) => kit.safe(request, () => {
-      const { key, line } = current(user, params.id);
-      const plan = effectivePlan(deps.config, getAccountRowSync(deps.store, user.account.id).plan);
+    .get("/portal/keys/:id/edit", ({ request, user, params }) => kit.safe(request, async () => {
+      const { key, line } = await current(user, params.id);
+      const plan = effectivePlan(deps.config, (await getAccountRow(deps.store, user.account.id)).plan);
       return kit.render(request, user, "keys", "Edit key", keyEditView({
-        csrf: user.session.csrf, key: valuesOf(deps, key, line), models: deps.config.models.map((m) => m.id), plan,
-        timeZone: deps.credits.budgetClock.timeZone, rotated: line.id !== key.id || keyIsReplacement(deps, key),
+        csrf: user.session.csrf, key: await valuesOf(deps, key, line), models: deps.config.models.map((m) => m.id), plan,
+        timeZone: deps.credits.budgetClock.timeZone, rotated: line.id !== key.id || (await keyReplaces(deps.store, key.id)),
       }));
     }), hide())
-    .post("/portal/keys/:id/edit", ({ request, user, params, body }) => kit.safe(request, () => {
-      const { key, line } = current(user, params.id);
+    .post("/portal/keys/:id/edit", ({ request, user, params, body }) => kit.safe(request, async () => {
+      const { key, line } = await current(user, params.id);
       const to = `/portal/keys/${key.id}/edit`;
-      const form = readEditForm(deps, body, valuesOf(deps, key, line));
+      const form = readEditForm(deps, body, await valuesOf(deps, key, line));
       if (typeof form === "string") return kit.back(request, to, "error", form);
       try {
-        updateKey(deps.store, key.id, form, { actor: kit.actor(user), now: deps.now(), policy: deps.config, models: deps.config.models.map((m) => m.id) });
+        await updateKey(deps.store, key.id, form, { actor: kit.actor(user), now: deps.now(), policy: deps.config, models: deps.config.models.map((m) => m.id) });
       } catch (e) {
         if (e instanceof ApiError && e.status < 500) return kit.back(request, to, "error", e.message);
         throw e;
@@ -48,15 +48,11 @@ export const keyEditPages = (deps: ModuleDeps) => {
     }), hide());
 };
 
-/** Whether another key was rotated into this one (its cap is shared with them). */
-const keyIsReplacement = (deps: ModuleDeps, key: KeyRow) =>
-  deps.store.sqlite.query<{ one: number }, [string]>("SELECT 1 AS one FROM api_keys WHERE rotated_to = ? LIMIT 1").get(key.id) !== null;
-
-function valuesOf(deps: ModuleDeps, key: KeyRow, line: KeyRow): KeyEditValues {
+async function valuesOf(deps: ModuleDeps, key: KeyRow, line: KeyRow): Promise<KeyEditValues> {
   return {
     id: key.id, name: key.name, display: `${key.prefix}…${key.last4}`, models: key.models, expiresAt: key.expiresAt,
     capMicros: line.spendCapMicros, budget: line.budgetMicros !== null && line.budgetPeriod !== null ? { period: line.budgetPeriod, micros: line.budgetMicros } : null,
-    limits: keyOverrides(deps.store, key.id),
+    limits: await keyOverrides(deps.store, key.id),
   };
 }
 

@@ -30,12 +30,12 @@ export const keysPages = (deps: ModuleDeps) => {
   return new Elysia()
     .use(deps.webAuth)
     .get("/portal/keys", ({ request, user }) => safe(request, () => keysPage(deps, kit, request, user, { created: reveals.take(user.session.token) })), hide())
-    .post("/portal/keys", ({ request, user, body }) => safe(request, () => {
+    .post("/portal/keys", ({ request, user, body }) => safe(request, async () => {
       const form = readKeyForm(deps, body);
       if (form.error) return back(request, "/portal/keys", "error", form.error);
       const now = deps.now();
       // The key is the member's who made it (their usage, their budget, removed with them).
-      const { row, key } = createKey(deps.store, deps.config.key_prefix, user.account.id, {
+      const { row, key } = await createKey(deps.store, deps.config.key_prefix, user.account.id, {
         name: field(body, "name").trim(),
         models: form.models.length ? form.models : null,
         expires_at: form.days ? Math.floor((now + Number(form.days) * DAY_MS) / 1000) : null,
@@ -45,22 +45,22 @@ export const keysPages = (deps: ModuleDeps) => {
       reveals.put(user.session.token, { key, name: row.name, rotated: false });
       return redirectResponse("/portal/keys");
     }), hide())
-    .post("/portal/keys/:id/rotate", ({ request, user, params, body }) => safe(request, () => {
+    .post("/portal/keys/:id/rotate", ({ request, user, params, body }) => safe(request, async () => {
       const grace = Number(field(body, "grace_seconds") || 0);
       if (![0, 3600, 86400, 604800].includes(grace)) return back(request, "/portal/keys", "error", "Choose when the old key should stop working.");
       try {
-        visibleKey(deps.store, user, params.id);
-        const { row, key } = rotateKey(deps.store, params.id, grace, actor(user), deps.now());
+        await visibleKey(deps.store, user, params.id);
+        const { row, key } = await rotateKey(deps.store, params.id, grace, actor(user), deps.now());
         reveals.put(user.session.token, { key, name: row.name, rotated: true });
         return redirectResponse("/portal/keys");
       } catch (e) {
         return orBack(request, e);
       }
     }), hide())
-    .post("/portal/keys/:id/revoke", ({ request, user, params }) => safe(request, () => {
+    .post("/portal/keys/:id/revoke", ({ request, user, params }) => safe(request, async () => {
       try {
-        const k = visibleKey(deps.store, user, params.id);
-        revokeKey(deps.store, k.id, actor(user), deps.now());
+        const k = await visibleKey(deps.store, user, params.id);
+        await revokeKey(deps.store, k.id, actor(user), deps.now());
         return back(request, "/portal/keys", "ok", `Key “${k.name || `${k.prefix}…${k.last4}`}” revoked: it no longer works.`);
       } catch (e) {
         return orBack(request, e);
@@ -68,14 +68,14 @@ export const keysPages = (deps: ModuleDeps) => {
     }), hide());
 };
 
-function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: PortalUser, extra: { created?: Reveal | null }) {
-  const keys = visibleKeys(deps.store, u);
+async function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: PortalUser, extra: { created?: Reveal | null }) {
+  const keys = await visibleKeys(deps.store, u);
   const budgets = new Map<string, KeyBudget>();
   for (const line of rotationLines(keys)) {
     const b = deps.credits.budgets({ capKeyId: line.newest.id, memberId: null })[0];
     if (b) for (const k of line.keys) budgets.set(k.id, { period: b.period, limit: b.limit, remaining: b.remaining });
   }
-  const emails = new Map(listMemberRows(deps.store, u.account.id, { removed: true }).map((m) => [m.id, m.email ?? m.id]));
+  const emails = new Map((await listMemberRows(deps.store, u.account.id, { removed: true })).map((m) => [m.id, m.email ?? m.id]));
   return kit.render(request, u, "keys", "API keys", keysView({
     csrf: u.session.csrf,
     keys: keys.map((k) => keyView(k, deps.now())),

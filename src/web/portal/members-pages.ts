@@ -24,15 +24,15 @@ function membersKit(deps: ModuleDeps, kit: PortalKit) {
     reveals,
     link: (u: PortalUser, request: Request) => ({ ttlMs: deps.config.invite_ttl_hours * 3_600_000, actor: kit.actor(u), baseUrl: publicBase(deps, request) }),
     /** A member of the signed-in account; another account's looks like a missing one. */
-    ours(u: PortalUser, id: string): MemberRow {
-      const m = (() => { try { return getMemberRow(deps.store, id); } catch { return null; } })();
+    async ours(u: PortalUser, id: string): Promise<MemberRow> {
+      const m = await getMemberRow(deps.store, id).catch(() => null);
       if (!m || m.accountId !== u.account.id) throw errors.notFound("Member");
       return m;
     },
     /** Runs a change; a refused one goes back to the page with its message. */
-    attempt(request: Request, fn: () => Response): Response {
+    async attempt(request: Request, fn: () => Promise<Response>): Promise<Response> {
       try {
-        return fn();
+        return await fn();
       } catch (e) {
         if (e instanceof ApiError && e.status < 500) return kit.back(request, "/portal/members", "error", e.message);
         throw e;
@@ -73,39 +73,39 @@ export const membersPages = (deps: ModuleDeps) => {
   const done = (request: Request, message: string) => kit.back(request, "/portal/members", "ok", message);
   return new Elysia()
     .use(deps.webAuth)
-    .get("/portal/members", ({ request, user }) => kit.safe(request, () => kit.render(request, user, "members", "Members", membersView({
-      csrf: user.session.csrf, members: memberViews(deps, user.account.id, listMemberRows(deps.store, user.account.id)),
+    .get("/portal/members", ({ request, user }) => kit.safe(request, async () => kit.render(request, user, "members", "Members", membersView({
+      csrf: user.session.csrf, members: await memberViews(deps, user.account.id, await listMemberRows(deps.store, user.account.id)),
       invited: m.reveals.take(user.session.token), disabled: kit.suspended(user), now: deps.now(), timeZone: deps.credits.budgetClock.timeZone,
     }))), hide())
-    .post("/portal/members", ({ request, user, body }) => kit.safe(request, () => m.attempt(request, () => {
+    .post("/portal/members", ({ request, user, body }) => kit.safe(request, () => m.attempt(request, async () => {
       const role = field(body, "role") === "admin" ? "admin" : "member";
       const email = field(body, "email").trim().toLowerCase();
       if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return kit.back(request, "/portal/members", "error", "Enter a valid email address.");
-      const r = inviteMember(deps.store, { accountId: user.account.id, email, role, ...m.link(user, request) }, deps.now());
+      const r = await inviteMember(deps.store, { accountId: user.account.id, email, role, ...m.link(user, request) }, deps.now());
       return m.reveal(user, email, r.invite.url);
     })), hide())
-    .post("/portal/members/:id/invite", ({ request, user, params }) => kit.safe(request, () => m.attempt(request, () => {
-      const member = m.ours(user, params.id);
-      return m.reveal(user, member.email ?? "", reinviteMember(deps.store, member.id, m.link(user, request), deps.now()).url);
+    .post("/portal/members/:id/invite", ({ request, user, params }) => kit.safe(request, () => m.attempt(request, async () => {
+      const member = await m.ours(user, params.id);
+      return m.reveal(user, member.email ?? "", (await reinviteMember(deps.store, member.id, m.link(user, request), deps.now())).url);
     })), hide())
-    .post("/portal/members/:id/role", ({ request, user, params, body }) => kit.safe(request, () => m.attempt(request, () => {
-      const member = m.ours(user, params.id);
+    .post("/portal/members/:id/role", ({ request, user, params, body }) => kit.safe(request, () => m.attempt(request, async () => {
+      const member = await m.ours(user, params.id);
       const role = field(body, "role") === "admin" ? "admin" : "member";
-      setMemberRole(deps.store, member.id, role, kit.actor(user), deps.now());
+      await setMemberRole(deps.store, member.id, role, kit.actor(user), deps.now());
       return done(request, `${member.email ?? "The member"} is now ${role === "admin" ? "an admin" : "a member"}.`);
     })), hide())
-    .post("/portal/members/:id/budget", ({ request, user, params, body }) => kit.safe(request, () => m.attempt(request, () => {
-      const member = m.ours(user, params.id);
+    .post("/portal/members/:id/budget", ({ request, user, params, body }) => kit.safe(request, () => m.attempt(request, async () => {
+      const member = await m.ours(user, params.id);
       const b = readBudget(body);
       if (typeof b === "string") return kit.back(request, "/portal/members", "error", b);
-      setMemberBudget(deps.store, member.id, b.micros === null ? null : { period: b.period, amount_micros: b.micros }, kit.actor(user), deps.now());
+      await setMemberBudget(deps.store, member.id, b.micros === null ? null : { period: b.period, amount_micros: b.micros }, kit.actor(user), deps.now());
       return done(request, b.micros === null ? `${member.email ?? "The member"} has no budget now.` : `Budget of ${member.email ?? "the member"} set.`);
     })), hide())
-    .post("/portal/members/:id/remove", ({ request, user, params, body }) => kit.safe(request, () => m.attempt(request, () => {
-      const member = m.ours(user, params.id);
+    .post("/portal/members/:id/remove", ({ request, user, params, body }) => kit.safe(request, () => m.attempt(request, async () => {
+      const member = await m.ours(user, params.id);
       const grace = Number(field(body, "grace_seconds") || 0);
       if (![0, 3600, 86400, 604800].includes(grace)) return kit.back(request, "/portal/members", "error", "Choose when their keys should stop working.");
-      const r = removeMember(deps.store, member.id, grace, kit.actor(user), deps.now());
+      const r = await removeMember(deps.store, member.id, grace, kit.actor(user), deps.now());
       const keys = r.keys.length === 0 ? "they had no working keys" : grace === 0 ? `${r.keys.length} key(s) revoked` : `${r.keys.length} key(s) stop working later`;
       return done(request, `${member.email ?? "The member"} was removed: signed out, ${keys}.`);
     })), hide());

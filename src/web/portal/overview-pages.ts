@@ -18,7 +18,7 @@ export const overviewPages = (deps: ModuleDeps) => {
 };
 
 async function overviewPage(deps: ModuleDeps, kit: PortalKit, request: Request, user: PortalUser) {
-  const mine = visibleKeys(deps.store, user);
+  const mine = await visibleKeys(deps.store, user);
   const keys = mine.filter((k) => keyView(k, deps.now()).status === "active");
   // Members see what their own keys spent; owners and admins the account's.
   const filter = seesAll(user) ? { accountId: user.account.id } : { accountId: user.account.id, keyIds: mine.map((k) => k.id) };
@@ -28,7 +28,7 @@ async function overviewPage(deps: ModuleDeps, kit: PortalKit, request: Request, 
     account: user.account,
     balance: deps.credits.balance(user.account.id),
     series: await dailySeries(deps.store, filter, deps.now()),
-    plan: planOf(deps.store, deps.config, user.account.id),
+    plan: await planOf(deps.store, deps.config, user.account.id),
     keyCount: keys.length,
     own: !seesAll(user),
     budget: b ? { period: b.period, limit: b.limit, spent: b.spent, remaining: b.remaining, resetsAt: `${clock.format(b.resetsAt)} (${clock.timeZone})` } : null,
@@ -40,8 +40,8 @@ export const quickstartPages = (deps: ModuleDeps) => {
   const kit = portalKit(deps);
   return new Elysia()
     .use(deps.webAuth)
-    .get("/portal/quickstart", ({ request, user }) => kit.safe(request, () => {
-      const keys = visibleKeys(deps.store, user).map((k) => keyView(k, deps.now()));
+    .get("/portal/quickstart", ({ request, user }) => kit.safe(request, async () => {
+      const keys = (await visibleKeys(deps.store, user)).map((k) => keyView(k, deps.now()));
       const active = keys.filter((k) => k.status === "active");
       const model = active.find((k) => k.models)?.models?.[0] ?? deps.config.models[0]?.id ?? "grok-4";
       return kit.render(request, user, "quickstart", "Quickstart", quickstartView({ baseUrl: `${publicBase(deps, request)}/v1`, model, hasKey: active.length > 0 }));

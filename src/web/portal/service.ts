@@ -46,24 +46,14 @@ export async function dailySeries(store: Store, filter: Omit<UsageFilter, "from"
 }
 
 /** A key of the signed-in account; another account's key looks exactly like a missing one. */
-export function ownKey(store: SqliteStore, accountId: string, keyId: string): KeyRow {
-  const row = (() => {
-    try {
-      return getKeyRow(store, keyId);
-    } catch {
-      return null;
-    }
-  })();
+export async function ownKey(store: Store, accountId: string, keyId: string): Promise<KeyRow> {
+  const row = await getKeyRow(store, keyId).catch(() => null);
   if (!row || row.accountId !== accountId) throw errors.notFound("API key");
   return row;
 }
 
-export function planOf(store: SqliteStore, config: Config, accountId: string) {
-  try {
-    return getAccountPlan(store, config, accountId);
-  } catch {
-    return null;
-  }
+export function planOf(store: Store, config: Config, accountId: string) {
+  return getAccountPlan(store, config, accountId).catch(() => null);
 }
 
 export interface UsageFilterForm {

@@ -53,19 +53,19 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
       deps.throttles.signUp.fail(address);
       const { name, email, password } = parsed.data;
       const passwordHash = await hashPassword(password);
-      const pending = requestSignUp(deps.store, { name, email, passwordHash, ttlMs: ttlHours * 3_600_000 }, deps.now());
+      const pending = await requestSignUp(deps.store, { name, email, passwordHash, ttlMs: ttlHours * 3_600_000 }, deps.now());
       // Not awaited: the answer must not wait on (or reveal through its timing) which email went out.
       send(pending ? finishMail(email, `${base()}/portal/signup/confirm/${pending.token}`, ttlHours) : reminderMail(email, base()));
       return htmlResponse(signupSentView(ttlHours), 200, headers);
     }, hide())
-    .get("/portal/signup/confirm/:token", ({ request, params }) => {
-      const found = findSignUp(deps.store, params.token, deps.now());
+    .get("/portal/signup/confirm/:token", async ({ request, params }) => {
+      const found = await findSignUp(deps.store, params.token, deps.now());
       if (!found) return htmlResponse(signupInvalidView(), 404);
       const { token, headers } = pre(request);
       return htmlResponse(signupConfirmView({ csrf: token, token: params.token, email: found.email }), 200, headers);
     }, hide())
     .post("/portal/signup/confirm/:token", async ({ request, params, body, server }) => {
-      const found = findSignUp(deps.store, params.token, deps.now());
+      const found = await findSignUp(deps.store, params.token, deps.now());
       if (!found) return htmlResponse(signupInvalidView(), 404);
       const { token, headers } = pre(request);
       const render = (error: string, status: number) =>
@@ -79,8 +79,8 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
         return render("That is not the password chosen when signing up.", 401);
       }
       try {
-        const account = completeSignUp(deps.store, params.token, deps.config.signup_credits_usd, deps.now());
-        const s = createSession(deps.store, { kind: "customer", accountId: account.id, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
+        const account = await completeSignUp(deps.store, params.token, deps.config.signup_credits_usd, deps.now());
+        const s = await createSession(deps.store, { kind: "customer", accountId: account.id, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
         const welcome = flashCookie({ kind: "ok", message: "Your account is ready. Create an API key to get started." }, isSecure(deps, request));
         return redirectResponse("/portal", [sessionCookie(deps, request, s), welcome]);
       } catch (e) {

@@ -19,8 +19,8 @@ export const portalUsagePages = (deps: ModuleDeps) => {
   return new Elysia()
     .use(deps.webAuth)
     .get("/portal/usage", ({ request, user, query }) => kit.safe(request, () => usageListPage(deps, kit, request, user, query)), hide())
-    .get("/portal/usage.csv", ({ request, user, query }) => kit.safe(request, () => {
-      const { filter } = usageFilter(deps, query, user, scopeOf(deps, user));
+    .get("/portal/usage.csv", ({ request, user, query }) => kit.safe(request, async () => {
+      const { filter } = await usageFilter(deps, query, user, await scopeOf(deps, user));
       const day = new Date(deps.now()).toISOString().slice(0, 10);
       return new Response(usageCsvStream(deps.store, filter, microsToUsd), {
         headers: {
@@ -33,15 +33,15 @@ export const portalUsagePages = (deps: ModuleDeps) => {
 };
 
 /** What the signed-in member may filter by: the rotation lines of the keys they see, and (owners, admins) the members. */
-function scopeOf(deps: ModuleDeps, user: PortalUser) {
-  const keys = visibleKeys(deps.store, user);
-  return { keys, lines: rotationLines(keys), members: seesAll(user) ? listMemberRows(deps.store, user.account.id, { removed: true }) : [] };
+async function scopeOf(deps: ModuleDeps, user: PortalUser) {
+  const keys = await visibleKeys(deps.store, user);
+  return { keys, lines: rotationLines(keys), members: seesAll(user) ? await listMemberRows(deps.store, user.account.id, { removed: true }) : [] };
 }
-type Scope = ReturnType<typeof scopeOf>;
+type Scope = Awaited<ReturnType<typeof scopeOf>>;
 
 async function usageListPage(deps: ModuleDeps, kit: PortalKit, request: Request, user: PortalUser, query: Record<string, unknown>) {
-  const scope = scopeOf(deps, user);
-  const { filter, values, search } = usageFilter(deps, query, user, scope);
+  const scope = await scopeOf(deps, user);
+  const { filter, values, search } = await usageFilter(deps, query, user, scope);
   const names = new Map(scope.keys.map((k) => [k.id, k.name || `${k.prefix}…${k.last4}`]));
   const before = typeof query.before === "string" ? query.before : undefined;
   const data = await usagePage(deps.store, filter, 50, before);
@@ -67,7 +67,7 @@ function lineOption(l: KeyLine): FilterOption {
 }
 
 /** The usage filter from the query: the form's values, the query string to keep, and the filter. */
-function usageFilter(deps: ModuleDeps, query: Record<string, unknown>, user: PortalUser, scope: Scope) {
+async function usageFilter(deps: ModuleDeps, query: Record<string, unknown>, user: PortalUser, scope: Scope) {
   const text = (name: string) => (typeof query[name] === "string" ? (query[name] as string) : "");
   const values = { model: text("model"), key: text("key"), member: text("member"), from: text("from"), to: text("to") };
   const from = dayStart(values.from);
@@ -80,7 +80,7 @@ function usageFilter(deps: ModuleDeps, query: Record<string, unknown>, user: Por
     keyIds = narrow(keyIds, line ? line.keys.map((k) => k.id) : []);
   }
   const member = seesAll(user) ? scope.members.find((m) => m.id === values.member) : undefined;
-  if (member) keyIds = narrow(keyIds, memberKeyIds(deps.store, user.account.id, member));
+  if (member) keyIds = narrow(keyIds, await memberKeyIds(deps.store, user.account.id, member));
   else values.member = "";
   const search = new URLSearchParams(Object.entries(values).filter(([, v]) => v));
   if (typeof query.before === "string") search.set("before", query.before);

@@ -3,7 +3,7 @@ import { dirname, resolve } from "node:path";
 import { backupDatabase } from "../money/backup";
 import { BudgetClock } from "../money/budget-clock";
 import { UsageError } from "./args";
-import { pairs, positionals, type LeafCommand } from "./command";
+import { pairs, positionals, type CliContext, type LeafCommand } from "./command";
 
 export const backupCommand: LeafCommand = {
   summary: "Copy the database to a new file, consistent and complete, while the gateway serves it",
@@ -11,6 +11,7 @@ export const backupCommand: LeafCommand = {
   examples: ["tollgate backup /var/backups/tollgate-$(date +%F).db", "tollgate backup nightly.db --json"],
   run(ctx, parsed) {
     const [file] = positionals(parsed, this, "backup");
+    if (ctx.config().database_url) return explainPgDump(ctx, file!);
     const target = resolve(file!);
     if (existsSync(target)) throw new UsageError(`backup: ${target} already exists; give a new file name`);
     if (!existsSync(dirname(target))) throw new UsageError(`backup: the folder ${dirname(target)} does not exist`);
@@ -31,3 +32,17 @@ export const backupCommand: LeafCommand = {
     }
   },
 };
+
+/** On PostgreSQL the database's own tools make a consistent copy while the gateways serve: say how. */
+function explainPgDump(ctx: CliContext, file: string): number {
+  ctx.stderr(
+    [
+      "backup: this gateway keeps its books in PostgreSQL (database_url), not in a file; back it up with PostgreSQL's tools:",
+      `  pg_dump --format=custom --file=${file} "$TOLLGATE_DATABASE_URL"`,
+      "pg_dump reads one consistent snapshot while the gateways keep serving (every committed charge is in it);",
+      `restore into an empty database with: pg_restore --no-owner --dbname=<url> ${file}`,
+      "(or use your provider's point-in-time recovery). See docs/operations.md.",
+    ].join("\n"),
+  );
+  return 1;
+}

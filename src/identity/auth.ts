@@ -18,9 +18,10 @@ export const authPlugin = (deps: AppDeps) =>
       },
     },
     customer: {
-      resolve({ headers, set }) {
+      async resolve({ headers, set }) {
         const key = bearer(headers.authorization) ?? headers["x-api-key"] ?? null;
-        const principal = deps.keys.authenticate(key);
+        // A promise only on a shared store, for a key not in memory.
+        const principal = await deps.keys.authenticate(key);
         // x-ratelimit-* (and x-budget-remaining) on every customer response; the chat route overrides them with its admission's.
         Object.assign(set.headers, deps.limiter.headers(principal), budgetHeaders(deps.credits, principal));
         return { principal };

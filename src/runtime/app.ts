@@ -47,7 +47,7 @@ export function createApp(appDeps: AppDeps) {
   const deps = moduleDeps(appDeps);
   return new Elysia()
     // Balances, ledger and usage pages read SQLite: journaled settlements are written to it first.
-    .onRequest(() => void deps.store.catchUp())
+    .onRequest(() => deps.store.catchUp?.())
     .use(requestId)
     .use(cors(corsPolicy(deps.config.cors_origins)))
     .use(errorHandler)

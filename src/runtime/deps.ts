@@ -1,7 +1,7 @@
 import type Stripe from "stripe";
 import type { Config } from "../config/load";
 import type { Log } from "../lib/log";
-import type { KeyAuthenticator } from "../gateway/key-auth";
+import type { KeyAuth } from "../gateway/key-row";
 import type { RateLimiter } from "../gateway/limits/limiter";
 import type { ChatMetrics } from "../gateway/metrics";
 import type { DeferredRequests } from "../gateway/deferred";
@@ -9,14 +9,19 @@ import type { StoredObjects } from "../gateway/stored-objects";
 import type { Upstreams } from "../gateway/upstream/upstreams";
 import type { AlertService } from "../modules/alerts/service";
 import type { CreditStore } from "../money/credit-store";
-import type { SqliteStore } from "../store/sqlite-store";
+import type { Store } from "../store/store";
 
 /** Everything the app needs, built by the runtime (or a test); the app itself never listens. */
 export interface AppDeps {
   config: Config;
-  store: SqliteStore;
+  /** SqliteStore (embedded) or PgStore (database_url). */
+  store: Store;
   credits: CreditStore;
-  keys: KeyAuthenticator;
+  keys: KeyAuth;
+  /** Several instances on one PostgreSQL database: admission leases first (GatewayDeps.shared). */
+  shared?: boolean;
+  /** This instance's name on a shared database (/admin/upstreams, /metrics). */
+  instanceId?: string;
   limiter: RateLimiter;
   adminTokenHash: string;
   now: () => number;

@@ -44,8 +44,13 @@ export interface Runtime {
   shared?: SharedRuntime;
 }
 
+/** The embedded runtime: its store is the SQLite one (tests reach into it). */
+export interface SqliteRuntime extends Runtime {
+  deps: Omit<AppDeps, "store" | "keys"> & { store: SqliteStore; keys: KeyAuthenticator };
+}
+
 /** Opens and migrates the database and builds the app's dependencies. */
-export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: () => number; log?: Log } = {}): Runtime {
+export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: () => number; log?: Log } = {}): SqliteRuntime {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLog(config.log_format);
   const store = opts.store ?? new SqliteStore(config.db_path);
@@ -74,7 +79,7 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   for (const d of store.readSync((q) => pendingDeferred(q))) {
     credits.reserve({ accountId: d.accountId, keyId: d.keyId, capKeyId: d.capKeyId, memberId: d.memberId, requestId: d.requestId, amount: d.holdMicros, live: true, restore: true });
   }
-  const deps: AppDeps = {
+  const deps: SqliteRuntime["deps"] = {
     config,
     store,
     credits,

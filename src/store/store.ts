@@ -23,4 +23,8 @@ export interface Store {
   tx<T>(work: (q: Q) => Work<T>, opts?: TxOptions): Promise<T>;
   /** Moves whenever rows the request path keeps may have changed (here or in another process). */
   changeStamp(): number;
+  /** SQLite: writes the settlements only its journal holds yet, before a read of balances. PostgreSQL has no journal. */
+  catchUp?(): void;
+  /** Closes the connection (SQLite) or the pool and the change listener (PostgreSQL). */
+  close(): void | Promise<void>;
 }

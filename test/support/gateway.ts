@@ -15,7 +15,8 @@ import type { Subprocess } from "bun";
 import { loadConfig, type Config } from "../../src/config/load";
 import { createSession, type SessionKind } from "../../src/identity/sessions";
 import type { AccountViewT } from "../../src/modules/accounts/model";
-import { buildRuntime, startServer, type Runtime } from "../../src/runtime/server";
+import { buildRuntime, startServer } from "../../src/runtime/server";
+import type { SqliteRuntime } from "../../src/runtime/runtime";
 import { SqliteStore } from "../../src/store/sqlite-store";
 import { BIN, ensureBinary, ROOT } from "./binary";
 import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./fake-upstream";
@@ -176,7 +177,7 @@ export interface GatewayOptions {
 }
 
 export interface Gateway extends GatewayClient {
-  runtime: Runtime;
+  runtime: SqliteRuntime;
   config: Config;
   /** The fake upstream (throws when the gateway was started without one). */
   readonly upstream: MockUpstream;

@@ -13,6 +13,10 @@ export async function renderMetrics(deps: AppDeps): Promise<string> {
   (deps.metrics ?? new ChatMetrics()).write(out);
 
   const up = listUpstreams(deps.upstreams);
+  if (deps.instanceId) {
+    // Prometheus sets its own `instance` (the scrape target): the gateway's name is a label of its own.
+    out.family("tollgate_instance_info", "gauge", "This gateway instance on a shared database.").sample("tollgate_instance_info", { instance_id: deps.instanceId }, 1);
+  }
   out.family("tollgate_chat_in_flight", "gauge", "Proxied requests in flight.").sample("tollgate_chat_in_flight", {}, up.in_flight);
   out.family("tollgate_upstream_breaker_state", "gauge", "Circuit breaker of each upstream key: 0 closed, 1 half-open, 2 open.");
   for (const u of up.data) out.sample("tollgate_upstream_breaker_state", { upstream: u.id, provider: u.provider }, BREAKER[u.state]);

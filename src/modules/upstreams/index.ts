@@ -6,7 +6,7 @@ import { listUpstreams } from "./service";
 export const upstreamsModule = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/admin", tags: ["admin"] })
     .use(deps.auth)
-    .get("/upstreams", () => listUpstreams(deps.upstreams), {
+    .get("/upstreams", () => listUpstreams(deps.upstreams, deps.instanceId ?? null), {
       admin: true,
       response: UpstreamList,
       detail: {

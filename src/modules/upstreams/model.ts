@@ -37,6 +37,7 @@ export const UpstreamView = z.object({
 
 export const UpstreamList = z.object({
   object: z.literal("list"),
+  instance: z.string().nullable().describe("The gateway instance that answered (database_url: several share one database; breakers and health are per instance); null on the embedded store."),
   in_flight: z.number().int().describe("Proxied requests in flight across the gateway."),
   max_concurrent_streams: z.number().int(),
   draining: z.boolean().describe("True while the gateway shuts down."),

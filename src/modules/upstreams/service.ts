@@ -41,9 +41,10 @@ export function upstreamView(reg: UpstreamRegistry, t: Target): UpstreamViewT {
 }
 
 /** GET /admin/upstreams (also for the operator console). */
-export function listUpstreams(u: Upstreams): UpstreamListT {
+export function listUpstreams(u: Upstreams, instance: string | null = null): UpstreamListT {
   return {
     object: "list",
+    instance,
     in_flight: u.traffic.inFlight,
     max_concurrent_streams: u.traffic.limit,
     draining: u.traffic.isDraining,

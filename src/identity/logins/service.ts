@@ -6,7 +6,7 @@ import { ApiError, errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
 import { getAccountRowSync, type AccountRow } from "../../modules/accounts/service";
 import { audit } from "../../modules/audit/service";
-import { applyCredit } from "../../money/ledger";
+import { applyCreditSync } from "../../money/ledger";
 import { ensureOwner, getMemberRow, memberByEmail, memberStatus, ownerMember, type MemberRow, type Role } from "../members";
 import { deleteMemberSessions } from "../sessions";
 import type { InviteViewT } from "./model";
@@ -175,7 +175,7 @@ export function signUp(
     audit(store, { actor: "signup", action: "account.create", targetType: "account", targetId: row.id, after: row }, now);
     if (p.starterMicros > 0) {
       // An adjustment, not a top-up: gifted credit must not count towards lifetime top-ups.
-      applyCredit(store, {
+      applyCreditSync(store, {
         accountId: row.id, amountMicros: p.starterMicros, kind: "adjustment", ref: "signup", note: "Sign-up credit", actor: "signup", heldMicros: 0,
       }, now);
     }

@@ -43,7 +43,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     fetch: appHandler(deps),
   });
   rollUpUsage(deps.store, deps.config.usage_retention_days, deps.now());
-  deps.alerts?.notifier.resume();
+  void deps.alerts?.notifier.resume();
   const timers = startJobs(deps);
   let stopped: Promise<void> | undefined;
   return {

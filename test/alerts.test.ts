@@ -249,7 +249,7 @@ describe("low-balance alerts", () => {
     const acc = await alertCustomer(gw, 1 * USD, null);
     const alerts = new AlertService(db, config, (id) => gw.runtime.deps.credits.balance(id), new AlertNotifier(db, config, { retryDelaysMs: [1, 1, 1] }));
     receiver.fail(2);
-    const id = alerts.check(acc.id)!;
+    const id = (await alerts.check(acc.id))!;
     expect(id).toStartWith("alr_");
     const statusOf = (eventId: string) =>
       db.sqlite.query<{ webhook_status: string; email_status: string; attempts: number; last_error: string | null }, [string]>(
@@ -264,10 +264,10 @@ describe("low-balance alerts", () => {
 
     // Never answering 2xx: after the last retry the channel is marked failed.
     await gw.admin(`/admin/accounts/${acc.id}/credits`, { body: { amount_micros: 10 * USD } });
-    alerts.check(acc.id); // re-arms
+    await alerts.check(acc.id); // re-arms
     await spend(gw, acc.id, 10 * USD);
     receiver.fail(100);
-    const id2 = alerts.check(acc.id)!;
+    const id2 = (await alerts.check(acc.id))!;
     expect(id2).toStartWith("alr_");
     expect(await until(() => statusOf(id2).webhook_status !== "pending", 10_000)).toBe(true);
     const row = statusOf(id2);
@@ -310,7 +310,7 @@ describe("low-balance alerts", () => {
     try {
       const db = a.deps.store;
       db.sqlite.query("INSERT INTO accounts (id, name, balance_micros, lifetime_topup_micros, created_at) VALUES ('acc_two', 'two', ?, 0, 0)").run(3 * USD);
-      const fired = [a.deps.alerts!.check("acc_two"), b.deps.alerts!.check("acc_two"), a.deps.alerts!.check("acc_two")];
+      const fired = [await a.deps.alerts!.check("acc_two"), await b.deps.alerts!.check("acc_two"), await a.deps.alerts!.check("acc_two")];
       expect(fired.filter(Boolean)).toHaveLength(1);
       expect(db.sqlite.query<{ n: number }, []>("SELECT count(*) n FROM alert_events").get()!.n).toBe(1);
     } finally {

@@ -84,7 +84,7 @@ describe("600 concurrent mixed requests over every endpoint", () => {
 
     const store = new SqliteStore(gw.dbPath!);
     try {
-      expect(checkLedger(store)).toEqual([]);
+      expect(await checkLedger(store)).toEqual([]);
       expect(store.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n).toBe(0);
       const charge = store.sqlite.query<{ c: number | null }, [string]>("SELECT -amount_micros AS c FROM ledger_entries WHERE request_id = ? AND kind = 'charge'");
       const usage = store.sqlite.query<{ cost_micros: number; endpoint: string }, [string]>("SELECT cost_micros, endpoint FROM usage_log WHERE request_id = ?");

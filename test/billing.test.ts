@@ -219,7 +219,7 @@ describe("webhook", () => {
     expect(results.map((r) => r[1]).sort()).toEqual(["credited", "duplicate", "duplicate"]);
 
     expect(await gw.balance(c.accountId)).toBe(25 * USD);
-    const ledger = listLedger(gw.runtime.deps.store, c.accountId, { limit: 10 });
+    const ledger = (await listLedger(gw.runtime.deps.store, c.accountId, { limit: 10 }));
     expect(ledger.map((l) => [l.kind, l.amountMicros, l.ref])).toEqual([["payment", 25 * USD, session.id as string]]);
     const payment = (await (await asCustomer(c.key, `/v1/billing/payments/${view.id}`)).json()) as Record<string, unknown>;
     expect(payment).toMatchObject({ status: "paid", stripe_session_id: session.id, stripe_payment_intent: "pi_test_thrice" });
@@ -234,7 +234,7 @@ describe("webhook", () => {
       stripe_event_id: JSON.parse(payload).id,
       credit_micros: 25 * USD,
     });
-    expect(checkLedger(gw.runtime.deps.store)).toEqual([]);
+    expect(await checkLedger(gw.runtime.deps.store)).toEqual([]);
   });
 
   test("the receipt link is fetched from Stripe after the credit", async () => {
@@ -342,7 +342,7 @@ describe("webhook", () => {
     expect([((await r1.json()) as { result: string }).result, ((await r2.json()) as { result: string }).result].sort()).toEqual(["duplicate", "refunded"]);
     expect(await gw.balance(c.accountId)).toBe(-14 * USD);
 
-    const refunds = listLedger(gw.runtime.deps.store, c.accountId, { limit: 10 }).filter((l) => l.kind === "refund");
+    const refunds = (await listLedger(gw.runtime.deps.store, c.accountId, { limit: 10 })).filter((l) => l.kind === "refund");
     expect(refunds.map((l) => l.amountMicros)).toEqual([-15 * USD, -10 * USD]);
     expect(refunds.map((l) => l.ref)).toEqual(["ch_for_pi_test_refund:refunded:2500", "ch_for_pi_test_refund:refunded:1000"]);
     const p = (await (await asCustomer(c.key, `/v1/billing/payments/${view.id}`)).json()) as Record<string, unknown>;
@@ -352,7 +352,7 @@ describe("webhook", () => {
     expect(audit[0]!.after).toMatchObject({ stripe_charge_id: "ch_for_pi_test_refund", stripe_payment_intent: "pi_test_refund", refunded_minor: 2500 });
     // Spending is refused while the balance is negative.
     expect(() => credits.reserve({ accountId: c.accountId, requestId: "req_after_refund", amount: 1 })).toThrow();
-    expect(checkLedger(gw.runtime.deps.store)).toEqual([]);
+    expect(await checkLedger(gw.runtime.deps.store)).toEqual([]);
   });
 
   test("a lost dispute debits the disputed amount once; a won dispute restores the status", async () => {
@@ -375,7 +375,7 @@ describe("webhook", () => {
     expect(((await (await deliver(gw.url, closed)).json()) as { result: string }).result).toBe("duplicate");
     expect(await status(lost.view.id)).toBe("dispute_lost");
     expect(await gw.balance(c.accountId)).toBe(10 * USD);
-    const entry = listLedger(gw.runtime.deps.store, c.accountId, { limit: 1 })[0]!;
+    const entry = (await listLedger(gw.runtime.deps.store, c.accountId, { limit: 1 }))[0]!;
     expect([entry.kind, entry.amountMicros, entry.ref]).toEqual(["refund", -20 * USD, "dp_for_pi_test_dispute_lost"]);
     const audit = (await listAudit(gw.runtime.deps.store, { limit: 10, targetId: lost.view.id })).map((a) => a.action);
     expect(audit).toEqual(["payment.dispute_lost", "payment.disputed", "payment.paid"]);
@@ -409,8 +409,8 @@ describe("webhook", () => {
       expect(results.map((r) => r.result).sort()).toEqual(["credited", "duplicate", "duplicate", "duplicate", "duplicate", "duplicate"]);
       const account = (await (await fetch(`${bUrl}/admin/accounts/${acc.id}`, { headers })).json()) as { balance_micros: number };
       expect(account.balance_micros).toBe(100 * USD);
-      expect(listLedger(rtA.deps.store, acc.id, { limit: 10 }).filter((l) => l.kind === "payment")).toHaveLength(1);
-      expect(checkLedger(rtA.deps.store)).toEqual([]);
+      expect((await listLedger(rtA.deps.store, acc.id, { limit: 10 })).filter((l) => l.kind === "payment")).toHaveLength(1);
+      expect(await checkLedger(rtA.deps.store)).toEqual([]);
     } finally {
       await b.stop();
       await a.stop();

@@ -75,7 +75,7 @@ describe("budgets in the compiled binary", () => {
 
     const db = new SqliteStore(dbPath);
     try {
-      expect(checkLedger(db)).toEqual([]);
+      expect(await checkLedger(db)).toEqual([]);
       const charged = db.sqlite.query<{ s: number }, [string]>("SELECT -sum(amount_micros) AS s FROM ledger_entries WHERE kind = 'charge' AND key_id = ?").get(c.keyId)!.s;
       const counted = db.sqlite.query<{ s: number }, [string]>("SELECT sum(spent_micros) AS s FROM budget_spend WHERE owner = ?").get(`key:${c.keyId}`)!.s;
       expect(counted).toBe(charged);

@@ -86,7 +86,7 @@ describe("the budget check", () => {
     await Promise.all(admitted.map((id) => store.settle(id, HOLD)));
     expect(store.budgets({ capKeyId: key.id, memberId: null })[0]).toMatchObject({ spent: 10 * HOLD, held: 0, remaining: 0 });
     expect(spendRows(db)).toEqual([{ owner: `key:${key.id}`, day: new BudgetClock().dayStart(clock.now()), spent_micros: 10 * HOLD }]);
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
   });
 
   test("the refusal names the budget, what was spent and when it resets, in the budget's zone", async () => {
@@ -179,7 +179,7 @@ describe("budget spend and the ledger", () => {
       new SettleWriter(db, budgetClock).commit(records);
       expect(spendRows(db)[0]!.spent_micros).toBe(700_000);
       expect(store.budgets({ capKeyId: key.id, memberId: null })[0]!.spent).toBe(700_000);
-      expect(checkLedger(db)).toEqual([]);
+      expect(await checkLedger(db)).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -157,7 +157,7 @@ test(`exactness over ${REQUESTS} randomized requests (seed ${SEED})`, async () =
   for (const o of outcomes.filter((x) => x.kind === "error" || x.status === 402)) expect(byRequest.has(o.requestId ?? "")).toBe(false);
 
   // Every account: balance = start − its charges; ledger consistent; nothing held; never negative.
-  expect(checkLedger(g.runtime.deps.store)).toEqual([]);
+  expect(await checkLedger(g.runtime.deps.store)).toEqual([]);
   for (const c of customers) {
     const spent = charges.filter((x) => x.account_id === c.accountId).reduce((s, x) => s - x.amount_micros, 0);
     const a = (await (await g.admin(`/admin/accounts/${c.accountId}`)).json()) as { balance_micros: number; held_micros: number };

@@ -89,7 +89,7 @@ describe("redemption codes", () => {
     expect(statuses.filter((s) => s === 409)).toHaveLength(11);
     const balances = await Promise.all(customers.map((c) => meBody(c.key)));
     expect(balances.reduce((s, b) => s + b.balance_micros, 0)).toBe(7_000_000);
-    expect(checkLedger(srv.runtime.deps.store)).toEqual([]);
+    expect(await checkLedger(srv.runtime.deps.store)).toEqual([]);
   });
 
   test("a suspended account's key is refused at once", async () => {
@@ -127,11 +127,11 @@ describe("redemption service", () => {
     const db = new SqliteStore(":memory:");
     db.migrate();
     const acc = (await createAccount(db, { name: "x" }, "test", 1_000));
-    const b = createCodes(db, { count: 1, amount_micros: 10, expires_at: 2 }, "test", 1_000);
-    expect(() => redeemCode(db, acc.id, b.codes[0]!.code, "test", 3_000)).toThrow("expired");
-    const ok = createCodes(db, { count: 1, amount_micros: 10 }, "test", 1_000);
+    const b = await createCodes(db, { count: 1, amount_micros: 10, expires_at: 2 }, "test", 1_000);
+    await expect(redeemCode(db, acc.id, b.codes[0]!.code, "test", 3_000)).rejects.toThrow("expired");
+    const ok = await createCodes(db, { count: 1, amount_micros: 10 }, "test", 1_000);
     (await updateAccount(db, acc.id, { status: "suspended" }, "test"));
-    expect(() => redeemCode(db, acc.id, ok.codes[0]!.code, "test", 3_000)).toThrow("suspended");
+    await expect(redeemCode(db, acc.id, ok.codes[0]!.code, "test", 3_000)).rejects.toThrow("suspended");
     db.sqlite.close();
   });
 
@@ -142,14 +142,14 @@ describe("redemption service", () => {
       const db = new SqliteStore(path);
       db.migrate();
       const accounts = await Promise.all(Array.from({ length: 4 }, (_, i) => createAccount(db, { name: `racer ${i}` }, "test")));
-      const { codes } = createCodes(db, { count: 1, amount_micros: 3_000_000 }, "test");
+      const { codes } = await createCodes(db, { count: 1, amount_micros: 3_000_000 }, "test");
       const root = join(import.meta.dir, "..");
       const script = `
         import { SqliteStore } from "${root}/src/store/sqlite-store";
         import { redeemCode } from "${root}/src/modules/codes/service";
         const db = new SqliteStore(process.argv[1]);
         await Bun.sleep(Number(process.argv[4]));
-        try { redeemCode(db, process.argv[2], process.argv[3], "race"); console.log("ok"); }
+        try { await redeemCode(db, process.argv[2], process.argv[3], "race"); console.log("ok"); }
         catch (e) { console.log(e.code ?? e.message); }`;
       const start = Date.now() + 300;
       const outs = await Promise.all(
@@ -163,7 +163,7 @@ describe("redemption service", () => {
       expect(outs.filter((o) => o === "code_already_redeemed")).toHaveLength(3);
       const total = db.sqlite.query<{ s: number }, []>("SELECT sum(balance_micros) AS s FROM accounts").get()!.s;
       expect(total).toBe(3_000_000);
-      expect(checkLedger(db)).toEqual([]);
+      expect(await checkLedger(db)).toEqual([]);
       db.sqlite.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -204,7 +204,7 @@ describe("CLI", () => {
 
       const db = new SqliteStore(join(dir, "t.db"));
       const a = (await createAccount(db, { name: "redeemer" }, "test"));
-      expect(redeemCode(db, a.id, batch.codes[1]!.code, "test").entry.amount_micros).toBe(7_250_000);
+      expect((await redeemCode(db, a.id, batch.codes[1]!.code, "test")).entry.amount_micros).toBe(7_250_000);
       db.sqlite.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

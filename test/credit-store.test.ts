@@ -10,7 +10,7 @@ import { ApiError } from "../src/lib/errors";
 import { updateAccount } from "../src/modules/accounts/service";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import type { UsageRecord } from "../src/money/credit-store";
-import { checkLedger, persistedHeld, postCredit } from "../src/money/ledger";
+import { checkLedger, checkLedgerSync, persistedHeld, postCredit } from "../src/money/ledger";
 import { apiErrorOf, freshDb, manualClock, rejectionOf, seedAccount, seedKey, tick } from "./support/foundation";
 
 const USD = 1_000_000;
@@ -141,7 +141,7 @@ describe("settle and release", () => {
     const row = sql(db).query<{ created_at: number }, []>("SELECT created_at FROM ledger_entries WHERE kind = 'charge'").get()!;
     expect(row.created_at).toBe(clock.now());
     expect(keySpent(db, key.id)).toBe(1_250_000);
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
     expect(persistedHolds(db)).toBe(0);
   });
 
@@ -165,7 +165,7 @@ describe("settle and release", () => {
     expect(store.balance(acc)).toEqual({ balance: -2 * USD, held: 0, available: -2 * USD });
     expect(charges(db)[0]!.amount_micros).toBe(-12 * USD);
     expect(() => store.reserve({ accountId: acc, requestId: "r2", amount: 1 })).toThrow(/run out of credits/);
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
   });
 
   test("settling 0 (or a negative amount) charges nothing and writes no charge row", async () => {
@@ -248,7 +248,7 @@ describe("settle and release", () => {
     expect(await store.settle("dup", 400_000)).toEqual({ charged: 0, released: USD });
     expect(charges(db)).toHaveLength(1);
     expect(store.balance(acc)).toEqual({ balance: 9_600_000, held: 0, available: 9_600_000 });
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
   });
 });
 
@@ -332,7 +332,7 @@ describe("a failing commit", () => {
     healCharges(db);
     expect(await store.settle("r1", 700_000)).toEqual({ charged: 700_000, released: 300_000 });
     expect(store.balance(acc)).toEqual({ balance: 9_300_000, held: 0, available: 9_300_000 });
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
   });
 
   test("the sweeper never rejects (it runs from a timer): a failed release is restored for the next sweep", async () => {
@@ -377,7 +377,7 @@ describe("a failing commit", () => {
     }
     expect(store.balance(other)).toEqual({ balance: 10 * USD - 20, held: 0, available: 10 * USD - 20 });
     expect(store.balance(acc).held).toBe(USD);
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
   });
 });
 
@@ -453,7 +453,7 @@ test("200 simultaneous reservations against a balance covering exactly 10 admit 
   expect(settled.every((s) => s?.charged === HOLD)).toBe(true);
   expect(store.balance(acc)).toEqual({ balance: 0, held: 0, available: 0 });
   expect(charges(db)).toHaveLength(10);
-  expect(checkLedger(db)).toEqual([]);
+  expect(await checkLedger(db)).toEqual([]);
 });
 
 describe("property: interleaved concurrent operations keep the money invariants", () => {
@@ -557,7 +557,7 @@ describe("property: interleaved concurrent operations keep the money invariants"
         if (s !== (spent.get(k) ?? 0)) throw new Error(`${where}: key spent ${s} != model ${spent.get(k) ?? 0}`);
         if (s > c && !overdrawn.has(k)) throw new Error(`${where}: key spent ${s} above cap ${c}`);
       }
-      const bad = checkLedger(db);
+      const bad = checkLedgerSync(db);
       if (bad.length) throw new Error(`${where}: balance != sum of ledger: ${JSON.stringify(bad)}`);
     }
 
@@ -646,7 +646,7 @@ describe("property: interleaved concurrent operations keep the money invariants"
           const amt = c.t === "topup" ? c.amount : -c.amount;
           const ok = amt > 0 || balance[c.acc]! - held(c.acc) + amt >= 0;
           try {
-            postCredit(db, { accountId: accounts[c.acc]!, amountMicros: amt, actor: "test", heldMicros: store.balance(accounts[c.acc]!).held });
+            await postCredit(db, { accountId: accounts[c.acc]!, amountMicros: amt, actor: "test", heldMicros: store.balance(accounts[c.acc]!).held });
             if (!ok) throw new Error(`adjustment ${amt} admitted beyond the available credit`);
             balance[c.acc]! += amt;
             credited += amt;

@@ -88,7 +88,7 @@ describe("group commit in process", () => {
     for (const k of keys) {
       expect(sqliteOf(db).query<{ s: number }, [string]>("SELECT spent_micros AS s FROM api_keys WHERE id = ?").get(k)!.s).toBe(sum((c) => c.key === k));
     }
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
     expectChains(db);
     // Settling again is a no-op (idempotent per request id).
     expect(await store.settle("req_0", 5)).toBeNull();
@@ -119,7 +119,7 @@ describe("group commit in process", () => {
     expect(await store.settle("long", 1_000)).toEqual({ charged: 1_000, released: 0 });
     expect(persistedHeld(db, "acc_a")).toBe(0);
     expect(store.balance("acc_a")).toEqual({ balance: 10_000_000 - 1_500, held: 0, available: 10_000_000 - 1_500 });
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
     expectChains(db);
   });
 
@@ -147,7 +147,7 @@ describe("group commit in process", () => {
     await store.settle("young", 0);
     expect(persistedHeld(db, "acc_a")).toBe(0);
     expect(store.balance("acc_a")).toEqual({ balance: 10_000_000 - 1_000, held: 0, available: 10_000_000 - 1_000 });
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
   });
 });
 
@@ -202,7 +202,7 @@ describe("compiled binary killed right after responses complete", () => {
     const db = new SqliteStore(dbPath);
     const sqlite = db.sqlite;
     try {
-      expect(checkLedger(db)).toEqual([]);
+      expect(await checkLedger(db)).toEqual([]);
       expectChains(db);
       const charges = sqlite.query<{ request_id: string }, [string]>("SELECT request_id FROM ledger_entries WHERE account_id = ? AND kind = 'charge'").all(accountId);
       const count = new Map<string, number>();

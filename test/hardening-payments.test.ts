@@ -73,7 +73,7 @@ describe("a refund that arrives before the checkout completed", () => {
     await deliver(gw.url, refund);
     await deliver(gw.url, stripeEvent("checkout.session.completed", paidSession(session, intent)));
     expect((await account(c.accountId)).balance_micros).toBe(0);
-    expect(checkLedger(gw.runtime.deps.store)).toEqual([]);
+    expect(await checkLedger(gw.runtime.deps.store)).toEqual([]);
   });
 
   test("a partial early refund, then a larger one after the payment: each cent is taken back once", async () => {

@@ -96,7 +96,7 @@ describe("kill -9 mid-stream, then restart", () => {
     const db = new SqliteStore(dbPath);
     const sqlite = db.sqlite;
     try {
-      expect(checkLedger(db)).toEqual([]);
+      expect(await checkLedger(db)).toEqual([]);
       expect(sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n).toBe(0);
       const rows = sqlite
         .query<{ request_id: string; amount_micros: number }, [string]>("SELECT request_id, amount_micros FROM ledger_entries WHERE account_id = ? AND kind = 'charge'")

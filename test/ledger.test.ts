@@ -8,7 +8,7 @@ import { checkLedger, ledgerView, listLedger, persistedHeld, postCredit } from "
 import { SqliteStore } from "../src/store/sqlite-store";
 import { checkAdminToken } from "../src/identity/admin-token";
 import { sha256Hex } from "../src/lib/crypto";
-import { apiErrorOf, freshDb, seedAccount } from "./support/foundation";
+import { freshDb, rejectionOf, seedAccount } from "./support/foundation";
 
 const USD = 1_000_000;
 
@@ -22,7 +22,7 @@ describe("postCredit", () => {
   test("a top-up adds to the balance and lifetime top-ups, with a ledger entry and an audit row", async () => {
     const { db, acc } = setup();
     const now = Date.UTC(2030, 0, 1);
-    const { entry, replayed } = postCredit(db, { accountId: acc, amountMicros: 5 * USD, note: "invoice 7", actor: "admin", heldMicros: 0 }, now);
+    const { entry, replayed } = await postCredit(db, { accountId: acc, amountMicros: 5 * USD, note: "invoice 7", actor: "admin", heldMicros: 0 }, now);
     expect(replayed).toBe(false);
     expect(entry).toEqual({
       id: expect.any(Number),
@@ -54,8 +54,8 @@ describe("postCredit", () => {
 
   test("a negative amount is an adjustment: lowers the balance, not the lifetime top-ups", async () => {
     const { db, acc } = setup();
-    postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
-    const { entry } = postCredit(db, { accountId: acc, amountMicros: -1_500_000, actor: "admin", heldMicros: 0 });
+    await postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
+    const { entry } = await postCredit(db, { accountId: acc, amountMicros: -1_500_000, actor: "admin", heldMicros: 0 });
     expect(entry.kind).toBe("adjustment");
     expect(entry.amount_usd).toBe("-1.5");
     expect(entry.balance_after_micros).toBe(3_500_000);
@@ -65,33 +65,33 @@ describe("postCredit", () => {
 
   test("an adjustment beyond the available credit (balance minus holds) is 400 and writes nothing", async () => {
     const { db, acc } = setup();
-    postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
+    await postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
     const audits = (await listAudit(db, { limit: 100 })).length;
-    const e = apiErrorOf(() => postCredit(db, { accountId: acc, amountMicros: -4 * USD, actor: "admin", heldMicros: 2 * USD }));
+    const e = (await rejectionOf(postCredit(db, { accountId: acc, amountMicros: -4 * USD, actor: "admin", heldMicros: 2 * USD }))) as ApiError;
     expect(e.status).toBe(400);
     expect(e.param).toBe("amount_micros");
     expect(e.code).toBe("insufficient_available_credit");
     expect(e.message).toContain("3 USD");
     expect((await getAccountRow(db, acc)).balanceMicros).toBe(5 * USD);
-    expect(listLedger(db, acc, { limit: 10 })).toHaveLength(1);
+    expect((await listLedger(db, acc, { limit: 10 }))).toHaveLength(1);
     expect((await listAudit(db, { limit: 100 }))).toHaveLength(audits);
     // Exactly the available credit may be taken away.
-    postCredit(db, { accountId: acc, amountMicros: -3 * USD, actor: "admin", heldMicros: 2 * USD });
+    await postCredit(db, { accountId: acc, amountMicros: -3 * USD, actor: "admin", heldMicros: 2 * USD });
     expect((await getAccountRow(db, acc)).balanceMicros).toBe(2 * USD);
   });
 
-  test("the credit store's live holds count against adjustments", () => {
+  test("the credit store's live holds count against adjustments", async () => {
     const { db, acc } = setup();
-    postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
+    await postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
     const store = new SqliteCreditStore(db, { holdTtlMs: 60_000 });
     store.reserve({ accountId: acc, requestId: "r1", amount: 4 * USD });
     const held = store.balance(acc).held;
-    expect(() => postCredit(db, { accountId: acc, amountMicros: -2 * USD, actor: "admin", heldMicros: held })).toThrow(ApiError);
+    await expect(postCredit(db, { accountId: acc, amountMicros: -2 * USD, actor: "admin", heldMicros: held })).rejects.toThrow(ApiError);
   });
 
-  test("unknown account is 404", () => {
+  test("unknown account is 404", async () => {
     const { db } = setup();
-    const e = apiErrorOf(() => postCredit(db, { accountId: "acc_missing", amountMicros: 1, actor: "admin", heldMicros: 0 }));
+    const e = (await rejectionOf(postCredit(db, { accountId: "acc_missing", amountMicros: 1, actor: "admin", heldMicros: 0 }))) as ApiError;
     expect(e.status).toBe(404);
   });
 });
@@ -100,22 +100,20 @@ describe("idempotency", () => {
   test("the same key and body replays the first entry and credits once", async () => {
     const { db, acc } = setup();
     const p = { accountId: acc, amountMicros: 2 * USD, note: "n", actor: "admin", heldMicros: 0, idempotencyKey: "k-1" };
-    const first = postCredit(db, p);
-    const second = postCredit(db, p);
+    const first = await postCredit(db, p);
+    const second = await postCredit(db, p);
     expect(second.replayed).toBe(true);
     expect(second.entry).toEqual(first.entry);
     expect((await getAccountRow(db, acc)).balanceMicros).toBe(2 * USD);
-    expect(listLedger(db, acc, { limit: 10 })).toHaveLength(1);
+    expect((await listLedger(db, acc, { limit: 10 }))).toHaveLength(1);
     expect((await listAudit(db, { limit: 100, targetId: acc })).filter((a) => a.action.startsWith("credits."))).toHaveLength(1);
   });
 
   test("the same key with another body is 409 and changes nothing", async () => {
     const { db, acc } = setup();
-    postCredit(db, { accountId: acc, amountMicros: 2 * USD, actor: "admin", heldMicros: 0, idempotencyKey: "k-1" });
+    await postCredit(db, { accountId: acc, amountMicros: 2 * USD, actor: "admin", heldMicros: 0, idempotencyKey: "k-1" });
     for (const change of [{ amountMicros: 3 * USD }, { note: "other" }]) {
-      const e = apiErrorOf(() =>
-        postCredit(db, { accountId: acc, amountMicros: 2 * USD, actor: "admin", heldMicros: 0, idempotencyKey: "k-1", ...change }),
-      );
+      const e = (await rejectionOf(postCredit(db, { accountId: acc, amountMicros: 2 * USD, actor: "admin", heldMicros: 0, idempotencyKey: "k-1", ...change }))) as ApiError;
       expect(e.status).toBe(409);
       expect(e.code).toBe("idempotency_key_reused");
     }
@@ -125,44 +123,44 @@ describe("idempotency", () => {
   test("keys are scoped per account, and a failed request does not burn its key", async () => {
     const { db, acc } = setup();
     const other = seedAccount(db, 0, "Other");
-    postCredit(db, { accountId: acc, amountMicros: USD, actor: "admin", heldMicros: 0, idempotencyKey: "same" });
-    const r = postCredit(db, { accountId: other, amountMicros: USD, actor: "admin", heldMicros: 0, idempotencyKey: "same" });
+    await postCredit(db, { accountId: acc, amountMicros: USD, actor: "admin", heldMicros: 0, idempotencyKey: "same" });
+    const r = await postCredit(db, { accountId: other, amountMicros: USD, actor: "admin", heldMicros: 0, idempotencyKey: "same" });
     expect(r.replayed).toBe(false);
     expect((await getAccountRow(db, other)).balanceMicros).toBe(USD);
 
-    expect(() => postCredit(db, { accountId: acc, amountMicros: -9 * USD, actor: "admin", heldMicros: 0, idempotencyKey: "retry" })).toThrow(ApiError);
-    postCredit(db, { accountId: acc, amountMicros: 9 * USD, actor: "admin", heldMicros: 0 });
-    const retried = postCredit(db, { accountId: acc, amountMicros: -9 * USD, actor: "admin", heldMicros: 0, idempotencyKey: "retry" });
+    await expect(postCredit(db, { accountId: acc, amountMicros: -9 * USD, actor: "admin", heldMicros: 0, idempotencyKey: "retry" })).rejects.toThrow(ApiError);
+    await postCredit(db, { accountId: acc, amountMicros: 9 * USD, actor: "admin", heldMicros: 0 });
+    const retried = await postCredit(db, { accountId: acc, amountMicros: -9 * USD, actor: "admin", heldMicros: 0, idempotencyKey: "retry" });
     expect(retried.replayed).toBe(false);
     expect((await getAccountRow(db, acc)).balanceMicros).toBe(USD);
   });
 });
 
 describe("ledger listing and integrity", () => {
-  test("pages newest first with `before`", () => {
+  test("pages newest first with `before`", async () => {
     const { db, acc } = setup();
-    for (let i = 1; i <= 7; i++) postCredit(db, { accountId: acc, amountMicros: i, actor: "admin", heldMicros: 0 });
+    for (let i = 1; i <= 7; i++) await postCredit(db, { accountId: acc, amountMicros: i, actor: "admin", heldMicros: 0 });
     seedAccount(db, 99, "Other"); // entries of other accounts never show up
-    const page1 = listLedger(db, acc, { limit: 3 });
+    const page1 = (await listLedger(db, acc, { limit: 3 }));
     expect(page1.map((r) => r.amountMicros)).toEqual([7, 6, 5]);
-    const page2 = listLedger(db, acc, { limit: 3, before: page1.at(-1)!.id });
+    const page2 = (await listLedger(db, acc, { limit: 3, before: page1.at(-1)!.id }));
     expect(page2.map((r) => r.amountMicros)).toEqual([4, 3, 2]);
-    const page3 = listLedger(db, acc, { limit: 3, before: page2.at(-1)!.id });
+    const page3 = (await listLedger(db, acc, { limit: 3, before: page2.at(-1)!.id }));
     expect(page3.map((r) => r.amountMicros)).toEqual([1]);
     expect(page1.map(ledgerView).every((v) => v.account_id === acc)).toBe(true);
   });
 
-  test("checkLedger reports an account whose balance drifted from its entries", () => {
+  test("checkLedger reports an account whose balance drifted from its entries", async () => {
     const { db, acc } = setup();
-    postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
-    expect(checkLedger(db)).toEqual([]);
+    await postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
+    expect(await checkLedger(db)).toEqual([]);
     db.sqlite.run("UPDATE accounts SET balance_micros = balance_micros + 1 WHERE id = ?", [acc]);
-    expect(checkLedger(db)).toEqual([{ accountId: acc, balance: 5 * USD + 1, ledgerSum: 5 * USD }]);
+    expect(await checkLedger(db)).toEqual([{ accountId: acc, balance: 5 * USD + 1, ledgerSum: 5 * USD }]);
   });
 
   test("persistedHeld sums the holds another process can see", async () => {
     const { db, acc } = setup();
-    postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
+    await postCredit(db, { accountId: acc, amountMicros: 5 * USD, actor: "admin", heldMicros: 0 });
     const store = new SqliteCreditStore(db, { holdTtlMs: 60_000 });
     store.reserve({ accountId: acc, requestId: "a", amount: USD });
     store.reserve({ accountId: acc, requestId: "b", amount: 2 * USD });

@@ -7,7 +7,7 @@ import { SqliteStore } from "../src/store/sqlite-store";
 import { SettleJournal, type SettleRecord } from "../src/money/settle-journal";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import { SettleWriter } from "../src/money/settle-writer";
-import { checkLedger, postCredit } from "../src/money/ledger";
+import { checkLedger, checkLedgerSync, postCredit } from "../src/money/ledger";
 import { freshDb, seedAccount, seedKey } from "./support/foundation";
 
 /**
@@ -119,7 +119,7 @@ describe("a store with a journal", () => {
     expect(journal.bytes).toBe(0);
     expect(store.balance(accountId).balance).toBe(9_700_000);
     expect(store.keySpend(keyId)!.spent).toBe(300_000);
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
   });
 
   test("the batch is written by its timer", async () => {
@@ -163,7 +163,7 @@ describe("a store with a journal", () => {
       expect(dbBalance(db, accountId)).toBe(10_000_000 - charged);
       expect(dbSpent(db, keyId)).toBe(charged);
       expect(store.balance(accountId).balance).toBe(10_000_000 - charged);
-      expect(checkLedger(db)).toEqual([]);
+      expect(await checkLedger(db)).toEqual([]);
     } finally {
       SettleWriter.prototype.commit = original;
     }
@@ -188,7 +188,7 @@ describe("a store with a journal", () => {
     expect(count(db)).toBe(6_000);
     expect(dbBalance(db, accountId)).toBe(10_000_000 - 6_000 * 7);
     expect(store.balance(accountId).balance).toBe(10_000_000 - 6_000 * 7);
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
   });
 
   test("a settlement SQLite keeps refusing is retried now and then, not at every commit; nothing is lost", async () => {
@@ -217,7 +217,7 @@ describe("a store with a journal", () => {
     expect(count(db)).toBe(6_000);
     expect(dbBalance(db, accountId)).toBe(10_000_000 - 6_000 * 7);
     expect(journal.bytes).toBe(0);
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
   });
 
   test("a top-up written meanwhile by another process (the CLI) adds to the unapplied charges, exactly", async () => {
@@ -225,20 +225,20 @@ describe("a store with a journal", () => {
     store.reserve({ accountId, requestId: "r1", amount: 2_000_000 });
     await store.settle("r1", 1_500_000);
     const cli = new SqliteStore(p.db);
-    postCredit(cli, { accountId, amountMicros: 4_000_000, actor: "cli", heldMicros: 0 });
+    await postCredit(cli, { accountId, amountMicros: 4_000_000, actor: "cli", heldMicros: 0 });
     cli.close();
     expect(store.balance(accountId).balance).toBe(10_000_000 - 1_500_000 + 4_000_000);
     db.catchUp();
     expect(dbBalance(db, accountId)).toBe(12_500_000);
     expect(store.balance(accountId).balance).toBe(12_500_000);
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
   });
 
   test("a top-up in this process first writes the unapplied charges, so the ledger stays in time order", async () => {
     const { db, accountId, store } = setup();
     store.reserve({ accountId, requestId: "r1", amount: 1_000 });
     await store.settle("r1", 1_000);
-    postCredit(db, { accountId, amountMicros: 5_000, actor: "admin", heldMicros: 0 });
+    await postCredit(db, { accountId, amountMicros: 5_000, actor: "admin", heldMicros: 0 });
     const kinds = sql(db).query<{ kind: string }, [string]>("SELECT kind FROM ledger_entries WHERE account_id = ? ORDER BY id").all(accountId);
     expect(kinds.map((k) => k.kind)).toEqual(["topup", "charge", "topup"]);
   });
@@ -297,7 +297,7 @@ describe("kill -9 with settlements only in the journal", () => {
       expect(dbBalance(db, accountId)).toBe(100_000_000 - total);
       expect(dbSpent(db, keyId)).toBe(total);
       expect(sql(db).query<{ n: number }, []>("SELECT count(*) AS n FROM usage_log").get()!.n).toBe(60);
-      expect(checkLedger(db)).toEqual([]);
+      expect(checkLedgerSync(db)).toEqual([]);
     };
     const restart = () => {
       const journal = SettleJournal.open(p.journal);

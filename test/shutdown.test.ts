@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkLedger } from "../src/money/ledger";
+import { checkLedgerSync } from "../src/money/ledger";
 import { SqliteStore } from "../src/store/sqlite-store";
 import { ensureBinary } from "./support/binary";
 import { chat, until, user } from "./support/chat";
@@ -38,7 +38,7 @@ function inspect(path: string, accountId: string) {
       .query<{ request_id: string; amount_micros: number }, [string]>("SELECT request_id, amount_micros FROM ledger_entries WHERE account_id = ? AND kind = 'charge'")
       .all(accountId);
     return {
-      integrity: checkLedger(db),
+      integrity: checkLedgerSync(db),
       holds: sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n,
       balance: sqlite.query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(accountId)!.b,
       charges: new Map(charges.map((c) => [c.request_id, -c.amount_micros])),

@@ -124,7 +124,7 @@ test("SIGTERM under load, migrate, start the new binary: nothing lost, each requ
   // Each request charged exactly once, the balance the sum of the ledger, no hold left.
   const db = new SqliteStore(dbPath);
   try {
-    expect(checkLedger(db)).toEqual([]);
+    expect(await checkLedger(db)).toEqual([]);
     expect(db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM credit_holds").get()!.n).toBe(0);
     const charges = db.sqlite
       .query<{ request_id: string; amount_micros: number }, [string]>("SELECT request_id, amount_micros FROM ledger_entries WHERE account_id = ? AND kind = 'charge'")

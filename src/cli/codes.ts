@@ -17,7 +17,7 @@ export const codesCommand: GroupCommand = {
         expires: { type: "string", value: "<date>", describe: "last day the codes can be redeemed (YYYY-MM-DD, UTC) or an ISO time" },
       },
       examples: ["tollgate codes create --count 50 --amount 10 --note 'meetup'", "tollgate codes create --count 1 --amount 25 --json"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         positionals(parsed, this, "codes create");
         const o = parsed.options;
         if (o.count === undefined) throw new UsageError("codes create: --count is required");
@@ -28,7 +28,7 @@ export const codesCommand: GroupCommand = {
           { count: Number(o.count), amount_micros: parseUsd(String(o.amount), "--amount"), note: o.note, expires_at: expires },
           (f) => (f === "amount_micros" ? "--amount" : f === "expires_at" ? "--expires" : `--${f}`),
         );
-        const batch = createCodes(ctx.store(), input, CLI_ACTOR);
+        const batch = await createCodes(ctx.store(), input, CLI_ACTOR);
         // The codes alone on stdout, so that `> codes.txt` is a file of codes; the summary on stderr.
         ctx.print(batch, () => batch.codes.map((c) => c.code));
         if (!ctx.json) {
@@ -47,11 +47,11 @@ export const codesCommand: GroupCommand = {
         limit: { type: "string", value: "<n>", describe: "at most n codes (default 100)" },
       },
       examples: ["tollgate codes list --status redeemed", "tollgate codes list --batch batch_abc --json"],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         positionals(parsed, this, "codes list");
         const o = parsed.options;
         const q = validate(ListCodesQuery, { batch: o.batch, status: o.status, limit: o.limit }, (f) => `--${f}`);
-        const data = listCodes(ctx.store(), q).map((c) => codeView(c));
+        const data = (await listCodes(ctx.store(), q)).map((c) => codeView(c));
         ctx.print({ object: "list", data }, () =>
           data.length === 0
             ? "no codes"

@@ -31,7 +31,7 @@ export const creditsCommand: GroupCommand = {
         "tollgate credits add acc_123 25 --note 'invoice 42' --idempotency-key inv-42",
         "tollgate credits add acc_123 -1.5 --note 'goodwill correction'",
       ],
-      run(ctx, parsed) {
+      async run(ctx, parsed) {
         const [accountId, amountText] = positionals(parsed, this, "credits add");
         const amount = parseUsd(amountText!, "amount-usd");
         const o = parsed.options;
@@ -39,7 +39,7 @@ export const creditsCommand: GroupCommand = {
         const key = o["idempotency-key"] as string | undefined;
         if (key !== undefined && key.length > 255) throw new UsageError("--idempotency-key: at most 255 characters");
         const db = ctx.store();
-        const { entry, replayed } = postCredit(db, {
+        const { entry, replayed } = await postCredit(db, {
           accountId: accountId!,
           amountMicros: body.amount_micros,
           note: body.note,

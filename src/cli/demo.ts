@@ -52,7 +52,7 @@ export const demoCommand: LeafCommand = {
     const runtime = buildRuntime(config);
     const { store } = runtime.deps;
     const account = await createAccount(store, { name: "Demo customer", email: "demo@example.com" }, "demo");
-    postCredit(store, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
+    await postCredit(store, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
     const { key } = await createKey(store, config.key_prefix, account.id, { name: "demo key" }, "demo");
     const server = startServer(runtime);
     const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;

@@ -1,7 +1,7 @@
 import { BudgetClock } from "./budget-clock";
 import { chmodSync, closeSync, fsyncSync, openSync, rmSync, statSync } from "node:fs";
 import { SqliteStore } from "../store/sqlite-store";
-import { checkLedger } from "./ledger";
+import { checkLedgerSync } from "./ledger";
 import { journalPath, readJournal } from "./settle-journal";
 import { SettleWriter } from "./settle-writer";
 
@@ -13,7 +13,7 @@ export interface BackupResult {
   accounts: number;
   ledgerEntries: number;
   /** Accounts whose balance is not the sum of their ledger entries in the copy (none expected). */
-  mismatches: ReturnType<typeof checkLedger>;
+  mismatches: ReturnType<typeof checkLedgerSync>;
 }
 
 /**
@@ -47,7 +47,7 @@ export function backupDatabase(store: SqliteStore, target: string, clock = new B
       if (failed.length > 0) throw new Error(`could not write ${failed.length} journaled settlement(s) into the backup (see the error above)`);
     }
     const count = (table: string) => copy.sqlite.query<{ n: number }, []>(`SELECT count(*) AS n FROM ${table}`).get()!.n;
-    const result = { journaled: records.length, accounts: count("accounts"), ledgerEntries: count("ledger_entries"), mismatches: checkLedger(copy) };
+    const result = { journaled: records.length, accounts: count("accounts"), ledgerEntries: count("ledger_entries"), mismatches: checkLedgerSync(copy) };
     // One self-contained file: everything in the main file, no -wal beside it.
     copy.sqlite.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     copy.sqlite.close();

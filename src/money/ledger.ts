@@ -1,11 +1,13 @@
-import { and, desc, eq, lt, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { SqliteStore } from "../store/sqlite-store";
-import { accounts, creditHolds, ledgerEntries } from "../store/schema";
+import type { Store } from "../store/store";
+import type { ledgerEntries } from "../store/schema";
+import { all, get, run, type Q, type Work } from "../store/work";
 import { errors } from "../lib/errors";
 import { MAX_BALANCE_MICROS, microsToUsd } from "./units";
-import { getAccountRowSync } from "../modules/accounts/service";
-import { audit } from "../modules/audit/service";
-import { applyTierSync } from "../modules/ratelimit/service";
+import { accountRow } from "../modules/accounts/service";
+import { recordAudit } from "../modules/audit/service";
+import { applyTier } from "../modules/ratelimit/service";
 import { once } from "./idempotency";
 import { journalPath, readJournal } from "./settle-journal";
 import { increment } from "../lib/tally";
@@ -29,62 +31,79 @@ export interface PostCredit {
 }
 
 /**
- * Adds credits (positive) or posts an adjustment (negative) in one fsynced transaction,
- * with the audit entry and, when given, the idempotency record.
+ * The ledger already has an entry of this kind and external reference for the account (another
+ * request or process posted it first): thrown to undo the unit of work that tried to post it again.
  */
-export function postCredit(store: SqliteStore, p: PostCredit, now = Date.now()): { entry: LedgerEntryViewT; replayed: boolean } {
-  const { result, replayed } = store.durable(() =>
-    once(store, `credits:${p.accountId}`, p.idempotencyKey, { amount: p.amountMicros, note: p.note ?? null }, () => applyCredit(store, p, now), now),
-  );
+export class DuplicateRef extends Error {
+  constructor(readonly ref: string) {
+    super(`ledger reference ${ref} was already posted`);
+  }
+}
+
+/**
+ * Adds credits (positive) or posts an adjustment (negative) in one durable transaction, with the
+ * audit entry and, when given, the idempotency record. `heldMicros` comes from the caller (the
+ * serving process knows its holds). On SQLite the durable transaction first writes the
+ * settlement journal's charges, so the entry comes after the charges made before it; every
+ * instance re-reads the account (a tier may have moved its plan).
+ */
+export function postCredit(store: Store, p: PostCredit, now = Date.now()): Promise<{ entry: LedgerEntryViewT; replayed: boolean }> {
+  return store.tx((q) => postCreditWork(q, p, now), { durable: true, notify: true });
+}
+
+/** postCredit as a unit of work. */
+export function* postCreditWork(q: Q, p: PostCredit, now: number): Work<{ entry: LedgerEntryViewT; replayed: boolean }> {
+  const body = { amount: p.amountMicros, note: p.note ?? null };
+  const { result, replayed } = yield* once(q, `credits:${p.accountId}`, p.idempotencyKey, body, () => applyCredit(q, p, now), now);
   return { entry: result, replayed };
 }
 
-/** postCredit's work without its transaction, for callers that write more in the same one. */
-export function applyCredit(store: SqliteStore, p: Omit<PostCredit, "idempotencyKey">, now = Date.now()): LedgerEntryViewT {
-  const account = getAccountRowSync(store, p.accountId);
-  const balance = account.balanceMicros + p.amountMicros;
+/**
+ * postCredit's work without the idempotency record, for units of work that write more in the same
+ * transaction. The account's row is updated (and so locked) before its entry is written, and the
+ * entry's balance_after is the balance that update returned: concurrent settlements and credits of
+ * the account queue on that row, so balance_after chains stay in order and every balance stays the
+ * sum of its ledger. A refusal throws after the update, which undoes it with the unit of work.
+ */
+export function* applyCredit(q: Q, p: Omit<PostCredit, "idempotencyKey">, now = Date.now()): Work<LedgerEntryViewT> {
+  const kind: Kind = p.kind ?? (p.amountMicros > 0 ? "topup" : "adjustment");
+  const topup = kind === "adjustment" || p.amountMicros < 0 ? 0 : p.amountMicros;
+  const a = q.t.accounts;
+  const moved = yield* get(q.db.update(a)
+    .set({ balanceMicros: sql`${a.balanceMicros} + ${p.amountMicros}`, lifetimeTopupMicros: sql`${a.lifetimeTopupMicros} + ${topup}` })
+    .where(eq(a.id, p.accountId))
+    .returning({ balance: a.balanceMicros }));
+  if (!moved) throw errors.notFound(`Account ${p.accountId}`, "id");
+  const balance = Number(moved.balance);
+  const before = balance - p.amountMicros;
   if (p.amountMicros < 0 && !p.allowNegative && balance - p.heldMicros < 0) {
     throw errors.badRequest(
-      `The adjustment exceeds the available credit (${microsToUsd(account.balanceMicros - p.heldMicros)} USD).`,
+      `The adjustment exceeds the available credit (${microsToUsd(before - p.heldMicros)} USD).`,
       "amount_micros",
       "insufficient_available_credit",
     );
   }
   if (p.amountMicros > 0 && balance > MAX_BALANCE_MICROS) throw balanceLimit(balance, "amount_micros");
-  const kind: Kind = p.kind ?? (p.amountMicros > 0 ? "topup" : "adjustment");
-  const topup = kind === "adjustment" || p.amountMicros < 0 ? 0 : p.amountMicros;
-  store.db.update(accounts)
-    .set({
-      balanceMicros: sql`${accounts.balanceMicros} + ${p.amountMicros}`,
-      lifetimeTopupMicros: sql`${accounts.lifetimeTopupMicros} + ${topup}`,
-    })
-    .where(eq(accounts.id, p.accountId))
-    .run();
-  const entry = store.db
-    .insert(ledgerEntries)
-    .values({
-      accountId: p.accountId,
-      kind,
-      amountMicros: p.amountMicros,
-      balanceAfterMicros: balance,
-      ref: p.ref ?? null,
-      note: p.note ?? null,
-      createdAt: now,
-    })
-    .returning()
-    .get();
-  audit(store, {
+  const [entry] = yield* all(q.db.insert(q.t.ledgerEntries)
+    .values({ accountId: p.accountId, kind, amountMicros: p.amountMicros, balanceAfterMicros: balance, ref: p.ref ?? null, note: p.note ?? null, createdAt: now })
+    .onConflictDoNothing()
+    .returning());
+  // One entry per external reference: the unique (account, kind, ref) index decides, even across processes.
+  if (!entry) throw new DuplicateRef(p.ref ?? "");
+  yield* recordAudit(q, {
     actor: p.actor,
     action: `credits.${kind}`,
     targetType: "account",
     targetId: p.accountId,
-    before: { balance_micros: account.balanceMicros },
+    before: { balance_micros: before },
     after: { balance_micros: balance, amount_micros: p.amountMicros, note: p.note ?? null, ledger_id: entry.id },
   }, now);
   // Usage tiers: a top-up may move the account to a higher plan (same transaction, audited).
-  if (topup > 0) applyTierSync(store, p.accountId, "system", now);
+  if (topup > 0) yield* applyTier(q, p.accountId, "system", now);
   return ledgerView(entry);
 }
+
+
 
 /** The refusal of a credit that would take a balance above MAX_BALANCE_MICROS (nothing is committed). */
 export function balanceLimit(balanceAfter: number, param: string) {
@@ -95,53 +114,71 @@ export function balanceLimit(balanceAfter: number, param: string) {
   );
 }
 
-export function listLedger(store: SqliteStore, accountId: string, q: { limit: number; before?: number }): LedgerRow[] {
-  return store.db
-    .select()
-    .from(ledgerEntries)
-    .where(and(eq(ledgerEntries.accountId, accountId), q.before ? lt(ledgerEntries.id, q.before) : undefined))
-    .orderBy(desc(ledgerEntries.id))
-    .limit(q.limit)
-    .all();
+export function listLedger(store: Store, accountId: string, f: { limit: number; before?: number }): Promise<LedgerRow[]> {
+  return store.read((q) => {
+    const l = q.t.ledgerEntries;
+    return all(q.db.select().from(l).where(and(eq(l.accountId, accountId), f.before ? lt(l.id, f.before) : undefined)).orderBy(desc(l.id)).limit(f.limit));
+  });
 }
 
-/** Sum of persisted holds (for processes, like the CLI, that do not own the in-memory holds). */
+/**
+ * Sum of persisted holds, for processes (like the CLI) that do not own the in-memory holds.
+ * SQLite only: the rows a SQLite gateway writes for other processes to see (hold-rows.ts).
+ */
 export function persistedHeld(store: SqliteStore, accountId: string): number {
-  const row = store.db
-    .select({ held: sql<number>`coalesce(sum(${creditHolds.amountMicros}), 0)` })
-    .from(creditHolds)
-    .where(eq(creditHolds.accountId, accountId))
-    .get();
-  return row?.held ?? 0;
+  return store.readSync(function* (q) {
+    const h = q.t.creditHolds;
+    const row = yield* get(q.db.select({ held: sql<number>`coalesce(sum(${h.amountMicros}), 0)` }).from(h).where(eq(h.accountId, accountId)));
+    return row?.held ?? 0;
+  });
 }
 
 /**
  * Charges a running gateway has made durable in its settlement journal but not yet written to
  * SQLite (at most `settle_batch_ms` of them), summed per account, for processes that read SQLite,
  * like the CLI: a record whose request id is already in the ledger was written and is not counted
- * twice. One read of the journal serves every account.
+ * twice. One read of the journal serves every account. SQLite only (PostgreSQL has no journal).
  */
 export function unwrittenCharges(store: SqliteStore): Map<string, number> {
   const sums = new Map<string, number>();
-  const file = store.sqlite.filename;
-  if (!file || file === ":memory:") return sums;
-  const inLedger = store.sqlite.query<{ one: number }, [string]>("SELECT 1 AS one FROM ledger_entries WHERE request_id = ?");
-  for (const r of readJournal(journalPath(file))) {
-    if (r.t === "settle" && r.charge > 0 && !inLedger.get(r.requestId)) increment(sums, r.accountId, r.charge);
+  const file = store.file;
+  if (!file) return sums;
+  const charges = readJournal(journalPath(file)).flatMap((r) => (r.t === "settle" && r.charge > 0 ? [r] : []));
+  const written = new Set<string>();
+  for (let i = 0; i < charges.length; i += 500) {
+    const ids = charges.slice(i, i + 500).map((r) => r.requestId);
+    const rows = store.readSync((q) => all(q.db.select({ id: q.t.ledgerEntries.requestId }).from(q.t.ledgerEntries).where(inArray(q.t.ledgerEntries.requestId, ids))));
+    for (const r of rows) written.add(r.id!);
   }
+  for (const r of charges) if (!written.has(r.requestId)) increment(sums, r.accountId, r.charge);
   return sums;
 }
 
-/** Integrity check: every balance equals the sum of its ledger entries. Returns the mismatches. */
-export function checkLedger(store: SqliteStore): { accountId: string; balance: number; ledgerSum: number }[] {
-  return store.sqlite
-    .query<{ accountId: string; balance: number; ledgerSum: number }, []>(
-      `SELECT a.id AS accountId, a.balance_micros AS balance, coalesce(sum(l.amount_micros), 0) AS ledgerSum
-       FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id
-       GROUP BY a.id HAVING a.balance_micros != coalesce(sum(l.amount_micros), 0)`,
-    )
-    .all();
+export interface LedgerMismatch {
+  accountId: string;
+  balance: number;
+  ledgerSum: number;
 }
+
+/** Integrity check: every balance equals the sum of its ledger entries. Returns the mismatches. */
+export function* ledgerMismatches(q: Q): Work<LedgerMismatch[]> {
+  const a = q.t.accounts;
+  const l = q.t.ledgerEntries;
+  const sum = sql`coalesce(sum(${l.amountMicros}), 0)`;
+  return yield* all(
+    q.db.select({ accountId: a.id, balance: a.balanceMicros, ledgerSum: sql<number>`${sum}`.mapWith(Number) })
+      .from(a)
+      .leftJoin(l, eq(l.accountId, a.id))
+      .groupBy(a.id)
+      .having(sql`${a.balanceMicros} <> ${sum}`)
+      .orderBy(a.id),
+  );
+}
+
+export const checkLedger = (store: Store): Promise<LedgerMismatch[]> => store.read(ledgerMismatches);
+
+/** checkLedger for a SQLite backup's copy, checked synchronously while it is made. */
+export const checkLedgerSync = (store: SqliteStore): LedgerMismatch[] => store.readSync(ledgerMismatches);
 
 export function ledgerView(r: LedgerRow): LedgerEntryViewT {
   return {

@@ -43,7 +43,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     fetch: appHandler(deps),
   });
   rollUpInBackground(deps);
-  deps.alerts?.notifier.resume();
+  void deps.alerts?.notifier.resume();
   const timers = [...startJobs(deps), ...sharedJobs(runtime)];
   let stopped: Promise<void> | undefined;
   return {

@@ -12,7 +12,8 @@ export const CHANGES_CHANNEL = "tollgate_changes";
 
 /** SQLSTATEs after which a transaction is simply run again: serialization failure, deadlock. */
 const RETRYABLE = new Set(["40001", "40P01"]);
-const MAX_ATTEMPTS = 8;
+/** Enough for a busy account's writers queueing on one row; each retry waits a random time up to 64 ms. */
+const MAX_ATTEMPTS = 30;
 
 /**
  * The PostgreSQL store: a pool of connections (Bun's built-in client), drizzle's bun-sql driver
@@ -63,7 +64,7 @@ export class PgStore implements Store {
         );
       } catch (e) {
         if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has(sqlState(e))) throw e;
-        await Bun.sleep(Math.random() * 2 ** attempt);
+        await Bun.sleep(Math.random() * Math.min(2 ** attempt, 64));
       }
     }
   }

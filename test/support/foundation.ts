@@ -2,7 +2,7 @@ import { SqliteStore } from "../../src/store/sqlite-store";
 import { insertAccount } from "../../src/modules/accounts/service";
 import { insertKey } from "../../src/modules/keys/service";
 import type { CreateKeyInput } from "../../src/modules/keys/model";
-import { postCredit } from "../../src/money/ledger";
+import { postCreditWork } from "../../src/money/ledger";
 import { ApiError } from "../../src/lib/errors";
 
 /** A fresh, migrated database (in memory unless a path is given). */
@@ -15,7 +15,7 @@ export function freshDb(path = ":memory:"): SqliteStore {
 /** An account with `micros` of top-up credit (one ledger entry when non-zero). */
 export function seedAccount(db: SqliteStore, micros = 0, name = "Acme"): string {
   const id = db.txSync((q) => insertAccount(q, { name }, "test", Date.now()), { durable: true }).id;
-  if (micros) postCredit(db, { accountId: id, amountMicros: micros, actor: "test", heldMicros: 0 });
+  if (micros) db.txSync((q) => postCreditWork(q, { accountId: id, amountMicros: micros, actor: "test", heldMicros: 0 }, Date.now()), { durable: true });
   return id;
 }
 

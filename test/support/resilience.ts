@@ -90,7 +90,7 @@ export async function expectExactLedger(gw: Gateway, accountId: string, credits:
   }
   const spent = rows.reduce((s, r) => s - r.amount_micros, 0);
   expect(store.balance(accountId).balance).toBe(credits - spent);
-  expect(checkLedger(gw.runtime.deps.store)).toEqual([]);
+  expect(await checkLedger(gw.runtime.deps.store)).toEqual([]);
   return byRequest;
 }
 

@@ -7,8 +7,7 @@ import { ApiError, errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
 import { accountRow, type AccountRow } from "../../modules/accounts/service";
 import { recordAudit } from "../../modules/audit/service";
-import { balanceLimit } from "../../money/ledger";
-import { MAX_BALANCE_MICROS } from "../../money/units";
+import { applyCredit } from "../../money/ledger";
 import { ensureOwner, memberByEmail, memberRow, memberStatus, ownerRow, type MemberRow, type Role } from "../members";
 import { deleteMemberSessions } from "../sessions";
 import type { InviteViewT } from "./model";
@@ -182,21 +181,8 @@ export async function touchLogin(store: Store, memberId: string, now = Date.now(
  * ledger's credit posting writes it, until that posting is a unit of work to yield instead.
  */
 function* starterCredit(q: Q, accountId: string, micros: number, now: number): Work<void> {
-  const account = yield* accountRow(q, accountId);
-  const balance = account.balanceMicros + micros;
-  if (balance > MAX_BALANCE_MICROS) throw balanceLimit(balance, "amount_micros");
-  const a = q.t.accounts;
-  yield* run(q.db.update(a).set({ balanceMicros: sql`${a.balanceMicros} + ${micros}` }).where(eq(a.id, accountId)));
-  const [entry] = yield* all(
-    q.db.insert(q.t.ledgerEntries)
-      .values({ accountId, kind: "adjustment", amountMicros: micros, balanceAfterMicros: balance, ref: "signup", note: "Sign-up credit", createdAt: now })
-      .returning(),
-  );
-  yield* recordAudit(q, {
-    actor: "signup", action: "credits.adjustment", targetType: "account", targetId: accountId,
-    before: { balance_micros: account.balanceMicros },
-    after: { balance_micros: balance, amount_micros: micros, note: "Sign-up credit", ledger_id: entry!.id },
-  }, now);
+  // An adjustment, not a top-up: gifted credit must not count towards lifetime top-ups.
+  yield* applyCredit(q, { accountId, amountMicros: micros, kind: "adjustment", ref: "signup", note: "Sign-up credit", actor: "signup", heldMicros: 0 }, now);
 }
 
 /**

@@ -12,12 +12,12 @@ export const alertsModule = (deps: ModuleDeps) => {
   };
   const customer = new Elysia({ prefix: "/v1/alerts", tags: ["alerts"] })
     .use(deps.auth)
-    .get("/low-balance", ({ principal }) => alerts().view(principal.accountId), {
+    .get("/low-balance", async ({ principal }) => await alerts().view(principal.accountId), {
       customer: true,
       response: LowBalanceView,
       detail: { summary: "Low-balance alert: threshold, whether it is armed, recent alerts" },
     })
-    .put("/low-balance", ({ principal, body }) => alerts().setThreshold(principal.accountId, body.threshold_micros, `key:${principal.keyId}`), {
+    .put("/low-balance", async ({ principal, body }) => await alerts().setThreshold(principal.accountId, body.threshold_micros, `key:${principal.keyId}`), {
       customer: true,
       body: LowBalanceBody,
       response: LowBalanceView,
@@ -25,13 +25,13 @@ export const alertsModule = (deps: ModuleDeps) => {
     });
   const admin = new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
     .use(deps.auth)
-    .get("/:id/alerts/low-balance", ({ params }) => alerts().view(params.id), {
+    .get("/:id/alerts/low-balance", async ({ params }) => await alerts().view(params.id), {
       admin: true,
       params: IdParams,
       response: LowBalanceView,
       detail: { summary: "An account's low-balance alert: threshold, armed, recent alerts and their delivery" },
     })
-    .put("/:id/alerts/low-balance", ({ params, body, actor }) => alerts().setThreshold(params.id, body.threshold_micros, actor), {
+    .put("/:id/alerts/low-balance", async ({ params, body, actor }) => await alerts().setThreshold(params.id, body.threshold_micros, actor), {
       admin: true,
       params: IdParams,
       body: LowBalanceBody,

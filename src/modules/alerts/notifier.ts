@@ -1,8 +1,9 @@
 import { eq, or } from "drizzle-orm";
 import type { Transporter } from "nodemailer";
 import type { Config } from "../../config/load";
-import type { SqliteStore } from "../../store/sqlite-store";
-import { accounts, alertEvents } from "../../store/schema";
+import type { Store } from "../../store/store";
+import type { alertEvents } from "../../store/schema";
+import { all, get, run } from "../../store/work";
 import { microsToUsd } from "../../money/units";
 import { signPayload } from "./signature";
 import { createLog, type Log } from "../../lib/log";
@@ -37,7 +38,7 @@ export class AlertNotifier {
   private inFlight = new Set<Promise<void>>();
   private stopped = false;
 
-  constructor(private readonly store: SqliteStore, private readonly config: Config, opts: NotifierOptions = {}) {
+  constructor(private readonly store: Store, private readonly config: Config, opts: NotifierOptions = {}) {
     this.retryDelays = opts.retryDelaysMs ?? [5_000, 30_000, 120_000, 600_000, 1_800_000];
     this.fetch = opts.fetch ?? fetch;
     this.now = opts.now ?? Date.now;
@@ -65,12 +66,11 @@ export class AlertNotifier {
   }
 
   /** Re-queues events left pending by a previous process (called once at start). */
-  resume(): number {
-    const rows = this.store.db
-      .select({ id: alertEvents.id })
-      .from(alertEvents)
-      .where(or(eq(alertEvents.webhookStatus, "pending"), eq(alertEvents.emailStatus, "pending")))
-      .all();
+  async resume(): Promise<number> {
+    const rows = await this.store.read((q) => {
+      const e = q.t.alertEvents;
+      return all(q.db.select({ id: e.id }).from(e).where(or(eq(e.webhookStatus, "pending"), eq(e.emailStatus, "pending"))).orderBy(e.createdAt, e.id));
+    });
     for (const r of rows) this.enqueue(r.id);
     return rows.length;
   }
@@ -88,9 +88,9 @@ export class AlertNotifier {
   }
 
   private async deliver(eventId: string): Promise<void> {
-    const event = this.store.db.select().from(alertEvents).where(eq(alertEvents.id, eventId)).get();
+    const event = await this.store.read((q) => get(q.db.select().from(q.t.alertEvents).where(eq(q.t.alertEvents.id, eventId))));
     if (!event) return;
-    const account = this.store.db.select().from(accounts).where(eq(accounts.id, event.accountId)).get();
+    const account = await this.store.read((q) => get(q.db.select().from(q.t.accounts).where(eq(q.t.accounts.id, event.accountId))));
     const pending: Channel[] = [];
     if (event.webhookStatus === "pending") pending.push("webhook");
     if (event.emailStatus === "pending") pending.push("email");
@@ -108,18 +108,13 @@ export class AlertNotifier {
     const attempts = event.attempts + 1;
     const retry = errors.length > 0 && attempts <= this.retryDelays.length;
     const failedStatus = retry ? "pending" : "failed";
-    this.store.write(() =>
-      this.store.db
-        .update(alertEvents)
-        .set({
-          attempts,
-          lastError: errors.length ? errors.join("; ").slice(0, 500) : null,
-          ...(pending.includes("webhook") ? { webhookStatus: results.webhook ?? failedStatus } : {}),
-          ...(pending.includes("email") ? { emailStatus: results.email ?? failedStatus } : {}),
-        })
-        .where(eq(alertEvents.id, eventId))
-        .run(),
-    );
+    const outcome = {
+      attempts,
+      lastError: errors.length ? errors.join("; ").slice(0, 500) : null,
+      ...(pending.includes("webhook") ? { webhookStatus: results.webhook ?? failedStatus } : {}),
+      ...(pending.includes("email") ? { emailStatus: results.email ?? failedStatus } : {}),
+    };
+    await this.store.tx((q) => run(q.db.update(q.t.alertEvents).set(outcome).where(eq(q.t.alertEvents.id, eventId))));
     if (errors.length) {
       const error = forLog(errors.join("; "));
       this.log.event("alert_delivery_failed", { alert_id: eventId, attempt: attempts, retrying: retry, error }, retry ? "warn" : "error");

@@ -66,10 +66,10 @@ const customerBillingRoutes = (deps: ModuleDeps, settings: BillingSettings, stri
     )
     .get(
       "/payments",
-      ({ principal, query }) => page(listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: principal.accountId }), query.limit),
+      async ({ principal, query }) => page(await listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: principal.accountId }), query.limit),
       { customer: true, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "The account's card payments, newest first" } },
     )
-    .get("/payments/:id", ({ principal, params }) => paymentView(getPayment(deps.store, params.id, principal.accountId)), {
+    .get("/payments/:id", async ({ principal, params }) => paymentView(await getPayment(deps.store, params.id, principal.accountId)), {
       customer: true,
       params: IdParams,
       response: PaymentView,
@@ -80,7 +80,7 @@ const customerBillingRoutes = (deps: ModuleDeps, settings: BillingSettings, stri
 const adminBillingRoutes = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/admin", tags: ["admin"] })
     .use(deps.auth)
-    .get("/payments", ({ query }) => page(listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: query.account_id }), query.limit), {
+    .get("/payments", async ({ query }) => page(await listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: query.account_id }), query.limit), {
       admin: true,
       query: PaymentsQuery,
       response: PaymentList,
@@ -90,7 +90,7 @@ const adminBillingRoutes = (deps: ModuleDeps) =>
       "/accounts/:id/payments",
       async ({ params, query }) => {
         await getAccountRow(deps.store, params.id);
-        return page(listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: params.id }), query.limit);
+        return page(await listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: params.id }), query.limit);
       },
       { admin: true, params: IdParams, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "One account's card payments" } },
     );
@@ -111,8 +111,8 @@ const stripeWebhookRoute = (deps: ModuleDeps, settings: BillingSettings, stripe:
         } catch {
           throw errors.badRequest("The Stripe signature does not match this payload (or is too old).", "stripe-signature", "invalid_signature");
         }
-        const outcome = handleStripeEvent(deps.store, settings, event, deps.now());
-        if (outcome.accountId) deps.alerts?.check(outcome.accountId);
+        const outcome = await handleStripeEvent(deps.store, settings, event, deps.now());
+        if (outcome.accountId) await deps.alerts?.check(outcome.accountId);
         if (outcome.result === "credited" && outcome.paymentId && outcome.paymentIntent) {
           void fetchReceipt(deps.store, stripe, outcome.paymentId, outcome.paymentIntent);
         }

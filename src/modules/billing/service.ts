@@ -1,12 +1,13 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import type Stripe from "stripe";
-import type { SqliteStore } from "../../store/sqlite-store";
-import { payments } from "../../store/schema";
+import type { Store } from "../../store/store";
+import type { payments } from "../../store/schema";
+import { all, get, run } from "../../store/work";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
 import { MAX_BALANCE_MICROS, microsToUsd, usdToMicros } from "../../money/units";
 import { balanceLimit } from "../../money/ledger";
-import { getAccountRowSync } from "../accounts/service";
+import { getAccountRow } from "../accounts/service";
 import { creditFor, currencyExponent, formatMinor, scaledToMinor, type BillingSettings } from "./amounts";
 import type { BillingInfoT, PaymentViewT } from "./model";
 
@@ -63,8 +64,8 @@ export interface CheckoutInput {
  * any transaction; the payment id is the Idempotency-Key and rides in the session's metadata so
  * the webhook can find the account even if this process dies before saving the session id).
  */
-export async function createCheckout(store: SqliteStore, stripe: Stripe, s: BillingSettings, input: CheckoutInput, now = Date.now()): Promise<PaymentRow & { url: string }> {
-  const account = getAccountRowSync(store, input.accountId);
+export async function createCheckout(store: Store, stripe: Stripe, s: BillingSettings, input: CheckoutInput, now = Date.now()): Promise<PaymentRow & { url: string }> {
+  const account = await getAccountRow(store, input.accountId);
   if (account.status !== "active") throw errors.badRequest("This account is suspended.", null, "account_suspended");
   // Refused before anything is recorded or Stripe is called: the webhook could not credit it.
   const after = account.balanceMicros + creditFor(s, input.amountMinor);
@@ -88,7 +89,7 @@ export async function createCheckout(store: SqliteStore, stripe: Stripe, s: Bill
     paidAt: null,
     updatedAt: now,
   };
-  store.write(() => store.db.insert(payments).values(row).run());
+  await store.tx((q) => run(q.db.insert(q.t.payments).values(row)));
   const metadata = { tollgate_payment_id: row.id, tollgate_account_id: account.id };
   let session: Stripe.Checkout.Session;
   try {
@@ -115,43 +116,35 @@ export async function createCheckout(store: SqliteStore, stripe: Stripe, s: Bill
       { idempotencyKey: row.id },
     );
   } catch (e) {
-    store.write(() => store.db.update(payments).set({ status: "failed", updatedAt: Date.now() }).where(eq(payments.id, row.id)).run());
+    await store.tx((q) => run(q.db.update(q.t.payments).set({ status: "failed", updatedAt: Date.now() }).where(eq(q.t.payments.id, row.id))));
     console.error(`stripe: creating the checkout session for ${row.id} failed:`, (e as Error).message);
     throw errors.upstream(502, "The payment provider could not start the checkout. Try again in a moment.", "payment_provider_error");
   }
   if (!session.url) throw errors.upstream(502, "The payment provider returned no checkout page.", "payment_provider_error");
-  const saved = store.write(() =>
-    store.db
-      .update(payments)
-      .set({ stripeSessionId: session.id, checkoutUrl: session.url, updatedAt: now })
-      .where(eq(payments.id, row.id))
-      .returning()
-      .get()!,
+  const url = session.url;
+  const saved = await store.tx((q) =>
+    get(q.db.update(q.t.payments).set({ stripeSessionId: session.id, checkoutUrl: url, updatedAt: now }).where(eq(q.t.payments.id, row.id)).returning()),
   );
-  return { ...saved, url: session.url };
+  return { ...saved!, url };
 }
 
-export function getPayment(store: SqliteStore, id: string, accountId?: string): PaymentRow {
-  const row = store.db.select().from(payments).where(eq(payments.id, id)).get();
+export async function getPayment(store: Store, id: string, accountId?: string): Promise<PaymentRow> {
+  const row = await store.read((q) => get(q.db.select().from(q.t.payments).where(eq(q.t.payments.id, id))));
   // Another account's payment is reported exactly like a missing one.
   if (!row || (accountId && row.accountId !== accountId)) throw errors.notFound(`Payment ${id}`, "id");
   return row;
 }
 
-export function listPayments(store: SqliteStore, q: { limit: number; before?: number; accountId?: string; status?: PaymentStatus }): PaymentRow[] {
-  return store.db
-    .select()
-    .from(payments)
-    .where(
-      and(
-        q.accountId ? eq(payments.accountId, q.accountId) : undefined,
-        q.status ? eq(payments.status, q.status) : undefined,
-        q.before ? lt(payments.createdAt, q.before) : undefined,
-      ),
-    )
-    .orderBy(desc(payments.createdAt), desc(payments.id))
-    .limit(q.limit)
-    .all();
+export function listPayments(store: Store, f: { limit: number; before?: number; accountId?: string; status?: PaymentStatus }): Promise<PaymentRow[]> {
+  return store.read((q) => {
+    const p = q.t.payments;
+    const where = and(
+      f.accountId ? eq(p.accountId, f.accountId) : undefined,
+      f.status ? eq(p.status, f.status) : undefined,
+      f.before ? lt(p.createdAt, f.before) : undefined,
+    );
+    return all(q.db.select().from(p).where(where).orderBy(desc(p.createdAt), desc(p.id)).limit(f.limit));
+  });
 }
 
 export function paymentView(r: PaymentRow): PaymentViewT {

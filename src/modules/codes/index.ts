@@ -7,7 +7,7 @@ import { codeView, createCodes, listCodes, redeemCode } from "./service";
 export const codesModule = (deps: ModuleDeps) =>
   new Elysia()
     .use(deps.auth)
-    .post("/admin/codes", ({ body, actor, status }) => status(201, createCodes(deps.store, body, actor, deps.now())), {
+    .post("/admin/codes", async ({ body, actor, status }) => status(201, await createCodes(deps.store, body, actor, deps.now())), {
       admin: true,
       body: CreateCodesBody,
       response: { 201: CodeBatch },
@@ -15,9 +15,9 @@ export const codesModule = (deps: ModuleDeps) =>
     })
     .get(
       "/admin/codes",
-      ({ query }) => {
+      async ({ query }) => {
         const now = deps.now();
-        const rows = listCodes(deps.store, { ...query, limit: query.limit + 1 }, now);
+        const rows = await listCodes(deps.store, { ...query, limit: query.limit + 1 }, now);
         return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map((r) => codeView(r, now)) };
       },
       {
@@ -29,8 +29,8 @@ export const codesModule = (deps: ModuleDeps) =>
     )
     .post(
       "/v1/credits/redeem",
-      ({ body, principal }) => {
-        const r = redeemCode(deps.store, principal.accountId, body.code, `key:${principal.keyId}`, deps.now());
+      async ({ body, principal }) => {
+        const r = await redeemCode(deps.store, principal.accountId, body.code, `key:${principal.keyId}`, deps.now());
         return {
           object: "redemption" as const,
           code_id: r.code.id,

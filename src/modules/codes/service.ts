@@ -1,11 +1,13 @@
 import { and, desc, eq, gt, isNotNull, isNull, lte, or, sql } from "drizzle-orm";
-import type { SqliteStore } from "../../store/sqlite-store";
-import { accounts, ledgerEntries, redemptionCodes } from "../../store/schema";
+import type { Store } from "../../store/store";
+import type { redemptionCodes } from "../../store/schema";
+import type { Tables } from "../../store/tables";
+import { all, get, run, type Q, type Work } from "../../store/work";
 import { sha256Hex } from "../../lib/crypto";
 import { ApiError, errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
 import { microsToUsd } from "../../money/units";
-import { audit } from "../audit/service";
+import { recordAudit } from "../audit/service";
 import { applyCredit, ledgerView } from "../../money/ledger";
 import type { LedgerEntryViewT } from "../ledger/model";
 import type { CodeViewT, CreateCodesInput } from "./model";
@@ -32,29 +34,19 @@ export function normalizeCode(input: string): string | null {
 
 const toMillis = (v: number | string | null | undefined) => (v == null ? null : typeof v === "number" ? v * 1000 : Date.parse(v));
 
-export function createCodes(store: SqliteStore, input: CreateCodesInput, actor: string, now = Date.now()) {
+export function createCodes(store: Store, input: CreateCodesInput, actor: string, now = Date.now()) {
   const expiresAt = toMillis(input.expires_at);
-  if (expiresAt !== null && expiresAt <= now) throw errors.badRequest("expires_at must be in the future.", "expires_at");
+  if (expiresAt !== null && expiresAt <= now) return Promise.reject(errors.badRequest("expires_at must be in the future.", "expires_at"));
   const batch = `batch_${randomBase62(16)}`;
   const codes = Array.from({ length: input.count }, () => {
     const code = randomCode();
     return { id: newId("code"), code, hash: sha256Hex(normalizeCode(code)!), last4: code.slice(-4) };
   });
-  store.durable(() => {
-    for (const c of codes) {
-      store.db.insert(redemptionCodes)
-        .values({
-          id: c.id, batch, codeHash: c.hash, last4: c.last4, amountMicros: input.amount_micros, note: input.note ?? null,
-          expiresAt, createdBy: actor, createdAt: now,
-        })
-        .run();
-    }
-    audit(store, {
-      actor, action: "codes.create", targetType: "code_batch", targetId: batch,
-      after: { count: input.count, amount_micros: input.amount_micros, note: input.note ?? null, expires_at: expiresAt },
-    }, now);
-  });
-  return {
+  const rows = codes.map((c) => ({
+    id: c.id, batch, codeHash: c.hash, last4: c.last4, amountMicros: input.amount_micros, note: input.note ?? null,
+    expiresAt, createdBy: actor, createdAt: now,
+  }));
+  const created = {
     object: "code_batch" as const,
     batch,
     count: input.count,
@@ -64,9 +56,25 @@ export function createCodes(store: SqliteStore, input: CreateCodesInput, actor: 
     expires_at: expiresAt === null ? null : Math.floor(expiresAt / 1000),
     codes: codes.map((c) => ({ id: c.id, code: c.code })),
   };
+  return store.tx(function* (q) {
+    // A few hundred rows per statement: well within both databases' limits on bound parameters.
+    for (let i = 0; i < rows.length; i += 200) yield* run(q.db.insert(q.t.redemptionCodes).values(rows.slice(i, i + 200)));
+    yield* recordAudit(q, {
+      actor, action: "codes.create", targetType: "code_batch", targetId: batch,
+      after: { count: input.count, amount_micros: input.amount_micros, note: input.note ?? null, expires_at: expiresAt },
+    }, now);
+    return created;
+  }, { durable: true });
 }
 
 const invalidCode = () => new ApiError(404, "This credit code is not valid. Check it and try again.", "invalid_request_error", "code_not_found", "code");
+const alreadyRedeemed = () => errors.conflict("This credit code has already been redeemed.", "code_already_redeemed");
+
+export interface Redemption {
+  code: CodeRow;
+  entry: LedgerEntryViewT;
+  replayed: boolean;
+}
 
 /**
  * Redeems a code for an account in one durable transaction: the code is claimed with a
@@ -74,45 +82,38 @@ const invalidCode = () => new ApiError(404, "This credit code is not valid. Chec
  * once even when two processes race. Redeeming a code again from the same account is a no-op
  * that returns the original ledger entry.
  */
-export function redeemCode(store: SqliteStore, accountId: string, input: string, actor: string, now = Date.now()) {
+export function redeemCode(store: Store, accountId: string, input: string, actor: string, now = Date.now()): Promise<Redemption> {
   const normalized = normalizeCode(input);
-  if (!normalized) throw invalidCode();
-  const hash = sha256Hex(normalized);
-  return store.durable((): { code: CodeRow; entry: LedgerEntryViewT; replayed: boolean } => {
-    const code = store.db.select().from(redemptionCodes).where(eq(redemptionCodes.codeHash, hash)).get();
-    if (!code) throw invalidCode();
-    if (code.redeemedAt !== null) {
-      if (code.redeemedBy === accountId && code.ledgerId !== null) {
-        const entry = ledgerView(store.db.select().from(ledgerEntries).where(eq(ledgerEntries.id, code.ledgerId)).get()!);
-        return { code, entry, replayed: true };
-      }
-      throw errors.conflict("This credit code has already been redeemed.", "code_already_redeemed");
-    }
-    if (code.expiresAt !== null && code.expiresAt <= now) {
-      throw errors.badRequest("This credit code has expired.", "code", "code_expired");
-    }
-    const account = store.db.select({ status: accounts.status }).from(accounts).where(eq(accounts.id, accountId)).get();
-    if (!account) throw errors.notFound(`Account ${accountId}`);
-    if (account.status !== "active") {
-      throw new ApiError(403, "This account is suspended. Contact the operator.", "permission_error", "account_suspended");
-    }
-    const claimed = store.db
-      .update(redemptionCodes)
-      .set({ redeemedBy: accountId, redeemedAt: now })
-      .where(and(eq(redemptionCodes.id, code.id), isNull(redemptionCodes.redeemedAt)))
-      .returning({ id: redemptionCodes.id })
-      .all().length;
-    if (claimed !== 1) throw errors.conflict("This credit code has already been redeemed.", "code_already_redeemed");
-    const entry = applyCredit(store, {
-      accountId, amountMicros: code.amountMicros, kind: "redeem", ref: code.id, note: `Credit code TG-…${code.last4}`, actor, heldMicros: 0,
-    }, now);
-    store.db.update(redemptionCodes).set({ ledgerId: entry.id }).where(eq(redemptionCodes.id, code.id)).run();
-    return { code: { ...code, redeemedBy: accountId, redeemedAt: now, ledgerId: entry.id }, entry, replayed: false };
-  });
+  if (!normalized) return Promise.reject(invalidCode());
+  // The account's balance (and perhaps its plan, by a tier) changes: every instance re-reads it.
+  return store.tx((q) => redeemWork(q, accountId, sha256Hex(normalized), actor, now), { durable: true, notify: true });
 }
 
-function statusWhere(status: CodeStatus | undefined, now: number) {
-  const c = redemptionCodes;
+function* redeemWork(q: Q, accountId: string, hash: string, actor: string, now: number): Work<Redemption> {
+  const c = q.t.redemptionCodes;
+  const code = yield* get(q.db.select().from(c).where(eq(c.codeHash, hash)));
+  if (!code) throw invalidCode();
+  if (code.redeemedAt !== null) {
+    if (code.redeemedBy === accountId && code.ledgerId !== null) {
+      const entry = yield* get(q.db.select().from(q.t.ledgerEntries).where(eq(q.t.ledgerEntries.id, code.ledgerId)));
+      return { code, entry: ledgerView(entry!), replayed: true };
+    }
+    throw alreadyRedeemed();
+  }
+  if (code.expiresAt !== null && code.expiresAt <= now) throw errors.badRequest("This credit code has expired.", "code", "code_expired");
+  const account = yield* get(q.db.select({ status: q.t.accounts.status }).from(q.t.accounts).where(eq(q.t.accounts.id, accountId)));
+  if (!account) throw errors.notFound(`Account ${accountId}`);
+  if (account.status !== "active") throw new ApiError(403, "This account is suspended. Contact the operator.", "permission_error", "account_suspended");
+  const claimed = yield* run(q.db.update(c).set({ redeemedBy: accountId, redeemedAt: now }).where(and(eq(c.id, code.id), isNull(c.redeemedAt))));
+  if (claimed.changes !== 1) throw alreadyRedeemed();
+  const entry = yield* applyCredit(q, {
+    accountId, amountMicros: code.amountMicros, kind: "redeem", ref: code.id, note: `Credit code TG-…${code.last4}`, actor, heldMicros: 0,
+  }, now);
+  yield* run(q.db.update(c).set({ ledgerId: entry.id }).where(eq(c.id, code.id)));
+  return { code: { ...code, redeemedBy: accountId, redeemedAt: now, ledgerId: entry.id }, entry, replayed: false };
+}
+
+function statusWhere(c: Tables["redemptionCodes"], status: CodeStatus | undefined, now: number) {
   switch (status) {
     case "redeemed":
       return isNotNull(c.redeemedAt);
@@ -125,35 +126,37 @@ function statusWhere(status: CodeStatus | undefined, now: number) {
   }
 }
 
-export function listCodes(store: SqliteStore, q: { batch?: string; status?: CodeStatus; limit: number; offset: number }, now = Date.now()) {
-  return store.db
-    .select()
-    .from(redemptionCodes)
-    .where(and(q.batch ? eq(redemptionCodes.batch, q.batch) : undefined, statusWhere(q.status, now)))
-    .orderBy(desc(redemptionCodes.createdAt), desc(redemptionCodes.id))
-    .limit(q.limit)
-    .offset(q.offset)
-    .all();
+export function listCodes(store: Store, f: { batch?: string; status?: CodeStatus; limit: number; offset: number }, now = Date.now()): Promise<CodeRow[]> {
+  return store.read((q) => {
+    const c = q.t.redemptionCodes;
+    return all(q.db.select().from(c)
+      .where(and(f.batch ? eq(c.batch, f.batch) : undefined, statusWhere(c, f.status, now)))
+      .orderBy(desc(c.createdAt), desc(c.id))
+      .limit(f.limit)
+      .offset(f.offset));
+  });
 }
 
 /** One row per batch with how many of its codes are redeemed, newest first. */
-export function listBatches(store: SqliteStore, limit = 50) {
-  const c = redemptionCodes;
-  return store.db
-    .select({
-      batch: c.batch,
-      note: sql<string | null>`max(${c.note})`,
-      amountMicros: sql<number>`max(${c.amountMicros})`,
-      count: sql<number>`count(*)`,
-      redeemed: sql<number>`count(${c.redeemedAt})`,
-      expiresAt: sql<number | null>`max(${c.expiresAt})`,
-      createdAt: sql<number>`max(${c.createdAt})`,
-    })
-    .from(c)
-    .groupBy(c.batch)
-    .orderBy(sql`max(${c.createdAt}) desc`)
-    .limit(limit)
-    .all();
+export function listBatches(store: Store, limit = 50) {
+  return store.read((q) => {
+    const c = q.t.redemptionCodes;
+    // Aggregates come back as text from PostgreSQL (bigint): mapped to numbers.
+    return all(q.db
+      .select({
+        batch: c.batch,
+        note: sql<string | null>`max(${c.note})`,
+        amountMicros: sql<number>`max(${c.amountMicros})`.mapWith(Number),
+        count: sql<number>`count(*)`.mapWith(Number),
+        redeemed: sql<number>`count(${c.redeemedAt})`.mapWith(Number),
+        expiresAt: sql<number | null>`max(${c.expiresAt})`.mapWith(Number),
+        createdAt: sql<number>`max(${c.createdAt})`.mapWith(Number),
+      })
+      .from(c)
+      .groupBy(c.batch)
+      .orderBy(sql`max(${c.createdAt}) desc`, c.batch)
+      .limit(limit));
+  });
 }
 
 export function codeStatus(c: CodeRow, now = Date.now()): CodeStatus {

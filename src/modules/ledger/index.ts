@@ -17,7 +17,7 @@ export const ledgerModule = (deps: ModuleDeps) =>
       "/:id/credits",
       async ({ params, body, headers, actor, status, set }) => {
         await getAccountRow(deps.store, params.id);
-        const { entry, replayed } = postCredit(deps.store, {
+        const { entry, replayed } = await postCredit(deps.store, {
           accountId: params.id,
           amountMicros: body.amount_micros,
           note: body.note,
@@ -41,7 +41,7 @@ export const ledgerModule = (deps: ModuleDeps) =>
       "/:id/ledger",
       async ({ params, query }) => {
         await getAccountRow(deps.store, params.id);
-        const rows = listLedger(deps.store, params.id, { limit: query.limit + 1, before: query.before });
+        const rows = await listLedger(deps.store, params.id, { limit: query.limit + 1, before: query.before });
         return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map(ledgerView) };
       },
       { admin: true, params: IdParams, query: LedgerQuery, response: LedgerList, detail: { summary: "Ledger entries, newest first (paged with `before`)" } },

@@ -1,7 +1,8 @@
 import { Elysia } from "elysia";
 import { eq, inArray } from "drizzle-orm";
 import type { ModuleDeps } from "../../runtime/module-deps";
-import { accounts } from "../../store/schema";
+import type { Store } from "../../store/store";
+import { all, get } from "../../store/work";
 import { usdToMicros } from "../../money/units";
 import { usd } from "../format";
 import { field } from "../forms";
@@ -18,28 +19,31 @@ import { alertCard, paymentsTable } from "./views";
 const hide = () => ({ console: true, detail: { hide: true } }) as const;
 const PAGE = 100;
 
+/** The names of the accounts the payments belong to. */
+async function accountNames(store: Store, rows: PaymentRow[]): Promise<Map<string, string>> {
+  const ids = [...new Set(rows.map((r) => r.accountId))];
+  if (ids.length === 0) return new Map();
+  const found = await store.read((q) => all(q.db.select({ id: q.t.accounts.id, name: q.t.accounts.name }).from(q.t.accounts).where(inArray(q.t.accounts.id, ids))));
+  return new Map(found.map((a) => [a.id, a.name]));
+}
+
 /** Operator console: every card payment (filter by account and status), and an account's alert. */
 export const billingConsolePages = (deps: ModuleDeps) => {
   const enabled = billingSettings(deps.config).enabled;
-  const names = (rows: PaymentRow[]) => {
-    const ids = [...new Set(rows.map((r) => r.accountId))];
-    if (ids.length === 0) return new Map<string, string>();
-    return new Map(deps.store.db.select({ id: accounts.id, name: accounts.name }).from(accounts).where(inArray(accounts.id, ids)).all().map((a) => [a.id, a.name]));
-  };
-
   return new Elysia()
     .use(deps.webAuth)
     .get(
       "/console/payments",
-      ({ request, operator, query }) => {
+      async ({ request, operator, query }) => {
         const accountId = typeof query.account_id === "string" && query.account_id ? query.account_id : undefined;
         const parsed = PaymentStatus.safeParse(query.status);
         const status = parsed.success ? parsed.data : undefined;
         const before = Number(query.before) || undefined;
-        const account = accountId ? deps.store.db.select().from(accounts).where(eq(accounts.id, accountId)).get() : undefined;
-        const rows = listPayments(deps.store, { limit: PAGE + 1, accountId, status, before });
+        const account = accountId ? await deps.store.read((q) => get(q.db.select().from(q.t.accounts).where(eq(q.t.accounts.id, accountId)))) : undefined;
+        const rows = await listPayments(deps.store, { limit: PAGE + 1, accountId, status, before });
         const shown = rows.slice(0, PAGE);
-        const n = names(shown);
+        const n = await accountNames(deps.store, shown);
+        const alert = account && deps.alerts ? await deps.alerts.view(account.id) : null;
         const more = rows.length > PAGE && new URLSearchParams({ ...(accountId ? { account_id: accountId } : {}), ...(status ? { status } : {}), before: String(shown.at(-1)!.createdAt) });
         const f = takeFlash(request);
         const body = html`${pageHead(account ? `Payments of ${account.name}` : "Payments", enabled ? "Card top-ups through Stripe, newest first." : "Card payments are not enabled (no Stripe keys configured).")}
@@ -60,7 +64,7 @@ export const billingConsolePages = (deps: ModuleDeps) => {
     : paymentsTable(shown, { account: (id) => html`<a href="/console/accounts/${id}">${n.get(id) ?? id}</a> <a class="muted" href="/console/payments?account_id=${id}">all</a>` })}
   ${more && html`<div class="pager"><span class="muted">Newest first</span><a class="btn small" href="/console/payments?${more.toString()}">Older →</a></div>`}
 </section>
-${account && deps.alerts && alertCard({ csrf: operator.session.csrf, alert: deps.alerts.view(account.id), action: `/console/payments/${account.id}/alert`, email: account.email })}`;
+${account && alert && alertCard({ csrf: operator.session.csrf, alert, action: `/console/payments/${account.id}/alert`, email: account.email })}`;
         return htmlResponse(page({ area: "console", title: "Payments", active: "payments", who: "Operator", csrf: operator.session.csrf, flash: f.flash, body }), 200, f.headers);
       },
       hide(),
@@ -73,7 +77,7 @@ ${account && deps.alerts && alertCard({ csrf: operator.session.csrf, alert: deps
         if (!deps.alerts) return back("error", "Alerts are not available.");
         await getAccountRow(deps.store, params.id);
         if (field(body, "reset")) {
-          deps.alerts.setThreshold(params.id, null, operator.actor);
+          await deps.alerts.setThreshold(params.id, null, operator.actor);
           return back("ok", "The account uses the default low-balance threshold again.");
         }
         let micros: number;
@@ -83,7 +87,7 @@ ${account && deps.alerts && alertCard({ csrf: operator.session.csrf, alert: deps
         } catch {
           return back("error", "Enter the threshold in USD, e.g. 5 or 12.50 (0 turns the alert off).");
         }
-        deps.alerts.setThreshold(params.id, micros, operator.actor);
+        await deps.alerts.setThreshold(params.id, micros, operator.actor);
         return back("ok", micros === 0 ? "Low-balance alert turned off for this account." : `Alert threshold set to ${usd(micros)}.`);
       },
       hide(),

@@ -42,7 +42,7 @@ export const billingPortalPages = (deps: ModuleDeps) => {
   const kit = billingKit(deps);
   return new Elysia()
     .use(deps.webAuth)
-    .get("/portal/billing", async ({ request, user, query }) => kit.render(request, user, { flash: await returnFlash(deps, kit, user, query) }), hide())
+    .get("/portal/billing", async ({ request, user, query }) => await kit.render(request, user, { flash: await returnFlash(deps, kit, user, query) }), hide())
     .post("/portal/billing/checkout", ({ request, user, body }) => startCheckout(deps, kit, request, user, body), hide())
     .post("/portal/billing/alert", ({ request, user, body }) => setAlert(deps, kit, request, user, body), hide());
 };
@@ -54,14 +54,16 @@ function billingKit(deps: ModuleDeps) {
   const payable = Boolean(stripe && settings.enabled);
   const formTargets = checkoutOrigins(deps);
 
-  const render = (request: Request, u: PortalUser, o: { flash?: Flash | null; error?: string; amount?: string; status?: number } = {}) => {
+  const render = async (request: Request, u: PortalUser, o: { flash?: Flash | null; error?: string; amount?: string; status?: number } = {}) => {
+    const payments = await listPayments(deps.store, { limit: 50, accountId: u.account.id });
+    const alert = deps.alerts ? await deps.alerts.view(u.account.id) : null;
     const f = takeFlash(request);
     const body = billingView({
       csrf: u.session.csrf,
       info: billingInfo(settings),
       balance: deps.credits.balance(u.account.id),
-      payments: listPayments(deps.store, { limit: 50, accountId: u.account.id }),
-      alert: deps.alerts ? deps.alerts.view(u.account.id) : null,
+      payments,
+      alert,
       email: u.account.email ?? (u.email.includes("@") ? u.email : null),
       suspended: u.account.status !== "active",
       contact: { text: deps.config.billing_contact_text, url: deps.config.billing_contact_url },
@@ -95,7 +97,7 @@ async function returnFlash(deps: ModuleDeps, kit: BillingKit, user: PortalUser, 
     // Confirm with Stripe now rather than wait for the webhook; both credit once.
     try {
       const r = await reconcileSession(deps.store, kit.stripe!, kit.settings, sessionId, user.account.id, deps.now());
-      deps.alerts?.check(user.account.id);
+      await deps.alerts?.check(user.account.id);
       flash = r.result === "credited" || r.result === "duplicate"
         ? { kind: "ok", message: `Payment received: your credits have been added. Available now: ${usd(deps.credits.balance(user.account.id).available)}.` }
         : { kind: "warn", message: "Thank you! Stripe is still confirming the payment; the credits appear here as soon as it has." };
@@ -119,17 +121,17 @@ async function startCheckout(deps: ModuleDeps, kit: BillingKit, request: Request
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
     if (e.status >= 500) return kit.back(request, "error", "The payment provider could not start the checkout. Try again in a moment.");
-    return kit.render(request, user, { error: e.message, amount, status: 400 });
+    return await kit.render(request, user, { error: e.message, amount, status: 400 });
   }
 }
 
 /** The low-balance alert's threshold: a new one, off (0), or back to the default. */
-function setAlert(deps: ModuleDeps, kit: BillingKit, request: Request, user: PortalUser, body: unknown) {
+async function setAlert(deps: ModuleDeps, kit: BillingKit, request: Request, user: PortalUser, body: unknown) {
   const { back } = kit;
   if (!deps.alerts) return back(request, "error", "Alerts are not available.");
   const actor = `portal:${user.account.id}`;
   if (field(body, "reset")) {
-    deps.alerts.setThreshold(user.account.id, null, actor);
+    await deps.alerts.setThreshold(user.account.id, null, actor);
     return back(request, "ok", "The low-balance alert uses the default threshold again.");
   }
   let micros: number;
@@ -139,6 +141,6 @@ function setAlert(deps: ModuleDeps, kit: BillingKit, request: Request, user: Por
   } catch {
     return back(request, "error", "Enter the alert threshold in USD, e.g. 5 or 12.50 (0 turns the alert off).");
   }
-  deps.alerts.setThreshold(user.account.id, micros, actor);
+  await deps.alerts.setThreshold(user.account.id, micros, actor);
   return back(request, "ok", micros === 0 ? "Low-balance alert turned off." : `You will be alerted when available credit falls below ${usd(micros)}.`);
 }

@@ -51,7 +51,7 @@ const accountListPages = (deps: ModuleDeps, invites: Invites) => {
       if (plan && !plans().includes(plan)) return back(request, "/console/accounts", "error", "Choose a configured plan.");
       if (micros === null || micros < 0) return back(request, "/console/accounts", "error", "The starting credit must be an amount in USD, e.g. 25 or 12.50.");
       const row = await createAccount(deps.store, { name, email: email || undefined, plan }, operator.actor, deps.now());
-      if (micros > 0) postCredit(deps.store, { accountId: row.id, amountMicros: micros, note: "Starting credit", actor: operator.actor, heldMicros: 0 }, deps.now());
+      if (micros > 0) await postCredit(deps.store, { accountId: row.id, amountMicros: micros, note: "Starting credit", actor: operator.actor, heldMicros: 0 }, deps.now());
       return back(request, `/console/accounts/${row.id}`, "ok", `Account “${name}” created. Create an invite link to let the customer sign in.`);
     }), hide())
     .get("/console/accounts/:id", ({ request, operator, params }) => safe(request, () => accountPage(deps, kit, invites, request, operator, params.id)), hide());
@@ -73,7 +73,7 @@ async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, 
     plans: kit.plans(),
     limits: (await planOf(deps.store, deps.config, id))?.limits ?? null,
     keys: (await listKeys(deps.store, id)).map((k) => keyView(k, deps.now())),
-    ledger: listLedger(deps.store, id, { limit: 15 }),
+    ledger: await listLedger(deps.store, id, { limit: 15 }),
     usage30: { requests: t.requests, tokens: t.prompt_tokens + t.completion_tokens, cost: t.cost_micros },
     invite: invite?.account_id === id ? invite : null,
     idem: randomBase62(24),
@@ -85,11 +85,11 @@ const accountForms = (deps: ModuleDeps, invites: Invites) => {
   const { safe, back } = consoleKit(deps);
   return new Elysia()
     .use(deps.webAuth)
-    .post("/console/accounts/:id/credits", ({ request, operator, params, body }) => safe(request, () => {
+    .post("/console/accounts/:id/credits", ({ request, operator, params, body }) => safe(request, async () => {
       const to = `/console/accounts/${params.id}`;
       const amount = money(field(body, "amount_usd"));
       if (amount === null || amount === 0) return back(request, to, "error", "Enter a non-zero amount in USD, e.g. 25 or -3.50.");
-      const { entry, replayed } = postCredit(deps.store, {
+      const { entry, replayed } = await postCredit(deps.store, {
         accountId: params.id, amountMicros: amount, note: field(body, "note").trim().slice(0, 500) || null, actor: operator.actor,
         heldMicros: deps.credits.balance(params.id).held, idempotencyKey: field(body, "idem") ? `console:${field(body, "idem")}` : undefined,
       }, deps.now());

@@ -19,7 +19,7 @@ export const codesPages = (deps: ModuleDeps) => {
     .use(deps.webAuth)
     .get("/console/codes", ({ request, operator, query }) => safe(request, () =>
       codesPage(deps, kit, request, operator, typeof query.batch === "string" ? query.batch : "", { created: newCodes.take(operator.session.token) })), hide())
-    .post("/console/codes", ({ request, operator, body }) => safe(request, () => {
+    .post("/console/codes", ({ request, operator, body }) => safe(request, async () => {
       const count = Number(field(body, "count"));
       const amount = money(field(body, "amount_usd"));
       const expires = field(body, "expires") ? dayStart(field(body, "expires")) : null;
@@ -28,7 +28,7 @@ export const codesPages = (deps: ModuleDeps) => {
         : field(body, "expires") && (expires === null || expires + DAY_MS <= deps.now()) ? "The expiry date must be in the future."
         : null;
       if (error) return back(request, "/console/codes", "error", error);
-      const b = createCodes(deps.store, {
+      const b = await createCodes(deps.store, {
         count, amount_micros: amount!, note: field(body, "note").trim().slice(0, 200) || undefined,
         // A code is valid through the whole expiry day (UTC).
         expires_at: expires === null ? null : Math.floor((expires + DAY_MS) / 1000),
@@ -38,12 +38,12 @@ export const codesPages = (deps: ModuleDeps) => {
     }), hide());
 };
 
-function codesPage(deps: ModuleDeps, kit: ConsoleKit, request: Request, op: Op, batch: string, extra: { created?: NewCodes | null } = {}) {
+async function codesPage(deps: ModuleDeps, kit: ConsoleKit, request: Request, op: Op, batch: string, extra: { created?: NewCodes | null } = {}) {
   return kit.render(request, op, "codes", "Credit codes", codesView({
     csrf: op.session.csrf,
-    batches: listBatches(deps.store),
+    batches: await listBatches(deps.store),
     batch,
-    codes: batch ? listCodes(deps.store, { batch, limit: 1000, offset: 0 }, deps.now()).map((c) => codeView(c, deps.now())) : null,
+    codes: batch ? (await listCodes(deps.store, { batch, limit: 1000, offset: 0 }, deps.now())).map((c) => codeView(c, deps.now())) : null,
     ...extra,
   }));
 }

@@ -16,9 +16,9 @@ export const creditsPages = (deps: ModuleDeps) => {
   return new Elysia()
     .use(deps.webAuth)
     .get("/portal/credits", ({ request, user, query }) => safe(request, () => creditsPage(deps, kit, request, user, query)), hide())
-    .post("/portal/credits/redeem", ({ request, user, body }) => safe(request, () => {
+    .post("/portal/credits/redeem", ({ request, user, body }) => safe(request, async () => {
       try {
-        const r = redeemCode(deps.store, user.account.id, field(body, "code"), actor(user), deps.now());
+        const r = await redeemCode(deps.store, user.account.id, field(body, "code"), actor(user), deps.now());
         const amount = `$${microsToUsd(r.entry.amount_micros)}`;
         return back(request, "/portal/credits", "ok", r.replayed ? `You already redeemed this code (${amount}).` : `Code redeemed: ${amount} added to your balance.`);
       } catch (e) {
@@ -29,10 +29,10 @@ export const creditsPages = (deps: ModuleDeps) => {
     }), hide());
 };
 
-function creditsPage(deps: ModuleDeps, kit: PortalKit, request: Request, user: PortalUser, query: Record<string, unknown>) {
+async function creditsPage(deps: ModuleDeps, kit: PortalKit, request: Request, user: PortalUser, query: Record<string, unknown>) {
   const kinds = (["credits", "charges"].includes(String(query.kinds)) ? String(query.kinds) : "") as LedgerKinds;
   const before = Number(query.before) > 0 ? Number(query.before) : undefined;
-  const { rows, next } = ledgerPage(deps.store, user.account.id, { kinds, before, limit: 50 });
+  const { rows, next } = await ledgerPage(deps.store, user.account.id, { kinds, before, limit: 50 });
   const body = creditsView({
     csrf: user.session.csrf, balance: deps.credits.balance(user.account.id), rows, kinds, next, disabled: kit.suspended(user),
   });

@@ -1,10 +1,11 @@
 import { USAGE_CSV_COLUMNS, usageCsvLine } from "../../modules/usage/csv";
 import type { Config } from "../../config/load";
+import { and, desc, eq, lt, ne } from "drizzle-orm";
 import type { SqliteStore } from "../../store/sqlite-store";
 import type { Store } from "../../store/store";
+import { all } from "../../store/work";
 import { errors } from "../../lib/errors";
 import { getKeyRow, type KeyRow } from "../../modules/keys/service";
-import type { LedgerRow } from "../../money/ledger";
 import type { UsageRowT } from "../../modules/usage/model";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../../modules/usage/service";
 import { yieldToLoop } from "../../modules/usage/slices";
@@ -102,14 +103,14 @@ export function usageCsvStream(store: Store, f: UsageFilter, costUsd: (micros: n
 export type LedgerKinds = "" | "credits" | "charges";
 
 /** One page of the account's ledger, newest first, optionally only credits or only charges. */
-export function ledgerPage(store: SqliteStore, accountId: string, q: { kinds: LedgerKinds; before?: number; limit: number }) {
-  const kind = q.kinds === "charges" ? "AND kind = 'charge'" : q.kinds === "credits" ? "AND kind != 'charge'" : "";
-  const rows = store.sqlite
-    .query<LedgerRow, [string, number, number]>(
-      `SELECT id, account_id AS accountId, kind, amount_micros AS amountMicros, balance_after_micros AS balanceAfterMicros,
-         request_id AS requestId, key_id AS keyId, ref, note, created_at AS createdAt
-       FROM ledger_entries WHERE account_id = ? AND id < ? ${kind} ORDER BY id DESC LIMIT ?`,
-    )
-    .all(accountId, q.before ?? Number.MAX_SAFE_INTEGER, q.limit + 1);
-  return { rows: rows.slice(0, q.limit), next: rows.length > q.limit ? rows[q.limit - 1]!.id : null };
+export async function ledgerPage(store: Store, accountId: string, f: { kinds: LedgerKinds; before?: number; limit: number }) {
+  const rows = await store.read((q) => {
+    const l = q.t.ledgerEntries;
+    const kind = f.kinds === "charges" ? eq(l.kind, "charge") : f.kinds === "credits" ? ne(l.kind, "charge") : undefined;
+    return all(q.db.select().from(l)
+      .where(and(eq(l.accountId, accountId), lt(l.id, f.before ?? Number.MAX_SAFE_INTEGER), kind))
+      .orderBy(desc(l.id))
+      .limit(f.limit + 1));
+  });
+  return { rows: rows.slice(0, f.limit), next: rows.length > f.limit ? rows[f.limit - 1]!.id : null };
 }

@@ -1,0 +1,113 @@
+import { and, desc, eq, gt, gte, isNull, max, sql } from "drizzle-orm";
+import type { alertSettings } from "../../store/schema";
+import { all, get, run, type Q, type Work } from "../../store/work";
+import { randomBase62 } from "../../lib/ids";
+import { recordAudit } from "../audit/service";
+import type { AlertEventViewT } from "./model";
+
+/* The low-balance alert's units of work (service.ts decides when to run them). */
+
+export type SettingsRow = typeof alertSettings.$inferSelect;
+
+export function* settingsRow(q: Q, accountId: string): Work<SettingsRow | undefined> {
+  return yield* get(q.db.select().from(q.t.alertSettings).where(eq(q.t.alertSettings.accountId, accountId)));
+}
+
+/** Armed, or disarmed but credited back to the threshold since it fired. */
+export function* isArmed(q: Q, row: SettingsRow, threshold: number): Work<boolean> {
+  if (row.armed) return true;
+  const l = q.t.ledgerEntries;
+  const credited = yield* get(q.db.select({ id: l.id }).from(l)
+    .where(and(eq(l.accountId, row.accountId), gt(l.id, row.firedLedgerId ?? 0), gt(l.amountMicros, 0), gte(l.balanceAfterMicros, threshold)))
+    .limit(1));
+  return credited !== undefined;
+}
+
+/** Available credit is back at or above the threshold: the alert may fire again. */
+export function* rearm(q: Q, accountId: string, now: number): Work<void> {
+  const s = q.t.alertSettings;
+  yield* run(q.db.update(s).set({ armed: true, updatedAt: now }).where(and(eq(s.accountId, accountId), eq(s.armed, false))));
+}
+
+export interface Crossing {
+  accountId: string;
+  available: number;
+  threshold: number;
+  /** The delivery statuses the event starts with (AlertNotifier.initialStatus). */
+  status: { webhookStatus: string; emailStatus: string };
+}
+
+/**
+ * Records the alert of a crossing and disarms it; resolves to the new event's id, or null when the
+ * alert is not armed. Of several processes racing on the same crossing only one fires: the one
+ * whose insert of the settings row, or conditional update of the row as it read it, took effect.
+ */
+export function* fire(q: Q, c: Crossing, now: number): Work<string | null> {
+  const s = q.t.alertSettings;
+  const cur = yield* settingsRow(q, c.accountId);
+  if (cur && !(yield* isArmed(q, cur, c.threshold))) return null;
+  const l = q.t.ledgerEntries;
+  const top = yield* get(q.db.select({ id: max(l.id) }).from(l).where(eq(l.accountId, c.accountId)));
+  const fired = { armed: false, firedLedgerId: top?.id ?? 0, lastFiredAt: now, updatedAt: now };
+  const asRead = cur && and(eq(s.accountId, c.accountId), eq(s.armed, cur.armed), cur.firedLedgerId === null ? isNull(s.firedLedgerId) : eq(s.firedLedgerId, cur.firedLedgerId));
+  const won = asRead
+    ? yield* run(q.db.update(s).set(fired).where(asRead))
+    : yield* run(q.db.insert(s).values({ accountId: c.accountId, thresholdMicros: null, ...fired }).onConflictDoNothing());
+  if (won.changes !== 1) return null;
+  const e = q.t.alertEvents;
+  // Strictly increasing per account, so that created_at alone orders the account's alerts (PostgreSQL has no rowid).
+  const last = yield* get(q.db.select({ at: max(e.createdAt) }).from(e).where(eq(e.accountId, c.accountId)));
+  const id = `alr_${randomBase62(20)}`;
+  yield* run(q.db.insert(e).values({
+    id,
+    accountId: c.accountId,
+    kind: "low_balance",
+    availableMicros: c.available,
+    thresholdMicros: c.threshold,
+    ...c.status,
+    attempts: 0,
+    createdAt: Math.max(now, (last?.at ?? -1) + 1),
+  }));
+  return id;
+}
+
+/** Sets (or with null, clears) the account's threshold, audited; `armed` says whether a fired alert is re-armed. */
+export function* saveThreshold(
+  q: Q,
+  accountId: string,
+  thresholdMicros: number | null,
+  actor: string,
+  armed: (before: SettingsRow | undefined) => boolean,
+  now: number,
+): Work<void> {
+  const s = q.t.alertSettings;
+  const before = yield* settingsRow(q, accountId);
+  const set = { thresholdMicros, armed: armed(before), updatedAt: now };
+  yield* run(q.db.insert(s).values({ accountId, ...set }).onConflictDoUpdate({ target: s.accountId, set }));
+  yield* recordAudit(q, {
+    actor,
+    action: "alerts.low_balance.update",
+    targetType: "account",
+    targetId: accountId,
+    before: { threshold_micros: before?.thresholdMicros ?? null },
+    after: { threshold_micros: thresholdMicros },
+  }, now);
+}
+
+/** The account's latest alerts, newest first. */
+export function* eventViews(q: Q, accountId: string, limit: number): Work<AlertEventViewT[]> {
+  const e = q.t.alertEvents;
+  // Alerts recorded before created_at was made strictly increasing may share a millisecond: SQLite's rowid orders them.
+  const tie = q.dialect === "sqlite" ? sql`rowid` : e.id;
+  const rows = yield* all(q.db.select().from(e).where(eq(e.accountId, accountId)).orderBy(desc(e.createdAt), desc(tie)).limit(limit));
+  return rows.map((r) => ({
+    id: r.id,
+    object: "alert_event" as const,
+    kind: "low_balance" as const,
+    available_micros: r.availableMicros,
+    threshold_micros: r.thresholdMicros,
+    webhook_status: r.webhookStatus as AlertEventViewT["webhook_status"],
+    email_status: r.emailStatus as AlertEventViewT["email_status"],
+    created_at: Math.floor(r.createdAt / 1000),
+  }));
+}

@@ -1,0 +1,159 @@
+import { and, eq } from "drizzle-orm";
+import type Stripe from "stripe";
+import { get, run, type Q, type Work } from "../../store/work";
+import { recordAudit } from "../audit/service";
+import { applyCredit } from "../../money/ledger";
+import { proportion } from "./amounts";
+import { deferEvent, takeDeferred } from "./deferred-events";
+import type { PaymentRow, PaymentStatus } from "./service";
+
+/* Stripe's refunds and disputes of a credited payment (webhook.ts receives them), as units of work. */
+
+export interface WebhookOutcome {
+  /** credited, refunded, dispute_lost, duplicate, ignored, ... (returned to Stripe, for its dashboard). */
+  result: string;
+  /** Account whose balance changed (for the low-balance check). */
+  accountId?: string;
+  paymentId?: string;
+  /** A payment intent whose charge (receipt link) is worth fetching. */
+  paymentIntent?: string;
+}
+
+/** An outcome and what is worth logging once the transaction has committed. */
+export type Outcome = WebhookOutcome & { problem?: string };
+
+export const ACTOR = "stripe";
+export const idOf = (v: string | { id: string } | null | undefined): string | null => (v == null ? null : typeof v === "string" ? v : v.id);
+
+/** The payment a charge, refund or dispute belongs to (by payment intent, else by charge id). */
+export function* paymentFor(q: Q, intent: string | null, chargeId: string | null): Work<PaymentRow | undefined> {
+  const p = q.t.payments;
+  if (intent) {
+    const row = yield* get(q.db.select().from(p).where(eq(p.stripePaymentIntent, intent)));
+    if (row) return row;
+  }
+  if (chargeId) return yield* get(q.db.select().from(p).where(eq(p.stripeChargeId, chargeId)));
+  return undefined;
+}
+
+export function* onRefunded(q: Q, event: Stripe.Event, charge: Stripe.Charge, now: number): Work<Outcome> {
+  const intent = idOf(charge.payment_intent);
+  const row = yield* paymentFor(q, intent, charge.id);
+  if (!row || row.ledgerId == null) return yield* defer(q, event, intent, charge.id, charge, now);
+  // amount_refunded is cumulative: only what exceeds the refunds already applied is new.
+  if (charge.amount_refunded <= row.refundedMinor) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
+  const refundIds = charge.refunds?.data?.map((r) => r.id) ?? [];
+  const target = proportion(row.creditMicros, Math.min(charge.amount_refunded, row.amountMinor), row.amountMinor);
+  const applied = proportion(row.creditMicros, row.refundedMinor, row.amountMinor);
+  const debit = Math.max(0, Math.min(target - applied, row.creditMicros - row.debitedMicros));
+  // Newest refund first in Stripe lists; without expanded refunds the cumulative total names it.
+  const ref = refundIds[0] ?? `${charge.id}:refunded:${charge.amount_refunded}`;
+  const entry = debit > 0 ? yield* debitPayment(q, row, debit, ref, `Stripe refund ${ref} of ${intent ?? charge.id}`, now) : null;
+  const status: PaymentStatus = charge.amount_refunded >= row.amountMinor ? "refunded" : "partially_refunded";
+  yield* run(q.db.update(q.t.payments)
+    .set({
+      status: row.status === "dispute_lost" ? row.status : status,
+      refundedMinor: charge.amount_refunded,
+      debitedMicros: row.debitedMicros + debit,
+      stripeChargeId: charge.id,
+      receiptUrl: charge.receipt_url ?? row.receiptUrl,
+      updatedAt: now,
+    })
+    .where(eq(q.t.payments.id, row.id)));
+  yield* recordAudit(q, {
+    actor: ACTOR,
+    action: "payment.refunded",
+    targetType: "payment",
+    targetId: row.id,
+    before: { status: row.status, refunded_minor: row.refundedMinor, debited_micros: row.debitedMicros },
+    after: {
+      account_id: row.accountId,
+      status,
+      refunded_minor: charge.amount_refunded,
+      debited_micros: row.debitedMicros + debit,
+      ledger_id: entry?.id ?? null,
+      stripe_event_id: event.id,
+      stripe_charge_id: charge.id,
+      stripe_payment_intent: intent,
+      stripe_refund_ids: refundIds,
+    },
+  }, now);
+  return { result: "refunded", accountId: row.accountId, paymentId: row.id };
+}
+
+export function* onDisputeOpened(q: Q, event: Stripe.Event, dispute: Stripe.Dispute, now: number): Work<Outcome> {
+  const row = yield* paymentFor(q, idOf(dispute.payment_intent), idOf(dispute.charge));
+  if (!row || row.ledgerId == null) return yield* defer(q, event, idOf(dispute.payment_intent), idOf(dispute.charge), dispute, now);
+  if (row.status === "disputed" || row.status === "dispute_lost") return { result: "ignored" };
+  yield* run(q.db.update(q.t.payments).set({ status: "disputed", updatedAt: now }).where(eq(q.t.payments.id, row.id)));
+  yield* recordAudit(q, {
+    actor: ACTOR,
+    action: "payment.disputed",
+    targetType: "payment",
+    targetId: row.id,
+    before: { status: row.status },
+    after: { status: "disputed", stripe_event_id: event.id, stripe_dispute_id: dispute.id, amount_minor: dispute.amount, reason: dispute.reason },
+  }, now);
+  return { result: "disputed", paymentId: row.id };
+}
+
+export function* onDisputeClosed(q: Q, event: Stripe.Event, dispute: Stripe.Dispute, now: number): Work<Outcome> {
+  const row = yield* paymentFor(q, idOf(dispute.payment_intent), idOf(dispute.charge));
+  if (!row || row.ledgerId == null) return yield* defer(q, event, idOf(dispute.payment_intent), idOf(dispute.charge), dispute, now);
+  if (row.status === "dispute_lost") return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
+  const lost = dispute.status === "lost";
+  const settled: PaymentStatus = row.refundedMinor === 0 ? "paid" : row.refundedMinor >= row.amountMinor ? "refunded" : "partially_refunded";
+  let debit = 0;
+  let ledgerId: number | null = null;
+  if (lost) {
+    const l = q.t.ledgerEntries;
+    const prior = yield* get(q.db.select({ id: l.id }).from(l).where(and(eq(l.accountId, row.accountId), eq(l.kind, "refund"), eq(l.ref, dispute.id))));
+    if (prior) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
+    debit = Math.max(0, Math.min(proportion(row.creditMicros, dispute.amount, row.amountMinor), row.creditMicros - row.debitedMicros));
+    if (debit > 0) ledgerId = (yield* debitPayment(q, row, debit, dispute.id, `Stripe dispute ${dispute.id} lost (${dispute.reason})`, now)).id;
+  }
+  const status: PaymentStatus = lost ? "dispute_lost" : settled;
+  yield* run(q.db.update(q.t.payments).set({ status, debitedMicros: row.debitedMicros + debit, updatedAt: now }).where(eq(q.t.payments.id, row.id)));
+  yield* recordAudit(q, {
+    actor: ACTOR,
+    action: lost ? "payment.dispute_lost" : "payment.dispute_closed",
+    targetType: "payment",
+    targetId: row.id,
+    before: { status: row.status, debited_micros: row.debitedMicros },
+    after: {
+      account_id: row.accountId,
+      status,
+      debited_micros: row.debitedMicros + debit,
+      ledger_id: ledgerId,
+      stripe_event_id: event.id,
+      stripe_dispute_id: dispute.id,
+      dispute_status: dispute.status,
+    },
+  }, now);
+  return { result: lost ? "dispute_lost" : "dispute_closed", accountId: row.accountId, paymentId: row.id };
+}
+
+/** A refund or dispute of a payment not credited yet is kept (deferred-events.ts) rather than dropped. */
+function* defer(q: Q, event: Stripe.Event, intent: string | null, chargeId: string | null, object: object, now: number): Work<Outcome> {
+  if (!intent) return { result: "ignored" };
+  yield* deferEvent(q, event, intent, chargeId, object, now);
+  return { result: "deferred" };
+}
+
+/** Applies, in arrival order, the kept events of a payment intent just credited (same unit of work). */
+export function* applyDeferred(q: Q, intent: string, now: number): Work<void> {
+  for (const { event, object } of yield* takeDeferred(q, intent)) {
+    if (event.type === "charge.refunded") yield* onRefunded(q, event, object as Stripe.Charge, now);
+    else if (event.type === "charge.dispute.created") yield* onDisputeOpened(q, event, object as Stripe.Dispute, now);
+    else if (event.type === "charge.dispute.closed") yield* onDisputeClosed(q, event, object as Stripe.Dispute, now);
+  }
+}
+
+/** Takes credits back in full, even below held credit (reserve() then refuses new spending). */
+function debitPayment(q: Q, row: PaymentRow, micros: number, ref: string, note: string, now: number) {
+  return applyCredit(
+    q,
+    { accountId: row.accountId, amountMicros: -micros, kind: "refund", ref, note, actor: ACTOR, heldMicros: 0, allowNegative: true },
+    now,
+  );
+}

@@ -46,7 +46,8 @@ const credit = (db: PgStore, name: string, now?: () => number) =>
 
 /** prepare + reserve as admission does; false when refused (402). */
 async function tryHold(c: PgCreditStore, o: SpendOwners, requestId: string, amount: number): Promise<boolean> {
-  await c.prepare(o, amount);
+  // As admission does: what prepare promised this request is taken back right before it holds.
+  (await c.prepare(o, amount))();
   try {
     c.reserve({ ...o, requestId, amount, freshId: true, live: true });
     return true;
@@ -97,7 +98,7 @@ describe("PostgreSQL credit leases", () => {
     const [ca, cb] = [credit(a, "inst_dup_a"), credit(b, "inst_dup_b")];
     const o = await account(a, 1_000_000);
     for (const c of [ca, cb]) {
-      await c.prepare(o, 5_000);
+      (await c.prepare(o, 5_000))();
       c.reserve({ ...o, requestId: "req_same", amount: 5_000 });
     }
     const results = await Promise.all([ca.settle("req_same", 4_000), cb.settle("req_same", 4_000)]);

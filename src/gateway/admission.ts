@@ -65,13 +65,22 @@ const UNLIMITED: Spendable = { amount: Number.MAX_SAFE_INTEGER, refuse: () => er
  * synchronous admit() will take, so that it can still decide without awaiting. The embedded store
  * has everything here already: nothing is awaited then.
  */
-export async function prepareAdmit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitRequest<B>): Promise<void> {
+export async function prepareAdmit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitRequest<B>): Promise<(() => void) | undefined> {
   const { credits, limiter } = deps;
-  if (!credits.prepare && !limiter.prepare) return;
+  if (!credits.prepare && !limiter.prepare) return undefined;
   const { principal: p, body, dialect } = req;
   const model = findModel(deps.config, p.models, body.model, dialect.modelKind);
   const plan = planHold(model, dialect.demand(body, req.prepared), UNLIMITED);
-  await Promise.all([credits.prepare?.(ownersOf(p), plan.hold), limiter.prepare?.(p, plan.tokenEstimate)]);
+  const [c, l] = await Promise.allSettled([credits.prepare?.(ownersOf(p), plan.hold), limiter.prepare?.(p, plan.tokenEstimate)]);
+  const unpend = () => {
+    if (c.status === "fulfilled") c.value?.();
+    if (l.status === "fulfilled") l.value?.();
+  };
+  if (c.status === "rejected" || l.status === "rejected") {
+    unpend();
+    throw c.status === "rejected" ? c.reason : (l as PromiseRejectedResult).reason;
+  }
+  return unpend;
 }
 
 /**
@@ -79,7 +88,7 @@ export async function prepareAdmit<B extends GatewayBody>(deps: GatewayDeps, req
  * reads the balance again (leasing nothing: a lease is sized for the request's hold later).
  */
 export async function prepareBroke(deps: GatewayDeps, p: Principal): Promise<void> {
-  if (spendable(deps, p).amount <= 0) await deps.credits.prepare?.(ownersOf(p), 0);
+  if (spendable(deps, p).amount <= 0) (await deps.credits.prepare?.(ownersOf(p), 0))?.();
 }
 
 /**
@@ -87,7 +96,9 @@ export async function prepareBroke(deps: GatewayDeps, p: Principal): Promise<voi
  * the hold): the model (404), the hold it can afford (402), the gateway's cap on requests in
  * flight (503), the rate limits (429), then the hold itself. Throws ApiError when refused.
  */
-export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitRequest<B>): Admitted {
+export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitRequest<B>, unpend?: () => void): Admitted {
+  // What prepareAdmit promised this request is its to take now (nothing awaits from here on).
+  unpend?.();
   const { principal: p, body, requestId, dialect } = req;
   const model = findModel(deps.config, p.models, body.model, dialect.modelKind);
   const plan = planHold(model, dialect.demand(body, req.prepared), spendable(deps, p));

@@ -38,8 +38,8 @@ export async function proxy<B extends GatewayBody>(deps: GatewayDeps, call: Prox
   const started = performance.now();
   const stream = call.dialect.stream(call.body);
   const req = { dialect: call.dialect, principal: call.principal, body: call.body, requestId: call.requestId, stream, prepared: call.prepared };
-  if (deps.shared) await prepareAdmit(deps, req);
-  const a = admit(deps, req);
+  const unpend = deps.shared ? await prepareAdmit(deps, req) : undefined;
+  const a = admit(deps, req, unpend);
   call.admitted = true;
   call.onAdmitted?.();
   const up = await reachUpstream(deps, call, a, started, stream);

@@ -123,9 +123,10 @@ export interface CreditStore {
   spendable(owners: SpendOwners): Spendable;
   /**
    * Before the synchronous admission, makes sure `amount` can be held if the database allows it
-   * (PostgreSQL: leases it). Absent on the embedded store, where the balance is already here.
+   * (PostgreSQL: leases it), promised to this request until the function it resolves to is called
+   * (by the admission, right before it holds). Absent on the embedded store, where the balance is here.
    */
-  prepare?(owners: SpendOwners, amount: number): Promise<void>;
+  prepare?(owners: SpendOwners, amount: number): Promise<() => void>;
   /** What the key has spent and holds now; null for an unknown key. */
   keySpend(keyId: string): KeySpend | null;
   /** The budgets of a key line (its newest key) and a member, and where they stand now. */

@@ -20,7 +20,7 @@ export interface RateLimiter {
    * Before the synchronous admission: takes what the request needs from buckets shared with other
    * instances (PostgreSQL). Absent on the embedded limiter, whose buckets are all here.
    */
-  prepare?(p: Principal, estimatedTokens: number): Promise<void>;
+  prepare?(p: Principal, estimatedTokens: number): Promise<() => void>;
 }
 
 export interface Admission {

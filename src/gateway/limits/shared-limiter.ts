@@ -13,7 +13,10 @@ import { giveToBucket, takeFromBucket } from "./shared-buckets";
 interface Shared {
   left: number;
   usedAt: number;
+  /** Units wanted by requests waiting for a batch. */
   demand: number;
+  /** Units promised to requests that prepared and are not admitted yet. */
+  promised: number;
   inflight: Promise<boolean> | null;
 }
 
@@ -40,15 +43,58 @@ export class SharedLimiter extends BucketLimiter {
     this.slotsBook = new LeaseBook(pg, { instanceId: opts.instanceId, now: this.clock });
   }
 
-  async prepare(p: Principal, estimatedTokens: number): Promise<void> {
+  /**
+   * Takes the request's units and slot into this instance, promised to it (as `demand`) until the
+   * function it resolves to is called, by the admission right before it decides.
+   */
+  async prepare(p: Principal, estimatedTokens: number): Promise<() => void> {
     const est = Number.isFinite(estimatedTokens) && estimatedTokens > 0 ? Math.ceil(estimatedTokens) : 0;
     const { levels } = this.resolve(p);
-    await Promise.all(levels.flatMap((l) => [this.topUp(l, "r", UNIT), this.topUp(l, "t", est * UNIT), this.slot(l)]));
+    // Each call promises its part synchronously, before its first await: undo covers them all.
+    const taking = Promise.all(levels.flatMap((l) => [this.topUp(l, "r", UNIT), this.topUp(l, "t", est * UNIT), this.slot(l)]));
+    let undone = false;
+    const undo = () => {
+      if (undone) return;
+      undone = true;
+      for (const l of levels) {
+        this.unpend(l.r, UNIT);
+        this.unpend(l.t, est * UNIT);
+        this.slotsBook.unpend(concKey(l), 1);
+      }
+    };
+    try {
+      await taking;
+    } catch (e) {
+      undo();
+      throw e;
+    }
+    return undo;
   }
 
+  /** Decides as the embedded limiter does, on what is not promised to requests still preparing. */
   override admit(p: Principal, estimatedTokens: number): Admission {
-    const a = super.admit(p, estimatedTokens);
+    const ids = this.resolve(p).levels.flatMap((l) => [l.r, l.t]);
+    this.shift(ids, -1);
+    let a: Admission;
+    try {
+      a = super.admit(p, estimatedTokens);
+    } finally {
+      this.shift(ids, 1);
+    }
     return { settle: a.settle, release: a.release, cancel: a.cancel, headers: this.headers(p) };
+  }
+
+  private shift(ids: string[], sign: 1 | -1): void {
+    for (const id of new Set(ids)) {
+      const b = this.buckets.get(id);
+      const d = this.shared.get(id)?.promised ?? 0;
+      if (b && d) b.level += sign * d;
+    }
+  }
+
+  private unpend(id: string, units: number): void {
+    const s = this.shared.get(id);
+    if (s && units > 0) s.promised -= units;
   }
 
   /** The headers count what this instance holds and what was left in the shared buckets. */
@@ -77,7 +123,7 @@ export class SharedLimiter extends BucketLimiter {
   private async giveBack(usedBefore: number): Promise<void> {
     for (const [id, s] of this.shared) {
       const b = this.buckets.get(id);
-      if (!b || b.level <= 0 || s.usedAt > usedBefore || s.demand > 0) continue;
+      if (!b || b.level <= 0 || s.usedAt > usedBefore || s.demand > 0 || s.promised > 0) continue;
       const units = b.level;
       b.level = 0;
       s.left += units;
@@ -87,7 +133,7 @@ export class SharedLimiter extends BucketLimiter {
 
   protected override slots(level: Level): number {
     const l = this.slotsBook.peek(concKey(level));
-    return l ? (this.inflight.get(level.slot) ?? 0) + this.slotsBook.free(l) : 0;
+    return l ? (this.inflight.get(level.slot) ?? 0) + this.slotsBook.spare(l) : 0;
   }
 
   protected override take(states: LevelState[], est: number): void {
@@ -111,25 +157,28 @@ export class SharedLimiter extends BucketLimiter {
     return this.slotsBook.ensure(scope, 1);
   }
 
-  /** Makes the local bucket hold `need` units for this and every waiting request, as far as the shared one allows. */
+  /** Makes the local bucket hold `need` units for this and every promised request, as far as the shared one allows. */
   private async topUp(level: Level, dim: "r" | "t", need: number): Promise<void> {
     const id = level[dim];
     const b = this.bucket(level, dim, this.clock());
     let s = this.shared.get(id);
-    if (!s) this.shared.set(id, (s = { left: capacity(b.perMinute), usedAt: 0, demand: 0, inflight: null }));
+    if (!s) this.shared.set(id, (s = { left: capacity(b.perMinute), usedAt: 0, demand: 0, promised: 0, inflight: null }));
     s.usedAt = this.clock();
-    if (need === 0 || (b.level >= need && s.demand === 0)) return;
+    if (need === 0) return;
     s.demand += need;
     try {
-      while (b.level < s.demand) {
+      while (b.level < s.demand + s.promised) {
         const shared = s;
-        s.inflight ??= this.takeBatch(id, b.perMinute, Math.max(s.demand - b.level, Math.ceil(capacity(b.perMinute) / BATCH_DIVISOR))).finally(() => {
+        const want = Math.max(s.demand + s.promised - b.level, Math.ceil(capacity(b.perMinute) / BATCH_DIVISOR));
+        s.inflight ??= this.takeBatch(id, b.perMinute, want).finally(() => {
           shared.inflight = null;
         });
         if (!(await s.inflight)) return;
       }
     } finally {
+      // Waiting no more: promised to this request until its admission (unpend).
       s.demand -= need;
+      s.promised += need;
     }
   }
 

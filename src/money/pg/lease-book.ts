@@ -7,8 +7,10 @@ export interface Lease {
   scope: Scope;
   leased: number;
   held: number;
-  /** Demand of requests waiting for more of this lease. */
+  /** Wanted by requests waiting in ensure for more of this lease. */
   demand: number;
+  /** Promised to requests that prepared and are not admitted yet (ensure → unpend). */
+  promised: number;
   usedAt: number;
   renewedAt: number;
   /** The scope's limit when last read (balance, cap and spend, budget spend: for messages and reports). */
@@ -43,7 +45,7 @@ export class LeaseBook {
 
   get(scope: Scope): Lease {
     let l = this.leases.get(scope.key);
-    if (!l) this.leases.set(scope.key, (l = { scope, leased: 0, held: 0, demand: 0, usedAt: 0, renewedAt: 0, limit: null, inflight: null }));
+    if (!l) this.leases.set(scope.key, (l = { scope, leased: 0, held: 0, demand: 0, promised: 0, usedAt: 0, renewedAt: 0, limit: null, inflight: null }));
     else l.scope = scope;
     return l;
   }
@@ -59,28 +61,40 @@ export class LeaseBook {
   }
 
   /**
-   * Leases enough of the scope for `amount` and for every other request waiting on it (as far as
-   * the database allows), then lets them all go on to hold synchronously; false when the
-   * database had less: the holds then decide who gets what there is.
+   * Leases enough of the scope for `amount` and for every other request promised some of it (as
+   * far as the database allows); false when the database had less: the holds then decide who gets
+   * what there is. The amount stays promised (`promised`) until `unpend`, which the admission calls
+   * right before it holds: another request cannot take it in between.
    */
   async ensure(scope: Scope, amount: number): Promise<boolean> {
     const l = this.get(scope);
     l.usedAt = this.o.now();
     // Nothing to lease: only the scope's limit is read again (what refuseBroke looks at).
     if (amount === 0) return await (l.inflight ??= this.acquire(l, 0).finally(() => (l.inflight = null)));
-    if (this.free(l) >= amount && l.demand === 0) return true;
     l.demand += amount;
     try {
-      while (this.free(l) < l.demand) {
+      while (this.free(l) < l.demand + l.promised) {
         l.inflight ??= this.acquire(l).finally(() => {
           l.inflight = null;
         });
-        if (!(await l.inflight)) return this.free(l) >= amount;
+        if (!(await l.inflight)) return this.free(l) >= l.demand + l.promised;
       }
       return true;
     } finally {
       l.demand -= amount;
+      l.promised += amount;
     }
+  }
+
+  /** Gives back what `ensure` promised a request (it is about to hold, or was refused). */
+  unpend(key: string, amount: number): void {
+    const l = this.leases.get(key);
+    if (l) l.promised -= amount;
+  }
+
+  /** What a request may hold now: the free lease less what is promised to requests still preparing. */
+  spare(l: Lease): number {
+    return this.free(l) - l.promised;
   }
 
   /**
@@ -99,11 +113,12 @@ export class LeaseBook {
     const held = new Map([...this.leases].filter(([, l]) => l.leased > 0).map(([k, l]) => [k, l.held]));
     const renewed = await this.store.tx((q) => renewLeases(q, this.o.instanceId, held, now, this.ttlMs), { isolation: "read committed" });
     for (const [key, l] of this.leases) {
-      // An expired lease is gone from the database: only the holds already taken stay covered here.
-      if (renewed.has(key)) l.renewedAt = now;
-      else l.leased = Math.min(l.leased, l.held);
-      if (l.usedAt < now - this.idleMs && l.leased > l.held) await this.shrink(l);
-      if (l.leased === 0 && l.held === 0 && l.demand === 0 && l.usedAt < now - this.idleMs) this.leases.delete(key);
+      // A lease first taken while this ran was not up for renewal: it is fresh, leave it be.
+      // One up for renewal but expired is gone from the database: only the holds taken stay covered.
+      if (renewed.has(key)) l.renewedAt = Math.max(l.renewedAt, now);
+      else if (held.has(key) && l.renewedAt < now) l.leased = Math.min(l.leased, l.held);
+      if (l.usedAt < now - this.idleMs && l.leased > l.held + l.demand + l.promised) await this.shrink(l);
+      if (l.leased === 0 && l.held === 0 && l.demand === 0 && l.promised === 0 && l.usedAt < now - this.idleMs) this.leases.delete(key);
     }
   }
 
@@ -119,11 +134,12 @@ export class LeaseBook {
 
   private async shrink(l: Lease): Promise<void> {
     // Lower the local lease first: a hold taken meanwhile must fit in what stays leased.
-    l.leased = l.held;
-    await this.store.tx((q) => shrinkLease(q, l.scope.key, this.o.instanceId, l.held), { isolation: "read committed" });
+    const keep = l.held + l.demand + l.promised;
+    l.leased = keep;
+    await this.store.tx((q) => shrinkLease(q, l.scope.key, this.o.instanceId, keep), { isolation: "read committed" });
   }
 
-  private async acquire(l: Lease, want = Math.max(1, l.demand - this.free(l))): Promise<boolean> {
+  private async acquire(l: Lease, want = Math.max(1, l.demand + l.promised - this.free(l))): Promise<boolean> {
     const now = this.o.now();
     const got = await this.store.tx((q) => acquireLease(q, l.scope, this.o.instanceId, want, now, this.ttlMs), { isolation: "read committed" });
     // By the grant, not the total: a settlement drawn here but not yet committed there must stay drawn.

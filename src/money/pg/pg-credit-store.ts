@@ -62,15 +62,29 @@ export class PgCreditStore implements CreditStore {
   }
 
   /** Leases what a hold of `amount` for these owners needs, in every scope it draws on. */
-  async prepare(owners: SpendOwners, amount: number): Promise<void> {
+  async prepare(owners: SpendOwners, amount: number): Promise<() => void> {
     const scopes = await this.rules.scopes(owners);
-    await Promise.all(scopes.map((s) => this.leases.ensure(s, amount)));
+    // ensure() promises the amount synchronously, before its first await: undo covers every scope.
+    const ensured = Promise.all(scopes.map((s) => this.leases.ensure(s, amount)));
+    let undone = false;
+    const undo = () => {
+      if (undone || amount === 0) return;
+      undone = true;
+      for (const s of scopes) this.leases.unpend(s.key, amount);
+    };
+    try {
+      await ensured;
+    } catch (e) {
+      undo();
+      throw e;
+    }
+    return undo;
   }
 
   spendable(owners: SpendOwners): Spendable {
     let best: Spendable = { amount: Number.POSITIVE_INFINITY, refuse: outOfCredit };
     for (const s of this.rules.known(owners)) {
-      const free = this.leases.free(this.leases.get(s));
+      const free = this.leases.spare(this.leases.get(s));
       if (free < best.amount) best = { amount: free, refuse: () => this.refusal(s, owners.keyId) };
     }
     return best.amount === Number.POSITIVE_INFINITY ? { amount: 0, refuse: outOfCredit } : best;
@@ -104,7 +118,7 @@ export class PgCreditStore implements CreditStore {
     const owners: SpendOwners = { accountId: req.accountId, capKeyId: req.capKeyId ?? req.keyId ?? null, memberId: req.memberId ?? null };
     const scopes = this.rules.known(owners);
     if (!req.restore) {
-      for (const s of scopes) if (this.leases.free(this.leases.get(s)) < amount) throw this.refusal(s, req.keyId);
+      for (const s of scopes) if (this.leases.spare(this.leases.get(s)) < amount) throw this.refusal(s, req.keyId);
     }
     const now = this.now();
     for (const s of scopes) {
@@ -153,8 +167,13 @@ export class PgCreditStore implements CreditStore {
   private enqueue(requestId: string, hold: PgHold, t: "settle" | "release", charge: number, extras: SettleExtras | undefined, resolve: Queued["resolve"], reject: Queued["reject"]): void {
     this.holds.delete(requestId);
     this.settling.add(requestId);
-    // The lease shrinks here at once (never above what the database will hold after the commit).
-    for (const s of hold.scopes) this.leases.drawn(s.key, Math.max(hold.amount, charge));
+    // The lease shrinks here at once (never above what the database will hold after the commit),
+    // and the hold leaves it: counted in both until the commit, it would refuse requests it covers.
+    for (const s of hold.scopes) {
+      this.leases.drawn(s.key, Math.max(hold.amount, charge));
+      const l = this.leases.peek(s.key);
+      if (l) l.held -= hold.amount;
+    }
     const op: PgSettleOp = {
       t, requestId, accountId: hold.accountId, keyId: hold.keyId, capKeyId: hold.capKeyId, memberId: hold.memberId, amount: hold.amount,
       charge, freshId: hold.freshId, scopes: hold.scopes.map((s) => s.key), extras, at: this.now(),
@@ -182,18 +201,20 @@ export class PgCreditStore implements CreditStore {
     this.settling.delete(g.op.requestId);
     for (const s of g.hold.scopes) {
       const l = this.leases.peek(s.key);
-      if (l) {
-        l.held -= g.hold.amount;
-        if (l.limit) l.limit = { ...l.limit, limit: l.limit.limit - result.charged, spent: l.limit.spent + result.charged };
-      }
+      if (l?.limit) l.limit = { ...l.limit, limit: l.limit.limit - result.charged, spent: l.limit.spent + result.charged };
     }
     if (g.op.t === "settle" && result.charged > 0) for (const f of this.listeners) f(g.hold.accountId);
     g.resolve(result);
   }
 
-  /** Nothing committed: the hold comes back (a retry or the sweeper resolves it), its lease stays drawn. */
+  /** Nothing committed: the hold comes back (a retry or the sweeper resolves it), and so does its lease. */
   private fail(g: Queued, e: unknown): void {
     this.settling.delete(g.op.requestId);
+    for (const s of g.hold.scopes) {
+      this.leases.drawn(s.key, -Math.max(g.hold.amount, g.op.charge));
+      const l = this.leases.peek(s.key);
+      if (l) l.held += g.hold.amount;
+    }
     this.holds.set(g.op.requestId, { ...g.hold, live: false });
     g.reject(e instanceof ApiError ? e : errors.internal("Could not record the charge."));
   }

@@ -78,3 +78,125 @@ describe("three instances on PostgreSQL", () => {
     for (const r of limited) expect(Number(r.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 });
+
+type Call = { path: string; body: Record<string, unknown>; abortAfterMs?: number };
+
+/** A random request: chat, Responses or Messages; JSON or a stream; one in ten fails upstream, one in eight is cut by its client. */
+function randomCall(i: number): Call {
+  const r = (n: number) => (i * 7919 + n * 104729) % 97;
+  const stream = r(2) % 2 === 0;
+  const mock = { prompt_tokens: 10 + (r(6) % 50), completion_tokens: 5 + (r(7) % 30), ...(r(1) % 10 === 0 ? { status: 500 } : {}) };
+  const abortAfterMs = r(3) % 8 === 0 ? 5 + (r(4) % 40) : undefined;
+  const kind = i % 3;
+  if (kind === 0) return { path: "/v1/chat/completions", body: { model: "grok-4", messages: [{ role: "user", content: "hi" }], stream, mock }, abortAfterMs };
+  if (kind === 1) return { path: "/v1/responses", body: { model: "grok-4", input: "hi", stream, mock }, abortAfterMs };
+  return { path: "/v1/messages", body: { model: "grok-4", max_tokens: 60, messages: [{ role: "user", content: "hi" }], stream, mock }, abortAfterMs };
+}
+
+async function send(gw: BinaryGateway, key: string, call: Call): Promise<{ status: number; requestId: string | null }> {
+  const ac = new AbortController();
+  if (call.abortAfterMs !== undefined) setTimeout(() => ac.abort(), call.abortAfterMs);
+  try {
+    const res = await fetch(gw.url + call.path, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify(call.body),
+      signal: ac.signal,
+    });
+    await res.text();
+    return { status: res.status, requestId: res.headers.get("x-request-id") };
+  } catch {
+    return { status: 0, requestId: null };
+  }
+}
+
+/** Runs `tasks` with at most `width` at once. */
+async function pool<T>(n: number, width: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < n) {
+      const i = next++;
+      out[i] = await task(i);
+    }
+  }));
+  return out;
+}
+
+describe("three instances under mixed load", () => {
+  test("3,000 random requests with top-ups over 3 instances: every balance = credit − charges to the micro, nothing held", async () => {
+    const CREDITS = 20_000_000;
+    const cs = [];
+    for (let i = 0; i < 6; i++) cs.push(await gws[i % 3]!.customer(CREDITS));
+    const topups = new Map<string, number>();
+    const results = await pool(3_000, 120, async (i) => {
+      const c = cs[i % cs.length]!;
+      if (i % 150 === 75) {
+        const r = await gws[(i + 1) % 3]!.admin(`/admin/accounts/${c.accountId}/credits`, { body: { amount_micros: 1_000_000 + i } });
+        expect(r.status).toBe(201);
+        topups.set(c.accountId, (topups.get(c.accountId) ?? 0) + 1_000_000 + i);
+      }
+      return send(gws[i % 3]!, c.key, randomCall(i));
+    });
+    expect(results.filter((r) => r.status === 200).length).toBeGreaterThan(1_500);
+    expect(results.filter((r) => r.status >= 500 && r.status !== 502 && r.status !== 500)).toEqual([]);
+    // Settlements of requests whose clients left finish in the background.
+    await Bun.sleep(1_000);
+    for (const c of cs) for (const g of gws) expect((await g.account(c.accountId)).held_micros).toBe(0);
+    const b = await books(cluster.sql);
+    expect(b.mismatched).toBe(0);
+    expect(b.negative).toBe(0);
+    for (const c of cs) {
+      const [{ s }] = await cluster.sql`SELECT coalesce(sum(-amount_micros), 0)::bigint AS s FROM ledger_entries WHERE account_id = ${c.accountId} AND kind = 'charge'`;
+      expect(await gws[2]!.balance(c.accountId)).toBe(CREDITS + (topups.get(c.accountId) ?? 0) - Number(s));
+    }
+    // Each charge is its usage row's cost, once per request id.
+    const [{ bad }] = await cluster.sql`
+      SELECT count(*)::int AS bad FROM ledger_entries l JOIN usage_log u ON u.request_id = l.request_id
+      WHERE l.kind = 'charge' AND u.cost_micros <> -l.amount_micros`;
+    expect(bad).toBe(0);
+    const [{ dup }] = await cluster.sql`SELECT count(*)::int AS dup FROM (SELECT request_id FROM ledger_entries WHERE kind = 'charge' GROUP BY request_id HAVING count(*) > 1) d`;
+    expect(dup).toBe(0);
+  });
+
+  test("kill -9 of one instance under load: its completed responses charged once, its leases back within their TTL, the others keep serving", async () => {
+    const victim = await cluster.add("victim");
+    const c = await gws[0]!.customer(10_000_000);
+    const small = await gws[0]!.customer(10 * FLAT_COST);
+    // Five requests of the small account wait upstream on the victim when it dies: their credit stays leased to it.
+    const stuck = Array.from({ length: 5 }, () => post(victim, small.key, { ...flatBody, mock: { ...flatBody.mock, delay_ms: 60_000 } }).catch(() => null));
+    const leasedToVictim = async () =>
+      Number((await cluster.sql`SELECT coalesce(sum(amount_micros), 0)::bigint AS n FROM credit_leases WHERE scope = ${`acc:${small.accountId}`} AND instance_id = 'victim'`)[0].n);
+    while ((await leasedToVictim()) < 5 * FLAT_COST) await Bun.sleep(50);
+    const all = [gws[0]!, gws[1]!, gws[2]!, victim];
+    const load = pool(600, 60, (i) => send(all[i % 4]!, c.key, { ...randomCall(i), abortAfterMs: undefined }).then((r) => ({ ...r, victim: i % 4 === 3 })));
+    await Bun.sleep(400);
+    victim.proc.kill("SIGKILL");
+    const killedAt = Date.now();
+    const results = await load;
+    const others = results.filter((r) => !r.victim);
+    expect(others.filter((r) => r.status === 0 || r.status === 503)).toEqual([]);
+    const completed = results.filter((r) => r.victim && r.status === 200).map((r) => r.requestId!);
+    expect(completed.length).toBeGreaterThan(0);
+    const charged = await cluster.sql`SELECT request_id, count(*)::int AS n FROM ledger_entries WHERE kind = 'charge' AND request_id IN ${cluster.sql(completed)} GROUP BY request_id`;
+    expect(charged.length).toBe(completed.length);
+    for (const r of charged) expect(r.n).toBe(1);
+    await Promise.all(stuck);
+    // Until the victim's lease expires (30 s unrenewed) the others have only the rest; then all of it.
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await post(gws[i % 3]!, small.key, flatBody)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    expect((await post(gws[0]!, small.key, flatBody)).status).toBe(402);
+    let admitted = 0;
+    while (admitted < 5 && Date.now() - killedAt < 45_000) {
+      if ((await post(gws[admitted % 3]!, small.key, flatBody)).status === 200) admitted++;
+      else await Bun.sleep(500);
+    }
+    expect(admitted).toBe(5);
+    expect(Date.now() - killedAt).toBeLessThan(40_000);
+    expect(await gws[1]!.balance(small.accountId)).toBe(0);
+    const b = await books(cluster.sql);
+    expect(b.mismatched).toBe(0);
+    expect(b.negative).toBe(0);
+  });
+});

@@ -172,7 +172,7 @@ function sharedJobs(runtime: Runtime): ReturnType<typeof setInterval>[] {
     return setInterval(() => {
       if (running) return;
       running = true;
-      job
+      void job
         .run()
         .catch((e) => console.error(`${job.name} failed (retried at the next run):`, e))
         .finally(() => (running = false));

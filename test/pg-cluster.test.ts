@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import type { BinaryGateway } from "./support/gateway";
+import type { BinaryGateway, Customer } from "./support/gateway";
 import { books, startPgGateways, type PgCluster } from "./support/pg-gateways";
 
 setDefaultTimeout(180_000);
@@ -126,7 +126,7 @@ async function pool<T>(n: number, width: number, task: (i: number) => Promise<T>
 describe("three instances under mixed load", () => {
   test("3,000 random requests with top-ups over 3 instances: every balance = credit − charges to the micro, nothing held", async () => {
     const CREDITS = 20_000_000;
-    const cs = [];
+    const cs: Customer[] = [];
     for (let i = 0; i < 6; i++) cs.push(await gws[i % 3]!.customer(CREDITS));
     const topups = new Map<string, number>();
     const results = await pool(3_000, 120, async (i) => {

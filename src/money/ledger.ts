@@ -2,7 +2,8 @@ import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { SqliteStore } from "../store/sqlite-store";
 import type { Store } from "../store/store";
 import type { ledgerEntries } from "../store/schema";
-import { all, get, run, type Q, type Work } from "../store/work";
+import { all, get, rows, run, type Q, type Work } from "../store/work";
+import { lockScope } from "./pg/scopes";
 import { errors } from "../lib/errors";
 import { MAX_BALANCE_MICROS, microsToUsd } from "./units";
 import { accountRow } from "../modules/accounts/service";
@@ -65,9 +66,18 @@ export function* postCreditWork(q: Q, p: PostCredit, now: number): Work<{ entry:
  * the account queue on that row, so balance_after chains stay in order and every balance stays the
  * sum of its ledger. A refusal throws after the update, which undoes it with the unit of work.
  */
+/** What live leases of the account hold on PostgreSQL, under the account's lock (leases take it too). */
+function* leasedCredit(q: Q, accountId: string, now: number): Work<number> {
+  yield* lockScope(q, `acc:${accountId}`);
+  const [r] = yield* rows<{ n: string | number | null }>(sql`SELECT sum(amount_micros) AS n FROM credit_leases WHERE scope = ${`acc:${accountId}`} AND expires_at > ${now}`);
+  return Number(r?.n ?? 0);
+}
+
 export function* applyCredit(q: Q, p: Omit<PostCredit, "idempotencyKey">, now = Date.now()): Work<LedgerEntryViewT> {
   const kind: Kind = p.kind ?? (p.amountMicros > 0 ? "topup" : "adjustment");
   const topup = kind === "adjustment" || p.amountMicros < 0 ? 0 : p.amountMicros;
+  // Several instances: a debit must leave every live lease covered (their holds are taken from them).
+  const held = q.dialect === "postgres" && p.amountMicros < 0 ? Math.max(p.heldMicros, yield* leasedCredit(q, p.accountId, now)) : p.heldMicros;
   const a = q.t.accounts;
   const moved = yield* get(q.db.update(a)
     .set({ balanceMicros: sql`${a.balanceMicros} + ${p.amountMicros}`, lifetimeTopupMicros: sql`${a.lifetimeTopupMicros} + ${topup}` })
@@ -76,9 +86,9 @@ export function* applyCredit(q: Q, p: Omit<PostCredit, "idempotencyKey">, now = 
   if (!moved) throw errors.notFound(`Account ${p.accountId}`, "id");
   const balance = Number(moved.balance);
   const before = balance - p.amountMicros;
-  if (p.amountMicros < 0 && !p.allowNegative && balance - p.heldMicros < 0) {
+  if (p.amountMicros < 0 && !p.allowNegative && balance - held < 0) {
     throw errors.badRequest(
-      `The adjustment exceeds the available credit (${microsToUsd(before - p.heldMicros)} USD).`,
+      `The adjustment exceeds the available credit (${microsToUsd(before - held)} USD).`,
       "amount_micros",
       "insufficient_available_credit",
     );

@@ -2,7 +2,7 @@ import { microsToUsd } from "../money/units";
 import { accountView, getAccountRow, updateAccount } from "../modules/accounts/service";
 import { getAccountPlan, setAccountPlan } from "../modules/ratelimit/service";
 import { planView } from "../modules/ratelimit/views";
-import { persistedHeld } from "../money/ledger";
+import { serverState } from "./server-state";
 import { accountLines } from "./accounts";
 import { CLI_ACTOR, pairs, positionals, type LeafCommand } from "./command";
 
@@ -27,8 +27,8 @@ export const planCommand: LeafCommand = {
   async run(ctx, parsed) {
     const [id, plan] = positionals(parsed, this, "accounts plan");
     const config = ctx.config();
-    const before = (await getAccountPlan(ctx.store(), config, id!)).plan;
-    const p = planView(plan === undefined ? await getAccountPlan(ctx.store(), config, id!) : await setAccountPlan(ctx.store(), config, id!, plan, CLI_ACTOR));
+    const before = (await getAccountPlan(await ctx.db(), config, id!)).plan;
+    const p = planView(plan === undefined ? await getAccountPlan(await ctx.db(), config, id!) : await setAccountPlan(await ctx.db(), config, id!, plan, CLI_ACTOR));
     const headline = plan === undefined ? [] : [before === p.plan ? `${id} is already on plan ${p.plan}` : `moved ${id} from plan ${before} to ${p.plan}`];
     ctx.print(p, () => [...headline, ...planLines(p)]);
   },
@@ -46,9 +46,9 @@ function statusCommand(status: "active" | "suspended"): LeafCommand {
     examples: [`tollgate accounts ${verb} acc_123`],
     async run(ctx, parsed) {
       const [id] = positionals(parsed, this, `accounts ${verb}`);
-      const before = (await getAccountRow(ctx.store(), id!)).status;
-      const row = await updateAccount(ctx.store(), id!, { status }, CLI_ACTOR);
-      const a = accountView(row, persistedHeld(ctx.store(), row.id));
+      const before = (await getAccountRow(await ctx.db(), id!)).status;
+      const row = await updateAccount(await ctx.db(), id!, { status }, CLI_ACTOR);
+      const a = accountView(row, (await serverState(ctx)).held(row.id));
       const what = before === status ? `${id} was already ${status}` : `${status === "suspended" ? "suspended" : "resumed"} ${id}`;
       ctx.print(a, () => [what, ...accountLines(a)]);
     },

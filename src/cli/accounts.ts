@@ -2,7 +2,7 @@ import { microsToUsd } from "../money/units";
 import type { AccountViewT } from "../modules/accounts/model";
 import { CreateAccountBody, ListAccountsQuery } from "../modules/accounts/model";
 import { accountView, createAccount, getAccountRow, listAccounts, type AccountRow } from "../modules/accounts/service";
-import { persistedHeld, unwrittenCharges } from "../money/ledger";
+import { serverState, type ServerState } from "./server-state";
 import { CLI_ACTOR, isoTime, pairs, positionals, table, validate, type CliContext, type GroupCommand } from "./command";
 
 /**
@@ -10,8 +10,8 @@ import { CLI_ACTOR, isoTime, pairs, positionals, table, validate, type CliContex
  * (`unwritten`, read once per command). The CLI does not own the server's in-memory holds: what
  * is held is what the server persisted.
  */
-const view = (ctx: CliContext, row: AccountRow, unwritten = unwrittenCharges(ctx.store())): AccountViewT =>
-  accountView({ ...row, balanceMicros: row.balanceMicros - (unwritten.get(row.id) ?? 0) }, persistedHeld(ctx.store(), row.id));
+const view = (s: ServerState, row: AccountRow): AccountViewT =>
+  accountView({ ...row, balanceMicros: row.balanceMicros - s.unwritten(row.id) }, s.held(row.id));
 
 export function accountLines(a: AccountViewT): string[] {
   return pairs([
@@ -45,7 +45,7 @@ export const accountsCommand: GroupCommand = {
           { name, email: parsed.options.email, plan: parsed.options.plan },
           (f) => (f === "name" ? "name" : `--${f}`),
         );
-        const a = view(ctx, await createAccount(ctx.store(), input, CLI_ACTOR));
+        const a = view(await serverState(ctx), await createAccount(await ctx.db(), input, CLI_ACTOR));
         ctx.print(a, () => [`created account ${a.id}`, ...accountLines(a)]);
       },
     },
@@ -61,9 +61,9 @@ export const accountsCommand: GroupCommand = {
         positionals(parsed, this, "accounts list");
         const o = parsed.options;
         const q = validate(ListAccountsQuery, { q: o.q, limit: o.limit, offset: o.offset }, (f) => `--${f}`);
-        const rows = await listAccounts(ctx.store(), { ...q, limit: q.limit + 1 });
-        const unwritten = unwrittenCharges(ctx.store());
-        const data = rows.slice(0, q.limit).map((r) => view(ctx, r, unwritten));
+        const rows = await listAccounts(await ctx.db(), { ...q, limit: q.limit + 1 });
+        const state = await serverState(ctx);
+        const data = rows.slice(0, q.limit).map((r) => view(state, r));
         ctx.print({ object: "list", data, has_more: rows.length > q.limit }, () =>
           data.length === 0
             ? "no accounts"
@@ -86,7 +86,7 @@ export const accountsCommand: GroupCommand = {
       examples: ["tollgate accounts show acc_123 --json"],
       async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "accounts show");
-        const a = view(ctx, await getAccountRow(ctx.store(), id!));
+        const a = view(await serverState(ctx), await getAccountRow(await ctx.db(), id!));
         ctx.print(a, () => accountLines(a));
       },
     },

@@ -15,7 +15,7 @@ export const backupCommand: LeafCommand = {
     const target = resolve(file!);
     if (existsSync(target)) throw new UsageError(`backup: ${target} already exists; give a new file name`);
     if (!existsSync(dirname(target))) throw new UsageError(`backup: the folder ${dirname(target)} does not exist`);
-    const r = backupDatabase(ctx.store(), target, new BudgetClock(ctx.config().budget_timezone));
+    const r = backupDatabase(ctx.sqlite(), target, new BudgetClock(ctx.config().budget_timezone));
     ctx.print({ object: "backup", ...r }, () => [
       `backed up ${ctx.config().db_path} to ${r.path}`,
       ...pairs([

@@ -28,7 +28,7 @@ export const codesCommand: GroupCommand = {
           { count: Number(o.count), amount_micros: parseUsd(String(o.amount), "--amount"), note: o.note, expires_at: expires },
           (f) => (f === "amount_micros" ? "--amount" : f === "expires_at" ? "--expires" : `--${f}`),
         );
-        const batch = await createCodes(ctx.store(), input, CLI_ACTOR);
+        const batch = await createCodes(await ctx.db(), input, CLI_ACTOR);
         // The codes alone on stdout, so that `> codes.txt` is a file of codes; the summary on stderr.
         ctx.print(batch, () => batch.codes.map((c) => c.code));
         if (!ctx.json) {
@@ -51,7 +51,7 @@ export const codesCommand: GroupCommand = {
         positionals(parsed, this, "codes list");
         const o = parsed.options;
         const q = validate(ListCodesQuery, { batch: o.batch, status: o.status, limit: o.limit }, (f) => `--${f}`);
-        const data = (await listCodes(ctx.store(), q)).map((c) => codeView(c));
+        const data = (await listCodes(await ctx.db(), q)).map((c) => codeView(c));
         ctx.print({ object: "list", data }, () =>
           data.length === 0
             ? "no codes"

@@ -1,6 +1,8 @@
 import type { z } from "zod";
 import { loadConfig, type Config } from "../config/load";
+import type { PgStore } from "../store/pg-store";
 import { SqliteStore } from "../store/sqlite-store";
+import type { Store } from "../store/store";
 import { UsageError, type OptionSpecs, type Parsed } from "./args";
 
 /** The actor recorded in audit entries for changes made from the command line. */
@@ -37,6 +39,7 @@ export interface GlobalFlags {
 export class CliContext {
   private cfg?: Config;
   private handle?: SqliteStore;
+  private pg?: PgStore;
   /** Migrations applied when this context opened the database. */
   migrated = 0;
 
@@ -61,8 +64,24 @@ export class CliContext {
     return this.cfg;
   }
 
-  /** Opens the database and applies pending migrations, so commands work on a fresh folder. */
-  store(): SqliteStore {
+  /**
+   * The database the commands work on, opened and migrated on first use: the embedded SQLite file,
+   * or PostgreSQL when database_url is set.
+   */
+  async db(): Promise<Store> {
+    const url = this.config().database_url;
+    if (!url) return this.sqlite();
+    if (!this.pg) {
+      const [{ PgStore }, { applyPgMigrations }] = await Promise.all([import("../store/pg-store"), import("../store/pg-migrate")]);
+      this.pg = await PgStore.open(url, { migrate: false });
+      this.migrated = await applyPgMigrations(this.pg.sql);
+    }
+    return this.pg;
+  }
+
+  /** The embedded database, for what only it has (the server's journal and persisted holds, file backups). */
+  sqlite(): SqliteStore {
+    if (this.config().database_url) throw new UsageError("this works on the embedded SQLite database only (database_url is set)");
     if (!this.handle) {
       this.handle = new SqliteStore(this.config().db_path);
       this.migrated = this.handle.migrate();
@@ -70,9 +89,16 @@ export class CliContext {
     return this.handle;
   }
 
-  close(): void {
+  /** Whether the books are on PostgreSQL (then holds live in the gateways' memory, not in the database). */
+  get shared(): boolean {
+    return this.config().database_url !== undefined;
+  }
+
+  async close(): Promise<void> {
     this.handle?.close();
     this.handle = undefined;
+    await this.pg?.close();
+    this.pg = undefined;
   }
 
   /** Prints `value` as the one JSON document with --json, else the human lines. */

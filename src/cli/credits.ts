@@ -1,6 +1,7 @@
 import { microsToUsd, usdToMicros } from "../money/units";
 import { CreditBody } from "../modules/ledger/model";
-import { persistedHeld, postCredit, unwrittenCharges } from "../money/ledger";
+import { postCredit } from "../money/ledger";
+import { serverState } from "./server-state";
 import { UsageError } from "./args";
 import { CLI_ACTOR, positionals, validate, type GroupCommand } from "./command";
 
@@ -38,14 +39,15 @@ export const creditsCommand: GroupCommand = {
         const body = validate(CreditBody, { amount_micros: amount, note: o.note }, (f) => (f === "amount_micros" ? "amount-usd" : `--${f}`));
         const key = o["idempotency-key"] as string | undefined;
         if (key !== undefined && key.length > 255) throw new UsageError("--idempotency-key: at most 255 characters");
-        const db = ctx.store();
+        const db = await ctx.db();
+        const state = await serverState(ctx);
         const { entry, replayed } = await postCredit(db, {
           accountId: accountId!,
           amountMicros: body.amount_micros,
           note: body.note,
           actor: CLI_ACTOR,
           // Charges the gateway has journaled but not yet written are as unavailable as holds.
-          heldMicros: persistedHeld(db, accountId!) + (unwrittenCharges(db).get(accountId!) ?? 0),
+          heldMicros: state.held(accountId!) + state.unwritten(accountId!),
           idempotencyKey: key,
         });
         ctx.print({ ...entry, replayed }, () => {

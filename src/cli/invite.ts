@@ -22,7 +22,7 @@ export const inviteCommand: LeafCommand = {
     const [accountId] = positionals(parsed, this, "accounts invite");
     const body = validate(InviteBody, { email: parsed.options.email }, (f) => `--${f}`);
     const config = ctx.config();
-    const invite = await createInvite(ctx.store(), {
+    const invite = await createInvite(await ctx.db(), {
       accountId: accountId!,
       email: body.email,
       ttlMs: config.invite_ttl_hours * 3_600_000,

@@ -31,13 +31,13 @@ export const keyLimitsCommand: LeafCommand = {
     const config = ctx.config();
     const given = LIMITS.filter((l) => o[l] !== undefined);
     if (o.clear && given.length) throw new UsageError("keys limits: --clear cannot be combined with --rpm, --tpm or --concurrency");
-    let state = await getKeyLimits(ctx.store(), config, id!);
+    let state = await getKeyLimits(await ctx.db(), config, id!);
     if (o.clear || given.length) {
       // Flags not given keep their current override.
       const next = { ...state.overrides };
       for (const l of LIMITS) if (o.clear) next[l] = null;
       for (const l of given) next[l] = parseLimit(l, String(o[l]));
-      state = await setKeyLimits(ctx.store(), config, id!, next, CLI_ACTOR);
+      state = await setKeyLimits(await ctx.db(), config, id!, next, CLI_ACTOR);
     }
     const v = keyLimitsView(state);
     const show = (l: (typeof LIMITS)[number]) => `${v.effective[l]}${v.overrides[l] === null ? ` (plan ${v.plan})` : " (override)"}`;

@@ -79,8 +79,8 @@ export const keysUpdateCommand: LeafCommand = {
     if (Object.keys(body).length === 0) throw new UsageError("keys update: give at least one change; see 'tollgate keys update --help'");
     const config = ctx.config();
     const now = Date.now();
-    const row = await updateKey(ctx.store(), id!, body, { actor: CLI_ACTOR, now, policy: config, models: config.models.map((m) => m.id) });
-    const k = { ...keyView(row, now), limits: await keyOverrides(ctx.store(), row.id) };
+    const row = await updateKey(await ctx.db(), id!, body, { actor: CLI_ACTOR, now, policy: config, models: config.models.map((m) => m.id) });
+    const k = { ...keyView(row, now), limits: await keyOverrides(await ctx.db(), row.id) };
     const limit = (v: number | null) => (v === null ? "plan" : String(v));
     ctx.print(k, () => [
       `updated ${k.id}`,

@@ -80,7 +80,7 @@ export const keysCommand: GroupCommand = {
           },
           (f) => ({ expires_at: "--expires", spend_cap_micros: "--spend-cap" })[f] ?? `--${f.split(".")[0]}`,
         );
-        const { row, key } = await createKey(ctx.store(), ctx.config().key_prefix, accountId!, input, CLI_ACTOR);
+        const { row, key } = await createKey(await ctx.db(), ctx.config().key_prefix, accountId!, input, CLI_ACTOR);
         printCreated(ctx, keyView(row), key, `created key ${row.id} for account ${row.accountId}`);
       },
     },
@@ -90,8 +90,8 @@ export const keysCommand: GroupCommand = {
       examples: ["tollgate keys list acc_123"],
       async run(ctx, parsed) {
         const [accountId] = positionals(parsed, this, "keys list");
-        await getAccountRow(ctx.store(), accountId!);
-        const data = (await listKeys(ctx.store(), accountId!)).map((k) => keyView(k));
+        await getAccountRow(await ctx.db(), accountId!);
+        const data = (await listKeys(await ctx.db(), accountId!)).map((k) => keyView(k));
         ctx.print({ object: "list", data }, () =>
           data.length === 0
             ? `no keys for ${accountId}`
@@ -113,7 +113,7 @@ export const keysCommand: GroupCommand = {
       args: ["<key-id>"],
       async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "keys show");
-        const k = keyView(await getKeyRow(ctx.store(), id!));
+        const k = keyView(await getKeyRow(await ctx.db(), id!));
         ctx.print(k, () => keyLines(k));
       },
     },
@@ -132,7 +132,7 @@ export const keysCommand: GroupCommand = {
           { grace_seconds: grace === undefined ? undefined : /^-?\d+$/.test(String(grace)) ? Number(grace) : grace },
           () => "--grace",
         );
-        const { row, key } = await rotateKey(ctx.store(), id!, grace_seconds, CLI_ACTOR);
+        const { row, key } = await rotateKey(await ctx.db(), id!, grace_seconds, CLI_ACTOR);
         const old = grace_seconds === 0 ? "revoked now" : `valid for ${grace_seconds} more second(s)`;
         printCreated(ctx, keyView(row), key, `rotated ${id} (${old}); new key ${row.id}`);
       },
@@ -144,7 +144,7 @@ export const keysCommand: GroupCommand = {
       examples: ["tollgate keys revoke key_123"],
       async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "keys revoke");
-        const k = keyView(await revokeKey(ctx.store(), id!, CLI_ACTOR));
+        const k = keyView(await revokeKey(await ctx.db(), id!, CLI_ACTOR));
         ctx.print(k, () => [`revoked ${k.id}`, ...keyLines(k)]);
       },
     },

@@ -61,7 +61,7 @@ function lossLines(rows: LossRowT[], more: boolean): string[] {
 async function printLosses(ctx: CliContext, query: ReturnType<typeof cliFilter>["query"], limitText: unknown, mode: "json" | "csv" | "text") {
   const limit = limitText === undefined ? 100 : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError("--limit: a whole number from 1 to 100000");
-  const { rows, nextCursor } = await losses(ctx.store(), { ...query, limit });
+  const { rows, nextCursor } = await losses(await ctx.db(), { ...query, limit });
   if (mode === "csv") return printCsv(ctx, lossesCsv(rows));
   ctx.print({ object: "list", data: rows, has_more: nextCursor !== null, next_cursor: nextCursor }, () => lossLines(rows, nextCursor !== null));
 }
@@ -88,7 +88,7 @@ export const marginsCommand: LeafCommand = {
     if (o.losses && o["group-by"] !== undefined) throw new UsageError("--group-by does not apply to --losses");
     const { query, filter } = cliFilter(parsed, { group_by: o["group-by"] });
     if (o.losses) return printLosses(ctx, query, o.limit, mode);
-    const r = await margins(ctx.store(), filter, query.group_by);
+    const r = await margins(await ctx.db(), filter, query.group_by);
     if (mode === "csv") return printCsv(ctx, marginsCsv(r));
     ctx.print(r, () => reportLines(r));
   },

@@ -1,4 +1,5 @@
 import { getMemberRow, listMemberRows } from "../identity/members";
+import { storedMemberBudgets } from "../money/budgets";
 import { BudgetBook } from "../money/budget-book";
 import { BudgetClock } from "../money/budget-clock";
 import { Unapplied } from "../money/unapplied";
@@ -14,17 +15,25 @@ import { dashboardBase } from "./invite";
 
 /**
  * What the member views read, from the database alone: the CLI does not own the server's holds or
- * its journal, so a budget shows what SQLite has (at most settle_batch_ms behind the server).
+ * its journal, so a budget shows what the database has (SQLite: at most settle_batch_ms behind the
+ * server; PostgreSQL: spend committed, nothing held).
  */
-function viewDeps(ctx: CliContext): MemberViewDeps {
-  const store = ctx.store();
+async function viewDeps(ctx: CliContext, ids: readonly string[]): Promise<MemberViewDeps> {
+  const store = await ctx.db();
   const clock = new BudgetClock(ctx.config().budget_timezone);
-  const book = new BudgetBook(store, clock, () => new Unapplied(clock), Date.now);
+  if (ctx.shared) {
+    const states = await store.read((q) => storedMemberBudgets(q, clock, ids, Date.now()));
+    return { store, now: Date.now, credits: { budgetClock: clock, budgets: (q) => (q.memberId && states.has(q.memberId) ? [states.get(q.memberId)!] : []) } };
+  }
+  const book = new BudgetBook(ctx.sqlite(), clock, () => new Unapplied(clock), Date.now);
   return { store, now: Date.now, credits: { budgetClock: clock, budgets: (q) => book.states({ capKeyId: null, keyRule: null, keyHeld: 0, memberId: q.memberId }) } };
 }
 
-const views = async (ctx: CliContext, accountId: string, ids?: string[]) =>
-  memberViews(viewDeps(ctx), accountId, ids ? await Promise.all(ids.map((id) => getMemberRow(ctx.store(), id))) : await listMemberRows(ctx.store(), accountId));
+async function views(ctx: CliContext, accountId: string, ids?: string[]) {
+  const store = await ctx.db();
+  const rows = ids ? await Promise.all(ids.map((id) => getMemberRow(store, id))) : await listMemberRows(store, accountId);
+  return memberViews(await viewDeps(ctx, rows.map((r) => r.id)), accountId, rows);
+}
 
 const budgetText = (m: MemberViewT) => (m.budget ? `${microsToUsd(m.budget.amount_micros)} USD per ${m.budget.period}` : "none");
 
@@ -52,7 +61,7 @@ export const membersCommand: GroupCommand = {
       examples: ["tollgate members list acc_123", "tollgate members list acc_123 --json"],
       async run(ctx, parsed) {
         const [accountId] = positionals(parsed, this, "members list");
-        await getAccountRow(ctx.store(), accountId!);
+        await getAccountRow(await ctx.db(), accountId!);
         const data = await views(ctx, accountId!);
         ctx.print({ object: "list", data }, () =>
           data.length === 0
@@ -73,7 +82,7 @@ export const membersCommand: GroupCommand = {
         const [accountId, email] = positionals(parsed, this, "members invite");
         const body = validate(InviteMemberBody, { email, role: parsed.options.role }, (f) => (f === "email" ? "email" : `--${f}`));
         const config = ctx.config();
-        const r = await inviteMember(ctx.store(), { accountId: accountId!, ...body, ttlMs: config.invite_ttl_hours * 3_600_000, actor: CLI_ACTOR, baseUrl: dashboardBase(config) });
+        const r = await inviteMember(await ctx.db(), { accountId: accountId!, ...body, ttlMs: config.invite_ttl_hours * 3_600_000, actor: CLI_ACTOR, baseUrl: dashboardBase(config) });
         const m = (await views(ctx, accountId!, [r.member.id]))[0]!;
         ctx.print({ object: "member_invite", member: m, invite: r.invite }, () => [
           `invited ${m.email} as ${m.role} (member ${m.id}); send them this link (shown once):`, r.invite.url, ...pairs([["expires", isoTime(r.invite.expires_at * 1000)]]),
@@ -86,7 +95,7 @@ export const membersCommand: GroupCommand = {
       async run(ctx, parsed) {
         const [id, roleText] = positionals(parsed, this, "members role");
         const role = validate(GrantedRole, roleText, () => "role");
-        const row = await setMemberRole(ctx.store(), id!, role, CLI_ACTOR);
+        const row = await setMemberRole(await ctx.db(), id!, role, CLI_ACTOR);
         const m = (await views(ctx, row.accountId, [row.id]))[0]!;
         ctx.print(m, () => [`${m.email ?? m.id} is now ${m.role}`, ...memberLines(m)]);
       },
@@ -102,7 +111,7 @@ export const membersCommand: GroupCommand = {
         if (period !== "day" && period !== "week" && period !== "month") throw new UsageError(`--period: expected day, week or month, got ${JSON.stringify(period)}`);
         const micros = amount === "none" ? null : parseUsd(amount!, "usd");
         if (micros !== null && micros <= 0) throw new UsageError("usd: must be greater than zero (or none)");
-        const row = await setMemberBudget(ctx.store(), id!, micros === null ? null : { period, amount_micros: micros }, CLI_ACTOR);
+        const row = await setMemberBudget(await ctx.db(), id!, micros === null ? null : { period, amount_micros: micros }, CLI_ACTOR);
         const m = (await views(ctx, row.accountId, [row.id]))[0]!;
         ctx.print(m, () => [`budget of ${m.email ?? m.id}: ${budgetText(m)}`, ...memberLines(m)]);
       },
@@ -115,7 +124,7 @@ export const membersCommand: GroupCommand = {
       async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "members remove");
         const { grace_seconds } = validate(RemoveMemberQuery, { grace_seconds: parsed.options.grace }, () => "--grace");
-        const r = await removeMember(ctx.store(), id!, grace_seconds, CLI_ACTOR);
+        const r = await removeMember(await ctx.db(), id!, grace_seconds, CLI_ACTOR);
         const m = (await views(ctx, r.member.accountId, [r.member.id]))[0]!;
         const keys = { revoked_keys: r.keys, keys_stop_at: Math.floor(r.stopAt / 1000) };
         ctx.print({ ...m, ...keys }, () => [

@@ -72,7 +72,7 @@ function diffJson(d: CatalogueDiff) {
 
 /** Writes the diff and audits it (models.sync, the prices before and after). */
 async function write(ctx: CliContext, file: string, d: CatalogueDiff, provider: Provider, markup: number): Promise<{ rewritten: boolean }> {
-  const store = ctx.store(); // opened first: a database problem stops the sync before the file changes
+  const store = await ctx.db(); // opened first: a database problem stops the sync before the file changes
   const result = syncConfigFile(file, d, provider.id, ctx.env);
   const json = diffJson(d);
   const entry = {

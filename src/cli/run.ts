@@ -62,7 +62,7 @@ export async function runCli(commands: CommandTable, argv: readonly string[], op
     );
     const code = (await leaf.run(ctx, parsed)) ?? 0;
     if (ctx.migrated && fullName !== "migrate") {
-      stderr(`note: database ${ctx.config().db_path}: applied ${ctx.migrated} migration(s)`);
+      stderr(`note: database ${ctx.shared ? "(PostgreSQL)" : ctx.config().db_path}: applied ${ctx.migrated} migration(s)`);
     }
     return code;
   } catch (e) {
@@ -81,7 +81,7 @@ export async function runCli(commands: CommandTable, argv: readonly string[], op
     stderr(`error: ${oneLine(e instanceof Error ? e.message : String(e))}`);
     return 1;
   } finally {
-    ctx?.close();
+    await ctx?.close();
   }
 }
 

@@ -12,7 +12,7 @@ async function printUsageCsv(ctx: CliContext, f: UsageFilter, max: number): Prom
   let count = 0;
   ctx.stdout(USAGE_CSV_COLUMNS.join(","));
   do {
-    const page = await listUsage(ctx.store(), f, Math.min(1000, max - count), cursor);
+    const page = await listUsage(await ctx.db(), f, Math.min(1000, max - count), cursor);
     if (page.rows.length) printCsv(ctx, page.rows.map((r) => `${usageCsvLine(r, microsToUsd)}\r\n`).join(""));
     count += page.rows.length;
     cursor = page.nextCursor ?? undefined;
@@ -40,8 +40,8 @@ export const usageCommand: LeafCommand = {
     const limit = o.limit === undefined ? (mode === "csv" ? 100_000 : 20) : Number(o.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) throw new UsageError("--limit: a whole number from 1 to 1000000");
     if (mode === "csv") return printUsageCsv(ctx, filter, limit);
-    const { rows, nextCursor } = await listUsage(ctx.store(), filter, Math.min(limit, 1000));
-    const daily = await dailyUsage(ctx.store(), filter);
+    const { rows, nextCursor } = await listUsage(await ctx.db(), filter, Math.min(limit, 1000));
+    const daily = await dailyUsage(await ctx.db(), filter);
     const totals = totalsOf(daily);
     const report = { object: "list", data: rows, has_more: nextCursor !== null, next_cursor: nextCursor, totals, daily };
     ctx.print(report, () => [

@@ -1,4 +1,6 @@
-import type { BudgetPeriod } from "./budget-clock";
+import { eq, sql } from "drizzle-orm";
+import { get, rows, type Q, type Work } from "../store/work";
+import type { BudgetClock, BudgetPeriod } from "./budget-clock";
 
 /** A budget as set on a key (its rotation line) or a member: so much per period. */
 export interface BudgetRule {
@@ -51,4 +53,23 @@ export function ruleOf(micros: number | null | undefined, period: string | null 
 export function leastRemaining(states: readonly BudgetState[]): number | null {
   if (states.length === 0) return null;
   return Math.max(0, Math.min(...states.map((s) => s.remaining)));
+}
+
+/**
+ * Where members' budgets stand from the database alone (spend committed so far, nothing held):
+ * what a process that does not serve requests sees, like the CLI on PostgreSQL.
+ */
+export function* storedMemberBudgets(q: Q, clock: BudgetClock, memberIds: readonly string[], now: number): Work<Map<string, BudgetState>> {
+  const out = new Map<string, BudgetState>();
+  for (const id of memberIds) {
+    const m = yield* get(q.db.select().from(q.t.accountMembers).where(eq(q.t.accountMembers.id, id)));
+    const rule = ruleOf(m?.budgetMicros, m?.budgetPeriod);
+    if (!rule) continue;
+    const periodStart = clock.periodStart(rule.period, now);
+    const s = q.t.budgetSpend;
+    const [r] = yield* rows<{ spent: string | number | null }>(sql`SELECT sum(${s.spentMicros}) AS spent FROM ${s} WHERE ${s.owner} = ${memberOwner(id)} AND ${s.day} >= ${periodStart}`);
+    const spent = Number(r?.spent ?? 0);
+    out.set(id, { scope: "member", id, period: rule.period, limit: rule.micros, spent, held: 0, remaining: rule.micros - spent, periodStart, resetsAt: clock.periodEnd(rule.period, now) });
+  }
+  return out;
 }

@@ -73,3 +73,10 @@ export function* heartbeat(q: Q, instanceId: string, host: string, startedAt: nu
     INSERT INTO instances (id, host, started_at, seen_at) VALUES (${instanceId}, ${host}, ${startedAt}, ${now})
     ON CONFLICT (id) DO UPDATE SET seen_at = ${now}`);
 }
+
+/** What each account's live leases last reported held (renewed every few seconds), for the CLI. */
+export function* leasedHeld(q: Q, now: number): Work<Map<string, number>> {
+  const found = yield* rows<{ scope: string; held: string | number }>(sql`
+    SELECT scope, sum(held_micros) AS held FROM credit_leases WHERE scope LIKE 'acc:%' AND expires_at > ${now} GROUP BY scope`);
+  return new Map(found.map((r) => [r.scope.slice(4), Number(r.held)]));
+}

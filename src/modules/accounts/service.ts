@@ -20,8 +20,6 @@ export function* accountRow(q: Q, id: string): Work<AccountRow> {
 
 export const getAccountRow = (store: Store, id: string): Promise<AccountRow> => store.read((q) => accountRow(q, id));
 
-/** accountRow for SQLite code that is not a unit of work yet (the request path's memos, old services). */
-export const getAccountRowSync = (store: SqliteStore, id: string): AccountRow => store.readSync((q) => accountRow(q, id));
 
 export function* insertAccount(q: Q, input: CreateAccountInput, actor: string, now: number): Work<AccountRow> {
   const row: AccountRow = {

@@ -1,5 +1,4 @@
 import { and, desc, eq, lt } from "drizzle-orm";
-import type { SqliteStore } from "../../store/sqlite-store";
 import type { Store } from "../../store/store";
 import { all, run, type Q, type Work } from "../../store/work";
 
@@ -15,11 +14,6 @@ export interface AuditInput {
 /** Records an admin change: part of the unit of work that makes the change. */
 export function* recordAudit(q: Q, e: AuditInput, now: number): Work<void> {
   yield* run(q.db.insert(q.t.auditLog).values({ ...e, before: e.before ?? null, after: e.after ?? null, createdAt: now }));
-}
-
-/** recordAudit inside a SQLite transaction of code that is not a unit of work yet. */
-export function audit(store: SqliteStore, e: AuditInput, now = Date.now()): void {
-  store.readSync((q) => recordAudit(q, e, now));
 }
 
 export function listAudit(store: Store, f: { limit: number; before?: number; targetId?: string }) {

@@ -100,12 +100,6 @@ export function* applyTier(q: Q, accountId: string, actor: string, now: number):
   return target;
 }
 
-/**
- * applyTier inside the ledger's SQLite transaction (money/ledger.ts is not a unit of work yet):
- * readSync, because that transaction is already open and its commit makes these writes durable.
- */
-export const applyTierSync = (store: SqliteStore, accountId: string, actor: string, now = Date.now()): string | null =>
-  store.readSync((q) => applyTier(q, accountId, actor, now));
 
 export interface AccountPlan {
   accountId: string;

@@ -1,7 +1,6 @@
 import { USAGE_CSV_COLUMNS, usageCsvLine } from "../../modules/usage/csv";
 import type { Config } from "../../config/load";
 import { and, desc, eq, lt, ne } from "drizzle-orm";
-import type { SqliteStore } from "../../store/sqlite-store";
 import type { Store } from "../../store/store";
 import { all } from "../../store/work";
 import { errors } from "../../lib/errors";

@@ -77,16 +77,33 @@ function* writeLedger(q: Q, ops: readonly PgSettleOp[], results: SettleResult[],
     const after = (running.get(op.accountId) ?? 0) - charge;
     running.set(op.accountId, after);
     return [{
-      accountId: op.accountId, kind: "charge" as const, amountMicros: -charge, balanceAfterMicros: after,
-      requestId: op.requestId, keyId: op.keyId, note: op.extras?.note ?? null, createdAt: op.at,
+      account_id: op.accountId, kind: "charge", amount_micros: -charge, balance_after_micros: after,
+      request_id: op.requestId, key_id: op.keyId, note: op.extras?.note ?? null, created_at: op.at,
     }];
   });
-  if (values.length) yield* run(q.db.insert(q.t.ledgerEntries).values(values).onConflictDoNothing());
+  if (values.length) yield* insertRows(q, "ledger_entries", LEDGER_COLUMNS, values);
 }
 
 function* writeUsage(q: Q, ops: readonly PgSettleOp[]): Work<void> {
   const values = ops.flatMap((op) => (op.extras?.usage ? [usageValues(op.extras.usage)] : []));
-  if (values.length) yield* run(q.db.insert(q.t.usageLog).values(values).onConflictDoNothing());
+  if (values.length) yield* insertRows(q, "usage_log", USAGE_COLUMNS, values);
+}
+
+const LEDGER_COLUMNS = ["account_id", "kind", "amount_micros", "balance_after_micros", "request_id", "key_id", "note", "created_at"] as const;
+const USAGE_COLUMNS = [
+  "request_id", "account_id", "key_id", "model", "stream", "status", "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens",
+  "cost_micros", "estimated", "latency_ms", "ttft_ms", "upstream_request_id", "error_code", "created_at", "endpoint", "upstream", "overage_micros",
+  "upstream_cost_micros",
+] as const;
+
+/**
+ * A group's rows as one JSON parameter that PostgreSQL expands (json_populate_recordset): one
+ * statement whatever the group's size, and no per-value query building on the request path.
+ */
+function* insertRows(q: Q, table: string, columns: readonly string[], values: readonly Record<string, unknown>[]): Work<void> {
+  void q;
+  const list = sql.raw(columns.join(", "));
+  yield* run(sql`INSERT INTO ${sql.raw(table)} (${list}) SELECT ${list} FROM json_populate_recordset(null::${sql.raw(table)}, ${JSON.stringify(values)}::text::json) ON CONFLICT DO NOTHING`);
 }
 
 /** Each key line's spend and each budget owner's day, once per group. */
@@ -120,12 +137,12 @@ function* drawLeases(q: Q, ops: readonly PgSettleOp[], results: SettleResult[], 
   }
 }
 
-function usageValues(u: UsageRecord) {
+function usageValues(u: UsageRecord): Record<string, unknown> {
   return {
-    requestId: u.requestId, accountId: u.accountId, keyId: u.keyId, model: u.model, stream: u.stream, status: u.status,
-    promptTokens: u.promptTokens, cachedTokens: u.cachedTokens, completionTokens: u.completionTokens, reasoningTokens: u.reasoningTokens,
-    costMicros: u.costMicros, estimated: u.estimated, latencyMs: u.latencyMs, ttftMs: u.ttftMs, upstreamRequestId: u.upstreamRequestId,
-    errorCode: u.errorCode, createdAt: u.createdAt, endpoint: u.endpoint ?? "chat.completions", upstream: u.upstream ?? null,
-    overageMicros: u.overageMicros ?? 0, upstreamCostMicros: u.upstreamCostMicros ?? null,
+    request_id: u.requestId, account_id: u.accountId, key_id: u.keyId, model: u.model, stream: u.stream, status: u.status,
+    prompt_tokens: u.promptTokens, cached_tokens: u.cachedTokens, completion_tokens: u.completionTokens, reasoning_tokens: u.reasoningTokens,
+    cost_micros: u.costMicros, estimated: u.estimated, latency_ms: u.latencyMs, ttft_ms: u.ttftMs, upstream_request_id: u.upstreamRequestId,
+    error_code: u.errorCode, created_at: u.createdAt, endpoint: u.endpoint ?? "chat.completions", upstream: u.upstream ?? null,
+    overage_micros: u.overageMicros ?? 0, upstream_cost_micros: u.upstreamCostMicros ?? null,
   };
 }

@@ -23,7 +23,7 @@ beforeAll(async () => {
   cluster = await startPgGateways(3, {
     config: {
       ...catalogue, ...SINGLE_SHOT, models: [...catalogue.models, FLAT], log_format: "off", max_concurrent_streams: 2_000,
-      plans: { default: { rpm: 1_000_000, tpm: 1_000_000_000, concurrency: 1_000 } },
+      plans: { default: { rpm: 1_000_000, tpm: 1_000_000_000, concurrency: 1_000 }, small: { rpm: 1_000, tpm: 1_000_000, concurrency: 10 } },
     },
   });
   gws = cluster.gateways;
@@ -198,5 +198,50 @@ describe("three instances under mixed load", () => {
     const b = await books(cluster.sql);
     expect(b.mismatched).toBe(0);
     expect(b.negative).toBe(0);
+  });
+});
+
+describe("deferred completions and changes across instances", () => {
+  test("a deferred completion parked on one instance is charged once by whichever fetches it; the parking instance lets go of its hold", async () => {
+    const c = await gws[0]!.customer(1_000_000);
+    const res = await fetch(`${gws[0]!.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${c.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "grok-4", messages: [{ role: "user", content: "later" }], max_tokens: 50, deferred: true, mock: { deferred_ms: 300, prompt_tokens: 7, completion_tokens: 5 } }),
+    });
+    const { request_id: id } = (await res.json()) as { request_id: string };
+    expect((await gws[0]!.account(c.accountId)).held_micros).toBeGreaterThan(0);
+    const get = (g: BinaryGateway) => fetch(`${g.url}/v1/chat/deferred-completion/${id}`, { headers: { authorization: `Bearer ${c.key}` } });
+    await Bun.sleep(400);
+    expect((await get(gws[1]!)).status).toBe(200);
+    expect((await get(gws[2]!)).status).toBe(200);
+    const charges = await cluster.sql`SELECT -amount_micros AS c FROM ledger_entries WHERE request_id = ${id} AND kind = 'charge'`;
+    expect(charges.map((r: { c: string }) => Number(r.c))).toEqual([7 * 3 + 5 * 15]);
+    expect(await gws[2]!.balance(c.accountId)).toBe(1_000_000 - (7 * 3 + 5 * 15));
+    // The sweeper (every 5 s) sees it settled elsewhere and releases the parked hold.
+    const t0 = Date.now();
+    while ((await gws[0]!.account(c.accountId)).held_micros > 0 && Date.now() - t0 < 8_000) await Bun.sleep(200);
+    expect((await gws[0]!.account(c.accountId)).held_micros).toBe(0);
+    expect(await gws[0]!.balance(c.accountId)).toBe(1_000_000 - (7 * 3 + 5 * 15));
+  });
+
+  test("a suspended account and a changed plan reach every instance within a second", async () => {
+    const c = await gws[0]!.customer(1_000_000);
+    for (const g of gws) expect((await post(g, c.key, flatBody)).status).toBe(200);
+    expect((await gws[1]!.admin(`/admin/accounts/${c.accountId}`, { method: "PATCH", body: { status: "suspended" } })).status).toBe(200);
+    let t0 = performance.now();
+    const refused = await Promise.all(gws.map(async (g) => {
+      while ((await post(g, c.key, flatBody)).status !== 401) await Bun.sleep(20);
+      return performance.now() - t0;
+    }));
+    expect(Math.max(...refused)).toBeLessThan(1_000);
+    expect((await gws[1]!.admin(`/admin/accounts/${c.accountId}`, { method: "PATCH", body: { status: "active" } })).status).toBe(200);
+    expect((await gws[2]!.admin(`/admin/accounts/${c.accountId}/plan`, { method: "PUT", body: { plan: "small" } })).status).toBe(200);
+    t0 = performance.now();
+    const seen = await Promise.all(gws.map(async (g) => {
+      while (((await (await g.me(c.key)).json()) as { limits?: { plan?: string } }).limits?.plan !== "small") await Bun.sleep(20);
+      return performance.now() - t0;
+    }));
+    expect(Math.max(...seen)).toBeLessThan(1_000);
   });
 });

@@ -1,5 +1,5 @@
-import { sql } from "drizzle-orm";
-import { rows, run, type Q, type Work } from "../../store/work";
+import { and, inArray, isNotNull, sql } from "drizzle-orm";
+import { all, rows, run, type Q, type Work } from "../../store/work";
 import { lockScope, scopeLimit, type Scope, type ScopeLimit } from "./scopes";
 
 /** Below this many of the asked amount left in a scope, a lease is exactly what was asked. */
@@ -79,4 +79,11 @@ export function* leasedHeld(q: Q, now: number): Work<Map<string, number>> {
   const found = yield* rows<{ scope: string; held: string | number }>(sql`
     SELECT scope, sum(held_micros) AS held FROM credit_leases WHERE scope LIKE 'acc:%' AND expires_at > ${now} GROUP BY scope`);
   return new Map(found.map((r) => [r.scope.slice(4), Number(r.held)]));
+}
+
+/** Which of these deferred requests are settled (charged or released, by any instance). */
+export function* settledRequests(q: Q, ids: readonly string[]): Work<string[]> {
+  const d = q.t.deferredRequests;
+  const found = yield* all(q.db.select({ id: d.requestId }).from(d).where(and(inArray(d.requestId, [...ids]), isNotNull(d.settledAt))));
+  return found.map((r) => r.id);
 }

@@ -6,6 +6,7 @@ import type { BudgetOwners, BudgetState } from "../budgets";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult, Spendable, SpendOwners } from "../credit-store";
 import { budgetExhausted, outOfCredit, spendCapReached } from "../refusals";
 import { LeaseBook } from "./lease-book";
+import { settledRequests } from "./lease-sql";
 import { settleGroup, type PgSettleOp } from "./pg-settle";
 import { ScopeRules } from "./scope-rules";
 import type { Scope } from "./scopes";
@@ -40,6 +41,8 @@ type Queued = { op: PgSettleOp; hold: PgHold; resolve(v: SettleResult | null): v
 export class PgCreditStore implements CreditStore {
   private readonly holds = new Map<string, PgHold>();
   private readonly settling = new Set<string>();
+  /** Deferred requests whose hold waits here while any instance may settle them. */
+  private readonly detached = new Set<string>();
   private queue: Queued[] = [];
   private committing: Promise<void> | null = null;
   private readonly listeners: ((accountId: string) => void)[] = [];
@@ -140,7 +143,9 @@ export class PgCreditStore implements CreditStore {
 
   detach(requestId: string): void {
     const h = this.holds.get(requestId);
-    if (h) this.holds.set(requestId, { ...h, live: false, expiresAt: this.now() + this.o.holdTtlMs });
+    if (!h) return;
+    this.holds.set(requestId, { ...h, live: false, expiresAt: this.now() + this.o.holdTtlMs });
+    this.detached.add(requestId);
   }
 
   release(requestId: string, extras?: SettleExtras): Promise<boolean> {
@@ -149,10 +154,19 @@ export class PgCreditStore implements CreditStore {
     return new Promise((resolve, reject) => this.enqueue(requestId, hold, "release", 0, extras, () => resolve(true), reject));
   }
 
+  /** Releases expired holds, and detached ones whose request another instance has settled. */
   async sweep(now = this.now()): Promise<number> {
-    const expired = [...this.holds].filter(([, h]) => h.expiresAt <= now && !h.live).map(([id]) => id);
+    const settled = await this.settledElsewhere();
+    const expired = [...this.holds].filter(([id, h]) => (h.expiresAt <= now && !h.live) || settled.has(id)).map(([id]) => id);
     const results = await Promise.allSettled(expired.map((id) => this.release(id)));
     return results.filter((r) => r.status === "fulfilled").length;
+  }
+
+  private async settledElsewhere(): Promise<Set<string>> {
+    for (const id of this.detached) if (!this.holds.has(id)) this.detached.delete(id);
+    if (this.detached.size === 0) return new Set();
+    const ids = [...this.detached];
+    return new Set(await this.store.read((q) => settledRequests(q, ids)));
   }
 
   /** Nothing to recover: a previous process's leases expire by themselves, and it kept no holds in the database. */

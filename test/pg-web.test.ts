@@ -46,6 +46,14 @@ describe("console and portal on PostgreSQL", () => {
     expect(await b.balance(c.accountId)).toBe(before + 1_250_000);
   });
 
+  test("metrics and upstream health name the instance that answered", async () => {
+    for (const [g, id] of [[a, "i0"], [b, "i1"]] as const) {
+      const metrics = await (await fetch(`${g.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+      expect(metrics).toContain(`tollgate_instance_info{instance_id="${id}"} 1`);
+      expect(((await (await g.admin("/admin/upstreams")).json()) as { instance: string }).instance).toBe(id);
+    }
+  });
+
   test("an invited customer signs in and sees overview, keys, usage and credits", async () => {
     const inv = (await (await a.admin(`/admin/accounts/${c.accountId}/invite`, { body: {} })).json()) as { url: string };
     const w = new WebClient(b.url);

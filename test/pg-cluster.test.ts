@@ -26,7 +26,8 @@ beforeAll(async () => {
       plans: { default: { rpm: 1_000_000, tpm: 1_000_000_000, concurrency: 1_000 }, small: { rpm: 1_000, tpm: 1_000_000, concurrency: 10 } },
     },
   });
-  gws = cluster.gateways;
+  // A copy: instances added later (the kill -9 victim) are not among the three.
+  gws = [...cluster.gateways];
 });
 
 afterAll(async () => {
@@ -169,8 +170,14 @@ describe("three instances under mixed load", () => {
       Number((await cluster.sql`SELECT coalesce(sum(amount_micros), 0)::bigint AS n FROM credit_leases WHERE scope = ${`acc:${small.accountId}`} AND instance_id = 'victim'`)[0].n);
     while ((await leasedToVictim()) < 5 * FLAT_COST) await Bun.sleep(50);
     const all = [gws[0]!, gws[1]!, gws[2]!, victim];
-    const load = pool(600, 60, (i) => send(all[i % 4]!, c.key, { ...randomCall(i), abortAfterMs: undefined }).then((r) => ({ ...r, victim: i % 4 === 3 })));
-    await Bun.sleep(400);
+    let victimDone = 0;
+    const load = pool(600, 60, async (i) => {
+      const r = { ...(await send(all[i % 4]!, c.key, { ...randomCall(i), abortAfterMs: undefined })), victim: i % 4 === 3 };
+      if (r.victim && r.status === 200) victimDone++;
+      return r;
+    });
+    // Killed in the middle of the load, once it has answered some requests completely.
+    while (victimDone < 10) await Bun.sleep(10);
     victim.proc.kill("SIGKILL");
     const killedAt = Date.now();
     const results = await load;

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import type { BinaryGateway, Customer } from "./support/gateway";
+import { startBinaryGateway, type BinaryGateway, type Customer } from "./support/gateway";
 import { books, startPgGateways, type PgCluster } from "./support/pg-gateways";
 
 setDefaultTimeout(180_000);
@@ -250,5 +250,17 @@ describe("deferred completions and changes across instances", () => {
       return performance.now() - t0;
     }));
     expect(Math.max(...seen)).toBeLessThan(1_000);
+  });
+});
+
+describe("instance ids", () => {
+  test("a second process under a live instance's id is refused at start; after a graceful stop the id is free", async () => {
+    const extra = await startBinaryGateway({ config: fakeCatalogue(upstream.url), env: { TOLLGATE_DATABASE_URL: cluster.url, TOLLGATE_INSTANCE_ID: "solo" } });
+    const twin = await startBinaryGateway({ config: fakeCatalogue(upstream.url), env: { TOLLGATE_DATABASE_URL: cluster.url, TOLLGATE_INSTANCE_ID: "solo" } }).catch((e: Error) => e);
+    expect(twin).toBeInstanceOf(Error);
+    expect((twin as Error).message).toContain('instance_id "solo" is in use by a running gateway');
+    expect(await extra.stop()).toBe(0);
+    const next = await startBinaryGateway({ config: fakeCatalogue(upstream.url), env: { TOLLGATE_DATABASE_URL: cluster.url, TOLLGATE_INSTANCE_ID: "solo" } });
+    expect(await next.stop()).toBe(0);
   });
 });

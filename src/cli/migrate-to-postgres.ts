@@ -2,8 +2,8 @@ import { existsSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { backupDatabase } from "../money/backup";
 import { BudgetClock } from "../money/budget-clock";
-import { copyToPg, countRows, pgLedgerMismatches, type CopiedTable } from "../store/copy-to-pg";
-import { PgStore } from "../store/pg-store";
+import type { CopiedTable } from "../store/copy-to-pg";
+import type { PgStore } from "../store/pg-store";
 import { SqliteStore } from "../store/sqlite-store";
 import { UsageError } from "./args";
 import { pairs, positionals, type CliContext, type LeafCommand } from "./command";
@@ -21,6 +21,8 @@ export const migrateToPostgresCommand: LeafCommand = {
     const to = String(parsed.options.to ?? ctx.config().database_url ?? "");
     if (!existsSync(from)) throw new UsageError(`migrate-to-postgres: ${from} does not exist`);
     if (!/^postgres(ql)?:\/\//.test(to)) throw new UsageError("migrate-to-postgres: --to postgres://... (or database_url) is required");
+    // Loaded here: the PostgreSQL client and schema are not part of every command's start.
+    const { PgStore } = await import("../store/pg-store");
     const pg = await PgStore.open(to);
     try {
       const [{ n }] = await pg.sql`SELECT count(*)::int AS n FROM accounts`;
@@ -45,6 +47,7 @@ async function copyFrom(ctx: CliContext, from: string, pg: PgStore): Promise<{ t
     backupDatabase(live, snapshot, new BudgetClock(ctx.config().budget_timezone));
     live.close();
     const copy = new SqliteStore(snapshot);
+    const { copyToPg } = await import("../store/copy-to-pg");
     try {
       const tables = await copyToPg(copy, pg);
       const source = new Map(tables.map((t) => [t.table, Number((copy.sqlite.query(`SELECT count(*) AS n FROM "${t.table}"`).get() as { n: number }).n)]));
@@ -59,6 +62,7 @@ async function copyFrom(ctx: CliContext, from: string, pg: PgStore): Promise<{ t
 }
 
 async function report(ctx: CliContext, pg: PgStore, copied: { tables: CopiedTable[]; source: Map<string, number> }): Promise<number> {
+  const { countRows, pgLedgerMismatches } = await import("../store/copy-to-pg");
   const counted = await countRows(pg, copied.tables.map((t) => t.table));
   const short = copied.tables.filter((t) => counted.get(t.table) !== copied.source.get(t.table));
   const mismatches = await pgLedgerMismatches(pg);

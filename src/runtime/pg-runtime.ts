@@ -13,7 +13,7 @@ import { AlertService } from "../modules/alerts/service";
 import { stripeFromConfig } from "../modules/billing/stripe-client";
 import { installPolicy } from "../modules/ratelimit/service";
 import { BudgetClock } from "../money/budget-clock";
-import { heartbeat } from "../money/pg/lease-sql";
+import { forgetInstance, heartbeat, liveTwin } from "../money/pg/lease-sql";
 import { PgCreditStore } from "../money/pg/pg-credit-store";
 import { applyPgMigrations } from "../store/pg-migrate";
 import { PgStore } from "../store/pg-store";
@@ -22,6 +22,35 @@ import type { Runtime, SharedRuntime } from "./runtime";
 
 /** This instance's name on the shared database: configured, else host:pid (unique while it runs). */
 export const instanceName = (config: Config) => config.instance_id ?? `${hostname()}:${process.pid}`;
+
+/** Heartbeats are 5 s apart: an id seen more recently than this belongs to a live process. */
+const TWIN_WINDOW_MS = 12_000;
+
+/**
+ * Takes the instance id, refusing one a live process uses: two processes under one id would take
+ * each other's credit leases for their own. A process of this host that is gone does not count.
+ */
+async function claimInstance(store: PgStore, instanceId: string, host: string, startedAt: number): Promise<void> {
+  await store.tx(function* (q) {
+    const twin = yield* liveTwin(q, instanceId, host, startedAt, TWIN_WINDOW_MS);
+    if (twin && !deadHere(twin.host)) {
+      throw new Error(`instance_id "${instanceId}" is in use by a running gateway (${twin.host}, seen ${Math.round((startedAt - twin.seenAt) / 1000)} s ago): give each instance its own instance_id`);
+    }
+    yield* heartbeat(q, instanceId, host, startedAt, startedAt);
+  }, { isolation: "read committed" });
+}
+
+/** A "host:pid" of this host whose process has exited. */
+function deadHere(host: string): boolean {
+  const i = host.lastIndexOf(":");
+  if (host.slice(0, i) !== hostname()) return false;
+  try {
+    process.kill(Number(host.slice(i + 1)), 0);
+    return false;
+  } catch (e) {
+    return (e as { code?: string }).code === "ESRCH";
+  }
+}
 
 /**
  * The runtime of one of several instances on a PostgreSQL database (config `database_url`):
@@ -54,8 +83,9 @@ async function assemble(config: Config, store: PgStore, now: () => number, log: 
   await installPolicy(store, config, now());
   const limiter = new SharedLimiter(config, store, { instanceId, now });
   const keys = new PgKeyAuthenticator(store, now);
-  const beat = () => store.tx((q) => heartbeat(q, instanceId, hostname(), startedAt, now()), { isolation: "read committed" });
-  await beat();
+  const host = `${hostname()}:${process.pid}`;
+  await claimInstance(store, instanceId, host, startedAt);
+  const beat = () => store.tx((q) => heartbeat(q, instanceId, host, startedAt, now()), { isolation: "read committed" });
   const deps: AppDeps = {
     config, store, credits, keys, limiter, adminTokenHash: admin.hash, now, log, shared: true, instanceId,
     objects: new StoredObjects(store),
@@ -78,6 +108,7 @@ async function assemble(config: Config, store: PgStore, now: () => number, log: 
     release: async () => {
       await credits.leases.releaseAll();
       await limiter.releaseAll();
+      await store.tx((q) => forgetInstance(q, instanceId, host));
     },
   };
   return { deps, shared, generatedAdminToken: admin.generated, migrated, recoveredHolds: 0 };

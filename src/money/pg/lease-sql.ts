@@ -71,7 +71,21 @@ export function* shrinkLease(q: Q, scopeKey: string, instanceId: string, keep: n
 export function* heartbeat(q: Q, instanceId: string, host: string, startedAt: number, now: number): Work<void> {
   yield* run(sql`
     INSERT INTO instances (id, host, started_at, seen_at) VALUES (${instanceId}, ${host}, ${startedAt}, ${now})
-    ON CONFLICT (id) DO UPDATE SET seen_at = ${now}`);
+    ON CONFLICT (id) DO UPDATE SET host = ${host}, started_at = ${startedAt}, seen_at = ${now}`);
+}
+
+/** Who else runs under this instance id: its row when seen within `withinMs` (two would share leases). */
+export function* liveTwin(q: Q, instanceId: string, host: string, now: number, withinMs: number): Work<{ host: string; seenAt: number } | null> {
+  // Two processes starting at once under one id: the second waits here and sees the first.
+  yield* lockScope(q, `inst:${instanceId}`);
+  const [r] = yield* rows<{ host: string; seen_at: string | number }>(sql`
+    SELECT host, seen_at FROM instances WHERE id = ${instanceId} AND host <> ${host} AND seen_at > ${now - withinMs} FOR UPDATE`);
+  return r ? { host: r.host, seenAt: Number(r.seen_at) } : null;
+}
+
+/** At a graceful stop: the id is free for the next process at once. */
+export function* forgetInstance(q: Q, instanceId: string, host: string): Work<void> {
+  yield* run(sql`DELETE FROM instances WHERE id = ${instanceId} AND host = ${host}`);
 }
 
 /** What each account's live leases last reported held (renewed every few seconds), for the CLI. */

@@ -217,7 +217,10 @@ export class PgCreditStore implements CreditStore {
       const l = this.leases.peek(s.key);
       if (l?.limit) l.limit = { ...l.limit, limit: l.limit.limit - result.charged, spent: l.limit.spent + result.charged };
     }
-    if (g.op.t === "settle" && result.charged > 0) for (const f of this.listeners) f(g.hold.accountId);
+    // Listeners (low-balance alerts) read balance(), which only an account leased here has: a
+    // charge without a hold here (a deferred result parked elsewhere) is seen at the next charge.
+    const known = this.leases.peek(`acc:${g.hold.accountId}`)?.limit;
+    if (g.op.t === "settle" && result.charged > 0 && known) for (const f of this.listeners) f(g.hold.accountId);
     g.resolve(result);
   }
 

@@ -1,24 +1,16 @@
 import { hostname } from "node:os";
 import type { Config } from "../config/load";
-import { DeferredRequests } from "../gateway/deferred";
 import { SharedLimiter } from "../gateway/limits/shared-limiter";
-import { ChatMetrics } from "../gateway/metrics";
 import { PgKeyAuthenticator } from "../gateway/pg-key-auth";
-import { StoredObjects } from "../gateway/stored-objects";
-import { createUpstreams } from "../gateway/upstream/upstreams";
 import { endStaleConsoleSessions, resolveAdminToken } from "../identity/admin-token";
 import { createLog, type Log } from "../lib/log";
-import { AlertNotifier } from "../modules/alerts/notifier";
-import { AlertService } from "../modules/alerts/service";
-import { stripeFromConfig } from "../modules/billing/stripe-client";
 import { installPolicy } from "../modules/ratelimit/service";
 import { BudgetClock } from "../money/budget-clock";
 import { forgetInstance, heartbeat, liveTwin } from "../money/pg/lease-sql";
 import { PgCreditStore } from "../money/pg/pg-credit-store";
 import { applyPgMigrations } from "../store/pg-migrate";
 import { PgStore } from "../store/pg-store";
-import type { AppDeps } from "./deps";
-import type { Runtime, SharedRuntime } from "./runtime";
+import { completeDeps, type Runtime, type SharedRuntime } from "./runtime";
 
 /** This instance's name on the shared database: configured, else host:pid (unique while it runs). */
 export const instanceName = (config: Config) => config.instance_id ?? `${hostname()}:${process.pid}`;
@@ -86,17 +78,7 @@ async function assemble(config: Config, store: PgStore, now: () => number, log: 
   const host = `${hostname()}:${process.pid}`;
   await claimInstance(store, instanceId, host, startedAt);
   const beat = () => store.tx((q) => heartbeat(q, instanceId, host, startedAt, now()), { isolation: "read committed" });
-  const deps: AppDeps = {
-    config, store, credits, keys, limiter, adminTokenHash: admin.hash, now, log, shared: true, instanceId,
-    objects: new StoredObjects(store),
-    deferred: new DeferredRequests(store),
-    upstreams: createUpstreams(config, { log }),
-    metrics: new ChatMetrics(),
-  };
-  const alerts = new AlertService(store, config, (id) => credits.balance(id), new AlertNotifier(store, config, { now, log }), now);
-  alerts.watch(credits);
-  deps.alerts = alerts;
-  deps.stripe = stripeFromConfig(config);
+  const deps = completeDeps({ config, store, credits, keys, limiter, adminTokenHash: admin.hash, now, log, shared: true, instanceId });
   const shared: SharedRuntime = {
     instanceId,
     jobs: [

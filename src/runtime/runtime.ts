@@ -49,6 +49,25 @@ export interface SqliteRuntime extends Runtime {
   deps: Omit<AppDeps, "store" | "keys"> & { store: SqliteStore; keys: KeyAuthenticator };
 }
 
+type Completed = "objects" | "deferred" | "upstreams" | "metrics" | "alerts" | "stripe";
+
+/** The dependencies every runtime builds alike once it has its store, money, keys and limits. */
+export function completeDeps<D extends Omit<AppDeps, Completed>>(core: D): D & Pick<AppDeps, Completed> {
+  const { config, store, credits, now, log } = core;
+  // Low-balance alerts hear of every committed charge (CreditStore.onCharge); payments need the Stripe client.
+  const alerts = new AlertService(store, config, (id) => credits.balance(id), new AlertNotifier(store, config, { now, log }), now);
+  alerts.watch(credits);
+  return {
+    ...core,
+    objects: new StoredObjects(store),
+    deferred: new DeferredRequests(store),
+    upstreams: createUpstreams(config, { log }),
+    metrics: new ChatMetrics(),
+    alerts,
+    stripe: stripeFromConfig(config),
+  };
+}
+
 /** Opens and migrates the database and builds the app's dependencies. */
 export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: () => number; log?: Log } = {}): SqliteRuntime {
   const now = opts.now ?? Date.now;
@@ -74,29 +93,10 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   // Plans and tiers go into the database (tiers apply wherever credits are added); buckets are restored.
   installPolicySync(store, config, now());
   const limiter = new BucketLimiter(config, { now, store: sqliteBucketStore(store) });
-  const deferred = new DeferredRequests(store);
   // Deferred completions still waiting keep their holds across restarts.
   for (const d of store.readSync((q) => pendingDeferred(q))) {
     credits.reserve({ accountId: d.accountId, keyId: d.keyId, capKeyId: d.capKeyId, memberId: d.memberId, requestId: d.requestId, amount: d.holdMicros, live: true, restore: true });
   }
-  const deps: SqliteRuntime["deps"] = {
-    config,
-    store,
-    credits,
-    keys: new KeyAuthenticator(store, now),
-    limiter,
-    adminTokenHash: admin.hash,
-    now,
-    log,
-    objects: new StoredObjects(store),
-    deferred,
-    upstreams: createUpstreams(config, { log }),
-    metrics: new ChatMetrics(),
-  };
-  // Low-balance alerts hear of every committed charge (CreditStore.onCharge); payments need the Stripe client.
-  const alerts = new AlertService(store, config, (id) => credits.balance(id), new AlertNotifier(store, config, { now, log }), now);
-  alerts.watch(credits);
-  deps.alerts = alerts;
-  deps.stripe = stripeFromConfig(config);
+  const deps = completeDeps({ config, store, credits, keys: new KeyAuthenticator(store, now), limiter, adminTokenHash: admin.hash, now, log });
   return { deps, journal, generatedAdminToken: admin.generated, migrated, recoveredHolds };
 }

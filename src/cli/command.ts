@@ -72,9 +72,9 @@ export class CliContext {
     const url = this.config().database_url;
     if (!url) return this.sqlite();
     if (!this.pg) {
-      const [{ PgStore }, { applyPgMigrations }] = await Promise.all([import("../store/pg-store"), import("../store/pg-migrate")]);
-      this.pg = await PgStore.open(url, { migrate: false });
-      this.migrated = await applyPgMigrations(this.pg.sql);
+      const { PgStore } = await import("../store/pg-store");
+      this.pg = await PgStore.open(url);
+      this.migrated = this.pg.migrated;
     }
     return this.pg;
   }

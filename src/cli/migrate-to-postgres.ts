@@ -2,6 +2,7 @@ import { existsSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { backupDatabase } from "../money/backup";
 import { BudgetClock } from "../money/budget-clock";
+import { checkLedger } from "../money/ledger";
 import type { CopiedTable } from "../store/copy-to-pg";
 import type { PgStore } from "../store/pg-store";
 import { SqliteStore } from "../store/sqlite-store";
@@ -62,10 +63,10 @@ async function copyFrom(ctx: CliContext, from: string, pg: PgStore): Promise<{ t
 }
 
 async function report(ctx: CliContext, pg: PgStore, copied: { tables: CopiedTable[]; source: Map<string, number> }): Promise<number> {
-  const { countRows, pgLedgerMismatches } = await import("../store/copy-to-pg");
+  const { countRows } = await import("../store/copy-to-pg");
   const counted = await countRows(pg, copied.tables.map((t) => t.table));
   const short = copied.tables.filter((t) => counted.get(t.table) !== copied.source.get(t.table));
-  const mismatches = await pgLedgerMismatches(pg);
+  const mismatches = await checkLedger(pg);
   const rows = copied.tables.reduce((n, t) => n + t.rows, 0);
   ctx.print({ object: "migration_to_postgres", tables: copied.tables, rows, mismatches, incomplete: short.map((t) => t.table) }, () => [
     `copied ${rows} row(s) in ${copied.tables.length} tables to PostgreSQL`,

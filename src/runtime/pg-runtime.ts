@@ -8,7 +8,6 @@ import { installPolicy } from "../modules/ratelimit/service";
 import { BudgetClock } from "../money/budget-clock";
 import { forgetInstance, heartbeat, liveTwin } from "../money/pg/lease-sql";
 import { PgCreditStore } from "../money/pg/pg-credit-store";
-import { applyPgMigrations } from "../store/pg-migrate";
 import { PgStore } from "../store/pg-store";
 import { completeDeps, type Runtime, type SharedRuntime } from "./runtime";
 
@@ -53,7 +52,8 @@ function deadHere(host: string): boolean {
 export async function buildPgRuntime(config: Config, opts: { now?: () => number; log?: Log } = {}): Promise<Runtime> {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLog(config.log_format);
-  const store = await PgStore.open(config.database_url!, { migrate: false });
+  // Migrated once across instances starting together (an advisory lock).
+  const store = await PgStore.open(config.database_url!);
   try {
     return await assemble(config, store, now, log);
   } catch (e) {
@@ -64,8 +64,6 @@ export async function buildPgRuntime(config: Config, opts: { now?: () => number;
 }
 
 async function assemble(config: Config, store: PgStore, now: () => number, log: Log): Promise<Runtime> {
-  // Once across instances starting together (an advisory lock).
-  const migrated = await applyPgMigrations(store.sql);
   const instanceId = instanceName(config);
   const startedAt = now();
   const budgetClock = new BudgetClock(config.budget_timezone);
@@ -93,5 +91,5 @@ async function assemble(config: Config, store: PgStore, now: () => number, log: 
       await store.tx((q) => forgetInstance(q, instanceId, host));
     },
   };
-  return { deps, shared, generatedAdminToken: admin.generated, migrated, recoveredHolds: 0 };
+  return { deps, shared, generatedAdminToken: admin.generated, migrated: store.migrated, recoveredHolds: 0 };
 }

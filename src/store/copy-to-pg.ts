@@ -1,4 +1,4 @@
-import { getTableColumns, getTableName, type Column } from "drizzle-orm";
+import { getTableColumns, getTableName, is, Table, type Column } from "drizzle-orm";
 import { getTableConfig, type PgTable } from "drizzle-orm/pg-core";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import * as sqliteSchema from "./schema";
@@ -19,10 +19,10 @@ const PARAMS_PER_BATCH = 30_000;
 /** Every table of the embedded schema with its PostgreSQL twin, parents before children (foreign keys). */
 export function copyOrder(): Pair[] {
   const pg = pgSchema as unknown as Record<string, unknown>;
+  // The derived schema exports each table under the same name (store-schema-parity.test.ts).
   const pairs = Object.entries(sqliteSchema as unknown as Record<string, unknown>)
-    .filter(([key, t]) => isTable(t) && isTable(pg[key]))
-    .map(([, t]) => t as SQLiteTable)
-    .map((from) => ({ name: getTableName(from), from, to: Object.values(pg).find((t) => isTable(t) && getTableName(t as PgTable) === getTableName(from)) as PgTable }));
+    .filter(([key, t]) => is(t, Table) && is(pg[key], Table))
+    .map(([key, t]) => ({ name: getTableName(t as SQLiteTable), from: t as SQLiteTable, to: pg[key] as PgTable }));
   const byName = new Map(pairs.map((p) => [p.name, p]));
   const done = new Set<string>();
   const ordered: Pair[] = [];
@@ -37,10 +37,6 @@ export function copyOrder(): Pair[] {
   };
   for (const p of pairs) visit(p);
   return ordered;
-}
-
-function isTable(t: unknown): boolean {
-  return typeof t === "object" && t !== null && Symbol.for("drizzle:IsDrizzleTable") in t;
 }
 
 /**
@@ -107,11 +103,3 @@ export async function countRows(to: PgStore, tables: readonly string[]): Promise
   return out;
 }
 
-/** Accounts whose balance is not the sum of their ledger entries, on PostgreSQL (none after a good copy). */
-export async function pgLedgerMismatches(to: PgStore): Promise<{ accountId: string; balance: number; ledgerSum: number }[]> {
-  const rows = await to.sql`
-    SELECT a.id, a.balance_micros AS balance, coalesce(l.total, 0) AS total FROM accounts a
-    LEFT JOIN (SELECT account_id, sum(amount_micros) AS total FROM ledger_entries GROUP BY account_id) l ON l.account_id = a.id
-    WHERE a.balance_micros <> coalesce(l.total, 0) ORDER BY a.id`;
-  return rows.map((r: { id: string; balance: string; total: string }) => ({ accountId: r.id, balance: Number(r.balance), ledgerSum: Number(r.total) }));
-}

@@ -26,6 +26,8 @@ export class PgStore implements Store {
   readonly t = pgSchema as unknown as Tables;
   readonly db: Db;
   readonly sql: SQL;
+  /** Migrations this open applied (0 when the database was up to date). */
+  migrated = 0;
   private epoch = 0;
   private unlisten: (() => Promise<void>) | null = null;
   private backstop: ReturnType<typeof setInterval> | null = null;
@@ -38,7 +40,7 @@ export class PgStore implements Store {
   /** Connects, migrates (once across instances starting together) and starts listening for changes. */
   static async open(url: string, opts: { poolSize?: number; migrate?: boolean } = {}): Promise<PgStore> {
     const store = new PgStore(url, opts.poolSize ?? 20);
-    if (opts.migrate ?? true) await applyPgMigrations(store.sql);
+    if (opts.migrate ?? true) store.migrated = await applyPgMigrations(store.sql);
     await store.listen();
     return store;
   }

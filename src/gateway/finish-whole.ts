@@ -1,3 +1,4 @@
+import { parseJsonObject } from "../lib/json-object";
 import { errors } from "../lib/errors";
 import type { Admitted } from "./admission";
 import type { Dialect, GatewayBody } from "./dialects/types";
@@ -62,11 +63,8 @@ async function bodyLost(a: Admitted, up: UpstreamResponse, why: Ended): Promise<
 /** Charges a whole answer (its usage, or an estimate when it has none) and renders it for the customer. */
 async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, a: Admitted, text: string, up: UpstreamResponse, clientLeft: boolean): Promise<Response> {
   const upstreamRequestId = upstreamIdOf(up.response);
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(text);
-    if (!json || typeof json !== "object") throw new Error("not an object");
-  } catch {
+  const json = parseJsonObject<Record<string, unknown>>(text);
+  if (!json) {
     await a.meter.release(502, "upstream_malformed");
     throw errors.upstream(502, "The upstream sent a malformed response.", "upstream_malformed");
   }

@@ -1,5 +1,6 @@
 import type { Usage } from "../../money/usage";
-import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
+import { readUsage, usageJson, type RawUsage } from "../providers/usage";
+import { parseJsonObject } from "../../lib/json-object";
 import { eventData, sseEvent } from "../sse";
 import { deltaTokens, MALFORMED, PASS } from "../tap";
 import type { EventTap, TapContext, TapResult } from "./types";
@@ -50,13 +51,8 @@ export class ChatTap implements EventTap {
     if (data === null) return PASS;
     // A payload starting with "{" cannot be [DONE]: skip the trim for the usual chunk.
     if (data.charCodeAt(0) !== 123 && data.trim() === "[DONE]") return DONE;
-    let chunk: Chunk;
-    try {
-      chunk = JSON.parse(data) as Chunk;
-      if (!chunk || typeof chunk !== "object") throw new Error("not an object");
-    } catch {
-      return MALFORMED;
-    }
+    const chunk = parseJsonObject<Chunk>(data);
+    if (!chunk) return MALFORMED;
     if (chunk.error) return UPSTREAM_ERROR;
     const tokens = this.count(chunk);
     if (tokens > 0) {
@@ -79,9 +75,7 @@ export class ChatTap implements EventTap {
       if (!chunk.choices || chunk.choices.length === 0) return DROP;
       delete chunk.usage;
     } else {
-      const shown = usageJson(raw, usage);
-      hideCost(shown, this.o.price(usage));
-      chunk.usage = shown;
+      chunk.usage = usageJson(raw, usage, this.o.price(usage));
     }
     return { out: sseEvent(chunk) };
   }

@@ -1,7 +1,7 @@
 import { toApiError } from "../../lib/to-api-error";
 import { ChatRequest, isChatRequest, STRIPPED_FIELDS, type ChatRequestT } from "../chat-request";
 import { estimateOf, promptUpperBound } from "../estimate";
-import { readUsage, usageJson, hideCost, type RawUsage } from "../providers/usage";
+import { readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { ChatTap } from "./chat-tap";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import { serverTools } from "./server-tools";
@@ -47,11 +47,7 @@ export const chatDialect: Dialect<ChatRequestT> = {
       deferred: !answer.choices && typeof answer.request_id === "string" ? answer.request_id : null,
       text: () => (answer.choices ?? []).map((c) => (typeof c.message?.content === "string" ? c.message.content : "")).join(""),
       render(charge) {
-        if (raw && usage) {
-          const shown = usageJson(raw, usage);
-          hideCost(shown, charge);
-          answer.usage = shown;
-        }
+        if (raw && usage) answer.usage = usageJson(raw, usage, charge);
         return JSON.stringify(answer);
       },
     };

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { toApiError } from "../../lib/to-api-error";
 import { STRIPPED_FIELDS } from "../chat-request";
 import { estimateOf, upperBoundOf } from "../estimate";
-import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
+import { readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { deltaTokens } from "../tap";
 import { ChatTap, type ChatChunk } from "./chat-tap";
 import { openaiError, openaiStreamError } from "./openai-shape";
@@ -67,11 +67,7 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
       usage,
       text: () => (answer.choices ?? []).map((c) => (typeof c.text === "string" ? c.text : "")).join(""),
       render(charge) {
-        if (raw && usage) {
-          const shown = usageJson(raw, usage);
-          hideCost(shown, charge);
-          answer.usage = shown;
-        }
+        if (raw && usage) answer.usage = usageJson(raw, usage, charge);
         return JSON.stringify(answer);
       },
     };

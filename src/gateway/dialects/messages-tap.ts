@@ -1,5 +1,6 @@
 import type { Usage } from "../../money/usage";
 import { hideCost, readExtras } from "../providers/usage";
+import { parseJsonObject } from "../../lib/json-object";
 import { eventData } from "../sse";
 import { deltaTokens, MALFORMED, PASS } from "../tap";
 import type { EventTap, TapContext, TapResult } from "./types";
@@ -45,13 +46,8 @@ export class MessagesTap implements EventTap {
   handle(evt: string): TapResult {
     const data = eventData(evt);
     if (data === null) return PASS;
-    let e: Event;
-    try {
-      e = JSON.parse(data) as Event;
-      if (!e || typeof e !== "object") throw new Error("not an object");
-    } catch {
-      return MALFORMED;
-    }
+    const e = parseJsonObject<Event>(data);
+    if (!e) return MALFORMED;
     switch (e.type) {
       case "message_start":
         this.input = { ...e.message?.usage, output_tokens: 0 };

@@ -1,5 +1,6 @@
 import type { Usage } from "../../money/usage";
 import { hideCost } from "../providers/usage";
+import { parseJsonObject } from "../../lib/json-object";
 import { eventData } from "../sse";
 import { deltaTokens, MALFORMED, PASS } from "../tap";
 import { readResponsesUsage } from "./responses-usage";
@@ -39,13 +40,8 @@ export class ResponsesTap implements EventTap {
   handle(evt: string): TapResult {
     const data = eventData(evt);
     if (data === null) return PASS;
-    let e: Event;
-    try {
-      e = JSON.parse(data) as Event;
-      if (!e || typeof e !== "object") throw new Error("not an object");
-    } catch {
-      return MALFORMED;
-    }
+    const e = parseJsonObject<Event>(data);
+    if (!e) return MALFORMED;
     const type = e.type ?? "";
     if (OUTPUT_DELTAS.has(type)) return this.delta(e);
     if (type === "response.created" && e.response) this.objectId = storedId(e.response);

@@ -71,9 +71,12 @@ export function readUsage(raw: RawUsage, reasoningIsExtra: boolean): Usage {
   return { prompt, cached: Math.min(n(raw.prompt_tokens_details?.cached_tokens), prompt), completion: output, reasoning, ...readExtras(raw) };
 }
 
-/** The usage object returned to clients, normalised to OpenAI accounting; other fields kept. */
-export function usageJson(raw: RawUsage, u: Usage): RawUsage {
-  return {
+/**
+ * The usage object returned to clients, normalised to OpenAI accounting, other fields kept, and
+ * the upstream's cost (if it reports one) replaced by the customer's charge.
+ */
+export function usageJson(raw: RawUsage, u: Usage, chargeMicros: number): RawUsage {
+  const shown: RawUsage = {
     ...raw,
     prompt_tokens: u.prompt,
     completion_tokens: u.completion,
@@ -81,5 +84,7 @@ export function usageJson(raw: RawUsage, u: Usage): RawUsage {
     prompt_tokens_details: { ...raw.prompt_tokens_details, cached_tokens: u.cached },
     completion_tokens_details: { ...raw.completion_tokens_details, reasoning_tokens: u.reasoning },
   };
+  hideCost(shown, chargeMicros);
+  return shown;
 }
 

@@ -98,13 +98,16 @@ export class LeaseBook {
   }
 
   /**
-   * A settlement draws `spent` (the larger of its hold and its charge) from the lease. Not
-   * clamped at zero: the database clamps when it commits, and a lease granted meanwhile must not
-   * be counted here above what the database holds (local ≤ database, always).
+   * A settlement's hold leaves the lease and draws `spent` (the larger of its hold and its charge)
+   * from it; negative amounts undo that when the settlement did not commit. Not clamped at zero:
+   * the database clamps when it commits, and a lease granted meanwhile must not be counted here
+   * above what the database holds (local ≤ database, always).
    */
-  drawn(key: string, spent: number): void {
+  drawn(key: string, hold: number, spent: number): void {
     const l = this.leases.get(key);
-    if (l) l.leased -= spent;
+    if (!l) return;
+    l.held -= hold;
+    l.leased -= spent;
   }
 
   /** Renews every lease, drops the ones that expired, gives back idle ones. Runs from a timer. */

@@ -183,11 +183,7 @@ export class PgCreditStore implements CreditStore {
     this.settling.add(requestId);
     // The lease shrinks here at once (never above what the database will hold after the commit),
     // and the hold leaves it: counted in both until the commit, it would refuse requests it covers.
-    for (const s of hold.scopes) {
-      this.leases.drawn(s.key, Math.max(hold.amount, charge));
-      const l = this.leases.peek(s.key);
-      if (l) l.held -= hold.amount;
-    }
+    for (const s of hold.scopes) this.leases.drawn(s.key, hold.amount, Math.max(hold.amount, charge));
     const op: PgSettleOp = {
       t, requestId, accountId: hold.accountId, keyId: hold.keyId, capKeyId: hold.capKeyId, memberId: hold.memberId, amount: hold.amount,
       charge, freshId: hold.freshId, scopes: hold.scopes.map((s) => s.key), extras, at: this.now(),
@@ -227,11 +223,7 @@ export class PgCreditStore implements CreditStore {
   /** Nothing committed: the hold comes back (a retry or the sweeper resolves it), and so does its lease. */
   private fail(g: Queued, e: unknown): void {
     this.settling.delete(g.op.requestId);
-    for (const s of g.hold.scopes) {
-      this.leases.drawn(s.key, -Math.max(g.hold.amount, g.op.charge));
-      const l = this.leases.peek(s.key);
-      if (l) l.held += g.hold.amount;
-    }
+    for (const s of g.hold.scopes) this.leases.drawn(s.key, -g.hold.amount, -Math.max(g.hold.amount, g.op.charge));
     this.holds.set(g.op.requestId, { ...g.hold, live: false });
     g.reject(e instanceof ApiError ? e : errors.internal("Could not record the charge."));
   }

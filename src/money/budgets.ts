@@ -66,10 +66,15 @@ export function* storedMemberBudgets(q: Q, clock: BudgetClock, memberIds: readon
     const rule = ruleOf(m?.budgetMicros, m?.budgetPeriod);
     if (!rule) continue;
     const periodStart = clock.periodStart(rule.period, now);
-    const s = q.t.budgetSpend;
-    const [r] = yield* rows<{ spent: string | number | null }>(sql`SELECT sum(${s.spentMicros}) AS spent FROM ${s} WHERE ${s.owner} = ${memberOwner(id)} AND ${s.day} >= ${periodStart}`);
-    const spent = Number(r?.spent ?? 0);
+    const spent = yield* spentSince(q, memberOwner(id), periodStart);
     out.set(id, { scope: "member", id, period: rule.period, limit: rule.micros, spent, held: 0, remaining: rule.micros - spent, periodStart, resetsAt: clock.periodEnd(rule.period, now) });
   }
   return out;
+}
+
+/** What a budget owner (keyOwner, memberOwner) spent from the day `from` on, as committed. */
+export function* spentSince(q: Q, owner: string, from: number): Work<number> {
+  const s = q.t.budgetSpend;
+  const [r] = yield* rows<{ spent: string | number | null }>(sql`SELECT sum(${s.spentMicros}) AS spent FROM ${s} WHERE ${s.owner} = ${owner} AND ${s.day} >= ${from}`);
+  return Number(r?.spent ?? 0);
 }

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { rows, type Q, type Work } from "../../store/work";
 import type { BudgetClock } from "../budget-clock";
-import { keyOwner, memberOwner, type BudgetRule } from "../budgets";
+import { keyOwner, memberOwner, spentSince, type BudgetRule } from "../budgets";
 
 /**
  * A credit scope: something a hold counts against and that the database bounds: an account's
@@ -49,9 +49,7 @@ export function* scopeLimit(q: Q, s: Scope): Work<ScopeLimit> {
     const spent = Number(k.spent);
     return { limit: k.cap === null ? Number.MAX_SAFE_INTEGER : Number(k.cap) - spent, spent, active: true };
   }
-  const day = s.periodStart;
-  const [b] = yield* rows<{ spent: string | number | null }>(sql`SELECT sum(spent_micros) AS spent FROM budget_spend WHERE owner = ${s.owner} AND day >= ${day}`);
-  const spent = Number(b?.spent ?? 0);
+  const spent = yield* spentSince(q, s.owner, s.periodStart);
   return { limit: s.rule.micros - spent, spent, active: true };
 }
 

@@ -39,12 +39,11 @@ export async function startPgGateways(n: number, opts: BinaryGatewayOptions = {}
   };
 }
 
-/** Every account's balance against its ledger, and what stays leased or held: the books after a run. */
-export async function books(sql: SQL): Promise<{ mismatched: number; negative: number; leased: number; held: number }> {
+/** Every account's balance against its ledger: the books after a run. */
+export async function books(sql: SQL): Promise<{ mismatched: number; negative: number }> {
   const [m] = await sql`
     SELECT count(*) FILTER (WHERE a.balance_micros <> coalesce(l.total, 0))::int AS mismatched,
            count(*) FILTER (WHERE a.balance_micros < 0)::int AS negative
     FROM accounts a LEFT JOIN (SELECT account_id, sum(amount_micros) AS total FROM ledger_entries GROUP BY account_id) l ON l.account_id = a.id`;
-  const [l] = await sql`SELECT coalesce(sum(amount_micros), 0)::bigint AS leased, coalesce(sum(held_micros), 0)::bigint AS held FROM credit_leases WHERE scope LIKE 'acc:%'`;
-  return { mismatched: m.mismatched, negative: m.negative, leased: Number(l.leased), held: Number(l.held) };
+  return { mismatched: m.mismatched, negative: m.negative };
 }

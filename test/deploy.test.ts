@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { BIN, ensureBinary, ROOT } from "./support/binary";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
 import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
+import { fencedBlock, startTlsNginx, type Nginx } from "./support/nginx";
 
 /**
  * The deployment page (docs/operations.md), run as written: its systemd unit passes `systemd-analyze
@@ -20,16 +20,12 @@ const doc = readFileSync(join(ROOT, DOC), "utf8");
 const dir = mkdtempSync(join(tmpdir(), "tollgate-deploy-"));
 const upstream = startFakeUpstream();
 let gw: BinaryGateway;
-let nginx: Subprocess | undefined;
+let nginx: Nginx | undefined;
 let key: string;
 let proxyUrl: string;
 
 /** The fenced block of `lang` in docs/operations.md that contains `marker`. */
-function docBlock(lang: string, marker: string): string {
-  const block = [...doc.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1]!).find((b) => b.includes(marker));
-  if (!block) throw new Error(`${DOC} has no \`\`\`${lang} block with ${marker}`);
-  return block;
-}
+const docBlock = (lang: string, marker: string) => fencedBlock(doc, DOC, lang, marker);
 
 const run = (cmd: string[]) => {
   const p = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
@@ -46,47 +42,16 @@ beforeAll(async () => {
   });
   key = (await gw.customer(50_000_000, {}, { name: "Deploy Co" })).key;
 
-  // The page's server block, with a local port, a self-signed certificate and the gateway's port.
-  const cert = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=llm.example.com",
-    "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")]);
-  if (cert.code !== 0) throw new Error(`openssl: ${cert.err}`);
-  const port = await new Promise<number>((resolve) => {
-    const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const p = s.port;
-    s.stop(true);
-    resolve(p);
-  });
+  // The page's server block in front of the gateway's port.
   const gatewayPort = new URL(gw.url).port;
-  const server = docBlock("nginx", "proxy_pass")
-    .replace("listen 443 ssl;", `listen 127.0.0.1:${port} ssl;`)
-    .replace(/ssl_certificate\s+\S+;/, `ssl_certificate ${join(dir, "cert.pem")};`)
-    .replace(/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${join(dir, "key.pem")};`)
-    .replace("proxy_pass http://127.0.0.1:8080;", `proxy_pass http://127.0.0.1:${gatewayPort};`);
+  const server = docBlock("nginx", "proxy_pass").replace("proxy_pass http://127.0.0.1:8080;", `proxy_pass http://127.0.0.1:${gatewayPort};`);
   expect(server).toContain(`127.0.0.1:${gatewayPort}`);
-  const temp = join(dir, "nginx-temp");
-  mkdirSync(temp);
-  chmodSync(temp, 0o777);
-  const paths = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `${t}_temp_path ${temp}/${t};`).join("\n");
-  writeFileSync(
-    join(dir, "nginx.conf"),
-    `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log stderr warn;\nevents {}\nhttp {\naccess_log off;\n${paths}\n${server}\n}\n`,
-  );
-  nginx = Bun.spawn([Bun.which("nginx") ?? "/usr/sbin/nginx", "-e", "stderr", "-p", dir, "-c", join(dir, "nginx.conf")], { stdout: "ignore", stderr: "pipe" });
-  proxyUrl = `https://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    try {
-      await fetch(`${proxyUrl}/healthz`, { tls: { rejectUnauthorized: false } });
-      return;
-    } catch {
-      await Bun.sleep(25);
-    }
-  }
-  throw new Error(`nginx did not start: ${await new Response(nginx.stderr as ReadableStream).text()}`);
+  nginx = await startTlsNginx(dir, server);
+  proxyUrl = nginx.url;
 });
 
 afterAll(async () => {
-  nginx?.kill();
-  await nginx?.exited;
+  await nginx?.stop();
   await gw?.stop("SIGKILL");
   await upstream.stop();
   rmSync(dir, { recursive: true, force: true });

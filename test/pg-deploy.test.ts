@@ -4,13 +4,13 @@
  * other answers every request.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { ensureBinary, ROOT } from "./support/binary";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
 import { ADMIN_TOKEN, startBinaryGateway, type BinaryGateway } from "./support/gateway";
+import { fencedBlock, startTlsNginx, type Nginx } from "./support/nginx";
 import { freshPostgres } from "./support/postgres";
 
 setDefaultTimeout(120_000);
@@ -18,21 +18,10 @@ const readme = readFileSync(join(ROOT, "README.md"), "utf8");
 const dir = mkdtempSync(join(tmpdir(), "tollgate-pgdeploy-"));
 const upstream = startFakeUpstream();
 const gws: BinaryGateway[] = [];
-let nginx: Subprocess | undefined;
+let nginx: Nginx | undefined;
 let proxy: string;
 
-function readmeBlock(lang: string, marker: string): string {
-  const block = [...readme.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1]!).find((b) => b.includes(marker));
-  if (!block) throw new Error(`README.md has no \`\`\`${lang} block with ${marker}`);
-  return block;
-}
-
-async function freePort(): Promise<number> {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = s.port;
-  s.stop(true);
-  return p;
-}
+const readmeBlock = (lang: string, marker: string) => fencedBlock(readme, "README.md", lang, marker);
 
 beforeAll(async () => {
   await ensureBinary();
@@ -46,35 +35,12 @@ beforeAll(async () => {
     gws.push(gw);
     server = server.replace(`server 127.0.0.1:${port};`, `server 127.0.0.1:${new URL(gw.url).port};`);
   }
-  const port = await freePort();
-  const cert = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=llm.example.com",
-    "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stderr: "pipe" });
-  if (cert.exitCode !== 0) throw new Error(`openssl: ${cert.stderr}`);
-  server = server
-    .replace("listen 443 ssl;", `listen 127.0.0.1:${port} ssl;`)
-    .replace(/ssl_certificate\s+\S+;/, `ssl_certificate ${join(dir, "cert.pem")};`)
-    .replace(/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${join(dir, "key.pem")};`);
-  const temp = join(dir, "nginx-temp");
-  mkdirSync(temp);
-  chmodSync(temp, 0o777);
-  const paths = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `${t}_temp_path ${temp}/${t};`).join("\n");
-  writeFileSync(join(dir, "nginx.conf"), `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log stderr crit;\nevents {}\nhttp {\naccess_log off;\n${paths}\n${server}\n}\n`);
-  nginx = Bun.spawn([Bun.which("nginx") ?? "/usr/sbin/nginx", "-e", "stderr", "-p", dir, "-c", join(dir, "nginx.conf")], { stdout: "ignore", stderr: "pipe" });
-  proxy = `https://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    try {
-      await fetch(`${proxy}/healthz`, { tls: { rejectUnauthorized: false } });
-      return;
-    } catch {
-      await Bun.sleep(25);
-    }
-  }
-  throw new Error("nginx did not start");
+  nginx = await startTlsNginx(dir, server);
+  proxy = nginx.url;
 });
 
 afterAll(async () => {
-  nginx?.kill();
-  await nginx?.exited;
+  await nginx?.stop();
   await Promise.all(gws.map((g) => g.stop("SIGKILL")));
   await upstream.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -41,6 +41,12 @@ export const ownersOf = (p: Principal): SpendOwners => ({
   budgeted: p.budgeted === false ? false : undefined,
 });
 
+/**
+ * Whether the books are shared by several instances (PostgreSQL): its credit store then leases
+ * before admission (`prepare`), and the embedded store, which has no need to, has none.
+ */
+export const sharedBooks = (deps: GatewayDeps): boolean => deps.credits.prepare !== undefined;
+
 /** What the key may still spend (the credit store decides: balance, cap, budgets; holds count). */
 export const spendable = (deps: GatewayDeps, p: Principal): Spendable => deps.credits.spendable(ownersOf(p));
 
@@ -52,7 +58,7 @@ export function refuseBroke(deps: GatewayDeps, p: Principal): void {
   const s = spendable(deps, p);
   if (s.amount > 0) return;
   // Shared store: credit left in the database is leased at admission (prepareAdmit).
-  if (deps.shared && deps.credits.balance(p.accountId).available > 0) return;
+  if (sharedBooks(deps) && deps.credits.balance(p.accountId).available > 0) return;
   const free = modelsFor(deps.config, p.models).some((m) => m.input_price === 0 && m.output_price === 0 && m.image_price === 0);
   if (!free) throw s.refuse();
 }
@@ -65,9 +71,8 @@ const UNLIMITED: Spendable = { amount: Number.MAX_SAFE_INTEGER, refuse: () => er
  * synchronous admit() will take, so that it can still decide without awaiting. The embedded store
  * has everything here already: nothing is awaited then.
  */
-export async function prepareAdmit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitRequest<B>): Promise<(() => void) | undefined> {
+export async function prepareAdmit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitRequest<B>): Promise<() => void> {
   const { credits, limiter } = deps;
-  if (!credits.prepare && !limiter.prepare) return undefined;
   const { principal: p, body, dialect } = req;
   const model = findModel(deps.config, p.models, body.model, dialect.modelKind);
   const plan = planHold(model, dialect.demand(body, req.prepared), UNLIMITED);

@@ -13,8 +13,6 @@ export interface GatewayDeps {
   config: Config;
   credits: CreditStore;
   keys: KeyAuth;
-  /** Several instances on one database: admission first leases credit and rate-limit units (awaits). */
-  shared?: boolean;
   limiter: RateLimiter;
   upstreams: Upstreams;
   now: () => number;

@@ -1,5 +1,5 @@
 import { ApiError, errors } from "../lib/errors";
-import { admit, prepareAdmit, type Admitted } from "./admission";
+import { admit, prepareAdmit, sharedBooks, type Admitted } from "./admission";
 import type { GatewayDeps } from "./deps";
 import type { Dialect, GatewayBody, Prepared } from "./dialects/types";
 import { chargePrompt, clientGone, shuttingDown } from "./endings";
@@ -38,7 +38,7 @@ export async function proxy<B extends GatewayBody>(deps: GatewayDeps, call: Prox
   const started = performance.now();
   const stream = call.dialect.stream(call.body);
   const req = { dialect: call.dialect, principal: call.principal, body: call.body, requestId: call.requestId, stream, prepared: call.prepared };
-  const unpend = deps.shared ? await prepareAdmit(deps, req) : undefined;
+  const unpend = sharedBooks(deps) ? await prepareAdmit(deps, req) : undefined;
   const a = admit(deps, req, unpend);
   call.admitted = true;
   call.onAdmitted?.();

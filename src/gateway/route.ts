@@ -4,7 +4,7 @@ import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
 import { MAX_JSON_DEPTH, tooDeep } from "../lib/json-depth";
 import { toApiError } from "../lib/to-api-error";
-import { prepareBroke, refuseBroke } from "./admission";
+import { prepareBroke, refuseBroke, sharedBooks } from "./admission";
 import { budgetHeaders } from "./budget-headers";
 import type { GatewayDeps } from "./deps";
 import { chatDialect } from "./dialects/chat";
@@ -42,7 +42,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       // A promise only on a shared store, for a key not in memory.
       principal = auth instanceof Promise ? await auth : auth;
       if (!dialect.free) {
-        if (deps.shared) await prepareBroke(deps, principal);
+        if (sharedBooks(deps)) await prepareBroke(deps, principal);
         refuseBroke(deps, principal);
       }
       const body = dialect.parse(parseJson(await readBody(request, limit, bodyMs)));

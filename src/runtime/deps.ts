@@ -18,8 +18,6 @@ export interface AppDeps {
   store: Store;
   credits: CreditStore;
   keys: KeyAuth;
-  /** Several instances on one PostgreSQL database: admission leases first (GatewayDeps.shared). */
-  shared?: boolean;
   /** This instance's name on a shared database (/admin/upstreams, /metrics). */
   instanceId?: string;
   limiter: RateLimiter;

@@ -76,7 +76,7 @@ async function assemble(config: Config, store: PgStore, now: () => number, log: 
   const host = `${hostname()}:${process.pid}`;
   await claimInstance(store, instanceId, host, startedAt);
   const beat = () => store.tx((q) => heartbeat(q, instanceId, host, startedAt, now()), { isolation: "read committed" });
-  const deps = completeDeps({ config, store, credits, keys, limiter, adminTokenHash: admin.hash, now, log, shared: true, instanceId });
+  const deps = completeDeps({ config, store, credits, keys, limiter, adminTokenHash: admin.hash, now, log, instanceId });
   const shared: SharedRuntime = {
     instanceId,
     jobs: [

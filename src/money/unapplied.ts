@@ -10,7 +10,7 @@ import type { SettleRecord } from "./settle-journal";
  * reports or checks lags the journal.
  */
 export class Unapplied {
-  private ops: SettleRecord[] = [];
+  private readonly ops: SettleRecord[] = [];
   private readonly byAccount = new Map<string, number>();
   private readonly byKey = new Map<string, number>();
   /** Budget owner → day → charges (see BudgetClock.dayStart). */
@@ -35,10 +35,9 @@ export class Unapplied {
 
   /** Hands the oldest `max` settlements over for writing; each must come back through `written` or `keep`. */
   take(max = Number.POSITIVE_INFINITY): SettleRecord[] {
-    if (max < this.ops.length) return this.ops.splice(0, max);
-    const ops = this.ops;
-    this.ops = [];
-    return ops;
+    // Moved out of the long-lived array rather than handing the array over: a discarded array the
+    // collector had already promoted would keep every record in it alive until a full collection.
+    return this.ops.splice(0, max);
   }
 
   /** `op` (from `take`) is in SQLite now: its charge no longer counts here. */

@@ -50,6 +50,9 @@ export class Traffic {
       release: () => {
         if (released) return;
         released = true;
+        // Dropped before the delete: a Set keeps a deleted entry reachable for the young-generation
+        // collector until the next full collection, and the callback holds the whole request.
+        entry.terminate = null;
         this.active.delete(entry);
         if (this.active.size === 0) for (const f of this.idle.splice(0)) f();
       },

@@ -1,0 +1,70 @@
+/**
+ * A/B while optimising: Tollgate at a base revision against the working tree, both run from
+ * source, in interleaved rounds (A, B, B, A, ...) so that a noisy machine weighs on both alike.
+ * Prints each side's median CPU per request and the median of the paired differences. A change
+ * of a few microseconds needs many short rounds: the pairs, not the absolute figures, count.
+ * Usage: bun bench/ab.ts [--base=HEAD] [--rounds=10] [--seconds=2] [--stream] [--connections=50] [--env-b=NAME=value]
+ * (--env-b sets an environment variable of B only: a setting measured against the same code.)
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, rmSync, symlinkSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { wrk } from "./load";
+import { cpuSeconds, killAll } from "./proc";
+import { BODY, jsonHeaders, prepareTollgate, provision, startTollgate, startUpstream, STREAM_BODY, type Target } from "./targets";
+import { ensureTools } from "./tools";
+
+const ROOT = resolve(import.meta.dir, "..");
+const OUT = join(ROOT, "bench/out");
+const arg = (n: string, d: string) => process.argv.find((a) => a.startsWith(`--${n}=`))?.split("=")[1] ?? d;
+const base = arg("base", "HEAD");
+const rounds = Number(arg("rounds", "10"));
+const seconds = Number(arg("seconds", "2"));
+const connections = Number(arg("connections", "50"));
+const body = process.argv.includes("--stream") ? STREAM_BODY : BODY;
+const envB = Object.fromEntries(
+  process.argv.filter((a) => a.startsWith("--env-b=")).map((a) => {
+    const kv = a.slice("--env-b=".length);
+    return [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)];
+  }),
+);
+process.on("exit", killAll);
+
+/** The base revision's tree, checked out beside bench/out, sharing the working tree's node_modules. */
+function checkout(rev: string): string {
+  const dir = join(OUT, "ab-base");
+  if (existsSync(dir)) execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", dir]);
+  rmSync(dir, { recursive: true, force: true });
+  execFileSync("git", ["-C", ROOT, "worktree", "add", "--detach", dir, rev], { stdio: "ignore" });
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  return dir;
+}
+
+const tools = ensureTools(ROOT, OUT, console.log);
+const up = await startUpstream(ROOT, tools.upstreamBin, "1", join(OUT, "ab-upstream.log"));
+const sides: { name: string; t: Target; stop: () => Promise<void>; cpu: number[] }[] = [];
+for (const [name, dir] of [[`A ${base}`, checkout(base)], ["B working tree", ROOT]] as const) {
+  const setup = prepareTollgate(join(OUT, `ab-${sides.length}`), up);
+  const { target, proc } = await startTollgate(["bun", join(dir, "src/index.ts")], setup, "0", join(OUT, `ab-${sides.length}.log`), sides.length ? envB : {});
+  target.headers = jsonHeaders((await provision(target.url)).key);
+  sides.push({ name, t: target, stop: async () => void (proc.kill("SIGINT"), await proc.exited), cpu: [] });
+}
+const run = async (t: Target) => {
+  const c0 = cpuSeconds(t.pids());
+  const r = await wrk(tools.wrk!, OUT, t, { body, connections, seconds, cpu: "1" });
+  if (r.errors) throw new Error(`${r.errors} errors against ${t.label}`);
+  return ((cpuSeconds(t.pids()) - c0) * 1e6) / r.requests;
+};
+for (const s of sides) await run(s.t); // warm-up
+for (let i = 0; i < rounds; i++) {
+  const order = i % 2 === 0 ? sides : [...sides].reverse();
+  for (const s of order) s.cpu.push(await run(s.t));
+  console.log(`round ${i + 1}: ${sides.map((s) => `${s.name} ${s.cpu.at(-1)!.toFixed(1)}`).join(" | ")} µs/req`);
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const [a, b] = sides as [(typeof sides)[0], (typeof sides)[0]];
+console.log(`median CPU µs/req: ${a.name} ${median(a.cpu).toFixed(1)}, ${b.name} ${median(b.cpu).toFixed(1)}; median paired B − A ${median(b.cpu.map((x, i) => x - a.cpu[i]!)).toFixed(1)} µs`);
+for (const s of sides) await s.stop();
+execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", join(OUT, "ab-base")]);
+await up.stop();
+process.exit(0);

@@ -1,0 +1,115 @@
+/**
+ * Tollgate's own work per request without the network: the chat route called in this process
+ * (key, limits, hold, upstream call, meter, settlement with its journal, write-behind and log
+ * line) against an upstream answered in memory, beside the metering floor's handler
+ * (bench/json-proxy.ts with signal, timer and headers) under the same stub, in interleaved
+ * rounds. Their difference is what the gateway adds; the sockets, which both would pay alike,
+ * are left out, so a change of a microsecond shows through a noisy machine.
+ * Usage: bun bench/hot-path.ts [--rounds=9] [--requests=20000] [--concurrency=50] [--only=floor|tollgate] > /dev/null
+ * (--only runs one side, e.g. to read its collector log with BUN_JSC_logGC=1; --config='{"log_format":"off"}'
+ * merges settings into the gateway's configuration)
+ * (the figures go to stderr; stdout carries the gateway's log lines, as in production).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../src/config/load";
+import { chatRoute } from "../src/gateway/route";
+import { buildRuntime, startServer } from "../src/runtime/server";
+import { ADMIN_TOKEN, BODY, freePort, jsonHeaders, provision, tollgateConfig } from "./targets";
+
+const arg = (n: string, d: string) => Number(process.argv.find((a) => a.startsWith(`--${n}=`))?.split("=")[1] ?? d);
+const rounds = arg("rounds", "9");
+const requests = arg("requests", "20000");
+const concurrency = arg("concurrency", "50");
+
+// What bench/upstream.c answers, byte for byte.
+const words = Array.from({ length: 20 }, (_, i) => (i ? " word" : "word")).join("");
+const ANSWER = JSON.stringify({
+  id: "chatcmpl-bench", object: "chat.completion", created: 1735689600, model: "bench-model",
+  choices: [{ index: 0, message: { role: "assistant", content: words, refusal: null }, logprobs: null, finish_reason: "stop" }],
+  usage: { prompt_tokens: 24, completion_tokens: 20, total_tokens: 44, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
+  system_fingerprint: "fp_bench",
+});
+const UPSTREAM_HEADERS = { "content-type": "application/json", "x-request-id": "upstream-bench" };
+const realFetch = globalThis.fetch;
+const stubFetch = async (_url: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  if (typeof init?.body !== "string") throw new Error("stub upstream: a string body was expected");
+  // Answered from the event loop, as a socket would be: timers (the write-behind, the log) run between answers.
+  await new Promise((resolve) => setImmediate(resolve));
+  return new Response(ANSWER, { headers: UPSTREAM_HEADERS });
+};
+
+const dir = mkdtempSync(join(tmpdir(), "tollgate-hot-"));
+// The upstream URL is this gateway's own listener: the connect check before the first call must find a port.
+const port = await freePort();
+const upstream = { url: `http://127.0.0.1:${port}`, port, pids: () => [], stop: async () => {} };
+const extra = JSON.parse(process.argv.find((a) => a.startsWith("--config="))?.slice("--config=".length) ?? "{}") as Record<string, unknown>;
+const config = loadConfig({ env: {}, overrides: { db_path: join(dir, "tollgate.db"), admin_token: ADMIN_TOKEN, ...tollgateConfig(upstream), ...extra } });
+const rt = buildRuntime(config, {});
+const srv = startServer(rt, { port, hostname: "127.0.0.1" });
+const { key } = await provision(upstream.url);
+const route = chatRoute(rt.deps);
+// As a client sends it: with its length (Bun then reads the body natively, as it does from a socket).
+const headers = { ...jsonHeaders(key), "content-length": String(Buffer.byteLength(BODY)) };
+
+const RATE_HEADERS = {
+  "x-ratelimit-limit-requests": "100000000", "x-ratelimit-remaining-requests": "99999999", "x-ratelimit-reset-requests": "1ms",
+  "x-ratelimit-limit-tokens": "10000000000", "x-ratelimit-remaining-tokens": "9999999999", "x-ratelimit-reset-tokens": "1ms",
+};
+let n = 0;
+/** bench/json-proxy.ts's handler with EXTRAS=1, non-streaming, on the same stub. */
+async function floor(req: Request): Promise<Response> {
+  const body = JSON.parse(await req.text()) as Record<string, unknown>;
+  const controller = new AbortController();
+  const onAbort = () => controller.abort();
+  req.signal.addEventListener("abort", onAbort, { once: true });
+  const timer = setTimeout(onAbort, 600_000);
+  const res = await globalThis.fetch("http://upstream/v1/chat/completions", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: req.headers.get("authorization") ?? "" },
+    body: JSON.stringify(body),
+    signal: controller.signal,
+  });
+  const json = JSON.parse(await res.text()) as { usage?: unknown };
+  clearTimeout(timer);
+  req.signal.removeEventListener("abort", onAbort);
+  return new Response(JSON.stringify(json), { status: res.status, headers: { "content-type": "application/json", "x-request-id": `req_${++n}`, ...RATE_HEADERS } });
+}
+const gateway = (req: Request) => route(req);
+
+async function measure(handler: (r: Request) => Promise<Response>): Promise<number> {
+  let left = requests;
+  const c0 = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (left-- > 0) {
+        const res = await handler(new Request("http://gateway/v1/chat/completions", { method: "POST", headers, body: BODY }));
+        if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
+        await res.text();
+      }
+    }),
+  );
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / requests;
+}
+
+globalThis.fetch = stubFetch as typeof fetch;
+const sides = { floor: [] as number[], tollgate: [] as number[] };
+await measure(floor);
+await measure(gateway);
+const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+for (let i = 0; i < rounds; i++) {
+  for (const side of i % 2 ? (["tollgate", "floor"] as const) : (["floor", "tollgate"] as const)) {
+    sides[side].push(only && only !== side ? 0 : await measure(side === "floor" ? floor : gateway));
+  }
+  console.error(`round ${i + 1}: floor ${sides.floor.at(-1)!.toFixed(1)} µs, tollgate ${sides.tollgate.at(-1)!.toFixed(1)} µs`);
+}
+globalThis.fetch = realFetch;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const own = median(sides.tollgate.map((t, i) => t - sides.floor[i]!));
+console.error(`median CPU per request: floor ${median(sides.floor).toFixed(1)} µs, tollgate ${median(sides.tollgate).toFixed(1)} µs; Tollgate's own work ${own.toFixed(1)} µs`);
+await srv.stop();
+rt.deps.store.close();
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);

@@ -49,18 +49,15 @@ export function createLog(format: LogFormat, write: (text: string) => void = (t)
 
 const OFF: Log = { enabled: false, request() {}, event() {}, flush() {} };
 
-// Field names and messages are the code's own identifiers and need no escaping; only string values do.
-const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
-
+/**
+ * One JSON line. The fields are serialised natively in one call (what JSON.stringify omits or
+ * writes as null, undefined and non-finite numbers, is what a line should omit or say): about
+ * half the time of building the line field by field. Time, level and message are the code's own
+ * and need no escaping.
+ */
 function jsonLine(time: string, level: string, msg: string, fields: LogFields): string {
-  let s = `{"time":"${time}","level":"${level}","msg":"${msg}"`;
-  for (const k in fields) {
-    const v = fields[k];
-    if (v === undefined) continue;
-    if (typeof v === "string") s += NEEDS_ESCAPE.test(v) ? `,"${k}":${JSON.stringify(v)}` : `,"${k}":"${v}"`;
-    else s += `,"${k}":${typeof v === "number" && !Number.isFinite(v) ? null : v}`;
-  }
-  return `${s}}\n`;
+  const rest = JSON.stringify(fields);
+  return `{"time":"${time}","level":"${level}","msg":"${msg}"${rest.length > 2 ? `,${rest.slice(1)}` : "}"}\n`;
 }
 
 function textLine(time: string, level: string, msg: string, fields: LogFields): string {

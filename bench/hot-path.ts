@@ -96,9 +96,9 @@ async function measure(handler: (r: Request) => Promise<Response>): Promise<numb
 
 globalThis.fetch = stubFetch as typeof fetch;
 const sides = { floor: [] as number[], tollgate: [] as number[] };
-await measure(floor);
-await measure(gateway);
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+if (only !== "tollgate") await measure(floor);
+if (only !== "floor") await measure(gateway);
 for (let i = 0; i < rounds; i++) {
   for (const side of i % 2 ? (["tollgate", "floor"] as const) : (["floor", "tollgate"] as const)) {
     sides[side].push(only && only !== side ? 0 : await measure(side === "floor" ? floor : gateway));

@@ -33,12 +33,21 @@ export function refuseLargeHeaders(request: Request): void {
  * Reads a request body: at most `limit` bytes (413 beyond, reading stops there) within `timeoutMs`
  * (408 after, the connection is given up): a slow or endless body cannot pin the gateway.
  */
-export async function readBody(request: Request, limit: number, timeoutMs: number): Promise<Uint8Array> {
-  refuseDeclaredOver(request, limit);
-  if (!request.body) return new Uint8Array(0);
+export function readBody(request: Request, limit: number, timeoutMs: number): Promise<Uint8Array> {
+  try {
+    refuseDeclaredOver(request, limit);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  if (!request.body) return Promise.resolve(new Uint8Array(0));
   // A declared length within the limit: Bun reads exactly that much, natively.
   if (request.headers.has("content-length")) return within(request.bytes(), timeoutMs);
-  const reader = request.body.getReader();
+  return readChunks(request.body, limit, timeoutMs);
+}
+
+/** A body of undeclared length, chunk by chunk, counting the bytes as they come. */
+async function readChunks(body: ReadableStream<Uint8Array>, limit: number, timeoutMs: number): Promise<Uint8Array> {
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -67,18 +76,21 @@ export async function readBody(request: Request, limit: number, timeoutMs: numbe
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
-async function within(bytes: Promise<Uint8Array>, timeoutMs: number): Promise<Uint8Array> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), timeoutMs)));
-  try {
-    const r = await Promise.race([bytes, late]);
-    if (r === "late") throw bodyTimeout(timeoutMs);
-    return r;
-  } catch (e) {
-    throw e instanceof ApiError ? e : errors.badRequest("The request body could not be read.");
-  } finally {
-    clearTimeout(timer);
-  }
+/** The bytes, or a 408 once `timeoutMs` has passed (one promise and one timer: this is every request's path). */
+function within(bytes: Promise<Uint8Array>, timeoutMs: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(bodyTimeout(timeoutMs)), timeoutMs);
+    bytes.then(
+      (b) => {
+        clearTimeout(timer);
+        resolve(b);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e instanceof ApiError ? e : errors.badRequest("The request body could not be read."));
+      },
+    );
+  });
 }
 
 /** The connection is closed after it: what is left of the body is not waited for. */

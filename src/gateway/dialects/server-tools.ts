@@ -14,9 +14,11 @@ const REQUEST_TOOLS: Record<string, Tool> = {
   image_generation: "image_generation",
 };
 
+const NONE: readonly Tool[] = Object.freeze([]);
+
 /** The server-side tools a request enables (function tools are the client's own and cost nothing extra). */
-export function serverTools(tools: unknown): Tool[] {
-  if (!Array.isArray(tools)) return [];
+export function serverTools(tools: unknown): readonly Tool[] {
+  if (!Array.isArray(tools) || tools.length === 0) return NONE;
   const out = new Set<Tool>();
   for (const t of tools) {
     const type = (t as { type?: unknown } | null)?.type;

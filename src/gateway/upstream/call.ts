@@ -45,8 +45,9 @@ class Caller {
   private readonly list: Candidate[];
   private readonly deadline: number;
   private readonly budgetEnd: number;
-  private readonly refusedKeys = new Set<Target>();
-  private readonly missingDeployments = new Set<Deployment>();
+  // Made on the first failure that needs them: most requests never fail.
+  private refusedKeys: Set<Target> | null = null;
+  private missingDeployments: Set<Deployment> | null = null;
   private last: { failure: Failure; target: Target } | null = null;
   private pos = 0;
   private attempts = 0;
@@ -99,8 +100,8 @@ class Caller {
   private failed(failure: Failure, pick: Candidate): void {
     this.last = { failure, target: pick.target };
     if (failure.action === "fatal" || failure.action === "stop") throw failure.error;
-    if (failure.action === "next_key") this.refusedKeys.add(pick.target);
-    if (failure.action === "next_deployment") this.missingDeployments.add(pick.deployment);
+    if (failure.action === "next_key") (this.refusedKeys ??= new Set()).add(pick.target);
+    if (failure.action === "next_deployment") (this.missingDeployments ??= new Set()).add(pick.deployment);
   }
 
   /** retry-after speaks about the key that sent it; another key or deployment need not wait. */
@@ -115,7 +116,7 @@ class Caller {
     const list = this.list;
     for (let i = 0; i < list.length; i++) {
       const c = list[(this.pos + i) % list.length]!;
-      if (!this.refusedKeys.has(c.target) && !this.missingDeployments.has(c.deployment) && c.target.breaker.allows()) {
+      if (!this.refusedKeys?.has(c.target) && !this.missingDeployments?.has(c.deployment) && c.target.breaker.allows()) {
         this.pos = (this.pos + i + 1) % list.length;
         return c;
       }

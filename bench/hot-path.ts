@@ -5,7 +5,7 @@
  * (bench/json-proxy.ts with signal, timer and headers) under the same stub, in interleaved
  * rounds. Their difference is what the gateway adds; the sockets, which both would pay alike,
  * are left out, so a change of a microsecond shows through a noisy machine.
- * Usage: bun bench/hot-path.ts [--rounds=9] [--requests=20000] [--concurrency=50] [--only=floor|tollgate] > /dev/null
+ * Usage: bun bench/hot-path.ts [--stream] [--rounds=9] [--requests=20000] [--concurrency=50] [--only=floor|tollgate] > /dev/null
  * (--only runs one side, e.g. to read its collector log with BUN_JSC_logGC=1; --config='{"log_format":"off"}'
  * merges settings into the gateway's configuration)
  * (the figures go to stderr; stdout carries the gateway's log lines, as in production).
@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { loadConfig } from "../src/config/load";
 import { chatRoute } from "../src/gateway/route";
 import { buildRuntime, startServer } from "../src/runtime/server";
-import { ADMIN_TOKEN, BODY, freePort, jsonHeaders, provision, tollgateConfig } from "./targets";
+import { ADMIN_TOKEN, BODY, freePort, jsonHeaders, provision, STREAM_BODY, tollgateConfig } from "./targets";
 
 const arg = (n: string, d: string) => Number(process.argv.find((a) => a.startsWith(`--${n}=`))?.split("=")[1] ?? d);
 const rounds = arg("rounds", "9");
@@ -32,11 +32,35 @@ const ANSWER = JSON.stringify({
   system_fingerprint: "fp_bench",
 });
 const UPSTREAM_HEADERS = { "content-type": "application/json", "x-request-id": "upstream-bench" };
+const chunk = (delta: string, finish: string) =>
+  `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1735689600,"model":"bench-model","choices":[{"index":0,"delta":${delta},"logprobs":null,"finish_reason":${finish}}]}\n\n`;
+// The 24 events of bench/upstream.c's stream (role, 20 words, finish, usage, [DONE]), each its own chunk.
+const EVENTS = [
+  chunk('{"role":"assistant","content":""}', "null"),
+  ...Array.from({ length: 20 }, (_, i) => chunk(i ? '{"content":" word"}' : '{"content":"word"}', "null")),
+  chunk("{}", '"stop"'),
+  `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1735689600,"model":"bench-model","choices":[],"usage":${JSON.stringify(JSON.parse(ANSWER).usage)}}\n\n`,
+  "data: [DONE]\n\n",
+].map((e) => new TextEncoder().encode(e));
+const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": "upstream-bench" };
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+/** An SSE body whose events arrive one per event-loop turn, as separate writes of a socket would. */
+const sse = () => {
+  let i = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      await tick();
+      if (i < EVENTS.length) ctrl.enqueue(EVENTS[i++]!);
+      else ctrl.close();
+    },
+  }, { highWaterMark: 0 });
+};
 const realFetch = globalThis.fetch;
 const stubFetch = async (_url: string | URL | Request, init?: RequestInit): Promise<Response> => {
   if (typeof init?.body !== "string") throw new Error("stub upstream: a string body was expected");
   // Answered from the event loop, as a socket would be: timers (the write-behind, the log) run between answers.
-  await new Promise((resolve) => setImmediate(resolve));
+  await tick();
+  if (init.body.includes('"stream":true')) return new Response(sse(), { headers: SSE_HEADERS });
   return new Response(ANSWER, { headers: UPSTREAM_HEADERS });
 };
 
@@ -51,14 +75,16 @@ const srv = startServer(rt, { port, hostname: "127.0.0.1" });
 const { key } = await provision(upstream.url);
 const route = chatRoute(rt.deps);
 // As a client sends it: with its length (Bun then reads the body natively, as it does from a socket).
-const headers = { ...jsonHeaders(key), "content-length": String(Buffer.byteLength(BODY)) };
+const streaming = process.argv.includes("--stream");
+const body = streaming ? STREAM_BODY : BODY;
+const headers = { ...jsonHeaders(key), "content-length": String(Buffer.byteLength(body)) };
 
 const RATE_HEADERS = {
   "x-ratelimit-limit-requests": "100000000", "x-ratelimit-remaining-requests": "99999999", "x-ratelimit-reset-requests": "1ms",
   "x-ratelimit-limit-tokens": "10000000000", "x-ratelimit-remaining-tokens": "9999999999", "x-ratelimit-reset-tokens": "1ms",
 };
 let n = 0;
-/** bench/json-proxy.ts's handler with EXTRAS=1, non-streaming, on the same stub. */
+/** bench/json-proxy.ts's handler with EXTRAS=1, on the same stub. */
 async function floor(req: Request): Promise<Response> {
   const body = JSON.parse(await req.text()) as Record<string, unknown>;
   const controller = new AbortController();
@@ -71,10 +97,45 @@ async function floor(req: Request): Promise<Response> {
     body: JSON.stringify(body),
     signal: controller.signal,
   });
+  const stream = body.stream === true;
+  const headers: Record<string, string> = { "content-type": stream ? "text/event-stream" : "application/json", "x-request-id": `req_${++n}`, ...RATE_HEADERS };
+  const done = () => {
+    clearTimeout(timer);
+    req.signal.removeEventListener("abort", onAbort);
+  };
+  if (stream) return new Response(tapped(res.body!, done), { status: res.status, headers });
   const json = JSON.parse(await res.text()) as { usage?: unknown };
-  clearTimeout(timer);
-  req.signal.removeEventListener("abort", onAbort);
-  return new Response(JSON.stringify(json), { status: res.status, headers: { "content-type": "application/json", "x-request-id": `req_${++n}`, ...RATE_HEADERS } });
+  done();
+  return new Response(JSON.stringify(json), { status: res.status, headers });
+}
+
+/** json-proxy.ts's tap: forwards the chunks unchanged after parsing every SSE event in them. */
+function tapped(upstreamBody: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
+  const reader = upstreamBody.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  let usage: unknown = null;
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      const r = await reader.read();
+      if (r.done) {
+        done();
+        if (usage === null) throw new Error("stream without usage");
+        return ctrl.close();
+      }
+      buffered += decoder.decode(r.value, { stream: true });
+      for (let i = buffered.indexOf("\n\n"); i >= 0; i = buffered.indexOf("\n\n")) {
+        const evt = buffered.slice(0, i);
+        buffered = buffered.slice(i + 2);
+        if (evt.startsWith("data: ") && evt !== "data: [DONE]") {
+          const chunk = JSON.parse(evt.slice(6)) as { usage?: unknown };
+          if (chunk.usage) usage = chunk.usage;
+        }
+      }
+      ctrl.enqueue(r.value);
+    },
+    cancel: () => reader.cancel(),
+  });
 }
 const gateway = (req: Request) => route(req);
 
@@ -84,7 +145,7 @@ async function measure(handler: (r: Request) => Promise<Response>): Promise<numb
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (left-- > 0) {
-        const res = await handler(new Request("http://gateway/v1/chat/completions", { method: "POST", headers, body: BODY }));
+        const res = await handler(new Request("http://gateway/v1/chat/completions", { method: "POST", headers, body }));
         if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
         await res.text();
       }

@@ -21,9 +21,19 @@ export interface Results {
   cold: { tollgate: number[]; bare: number[] };
   /** Shares of Tollgate's JavaScript-thread CPU samples by area (bench/profile.ts). */
   profile: { area: string; share: number }[];
+  /** bench/hot-path.ts: CPU per request in process, without sockets, floor handler against the route (absent in older results). */
+  inProcess?: { ns: InProcess | null; st: InProcess | null };
   binaryBytes: number;
   charged: { requestsBilledMicros: number };
   durationSeconds: number;
+}
+
+export interface InProcess {
+  floor: number;
+  tollgate: number;
+  own: number;
+  rounds: number;
+  requests: number;
 }
 
 type Row = Record<string, number>;
@@ -209,6 +219,7 @@ ${r.profile.length ? `Bun's CPU profiler on the gateway run from source (same co
 |---|---|
 ${r.profile.slice(0, 20).map((p) => `| ${p.area} | ${(p.share * 100).toFixed(1)} % |`).join("\n")}
 | everything else | ${(r.profile.slice(20).reduce((a, p) => a + p.share, 0) * 100).toFixed(1)} % |` : "(not measured: see the notes below)"}
+${inProcessText(r.inProcess)}
 
 ## Memory (RSS, MiB)
 
@@ -294,4 +305,19 @@ export function renderSvg(r: Results, s: Summary): string {
   out.push(`<text x="${W - 8}" y="${H - 4}" text-anchor="end" fill="#888" font-size="10">${esc(`${r.date.slice(0, 10)} · medians of ${r.settings.rounds} rounds · bun run bench${r.settings.quick ? ":quick" : ""}`)}</text>`);
   out.push("</svg>");
   return out.join("\n");
+}
+
+/** The in-process measure (bench/hot-path.ts): the same work without sockets, so that its noise is far smaller. */
+function inProcessText(ip: Results["inProcess"]): string {
+  if (!ip || (!ip.ns && !ip.st)) return "";
+  const row = (label: string, m: InProcess | null) => (m ? `| ${label} | ${m.floor.toFixed(1)} | ${m.tollgate.toFixed(1)} | **${m.own.toFixed(1)}** |` : `| ${label} | – | – | – |`);
+  const m = ip.ns ?? ip.st!;
+  return `
+In process, without sockets (\`bun bench/hot-path.ts [--stream]\`, pinned like the gateway, median of ${m.rounds} interleaved rounds of ${m.requests.toLocaleString("en-US")} requests at concurrency 50): the chat route called directly, with every feature on and an upstream answered in memory, beside the metering floor's handler (with signal, timer, headers) on the same stub. What both would pay for sockets and Bun's HTTP client is left out, so the difference is the gateway's own JavaScript and SQLite work, measured with far less noise than the throughput runs above.
+
+| CPU µs per request | floor + extras | Tollgate | Tollgate's own work |
+|---|---|---|---|
+${row("non-streaming", ip.ns)}
+${row("streaming (24 events)", ip.st)}
+`;
 }

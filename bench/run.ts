@@ -4,7 +4,7 @@
  */
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { computeSummary, renderMarkdown, renderSvg, type Results, type RoundData } from "./report";
+import { computeSummary, renderMarkdown, renderSvg, type InProcess, type Results, type RoundData } from "./report";
 import { HAS_TASKSET, killAll, rssMiB } from "./proc";
 import { coldStart, latencyAtRate, latencyC1, soak, throughput, ttft, type Env, type Settings } from "./scenarios";
 import {
@@ -171,6 +171,9 @@ async function main() {
     tools.notes.push(`the CPU profile could not be taken: ${(e as Error).message}`);
   }
 
+  log(`in-process measure of the gateway's own work ${elapsed()}`);
+  const inProcess = { ns: await hotPath(S, settings.quick, false, tools.notes), st: await hotPath(S, settings.quick, true, tools.notes) };
+
   log(`streaming soak of Tollgate for ${settings.soakSeconds}s ...`);
   let soakResult: Results["soak"];
   try {
@@ -214,6 +217,7 @@ async function main() {
     soak: soakResult,
     cold,
     profile,
+    inProcess,
     binaryBytes: statSync(binary).size,
     charged: { requestsBilledMicros: balanceBefore - balanceAfter },
     durationSeconds: (Date.now() - started) / 1000,
@@ -250,3 +254,14 @@ await (args.has("--render") ? render() : main()).catch((e) => {
   process.exit(1);
 });
 process.exit(0);
+
+/** bench/hot-path.ts on the server's CPU: the gateway's own work without sockets (null if it failed; noted). */
+async function hotPath(cpu: string, quick: boolean, stream: boolean, notes: string[]): Promise<InProcess | null> {
+  const args = [join(ROOT, "bench/hot-path.ts"), `--rounds=${quick ? 3 : 7}`, `--requests=${quick ? 3000 : stream ? 8000 : 20000}`, ...(stream ? ["--stream"] : [])];
+  const p = Bun.spawn(HAS_TASKSET ? ["taskset", "-c", cpu, "bun", ...args] : ["bun", ...args], { stdout: "ignore", stderr: "pipe" });
+  const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+  const m = /HOTPATH (\{.*\})/.exec(err);
+  if (code === 0 && m) return JSON.parse(m[1]!) as InProcess;
+  notes.push(`bench/hot-path.ts${stream ? " --stream" : ""} failed (exit ${code}): ${err.trim().split("\n").slice(-2).join(" ")}`);
+  return null;
+}

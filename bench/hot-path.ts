@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { loadConfig } from "../src/config/load";
 import { chatRoute } from "../src/gateway/route";
 import { buildRuntime, startServer } from "../src/runtime/server";
+import { meteringFloor } from "./json-floor";
 import { ADMIN_TOKEN, BODY, freePort, jsonHeaders, provision, STREAM_BODY, tollgateConfig } from "./targets";
 
 const arg = (n: string, d: string) => Number(process.argv.find((a) => a.startsWith(`--${n}=`))?.split("=")[1] ?? d);
@@ -79,64 +80,8 @@ const streaming = process.argv.includes("--stream");
 const body = streaming ? STREAM_BODY : BODY;
 const headers = { ...jsonHeaders(key), "content-length": String(Buffer.byteLength(body)) };
 
-const RATE_HEADERS = {
-  "x-ratelimit-limit-requests": "100000000", "x-ratelimit-remaining-requests": "99999999", "x-ratelimit-reset-requests": "1ms",
-  "x-ratelimit-limit-tokens": "10000000000", "x-ratelimit-remaining-tokens": "9999999999", "x-ratelimit-reset-tokens": "1ms",
-};
-let n = 0;
-/** bench/json-proxy.ts's handler with EXTRAS=1, on the same stub. */
-async function floor(req: Request): Promise<Response> {
-  const body = JSON.parse(await req.text()) as Record<string, unknown>;
-  const controller = new AbortController();
-  const onAbort = () => controller.abort();
-  req.signal.addEventListener("abort", onAbort, { once: true });
-  const timer = setTimeout(onAbort, 600_000);
-  const res = await globalThis.fetch("http://upstream/v1/chat/completions", {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: req.headers.get("authorization") ?? "" },
-    body: JSON.stringify(body),
-    signal: controller.signal,
-  });
-  const stream = body.stream === true;
-  const headers: Record<string, string> = { "content-type": stream ? "text/event-stream" : "application/json", "x-request-id": `req_${++n}`, ...RATE_HEADERS };
-  const done = () => {
-    clearTimeout(timer);
-    req.signal.removeEventListener("abort", onAbort);
-  };
-  if (stream) return new Response(tapped(res.body!, done), { status: res.status, headers });
-  const json = JSON.parse(await res.text()) as { usage?: unknown };
-  done();
-  return new Response(JSON.stringify(json), { status: res.status, headers });
-}
-
-/** json-proxy.ts's tap: forwards the chunks unchanged after parsing every SSE event in them. */
-function tapped(upstreamBody: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
-  const reader = upstreamBody.getReader();
-  const decoder = new TextDecoder();
-  let buffered = "";
-  let usage: unknown = null;
-  return new ReadableStream<Uint8Array>({
-    async pull(ctrl) {
-      const r = await reader.read();
-      if (r.done) {
-        done();
-        if (usage === null) throw new Error("stream without usage");
-        return ctrl.close();
-      }
-      buffered += decoder.decode(r.value, { stream: true });
-      for (let i = buffered.indexOf("\n\n"); i >= 0; i = buffered.indexOf("\n\n")) {
-        const evt = buffered.slice(0, i);
-        buffered = buffered.slice(i + 2);
-        if (evt.startsWith("data: ") && evt !== "data: [DONE]") {
-          const chunk = JSON.parse(evt.slice(6)) as { usage?: unknown };
-          if (chunk.usage) usage = chunk.usage;
-        }
-      }
-      ctrl.enqueue(r.value);
-    },
-    cancel: () => reader.cancel(),
-  });
-}
+// bench/json-proxy.ts's handler with EXTRAS=1, on the same stub (it calls the global fetch).
+const floor = meteringFloor("http://upstream", true);
 const gateway = (req: Request) => route(req);
 
 async function measure(handler: (r: Request) => Promise<Response>): Promise<number> {

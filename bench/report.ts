@@ -2,6 +2,8 @@
 import { median, type TtftResult, type WrkResult } from "./load";
 import type { Settings, Soak, Throughput } from "./scenarios";
 import type { TargetId } from "./targets";
+import { inProcessText, type InProcess } from "./report-in-process";
+export type { InProcess } from "./report-in-process";
 
 export type RoundData = Partial<Record<TargetId, { ns?: Throughput; st?: Throughput; c1?: WrkResult; rate?: WrkResult; ttft?: TtftResult }>>;
 
@@ -28,13 +30,6 @@ export interface Results {
   durationSeconds: number;
 }
 
-export interface InProcess {
-  floor: number;
-  tollgate: number;
-  own: number;
-  rounds: number;
-  requests: number;
-}
 
 type Row = Record<string, number>;
 export interface Check {
@@ -305,19 +300,4 @@ export function renderSvg(r: Results, s: Summary): string {
   out.push(`<text x="${W - 8}" y="${H - 4}" text-anchor="end" fill="#888" font-size="10">${esc(`${r.date.slice(0, 10)} · medians of ${r.settings.rounds} rounds · bun run bench${r.settings.quick ? ":quick" : ""}`)}</text>`);
   out.push("</svg>");
   return out.join("\n");
-}
-
-/** The in-process measure (bench/hot-path.ts): the same work without sockets, so that its noise is far smaller. */
-function inProcessText(ip: Results["inProcess"]): string {
-  if (!ip || (!ip.ns && !ip.st)) return "";
-  const row = (label: string, m: InProcess | null) => (m ? `| ${label} | ${m.floor.toFixed(1)} | ${m.tollgate.toFixed(1)} | **${m.own.toFixed(1)}** |` : `| ${label} | – | – | – |`);
-  const m = ip.ns ?? ip.st!;
-  return `
-In process, without sockets (\`bun bench/hot-path.ts [--stream]\`, pinned like the gateway, median of ${m.rounds} interleaved rounds of ${m.requests.toLocaleString("en-US")} requests at concurrency 50): the chat route called directly, with every feature on and an upstream answered in memory, beside the metering floor's handler (with signal, timer, headers) on the same stub. What both would pay for sockets and Bun's HTTP client is left out, so the difference is the gateway's own JavaScript and SQLite work, measured with far less noise than the throughput runs above.
-
-| CPU µs per request | floor + extras | Tollgate | Tollgate's own work |
-|---|---|---|---|
-${row("non-streaming", ip.ns)}
-${row("streaming (24 events)", ip.st)}
-`;
 }

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { wrk } from "./load";
-import { cpuSeconds, killAll } from "./proc";
+import { cpuSeconds, envFlags, killAll } from "./proc";
 import { BODY, jsonHeaders, prepareTollgate, provision, startTollgate, startUpstream, STREAM_BODY, type Target } from "./targets";
 import { ensureTools } from "./tools";
 
@@ -22,12 +22,7 @@ const rounds = Number(arg("rounds", "10"));
 const seconds = Number(arg("seconds", "2"));
 const connections = Number(arg("connections", "50"));
 const body = process.argv.includes("--stream") ? STREAM_BODY : BODY;
-const envB = Object.fromEntries(
-  process.argv.filter((a) => a.startsWith("--env-b=")).map((a) => {
-    const kv = a.slice("--env-b=".length);
-    return [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)];
-  }),
-);
+const envB = envFlags(process.argv, "env-b");
 process.on("exit", killAll);
 
 /** The base revision's tree, checked out beside bench/out, sharing the working tree's node_modules. */

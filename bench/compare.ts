@@ -8,7 +8,7 @@
  */
 import { join, resolve } from "node:path";
 import { wrk } from "./load";
-import { cpuSeconds, killAll } from "./proc";
+import { cpuSeconds, envFlags, killAll } from "./proc";
 import { BODY, jsonHeaders, prepareTollgate, provision, startBare, startJsonFloor, startTollgate, startUpstream, STREAM_BODY, type Target } from "./targets";
 import { ensureTools } from "./tools";
 
@@ -19,14 +19,7 @@ const rounds = Number(arg("rounds", "3"));
 const seconds = Number(arg("seconds", "3"));
 const stream = process.argv.includes("--stream");
 const connections = Number(arg("connections", "50"));
-const gatewayEnv = Object.fromEntries(
-  process.argv.filter((a) => a.startsWith("--env=")).map((a) => {
-    const kv = a.slice("--env=".length);
-    const eq = kv.indexOf("=");
-    if (eq <= 0) throw new Error(`--env wants NAME=value: ${a}`);
-    return [kv.slice(0, eq), kv.slice(eq + 1)];
-  }),
-);
+const gatewayEnv = envFlags(process.argv, "env");
 process.on("exit", killAll);
 
 const tools = ensureTools(ROOT, OUT, console.log);

@@ -166,3 +166,16 @@ export async function withRssPeak<T>(pids: () => number[], everyMs: number, work
     clearInterval(timer);
   }
 }
+
+/** The NAME=value pairs of the repeated command-line flag `--<flag>=NAME=value`, as an environment. */
+export function envFlags(argv: readonly string[], flag: string): Record<string, string> {
+  const prefix = `--${flag}=`;
+  return Object.fromEntries(
+    argv.filter((a) => a.startsWith(prefix)).map((a) => {
+      const kv = a.slice(prefix.length);
+      const eq = kv.indexOf("=");
+      if (eq <= 0) throw new Error(`${prefix} wants NAME=value: ${a}`);
+      return [kv.slice(0, eq), kv.slice(eq + 1)];
+    }),
+  );
+}

@@ -8,14 +8,17 @@ const HZ = 100;
 
 const children = new Set<Subprocess>();
 
-/** Runs `cmd` pinned to `cpu` (taskset execs it, so the pid is the program's own). */
-export function spawnPinned(cmd: string[], opts: { cpu: string; env?: Record<string, string>; cwd?: string; log?: string }): Subprocess {
+/**
+ * Runs `cmd` pinned to `cpu` (taskset execs it, so the pid is the program's own). Stdout is a pipe
+ * for waitForLine, or dropped (`quietStdout`) for a program that writes much there and is not read.
+ */
+export function spawnPinned(cmd: string[], opts: { cpu: string; env?: Record<string, string>; cwd?: string; log?: string; quietStdout?: boolean }): Subprocess {
   const argv = HAS_TASKSET ? ["taskset", "-c", opts.cpu, ...cmd] : cmd;
   const p = Bun.spawn(argv, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdin: "ignore",
-    stdout: "pipe",
+    stdout: opts.quietStdout ? "ignore" : "pipe",
     stderr: opts.log ? Bun.file(opts.log) : "ignore",
   });
   children.add(p);

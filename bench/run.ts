@@ -2,10 +2,10 @@
  * Benchmark harness: `bun run bench` (full, writes BENCHMARKS.md and bench/results.svg) or
  * `bun run bench:quick` (smoke, writes bench/out/). Method: docs/benchmarks.md and BENCHMARKS.md.
  */
-import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { computeSummary, renderMarkdown, renderSvg, type InProcess, type Results, type RoundData } from "./report";
-import { HAS_TASKSET, killAll, rssMiB } from "./proc";
+import { HAS_TASKSET, killAll, rssMiB, spawnPinned } from "./proc";
 import { coldStart, latencyAtRate, latencyC1, soak, throughput, ttft, type Env, type Settings } from "./scenarios";
 import {
   accountBalance, directTarget, freePort, prepareTollgate, jsonHeaders, provision, smokeCheck, startBare, startJsonFloor, startNginx, startPortkey, startTollgate, startUpstream,
@@ -258,8 +258,10 @@ process.exit(0);
 /** bench/hot-path.ts on the server's CPU: the gateway's own work without sockets (null if it failed; noted). */
 async function hotPath(cpu: string, quick: boolean, stream: boolean, notes: string[]): Promise<InProcess | null> {
   const args = [join(ROOT, "bench/hot-path.ts"), `--rounds=${quick ? 3 : 7}`, `--requests=${quick ? 3000 : stream ? 8000 : 20000}`, ...(stream ? ["--stream"] : [])];
-  const p = Bun.spawn(HAS_TASKSET ? ["taskset", "-c", cpu, "bun", ...args] : ["bun", ...args], { stdout: "ignore", stderr: "pipe" });
-  const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+  // Its stdout is the gateway's log lines, dropped; its figures end its stderr.
+  const log = join(OUT, `hot-path${stream ? "-stream" : ""}.log`);
+  const code = await spawnPinned(["bun", ...args], { cpu, log, quietStdout: true }).exited;
+  const err = readFileSync(log, "utf8");
   const m = /HOTPATH (\{.*\})/.exec(err);
   if (code === 0 && m) return JSON.parse(m[1]!) as InProcess;
   notes.push(`bench/hot-path.ts${stream ? " --stream" : ""} failed (exit ${code}): ${err.trim().split("\n").slice(-2).join(" ")}`);

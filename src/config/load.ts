@@ -144,7 +144,8 @@ function gather(opts: LoadOptions, env: Record<string, string | undefined>): Rec
 }
 
 function parse(raw: Record<string, unknown>): Parsed {
-  const parsed = ConfigSchema.safeParse(raw);
+  // Parsed once: compiling zod's fast path for this large schema would cost more than it saves.
+  const parsed = ConfigSchema.safeParse(raw, { jitless: true });
   if (parsed.success) return parsed.data;
   // A misspelt key explains the rest (its setting missing or defaulted): report it first.
   const issues = parsed.error.issues;

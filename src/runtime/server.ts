@@ -42,7 +42,6 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     routes: metered,
     fetch: appHandler(deps),
   });
-  rollUpInBackground(deps);
   void deps.alerts?.notifier.resume();
   const timers = [...startJobs(deps), ...sharedJobs(runtime)];
   let stopped: Promise<void> | undefined;
@@ -159,6 +158,8 @@ function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
         console.error("rate-limit snapshot failed (retried at the next one):", e);
       }
     }, deps.config.ratelimit_snapshot_seconds * 1000),
+    // The first roll-up waits a minute, so that a start (and its first requests) never waits for it.
+    setTimeout(() => rollUpInBackground(deps), 60_000),
     setInterval(() => rollUpInBackground(deps), 3_600_000),
     // Deferred results nobody fetched: charged when ready, released when the upstream forgot them.
     setInterval(() => void settleDeferred(deps), 60_000),

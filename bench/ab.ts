@@ -1,7 +1,8 @@
 /**
  * A/B while optimising: Tollgate at a base revision against the working tree, both run from
  * source, in interleaved rounds (A, B, B, A, ...) so that a noisy machine weighs on both alike.
- * Prints each side's median CPU per request and the median of the paired differences. A change
+ * Prints each side's median CPU per request and p99 latency, and the median of the paired
+ * differences (at --connections=1 the p99 shows the event loop's stalls). A change
  * of a few microseconds needs many short rounds: the pairs, not the absolute figures, count.
  * Usage: bun bench/ab.ts [--base=HEAD] [--rounds=10] [--seconds=2] [--stream] [--connections=50] [--env-b=NAME=value]
  * (--env-b sets an environment variable of B only: a setting measured against the same code.)
@@ -37,28 +38,33 @@ function checkout(rev: string): string {
 
 const tools = ensureTools(ROOT, OUT, console.log);
 const up = await startUpstream(ROOT, tools.upstreamBin, "1", join(OUT, "ab-upstream.log"));
-const sides: { name: string; t: Target; stop: () => Promise<void>; cpu: number[] }[] = [];
+const sides: { name: string; t: Target; stop: () => Promise<void>; cpu: number[]; p99: number[] }[] = [];
 for (const [name, dir] of [[`A ${base}`, checkout(base)], ["B working tree", ROOT]] as const) {
   const setup = prepareTollgate(join(OUT, `ab-${sides.length}`), up);
   const { target, proc } = await startTollgate(["bun", join(dir, "src/index.ts")], setup, "0", join(OUT, `ab-${sides.length}.log`), sides.length ? envB : {});
   target.headers = jsonHeaders((await provision(target.url)).key);
-  sides.push({ name, t: target, stop: async () => void (proc.kill("SIGINT"), await proc.exited), cpu: [] });
+  sides.push({ name, t: target, stop: async () => void (proc.kill("SIGINT"), await proc.exited), cpu: [], p99: [] });
 }
 const run = async (t: Target) => {
   const c0 = cpuSeconds(t.pids());
   const r = await wrk(tools.wrk!, OUT, t, { body, connections, seconds, cpu: "1" });
   if (r.errors) throw new Error(`${r.errors} errors against ${t.label}`);
-  return ((cpuSeconds(t.pids()) - c0) * 1e6) / r.requests;
+  return { cpu: ((cpuSeconds(t.pids()) - c0) * 1e6) / r.requests, p99: r.p99 };
 };
 for (const s of sides) await run(s.t); // warm-up
 for (let i = 0; i < rounds; i++) {
   const order = i % 2 === 0 ? sides : [...sides].reverse();
-  for (const s of order) s.cpu.push(await run(s.t));
-  console.log(`round ${i + 1}: ${sides.map((s) => `${s.name} ${s.cpu.at(-1)!.toFixed(1)}`).join(" | ")} µs/req`);
+  for (const s of order) {
+    const r = await run(s.t);
+    s.cpu.push(r.cpu);
+    s.p99.push(r.p99);
+  }
+  console.log(`round ${i + 1}: ${sides.map((s) => `${s.name} ${s.cpu.at(-1)!.toFixed(1)} µs/req, p99 ${s.p99.at(-1)} µs`).join(" | ")}`);
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const [a, b] = sides as [(typeof sides)[0], (typeof sides)[0]];
 console.log(`median CPU µs/req: ${a.name} ${median(a.cpu).toFixed(1)}, ${b.name} ${median(b.cpu).toFixed(1)}; median paired B − A ${median(b.cpu.map((x, i) => x - a.cpu[i]!)).toFixed(1)} µs`);
+console.log(`median p99 µs: ${a.name} ${median(a.p99)}, ${b.name} ${median(b.p99)}; median paired B / A ${median(b.p99.map((x, i) => x / a.p99[i]!)).toFixed(2)}×`);
 for (const s of sides) await s.stop();
 execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", join(OUT, "ab-base")]);
 await up.stop();

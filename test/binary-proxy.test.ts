@@ -52,6 +52,12 @@ describe("compiled binary + official OpenAI SDK", () => {
     expect(before - (await gw.balance(accountId))).toBe(31 * 3 + (14 + 6) * 15);
   });
 
+  test("once it has written, the binary checkpoints SQLite's log on a thread of its own", async () => {
+    // The checkpoint thread is a second entrypoint of the build: missing, the gauge would stay 0.
+    const gauge = async () => /^tollgate_sqlite_checkpoint_thread 1$/m.test(await (await gw.admin("/metrics")).text());
+    expect(await until(gauge, 10_000)).toBe(true);
+  });
+
   test("a client abort closes the upstream connection", async () => {
     const abortedBefore = upstream.aborted;
     const ctrl = new AbortController();

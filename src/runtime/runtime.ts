@@ -97,6 +97,8 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   for (const d of store.readSync((q) => pendingDeferred(q))) {
     credits.reserve({ accountId: d.accountId, keyId: d.keyId, capKeyId: d.capKeyId, memberId: d.memberId, requestId: d.requestId, amount: d.holdMicros, live: true, restore: true });
   }
+  // Start-up's own writes are done: the first request's write starts the checkpoint thread.
+  store.checkpointOffThread();
   const deps = completeDeps({ config, store, credits, keys: new KeyAuthenticator(store, now), limiter, adminTokenHash: admin.hash, now, log });
   return { deps, journal, generatedAdminToken: admin.generated, migrated, recoveredHolds };
 }

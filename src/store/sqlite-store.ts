@@ -9,6 +9,7 @@ import { backfill } from "./backfill";
 import * as schema from "./schema";
 import type { Store, TxOptions } from "./store";
 import type { Tables } from "./tables";
+import { WalCheckpointer } from "./wal-checkpointer";
 import { driveSync, savepointSql, type Q, type Step, type Work } from "./work";
 
 export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
@@ -31,6 +32,7 @@ export class SqliteStore implements Store {
   private readonly q: Q;
   private readonly watch: ChangeWatch;
   private writeBehind: (() => void) | null = null;
+  private checkpointer: WalCheckpointer | null = null;
   private readonly statements = new Map<string, Statement>();
 
   constructor(readonly path: string) {
@@ -71,6 +73,22 @@ export class SqliteStore implements Store {
     this.writeBehind = apply;
   }
 
+  /**
+   * From the next write on, WAL checkpoints run on a thread of their own (wal-checkpointer.ts),
+   * not inside a commit on the event loop. The gateway turns it on once it has started.
+   */
+  checkpointOffThread(): void {
+    const file = this.file;
+    if (!file) return;
+    this.checkpointer ??= new WalCheckpointer(this.sqlite, file);
+    this.checkpointer.enable();
+  }
+
+  /** Whether a thread does the WAL checkpoints now. */
+  get checkpointsOffThread(): boolean {
+    return this.checkpointer?.running ?? false;
+  }
+
   /** Writes the journaled settlements now (outside a transaction only). */
   catchUp(): void {
     if (this.writeBehind && !this.sqlite.inTransaction) this.writeBehind();
@@ -88,12 +106,17 @@ export class SqliteStore implements Store {
       return this.sqlite.transaction(fn).immediate();
     } finally {
       this.sqlite.exec("PRAGMA synchronous = NORMAL");
+      this.checkpointer?.wrote();
     }
   }
 
   /** A fast (synchronous=NORMAL) immediate write transaction. Never pass async code. */
   write<T>(fn: () => T): T {
-    return this.sqlite.transaction(fn).immediate();
+    try {
+      return this.sqlite.transaction(fn).immediate();
+    } finally {
+      this.checkpointer?.wrote();
+    }
   }
 
   /** See ChangeWatch: moves whenever the database may have changed. */
@@ -161,6 +184,7 @@ export class SqliteStore implements Store {
   };
 
   close(): void {
+    this.checkpointer?.close();
     this.sqlite.close();
   }
 }

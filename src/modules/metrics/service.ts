@@ -4,6 +4,7 @@ import { get } from "../../store/work";
 import { listUpstreams } from "../upstreams/service";
 import { ChatMetrics } from "../../gateway/metrics";
 import { Exposition } from "../../lib/exposition";
+import { SqliteStore } from "../../store/sqlite-store";
 
 const BREAKER = { closed: 0, half_open: 1, open: 2 } as const;
 
@@ -35,6 +36,11 @@ export async function renderMetrics(deps: AppDeps): Promise<string> {
     .family("tollgate_account_balance_micros", "gauge", "Sum of all account balances, in micro-credits (charges made so far included).")
     .sample("tollgate_account_balance_micros", {}, balances.total);
 
+  if (deps.store instanceof SqliteStore) {
+    out
+      .family("tollgate_sqlite_checkpoint_thread", "gauge", "1 while SQLite's WAL checkpoints run on a thread of their own, 0 while they run on the event loop (before the first write, or after that thread failed).")
+      .sample("tollgate_sqlite_checkpoint_thread", {}, deps.store.checkpointsOffThread ? 1 : 0);
+  }
   const cpu = process.cpuUsage();
   out.family("process_cpu_seconds_total", "counter", "User and system CPU time of the process.").sample("process_cpu_seconds_total", {}, (cpu.user + cpu.system) / 1e6);
   out.family("process_resident_memory_bytes", "gauge", "Resident memory of the process.").sample("process_resident_memory_bytes", {}, process.memoryUsage.rss());

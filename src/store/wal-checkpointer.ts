@@ -86,16 +86,26 @@ export class WalCheckpointer {
   private reply(r: Reply): void {
     if (r.t === "failed") return this.fail(r.message);
     if (this.state !== "starting") return;
-    this.sqlite.exec("PRAGMA wal_autocheckpoint = 0");
+    if (!this.setAutoCheckpoint(0)) return this.close();
     this.state = "on";
   }
 
   private fail(message: string): void {
     if (this.state === "off" || this.state === "failed") return;
-    console.error(`WAL checkpoints run on the event loop again: their thread failed (${message})`);
-    this.sqlite.exec(`PRAGMA wal_autocheckpoint = ${AUTO_PAGES}`);
     this.state = "failed";
     this.worker?.terminate();
     this.worker = null;
+    // A connection closed meanwhile has nothing left to checkpoint: nothing to say either.
+    if (this.setAutoCheckpoint(AUTO_PAGES)) console.error(`WAL checkpoints run on the event loop again: their thread failed (${message})`);
+  }
+
+  /** False when the connection has been closed (the thread's messages may arrive after that). */
+  private setAutoCheckpoint(pages: number): boolean {
+    try {
+      this.sqlite.exec(`PRAGMA wal_autocheckpoint = ${pages}`);
+      return true;
+    } catch {
+      return false;
+    }
   }
 }

@@ -228,7 +228,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     stop(o = {}) {
       return (stopped ??= (async () => {
         await server.stop();
-        runtime.deps.store.sqlite.close();
+        runtime.deps.store.close();
         if (upstream && !o.keepUpstream) await upstream.stop();
       })());
     },

@@ -84,4 +84,16 @@ describe("WAL checkpoints off the event loop", () => {
     c.close();
     db.close();
   });
+
+  test("a connection closed while its thread starts: the thread's late reply is ignored", async () => {
+    const file = join(dir, "closed.db");
+    const db = new Database(file, { create: true });
+    db.exec("PRAGMA journal_mode = WAL");
+    const c = new WalCheckpointer(db, file);
+    c.enable();
+    c.wrote();
+    db.close(); // as a test (or a crash path) may, without closing the checkpointer first
+    await Bun.sleep(1_000);
+    expect(c.running).toBe(false);
+  });
 });

@@ -22,16 +22,21 @@ export const adapters: Record<Provider["kind"], ProviderAdapter> = {
 };
 
 /**
- * Headers sent upstream: the gateway's own credentials, the configured extras, and the few client
- * headers an API needs (`forwarded`, e.g. anthropic-version); never the customer's key.
+ * Headers sent upstream: the gateway's own credentials (`apiKey`, the upstream key in use), the
+ * configured extras, and the few client headers an API needs (`forwarded`, e.g.
+ * anthropic-version); never the customer's key.
  */
-export function upstreamHeaders(p: Provider, stream: boolean, forwarded?: Record<string, string>): Record<string, string> {
-  return {
+export function upstreamHeaders(p: Provider, apiKey: string | undefined, stream: boolean, forwarded?: Record<string, string>): Record<string, string> {
+  const h: Record<string, string> = {
     "content-type": "application/json",
     accept: stream ? "text/event-stream" : "application/json",
     "user-agent": "tollgate/0.1",
-    ...forwarded,
-    ...p.headers,
-    ...(p.api_key ? { authorization: `Bearer ${p.api_key}`, "x-api-key": p.api_key } : {}),
   };
+  if (forwarded) Object.assign(h, forwarded);
+  if (p.headers) Object.assign(h, p.headers);
+  if (apiKey) {
+    h.authorization = `Bearer ${apiKey}`;
+    h["x-api-key"] = apiKey;
+  }
+  return h;
 }

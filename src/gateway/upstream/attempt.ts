@@ -57,7 +57,7 @@ export class Attempt {
       this.sent = true;
       res = await fetch(provider.base_url + this.call.path, {
         method: "POST",
-        headers: upstreamHeaders({ ...provider, api_key: this.cand.target.key }, this.call.stream, this.call.headers),
+        headers: upstreamHeaders(provider, this.cand.target.key, this.call.stream, this.call.headers),
         body,
         signal: this.controller.signal,
       });

@@ -17,7 +17,7 @@ export async function callTarget(reg: UpstreamRegistry, targetId: string, method
   try {
     res = await fetch(provider.base_url + path, {
       method,
-      headers: upstreamHeaders({ ...provider, api_key: target.key }, false),
+      headers: upstreamHeaders(provider, target.key, false),
       signal: AbortSignal.timeout(reg.config.timeouts.first_byte_ms),
     });
   } catch (e) {

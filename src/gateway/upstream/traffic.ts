@@ -8,8 +8,25 @@ export interface Lease {
   onTerminate(fn: () => void): void;
 }
 
-interface Entry {
-  terminate: (() => void) | null;
+/** A lease is its own entry in the set (one object per request: no closures on this path). */
+class Entry implements Lease {
+  terminate: (() => void) | null = null;
+  private released = false;
+
+  constructor(private readonly traffic: Traffic) {}
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    // Dropped before the delete: a Set keeps a deleted entry reachable for the young-generation
+    // collector until the next full collection, and the callback holds the whole request.
+    this.terminate = null;
+    this.traffic.leave(this);
+  }
+
+  onTerminate(fn: () => void): void {
+    if (!this.released) this.terminate = fn;
+  }
 }
 
 /**
@@ -43,23 +60,15 @@ export class Traffic {
     if (this.active.size >= this.max) {
       throw errors.upstream(503, "The gateway is at its limit of concurrent requests. Please retry shortly.", "server_busy", { "retry-after": "1" });
     }
-    const entry: Entry = { terminate: null };
+    const entry = new Entry(this);
     this.active.add(entry);
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        // Dropped before the delete: a Set keeps a deleted entry reachable for the young-generation
-        // collector until the next full collection, and the callback holds the whole request.
-        entry.terminate = null;
-        this.active.delete(entry);
-        if (this.active.size === 0) for (const f of this.idle.splice(0)) f();
-      },
-      onTerminate: (fn) => {
-        entry.terminate = fn;
-      },
-    };
+    return entry;
+  }
+
+  /** A lease's end (Entry.release, once per lease). */
+  leave(entry: Entry): void {
+    this.active.delete(entry);
+    if (this.active.size === 0) for (const f of this.idle.splice(0)) f();
   }
 
   /** Resolves when nothing is in flight or after `ms`; true when idle. */

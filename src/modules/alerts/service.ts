@@ -74,6 +74,7 @@ export class AlertService {
       const ids = [...this.pending];
       this.pending.clear();
       for (const id of ids) {
+        if (this.off(id)) continue;
         const p = this.check(id)
           .catch((e) => console.error(`low-balance check of ${id} failed:`, e))
           .finally(() => this.checking.delete(p));
@@ -130,6 +131,13 @@ export class AlertService {
     }, { durable: true, notify: true });
     await this.check(accountId);
     return this.view(accountId);
+  }
+
+  /** No threshold for the account (its kept settings say so): nothing to check, no promise made. */
+  private off(accountId: string): boolean {
+    if (this.store.changeStamp() !== this.memo.stamp) return false;
+    const row = this.memo.rows.get(accountId);
+    return row !== undefined && (row?.thresholdMicros ?? this.defaultThreshold) <= 0;
   }
 
   /** The settings row outside a transaction, memoised under the change stamp. */

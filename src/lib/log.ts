@@ -5,6 +5,8 @@
  * anything a customer wrote. Lines are buffered and written every FLUSH_MS (at once above 64 KiB):
  * one write(2) per batch, not per request.
  */
+import { writeSync } from "node:fs";
+
 export type LogFormat = "json" | "text" | "off";
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -21,7 +23,7 @@ export interface Log {
 /** How long a line may wait in the buffer: long enough to batch a busy loop's lines into one write. */
 export const FLUSH_MS = 20;
 
-export function createLog(format: LogFormat, write: (text: string) => void = (t) => void process.stdout.write(t)): Log {
+export function createLog(format: LogFormat, write: (text: string) => void = stdoutWriter()): Log {
   if (format === "off") return OFF;
   const now = clock();
   let buffer = "";
@@ -48,6 +50,26 @@ export function createLog(format: LogFormat, write: (text: string) => void = (t)
 }
 
 const OFF: Log = { enabled: false, request() {}, event() {}, flush() {} };
+
+/**
+ * Standard output, written with one write(2) per batch: under load a fraction of the CPU of
+ * process.stdout.write (docs/benchmarks.md), and nothing left in a queue at exit. When the pipe or
+ * socket is full (a slow reader), the rest goes through process.stdout's queue, and so does every
+ * batch after it until that queue is empty, so that lines stay in order.
+ */
+export function stdoutWriter(fd = 1, out: NodeJS.WriteStream = process.stdout): (text: string) => void {
+  return (text) => {
+    if (out.writableLength > 0) return void out.write(text);
+    let written = 0;
+    try {
+      written = writeSync(fd, text);
+    } catch {
+      // EAGAIN (full), or anything else: the stream then behaves as it always has.
+    }
+    if (written === Buffer.byteLength(text)) return;
+    out.write(Buffer.from(text).subarray(written));
+  };
+}
 
 /**
  * One JSON line. The fields are serialised natively in one call (what JSON.stringify omits or

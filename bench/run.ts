@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { computeSummary, renderMarkdown, renderSvg, type InProcess, type Results, type RoundData } from "./report";
 import { HAS_TASKSET, killAll, rssMiB, spawnPinned } from "./proc";
-import { coldStart, latencyAtRate, latencyC1, soak, throughput, ttft, type Env, type Settings } from "./scenarios";
+import { coldStart, dropFromPageCache, latencyAtRate, latencyC1, soak, throughput, ttft, type Env, type Settings } from "./scenarios";
 import {
   accountBalance, directTarget, freePort, prepareTollgate, jsonHeaders, provision, smokeCheck, startBare, startJsonFloor, startNginx, startPortkey, startTollgate, startUpstream,
   type Target,
@@ -200,6 +200,14 @@ async function main() {
     await attempt("Tollgate", cold.tollgate, () => coldStart([binary, "serve", "--config", setup.configPath], setup.env, port, tg.target.headers, S, logFile("tollgate-cold")));
     await attempt("the bare proxy", cold.bare, () => coldStart(["bun", join(ROOT, "bench/bare-proxy.ts")], { UPSTREAM: up.url }, port, targets[1]!.headers, S, logFile("bare-cold")));
   }
+  // RSS after start once more, with the binary read from disk instead of just built.
+  const rssFromDisk: number[] = [];
+  for (let i = 0; i < 3 && dropFromPageCache(binary); i++) {
+    const t = await startTollgate(binary, setup, S, logFile("tollgate-disk"));
+    await Bun.sleep(300);
+    rssFromDisk.push(rssMiB(t.target.pids()));
+    await t.target.stop();
+  }
   await up.stop();
 
   const results: Results = {
@@ -212,6 +220,7 @@ async function main() {
     targets: targets.map((t) => ({ id: t.id, label: t.label })),
     facts,
     rssStart,
+    rssFromDisk,
     rssIdle,
     rounds,
     soak: soakResult,

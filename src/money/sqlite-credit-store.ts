@@ -6,6 +6,7 @@ import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleR
 import type { SettleJournal, SettleRecord } from "./settle-journal";
 import { SettleSink } from "./settle-sink";
 import { SettleWriter, type Outcome, type Written } from "./settle-writer";
+import { GroupCommit } from "./group-commit";
 import { decrement } from "../lib/tally";
 import { BudgetBook } from "./budget-book";
 import { HoldRows, type Hold, type Queued } from "./hold-rows";
@@ -45,9 +46,7 @@ export class SqliteCreditStore implements CreditStore {
   private settling = new Set<string>();
   private heldByAccount = new Map<string, number>();
   private heldByKey = new Map<string, number>();
-  private queue: Queued[] = [];
-  private scheduled = false;
-  private lastCommitAt = 0;
+  private readonly group: GroupCommit<Queued, Outcome[]>;
   /** Rows in credit_holds of the holds open a while (what other processes see as held). */
   private readonly rows: HoldRows;
   private readonly now: () => number;
@@ -72,7 +71,12 @@ export class SqliteCreditStore implements CreditStore {
       journal: opts.journal, applyMs: opts.applyMs ?? APPLY_MS, sliceSize: opts.applySlice, clock, onWritten: (w) => this.absorb(w),
     });
     this.book = new BudgetBook(store, clock, () => this.sink.unapplied, this.now);
-    this.rows = new HoldRows({ now: this.now, addRow: (row) => this.sink.addHold(row), commit: () => this.commit() });
+    this.group = new GroupCommit({
+      inFlight: () => this.holds.size,
+      write: (queued) => this.sink.commit(queued.map((x) => x.op)),
+      done: (queued, outcomes) => queued.forEach((x, i) => this.finish(x, outcomes[i]!)),
+    });
+    this.rows = new HoldRows({ now: this.now, addRow: (row) => this.sink.addHold(row), commit: this.group.commit });
     const s = store.sqlite;
     this.q = {
       account: s.query("SELECT balance_micros, status FROM accounts WHERE id = ?"),
@@ -100,24 +104,39 @@ export class SqliteCreditStore implements CreditStore {
   }
 
   balance(accountId: string): Balance {
+    return this.balanceOf(accountId, this.accountRow(accountId));
+  }
+
+  keySpend(keyId: string): KeySpend | null {
+    const row = this.keys.get(keyId);
+    return row ? this.spendOf(keyId, row) : null;
+  }
+
+  budgets(q: BudgetOwners): BudgetState[] {
+    return this.budgetsOf(q.capKeyId, q.capKeyId ? this.keys.get(q.capKeyId) : null, q.memberId);
+  }
+
+  private accountRow(accountId: string): { balance_micros: number; status: string } {
     const row = this.accounts.get(accountId);
     if (!row) throw errors.notFound("Account", "account_id");
+    return row;
+  }
+
+  /** The row's balance less the journaled charges not yet in it, and what holds keep of it. */
+  private balanceOf(accountId: string, row: { balance_micros: number }): Balance {
     const balance = row.balance_micros - this.sink.unapplied.accountCharges(accountId);
     const held = this.heldByAccount.get(accountId) ?? 0;
     return { balance, held, available: balance - held };
   }
 
-  keySpend(keyId: string): KeySpend | null {
-    const row = this.keys.get(keyId);
-    if (!row) return null;
+  private spendOf(keyId: string, row: KeyRow): KeySpend {
     const spent = row.spent_micros + this.sink.unapplied.keyCharges(keyId);
     return { spent, held: this.heldByKey.get(keyId) ?? 0, cap: row.spend_cap_micros };
   }
 
-  budgets(q: BudgetOwners): BudgetState[] {
-    const key = q.capKeyId ? this.keys.get(q.capKeyId) : null;
-    const keyHeld = q.capKeyId ? (this.heldByKey.get(q.capKeyId) ?? 0) : 0;
-    return this.book.states({ capKeyId: q.capKeyId, keyRule: ruleOf(key?.budget_micros, key?.budget_period), keyHeld, memberId: q.memberId });
+  private budgetsOf(capKeyId: string | null, key: KeyRow | null, memberId: string | null): BudgetState[] {
+    const keyHeld = capKeyId ? (this.heldByKey.get(capKeyId) ?? 0) : 0;
+    return this.book.states({ capKeyId, keyRule: ruleOf(key?.budget_micros, key?.budget_period), keyHeld, memberId });
   }
 
   spendable(o: SpendOwners): Spendable {
@@ -162,23 +181,18 @@ export class SqliteCreditStore implements CreditStore {
    * key line's, the member's) does not allow. Holds in flight count against cap and budgets.
    */
   private check(accountId: string, keyId: string | null, capKey: string | null, memberId: string | null, amount: number): void {
-    const row = this.accounts.get(accountId);
-    if (!row) throw errors.notFound("Account", "account_id");
+    const row = this.accountRow(accountId);
     // Authentication checks this too; this closes the window of a suspension landing mid-request.
     if (row.status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
-    const held = this.heldByAccount.get(accountId) ?? 0;
-    if (row.balance_micros - this.sink.unapplied.accountCharges(accountId) - held < amount) {
+    if (this.balanceOf(accountId, row).available < amount) {
       throw errors.insufficientQuota(
         "You have run out of credits: this request needs more than your available balance. Add credits to continue.",
       );
     }
     const key = capKey ? this.keys.get(capKey) : null;
-    const keyHeld = capKey ? (this.heldByKey.get(capKey) ?? 0) : 0;
-    if (key?.spend_cap_micros != null && key.spent_micros + this.sink.unapplied.keyCharges(capKey!) + keyHeld + amount > key.spend_cap_micros) {
-      throw spendCapReached(keyId ?? capKey!, key.spend_cap_micros, key.spent_micros + this.sink.unapplied.keyCharges(capKey!));
-    }
-    const keyRule = ruleOf(key?.budget_micros, key?.budget_period);
-    for (const b of this.book.states({ capKeyId: capKey, keyRule, keyHeld, memberId })) {
+    const spend = key ? this.spendOf(capKey!, key) : null;
+    if (spend?.cap != null && spend.spent + spend.held + amount > spend.cap) throw spendCapReached(keyId ?? capKey!, spend.cap, spend.spent);
+    for (const b of this.budgetsOf(capKey, key, memberId)) {
       if (b.remaining < amount) throw budgetExhausted(b, this.book.clock);
     }
   }
@@ -236,37 +250,9 @@ export class SqliteCreditStore implements CreditStore {
     const op: SettleRecord = { t, requestId, accountId: hold.accountId, keyId: hold.keyId, amount: hold.amount, charge, persisted, extras, at: this.now() };
     if (hold.capKeyId !== hold.keyId) op.capKeyId = hold.capKeyId;
     if (hold.memberId) op.memberId = hold.memberId;
-    this.queue.push({ op, hold, resolve, reject });
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.commitWhenGathered);
-    }
+    // Appended to the journal, or written to SQLite with the held rows, together with its turn's others.
+    this.group.push({ op, hold, resolve, reject });
   }
-
-  /**
-   * Under load (many requests in flight) more settlements are on their way: they are gathered for
-   * up to COMMIT_GATHER_MS after the previous commit, since one commit costs as much as several
-   * settlements. Under light load a settlement commits at once: nothing waits for nothing.
-   */
-  private readonly commitWhenGathered = (): void => {
-    const since = performance.now() - this.lastCommitAt;
-    if (this.holds.size >= GATHER_IN_FLIGHT && this.queue.length < MAX_GATHERED && since < COMMIT_GATHER_MS) {
-      // A timer, not another setImmediate: the loop sleeps in epoll instead of spinning meanwhile.
-      setTimeout(this.commit, Math.max(0, COMMIT_GATHER_MS - since));
-      return;
-    }
-    this.commit();
-  };
-
-  /** Commits every queued settlement: appended to the journal, or written to SQLite with the held rows. */
-  private readonly commit = (): void => {
-    this.scheduled = false;
-    const queued = this.queue;
-    this.queue = [];
-    const outcomes = this.sink.commit(queued.map((x) => x.op));
-    this.lastCommitAt = performance.now();
-    queued.forEach((x, i) => this.finish(x, outcomes[i]!));
-  };
 
   /** After a SQLite commit: memoised balances and key spends follow it. */
   private absorb({ balances, keySpend, budgetSpend }: Written): void {
@@ -303,9 +289,5 @@ export class SqliteCreditStore implements CreditStore {
 
 type KeyRow = { spent_micros: number; spend_cap_micros: number | null; budget_micros: number | null; budget_period: string | null };
 
-/** Longest a settlement waits for others to share its commit (only while requests are in flight). */
-const COMMIT_GATHER_MS = 1;
-const GATHER_IN_FLIGHT = 16;
-const MAX_GATHERED = 512;
 /** Journaled settlements start reaching SQLite this soon (the default of settle_batch_ms). */
 const APPLY_MS = 100;

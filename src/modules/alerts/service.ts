@@ -44,7 +44,7 @@ export class AlertService {
   /** Compares available credit with the threshold; resolves to the id of the alert it fired, if any. */
   async check(accountId: string): Promise<string | null> {
     const row = await this.settings(accountId);
-    const threshold = row?.thresholdMicros ?? this.defaultThreshold;
+    const threshold = this.thresholdOf(row);
     if (threshold <= 0) return null;
     let available: number;
     try {
@@ -133,19 +133,28 @@ export class AlertService {
     return this.view(accountId);
   }
 
+  private thresholdOf(row: SettingsRow | null): number {
+    return row?.thresholdMicros ?? this.defaultThreshold;
+  }
+
   /** No threshold for the account (its kept settings say so): nothing to check, no promise made. */
   private off(accountId: string): boolean {
-    if (this.store.changeStamp() !== this.memo.stamp) return false;
-    const row = this.memo.rows.get(accountId);
-    return row !== undefined && (row?.thresholdMicros ?? this.defaultThreshold) <= 0;
+    const row = this.kept(accountId);
+    return row !== undefined && this.thresholdOf(row) <= 0;
+  }
+
+  /** The account's settings row if it is kept under the current change stamp (null: it has none). */
+  private kept(accountId: string): SettingsRow | null | undefined {
+    const stamp = this.store.changeStamp();
+    if (stamp !== this.memo.stamp) this.memo = { stamp, rows: new Map() };
+    return this.memo.rows.get(accountId);
   }
 
   /** The settings row outside a transaction, memoised under the change stamp. */
   private async settings(accountId: string): Promise<SettingsRow | null> {
-    const stamp = this.store.changeStamp();
-    if (stamp !== this.memo.stamp) this.memo = { stamp, rows: new Map() };
-    const hit = this.memo.rows.get(accountId);
+    const hit = this.kept(accountId);
     if (hit !== undefined) return hit;
+    const stamp = this.memo.stamp;
     const rows = this.memo.rows;
     const row = (await this.store.read((q) => settingsRow(q, accountId))) ?? null;
     // Kept only if nothing changed meanwhile (bounded: a flood of distinct ids only costs a re-read).

@@ -30,7 +30,8 @@ export class WalCheckpointer {
   private worker: Worker | null = null;
   private state: "off" | "enabled" | "starting" | "on" | "failed" = "off";
   private askedAt = Number.NEGATIVE_INFINITY;
-  private readonly done = new SharedArrayBuffer(4);
+  /** Set to 1 by the thread once its connection is closed (close() waits on it). */
+  private readonly done = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(
     private readonly sqlite: Database,
@@ -64,19 +65,21 @@ export class WalCheckpointer {
     this.state = "off";
     if (!w) return;
     w.postMessage({ t: "close" } satisfies CheckpointMessage);
-    Atomics.wait(new Int32Array(this.done), 0, 0, CLOSE_WAIT_MS);
+    Atomics.wait(this.done, 0, 0, CLOSE_WAIT_MS);
     w.terminate();
   }
 
   private start(): void {
     this.state = "starting";
+    // A thread started again after close() (enable() once more) must be waited for too.
+    Atomics.store(this.done, 0, 0);
     try {
       const w = new Worker(WORKER_URL);
       // Bun's Worker has unref() (the DOM typings do not know it): the thread never keeps the process alive.
       (w as unknown as { unref(): void }).unref();
       w.onmessage = (e: MessageEvent<Reply>) => this.reply(e.data);
       w.onerror = (e) => this.fail(e.message);
-      w.postMessage({ t: "open", path: this.path, done: this.done } satisfies CheckpointMessage);
+      w.postMessage({ t: "open", path: this.path, done: this.done.buffer as SharedArrayBuffer } satisfies CheckpointMessage);
       this.worker = w;
     } catch (e) {
       this.fail(String(e));

@@ -1,3 +1,5 @@
+import { OutcomeWindow } from "./outcome-window";
+
 export type BreakerState = "closed" | "open" | "half_open";
 
 export interface BreakerOptions {
@@ -20,12 +22,6 @@ const MAX_OUTCOMES = 1000;
 /** Calls without an account (unit tests, probes of tools) count as one anonymous account. */
 const ANONYMOUS = "";
 
-interface Outcome {
-  at: number;
-  ok: boolean;
-  account: string;
-}
-
 /**
  * Circuit breaker of one upstream key. Closed: every call goes through. It opens on a streak of
  * `failures` consecutive failures within the window, or on a failure rate over a minimum volume,
@@ -42,7 +38,7 @@ export class CircuitBreaker {
   private streakStart = 0;
   private opens = 0;
   /** Recent outcomes for the error rate and the accounts they came from. */
-  private outcomes: Outcome[] = [];
+  private readonly outcomes = new OutcomeWindow(MAX_OUTCOMES);
 
   constructor(
     private readonly opts: BreakerOptions,
@@ -118,15 +114,15 @@ export class CircuitBreaker {
 
   /** Failures / calls over the window (0 when there were none), and the call count. */
   recent(): { requests: number; failures: number; errorRate: number } {
-    this.prune(this.now());
-    const failures = this.outcomes.filter((o) => !o.ok).length;
-    const requests = this.outcomes.length;
+    this.outcomes.dropBefore(this.now() - this.opts.windowMs);
+    const failures = this.outcomes.failures();
+    const requests = this.outcomes.size;
     return { requests, failures, errorRate: requests ? failures / requests : 0 };
   }
 
   private rateExceeded(): boolean {
     const minRequests = this.opts.minRequests ?? Number.POSITIVE_INFINITY;
-    if (this.outcomes.length < minRequests) return false;
+    if (this.outcomes.size < minRequests) return false;
     const r = this.recent();
     return r.requests >= minRequests && r.errorRate >= (this.opts.failureRate ?? 1);
   }
@@ -135,9 +131,7 @@ export class CircuitBreaker {
   private manyAccounts(): boolean {
     const need = this.opts.minAccounts ?? 1;
     if (need <= 1) return true;
-    const failing = new Set<string>();
-    for (const o of this.outcomes) if (!o.ok && failing.add(o.account).size >= need) return true;
-    return false;
+    return this.outcomes.failingAccounts(need);
   }
 
   private open(now: number): void {
@@ -150,15 +144,7 @@ export class CircuitBreaker {
 
   private record(ok: boolean, account: string): void {
     const now = this.now();
-    this.outcomes.push({ at: now, ok, account });
-    if (this.outcomes.length > MAX_OUTCOMES) this.outcomes.shift();
-    this.prune(now);
-  }
-
-  private prune(now: number): void {
-    const from = now - this.opts.windowMs;
-    let i = 0;
-    while (i < this.outcomes.length && this.outcomes[i]!.at < from) i++;
-    if (i) this.outcomes.splice(0, i);
+    this.outcomes.push(now, ok, account);
+    this.outcomes.dropBefore(now - this.opts.windowMs);
   }
 }

@@ -1,4 +1,3 @@
-import { increment } from "../lib/tally";
 import type { UsageRecord } from "../money/credit-store";
 import { Exposition, Histogram } from "../lib/exposition";
 
@@ -6,9 +5,30 @@ import { Exposition, Histogram } from "../lib/exposition";
 const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const TTFT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/**
+ * Counts by a label and an HTTP status: nested maps, so that counting builds no key string (a new
+ * string per request would be allocated and hashed on every call).
+ */
+class StatusCounts {
+  private readonly byLabel = new Map<string, Map<number, number>>();
+
+  add(label: string, status: number): void {
+    let m = this.byLabel.get(label);
+    if (!m) this.byLabel.set(label, (m = new Map()));
+    m.set(status, (m.get(status) ?? 0) + 1);
+  }
+
+  /** [label, status, count], sorted as their "label|status" keys would be. */
+  sorted(): [string, number, number][] {
+    const rows: [string, number, number][] = [];
+    for (const [label, m] of this.byLabel) for (const [status, n] of m) rows.push([label, status, n]);
+    return rows.sort((a, b) => `${a[0]}|${a[1]}`.localeCompare(`${b[0]}|${b[1]}`));
+  }
+}
+
 interface ModelSeries {
-  /** Metered requests by `<endpoint>|<stream>|<status>`. */
-  requests: Map<string, number>;
+  /** Metered requests by endpoint and status: non-streaming, streaming. */
+  requests: [StatusCounts, StatusCounts];
   prompt: number;
   cached: number;
   completion: number;
@@ -29,13 +49,13 @@ interface ModelSeries {
  * usage log and the ledger; the model is always a configured one, so the label set stays small.
  */
 export class ChatMetrics {
-  /** Responses of the metered routes by `<endpoint>|<status>`. */
-  private readonly responses = new Map<string, number>();
+  /** Responses of the metered routes by endpoint and status. */
+  private readonly responses = new StatusCounts();
   private readonly models = new Map<string, ModelSeries>();
 
   /** Every response of a metered route, refusals (401, 402, 429, ...) included. */
   response(status: number, endpoint = "chat.completions"): void {
-    increment(this.responses, `${endpoint}|${status}`, 1);
+    this.responses.add(endpoint, status);
   }
 
   /** A request that held credit and went upstream, charged or released (its usage row). */
@@ -43,7 +63,7 @@ export class ChatMetrics {
     let s = this.models.get(u.model);
     if (!s) {
       s = {
-        requests: new Map(),
+        requests: [new StatusCounts(), new StatusCounts()],
         prompt: 0,
         cached: 0,
         completion: 0,
@@ -57,7 +77,7 @@ export class ChatMetrics {
       };
       this.models.set(u.model, s);
     }
-    increment(s.requests, `${u.endpoint ?? "chat.completions"}|${u.stream}|${u.status}`, 1);
+    s.requests[u.stream ? 1 : 0].add(u.endpoint ?? "chat.completions", u.status);
     s.prompt += u.promptTokens;
     s.cached += u.cachedTokens;
     s.completion += u.completionTokens;
@@ -74,18 +94,18 @@ export class ChatMetrics {
 
   write(out: Exposition): void {
     out.family("tollgate_chat_responses_total", "counter", "Responses of the metered APIs by endpoint and HTTP status, refusals included.");
-    for (const [key, n] of [...this.responses].sort((a, b) => a[0].localeCompare(b[0]))) {
-      const [endpoint, status] = key.split("|");
-      out.sample("tollgate_chat_responses_total", { endpoint: endpoint!, status: status! }, n);
+    for (const [endpoint, status, n] of this.responses.sorted()) {
+      out.sample("tollgate_chat_responses_total", { endpoint, status: String(status) }, n);
     }
 
     const models = [...this.models].sort((a, b) => a[0].localeCompare(b[0]));
     out.family("tollgate_chat_requests_total", "counter", "Requests that held credit and went upstream, by endpoint, model, streaming and the status in the usage log.");
     for (const [model, s] of models) {
-      for (const [key, n] of s.requests) {
-        const [endpoint, stream, status] = key.split("|");
-        out.sample("tollgate_chat_requests_total", { endpoint: endpoint!, model, stream: stream!, status: status! }, n);
-      }
+      s.requests.forEach((counts, i) => {
+        for (const [endpoint, status, n] of counts.sorted()) {
+          out.sample("tollgate_chat_requests_total", { endpoint, model, stream: String(i === 1), status: String(status) }, n);
+        }
+      });
     }
     out.family("tollgate_tokens_total", "counter", "Tokens billed, by model and type (completion includes reasoning; cached is part of prompt).");
     for (const [model, s] of models) {

@@ -132,6 +132,26 @@ describe("a store with a journal", () => {
     expect(journal.bytes).toBe(0);
   });
 
+  test("under steady traffic a batch is written once enough settlements wait, long before applyMs", async () => {
+    const { db, accountId, journal, store } = setup(3_600_000);
+    const settle = async (from: number, n: number) => {
+      for (let i = from; i < from + n; i++) {
+        store.reserve({ accountId, requestId: `s${i}`, amount: 100 });
+        await store.settle(`s${i}`, 10);
+      }
+    };
+    // A trickle waits for applyMs (an hour here)...
+    await settle(0, 5);
+    await Bun.sleep(50);
+    expect(count(db)).toBe(0);
+    // ...while a batch worth writing goes at the timer's next step, a few milliseconds later.
+    await settle(5, 20);
+    await Bun.sleep(50);
+    expect(count(db)).toBe(25);
+    expect(journal.bytes).toBe(0);
+    expect(await checkLedger(db)).toEqual([]);
+  });
+
   test("a backlog is written in slices with the event loop running between them; the journal empties after the last", async () => {
     const { db, accountId, keyId, journal, store } = setup(20);
     const commits: { ops: number; turns: number; journalBytes: number; charges: number }[] = [];

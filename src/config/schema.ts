@@ -81,7 +81,8 @@ export const ConfigSchema = z.strictObject({
   hold_ttl_seconds: int(10, 86400).default(900),
   /**
    * Settlements are made durable in a journal file beside the database (`<db_path>-settlements`)
-   * and written to SQLite in batches this often; 0 = one SQLite commit per group of settlements.
+   * and written to SQLite in batches, at the latest this long after the oldest (sooner once 16
+   * wait); 0 = one SQLite commit per group of settlements.
    */
   settle_batch_ms: int(0, 10_000).default(100),
   /**

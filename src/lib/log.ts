@@ -55,11 +55,14 @@ const OFF: Log = { enabled: false, request() {}, event() {}, flush() {} };
  * Standard output, written with one write(2) per batch: under load a fraction of the CPU of
  * process.stdout.write (docs/benchmarks.md), and nothing left in a queue at exit. When the pipe or
  * socket is full (a slow reader), the rest goes through process.stdout's queue, and so does every
- * batch after it until that queue is empty, so that lines stay in order.
+ * batch after it until that queue is empty, so that lines stay in order. The stream is created
+ * then, not before: nothing else writes to it, and creating it costs a start about 4 ms (Node's
+ * stream modules).
  */
-export function stdoutWriter(fd = 1, out: NodeJS.WriteStream = process.stdout): (text: string) => void {
+export function stdoutWriter(fd = 1, stream: () => NodeJS.WriteStream = () => process.stdout): (text: string) => void {
+  let out: NodeJS.WriteStream | null = null;
   return (text) => {
-    if (out.writableLength > 0) return void out.write(text);
+    if (out && out.writableLength > 0) return void out.write(text);
     let written = 0;
     try {
       written = writeSync(fd, text);
@@ -67,7 +70,7 @@ export function stdoutWriter(fd = 1, out: NodeJS.WriteStream = process.stdout): 
       // EAGAIN (full), or anything else: the stream then behaves as it always has.
     }
     if (written === Buffer.byteLength(text)) return;
-    out.write(Buffer.from(text).subarray(written));
+    (out ??= stream()).write(Buffer.from(text).subarray(written));
   };
 }
 

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SMTPServer } from "smtp-server";
 import { loadConfig } from "../src/config/load";
 import { listAudit } from "../src/modules/audit/service";
 import { AlertNotifier } from "../src/modules/alerts/notifier";
@@ -11,6 +10,7 @@ import { signPayload, verifySignature } from "../src/modules/alerts/signature";
 import { buildRuntime } from "../src/runtime/server";
 import { chat, until, user } from "./support/chat";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "./support/gateway";
+import { startSmtp } from "./support/smtp";
 
 const USD = 1_000_000;
 const SECRET = "alert-signing-secret-0123456789";
@@ -46,31 +46,7 @@ function startReceiver() {
   };
 }
 
-interface Mail {
-  from: string;
-  to: string[];
-  data: string;
-}
 
-async function startSmtp() {
-  const mails: Mail[] = [];
-  const smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS"],
-    logger: false,
-    onData(stream, session, done) {
-      let data = "";
-      stream.on("data", (c: Buffer) => (data += c.toString()));
-      stream.on("end", () => {
-        mails.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "", to: session.envelope.rcptTo.map((r) => r.address), data });
-        done();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", () => resolve()));
-  const port = (smtp.server.address() as { port: number }).port;
-  return { port, mails, stop: () => new Promise<void>((resolve) => smtp.close(() => resolve())) };
-}
 
 let receiver: ReturnType<typeof startReceiver>;
 let smtp: Awaited<ReturnType<typeof startSmtp>>;

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from "../src/config/load";
 import { listAudit } from "../src/modules/audit/service";
 import { checkLedger, listLedger } from "../src/money/ledger";
 import { billingSettings } from "../src/modules/billing/amounts";
+import { stripeFromConfig } from "../src/modules/billing/stripe-client";
 import { reconcileSession } from "../src/modules/billing/stripe-sync";
 import {
   deliver,
@@ -254,7 +255,8 @@ describe("webhook", () => {
     const c = await gw.customer(0);
     const { view, session } = await checkout(c.key, 10);
     const settings = billingSettings(gw.config);
-    const client = gw.runtime.deps.stripe!;
+    // The app makes its own client the same way (with the app, not at start).
+    const client = stripeFromConfig(gw.config)!;
     const db = gw.runtime.deps.store;
     // Not paid yet at Stripe: nothing happens.
     expect((await reconcileSession(db, client, settings, session.id as string, c.accountId)).result).toBe("awaiting_payment");

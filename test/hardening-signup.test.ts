@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { SMTPServer } from "smtp-server";
 import { loadConfig } from "../src/config/load";
 import { until } from "./support/chat";
+import { startSmtp, type Mail } from "./support/smtp";
 import { startGateway, type Gateway } from "./support/gateway";
 import { WebClient } from "./support/web-client";
 
@@ -10,30 +10,7 @@ import { WebClient } from "./support/web-client";
  * a new and a registered email ("check your email"), in about the same time, and the account is
  * only created from the link mailed to the address, by whoever knows the password chosen.
  */
-interface Mail {
-  to: string[];
-  data: string;
-}
 
-async function startSmtp() {
-  const mails: Mail[] = [];
-  const smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS"],
-    logger: false,
-    onData(stream, session, done) {
-      let data = "";
-      stream.on("data", (c: Buffer) => (data += c.toString()));
-      stream.on("end", () => {
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address), data: data.replace(/=\r?\n/g, "") });
-        done();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", () => resolve()));
-  const port = (smtp.server.address() as { port: number }).port;
-  return { port, mails, stop: () => new Promise<void>((resolve) => smtp.close(() => resolve())) };
-}
 
 const PASSWORD = "correct horse battery";
 const PUBLIC = "https://gw.example.com";

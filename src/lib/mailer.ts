@@ -15,7 +15,8 @@ export class Mailer {
 
   async send(mail: Mail): Promise<void> {
     if (!this.config.smtp_host) throw new Error("no SMTP server configured (smtp_host)");
-    this.transport ??= (require("nodemailer") as typeof import("nodemailer")).createTransport({
+    // A chunk of its own, loaded on the first message (see AlertNotifier.sendEmail).
+    this.transport ??= (await import("nodemailer")).createTransport({
       host: this.config.smtp_host,
       port: this.config.smtp_port,
       secure: this.config.smtp_secure,

@@ -9,6 +9,7 @@ import { accountsModule } from "../modules/accounts";
 import { alertsModule } from "../modules/alerts";
 import { auditModule } from "../modules/audit";
 import { billingModule } from "../modules/billing";
+import { stripeFromConfig } from "../modules/billing/stripe-client";
 import { apisModule } from "../modules/apis";
 import { chatModule } from "../modules/chat";
 import { deferredModule } from "../modules/deferred";
@@ -39,7 +40,10 @@ import { swaggerAssets } from "./plugins/swagger-assets";
 
 /** What every module gets: the runtime's deps, and the auth macros built once for this app. */
 function moduleDeps(deps: AppDeps): ModuleDeps {
-  const base = { ...deps, throttles: createThrottles(deps.now) };
+  // The Stripe client is made with the app, not at start: the library is large and the metered
+  // routes never need it (this keeps it out of the start's chunk of the binary).
+  const stripe = deps.stripe !== undefined ? deps.stripe : stripeFromConfig(deps.config);
+  const base = { ...deps, stripe, throttles: createThrottles(deps.now) };
   return { ...base, auth: authPlugin(deps), webAuth: webAuthPlugin(base) };
 }
 

@@ -9,7 +9,6 @@ import { endStaleConsoleSessionsSync, resolveAdminTokenSync } from "../identity/
 import { createLog, type Log } from "../lib/log";
 import { AlertNotifier } from "../modules/alerts/notifier";
 import { AlertService } from "../modules/alerts/service";
-import { stripeFromConfig } from "../modules/billing/stripe-client";
 import { installPolicySync, sqliteBucketStore } from "../modules/ratelimit/service";
 import { journalPath, SettleJournal } from "../money/settle-journal";
 import { SqliteCreditStore } from "../money/sqlite-credit-store";
@@ -49,12 +48,12 @@ export interface SqliteRuntime extends Runtime {
   deps: Omit<AppDeps, "store" | "keys"> & { store: SqliteStore; keys: KeyAuthenticator };
 }
 
-type Completed = "objects" | "deferred" | "upstreams" | "metrics" | "alerts" | "stripe";
+type Completed = "objects" | "deferred" | "upstreams" | "metrics" | "alerts";
 
 /** The dependencies every runtime builds alike once it has its store, money, keys and limits. */
 export function completeDeps<D extends Omit<AppDeps, Completed>>(core: D): D & Pick<AppDeps, Completed> {
   const { config, store, credits, now, log } = core;
-  // Low-balance alerts hear of every committed charge (CreditStore.onCharge); payments need the Stripe client.
+  // Low-balance alerts hear of every committed charge (CreditStore.onCharge).
   const alerts = new AlertService(store, config, (id) => credits.balance(id), new AlertNotifier(store, config, { now, log }), now);
   alerts.watch(credits);
   return {
@@ -64,7 +63,6 @@ export function completeDeps<D extends Omit<AppDeps, Completed>>(core: D): D & P
     upstreams: createUpstreams(config, { log }),
     metrics: new ChatMetrics(),
     alerts,
-    stripe: stripeFromConfig(config),
   };
 }
 

@@ -165,8 +165,9 @@ export class AlertNotifier {
     const to = account?.email;
     const bcc = this.config.alert_email_to;
     if (!to && !bcc) return "skipped";
-    // Loaded on first use: most gateways never send email, and the library costs startup time and memory.
-    this.mailer ??= (require("nodemailer") as typeof import("nodemailer")).createTransport({
+    // Loaded on first use, from a chunk of its own: most gateways never send email, and the library
+    // costs startup time and memory.
+    this.mailer ??= (await import("nodemailer")).createTransport({
       host: this.config.smtp_host,
       port: this.config.smtp_port,
       secure: this.config.smtp_secure,

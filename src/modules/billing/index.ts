@@ -8,7 +8,6 @@ import { IdParams } from "../accounts/model";
 import { billingSettings, type BillingSettings } from "./amounts";
 import { BillingInfo, CheckoutBody, CheckoutView, CustomerPaymentsQuery, PaymentList, PaymentView, PaymentsQuery, WebhookAck } from "./model";
 import { billingInfo, createCheckout, getPayment, listPayments, parseAmount, paymentView, type PaymentRow } from "./service";
-import { stripeFromConfig } from "./stripe-client";
 import { billingConsolePages } from "../../web/billing/console-pages";
 import { billingPortalPages, portalReturnUrls } from "../../web/billing/portal-pages";
 import { fetchReceipt } from "./stripe-sync";
@@ -25,7 +24,7 @@ const page = (rows: PaymentRow[], limit: number) => ({
 /** Card top-ups through Stripe: the customer and admin API, Stripe's webhook, and the dashboard pages. */
 export const billingModule = (deps: ModuleDeps) => {
   const settings = billingSettings(deps.config);
-  const stripe = deps.stripe !== undefined ? deps.stripe : stripeFromConfig(deps.config);
+  const stripe = deps.stripe ?? null;
   return new Elysia()
     .use(customerBillingRoutes(deps, settings, stripe))
     .use(adminBillingRoutes(deps))

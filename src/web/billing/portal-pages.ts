@@ -9,7 +9,6 @@ import { errorPage, page, type Flash } from "../layout";
 import { flashCookie, isSecure, takeFlash, type PortalUser } from "../session";
 import { billingSettings } from "../../modules/billing/amounts";
 import { billingInfo, createCheckout, listPayments, parseAmount } from "../../modules/billing/service";
-import { stripeFromConfig } from "../../modules/billing/stripe-client";
 import { billingView } from "./views";
 import { reconcileSession } from "../../modules/billing/stripe-sync";
 
@@ -50,7 +49,7 @@ export const billingPortalPages = (deps: ModuleDeps) => {
 /** What the billing pages share: the settings, the Stripe client, whether cards can pay, the page. */
 function billingKit(deps: ModuleDeps) {
   const settings = billingSettings(deps.config);
-  const stripe = deps.stripe !== undefined ? deps.stripe : stripeFromConfig(deps.config);
+  const stripe = deps.stripe ?? null;
   const payable = Boolean(stripe && settings.enabled);
   const formTargets = checkoutOrigins(deps);
 

@@ -105,6 +105,23 @@ describe("SseSplitter across reads", () => {
     expect(sp.push(encode("data: 1\n\n\uFEFFdata: 2\n\n"))).toEqual(["data: 1", "\uFEFFdata: 2"]);
   });
 
+  test("any bytes, valid UTF-8 or not, read in pieces give the events of one read of them all", () => {
+    // Whole characters, their pieces, byte order marks, stray continuation and invalid bytes, line ends.
+    const token = fc.constantFrom(
+      [0x64], [0x61], [0x3a], [0x20], [0x0a], [0x0a, 0x0a], [0x0d], [0xef, 0xbb, 0xbf], [0xc3, 0xa9], [0xc3],
+      [0xe4, 0xb8, 0xad], [0xe4, 0xb8], [0xf0, 0x9f, 0x98, 0x80], [0x9f], [0x80], [0xff],
+    );
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 40 }), offsetsArb, (tokens, offsets) => {
+        const bytes = new Uint8Array(tokens.flat());
+        // Empty reads between the pieces too.
+        const pieces = cut(bytes, offsets).flatMap((c, i) => (offsets[i]! % 3 === 0 ? [c, c.subarray(0, 0)] : [c]));
+        expect(split(pieces).events).toEqual(split([bytes]).events);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
   test("a character cut anywhere in its bytes arrives once, intact", () => {
     for (const ch of ["é", "中", "😀"]) {
       const bytes = encode(`data: ${ch}${ch}\n\n`);

@@ -222,19 +222,25 @@ export class StreamRelay {
     }
   }
 
+  // Bound once per stream, not per read: a stream makes dozens of reads.
   private read(): void {
     this.reading = true;
-    this.reader.read().then(
-      (r) => {
-        this.reading = false;
-        this.deliver({ r: r as ReadResult });
-      },
-      (e: unknown) => {
-        this.reading = false;
-        this.deliver({ e });
-      },
-    );
+    this.reader.read().then(this.onRead, this.onReadError);
   }
+
+  private readonly onRead = (r: ReadResult): void => {
+    this.reading = false;
+    this.deliver({ r });
+  };
+
+  private readonly onReadError = (e: unknown): void => {
+    this.reading = false;
+    this.deliver({ e });
+  };
+
+  private readonly park = (resolve: (n: Next) => void): void => {
+    this.wake = resolve;
+  };
 
   /** The next upstream read, or whichever comes first: keep-alive due, gap or total timeout, shutdown. */
   private next(): Promise<Next> {
@@ -247,9 +253,7 @@ export class StreamRelay {
     const kind = this.due(performance.now());
     if (kind) return Promise.resolve({ timer: kind });
     this.arm();
-    return new Promise<Next>((resolve) => {
-      this.wake = resolve;
-    });
+    return new Promise<Next>(this.park);
   }
 
   /** The timer that is due at `now`, if any. */

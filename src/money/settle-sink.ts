@@ -9,6 +9,8 @@ export interface SettleSinkOptions {
   applyMs: number;
   /** Settlements per SQLite transaction when writing them (default 128: about a millisecond of writing). */
   sliceSize?: number;
+  /** How many waiting settlements are written before applyMs has passed (default 16; Infinity: never). */
+  earlyBatch?: number;
   /** After every SQLite commit: the balances and key spends it left, for the caller's memos. */
   onWritten(w: Written): void;
   /** The day each unapplied charge counts on for budgets (as the writer's). */
@@ -112,7 +114,7 @@ export class SettleSink {
   private readonly onStep = (): void => {
     this.applyTimer = null;
     const waited = performance.now() - this.waitingSince;
-    if (this.unapplied.size >= EARLY_BATCH || waited >= this.o.applyMs) return this.applySlice();
+    if (this.unapplied.size >= (this.o.earlyBatch ?? EARLY_BATCH) || waited >= this.o.applyMs) return this.applySlice();
     this.applyTimer = setTimeout(this.onStep, Math.max(1, Math.min(STEP_MS, this.o.applyMs - waited)));
   };
 

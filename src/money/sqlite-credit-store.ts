@@ -24,8 +24,9 @@ export interface SqliteCreditStoreOptions {
    */
   journal?: SettleJournal;
   applyMs?: number;
-  /** See SettleSinkOptions.sliceSize. */
+  /** See SettleSinkOptions.sliceSize and earlyBatch. */
   applySlice?: number;
+  applyEarly?: number;
   /** Where budget periods begin (budget_timezone); default UTC. */
   budgetClock?: BudgetClock;
 }
@@ -68,7 +69,7 @@ export class SqliteCreditStore implements CreditStore {
     this.journal = opts.journal;
     const clock = opts.budgetClock ?? new BudgetClock();
     this.sink = new SettleSink(new SettleWriter(store, clock), {
-      journal: opts.journal, applyMs: opts.applyMs ?? APPLY_MS, sliceSize: opts.applySlice, clock, onWritten: (w) => this.absorb(w),
+      journal: opts.journal, applyMs: opts.applyMs ?? APPLY_MS, sliceSize: opts.applySlice, earlyBatch: opts.applyEarly, clock, onWritten: (w) => this.absorb(w),
     });
     this.book = new BudgetBook(store, clock, () => this.sink.unapplied, this.now);
     this.group = new GroupCommit({

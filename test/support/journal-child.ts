@@ -1,6 +1,7 @@
 /**
  * Child process for test/settle-journal.test.ts: settles requests with a journal that is never
- * applied (its batch interval is an hour), prints what it charged, then waits to be killed.
+ * applied (its batch interval is an hour, and no batch is written early), prints what it
+ * charged, then waits to be killed.
  * Usage: bun test/support/journal-child.ts <db path> <journal path> <requests>
  */
 import { SettleJournal } from "../../src/money/settle-journal";
@@ -11,7 +12,7 @@ const [dbPath, journalPath, n] = process.argv.slice(2) as [string, string, strin
 const db = freshDb(dbPath);
 const accountId = seedAccount(db, 100_000_000, "Journal Co");
 const keyId = seedKey(db, accountId).row.id;
-const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, journal: SettleJournal.open(journalPath), applyMs: 3_600_000 });
+const store = new SqliteCreditStore(db, { holdTtlMs: 60_000, journal: SettleJournal.open(journalPath), applyMs: 3_600_000, applyEarly: Number.POSITIVE_INFINITY });
 const charged: Record<string, number> = {};
 await Promise.all(
   Array.from({ length: Number(n) }, async (_, i) => {

@@ -1,5 +1,4 @@
 import { eq, or } from "drizzle-orm";
-import type { Transporter } from "nodemailer";
 import type { Config } from "../../config/load";
 import type { Store } from "../../store/store";
 import type { alertEvents } from "../../store/schema";
@@ -7,6 +6,7 @@ import { all, get, run } from "../../store/work";
 import { microsToUsd } from "../../money/units";
 import { signPayload } from "./signature";
 import { createLog, type Log } from "../../lib/log";
+import { Mailer } from "../../lib/mailer";
 
 /** A delivery error as the log shows it: URLs cut to their origin (a path or query may hold a token). */
 const forLog = (text: string) => text.replace(/https?:\/\/[^\s/"']+[^\s"']*/g, (u) => u.replace(/^(https?:\/\/[^/?#]+).*$/, "$1/…")).slice(0, 300);
@@ -33,7 +33,7 @@ export class AlertNotifier {
   private readonly fetch: typeof fetch;
   private readonly now: () => number;
   private readonly log: Log;
-  private mailer: Transporter | null = null;
+  private readonly mailer: Mailer;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private inFlight = new Set<Promise<void>>();
   private stopped = false;
@@ -43,6 +43,7 @@ export class AlertNotifier {
     this.fetch = opts.fetch ?? fetch;
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? createLog("off");
+    this.mailer = new Mailer(config);
   }
 
   /** Statuses a new event starts with: channels that are not configured are skipped. */
@@ -84,7 +85,7 @@ export class AlertNotifier {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.mailer?.close();
+    this.mailer.close();
   }
 
   private async deliver(eventId: string): Promise<void> {
@@ -165,19 +166,10 @@ export class AlertNotifier {
     const to = account?.email;
     const bcc = this.config.alert_email_to;
     if (!to && !bcc) return "skipped";
-    // Loaded on first use, from a chunk of its own: most gateways never send email, and the library
-    // costs startup time and memory.
-    this.mailer ??= (await import("nodemailer")).createTransport({
-      host: this.config.smtp_host,
-      port: this.config.smtp_port,
-      secure: this.config.smtp_secure,
-      auth: this.config.smtp_user ? { user: this.config.smtp_user, pass: this.config.smtp_password ?? "" } : undefined,
-    });
     const available = microsToUsd(event.availableMicros);
     const where = this.config.public_url ? `\n\nAdd credits: ${this.config.public_url.replace(/\/+$/, "")}/portal/billing` : "";
-    await this.mailer.sendMail({
-      from: this.config.smtp_from,
-      to: to ?? bcc,
+    await this.mailer.send({
+      to: (to ?? bcc)!,
       ...(to && bcc ? { bcc } : {}),
       subject: `Low balance: ${available} USD of API credit left`,
       text:

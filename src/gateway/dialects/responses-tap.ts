@@ -1,9 +1,8 @@
 import type { Usage } from "../../money/usage";
-import { hideCost } from "../providers/usage";
 import { parseJsonObject } from "../../lib/json-object";
 import { eventData } from "../sse";
 import { deltaTokens, MALFORMED, PASS } from "../tap";
-import { readResponsesUsage } from "./responses-usage";
+import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
 import type { EventTap, TapContext, TapResult } from "./types";
 
 type Event = { type?: string; delta?: unknown; response?: { id?: unknown; usage?: Record<string, unknown> | null; store?: unknown } };
@@ -68,7 +67,7 @@ export class ResponsesTap implements EventTap {
     const raw = response.usage && typeof response.usage === "object" ? response.usage : null;
     if (raw) {
       this.usage = readResponsesUsage(raw);
-      hideCost(raw, this.o.price(this.usage));
+      showResponsesUsage(raw, this.usage, this.o.price(this.usage));
     }
     return { done: true, final: `event: ${type}\ndata: ${JSON.stringify(e)}\n\n` };
   }

@@ -1,17 +1,18 @@
 import type { Usage } from "../../money/usage";
-import { readExtras } from "../providers/usage";
+import { hideCost, readExtras } from "../providers/usage";
 
 const n = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
 
 /**
- * Usage of the Responses API: input_tokens include the cached ones, output_tokens include
- * reasoning (OpenAI accounting, which xAI follows here), plus the upstream's cost and tool calls.
+ * Usage of the Responses API: input_tokens include the cached ones, plus the upstream's cost and
+ * tool calls. OpenAI's output_tokens include reasoning; xAI's may not (its total_tokens adds the
+ * reasoning back), so, as for chat, the billable output is max(output, total − input).
  */
 export function readResponsesUsage(raw: Record<string, unknown>): Usage {
   const input = n(raw.input_tokens);
   const details = raw.input_tokens_details as { cached_tokens?: unknown } | null | undefined;
   const outDetails = raw.output_tokens_details as { reasoning_tokens?: unknown } | null | undefined;
-  const output = n(raw.output_tokens);
+  const output = raw.total_tokens !== undefined ? Math.max(n(raw.output_tokens), n(raw.total_tokens) - input) : n(raw.output_tokens);
   return {
     prompt: input,
     cached: Math.min(n(details?.cached_tokens), input),
@@ -19,4 +20,10 @@ export function readResponsesUsage(raw: Record<string, unknown>): Usage {
     reasoning: Math.min(n(outDetails?.reasoning_tokens), output),
     ...readExtras(raw),
   };
+}
+
+/** The usage a customer sees: output_tokens as charged (reasoning included), the cost as their charge. */
+export function showResponsesUsage(raw: Record<string, unknown>, u: Usage, chargeMicros: number): void {
+  if (typeof raw.output_tokens === "number") raw.output_tokens = u.completion;
+  hideCost(raw, chargeMicros);
 }

@@ -4,10 +4,9 @@ import { ApiError } from "../../lib/errors";
 import { toApiError } from "../../lib/to-api-error";
 import { STRIPPED_FIELDS } from "../chat-request";
 import { estimateOf, upperBoundOf } from "../estimate";
-import { hideCost } from "../providers/usage";
 import { openaiError } from "./openai-shape";
 import { ResponsesTap, responsesErrorEvent } from "./responses-tap";
-import { readResponsesUsage } from "./responses-usage";
+import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
 import { serverTools } from "./server-tools";
 import type { Dialect } from "./types";
 
@@ -90,12 +89,13 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
   whole(json) {
     const r = json as ResponseObject;
     const raw = r.usage && typeof r.usage === "object" ? r.usage : null;
+    const usage = raw ? readResponsesUsage(raw) : null;
     return {
-      usage: raw ? readResponsesUsage(raw) : null,
+      usage,
       objectId: typeof r.id === "string" && r.store !== false ? r.id : null,
       text: () => outputText(r),
       render(charge) {
-        if (raw) hideCost(raw, charge);
+        if (raw && usage) showResponsesUsage(raw, usage, charge);
         return JSON.stringify(r);
       },
     };

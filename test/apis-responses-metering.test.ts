@@ -1,0 +1,64 @@
+/**
+ * The Responses API's metering over real HTTP, the gateway in front of the mock upstream: xAI's
+ * accounting (reasoning outside output_tokens) charged in full, streamed and not; background mode
+ * refused before any credit is held; a stream ending in response.failed shows the customer's
+ * charge, never the upstream's cost.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { parseNamed } from "./support/mock-client";
+import { startGateway, type Customer, type Gateway } from "./support/gateway";
+
+const TICKS_PER_MICRO = 10_000;
+
+let gw: Gateway;
+let c: Customer;
+
+beforeAll(async () => {
+  gw = await startGateway({ upstream: true });
+  c = await gw.customer(10_000_000);
+});
+afterAll(() => gw?.stop());
+
+const responses = (body: Record<string, unknown>) =>
+  fetch(`${gw.url}/v1/responses`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${c.key}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+/** What one request took from the balance, and its answer's text. */
+async function charged(body: Record<string, unknown>): Promise<{ micros: number; status: number; text: string }> {
+  const before = await gw.balance(c.accountId);
+  const res = await responses(body);
+  const text = await res.text();
+  return { micros: before - (await gw.balance(c.accountId)), status: res.status, text };
+}
+
+describe("xAI's accounting: output_tokens without reasoning, total_tokens with it", () => {
+  // grok-4 in the test catalogue: 3 µ per input token, 15 µ per output token.
+  const mock = { usage: "xai", prompt_tokens: 20, completion_tokens: 10, reasoning_tokens: 100 };
+  const expected = 20 * 3 + 110 * 15;
+
+  test("a whole answer is charged its reasoning too, and shows it in output_tokens and the cost", async () => {
+    const { micros, status, text } = await charged({ model: "grok-4", input: "hi", mock });
+    expect(status).toBe(200);
+    expect(micros).toBe(expected);
+    const usage = JSON.parse(text).usage;
+    expect(usage).toMatchObject({ input_tokens: 20, output_tokens: 110, total_tokens: 130, output_tokens_details: { reasoning_tokens: 100 } });
+    expect(usage.cost_in_usd_ticks).toBe(expected * TICKS_PER_MICRO);
+  });
+
+  test("a stream is charged its reasoning too (usage of response.completed)", async () => {
+    const { micros, status, text } = await charged({ model: "grok-4", input: "hi", stream: true, mock });
+    expect(status).toBe(200);
+    expect(micros).toBe(expected);
+    const last = parseNamed(text).at(-1)!;
+    expect(last.event).toBe("response.completed");
+    expect(last.data.response.usage).toMatchObject({ output_tokens: 110, cost_in_usd_ticks: expected * TICKS_PER_MICRO });
+  });
+
+  test("OpenAI's accounting (output_tokens with reasoning) is charged the same, not twice", async () => {
+    const { micros } = await charged({ model: "grok-4", input: "hi", mock: { ...mock, usage: "openai" } });
+    expect(micros).toBe(expected);
+  });
+});

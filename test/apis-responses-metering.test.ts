@@ -62,3 +62,27 @@ describe("xAI's accounting: output_tokens without reasoning, total_tokens with i
     expect(micros).toBe(expected);
   });
 });
+
+describe("background mode", () => {
+  test("background: true is a 400 on param background before anything is held or sent upstream; false passes", async () => {
+    const sent = gw.upstream.requests.length;
+    const before = await gw.account(c.accountId);
+    const res = await responses({ model: "grok-4", input: "hi", background: true, mock: { prompt_tokens: 5, completion_tokens: 5 } });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    const { error } = (await res.json()) as { error: { message: string; type: string; param: string; code: string } };
+    expect(error).toMatchObject({ type: "invalid_request_error", param: "background", code: "unsupported_parameter" });
+    expect(error.message).toContain("not supported");
+    expect(gw.upstream.requests.length).toBe(sent);
+    expect(await gw.account(c.accountId)).toMatchObject({ balance_micros: before.balance_micros, held_micros: 0 });
+
+    const { micros, status } = await charged({ model: "grok-4", input: "hi", background: false, mock: { prompt_tokens: 5, completion_tokens: 5 } });
+    expect(status).toBe(200);
+    expect(micros).toBe(5 * 3 + 5 * 15);
+  });
+
+  test("the OpenAPI description of POST /v1/responses says so", async () => {
+    const spec = (await (await fetch(`${gw.url}/openapi.json`)).json()) as { paths: Record<string, { post?: { description?: string } }> };
+    expect(spec.paths["/v1/responses"]?.post?.description).toContain("`background: true`");
+  });
+});

@@ -47,16 +47,34 @@ function outputText(r: ResponseObject): string {
   return s;
 }
 
+function parseSlowly(json: unknown): ResponsesRequestT {
+  const parsed = ResponsesRequest.safeParse(json);
+  if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
+  return parsed.data;
+}
+
+/**
+ * Background mode answers "queued" with no usage and the result is read later, for free, with
+ * GET /v1/responses/{id}: nothing the gateway could charge, so it is refused before any hold.
+ */
+const backgroundRefused = (): ApiError =>
+  new ApiError(
+    400,
+    "Background mode (background: true) is not supported through this gateway: stream the response (stream: true) or wait for it.",
+    "invalid_request_error",
+    "unsupported_parameter",
+    "background",
+  );
+
 /** POST /v1/responses. */
 export const responsesDialect: Dialect<ResponsesRequestT> = {
   endpoint: "responses",
   path: "/responses",
   modelKind: "chat",
   parse(json) {
-    if (isResponsesRequest(json)) return json;
-    const parsed = ResponsesRequest.safeParse(json);
-    if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
-    return parsed.data;
+    const body = isResponsesRequest(json) ? json : parseSlowly(json);
+    if (body.background === true) throw backgroundRefused();
+    return body;
   },
   stream: (body) => body.stream === true,
   prepare(body, { accountId, objects }) {

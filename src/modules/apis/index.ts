@@ -21,7 +21,7 @@ const DOCS: Record<string, { summary: string; description: string; schema: z.Zod
   "/v1/responses": {
     summary: "Create a model response (OpenAI Responses API; `stream: true` for named server-sent events)",
     description:
-      "Billed from the final usage (input, cached input, output with reasoning) plus server-side tool calls; a continuation (previous_response_id) must name one of your own stored responses (404 otherwise) and is held for its history too.",
+      "Billed from the final usage (input, cached input, output with reasoning) plus server-side tool calls; a continuation (previous_response_id) must name one of your own stored responses (404 otherwise) and is held for its history too. Background mode (`background: true`) is not supported: 400 with param `background` and code `unsupported_parameter`; stream the response or wait for it.",
     schema: ResponsesRequest,
     answer: ResponseObject,
     streams: true,

@@ -86,3 +86,25 @@ describe("background mode", () => {
     expect(spec.paths["/v1/responses"]?.post?.description).toContain("`background: true`");
   });
 });
+
+describe("a stream that ends in response.failed", () => {
+  test("carrying the upstream's usage and cost: charged that usage, and shown the charge, not the upstream's cost", async () => {
+    const mock = { prompt_tokens: 40, completion_tokens: 6, fail_stream: "failed", failed_usage: true, after_chunks: 2, cost_ticks: 123_456_789 };
+    const { micros, status, text } = await charged({ model: "grok-4", input: "hi", stream: true, mock });
+    expect(status).toBe(200);
+    const expected = 40 * 3 + 6 * 15;
+    expect(micros).toBe(expected);
+    const last = parseNamed(text).at(-1)!;
+    expect(last.event).toBe("response.failed");
+    expect(last.data.response.status).toBe("failed");
+    expect(last.data.response.usage.cost_in_usd_ticks).toBe(expected * TICKS_PER_MICRO);
+    expect(text).not.toContain("123456789");
+  });
+
+  test("without usage: passed as it came, the delivered output charged as before", async () => {
+    const { micros, text } = await charged({ model: "grok-4", input: "hi", stream: true, mock: { prompt_tokens: 40, fail_stream: "failed", after_chunks: 2 } });
+    const last = parseNamed(text).at(-1)!;
+    expect(last).toMatchObject({ event: "response.failed", data: { response: { status: "failed", usage: null } } });
+    expect(micros).toBeGreaterThan(0);
+  });
+});

@@ -62,6 +62,8 @@ export interface MockBehavior {
    * completions a `data: {"error": ...}` chunk. No [DONE] / completion event follows.
    */
   fail_stream?: "failed" | "error";
+  /** Responses: the response.failed event carries the answer's usage and cost (an upstream billing the failure). */
+  failed_usage?: boolean;
   /** Messages: after the text, the model calls this tool (a tool_use block, stop_reason "tool_use"). */
   tool_use?: { name: string; input: unknown };
   /** Messages: cache_creation_input_tokens (taken out of input_tokens, billed as input). */

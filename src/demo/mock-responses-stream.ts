@@ -17,9 +17,9 @@ export interface ResponseDraft {
   messageIndex: number;
 }
 
-/** The response as a failed stream leaves it. */
-export function failedResponse(response: Record<string, unknown>): Record<string, unknown> {
-  return { ...response, status: "failed", completed_at: null, output: [], usage: null, error: { code: "server_error", message: "mock stream failure" } };
+/** The response as a failed stream leaves it (with the usage billed for it, when there is one). */
+export function failedResponse(response: Record<string, unknown>, usage: unknown = null): Record<string, unknown> {
+  return { ...response, status: "failed", completed_at: null, output: [], usage, error: { code: "server_error", message: "mock stream failure" } };
 }
 
 const event =
@@ -60,7 +60,7 @@ export function responsesScript(b: MockBehavior, d: ResponseDraft): SseScript {
     malformed: 'event: response.output_text.delta\ndata: {"type": "response.output_text.delta", "delta": \n\n',
     fail:
       b.fail_stream === "failed"
-        ? event("response.failed", { response: failedResponse(started) })
+        ? event("response.failed", { response: failedResponse(started, b.failed_usage ? d.response.usage : null) })
         : event("error", { code: "server_error", message: "mock stream failure", param: null }),
   };
 }

@@ -23,8 +23,8 @@ export const responsesErrorEvent = (message: string, code: string): string =>
 
 /**
  * The tap on a Responses stream (named events, no [DONE]): counts output deltas, takes the usage
- * from the final response (completed or incomplete, its cost shown as the customer's charge),
- * and holds that last event back until the charge has committed.
+ * from the final response (completed, incomplete or failed, its cost shown as the customer's
+ * charge), and holds a completed or incomplete one back until the charge has committed.
  */
 export class ResponsesTap implements EventTap {
   usage: Usage | null = null;
@@ -45,11 +45,17 @@ export class ResponsesTap implements EventTap {
     if (OUTPUT_DELTAS.has(type)) return this.delta(e);
     if (type === "response.created" && e.response) this.objectId = storedId(e.response);
     if (type === "response.completed" || type === "response.incomplete") return this.last(type, e);
-    if (type === "response.failed" || type === "error") {
-      if (e.response?.usage) this.usage = readResponsesUsage(e.response.usage);
-      return UPSTREAM_ERROR;
-    }
+    if (type === "response.failed" || type === "error") return this.failed(type, e);
     return PASS;
+  }
+
+  /** A failure the upstream billed: its usage is charged, and its cost shown as that charge, like a completion's. */
+  private failed(type: string, e: Event): TapResult {
+    const raw = e.response?.usage && typeof e.response.usage === "object" ? e.response.usage : null;
+    if (!raw) return UPSTREAM_ERROR;
+    this.usage = readResponsesUsage(raw);
+    showResponsesUsage(raw, this.usage, this.o.price(this.usage));
+    return { out: `event: ${type}\ndata: ${JSON.stringify(e)}\n\n`, error: "upstream" };
   }
 
   private delta(e: Event): TapResult {

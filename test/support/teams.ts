@@ -84,3 +84,11 @@ export async function preTeamsDatabase(path: string): Promise<PreTeams> {
   db.close();
   return p;
 }
+
+/** Creates a key in the portal as `w` (signed in); its id (read back with GET /v1/me) and secret. */
+export async function portalKey(gw: GatewayClient, w: WebClient, name: string): Promise<{ id: string; key: string }> {
+  expect((await w.submit("/portal/keys", "/portal/keys", { name })).status).toBe(303);
+  const key = /<code id="new-key">([^<]+)</.exec((await w.page("/portal/keys")).html)![1]!;
+  const me = (await (await gw.me(key)).json()) as { key: { id: string } };
+  return { id: me.key.id, key };
+}

@@ -2,6 +2,7 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { errors } from "../../lib/errors";
 import { IdParams } from "../accounts/model";
+import { ownerKeyAuth, OWNER_ONLY_NOTE } from "../members/owner-key";
 import { LowBalanceBody, LowBalanceView } from "./model";
 import type { AlertService } from "./service";
 
@@ -10,18 +11,19 @@ export const alertsModule = (deps: ModuleDeps) => {
     if (!deps.alerts) throw errors.notFound("Alerts");
     return deps.alerts;
   };
+  // The alert is part of the owner's billing, in the portal as here.
   const customer = new Elysia({ prefix: "/v1/alerts", tags: ["alerts"] })
-    .use(deps.auth)
+    .use(ownerKeyAuth(deps))
     .get("/low-balance", async ({ principal }) => await alerts().view(principal.accountId), {
-      customer: true,
+      ownerKey: true,
       response: LowBalanceView,
-      detail: { summary: "Low-balance alert: threshold, whether it is armed, recent alerts" },
+      detail: { summary: "Low-balance alert: threshold, whether it is armed, recent alerts", description: OWNER_ONLY_NOTE },
     })
     .put("/low-balance", async ({ principal, body }) => await alerts().setThreshold(principal.accountId, body.threshold_micros, `key:${principal.keyId}`), {
-      customer: true,
+      ownerKey: true,
       body: LowBalanceBody,
       response: LowBalanceView,
-      detail: { summary: "Set the account's low-balance threshold (0 = off, null = the operator's default)" },
+      detail: { summary: "Set the account's low-balance threshold (0 = off, null = the operator's default)", description: OWNER_ONLY_NOTE },
     });
   const admin = new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
     .use(deps.auth)

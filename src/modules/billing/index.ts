@@ -5,6 +5,7 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError, errors } from "../../lib/errors";
 import { getAccountRow } from "../accounts/service";
 import { IdParams } from "../accounts/model";
+import { ownerKeyAuth, OWNER_ONLY_NOTE } from "../members/owner-key";
 import { billingSettings, type BillingSettings } from "./amounts";
 import { BillingInfo, CheckoutBody, CheckoutView, CustomerPaymentsQuery, PaymentList, PaymentView, PaymentsQuery, WebhookAck } from "./model";
 import { billingInfo, createCheckout, getPayment, listPayments, parseAmount, paymentView, type PaymentRow } from "./service";
@@ -33,10 +34,14 @@ export const billingModule = (deps: ModuleDeps) => {
     .use(billingConsolePages(deps));
 };
 
-/** A customer's top-up options, checkout and payments (API key). */
+/**
+ * A customer's top-up options (any key: the gateway's settings, the same for every account),
+ * checkout and payments (the owner's keys, as the portal's billing pages are the owner's).
+ */
 const customerBillingRoutes = (deps: ModuleDeps, settings: BillingSettings, stripe: Stripe | null) =>
   new Elysia({ prefix: "/v1/billing", tags: ["billing"] })
     .use(deps.auth)
+    .use(ownerKeyAuth(deps))
     .get("", () => billingInfo(settings), {
       customer: true,
       response: BillingInfo,
@@ -57,22 +62,22 @@ const customerBillingRoutes = (deps: ModuleDeps, settings: BillingSettings, stri
         return status(201, { ...paymentView(row), url: row.url });
       },
       {
-        customer: true,
+        ownerKey: true,
         body: CheckoutBody,
         response: { 201: CheckoutView },
-        detail: { summary: "Start a Stripe Checkout for a top-up; redirect the customer to `url`. Credited once Stripe confirms payment." },
+        detail: { summary: "Start a Stripe Checkout for a top-up; redirect the customer to `url`. Credited once Stripe confirms payment.", description: OWNER_ONLY_NOTE },
       },
     )
     .get(
       "/payments",
       async ({ principal, query }) => page(await listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: principal.accountId }), query.limit),
-      { customer: true, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "The account's card payments, newest first" } },
+      { ownerKey: true, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "The account's card payments, newest first", description: OWNER_ONLY_NOTE } },
     )
     .get("/payments/:id", async ({ principal, params }) => paymentView(await getPayment(deps.store, params.id, principal.accountId)), {
-      customer: true,
+      ownerKey: true,
       params: IdParams,
       response: PaymentView,
-      detail: { summary: "One card payment of the account" },
+      detail: { summary: "One card payment of the account", description: OWNER_ONLY_NOTE },
     });
 
 /** Every account's card payments, and one account's (admin token). */

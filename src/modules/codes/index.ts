@@ -1,12 +1,14 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { microsToUsd } from "../../money/units";
+import { ownerKeyAuth, OWNER_ONLY_NOTE } from "../members/owner-key";
 import { CodeBatch, CodeList, CreateCodesBody, ListCodesQuery, RedeemBody, Redemption } from "./model";
 import { codeView, createCodes, listCodes, redeemCode } from "./service";
 
 export const codesModule = (deps: ModuleDeps) =>
   new Elysia()
     .use(deps.auth)
+    .use(ownerKeyAuth(deps))
     .post("/admin/codes", async ({ body, actor, status }) => status(201, await createCodes(deps.store, body, actor, deps.now())), {
       admin: true,
       body: CreateCodesBody,
@@ -41,11 +43,12 @@ export const codesModule = (deps: ModuleDeps) =>
         };
       },
       {
-        customer: true,
+        ownerKey: true,
         body: RedeemBody,
         response: Redemption,
         detail: {
           summary: "Redeem a single-use credit code for the calling key's account (idempotent per account)",
+          description: OWNER_ONLY_NOTE,
           tags: ["customer"],
         },
       },

@@ -5,7 +5,7 @@ import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
 import { checkEmailFree, expireInvites, issueInvite } from "../../identity/logins/service";
 import type { InviteViewT } from "../../identity/logins/model";
-import { memberRow, memberRows, memberStatus, type MemberRow } from "../../identity/members";
+import { getMemberRow, memberRow, memberRows, memberStatus, type MemberRow } from "../../identity/members";
 import { deleteMemberSessions } from "../../identity/sessions";
 import { accountRow } from "../accounts/service";
 import { recordAudit } from "../audit/service";
@@ -165,4 +165,14 @@ export function* memberTotals(q: Q, accountId: string, ownerId: string | null, f
   );
   for (const s of spent) spend.set(whose(s.memberId), (spend.get(whose(s.memberId)) ?? 0) + Number(s.micros));
   return { keys, spend };
+}
+
+/**
+ * The role of the member a key belongs to (the principal's memberId: its maker, else the owner);
+ * a key of an account that never had members is the owner's too. Read fresh, so that a role
+ * change applies from the key's next request.
+ */
+export async function keyRole(store: Store, p: { memberId?: string | null }): Promise<MemberRow["role"]> {
+  if (!p.memberId) return "owner";
+  return (await getMemberRow(store, p.memberId)).role;
 }

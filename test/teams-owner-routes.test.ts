@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startFakeStripe, type FakeStripe } from "./support/fake-stripe";
+import { startGateway, type Gateway } from "./support/gateway";
+import { join, portalKey } from "./support/teams";
+
+/**
+ * Billing, credits and the low-balance alert are the account owner's on the key-authenticated
+ * API as in the portal: a key an admin or a member made gets 403 `owner_only`, the owner's keys
+ * (made in the portal, or by the operator) are served.
+ */
+let stripe: FakeStripe;
+let gw: Gateway;
+beforeAll(async () => {
+  stripe = startFakeStripe();
+  gw = await startGateway({ config: stripe.config({ public_url: "https://gw.example.com" }) });
+});
+afterAll(async () => {
+  await gw.stop();
+  await stripe.stop();
+});
+
+let n = 0;
+const email = (who: string) => `${who}-${++n}-${Date.now()}@example.com`;
+
+const call = (key: string, method: string, path: string, body?: unknown) =>
+  fetch(gw.url + path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+async function newCode(): Promise<string> {
+  const res = await gw.admin("/admin/codes", { body: { count: 1, amount_micros: 1_000_000 } });
+  return ((await res.json()) as { codes: { code: string }[] }).codes[0]!.code;
+}
+
+/** An account with its operator-made key, and a key made in the portal by its owner, an admin and a member. */
+async function team() {
+  const c = await gw.customer(5_000_000);
+  const keys: Record<"owner" | "admin" | "member", string> = { owner: "", admin: "", member: "" };
+  for (const role of ["owner", "admin", "member"] as const) {
+    const who = await join(gw, c.accountId, role, email(role));
+    keys[role] = (await portalKey(gw, who.w, `${role} key`)).key;
+  }
+  return { ...c, keys };
+}
+
+describe("owner-only routes on the API", () => {
+  test("an admin's or member's key gets 403 owner_only on billing, credits and alerts; the owner's keys are served", async () => {
+    const t = await team();
+    const setAlert = await call(t.key, "PUT", "/v1/alerts/low-balance", { threshold_micros: 2_000_000 });
+    expect(setAlert.status).toBe(200);
+    const payment = (await (await call(t.key, "POST", "/v1/billing/checkout", { amount: 10 })).json()) as { id: string };
+    const routes = async (): Promise<[string, string, unknown?][]> => [
+      ["PUT", "/v1/alerts/low-balance", { threshold_micros: 0 }],
+      ["GET", "/v1/alerts/low-balance"],
+      ["GET", "/v1/billing/payments"],
+      ["GET", `/v1/billing/payments/${payment.id}`],
+      ["POST", "/v1/billing/checkout", { amount: 10 }],
+      ["POST", "/v1/credits/redeem", { code: await newCode() }],
+    ];
+    for (const key of [t.keys.admin, t.keys.member]) {
+      for (const [method, path, body] of await routes()) {
+        const res = await call(key, method, path, body);
+        expect([method, path, res.status]).toEqual([method, path, 403]);
+        const e = ((await res.json()) as { error: { type: string; code: string; message: string } }).error;
+        expect(e).toMatchObject({ type: "permission_error", code: "owner_only" });
+        expect(e.message).toContain("owner");
+      }
+    }
+    // Nothing changed: the threshold is the owner's, no code was credited, no payment started.
+    const alert = (await (await call(t.key, "GET", "/v1/alerts/low-balance")).json()) as { threshold_micros: number };
+    expect(alert.threshold_micros).toBe(2_000_000);
+    expect(await gw.balance(t.accountId)).toBe(5_000_000);
+    const payments = (await (await call(t.key, "GET", "/v1/billing/payments")).json()) as { data: unknown[] };
+    expect(payments.data).toHaveLength(1);
+    // The owner's keys, the operator's and the portal's, are served on every one.
+    for (const key of [t.key, t.keys.owner]) {
+      for (const [method, path, body] of await routes()) {
+        const res = await call(key, method, path, body);
+        expect([method, path, res.status]).toEqual([method, path, method === "POST" && path.endsWith("checkout") ? 201 : 200]);
+      }
+    }
+    expect(await gw.balance(t.accountId)).toBe(7_000_000);
+  });
+
+  test("what every key may still do: its account, the top-up options, its usage", async () => {
+    const t = await team();
+    for (const path of ["/v1/me", "/v1/billing", "/v1/usage", "/v1/models"]) expect([path, (await call(t.keys.member, "GET", path)).status]).toEqual([path, 200]);
+  });
+
+  test("an account without members: the operator's keys are its owner's", async () => {
+    const c = await gw.customer(0);
+    expect((await call(c.key, "GET", "/v1/billing/payments")).status).toBe(200);
+    expect((await call(c.key, "PUT", "/v1/alerts/low-balance", { threshold_micros: 0 })).status).toBe(200);
+  });
+});

@@ -112,6 +112,24 @@ describe("PATCH /admin/keys/:id", () => {
   });
 });
 
+describe("POST /admin/accounts/:id/keys", () => {
+  test("refuses unknown models as the edit does (same code, param and message), storing nothing", async () => {
+    const c = await gw.customer(0);
+    const keys = async () => ((await (await gw.admin(`/admin/accounts/${c.accountId}/keys`)).json()) as { data: unknown[] }).data.length;
+    const created = await gw.admin(`/admin/accounts/${c.accountId}/keys`, { body: { name: "typo", models: ["grok-4", "gpt-9", "grok-5"] } });
+    expect(created.status).toBe(400);
+    const edited = await patch(c.keyId, { models: ["grok-4", "gpt-9", "grok-5"] });
+    expect(edited.status).toBe(400);
+    const error = ((await created.json()) as { error: unknown }).error;
+    expect(error).toEqual({ type: "invalid_request_error", code: "model_not_found", param: "models", message: "Unknown model: gpt-9, grok-5." });
+    expect(((await edited.json()) as { error: unknown }).error).toEqual(error);
+    expect(await keys()).toBe(1);
+    const ok = await gw.admin(`/admin/accounts/${c.accountId}/keys`, { body: { models: ["grok-4", "grok-3"] } });
+    expect(ok.status).toBe(201);
+    expect(((await ok.json()) as Key).models).toEqual(["grok-4", "grok-3"]);
+  });
+});
+
 /** Signs a member in through their invite link, in a fresh WebClient. */
 async function join(accountId: string, role: "owner" | "admin" | "member", email: string): Promise<{ w: WebClient; memberId: string }> {
   const body = role === "owner" ? { email } : { email, role };

@@ -13,7 +13,7 @@ export const keysModule = (deps: ModuleDeps) =>
       "/accounts/:id/keys",
       async ({ params, body, actor, status }) => {
         const now = deps.now();
-        const { row, key } = await createKey(deps.store, deps.config.key_prefix, params.id, body, actor, now);
+        const { row, key } = await createKey(deps.store, deps.config.key_prefix, params.id, body, actor, now, null, deps.config.models.map((m) => m.id));
         return status(201, { ...keyView(row, now), key });
       },
       {
@@ -21,7 +21,10 @@ export const keysModule = (deps: ModuleDeps) =>
         params: IdParams,
         body: CreateKeyBody,
         response: { 201: CreatedKey },
-        detail: { summary: "Create an API key (the key is returned only in this response)" },
+        detail: {
+          summary: "Create an API key (the key is returned only in this response)",
+          description: "`models` may name configured models only (400 `model_not_found` otherwise), as PATCH /admin/keys/:id.",
+        },
       },
     )
     .get(

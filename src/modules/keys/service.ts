@@ -31,18 +31,26 @@ export function* keyRow(q: Q, id: string): Work<KeyRow> {
 
 export const getKeyRow = (store: Store, id: string): Promise<KeyRow> => store.read((q) => keyRow(q, id));
 
+/** Refuses an allow-list naming a model that is not configured: a key made or edited so would only ever get 404s for it. */
+export function checkModels(models: readonly string[] | null | undefined, known: readonly string[]): void {
+  const unknown = (models ?? []).filter((m) => !known.includes(m));
+  if (unknown.length) throw errors.badRequest(`Unknown model: ${unknown.join(", ")}.`, "models", "model_not_found");
+}
+
 /**
  * Creates a key (part of the caller's unit of work); `memberId` is who made it in the portal
- * (none: the owner's, e.g. made by the operator). The key itself is returned, never stored.
+ * (none: the owner's, e.g. made by the operator), `known` the configured model ids its allow-list
+ * may name. The key itself is returned, never stored.
  */
 export function* insertKey(
   q: Q,
-  p: { prefix: string; accountId: string; input: CreateKeyInput; actor: string; memberId?: string | null },
+  p: { prefix: string; accountId: string; input: CreateKeyInput; actor: string; memberId?: string | null; known?: readonly string[] },
   now: number,
 ): Work<{ row: KeyRow; key: string }> {
   const { input } = p;
   const expiresAt = toMillis(input.expires_at);
   if (expiresAt !== null && expiresAt <= now) throw errors.badRequest("expires_at must be in the future.", "expires_at");
+  if (p.known) checkModels(input.models, p.known);
   const { key, hash, last4 } = generateKey(p.prefix);
   const row: KeyRow = {
     id: newId("key"),
@@ -69,7 +77,10 @@ export function* insertKey(
   return { row, key };
 }
 
-/** Creates a key; `memberId` is who made it in the portal (none: the owner's, e.g. made by the operator). */
+/**
+ * Creates a key; `memberId` is who made it in the portal (none: the owner's, e.g. made by the
+ * operator); `known`, the configured model ids, refuses an allow-list naming any other.
+ */
 export function createKey(
   store: Store,
   prefix: string,
@@ -78,8 +89,9 @@ export function createKey(
   actor: string,
   now = Date.now(),
   memberId: string | null = null,
+  known?: readonly string[],
 ): Promise<{ row: KeyRow; key: string }> {
-  return store.tx((q) => insertKey(q, { prefix, accountId, input, actor, memberId }, now), { durable: true });
+  return store.tx((q) => insertKey(q, { prefix, accountId, input, actor, memberId, known }, now), { durable: true });
 }
 
 /** The account's keys, newest first. */

@@ -6,7 +6,7 @@ import { effectivePlan, type Limits, type PlanPolicy } from "../../gateway/limit
 import { accountRow } from "../accounts/service";
 import { recordAudit } from "../audit/service";
 import type { UpdateKeyInput } from "./model";
-import { keyRow, type KeyRow } from "./service";
+import { checkModels, keyRow, type KeyRow } from "./service";
 
 export interface UpdateContext {
   actor: string;
@@ -76,8 +76,7 @@ function* keyUpdate(q: Q, id: string, input: UpdateKeyInput, c: UpdateContext): 
 function check(input: UpdateKeyInput, plan: { name: string; limits: Limits }, c: UpdateContext): void {
   const expires = toMillis(input.expires_at);
   if (expires !== null && expires <= c.now) throw errors.badRequest("expires_at must be in the future.", "expires_at");
-  const unknown = (input.models ?? []).filter((m) => !c.models.includes(m));
-  if (unknown.length) throw errors.badRequest(`Unknown model: ${unknown.join(", ")}.`, "models", "model_not_found");
+  checkModels(input.models, c.models);
   for (const l of LIMITS) {
     const v = input[l];
     if (v != null && v > plan.limits[l]) {

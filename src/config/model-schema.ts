@@ -41,8 +41,11 @@ export const DeploymentSchema = z.strictObject({
   weight: z.number().int().min(1).max(1000).default(1),
 });
 
-/** Server-side tools the upstream bills per call (xAI's names); prices are USD per 1,000 calls. */
-export const TOOLS = ["web_search", "x_search", "code_execution", "attachment_search", "collections_search", "mcp", "image_generation"] as const;
+/**
+ * Server-side tools the upstream bills per call (xAI's names); prices are USD per 1,000 calls.
+ * `live_search` is xAI's Live Search (search_parameters), billed per source used, not per call.
+ */
+export const TOOLS = ["web_search", "x_search", "code_execution", "attachment_search", "collections_search", "mcp", "image_generation", "live_search"] as const;
 export type Tool = (typeof TOOLS)[number];
 
 /** xAI's list prices per 1,000 successful calls (docs.x.ai pricing), scaled like every USD amount. */
@@ -54,6 +57,8 @@ export const DEFAULT_TOOL_PRICES: Readonly<Record<Tool, number>> = {
   collections_search: 2_500_000,
   mcp: 0,
   image_generation: 20_000_000,
+  // $25 per 1,000 sources (usage.num_sources_used).
+  live_search: 25_000_000,
 };
 
 const ToolPricesSchema = z.partialRecord(z.enum(TOOLS), scaledUsd);
@@ -97,9 +102,15 @@ export const ModelSchema = z.strictObject({
    */
   pricing: z.enum(["list", "cost_plus"]).default("list"),
   markup_percent: z.number().min(0).max(10_000).default(0),
-  /** Server-side tool calls, USD per 1,000 (list pricing); missing tools take xAI's list prices. */
+  /**
+   * Server-side tool calls, USD per 1,000 (list pricing); `live_search` per 1,000 sources used.
+   * Missing tools take xAI's list prices.
+   */
   tool_prices: ToolPricesSchema.optional(),
-  /** Calls of server-side tools held for when a request enables them (usage beyond is still charged). */
+  /**
+   * Calls of server-side tools (Live Search: sources) held for when a request enables them; usage
+   * beyond is still charged.
+   */
   tool_call_allowance: z.number().int().nonnegative().default(5),
   long_context: LongContextSchema.optional(),
   upstream_cost: UpstreamCostSchema.optional(),

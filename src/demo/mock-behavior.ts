@@ -52,6 +52,8 @@ export interface MockBehavior {
   cost_ticks?: number | null;
   /** Server-side tool calls reported in the usage (and added to the default cost). */
   tools?: MockTools;
+  /** Live Search sources used (usage.num_sources_used), added to the default cost. */
+  sources?: number;
   /** Deferred chat completions: pending (202) this long after creation; default 200 ms. */
   deferred_ms?: number;
   /** Deferred chat completions: forgotten (404) this long after creation; default never. */
@@ -79,6 +81,8 @@ export const MOCK_PRICES = {
   output: 15,
   image: 0.02,
   tools: { web_search: 5, x_search: 5, code_execution: 5, collections_search: 2.5, attachment_search: 10 },
+  /** Live Search, per 1,000 sources. */
+  sources: 25,
 } as const;
 
 export const TICKS_PER_USD = 10_000_000_000;
@@ -89,6 +93,7 @@ const TICKS = {
   cached: MOCK_PRICES.cached_input * 10_000,
   output: MOCK_PRICES.output * 10_000,
   image: MOCK_PRICES.image * TICKS_PER_USD,
+  source: (MOCK_PRICES.sources * TICKS_PER_USD) / 1000,
 };
 const toolTicks = (tool: keyof MockTools) => (MOCK_PRICES.tools[tool] * TICKS_PER_USD) / 1000;
 
@@ -100,13 +105,14 @@ export interface CostInputs {
   output_tokens?: number;
   images?: number;
   tools?: MockTools;
+  sources?: number;
 }
 
 /** What the mock bills, in ticks (1 USD = 10^10): tokens, images and tool calls at MOCK_PRICES. */
 export function mockCostTicks(u: CostInputs): number {
   const input = u.input_tokens ?? 0;
   const cached = Math.min(u.cached_tokens ?? 0, input);
-  let ticks = (input - cached) * TICKS.input + cached * TICKS.cached + (u.output_tokens ?? 0) * TICKS.output + (u.images ?? 0) * TICKS.image;
+  let ticks = (input - cached) * TICKS.input + cached * TICKS.cached + (u.output_tokens ?? 0) * TICKS.output + (u.images ?? 0) * TICKS.image + (u.sources ?? 0) * TICKS.source;
   for (const [tool, calls] of Object.entries(u.tools ?? {})) {
     if (tool in MOCK_PRICES.tools) ticks += (calls ?? 0) * toolTicks(tool as keyof MockTools);
   }
@@ -116,7 +122,7 @@ export function mockCostTicks(u: CostInputs): number {
 /** The cost field of a usage object: `{ cost_in_usd_ticks }`, or nothing when `cost_ticks` is null. */
 export function costField(b: MockBehavior, inputs: CostInputs): { cost_in_usd_ticks?: number } {
   if (b.cost_ticks === null) return {};
-  return { cost_in_usd_ticks: typeof b.cost_ticks === "number" ? b.cost_ticks : mockCostTicks({ ...inputs, tools: b.tools }) };
+  return { cost_in_usd_ticks: typeof b.cost_ticks === "number" ? b.cost_ticks : mockCostTicks({ ...inputs, tools: b.tools, sources: b.sources }) };
 }
 
 /** xAI's server-side tool usage: every counter present (zeros included) and their sum. */
@@ -134,8 +140,8 @@ export function toolUsage(tools: MockTools = {}) {
   return { num_server_side_tools_used: used, server_side_tool_usage_details: details };
 }
 
-/** The tool fields of a usage object, only when the request's `mock` reports tool calls. */
-export const toolFields = (b: MockBehavior) => (b.tools ? toolUsage(b.tools) : {});
+/** The tool fields of a usage object, only when the request's `mock` reports tool calls (or sources). */
+export const toolFields = (b: MockBehavior) => ({ ...(b.tools ? toolUsage(b.tools) : {}), ...(b.sources === undefined ? {} : { num_sources_used: b.sources }) });
 
 /** About a token per four characters of what the model reads. */
 export function promptTokensOf(...parts: unknown[]): number {

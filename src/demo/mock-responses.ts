@@ -42,7 +42,7 @@ function responseUsage(b: MockBehavior, body: Record<string, unknown>, previous:
     output_tokens: output,
     output_tokens_details: { reasoning_tokens: reasoning },
     total_tokens: input + completion + reasoning,
-    num_sources_used: 0,
+    num_sources_used: b.sources ?? 0,
     ...toolUsage(b.tools),
     ...costField(b, { input_tokens: input, cached_tokens: cached, output_tokens: completion + reasoning }),
   };

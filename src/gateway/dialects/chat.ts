@@ -27,7 +27,7 @@ export const chatDialect: Dialect<ChatRequestT> = {
     promptEstimate: estimateOf(body.messages),
     maxOutput: body.max_completion_tokens ?? body.max_tokens ?? null,
     n: body.n ?? 1,
-    tools: serverTools(body.tools),
+    tools: serverTools(body.tools, body.search_parameters),
   }),
   upstreamBody(body, { deployment, adapter, plan, stream }) {
     const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };

@@ -16,14 +16,24 @@ const REQUEST_TOOLS: Record<string, Tool> = {
 
 const NONE: readonly Tool[] = Object.freeze([]);
 
-/** The server-side tools a request enables (function tools are the client's own and cost nothing extra). */
-export function serverTools(tools: unknown): readonly Tool[] {
+/**
+ * The server-side tools a request enables (function tools are the client's own and cost nothing
+ * extra), and Live Search when its `search_parameters` do not turn it off (xAI's default mode is auto).
+ */
+export function serverTools(tools: unknown, searchParameters?: unknown): readonly Tool[] {
+  const found = collect(tools, (type) => REQUEST_TOOLS[type]);
+  return liveSearch(searchParameters) ? [...found, "live_search"] : found;
+}
+
+function collect(tools: unknown, priced: (type: string) => Tool | undefined): readonly Tool[] {
   if (!Array.isArray(tools) || tools.length === 0) return NONE;
   const out = new Set<Tool>();
   for (const t of tools) {
     const type = (t as { type?: unknown } | null)?.type;
-    const tool = typeof type === "string" ? REQUEST_TOOLS[type] : undefined;
+    const tool = typeof type === "string" ? priced(type) : undefined;
     if (tool) out.add(tool);
   }
-  return [...out];
+  return out.size === 0 ? NONE : [...out];
 }
+
+const liveSearch = (p: unknown): boolean => p !== null && typeof p === "object" && !Array.isArray(p) && (p as { mode?: unknown }).mode !== "off";

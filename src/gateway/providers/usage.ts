@@ -25,6 +25,9 @@ export function readExtras(raw: Record<string, unknown>): Pick<Usage, "tools" | 
   const out: Pick<Usage, "tools" | "upstreamCost"> = {};
   const ticks = raw.cost_in_usd_ticks;
   if (typeof ticks === "number" && Number.isFinite(ticks) && ticks >= 0) out.upstreamCost = Math.ceil(ticks / TICKS_PER_MICRO);
+  // Live Search (search_parameters) is billed per source used, priced like a tool.
+  const sources = n(raw.num_sources_used);
+  if (sources > 0) out.tools = { live_search: sources };
   const details = raw.server_side_tool_usage_details;
   if (details && typeof details === "object") {
     for (const [counter, calls] of Object.entries(details as Record<string, unknown>)) {

@@ -1,12 +1,13 @@
 /**
  * Server-side tools over real HTTP, the gateway in front of the mock upstream: Live Search
  * sources (usage.num_sources_used) charged at the `live_search` tool price on list-priced models,
- * and the tool-call allowance held for chat's search_parameters.
+ * and the tool-call allowance held for chat's search_parameters and Messages' server tools.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { until, user } from "./support/chat";
 import { fakeCatalogue, mockCostTicks, startFakeUpstream } from "./support/fake-upstream";
 import { startGateway, type Customer, type Gateway } from "./support/gateway";
+import { messagesDialect } from "../src/gateway/dialects/messages";
 import { withMarkup } from "../src/money/pricing";
 
 const TICKS_PER_MICRO = 10_000;
@@ -88,5 +89,32 @@ describe("the tool-call allowance of the hold", () => {
     expect(auto.held).toBeGreaterThanOrEqual(SOURCE_ALLOWANCE);
     const off = await heldDuring(c, "/v1/chat/completions", chatBody({ search_parameters: { mode: "off" } }));
     expect(off.held).toBeLessThan(WEB_ALLOWANCE);
+  });
+
+  test("Messages: Anthropic's web_search tool is held for as chat's web_search is", async () => {
+    const c = await gw.customer(10_000_000);
+    const chat = await heldDuring(c, "/v1/chat/completions", chatBody({ tools: [{ type: "web_search" }] }));
+    const messages = await heldDuring(c, "/v1/messages", chatBody({ tools: [{ type: "web_search_20250305", name: "web_search", max_uses: 5 }] }));
+    expect(chat.held).toBeGreaterThanOrEqual(WEB_ALLOWANCE);
+    expect(messages.held).toBeGreaterThanOrEqual(WEB_ALLOWANCE);
+    expect(messages.held).toBeLessThan(WEB_ALLOWANCE + 5_000);
+    const plain = await heldDuring(c, "/v1/messages", chatBody({ tools: [{ name: "get_weather", input_schema: { type: "object" } }] }));
+    expect(plain.held).toBeLessThan(WEB_ALLOWANCE);
+  });
+
+  test("Messages: server tools are read in Anthropic's versioned types; custom and client tools are not", () => {
+    const tools = (...list: unknown[]) => messagesDialect.demand({ model: "grok-4", max_tokens: 16, messages: user(), tools: list }).tools;
+    expect(tools({ type: "web_search_20250305", name: "web_search" })).toEqual(["web_search"]);
+    expect(tools({ type: "code_execution_20250825", name: "code_execution" }, { type: "web_search_20260209", name: "web_search" })).toEqual(["code_execution", "web_search"]);
+    expect(tools({ name: "web_search", input_schema: {} }, { type: "custom", name: "f" }, { type: "bash_20250124", name: "bash" }, { type: "web_search" })).toEqual([]);
+  });
+
+  test("Messages: a balance that covers the tokens but not the allowance is admitted without it, as chat is", async () => {
+    const c = await gw.customer(10_000);
+    const chat = await heldDuring(c, "/v1/chat/completions", chatBody({ tools: [{ type: "web_search" }] }));
+    const messages = await heldDuring(c, "/v1/messages", chatBody({ tools: [{ type: "web_search_20250305", name: "web_search" }] }));
+    expect([chat.status, messages.status]).toEqual([200, 200]);
+    expect(chat.held).toBeLessThan(WEB_ALLOWANCE);
+    expect(messages.held).toBeLessThan(WEB_ALLOWANCE);
   });
 });

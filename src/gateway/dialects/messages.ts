@@ -6,6 +6,7 @@ import { estimateOf, upperBoundOf } from "../estimate";
 import { hideCost } from "../providers/usage";
 import { anthropicError, anthropicStreamError } from "./anthropic-shape";
 import { MessagesTap, readMessagesUsage } from "./messages-tap";
+import { anthropicServerTools } from "./server-tools";
 import type { Dialect } from "./types";
 
 /** Anthropic's Messages body: what the gateway reads (max_tokens is required there too). */
@@ -53,7 +54,7 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
     promptEstimate: estimateOf(body.system ? [body.system, ...body.messages] : body.messages),
     maxOutput: body.max_tokens,
     n: 1,
-    tools: [],
+    tools: anthropicServerTools(body.tools),
   }),
   upstreamBody(body, { deployment }) {
     const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };

@@ -14,6 +14,12 @@ const REQUEST_TOOLS: Record<string, Tool> = {
   image_generation: "image_generation",
 };
 
+/** Anthropic's server tools (Messages), whose types carry a version date: web_search_20250305. */
+const ANTHROPIC_TOOLS: Record<string, Tool> = {
+  web_search: "web_search",
+  code_execution: "code_execution",
+};
+
 const NONE: readonly Tool[] = Object.freeze([]);
 
 /**
@@ -23,6 +29,14 @@ const NONE: readonly Tool[] = Object.freeze([]);
 export function serverTools(tools: unknown, searchParameters?: unknown): readonly Tool[] {
   const found = collect(tools, (type) => REQUEST_TOOLS[type]);
   return liveSearch(searchParameters) ? [...found, "live_search"] : found;
+}
+
+/** The server-side tools of a Messages request, in Anthropic's format (custom tools have no such type). */
+export function anthropicServerTools(tools: unknown): readonly Tool[] {
+  return collect(tools, (type) => {
+    const versioned = /^([a-z_]+)_\d{8}$/.exec(type);
+    return versioned ? ANTHROPIC_TOOLS[versioned[1]!] : undefined;
+  });
 }
 
 function collect(tools: unknown, priced: (type: string) => Tool | undefined): readonly Tool[] {

@@ -13,7 +13,8 @@ let s: Gateway;
 const seen: { what: string; res: Response }[] = [];
 
 beforeAll(async () => {
-  s = await startGateway();
+  // Accounts may be created on configured plans only.
+  s = await startGateway({ config: { plans: { pro: { rpm: 600, tpm: 1_000_000, concurrency: 50 } } } });
 });
 afterAll(async () => {
   await s.stop();

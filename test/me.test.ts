@@ -6,7 +6,8 @@ setDefaultTimeout(30_000);
 const USD = 1_000_000;
 let s: Gateway;
 beforeAll(async () => {
-  s = await startGateway();
+  // Accounts may be created on configured plans only.
+  s = await startGateway({ config: { plans: { pro: { rpm: 600, tpm: 1_000_000, concurrency: 50 } } } });
 });
 afterAll(async () => {
   await s.stop();

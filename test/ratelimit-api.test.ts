@@ -89,6 +89,24 @@ describe("admin: plans and key limits", () => {
     expect(asCustomer.status).toBe(401);
   });
 
+  test("an account cannot be created on an unknown plan: the same 400 as moving one there, and no account", async () => {
+    const c = await g.customer(0);
+    const count = async () => ((await (await g.admin("/admin/accounts?q=Planless")).json()) as { data: unknown[] }).data.length;
+    const created = await g.admin("/admin/accounts", { body: { name: "Planless", plan: "platinum" } });
+    expect(created.status).toBe(400);
+    const moved = await g.admin(`/admin/accounts/${c.accountId}/plan`, { method: "PUT", body: { plan: "platinum" } });
+    const error = ((await created.json()) as { error: unknown }).error;
+    expect(error).toEqual({
+      type: "invalid_request_error", code: "unknown_plan", param: "plan",
+      message: 'Unknown plan "platinum"; configured plans: small, pro, scale, enterprise.',
+    });
+    expect(((await moved.json()) as { error: unknown }).error).toEqual(error);
+    expect(await count()).toBe(0);
+    const ok = await g.admin("/admin/accounts", { body: { name: "Planless", plan: "pro" } });
+    expect(ok.status).toBe(201);
+    expect(((await ok.json()) as { plan: string }).plan).toBe("pro");
+  });
+
   test("key overrides tighten the key level only, show in headers at once, and can be cleared", async () => {
     const c = await g.customer(0, {}, { plan: "small" });
     const put = await g.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: 5, concurrency: 500 } });

@@ -7,11 +7,11 @@ export const accountsModule = (deps: ModuleDeps) => {
   const view = (row: AccountRow) => accountView(row, deps.credits.balance(row.id).held);
   return new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
     .use(deps.auth)
-    .post("", async ({ body, actor, status }) => status(201, view(await createAccount(deps.store, body, actor, deps.now()))), {
+    .post("", async ({ body, actor, status }) => status(201, view(await createAccount(deps.store, body, actor, deps.now(), deps.config))), {
       admin: true,
       body: CreateAccountBody,
       response: { 201: AccountView },
-      detail: { summary: "Create a customer account" },
+      detail: { summary: "Create a customer account", description: "`plan` must be a configured plan (400 `unknown_plan` otherwise), as in PUT /admin/accounts/:id/plan." },
     })
     .get(
       "",

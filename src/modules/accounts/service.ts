@@ -1,5 +1,6 @@
 import { desc, eq, or, sql } from "drizzle-orm";
 import { errors } from "../../lib/errors";
+import { isPlan, type PlanPolicy } from "../../gateway/limits/plans";
 import { newId } from "../../lib/ids";
 import { microsToUsd } from "../../money/units";
 import type { accounts } from "../../store/schema";
@@ -20,6 +21,12 @@ export function* accountRow(q: Q, id: string): Work<AccountRow> {
 
 export const getAccountRow = (store: Store, id: string): Promise<AccountRow> => store.read((q) => accountRow(q, id));
 
+/** Refuses a plan that is not configured: an account on it would quietly get the default plan's limits. */
+export function checkPlan(policy: PlanPolicy, plan: string): void {
+  if (!isPlan(policy, plan)) {
+    throw errors.badRequest(`Unknown plan ${JSON.stringify(plan)}; configured plans: ${Object.keys(policy.plans).join(", ")}.`, "plan", "unknown_plan");
+  }
+}
 
 export function* insertAccount(q: Q, input: CreateAccountInput, actor: string, now: number): Work<AccountRow> {
   const row: AccountRow = {
@@ -37,7 +44,9 @@ export function* insertAccount(q: Q, input: CreateAccountInput, actor: string, n
   return row;
 }
 
-export function createAccount(store: Store, input: CreateAccountInput, actor: string, now = Date.now()): Promise<AccountRow> {
+/** Creates an account; with `policy` (the configured plans), a plan it does not configure is refused. */
+export function createAccount(store: Store, input: CreateAccountInput, actor: string, now = Date.now(), policy?: PlanPolicy): Promise<AccountRow> {
+  if (policy && input.plan !== undefined) checkPlan(policy, input.plan);
   return store.tx((q) => insertAccount(q, input, actor, now), { durable: true });
 }
 

@@ -1,9 +1,11 @@
 import type { Model } from "../config/load";
+import { ApiError, errors } from "../lib/errors";
 import type { UsageRecord } from "../money/credit-store";
 import type { MeterDeps } from "./deps";
 import type { Principal } from "./key-auth";
 import type { Admission } from "./limits/limiter";
 import { chargeFor, upstreamCostFor } from "../money/pricing";
+import { MAX_BALANCE_MICROS } from "../money/units";
 import type { Usage } from "../money/usage";
 import type { Endpoint } from "./dialects/types";
 
@@ -21,12 +23,23 @@ export interface Outcome {
 
 const NO_USAGE: Usage = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
 
+/** What an answer the gateway could not read (or choked on) is answered with: the upstream's fault. */
+export const unreadable = () => errors.upstream(502, "The upstream sent a response the gateway could not read.", "upstream_malformed");
+
+/** Every count a safe integer and the charge within the balance bound: anything else is no real usage. */
+function plausible(u: Usage, row: UsageRecord): boolean {
+  const counts = [u.prompt, u.cached, u.completion, u.reasoning, u.images ?? 0, u.upstreamCost ?? 0, ...Object.values(u.tools ?? {})];
+  const safe = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  return counts.every(safe) && safe(row.costMicros) && row.costMicros <= MAX_BALANCE_MICROS && (row.upstreamCostMicros == null || safe(row.upstreamCostMicros));
+}
+
 /**
  * The money side of one proxied request: it settles or releases the hold exactly once, writes
  * the usage row in the same transaction, corrects and frees the rate-limit admission, and writes
- * the request's log line.
+ * the request's log line. Whatever fails before a settlement took the hold ends in `abandon`.
  */
 export class Meter {
+  /** A settlement (charge, release) or the deferred record has taken the hold: nothing more to do. */
   private done = false;
   private readonly started = performance.now();
   /** What served the request (`<provider>#<n>/<upstream model>`) and how many attempts it took. */
@@ -65,9 +78,11 @@ export class Meter {
    */
   async charge(o: Outcome): Promise<number> {
     if (this.done) return 0;
-    this.done = true;
     const cost = chargeFor(o.usage, this.model);
     const row = this.row(o, cost);
+    // Refused before anything moves (the hold is still here for abandon to void).
+    if (!plausible(o.usage, row)) throw unreadable();
+    this.done = true;
     try {
       await this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row });
       this.recorded(row);
@@ -88,10 +103,16 @@ export class Meter {
     if (this.done) return;
     this.done = true;
     const p = this.principal;
-    await this.deps.deferred.park({
-      requestId: this.requestId, upstreamId, accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId ?? null,
-      target: this.upstream?.split("/")[0] ?? "", model: this.model.id, holdMicros: this.hold, createdAt: this.deps.now(),
-    });
+    try {
+      await this.deps.deferred.park({
+        requestId: this.requestId, upstreamId, accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId ?? null,
+        target: this.upstream?.split("/")[0] ?? "", model: this.model.id, holdMicros: this.hold, createdAt: this.deps.now(),
+      });
+    } catch (e) {
+      // Not recorded, so nobody would ever charge it: the hold is still this request's to void.
+      this.done = false;
+      throw e;
+    }
     this.deps.credits.detach?.(this.requestId);
     this.admission.release();
     const took = Math.round(performance.now() - this.started);
@@ -110,6 +131,22 @@ export class Meter {
       this.admission.settle(0);
       this.admission.release();
     }
+  }
+
+  /**
+   * The request failed in a way no ending foresaw (an answer a reader choked on, absurd usage, a
+   * bug): voids the hold and frees the admission unless a settlement took them already. Returns
+   * the error to answer with: an ApiError as it is, anything else as the upstream's unreadable
+   * answer (once settled, the error as it came: the upstream is not to blame for what follows).
+   */
+  async abandon(e: unknown): Promise<unknown> {
+    if (this.done) return e;
+    const err = e instanceof ApiError ? e : unreadable();
+    if (err !== e) {
+      this.deps.log.event("answer_unreadable", { request_id: this.requestId, error: String((e as Error)?.message ?? e).slice(0, 200) }, "warn");
+    }
+    await this.release(err.status, err.code ?? "upstream_malformed");
+    return err;
   }
 
   /** Records whose the stored object is, on which upstream key, and its conversation's size. */

@@ -41,13 +41,20 @@ export async function proxy<B extends GatewayBody>(deps: GatewayDeps, call: Prox
   const unpend = sharedBooks(deps) ? await prepareAdmit(deps, req) : undefined;
   const a = admit(deps, req, unpend);
   call.admitted = true;
-  call.onAdmitted?.();
-  const up = await reachUpstream(deps, call, a, started, stream);
-  if (up instanceof Response) return up;
-  if (stream && (up.response.headers.get("content-type") ?? "").includes("text/event-stream")) {
-    return relayStream(deps, call.dialect, a, up, { signal: call.signal, wantsUsage: call.wantsUsage === true });
+  try {
+    call.onAdmitted?.();
+    const up = await reachUpstream(deps, call, a, started, stream);
+    if (up instanceof Response) return up;
+    if (stream && (up.response.headers.get("content-type") ?? "").includes("text/event-stream")) {
+      return relayStream(deps, call.dialect, a, up, { signal: call.signal, wantsUsage: call.wantsUsage === true });
+    }
+    return await finishWhole(call.dialect, call.body, a, up, call.signal);
+  } catch (e) {
+    // The one place for what no ending foresaw (an answer a reader choked on, absurd usage): a
+    // live hold is never swept, so it is voided here, with the slot and the lease, exactly once.
+    a.lease.release();
+    throw await a.meter.abandon(e);
   }
-  return finishWhole(call.dialect, call.body, a, up, call.signal);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { ApiError } from "../lib/errors";
 import type { EventTap } from "./dialects/types";
 import { SseSplitter } from "./sse";
 import { forwardEvents } from "./stream-forward";
@@ -6,7 +7,7 @@ export interface StreamOptions {
   upstream: Response;
   /** The dialect's reader of the stream's events (usage, tokens delivered, its end). */
   tap: EventTap;
-  /** Charges what the tap saw (or releases the hold); resolves once durable. */
+  /** Charges what the tap saw (or releases the hold); resolves once durable, or rejects with the error the client is told. */
   finish(status: number, errorCode: string | null, chargeIfNothingDelivered: boolean): Promise<unknown>;
   /** The event that ends a stream the gateway cuts, in the API's shape. */
   errorEvent(message: string, code: string): string;
@@ -104,7 +105,13 @@ export class StreamRelay {
         if (this.o.clientAborted()) return this.end(ctrl, 499, "client_closed", true, null, null);
         return this.end(ctrl, 502, "upstream_stream_broken", false, this.error("The upstream connection was lost mid-stream.", "upstream_stream_broken"), "upstream_stream_broken");
       }
-      const sent = this.relay(ctrl, n.r);
+      let sent: "sent" | "nothing" | Promise<void>;
+      try {
+        sent = this.relay(ctrl, n.r);
+      } catch {
+        // An event the tap choked on is malformed data too: ended now, not at the deadline (the hold is live).
+        return this.malformed(ctrl);
+      }
       if (sent !== "nothing") return sent === "sent" ? undefined : sent;
     }
   }
@@ -116,7 +123,8 @@ export class StreamRelay {
     this.closing = true;
     this.disarm();
     try {
-      await this.o.finish(499, "client_closed", true);
+      // Nobody is left to tell of a failure: a voided or uncommitted charge is the meter's concern.
+      await this.o.finish(499, "client_closed", true).catch(() => {});
     } finally {
       this.o.onEnd?.(null);
     }
@@ -170,10 +178,7 @@ export class StreamRelay {
       const last = this.final ?? this.o.tap.endEvent ?? null;
       return this.end(ctrl, 200, null, true, last === null ? null : encoder.encode(last), null);
     }
-    if (terminal === "malformed") {
-      this.o.abort();
-      return this.end(ctrl, 502, "upstream_malformed", false, this.error("The upstream sent malformed data.", "upstream_malformed"), "upstream_malformed");
-    }
+    if (terminal === "malformed") return this.malformed(ctrl);
     if (terminal === "upstream") {
       this.o.abort();
       return this.end(ctrl, 502, "upstream_error", false, null, "upstream_error");
@@ -190,7 +195,13 @@ export class StreamRelay {
     this.closing = true;
     this.disarm();
     try {
-      await this.o.finish(status, code, chargeIfNothingDelivered);
+      try {
+        await this.o.finish(status, code, chargeIfNothingDelivered);
+      } catch (e) {
+        // The charge did not complete (voided, or not written): never the terminal event then.
+        const err = e instanceof ApiError ? e : null;
+        last = this.error(err?.message ?? "The gateway could not record the charge.", err?.code ?? "server_error");
+      }
       try {
         if (last) ctrl.enqueue(last);
         ctrl.close();
@@ -200,6 +211,12 @@ export class StreamRelay {
     } finally {
       this.o.onEnd?.(upstreamFailure);
     }
+  }
+
+  /** Malformed data: the stream ends with an error event, charged what was delivered. */
+  private malformed(ctrl: Ctrl): Promise<void> {
+    this.o.abort();
+    return this.end(ctrl, 502, "upstream_malformed", false, this.error("The upstream sent malformed data.", "upstream_malformed"), "upstream_malformed");
   }
 
   private endShutdown(ctrl: Ctrl): Promise<void> {

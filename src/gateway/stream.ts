@@ -19,7 +19,11 @@ export function relayStream<B extends GatewayBody>(
   return new StreamRelay({
     upstream: up.response,
     tap,
-    finish: (status, code, anyway) => finishTap(tap, a.meter, a.plan.promptEstimate, upstreamRequestId, status, code, anyway),
+    // What the charge could not take (absurd usage) is voided; the relay then ends with an error event.
+    finish: (status, code, anyway) =>
+      finishTap(tap, a.meter, a.plan.promptEstimate, upstreamRequestId, status, code, anyway).catch(async (e) => {
+        throw await a.meter.abandon(e);
+      }),
     errorEvent: dialect.errorEvent,
     abort: () => up.abort(),
     clientAborted: () => client.signal.aborted,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { clientAddress, throttleKey } from "../src/lib/client-address";
+import { clientAddress, takesAdminToken, throttleKey } from "../src/lib/client-address";
 import { loadConfig } from "../src/config/load";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "./support/gateway";
 import { WebClient } from "./support/web-client";
@@ -119,7 +119,56 @@ describe("the admin API", () => {
     expect((await metrics("guess-x")).status).toBe(429);
     expect((await call(proxied, ADMIN_TOKEN, from(ip))).status).toBe(429);
   });
+
+  test("/metrics/ (the router serves it too) counts and pauses the same", async () => {
+    const ip = "203.0.113.53";
+    const metrics = (token: string) => fetch(`${proxied.url}/metrics/`, { headers: { authorization: `Bearer ${token}`, ...from(ip) } });
+    expect((await fetch(`${proxied.url}/metrics/`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...from(OWNER) } })).status).toBe(200);
+    for (let i = 0; i < 30; i++) expect((await metrics(`guess-${i}`)).status).toBe(401);
+    const throttled = await metrics("guess-x");
+    expect(throttled.status).toBe(429);
+    expect(((await throttled.json()) as Envelope).error.code).toBe("too_many_failed_auth");
+    expect((await metrics(ADMIN_TOKEN)).status).toBe(429);
+  });
+
+  test("a path the router reads differently (a Host under 4 characters) is gated as the route it reaches", async () => {
+    const ip = "203.0.113.54";
+    // Elysia routes `/xx/admin/accounts` on Host `a` as /admin/accounts.
+    const port = Number(new URL(proxied.url).port);
+    const status = (token: string) => rawGet(port, "/xx/admin/accounts", { host: "a", authorization: `Bearer ${token}`, ...from(ip) });
+    expect(await status(ADMIN_TOKEN)).toBe(200);
+    for (let i = 0; i < 30; i++) expect(await status(`guess-${i}`)).toBe(401);
+    expect(await status("guess-x")).toBe(429);
+  });
+
+  test("what takes the admin token: /admin and below, /metrics, each with a trailing slash; nothing else", () => {
+    for (const path of ["/admin", "/admin/", "/admin/accounts", "/admin/accounts/?limit=1", "/metrics", "/metrics/", "/metrics?x=1", "/metrics/?x=1"]) {
+      expect([path, takesAdminToken(`http://127.0.0.1:8080${path}`)]).toEqual([path, true]);
+    }
+    for (const path of ["/administrator", "/adminx/accounts", "/metricsx", "/metrics/x", "/v1/admin", "/portal/metrics", "/?next=/admin"]) {
+      expect([path, takesAdminToken(`http://127.0.0.1:8080${path}`)]).toEqual([path, false]);
+    }
+  });
 });
+
+/** A GET written on a socket, so that the Host header is exactly what a client may send; its status. */
+async function rawGet(port: number, target: string, headers: Record<string, string>): Promise<number> {
+  const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  const text = await new Promise<string>((resolve, reject) => {
+    let buf = "";
+    void Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open: (s) => void s.write(`GET ${target} HTTP/1.1\r\n${head}connection: close\r\n\r\n`),
+        data: (_s, d) => void (buf += d.toString()),
+        close: () => resolve(buf),
+        error: (_s, e) => reject(e),
+      },
+    });
+  });
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(text)![1]);
+}
 
 describe("client addresses", () => {
   test("the trusted header's last entry; else the socket; IPv6 by /64", () => {

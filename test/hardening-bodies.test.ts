@@ -102,6 +102,10 @@ describe("bodies are bounded by the bytes read, not the declared length", () => 
     });
     expect(admin.status).toBe(401);
     expect(((await admin.json()) as { error: { code: string } }).error.code).toBe("invalid_admin_token");
+    // With the right token, a declared length above the admin API's 1 MiB is a 413 before any of it is read.
+    const right = await gw.admin("/admin/accounts", { body: { name: "x".repeat(2 * 1024 * 1024) } });
+    expect(right.status).toBe(413);
+    expect(((await right.json()) as { error: { code: string } }).error.code).toBe("request_too_large");
     for (const path of ["/v1/chat/completions", "/v1/models"]) {
       const res = await fetch(gw.url + path, {
         method: path.endsWith("models") ? "GET" : "POST",

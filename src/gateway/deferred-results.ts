@@ -28,7 +28,7 @@ export async function fetchDeferred(deps: GatewayDeps, row: DeferredRow): Promis
   const json = (await res.json()) as Record<string, unknown>;
   const target = deps.upstreams.registry.targets.find((t) => t.id === row.target);
   const answer = chatDialect.whole(json, adapters[target?.provider.kind ?? "xai"], {} as never);
-  const charge = row.settledAt !== null ? (row.chargeMicros ?? 0) : await chargeDeferred(deps, row, answer.usage);
+  const charge = row.settledAt !== null ? (row.chargeMicros ?? 0) : await deps.deferred.once(row.requestId, () => chargeDeferred(deps, row, answer.usage));
   return { status: 200, body: answer.render(charge) };
 }
 
@@ -40,18 +40,31 @@ async function chargeDeferred(deps: GatewayDeps, row: DeferredRow, usage: Usage 
   const record = usageRecord(deps, row, u, cost, 200, null, usage === null);
   const owners = { accountId: row.accountId, keyId: row.keyId, capKeyId: row.capKeyId, memberId: row.memberId };
   const result = await deps.credits.settle(row.requestId, cost, { note: row.model, usage: record, owners });
-  const charged = result?.charged ?? 0;
-  if ((await deps.deferred.settled(row.requestId, charged, deps.now())) && result) logDeferred(deps, record);
-  return charged;
+  // No hold here: a settlement elsewhere took it, and its record stands (a row marked 0 would hide the charge).
+  if (result === null) return recordedCharge(deps, row.requestId, cost);
+  // Charged nothing when the id was charged already (another instance, before a restart): that
+  // charge was this usage at these prices, so the row gets it, and that charge's own log line stands.
+  if ((await deps.deferred.settled(row.requestId, cost, deps.now())) && result.charged === cost) logDeferred(deps, record);
+  return cost;
+}
+
+/** The charge another settlement recorded; until its row says, this usage's cost (the same prices). */
+async function recordedCharge(deps: GatewayDeps, requestId: string, cost: number): Promise<number> {
+  const row = await deps.deferred.get(requestId);
+  return row && row.settledAt !== null ? (row.chargeMicros ?? 0) : cost;
 }
 
 /** The upstream forgot the request (or never finished it): the hold goes back, nothing is charged. */
 export async function releaseDeferred(deps: GatewayDeps, row: DeferredRow): Promise<void> {
   if (row.settledAt !== null) return;
-  const none = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
-  const record = usageRecord(deps, row, none, 0, 404, "deferred_expired", false);
-  await deps.credits.release(row.requestId, { usage: record });
-  if (await deps.deferred.settled(row.requestId, null, deps.now())) logDeferred(deps, record);
+  await deps.deferred.once(row.requestId, async () => {
+    const none = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
+    const record = usageRecord(deps, row, none, 0, 404, "deferred_expired", false);
+    await deps.credits.release(row.requestId, { usage: record });
+    // Marked even without a hold here: on a shared store the instance that parked it lets go once it sees this.
+    if (await deps.deferred.settled(row.requestId, null, deps.now())) logDeferred(deps, record);
+    return 0;
+  });
 }
 
 /**

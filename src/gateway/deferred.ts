@@ -17,7 +17,22 @@ export function pendingDeferred(q: Q, before = Number.MAX_SAFE_INTEGER): Work<De
  * the upstream forgets it. Rows outlive restarts (their holds are restored at start).
  */
 export class DeferredRequests {
+  /** Settlements under way in this process, by request id (dropped once settled). */
+  private readonly settling = new Map<string, Promise<number>>();
+
   constructor(private readonly store: Store) {}
+
+  /**
+   * Runs `settle` unless a settlement of the same request is under way here, whose outcome is
+   * shared then: two fetches at once (or a fetch and the poller) would otherwise both settle it.
+   */
+  once(requestId: string, settle: () => Promise<number>): Promise<number> {
+    const running = this.settling.get(requestId);
+    if (running) return running;
+    const p = settle().finally(() => this.settling.delete(requestId));
+    this.settling.set(requestId, p);
+    return p;
+  }
 
   async park(r: Omit<DeferredRow, "settledAt" | "chargeMicros">): Promise<void> {
     await this.store.tx((q) => run(q.db.insert(q.t.deferredRequests).values({ ...r, settledAt: null, chargeMicros: null })));

@@ -1,0 +1,80 @@
+/**
+ * A deferred completion is settled once, whoever fetches it first and however many fetch it at
+ * once (customers, the gateway's own poller): every answer shows the one charge as its cost, and
+ * the deferred request's row records that charge, the ledger's.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { settleDeferred } from "../src/gateway/deferred-results";
+import { chat, user } from "./support/chat";
+import { startGateway, type Customer, type Gateway } from "./support/gateway";
+import { chargeRows } from "./support/resilience";
+
+setDefaultTimeout(30_000);
+
+const TICKS_PER_MICRO = 10_000;
+/** 7 prompt and 5 completion tokens of grok-4 (input 3, output 15 micros per token). */
+const CHARGE = 7 * 3 + 5 * 15;
+
+let gw: Gateway;
+let c: Customer;
+
+beforeAll(async () => {
+  gw = await startGateway({ upstream: true });
+  c = await gw.customer(10_000_000);
+});
+afterAll(async () => {
+  await gw?.stop();
+});
+
+/** A deferred request whose result the mock upstream has ready; its request id. */
+async function readyDeferred(): Promise<string> {
+  const mock = { deferred_ms: 100, prompt_tokens: 7, completion_tokens: 5 };
+  const res = await chat(gw.url, c.key, { model: "grok-4", messages: user("later"), max_tokens: 50, deferred: true, mock });
+  const { request_id: id } = (await res.json()) as { request_id: string };
+  await Bun.sleep(150);
+  return id;
+}
+
+/** The cost a fetch of the result shows (the customer's charge in ticks), after a 200. */
+async function fetchCost(id: string): Promise<number | undefined> {
+  const res = await fetch(`${gw.url}/v1/chat/deferred-completion/${id}`, { headers: { authorization: `Bearer ${c.key}` } });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { usage: { cost_in_usd_ticks?: number } }).usage.cost_in_usd_ticks;
+}
+
+/** The row's recorded charge and the ledger's charges for the request. */
+function books(id: string): { row: number | null; ledger: number[] } {
+  const db = gw.runtime.deps.store.sqlite;
+  const row = db.query<{ charge_micros: number | null }, [string]>("SELECT charge_micros FROM deferred_requests WHERE request_id = ?").get(id);
+  return { row: row?.charge_micros ?? null, ledger: chargeRows(db, c.accountId).filter((r) => r.request_id === id).map((r) => -r.amount_micros) };
+}
+
+/** tollgate_charged_micros_total of grok-4: what the settlements' log lines and metrics counted. */
+async function chargedMetric(): Promise<number> {
+  const text = await (await gw.admin("/metrics")).text();
+  return Number(/^tollgate_charged_micros_total\{model="grok-4"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+}
+
+describe("a deferred result fetched at once by several", () => {
+  test("two simultaneous first fetches and a third after show the same cost; the row records the ledger's charge", async () => {
+    const id = await readyDeferred();
+    const counted = await chargedMetric();
+    const both = await Promise.all([fetchCost(id), fetchCost(id)]);
+    const third = await fetchCost(id);
+    expect([...both, third]).toEqual([CHARGE * TICKS_PER_MICRO, CHARGE * TICKS_PER_MICRO, CHARGE * TICKS_PER_MICRO]);
+    expect(books(id)).toEqual({ row: CHARGE, ledger: [CHARGE] });
+    expect(await chargedMetric()).toBe(counted + CHARGE);
+    expect(gw.runtime.deps.credits.balance(c.accountId).held).toBe(0);
+  });
+
+  test("the gateway's poller racing a customer's fetch settles it once, at its real charge", async () => {
+    const id = await readyDeferred();
+    const counted = await chargedMetric();
+    const [cost, polled] = await Promise.all([fetchCost(id), settleDeferred(gw.runtime.deps, 0)]);
+    expect(polled).toBe(1);
+    expect(cost).toBe(CHARGE * TICKS_PER_MICRO);
+    expect(await fetchCost(id)).toBe(CHARGE * TICKS_PER_MICRO);
+    expect(books(id)).toEqual({ row: CHARGE, ledger: [CHARGE] });
+    expect(await chargedMetric()).toBe(counted + CHARGE);
+  });
+});

@@ -107,6 +107,29 @@ describe("a list of origins", () => {
     expect(otherPre.headers.get("access-control-allow-origin")).toBeNull();
     expect(otherPre.headers.get("access-control-allow-headers")).toBeNull();
   });
+
+  test("errors answered before the app (a body over max_body_bytes on a route that is not metered) carry them too", async () => {
+    const big = (origin: string) =>
+      fetch(`${g.url}/v1/credits/redeem`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", origin },
+        body: JSON.stringify({ code: "x".repeat(5 * 1024 * 1024) }),
+      });
+    const res = await big(PAGE);
+    expect(res.status).toBe(413);
+    expect(res.headers.get("access-control-allow-origin")).toBe(PAGE);
+    expect(res.headers.get("access-control-expose-headers")).toContain("x-request-id");
+    expect(res.headers.get("vary")).toBe("Origin");
+    expect(res.headers.get("x-request-id")).toMatch(/^req_/);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("request_too_large");
+    const other = await big("https://evil.example");
+    expect(other.status).toBe(413);
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+    // Not the customer API: no CORS, early error or not.
+    const portal = await fetch(`${g.url}/portal/login`, { method: "POST", headers: { origin: PAGE }, body: "x".repeat(128 * 1024) });
+    expect(portal.status).toBe(413);
+    expect(portal.headers.get("access-control-allow-origin")).toBeNull();
+  });
 });
 
 describe("turned off", () => {

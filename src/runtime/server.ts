@@ -7,7 +7,7 @@ import { BUN_BODY_CAP, discardUnread } from "../lib/body-cap";
 import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
 import { boundedRequest } from "./bounded-request";
-import { corsPolicy } from "../lib/cors";
+import { corsPolicy, isCustomerApi } from "../lib/cors";
 import { rollUpUsage } from "../modules/usage/service";
 import type { App } from "./app";
 import type { AppDeps } from "./deps";
@@ -93,6 +93,7 @@ function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () =
  * the first request that needs them, in their own chunk of the binary: starting does not pay for them.
  */
 function appHandler(deps: AppDeps): Handler {
+  const cors = corsPolicy(deps.config.cors_origins);
   let app: App | undefined;
   let loading: Promise<App> | undefined;
   const loadApp = (srv: Server<undefined>) =>
@@ -109,7 +110,10 @@ function appHandler(deps: AppDeps): Handler {
       const bounded = await boundedRequest(req, srv, deps.config, deps.adminTokenHash);
       res = await (app ? app.fetch(bounded) : loadApp(srv).then((a) => a.fetch(bounded)));
     } catch (e) {
-      res = (e instanceof ApiError ? e : errors.internal()).toResponse({ "x-request-id": newSortableId("req") });
+      // Refused before the app (body too large or too slow, headers too large): the app's CORS
+      // plugin never ran, and without its headers a page could not read why.
+      const allow = cors && isCustomerApi(req.url) ? cors.headers(req.headers.get("origin")) : null;
+      res = (e instanceof ApiError ? e : errors.internal()).toResponse({ "x-request-id": newSortableId("req"), ...allow });
     }
     logRequest(deps, req, res, started);
     // An answer given without reading the body (401, 404, 413): see discardUnread.

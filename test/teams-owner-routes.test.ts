@@ -89,6 +89,16 @@ describe("owner-only routes on the API", () => {
     for (const path of ["/v1/me", "/v1/billing", "/v1/usage", "/v1/models"]) expect([path, (await call(t.keys.member, "GET", path)).status]).toEqual([path, 200]);
   });
 
+  test("the OpenAPI description of each owner-only route says so", async () => {
+    const spec = (await (await fetch(`${gw.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { description?: string }>> };
+    const owners: [string, string][] = [
+      ["/v1/alerts/low-balance", "get"], ["/v1/alerts/low-balance", "put"], ["/v1/billing/checkout", "post"],
+      ["/v1/billing/payments", "get"], ["/v1/billing/payments/{id}", "get"], ["/v1/credits/redeem", "post"],
+    ];
+    for (const [path, method] of owners) expect([path, method, spec.paths[path]?.[method]?.description]).toEqual([path, method, expect.stringContaining("owner_only")]);
+    expect(spec.paths["/v1/billing"]?.get?.description ?? "").not.toContain("owner_only");
+  });
+
   test("an account without members: the operator's keys are its owner's", async () => {
     const c = await gw.customer(0);
     expect((await call(c.key, "GET", "/v1/billing/payments")).status).toBe(200);

@@ -5,6 +5,7 @@ import { join as joinPath } from "node:path";
 import { chat, user } from "./support/chat";
 import { startGateway, TestClock, type Gateway } from "./support/gateway";
 import { accept, join, preTeamsDatabase, signIn } from "./support/teams";
+import { rawGet } from "./support/raw-http";
 import { WebClient } from "./support/web-client";
 
 /**
@@ -105,6 +106,10 @@ describe("roles in the portal", () => {
       expect((await t.admin.w.get(path)).status).toBe(403);
     }
     expect((await t.owner.w.get("/portal/members")).status).toBe(200);
+    // A short Host (under 4 characters) must not make the router serve another path than the guard checked.
+    const port = Number(new URL(gw.url).port);
+    expect(await rawGet(port, "/xx/portal/members", { host: "a", cookie: t.member.w.header() })).toBe(404);
+    expect(await rawGet(port, "/portal/members", { host: "a", cookie: t.member.w.header() })).toBe(403);
     const memberNav = (await t.member.w.page("/portal")).html;
     expect(memberNav).not.toContain('href="/portal/members"');
     expect(memberNav).not.toContain('href="/portal/billing"');

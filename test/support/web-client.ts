@@ -18,7 +18,8 @@ export class WebClient {
     }
   }
 
-  private header(): string {
+  /** The Cookie header this client sends. */
+  header(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
   }
 

@@ -120,11 +120,11 @@ describe("accounts", () => {
   let acme: z.infer<typeof AccountView>;
 
   beforeAll(async () => {
-    acme = AccountView.parse(await json(["accounts", "create", "Acme Inc", "--email", "ops@acme.test", "--plan", "pro"]));
+    acme = AccountView.parse(await json(["accounts", "create", "Acme Inc", "--email", "ops@acme.test", "--plan", "default"]));
   });
 
   test("create returns the account view and audits it as the cli", () => {
-    expect(acme).toMatchObject({ object: "account", name: "Acme Inc", email: "ops@acme.test", plan: "pro", balance_micros: 0 });
+    expect(acme).toMatchObject({ object: "account", name: "Acme Inc", email: "ops@acme.test", plan: "default", balance_micros: 0 });
     expect(acme.id).toStartWith("acc_");
     const audit = query<{ actor: string; action: string }>("SELECT actor, action FROM audit_log WHERE target_id = ?", acme.id);
     expect(audit).toEqual([{ actor: "cli", action: "account.create" }]);
@@ -171,6 +171,13 @@ describe("accounts", () => {
     expect(email.code).toBe(2);
     expect(email.line).toContain("--email");
     expect((await fails(["accounts", "list", "--limit", "0", "--db", DB])).code).toBe(2);
+    // A plan that is not configured is refused as the admin API refuses it, and nothing is created.
+    const accounts = () => query<{ n: number }>("SELECT count(*) AS n FROM accounts")[0]!.n;
+    const before = accounts();
+    const plan = await fails(["accounts", "create", "A", "--plan", "platinum", "--db", DB]);
+    expect(plan.code).toBe(1);
+    expect(plan.line).toContain("Unknown plan");
+    expect(accounts()).toBe(before);
   });
 });
 
@@ -328,6 +335,10 @@ describe("keys", () => {
     expect((await fails(["keys", "rotate", created.id, "--grace", "-5", "--db", DB])).code).toBe(2);
     expect((await fails(["keys", "rotate", created.id, "--grace", "soon", "--db", DB])).code).toBe(2);
     expect((await fails(["keys", "create", "--db", DB])).code).toBe(2);
+    // A model the gateway does not serve is refused as the admin API refuses it.
+    const model = await fails(["keys", "create", accountId, "--models", "gpt-9", "--db", DB]);
+    expect(model.code).toBe(1);
+    expect(model.line).toContain("Unknown model: gpt-9.");
     expect(count()).toBe(n);
   });
 });

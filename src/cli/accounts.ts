@@ -45,7 +45,7 @@ export const accountsCommand: GroupCommand = {
           { name, email: parsed.options.email, plan: parsed.options.plan },
           (f) => (f === "name" ? "name" : `--${f}`),
         );
-        const a = view(await serverState(ctx), await createAccount(await ctx.db(), input, CLI_ACTOR));
+        const a = view(await serverState(ctx), await createAccount(await ctx.db(), input, CLI_ACTOR, Date.now(), ctx.config()));
         ctx.print(a, () => [`created account ${a.id}`, ...accountLines(a)]);
       },
     },

@@ -80,7 +80,7 @@ export const keysCommand: GroupCommand = {
           },
           (f) => ({ expires_at: "--expires", spend_cap_micros: "--spend-cap" })[f] ?? `--${f.split(".")[0]}`,
         );
-        const { row, key } = await createKey(await ctx.db(), ctx.config().key_prefix, accountId!, input, CLI_ACTOR);
+        const { row, key } = await createKey(await ctx.db(), ctx.config().key_prefix, accountId!, input, CLI_ACTOR, Date.now(), null, ctx.config().models.map((m) => m.id));
         printCreated(ctx, keyView(row), key, `created key ${row.id} for account ${row.accountId}`);
       },
     },

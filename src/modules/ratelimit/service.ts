@@ -3,12 +3,11 @@ import type { SqliteStore } from "../../store/sqlite-store";
 import { ratelimitBuckets } from "../../store/schema";
 import type { Store } from "../../store/store";
 import { all, get, run, type Q, type Work } from "../../store/work";
-import { errors } from "../../lib/errors";
-import { accountRow } from "../accounts/service";
+import { accountRow, checkPlan } from "../accounts/service";
 import { recordAudit } from "../audit/service";
 import { keyRow } from "../keys/service";
 import type { BucketRow, BucketStore } from "../../gateway/limits/bucket-limiter";
-import { effectivePlan, isPlan, keyLevel, tierTarget, type KeyOverrides, type Limits, type PlanPolicy } from "../../gateway/limits/plans";
+import { effectivePlan, keyLevel, tierTarget, type KeyOverrides, type Limits, type PlanPolicy } from "../../gateway/limits/plans";
 
 const POLICY_SETTING = "ratelimit_policy";
 
@@ -133,9 +132,7 @@ export const getAccountPlan = (store: Store, policy: PlanPolicy, accountId: stri
   store.read((q) => accountPlan(q, policy, accountId));
 
 export async function setAccountPlan(store: Store, policy: PlanPolicy, accountId: string, plan: string, actor: string, now = Date.now()): Promise<AccountPlan> {
-  if (!isPlan(policy, plan)) {
-    throw errors.badRequest(`Unknown plan ${JSON.stringify(plan)}; configured plans: ${Object.keys(policy.plans).join(", ")}.`, "plan", "unknown_plan");
-  }
+  checkPlan(policy, plan);
   return store.tx(function* (q) {
     const before = yield* accountRow(q, accountId);
     if (before.plan !== plan) {

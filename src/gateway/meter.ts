@@ -26,11 +26,14 @@ const NO_USAGE: Usage = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
 /** What an answer the gateway could not read (or choked on) is answered with: the upstream's fault. */
 export const unreadable = () => errors.upstream(502, "The upstream sent a response the gateway could not read.", "upstream_malformed");
 
+const safe = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+
 /** Every count a safe integer and the charge within the balance bound: anything else is no real usage. */
 function plausible(u: Usage, row: UsageRecord): boolean {
-  const counts = [u.prompt, u.cached, u.completion, u.reasoning, u.images ?? 0, u.upstreamCost ?? 0, ...Object.values(u.tools ?? {})];
-  const safe = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
-  return counts.every(safe) && safe(row.costMicros) && row.costMicros <= MAX_BALANCE_MICROS && (row.upstreamCostMicros == null || safe(row.upstreamCostMicros));
+  if (!(safe(u.prompt) && safe(u.cached) && safe(u.completion) && safe(u.reasoning))) return false;
+  if (!(safe(u.images ?? 0) && safe(u.upstreamCost ?? 0))) return false;
+  if (u.tools) for (const t in u.tools) if (!safe(u.tools[t as keyof typeof u.tools])) return false;
+  return safe(row.costMicros) && row.costMicros <= MAX_BALANCE_MICROS && (row.upstreamCostMicros == null || safe(row.upstreamCostMicros));
 }
 
 /**

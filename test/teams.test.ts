@@ -157,6 +157,42 @@ describe("roles in the portal", () => {
     expect(owner.status).toBe(400);
     expect((await gw.admin(`/admin/members/${t.owner.memberId}`, { method: "DELETE" })).status).toBe(400);
   });
+
+  test("rotating shows the new secret, so it is for the key's maker or the owner: an admin revokes the owner's keys but gets none", async () => {
+    const t = await team();
+    const owners = await portalKey(t.owner.w, "owner key");
+    const admins = await portalKey(t.admin.w, "admin key");
+    const keyCount = () => gw.runtime.deps.store.sqlite.query<{ n: number }, [string]>("SELECT count(*) AS n FROM api_keys WHERE account_id = ?").get(t.accountId)!.n;
+    const before = keyCount();
+    const rotate = (w: WebClient, id: string) => w.submit("/portal/keys", `/portal/keys/${id}/rotate`, { grace_seconds: "0" });
+    const newKey = async (w: WebClient) => /<code id="new-key">([^<]+)</.exec((await w.page("/portal/keys")).html)?.[1];
+    const page = (await t.admin.w.page("/portal/keys")).html;
+    expect(page).not.toContain(`/portal/keys/${owners.id}/rotate`);
+    expect(page).toContain(`/portal/keys/${admins.id}/rotate`);
+    // The operator's key (the owner's) and the owner's own: refused with why, nothing issued.
+    for (const id of [t.keyId, owners.id]) {
+      const res = await rotate(t.admin.w, id);
+      expect(res.status).toBe(303);
+      expect(decodeURIComponent(res.headers.get("set-cookie") ?? "")).toContain("Only the member who made this key, or the account's owner, can rotate it");
+      expect(await newKey(t.admin.w)).toBeUndefined();
+      expect(actions(id)).not.toContain("key.rotate");
+    }
+    expect(keyCount()).toBe(before);
+    expect((await gw.me(owners.key)).status).toBe(200);
+    // Their own key they rotate; the owner rotates theirs too, and the replacement stays the admin's.
+    expect((await rotate(t.admin.w, admins.id)).status).toBe(303);
+    const second = (await newKey(t.admin.w))!;
+    const secondId = ((await (await gw.me(second)).json()) as { key: { id: string } }).key.id;
+    expect((await rotate(t.owner.w, secondId)).status).toBe(303);
+    const third = (await newKey(t.owner.w))!;
+    const thirdId = ((await (await gw.me(third)).json()) as { key: { id: string } }).key.id;
+    expect(gw.runtime.deps.store.sqlite.query<{ member_id: string }, [string]>("SELECT member_id FROM api_keys WHERE id = ?").get(thirdId)!.member_id).toBe(t.admin.memberId);
+    expect((await gw.me(second)).status).toBe(401);
+    // Revoking the owner's key is still the admin's to do.
+    const revoke = await t.admin.w.submit("/portal/keys", `/portal/keys/${owners.id}/revoke`, {});
+    expect(decodeURIComponent(revoke.headers.get("set-cookie") ?? "")).toContain("revoked");
+    expect((await gw.me(owners.key)).status).toBe(401);
+  });
 });
 
 describe("removing a member", () => {

@@ -1,5 +1,5 @@
 import type { Store } from "../../store/store";
-import { errors } from "../../lib/errors";
+import { ApiError, errors } from "../../lib/errors";
 import { listKeys, type KeyRow } from "../../modules/keys/service";
 import type { PortalUser } from "../session";
 import { ownKey } from "./service";
@@ -20,6 +20,22 @@ export async function visibleKeys(store: Store, u: PortalUser): Promise<KeyRow[]
 export async function visibleKey(store: Store, u: PortalUser, keyId: string): Promise<KeyRow> {
   const k = await ownKey(store, u.account.id, keyId);
   if (!seesAll(u) && !isMine(u, k)) throw errors.notFound("API key");
+  return k;
+}
+
+/**
+ * Whether the member may rotate the key. Rotation shows the new secret to whoever rotates, and the
+ * key stays its maker's (an owner's key passes the owner-only routes), so only its maker or the
+ * owner may; admins still see, edit and revoke every key.
+ */
+export const mayRotate = (u: PortalUser, k: Pick<KeyRow, "memberId">): boolean => u.member.role === "owner" || isMine(u, k);
+
+/** A key the member may rotate (see mayRotate); another member's key they see is refused with why. */
+export async function rotatableKey(store: Store, u: PortalUser, keyId: string): Promise<KeyRow> {
+  const k = await visibleKey(store, u, keyId);
+  if (!mayRotate(u, k)) {
+    throw new ApiError(403, "Only the member who made this key, or the account's owner, can rotate it. You can still revoke it.", "permission_error", "not_key_maker");
+  }
   return k;
 }
 

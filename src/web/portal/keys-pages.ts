@@ -9,14 +9,17 @@ import { Reveals } from "../../identity/sessions";
 import { createKey, keyView, revokeKey, rotateKey } from "../../modules/keys/service";
 import { listMemberRows } from "../../identity/members";
 import { DAY_MS, hide, portalKit, seesAll, type PortalKit } from "./page-kit";
-import { rotationLines, visibleKey, visibleKeys } from "./key-access";
+import { mayRotate, rotatableKey, rotationLines, visibleKey, visibleKeys } from "./key-access";
 import { keysView, type KeyBudget } from "./views/keys";
 
 const EXPIRY_DAYS = new Set(["7", "30", "90", "365"]);
 /** A new key, shown once by the next page. */
 type Reveal = { key: string; name: string; rotated: boolean };
 
-/** The customer's API keys (a member's own, or all for owners and admins): list, create, rotate and revoke. */
+/**
+ * The customer's API keys (a member's own, or all for owners and admins): list, create, rotate and
+ * revoke. Rotating is for the key's maker or the owner (it shows the new secret; see mayRotate).
+ */
 export const keysPages = (deps: ModuleDeps) => {
   const kit = portalKit(deps);
   const { safe, back, actor } = kit;
@@ -49,7 +52,7 @@ export const keysPages = (deps: ModuleDeps) => {
       const grace = Number(field(body, "grace_seconds") || 0);
       if (![0, 3600, 86400, 604800].includes(grace)) return back(request, "/portal/keys", "error", "Choose when the old key should stop working.");
       try {
-        await visibleKey(deps.store, user, params.id);
+        await rotatableKey(deps.store, user, params.id);
         const { row, key } = await rotateKey(deps.store, params.id, grace, actor(user), deps.now());
         reveals.put(user.session.token, { key, name: row.name, rotated: true });
         return redirectResponse("/portal/keys");
@@ -83,6 +86,7 @@ async function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: P
     disabled: kit.suspended(u),
     now: deps.now(),
     owners: seesAll(u) ? (k) => (k.member_id ? (emails.get(k.member_id) ?? k.member_id) : "Owner") : undefined,
+    rotatable: new Set(keys.filter((k) => mayRotate(u, k)).map((k) => k.id)),
     budgets,
     ...extra,
   }));

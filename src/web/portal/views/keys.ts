@@ -43,9 +43,11 @@ export function keysView(o: {
   owners?: (k: KeyViewT) => string;
   /** Budget of each key's rotation line, by key id. */
   budgets: Map<string, KeyBudget>;
+  /** The keys this member may rotate (their own; the owner any), by id. */
+  rotatable: ReadonlySet<string>;
 }): Html {
   const active = o.keys.filter((k) => k.status === "active");
-  const row = (k: KeyViewT) => keyRow(k, { csrf: o.csrf, disabled: o.disabled, now: o.now, owner: o.owners?.(k), budget: o.budgets.get(k.id) });
+  const row = (k: KeyViewT) => keyRow(k, { csrf: o.csrf, disabled: o.disabled, now: o.now, owner: o.owners?.(k), budget: o.budgets.get(k.id), rotate: o.rotatable.has(k.id) });
   return html`${pageHead("API keys", "Keys authenticate your requests. Each key is shown once, when it is created.")}
 ${o.created && secretBox(
     o.created.rotated ? "Your replacement key" : "Your new API key",
@@ -82,7 +84,7 @@ ${o.created && secretBox(
 </section>`;
 }
 
-function keyRow(k: KeyViewT, o: { csrf: string; disabled: boolean; now: number; owner?: string; budget?: KeyBudget }): Html {
+function keyRow(k: KeyViewT, o: { csrf: string; disabled: boolean; now: number; owner?: string; budget?: KeyBudget; rotate: boolean }): Html {
   const expires = k.expires_at === null ? "Never" : html`<span title="${dateTime(k.expires_at * 1000)} UTC">${relative(k.expires_at * 1000, o.now)}</span>`;
   const label = k.name || k.display;
   return html`<tr data-key-id="${k.id}">
@@ -97,12 +99,12 @@ function keyRow(k: KeyViewT, o: { csrf: string; disabled: boolean; now: number; 
   <td class="row-actions">${k.status === "active" && !o.disabled
     ? html`<div class="actions">
     <a class="btn small" href="/portal/keys/${k.id}/edit">Edit<span class="sr-only"> ${label}</span></a>
-    <form method="post" action="/portal/keys/${k.id}/rotate" class="inline" data-confirm="A new key replaces “${label}”. The old key stops working at the time you chose." data-confirm-action="Rotate key">
+    ${o.rotate && html`<form method="post" action="/portal/keys/${k.id}/rotate" class="inline" data-confirm="A new key replaces “${label}”. The old key stops working at the time you chose." data-confirm-action="Rotate key">
       ${csrfField(o.csrf)}
       <label class="sr-only" for="grace-${k.id}">When the old key stops working</label>
       <select id="grace-${k.id}" name="grace_seconds" class="small">${GRACE.map(([v, l]) => html`<option value="${v}">${l}</option>`)}</select>
       <button class="btn small" type="submit">Rotate</button>
-    </form>
+    </form>`}
     <form method="post" action="/portal/keys/${k.id}/revoke" data-confirm="Revoke “${label}”? Requests with this key are refused at once. This cannot be undone." data-confirm-action="Revoke key">
       ${csrfField(o.csrf)}<button class="btn small danger" type="submit">Revoke</button>
     </form></div>`

@@ -2,13 +2,15 @@
  * The PostgreSQL credit store with several instances on one database: leases never let them
  * hold more than a balance (or a cap, or a budget) allows, small balances are leased exactly, a
  * request id is charged once whichever instance settles it, a dead instance's lease comes back
- * after its TTL, and every balance stays the sum of its ledger.
+ * after its TTL (and at once when its id is claimed again), and every balance stays the sum of
+ * its ledger.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { BudgetClock } from "../src/money/budget-clock";
 import type { SpendOwners } from "../src/money/credit-store";
 import { PgCreditStore } from "../src/money/pg/pg-credit-store";
+import { claimInstance } from "../src/runtime/pg-runtime";
 import { PgStore } from "../src/store/pg-store";
 import { rows, run } from "../src/store/work";
 import { freshPostgres } from "./support/postgres";
@@ -26,6 +28,16 @@ async function open(): Promise<PgStore> {
   const s = await PgStore.open(url);
   stores.push(s);
   return s;
+}
+
+/** Three small stores the later tests share: instances are told apart by id, and a pool per test would exhaust the server. */
+let few: PgStore[] | null = null;
+async function shared(): Promise<PgStore[]> {
+  if (!few) {
+    few = await Promise.all([0, 1, 2].map(() => PgStore.open(url, { poolSize: 4 })));
+    stores.push(...few);
+  }
+  return few;
 }
 
 let seq = 0;
@@ -131,5 +143,28 @@ describe("PostgreSQL credit leases", () => {
     expect(await tryHold(alive, o, "req_d3", 10_000)).toBe(true);
     // And the dead instance no longer hands out what it had leased.
     expect(dead.spendable(o).amount).toBe(0);
+  });
+
+  test("a process restarted under a dead one's instance id does not keep the dead one's leases alive", async () => {
+    const [a, b, c] = await shared();
+    let now = Date.now();
+    const clock = () => now;
+    const o = await account(a, 10_000);
+    expect(await tryHold(credit(a, "inst_gw", clock), o, "req_g1", 10_000)).toBe(true);
+    // The process dies; the next one under its id renews its own leases, every second for 20 s.
+    const next = credit(b, "inst_gw", clock);
+    for (let i = 0; i < 20; i++) {
+      now += 1_000;
+      await next.leases.maintain();
+    }
+    expect(await tryHold(credit(c, "inst_gw_other", clock), o, "req_g2", 10_000)).toBe(true);
+  });
+
+  test("claiming an instance id deletes the leases a previous process left under it", async () => {
+    const [a, b] = await shared();
+    const o = await account(a, 10_000);
+    expect(await tryHold(credit(a, "inst_claimed"), o, "req_k1", 10_000)).toBe(true);
+    await claimInstance(b, "inst_claimed", "host-b:1", Date.now());
+    expect(await tryHold(credit(b, "inst_claimed_other"), o, "req_k2", 10_000)).toBe(true);
   });
 });

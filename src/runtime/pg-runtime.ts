@@ -6,7 +6,7 @@ import { endStaleConsoleSessions, resolveAdminToken } from "../identity/admin-to
 import { createLog, type Log } from "../lib/log";
 import { installPolicy } from "../modules/ratelimit/service";
 import { BudgetClock } from "../money/budget-clock";
-import { forgetInstance, heartbeat, liveTwin } from "../money/pg/lease-sql";
+import { forgetInstance, forgetLeases, heartbeat, liveTwin } from "../money/pg/lease-sql";
 import { PgCreditStore } from "../money/pg/pg-credit-store";
 import { PgStore } from "../store/pg-store";
 import { completeDeps, type Runtime, type SharedRuntime } from "./runtime";
@@ -19,15 +19,17 @@ const TWIN_WINDOW_MS = 12_000;
 
 /**
  * Takes the instance id, refusing one a live process uses: two processes under one id would take
- * each other's credit leases for their own. A process of this host that is gone does not count.
+ * each other's credit leases for their own. A process of this host that is gone does not count;
+ * the leases it left are deleted, or their credit and slots would wait for them to expire.
  */
-async function claimInstance(store: PgStore, instanceId: string, host: string, startedAt: number): Promise<void> {
+export async function claimInstance(store: PgStore, instanceId: string, host: string, startedAt: number): Promise<void> {
   await store.tx(function* (q) {
     const twin = yield* liveTwin(q, instanceId, host, startedAt, TWIN_WINDOW_MS);
     if (twin && !deadHere(twin.host)) {
       throw new Error(`instance_id "${instanceId}" is in use by a running gateway (${twin.host}, seen ${Math.round((startedAt - twin.seenAt) / 1000)} s ago): give each instance its own instance_id`);
     }
     yield* heartbeat(q, instanceId, host, startedAt, startedAt);
+    yield* forgetLeases(q, instanceId);
   }, { isolation: "read committed" });
 }
 

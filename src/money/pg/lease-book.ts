@@ -110,10 +110,10 @@ export class LeaseBook {
     l.leased -= spent;
   }
 
-  /** Renews every lease, drops the ones that expired, gives back idle ones. Runs from a timer. */
+  /** Renews the leases it holds, drops the ones that expired, gives back idle ones. Runs from a timer. */
   async maintain(): Promise<void> {
     const now = this.o.now();
-    const held = new Map([...this.leases].filter(([, l]) => l.leased > 0).map(([k, l]) => [k, l.held]));
+    const held = new Map([...this.leases].filter(([, l]) => l.leased > 0 || l.held > 0).map(([k, l]) => [k, l.held]));
     const renewed = await this.store.tx((q) => renewLeases(q, this.o.instanceId, held, now, this.ttlMs), { isolation: "read committed" });
     for (const [key, l] of this.leases) {
       // A lease first taken while this ran was not up for renewal: it is fresh, leave it be.

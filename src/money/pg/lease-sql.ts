@@ -45,16 +45,20 @@ export function* acquireLease(q: Q, scope: Scope, instanceId: string, want: numb
 }
 
 /**
- * Renews this instance's live leases (and reports what each holds); a lease that expired before
- * its renewal is gone: other instances may already have taken that credit, so it is deleted and
- * the caller drops it too. Also forgets leases of instances dead for a minute.
+ * Renews the leases this process holds (`held`: scope → what its requests hold there), not every
+ * row under its instance id: a previous process's rows under the same id must expire. A lease
+ * that expired before its renewal is gone (others may already have taken that credit), so it is
+ * deleted and the caller drops it too. Also forgets leases of instances dead for a minute.
  */
 export function* renewLeases(q: Q, instanceId: string, held: Map<string, number>, now: number, ttlMs: number): Work<Set<string>> {
-  const renewed = yield* rows<{ scope: string }>(sql`
-    UPDATE credit_leases SET expires_at = ${now + ttlMs}
-    WHERE instance_id = ${instanceId} AND expires_at > ${now} RETURNING scope`);
-  for (const [scope, amount] of held) {
-    yield* run(sql`UPDATE credit_leases SET held_micros = ${amount} WHERE scope = ${scope} AND instance_id = ${instanceId}`);
+  let renewed: { scope: string }[] = [];
+  if (held.size > 0) {
+    // One statement whatever the number of leases: the scopes as one JSON parameter.
+    const mine = JSON.stringify([...held].map(([scope, amount]) => ({ scope, held: amount })));
+    renewed = yield* rows<{ scope: string }>(sql`
+      UPDATE credit_leases l SET expires_at = ${now + ttlMs}, held_micros = v.held
+      FROM json_to_recordset(${mine}::text::json) AS v(scope text, held bigint)
+      WHERE l.scope = v.scope AND l.instance_id = ${instanceId} AND l.expires_at > ${now} RETURNING l.scope`);
   }
   yield* run(sql`DELETE FROM credit_leases WHERE instance_id = ${instanceId} AND expires_at <= ${now}`);
   yield* run(sql`DELETE FROM credit_leases WHERE expires_at < ${now - 60_000}`);
@@ -86,6 +90,11 @@ export function* liveTwin(q: Q, instanceId: string, host: string, now: number, w
 /** At a graceful stop: the id is free for the next process at once. */
 export function* forgetInstance(q: Q, instanceId: string, host: string): Work<void> {
   yield* run(sql`DELETE FROM instances WHERE id = ${instanceId} AND host = ${host}`);
+}
+
+/** When a process takes an instance id: the previous holder is gone and cannot settle what it leased. */
+export function* forgetLeases(q: Q, instanceId: string): Work<void> {
+  yield* run(sql`DELETE FROM credit_leases WHERE instance_id = ${instanceId}`);
 }
 
 /** What each account's live leases last reported held (renewed every few seconds), for the CLI. */

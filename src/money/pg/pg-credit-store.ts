@@ -169,7 +169,7 @@ export class PgCreditStore implements CreditStore {
     return new Set(await this.store.read((q) => settledRequests(q, ids)));
   }
 
-  /** Nothing to recover: a previous process's leases expire by themselves, and it kept no holds in the database. */
+  /** Nothing to recover: a previous process's leases are deleted when its id is claimed again (or expire), and it kept no holds in the database. */
   recover(): number {
     return 0;
   }

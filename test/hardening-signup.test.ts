@@ -3,7 +3,7 @@ import { loadConfig } from "../src/config/load";
 import { until } from "./support/chat";
 import { startSmtp, type Mail } from "./support/smtp";
 import { startGateway, type Gateway } from "./support/gateway";
-import { WebClient } from "./support/web-client";
+import { csrfOf, WebClient } from "./support/web-client";
 
 /**
  * Open sign-up must not tell anyone which emails have an account: the form answers the same for
@@ -106,6 +106,22 @@ describe("open sign-up does not reveal registered emails", () => {
     for (let i = 0; i < 10; i++) expect((await signUp(w, `burst${i}@example.com`, "198.51.100.3")).status).toBe(200);
     expect((await signUp(w, "burst@example.com", "198.51.100.3")).status).toBe(429);
     expect((await signUp(w, "elsewhere@example.com", "198.51.100.4")).status).toBe(200);
+  });
+
+  test("the link's password takes five guesses from an address, however many arrive at once", async () => {
+    expect((await signUp(new WebClient(srv.url), "guessed@example.com", "198.51.100.5")).status).toBe(200);
+    expect(await until(() => mailsTo("guessed@example.com").length === 1, 5_000)).toBe(true);
+    const link = linkIn(mailsTo("guessed@example.com")[0]!)!;
+    const w = new WebClient(srv.url);
+    const _csrf = csrfOf((await w.page(link)).html);
+    // All in flight at once, each awaiting its password hash: every one must count as it starts.
+    const statuses = (await Promise.all(Array.from({ length: 30 }, (_, i) =>
+      w.post(link, { _csrf, password: `guess number ${i}` }, { "x-forwarded-for": "198.51.100.6" })))).map((r) => r.status);
+    const wrong = statuses.filter((s) => s === 401).length;
+    expect(wrong).toBeGreaterThan(0);
+    expect(wrong).toBeLessThanOrEqual(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(30 - wrong);
+    expect((await new WebClient(srv.url).submit(link, link, { password: PASSWORD }, { "x-forwarded-for": "198.51.100.7" })).status).toBe(303);
   });
 
   test("open sign-up needs email and a public URL for its links", () => {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { clientAddress, takesAdminToken, throttleKey } from "../src/lib/client-address";
 import { loadConfig } from "../src/config/load";
-import { ADMIN_TOKEN, startGateway, type Gateway } from "./support/gateway";
+import { ADMIN_TOKEN, startGateway, TestClock, type Gateway } from "./support/gateway";
 import { rawGet } from "./support/raw-http";
-import { WebClient } from "./support/web-client";
+import { csrfOf, WebClient } from "./support/web-client";
 
 /**
  * Failed credentials are throttled per client address, never per account or for the console as
@@ -17,8 +17,10 @@ const OWNER = "198.51.100.7";
 
 let proxied: Gateway;
 let direct: Gateway;
+const clock = new TestClock();
 beforeAll(async () => {
-  proxied = await startGateway({ config: { trusted_proxy_header: "X-Forwarded-For" } });
+  clock.run();
+  proxied = await startGateway({ config: { trusted_proxy_header: "X-Forwarded-For" }, clock });
   direct = await startGateway();
 });
 afterAll(async () => {
@@ -66,6 +68,30 @@ describe("sign-in throttles are per client address", () => {
     const ip = "203.0.113.77";
     for (let i = 0; i < 20; i++) expect((await sprayer.submit("/portal/login", "/portal/login", { email: `n${i}@example.com`, password: "x".repeat(12) }, from(ip))).status).toBe(401);
     expect((await sprayer.submit("/portal/login", "/portal/login", { email: "other@example.com", password: "x".repeat(12) }, from(ip))).status).toBe(429);
+  });
+
+  test("portal: a burst of concurrent guesses gets five answers, not one each; successes are not counted", async () => {
+    const email = "burst@example.com";
+    await customerWithLogin(proxied, email);
+    const ip = "203.0.113.60";
+    const w = new WebClient(proxied.url);
+    const _csrf = csrfOf((await w.page("/portal/login")).html);
+    const post = (password: string) => w.post("/portal/login", { _csrf, email, password }, from(ip));
+    // All in flight at once, each awaiting its password hash: every one must count as it starts.
+    const statuses = (await Promise.all(Array.from({ length: 30 }, (_, i) => post(`guess ${i}`)))).map((r) => r.status);
+    const wrong = statuses.filter((s) => s === 401).length;
+    expect(wrong).toBeGreaterThan(0);
+    expect(wrong).toBeLessThanOrEqual(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(30 - wrong);
+    expect((await post(PASSWORD)).status).toBe(429);
+    clock.freeze();
+    clock.add(15 * 60_000 + 1_000);
+    clock.run();
+    // After the window, more sign-ins than the address may fail (twenty) all succeed...
+    for (let i = 0; i < 21; i++) expect((await post(PASSWORD)).status).toBe(303);
+    // ...and left its count as it was: five wrong passwords, then the pause.
+    for (let i = 0; i < 5; i++) expect((await post(`again ${i}`)).status).toBe(401);
+    expect((await post(PASSWORD)).status).toBe(429);
   });
 
   test("without a trusted proxy header, a forged X-Forwarded-For does not reset the count", async () => {

@@ -108,7 +108,8 @@ export async function verifyPassword(password: string, hash: string | null | und
 
 /**
  * Counts failed sign-ins per key (a client address, or an address and an email) in a sliding window; once `max` failures
- * are in the window the key is blocked until the oldest one leaves it. In memory: a restart
+ * are in the window the key is blocked until the oldest one leaves it. Attempts are counted as
+ * they start (takeAttempt), so that concurrent ones cannot all pass the check. In memory: a restart
  * forgets, which is acceptable for a brute-force brake.
  */
 export class LoginThrottle {
@@ -141,12 +142,31 @@ export class LoginThrottle {
     this.failures.delete(key);
   }
 
+  /** Gives back the newest attempt counted for the key: it succeeded (see takeAttempt). */
+  giveBack(key: string): void {
+    const list = this.prune(key);
+    list.pop();
+    if (list.length > 0) this.failures.set(key, list);
+    else this.failures.delete(key);
+  }
+
   private prune(key: string): number[] {
     const cutoff = this.now() - this.windowMs;
     const list = (this.failures.get(key) ?? []).filter((t) => t > cutoff);
     if (list.length === 0) this.failures.delete(key);
     return list;
   }
+}
+
+/**
+ * Counts an attempt on each throttle before its credentials are checked, or on none when one of
+ * them is paused: 0, or the milliseconds to wait. Counting first makes concurrent attempts (all
+ * awaiting a password hash) count; one that succeeds is given back (giveBack) or reset.
+ */
+export function takeAttempt(...slots: readonly (readonly [LoginThrottle, string])[]): number {
+  const wait = Math.max(0, ...slots.map(([t, key]) => t.retryAfterMs(key)));
+  if (wait === 0) for (const [t, key] of slots) t.fail(key);
+  return wait;
 }
 
 /**

@@ -7,7 +7,7 @@ import { htmlResponse, redirectResponse } from "../html";
 import { SetPasswordForm } from "../../identity/logins/model";
 import { acceptInvite, findInvite, findLogin, touchLogin, type InviteState } from "../../identity/logins/service";
 import { clearSessionCookie, flashCookie, isSecure, sameOrigin, sessionCookie, takeFlash } from "../session";
-import { createSession, deleteSession, hashPassword, verifyPassword } from "../../identity/sessions";
+import { createSession, deleteSession, hashPassword, takeAttempt, verifyPassword } from "../../identity/sessions";
 import { inviteInvalidView, inviteView, loginView } from "./views/auth";
 import { portalSignupRoutes } from "./signup-routes";
 
@@ -61,9 +61,10 @@ const portalLoginRoutes = (deps: ModuleDeps) => {
         );
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(403, expired.message);
       // Per client address (and email): wrong passwords from anyone must not lock the owner out.
+      // Counted before the password is checked, so that a burst of concurrent guesses counts too.
       const address = addressOf(request, server);
       const key = `portal:${address}:${email}`;
-      const wait = Math.max(signIn.retryAfterMs(key), signInAddress.retryAfterMs(address));
+      const wait = takeAttempt([signIn, key], [signInAddress, address]);
       if (wait > 0) {
         const res = render(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`);
         res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
@@ -71,12 +72,9 @@ const portalLoginRoutes = (deps: ModuleDeps) => {
       }
       const login = email ? await findLogin(deps.store, email) : null;
       const ok = await verifyPassword(field(body, "password"), login?.passwordHash);
-      if (!ok || !login) {
-        signIn.fail(key);
-        signInAddress.fail(address);
-        return render(401, "The email or password is incorrect.");
-      }
+      if (!ok || !login) return render(401, "The email or password is incorrect.");
       signIn.reset(key);
+      signInAddress.giveBack(address);
       await touchLogin(deps.store, login.memberId, deps.now());
       return startSession(request, login, safeNext(field(body, "next"), "/portal", "/portal"));
     }, hide())

@@ -8,7 +8,7 @@ import { htmlResponse, redirectResponse } from "../html";
 import { usd } from "../format";
 import { SignUpForm } from "../../identity/logins/model";
 import { completeSignUp, findSignUp, requestSignUp } from "../../identity/logins/signup";
-import { createSession, hashPassword, verifyPassword } from "../../identity/sessions";
+import { createSession, hashPassword, takeAttempt, verifyPassword } from "../../identity/sessions";
 import { flashCookie, isSecure, sameOrigin, sessionCookie } from "../session";
 import { inviteInvalidView, signupConfirmView, signupInvalidView, signupSentView, signupView } from "./views/auth";
 
@@ -49,8 +49,7 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
       if (!parsed.success) return render(fieldErrors(parsed.error));
       // Each accepted form sends an email: bounded per client address, never for everyone.
       const address = addressOf(request, server);
-      if (deps.throttles.signUp.retryAfterMs(address) > 0) return render({ form: "Too many sign-ups from here. Please try again later." }, 429);
-      deps.throttles.signUp.fail(address);
+      if (takeAttempt([deps.throttles.signUp, address]) > 0) return render({ form: "Too many sign-ups from here. Please try again later." }, 429);
       const { name, email, password } = parsed.data;
       const passwordHash = await hashPassword(password);
       const pending = await requestSignUp(deps.store, { name, email, passwordHash, ttlMs: ttlHours * 3_600_000 }, deps.now());
@@ -71,13 +70,12 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
       const render = (error: string, status: number) =>
         htmlResponse(signupConfirmView({ csrf: token, token: params.token, email: found.email, error }), status, headers);
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(EXPIRED, 403);
+      // Counted before the password is checked, so that concurrent guesses count too.
       const key = `signup:${addressOf(request, server)}`;
-      const wait = deps.throttles.signIn.retryAfterMs(key);
+      const wait = takeAttempt([deps.throttles.signIn, key]);
       if (wait > 0) return render(`Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`, 429);
-      if (!(await verifyPassword(field(body, "password"), found.passwordHash))) {
-        deps.throttles.signIn.fail(key);
-        return render("That is not the password chosen when signing up.", 401);
-      }
+      if (!(await verifyPassword(field(body, "password"), found.passwordHash))) return render("That is not the password chosen when signing up.", 401);
+      deps.throttles.signIn.giveBack(key);
       try {
         const account = await completeSignUp(deps.store, params.token, deps.config.signup_credits_usd, deps.now());
         const s = await createSession(deps.store, { kind: "customer", accountId: account.id, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());

@@ -2,13 +2,14 @@
  * The PostgreSQL credit store with several instances on one database: leases never let them
  * hold more than a balance (or a cap, or a budget) allows, small balances are leased exactly, a
  * request id is charged once whichever instance settles it, a dead instance's lease comes back
- * after its TTL (and at once when its id is claimed again), and every balance stays the sum of
- * its ledger.
+ * after its TTL (and at once when its id is claimed again), a lowered limit takes back what is
+ * leased above it, and every balance stays the sum of its ledger.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { sql } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import { BudgetClock } from "../src/money/budget-clock";
 import type { SpendOwners } from "../src/money/credit-store";
+import { postCredit } from "../src/money/ledger";
 import { PgCreditStore } from "../src/money/pg/pg-credit-store";
 import { claimInstance } from "../src/runtime/pg-runtime";
 import { PgStore } from "../src/store/pg-store";
@@ -68,6 +69,15 @@ async function tryHold(c: PgCreditStore, o: SpendOwners, requestId: string, amou
     return false;
   }
 }
+
+/** A write with its change notification, as the admin API makes it; resolves once every store heard it. */
+async function notified(write: () => Promise<unknown>, ...heard: PgStore[]): Promise<void> {
+  const stamps = heard.map((d) => d.changeStamp());
+  await write();
+  while (heard.some((d, i) => d.changeStamp() === stamps[i])) await Bun.sleep(5);
+}
+
+const update = (db: PgStore, statement: SQL) => notified(() => db.tx(() => run(statement), { notify: true }), db);
 
 async function ledger(db: PgStore, accountId: string) {
   const [r] = await db.read((q) =>
@@ -166,5 +176,43 @@ describe("PostgreSQL credit leases", () => {
     expect(await tryHold(credit(a, "inst_claimed"), o, "req_k1", 10_000)).toBe(true);
     await claimInstance(b, "inst_claimed", "host-b:1", Date.now());
     expect(await tryHold(credit(b, "inst_claimed_other"), o, "req_k2", 10_000)).toBe(true);
+  });
+
+  test("a lowered spending cap takes back what is leased above it, from the next request", async () => {
+    const [db] = await shared();
+    const c = credit(db, "inst_lowered");
+    const o = await account(db, 1_000_000_000, { cap: 1_000_000_000 });
+    expect(await tryHold(c, o, "req_l0", 10_000)).toBe(true);
+    expect(c.leases.peek(`cap:${o.keyId}`)!.leased).toBeGreaterThan(100_000_000);
+    await update(db, sql`UPDATE api_keys SET spend_cap_micros = 20000 WHERE id = ${o.keyId}`);
+    await c.settle("req_l0", 10_000);
+    const admitted: boolean[] = [];
+    for (let i = 1; i <= 50; i++) {
+      admitted.push(await tryHold(c, o, `req_l${i}`, 10_000));
+      if (admitted.at(-1)) await c.settle(`req_l${i}`, 10_000);
+    }
+    expect(admitted.slice(0, 2)).toEqual([true, false]);
+    expect(admitted.filter(Boolean).length).toBe(1);
+    const [k] = await db.read((q) => rows<{ s: string }>(sql`SELECT spent_micros AS s FROM api_keys WHERE id = ${o.keyId}`));
+    expect(Number(k!.s)).toBe(20_000);
+  });
+
+  test("a refund that takes the balance to zero takes back every instance's lease on it", async () => {
+    const [a, b] = await shared();
+    const [ca, cb] = [credit(a, "inst_refund_a"), credit(b, "inst_refund_b")];
+    const o = await account(a, 1_000_000);
+    for (const [i, c] of [ca, cb].entries()) {
+      expect(await tryHold(c, o, `req_f${i}`, 10_000)).toBe(true);
+      await c.settle(`req_f${i}`, 10_000);
+    }
+    // Both still lease a slice of what was left; Stripe's refund then takes all of it back.
+    expect(ca.spendable(o).amount).toBeGreaterThan(10_000);
+    const refund = { accountId: o.accountId, amountMicros: -980_000, kind: "refund" as const, ref: "re_t1", actor: "test", heldMicros: 0, allowNegative: true };
+    await notified(() => postCredit(a, refund), a, b);
+    for (let i = 0; i < 10; i++) {
+      expect(await tryHold(ca, o, `req_fa${i}`, 10_000)).toBe(false);
+      expect(await tryHold(cb, o, `req_fb${i}`, 10_000)).toBe(false);
+    }
+    expect(await ledger(a, o.accountId)).toEqual({ balance: 0, sum: 0, charges: 2 });
   });
 });

@@ -1,5 +1,5 @@
 import type { Store } from "../../store/store";
-import { acquireLease, renewLeases, shrinkLease } from "./lease-sql";
+import { acquireLease, renewLeases, shrinkLease, type LeaseAsk } from "./lease-sql";
 import type { Scope, ScopeLimit } from "./scopes";
 
 /** A lease as this instance sees it: what it leases, what its requests hold of it, and when it was renewed. */
@@ -11,6 +11,11 @@ export interface Lease {
   demand: number;
   /** Promised to requests that prepared and are not admitted yet (ensure → unpend). */
   promised: number;
+  /** Drawn by settlements not committed yet: the database lease still counts it until they are. */
+  pending: number;
+  /** Checks against the scope's limit asked for (it changed) and done: the lease is not used while they differ. */
+  asked: number;
+  checked: number;
   usedAt: number;
   renewedAt: number;
   /** The scope's limit when last read (balance, cap and spend, budget spend: for messages and reports). */
@@ -45,9 +50,25 @@ export class LeaseBook {
 
   get(scope: Scope): Lease {
     let l = this.leases.get(scope.key);
-    if (!l) this.leases.set(scope.key, (l = { scope, leased: 0, held: 0, demand: 0, promised: 0, usedAt: 0, renewedAt: 0, limit: null, inflight: null }));
-    else l.scope = scope;
+    if (!l) {
+      this.leases.set(scope.key, (l = { scope, leased: 0, held: 0, demand: 0, promised: 0, pending: 0, asked: 0, checked: 0, usedAt: 0, renewedAt: 0, limit: null, inflight: null }));
+      return l;
+    }
+    // An edited cap, budget or slot count: what is leased may be above it now, so it is checked first.
+    if (bound(l.scope) !== bound(scope)) l.asked++;
+    l.scope = scope;
     return l;
+  }
+
+  /** The scope's limit may have fallen below the lease (a refund): checked before the next hold. */
+  recheck(key: string): void {
+    const l = this.leases.get(key);
+    if (l) l.asked++;
+  }
+
+  /** The scopes (of this kind) where this instance leases more than its requests hold. */
+  unused(prefix: string): string[] {
+    return [...this.leases].filter(([k, l]) => k.startsWith(prefix) && l.leased > l.held).map(([k]) => k);
   }
 
   peek(key: string): Lease | undefined {
@@ -56,6 +77,7 @@ export class LeaseBook {
 
   /** What requests may still hold of the lease now (0 when it is too old to trust). */
   free(l: Lease): number {
+    if (l.asked !== l.checked) return 0;
     if (this.o.now() - l.renewedAt > this.ttlMs - Math.min(SAFETY_MS, this.ttlMs / 4)) return 0;
     return l.leased - l.held;
   }
@@ -70,7 +92,7 @@ export class LeaseBook {
     const l = this.get(scope);
     l.usedAt = this.o.now();
     // Nothing to lease: only the scope's limit is read again (what refuseBroke looks at).
-    if (amount === 0) return await (l.inflight ??= this.acquire(l, 0).finally(() => (l.inflight = null)));
+    if (amount === 0) return await (l.inflight ??= this.acquire(l, true).finally(() => (l.inflight = null)));
     l.demand += amount;
     try {
       while (this.free(l) < l.demand + l.promised) {
@@ -108,6 +130,13 @@ export class LeaseBook {
     if (!l) return;
     l.held -= hold;
     l.leased -= spent;
+    l.pending += spent;
+  }
+
+  /** A settlement drawn here committed: the database lease is down by `spent` too. */
+  committed(key: string, spent: number): void {
+    const l = this.leases.get(key);
+    if (l) l.pending -= spent;
   }
 
   /** Renews the leases it holds, drops the ones that expired, gives back idle ones. Runs from a timer. */
@@ -121,7 +150,7 @@ export class LeaseBook {
       if (renewed.has(key)) l.renewedAt = Math.max(l.renewedAt, now);
       else if (held.has(key) && l.renewedAt < now) l.leased = Math.min(l.leased, l.held);
       if (l.usedAt < now - this.idleMs && l.leased > l.held + l.demand + l.promised) await this.shrink(l);
-      if (l.leased === 0 && l.held === 0 && l.demand === 0 && l.promised === 0 && l.usedAt < now - this.idleMs) this.leases.delete(key);
+      if (l.leased === 0 && l.held === 0 && l.demand === 0 && l.promised === 0 && l.pending === 0 && l.usedAt < now - this.idleMs) this.leases.delete(key);
     }
   }
 
@@ -136,21 +165,35 @@ export class LeaseBook {
   }
 
   private async shrink(l: Lease): Promise<void> {
-    // Lower the local lease first: a hold taken meanwhile must fit in what stays leased.
+    // Lower the local lease first: a hold taken meanwhile must fit in what stays leased. The
+    // database keeps the draws not committed yet too: their commit takes them off there.
     const keep = l.held + l.demand + l.promised;
+    const pending = l.pending;
     l.leased = keep;
-    await this.store.tx((q) => shrinkLease(q, l.scope.key, this.o.instanceId, keep), { isolation: "read committed" });
+    await this.store.tx((q) => shrinkLease(q, l.scope.key, this.o.instanceId, keep + pending), { isolation: "read committed" });
   }
 
-  private async acquire(l: Lease, want = Math.max(1, l.demand + l.promised - this.free(l))): Promise<boolean> {
+  /** Leases what the waiting requests need (none when `readOnly`: the limit is read and checked again). */
+  private async acquire(l: Lease, readOnly = false): Promise<boolean> {
     const now = this.o.now();
-    const got = await this.store.tx((q) => acquireLease(q, l.scope, this.o.instanceId, want, now, this.ttlMs), { isolation: "read committed" });
-    // By the grant, not the total: a settlement drawn here but not yet committed there must stay drawn.
+    const asked = l.asked;
+    const need = readOnly ? 0 : l.demand + l.promised;
+    const ask: LeaseAsk = { want: readOnly ? 0 : Math.max(1, need - (l.leased - l.held)), keep: l.held + l.pending };
+    const got = await this.store.tx((q) => acquireLease(q, l.scope, this.o.instanceId, ask, now, this.ttlMs), { isolation: "read committed" });
+    // By the change, not the total: a settlement drawn here but not yet committed there must stay drawn.
     l.leased += got.granted;
     l.renewedAt = now;
     l.limit = got.limit;
-    return got.granted >= want;
+    l.checked = asked;
+    return this.free(l) >= need;
   }
+}
+
+/** What bounds a scope besides the database (a cap, a budget's rule, a slot count): a change asks for a check. */
+function bound(s: Scope): string | number {
+  if (s.kind === "cap") return s.cap;
+  if (s.kind === "bud") return `${s.rule.micros}/${s.rule.period}`;
+  return s.kind === "conc" ? s.slots : 0;
 }
 
 /** A lease stops being used this long (at most a quarter of its TTL) before it would expire unrenewed. */

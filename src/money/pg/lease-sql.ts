@@ -17,16 +17,27 @@ export function grantOf(available: number, want: number): number {
 export interface Acquired {
   /** What this instance now leases in the scope, in all. */
   leased: number;
+  /** What that changed: negative when a lowered limit took part of the lease back. */
   granted: number;
   limit: ScopeLimit;
+}
+
+/** What an instance asks of a scope (see acquireLease). */
+export interface LeaseAsk {
+  /** More than its live lease, for the requests waiting (0: only read the limit again). */
+  want: number;
+  /** What its holds in flight and its draws not committed yet need: never taken back. */
+  keep: number;
 }
 
 /**
  * One lease of credit in a scope for an instance, under the scope's lock: what the database
  * allows, less every live lease (other instances' unexpired ones, and this instance's own),
  * granted up to `want` (or a slice of plenty). A pending transfer: settlements draw it down.
+ * A lease above what the limit now allows (a lowered cap, a refunded balance) is cut to it,
+ * never below `keep`.
  */
-export function* acquireLease(q: Q, scope: Scope, instanceId: string, want: number, now: number, ttlMs: number): Work<Acquired> {
+export function* acquireLease(q: Q, scope: Scope, instanceId: string, ask: LeaseAsk, now: number, ttlMs: number): Work<Acquired> {
   yield* lockScope(q, scope.key);
   const limit = yield* scopeLimit(q, scope);
   const [l] = yield* rows<{ others: string | number | null; mine: string | number | null }>(sql`
@@ -35,13 +46,13 @@ export function* acquireLease(q: Q, scope: Scope, instanceId: string, want: numb
     FROM credit_leases WHERE scope = ${scope.key} AND (expires_at > ${now} OR instance_id = ${instanceId})`);
   const others = Number(l?.others ?? 0);
   const mine = Number(l?.mine ?? 0);
-  const granted = limit.active ? grantOf(limit.limit - others - mine, want) : 0;
-  const leased = mine + granted;
+  const allowed = limit.active ? limit.limit - others : 0;
+  const leased = mine > allowed ? Math.max(allowed, Math.min(mine, ask.keep), 0) : mine + grantOf(allowed - mine, ask.want);
   yield* run(sql`
     INSERT INTO credit_leases (scope, instance_id, amount_micros, held_micros, expires_at)
     VALUES (${scope.key}, ${instanceId}, ${leased}, 0, ${now + ttlMs})
     ON CONFLICT (scope, instance_id) DO UPDATE SET amount_micros = ${leased}, expires_at = ${now + ttlMs}`);
-  return { leased, granted, limit };
+  return { leased, granted: leased - mine, limit };
 }
 
 /**
@@ -95,6 +106,19 @@ export function* forgetInstance(q: Q, instanceId: string, host: string): Work<vo
 /** When a process takes an instance id: the previous holder is gone and cannot settle what it leased. */
 export function* forgetLeases(q: Q, instanceId: string): Work<void> {
   yield* run(sql`DELETE FROM credit_leases WHERE instance_id = ${instanceId}`);
+}
+
+/**
+ * Which of these account scopes are leased above their balance (or whose account is no longer
+ * active): a refund or a lost dispute debits a balance without touching the leases on it.
+ */
+export function* overLeased(q: Q, scopes: readonly string[], now: number): Work<string[]> {
+  const found = yield* rows<{ scope: string }>(sql`
+    SELECT l.scope FROM credit_leases l JOIN accounts a ON a.id = substr(l.scope, 5)
+    WHERE l.scope IN (SELECT json_array_elements_text(${JSON.stringify(scopes)}::text::json)) AND l.expires_at > ${now}
+    GROUP BY l.scope, a.balance_micros, a.status
+    HAVING sum(l.amount_micros) > a.balance_micros OR a.status <> 'active'`);
+  return found.map((r) => r.scope);
 }
 
 /** What each account's live leases last reported held (renewed every few seconds), for the CLI. */

@@ -6,7 +6,7 @@ import type { BudgetOwners, BudgetState } from "../budgets";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult, Spendable, SpendOwners } from "../credit-store";
 import { budgetExhausted, outOfCredit, spendCapReached } from "../refusals";
 import { LeaseBook } from "./lease-book";
-import { settledRequests } from "./lease-sql";
+import { overLeased, settledRequests } from "./lease-sql";
 import { settleGroup, type PgSettleOp } from "./pg-settle";
 import { ScopeRules } from "./scope-rules";
 import type { Scope } from "./scopes";
@@ -49,6 +49,9 @@ export class PgCreditStore implements CreditStore {
   readonly leases: LeaseBook;
   private readonly rules: ScopeRules;
   private readonly now: () => number;
+  /** The change stamp under which the account leases were last checked against their balances. */
+  private fenced = -1;
+  private fencing: Promise<void> | null = null;
 
   constructor(private readonly store: PgStore, private readonly o: PgCreditStoreOptions) {
     this.now = o.now ?? Date.now;
@@ -66,7 +69,7 @@ export class PgCreditStore implements CreditStore {
 
   /** Leases what a hold of `amount` for these owners needs, in every scope it draws on. */
   async prepare(owners: SpendOwners, amount: number): Promise<() => void> {
-    const scopes = await this.rules.scopes(owners);
+    const [scopes] = await Promise.all([this.rules.scopes(owners), this.fence()]);
     // ensure() promises the amount synchronously, before its first await: undo covers every scope.
     const ensured = Promise.all(scopes.map((s) => this.leases.ensure(s, amount)));
     let undone = false;
@@ -162,6 +165,24 @@ export class PgCreditStore implements CreditStore {
     return results.filter((r) => r.status === "fulfilled").length;
   }
 
+  /**
+   * After a change notification, before the next hold: a refund or a lost dispute debits a
+   * balance without touching the leases on it, so the accounts leased above their balance are
+   * checked again (the lease is cut to what the balance and the holds in flight allow).
+   */
+  private async fence(): Promise<void> {
+    const stamp = this.store.changeStamp();
+    if (stamp === this.fenced) return;
+    this.fencing ??= this.recheckAccounts(stamp).finally(() => (this.fencing = null));
+    await this.fencing;
+  }
+
+  private async recheckAccounts(stamp: number): Promise<void> {
+    const scopes = this.leases.unused("acc:");
+    if (scopes.length > 0) for (const s of await this.store.read((q) => overLeased(q, scopes, this.now()))) this.leases.recheck(s);
+    this.fenced = stamp;
+  }
+
   private async settledElsewhere(): Promise<Set<string>> {
     for (const id of this.detached) if (!this.holds.has(id)) this.detached.delete(id);
     if (this.detached.size === 0) return new Set();
@@ -210,6 +231,7 @@ export class PgCreditStore implements CreditStore {
   private finish(g: Queued, result: SettleResult): void {
     this.settling.delete(g.op.requestId);
     for (const s of g.hold.scopes) {
+      this.leases.committed(s.key, Math.max(g.hold.amount, g.op.charge));
       const l = this.leases.peek(s.key);
       if (l?.limit) l.limit = { ...l.limit, limit: l.limit.limit - result.charged, spent: l.limit.spent + result.charged };
     }

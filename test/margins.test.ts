@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { csvCell } from "../src/lib/csv";
 import { insertUsage } from "../src/money/usage-row";
 import type { UsageRecord } from "../src/money/credit-store";
 import { chat, user } from "./support/chat";
@@ -157,5 +158,25 @@ describe("margins of real requests", () => {
     } finally {
       await g2.stop({ keepUpstream: true });
     }
+  });
+});
+
+describe("CSV cells a customer names", () => {
+  test("a formula is defused whatever it starts with, a minus and a digit too; plain numbers stay numbers", () => {
+    for (const evil of ["=1+1", "+A1", "-1+cmd|' /C calc'!A0", "-1-1", "-0.5+A1", "@SUM(A1)", "\t=1", "\r=1"]) {
+      expect([evil, csvCell(evil).replace(/^"/, "")[0]]).toEqual([evil, "'"]);
+    }
+    expect(csvCell("-1+HYPERLINK(\"x\")")).toBe(`"'-1+HYPERLINK(""x"")"`);
+    for (const n of ["-0.25", "-12", "0.000001", "42", -3, 1.5, 0]) expect(csvCell(n)).toBe(String(n));
+    expect(csvCell("plain, text")).toBe(`"plain, text"`);
+  });
+
+  test("a key and an account named like formulas reach the margins CSV defused", async () => {
+    const c = await gw.customer(1_000_000, { name: "-1+cmd|' /C calc'!A0" }, { name: "-2+HYPERLINK(\"http://evil.test\")" });
+    const store = gw.runtime.deps.store;
+    await store.write(() => insertUsage(store, row({ requestId: "r_csv", accountId: c.accountId, keyId: c.keyId, costMicros: 10, upstreamCostMicros: 5 })));
+    const csv = async (by: string) => (await (await gw.admin(`/admin/margins.csv?group_by=${by}&account_id=${c.accountId}`)).text()).split("\r\n")[1];
+    expect(await csv("key")).toBe(`${c.keyId},'-1+cmd|' /C calc'!A0,1,0.00001,0.000005,0.000005,50,1,0.00001,0,0,0,0`);
+    expect(await csv("account")).toStartWith(`${c.accountId},"'-2+HYPERLINK(""http://evil.test"")",1,`);
   });
 });

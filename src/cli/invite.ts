@@ -15,7 +15,7 @@ export const inviteCommand: LeafCommand = {
   summary: "Create a one-time invite link with which the customer sets a dashboard password (also resets a forgotten one)",
   args: ["<account-id>"],
   options: {
-    email: { type: "string", value: "<email>", describe: "pre-fill the sign-in email (default: the account's email)" },
+    email: { type: "string", value: "<email>", describe: "the sign-in email, the only one the link accepts (default: the account's email)" },
   },
   examples: ["tollgate accounts invite acc_123", "tollgate accounts invite acc_123 --email ops@acme.test --json"],
   async run(ctx, parsed) {

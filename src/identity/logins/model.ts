@@ -3,7 +3,7 @@ import { z } from "zod";
 export const PASSWORD_MIN = 10;
 
 export const InviteBody = z.object({
-  email: z.email().optional().describe("Pre-fills the sign-in email; defaults to the account's email."),
+  email: z.email().optional().describe("The sign-in email: the invite is accepted with this address only. Defaults to the owner's or the account's email; with none, the person accepting chooses."),
 });
 
 export const InviteView = z.object({

@@ -125,7 +125,7 @@ const inviteRefused = (state: "used" | "expired") =>
  * Consumes an invite and sets its member's sign-in email and password (hashed by the caller,
  * outside the transaction). Every other session and open invite of that member is ended: an
  * invite doubles as a password reset. Of two accepts of one link, one wins; the other is told
- * the link was used.
+ * the link was used. The email is the invite's when it names one (the portal's form holds to it).
  */
 export function acceptInvite(store: Store, token: string, p: { email: string; passwordHash: string }, now = Date.now()): Promise<{ accountId: string; memberId: string }> {
   return store.tx(

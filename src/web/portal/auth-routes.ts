@@ -85,7 +85,7 @@ const portalLoginRoutes = (deps: ModuleDeps) => {
     }, { portal: true, ...hide() });
 };
 
-/** An invite link: the customer sets (or resets) the account's email and password, and is signed in. */
+/** An invite link: the person sets (or resets) their password, with the invite's email, and is signed in. */
 const portalInviteRoutes = (deps: ModuleDeps) => {
   const pre = preFor(deps);
   const startSession = sessionStarter(deps);
@@ -96,8 +96,9 @@ const portalInviteRoutes = (deps: ModuleDeps) => {
       if (!found || found.state !== "ok") return invalidInvite(found);
       const { token, headers } = pre(request);
       const reset = found.member?.passwordHash != null;
+      const fixed = found.invite.email !== null;
       return htmlResponse(
-        inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: found.invite.email, reset, role: found.member?.role }),
+        inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: found.invite.email, fixed, reset, role: found.member?.role }),
         200,
         headers,
       );
@@ -106,16 +107,26 @@ const portalInviteRoutes = (deps: ModuleDeps) => {
       const found = await findInvite(deps.store, params.token, deps.now());
       if (!found || found.state !== "ok") return invalidInvite(found);
       const { token, headers } = pre(request);
-      const email = field(body, "email");
+      // An invite made for an address is accepted as that address only: the link proves nothing
+      // about another one, which would become a sign-in nobody confirmed. An invite without one
+      // (the operator's, for an account with no email) lets its holder choose: the operator handed it over.
+      const invited = found.invite.email?.toLowerCase() ?? null;
+      const email = field(body, "email") || (invited ?? "");
       const render = (errors: Record<string, string>, status = 400) =>
         htmlResponse(
-          inviteView({ csrf: token, token: params.token, accountName: found.account.name, email: email || found.invite.email, errors, reset: found.member?.passwordHash != null, role: found.member?.role }),
+          inviteView({
+            csrf: token, token: params.token, accountName: found.account.name, email: invited ?? email, fixed: invited !== null, errors,
+            reset: found.member?.passwordHash != null, role: found.member?.role,
+          }),
           status,
           headers,
         );
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render({ form: expired.message }, 403);
       const parsed = SetPasswordForm.safeParse({ email, password: field(body, "password"), confirm: field(body, "confirm") });
       if (!parsed.success) return render(fieldErrors(parsed.error));
+      if (invited !== null && parsed.data.email !== invited) {
+        return render({ email: `This invite is for ${invited}: accept it with that address, or ask for an invite to the other one.` });
+      }
       const passwordHash = await hashPassword(parsed.data.password);
       try {
         const who = await acceptInvite(deps.store, params.token, { email: parsed.data.email, passwordHash }, deps.now());

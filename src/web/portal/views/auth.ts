@@ -29,6 +29,8 @@ export function inviteView(o: {
   token: string;
   accountName: string;
   email?: string | null;
+  /** The invite names its address: shown, not chosen. */
+  fixed?: boolean;
   errors?: Errors;
   reset: boolean;
   /** The role the invite is for (owners manage the account; admins and members join it). */
@@ -43,7 +45,11 @@ export function inviteView(o: {
 ${e.form && flashBox({ kind: "error", message: e.form })}
 <form class="stack" method="post" action="/portal/invite/${o.token}">
   ${csrfField(o.csrf)}
-  ${field({ name: "email", label: "Email", type: "email", value: o.email, required: true, error: e.email, attrs: 'autocomplete="username"' })}
+  ${field({
+    name: "email", label: "Email", type: "email", value: o.email, required: true, error: e.email,
+    hint: o.fixed ? "The address this invite was made for: you sign in with it." : undefined,
+    attrs: o.fixed ? 'autocomplete="username" readonly' : 'autocomplete="username"',
+  })}
   ${field({
     name: "password", label: "Password", type: "password", required: true, error: e.password,
     hint: `At least ${PASSWORD_MIN} characters.`, attrs: `autocomplete="new-password" minlength="${PASSWORD_MIN}"`,
@@ -73,7 +79,11 @@ ${e.form && flashBox({ kind: "error", message: e.form })}
 <form class="stack" method="post" action="/portal/signup">
   ${csrfField(o.csrf)}
   ${field({ name: "name", label: "Name or company", value: o.name, required: true, error: e.name, attrs: 'autocomplete="organization"' })}
-  ${field({ name: "email", label: "Email", type: "email", value: o.email, required: true, error: e.email, attrs: 'autocomplete="username"' })}
+  ${field({
+    name: "email", label: "Email", type: "email", value: o.email, required: true, error: e.email,
+    hint: o.fixed ? "The address this invite was made for: you sign in with it." : undefined,
+    attrs: o.fixed ? 'autocomplete="username" readonly' : 'autocomplete="username"',
+  })}
   ${field({
     name: "password", label: "Password", type: "password", required: true, error: e.password,
     hint: `At least ${PASSWORD_MIN} characters.`, attrs: `autocomplete="new-password" minlength="${PASSWORD_MIN}"`,

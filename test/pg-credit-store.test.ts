@@ -153,6 +153,12 @@ describe("PostgreSQL credit leases", () => {
     expect(await tryHold(alive, o, "req_d3", 10_000)).toBe(true);
     // And the dead instance no longer hands out what it had leased.
     expect(dead.spendable(o).amount).toBe(0);
+    // Were it only cut off, its next lease would cover its hold in flight first: nothing more is
+    // admitted there. That request is still charged when it ends: the balance goes below zero by
+    // what the instance held when its lease expired, and no further.
+    expect(await tryHold(dead, o, "req_d4", 1_000)).toBe(false);
+    await Promise.all([dead.settle("req_d1", 10_000), alive.settle("req_d3", 10_000)]);
+    expect(await ledger(a, o.accountId)).toEqual({ balance: -10_000, sum: -10_000, charges: 2 });
   });
 
   test("a process restarted under a dead one's instance id does not keep the dead one's leases alive", async () => {
@@ -213,6 +219,24 @@ describe("PostgreSQL credit leases", () => {
       expect(await tryHold(ca, o, `req_fa${i}`, 10_000)).toBe(false);
       expect(await tryHold(cb, o, `req_fb${i}`, 10_000)).toBe(false);
     }
+    expect(await ledger(a, o.accountId)).toEqual({ balance: 0, sum: 0, charges: 2 });
+  });
+
+  test("a lease that expired unrenewed is not revived: leasing again covers the holds in flight first", async () => {
+    const [a, b] = await shared();
+    let now = Date.now();
+    const clock = () => now;
+    const [cut, other] = [credit(a, "inst_cut", clock), credit(b, "inst_cut_other", clock)];
+    const o = await account(a, 160_000);
+    // A slice of 20,000, half of it held by a request in flight; then no renewal (cut off from PostgreSQL).
+    expect(await tryHold(cut, o, "req_e1", 10_000)).toBe(true);
+    expect(cut.leases.peek(`acc:${o.accountId}`)!.leased).toBe(20_000);
+    now += 2_500;
+    expect(await tryHold(other, o, "req_e2", 150_000)).toBe(true);
+    // Back: the renewal comes too late (the row is gone); the 10,000 left covers its hold in flight.
+    await cut.leases.maintain();
+    expect(await tryHold(cut, o, "req_e3", 10_000)).toBe(false);
+    await Promise.all([cut.settle("req_e1", 10_000), other.settle("req_e2", 150_000)]);
     expect(await ledger(a, o.accountId)).toEqual({ balance: 0, sum: 0, charges: 2 });
   });
 });

@@ -146,7 +146,8 @@ export class LeaseBook {
     const renewed = await this.store.tx((q) => renewLeases(q, this.o.instanceId, held, now, this.ttlMs), { isolation: "read committed" });
     for (const [key, l] of this.leases) {
       // A lease first taken while this ran was not up for renewal: it is fresh, leave it be.
-      // One up for renewal but expired is gone from the database: only the holds taken stay covered.
+      // One up for renewal but expired is gone from the database: nothing more is held from it, and
+      // the next lease is a new one, which covers the holds still in flight first (acquire).
       if (renewed.has(key)) l.renewedAt = Math.max(l.renewedAt, now);
       else if (held.has(key) && l.renewedAt < now) l.leased = Math.min(l.leased, l.held);
       if (l.usedAt < now - this.idleMs && l.leased > l.held + l.demand + l.promised) await this.shrink(l);
@@ -178,10 +179,12 @@ export class LeaseBook {
     const now = this.o.now();
     const asked = l.asked;
     const need = readOnly ? 0 : l.demand + l.promised;
-    const ask: LeaseAsk = { want: readOnly ? 0 : Math.max(1, need - (l.leased - l.held)), keep: l.held + l.pending };
+    const keep = l.held + l.pending;
+    const ask: LeaseAsk = { want: readOnly ? 0 : Math.max(1, need - (l.leased - l.held)), keep, afresh: keep + need };
     const got = await this.store.tx((q) => acquireLease(q, l.scope, this.o.instanceId, ask, now, this.ttlMs), { isolation: "read committed" });
-    // By the change, not the total: a settlement drawn here but not yet committed there must stay drawn.
-    l.leased += got.granted;
+    // An expired lease is gone: the new one is all there is, less the draws still to commit on it.
+    // Otherwise by the change, not the total: a settlement drawn here but not yet committed there must stay drawn.
+    l.leased = got.fresh ? got.leased - l.pending : l.leased + got.granted;
     l.renewedAt = now;
     l.limit = got.limit;
     l.checked = asked;

@@ -19,6 +19,8 @@ export interface Acquired {
   leased: number;
   /** What that changed: negative when a lowered limit took part of the lease back. */
   granted: number;
+  /** Its previous lease had expired unrenewed (or there was none): only the new one counts. */
+  fresh: boolean;
   limit: ScopeLimit;
 }
 
@@ -28,6 +30,8 @@ export interface LeaseAsk {
   want: number;
   /** What its holds in flight and its draws not committed yet need: never taken back. */
   keep: number;
+  /** Asked instead when its lease had expired: its holds in flight are covered first. */
+  afresh: number;
 }
 
 /**
@@ -35,7 +39,7 @@ export interface LeaseAsk {
  * allows, less every live lease (other instances' unexpired ones, and this instance's own),
  * granted up to `want` (or a slice of plenty). A pending transfer: settlements draw it down.
  * A lease above what the limit now allows (a lowered cap, a refunded balance) is cut to it,
- * never below `keep`.
+ * never below `keep`; an expired one is not revived, since others may have leased that credit.
  */
 export function* acquireLease(q: Q, scope: Scope, instanceId: string, ask: LeaseAsk, now: number, ttlMs: number): Work<Acquired> {
   yield* lockScope(q, scope.key);
@@ -43,16 +47,20 @@ export function* acquireLease(q: Q, scope: Scope, instanceId: string, ask: Lease
   const [l] = yield* rows<{ others: string | number | null; mine: string | number | null }>(sql`
     SELECT sum(amount_micros) FILTER (WHERE instance_id <> ${instanceId}) AS others,
            sum(amount_micros) FILTER (WHERE instance_id = ${instanceId}) AS mine
-    FROM credit_leases WHERE scope = ${scope.key} AND (expires_at > ${now} OR instance_id = ${instanceId})`);
+    FROM credit_leases WHERE scope = ${scope.key} AND expires_at > ${now}`);
   const others = Number(l?.others ?? 0);
+  const fresh = l?.mine == null;
   const mine = Number(l?.mine ?? 0);
   const allowed = limit.active ? limit.limit - others : 0;
-  const leased = mine > allowed ? Math.max(allowed, Math.min(mine, ask.keep), 0) : mine + grantOf(allowed - mine, ask.want);
+  let leased: number;
+  if (fresh) leased = grantOf(allowed, ask.afresh);
+  else if (mine > allowed) leased = Math.max(allowed, Math.min(mine, ask.keep), 0);
+  else leased = mine + grantOf(allowed - mine, ask.want);
   yield* run(sql`
     INSERT INTO credit_leases (scope, instance_id, amount_micros, held_micros, expires_at)
     VALUES (${scope.key}, ${instanceId}, ${leased}, 0, ${now + ttlMs})
     ON CONFLICT (scope, instance_id) DO UPDATE SET amount_micros = ${leased}, expires_at = ${now + ttlMs}`);
-  return { leased, granted: leased - mine, limit };
+  return { leased, granted: leased - mine, fresh, limit };
 }
 
 /**

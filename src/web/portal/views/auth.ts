@@ -79,11 +79,7 @@ ${e.form && flashBox({ kind: "error", message: e.form })}
 <form class="stack" method="post" action="/portal/signup">
   ${csrfField(o.csrf)}
   ${field({ name: "name", label: "Name or company", value: o.name, required: true, error: e.name, attrs: 'autocomplete="organization"' })}
-  ${field({
-    name: "email", label: "Email", type: "email", value: o.email, required: true, error: e.email,
-    hint: o.fixed ? "The address this invite was made for: you sign in with it." : undefined,
-    attrs: o.fixed ? 'autocomplete="username" readonly' : 'autocomplete="username"',
-  })}
+  ${field({ name: "email", label: "Email", type: "email", value: o.email, required: true, error: e.email, attrs: 'autocomplete="username"' })}
   ${field({
     name: "password", label: "Password", type: "password", required: true, error: e.password,
     hint: `At least ${PASSWORD_MIN} characters.`, attrs: `autocomplete="new-password" minlength="${PASSWORD_MIN}"`,

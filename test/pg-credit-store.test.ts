@@ -32,10 +32,11 @@ async function open(): Promise<PgStore> {
 }
 
 /** Three small stores the later tests share: instances are told apart by id, and a pool per test would exhaust the server. */
-let few: PgStore[] | null = null;
-async function shared(): Promise<PgStore[]> {
+let few: [PgStore, PgStore, PgStore] | null = null;
+async function shared(): Promise<[PgStore, PgStore, PgStore]> {
   if (!few) {
-    few = await Promise.all([0, 1, 2].map(() => PgStore.open(url, { poolSize: 4 })));
+    const small = () => PgStore.open(url, { poolSize: 4 });
+    few = [await small(), await small(), await small()];
     stores.push(...few);
   }
   return few;

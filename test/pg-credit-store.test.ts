@@ -240,4 +240,18 @@ describe("PostgreSQL credit leases", () => {
     await Promise.all([cut.settle("req_e1", 10_000), other.settle("req_e2", 150_000)]);
     expect(await ledger(a, o.accountId)).toEqual({ balance: 0, sum: 0, charges: 2 });
   });
+
+  test("a budget's new period counts the holds still in flight from the last one", async () => {
+    const [db] = await shared();
+    const day = 86_400_000;
+    // 23:59:59 UTC.
+    let now = Math.floor(Date.now() / day) * day + day - 1_000;
+    const c = new PgCreditStore(db, { instanceId: "inst_midnight", holdTtlMs: 60_000, budgetClock: new BudgetClock(), now: () => now });
+    const o = await account(db, 1_000_000_000);
+    await update(db, sql`UPDATE api_keys SET budget_micros = 1000000, budget_period = 'day' WHERE id = ${o.keyId}`);
+    expect(await tryHold(c, o, "req_m1", 900_000)).toBe(true);
+    now += 2_000;
+    expect(await tryHold(c, o, "req_m2", 1_000_000)).toBe(false);
+    expect(await tryHold(c, o, "req_m3", 100_000)).toBe(true);
+  });
 });

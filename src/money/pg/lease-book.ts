@@ -150,7 +150,9 @@ export class LeaseBook {
       // the next lease is a new one, which covers the holds still in flight first (acquire).
       if (renewed.has(key)) l.renewedAt = Math.max(l.renewedAt, now);
       else if (held.has(key) && l.renewedAt < now) l.leased = Math.min(l.leased, l.held);
-      if (l.usedAt < now - this.idleMs && l.leased > l.held + l.demand + l.promised) await this.shrink(l);
+      // A budget's ended period takes no new holds: what its holds do not need goes back at once.
+      const ended = l.scope.kind === "bud" && l.scope.resetsAt <= now;
+      if ((ended || l.usedAt < now - this.idleMs) && l.leased > l.held + l.demand + l.promised) await this.shrink(l);
       if (l.leased === 0 && l.held === 0 && l.demand === 0 && l.promised === 0 && l.pending === 0 && l.usedAt < now - this.idleMs) this.leases.delete(key);
     }
   }

@@ -43,7 +43,7 @@ export interface LeaseAsk {
  */
 export function* acquireLease(q: Q, scope: Scope, instanceId: string, ask: LeaseAsk, now: number, ttlMs: number): Work<Acquired> {
   yield* lockScope(q, scope.key);
-  const limit = yield* scopeLimit(q, scope);
+  const limit = yield* scopeLimit(q, scope, now);
   const [l] = yield* rows<{ others: string | number | null; mine: string | number | null }>(sql`
     SELECT sum(amount_micros) FILTER (WHERE instance_id <> ${instanceId}) AS others,
            sum(amount_micros) FILTER (WHERE instance_id = ${instanceId}) AS mine

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { rows, type Q, type Work } from "../../store/work";
 import type { BudgetClock } from "../budget-clock";
-import { keyOwner, memberOwner, spentSince, type BudgetRule } from "../budgets";
+import { keyOwner, memberOwner, type BudgetRule } from "../budgets";
 
 /**
  * A credit scope: something a hold counts against and that the database bounds: an account's
@@ -35,9 +35,10 @@ export interface ScopeLimit {
 
 /**
  * The scope's limit, read under its lock (the caller holds the scope's advisory lock, which
- * settlements take too, so the limit and the leases are read together).
+ * settlements take too, so the limit and the leases are read together). `now` tells which leases
+ * of a budget's earlier periods are still live.
  */
-export function* scopeLimit(q: Q, s: Scope): Work<ScopeLimit> {
+export function* scopeLimit(q: Q, s: Scope, now: number): Work<ScopeLimit> {
   if (s.kind === "conc") return { limit: s.slots, spent: 0, active: true };
   if (s.kind === "acc") {
     const [a] = yield* rows<{ b: string | number; status: string }>(sql`SELECT balance_micros AS b, status FROM accounts WHERE id = ${s.accountId}`);
@@ -49,8 +50,23 @@ export function* scopeLimit(q: Q, s: Scope): Work<ScopeLimit> {
     const spent = Number(k.spent);
     return { limit: k.cap === null ? Number.MAX_SAFE_INTEGER : Number(k.cap) - spent, spent, active: true };
   }
-  const spent = yield* spentSince(q, s.owner, s.periodStart);
-  return { limit: s.rule.micros - spent, spent, active: true };
+  return yield* budgetLimit(q, s, now);
+}
+
+/**
+ * A budget's period: its rule less what it spent, less what live leases of its earlier periods
+ * still hold. Holds taken before the period began are charged on the day they settle, so they
+ * count against this period, as every hold in flight does on SQLite. One statement: a settlement
+ * moves its charge from such a lease to the spend in one commit, seen whole or not at all.
+ */
+function* budgetLimit(q: Q, s: Extract<Scope, { kind: "bud" }>, now: number): Work<ScopeLimit> {
+  void q;
+  const [r] = yield* rows<{ spent: string | number | null; earlier: string | number | null }>(sql`
+    SELECT (SELECT sum(spent_micros) FROM budget_spend WHERE owner = ${s.owner} AND day >= ${s.periodStart}) AS spent,
+           (SELECT sum(amount_micros) FROM credit_leases
+             WHERE starts_with(scope, ${`bud:${s.owner}:`}) AND scope <> ${s.key} AND expires_at > ${now}) AS earlier`);
+  const spent = Number(r?.spent ?? 0);
+  return { limit: s.rule.micros - spent - Number(r?.earlier ?? 0), spent, active: true };
 }
 
 /** Takes the scope's lock for the rest of the transaction (settlements and lease changes alike). */

@@ -4,14 +4,15 @@
  * Prints each side's median CPU per request and p99 latency, and the median of the paired
  * differences (at --connections=1 the p99 shows the event loop's stalls). A change
  * of a few microseconds needs many short rounds: the pairs, not the absolute figures, count.
- * Usage: bun bench/ab.ts [--base=HEAD] [--rounds=10] [--seconds=2] [--stream] [--connections=50] [--env-b=NAME=value]
- * (--env-b sets an environment variable of B only: a setting measured against the same code.)
+ * Usage: bun bench/ab.ts [--base=HEAD] [--rounds=10] [--seconds=2] [--stream] [--connections=50] [--env-a=NAME=value] [--env-b=NAME=value]
+ * (--env-a / --env-b set an environment variable of one side only: a setting measured against the
+ * same code. Each side's resident memory after the rounds is printed too.)
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { wrk } from "./load";
-import { cpuSeconds, envFlags, killAll } from "./proc";
+import { cpuSeconds, envFlags, killAll, rssMiB } from "./proc";
 import { BODY, jsonHeaders, prepareTollgate, provision, startTollgate, startUpstream, STREAM_BODY, type Target } from "./targets";
 import { ensureTools } from "./tools";
 
@@ -23,7 +24,7 @@ const rounds = Number(arg("rounds", "10"));
 const seconds = Number(arg("seconds", "2"));
 const connections = Number(arg("connections", "50"));
 const body = process.argv.includes("--stream") ? STREAM_BODY : BODY;
-const envB = envFlags(process.argv, "env-b");
+const envs = [envFlags(process.argv, "env-a"), envFlags(process.argv, "env-b")];
 process.on("exit", killAll);
 
 /** The base revision's tree, checked out beside bench/out, sharing the working tree's node_modules. */
@@ -41,7 +42,7 @@ const up = await startUpstream(ROOT, tools.upstreamBin, "1", join(OUT, "ab-upstr
 const sides: { name: string; t: Target; stop: () => Promise<void>; cpu: number[]; p99: number[] }[] = [];
 for (const [name, dir] of [[`A ${base}`, checkout(base)], ["B working tree", ROOT]] as const) {
   const setup = prepareTollgate(join(OUT, `ab-${sides.length}`), up);
-  const { target, proc } = await startTollgate(["bun", join(dir, "src/index.ts")], setup, "0", join(OUT, `ab-${sides.length}.log`), sides.length ? envB : {});
+  const { target, proc } = await startTollgate(["bun", join(dir, "src/index.ts")], setup, "0", join(OUT, `ab-${sides.length}.log`), envs[sides.length]);
   target.headers = jsonHeaders((await provision(target.url)).key);
   sides.push({ name, t: target, stop: async () => void (proc.kill("SIGINT"), await proc.exited), cpu: [], p99: [] });
 }
@@ -65,6 +66,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const [a, b] = sides as [(typeof sides)[0], (typeof sides)[0]];
 console.log(`median CPU µs/req: ${a.name} ${median(a.cpu).toFixed(1)}, ${b.name} ${median(b.cpu).toFixed(1)}; median paired B − A ${median(b.cpu.map((x, i) => x - a.cpu[i]!)).toFixed(1)} µs`);
 console.log(`median p99 µs: ${a.name} ${median(a.p99)}, ${b.name} ${median(b.p99)}; median paired B / A ${median(b.p99.map((x, i) => x / a.p99[i]!)).toFixed(2)}×`);
+console.log(`RSS after the rounds, MiB: ${sides.map((s) => `${s.name} ${rssMiB(s.t.pids()).toFixed(1)}`).join(", ")}`);
 for (const s of sides) await s.stop();
 execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", join(OUT, "ab-base")]);
 await up.stop();

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startFakeStripe, type FakeStripe } from "./support/fake-stripe";
-import { startGateway, type Gateway } from "./support/gateway";
+import { describe, expect, test } from "bun:test";
+import { stripeGateway } from "./support/stripe-gateway";
 import { join, portalKey } from "./support/teams";
 
 /**
@@ -8,39 +7,30 @@ import { join, portalKey } from "./support/teams";
  * API as in the portal: a key an admin or a member made gets 403 `owner_only`, the owner's keys
  * (made in the portal, or by the operator) are served.
  */
-let stripe: FakeStripe;
-let gw: Gateway;
-beforeAll(async () => {
-  stripe = startFakeStripe();
-  gw = await startGateway({ config: stripe.config({ public_url: "https://gw.example.com" }) });
-});
-afterAll(async () => {
-  await gw.stop();
-  await stripe.stop();
-});
+const env = stripeGateway({ public_url: "https://gw.example.com" });
 
 let n = 0;
 const email = (who: string) => `${who}-${++n}-${Date.now()}@example.com`;
 
 const call = (key: string, method: string, path: string, body?: unknown) =>
-  fetch(gw.url + path, {
+  fetch(env.gw.url + path, {
     method,
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 
 async function newCode(): Promise<string> {
-  const res = await gw.admin("/admin/codes", { body: { count: 1, amount_micros: 1_000_000 } });
+  const res = await env.gw.admin("/admin/codes", { body: { count: 1, amount_micros: 1_000_000 } });
   return ((await res.json()) as { codes: { code: string }[] }).codes[0]!.code;
 }
 
 /** An account with its operator-made key, and a key made in the portal by its owner, an admin and a member. */
 async function team() {
-  const c = await gw.customer(5_000_000);
+  const c = await env.gw.customer(5_000_000);
   const keys: Record<"owner" | "admin" | "member", string> = { owner: "", admin: "", member: "" };
   for (const role of ["owner", "admin", "member"] as const) {
-    const who = await join(gw, c.accountId, role, email(role));
-    keys[role] = (await portalKey(gw, who.w, `${role} key`)).key;
+    const who = await join(env.gw, c.accountId, role, email(role));
+    keys[role] = (await portalKey(env.gw, who.w, `${role} key`)).key;
   }
   return { ...c, keys };
 }
@@ -71,7 +61,7 @@ describe("owner-only routes on the API", () => {
     // Nothing changed: the threshold is the owner's, no code was credited, no payment started.
     const alert = (await (await call(t.key, "GET", "/v1/alerts/low-balance")).json()) as { threshold_micros: number };
     expect(alert.threshold_micros).toBe(2_000_000);
-    expect(await gw.balance(t.accountId)).toBe(5_000_000);
+    expect(await env.gw.balance(t.accountId)).toBe(5_000_000);
     const payments = (await (await call(t.key, "GET", "/v1/billing/payments")).json()) as { data: unknown[] };
     expect(payments.data).toHaveLength(1);
     // The owner's keys, the operator's and the portal's, are served on every one.
@@ -81,7 +71,7 @@ describe("owner-only routes on the API", () => {
         expect([method, path, res.status]).toEqual([method, path, method === "POST" && path.endsWith("checkout") ? 201 : 200]);
       }
     }
-    expect(await gw.balance(t.accountId)).toBe(7_000_000);
+    expect(await env.gw.balance(t.accountId)).toBe(7_000_000);
   });
 
   test("what every key may still do: its account, the top-up options, its usage", async () => {
@@ -90,7 +80,7 @@ describe("owner-only routes on the API", () => {
   });
 
   test("the OpenAPI description of each owner-only route says so", async () => {
-    const spec = (await (await fetch(`${gw.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { description?: string }>> };
+    const spec = (await (await fetch(`${env.gw.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { description?: string }>> };
     const owners: [string, string][] = [
       ["/v1/alerts/low-balance", "get"], ["/v1/alerts/low-balance", "put"], ["/v1/billing/checkout", "post"],
       ["/v1/billing/payments", "get"], ["/v1/billing/payments/{id}", "get"], ["/v1/credits/redeem", "post"],
@@ -100,7 +90,7 @@ describe("owner-only routes on the API", () => {
   });
 
   test("an account without members: the operator's keys are its owner's", async () => {
-    const c = await gw.customer(0);
+    const c = await env.gw.customer(0);
     expect((await call(c.key, "GET", "/v1/billing/payments")).status).toBe(200);
     expect((await call(c.key, "PUT", "/v1/alerts/low-balance", { threshold_micros: 0 })).status).toBe(200);
   });

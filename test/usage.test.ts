@@ -50,6 +50,17 @@ describe("GET /v1/usage", () => {
     expect(new Set([...p1.data, ...p2.data].map((x) => x.request_id)).size).toBe(4);
   });
 
+  test("a start or end in the far future is answered, not a 500", async () => {
+    const v1 = (q: string) => fetch(`${g.url}/v1/usage?${q}`, { headers: { authorization: `Bearer ${a.key}` } });
+    const late = await v1("start=9000000000000");
+    expect(late.status).toBe(200);
+    expect(((await late.json()) as Report).totals.requests).toBe(0);
+    const all = await g.admin("/admin/usage?end=9000000000000");
+    expect(all.status).toBe(200);
+    expect(((await all.json()) as Report).totals.requests).toBe(5);
+    expect(((await (await v1("end=9999-12-31T23:00:00Z")).json()) as Report).totals.requests).toBe(4);
+  });
+
   test("cannot read another account even when asking for it", async () => {
     const r = await get(`/v1/usage?account_id=${b.accountId}`, a.key);
     expect(r.data.every((x) => x.account_id === a.accountId)).toBe(true);

@@ -36,10 +36,16 @@ export function rollupsWhere(t: Tables["usageDaily"], f: Omit<RowFilter, "keyId"
   return and(
     f.accountId ? eq(t.accountId, f.accountId) : undefined,
     f.model ? eq(t.model, f.model) : undefined,
-    f.from !== undefined ? gte(t.day, isoDay(f.from)) : undefined,
-    f.to !== undefined ? lt(t.day, isoDay(f.to + DAY_MS - 1)) : undefined,
+    f.from !== undefined ? gte(t.day, dayName(f.from)) : undefined,
+    f.to !== undefined ? lt(t.day, dayName(f.to + DAY_MS - 1)) : undefined,
   );
 }
+
+/** The last millisecond a YYYY-MM-DD day names: a later time would throw, or sort before every day. */
+const LAST_DAY_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** The day of a bound: times before 1970 or after 9999 stand for the first or last day, which compare the same. */
+const dayName = (ms: number) => isoDay(Math.min(Math.max(ms, 0), LAST_DAY_MS));
 
 /**
  * The UTC day of a row as a day number (days since the epoch): an integer division on both

@@ -127,6 +127,16 @@ describe("invalid values", () => {
     expect(configError(() => loadConfig({ overrides: { max_body_bytes: 1.5 } }))).toContain("max_body_bytes");
   });
 
+  test("a blank, boolean or null number is an error, not 0 or 1", () => {
+    expect(configError(() => loadConfig({ env: { PORT: " " } }))).toMatch(/^invalid config: port \(env PORT\): .*" "/);
+    expect(configError(() => loadConfig({ file: file("true-port.json", '{"port": true}') }))).toContain("port");
+    expect(configError(() => loadConfig({ file: file("null-port.json", '{"port": null}') }))).toContain("port");
+    expect(configError(() => loadConfig({ file: file("false-batch.json", '{"settle_batch_ms": false}') }))).toContain("settle_batch_ms");
+    expect(configError(() => loadConfig({ file: file("true-rate.toml", "[breaker]\nfailure_rate = true\n") }))).toContain("breaker.failure_rate");
+    // Numeric strings still count: env values are strings, and blanks around them are forgiven.
+    expect(loadConfig({ env: { PORT: " 9005 ", TOLLGATE_HOLD_TTL_SECONDS: "1e3" } })).toMatchObject({ port: 9005, hold_ttl_seconds: 1000 });
+  });
+
   test("bad files and bad model entries", () => {
     expect(configError(() => loadConfig({ file: `${dir}/missing.json` }))).toMatch(/missing\.json: cannot read/);
     expect(configError(() => loadConfig({ file: file("bad.json", "{ port: ") }))).toMatch(/invalid JSON/);

@@ -4,7 +4,12 @@ import { ModelSchema, ProviderSchema, scaledUsd } from "./model-schema";
 
 export * from "./model-schema";
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/**
+ * A number from the file, or from a numeric string (env). Not z.coerce: it reads a blank string, null
+ * or false as 0 and true as 1, so `PORT=" "` or `"settle_batch_ms": false` would be taken silently.
+ */
+const num = () => z.preprocess((v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : v), z.number());
+const int = (min: number, max: number) => num().pipe(z.number().int().min(min).max(max));
 
 /** Resilience: time limits of one proxied request (src/gateway/upstream). */
 export const TimeoutsSchema = z.strictObject({
@@ -42,7 +47,7 @@ export const BreakerSchema = z.strictObject({
   min_accounts: int(1, 1000).default(2),
   /** It also opens when at least `failure_rate` of at least `min_requests` calls in the window failed. */
   min_requests: int(1, 1_000_000).default(20),
-  failure_rate: z.coerce.number().gt(0).max(1).default(0.5),
+  failure_rate: num().pipe(z.number().gt(0).max(1)).default(0.5),
 });
 
 /** Rate-limit plan: the limits apply per key and per account (src/gateway/limits). */

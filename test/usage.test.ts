@@ -61,6 +61,15 @@ describe("GET /v1/usage", () => {
     expect(((await (await v1("end=9999-12-31T23:00:00Z")).json()) as Report).totals.requests).toBe(4);
   });
 
+  test("a cursor that is not one is a 400, not the first page again", async () => {
+    for (const before of ["abc", "123:", "1700000000000"]) {
+      const r = await fetch(`${g.url}/v1/usage?before=${before}`, { headers: { authorization: `Bearer ${a.key}` } });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: { param: string } }).error.param).toBe("before");
+      expect((await g.admin(`/admin/usage?before=${before}`)).status).toBe(400);
+    }
+  });
+
   test("cannot read another account even when asking for it", async () => {
     const r = await get(`/v1/usage?account_id=${b.accountId}`, a.key);
     expect(r.data.every((x) => x.account_id === a.accountId)).toBe(true);

@@ -7,7 +7,8 @@ export const UsageQuery = z.object({
   model: z.string().optional(),
   key_id: z.string().optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
-  before: z.string().optional().describe("Cursor: the `next_cursor` of the previous page."),
+  // A cursor the reader cannot parse would restart at the newest row: a client would page through the same rows forever.
+  before: z.string().regex(/^\d+:.+$/, "Not a cursor from a previous page.").optional().describe("Cursor: the `next_cursor` of the previous page."),
 });
 
 export const AdminUsageQuery = UsageQuery.extend({

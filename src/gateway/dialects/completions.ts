@@ -23,6 +23,12 @@ export type CompletionRequestT = z.infer<typeof CompletionRequest>;
 /** OpenAI's default output limit of the legacy API. */
 const DEFAULT_MAX_TOKENS = 16;
 
+/** Prompts in a request: a string or one token array is one; a list of either is a batch. */
+function promptCount(prompt: CompletionRequestT["prompt"]): number {
+  if (typeof prompt === "string" || prompt.length === 0 || typeof prompt[0] === "number") return 1;
+  return prompt.length;
+}
+
 /** Tokens a legacy chunk delivered: its choices' text. */
 function textTokens(c: ChatChunk): number {
   let n = 0;
@@ -48,8 +54,8 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
       promptUpper: upperBoundOf(prompts),
       promptEstimate: estimateOf(prompts),
       maxOutput: body.max_tokens ?? DEFAULT_MAX_TOKENS,
-      // best_of candidates are all generated (and billed); n of them are returned.
-      n: Math.max(body.n ?? 1, body.best_of ?? 1),
+      // Each prompt of a batch gets its own choices; best_of candidates are all generated (and billed).
+      n: Math.max(body.n ?? 1, body.best_of ?? 1) * promptCount(body.prompt),
       tools: [],
     };
   },

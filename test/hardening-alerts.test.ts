@@ -88,6 +88,21 @@ describe("low-balance alerts cannot be flooded", () => {
     expect(hooksFor(c.accountId)).toBe(2);
   });
 
+  test("an admin adjustment that takes the balance below the threshold alerts, once", async () => {
+    const c = await gw.customer(10 * USD);
+    expect(await setThreshold(c.key, 5 * USD)).toBe(200);
+    const adjust = () => gw.admin(`/admin/accounts/${c.accountId}/credits`, { body: { amount_micros: -3 * USD } });
+    expect((await adjust()).status).toBe(201); // 7 left
+    await settled();
+    expect(hooksFor(c.accountId)).toBe(0);
+    expect((await adjust()).status).toBe(201); // 4 left: crosses below
+    await settled();
+    expect(hooksFor(c.accountId)).toBe(1);
+    expect((await adjust()).status).toBe(201); // 1 left: the same crossing
+    await settled();
+    expect(hooksFor(c.accountId)).toBe(1);
+  });
+
   test("alert_refire_seconds is configurable (env TOLLGATE_ALERT_REFIRE_SECONDS), one hour by default", () => {
     expect(loadConfig().alert_refire_seconds).toBe(3600);
     expect(loadConfig({ env: { TOLLGATE_ALERT_REFIRE_SECONDS: "60" } }).alert_refire_seconds).toBe(60);

@@ -26,6 +26,8 @@ export const ledgerModule = (deps: ModuleDeps) =>
           idempotencyKey: headers["idempotency-key"],
         }, deps.now());
         if (replayed) set.headers["idempotent-replayed"] = "true";
+        // An adjustment takes credit as a charge does, so it may cross the low-balance threshold too.
+        else if (body.amount_micros < 0) deps.alerts?.schedule(params.id);
         return status(201, entry);
       },
       {

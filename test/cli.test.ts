@@ -363,6 +363,25 @@ describe("usage and configuration errors", () => {
     expect(serve.line).toContain("port");
   });
 
+  test("an invalid secret is named, never printed", async () => {
+    const secrets: [string, string, string][] = [
+      ["TOLLGATE_ADMIN_TOKEN", "hunter2-short", "admin_token"],
+      ["TOLLGATE_DATABASE_URL", "mysql://admin:S3cretPw@db.example/tollgate", "database_url"],
+      ["STRIPE_SECRET_KEY", "xk_live_S3cretStripe", "stripe_secret_key"],
+      ["STRIPE_WEBHOOK_SECRET", "whsec1", "stripe_webhook_secret"],
+      ["TOLLGATE_ALERT_WEBHOOK_URL", "ftp://hooks.example/S3cretToken", "alert_webhook_url"],
+      ["TOLLGATE_ALERT_WEBHOOK_SECRET", "S3cret-short", "alert_webhook_secret"],
+    ];
+    for (const [name, value, field] of secrets) {
+      const r = await fails(["accounts", "list", "--db", DB], { [name]: value });
+      expect(r.code).toBe(2);
+      expect(r.line).toContain(`${field} (env ${name})`);
+      expect(r.line).not.toContain(value);
+    }
+    // Other values are still quoted back, which is what makes a typo easy to spot.
+    expect((await fails(["accounts", "list", "--db", DB], { PORT: "80a" })).line).toContain('(got "80a")');
+  });
+
   test("config file in JSON and TOML (and TOLLGATE_CONFIG), --db wins over db_path", async () => {
     const jsonDb = join(dir, "from-json.db");
     const tomlDb = join(dir, "from-toml.db");

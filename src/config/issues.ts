@@ -35,6 +35,15 @@ function readablePath(path: readonly PropertyKey[], raw: Record<string, unknown>
   return path.map(String).join(".") || "(root)";
 }
 
+/**
+ * Settings that are credentials or may carry one (a database URL's password, a webhook URL's
+ * token): their value is never repeated, as the message lands on stderr and in the service's log.
+ */
+const SECRET_FIELDS: ReadonlySet<PropertyKey> = new Set([
+  "admin_token", "xai_api_key", "database_url", "stripe_secret_key", "stripe_webhook_secret",
+  "alert_webhook_url", "alert_webhook_secret", "smtp_password",
+]);
+
 export function formatIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
   const path = readablePath(issue.path, raw);
   // A misspelt key would otherwise be ignored in silence, its setting left at the default.
@@ -48,7 +57,7 @@ export function formatIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown
       .join(", ")}`;
   }
   const envName = Object.entries(ENV_MAP).find(([, f]) => f === issue.path[0])?.[0];
-  const got = issue.path.length === 1 ? raw[String(issue.path[0])] : undefined;
+  const got = issue.path.length === 1 && !SECRET_FIELDS.has(issue.path[0]!) ? raw[String(issue.path[0])] : undefined;
   const source = envName ? ` (env ${envName})` : "";
   return `invalid config: ${path}${source}: ${issue.message}${got !== undefined ? ` (got ${JSON.stringify(got)})` : ""}`;
 }

@@ -34,3 +34,18 @@ test("/readyz is 503 when the database does not answer, while /healthz stays 200
   const health = await app.handle(new Request("http://localhost/healthz"));
   expect(health.status).toBe(200);
 });
+
+test("/readyz is 503 once the gateway is shutting down, while /healthz stays 200", async () => {
+  const s = await startGateway();
+  try {
+    expect((await fetch(`${s.url}/readyz`)).status).toBe(200);
+    // What SIGTERM does first; the kept-alive connection still reaches the gateway.
+    await s.runtime.deps.upstreams.traffic.drain(0);
+    const ready = await fetch(`${s.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: "unavailable", database: "ok" });
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
+  } finally {
+    await s.stop();
+  }
+});

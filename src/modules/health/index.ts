@@ -16,6 +16,8 @@ export const healthModule = (deps: AppDeps) =>
     .get(
       "/readyz",
       async ({ status }) => {
+        // A stopping gateway refuses new requests on kept-alive connections: a balancer must stop sending them.
+        if (deps.upstreams.traffic.isDraining) return status(503, { status: "unavailable" as const, database: "ok" as const });
         try {
           await deps.store.read((q) => rows(sql`SELECT 1`));
           return { status: "ready" as const, database: "ok" as const };
@@ -23,5 +25,5 @@ export const healthModule = (deps: AppDeps) =>
           return status(503, { status: "unavailable" as const, database: "error" as const });
         }
       },
-      { response: { 200: Ready, 503: Ready }, detail: { summary: "Readiness: the database answers" } },
+      { response: { 200: Ready, 503: Ready }, detail: { summary: "Readiness: the database answers and the gateway is not shutting down (503 otherwise)" } },
     );

@@ -121,6 +121,17 @@ describe("before the first byte: a clear error fast, never a charge", () => {
     expect((await expectExactLedger(gw, c.accountId, CREDITS)).size).toBe(0);
   });
 
+  test("429 with retry-after as an HTTP date or fractional seconds → the 503 passes on that wait", async () => {
+    const c = await gw.customer(CREDITS);
+    for (const [retryAfter, expected] of [[new Date(Date.now() + 45_000).toUTCString(), [43, 44, 45]], ["20.5", [21]]] as [string, number[]][]) {
+      const res = await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock: { status: 429, retry_after: retryAfter, error_body: { error: { message: "slow down" } } } });
+      expect(res.status).toBe(503);
+      expect(expected).toContain(Number(res.headers.get("retry-after")));
+      expect(((await res.json()) as Err).error.code).toBe("upstream_overloaded");
+    }
+    expect((await expectExactLedger(gw, c.accountId, CREDITS)).size).toBe(0);
+  });
+
   test("a client that leaves while the gateway waits to retry is not charged, and no retry is made", async () => {
     const c = await gw.customer(CREDITS);
     const before = upstream.requests.length;

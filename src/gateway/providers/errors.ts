@@ -39,9 +39,10 @@ const BAD_UPSTREAM_KEY = /^incorrect api key provided/i;
  * Problems with the gateway's own upstream key or credit are server errors (502/503), never
  * 401/402/403: the customer can do nothing about them. A 400 is the request's own fault and
  * stays the customer's 400 with the upstream's message, whatever words it contains. `notified`:
- * the failure was logged, so the operator can be said to know.
+ * the failure was logged, so the operator can be said to know. `retryAfterMs`: the upstream's
+ * retry-after (retry.ts), passed on in whole seconds.
  */
-export function translateUpstreamError(status: number, text: string, retryAfter: string | null, notified = false): ApiError {
+export function translateUpstreamError(status: number, text: string, retryAfterMs: number | null, notified = false): ApiError {
   const body = readErrorBody(text);
   const msg = scrub(body.message);
   const lower = msg.toLowerCase();
@@ -54,7 +55,8 @@ export function translateUpstreamError(status: number, text: string, retryAfter:
     return errors.upstream(503, "The upstream provider is temporarily unavailable (capacity). Please try again later.", "upstream_unavailable");
   }
   if (status === 429) {
-    const secs = retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : 1;
+    // The wait the upstream asked for, however it said it (seconds, an HTTP date, retry-after-ms).
+    const secs = retryAfterMs === null ? 1 : Math.ceil(retryAfterMs / 1000);
     return errors.upstream(503, "The upstream provider is overloaded. Please retry shortly.", "upstream_overloaded", { "retry-after": String(secs) });
   }
   if (status === 413) return new ApiError(413, msg || "Request too large for the upstream model.", "invalid_request_error", "request_too_large");

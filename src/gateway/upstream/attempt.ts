@@ -136,9 +136,10 @@ export class Attempt {
     const text = await res.text().catch(() => "");
     clearTimeout(bodyTimer);
     if (this.clientLeft()) return this.clientGone();
-    const error = translateUpstreamError(res.status, text, res.headers.get("retry-after"), this.reg.log.enabled);
+    const wait = retryAfterMs(res.headers);
+    const error = translateUpstreamError(res.status, text, wait, this.reg.log.enabled);
     const cls = classifyStatus(res.status, error.code);
-    return this.fail({ action: cls.action, breaker: cls.breaker, error, retryAfterMs: retryAfterMs(res.headers) }, res.status);
+    return this.fail({ action: cls.action, breaker: cls.breaker, error, retryAfterMs: wait }, res.status);
   }
 
   private fail(f: Failure, status: number | null): AttemptResult {

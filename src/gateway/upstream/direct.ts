@@ -2,6 +2,7 @@ import { errors } from "../../lib/errors";
 import { upstreamHeaders } from "../providers/adapters";
 import { translateUpstreamError } from "../providers/errors";
 import type { UpstreamRegistry } from "./registry";
+import { retryAfterMs } from "./retry";
 
 /**
  * A plain request to one upstream key, for what is not metered: reading or deleting a stored
@@ -27,5 +28,5 @@ export async function callTarget(reg: UpstreamRegistry, targetId: string, method
       : errors.upstream(502, "Could not reach the upstream provider. Please retry.", "upstream_unreachable");
   }
   if (res.ok || res.status === 202 || res.status === 404) return res;
-  throw translateUpstreamError(res.status, await res.text().catch(() => ""), res.headers.get("retry-after"), reg.log.enabled);
+  throw translateUpstreamError(res.status, await res.text().catch(() => ""), retryAfterMs(res.headers), reg.log.enabled);
 }

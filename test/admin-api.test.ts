@@ -130,6 +130,16 @@ describe("accounts", () => {
     expect(patched.json).toMatchObject({ name: "Globex Corp", status: "suspended", email: null, plan: "pro" });
   });
 
+  test("searching accounts takes _ and % literally", async () => {
+    const under = (await newAccount({ name: "Underscore", email: "john_doe@search.test" })).id;
+    await newAccount({ name: "Lookalike", email: "johnxdoe@search.test" });
+    const pct = (await newAccount({ name: "Save 50% Ltd" })).id;
+    await newAccount({ name: "Save 50 Pence" });
+    const ids = async (q: string) => (await call(`/admin/accounts?q=${encodeURIComponent(q)}`)).json.data.map((a: { id: string }) => a.id);
+    expect(await ids("john_doe")).toEqual([under]);
+    expect(await ids("50%")).toEqual([pct]);
+  });
+
   test("validation errors are 400 with the field in param", async () => {
     expectEnvelope(await call("/admin/accounts", { body: { name: "" } }), 400, null, "name");
     expectEnvelope(await call("/admin/accounts", { body: { name: "x", email: "not-an-email" } }), 400, null, "email");

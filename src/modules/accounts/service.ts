@@ -66,11 +66,13 @@ export function updateAccount(store: Store, id: string, input: UpdateAccountInpu
 }
 
 export function listAccounts(store: Store, f: { limit: number; offset: number; q?: string }): Promise<AccountRow[]> {
-  // Case-insensitive on both databases (SQLite's LIKE is, PostgreSQL's is not).
-  const pattern = f.q ? `%${f.q.replace(/[%_]/g, "").toLowerCase()}%` : undefined;
+  // Case-insensitive on both databases (SQLite's LIKE is, PostgreSQL's is not). Wildcards are
+  // escaped, not dropped: "john_doe" must find john_doe@…, and match nothing else.
+  const pattern = f.q ? `%${f.q.replace(/[\\%_]/g, "\\$&").toLowerCase()}%` : undefined;
   return store.read((q) => {
     const a = q.t.accounts;
-    const match = pattern ? or(sql`lower(${a.name}) like ${pattern}`, sql`lower(${a.email}) like ${pattern}`, sql`lower(${a.id}) like ${pattern}`) : undefined;
+    const like = (col: typeof a.name | typeof a.email | typeof a.id) => sql`lower(${col}) like ${pattern} escape '\\'`;
+    const match = pattern ? or(like(a.name), like(a.email), like(a.id)) : undefined;
     return all(q.db.select().from(a).where(match).orderBy(desc(a.createdAt), desc(a.id)).limit(f.limit).offset(f.offset));
   });
 }

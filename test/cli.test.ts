@@ -171,6 +171,15 @@ describe("accounts", () => {
     expect(email.code).toBe(2);
     expect(email.line).toContain("--email");
     expect((await fails(["accounts", "list", "--limit", "0", "--db", DB])).code).toBe(2);
+    // A blank or fractional grace is refused, not read as 0 (which would revoke the member's keys at once).
+    const team = (await json(["accounts", "create", "Grace Co"])).id as string;
+    const member = (await json(["members", "invite", team, "dev@grace.test"])).member.id as string;
+    for (const grace of [" ", "1.5", "-5", "abc"]) {
+      const r = await fails(["members", "remove", member, "--grace", grace, "--db", DB]);
+      expect(r.code).toBe(2);
+      expect(r.line).toStartWith("error: --grace:");
+    }
+    expect(query<{ removed_at: number | null }>("SELECT removed_at FROM account_members WHERE id = ?", member)[0]!.removed_at).toBeNull();
     // A plan that is not configured is refused as the admin API refuses it, and nothing is created.
     const accounts = () => query<{ n: number }>("SELECT count(*) AS n FROM accounts")[0]!.n;
     const before = accounts();

@@ -123,7 +123,10 @@ export const membersCommand: GroupCommand = {
       examples: ["tollgate members remove mem_123 --grace 86400"],
       async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "members remove");
-        const { grace_seconds } = validate(RemoveMemberQuery, { grace_seconds: parsed.options.grace }, () => "--grace");
+        const grace = parsed.options.grace;
+        // Checked here: the query schema coerces, and would read a blank --grace as 0 (keys revoked at once).
+        if (grace !== undefined && !/^\d+$/.test(String(grace))) throw new UsageError(`--grace: expected whole seconds, got ${JSON.stringify(grace)}`);
+        const { grace_seconds } = validate(RemoveMemberQuery, { grace_seconds: grace === undefined ? undefined : Number(grace) }, () => "--grace");
         const r = await removeMember(await ctx.db(), id!, grace_seconds, CLI_ACTOR);
         const m = (await views(ctx, r.member.accountId, [r.member.id]))[0]!;
         const keys = { revoked_keys: r.keys, keys_stop_at: Math.floor(r.stopAt / 1000) };

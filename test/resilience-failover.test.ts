@@ -125,6 +125,24 @@ describe("failover between deployments (priority order)", () => {
     expect(fallback.requests.length - f0).toBe(2);
     expect((await expectExactLedger(g, c.accountId, CREDITS)).size).toBe(0);
   });
+
+  test("a deployment's retry-after holds after the other one failed too: no early attempt, 503 with the wait", async () => {
+    const g = await twoDeployments({ retry: { ...FAST.retry, max_attempts: 3 } });
+    const slowDown = { status: 429, retry_after: "10", error_body: { error: { message: "slow down" } } };
+    primary.setDefaults(slowDown);
+    fallback.setDefaults(slowDown);
+    const c = await g.customer(CREDITS);
+    const [p0, f0] = [primary.requests.length, fallback.requests.length];
+    const t0 = performance.now();
+    const res = await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: MOCK });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("10");
+    expect(elapsedSince(t0)).toBeLessThan(1_500);
+    // Ten seconds do not fit the retry budget: the primary is not asked again.
+    expect(primary.requests.length - p0).toBe(1);
+    expect(fallback.requests.length - f0).toBe(1);
+    expect((await expectExactLedger(g, c.accountId, CREDITS)).size).toBe(0);
+  });
 });
 
 describe("several keys of one provider", () => {

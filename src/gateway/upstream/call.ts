@@ -48,6 +48,8 @@ class Caller {
   // Made on the first failure that needs them: most requests never fail.
   private refusedKeys: Set<Target> | null = null;
   private missingDeployments: Set<Deployment> | null = null;
+  /** When each key that answered with retry-after may be asked again (performance.now()). */
+  private notBefore: Map<Target, number> | null = null;
   private last: { failure: Failure; target: Target } | null = null;
   private pos = 0;
   private attempts = 0;
@@ -99,16 +101,20 @@ class Caller {
 
   private failed(failure: Failure, pick: Candidate): void {
     this.last = { failure, target: pick.target };
+    if (failure.retryAfterMs !== null) (this.notBefore ??= new Map()).set(pick.target, performance.now() + failure.retryAfterMs);
     if (failure.action === "fatal" || failure.action === "stop") throw failure.error;
     if (failure.action === "next_key") (this.refusedKeys ??= new Set()).add(pick.target);
     if (failure.action === "next_deployment") (this.missingDeployments ??= new Set()).add(pick.deployment);
   }
 
-  /** retry-after speaks about the key that sent it; another key or deployment need not wait. */
+  /**
+   * retry-after speaks about the key that sent it, also when other keys failed since; another key
+   * or deployment need not wait.
+   */
   private backoff(pick: Candidate): number {
     const wait = backoffMs(this.attempts, this.reg.config.retry.base_ms);
-    const last = this.last;
-    return last?.target === pick.target && last.failure.retryAfterMs !== null ? Math.max(wait, last.failure.retryAfterMs) : wait;
+    const until = this.notBefore?.get(pick.target);
+    return until === undefined ? wait : Math.max(wait, Math.ceil(until - performance.now()));
   }
 
   /** The next usable candidate after the last one tried, wrapping around to retry earlier ones. */

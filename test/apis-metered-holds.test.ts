@@ -1,6 +1,6 @@
 /**
- * Holds and rate-limit estimates of the metered APIs other than chat, over HTTP against the
- * demo mock upstream: what a request is admitted for must cover everything it may generate.
+ * The metered APIs other than chat, over HTTP against the demo mock upstream: what a request is
+ * admitted for must cover everything it may generate, and what reaches the upstream.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startGateway, type Gateway } from "./support/gateway";
@@ -32,5 +32,20 @@ describe("legacy completions", () => {
     const res = await post(c.key, "/completions", { model: "grok-4", prompt: ["a", "b", "c", "d"], max_tokens: 1000, n: 2 });
     expect(res.status).toBe(402);
     expect(await g.balance(c.accountId)).toBe(50_000);
+  });
+});
+
+describe("tokenize", () => {
+  test("free, and fields that could redirect the call never reach the upstream", async () => {
+    const c = await g.customer(1_000_000);
+    const before = g.upstream.requests.length;
+    const res = await post(c.key, "/tokenize-text", { model: "grok-4", text: "hello world", api_key: "sk-elsewhere", api_base: "http://elsewhere.invalid" });
+    expect(res.status).toBe(200);
+    await res.text();
+    const sent = g.upstream.requests.slice(before).find((r) => r.path.endsWith("/tokenize-text"))!;
+    expect(sent.body).toMatchObject({ model: "grok-4-0709", text: "hello world" });
+    expect(sent.body.api_key).toBeUndefined();
+    expect(sent.body.api_base).toBeUndefined();
+    expect(await g.balance(c.accountId)).toBe(1_000_000);
   });
 });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { toApiError } from "../../lib/to-api-error";
+import { STRIPPED_FIELDS } from "../chat-request";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import type { Dialect } from "./types";
 
@@ -24,7 +25,11 @@ export const tokenizeDialect: Dialect<TokenizeRequestT> = {
   },
   stream: () => false,
   demand: () => ({ promptUpper: 0, promptEstimate: 0, maxOutput: 0, n: 1, tools: [], images: 0 }),
-  upstreamBody: (body, { deployment }) => JSON.stringify({ ...body, model: deployment.upstream_model }),
+  upstreamBody(body, { deployment }) {
+    const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
+    for (const f of STRIPPED_FIELDS) delete b[f];
+    return JSON.stringify(b);
+  },
   whole: (json) => ({ usage: NO_USAGE, text: () => "", render: () => JSON.stringify(json) }),
   tap: () => {
     throw new Error("tokenize-text does not stream");

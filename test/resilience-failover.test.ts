@@ -159,6 +159,19 @@ describe("several keys of one provider", () => {
     expect((await expectExactLedger(g, c.accountId, CREDITS)).size).toBe(6);
   });
 
+  test("keys take turns also when the model has two deployments on that provider", async () => {
+    const keys = KEYS.slice(0, 2);
+    const deployments = ["grok-4-0709", "grok-4-fallback"].map((upstream_model, priority) => ({ provider: "xai", upstream_model, priority, weight: 1 }));
+    const model = { id: "grok-4", deployments, input_price: 3, cached_input_price: 0.75, output_price: 15, max_output_tokens: 1000 };
+    const g = await gatewayOver([{ id: "xai", url: primary.url, keys }], { models: [model] });
+    gateways.push(g);
+    const c = await g.customer(CREDITS);
+    const p0 = primary.requests.length;
+    for (let i = 0; i < 4; i++) expect((await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: MOCK })).status).toBe(200);
+    const used = primary.requests.slice(p0).map((r) => r.headers.authorization);
+    expect(used).toEqual([...keys, ...keys].map((k) => `Bearer ${k}`));
+  });
+
   test("a key the upstream refuses (401) is skipped for the next key; customers see only 200s", async () => {
     const g = await gatewayOver([{ id: "xai", url: primary.url, keys: KEYS }], { breaker: { failures: 2, window_ms: 60_000, cooldown_ms: 60_000, min_accounts: 1 } });
     gateways.push(g);

@@ -121,11 +121,18 @@ export class UpstreamRegistry {
    */
   candidates(model: Model): Candidate[] {
     const out: Candidate[] = [];
+    // The turn moves once per request and provider: moved per deployment, two deployments on a
+    // provider with two keys would start every request on the same key.
+    const starts = new Map<string, number>();
     for (const group of this.priorityGroups(model)) {
       for (const deployment of weightedOrder(group, this.random)) {
         const keys = this.byProvider.get(deployment.provider) ?? [];
-        const start = this.turn.get(deployment.provider) ?? 0;
-        this.turn.set(deployment.provider, (start + 1) % Math.max(keys.length, 1));
+        let start = starts.get(deployment.provider);
+        if (start === undefined) {
+          start = this.turn.get(deployment.provider) ?? 0;
+          starts.set(deployment.provider, start);
+          this.turn.set(deployment.provider, (start + 1) % Math.max(keys.length, 1));
+        }
         for (let i = 0; i < keys.length; i++) out.push({ deployment, target: keys[(start + i) % keys.length]! });
       }
     }

@@ -143,6 +143,21 @@ describe("failover between deployments (priority order)", () => {
     expect(fallback.requests.length - f0).toBe(1);
     expect((await expectExactLedger(g, c.accountId, CREDITS)).size).toBe(0);
   });
+
+  test("a deployment waiting out its retry-after is passed over for one that can answer now", async () => {
+    const g = await twoDeployments({ retry: { ...FAST.retry, max_attempts: 3 } });
+    primary.setDefaults({ status: 429, retry_after: "10", error_body: { error: { message: "slow down" } } });
+    fallback.setDefaults({ status: 500, fail_times: 1 });
+    const c = await g.customer(CREDITS);
+    const [p0, f0] = [primary.requests.length, fallback.requests.length];
+    // A mock object of its own: fail_times counts per object.
+    const res = await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: { ...MOCK, text: "passed over" } });
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(primary.requests.length - p0).toBe(1);
+    expect(fallback.requests.length - f0).toBe(2);
+    expect([...(await expectExactLedger(g, c.accountId, CREDITS)).values()]).toEqual([COST]);
+  });
 });
 
 describe("several keys of one provider", () => {

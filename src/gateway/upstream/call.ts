@@ -79,7 +79,12 @@ class Caller {
       if (!pick) break;
       if (this.attempts > 0) {
         const wait = this.backoff(pick);
-        if (performance.now() + wait > Math.min(this.budgetEnd, this.deadline)) break;
+        if (performance.now() + wait > Math.min(this.budgetEnd, this.deadline)) {
+          // A key whose retry-after runs past the budget is left out: another may answer now.
+          if (!this.notBefore?.has(pick.target)) break;
+          (this.refusedKeys ??= new Set()).add(pick.target);
+          continue;
+        }
         await sleep(wait, this.call.signal, this.onStop);
       }
       // Gone (or stopped) after a failed attempt or during the backoff: nothing more is asked.

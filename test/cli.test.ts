@@ -8,6 +8,9 @@ import { AccountList, AccountView } from "../src/modules/accounts/model";
 import { CreatedKey, KeyList, KeyView } from "../src/modules/keys/model";
 import { LedgerEntryView } from "../src/modules/ledger/model";
 import { sha256Hex } from "../src/lib/crypto";
+import { journalPath, type SettleRecord } from "../src/money/settle-journal";
+import { SettleWriter } from "../src/money/settle-writer";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { startGateway } from "./support/gateway";
 import { chat, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
@@ -476,6 +479,35 @@ describe("next to a running server", () => {
     } finally {
       await server.stop();
       await upstream.stop();
+    }
+  });
+});
+
+describe("backup", () => {
+  test("counts only the journaled charges the database lacked, and has each charge once", async () => {
+    const db = join(dir, "backup-journal.db");
+    const accountId = JSON.parse((await cli(["accounts", "create", "Journal Co", "--db", db, "--json"])).stdout).id as string;
+    expect((await cli(["credits", "add", accountId, "10", "--db", db])).code).toBe(0);
+    const settle = (requestId: string): SettleRecord => ({ t: "settle", requestId, accountId, keyId: null, amount: 2_000_000, charge: 1_500_000, persisted: false, at: Date.now() });
+    // The gateway empties its journal only once all of it is written: r1 is in SQLite already, r2 not yet.
+    writeFileSync(journalPath(db), [settle("req_r1"), settle("req_r2")].map((r) => `${JSON.stringify(r)}\n`).join(""));
+    const store = new SqliteStore(db);
+    new SettleWriter(store).commit([settle("req_r1")]);
+    store.close();
+
+    const copy = join(dir, "backup-journal-copy.db");
+    const r = await cli(["backup", copy, "--db", db, "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ journaled: 1, accounts: 1, mismatches: [] });
+    const books = new Database(copy, { readonly: true });
+    try {
+      expect(books.query("SELECT request_id AS id, amount_micros AS amount FROM ledger_entries WHERE request_id IS NOT NULL ORDER BY request_id").all()).toEqual([
+        { id: "req_r1", amount: -1_500_000 },
+        { id: "req_r2", amount: -1_500_000 },
+      ]);
+      expect(books.query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(accountId)!.b).toBe(7_000_000);
+    } finally {
+      books.close();
     }
   });
 });

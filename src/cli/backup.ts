@@ -22,7 +22,7 @@ export const backupCommand: LeafCommand = {
         ["size", `${r.bytes} bytes`],
         ["accounts", String(r.accounts)],
         ["ledger entries", String(r.ledgerEntries)],
-        ["from the journal", `${r.journaled} settlement(s) the gateway had not yet written to the database`],
+        ["from the journal", `${r.journaled} charge(s) the gateway had not yet written to the database`],
         ["ledger check", r.mismatches.length === 0 ? "every balance equals the sum of its ledger entries" : `${r.mismatches.length} account(s) differ`],
       ]),
     ]);

@@ -122,16 +122,23 @@ export class UpstreamRegistry {
   candidates(model: Model): Candidate[] {
     const out: Candidate[] = [];
     // The turn moves once per request and provider: moved per deployment, two deployments on a
-    // provider with two keys would start every request on the same key.
-    const starts = new Map<string, number>();
+    // provider with two keys would start every request on the same key. (The first provider's
+    // start is kept in locals: most models have one, and the hot path makes no map for it.)
+    let first: string | undefined;
+    let firstStart = 0;
+    let more: Map<string, number> | undefined;
     for (const group of this.priorityGroups(model)) {
       for (const deployment of weightedOrder(group, this.random)) {
         const keys = this.byProvider.get(deployment.provider) ?? [];
-        let start = starts.get(deployment.provider);
+        let start = deployment.provider === first ? firstStart : more?.get(deployment.provider);
         if (start === undefined) {
           start = this.turn.get(deployment.provider) ?? 0;
-          starts.set(deployment.provider, start);
           this.turn.set(deployment.provider, (start + 1) % Math.max(keys.length, 1));
+          if (first !== undefined) (more ??= new Map()).set(deployment.provider, start);
+          else {
+            first = deployment.provider;
+            firstStart = start;
+          }
         }
         for (let i = 0; i < keys.length; i++) out.push({ deployment, target: keys[(start + i) % keys.length]! });
       }

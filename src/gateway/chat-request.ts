@@ -36,3 +36,10 @@ export function isChatRequest(v: unknown): v is ChatRequestT {
 
 /** Fields some gateways honour to pick an upstream (SSRF). The upstream comes from configuration only. */
 export const STRIPPED_FIELDS = ["api_key", "api_base", "base_url", "extra_headers", "custom_llm_provider", "api_version"];
+
+/** The client's body as the upstream gets it: its own model id swapped in, STRIPPED_FIELDS gone (a copy). */
+export function upstreamCopy(body: object, upstreamModel: string): Record<string, unknown> {
+  const b: Record<string, unknown> = { ...body, model: upstreamModel };
+  for (const f of STRIPPED_FIELDS) delete b[f];
+  return b;
+}

@@ -1,5 +1,5 @@
 import { toApiError } from "../../lib/to-api-error";
-import { ChatRequest, isChatRequest, STRIPPED_FIELDS, type ChatRequestT } from "../chat-request";
+import { ChatRequest, isChatRequest, upstreamCopy, type ChatRequestT } from "../chat-request";
 import { estimateOf, promptUpperBound } from "../estimate";
 import { readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { ChatTap } from "./chat-tap";
@@ -30,8 +30,7 @@ export const chatDialect: Dialect<ChatRequestT> = {
     tools: serverTools(body.tools, body.search_parameters),
   }),
   upstreamBody(body, { deployment, adapter, plan, stream }) {
-    const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
-    for (const f of STRIPPED_FIELDS) delete b[f];
+    const b = upstreamCopy(body, deployment.upstream_model);
     if (plan.cappedMaxTokens !== null) b[adapter.maxTokensField] = plan.cappedMaxTokens;
     // Always ask for usage: without it a stream would be billed as an estimate.
     if (stream) b.stream_options = { ...body.stream_options, include_usage: true };

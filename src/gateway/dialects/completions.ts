@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { toApiError } from "../../lib/to-api-error";
-import { STRIPPED_FIELDS } from "../chat-request";
+import { upstreamCopy } from "../chat-request";
 import { estimateOf, upperBoundOf } from "../estimate";
 import { readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { deltaTokens } from "../tap";
@@ -60,8 +60,7 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
     };
   },
   upstreamBody(body, { deployment, stream }) {
-    const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
-    for (const f of STRIPPED_FIELDS) delete b[f];
+    const b = upstreamCopy(body, deployment.upstream_model);
     if (stream) b.stream_options = { ...body.stream_options, include_usage: true };
     return JSON.stringify(b);
   },

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { errors } from "../../lib/errors";
 import { toApiError } from "../../lib/to-api-error";
-import { STRIPPED_FIELDS } from "../chat-request";
+import { upstreamCopy } from "../chat-request";
 import { hideCost, readExtras } from "../providers/usage";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import type { Dialect, Endpoint } from "./types";
@@ -40,9 +40,7 @@ function imagesDialect(endpoint: Endpoint, path: string, edits: boolean): Dialec
     stream: () => false,
     demand: (body) => ({ promptUpper: 0, promptEstimate: 0, maxOutput: 0, n: 1, tools: [], images: (body.n ?? 1) + (edits ? sourceImages(body) : 0) }),
     upstreamBody(body, { deployment }) {
-      const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
-      for (const f of STRIPPED_FIELDS) delete b[f];
-      return JSON.stringify(b);
+      return JSON.stringify(upstreamCopy(body, deployment.upstream_model));
     },
     whole(json, _adapter, body) {
       const answer = json as ImagesAnswer;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { isBoolean, isMessageList, isNonEmptyString, isObject, isPositiveInt, nullish } from "../../lib/checks";
 import { toApiError } from "../../lib/to-api-error";
-import { STRIPPED_FIELDS } from "../chat-request";
+import { upstreamCopy } from "../chat-request";
 import { estimateOf, upperBoundOf } from "../estimate";
 import { hideCost } from "../providers/usage";
 import { anthropicError, anthropicStreamError } from "./anthropic-shape";
@@ -57,9 +57,7 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
     tools: anthropicServerTools(body.tools),
   }),
   upstreamBody(body, { deployment }) {
-    const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
-    for (const f of STRIPPED_FIELDS) delete b[f];
-    return JSON.stringify(b);
+    return JSON.stringify(upstreamCopy(body, deployment.upstream_model));
   },
   whole(json) {
     const m = json as Message;

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { isBoolean, isNonEmptyString, isObject, isPositiveInt, nullish } from "../../lib/checks";
 import { ApiError } from "../../lib/errors";
 import { toApiError } from "../../lib/to-api-error";
-import { STRIPPED_FIELDS } from "../chat-request";
+import { upstreamCopy } from "../chat-request";
 import { estimateOf, upperBoundOf } from "../estimate";
 import { openaiError } from "./openai-shape";
 import { ResponsesTap, responsesErrorEvent } from "./responses-tap";
@@ -99,8 +99,7 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
     };
   },
   upstreamBody(body, { deployment, plan }) {
-    const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
-    for (const f of STRIPPED_FIELDS) delete b[f];
+    const b = upstreamCopy(body, deployment.upstream_model);
     if (plan.cappedMaxTokens !== null) b.max_output_tokens = plan.cappedMaxTokens;
     return JSON.stringify(b);
   },

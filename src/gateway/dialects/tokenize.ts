@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { toApiError } from "../../lib/to-api-error";
-import { STRIPPED_FIELDS } from "../chat-request";
+import { upstreamCopy } from "../chat-request";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import type { Dialect } from "./types";
 
@@ -26,9 +26,7 @@ export const tokenizeDialect: Dialect<TokenizeRequestT> = {
   stream: () => false,
   demand: () => ({ promptUpper: 0, promptEstimate: 0, maxOutput: 0, n: 1, tools: [], images: 0 }),
   upstreamBody(body, { deployment }) {
-    const b: Record<string, unknown> = { ...body, model: deployment.upstream_model };
-    for (const f of STRIPPED_FIELDS) delete b[f];
-    return JSON.stringify(b);
+    return JSON.stringify(upstreamCopy(body, deployment.upstream_model));
   },
   whole: (json) => ({ usage: NO_USAGE, text: () => "", render: () => JSON.stringify(json) }),
   tap: () => {

@@ -51,10 +51,7 @@ export class ResponsesTap implements EventTap {
 
   /** A failure the upstream billed: its usage is charged, and its cost shown as that charge, like a completion's. */
   private failed(type: string, e: Event): TapResult {
-    const raw = e.response?.usage && typeof e.response.usage === "object" ? e.response.usage : null;
-    if (!raw) return UPSTREAM_ERROR;
-    this.usage = readResponsesUsage(raw);
-    showResponsesUsage(raw, this.usage, this.o.price(this.usage));
+    if (!this.takeUsage(e.response)) return UPSTREAM_ERROR;
     return { out: `event: ${type}\ndata: ${JSON.stringify(e)}\n\n`, error: "upstream" };
   }
 
@@ -68,14 +65,18 @@ export class ResponsesTap implements EventTap {
 
   /** The final response: its usage read, its cost replaced, the event itself held for after the charge. */
   private last(type: string, e: Event): TapResult {
-    const response = e.response ?? {};
-    this.objectId = storedId(response);
-    const raw = response.usage && typeof response.usage === "object" ? response.usage : null;
-    if (raw) {
-      this.usage = readResponsesUsage(raw);
-      showResponsesUsage(raw, this.usage, this.o.price(this.usage));
-    }
+    this.objectId = storedId(e.response ?? {});
+    this.takeUsage(e.response);
     return { done: true, final: `event: ${type}\ndata: ${JSON.stringify(e)}\n\n` };
+  }
+
+  /** Reads a final response's usage, if it has one, and shows the customer's charge in its place. */
+  private takeUsage(response: Event["response"]): boolean {
+    const raw = response?.usage && typeof response.usage === "object" ? response.usage : null;
+    if (!raw) return false;
+    this.usage = readResponsesUsage(raw);
+    showResponsesUsage(raw, this.usage, this.o.price(this.usage));
+    return true;
   }
 }
 

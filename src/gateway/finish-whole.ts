@@ -4,6 +4,7 @@ import type { Admitted } from "./admission";
 import type { Dialect, GatewayBody } from "./dialects/types";
 import { clientGone, shuttingDown } from "./endings";
 import { estimateTokens } from "./estimate";
+import { unreadable } from "./meter";
 import type { UpstreamResponse } from "./upstream/call";
 
 type Ended = "timeout" | "shutdown" | null;
@@ -66,7 +67,7 @@ async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, 
   const json = parseJsonObject<Record<string, unknown>>(text);
   if (!json) {
     await a.meter.release(502, "upstream_malformed");
-    throw errors.upstream(502, "The upstream sent a malformed response.", "upstream_malformed");
+    throw unreadable();
   }
   const answer = dialect.whole(json, up.adapter, body);
   if (answer.deferred) {

@@ -24,7 +24,7 @@ export interface Outcome {
 const NO_USAGE: Usage = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
 
 /** What an answer the gateway could not read (or choked on) is answered with: the upstream's fault. */
-export const unreadable = () => errors.upstream(502, "The upstream sent a response the gateway could not read.", "upstream_malformed");
+export const unreadable = () => errors.upstream(502, "The upstream sent a malformed response.", "upstream_malformed");
 
 const safe = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
 

@@ -1,11 +1,11 @@
 /**
  * Tollgate's own work per request without the network: the chat route called in this process
  * (key, limits, hold, upstream call, meter, settlement with its journal, write-behind and log
- * line) against an upstream answered in memory, beside the metering floor's handler
+ * line; chat completions, or with --api= Responses or Messages) against an upstream answered in memory, beside the metering floor's handler
  * (bench/json-proxy.ts with signal, timer and headers) under the same stub, in interleaved
  * rounds. Their difference is what the gateway adds; the sockets, which both would pay alike,
  * are left out, so a change of a microsecond shows through a noisy machine.
- * Usage: bun bench/hot-path.ts [--stream] [--rounds=9] [--requests=20000] [--concurrency=50] [--only=floor|tollgate] > /dev/null
+ * Usage: bun bench/hot-path.ts [--api=chat|responses|messages] [--stream] [--rounds=9] [--requests=20000] [--concurrency=50] [--only=floor|tollgate] > /dev/null
  * (--only runs one side, e.g. to read its collector log with BUN_JSC_logGC=1; --config='{"log_format":"off"}'
  * merges settings into the gateway's configuration)
  * (the figures go to stderr; stdout carries the gateway's log lines, as in production).
@@ -14,35 +14,24 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../src/config/load";
-import { chatRoute } from "../src/gateway/route";
+import { METERED_APIS } from "../src/gateway/apis";
+import { gatewayRoute } from "../src/gateway/route";
+import { APIS, type ApiId } from "./answers";
 import { buildRuntime, startServer } from "../src/runtime/server";
 import { meteringFloor } from "./json-floor";
-import { ADMIN_TOKEN, BODY, freePort, jsonHeaders, provision, STREAM_BODY, tollgateConfig } from "./targets";
+import { ADMIN_TOKEN, freePort, jsonHeaders, provision, tollgateConfig } from "./targets";
 
 const arg = (n: string, d: string) => Number(process.argv.find((a) => a.startsWith(`--${n}=`))?.split("=")[1] ?? d);
 const rounds = arg("rounds", "9");
 const requests = arg("requests", "20000");
 const concurrency = arg("concurrency", "50");
 
-// What bench/upstream.c answers, byte for byte.
-const words = Array.from({ length: 20 }, (_, i) => (i ? " word" : "word")).join("");
-const ANSWER = JSON.stringify({
-  id: "chatcmpl-bench", object: "chat.completion", created: 1735689600, model: "bench-model",
-  choices: [{ index: 0, message: { role: "assistant", content: words, refusal: null }, logprobs: null, finish_reason: "stop" }],
-  usage: { prompt_tokens: 24, completion_tokens: 20, total_tokens: 44, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
-  system_fingerprint: "fp_bench",
-});
+const api = APIS[(process.argv.find((a) => a.startsWith("--api="))?.slice("--api=".length) ?? "chat") as ApiId];
+if (!api) throw new Error("--api= takes chat, responses or messages");
+const enc = new TextEncoder();
+// What the fake upstreams answer, byte for byte (the usage chunk is asked for).
+const EVENTS = api.events.map((e) => enc.encode(e));
 const UPSTREAM_HEADERS = { "content-type": "application/json", "x-request-id": "upstream-bench" };
-const chunk = (delta: string, finish: string) =>
-  `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1735689600,"model":"bench-model","choices":[{"index":0,"delta":${delta},"logprobs":null,"finish_reason":${finish}}]}\n\n`;
-// The 24 events of bench/upstream.c's stream (role, 20 words, finish, usage, [DONE]), each its own chunk.
-const EVENTS = [
-  chunk('{"role":"assistant","content":""}', "null"),
-  ...Array.from({ length: 20 }, (_, i) => chunk(i ? '{"content":" word"}' : '{"content":"word"}', "null")),
-  chunk("{}", '"stop"'),
-  `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1735689600,"model":"bench-model","choices":[],"usage":${JSON.stringify(JSON.parse(ANSWER).usage)}}\n\n`,
-  "data: [DONE]\n\n",
-].map((e) => new TextEncoder().encode(e));
 const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": "upstream-bench" };
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 /** An SSE body whose events arrive one per event-loop turn, as separate writes of a socket would. */
@@ -62,7 +51,7 @@ const stubFetch = async (_url: string | URL | Request, init?: RequestInit): Prom
   // Answered from the event loop, as a socket would be: timers (the write-behind, the log) run between answers.
   await tick();
   if (init.body.includes('"stream":true')) return new Response(sse(), { headers: SSE_HEADERS });
-  return new Response(ANSWER, { headers: UPSTREAM_HEADERS });
+  return new Response(api.answer, { headers: UPSTREAM_HEADERS });
 };
 
 const dir = mkdtempSync(join(tmpdir(), "tollgate-hot-"));
@@ -74,11 +63,12 @@ const config = loadConfig({ env: {}, overrides: { db_path: join(dir, "tollgate.d
 const rt = buildRuntime(config, {});
 const srv = startServer(rt, { port, hostname: "127.0.0.1" });
 const { key } = await provision(upstream.url);
-const route = chatRoute(rt.deps);
+const dialect = METERED_APIS.find((m) => m.path === api.path)!.dialect;
+const route = gatewayRoute(rt.deps, dialect);
 // As a client sends it: with its length (Bun then reads the body natively, as it does from a socket).
 const streaming = process.argv.includes("--stream");
-const body = streaming ? STREAM_BODY : BODY;
-const headers = { ...jsonHeaders(key), "content-length": String(Buffer.byteLength(body)) };
+const body = streaming ? api.streamBody : api.body;
+const headers = { ...jsonHeaders(key), ...api.headers, "content-length": String(Buffer.byteLength(body)) };
 
 // bench/json-proxy.ts's handler with EXTRAS=1, on the same stub (it calls the global fetch).
 const floor = meteringFloor("http://upstream", true);
@@ -90,7 +80,7 @@ async function measure(handler: (r: Request) => Promise<Response>): Promise<numb
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (left-- > 0) {
-        const res = await handler(new Request("http://gateway/v1/chat/completions", { method: "POST", headers, body }));
+        const res = await handler(new Request(`http://gateway${api.path}`, { method: "POST", headers, body }));
         if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
         await res.text();
       }
@@ -116,7 +106,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const own = median(sides.tollgate.map((t, i) => t - sides.floor[i]!));
 console.error(`median CPU per request: floor ${median(sides.floor).toFixed(1)} µs, tollgate ${median(sides.tollgate).toFixed(1)} µs; Tollgate's own work ${own.toFixed(1)} µs`);
 // For bench/run.ts, which reads the last line.
-console.error(`HOTPATH ${JSON.stringify({ floor: median(sides.floor), tollgate: median(sides.tollgate), own, rounds, requests })}`);
+console.error(`HOTPATH ${JSON.stringify({ floor: median(sides.floor), tollgate: median(sides.tollgate), own, rounds, requests, api: api.id })}`);
 await srv.stop();
 rt.deps.store.close();
 rmSync(dir, { recursive: true, force: true });

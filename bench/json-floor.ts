@@ -1,7 +1,7 @@
 /**
  * The metering floor's handler: the bare proxy plus parsing the request and the answer (extras:
- * plus abort signal, timer, headers). Served by bench/json-proxy.ts, called in process by
- * bench/hot-path.ts. What it stands for: docs/benchmarks.md and BENCHMARKS.md.
+ * plus abort signal, timer, headers), for any of the benchmarked APIs (bench/answers.ts). Served
+ * by bench/json-proxy.ts, called in process by bench/hot-path.ts. What it stands for: docs/benchmarks.md and BENCHMARKS.md.
  */
 const RATE_HEADERS = {
   "x-ratelimit-limit-requests": "100000000",
@@ -58,9 +58,11 @@ function tapped(upstreamBody: ReadableStream<Uint8Array>, done: () => void): Rea
       for (let i = buffered.indexOf("\n\n"); i >= 0; i = buffered.indexOf("\n\n")) {
         const evt = buffered.slice(0, i);
         buffered = buffered.slice(i + 2);
-        if (evt.startsWith("data: ") && evt !== "data: [DONE]") {
-          const chunk = JSON.parse(evt.slice(6)) as { usage?: unknown };
-          if (chunk.usage) usage = chunk.usage;
+        // Named events (Responses, Messages) put their data after an `event:` line.
+        const line = evt.indexOf("\ndata: ") + 1;
+        if (evt.startsWith("data: ", line) && evt !== "data: [DONE]") {
+          const e = JSON.parse(evt.slice(line + 6)) as { usage?: unknown; response?: { usage?: unknown } };
+          usage = e.usage ?? e.response?.usage ?? usage;
         }
       }
       ctrl.enqueue(r.value);

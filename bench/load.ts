@@ -2,6 +2,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HAS_TASKSET } from "./proc";
+import { APIS, type BenchApi } from "./answers";
 import { CHAT_PATH, type Target } from "./targets";
 
 export interface WrkResult {
@@ -19,8 +20,8 @@ export interface WrkResult {
 
 const luaString = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 
-function script(t: Target, body: string, delayMs: number): string {
-  const headers = Object.entries(t.headers).map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`).join("\n");
+function script(t: Target, body: string, delayMs: number, api: BenchApi): string {
+  const headers = Object.entries({ ...t.headers, ...api.headers }).map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`).join("\n");
   return `wrk.method = "POST"
 wrk.body = ${luaString(body)}
 ${headers}
@@ -45,11 +46,12 @@ export async function wrk(
   bin: string,
   outDir: string,
   t: Target,
-  o: { body: string; connections: number; seconds: number; delayMs?: number; cpu: string },
+  o: { body: string; connections: number; seconds: number; delayMs?: number; cpu: string; api?: BenchApi },
 ): Promise<WrkResult> {
   const file = join(outDir, `wrk-${process.pid}-${seq++ % 8}.lua`);
-  writeFileSync(file, script(t, o.body, o.delayMs ?? 0));
-  const cmd = [bin, "-t1", `-c${o.connections}`, `-d${o.seconds}s`, "--timeout", "10s", "-s", file, t.url + CHAT_PATH];
+  const api = o.api ?? APIS.chat;
+  writeFileSync(file, script(t, o.body, o.delayMs ?? 0, api));
+  const cmd = [bin, "-t1", `-c${o.connections}`, `-d${o.seconds}s`, "--timeout", "10s", "-s", file, t.url + api.path];
   const p = Bun.spawn(HAS_TASKSET ? ["taskset", "-c", o.cpu, ...cmd] : cmd, { stdout: "pipe", stderr: "pipe" });
   const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   const m = /WRKJSON (\{.*\})/.exec(out);

@@ -8,10 +8,12 @@ import { computeSummary, renderMarkdown, renderSvg, type InProcess, type Results
 import { HAS_TASKSET, killAll, rssMiB, spawnPinned } from "./proc";
 import { coldStart, dropFromPageCache, latencyAtRate, latencyC1, soak, throughput, ttft, type Env, type Settings } from "./scenarios";
 import {
-  accountBalance, directTarget, freePort, prepareTollgate, jsonHeaders, provision, smokeCheck, startBare, startJsonFloor, startNginx, startPortkey, startTollgate, startUpstream,
+  accountBalance, checkUpstream, directTarget, freePort, prepareTollgate, jsonHeaders, provision, smokeCheck, startBare, startJsonFloor, startNginx, startPortkey, startTollgate, startUpstream,
   type Target,
 } from "./targets";
+import { APIS, type ApiId } from "./answers";
 import { orderFileReport } from "./order-file";
+import { API_TARGETS, OTHER_APIS, type ApiResults, type ApiRound, type ApiTarget } from "./report-apis";
 import { profileTollgate, type ProfileShare } from "./profile";
 import { ensureTools } from "./tools";
 
@@ -62,6 +64,7 @@ async function main() {
   }
   const logFile = (n: string) => join(OUT, `${n}.log`);
   const up = await startUpstream(ROOT, tools.upstreamBin, L, logFile("upstream"));
+  await checkUpstream(up);
   log(`upstream (${tools.upstreamBin ? "C" : "Bun"}) on ${up.url}, CPU ${L}`);
 
   const targets: Target[] = [directTarget(up)];
@@ -117,6 +120,9 @@ async function main() {
       await t.stop();
     }
   }
+  // Responses and Messages on the targets that have a floor for them (bench/report-apis.ts).
+  const apiTargets = targets.filter((t) => (API_TARGETS as readonly string[]).includes(t.id));
+  for (const id of OTHER_APIS) for (const t of apiTargets) await smokeCheck(t, APIS[id]);
   const balanceBefore = await accountBalance(tg.target.url, accountId);
 
   const env: Env = { wrk: tools.wrk, outDir: OUT, s: settings };
@@ -125,11 +131,13 @@ async function main() {
     await throughput(env, t, false);
     await throughput(env, t, true);
   }
+  for (const id of OTHER_APIS) for (const t of apiTargets) for (const st of [false, true]) await throughput(env, t, st, APIS[id]);
   await Bun.sleep(1000);
   const rssIdle: Record<string, number> = {};
   for (const t of targets) rssIdle[t.id] = rssMiB(t.pids());
 
   const rounds: RoundData[] = [];
+  const apis: ApiResults = Object.fromEntries(OTHER_APIS.map((id) => [id, { rounds: [] }]));
   for (let r = 0; r < settings.rounds; r++) {
     const round: RoundData = {};
     // Rotate the order so that no target always runs first (or right after the same neighbour).
@@ -160,6 +168,7 @@ async function main() {
       };
     }
     rounds.push(round);
+    await apiRound(env, apiTargets, r, apis, tools.notes);
     log(`round ${r + 1}/${settings.rounds} done ${elapsed()}: ${order.map((t) => `${t.id} ${Math.round(round[t.id]?.ns?.rps ?? NaN)}/${Math.round(round[t.id]?.st?.rps ?? NaN)} rps`).join(", ")}`);
   }
 
@@ -173,6 +182,7 @@ async function main() {
 
   log(`in-process measure of the gateway's own work ${elapsed()}`);
   const inProcess = { ns: await hotPath(S, settings.quick, false, tools.notes), st: await hotPath(S, settings.quick, true, tools.notes) };
+  for (const id of OTHER_APIS) apis[id]!.inProcess = { ns: await hotPath(S, settings.quick, false, tools.notes, id), st: await hotPath(S, settings.quick, true, tools.notes, id) };
 
   log(`streaming soak of Tollgate for ${settings.soakSeconds}s ...`);
   let soakResult: Results["soak"];
@@ -227,6 +237,7 @@ async function main() {
     cold,
     profile,
     inProcess,
+    apis,
     binaryBytes: statSync(binary).size,
     charged: { requestsBilledMicros: balanceBefore - balanceAfter },
     durationSeconds: (Date.now() - started) / 1000,
@@ -264,15 +275,35 @@ await (args.has("--render") ? render() : main()).catch((e) => {
 });
 process.exit(0);
 
+/** One round of Responses and Messages: each target's throughput on each, in an order that rotates. */
+async function apiRound(env: Env, apiTargets: Target[], r: number, apis: ApiResults, notes: string[]): Promise<void> {
+  for (const id of OTHER_APIS) {
+    const round: ApiRound = {};
+    for (let i = 0; i < apiTargets.length; i++) {
+      const t = apiTargets[(i + r) % apiTargets.length]!;
+      const one = async (stream: boolean) => {
+        try {
+          return await throughput(env, t, stream, APIS[id]);
+        } catch (e) {
+          notes.push(`round ${r + 1}: ${t.label} on ${APIS[id].path} could not be measured: ${(e as Error).message}`);
+          return undefined;
+        }
+      };
+      round[t.id as ApiTarget] = { ns: await one(false), st: await one(true) };
+    }
+    apis[id]!.rounds.push(round);
+  }
+}
+
 /** bench/hot-path.ts on the server's CPU: the gateway's own work without sockets (null if it failed; noted). */
-async function hotPath(cpu: string, quick: boolean, stream: boolean, notes: string[]): Promise<InProcess | null> {
-  const args = [join(ROOT, "bench/hot-path.ts"), `--rounds=${quick ? 3 : 7}`, `--requests=${quick ? 3000 : stream ? 8000 : 20000}`, ...(stream ? ["--stream"] : [])];
+async function hotPath(cpu: string, quick: boolean, stream: boolean, notes: string[], api: ApiId = "chat"): Promise<InProcess | null> {
+  const args = [join(ROOT, "bench/hot-path.ts"), `--api=${api}`, `--rounds=${quick ? 3 : 7}`, `--requests=${quick ? 3000 : stream ? 8000 : 20000}`, ...(stream ? ["--stream"] : [])];
   // Its stdout is the gateway's log lines, dropped; its figures end its stderr.
-  const log = join(OUT, `hot-path${stream ? "-stream" : ""}.log`);
+  const log = join(OUT, `hot-path${api === "chat" ? "" : `-${api}`}${stream ? "-stream" : ""}.log`);
   const code = await spawnPinned(["bun", ...args], { cpu, log, quietStdout: true }).exited;
   const err = readFileSync(log, "utf8");
   const m = /HOTPATH (\{.*\})/.exec(err);
   if (code === 0 && m) return JSON.parse(m[1]!) as InProcess;
-  notes.push(`bench/hot-path.ts${stream ? " --stream" : ""} failed (exit ${code}): ${err.trim().split("\n").slice(-2).join(" ")}`);
+  notes.push(`bench/hot-path.ts --api=${api}${stream ? " --stream" : ""} failed (exit ${code}): ${err.trim().split("\n").slice(-2).join(" ")}`);
   return null;
 }

@@ -1,5 +1,6 @@
 /** One measurement each: throughput with CPU and memory accounting, latency, soak, cold start. */
 import type { Subprocess } from "bun";
+import { APIS, type BenchApi } from "./answers";
 import { ttftProbe, wrk, type TtftResult, type WrkResult } from "./load";
 import { busy, cpuSeconds, cpuSnapshot, rssMiB, spawnPinned, stop, withRssPeak } from "./proc";
 import { BODY, CHAT_PATH, STREAM_BODY, type Target } from "./targets";
@@ -36,12 +37,12 @@ export interface Env {
   s: Settings;
 }
 
-export async function throughput(env: Env, t: Target, stream: boolean): Promise<Throughput> {
+export async function throughput(env: Env, t: Target, stream: boolean, api: BenchApi = APIS.chat): Promise<Throughput> {
   const pids = t.pids();
   const cpu0 = cpuSeconds(pids);
   const snap = cpuSnapshot();
   const { value, peakMiB } = await withRssPeak(() => pids, 250, () =>
-    wrk(env.wrk, env.outDir, t, { body: stream ? STREAM_BODY : BODY, connections: env.s.connections, seconds: env.s.throughputSeconds, cpu: env.s.loadCpu }),
+    wrk(env.wrk, env.outDir, t, { body: stream ? api.streamBody : api.body, connections: env.s.connections, seconds: env.s.throughputSeconds, cpu: env.s.loadCpu, api }),
   );
   const cpuBusy = busy(snap, cpuSnapshot());
   const cpuUs = value.requests > 0 ? ((cpuSeconds(pids) - cpu0) * 1e6) / value.requests : NaN;

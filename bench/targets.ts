@@ -2,6 +2,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { APIS, MODEL, type BenchApi } from "./answers";
 import { processTree, spawnPinned, stop, waitForHttp, waitForLine } from "./proc";
 
 export type TargetId = "direct" | "bare" | "floor" | "floor-extras" | "tollgate" | "nginx" | "portkey";
@@ -18,11 +19,9 @@ export interface Target {
   facts: Record<string, string>;
 }
 
-export const CHAT_PATH = "/v1/chat/completions";
-export const MODEL = "bench-model";
-const messages = [{ role: "user", content: "Say hello to the benchmark." }];
-export const BODY = JSON.stringify({ model: MODEL, messages, max_tokens: 64 });
-export const STREAM_BODY = JSON.stringify({ model: MODEL, messages, max_tokens: 64, stream: true, stream_options: { include_usage: true } });
+export const CHAT_PATH = APIS.chat.path;
+export const BODY = APIS.chat.body;
+export const STREAM_BODY = APIS.chat.streamBody;
 export const ADMIN_TOKEN = "bench-admin-token-0123456789abcdef";
 const UPSTREAM_KEY = "sk-upstream-bench";
 
@@ -180,16 +179,26 @@ export async function accountBalance(url: string, accountId: string): Promise<nu
 }
 
 /** One request of each kind must succeed before anything is measured. */
-export async function smokeCheck(t: Target): Promise<Record<string, string>> {
-  const res = await fetch(t.url + CHAT_PATH, { method: "POST", headers: t.headers, body: BODY });
+export async function smokeCheck(t: Target, api: BenchApi = APIS.chat): Promise<Record<string, string>> {
+  const headers = { ...t.headers, ...api.headers };
+  const res = await fetch(t.url + api.path, { method: "POST", headers, body: api.body });
   const text = await res.text();
-  if (res.status !== 200 || !text.includes('"choices"')) throw new Error(`${t.label}: non-streaming check got ${res.status}: ${text.slice(0, 300)}`);
-  const sres = await fetch(t.url + CHAT_PATH, { method: "POST", headers: t.headers, body: STREAM_BODY });
+  if (res.status !== 200 || !text.includes(api.marks.whole)) throw new Error(`${t.label}: non-streaming ${api.label} check got ${res.status}: ${text.slice(0, 300)}`);
+  const sres = await fetch(t.url + api.path, { method: "POST", headers, body: api.streamBody });
   const stext = await sres.text();
-  const events = stext.split("\n\n").filter((e) => e.startsWith("data: ")).length;
-  if (sres.status !== 200 || !stext.includes("data: [DONE]")) throw new Error(`${t.label}: streaming check got ${sres.status}: ${stext.slice(0, 300)}`);
+  const events = stext.split("\n\n").filter((e) => /^(event|data): /.test(e)).length;
+  if (sres.status !== 200 || !stext.includes(api.marks.stream)) throw new Error(`${t.label}: streaming ${api.label} check got ${sres.status}: ${stext.slice(0, 300)}`);
   const facts: Record<string, string> = { "stream events per response": String(events) };
   const limit = res.headers.get("x-ratelimit-limit-requests");
   if (t.id === "tollgate") facts["x-ratelimit-limit-requests"] = limit ?? "(absent: limiter not wired)";
   return facts;
+}
+
+/** The fake upstream answers exactly bench/answers.ts's bytes for every API (the C one builds its own). */
+export async function checkUpstream(up: Upstream): Promise<void> {
+  for (const api of Object.values(APIS)) {
+    const whole = await (await fetch(up.url + api.path, { method: "POST", body: api.body })).text();
+    const stream = await (await fetch(up.url + api.path, { method: "POST", body: api.streamBody })).text();
+    if (whole !== api.answer || stream !== api.events.join("")) throw new Error(`the fake upstream's ${api.label} answer differs from bench/answers.ts`);
+  }
 }

@@ -1,6 +1,7 @@
 /*
- * Fake OpenAI-compatible upstream in C (epoll, one thread): a few microseconds per request, so it never is the bottleneck.
- * Why and what it answers: docs/benchmarks.md and BENCHMARKS.md.
+ * Fake upstream in C (epoll, one thread): a few microseconds per request, so it never is the bottleneck.
+ * It answers POST /v1/chat/completions, /v1/responses and /v1/messages with bench/answers.ts's
+ * bytes (the harness checks that they match). Why: docs/benchmarks.md and BENCHMARKS.md.
  * Usage: upstream PORT   (PORT 0 = any; prints "ready <port>" once listening)
  */
 #define _GNU_SOURCE
@@ -20,7 +21,7 @@
 #include <unistd.h>
 
 #define CHUNKS 20
-#define NEVENTS (CHUNKS + 4) /* role, CHUNKS contents, finish, usage, done */
+#define MAXEVENTS (CHUNKS + 8)
 #define INBUF 65536
 #define MAXFD 65536
 
@@ -29,8 +30,18 @@ typedef struct {
   int n;
 } bytes;
 
+/* One API's answers: whole, and as a stream of events (the last one ends the chunked body). */
+typedef struct {
+  const char *path;
+  bytes whole;
+  bytes events[MAXEVENTS];
+  int nevents;
+  int usageEvent; /* sent only when the request asks for usage (chat's include_usage), or -1 */
+} api;
+
 typedef struct conn {
   int fd;
+  const api *api; /* of the open stream */
   char in[INBUF + 1];
   int inlen;
   char *out; /* unsent bytes (backpressure) */
@@ -43,9 +54,9 @@ typedef struct conn {
 static int ep;
 static conn *conns[MAXFD];
 static conn streams; /* sentinel of the open-stream list */
-static bytes completion, sseHead, events[NEVENTS];
-
-static const char *ID = "chatcmpl-bench";
+static bytes sseHead;
+enum { CHAT, RESPONSES, MESSAGES, NAPIS };
+static api apis[NAPIS];
 
 static bytes fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 static bytes fmt(const char *f, ...) {
@@ -63,25 +74,120 @@ static bytes chunked(bytes data) {
   return b;
 }
 
-#define USAGE "{\"prompt_tokens\":24,\"completion_tokens\":%d,\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}"
-#define CHUNK "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":\"bench-model\",\"choices\":[{\"index\":0,\"delta\":%s,\"logprobs\":null,\"finish_reason\":%s}]}\n\n"
+static bytes jsonAnswer(bytes body) {
+  bytes b = fmt("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nx-request-id: upstream-bench\r\nContent-Length: %d\r\n\r\n%s", body.n, body.p);
+  free(body.p);
+  return b;
+}
 
+/* Adds an event; the stream's last one also carries the chunked body's end. */
+static void push(api *a, bytes data) { a->events[a->nevents++] = chunked(data); }
+static void finish(api *a) {
+  bytes *last = &a->events[a->nevents - 1];
+  bytes b = fmt("%s0\r\n\r\n", last->p);
+  free(last->p);
+  *last = b;
+}
+
+#define WORD(i) ((i) ? " word" : "word")
+#define CHAT_USAGE "{\"prompt_tokens\":24,\"completion_tokens\":%d,\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}"
+#define CHUNK "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":\"bench-model\",\"choices\":[{\"index\":0,\"delta\":%s,\"logprobs\":null,\"finish_reason\":%s}]}\n\n"
+
+static void buildChat(api *a, const char *text) {
+  bytes usage = fmt(CHAT_USAGE, CHUNKS, 24 + CHUNKS);
+  a->path = "/v1/chat/completions";
+  a->whole = jsonAnswer(fmt(
+      "{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion\",\"created\":1735689600,\"model\":\"bench-model\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"%s\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":%s,\"system_fingerprint\":\"fp_bench\"}",
+      text, usage.p));
+  push(a, fmt(CHUNK, "{\"role\":\"assistant\",\"content\":\"\"}", "null"));
+  for (int i = 0; i < CHUNKS; i++) push(a, fmt(CHUNK, i ? "{\"content\":\" word\"}" : "{\"content\":\"word\"}", "null"));
+  push(a, fmt(CHUNK, "{}", "\"stop\""));
+  a->usageEvent = a->nevents;
+  push(a, fmt("data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":\"bench-model\",\"choices\":[],\"usage\":%s}\n\n", usage.p));
+  push(a, fmt("data: [DONE]\n\n"));
+  finish(a);
+}
+
+#define RESP_HEAD "\"id\":\"resp_bench\",\"object\":\"response\",\"created_at\":1735689600,\"model\":\"bench-model\""
+#define RESP_USAGE "{\"input_tokens\":24,\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":%d,\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":%d}"
+#define PART "{\"type\":\"output_text\",\"text\":\"%s\",\"annotations\":[]}"
+#define AT "\"item_id\":\"msg_bench\",\"output_index\":0,\"content_index\":0"
+#define NAMED "event: %s\ndata: {\"type\":\"%s\",\"sequence_number\":%d,%s}\n\n"
+
+static void buildResponses(api *a, const char *text) {
+  bytes usage = fmt(RESP_USAGE, CHUNKS, 24 + CHUNKS);
+  bytes part = fmt(PART, text);
+  bytes message = fmt("{\"type\":\"message\",\"id\":\"msg_bench\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[%s]}", part.p);
+  bytes done = fmt("{" RESP_HEAD ",\"status\":\"completed\",\"output\":[%s],\"usage\":%s}", message.p, usage.p);
+  const char *started = "\"response\":{" RESP_HEAD ",\"status\":\"in_progress\",\"output\":[],\"usage\":null}";
+  int seq = 0;
+  a->path = "/v1/responses";
+  a->usageEvent = -1;
+  a->whole = jsonAnswer(fmt("%s", done.p));
+  push(a, fmt(NAMED, "response.created", "response.created", seq++, started));
+  push(a, fmt(NAMED, "response.in_progress", "response.in_progress", seq++, started));
+  push(a, fmt(NAMED, "response.output_item.added", "response.output_item.added", seq++,
+              "\"output_index\":0,\"item\":{\"type\":\"message\",\"id\":\"msg_bench\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]}"));
+  push(a, fmt(NAMED, "response.content_part.added", "response.content_part.added", seq++, AT ",\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}"));
+  for (int i = 0; i < CHUNKS; i++) {
+    bytes d = fmt(AT ",\"delta\":\"%s\"", WORD(i));
+    push(a, fmt(NAMED, "response.output_text.delta", "response.output_text.delta", seq++, d.p));
+    free(d.p);
+  }
+  bytes t = fmt(AT ",\"text\":\"%s\"", text), p = fmt(AT ",\"part\":%s", part.p), item = fmt("\"output_index\":0,\"item\":%s", message.p), r = fmt("\"response\":%s", done.p);
+  push(a, fmt(NAMED, "response.output_text.done", "response.output_text.done", seq++, t.p));
+  push(a, fmt(NAMED, "response.content_part.done", "response.content_part.done", seq++, p.p));
+  push(a, fmt(NAMED, "response.output_item.done", "response.output_item.done", seq++, item.p));
+  push(a, fmt(NAMED, "response.completed", "response.completed", seq++, r.p));
+  finish(a);
+}
+
+#define MSG_INPUT "\"input_tokens\":24,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0"
+#define EVENT "event: %s\ndata: {\"type\":\"%s\"%s}\n\n"
+
+static void buildMessages(api *a, const char *text) {
+  a->path = "/v1/messages";
+  a->usageEvent = -1;
+  a->whole = jsonAnswer(fmt(
+      "{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"bench-model\",\"content\":[{\"type\":\"text\",\"text\":\"%s\"}],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{" MSG_INPUT ",\"output_tokens\":%d}}",
+      text, CHUNKS));
+  push(a, fmt(EVENT, "message_start", "message_start",
+              ",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"bench-model\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{" MSG_INPUT ",\"output_tokens\":1}}"));
+  push(a, fmt(EVENT, "content_block_start", "content_block_start", ",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}"));
+  push(a, fmt(EVENT, "ping", "ping", ""));
+  for (int i = 0; i < CHUNKS; i++) {
+    bytes d = fmt(",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}", WORD(i));
+    push(a, fmt(EVENT, "content_block_delta", "content_block_delta", d.p));
+    free(d.p);
+  }
+  push(a, fmt(EVENT, "content_block_stop", "content_block_stop", ",\"index\":0"));
+  bytes md = fmt(",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":%d}", CHUNKS);
+  push(a, fmt(EVENT, "message_delta", "message_delta", md.p));
+  push(a, fmt(EVENT, "message_stop", "message_stop", ""));
+  finish(a);
+}
+
+/* Built once at start (the strings live as long as the process). */
 static void build(void) {
   char text[16 * CHUNKS] = "";
-  for (int i = 0; i < CHUNKS; i++) strcat(text, i ? " word" : "word");
-  bytes usage = fmt(USAGE, CHUNKS, 24 + CHUNKS);
-  bytes body = fmt(
-      "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":1735689600,\"model\":\"bench-model\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"%s\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":%s,\"system_fingerprint\":\"fp_bench\"}",
-      ID, text, usage.p);
-  completion = fmt("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nx-request-id: upstream-bench\r\nContent-Length: %d\r\n\r\n%s", body.n, body.p);
+  for (int i = 0; i < CHUNKS; i++) strcat(text, WORD(i));
   sseHead = fmt("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nx-request-id: upstream-bench\r\nTransfer-Encoding: chunked\r\n\r\n");
-  int e = 0;
-  events[e++] = chunked(fmt(CHUNK, ID, "{\"role\":\"assistant\",\"content\":\"\"}", "null"));
-  for (int i = 0; i < CHUNKS; i++) events[e++] = chunked(fmt(CHUNK, ID, i ? "{\"content\":\" word\"}" : "{\"content\":\"word\"}", "null"));
-  events[e++] = chunked(fmt(CHUNK, ID, "{}", "\"stop\""));
-  events[e++] = chunked(fmt("data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":\"bench-model\",\"choices\":[],\"usage\":%s}\n\n", ID, usage.p));
-  bytes done = chunked(fmt("data: [DONE]\n\n"));
-  events[e++] = fmt("%s0\r\n\r\n", done.p);
+  buildChat(&apis[CHAT], text);
+  buildResponses(&apis[RESPONSES], text);
+  buildMessages(&apis[MESSAGES], text);
+}
+
+/* The API a request's line names (chat when none matches). */
+static const api *route(const char *req, int n) {
+  const char *eol = memchr(req, '\n', n);
+  int line = eol ? (int)(eol - req) : n;
+  for (int i = 1; i < NAPIS; i++) {
+    bytes want = fmt(" %s ", apis[i].path);
+    int found = memmem(req, line, want.p, want.n) != NULL;
+    free(want.p);
+    if (found) return &apis[i];
+  }
+  return &apis[CHAT];
 }
 
 static void closeConn(conn *c) {
@@ -146,9 +252,11 @@ static int serve(conn *c) {
     if (total > INBUF) return -1;
     if (c->inlen < total) return 0;
     int stream = has(c->in + head, total - head, "\"stream\":true") || has(c->in + head, total - head, "\"stream\": true");
+    const api *a = route(c->in, head);
     if (!stream) {
-      if (sendBytes(c, completion.p, completion.n) < 0) return -1;
+      if (sendBytes(c, a->whole.p, a->whole.n) < 0) return -1;
     } else {
+      c->api = a;
       c->withUsage = has(c->in + head, total - head, "\"include_usage\":true") || has(c->in + head, total - head, "\"include_usage\": true");
       if (sendBytes(c, sseHead.p, sseHead.n) < 0) return -1;
       c->ev = 0;
@@ -171,15 +279,16 @@ static void pass(void) {
   while (c != &streams) {
     conn *next = c->next;
     if (c->outlen == 0) {
+      const api *a = c->api;
       int e = c->ev;
-      if (e == NEVENTS - 2 && !c->withUsage) e = NEVENTS - 1;
-      if (sendBytes(c, events[e].p, events[e].n) < 0) {
+      if (e == a->usageEvent && !c->withUsage) e++;
+      if (sendBytes(c, a->events[e].p, a->events[e].n) < 0) {
         closeConn(c);
         c = next;
         continue;
       }
       c->ev = e + 1;
-      if (c->ev == NEVENTS) {
+      if (c->ev == a->nevents) {
         c->prev->next = c->next;
         c->next->prev = c->prev;
         c->ev = -1;

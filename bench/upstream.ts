@@ -1,27 +1,15 @@
 /**
- * Fake upstream in Bun with precomputed answers: build:order's, and the harness's without a C compiler.
+ * Fake upstream in Bun with bench/answers.ts's answers: build:order's, and the harness's without a C compiler.
  * What it answers: docs/benchmarks.md and BENCHMARKS.md.
  * Usage: PORT=... bun bench/upstream.ts (prints "ready <port>").
  */
-const CHUNKS = 20;
-const enc = new TextEncoder();
-const id = "chatcmpl-bench";
-const created = 1735689600;
-const usage = { prompt_tokens: 24, completion_tokens: CHUNKS, total_tokens: 24 + CHUNKS, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } };
+import { APIS, type BenchApi } from "./answers";
 
-const completion = enc.encode(
-  JSON.stringify({
-    id, object: "chat.completion", created, model: "bench-model",
-    choices: [{ index: 0, message: { role: "assistant", content: "word ".repeat(CHUNKS).trim(), refusal: null }, logprobs: null, finish_reason: "stop" }],
-    usage, system_fingerprint: "fp_bench",
-  }),
+const enc = new TextEncoder();
+const byPath = new Map<string, { api: BenchApi; answer: Uint8Array<ArrayBuffer>; events: Uint8Array<ArrayBuffer>[] }>(
+  Object.values(APIS).map((api) => [api.path, { api, answer: enc.encode(api.answer), events: api.events.map((e) => enc.encode(e)) }]),
 );
-const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-  enc.encode(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: "bench-model", choices, ...extra })}\n\n`);
-const delta = (d: Record<string, unknown>, finish: string | null = null) => chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
-const events = [delta({ role: "assistant", content: "" }), ...Array.from({ length: CHUNKS }, (_, i) => delta({ content: i ? " word" : "word" })), delta({}, "stop")];
-const usageEvent = chunk([], { usage });
-const done = enc.encode("data: [DONE]\n\n");
+const chat = byPath.get(APIS.chat.path)!;
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 const jsonHeaders = { "content-type": "application/json", "x-request-id": "upstream-bench" };
@@ -33,9 +21,10 @@ const server = Bun.serve({
   idleTimeout: 0,
   async fetch(req) {
     const body = req.method === "POST" ? await req.text() : "";
-    if (!body.includes('"stream":true')) return new Response(completion, { headers: jsonHeaders });
-    const withUsage = body.includes('"include_usage":true');
-    const queue = withUsage ? [...events, usageEvent, done] : [...events, done];
+    const a = byPath.get(new URL(req.url).pathname) ?? chat;
+    if (!body.includes('"stream":true')) return new Response(a.answer, { headers: jsonHeaders });
+    const skip = body.includes('"include_usage":true') ? -1 : (a.api.usageEvent ?? -1);
+    const queue = a.events.filter((_, i) => i !== skip);
     let i = 0;
     const stream = new ReadableStream<Uint8Array>({
       async pull(ctrl) {
@@ -49,5 +38,3 @@ const server = Bun.serve({
   },
 });
 console.log(`ready ${server.port}`);
-
-export {};

@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { upstreamObjects } from "../store/schema";
 import type { Store } from "../store/store";
 import { get, run } from "../store/work";
@@ -19,9 +19,17 @@ export class StoredObjects {
     return r && r.accountId === accountId ? { ...r, kind: "response" } : null;
   }
 
-  /** Records an object for its owner (once: the first creator of an id keeps it). */
+  /**
+   * Records an object for its owner (once: the first creator of an id keeps it). On every
+   * Responses request: one fixed statement, and a write that leaves the memos of keys and accounts alone.
+   */
   async record(o: StoredObject): Promise<void> {
-    await this.store.tx((q) => run(q.db.insert(q.t.upstreamObjects).values(o).onConflictDoNothing()));
+    await this.store.tx(
+      () =>
+        run(sql`INSERT INTO upstream_objects (id, kind, account_id, key_id, target, model, tokens, charge_micros, created_at)
+          VALUES (${o.id}, ${o.kind}, ${o.accountId}, ${o.keyId}, ${o.target}, ${o.model}, ${o.tokens}, ${o.chargeMicros}, ${o.createdAt}) ON CONFLICT DO NOTHING`),
+      { absorbed: true },
+    );
   }
 
   async remove(id: string): Promise<void> {

@@ -1,8 +1,9 @@
-import { Database, type Statement } from "bun:sqlite";
+import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { is, SQL } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import { ChangeWatch } from "./change-watch";
 import { applyMigrations } from "./migrate";
 import { backfill } from "./backfill";
@@ -34,6 +35,7 @@ export class SqliteStore implements Store {
   private writeBehind: (() => void) | null = null;
   private checkpointer: WalCheckpointer | null = null;
   private readonly statements = new Map<string, Statement>();
+  private readonly sqlDialect = new SQLiteSyncDialect();
 
   constructor(readonly path: string) {
     if (path !== ":memory:") createPrivate(path);
@@ -163,7 +165,8 @@ export class SqliteStore implements Store {
   /** `tx` for SQLite-only callers that need the result now (and inside another transaction). */
   txSync<T>(work: (q: Q) => Work<T>, opts: TxOptions = {}): T {
     const run = () => driveSync(work(this.q), this.exec);
-    return opts.durable ? this.durable(run) : this.write(run);
+    if (opts.durable) return this.durable(run);
+    return opts.absorbed ? this.absorbedWrite(() => this.write(run)) : this.write(run);
   }
 
 
@@ -172,11 +175,12 @@ export class SqliteStore implements Store {
     if ("name" in step) return void this.sqlite.exec(savepointSql(step));
     const q = step.query as { all(): unknown[]; get(): unknown; run(): { changes: number } };
     if (is(step.query, SQL)) {
-      const raw = step.query as SQL;
-      if (step.op === "all") return this.db.all(raw);
-      if (step.op === "get") return this.db.get(raw);
-      // bun:sqlite's run() result, which drizzle passes through (its type says void).
-      return { changes: (this.db.run(raw) as unknown as { changes: number }).changes };
+      // A raw statement's text is fixed (its values are parameters): prepared once, not per call.
+      const { sql, params } = this.sqlDialect.sqlToQuery(step.query as SQL);
+      const stmt = this.prepared(sql);
+      if (step.op === "all") return stmt.all(...(params as SQLQueryBindings[]));
+      if (step.op === "get") return stmt.get(...(params as SQLQueryBindings[])) ?? undefined;
+      return { changes: stmt.run(...(params as SQLQueryBindings[])).changes };
     }
     if (step.op === "all") return q.all();
     if (step.op === "get") return q.get();

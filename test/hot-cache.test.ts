@@ -6,7 +6,6 @@ import { SqliteStore } from "../src/store/sqlite-store";
 import { createKey, revokeKey } from "../src/modules/keys/service";
 import { KeyAuthenticator } from "../src/gateway/key-auth";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
-import { StoredObjects } from "../src/gateway/stored-objects";
 
 /**
  * The request path keeps the key and account rows it read while the database's change stamp
@@ -120,25 +119,5 @@ describe("credit store", () => {
     expect(store.balance("acc_a")).toEqual({ balance: 106_500, held: 0, available: 106_500 });
     const row = gateway.sqlite.query("SELECT balance_micros AS b FROM accounts WHERE id = ?").get("acc_a") as { b: number };
     expect(row.b).toBe(106_500);
-  });
-});
-
-describe("stored objects", () => {
-  test("recording a Responses object leaves the stamp (the key and account memos) alone, and is readable at once", async () => {
-    const { gateway, cli } = open("objects");
-    account(gateway, "acc_o", 0);
-    const objects = new StoredObjects(gateway);
-    const stamp = gateway.changeStamp();
-    const o = { id: "resp_1", kind: "response" as const, accountId: "acc_o", keyId: null, target: "xai#0", model: "grok-4", tokens: 40, chargeMicros: 120, createdAt: 1 };
-    await objects.record(o);
-    expect(gateway.changeStamp()).toBe(stamp);
-    expect(await objects.owned("resp_1", "acc_o")).toEqual(o);
-    expect(await objects.owned("resp_1", "acc_other")).toBeNull();
-    // The first creator keeps an id; another process sees the row.
-    await objects.record({ ...o, accountId: "acc_other" });
-    expect((await new StoredObjects(cli).owned("resp_1", "acc_o"))?.chargeMicros).toBe(120);
-    // Any other write still moves it.
-    account(gateway, "acc_p", 0);
-    expect(gateway.changeStamp()).not.toBe(stamp);
   });
 });

@@ -11,6 +11,7 @@ import { BudgetClock } from "../src/money/budget-clock";
 import type { SpendOwners } from "../src/money/credit-store";
 import { postCredit } from "../src/money/ledger";
 import { PgCreditStore } from "../src/money/pg/pg-credit-store";
+import { StoredObjects } from "../src/gateway/stored-objects";
 import { claimInstance } from "../src/runtime/pg-runtime";
 import { PgStore } from "../src/store/pg-store";
 import { rows, run } from "../src/store/work";
@@ -99,6 +100,21 @@ describe("PostgreSQL credit leases", () => {
     expect(admitted.filter(Boolean).length).toBe(10);
     await Promise.all(admitted.map((ok, i) => (ok ? cs[i % 3]!.settle(`req_x${i}`, 1_000) : null)));
     expect(await ledger(dbs[0]!, o.accountId)).toEqual({ balance: 0, sum: 0, charges: 10 });
+  });
+
+  test("a Responses object is recorded with its settlement; another instance reads it; the first creator keeps an id", async () => {
+    const [a, b] = await shared();
+    const ca = credit(a, "inst_obj_a");
+    const cb = credit(b, "inst_obj_b");
+    const o = await account(a, 1_000_000);
+    const object = { id: `resp_pg${seq}`, kind: "response" as const, accountId: o.accountId, keyId: o.keyId, target: "xai#0", model: "grok-4", tokens: 40, chargeMicros: 120, createdAt: 5 };
+    expect(await tryHold(ca, o, `req_o${seq}`, 1_000)).toBe(true);
+    await ca.settle(`req_o${seq}`, 120, { object });
+    expect(await new StoredObjects(b).owned(object.id, o.accountId)).toEqual(object);
+    expect(await new StoredObjects(b).owned(object.id, "acc_other")).toBeNull();
+    expect(await tryHold(cb, o, `req_o2${seq}`, 1_000)).toBe(true);
+    await cb.settle(`req_o2${seq}`, 1, { object: { ...object, accountId: "acc_other", chargeMicros: 1 } });
+    expect((await new StoredObjects(a).owned(object.id, o.accountId))?.chargeMicros).toBe(120);
   });
 
   test("a busy account is served from a slice of its balance; settlements draw the lease down", async () => {

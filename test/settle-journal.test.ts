@@ -7,6 +7,7 @@ import { SqliteStore } from "../src/store/sqlite-store";
 import { SettleJournal, type SettleRecord } from "../src/money/settle-journal";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import { SettleWriter } from "../src/money/settle-writer";
+import { StoredObjects } from "../src/gateway/stored-objects";
 import { checkLedger, checkLedgerSync, postCredit } from "../src/money/ledger";
 import { freshDb, seedAccount, seedKey } from "./support/foundation";
 
@@ -120,6 +121,36 @@ describe("a store with a journal", () => {
     expect(store.balance(accountId).balance).toBe(9_700_000);
     expect(store.keySpend(keyId)!.spent).toBe(300_000);
     expect(await checkLedger(db)).toEqual([]);
+  });
+
+  test("a Responses object rides with its settlement: journaled, read at once by its owner only, the request memos kept", async () => {
+    const { p, db, accountId, keyId, journal, store } = setup();
+    const objects = new StoredObjects(db);
+    const object = { id: "resp_1", kind: "response" as const, accountId, keyId, target: "xai#0", model: "grok-4", tokens: 40, chargeMicros: 120, createdAt: 5 };
+    const stamp = db.changeStamp();
+    store.reserve({ accountId, keyId, requestId: "r1", amount: 1_000 });
+    await store.settle("r1", 120, { object });
+    // No write of its own: only the journal has it, and the memos of keys and accounts stand.
+    expect(journal.bytes).toBeGreaterThan(0);
+    expect(sql(db).query("SELECT count(*) AS n FROM upstream_objects").get()).toEqual({ n: 0 });
+    expect(db.changeStamp()).toBe(stamp);
+    // A continuation right after the answer finds it (the journal is written first), another account does not.
+    expect(await objects.owned("resp_1", accountId)).toEqual(object);
+    expect(await objects.owned("resp_1", "acc_other")).toBeNull();
+    expect(count(db)).toBe(1);
+    // The first creator keeps an id.
+    store.reserve({ accountId, keyId, requestId: "r2", amount: 1_000 });
+    await store.settle("r2", 1, { object: { ...object, accountId: "acc_other", chargeMicros: 1 } });
+    expect((await objects.owned("resp_1", accountId))?.chargeMicros).toBe(120);
+    // Killed with it only in the journal: the restart writes it.
+    store.reserve({ accountId, keyId, requestId: "r3", amount: 1_000 });
+    await store.settle("r3", 7, { object: { ...object, id: "resp_3" } });
+    journal.close();
+    const again = freshDb(p.db);
+    const reopened = SettleJournal.open(p.journal);
+    new SqliteCreditStore(again, { holdTtlMs: 60_000, journal: reopened }).recover();
+    expect(sql(again).query("SELECT account_id AS a FROM upstream_objects WHERE id = 'resp_3'").get()).toEqual({ a: accountId });
+    reopened.close();
   });
 
   test("the batch is written by its timer", async () => {

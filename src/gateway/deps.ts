@@ -25,4 +25,4 @@ export interface GatewayDeps {
 }
 
 /** What a Meter needs to settle a request. */
-export type MeterDeps = Pick<GatewayDeps, "credits" | "metrics" | "now" | "log" | "objects" | "deferred">;
+export type MeterDeps = Pick<GatewayDeps, "credits" | "metrics" | "now" | "log" | "deferred">;

@@ -1,6 +1,6 @@
 import type { Model } from "../config/load";
 import { ApiError, errors } from "../lib/errors";
-import type { UsageRecord } from "../money/credit-store";
+import type { StoredObjectRow, UsageRecord } from "../money/credit-store";
 import type { MeterDeps } from "./deps";
 import type { Principal } from "./key-auth";
 import type { Admission } from "./limits/limiter";
@@ -87,10 +87,10 @@ export class Meter {
     if (!plausible(o.usage, row)) throw unreadable();
     this.done = true;
     try {
-      await this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row });
+      // A stored object is recorded with the charge (before the answer goes out: a continuation may follow at once).
+      const object = o.objectId ? this.created(o.objectId, o.usage, cost) : undefined;
+      await this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row, object });
       this.recorded(row);
-      // Recorded before the answer goes out: a continuation may follow at once.
-      if (o.objectId) await this.created(o.objectId, o.usage, cost);
     } finally {
       this.admission.settle(o.usage.prompt + o.usage.completion);
       this.admission.release();
@@ -152,11 +152,11 @@ export class Meter {
     return err;
   }
 
-  /** Records whose the stored object is, on which upstream key, and its conversation's size. */
-  private async created(id: string, u: Usage, charge: number): Promise<void> {
+  /** Whose the stored object is, on which upstream key, and its conversation's size. */
+  private created(id: string, u: Usage, charge: number): StoredObjectRow | undefined {
     const target = this.upstream?.split("/")[0];
-    if (!target) return;
-    await this.deps.objects.record({
+    if (!target) return undefined;
+    return {
       id,
       kind: "response",
       accountId: this.principal.accountId,
@@ -166,7 +166,7 @@ export class Meter {
       tokens: u.prompt + u.completion,
       chargeMicros: charge,
       createdAt: this.deps.now(),
-    });
+    };
   }
 
   private recorded(row: UsageRecord): void {

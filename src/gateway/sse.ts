@@ -58,7 +58,10 @@ export class SseSplitter {
 
 /** The joined `data:` payload of an event, or null when it has none (comments, bare fields). */
 export function eventData(evt: string): string | null {
-  if (evt.startsWith("data: ") && !evt.includes("\n")) return evt.slice(6);
+  const nl = evt.indexOf("\n");
+  if (nl < 0) return evt.startsWith("data: ") ? evt.slice(6) : evt.startsWith("data:") ? evt.slice(5) : null;
+  // The usual named event (Responses, Messages): `event: x` then one `data: ` line.
+  if (evt.startsWith("event:") && evt.startsWith("data: ", nl + 1) && evt.indexOf("\n", nl + 1) < 0) return evt.slice(nl + 7);
   let data: string | null = null;
   for (const line of evt.split("\n")) {
     if (line.startsWith("data:")) {

@@ -53,6 +53,26 @@ export interface SettleExtras {
    * shared store): charged even without a hold here, still once per request id.
    */
   owners?: SpendOwners & { keyId: string | null };
+  /**
+   * An object the upstream stored for this request (a Responses object), recorded for its owner
+   * with the settlement: in the same write, journaled with it, never a write of its own.
+   */
+  object?: StoredObjectRow;
+}
+
+/** A row of upstream_objects: who owns an object created upstream through the shared key. */
+export interface StoredObjectRow {
+  id: string;
+  kind: "response";
+  accountId: string;
+  keyId: string | null;
+  /** The upstream key (`<provider>#<n>`) that holds it: reads and continuations go there. */
+  target: string;
+  model: string;
+  /** Tokens of the conversation so far (a continuation is billed them again). */
+  tokens: number;
+  chargeMicros: number;
+  createdAt: number;
 }
 
 export interface UsageRecord {

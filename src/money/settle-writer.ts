@@ -1,6 +1,6 @@
 import type { Statement } from "bun:sqlite";
 import type { SqliteStore } from "../store/sqlite-store";
-import { insertUsage } from "./usage-row";
+import { insertObject, insertUsage } from "./usage-row";
 import type { SettleResult } from "./credit-store";
 import type { SettleRecord } from "./settle-journal";
 import { increment } from "../lib/tally";
@@ -132,6 +132,7 @@ export class SettleWriter {
     }
     if (op.persisted) this.q.deleteHold.run(op.requestId);
     if (op.extras?.usage) insertUsage(this.store, op.extras.usage);
+    if (op.extras?.object) insertObject(this.store, op.extras.object);
     if (op.t === "release") return null;
     let charged = 0;
     if (op.charge > 0) {

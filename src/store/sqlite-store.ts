@@ -165,8 +165,7 @@ export class SqliteStore implements Store {
   /** `tx` for SQLite-only callers that need the result now (and inside another transaction). */
   txSync<T>(work: (q: Q) => Work<T>, opts: TxOptions = {}): T {
     const run = () => driveSync(work(this.q), this.exec);
-    if (opts.durable) return this.durable(run);
-    return opts.absorbed ? this.absorbedWrite(() => this.write(run)) : this.write(run);
+    return opts.durable ? this.durable(run) : this.write(run);
   }
 
 

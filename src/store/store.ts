@@ -6,11 +6,6 @@ export interface TxOptions {
   /** Tell every instance to re-read the rows it keeps (keys, accounts, limits): PostgreSQL's NOTIFY on commit. */
   notify?: boolean;
   /**
-   * SQLite: the transaction writes only rows that nothing keeps in memory (see StampedMemo), so
-   * the change stamp does not move: the memos of keys and accounts survive a per-request write.
-   */
-  absorbed?: boolean;
-  /**
    * PostgreSQL: "read committed" for the money engine's own transactions, which serialize on
    * explicit locks (advisory locks per credit scope) instead of SERIALIZABLE's retries.
    */

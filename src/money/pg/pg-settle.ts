@@ -3,7 +3,7 @@ import { increment } from "../../lib/tally";
 import { all, rows, run, type Q, type Work } from "../../store/work";
 import type { BudgetClock } from "../budget-clock";
 import { ownersOf } from "../budgets";
-import type { SettleExtras, SettleResult, UsageRecord } from "../credit-store";
+import type { SettleExtras, SettleResult, StoredObjectRow, UsageRecord } from "../credit-store";
 import { lockScope } from "./scopes";
 
 /** One settlement or release of a PostgreSQL credit store's group commit. */
@@ -84,10 +84,18 @@ function* writeLedger(q: Q, ops: readonly PgSettleOp[], results: SettleResult[],
   if (values.length) yield* insertRows(q, "ledger_entries", LEDGER_COLUMNS, values);
 }
 
+/** The usage rows, and the objects the upstream stored for these requests (Responses), with their owners. */
 function* writeUsage(q: Q, ops: readonly PgSettleOp[]): Work<void> {
   const values = ops.flatMap((op) => (op.extras?.usage ? [usageValues(op.extras.usage)] : []));
   if (values.length) yield* insertRows(q, "usage_log", USAGE_COLUMNS, values);
+  const objects = ops.flatMap((op) => (op.extras?.object ? [objectValues(op.extras.object)] : []));
+  if (objects.length) yield* insertRows(q, "upstream_objects", OBJECT_COLUMNS, objects);
 }
+
+const OBJECT_COLUMNS = ["id", "kind", "account_id", "key_id", "target", "model", "tokens", "charge_micros", "created_at"] as const;
+const objectValues = (o: StoredObjectRow): Record<string, unknown> => ({
+  id: o.id, kind: o.kind, account_id: o.accountId, key_id: o.keyId, target: o.target, model: o.model, tokens: o.tokens, charge_micros: o.chargeMicros, created_at: o.createdAt,
+});
 
 const LEDGER_COLUMNS = ["account_id", "kind", "amount_micros", "balance_after_micros", "request_id", "key_id", "note", "created_at"] as const;
 const USAGE_COLUMNS = [

@@ -107,7 +107,7 @@ describe("PostgreSQL credit leases", () => {
     const ca = credit(a, "inst_obj_a");
     const cb = credit(b, "inst_obj_b");
     const o = await account(a, 1_000_000);
-    const object = { id: `resp_pg${seq}`, kind: "response" as const, accountId: o.accountId, keyId: o.keyId, target: "xai#0", model: "grok-4", tokens: 40, chargeMicros: 120, createdAt: 5 };
+    const object = { id: `resp_pg${seq}`, kind: "response" as const, accountId: o.accountId, keyId: o.keyId ?? null, target: "xai#0", model: "grok-4", tokens: 40, chargeMicros: 120, createdAt: 5 };
     expect(await tryHold(ca, o, `req_o${seq}`, 1_000)).toBe(true);
     await ca.settle(`req_o${seq}`, 120, { object });
     expect(await new StoredObjects(b).owned(object.id, o.accountId)).toEqual(object);

@@ -19,6 +19,8 @@ export interface StreamOptions {
   deadline?: number;
   /** Longest silence allowed between two upstream chunks (timeouts.stream_gap_ms). */
   gapMs?: number;
+  /** How long the client may go without a byte before a keep-alive comment (KEEPALIVE_MS). */
+  keepaliveMs?: number;
   /** Hands over the function that ends this stream at once (gateway shutdown). */
   onTerminate?: (end: () => void) => void;
   /** Called once after the stream ended and its charge was written; with a reason when the upstream broke it. */
@@ -31,7 +33,6 @@ const KEEPALIVE = new TextEncoder().encode(": keep-alive\n\n");
 
 type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
 type Timer = "keepalive" | "gap" | "total";
-type Next = { r: ReadResult } | { e: unknown } | { timer: Timer } | { shutdown: true };
 type Ctrl = ReadableStreamDefaultController<Uint8Array>;
 
 const encoder = new TextEncoder();
@@ -42,20 +43,22 @@ const encoder = new TextEncoder();
  * `response.completed`, Messages' `message_stop`) is forwarded only after the charge has
  * committed, so every client that saw it has been charged exactly once.
  *
- * Each pull waits in `next()` for whichever comes first: the upstream read, a timer (keep-alive
- * due, gap or total timeout) or shutdown. A read in progress is kept across pulls when a
- * keep-alive comment went out meanwhile.
+ * Each pull awaits the upstream read itself (no promise of its own per read: a stream makes
+ * dozens). Meanwhile the stream's timer sends keep-alive comments, and a gap or total timeout
+ * or shutdown cuts the read (`cutRead`): the pull then ends the stream for that reason.
  */
 export class StreamRelay {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly splitter = new SseSplitter();
   private readonly gapMs: number;
+  private readonly keepaliveMs: number;
   private readonly deadline: number;
   private lastUpstream = performance.now();
   private lastSent = this.lastUpstream;
-  private wake: ((n: Next) => void) | null = null;
-  private reading = false;
-  private readResult: Next | null = null;
+  /** A pull is awaiting the upstream read. */
+  private waiting = false;
+  /** Why the read in progress was cut short (a timeout or shutdown), for the pull to act on. */
+  private cut: Exclude<Timer, "keepalive"> | "shutdown" | null = null;
   private stopping = false;
   private closing = false;
   private ctrl: Ctrl | null = null;
@@ -71,6 +74,7 @@ export class StreamRelay {
   constructor(private readonly o: StreamOptions) {
     this.reader = o.upstream.body!.getReader();
     this.gapMs = o.gapMs ?? Number.POSITIVE_INFINITY;
+    this.keepaliveMs = o.keepaliveMs ?? KEEPALIVE_MS;
     this.deadline = o.deadline ?? Number.POSITIVE_INFINITY;
     o.onTerminate?.(this.terminate);
     if (this.deadline !== Number.POSITIVE_INFINITY) this.expiry = setTimeout(this.expire, Math.max(0, this.deadline - performance.now()));
@@ -97,17 +101,26 @@ export class StreamRelay {
     for (;;) {
       if (this.closing) return;
       if (this.stopping) return this.endShutdown(ctrl);
-      const n = await this.next();
-      if (this.closing) return;
-      if ("shutdown" in n) return this.endShutdown(ctrl);
-      if ("timer" in n) return this.onTimerDue(ctrl, n.timer);
-      if ("e" in n) {
+      const due = this.due(performance.now());
+      if (due) return this.onTimerDue(ctrl, due);
+      this.arm();
+      let r: ReadResult;
+      this.waiting = true;
+      try {
+        r = (await this.reader.read()) as ReadResult;
+      } catch {
+        this.waiting = false;
+        if (this.closing) return;
+        if (this.cut) return this.onCut(ctrl);
         if (this.o.clientAborted()) return this.end(ctrl, 499, "client_closed", true, null, null);
         return this.end(ctrl, 502, "upstream_stream_broken", false, this.error("The upstream connection was lost mid-stream.", "upstream_stream_broken"), "upstream_stream_broken");
       }
+      this.waiting = false;
+      if (this.closing) return;
+      if (this.cut) return this.onCut(ctrl);
       let sent: "sent" | "nothing" | Promise<void>;
       try {
-        sent = this.relay(ctrl, n.r);
+        sent = this.relay(ctrl, r);
       } catch {
         // An event the tap choked on is malformed data too: ended now, not at the deadline (the hold is live).
         return this.malformed(ctrl);
@@ -134,7 +147,7 @@ export class StreamRelay {
   private readonly terminate = (): void => {
     if (this.stopping || this.closing) return;
     this.stopping = true;
-    if (this.wake) this.deliver({ shutdown: true });
+    if (this.waiting) this.cutRead("shutdown");
     else if (this.ctrl) void this.endShutdown(this.ctrl);
   };
 
@@ -142,10 +155,20 @@ export class StreamRelay {
   private readonly expire = (): void => {
     this.expiry = null;
     if (this.closing) return;
-    if (this.wake) this.deliver({ timer: "total" });
+    if (this.waiting) this.cutRead("total");
     // The client is not reading: the upstream is not to blame (the breaker hears nothing of it).
     else if (this.ctrl) void this.onTimerDue(this.ctrl, "total", false);
   };
+
+  /** Ends the read a pull awaits (it resolves as done), for the pull to end the stream for `why`. */
+  private cutRead(why: NonNullable<StreamRelay["cut"]>): void {
+    this.cut ??= why;
+    this.reader.cancel().catch(() => {});
+  }
+
+  private onCut(ctrl: Ctrl): Promise<void> | undefined {
+    return this.cut === "shutdown" ? this.endShutdown(ctrl) : this.onTimerDue(ctrl, this.cut!);
+  }
 
   private onTimerDue(ctrl: Ctrl, timer: Timer, upstreamFault = true): Promise<void> | undefined {
     if (timer === "keepalive") {
@@ -229,69 +252,30 @@ export class StreamRelay {
     return encoder.encode(this.o.errorEvent(message, code));
   }
 
-  private deliver(n: Next): void {
-    const w = this.wake;
-    if (w) {
-      this.wake = null;
-      w(n);
-    } else {
-      this.readResult = n;
-    }
-  }
-
-  // Bound once per stream, not per read: a stream makes dozens of reads.
-  private read(): void {
-    this.reading = true;
-    this.reader.read().then(this.onRead, this.onReadError);
-  }
-
-  private readonly onRead = (r: ReadResult): void => {
-    this.reading = false;
-    this.deliver({ r });
-  };
-
-  private readonly onReadError = (e: unknown): void => {
-    this.reading = false;
-    this.deliver({ e });
-  };
-
-  private readonly park = (resolve: (n: Next) => void): void => {
-    this.wake = resolve;
-  };
-
-  /** The next upstream read, or whichever comes first: keep-alive due, gap or total timeout, shutdown. */
-  private next(): Promise<Next> {
-    if (this.readResult) {
-      const n = this.readResult;
-      this.readResult = null;
-      return Promise.resolve(n);
-    }
-    if (!this.reading) this.read();
-    const kind = this.due(performance.now());
-    if (kind) return Promise.resolve({ timer: kind });
-    this.arm();
-    return new Promise<Next>(this.park);
-  }
-
   /** The timer that is due at `now`, if any. */
   private due(now: number): Timer | null {
     const gapAt = this.lastUpstream + this.gapMs;
-    const at = Math.min(gapAt, this.deadline, this.lastSent + KEEPALIVE_MS);
+    const at = Math.min(gapAt, this.deadline, this.lastSent + this.keepaliveMs);
     if (now < at) return null;
     return at === this.deadline ? "total" : at === gapAt ? "gap" : "keepalive";
   }
 
+  /** While a pull awaits the upstream: a keep-alive comment when due, a timeout cuts the read. */
   private readonly onTimer = (): void => {
     this.timer = null;
-    if (!this.wake) return;
+    if (!this.waiting || this.closing) return;
     const kind = this.due(performance.now());
-    if (kind) this.deliver({ timer: kind });
+    if (kind === "keepalive") {
+      this.lastSent = performance.now();
+      this.ctrl?.enqueue(KEEPALIVE);
+      this.arm();
+    } else if (kind) this.cutRead(kind);
     else this.arm();
   };
 
   private arm(): void {
     if (this.timer) return;
-    const at = Math.min(this.lastUpstream + this.gapMs, this.deadline, this.lastSent + KEEPALIVE_MS);
+    const at = Math.min(this.lastUpstream + this.gapMs, this.deadline, this.lastSent + this.keepaliveMs);
     if (at === Number.POSITIVE_INFINITY) return;
     this.timer = setTimeout(this.onTimer, Math.max(0, at - performance.now()));
   }

@@ -18,6 +18,14 @@ export class SseSplitter {
   /** Feeds bytes; returns the complete events (without their blank-line terminator). */
   push(bytes: Uint8Array): string[] {
     const text = this.decoder.decode(bytes, { stream: true });
+    // The usual read: one whole event, nothing carried over, plain ASCII line ends.
+    if (this.aligned && this.buf.length === 0 && !this.first && bytes[bytes.length - 1] === 10) {
+      const end = text.indexOf("\n\n");
+      if (end > 0 && end === text.length - 2 && !text.includes("\r") && !text.includes("\uFFFD")) {
+        this.whole = true;
+        return [text.slice(0, end)];
+      }
+    }
     let whole = this.aligned && this.buf.length === 0;
     // The decoder drops a leading byte order mark: those bytes are not in the text.
     if (this.first) {

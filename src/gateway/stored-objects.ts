@@ -16,10 +16,17 @@ export class StoredObjects {
 
   /** The object if it exists and belongs to `accountId`; null otherwise (the caller answers 404 either way). */
   async owned(id: string, accountId: string): Promise<StoredObject | null> {
-    // A settlement only journaled yet (SQLite) is written first: its object was promised when its answer went out.
-    this.store.catchUp?.();
-    const r = await this.store.read((q) => get(q.db.select().from(q.t.upstreamObjects).where(eq(q.t.upstreamObjects.id, id))));
+    let r = await this.find(id);
+    // Not written yet: its settlement may be only journaled (SQLite), and its answer has gone out.
+    if (!r && this.store.catchUp) {
+      this.store.catchUp();
+      r = await this.find(id);
+    }
     return r && r.accountId === accountId ? { ...r, kind: "response" } : null;
+  }
+
+  private find(id: string) {
+    return this.store.read((q) => get(q.db.select().from(q.t.upstreamObjects).where(eq(q.t.upstreamObjects.id, id))));
   }
 
   async remove(id: string): Promise<void> {

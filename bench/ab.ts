@@ -4,7 +4,7 @@
  * Prints each side's median CPU per request and p99 latency, and the median of the paired
  * differences (at --connections=1 the p99 shows the event loop's stalls). A change
  * of a few microseconds needs many short rounds: the pairs, not the absolute figures, count.
- * Usage: bun bench/ab.ts [--base=HEAD] [--rounds=10] [--seconds=2] [--stream] [--connections=50] [--env-a=NAME=value] [--env-b=NAME=value]
+ * Usage: bun bench/ab.ts [--base=HEAD] [--api=chat|responses|messages] [--rounds=10] [--seconds=2] [--stream] [--connections=50] [--env-a=NAME=value] [--env-b=NAME=value]
  * (--env-a / --env-b set an environment variable of one side only: a setting measured against the
  * same code. Each side's resident memory after the rounds is printed too.)
  */
@@ -13,7 +13,8 @@ import { existsSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { wrk } from "./load";
 import { cpuSeconds, envFlags, killAll, rssMiB } from "./proc";
-import { BODY, jsonHeaders, prepareTollgate, provision, startTollgate, startUpstream, STREAM_BODY, type Target } from "./targets";
+import { APIS, type ApiId } from "./answers";
+import { jsonHeaders, prepareTollgate, provision, startTollgate, startUpstream, type Target } from "./targets";
 import { ensureTools } from "./tools";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -23,7 +24,9 @@ const base = arg("base", "HEAD");
 const rounds = Number(arg("rounds", "10"));
 const seconds = Number(arg("seconds", "2"));
 const connections = Number(arg("connections", "50"));
-const body = process.argv.includes("--stream") ? STREAM_BODY : BODY;
+const api = APIS[arg("api", "chat") as ApiId];
+if (!api) throw new Error("--api= takes chat, responses or messages");
+const body = process.argv.includes("--stream") ? api.streamBody : api.body;
 const envs = [envFlags(process.argv, "env-a"), envFlags(process.argv, "env-b")];
 process.on("exit", killAll);
 
@@ -48,7 +51,7 @@ for (const [name, dir] of [[`A ${base}`, checkout(base)], ["B working tree", ROO
 }
 const run = async (t: Target) => {
   const c0 = cpuSeconds(t.pids());
-  const r = await wrk(tools.wrk!, OUT, t, { body, connections, seconds, cpu: "1" });
+  const r = await wrk(tools.wrk!, OUT, t, { body, connections, seconds, cpu: "1", api });
   if (r.errors) throw new Error(`${r.errors} errors against ${t.label}`);
   return { cpu: ((cpuSeconds(t.pids()) - c0) * 1e6) / r.requests, p99: r.p99 };
 };

@@ -1,9 +1,8 @@
-import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
+import { Database, type Statement } from "bun:sqlite";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { is, SQL } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
-import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import { ChangeWatch } from "./change-watch";
 import { applyMigrations } from "./migrate";
 import { backfill } from "./backfill";
@@ -35,7 +34,6 @@ export class SqliteStore implements Store {
   private writeBehind: (() => void) | null = null;
   private checkpointer: WalCheckpointer | null = null;
   private readonly statements = new Map<string, Statement>();
-  private readonly sqlDialect = new SQLiteSyncDialect();
 
   constructor(readonly path: string) {
     if (path !== ":memory:") createPrivate(path);
@@ -174,12 +172,11 @@ export class SqliteStore implements Store {
     if ("name" in step) return void this.sqlite.exec(savepointSql(step));
     const q = step.query as { all(): unknown[]; get(): unknown; run(): { changes: number } };
     if (is(step.query, SQL)) {
-      // A raw statement's text is fixed (its values are parameters): prepared once, not per call.
-      const { sql, params } = this.sqlDialect.sqlToQuery(step.query as SQL);
-      const stmt = this.prepared(sql);
-      if (step.op === "all") return stmt.all(...(params as SQLQueryBindings[]));
-      if (step.op === "get") return stmt.get(...(params as SQLQueryBindings[])) ?? undefined;
-      return { changes: stmt.run(...(params as SQLQueryBindings[])).changes };
+      const raw = step.query as SQL;
+      if (step.op === "all") return this.db.all(raw);
+      if (step.op === "get") return this.db.get(raw);
+      // bun:sqlite's run() result, which drizzle passes through (its type says void).
+      return { changes: (this.db.run(raw) as unknown as { changes: number }).changes };
     }
     if (step.op === "all") return q.all();
     if (step.op === "get") return q.get();

@@ -183,7 +183,15 @@ describe("tollgate backup", () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("missing argument <file>");
 
+    // No database at db_path (a typo, a wrong config): an error, and neither it nor a copy is created.
+    const none = await cli(["backup", join(dir, "plain-copy.db"), "--config", config]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("there is no database at");
+    expect(existsSync(join(dir, "plain", "tollgate.db"))).toBe(false);
+    expect(existsSync(join(dir, "plain-copy.db"))).toBe(false);
+
     // With no gateway running (no journal), a backup is a plain consistent copy.
+    expect((await cli(["accounts", "list", "--config", config])).code).toBe(0);
     const ok = await cli(["backup", join(dir, "plain-copy.db"), "--config", config, "--json"]);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ journaled: 0, accounts: 0, mismatches: [] });

@@ -15,6 +15,9 @@ export const backupCommand: LeafCommand = {
     const target = resolve(file!);
     if (existsSync(target)) throw new UsageError(`backup: ${target} already exists; give a new file name`);
     if (!existsSync(dirname(target))) throw new UsageError(`backup: the folder ${dirname(target)} does not exist`);
+    // Opening a missing database would create an empty one and back that up: a typo in a cron job would go unseen.
+    const source = ctx.config().db_path;
+    if (source === ":memory:" || !existsSync(source)) throw new UsageError(`backup: there is no database at ${source} (db_path); nothing was copied`);
     const r = backupDatabase(ctx.sqlite(), target, new BudgetClock(ctx.config().budget_timezone));
     ctx.print({ object: "backup", ...r }, () => [
       `backed up ${ctx.config().db_path} to ${r.path}`,

@@ -96,4 +96,60 @@ describe("WAL checkpoints off the event loop", () => {
     await Bun.sleep(1_000);
     expect(c.running).toBe(false);
   });
+
+  test("writes that never pause long: the log still starts over past its bound", async () => {
+    const file = join(dir, "busy.db");
+    const s = new SqliteStore(file);
+    s.sqlite.exec("CREATE TABLE blobs (b BLOB)");
+    // A bound of 1,000 pages (4 MiB) stands for the gateway's 256 MiB.
+    s.checkpointOffThread(1_000);
+    s.write(() => s.sqlite.exec("INSERT INTO blobs (b) VALUES (x'00')"));
+    expect(await until(() => s.checkpointsOffThread, 10_000)).toBe(true);
+    const insert = s.sqlite.prepare("INSERT INTO blobs (b) VALUES (randomblob(4000))");
+    const wal = () => statSync(`${file}-wal`).size;
+    let largest = 0;
+    // About 5 s of commits of 40 KB every 2 ms (20 MB/s, twice a saturated gateway's write-behind):
+    // a passive checkpoint never catches up, and without the bound the log grows by all of it.
+    const end = performance.now() + 5_000;
+    while (performance.now() < end) {
+      s.write(() => {
+        for (let i = 0; i < 10; i++) insert.run();
+      });
+      largest = Math.max(largest, wal());
+      await Bun.sleep(2);
+    }
+    // The bound (4 MiB) and what the writes add while a checkpoint runs, far below the ~100 MB written.
+    expect(largest).toBeLessThan(40 * 1024 * 1024);
+    s.close();
+    const reopened = new Database(file);
+    expect((reopened.query("SELECT count(*) AS n FROM blobs").get() as { n: number }).n).toBeGreaterThan(1_000);
+    reopened.close();
+  }, 30_000);
+
+  test("past the bound with a reader holding an old snapshot (a backup): writes wait 50 ms at most, never the busy timeout", async () => {
+    const file = join(dir, "reader.db");
+    const s = new SqliteStore(file);
+    s.sqlite.exec("CREATE TABLE blobs (b BLOB)");
+    s.checkpointOffThread(1_000);
+    s.write(() => s.sqlite.exec("INSERT INTO blobs (b) VALUES (x'00')"));
+    expect(await until(() => s.checkpointsOffThread, 10_000)).toBe(true);
+    const reader = new Database(file);
+    reader.exec("BEGIN");
+    reader.query("SELECT count(*) FROM blobs").get();
+    const insert = s.sqlite.prepare("INSERT INTO blobs (b) VALUES (randomblob(4000))");
+    let slowest = 0;
+    const end = performance.now() + 3_500;
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      s.write(() => {
+        for (let i = 0; i < 10; i++) insert.run();
+      });
+      slowest = Math.max(slowest, performance.now() - t0);
+      await Bun.sleep(2);
+    }
+    reader.exec("COMMIT");
+    reader.close();
+    s.close();
+    expect(slowest).toBeLessThan(1_000);
+  }, 30_000);
 });

@@ -10,11 +10,13 @@ declare const self: Worker;
 
 let db: Database | null = null;
 let done: Int32Array | null = null;
+let restartPages = Number.POSITIVE_INFINITY;
 
 self.onmessage = (e: MessageEvent<CheckpointMessage>) => {
   const m = e.data;
   if (m.t === "open") {
     done = new Int32Array(m.done);
+    restartPages = m.restartPages;
     try {
       db = new Database(m.path, { readwrite: true, create: false });
       db.exec("PRAGMA busy_timeout = 5000");
@@ -25,10 +27,26 @@ self.onmessage = (e: MessageEvent<CheckpointMessage>) => {
     }
   } else if (m.t === "checkpoint") {
     // PASSIVE: copies what no reader still needs, never waits for or blocks the writer.
+    let log = 0;
     try {
-      db?.exec("PRAGMA wal_checkpoint(PASSIVE)");
+      log = (db?.query("PRAGMA wal_checkpoint(PASSIVE)").get() as { log: number } | null)?.log ?? 0;
     } catch (err) {
       postMessage({ t: "failed", message: String(err) });
+    }
+    // Writes that never pause keep a passive checkpoint one step behind, so the log never starts
+    // over and grows for as long as the load lasts. Past the bound, RESTART takes the write lock
+    // (the writer waits for the few frames written since the passive one) and makes the next write
+    // start the log over. It holds that lock while it waits for readers (a backup's snapshot), so
+    // it waits 50 ms at most, then gives up until the next ask.
+    if (log > restartPages && db) {
+      db.exec("PRAGMA busy_timeout = 50");
+      try {
+        db.exec("PRAGMA wal_checkpoint(RESTART)");
+      } catch {
+        // busy: tried again at the next ask
+      } finally {
+        db.exec("PRAGMA busy_timeout = 5000");
+      }
     }
   } else {
     db?.close();

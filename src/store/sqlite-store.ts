@@ -77,10 +77,10 @@ export class SqliteStore implements Store {
    * From the next write on, WAL checkpoints run on a thread of their own (wal-checkpointer.ts),
    * not inside a commit on the event loop. The gateway turns it on once it has started.
    */
-  checkpointOffThread(): void {
+  checkpointOffThread(restartPages?: number): void {
     const file = this.file;
     if (!file) return;
-    this.checkpointer ??= new WalCheckpointer(this.sqlite, file);
+    this.checkpointer ??= new WalCheckpointer(this.sqlite, file, restartPages);
     this.checkpointer.enable();
   }
 
@@ -195,6 +195,8 @@ const PRAGMAS = [
   "PRAGMA busy_timeout = 5000",
   "PRAGMA foreign_keys = ON",
   "PRAGMA temp_store = MEMORY",
+  // Once the log starts over, a file grown by a burst of load is cut back to 64 MiB.
+  "PRAGMA journal_size_limit = 67108864",
 ];
 
 /**

@@ -1,12 +1,14 @@
 import type { Database } from "bun:sqlite";
 
-export type CheckpointMessage = { t: "open"; path: string; done: SharedArrayBuffer } | { t: "checkpoint" } | { t: "close" };
+export type CheckpointMessage = { t: "open"; path: string; done: SharedArrayBuffer; restartPages: number } | { t: "checkpoint" } | { t: "close" };
 type Reply = { t: "ready" } | { t: "failed"; message: string };
 
 /** A write asks for a checkpoint at most this often: each copies about this long of writes. */
 const ASK_MS = 1_000;
 /** SQLite's default auto-checkpoint, restored if the thread fails. */
 const AUTO_PAGES = 1_000;
+/** The log's bound under writes that never pause (checkpoint-worker.ts): 256 MiB of 4 KiB pages. */
+export const RESTART_PAGES = 65_536;
 const CLOSE_WAIT_MS = 2_000;
 const CHECKPOINT: CheckpointMessage = { t: "checkpoint" };
 /**
@@ -36,6 +38,7 @@ export class WalCheckpointer {
   constructor(
     private readonly sqlite: Database,
     private readonly path: string,
+    private readonly restartPages = RESTART_PAGES,
   ) {}
 
   /** From now on a write starts the thread (called once start-up's own writes are done). */
@@ -79,7 +82,7 @@ export class WalCheckpointer {
       (w as unknown as { unref(): void }).unref();
       w.onmessage = (e: MessageEvent<Reply>) => this.reply(e.data);
       w.onerror = (e) => this.fail(e.message);
-      w.postMessage({ t: "open", path: this.path, done: this.done.buffer as SharedArrayBuffer } satisfies CheckpointMessage);
+      w.postMessage({ t: "open", path: this.path, done: this.done.buffer as SharedArrayBuffer, restartPages: this.restartPages } satisfies CheckpointMessage);
       this.worker = w;
     } catch (e) {
       this.fail(String(e));

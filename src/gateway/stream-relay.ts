@@ -267,7 +267,12 @@ export class StreamRelay {
     const kind = this.due(performance.now());
     if (kind === "keepalive") {
       this.lastSent = performance.now();
-      this.ctrl?.enqueue(KEEPALIVE);
+      try {
+        this.ctrl?.enqueue(KEEPALIVE);
+      } catch {
+        // A stream the runtime closed under us: nothing to keep alive (a throw here would be uncaught).
+        return;
+      }
       this.arm();
     } else if (kind) this.cutRead(kind);
     else this.arm();

@@ -4,6 +4,7 @@
  * rounds as the rest, and from bench/hot-path.ts --api= in process.
  */
 import { APIS, type ApiId } from "./answers";
+import { f0, f1, times } from "./format";
 import { median } from "./load";
 import type { Check, InProcess } from "./report";
 import type { Throughput } from "./scenarios";
@@ -37,9 +38,6 @@ export function apiChecks(apis: ApiResults | undefined): Check[] {
   return out;
 }
 
-const f0 = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString("en-US") : "–");
-const f2 = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : "–");
-const f1 = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v.toFixed(1) : "–");
 const LABELS: Record<ApiTarget, string> = { bare: "bare Bun proxy", "floor-extras": "metering floor + signal, timer, headers", tollgate: "Tollgate (all features on)" };
 
 /** The section of BENCHMARKS.md on the other APIs (empty in results that have none). */
@@ -49,7 +47,7 @@ export function apisText(apis: ApiResults | undefined, connections: number): str
   const rows = measured.flatMap((id) => {
     const rounds = apis![id]!.rounds;
     return API_TARGETS.map((t) => {
-      const cell = (m: Mode) => `${f0(med(rounds, (r) => r[t]?.[m]?.rps))} | ${f2(ratio(rounds, t, m))} | ${f0(med(rounds, (r) => r[t]?.[m]?.cpuUs))}`;
+      const cell = (m: Mode) => `${f0(med(rounds, (r) => r[t]?.[m]?.rps))} | ${times(ratio(rounds, t, m))} | ${f0(med(rounds, (r) => r[t]?.[m]?.cpuUs))}`;
       return `| ${APIS[id].path} | ${LABELS[t]} | ${cell("ns")} | ${cell("st")} |`;
     });
   });

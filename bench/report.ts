@@ -4,6 +4,7 @@ import type { Settings, Soak, Throughput } from "./scenarios";
 import type { TargetId } from "./targets";
 import { inProcessText, type InProcess } from "./report-in-process";
 import { apiChecks, apisText, type ApiResults } from "./report-apis";
+import { f0, f1, f2 } from "./format";
 export type { InProcess } from "./report-in-process";
 
 export type RoundData = Partial<Record<TargetId, { ns?: Throughput; st?: Throughput; c1?: WrkResult; rate?: WrkResult; ttft?: TtftResult }>>;
@@ -151,9 +152,6 @@ export function computeSummary(r: Results): Summary {
   return { medians, ratios, overDirect, overBare, checks, console: lines.join("\n") };
 }
 
-const f0 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "–" : Math.round(v).toLocaleString("en-US"));
-const f1 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(1));
-const f2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(2));
 const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "–" : `${Math.round(v * 100)} %`);
 const signed = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "–" : `${v >= 0 ? "+" : ""}${Math.round(v)}`);
 

@@ -13,7 +13,7 @@ import { existsSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { wrk } from "./load";
 import { cpuSeconds, envFlags, killAll, rssMiB } from "./proc";
-import { APIS, type ApiId } from "./answers";
+import { apiArg } from "./answers";
 import { jsonHeaders, prepareTollgate, provision, startTollgate, startUpstream, type Target } from "./targets";
 import { ensureTools } from "./tools";
 
@@ -24,8 +24,7 @@ const base = arg("base", "HEAD");
 const rounds = Number(arg("rounds", "10"));
 const seconds = Number(arg("seconds", "2"));
 const connections = Number(arg("connections", "50"));
-const api = APIS[arg("api", "chat") as ApiId];
-if (!api) throw new Error("--api= takes chat, responses or messages");
+const api = apiArg(process.argv);
 const body = process.argv.includes("--stream") ? api.streamBody : api.body;
 const envs = [envFlags(process.argv, "env-a"), envFlags(process.argv, "env-b")];
 process.on("exit", killAll);

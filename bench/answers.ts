@@ -115,3 +115,14 @@ function messages(): BenchApi {
 }
 
 export const APIS: Record<ApiId, BenchApi> = { chat: chat(), responses: responses(), messages: messages() };
+
+/** The headers of the fake upstreams' answers, whole and streamed. */
+export const UPSTREAM_JSON_HEADERS = { "content-type": "application/json", "x-request-id": "upstream-bench" };
+export const UPSTREAM_SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": "upstream-bench" };
+
+/** The API a tool's `--api=` names (chat when absent). */
+export function apiArg(argv: string[]): BenchApi {
+  const api = APIS[(argv.find((a) => a.startsWith("--api="))?.slice("--api=".length) ?? "chat") as ApiId];
+  if (!api) throw new Error("--api= takes chat, responses or messages");
+  return api;
+}

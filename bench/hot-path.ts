@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { loadConfig } from "../src/config/load";
 import { METERED_APIS } from "../src/gateway/apis";
 import { gatewayRoute } from "../src/gateway/route";
-import { APIS, type ApiId } from "./answers";
+import { apiArg, UPSTREAM_JSON_HEADERS, UPSTREAM_SSE_HEADERS } from "./answers";
 import { buildRuntime, startServer } from "../src/runtime/server";
 import { meteringFloor } from "./json-floor";
 import { ADMIN_TOKEN, freePort, jsonHeaders, provision, tollgateConfig } from "./targets";
@@ -26,13 +26,10 @@ const rounds = arg("rounds", "9");
 const requests = arg("requests", "20000");
 const concurrency = arg("concurrency", "50");
 
-const api = APIS[(process.argv.find((a) => a.startsWith("--api="))?.slice("--api=".length) ?? "chat") as ApiId];
-if (!api) throw new Error("--api= takes chat, responses or messages");
+const api = apiArg(process.argv);
 const enc = new TextEncoder();
 // What the fake upstreams answer, byte for byte (the usage chunk is asked for).
 const EVENTS = api.events.map((e) => enc.encode(e));
-const UPSTREAM_HEADERS = { "content-type": "application/json", "x-request-id": "upstream-bench" };
-const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": "upstream-bench" };
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 /** An SSE body whose events arrive one per event-loop turn, as separate writes of a socket would. */
 const sse = () => {
@@ -50,8 +47,8 @@ const stubFetch = async (_url: string | URL | Request, init?: RequestInit): Prom
   if (typeof init?.body !== "string") throw new Error("stub upstream: a string body was expected");
   // Answered from the event loop, as a socket would be: timers (the write-behind, the log) run between answers.
   await tick();
-  if (init.body.includes('"stream":true')) return new Response(sse(), { headers: SSE_HEADERS });
-  return new Response(api.answer, { headers: UPSTREAM_HEADERS });
+  if (init.body.includes('"stream":true')) return new Response(sse(), { headers: UPSTREAM_SSE_HEADERS });
+  return new Response(api.answer, { headers: UPSTREAM_JSON_HEADERS });
 };
 
 const dir = mkdtempSync(join(tmpdir(), "tollgate-hot-"));

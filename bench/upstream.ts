@@ -3,7 +3,7 @@
  * What it answers: docs/benchmarks.md and BENCHMARKS.md.
  * Usage: PORT=... bun bench/upstream.ts (prints "ready <port>").
  */
-import { APIS, type BenchApi } from "./answers";
+import { APIS, type BenchApi, UPSTREAM_JSON_HEADERS, UPSTREAM_SSE_HEADERS } from "./answers";
 
 const enc = new TextEncoder();
 const byPath = new Map<string, { api: BenchApi; answer: Uint8Array<ArrayBuffer>; events: Uint8Array<ArrayBuffer>[] }>(
@@ -12,8 +12,6 @@ const byPath = new Map<string, { api: BenchApi; answer: Uint8Array<ArrayBuffer>;
 const chat = byPath.get(APIS.chat.path)!;
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
-const jsonHeaders = { "content-type": "application/json", "x-request-id": "upstream-bench" };
-const sseHeaders = { "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": "upstream-bench" };
 
 const server = Bun.serve({
   port: Number(process.env.PORT ?? 0),
@@ -22,7 +20,7 @@ const server = Bun.serve({
   async fetch(req) {
     const body = req.method === "POST" ? await req.text() : "";
     const a = byPath.get(new URL(req.url).pathname) ?? chat;
-    if (!body.includes('"stream":true')) return new Response(a.answer, { headers: jsonHeaders });
+    if (!body.includes('"stream":true')) return new Response(a.answer, { headers: UPSTREAM_JSON_HEADERS });
     const skip = body.includes('"include_usage":true') ? -1 : (a.api.usageEvent ?? -1);
     const queue = a.events.filter((_, i) => i !== skip);
     let i = 0;
@@ -34,7 +32,7 @@ const server = Bun.serve({
         await tick();
       },
     });
-    return new Response(stream, { headers: sseHeaders });
+    return new Response(stream, { headers: UPSTREAM_SSE_HEADERS });
   },
 });
 console.log(`ready ${server.port}`);

@@ -252,12 +252,16 @@ export class StreamRelay {
     return encoder.encode(this.o.errorEvent(message, code));
   }
 
+  /** When the next timer is due: the gap, the deadline or a keep-alive, whichever comes first. */
+  private dueAt(): number {
+    return Math.min(this.lastUpstream + this.gapMs, this.deadline, this.lastSent + this.keepaliveMs);
+  }
+
   /** The timer that is due at `now`, if any. */
   private due(now: number): Timer | null {
-    const gapAt = this.lastUpstream + this.gapMs;
-    const at = Math.min(gapAt, this.deadline, this.lastSent + this.keepaliveMs);
+    const at = this.dueAt();
     if (now < at) return null;
-    return at === this.deadline ? "total" : at === gapAt ? "gap" : "keepalive";
+    return at === this.deadline ? "total" : at === this.lastUpstream + this.gapMs ? "gap" : "keepalive";
   }
 
   /** While a pull awaits the upstream: a keep-alive comment when due, a timeout cuts the read. */
@@ -280,7 +284,7 @@ export class StreamRelay {
 
   private arm(): void {
     if (this.timer) return;
-    const at = Math.min(this.lastUpstream + this.gapMs, this.deadline, this.lastSent + this.keepaliveMs);
+    const at = this.dueAt();
     if (at === Number.POSITIVE_INFINITY) return;
     this.timer = setTimeout(this.onTimer, Math.max(0, at - performance.now()));
   }

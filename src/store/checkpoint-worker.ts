@@ -11,6 +11,10 @@ declare const self: Worker;
 let db: Database | null = null;
 let done: Int32Array | null = null;
 let restartPages = Number.POSITIVE_INFINITY;
+/** As long as the gateway's own connection waits for a lock. */
+const BUSY_MS = 5_000;
+/** How long a forced restart of the log may hold the writer back waiting for readers. */
+const RESTART_WAIT_MS = 50;
 
 self.onmessage = (e: MessageEvent<CheckpointMessage>) => {
   const m = e.data;
@@ -19,7 +23,7 @@ self.onmessage = (e: MessageEvent<CheckpointMessage>) => {
     restartPages = m.restartPages;
     try {
       db = new Database(m.path, { readwrite: true, create: false });
-      db.exec("PRAGMA busy_timeout = 5000");
+      db.exec(`PRAGMA busy_timeout = ${BUSY_MS}`);
       postMessage({ t: "ready" });
     } catch (err) {
       postMessage({ t: "failed", message: String(err) });
@@ -39,13 +43,13 @@ self.onmessage = (e: MessageEvent<CheckpointMessage>) => {
     // start the log over. It holds that lock while it waits for readers (a backup's snapshot), so
     // it waits 50 ms at most, then gives up until the next ask.
     if (log > restartPages && db) {
-      db.exec("PRAGMA busy_timeout = 50");
+      db.exec(`PRAGMA busy_timeout = ${RESTART_WAIT_MS}`);
       try {
         db.exec("PRAGMA wal_checkpoint(RESTART)");
       } catch {
         // busy: tried again at the next ask
       } finally {
-        db.exec("PRAGMA busy_timeout = 5000");
+        db.exec(`PRAGMA busy_timeout = ${BUSY_MS}`);
       }
     }
   } else {

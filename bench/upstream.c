@@ -33,6 +33,7 @@ typedef struct {
 /* One API's answers: whole, and as a stream of events (the last one ends the chunked body). */
 typedef struct {
   const char *path;
+  bytes line; /* " <path> ", as the request line has it */
   bytes whole;
   bytes events[MAXEVENTS];
   int nevents;
@@ -175,18 +176,15 @@ static void build(void) {
   buildChat(&apis[CHAT], text);
   buildResponses(&apis[RESPONSES], text);
   buildMessages(&apis[MESSAGES], text);
+  for (int i = 0; i < NAPIS; i++) apis[i].line = fmt(" %s ", apis[i].path);
 }
 
 /* The API a request's line names (chat when none matches). */
 static const api *route(const char *req, int n) {
   const char *eol = memchr(req, '\n', n);
   int line = eol ? (int)(eol - req) : n;
-  for (int i = 1; i < NAPIS; i++) {
-    bytes want = fmt(" %s ", apis[i].path);
-    int found = memmem(req, line, want.p, want.n) != NULL;
-    free(want.p);
-    if (found) return &apis[i];
-  }
+  for (int i = 1; i < NAPIS; i++)
+    if (memmem(req, line, apis[i].line.p, apis[i].line.n)) return &apis[i];
   return &apis[CHAT];
 }
 

@@ -23,6 +23,16 @@ const writeMegabytes = (s: SqliteStore) =>
     for (let i = 0; i < 2_000; i++) insert.run();
   });
 
+/** A store whose checkpoint thread is up, with a bound of 1,000 pages (4 MiB) standing for the gateway's 256 MiB. */
+async function boundedStore(file: string): Promise<SqliteStore> {
+  const s = new SqliteStore(file);
+  s.sqlite.exec("CREATE TABLE blobs (b BLOB)");
+  s.checkpointOffThread(1_000);
+  s.write(() => s.sqlite.exec("INSERT INTO blobs (b) VALUES (x'00')"));
+  expect(await until(() => s.checkpointsOffThread, 10_000)).toBe(true);
+  return s;
+}
+
 describe("WAL checkpoints off the event loop", () => {
   test("once the thread is up, a large commit leaves the database file alone and the thread copies it", async () => {
     const file = join(dir, "off.db");
@@ -99,12 +109,7 @@ describe("WAL checkpoints off the event loop", () => {
 
   test("writes that never pause long: the log still starts over past its bound", async () => {
     const file = join(dir, "busy.db");
-    const s = new SqliteStore(file);
-    s.sqlite.exec("CREATE TABLE blobs (b BLOB)");
-    // A bound of 1,000 pages (4 MiB) stands for the gateway's 256 MiB.
-    s.checkpointOffThread(1_000);
-    s.write(() => s.sqlite.exec("INSERT INTO blobs (b) VALUES (x'00')"));
-    expect(await until(() => s.checkpointsOffThread, 10_000)).toBe(true);
+    const s = await boundedStore(file);
     const insert = s.sqlite.prepare("INSERT INTO blobs (b) VALUES (randomblob(4000))");
     const wal = () => statSync(`${file}-wal`).size;
     let largest = 0;
@@ -128,11 +133,7 @@ describe("WAL checkpoints off the event loop", () => {
 
   test("past the bound with a reader holding an old snapshot (a backup): writes wait 50 ms at most, never the busy timeout", async () => {
     const file = join(dir, "reader.db");
-    const s = new SqliteStore(file);
-    s.sqlite.exec("CREATE TABLE blobs (b BLOB)");
-    s.checkpointOffThread(1_000);
-    s.write(() => s.sqlite.exec("INSERT INTO blobs (b) VALUES (x'00')"));
-    expect(await until(() => s.checkpointsOffThread, 10_000)).toBe(true);
+    const s = await boundedStore(file);
     const reader = new Database(file);
     reader.exec("BEGIN");
     reader.query("SELECT count(*) FROM blobs").get();

@@ -163,14 +163,18 @@ describe("failover between deployments (priority order)", () => {
 describe("several keys of one provider", () => {
   const KEYS = ["xai-key-aaaa", "xai-key-bbbb", "xai-key-cccc"];
 
+  /** The upstream keys `n` successful chat requests went out with, in order. */
+  async function keysUsed(url: string, key: string, n: number): Promise<(string | undefined)[]> {
+    const p0 = primary.requests.length;
+    for (let i = 0; i < n; i++) expect((await chat(url, key, { model: "grok-4", messages: user(), mock: MOCK })).status).toBe(200);
+    return primary.requests.slice(p0).map((r) => r.headers.authorization);
+  }
+
   test("requests are spread across the keys in turn", async () => {
     const g = await gatewayOver([{ id: "xai", url: primary.url, keys: KEYS }]);
     gateways.push(g);
     const c = await g.customer(CREDITS);
-    const p0 = primary.requests.length;
-    for (let i = 0; i < 6; i++) expect((await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: MOCK })).status).toBe(200);
-    const used = primary.requests.slice(p0).map((r) => r.headers.authorization);
-    expect(used).toEqual([...KEYS, ...KEYS].map((k) => `Bearer ${k}`));
+    expect(await keysUsed(g.url, c.key, 6)).toEqual([...KEYS, ...KEYS].map((k) => `Bearer ${k}`));
     expect((await expectExactLedger(g, c.accountId, CREDITS)).size).toBe(6);
   });
 
@@ -181,10 +185,7 @@ describe("several keys of one provider", () => {
     const g = await gatewayOver([{ id: "xai", url: primary.url, keys }], { models: [model] });
     gateways.push(g);
     const c = await g.customer(CREDITS);
-    const p0 = primary.requests.length;
-    for (let i = 0; i < 4; i++) expect((await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: MOCK })).status).toBe(200);
-    const used = primary.requests.slice(p0).map((r) => r.headers.authorization);
-    expect(used).toEqual([...keys, ...keys].map((k) => `Bearer ${k}`));
+    expect(await keysUsed(g.url, c.key, 4)).toEqual([...keys, ...keys].map((k) => `Bearer ${k}`));
   });
 
   test("a key the upstream refuses (401) is skipped for the next key; customers see only 200s", async () => {

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { settleDeferred } from "../src/gateway/deferred-results";
 import { chat, user } from "./support/chat";
+import { fakeCatalogue } from "./support/fake-upstream";
 import { startGateway, type Customer, type Gateway } from "./support/gateway";
 import { chargeRows } from "./support/resilience";
 
@@ -76,5 +77,75 @@ describe("a deferred result fetched at once by several", () => {
     expect(await fetchCost(id)).toBe(CHARGE * TICKS_PER_MICRO);
     expect(books(id)).toEqual({ row: CHARGE, ledger: [CHARGE] });
     expect(await chargedMetric()).toBe(counted + CHARGE);
+  });
+});
+
+describe("a ready result that cannot be read or priced", () => {
+  /** An upstream that parks every deferred request and answers its result with `result()`. */
+  let answer: () => Response;
+  let fetches = 0;
+  let up: ReturnType<typeof Bun.serve>;
+  let g: Gateway;
+  let cust: Customer;
+  beforeAll(async () => {
+    up = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: (req) => (req.method === "POST" ? Response.json({ request_id: `up-${crypto.randomUUID()}` }) : (fetches++, answer())),
+    });
+    g = await startGateway({ config: fakeCatalogue(`http://127.0.0.1:${up.port}/v1`) });
+    cust = await g.customer(10_000_000);
+  });
+  afterAll(async () => {
+    await g?.stop();
+    up?.stop(true);
+  });
+
+  const completion = (usage: Record<string, number>) =>
+    Response.json({ id: "c", object: "chat.completion", model: "grok-4", choices: [{ index: 0, message: { role: "assistant", content: "x" }, finish_reason: "stop" }], usage });
+  const park = async () => {
+    const res = await chat(g.url, cust.key, { model: "grok-4", messages: user("later"), max_tokens: 50, deferred: true });
+    return ((await res.json()) as { request_id: string }).request_id;
+  };
+  const get = (id: string) => fetch(`${g.url}/v1/chat/deferred-completion/${id}`, { headers: { authorization: `Bearer ${cust.key}` } });
+  const usageRow = (id: string) =>
+    g.runtime.deps.store.sqlite.query<{ status: number; error_code: string; cost_micros: number }, [string]>("SELECT status, error_code, cost_micros FROM usage_log WHERE request_id = ?").get(id);
+
+  for (const [name, result] of [
+    ["HTML instead of JSON", () => new Response("<html>busy</html>", { headers: { "content-type": "text/html" } })],
+    ["JSON null", () => Response.json(null)],
+    ["absurd usage", () => completion({ prompt_tokens: 1e300, completion_tokens: 5, total_tokens: 1e300 })],
+    ["a charge beyond any balance", () => completion({ prompt_tokens: 400_000_000_000_000, completion_tokens: 5, total_tokens: 400_000_000_000_005 })],
+  ] as const) {
+    test(`${name}: 502 in the caller's shape, the hold back, nothing charged, and never asked again`, async () => {
+      answer = result;
+      const id = await park();
+      const before = g.runtime.deps.credits.balance(cust.accountId);
+      expect(before.held).toBeGreaterThan(0);
+      const res = await get(id);
+      expect(res.status).toBe(502);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("upstream_malformed");
+      expect(g.runtime.deps.credits.balance(cust.accountId)).toMatchObject({ balance: before.balance, held: 0 });
+      expect(usageRow(id)).toEqual({ status: 502, error_code: "upstream_malformed", cost_micros: 0 });
+      // Settled: neither the customer's next fetch nor the poller asks the upstream again.
+      const asked = fetches;
+      expect((await get(id)).status).toBe(404);
+      expect(await settleDeferred(g.runtime.deps, 0)).toBe(0);
+      expect(fetches).toBe(asked);
+    });
+  }
+
+  test("the poller gives up on an unreadable result once, and goes on charging the good ones", async () => {
+    answer = () => new Response("not json");
+    const bad = await park();
+    answer = () => completion({ prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 });
+    const good = await park();
+    let n = 0;
+    answer = () => (n++ === 0 ? new Response("not json") : completion({ prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 }));
+    
+    expect(await settleDeferred(g.runtime.deps, 0)).toBe(2);
+    expect(usageRow(bad)).toMatchObject({ status: 502, cost_micros: 0 });
+    expect(usageRow(good)).toMatchObject({ status: 200, cost_micros: CHARGE });
+    expect(g.runtime.deps.credits.balance(cust.accountId).held).toBe(0);
   });
 });

@@ -5,39 +5,64 @@ import type { GatewayDeps } from "./deps";
 import type { DeferredRow } from "./deferred";
 import { chatDialect } from "./dialects/chat";
 import { adapters } from "./providers/adapters";
+import type { WholeAnswer } from "./dialects/types";
+import { plausible } from "./meter";
 import { callTarget } from "./upstream/direct";
 
-export type DeferredResult = { status: 200; body: string } | { status: 202 } | { status: 404 };
+export type DeferredResult = { status: 200; body: string } | { status: 202 } | { status: 404 } | { status: 502 };
 
 /**
  * A deferred completion's result from the upstream key that holds it: 202 while pending; when
  * ready, charged once (from its usage) and shown with the customer's charge as its cost; when
- * the upstream has forgotten it, the hold is released and the answer is 404.
+ * the upstream has forgotten it, the hold is released and the answer is 404. A result that
+ * cannot be read or priced will not mend: its hold is released and the answer is 502.
  */
 export async function fetchDeferred(deps: GatewayDeps, row: DeferredRow): Promise<DeferredResult> {
+  // Released before (forgotten, or unreadable): nothing is shown, and nothing is asked upstream.
+  if (row.settledAt !== null && row.chargeMicros === null) return { status: 404 };
   const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`);
-  if (res.status === 202) {
+  if (res.status === 202 || res.status === 404) {
     await res.body?.cancel();
-    return { status: 202 };
+    if (res.status === 404) await releaseDeferred(deps, row, EXPIRED);
+    return { status: res.status };
   }
-  if (res.status === 404) {
-    await res.body?.cancel();
-    await releaseDeferred(deps, row);
-    return { status: 404 };
+  // A read cut short throws from here: the next fetch (or the poller) asks again.
+  const result = readResult(deps, row, await res.text());
+  if (result === null) {
+    await releaseDeferred(deps, row, UNREADABLE);
+    return { status: 502 };
   }
-  const json = (await res.json()) as Record<string, unknown>;
-  const target = deps.upstreams.registry.targets.find((t) => t.id === row.target);
-  const answer = chatDialect.whole(json, adapters[target?.provider.kind ?? "xai"], {} as never);
-  const charge = row.settledAt !== null ? (row.chargeMicros ?? 0) : await deps.deferred.once(row.requestId, () => chargeDeferred(deps, row, answer.usage));
-  return { status: 200, body: answer.render(charge) };
+  const charge = row.settledAt !== null ? (row.chargeMicros ?? 0) : await deps.deferred.once(row.requestId, () => chargeDeferred(deps, row, result));
+  return { status: 200, body: result.answer.render(charge) };
 }
 
-/** Charges a ready result once: its usage at the model's prices (the hold when it reports none). */
-async function chargeDeferred(deps: GatewayDeps, row: DeferredRow, usage: Usage | null): Promise<number> {
-  const model = deps.config.models.find((m) => m.id === row.model);
-  const u = usage ?? { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
-  const cost = usage && model ? chargeFor(usage, model) : row.holdMicros;
-  const record = usageRecord(deps, row, u, cost, 200, null, usage === null);
+interface Result {
+  answer: WholeAnswer;
+  cost: number;
+  record: UsageRecord;
+}
+
+/** The result and its charge: its usage at the model's prices (the hold when it reports none); null when it cannot be read or priced. */
+function readResult(deps: GatewayDeps, row: DeferredRow, text: string): Result | null {
+  try {
+    const json: unknown = JSON.parse(text);
+    if (json === null || typeof json !== "object" || Array.isArray(json)) throw new Error("not a JSON object");
+    const target = deps.upstreams.registry.targets.find((t) => t.id === row.target);
+    const answer = chatDialect.whole(json as Record<string, unknown>, adapters[target?.provider.kind ?? "xai"], {} as never);
+    const model = deps.config.models.find((m) => m.id === row.model);
+    const cost = answer.usage && model ? chargeFor(answer.usage, model) : row.holdMicros;
+    const usage = answer.usage ?? NO_USAGE;
+    const record = usageRecord(deps, row, usage, cost, 200, null, answer.usage === null);
+    if (!plausible(usage, record)) throw new Error("implausible usage");
+    return { answer, cost, record };
+  } catch (e) {
+    deps.log.event("answer_unreadable", { request_id: row.requestId, error: String((e as Error)?.message ?? e).slice(0, 200) }, "warn");
+    return null;
+  }
+}
+
+/** Charges a ready result once. */
+async function chargeDeferred(deps: GatewayDeps, row: DeferredRow, { cost, record }: Result): Promise<number> {
   const owners = { accountId: row.accountId, keyId: row.keyId, capKeyId: row.capKeyId, memberId: row.memberId };
   const result = await deps.credits.settle(row.requestId, cost, { note: row.model, usage: record, owners });
   // No hold here: a settlement elsewhere took it, and its record stands (a row marked 0 would hide the charge).
@@ -54,12 +79,15 @@ async function recordedCharge(deps: GatewayDeps, requestId: string, cost: number
   return row && row.settledAt !== null ? (row.chargeMicros ?? 0) : cost;
 }
 
-/** The upstream forgot the request (or never finished it): the hold goes back, nothing is charged. */
-export async function releaseDeferred(deps: GatewayDeps, row: DeferredRow): Promise<void> {
+const NO_USAGE: Usage = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
+const EXPIRED = { status: 404, code: "deferred_expired" } as const;
+const UNREADABLE = { status: 502, code: "upstream_malformed" } as const;
+
+/** The upstream forgot the request (or sent a result that cannot be read): the hold goes back, nothing is charged. */
+export async function releaseDeferred(deps: GatewayDeps, row: DeferredRow, why: { status: number; code: string }): Promise<void> {
   if (row.settledAt !== null) return;
   await deps.deferred.once(row.requestId, async () => {
-    const none = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
-    const record = usageRecord(deps, row, none, 0, 404, "deferred_expired", false);
+    const record = usageRecord(deps, row, NO_USAGE, 0, why.status, why.code, false);
     await deps.credits.release(row.requestId, { usage: record });
     // Marked even without a hold here: on a shared store the instance that parked it lets go once it sees this.
     if (await deps.deferred.settled(row.requestId, null, deps.now())) logDeferred(deps, record);

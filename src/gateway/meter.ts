@@ -29,7 +29,7 @@ export const unreadable = () => errors.upstream(502, "The upstream sent a malfor
 const safe = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /** Every count a safe integer and the charge within the balance bound: anything else is no real usage. */
-function plausible(u: Usage, row: UsageRecord): boolean {
+export function plausible(u: Usage, row: UsageRecord): boolean {
   if (!(safe(u.prompt) && safe(u.cached) && safe(u.completion) && safe(u.reasoning))) return false;
   if (!(safe(u.images ?? 0) && safe(u.upstreamCost ?? 0))) return false;
   if (u.tools) for (const t in u.tools) if (!safe(u.tools[t as keyof typeof u.tools])) return false;

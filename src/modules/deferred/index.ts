@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import { z } from "zod";
 import { fetchDeferred } from "../../gateway/deferred-results";
+import { unreadable } from "../../gateway/meter";
 import { ApiError } from "../../lib/errors";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { answers, ChatCompletionObject } from "../apis/model";
@@ -20,6 +21,7 @@ export const deferredModule = (deps: ModuleDeps) =>
       if (!row) throw missing();
       const r = await fetchDeferred(deps, row);
       if (r.status === 404) throw missing();
+      if (r.status === 502) throw unreadable();
       if (r.status === 202) {
         set.status = 202;
         return "";
@@ -29,6 +31,6 @@ export const deferredModule = (deps: ModuleDeps) =>
     {
       customer: true,
       params: Params,
-      detail: { summary: "The result of a deferred chat completion (202 while pending; charged when first fetched)", responses: answers(ChatCompletionObject, false) },
+      detail: { summary: "The result of a deferred chat completion (202 while pending; charged when first fetched; 502 when unreadable, its hold released)", responses: answers(ChatCompletionObject, false) },
     },
   );

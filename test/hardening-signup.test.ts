@@ -4,6 +4,8 @@ import { until } from "./support/chat";
 import { startSmtp, type Mail } from "./support/smtp";
 import { startGateway, type Gateway } from "./support/gateway";
 import { csrfOf, WebClient } from "./support/web-client";
+import { join } from "./support/teams";
+import { redacted } from "../src/lib/log";
 
 /**
  * Open sign-up must not tell anyone which emails have an account: the form answers the same for
@@ -127,5 +129,38 @@ describe("open sign-up does not reveal registered emails", () => {
   test("open sign-up needs email and a public URL for its links", () => {
     expect(() => loadConfig({ overrides: { signup_enabled: true, public_url: PUBLIC } })).toThrow("smtp_host");
     expect(() => loadConfig({ overrides: { signup_enabled: true, smtp_host: "127.0.0.1" } })).toThrow("public_url");
+  });
+});
+
+describe("mail sent on a customer's behalf", () => {
+  test("an account mails at most 30 invitations an hour; another account is not held back", async () => {
+    const c = await srv.customer(0);
+    const owner = await join(srv, c.accountId, "owner", `owner-${c.accountId}@example.com`);
+    const invite = (w: WebClient, email: string) => w.submit("/portal/members", "/portal/members", { email, role: "member" });
+    for (let i = 0; i < 30; i++) expect((await invite(owner.w, `spray${i}-${c.accountId}@example.com`)).status).toBe(303);
+    expect(await until(() => smtp.mails.filter((m) => m.to[0]!.startsWith("spray") && m.to[0]!.includes(c.accountId.toLowerCase())).length === 30, 10_000)).toBe(true);
+    // The 31st, and a re-send of an earlier one: refused with a message, no member made, nothing mailed.
+    expect((await invite(owner.w, `spray-more-${c.accountId}@example.com`)).status).toBe(303);
+    expect((await owner.w.page("/portal/members")).html).toContain("too many invitations in the last hour");
+    const memberId = srv.runtime.deps.store.sqlite.query<{ id: string }, [string]>("SELECT id FROM account_members WHERE account_id = ? AND role = 'member' LIMIT 1").get(c.accountId)!.id;
+    expect((await owner.w.submit("/portal/members", `/portal/members/${memberId}/invite`, {})).status).toBe(303);
+    expect((await owner.w.page("/portal/members")).html).toContain("too many invitations in the last hour");
+    const rows = srv.runtime.deps.store.sqlite.query<{ n: number }, [string]>("SELECT count(*) AS n FROM account_members WHERE account_id = ? AND role = 'member'").get(c.accountId)!.n;
+    expect(rows).toBe(30);
+    await Bun.sleep(200);
+    expect(smtp.mails.filter((m) => m.to[0]!.includes(c.accountId.toLowerCase()) && !m.to[0]!.startsWith("owner")).length).toBe(30);
+    const other = await srv.customer(0);
+    const otherOwner = await join(srv, other.accountId, "owner", `owner-${other.accountId}@example.com`);
+    expect((await invite(otherOwner.w, `welcome-${other.accountId}@example.com`)).status).toBe(303);
+    expect((await otherOwner.w.page("/portal/members")).html).not.toContain("too many invitations");
+  });
+
+  test("what goes to the log of a failed mail names no address and no link", () => {
+    const smtpRefusal = new Error("Can't send mail - all recipients were rejected: 550 5.1.1 <jane.doe+x@example.com>: unknown user; see https://gw.example.com/portal/invite/secret123");
+    const text = redacted(smtpRefusal);
+    expect(text).not.toContain("jane.doe");
+    expect(text).not.toContain("secret123");
+    expect(text).toContain("550 5.1.1 <<address>>");
+    expect(text).toContain("https://gw.example.com/…");
   });
 });

@@ -182,6 +182,8 @@ export interface Throttles {
   adminApi: LoginThrottle;
   /** Open sign-up requests (each sends an email): 10 an hour. */
   signUp: LoginThrottle;
+  /** Invitations mailed from the portal, per account (the operator's mail server is not a customer's to spray): 30 an hour. */
+  invites: LoginThrottle;
 }
 
 export function createThrottles(now: () => number = Date.now): Throttles {
@@ -190,6 +192,7 @@ export function createThrottles(now: () => number = Date.now): Throttles {
     signInAddress: new LoginThrottle(20, 15 * 60_000, now),
     adminApi: new LoginThrottle(30, 60_000, now),
     signUp: new LoginThrottle(10, 3_600_000, now),
+    invites: new LoginThrottle(30, 3_600_000, now),
   };
 }
 

@@ -109,3 +109,15 @@ function clock(): () => string {
     return lastIso;
   };
 }
+
+/**
+ * An error's text fit for the log: email addresses and URL paths (a webhook's secret, a link's
+ * token) taken out, at most 300 characters. Mail servers quote the recipient in their refusals.
+ */
+export function redacted(e: unknown): string {
+  const text = String((e as Error)?.message ?? e);
+  return text
+    .replace(/https?:\/\/[^\s/"']+[^\s"']*/g, (u) => u.replace(/^(https?:\/\/[^/?#]+).*$/, "$1/…"))
+    .replace(/[^\s<>"'@:;,]+@[^\s<>"'@:;,]+/g, "<address>")
+    .slice(0, 300);
+}

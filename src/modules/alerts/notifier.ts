@@ -5,11 +5,10 @@ import type { alertEvents } from "../../store/schema";
 import { all, get, run } from "../../store/work";
 import { microsToUsd } from "../../money/units";
 import { signPayload } from "./signature";
-import { createLog, type Log } from "../../lib/log";
+import { createLog, redacted, type Log } from "../../lib/log";
 import { Mailer } from "../../lib/mailer";
 
 /** A delivery error as the log shows it: URLs cut to their origin (a path or query may hold a token). */
-const forLog = (text: string) => text.replace(/https?:\/\/[^\s/"']+[^\s"']*/g, (u) => u.replace(/^(https?:\/\/[^/?#]+).*$/, "$1/…")).slice(0, 300);
 
 export type AlertEventRow = typeof alertEvents.$inferSelect;
 type Channel = "webhook" | "email";
@@ -61,7 +60,7 @@ export class AlertNotifier {
   enqueue(eventId: string): void {
     if (this.stopped) return;
     const p = this.deliver(eventId)
-      .catch((e) => this.log.event("alert_delivery_failed", { alert_id: eventId, error: forLog(String((e as Error)?.message ?? e)) }, "error"))
+      .catch((e) => this.log.event("alert_delivery_failed", { alert_id: eventId, error: redacted(e) }, "error"))
       .finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
   }
@@ -117,7 +116,7 @@ export class AlertNotifier {
     };
     await this.store.tx((q) => run(q.db.update(q.t.alertEvents).set(outcome).where(eq(q.t.alertEvents.id, eventId))));
     if (errors.length) {
-      const error = forLog(errors.join("; "));
+      const error = redacted(errors.join("; "));
       this.log.event("alert_delivery_failed", { alert_id: eventId, attempt: attempts, retrying: retry, error }, retry ? "warn" : "error");
     }
     if (retry) {

@@ -1,11 +1,12 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError, errors } from "../../lib/errors";
+import { redacted } from "../../lib/log";
 import { Mailer } from "../../lib/mailer";
 import { usdToMicros } from "../../money/units";
 import { publicBase } from "../../identity/logins";
 import { getMemberRow, listMemberRows, type MemberRow } from "../../identity/members";
-import { Reveals } from "../../identity/sessions";
+import { Reveals, takeAttempt } from "../../identity/sessions";
 import { inviteMember, reinviteMember, removeMember, setMemberBudget, setMemberRole } from "../../modules/members/service";
 import { memberViews } from "../../modules/members/view";
 import { field } from "../forms";
@@ -38,10 +39,15 @@ function membersKit(deps: ModuleDeps, kit: PortalKit) {
         throw e;
       }
     },
+    /** Refuses an invitation past the account's hourly allowance of mailed ones (none is mailed without SMTP). */
+    allowance(u: PortalUser): void {
+      const wait = mailer ? takeAttempt([deps.throttles.invites, u.account.id]) : 0;
+      if (wait > 0) throw errors.badRequest(`This account has sent too many invitations in the last hour. Try again in ${Math.ceil(wait / 60_000)} minutes.`);
+    },
     /** Shows the link once on the next page, and emails it when SMTP is configured. */
     reveal(u: PortalUser, email: string, url: string): Response {
       mailer?.send({ to: email, subject: `You are invited to ${u.account.name} on Tollgate`, text: `Set your password and sign in here (the link works once):\n\n${url}\n` })
-        .catch((e) => console.error(`invite email to ${email} failed:`, (e as Error).message));
+        .catch((e) => console.error(`an invitation email of ${u.account.id} failed:`, redacted(e)));
       reveals.put(u.session.token, { email, url, mailed: mailer !== null });
       return redirectResponse("/portal/members");
     },
@@ -81,11 +87,13 @@ export const membersPages = (deps: ModuleDeps) => {
       const role = field(body, "role") === "admin" ? "admin" : "member";
       const email = field(body, "email").trim().toLowerCase();
       if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return kit.back(request, "/portal/members", "error", "Enter a valid email address.");
+      m.allowance(user);
       const r = await inviteMember(deps.store, { accountId: user.account.id, email, role, ...m.link(user, request) }, deps.now());
       return m.reveal(user, email, r.invite.url);
     })), hide())
     .post("/portal/members/:id/invite", ({ request, user, params }) => kit.safe(request, () => m.attempt(request, async () => {
       const member = await m.ours(user, params.id);
+      m.allowance(user);
       return m.reveal(user, member.email ?? "", (await reinviteMember(deps.store, member.id, m.link(user, request), deps.now())).url);
     })), hide())
     .post("/portal/members/:id/role", ({ request, user, params, body }) => kit.safe(request, () => m.attempt(request, async () => {

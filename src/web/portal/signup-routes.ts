@@ -2,6 +2,7 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
 import { clientAddress, throttleKey } from "../../lib/client-address";
+import { redacted } from "../../lib/log";
 import { Mailer, type Mail } from "../../lib/mailer";
 import { checkPreCsrf, field, fieldErrors, preCsrf } from "../forms";
 import { htmlResponse, redirectResponse } from "../html";
@@ -30,7 +31,7 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
   const starter = () => (deps.config.signup_credits_usd > 0 ? usd(deps.config.signup_credits_usd) : null);
   const addressOf = (request: Request, server: Parameters<typeof clientAddress>[1]) =>
     throttleKey(clientAddress(request, server, deps.config.trusted_proxy_header));
-  const send = (mail: Mail) => void mailer.send(mail).catch((e) => console.error(`sign-up email to ${mail.to} failed:`, (e as Error).message));
+  const send = (mail: Mail) => void mailer.send(mail).catch((e) => console.error("a sign-up email failed:", redacted(e)));
 
   return new Elysia()
     .get("/portal/signup", ({ request }) => {

@@ -8,7 +8,7 @@ import { IdParams } from "../accounts/model";
 import { ownerKeyAuth, OWNER_ONLY_NOTE } from "../members/owner-key";
 import { billingSettings, type BillingSettings } from "./amounts";
 import { BillingInfo, CheckoutBody, CheckoutView, CustomerPaymentsQuery, PaymentList, PaymentView, PaymentsQuery, WebhookAck } from "./model";
-import { billingInfo, createCheckout, getPayment, listPayments, parseAmount, paymentView, type PaymentRow } from "./service";
+import { billingInfo, createCheckout, getPayment, parseAmount, paymentsPage, paymentView } from "./service";
 import { billingConsolePages } from "../../web/billing/console-pages";
 import { billingPortalPages, portalReturnUrls } from "../../web/billing/portal-pages";
 import { fetchReceipt } from "./stripe-sync";
@@ -16,11 +16,7 @@ import { handleStripeEvent } from "./webhook";
 
 const disabled = () => new ApiError(404, "Payments are not enabled on this gateway.", "invalid_request_error", "payments_disabled");
 
-const page = (rows: PaymentRow[], limit: number) => ({
-  object: "list" as const,
-  has_more: rows.length > limit,
-  data: rows.slice(0, limit).map(paymentView),
-});
+const PAGING = "Newest first, `limit` per page (default 50, at most 200); the next page with `before` = the previous page's `next_cursor`.";
 
 /** Card top-ups through Stripe: the customer and admin API, Stripe's webhook, and the dashboard pages. */
 export const billingModule = (deps: ModuleDeps) => {
@@ -70,8 +66,13 @@ const customerBillingRoutes = (deps: ModuleDeps, settings: BillingSettings, stri
     )
     .get(
       "/payments",
-      async ({ principal, query }) => page(await listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: principal.accountId }), query.limit),
-      { ownerKey: true, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "The account's card payments, newest first", description: OWNER_ONLY_NOTE } },
+      ({ principal, query }) => paymentsPage(deps.store, { ...query, accountId: principal.accountId }),
+      {
+        ownerKey: true,
+        query: CustomerPaymentsQuery,
+        response: PaymentList,
+        detail: { summary: "The account's card payments, newest first", description: `${PAGING} ${OWNER_ONLY_NOTE}` },
+      },
     )
     .get("/payments/:id", async ({ principal, params }) => paymentView(await getPayment(deps.store, params.id, principal.accountId)), {
       ownerKey: true,
@@ -84,19 +85,19 @@ const customerBillingRoutes = (deps: ModuleDeps, settings: BillingSettings, stri
 const adminBillingRoutes = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/admin", tags: ["admin"] })
     .use(deps.auth)
-    .get("/payments", async ({ query }) => page(await listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: query.account_id }), query.limit), {
+    .get("/payments", ({ query }) => paymentsPage(deps.store, { ...query, accountId: query.account_id }), {
       admin: true,
       query: PaymentsQuery,
       response: PaymentList,
-      detail: { summary: "Card payments of every account (filter by account_id, status), newest first" },
+      detail: { summary: "Card payments of every account (filter by account_id, status), newest first", description: PAGING },
     })
     .get(
       "/accounts/:id/payments",
       async ({ params, query }) => {
         await getAccountRow(deps.store, params.id);
-        return page(await listPayments(deps.store, { ...query, limit: query.limit + 1, accountId: params.id }), query.limit);
+        return paymentsPage(deps.store, { ...query, accountId: params.id });
       },
-      { admin: true, params: IdParams, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "One account's card payments" } },
+      { admin: true, params: IdParams, query: CustomerPaymentsQuery, response: PaymentList, detail: { summary: "One account's card payments", description: PAGING } },
     );
 
 /** Stripe's events. Not behind any auth: Stripe proves itself with the signature over the raw body. */

@@ -16,15 +16,25 @@ export const PaymentView = z.object({
   stripe_session_id: z.string().nullable(),
   stripe_payment_intent: z.string().nullable(),
   receipt_url: z.string().nullable(),
-  created_at: z.number().int().describe("Unix seconds."),
+  created_at: z.number().int().describe("Unix seconds (page with `next_cursor`, which keeps the millisecond and the id)."),
   paid_at: z.number().int().nullable(),
 });
 
-export const PaymentList = z.object({ object: z.literal("list"), data: z.array(PaymentView), has_more: z.boolean() });
+export const PaymentList = z.object({
+  object: z.literal("list"),
+  data: z.array(PaymentView),
+  has_more: z.boolean(),
+  next_cursor: z.string().nullable().describe("Pass as `before` for the next page; null on the last page."),
+});
 
 export const PaymentsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  before: z.coerce.number().int().positive().optional().describe("Payments created before this Unix time in ms (next page)."),
+  // A cursor the reader cannot parse would restart at the newest row: a client would page through the same rows forever.
+  before: z
+    .string()
+    .regex(/^\d+(:.+)?$/, "Not a cursor from a previous page.")
+    .optional()
+    .describe("Cursor: the `next_cursor` of the previous page. A bare Unix time in ms (the older form) lists the payments created before it."),
   account_id: z.string().optional(),
   status: PaymentStatus.optional(),
 });
@@ -58,4 +68,5 @@ export const BillingInfo = z.object({
 export const WebhookAck = z.object({ received: z.literal(true), result: z.string() });
 
 export type PaymentViewT = z.infer<typeof PaymentView>;
+export type PaymentListT = z.infer<typeof PaymentList>;
 export type BillingInfoT = z.infer<typeof BillingInfo>;

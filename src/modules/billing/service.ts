@@ -1,4 +1,4 @@
-import { and, desc, eq, lt } from "drizzle-orm";
+import { and, desc, eq, lt, lte, or } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Store } from "../../store/store";
 import type { payments } from "../../store/schema";
@@ -8,8 +8,9 @@ import { newId } from "../../lib/ids";
 import { MAX_BALANCE_MICROS, microsToUsd, usdToMicros } from "../../money/units";
 import { balanceLimit } from "../../money/ledger";
 import { getAccountRow } from "../accounts/service";
+import { bytewise } from "../usage/query";
 import { creditFor, currencyExponent, formatMinor, scaledToMinor, type BillingSettings } from "./amounts";
-import type { BillingInfoT, PaymentViewT } from "./model";
+import type { BillingInfoT, PaymentListT, PaymentViewT } from "./model";
 
 export type PaymentRow = typeof payments.$inferSelect;
 export type PaymentStatus = PaymentRow["status"];
@@ -135,16 +136,54 @@ export async function getPayment(store: Store, id: string, accountId?: string): 
   return row;
 }
 
-export function listPayments(store: Store, f: { limit: number; before?: number; accountId?: string; status?: PaymentStatus }): Promise<PaymentRow[]> {
+/**
+ * Where a page of payments starts. With `id`: just after the row (at, id) in the list's order, so
+ * rows sharing its millisecond are neither skipped nor repeated. Without: before `at` (ms).
+ */
+export interface PaymentCursor {
+  at: number;
+  id?: string;
+}
+
+export interface PaymentFilter {
+  limit: number;
+  before?: PaymentCursor;
+  accountId?: string;
+  status?: PaymentStatus;
+}
+
+/** The cursor of the page after `r`: "<created_at in ms>:<id>", the form GET /v1/usage's `next_cursor` has. */
+export const paymentCursor = (r: PaymentRow): string => `${r.createdAt}:${r.id}`;
+
+/** A `before` as sent: a cursor, or a bare Unix time in ms (the older form); null when it is neither. */
+export function parsePaymentCursor(s: string): PaymentCursor | null {
+  const m = /^(\d+)(?::(.+))?$/.exec(s);
+  // Beyond a safe integer the time would be rounded (SQLite) or out of bigint's range (PostgreSQL).
+  if (!m || !Number.isSafeInteger(Number(m[1]))) return null;
+  return m[2] === undefined ? { at: Number(m[1]) } : { at: Number(m[1]), id: m[2] };
+}
+
+/** Payments newest first, ties broken by id compared byte by byte (the same order on both databases). */
+export function listPayments(store: Store, f: PaymentFilter): Promise<PaymentRow[]> {
   return store.read((q) => {
     const p = q.t.payments;
-    const where = and(
-      f.accountId ? eq(p.accountId, f.accountId) : undefined,
-      f.status ? eq(p.status, f.status) : undefined,
-      f.before ? lt(p.createdAt, f.before) : undefined,
-    );
-    return all(q.db.select().from(p).where(where).orderBy(desc(p.createdAt), desc(p.id)).limit(f.limit));
+    const id = bytewise(q, p.id);
+    const c = f.before;
+    // The bare `created_at <= ?` lets the (account, created_at) index start at the cursor.
+    const after = !c ? undefined : c.id === undefined ? lt(p.createdAt, c.at) : and(lte(p.createdAt, c.at), or(lt(p.createdAt, c.at), lt(id, c.id)));
+    const where = and(f.accountId ? eq(p.accountId, f.accountId) : undefined, f.status ? eq(p.status, f.status) : undefined, after);
+    return all(q.db.select().from(p).where(where).orderBy(desc(p.createdAt), desc(id)).limit(f.limit));
   });
+}
+
+/** One page of the payments API: `limit` rows and the cursor of the next page (null on the last). */
+export async function paymentsPage(store: Store, f: Omit<PaymentFilter, "before"> & { before?: string }): Promise<PaymentListT> {
+  const before = f.before === undefined ? undefined : parsePaymentCursor(f.before);
+  // An unreadable cursor must not restart at the newest row: a client would loop over the same pages.
+  if (before === null) throw errors.badRequest("Not a cursor from a previous page.", "before");
+  const rows = await listPayments(store, { ...f, before, limit: f.limit + 1 });
+  const last = rows.length > f.limit ? rows[f.limit - 1]! : null;
+  return { object: "list", data: rows.slice(0, f.limit).map(paymentView), has_more: last !== null, next_cursor: last && paymentCursor(last) };
 }
 
 export function paymentView(r: PaymentRow): PaymentViewT {

@@ -12,7 +12,7 @@ import { getAccountRow } from "../../modules/accounts/service";
 import { flashCookie, isSecure, takeFlash } from "../session";
 import { billingSettings } from "../../modules/billing/amounts";
 import { PaymentStatus } from "../../modules/billing/model";
-import { listPayments, type PaymentRow } from "../../modules/billing/service";
+import { listPayments, parsePaymentCursor, paymentCursor, type PaymentRow } from "../../modules/billing/service";
 import { alertCard, paymentsTable } from "./views";
 
 // A fresh object per route: Elysia writes macro hooks into it, and a shared one leaks between apps.
@@ -38,13 +38,14 @@ export const billingConsolePages = (deps: ModuleDeps) => {
         const accountId = typeof query.account_id === "string" && query.account_id ? query.account_id : undefined;
         const parsed = PaymentStatus.safeParse(query.status);
         const status = parsed.success ? parsed.data : undefined;
-        const before = Number(query.before) || undefined;
+        // A cursor (time and id): a bare time would skip the older page's rows of the same millisecond.
+        const before = typeof query.before === "string" ? (parsePaymentCursor(query.before) ?? undefined) : undefined;
         const account = accountId ? await deps.store.read((q) => get(q.db.select().from(q.t.accounts).where(eq(q.t.accounts.id, accountId)))) : undefined;
         const rows = await listPayments(deps.store, { limit: PAGE + 1, accountId, status, before });
         const shown = rows.slice(0, PAGE);
         const n = await accountNames(deps.store, shown);
         const alert = account && deps.alerts ? await deps.alerts.view(account.id) : null;
-        const more = rows.length > PAGE && new URLSearchParams({ ...(accountId ? { account_id: accountId } : {}), ...(status ? { status } : {}), before: String(shown.at(-1)!.createdAt) });
+        const more = rows.length > PAGE && new URLSearchParams({ ...(accountId ? { account_id: accountId } : {}), ...(status ? { status } : {}), before: paymentCursor(shown.at(-1)!) });
         const f = takeFlash(request);
         const body = html`${pageHead(account ? `Payments of ${account.name}` : "Payments", enabled ? "Card top-ups through Stripe, newest first." : "Card payments are not enabled (no Stripe keys configured).")}
 <section class="card" aria-labelledby="filter-title">

@@ -49,6 +49,8 @@ function readResult(deps: GatewayDeps, row: DeferredRow, text: string): Result |
     if (json === null || typeof json !== "object" || Array.isArray(json)) throw new Error("not a JSON object");
     const target = deps.upstreams.registry.targets.find((t) => t.id === row.target);
     const answer = chatDialect.whole(json as Record<string, unknown>, adapters[target?.provider.kind ?? "xai"], {} as never);
+    if (!answer) throw new Error("not a chat completion");
+    if (answer.usage === null && (json as Record<string, unknown>).usage != null) throw new Error("usage that is no count of tokens");
     const model = deps.config.models.find((m) => m.id === row.model);
     const cost = answer.usage && model ? chargeFor(answer.usage, model) : row.holdMicros;
     const usage = answer.usage ?? NO_USAGE;

@@ -65,11 +65,12 @@ async function bodyLost(a: Admitted, up: UpstreamResponse, why: Ended): Promise<
 async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, a: Admitted, text: string, up: UpstreamResponse, clientLeft: boolean): Promise<Response> {
   const upstreamRequestId = upstreamIdOf(up.response);
   const json = parseJsonObject<Record<string, unknown>>(text);
-  if (!json) {
+  // Not this API's answer (an error envelope with a 200, say): nothing was delivered, nothing is charged.
+  const answer = json && dialect.whole(json, up.adapter, body);
+  if (!answer) {
     await a.meter.release(502, "upstream_malformed");
     throw unreadable();
   }
-  const answer = dialect.whole(json, up.adapter, body);
   if (answer.deferred) {
     // The hold stays until the result is fetched (GET /v1/chat/deferred-completion/{id}).
     await a.meter.defer(answer.deferred);

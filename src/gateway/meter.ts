@@ -75,6 +75,15 @@ export class Meter {
     return chargeFor(u, this.model);
   }
 
+  /** Whether the charge can take this usage (see plausible): a stream that reported one it cannot is charged an estimate. */
+  believes(u: Usage): boolean {
+    try {
+      return plausible(u, this.row({ status: 200, usage: u, estimated: false }, chargeFor(u, this.model)));
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Charges the usage at the model's pricing, all of it: beyond the hold too (the overage; the
    * balance may go below zero by it). Resolves once the charge is durable.

@@ -38,12 +38,15 @@ export function relayStream<B extends GatewayBody>(
   }).response();
 }
 
-/** Charges real usage when it arrived, else prompt + what was delivered (estimated), else releases. */
+/**
+ * Charges real usage when it arrived (and is believable: what was delivered is never free), else
+ * prompt + what was delivered (estimated), else releases.
+ */
 function finishTap(tap: EventTap, meter: Meter, promptEstimate: number, upstreamRequestId: string | null, status: number, errorCode: string | null, anyway: boolean): Promise<unknown> {
-  const ttftMs = tap.ttftMs;
-  if (tap.usage) return meter.charge({ status, usage: tap.usage, estimated: false, errorCode, ttftMs, upstreamRequestId, objectId: tap.objectId });
-  if (tap.deliveredTokens === 0 && !anyway) return meter.release(status, errorCode);
-  const input = tap.inputUsage;
+  const { ttftMs, objectId } = tap;
+  if (tap.usage && meter.believes(tap.usage)) return meter.charge({ status, usage: tap.usage, estimated: false, errorCode, ttftMs, upstreamRequestId, objectId });
+  if (tap.deliveredTokens === 0 && !anyway && !tap.usage) return meter.release(status, errorCode);
+  const input = tap.inputUsage && meter.believes(tap.inputUsage) ? tap.inputUsage : null;
   const usage = { prompt: input?.prompt ?? promptEstimate, cached: input?.cached ?? 0, completion: tap.deliveredTokens, reasoning: 0 };
-  return meter.charge({ status, usage, estimated: true, errorCode, ttftMs, upstreamRequestId });
+  return meter.charge({ status, usage, estimated: true, errorCode, ttftMs, upstreamRequestId, objectId });
 }

@@ -71,7 +71,8 @@ export class ChatTap implements EventTap {
   private usageChunk(chunk: Chunk, raw: RawUsage): TapResult {
     const usage = readUsage(raw, this.o.adapter.reasoningIsExtra);
     this.usage = usage;
-    if (!this.o.clientWantsUsage) {
+    // Unreadable usage is not shown (its charge, an estimate, is known only at the end).
+    if (!this.o.clientWantsUsage || !usage) {
       if (!chunk.choices || chunk.choices.length === 0) return DROP;
       delete chunk.usage;
     } else {

@@ -1,7 +1,7 @@
 import { toApiError } from "../../lib/to-api-error";
 import { ChatRequest, isChatRequest, upstreamCopy, type ChatRequestT } from "../chat-request";
 import { estimateOf, promptUpperBound } from "../estimate";
-import { readUsage, usageJson, type RawUsage } from "../providers/usage";
+import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { ChatTap } from "./chat-tap";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import { serverTools } from "./server-tools";
@@ -36,17 +36,20 @@ export const chatDialect: Dialect<ChatRequestT> = {
     if (stream) b.stream_options = { ...body.stream_options, include_usage: true };
     return JSON.stringify(b);
   },
-  whole(json, adapter) {
+  whole(json, adapter, body) {
     const answer = json as ChatAnswer;
+    // `deferred: true`, and only then, is answered with the upstream's request id: the result comes later.
+    const deferred = body.deferred === true && !answer.choices && typeof answer.request_id === "string" ? answer.request_id : null;
+    if (!deferred && !Array.isArray(answer.choices)) return null;
     const raw = answer.usage && typeof answer.usage === "object" ? answer.usage : null;
     const usage = raw ? readUsage(raw, adapter.reasoningIsExtra) : null;
     return {
       usage,
-      // `deferred: true` is answered with the upstream's request id only: the result comes later.
-      deferred: !answer.choices && typeof answer.request_id === "string" ? answer.request_id : null,
-      text: () => (answer.choices ?? []).map((c) => (typeof c.message?.content === "string" ? c.message.content : "")).join(""),
+      deferred,
+      text: () => answer.choices!.map((c) => (typeof c.message?.content === "string" ? c.message.content : "")).join(""),
       render(charge) {
         if (raw && usage) answer.usage = usageJson(raw, usage, charge);
+        else if (raw) hideCost(raw, charge);
         return JSON.stringify(answer);
       },
     };

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { toApiError } from "../../lib/to-api-error";
 import { upstreamCopy } from "../chat-request";
 import { estimateOf, upperBoundOf } from "../estimate";
-import { readUsage, usageJson, type RawUsage } from "../providers/usage";
+import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { deltaTokens } from "../tap";
 import { ChatTap, type ChatChunk } from "./chat-tap";
 import { openaiError, openaiStreamError } from "./openai-shape";
@@ -66,13 +66,15 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
   },
   whole(json, adapter) {
     const answer = json as { usage?: RawUsage; choices?: { text?: unknown }[] };
+    if (!Array.isArray(answer.choices)) return null;
     const raw = answer.usage && typeof answer.usage === "object" ? answer.usage : null;
     const usage = raw ? readUsage(raw, adapter.reasoningIsExtra) : null;
     return {
       usage,
-      text: () => (answer.choices ?? []).map((c) => (typeof c.text === "string" ? c.text : "")).join(""),
+      text: () => answer.choices!.map((c) => (typeof c.text === "string" ? c.text : "")).join(""),
       render(charge) {
         if (raw && usage) answer.usage = usageJson(raw, usage, charge);
+        else if (raw) hideCost(raw, charge);
         return JSON.stringify(answer);
       },
     };

@@ -44,8 +44,9 @@ function imagesDialect(endpoint: Endpoint, path: string, edits: boolean): Dialec
     },
     whole(json, _adapter, body) {
       const answer = json as ImagesAnswer;
+      if (!Array.isArray(answer.data)) return null;
       const raw = answer.usage && typeof answer.usage === "object" ? answer.usage : {};
-      const images = (Array.isArray(answer.data) ? answer.data.length : 0) + (edits ? sourceImages(body) : 0);
+      const images = answer.data.length + (edits ? sourceImages(body) : 0);
       return {
         // The images returned are the usage; the upstream's cost, when given, prices them exactly.
         usage: { prompt: 0, cached: 0, completion: 0, reasoning: 0, images, ...readExtras(raw) },

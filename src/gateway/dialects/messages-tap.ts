@@ -1,20 +1,19 @@
 import type { Usage } from "../../money/usage";
-import { hideCost, readExtras } from "../providers/usage";
+import { hideCost, readable, readExtras, tokenCount as n } from "../providers/usage";
 import { parseJsonObject } from "../../lib/json-object";
 import { eventData } from "../sse";
 import { deltaTokens, MALFORMED, PASS } from "../tap";
 import type { EventTap, TapContext, TapResult } from "./types";
 
-const n = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
 
 /**
  * Usage in Anthropic's accounting: input_tokens exclude the cache reads and writes, which are
  * prompt tokens all the same (cache reads at the cached price).
  */
-export function readMessagesUsage(raw: Record<string, unknown>): Usage {
+export function readMessagesUsage(raw: Record<string, unknown>): Usage | null {
   const read = n(raw.cache_read_input_tokens);
   const prompt = n(raw.input_tokens) + read + n(raw.cache_creation_input_tokens);
-  return { prompt, cached: read, completion: n(raw.output_tokens), reasoning: 0, ...readExtras(raw) };
+  return readable({ prompt, cached: read, completion: n(raw.output_tokens), reasoning: 0, ...readExtras(raw) });
 }
 
 type Event = {
@@ -50,9 +49,7 @@ export class MessagesTap implements EventTap {
     if (!e) return MALFORMED;
     switch (e.type) {
       case "message_start":
-        this.input = { ...e.message?.usage, output_tokens: 0 };
-        this.inputUsage = readMessagesUsage(this.input);
-        return PASS;
+        return this.start(e);
       case "content_block_delta":
         return this.delta(e);
       case "message_delta":
@@ -64,6 +61,17 @@ export class MessagesTap implements EventTap {
       default:
         return PASS;
     }
+  }
+
+  /** The input usage; an upstream cost in it is shown as the prompt's charge (the operator's cost never reaches a customer). */
+  private start(e: Event): TapResult {
+    const usage = e.message?.usage;
+    this.input = { ...usage, output_tokens: 0 };
+    this.inputUsage = readMessagesUsage(this.input);
+    if (!usage || !("cost_in_usd_ticks" in usage)) return PASS;
+    if (this.inputUsage) hideCost(usage, this.o.price(this.inputUsage));
+    else delete usage.cost_in_usd_ticks;
+    return { out: `event: message_start\ndata: ${JSON.stringify(e)}\n\n` };
   }
 
   private delta(e: Event): TapResult {
@@ -82,7 +90,8 @@ export class MessagesTap implements EventTap {
     const merged = { ...this.input, ...e.usage };
     this.usage = readMessagesUsage(merged);
     if (!("cost_in_usd_ticks" in e.usage)) return PASS;
-    hideCost(e.usage, this.o.price(this.usage));
+    if (this.usage) hideCost(e.usage, this.o.price(this.usage));
+    else delete e.usage.cost_in_usd_ticks;
     return { out: `event: message_delta\ndata: ${JSON.stringify(e)}\n\n`, pass: undefined };
   }
 }

@@ -33,7 +33,7 @@ export function isMessagesRequest(v: unknown): v is MessagesRequestT {
   );
 }
 
-type Message = { usage?: Record<string, unknown> | null; content?: { type?: string; text?: unknown }[] };
+type Message = { type?: unknown; usage?: Record<string, unknown> | null; content?: { type?: string; text?: unknown }[] };
 
 /** POST /v1/messages (Anthropic's Messages API, as xAI serves it). */
 export const messagesDialect: Dialect<MessagesRequestT> = {
@@ -61,6 +61,7 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
   },
   whole(json) {
     const m = json as Message;
+    if (m.type !== "message" && !Array.isArray(m.content)) return null;
     const raw = m.usage && typeof m.usage === "object" ? m.usage : null;
     return {
       usage: raw ? readMessagesUsage(raw) : null,

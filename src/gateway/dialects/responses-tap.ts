@@ -46,6 +46,12 @@ export class ResponsesTap implements EventTap {
     if (type === "response.created" && e.response) this.objectId = storedId(e.response);
     if (type === "response.completed" || type === "response.incomplete") return this.last(type, e);
     if (type === "response.failed" || type === "error") return this.failed(type, e);
+    const usage = e.response?.usage;
+    if (usage && typeof usage === "object" && "cost_in_usd_ticks" in usage) {
+      // The operator's cost never reaches a customer: only the final event shows one, the charge.
+      delete usage.cost_in_usd_ticks;
+      return { out: `event: ${type}\ndata: ${JSON.stringify(e)}\n\n` };
+    }
     return PASS;
   }
 
@@ -75,7 +81,7 @@ export class ResponsesTap implements EventTap {
     const raw = response?.usage && typeof response.usage === "object" ? response.usage : null;
     if (!raw) return false;
     this.usage = readResponsesUsage(raw);
-    showResponsesUsage(raw, this.usage, this.o.price(this.usage));
+    showResponsesUsage(raw, this.usage, this.o.price);
     return true;
   }
 }

@@ -1,29 +1,31 @@
 import type { Usage } from "../../money/usage";
-import { hideCost, readExtras } from "../providers/usage";
-
-const n = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
+import { hideCost, readable, readExtras, tokenCount as n } from "../providers/usage";
 
 /**
  * Usage of the Responses API: input_tokens include the cached ones, plus the upstream's cost and
  * tool calls. OpenAI's output_tokens include reasoning; xAI's may not (its total_tokens adds the
  * reasoning back), so, as for chat, the billable output is max(output, total − input).
  */
-export function readResponsesUsage(raw: Record<string, unknown>): Usage {
+export function readResponsesUsage(raw: Record<string, unknown>): Usage | null {
   const input = n(raw.input_tokens);
   const details = raw.input_tokens_details as { cached_tokens?: unknown } | null | undefined;
   const outDetails = raw.output_tokens_details as { reasoning_tokens?: unknown } | null | undefined;
   const output = raw.total_tokens !== undefined ? Math.max(n(raw.output_tokens), n(raw.total_tokens) - input) : n(raw.output_tokens);
-  return {
+  return readable({
     prompt: input,
     cached: Math.min(n(details?.cached_tokens), input),
     completion: output,
     reasoning: Math.min(n(outDetails?.reasoning_tokens), output),
     ...readExtras(raw),
-  };
+  });
 }
 
-/** The usage a customer sees: output_tokens as charged (reasoning included), the cost as their charge. */
-export function showResponsesUsage(raw: Record<string, unknown>, u: Usage, chargeMicros: number): void {
+/** The usage a customer sees: output_tokens as charged (reasoning included), the cost as their charge (none for unreadable usage). */
+export function showResponsesUsage(raw: Record<string, unknown>, u: Usage | null, price: (u: Usage) => number): void {
+  if (!u) {
+    delete raw.cost_in_usd_ticks;
+    return;
+  }
   if (typeof raw.output_tokens === "number") raw.output_tokens = u.completion;
-  hideCost(raw, chargeMicros);
+  hideCost(raw, price(u));
 }

@@ -38,7 +38,7 @@ export function isResponsesRequest(v: unknown): v is ResponsesRequestT {
   );
 }
 
-type ResponseObject = { id?: unknown; usage?: Record<string, unknown> | null; store?: unknown; output?: { content?: { type?: string; text?: unknown }[] }[] };
+type ResponseObject = { id?: unknown; object?: unknown; usage?: Record<string, unknown> | null; store?: unknown; output?: { content?: { type?: string; text?: unknown }[] }[] };
 
 /** The answer's text (output_text parts), for an estimate when no usage came. */
 function outputText(r: ResponseObject): string {
@@ -105,6 +105,7 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
   },
   whole(json) {
     const r = json as ResponseObject;
+    if (r.object !== "response" && !Array.isArray(r.output)) return null;
     const raw = r.usage && typeof r.usage === "object" ? r.usage : null;
     const usage = raw ? readResponsesUsage(raw) : null;
     return {
@@ -112,7 +113,7 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
       objectId: typeof r.id === "string" && r.store !== false ? r.id : null,
       text: () => outputText(r),
       render(charge) {
-        if (raw && usage) showResponsesUsage(raw, usage, charge);
+        if (raw) showResponsesUsage(raw, usage, () => charge);
         return JSON.stringify(r);
       },
     };

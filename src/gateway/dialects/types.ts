@@ -108,7 +108,8 @@ export interface Dialect<B extends GatewayBody = GatewayBody> {
   forwardHeaders?: readonly string[];
   /** A second header carrying the request id, where the API's SDKs read it (Anthropic: request-id). */
   requestIdHeader?: string;
-  whole(json: Record<string, unknown>, adapter: ProviderAdapter, body: B): WholeAnswer;
+  /** null: not an answer of this API (an error envelope sent with a 2xx, another API's shape): never charged. */
+  whole(json: Record<string, unknown>, adapter: ProviderAdapter, body: B): WholeAnswer | null;
   tap(ctx: TapContext): EventTap;
   /** The event a stream ends with when the gateway cuts it (timeout, broken upstream, shutdown). */
   errorEvent(message: string, code: string): string;

@@ -56,14 +56,23 @@ export interface RawUsage {
   [k: string]: unknown;
 }
 
-const n = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
+/**
+ * A count as reported: absent (undefined, null) is 0, a number ≥ 0 is rounded up, anything else
+ * (a string, a negative, NaN) is NaN, which makes the whole usage unreadable (see `readable`).
+ */
+export const tokenCount = (v: unknown): number => (v == null ? 0 : typeof v === "number" && v >= 0 ? Math.ceil(v) : Number.NaN);
+
+/** The usage, or null when a count in it is no count: charged then as an answer without usage is (estimated), never as zero. */
+export const readable = (u: Usage): Usage | null => (Number.isNaN(u.prompt + u.cached + u.completion + u.reasoning) ? null : u);
+
+const n = tokenCount;
 
 /**
  * Reads upstream usage under either accounting. OpenAI: completion includes reasoning. xAI:
  * completion excludes reasoning and total = prompt + completion + reasoning. `total - prompt`
  * is the billable output under both, so it wins whenever total is present.
  */
-export function readUsage(raw: RawUsage, reasoningIsExtra: boolean): Usage {
+export function readUsage(raw: RawUsage, reasoningIsExtra: boolean): Usage | null {
   const prompt = n(raw.prompt_tokens);
   const completion = n(raw.completion_tokens);
   const reasoning = n(raw.completion_tokens_details?.reasoning_tokens);
@@ -71,7 +80,7 @@ export function readUsage(raw: RawUsage, reasoningIsExtra: boolean): Usage {
     raw.total_tokens !== undefined
       ? Math.max(completion, n(raw.total_tokens) - prompt)
       : completion + (reasoningIsExtra ? reasoning : 0);
-  return { prompt, cached: Math.min(n(raw.prompt_tokens_details?.cached_tokens), prompt), completion: output, reasoning, ...readExtras(raw) };
+  return readable({ prompt, cached: Math.min(n(raw.prompt_tokens_details?.cached_tokens), prompt), completion: output, reasoning, ...readExtras(raw) });
 }
 
 /**

@@ -156,6 +156,24 @@ describe("legacy completions, images, tokenize", () => {
     expect(wrong).toBe(404);
   });
 
+  test("images/edits: each source image is billed, one or several in a field", async () => {
+    const edit = async (body: Record<string, unknown>) => {
+      const before = (await account(alice)).balance_micros;
+      const res = await fetch(`${gw.url}/v1/images/edits`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${alice.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "grok-imagine-image", prompt: "add a hat", n: 1, ...body }),
+      });
+      expect(res.status).toBe(200);
+      return before - (await account(alice)).balance_micros;
+    };
+    const u = (i: number) => ({ url: `https://example.com/${i}.png` });
+    // The image made plus its sources, each at the image price.
+    expect(await edit({ image: u(1) })).toBe(2 * 20_000);
+    expect(await edit({ image: [u(1), u(2), u(3)] })).toBe(4 * 20_000);
+    expect(await edit({ images: [u(1), u(2)], mask: u(3) })).toBe(4 * 20_000);
+  });
+
   test("tokenize-text is free and answered", async () => {
     const before = (await account(alice)).balance_micros;
     const res = await fetch(`${gw.url}/v1/tokenize-text`, {

@@ -18,7 +18,12 @@ export type ImagesRequestT = z.infer<typeof ImagesRequest>;
 /** Source images an edit names (each is billed like one generated: xAI bills inputs and outputs). */
 function sourceImages(body: Record<string, unknown>): number {
   let count = 0;
-  for (const field of ["image", "image_url", "mask"]) if (body[field] !== undefined && body[field] !== null) count++;
+  for (const field of ["image", "image_url", "mask"]) {
+    const v = body[field];
+    // Several images may come as an array in one field: each is a source image billed.
+    if (Array.isArray(v)) count += v.length;
+    else if (v !== undefined && v !== null) count++;
+  }
   if (Array.isArray(body.images)) count += body.images.length;
   return count;
 }

@@ -3,7 +3,8 @@
  * client gets a 502 `upstream_malformed` in the API's shape, the hold is voided at once (a live
  * hold is never swept), the key's concurrency slot and the traffic lease are freed, and the
  * request has its usage row. Whole answers (chat, Messages, Responses, absurd usage) and streams
- * (an event the tap cannot read, absurd usage before [DONE]).
+ * (an event the tap cannot read). Absurd usage in a stream after content went out is charged
+ * the estimate (prompt + delivered) instead: what was delivered is never free.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chat, readSse, until, user } from "./support/chat";
@@ -126,12 +127,16 @@ describe("a stream the gateway cannot read", () => {
     expect(gw.runtime.deps.upstreams.traffic.inFlight).toBe(0);
   });
 
-  test("usage beyond any safe integer: an error event instead of [DONE]; hold voided, the key's only slot free", async () => {
+  test("usage beyond any safe integer after content went out: the prompt and the output delivered, estimated; never free", async () => {
     reply = { events: [delta, JSON.stringify({ id: "s1", choices: [], usage: { prompt_tokens: 1e300, completion_tokens: 1 } }), "[DONE]"] };
     const res = await chat(gw.url, c.key, { model: "grok-4", messages: user(), max_tokens: 100, stream: true });
     const sse = await readSse(res);
-    expect(sse.done).toBe(false);
-    expect(sse.events.at(-1)).toMatchObject({ error: { code: "upstream_malformed" } });
-    await expectAllGivenBack(res.headers.get("x-request-id")!);
+    expect(sse.done).toBe(true);
+    const row = usageRow(gw.runtime.deps.store.sqlite, res.headers.get("x-request-id")!)!;
+    expect(row).toMatchObject({ status: 200, estimated: 1, completion_tokens: 1 });
+    expect(row.cost_micros).toBeGreaterThan(0);
+    expect(gw.runtime.deps.credits.balance(c.accountId)).toMatchObject({ held: 0, balance: 10_000_000 - row.cost_micros });
+    expect(gw.runtime.deps.credits.openHolds).toBe(0);
+    expect(gw.runtime.deps.upstreams.traffic.inFlight).toBe(0);
   });
 });

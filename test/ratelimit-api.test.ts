@@ -109,15 +109,19 @@ describe("admin: plans and key limits", () => {
 
   test("key overrides tighten the key level only, show in headers at once, and can be cleared", async () => {
     const c = await g.customer(0, {}, { plan: "small" });
-    const put = await g.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: 5, concurrency: 500 } });
+    // Above the plan's 10 could never apply: refused, as PATCH /admin/keys/:id refuses it.
+    const loose = await g.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: 5, concurrency: 500 } });
+    expect(loose.status).toBe(400);
+    expect(((await loose.json()) as { error: { code: string; param: string } }).error).toMatchObject({ code: "limit_above_plan", param: "concurrency" });
+    const put = await g.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: 5, concurrency: 10 } });
     expect(put.status).toBe(200);
     expect(await put.json()).toEqual({
       object: "key_limits",
       key_id: c.keyId,
       account_id: c.accountId,
       plan: "small",
-      overrides: { rpm: 5, tpm: null, concurrency: 500 },
-      effective: { rpm: 5, tpm: 100_000, concurrency: 10 }, // 500 cannot loosen the plan's 10
+      overrides: { rpm: 5, tpm: null, concurrency: 10 },
+      effective: { rpm: 5, tpm: 100_000, concurrency: 10 },
     });
     const me = await g.me(c.key);
     expect(me.headers.get("x-ratelimit-limit-requests")).toBe("5");

@@ -182,7 +182,10 @@ export interface Throttles {
   adminApi: LoginThrottle;
   /** Open sign-up requests (each sends an email): 10 an hour. */
   signUp: LoginThrottle;
-  /** Invitations mailed from the portal, per account (the operator's mail server is not a customer's to spray): 30 an hour. */
+  /**
+   * Invitations from the portal (new or a new link, mailed or not), per account: 30 an hour. The
+   * operator's mail server is not a customer's to spray, nor other accounts' emails to probe.
+   */
   invites: LoginThrottle;
 }
 

@@ -1,10 +1,28 @@
 import { ApiError, errors } from "./errors";
 
-type Issue = { message?: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> };
+type Issue = { message?: string; code?: unknown; keys?: unknown[]; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> };
+type Standard = { "~standard"?: { validate(v: unknown): unknown } };
 
 function issuePath(issue: Issue | undefined): string | null {
   const path = issue?.path?.map((p) => String(typeof p === "object" && p !== null ? p.key : p)).join(".");
   return path || null;
+}
+
+/**
+ * Where our answer broke its schema, as issue paths and codes only: the answer itself (and an
+ * issue's message or value) may hold a new key's secret or members' emails, never to be logged.
+ */
+function schemaIssues(e: { validator?: Standard & { schema?: Standard }; value?: unknown; valueError?: Issue }): string {
+  let issues: readonly Issue[] = e.valueError ? [e.valueError] : [];
+  try {
+    // Elysia keeps the first issue only; the (zod) schema gives them all again.
+    const r = (e.validator?.["~standard"] ?? e.validator?.schema?.["~standard"])?.validate(e.value) as { issues?: Issue[] } | undefined;
+    if (r && !(r instanceof Promise) && r.issues?.length) issues = r.issues;
+  } catch {
+    // The first issue still says where.
+  }
+  const where = (i: Issue) => (Array.isArray(i.path) ? issuePath(i) : null) ?? "(root)";
+  return issues.slice(0, 20).map((i) => `${where(i)} ${typeof i.code === "string" ? i.code : "invalid"}`).join("; ");
 }
 
 /**
@@ -15,13 +33,15 @@ export function toApiError(code: string | number, error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   switch (code) {
     case "VALIDATION": {
-      const e = error as { valueError?: Issue; type?: string };
+      const e = error as Parameters<typeof schemaIssues>[0] & { type?: string };
       // Our own answer failed its schema: a server bug, not the client's fault.
       if (e.type === "response") {
-        console.error("response failed its schema:", error);
+        console.error("response failed its schema:", schemaIssues(e));
         return errors.internal();
       }
-      const param = issuePath(e.valueError);
+      // An unknown field of the body is named as the param, as a wrong one is.
+      const unknown = e.valueError?.code === "unrecognized_keys" ? e.valueError.keys?.[0] : undefined;
+      const param = issuePath(e.valueError) ?? (typeof unknown === "string" ? unknown : null);
       const where = e.type === "query" ? "query parameter" : e.type === "params" ? "path parameter" : "field";
       const message = param
         ? `Invalid ${where} '${param}': ${e.valueError?.message ?? "invalid value"}.`

@@ -71,6 +71,7 @@ export function* issueInvite(
 /**
  * The owner's invite: a one-time link to set (or reset) the owner's dashboard password (older
  * links of the owner stop working). The owner is created, as invited, when the account has none.
+ * An email another member (of any account) signs in with is 409 email_taken.
  */
 export function createInvite(
   store: Store,
@@ -83,6 +84,8 @@ export function createInvite(
       const account = yield* accountRow(q, p.accountId);
       const owner = yield* ensureOwner(q, p.accountId, p.email ?? account.email, now);
       const email = p.email?.toLowerCase() ?? owner.email ?? account.email?.toLowerCase() ?? null;
+      // Refused now, as a member's invite is: the link could only ever be refused when used.
+      if (email) yield* checkEmailFree(q, email, owner);
       return yield* issueInvite(q, { member: owner, email, ttlMs: p.ttlMs, actor: p.actor, baseUrl: p.baseUrl }, now);
     },
     { durable: true, notify: true },

@@ -8,7 +8,9 @@ import { newId, randomBase62 } from "../../lib/ids";
 import { recordAudit } from "../audit/service";
 import { accountRow } from "../accounts/service";
 import { keyOwner } from "../../money/budgets";
-import type { CreateKeyInput, KeyViewT } from "./model";
+import { MAX_BALANCE_MICROS, microsToUsd } from "../../money/units";
+import type { Limits } from "../../gateway/limits/plans";
+import type { BudgetT, CreateKeyInput, KeyViewT } from "./model";
 
 export type KeyRow = typeof apiKeys.$inferSelect;
 
@@ -38,6 +40,26 @@ export function checkModels(models: readonly string[] | null | undefined, known:
 }
 
 /**
+ * Refuses a budget the API could not show (its schema allows 1 to MAX_BALANCE_MICROS): every
+ * admin answer naming the key or member would then fail. Whoever calls, portal or CLI.
+ */
+export function checkBudget(budget: BudgetT | null | undefined): void {
+  const n = budget?.amount_micros;
+  if (n === undefined || (Number.isSafeInteger(n) && n > 0 && n <= MAX_BALANCE_MICROS)) return;
+  throw errors.badRequest(`The budget must be a whole number of micros from 1 to ${MAX_BALANCE_MICROS} (${microsToUsd(MAX_BALANCE_MICROS)} USD).`, "budget.amount_micros");
+}
+
+/** Refuses rate-limit overrides above the account's plan: they could never apply, only mislead. */
+export function checkLimits(o: Partial<Record<keyof Limits, number | null>>, plan: { name: string; limits: Limits }): void {
+  for (const l of ["rpm", "tpm", "concurrency"] as const) {
+    const v = o[l];
+    if (v != null && v > plan.limits[l]) {
+      throw errors.badRequest(`${l} ${v} is above the account's plan (${plan.name}: ${plan.limits[l]}); a key can only be limited further.`, l, "limit_above_plan");
+    }
+  }
+}
+
+/**
  * Creates a key (part of the caller's unit of work); `memberId` is who made it in the portal
  * (none: the owner's, e.g. made by the operator), `known` the configured model ids its allow-list
  * may name. The key itself is returned, never stored.
@@ -51,6 +73,7 @@ export function* insertKey(
   const expiresAt = toMillis(input.expires_at);
   if (expiresAt !== null && expiresAt <= now) throw errors.badRequest("expires_at must be in the future.", "expires_at");
   if (p.known) checkModels(input.models, p.known);
+  checkBudget(input.budget);
   const { key, hash, last4 } = generateKey(p.prefix);
   const row: KeyRow = {
     id: newId("key"),

@@ -6,7 +6,7 @@ import { effectivePlan, type Limits, type PlanPolicy } from "../../gateway/limit
 import { accountRow } from "../accounts/service";
 import { recordAudit } from "../audit/service";
 import type { UpdateKeyInput } from "./model";
-import { checkModels, keyRow, type KeyRow } from "./service";
+import { checkBudget, checkLimits, checkModels, keyRow, type KeyRow } from "./service";
 
 export interface UpdateContext {
   actor: string;
@@ -72,17 +72,13 @@ function* keyUpdate(q: Q, id: string, input: UpdateKeyInput, c: UpdateContext): 
   return yield* keyRow(q, key.id);
 }
 
-/** Refuses what the key may not be given: a past expiry, unknown models, limits above the plan. */
+/** Refuses what the key may not be given: a past expiry, unknown models, limits above the plan, a budget out of range. */
 function check(input: UpdateKeyInput, plan: { name: string; limits: Limits }, c: UpdateContext): void {
   const expires = toMillis(input.expires_at);
   if (expires !== null && expires <= c.now) throw errors.badRequest("expires_at must be in the future.", "expires_at");
   checkModels(input.models, c.models);
-  for (const l of LIMITS) {
-    const v = input[l];
-    if (v != null && v > plan.limits[l]) {
-      throw errors.badRequest(`${l} ${v} is above the account's plan (${plan.name}: ${plan.limits[l]}); a key can only be limited further.`, l, "limit_above_plan");
-    }
-  }
+  checkLimits(input, plan);
+  checkBudget(input.budget);
 }
 
 /** Applies the limit fields given (null = the plan's value); null when none was given or nothing changed. */

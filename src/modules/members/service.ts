@@ -10,6 +10,7 @@ import { deleteMemberSessions } from "../../identity/sessions";
 import { accountRow } from "../accounts/service";
 import { recordAudit } from "../audit/service";
 import type { BudgetT } from "../keys/model";
+import { checkBudget } from "../keys/service";
 import type { GrantedRoleT } from "./model";
 
 export interface InviteLink {
@@ -79,6 +80,7 @@ export function setMemberRole(store: Store, memberId: string, role: GrantedRoleT
 /** Sets (or with null removes) what the member's keys together may spend per period. */
 export function setMemberBudget(store: Store, memberId: string, budget: BudgetT | null, actor: string, now = Date.now()): Promise<MemberRow> {
   return store.tx(function* (q) {
+    checkBudget(budget);
     const m = yield* liveMember(q, memberId);
     const next = { budgetMicros: budget?.amount_micros ?? null, budgetPeriod: budget?.period ?? null };
     if (m.budgetMicros === next.budgetMicros && m.budgetPeriod === next.budgetPeriod) return m;

@@ -5,7 +5,7 @@ import type { Store } from "../../store/store";
 import { all, get, run, type Q, type Work } from "../../store/work";
 import { accountRow, checkPlan } from "../accounts/service";
 import { recordAudit } from "../audit/service";
-import { keyRow } from "../keys/service";
+import { checkLimits, keyRow } from "../keys/service";
 import type { BucketRow, BucketStore } from "../../gateway/limits/bucket-limiter";
 import { effectivePlan, keyLevel, tierTarget, type KeyOverrides, type Limits, type PlanPolicy } from "../../gateway/limits/plans";
 
@@ -169,10 +169,14 @@ function* keyLimitsOf(q: Q, policy: PlanPolicy, keyId: string): Work<KeyLimitsSt
 export const getKeyLimits = (store: Store, policy: PlanPolicy, keyId: string): Promise<KeyLimitsState> =>
   store.read((q) => keyLimitsOf(q, policy, keyId));
 
-/** Replaces a key's overrides (all null removes them); applies from the key's next request. */
+/**
+ * Replaces a key's overrides (all null removes them); applies from the key's next request. Above
+ * the account's plan is refused, as PATCH /admin/keys/:id does: such an override never applies.
+ */
 export function setKeyLimits(store: Store, policy: PlanPolicy, keyId: string, o: KeyOverrides, actor: string, now = Date.now()): Promise<KeyLimitsState> {
   return store.tx(function* (q) {
-    yield* keyRow(q, keyId);
+    const key = yield* keyRow(q, keyId);
+    checkLimits(o, effectivePlan(policy, (yield* accountRow(q, key.accountId)).plan));
     const before = yield* readOverrides(q, keyId);
     if (before.rpm !== o.rpm || before.tpm !== o.tpm || before.concurrency !== o.concurrency) {
       const kl = q.t.keyLimits;

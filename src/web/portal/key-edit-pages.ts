@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
 import { effectivePlan } from "../../gateway/limits/plans";
-import { usdToMicros } from "../../money/units";
+import { MAX_BALANCE_MICROS, microsToUsd, usdToMicros } from "../../money/units";
 import { getAccountRow } from "../../modules/accounts/service";
 import type { UpdateKeyInput } from "../../modules/keys/model";
 import { keyReplaces, type KeyRow } from "../../modules/keys/service";
@@ -91,6 +91,8 @@ function readEditForm(deps: ModuleDeps, body: unknown, was: KeyEditValues): Upda
   const budget = money(field(body, "budget_usd"));
   const period = field(body, "budget_period") || "month";
   if (budget === "bad") return "The budget must be a positive amount in USD, e.g. 50 (or empty for none).";
+  // The API shows budgets up to this much only: more would break every answer naming the key.
+  if (budget !== null && budget > MAX_BALANCE_MICROS) return `The budget can be at most ${microsToUsd(MAX_BALANCE_MICROS)} USD.`;
   if (period !== "day" && period !== "week" && period !== "month") return "Choose the budget's period from the list.";
   if (budget !== (was.budget?.micros ?? null) || (budget !== null && period !== was.budget?.period)) {
     out.budget = budget === null ? null : { period, amount_micros: budget };

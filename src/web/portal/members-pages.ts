@@ -3,8 +3,9 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError, errors } from "../../lib/errors";
 import { redacted } from "../../lib/log";
 import { Mailer } from "../../lib/mailer";
-import { usdToMicros } from "../../money/units";
+import { MAX_BALANCE_MICROS, microsToUsd, usdToMicros } from "../../money/units";
 import { publicBase } from "../../identity/logins";
+import { Email } from "../../identity/logins/model";
 import { getMemberRow, listMemberRows, type MemberRow } from "../../identity/members";
 import { Reveals, takeAttempt } from "../../identity/sessions";
 import { inviteMember, reinviteMember, removeMember, setMemberBudget, setMemberRole } from "../../modules/members/service";
@@ -39,9 +40,12 @@ function membersKit(deps: ModuleDeps, kit: PortalKit) {
         throw e;
       }
     },
-    /** Refuses an invitation past the account's hourly allowance of mailed ones (none is mailed without SMTP). */
+    /**
+     * Refuses an invitation past the account's hourly allowance, mailed or not: each one also
+     * tells whether the email signs in to another account, which must not be probed at will.
+     */
     allowance(u: PortalUser): void {
-      const wait = mailer ? takeAttempt([deps.throttles.invites, u.account.id]) : 0;
+      const wait = takeAttempt([deps.throttles.invites, u.account.id]);
       if (wait > 0) throw errors.badRequest(`This account has sent too many invitations in the last hour. Try again in ${Math.ceil(wait / 60_000)} minutes.`);
     },
     /** Shows the link once on the next page, and emails it when SMTP is configured. */
@@ -66,6 +70,8 @@ function readBudget(body: unknown): { micros: number | null; period: "day" | "we
     micros = -1;
   }
   if (micros !== null && micros <= 0) return "The budget must be a positive amount in USD, e.g. 200 (or empty for none).";
+  // The API shows budgets up to this much only: more would break every answer naming the member.
+  if (micros !== null && micros > MAX_BALANCE_MICROS) return `The budget can be at most ${microsToUsd(MAX_BALANCE_MICROS)} USD.`;
   return { micros, period };
 }
 
@@ -85,8 +91,10 @@ export const membersPages = (deps: ModuleDeps) => {
     }))), hide())
     .post("/portal/members", ({ request, user, body }) => kit.safe(request, () => m.attempt(request, async () => {
       const role = field(body, "role") === "admin" ? "admin" : "member";
-      const email = field(body, "email").trim().toLowerCase();
-      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return kit.back(request, "/portal/members", "error", "Enter a valid email address.");
+      // The rule the invite's acceptance form holds to: a link it refuses is no invitation.
+      const parsed = Email.safeParse(field(body, "email"));
+      if (!parsed.success) return kit.back(request, "/portal/members", "error", "Enter a valid email address.");
+      const email = parsed.data;
       m.allowance(user);
       const r = await inviteMember(deps.store, { accountId: user.account.id, email, role, ...m.link(user, request) }, deps.now());
       return m.reveal(user, email, r.invite.url);

@@ -25,15 +25,16 @@ export function compact(n: number): string {
   return `${v.toFixed(Math.abs(v) < 10 ? 2 : Math.abs(v) < 100 ? 1 : 0).replace(/\.?0+$/, "")}${suffix}`;
 }
 
+/** ISO 8601 of a time in ms; null for none, or one beyond JavaScript's dates (a row older releases let in). */
+const iso = (ms: number | null | undefined): string | null => (ms == null || !(Math.abs(ms) <= 8.64e15) ? null : new Date(ms).toISOString());
+
 /** UTC date-time "2026-01-05 14:03" (the dashboard is in UTC throughout). */
 export function dateTime(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined) return "—";
-  return new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+  return iso(ms)?.slice(0, 16).replace("T", " ") ?? "—";
 }
 
 export function date(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined) return "—";
-  return new Date(ms).toISOString().slice(0, 10);
+  return iso(ms)?.slice(0, 10) ?? "—";
 }
 
 /** "in 3 days", "2 hours ago" relative to now. */

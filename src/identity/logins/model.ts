@@ -1,9 +1,10 @@
 import { z } from "zod";
+import { EmailAddress } from "../../modules/accounts/model";
 
 export const PASSWORD_MIN = 10;
 
-export const InviteBody = z.object({
-  email: z.email().optional().describe("The sign-in email: the invite is accepted with this address only. Defaults to the owner's or the account's email; with none, the person accepting chooses."),
+export const InviteBody = z.strictObject({
+  email: EmailAddress.optional().describe("The sign-in email: the invite is accepted with this address only. Defaults to the owner's or the account's email; with none, the person accepting chooses."),
 });
 
 export const InviteView = z.object({

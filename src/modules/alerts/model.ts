@@ -26,7 +26,7 @@ export const LowBalanceView = z.object({
   recent: z.array(AlertEventView),
 });
 
-export const LowBalanceBody = z.object({
+export const LowBalanceBody = z.strictObject({
   threshold_micros: z
     .number()
     .int()

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { Timestamp } from "../keys/model";
 import { LedgerEntryView } from "../ledger/model";
 
-export const CreateCodesBody = z.object({
+export const CreateCodesBody = z.strictObject({
   count: z.number().int().min(1).max(1000).describe("How many single-use codes to create."),
   amount_micros: z
     .number()

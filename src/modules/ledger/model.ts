@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MAX_BALANCE_MICROS } from "../../money/units";
 
-export const CreditBody = z.object({
+export const CreditBody = z.strictObject({
   amount_micros: z
     .number()
     .int()

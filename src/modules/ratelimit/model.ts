@@ -25,11 +25,11 @@ export const AccountPlanView = z.object({
   next_tier: z.object({ plan: z.string(), min_lifetime_topup_micros: z.number().int() }).nullable(),
 });
 
-export const SetPlanBody = z.object({ plan: z.string().min(1).max(64).describe("A configured plan name.") });
+export const SetPlanBody = z.strictObject({ plan: z.string().min(1).max(64).describe("A configured plan name.") });
 
 const Override = z.number().int().positive().nullable();
 
-export const KeyLimitsBody = z.object({
+export const KeyLimitsBody = z.strictObject({
   rpm: Override.optional().describe("Omitted or null: the plan's value."),
   tpm: Override.optional().describe("Omitted or null: the plan's value."),
   concurrency: Override.optional().describe("Omitted or null: the plan's value."),

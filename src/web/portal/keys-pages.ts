@@ -6,6 +6,7 @@ import { field, fieldList } from "../forms";
 import { redirectResponse } from "../html";
 import type { PortalUser } from "../session";
 import { Reveals } from "../../identity/sessions";
+import { hasControl, hasVisible, NAME_MAX } from "../../modules/accounts/model";
 import { createKey, keyView, revokeKey, rotateKey } from "../../modules/keys/service";
 import { listMemberRows } from "../../identity/members";
 import { DAY_MS, hide, portalKit, seesAll, type PortalKit } from "./page-kit";
@@ -39,7 +40,7 @@ export const keysPages = (deps: ModuleDeps) => {
       const now = deps.now();
       // The key is the member's who made it (their usage, their budget, removed with them).
       const { row, key } = await createKey(deps.store, deps.config.key_prefix, user.account.id, {
-        name: field(body, "name").trim(),
+        name: form.name,
         models: form.models.length ? form.models : null,
         expires_at: form.days ? Math.floor((now + Number(form.days) * DAY_MS) / 1000) : null,
         spend_cap_micros: form.capMicros,
@@ -92,9 +93,11 @@ async function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: P
   }));
 }
 
-/** The new-key form: models, expiry and spending cap, with the first thing wrong with it (or null). */
+/** The new-key form: name, models, expiry and spending cap, with the first thing wrong with it (or null). */
 function readKeyForm(deps: ModuleDeps, body: unknown) {
-  const models = fieldList(body, "models");
+  // Trimmed before any check, as the API does: padding is not part of the name, nor of its length.
+  const name = field(body, "name").trim();
+  const models = [...new Set(fieldList(body, "models"))];
   const unknown = models.filter((m) => !deps.config.models.some((c) => c.id === m));
   const days = field(body, "expires_in_days");
   const cap = field(body, "spend_cap_usd").trim().replace(/^\$/, "");
@@ -107,7 +110,9 @@ function readKeyForm(deps: ModuleDeps, body: unknown) {
   const error = unknown.length ? `Unknown model: ${unknown.join(", ")}.`
     : days && !EXPIRY_DAYS.has(days) ? "Choose an expiry from the list."
     : capMicros !== null && capMicros <= 0 ? "The spending cap must be a positive amount in USD, e.g. 25 or 12.50."
-    : field(body, "name").length > 200 ? "The name is too long (200 characters at most)."
+    : name.length > NAME_MAX ? `The name is too long (${NAME_MAX} characters at most).`
+    : name && !hasVisible(name) ? "The name has no visible characters: enter a name, or leave it empty."
+    : hasControl(name) ? "The name must not contain control characters (line breaks, tabs)."
     : null;
-  return { error, models, days, capMicros };
+  return { error, name, models, days, capMicros };
 }

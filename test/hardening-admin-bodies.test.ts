@@ -5,7 +5,8 @@
  * are kept once each. Query strings stay lenient (clients add cache-busters).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startGateway, type Customer, type Gateway } from "./support/gateway";
+import { ADMIN_TOKEN, startGateway, type Customer, type Gateway } from "./support/gateway";
+import { WebClient } from "./support/web-client";
 import { join } from "./support/teams";
 
 type Envelope = { error: { message: string; type: string; param: string | null; code: string | null } };
@@ -127,5 +128,24 @@ describe("names, emails and models", () => {
     expect(refused.status).toBe(303);
     expect(decodeURIComponent(refused.headers.get("set-cookie") ?? "")).toContain("control characters");
     expect(await names()).toHaveLength(before);
+  });
+
+  test("the portal's key edit form, the console's new account and a member's invite hold to the same rules", async () => {
+    const owner = await gw.customer(0);
+    const { w } = await join(gw, owner.accountId, "owner", `edit-${crypto.randomUUID().slice(0, 8)}@example.com`);
+    const edit = `/portal/keys/${owner.keyId}/edit`;
+    const refused = await w.submit(edit, edit, { name: "tab\there", expires_on: "", spend_cap_usd: "", budget_usd: "", budget_period: "month", rpm: "", tpm: "", concurrency: "" });
+    expect(decodeURIComponent(refused.headers.get("set-cookie") ?? "")).toContain("control characters");
+    expect(((await (await gw.admin(`/admin/keys/${owner.keyId}`)).json()) as { name: string }).name).not.toContain("tab");
+    const op = new WebClient(gw.url);
+    expect((await op.submit("/console/login", "/console/login", { token: ADMIN_TOKEN })).status).toBe(303);
+    const accounts = async () => ((await (await gw.admin("/admin/accounts?limit=500")).json()) as { data: unknown[] }).data.length;
+    const count = await accounts();
+    for (const [name, email, why] of [["\u200b", "", "no visible characters"], ["a\u0000b", "", "control characters"], ["Fine", `${"e".repeat(250)}@x.co`, "valid email"]]) {
+      const res = await op.submit("/console/accounts", "/console/accounts", { name, email, plan: "", credit_usd: "" });
+      expect(decodeURIComponent(res.headers.get("set-cookie") ?? "")).toContain(why);
+    }
+    expect(await accounts()).toBe(count);
+    await expect400(await call(`/admin/accounts/${owner.accountId}/members`, "POST", { email: `${"m".repeat(250)}@x.co` }), "email", /254/);
   });
 });

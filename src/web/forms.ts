@@ -3,6 +3,7 @@ import { safeEqual } from "../lib/crypto";
 import { randomBase62 } from "../lib/ids";
 import { readCookies, setCookie } from "./cookies";
 import type { HeaderPairs } from "./html";
+import { hasControl, hasVisible, NAME_MAX } from "../modules/accounts/model";
 
 const PRE = "tg_pre";
 
@@ -64,4 +65,12 @@ export function dayStart(v: string): number | null {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) return null;
   const ms = Date.parse(`${v}T00:00:00Z`);
   return Number.isNaN(ms) ? null : ms;
+}
+
+/** What is wrong with a name typed in a form (trimmed, "" = none), by the API's rules; null when nothing. */
+export function nameProblem(name: string): string | null {
+  if (name.length > NAME_MAX) return `The name is too long (${NAME_MAX} characters at most).`;
+  if (name && !hasVisible(name)) return "The name has no visible characters: enter a name, or leave it empty.";
+  if (hasControl(name)) return "The name must not contain control characters (line breaks, tabs).";
+  return null;
 }

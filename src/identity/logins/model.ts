@@ -18,7 +18,7 @@ export const InviteView = z.object({
   expires_at: z.number().int().describe("Unix seconds."),
 });
 
-export const Email = z.string().trim().toLowerCase().pipe(z.email("Enter a valid email address."));
+export const Email = z.string().trim().toLowerCase().pipe(z.email("Enter a valid email address.").max(254, "An email address has at most 254 characters."));
 export const Password = z
   .string()
   .min(PASSWORD_MIN, `Use at least ${PASSWORD_MIN} characters.`)

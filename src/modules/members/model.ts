@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { InviteView } from "../../identity/logins/model";
+import { EmailAddress } from "../accounts/model";
 import { Budget } from "../keys/model";
 
 export const RoleEnum = z.enum(["owner", "admin", "member"]);
@@ -7,7 +8,7 @@ export const RoleEnum = z.enum(["owner", "admin", "member"]);
 export const GrantedRole = z.enum(["admin", "member"]);
 
 export const InviteMemberBody = z.strictObject({
-  email: z.email().describe("Where the invite link goes; the member signs in with it."),
+  email: EmailAddress.describe("Where the invite link goes; the member signs in with it."),
   role: GrantedRole.default("member").describe("admin: all keys and usage; member: only their own keys and usage."),
 });
 

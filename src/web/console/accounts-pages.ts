@@ -1,12 +1,13 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { randomBase62 } from "../../lib/ids";
-import { field } from "../forms";
+import { field, nameProblem } from "../forms";
 import { redirectResponse } from "../html";
 import { accountView as apiAccountView, createAccount, listAccounts, updateAccount } from "../../modules/accounts/service";
 import { keyView, listKeys, revokeKey, getKeyRow } from "../../modules/keys/service";
 import { listLedger, postCredit } from "../../money/ledger";
 import { publicBase } from "../../identity/logins";
+import { Email } from "../../identity/logins/model";
 import { createInvite, getLogin } from "../../identity/logins/service";
 import { listMemberRows } from "../../identity/members";
 import { Reveals } from "../../identity/sessions";
@@ -47,7 +48,10 @@ const accountListPages = (deps: ModuleDeps, invites: Invites) => {
       const credit = field(body, "credit_usd").trim();
       const micros = credit ? money(credit) : 0;
       if (!name) return back(request, "/console/accounts", "error", "Enter a name for the account.");
-      if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return back(request, "/console/accounts", "error", "Enter a valid email address.");
+      const problem = nameProblem(name);
+      if (problem) return back(request, "/console/accounts", "error", problem);
+      // The rule of the API and of the invite's acceptance form.
+      if (email && !Email.safeParse(email).success) return back(request, "/console/accounts", "error", "Enter a valid email address.");
       if (plan && !plans().includes(plan)) return back(request, "/console/accounts", "error", "Choose a configured plan.");
       if (micros === null || micros < 0) return back(request, "/console/accounts", "error", "The starting credit must be an amount in USD, e.g. 25 or 12.50.");
       const row = await createAccount(deps.store, { name, email: email || undefined, plan }, operator.actor, deps.now());

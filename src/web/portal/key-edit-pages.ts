@@ -8,7 +8,7 @@ import type { UpdateKeyInput } from "../../modules/keys/model";
 import { keyReplaces, type KeyRow } from "../../modules/keys/service";
 import { keyOverrides, newestOfLine, updateKey } from "../../modules/keys/update";
 import { date } from "../format";
-import { dayStart, field, fieldList } from "../forms";
+import { dayStart, field, fieldList, nameProblem } from "../forms";
 import type { PortalUser } from "../session";
 import { visibleKey } from "./key-access";
 import { hide, portalKit } from "./page-kit";
@@ -74,7 +74,8 @@ const money = (v: string): number | null | "bad" => {
 function readEditForm(deps: ModuleDeps, body: unknown, was: KeyEditValues): UpdateKeyInput | string {
   const out: UpdateKeyInput = {};
   const name = field(body, "name").trim();
-  if (name.length > 200) return "The name is too long (200 characters at most).";
+  const problem = nameProblem(name);
+  if (problem) return problem;
   if (name !== was.name) out.name = name;
   const models = fieldList(body, "models");
   const next = models.length ? models : null;

@@ -2,11 +2,10 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
 import { usdToMicros } from "../../money/units";
-import { field, fieldList } from "../forms";
+import { field, fieldList, nameProblem } from "../forms";
 import { redirectResponse } from "../html";
 import type { PortalUser } from "../session";
 import { Reveals } from "../../identity/sessions";
-import { hasControl, hasVisible, NAME_MAX } from "../../modules/accounts/model";
 import { createKey, keyView, revokeKey, rotateKey } from "../../modules/keys/service";
 import { listMemberRows } from "../../identity/members";
 import { DAY_MS, hide, portalKit, seesAll, type PortalKit } from "./page-kit";
@@ -110,9 +109,6 @@ function readKeyForm(deps: ModuleDeps, body: unknown) {
   const error = unknown.length ? `Unknown model: ${unknown.join(", ")}.`
     : days && !EXPIRY_DAYS.has(days) ? "Choose an expiry from the list."
     : capMicros !== null && capMicros <= 0 ? "The spending cap must be a positive amount in USD, e.g. 25 or 12.50."
-    : name.length > NAME_MAX ? `The name is too long (${NAME_MAX} characters at most).`
-    : name && !hasVisible(name) ? "The name has no visible characters: enter a name, or leave it empty."
-    : hasControl(name) ? "The name must not contain control characters (line breaks, tabs)."
-    : null;
+    : nameProblem(name);
   return { error, name, models, days, capMicros };
 }

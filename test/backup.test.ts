@@ -196,4 +196,40 @@ describe("tollgate backup", () => {
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ journaled: 0, accounts: 0, mismatches: [] });
   });
+
+  test("never migrates what it copies; a database newer than the binary is refused by every command", async () => {
+    await ensureBinary();
+    const dbPath = join(dir, "versions", "tollgate.db");
+    const config = join(dir, "versions.json");
+    writeFileSync(config, JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: dbPath }));
+    expect((await cli(["accounts", "list", "--config", config])).code).toBe(0);
+    const applied = () => {
+      const db = new Database(dbPath);
+      try {
+        return db.query<{ n: number; last: number }, []>("SELECT count(*) AS n, max(created_at) AS last FROM __drizzle_migrations").get()!;
+      } finally {
+        db.close();
+      }
+    };
+    const edit = (sql: string) => {
+      const db = new Database(dbPath);
+      db.exec(sql);
+      db.close();
+    };
+    const current = applied();
+    // As an older release left it (its last migration not applied): the new binary's backup copies nothing and changes nothing.
+    edit(`DELETE FROM __drizzle_migrations WHERE created_at = ${current.last}`);
+    const behind = await cli(["backup", join(dir, "versions-copy.db"), "--config", config]);
+    expect(behind.code).toBe(2);
+    expect(behind.stderr).toContain("lacks 1 migration(s)");
+    expect(applied().n).toBe(current.n - 1);
+    expect(existsSync(join(dir, "versions-copy.db"))).toBe(false);
+    // As a newer release leaves it: refused, with what to do.
+    edit(`INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('x', ${current.last}), ('future', ${current.last + 86_400_000})`);
+    for (const args of [["accounts", "list"], ["migrate"], ["backup", join(dir, "versions-copy.db")]]) {
+      const r = await cli([...args, "--config", config]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("upgraded by a newer Tollgate");
+    }
+  });
 });

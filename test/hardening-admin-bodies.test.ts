@@ -141,7 +141,7 @@ describe("names, emails and models", () => {
     expect((await op.submit("/console/login", "/console/login", { token: ADMIN_TOKEN })).status).toBe(303);
     const accounts = async () => ((await (await gw.admin("/admin/accounts?limit=500")).json()) as { data: unknown[] }).data.length;
     const count = await accounts();
-    for (const [name, email, why] of [["\u200b", "", "no visible characters"], ["a\u0000b", "", "control characters"], ["Fine", `${"e".repeat(250)}@x.co`, "valid email"]]) {
+    for (const [name, email, why] of [["\u200b", "", "no visible characters"], ["a\u0000b", "", "control characters"], ["Fine", `${"e".repeat(250)}@x.co`, "valid email"]] as const) {
       const res = await op.submit("/console/accounts", "/console/accounts", { name, email, plan: "", credit_usd: "" });
       expect(decodeURIComponent(res.headers.get("set-cookie") ?? "")).toContain(why);
     }

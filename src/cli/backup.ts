@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { backupDatabase } from "../money/backup";
 import { BudgetClock } from "../money/budget-clock";
+import { missingMigrations } from "../store/migrate";
 import { UsageError } from "./args";
 import { pairs, positionals, type CliContext, type LeafCommand } from "./command";
 
@@ -18,7 +19,13 @@ export const backupCommand: LeafCommand = {
     // Opening a missing database would create an empty one and back that up: a typo in a cron job would go unseen.
     const source = ctx.config().db_path;
     if (source === ":memory:" || !existsSync(source)) throw new UsageError(`backup: there is no database at ${source} (db_path); nothing was copied`);
-    const r = backupDatabase(ctx.sqlite(), target, new BudgetClock(ctx.config().budget_timezone));
+    // Never migrated here: a backup before an upgrade must stay restorable by the binary that serves it.
+    const store = ctx.sqlite({ migrate: false });
+    const missing = missingMigrations(store.sqlite);
+    if (missing > 0) {
+      throw new UsageError(`backup: ${source} lacks ${missing} migration(s) this binary has; back it up with the binary that serves it (nothing was copied or changed)`);
+    }
+    const r = backupDatabase(store, target, new BudgetClock(ctx.config().budget_timezone));
     ctx.print({ object: "backup", ...r }, () => [
       `backed up ${ctx.config().db_path} to ${r.path}`,
       ...pairs([

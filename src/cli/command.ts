@@ -79,12 +79,15 @@ export class CliContext {
     return this.pg;
   }
 
-  /** The embedded database, for what only it has (the server's journal and persisted holds, file backups). */
-  sqlite(): SqliteStore {
+  /**
+   * The embedded database, for what only it has (the server's journal and persisted holds, file
+   * backups); migrated on opening unless `migrate` is false (a backup copies the schema it finds).
+   */
+  sqlite(opts: { migrate?: boolean } = {}): SqliteStore {
     if (this.config().database_url) throw new UsageError("this works on the embedded SQLite database only (database_url is set)");
     if (!this.handle) {
       this.handle = new SqliteStore(this.config().db_path);
-      this.migrated = this.handle.migrate();
+      if (opts.migrate ?? true) this.migrated = this.handle.migrate();
     }
     return this.handle;
   }

@@ -148,6 +148,21 @@ describe("invalid values", () => {
     expect(configError(() => loadConfig({ overrides: { models: [{ ...model, provider: "nope" }] } }))).toMatch(/models\.m.*nope/);
     expect(configError(() => loadConfig({ overrides: { models: [model, model] } }))).toMatch(/duplicate/);
   });
+
+  test("values that would only fail at run time: keys and headers HTTP cannot carry, a zero credit rate, a URL of another scheme", () => {
+    const provider = { id: "up", base_url: "https://api.example.com/v1" };
+    const bad = (p: Record<string, unknown>) => configError(() => loadConfig({ overrides: { providers: [{ ...provider, ...p }] } }));
+    expect(bad({ api_key: "\u201cxai-abc\u201d" })).toMatch(/providers\.up: upstream key 1 has a character/);
+    expect(bad({ api_keys: ["xai-a", "xai-a\nb"] })).toMatch(/upstream key 2/);
+    expect(bad({ api_key: "xai-abc", headers: { "bad header": "x" } })).toMatch(/"bad header" is not an HTTP header name/);
+    expect(bad({ api_key: "xai-abc", headers: { "x-team": "a\r\nx-evil: 1" } })).toMatch(/headers\.x-team/);
+    // The secret itself is never repeated in the error.
+    expect(bad({ api_key: "xai-secret\u00a0value" })).not.toContain("secret");
+    expect(() => loadConfig({ overrides: { providers: [{ ...provider, id: "xai", api_key: "xai-abc", headers: { "x-team": "blue team" } }] } })).not.toThrow();
+    expect(configError(() => loadConfig({ env: { TOLLGATE_CREDIT_PER_UNIT: "0" } }))).toMatch(/credit_per_unit.*greater than 0/);
+    expect(configError(() => loadConfig({ env: { TOLLGATE_PUBLIC_URL: "javascript:alert(1)" } }))).toMatch(/public_url.*http/);
+    expect(loadConfig({ env: { TOLLGATE_PUBLIC_URL: "https://gw.example.com" } }).public_url).toBe("https://gw.example.com");
+  });
 });
 
 test("the result is deeply frozen", () => {

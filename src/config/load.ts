@@ -181,12 +181,26 @@ function checkSettings(c: Parsed): void {
   }
 }
 
+/**
+ * Upstream keys and extra headers are sent as HTTP headers: a byte fetch refuses (a smart quote
+ * pasted with a key, a line break) would fail every request as an unreachable upstream.
+ */
+function checkHeaderValues(id: string, keys: readonly string[], headers: Record<string, string>): void {
+  const bad = keys.findIndex((k) => !/^[\x21-\x7e]+$/.test(k));
+  if (bad >= 0) throw new ConfigError(`invalid config: providers.${id}: upstream key ${bad + 1} has a character an HTTP header cannot carry (a space, a line break, a smart quote?)`);
+  for (const [name, value] of Object.entries(headers)) {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new ConfigError(`invalid config: providers.${id}.headers: ${JSON.stringify(name)} is not an HTTP header name`);
+    if (!/^[\t\x20-\x7e]*$/.test(value)) throw new ConfigError(`invalid config: providers.${id}.headers.${name}: the value has a character an HTTP header cannot carry (a line break, a non-ASCII letter?)`);
+  }
+}
+
 /** The providers with their keys and kind; without any configured, xAI alone (xai_base_url, xai_api_key). */
 function resolveProviders(c: Parsed, env: Record<string, string | undefined>): Provider[] {
   const providers: Provider[] = (c.providers ?? [{ id: "xai", base_url: c.xai_base_url, headers: {} }]).map((p) => {
     const { api_key_env: _e, api_key_file: _f, api_keys: _k, ...rest } = p;
     const resolved = resolveKeys(p, env);
     const api_keys = resolved.length ? resolved : p.id === "xai" ? splitKeys(c.xai_api_key) : [];
+    checkHeaderValues(p.id, api_keys, p.headers);
     const kind = p.kind ?? (p.id === "xai" || /(^|\.)x\.ai$/.test(new URL(p.base_url).hostname) ? "xai" : "openai");
     return { ...rest, kind, base_url: rest.base_url.replace(/\/+$/, ""), api_key: api_keys[0], api_keys };
   });

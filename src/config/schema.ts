@@ -81,7 +81,7 @@ export const ConfigSchema = z.strictObject({
   xai_api_key: z.string().min(1).optional(),
   xai_base_url: z.url({ protocol: /^https?$/ }).default("https://api.x.ai/v1"),
   /** Base URL customers use, shown in docs and the portal; defaults to http://host:port. */
-  public_url: z.url().optional(),
+  public_url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }).optional(),
   /** A hold not settled within this time is released by the sweeper. */
   hold_ttl_seconds: int(10, 86400).default(900),
   /**
@@ -156,7 +156,7 @@ export const ConfigSchema = z.strictObject({
   topup_min: scaledUsd.default(5_000_000),
   topup_max: scaledUsd.default(1_000_000_000),
   /** Payments: credits (USD) granted per unit of currency paid; below 1 is a markup (0.8 = 25 %). */
-  credit_per_unit: scaledUsd.default(1_000_000),
+  credit_per_unit: scaledUsd.refine((v) => v > 0, "must be greater than 0 (a payment must buy some credit)").default(1_000_000),
   /** Payments: how customers get credits otherwise (shown in the portal's billing page, e.g. without Stripe). */
   billing_contact_text: z.string().trim().min(1).max(1000).optional(),
   /** Payments: where customers ask for credits: an https:// page or a mailto: address. */

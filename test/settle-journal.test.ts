@@ -365,4 +365,25 @@ describe("kill -9 with settlements only in the journal", () => {
     restart();
     check();
   });
+
+  test("a journal that charges an account the database lacks (kept beside a restored backup) stops the start, saying so; it stays", () => {
+    const p = paths();
+    const db = freshDb(p.db);
+    const acc = seedAccount(db, 1_000_000);
+    appendFileSync(p.journal, `${JSON.stringify({ ...record(1), accountId: acc })}\n${JSON.stringify({ ...record(2), accountId: "acc_gone" })}\n`);
+    const journal = SettleJournal.open(p.journal);
+    const errors: string[] = [];
+    const error = console.error;
+    console.error = (...a: unknown[]) => void errors.push(a.map(String).join(" "));
+    try {
+      expect(() => new SqliteCreditStore(db, { holdTtlMs: 60_000, journal }).recover()).toThrow(/kept there/);
+    } finally {
+      console.error = error;
+      journal.close();
+    }
+    expect(errors.join("\n")).toContain("settlement req_2 charges account acc_gone, which this database does not have");
+    expect(errors.join("\n")).toContain("docs/billing.md#backups");
+    // Nothing of it is lost: the journal still holds the record it could not write.
+    expect(readFileSync(p.journal, "utf8")).toContain("acc_gone");
+  });
 });

@@ -125,6 +125,12 @@ export class SettleWriter {
     return values;
   }
 
+  private balanceOf(op: { requestId: string; accountId: string }): number {
+    const row = this.q.balanceOf.get(op.accountId);
+    if (!row) throw missingAccount(op);
+    return row.balance_micros;
+  }
+
   private apply(op: WriteOp, t: Tallies): SettleResult | null {
     if (op.t === "hold") {
       this.q.insertHold.run(op.requestId, op.accountId, op.keyId, op.amount, op.expiresAt, op.createdAt);
@@ -136,7 +142,7 @@ export class SettleWriter {
     if (op.t === "release") return null;
     let charged = 0;
     if (op.charge > 0) {
-      const balance = t.balances.get(op.accountId) ?? this.q.balanceOf.get(op.accountId)!.balance_micros;
+      const balance = t.balances.get(op.accountId) ?? this.balanceOf(op);
       const inserted = this.q.insertCharge.run(
         op.accountId, -op.charge, balance - op.charge, op.requestId, op.keyId, op.extras?.note ?? null, op.at,
       ).changes;
@@ -152,6 +158,13 @@ export class SettleWriter {
     }
     return { charged, released: Math.max(0, op.amount - charged) };
   }
+}
+
+/** A charge's account must exist: a journal kept beside a restored, older copy of the database may name one it never had. */
+function missingAccount(op: { requestId: string; accountId: string }): Error {
+  return new Error(
+    `settlement ${op.requestId} charges account ${op.accountId}, which this database does not have: the settlement journal beside it was written for another copy of it (was a backup restored? see docs/billing.md#backups)`,
+  );
 }
 
 function budgetAdds(t: Tallies): BudgetAdd[] {

@@ -167,6 +167,11 @@ export interface CreditStore {
    * hold TTL, since another instance may charge it (SettleExtras.owners). Absent: it stays live.
    */
   detach?(requestId: string): void;
+  /**
+   * A key was rotated into `newKeyId`: holds in flight that count against `oldKeyId` now count
+   * against the new key (its spend cap and budget are the line's), and their charges go to it.
+   */
+  keyRotated?(oldKeyId: string, newKeyId: string): void;
   /** Releases the hold without a charge; resolves once durable. Second call: false. */
   release(requestId: string, extras?: SettleExtras): Promise<boolean>;
   /** Releases holds past their expiry (not those of requests in flight); returns how many. */

@@ -198,6 +198,14 @@ export class SqliteCreditStore implements CreditStore {
     }
   }
 
+  keyRotated(oldKeyId: string, newKeyId: string): void {
+    for (const hold of this.holds.values()) if (hold.capKeyId === oldKeyId) hold.capKeyId = newKeyId;
+    const held = this.heldByKey.get(oldKeyId);
+    if (held === undefined) return;
+    this.heldByKey.delete(oldKeyId);
+    this.heldByKey.set(newKeyId, (this.heldByKey.get(newKeyId) ?? 0) + held);
+  }
+
   settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null> {
     const hold = this.holds.get(requestId);
     if (!hold) return Promise.resolve(null);

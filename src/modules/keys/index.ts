@@ -3,7 +3,7 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { IdParams } from "../accounts/model";
 import { getAccountRow } from "../accounts/service";
 import { CreatedKey, CreateKeyBody, KeyList, KeyView, RotateKeyBody, UpdateKeyBody } from "./model";
-import { createKey, getKeyRow, keyView, listKeys, revokeKey, rotateKey } from "./service";
+import { createKey, getKeyRow, keyView, listKeys, revokeKey, rotateServedKey } from "./service";
 import { keyOverrides, updateKey } from "./update";
 
 export const keysModule = (deps: ModuleDeps) =>
@@ -62,7 +62,7 @@ export const keysModule = (deps: ModuleDeps) =>
       "/keys/:id/rotate",
       async ({ params, body, actor, status }) => {
         const now = deps.now();
-        const { row, key } = await rotateKey(deps.store, params.id, body?.grace_seconds ?? 0, actor, now);
+        const { row, key } = await rotateServedKey(deps, params.id, body?.grace_seconds ?? 0, actor, now);
         return status(201, { ...keyView(row, now), key });
       },
       {

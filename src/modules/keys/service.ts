@@ -11,6 +11,7 @@ import { keyOwner } from "../../money/budgets";
 import { MAX_BALANCE_MICROS, microsToUsd } from "../../money/units";
 import type { Limits } from "../../gateway/limits/plans";
 import type { BudgetT, CreateKeyInput, KeyViewT } from "./model";
+import type { CreditStore } from "../../money/credit-store";
 
 export type KeyRow = typeof apiKeys.$inferSelect;
 
@@ -133,6 +134,22 @@ export function keyReplaces(store: Store, keyId: string): Promise<boolean> {
   });
 }
 
+/**
+ * A rotation by the serving process: its holds in flight on the old key move to the new one, so
+ * the line's cap and budgets count them (a rotation from another process, the CLI, cannot).
+ */
+export async function rotateServedKey(
+  deps: { store: Store; credits: Pick<CreditStore, "keyRotated"> },
+  id: string,
+  graceSeconds: number,
+  actor: string,
+  now: number,
+): Promise<{ row: KeyRow; key: string }> {
+  const rotated = await rotateKey(deps.store, id, graceSeconds, actor, now);
+  deps.credits.keyRotated?.(id, rotated.row.id);
+  return rotated;
+}
+
 /** Issues a replacement with the same settings; the old key expires after the grace period. */
 export function rotateKey(store: Store, id: string, graceSeconds: number, actor: string, now = Date.now()): Promise<{ row: KeyRow; key: string }> {
   return store.tx((q) => rotation(q, id, graceSeconds, actor, now), { durable: true, notify: true });
@@ -141,6 +158,8 @@ export function rotateKey(store: Store, id: string, graceSeconds: number, actor:
 function* rotation(q: Q, id: string, graceSeconds: number, actor: string, now: number): Work<{ row: KeyRow; key: string }> {
   const old = yield* keyRow(q, id);
   if (keyStatus(old, now) !== "active") throw errors.badRequest(`API key ${id} is no longer active.`, "id", "key_inactive");
+  // A second replacement would split the line, each half with a fresh cap and budget.
+  if (old.rotatedTo !== null) throw errors.conflict(`API key ${id} was already rotated (to ${old.rotatedTo}); rotate the newest key of its line.`, "key_rotated");
   const { key, hash, last4 } = generateKey(old.prefix);
   // Same logical key with a new secret: it keeps what it spent, or rotation would reset its spend cap.
   const row: KeyRow = { ...old, id: newId("key"), hash, last4, lastUsedAt: null, createdAt: now, rotatedTo: null };

@@ -6,7 +6,7 @@ import { field, fieldList, nameProblem } from "../forms";
 import { redirectResponse } from "../html";
 import type { PortalUser } from "../session";
 import { Reveals } from "../../identity/sessions";
-import { createKey, keyView, revokeKey, rotateKey } from "../../modules/keys/service";
+import { createKey, keyView, revokeKey, rotateServedKey } from "../../modules/keys/service";
 import { listMemberRows } from "../../identity/members";
 import { DAY_MS, hide, portalKit, seesAll, type PortalKit } from "./page-kit";
 import { mayRotate, rotatableKey, rotationLines, visibleKey, visibleKeys } from "./key-access";
@@ -53,7 +53,7 @@ export const keysPages = (deps: ModuleDeps) => {
       if (![0, 3600, 86400, 604800].includes(grace)) return back(request, "/portal/keys", "error", "Choose when the old key should stop working.");
       try {
         await rotatableKey(deps.store, user, params.id);
-        const { row, key } = await rotateKey(deps.store, params.id, grace, actor(user), deps.now());
+        const { row, key } = await rotateServedKey(deps, params.id, grace, actor(user), deps.now());
         reveals.put(user.session.token, { key, name: row.name, rotated: true });
         return redirectResponse("/portal/keys");
       } catch (e) {

@@ -1,0 +1,64 @@
+/**
+ * A rotation keeps one line: one spend cap and one budget, whatever is rotated when. A key
+ * rotated already cannot be rotated again (that would split the line, each half with a fresh
+ * cap), and requests in flight on the old key count against, and are charged to, the new one.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chat, user } from "./support/chat";
+import { startGateway, type Gateway } from "./support/gateway";
+
+let gw: Gateway;
+beforeAll(async () => {
+  gw = await startGateway({ upstream: true });
+});
+afterAll(() => gw?.stop());
+
+/** Holds about 15,0xx micros and is charged 10 × 3 + 1,000 × 15 = 15,030. */
+const CHARGE = 15_030;
+const ask = (key: string, delayMs = 0) =>
+  chat(gw.url, key, { model: "grok-4", max_tokens: 1000, messages: user("hi"), mock: { prompt_tokens: 10, completion_tokens: 1000, ...(delayMs ? { delay_ms: delayMs } : {}) } });
+const rotate = async (id: string, grace = 3600) => {
+  const res = await gw.admin(`/admin/keys/${id}/rotate`, { body: { grace_seconds: grace } });
+  return { status: res.status, body: (await res.json()) as { id: string; key: string; error?: { code: string } } };
+};
+const charged = (accountId: string) =>
+  -gw.runtime.deps.store.sqlite.query<{ s: number }, [string]>("SELECT coalesce(sum(amount_micros), 0) AS s FROM ledger_entries WHERE account_id = ? AND kind = 'charge'").get(accountId)!.s;
+
+describe("a key's rotation line", () => {
+  test("a key rotated already is not rotated again: the line's budget is not given twice", async () => {
+    const c = await gw.customer(10_000_000);
+    expect((await gw.admin(`/admin/keys/${c.keyId}`, { method: "PATCH", body: { budget: { period: "month", amount_micros: 20_000 } } })).status).toBe(200);
+    expect((await ask(c.key)).status).toBe(200);
+    expect((await ask(c.key)).status).toBe(402);
+    const first = await rotate(c.keyId);
+    expect(first.status).toBe(201);
+    expect((await ask(first.body.key)).status).toBe(402);
+    const again = await rotate(c.keyId);
+    expect(again.status).toBe(409);
+    expect(again.body.error?.code).toBe("key_rotated");
+    // The newest key of the line rotates, and keeps the line's spend.
+    const next = await rotate(first.body.id);
+    expect(next.status).toBe(201);
+    expect((await ask(next.body.key)).status).toBe(402);
+    expect(charged(c.accountId)).toBe(CHARGE);
+  });
+
+  test("requests in flight on the old key count against the new key's cap, and are charged to it", async () => {
+    const c = await gw.customer(10_000_000);
+    expect((await gw.admin(`/admin/keys/${c.keyId}`, { method: "PATCH", body: { spend_cap_micros: 100_000 } })).status).toBe(200);
+    const inFlight = Array.from({ length: 6 }, () => ask(c.key, 1_500));
+    await Bun.sleep(300);
+    expect((await ask(c.key)).status).toBe(402);
+    const rotated = await rotate(c.keyId, 60);
+    expect(rotated.status).toBe(201);
+    const more = await Promise.all(Array.from({ length: 6 }, () => ask(rotated.body.key)));
+    expect(more.map((r) => r.status)).toEqual([402, 402, 402, 402, 402, 402]);
+    expect((await Promise.all(inFlight)).map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(charged(c.accountId)).toBe(6 * CHARGE);
+    const spent = (id: string) => gw.runtime.deps.store.sqlite.query<{ s: number }, [string]>("SELECT spent_micros AS s FROM api_keys WHERE id = ?").get(id)!.s;
+    gw.runtime.deps.credits.balance(c.accountId);
+    expect(spent(rotated.body.id)).toBe(6 * CHARGE);
+    // The line spent 90,180 of its 100,000: no request of up to 15,0xx fits any more.
+    expect((await ask(rotated.body.key)).status).toBe(402);
+  });
+});

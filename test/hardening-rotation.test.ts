@@ -62,3 +62,36 @@ describe("a key's rotation line", () => {
     expect((await ask(rotated.body.key)).status).toBe(402);
   });
 });
+
+/** A chat request whose body arrives in two halves, `between` running in the pause; the status line. */
+async function slowAsk(key: string, between: () => Promise<unknown>): Promise<string> {
+  const body = JSON.stringify({ model: "grok-4", max_tokens: 50, messages: user("hi"), mock: { prompt_tokens: 10, completion_tokens: 5 } });
+  let text = "";
+  const done = Promise.withResolvers<void>();
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port: Number(new URL(gw.url).port),
+    socket: { data: (_s, d) => void (text += new TextDecoder().decode(d)), close: () => done.resolve(), error: () => done.resolve() },
+  });
+  const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+  socket.write(head + body.slice(0, 20));
+  await Bun.sleep(200);
+  await between();
+  socket.write(body.slice(20));
+  await Promise.race([done.promise, Bun.sleep(5_000)]);
+  socket.end();
+  return text.split("\r\n")[0]!;
+}
+
+describe("a key that stops while its request's body arrives", () => {
+  test("revoked, or rotated with no grace, mid-body: 401, nothing charged", async () => {
+    const c = await gw.customer(10_000_000);
+    expect(await slowAsk(c.key, () => gw.admin(`/admin/keys/${c.keyId}`, { method: "DELETE" }))).toBe("HTTP/1.1 401 Unauthorized");
+    const d = await gw.customer(10_000_000);
+    expect(await slowAsk(d.key, () => rotate(d.keyId, 0))).toBe("HTTP/1.1 401 Unauthorized");
+    expect(charged(c.accountId) + charged(d.accountId) === 0).toBe(true);
+    // The same slow request with a key that stays is served.
+    const e = await gw.customer(10_000_000);
+    expect(await slowAsk(e.key, async () => {})).toBe("HTTP/1.1 200 OK");
+  });
+});

@@ -38,7 +38,8 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
     try {
       refuseLargeHeaders(request);
       const h = request.headers;
-      const auth = deps.keys.authenticate(bearer(h.get("authorization")) ?? h.get("x-api-key"));
+      const presented = bearer(h.get("authorization")) ?? h.get("x-api-key");
+      const auth = deps.keys.authenticate(presented);
       // A promise only on a shared store, for a key not in memory.
       principal = auth instanceof Promise ? await auth : auth;
       if (!dialect.free) {
@@ -49,6 +50,9 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       // A lookup of a stored object is a promise; most requests have nothing to prepare.
       let prepared = dialect.prepare?.(body, { accountId: principal.accountId, objects: deps.objects });
       if (prepared instanceof Promise) prepared = await prepared;
+      // The key again, now that the body is in (it may take body_ms): revoked or expired meanwhile is refused.
+      const again = deps.keys.authenticate(presented);
+      principal = again instanceof Promise ? await again : again;
       call = { dialect, principal, body, signal: request.signal, requestId, onAdmitted, admitted: false, prepared };
       call.headers = forwarded(dialect, h);
       call.wantsUsage = dialect.clientWantsUsage?.(body) ?? true;

@@ -53,6 +53,29 @@ describe("circuit breaker (injected clock)", () => {
     expect(b.timesOpened).toBe(2);
   });
 
+  test("a probe that fails for the one account still failing closes it: that account alone never keeps it open", () => {
+    const clock = manualClock();
+    const b = new CircuitBreaker({ failures: 3, windowMs: 1_000, cooldownMs: 400, minAccounts: 2 }, clock.now);
+    b.failure("normal", "acc_b");
+    for (let i = 0; i < 3; i++) b.failure("normal", "acc_a");
+    expect(b.state).toBe("open");
+    // B's failure ages out of the window; A's requests keep failing and take the probe.
+    clock.advance(1_200);
+    expect(b.acquire()).toBe("probe");
+    b.failure("probe", "acc_a");
+    expect(b.state).toBe("closed");
+    for (let i = 0; i < 5; i++) b.failure(b.acquire()!, "acc_a");
+    expect(b.state).toBe("closed");
+    // Two accounts failing in the window: a failed probe opens it again.
+    b.failure("normal", "acc_b");
+    for (let i = 0; i < 3; i++) b.failure("normal", "acc_a");
+    expect(b.state).toBe("open");
+    clock.advance(400);
+    b.failure(b.acquire()!, "acc_b");
+    expect(b.state).toBe("open");
+    expect(b.timesOpened).toBe(3);
+  });
+
   test("a success resets the count; failures spread beyond the window do not open it", () => {
     const { clock, b } = make();
     b.failure("normal");

@@ -29,7 +29,7 @@ const ANONYMOUS = "";
  * customer whose requests make the upstream fail must not shut it for everyone (a gateway with
  * a single account sets minAccounts to 1). Open: nothing goes through until the cooldown ends.
  * Half-open: exactly one probe; its success closes the breaker, its failure opens it for another
- * cooldown. Calls without an account count as one. The clock is injected so tests need not wait.
+ * cooldown (when the window's failures still come from `minAccounts` accounts; else it closes). Calls without an account count as one. The clock is injected so tests need not wait.
  */
 export class CircuitBreaker {
   private openedAt: number | null = null;
@@ -80,13 +80,10 @@ export class CircuitBreaker {
   }
 
   success(permit: Permit, account = ANONYMOUS): void {
-    const before = this.openedAt === null ? null : this.state;
     this.record(true, account);
     if (permit === "probe") this.probing = false;
     // Any success is evidence of health, also one that started before the breaker opened.
-    this.openedAt = null;
-    this.streak = 0;
-    if (before) this.onChange?.(before, "closed");
+    this.close();
   }
 
   /** A failure that implicates the upstream (connect, timeout, 5xx, 429, 401/403), for `account`. */
@@ -95,7 +92,10 @@ export class CircuitBreaker {
     this.record(false, account);
     if (permit === "probe") {
       this.probing = false;
-      this.open(now);
+      // Reopened on the evidence that opens a closed breaker only: one account's failing probes
+      // (the others' failures aged out of the window) would otherwise keep it open for everyone.
+      if (this.manyAccounts()) this.open(now);
+      else this.close();
       return;
     }
     if (this.openedAt !== null) return;
@@ -132,6 +132,13 @@ export class CircuitBreaker {
     const need = this.opts.minAccounts ?? 1;
     if (need <= 1) return true;
     return this.outcomes.failingAccounts(need);
+  }
+
+  private close(): void {
+    const before = this.openedAt === null ? null : this.state;
+    this.openedAt = null;
+    this.streak = 0;
+    if (before) this.onChange?.(before, "closed");
   }
 
   private open(now: number): void {

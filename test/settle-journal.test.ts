@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteStore } from "../src/store/sqlite-store";
@@ -364,6 +364,12 @@ describe("kill -9 with settlements only in the journal", () => {
     copyFileSync(copy, p.journal);
     restart();
     check();
+  });
+
+  test("a lock file the gateway cannot open is named in the error (SQLite's own message names none)", () => {
+    const p = paths();
+    mkdirSync(`${p.journal}.lock`);
+    expect(() => SettleJournal.claim(p.journal)).toThrow(`cannot use the settlement journal's lock ${p.journal}.lock`);
   });
 
   test("a journal that charges an account the database lacks (kept beside a restored backup) stops the start, saying so; it stays", () => {

@@ -22,6 +22,10 @@ export interface SettleRecord {
   at: number;
 }
 
+/** SQLite's own words ("unable to open database file") name no file: the operator would look at the database. */
+const lockError = (file: string, e: unknown): Error =>
+  new Error(`cannot use the settlement journal's lock ${file}: ${(e as Error)?.message ?? e} (it must be readable and writable by the user the gateway runs as)`, { cause: e });
+
 /**
  * The settlement journal: an append-only file of settlements not yet applied to SQLite. A
  * settlement is appended (one write(2) per group commit) before its response completes, and
@@ -61,7 +65,13 @@ export class SettleJournal {
    * however it dies, so the next start takes it over and applies what was left.
    */
   static claim(path: string): SettleJournal | null {
-    const lock = new Database(`${path}.lock`, { create: true });
+    const file = `${path}.lock`;
+    let lock: Database;
+    try {
+      lock = new Database(file, { create: true });
+    } catch (e) {
+      throw lockError(file, e);
+    }
     try {
       lock.exec("PRAGMA busy_timeout = 0");
       lock.exec("PRAGMA locking_mode = EXCLUSIVE");
@@ -74,7 +84,7 @@ export class SettleJournal {
     } catch (e) {
       lock.close();
       if ((e as { code?: string }).code?.startsWith("SQLITE_BUSY")) return null;
-      throw e;
+      throw lockError(file, e);
     }
     return new SettleJournal(path, lock);
   }

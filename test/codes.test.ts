@@ -194,6 +194,13 @@ describe("CLI", () => {
       expect(list.out).not.toContain(batch.codes[0]!.code);
       expect((await run("codes", "create", "--count", "5")).code).toBe(2);
       expect((await run("codes", "create", "--count", "1", "--amount", "-1")).code).toBe(2);
+      // --count and --expires are read strictly, as keys create reads --expires.
+      for (const bad of [["--count", "1e3"], ["--count", "0x10"], ["--count", "1", "--expires", "2030-02-30"], ["--count", "1", "--expires", "hello 2030"], ["--count", "1", "--expires", "2020-01-01"]]) {
+        const r = await run("codes", "create", "--amount", "1", ...bad);
+        expect([bad, r.code]).toEqual([bad, 2]);
+      }
+      const through = JSON.parse((await run("codes", "create", "--count", "1", "--amount", "1", "--expires", "2030-02-28", "--json")).out) as { expires_at: number };
+      expect(through.expires_at).toBe(Date.parse("2030-03-01T00:00:00Z") / 1000);
 
       const acc = JSON.parse((await run("accounts", "create", "CLI Co", "--email", "cli@example.com", "--json")).out) as { id: string };
       const inv = await run("accounts", "invite", acc.id);

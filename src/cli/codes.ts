@@ -4,6 +4,7 @@ import { microsToUsd } from "../money/units";
 import { UsageError } from "./args";
 import { CLI_ACTOR, isoTime, positionals, table, validate, type GroupCommand } from "./command";
 import { parseUsd } from "./credits";
+import { parseExpires } from "./key-args";
 
 export const codesCommand: GroupCommand = {
   summary: "Single-use credit codes",
@@ -21,6 +22,7 @@ export const codesCommand: GroupCommand = {
         positionals(parsed, this, "codes create");
         const o = parsed.options;
         if (o.count === undefined) throw new UsageError("codes create: --count is required");
+        if (!/^\d+$/.test(String(o.count))) throw new UsageError(`codes create: --count: expected a whole number from 1 to 1000, got ${JSON.stringify(o.count)}`);
         if (o.amount === undefined) throw new UsageError("codes create: --amount is required");
         const expires = o.expires === undefined ? undefined : parseExpiry(String(o.expires));
         const input = validate(
@@ -69,13 +71,18 @@ export const codesCommand: GroupCommand = {
   },
 };
 
-/** A date means "through the end of that UTC day"; an ISO time is taken as is. Unix seconds out. */
-function parseExpiry(v: string): number {
-  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) {
-    const ms = Date.parse(`${v}T00:00:00Z`);
-    if (!Number.isNaN(ms)) return Math.floor(ms / 1000) + 86_400;
+/**
+ * A date means "through the end of that UTC day"; an ISO time or unix seconds are taken as is
+ * (read as `keys create --expires` reads them). Unix seconds out.
+ */
+function parseExpiry(v: string, now = Date.now()): number {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : Number.NaN;
+  // Date.parse rolls 2030-02-30 over to March: a day that is not in the calendar is refused.
+  if (!Number.isNaN(day) && new Date(day).toISOString().startsWith(v)) {
+    if (day + 86_400_000 <= now) throw new UsageError(`--expires: must be today or later (got ${v})`);
+    return day / 1000 + 86_400;
   }
-  const ms = Date.parse(v);
-  if (Number.isNaN(ms)) throw new UsageError(`--expires: not a date (YYYY-MM-DD) or ISO time: ${JSON.stringify(v)}`);
-  return Math.floor(ms / 1000);
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) throw new UsageError(`--expires: not a day of the calendar: ${JSON.stringify(v)}`);
+  const seconds = parseExpires(v, now);
+  return typeof seconds === "number" ? seconds : Math.floor(Date.parse(seconds) / 1000);
 }

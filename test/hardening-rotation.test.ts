@@ -63,6 +63,26 @@ describe("a key's rotation line", () => {
   });
 });
 
+describe("a rotation line's rate limits", () => {
+  test("rotation refills no bucket, and a key in its grace shares the line's concurrency with its replacement", async () => {
+    const c = await gw.customer(10_000_000);
+    expect((await gw.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: 2 } })).status).toBe(200);
+    const quick = (key: string) => chat(gw.url, key, { model: "grok-4", max_tokens: 10, messages: user("hi"), mock: { prompt_tokens: 1, completion_tokens: 1 } }).then((r) => r.status);
+    expect([await quick(c.key), await quick(c.key), await quick(c.key)]).toEqual([200, 200, 429]);
+    const next = await rotate(c.keyId, 600);
+    expect(await quick(next.body.key)).toBe(429);
+    expect(await quick(c.key)).toBe(429);
+
+    const d = await gw.customer(10_000_000);
+    expect((await gw.admin(`/admin/keys/${d.keyId}/limits`, { method: "PUT", body: { concurrency: 1 } })).status).toBe(200);
+    const line = await rotate(d.keyId, 600);
+    const slow = (key: string) => chat(gw.url, key, { model: "grok-4", max_tokens: 10, messages: user("hi"), mock: { prompt_tokens: 1, completion_tokens: 1, delay_ms: 500 } }).then((r) => r.status);
+    const statuses = await Promise.all([slow(d.key), slow(line.body.key), slow(d.key)]);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(2);
+  });
+});
+
 /** A chat request whose body arrives in two halves, `between` running in the pause; the status line. */
 async function slowAsk(key: string, between: () => Promise<unknown>): Promise<string> {
   const body = JSON.stringify({ model: "grok-4", max_tokens: 50, messages: user("hi"), mock: { prompt_tokens: 10, completion_tokens: 5 } });

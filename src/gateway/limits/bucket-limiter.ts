@@ -131,10 +131,22 @@ export class BucketLimiter implements RateLimiter {
     let r = this.resolved.get(p);
     if (!r) {
       const plan = effectivePlan(this.policy, p.plan);
-      r = { plan: plan.name, levels: [level("key", p.keyId, keyLevel(plan.limits, p.keyLimits)), level("account", p.accountId, plan.limits)] };
+      // The key level is the rotation line's (its newest key): a key in its grace and its replacement share it.
+      r = { plan: plan.name, levels: [level("key", p.capKeyId, keyLevel(plan.limits, p.keyLimits)), level("account", p.accountId, plan.limits)] };
       this.resolved.set(p, r);
     }
     return r;
+  }
+
+  /** A key was rotated: the line's buckets go on under the new key, or rotation would refill them. */
+  keyRotated(oldKeyId: string, newKeyId: string): void {
+    for (const dim of ["r", "t"]) {
+      const b = this.buckets.get(`${slotOf("key", oldKeyId)}:${dim}`);
+      if (!b) continue;
+      const id = `${slotOf("key", newKeyId)}:${dim}`;
+      this.buckets.set(id, { ...b });
+      this.dirty.add(id);
+    }
   }
 
   protected state(level: Level, now: number): LevelState {

@@ -21,6 +21,8 @@ export interface RateLimiter {
    * instances (PostgreSQL). Absent on the embedded limiter, whose buckets are all here.
    */
   prepare?(p: Principal, estimatedTokens: number): Promise<() => void>;
+  /** A key was rotated into `newKeyId`: the line's limits go on from where they were. */
+  keyRotated?(oldKeyId: string, newKeyId: string): void;
 }
 
 export interface Admission {

@@ -12,6 +12,7 @@ import { MAX_BALANCE_MICROS, microsToUsd } from "../../money/units";
 import type { Limits } from "../../gateway/limits/plans";
 import type { BudgetT, CreateKeyInput, KeyViewT } from "./model";
 import type { CreditStore } from "../../money/credit-store";
+import type { RateLimiter } from "../../gateway/limits/limiter";
 
 export type KeyRow = typeof apiKeys.$inferSelect;
 
@@ -136,10 +137,11 @@ export function keyReplaces(store: Store, keyId: string): Promise<boolean> {
 
 /**
  * A rotation by the serving process: its holds in flight on the old key move to the new one, so
- * the line's cap and budgets count them (a rotation from another process, the CLI, cannot).
+ * the line's cap and budgets count them, and its rate-limit buckets go on (a rotation from
+ * another process, the CLI, cannot).
  */
 export async function rotateServedKey(
-  deps: { store: Store; credits: Pick<CreditStore, "keyRotated"> },
+  deps: { store: Store; credits: Pick<CreditStore, "keyRotated">; limiter?: Pick<RateLimiter, "keyRotated"> },
   id: string,
   graceSeconds: number,
   actor: string,
@@ -147,6 +149,7 @@ export async function rotateServedKey(
 ): Promise<{ row: KeyRow; key: string }> {
   const rotated = await rotateKey(deps.store, id, graceSeconds, actor, now);
   deps.credits.keyRotated?.(id, rotated.row.id);
+  deps.limiter?.keyRotated?.(id, rotated.row.id);
   return rotated;
 }
 

@@ -75,25 +75,30 @@ export class Meter {
     return chargeFor(u, this.model);
   }
 
-  /** Whether the charge can take this usage (see plausible): a stream that reported one it cannot is charged an estimate. */
-  believes(u: Usage): boolean {
+  /** The charge and usage row of an outcome, or null when the charge cannot take its usage (see plausible). */
+  private priced(o: Outcome): { cost: number; row: UsageRecord } | null {
     try {
-      return plausible(u, this.row({ status: 200, usage: u, estimated: false }, chargeFor(u, this.model)));
+      const cost = chargeFor(o.usage, this.model);
+      const row = this.row(o, cost);
+      return plausible(o.usage, row) ? { cost, row } : null;
     } catch {
-      return false;
+      return null;
     }
   }
 
   /**
    * Charges the usage at the model's pricing, all of it: beyond the hold too (the overage; the
-   * balance may go below zero by it). Resolves once the charge is durable.
+   * balance may go below zero by it). Resolves once the charge is durable. A usage the charge
+   * cannot take is charged as `instead` (a stream's estimate: what was delivered is never free),
+   * or refused before anything moves (the hold is still here for abandon to void).
    */
-  async charge(o: Outcome): Promise<number> {
+  async charge(outcome: Outcome, instead?: () => Outcome): Promise<number> {
     if (this.done) return 0;
-    const cost = chargeFor(o.usage, this.model);
-    const row = this.row(o, cost);
-    // Refused before anything moves (the hold is still here for abandon to void).
-    if (!plausible(o.usage, row)) throw unreadable();
+    let o = outcome;
+    let p = this.priced(o);
+    if (!p && instead) p = this.priced((o = instead()));
+    if (!p) throw unreadable();
+    const { cost, row } = p;
     this.done = true;
     try {
       // A stored object is recorded with the charge (before the answer goes out: a continuation may follow at once).

@@ -44,9 +44,12 @@ export function relayStream<B extends GatewayBody>(
  */
 function finishTap(tap: EventTap, meter: Meter, promptEstimate: number, upstreamRequestId: string | null, status: number, errorCode: string | null, anyway: boolean): Promise<unknown> {
   const { ttftMs, objectId } = tap;
-  if (tap.usage && meter.believes(tap.usage)) return meter.charge({ status, usage: tap.usage, estimated: false, errorCode, ttftMs, upstreamRequestId, objectId });
-  if (tap.deliveredTokens === 0 && !anyway && !tap.usage) return meter.release(status, errorCode);
-  const input = tap.inputUsage && meter.believes(tap.inputUsage) ? tap.inputUsage : null;
-  const usage = { prompt: input?.prompt ?? promptEstimate, cached: input?.cached ?? 0, completion: tap.deliveredTokens, reasoning: 0 };
-  return meter.charge({ status, usage, estimated: true, errorCode, ttftMs, upstreamRequestId, objectId });
+  const estimate = (input = tap.inputUsage) => {
+    const usage = { prompt: input?.prompt ?? promptEstimate, cached: input?.cached ?? 0, completion: tap.deliveredTokens, reasoning: 0 };
+    return { status, usage, estimated: true, errorCode, ttftMs, upstreamRequestId, objectId };
+  };
+  // Usage the charge cannot take falls back to the estimate, and one whose input it cannot take to the prompt's.
+  if (tap.usage) return meter.charge({ status, usage: tap.usage, estimated: false, errorCode, ttftMs, upstreamRequestId, objectId }, () => estimate(null));
+  if (tap.deliveredTokens === 0 && !anyway) return meter.release(status, errorCode);
+  return meter.charge(estimate(), () => estimate(null));
 }

@@ -88,6 +88,25 @@ describe("a refund that arrives before the checkout completed", () => {
   });
 });
 
+describe("a session paid in another currency", () => {
+  test("is credited in the gateway's currency, never its amount times credit_per_unit", async () => {
+    const c = await gw.customer(0);
+    // Adaptive Pricing: the customer paid 925 eur for the 10 usd checkout (the usd amount in currency_conversion).
+    const { session } = await openCheckout(c.key, "10");
+    const converted = { ...paidSession(session), currency: "eur", amount_total: 925, currency_conversion: { source_currency: "usd", amount_total: 1000 } };
+    expect(((await (await deliver(gw.url, stripeEvent("checkout.session.completed", converted))).json()) as { result: string }).result).toBe("credited");
+    expect((await account(c.accountId)).balance_micros).toBe(10 * USD);
+    // No conversion given: the checkout's own amount, not 1,500 "dollars" of yen.
+    const d = await gw.customer(0);
+    const other = await openCheckout(d.key, "10");
+    await deliver(gw.url, stripeEvent("checkout.session.completed", { ...paidSession(other.session), currency: "jpy", amount_total: 1500 }));
+    expect((await account(d.accountId)).balance_micros).toBe(10 * USD);
+    const payments = (await (await gw.admin(`/admin/accounts/${d.accountId}/payments`)).json()) as { data: { currency: string; credit_micros: number }[] };
+    expect(payments.data[0]).toMatchObject({ currency: "usd", credit_micros: 10 * USD });
+    expect(await checkLedger(gw.runtime.deps.store)).toEqual([]);
+  });
+});
+
 describe("balances are bounded well below 2^53 micros", () => {
   test("admin top-ups: the one that would pass 1e15 is a 400 in the OpenAI envelope, and nothing commits", async () => {
     const c = await gw.customer(0);

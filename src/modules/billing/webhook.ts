@@ -73,6 +73,17 @@ function jobFor(s: BillingSettings, event: Stripe.Event, now: number): Job | Web
   }
 }
 
+/**
+ * What a session paid in the gateway's currency: its own amount, or the amount Adaptive Pricing
+ * converted from (the customer may have paid in theirs); null when neither is in that currency.
+ */
+function paidInOwnCurrency(session: Stripe.Checkout.Session, own: string): { amountMinor: number; currency: string } | null {
+  if (session.currency?.toLowerCase() === own.toLowerCase()) return { amountMinor: session.amount_total!, currency: own.toLowerCase() };
+  const conv = session.currency_conversion;
+  if (conv?.source_currency?.toLowerCase() === own.toLowerCase() && conv.amount_total != null) return { amountMinor: conv.amount_total, currency: own.toLowerCase() };
+  return null;
+}
+
 /** Why a session cannot be credited yet (or ever), or null when it is paid. */
 function unpaid(session: Stripe.Checkout.Session): WebhookOutcome | null {
   // Sessions created by something else on the same Stripe account are none of our business.
@@ -85,8 +96,6 @@ function unpaid(session: Stripe.Checkout.Session): WebhookOutcome | null {
 function* onSessionPaid(q: Q, s: BillingSettings, event: Stripe.Event, session: Stripe.Checkout.Session, now: number): Work<Outcome> {
   const accountId = session.metadata!.tollgate_account_id!;
   const paymentId = session.metadata?.tollgate_payment_id;
-  const amountMinor = session.amount_total!;
-  const currency = session.currency!;
   const intent = idOf(session.payment_intent);
   const p = q.t.payments;
   let row = yield* get(q.db.select().from(p).where(eq(p.stripeSessionId, session.id)));
@@ -98,6 +107,12 @@ function* onSessionPaid(q: Q, s: BillingSettings, event: Stripe.Event, session: 
   if (!(yield* get(q.db.select({ id: q.t.accounts.id }).from(q.t.accounts).where(eq(q.t.accounts.id, accountId))))) {
     return { result: "ignored", problem: `session ${session.id} is for unknown account ${accountId}` };
   }
+  // credit_per_unit prices the gateway's own currency only: another is never multiplied by it.
+  const own = paidInOwnCurrency(session, s.currency) ?? (row ? { amountMinor: row.amountMinor, currency: row.currency } : null);
+  if (!own) {
+    return { result: "ignored", problem: `session ${session.id} was paid in ${session.currency}, not ${s.currency}: nothing credited; credit it by hand` };
+  }
+  const { amountMinor, currency } = own;
   const credit =
     row && row.amountMinor === amountMinor && row.currency === currency
       ? row.creditMicros

@@ -79,6 +79,23 @@ describe("three instances on PostgreSQL", () => {
     expect(limited.length).toBe(180 - ok);
     for (const r of limited) expect(Number(r.headers.get("retry-after"))).toBeGreaterThan(0);
   });
+
+  test("a key's rpm lowered and raised again takes effect on every instance, those already serving it too", async () => {
+    const c = await gws[0]!.customer(10_000_000);
+    for (const g of gws) expect((await post(g, c.key, flatBody)).status).toBe(200);
+    expect((await gws[0]!.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: 3 } })).status).toBe(200);
+    await Bun.sleep(300);
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) statuses.push((await post(gws[i % 3]!, c.key, flatBody)).status);
+    // The shared bucket (3) and at most a bucket's worth kept back per instance.
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(3 * 4);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(30 - 3 * 4);
+    expect((await gws[1]!.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: null } })).status).toBe(200);
+    await Bun.sleep(300);
+    const after: number[] = [];
+    for (let i = 0; i < 9; i++) after.push((await post(gws[i % 3]!, c.key, flatBody)).status);
+    expect(after).toEqual(Array(9).fill(200));
+  });
 });
 
 type Call = { path: string; body: Record<string, unknown>; abortAfterMs?: number };

@@ -158,7 +158,14 @@ export class BucketLimiter implements RateLimiter {
     const perMinute = dim === "r" ? level.limits.rpm : level.limits.tpm;
     let b = this.buckets.get(id);
     if (!b) this.buckets.set(id, (b = this.refills ? fullBucket(perMinute, now) : { level: 0, at: now, perMinute }));
-    return this.refills ? refill(b, perMinute, now) : b;
+    if (this.refills) return refill(b, perMinute, now);
+    // Grants of a shared bucket: taken and given back at the limits as they are now (a plan or an
+    // override may have changed), and never more than a lowered bucket could hold.
+    if (b.perMinute !== perMinute) {
+      b.perMinute = perMinute;
+      b.level = Math.min(b.level, capacity(perMinute));
+    }
+    return b;
   }
 
   /** How many requests of a level may be in flight here (a shared limiter: the slots it leases). */

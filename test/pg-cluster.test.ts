@@ -80,6 +80,17 @@ describe("three instances on PostgreSQL", () => {
     for (const r of limited) expect(Number(r.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 
+  test("GET /v1/me on an instance that never served the key shows the account's balance, the key's spend and its budget", async () => {
+    const c = await gws[0]!.customer(5_000_000);
+    expect((await gws[0]!.admin(`/admin/keys/${c.keyId}`, { method: "PATCH", body: { spend_cap_micros: 4_000_000, budget: { period: "month", amount_micros: 3_000_000 } } })).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await post(gws[0]!, c.key, flatBody)).status).toBe(200);
+    await Bun.sleep(300);
+    const me = (await (await gws[2]!.me(c.key)).json()) as { balance_micros: number; key: { spent_micros: number }; budgets: { remaining_micros: number }[] };
+    expect(me.balance_micros).toBe(5_000_000 - 2 * FLAT_COST);
+    expect(me.key.spent_micros).toBe(2 * FLAT_COST);
+    expect(me.budgets.map((b) => b.remaining_micros)).toEqual([3_000_000 - 2 * FLAT_COST]);
+  });
+
   test("a key's rpm lowered and raised again takes effect on every instance, those already serving it too", async () => {
     const c = await gws[0]!.customer(10_000_000);
     for (const g of gws) expect((await post(g, c.key, flatBody)).status).toBe(200);

@@ -183,3 +183,11 @@ export interface CreditStore {
   /** Number of open holds in this process. */
   readonly openHolds: number;
 }
+
+/**
+ * Before showing balances, caps and budgets: on a shared store (PostgreSQL) reads what this
+ * instance has not leased, which it would otherwise show as nothing; a no-op on SQLite.
+ */
+export async function readForShow(credits: CreditStore, owners: SpendOwners): Promise<void> {
+  (await credits.prepare?.(owners, 0))?.();
+}

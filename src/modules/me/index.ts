@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { leastRemaining } from "../../money/budgets";
+import { readForShow } from "../../money/credit-store";
 import { microsToUsd, microsToUsdFixed } from "../../money/units";
 import { MeView } from "./model";
 
@@ -9,7 +10,8 @@ export const meModule = (deps: ModuleDeps) =>
     .use(deps.auth)
     .get(
       "/me",
-      ({ principal: p }) => {
+      async ({ principal: p }) => {
+        await readForShow(deps.credits, { accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId ?? null });
         const b = deps.credits.balance(p.accountId);
         const budgets = deps.credits.budgets({ capKeyId: p.capKeyId, memberId: p.memberId ?? null });
         const least = leastRemaining(budgets);
@@ -32,7 +34,7 @@ export const meModule = (deps: ModuleDeps) =>
             expires_at: p.expiresAt === null ? null : Math.floor(p.expiresAt / 1000),
             models: p.models,
             spend_cap_micros: p.spendCapMicros,
-            spent_micros: deps.credits.keySpend(p.keyId)?.spent ?? 0,
+            spent_micros: deps.credits.keySpend(p.capKeyId)?.spent ?? 0,
           },
           limits: deps.limiter.limits(p),
           budgets: budgets.map((b) => ({

@@ -1,3 +1,4 @@
+import { readForShow } from "../../money/credit-store";
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
@@ -56,6 +57,7 @@ function billingKit(deps: ModuleDeps) {
   const render = async (request: Request, u: PortalUser, o: { flash?: Flash | null; error?: string; amount?: string; status?: number } = {}) => {
     const payments = await listPayments(deps.store, { limit: 50, accountId: u.account.id });
     const alert = deps.alerts ? await deps.alerts.view(u.account.id) : null;
+    await readForShow(deps.credits, { accountId: u.account.id, capKeyId: null, memberId: null });
     const f = takeFlash(request);
     const body = billingView({
       csrf: u.session.csrf,

@@ -1,3 +1,4 @@
+import { readForShow } from "../../money/credit-store";
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
@@ -33,6 +34,7 @@ async function creditsPage(deps: ModuleDeps, kit: PortalKit, request: Request, u
   const kinds = (["credits", "charges"].includes(String(query.kinds)) ? String(query.kinds) : "") as LedgerKinds;
   const before = Number(query.before) > 0 ? Number(query.before) : undefined;
   const { rows, next } = await ledgerPage(deps.store, user.account.id, { kinds, before, limit: 50 });
+  await readForShow(deps.credits, { accountId: user.account.id, capKeyId: null, memberId: null });
   const body = creditsView({
     csrf: user.session.csrf, balance: deps.credits.balance(user.account.id), rows, kinds, next, disabled: kit.suspended(user),
   });

@@ -11,6 +11,7 @@ import { chat, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { startBinaryGateway, startGateway, type Customer } from "./support/gateway";
 import { freshPostgres } from "./support/postgres";
+import { PgStore } from "../src/store/pg-store";
 
 setDefaultTimeout(120_000);
 const ENTRY = resolve(import.meta.dir, "../src/index.ts");
@@ -76,6 +77,22 @@ describe("migrate-to-postgres", () => {
     } finally {
       await gw.stop();
     }
+  });
+
+  test("a database a gateway has started on (its settings, no account) takes the copy", async () => {
+    const url = await freshPostgres();
+    const pg = await PgStore.open(url);
+    await pg.sql`INSERT INTO settings (key, value) VALUES ('admin_token_sha256', 'written-at-start')`;
+    await pg.close();
+    const r = await cli(["migrate-to-postgres", "--from", join(dir, "t.db"), "--to", url, "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const sql = new SQL(url);
+    const [{ n }] = await sql`SELECT count(*)::int AS n FROM accounts`;
+    const stale = await sql`SELECT 1 FROM settings WHERE value = 'written-at-start'`;
+    await sql.close();
+    expect(n).toBe(3);
+    expect(stale).toHaveLength(0);
   });
 
   test("a bad target is a usage error", async () => {

@@ -40,7 +40,8 @@ export function copyOrder(): Pair[] {
 }
 
 /**
- * Copies every row of the embedded database into an empty PostgreSQL one, in one transaction
+ * Copies every row of the embedded database into an empty PostgreSQL one (no accounts: the caller
+ * checks; rows a gateway wrote when it started there are replaced), in one transaction
  * (all or nothing), then moves each id sequence past the copied ids. Values go through drizzle's
  * column mappings on both sides (SQLite's 0/1 become booleans, JSON text stays JSON).
  */
@@ -48,6 +49,8 @@ export async function copyToPg(from: SqliteStore, to: PgStore): Promise<CopiedTa
   const order = copyOrder();
   const copied: CopiedTable[] = [];
   await to.sql.begin(async (tx) => {
+    // What a gateway writes when it starts on the target (its settings) goes: the copy brings the source's.
+    for (const p of [...order].reverse()) await tx.unsafe(`DELETE FROM "${p.name}"`);
     for (const p of order) copied.push({ table: p.name, rows: await copyTable(from, tx, p) });
     for (const p of order) await resetSequence(tx, p);
   });

@@ -13,7 +13,7 @@ import { eq, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import { loadConfig } from "../src/config/load";
 import type { ApiError } from "../src/lib/errors";
-import { createAccount, getAccountRow } from "../src/modules/accounts/service";
+import { createAccount, getAccountRow, listAccounts } from "../src/modules/accounts/service";
 import { listAudit } from "../src/modules/audit/service";
 import { AlertNotifier } from "../src/modules/alerts/notifier";
 import { AlertService } from "../src/modules/alerts/service";
@@ -78,6 +78,15 @@ for (const { name, open } of kinds) {
       // Every flow leaves every balance equal to the sum of its ledger entries.
       expect(await checkLedger(s.a)).toEqual([]);
       await s?.close();
+    });
+
+    test("account search finds any letter in either case, and takes wildcards literally", async () => {
+      const ecole = await customer(s.a, 0, "ÉCOLE Paris");
+      const straße = await customer(s.a, 0, "Straße [Test] 50% *");
+      const ids = async (q: string) => (await listAccounts(s.b, { limit: 10, offset: 0, q })).map((a) => a.id);
+      for (const q of ["école", "ÉCOLE", "École paris", "cole p"]) expect([q, await ids(q)]).toEqual([q, [ecole]]);
+      for (const q of ["straße", "[test]", "50% *"]) expect([q, await ids(q)]).toEqual([q, [straße]]);
+      expect(await ids("5_%")).toEqual([]);
     });
 
     test("credits and adjustments: Idempotency-Key replay and conflict, available credit, a tier, audit", async () => {

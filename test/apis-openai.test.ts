@@ -130,6 +130,19 @@ describe("Responses API", () => {
     await client(alice).responses.delete(r.id);
     expect(await status(client(alice).responses.retrieve(r.id))).toBe(404);
   });
+
+  test("inputItems.list pages through the SDK's iterator: after, limit and order reach the upstream", async () => {
+    const input = Array.from({ length: 5 }, (_, i) => ({ role: "user" as const, content: `message ${i}` }));
+    const r = await client(alice).responses.create({ model: "grok-4", input, mock: { prompt_tokens: 9, completion_tokens: 3 } } as never);
+    const texts: string[] = [];
+    for await (const item of client(alice).responses.inputItems.list(r.id, { limit: 2 })) {
+      texts.push(((item as { content: { text: string }[] }).content[0]!).text);
+      if (texts.length > 10) break;
+    }
+    expect(texts).toEqual(["message 0", "message 1", "message 2", "message 3", "message 4"]);
+    const newest = await client(alice).responses.inputItems.list(r.id, { order: "desc", limit: 1 });
+    expect(newest.data.map((i) => ((i as { content: { text: string }[] }).content[0]!).text)).toEqual(["message 4"]);
+  });
 });
 
 describe("legacy completions, images, tokenize", () => {

@@ -118,10 +118,15 @@ export function deleteResponse(call: MockCall): Response {
   return json(call, { id: call.param, object: "response", deleted: true });
 }
 
-/** GET /responses/{id}/input_items (in input order; `?order=desc` reverses it). */
+/** GET /responses/{id}/input_items (in input order; `?order=desc` reverses it), paged by `limit` (default 20) and `after`. */
 export function responseInputItems(call: MockCall): Response {
   const s = stored(call);
   if (s instanceof Response) return s;
-  const data = new URL(call.req.url).searchParams.get("order") === "desc" ? [...s.inputItems].reverse() : s.inputItems;
-  return json(call, { object: "list", data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: false });
+  const q = new URL(call.req.url).searchParams;
+  const items = q.get("order") === "desc" ? [...s.inputItems].reverse() : s.inputItems;
+  const after = q.get("after");
+  const start = after ? items.findIndex((i) => i.id === after) + 1 : 0;
+  const limit = Math.min(100, Math.max(1, Number(q.get("limit")) || 20));
+  const data = items.slice(start, start + limit);
+  return json(call, { object: "list", data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: start + limit < items.length });
 }

@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { answers, DeletedResponse, InputItems, ResponseObject } from "../apis/model";
 import { ResponseParams } from "./model";
-import { forward, ownResponse } from "./service";
+import { forward, ITEMS_QUERY, ownResponse, passedQuery, RETRIEVE_QUERY } from "./service";
 
 /**
  * Stored responses: the upstream keeps them under a key every customer shares, so only the
@@ -12,15 +12,25 @@ export const responsesModule = (deps: ModuleDeps) => {
   const reg = deps.upstreams.registry;
   return new Elysia({ prefix: "/v1/responses", tags: ["customer"] })
     .use(deps.auth)
-    .get("/:id", async ({ params, principal }) => forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "GET"), {
-      customer: true,
-      params: ResponseParams,
-      detail: { summary: "A stored response of yours (404 for any other id)", responses: answers(ResponseObject, false) },
-    })
+    .get(
+      "/:id",
+      async ({ params, principal, request }) =>
+        forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "GET", "", passedQuery(request, RETRIEVE_QUERY)),
+      {
+        customer: true,
+        params: ResponseParams,
+        detail: { summary: "A stored response of yours (404 for any other id); `include` is passed on", responses: answers(ResponseObject, false) },
+      },
+    )
     .get(
       "/:id/input_items",
-      async ({ params, principal }) => forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "GET", "/input_items"),
-      { customer: true, params: ResponseParams, detail: { summary: "The input items of a stored response of yours", responses: answers(InputItems, false) } },
+      async ({ params, principal, request }) =>
+        forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "GET", "/input_items", passedQuery(request, ITEMS_QUERY)),
+      {
+        customer: true,
+        params: ResponseParams,
+        detail: { summary: "The input items of a stored response of yours; `after`, `before`, `limit`, `order`, `include` are passed on (paging)", responses: answers(InputItems, false) },
+      },
     )
     .delete("/:id", async ({ params, principal }) => forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "DELETE"), {
       customer: true,

@@ -17,8 +17,21 @@ export async function ownResponse(objects: StoredObjects, id: string, accountId:
  * Reads (GET) or deletes (DELETE) a stored response on the upstream key that holds it; a read
  * shows what its creation was charged in the cost field, never the upstream's cost.
  */
-export async function forward(reg: UpstreamRegistry, objects: StoredObjects, obj: StoredObject, method: "GET" | "DELETE", suffix = ""): Promise<unknown> {
-  const res = await callTarget(reg, obj.target, method, `/responses/${encodeURIComponent(obj.id)}${suffix}`);
+/** What a retrieve may ask the upstream (`stream` is not: the answer is read as JSON), and what an input-item list may. */
+export const RETRIEVE_QUERY = ["include", "include[]"];
+export const ITEMS_QUERY = ["after", "before", "limit", "order", "include", "include[]"];
+
+/** The request's query, only the parameters named (repeated ones kept): an SDK pages with them. */
+export function passedQuery(request: Request, names: readonly string[]): string {
+  const given = new URL(request.url).searchParams;
+  const out = new URLSearchParams();
+  for (const [k, v] of given) if (names.includes(k)) out.append(k, v);
+  const q = out.toString();
+  return q ? `?${q}` : "";
+}
+
+export async function forward(reg: UpstreamRegistry, objects: StoredObjects, obj: StoredObject, method: "GET" | "DELETE", suffix = "", query = ""): Promise<unknown> {
+  const res = await callTarget(reg, obj.target, method, `/responses/${encodeURIComponent(obj.id)}${suffix}${query}`);
   if (res.status === 404) {
     // Gone upstream (expired, deleted elsewhere): forget it here too.
     if (method === "DELETE" || suffix === "") await objects.remove(obj.id);

@@ -126,6 +126,22 @@ describe("Anthropic Messages", () => {
     expect((overloaded!.error as { error: { type: string } }).error.type).toBe("overloaded_error");
   });
 
+  test("routes of Anthropic's SDK the gateway does not serve: a 404 in Anthropic's shape, with its request-id", async () => {
+    const failing = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as InstanceType<typeof Anthropic.APIError>);
+    for (const call of [
+      () => anthropic(c.key).messages.countTokens({ model: "grok-4", messages: [{ role: "user", content: "hi" }] }),
+      () => anthropic(c.key).messages.batches.list(),
+    ]) {
+      const e = await failing(call());
+      expect(e).toBeInstanceOf(Anthropic.NotFoundError);
+      expect((e!.error as { error: { type: string } }).error.type).toBe("not_found_error");
+      expect(e!.requestID).toStartWith("req_");
+    }
+    // A browser reads request-id (the SDK's) too.
+    const res = await fetch(`${gw.url}/v1/messages`, { method: "POST", headers: { origin: "https://app.example.com", "x-api-key": c.key, "content-type": "application/json" }, body: "{}" });
+    expect(res.headers.get("access-control-expose-headers") ?? "").toContain("request-id");
+  });
+
   test("no answer shows the upstream's cost: the cost field carries the customer's charge", async () => {
     const res = await fetch(`${gw.url}/v1/messages`, {
       method: "POST",

@@ -13,7 +13,7 @@ export interface Cors {
 
 /** What a page may read besides the body: what the OpenAI SDKs read (request id, limits, retry hints). */
 const EXPOSED = [
-  "x-request-id",
+  "x-request-id", "request-id",
   "x-ratelimit-limit-requests",
   "x-ratelimit-remaining-requests",
   "x-ratelimit-reset-requests",

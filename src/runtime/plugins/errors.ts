@@ -1,4 +1,5 @@
 import { Elysia } from "elysia";
+import { anthropicError } from "../../gateway/dialects/anthropic-shape";
 import { toApiError } from "../../lib/to-api-error";
 
 /** Headers already set for this request that an error response keeps (x-request-id, x-ratelimit-*, ...). */
@@ -13,6 +14,10 @@ function carried(headers: Record<string, unknown>): Record<string, string> {
   return out;
 }
 
-export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, set }) =>
-  toApiError(code, error).toResponse(carried(set.headers)),
-);
+/** Anthropic's SDK calls its own routes under /v1/messages (count_tokens, batches): their errors are in its shape too. */
+const anthropicPath = (url: string) => /^[a-z]+:\/\/[^/]+\/v1\/messages(\/|\?|$)/.test(url);
+
+export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, set, request }) => {
+  const e = toApiError(code, error);
+  return anthropicPath(request.url) ? anthropicError(e, carried(set.headers)) : e.toResponse(carried(set.headers));
+});

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chat, user } from "./support/chat";
 import { startGateway, type Gateway } from "./support/gateway";
+import { join } from "./support/teams";
 
 let gw: Gateway;
 beforeAll(async () => {
@@ -60,6 +61,33 @@ describe("a key's rotation line", () => {
     expect(spent(rotated.body.id)).toBe(6 * CHARGE);
     // The line spent 90,180 of its 100,000: no request of up to 15,0xx fits any more.
     expect((await ask(rotated.body.key)).status).toBe(402);
+  });
+});
+
+describe("a rotated key's grace", () => {
+  test("can end sooner, never later nor never: the old secret cannot be kept alive by an edit", async () => {
+    const c = await gw.customer(10_000_000);
+    const next = await rotate(c.keyId, 3600);
+    const edit = (body: unknown) => gw.admin(`/admin/keys/${c.keyId}`, { method: "PATCH", body });
+    const refused = async (body: unknown) => {
+      const res = await edit(body);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("key_rotated");
+    };
+    const expiry = async () => ((await (await gw.admin(`/admin/keys/${c.keyId}`)).json()) as { expires_at: number }).expires_at;
+    const graceEnd = await expiry();
+    await refused({ expires_at: null });
+    await refused({ expires_at: graceEnd + 86_400 });
+    expect(await expiry()).toBe(graceEnd);
+    expect((await edit({ expires_at: graceEnd - 600, name: "winding down" })).status).toBe(200);
+    expect(await expiry()).toBe(graceEnd - 600);
+    // In the portal too: clearing the date on the old key's form is refused.
+    const { w } = await join(gw, c.accountId, "owner", `grace-${crypto.randomUUID().slice(0, 8)}@example.com`);
+    const form = `/portal/keys/${c.keyId}/edit`;
+    const res = await w.submit(form, form, { name: "winding down", expires_on: "", spend_cap_usd: "", budget_usd: "", budget_period: "month", rpm: "", tpm: "", concurrency: "" });
+    expect(decodeURIComponent(res.headers.get("set-cookie") ?? "")).toContain("was rotated");
+    expect(await expiry()).toBe(graceEnd - 600);
+    expect((await gw.me(next.body.key)).status).toBe(200);
   });
 });
 

@@ -46,6 +46,13 @@ function* keyUpdate(q: Q, id: string, input: UpdateKeyInput, c: UpdateContext): 
   if (key.memberId && (yield* get(q.db.select().from(m).where(eq(m.id, key.memberId))))?.removedAt != null) {
     throw errors.badRequest(`API key ${id} belongs to a removed member: it cannot be changed.`, "id", "key_inactive");
   }
+  if (key.rotatedTo !== null && input.expires_at !== undefined) {
+    // Its grace was given when it was rotated: a later end (or none) would keep the old secret alive.
+    const next = toMillis(input.expires_at);
+    if (next === null || key.expiresAt === null || next > key.expiresAt) {
+      throw errors.badRequest(`API key ${id} was rotated: its grace can end sooner, never later.`, "expires_at", "key_rotated");
+    }
+  }
   const plan = effectivePlan(c.policy, (yield* accountRow(q, key.accountId)).plan);
   check(input, plan, c);
   const line = yield* lineHead(q, key);

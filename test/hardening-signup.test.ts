@@ -126,6 +126,15 @@ describe("open sign-up does not reveal registered emails", () => {
     expect((await new WebClient(srv.url).submit(link, link, { password: PASSWORD }, { "x-forwarded-for": "198.51.100.7" })).status).toBe(303);
   });
 
+  test("the account's name is held to the API's rules: no control characters, something visible", async () => {
+    const w = new WebClient(srv.url);
+    for (const [name, why] of [["Evil\r\nBcc: victim@example.org", "control characters"], ["\u200b\u200b", "visible characters"]]) {
+      const res = await w.submit("/portal/signup", "/portal/signup", { name, email: `named-${crypto.randomUUID().slice(0, 6)}@example.com`, password: PASSWORD, confirm: PASSWORD }, { "x-forwarded-for": "198.51.100.9" });
+      expect(res.status).toBe(400);
+      expect(await res.text()).toContain(why);
+    }
+  });
+
   test("open sign-up needs email and a public URL for its links", () => {
     expect(() => loadConfig({ overrides: { signup_enabled: true, public_url: PUBLIC } })).toThrow("smtp_host");
     expect(() => loadConfig({ overrides: { signup_enabled: true, smtp_host: "127.0.0.1" } })).toThrow("public_url");

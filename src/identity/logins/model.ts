@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { hasControl, hasVisible, NAME_MAX } from "../../modules/accounts/model";
 import { EmailAddress } from "../../modules/accounts/model";
 
 export const PASSWORD_MIN = 10;
@@ -29,7 +30,19 @@ export const SetPasswordForm = z
   .refine((f) => f.password === f.confirm, { message: "The passwords do not match.", path: ["confirm"] });
 
 export const SignUpForm = z
-  .object({ name: z.string().trim().min(1, "Enter a name.").max(200), email: Email, password: Password, confirm: z.string() })
+  .object({
+    // The account's name, held to the API's rules for one.
+    name: z
+      .string()
+      .trim()
+      .min(1, "Enter a name.")
+      .max(NAME_MAX)
+      .refine(hasVisible, "Enter a name with visible characters.")
+      .refine((s) => !hasControl(s), "A name has no line breaks, tabs or other control characters."),
+    email: Email,
+    password: Password,
+    confirm: z.string(),
+  })
   .refine((f) => f.password === f.confirm, { message: "The passwords do not match.", path: ["confirm"] });
 
 export type InviteViewT = z.infer<typeof InviteView>;

@@ -128,7 +128,7 @@ describe("open sign-up does not reveal registered emails", () => {
 
   test("the account's name is held to the API's rules: no control characters, something visible", async () => {
     const w = new WebClient(srv.url);
-    for (const [name, why] of [["Evil\r\nBcc: victim@example.org", "control characters"], ["\u200b\u200b", "visible characters"]]) {
+    for (const [name, why] of [["Evil\r\nBcc: victim@example.org", "control characters"], ["\u200b\u200b", "visible characters"]] as const) {
       const res = await w.submit("/portal/signup", "/portal/signup", { name, email: `named-${crypto.randomUUID().slice(0, 6)}@example.com`, password: PASSWORD, confirm: PASSWORD }, { "x-forwarded-for": "198.51.100.9" });
       expect(res.status).toBe(400);
       expect(await res.text()).toContain(why);

@@ -116,6 +116,18 @@ describe("roles in the portal", () => {
     expect((await t.owner.w.page("/portal")).html).toContain('href="/portal/members"');
   });
 
+  test("an account without credit: only the owner's overview links to the credits page, which only the owner may open", async () => {
+    const c = await gw.customer(0);
+    const owner = await join(gw, c.accountId, "owner", email("broke-owner"));
+    const admin = await join(gw, c.accountId, "admin", email("broke-admin"));
+    expect((await owner.w.page("/portal")).html).toContain('href="/portal/credits"');
+    for (const w of [admin.w]) {
+      const html = (await w.page("/portal")).html;
+      expect(html).toContain("owner adds credits");
+      expect(html).not.toContain('href="/portal/credits"');
+    }
+  });
+
   test("usage per member: members see their own, owners and admins all or one member's", async () => {
     const t = await team();
     const mine = await portalKey(t.member.w, "m");

@@ -33,6 +33,7 @@ async function overviewPage(deps: ModuleDeps, kit: PortalKit, request: Request, 
     plan: await planOf(deps.store, deps.config, user.account.id),
     keyCount: keys.length,
     own: !seesAll(user),
+    owner: user.member.role === "owner",
     budget: b ? { period: b.period, limit: b.limit, spent: b.spent, remaining: b.remaining, resetsAt: `${clock.format(b.resetsAt)} (${clock.timeZone})` } : null,
   }), { chart: true });
 }

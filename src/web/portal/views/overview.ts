@@ -31,8 +31,10 @@ export interface OwnBudget {
 
 export function overviewView(o: {
   account: AccountRow; balance: Balance; series: DaySeries; plan: PlanInfo | null; keyCount: number;
-  /** A member's view: their own keys' spend, and the owner's links hidden. */
+  /** A member's view: their own keys' spend. */
   own: boolean;
+  /** The owner's view: links to the pages only the owner may open (credits). */
+  owner: boolean;
   budget: OwnBudget | null;
 }): Html {
   const { balance: b, series: s } = o;
@@ -41,7 +43,7 @@ export function overviewView(o: {
   const requests30 = s.requests.reduce((a, v) => a + v, 0);
   const low = b.available <= 0;
   return html`${pageHead("Overview", html`Signed in to <strong>${o.account.name}</strong>`)}
-${low && o.account.status === "active" && html`<div class="flash warn" role="status">You have no available credit: requests are refused until ${o.own ? "the account's owner adds credits" : html`you <a href="/portal/credits">add credits</a>`}.</div>`}
+${low && o.account.status === "active" && html`<div class="flash warn" role="status">You have no available credit: requests are refused until ${!o.owner ? "the account's owner adds credits" : html`you <a href="/portal/credits">add credits</a>`}.</div>`}
 <section class="grid" aria-label="Balance">
   <div class="stat accent"><div class="label">Available</div><div class="value"${exactTitle(b.available)} data-testid="available">${cents(b.available)}</div><div class="hint">What new requests can spend</div></div>
   <div class="stat"><div class="label">Balance</div><div class="value"${exactTitle(b.balance)} data-testid="balance">${cents(b.balance)}</div><div class="hint">Credits minus settled charges</div></div>
@@ -76,7 +78,7 @@ ${o.budget && html`<section class="card" aria-labelledby="budget-title">
     <h2 id="start-title">Get started</h2>
     <p class="muted">${o.keyCount === 0 ? "You have no API key yet." : `You have ${o.keyCount} active API key${o.keyCount === 1 ? "" : "s"}.`}</p>
     <p><a class="btn primary" href="/portal/keys">${o.keyCount === 0 ? "Create your first key" : "Manage API keys"}</a></p>
-    <p><a href="/portal/quickstart">Quickstart: Python, JavaScript and curl</a>${!o.own && html` · <a href="/portal/credits">Redeem a credit code</a>`}</p>
+    <p><a href="/portal/quickstart">Quickstart: Python, JavaScript and curl</a>${o.owner && html` · <a href="/portal/credits">Redeem a credit code</a>`}</p>
   </section>
 </div>`;
 }

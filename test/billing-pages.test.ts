@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { paidSession, startFakeStripe, stripeEnv, type FakeStripe } from "./support/fake-stripe";
 import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
 import { WebClient } from "./support/web-client";
+import { join } from "./support/teams";
 
 const USD = 1_000_000;
 
@@ -104,6 +105,15 @@ describe("portal billing page", () => {
     page = await web.page("/portal/billing");
     expect(page.html).toContain("uses the default threshold again");
     expect(await alertOf(accountId)).toMatchObject({ threshold_micros: 2 * USD, source: "default" });
+  });
+
+  test("the alert's change is audited as the member who made it, as every portal change is", async () => {
+    const c = await gw.customer(USD);
+    const owner = await join(gw, c.accountId, "owner", `alert-owner-${crypto.randomUUID().slice(0, 6)}@example.com`);
+    expect((await owner.w.submit("/portal/billing", "/portal/billing/alert", { threshold_usd: "3" })).status).toBe(303);
+    const audit = (await (await gw.admin("/admin/audit?limit=20")).json()) as { data: { actor: string; action: string }[] };
+    const alert = audit.data.find((e) => e.action.includes("alert"));
+    expect(alert?.actor).toBe(`portal:${c.accountId}:${owner.memberId}`);
   });
 });
 

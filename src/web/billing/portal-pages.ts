@@ -5,6 +5,7 @@ import { ApiError } from "../../lib/errors";
 import { usdToMicros } from "../../money/units";
 import { usd } from "../format";
 import { field } from "../forms";
+import { portalActor } from "../portal/page-kit";
 import { htmlResponse, redirectResponse } from "../html";
 import { errorPage, page, type Flash } from "../layout";
 import { flashCookie, isSecure, takeFlash, type PortalUser } from "../session";
@@ -130,7 +131,7 @@ async function startCheckout(deps: ModuleDeps, kit: BillingKit, request: Request
 async function setAlert(deps: ModuleDeps, kit: BillingKit, request: Request, user: PortalUser, body: unknown) {
   const { back } = kit;
   if (!deps.alerts) return back(request, "error", "Alerts are not available.");
-  const actor = `portal:${user.account.id}`;
+  const actor = portalActor(user);
   if (field(body, "reset")) {
     await deps.alerts.setThreshold(user.account.id, null, actor);
     return back(request, "ok", "The low-balance alert uses the default threshold again.");

@@ -6,6 +6,9 @@ import { suspendedBanner } from "./views/overview";
 
 // A fresh object per route: Elysia writes the macro's hooks into the options object it is given,
 // so a shared one would carry one app's hooks into the next (several apps run in one test process).
+/** Who a portal change is audited as: the account and, signed in as one, the member. */
+export const portalActor = (u: PortalUser): string => (u.member.id ? `portal:${u.account.id}:${u.member.id}` : `portal:${u.account.id}`);
+
 export const hide = () => ({ portal: true, detail: { hide: true } }) as const;
 export const DAY_MS = 86_400_000;
 
@@ -15,7 +18,7 @@ export function portalKit(deps: ModuleDeps) {
     /** Runs a handler so that its errors render as portal pages (see htmlErrors). */
     safe: htmlErrors(deps, "/portal", { href: "/portal", label: "Back to the portal" }),
     /** Audit actor: the account, and the member when there is one. */
-    actor: (u: PortalUser) => (u.member.id ? `portal:${u.account.id}:${u.member.id}` : `portal:${u.account.id}`),
+    actor: portalActor,
     render: (request: Request, u: PortalUser, active: string, title: string, body: Html, o: { status?: number; chart?: boolean } = {}) => {
       const f = takeFlash(request);
       return htmlResponse(

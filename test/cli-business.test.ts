@@ -84,6 +84,10 @@ describe("tollgate margins", () => {
     const losses = await json(["margins", "--losses"]);
     expect(losses.data.map((l: any) => [l.request_id, l.loss_micros, l.key_name])).toEqual([["req_b", 150, "prod"]]);
     expect((await run(["margins", "--losses"])).stdout).toContain("req_b");
+    // A far-future filter (taken, as the API takes it) is printed, not a crash on "Invalid Date".
+    const far = await run(["margins", "--from", "99999999999999"]);
+    expect(far.code).toBe(0);
+    expect(far.stdout).toContain("99999999999999 (unix seconds, beyond any date) to now");
   });
 
   test("usage errors exit 2 with one line", async () => {

@@ -137,7 +137,10 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, flag: (
 
 /** "1700000000123" ms → "2023-11-14T22:13:20Z"; null → "-". */
 export function isoTime(ms: number | null | undefined): string {
-  return ms == null ? "-" : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+  if (ms == null) return "-";
+  // A time the API takes but no date can show (a far-future filter) is printed, not a crash.
+  if (!(Math.abs(ms) <= 8.64e15)) return `${Math.floor(ms / 1000)} (unix seconds, beyond any date)`;
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 /** Aligned columns with a header row. */

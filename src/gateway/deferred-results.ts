@@ -8,6 +8,7 @@ import { adapters } from "./providers/adapters";
 import type { WholeAnswer } from "./dialects/types";
 import { plausible } from "./meter";
 import { callTarget } from "./upstream/direct";
+import { parseJsonObject } from "../lib/json-object";
 
 export type DeferredResult = { status: 200; body: string } | { status: 202 } | { status: 404 } | { status: 502 };
 
@@ -45,12 +46,11 @@ interface Result {
 /** The result and its charge: its usage at the model's prices (the hold when it reports none); null when it cannot be read or priced. */
 function readResult(deps: GatewayDeps, row: DeferredRow, text: string): Result | null {
   try {
-    const json: unknown = JSON.parse(text);
-    if (json === null || typeof json !== "object" || Array.isArray(json)) throw new Error("not a JSON object");
+    const json = parseJsonObject<Record<string, unknown>>(text);
     const target = deps.upstreams.registry.targets.find((t) => t.id === row.target);
-    const answer = chatDialect.whole(json as Record<string, unknown>, adapters[target?.provider.kind ?? "xai"], {} as never);
+    const answer = json && chatDialect.whole(json, adapters[target?.provider.kind ?? "xai"], {} as never);
     if (!answer) throw new Error("not a chat completion");
-    if (answer.usage === null && (json as Record<string, unknown>).usage != null) throw new Error("usage that is no count of tokens");
+    if (answer.usage === null && json!.usage != null) throw new Error("usage that is no count of tokens");
     const model = deps.config.models.find((m) => m.id === row.model);
     const cost = answer.usage && model ? chargeFor(answer.usage, model) : row.holdMicros;
     const usage = answer.usage ?? NO_USAGE;

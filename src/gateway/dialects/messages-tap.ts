@@ -1,10 +1,9 @@
 import type { Usage } from "../../money/usage";
-import { hideCost, readable, readExtras, tokenCount as n } from "../providers/usage";
+import { hideCostOf, readable, readExtras, tokenCount as n } from "../providers/usage";
 import { parseJsonObject } from "../../lib/json-object";
 import { eventData } from "../sse";
 import { deltaTokens, MALFORMED, PASS } from "../tap";
 import type { EventTap, TapContext, TapResult } from "./types";
-
 
 /**
  * Usage in Anthropic's accounting: input_tokens exclude the cache reads and writes, which are
@@ -69,8 +68,7 @@ export class MessagesTap implements EventTap {
     this.input = { ...usage, output_tokens: 0 };
     this.inputUsage = readMessagesUsage(this.input);
     if (!usage || !("cost_in_usd_ticks" in usage)) return PASS;
-    if (this.inputUsage) hideCost(usage, this.o.price(this.inputUsage));
-    else delete usage.cost_in_usd_ticks;
+    hideCostOf(usage, this.inputUsage, this.o.price);
     return { out: `event: message_start\ndata: ${JSON.stringify(e)}\n\n` };
   }
 
@@ -90,8 +88,7 @@ export class MessagesTap implements EventTap {
     const merged = { ...this.input, ...e.usage };
     this.usage = readMessagesUsage(merged);
     if (!("cost_in_usd_ticks" in e.usage)) return PASS;
-    if (this.usage) hideCost(e.usage, this.o.price(this.usage));
-    else delete e.usage.cost_in_usd_ticks;
+    hideCostOf(e.usage, this.usage, this.o.price);
     return { out: `event: message_delta\ndata: ${JSON.stringify(e)}\n\n`, pass: undefined };
   }
 }

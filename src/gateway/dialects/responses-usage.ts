@@ -1,5 +1,5 @@
 import type { Usage } from "../../money/usage";
-import { hideCost, readable, readExtras, tokenCount as n } from "../providers/usage";
+import { hideCostOf, readable, readExtras, tokenCount as n } from "../providers/usage";
 
 /**
  * Usage of the Responses API: input_tokens include the cached ones, plus the upstream's cost and
@@ -22,10 +22,6 @@ export function readResponsesUsage(raw: Record<string, unknown>): Usage | null {
 
 /** The usage a customer sees: output_tokens as charged (reasoning included), the cost as their charge (none for unreadable usage). */
 export function showResponsesUsage(raw: Record<string, unknown>, u: Usage | null, price: (u: Usage) => number): void {
-  if (!u) {
-    delete raw.cost_in_usd_ticks;
-    return;
-  }
-  if (typeof raw.output_tokens === "number") raw.output_tokens = u.completion;
-  hideCost(raw, price(u));
+  if (u && typeof raw.output_tokens === "number") raw.output_tokens = u.completion;
+  hideCostOf(raw, u, price);
 }

@@ -47,6 +47,12 @@ export function hideCost(raw: Record<string, unknown>, chargeMicros: number): vo
   if ("cost_in_usd_ticks" in raw) raw.cost_in_usd_ticks = chargeMicros * TICKS_PER_MICRO;
 }
 
+/** hideCost with the charge of `u`; for unreadable usage (no charge known yet) the cost is taken out. */
+export function hideCostOf(raw: Record<string, unknown>, u: Usage | null, price: (u: Usage) => number): void {
+  if (u) hideCost(raw, price(u));
+  else delete raw.cost_in_usd_ticks;
+}
+
 export interface RawUsage {
   prompt_tokens?: number;
   completion_tokens?: number;

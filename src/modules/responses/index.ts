@@ -10,28 +10,23 @@ import { forward, ITEMS_QUERY, ownResponse, passedQuery, RETRIEVE_QUERY } from "
  */
 export const responsesModule = (deps: ModuleDeps) => {
   const reg = deps.upstreams.registry;
+  /** A GET of one's own stored response (or a part of it), with the query parameters it may pass on. */
+  const read =
+    (suffix: string, names: readonly string[]) =>
+    async ({ params, principal, request }: { params: { id: string }; principal: { accountId: string }; request: Request }) =>
+      forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "GET", suffix, passedQuery(request, names));
   return new Elysia({ prefix: "/v1/responses", tags: ["customer"] })
     .use(deps.auth)
-    .get(
-      "/:id",
-      async ({ params, principal, request }) =>
-        forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "GET", "", passedQuery(request, RETRIEVE_QUERY)),
-      {
-        customer: true,
-        params: ResponseParams,
-        detail: { summary: "A stored response of yours (404 for any other id); `include` is passed on", responses: answers(ResponseObject, false) },
-      },
-    )
-    .get(
-      "/:id/input_items",
-      async ({ params, principal, request }) =>
-        forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "GET", "/input_items", passedQuery(request, ITEMS_QUERY)),
-      {
-        customer: true,
-        params: ResponseParams,
-        detail: { summary: "The input items of a stored response of yours; `after`, `before`, `limit`, `order`, `include` are passed on (paging)", responses: answers(InputItems, false) },
-      },
-    )
+    .get("/:id", read("", RETRIEVE_QUERY), {
+      customer: true,
+      params: ResponseParams,
+      detail: { summary: "A stored response of yours (404 for any other id); `include` is passed on", responses: answers(ResponseObject, false) },
+    })
+    .get("/:id/input_items", read("/input_items", ITEMS_QUERY), {
+      customer: true,
+      params: ResponseParams,
+      detail: { summary: "The input items of a stored response of yours; `after`, `before`, `limit`, `order`, `include` are passed on (paging)", responses: answers(InputItems, false) },
+    })
     .delete("/:id", async ({ params, principal }) => forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), "DELETE"), {
       customer: true,
       params: ResponseParams,

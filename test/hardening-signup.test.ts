@@ -103,6 +103,21 @@ describe("open sign-up does not reveal registered emails", () => {
     expect((await new WebClient(srv.url).submit("/portal/login", "/portal/login", { email: "newcomer@example.com", password: PASSWORD })).status).toBe(303);
   });
 
+  test("finishing sign-up signs the owner in: a sign-in time, and changes audited as that member", async () => {
+    const email = "first-session@example.com";
+    expect((await signUp(new WebClient(srv.url), email, "198.51.100.5")).status).toBe(200);
+    expect(await until(() => mailsTo(email).length === 1, 5_000)).toBe(true);
+    const link = linkIn(mailsTo(email)[0]!)!;
+    const owner = new WebClient(srv.url);
+    expect((await owner.submit(link, link, { password: PASSWORD })).status).toBe(303);
+    const members = await owner.page("/portal/members");
+    expect(members.html).not.toContain("Never signed in");
+    expect((await owner.submit("/portal/keys", "/portal/keys", { name: "first key" })).status).toBe(303);
+    const audit = (await (await srv.admin("/admin/audit?limit=50")).json()) as { data: { actor: string; action: string; target_id: string }[] };
+    const created = audit.data.find((e) => e.action === "key.create");
+    expect(created?.actor).toMatch(/^portal:acc_[0-9A-Za-z]+:mem_[0-9A-Za-z]+$/);
+  });
+
   test("an address that keeps signing up is paused (each sign-up sends an email)", async () => {
     const w = new WebClient(srv.url);
     for (let i = 0; i < 10; i++) expect((await signUp(w, `burst${i}@example.com`, "198.51.100.3")).status).toBe(200);

@@ -24,7 +24,7 @@ import { getAccountPlan, getKeyLimits, installPolicy, setAccountPlan, setKeyLimi
 import { PgStore } from "../src/store/pg-store";
 import { openStore } from "../src/store/sqlite-store";
 import type { Store } from "../src/store/store";
-import { all, run } from "../src/store/work";
+import { all, get, run } from "../src/store/work";
 import { freshPostgres } from "./support/postgres";
 
 type Closable = Store & { close(): unknown };
@@ -245,8 +245,11 @@ for (const { name, open } of stores) {
       const p = { name: "New", email: `new-${name}@example.com`, passwordHash: "h", ttlMs: 60_000 };
       const pending = (await requestSignUp(store, p, T0))!;
       expect((await findSignUp(store, pending.token, T0 + 1))?.email).toBe(p.email);
-      const acc = await completeSignUp(store, pending.token, 2_000_000, T0 + 2);
+      const { account: acc, ownerId } = await completeSignUp(store, pending.token, 2_000_000, T0 + 2);
       expect(acc).toMatchObject({ balanceMicros: 2_000_000, lifetimeTopupMicros: 0, email: p.email });
+      // Signing up signs the owner in, and the session it opens is that member's.
+      const owner = await store.read((q) => get(q.db.select().from(q.t.accountMembers).where(eq(q.t.accountMembers.accountId, acc.id))));
+      expect(owner).toMatchObject({ id: ownerId, role: "owner", lastLoginAt: T0 + 2 });
       const ledger = await store.read((q) => all(q.db.select().from(q.t.ledgerEntries).where(eq(q.t.ledgerEntries.accountId, acc.id))));
       expect(ledger.map((l) => [l.kind, l.ref, l.amountMicros])).toEqual([["adjustment", "signup", 2_000_000]]);
       expect(await actions(store, acc.id)).toEqual(["account.create", "credits.adjustment"]);

@@ -192,24 +192,28 @@ function* starterCredit(q: Q, accountId: string, micros: number, now: number): W
  * Open sign-up: account, owner and starter credits in one unit of work. Of two sign-ups of one
  * email at once, the unique sign-in address lets one in; the other is refused as taken.
  */
-export function* insertSignUp(q: Q, p: { name: string; email: string; passwordHash: string; starterMicros: number }, now: number): Work<AccountRow> {
+export function* insertSignUp(q: Q, p: { name: string; email: string; passwordHash: string; starterMicros: number }, now: number): Work<{ account: AccountRow; ownerId: string }> {
   if (yield* memberByEmail(q, p.email)) throw emailTaken();
   const row: AccountRow = {
     id: newId("acc"), name: p.name, email: p.email, plan: "default", status: "active",
     balanceMicros: 0, lifetimeTopupMicros: 0, createdAt: now,
   };
   yield* run(q.db.insert(q.t.accounts).values(row));
+  const ownerId = newId("mem");
+  // Signing up signs the owner in: that is their first sign-in.
   const owner = yield* run(
     q.db.insert(q.t.accountMembers)
-      .values({ id: newId("mem"), accountId: row.id, email: p.email, role: "owner", passwordHash: p.passwordHash, createdAt: now, updatedAt: now })
+      .values({ id: ownerId, accountId: row.id, email: p.email, role: "owner", passwordHash: p.passwordHash, lastLoginAt: now, createdAt: now, updatedAt: now })
       .onConflictDoNothing(),
   );
   if (owner.changes === 0) throw emailTaken();
   yield* recordAudit(q, { actor: "signup", action: "account.create", targetType: "account", targetId: row.id, after: row }, now);
   if (p.starterMicros > 0) yield* starterCredit(q, row.id, p.starterMicros, now);
-  return yield* accountRow(q, row.id);
+  return { account: yield* accountRow(q, row.id), ownerId };
 }
 
 export function signUp(store: Store, p: { name: string; email: string; passwordHash: string; starterMicros: number }, now = Date.now()): Promise<AccountRow> {
-  return store.tx((q) => insertSignUp(q, p, now), { durable: true });
+  return store.tx(function* (q) {
+    return (yield* insertSignUp(q, p, now)).account;
+  }, { durable: true });
 }

@@ -50,14 +50,14 @@ export const findSignUp = (store: Store, token: string, now = Date.now()): Promi
  * Step two, once the caller has checked the password chosen at step one: the account, its login
  * and the starter credit in one durable transaction (insertSignUp), and the request is forgotten.
  */
-export function completeSignUp(store: Store, token: string, starterMicros: number, now = Date.now()): Promise<AccountRow> {
+export function completeSignUp(store: Store, token: string, starterMicros: number, now = Date.now()): Promise<{ account: AccountRow; ownerId: string }> {
   return store.tx(
     function* (q) {
       const row = yield* signUpByToken(q, token, now);
       if (!row) throw errors.notFound("Sign-up link");
-      const account = yield* insertSignUp(q, { name: row.name, email: row.email, passwordHash: row.passwordHash, starterMicros }, now);
+      const done = yield* insertSignUp(q, { name: row.name, email: row.email, passwordHash: row.passwordHash, starterMicros }, now);
       yield* run(q.db.delete(q.t.signupRequests).where(eq(q.t.signupRequests.email, row.email)));
-      return account;
+      return done;
     },
     { durable: true },
   );

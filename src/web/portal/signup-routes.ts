@@ -78,8 +78,9 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
       if (!(await verifyPassword(field(body, "password"), found.passwordHash))) return render("That is not the password chosen when signing up.", 401);
       deps.throttles.signIn.giveBack(key);
       try {
-        const account = await completeSignUp(deps.store, params.token, deps.config.signup_credits_usd, deps.now());
-        const s = await createSession(deps.store, { kind: "customer", accountId: account.id, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
+        const { account, ownerId } = await completeSignUp(deps.store, params.token, deps.config.signup_credits_usd, deps.now());
+        const ttlMs = deps.config.session_ttl_hours * 3_600_000;
+        const s = await createSession(deps.store, { kind: "customer", accountId: account.id, memberId: ownerId, ttlMs }, deps.now());
         const welcome = flashCookie({ kind: "ok", message: "Your account is ready. Create an API key to get started." }, isSecure(deps, request));
         return redirectResponse("/portal", [sessionCookie(deps, request, s), welcome]);
       } catch (e) {

@@ -142,6 +142,33 @@ describe("Anthropic Messages", () => {
     expect(res.headers.get("access-control-expose-headers") ?? "").toContain("request-id");
   });
 
+  test("models.list and models.retrieve in Anthropic's shape, paged; an OpenAI client still gets OpenAI's", async () => {
+    const client = anthropic(c.key);
+    const all: Anthropic.ModelInfo[] = [];
+    for await (const m of client.models.list({ limit: 2 })) all.push(m);
+    const openai = (await (await fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${c.key}` } })).json()) as { object: string; data: { id: string; created: number }[] };
+    expect(openai.object).toBe("list");
+    expect(openai.data.length).toBeGreaterThan(2);
+    // Every model once, in the catalogue's order, across pages of two.
+    expect(all.map((m) => m.id)).toEqual(openai.data.map((m) => m.id));
+    expect(all[0]).toEqual({ type: "model", id: openai.data[0]!.id, display_name: openai.data[0]!.id, created_at: new Date(openai.data[0]!.created * 1000).toISOString() });
+    const first = await client.models.list({ limit: 2 });
+    expect(first.has_more).toBe(true);
+    expect(first.last_id).toBe(openai.data[1]!.id);
+    const before = await client.models.list({ before_id: openai.data[2]!.id, limit: 1 });
+    expect(before.data.map((m) => m.id)).toEqual([openai.data[1]!.id]);
+    expect(before.has_more).toBe(true);
+
+    expect(await client.models.retrieve(openai.data[0]!.id)).toMatchObject({ type: "model", id: openai.data[0]!.id });
+    const failing = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as InstanceType<typeof Anthropic.APIError>);
+    const missing = await failing(client.models.retrieve("no-such-model"));
+    expect(missing).toBeInstanceOf(Anthropic.NotFoundError);
+    expect((missing!.error as { error: { type: string } }).error.type).toBe("not_found_error");
+    expect(missing!.requestID).toStartWith("req_");
+    expect(await failing(anthropic("sk-wrong").models.list().then((p) => p.data))).toBeInstanceOf(Anthropic.AuthenticationError);
+    expect(await failing(client.models.list({ limit: 0 }).then((p) => p.data))).toBeInstanceOf(Anthropic.BadRequestError);
+  });
+
   test("no answer shows the upstream's cost: the cost field carries the customer's charge", async () => {
     const res = await fetch(`${gw.url}/v1/messages`, {
       method: "POST",

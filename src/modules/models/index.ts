@@ -1,6 +1,8 @@
 import { Elysia } from "elysia";
+import { z } from "zod";
 import type { ModuleDeps } from "../../runtime/module-deps";
-import { ImageModelList, LanguageModelList, ModelList, ModelObject, ModelParams } from "./model";
+import { AnthropicModelList, AnthropicModelObject, ImageModelList, LanguageModelList, ModelList, ModelListQuery, ModelObject, ModelParams } from "./model";
+import { anthropicModel, anthropicModelPage, fromAnthropicClient } from "./anthropic";
 import { imageModelObject, languageModelObject } from "./service";
 import { findModel, modelObject, modelsFor } from "../../gateway/catalogue";
 
@@ -9,15 +11,34 @@ export const modelsModule = (deps: ModuleDeps) =>
     .use(deps.auth)
     .get(
       "/models",
-      ({ principal }) => ({ object: "list" as const, data: modelsFor(deps.config, principal.models).map(modelObject) }),
-      { customer: true, response: ModelList, detail: { summary: "Models this key may use (OpenAI list format)" } },
+      ({ principal, request, query }) => {
+        const models = modelsFor(deps.config, principal.models);
+        if (fromAnthropicClient(request.headers)) return anthropicModelPage(models, query);
+        return { object: "list" as const, data: models.map(modelObject) };
+      },
+      {
+        customer: true,
+        query: ModelListQuery,
+        response: z.union([ModelList, AnthropicModelList]),
+        detail: {
+          summary: "Models this key may use (OpenAI list format; Anthropic's, paged, with anthropic-version)",
+          description: "A request with an `anthropic-version` header (Anthropic's SDKs) gets Anthropic's list shape and error envelope.",
+        },
+      },
     )
-    .get("/models/:model", ({ principal, params }) => modelObject(findModel(deps.config, principal.models, params.model)), {
-      customer: true,
-      params: ModelParams,
-      response: ModelObject,
-      detail: { summary: "One model, or 404 model_not_found" },
-    })
+    .get(
+      "/models/:model",
+      ({ principal, params, request }) => {
+        const m = findModel(deps.config, principal.models, params.model);
+        return fromAnthropicClient(request.headers) ? anthropicModel(m) : modelObject(m);
+      },
+      {
+        customer: true,
+        params: ModelParams,
+        response: z.union([ModelObject, AnthropicModelObject]),
+        detail: { summary: "One model, or 404 model_not_found (Anthropic's shape with anthropic-version)" },
+      },
+    )
     .get(
       "/language-models",
       ({ principal }) => ({ models: modelsFor(deps.config, principal.models).filter((m) => m.kind === "chat").map(languageModelObject) }),

@@ -10,6 +10,26 @@ export const ModelObject = z.object({
 export const ModelList = z.object({ object: z.literal("list"), data: z.array(ModelObject) });
 export const ModelParams = z.object({ model: z.string() });
 
+/** Anthropic's shape of the same (sent when the request carries `anthropic-version`). */
+export const AnthropicModelObject = z.object({
+  type: z.literal("model"),
+  id: z.string(),
+  display_name: z.string().describe("the model's id: the gateway keeps no display names"),
+  created_at: z.string().describe("RFC 3339"),
+});
+export const AnthropicModelList = z.object({
+  data: z.array(AnthropicModelObject),
+  has_more: z.boolean(),
+  first_id: z.string().nullable(),
+  last_id: z.string().nullable(),
+});
+/** Anthropic's paging; an OpenAI client sends none of it. */
+export const ModelListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).optional().describe("Anthropic shape only: page size (default 20)"),
+  after_id: z.string().optional().describe("Anthropic shape only: the page after this model"),
+  before_id: z.string().optional().describe("Anthropic shape only: the page before this model"),
+});
+
 /** Token prices: USD cents per 100 million tokens, rounded up (xAI's unit). */
 const tokenPrice = z.number().int().nonnegative();
 

@@ -1,0 +1,41 @@
+import type { Model } from "../../config/load";
+import { errors } from "../../lib/errors";
+
+/**
+ * Anthropic's SDKs list models at the same GET /v1/models, in their own shape, and always send
+ * `anthropic-version`: that header chooses the shape (and the error envelope, plugins/errors.ts).
+ */
+export const fromAnthropicClient = (headers: Headers): boolean => headers.has("anthropic-version");
+
+/** Anthropic's model object; the gateway keeps no display name, so the id stands in for it. */
+export function anthropicModel(m: Model) {
+  return { type: "model" as const, id: m.id, display_name: m.id, created_at: new Date(m.created * 1000).toISOString() };
+}
+
+export interface AnthropicPageQuery {
+  limit?: number;
+  after_id?: string;
+  before_id?: string;
+}
+
+/** One page of Anthropic's cursor paging (after_id / before_id, limit 1–1000, default 20), in the catalogue's order. */
+export function anthropicModelPage(models: readonly Model[], q: AnthropicPageQuery) {
+  const limit = q.limit ?? 20;
+  const at = (param: "after_id" | "before_id", id: string) => {
+    const i = models.findIndex((m) => m.id === id);
+    if (i < 0) throw errors.badRequest(`${param}: no model ${JSON.stringify(id)} in this list`, param);
+    return i;
+  };
+  let start = 0;
+  let end = models.length;
+  if (q.before_id !== undefined) {
+    end = at("before_id", q.before_id);
+    start = Math.max(0, end - limit);
+  } else {
+    if (q.after_id !== undefined) start = at("after_id", q.after_id) + 1;
+    end = Math.min(models.length, start + limit);
+  }
+  const data = models.slice(start, end).map(anthropicModel);
+  const hasMore = q.before_id !== undefined ? start > 0 : end < models.length;
+  return { data, has_more: hasMore, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
+}

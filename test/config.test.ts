@@ -162,6 +162,9 @@ describe("invalid values", () => {
     expect(configError(() => loadConfig({ env: { TOLLGATE_CREDIT_PER_UNIT: "0" } }))).toMatch(/credit_per_unit.*greater than 0/);
     expect(configError(() => loadConfig({ env: { TOLLGATE_PUBLIC_URL: "javascript:alert(1)" } }))).toMatch(/public_url.*http/);
     expect(loadConfig({ env: { TOLLGATE_PUBLIC_URL: "https://gw.example.com" } }).public_url).toBe("https://gw.example.com");
+    // A blank or spaced host failed at listen as "getaddrinfo ENOTFOUND", after migrating.
+    for (const host of [" ", "local host", "0.0.0.0 "]) expect(configError(() => loadConfig({ env: { HOST: host } }))).toMatch(/host \(env HOST\): an IP address or host name/);
+    for (const host of ["0.0.0.0", "127.0.0.1", "::", "::1", "localhost", "gw-1.internal", "fe80::1%eth0"]) expect(loadConfig({ env: { HOST: host } }).host).toBe(host);
   });
 });
 

@@ -67,7 +67,8 @@ export const TierSchema = z
 
 export const ConfigSchema = z.strictObject({
   port: int(0, 65535).default(8080),
-  host: z.string().min(1).default("0.0.0.0"),
+  /** The address to listen on: an IP address or a host name (a blank or spaced one failed only at listen, after migrating). */
+  host: z.string().regex(/^[0-9A-Za-z.:_%\[\]-]+$/, "an IP address or host name, such as 0.0.0.0, 127.0.0.1, :: or localhost").default("0.0.0.0"),
   db_path: z.string().min(1).default("./data/tollgate.db"),
   /**
    * A PostgreSQL database (postgres://user:password@host:5432/name) instead of the embedded

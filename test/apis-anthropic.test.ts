@@ -151,7 +151,8 @@ describe("Anthropic Messages", () => {
     expect(openai.data.length).toBeGreaterThan(2);
     // Every model once, in the catalogue's order, across pages of two.
     expect(all.map((m) => m.id)).toEqual(openai.data.map((m) => m.id));
-    expect(all[0]).toEqual({ type: "model", id: openai.data[0]!.id, display_name: openai.data[0]!.id, created_at: new Date(openai.data[0]!.created * 1000).toISOString() });
+    expect(all[0]).toMatchObject({ type: "model", id: openai.data[0]!.id, display_name: openai.data[0]!.id, created_at: new Date(openai.data[0]!.created * 1000).toISOString(), lifecycle: "active", capabilities: null });
+    expect(all[0]!.max_input_tokens).toBeGreaterThan(0);
     const first = await client.models.list({ limit: 2 });
     expect(first.has_more).toBe(true);
     expect(first.last_id).toBe(openai.data[1]!.id);

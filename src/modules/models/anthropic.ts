@@ -7,9 +7,24 @@ import { errors } from "../../lib/errors";
  */
 export const fromAnthropicClient = (headers: Headers): boolean => headers.has("anthropic-version");
 
-/** Anthropic's model object; the gateway keeps no display name, so the id stands in for it. */
+/**
+ * Anthropic's model object. The gateway keeps no display name (the id stands in), no capability
+ * table and no retirement dates (null, as Anthropic's API leaves what it does not know).
+ */
 export function anthropicModel(m: Model) {
-  return { type: "model" as const, id: m.id, display_name: m.id, created_at: new Date(m.created * 1000).toISOString() };
+  return {
+    type: "model" as const,
+    id: m.id,
+    display_name: m.id,
+    created_at: new Date(m.created * 1000).toISOString(),
+    max_input_tokens: m.context_window,
+    max_tokens: m.max_output_tokens,
+    capabilities: null,
+    lifecycle: "active" as const,
+    line: null,
+    deprecated_at: null,
+    retires_at: null,
+  };
 }
 
 export interface AnthropicPageQuery {

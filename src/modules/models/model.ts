@@ -16,6 +16,13 @@ export const AnthropicModelObject = z.object({
   id: z.string(),
   display_name: z.string().describe("the model's id: the gateway keeps no display names"),
   created_at: z.string().describe("RFC 3339"),
+  max_input_tokens: z.number().int().describe("the model's context_window"),
+  max_tokens: z.number().int().describe("the model's max_output_tokens"),
+  capabilities: z.null(),
+  lifecycle: z.literal("active"),
+  line: z.null(),
+  deprecated_at: z.null(),
+  retires_at: z.null(),
 });
 export const AnthropicModelList = z.object({
   data: z.array(AnthropicModelObject),

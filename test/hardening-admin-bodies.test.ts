@@ -63,6 +63,28 @@ describe("unknown fields in admin bodies", () => {
   });
 });
 
+describe("numbers in admin query strings", () => {
+  test("are decimal digits: a blank grace_seconds no longer revokes a member's keys at once, nor 1e3 or 0x10 pass", async () => {
+    const owner = await gw.customer(0);
+    const m = await join(gw, owner.accountId, "member", `query-${crypto.randomUUID().slice(0, 8)}@example.com`);
+    expect((await m.w.submit("/portal/keys", "/portal/keys", { name: "member's" })).status).toBe(303);
+    const keys = (await (await gw.admin(`/admin/accounts/${owner.accountId}/keys`)).json()) as { data: { id: string; member_id: string | null }[] };
+    const key = keys.data.find((k) => k.member_id === m.memberId)!;
+    for (const v of ["", "%20", "1e3", "0x10", "5.5"]) {
+      await expect400(await gw.admin(`/admin/members/${m.memberId}?grace_seconds=${v}`, { method: "DELETE" }), "grace_seconds", /whole number|expected/i);
+    }
+    expect((await (await gw.admin(`/admin/keys/${key.id}`)).json()) as { status: string; expires_at: unknown }).toMatchObject({ status: "active", expires_at: null });
+    for (const path of ["/admin/accounts?limit=", "/admin/accounts?limit=1e2", "/admin/audit?before=0x10", "/admin/codes?offset=%20"]) {
+      expect((await gw.admin(path)).status).toBe(400);
+    }
+    // Digits still pass, as before.
+    expect((await gw.admin("/admin/accounts?limit=2&offset=0")).status).toBe(200);
+    const removed = await gw.admin(`/admin/members/${m.memberId}?grace_seconds=60`, { method: "DELETE" });
+    expect(removed.status).toBe(200);
+    expect(((await removed.json()) as { revoked_keys: string[] }).revoked_keys).toEqual([key.id]);
+  });
+});
+
 describe("expires_at", () => {
   test("is at most 9999-12-31T23:59:59Z, so that the portal's key pages can always show it", async () => {
     const keys = `/admin/accounts/${c.accountId}/keys`;

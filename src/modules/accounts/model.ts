@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { queryInt } from "../../lib/query-int";
 
 export const NAME_MAX = 200;
 // Names show in tables, logs and CSV exports: a control character (NUL, a line break) garbles them, and
@@ -42,8 +43,8 @@ export const UpdateAccountBody = z.strictObject(
 );
 
 export const ListAccountsQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-  offset: z.coerce.number().int().min(0).default(0),
+  limit: queryInt(1, 500).default(100),
+  offset: queryInt(0, Number.MAX_SAFE_INTEGER).default(0),
   q: z.string().optional().describe("Case-insensitive search in name, email and id."),
 });
 

@@ -1,8 +1,9 @@
 import { z } from "zod";
+import { queryInt } from "../../lib/query-int";
 
 export const AuditQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-  before: z.coerce.number().int().positive().optional().describe("Return entries with an id below this (paging)."),
+  limit: queryInt(1, 500).default(100),
+  before: queryInt(1, Number.MAX_SAFE_INTEGER).optional().describe("Return entries with an id below this (paging)."),
   target_id: z.string().optional(),
 });
 

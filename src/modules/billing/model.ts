@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { queryInt } from "../../lib/query-int";
 
 export const PaymentStatus = z.enum(["pending", "paid", "expired", "failed", "partially_refunded", "refunded", "disputed", "dispute_lost"]);
 
@@ -28,7 +29,7 @@ export const PaymentList = z.object({
 });
 
 export const PaymentsQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: queryInt(1, 200).default(50),
   // A cursor the reader cannot parse would restart at the newest row: a client would page through the same rows forever.
   before: z
     .string()

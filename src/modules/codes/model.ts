@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { queryInt } from "../../lib/query-int";
 import { Timestamp } from "../keys/model";
 import { LedgerEntryView } from "../ledger/model";
 
@@ -45,8 +46,8 @@ export const CodeView = z.object({
 export const ListCodesQuery = z.object({
   batch: z.string().optional(),
   status: CodeStatus.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  offset: z.coerce.number().int().min(0).default(0),
+  limit: queryInt(1, 1000).default(100),
+  offset: queryInt(0, Number.MAX_SAFE_INTEGER).default(0),
 });
 
 export const CodeList = z.object({ object: z.literal("list"), data: z.array(CodeView), has_more: z.boolean() });

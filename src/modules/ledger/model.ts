@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { queryInt } from "../../lib/query-int";
 import { MAX_BALANCE_MICROS } from "../../money/units";
 
 export const CreditBody = z.strictObject({
@@ -26,8 +27,8 @@ export const LedgerEntryView = z.object({
 });
 
 export const LedgerQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  before: z.coerce.number().int().positive().optional().describe("Entries with an id below this (next page)."),
+  limit: queryInt(1, 500).default(50),
+  before: queryInt(1, Number.MAX_SAFE_INTEGER).optional().describe("Entries with an id below this (next page)."),
 });
 
 export const LedgerList = z.object({ object: z.literal("list"), data: z.array(LedgerEntryView), has_more: z.boolean() });

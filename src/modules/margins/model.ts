@@ -1,7 +1,8 @@
 import { z } from "zod";
+import { queryInt } from "../../lib/query-int";
 
 /** A point in time: unix seconds, an ISO 8601 date-time, or a plain date (UTC). */
-const Time = z.union([z.coerce.number().int().nonnegative(), z.iso.date(), z.iso.datetime({ offset: true })]);
+const Time = z.union([queryInt(0, Number.MAX_SAFE_INTEGER), z.iso.date(), z.iso.datetime({ offset: true })]);
 
 export const GROUPS = ["day", "model", "account", "key"] as const;
 export type MarginGroupBy = (typeof GROUPS)[number];
@@ -17,7 +18,7 @@ export const MarginsQuery = z.object({
 });
 
 export const LossesQuery = MarginsQuery.omit({ group_by: true, format: true }).extend({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: queryInt(1, 1000).default(100),
   before: z.string().optional().describe("Cursor: the `next_cursor` of the previous page."),
 });
 

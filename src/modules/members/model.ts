@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { queryInt } from "../../lib/query-int";
 import { InviteView } from "../../identity/logins/model";
 import { EmailAddress } from "../accounts/model";
 import { Budget } from "../keys/model";
@@ -23,7 +24,7 @@ export const ReinviteBody = z.strictObject({});
 export const ListMembersQuery = z.object({ removed: z.enum(["true", "false"]).optional().describe("true: removed members too.") });
 
 export const RemoveMemberQuery = z.object({
-  grace_seconds: z.coerce.number().int().min(0).max(30 * 86400).default(0)
+  grace_seconds: queryInt(0, 30 * 86400).default(0)
     .describe("When the member's keys stop working (0 = now); they are revoked through their expiry, as rotation does."),
 });
 

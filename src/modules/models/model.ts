@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { queryInt } from "../../lib/query-int";
 
 export const ModelObject = z.object({
   id: z.string(),
@@ -32,7 +33,7 @@ export const AnthropicModelList = z.object({
 });
 /** Anthropic's paging; an OpenAI client sends none of it. */
 export const ModelListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).optional().describe("Anthropic shape only: page size (default 20)"),
+  limit: queryInt(1, 1000).optional().describe("Anthropic shape only: page size (default 20)"),
   after_id: z.string().optional().describe("Anthropic shape only: the page after this model"),
   before_id: z.string().optional().describe("Anthropic shape only: the page before this model"),
 });

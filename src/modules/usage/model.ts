@@ -1,12 +1,13 @@
 import { z } from "zod";
+import { queryInt } from "../../lib/query-int";
 import { Timestamp } from "../keys/model";
 
 export const UsageQuery = z.object({
-  start: z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true })]).optional().describe("From (unix seconds or ISO 8601), inclusive."),
-  end: z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true })]).optional().describe("Until (unix seconds or ISO 8601), exclusive."),
+  start: z.union([queryInt(0, Number.MAX_SAFE_INTEGER), z.iso.datetime({ offset: true })]).optional().describe("From (unix seconds or ISO 8601), inclusive."),
+  end: z.union([queryInt(0, Number.MAX_SAFE_INTEGER), z.iso.datetime({ offset: true })]).optional().describe("Until (unix seconds or ISO 8601), exclusive."),
   model: z.string().optional(),
   key_id: z.string().optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: queryInt(1, 1000).default(100),
   // A cursor the reader cannot parse would restart at the newest row: a client would page through the same rows forever.
   before: z.string().regex(/^\d+:.+$/, "Not a cursor from a previous page.").optional().describe("Cursor: the `next_cursor` of the previous page."),
 });

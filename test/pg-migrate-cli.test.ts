@@ -100,4 +100,11 @@ describe("migrate-to-postgres", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("--to postgres://");
   });
+
+  test("a server that cannot be reached is named (never its password)", async () => {
+    const r = await cli(["migrate-to-postgres", "--from", join(dir, "t.db"), "--to", "postgres://ops:s3cret-pw@127.0.0.1:1/tollgate"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("PostgreSQL at 127.0.0.1:1/tollgate as ops: Failed to connect");
+    expect(r.stderr).not.toContain("s3cret-pw");
+  });
 });

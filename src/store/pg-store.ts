@@ -40,8 +40,13 @@ export class PgStore implements Store {
   /** Connects, migrates (once across instances starting together) and starts listening for changes. */
   static async open(url: string, opts: { poolSize?: number; migrate?: boolean } = {}): Promise<PgStore> {
     const store = new PgStore(url, opts.poolSize ?? 20);
-    if (opts.migrate ?? true) store.migrated = await applyPgMigrations(store.sql);
-    await store.listen();
+    try {
+      if (opts.migrate ?? true) store.migrated = await applyPgMigrations(store.sql);
+      await store.listen();
+    } catch (e) {
+      await store.sql.close().catch(() => undefined);
+      throw unreachable(url, e);
+    }
     return store;
   }
 
@@ -123,4 +128,19 @@ async function exec(step: Step, db: PgDb): Promise<unknown> {
 function sqlState(e: unknown): string {
   const err = e as { errno?: unknown; code?: unknown; cause?: { errno?: unknown; code?: unknown } };
   return String(err?.errno ?? err?.cause?.errno ?? err?.code ?? err?.cause?.code ?? "");
+}
+
+/**
+ * Bun's client says only "Failed to connect": a failure to connect names the server it tried
+ * (host, port, database, user; never the password).
+ */
+function unreachable(url: string, e: unknown): unknown {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code !== "string" || !/^ERR_POSTGRES_(CONNECTION|SERVER|AUTH|UNSUPPORTED_AUTH|TLS|SSL)/.test(code)) return e;
+  let where = "the configured server";
+  try {
+    const u = new URL(url);
+    where = `${u.hostname}:${u.port || "5432"}${u.pathname || "/"}${u.username ? ` as ${decodeURIComponent(u.username)}` : ""}`;
+  } catch {}
+  return new Error(`PostgreSQL at ${where}: ${(e as Error).message} (${code})`, { cause: e });
 }

@@ -21,7 +21,7 @@ export type DeferredResult = { status: 200; body: string } | { status: 202 } | {
 export async function fetchDeferred(deps: GatewayDeps, row: DeferredRow): Promise<DeferredResult> {
   // Released before (forgotten, or unreadable): nothing is shown, and nothing is asked upstream.
   if (row.settledAt !== null && row.chargeMicros === null) return { status: 404 };
-  const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`);
+  const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`, row.requestId);
   if (res.status === 202 || res.status === 404) {
     await res.body?.cancel();
     if (res.status === 404) await releaseDeferred(deps, row, EXPIRED);

@@ -1,4 +1,4 @@
-import { errors } from "../../lib/errors";
+import { errors, type ApiError } from "../../lib/errors";
 import { upstreamHeaders } from "../providers/adapters";
 import { translateUpstreamError } from "../providers/errors";
 import type { UpstreamRegistry } from "./registry";
@@ -10,10 +10,15 @@ import { retryAfterMs } from "./retry";
  * other keys: they would not know it), within the first-byte timeout. Upstream errors are
  * translated as for metered requests; a 404 stays a 404 (the object is gone).
  */
-export async function callTarget(reg: UpstreamRegistry, targetId: string, method: "GET" | "DELETE", path: string): Promise<Response> {
+export async function callTarget(reg: UpstreamRegistry, targetId: string, method: "GET" | "DELETE", path: string, requestId: string | null): Promise<Response> {
   const target = reg.targets.find((t) => t.id === targetId);
   if (!target) throw errors.upstream(502, "The upstream key that holds this object is no longer configured.", "upstream_unconfigured");
   const { provider } = target;
+  // As a metered attempt's failure is logged (never counted by the breaker: nothing metered failed).
+  const failed = (error: ApiError, status: number | null): ApiError => {
+    reg.log.event("upstream_failure", { request_id: requestId, upstream: target.id, attempt: 1, status, code: error.code, counted: false }, "warn");
+    return error;
+  };
   let res: Response;
   try {
     res = await fetch(provider.base_url + path, {
@@ -23,10 +28,13 @@ export async function callTarget(reg: UpstreamRegistry, targetId: string, method
     });
   } catch (e) {
     const timeout = (e as Error)?.name === "TimeoutError";
-    throw timeout
-      ? errors.upstream(504, "The upstream provider did not answer in time. Please retry.", "upstream_timeout")
-      : errors.upstream(502, "Could not reach the upstream provider. Please retry.", "upstream_unreachable");
+    throw failed(
+      timeout
+        ? errors.upstream(504, "The upstream provider did not answer in time. Please retry.", "upstream_timeout")
+        : errors.upstream(502, "Could not reach the upstream provider. Please retry.", "upstream_unreachable"),
+      null,
+    );
   }
   if (res.ok || res.status === 202 || res.status === 404) return res;
-  throw translateUpstreamError(res.status, await res.text().catch(() => ""), retryAfterMs(res.headers), reg.log.enabled);
+  throw failed(translateUpstreamError(res.status, await res.text().catch(() => ""), retryAfterMs(res.headers), reg.log.enabled), res.status);
 }

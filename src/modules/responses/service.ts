@@ -2,6 +2,8 @@ import { ApiError } from "../../lib/errors";
 import type { StoredObject, StoredObjects } from "../../gateway/stored-objects";
 import { hideCost } from "../../gateway/providers/usage";
 import { callTarget } from "../../gateway/upstream/direct";
+import { unreadable } from "../../gateway/meter";
+import { parseJsonObject } from "../../lib/json-object";
 import type { UpstreamRegistry } from "../../gateway/upstream/registry";
 
 const notFound = (id: string) => new ApiError(404, `Response with id '${id}' not found.`, "invalid_request_error", "not_found", "id");
@@ -30,14 +32,19 @@ export function passedQuery(request: Request, names: readonly string[]): string 
   return q ? `?${q}` : "";
 }
 
-export async function forward(reg: UpstreamRegistry, objects: StoredObjects, obj: StoredObject, method: "GET" | "DELETE", suffix = "", query = ""): Promise<unknown> {
-  const res = await callTarget(reg, obj.target, method, `/responses/${encodeURIComponent(obj.id)}${suffix}${query}`);
+export async function forward(
+  reg: UpstreamRegistry, objects: StoredObjects, obj: StoredObject, how: { method: "GET" | "DELETE"; requestId: string | null; suffix?: string; query?: string },
+): Promise<unknown> {
+  const { method, suffix = "", query = "" } = how;
+  const res = await callTarget(reg, obj.target, method, `/responses/${encodeURIComponent(obj.id)}${suffix}${query}`, how.requestId);
   if (res.status === 404) {
     // Gone upstream (expired, deleted elsewhere): forget it here too.
     if (method === "DELETE" || suffix === "") await objects.remove(obj.id);
     throw notFound(obj.id);
   }
-  const json = (await res.json()) as { usage?: Record<string, unknown> | null };
+  // An answer that is no JSON object is the upstream's fault: 502, as on the metered routes.
+  const json = parseJsonObject<{ usage?: Record<string, unknown> | null }>(await res.text().catch(() => ""));
+  if (!json || Array.isArray(json)) throw unreadable();
   if (json.usage && typeof json.usage === "object") hideCost(json.usage, obj.chargeMicros);
   if (method === "DELETE") await objects.remove(obj.id);
   return json;

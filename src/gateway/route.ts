@@ -64,7 +64,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       const carried = principal ? { ...deps.limiter.headers(principal), ...budgetHeaders(deps.credits, principal) } : {};
       deps.metrics?.response(error.status, dialect.endpoint);
       // An admitted request wrote its line when it settled; a refused one writes it here.
-      if (!call?.admitted) refused(deps, dialect, requestId, principal, call?.body.model ?? null, error, started);
+      if (!call?.admitted) refused(deps, dialect, requestId, principal, knownModel(deps, call?.body.model), error, started);
       const drained = await discardUnread(request);
       const res = dialect.errorResponse(error, { ...carried, "x-request-id": requestId });
       // A sender still holding back its body is not waited for: the connection ends with the answer.
@@ -101,6 +101,11 @@ function forwarded(dialect: Dialect<GatewayBody> | Dialect<never>, h: Headers): 
     if (v !== null) out[name] = v;
   }
   return out;
+}
+
+/** A model the catalogue has, or null: what a customer writes in `model` is never logged as such. */
+function knownModel(deps: GatewayDeps, model: unknown): string | null {
+  return typeof model === "string" && deps.config.models.some((m) => m.id === model) ? model : null;
 }
 
 /** The log line of a request refused before it held credit (401, 400, 402, 404, 413, 429, 503). */

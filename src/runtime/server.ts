@@ -3,6 +3,7 @@ import { METERED_APIS } from "../gateway/apis";
 import { settleDeferred } from "../gateway/deferred-results";
 import { gatewayRoute, type GatewayRoute } from "../gateway/route";
 import { scrub } from "../gateway/providers/errors";
+import { anthropicError, anthropicShaped } from "../gateway/dialects/anthropic-shape";
 import { BUN_BODY_CAP, discardUnread } from "../lib/body-cap";
 import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
@@ -40,7 +41,7 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
     maxRequestBodySize: BUN_BODY_CAP,
     // The metered routes go straight to their handler (gateway/route.ts); everything else to Elysia.
     routes: metered,
-    fetch: appHandler(deps),
+    fetch: appHandler(deps, metered),
   });
   void deps.alerts?.notifier.resume();
   const timers = [...startJobs(deps), ...sharedJobs(runtime)];
@@ -92,7 +93,7 @@ function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () =
  * Every other route: the Elysia app and its modules (admin, portal, console, OpenAPI) load on
  * the first request that needs them, in their own chunk of the binary: starting does not pay for them.
  */
-function appHandler(deps: AppDeps): Handler {
+function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): Handler {
   const cors = corsPolicy(deps.config.cors_origins);
   let app: App | undefined;
   let loading: Promise<App> | undefined;
@@ -104,6 +105,10 @@ function appHandler(deps: AppDeps): Handler {
       return app;
     }));
   return async (req, srv) => {
+    // Bun's routes match the path as sent; a metered one spelled with dot segments
+    // (/v1/./chat/completions) still gets its own handler, never a second one in the app.
+    const route = req.method === "POST" ? metered[new URL(req.url).pathname] : undefined;
+    if (route) return route.POST(req, srv);
     const started = performance.now();
     let res: Response;
     try {
@@ -113,7 +118,9 @@ function appHandler(deps: AppDeps): Handler {
       // Refused before the app (body too large or too slow, headers too large): the app's CORS
       // plugin never ran, and without its headers a page could not read why.
       const allow = cors && isCustomerApi(req.url) ? cors.headers(req.headers.get("origin")) : null;
-      res = (e instanceof ApiError ? e : errors.internal()).toResponse({ "x-request-id": newSortableId("req"), ...allow });
+      const error = e instanceof ApiError ? e : errors.internal();
+      const headers = { "x-request-id": newSortableId("req"), ...allow };
+      res = anthropicShaped(req) ? anthropicError(error, headers) : error.toResponse(headers);
     }
     logRequest(deps, req, res, started);
     // An answer given without reading the body (401, 404, 413): see discardUnread.

@@ -42,3 +42,13 @@ export const anthropicStreamError = (message: string, code: string): string => {
   const type = code === "server_shutting_down" || code === "upstream_unavailable" ? "overloaded_error" : "api_error";
   return `event: error\ndata: ${JSON.stringify({ type: "error", error: { type, message } })}\n\n`;
 };
+
+/**
+ * Requests answered in Anthropic's shape besides POST /v1/messages: any path under it (the SDK's
+ * count_tokens and batches, which the gateway does not serve), and /v1/models asked by an
+ * Anthropic client (its SDKs always send anthropic-version).
+ */
+export function anthropicShaped(request: Request): boolean {
+  const path = /^[a-z]+:\/\/[^/]+(\/v1\/(?:messages|models))(?:\/|\?|$)/.exec(request.url)?.[1];
+  return path === "/v1/messages" || (path === "/v1/models" && request.headers.has("anthropic-version"));
+}

@@ -7,6 +7,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chat, user } from "./support/chat";
 import { startGateway, type Gateway } from "./support/gateway";
 import { join } from "./support/teams";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as joinPath } from "node:path";
+import { rotateServedKey } from "../src/modules/keys/service";
 
 let gw: Gateway;
 beforeAll(async () => {
@@ -141,5 +145,28 @@ describe("a key that stops while its request's body arrives", () => {
     // The same slow request with a key that stays is served.
     const e = await gw.customer(10_000_000);
     expect(await slowAsk(e.key, async () => {})).toBe("HTTP/1.1 200 OK");
+  });
+});
+
+describe("a settlement waiting for its commit when the key is rotated", () => {
+  test("counts on the line's new key: its charge in the spend, nothing left held", async () => {
+    const dir = mkdtempSync(joinPath(tmpdir(), "tg-rotation-"));
+    const file = await startGateway({ upstream: true, dbPath: joinPath(dir, "t.db") });
+    try {
+      const c = await file.customer(50_000_000, { spend_cap_micros: 1_000 });
+      const credits = file.runtime.deps.credits;
+      credits.reserve({ accountId: c.accountId, keyId: c.keyId, capKeyId: c.keyId, requestId: "req_rotation_race", amount: 600, freshId: true, live: true });
+      // Settled (charge 500) and queued for this turn's group commit; rotated in the same turn.
+      const settled = credits.settle("req_rotation_race", 500);
+      const { row } = await rotateServedKey({ store: file.runtime.deps.store, credits }, c.keyId, 3600, "admin", Date.now());
+      await settled;
+      await credits.flush();
+      expect(credits.keySpend(row.id)).toMatchObject({ spent: 500, held: 0 });
+      const spentCol = file.runtime.deps.store.sqlite.query<{ id: string; spent_micros: number }, []>("SELECT id, spent_micros FROM api_keys").all();
+      expect(Object.fromEntries(spentCol.map((r) => [r.id, r.spent_micros]))).toEqual({ [c.keyId]: 0, [row.id]: 500 });
+    } finally {
+      await file.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

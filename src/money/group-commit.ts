@@ -23,6 +23,11 @@ export class GroupCommit<T, R> {
     },
   ) {}
 
+  /** What waits for the next commit (the caller may re-point it, never add or remove). */
+  get queued(): readonly T[] {
+    return this.queue;
+  }
+
   push(item: T): void {
     this.queue.push(item);
     if (!this.scheduled) {

@@ -200,6 +200,12 @@ export class SqliteCreditStore implements CreditStore {
 
   keyRotated(oldKeyId: string, newKeyId: string): void {
     for (const hold of this.holds.values()) if (hold.capKeyId === oldKeyId) hold.capKeyId = newKeyId;
+    // Settled but not yet committed: their charges count on the line's new key too.
+    for (const { op, hold } of this.group.queued) {
+      if (hold.capKeyId !== oldKeyId) continue;
+      hold.capKeyId = newKeyId;
+      op.capKeyId = newKeyId;
+    }
     const held = this.heldByKey.get(oldKeyId);
     if (held === undefined) return;
     this.heldByKey.delete(oldKeyId);

@@ -170,3 +170,33 @@ describe("a settlement waiting for its commit when the key is rotated", () => {
     }
   });
 });
+
+describe("a line rotated many times within the grace", () => {
+  test("keeps every key that still works within reach of the newest: the 33rd rotation is refused", async () => {
+    const c = await gw.customer(10_000_000, { spend_cap_micros: 2_000 });
+    let newest = c.keyId;
+    const secrets = [c.key];
+    for (let r = 0; r < 31; r++) {
+      const next = await rotate(newest);
+      expect(next.status).toBe(201);
+      newest = next.body.id;
+      secrets.push(next.body.key);
+    }
+    // 31 rotations: the first key is 31 hops from the newest; one more puts it at 32, still in reach.
+    const last = await rotate(newest);
+    expect(last.status).toBe(201);
+    const refused = await rotate(last.body.id);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error?.code).toBe("rotation_limit");
+    // Revoking the first key (the only one 33 hops away) lets the line rotate again.
+    expect((await gw.admin(`/admin/keys/${c.keyId}`, { method: "DELETE" })).status).toBe(200);
+    const head = await rotate(last.body.id);
+    expect(head.status).toBe(201);
+    // The oldest key still working (32 hops back) spends against the line's one cap.
+    const cheap = (key: string) => chat(gw.url, key, { model: "grok-4", max_tokens: 10, messages: user("hi"), mock: { prompt_tokens: 10, completion_tokens: 10 } });
+    let status = 200;
+    for (let i = 0; i < 20 && status === 200; i++) status = (await cheap(head.body.key)).status;
+    expect(status).toBe(402);
+    expect((await cheap(secrets[1]!)).status).toBe(402);
+  });
+});

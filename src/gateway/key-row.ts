@@ -1,5 +1,11 @@
 import { errors } from "../lib/errors";
 
+/**
+ * How far the walks from a rotated key to the newest of its line go (a corrupt line cannot hang
+ * them); rotation keeps every key that still works this close to the newest (modules/keys).
+ */
+export const LINE_HOPS = 32;
+
 /** What authentication resolves for a customer request. */
 export interface Principal {
   keyId: string;

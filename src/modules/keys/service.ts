@@ -3,6 +3,7 @@ import type { apiKeys } from "../../store/schema";
 import type { Store } from "../../store/store";
 import { all, get, run, type Q, type Work } from "../../store/work";
 import { sha256Hex } from "../../lib/crypto";
+import { LINE_HOPS } from "../../gateway/key-row";
 import { errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
 import { recordAudit } from "../audit/service";
@@ -163,6 +164,7 @@ function* rotation(q: Q, id: string, graceSeconds: number, actor: string, now: n
   if (keyStatus(old, now) !== "active") throw errors.badRequest(`API key ${id} is no longer active.`, "id", "key_inactive");
   // A second replacement would split the line, each half with a fresh cap and budget.
   if (old.rotatedTo !== null) throw errors.conflict(`API key ${id} was already rotated (to ${old.rotatedTo}); rotate the newest key of its line.`, "key_rotated");
+  yield* checkLineDepth(q, old, now);
   const { key, hash, last4 } = generateKey(old.prefix);
   // Same logical key with a new secret: it keeps what it spent, or rotation would reset its spend cap.
   const row: KeyRow = { ...old, id: newId("key"), hash, last4, lastUsedAt: null, createdAt: now, rotatedTo: null };
@@ -180,6 +182,24 @@ function* rotation(q: Q, id: string, graceSeconds: number, actor: string, now: n
   if (old.rotatedTo === null) yield* run(q.db.update(spend).set({ owner: keyOwner(row.id) }).where(eq(spend.owner, keyOwner(id))));
   yield* recordAudit(q, { actor, action: "key.rotate", targetType: "api_key", targetId: id, before: redact(old), after: { ...patch, new_key_id: row.id } }, now);
   return { row, key };
+}
+
+/**
+ * A key still working further than LINE_HOPS rotations from the newest of its line would no
+ * longer be found to share the line's cap and budget: it would spend with a copy of its own.
+ */
+function* checkLineDepth(q: Q, old: KeyRow, now: number): Work<void> {
+  const k = q.t.apiKeys;
+  const keys = yield* all(q.db.select({ id: k.id, rotatedTo: k.rotatedTo, revokedAt: k.revokedAt, expiresAt: k.expiresAt }).from(k).where(eq(k.accountId, old.accountId)));
+  const before = new Map(keys.filter((r) => r.rotatedTo !== null).map((r) => [r.rotatedTo!, r]));
+  let prev = before.get(old.id);
+  // The rotation puts `old` one hop from the newest key; bounded by the account's keys (no cycle can loop).
+  for (let hops = 2; prev && hops <= keys.length + 1; hops++) {
+    if (hops > LINE_HOPS && keyStatus(prev, now) === "active") {
+      throw errors.conflict(`API key ${prev.id} of this line still works and would be ${hops} rotations from the newest key (at most ${LINE_HOPS}): revoke it, or wait until it expires, then rotate.`, "rotation_limit");
+    }
+    prev = before.get(prev.id);
+  }
 }
 
 export function revokeKey(store: Store, id: string, actor: string, now = Date.now()): Promise<KeyRow> {

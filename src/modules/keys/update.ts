@@ -2,6 +2,7 @@ import { eq } from "drizzle-orm";
 import type { Store } from "../../store/store";
 import { get, run, type Q, type Work } from "../../store/work";
 import { errors } from "../../lib/errors";
+import { LINE_HOPS } from "../../gateway/key-row";
 import { effectivePlan, type Limits, type PlanPolicy } from "../../gateway/limits/plans";
 import { accountRow } from "../accounts/service";
 import { recordAudit } from "../audit/service";
@@ -23,7 +24,7 @@ const LIMITS = ["rpm", "tpm", "concurrency"] as const;
 /** The newest key of a rotation line: it carries the line's spend, cap and budget. */
 export function* lineHead(q: Q, key: KeyRow): Work<KeyRow> {
   let k = key;
-  for (let hops = 0; k.rotatedTo && hops < 32; hops++) k = yield* keyRow(q, k.rotatedTo);
+  for (let hops = 0; k.rotatedTo && hops < LINE_HOPS; hops++) k = yield* keyRow(q, k.rotatedTo);
   return k;
 }
 

@@ -1,6 +1,7 @@
 import type { Store } from "../../store/store";
 import { ApiError, errors } from "../../lib/errors";
 import { listKeys, type KeyRow } from "../../modules/keys/service";
+import { LINE_HOPS } from "../../gateway/key-row";
 import type { PortalUser } from "../session";
 import { ownKey } from "./service";
 import { seesAll } from "./page-kit";
@@ -54,7 +55,7 @@ export function rotationLines(keys: readonly KeyRow[]): KeyLine[] {
   const byId = new Map(keys.map((k) => [k.id, k]));
   const newestOf = (k: KeyRow): KeyRow => {
     let cur = k;
-    for (let hops = 0; cur.rotatedTo && byId.has(cur.rotatedTo) && hops < 32; hops++) cur = byId.get(cur.rotatedTo)!;
+    for (let hops = 0; cur.rotatedTo && byId.has(cur.rotatedTo) && hops < LINE_HOPS; hops++) cur = byId.get(cur.rotatedTo)!;
     return cur;
   };
   const lines = new Map<string, KeyLine>();

@@ -6,11 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { connect } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import OpenAI from "openai";
 import { costMicros } from "../src/gateway/providers/usage";
 import { chat, until, user } from "./support/chat";
 import { startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import type { Gateway } from "./support/gateway";
+import { startGateway, type Gateway } from "./support/gateway";
 import { chargeRows, expectExactLedger, FAST, gatewayOver, PRICES } from "./support/resilience";
 
 setDefaultTimeout(30_000);
@@ -240,6 +243,35 @@ describe("spend caps", () => {
       expect(spent).toBeLessThanOrEqual(2_000);
     } finally {
       await gw.stop({ keepUpstream: true });
+    }
+  });
+});
+
+describe("an adjustment while journaled charges could not be written", () => {
+  test("counts them as unavailable: the balance never goes below zero", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tg-adjust-"));
+    // Charges stay in the journal for 10 s (fewer than the 16 of an early batch).
+    const gw = await startGateway({ upstream: true, dbPath: join(dir, "t.db"), config: { settle_batch_ms: 10_000 } });
+    try {
+      const c = await gw.customer(20_000);
+      for (let i = 0; i < 3; i++) {
+        const res = await chat(gw.url, c.key, { model: "grok-4", max_tokens: 400, messages: user("hi"), mock: { prompt_tokens: 10, completion_tokens: 300 } });
+        expect(res.status).toBe(200);
+      }
+      const charged = 3 * (10 * 3 + 300 * 15);
+      // The write of the journaled charges fails (another process holds SQLite's write lock).
+      gw.runtime.deps.store.setWriteBehind(() => undefined);
+      const tooMuch = await gw.admin(`/admin/accounts/${c.accountId}/credits`, { body: { amount_micros: -(20_000 - charged + 1) } });
+      expect(tooMuch.status).toBe(400);
+      expect(((await tooMuch.json()) as { error: { code: string } }).error.code).toBe("insufficient_available_credit");
+      const exact = await gw.admin(`/admin/accounts/${c.accountId}/credits`, { body: { amount_micros: -(20_000 - charged) } });
+      expect(exact.status).toBe(201);
+      gw.runtime.deps.store.setWriteBehind((gw.runtime.deps.credits as unknown as { catchUp: () => void }).catchUp);
+      await gw.runtime.deps.credits.flush();
+      expect((await gw.account(c.accountId)).balance_micros).toBe(0);
+    } finally {
+      await gw.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

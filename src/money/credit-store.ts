@@ -137,6 +137,11 @@ export interface Spendable {
 export interface CreditStore {
   balance(accountId: string): Balance;
   /**
+   * What an adjustment must leave covered: the holds, and charges the database does not have yet
+   * (journaled, not yet written: when their write failed, the balance it reads lacks them).
+   */
+  unavailable(accountId: string): number;
+  /**
    * What these owners may hold now: the account's available credit, bounded by what the key
    * line's cap and the budgets leave (holds in flight count against each), with its refusal.
    */

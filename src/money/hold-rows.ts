@@ -88,3 +88,20 @@ export class HoldRows {
 
 /** A hold open this long is written to credit_holds (shorter requests never write one). */
 const HOLD_PERSIST_MS = 200;
+
+/**
+ * A key was rotated: what counts against its cap now counts against the new key's, the holds in
+ * flight and the settlements waiting for their commit (their charges go to the line's new key).
+ */
+export function moveToNewKey(oldKeyId: string, newKeyId: string, o: { holds: Iterable<Hold>; queued: readonly Queued[]; heldByKey: Map<string, number> }): void {
+  for (const hold of o.holds) if (hold.capKeyId === oldKeyId) hold.capKeyId = newKeyId;
+  for (const { op, hold } of o.queued) {
+    if (hold.capKeyId !== oldKeyId) continue;
+    hold.capKeyId = newKeyId;
+    op.capKeyId = newKeyId;
+  }
+  const held = o.heldByKey.get(oldKeyId);
+  if (held === undefined) return;
+  o.heldByKey.delete(oldKeyId);
+  o.heldByKey.set(newKeyId, (o.heldByKey.get(newKeyId) ?? 0) + held);
+}

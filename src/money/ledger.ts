@@ -22,8 +22,11 @@ export interface PostCredit {
   amountMicros: number;
   note?: string | null;
   actor: string;
-  /** Held micros that must stay covered (negative amounts may not make available credit negative). */
-  heldMicros: number;
+  /**
+   * Held micros that must stay covered (negative amounts may not make available credit negative);
+   * a function is asked inside the transaction, after journaled charges had their chance to be written.
+   */
+  heldMicros: number | (() => number);
   kind?: Kind;
   ref?: string | null;
   idempotencyKey?: string;
@@ -77,7 +80,8 @@ export function* applyCredit(q: Q, p: Omit<PostCredit, "idempotencyKey">, now = 
   const kind: Kind = p.kind ?? (p.amountMicros > 0 ? "topup" : "adjustment");
   const topup = kind === "adjustment" || p.amountMicros < 0 ? 0 : p.amountMicros;
   // Several instances: a debit must leave every live lease covered (their holds are taken from them).
-  const held = q.dialect === "postgres" && p.amountMicros < 0 ? Math.max(p.heldMicros, yield* leasedCredit(q, p.accountId, now)) : p.heldMicros;
+  const heldNow = typeof p.heldMicros === "function" ? p.heldMicros() : p.heldMicros;
+  const held = q.dialect === "postgres" && p.amountMicros < 0 ? Math.max(heldNow, yield* leasedCredit(q, p.accountId, now)) : heldNow;
   const a = q.t.accounts;
   const moved = yield* get(q.db.update(a)
     .set({ balanceMicros: sql`${a.balanceMicros} + ${p.amountMicros}`, lifetimeTopupMicros: sql`${a.lifetimeTopupMicros} + ${topup}` })

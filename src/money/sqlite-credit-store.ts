@@ -9,7 +9,7 @@ import { SettleWriter, type Outcome, type Written } from "./settle-writer";
 import { GroupCommit } from "./group-commit";
 import { decrement } from "../lib/tally";
 import { BudgetBook } from "./budget-book";
-import { HoldRows, type Hold, type Queued } from "./hold-rows";
+import { HoldRows, moveToNewKey, type Hold, type Queued } from "./hold-rows";
 import { BudgetClock } from "./budget-clock";
 import { ruleOf, type BudgetOwners, type BudgetState } from "./budgets";
 import { budgetExhausted, outOfCredit, spendCapReached } from "./refusals";
@@ -108,6 +108,10 @@ export class SqliteCreditStore implements CreditStore {
     return this.balanceOf(accountId, this.accountRow(accountId));
   }
 
+  unavailable(accountId: string): number {
+    return (this.heldByAccount.get(accountId) ?? 0) + this.sink.unapplied.accountCharges(accountId);
+  }
+
   keySpend(keyId: string): KeySpend | null {
     const row = this.keys.get(keyId);
     return row ? this.spendOf(keyId, row) : null;
@@ -199,17 +203,7 @@ export class SqliteCreditStore implements CreditStore {
   }
 
   keyRotated(oldKeyId: string, newKeyId: string): void {
-    for (const hold of this.holds.values()) if (hold.capKeyId === oldKeyId) hold.capKeyId = newKeyId;
-    // Settled but not yet committed: their charges count on the line's new key too.
-    for (const { op, hold } of this.group.queued) {
-      if (hold.capKeyId !== oldKeyId) continue;
-      hold.capKeyId = newKeyId;
-      op.capKeyId = newKeyId;
-    }
-    const held = this.heldByKey.get(oldKeyId);
-    if (held === undefined) return;
-    this.heldByKey.delete(oldKeyId);
-    this.heldByKey.set(newKeyId, (this.heldByKey.get(newKeyId) ?? 0) + held);
+    moveToNewKey(oldKeyId, newKeyId, { holds: this.holds.values(), queued: this.group.queued, heldByKey: this.heldByKey });
   }
 
   settle(requestId: string, actual: number, extras?: SettleExtras): Promise<SettleResult | null> {

@@ -22,7 +22,7 @@ export const ledgerModule = (deps: ModuleDeps) =>
           amountMicros: body.amount_micros,
           note: body.note,
           actor,
-          heldMicros: deps.credits.balance(params.id).held,
+          heldMicros: () => deps.credits.unavailable(params.id),
           idempotencyKey: headers["idempotency-key"],
         }, deps.now());
         if (replayed) set.headers["idempotent-replayed"] = "true";

@@ -103,6 +103,11 @@ export class PgCreditStore implements CreditStore {
     return { balance: l.limit.limit, held: l.held, available: l.limit.limit - l.held };
   }
 
+  /** Charges are written before they are answered here: only the holds (the leases cover other instances). */
+  unavailable(accountId: string): number {
+    return this.balance(accountId).held;
+  }
+
   keySpend(keyId: string): KeySpend | null {
     const l = this.leases.peek(`cap:${keyId}`);
     if (!l || l.scope.kind !== "cap") return null;

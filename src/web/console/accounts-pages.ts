@@ -95,7 +95,7 @@ const accountForms = (deps: ModuleDeps, invites: Invites) => {
       if (amount === null || amount === 0) return back(request, to, "error", "Enter a non-zero amount in USD, e.g. 25 or -3.50.");
       const { entry, replayed } = await postCredit(deps.store, {
         accountId: params.id, amountMicros: amount, note: field(body, "note").trim().slice(0, 500) || null, actor: operator.actor,
-        heldMicros: deps.credits.balance(params.id).held, idempotencyKey: field(body, "idem") ? `console:${field(body, "idem")}` : undefined,
+        heldMicros: () => deps.credits.unavailable(params.id), idempotencyKey: field(body, "idem") ? `console:${field(body, "idem")}` : undefined,
       }, deps.now());
       if (replayed) return back(request, to, "warn", "This form was already submitted; nothing was posted twice.");
       return back(request, to, "ok", `${entry.kind === "topup" ? "Top-up" : "Adjustment"} of $${entry.amount_usd} posted.`);

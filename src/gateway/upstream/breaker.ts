@@ -7,7 +7,7 @@ export interface BreakerOptions {
   failures: number;
   windowMs: number;
   cooldownMs: number;
-  /** Failures must come from this many distinct accounts (1: any account's failures count). */
+  /** Failures must come from this many distinct accounts, and the rules hold without the top failing one (1: off). */
   minAccounts?: number;
   /** The rate rule: at least this many calls in the window ... */
   minRequests?: number;
@@ -24,12 +24,14 @@ const ANONYMOUS = "";
 
 /**
  * Circuit breaker of one upstream key. Closed: every call goes through. It opens on a streak of
- * `failures` consecutive failures within the window, or on a failure rate over a minimum volume,
- * and either way only when the window's failures came from `minAccounts` distinct accounts: one
- * customer whose requests make the upstream fail must not shut it for everyone (a gateway with
- * a single account sets minAccounts to 1). Open: nothing goes through until the cooldown ends.
- * Half-open: exactly one probe; its success closes the breaker, its failure opens it for another
- * cooldown (when the window's failures still come from `minAccounts` accounts; else it closes). Calls without an account count as one. The clock is injected so tests need not wait.
+ * `failures` consecutive failures within the window, or on a failure rate over a minimum volume.
+ * With `minAccounts` > 1 either rule must also hold without the account that has the most
+ * failures in the window (and the failures must come from `minAccounts` accounts): one customer
+ * whose requests make the upstream fail must not shut it for everyone, nor turn another
+ * account's single ordinary failure into an opening (a gateway with one account sets 1).
+ * Open: nothing goes through until the cooldown ends. Half-open: exactly one probe; its success
+ * closes the breaker, its failure opens it for another cooldown when the window still holds
+ * that evidence (else it closes). Calls without an account count as one. The clock is injected.
  */
 export class CircuitBreaker {
   private openedAt: number | null = null;
@@ -94,7 +96,7 @@ export class CircuitBreaker {
       this.probing = false;
       // Reopened on the evidence that opens a closed breaker only: one account's failing probes
       // (the others' failures aged out of the window) would otherwise keep it open for everyone.
-      if (this.manyAccounts()) this.open(now);
+      if (this.shouldOpen(true)) this.open(now);
       else this.close();
       return;
     }
@@ -104,7 +106,7 @@ export class CircuitBreaker {
       this.streakStart = now;
     }
     this.streak++;
-    if ((this.streak >= this.opts.failures || this.rateExceeded()) && this.manyAccounts()) this.open(now);
+    if (this.shouldOpen(this.streak >= this.opts.failures)) this.open(now);
   }
 
   /** The call ended without saying anything about the upstream (the client went away). */
@@ -127,11 +129,20 @@ export class CircuitBreaker {
     return r.requests >= minRequests && r.errorRate >= (this.opts.failureRate ?? 1);
   }
 
-  /** The window's failures came from enough distinct accounts. */
-  private manyAccounts(): boolean {
+  /**
+   * Whether the opening rules hold (`streak`: the streak rule's own condition; a failed probe
+   * passes true). With minAccounts > 1 both rules are judged without the top failing account.
+   */
+  private shouldOpen(streak: boolean): boolean {
     const need = this.opts.minAccounts ?? 1;
-    if (need <= 1) return true;
-    return this.outcomes.failingAccounts(need);
+    if (need <= 1) return streak || this.rateExceeded();
+    const minRequests = this.opts.minRequests ?? Number.POSITIVE_INFINITY;
+    if (!streak && this.outcomes.size < minRequests) return false;
+    this.outcomes.dropBefore(this.now() - this.opts.windowMs);
+    const rest = this.outcomes.withoutTopFailer();
+    if (rest.accounts < need) return false;
+    if (streak && rest.failures >= this.opts.failures) return true;
+    return rest.requests >= minRequests && rest.failures / rest.requests >= (this.opts.failureRate ?? 1);
   }
 
   private close(): void {

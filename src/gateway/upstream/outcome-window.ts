@@ -51,6 +51,32 @@ export class OutcomeWindow {
     return false;
   }
 
+  /**
+   * Calls and failures without the account that has the most failures (ties: the first to
+   * reach that count), and how many distinct accounts failed. Two passes; only failures call it.
+   */
+  withoutTopFailer(): { requests: number; failures: number; accounts: number } {
+    const perAccount = new Map<string, number>();
+    let top: string | undefined;
+    let topFailures = 0;
+    let failures = 0;
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.head + k) % this.capacity;
+      if (this.ok[i]) continue;
+      const a = this.account[i]!;
+      const n = (perAccount.get(a) ?? 0) + 1;
+      perAccount.set(a, n);
+      failures++;
+      if (n > topFailures) {
+        top = a;
+        topFailures = n;
+      }
+    }
+    let topRequests = 0;
+    if (top !== undefined) for (let k = 0; k < this.count; k++) if (this.account[(this.head + k) % this.capacity] === top) topRequests++;
+    return { requests: this.count - topRequests, failures: failures - topFailures, accounts: perAccount.size };
+  }
+
   private dropOldest(): void {
     this.account[this.head] = undefined;
     this.head = (this.head + 1) % this.capacity;

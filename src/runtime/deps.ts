@@ -10,6 +10,7 @@ import type { Upstreams } from "../gateway/upstream/upstreams";
 import type { AlertService } from "../modules/alerts/service";
 import type { CreditStore } from "../money/credit-store";
 import type { Store } from "../store/store";
+import type { InFlightCap } from "../lib/in-flight";
 
 /** Everything the app needs, built by the runtime (or a test); the app itself never listens. */
 export interface AppDeps {
@@ -37,4 +38,6 @@ export interface AppDeps {
   alerts?: AlertService;
   /** Counters behind GET /metrics (absent: none kept). */
   metrics?: ChatMetrics;
+  /** Usage reads under way per account (API and portal): each sums a whole range (modules/usage/reads). */
+  usageReads: InFlightCap<string>;
 }

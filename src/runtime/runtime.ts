@@ -15,6 +15,8 @@ import { SqliteCreditStore } from "../money/sqlite-credit-store";
 import { BudgetClock } from "../money/budget-clock";
 import { SqliteStore } from "../store/sqlite-store";
 import type { AppDeps } from "./deps";
+import { InFlightCap } from "../lib/in-flight";
+import { USAGE_READS_PER_ACCOUNT } from "../modules/usage/reads";
 
 /** A job a shared-store instance runs on a timer (leases, shared buckets, heartbeat). */
 export interface SharedJob {
@@ -48,7 +50,7 @@ export interface SqliteRuntime extends Runtime {
   deps: Omit<AppDeps, "store" | "keys"> & { store: SqliteStore; keys: KeyAuthenticator };
 }
 
-type Completed = "objects" | "deferred" | "upstreams" | "metrics" | "alerts";
+type Completed = "objects" | "deferred" | "upstreams" | "metrics" | "alerts" | "usageReads";
 
 /** The dependencies every runtime builds alike once it has its store, money, keys and limits. */
 export function completeDeps<D extends Omit<AppDeps, Completed>>(core: D): D & Pick<AppDeps, Completed> {
@@ -62,6 +64,7 @@ export function completeDeps<D extends Omit<AppDeps, Completed>>(core: D): D & P
     deferred: new DeferredRequests(store),
     upstreams: createUpstreams(config, { log }),
     metrics: new ChatMetrics(),
+    usageReads: new InFlightCap<string>(USAGE_READS_PER_ACCOUNT),
     alerts,
   };
 }

@@ -5,6 +5,7 @@ import { dailyUsage, filterFromQuery, listUsage, totalsOf, type UsageFilter } fr
 import { getMemberRow } from "../../identity/members";
 import type { Principal } from "../../gateway/key-auth";
 import { memberKeyIds } from "../members/service";
+import { boundedUsageRead, USAGE_READS_PER_ACCOUNT } from "./reads";
 
 /** Only a member's keys: theirs when a member-role key calls, or the member an admin asks about. */
 async function byMember(deps: ModuleDeps, f: UsageFilter, memberId: string | null | undefined, onlyRole?: "member"): Promise<UsageFilter> {
@@ -27,7 +28,8 @@ async function report(deps: ModuleDeps, f: UsageFilter, limit: number, cursor?: 
 export const usageModule = (deps: ModuleDeps) =>
   new Elysia({ tags: ["usage"] })
     .use(deps.auth)
-    .get("/v1/usage", async ({ principal, query }) => report(deps, await customerFilter(deps, principal, query), query.limit, query.before), {
+    // At most USAGE_READS_PER_ACCOUNT at once per account (429 too_many_usage_reads past it): each sums the whole range.
+    .get("/v1/usage", ({ principal, query }) => boundedUsageRead(deps.usageReads, principal.accountId, async () => report(deps, await customerFilter(deps, principal, query), query.limit, query.before)), {
       customer: true,
       query: UsageQuery,
       response: UsageReport,
@@ -35,7 +37,8 @@ export const usageModule = (deps: ModuleDeps) =>
         summary: "The calling account's usage (a member-role key: its member's keys only): requests (newest first), totals, and totals per day and model",
         description:
           "`data` is one page of rows, newest first: `limit` rows (default 100, at most 1000); pass `next_cursor` as `before` for the next page " +
-          "(`has_more` tells whether there is one). `totals` and `daily` cover the whole filtered range on every page.",
+          "(`has_more` tells whether there is one). `totals` and `daily` cover the whole filtered range on every page. " +
+          `An account may have ${USAGE_READS_PER_ACCOUNT} usage reads under way at once; one more is a 429 \`too_many_usage_reads\` with \`retry-after: 1\`.`,
       },
     })
     .get("/admin/usage", async ({ query }) => report(deps, await byMember(deps, filterFromQuery(query), query.member_id), query.limit, query.before), {

@@ -7,6 +7,7 @@ import { dayStart } from "../forms";
 import type { PortalUser } from "../session";
 import { lineOf, rotationLines, visibleKeys, type KeyLine } from "./key-access";
 import { DAY_MS, hide, portalKit, seesAll, type PortalKit } from "./page-kit";
+import { boundedUsageRead } from "../../modules/usage/reads";
 import { usageCsvStream, usagePage } from "./service";
 import { portalUsageView, type FilterOption } from "./views/usage";
 
@@ -44,7 +45,7 @@ async function usageListPage(deps: ModuleDeps, kit: PortalKit, request: Request,
   const { filter, values, search } = await usageFilter(deps, query, user, scope);
   const names = new Map(scope.keys.map((k) => [k.id, k.name || `${k.prefix}…${k.last4}`]));
   const before = typeof query.before === "string" ? query.before : undefined;
-  const data = await usagePage(deps.store, filter, 50, before);
+  const data = await boundedUsageRead(deps.usageReads, user.account.id, () => usagePage(deps.store, filter, 50, before));
   return kit.render(request, user, "usage", "Usage", portalUsageView({
     values,
     models: deps.config.models.map((m) => ({ value: m.id, label: m.id })),

@@ -14,7 +14,7 @@ setDefaultTimeout(60_000);
 let gw: LoggedGateway;
 let key: string;
 beforeAll(async () => {
-  gw = await startLogged({ idle_timeout_seconds: 1, timeouts: { body_ms: 1000 }, max_body_bytes: 64 * 1024 });
+  gw = await startLogged({ idle_timeout_seconds: 1, timeouts: { body_ms: 1000 } });
   key = (await gw.customer(10_000_000)).key;
 });
 afterAll(async () => {
@@ -79,6 +79,15 @@ describe("a metered route spelled with dot segments", () => {
 });
 
 describe("refusals before the app under /v1/messages", () => {
+  // Its own gateway: Bun's idle timer (1 s above, checked every 4 s) could close a slow body first.
+  let gw: LoggedGateway;
+  let key: string;
+  beforeAll(async () => {
+    gw = await startLogged({ timeouts: { body_ms: 1000 }, max_body_bytes: 64 * 1024 });
+    key = (await gw.customer(10_000_000)).key;
+  });
+  afterAll(() => gw?.stop());
+
   test("413 and 408 on the SDK's other routes are in Anthropic's shape, with request-id", async () => {
     const big = await fetch(gw.url + "/v1/messages/count_tokens", { method: "POST", headers: { "x-api-key": key, "content-type": "application/json" }, body: "x".repeat(100 * 1024) });
     expect(big.status).toBe(413);

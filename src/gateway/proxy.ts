@@ -23,6 +23,8 @@ export interface ProxyCall<B extends GatewayBody = GatewayBody> {
   wantsUsage?: boolean;
   /** Runs once the request holds credit. */
   onAdmitted?: () => void;
+  /** Runs once an admitted request's response (stream included) is done. */
+  onFinished?: () => void;
   /** Set once admitted: from then on the meter writes the request's log line. */
   admitted?: boolean;
 }
@@ -41,6 +43,7 @@ export async function proxy<B extends GatewayBody>(deps: GatewayDeps, call: Prox
   const unpend = sharedBooks(deps) ? await prepareAdmit(deps, req) : undefined;
   const a = admit(deps, req, unpend);
   call.admitted = true;
+  if (call.onFinished) a.lease.onRelease(call.onFinished);
   try {
     call.onAdmitted?.();
     const up = await reachUpstream(deps, call, a, started, stream);

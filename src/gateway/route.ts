@@ -13,7 +13,7 @@ import type { Principal } from "./key-auth";
 import { proxy, type ProxyCall } from "./proxy";
 
 /** A metered route as a plain Request → Response function: request id, optional x-request-id, and onAdmitted. */
-export type GatewayRoute = (request: Request, requestId?: string, onAdmitted?: () => void) => Promise<Response>;
+export type GatewayRoute = (request: Request, requestId?: string, onAdmitted?: () => void, onFinished?: () => void) => Promise<Response>;
 
 /**
  * A metered API route (chat completions, Responses, Messages, ...) as a plain Request → Response
@@ -31,7 +31,7 @@ export type GatewayRoute = (request: Request, requestId?: string, onAdmitted?: (
 export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: Dialect<B>): GatewayRoute {
   const limit = deps.config.max_body_bytes;
   const bodyMs = deps.config.timeouts.body_ms;
-  return async (request, requestId = newSortableId("req"), onAdmitted) => {
+  return async (request, requestId = newSortableId("req"), onAdmitted, onFinished) => {
     const started = performance.now();
     let principal: Principal | null = null;
     let call: ProxyCall<B> | null = null;
@@ -53,7 +53,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       // The key again, now that the body is in (it may take body_ms): revoked or expired meanwhile is refused.
       const again = deps.keys.authenticate(presented);
       principal = again instanceof Promise ? await again : again;
-      call = { dialect, principal, body, signal: request.signal, requestId, onAdmitted, admitted: false, prepared };
+      call = { dialect, principal, body, signal: request.signal, requestId, onAdmitted, onFinished, admitted: false, prepared };
       call.headers = forwarded(dialect, h);
       call.wantsUsage = dialect.clientWantsUsage?.(body) ?? true;
       const response = await proxy(deps, call);

@@ -68,6 +68,7 @@ function meteredRoutes(deps: AppDeps, onFirstChat?: () => void): Record<string, 
 /** One metered route, with the CORS headers a browser needs. */
 function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () => void }): Handler {
   const cors = corsPolicy(deps.config.cors_origins);
+  const idle = deps.config.idle_timeout_seconds;
   return (req, srv) => {
     if (first.call) {
       const f = first.call;
@@ -77,12 +78,14 @@ function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () =
     // Bun's idle timer also runs while a response streams (writes do not reset it), so admitted
     // chat requests, which may wait minutes for a first token and stream for longer, switch it
     // off; the gateway's own timeouts (config `timeouts`) bound them instead. Until admitted (key
-    // checked, body read within timeouts.body_ms, credit held) the idle timer stays.
+    // checked, body read within timeouts.body_ms, credit held) the idle timer stays; once the
+    // response is done it is on again, or a kept-alive connection would never be closed.
     const admitted = () => srv.timeout(req, 0);
+    const finished = () => srv.timeout(req, idle);
     // Browsers only (an Origin header): server-to-server calls pay one header lookup.
     const allow = cors?.headers(req.headers.get("origin"));
-    if (!allow) return route(req, undefined, admitted);
-    return route(req, undefined, admitted).then((res) => {
+    if (!allow) return route(req, undefined, admitted, finished);
+    return route(req, undefined, admitted, finished).then((res) => {
       for (const name in allow) res.headers.set(name, allow[name]!);
       return res;
     });

@@ -6,12 +6,15 @@ export interface Lease {
   release(): void;
   /** How to end this request at once when the shutdown grace is over (replaces the previous one). */
   onTerminate(fn: () => void): void;
+  /** Runs `fn` once when the lease ends (the response, stream included, is done). */
+  onRelease(fn: () => void): void;
 }
 
 /** A lease is its own entry in the set (one object per request: no closures on this path). */
 class Entry implements Lease {
   terminate: (() => void) | null = null;
   private released = false;
+  private ended: (() => void) | null = null;
 
   constructor(private readonly traffic: Traffic) {}
 
@@ -22,10 +25,18 @@ class Entry implements Lease {
     // collector until the next full collection, and the callback holds the whole request.
     this.terminate = null;
     this.traffic.leave(this);
+    const ended = this.ended;
+    this.ended = null;
+    ended?.();
   }
 
   onTerminate(fn: () => void): void {
     if (!this.released) this.terminate = fn;
+  }
+
+  onRelease(fn: () => void): void {
+    if (this.released) fn();
+    else this.ended = fn;
   }
 }
 

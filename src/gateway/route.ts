@@ -46,7 +46,14 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
         if (sharedBooks(deps)) await prepareBroke(deps, principal);
         refuseBroke(deps, principal);
       }
-      const body = dialect.parse(parseJson(await readBody(request, limit, bodyMs)));
+      const reading = deps.limiter.beforeBody?.(principal);
+      let bytes: Uint8Array;
+      try {
+        bytes = await readBody(request, limit, bodyMs);
+      } finally {
+        reading?.();
+      }
+      const body = dialect.parse(parseJson(bytes));
       // A lookup of a stored object is a promise; most requests have nothing to prepare.
       let prepared = dialect.prepare?.(body, { accountId: principal.accountId, objects: deps.objects });
       if (prepared instanceof Promise) prepared = await prepared;

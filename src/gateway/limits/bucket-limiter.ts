@@ -5,6 +5,7 @@ import { level, type Level, type LevelState, render, type Scope, slotOf, tightes
 import { type Binding, mustWait, tooLarge, tooManyConcurrent } from "./limit-errors";
 import type { Admission, LimitsView, RateLimiter } from "./limiter";
 import { effectivePlan, keyLevel, type Limits, type PlanPolicy } from "./plans";
+import { decrement } from "../../lib/tally";
 
 /** A persisted bucket (table ratelimit_buckets). */
 export interface BucketRow {
@@ -31,6 +32,8 @@ export class BucketLimiter implements RateLimiter {
   protected readonly buckets = new Map<string, Bucket>();
   private readonly dirty = new Set<string>();
   protected readonly inflight = new Map<string, number>();
+  /** Requests whose bodies are being read, per level: they count against its concurrency too. */
+  private readonly reading = new Map<string, number>();
   /** Levels per principal: authentication hands out the same Principal while its rows are unchanged. */
   private readonly resolved = new WeakMap<Principal, { plan: string; levels: Level[] }>();
   protected readonly clock: () => number;
@@ -65,6 +68,26 @@ export class BucketLimiter implements RateLimiter {
     this.checkConcurrency(states);
     this.take(states, est);
     return this.admission(levels, est, render(states));
+  }
+
+  beforeBody(p: Principal): () => void {
+    const now = this.clock();
+    const { levels } = this.resolve(p);
+    const states = levels.map((level) => this.state(level, now));
+    // Shared buckets hold only what this instance was granted, and grants come at admission.
+    const binding = this.refills ? this.bindingWait(states, 0) : undefined;
+    if (binding) throw mustWait(binding, 0, states);
+    for (const s of states) {
+      const busy = (this.inflight.get(s.level.slot) ?? 0) + (this.reading.get(s.level.slot) ?? 0);
+      if (busy >= s.level.limits.concurrency) throw tooManyConcurrent(s, states);
+    }
+    for (const l of levels) this.reading.set(l.slot, (this.reading.get(l.slot) ?? 0) + 1);
+    let read = false;
+    return () => {
+      if (read) return;
+      read = true;
+      for (const l of levels) decrement(this.reading, l.slot, 1);
+    };
   }
 
   headers(p: Principal): Record<string, string> {

@@ -10,6 +10,14 @@ export interface RateLimiter {
    * to the token buckets and taking a concurrency slot, or throws ApiError 429 with retry-after.
    */
   admit(p: Principal, estimatedTokens: number): Admission;
+  /**
+   * Before a request's body is read: throws the 429 admit() would throw whatever the body asks
+   * (no request left in a minute, every concurrency slot taken, bodies being read included), and
+   * counts this body as being read until the function returned is called (idempotent). A key
+   * refused its requests, or one holding every slot with bodies it never finishes sending, costs
+   * no body read and no memory.
+   */
+  beforeBody?(p: Principal): () => void;
   /** x-ratelimit-* headers for a principal without admitting anything (for non-chat /v1 routes). */
   headers(p: Principal): Record<string, string>;
   /** The limits that apply to the principal and what remains of them (GET /v1/me). */

@@ -73,13 +73,10 @@ export class BucketLimiter implements RateLimiter {
   beforeBody(p: Principal): () => void {
     const now = this.clock();
     const { levels } = this.resolve(p);
-    const states = levels.map((level) => this.state(level, now));
-    // Shared buckets hold only what this instance was granted, and grants come at admission.
-    const binding = this.refills ? this.bindingWait(states, 0) : undefined;
-    if (binding) throw mustWait(binding, 0, states);
-    for (const s of states) {
-      const busy = (this.inflight.get(s.level.slot) ?? 0) + (this.reading.get(s.level.slot) ?? 0);
-      if (busy >= s.level.limits.concurrency) throw tooManyConcurrent(s, states);
+    for (const l of levels) {
+      // Shared buckets hold only what this instance was granted, and grants come at admission.
+      const noRequest = this.refills && waitMs(this.bucket(l, "r", now), UNIT, l.limits.rpm) > 0;
+      if (noRequest || (this.inflight.get(l.slot) ?? 0) + (this.reading.get(l.slot) ?? 0) >= l.limits.concurrency) throw this.refusedBeforeBody(levels, now);
     }
     for (const l of levels) this.reading.set(l.slot, (this.reading.get(l.slot) ?? 0) + 1);
     let read = false;
@@ -88,6 +85,15 @@ export class BucketLimiter implements RateLimiter {
       read = true;
       for (const l of levels) decrement(this.reading, l.slot, 1);
     };
+  }
+
+  /** The 429 of beforeBody: built only on refusal (an admitted body allocates nothing there). */
+  private refusedBeforeBody(levels: Level[], now: number): Error {
+    const states = levels.map((level) => this.state(level, now));
+    const binding = this.refills ? this.bindingWait(states, 0) : undefined;
+    if (binding) return mustWait(binding, 0, states);
+    const full = states.find((s) => (this.inflight.get(s.level.slot) ?? 0) + (this.reading.get(s.level.slot) ?? 0) >= s.level.limits.concurrency);
+    return tooManyConcurrent(full ?? states[0]!, states);
   }
 
   headers(p: Principal): Record<string, string> {

@@ -43,6 +43,21 @@ describe("redemption codes", () => {
     expect(audit.data.map((a) => a.action)).toEqual(["codes.create"]);
   });
 
+  test("the list pages by next_cursor, and a cursor that is none is a 400", async () => {
+    const b = await batch(5);
+    const ids: string[] = [];
+    let url = `/admin/codes?batch=${b.batch}&limit=2`;
+    for (;;) {
+      const page = (await (await srv.admin(url)).json()) as { data: { id: string }[]; has_more: boolean; next_cursor: string | null };
+      ids.push(...page.data.map((c) => c.id));
+      expect(page.has_more).toBe(page.next_cursor !== null);
+      if (!page.next_cursor) break;
+      url = `/admin/codes?batch=${b.batch}&limit=2&before=${encodeURIComponent(page.next_cursor)}`;
+    }
+    expect(ids.sort()).toEqual(b.codes.map((c) => c.id).sort());
+    expect((await srv.admin(`/admin/codes?before=yesterday`)).status).toBe(400);
+  });
+
   test("redeeming credits the account once, appears in the ledger, and is idempotent per account", async () => {
     const c = await srv.customer(1_000_000);
     const b = await batch(1, 2_500_000);

@@ -3,7 +3,7 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { microsToUsd } from "../../money/units";
 import { ownerKeyAuth, OWNER_ONLY_NOTE } from "../members/owner-key";
 import { CodeBatch, CodeList, CreateCodesBody, ListCodesQuery, RedeemBody, Redemption } from "./model";
-import { codeView, createCodes, listCodes, redeemCode } from "./service";
+import { codeCursor, codeView, createCodes, listCodes, redeemCode } from "./service";
 
 export const codesModule = (deps: ModuleDeps) =>
   new Elysia()
@@ -20,7 +20,8 @@ export const codesModule = (deps: ModuleDeps) =>
       async ({ query }) => {
         const now = deps.now();
         const rows = await listCodes(deps.store, { ...query, limit: query.limit + 1 }, now);
-        return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map((r) => codeView(r, now)) };
+        const last = rows.length > query.limit ? rows[query.limit - 1]! : null;
+        return { object: "list" as const, has_more: last !== null, next_cursor: last && codeCursor(last), data: rows.slice(0, query.limit).map((r) => codeView(r, now)) };
       },
       {
         admin: true,

@@ -47,10 +47,16 @@ export const ListCodesQuery = z.object({
   batch: z.string().optional(),
   status: CodeStatus.optional(),
   limit: queryInt(1, 1000).default(100),
-  offset: queryInt(0, Number.MAX_SAFE_INTEGER).default(0),
+  offset: queryInt(0, Number.MAX_SAFE_INTEGER).default(0).describe("Skips this many (the older way to page; `before` does not skip or repeat a code as others are created or redeemed)."),
+  before: z.string().regex(/^\d{1,16}:[0-9A-Za-z_]{1,64}$/, "Not a cursor from a previous page.").optional().describe("The `next_cursor` of the previous page."),
 });
 
-export const CodeList = z.object({ object: z.literal("list"), data: z.array(CodeView), has_more: z.boolean() });
+export const CodeList = z.object({
+  object: z.literal("list"),
+  data: z.array(CodeView),
+  has_more: z.boolean(),
+  next_cursor: z.string().nullable().describe("Pass as `before` for the next page; null on the last page."),
+});
 
 export const RedeemBody = z.object({ code: z.string().min(1).max(64) });
 

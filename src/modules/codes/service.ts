@@ -1,4 +1,5 @@
-import { and, desc, eq, gt, isNotNull, isNull, lte, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, sql } from "drizzle-orm";
+import { bytewise } from "../usage/query";
 import type { Store } from "../../store/store";
 import type { redemptionCodes } from "../../store/schema";
 import type { Tables } from "../../store/tables";
@@ -126,16 +127,23 @@ function statusWhere(c: Tables["redemptionCodes"], status: CodeStatus | undefine
   }
 }
 
-export function listCodes(store: Store, f: { batch?: string; status?: CodeStatus; limit: number; offset: number }, now = Date.now()): Promise<CodeRow[]> {
+/** Codes newest first, ties (a batch shares its time) broken by id compared byte by byte (the same order on both databases). */
+export function listCodes(store: Store, f: { batch?: string; status?: CodeStatus; limit: number; offset?: number; before?: string }, now = Date.now()): Promise<CodeRow[]> {
   return store.read((q) => {
     const c = q.t.redemptionCodes;
+    const id = bytewise(q, c.id);
+    const [at, after] = f.before ? [Number(f.before.slice(0, f.before.indexOf(":"))), f.before.slice(f.before.indexOf(":") + 1)] : [0, ""];
+    const cursor = f.before ? or(lt(c.createdAt, at), and(eq(c.createdAt, at), lt(id, after))) : undefined;
     return all(q.db.select().from(c)
-      .where(and(f.batch ? eq(c.batch, f.batch) : undefined, statusWhere(c, f.status, now)))
-      .orderBy(desc(c.createdAt), desc(c.id))
+      .where(and(f.batch ? eq(c.batch, f.batch) : undefined, statusWhere(c, f.status, now), cursor))
+      .orderBy(desc(c.createdAt), desc(id))
       .limit(f.limit)
-      .offset(f.offset));
+      .offset(f.offset ?? 0));
   });
 }
+
+/** The cursor of the page after `r` ("<created_at in ms>:<id>"). */
+export const codeCursor = (r: CodeRow): string => `${r.createdAt}:${r.id}`;
 
 /** One row per batch with how many of its codes are redeemed, newest first. */
 export function listBatches(store: Store, limit = 50) {

@@ -135,13 +135,13 @@ describe("a store with a journal", () => {
     expect(sql(db).query("SELECT count(*) AS n FROM upstream_objects").get()).toEqual({ n: 0 });
     expect(db.changeStamp()).toBe(stamp);
     // A continuation right after the answer finds it (the journal is written first), another account does not.
-    expect(await objects.owned("resp_1", accountId)).toEqual(object);
-    expect(await objects.owned("resp_1", "acc_other")).toBeNull();
+    expect(await objects.owned("resp_1", { accountId })).toEqual(object);
+    expect(await objects.owned("resp_1", { accountId: "acc_other" })).toBeNull();
     expect(count(db)).toBe(1);
     // The first creator keeps an id.
     store.reserve({ accountId, keyId, requestId: "r2", amount: 1_000 });
     await store.settle("r2", 1, { object: { ...object, accountId: "acc_other", chargeMicros: 1 } });
-    expect((await objects.owned("resp_1", accountId))?.chargeMicros).toBe(120);
+    expect((await objects.owned("resp_1", { accountId }))?.chargeMicros).toBe(120);
     // A lookup of an object SQLite has already does not write the journal out early.
     expect(journal.bytes).toBeGreaterThan(0);
     // Killed with it only in the journal: the restart writes it.

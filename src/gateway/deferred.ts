@@ -2,6 +2,7 @@ import { and, asc, eq, isNull, lte } from "drizzle-orm";
 import type { deferredRequests } from "../store/schema";
 import type { Store } from "../store/store";
 import { all, get, run, type Q, type Work } from "../store/work";
+import { reaches, type Asker } from "./reach";
 
 export type DeferredRow = typeof deferredRequests.$inferSelect;
 
@@ -38,10 +39,10 @@ export class DeferredRequests {
     await this.store.tx((q) => run(q.db.insert(q.t.deferredRequests).values({ ...r, settledAt: null, chargeMicros: null })));
   }
 
-  /** The request if `accountId` made it; null otherwise (a 404 for the caller either way). */
-  async owned(requestId: string, accountId: string): Promise<DeferredRow | null> {
+  /** The request if `who` may reach it (see reaches); null otherwise (a 404 for the caller either way). */
+  async owned(requestId: string, who: Asker): Promise<DeferredRow | null> {
     const r = await this.get(requestId);
-    return r && r.accountId === accountId ? r : null;
+    return r && (await reaches(this.store, who, r)) ? r : null;
   }
 
   async get(requestId: string): Promise<DeferredRow | null> {

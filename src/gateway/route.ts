@@ -55,7 +55,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       }
       const body = dialect.parse(parseJson(bytes));
       // A lookup of a stored object is a promise; most requests have nothing to prepare.
-      let prepared = dialect.prepare?.(body, { accountId: principal.accountId, objects: deps.objects });
+      let prepared = dialect.prepare?.(body, { principal, objects: deps.objects });
       if (prepared instanceof Promise) prepared = await prepared;
       // The key again, now that the body is in (it may take body_ms): revoked or expired meanwhile is refused.
       const again = deps.keys.authenticate(presented);

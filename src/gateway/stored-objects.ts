@@ -2,6 +2,7 @@ import { eq } from "drizzle-orm";
 import type { StoredObjectRow } from "../money/credit-store";
 import type { Store } from "../store/store";
 import { get, run } from "../store/work";
+import { reaches, type Asker } from "./reach";
 
 export type StoredObject = StoredObjectRow;
 
@@ -14,15 +15,15 @@ export type StoredObject = StoredObjectRow;
 export class StoredObjects {
   constructor(private readonly store: Store) {}
 
-  /** The object if it exists and belongs to `accountId`; null otherwise (the caller answers 404 either way). */
-  async owned(id: string, accountId: string): Promise<StoredObject | null> {
+  /** The object if it exists and `who` may reach it (see reaches); null otherwise (the caller answers 404 either way). */
+  async owned(id: string, who: Asker): Promise<StoredObject | null> {
     let r = await this.find(id);
     // Not written yet: its settlement may be only journaled (SQLite), and its answer has gone out.
     if (!r && this.store.catchUp) {
       this.store.catchUp();
       r = await this.find(id);
     }
-    return r && r.accountId === accountId ? { ...r, kind: "response" } : null;
+    return r && (await reaches(this.store, who, r)) ? { ...r, kind: "response" } : null;
   }
 
   private find(id: string) {

@@ -77,10 +77,10 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
     return body;
   },
   stream: (body) => body.stream === true,
-  prepare(body, { accountId, objects }) {
+  prepare(body, { principal, objects }) {
     const id = body.previous_response_id;
     if (!id) return {};
-    return objects.owned(id, accountId).then((previous) => {
+    return objects.owned(id, principal).then((previous) => {
       // Another account's response (or none) looks the same: a 404, whatever the upstream holds.
       if (!previous) throw new ApiError(404, `Previous response with id '${id}' not found.`, "invalid_request_error", "not_found", "previous_response_id");
       return { pin: previous.target, historyTokens: previous.tokens };

@@ -4,6 +4,7 @@ import type { Usage } from "../../money/usage";
 import type { Demand, HoldPlan } from "../hold";
 import type { ProviderAdapter } from "../providers/adapters";
 import type { StoredObjects } from "../stored-objects";
+import type { Asker } from "../reach";
 
 /** The APIs the gateway meters; each is a dialect of the one pipeline (proxy.ts). */
 export type Endpoint = "chat.completions" | "completions" | "responses" | "messages" | "images.generations" | "images.edits" | "tokenize";
@@ -16,7 +17,8 @@ export interface Prepared {
 }
 
 export interface PrepareContext {
-  accountId: string;
+  /** The caller: objects it refers to must be its own (gateway/reach.ts). */
+  principal: Asker;
   objects: StoredObjects;
 }
 

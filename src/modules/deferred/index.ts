@@ -19,7 +19,7 @@ export const deferredModule = (deps: ModuleDeps) => {
   return new Elysia({ prefix: "/v1/chat", tags: ["customer"] }).use(deps.auth).get(
     "/deferred-completion/:id",
     async ({ params, principal, set }) => {
-      const row = await deps.deferred.owned(params.id, principal.accountId);
+      const row = await deps.deferred.owned(params.id, principal);
       const missing = () => new ApiError(404, `No deferred completion with id '${params.id}'.`, "invalid_request_error", "not_found", "request_id");
       if (!row) throw missing();
       const r = await polls.poll(row.requestId, () => fetchDeferred(deps, row));

@@ -3,25 +3,31 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { answers, DeletedResponse, InputItems, ResponseObject } from "../apis/model";
 import { ResponseParams } from "./model";
 import { forward, ITEMS_QUERY, ownResponse, passedQuery, RETRIEVE_QUERY } from "./service";
+import type { Principal } from "../../gateway/key-auth";
+import { withinLimits } from "./limits";
 
 const requestIdOf = (set: { headers: Record<string, unknown> }) => {
   const id = set.headers["x-request-id"];
   return typeof id === "string" ? id : null;
 };
 
+type Ctx = { params: { id: string }; principal: Principal; request: Request; set: { headers: Record<string, unknown> } };
+
 /**
  * Stored responses: the upstream keeps them under a key every customer shares, so only the
- * account that created one may read, list the input of, or delete it (404 for anyone else).
+ * account that created one may read, list the input of, or delete it (404 for anyone else; a
+ * member-role key, its own member's only). Each asks the upstream with the shared key, so each
+ * is a request of the key's rate limits (no tokens).
  */
 export const responsesModule = (deps: ModuleDeps) => {
   const reg = deps.upstreams.registry;
+  const call = async (c: Ctx, how: { method: "GET" | "DELETE"; suffix?: string; names?: readonly string[] }) => {
+    const obj = await ownResponse(deps.objects, c.params.id, c.principal);
+    const query = how.names ? passedQuery(c.request, how.names) : "";
+    return withinLimits(deps.limiter, c.principal, c.set, () => forward(reg, deps.objects, obj, { method: how.method, requestId: requestIdOf(c.set), suffix: how.suffix, query }));
+  };
   /** A GET of one's own stored response (or a part of it), with the query parameters it may pass on. */
-  const read =
-    (suffix: string, names: readonly string[]) =>
-    async ({ params, principal, request, set }: { params: { id: string }; principal: { accountId: string }; request: Request; set: { headers: Record<string, unknown> } }) => {
-      const obj = await ownResponse(deps.objects, params.id, principal.accountId);
-      return forward(reg, deps.objects, obj, { method: "GET", requestId: requestIdOf(set), suffix, query: passedQuery(request, names) });
-    };
+  const read = (suffix: string, names: readonly string[]) => (c: Ctx) => call(c, { method: "GET", suffix, names });
   return new Elysia({ prefix: "/v1/responses", tags: ["customer"] })
     .use(deps.auth)
     .get("/:id", read("", RETRIEVE_QUERY), {
@@ -34,7 +40,7 @@ export const responsesModule = (deps: ModuleDeps) => {
       params: ResponseParams,
       detail: { summary: "The input items of a stored response of yours; `after`, `before`, `limit`, `order`, `include` are passed on (paging)", responses: answers(InputItems, false) },
     })
-    .delete("/:id", async ({ params, principal, set }) => forward(reg, deps.objects, await ownResponse(deps.objects, params.id, principal.accountId), { method: "DELETE", requestId: requestIdOf(set) }), {
+    .delete("/:id", (c) => call(c, { method: "DELETE" }), {
       customer: true,
       params: ResponseParams,
       detail: { summary: "Delete a stored response of yours", responses: answers(DeletedResponse, false) },

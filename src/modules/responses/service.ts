@@ -5,12 +5,13 @@ import { callTarget } from "../../gateway/upstream/direct";
 import { unreadable } from "../../gateway/meter";
 import { parseJsonObject } from "../../lib/json-object";
 import type { UpstreamRegistry } from "../../gateway/upstream/registry";
+import type { Asker } from "../../gateway/reach";
 
 const notFound = (id: string) => new ApiError(404, `Response with id '${id}' not found.`, "invalid_request_error", "not_found", "id");
 
-/** The caller's own stored response, or the 404 any other account's (or an unknown) id gets. */
-export async function ownResponse(objects: StoredObjects, id: string, accountId: string): Promise<StoredObject> {
-  const obj = await objects.owned(id, accountId);
+/** The caller's own stored response, or the 404 any other account's, member's (or an unknown) id gets. */
+export async function ownResponse(objects: StoredObjects, id: string, who: Asker): Promise<StoredObject> {
+  const obj = await objects.owned(id, who);
   if (!obj) throw notFound(id);
   return obj;
 }

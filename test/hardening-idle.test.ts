@@ -5,6 +5,7 @@
  * of sockets (and file descriptors) open.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import net from "node:net";
 import { startGateway, type Customer, type Gateway } from "./support/gateway";
 
 setDefaultTimeout(60_000);
@@ -12,8 +13,8 @@ setDefaultTimeout(60_000);
 let gw: Gateway;
 let c: Customer;
 beforeAll(async () => {
-  gw = await startGateway({ upstream: true, config: { idle_timeout_seconds: 1 } });
-  c = await gw.customer(10_000_000);
+  gw = await startGateway({ upstream: true, config: { idle_timeout_seconds: 1, max_body_bytes: 8 * 1024 * 1024 } });
+  c = await gw.customer(1_000_000_000);
 });
 afterAll(() => gw?.stop());
 
@@ -65,5 +66,47 @@ describe("a kept-alive connection after a metered request", () => {
   test("a stream longer than idle_timeout_seconds still reaches its end", async () => {
     const slow = JSON.stringify({ model: "grok-4", messages: [{ role: "user", content: "x" }], max_tokens: 30, stream: true, mock: { completion_tokens: 8, chunk_delay_ms: 300 } });
     expect((await closedAfter("/v1/chat/completions", slow, 3_000)).answered).toBe(true);
+  });
+});
+
+/** A whole answer of about 12 MB, read a chunk every 400 ms for 12 s: whether the server cut it meanwhile. */
+async function slowRead(): Promise<{ declared: number; cut: boolean }> {
+  const body = JSON.stringify({ model: "grok-4", messages: [{ role: "user", content: "x" }], max_tokens: 100, n: 120, mock: { text: "y".repeat(100_000), completion_tokens: 10 } });
+  const port = Number(new URL(gw.url).port);
+  return await new Promise((resolve) => {
+    let bytes = 0;
+    let head = "";
+    let declared = -1;
+    let headerEnd = -1;
+    const s = net.connect(port, "127.0.0.1", () => {
+      s.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${c.key}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    });
+    const timer = setTimeout(() => {
+      s.removeAllListeners("close");
+      s.destroy();
+      resolve({ declared, cut: false });
+    }, 12_000);
+    s.on("data", (d: Buffer) => {
+      bytes += d.length;
+      if (headerEnd < 0) {
+        head += d.toString("latin1");
+        const i = head.indexOf("\r\n\r\n");
+        if (i >= 0) (headerEnd = i + 4), (declared = Number(/content-length: (\d+)/i.exec(head.slice(0, i))?.[1] ?? -1));
+      }
+      s.pause();
+      setTimeout(() => s.resume(), 400);
+    });
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve({ declared, cut: declared < 0 || bytes < headerEnd + declared });
+    });
+  });
+}
+
+describe("a large whole answer read slowly but steadily", () => {
+  test("is given time for its size: not cut by the idle timer once charged", async () => {
+    const got = await slowRead();
+    expect(got.declared).toBeGreaterThan(10_000_000);
+    expect(got.cut).toBe(false);
   });
 });

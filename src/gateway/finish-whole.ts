@@ -38,7 +38,8 @@ export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, bo
     const res = await chargeWhole(dialect, body, a, text, up, signal.aborted);
     return signal.aborted ? clientGone(a) : res;
   } finally {
-    a.lease.release();
+    // The answer (about the upstream's size) is still to be written to the client.
+    a.lease.release(text.length);
   }
 }
 

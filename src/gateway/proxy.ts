@@ -23,8 +23,8 @@ export interface ProxyCall<B extends GatewayBody = GatewayBody> {
   wantsUsage?: boolean;
   /** Runs once the request holds credit. */
   onAdmitted?: () => void;
-  /** Runs once an admitted request's response (stream included) is done. */
-  onFinished?: () => void;
+  /** Runs once an admitted request's stream is done, or its whole answer ready to write (`unsent` bytes). */
+  onFinished?: (unsent: number) => void;
   /** Set once admitted: from then on the meter writes the request's log line. */
   admitted?: boolean;
 }

@@ -13,7 +13,7 @@ import type { Principal } from "./key-auth";
 import { proxy, type ProxyCall } from "./proxy";
 
 /** A metered route as a plain Request → Response function: request id, optional x-request-id, and onAdmitted. */
-export type GatewayRoute = (request: Request, requestId?: string, onAdmitted?: () => void, onFinished?: () => void) => Promise<Response>;
+export type GatewayRoute = (request: Request, requestId?: string, onAdmitted?: () => void, onFinished?: (unsent: number) => void) => Promise<Response>;
 
 /**
  * A metered API route (chat completions, Responses, Messages, ...) as a plain Request → Response

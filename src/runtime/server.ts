@@ -65,6 +65,9 @@ function meteredRoutes(deps: AppDeps, onFirstChat?: () => void): Record<string, 
   return routes;
 }
 
+/** The pace a client reading a whole answer is given time for (16 KiB/s: a 4 MiB answer gets 256 s more). */
+const SLOW_READER_BYTES_PER_SECOND = 16_384;
+
 /** One metered route, with the CORS headers a browser needs. */
 function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () => void }): Handler {
   const cors = corsPolicy(deps.config.cors_origins);
@@ -79,9 +82,11 @@ function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () =
     // chat requests, which may wait minutes for a first token and stream for longer, switch it
     // off; the gateway's own timeouts (config `timeouts`) bound them instead. Until admitted (key
     // checked, body read within timeouts.body_ms, credit held) the idle timer stays; once the
-    // response is done it is on again, or a kept-alive connection would never be closed.
+    // response is done it is on again, or a kept-alive connection would never be closed. A whole
+    // answer is still to be written then, and writes do not reset the timer: it gets time for
+    // its size at a slow reader's pace.
     const admitted = () => srv.timeout(req, 0);
-    const finished = () => srv.timeout(req, idle);
+    const finished = (unsent: number) => srv.timeout(req, idle + Math.ceil(unsent / SLOW_READER_BYTES_PER_SECOND));
     // Browsers only (an Origin header): server-to-server calls pay one header lookup.
     const allow = cors?.headers(req.headers.get("origin"));
     if (!allow) return route(req, undefined, admitted, finished);

@@ -2,23 +2,23 @@ import { errors } from "../../lib/errors";
 
 /** One proxied request in flight, from admission until its response (stream included) has ended. */
 export interface Lease {
-  /** Ends the lease; idempotent. */
-  release(): void;
+  /** Ends the lease; idempotent. `unsent`: bytes of a whole answer not yet written to the client. */
+  release(unsent?: number): void;
   /** How to end this request at once when the shutdown grace is over (replaces the previous one). */
   onTerminate(fn: () => void): void;
-  /** Runs `fn` once when the lease ends (the response, stream included, is done). */
-  onRelease(fn: () => void): void;
+  /** Runs `fn` once when the lease ends (a stream is done, or a whole answer is ready to write: `unsent` bytes). */
+  onRelease(fn: (unsent: number) => void): void;
 }
 
 /** A lease is its own entry in the set (one object per request: no closures on this path). */
 class Entry implements Lease {
   terminate: (() => void) | null = null;
   private released = false;
-  private ended: (() => void) | null = null;
+  private ended: ((unsent: number) => void) | null = null;
 
   constructor(private readonly traffic: Traffic) {}
 
-  release(): void {
+  release(unsent = 0): void {
     if (this.released) return;
     this.released = true;
     // Dropped before the delete: a Set keeps a deleted entry reachable for the young-generation
@@ -27,15 +27,15 @@ class Entry implements Lease {
     this.traffic.leave(this);
     const ended = this.ended;
     this.ended = null;
-    ended?.();
+    ended?.(unsent);
   }
 
   onTerminate(fn: () => void): void {
     if (!this.released) this.terminate = fn;
   }
 
-  onRelease(fn: () => void): void {
-    if (this.released) fn();
+  onRelease(fn: (unsent: number) => void): void {
+    if (this.released) fn(0);
     else this.ended = fn;
   }
 }

@@ -130,8 +130,9 @@ describe("over HTTP: account B keeps being served while account A's requests fai
       // A's requests reached the upstream every time (a 503 would be the breaker refusing them).
       expect(aStatuses.every((s) => s === 502)).toBe(true);
       expect(await upstreamState(gw)).toMatchObject({ state: "closed", times_opened: 0 });
-      // A real outage seen by B and C: with B's earlier failure, four more of theirs make the five that open it.
-      for (let i = 0; i < 3; i++) expect(await send(gw, i % 2 ? c.key : b.key, true)).toBe(502);
+      // A real outage seen by B and C: a run of failures that holds five without its top account
+      // (B and C alternating after A's last one: the eighth makes A + 4 of one + 4 of the other).
+      for (let i = 0; i < 7; i++) expect(await send(gw, i % 2 ? c.key : b.key, true)).toBe(502);
       expect(await upstreamState(gw)).toMatchObject({ state: "closed" });
       expect(await send(gw, c.key, true)).toBe(502);
       expect(await upstreamState(gw)).toMatchObject({ state: "open", times_opened: 1 });
@@ -139,5 +140,25 @@ describe("over HTTP: account B keeps being served while account A's requests fai
     } finally {
       await gw.stop();
     }
+  });
+});
+
+describe("the streak rule is a run of failures", () => {
+  test("other accounts' ordinary scattered failures beside one account's burst are no streak", () => {
+    const clock = manualClock();
+    const b = new CircuitBreaker({ failures: 5, windowMs: 60_000, cooldownMs: 30_000, minAccounts: 2, minRequests: 20, failureRate: 0.5 }, clock.now);
+    // B: 200 calls over 40 s, one failure in 40 (never two in a row): 5 failures in the window.
+    for (let i = 0; i < 200; i++) {
+      const p = b.acquire()!;
+      if (i % 40 === 20) b.failure(p, "acc_b");
+      else b.success(p, "acc_b");
+      clock.advance(200);
+    }
+    // A alone fails 5 times in a row: without A the run holds nothing, and 2.5 % is no rate.
+    for (let i = 0; i < 5; i++) b.failure(b.acquire()!, "acc_a");
+    expect(b.state).toBe("closed");
+    // B and C failing in a row too: the run holds 5 without its top account.
+    for (let i = 0; i < 8 && b.state === "closed"; i++) b.failure(b.acquire()!, i % 2 ? "acc_c" : "acc_b");
+    expect(b.state).toBe("open");
   });
 });

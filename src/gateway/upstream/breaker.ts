@@ -141,7 +141,8 @@ export class CircuitBreaker {
     this.outcomes.dropBefore(this.now() - this.opts.windowMs);
     const rest = this.outcomes.withoutTopFailer();
     if (rest.accounts < need) return false;
-    if (streak && rest.failures >= this.opts.failures) return true;
+    // The others' own run of failures: their scattered failures beside one account's burst are no streak.
+    if (streak && rest.streak >= this.opts.failures) return true;
     return rest.requests >= minRequests && rest.failures / rest.requests >= (this.opts.failureRate ?? 1);
   }
 

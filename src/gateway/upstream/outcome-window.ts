@@ -53,9 +53,10 @@ export class OutcomeWindow {
 
   /**
    * Calls and failures without the account that has the most failures (ties: the first to
-   * reach that count), and how many distinct accounts failed. Two passes; only failures call it.
+   * reach that count); the latest run of failures (newest back to the last success) without its
+   * own most failing account; and how many distinct accounts failed. Only failures call it.
    */
-  withoutTopFailer(): { requests: number; failures: number; accounts: number } {
+  withoutTopFailer(): { requests: number; failures: number; streak: number; accounts: number } {
     const perAccount = new Map<string, number>();
     let top: string | undefined;
     let topFailures = 0;
@@ -74,7 +75,23 @@ export class OutcomeWindow {
     }
     let topRequests = 0;
     if (top !== undefined) for (let k = 0; k < this.count; k++) if (this.account[(this.head + k) % this.capacity] === top) topRequests++;
-    return { requests: this.count - topRequests, failures: failures - topFailures, accounts: perAccount.size };
+    return { requests: this.count - topRequests, failures: failures - topFailures, streak: this.runWithoutTop(), accounts: perAccount.size };
+  }
+
+  /** The newest run of failures, without the account with the most failures in it. */
+  private runWithoutTop(): number {
+    const inRun = new Map<string, number>();
+    let run = 0;
+    let most = 0;
+    for (let k = this.count - 1; k >= 0; k--) {
+      const i = (this.head + k) % this.capacity;
+      if (this.ok[i]) break;
+      const n = (inRun.get(this.account[i]!) ?? 0) + 1;
+      inRun.set(this.account[i]!, n);
+      most = Math.max(most, n);
+      run++;
+    }
+    return run - most;
   }
 
   private dropOldest(): void {

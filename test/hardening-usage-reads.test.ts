@@ -135,3 +135,23 @@ describe("usage reads one account may have under way", () => {
     }
   });
 });
+
+describe("the portal's CSV export", () => {
+  test("counts as a usage read until its last row is sent, or the client leaves", async () => {
+    const [first, second] = (await Promise.all([portalOwner.get("/portal/usage.csv"), portalOwner.get("/portal/usage.csv")])) as [Response, Response];
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(gw.runtime.deps.usageReads.count(a.accountId)).toBe(2);
+    expect((await usage(a)).status).toBe(429);
+    // The landing page is shown meanwhile, without its chart.
+    const overview = await portalOwner.get("/portal");
+    expect(overview.status).toBe(200);
+    expect(await overview.text()).toContain('data-testid="chart-busy"');
+    // One read to its end (100,000 rows), the other left after its first chunk.
+    const text = await first.text();
+    expect(text.split("\r\n").length).toBeGreaterThan(100_000);
+    const reader = second.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(await until(() => gw.runtime.deps.usageReads.count(a.accountId) === 0, 5_000)).toBe(true);
+  });
+});

@@ -16,16 +16,27 @@ export class InFlightCap<K> {
 
   /** Runs `fn` when `key` has fewer than `limit` runs under way, counted until it settles; else throws `refused()`. */
   async run<T>(key: K, fn: () => Promise<T>, refused: () => Error): Promise<T> {
-    const n = this.count(key);
-    if (n >= this.limit) throw refused();
-    this.counts.set(key, n + 1);
+    const done = this.take(key, refused);
     try {
       return await fn();
     } finally {
+      done();
+    }
+  }
+
+  /** Counts one run of `key` until the function returned is called (once counts); throws `refused()` past the limit. */
+  take(key: K, refused: () => Error): () => void {
+    const n = this.count(key);
+    if (n >= this.limit) throw refused();
+    this.counts.set(key, n + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
       const left = this.count(key) - 1;
       if (left > 0) this.counts.set(key, left);
       else this.counts.delete(key);
-    }
+    };
   }
 }
 

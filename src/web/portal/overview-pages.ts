@@ -6,6 +6,7 @@ import { publicBase } from "../../identity/logins";
 import type { PortalUser } from "../session";
 import { hide, portalKit, seesAll, type PortalKit } from "./page-kit";
 import { visibleKeys } from "./key-access";
+import { ApiError } from "../../lib/errors";
 import { boundedUsageRead } from "../../modules/usage/reads";
 import { dailySeries, planOf } from "./service";
 import { overviewView } from "./views/overview";
@@ -30,7 +31,11 @@ async function overviewPage(deps: ModuleDeps, kit: PortalKit, request: Request, 
   return kit.render(request, user, "overview", "Overview", overviewView({
     account: user.account,
     balance: deps.credits.balance(user.account.id),
-    series: await boundedUsageRead(deps.usageReads, user.account.id, () => dailySeries(deps.store, filter, deps.now())),
+    series: await boundedUsageRead(deps.usageReads, user.account.id, () => dailySeries(deps.store, filter, deps.now())).catch((e: unknown) => {
+      // The landing page is shown without its chart while the account's usage reads are all taken.
+      if (e instanceof ApiError && e.code === "too_many_usage_reads") return null;
+      throw e;
+    }),
     plan: await planOf(deps.store, deps.config, user.account.id),
     keyCount: keys.length,
     own: !seesAll(user),

@@ -78,8 +78,9 @@ const CSV_CHUNK_ROWS = 1000;
  * chunk at a time with a turn of the event loop between chunks: a large export neither blocks
  * other requests nor sits whole in memory.
  */
-export function usageCsvStream(store: Store, f: UsageFilter, costUsd: (micros: number) => string, max = 100_000): ReadableStream<Uint8Array> {
+export function usageCsvStream(store: Store, f: UsageFilter, costUsd: (micros: number) => string, o: { max?: number; onEnd?: () => void } = {}): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
+  const max = o.max ?? 100_000;
   let cursor: string | undefined;
   let count = 0;
   let started = false;
@@ -89,13 +90,23 @@ export function usageCsvStream(store: Store, f: UsageFilter, costUsd: (micros: n
       if (started) await yieldToLoop();
       else lines.push(USAGE_CSV_COLUMNS.join(","));
       started = true;
-      const page = await listUsage(store, f, Math.min(CSV_CHUNK_ROWS, max - count), cursor);
+      let page;
+      try {
+        page = await listUsage(store, f, Math.min(CSV_CHUNK_ROWS, max - count), cursor);
+      } catch (e) {
+        o.onEnd?.();
+        throw e;
+      }
       for (const r of page.rows) lines.push(usageCsvLine(r, costUsd));
       count += page.rows.length;
       cursor = page.nextCursor ?? undefined;
       if (lines.length) controller.enqueue(encoder.encode(`${lines.join("\r\n")}\r\n`));
-      if (!cursor || count >= max) controller.close();
+      if (!cursor || count >= max) {
+        controller.close();
+        o.onEnd?.();
+      }
     },
+    cancel: () => o.onEnd?.(),
   });
 }
 

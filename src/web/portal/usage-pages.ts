@@ -7,7 +7,7 @@ import { dayStart } from "../forms";
 import type { PortalUser } from "../session";
 import { lineOf, rotationLines, visibleKeys, type KeyLine } from "./key-access";
 import { DAY_MS, hide, portalKit, seesAll, type PortalKit } from "./page-kit";
-import { boundedUsageRead } from "../../modules/usage/reads";
+import { boundedUsageRead, tooManyUsageReads } from "../../modules/usage/reads";
 import { usageCsvStream, usagePage } from "./service";
 import { portalUsageView, type FilterOption } from "./views/usage";
 
@@ -23,7 +23,9 @@ export const portalUsagePages = (deps: ModuleDeps) => {
     .get("/portal/usage.csv", ({ request, user, query }) => kit.safe(request, async () => {
       const { filter } = await usageFilter(deps, query, user, await scopeOf(deps, user));
       const day = new Date(deps.now()).toISOString().slice(0, 10);
-      return new Response(usageCsvStream(deps.store, filter, microsToUsd), {
+      // An export counts as one of the account's usage reads until its last row is sent.
+      const onEnd = deps.usageReads.take(user.account.id, tooManyUsageReads);
+      return new Response(usageCsvStream(deps.store, filter, microsToUsd, { onEnd }), {
         headers: {
           "content-type": "text/csv; charset=utf-8",
           "content-disposition": `attachment; filename="tollgate-usage-${day}.csv"`,

@@ -30,14 +30,17 @@ export interface OwnBudget {
 }
 
 export function overviewView(o: {
-  account: AccountRow; balance: Balance; series: DaySeries; plan: PlanInfo | null; keyCount: number;
+  account: AccountRow; balance: Balance; plan: PlanInfo | null; keyCount: number;
+  /** Null while the account's usage reads are all under way (the page is shown without it). */
+  series: DaySeries | null;
   /** A member's view: their own keys' spend. */
   own: boolean;
   /** The owner's view: links to the pages only the owner may open (credits). */
   owner: boolean;
   budget: OwnBudget | null;
 }): Html {
-  const { balance: b, series: s } = o;
+  const { balance: b } = o;
+  const s = o.series ?? { days: [], spend: [], tokens: [], requests: [] };
   const spend30 = s.spend.reduce((a, v) => a + v, 0);
   const tokens30 = s.tokens.reduce((a, v) => a + v, 0);
   const requests30 = s.requests.reduce((a, v) => a + v, 0);
@@ -56,7 +59,9 @@ ${o.budget && html`<section class="card" aria-labelledby="budget-title">
 </section>`}
 <section class="card" aria-labelledby="chart-title">
   <div class="card-head"><h2 id="chart-title">Spend and tokens per day</h2><span class="legend-note">Last 30 days, UTC</span></div>
-  ${requests30 === 0
+  ${o.series === null
+    ? html`<p class="muted" data-testid="chart-busy">This account's usage is being read by other requests right now: reload in a moment to see the chart.</p>`
+    : requests30 === 0
     ? empty("No usage yet", html`<p>Once you call the API, your daily spend and tokens appear here. <a href="/portal/quickstart">See the quickstart</a>.</p>`)
     : html`<div id="usage-chart" class="chart" role="img" aria-label="Bar chart of spend and line chart of tokens per day over the last 30 days"></div>${jsonScript("chart-data", { days: s.days, spend: s.spend, tokens: s.tokens })}`}
 </section>

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { sha256Hex } from "../lib/crypto";
 import type { PgStore } from "../store/pg-store";
 import { rows, run, type Q, type Work } from "../store/work";
-import { admitRow, noKey, type AuthRow, type KeyAuth, type KeyAuthRow, type Principal } from "./key-row";
+import { admitRow, LINE_HOPS, noKey, type AuthRow, type KeyAuth, type KeyAuthRow, type Principal } from "./key-row";
 
 type Raw = Omit<KeyAuthRow, "expires_at" | "revoked_at" | "spend_cap_micros" | "budget_micros"> & {
   expires_at: string | number | null; revoked_at: string | number | null; spend_cap_micros: string | number | null; budget_micros: string | number | null;
@@ -21,7 +21,7 @@ function* authRow(q: Q, hash: string): Work<AuthRow | null> {
   const budget_member = k.member_id ?? owner?.id ?? null;
   // The newest key of the rotation line carries the line's cap, spend and budget.
   let cap_key_id = k.id;
-  for (let next = k.rotated_to, hops = 0; next && hops < 32; hops++) {
+  for (let next = k.rotated_to, hops = 0; next && hops < LINE_HOPS; hops++) {
     cap_key_id = next;
     next = (yield* rows<{ rotated_to: string | null }>(sql`SELECT rotated_to FROM api_keys WHERE id = ${next}`))[0]?.rotated_to ?? null;
   }

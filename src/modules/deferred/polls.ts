@@ -63,6 +63,7 @@ export class DeferredPolls {
   }
 
   private remember(requestId: string, outcome: Outcome): void {
+    this.sweep(this.now());
     this.forget(requestId);
     const chars = "result" in outcome && outcome.result.status === 200 ? outcome.result.body.length : 0;
     if (this.chars + chars > REMEMBERED_BODY_CHARS) return;

@@ -58,6 +58,23 @@ describe("redemption codes", () => {
     expect((await srv.admin(`/admin/codes?before=yesterday`)).status).toBe(400);
   });
 
+  test("20 codes that do not redeem an hour per account, then 429 (the API and the portal); a good one gives its try back", async () => {
+    const c = await srv.customer(0);
+    const good = (await batch(1, 1_000_000)).codes[0]!.code;
+    expect((await redeem(c.key, good)).status).toBe(200);
+    for (let i = 0; i < 20; i++) expect((await redeem(c.key, `TG-0000-0000-0000-${String(i).padStart(4, "0")}`)).status).toBe(404);
+    const paused = await redeem(c.key, "TG-0000-0000-0000-9999");
+    expect(paused.status).toBe(429);
+    expect(paused.headers.get("retry-after")).not.toBeNull();
+    expect(((await paused.json()) as { error: { code: string } }).error.code).toBe("too_many_code_attempts");
+    // Even a good code waits: the pause is for the account, whatever it tries.
+    const other = (await batch(1, 1_000_000)).codes[0]!.code;
+    expect((await redeem(c.key, other)).status).toBe(429);
+    // Another account is not held back.
+    const d = await srv.customer(0);
+    expect((await redeem(d.key, other)).status).toBe(200);
+  });
+
   test("redeeming credits the account once, appears in the ledger, and is idempotent per account", async () => {
     const c = await srv.customer(1_000_000);
     const b = await batch(1, 2_500_000);

@@ -187,6 +187,8 @@ export interface Throttles {
    * operator's mail server is not a customer's to spray, nor other accounts' emails to probe.
    */
   invites: LoginThrottle;
+  /** Credit codes that did not redeem (unknown, used, expired), per account: 20 an hour. */
+  redeem: LoginThrottle;
 }
 
 export function createThrottles(now: () => number = Date.now): Throttles {
@@ -196,6 +198,7 @@ export function createThrottles(now: () => number = Date.now): Throttles {
     adminApi: new LoginThrottle(30, 60_000, now),
     signUp: new LoginThrottle(10, 3_600_000, now),
     invites: new LoginThrottle(30, 3_600_000, now),
+    redeem: new LoginThrottle(20, 3_600_000, now),
   };
 }
 

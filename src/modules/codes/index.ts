@@ -3,7 +3,8 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { microsToUsd } from "../../money/units";
 import { ownerKeyAuth, OWNER_ONLY_NOTE } from "../members/owner-key";
 import { CodeBatch, CodeList, CreateCodesBody, ListCodesQuery, RedeemBody, Redemption } from "./model";
-import { codeCursor, codeView, createCodes, listCodes, redeemCode } from "./service";
+import { throttledRedeem } from "./redeem";
+import { codeCursor, codeView, createCodes, listCodes } from "./service";
 
 export const codesModule = (deps: ModuleDeps) =>
   new Elysia()
@@ -33,7 +34,7 @@ export const codesModule = (deps: ModuleDeps) =>
     .post(
       "/v1/credits/redeem",
       async ({ body, principal }) => {
-        const r = await redeemCode(deps.store, principal.accountId, body.code, `key:${principal.keyId}`, deps.now());
+        const r = await throttledRedeem(deps.store, deps.throttles.redeem, principal.accountId, body.code, `key:${principal.keyId}`, deps.now());
         return {
           object: "redemption" as const,
           code_id: r.code.id,

@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
 import { microsToUsd } from "../../money/units";
-import { redeemCode } from "../../modules/codes/service";
+import { throttledRedeem } from "../../modules/codes/redeem";
 import { field } from "../forms";
 import type { PortalUser } from "../session";
 import { hide, portalKit, type PortalKit } from "./page-kit";
@@ -19,7 +19,7 @@ export const creditsPages = (deps: ModuleDeps) => {
     .get("/portal/credits", ({ request, user, query }) => safe(request, () => creditsPage(deps, kit, request, user, query)), hide())
     .post("/portal/credits/redeem", ({ request, user, body }) => safe(request, async () => {
       try {
-        const r = await redeemCode(deps.store, user.account.id, field(body, "code"), actor(user), deps.now());
+        const r = await throttledRedeem(deps.store, deps.throttles.redeem, user.account.id, field(body, "code"), actor(user), deps.now());
         const amount = `$${microsToUsd(r.entry.amount_micros)}`;
         return back(request, "/portal/credits", "ok", r.replayed ? `You already redeemed this code (${amount}).` : `Code redeemed: ${amount} added to your balance.`);
       } catch (e) {

@@ -67,6 +67,8 @@ function meteredRoutes(deps: AppDeps, onFirstChat?: () => void): Record<string, 
 
 /** The pace a client reading a whole answer is given time for (16 KiB/s: a 4 MiB answer gets 256 s more). */
 const SLOW_READER_BYTES_PER_SECOND = 16_384;
+/** Bun's ceiling for a request's idle timeout (larger values are taken as this). */
+const MAX_IDLE_SECONDS = 255;
 
 /** One metered route, with the CORS headers a browser needs. */
 function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () => void }): Handler {
@@ -84,9 +86,9 @@ function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () =
     // checked, body read within timeouts.body_ms, credit held) the idle timer stays; once the
     // response is done it is on again, or a kept-alive connection would never be closed. A whole
     // answer is still to be written then, and writes do not reset the timer: it gets time for
-    // its size at a slow reader's pace.
+    // its size at a slow reader's pace, up to the 255 s Bun allows.
     const admitted = () => srv.timeout(req, 0);
-    const finished = (unsent: number) => srv.timeout(req, idle + Math.ceil(unsent / SLOW_READER_BYTES_PER_SECOND));
+    const finished = (unsent: number) => srv.timeout(req, Math.min(MAX_IDLE_SECONDS, idle + Math.ceil(unsent / SLOW_READER_BYTES_PER_SECOND)));
     // Browsers only (an Origin header): server-to-server calls pay one header lookup.
     const allow = cors?.headers(req.headers.get("origin"));
     if (!allow) return route(req, undefined, admitted, finished);

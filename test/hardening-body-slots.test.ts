@@ -71,6 +71,9 @@ describe("before the body is read", () => {
     // Two bodies that stop one byte short of what they declare.
     const stalled = [await held(a.key, CHAT.length, CHAT.slice(0, -1)), await held(a.key, CHAT.length, CHAT.slice(0, -1))];
     await Bun.sleep(100);
+    // GET /v1/me counts them too.
+    const me = (await (await gw.me(a.key)).json()) as { limits: { remaining: { concurrency: number } } };
+    expect(me.limits.remaining.concurrency).toBe(0);
     const third = await chat(a.key);
     expect(third.status).toBe(429);
     expect(((await third.json()) as { error: { code: string } }).error.code).toBe("rate_limit_exceeded");

@@ -50,6 +50,22 @@ describe("what the log holds", () => {
   });
 });
 
+describe("a client that leaves before admission", () => {
+  test("mid-body: one line with 499 client_closed, not a 400", async () => {
+    const seen = gw.lines().filter((l) => l.msg === "request").length;
+    const socket = await Bun.connect({ hostname: "127.0.0.1", port: gw.port, socket: { data() {} } });
+    socket.write(`${head("/v1/chat/completions", key)}content-length: ${CHAT.length}\r\n\r\n${CHAT.slice(0, 20)}`);
+    await Bun.sleep(100);
+    socket.end();
+    let added: Record<string, unknown>[] = [];
+    for (let i = 0; i < 50 && added.length === 0; i++) {
+      await Bun.sleep(20);
+      added = gw.lines().filter((l) => l.msg === "request").slice(seen);
+    }
+    expect(added).toMatchObject([{ status: 499, error_code: "client_closed", endpoint: "chat.completions" }]);
+  });
+});
+
 describe("a metered route spelled with dot segments", () => {
   test("is served by the metered handler: one request line, charged once", async () => {
     for (const target of ["/v1/./chat/completions", "/v1/x/../chat/completions", "/v1/%2e/chat/completions"]) {

@@ -67,7 +67,8 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       deps.metrics?.response(response.status, dialect.endpoint);
       return response;
     } catch (e) {
-      const error = e instanceof ApiError ? e : toApiError("UNKNOWN", e);
+      // A client that left before its request was admitted (mid-body, say) is a 499 in the log, as after.
+      const error = !call?.admitted && request.signal.aborted ? clientLeft() : e instanceof ApiError ? e : toApiError("UNKNOWN", e);
       const carried = principal ? { ...deps.limiter.headers(principal), ...budgetHeaders(deps.credits, principal) } : {};
       deps.metrics?.response(error.status, dialect.endpoint);
       // An admitted request wrote its line when it settled; a refused one writes it here.
@@ -109,6 +110,8 @@ function forwarded(dialect: Dialect<GatewayBody> | Dialect<never>, h: Headers): 
   }
   return out;
 }
+
+const clientLeft = () => new ApiError(499, "The client closed the request.", "invalid_request_error", "client_closed");
 
 /** A model the catalogue has, or null: what a customer writes in `model` is never logged as such. */
 function knownModel(deps: GatewayDeps, model: unknown): string | null {

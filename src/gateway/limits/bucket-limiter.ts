@@ -115,7 +115,7 @@ export class BucketLimiter implements RateLimiter {
       remaining: {
         requests: req.remaining,
         tokens: tok.remaining,
-        concurrency: Math.max(0, Math.min(...levels.map((l) => l.limits.concurrency - (this.inflight.get(l.slot) ?? 0)))),
+        concurrency: Math.max(0, Math.min(...levels.map((l) => l.limits.concurrency - (this.inflight.get(l.slot) ?? 0) - (this.reading.get(l.slot) ?? 0)))),
       },
       reset: { requests: formatDuration(req.resetMs), tokens: formatDuration(tok.resetMs) },
     };

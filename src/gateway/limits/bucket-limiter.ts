@@ -76,7 +76,7 @@ export class BucketLimiter implements RateLimiter {
     for (const l of levels) {
       // Shared buckets hold only what this instance was granted, and grants come at admission.
       const noRequest = this.refills && waitMs(this.bucket(l, "r", now), UNIT, l.limits.rpm) > 0;
-      if (noRequest || (this.inflight.get(l.slot) ?? 0) + (this.reading.get(l.slot) ?? 0) >= l.limits.concurrency) throw this.refusedBeforeBody(levels, now);
+      if (noRequest || this.busy(l.slot) >= l.limits.concurrency) throw this.refusedBeforeBody(levels, now);
     }
     for (const l of levels) this.reading.set(l.slot, (this.reading.get(l.slot) ?? 0) + 1);
     let read = false;
@@ -92,8 +92,13 @@ export class BucketLimiter implements RateLimiter {
     const states = levels.map((level) => this.state(level, now));
     const binding = this.refills ? this.bindingWait(states, 0) : undefined;
     if (binding) return mustWait(binding, 0, states);
-    const full = states.find((s) => (this.inflight.get(s.level.slot) ?? 0) + (this.reading.get(s.level.slot) ?? 0) >= s.level.limits.concurrency);
+    const full = states.find((s) => this.busy(s.level.slot) >= s.level.limits.concurrency);
     return tooManyConcurrent(full ?? states[0]!, states);
+  }
+
+  /** Requests of a level in flight or having their bodies read. */
+  private busy(slot: string): number {
+    return (this.inflight.get(slot) ?? 0) + (this.reading.get(slot) ?? 0);
   }
 
   headers(p: Principal): Record<string, string> {
@@ -115,7 +120,7 @@ export class BucketLimiter implements RateLimiter {
       remaining: {
         requests: req.remaining,
         tokens: tok.remaining,
-        concurrency: Math.max(0, Math.min(...levels.map((l) => l.limits.concurrency - (this.inflight.get(l.slot) ?? 0) - (this.reading.get(l.slot) ?? 0)))),
+        concurrency: Math.max(0, Math.min(...levels.map((l) => l.limits.concurrency - this.busy(l.slot)))),
       },
       reset: { requests: formatDuration(req.resetMs), tokens: formatDuration(tok.resetMs) },
     };

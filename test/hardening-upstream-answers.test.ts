@@ -139,6 +139,18 @@ describe("streams", () => {
     expect(r.charged).toBe(5 * 3 + 7 * 15);
   });
 
+  test("the error event the gateway adds to a Responses stream is numbered after the upstream's events", async () => {
+    reply = () =>
+      sse([
+        named("response.created", { sequence_number: 0, response: { id: "resp_C", object: "response", status: "in_progress" } }),
+        named("response.output_text.delta", { sequence_number: 1, delta: "Hello world, and more words." }),
+        "event: response.output_text.delta\ndata: {not json\n\n",
+      ]);
+    const r = await call("/v1/responses", { model: "grok-4", input: "Hello there", stream: true, max_output_tokens: 50 });
+    const error = r.text.split("\n\n").find((e) => e.startsWith("event: error"));
+    expect(JSON.parse(error!.slice(error!.indexOf("data: ") + 6))).toMatchObject({ type: "error", sequence_number: 2 });
+  });
+
   test("usage too large to charge after content was delivered: the prompt and what was delivered, estimated", async () => {
     reply = () => sse([data({ choices: [{ index: 0, delta: { content: "Some streamed words here." } }] }), data({ choices: [], usage: { prompt_tokens: 1e17, completion_tokens: 5 } }), "data: [DONE]\n\n"]);
     const r = await chat({ stream: true });

@@ -10,7 +10,7 @@ export interface StreamOptions {
   /** Charges what the tap saw (or releases the hold); resolves once durable, or rejects with the error the client is told. */
   finish(status: number, errorCode: string | null, chargeIfNothingDelivered: boolean): Promise<unknown>;
   /** The event that ends a stream the gateway cuts, in the API's shape. */
-  errorEvent(message: string, code: string): string;
+  errorEvent(message: string, code: string, tap?: EventTap): string;
   /** Aborts the upstream request. */
   abort: () => void;
   clientAborted: () => boolean;
@@ -249,7 +249,7 @@ export class StreamRelay {
   }
 
   private error(message: string, code: string): Uint8Array {
-    return encoder.encode(this.o.errorEvent(message, code));
+    return encoder.encode(this.o.errorEvent(message, code, this.o.tap));
   }
 
   /** When the next timer is due: the gap, the deadline or a keep-alive, whichever comes first. */

@@ -5,7 +5,7 @@ import { deltaTokens, MALFORMED, PASS } from "../tap";
 import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
 import type { EventTap, TapContext, TapResult } from "./types";
 
-type Event = { type?: string; delta?: unknown; response?: { id?: unknown; usage?: Record<string, unknown> | null; store?: unknown } };
+type Event = { type?: string; sequence_number?: unknown; delta?: unknown; response?: { id?: unknown; usage?: Record<string, unknown> | null; store?: unknown } };
 
 const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
 /** Deltas that carry output the model generated (text, reasoning, tool-call arguments). */
@@ -17,9 +17,9 @@ const OUTPUT_DELTAS = new Set([
   "response.refusal.delta",
 ]);
 
-/** An error event of a Responses stream (what the SDKs read as a failure). */
-export const responsesErrorEvent = (message: string, code: string): string =>
-  `event: error\ndata: ${JSON.stringify({ type: "error", code, message, param: null, sequence_number: 0 })}\n\n`;
+/** An error event of a Responses stream (what the SDKs read as a failure), numbered after the events the tap saw. */
+export const responsesErrorEvent = (message: string, code: string, tap?: EventTap): string =>
+  `event: error\ndata: ${JSON.stringify({ type: "error", code, message, param: null, sequence_number: tap?.nextSequence?.() ?? 0 })}\n\n`;
 
 /**
  * The tap on a Responses stream (named events, no [DONE]): counts output deltas, takes the usage
@@ -33,14 +33,22 @@ export class ResponsesTap implements EventTap {
   /** The stored response this stream created (null when store is false). */
   objectId: string | null = null;
   private readonly started = performance.now();
+  /** The last sequence_number the upstream sent (-1: none yet). */
+  private seq = -1;
 
   constructor(private readonly o: TapContext) {}
+
+  /** The number an event the gateway adds (an error) takes: one past the upstream's last. */
+  nextSequence(): number {
+    return this.seq + 1;
+  }
 
   handle(evt: string): TapResult {
     const data = eventData(evt);
     if (data === null) return PASS;
     const e = parseJsonObject<Event>(data);
     if (!e) return MALFORMED;
+    if (typeof e.sequence_number === "number") this.seq = e.sequence_number;
     const type = e.type ?? "";
     if (OUTPUT_DELTAS.has(type)) return this.delta(e);
     if (type === "response.created" && e.response) this.objectId = storedId(e.response);

@@ -77,6 +77,8 @@ export interface EventTap {
   inputUsage?: Usage | null;
   /** Sent (after the charge) when the upstream closed after its usage but without its terminal event. */
   readonly endEvent?: string;
+  /** The sequence number an event the gateway adds takes (APIs whose events are numbered: Responses). */
+  nextSequence?(): number;
 }
 
 /**
@@ -114,7 +116,7 @@ export interface Dialect<B extends GatewayBody = GatewayBody> {
   whole(json: Record<string, unknown>, adapter: ProviderAdapter, body: B): WholeAnswer | null;
   tap(ctx: TapContext): EventTap;
   /** The event a stream ends with when the gateway cuts it (timeout, broken upstream, shutdown). */
-  errorEvent(message: string, code: string): string;
+  errorEvent(message: string, code: string, tap?: EventTap): string;
   /** An error answer in this API's shape. */
   errorResponse(e: ApiError, headers: Record<string, string>): Response;
 }

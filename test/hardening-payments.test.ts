@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { loadConfig } from "../src/config/load";
 import { checkLedger } from "../src/money/ledger";
 import { ensureBinary } from "./support/binary";
-import { deliver, paidSession, refundedCharge, startFakeStripe, stripeEvent, type FakeStripe } from "./support/fake-stripe";
+import { deliver, dispute, paidSession, refundedCharge, startFakeStripe, stripeEvent, type FakeStripe } from "./support/fake-stripe";
 import { startGateway, type Gateway } from "./support/gateway";
 
 setDefaultTimeout(120_000);
@@ -103,6 +103,49 @@ describe("a session paid in another currency", () => {
     expect((await account(d.accountId)).balance_micros).toBe(10 * USD);
     const payments = (await (await gw.admin(`/admin/accounts/${d.accountId}/payments`)).json()) as { data: { currency: string; credit_micros: number }[] };
     expect(payments.data[0]).toMatchObject({ currency: "usd", credit_micros: 10 * USD });
+    expect(await checkLedger(gw.runtime.deps.store)).toEqual([]);
+  });
+});
+
+describe("refunds and disputes of a charge in another currency (Adaptive Pricing)", () => {
+  const result = async (r: Response) => ((await r.json()) as { result: string }).result;
+  /** A 10 usd checkout the customer paid as `amount` in `currency`. */
+  async function paidIn(currency: string, amount: number) {
+    const c = await gw.customer(0);
+    const intent = `pi_${currency}_${crypto.randomUUID().slice(0, 8)}`;
+    const { paymentId, session } = await openCheckout(c.key, "10");
+    const converted = { ...paidSession(session, intent), currency, amount_total: amount, currency_conversion: { source_currency: "usd", amount_total: 1000 } };
+    expect(await result(await deliver(gw.url, stripeEvent("checkout.session.completed", converted)))).toBe("credited");
+    expect((await account(c.accountId)).balance_micros).toBe(10 * USD);
+    return { c, intent, paymentId };
+  }
+  const payment = async (accountId: string) =>
+    ((await (await gw.admin(`/admin/accounts/${accountId}/payments`)).json()) as { data: { id: string; status: string; debited_micros: number }[] }).data[0];
+
+  test("a full refund in eur takes back the whole credit", async () => {
+    const { c, intent, paymentId } = await paidIn("eur", 925);
+    expect(await result(await deliver(gw.url, stripeEvent("charge.refunded", refundedCharge(intent, 925, 925, "eur"))))).toBe("refunded");
+    expect(await payment(c.accountId)).toMatchObject({ id: paymentId, status: "refunded", debited_micros: 10 * USD });
+    expect((await account(c.accountId)).balance_micros).toBe(0);
+  });
+
+  test("refunds in jpy take back their share, each yen once", async () => {
+    const { c, intent } = await paidIn("jpy", 1500);
+    await deliver(gw.url, stripeEvent("charge.refunded", refundedCharge(intent, 1500, 750, "jpy")));
+    expect((await account(c.accountId)).balance_micros).toBe(5 * USD);
+    expect(await payment(c.accountId)).toMatchObject({ status: "partially_refunded" });
+    await deliver(gw.url, stripeEvent("charge.refunded", refundedCharge(intent, 1500, 1500, "jpy")));
+    expect((await account(c.accountId)).balance_micros).toBe(0);
+    expect(await payment(c.accountId)).toMatchObject({ status: "refunded", debited_micros: 10 * USD });
+  });
+
+  test("a lost dispute of the whole eur charge takes back the whole credit, of half of it half", async () => {
+    const whole = await paidIn("eur", 925);
+    expect(await result(await deliver(gw.url, stripeEvent("charge.dispute.closed", { ...dispute(whole.intent, 925, "lost"), currency: "eur" })))).toBe("dispute_lost");
+    expect((await account(whole.c.accountId)).balance_micros).toBe(0);
+    const half = await paidIn("eur", 924);
+    await deliver(gw.url, stripeEvent("charge.dispute.closed", { ...dispute(half.intent, 462, "lost"), currency: "eur" }));
+    expect((await account(half.c.accountId)).balance_micros).toBe(5 * USD);
     expect(await checkLedger(gw.runtime.deps.store)).toEqual([]);
   });
 });

@@ -140,7 +140,7 @@ describe("the console's payments page pages by cursor", () => {
 
 function paymentRow(id: string, accountId: string, at: number): PaymentRow {
   return {
-    id, accountId, status: "pending", currency: "usd", amountMinor: 1000, creditMicros: 10_000_000, refundedMinor: 0, debitedMicros: 0,
+    id, accountId, status: "pending", currency: "usd", amountMinor: 1000, creditMicros: 10_000_000, refundedMinor: 0, chargeCurrency: null, chargeAmountMinor: null, debitedMicros: 0,
     stripeSessionId: null, stripePaymentIntent: null, stripeChargeId: null, checkoutUrl: null, receiptUrl: null, ledgerId: null,
     createdAt: at, paidAt: null, updatedAt: at,
   };

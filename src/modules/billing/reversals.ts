@@ -36,24 +36,38 @@ export function* paymentFor(q: Q, intent: string | null, chargeId: string | null
   return undefined;
 }
 
+/**
+ * An amount of the charge (refunded, disputed) in the payment's own currency: the same share of
+ * it when the card was charged in another (Adaptive Pricing). `whole`: the charge's amount in
+ * `currency` when the event says it; null when that share cannot be known.
+ */
+export function ownShare(row: PaymentRow, amount: number, currency: string, whole: number | null): number | null {
+  const c = currency.toLowerCase();
+  if (c === row.currency) return amount;
+  const charged = whole ?? (c === row.chargeCurrency ? row.chargeAmountMinor : null);
+  if (!charged || charged <= 0) return null;
+  return amount >= charged ? row.amountMinor : proportion(row.amountMinor, amount, charged);
+}
+
 export function* onRefunded(q: Q, event: Stripe.Event, charge: Stripe.Charge, now: number): Work<Outcome> {
   const intent = idOf(charge.payment_intent);
   const row = yield* paymentFor(q, intent, charge.id);
   if (!row || row.ledgerId == null) return yield* defer(q, event, intent, charge.id, charge, now);
+  const refunded = ownShare(row, charge.amount_refunded, charge.currency, charge.amount) ?? charge.amount_refunded;
   // amount_refunded is cumulative: only what exceeds the refunds already applied is new.
-  if (charge.amount_refunded <= row.refundedMinor) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
+  if (refunded <= row.refundedMinor) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
   const refundIds = charge.refunds?.data?.map((r) => r.id) ?? [];
-  const target = proportion(row.creditMicros, Math.min(charge.amount_refunded, row.amountMinor), row.amountMinor);
+  const target = proportion(row.creditMicros, Math.min(refunded, row.amountMinor), row.amountMinor);
   const applied = proportion(row.creditMicros, row.refundedMinor, row.amountMinor);
   const debit = Math.max(0, Math.min(target - applied, row.creditMicros - row.debitedMicros));
   // Newest refund first in Stripe lists; without expanded refunds the cumulative total names it.
   const ref = refundIds[0] ?? `${charge.id}:refunded:${charge.amount_refunded}`;
   const entry = debit > 0 ? yield* debitPayment(q, row, debit, ref, `Stripe refund ${ref} of ${intent ?? charge.id}`, now) : null;
-  const status: PaymentStatus = charge.amount_refunded >= row.amountMinor ? "refunded" : "partially_refunded";
+  const status: PaymentStatus = refunded >= row.amountMinor ? "refunded" : "partially_refunded";
   yield* run(q.db.update(q.t.payments)
     .set({
       status: row.status === "dispute_lost" ? row.status : status,
-      refundedMinor: charge.amount_refunded,
+      refundedMinor: refunded,
       debitedMicros: row.debitedMicros + debit,
       stripeChargeId: charge.id,
       receiptUrl: charge.receipt_url ?? row.receiptUrl,
@@ -69,7 +83,9 @@ export function* onRefunded(q: Q, event: Stripe.Event, charge: Stripe.Charge, no
     after: {
       account_id: row.accountId,
       status,
-      refunded_minor: charge.amount_refunded,
+      refunded_minor: refunded,
+      charge_refunded_minor: charge.amount_refunded,
+      charge_currency: charge.currency,
       debited_micros: row.debitedMicros + debit,
       ledger_id: entry?.id ?? null,
       stripe_event_id: event.id,
@@ -105,11 +121,15 @@ export function* onDisputeClosed(q: Q, event: Stripe.Event, dispute: Stripe.Disp
   const settled: PaymentStatus = row.refundedMinor === 0 ? "paid" : row.refundedMinor >= row.amountMinor ? "refunded" : "partially_refunded";
   let debit = 0;
   let ledgerId: number | null = null;
+  let problem: string | undefined;
   if (lost) {
     const l = q.t.ledgerEntries;
     const prior = yield* get(q.db.select({ id: l.id }).from(l).where(and(eq(l.accountId, row.accountId), eq(l.kind, "refund"), eq(l.ref, dispute.id))));
     if (prior) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
-    debit = Math.max(0, Math.min(proportion(row.creditMicros, dispute.amount, row.amountMinor), row.creditMicros - row.debitedMicros));
+    // A charge in another currency whose amount was not recorded (paid before it was): the whole payment, said in the log.
+    const disputed = ownShare(row, dispute.amount, dispute.currency, null);
+    if (disputed === null) problem = `dispute ${dispute.id} is in ${dispute.currency} and payment ${row.id}'s charge amount in it is unknown: taken as the whole payment`;
+    debit = Math.max(0, Math.min(proportion(row.creditMicros, Math.min(disputed ?? row.amountMinor, row.amountMinor), row.amountMinor), row.creditMicros - row.debitedMicros));
     if (debit > 0) ledgerId = (yield* debitPayment(q, row, debit, dispute.id, `Stripe dispute ${dispute.id} lost (${dispute.reason})`, now)).id;
   }
   const status: PaymentStatus = lost ? "dispute_lost" : settled;
@@ -130,7 +150,7 @@ export function* onDisputeClosed(q: Q, event: Stripe.Event, dispute: Stripe.Disp
       dispute_status: dispute.status,
     },
   }, now);
-  return { result: lost ? "dispute_lost" : "dispute_closed", accountId: row.accountId, paymentId: row.id };
+  return { result: lost ? "dispute_lost" : "dispute_closed", accountId: row.accountId, paymentId: row.id, problem };
 }
 
 /** A refund or dispute of a payment not credited yet is kept (deferred-events.ts) rather than dropped. */

@@ -79,6 +79,8 @@ export async function createCheckout(store: Store, stripe: Stripe, s: BillingSet
     amountMinor: input.amountMinor,
     creditMicros: creditFor(s, input.amountMinor),
     refundedMinor: 0,
+    chargeCurrency: null,
+    chargeAmountMinor: null,
     debitedMicros: 0,
     stripeSessionId: null,
     stripePaymentIntent: null,

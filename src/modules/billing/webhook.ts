@@ -123,10 +123,14 @@ function* onSessionPaid(q: Q, s: BillingSettings, event: Stripe.Event, session: 
     now,
   );
   const id = row?.id ?? paymentId ?? newId("pay");
+  // Charged in the customer's currency (Adaptive Pricing): its refunds and disputes come in it.
+  const foreign = session.currency!.toLowerCase() !== currency;
   const paid = {
     status: "paid" as const,
     currency,
     amountMinor,
+    chargeCurrency: foreign ? session.currency!.toLowerCase() : null,
+    chargeAmountMinor: foreign ? session.amount_total! : null,
     creditMicros: credit,
     stripeSessionId: session.id,
     stripePaymentIntent: intent,

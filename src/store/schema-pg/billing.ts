@@ -46,6 +46,8 @@ export const payments = pgTable(
     amountMinor: bigint("amount_minor", { mode: "number" }).notNull(),
     creditMicros: bigint("credit_micros", { mode: "number" }).notNull(),
     refundedMinor: bigint("refunded_minor", { mode: "number" }).notNull().default(0),
+    chargeCurrency: text("charge_currency"),
+    chargeAmountMinor: bigint("charge_amount_minor", { mode: "number" }),
     debitedMicros: bigint("debited_micros", { mode: "number" }).notNull().default(0),
     stripeSessionId: text("stripe_session_id"),
     stripePaymentIntent: text("stripe_payment_intent"),

@@ -22,6 +22,12 @@ export const payments = sqliteTable(
     amountMinor: integer("amount_minor").notNull(),
     creditMicros: integer("credit_micros").notNull(),
     refundedMinor: integer("refunded_minor").notNull().default(0),
+    /**
+     * What the card was charged when that was another currency (Adaptive Pricing: the customer
+     * paid in theirs): refunds and disputes come in it, and take back their share of the credit.
+     */
+    chargeCurrency: text("charge_currency"),
+    chargeAmountMinor: integer("charge_amount_minor"),
     /** Micro-credits taken back by refunds and lost disputes (never above credit_micros). */
     debitedMicros: integer("debited_micros").notNull().default(0),
     stripeSessionId: text("stripe_session_id"),

@@ -8,6 +8,7 @@ import m5 from "./0005_pale_genesis.sql" with { type: "text" };
 import m6 from "./0006_huge_rhodey.sql" with { type: "text" };
 import m7 from "./0007_public_red_skull.sql" with { type: "text" };
 import m8 from "./0008_curved_dracula.sql" with { type: "text" };
+import m9 from "./0009_conscious_red_shift.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795917334183, breakpoints: true, sql: m0 },
@@ -19,4 +20,5 @@ export const migrations: { tag: string; when: number; breakpoints: boolean; sql:
   { tag: "0006_huge_rhodey", when: 1796523846803, breakpoints: true, sql: m6 },
   { tag: "0007_public_red_skull", when: 1796524849805, breakpoints: true, sql: m7 },
   { tag: "0008_curved_dracula", when: 1796604870610, breakpoints: true, sql: m8 },
+  { tag: "0009_conscious_red_shift", when: 1796604982850, breakpoints: true, sql: m9 },
 ];

@@ -149,3 +149,26 @@ describe("a ready result that cannot be read or priced", () => {
     expect(g.runtime.deps.credits.balance(cust.accountId).held).toBe(0);
   });
 });
+
+describe("a deferred result without usage", () => {
+  test("is charged the estimate a whole answer without usage is charged, not its hold", async () => {
+    const mock = { deferred_ms: 50, usage: "none", text: "A short answer of a few words." };
+    const balance = async () => (await gw.balance(c.accountId)) as number;
+    const b0 = await balance();
+    const plain = await chat(gw.url, c.key, { model: "grok-4", messages: user("later"), max_tokens: 500, mock });
+    expect(plain.status).toBe(200);
+    await plain.text();
+    const b1 = await balance();
+    const res = await chat(gw.url, c.key, { model: "grok-4", messages: user("later"), max_tokens: 500, deferred: true, mock });
+    const { request_id: id } = (await res.json()) as { request_id: string };
+    await Bun.sleep(100);
+    const got = await fetch(`${gw.url}/v1/chat/deferred-completion/${id}`, { headers: { authorization: `Bearer ${c.key}` } });
+    expect(got.status).toBe(200);
+    await got.text();
+    const estimate = b0 - b1;
+    expect(estimate).toBeGreaterThan(0);
+    expect(estimate).toBeLessThan(500 * 15);
+    expect(books(id)).toEqual({ row: estimate, ledger: [estimate] });
+    expect(b1 - (await balance())).toBe(estimate);
+  });
+});

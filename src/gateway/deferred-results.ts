@@ -6,6 +6,7 @@ import type { DeferredRow } from "./deferred";
 import { chatDialect } from "./dialects/chat";
 import { adapters } from "./providers/adapters";
 import type { WholeAnswer } from "./dialects/types";
+import { estimateTokens } from "./estimate";
 import { plausible } from "./meter";
 import { callTarget } from "./upstream/direct";
 import { parseJsonObject } from "../lib/json-object";
@@ -43,7 +44,7 @@ interface Result {
   record: UsageRecord;
 }
 
-/** The result and its charge: its usage at the model's prices (the hold when it reports none); null when it cannot be read or priced. */
+/** The result and its charge: its usage (or an estimate) at the model's prices; null when it cannot be read or priced. */
 function readResult(deps: GatewayDeps, row: DeferredRow, text: string): Result | null {
   try {
     const json = parseJsonObject<Record<string, unknown>>(text);
@@ -52,10 +53,11 @@ function readResult(deps: GatewayDeps, row: DeferredRow, text: string): Result |
     if (!answer) throw new Error("not a chat completion");
     if (answer.usage === null && json!.usage != null) throw new Error("usage that is no count of tokens");
     const model = deps.config.models.find((m) => m.id === row.model);
-    const cost = answer.usage && model ? chargeFor(answer.usage, model) : row.holdMicros;
-    const usage = answer.usage ?? NO_USAGE;
-    const record = usageRecord(deps, row, usage, cost, 200, null, answer.usage === null);
-    if (!plausible(usage, record)) throw new Error("implausible usage");
+    // Without usage, an estimate as for any whole answer; a row parked before estimates were kept holds its hold.
+    const usage = answer.usage ?? (row.promptEstimate === null ? null : { prompt: row.promptEstimate, cached: 0, completion: estimateTokens(answer.text()), reasoning: 0 });
+    const cost = usage && model ? chargeFor(usage, model) : row.holdMicros;
+    const record = usageRecord(deps, row, usage ?? NO_USAGE, cost, 200, null, answer.usage === null);
+    if (!plausible(usage ?? NO_USAGE, record)) throw new Error("implausible usage");
     return { answer, cost, record };
   } catch (e) {
     deps.log.event("answer_unreadable", { request_id: row.requestId, error: String((e as Error)?.message ?? e).slice(0, 200) }, "warn");

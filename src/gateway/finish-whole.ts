@@ -74,7 +74,7 @@ async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, 
   }
   if (answer.deferred) {
     // The hold stays until the result is fetched (GET /v1/chat/deferred-completion/{id}).
-    await a.meter.defer(answer.deferred);
+    await a.meter.defer(answer.deferred, a.plan.promptEstimate);
     return new Response(JSON.stringify({ request_id: a.headers["x-request-id"] }), { status: 200, headers: { "content-type": "application/json", ...a.headers } });
   }
   const estimated = answer.usage === null;

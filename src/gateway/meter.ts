@@ -116,14 +116,15 @@ export class Meter {
    * The upstream will answer later (a deferred completion): the hold stays, with the request
    * recorded for its owner, until the result is fetched and charged or the upstream forgets it.
    */
-  async defer(upstreamId: string): Promise<void> {
+  /** Parks the request for a deferred result; `promptEstimate` is charged with its text's estimate if it has no usage. */
+  async defer(upstreamId: string, promptEstimate: number): Promise<void> {
     if (this.done) return;
     this.done = true;
     const p = this.principal;
     try {
       await this.deps.deferred.park({
         requestId: this.requestId, upstreamId, accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId ?? null,
-        target: this.upstream?.split("/")[0] ?? "", model: this.model.id, holdMicros: this.hold, createdAt: this.deps.now(),
+        target: this.upstream?.split("/")[0] ?? "", model: this.model.id, holdMicros: this.hold, promptEstimate, createdAt: this.deps.now(),
       });
     } catch (e) {
       // Not recorded, so nobody would ever charge it: the hold is still this request's to void.

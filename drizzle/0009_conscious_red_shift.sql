@@ -1,0 +1,1 @@
+ALTER TABLE `deferred_requests` ADD `prompt_estimate` integer;

@@ -151,6 +151,21 @@ describe("streams", () => {
     expect(JSON.parse(error!.slice(error!.indexOf("data: ") + 6))).toMatchObject({ type: "error", sequence_number: 2 });
   });
 
+  test("cost_plus: a prompt's cost in message_start is not the request's when message_delta has none", async () => {
+    const msg = { id: "msg_1", type: "message", role: "assistant", model: "grok-4", content: [], stop_reason: null, stop_sequence: null };
+    reply = () =>
+      sse([
+        named("message_start", { message: { ...msg, usage: { input_tokens: 1000, output_tokens: 1, cost_in_usd_ticks: 30_000_000 } } }),
+        named("content_block_delta", { index: 0, delta: { type: "text_delta", text: "Hi" } }),
+        named("message_delta", { delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 500 } }),
+        named("message_stop", {}),
+      ]);
+    const r = await call("/v1/messages", { model: "grok-4-plus", max_tokens: 1000, stream: true, messages: [{ role: "user", content: "hi" }] });
+    expect(r.status).toBe(200);
+    // No final cost: the list prices (1,000 × 3 + 500 × 15; docs/billing.md), not the prompt's cost with the markup.
+    expect(r.charged).toBe(1000 * 3 + 500 * 15);
+  });
+
   test("usage too large to charge after content was delivered: the prompt and what was delivered, estimated", async () => {
     reply = () => sse([data({ choices: [{ index: 0, delta: { content: "Some streamed words here." } }] }), data({ choices: [], usage: { prompt_tokens: 1e17, completion_tokens: 5 } }), "data: [DONE]\n\n"]);
     const r = await chat({ stream: true });

@@ -67,6 +67,8 @@ export class MessagesTap implements EventTap {
     const usage = e.message?.usage;
     this.input = { ...usage, output_tokens: 0 };
     this.inputUsage = readMessagesUsage(this.input);
+    // The prompt's cost is not the request's: only a cost in message_delta is (else the list prices).
+    delete this.input.cost_in_usd_ticks;
     if (!usage || !("cost_in_usd_ticks" in usage)) return PASS;
     hideCostOf(usage, this.inputUsage, this.o.price);
     return { out: `event: message_start\ndata: ${JSON.stringify(e)}\n\n` };

@@ -115,6 +115,31 @@ describe("usage whose counts are no counts is charged as an answer without usage
   });
 });
 
+describe("a whole answer without usage is charged the estimate of all it generated", () => {
+  const args = JSON.stringify({ city: "Paris", units: "celsius", days: 5, detail: "hourly forecast with wind and rain" });
+  const tokens = (text: string) => Math.ceil(text.length / 4);
+  test("chat: a tool call's name and arguments", async () => {
+    reply = () => Response.json({ id: "c2", object: "chat.completion", model: "grok-4", choices: [{ index: 0, message: { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: args } }] }, finish_reason: "tool_calls" }] });
+    const r = await chat();
+    expect(r.row).toMatchObject({ status: 200, estimated: 1, completion_tokens: tokens(`get_weather${args}`) });
+  });
+  test("messages: a tool_use block's name and input", async () => {
+    const input = JSON.parse(args);
+    reply = () => Response.json({ id: "msg_2", type: "message", role: "assistant", model: "grok-4", content: [{ type: "tool_use", id: "toolu_1", name: "get_weather", input }], stop_reason: "tool_use" });
+    const r = await call("/v1/messages", { model: "grok-4", max_tokens: 50, messages: [{ role: "user", content: "hi" }] });
+    expect(r.row).toMatchObject({ status: 200, estimated: 1, completion_tokens: tokens(`get_weather${JSON.stringify(input)}`) });
+  });
+  test("responses: a function call's name and arguments, and reasoning", async () => {
+    const output = [
+      { type: "reasoning", id: "rs_1", summary: [{ type: "summary_text", text: "The user wants the weather." }] },
+      { type: "function_call", id: "fc_1", call_id: "call_1", name: "get_weather", arguments: args, status: "completed" },
+    ];
+    reply = () => Response.json({ id: "resp_F", object: "response", status: "completed", model: "grok-4", store: false, output });
+    const r = await call("/v1/responses", { model: "grok-4", input: "Hello there", max_output_tokens: 50, store: false });
+    expect(r.row).toMatchObject({ status: 200, estimated: 1, completion_tokens: tokens(`The user wants the weather.get_weather${args}`) });
+  });
+});
+
 describe("streams", () => {
   const responsesStream = (completedUsage: unknown, createdUsage: unknown = null) =>
     sse([

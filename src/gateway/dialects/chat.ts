@@ -5,6 +5,7 @@ import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usag
 import { ChatTap } from "./chat-tap";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import { serverTools } from "./server-tools";
+import { chatOutputText } from "./output-text";
 import type { Dialect } from "./types";
 
 type ChatAnswer = { usage?: RawUsage; choices?: { message?: { content?: unknown } }[]; request_id?: unknown };
@@ -46,7 +47,7 @@ export const chatDialect: Dialect<ChatRequestT> = {
     return {
       usage,
       deferred,
-      text: () => answer.choices!.map((c) => (typeof c.message?.content === "string" ? c.message.content : "")).join(""),
+      text: () => chatOutputText(answer.choices),
       render(charge) {
         if (raw && usage) answer.usage = usageJson(raw, usage, charge);
         else if (raw) hideCost(raw, charge);

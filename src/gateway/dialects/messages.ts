@@ -7,6 +7,7 @@ import { hideCost } from "../providers/usage";
 import { anthropicError, anthropicStreamError } from "./anthropic-shape";
 import { MessagesTap, readMessagesUsage } from "./messages-tap";
 import { anthropicServerTools } from "./server-tools";
+import { messagesOutputText } from "./output-text";
 import type { Dialect } from "./types";
 
 /** Anthropic's Messages body: what the gateway reads (max_tokens is required there too). */
@@ -65,7 +66,7 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
     const raw = m.usage && typeof m.usage === "object" ? m.usage : null;
     return {
       usage: raw ? readMessagesUsage(raw) : null,
-      text: () => (m.content ?? []).map((c) => (c.type === "text" && typeof c.text === "string" ? c.text : "")).join(""),
+      text: () => messagesOutputText(m.content),
       render(charge) {
         if (raw) hideCost(raw, charge);
         return JSON.stringify(m);

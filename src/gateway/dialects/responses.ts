@@ -8,6 +8,7 @@ import { openaiError } from "./openai-shape";
 import { ResponsesTap, responsesErrorEvent } from "./responses-tap";
 import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
 import { serverTools } from "./server-tools";
+import { responsesOutputText } from "./output-text";
 import type { Dialect } from "./types";
 
 /** The Responses API's body: what the gateway reads; every other field is forwarded untouched. */
@@ -39,13 +40,6 @@ export function isResponsesRequest(v: unknown): v is ResponsesRequestT {
 }
 
 type ResponseObject = { id?: unknown; object?: unknown; usage?: Record<string, unknown> | null; store?: unknown; output?: { content?: { type?: string; text?: unknown }[] }[] };
-
-/** The answer's text (output_text parts), for an estimate when no usage came. */
-function outputText(r: ResponseObject): string {
-  let s = "";
-  for (const item of r.output ?? []) for (const part of item.content ?? []) if (part.type === "output_text" && typeof part.text === "string") s += part.text;
-  return s;
-}
 
 function parseSlowly(json: unknown): ResponsesRequestT {
   const parsed = ResponsesRequest.safeParse(json);
@@ -111,7 +105,7 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
     return {
       usage,
       objectId: typeof r.id === "string" && r.store !== false ? r.id : null,
-      text: () => outputText(r),
+      text: () => responsesOutputText(r.output),
       render(charge) {
         if (raw) showResponsesUsage(raw, usage, () => charge);
         return JSON.stringify(r);

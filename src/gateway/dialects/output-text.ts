@@ -1,0 +1,48 @@
+/**
+ * What a whole answer generated, as text, for an estimate when the upstream reports no usage:
+ * every kind of output a stream's tap counts (text, reasoning, refusals, tool calls), so that an
+ * answer does not cost less whole than streamed.
+ */
+type Obj = Record<string, unknown>;
+
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+const objects = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter((x): x is Obj => x !== null && typeof x === "object") : []);
+const json = (v: unknown): string => (v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v));
+
+/** Chat completions: each choice's content, reasoning, refusal and tool calls (name and arguments). */
+export function chatOutputText(choices: unknown): string {
+  let s = "";
+  for (const c of objects(choices)) {
+    const m = (c.message ?? {}) as Obj;
+    s += str(m.content) + str(m.reasoning_content) + str(m.refusal);
+    for (const t of objects(m.tool_calls)) {
+      const f = (t.function ?? {}) as Obj;
+      s += str(f.name) + str(f.arguments);
+    }
+  }
+  return s;
+}
+
+/** Anthropic Messages: text, thinking, and tool_use blocks (name and input as JSON). */
+export function messagesOutputText(content: unknown): string {
+  let s = "";
+  for (const b of objects(content)) {
+    if (b.type === "text") s += str(b.text);
+    else if (b.type === "thinking") s += str(b.thinking);
+    else if (b.type === "tool_use") s += str(b.name) + json(b.input);
+  }
+  return s;
+}
+
+/** Responses: output text and refusals, function calls (name and arguments) and reasoning text. */
+export function responsesOutputText(output: unknown): string {
+  let s = "";
+  for (const item of objects(output)) {
+    if (item.type === "function_call") s += str(item.name) + str(item.arguments);
+    for (const part of [...objects(item.content), ...objects(item.summary)]) {
+      if (part.type === "output_text" || part.type === "summary_text" || part.type === "reasoning_text") s += str(part.text);
+      else if (part.type === "refusal") s += str(part.refusal);
+    }
+  }
+  return s;
+}

@@ -275,3 +275,41 @@ describe("an adjustment while journaled charges could not be written", () => {
     }
   });
 });
+
+describe("a stream's charge that cannot be written at first (a full disk)", () => {
+  test("is kept from the sweeper and written once the journal takes it again; the request logs one line", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tollgate-full-"));
+    const gw = await startGateway({ upstream: true, dbPath: join(dir, "tollgate.db") });
+    try {
+      const c = await gw.customer(10_000_000);
+      const credits = gw.runtime.deps.credits;
+      // The journal refuses every append, as on a full disk, until it is given back.
+      const journal = (credits as unknown as { sink: { o: { journal: { append: (r: unknown[]) => void } } } }).sink.o.journal;
+      const append = journal.append;
+      journal.append = () => {
+        throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+      };
+      const log = gw.runtime.deps.log;
+      const lines: Record<string, unknown>[] = [];
+      const events: string[] = [];
+      const [request, event] = [log.request, log.event];
+      log.request = (f) => (lines.push(f), request.call(log, f));
+      log.event = (m, f, l) => (events.push(m), event.call(log, m, f, l));
+      const res = await chat(gw.url, c.key, { model: "grok-4", messages: user(), stream: true, mock: { prompt_tokens: 10, completion_tokens: 5 } });
+      const id = res.headers.get("x-request-id")!;
+      expect(await res.text()).toContain("Could not record the charge.");
+      expect(credits.balance(c.accountId)).toMatchObject({ balance: 10_000_000 });
+      // However late the sweeper runs meanwhile, the hold stays: its charge is still to come.
+      await credits.sweep(Date.now() + 24 * 3_600_000);
+      expect(credits.balance(c.accountId).held).toBeGreaterThan(0);
+      journal.append = append;
+      expect(await until(() => credits.balance(c.accountId).held === 0, 5_000)).toBe(true);
+      expect(credits.balance(c.accountId).balance).toBe(10_000_000 - (10 * 3 + 5 * 15));
+      expect(lines.filter((l) => l.request_id === id)).toEqual([expect.objectContaining({ error_code: "charge_pending", charge_micros: 0 })]);
+      expect(events).toContain("charge_recorded");
+    } finally {
+      await gw.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

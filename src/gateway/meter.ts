@@ -100,11 +100,17 @@ export class Meter {
     if (!p) throw unreadable();
     const { cost, row } = p;
     this.done = true;
+    // A stored object is recorded with the charge (before the answer goes out: a continuation may follow at once).
+    const object = o.objectId ? this.created(o.objectId, o.usage, cost) : undefined;
     try {
-      // A stored object is recorded with the charge (before the answer goes out: a continuation may follow at once).
-      const object = o.objectId ? this.created(o.objectId, o.usage, cost) : undefined;
       await this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row, object });
       this.recorded(row);
+    } catch (e) {
+      // A stream's output went out already: its charge is tried again until it is durable (a full
+      // disk, a lost database). A whole answer not charged is not delivered either (a 500).
+      this.line(row, this.stream ? "charge_pending" : "charge_not_recorded", false);
+      if (this.stream) this.retry(cost, row, object, 1);
+      throw e;
     } finally {
       this.admission.settle(o.usage.prompt + o.usage.completion);
       this.admission.release();
@@ -184,8 +190,28 @@ export class Meter {
     };
   }
 
+  /** Settles a charge that failed to commit again, backing off up to 30 s, until it is durable or its hold is gone. */
+  private retry(cost: number, row: UsageRecord, object: StoredObjectRow | undefined, attempt: number): void {
+    if (!this.deps.credits.retain?.(this.requestId)) return;
+    const again = () =>
+      this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row, object }).then(
+        (settled) => {
+          if (!settled) return;
+          this.deps.metrics?.metered(row);
+          this.deps.log.event("charge_recorded", { request_id: this.requestId, account: row.accountId, charge_micros: cost, attempts: attempt });
+        },
+        () => this.retry(cost, row, object, attempt + 1),
+      );
+    setTimeout(again, Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5))).unref?.();
+  }
+
   private recorded(row: UsageRecord): void {
     this.deps.metrics?.metered(row);
+    this.line(row, row.errorCode);
+  }
+
+  /** The request's one log line (its charge, or why it has none yet). */
+  private line(row: UsageRecord, errorCode: string | null, charged = true): void {
     this.deps.log.request({
       request_id: row.requestId,
       account: row.accountId,
@@ -195,15 +221,15 @@ export class Meter {
       stream: row.stream,
       upstream: row.upstream,
       attempts: this.attempts,
-      status: row.status,
-      error_code: row.errorCode,
+      status: errorCode === "charge_not_recorded" ? 500 : row.status,
+      error_code: errorCode,
       duration_ms: row.latencyMs,
       ttft_ms: row.ttftMs,
       prompt_tokens: row.promptTokens,
       cached_tokens: row.cachedTokens,
       completion_tokens: row.completionTokens,
       reasoning_tokens: row.reasoningTokens,
-      charge_micros: row.costMicros,
+      charge_micros: charged ? row.costMicros : 0,
       upstream_cost_micros: row.upstreamCostMicros ?? undefined,
       overage_micros: row.overageMicros || undefined,
       estimated: row.estimated || undefined,

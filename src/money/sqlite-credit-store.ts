@@ -202,6 +202,12 @@ export class SqliteCreditStore implements CreditStore {
     }
   }
 
+  retain(requestId: string): boolean {
+    const hold = this.holds.get(requestId);
+    if (hold) hold.live = true;
+    return hold !== undefined;
+  }
+
   keyRotated(oldKeyId: string, newKeyId: string): void {
     moveToNewKey(oldKeyId, newKeyId, { holds: this.holds.values(), queued: this.group.queued, heldByKey: this.heldByKey });
   }

@@ -149,6 +149,12 @@ export class PgCreditStore implements CreditStore {
     return new Promise((resolve, reject) => this.enqueue(requestId, hold, "settle", Math.max(actual, 0), extras, resolve, reject));
   }
 
+  retain(requestId: string): boolean {
+    const h = this.holds.get(requestId);
+    if (h) this.holds.set(requestId, { ...h, live: true });
+    return h !== undefined;
+  }
+
   detach(requestId: string): void {
     const h = this.holds.get(requestId);
     if (!h) return;

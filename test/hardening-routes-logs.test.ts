@@ -171,3 +171,19 @@ describe("stored responses the upstream answers unreadably", () => {
     expect(stored.out()).not.toContain("SECRET-COMPLETION");
   });
 });
+
+describe("a deferred completion in the log", () => {
+  test("one request line with the status its client got; its charge is a deferred_settled event", async () => {
+    const h = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+    const body = { model: "grok-4", deferred: true, max_tokens: 5, messages: [{ role: "user", content: "x" }], mock: { deferred_ms: 20 } };
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: h, body: JSON.stringify(body) });
+    expect(res.status).toBe(200);
+    const { request_id: id } = (await res.json()) as { request_id: string };
+    await Bun.sleep(60);
+    const got = await fetch(`${gw.url}/v1/chat/deferred-completion/${id}`, { headers: h });
+    expect(got.status).toBe(200);
+    await got.text();
+    expect(gw.requestLines(id)).toEqual([expect.objectContaining({ status: 200, deferred: true })]);
+    expect(gw.lines().filter((l) => l.msg === "deferred_settled" && l.request_id === id)).toEqual([expect.objectContaining({ status: 200, charge_micros: expect.any(Number) })]);
+  });
+});

@@ -142,9 +142,10 @@ function usageRecord(deps: GatewayDeps, row: DeferredRow, u: Usage, cost: number
   };
 }
 
+/** The charge (or release) of a deferred result: an event, the request's own line was written when it was parked. */
 function logDeferred(deps: GatewayDeps, r: UsageRecord): void {
   deps.metrics?.metered(r);
-  deps.log.request({
+  deps.log.event("deferred_settled", {
     request_id: r.requestId, account: r.accountId, key_id: r.keyId, endpoint: r.endpoint, model: r.model, deferred: true, upstream: r.upstream,
     status: r.status, error_code: r.errorCode, prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, charge_micros: r.costMicros,
   });

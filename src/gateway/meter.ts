@@ -140,7 +140,7 @@ export class Meter {
     this.deps.credits.detach?.(this.requestId);
     this.admission.release();
     const took = Math.round(performance.now() - this.started);
-    this.deps.log.request({ request_id: this.requestId, account: p.accountId, key_id: p.keyId, endpoint: this.endpoint, model: this.model.id, deferred: true, upstream: this.upstream, status: 202, duration_ms: took });
+    this.deps.log.request({ request_id: this.requestId, account: p.accountId, key_id: p.keyId, endpoint: this.endpoint, model: this.model.id, deferred: true, upstream: this.upstream, status: 200, duration_ms: took });
   }
 
   /** Releases the hold without a charge (the request failed before anything was delivered). */

@@ -1,7 +1,8 @@
 /**
  * The usage reports on both stores: the same usage rows on SQLite and on a real PostgreSQL give
  * the same pages, day totals, CSV, margins, console summaries and rollups, equal to what plain
- * TypeScript computes from the rows; two rollups at once on one PostgreSQL count each row once.
+ * TypeScript computes from the rows; rollups move bounded slices and count each row once, when
+ * stopped between slices and run again, and when two run at once on one PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { asc, sql } from "drizzle-orm";
@@ -14,7 +15,7 @@ import { microsToUsd } from "../src/money/units";
 import { PgStore } from "../src/store/pg-store";
 import { openStore } from "../src/store/sqlite-store";
 import type { Store } from "../src/store/store";
-import { all, run } from "../src/store/work";
+import { all, run, type Q, type Work } from "../src/store/work";
 import { keyChoices, keyLabels, trafficSince, usageByAccount } from "../src/web/console/service";
 import { dailySeries, usageCsvStream } from "../src/web/portal/service";
 import { freshPostgres } from "./support/postgres";
@@ -192,6 +193,79 @@ describe("rollup and retention", () => {
   });
 });
 
+/**
+ * `s` with each transaction counted (the raw rows it moved); the `stopAt`-th runs every statement
+ * and then fails before its commit, as a process killed there would.
+ */
+function watched(s: Store, stopAt = Infinity) {
+  const moved: number[] = [];
+  const raw = async () => (await s.read((q) => all(q.db.select({ n: sql<number>`count(*)`.mapWith(Number) }).from(q.t.usageLog))))[0]!.n;
+  const store: Store = {
+    dialect: s.dialect, read: (w) => s.read(w), changeStamp: () => s.changeStamp(), close: () => undefined,
+    tx: async <T>(w: (q: Q) => Work<T>, o?: Parameters<Store["tx"]>[1]) => {
+      const before = await raw();
+      const work = moved.length + 1 === stopAt ? function* (q: Q): Work<T> {
+        yield* w(q);
+        throw new Error("stopped before its commit");
+      } : w;
+      const result = await s.tx(work, o);
+      moved.push(before - (await raw()));
+      return result;
+    },
+  };
+  return { store, moved };
+}
+
+describe("rollup in slices", () => {
+  test("no slice above its size; stopped before a slice's commit and run again, each row is counted once", async () => {
+    const rows = usageRows(1_500, { days: 6, seed: 5 });
+    const now = BASE + 6 * DAY + 1_000;
+    const due = rows.filter((r) => r.createdAt < BASE + 5 * DAY).length;
+    for (const s of [openStore(":memory:"), await PgStore.open(await freshPostgres())] as Closable[]) {
+      try {
+        await s.tx(seedOwners);
+        await insertUsage(s, rows);
+        // The budget days, four slices, then a fifth that never commits.
+        const first = watched(s, 6);
+        await expect(rollUpUsage(first.store, 1, now, 64)).rejects.toThrow("stopped before its commit");
+        expect(first.moved).toHaveLength(5);
+        const done = first.moved.slice(1).reduce((a, n) => a + n, 0);
+        expect(first.moved.slice(1).every((n) => n > 0 && n <= 64)).toBe(true);
+        // The totals stay exact meanwhile: each row is either still raw or rolled up, never both.
+        expect(await dailyUsage(s, {})).toEqual(expectedDaily(rows));
+        const second = watched(s);
+        expect(await rollUpUsage(second.store, 1, now, 64)).toBe(due - done);
+        expect(Math.max(...second.moved)).toBeLessThanOrEqual(64);
+        expect(second.moved.length).toBeGreaterThan((due - done) / 64);
+        expect(await dailyUsage(s, {})).toEqual(expectedDaily(rows));
+        expect(await rollUpUsage(s, 1, now, 64)).toBe(0);
+        const rolled = await s.read((q) => all(q.db.select({ n: sql<number>`sum(${q.t.usageDaily.requests})`.mapWith(Number) }).from(q.t.usageDaily)));
+        expect(rolled).toEqual([{ n: due }]);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+  test("rows sharing one millisecond beyond a slice's size move together, once", async () => {
+    const rows = usageRows(60, { days: 1, seed: 17 });
+    for (const r of rows.slice(0, 25)) r.createdAt = BASE + 1_000;
+    for (const s of [openStore(":memory:"), await PgStore.open(await freshPostgres())] as Closable[]) {
+      try {
+        await s.tx(seedOwners);
+        await insertUsage(s, rows);
+        const w = watched(s);
+        expect(await rollUpUsage(w.store, 1, BASE + 2 * DAY, 4)).toBe(60);
+        const first = rows.filter((r) => r.createdAt <= BASE + 1_000).length;
+        expect(w.moved.slice(1, 2)).toEqual([first]);
+        expect(Math.max(...w.moved.slice(2))).toBeLessThanOrEqual(4);
+        expect(await dailyUsage(s, {})).toEqual(expectedDaily(rows));
+      } finally {
+        await s.close();
+      }
+    }
+  });
+});
+
 describe("two rollups at once on one PostgreSQL", () => {
   test("every row is counted once in the daily totals", async () => {
     const url = await freshPostgres();
@@ -214,6 +288,27 @@ describe("two rollups at once on one PostgreSQL", () => {
       expect(await dailyUsage(b, {})).toEqual(want);
       const left = await a.read((q) => all(q.db.select({ n: sql<number>`count(*)`.mapWith(Number) }).from(q.t.usageLog)));
       expect(left).toEqual([{ n: 0 }]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+  test("in small slices, interleaved: every row is counted once", async () => {
+    const url = await freshPostgres();
+    const [a, b] = [await PgStore.open(url), await PgStore.open(url, { migrate: false })];
+    try {
+      await a.tx(seedOwners);
+      const rows = usageRows(2_000, { days: 4, seed: 13 });
+      await insertUsage(a, rows);
+      const now = BASE + 5 * DAY + 1_000;
+      // Started a few milliseconds apart, so that later runs arrive between the slices of earlier ones.
+      const runs = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => Bun.sleep(i * 15).then(() => rollUpUsage(i % 2 ? b : a, 1, now + i, 40))),
+      );
+      expect(runs.reduce((x, y) => x + y, 0)).toBe(rows.length);
+      expect(await dailyUsage(b, {})).toEqual(expectedDaily(rows));
+      const rolled = await a.read((q) => all(q.db.select({ n: sql<number>`sum(${q.t.usageDaily.requests})`.mapWith(Number) }).from(q.t.usageDaily)));
+      expect(rolled).toEqual([{ n: rows.length }]);
     } finally {
       await a.close();
       await b.close();

@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { count, eq, sql } from "drizzle-orm";
+import { insertUsage } from "../src/money/usage-row";
+import { ROLLUP_SLICE_ROWS } from "../src/modules/usage/rollup";
 import { rollUpUsage } from "../src/modules/usage/service";
+import type { Store } from "../src/store/store";
+import { all, get as getRow } from "../src/store/work";
 import { chat, user } from "./support/chat";
 import { startGateway, type Gateway } from "./support/gateway";
 
@@ -108,5 +113,52 @@ describe("retention", () => {
     // Running it again moves nothing and counts nothing twice.
     expect(await rollUpUsage(g.runtime.deps.store, 1, Date.now() + 3 * 86_400_000)).toBe(0);
     expect(((await (await g.admin("/admin/usage")).json()) as Report).totals).toEqual(before.totals);
+  });
+  test("a large backlog moves in slices of bounded size; requests are answered between them", async () => {
+    const store = g.runtime.deps.store;
+    const c = await g.customer();
+    // 200,000 rows of one day long past retention, 0.4 s apart.
+    const N = 200_000;
+    const dayStart = Date.UTC(2020, 0, 1);
+    store.write(() => {
+      for (let i = 0; i < N; i++) {
+        insertUsage(store, {
+          requestId: `req_old_${i}`, accountId: c.accountId, keyId: c.keyId, model: "grok-4", stream: false, status: 200,
+          promptTokens: 10, cachedTokens: 1, completionTokens: 5, reasoningTokens: 2, costMicros: 3, estimated: false,
+          latencyMs: 1, ttftMs: null, upstreamRequestId: null, errorCode: null, createdAt: dayStart + i * 400,
+        });
+      }
+    });
+    const rawRows = () => store.readSync((q) => getRow(q.db.select({ n: count() }).from(q.t.usageLog)))!.n;
+    // The roll-up's own transactions, each with the raw rows it moved.
+    const perTx: number[] = [];
+    const counted: Store = {
+      dialect: store.dialect, read: (w) => store.read(w), changeStamp: () => store.changeStamp(), close: () => undefined,
+      tx: async (w, o) => {
+        const before = rawRows();
+        const result = await store.tx(w, o);
+        perTx.push(before - rawRows());
+        return result;
+      },
+    };
+    let answeredAfter = -1;
+    const request = fetch(`${g.url}/v1/me`, { headers: { authorization: `Bearer ${c.key}` } }).then((r) => {
+      answeredAfter = perTx.length;
+      return r.status;
+    });
+    const moved = await rollUpUsage(counted, 1, Date.now());
+    const status = await request;
+    expect(moved).toBe(N);
+    expect(Math.max(...perTx)).toBeLessThanOrEqual(ROLLUP_SLICE_ROWS);
+    expect(perTx.length).toBeGreaterThan(N / ROLLUP_SLICE_ROWS);
+    // The customer's request was answered while the roll-up still had slices to move.
+    expect(status).toBe(200);
+    expect(answeredAfter).toBeGreaterThan(0);
+    expect(answeredAfter).toBeLessThan(perTx.length);
+    const d = store.t.usageDaily;
+    const daily = await store.read((q) =>
+      all(q.db.select({ day: d.day, requests: d.requests, cost: d.costMicros, prompt: d.promptTokens, reasoning: d.reasoningTokens }).from(d).where(eq(d.accountId, c.accountId)).orderBy(sql`${d.day}`)),
+    );
+    expect(daily).toEqual([{ day: "2020-01-01", requests: N, cost: 3 * N, prompt: 10 * N, reasoning: 2 * N }]);
   });
 });

@@ -1,27 +1,87 @@
-import { count, lt, sql } from "drizzle-orm";
+import { and, asc, count, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { usageDaily } from "../../store/schema";
 import type { Store } from "../../store/store";
-import { all, run, type Q, type Work } from "../../store/work";
+import { all, get, rows, run, type Q, type Work } from "../../store/work";
 import { chunks, DAY_MS, dayNumber, isoDay, total } from "./query";
+import { yieldToLoop } from "./slices";
 
 const BUDGET_DAYS_KEPT = 40;
 
 /**
- * Retention: raw rows older than `retentionDays` become daily totals (added to usage_daily) and
- * are deleted, in one transaction, so the table stays bounded and history keeps its totals; budget
- * spend days no current period can reach are deleted with them. Returns how many rows it moved.
- *
- * Safe when several gateway processes run it at once against one PostgreSQL database: the rows
- * moved are the rows deleted in the same (serializable) transaction, so a second run either
- * conflicts and is run again, finding nothing left, or finds nothing left to begin with.
+ * Raw rows moved per transaction: a slice this size is summed, added and deleted in a few
+ * milliseconds, so requests never wait long behind the roll-up however large a day is.
  */
-export function rollUpUsage(store: Store, retentionDays: number, now = Date.now()): Promise<number> {
-  // Cut at a UTC day boundary so that a day is never split between raw rows and its rollup.
+export const ROLLUP_SLICE_ROWS = 1024;
+
+/**
+ * Retention: raw rows older than `retentionDays` become daily totals (added to usage_daily) and
+ * are deleted, oldest first, in slices of at most `sliceRows` rows (every row of one millisecond
+ * when more than that share it), each slice one transaction that sums, adds and deletes the same
+ * rows, with the event loop free between slices. A row is thus counted once even if the process
+ * stops between slices: the rest waits for the next run. Budget spend days no current period can
+ * reach are deleted too. Returns how many rows it moved.
+ *
+ * Safe when several gateway processes run it at once against one PostgreSQL database: each slice
+ * is a serializable transaction, so two that picked the same rows conflict and the later one runs
+ * again, finding them gone. A slice first tries the roll-up's lock: a run that finds another
+ * instance's slice in progress stops there and leaves the rest to it.
+ */
+export async function rollUpUsage(store: Store, retentionDays: number, now = Date.now(), sliceRows = ROLLUP_SLICE_ROWS): Promise<number> {
+  // Cut at a UTC day boundary so that, once a run ends, no day is split between raw rows and its rollup.
   const cutoff = Math.floor((now - retentionDays * DAY_MS) / DAY_MS) * DAY_MS;
-  return store.tx((q) => rollUp(q, cutoff, now));
+  await store.tx((q) => pruneBudgetDays(q, now));
+  let moved = 0;
+  // Rows below a slice's end are gone: the next slice's search starts there, not over them.
+  let from: number | undefined;
+  for (;;) {
+    const slice = await store.tx((q) => rollUpSlice(q, from, cutoff, Math.max(1, Math.floor(sliceRows))));
+    if (!slice) return moved;
+    moved += slice.moved;
+    if (slice.end >= cutoff) return moved;
+    from = slice.end;
+    await yieldToLoop();
+  }
 }
 
-function* rollUp(q: Q, cutoff: number, now: number): Work<number> {
+/** Budget days: the longest period (a month, or a week that began in the month before) is under 40 days. */
+function* pruneBudgetDays(q: Q, now: number): Work<void> {
+  yield* run(q.db.delete(q.t.budgetSpend).where(lt(q.t.budgetSpend.day, now - BUDGET_DAYS_KEPT * DAY_MS)));
+}
+
+/**
+ * One slice: the rows in [from, end) become daily totals and are deleted, in the caller's
+ * transaction. Null when another PostgreSQL instance holds the roll-up's lock.
+ */
+function* rollUpSlice(q: Q, from: number | undefined, cutoff: number, sliceRows: number): Work<{ moved: number; end: number } | null> {
+  if (q.dialect === "postgres") {
+    // Tried, not awaited: a wait would begin this snapshot before the holder's commit, and conflict every time.
+    const [lock] = yield* rows<{ ok: boolean }>(sql`SELECT pg_try_advisory_xact_lock(hashtextextended('tollgate:usage-rollup', 0)) AS ok`);
+    if (!lock?.ok) return null;
+  }
+  const end = yield* sliceEnd(q, from, cutoff, sliceRows);
+  const t = q.t.usageLog;
+  const where = and(from === undefined ? undefined : gte(t.createdAt, from), lt(t.createdAt, end));
+  yield* addRowsToRollups(q, where);
+  return { moved: (yield* run(q.db.delete(t).where(where))).changes, end };
+}
+
+/**
+ * Where a slice starting at `from` ends: the time of the next row after `sliceRows` rows (so the
+ * slice holds at most that many), one millisecond past the first row's when they all share it,
+ * or the cutoff when fewer rows are left. Found from the (time) index alone.
+ */
+function* sliceEnd(q: Q, from: number | undefined, cutoff: number, sliceRows: number): Work<number> {
+  const t = q.t.usageLog;
+  const below = and(from === undefined ? undefined : gte(t.createdAt, from), lt(t.createdAt, cutoff));
+  const at = (offset: number) => get(q.db.select({ at: t.createdAt }).from(t).where(below).orderBy(asc(t.createdAt)).limit(1).offset(offset));
+  const next = yield* at(sliceRows);
+  if (!next) return cutoff;
+  const first = yield* at(0);
+  return first && first.at === next.at ? next.at + 1 : next.at;
+}
+
+/** Sums the rows of `where` per day, account and model and adds the sums to usage_daily. */
+function* addRowsToRollups(q: Q, where: SQL | undefined): Work<void> {
   const t = q.t.usageLog;
   const day = dayNumber(t);
   const groups = yield* all(
@@ -32,13 +92,10 @@ function* rollUp(q: Q, cutoff: number, now: number): Work<number> {
         costMicros: total(t.costMicros),
       })
       .from(t)
-      .where(lt(t.createdAt, cutoff))
+      .where(where)
       .groupBy(day, t.accountId, t.model),
   );
   for (const batch of chunks(groups)) yield* addToRollups(q, batch.map((g) => ({ ...g, day: isoDay(g.day * DAY_MS) })));
-  // Budget days: the longest period (a month, or a week that began in the month before) is under 40 days.
-  yield* run(q.db.delete(q.t.budgetSpend).where(lt(q.t.budgetSpend.day, now - BUDGET_DAYS_KEPT * DAY_MS)));
-  return (yield* run(q.db.delete(t).where(lt(t.createdAt, cutoff)))).changes;
 }
 
 type Rollup = typeof usageDaily.$inferInsert;

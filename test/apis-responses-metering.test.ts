@@ -1,10 +1,12 @@
 /**
  * The Responses API's metering over real HTTP, the gateway in front of the mock upstream: xAI's
- * accounting (reasoning outside output_tokens) charged in full, streamed and not; background mode
+ * accounting (reasoning outside output_tokens) charged in full, streamed and not, and shown so
+ * when a stored response is read back; background mode
  * refused before any credit is held; a stream ending in response.failed shows the customer's
  * charge, never the upstream's cost.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import OpenAI from "openai";
 import { parseNamed } from "./support/mock-client";
 import { startGateway, type Customer, type Gateway } from "./support/gateway";
 
@@ -60,6 +62,19 @@ describe("xAI's accounting: output_tokens without reasoning, total_tokens with i
   test("OpenAI's accounting (output_tokens with reasoning) is charged the same, not twice", async () => {
     const { micros } = await charged({ model: "grok-4", input: "hi", mock: { ...mock, usage: "openai" } });
     expect(micros).toBe(expected);
+  });
+
+  test("a stored response read back (the SDK's retrieve) shows the usage as its creation did, whole or streamed", async () => {
+    const client = new OpenAI({ apiKey: c.key, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const whole = await client.responses.create({ model: "grok-4", input: "hi", mock } as never);
+    const streamed = await client.responses.stream({ model: "grok-4", input: "hi", mock } as never).finalResponse();
+    for (const created of [whole, streamed]) {
+      expect(created.usage).toMatchObject({ output_tokens: 110, total_tokens: 130 });
+      const got = await client.responses.retrieve(created.id);
+      // Not the upstream's output_tokens (10, reasoning left out), nor its cost.
+      expect(got.usage).toEqual(created.usage);
+      expect((got.usage as unknown as { cost_in_usd_ticks: number }).cost_in_usd_ticks).toBe(expected * TICKS_PER_MICRO);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { ApiError } from "../../lib/errors";
 import type { StoredObject, StoredObjects } from "../../gateway/stored-objects";
-import { hideCost } from "../../gateway/providers/usage";
+import { readResponsesUsage, showResponsesUsage } from "../../gateway/dialects/responses-usage";
 import { callTarget } from "../../gateway/upstream/direct";
 import { unreadable } from "../../gateway/meter";
 import { parseJsonObject } from "../../lib/json-object";
@@ -16,10 +16,6 @@ export async function ownResponse(objects: StoredObjects, id: string, who: Asker
   return obj;
 }
 
-/**
- * Reads (GET) or deletes (DELETE) a stored response on the upstream key that holds it; a read
- * shows what its creation was charged in the cost field, never the upstream's cost.
- */
 /** What a retrieve may ask the upstream (`stream` is not: the answer is read as JSON), and what an input-item list may. */
 export const RETRIEVE_QUERY = ["include", "include[]"];
 export const ITEMS_QUERY = ["after", "before", "limit", "order", "include", "include[]"];
@@ -33,6 +29,10 @@ export function passedQuery(request: Request, names: readonly string[]): string 
   return q ? `?${q}` : "";
 }
 
+/**
+ * Reads (GET) or deletes (DELETE) a stored response on the upstream key that holds it. A read
+ * shows the usage as its creation did (output with reasoning, the cost as what it was charged).
+ */
 export async function forward(
   reg: UpstreamRegistry, objects: StoredObjects, obj: StoredObject, how: { method: "GET" | "DELETE"; requestId: string | null; suffix?: string; query?: string },
 ): Promise<unknown> {
@@ -46,7 +46,7 @@ export async function forward(
   // An answer that is no JSON object is the upstream's fault: 502, as on the metered routes.
   const json = parseJsonObject<{ usage?: Record<string, unknown> | null }>(await res.text().catch(() => ""));
   if (!json || Array.isArray(json)) throw unreadable();
-  if (json.usage && typeof json.usage === "object") hideCost(json.usage, obj.chargeMicros);
+  if (json.usage && typeof json.usage === "object") showResponsesUsage(json.usage, readResponsesUsage(json.usage), () => obj.chargeMicros);
   if (method === "DELETE") await objects.remove(obj.id);
   return json;
 }

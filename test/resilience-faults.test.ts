@@ -121,6 +121,30 @@ describe("before the first byte: a clear error fast, never a charge", () => {
     expect((await expectExactLedger(gw, c.accountId, CREDITS)).size).toBe(0);
   });
 
+  test("503 with a retry-after beyond the retry budget → 503 at once, retry-after passed on (Anthropic's clients: 529); without one, none is made up", async () => {
+    const c = await gw.customer(CREDITS);
+    const unavailable = { status: 503, retry_after: "30", error_body: { code: "Unavailable", error: "try later" } };
+    const before = upstream.requests.length;
+    const res = await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock: unavailable });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("30");
+    expect(((await res.json()) as Err).error).toMatchObject({ type: "server_error", code: "upstream_unavailable" });
+    expect(requestsSince(before)).toBe(1);
+    const anthropic = await fetch(`${gw.url}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": c.key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+      body: JSON.stringify({ model: "grok-4", max_tokens: 5, messages: user(), mock: unavailable }),
+    });
+    expect(anthropic.status).toBe(529);
+    expect(anthropic.headers.get("retry-after")).toBe("30");
+    expect(((await anthropic.json()) as { error: { type: string } }).error.type).toBe("overloaded_error");
+    const bare = await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock: { status: 503 } });
+    expect(bare.status).toBe(503);
+    expect(bare.headers.get("retry-after")).toBeNull();
+    await bare.text();
+    expect((await expectExactLedger(gw, c.accountId, CREDITS)).size).toBe(0);
+  });
+
   test("429 with retry-after as an HTTP date or fractional seconds → the 503 passes on that wait", async () => {
     const c = await gw.customer(CREDITS);
     for (const [retryAfter, expected] of [[new Date(Date.now() + 45_000).toUTCString(), [43, 44, 45]], ["20.5", [21]]] as [string, number[]][]) {

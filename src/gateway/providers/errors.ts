@@ -31,6 +31,9 @@ export function readErrorBody(text: string): UpstreamBody {
   return { message: text.trim(), code: null, param: null };
 }
 
+/** The wait the upstream asked for, however it said it (seconds, an HTTP date, retry-after-ms), in whole seconds. */
+const retryAfter = (ms: number): Record<string, string> => ({ "retry-after": String(Math.ceil(ms / 1000)) });
+
 /** xAI answers a bad API key with a 400 that begins so (its other 400s are the request's fault). */
 const BAD_UPSTREAM_KEY = /^incorrect api key provided/i;
 
@@ -55,9 +58,7 @@ export function translateUpstreamError(status: number, text: string, retryAfterM
     return errors.upstream(503, "The upstream provider is temporarily unavailable (capacity). Please try again later.", "upstream_unavailable");
   }
   if (status === 429) {
-    // The wait the upstream asked for, however it said it (seconds, an HTTP date, retry-after-ms).
-    const secs = retryAfterMs === null ? 1 : Math.ceil(retryAfterMs / 1000);
-    return errors.upstream(503, "The upstream provider is overloaded. Please retry shortly.", "upstream_overloaded", { "retry-after": String(secs) });
+    return errors.upstream(503, "The upstream provider is overloaded. Please retry shortly.", "upstream_overloaded", retryAfter(retryAfterMs ?? 1000));
   }
   if (status === 413) return new ApiError(413, msg || "Request too large for the upstream model.", "invalid_request_error", "request_too_large");
   if (status === 400 || status === 422) {
@@ -65,7 +66,11 @@ export function translateUpstreamError(status: number, text: string, retryAfterM
     return new ApiError(400, msg || "The upstream provider rejected the request.", "invalid_request_error", context ? "context_length_exceeded" : body.code, body.param);
   }
   if (status === 404) return errors.upstream(502, "The upstream model is unavailable.", "upstream_model_unavailable");
-  if (status === 503) return errors.upstream(503, "The upstream provider is unavailable. Please retry shortly.", "upstream_unavailable");
+  if (status === 503) {
+    // A wait the upstream named is the client's best guess too; without one, the SDKs' own backoff.
+    const wait = retryAfterMs === null ? {} : retryAfter(retryAfterMs);
+    return errors.upstream(503, "The upstream provider is unavailable. Please retry shortly.", "upstream_unavailable", wait);
+  }
   if (status === 504) return errors.upstream(504, "The upstream provider timed out.", "upstream_timeout");
   return errors.upstream(502, `The upstream provider failed (HTTP ${status}).`, "upstream_error");
 }

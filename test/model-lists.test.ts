@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import Anthropic from "@anthropic-ai/sdk";
 import { startGateway, type Gateway } from "./support/gateway";
 
 /**
  * GET /v1/language-models and /v1/image-generation-models: the gateway's own catalogue in xAI's
  * formats, at the customer's prices in xAI's units (token prices in USD cents per 100M tokens,
- * image prices in 1e-10 USD), over real HTTP.
+ * image prices in 1e-10 USD), over real HTTP; and GET /v1/models as Anthropic's SDK reads it.
  */
 const CONFIG = {
   providers: [{ id: "xai", base_url: "http://127.0.0.1:9/v1", api_key: "xai-unused" }],
@@ -92,5 +93,25 @@ describe("GET /v1/image-generation-models", () => {
     const { key } = await g.customer();
     const body = (await (await get("/v1/models", key)).json()) as { data: { id: string }[] };
     expect(body.data.map((m) => m.id)).toEqual(["chat-a", "chat-b", "chat-cp", "img-a", "img-b"]);
+  });
+});
+
+describe("GET /v1/models for Anthropic's SDK", () => {
+  test("list and retrieve carry request-id (the SDK's _request_id) on success, as on errors; an OpenAI client gets only x-request-id", async () => {
+    const { key } = await g.customer();
+    const client = new Anthropic({ apiKey: key, baseURL: g.url, maxRetries: 0 });
+    const { data: page, response } = await client.models.list().withResponse();
+    expect(page.data.map((m) => m.id)).toEqual(["chat-a", "chat-b", "chat-cp", "img-a", "img-b"]);
+    expect(response.headers.get("request-id")).toStartWith("req_");
+    expect(response.headers.get("request-id")).toBe(response.headers.get("x-request-id"));
+    const one = await client.models.retrieve("chat-a");
+    expect(one.id).toBe("chat-a");
+    expect(one._request_id).toStartWith("req_");
+    const missing = await client.models.retrieve("no-such-model").catch((e: InstanceType<typeof Anthropic.APIError>) => e);
+    expect(missing).toBeInstanceOf(Anthropic.NotFoundError);
+    expect((missing as InstanceType<typeof Anthropic.APIError>).requestID).toStartWith("req_");
+    const openai = await get("/v1/models/chat-a", key);
+    expect(openai.headers.get("x-request-id")).toStartWith("req_");
+    expect(openai.headers.get("request-id")).toBeNull();
   });
 });

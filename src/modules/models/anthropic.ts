@@ -8,6 +8,17 @@ import { errors } from "../../lib/errors";
 export const fromAnthropicClient = (headers: Headers): boolean => headers.has("anthropic-version");
 
 /**
+ * Whether to answer in Anthropic's shape; if so, the request id also goes in `request-id`, the
+ * header Anthropic's SDKs read (`_request_id`), as their errors carry it already.
+ */
+export function answersAnthropic(request: Request, set: { headers: Record<string, unknown> }): boolean {
+  if (!fromAnthropicClient(request.headers)) return false;
+  const id = set.headers["x-request-id"];
+  if (typeof id === "string") set.headers["request-id"] = id;
+  return true;
+}
+
+/**
  * Anthropic's model object. The gateway keeps no display name (the id stands in), no capability
  * table and no retirement dates (null, as Anthropic's API leaves what it does not know).
  */

@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import { z } from "zod";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { AnthropicModelList, AnthropicModelObject, ImageModelList, LanguageModelList, ModelList, ModelListQuery, ModelObject, ModelParams } from "./model";
-import { anthropicModel, anthropicModelPage, fromAnthropicClient } from "./anthropic";
+import { anthropicModel, anthropicModelPage, answersAnthropic } from "./anthropic";
 import { imageModelObject, languageModelObject } from "./service";
 import { findModel, modelObject, modelsFor } from "../../gateway/catalogue";
 
@@ -11,9 +11,9 @@ export const modelsModule = (deps: ModuleDeps) =>
     .use(deps.auth)
     .get(
       "/models",
-      ({ principal, request, query }) => {
+      ({ principal, request, query, set }) => {
         const models = modelsFor(deps.config, principal.models);
-        if (fromAnthropicClient(request.headers)) return anthropicModelPage(models, query);
+        if (answersAnthropic(request, set)) return anthropicModelPage(models, query);
         return { object: "list" as const, data: models.map(modelObject) };
       },
       {
@@ -28,9 +28,9 @@ export const modelsModule = (deps: ModuleDeps) =>
     )
     .get(
       "/models/:model",
-      ({ principal, params, request }) => {
+      ({ principal, params, request, set }) => {
         const m = findModel(deps.config, principal.models, params.model);
-        return fromAnthropicClient(request.headers) ? anthropicModel(m) : modelObject(m);
+        return answersAnthropic(request, set) ? anthropicModel(m) : modelObject(m);
       },
       {
         customer: true,

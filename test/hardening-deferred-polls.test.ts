@@ -63,6 +63,20 @@ describe("polling a deferred id", () => {
     expect(calls).toBeLessThanOrEqual(allowed(ms));
   });
 
+  test("the id answered is the gateway's own request id (its x-request-id): polled by it, the upstream is asked under its own id, which the customer never sees", async () => {
+    const a = await gw.customer(10_000_000);
+    const made = await chat(gw.url, a.key, { model: "grok-4", messages: user("later"), max_tokens: 50, deferred: true, mock: { deferred_ms: 60_000 } });
+    const { request_id: id } = (await made.json()) as { request_id: string };
+    expect(id).toBe(made.headers.get("x-request-id")!);
+    expect((await poll(gw, a, id)).status).toBe(202);
+    const asked = gw.upstream.requests.filter((r) => r.method === "GET" && r.path.startsWith(POLL_PATH)).at(-1)!.path.slice(POLL_PATH.length);
+    expect(asked).not.toBe(id);
+    const row = gw.runtime.deps.store.sqlite.query<{ upstream_id: string }, [string]>("SELECT upstream_id FROM deferred_requests WHERE request_id = ?").get(id);
+    expect(row?.upstream_id).toBe(asked);
+    // The upstream's id is no id of the customer's.
+    expect((await poll(gw, a, asked)).status).toBe(404);
+  });
+
   test("20 simultaneous polls of one id share one upstream fetch; the next fetch comes after the interval", async () => {
     const a = await gw.customer(10_000_000);
     const id = await park(gw, a, { deferred_ms: 60_000 });

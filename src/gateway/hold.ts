@@ -1,8 +1,9 @@
 import type { Model } from "../config/load";
 import type { Tool } from "../config/schema";
-import type { ApiError } from "../lib/errors";
+import { ApiError } from "../lib/errors";
 import type { Spendable } from "../money/credit-store";
 import { holdFor } from "../money/pricing";
+import { microsToUsd } from "../money/units";
 
 /** Below this many affordable output tokens a request without an output limit is refused (402). */
 export const MIN_CAPPED_OUTPUT = 16;
@@ -18,6 +19,8 @@ export interface Demand {
   promptEstimate: number;
   /** The output limit the request sets, or null (then the model's max_output_tokens). */
   maxOutput: number | null;
+  /** The body field that limit came from, named when it is what the credit cannot hold (default max_tokens). */
+  maxOutputParam?: string;
   /** Choices generated (chat's n), or images asked for. */
   n: number;
   /** Server-side tools the request enables (each may be called several times). */
@@ -57,10 +60,29 @@ export function planHold(model: Model, d: Demand, spendable: Spendable): HoldPla
   const plain = worst(out, false);
   if (plain <= spendable.amount) return { ...base, hold: plain, cappedMaxTokens: null };
   // Checked before rate limiting too, so that being out of credit is always a 402, never a 429.
-  if (d.maxOutput !== null || model.output_price === 0) throw spendable.refuse();
+  if (d.maxOutput !== null || model.output_price === 0) throw limitRefusal(model, d, spendable, plain, (out) => worst(out, false));
   const affordable = affordableOutput(model, d, spendable.amount);
   if (affordable < MIN_CAPPED_OUTPUT) throw spendable.refuse();
   return { ...base, hold: worst(affordable, false), cappedMaxTokens: affordable };
+}
+
+/**
+ * The 402 of an output limit the balance cannot hold although a smaller one would fit: it names
+ * the limit, since "out of credits" would send a customer with credit to top up for nothing. A
+ * spending cap's or budget's refusal (which names what binds already) is left as it is.
+ */
+function limitRefusal(model: Model, d: Demand, spendable: Spendable, hold: number, worst: (out: number) => number): ApiError {
+  const refusal = spendable.refuse();
+  const asked = d.maxOutput;
+  if (refusal.code !== "insufficient_quota" || asked === null || worst(Math.min(MIN_CAPPED_OUTPUT, asked)) > spendable.amount) return refusal;
+  const param = d.maxOutputParam ?? "max_tokens";
+  const fits = Math.min(affordableOutput(model, d, spendable.amount), asked - 1);
+  // Long-context prices are not in that estimate: the number is offered only when it holds.
+  const hint = fits >= MIN_CAPPED_OUTPUT && worst(fits) <= spendable.amount ? ` to at most ${fits}` : "";
+  const message =
+    `This request holds up to ${microsToUsd(hold)} USD for ${param}=${asked} and the account has ${microsToUsd(spendable.amount)} USD available; ` +
+    `lower ${param}${hint}.`;
+  return new ApiError(402, message, refusal.type, refusal.code, param, refusal.headers);
 }
 
 /** Output tokens the balance covers after the prompt, per choice. */

@@ -27,6 +27,7 @@ export const chatDialect: Dialect<ChatRequestT> = {
     promptUpper: promptUpperBound(body),
     promptEstimate: estimateOf(body.messages),
     maxOutput: body.max_completion_tokens ?? body.max_tokens ?? null,
+    maxOutputParam: body.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens",
     n: body.n ?? 1,
     tools: serverTools(body.tools, body.search_parameters),
   }),

@@ -88,6 +88,7 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
       promptUpper: upperBoundOf(items, [body.instructions, body.tools, body.text]) + history,
       promptEstimate: estimateOf(items) + history,
       maxOutput: body.max_output_tokens ?? null,
+      maxOutputParam: "max_output_tokens",
       n: 1,
       tools: serverTools(body.tools),
     };

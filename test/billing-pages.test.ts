@@ -90,6 +90,38 @@ describe("portal billing page", () => {
     expect(stripe.requests.length).toBe(before);
   });
 
+  test("a comma in the custom amount groups thousands or marks decimals, never vanishes; an unclear one is asked again", async () => {
+    const { web } = await portalClient();
+    const sessions = () => stripe.requests.filter((r) => r.path === "/v1/checkout/sessions");
+    const cents = async (amount: string) => {
+      const res = await web.submit("/portal/billing", "/portal/billing/checkout", { amount });
+      expect(res.status).toBe(303);
+      return sessions().at(-1)!.params["line_items[0][price_data][unit_amount]"];
+    };
+    // A decimal comma, as much of Europe writes it: 5.50, not 550.00.
+    expect(await cents("5,50")).toBe("550");
+    expect(await cents("12,5")).toBe("1250");
+    expect(await cents("1,000")).toBe("100000");
+    expect(await cents("$1,000.00")).toBe("100000");
+    const before = sessions().length;
+    for (const amount of ["5,5,0", "1.000,50", "5,5050", "1,00.50"]) {
+      const res = await web.submit("/portal/billing", "/portal/billing/checkout", { amount });
+      expect(res.status).toBe(400);
+      const html = await res.text();
+      expect(html).toContain("amount is unclear");
+      expect(html).toContain(`value="${amount}"`);
+      expect(html).toContain('aria-invalid="true"');
+    }
+    // The API takes plain decimals only: a comma there is refused, never read as 550.
+    const c = await gw.customer(0);
+    const api = await fetch(`${gw.url}/v1/billing/checkout`, { method: "POST", headers: { authorization: `Bearer ${c.key}`, "content-type": "application/json" }, body: JSON.stringify({ amount: "5,50" }) });
+    expect(api.status).toBe(400);
+    expect(sessions().length).toBe(before);
+    // The alert threshold reads commas the same way.
+    expect((await web.submit("/portal/billing", "/portal/billing/alert", { threshold_usd: "7,50" })).status).toBe(303);
+    expect((await web.page("/portal/billing")).html).toContain("falls below $7.50.");
+  });
+
   test("the alert threshold is set, reset and validated from the portal", async () => {
     const { web, accountId } = await portalClient(10 * USD);
     const set = await web.submit("/portal/billing", "/portal/billing/alert", { threshold_usd: "7.50" });

@@ -15,6 +15,19 @@ export function scaledToMinor(scaled: number, exponent: number): number | null {
   return scaled % factor === 0 ? scaled / factor : null;
 }
 
+/**
+ * A typed amount with its comma read: "1,000" and "1,000.50" group thousands, "5,50" (no "." and
+ * at most `decimals` digits after it) is a decimal comma. Null when a comma is neither, or could be
+ * both ("1,000" with three decimals). A comma is never just dropped: "5,50" is not 550.
+ */
+export function withDecimalPoint(text: string, decimals: number): string | null {
+  if (!text.includes(",")) return text;
+  const grouped = /^\d{1,3}(,\d{3})+(\.\d+)?$/.test(text);
+  const decimalComma = decimals > 0 && new RegExp(`^\\d+,\\d{1,${decimals}}$`).test(text);
+  if (grouped === decimalComma) return null;
+  return grouped ? text.replace(/,/g, "") : text.replace(",", ".");
+}
+
 /** "1050" cents → "10.50". */
 export function formatMinor(minor: number, exponent: number): string {
   if (exponent === 0) return String(minor);

@@ -9,7 +9,7 @@ import { MAX_BALANCE_MICROS, microsToUsd, usdToMicros } from "../../money/units"
 import { balanceLimit } from "../../money/ledger";
 import { getAccountRow } from "../accounts/service";
 import { bytewise } from "../usage/query";
-import { creditFor, currencyExponent, formatMinor, scaledToMinor, type BillingSettings } from "./amounts";
+import { creditFor, currencyExponent, formatMinor, scaledToMinor, withDecimalPoint, type BillingSettings } from "./amounts";
 import type { BillingInfoT, PaymentListT, PaymentViewT } from "./model";
 
 export type PaymentRow = typeof payments.$inferSelect;
@@ -30,11 +30,18 @@ export function billingInfo(s: BillingSettings): BillingInfoT {
   };
 }
 
-/** A customer's amount ("25", "12.50", 25) in minor units, checked against presets and bounds. */
+/**
+ * A customer's amount ("25", "12.50", 25; typed in the portal also "1,000.50" or "12,50") in minor
+ * units, checked against presets and bounds.
+ */
 export function parseAmount(s: BillingSettings, amount: number | string): number {
+  const text = typeof amount === "number" ? String(amount) : withDecimalPoint(amount.trim(), s.exponent);
+  if (text === null) {
+    throw errors.badRequest("amount is unclear: use a comma only between thousands (1,000.50), or write it with a decimal point (12.50).", "amount", "invalid_amount");
+  }
   let scaled: number;
   try {
-    scaled = usdToMicros(typeof amount === "number" ? String(amount) : amount);
+    scaled = usdToMicros(text);
   } catch {
     throw errors.badRequest("amount must be a decimal amount such as 25 or 12.50.", "amount", "invalid_amount");
   }

@@ -9,7 +9,7 @@ import { portalActor } from "../portal/page-kit";
 import { htmlResponse, redirectResponse } from "../html";
 import { errorPage, page, type Flash } from "../layout";
 import { flashCookie, isSecure, takeFlash, type PortalUser } from "../session";
-import { billingSettings } from "../../modules/billing/amounts";
+import { billingSettings, withDecimalPoint } from "../../modules/billing/amounts";
 import { billingInfo, createCheckout, listPayments, parseAmount } from "../../modules/billing/service";
 import { billingView } from "./views";
 import { reconcileSession } from "../../modules/billing/stripe-sync";
@@ -114,7 +114,8 @@ async function returnFlash(deps: ModuleDeps, kit: BillingKit, user: PortalUser, 
 /** "Continue to payment": a Stripe checkout for the amount, or the form again with what is wrong. */
 async function startCheckout(deps: ModuleDeps, kit: BillingKit, request: Request, user: PortalUser, body: unknown) {
   if (!kit.payable) return htmlResponse(errorPage(404, "Not available", "Card payments are not enabled on this gateway.", { href: "/portal", label: "Back to the portal" }), 404);
-  const amount = field(body, "amount").trim().replace(/^\$/, "").replace(/,/g, "");
+  // parseAmount reads a comma as thousands or decimals only where that is unambiguous.
+  const amount = field(body, "amount").trim().replace(/^\$/, "");
   try {
     const minor = parseAmount(kit.settings, amount);
     const urls = portalReturnUrls(deps, request);
@@ -138,7 +139,7 @@ async function setAlert(deps: ModuleDeps, kit: BillingKit, request: Request, use
   }
   let micros: number;
   try {
-    micros = usdToMicros(field(body, "threshold_usd").trim().replace(/^\$/, "").replace(/,/g, ""));
+    micros = usdToMicros(withDecimalPoint(field(body, "threshold_usd").trim().replace(/^\$/, ""), 2) ?? "unclear");
     if (micros < 0) throw new Error("negative");
   } catch {
     return back(request, "error", "Enter the alert threshold in USD, e.g. 5 or 12.50 (0 turns the alert off).");

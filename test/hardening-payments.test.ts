@@ -88,6 +88,37 @@ describe("a refund that arrives before the checkout completed", () => {
   });
 });
 
+describe("dispute events out of order", () => {
+  const result = async (r: Response) => ((await r.json()) as { result: string }).result;
+  const status = async (accountId: string) =>
+    ((await (await gw.admin(`/admin/accounts/${accountId}/payments`)).json()) as { data: { status: string }[] }).data[0]!.status;
+
+  test("a dispute's created event delivered after its closed (won) one leaves the payment paid", async () => {
+    const c = await gw.customer(0);
+    const intent = `pi_dp_late_${crypto.randomUUID().slice(0, 8)}`;
+    const { session } = await openCheckout(c.key, "10");
+    await deliver(gw.url, stripeEvent("checkout.session.completed", paidSession(session, intent)));
+    expect(await result(await deliver(gw.url, stripeEvent("charge.dispute.closed", dispute(intent, 1000, "won"))))).toBe("dispute_closed");
+    expect(await result(await deliver(gw.url, stripeEvent("charge.dispute.created", dispute(intent, 1000, "needs_response"))))).toBe("ignored");
+    expect(await status(c.accountId)).toBe("paid");
+    expect((await account(c.accountId)).balance_micros).toBe(10 * USD);
+    // Another dispute of the same payment still counts.
+    await deliver(gw.url, stripeEvent("charge.dispute.created", { ...dispute(intent, 1000, "needs_response"), id: `dp_second_${intent}` }));
+    expect(await status(c.accountId)).toBe("disputed");
+  });
+
+  test("both kept until the payment lands, closed first: applied in that order, the payment stays paid", async () => {
+    const c = await gw.customer(0);
+    const intent = `pi_dp_early_${crypto.randomUUID().slice(0, 8)}`;
+    const { session } = await openCheckout(c.key, "10");
+    expect(await result(await deliver(gw.url, stripeEvent("charge.dispute.closed", dispute(intent, 1000, "won"))))).toBe("deferred");
+    expect(await result(await deliver(gw.url, stripeEvent("charge.dispute.created", dispute(intent, 1000, "needs_response"))))).toBe("deferred");
+    await deliver(gw.url, stripeEvent("checkout.session.completed", paidSession(session, intent)));
+    expect(await status(c.accountId)).toBe("paid");
+    expect((await account(c.accountId)).balance_micros).toBe(10 * USD);
+  });
+});
+
 describe("a session paid in another currency", () => {
   test("is credited in the gateway's currency, never its amount times credit_per_unit", async () => {
     const c = await gw.customer(0);

@@ -247,6 +247,19 @@ for (const { name, open } of kinds) {
       expect((await listPayments(s.b, { limit: 10, accountId: acc })).map((p) => [p.id, p.status])).toEqual([["pay_3", "expired"], ["pay_2", "refunded"], ["pay_1", "dispute_lost"]]);
     });
 
+    test("payments: a dispute's created event after its closed (won) one leaves the payment paid", async () => {
+      const acc = await customer(s.a, 0, "Disputed");
+      const now = Date.now();
+      await s.a.tx((q) => run(q.db.insert(q.t.payments).values({ id: "pay_won", accountId: acc, status: "pending", currency: "usd", amountMinor: 1000, creditMicros: 10 * USD, createdAt: now, updatedAt: now })));
+      expect((await handleStripeEvent(s.a, SETTINGS, sessionEvent("evt_paid_won", acc, "pay_won", 1000, "pi_won"), now)).result).toBe("credited");
+      const event = (id: string, type: string, status: string) =>
+        ({ id, object: "event", type, data: { object: { id: "dp_won", object: "dispute", payment_intent: "pi_won", charge: "ch_pi_won", amount: 1000, currency: "usd", status, reason: "fraudulent" } } }) as unknown as Stripe.Event;
+      expect((await handleStripeEvent(s.a, SETTINGS, event("evt_dp_closed", "charge.dispute.closed", "won"), now)).result).toBe("dispute_closed");
+      expect((await handleStripeEvent(s.b, SETTINGS, event("evt_dp_created", "charge.dispute.created", "needs_response"), now)).result).toBe("ignored");
+      expect(await getPayment(s.a, "pay_won")).toMatchObject({ status: "paid", debitedMicros: 0 });
+      expect(await balanceOf(s.b, acc)).toBe(10 * USD);
+    });
+
     test("low-balance alerts: threshold, once per crossing when two processes race, re-armed by a credit", async () => {
       const config = loadConfig({ overrides: { low_balance_threshold_usd: "5" } });
       const available = new Map<string, number>();

@@ -1,6 +1,6 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type Stripe from "stripe";
-import { get, run, type Q, type Work } from "../../store/work";
+import { all, get, run, type Q, type Work } from "../../store/work";
 import { recordAudit } from "../audit/service";
 import { applyCredit } from "../../money/ledger";
 import { proportion } from "./amounts";
@@ -41,8 +41,9 @@ export function* paymentFor(q: Q, intent: string | null, chargeId: string | null
  * it when the card was charged in another (Adaptive Pricing). `whole`: the charge's amount in
  * `currency` when the event says it; null when that share cannot be known.
  */
-export function ownShare(row: PaymentRow, amount: number, currency: string, whole: number | null): number | null {
-  const c = currency.toLowerCase();
+export function ownShare(row: PaymentRow, amount: number, currency: string | null | undefined, whole: number | null): number | null {
+  // An event that names no currency is taken to be in the payment's own.
+  const c = currency?.toLowerCase() ?? row.currency;
   if (c === row.currency) return amount;
   const charged = whole ?? (c === row.chargeCurrency ? row.chargeAmountMinor : null);
   if (!charged || charged <= 0) return null;
@@ -101,6 +102,7 @@ export function* onDisputeOpened(q: Q, event: Stripe.Event, dispute: Stripe.Disp
   const row = yield* paymentFor(q, idOf(dispute.payment_intent), idOf(dispute.charge));
   if (!row || row.ledgerId == null) return yield* defer(q, event, idOf(dispute.payment_intent), idOf(dispute.charge), dispute, now);
   if (row.status === "disputed" || row.status === "dispute_lost") return { result: "ignored" };
+  if (yield* disputeClosed(q, row.id, dispute.id)) return { result: "ignored", paymentId: row.id };
   yield* run(q.db.update(q.t.payments).set({ status: "disputed", updatedAt: now }).where(eq(q.t.payments.id, row.id)));
   yield* recordAudit(q, {
     actor: ACTOR,
@@ -111,6 +113,18 @@ export function* onDisputeOpened(q: Q, event: Stripe.Event, dispute: Stripe.Disp
     after: { status: "disputed", stripe_event_id: event.id, stripe_dispute_id: dispute.id, amount_minor: dispute.amount, reason: dispute.reason },
   }, now);
   return { result: "disputed", paymentId: row.id };
+}
+
+/**
+ * Whether this dispute was closed already: Stripe may deliver its created event after its closed
+ * one, which must not reopen it. A won dispute leaves no ledger entry, so its audit entry tells.
+ */
+function* disputeClosed(q: Q, paymentId: string, disputeId: string): Work<boolean> {
+  const l = q.t.auditLog;
+  const closed = yield* all(q.db.select({ after: l.after }).from(l).where(and(
+    eq(l.targetType, "payment"), eq(l.targetId, paymentId), inArray(l.action, ["payment.dispute_closed", "payment.dispute_lost"]),
+  )));
+  return closed.some((e) => (e.after as { stripe_dispute_id?: string } | null)?.stripe_dispute_id === disputeId);
 }
 
 export function* onDisputeClosed(q: Q, event: Stripe.Event, dispute: Stripe.Dispute, now: number): Work<Outcome> {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sha256Hex } from "../src/lib/crypto";
 import { startGateway, type Gateway } from "./support/gateway";
 import { WebClient } from "./support/web-client";
+import { accept, join, signIn } from "./support/teams";
 
 /**
  * An invite link doubles as a password reset that signs the owner out everywhere: an older link
@@ -75,5 +76,57 @@ describe("invites", () => {
     const open = new URL(((await (await srv.admin(`/admin/accounts/${bare.accountId}/invite`, { body: {} })).json()) as { url: string }).url).pathname;
     expect((await new WebClient(srv.url).submit(open, open, { email: "chosen@bare.test", password: PASSWORD, confirm: PASSWORD })).status).toBe(303);
     expect(logins("chosen@bare.test")).toBe(1);
+  });
+});
+
+describe("an address taken through a link its inviter saw (no SMTP: the Members page shows the link)", () => {
+  const stamp = () => crypto.randomUUID().slice(0, 8);
+  const logins = (email: string) =>
+    srv.runtime.deps.store.sqlite.query<{ account_id: string }, [string]>("SELECT account_id FROM account_members WHERE email = ? AND password_hash IS NOT NULL AND removed_at IS NULL").all(email);
+  /** An owner who invites `email` from the Members page and accepts the link shown as that address. */
+  async function squat(email: string) {
+    const evil = await srv.customer(0);
+    const owner = await join(srv, evil.accountId, "owner", `squatter-${stamp()}@example.com`);
+    expect((await owner.w.submit("/portal/members", "/portal/members", { email, role: "member" })).status).toBe(303);
+    const url = /(http:\/\/[^"<\s]+\/portal\/invite\/[0-9A-Za-z]+)/.exec((await owner.w.page("/portal/members")).html)![1]!;
+    await accept(srv.url, url, email, "the squatter's password");
+    return { accountId: evil.accountId, owner };
+  }
+
+  test("does not keep the operator from inviting its real owner, who then takes it", async () => {
+    const email = `ceo-${stamp()}@bigcorp.test`;
+    const evil = await squat(email);
+    expect(logins(email)).toEqual([{ account_id: evil.accountId }]);
+    // Another owner's shown link proves no more: still refused.
+    const other = await join(srv, (await srv.customer(0)).accountId, "owner", `other-${stamp()}@example.com`);
+    await other.w.submit("/portal/members", "/portal/members", { email, role: "member" });
+    expect((await other.w.page("/portal/members")).html).toContain("already used by another account");
+
+    const corp = await srv.customer(0);
+    const made = await srv.admin(`/admin/accounts/${corp.accountId}/invite`, { body: { email } });
+    expect(made.status).toBe(201);
+    await accept(srv.url, ((await made.json()) as { url: string }).url, email, PASSWORD);
+    expect(logins(email)).toEqual([{ account_id: corp.accountId }]);
+    expect((await signIn(srv.url, email, "the squatter's password")).status).toBe(401);
+    expect((await signIn(srv.url, email, PASSWORD)).status).toBe(303);
+    // The squatter's member is invited again, and a new link of theirs cannot take the address back.
+    const members = (await evil.owner.w.page("/portal/members")).html;
+    expect(members).toContain(email);
+    const memberId = srv.runtime.deps.store.sqlite.query<{ id: string }, [string, string]>("SELECT id FROM account_members WHERE account_id = ? AND email = ?").get(evil.accountId, email)!.id;
+    await evil.owner.w.submit("/portal/members", `/portal/members/${memberId}/invite`, {});
+    const again = /(http:\/\/[^"<\s]+\/portal\/invite\/[0-9A-Za-z]+)/.exec((await evil.owner.w.page("/portal/members")).html)![1]!;
+    const path = new URL(again).pathname;
+    const retake = await new WebClient(srv.url).submit(path, path, { email, password: PASSWORD, confirm: PASSWORD });
+    expect(retake.status).toBe(409);
+    expect(logins(email)).toEqual([{ account_id: corp.accountId }]);
+  });
+
+  test("an address the operator's own invite gave still belongs to its member", async () => {
+    const email = `dev-${stamp()}@team.test`;
+    const team = await srv.customer(0);
+    await join(srv, team.accountId, "member", email);
+    const elsewhere = await srv.customer(0);
+    expect((await srv.admin(`/admin/accounts/${elsewhere.accountId}/invite`, { body: { email } })).status).toBe(409);
+    expect(logins(email)).toEqual([{ account_id: team.accountId }]);
   });
 });

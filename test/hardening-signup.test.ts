@@ -141,6 +141,41 @@ describe("open sign-up does not reveal registered emails", () => {
     expect((await new WebClient(srv.url).submit(link, link, { password: PASSWORD }, { "x-forwarded-for": "198.51.100.7" })).status).toBe(303);
   });
 
+  test("a stranger who submits the same email cannot void the owner's link; the first link used voids the rest", async () => {
+    const email = "pending-victim@example.com";
+    const submit = (password: string, from: string) =>
+      new WebClient(srv.url).submit("/portal/signup", "/portal/signup", { name: "Someone", email, password, confirm: password }, { "x-forwarded-for": from });
+    expect((await submit(PASSWORD, "198.51.100.20")).status).toBe(200);
+    expect(await until(() => mailsTo(email).length === 1, 5_000)).toBe(true);
+    const mine = linkIn(mailsTo(email)[0]!)!;
+    expect((await submit("a stranger's password", "203.0.113.20")).status).toBe(200);
+    expect(await until(() => mailsTo(email).length === 2, 5_000)).toBe(true);
+    const theirs = linkIn(mailsTo(email)[1]!)!;
+    // Both links open; the owner's still finishes the sign-up with the owner's password.
+    expect((await new WebClient(srv.url).get(theirs)).status).toBe(200);
+    expect((await new WebClient(srv.url).get(mine)).status).toBe(200);
+    expect((await new WebClient(srv.url).submit(mine, mine, { password: PASSWORD })).status).toBe(303);
+    expect((await new WebClient(srv.url).get(theirs)).status).toBe(404);
+  });
+
+  test("an email keeps its five newest pending sign-ups: older ones are dropped, expired ones too", async () => {
+    const email = "many-pending@example.com";
+    for (let i = 0; i < 7; i++) {
+      const res = await new WebClient(srv.url).submit("/portal/signup", "/portal/signup", { name: "Someone", email, password: PASSWORD, confirm: PASSWORD }, { "x-forwarded-for": `198.51.100.${30 + i}` });
+      expect(res.status).toBe(200);
+      expect(await until(() => mailsTo(email).length === i + 1, 5_000)).toBe(true);
+    }
+    const pending = () => srv.runtime.deps.store.sqlite.query<{ n: number }, [string]>("SELECT count(*) AS n FROM signup_requests WHERE email = ?").get(email)!.n;
+    expect(pending()).toBe(5);
+    const links = mailsTo(email).map((m) => linkIn(m)!);
+    expect((await new WebClient(srv.url).get(links[1]!)).status).toBe(404);
+    expect((await new WebClient(srv.url).get(links[2]!)).status).toBe(200);
+    // Expired requests go with the next sign-up of any address.
+    srv.runtime.deps.store.sqlite.query("UPDATE signup_requests SET expires_at = ? WHERE email = ?").run(Date.now() - 1, email);
+    expect((await new WebClient(srv.url).submit("/portal/signup", "/portal/signup", { name: "Someone", email: "another-pending@example.com", password: PASSWORD, confirm: PASSWORD }, { "x-forwarded-for": "198.51.100.40" })).status).toBe(200);
+    expect(pending()).toBe(0);
+  });
+
   test("the account's name is held to the API's rules: no control characters, something visible", async () => {
     const w = new WebClient(srv.url);
     for (const [name, why] of [["Evil\r\nBcc: victim@example.org", "control characters"], ["\u200b\u200b", "visible characters"]] as const) {
@@ -177,6 +212,32 @@ describe("mail sent on a customer's behalf", () => {
     const otherOwner = await join(srv, other.accountId, "owner", `owner-${other.accountId}@example.com`);
     expect((await invite(otherOwner.w, `welcome-${other.accountId}@example.com`)).status).toBe(303);
     expect((await otherOwner.w.page("/portal/members")).html).not.toContain("too many invitations");
+  });
+
+  test("with SMTP the Members page mails the invite link and never shows it: accepting it proves the address", async () => {
+    const c = await srv.customer(0);
+    const owner = await join(srv, c.accountId, "owner", `owner-${c.accountId}@example.com`);
+    const email = `mailed-member-${c.accountId.toLowerCase()}@example.com`;
+    expect((await owner.w.submit("/portal/members", "/portal/members", { email, role: "member" })).status).toBe(303);
+    const page = (await owner.w.page("/portal/members")).html;
+    expect(page).toContain(`We emailed ${email} a one-time link`);
+    expect(page).not.toContain("/portal/invite/");
+    expect(await until(() => mailsTo(email).length === 1, 5_000)).toBe(true);
+    const link = /https:\/\/gw\.example\.com(\/portal\/invite\/[0-9A-Za-z]+)/.exec(mailsTo(email)[0]!.data)![1]!;
+    // A new link is mailed too, and ends the first.
+    const memberId = srv.runtime.deps.store.sqlite.query<{ id: string }, [string, string]>("SELECT id FROM account_members WHERE account_id = ? AND email = ?").get(c.accountId, email)!.id;
+    expect((await owner.w.submit("/portal/members", `/portal/members/${memberId}/invite`, {})).status).toBe(303);
+    expect((await owner.w.page("/portal/members")).html).not.toContain("/portal/invite/");
+    expect(await until(() => mailsTo(email).length === 2, 5_000)).toBe(true);
+    expect((await new WebClient(srv.url).get(link)).status).toBe(410);
+    const fresh = /https:\/\/gw\.example\.com(\/portal\/invite\/[0-9A-Za-z]+)/.exec(mailsTo(email)[1]!.data)![1]!;
+    expect((await new WebClient(srv.url).submit(fresh, fresh, { email, password: PASSWORD, confirm: PASSWORD })).status).toBe(303);
+    // Proven by the mailbox: the address stays this member's.
+    const other = await srv.customer(0);
+    expect((await srv.admin(`/admin/accounts/${other.accountId}/invite`, { body: { email } })).status).toBe(409);
+    expect((await signUp(new WebClient(srv.url), email, "198.51.100.50")).status).toBe(200);
+    expect(await until(() => mailsTo(email).length === 3, 5_000)).toBe(true);
+    expect(mailsTo(email)[2]!.data).toContain("already has an account");
   });
 
   test("what goes to the log of a failed mail names no address and no link", () => {

@@ -259,6 +259,39 @@ for (const { name, open } of stores) {
       expect((await refusal(signUp(store, { ...p, starterMicros: 0 }, T0))).code).toBe("email_taken");
     });
 
+    test("sign-up: a stranger's request does not void a pending one; five kept per email, the oldest dropped", async () => {
+      const email = `pending-${name}@example.com`;
+      const ask = (i: number) => requestSignUp(store, { name: `P${i}`, email, passwordHash: `h${i}`, ttlMs: 60_000 }, T0 + i);
+      const tokens = [];
+      for (let i = 0; i < 6; i++) tokens.push((await ask(i))!.token);
+      expect(await findSignUp(store, tokens[0]!, T0 + 10)).toBeNull();
+      expect((await findSignUp(store, tokens[1]!, T0 + 10))?.passwordHash).toBe("h1");
+      await completeSignUp(store, tokens[1]!, 0, T0 + 11);
+      for (const t of tokens) expect(await findSignUp(store, t, T0 + 12)).toBeNull();
+    });
+
+    test("an address accepted through a portal link its inviter saw gives way to a proven claim", async () => {
+      const evil = await account("Evil");
+      const owner = `portal:${evil}:mem_owner`;
+      const email = `squatted-${name}@example.com`;
+      const seen = await inviteMember(store, { accountId: evil, email, role: "member", ...link, actor: owner }, T0);
+      await acceptInvite(store, tokenOf(seen.invite.url), { email, passwordHash: "squatter" }, T0 + 1);
+      // Sign-up mails its link to the address: the real owner gets one, and using it takes the address.
+      const pending = (await requestSignUp(store, { name: "Real", email, passwordHash: "real", ttlMs: 60_000 }, T0 + 2))!;
+      expect(pending).not.toBeNull();
+      const { account: real } = await completeSignUp(store, pending.token, 0, T0 + 3);
+      expect(await findLogin(store, email)).toMatchObject({ accountId: real.id, passwordHash: "real" });
+      expect((await getMemberRow(store, seen.member.id)).passwordHash).toBeNull();
+      expect(await actions(store, seen.member.id)).toEqual(["member.address_released"]);
+
+      // Mailed and not shown, the link proves the address: it stays its member's.
+      const mailed = `mailed-${name}@example.com`;
+      const m = await inviteMember(store, { accountId: evil, email: mailed, role: "member", ...link, actor: owner, mailedOnly: true }, T0 + 4);
+      await acceptInvite(store, tokenOf(m.invite.url), { email: mailed, passwordHash: "member" }, T0 + 5);
+      expect(await requestSignUp(store, { name: "Other", email: mailed, passwordHash: "x", ttlMs: 60_000 }, T0 + 6)).toBeNull();
+      expect((await refusal(createInvite(store, { accountId: await account("Corp"), email: mailed, ...link }, T0 + 7))).code).toBe("email_taken");
+    });
+
     test("races: two accepts of one link, two sign-ups of one email, two first starts: one wins each", async () => {
       const acc = await account();
       const inv = await createInvite(store, { accountId: acc, ...link }, T0);

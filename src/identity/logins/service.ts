@@ -11,6 +11,7 @@ import { applyCredit } from "../../money/ledger";
 import { ensureOwner, memberByEmail, memberRow, memberStatus, ownerRow, type MemberRow, type Role } from "../members";
 import { deleteMemberSessions } from "../sessions";
 import type { InviteViewT } from "./model";
+import { releaseAddress, seenByInviter, unproven } from "./address-claims";
 
 export type InviteRow = typeof invites.$inferSelect;
 
@@ -46,10 +47,11 @@ export const expireInvites = (q: Q, m: MemberRow, now: number) => expireOtherInv
 /**
  * A one-time link with which `member` sets (or resets) their password, the older links of that
  * person stop working; only its hash is kept. Part of the caller's (durable) unit of work.
+ * `mailedOnly`: the link goes to the address and is not shown, so accepting it proves the address.
  */
 export function* issueInvite(
   q: Q,
-  p: { member: MemberRow; email: string | null; ttlMs: number; actor: string; baseUrl: string },
+  p: { member: MemberRow; email: string | null; ttlMs: number; actor: string; baseUrl: string; mailedOnly?: boolean },
   now: number,
 ): Work<InviteViewT> {
   const token = randomBase62(40);
@@ -61,7 +63,8 @@ export function* issueInvite(
   yield* run(q.db.insert(q.t.invites).values(row));
   const { tokenHash: _t, ...logged } = row;
   const action = p.member.role === "owner" ? "account.invite" : "member.invite";
-  yield* recordAudit(q, { actor: p.actor, action, targetType: "account", targetId: row.accountId, after: { ...logged, role: p.member.role } }, now);
+  const after = { ...logged, role: p.member.role, mailed_only: p.mailedOnly === true };
+  yield* recordAudit(q, { actor: p.actor, action, targetType: "account", targetId: row.accountId, after }, now);
   return {
     object: "invite" as const, id: row.id, account_id: row.accountId, member_id: p.member.id, role: p.member.role,
     email: row.email, url: inviteUrl(p.baseUrl, token), expires_at: Math.floor(row.expiresAt / 1000),
@@ -85,7 +88,7 @@ export function createInvite(
       const owner = yield* ensureOwner(q, p.accountId, p.email ?? account.email, now);
       const email = p.email?.toLowerCase() ?? owner.email ?? account.email?.toLowerCase() ?? null;
       // Refused now, as a member's invite is: the link could only ever be refused when used.
-      if (email) yield* checkEmailFree(q, email, owner);
+      if (email) yield* checkEmailFree(q, email, owner, true);
       return yield* issueInvite(q, { member: owner, email, ttlMs: p.ttlMs, actor: p.actor, baseUrl: p.baseUrl }, now);
     },
     { durable: true, notify: true },
@@ -115,10 +118,17 @@ const emailTaken = () =>
 const emailTakenHere = () =>
   new ApiError(409, "This email is already used by another member of this account.", "invalid_request_error", "email_taken", "email");
 
-/** Refuses an address that another member (of any account) signs in with: one sign-in per address. */
-export function* checkEmailFree(q: Q, email: string, self: { id: string | null; accountId: string }): Work<void> {
+/**
+ * Refuses an address that another member (of any account) signs in with: one sign-in per address.
+ * A `proven` claim (not through a link its inviter saw) is refused only by a proven holder: an
+ * unproven one in another account is returned, to give the address up when the claim is used.
+ */
+export function* checkEmailFree(q: Q, email: string, self: { id: string | null; accountId: string }, proven = false): Work<MemberRow | null> {
   const other = yield* memberByEmail(q, email);
-  if (other && other.id !== self.id) throw other.accountId === self.accountId ? emailTakenHere() : emailTaken();
+  if (!other || other.id === self.id) return null;
+  if (other.accountId === self.accountId) throw emailTakenHere();
+  if (proven && (yield* unproven(q, other))) return other;
+  throw emailTaken();
 }
 
 const inviteRefused = (state: "used" | "expired") =>
@@ -141,7 +151,8 @@ export function acceptInvite(store: Store, token: string, p: { email: string; pa
       if (used.changes === 0) throw inviteRefused("used");
       const accountId = found.invite.accountId;
       const member = found.member ?? (yield* ensureOwner(q, accountId, p.email, now));
-      yield* checkEmailFree(q, p.email, member);
+      const holder = yield* checkEmailFree(q, p.email, member, !(yield* seenByInviter(q, found.invite)));
+      if (holder) yield* releaseAddress(q, holder, `invite:${found.invite.id}`, now);
       // Accepting signs the member in: that is their latest sign-in.
       const m = q.t.accountMembers;
       yield* run(q.db.update(m).set({ email: p.email, passwordHash: p.passwordHash, lastLoginAt: now, updatedAt: now }).where(eq(m.id, member.id)));
@@ -193,7 +204,9 @@ function* starterCredit(q: Q, accountId: string, micros: number, now: number): W
  * email at once, the unique sign-in address lets one in; the other is refused as taken.
  */
 export function* insertSignUp(q: Q, p: { name: string; email: string; passwordHash: string; starterMicros: number }, now: number): Work<{ account: AccountRow; ownerId: string }> {
-  if (yield* memberByEmail(q, p.email)) throw emailTaken();
+  // The link was mailed to the address: a proven claim.
+  const holder = yield* checkEmailFree(q, p.email, { id: null, accountId: "" }, true);
+  if (holder) yield* releaseAddress(q, holder, "signup", now);
   const row: AccountRow = {
     id: newId("acc"), name: p.name, email: p.email, plan: "default", status: "active",
     balanceMicros: 0, lifetimeTopupMicros: 0, createdAt: now,

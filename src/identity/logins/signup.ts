@@ -1,21 +1,26 @@
-import { eq, lt } from "drizzle-orm";
+import { eq, inArray, lt } from "drizzle-orm";
 import type { signupRequests } from "../../store/schema";
 import type { Store } from "../../store/store";
-import { get, run, type Q, type Work } from "../../store/work";
+import { all, get, run, type Q, type Work } from "../../store/work";
 import { memberByEmail } from "../members";
 import { sha256Hex } from "../../lib/crypto";
 import { errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
 import type { AccountRow } from "../../modules/accounts/service";
 import { insertSignUp } from "./service";
+import { unproven } from "./address-claims";
 
 export type SignUpRequestRow = typeof signupRequests.$inferSelect;
 
+/** Pending requests kept per email: the table stays small however often an address is submitted. */
+const PENDING_PER_EMAIL = 5;
+
 /**
  * Open sign-up, step one: keeps the sign-up until the link mailed to the address is used, and
- * returns that link's token; null when the email already has a login. The caller answers both
- * alike, so the form never tells whether an email is registered. Only the newest request of an
- * email stays; expired ones are dropped.
+ * returns that link's token; null when the email already has a login with a proven address
+ * (address-claims.ts). The caller answers both alike, so the form never tells whether an email
+ * is registered. Every pending request of an email keeps its link (a stranger who knows the
+ * address must not void its owner's), the newest PENDING_PER_EMAIL of them; expired ones go.
  */
 export function requestSignUp(
   store: Store,
@@ -26,14 +31,25 @@ export function requestSignUp(
   return store.tx(function* (q) {
     const r = q.t.signupRequests;
     yield* run(q.db.delete(r).where(lt(r.expiresAt, now)));
-    if (yield* memberByEmail(q, p.email)) return null;
-    yield* run(q.db.delete(r).where(eq(r.email, p.email)));
+    const holder = yield* memberByEmail(q, p.email);
+    if (holder && !(yield* unproven(q, holder))) return null;
+    yield* dropOldest(q, p.email);
     yield* run(q.db.insert(r).values({
       id: newId("sup"), tokenHash: sha256Hex(token), email: p.email, name: p.name, passwordHash: p.passwordHash,
       expiresAt: now + p.ttlMs, createdAt: now,
     }));
     return { token };
   });
+}
+
+/** Makes room for one more request of the email: the oldest beyond the cap are dropped. */
+function* dropOldest(q: Q, email: string): Work<void> {
+  const r = q.t.signupRequests;
+  const rows = yield* all(q.db.select({ id: r.id, createdAt: r.createdAt }).from(r).where(eq(r.email, email)));
+  // Sorted here rather than in SQL: ids compare byte by byte alike on both stores.
+  rows.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  const drop = rows.slice(PENDING_PER_EMAIL - 1).map((x) => x.id);
+  if (drop.length > 0) yield* run(q.db.delete(r).where(inArray(r.id, drop)));
 }
 
 /** The open sign-up of a mailed link, unless unknown or expired. */

@@ -4,6 +4,7 @@ import { all, run, type Q, type Work } from "../../store/work";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
 import { checkEmailFree, expireInvites, issueInvite } from "../../identity/logins/service";
+import { seenBy } from "../../identity/logins/address-claims";
 import type { InviteViewT } from "../../identity/logins/model";
 import { getMemberRow, memberRow, memberRows, memberStatus, type MemberRow } from "../../identity/members";
 import { deleteMemberSessions } from "../../identity/sessions";
@@ -17,6 +18,8 @@ export interface InviteLink {
   ttlMs: number;
   actor: string;
   baseUrl: string;
+  /** The link is mailed to the address and shown to no one (the portal, with SMTP). */
+  mailedOnly?: boolean;
 }
 
 // Members' rows are read by the request path (a key's budget member, the owner of keys without
@@ -26,7 +29,8 @@ const CHANGE = { durable: true, notify: true } as const;
 /**
  * Invites someone into the account with a role: a member row waiting for its link (reused when
  * that address was invited before, so re-inviting ends the older link) and a one-time link.
- * Someone already in this account, or signing in to another, cannot be invited.
+ * Someone already in this account, or signing in to another, cannot be invited (unless the
+ * other's address came through a link its inviter saw, and this link is not one).
  */
 export function inviteMember(
   store: Store,
@@ -39,7 +43,8 @@ export function inviteMember(
     const same = (yield* memberRows(q, p.accountId)).find((m) => m.email === email);
     if (same && memberStatus(same) === "active") throw errors.conflict(`${email} is already a member of this account.`, "member_exists");
     if (same?.role === "owner") throw errors.conflict(`${email} is this account's owner: send the owner's invite instead.`, "member_exists");
-    yield* checkEmailFree(q, email, { id: same?.id ?? null, accountId: p.accountId });
+    const proven = !seenBy(p.actor, { accountId: p.accountId, memberId: null }, p.mailedOnly === true);
+    yield* checkEmailFree(q, email, { id: same?.id ?? null, accountId: p.accountId }, proven);
     let member: MemberRow;
     const m = q.t.accountMembers;
     if (same) {
@@ -52,7 +57,7 @@ export function inviteMember(
       };
       yield* run(q.db.insert(m).values(member));
     }
-    const invite = yield* issueInvite(q, { member, email, ttlMs: p.ttlMs, actor: p.actor, baseUrl: p.baseUrl }, now);
+    const invite = yield* issueInvite(q, { member, email, ttlMs: p.ttlMs, actor: p.actor, baseUrl: p.baseUrl, mailedOnly: p.mailedOnly }, now);
     return { member, invite };
   }, CHANGE);
 }
@@ -61,7 +66,7 @@ export function inviteMember(
 export function reinviteMember(store: Store, memberId: string, p: InviteLink, now = Date.now()): Promise<InviteViewT> {
   return store.tx(function* (q) {
     const m = yield* liveMember(q, memberId);
-    return yield* issueInvite(q, { member: m, email: m.email, ttlMs: p.ttlMs, actor: p.actor, baseUrl: p.baseUrl }, now);
+    return yield* issueInvite(q, { member: m, email: m.email, ttlMs: p.ttlMs, actor: p.actor, baseUrl: p.baseUrl, mailedOnly: p.mailedOnly }, now);
   }, { durable: true });
 }
 

@@ -16,7 +16,7 @@ import type { PortalUser } from "../session";
 import { hide, portalKit, type PortalKit } from "./page-kit";
 import { membersView } from "./views/members";
 
-type Invited = { email: string; url: string; mailed: boolean };
+type Invited = { email: string; url: string };
 
 /** What the Members page's handlers share: the one-shot links, the mailer, and looking members up. */
 function membersKit(deps: ModuleDeps, kit: PortalKit) {
@@ -24,7 +24,10 @@ function membersKit(deps: ModuleDeps, kit: PortalKit) {
   const mailer = deps.config.smtp_host ? new Mailer(deps.config) : null;
   return {
     reveals,
-    link: (u: PortalUser, request: Request) => ({ ttlMs: deps.config.invite_ttl_hours * 3_600_000, actor: kit.actor(u), baseUrl: publicBase(deps, request) }),
+    /** With SMTP a link to an address is mailed only: shown, its inviter could accept it as anyone. */
+    link: (u: PortalUser, request: Request, email: string | null) => ({
+      ttlMs: deps.config.invite_ttl_hours * 3_600_000, actor: kit.actor(u), baseUrl: publicBase(deps, request), mailedOnly: Boolean(mailer && email),
+    }),
     /** A member of the signed-in account; another account's looks like a missing one. */
     async ours(u: PortalUser, id: string): Promise<MemberRow> {
       const m = await getMemberRow(deps.store, id).catch(() => null);
@@ -48,12 +51,16 @@ function membersKit(deps: ModuleDeps, kit: PortalKit) {
       const wait = takeAttempt([deps.throttles.invites, u.account.id]);
       if (wait > 0) throw errors.badRequest(`This account has sent too many invitations in the last hour. Try again in ${Math.ceil(wait / 60_000)} minutes.`);
     },
-    /** Shows the link once on the next page, and emails it when SMTP is configured. */
-    reveal(u: PortalUser, email: string, url: string): Response {
-      mailer?.send({ to: email, subject: `You are invited to ${u.account.name} on Tollgate`, text: `Set your password and sign in here (the link works once):\n\n${url}\n` })
+    /** Emails the link when SMTP is configured (made mailedOnly by `link`), else shows it once on the next page. */
+    reveal(request: Request, u: PortalUser, email: string | null, url: string): Response {
+      if (!mailer || !email) {
+        reveals.put(u.session.token, { email: email ?? "", url });
+        return redirectResponse("/portal/members");
+      }
+      mailer.send({ to: email, subject: `You are invited to ${u.account.name} on Tollgate`, text: `Set your password and sign in here (the link works once):\n\n${url}\n` })
         .catch((e) => console.error(`an invitation email of ${u.account.id} failed:`, redacted(e)));
-      reveals.put(u.session.token, { email, url, mailed: mailer !== null });
-      return redirectResponse("/portal/members");
+      const hours = deps.config.invite_ttl_hours;
+      return kit.back(request, "/portal/members", "ok", `We emailed ${email} a one-time link to set a password and sign in (valid ${hours} hours).`);
     },
   };
 }
@@ -96,13 +103,13 @@ export const membersPages = (deps: ModuleDeps) => {
       if (!parsed.success) return kit.back(request, "/portal/members", "error", "Enter a valid email address.");
       const email = parsed.data;
       m.allowance(user);
-      const r = await inviteMember(deps.store, { accountId: user.account.id, email, role, ...m.link(user, request) }, deps.now());
-      return m.reveal(user, email, r.invite.url);
+      const r = await inviteMember(deps.store, { accountId: user.account.id, email, role, ...m.link(user, request, email) }, deps.now());
+      return m.reveal(request, user, email, r.invite.url);
     })), hide())
     .post("/portal/members/:id/invite", ({ request, user, params }) => kit.safe(request, () => m.attempt(request, async () => {
       const member = await m.ours(user, params.id);
       m.allowance(user);
-      return m.reveal(user, member.email ?? "", (await reinviteMember(deps.store, member.id, m.link(user, request), deps.now())).url);
+      return m.reveal(request, user, member.email, (await reinviteMember(deps.store, member.id, m.link(user, request, member.email), deps.now())).url);
     })), hide())
     .post("/portal/members/:id/role", ({ request, user, params, body }) => kit.safe(request, () => m.attempt(request, async () => {
       const member = await m.ours(user, params.id);

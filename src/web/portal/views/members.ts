@@ -10,11 +10,11 @@ const PERIODS = [["month", "per month"], ["week", "per week"], ["day", "per day"
 const ROLE_TEXT = { owner: "Owner", admin: "Admin", member: "Member" } as const;
 
 /** The owner's Members page: who is in the account, what their keys spent, and the forms to manage them. */
-export function membersView(o: { csrf: string; members: MemberViewT[]; invited?: { email: string; url: string; mailed: boolean } | null; disabled: boolean; now: number; timeZone: string }): Html {
+export function membersView(o: { csrf: string; members: MemberViewT[]; invited?: { email: string; url: string } | null; disabled: boolean; now: number; timeZone: string }): Html {
   return html`${pageHead("Members", "Who signs in to this account. Admins see every key and all usage; members only their own keys and usage.")}
 ${o.invited && secretBox(
     `Invite link for ${o.invited.email}`,
-    o.invited.mailed ? "We emailed this one-time link; you can also send it yourself. It is shown only now." : "Send this one-time link to them: it is shown only now.",
+    "Send this one-time link to them: it is shown only now.",
     o.invited.url,
     "invite-url",
   )}

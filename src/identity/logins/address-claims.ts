@@ -1,0 +1,57 @@
+import { and, eq, gt, inArray, isNotNull, isNull } from "drizzle-orm";
+import type { invites } from "../../store/schema";
+import { all, run, type Q, type Work } from "../../store/work";
+import { recordAudit } from "../../modules/audit/service";
+import type { MemberRow } from "../members";
+import { deleteMemberSessions } from "../sessions";
+
+/*
+ * Whose claim on a sign-in address is proven. An invite made in the portal and shown to the owner
+ * who made it proves nothing about the address: that owner could accept it as anyone's. Such an
+ * address gives way to a proven claim (the operator's invite, a mailed link, a confirmed sign-up)
+ * instead of locking its real owner out of every other account.
+ */
+
+type InviteRow = typeof invites.$inferSelect;
+
+/** Whether a link made by `createdBy` was seen by someone other than the person it signs in. */
+export function seenBy(createdBy: string, invite: { accountId: string; memberId: string | null }, mailedOnly: boolean): boolean {
+  if (mailedOnly || !createdBy.startsWith("portal:")) return false;
+  // A member's link to themselves (a password reset) is no one else's.
+  return createdBy !== `portal:${invite.accountId}:${invite.memberId}`;
+}
+
+/** Whether the invite's link was seen by its inviter: its audit entry says when it was mailed only. */
+export function* seenByInviter(q: Q, invite: InviteRow): Work<boolean> {
+  if (!seenBy(invite.createdBy, invite, false)) return false;
+  const l = q.t.auditLog;
+  const made = yield* all(q.db.select({ after: l.after }).from(l).where(and(
+    eq(l.targetType, "account"), eq(l.targetId, invite.accountId), inArray(l.action, ["member.invite", "account.invite"]),
+  )));
+  const entry = made.map((e) => e.after as { id?: string; mailed_only?: boolean } | null).find((a) => a?.id === invite.id);
+  return entry?.mailed_only !== true;
+}
+
+/** Whether the member's address came with a link its inviter saw (the last link they accepted). */
+export function* unproven(q: Q, m: MemberRow): Work<boolean> {
+  const i = q.t.invites;
+  const used = yield* all(q.db.select().from(i).where(and(eq(i.accountId, m.accountId), eq(i.memberId, m.id), isNotNull(i.usedAt))));
+  const last = used.sort((a, b) => (b.usedAt ?? 0) - (a.usedAt ?? 0))[0];
+  return last ? yield* seenByInviter(q, last) : false;
+}
+
+/**
+ * Takes an unproven address from the member holding it, for a proven claim: back to invited (no
+ * password, signed out, their links ended); their keys keep working. Audited.
+ */
+export function* releaseAddress(q: Q, m: MemberRow, actor: string, now: number): Work<void> {
+  const members = q.t.accountMembers;
+  yield* run(q.db.update(members).set({ passwordHash: null, updatedAt: now }).where(eq(members.id, m.id)));
+  const i = q.t.invites;
+  yield* run(q.db.update(i).set({ expiresAt: now }).where(and(eq(i.memberId, m.id), isNull(i.usedAt), gt(i.expiresAt, now))));
+  yield* deleteMemberSessions(q, m);
+  yield* recordAudit(q, {
+    actor, action: "member.address_released", targetType: "member", targetId: m.id,
+    before: { email: m.email, status: "active" }, after: { account_id: m.accountId, status: "invited", reason: "address_unproven" },
+  }, now);
+}

@@ -171,6 +171,9 @@ describe("console payments page", () => {
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe(`/console/payments?account_id=${a.accountId}`);
     expect(await alertOf(a.accountId)).toMatchObject({ threshold_micros: 3 * USD, source: "account" });
+    // A decimal comma is read as one, as in the portal: 7.50, not 750.
+    await op.submit(`/console/payments?account_id=${a.accountId}`, `/console/payments/${a.accountId}/alert`, { threshold_usd: "7,50" });
+    expect(await alertOf(a.accountId)).toMatchObject({ threshold_micros: 7.5 * USD });
     expect((await a.web.get("/console/payments")).status).toBe(303); // a customer session is not an operator session
   });
 });

@@ -10,7 +10,7 @@ import { html, htmlResponse, redirectResponse } from "../html";
 import { empty, page, pageHead, type Flash } from "../layout";
 import { getAccountRow } from "../../modules/accounts/service";
 import { flashCookie, isSecure, takeFlash } from "../session";
-import { billingSettings } from "../../modules/billing/amounts";
+import { billingSettings, withDecimalPoint } from "../../modules/billing/amounts";
 import { PaymentStatus } from "../../modules/billing/model";
 import { listPayments, parsePaymentCursor, paymentCursor, type PaymentRow } from "../../modules/billing/service";
 import { alertCard, paymentsTable } from "./views";
@@ -83,7 +83,7 @@ ${account && alert && alertCard({ csrf: operator.session.csrf, alert, action: `/
         }
         let micros: number;
         try {
-          micros = usdToMicros(field(body, "threshold_usd").trim().replace(/^\$/, "").replace(/,/g, ""));
+          micros = usdToMicros(withDecimalPoint(field(body, "threshold_usd").trim().replace(/^\$/, ""), 2) ?? "unclear");
           if (micros < 0) throw new Error("negative");
         } catch {
           return back("error", "Enter the threshold in USD, e.g. 5 or 12.50 (0 turns the alert off).");

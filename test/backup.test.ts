@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { BIN, ensureBinary } from "./support/binary";
 import { chat, readSse, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
@@ -14,6 +14,7 @@ import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
  * ledger check, and matches what the gateway itself writes to the database once it stops.
  */
 setDefaultTimeout(120_000);
+const ENTRY = resolve(import.meta.dir, "../src/index.ts");
 const ADMIN = "backup-admin-token-0123456789";
 const dir = mkdtempSync(join(tmpdir(), "tollgate-backup-"));
 const upstream = startFakeUpstream();
@@ -195,6 +196,50 @@ describe("tollgate backup", () => {
     const ok = await cli(["backup", join(dir, "plain-copy.db"), "--config", config, "--json"]);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ journaled: 0, accounts: 0, mismatches: [] });
+  });
+
+  test("a backup stopped half-way leaves nothing under its name; its .partial file is refused, not replaced", async () => {
+    // From source (no build), on a database big enough that the copy takes a moment.
+    const source = (args: string[]) => Bun.spawn([process.execPath, ENTRY, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir }, stdout: "pipe", stderr: "pipe" });
+    const run = async (args: string[]) => {
+      const p = source(args);
+      const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      return { stdout, stderr, code };
+    };
+    const db = join(dir, "big", "tollgate.db");
+    expect((await run(["migrate", "--db", db])).code).toBe(0);
+    const fill = new Database(db);
+    fill.exec("CREATE TABLE filler (b BLOB)");
+    fill.transaction(() => {
+      for (let i = 0; i < 160; i++) fill.exec("INSERT INTO filler VALUES (zeroblob(1048576))");
+    })();
+    fill.close();
+
+    const target = join(dir, "big-backup.db");
+    const partial = `${target}.partial`;
+    const copying = source(["backup", target, "--db", db]);
+    const written = (f: string) => existsSync(f) && statSync(f).size > 1_048_576;
+    while (copying.exitCode === null && !written(partial) && !written(target)) await Bun.sleep(1);
+    expect(copying.exitCode).toBeNull();
+    copying.kill("SIGKILL");
+    await copying.exited;
+    expect(existsSync(target)).toBe(false);
+    expect(existsSync(partial)).toBe(true);
+
+    // The same name again: that file may be a backup still running, so it is named and left alone.
+    const again = await run(["backup", target, "--db", db]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`${partial} exists`);
+    expect(existsSync(partial)).toBe(true);
+    rmSync(partial);
+    const done = await run(["backup", target, "--db", db, "--json"]);
+    expect(done.code).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ path: target, mismatches: [] });
+    expect(readdirSync(dir).filter((f) => f.startsWith("big-backup"))).toEqual(["big-backup.db"]);
+    const copy = new Database(target, { readonly: true });
+    expect(copy.query("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    expect(copy.query<{ n: number }, []>("SELECT count(*) AS n FROM filler").get()!.n).toBe(160);
+    copy.close();
   });
 
   test("never migrates what it copies; a database newer than the binary is refused by every command", async () => {

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { backupDatabase } from "../money/backup";
+import { backupDatabase, partialPath } from "../money/backup";
 import { BudgetClock } from "../money/budget-clock";
 import { missingMigrations } from "../store/migrate";
 import { UsageError } from "./args";
@@ -15,6 +15,11 @@ export const backupCommand: LeafCommand = {
     if (ctx.config().database_url) return explainPgDump(ctx, file!);
     const target = resolve(file!);
     if (existsSync(target)) throw new UsageError(`backup: ${target} already exists; give a new file name`);
+    // Not replaced: it may be the file of a backup still running under the same name.
+    const partial = partialPath(target);
+    if (existsSync(partial)) {
+      throw new UsageError(`backup: ${partial} exists: a backup to ${target} is running, or one was stopped half-way (then delete it, with its -wal and -shm if any: it is never a complete backup)`);
+    }
     if (!existsSync(dirname(target))) throw new UsageError(`backup: the folder ${dirname(target)} does not exist`);
     // Opening a missing database would create an empty one and back that up: a typo in a cron job would go unseen.
     const source = ctx.config().db_path;

@@ -459,6 +459,53 @@ describe("next to a running server", () => {
       // The gateway's own view (no catching up: this is the credit store, not an HTTP request).
       const balance = server.runtime.deps.credits.balance(accountId).balance;
       const charge = 1_000_000 - balance;
+describe("a database that cannot be opened", () => {
+  /** serve and a CLI command alike: exit 1 and one line naming the file and what is wrong with it. */
+  async function refused(db: string, cause: string) {
+    for (const args of [["accounts", "list"], ["serve"]]) {
+      const r = await fails([...args, "--db", db], { PORT: "0", HOST: "127.0.0.1", TOLLGATE_ADMIN_TOKEN: "test-admin-token-0123456789" });
+      expect(r.code).toBe(1);
+      expect(r.line).toStartWith(`error: cannot open the database ${db} (`);
+      expect(r.line).toContain(cause);
+    }
+  }
+
+  test("a folder, or a path through a file", async () => {
+    const folder = join(dir, "a-folder.db");
+    mkdirSync(folder);
+    await refused(folder, "it is a folder");
+    writeFileSync(join(dir, "a-file"), "");
+    await refused(join(dir, "a-file", "tollgate.db"), `a part of its folder path ${join(dir, "a-file")} is a file, not a folder`);
+  });
+
+  test("a database the system will not let it write: a read-only disk (as root) or file (as any other user)", async () => {
+    const place = join(dir, "read-only");
+    mkdirSync(place);
+    const db = join(place, "tollgate.db");
+    expect((await cli(["migrate", "--db", db])).code).toBe(0);
+    const root = process.getuid?.() === 0;
+    if (root) {
+      // Root may write any file: only a read-only mount stops it (a tmpfs over the folder, with the database copied in).
+      const copy = await Bun.file(db).arrayBuffer();
+      if (Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", place]).exitCode !== 0) return console.warn("skipped: this root may not mount");
+      try {
+        writeFileSync(db, new Uint8Array(copy));
+        expect(Bun.spawnSync(["mount", "-o", "remount,ro", place]).exitCode).toBe(0);
+        await refused(db, "the file system is read-only");
+      } finally {
+        Bun.spawnSync(["umount", place]);
+      }
+    } else {
+      chmodSync(db, 0o444);
+      // SQLite opens such a file read-only: serve would fail at its first write without naming the file.
+      const serve = await fails(["serve", "--db", db], { PORT: "0", HOST: "127.0.0.1", TOLLGATE_ADMIN_TOKEN: "test-admin-token-0123456789" });
+      expect(serve.code).toBe(1);
+      expect(serve.line).toStartWith(`error: cannot open the database ${db} (`);
+      expect(serve.line).toContain("may not read and write the file");
+    }
+  });
+});
+
       expect(charge).toBeGreaterThan(0);
       const sqlite = new Database(db, { readonly: true });
       expect(sqlite.query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(accountId)!.b).toBe(1_000_000);

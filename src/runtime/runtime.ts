@@ -74,6 +74,7 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLog(config.log_format);
   const store = opts.store ?? new SqliteStore(config.db_path);
+  store.assertWritable();
   const migrated = store.migrate();
   // An in-memory database has nothing to survive a crash for: no journal. A second gateway on
   // the same database (unsupported, but safe) commits its settlements to SQLite directly.

@@ -1,6 +1,6 @@
 import { Database, type Statement } from "bun:sqlite";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
-import { dirname } from "node:path";
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { is, SQL } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { ChangeWatch } from "./change-watch";
@@ -36,12 +36,23 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Statement>();
 
   constructor(readonly path: string) {
-    if (path !== ":memory:") createPrivate(path);
-    this.sqlite = new Database(path, { create: true, strict: true });
-    for (const pragma of PRAGMAS) this.sqlite.exec(pragma);
+    this.sqlite = openDatabase(path);
     this.db = drizzle({ client: this.sqlite, schema }) as Db;
     this.q = { db: this.db, t: schema, dialect: "sqlite" };
     this.watch = new ChangeWatch(this.sqlite);
+  }
+
+  /**
+   * Throws the open error's line unless the file may be written: SQLite opens a file the system
+   * write-protects read-only, and would fail only at the first write, without naming the file.
+   */
+  assertWritable(): void {
+    const file = this.file;
+    try {
+      if (file) accessSync(file, constants.W_OK);
+    } catch (e) {
+      throw openError(file!, e);
+    }
   }
 
   /** A prepared statement for `sql`, prepared once per connection (query() hashes the text on every call). */
@@ -209,6 +220,56 @@ function createPrivate(path: string): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   closeSync(openSync(path, "a", 0o600));
   chmodSync(path, 0o600);
+}
+
+/**
+ * The connection, with its pragmas. SQLite says only "unable to open database file" for a folder,
+ * a read-only disk or a file of another user: the error names the file and what to check.
+ */
+function openDatabase(path: string): Database {
+  let sqlite: Database | undefined;
+  try {
+    if (path !== ":memory:") createPrivate(path);
+    sqlite = new Database(path, { create: true, strict: true });
+    for (const pragma of PRAGMAS) sqlite.exec(pragma);
+    return sqlite;
+  } catch (e) {
+    sqlite?.close();
+    throw openError(path, e);
+  }
+}
+
+/** One line: the file, SQLite's words, and what to check. */
+function openError(path: string, e: unknown): Error {
+  const why = (e as Error).message.replace(/\s*\n\s*/g, " ");
+  const trouble = openTrouble(path);
+  return new Error(`cannot open the database ${resolve(path)} (${why})${trouble ? `: ${trouble}` : ""}`);
+}
+
+/** What keeps `path` from being opened for writing, as far as the file system tells. */
+function openTrouble(path: string): string | undefined {
+  const code = (f: () => void) => {
+    try {
+      f();
+      return undefined;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code ?? "error";
+    }
+  };
+  const dir = dirname(resolve(path));
+  const folder = code(() => statSync(dir));
+  if (folder === "ENOTDIR" || (!folder && !statSync(dir).isDirectory())) return `a part of its folder path ${dir} is a file, not a folder`;
+  // A folder that could not be made: the error names it and why.
+  if (folder) return undefined;
+  if (existsSync(path) && statSync(path).isDirectory()) return "it is a folder: give the path of the database file in it";
+  const rw = constants.R_OK | constants.W_OK;
+  const file = existsSync(path) ? code(() => accessSync(path, rw)) : undefined;
+  const folderTrouble = code(() => accessSync(dir, rw | constants.X_OK));
+  const user = `this user (uid ${process.getuid?.()})`;
+  if (file === "EROFS" || folderTrouble === "EROFS") return "the file system is read-only (SQLite writes the file, and its -wal and -shm files beside it)";
+  if (file) return `${user} may not read and write the file: check its owner and mode`;
+  if (folderTrouble) return `${user} may not create files in its folder ${dir} (SQLite keeps -wal and -shm files beside the database): check the folder's owner and mode`;
+  return undefined;
 }
 
 /** Opens (creating it if needed) and migrates the database at `path`. */

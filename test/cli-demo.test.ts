@@ -43,3 +43,26 @@ test("tollgate demo prints the portal and console addresses and working sign-ins
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("HOST=:: (every address, IPv6 included): the demo calls and prints a loopback URL, serve a URL with brackets", async () => {
+  const demo = await startBinaryGateway({ args: ["demo"], entry: "source", env: { HOST: "::" }, adminToken: null });
+  try {
+    const out = demo.output();
+    // Its first streamed request went through that address and was charged.
+    expect(out).toContain("First streamed completion (mock): ");
+    const origin = /gateway\s+(\S+)\/v1/.exec(out)![1]!;
+    expect(origin).toMatch(/^http:\/\/\[::1\]:\d+$/);
+    expect(out).toContain(`API docs       ${origin}/swagger`);
+    expect((await fetch(`${origin}/healthz`)).status).toBe(200);
+  } finally {
+    await demo.stop();
+  }
+  const serve = await startBinaryGateway({ entry: "source", env: { HOST: "::" } });
+  try {
+    const url = /listening on (\S+)/.exec(serve.output())![1]!;
+    expect(url).toMatch(/^http:\/\/\[::\]:\d+$/);
+    expect((await fetch(`http://[::1]:${new URL(url).port}/healthz`)).status).toBe(200);
+  } finally {
+    await serve.stop();
+  }
+});

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
@@ -375,6 +375,35 @@ describe("usage and configuration errors", () => {
     expect(serve.line).toContain("port");
   });
 
+  test("a misspelt TOLLGATE_* variable exits 2 naming it and the setting it resembles", async () => {
+    const r = await fails(["accounts", "list", "--db", DB], { TOLLGATE_SETLE_BATCH_MS: "0" });
+    expect(r.code).toBe(2);
+    expect(r.line).toBe("invalid config: unknown environment variable: TOLLGATE_SETLE_BATCH_MS (did you mean TOLLGATE_SETTLE_BATCH_MS, the setting settle_batch_ms?)");
+  });
+
+  test("serve refuses a host or port it cannot listen on in one line naming them, before creating the database", async () => {
+    const blocker = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(null) });
+    try {
+      const cases: [Record<string, string>, string][] = [
+        [{ HOST: "127.0.0.1:8080" }, 'invalid config: host (env HOST): an IP address or host name, without a port or brackets, such as 0.0.0.0, 127.0.0.1, :: or localhost (got "127.0.0.1:8080")'],
+        [{ HOST: "999.999.999.999" }, "invalid config: host (env HOST): an IP address or host name"],
+        // A well-formed name is only known not to resolve when serve tries to listen.
+        [{ HOST: "no-such-host.invalid" }, 'cannot listen on host "no-such-host.invalid" port 0 (host, env HOST; port, env PORT): the host name does not resolve'],
+        [{ HOST: "127.0.0.1", PORT: String(blocker.port) }, `cannot listen on host "127.0.0.1" port ${blocker.port} (host, env HOST; port, env PORT): the port is in use`],
+      ];
+      for (const [env, message] of cases) {
+        const db = join(dir, "never", "tollgate.db");
+        const r = await fails(["serve", "--db", db], { PORT: "0", TOLLGATE_ADMIN_TOKEN: "test-admin-token-0123456789", ...env });
+        expect(r.code).toBe(2);
+        expect(r.line).toStartWith(message);
+        expect(r.stdout).toBe("");
+        expect(existsSync(join(dir, "never"))).toBe(false);
+      }
+    } finally {
+      await blocker.stop(true);
+    }
+  });
+
   test("an invalid secret is named, never printed", async () => {
     const secrets: [string, string, string][] = [
       ["TOLLGATE_ADMIN_TOKEN", "hunter2-short", "admin_token"],
@@ -430,35 +459,6 @@ describe("usage and configuration errors", () => {
   });
 });
 
-describe("next to a running server", () => {
-  test("credits and revocations made by the CLI apply to the server at once", async () => {
-    const db = join(dir, "shared.db");
-    const server = await startGateway({ dbPath: db });
-    try {
-      const { accountId, keyId, key } = await server.customer(0);
-      expect(((await (await server.me(key)).json()) as { balance_micros: number }).balance_micros).toBe(0);
-      expect((await cli(["credits", "add", accountId, "3", "--db", db])).code).toBe(0);
-      expect(((await (await server.me(key)).json()) as { balance_micros: number }).balance_micros).toBe(3_000_000);
-      expect((await cli(["keys", "revoke", keyId, "--db", db])).code).toBe(0);
-      expect((await server.me(key)).status).toBe(401);
-    } finally {
-      await server.stop();
-    }
-  });
-
-  test("charges the gateway has journaled but not yet written to SQLite count in the CLI's balances and adjustments", async () => {
-    const upstream = startFakeUpstream();
-    const db = join(dir, "journaled.db");
-    // Batches far apart: the charge stays in the journal while the CLI runs.
-    const server = await startGateway({ dbPath: db, config: { settle_batch_ms: 10_000, ...fakeCatalogue(upstream.url) } });
-    try {
-      const { accountId, key } = await server.customer(1_000_000);
-      const res = await chat(server.url, key, { model: "grok-4", messages: user("hello"), mock: { completion_tokens: 20 } });
-      expect(res.status).toBe(200);
-      await res.text();
-      // The gateway's own view (no catching up: this is the credit store, not an HTTP request).
-      const balance = server.runtime.deps.credits.balance(accountId).balance;
-      const charge = 1_000_000 - balance;
 describe("a database that cannot be opened", () => {
   /** serve and a CLI command alike: exit 1 and one line naming the file and what is wrong with it. */
   async function refused(db: string, cause: string) {
@@ -506,6 +506,35 @@ describe("a database that cannot be opened", () => {
   });
 });
 
+describe("next to a running server", () => {
+  test("credits and revocations made by the CLI apply to the server at once", async () => {
+    const db = join(dir, "shared.db");
+    const server = await startGateway({ dbPath: db });
+    try {
+      const { accountId, keyId, key } = await server.customer(0);
+      expect(((await (await server.me(key)).json()) as { balance_micros: number }).balance_micros).toBe(0);
+      expect((await cli(["credits", "add", accountId, "3", "--db", db])).code).toBe(0);
+      expect(((await (await server.me(key)).json()) as { balance_micros: number }).balance_micros).toBe(3_000_000);
+      expect((await cli(["keys", "revoke", keyId, "--db", db])).code).toBe(0);
+      expect((await server.me(key)).status).toBe(401);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("charges the gateway has journaled but not yet written to SQLite count in the CLI's balances and adjustments", async () => {
+    const upstream = startFakeUpstream();
+    const db = join(dir, "journaled.db");
+    // Batches far apart: the charge stays in the journal while the CLI runs.
+    const server = await startGateway({ dbPath: db, config: { settle_batch_ms: 10_000, ...fakeCatalogue(upstream.url) } });
+    try {
+      const { accountId, key } = await server.customer(1_000_000);
+      const res = await chat(server.url, key, { model: "grok-4", messages: user("hello"), mock: { completion_tokens: 20 } });
+      expect(res.status).toBe(200);
+      await res.text();
+      // The gateway's own view (no catching up: this is the credit store, not an HTTP request).
+      const balance = server.runtime.deps.credits.balance(accountId).balance;
+      const charge = 1_000_000 - balance;
       expect(charge).toBeGreaterThan(0);
       const sqlite = new Database(db, { readonly: true });
       expect(sqlite.query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(accountId)!.b).toBe(1_000_000);

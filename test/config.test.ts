@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { ConfigError, loadConfig } from "../src/config/load";
+import { ENV_MAP } from "../src/config/schema";
 
 const dir = mkdtempSync("/tmp/tollgate-config-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -93,6 +94,12 @@ describe("sources", () => {
     expect(loadConfig({ env: { TOLLGATE_CONFIG: toml, PORT: "" } }).port).toBe(9002);
   });
 
+  test("a file named .TOML in upper case is TOML too", () => {
+    const upper = file("upper.TOML", 'port = 9006\ndb_path = "/var/lib/tollgate/u.db"\n');
+    expect(loadConfig({ file: upper })).toMatchObject({ port: 9006, db_path: "/var/lib/tollgate/u.db" });
+    expect(configError(() => loadConfig({ file: file("broken.Toml", "port = = 1") }))).toMatch(/broken\.Toml: invalid TOML/);
+  });
+
   test("models and providers from a TOML file, prices given as USD per 1M tokens", () => {
     const toml = file(
       "models.toml",
@@ -166,6 +173,16 @@ describe("invalid values", () => {
     for (const host of [" ", "local host", "0.0.0.0 "]) expect(configError(() => loadConfig({ env: { HOST: host } }))).toMatch(/host \(env HOST\): an IP address or host name/);
     for (const host of ["0.0.0.0", "127.0.0.1", "::", "::1", "localhost", "gw-1.internal", "fe80::1%eth0"]) expect(loadConfig({ env: { HOST: host } }).host).toBe(host);
   });
+
+  test("host is an IP address or an RFC 1123 host name: a port, a bad address or brackets are config errors", () => {
+    for (const host of ["127.0.0.1:8080", "999.999.999.999", "1.2.3", "[::1]", "localhost:80", "-gw.example", "gw_1.internal", "a..b", `${"a".repeat(64)}.example`]) {
+      expect(configError(() => loadConfig({ env: { HOST: host } }))).toBe(
+        `invalid config: host (env HOST): an IP address or host name, without a port or brackets, such as 0.0.0.0, 127.0.0.1, :: or localhost (got ${JSON.stringify(host)})`,
+      );
+    }
+    // A name is only looked up when serve listens (tested in cli.test.ts).
+    for (const host of ["no-such-host.invalid", "LocalHost", "gw.example.com.", "0:0:0:0:0:0:0:0"]) expect(loadConfig({ env: { HOST: host } }).host).toBe(host);
+  });
 });
 
 test("the result is deeply frozen", () => {
@@ -178,6 +195,38 @@ test("the result is deeply frozen", () => {
     (c as { port: number }).port = 1;
   }).toThrow();
   expect(c.port).toBe(8080);
+});
+
+describe("unknown environment variables", () => {
+  test("a TOLLGATE_* variable that names no setting is an error naming the closest one", () => {
+    expect(configError(() => loadConfig({ env: { TOLLGATE_SETLE_BATCH_MS: "0" } }))).toBe(
+      "invalid config: unknown environment variable: TOLLGATE_SETLE_BATCH_MS (did you mean TOLLGATE_SETTLE_BATCH_MS, the setting settle_batch_ms?)",
+    );
+    // Without the prefix too (the setting's variable is PORT), in any case, several at once.
+    expect(configError(() => loadConfig({ env: { TOLLGATE_PORT: "9000", tollgate_admn_token: "x", TOLLGATE_COLOUR: "blue" } }))).toBe(
+      "invalid config: unknown environment variables: TOLLGATE_COLOUR, TOLLGATE_PORT (did you mean PORT, the setting port?), " +
+        "tollgate_admn_token (did you mean TOLLGATE_ADMIN_TOKEN, the setting admin_token?)",
+    );
+    // Every documented variable, and the ones read elsewhere, load.
+    const known = Object.fromEntries(Object.keys(ENV_MAP).map((n) => [n, ""]));
+    expect(() => loadConfig({ env: { ...known, TOLLGATE_CONFIG: "", TOLLGATE_API_KEY: "sk-tg-x", TOLLGATE_SCREENSHOTS: "1", OTHER_TOOL_SETTING: "1" } })).not.toThrow();
+  });
+
+  test("every TOLLGATE_ variable the code, docs and scripts name is known", () => {
+    const root = `${import.meta.dir}/..`;
+    const files = ["README.md", "package.json"];
+    for (const d of ["src", "docs", ".ci", "bench", "build"]) {
+      for (const f of new Bun.Glob("**/*.{ts,md,sh,json,toml,yml}").scanSync({ cwd: `${root}/${d}`, dot: true })) files.push(`${d}/${f}`);
+    }
+    const seen = new Set<string>();
+    for (const f of files) {
+      // Bar the docs' example of the error itself.
+      const text = readFileSync(`${root}/${f}`, "utf8").replace(/unknown environment variables?: \S+/g, "");
+      for (const m of text.matchAll(/\bTOLLGATE_[A-Z0-9_]*[A-Z0-9]\b/g)) seen.add(m[0]);
+    }
+    expect(seen.size).toBeGreaterThan(30);
+    expect(() => loadConfig({ env: Object.fromEntries([...seen].map((n) => [n, ""])) })).not.toThrow();
+  });
 });
 
 describe("unknown keys", () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkLedgerSync } from "../src/money/ledger";
@@ -131,6 +132,47 @@ describe("a request waiting to retry", () => {
     expect(upstream.requests.length - before).toBe(1);
     const after = inspect(dbPath, c.accountId);
     expect(after).toMatchObject({ integrity: [], holds: 0, chargeRows: 0, balance: CREDITS });
+  });
+});
+
+describe("an answer still being written", () => {
+  test("a slow client gets the whole of a finished answer within the grace period; an idle gateway stops at once", async () => {
+    const gw = await gatewayOver([{ id: "fake", url: upstream.url }], { max_body_bytes: 33_554_432, shutdown_grace_ms: 20_000 });
+    const c = await gw.customer(CREDITS);
+    // More than the loopback socket buffers hold: most of it is still to be written when the stop begins.
+    const body = JSON.stringify({ model: "grok-4", messages: user(), mock: { text: "x".repeat(12 * 1024 * 1024) } });
+    const sock = connect({ host: "127.0.0.1", port: Number(new URL(gw.url).port) });
+    await new Promise<void>((r) => sock.once("connect", () => r()));
+    let head = "";
+    let received = 0;
+    sock.on("data", (d: Buffer) => {
+      if (head.includes("\r\n\r\n")) return void (received += d.length);
+      head += d.toString("latin1");
+      const end = head.indexOf("\r\n\r\n");
+      if (end >= 0) received += Buffer.byteLength(head.slice(end + 4), "latin1");
+    });
+    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${c.key}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    expect(await until(() => received > 0, 10_000)).toBe(true);
+    // The client stops reading (a slow mobile link), and reads on 1.5 s into the stop.
+    sock.pause();
+    await Bun.sleep(300);
+    const t0 = performance.now();
+    const stopping = gw.stop();
+    await Bun.sleep(1_500);
+    sock.resume();
+    await stopping;
+    await until(() => sock.readableLength === 0 && received >= Number(/content-length: (\d+)/i.exec(head)?.[1]), 2_000);
+    sock.destroy();
+    expect(head).toStartWith("HTTP/1.1 200");
+    expect(received).toBe(Number(/content-length: (\d+)/i.exec(head)![1]));
+    expect(elapsedSince(t0)).toBeLessThan(20_000);
+
+    // With nothing in flight (only a kept-alive connection), the stop does not wait for the grace.
+    const idle = await gatewayOver([{ id: "fake", url: upstream.url }], { shutdown_grace_ms: 20_000 });
+    expect((await fetch(`${idle.url}/healthz`)).status).toBe(200);
+    const t1 = performance.now();
+    await idle.stop();
+    expect(elapsedSince(t1)).toBeLessThan(1_000);
   });
 });
 

@@ -9,6 +9,7 @@ import { microsToUsd } from "../money/units";
 import { createAccount } from "../modules/accounts/service";
 import { createKey } from "../modules/keys/service";
 import { postCredit } from "../money/ledger";
+import { checkListen, localOrigin } from "../runtime/listen-address";
 import { buildRuntime, startServer } from "../runtime/server";
 import { createInvite } from "../identity/logins/service";
 import type { Runtime } from "../runtime/runtime";
@@ -41,11 +42,31 @@ async function dashboardLines(runtime: Runtime, accountId: string, origin: strin
   ];
 }
 
+/** A streamed completion through the gateway, its text gathered as it arrives. */
+async function firstCompletion(base: string, key: string): Promise<string> {
+  const res = await fetch(`${base}/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "grok-4.3", stream: true, messages: [{ role: "user", content: "Say hello to the new operator." }] }),
+  });
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body!) {
+    for (const line of decoder.decode(chunk, { stream: true }).split("\n")) {
+      if (!line.startsWith("data: {")) continue;
+      text += (JSON.parse(line.slice(6)) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ?? "";
+    }
+  }
+  return text;
+}
+
 export const demoCommand: LeafCommand = {
   summary: "Start the gateway with a built-in MOCK upstream, a demo account with credits and a key (offline)",
   examples: ["tollgate demo", "PORT=9000 tollgate demo", "tollgate demo --db ./data/demo.db"],
   async run(ctx) {
     const out = ctx.stdout;
+    // Before the mock upstream starts: it would keep the process alive after the error.
+    await checkListen(ctx.config().host, ctx.config().port);
     const mock = startMockUpstream({ defaults: { completion_tokens: 24, chunk_delay_ms: 60 } });
     const dbPath = ctx.flags.db ?? join(mkdtempSync(join(tmpdir(), "tollgate-demo-")), "demo.db");
     const config = demoConfig(ctx.config(), mock.url, dbPath);
@@ -55,8 +76,9 @@ export const demoCommand: LeafCommand = {
     await postCredit(store, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
     const { key } = await createKey(store, config.key_prefix, account.id, { name: "demo key" }, "demo");
     const server = startServer(runtime);
-    const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
-    const base = `http://${host}:${server.port}/v1`;
+    // What the demo calls and prints: a wildcard address (0.0.0.0, ::) is reached on loopback.
+    const origin = localOrigin(config.host, server.port);
+    const base = `${origin}/v1`;
 
     const rule = "=".repeat(78);
     out(rule);
@@ -68,8 +90,8 @@ export const demoCommand: LeafCommand = {
     if (runtime.generatedAdminToken) out(`admin token    ${runtime.generatedAdminToken}`);
     out(`demo account   ${account.id} with ${microsToUsd(DEMO_CREDITS)} USD of credits`);
     out(`demo API key   ${key}`);
-    out(`API docs       http://${host}:${server.port}/swagger`);
-    for (const line of await dashboardLines(runtime, account.id, `http://${host}:${server.port}`)) out(line);
+    out(`API docs       ${origin}/swagger`);
+    for (const line of await dashboardLines(runtime, account.id, origin)) out(line);
     out("");
     out("Stream a completion with curl:");
     out(`  curl -N ${base}/chat/completions -H "Authorization: Bearer ${key}" \\`);
@@ -87,19 +109,7 @@ export const demoCommand: LeafCommand = {
 
     // A first streamed request, so the newcomer sees text arrive and the balance go down.
     const before = runtime.deps.credits.balance(account.id).balance;
-    const res = await fetch(`${base}/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "grok-4.3", stream: true, messages: [{ role: "user", content: "Say hello to the new operator." }] }),
-    });
-    let text = "";
-    const decoder = new TextDecoder();
-    for await (const chunk of res.body!) {
-      for (const line of decoder.decode(chunk, { stream: true }).split("\n")) {
-        if (!line.startsWith("data: {")) continue;
-        text += (JSON.parse(line.slice(6)) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ?? "";
-      }
-    }
+    const text = await firstCompletion(base, key);
     const after = runtime.deps.credits.balance(account.id).balance;
     out(`First streamed completion (mock): ${text}`);
     out(`Charged ${microsToUsd(before - after)} USD: balance ${microsToUsd(before)} → ${microsToUsd(after)} USD.`);

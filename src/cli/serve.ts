@@ -1,5 +1,6 @@
 import type { Config } from "../config/load";
 import { batchScheduling } from "../runtime/cpu-scheduling";
+import { checkListen } from "../runtime/listen-address";
 import { buildRuntime, startServer, type RunningServer, type Runtime } from "../runtime/server";
 import { startupWarnings } from "../runtime/warnings";
 import { positionals, type LeafCommand } from "./command";
@@ -15,6 +16,8 @@ export async function openRuntime(config: Config): Promise<Runtime> {
 export async function serve(config: Config, log: (line: string) => void = console.log): Promise<RunningServer> {
   // Whatever the service creates (database, WAL, journal, its lock) is its own alone.
   process.umask(0o077);
+  // Before the database is opened or migrated: a host or port it cannot listen on changes nothing.
+  await checkListen(config.host, config.port);
   const runtime = await openRuntime(config);
   // Never the URL: it may carry a password.
   if (runtime.migrated) log(`database ${config.database_url ? "(PostgreSQL)" : config.db_path}: applied ${runtime.migrated} migration(s)`);

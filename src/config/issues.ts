@@ -26,6 +26,40 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
+/**
+ * TOLLGATE_ variables that are no setting but are read all the same: the config file's path, and
+ * the customer's key in the portal's code samples and the docs' screenshot switch, which may be
+ * set in the same shell.
+ */
+const OTHER_ENV = ["TOLLGATE_CONFIG", "TOLLGATE_API_KEY", "TOLLGATE_SCREENSHOTS"];
+
+/** The setting's variable closest to an unknown one, compared without the TOLLGATE_ prefix: a prefixed PORT or SMTP_HOST finds its variable. */
+function closestEnv(name: string): string | undefined {
+  const bare = (n: string) => n.toUpperCase().replace(/^TOLLGATE_/, "");
+  let best: { n: string; d: number } | undefined;
+  for (const known of Object.keys(ENV_MAP)) {
+    const d = bare(known).startsWith(`${bare(name)}_`) ? 1 : editDistance(bare(name), bare(known));
+    if (d <= 3 && (!best || d < best.d)) best = { n: known, d };
+  }
+  return best?.n;
+}
+
+/**
+ * The TOLLGATE_* variables (in any case) that name no setting, as one config error line, or
+ * undefined: a misspelt one would leave its setting at the default in silence.
+ */
+export function unknownEnvNames(env: Record<string, string | undefined>): string | undefined {
+  const unknown = Object.keys(env)
+    .filter((n) => n.toUpperCase().startsWith("TOLLGATE_") && !Object.hasOwn(ENV_MAP, n) && !OTHER_ENV.includes(n))
+    .sort();
+  if (unknown.length === 0) return undefined;
+  const named = unknown.map((n) => {
+    const near = closestEnv(n);
+    return near ? `${n} (did you mean ${near}, the setting ${ENV_MAP[near]}?)` : n;
+  });
+  return `invalid config: unknown environment variable${unknown.length > 1 ? "s" : ""}: ${named.join(", ")}`;
+}
+
 /** A path with list entries named by their id where they have one: models.grok-4.input_price, not models.0.input_price. */
 function readablePath(path: readonly PropertyKey[], raw: Record<string, unknown>): string {
   const [list, index, ...rest] = path;

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { MAX_BALANCE_MICROS } from "../money/units";
 import { defaultModels } from "./catalogue";
-import { formatIssue } from "./issues";
+import { formatIssue, unknownEnvNames } from "./issues";
 import { BUILTIN_DEFAULT_PLAN, ConfigSchema, DEFAULT_TOOL_PRICES, ENV_MAP, type ModelConfig, type ProviderConfig, type Tool } from "./schema";
 
 export interface Provider extends Omit<ProviderConfig, "api_key_env" | "api_key_file" | "kind" | "api_keys"> {
@@ -50,7 +50,11 @@ export interface LoadOptions {
   overrides?: Record<string, unknown>;
 }
 
+/** A config file is TOML when its name says so, in any case (tollgate.TOML too); any other is JSON. */
+export const isTomlFile = (path: string): boolean => /\.toml$/i.test(path);
+
 function readFile(path: string): Record<string, unknown> {
+  const toml = isTomlFile(path);
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -58,11 +62,11 @@ function readFile(path: string): Record<string, unknown> {
     throw new ConfigError(`config file ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
   }
   try {
-    const parsed = path.endsWith(".toml") ? Bun.TOML.parse(text) : JSON.parse(text);
+    const parsed = toml ? Bun.TOML.parse(text) : JSON.parse(text);
     if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("not an object");
     return parsed as Record<string, unknown>;
   } catch (e) {
-    throw new ConfigError(`config file ${path}: invalid ${path.endsWith(".toml") ? "TOML" : "JSON"} (${(e as Error).message})`);
+    throw new ConfigError(`config file ${path}: invalid ${toml ? "TOML" : "JSON"} (${(e as Error).message})`);
   }
 }
 
@@ -133,6 +137,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 
 /** The raw settings: the file, then the environment over it, then the overrides over both. */
 function gather(opts: LoadOptions, env: Record<string, string | undefined>): Record<string, unknown> {
+  const unknownEnv = unknownEnvNames(env);
+  if (unknownEnv) throw new ConfigError(unknownEnv);
   const file = opts.file ?? env.TOLLGATE_CONFIG;
   const raw: Record<string, unknown> = file ? readFile(file) : {};
   for (const [name, field] of Object.entries(ENV_MAP)) {

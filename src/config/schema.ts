@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { z } from "zod";
 import { isTimeZone } from "../money/budget-clock";
 import { ModelSchema, ProviderSchema, scaledUsd } from "./model-schema";
@@ -10,6 +11,16 @@ export * from "./model-schema";
  */
 const num = () => z.preprocess((v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : v), z.number());
 const int = (min: number, max: number) => num().pipe(z.number().int().min(min).max(max));
+
+/**
+ * An IP address (node:net's isIP), or a host name of RFC 1123 labels whose last one is not all
+ * digits: 999.999.999.999 is a mistyped address, not a name to look up.
+ */
+function isListenHost(v: string): boolean {
+  if (isIP(v) !== 0) return true;
+  const labels = v.replace(/\.$/, "").split(".");
+  return v.length <= 253 && labels.every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l)) && !/^\d+$/.test(labels.at(-1)!);
+}
 
 /** Resilience: time limits of one proxied request (src/gateway/upstream). */
 export const TimeoutsSchema = z.strictObject({
@@ -67,8 +78,11 @@ export const TierSchema = z
 
 export const ConfigSchema = z.strictObject({
   port: int(0, 65535).default(8080),
-  /** The address to listen on: an IP address or a host name (a blank or spaced one failed only at listen, after migrating). */
-  host: z.string().regex(/^[0-9A-Za-z.:_%\[\]-]+$/, "an IP address or host name, such as 0.0.0.0, 127.0.0.1, :: or localhost").default("0.0.0.0"),
+  /** The address to listen on: an IP address or a host name (anything else failed only at listen, after migrating). */
+  host: z
+    .string()
+    .refine(isListenHost, "an IP address or host name, without a port or brackets, such as 0.0.0.0, 127.0.0.1, :: or localhost")
+    .default("0.0.0.0"),
   db_path: z.string().min(1).default("./data/tollgate.db"),
   /**
    * A PostgreSQL database (postgres://user:password@host:5432/name) instead of the embedded

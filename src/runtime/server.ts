@@ -8,6 +8,7 @@ import { BUN_BODY_CAP, discardUnread } from "../lib/body-cap";
 import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
 import { boundedRequest } from "./bounded-request";
+import { listenError, urlHost } from "./listen-address";
 import { corsPolicy, isCustomerApi } from "../lib/cors";
 import { rollUpUsage } from "../modules/usage/service";
 import type { App } from "./app";
@@ -33,21 +34,28 @@ type Handler = (req: Request, srv: Server<undefined>) => Response | Promise<Resp
 export function startServer(runtime: Runtime, opts: { port?: number; hostname?: string; onFirstChat?: () => void } = {}): RunningServer {
   const { deps } = runtime;
   const metered = meteredRoutes(deps, opts.onFirstChat);
-  const server = Bun.serve({
-    port: opts.port ?? deps.config.port,
-    hostname: opts.hostname ?? deps.config.host,
-    // Chat requests switch it off for themselves (long first-token waits); streams send keep-alive comments.
-    idleTimeout: deps.config.idle_timeout_seconds,
-    maxRequestBodySize: BUN_BODY_CAP,
-    // The metered routes go straight to their handler (gateway/route.ts); everything else to Elysia.
-    routes: metered,
-    fetch: appHandler(deps, metered),
-  });
+  const port = opts.port ?? deps.config.port;
+  const hostname = opts.hostname ?? deps.config.host;
+  let server: Server<undefined>;
+  try {
+    server = Bun.serve({
+      port,
+      hostname,
+      // Chat requests switch it off for themselves (long first-token waits); streams send keep-alive comments.
+      idleTimeout: deps.config.idle_timeout_seconds,
+      maxRequestBodySize: BUN_BODY_CAP,
+      // The metered routes go straight to their handler (gateway/route.ts); everything else to Elysia.
+      routes: metered,
+      fetch: appHandler(deps, metered),
+    });
+  } catch (e) {
+    throw listenError(e, hostname, port);
+  }
   void deps.alerts?.notifier.resume();
   const timers = [...startJobs(deps), ...sharedJobs(runtime)];
   let stopped: Promise<void> | undefined;
   return {
-    url: `http://${server.hostname}:${server.port}`,
+    url: `http://${urlHost(server.hostname ?? hostname)}:${server.port}`,
     port: server.port!,
     stop: () => (stopped ??= stop(runtime, server, timers)),
   };
@@ -202,13 +210,19 @@ function sharedJobs(runtime: Runtime): ReturnType<typeof setInterval>[] {
   });
 }
 
+/** After requests were ended at the grace deadline: time for their error events to reach the clients. */
+const ENDED_FLUSH_MS = 1_000;
+
 async function stop(runtime: Runtime, server: Server<undefined>, timers: ReturnType<typeof setInterval>[]): Promise<void> {
   const { deps } = runtime;
+  const deadline = performance.now() + deps.config.shutdown_grace_ms;
   // Not awaited: it resolves only once every connection has closed, streams included.
   const closed = server.stop();
   const drain = await deps.upstreams.traffic.drain(deps.config.shutdown_grace_ms);
   if (drain.terminated) console.error(`shutdown: ended ${drain.terminated} request(s) still running after the grace period`);
-  await Promise.race([closed, Bun.sleep(1_000)]);
+  // A finished request may still be writing its answer to a slow client: it gets what is left of
+  // the grace. Idle connections do not hold `closed` back, so an idle gateway stops at once.
+  await Promise.race([closed, Bun.sleep(Math.max(deadline - performance.now(), drain.terminated ? ENDED_FLUSH_MS : 0))]);
   await server.stop(true);
   for (const t of timers) clearInterval(t);
   await deps.credits.flush();

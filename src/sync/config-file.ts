@@ -1,7 +1,7 @@
 import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { catalogueEntries, type ModelEntry } from "../config/catalogue";
-import { ConfigError, loadConfig } from "../config/load";
+import { ConfigError, isTomlFile, loadConfig } from "../config/load";
 import { microsToUsd } from "../money/units";
 import type { CatalogueDiff } from "./diff";
 import { stringifyToml, withoutModelTables } from "./toml";
@@ -58,7 +58,7 @@ function applyDiff(raw: Raw, diff: CatalogueDiff, providerId: string): ModelEntr
 
 function readRaw(path: string): { text: string; raw: Raw } {
   const text = readFileSync(path, "utf8");
-  const raw = (path.endsWith(".toml") ? Bun.TOML.parse(text) : JSON.parse(text)) as Raw;
+  const raw = (isTomlFile(path) ? Bun.TOML.parse(text) : JSON.parse(text)) as Raw;
   return { text, raw };
 }
 
@@ -69,7 +69,7 @@ const withoutModels = (raw: Raw) => JSON.stringify({ ...raw, models: undefined }
  * when it can, and is written whole otherwise (an inline `models = [...]`: comments are lost).
  */
 function render(path: string, text: string, raw: Raw, models: ModelEntry[]): { text: string; rewritten: boolean } {
-  if (!path.endsWith(".toml")) return { text: `${JSON.stringify({ ...raw, models }, null, 2)}\n`, rewritten: false };
+  if (!isTomlFile(path)) return { text: `${JSON.stringify({ ...raw, models }, null, 2)}\n`, rewritten: false };
   const rest = withoutModelTables(text, raw.models !== undefined);
   if (rest !== null) {
     const spliced = `${rest}\n\n${stringifyToml({ models })}`.replace(/^\n+/, "");

@@ -6,7 +6,12 @@
 type Obj = Record<string, unknown>;
 
 const str = (v: unknown): string => (typeof v === "string" ? v : "");
-const objects = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter((x): x is Obj => x !== null && typeof x === "object") : []);
+/** The objects of a list; an answer whose list is something else is not readable (thrown: a 502). */
+function objects(v: unknown): Obj[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new TypeError("a list of the answer is not a list");
+  return v.filter((x): x is Obj => x !== null && typeof x === "object");
+}
 const json = (v: unknown): string => (v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v));
 
 /** Chat completions: each choice's content, reasoning, refusal and tool calls (name and arguments). */

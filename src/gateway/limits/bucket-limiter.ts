@@ -2,7 +2,7 @@ import type { Principal } from "../key-auth";
 import { type Bucket, capacity, fullBucket, refill, UNIT, waitMs } from "./bucket";
 import { formatDuration } from "./duration";
 import { level, type Level, type LevelState, render, type Scope, slotOf, tightest } from "./levels";
-import { type Binding, mustWait, tooLarge, tooManyConcurrent } from "./limit-errors";
+import { bindingWait, mustWait, tooLarge, tooManyConcurrent } from "./limit-errors";
 import type { Admission, LimitsView, RateLimiter } from "./limiter";
 import { effectivePlan, keyLevel, type Limits, type PlanPolicy } from "./plans";
 import { decrement } from "../../lib/tally";
@@ -63,7 +63,7 @@ export class BucketLimiter implements RateLimiter {
     const states = levels.map((level) => this.state(level, now));
     // Every check comes before any charge: a refused request costs nothing at any level.
     this.checkSize(states, est);
-    const binding = this.bindingWait(states, est);
+    const binding = bindingWait(states, est);
     if (binding) throw mustWait(binding, est, states);
     this.checkConcurrency(states);
     this.take(states, est);
@@ -90,7 +90,7 @@ export class BucketLimiter implements RateLimiter {
   /** The 429 of beforeBody: built only on refusal (an admitted body allocates nothing there). */
   private refusedBeforeBody(levels: Level[], now: number): Error {
     const states = levels.map((level) => this.state(level, now));
-    const binding = this.refills ? this.bindingWait(states, 0) : undefined;
+    const binding = this.refills ? bindingWait(states, 0) : undefined;
     if (binding) return mustWait(binding, 0, states);
     const full = states.find((s) => this.busy(s.level.slot) >= s.level.limits.concurrency);
     return tooManyConcurrent(full ?? states[0]!, states);
@@ -210,21 +210,6 @@ export class BucketLimiter implements RateLimiter {
   /** A request bigger than a token bucket can ever hold must not be retried forever. */
   private checkSize(states: LevelState[], est: number): void {
     for (const s of states) if (est > s.level.limits.tpm) throw tooLarge(s, est, states);
-  }
-
-  /** The bucket the request would wait longest for; undefined when every bucket has room now. */
-  private bindingWait(states: LevelState[], est: number): Binding | undefined {
-    let wait = 0;
-    let binding: LevelState | undefined;
-    let type: Binding["type"] = "requests";
-    for (const s of states) {
-      const r = waitMs(s.req, UNIT, s.level.limits.rpm);
-      if (r > wait) (wait = r), (binding = s), (type = "requests");
-      const t = waitMs(s.tok, est * UNIT, s.level.limits.tpm);
-      if (t > wait) (wait = t), (binding = s), (type = "tokens");
-    }
-    // Built only on refusal: an admitted request allocates nothing here.
-    return binding && { s: binding, type, wait };
   }
 
   private checkConcurrency(states: LevelState[]): void {

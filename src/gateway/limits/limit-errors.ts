@@ -1,5 +1,5 @@
 import { ApiError } from "../../lib/errors";
-import { remaining } from "./bucket";
+import { remaining, UNIT, waitMs } from "./bucket";
 import { formatDuration } from "./duration";
 import { describe, type LevelState, render } from "./levels";
 
@@ -11,6 +11,21 @@ export interface Binding {
   s: LevelState;
   type: "requests" | "tokens";
   wait: number;
+}
+
+/** The bucket a request would wait longest for; undefined when every bucket has room now. */
+export function bindingWait(states: LevelState[], est: number): Binding | undefined {
+  let wait = 0;
+  let binding: LevelState | undefined;
+  let type: Binding["type"] = "requests";
+  for (const s of states) {
+    const r = waitMs(s.req, UNIT, s.level.limits.rpm);
+    if (r > wait) (wait = r), (binding = s), (type = "requests");
+    const t = waitMs(s.tok, est * UNIT, s.level.limits.tpm);
+    if (t > wait) (wait = t), (binding = s), (type = "tokens");
+  }
+  // Built only on refusal: an admitted request allocates nothing here.
+  return binding && { s: binding, type, wait };
 }
 
 /** A request bigger than a token bucket can ever hold: retrying cannot help, so it says not to. */

@@ -104,7 +104,7 @@ describe("portal billing page", () => {
     expect(await cents("1,000")).toBe("100000");
     expect(await cents("$1,000.00")).toBe("100000");
     const before = sessions().length;
-    for (const amount of ["5,5,0", "1.000,50", "5,5050", "1,00.50"]) {
+    for (const amount of ["5,5,0", "1.000,50", "5,5050", "1,00.50", "0,500"]) {
       const res = await web.submit("/portal/billing", "/portal/billing/checkout", { amount });
       expect(res.status).toBe(400);
       const html = await res.text();

@@ -22,7 +22,8 @@ export function scaledToMinor(scaled: number, exponent: number): number | null {
  */
 export function withDecimalPoint(text: string, decimals: number): string | null {
   if (!text.includes(",")) return text;
-  const grouped = /^\d{1,3}(,\d{3})+(\.\d+)?$/.test(text);
+  // A first group of 0 is no thousands: "0,500" is a decimal comma or unclear, never 500.
+  const grouped = /^[1-9]\d{0,2}(,\d{3})+(\.\d+)?$/.test(text);
   const decimalComma = decimals > 0 && new RegExp(`^\\d+,\\d{1,${decimals}}$`).test(text);
   if (grouped === decimalComma) return null;
   return grouped ? text.replace(/,/g, "") : text.replace(",", ".");

@@ -158,18 +158,20 @@ describe("open sign-up does not reveal registered emails", () => {
     expect((await new WebClient(srv.url).get(theirs)).status).toBe(404);
   });
 
-  test("an email keeps its five newest pending sign-ups: older ones are dropped, expired ones too", async () => {
+  test("an email keeps its first five pending sign-ups: later ones are dropped, answered alike; expired ones go", async () => {
     const email = "many-pending@example.com";
     for (let i = 0; i < 7; i++) {
       const res = await new WebClient(srv.url).submit("/portal/signup", "/portal/signup", { name: "Someone", email, password: PASSWORD, confirm: PASSWORD }, { "x-forwarded-for": `198.51.100.${30 + i}` });
       expect(res.status).toBe(200);
-      expect(await until(() => mailsTo(email).length === i + 1, 5_000)).toBe(true);
+      if (i < 5) expect(await until(() => mailsTo(email).length === i + 1, 5_000)).toBe(true);
     }
+    await Bun.sleep(200);
+    expect(mailsTo(email)).toHaveLength(5);
     const pending = () => srv.runtime.deps.store.sqlite.query<{ n: number }, [string]>("SELECT count(*) AS n FROM signup_requests WHERE email = ?").get(email)!.n;
     expect(pending()).toBe(5);
+    // The first link, the owner's own, still works however often the address was submitted since.
     const links = mailsTo(email).map((m) => linkIn(m)!);
-    expect((await new WebClient(srv.url).get(links[1]!)).status).toBe(404);
-    expect((await new WebClient(srv.url).get(links[2]!)).status).toBe(200);
+    expect((await new WebClient(srv.url).get(links[0]!)).status).toBe(200);
     // Expired requests go with the next sign-up of any address.
     srv.runtime.deps.store.sqlite.query("UPDATE signup_requests SET expires_at = ? WHERE email = ?").run(Date.now() - 1, email);
     expect((await new WebClient(srv.url).submit("/portal/signup", "/portal/signup", { name: "Someone", email: "another-pending@example.com", password: PASSWORD, confirm: PASSWORD }, { "x-forwarded-for": "198.51.100.40" })).status).toBe(200);

@@ -1,4 +1,4 @@
-import { eq, inArray, lt } from "drizzle-orm";
+import { eq, lt } from "drizzle-orm";
 import type { signupRequests } from "../../store/schema";
 import type { Store } from "../../store/store";
 import { all, get, run, type Q, type Work } from "../../store/work";
@@ -17,23 +17,27 @@ const PENDING_PER_EMAIL = 5;
 
 /**
  * Open sign-up, step one: keeps the sign-up until the link mailed to the address is used, and
- * returns that link's token; null when the email already has a login with a proven address
+ * returns that link's token; "full" when the email has PENDING_PER_EMAIL pending already (nothing
+ * to mail); null when the email already has a login with a proven address
  * (address-claims.ts). The caller answers both alike, so the form never tells whether an email
  * is registered. Every pending request of an email keeps its link (a stranger who knows the
- * address must not void its owner's), the newest PENDING_PER_EMAIL of them; expired ones go.
+ * address must not void its owner's), up to PENDING_PER_EMAIL of them (later ones are dropped,
+ * answered alike); expired ones go.
  */
 export function requestSignUp(
   store: Store,
   p: { name: string; email: string; passwordHash: string; ttlMs: number },
   now = Date.now(),
-): Promise<{ token: string } | null> {
+): Promise<{ token: string } | "full" | null> {
   const token = randomBase62(40);
   return store.tx(function* (q) {
     const r = q.t.signupRequests;
     yield* run(q.db.delete(r).where(lt(r.expiresAt, now)));
     const holder = yield* memberByEmail(q, p.email);
     if (holder && !(yield* unproven(q, holder))) return null;
-    yield* dropOldest(q, p.email);
+    // At the cap a new request is dropped, not an old one: submitting someone's address again and
+    // again must not void the link mailed to them. Answered alike: the form tells nothing.
+    if ((yield* pendingOf(q, p.email)) >= PENDING_PER_EMAIL) return "full" as const;
     yield* run(q.db.insert(r).values({
       id: newId("sup"), tokenHash: sha256Hex(token), email: p.email, name: p.name, passwordHash: p.passwordHash,
       expiresAt: now + p.ttlMs, createdAt: now,
@@ -42,14 +46,10 @@ export function requestSignUp(
   });
 }
 
-/** Makes room for one more request of the email: the oldest beyond the cap are dropped. */
-function* dropOldest(q: Q, email: string): Work<void> {
+/** Pending (unexpired) sign-ups of the email. */
+function* pendingOf(q: Q, email: string): Work<number> {
   const r = q.t.signupRequests;
-  const rows = yield* all(q.db.select({ id: r.id, createdAt: r.createdAt }).from(r).where(eq(r.email, email)));
-  // Sorted here rather than in SQL: ids compare byte by byte alike on both stores.
-  rows.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-  const drop = rows.slice(PENDING_PER_EMAIL - 1).map((x) => x.id);
-  if (drop.length > 0) yield* run(q.db.delete(r).where(inArray(r.id, drop)));
+  return (yield* all(q.db.select({ id: r.id }).from(r).where(eq(r.email, email)))).length;
 }
 
 /** The open sign-up of a mailed link, unless unknown or expired. */

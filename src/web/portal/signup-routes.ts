@@ -55,7 +55,7 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
       const passwordHash = await hashPassword(password);
       const pending = await requestSignUp(deps.store, { name, email, passwordHash, ttlMs: ttlHours * 3_600_000 }, deps.now());
       // Not awaited: the answer must not wait on (or reveal through its timing) which email went out.
-      send(pending ? finishMail(email, `${base()}/portal/signup/confirm/${pending.token}`, ttlHours) : reminderMail(email, base()));
+      if (pending !== "full") send(pending ? finishMail(email, `${base()}/portal/signup/confirm/${pending.token}`, ttlHours) : reminderMail(email, base()));
       return htmlResponse(signupSentView(ttlHours), 200, headers);
     }, hide())
     .get("/portal/signup/confirm/:token", async ({ request, params }) => {

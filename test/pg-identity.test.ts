@@ -272,6 +272,35 @@ for (const { name, open } of stores) {
       for (const t of tokens) expect(await findSignUp(store, t, T0 + 12)).toBeNull();
     });
 
+    test("a link that lets its holder choose the address proves nothing: it takes no member's address", async () => {
+      // A member who joined by a link the portal showed their owner (no SMTP), then reset their password the same way.
+      const team = await account("Team");
+      const ownerActor = `portal:${team}:mem_owner`;
+      const email = `dev-${name}@team.test`;
+      const m = await inviteMember(store, { accountId: team, email, role: "member", ...link, actor: ownerActor }, T0);
+      await acceptInvite(store, tokenOf(m.invite.url), { email, passwordHash: "the member's" }, T0 + 1);
+      // The operator's owner invite for an account without an email: its holder chooses the address.
+      const other = await account("Another customer's account");
+      const inv = await createInvite(store, { accountId: other, ...link }, T0 + 2);
+      expect(inv.email).toBeNull();
+      expect((await refusal(acceptInvite(store, tokenOf(inv.url), { email, passwordHash: "another's" }, T0 + 3))).code).toBe("email_taken");
+      expect((await getMemberRow(store, m.member.id)).passwordHash).toBe("the member's");
+    });
+
+    test("an address once proven stays proven after a password reset by a shown link", async () => {
+      const team = await account("Proven team");
+      const email = `proven-${name}@team.test`;
+      // The operator's invite names the address: proven. A later reset the owner's page showed does not undo it.
+      const m = await inviteMember(store, { accountId: team, email, role: "member", ...link }, T0);
+      await acceptInvite(store, tokenOf(m.invite.url), { email, passwordHash: "first" }, T0 + 1);
+      const reset = await reinviteMember(store, m.member.id, { ...link, actor: `portal:${team}:mem_owner` }, T0 + 2);
+      await acceptInvite(store, tokenOf(reset.url), { email, passwordHash: "second" }, T0 + 3);
+      const elsewhere = await account("Elsewhere");
+      const claim = await inviteMember(store, { accountId: elsewhere, email, role: "member", ...link }, T0 + 4).then(() => "invited", (e: ApiError) => e.code);
+      expect(claim).toBe("email_taken");
+      expect((await getMemberRow(store, m.member.id)).passwordHash).toBe("second");
+    });
+
     test("an address accepted through a portal link its inviter saw gives way to a proven claim", async () => {
       const evil = await account("Evil");
       const owner = `portal:${evil}:mem_owner`;

@@ -32,12 +32,25 @@ export function* seenByInviter(q: Q, invite: InviteRow): Work<boolean> {
   return entry?.mailed_only !== true;
 }
 
-/** Whether the member's address came with a link its inviter saw (the last link they accepted). */
+/**
+ * Whether accepting `invite` as `email` proves the address: the invite named it, and its link was
+ * not seen by its inviter. A link that let its holder choose the address proves nothing.
+ */
+export function* provesAddress(q: Q, invite: InviteRow, email: string): Work<boolean> {
+  if (invite.email === null || invite.email.toLowerCase() !== email.toLowerCase()) return false;
+  return !(yield* seenByInviter(q, invite));
+}
+
+/**
+ * Whether the member's address is unproven: they came in through links only, and none of the
+ * links they accepted proved it (a later shown link, a password reset, does not undo a proof).
+ */
 export function* unproven(q: Q, m: MemberRow): Work<boolean> {
   const i = q.t.invites;
   const used = yield* all(q.db.select().from(i).where(and(eq(i.accountId, m.accountId), eq(i.memberId, m.id), isNotNull(i.usedAt))));
-  const last = used.sort((a, b) => (b.usedAt ?? 0) - (a.usedAt ?? 0))[0];
-  return last ? yield* seenByInviter(q, last) : false;
+  if (used.length === 0 || m.email === null) return false;
+  for (const invite of used) if (yield* provesAddress(q, invite, m.email)) return false;
+  return true;
 }
 
 /**

@@ -11,7 +11,7 @@ import { applyCredit } from "../../money/ledger";
 import { ensureOwner, memberByEmail, memberRow, memberStatus, ownerRow, type MemberRow, type Role } from "../members";
 import { deleteMemberSessions } from "../sessions";
 import type { InviteViewT } from "./model";
-import { releaseAddress, seenByInviter, unproven } from "./address-claims";
+import { provesAddress, releaseAddress, unproven } from "./address-claims";
 
 export type InviteRow = typeof invites.$inferSelect;
 
@@ -151,7 +151,7 @@ export function acceptInvite(store: Store, token: string, p: { email: string; pa
       if (used.changes === 0) throw inviteRefused("used");
       const accountId = found.invite.accountId;
       const member = found.member ?? (yield* ensureOwner(q, accountId, p.email, now));
-      const holder = yield* checkEmailFree(q, p.email, member, !(yield* seenByInviter(q, found.invite)));
+      const holder = yield* checkEmailFree(q, p.email, member, yield* provesAddress(q, found.invite, p.email));
       if (holder) yield* releaseAddress(q, holder, `invite:${found.invite.id}`, now);
       // Accepting signs the member in: that is their latest sign-in.
       const m = q.t.accountMembers;

@@ -203,10 +203,15 @@ describe("unknown environment variables", () => {
       "invalid config: unknown environment variable: TOLLGATE_SETLE_BATCH_MS (did you mean TOLLGATE_SETTLE_BATCH_MS, the setting settle_batch_ms?)",
     );
     // Without the prefix too (the setting's variable is PORT), in any case, several at once.
-    expect(configError(() => loadConfig({ env: { TOLLGATE_PORT: "9000", tollgate_admn_token: "x", TOLLGATE_COLOUR: "blue" } }))).toBe(
-      "invalid config: unknown environment variables: TOLLGATE_COLOUR, TOLLGATE_PORT (did you mean PORT, the setting port?), " +
+    expect(configError(() => loadConfig({ env: { TOLLGATE_SMTP_HOST: "mail", tollgate_admn_token: "x", TOLLGATE_COLOUR: "blue" } }))).toBe(
+      "invalid config: unknown environment variables: TOLLGATE_COLOUR, TOLLGATE_SMTP_HOST (did you mean SMTP_HOST, the setting smtp_host?), " +
         "tollgate_admn_token (did you mean TOLLGATE_ADMIN_TOKEN, the setting admin_token?)",
     );
+    // What Kubernetes gives every pod beside a service named tollgate, and a provider's own key variable, load.
+    const links = { TOLLGATE_SERVICE_HOST: "10.0.0.7", TOLLGATE_SERVICE_PORT: "8080", TOLLGATE_PORT: "tcp://10.0.0.7:8080", TOLLGATE_PORT_8080_TCP: "tcp://10.0.0.7:8080", TOLLGATE_PORT_8080_TCP_ADDR: "10.0.0.7" };
+    expect(() => loadConfig({ env: links })).not.toThrow();
+    const xai = { id: "xai", base_url: "https://api.x.ai/v1", api_key_env: "TOLLGATE_XAI_KEYS" };
+    expect(loadConfig({ env: { TOLLGATE_XAI_KEYS: "xai-1" }, overrides: { providers: [xai] } }).providers[0]?.api_keys).toEqual(["xai-1"]);
     // Every documented variable, and the ones read elsewhere, load.
     const known = Object.fromEntries(Object.keys(ENV_MAP).map((n) => [n, ""]));
     expect(() => loadConfig({ env: { ...known, TOLLGATE_CONFIG: "", TOLLGATE_API_KEY: "sk-tg-x", TOLLGATE_SCREENSHOTS: "1", OTHER_TOOL_SETTING: "1" } })).not.toThrow();

@@ -32,6 +32,11 @@ function editDistance(a: string, b: string): number {
  * set in the same shell.
  */
 const OTHER_ENV = ["TOLLGATE_CONFIG", "TOLLGATE_API_KEY", "TOLLGATE_SCREENSHOTS"];
+/**
+ * What Kubernetes (and Docker's links) give every container beside a service named tollgate:
+ * TOLLGATE_SERVICE_HOST, TOLLGATE_PORT=tcp://…, TOLLGATE_PORT_8080_TCP_ADDR and the like.
+ */
+const SERVICE_LINK = /^TOLLGATE_(SERVICE_[A-Z0-9_]+|PORT|PORT_\d+_(TCP|UDP|SCTP)[A-Z0-9_]*)$/;
 
 /** The setting's variable closest to an unknown one, compared without the TOLLGATE_ prefix: a prefixed PORT or SMTP_HOST finds its variable. */
 function closestEnv(name: string): string | undefined {
@@ -46,11 +51,12 @@ function closestEnv(name: string): string | undefined {
 
 /**
  * The TOLLGATE_* variables (in any case) that name no setting, as one config error line, or
- * undefined: a misspelt one would leave its setting at the default in silence.
+ * undefined: a misspelt one would leave its setting at the default in silence. `chosen`: variables
+ * the configuration itself names (a provider's api_key_env).
  */
-export function unknownEnvNames(env: Record<string, string | undefined>): string | undefined {
+export function unknownEnvNames(env: Record<string, string | undefined>, chosen: readonly string[] = []): string | undefined {
   const unknown = Object.keys(env)
-    .filter((n) => n.toUpperCase().startsWith("TOLLGATE_") && !Object.hasOwn(ENV_MAP, n) && !OTHER_ENV.includes(n))
+    .filter((n) => n.toUpperCase().startsWith("TOLLGATE_") && !Object.hasOwn(ENV_MAP, n) && !OTHER_ENV.includes(n) && !chosen.includes(n) && !SERVICE_LINK.test(n))
     .sort();
   if (unknown.length === 0) return undefined;
   const named = unknown.map((n) => {

@@ -137,16 +137,26 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 
 /** The raw settings: the file, then the environment over it, then the overrides over both. */
 function gather(opts: LoadOptions, env: Record<string, string | undefined>): Record<string, unknown> {
-  const unknownEnv = unknownEnvNames(env);
-  if (unknownEnv) throw new ConfigError(unknownEnv);
   const file = opts.file ?? env.TOLLGATE_CONFIG;
   const raw: Record<string, unknown> = file ? readFile(file) : {};
+  const unknownEnv = unknownEnvNames(env, keyVariables([raw.providers, opts.overrides?.providers]));
+  if (unknownEnv) throw new ConfigError(unknownEnv);
   for (const [name, field] of Object.entries(ENV_MAP)) {
     const v = env[name];
     if (v !== undefined && v !== "") raw[field] = v;
   }
   Object.assign(raw, opts.overrides ?? {});
   return raw;
+}
+
+/** The variables providers name for their upstream keys (api_key_env): any name is theirs to choose. */
+function keyVariables(lists: unknown[]): string[] {
+  const names: string[] = [];
+  for (const list of lists) {
+    if (!Array.isArray(list)) continue;
+    for (const p of list) if (p && typeof p === "object" && typeof (p as { api_key_env?: unknown }).api_key_env === "string") names.push((p as { api_key_env: string }).api_key_env);
+  }
+  return names;
 }
 
 function parse(raw: Record<string, unknown>): Parsed {

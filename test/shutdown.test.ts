@@ -174,6 +174,20 @@ describe("an answer still being written", () => {
     await idle.stop();
     expect(elapsedSince(t1)).toBeLessThan(1_000);
   });
+
+  test("a connection holding half a request does not hold the stop for the grace period", async () => {
+    const gw = await gatewayOver([{ id: "fake", url: upstream.url }], { shutdown_grace_ms: 20_000 });
+    const sock = connect({ host: "127.0.0.1", port: Number(new URL(gw.url).port) });
+    sock.on("error", () => {});
+    await new Promise<void>((r) => sock.once("connect", () => r()));
+    sock.write("GET /healthz HTTP/1.1\r\nhost: x\r\n");
+    await Bun.sleep(200);
+    const t0 = performance.now();
+    await gw.stop();
+    sock.destroy();
+    // A second for connections still writing, as before; not the 20 s grace.
+    expect(elapsedSince(t0)).toBeLessThan(10_000);
+  });
 });
 
 describe("the compiled binary on SIGTERM", () => {

@@ -33,7 +33,8 @@ type Handler = (req: Request, srv: Server<undefined>) => Response | Promise<Resp
 /** Starts listening, with the background jobs (hold sweeper, batched key touches, snapshots). */
 export function startServer(runtime: Runtime, opts: { port?: number; hostname?: string; onFirstChat?: () => void } = {}): RunningServer {
   const { deps } = runtime;
-  const metered = meteredRoutes(deps, opts.onFirstChat);
+  const writes: Writes = { until: 0 };
+  const metered = meteredRoutes(deps, writes, opts.onFirstChat);
   const port = opts.port ?? deps.config.port;
   const hostname = opts.hostname ?? deps.config.host;
   let server: Server<undefined>;
@@ -57,16 +58,21 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
   return {
     url: `http://${urlHost(server.hostname ?? hostname)}:${server.port}`,
     port: server.port!,
-    stop: () => (stopped ??= stop(runtime, server, timers)),
+    stop: () => (stopped ??= stop(runtime, server, timers, writes)),
   };
 }
 
 /** Every metered API's POST route (with and without a trailing slash), ahead of Elysia. */
-function meteredRoutes(deps: AppDeps, onFirstChat?: () => void): Record<string, { POST: Handler }> {
+/** When the whole answers handed to Bun to write should be written at a slow reader's pace (performance.now()). */
+interface Writes {
+  until: number;
+}
+
+function meteredRoutes(deps: AppDeps, writes: Writes, onFirstChat?: () => void): Record<string, { POST: Handler }> {
   const first = { call: onFirstChat };
   const routes: Record<string, { POST: Handler }> = {};
   for (const { path, dialect } of METERED_APIS) {
-    const handler = meteredHandler(deps, gatewayRoute(deps, dialect), first);
+    const handler = meteredHandler(deps, gatewayRoute(deps, dialect), first, writes);
     routes[path] = { POST: handler };
     routes[`${path}/`] = { POST: handler };
   }
@@ -79,7 +85,7 @@ const SLOW_READER_BYTES_PER_SECOND = 16_384;
 const MAX_IDLE_SECONDS = 255;
 
 /** One metered route, with the CORS headers a browser needs. */
-function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () => void }): Handler {
+function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () => void }, writes: Writes): Handler {
   const cors = corsPolicy(deps.config.cors_origins);
   const idle = deps.config.idle_timeout_seconds;
   return (req, srv) => {
@@ -96,7 +102,12 @@ function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () =
     // answer is still to be written then, and writes do not reset the timer: it gets time for
     // its size at a slow reader's pace, up to the 255 s Bun allows.
     const admitted = () => srv.timeout(req, 0);
-    const finished = (unsent: number) => srv.timeout(req, Math.min(MAX_IDLE_SECONDS, idle + Math.ceil(unsent / SLOW_READER_BYTES_PER_SECOND)));
+    const finished = (unsent: number) => {
+      const seconds = Math.min(MAX_IDLE_SECONDS, idle + Math.ceil(unsent / SLOW_READER_BYTES_PER_SECOND));
+      srv.timeout(req, seconds);
+      // A shutdown lets it finish (within its grace): see stop.
+      if (unsent > 0) writes.until = Math.max(writes.until, performance.now() + seconds * 1000);
+    };
     // Browsers only (an Origin header): server-to-server calls pay one header lookup.
     const allow = cors?.headers(req.headers.get("origin"));
     if (!allow) return route(req, undefined, admitted, finished);
@@ -210,19 +221,20 @@ function sharedJobs(runtime: Runtime): ReturnType<typeof setInterval>[] {
   });
 }
 
-/** After requests were ended at the grace deadline: time for their error events to reach the clients. */
-const ENDED_FLUSH_MS = 1_000;
+/** What any connection still writing gets at the stop: error events of ended requests, small answers. */
+const FLUSH_MS = 1_000;
 
-async function stop(runtime: Runtime, server: Server<undefined>, timers: ReturnType<typeof setInterval>[]): Promise<void> {
+async function stop(runtime: Runtime, server: Server<undefined>, timers: ReturnType<typeof setInterval>[], writes: Writes): Promise<void> {
   const { deps } = runtime;
   const deadline = performance.now() + deps.config.shutdown_grace_ms;
   // Not awaited: it resolves only once every connection has closed, streams included.
   const closed = server.stop();
   const drain = await deps.upstreams.traffic.drain(deps.config.shutdown_grace_ms);
   if (drain.terminated) console.error(`shutdown: ended ${drain.terminated} request(s) still running after the grace period`);
-  // A finished request may still be writing its answer to a slow client: it gets what is left of
-  // the grace. Idle connections do not hold `closed` back, so an idle gateway stops at once.
-  await Promise.race([closed, Bun.sleep(Math.max(deadline - performance.now(), drain.terminated ? ENDED_FLUSH_MS : 0))]);
+  // A whole answer still being written to a slow client gets its writing time, within the grace;
+  // any other connection a second (a half-sent request must not hold the stop for the grace).
+  // Idle connections do not hold `closed` back, so an idle gateway stops at once.
+  await Promise.race([closed, Bun.sleep(Math.max(Math.min(writes.until, deadline) - performance.now(), FLUSH_MS))]);
   await server.stop(true);
   for (const t of timers) clearInterval(t);
   await deps.credits.flush();

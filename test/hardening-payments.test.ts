@@ -170,6 +170,14 @@ describe("refunds and disputes of a charge in another currency (Adaptive Pricing
     expect(await payment(c.accountId)).toMatchObject({ status: "refunded", debited_micros: 10 * USD });
   });
 
+  test("a partial refund takes back the same share of the credit, not one rounded to a cent first", async () => {
+    const { c, intent } = await paidIn("eur", 923);
+    await deliver(gw.url, stripeEvent("charge.refunded", refundedCharge(intent, 923, 461, "eur")));
+    expect((await account(c.accountId)).balance_micros).toBe(10 * USD - Math.floor((10 * USD * 461) / 923));
+    await deliver(gw.url, stripeEvent("charge.refunded", refundedCharge(intent, 923, 923, "eur")));
+    expect((await account(c.accountId)).balance_micros).toBe(0);
+  });
+
   test("a lost dispute of the whole eur charge takes back the whole credit, of half of it half", async () => {
     const whole = await paidIn("eur", 925);
     expect(await result(await deliver(gw.url, stripeEvent("charge.dispute.closed", { ...dispute(whole.intent, 925, "lost"), currency: "eur" })))).toBe("dispute_lost");

@@ -36,39 +36,46 @@ export function* paymentFor(q: Q, intent: string | null, chargeId: string | null
   return undefined;
 }
 
+/** What the card was charged, in its currency's minor unit (refunds and disputes come in it). */
+const chargedMinor = (row: PaymentRow): number => row.chargeAmountMinor ?? row.amountMinor;
+
 /**
- * An amount of the charge (refunded, disputed) in the payment's own currency: the same share of
- * it when the card was charged in another (Adaptive Pricing). `whole`: the charge's amount in
- * `currency` when the event says it; null when that share cannot be known.
+ * An amount of the charge (refunded, disputed) as a share of the whole charge in the same
+ * currency: the card may have been charged in the customer's (Adaptive Pricing). `whole`: the
+ * charge's amount when the event says it; null when it is unknown (an older payment charged in
+ * another currency, before its amount was kept). An event naming no currency is the charge's.
  */
-export function ownShare(row: PaymentRow, amount: number, currency: string | null | undefined, whole: number | null): number | null {
-  // An event that names no currency is taken to be in the payment's own.
-  const c = currency?.toLowerCase() ?? row.currency;
-  if (c === row.currency) return amount;
-  const charged = whole ?? (c === row.chargeCurrency ? row.chargeAmountMinor : null);
-  if (!charged || charged <= 0) return null;
-  return amount >= charged ? row.amountMinor : proportion(row.amountMinor, amount, charged);
+export function chargeShare(row: PaymentRow, amount: number, currency: string | null | undefined, whole: number | null): { part: number; whole: number } | null {
+  const chargeCurrency = row.chargeCurrency ?? row.currency;
+  const c = currency?.toLowerCase() ?? chargeCurrency;
+  const total = whole ?? (c === chargeCurrency ? chargedMinor(row) : c === row.currency ? row.amountMinor : null);
+  return total && total > 0 ? { part: Math.min(Math.max(amount, 0), total), whole: total } : null;
 }
 
 export function* onRefunded(q: Q, event: Stripe.Event, charge: Stripe.Charge, now: number): Work<Outcome> {
   const intent = idOf(charge.payment_intent);
   const row = yield* paymentFor(q, intent, charge.id);
   if (!row || row.ledgerId == null) return yield* defer(q, event, intent, charge.id, charge, now);
-  const refunded = ownShare(row, charge.amount_refunded, charge.currency, charge.amount) ?? charge.amount_refunded;
+  // In the charge's own units, as refunded_minor is kept: the share of the credit is taken exactly.
+  const share = chargeShare(row, charge.amount_refunded, charge.currency, charge.amount || null) ?? { part: Math.min(charge.amount_refunded, row.amountMinor), whole: row.amountMinor };
+  const refunded = share.part;
   // amount_refunded is cumulative: only what exceeds the refunds already applied is new.
   if (refunded <= row.refundedMinor) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
   const refundIds = charge.refunds?.data?.map((r) => r.id) ?? [];
-  const target = proportion(row.creditMicros, Math.min(refunded, row.amountMinor), row.amountMinor);
-  const applied = proportion(row.creditMicros, row.refundedMinor, row.amountMinor);
+  const target = proportion(row.creditMicros, refunded, share.whole);
+  const applied = proportion(row.creditMicros, row.refundedMinor, share.whole);
   const debit = Math.max(0, Math.min(target - applied, row.creditMicros - row.debitedMicros));
   // Newest refund first in Stripe lists; without expanded refunds the cumulative total names it.
   const ref = refundIds[0] ?? `${charge.id}:refunded:${charge.amount_refunded}`;
   const entry = debit > 0 ? yield* debitPayment(q, row, debit, ref, `Stripe refund ${ref} of ${intent ?? charge.id}`, now) : null;
-  const status: PaymentStatus = refunded >= row.amountMinor ? "refunded" : "partially_refunded";
+  const status: PaymentStatus = refunded >= share.whole ? "refunded" : "partially_refunded";
+  // A payment from before the charged amount was kept learns it from its first refund.
+  const foreign = charge.currency && charge.currency.toLowerCase() !== row.currency && row.chargeCurrency === null;
   yield* run(q.db.update(q.t.payments)
     .set({
       status: row.status === "dispute_lost" ? row.status : status,
       refundedMinor: refunded,
+      ...(foreign ? { chargeCurrency: charge.currency.toLowerCase(), chargeAmountMinor: share.whole } : {}),
       debitedMicros: row.debitedMicros + debit,
       stripeChargeId: charge.id,
       receiptUrl: charge.receipt_url ?? row.receiptUrl,
@@ -132,7 +139,7 @@ export function* onDisputeClosed(q: Q, event: Stripe.Event, dispute: Stripe.Disp
   if (!row || row.ledgerId == null) return yield* defer(q, event, idOf(dispute.payment_intent), idOf(dispute.charge), dispute, now);
   if (row.status === "dispute_lost") return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
   const lost = dispute.status === "lost";
-  const settled: PaymentStatus = row.refundedMinor === 0 ? "paid" : row.refundedMinor >= row.amountMinor ? "refunded" : "partially_refunded";
+  const settled: PaymentStatus = row.refundedMinor === 0 ? "paid" : row.refundedMinor >= chargedMinor(row) ? "refunded" : "partially_refunded";
   let debit = 0;
   let ledgerId: number | null = null;
   let problem: string | undefined;
@@ -141,9 +148,10 @@ export function* onDisputeClosed(q: Q, event: Stripe.Event, dispute: Stripe.Disp
     const prior = yield* get(q.db.select({ id: l.id }).from(l).where(and(eq(l.accountId, row.accountId), eq(l.kind, "refund"), eq(l.ref, dispute.id))));
     if (prior) return { result: "duplicate", accountId: row.accountId, paymentId: row.id };
     // A charge in another currency whose amount was not recorded (paid before it was): the whole payment, said in the log.
-    const disputed = ownShare(row, dispute.amount, dispute.currency, null);
-    if (disputed === null) problem = `dispute ${dispute.id} is in ${dispute.currency} and payment ${row.id}'s charge amount in it is unknown: taken as the whole payment`;
-    debit = Math.max(0, Math.min(proportion(row.creditMicros, Math.min(disputed ?? row.amountMinor, row.amountMinor), row.amountMinor), row.creditMicros - row.debitedMicros));
+    const share = chargeShare(row, dispute.amount, dispute.currency, null);
+    if (!share) problem = `dispute ${dispute.id} is in ${dispute.currency} and payment ${row.id}'s charge amount in it is unknown: taken as the whole payment`;
+    const taken = share ? proportion(row.creditMicros, share.part, share.whole) : row.creditMicros;
+    debit = Math.max(0, Math.min(taken, row.creditMicros - row.debitedMicros));
     if (debit > 0) ledgerId = (yield* debitPayment(q, row, debit, dispute.id, `Stripe dispute ${dispute.id} lost (${dispute.reason})`, now)).id;
   }
   const status: PaymentStatus = lost ? "dispute_lost" : settled;

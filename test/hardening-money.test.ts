@@ -5,6 +5,7 @@
  * tokens delivered; a key's cap says so, and is shared with the key's replacements.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { connect } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -309,6 +310,38 @@ describe("a stream's charge that cannot be written at first (a full disk)", () =
       expect(events).toContain("charge_recorded");
     } finally {
       await gw.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("is written at the stop when its retry has not come yet, not lost", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tollgate-full-"));
+    const dbPath = join(dir, "tollgate.db");
+    const gw = await startGateway({ upstream: true, dbPath });
+    let id = "";
+    let accountId = "";
+    try {
+      const c = await gw.customer(10_000_000);
+      accountId = c.accountId;
+      const journal = (gw.runtime.deps.credits as unknown as { sink: { o: { journal: { append: (r: unknown[]) => void } } } }).sink.o.journal;
+      const append = journal.append;
+      journal.append = () => {
+        throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+      };
+      const res = await chat(gw.url, c.key, { model: "grok-4", messages: user(), stream: true, mock: { prompt_tokens: 10, completion_tokens: 5 } });
+      id = res.headers.get("x-request-id")!;
+      expect(await res.text()).toContain("Could not record the charge.");
+      // Space is back, and the gateway stops before the first retry (after 1 s) comes.
+      journal.append = append;
+    } finally {
+      await gw.stop();
+    }
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      expect(db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM ledger_entries WHERE request_id = ?").get(id)!.n).toBe(1);
+      expect(db.query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(accountId)!.b).toBe(10_000_000 - (10 * 3 + 5 * 15));
+    } finally {
+      db.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -192,17 +192,16 @@ export class Meter {
 
   /** Settles a charge that failed to commit again, backing off up to 30 s, until it is durable or its hold is gone. */
   private retry(cost: number, row: UsageRecord, object: StoredObjectRow | undefined, attempt: number): void {
-    if (!this.deps.credits.retain?.(this.requestId)) return;
     const again = () =>
-      this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row, object }).then(
-        (settled) => {
-          if (!settled) return;
-          this.deps.metrics?.metered(row);
-          this.deps.log.event("charge_recorded", { request_id: this.requestId, account: row.accountId, charge_micros: cost, attempts: attempt });
-        },
-        () => this.retry(cost, row, object, attempt + 1),
-      );
-    setTimeout(again, Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5))).unref?.();
+      this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row, object }).then((settled) => {
+        if (!settled) return;
+        this.deps.metrics?.metered(row);
+        this.deps.log.event("charge_recorded", { request_id: this.requestId, account: row.accountId, charge_micros: cost, attempts: attempt });
+      });
+    // The store keeps the hold from the sweeper meanwhile, and tries `again` once more at its flush (a stop).
+    if (!this.deps.credits.retain?.(this.requestId, again)) return;
+    const next = () => void again().catch(() => this.retry(cost, row, object, attempt + 1));
+    setTimeout(next, Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5))).unref?.();
   }
 
   private recorded(row: UsageRecord): void {

@@ -174,9 +174,10 @@ export interface CreditStore {
   detach?(requestId: string): void;
   /**
    * A settlement that failed to commit left its hold here: keep it from the sweeper while its
-   * charge is tried again (a stream's output went out already). False when no such hold is here.
+   * charge is tried again (a stream's output went out already); `again` tries it, and the store's
+   * flush calls it once more before a stop. False when no such hold is here.
    */
-  retain?(requestId: string): boolean;
+  retain?(requestId: string, again: () => Promise<unknown>): boolean;
   /**
    * A key was rotated into `newKeyId`: holds in flight that count against `oldKeyId` now count
    * against the new key (its spend cap and budget are the line's), and their charges go to it.

@@ -1,4 +1,5 @@
 import type { Statement } from "bun:sqlite";
+import { RetainedCharges } from "./retained";
 import type { SqliteStore } from "../store/sqlite-store";
 import { StampedMemo } from "../store/stamped-memo";
 import { ApiError, errors } from "../lib/errors";
@@ -45,6 +46,8 @@ export class SqliteCreditStore implements CreditStore {
   private holds = new Map<string, Hold>();
   /** Request ids whose settle/release is queued: busy until it commits (or fails and is restored). */
   private settling = new Set<string>();
+  /** Charges that failed to commit and are tried again (see retain). */
+  private readonly retained = new RetainedCharges();
   private heldByAccount = new Map<string, number>();
   private heldByKey = new Map<string, number>();
   private readonly group: GroupCommit<Queued, Outcome[]>;
@@ -202,10 +205,12 @@ export class SqliteCreditStore implements CreditStore {
     }
   }
 
-  retain(requestId: string): boolean {
+  retain(requestId: string, again: () => Promise<unknown>): boolean {
     const hold = this.holds.get(requestId);
-    if (hold) hold.live = true;
-    return hold !== undefined;
+    if (!hold) return false;
+    hold.live = true;
+    this.retained.add(requestId, again);
+    return true;
   }
 
   keyRotated(oldKeyId: string, newKeyId: string): void {
@@ -251,6 +256,7 @@ export class SqliteCreditStore implements CreditStore {
   readonly catchUp = (): void => this.sink.applyAll();
 
   async flush(): Promise<void> {
+    await this.retained.flush();
     this.rows.persist(Number.POSITIVE_INFINITY);
     this.sink.applyAll();
   }
@@ -260,6 +266,7 @@ export class SqliteCreditStore implements CreditStore {
     resolve: Queued["resolve"], reject: Queued["reject"],
   ): void {
     this.holds.delete(requestId);
+    this.retained.delete(requestId);
     this.settling.add(requestId);
     const persisted = this.rows.settle(requestId);
     const op: SettleRecord = { t, requestId, accountId: hold.accountId, keyId: hold.keyId, amount: hold.amount, charge, persisted, extras, at: this.now() };

@@ -1,4 +1,5 @@
 import { ApiError, errors } from "../../lib/errors";
+import { RetainedCharges } from "../retained";
 import { decrement } from "../../lib/tally";
 import type { PgStore } from "../../store/pg-store";
 import type { BudgetClock } from "../budget-clock";
@@ -41,6 +42,8 @@ type Queued = { op: PgSettleOp; hold: PgHold; resolve(v: SettleResult | null): v
 export class PgCreditStore implements CreditStore {
   private readonly holds = new Map<string, PgHold>();
   private readonly settling = new Set<string>();
+  /** Charges that failed to commit and are tried again (see retain). */
+  private readonly retained = new RetainedCharges();
   /** Deferred requests whose hold waits here while any instance may settle them. */
   private readonly detached = new Set<string>();
   private queue: Queued[] = [];
@@ -149,10 +152,12 @@ export class PgCreditStore implements CreditStore {
     return new Promise((resolve, reject) => this.enqueue(requestId, hold, "settle", Math.max(actual, 0), extras, resolve, reject));
   }
 
-  retain(requestId: string): boolean {
+  retain(requestId: string, again: () => Promise<unknown>): boolean {
     const h = this.holds.get(requestId);
-    if (h) this.holds.set(requestId, { ...h, live: true });
-    return h !== undefined;
+    if (!h) return false;
+    this.holds.set(requestId, { ...h, live: true });
+    this.retained.add(requestId, again);
+    return true;
   }
 
   detach(requestId: string): void {
@@ -207,11 +212,13 @@ export class PgCreditStore implements CreditStore {
   }
 
   async flush(): Promise<void> {
+    await this.retained.flush();
     while (this.queue.length > 0 || this.committing) await (this.committing ?? this.commit());
   }
 
   private enqueue(requestId: string, hold: PgHold, t: "settle" | "release", charge: number, extras: SettleExtras | undefined, resolve: Queued["resolve"], reject: Queued["reject"]): void {
     this.holds.delete(requestId);
+    this.retained.delete(requestId);
     this.settling.add(requestId);
     // The lease shrinks here at once (never above what the database will hold after the commit),
     // and the hold leaves it: counted in both until the commit, it would refuse requests it covers.

@@ -187,10 +187,12 @@ describe("compiled binary killed right after responses complete", () => {
     await Promise.all(Array.from({ length: 48 }, (_, c) => client(c)));
     await gw.proc.exited;
     expect(completed.length).toBeGreaterThanOrEqual(150);
-    // The last completed charges were still only in the settlement journal when the process died
-    // (they reach SQLite in batches); the next start applies them before serving.
+    // The last completed charges are usually still only in the settlement journal when the process
+    // dies (they reach SQLite in batches), and the next start applies them before serving. On a busy
+    // machine the batches may have caught up at the kill: nothing is left to apply then (the replay
+    // itself is kill9.test.ts's, deterministically).
     const journal = `${dbPath}-settlements`;
-    expect(statSync(journal).size).toBeGreaterThan(0);
+    const journaled = statSync(journal).size > 0;
     const before = new Database(dbPath);
     const inDb = before.query<{ n: number }, []>("SELECT count(*) AS n FROM ledger_entries WHERE kind = 'charge'").get()!.n;
     before.close();
@@ -208,7 +210,8 @@ describe("compiled binary killed right after responses complete", () => {
       const count = new Map<string, number>();
       for (const r of charges) count.set(r.request_id, (count.get(r.request_id) ?? 0) + 1);
       for (const id of completed) expect(count.get(id)).toBe(1);
-      expect(charges.length).toBeGreaterThan(inDb);
+      if (journaled) expect(charges.length).toBeGreaterThan(inDb);
+      else expect(charges.length).toBe(inDb);
       for (const n of count.values()) expect(n).toBe(1);
       const usage = new Set(sqlite.query<{ request_id: string }, []>("SELECT request_id FROM usage_log").all().map((r) => r.request_id));
       // A charge commits before its response is sent, so a request killed between the two is

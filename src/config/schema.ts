@@ -1,5 +1,5 @@
-import { isIP } from "node:net";
 import { z } from "zod";
+import { ipVersion } from "../lib/ip";
 import { isTimeZone } from "../money/budget-clock";
 import { ModelSchema, ProviderSchema, scaledUsd } from "./model-schema";
 
@@ -13,11 +13,11 @@ const num = () => z.preprocess((v) => (typeof v === "string" && v.trim() !== "" 
 const int = (min: number, max: number) => num().pipe(z.number().int().min(min).max(max));
 
 /**
- * An IP address (node:net's isIP), or a host name of RFC 1123 labels whose last one is not all
+ * An IP address, or a host name of RFC 1123 labels whose last one is not all
  * digits: 999.999.999.999 is a mistyped address, not a name to look up.
  */
 function isListenHost(v: string): boolean {
-  if (isIP(v) !== 0) return true;
+  if (ipVersion(v) !== 0) return true;
   const labels = v.replace(/\.$/, "").split(".");
   return v.length <= 253 && labels.every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l)) && !/^\d+$/.test(labels.at(-1)!);
 }

@@ -1,16 +1,15 @@
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
+import { ipVersion } from "../lib/ip";
 import { ConfigError } from "../config/load";
 
 /** A host as a URL writes it: an IPv6 literal in brackets (its zone's % escaped). */
 export function urlHost(host: string): string {
-  return isIP(host) === 6 ? `[${host.replace("%", "%25")}]` : host;
+  return ipVersion(host) === 6 ? `[${host.replace("%", "%25")}]` : host;
 }
 
 /** The origin a listener on `host` is reached at from this machine: a wildcard address means loopback. */
 export function localOrigin(host: string, port: number): string {
   const wildcard4 = host === "0.0.0.0";
-  const wildcard6 = isIP(host) === 6 && /^[0:]+$/.test(host);
+  const wildcard6 = ipVersion(host) === 6 && /^[0:]+$/.test(host);
   return `http://${wildcard4 ? "127.0.0.1" : wildcard6 ? "[::1]" : urlHost(host)}:${port}`;
 }
 
@@ -44,7 +43,9 @@ export async function checkListen(host: string, port: number): Promise<void> {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== "EINVAL" && code !== "EADDRNOTAVAIL") throw listenError(e, host, port);
     // Bun says EINVAL both for a name that does not resolve and for an address of another machine.
-    const resolves = isIP(host) !== 0 || (await lookup(host).then(() => true, () => false));
+    // node:dns only on this path: not loaded by every start.
+    const { lookup } = await import("node:dns/promises");
+    const resolves = ipVersion(host) !== 0 || (await lookup(host).then(() => true, () => false));
     throw listenError(e, host, port, resolves ? "no network interface of this machine has its address" : "the host name does not resolve");
   }
   await probe.stop(true);

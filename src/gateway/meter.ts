@@ -1,6 +1,6 @@
 import type { Model } from "../config/load";
 import { ApiError, errors } from "../lib/errors";
-import type { StoredObjectRow, UsageRecord } from "../money/credit-store";
+import type { SettleResult, StoredObjectRow, UsageRecord } from "../money/credit-store";
 import type { MeterDeps } from "./deps";
 import type { Principal } from "./key-auth";
 import type { Admission } from "./limits/limiter";
@@ -103,12 +103,13 @@ export class Meter {
     // A stored object is recorded with the charge (before the answer goes out: a continuation may follow at once).
     const object = o.objectId ? this.created(o.objectId, o.usage, cost) : undefined;
     try {
-      await this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row, object });
+      await this.settle(cost, row, object);
       this.recorded(row);
     } catch (e) {
       // A stream's output went out already: its charge is tried again until it is durable (a full
       // disk, a lost database). A whole answer not charged is not delivered either (a 500).
-      this.line(row, this.stream ? "charge_pending" : "charge_not_recorded", false);
+      if (this.stream) this.line(row, "charge_pending", row.status, false);
+      else this.line(row, "charge_not_recorded", 500, false);
       if (this.stream) this.retry(cost, row, object, 1);
       throw e;
     } finally {
@@ -121,8 +122,8 @@ export class Meter {
   /**
    * The upstream will answer later (a deferred completion): the hold stays, with the request
    * recorded for its owner, until the result is fetched and charged or the upstream forgets it.
+   * `promptEstimate` is charged with the result text's estimate if the result has no usage.
    */
-  /** Parks the request for a deferred result; `promptEstimate` is charged with its text's estimate if it has no usage. */
   async defer(upstreamId: string, promptEstimate: number): Promise<void> {
     if (this.done) return;
     this.done = true;
@@ -193,7 +194,7 @@ export class Meter {
   /** Settles a charge that failed to commit again, backing off up to 30 s, until it is durable or its hold is gone. */
   private retry(cost: number, row: UsageRecord, object: StoredObjectRow | undefined, attempt: number): void {
     const again = () =>
-      this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row, object }).then((settled) => {
+      this.settle(cost, row, object).then((settled) => {
         if (!settled) return;
         this.deps.metrics?.metered(row);
         this.deps.log.event("charge_recorded", { request_id: this.requestId, account: row.accountId, charge_micros: cost, attempts: attempt });
@@ -204,13 +205,18 @@ export class Meter {
     setTimeout(next, Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5))).unref?.();
   }
 
+  /** The charge's settlement, with its usage row and the stored object it created. */
+  private settle(cost: number, row: UsageRecord, object: StoredObjectRow | undefined): Promise<SettleResult | null> {
+    return this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row, object });
+  }
+
   private recorded(row: UsageRecord): void {
     this.deps.metrics?.metered(row);
-    this.line(row, row.errorCode);
+    this.line(row, row.errorCode, row.status);
   }
 
   /** The request's one log line (its charge, or why it has none yet). */
-  private line(row: UsageRecord, errorCode: string | null, charged = true): void {
+  private line(row: UsageRecord, errorCode: string | null, status: number, charged = true): void {
     this.deps.log.request({
       request_id: row.requestId,
       account: row.accountId,
@@ -220,7 +226,7 @@ export class Meter {
       stream: row.stream,
       upstream: row.upstream,
       attempts: this.attempts,
-      status: errorCode === "charge_not_recorded" ? 500 : row.status,
+      status,
       error_code: errorCode,
       duration_ms: row.latencyMs,
       ttft_ms: row.ttftMs,

@@ -67,21 +67,21 @@ export function planHold(model: Model, d: Demand, spendable: Spendable): HoldPla
 }
 
 /**
- * The 402 of an output limit the balance cannot hold although a smaller one would fit: it names
- * the limit, since "out of credits" would send a customer with credit to top up for nothing. A
- * spending cap's or budget's refusal (which names what binds already) is left as it is.
+ * The 402 of an output limit the credit cannot hold although a smaller one would fit: it names
+ * the limit, since "out of credits" or "used up" would send a customer to top up, or to wait for
+ * a budget's reset, for nothing. The code stays that of what binds (balance, cap, budget).
  */
 function limitRefusal(model: Model, d: Demand, spendable: Spendable, hold: number, worst: (out: number) => number): ApiError {
   const refusal = spendable.refuse();
   const asked = d.maxOutput;
-  if (refusal.code !== "insufficient_quota" || asked === null || worst(Math.min(MIN_CAPPED_OUTPUT, asked)) > spendable.amount) return refusal;
+  if (asked === null || worst(Math.min(MIN_CAPPED_OUTPUT, asked)) > spendable.amount) return refusal;
   const param = d.maxOutputParam ?? "max_tokens";
   const fits = Math.min(affordableOutput(model, d, spendable.amount), asked - 1);
   // Long-context prices are not in that estimate: the number is offered only when it holds.
   const hint = fits >= MIN_CAPPED_OUTPUT && worst(fits) <= spendable.amount ? ` to at most ${fits}` : "";
-  const message =
-    `This request holds up to ${microsToUsd(hold)} USD for ${param}=${asked} and the account has ${microsToUsd(spendable.amount)} USD available; ` +
-    `lower ${param}${hint}.`;
+  const left = microsToUsd(spendable.amount);
+  const binds = spendable.limit ? `${spendable.limit} leaves ${left} USD` : `the account has ${left} USD available`;
+  const message = `This request holds up to ${microsToUsd(hold)} USD for ${param}=${asked} and ${binds}; lower ${param}${hint}.`;
   return new ApiError(402, message, refusal.type, refusal.code, param, refusal.headers);
 }
 

@@ -18,14 +18,21 @@ export const spendCapReached = (keyId: string, cap: number, spent: number): ApiE
     "spend_cap_reached",
   );
 
+/** A spending cap, as a refusal that names what binds calls it. */
+export const SPEND_CAP = "this API key's spending cap";
+
+/** "this key's daily budget", "your monthly member budget". */
+export const budgetName = (b: Pick<BudgetState, "scope" | "period">): string =>
+  b.scope === "key" ? `this key's ${periodAdjective(b.period)} budget` : `your ${periodAdjective(b.period)} member budget`;
+
 /**
  * 402 when a budget (the key's, or its member's) cannot cover a request: names the budget, what
  * was spent and when it resets, in the budget time zone, so the caller knows when to try again.
  */
 export function budgetExhausted(b: BudgetState, clock: BudgetClock): ApiError {
-  const whose = b.scope === "key" ? `This key's ${periodAdjective(b.period)} budget` : `Your ${periodAdjective(b.period)} member budget`;
+  const whose = budgetName(b);
   const e = errors.insufficientQuota(
-    `${whose} of ${microsToUsd(b.limit)} USD is used up ` +
+    `${whose[0]!.toUpperCase()}${whose.slice(1)} of ${microsToUsd(b.limit)} USD is used up ` +
       `(${microsToUsd(Math.max(0, b.spent))} USD spent ${periodWords(b.period)}, not enough left for this request); ` +
       `it resets at ${clock.format(b.resetsAt)} (${clock.timeZone}).`,
     "budget_exhausted",

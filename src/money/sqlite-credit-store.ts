@@ -13,7 +13,7 @@ import { BudgetBook } from "./budget-book";
 import { HoldRows, moveToNewKey, type Hold, type Queued } from "./hold-rows";
 import { BudgetClock } from "./budget-clock";
 import { ruleOf, type BudgetOwners, type BudgetState } from "./budgets";
-import { budgetExhausted, outOfCredit, spendCapReached } from "./refusals";
+import { budgetExhausted, budgetName, outOfCredit, SPEND_CAP, spendCapReached } from "./refusals";
 
 export interface SqliteCreditStoreOptions {
   holdTtlMs: number;
@@ -152,10 +152,10 @@ export class SqliteCreditStore implements CreditStore {
     const key = o.capped === false || !o.capKeyId ? null : this.keySpend(o.capKeyId);
     if (key?.cap != null) {
       const left = key.cap - key.spent - key.held;
-      if (left < best.amount) best = { amount: left, refuse: () => spendCapReached(o.keyId ?? o.capKeyId!, key.cap!, key.spent) };
+      if (left < best.amount) best = { amount: left, limit: SPEND_CAP, refuse: () => spendCapReached(o.keyId ?? o.capKeyId!, key.cap!, key.spent) };
     }
     for (const b of o.budgeted === false ? [] : this.budgets(o)) {
-      if (b.remaining < best.amount) best = { amount: b.remaining, refuse: () => budgetExhausted(b, this.book.clock) };
+      if (b.remaining < best.amount) best = { amount: b.remaining, limit: budgetName(b), refuse: () => budgetExhausted(b, this.book.clock) };
     }
     return best;
   }

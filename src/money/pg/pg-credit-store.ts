@@ -5,7 +5,7 @@ import type { PgStore } from "../../store/pg-store";
 import type { BudgetClock } from "../budget-clock";
 import type { BudgetOwners, BudgetState } from "../budgets";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult, Spendable, SpendOwners } from "../credit-store";
-import { budgetExhausted, outOfCredit, spendCapReached } from "../refusals";
+import { budgetExhausted, budgetName, outOfCredit, SPEND_CAP, spendCapReached } from "../refusals";
 import { LeaseBook } from "./lease-book";
 import { overLeased, settledRequests } from "./lease-sql";
 import { settleGroup, type PgSettleOp } from "./pg-settle";
@@ -94,7 +94,7 @@ export class PgCreditStore implements CreditStore {
     let best: Spendable = { amount: Number.POSITIVE_INFINITY, refuse: outOfCredit };
     for (const s of this.rules.known(owners)) {
       const free = this.leases.spare(this.leases.get(s));
-      if (free < best.amount) best = { amount: free, refuse: () => this.refusal(s, owners.keyId) };
+      if (free < best.amount) best = { amount: free, limit: this.limitName(s), refuse: () => this.refusal(s, owners.keyId) };
     }
     return best.amount === Number.POSITIVE_INFINITY ? { amount: 0, refuse: outOfCredit } : best;
   }
@@ -273,6 +273,10 @@ export class PgCreditStore implements CreditStore {
     const o = extras?.owners;
     if (!o || this.settling.has(requestId)) return undefined;
     return { ...o, amount: 0, scopes: [], expiresAt: 0, freshId: false, live: false };
+  }
+
+  private limitName(s: Scope): string | undefined {
+    return s.kind === "cap" ? SPEND_CAP : s.kind === "bud" ? budgetName({ scope: s.who, period: s.rule.period }) : undefined;
   }
 
   private refusal(s: Scope, keyId?: string | null): ApiError {

@@ -54,14 +54,19 @@ describe("budgets over HTTP", () => {
     const e = ((await refused.json()) as { error: { code: string; type: string; message: string } }).error;
     expect(e.code).toBe("budget_exhausted");
     expect(e.type).toBe("insufficient_quota");
+    // 0.002 USD would still serve a smaller max_tokens: the message names that, and the reset.
     expect(e.message).toBe(
-      "This key's daily budget of 0.02 USD is used up (0.018 USD spent today, not enough left for this request); it resets at 2026-12-16T00:00:00+01:00 (Europe/Berlin).",
+      "This request holds up to 0.015075 USD for max_tokens=1000 and this key's daily budget, which resets at 2026-12-16T00:00:00+01:00 (Europe/Berlin), leaves 0.002 USD; lower max_tokens to at most 128.",
     );
     // Exhausted outright: refused before the body is read (a large body costs nothing).
     await patchKey(c.keyId, { budget: { period: "day", amount_micros: 18_000 } });
     const big = await chat(gw.url, c.key, { model: "grok-4", messages: user("x".repeat(2_000_000)) });
     expect(big.status).toBe(402);
-    expect(((await big.json()) as { error: { code: string } }).error.code).toBe("budget_exhausted");
+    expect(((await big.json()) as { error: { code: string; message: string } }).error).toEqual({
+      ...((await (await ask(c.key)).json()) as { error: object }).error,
+      code: "budget_exhausted",
+      message: "This key's daily budget of 0.018 USD is used up (0.018 USD spent today, not enough left for this request); it resets at 2026-12-16T00:00:00+01:00 (Europe/Berlin).",
+    });
     // The next day in Berlin the budget is whole again.
     clock.add(12 * 3_600_000);
     expect((await ask(c.key)).status).toBe(200);
@@ -83,7 +88,7 @@ describe("budgets over HTTP", () => {
     expect(me.budgets).toEqual([expect.objectContaining({ scope: "member", period: "week", spent_micros: 18_000, remaining_micros: 12_000 })]);
     const refused = await ask(k2.key);
     expect(refused.status).toBe(402);
-    expect(((await refused.json()) as { error: { message: string } }).error.message).toStartWith("Your weekly member budget of 0.03 USD is used up (0.018 USD spent this week");
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toStartWith("This request holds up to 0.015075 USD for max_tokens=1000 and your weekly member budget, which resets at ");
     // k1 has both budgets: the header shows the tighter, the member's.
     expect((await gw.me(k1.key)).headers.get("x-budget-remaining")).toBe("0.012000");
     const view = (await (await gw.admin(`/admin/members/${memberId}`)).json()) as { budget_status: { spent_micros: number; remaining_micros: number }; spent_this_month_micros: number };

@@ -155,7 +155,7 @@ describe("PostgreSQL credit leases", () => {
     expect(refused.amount).toBeLessThan(1_000);
     expect(refused.refuse().code).toBe("spend_cap_reached");
     // Named in a 402 that a large output limit causes (see gateway/hold.ts).
-    expect(refused.limit).toBe("this API key's spending cap");
+    expect(refused.limit?.()).toBe("this API key's spending cap");
   });
 
   test("a dead instance's lease returns to the account after its TTL", async () => {

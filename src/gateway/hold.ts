@@ -80,7 +80,7 @@ function limitRefusal(model: Model, d: Demand, spendable: Spendable, hold: numbe
   // Long-context prices are not in that estimate: the number is offered only when it holds.
   const hint = fits >= MIN_CAPPED_OUTPUT && worst(fits) <= spendable.amount ? ` to at most ${fits}` : "";
   const left = microsToUsd(spendable.amount);
-  const binds = spendable.limit ? `${spendable.limit} leaves ${left} USD` : `the account has ${left} USD available`;
+  const binds = spendable.limit ? `${spendable.limit()} leaves ${left} USD` : `the account has ${left} USD available`;
   const message = `This request holds up to ${microsToUsd(hold)} USD for ${param}=${asked} and ${binds}; lower ${param}${hint}.`;
   return new ApiError(402, message, refusal.type, refusal.code, param, refusal.headers);
 }

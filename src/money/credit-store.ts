@@ -131,8 +131,8 @@ export interface SpendOwners {
 /** What may be held for a request now, and the refusal that names whatever binds. */
 export interface Spendable {
   amount: number;
-  /** What binds, when it is not the account's balance: "this API key's spending cap", a budget. */
-  limit?: string;
+  /** What binds, when it is not the account's balance: "this API key's spending cap", a budget and its reset. */
+  limit?: () => string;
   refuse: () => ApiError;
 }
 

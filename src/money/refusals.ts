@@ -19,11 +19,15 @@ export const spendCapReached = (keyId: string, cap: number, spent: number): ApiE
   );
 
 /** A spending cap, as a refusal that names what binds calls it. */
-export const SPEND_CAP = "this API key's spending cap";
+export const spendCap = (): string => "this API key's spending cap";
 
 /** "this key's daily budget", "your monthly member budget". */
-export const budgetName = (b: Pick<BudgetState, "scope" | "period">): string =>
+const budgetName = (b: Pick<BudgetState, "scope" | "period">): string =>
   b.scope === "key" ? `this key's ${periodAdjective(b.period)} budget` : `your ${periodAdjective(b.period)} member budget`;
+
+/** A budget and when it resets, as a refusal that names what binds calls it. */
+export const budgetLimit = (b: BudgetState, clock: BudgetClock): string =>
+  `${budgetName(b)}, which resets at ${clock.format(b.resetsAt)} (${clock.timeZone}),`;
 
 /**
  * 402 when a budget (the key's, or its member's) cannot cover a request: names the budget, what

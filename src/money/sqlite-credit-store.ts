@@ -13,7 +13,7 @@ import { BudgetBook } from "./budget-book";
 import { HoldRows, moveToNewKey, type Hold, type Queued } from "./hold-rows";
 import { BudgetClock } from "./budget-clock";
 import { ruleOf, type BudgetOwners, type BudgetState } from "./budgets";
-import { budgetExhausted, budgetName, outOfCredit, SPEND_CAP, spendCapReached } from "./refusals";
+import { budgetExhausted, budgetLimit, outOfCredit, spendCap, spendCapReached } from "./refusals";
 
 export interface SqliteCreditStoreOptions {
   holdTtlMs: number;
@@ -152,10 +152,10 @@ export class SqliteCreditStore implements CreditStore {
     const key = o.capped === false || !o.capKeyId ? null : this.keySpend(o.capKeyId);
     if (key?.cap != null) {
       const left = key.cap - key.spent - key.held;
-      if (left < best.amount) best = { amount: left, limit: SPEND_CAP, refuse: () => spendCapReached(o.keyId ?? o.capKeyId!, key.cap!, key.spent) };
+      if (left < best.amount) best = { amount: left, limit: spendCap, refuse: () => spendCapReached(o.keyId ?? o.capKeyId!, key.cap!, key.spent) };
     }
     for (const b of o.budgeted === false ? [] : this.budgets(o)) {
-      if (b.remaining < best.amount) best = { amount: b.remaining, limit: budgetName(b), refuse: () => budgetExhausted(b, this.book.clock) };
+      if (b.remaining < best.amount) best = { amount: b.remaining, limit: () => budgetLimit(b, this.book.clock), refuse: () => budgetExhausted(b, this.book.clock) };
     }
     return best;
   }
@@ -185,24 +185,14 @@ export class SqliteCreditStore implements CreditStore {
   }
 
   /**
-   * Refuses a hold the account's available credit, its status, the key's cap or a budget (the
-   * key line's, the member's) does not allow. Holds in flight count against cap and budgets.
+   * Refuses a hold the account's status, its available credit, the key's cap or a budget (the key
+   * line's, the member's) does not allow, naming the one that binds most. Holds in flight count.
    */
-  private check(accountId: string, keyId: string | null, capKey: string | null, memberId: string | null, amount: number): void {
-    const row = this.accountRow(accountId);
+  private check(accountId: string, keyId: string | null, capKeyId: string | null, memberId: string | null, amount: number): void {
     // Authentication checks this too; this closes the window of a suspension landing mid-request.
-    if (row.status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
-    if (this.balanceOf(accountId, row).available < amount) {
-      throw errors.insufficientQuota(
-        "You have run out of credits: this request needs more than your available balance. Add credits to continue.",
-      );
-    }
-    const key = capKey ? this.keys.get(capKey) : null;
-    const spend = key ? this.spendOf(capKey!, key) : null;
-    if (spend?.cap != null && spend.spent + spend.held + amount > spend.cap) throw spendCapReached(keyId ?? capKey!, spend.cap, spend.spent);
-    for (const b of this.budgetsOf(capKey, key, memberId)) {
-      if (b.remaining < amount) throw budgetExhausted(b, this.book.clock);
-    }
+    if (this.accountRow(accountId).status !== "active") throw errors.invalidKey("This account is suspended. Contact the operator.");
+    const s = this.spendable({ accountId, keyId, capKeyId, memberId });
+    if (s.amount < amount) throw s.refuse();
   }
 
   retain(requestId: string, again: () => Promise<unknown>): boolean {

@@ -5,7 +5,7 @@ import type { PgStore } from "../../store/pg-store";
 import type { BudgetClock } from "../budget-clock";
 import type { BudgetOwners, BudgetState } from "../budgets";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult, Spendable, SpendOwners } from "../credit-store";
-import { budgetExhausted, budgetName, outOfCredit, SPEND_CAP, spendCapReached } from "../refusals";
+import { budgetExhausted, budgetLimit, outOfCredit, spendCap, spendCapReached } from "../refusals";
 import { LeaseBook } from "./lease-book";
 import { overLeased, settledRequests } from "./lease-sql";
 import { settleGroup, type PgSettleOp } from "./pg-settle";
@@ -275,8 +275,9 @@ export class PgCreditStore implements CreditStore {
     return { ...o, amount: 0, scopes: [], expiresAt: 0, freshId: false, live: false };
   }
 
-  private limitName(s: Scope): string | undefined {
-    return s.kind === "cap" ? SPEND_CAP : s.kind === "bud" ? budgetName({ scope: s.who, period: s.rule.period }) : undefined;
+  private limitName(s: Scope): (() => string) | undefined {
+    if (s.kind === "cap") return spendCap;
+    return s.kind === "bud" ? () => budgetLimit(this.budgetState(s), this.o.budgetClock) : undefined;
   }
 
   private refusal(s: Scope, keyId?: string | null): ApiError {

@@ -2,6 +2,10 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { createApp } from "../src/runtime/app";
 import { loadConfig } from "../src/config/load";
 import { buildRuntime } from "../src/runtime/server";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chat, user } from "./support/chat";
 import { startGateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
@@ -15,7 +19,7 @@ test("GET /healthz and /readyz answer without credentials", async () => {
     expect(health.headers.get("x-request-id")).toStartWith("req_");
     const ready = await fetch(`${s.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: "ready", database: "ok" });
+    expect(await ready.json()).toEqual({ status: "ready", database: "ok", settlements: "ok" });
     // Credentials are ignored, wrong ones too.
     expect((await fetch(`${s.url}/healthz`, { headers: { authorization: "Bearer nope" } })).status).toBe(200);
   } finally {
@@ -30,7 +34,7 @@ test("/readyz is 503 when the database does not answer, while /healthz stays 200
   runtime.deps.store.sqlite.close();
   const ready = await app.handle(new Request("http://localhost/readyz"));
   expect(ready.status).toBe(503);
-  expect(await ready.json()).toEqual({ status: "unavailable", database: "error" });
+  expect(await ready.json()).toEqual({ status: "unavailable", database: "error", settlements: "ok" });
   const health = await app.handle(new Request("http://localhost/healthz"));
   expect(health.status).toBe(200);
 });
@@ -43,9 +47,43 @@ test("/readyz is 503 once the gateway is shutting down, while /healthz stays 200
     await s.runtime.deps.upstreams.traffic.drain(0);
     const ready = await fetch(`${s.url}/readyz`);
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toEqual({ status: "unavailable", database: "ok" });
+    expect(await ready.json()).toEqual({ status: "unavailable", database: "ok", settlements: "ok" });
     expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
   } finally {
     await s.stop();
+  }
+});
+
+test("/readyz is 503 while charges cannot be recorded (a full disk), and ready again once one is", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tollgate-ready-"));
+  const s = await startGateway({ upstream: true, dbPath: join(dir, "tollgate.db") });
+  const ready = async () => {
+    const r = await fetch(`${s.url}/readyz`);
+    return [r.status, ((await r.json()) as { settlements: string }).settlements];
+  };
+  try {
+    const c = await s.customer(10_000_000);
+    const journal = (s.runtime.deps.credits as unknown as { sink: { o: { journal: { append: (r: unknown[]) => void } } } }).sink.o.journal;
+    const append = journal.append;
+    journal.append = () => {
+      throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    };
+    // A whole answer whose charge fails is a 500, and nothing retries it: readiness tells.
+    const whole = await chat(s.url, c.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 10, completion_tokens: 5 } });
+    expect(whole.status).toBe(500);
+    expect(await ready()).toEqual([503, "failing"]);
+    // A stream's charge waits for its retry meanwhile: still failing until it is written.
+    const streamed = await chat(s.url, c.key, { model: "grok-4", messages: user(), stream: true, mock: { prompt_tokens: 10, completion_tokens: 5 } });
+    expect(await streamed.text()).toContain("Could not record the charge.");
+    expect(await ready()).toEqual([503, "failing"]);
+    journal.append = append;
+    const deadline = Date.now() + 5_000;
+    while ((await ready())[0] !== 200 && Date.now() < deadline) await Bun.sleep(50);
+    expect(await ready()).toEqual([200, "ok"]);
+    // The stream's charge is in; the whole answer's hold waits for the sweeper (its answer was a 500).
+    expect(s.runtime.deps.credits.balance(c.accountId).balance).toBe(10_000_000 - (10 * 3 + 5 * 15));
+  } finally {
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -180,6 +180,8 @@ export interface CreditStore {
    * flush calls it once more before a stop. False when no such hold is here.
    */
   retain?(requestId: string, again: () => Promise<unknown>): boolean;
+  /** Settlements fail to commit (lately, or charges wait for their retry): readiness reports it. */
+  failing?(): boolean;
   /**
    * A key was rotated into `newKeyId`: holds in flight that count against `oldKeyId` now count
    * against the new key (its spend cap and budget are the line's), and their charges go to it.

@@ -6,6 +6,10 @@
 export class RetainedCharges {
   private readonly tries = new Map<string, () => Promise<unknown>>();
 
+  get size(): number {
+    return this.tries.size;
+  }
+
   add(requestId: string, again: () => Promise<unknown>): void {
     this.tries.set(requestId, again);
   }

@@ -32,6 +32,8 @@ export class SettleSink {
   private waitingSince = 0;
   /** The next slice of a backlog, on the next event-loop turn (after its I/O). */
   private nextSlice: ReturnType<typeof setImmediate> | null = null;
+  /** The last write to SQLite failed (its settlements wait in the journal and are tried again). */
+  behind = false;
   /** When the journal holds this many records, everything is written at once (see commit). */
   private writeAllAt = MAX_JOURNALED;
 
@@ -136,7 +138,7 @@ export class SettleSink {
     this.nextSlice = null;
     const ops: WriteOp[] = [...this.holdRows, ...this.unapplied.take(max)];
     this.holdRows = [];
-    if (ops.length === 0) return true;
+    if (ops.length === 0) return !(this.behind = false);
     const outcomes = this.write(ops);
     let ok = true;
     ops.forEach((op, i) => {
@@ -148,6 +150,7 @@ export class SettleSink {
         ok = false;
       }
     });
+    this.behind = !ok;
     return ok;
   }
 

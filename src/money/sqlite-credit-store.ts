@@ -1,5 +1,6 @@
 import type { Statement } from "bun:sqlite";
 import { RetainedCharges } from "./retained";
+import { SettleHealth } from "./settle-health";
 import type { SqliteStore } from "../store/sqlite-store";
 import { StampedMemo } from "../store/stamped-memo";
 import { ApiError, errors } from "../lib/errors";
@@ -48,6 +49,7 @@ export class SqliteCreditStore implements CreditStore {
   private settling = new Set<string>();
   /** Charges that failed to commit and are tried again (see retain). */
   private readonly retained = new RetainedCharges();
+  private readonly health = new SettleHealth();
   private heldByAccount = new Map<string, number>();
   private heldByKey = new Map<string, number>();
   private readonly group: GroupCommit<Queued, Outcome[]>;
@@ -195,6 +197,10 @@ export class SqliteCreditStore implements CreditStore {
     if (s.amount < amount) throw s.refuse();
   }
 
+  failing(): boolean {
+    return this.health.failing(this.retained.size, this.sink.behind);
+  }
+
   retain(requestId: string, again: () => Promise<unknown>): boolean {
     const hold = this.holds.get(requestId);
     if (!hold) return false;
@@ -284,11 +290,13 @@ export class SqliteCreditStore implements CreditStore {
     if (!outcome.ok) {
       // Nothing committed for it: put the hold back so that a retry or the sweeper resolves it.
       x.hold.live = false;
+      this.health.failed();
       this.holds.set(x.op.requestId, x.hold);
       if (!x.op.persisted) this.rows.add(x.op.requestId, x.hold);
       x.reject(outcome.error instanceof ApiError ? outcome.error : errors.internal("Could not record the charge."));
       return;
     }
+    this.health.ok();
     decrement(this.heldByAccount, x.hold.accountId, x.hold.amount);
     if (x.hold.capKeyId) decrement(this.heldByKey, x.hold.capKeyId, x.hold.amount);
     this.book.unhold(x.hold.memberId, x.hold.amount);

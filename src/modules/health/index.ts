@@ -5,7 +5,12 @@ import type { AppDeps } from "../../runtime/deps";
 import { rows } from "../../store/work";
 
 const Health = z.object({ status: z.literal("ok") });
-const Ready = z.object({ status: z.enum(["ready", "unavailable"]), database: z.enum(["ok", "error"]) });
+const Ready = z.object({
+  status: z.enum(["ready", "unavailable"]),
+  database: z.enum(["ok", "error"]),
+  settlements: z.enum(["ok", "failing"]).describe("failing: charges could not be committed lately (a full disk), or wait for a retry"),
+});
+type ReadyBody = z.infer<typeof Ready>;
 
 export const healthModule = (deps: AppDeps) =>
   new Elysia({ tags: ["health"] })
@@ -16,14 +21,18 @@ export const healthModule = (deps: AppDeps) =>
     .get(
       "/readyz",
       async ({ status }) => {
-        // A stopping gateway refuses new requests on kept-alive connections: a balancer must stop sending them.
-        if (deps.upstreams.traffic.isDraining) return status(503, { status: "unavailable" as const, database: "ok" as const });
+        const body: ReadyBody = { status: "ready", database: "ok", settlements: deps.credits.failing?.() ? "failing" : "ok" };
         try {
           await deps.store.read((q) => rows(sql`SELECT 1`));
-          return { status: "ready" as const, database: "ok" as const };
         } catch {
-          return status(503, { status: "unavailable" as const, database: "error" as const });
+          body.database = "error";
         }
+        // A stopping gateway refuses new requests on kept-alive connections: a balancer must stop sending them.
+        const ready = body.database === "ok" && body.settlements === "ok" && !deps.upstreams.traffic.isDraining;
+        return ready ? body : status(503, { ...body, status: "unavailable" as const });
       },
-      { response: { 200: Ready, 503: Ready }, detail: { summary: "Readiness: the database answers and the gateway is not shutting down (503 otherwise)" } },
+      {
+        response: { 200: Ready, 503: Ready },
+        detail: { summary: "Readiness: the database answers, charges are being recorded and the gateway is not shutting down (503 otherwise)" },
+      },
     );

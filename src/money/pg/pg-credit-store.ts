@@ -1,5 +1,6 @@
 import { ApiError, errors } from "../../lib/errors";
 import { RetainedCharges } from "../retained";
+import { SettleHealth } from "../settle-health";
 import { decrement } from "../../lib/tally";
 import type { PgStore } from "../../store/pg-store";
 import type { BudgetClock } from "../budget-clock";
@@ -44,6 +45,7 @@ export class PgCreditStore implements CreditStore {
   private readonly settling = new Set<string>();
   /** Charges that failed to commit and are tried again (see retain). */
   private readonly retained = new RetainedCharges();
+  private readonly health = new SettleHealth();
   /** Deferred requests whose hold waits here while any instance may settle them. */
   private readonly detached = new Set<string>();
   private queue: Queued[] = [];
@@ -152,6 +154,10 @@ export class PgCreditStore implements CreditStore {
     return new Promise((resolve, reject) => this.enqueue(requestId, hold, "settle", Math.max(actual, 0), extras, resolve, reject));
   }
 
+  failing(): boolean {
+    return this.health.failing(this.retained.size);
+  }
+
   retain(requestId: string, again: () => Promise<unknown>): boolean {
     const h = this.holds.get(requestId);
     if (!h) return false;
@@ -248,6 +254,7 @@ export class PgCreditStore implements CreditStore {
 
   private finish(g: Queued, result: SettleResult): void {
     this.settling.delete(g.op.requestId);
+    this.health.ok();
     for (const s of g.hold.scopes) {
       this.leases.committed(s.key, Math.max(g.hold.amount, g.op.charge));
       const l = this.leases.peek(s.key);
@@ -263,6 +270,7 @@ export class PgCreditStore implements CreditStore {
   /** Nothing committed: the hold comes back (a retry or the sweeper resolves it), and so does its lease. */
   private fail(g: Queued, e: unknown): void {
     this.settling.delete(g.op.requestId);
+    this.health.failed();
     for (const s of g.hold.scopes) this.leases.drawn(s.key, -g.hold.amount, -Math.max(g.hold.amount, g.op.charge));
     this.holds.set(g.op.requestId, { ...g.hold, live: false });
     g.reject(e instanceof ApiError ? e : errors.internal("Could not record the charge."));

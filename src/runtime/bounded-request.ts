@@ -3,7 +3,10 @@ import type { Config } from "../config/load";
 import { bearer } from "../lib/bearer";
 import { readBody, refuseLargeHeaders } from "../lib/body-cap";
 import { PEER_HEADER, takesAdminToken } from "../lib/client-address";
+import { errors } from "../lib/errors";
+import { MAX_JSON_DEPTH, tooDeep } from "../lib/json-depth";
 import { checkAdminToken } from "../identity/admin-token";
+import type { KeyAuth } from "../gateway/key-row";
 
 /** Forms of the portal and console, sign-in included: a few fields. */
 const FORM_BYTES = 64 * 1024;
@@ -11,33 +14,44 @@ const FORM_BYTES = 64 * 1024;
 const ADMIN_BYTES = 1024 * 1024;
 
 /**
- * How many body bytes a request to the Elysia app may send: routes that need no big body get a
- * small limit. The chat route has its own (max_body_bytes).
+ * How many body bytes a request to the Elysia app may send. None of its routes needs a big body:
+ * the metered APIs, which take prompts and images (max_body_bytes), never come here.
  */
-export function bodyLimitFor(path: string, config: Config): number {
+export function bodyLimitFor(path: string): number {
   if (path.startsWith("/admin") || path.startsWith("/webhooks/")) return ADMIN_BYTES;
-  if (path.startsWith("/v1/")) return config.max_body_bytes;
   return FORM_BYTES;
+}
+
+export interface BoundedDeps {
+  config: Config;
+  adminTokenHash: string;
+  keys: KeyAuth;
 }
 
 /**
  * The request as the Elysia app gets it: the client's address in PEER_HEADER (what it claims
- * there is dropped), no body at all on an admin route without a valid token (the admin gate
- * answers before anything is read or validated), and a body read up to its route's limit within
- * timeouts.body_ms, so that no route reads more, or waits longer, than it should (413 / 408 /
- * 431 in the OpenAI envelope).
+ * there is dropped), no body at all on an admin route without a valid token (the app's admin
+ * gate answers 401 before anything is read or validated), a customer route's 401 for a key that
+ * does not authenticate (the same as its macro's) before its body is read, and a body read up to its
+ * route's limit within timeouts.body_ms, not pathologically deep JSON, so that no route reads
+ * more, waits longer or parses worse than it should (413 / 408 / 431 / 400 in the OpenAI envelope).
  */
-export async function boundedRequest(req: Request, srv: Server<undefined>, config: Config, adminTokenHash: string): Promise<Request> {
+export async function boundedRequest(req: Request, srv: Server<undefined>, deps: BoundedDeps): Promise<Request> {
   req.headers.set(PEER_HEADER, srv.requestIP(req)?.address ?? "");
   const path = new URL(req.url).pathname;
-  if (path.startsWith("/v1/")) refuseLargeHeaders(req);
+  const customer = path.startsWith("/v1/");
+  if (customer) refuseLargeHeaders(req);
   if (req.body === null || req.method === "GET" || req.method === "HEAD") return req;
-  // Without a valid admin token nothing of the body is read: the app's admin gate answers 401 (or 429).
-  if (takesAdminToken(req.url) && !checkAdminToken(bearer(req.headers.get("authorization")), adminTokenHash)) {
+  // A customer route answers a key that does not authenticate before its body is read or validated.
+  if (customer) await deps.keys.authenticate(bearer(req.headers.get("authorization")) ?? req.headers.get("x-api-key"));
+  if (takesAdminToken(req.url) && !checkAdminToken(bearer(req.headers.get("authorization")), deps.adminTokenHash)) {
     const headers = new Headers(req.headers);
     headers.delete("content-length");
     return new Request(req.url, { method: req.method, headers });
   }
-  const body = await readBody(req, bodyLimitFor(path, config), config.timeouts.body_ms);
+  const body = await readBody(req, bodyLimitFor(path), deps.config.timeouts.body_ms);
+  if (req.headers.get("content-type")?.includes("json") && tooDeep(new TextDecoder().decode(body), MAX_JSON_DEPTH)) {
+    throw errors.badRequest(`The JSON body is nested more than ${MAX_JSON_DEPTH} levels deep.`, null, "json_too_deep");
+  }
   return new Request(req.url, { method: req.method, headers: req.headers, body: body as Uint8Array<ArrayBuffer> });
 }

@@ -141,7 +141,7 @@ function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): 
     const started = performance.now();
     let res: Response;
     try {
-      const bounded = await boundedRequest(req, srv, deps.config, deps.adminTokenHash);
+      const bounded = await boundedRequest(req, srv, deps);
       res = await (app ? app.fetch(bounded) : loadApp(srv).then((a) => a.fetch(bounded)));
     } catch (e) {
       // Refused before the app (body too large or too slow, headers too large): the app's CORS

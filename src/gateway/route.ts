@@ -35,6 +35,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
     const started = performance.now();
     let principal: Principal | null = null;
     let call: ProxyCall<B> | null = null;
+    let bodyRead = false;
     try {
       refuseLargeHeaders(request);
       const h = request.headers;
@@ -53,6 +54,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       } finally {
         reading?.();
       }
+      bodyRead = true;
       const body = dialect.parse(parseJson(bytes));
       // A lookup of a stored object is a promise; most requests have nothing to prepare.
       let prepared = dialect.prepare?.(body, { principal, objects: deps.objects });
@@ -69,6 +71,8 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
     } catch (e) {
       // A client that left before its request was admitted (mid-body, say) is a 499 in the log, as after.
       const error = !call?.admitted && request.signal.aborted ? clientLeft() : e instanceof ApiError ? e : toApiError("UNKNOWN", e);
+      // A body read and parsed costs a request, answered or not (the headers below count it).
+      if (!call?.admitted && bodyRead && principal) deps.limiter.refusedAfterBody?.(principal);
       const carried = principal ? { ...deps.limiter.headers(principal), ...budgetHeaders(deps.credits, principal) } : {};
       deps.metrics?.response(error.status, dialect.endpoint);
       // An admitted request wrote its line when it settled; a refused one writes it here.

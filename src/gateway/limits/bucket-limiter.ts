@@ -87,6 +87,15 @@ export class BucketLimiter implements RateLimiter {
     };
   }
 
+  refusedAfterBody(p: Principal): void {
+    const now = this.clock();
+    for (const l of this.resolve(p).levels) {
+      // Below zero is a debt (as tokens beyond an estimate): the next requests wait it out.
+      this.bucket(l, "r", now).level -= UNIT;
+      this.dirty.add(l.r);
+    }
+  }
+
   /** The 429 of beforeBody: built only on refusal (an admitted body allocates nothing there). */
   private refusedBeforeBody(levels: Level[], now: number): Error {
     const states = levels.map((level) => this.state(level, now));

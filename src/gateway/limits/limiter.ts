@@ -18,6 +18,12 @@ export interface RateLimiter {
    * no body read and no memory.
    */
   beforeBody?(p: Principal): () => void;
+  /**
+   * A request refused after its body was read and parsed (400, 404, 402, or admit's own 429):
+   * it costs one request at every level, as an admitted one does, so that the work of reading
+   * and parsing bodies is bounded by the key's and the account's rpm whatever the answer.
+   */
+  refusedAfterBody?(p: Principal): void;
   /** x-ratelimit-* headers for a principal without admitting anything (for non-chat /v1 routes). */
   headers(p: Principal): Record<string, string>;
   /** The limits that apply to the principal and what remains of them (GET /v1/me). */

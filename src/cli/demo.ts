@@ -4,16 +4,16 @@ import { join } from "node:path";
 import type { Config } from "../config/load";
 import { defaultModels } from "../config/catalogue";
 import { resolveModel } from "../config/load";
-import { startMockUpstream } from "../demo/mock-upstream";
+import { startMockUpstream, type MockUpstream } from "../demo/mock-upstream";
 import { microsToUsd } from "../money/units";
 import { createAccount } from "../modules/accounts/service";
 import { createKey } from "../modules/keys/service";
 import { postCredit } from "../money/ledger";
 import { checkListen, localOrigin } from "../runtime/listen-address";
-import { buildRuntime, startServer } from "../runtime/server";
+import { buildRuntime, startServer, type RunningServer } from "../runtime/server";
 import { createInvite } from "../identity/logins/service";
-import type { Runtime } from "../runtime/runtime";
-import type { LeafCommand } from "./command";
+import type { Runtime, SqliteRuntime } from "../runtime/runtime";
+import type { CliContext, LeafCommand } from "./command";
 
 const DEMO_CREDITS = 5_000_000;
 
@@ -60,65 +60,111 @@ async function firstCompletion(base: string, key: string): Promise<string> {
   return text;
 }
 
+/** What the demo has started so far: all of it is stopped on an error during its start, or on a signal. */
+interface Started {
+  mock: MockUpstream;
+  runtime?: SqliteRuntime;
+  server?: RunningServer;
+}
+
+/**
+ * Stops what was started, each part even when stopping another failed: a listener left open would
+ * keep the process alive. Without a server the runtime's journal is closed here (the server's stop
+ * closes it otherwise).
+ */
+async function stopDemo(s: Started): Promise<void> {
+  const steps = [() => (s.server ? s.server.stop() : s.runtime?.journal?.close()), () => s.mock.stop(), () => s.runtime?.deps.store.close()];
+  for (const step of steps) await Promise.resolve().then(step).catch(() => undefined);
+}
+
+interface Demo {
+  runtime: SqliteRuntime;
+  server: RunningServer;
+  dbPath: string;
+  accountId: string;
+  key: string;
+  origin: string;
+}
+
+/** The gateway in front of the mock upstream, with a demo account, its credits and a key; listening. */
+async function startDemo(ctx: CliContext, started: Started): Promise<Demo> {
+  const dbPath = ctx.flags.db ?? join(mkdtempSync(join(tmpdir(), "tollgate-demo-")), "demo.db");
+  const config = demoConfig(ctx.config(), started.mock.url, dbPath);
+  const runtime = (started.runtime = buildRuntime(config));
+  const { store } = runtime.deps;
+  const account = await createAccount(store, { name: "Demo customer", email: "demo@example.com" }, "demo");
+  await postCredit(store, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
+  const { key } = await createKey(store, config.key_prefix, account.id, { name: "demo key" }, "demo");
+  const server = (started.server = startServer(runtime));
+  // What the demo calls and prints: a wildcard address (0.0.0.0, ::) is reached on loopback.
+  const origin = localOrigin(config.host, server.port);
+  return { runtime, server, dbPath, accountId: account.id, key, origin };
+}
+
+/** The banner: where everything is, how to sign in, and how to call the API. */
+async function printBanner(out: (line: string) => void, demo: Demo): Promise<void> {
+  const { runtime, key, origin } = demo;
+  const base = `${origin}/v1`;
+  const rule = "=".repeat(78);
+  out(rule);
+  out("Tollgate DEMO MODE: completions come from a built-in MOCK upstream (canned text, no real");
+  out("model, no network). Billing, keys, limits and the API are the real ones.");
+  out(rule);
+  out(`gateway        ${base}`);
+  out(`database       ${demo.dbPath}`);
+  if (runtime.generatedAdminToken) out(`admin token    ${runtime.generatedAdminToken}`);
+  out(`demo account   ${demo.accountId} with ${microsToUsd(DEMO_CREDITS)} USD of credits`);
+  out(`demo API key   ${key}`);
+  out(`API docs       ${origin}/swagger`);
+  for (const line of await dashboardLines(runtime, demo.accountId, origin)) out(line);
+  out("");
+  out("Stream a completion with curl:");
+  out(`  curl -N ${base}/chat/completions -H "Authorization: Bearer ${key}" \\`);
+  out(`    -H "Content-Type: application/json" \\`);
+  out(`    -d '{"model":"grok-4.3","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'`);
+  out("Check the balance:");
+  out(`  curl ${base}/me -H "Authorization: Bearer ${key}"`);
+  out("Or with the OpenAI SDK (Python):");
+  out(`  from openai import OpenAI`);
+  out(`  client = OpenAI(base_url="${base}", api_key="${key}")`);
+  out(`  for chunk in client.chat.completions.create(model="grok-4.3", stream=True,`);
+  out(`          messages=[{"role": "user", "content": "Hello!"}]):`);
+  out(`      print(chunk.choices[0].delta.content or "", end="") if chunk.choices else None`);
+  out("");
+}
+
+/** A first streamed request, so the newcomer sees text arrive and the balance go down. */
+async function showFirstCompletion(out: (line: string) => void, demo: Demo): Promise<void> {
+  const { credits } = demo.runtime.deps;
+  const before = credits.balance(demo.accountId).balance;
+  const text = await firstCompletion(`${demo.origin}/v1`, demo.key);
+  const after = credits.balance(demo.accountId).balance;
+  out(`First streamed completion (mock): ${text}`);
+  out(`Charged ${microsToUsd(before - after)} USD: balance ${microsToUsd(before)} → ${microsToUsd(after)} USD.`);
+}
+
 export const demoCommand: LeafCommand = {
   summary: "Start the gateway with a built-in MOCK upstream, a demo account with credits and a key (offline)",
   examples: ["tollgate demo", "PORT=9000 tollgate demo", "tollgate demo --db ./data/demo.db"],
   async run(ctx) {
-    const out = ctx.stdout;
     // Before the mock upstream starts: it would keep the process alive after the error.
     await checkListen(ctx.config().host, ctx.config().port);
-    const mock = startMockUpstream({ defaults: { completion_tokens: 24, chunk_delay_ms: 60 } });
-    const dbPath = ctx.flags.db ?? join(mkdtempSync(join(tmpdir(), "tollgate-demo-")), "demo.db");
-    const config = demoConfig(ctx.config(), mock.url, dbPath);
-    const runtime = buildRuntime(config);
-    const { store } = runtime.deps;
-    const account = await createAccount(store, { name: "Demo customer", email: "demo@example.com" }, "demo");
-    await postCredit(store, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
-    const { key } = await createKey(store, config.key_prefix, account.id, { name: "demo key" }, "demo");
-    const server = startServer(runtime);
-    // What the demo calls and prints: a wildcard address (0.0.0.0, ::) is reached on loopback.
-    const origin = localOrigin(config.host, server.port);
-    const base = `${origin}/v1`;
-
-    const rule = "=".repeat(78);
-    out(rule);
-    out("Tollgate DEMO MODE: completions come from a built-in MOCK upstream (canned text, no real");
-    out("model, no network). Billing, keys, limits and the API are the real ones.");
-    out(rule);
-    out(`gateway        ${base}`);
-    out(`database       ${dbPath}`);
-    if (runtime.generatedAdminToken) out(`admin token    ${runtime.generatedAdminToken}`);
-    out(`demo account   ${account.id} with ${microsToUsd(DEMO_CREDITS)} USD of credits`);
-    out(`demo API key   ${key}`);
-    out(`API docs       ${origin}/swagger`);
-    for (const line of await dashboardLines(runtime, account.id, origin)) out(line);
-    out("");
-    out("Stream a completion with curl:");
-    out(`  curl -N ${base}/chat/completions -H "Authorization: Bearer ${key}" \\`);
-    out(`    -H "Content-Type: application/json" \\`);
-    out(`    -d '{"model":"grok-4.3","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'`);
-    out("Check the balance:");
-    out(`  curl ${base}/me -H "Authorization: Bearer ${key}"`);
-    out("Or with the OpenAI SDK (Python):");
-    out(`  from openai import OpenAI`);
-    out(`  client = OpenAI(base_url="${base}", api_key="${key}")`);
-    out(`  for chunk in client.chat.completions.create(model="grok-4.3", stream=True,`);
-    out(`          messages=[{"role": "user", "content": "Hello!"}]):`);
-    out(`      print(chunk.choices[0].delta.content or "", end="") if chunk.choices else None`);
-    out("");
-
-    // A first streamed request, so the newcomer sees text arrive and the balance go down.
-    const before = runtime.deps.credits.balance(account.id).balance;
-    const text = await firstCompletion(base, key);
-    const after = runtime.deps.credits.balance(account.id).balance;
-    out(`First streamed completion (mock): ${text}`);
-    out(`Charged ${microsToUsd(before - after)} USD: balance ${microsToUsd(before)} → ${microsToUsd(after)} USD.`);
-    out(`tollgate listening on ${server.url} (Ctrl-C to stop)`);
+    const started: Started = { mock: startMockUpstream({ defaults: { completion_tokens: 24, chunk_delay_ms: 60 } }) };
+    let demo: Demo;
+    try {
+      demo = await startDemo(ctx, started);
+      await printBanner(ctx.stdout, demo);
+      await showFirstCompletion(ctx.stdout, demo);
+    } catch (e) {
+      // Left running, the mock upstream and the server would keep the process alive after the
+      // error: stopped first, the error then reported (and its exit code chosen) like any other.
+      await stopDemo(started);
+      throw e;
+    }
+    ctx.stdout(`tollgate listening on ${demo.server.url} (Ctrl-C to stop)`);
 
     const stop = async () => {
-      await server.stop();
-      await mock.stop();
-      store.close();
+      await stopDemo(started);
       process.exit(0);
     };
     process.once("SIGINT", () => void stop());

@@ -140,8 +140,10 @@ describe("invalid values", () => {
     expect(configError(() => loadConfig({ file: file("null-port.json", '{"port": null}') }))).toContain("port");
     expect(configError(() => loadConfig({ file: file("false-batch.json", '{"settle_batch_ms": false}') }))).toContain("settle_batch_ms");
     expect(configError(() => loadConfig({ file: file("true-rate.toml", "[breaker]\nfailure_rate = true\n") }))).toContain("breaker.failure_rate");
-    // Numeric strings still count: env values are strings, and blanks around them are forgiven.
-    expect(loadConfig({ env: { PORT: " 9005 ", TOLLGATE_HOLD_TTL_SECONDS: "1e3" } })).toMatchObject({ port: 9005, hold_ttl_seconds: 1000 });
+    // Numeric strings still count: env values are strings, and blanks around them are forgiven;
+    // decimal digits only (test/config-env-numbers.test.ts).
+    expect(loadConfig({ env: { PORT: " 9005 ", TOLLGATE_HOLD_TTL_SECONDS: "1000" } })).toMatchObject({ port: 9005, hold_ttl_seconds: 1000 });
+    expect(configError(() => loadConfig({ env: { TOLLGATE_HOLD_TTL_SECONDS: "1e3" } }))).toMatch(/^invalid config: hold_ttl_seconds \(env TOLLGATE_HOLD_TTL_SECONDS\): expected a whole number/);
   });
 
   test("bad files and bad model entries", () => {

@@ -6,11 +6,18 @@ import { ModelSchema, ProviderSchema, scaledUsd } from "./model-schema";
 export * from "./model-schema";
 
 /**
- * A number from the file, or from a numeric string (env). Not z.coerce: it reads a blank string, null
- * or false as 0 and true as 1, so `PORT=" "` or `"settle_batch_ms": false` would be taken silently.
+ * A number from the file, or from a string (env, or quoted in the file) of plain decimal digits,
+ * blanks around them forgiven. Not z.coerce: it reads a blank string, null or false as 0 and true
+ * as 1, so `PORT=" "` or `"settle_batch_ms": false` would be taken silently. Nor Number() alone:
+ * it takes 1e3, 0x1F90, 0b11 or 0o17, which a port or a time limit never means.
  */
-const num = () => z.preprocess((v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : v), z.number());
-const int = (min: number, max: number) => num().pipe(z.number().int().min(min).max(max));
+const num = (form: RegExp, expected: string) =>
+  z.preprocess(
+    (v) => (typeof v === "string" && form.test(v.trim()) ? Number(v) : v),
+    z.number({ error: (iss) => (iss.input === undefined ? undefined : `expected ${expected}`) }),
+  );
+const decimal = () => num(/^-?\d+(\.\d+)?$/, "a number in decimal digits (such as 0.5)");
+const int = (min: number, max: number) => num(/^-?\d+$/, "a whole number in decimal digits").pipe(z.number().int().min(min).max(max));
 
 /**
  * An IP address, or a host name of RFC 1123 labels whose last one is not all
@@ -58,7 +65,7 @@ export const BreakerSchema = z.strictObject({
   min_accounts: int(1, 1000).default(2),
   /** It also opens when at least `failure_rate` of at least `min_requests` calls in the window failed. */
   min_requests: int(1, 1_000_000).default(20),
-  failure_rate: num().pipe(z.number().gt(0).max(1)).default(0.5),
+  failure_rate: decimal().pipe(z.number().gt(0).max(1)).default(0.5),
 });
 
 /** Rate-limit plan: the limits apply per key and per account (src/gateway/limits). */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { beforeParam } from "../../lib/cursor";
 import { queryInt } from "../../lib/query-int";
 
 export const PaymentStatus = z.enum(["pending", "paid", "expired", "failed", "partially_refunded", "refunded", "disputed", "dispute_lost"]);
@@ -30,10 +31,8 @@ export const PaymentList = z.object({
 
 export const PaymentsQuery = z.object({
   limit: queryInt(1, 200).default(50),
-  // A cursor the reader cannot parse would restart at the newest row: a client would page through the same rows forever.
-  before: z
-    .string()
-    .regex(/^\d+(:.+)?$/, "Not a cursor from a previous page.")
+  // The same reader as paymentsPage's (src/lib/cursor.ts): an unreadable cursor is a 400, never the first page again.
+  before: beforeParam({ bareTime: true })
     .optional()
     .describe("Cursor: the `next_cursor` of the previous page. A bare Unix time in ms (the older form) lists the payments created before it."),
   account_id: z.string().optional(),

@@ -3,6 +3,7 @@ import type Stripe from "stripe";
 import type { Store } from "../../store/store";
 import type { payments } from "../../store/schema";
 import { all, get, run } from "../../store/work";
+import { cursorOf, parseCursor, readCursor, type Cursor } from "../../lib/cursor";
 import { errors } from "../../lib/errors";
 import { newId } from "../../lib/ids";
 import { MAX_BALANCE_MICROS, microsToUsd, usdToMicros } from "../../money/units";
@@ -145,14 +146,9 @@ export async function getPayment(store: Store, id: string, accountId?: string): 
   return row;
 }
 
-/**
- * Where a page of payments starts. With `id`: just after the row (at, id) in the list's order, so
- * rows sharing its millisecond are neither skipped nor repeated. Without: before `at` (ms).
- */
-export interface PaymentCursor {
-  at: number;
-  id?: string;
-}
+/** Where a page of payments starts (src/lib/cursor.ts); a bare time, the older form, lists the payments before it. */
+export type PaymentCursor = Cursor;
+const PAYMENT_CURSOR = { bareTime: true };
 
 export interface PaymentFilter {
   limit: number;
@@ -162,15 +158,10 @@ export interface PaymentFilter {
 }
 
 /** The cursor of the page after `r`: "<created_at in ms>:<id>", the form GET /v1/usage's `next_cursor` has. */
-export const paymentCursor = (r: PaymentRow): string => `${r.createdAt}:${r.id}`;
+export const paymentCursor = (r: PaymentRow): string => cursorOf(r);
 
 /** A `before` as sent: a cursor, or a bare Unix time in ms (the older form); null when it is neither. */
-export function parsePaymentCursor(s: string): PaymentCursor | null {
-  const m = /^(\d+)(?::(.+))?$/.exec(s);
-  // Beyond a safe integer the time would be rounded (SQLite) or out of bigint's range (PostgreSQL).
-  if (!m || !Number.isSafeInteger(Number(m[1]))) return null;
-  return m[2] === undefined ? { at: Number(m[1]) } : { at: Number(m[1]), id: m[2] };
-}
+export const parsePaymentCursor = (s: string): PaymentCursor | null => parseCursor(s, PAYMENT_CURSOR);
 
 /** Payments newest first, ties broken by id compared byte by byte (the same order on both databases). */
 export function listPayments(store: Store, f: PaymentFilter): Promise<PaymentRow[]> {
@@ -187,9 +178,7 @@ export function listPayments(store: Store, f: PaymentFilter): Promise<PaymentRow
 
 /** One page of the payments API: `limit` rows and the cursor of the next page (null on the last). */
 export async function paymentsPage(store: Store, f: Omit<PaymentFilter, "before"> & { before?: string }): Promise<PaymentListT> {
-  const before = f.before === undefined ? undefined : parsePaymentCursor(f.before);
-  // An unreadable cursor must not restart at the newest row: a client would loop over the same pages.
-  if (before === null) throw errors.badRequest("Not a cursor from a previous page.", "before");
+  const before = readCursor(f.before, PAYMENT_CURSOR);
   const rows = await listPayments(store, { ...f, before, limit: f.limit + 1 });
   const last = rows.length > f.limit ? rows[f.limit - 1]! : null;
   return { object: "list", data: rows.slice(0, f.limit).map(paymentView), has_more: last !== null, next_cursor: last && paymentCursor(last) };

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { beforeParam } from "../../lib/cursor";
 import { queryInt } from "../../lib/query-int";
 import { Timestamp } from "../keys/model";
 import { LedgerEntryView } from "../ledger/model";
@@ -48,7 +49,8 @@ export const ListCodesQuery = z.object({
   status: CodeStatus.optional(),
   limit: queryInt(1, 1000).default(100),
   offset: queryInt(0, Number.MAX_SAFE_INTEGER).default(0).describe("Skips this many (the older way to page; `before` does not skip or repeat a code as others are created or redeemed)."),
-  before: z.string().regex(/^\d{1,16}:[0-9A-Za-z_]{1,64}$/, "Not a cursor from a previous page.").optional().describe("The `next_cursor` of the previous page."),
+  // The same reader as listCodes's and the payments' (src/lib/cursor.ts): an unreadable cursor is a 400, never the first page again.
+  before: beforeParam().optional().describe("The `next_cursor` of the previous page."),
 });
 
 export const CodeList = z.object({

@@ -5,6 +5,7 @@ import type { redemptionCodes } from "../../store/schema";
 import type { Tables } from "../../store/tables";
 import { all, get, run, type Q, type Work } from "../../store/work";
 import { sha256Hex } from "../../lib/crypto";
+import { cursorOf, readCursor } from "../../lib/cursor";
 import { ApiError, errors } from "../../lib/errors";
 import { newId, randomBase62 } from "../../lib/ids";
 import { microsToUsd } from "../../money/units";
@@ -128,12 +129,14 @@ function statusWhere(c: Tables["redemptionCodes"], status: CodeStatus | undefine
 }
 
 /** Codes newest first, ties (a batch shares its time) broken by id compared byte by byte (the same order on both databases). */
-export function listCodes(store: Store, f: { batch?: string; status?: CodeStatus; limit: number; offset?: number; before?: string }, now = Date.now()): Promise<CodeRow[]> {
+export async function listCodes(store: Store, f: { batch?: string; status?: CodeStatus; limit: number; offset?: number; before?: string }, now = Date.now()): Promise<CodeRow[]> {
+  // The payments' reader: an unreadable cursor is their 400, never the first page again.
+  const before = readCursor(f.before);
   return store.read((q) => {
     const c = q.t.redemptionCodes;
     const id = bytewise(q, c.id);
-    const [at, after] = f.before ? [Number(f.before.slice(0, f.before.indexOf(":"))), f.before.slice(f.before.indexOf(":") + 1)] : [0, ""];
-    const cursor = f.before ? or(lt(c.createdAt, at), and(eq(c.createdAt, at), lt(id, after))) : undefined;
+    // Codes take no bare time: a cursor read has its id.
+    const cursor = before && or(lt(c.createdAt, before.at), and(eq(c.createdAt, before.at), lt(id, before.id!)));
     return all(q.db.select().from(c)
       .where(and(f.batch ? eq(c.batch, f.batch) : undefined, statusWhere(c, f.status, now), cursor))
       .orderBy(desc(c.createdAt), desc(id))
@@ -143,7 +146,7 @@ export function listCodes(store: Store, f: { batch?: string; status?: CodeStatus
 }
 
 /** The cursor of the page after `r` ("<created_at in ms>:<id>"). */
-export const codeCursor = (r: CodeRow): string => `${r.createdAt}:${r.id}`;
+export const codeCursor = (r: CodeRow): string => cursorOf(r);
 
 /** One row per batch with how many of its codes are redeemed, newest first. */
 export function listBatches(store: Store, limit = 50) {

@@ -52,7 +52,10 @@ export class DuplicateRef extends Error {
  * instance re-reads the account (a tier may have moved its plan).
  */
 export function postCredit(store: Store, p: PostCredit, now = Date.now()): Promise<{ entry: LedgerEntryViewT; replayed: boolean }> {
-  return store.tx((q) => postCreditWork(q, p, now), { durable: true, notify: true });
+  // A debit waits for the account's lock on PostgreSQL, then must see the leases committed while
+  // it waited: a serializable snapshot, taken when the wait began, would not (no row conflict tells).
+  const isolation = p.amountMicros < 0 ? "read committed" : undefined;
+  return store.tx((q) => postCreditWork(q, p, now), { durable: true, notify: true, isolation });
 }
 
 /** postCredit as a unit of work. */

@@ -14,14 +14,27 @@ import { parseJsonObject } from "../lib/json-object";
 export type DeferredResult = { status: 200; body: string } | { status: 202 } | { status: 404 } | { status: 502 };
 
 /**
- * A deferred completion's result from the upstream key that holds it: 202 while pending; when
- * ready, charged once (from its usage) and shown with the customer's charge as its cost; when
- * the upstream has forgotten it, the hold is released and the answer is 404. A result that
- * cannot be read or priced will not mend: its hold is released and the answer is 502.
+ * What the gateway can answer for a deferred request without asking the upstream: 404 once
+ * released (forgotten, or unreadable), the result once charged while this process keeps it;
+ * null when only the upstream can say.
+ */
+export function knownDeferred(deps: GatewayDeps, row: DeferredRow): DeferredResult | null {
+  if (row.settledAt !== null && row.chargeMicros === null) return { status: 404 };
+  // Looked up whatever the row says: the row may have been read before its charge.
+  const body = deps.deferred.results.get(row.requestId);
+  return body === undefined ? null : { status: 200, body };
+}
+
+/**
+ * A deferred completion's result: what the gateway knows (knownDeferred), else from the upstream
+ * key that holds it: 202 while pending; when ready, charged once (from its usage) and shown with
+ * the customer's charge as its cost, and kept for later polls; when the upstream has forgotten
+ * it, the hold is released and the answer is 404. A result that cannot be read or priced will
+ * not mend: its hold is released and the answer is 502.
  */
 export async function fetchDeferred(deps: GatewayDeps, row: DeferredRow): Promise<DeferredResult> {
-  // Released before (forgotten, or unreadable): nothing is shown, and nothing is asked upstream.
-  if (row.settledAt !== null && row.chargeMicros === null) return { status: 404 };
+  const known = knownDeferred(deps, row);
+  if (known) return known;
   const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`, row.requestId);
   if (res.status === 202 || res.status === 404) {
     await res.body?.cancel();
@@ -35,7 +48,9 @@ export async function fetchDeferred(deps: GatewayDeps, row: DeferredRow): Promis
     return { status: 502 };
   }
   const charge = row.settledAt !== null ? (row.chargeMicros ?? 0) : await deps.deferred.once(row.requestId, () => chargeDeferred(deps, row, result));
-  return { status: 200, body: result.answer.render(charge) };
+  const body = result.answer.render(charge);
+  deps.deferred.results.keep(row.requestId, body);
+  return { status: 200, body };
 }
 
 interface Result {

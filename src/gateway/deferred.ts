@@ -20,8 +20,12 @@ export function pendingDeferred(q: Q, before = Number.MAX_SAFE_INTEGER): Work<De
 export class DeferredRequests {
   /** Settlements under way in this process, by request id (dropped once settled). */
   private readonly settling = new Map<string, Promise<number>>();
+  /** Charged results as their owner is shown them: later polls are answered without asking the upstream. */
+  readonly results: KeptResults;
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store, keptChars = KEPT_RESULT_CHARS) {
+    this.results = new KeptResults(keptChars);
+  }
 
   /**
    * Runs `settle` unless a settlement of the same request is under way here, whose outcome is
@@ -62,5 +66,55 @@ export class DeferredRequests {
       return run(q.db.update(t).set({ settledAt: at, chargeMicros: charge }).where(and(eq(t.requestId, requestId), isNull(t.settledAt))));
     });
     return r.changes === 1;
+  }
+}
+
+/** Characters of charged results kept at once (all ids); past it the least recently polled go first. */
+export const KEPT_RESULT_CHARS = 16 * 1024 * 1024;
+
+/**
+ * Charged deferred results, by request id, within a budget of characters, least recently used
+ * evicted first. Each poll of a charged result would otherwise ask the upstream again with the
+ * key every customer shares; one evicted (or charged by another instance, or before a restart)
+ * is fetched again once and kept again. Holds only charged results: a charge is never undone,
+ * so what is kept never goes stale. Whoever reads it has checked the caller may reach the id.
+ */
+export class KeptResults {
+  private readonly bodies = new Map<string, string>();
+  private chars = 0;
+
+  constructor(private readonly limit: number) {}
+
+  get size(): { results: number; chars: number } {
+    return { results: this.bodies.size, chars: this.chars };
+  }
+
+  get(requestId: string): string | undefined {
+    const body = this.bodies.get(requestId);
+    if (body === undefined) return undefined;
+    // Most recently used last: eviction takes from the front.
+    this.bodies.delete(requestId);
+    this.bodies.set(requestId, body);
+    return body;
+  }
+
+  /** Keeps `body` unless it alone exceeds the budget; evicts the least recently used to make room. */
+  keep(requestId: string, body: string): void {
+    this.drop(requestId);
+    if (body.length > this.limit) return;
+    for (const [id, b] of this.bodies) {
+      if (this.chars + body.length <= this.limit) break;
+      this.bodies.delete(id);
+      this.chars -= b.length;
+    }
+    this.bodies.set(requestId, body);
+    this.chars += body.length;
+  }
+
+  private drop(requestId: string): void {
+    const b = this.bodies.get(requestId);
+    if (b === undefined) return;
+    this.bodies.delete(requestId);
+    this.chars -= b.length;
   }
 }

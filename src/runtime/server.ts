@@ -188,6 +188,9 @@ function rollUpInBackground(deps: AppDeps): void {
 
 /** The background jobs: hold sweeper, key last-used times, rate-limit snapshots, usage roll-up. */
 function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
+  // A run asks the upstream for every pending request in turn: a large backlog behind a slow
+  // upstream outlasts the interval, and a second run alongside would ask for each one twice.
+  let settling = false;
   return [
     setInterval(() => void deps.credits.sweep(), 5_000),
     setInterval(() => void deps.keys.flushTouches(), 5_000),
@@ -202,7 +205,13 @@ function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
     setTimeout(() => rollUpInBackground(deps), 60_000),
     setInterval(() => rollUpInBackground(deps), 3_600_000),
     // Deferred results nobody fetched: charged when ready, released when the upstream forgot them.
-    setInterval(() => void settleDeferred(deps), 60_000),
+    setInterval(() => {
+      if (settling) return;
+      settling = true;
+      void settleDeferred(deps)
+        .catch((e) => console.error("settling deferred completions failed (retried at the next run):", e))
+        .finally(() => (settling = false));
+    }, 60_000),
   ];
 }
 

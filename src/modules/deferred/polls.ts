@@ -1,5 +1,5 @@
 import type { DeferredResult } from "../../gateway/deferred-results";
-import { SingleFlight } from "../../lib/in-flight";
+import type { Admission } from "../../gateway/limits/limiter";
 
 /**
  * How long the upstream's last answer for a deferred id stands for the customer's next polls:
@@ -9,24 +9,33 @@ import { SingleFlight } from "../../lib/in-flight";
  */
 export const DEFERRED_POLL_INTERVAL_MS = 400;
 
-/** Result bodies remembered at once (all ids), in characters; past it a result is not remembered (only shared while fetched). */
-const REMEMBERED_BODY_CHARS = 8 * 1024 * 1024;
+/**
+ * The rate limits of the key polling: a poll that asks the upstream is one of its requests, as
+ * any other (a poll answered from memory is not). `prepare` takes shared units first (several
+ * instances); `admit` throws the key's 429.
+ */
+export interface PollLimits {
+  prepare?(): Promise<() => void>;
+  admit(): Admission;
+}
 
 type Outcome = { result: DeferredResult } | { error: unknown };
 
 /**
- * The customers' polls of deferred results, per request id: at most one upstream fetch of an id
- * under way (polls that come meanwhile share it), and its answer (pending, the result, or the
- * upstream's error) stands for DEFERRED_POLL_INTERVAL_MS. Keyed only by ids of the deferred
- * table (the caller checks first); an entry lasts one interval, so memory holds the ids polled
- * within the last interval at most. A released request is no entry: its row answers 404 from
- * then on without asking the upstream.
+ * The customers' polls of deferred results that only the upstream can answer (pending ones;
+ * charged results are kept by DeferredRequests), per request id: at most one upstream fetch of
+ * an id under way (polls that come meanwhile share it, free), and its answer (pending, or the
+ * upstream's error) stands for DEFERRED_POLL_INTERVAL_MS. A poll that starts a fetch is a request
+ * of its key's limits, so that a key polling many ids cannot ask the shared upstream key more
+ * often than its limits let it ask anything. Keyed only by ids of the deferred table (the
+ * caller checks first); an entry lasts one interval, so memory holds the ids polled within the
+ * last interval at most. A released request is no entry: its row answers 404 from then on.
  */
 export class DeferredPolls {
-  private readonly fetching = new SingleFlight<string, DeferredResult>();
+  /** Upstream fetches under way, by request id (dropped once answered). */
+  private readonly fetching = new Map<string, Promise<DeferredResult>>();
   /** By request id, in the order they expire (each is re-inserted when renewed). */
-  private readonly recent = new Map<string, { until: number; outcome: Outcome; chars: number }>();
-  private chars = 0;
+  private readonly recent = new Map<string, { until: number; outcome: Outcome }>();
 
   constructor(
     private readonly intervalMs = DEFERRED_POLL_INTERVAL_MS,
@@ -39,43 +48,59 @@ export class DeferredPolls {
     return { remembered: this.recent.size, fetching: this.fetching.size };
   }
 
-  /** The answer for `requestId`: the remembered one within its interval, else `fetch`'s (shared with concurrent polls). */
-  async poll(requestId: string, fetch: () => Promise<DeferredResult>): Promise<DeferredResult> {
+  /**
+   * The answer for `requestId`: the remembered one within its interval, or the fetch under way;
+   * else `fetch`'s, admitted by `limits` first (throws its 429 without asking the upstream).
+   */
+  async poll(requestId: string, fetch: () => Promise<DeferredResult>, limits?: PollLimits): Promise<DeferredResult> {
+    const known = this.known(requestId);
+    if (known) return known;
+    if (limits?.prepare) {
+      const unpend = await limits.prepare();
+      unpend();
+      // Another poll of the id may have started a fetch meanwhile: sharing it is free.
+      const meanwhile = this.known(requestId);
+      if (meanwhile) return meanwhile;
+    }
+    // Synchronous from here to the fetch's start: no other poll of the id slips in between.
+    const admission = limits?.admit();
+    const running = this.fetchOnce(requestId, fetch).finally(() => this.fetching.delete(requestId));
+    this.fetching.set(requestId, running);
+    if (!admission) return running;
+    try {
+      return await running;
+    } finally {
+      admission.settle(0);
+      admission.release();
+    }
+  }
+
+  /** The remembered answer within its interval, or the fetch under way; null when the upstream must be asked. */
+  private known(requestId: string): Promise<DeferredResult> | null {
     const at = this.now();
     this.sweep(at);
     const seen = this.recent.get(requestId);
-    if (seen && seen.until > at) {
-      if ("error" in seen.outcome) throw seen.outcome.error;
-      return seen.outcome.result;
+    if (seen && seen.until > at) return "error" in seen.outcome ? Promise.reject(seen.outcome.error) : Promise.resolve(seen.outcome.result);
+    return this.fetching.get(requestId) ?? null;
+  }
+
+  private async fetchOnce(requestId: string, fetch: () => Promise<DeferredResult>): Promise<DeferredResult> {
+    try {
+      const result = await fetch();
+      // Pending stands for the interval; a result is kept once charged (DeferredRequests), and 404 or 502 released it.
+      if (result.status === 202) this.remember(requestId, { result });
+      return result;
+    } catch (error) {
+      // The upstream's failure (its rate limit, a timeout) stands too: polling faster cannot mend it.
+      this.remember(requestId, { error });
+      throw error;
     }
-    return this.fetching.run(requestId, async () => {
-      try {
-        const result = await fetch();
-        // Pending, or the result (charged once already: its answer shows that charge); 404 and 502 released it.
-        if (result.status === 202 || result.status === 200) this.remember(requestId, { result });
-        return result;
-      } catch (error) {
-        // The upstream's failure (its rate limit, a timeout) stands too: polling faster cannot mend it.
-        this.remember(requestId, { error });
-        throw error;
-      }
-    });
   }
 
   private remember(requestId: string, outcome: Outcome): void {
     this.sweep(this.now());
-    this.forget(requestId);
-    const chars = "result" in outcome && outcome.result.status === 200 ? outcome.result.body.length : 0;
-    if (this.chars + chars > REMEMBERED_BODY_CHARS) return;
-    this.recent.set(requestId, { until: this.now() + this.intervalMs, outcome, chars });
-    this.chars += chars;
-  }
-
-  private forget(requestId: string): void {
-    const e = this.recent.get(requestId);
-    if (!e) return;
     this.recent.delete(requestId);
-    this.chars -= e.chars;
+    this.recent.set(requestId, { until: this.now() + this.intervalMs, outcome });
   }
 
   /** Drops the entries whose interval is over (the oldest first: all expire after the same interval). */
@@ -83,7 +108,6 @@ export class DeferredPolls {
     for (const [id, e] of this.recent) {
       if (e.until > at) return;
       this.recent.delete(id);
-      this.chars -= e.chars;
     }
   }
 }

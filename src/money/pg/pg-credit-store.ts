@@ -169,7 +169,8 @@ export class PgCreditStore implements CreditStore {
   detach(requestId: string): void {
     const h = this.holds.get(requestId);
     if (!h) return;
-    this.holds.set(requestId, { ...h, live: false, expiresAt: this.now() + this.o.holdTtlMs });
+    // Another instance may charge it now (an orphan settlement): its ledger decides, not this hold.
+    this.holds.set(requestId, { ...h, live: false, freshId: false, expiresAt: this.now() + this.o.holdTtlMs });
     this.detached.add(requestId);
   }
 
@@ -272,7 +273,8 @@ export class PgCreditStore implements CreditStore {
     this.settling.delete(g.op.requestId);
     this.health.failed();
     for (const s of g.hold.scopes) this.leases.drawn(s.key, -g.hold.amount, -Math.max(g.hold.amount, g.op.charge));
-    this.holds.set(g.op.requestId, { ...g.hold, live: false });
+    // The commit may have gone through before the error came back: a retry reads the ledger first.
+    this.holds.set(g.op.requestId, { ...g.hold, live: false, freshId: false });
     g.reject(e instanceof ApiError ? e : errors.internal("Could not record the charge."));
   }
 

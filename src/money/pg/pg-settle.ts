@@ -3,6 +3,7 @@ import { increment } from "../../lib/tally";
 import { all, rows, run, type Q, type Work } from "../../store/work";
 import type { BudgetClock } from "../budget-clock";
 import { ownersOf } from "../budgets";
+import { LINE_HOPS } from "../../gateway/key-row";
 import type { SettleExtras, SettleResult, StoredObjectRow, UsageRecord } from "../credit-store";
 import { lockScope } from "./scopes";
 
@@ -114,19 +115,34 @@ function* insertRows(q: Q, table: string, columns: readonly string[], values: re
   yield* run(sql`INSERT INTO ${sql.raw(table)} (${list}) SELECT ${list} FROM json_populate_recordset(null::${sql.raw(table)}, ${JSON.stringify(values)}::text::json) ON CONFLICT DO NOTHING`);
 }
 
-/** Each key line's spend and each budget owner's day, once per group. */
+/**
+ * Each key line's spend and each budget owner's day, once per group. A hold names the line's key
+ * as it was when taken; the line may have been rotated since (on any instance), so the spend goes
+ * to its newest key, which carries the line's spend and budget from the rotation on.
+ */
 function* addSpend(q: Q, ops: readonly PgSettleOp[], results: SettleResult[], clock: BudgetClock): Work<void> {
   const keys = new Map<string, number>();
+  ops.forEach((op, i) => {
+    const key = op.capKeyId ?? op.keyId;
+    if (key && results[i]!.charged > 0) increment(keys, key, results[i]!.charged);
+  });
+  const newest = new Map<string, string>();
+  for (const [id, c] of [...keys].sort()) {
+    const [r] = yield* rows<{ id: string }>(sql`WITH RECURSIVE line(id, next, hops) AS (
+        SELECT id, rotated_to, 0 FROM api_keys WHERE id = ${id}
+        UNION ALL SELECT k.id, k.rotated_to, line.hops + 1 FROM api_keys k JOIN line ON k.id = line.next WHERE line.hops < ${LINE_HOPS})
+      UPDATE api_keys SET spent_micros = spent_micros + ${c} WHERE id = (SELECT id FROM line WHERE next IS NULL LIMIT 1) RETURNING id`);
+    if (r) newest.set(id, r.id);
+  }
   const days = new Map<string, number>();
   ops.forEach((op, i) => {
     const c = results[i]!.charged;
     if (c <= 0) return;
     const key = op.capKeyId ?? op.keyId;
-    if (key) increment(keys, key, c);
+    const line = key ? (newest.get(key) ?? key) : null;
     const day = clock.dayStart(op.at);
-    for (const owner of ownersOf(op)) increment(days, `${owner} ${day}`, c);
+    for (const owner of ownersOf({ ...op, capKeyId: line })) increment(days, `${owner} ${day}`, c);
   });
-  for (const [id, c] of [...keys].sort()) yield* run(sql`UPDATE api_keys SET spent_micros = spent_micros + ${c} WHERE id = ${id}`);
   for (const [k, c] of [...days].sort()) {
     const [owner, day] = k.split(" ");
     yield* run(sql`INSERT INTO budget_spend (owner, day, spent_micros) VALUES (${owner}, ${Number(day)}, ${c})

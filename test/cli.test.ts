@@ -174,6 +174,12 @@ describe("accounts", () => {
     expect(email.code).toBe(2);
     expect(email.line).toContain("--email");
     expect((await fails(["accounts", "list", "--limit", "0", "--db", DB])).code).toBe(2);
+    // Limits are decimal digits: what a typo or a script's "1e3" means is asked again, not guessed.
+    for (const args of [["usage", "--limit", "1e3"], ["usage", "--limit", "0x10"], ["margins", "--losses", "--limit", "5.0"]]) {
+      const r = await fails([...args, "--db", DB]);
+      expect(r.code).toBe(2);
+      expect(r.line).toStartWith("error: --limit: a whole number from 1 to");
+    }
     // A blank or fractional grace is refused, not read as 0 (which would revoke the member's keys at once).
     const team = (await json(["accounts", "create", "Grace Co"])).id as string;
     const member = (await json(["members", "invite", team, "dev@grace.test"])).member.id as string;

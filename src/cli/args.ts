@@ -107,3 +107,10 @@ export function splitPath(argv: readonly string[], depth: number): { path: strin
   }
   return { path, rest };
 }
+
+/** A flag's whole number from `min` to `max`, in decimal digits only (`1e3`, `0x10` and `5.0` are refused). */
+export function wholeNumber(text: unknown, flag: string, min: number, max: number): number {
+  const n = typeof text === "string" && /^\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= min && n <= max)) throw new UsageError(`${flag}: a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return n;
+}

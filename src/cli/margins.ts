@@ -3,7 +3,7 @@ import type { LossRowT, MarginsReportT, MarginSumsT } from "../modules/margins/m
 import { losses } from "../modules/margins/losses";
 import { margins } from "../modules/margins/service";
 import { microsToUsd } from "../money/units";
-import { UsageError } from "./args";
+import { UsageError, wholeNumber } from "./args";
 import { isoTime, pairs, positionals, table, type CliContext, type LeafCommand } from "./command";
 import { cliFilter, FILTER_OPTIONS, outputMode, printCsv } from "./period";
 
@@ -59,8 +59,7 @@ function lossLines(rows: LossRowT[], more: boolean): string[] {
 }
 
 async function printLosses(ctx: CliContext, query: ReturnType<typeof cliFilter>["query"], limitText: unknown, mode: "json" | "csv" | "text") {
-  const limit = limitText === undefined ? 100 : Number(limitText);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError("--limit: a whole number from 1 to 100000");
+  const limit = limitText === undefined ? 100 : wholeNumber(limitText, "--limit", 1, 100_000);
   const { rows, nextCursor } = await losses(await ctx.db(), { ...query, limit });
   if (mode === "csv") return printCsv(ctx, lossesCsv(rows));
   ctx.print({ object: "list", data: rows, has_more: nextCursor !== null, next_cursor: nextCursor }, () => lossLines(rows, nextCursor !== null));

@@ -2,7 +2,7 @@ import { USAGE_CSV_COLUMNS, usageCsvLine } from "../modules/usage/csv";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../modules/usage/service";
 import { yieldToLoop } from "../modules/usage/slices";
 import { microsToUsd } from "../money/units";
-import { UsageError } from "./args";
+import { wholeNumber } from "./args";
 import { isoTime, pairs, positionals, table, type CliContext, type LeafCommand } from "./command";
 import { cliFilter, FILTER_OPTIONS, outputMode, printCsv } from "./period";
 
@@ -37,8 +37,7 @@ export const usageCommand: LeafCommand = {
     const mode = outputMode(ctx, parsed);
     const { filter } = cliFilter(parsed);
     const o = parsed.options;
-    const limit = o.limit === undefined ? (mode === "csv" ? 100_000 : 20) : Number(o.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) throw new UsageError("--limit: a whole number from 1 to 1000000");
+    const limit = o.limit === undefined ? (mode === "csv" ? 100_000 : 20) : wholeNumber(o.limit, "--limit", 1, 1_000_000);
     if (mode === "csv") return printUsageCsv(ctx, filter, limit);
     const { rows, nextCursor } = await listUsage(await ctx.db(), filter, Math.min(limit, 1000));
     const daily = await dailyUsage(await ctx.db(), filter);

@@ -81,7 +81,7 @@ async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, 
   const usage = answer.usage ?? { prompt: a.plan.promptEstimate, cached: 0, completion: estimateTokens(answer.text()), reasoning: 0 };
   const status = clientLeft ? 499 : 200;
   const rendered = answer.render(a.meter.price(usage));
-  await a.meter.charge({ status, usage, estimated, upstreamRequestId, errorCode: clientLeft ? "client_closed" : null, objectId: answer.objectId });
+  await a.meter.charge({ status, usage, estimated, upstreamRequestId, errorCode: clientLeft ? "client_closed" : null, stored: answer.stored });
   return new Response(rendered, { status: 200, headers: { "content-type": "application/json", ...a.headers } });
 }
 

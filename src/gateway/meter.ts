@@ -1,13 +1,13 @@
 import type { Model } from "../config/load";
 import { ApiError, errors } from "../lib/errors";
-import type { SettleResult, StoredObjectRow, UsageRecord } from "../money/credit-store";
+import type { SettleExtras, SettleResult, StoredObjectRow, UsageRecord } from "../money/credit-store";
 import type { MeterDeps } from "./deps";
 import type { Principal } from "./key-auth";
 import type { Admission } from "./limits/limiter";
 import { chargeFor, upstreamCostFor } from "../money/pricing";
 import { MAX_BALANCE_MICROS } from "../money/units";
 import type { Usage } from "../money/usage";
-import type { Endpoint } from "./dialects/types";
+import type { Endpoint, StoredRef } from "./dialects/types";
 
 export interface Outcome {
   status: number;
@@ -17,9 +17,12 @@ export interface Outcome {
   errorCode?: string | null;
   ttftMs?: number | null;
   upstreamRequestId?: string | null;
-  /** An object the answer created upstream (a stored response): recorded for its owner once charged. */
-  objectId?: string | null;
+  /** What the answer stored upstream (a response and its items): recorded for its owner once charged. */
+  stored?: StoredRef | null;
 }
+
+/** What a charge records of the objects its answer stored upstream (nothing, or a response and its items). */
+type Stored = Pick<SettleExtras, "object" | "items">;
 
 const NO_USAGE: Usage = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
 
@@ -101,7 +104,7 @@ export class Meter {
     const { cost, row } = p;
     this.done = true;
     // A stored object is recorded with the charge (before the answer goes out: a continuation may follow at once).
-    const object = o.objectId ? this.created(o.objectId, o.usage, cost) : undefined;
+    const object = o.stored ? this.created(o.stored, o.usage, cost) : {};
     try {
       await this.settle(cost, row, object);
       this.recorded(row);
@@ -174,11 +177,11 @@ export class Meter {
     return err;
   }
 
-  /** Whose the stored object is, on which upstream key, and its conversation's size. */
-  private created(id: string, u: Usage, charge: number): StoredObjectRow | undefined {
+  /** Whose the stored object (and each item stored with it) is, on which upstream key, and its conversation's size. */
+  private created({ id, items }: StoredRef, u: Usage, charge: number): Stored {
     const target = this.upstream?.split("/")[0];
-    if (!target) return undefined;
-    return {
+    if (!target) return {};
+    const object: StoredObjectRow = {
       id,
       kind: "response",
       accountId: this.principal.accountId,
@@ -189,10 +192,11 @@ export class Meter {
       chargeMicros: charge,
       createdAt: this.deps.now(),
     };
+    return items.length ? { object, items } : { object };
   }
 
   /** Settles a charge that failed to commit again, backing off up to 30 s, until it is durable or its hold is gone. */
-  private retry(cost: number, row: UsageRecord, object: StoredObjectRow | undefined, attempt: number): void {
+  private retry(cost: number, row: UsageRecord, object: Stored, attempt: number): void {
     const again = () =>
       this.settle(cost, row, object).then((settled) => {
         if (!settled) return;
@@ -206,8 +210,8 @@ export class Meter {
   }
 
   /** The charge's settlement, with its usage row and the stored object it created. */
-  private settle(cost: number, row: UsageRecord, object: StoredObjectRow | undefined): Promise<SettleResult | null> {
-    return this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row, object });
+  private settle(cost: number, row: UsageRecord, object: Stored): Promise<SettleResult | null> {
+    return this.deps.credits.settle(this.requestId, cost, { note: this.model.id, usage: row, ...object });
   }
 
   private recorded(row: UsageRecord): void {

@@ -43,13 +43,13 @@ export function relayStream<B extends GatewayBody>(
  * prompt + what was delivered (estimated), else releases.
  */
 function finishTap(tap: EventTap, meter: Meter, promptEstimate: number, upstreamRequestId: string | null, status: number, errorCode: string | null, anyway: boolean): Promise<unknown> {
-  const { ttftMs, objectId } = tap;
+  const { ttftMs, stored } = tap;
   const estimate = (input = tap.inputUsage) => {
     const usage = { prompt: input?.prompt ?? promptEstimate, cached: input?.cached ?? 0, completion: tap.deliveredTokens, reasoning: 0 };
-    return { status, usage, estimated: true, errorCode, ttftMs, upstreamRequestId, objectId };
+    return { status, usage, estimated: true, errorCode, ttftMs, upstreamRequestId, stored };
   };
   // Usage the charge cannot take falls back to the estimate, and one whose input it cannot take to the prompt's.
-  if (tap.usage) return meter.charge({ status, usage: tap.usage, estimated: false, errorCode, ttftMs, upstreamRequestId, objectId }, () => estimate(null));
+  if (tap.usage) return meter.charge({ status, usage: tap.usage, estimated: false, errorCode, ttftMs, upstreamRequestId, stored }, () => estimate(null));
   if (tap.deliveredTokens === 0 && !anyway) return meter.release(status, errorCode);
   return meter.charge(estimate(), () => estimate(null));
 }

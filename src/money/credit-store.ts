@@ -58,12 +58,19 @@ export interface SettleExtras {
    * with the settlement: in the same write, journaled with it, never a write of its own.
    */
   object?: StoredObjectRow;
+  /**
+   * The ids of the items stored with `object` (a response's output items), which a later request
+   * may name (`item_reference`): each is recorded as a row of kind "item" with the object's owner
+   * and upstream key, in the same write.
+   */
+  items?: readonly string[];
 }
 
 /** A row of upstream_objects: who owns an object created upstream through the shared key. */
 export interface StoredObjectRow {
   id: string;
-  kind: "response";
+  /** A stored response, or an item of one (an input or output item). */
+  kind: "response" | "item";
   accountId: string;
   keyId: string | null;
   /** The upstream key (`<provider>#<n>`) that holds it: reads and continuations go there. */

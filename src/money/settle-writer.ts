@@ -1,7 +1,7 @@
 import type { Statement } from "bun:sqlite";
 import type { SqliteStore } from "../store/sqlite-store";
 import { insertObject, insertUsage } from "./usage-row";
-import type { SettleResult } from "./credit-store";
+import type { SettleExtras, SettleResult, StoredObjectRow } from "./credit-store";
 import type { SettleRecord } from "./settle-journal";
 import { increment } from "../lib/tally";
 import { BudgetClock } from "./budget-clock";
@@ -138,7 +138,7 @@ export class SettleWriter {
     }
     if (op.persisted) this.q.deleteHold.run(op.requestId);
     if (op.extras?.usage) insertUsage(this.store, op.extras.usage);
-    if (op.extras?.object) insertObject(this.store, op.extras.object);
+    if (op.extras) for (const o of storedRows(op.extras)) insertObject(this.store, o);
     if (op.t === "release") return null;
     let charged = 0;
     if (op.charge > 0) {
@@ -158,6 +158,17 @@ export class SettleWriter {
     }
     return { charged, released: Math.max(0, op.amount - charged) };
   }
+}
+
+/**
+ * The upstream_objects rows a settlement records: its stored object, and each item stored with it
+ * as a row of kind "item" with the same owner and upstream key (both stores write these).
+ */
+export function storedRows(extras: SettleExtras): StoredObjectRow[] {
+  const o = extras.object;
+  if (!o) return [];
+  const items = (extras.items ?? []).map((id): StoredObjectRow => ({ ...o, id, kind: "item", tokens: 0, chargeMicros: 0 }));
+  return [o, ...items];
 }
 
 /** A charge's account must exist: a journal kept beside a restored, older copy of the database may name one it never had. */

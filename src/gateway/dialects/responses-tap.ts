@@ -3,9 +3,16 @@ import { parseJsonObject } from "../../lib/json-object";
 import { eventData } from "../sse";
 import { deltaTokens, MALFORMED, PASS } from "../tap";
 import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
-import type { EventTap, TapContext, TapResult } from "./types";
+import { itemIds } from "../stored-objects";
+import type { EventTap, StoredRef, TapContext, TapResult } from "./types";
 
-type Event = { type?: string; sequence_number?: unknown; delta?: unknown; response?: { id?: unknown; usage?: Record<string, unknown> | null; store?: unknown } };
+type Event = {
+  type?: string;
+  sequence_number?: unknown;
+  delta?: unknown;
+  item?: unknown;
+  response?: { id?: unknown; usage?: Record<string, unknown> | null; store?: unknown; output?: unknown };
+};
 
 const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
 /** Deltas that carry output the model generated (text, reasoning, tool-call arguments). */
@@ -31,12 +38,19 @@ export class ResponsesTap implements EventTap {
   deliveredTokens = 0;
   ttftMs: number | null = null;
   /** The stored response this stream created (null when store is false). */
-  objectId: string | null = null;
+  private responseId: string | null = null;
+  /** Its output items so far (each item's events, then the final response's output): stored with it. */
+  private readonly items = new Set<string>();
   private readonly started = performance.now();
   /** The last sequence_number the upstream sent (-1: none yet). */
   private seq = -1;
 
   constructor(private readonly o: TapContext) {}
+
+  /** The stored response and its items, for the meter to record with the charge. */
+  get stored(): StoredRef | null {
+    return this.responseId === null ? null : { id: this.responseId, items: [...this.items] };
+  }
 
   /** The number an event the gateway adds (an error) takes: one past the upstream's last. */
   nextSequence(): number {
@@ -51,7 +65,9 @@ export class ResponsesTap implements EventTap {
     if (typeof e.sequence_number === "number") this.seq = e.sequence_number;
     const type = e.type ?? "";
     if (OUTPUT_DELTAS.has(type)) return this.delta(e);
-    if (type === "response.created" && e.response) this.objectId = storedId(e.response);
+    if (type === "response.created" && e.response) this.responseId = storedId(e.response);
+    // A stream cut before its final event still stored the items it announced.
+    if (type === "response.output_item.added" || type === "response.output_item.done") this.addItems([e.item]);
     if (type === "response.completed" || type === "response.incomplete") return this.last(type, e);
     if (type === "response.failed" || type === "error") return this.failed(type, e);
     const usage = e.response?.usage;
@@ -79,9 +95,14 @@ export class ResponsesTap implements EventTap {
 
   /** The final response: its usage read, its cost replaced, the event itself held for after the charge. */
   private last(type: string, e: Event): TapResult {
-    this.objectId = storedId(e.response ?? {});
+    this.responseId = storedId(e.response ?? {});
+    this.addItems(e.response?.output);
     this.takeUsage(e.response);
     return { done: true, final: `event: ${type}\ndata: ${JSON.stringify(e)}\n\n` };
+  }
+
+  private addItems(items: unknown): void {
+    for (const id of itemIds(items)) this.items.add(id);
   }
 
   /** Reads a final response's usage, if it has one, and shows the customer's charge in its place. */

@@ -9,6 +9,8 @@ import { ResponsesTap, responsesErrorEvent } from "./responses-tap";
 import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
 import { serverTools } from "./server-tools";
 import { responsesOutputText } from "./output-text";
+import { checkReferences } from "./responses-refs";
+import { itemIds } from "../stored-objects";
 import type { Dialect } from "./types";
 
 /** The Responses API's body: what the gateway reads; every other field is forwarded untouched. */
@@ -71,15 +73,7 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
     return body;
   },
   stream: (body) => body.stream === true,
-  prepare(body, { principal, objects }) {
-    const id = body.previous_response_id;
-    if (!id) return {};
-    return objects.owned(id, principal).then((previous) => {
-      // Another account's response (or none) looks the same: a 404, whatever the upstream holds.
-      if (!previous) throw new ApiError(404, `Previous response with id '${id}' not found.`, "invalid_request_error", "not_found", "previous_response_id");
-      return { pin: previous.target, historyTokens: previous.tokens };
-    });
-  },
+  prepare: checkReferences,
   demand: (body, ctx) => {
     const items = typeof body.input === "string" ? [body.input] : body.input;
     // A continued conversation is billed its history again (cached or not): hold for it too.
@@ -105,7 +99,8 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
     const usage = raw ? readResponsesUsage(raw) : null;
     return {
       usage,
-      objectId: typeof r.id === "string" && r.store !== false ? r.id : null,
+      // Its output items are stored with it: a later request may name them (item_reference).
+      stored: typeof r.id === "string" && r.store !== false ? { id: r.id, items: itemIds(r.output) } : null,
       text: () => responsesOutputText(r.output),
       render(charge) {
         if (raw) showResponsesUsage(raw, usage, () => charge);

@@ -35,12 +35,19 @@ export interface BodyContext {
   stream: boolean;
 }
 
+/** An object an answer created upstream for later reads (a stored response), and the items stored with it. */
+export interface StoredRef {
+  id: string;
+  /** Its items' ids (a response's output items), which a later request may name (item_reference). */
+  items: readonly string[];
+}
+
 /** A whole (non-streaming) answer, read. */
 export interface WholeAnswer {
   /** The usage the upstream reported; null when it reported none (then estimated from `text`). */
   usage: Usage | null;
-  /** An object the answer created upstream for later reads (a stored response), if any. */
-  objectId?: string | null;
+  /** What the answer stored upstream for later reads, if anything. */
+  stored?: StoredRef | null;
   /** The upstream's id of a deferred completion (the answer comes later; the hold stays). */
   deferred?: string | null;
   /** The answer's text, for that estimate. */
@@ -71,8 +78,8 @@ export interface EventTap {
   deliveredTokens: number;
   ttftMs: number | null;
   handle(evt: string): TapResult;
-  /** An object the stream created upstream for later reads (a stored response), if any. */
-  objectId?: string | null;
+  /** What the stream stored upstream for later reads, if anything. */
+  readonly stored?: StoredRef | null;
   /** The prompt's usage when the stream reported it before its output (a cut stream pays it plus what was delivered). */
   inputUsage?: Usage | null;
   /** Sent (after the charge) when the upstream closed after its usage but without its terminal event. */

@@ -1,5 +1,5 @@
 import { ApiError } from "../../lib/errors";
-import type { StoredObject, StoredObjects } from "../../gateway/stored-objects";
+import { itemIds, type StoredObject, type StoredObjects } from "../../gateway/stored-objects";
 import { readResponsesUsage, showResponsesUsage } from "../../gateway/dialects/responses-usage";
 import { callTarget } from "../../gateway/upstream/direct";
 import { unreadable } from "../../gateway/meter";
@@ -44,9 +44,12 @@ export async function forward(
     throw notFound(obj.id);
   }
   // An answer that is no JSON object is the upstream's fault: 502, as on the metered routes.
-  const json = parseJsonObject<{ usage?: Record<string, unknown> | null }>(await res.text().catch(() => ""));
+  const json = parseJsonObject<{ usage?: Record<string, unknown> | null; output?: unknown; data?: unknown }>(await res.text().catch(() => ""));
   if (!json || Array.isArray(json)) throw unreadable();
   if (json.usage && typeof json.usage === "object") showResponsesUsage(json.usage, readResponsesUsage(json.usage), () => obj.chargeMicros);
   if (method === "DELETE") await objects.remove(obj.id);
+  // The items it shows are its owner's to name later (item_reference), and nobody else's: the input
+  // items are learnt only here, and a response recorded before its output items were gets them now.
+  else if (res.ok) await objects.learn(obj, itemIds(suffix === "/input_items" ? json.data : json.output));
   return json;
 }

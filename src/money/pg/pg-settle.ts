@@ -5,6 +5,7 @@ import type { BudgetClock } from "../budget-clock";
 import { ownersOf } from "../budgets";
 import { LINE_HOPS } from "../../gateway/key-row";
 import type { SettleExtras, SettleResult, StoredObjectRow, UsageRecord } from "../credit-store";
+import { storedRows } from "../settle-writer";
 import { lockScope } from "./scopes";
 
 /** One settlement or release of a PostgreSQL credit store's group commit. */
@@ -85,11 +86,11 @@ function* writeLedger(q: Q, ops: readonly PgSettleOp[], results: SettleResult[],
   if (values.length) yield* insertRows(q, "ledger_entries", LEDGER_COLUMNS, values);
 }
 
-/** The usage rows, and the objects the upstream stored for these requests (Responses), with their owners. */
+/** The usage rows, and the objects the upstream stored for these requests (Responses and their items), with their owners. */
 function* writeUsage(q: Q, ops: readonly PgSettleOp[]): Work<void> {
   const values = ops.flatMap((op) => (op.extras?.usage ? [usageValues(op.extras.usage)] : []));
   if (values.length) yield* insertRows(q, "usage_log", USAGE_COLUMNS, values);
-  const objects = ops.flatMap((op) => (op.extras?.object ? [objectValues(op.extras.object)] : []));
+  const objects = ops.flatMap((op) => (op.extras ? storedRows(op.extras).map(objectValues) : []));
   if (objects.length) yield* insertRows(q, "upstream_objects", OBJECT_COLUMNS, objects);
 }
 

@@ -1,0 +1,109 @@
+import { isObject } from "../../lib/checks";
+import { ApiError } from "../../lib/errors";
+import type { Recorded } from "../stored-objects";
+import type { Prepared, PrepareContext } from "./types";
+
+/**
+ * What a Responses request names of what the upstream stores under the key every customer shares
+ * (the previous response, input items by id, conversations, containers). The upstream resolves
+ * any of them for whoever knows its id, so the gateway lets a request name only what it recorded
+ * as the caller's (gateway/reach.ts), and refuses the kinds of object no customer can own here.
+ */
+
+/** A stored object the request names: where, and whether it must be the caller's (its content comes from storage). */
+interface Reference {
+  id: string;
+  param: string;
+  /** The item is named only by its id (`item_reference`), or is the previous response: unknown is a 404. */
+  byId: boolean;
+  previous?: true;
+}
+
+type Body = { previous_response_id?: string | null; input: unknown; conversation?: unknown; tools?: unknown[] | null };
+
+/**
+ * Conversations and containers are made through their own APIs, which the gateway does not
+ * serve: no customer can own one, so whatever id a request gives is someone else's (or the
+ * operator's). A container given as an object (`{type: "auto"}`) is a new one, and passes.
+ */
+function refuseUnowned(body: Body): void {
+  if (body.conversation != null) throw unsupported("conversation", "Conversations are not supported through this gateway: continue a response of yours with previous_response_id, or send the items again.");
+  body.tools?.forEach((tool, i) => {
+    if (isObject(tool) && typeof tool.container === "string") {
+      throw unsupported(`tools.${i}.container`, 'A container id is not supported through this gateway: give the container as an object ({"type": "auto"}).');
+    }
+  });
+}
+
+const unsupported = (param: string, message: string) => new ApiError(400, message, "invalid_request_error", "unsupported_parameter", param);
+
+/**
+ * Every id the request names must be recorded as the caller's when only the id says what it is
+ * (previous_response_id, `item_reference`), and must not be recorded as anyone else's on any other
+ * input item (whose content the caller sends itself: an unknown id there passes). Pins the request
+ * to the upstream key that holds what it references. No ids: nothing to look up. Then the objects
+ * nobody owns here (refuseUnowned): another's id is a 404 whatever else the request holds.
+ */
+export function checkReferences(body: Body, { principal, objects }: PrepareContext): Prepared | Promise<Prepared> {
+  const refs = referencesOf(body);
+  if (refs.length === 0) {
+    refuseUnowned(body);
+    return {};
+  }
+  return objects.recorded(refs.map((r) => r.id), principal).then((found) => {
+    const prepared = pinned(refs, found);
+    refuseUnowned(body);
+    return prepared;
+  });
+}
+
+function referencesOf(body: Body): Reference[] {
+  const refs: Reference[] = [];
+  if (body.previous_response_id) refs.push({ id: body.previous_response_id, param: "previous_response_id", byId: true, previous: true });
+  if (!Array.isArray(body.input)) return refs;
+  body.input.forEach((item, i) => {
+    if (!isObject(item) || typeof item.id !== "string" || item.id === "") return;
+    refs.push({ id: item.id, param: `input.${i}.id`, byId: isReference(item) });
+  });
+  return refs;
+}
+
+/** An item reference: its type says so, or it has none and no role either (the API's `{id}` form). */
+const isReference = (item: Record<string, unknown>): boolean => item.type === "item_reference" || (item.type == null && item.role === undefined);
+
+/** The upstream key the references share (404 for any that is not the caller's, or that lives on another key). */
+function pinned(refs: readonly Reference[], found: Map<string, Recorded>): Prepared {
+  let pin: { target: string; by: Reference } | null = null;
+  let historyTokens = 0;
+  for (const r of refs) {
+    const o = found.get(r.id);
+    // Another account's object, or none, looks the same: a 404, whatever the upstream holds.
+    if (o ? !o.mine || (r.previous && o.kind !== "response") : r.byId) throw missing(r);
+    if (!o || !r.byId) continue;
+    if (pin && pin.target !== o.target) throw storedApart(r, pin.by);
+    pin ??= { target: o.target, by: r };
+    if (r.previous) historyTokens = o.tokens;
+  }
+  // The caller's own items sent with their content go where they are stored when nothing else decides.
+  const target = pin?.target ?? firstOwn(refs, found);
+  return target ? { pin: target, historyTokens } : {};
+}
+
+/** Where the first of the caller's recorded items is stored (every recorded one is the caller's by now). */
+function firstOwn(refs: readonly Reference[], found: Map<string, Recorded>): string | null {
+  for (const r of refs) {
+    const o = found.get(r.id);
+    if (o) return o.target;
+  }
+  return null;
+}
+
+function missing(r: Reference): ApiError {
+  const what = r.previous ? "Previous response" : "Item";
+  return new ApiError(404, `${what} with id '${r.id}' not found.`, "invalid_request_error", "not_found", r.param);
+}
+
+/** Two of the caller's objects on different upstream keys: the key that holds one does not have the other. */
+function storedApart(r: Reference, first: Reference): ApiError {
+  return new ApiError(404, `Item with id '${r.id}' not found where '${first.id}' is stored: they cannot be used in one request.`, "invalid_request_error", "not_found", r.param);
+}

@@ -106,6 +106,9 @@ export async function verifyPassword(password: string, hash: string | null | und
   return Bun.password.verify(password, hash);
 }
 
+/** Keys one throttle keeps at most; each is short (an address, an email of at most 254 characters). */
+const THROTTLE_KEYS = 10_000;
+
 /**
  * Counts failed sign-ins per key (a client address, or an address and an email) in a sliding window; once `max` failures
  * are in the window the key is blocked until the oldest one leaves it. Attempts are counted as
@@ -113,29 +116,35 @@ export async function verifyPassword(password: string, hash: string | null | und
  * forgets, which is acceptable for a brute-force brake.
  */
 export class LoginThrottle {
+  /** Failure times per key, in the order of each key's latest failure (fail re-inserts it). */
   private failures = new Map<string, number[]>();
+  /** When keys whose failures all left the window were last dropped (see room). */
+  private sweptAt = Number.NEGATIVE_INFINITY;
+  /** Until when every key kept is paused, so that a new key must wait (see room). */
+  private fullUntil = 0;
 
   constructor(
     private readonly max: number,
     private readonly windowMs: number,
     private readonly now: () => number = Date.now,
+    private readonly capacity = THROTTLE_KEYS,
   ) {}
 
   /** Milliseconds until the key may try again; 0 when it may try now. */
   retryAfterMs(key: string): number {
     const list = this.prune(key);
+    if (list.length === 0) return this.room();
     if (list.length < this.max) return 0;
     return list[0]! + this.windowMs - this.now();
   }
 
   fail(key: string): void {
     const list = this.prune(key);
+    // A new key with no room left is not kept: it waits as if paused (retryAfterMs says so).
+    if (list.length === 0 && this.room() > 0) return;
     list.push(this.now());
+    this.failures.delete(key);
     this.failures.set(key, list);
-    if (this.failures.size > 10_000) {
-      // Bounded memory under a spray of random emails: drop the oldest keys.
-      for (const k of [...this.failures.keys()].slice(0, 1_000)) this.failures.delete(k);
-    }
   }
 
   reset(key: string): void {
@@ -155,6 +164,54 @@ export class LoginThrottle {
     const list = (this.failures.get(key) ?? []).filter((t) => t > cutoff);
     if (list.length === 0) this.failures.delete(key);
     return list;
+  }
+
+  /**
+   * 0 when a new key may be kept, else the milliseconds until one may. Memory stays bounded
+   * whatever addresses and emails fail: keys whose failures all left the window are dropped (once
+   * a window, and when the map is full), then the least recently failed keys that are not paused.
+   * A paused key is never dropped, which would unpause it: when every key kept is paused, a new
+   * key waits as if it were paused too, until the first of them may try again.
+   */
+  private room(): number {
+    const now = this.now();
+    if (now - this.sweptAt >= this.windowMs) this.dropExpired(now);
+    if (this.failures.size < this.capacity) return 0;
+    if (now < this.fullUntil) return this.fullUntil - now;
+    this.dropExpired(now);
+    this.dropUnpaused(now);
+    if (this.failures.size < this.capacity) return 0;
+    this.fullUntil = this.firstUnpause(now);
+    return this.fullUntil - now;
+  }
+
+  private dropExpired(now: number): void {
+    const cutoff = now - this.windowMs;
+    for (const [key, list] of this.failures) if (list[list.length - 1]! <= cutoff) this.failures.delete(key);
+    this.sweptAt = now;
+  }
+
+  /** Down to 90% of the capacity, so that a full map is not scanned again at every new key. */
+  private dropUnpaused(now: number): void {
+    const target = this.capacity - Math.ceil(this.capacity / 10);
+    for (const [key, list] of this.failures) {
+      if (this.failures.size <= target) return;
+      if (this.recent(list, now).length < this.max) this.failures.delete(key);
+    }
+  }
+
+  /** When the first of the keys (all paused) may try again. */
+  private firstUnpause(now: number): number {
+    let first = Number.POSITIVE_INFINITY;
+    for (const list of this.failures.values()) {
+      const recent = this.recent(list, now);
+      first = Math.min(first, recent[recent.length - this.max]! + this.windowMs);
+    }
+    return first;
+  }
+
+  private recent(list: number[], now: number): number[] {
+    return list.filter((t) => t > now - this.windowMs);
   }
 }
 

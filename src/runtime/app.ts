@@ -1,6 +1,4 @@
 import { Elysia } from "elysia";
-import { openapi } from "@elysiajs/openapi";
-import { z } from "zod";
 import { authPlugin } from "../identity/auth";
 import { loginsModule } from "../identity/logins";
 import { createThrottles } from "../identity/sessions";
@@ -37,6 +35,7 @@ import { cors } from "./plugins/cors";
 import { errorHandler } from "./plugins/errors";
 import { requestId } from "./plugins/request-id";
 import { swaggerAssets } from "./plugins/swagger-assets";
+import { apiDocs } from "./api-docs";
 
 /** What every module gets: the runtime's deps, and the auth macros built once for this app. */
 function moduleDeps(deps: AppDeps): ModuleDeps {
@@ -60,24 +59,7 @@ export function createApp(appDeps: AppDeps) {
     .use(errorHandler)
     .use(bodyLimit(deps.config.max_body_bytes))
     .use(adminGate(deps))
-    .use(
-      openapi({
-        path: "/swagger",
-        specPath: "/openapi.json",
-        provider: "swagger-ui",
-        swagger: { cdn: "/swagger/assets/swagger-ui-bundle.js", theme: "/swagger/assets/swagger-ui.css", version: "5" },
-        mapJsonSchema: { zod: z.toJSONSchema },
-        documentation: {
-          info: {
-            title: "Tollgate",
-            version: "0.1.0",
-            description: "OpenAI-compatible LLM API gateway with prepaid credits. Customer routes use an API key; /admin routes use the admin token.",
-          },
-          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-          security: [{ bearer: [] }],
-        },
-      }),
-    )
+    .use(apiDocs())
     .use(swaggerAssets)
     .use(healthModule(deps))
     .use(accountsModule(deps))

@@ -7,6 +7,7 @@ import { anthropicError, anthropicShaped } from "../gateway/dialects/anthropic-s
 import { BUN_BODY_CAP, discardUnread } from "../lib/body-cap";
 import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
+import { redactSecrets } from "../lib/redact-secrets";
 import { boundedRequest } from "./bounded-request";
 import { listenError, urlHost } from "./listen-address";
 import { corsPolicy, isCustomerApi } from "../lib/cors";
@@ -175,7 +176,7 @@ function logRequest(deps: AppDeps, req: Request, res: Response, started: number)
   deps.log.request({
     request_id: res.headers.get("x-request-id"),
     method: req.method,
-    path: logPath(url.pathname),
+    path: logPath(redactSecrets(url.pathname, deps.config)),
     status: res.status,
     duration_ms: Math.round(performance.now() - started),
   });

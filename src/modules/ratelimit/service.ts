@@ -5,7 +5,8 @@ import type { Store } from "../../store/store";
 import { all, get, run, type Q, type Work } from "../../store/work";
 import { accountRow, checkPlan } from "../accounts/service";
 import { recordAudit } from "../audit/service";
-import { checkLimits, keyRow } from "../keys/service";
+import { checkLimits, keyRow, type KeyRow } from "../keys/service";
+import { errors } from "../../lib/errors";
 import type { BucketRow, BucketStore } from "../../gateway/limits/bucket-limiter";
 import { effectivePlan, keyLevel, tierTarget, type KeyOverrides, type Limits, type PlanPolicy } from "../../gateway/limits/plans";
 
@@ -169,13 +170,24 @@ function* keyLimitsOf(q: Q, policy: PlanPolicy, keyId: string): Work<KeyLimitsSt
 export const getKeyLimits = (store: Store, policy: PlanPolicy, keyId: string): Promise<KeyLimitsState> =>
   store.read((q) => keyLimitsOf(q, policy, keyId));
 
+/** The key, unless revoked or a removed member's: refused as PATCH /admin/keys/:id refuses it (key_inactive). */
+function* changeableKey(q: Q, keyId: string): Work<KeyRow> {
+  const key = yield* keyRow(q, keyId);
+  if (key.revokedAt !== null) throw errors.badRequest(`API key ${keyId} is revoked: it cannot be changed.`, "id", "key_inactive");
+  const m = q.t.accountMembers;
+  if (key.memberId && (yield* get(q.db.select().from(m).where(eq(m.id, key.memberId))))?.removedAt != null) {
+    throw errors.badRequest(`API key ${keyId} belongs to a removed member: it cannot be changed.`, "id", "key_inactive");
+  }
+  return key;
+}
+
 /**
  * Replaces a key's overrides (all null removes them); applies from the key's next request. Above
  * the account's plan is refused, as PATCH /admin/keys/:id does: such an override never applies.
  */
 export function setKeyLimits(store: Store, policy: PlanPolicy, keyId: string, o: KeyOverrides, actor: string, now = Date.now()): Promise<KeyLimitsState> {
   return store.tx(function* (q) {
-    const key = yield* keyRow(q, keyId);
+    const key = yield* changeableKey(q, keyId);
     checkLimits(o, effectivePlan(policy, (yield* accountRow(q, key.accountId)).plan));
     const before = yield* readOverrides(q, keyId);
     if (before.rpm !== o.rpm || before.tpm !== o.tpm || before.concurrency !== o.concurrency) {

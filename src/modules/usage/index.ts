@@ -3,6 +3,7 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { AdminUsageQuery, UsageQuery, UsageReport } from "./model";
 import { dailyUsage, filterFromQuery, listUsage, totalsOf, type UsageFilter } from "./service";
 import { getMemberRow } from "../../identity/members";
+import { ApiError, errors } from "../../lib/errors";
 import type { Principal } from "../../gateway/key-auth";
 import { memberKeyIds } from "../members/service";
 import { boundedUsageRead, USAGE_READS_PER_ACCOUNT } from "./reads";
@@ -10,7 +11,10 @@ import { boundedUsageRead, USAGE_READS_PER_ACCOUNT } from "./reads";
 /** Only a member's keys: theirs when a member-role key calls, or the member an admin asks about. */
 async function byMember(deps: ModuleDeps, f: UsageFilter, memberId: string | null | undefined, onlyRole?: "member"): Promise<UsageFilter> {
   if (!memberId) return f;
-  const m = await getMemberRow(deps.store, memberId);
+  const m = await getMemberRow(deps.store, memberId).catch((e: unknown) => {
+    // The member is named by the query's member_id (or the calling key), not by a path id.
+    throw e instanceof ApiError && e.status === 404 ? errors.notFound(`Member ${memberId}`, "member_id") : e;
+  });
   if (onlyRole && m.role !== onlyRole) return f;
   return { ...f, accountId: m.accountId, keyIds: await memberKeyIds(deps.store, m.accountId, m) };
 }

@@ -1,11 +1,13 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
+import { errors } from "../../lib/errors";
 import { randomBase62 } from "../../lib/ids";
+import { queryInt } from "../../lib/query-int";
 import { field, nameProblem } from "../forms";
 import { redirectResponse } from "../html";
-import { accountView as apiAccountView, createAccount, listAccounts, updateAccount } from "../../modules/accounts/service";
+import { accountView as apiAccountView, insertAccount, listAccounts, updateAccount, type AccountRow } from "../../modules/accounts/service";
 import { keyView, listKeys, revokeKey, getKeyRow } from "../../modules/keys/service";
-import { listLedger, postCredit } from "../../money/ledger";
+import { applyCredit, listLedger, postCredit } from "../../money/ledger";
 import { publicBase } from "../../identity/logins";
 import { Email } from "../../identity/logins/model";
 import { createInvite, getLogin } from "../../identity/logins/service";
@@ -34,7 +36,7 @@ const accountListPages = (deps: ModuleDeps, invites: Invites) => {
     .use(deps.webAuth)
     .get("/console/accounts", ({ request, operator, query }) => safe(request, async () => {
       const q = typeof query.q === "string" ? query.q.trim() : "";
-      const offset = Math.max(0, Number(query.offset) || 0);
+      const offset = offsetOf(query.offset);
       const rows = await listAccounts(deps.store, { limit: 51, offset, q: q || undefined });
       return kit.render(request, operator, "accounts", "Accounts", accountsView({
         csrf: operator.session.csrf, q, plans: plans(), offset, hasMore: rows.length > 50,
@@ -54,12 +56,32 @@ const accountListPages = (deps: ModuleDeps, invites: Invites) => {
       if (email && !Email.safeParse(email).success) return back(request, "/console/accounts", "error", "Enter a valid email address.");
       if (plan && !plans().includes(plan)) return back(request, "/console/accounts", "error", "Choose a configured plan.");
       if (micros === null || micros < 0) return back(request, "/console/accounts", "error", "The starting credit must be an amount in USD, e.g. 25 or 12.50.");
-      const row = await createAccount(deps.store, { name, email: email || undefined, plan }, operator.actor, deps.now());
-      if (micros > 0) await postCredit(deps.store, { accountId: row.id, amountMicros: micros, note: "Starting credit", actor: operator.actor, heldMicros: 0 }, deps.now());
+      const row = await createWithCredit(deps, { name, email: email || undefined, plan }, micros, operator.actor);
       return back(request, `/console/accounts/${row.id}`, "ok", `Account “${name}” created. Create an invite link to let the customer sign in.`);
     }), hide())
     .get("/console/accounts/:id", ({ request, operator, params }) => safe(request, () => accountPage(deps, kit, invites, request, operator, params.id)), hide());
 };
+
+/** The list's `offset` as the API reads it (0 when absent); anything else is a 400 page, never a 500 from the database. */
+function offsetOf(raw: unknown): number {
+  if (raw === undefined || raw === "") return 0;
+  const offset = queryInt(0, Number.MAX_SAFE_INTEGER).safeParse(raw);
+  if (!offset.success) throw errors.badRequest("The page's offset must be a whole number from 0 to 9007199254740991.", "offset");
+  return offset.data;
+}
+
+/**
+ * The account and its starting credit in one unit of work, as open sign-up does: a credit the
+ * ledger refuses (above the balance limit) leaves no account behind.
+ */
+function createWithCredit(deps: ModuleDeps, input: { name: string; email?: string; plan?: string }, micros: number, actor: string): Promise<AccountRow> {
+  const now = deps.now();
+  return deps.store.tx(function* (q) {
+    const row = yield* insertAccount(q, input, actor, now);
+    if (micros > 0) yield* applyCredit(q, { accountId: row.id, amountMicros: micros, note: "Starting credit", actor, heldMicros: 0 }, now);
+    return row;
+  }, { durable: true, notify: true });
+}
 
 /** One account: login, plan and limits, keys, recent ledger, 30 days of usage, a new invite link. */
 async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, request: Request, op: Op, id: string) {
@@ -98,6 +120,8 @@ const accountForms = (deps: ModuleDeps, invites: Invites) => {
         heldMicros: () => deps.credits.unavailable(params.id), idempotencyKey: field(body, "idem") ? `console:${field(body, "idem")}` : undefined,
       }, deps.now());
       if (replayed) return back(request, to, "warn", "This form was already submitted; nothing was posted twice.");
+      // As POST /admin/accounts/:id/credits: an adjustment takes credit as a charge does.
+      if (amount < 0) deps.alerts?.schedule(params.id);
       return back(request, to, "ok", `${entry.kind === "topup" ? "Top-up" : "Adjustment"} of $${entry.amount_usd} posted.`);
     }), hide())
     .post("/console/accounts/:id/plan", ({ request, operator, params, body }) => safe(request, async () => {

@@ -3,9 +3,14 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { dayStart, field } from "../forms";
 import { redirectResponse } from "../html";
 import { codeView, createCodes, listBatches, listCodes } from "../../modules/codes/service";
+import { CreateCodesBody } from "../../modules/codes/model";
+import { microsToUsd } from "../../money/units";
 import { Reveals } from "../../identity/sessions";
 import { consoleKit, DAY_MS, hide, money, type ConsoleKit, type Op } from "./page-kit";
 import { codesView } from "./views/other";
+
+/** POST /admin/codes's limit on what one code is worth, so that the console cannot go past it. */
+const MAX_CODE_MICROS = CreateCodesBody.shape.amount_micros.maxValue ?? 1e12;
 
 /** New codes, shown once by the next page. */
 type NewCodes = { codes: string[]; amount: number };
@@ -25,6 +30,7 @@ export const codesPages = (deps: ModuleDeps) => {
       const expires = field(body, "expires") ? dayStart(field(body, "expires")) : null;
       const error = !Number.isInteger(count) || count < 1 || count > 1000 ? "Create between 1 and 1000 codes at a time."
         : amount === null || amount <= 0 ? "Enter what each code is worth in USD, e.g. 10."
+        : amount > MAX_CODE_MICROS ? `A code is worth at most ${microsToUsd(MAX_CODE_MICROS)} USD.`
         : field(body, "expires") && (expires === null || expires + DAY_MS <= deps.now()) ? "The expiry date must be in the future."
         : null;
       if (error) return back(request, "/console/codes", "error", error);

@@ -3,6 +3,7 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { dayStart } from "../forms";
 import { listAccounts } from "../../modules/accounts/service";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../../modules/usage/service";
+import { usageCursor } from "../portal/usage-pages";
 import { consoleKit, DAY_MS, hide, type ConsoleKit, type Op } from "./page-kit";
 import { keyLabels, usageByAccount } from "./service";
 import { consoleUsageView } from "./views/usage";
@@ -25,8 +26,9 @@ async function usagePage(deps: ModuleDeps, kit: ConsoleKit, request: Request, op
     from: from ?? undefined, to: to === null ? undefined : to + DAY_MS,
   };
   const search = new URLSearchParams(Object.entries(values).filter(([, v]) => v));
-  if (str("before")) search.set("before", str("before"));
-  const page = await listUsage(deps.store, filter, 50, str("before") || undefined);
+  const before = usageCursor(query.before);
+  if (before) search.set("before", before);
+  const page = await listUsage(deps.store, filter, 50, before);
   const daily = await dailyUsage(deps.store, filter);
   const byAccount = await usageByAccount(deps.store, filter);
   const accounts = await listAccounts(deps.store, { limit: 500, offset: 0 });

@@ -14,6 +14,9 @@ import { portalSignupRoutes } from "./signup-routes";
 // A fresh object per route (Elysia writes macro hooks into it; see portal/page-kit.ts).
 const hide = () => ({ detail: { hide: true } }) as const;
 const expired = { kind: "error" as const, message: "The form expired. Please try again." };
+const WRONG_SIGN_IN = "The email or password is incorrect.";
+/** The longest email address there can be (RFC 5321's 256-octet forward path, less its brackets). */
+const MAX_EMAIL = 254;
 
 /** Customer sign-in, invite acceptance and sign-out (HTML forms); open sign-up in signup-routes.ts. */
 export const portalAuthRoutes = (deps: ModuleDeps) =>
@@ -55,11 +58,14 @@ const portalLoginRoutes = (deps: ModuleDeps) => {
       const email = field(body, "email").trim().toLowerCase();
       const render = (status: number, message: string) =>
         htmlResponse(
-          loginView({ csrf: token, email, next: field(body, "next") || undefined, flash: { kind: "error", message }, signup: deps.config.signup_enabled }),
+          loginView({ csrf: token, email: email.slice(0, MAX_EMAIL), next: field(body, "next") || undefined, flash: { kind: "error", message }, signup: deps.config.signup_enabled }),
           status,
           headers,
         );
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(403, expired.message);
+      // No address is longer (RFC 5321), so no account has one: refused before it is counted, the
+      // throttles' keys stay short whatever is typed into the form.
+      if (email.length > MAX_EMAIL) return render(401, WRONG_SIGN_IN);
       // Per client address (and email): wrong passwords from anyone must not lock the owner out.
       // Counted before the password is checked, so that a burst of concurrent guesses counts too.
       const address = addressOf(request, server);
@@ -72,7 +78,7 @@ const portalLoginRoutes = (deps: ModuleDeps) => {
       }
       const login = email ? await findLogin(deps.store, email) : null;
       const ok = await verifyPassword(field(body, "password"), login?.passwordHash);
-      if (!ok || !login) return render(401, "The email or password is incorrect.");
+      if (!ok || !login) return render(401, WRONG_SIGN_IN);
       signIn.reset(key);
       signInAddress.giveBack(address);
       await touchLogin(deps.store, login.memberId, deps.now());

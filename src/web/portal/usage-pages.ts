@@ -8,6 +8,8 @@ import type { PortalUser } from "../session";
 import { lineOf, rotationLines, visibleKeys, type KeyLine } from "./key-access";
 import { DAY_MS, hide, portalKit, seesAll, type PortalKit } from "./page-kit";
 import { boundedUsageRead, tooManyUsageReads } from "../../modules/usage/reads";
+import { UsageQuery } from "../../modules/usage/model";
+import { errors } from "../../lib/errors";
 import { usageCsvStream, usagePage } from "./service";
 import { portalUsageView, type FilterOption } from "./views/usage";
 
@@ -46,7 +48,7 @@ async function usageListPage(deps: ModuleDeps, kit: PortalKit, request: Request,
   const scope = await scopeOf(deps, user);
   const { filter, values, search } = await usageFilter(deps, query, user, scope);
   const names = new Map(scope.keys.map((k) => [k.id, k.name || `${k.prefix}…${k.last4}`]));
-  const before = typeof query.before === "string" ? query.before : undefined;
+  const before = usageCursor(query.before);
   const data = await boundedUsageRead(deps.usageReads, user.account.id, () => usagePage(deps.store, filter, 50, before));
   return kit.render(request, user, "usage", "Usage", portalUsageView({
     values,
@@ -86,7 +88,8 @@ async function usageFilter(deps: ModuleDeps, query: Record<string, unknown>, use
   if (member) keyIds = narrow(keyIds, await memberKeyIds(deps.store, user.account.id, member));
   else values.member = "";
   const search = new URLSearchParams(Object.entries(values).filter(([, v]) => v));
-  if (typeof query.before === "string") search.set("before", query.before);
+  const before = usageCursor(query.before);
+  if (before) search.set("before", before);
   return {
     values,
     search,
@@ -99,6 +102,18 @@ async function usageFilter(deps: ModuleDeps, query: Record<string, unknown>, use
       to: to === null ? undefined : to + DAY_MS,
     },
   };
+}
+
+/**
+ * A usage page's `before`, read as GET /v1/usage reads it: a cursor it cannot read is a 400 page,
+ * never the first page again (a reader following "Older" would see the same rows forever).
+ */
+export function usageCursor(raw: unknown): string | undefined {
+  if (typeof raw !== "string" || raw === "") return undefined;
+  if (!UsageQuery.shape.before.safeParse(raw).success) {
+    throw errors.badRequest("This page's link is not valid: its `before` is not a cursor from a previous page. Start again from the first page.", "before");
+  }
+  return raw;
 }
 
 const narrow = (a: string[] | undefined, b: string[]) => (a === undefined ? b : a.filter((id) => b.includes(id)));

@@ -1,0 +1,77 @@
+import { openapi } from "@elysiajs/openapi";
+import { Elysia } from "elysia";
+import { z } from "zod";
+
+/** The OpenAPI spec at /openapi.json and Swagger UI at /swagger, the spec as clients read it (asClientsSendIt). */
+export function apiDocs() {
+  const docs = new Elysia();
+  const done = new WeakSet<object>();
+  // A local hook: it sees the spec's route (and the UI's), not the app's other routes.
+  docs.onAfterHandle(({ path, response }) => {
+    if (path !== "/openapi.json" || !response || typeof response !== "object" || done.has(response)) return;
+    // Every route of the app, as the plugin reads them (a method Elysia's types keep protected).
+    asClientsSendIt(response as Spec, (docs as unknown as { getGlobalRoutes(): DocumentedRoute[] }).getGlobalRoutes());
+    // The plugin answers the same object until a route is added: it is rewritten once.
+    done.add(response);
+  });
+  return docs.use(
+    openapi({
+      path: "/swagger",
+      specPath: "/openapi.json",
+      provider: "swagger-ui",
+      swagger: { cdn: "/swagger/assets/swagger-ui-bundle.js", theme: "/swagger/assets/swagger-ui.css", version: "5" },
+      mapJsonSchema: { zod: z.toJSONSchema },
+      documentation: {
+        info: {
+          title: "Tollgate",
+          version: "0.1.0",
+          description: "OpenAI-compatible LLM API gateway with prepaid credits. Customer routes use an API key; /admin routes use the admin token.",
+        },
+        components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+        security: [{ bearer: [] }],
+      },
+    }),
+  );
+}
+
+type JsonSchema = { properties?: Record<string, JsonSchema>; required?: string[]; items?: JsonSchema };
+type Operation = { parameters?: { in: string; name: string; required?: boolean }[]; requestBody?: { required?: boolean; content?: Record<string, { schema?: JsonSchema }> } };
+type Spec = { paths?: Record<string, Record<string, Operation>> };
+type DocumentedRoute = { method: string; path: string; hooks?: { query?: unknown; body?: unknown } };
+
+/**
+ * The plugin renders every schema as zod's output (what a response holds) and marks every body
+ * required. A request is what a client sends: a query parameter or body field with a default may
+ * be left out (zod's input mode says which), and so may a body the route takes as optional
+ * (rotating a key, a new invite link). The types and bounds stay the output's (`limit`: an integer
+ * from 1 to 1000, not "a number or a string of digits").
+ */
+function asClientsSendIt(spec: Spec, routes: readonly DocumentedRoute[]): void {
+  for (const r of routes) {
+    const op = spec.paths?.[r.path.replace(/:([^/]+)/g, "{$1}")]?.[r.method.toLowerCase()];
+    if (!op) continue;
+    const query = asSent(r.hooks?.query);
+    if (query) for (const p of op.parameters ?? []) if (p.in === "query") p.required = query.required?.includes(p.name) ?? false;
+    const body = r.hooks?.body;
+    const sent = asSent(body);
+    if (!op.requestBody || !sent) continue;
+    if ((body as z.ZodType).safeParse(undefined).success) op.requestBody.required = false;
+    for (const c of Object.values(op.requestBody.content ?? {})) takeRequired(c.schema, sent);
+  }
+}
+
+/** A zod schema as a client sends it (input mode); undefined for anything else. */
+const asSent = (schema: unknown): JsonSchema | undefined =>
+  schema instanceof z.ZodType ? (z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema) : undefined;
+
+/** Copies which properties are required from the input rendering into the spec's, object by object. */
+function takeRequired(shown: JsonSchema | undefined, sent: JsonSchema | undefined): void {
+  if (!shown || !sent) return;
+  if (shown.properties && sent.properties) {
+    const required = (sent.required ?? []).filter((k) => k in shown.properties!);
+    if (required.length > 0) shown.required = required;
+    else delete shown.required;
+    for (const [k, v] of Object.entries(shown.properties)) takeRequired(v, sent.properties[k]);
+  }
+  takeRequired(shown.items, sent.items);
+}

@@ -1,0 +1,53 @@
+/**
+ * A request path is logged without the gateway's own secrets: a customer key of whatever
+ * `key_prefix` is configured, a generated admin token (`tg-admin-…`) and the configured one.
+ */
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { ADMIN_TOKEN } from "./support/gateway";
+import { startLogged, type LoggedGateway } from "./support/logged-gateway";
+import { redactSecrets } from "../src/lib/redact-secrets";
+
+setDefaultTimeout(120_000);
+let gw: LoggedGateway;
+beforeAll(async () => {
+  gw = await startLogged({ key_prefix: "tg_live_" });
+});
+afterAll(async () => {
+  await gw?.stop();
+});
+
+const paths = () => gw.lines().filter((l) => l.msg === "request").map((l) => String(l.path));
+
+test("a customer key of the configured prefix and admin tokens in a request path are not logged", async () => {
+  const c = await gw.customer(1_000_000);
+  expect(c.key.startsWith("tg_live_")).toBe(true);
+  const generated = `tg-admin-${"Ab3".repeat(13)}x`;
+  await (await fetch(`${gw.url}/v1/${c.key}/chat/completions`)).text();
+  await (await fetch(`${gw.url}/admin/keys/${c.key}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+  await (await fetch(`${gw.url}/admin/keys/${generated}`)).text();
+  await (await fetch(`${gw.url}/portal/${ADMIN_TOKEN}/x`)).text();
+  await Bun.sleep(50);
+  const out = gw.out();
+  expect(out).not.toContain(c.key);
+  expect(out).not.toContain(c.key.slice(8, 30));
+  expect(out).not.toContain(generated.slice(9));
+  expect(out).not.toContain(ADMIN_TOKEN);
+  expect(paths()).toContain("/v1/[redacted]/chat/completions");
+  expect(paths()).toContain("/admin/keys/[redacted]");
+  expect(paths()).toContain("/portal/[redacted]/x");
+  // Ids stay readable.
+  await (await fetch(`${gw.url}/admin/keys/${c.keyId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+  await Bun.sleep(50);
+  expect(paths()).toContain(`/admin/keys/${c.keyId}`);
+});
+
+test("redactSecrets: the prefix followed by its random part, not an id that merely contains it", () => {
+  const c = { key_prefix: "tg.live-" };
+  expect(redactSecrets("/a/tg.live-0123456789abcdefXYZ/b", c)).toBe("/a/[redacted]/b");
+  // Regular-expression characters in the prefix are literal.
+  expect(redactSecrets("/a/tgXlive-0123456789abcdef/b", c)).toBe("/a/tgXlive-0123456789abcdef/b");
+  expect(redactSecrets("/a/xtg.live-0123456789abcdef", c)).toBe("/a/xtg.live-0123456789abcdef");
+  expect(redactSecrets("/a/tg.live-short", c)).toBe("/a/tg.live-short");
+  expect(redactSecrets("/x/my token+1%2F", { key_prefix: "sk-tg-", admin_token: "my token+1/" })).toBe("/x/my token+1%2F");
+  expect(redactSecrets(`/x/${encodeURIComponent("my token+1/")}`, { key_prefix: "sk-tg-", admin_token: "my token+1/" })).toBe("/x/[redacted]");
+});

@@ -60,10 +60,11 @@ export function planHold(model: Model, d: Demand, spendable: Spendable): HoldPla
   const plain = worst(out, false);
   if (plain <= spendable.amount) return { ...base, hold: plain, cappedMaxTokens: null };
   // Checked before rate limiting too, so that being out of credit is always a 402, never a 429.
-  if (d.maxOutput !== null || model.output_price === 0) throw limitRefusal(model, d, spendable, plain, (out) => worst(out, false));
-  const affordable = affordableOutput(model, d, spendable.amount);
+  const bare = (out: number) => worst(out, false);
+  if (d.maxOutput !== null || model.output_price === 0) throw limitRefusal(d, spendable, plain, bare);
+  const affordable = affordableOutput(bare, out - 1, spendable.amount);
   if (affordable < MIN_CAPPED_OUTPUT) throw spendable.refuse();
-  return { ...base, hold: worst(affordable, false), cappedMaxTokens: affordable };
+  return { ...base, hold: bare(affordable), cappedMaxTokens: affordable };
 }
 
 /**
@@ -71,27 +72,33 @@ export function planHold(model: Model, d: Demand, spendable: Spendable): HoldPla
  * the limit, since "out of credits" or "used up" would send a customer to top up, or to wait for
  * a budget's reset, for nothing. The code stays that of what binds (balance, cap, budget).
  */
-function limitRefusal(model: Model, d: Demand, spendable: Spendable, hold: number, worst: (out: number) => number): ApiError {
+function limitRefusal(d: Demand, spendable: Spendable, hold: number, worst: (out: number) => number): ApiError {
   const refusal = spendable.refuse();
   const asked = d.maxOutput;
   if (asked === null || worst(Math.min(MIN_CAPPED_OUTPUT, asked)) > spendable.amount) return refusal;
   const param = d.maxOutputParam ?? "max_tokens";
-  const fits = Math.min(affordableOutput(model, d, spendable.amount), asked - 1);
-  // Long-context prices are not in that estimate: the number is offered only when it holds.
-  const hint = fits >= MIN_CAPPED_OUTPUT && worst(fits) <= spendable.amount ? ` to at most ${fits}` : "";
+  const fits = affordableOutput(worst, asked - 1, spendable.amount);
+  const hint = fits >= MIN_CAPPED_OUTPUT ? ` to at most ${fits}` : "";
   const left = microsToUsd(spendable.amount);
   const binds = spendable.limit ? `${spendable.limit()} leaves ${left} USD` : `the account has ${left} USD available`;
   const message = `This request holds up to ${microsToUsd(hold)} USD for ${param}=${asked} and ${binds}; lower ${param}${hint}.`;
   return new ApiError(402, message, refusal.type, refusal.code, param, refusal.headers);
 }
 
-/** Output tokens the balance covers after the prompt, per choice. */
-function affordableOutput(model: Model, d: Demand, amount: number): number {
-  const budget = BigInt(Math.max(amount, 0)) * 1_000_000n - BigInt(d.promptUpper) * BigInt(model.input_price);
-  if (budget <= 0n) return 0;
-  const perToken = BigInt(model.output_price) * BigInt(d.n);
-  const markup = model.pricing === "cost_plus" ? BigInt(10_000 + Math.round(model.markup_percent * 100)) : 10_000n;
-  return Number((budget * 10_000n) / (perToken * markup));
+/**
+ * The most output tokens per choice, up to `max`, whose hold `amount` covers: searched on the hold
+ * itself, so that a markup on the prompt's cost and long-context prices count as they will.
+ */
+function affordableOutput(worst: (out: number) => number, max: number, amount: number): number {
+  if (max < 0 || worst(0) > amount) return 0;
+  let lo = 0;
+  let hi = max;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (worst(mid) <= amount) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** The priciest enabled tool, called tool_call_allowance times: the bound a hold covers. */

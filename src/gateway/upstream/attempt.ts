@@ -135,7 +135,8 @@ export class Attempt {
     const bodyTimer = setTimeout(() => this.controller.abort(), Math.max(0, Math.min(ERROR_BODY_MS, this.left())));
     const text = await res.text().catch(() => "");
     clearTimeout(bodyTimer);
-    if (this.clientLeft()) return this.clientGone();
+    // The upstream refused the request (an error status): nothing it did is billable.
+    if (this.clientLeft()) return this.clientGone(false);
     const wait = retryAfterMs(res.headers);
     const error = translateUpstreamError(res.status, text, wait, this.reg.log.enabled);
     const cls = classifyStatus(res.status, error.code);
@@ -167,10 +168,11 @@ export class Attempt {
     return this.fail({ action: "retry", breaker: true, retryAfterMs: null, error }, null);
   }
 
-  private clientGone(): AttemptResult {
+  /** `sent`: the upstream may have read the prompt (charged to a client that left). */
+  private clientGone(sent = this.sent): AttemptResult {
     clearTimeout(this.timer);
     this.settle("client_closed", null);
-    return { ok: false, client: true, sent: this.sent };
+    return { ok: false, client: true, sent };
   }
 
   /** Ends the attempt once: statistics, and the breaker's verdict when `verdict` (else its permit is handed back). */

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startGateway, type Gateway } from "./support/gateway";
 
-let up: ReturnType<typeof Bun.listen>;
+let up: Bun.TCPSocketListener<undefined>;
 let g: Gateway;
 beforeAll(async () => {
   // A raw server: the 503's status line and headers at once, its body 1.5 s later (Bun.serve would

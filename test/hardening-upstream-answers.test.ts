@@ -4,6 +4,7 @@
  * event that is not the last. None is charged as zero, none is charged when nothing was
  * delivered, and the operator's cost never reaches the customer.
  */
+import { deltaTokens } from "../src/gateway/tap";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fakeCatalogue } from "./support/fake-upstream";
 import { startGateway, type Customer, type Gateway } from "./support/gateway";
@@ -123,6 +124,12 @@ describe("a whole answer without usage is charged the estimate of all it generat
     const r = await chat();
     expect(r.row).toMatchObject({ status: 200, estimated: 1, completion_tokens: tokens(`get_weather${args}`) });
   });
+  test("chat: a legacy function call, and content given as text parts", async () => {
+    reply = () => Response.json({ id: "c3", object: "chat.completion", model: "grok-4", choices: [{ index: 0, message: { role: "assistant", content: null, function_call: { name: "get_weather", arguments: args } }, finish_reason: "function_call" }] });
+    expect((await chat()).row).toMatchObject({ status: 200, estimated: 1, completion_tokens: tokens(`get_weather${args}`) });
+    reply = () => Response.json({ id: "c4", object: "chat.completion", model: "grok-4", choices: [{ index: 0, message: { role: "assistant", content: [{ type: "text", text: args }] }, finish_reason: "stop" }] });
+    expect((await chat()).row).toMatchObject({ status: 200, estimated: 1, completion_tokens: tokens(args) });
+  });
   test("messages: a tool_use block's name and input", async () => {
     const input = JSON.parse(args);
     reply = () => Response.json({ id: "msg_2", type: "message", role: "assistant", model: "grok-4", content: [{ type: "tool_use", id: "toolu_1", name: "get_weather", input }], stop_reason: "tool_use" });
@@ -189,6 +196,13 @@ describe("streams", () => {
     expect(r.status).toBe(200);
     // No final cost: the list prices (1,000 × 3 + 500 × 15; docs/billing.md), not the prompt's cost with the markup.
     expect(r.charged).toBe(1000 * 3 + 500 * 15);
+  });
+
+  test("a chat stream of a legacy function call without usage: its deltas are delivered output", async () => {
+    const parts = ['{"city": "Paris", ', '"units": "celsius", ', '"days": 5, "detail": "hourly"}'];
+    reply = () => sse([data({ choices: [{ index: 0, delta: { role: "assistant", function_call: { name: "get_weather", arguments: "" } } }] }), ...parts.map((p) => data({ choices: [{ index: 0, delta: { function_call: { arguments: p } } }] })), "data: [DONE]\n\n"]);
+    const r = await chat({ stream: true });
+    expect(r.row).toMatchObject({ estimated: 1, completion_tokens: 1 + parts.reduce((n, p) => n + deltaTokens(p), 0) });
   });
 
   test("usage too large to charge after content was delivered: the prompt and what was delivered, estimated", async () => {

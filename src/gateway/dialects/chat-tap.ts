@@ -25,6 +25,9 @@ function chunkTokens(c: Chunk): number {
         n += deltaTokens((t.function?.name ?? "") + (t.function?.arguments ?? ""));
       }
     }
+    // The legacy `functions` API streams its one call here.
+    const f = d.function_call as { arguments?: unknown; name?: unknown } | undefined;
+    if (f && typeof f === "object") n += deltaTokens((typeof f.name === "string" ? f.name : "") + (typeof f.arguments === "string" ? f.arguments : ""));
   }
   return n;
 }

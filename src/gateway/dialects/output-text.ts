@@ -14,14 +14,16 @@ function objects(v: unknown): Obj[] {
 }
 const json = (v: unknown): string => (v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v));
 
-/** Chat completions: each choice's content, reasoning, refusal and tool calls (name and arguments). */
+/**
+ * Chat completions: each choice's content (a string, or a list of text parts), reasoning, refusal,
+ * tool calls and the legacy function call (name and arguments).
+ */
 export function chatOutputText(choices: unknown): string {
   let s = "";
   for (const c of objects(choices)) {
     const m = (c.message ?? {}) as Obj;
-    s += str(m.content) + str(m.reasoning_content) + str(m.refusal);
-    for (const t of objects(m.tool_calls)) {
-      const f = (t.function ?? {}) as Obj;
+    s += (Array.isArray(m.content) ? objects(m.content).map((p) => str(p.text)).join("") : str(m.content)) + str(m.reasoning_content) + str(m.refusal);
+    for (const f of [...objects(m.tool_calls).map((t) => (t.function ?? {}) as Obj), ...(m.function_call ? objects([m.function_call]) : [])]) {
       s += str(f.name) + str(f.arguments);
     }
   }

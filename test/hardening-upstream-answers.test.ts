@@ -116,6 +116,15 @@ describe("usage whose counts are no counts is charged as an answer without usage
   });
 });
 
+test("messages: web searches reported in Anthropic's own usage shape are charged as tool calls", async () => {
+  const usage = { input_tokens: 10, output_tokens: 5, server_tool_use: { web_search_requests: 2 } };
+  reply = () => Response.json({ id: "msg_t", type: "message", role: "assistant", model: "grok-4", content: [{ type: "text", text: "Found it." }], stop_reason: "end_turn", usage });
+  const r = await call("/v1/messages", { model: "grok-4", max_tokens: 50, messages: [{ role: "user", content: "search" }] });
+  expect(r.status).toBe(200);
+  // grok-4: 3 and 15 micros a token; web search 5 USD per 1,000 calls.
+  expect(r.charged).toBe(10 * 3 + 5 * 15 + 2 * 5_000);
+});
+
 describe("a whole answer without usage is charged the estimate of all it generated", () => {
   const args = JSON.stringify({ city: "Paris", units: "celsius", days: 5, detail: "hourly forecast with wind and rain" });
   const tokens = (text: string) => Math.ceil(text.length / 4);

@@ -9,6 +9,7 @@ export const TICKS_PER_MICRO = 10_000;
 /** xAI's usage counters of server-side tools (server_side_tool_usage_details) → the tool priced. */
 const TOOL_COUNTERS: Record<string, Tool> = {
   web_search_calls: "web_search",
+  web_search_requests: "web_search",
   x_search_calls: "x_search",
   code_interpreter_calls: "code_execution",
   code_execution_calls: "code_execution",
@@ -28,7 +29,8 @@ export function readExtras(raw: Record<string, unknown>): Pick<Usage, "tools" | 
   // Live Search (search_parameters) is billed per source used, priced like a tool.
   const sources = n(raw.num_sources_used);
   if (sources > 0) out.tools = { live_search: sources };
-  const details = raw.server_side_tool_usage_details;
+  // xAI's counters; Anthropic's own shape (server_tool_use) when a Messages upstream reports that instead.
+  const details = raw.server_side_tool_usage_details ?? raw.server_tool_use;
   if (details && typeof details === "object") {
     for (const [counter, calls] of Object.entries(details as Record<string, unknown>)) {
       const tool = TOOL_COUNTERS[counter];

@@ -6,12 +6,26 @@ const PER_MESSAGE = 8;
 
 const isImagePart = (o: Record<string, unknown>) => o.type === "image_url" || o.type === "input_image" || o.type === "image";
 
+/** A chat request's prompt: its messages and what else the model reads (tool and function definitions, the response format). */
+type ChatPrompt = { messages: unknown[]; tools?: unknown; functions?: unknown; response_format?: unknown };
+const chatExtras = (body: ChatPrompt) => [body.tools, body.functions, body.response_format];
+
 /**
  * Upper bound of prompt tokens, for the hold: BPE tokenizers never emit more tokens than UTF-8
  * bytes, so byte counts are safe; images count a fixed generous amount instead of their base64.
  */
-export function promptUpperBound(body: { messages: unknown[]; tools?: unknown; functions?: unknown; response_format?: unknown }): number {
-  return upperBoundOf(body.messages, [body.tools, body.functions, body.response_format]);
+export function promptUpperBound(body: ChatPrompt): number {
+  return upperBoundOf(body.messages, chatExtras(body));
+}
+
+/**
+ * Both prompt figures of a request, over the same parts: the hold's bound and the estimate
+ * charged when no usage comes. Given one list of parts, the estimate cannot leave out what the
+ * bound counts (instructions, system, tool definitions), which would let a stream cut before
+ * its usage pay for a fraction of its prompt.
+ */
+export function promptSizes(items: readonly unknown[], extras: readonly unknown[] = []): { promptUpper: number; promptEstimate: number } {
+  return { promptUpper: upperBoundOf(items, extras), promptEstimate: estimateOf(items, extras) };
 }
 
 /** The same for any API: its messages (or input items), each with a message's overhead, and what else it sends. */
@@ -51,22 +65,24 @@ export function estimateTokens(text: string): number {
   return text.length === 0 ? 0 : Math.ceil(text.length / 4);
 }
 
-export function promptEstimate(body: { messages: unknown[] }): number {
-  return estimateOf(body.messages);
+export function promptEstimate(body: ChatPrompt): number {
+  return estimateOf(body.messages, chatExtras(body));
 }
 
-/** A realistic prompt estimate of messages (or input items). */
-export function estimateOf(items: readonly unknown[]): number {
+/** A realistic prompt estimate of messages (or input items), each with a message's overhead, and what else the request sends. */
+export function estimateOf(items: readonly unknown[], extras: readonly unknown[] = []): number {
+  return Math.ceil((textLength(items) + textLength(extras)) / 4) + 4 * items.length;
+}
+
+/** Characters of text in a value (its strings; an image as what it is realistically billed); keys and numbers are structure. */
+function textLength(v: unknown): number {
+  if (typeof v === "string") return v.length;
   let chars = 0;
-  const walk = (v: unknown): void => {
-    if (typeof v === "string") chars += v.length;
-    else if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === "object") {
-      const o = v as Record<string, unknown>;
-      if (isImagePart(o)) chars += 4 * IMAGE_ESTIMATE_TOKENS;
-      else Object.values(o).forEach(walk);
-    }
-  };
-  walk(items);
-  return Math.ceil(chars / 4) + 4 * items.length;
+  if (Array.isArray(v)) for (const x of v) chars += textLength(x);
+  else if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (isImagePart(o)) return 4 * IMAGE_ESTIMATE_TOKENS;
+    for (const k in o) if (Object.hasOwn(o, k)) chars += textLength(o[k]);
+  }
+  return chars;
 }

@@ -1,6 +1,6 @@
 import { toApiError } from "../../lib/to-api-error";
 import { ChatRequest, isChatRequest, upstreamCopy, type ChatRequestT } from "../chat-request";
-import { estimateOf, promptUpperBound } from "../estimate";
+import { promptEstimate, promptUpperBound } from "../estimate";
 import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { ChatTap } from "./chat-tap";
 import { openaiError, openaiStreamError } from "./openai-shape";
@@ -25,7 +25,7 @@ export const chatDialect: Dialect<ChatRequestT> = {
   clientWantsUsage: (body) => body.stream_options?.include_usage === true,
   demand: (body) => ({
     promptUpper: promptUpperBound(body),
-    promptEstimate: estimateOf(body.messages),
+    promptEstimate: promptEstimate(body),
     maxOutput: body.max_completion_tokens ?? body.max_tokens ?? null,
     maxOutputParam: body.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens",
     n: body.n ?? 1,

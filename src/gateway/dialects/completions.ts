@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { toApiError } from "../../lib/to-api-error";
 import { upstreamCopy } from "../chat-request";
-import { estimateOf, upperBoundOf } from "../estimate";
+import { promptSizes } from "../estimate";
 import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { deltaTokens } from "../tap";
 import { ChatTap, type ChatChunk } from "./chat-tap";
@@ -29,6 +29,19 @@ function promptCount(prompt: CompletionRequestT["prompt"]): number {
   return prompt.length;
 }
 
+/**
+ * Token ids of a prompt given as ids (one list, or a batch of lists), null for text. They are
+ * tokens already; the estimate's character rule counts no number, so a prompt of ids is
+ * estimated by its count instead.
+ */
+function tokenIds(prompt: CompletionRequestT["prompt"]): number | null {
+  if (typeof prompt === "string" || prompt.length === 0 || typeof prompt[0] === "string") return null;
+  if (typeof prompt[0] === "number") return prompt.length;
+  let ids = 0;
+  for (const p of prompt as number[][]) ids += p.length;
+  return ids;
+}
+
 /** Tokens a legacy chunk delivered: its choices' text. */
 function textTokens(c: ChatChunk): number {
   let n = 0;
@@ -50,9 +63,11 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
   clientWantsUsage: (body) => body.stream_options?.include_usage === true,
   demand: (body) => {
     const prompts = Array.isArray(body.prompt) ? body.prompt : [body.prompt];
+    const { promptUpper, promptEstimate } = promptSizes(prompts);
+    const ids = tokenIds(body.prompt);
     return {
-      promptUpper: upperBoundOf(prompts),
-      promptEstimate: estimateOf(prompts),
+      promptUpper,
+      promptEstimate: ids === null ? promptEstimate : ids + 4 * promptCount(body.prompt),
       maxOutput: body.max_tokens ?? DEFAULT_MAX_TOKENS,
       // Each prompt of a batch gets its own choices; best_of candidates are all generated (and billed).
       n: Math.max(body.n ?? 1, body.best_of ?? 1) * promptCount(body.prompt),

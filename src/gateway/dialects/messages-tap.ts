@@ -25,6 +25,12 @@ type Event = {
 const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
 
 /**
+ * Whether a usage says what the prompt was. Absent counts read as 0, which for input_tokens
+ * would make the prompt free: without it the prompt's estimate is charged instead.
+ */
+const countsPrompt = (usage: Record<string, unknown> | undefined): boolean => typeof usage?.input_tokens === "number";
+
+/**
  * The tap on a Messages stream: message_start carries the input usage, every message_delta the
  * cumulative output (its cost, when the upstream adds one, shown as the customer's charge), and
  * message_stop, the last event, is held back until the charge has committed.
@@ -33,7 +39,7 @@ export class MessagesTap implements EventTap {
   usage: Usage | null = null;
   deliveredTokens = 0;
   ttftMs: number | null = null;
-  /** The prompt as message_start reported it (a stream cut before any message_delta is charged it). */
+  /** The prompt as message_start reported it (a stream cut before any message_delta is charged it); null when it did not. */
   inputUsage: Usage | null = null;
   /** The input side, known from message_start before any output usage. */
   private input: Record<string, unknown> = {};
@@ -64,9 +70,10 @@ export class MessagesTap implements EventTap {
 
   /** The input usage; an upstream cost in it is shown as the prompt's charge (the operator's cost never reaches a customer). */
   private start(e: Event): TapResult {
-    const usage = e.message?.usage;
+    const raw = e.message?.usage;
+    const usage = raw && typeof raw === "object" ? raw : undefined;
     this.input = { ...usage, output_tokens: 0 };
-    this.inputUsage = readMessagesUsage(this.input);
+    this.inputUsage = countsPrompt(usage) ? readMessagesUsage(this.input) : null;
     // The prompt's cost is not the request's: only a cost in message_delta is (else the list prices).
     delete this.input.cost_in_usd_ticks;
     if (!usage || !("cost_in_usd_ticks" in usage)) return PASS;
@@ -84,11 +91,15 @@ export class MessagesTap implements EventTap {
     return PASS;
   }
 
-  /** Cumulative output usage (input fields kept from message_start unless repeated here). */
+  /**
+   * Cumulative output usage (input fields kept from message_start unless repeated here). Output
+   * counts with no input_tokens on either event are not the request's usage: the stream is
+   * charged as one without usage (the prompt's estimate and the output delivered).
+   */
   private outputUsage(e: Event, evt: string): TapResult {
     if (!e.usage || typeof e.usage !== "object") return PASS;
     const merged = { ...this.input, ...e.usage };
-    this.usage = readMessagesUsage(merged);
+    this.usage = countsPrompt(merged) ? readMessagesUsage(merged) : null;
     if (!("cost_in_usd_ticks" in e.usage)) return PASS;
     hideCostOf(e.usage, this.usage, this.o.price);
     return { out: `event: message_delta\ndata: ${JSON.stringify(e)}\n\n`, pass: undefined };

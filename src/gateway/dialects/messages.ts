@@ -2,7 +2,7 @@ import { z } from "zod";
 import { isBoolean, isMessageList, isNonEmptyString, isObject, isPositiveInt, nullish } from "../../lib/checks";
 import { toApiError } from "../../lib/to-api-error";
 import { upstreamCopy } from "../chat-request";
-import { estimateOf, upperBoundOf } from "../estimate";
+import { promptSizes } from "../estimate";
 import { hideCost } from "../providers/usage";
 import { anthropicError, anthropicStreamError } from "./anthropic-shape";
 import { MessagesTap, readMessagesUsage } from "./messages-tap";
@@ -51,8 +51,7 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
   },
   stream: (body) => body.stream === true,
   demand: (body) => ({
-    promptUpper: upperBoundOf(body.messages, [body.system, body.tools]),
-    promptEstimate: estimateOf(body.system ? [body.system, ...body.messages] : body.messages),
+    ...promptSizes(body.messages, [body.system, body.tools]),
     maxOutput: body.max_tokens,
     n: 1,
     tools: anthropicServerTools(body.tools),

@@ -3,7 +3,7 @@ import { isBoolean, isNonEmptyString, isObject, isPositiveInt, nullish } from ".
 import { ApiError } from "../../lib/errors";
 import { toApiError } from "../../lib/to-api-error";
 import { upstreamCopy } from "../chat-request";
-import { estimateOf, upperBoundOf } from "../estimate";
+import { promptSizes } from "../estimate";
 import { openaiError } from "./openai-shape";
 import { ResponsesTap, responsesErrorEvent } from "./responses-tap";
 import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
@@ -78,9 +78,10 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
     const items = typeof body.input === "string" ? [body.input] : body.input;
     // A continued conversation is billed its history again (cached or not): hold for it too.
     const history = ctx?.historyTokens ?? 0;
+    const prompt = promptSizes(items, [body.instructions, body.tools, body.text]);
     return {
-      promptUpper: upperBoundOf(items, [body.instructions, body.tools, body.text]) + history,
-      promptEstimate: estimateOf(items) + history,
+      promptUpper: prompt.promptUpper + history,
+      promptEstimate: prompt.promptEstimate + history,
       maxOutput: body.max_output_tokens ?? null,
       maxOutputParam: "max_output_tokens",
       n: 1,

@@ -116,6 +116,17 @@ describe("usage whose counts are no counts is charged as an answer without usage
   });
 });
 
+test("usage without a prompt count is no usage: the prompt is estimated, not free", async () => {
+  reply = () => Response.json(completion({ completion_tokens: 5 }));
+  const whole = await chat();
+  expect(whole.row).toMatchObject({ status: 200, estimated: 1 });
+  expect(whole.row!.prompt_tokens).toBeGreaterThan(0);
+  reply = () => Response.json({ id: "resp_U", object: "response", status: "completed", model: "grok-4", store: false, output: [{ type: "message", id: "msg_u", role: "assistant", content: [{ type: "output_text", text: "Some words." }] }], usage: { output_tokens: 3 } });
+  const responses = await call("/v1/responses", { model: "grok-4", input: "Hello there", max_output_tokens: 50, store: false });
+  expect(responses.row).toMatchObject({ status: 200, estimated: 1 });
+  expect(responses.row!.prompt_tokens).toBeGreaterThan(0);
+});
+
 test("messages: web searches reported in Anthropic's own usage shape are charged as tool calls", async () => {
   const usage = { input_tokens: 10, output_tokens: 5, server_tool_use: { web_search_requests: 2 } };
   reply = () => Response.json({ id: "msg_t", type: "message", role: "assistant", model: "grok-4", content: [{ type: "text", text: "Found it." }], stop_reason: "end_turn", usage });

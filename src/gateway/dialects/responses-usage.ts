@@ -7,6 +7,8 @@ import { hideCostOf, readable, readExtras, tokenCount as n } from "../providers/
  * reasoning back), so, as for chat, the billable output is max(output, total − input).
  */
 export function readResponsesUsage(raw: Record<string, unknown>): Usage | null {
+  // No input count is no usage (an absent count reads as 0, which would make the prompt free).
+  if (raw.input_tokens == null) return null;
   const input = n(raw.input_tokens);
   const details = raw.input_tokens_details as { cached_tokens?: unknown } | null | undefined;
   const outDetails = raw.output_tokens_details as { reasoning_tokens?: unknown } | null | undefined;

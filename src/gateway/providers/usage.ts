@@ -81,6 +81,8 @@ const n = tokenCount;
  * is the billable output under both, so it wins whenever total is present.
  */
 export function readUsage(raw: RawUsage, reasoningIsExtra: boolean): Usage | null {
+  // No prompt count is no usage (an absent count reads as 0, which would make the prompt free).
+  if (raw.prompt_tokens == null) return null;
   const prompt = n(raw.prompt_tokens);
   const completion = n(raw.completion_tokens);
   const reasoning = n(raw.completion_tokens_details?.reasoning_tokens);

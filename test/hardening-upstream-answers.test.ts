@@ -125,6 +125,10 @@ test("usage without a prompt count is no usage: the prompt is estimated, not fre
   const responses = await call("/v1/responses", { model: "grok-4", input: "Hello there", max_output_tokens: 50, store: false });
   expect(responses.row).toMatchObject({ status: 200, estimated: 1 });
   expect(responses.row!.prompt_tokens).toBeGreaterThan(0);
+  reply = () => Response.json({ id: "msg_u", type: "message", role: "assistant", model: "grok-4", content: [{ type: "text", text: "Some words." }], stop_reason: "end_turn", usage: { output_tokens: 3 } });
+  const messages = await call("/v1/messages", { model: "grok-4", max_tokens: 50, messages: [{ role: "user", content: "Hello there" }] });
+  expect(messages.row).toMatchObject({ status: 200, estimated: 1 });
+  expect(messages.row!.prompt_tokens).toBeGreaterThan(0);
 });
 
 test("messages: web searches reported in Anthropic's own usage shape are charged as tool calls", async () => {

@@ -10,6 +10,8 @@ import type { EventTap, TapContext, TapResult } from "./types";
  * prompt tokens all the same (cache reads at the cached price).
  */
 export function readMessagesUsage(raw: Record<string, unknown>): Usage | null {
+  // No input count is no usage (an absent count reads as 0, which would make the prompt free).
+  if (raw.input_tokens == null) return null;
   const read = n(raw.cache_read_input_tokens);
   const prompt = n(raw.input_tokens) + read + n(raw.cache_creation_input_tokens);
   return readable({ prompt, cached: read, completion: n(raw.output_tokens), reasoning: 0, ...readExtras(raw) });

@@ -31,7 +31,8 @@ const IDLE_MS = 1_000;
  * admits from them in memory with the embedded limiter's own rules, then gives back what it does
  * not use within a second. Nothing is admitted beyond a limit; the error is on the safe side: at
  * most (instances − 1) batches held elsewhere while this instance refuses. Concurrency slots are
- * leased like credit (credit_leases, scope `conc:`) and return when requests end.
+ * leased like credit (credit_leases, scope `conc:`) and return when requests end: to the lease,
+ * or to the database at once when the limit is small (exact leases), else after 10 s unused.
  */
 export class SharedLimiter extends BucketLimiter {
   private readonly shared = new Map<string, Shared>();
@@ -45,7 +46,8 @@ export class SharedLimiter extends BucketLimiter {
 
   /**
    * Takes the request's units and slot into this instance, promised to it (as `demand`) until the
-   * function it resolves to is called, by the admission right before it decides.
+   * function it resolves to is called, by the admission right before it decides. Once it decided,
+   * a small concurrency limit's slot not taken goes back (LeaseBook.trim): another instance may need it.
    */
   async prepare(p: Principal, estimatedTokens: number): Promise<() => void> {
     const est = Number.isFinite(estimatedTokens) && estimatedTokens > 0 ? Math.ceil(estimatedTokens) : 0;
@@ -61,6 +63,10 @@ export class SharedLimiter extends BucketLimiter {
         this.unpend(l.t, est * UNIT);
         this.slotsBook.unpend(concKey(l), 1);
       }
+      // After the admission's synchronous decision: a slot it took is held by then.
+      queueMicrotask(() => {
+        for (const l of levels) this.slotsBook.trim(concKey(l));
+      });
     };
     try {
       await taking;
@@ -138,12 +144,22 @@ export class SharedLimiter extends BucketLimiter {
 
   protected override take(states: LevelState[], est: number): void {
     super.take(states, est);
-    for (const s of states) this.syncHeld(s.level);
+    const now = this.clock();
+    for (const s of states) {
+      this.syncHeld(s.level);
+      // In use (a refused request is not: its slot lease may go back when idle).
+      const l = this.slotsBook.peek(concKey(s.level));
+      if (l) l.usedAt = now;
+    }
   }
 
+  /** A request ended: a slot of a small concurrency limit goes back at once (see LeaseBook.trim). */
   protected override freeSlots(levels: Level[]): void {
     super.freeSlots(levels);
-    for (const l of levels) this.syncHeld(l);
+    for (const l of levels) {
+      this.syncHeld(l);
+      this.slotsBook.trim(concKey(l));
+    }
   }
 
   private syncHeld(level: Level): void {

@@ -21,6 +21,16 @@ export interface Lease {
   /** The scope's limit when last read (balance, cap and spend, budget spend: for messages and reports). */
   limit: ScopeLimit | null;
   inflight: Promise<boolean> | null;
+  /** Its last lease was exact (the scope is scarce): what its requests do not need goes back at once. */
+  exact: boolean;
+  /** The lease's database changes, one after the other (a give-back must not cross an acquisition). */
+  tail: Promise<void>;
+  /** Changes queued or under way: the lease is not forgotten meanwhile (its next one would race them). */
+  changing: number;
+  /** A give-back is queued and will read what to keep when it runs: another would add nothing. */
+  trimming: boolean;
+  /** A give-back failed: the database may lease more than this instance counts, until one succeeds. */
+  resync: boolean;
 }
 
 export interface LeaseBookOptions {
@@ -51,7 +61,9 @@ export class LeaseBook {
   get(scope: Scope): Lease {
     let l = this.leases.get(scope.key);
     if (!l) {
-      this.leases.set(scope.key, (l = { scope, leased: 0, held: 0, demand: 0, promised: 0, pending: 0, asked: 0, checked: 0, usedAt: 0, renewedAt: 0, limit: null, inflight: null }));
+      l = { scope, leased: 0, held: 0, demand: 0, promised: 0, pending: 0, asked: 0, checked: 0, usedAt: 0, renewedAt: 0, limit: null, inflight: null,
+        exact: false, tail: Promise.resolve(), changing: 0, trimming: false, resync: false };
+      this.leases.set(scope.key, l);
       return l;
     }
     // An edited cap, budget or slot count: what is leased may be above it now, so it is checked first.
@@ -86,13 +98,16 @@ export class LeaseBook {
    * Leases enough of the scope for `amount` and for every other request promised some of it (as
    * far as the database allows); false when the database had less: the holds then decide who gets
    * what there is. The amount stays promised (`promised`) until `unpend`, which the admission calls
-   * right before it holds: another request cannot take it in between.
+   * right before it holds: another request cannot take it in between. Only a hold counts as use
+   * (`usedAt`): refused requests must not keep an unused lease from its idle give-back.
    */
   async ensure(scope: Scope, amount: number): Promise<boolean> {
     const l = this.get(scope);
-    l.usedAt = this.o.now();
     // Nothing to lease: only the scope's limit is read again (what refuseBroke looks at).
-    if (amount === 0) return await (l.inflight ??= this.acquire(l, true).finally(() => (l.inflight = null)));
+    if (amount === 0) {
+      l.usedAt = this.o.now();
+      return await (l.inflight ??= this.acquire(l, true).finally(() => (l.inflight = null)));
+    }
     l.demand += amount;
     try {
       while (this.free(l) < l.demand + l.promised) {
@@ -131,6 +146,26 @@ export class LeaseBook {
     l.held -= hold;
     l.leased -= spent;
     l.pending += spent;
+    // A request ended: a scarce scope's credit goes where the next request is, maybe elsewhere.
+    if (spent > 0) this.trim(key);
+  }
+
+  /**
+   * When the scope is scarce (its last lease was exact: the last of a balance, cap or budget, a
+   * small concurrency limit's slots), gives back at once what the lease holds beyond its
+   * requests' holds, promises and waits: after each admission decision and each request's end.
+   * Scopes are leased one by one, so one instance may lease a cap and another a budget, each
+   * refusing what the other lacks, and a busy instance never idles: what it does not use must
+   * follow the demand. Sliced leases stay (they leave 7/8 to the others; idle ones return after
+   * `idleMs`). Not awaited: the database is lowered in the background, after the local lease.
+   */
+  trim(key: string): void {
+    const l = this.leases.get(key);
+    if (!l || l.trimming || !l.exact || l.leased <= l.held + l.demand + l.promised) return;
+    l.trimming = true;
+    this.shrink(l).catch(() => {
+      // Kept in `resync`: maintain tries again (the local lease is already down: the safe side).
+    });
   }
 
   /** A settlement drawn here committed: the database lease is down by `spent` too. */
@@ -152,14 +187,15 @@ export class LeaseBook {
       else if (held.has(key) && l.renewedAt < now) l.leased = Math.min(l.leased, l.held);
       // A budget's ended period takes no new holds: what its holds do not need goes back at once.
       const ended = l.scope.kind === "bud" && l.scope.resetsAt <= now;
-      if ((ended || l.usedAt < now - this.idleMs) && l.leased > l.held + l.demand + l.promised) await this.shrink(l);
-      if (l.leased === 0 && l.held === 0 && l.demand === 0 && l.promised === 0 && l.pending === 0 && l.usedAt < now - this.idleMs) this.leases.delete(key);
+      if (l.resync || ((ended || l.usedAt < now - this.idleMs) && l.leased > l.held + l.demand + l.promised)) await this.shrink(l);
+      const unused = l.leased === 0 && l.held === 0 && l.demand === 0 && l.promised === 0 && l.pending === 0 && l.changing === 0;
+      if (unused && l.usedAt < now - this.idleMs) this.leases.delete(key);
     }
   }
 
-  /** Gives back everything not held (at shutdown: the other instances may use it at once). */
+  /** Gives back everything not held (at shutdown: the other instances may use it at once), give-backs under way included. */
   async releaseAll(): Promise<void> {
-    for (const l of this.leases.values()) if (l.leased > l.held) await this.shrink(l);
+    for (const l of this.leases.values()) if (l.leased > l.held || l.changing > 0) await this.shrink(l);
   }
 
   /** Every lease's held amount, for reports (what this instance's requests hold per scope). */
@@ -167,17 +203,41 @@ export class LeaseBook {
     return this.leases.get(key)?.held ?? 0;
   }
 
-  private async shrink(l: Lease): Promise<void> {
-    // Lower the local lease first: a hold taken meanwhile must fit in what stays leased. The
-    // database keeps the draws not committed yet too: their commit takes them off there.
-    const keep = l.held + l.demand + l.promised;
-    const pending = l.pending;
-    l.leased = keep;
-    await this.store.tx((q) => shrinkLease(q, l.scope.key, this.o.instanceId, keep + pending), { isolation: "read committed" });
+  /** Runs the lease's database changes one after the other, each reading the lease when it starts. */
+  private serial<T>(l: Lease, change: () => Promise<T>): Promise<T> {
+    l.changing++;
+    const run = l.tail.then(change).finally(() => l.changing--);
+    l.tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private shrink(l: Lease): Promise<void> {
+    return this.serial(l, async () => {
+      l.trimming = false;
+      const keep = Math.min(l.leased, l.held + l.demand + l.promised);
+      const give = l.leased - keep;
+      if (give === 0 && !l.resync) return;
+      // Lower the local lease first: a hold taken meanwhile must fit in what stays leased. The
+      // database keeps the draws not committed yet too: their commit takes them off there. With
+      // none, and nothing kept, the row goes (and with it what a failed give-back left there).
+      l.leased = keep;
+      const to = keep + l.pending;
+      const by = l.resync || to <= 0 ? { to } : { give };
+      l.resync = true;
+      await this.store.tx((q) => shrinkLease(q, l.scope.key, this.o.instanceId, by), { isolation: "read committed" });
+      l.resync = false;
+    });
   }
 
   /** Leases what the waiting requests need (none when `readOnly`: the limit is read and checked again). */
-  private async acquire(l: Lease, readOnly = false): Promise<boolean> {
+  private acquire(l: Lease, readOnly = false): Promise<boolean> {
+    return this.serial(l, () => this.acquireNow(l, readOnly));
+  }
+
+  private async acquireNow(l: Lease, readOnly: boolean): Promise<boolean> {
     const now = this.o.now();
     const asked = l.asked;
     const need = readOnly ? 0 : l.demand + l.promised;
@@ -190,6 +250,7 @@ export class LeaseBook {
     l.renewedAt = now;
     l.limit = got.limit;
     l.checked = asked;
+    if (!readOnly) l.exact = got.exact;
     return this.free(l) >= need;
   }
 }

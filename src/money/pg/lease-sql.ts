@@ -7,10 +7,13 @@ const EXACT_BELOW = 16;
 /** Above it, a lease takes this share of what is left, so that a busy scope is served from memory. */
 const SLICE_DIVISOR = 8;
 
+/** A scope too scarce for slices: a lease of it is exactly what was asked (see grantOf). */
+export const scarce = (available: number, want: number): boolean => available < EXACT_BELOW * want;
+
 /** What a lease asks for: at least `want`, more when the scope has plenty to spare. */
 export function grantOf(available: number, want: number): number {
   if (available <= 0 || want <= 0) return 0;
-  if (available < EXACT_BELOW * want) return Math.min(want, available);
+  if (scarce(available, want)) return Math.min(want, available);
   return Math.max(want, Math.floor(available / SLICE_DIVISOR));
 }
 
@@ -21,6 +24,8 @@ export interface Acquired {
   granted: number;
   /** Its previous lease had expired unrenewed (or there was none): only the new one counts. */
   fresh: boolean;
+  /** The scope was scarce: exactly what was asked was granted (or the limit fell below the lease). */
+  exact: boolean;
   limit: ScopeLimit;
 }
 
@@ -53,14 +58,15 @@ export function* acquireLease(q: Q, scope: Scope, instanceId: string, ask: Lease
   const mine = Number(l?.mine ?? 0);
   const allowed = limit.active ? limit.limit - others : 0;
   let leased: number;
-  if (fresh) leased = grantOf(allowed, ask.afresh);
+  let exact = true;
+  if (fresh) [leased, exact] = [grantOf(allowed, ask.afresh), scarce(allowed, ask.afresh)];
   else if (mine > allowed) leased = Math.max(allowed, Math.min(mine, ask.keep), 0);
-  else leased = mine + grantOf(allowed - mine, ask.want);
+  else [leased, exact] = [mine + grantOf(allowed - mine, ask.want), scarce(allowed - mine, ask.want)];
   yield* run(sql`
     INSERT INTO credit_leases (scope, instance_id, amount_micros, held_micros, expires_at)
     VALUES (${scope.key}, ${instanceId}, ${leased}, 0, ${now + ttlMs})
     ON CONFLICT (scope, instance_id) DO UPDATE SET amount_micros = ${leased}, expires_at = ${now + ttlMs}`);
-  return { leased, granted: leased - mine, fresh, limit };
+  return { leased, granted: leased - mine, fresh, exact, limit };
 }
 
 /**
@@ -84,10 +90,17 @@ export function* renewLeases(q: Q, instanceId: string, held: Map<string, number>
   return new Set(renewed.map((r) => r.scope));
 }
 
-/** Gives part of a lease back (never more than it holds): only ever lowers what is leased, so no lock. */
-export function* shrinkLease(q: Q, scopeKey: string, instanceId: string, keep: number): Work<void> {
-  if (keep <= 0) yield* run(sql`DELETE FROM credit_leases WHERE scope = ${scopeKey} AND instance_id = ${instanceId}`);
-  else yield* run(sql`UPDATE credit_leases SET amount_micros = LEAST(amount_micros, ${keep}) WHERE scope = ${scopeKey} AND instance_id = ${instanceId}`);
+/**
+ * Gives part of a lease back: `give` less (by the change: a settlement committing meanwhile takes
+ * its own draw off, whichever comes first), or down `to` a total at most (the whole row when 0;
+ * after a give-back that may not have committed, whose change cannot be applied twice). Only ever
+ * lowers what is leased, so no lock.
+ */
+export function* shrinkLease(q: Q, scopeKey: string, instanceId: string, by: { give: number } | { to: number }): Work<void> {
+  const where = sql`scope = ${scopeKey} AND instance_id = ${instanceId}`;
+  if ("give" in by) yield* run(sql`UPDATE credit_leases SET amount_micros = GREATEST(amount_micros - ${by.give}, 0) WHERE ${where}`);
+  else if (by.to <= 0) yield* run(sql`DELETE FROM credit_leases WHERE ${where}`);
+  else yield* run(sql`UPDATE credit_leases SET amount_micros = LEAST(amount_micros, ${by.to}) WHERE ${where}`);
 }
 
 /** Records the instance as alive (for /admin/upstreams and operators). */

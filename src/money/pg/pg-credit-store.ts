@@ -82,6 +82,8 @@ export class PgCreditStore implements CreditStore {
       if (undone || amount === 0) return;
       undone = true;
       for (const s of scopes) this.leases.unpend(s.key, amount);
+      // Once the admission decided (synchronously, right after): a scarce scope keeps nothing unused.
+      queueMicrotask(() => scopes.forEach((s) => this.leases.trim(s.key)));
     };
     try {
       await ensured;

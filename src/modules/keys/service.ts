@@ -1,4 +1,4 @@
-import { desc, eq } from "drizzle-orm";
+import { desc, eq, sql } from "drizzle-orm";
 import type { apiKeys } from "../../store/schema";
 import type { Store } from "../../store/store";
 import { all, get, run, type Q, type Work } from "../../store/work";
@@ -11,6 +11,7 @@ import { accountRow } from "../accounts/service";
 import { keyOwner } from "../../money/budgets";
 import { MAX_BALANCE_MICROS, microsToUsd } from "../../money/units";
 import type { Limits } from "../../gateway/limits/plans";
+import { slotOf } from "../../gateway/limits/levels";
 import type { BudgetT, CreateKeyInput, KeyViewT } from "./model";
 import type { CreditStore } from "../../money/credit-store";
 import type { RateLimiter } from "../../gateway/limits/limiter";
@@ -172,6 +173,7 @@ function* rotation(q: Q, id: string, graceSeconds: number, actor: string, now: n
   // Its rate-limit overrides move with it, or rotation would lift them.
   const limits = yield* get(q.db.select().from(q.t.keyLimits).where(eq(q.t.keyLimits.keyId, id)));
   if (limits) yield* run(q.db.insert(q.t.keyLimits).values({ ...limits, keyId: row.id, updatedAt: now }));
+  if (q.dialect === "postgres") yield* sharedBucketsMove(q, id, row.id);
   const oldExpiry = now + graceSeconds * 1000;
   const patch = graceSeconds === 0
     ? { revokedAt: now, rotatedTo: row.id }
@@ -182,6 +184,18 @@ function* rotation(q: Q, id: string, graceSeconds: number, actor: string, now: n
   if (old.rotatedTo === null) yield* run(q.db.update(spend).set({ owner: keyOwner(row.id) }).where(eq(spend.owner, keyOwner(id))));
   yield* recordAudit(q, { actor, action: "key.rotate", targetType: "api_key", targetId: id, before: redact(old), after: { ...patch, new_key_id: row.id } }, now);
   return { row, key };
+}
+
+/**
+ * On PostgreSQL the line's rate-limit buckets are shared by every instance, under its newest key:
+ * the new key takes them on as they are, or rotation would refill them (the embedded limiter moves
+ * its own in memory: RateLimiter.keyRotated).
+ */
+function* sharedBucketsMove(q: Q, oldId: string, newId: string): Work<void> {
+  const [from, to] = [slotOf("key", oldId), slotOf("key", newId)];
+  yield* run(sql`INSERT INTO ratelimit_shared (id, level, per_minute, updated_at)
+    SELECT ${to} || substr(id, ${from.length + 1}), level, per_minute, updated_at FROM ratelimit_shared WHERE id IN (${`${from}:r`}, ${`${from}:t`})
+    ON CONFLICT (id) DO NOTHING`);
 }
 
 /**

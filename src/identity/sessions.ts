@@ -118,10 +118,8 @@ const THROTTLE_KEYS = 10_000;
 export class LoginThrottle {
   /** Failure times per key, in the order of each key's latest failure (fail re-inserts it). */
   private failures = new Map<string, number[]>();
-  /** When keys whose failures all left the window were last dropped (see room). */
+  /** When keys whose failures all left the window were last dropped (see makeRoom). */
   private sweptAt = Number.NEGATIVE_INFINITY;
-  /** Until when every key kept is paused, so that a new key must wait (see room). */
-  private fullUntil = 0;
 
   constructor(
     private readonly max: number,
@@ -133,15 +131,13 @@ export class LoginThrottle {
   /** Milliseconds until the key may try again; 0 when it may try now. */
   retryAfterMs(key: string): number {
     const list = this.prune(key);
-    if (list.length === 0) return this.room();
     if (list.length < this.max) return 0;
     return list[0]! + this.windowMs - this.now();
   }
 
   fail(key: string): void {
     const list = this.prune(key);
-    // A new key with no room left is not kept: it waits as if paused (retryAfterMs says so).
-    if (list.length === 0 && this.room() > 0) return;
+    if (list.length === 0) this.makeRoom();
     list.push(this.now());
     this.failures.delete(key);
     this.failures.set(key, list);
@@ -167,22 +163,19 @@ export class LoginThrottle {
   }
 
   /**
-   * 0 when a new key may be kept, else the milliseconds until one may. Memory stays bounded
-   * whatever addresses and emails fail: keys whose failures all left the window are dropped (once
-   * a window, and when the map is full), then the least recently failed keys that are not paused.
-   * A paused key is never dropped, which would unpause it: when every key kept is paused, a new
-   * key waits as if it were paused too, until the first of them may try again.
+   * Keeps memory bounded whatever addresses and emails fail: keys whose failures all left the
+   * window are dropped (once a window, and when the map is full), then the least recently failed
+   * keys that are not paused, then, when every key kept is paused, the pauses that end soonest. A
+   * newcomer is never turned away for want of room: that would let anyone who fills the map with
+   * paused keys lock out every customer and the operator.
    */
-  private room(): number {
+  private makeRoom(): void {
     const now = this.now();
     if (now - this.sweptAt >= this.windowMs) this.dropExpired(now);
-    if (this.failures.size < this.capacity) return 0;
-    if (now < this.fullUntil) return this.fullUntil - now;
+    if (this.failures.size < this.capacity) return;
     this.dropExpired(now);
     this.dropUnpaused(now);
-    if (this.failures.size < this.capacity) return 0;
-    this.fullUntil = this.firstUnpause(now);
-    return this.fullUntil - now;
+    if (this.failures.size >= this.capacity) this.dropSoonestUnpaused(now);
   }
 
   private dropExpired(now: number): void {
@@ -193,21 +186,21 @@ export class LoginThrottle {
 
   /** Down to 90% of the capacity, so that a full map is not scanned again at every new key. */
   private dropUnpaused(now: number): void {
-    const target = this.capacity - Math.ceil(this.capacity / 10);
     for (const [key, list] of this.failures) {
-      if (this.failures.size <= target) return;
+      if (this.failures.size <= this.target) return;
       if (this.recent(list, now).length < this.max) this.failures.delete(key);
     }
   }
 
-  /** When the first of the keys (all paused) may try again. */
-  private firstUnpause(now: number): number {
-    let first = Number.POSITIVE_INFINITY;
-    for (const list of this.failures.values()) {
-      const recent = this.recent(list, now);
-      first = Math.min(first, recent[recent.length - this.max]! + this.windowMs);
-    }
-    return first;
+  /** Down to 90% again, the keys whose pauses end first going first (they were nearly free anyway). */
+  private dropSoonestUnpaused(now: number): void {
+    const ends = [...this.failures].map(([key, list]) => [key, this.recent(list, now).at(-this.max) ?? 0] as const);
+    ends.sort((a, b) => a[1] - b[1]);
+    for (const [key] of ends.slice(0, this.failures.size - this.target)) this.failures.delete(key);
+  }
+
+  private get target(): number {
+    return this.capacity - Math.ceil(this.capacity / 10);
   }
 
   private recent(list: number[], now: number): number[] {

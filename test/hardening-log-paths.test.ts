@@ -48,6 +48,17 @@ test("redactSecrets: the prefix followed by its random part, not an id that mere
   expect(redactSecrets("/a/tgXlive-0123456789abcdef/b", c)).toBe("/a/tgXlive-0123456789abcdef/b");
   expect(redactSecrets("/a/xtg.live-0123456789abcdef", c)).toBe("/a/xtg.live-0123456789abcdef");
   expect(redactSecrets("/a/tg.live-short", c)).toBe("/a/tg.live-short");
-  expect(redactSecrets("/x/my token+1%2F", { key_prefix: "sk-tg-", admin_token: "my token+1/" })).toBe("/x/my token+1%2F");
+  expect(redactSecrets("/x/my token+1%2F", { key_prefix: "sk-tg-", admin_token: "my token+1/" })).toBe("/x/[redacted]");
   expect(redactSecrets(`/x/${encodeURIComponent("my token+1/")}`, { key_prefix: "sk-tg-", admin_token: "my token+1/" })).toBe("/x/[redacted]");
+});
+
+test("the admin token is redacted however a client's URL spells it", () => {
+  for (const token of ["ops: correct horse battery", "pässwort=geheim-0123456789", "tok{en}+0123456789abcdef"]) {
+    const pathname = new URL(`http://gw.example/portal/${token}/x`).pathname;
+    expect(redactSecrets(pathname, { key_prefix: "sk-tg-", admin_token: token })).toBe("/portal/[redacted]/x");
+    // Escapes in lower case decode alike.
+    expect(redactSecrets(pathname.toLowerCase(), { key_prefix: "sk-tg-", admin_token: token })).toBe("/portal/[redacted]/x");
+  }
+  // A broken escape is left as it came (never a 500 of the log).
+  expect(redactSecrets("/portal/%E0%A4%A/x", { key_prefix: "sk-tg-", admin_token: "secret-token-0123" })).toBe("/portal/%E0%A4%A/x");
 });

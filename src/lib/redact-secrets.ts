@@ -2,15 +2,25 @@
  * The gateway's own secrets taken out of a text bound for the operator's log, such as a request
  * path (a client may put its key where an id goes). Upstream keys are scrub's
  * (gateway/providers/errors.ts); here a customer key of the configured `key_prefix` (its random
- * part is base62), a generated admin token (`tg-admin-…`), and the configured admin token as typed
- * or percent-encoded, whatever it looks like.
+ * part is base62), a generated admin token (`tg-admin-…`), and the configured admin token however
+ * a client's URL spells it (as typed, or percent-encoded in any way: each path segment is decoded).
  */
 export function redactSecrets(text: string, c: { key_prefix: string; admin_token?: string }): string {
   let out = text.replace(keysOf(c.key_prefix), "[redacted]");
-  if (c.admin_token) {
-    for (const form of new Set([c.admin_token, encodeURIComponent(c.admin_token)])) out = out.replaceAll(form, "[redacted]");
+  const token = c.admin_token;
+  if (token) {
+    for (const form of new Set([token, encodeURIComponent(token)])) out = out.replaceAll(form, "[redacted]");
+    if (out.includes("%")) out = out.split("/").map((s) => (decoded(s).includes(token) ? "[redacted]" : s)).join("/");
   }
   return out;
+}
+
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 // Built once per prefix: the log redacts every request's path.

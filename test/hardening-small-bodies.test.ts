@@ -5,6 +5,7 @@
  * a stranger nor a customer can make the gateway parse megabytes there.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { connect } from "node:net";
 import { startGateway, type Gateway } from "./support/gateway";
 
 let gw: Gateway;
@@ -55,4 +56,26 @@ test("admin bodies: deep JSON is a 400 json_too_deep too", async () => {
   });
   expect(res.status).toBe(400);
   expect(((await res.json()) as Envelope).error.code).toBe("json_too_deep");
+});
+
+test("a CORS preflight framed with a (chunked, empty) body still gets its 204, no key asked", async () => {
+  const head = await new Promise<string>((resolve, reject) => {
+    const s = connect(Number(new URL(gw.url).port), "127.0.0.1", () =>
+      s.write(
+        "OPTIONS /v1/alerts/low-balance HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n" +
+          "Access-Control-Request-Method: PUT\r\nAccess-Control-Request-Headers: authorization, content-type\r\n" +
+          "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      ),
+    );
+    let out = "";
+    s.on("data", (d) => {
+      out += d.toString();
+      if (out.includes("\r\n\r\n")) {
+        s.destroy();
+        resolve(out);
+      }
+    });
+    s.on("error", reject);
+  });
+  expect(head.split("\r\n")[0]).toBe("HTTP/1.1 204 No Content");
 });

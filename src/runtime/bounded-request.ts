@@ -41,7 +41,8 @@ export async function boundedRequest(req: Request, srv: Server<undefined>, deps:
   const path = new URL(req.url).pathname;
   const customer = path.startsWith("/v1/");
   if (customer) refuseLargeHeaders(req);
-  if (req.body === null || req.method === "GET" || req.method === "HEAD") return req;
+  // A preflight (OPTIONS) is answered by the CORS plugin, without a key, whatever it carries.
+  if (req.body === null || req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS") return req;
   // A customer route answers a key that does not authenticate before its body is read or validated.
   if (customer) await deps.keys.authenticate(bearer(req.headers.get("authorization")) ?? req.headers.get("x-api-key"));
   if (takesAdminToken(req.url) && !checkAdminToken(bearer(req.headers.get("authorization")), deps.adminTokenHash)) {

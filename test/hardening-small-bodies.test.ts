@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect } from "node:net";
+import { CUSTOMER_BODY_ROUTES } from "../src/runtime/bounded-request";
+import { METERED_APIS } from "../src/gateway/apis";
 import { startGateway, type Gateway } from "./support/gateway";
 
 let gw: Gateway;
@@ -78,4 +80,16 @@ test("a CORS preflight framed with a (chunked, empty) body still gets its 204, n
     s.on("error", reject);
   });
   expect(head.split("\r\n")[0]).toBe("HTTP/1.1 204 No Content");
+});
+
+test("every /v1 route of the app that takes a body is among those answered 401 before it (the spec says which)", async () => {
+  const spec = (await (await fetch(`${gw.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { requestBody?: unknown }>> };
+  const metered = new Set(METERED_APIS.map((a) => a.path));
+  const withBody = Object.entries(spec.paths)
+    .filter(([path, ops]) => path.startsWith("/v1/") && !metered.has(path) && Object.values(ops).some((op) => op.requestBody))
+    .map(([path]) => path);
+  expect(withBody.sort()).toEqual([...CUSTOMER_BODY_ROUTES].sort());
+  // An unknown route is the app's 404, with a key or without.
+  const unknown = await fetch(`${gw.url}/v1/embeddings`, { method: "POST", body: "{}" });
+  expect(unknown.status).toBe(404);
 });

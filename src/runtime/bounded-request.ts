@@ -22,6 +22,13 @@ export function bodyLimitFor(path: string): number {
   return FORM_BYTES;
 }
 
+/**
+ * The app's customer routes that take a body: a key that does not authenticate is answered before
+ * any of it is read. No other /v1 path of the app takes one: its body is not read at all (an
+ * unknown route is the app's 404, key or not, whatever it sends).
+ */
+export const CUSTOMER_BODY_ROUTES: ReadonlySet<string> = new Set(["/v1/credits/redeem", "/v1/alerts/low-balance", "/v1/billing/checkout"]);
+
 export interface BoundedDeps {
   config: Config;
   adminTokenHash: string;
@@ -31,7 +38,7 @@ export interface BoundedDeps {
 /**
  * The request as the Elysia app gets it: the client's address in PEER_HEADER (what it claims
  * there is dropped), no body at all on an admin route without a valid token (the app's admin
- * gate answers 401 before anything is read or validated), a customer route's 401 for a key that
+ * gate answers 401 before anything is read or validated) or on a /v1 path that takes none, a customer route's 401 for a key that
  * does not authenticate (the same as its macro's) before its body is read, and a body read up to its
  * route's limit within timeouts.body_ms, not pathologically deep JSON, so that no route reads
  * more, waits longer or parses worse than it should (413 / 408 / 431 / 400 in the OpenAI envelope).
@@ -44,8 +51,9 @@ export async function boundedRequest(req: Request, srv: Server<undefined>, deps:
   // A preflight (OPTIONS) is answered by the CORS plugin, without a key, whatever it carries.
   if (req.body === null || req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS") return req;
   // A customer route answers a key that does not authenticate before its body is read or validated.
-  if (customer) await deps.keys.authenticate(bearer(req.headers.get("authorization")) ?? req.headers.get("x-api-key"));
-  if (takesAdminToken(req.url) && !checkAdminToken(bearer(req.headers.get("authorization")), deps.adminTokenHash)) {
+  const takesBody = !customer || CUSTOMER_BODY_ROUTES.has(path.endsWith("/") ? path.slice(0, -1) : path);
+  if (customer && takesBody) await deps.keys.authenticate(bearer(req.headers.get("authorization")) ?? req.headers.get("x-api-key"));
+  if (!takesBody || (takesAdminToken(req.url) && !checkAdminToken(bearer(req.headers.get("authorization")), deps.adminTokenHash))) {
     const headers = new Headers(req.headers);
     headers.delete("content-length");
     return new Request(req.url, { method: req.method, headers });

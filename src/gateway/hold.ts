@@ -92,9 +92,11 @@ function limitRefusal(d: Demand, spendable: Spendable, hold: number, worst: (out
 function affordableOutput(worst: (out: number) => number, max: number, amount: number): number {
   if (max < 0 || worst(0) > amount) return 0;
   let lo = 0;
-  let hi = max;
+  // No balance pays for more than 2^40 tokens (10^15 micros at a micro a token): the search stays
+  // within exact integers, where lo + (hi - lo) / 2 always moves.
+  let hi = Math.min(max, 2 ** 40);
   while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
+    const mid = lo + Math.ceil((hi - lo) / 2);
     if (worst(mid) <= amount) lo = mid;
     else hi = mid - 1;
   }

@@ -71,8 +71,9 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
     } catch (e) {
       // A client that left before its request was admitted (mid-body, say) is a 499 in the log, as after.
       const error = !call?.admitted && request.signal.aborted ? clientLeft() : e instanceof ApiError ? e : toApiError("UNKNOWN", e);
-      // A body read and parsed costs a request, answered or not (the headers below count it).
-      if (!call?.admitted && bodyRead && principal) deps.limiter.refusedAfterBody?.(principal);
+      // A body read and parsed costs a request, answered or not (the headers below count it); the
+      // gateway's own failures (busy, shutting down, a store that failed) are not the client's.
+      if (!call?.admitted && bodyRead && principal && error.status < 500) deps.limiter.refusedAfterBody?.(principal);
       const carried = principal ? { ...deps.limiter.headers(principal), ...budgetHeaders(deps.credits, principal) } : {};
       deps.metrics?.response(error.status, dialect.endpoint);
       // An admitted request wrote its line when it settled; a refused one writes it here.

@@ -66,9 +66,9 @@ function readResult(deps: GatewayDeps, row: DeferredRow, text: string): Result |
     const target = deps.upstreams.registry.targets.find((t) => t.id === row.target);
     const answer = json && chatDialect.whole(json, adapters[target?.provider.kind ?? "xai"], {} as never);
     if (!answer) throw new Error("not a chat completion");
-    if (answer.usage === null && json!.usage != null) throw new Error("usage that is no count of tokens");
     const model = deps.config.models.find((m) => m.id === row.model);
-    // Without usage, an estimate as for any whole answer; a row parked before estimates were kept holds its hold.
+    // Without usage (or with one that is no count, or has no prompt count), an estimate as for any
+    // whole answer; a row parked before estimates were kept holds its hold.
     const usage = answer.usage ?? (row.promptEstimate === null ? null : { prompt: row.promptEstimate, cached: 0, completion: estimateTokens(answer.text()), reasoning: 0 });
     const cost = usage && model ? chargeFor(usage, model) : row.holdMicros;
     const record = usageRecord(deps, row, usage ?? NO_USAGE, cost, 200, null, answer.usage === null);

@@ -132,7 +132,7 @@ function* addSpend(q: Q, ops: readonly PgSettleOp[], results: SettleResult[], cl
     const [r] = yield* rows<{ id: string }>(sql`WITH RECURSIVE line(id, next, hops) AS (
         SELECT id, rotated_to, 0 FROM api_keys WHERE id = ${id}
         UNION ALL SELECT k.id, k.rotated_to, line.hops + 1 FROM api_keys k JOIN line ON k.id = line.next WHERE line.hops < ${LINE_HOPS})
-      UPDATE api_keys SET spent_micros = spent_micros + ${c} WHERE id = (SELECT id FROM line WHERE next IS NULL LIMIT 1) RETURNING id`);
+      UPDATE api_keys SET spent_micros = spent_micros + ${c} WHERE id = COALESCE((SELECT id FROM line WHERE next IS NULL LIMIT 1), ${id}) RETURNING id`);
     if (r) newest.set(id, r.id);
   }
   const days = new Map<string, number>();

@@ -4,10 +4,10 @@
  * the deferred request's row records that charge, the ledger's.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { settleDeferred } from "../src/gateway/deferred-results";
+import { pollDue, settleDeferred } from "../src/gateway/deferred-results";
 import { chat, user } from "./support/chat";
 import { fakeCatalogue } from "./support/fake-upstream";
-import { startGateway, type Customer, type Gateway } from "./support/gateway";
+import { startGateway, TestClock, type Customer, type Gateway } from "./support/gateway";
 import { chargeRows } from "./support/resilience";
 
 setDefaultTimeout(30_000);
@@ -170,5 +170,47 @@ describe("a deferred result without usage", () => {
     expect(estimate).toBeLessThan(500 * 15);
     expect(books(id)).toEqual({ row: estimate, ledger: [estimate] });
     expect(b1 - (await balance())).toBe(estimate);
+  });
+});
+
+describe("the poller of results nobody fetches", () => {
+  let g: Gateway;
+  const clock = new TestClock();
+  beforeAll(async () => {
+    g = await startGateway({ upstream: true, clock, config: { plans: { wide: { rpm: 100_000, tpm: 10_000_000, concurrency: 100 } } } });
+  });
+  afterAll(async () => {
+    await g?.stop();
+  });
+
+  test("asks less and less often as a pending result ages", async () => {
+    expect([0, 30_000, 60_000, 9 * 60_000].map((age) => pollDue(age))).toEqual([false, false, true, true]);
+    expect([12, 15, 59, 61, 90, 95].map((m) => pollDue(m * 60_000 + 1_000))).toEqual([false, true, false, false, true, false]);
+    const cust = await g.customer(10_000_000);
+    const res = await chat(g.url, cust.key, { model: "grok-4", messages: user("later"), max_tokens: 50, deferred: true, mock: { deferred_ms: 3_600_000 } });
+    expect(res.status).toBe(200);
+    const polls = () => g.upstream.requests.filter((r) => r.path.startsWith("/v1/chat/deferred-completion/")).length;
+    let now = 0;
+    const at = async (minutes: number) => {
+      clock.add(minutes * 60_000 - now);
+      now = minutes * 60_000;
+      const before = polls();
+      await settleDeferred(g.runtime.deps);
+      return polls() - before;
+    };
+    expect([await at(5.5), await at(12.5), await at(15.5), await at(61.5), await at(90.5)]).toEqual([1, 0, 1, 0, 1]);
+  });
+
+  test("asks the upstream for at most 200 results a run; the rest wait for the next", async () => {
+    const cust = await g.customer(100_000_000, {}, { plan: "wide" });
+    for (let i = 0; i < 205; i++) {
+      const res = await chat(g.url, cust.key, { model: "grok-4", messages: user("later"), max_tokens: 5, deferred: true, mock: { deferred_ms: 3_600_000 } });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+    const before = g.upstream.requests.length;
+    clock.add(2 * 60_000);
+    await settleDeferred(g.runtime.deps);
+    expect(g.upstream.requests.slice(before).filter((r) => r.path.startsWith("/v1/chat/deferred-completion/")).length).toBe(200);
   });
 });

@@ -114,13 +114,28 @@ export async function releaseDeferred(deps: GatewayDeps, row: DeferredRow, why: 
   });
 }
 
+/** Results the poller asks the upstream for in one run (the shared key's rate limit is everyone's); the rest wait for the next. */
+const MAX_POLLS_PER_RUN = 200;
+
+/**
+ * Whether a pending result `ageMs` old is asked for in this run (runs come every minute): every
+ * run for its first 10 minutes, then every 5th minute for its first hour, then every 30th. A
+ * result nobody fetches and the upstream keeps working on costs the shared key less and less.
+ */
+export function pollDue(ageMs: number, minAgeMs = 60_000): boolean {
+  const minutes = Math.floor(ageMs / 60_000);
+  return ageMs >= minAgeMs && (minutes < 10 || minutes % (minutes < 60 ? 5 : 30) === 0);
+}
+
 /**
  * Settles what customers never fetched: each pending request older than `minAgeMs` is asked
  * for once (charged when ready, released when forgotten). Runs from a timer; never throws.
  */
 export async function settleDeferred(deps: GatewayDeps, minAgeMs = 60_000): Promise<number> {
   let done = 0;
+  let asked = 0;
   for (const row of await deps.deferred.pending(deps.now() - minAgeMs)) {
+    if (!pollDue(deps.now() - row.createdAt, minAgeMs) || asked++ >= MAX_POLLS_PER_RUN) continue;
     try {
       const r = await fetchDeferred(deps, row);
       if (r.status !== 202) done++;

@@ -153,12 +153,12 @@ export class SharedLimiter extends BucketLimiter {
     }
   }
 
-  /** A request ended: a slot of a small concurrency limit goes back unless used again within 100 ms (see LeaseBook.trim). */
+  /** A request ended: a slot of a small concurrency limit goes back at once (see LeaseBook.trim). */
   protected override freeSlots(levels: Level[]): void {
     super.freeSlots(levels);
     for (const l of levels) {
       this.syncHeld(l);
-      this.slotsBook.trim(concKey(l), SLOT_REUSE_MS);
+      this.slotsBook.trim(concKey(l));
     }
   }
 
@@ -218,5 +218,3 @@ export class SharedLimiter extends BucketLimiter {
 }
 
 const concKey = (level: Level) => `conc:${level.slot}`;
-/** See LeaseBook.trim's afterMs: a sequential client on one instance keeps its slot without a round trip. */
-const SLOT_REUSE_MS = 100;

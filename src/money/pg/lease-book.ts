@@ -147,7 +147,7 @@ export class LeaseBook {
     l.leased -= spent;
     l.pending += spent;
     // A request ended: a scarce scope's credit goes where the next request is, maybe elsewhere.
-    if (spent > 0) this.trim(key, REUSE_MS);
+    if (spent > 0) this.trim(key);
   }
 
   /**
@@ -158,19 +158,14 @@ export class LeaseBook {
    * refusing what the other lacks, and a busy instance never idles: what it does not use must
    * follow the demand. Sliced leases stay (they leave 7/8 to the others; idle ones return after
    * `idleMs`). Not awaited: the database is lowered in the background, after the local lease.
-   * `afterMs` (a request's end): the next request of a client on this instance, coming within it,
-   * takes what is left without a round trip to the database; a give-back then has nothing to do.
    */
-  trim(key: string, afterMs = 0): void {
+  trim(key: string): void {
     const l = this.leases.get(key);
     if (!l || l.trimming || !l.exact || l.leased <= l.held + l.demand + l.promised) return;
     l.trimming = true;
-    const give = () =>
-      void this.shrink(l).catch(() => {
-        // Kept in `resync`: maintain tries again (the local lease is already down: the safe side).
-      });
-    if (afterMs > 0) setTimeout(give, afterMs).unref?.();
-    else give();
+    this.shrink(l).catch(() => {
+      // Kept in `resync`: maintain tries again (the local lease is already down: the safe side).
+    });
   }
 
   /** A settlement drawn here committed: the database lease is down by `spent` too. */
@@ -269,6 +264,3 @@ function bound(s: Scope): string | number {
 
 /** A lease stops being used this long (at most a quarter of its TTL) before it would expire unrenewed. */
 const SAFETY_MS = 5_000;
-
-/** How long what a request's end leaves of a scarce lease waits for this instance's next request. */
-const REUSE_MS = 100;

@@ -37,15 +37,14 @@ export class StoredObjects {
   /**
    * Which of `ids` are recorded (responses or items, anyone's), each with whether `who` may reach
    * it; an id absent from the map is recorded for nobody. The reach rule is asked once per owner
-   * key and model, however many ids share them. Only when one of `needed` (ids the request names
-   * by id alone) is missing is the journal written out first to look again: other ids may well be
-   * unknown (items the caller sends with their content), and that write is not free.
+   * key and model, however many ids share them. A miss writes the journal out and looks again only
+   * when the journal holds stored objects SQLite lacks (a response just answered): most misses are
+   * items the caller sends with its own content and ids, and that write is not free.
    */
-  async recorded(ids: readonly string[], who: Asker, needed: readonly string[] = ids): Promise<Map<string, Recorded>> {
+  async recorded(ids: readonly string[], who: Asker): Promise<Map<string, Recorded>> {
     const wanted = [...new Set(ids)];
     let rows = await this.findAll(wanted);
-    const missing = () => needed.some((id) => !rows.some((r) => r.id === id));
-    if (rows.length < wanted.length && this.store.catchUp && missing()) {
+    if (rows.length < wanted.length && this.store.catchUp && (this.store.objectsPending?.() ?? true)) {
       this.store.catchUp();
       rows = await this.findAll(wanted);
     }

@@ -93,7 +93,7 @@ export class SqliteCreditStore implements CreditStore {
     this.keys = new StampedMemo(store, (id) => this.q.key.get(id));
     // Whatever else writes to the database (a top-up, an admin change) first writes the journaled
     // charges, so that its ledger entries come after the charges made before it.
-    if (this.journal) store.setWriteBehind(this.catchUp);
+    if (this.journal) store.setWriteBehind(this.catchUp, () => this.sink.unapplied.storesObjects);
   }
 
   /** Account and key rows, re-read only when the database changed (see StampedMemo). */

@@ -16,6 +16,8 @@ export class Unapplied {
   /** Budget owner → day → charges (see BudgetClock.dayStart). */
   private readonly byBudget = new Map<string, Map<number, number>>();
   private readonly charged = new Set<string>();
+  /** Settlements here that record stored objects (a response, its items) not in SQLite yet. */
+  private storing = 0;
 
   constructor(private readonly clock = new BudgetClock()) {}
 
@@ -23,8 +25,14 @@ export class Unapplied {
     return this.ops.length;
   }
 
+  /** Whether stored objects wait here for SQLite (a lookup that misses one must write them out first). */
+  get storesObjects(): boolean {
+    return this.storing > 0;
+  }
+
   add(op: SettleRecord): void {
     this.ops.push(op);
+    if (op.extras?.object) this.storing++;
     if (op.charge <= 0) return;
     this.charged.add(op.requestId);
     increment(this.byAccount, op.accountId, op.charge);
@@ -42,6 +50,7 @@ export class Unapplied {
 
   /** `op` (from `take`) is in SQLite now: its charge no longer counts here. */
   written(op: SettleRecord): void {
+    if (op.extras?.object) this.storing--;
     if (op.charge <= 0) return;
     this.charged.delete(op.requestId);
     decrement(this.byAccount, op.accountId, op.charge);

@@ -32,6 +32,7 @@ export class SqliteStore implements Store {
   private readonly q: Q;
   private readonly watch: ChangeWatch;
   private writeBehind: (() => void) | null = null;
+  private objectsBehind: (() => boolean) | undefined;
   private checkpointer: WalCheckpointer | null = null;
   private readonly statements = new Map<string, Statement>();
 
@@ -80,8 +81,14 @@ export class SqliteStore implements Store {
    * `catchUp()` then writes them to SQLite, so that whatever reads or writes money next sees
    * every charge made so far. `durable()` and the Elysia app (before every request) call it.
    */
-  setWriteBehind(apply: () => void): void {
+  setWriteBehind(apply: () => void, storesObjects?: () => boolean): void {
     this.writeBehind = apply;
+    this.objectsBehind = storesObjects;
+  }
+
+  /** Whether journaled settlements record stored objects SQLite does not have yet (see catchUp). */
+  objectsPending(): boolean {
+    return this.objectsBehind?.() ?? false;
   }
 
   /**

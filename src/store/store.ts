@@ -25,6 +25,8 @@ export interface Store {
   changeStamp(): number;
   /** SQLite: writes the settlements only its journal holds yet, before a read of balances. PostgreSQL has no journal. */
   catchUp?(): void;
+  /** Whether catchUp would write stored objects (Responses and their items) a lookup may miss. */
+  objectsPending?(): boolean;
   /** Closes the connection (SQLite) or the pool and the change listener (PostgreSQL). */
   close(): void | Promise<void>;
 }

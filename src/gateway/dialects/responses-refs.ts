@@ -50,8 +50,7 @@ export function checkReferences(body: Body, { principal, objects }: PrepareConte
     refuseUnowned(body);
     return {};
   }
-  const byId = refs.filter((r) => r.byId).map((r) => r.id);
-  return objects.recorded(refs.map((r) => r.id), principal, byId).then((found) => {
+  return objects.recorded(refs.map((r) => r.id), principal).then((found) => {
     const prepared = pinned(refs, found);
     refuseUnowned(body);
     return prepared;

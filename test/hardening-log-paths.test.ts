@@ -62,3 +62,11 @@ test("the admin token is redacted however a client's URL spells it", () => {
   // A broken escape is left as it came (never a 500 of the log).
   expect(redactSecrets("/portal/%E0%A4%A/x", { key_prefix: "sk-tg-", admin_token: "secret-token-0123" })).toBe("/portal/%E0%A4%A/x");
 });
+
+test("the admin token across a '/' (a base64 token quoted as Python quotes it) or next to a broken escape is redacted", () => {
+  const token = "q8Zr+Tn4/wXk2Lm9pQ==";
+  const quoted = new URL("http://gw.example/admin/keys/q8Zr%2BTn4/wXk2Lm9pQ%3D%3D").pathname;
+  expect(redactSecrets(quoted, { key_prefix: "sk-tg-", admin_token: token })).toBe("/admin/keys/[redacted]");
+  const broken = new URL("http://gw.example/portal/%zz%73ecret-token-0123/x").pathname;
+  expect(redactSecrets(broken, { key_prefix: "sk-tg-", admin_token: "secret-token-0123" })).toBe("/portal/%zz[redacted]/x");
+});

@@ -34,8 +34,10 @@ test("items echoed with content right after their response are still pinned / re
         { type: "message", role: "user", content: "go on" },
       ],
     };
-    const own = await checkReferences(structuredClone(echoed) as never, { principal: { accountId }, objects });
-    const theirs = await checkReferences(structuredClone(echoed) as never, { principal: { accountId: other }, objects }).then(
+    const own = await checkReferences(structuredClone(echoed) as never, { principal: { accountId }, objects } as never);
+    const theirs = await Promise.resolve()
+      .then(() => checkReferences(structuredClone(echoed) as never, { principal: { accountId: other }, objects } as never))
+      .then(
       () => "passed",
       (e: { status?: number }) => e.status,
     );

@@ -4,7 +4,7 @@
  * the deferred request's row records that charge, the ledger's.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { pollDue, settleDeferred } from "../src/gateway/deferred-results";
+import { pollInterval, settleDeferred } from "../src/gateway/deferred-results";
 import { chat, user } from "./support/chat";
 import { fakeCatalogue } from "./support/fake-upstream";
 import { startGateway, TestClock, type Customer, type Gateway } from "./support/gateway";
@@ -183,22 +183,27 @@ describe("the poller of results nobody fetches", () => {
     await g?.stop();
   });
 
-  test("asks less and less often as a pending result ages", async () => {
-    expect([0, 30_000, 60_000, 9 * 60_000].map((age) => pollDue(age))).toEqual([false, false, true, true]);
-    expect([12, 15, 59, 61, 90, 95].map((m) => pollDue(m * 60_000 + 1_000))).toEqual([false, true, false, false, true, false]);
+  test("asks less and less often as a pending result ages, however the runs fall", async () => {
+    expect([0, 9, 10, 59, 60, 600].map((m) => pollInterval(m * 60_000))).toEqual([55_000, 55_000, 295_000, 295_000, 1_795_000, 1_795_000]);
     const cust = await g.customer(10_000_000);
-    const res = await chat(g.url, cust.key, { model: "grok-4", messages: user("later"), max_tokens: 50, deferred: true, mock: { deferred_ms: 3_600_000 } });
+    const res = await chat(g.url, cust.key, { model: "grok-4", messages: user("later"), max_tokens: 50, deferred: true, mock: { deferred_ms: 36_000_000 } });
     expect(res.status).toBe(200);
     const polls = () => g.upstream.requests.filter((r) => r.path.startsWith("/v1/chat/deferred-completion/")).length;
     let now = 0;
-    const at = async (minutes: number) => {
-      clock.add(minutes * 60_000 - now);
-      now = minutes * 60_000;
+    /** Runs every `every` minutes from `from` to `to` (its age in minutes); the asks they made. */
+    const runs = async (from: number, to: number, every: number) => {
       const before = polls();
-      await settleDeferred(g.runtime.deps);
+      for (let m = from; m <= to; m += every) {
+        clock.add(m * 60_000 - now);
+        now = m * 60_000;
+        await settleDeferred(g.runtime.deps);
+      }
       return polls() - before;
     };
-    expect([await at(5.5), await at(12.5), await at(15.5), await at(61.5), await at(90.5)]).toEqual([1, 0, 1, 0, 1]);
+    // A minute apart for 10 minutes, 5 for the hour, then 30, whether the runs come every minute or every other.
+    expect(await runs(1.5, 9.5, 1)).toBe(9);
+    expect(await runs(10.5, 59.5, 1)).toBe(10);
+    expect(await runs(61.5, 179.5, 2)).toBe(4);
   });
 
   test("asks the upstream for at most 200 results a run; the rest wait for the next", async () => {

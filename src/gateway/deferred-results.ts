@@ -116,26 +116,34 @@ export async function releaseDeferred(deps: GatewayDeps, row: DeferredRow, why: 
 
 /** Results the poller asks the upstream for in one run (the shared key's rate limit is everyone's); the rest wait for the next. */
 const MAX_POLLS_PER_RUN = 200;
+/** Runs come every minute, give or take: an interval is judged with this much to spare. */
+const SLACK_MS = 5_000;
 
 /**
- * Whether a pending result `ageMs` old is asked for in this run (runs come every minute): every
- * run for its first 10 minutes, then every 5th minute for its first hour, then every 30th. A
- * result nobody fetches and the upstream keeps working on costs the shared key less and less.
+ * How long the poller waits between two asks for a pending result `ageMs` old: a minute for its
+ * first 10 minutes, 5 for its first hour, then 30. A result nobody fetches and the upstream keeps
+ * working on costs the shared key less and less, however the runs fall.
  */
-export function pollDue(ageMs: number, minAgeMs = 60_000): boolean {
-  const minutes = Math.floor(ageMs / 60_000);
-  return ageMs >= minAgeMs && (minutes < 10 || minutes % (minutes < 60 ? 5 : 30) === 0);
+export function pollInterval(ageMs: number): number {
+  return (ageMs < 600_000 ? 60_000 : ageMs < 3_600_000 ? 300_000 : 1_800_000) - SLACK_MS;
 }
 
 /**
- * Settles what customers never fetched: each pending request older than `minAgeMs` is asked
- * for once (charged when ready, released when forgotten). Runs from a timer; never throws.
+ * Settles what customers never fetched: each pending request older than `minAgeMs` is asked for
+ * once its interval since the last ask has passed (charged when ready, released when forgotten),
+ * the longest unasked first, at most MAX_POLLS_PER_RUN. Runs from a timer; never throws.
  */
 export async function settleDeferred(deps: GatewayDeps, minAgeMs = 60_000): Promise<number> {
+  const now = deps.now();
+  const rows = await deps.deferred.pending(now - minAgeMs);
+  const polled = deps.deferred.polled;
+  const pending = new Set(rows.map((r) => r.requestId));
+  for (const id of polled.keys()) if (!pending.has(id)) polled.delete(id);
+  const last = (id: string) => polled.get(id) ?? Number.NEGATIVE_INFINITY;
+  const due = rows.filter((r) => now - last(r.requestId) >= pollInterval(now - r.createdAt)).sort((a, b) => Math.sign(last(a.requestId) - last(b.requestId)) || 0);
   let done = 0;
-  let asked = 0;
-  for (const row of await deps.deferred.pending(deps.now() - minAgeMs)) {
-    if (!pollDue(deps.now() - row.createdAt, minAgeMs) || asked++ >= MAX_POLLS_PER_RUN) continue;
+  for (const row of due.slice(0, MAX_POLLS_PER_RUN)) {
+    polled.set(row.requestId, now);
     try {
       const r = await fetchDeferred(deps, row);
       if (r.status !== 202) done++;

@@ -22,6 +22,8 @@ export class DeferredRequests {
   private readonly settling = new Map<string, Promise<number>>();
   /** Charged results as their owner is shown them: later polls are answered without asking the upstream. */
   readonly results: KeptResults;
+  /** When the gateway's poller last asked the upstream for each pending request (see settleDeferred). */
+  readonly polled = new Map<string, number>();
 
   constructor(private readonly store: Store, keptChars = KEPT_RESULT_CHARS) {
     this.results = new KeptResults(keptChars);

@@ -250,12 +250,15 @@ describe("the background settle run", () => {
     // One run asks for the three in turn (about 900 ms).
     await Bun.sleep(1_600);
     expect(asked()).toBe(3);
+    // As if a minute had passed (each result is asked for once its interval since the last ask is over).
+    gw.runtime.deps.deferred.polled.clear();
     tick();
     await Bun.sleep(1_600);
     expect(asked()).toBe(6);
     // Ready now: the next run charges each once.
     up.st.delayMs = 0;
     up.st.ready = true;
+    gw.runtime.deps.deferred.polled.clear();
     tick();
     for (let i = 0; i < 50 && gw.runtime.deps.credits.balance(a.accountId).held > 0; i++) await Bun.sleep(50);
     expect(gw.runtime.deps.credits.balance(a.accountId)).toMatchObject({ balance: 10_000_000 - 3 * CHARGE, held: 0 });

@@ -32,8 +32,8 @@ export class SettleSink {
   private waitingSince = 0;
   /** The next slice of a backlog, on the next event-loop turn (after its I/O). */
   private nextSlice: ReturnType<typeof setImmediate> | null = null;
-  /** The last write to SQLite failed (its settlements wait in the journal and are tried again). */
-  behind = false;
+  /** Journaled settlements whose write to SQLite failed and that wait for the next try. */
+  private readonly failed = new Set<string>();
   /** When the journal holds this many records, everything is written at once (see commit). */
   private writeAllAt = MAX_JOURNALED;
 
@@ -138,20 +138,27 @@ export class SettleSink {
     this.nextSlice = null;
     const ops: WriteOp[] = [...this.holdRows, ...this.unapplied.take(max)];
     this.holdRows = [];
-    if (ops.length === 0) return !(this.behind = false);
+    if (ops.length === 0) return true;
     const outcomes = this.write(ops);
     let ok = true;
     ops.forEach((op, i) => {
       if (op.t === "hold") return;
       // Not written: still in the journal and still counted, retried at a later step or start.
-      if (outcomes[i]!.ok) this.unapplied.written(op);
-      else {
+      if (outcomes[i]!.ok) {
+        this.unapplied.written(op);
+        this.failed.delete(op.requestId);
+      } else {
         this.unapplied.keep(op);
+        this.failed.add(op.requestId);
         ok = false;
       }
     });
-    this.behind = !ok;
     return ok;
+  }
+
+  /** Some journaled settlements could not be written to SQLite and wait for another try (readiness). */
+  get behind(): boolean {
+    return this.failed.size > 0;
   }
 
   /** The journal is emptied once everything in it is in SQLite; until then the next step is due `next`. */

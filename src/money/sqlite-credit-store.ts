@@ -12,26 +12,10 @@ import { GroupCommit } from "./group-commit";
 import { decrement } from "../lib/tally";
 import { BudgetBook } from "./budget-book";
 import { HoldRows, moveToNewKey, type Hold, type Queued } from "./hold-rows";
+import type { SqliteCreditStoreOptions } from "./sqlite-credit-options";
 import { BudgetClock } from "./budget-clock";
 import { ruleOf, type BudgetOwners, type BudgetState } from "./budgets";
 import { budgetExhausted, budgetLimit, outOfCredit, spendCap, spendCapReached } from "./refusals";
-
-export interface SqliteCreditStoreOptions {
-  holdTtlMs: number;
-  now?: () => number;
-  /**
-   * With a journal, a settlement is durable once appended to it, and reaches SQLite at most
-   * `applyMs` later in a larger batch (see SettleJournal). Without one, every group commit is a
-   * SQLite transaction before its responses complete.
-   */
-  journal?: SettleJournal;
-  applyMs?: number;
-  /** See SettleSinkOptions.sliceSize and earlyBatch. */
-  applySlice?: number;
-  applyEarly?: number;
-  /** Where budget periods begin (budget_timezone); default UTC. */
-  budgetClock?: BudgetClock;
-}
 
 /**
  * Embedded implementation. Holds are authoritative in memory (JavaScript runs one callback at a

@@ -98,6 +98,9 @@ export class StreamRelay {
   }
 
   private async pull(ctrl: Ctrl): Promise<void> {
+    // The gap is the upstream's silence while the gateway waits on it: a client that paused before
+    // asking for more (backpressure) is not the upstream's fault, and its chunks may be waiting.
+    this.lastUpstream = Math.max(this.lastUpstream, performance.now());
     for (;;) {
       if (this.closing) return;
       if (this.stopping) return this.endShutdown(ctrl);

@@ -199,7 +199,7 @@ export class StreamRelay {
       ctrl.enqueue(verbatim ? r.value! : encoder.encode(out));
       this.lastSent = performance.now();
     }
-    if (terminal === "done" || (r.done && this.o.tap.usage)) {
+    if (terminal === "done" || (r.done && this.o.tap.usage && (this.o.tap.complete ?? true))) {
       this.reader.cancel().catch(() => {});
       const last = this.final ?? this.o.tap.endEvent ?? null;
       return this.end(ctrl, 200, null, true, last === null ? null : encoder.encode(last), null);

@@ -5,7 +5,7 @@ import { eventData, sseEvent } from "../sse";
 import { deltaTokens, MALFORMED, PASS } from "../tap";
 import type { EventTap, TapContext, TapResult } from "./types";
 
-type Chunk = { choices?: { delta?: Record<string, unknown> }[]; usage?: RawUsage | null; error?: unknown };
+type Chunk = { choices?: { index?: number; delta?: Record<string, unknown>; finish_reason?: unknown }[]; usage?: RawUsage | null; error?: unknown };
 
 const DONE: TapResult = { done: true, final: "data: [DONE]\n\n" };
 const DROP: TapResult = {};
@@ -42,6 +42,9 @@ export class ChatTap implements EventTap {
   deliveredTokens = 0;
   ttftMs: number | null = null;
   readonly endEvent = DONE.final;
+  /** Choices begun and not finished yet, by index; the usage-only chunk comes after them all. */
+  private readonly open = new Set<number>();
+  private finished = false;
   private readonly started = performance.now();
 
   constructor(
@@ -57,6 +60,7 @@ export class ChatTap implements EventTap {
     const chunk = parseJsonObject<Chunk>(data);
     if (!chunk) return MALFORMED;
     if (chunk.error) return UPSTREAM_ERROR;
+    this.follow(chunk);
     const tokens = this.count(chunk);
     if (tokens > 0) {
       this.deliveredTokens += tokens;
@@ -68,6 +72,22 @@ export class ChatTap implements EventTap {
       return { out: sseEvent(chunk) };
     }
     return PASS;
+  }
+
+  get complete(): boolean {
+    return this.finished && this.open.size === 0;
+  }
+
+  /** Which choices are under way: an upstream reporting usage on every chunk has not finished with it. */
+  private follow(c: Chunk): void {
+    if (Array.isArray(c.choices) && c.choices.length === 0 && c.usage) this.finished = true;
+    for (const ch of c.choices ?? []) {
+      const i = typeof ch.index === "number" ? ch.index : 0;
+      if (ch.finish_reason != null) {
+        this.open.delete(i);
+        this.finished = true;
+      } else this.open.add(i);
+    }
   }
 
   /** The usage chunk: read, then shown normalised with the customer's cost, or hidden. */

@@ -20,7 +20,7 @@ export function readMessagesUsage(raw: Record<string, unknown>): Usage | null {
 type Event = {
   type?: string;
   message?: { usage?: Record<string, unknown> };
-  delta?: { text?: unknown; partial_json?: unknown; thinking?: unknown };
+  delta?: { text?: unknown; partial_json?: unknown; thinking?: unknown; stop_reason?: unknown };
   usage?: Record<string, unknown>;
 };
 
@@ -45,6 +45,9 @@ export class MessagesTap implements EventTap {
   inputUsage: Usage | null = null;
   /** The input side, known from message_start before any output usage. */
   private input: Record<string, unknown> = {};
+  /** A message_delta gave the stop reason: the message is whole (only message_stop may be missing). */
+  complete = false;
+  readonly endEvent = 'event: message_stop\ndata: {"type":"message_stop"}\n\n';
   private readonly started = performance.now();
 
   constructor(private readonly o: TapContext) {}
@@ -99,6 +102,7 @@ export class MessagesTap implements EventTap {
    * charged as one without usage (the prompt's estimate and the output delivered).
    */
   private outputUsage(e: Event, evt: string): TapResult {
+    if (e.delta?.stop_reason != null) this.complete = true;
     if (!e.usage || typeof e.usage !== "object") return PASS;
     const merged = { ...this.input, ...e.usage };
     this.usage = countsPrompt(merged) ? readMessagesUsage(merged) : null;

@@ -84,6 +84,12 @@ export interface EventTap {
   inputUsage?: Usage | null;
   /** Sent (after the charge) when the upstream closed after its usage but without its terminal event. */
   readonly endEvent?: string;
+  /**
+   * Whether the answer is whole (chat: each choice finished, or the usage chunk came; Messages: a
+   * stop_reason): an upstream that closes without its terminal event is then done, else cut
+   * short, whatever usage it reported on the way. Absent: whole once usage came.
+   */
+  readonly complete?: boolean;
   /** The sequence number an event the gateway adds takes (APIs whose events are numbered: Responses). */
   nextSequence?(): number;
 }

@@ -49,6 +49,11 @@ export class SingleFlight<K, V> {
     return this.running.size;
   }
 
+  /** The run of `key` under way, if any. */
+  get(key: K): Promise<V> | undefined {
+    return this.running.get(key);
+  }
+
   run(key: K, fn: () => Promise<V>): Promise<V> {
     const running = this.running.get(key);
     if (running) return running;

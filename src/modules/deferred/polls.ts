@@ -1,5 +1,6 @@
 import type { DeferredResult } from "../../gateway/deferred-results";
 import type { Admission } from "../../gateway/limits/limiter";
+import { SingleFlight } from "../../lib/in-flight";
 
 /**
  * How long the upstream's last answer for a deferred id stands for the customer's next polls:
@@ -33,7 +34,7 @@ type Outcome = { result: DeferredResult } | { error: unknown };
  */
 export class DeferredPolls {
   /** Upstream fetches under way, by request id (dropped once answered). */
-  private readonly fetching = new Map<string, Promise<DeferredResult>>();
+  private readonly fetching = new SingleFlight<string, DeferredResult>();
   /** By request id, in the order they expire (each is re-inserted when renewed). */
   private readonly recent = new Map<string, { until: number; outcome: Outcome }>();
 
@@ -64,8 +65,7 @@ export class DeferredPolls {
     }
     // Synchronous from here to the fetch's start: no other poll of the id slips in between.
     const admission = limits?.admit();
-    const running = this.fetchOnce(requestId, fetch).finally(() => this.fetching.delete(requestId));
-    this.fetching.set(requestId, running);
+    const running = this.fetching.run(requestId, () => this.fetchOnce(requestId, fetch));
     if (!admission) return running;
     try {
       return await running;

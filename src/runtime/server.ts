@@ -63,12 +63,12 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
   };
 }
 
-/** Every metered API's POST route (with and without a trailing slash), ahead of Elysia. */
 /** When the whole answers handed to Bun to write should be written at a slow reader's pace (performance.now()). */
 interface Writes {
   until: number;
 }
 
+/** Every metered API's POST route (with and without a trailing slash), ahead of Elysia. */
 function meteredRoutes(deps: AppDeps, writes: Writes, onFirstChat?: () => void): Record<string, { POST: Handler }> {
   const first = { call: onFirstChat };
   const routes: Record<string, { POST: Handler }> = {};
@@ -187,11 +187,23 @@ function rollUpInBackground(deps: AppDeps): void {
   rollUpUsage(deps.store, deps.config.usage_retention_days, deps.now()).catch((e) => console.error("usage roll-up failed (retried in an hour):", e));
 }
 
+/**
+ * A job every `everyMs`, one run at a time: a run that outlasts the interval is not joined by a
+ * second one (which would, say, ask the upstream for the same pending results twice).
+ */
+function oneAtATime(name: string, everyMs: number, run: () => Promise<unknown>): ReturnType<typeof setInterval> {
+  let running = false;
+  return setInterval(() => {
+    if (running) return;
+    running = true;
+    void run()
+      .catch((e) => console.error(`${name} failed (retried at the next run):`, e))
+      .finally(() => (running = false));
+  }, everyMs);
+}
+
 /** The background jobs: hold sweeper, key last-used times, rate-limit snapshots, usage roll-up. */
 function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
-  // A run asks the upstream for every pending request in turn: a large backlog behind a slow
-  // upstream outlasts the interval, and a second run alongside would ask for each one twice.
-  let settling = false;
   return [
     setInterval(() => void deps.credits.sweep(), 5_000),
     setInterval(() => void deps.keys.flushTouches(), 5_000),
@@ -206,29 +218,13 @@ function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
     setTimeout(() => rollUpInBackground(deps), 60_000),
     setInterval(() => rollUpInBackground(deps), 3_600_000),
     // Deferred results nobody fetched: charged when ready, released when the upstream forgot them.
-    setInterval(() => {
-      if (settling) return;
-      settling = true;
-      void settleDeferred(deps)
-        .catch((e) => console.error("settling deferred completions failed (retried at the next run):", e))
-        .finally(() => (settling = false));
-    }, 60_000),
+    oneAtATime("settling deferred completions", 60_000, () => settleDeferred(deps)),
   ];
 }
 
 /** On a shared store: renewing leases, giving back idle rate-limit units, the heartbeat. One run at a time each. */
 function sharedJobs(runtime: Runtime): ReturnType<typeof setInterval>[] {
-  return (runtime.shared?.jobs ?? []).map((job) => {
-    let running = false;
-    return setInterval(() => {
-      if (running) return;
-      running = true;
-      void job
-        .run()
-        .catch((e) => console.error(`${job.name} failed (retried at the next run):`, e))
-        .finally(() => (running = false));
-    }, job.everyMs);
-  });
+  return (runtime.shared?.jobs ?? []).map((job) => oneAtATime(job.name, job.everyMs, () => job.run()));
 }
 
 /** What any connection still writing gets at the stop: error events of ended requests, small answers. */

@@ -27,12 +27,6 @@ type Event = {
 const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
 
 /**
- * Whether a usage says what the prompt was. Absent counts read as 0, which for input_tokens
- * would make the prompt free: without it the prompt's estimate is charged instead.
- */
-const countsPrompt = (usage: Record<string, unknown> | undefined): boolean => typeof usage?.input_tokens === "number";
-
-/**
  * The tap on a Messages stream: message_start carries the input usage, every message_delta the
  * cumulative output (its cost, when the upstream adds one, shown as the customer's charge), and
  * message_stop, the last event, is held back until the charge has committed.
@@ -78,7 +72,8 @@ export class MessagesTap implements EventTap {
     const raw = e.message?.usage;
     const usage = raw && typeof raw === "object" ? raw : undefined;
     this.input = { ...usage, output_tokens: 0 };
-    this.inputUsage = countsPrompt(usage) ? readMessagesUsage(this.input) : null;
+    // null without input_tokens (see readMessagesUsage): the prompt's estimate is charged then.
+    this.inputUsage = readMessagesUsage(this.input);
     // The prompt's cost is not the request's: only a cost in message_delta is (else the list prices).
     delete this.input.cost_in_usd_ticks;
     if (!usage || !("cost_in_usd_ticks" in usage)) return PASS;
@@ -105,7 +100,7 @@ export class MessagesTap implements EventTap {
     if (e.delta?.stop_reason != null) this.complete = true;
     if (!e.usage || typeof e.usage !== "object") return PASS;
     const merged = { ...this.input, ...e.usage };
-    this.usage = countsPrompt(merged) ? readMessagesUsage(merged) : null;
+    this.usage = readMessagesUsage(merged);
     if (!("cost_in_usd_ticks" in e.usage)) return PASS;
     hideCostOf(e.usage, this.usage, this.o.price);
     return { out: `event: message_delta\ndata: ${JSON.stringify(e)}\n\n`, pass: undefined };

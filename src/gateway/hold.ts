@@ -57,10 +57,10 @@ export function planHold(model: Model, d: Demand, spendable: Spendable): HoldPla
   const out = d.maxOutput ?? model.max_output_tokens;
   const generous = worst(out + allowance, true);
   if (generous <= spendable.amount || (d.maxOutput === null && model.output_price === 0 && !tools)) return { ...base, hold: generous, cappedMaxTokens: null };
-  const plain = worst(out, false);
+  const bare = (out: number) => worst(out, false);
+  const plain = bare(out);
   if (plain <= spendable.amount) return { ...base, hold: plain, cappedMaxTokens: null };
   // Checked before rate limiting too, so that being out of credit is always a 402, never a 429.
-  const bare = (out: number) => worst(out, false);
   if (d.maxOutput !== null || model.output_price === 0) throw limitRefusal(d, spendable, plain, bare);
   const affordable = affordableOutput(bare, out - 1, spendable.amount);
   if (affordable < MIN_CAPPED_OUTPUT) throw spendable.refuse();

@@ -111,9 +111,11 @@ export class Meter {
     } catch (e) {
       // A stream's output went out already: its charge is tried again until it is durable (a full
       // disk, a lost database). A whole answer not charged is not delivered either (a 500).
-      if (this.stream) this.line(row, "charge_pending", row.status, false);
-      else this.line(row, "charge_not_recorded", 500, false);
-      if (this.stream) this.retry(cost, row, object, 1);
+      if (!this.stream) this.line(row, "charge_not_recorded", 500, false);
+      else {
+        this.line(row, "charge_pending", row.status, false);
+        this.retry(cost, row, object, 1);
+      }
       throw e;
     } finally {
       this.admission.settle(o.usage.prompt + o.usage.completion);

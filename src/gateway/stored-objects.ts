@@ -1,5 +1,6 @@
 import { and, eq, inArray } from "drizzle-orm";
 import type { StoredObjectRow } from "../money/credit-store";
+import { itemRows } from "../money/settle-writer";
 import type { Store } from "../store/store";
 import { all, get, run } from "../store/work";
 import { reaches, type Asker } from "./reach";
@@ -26,28 +27,19 @@ export class StoredObjects {
   /** The stored response if it exists and `who` may reach it (see reaches); null otherwise (the caller answers 404 either way). */
   async owned(id: string, who: Asker): Promise<StoredObject | null> {
     let r = await this.find(id);
-    // Not written yet: its settlement may be only journaled (SQLite), and its answer has gone out.
-    if (!r && this.store.catchUp) {
-      this.store.catchUp();
-      r = await this.find(id);
-    }
+    if (!r && this.caughtUp()) r = await this.find(id);
     return r && (await reaches(this.store, who, r)) ? asObject(r) : null;
   }
 
   /**
    * Which of `ids` are recorded (responses or items, anyone's), each with whether `who` may reach
    * it; an id absent from the map is recorded for nobody. The reach rule is asked once per owner
-   * key and model, however many ids share them. A miss writes the journal out and looks again only
-   * when the journal holds stored objects SQLite lacks (a response just answered): most misses are
-   * items the caller sends with its own content and ids, and that write is not free.
+   * key and model, however many ids share them. A miss looks again after caughtUp.
    */
   async recorded(ids: readonly string[], who: Asker): Promise<Map<string, Recorded>> {
     const wanted = [...new Set(ids)];
     let rows = await this.findAll(wanted);
-    if (rows.length < wanted.length && this.store.catchUp && (this.store.objectsPending?.() ?? true)) {
-      this.store.catchUp();
-      rows = await this.findAll(wanted);
-    }
+    if (rows.length < wanted.length && this.caughtUp()) rows = await this.findAll(wanted);
     const verdicts = new Map<string, Promise<boolean>>();
     const out = new Map<string, Recorded>();
     for (const r of rows) {
@@ -66,8 +58,19 @@ export class StoredObjects {
   async learn(of: StoredObject, ids: readonly string[], now = Date.now()): Promise<void> {
     const fresh = [...new Set(ids)].filter((id) => id !== of.id);
     if (fresh.length === 0) return;
-    const rows = fresh.map((id) => ({ ...of, id, kind: "item", tokens: 0, chargeMicros: 0, createdAt: now }));
+    const rows = itemRows(of, fresh, now);
     await this.store.tx((q) => run(q.db.insert(q.t.upstreamObjects).values(rows).onConflictDoNothing()));
+  }
+
+  /**
+   * Writes the journal out when it holds stored objects SQLite lacks (SQLite: a response just
+   * answered, its settlement only journaled); true when there were any, and a miss may look again.
+   * Most misses are items a caller sends with its own content and ids, and that write is not free.
+   */
+  private caughtUp(): boolean {
+    if (!this.store.objectsPending?.()) return false;
+    this.store.catchUp?.();
+    return true;
   }
 
   private find(id: string) {

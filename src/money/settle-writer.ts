@@ -166,9 +166,12 @@ export class SettleWriter {
  */
 export function storedRows(extras: SettleExtras): StoredObjectRow[] {
   const o = extras.object;
-  if (!o) return [];
-  const items = (extras.items ?? []).map((id): StoredObjectRow => ({ ...o, id, kind: "item", tokens: 0, chargeMicros: 0 }));
-  return [o, ...items];
+  return o ? [o, ...itemRows(o, extras.items ?? [])] : [];
+}
+
+/** Rows of kind "item" for `ids`, stored with `of`: its owner and upstream key. */
+export function itemRows(of: StoredObjectRow, ids: readonly string[], createdAt = of.createdAt): StoredObjectRow[] {
+  return ids.map((id): StoredObjectRow => ({ ...of, id, kind: "item", tokens: 0, chargeMicros: 0, createdAt }));
 }
 
 /** A charge's account must exist: a journal kept beside a restored, older copy of the database may name one it never had. */

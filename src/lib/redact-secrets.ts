@@ -6,18 +6,25 @@
  * a client's URL spells it (as typed, or percent-encoded in any way: the text is decoded, leniently,
  * and logged decoded when the token is in it).
  */
-export function redactSecrets(text: string, c: { key_prefix: string; admin_token?: string }): string {
-  let out = text.replace(keysOf(c.key_prefix), "[redacted]");
+export function secretRedactor(c: { key_prefix: string; admin_token?: string }): (text: string) => string {
+  // Built once: the log redacts every request's path.
+  const keys = keysOf(c.key_prefix);
   const token = c.admin_token;
-  if (token) {
-    for (const form of new Set([token, encodeURIComponent(token)])) out = out.replaceAll(form, "[redacted]");
-    if (out.includes("%")) {
-      const plain = lenientlyDecoded(out);
-      if (plain.includes(token)) out = plain.replaceAll(token, "[redacted]");
+  return (text) => {
+    let out = text.replace(keys, "[redacted]");
+    if (token) {
+      for (const form of new Set([token, encodeURIComponent(token)])) out = out.replaceAll(form, "[redacted]");
+      if (out.includes("%")) {
+        const plain = lenientlyDecoded(out);
+        if (plain.includes(token)) out = plain.replaceAll(token, "[redacted]");
+      }
     }
-  }
-  return out;
+    return out;
+  };
 }
+
+/** secretRedactor's work on one text (for a caller that redacts once). */
+export const redactSecrets = (text: string, c: { key_prefix: string; admin_token?: string }): string => secretRedactor(c)(text);
 
 const utf8 = new TextDecoder();
 
@@ -30,14 +37,8 @@ function lenientlyDecoded(text: string): string {
   });
 }
 
-// Built once per prefix: the log redacts every request's path.
-let cached: { prefix: string; pattern: RegExp } | undefined;
-
+/** A key of the prefix, or a generated admin token: not inside a longer word (an id that merely contains the prefix stays readable). */
 function keysOf(prefix: string): RegExp {
-  if (cached?.prefix !== prefix) {
-    const literal = prefix.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
-    // Not inside a longer word: an id that merely contains the prefix stays readable.
-    cached = { prefix, pattern: new RegExp(`(?<![A-Za-z0-9])(?:${literal}|tg-admin-)[A-Za-z0-9]{8,}`, "g") };
-  }
-  return cached.pattern;
+  const literal = prefix.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
+  return new RegExp(`(?<![A-Za-z0-9])(?:${literal}|tg-admin-)[A-Za-z0-9]{8,}`, "g");
 }

@@ -7,7 +7,7 @@ import { anthropicError, anthropicShaped } from "../gateway/dialects/anthropic-s
 import { BUN_BODY_CAP, discardUnread } from "../lib/body-cap";
 import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
-import { redactSecrets } from "../lib/redact-secrets";
+import { secretRedactor } from "../lib/redact-secrets";
 import { boundedRequest } from "./bounded-request";
 import { listenError, urlHost } from "./listen-address";
 import { corsPolicy, isCustomerApi } from "../lib/cors";
@@ -125,6 +125,7 @@ function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () =
  */
 function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): Handler {
   const cors = corsPolicy(deps.config.cors_origins);
+  const redact = secretRedactor(deps.config);
   let app: App | undefined;
   let loading: Promise<App> | undefined;
   const loadApp = (srv: Server<undefined>) =>
@@ -152,7 +153,7 @@ function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): 
       const headers = { "x-request-id": newSortableId("req"), ...allow };
       res = anthropicShaped(req) ? anthropicError(error, headers) : error.toResponse(headers);
     }
-    logRequest(deps, req, res, started);
+    logRequest(deps, req, res, started, redact);
     // An answer given without reading the body (401, 404, 413): see discardUnread.
     if (!(await discardUnread(req))) res.headers.set("connection", "close");
     return res;
@@ -170,13 +171,13 @@ export function logPath(pathname: string): string {
 }
 
 /** The log line of a request the Elysia app answered: method, path (no query), status, time. */
-function logRequest(deps: AppDeps, req: Request, res: Response, started: number): void {
+function logRequest(deps: AppDeps, req: Request, res: Response, started: number, redact: (path: string) => string): void {
   if (!deps.log.enabled) return;
   const url = new URL(req.url);
   deps.log.request({
     request_id: res.headers.get("x-request-id"),
     method: req.method,
-    path: logPath(redactSecrets(url.pathname, deps.config)),
+    path: logPath(redact(url.pathname)),
     status: res.status,
     duration_ms: Math.round(performance.now() - started),
   });

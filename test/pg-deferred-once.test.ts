@@ -3,25 +3,14 @@
  * Charged once, and every balance stays the sum of its ledger: the parking instance reads the
  * ledger before charging a hold another instance may have charged meanwhile.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import { books, startPgGateways, type PgCluster } from "./support/pg-gateways";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { books, pgOverFake } from "./support/pg-gateways";
 
 setDefaultTimeout(240_000);
-let upstream: MockUpstream;
-let cluster: PgCluster;
-
-beforeAll(async () => {
-  upstream = startFakeUpstream();
-  cluster = await startPgGateways(2, { entry: "source", config: { ...fakeCatalogue(upstream.url), ...SINGLE_SHOT, log_format: "off" } });
-});
-afterAll(async () => {
-  await cluster?.stop();
-  await upstream?.stop();
-});
+const pg = pgOverFake(2);
 
 test("a deferred result fetched at once from the parking instance and another is charged once", async () => {
-  const [a, b] = cluster.gateways as [typeof cluster.gateways[0], typeof cluster.gateways[0]];
+  const [a, b] = pg.cluster.gateways as [typeof pg.cluster.gateways[0], typeof pg.cluster.gateways[0]];
   const c = await a.customer(10_000_000);
   const ids: string[] = [];
   for (let i = 0; i < 12; i++) {
@@ -41,12 +30,12 @@ test("a deferred result fetched at once from the parking instance and another is
   }
   await Bun.sleep(500);
   const perCharge = 7 * 3 + 5 * 15;
-  const [{ n, s }] = await cluster.sql`SELECT count(*)::int AS n, coalesce(sum(-amount_micros),0)::bigint AS s FROM ledger_entries WHERE account_id = ${c.accountId} AND kind = 'charge'`;
-  const [{ bal }] = await cluster.sql`SELECT balance_micros::bigint AS bal FROM accounts WHERE id = ${c.accountId}`;
-  const [{ spent }] = await cluster.sql`SELECT spent_micros::bigint AS spent FROM api_keys WHERE id = ${c.keyId}`;
+  const [{ n, s }] = await pg.cluster.sql`SELECT count(*)::int AS n, coalesce(sum(-amount_micros),0)::bigint AS s FROM ledger_entries WHERE account_id = ${c.accountId} AND kind = 'charge'`;
+  const [{ bal }] = await pg.cluster.sql`SELECT balance_micros::bigint AS bal FROM accounts WHERE id = ${c.accountId}`;
+  const [{ spent }] = await pg.cluster.sql`SELECT spent_micros::bigint AS spent FROM api_keys WHERE id = ${c.keyId}`;
   console.log({ ledgerCharges: n, ledgerSum: Number(s), balance: Number(bal), expected: 10_000_000 - ids.length * perCharge, keySpent: Number(spent) });
   expect(n).toBe(ids.length);
   expect(Number(spent)).toBe(ids.length * perCharge);
   expect(Number(bal)).toBe(10_000_000 - ids.length * perCharge);
-  expect((await books(cluster.sql)).mismatched).toBe(0);
+  expect((await books(pg.cluster.sql)).mismatched).toBe(0);
 });

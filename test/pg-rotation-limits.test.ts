@@ -3,33 +3,18 @@
  * must not refill them: the line's requests this minute count for its new key too, whichever
  * instance rotates it and whichever serves it.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import { startPgGateways, type PgCluster } from "./support/pg-gateways";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { chatStatus, pgOverFake } from "./support/pg-gateways";
 
 setDefaultTimeout(240_000);
-let upstream: MockUpstream;
-let cluster: PgCluster;
-
-beforeAll(async () => {
-  upstream = startFakeUpstream();
-  cluster = await startPgGateways(2, { entry: "source", config: { ...fakeCatalogue(upstream.url), ...SINGLE_SHOT, log_format: "off" } });
-});
-afterAll(async () => {
-  await cluster?.stop();
-  await upstream?.stop();
-});
+const pg = pgOverFake(2);
 
 test("a rotated key goes on with its line's requests of the minute, on every instance", async () => {
-  const [a, b] = cluster.gateways as [typeof cluster.gateways[0], typeof cluster.gateways[0]];
+  const [a, b] = pg.cluster.gateways as [typeof pg.cluster.gateways[0], typeof pg.cluster.gateways[0]];
   const c = await a.customer(10_000_000);
   expect((await a.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: 4 } })).status).toBe(200);
-  const post = (g: typeof a, key: string) =>
-    fetch(`${g.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "grok-4", max_tokens: 5, messages: [{ role: "user", content: "hi" }] }),
-    }).then(async (r) => (await r.arrayBuffer(), r.status));
+  const body = JSON.stringify({ model: "grok-4", max_tokens: 5, messages: [{ role: "user", content: "hi" }] });
+  const post = (g: typeof a, key: string) => chatStatus(g.url, key, body);
   const used: number[] = [];
   for (let i = 0; i < 4; i++) used.push(await post(i % 2 ? b : a, c.key));
   expect(used).toEqual([200, 200, 200, 200]);

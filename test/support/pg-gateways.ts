@@ -3,6 +3,8 @@
  * separate processes: what an operator runs behind a load balancer.
  */
 import { SQL } from "bun";
+import { afterAll, beforeAll } from "bun:test";
+import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./fake-upstream";
 import { freshPostgres } from "./postgres";
 import { startBinaryGateway, type BinaryGateway, type BinaryGatewayOptions } from "./gateway";
 
@@ -37,6 +39,37 @@ export async function startPgGateways(n: number, opts: BinaryGatewayOptions = {}
       await sql.close();
     },
   };
+}
+
+/** A model at 10 micros an output token and nothing for input: a request of 100 output tokens holds and costs 1,000. */
+export const FLAT_MODEL = { id: "flat", provider: "fake", input_price: 0, cached_input_price: 0, output_price: 10, max_output_tokens: 100 };
+
+/**
+ * `n` gateways from source on one new database over the demo's fake upstream (its catalogue, one
+ * attempt per request, no log), started before the file's (or describe's) tests and stopped after,
+ * as stripeGateway does for Stripe: `config` is merged over that, its `models` added to the
+ * catalogue's. Read `cluster` inside tests.
+ */
+export function pgOverFake(n: number, config: Record<string, unknown> & { models?: unknown[] } = {}): { readonly cluster: PgCluster } {
+  const ctx = {} as { cluster: PgCluster; upstream: MockUpstream };
+  beforeAll(async () => {
+    ctx.upstream = startFakeUpstream();
+    const cat = fakeCatalogue(ctx.upstream.url);
+    const { models = [], ...rest } = config;
+    ctx.cluster = await startPgGateways(n, { entry: "source", config: { ...cat, ...SINGLE_SHOT, log_format: "off", ...rest, models: [...cat.models, ...models] } });
+  });
+  afterAll(async () => {
+    await ctx.cluster?.stop();
+    await ctx.upstream?.stop();
+  });
+  return ctx;
+}
+
+/** POST /v1/chat/completions of `body` (JSON text) with `key`: the status, the answer read. */
+export async function chatStatus(url: string, key: string, body: string): Promise<number> {
+  const r = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body });
+  await r.arrayBuffer();
+  return r.status;
 }
 
 /** Every account's balance against its ledger: the books after a run. */

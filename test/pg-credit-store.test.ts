@@ -8,13 +8,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql, type SQL } from "drizzle-orm";
 import { BudgetClock } from "../src/money/budget-clock";
-import type { SpendOwners } from "../src/money/credit-store";
 import { postCredit } from "../src/money/ledger";
 import { PgCreditStore } from "../src/money/pg/pg-credit-store";
 import { StoredObjects } from "../src/gateway/stored-objects";
 import { claimInstance } from "../src/runtime/pg-runtime";
 import { PgStore } from "../src/store/pg-store";
 import { rows, run } from "../src/store/work";
+import { pgAccount, pgCredit, tryHold } from "./support/pg-credit";
 import { freshPostgres } from "./support/postgres";
 
 let url: string;
@@ -43,34 +43,10 @@ async function shared(): Promise<[PgStore, PgStore, PgStore]> {
   return few;
 }
 
+/** Request ids of the tests (accounts come from pgAccount). */
 let seq = 0;
-/** An account with `balance` micros (a top-up entry, so that balance = sum of ledger). */
-async function account(db: PgStore, balance: number, key?: { cap?: number }): Promise<SpendOwners> {
-  const id = `acc_t${++seq}`;
-  const keyId = `key_t${seq}`;
-  await db.tx(function* (q) {
-    yield* run(q.db.insert(q.t.accounts).values({ id, name: id, balanceMicros: balance, createdAt: 1 }));
-    yield* run(q.db.insert(q.t.ledgerEntries).values({ accountId: id, kind: "topup", amountMicros: balance, balanceAfterMicros: balance, createdAt: 1 }));
-    yield* run(q.db.insert(q.t.apiKeys).values({ id: keyId, accountId: id, hash: keyId, prefix: "sk-", last4: "abcd", spendCapMicros: key?.cap ?? null, createdAt: 1 }));
-  });
-  return { accountId: id, keyId, capKeyId: keyId, memberId: null };
-}
-
-const credit = (db: PgStore, name: string, now?: () => number) =>
-  new PgCreditStore(db, { instanceId: name, holdTtlMs: 60_000, budgetClock: new BudgetClock(), now, leaseTtlMs: now ? 2_000 : undefined });
-
-/** prepare + reserve as admission does; false when refused (402). */
-async function tryHold(c: PgCreditStore, o: SpendOwners, requestId: string, amount: number): Promise<boolean> {
-  // As admission does: what prepare promised this request is taken back right before it holds.
-  (await c.prepare(o, amount))();
-  try {
-    c.reserve({ ...o, requestId, amount, freshId: true, live: true });
-    return true;
-  } catch (e) {
-    expect((e as { status?: number }).status).toBe(402);
-    return false;
-  }
-}
+const account = pgAccount;
+const credit = pgCredit;
 
 /** A write with its change notification, as the admin API makes it; resolves once every store heard it. */
 async function notified(write: () => Promise<unknown>, ...heard: PgStore[]): Promise<void> {

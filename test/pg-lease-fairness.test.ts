@@ -8,13 +8,12 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { BudgetClock } from "../src/money/budget-clock";
-import type { SpendOwners } from "../src/money/credit-store";
 import { PgCreditStore } from "../src/money/pg/pg-credit-store";
 import { budgetScope, capScope, type Scope } from "../src/money/pg/scopes";
 import { PgStore } from "../src/store/pg-store";
-import { rows, run } from "../src/store/work";
-import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import { startPgGateways, type PgCluster } from "./support/pg-gateways";
+import { rows } from "../src/store/work";
+import { chatStatus, FLAT_MODEL, pgOverFake } from "./support/pg-gateways";
+import { pgAccount, pgCredit, tryHold } from "./support/pg-credit";
 import { freshPostgres } from "./support/postgres";
 
 setDefaultTimeout(300_000);
@@ -31,34 +30,9 @@ describe("credit stores on one database", () => {
     await b?.close();
   });
 
-  let seq = 0;
   /** A rich account whose key has a cap and a monthly budget. */
-  async function customer(cap: number, budget: number): Promise<SpendOwners> {
-    const id = `acc_f${++seq}`;
-    const keyId = `key_f${seq}`;
-    await a.tx(function* (q) {
-      yield* run(q.db.insert(q.t.accounts).values({ id, name: id, balanceMicros: 1_000_000_000, createdAt: 1 }));
-      yield* run(q.db.insert(q.t.ledgerEntries).values({ accountId: id, kind: "topup", amountMicros: 1_000_000_000, balanceAfterMicros: 1_000_000_000, createdAt: 1 }));
-      yield* run(q.db.insert(q.t.apiKeys).values({ id: keyId, accountId: id, hash: keyId, prefix: "sk-", last4: "abcd", spendCapMicros: cap, createdAt: 1 }));
-      yield* run(sql`UPDATE api_keys SET budget_micros = ${budget}, budget_period = 'month' WHERE id = ${keyId}`);
-    });
-    return { accountId: id, keyId, capKeyId: keyId, memberId: null };
-  }
-
-  const credit = (db: PgStore, name: string, now?: () => number) =>
-    new PgCreditStore(db, { instanceId: name, holdTtlMs: 60_000, budgetClock: new BudgetClock(), now, leaseTtlMs: now ? 2_000 : undefined });
-
-  /** prepare + reserve as admission does; false when refused (402). */
-  async function tryHold(c: PgCreditStore, o: SpendOwners, requestId: string, amount: number): Promise<boolean> {
-    (await c.prepare(o, amount))();
-    try {
-      c.reserve({ ...o, requestId, amount, freshId: true, live: true });
-      return true;
-    } catch (e) {
-      expect((e as { status?: number }).status).toBe(402);
-      return false;
-    }
-  }
+  const customer = (cap: number, budget: number) => pgAccount(a, 1_000_000_000, { cap, monthlyBudget: budget });
+  const credit = pgCredit;
 
   /** What a burst leaves behind: a scope leased for requests that were then refused elsewhere. */
   async function leaseUnused(c: PgCreditStore, s: Scope, amount: number): Promise<void> {
@@ -108,35 +82,15 @@ describe("credit stores on one database", () => {
 });
 
 describe("two gateways behind a round robin", () => {
-  let upstream: MockUpstream;
-  let cluster: PgCluster;
-  const FLAT = { id: "flat", provider: "fake", input_price: 0, cached_input_price: 0, output_price: 10, max_output_tokens: 100 };
+  const pg = pgOverFake(2, { models: [FLAT_MODEL], max_concurrent_streams: 2000, plans: { default: { rpm: 1_000_000, tpm: 1_000_000_000, concurrency: 1_000 } } });
   // 1,000 micros held and charged per request.
   const body = JSON.stringify({ model: "flat", max_tokens: 100, messages: [{ role: "user", content: "hi" }], mock: { prompt_tokens: 0, completion_tokens: 100 } });
-
-  beforeAll(async () => {
-    upstream = startFakeUpstream();
-    const cat = fakeCatalogue(upstream.url);
-    cluster = await startPgGateways(2, {
-      entry: "source",
-      config: { ...cat, ...SINGLE_SHOT, models: [...cat.models, FLAT], log_format: "off", max_concurrent_streams: 2000, plans: { default: { rpm: 1_000_000, tpm: 1_000_000_000, concurrency: 1_000 } } },
-    });
-  });
-  afterAll(async () => {
-    await cluster?.stop();
-    await upstream?.stop();
-  });
-
-  const call = async (gw: number, key: string) => {
-    const r = await fetch(`${cluster.gateways[gw]!.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body });
-    await r.text();
-    return r.status;
-  };
+  const call = (gw: number, key: string) => chatStatus(pg.cluster.gateways[gw]!.url, key, body);
 
   test("a cap and a budget nearly spent: after a burst, one request at a time gets what is left within a second", async () => {
     // A burst splits the scopes between the instances in some trials only (a race): ten of them.
     for (let trial = 0; trial < 10; trial++) {
-      const c = await cluster.gateways[0]!.customer(100_000_000, { spend_cap_micros: 12_000, budget: { period: "month", amount_micros: 10_000 } });
+      const c = await pg.cluster.gateways[0]!.customer(100_000_000, { spend_cap_micros: 12_000, budget: { period: "month", amount_micros: 10_000 } });
       expect([await call(0, c.key), await call(1, c.key)]).toEqual([200, 200]);
       // Eight more fit in the budget: a burst over both instances, then one request at a time.
       const burst = await Promise.all(Array.from({ length: 60 }, (_, i) => call(i % 2, c.key)));
@@ -155,8 +109,8 @@ describe("two gateways behind a round robin", () => {
   });
 
   test("a concurrency-1 key used one request at a time through both instances: never refused", async () => {
-    const c = await cluster.gateways[0]!.customer(100_000_000);
-    expect((await cluster.gateways[0]!.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { concurrency: 1 } })).status).toBe(200);
+    const c = await pg.cluster.gateways[0]!.customer(100_000_000);
+    expect((await pg.cluster.gateways[0]!.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { concurrency: 1 } })).status).toBe(200);
     await Bun.sleep(1_500);
     const statuses: number[] = [];
     for (let i = 0; i < 16; i++) {

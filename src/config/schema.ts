@@ -187,8 +187,8 @@ export const ConfigSchema = z.strictObject({
   low_balance_threshold_usd: scaledUsd.default(0),
   /**
    * Alerts: after an alert fired, threshold changes (or available credit that merely comes back,
-   * as holds are released) re-arm it only once this long has passed; a credit that brings the
-   * balance back to the threshold re-arms it at once.
+   * as holds are released) re-arm it only once this long has passed; a credit that brings
+   * available credit back to the threshold re-arms it at once.
    */
   alert_refire_seconds: int(0, 30 * 86_400).default(3600),
   /** Alerts: URL that receives signed low-balance webhooks. */

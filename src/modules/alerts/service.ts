@@ -5,18 +5,22 @@ import { accountRow } from "../accounts/service";
 import type { Balance, CreditStore } from "../../money/credit-store";
 import type { LowBalanceViewT } from "./model";
 import type { AlertNotifier } from "./notifier";
-import { eventViews, fire, isArmed, rearm, saveThreshold, settingsRow, type SettingsRow } from "./work";
+import type { CreditNote } from "./credits";
+import { eventViews, fire, isArmed, noteCredit, rearm, saveThreshold, settingsRow, type SettingsRow } from "./work";
 
 /**
  * Low-balance alerts: one notification each time an account's available credit falls below its
  * threshold. The `armed` flag is flipped by a conditional update in the transaction that records
  * the alert, so concurrent checks (or processes, or gateway instances) fire once per crossing;
- * being back at or above the threshold re-arms it. A credit that reached the threshold since the
- * last alert also re-arms it, so a crossing above that no check happened to observe (a top-up by
- * the CLI, say) still counts. Anything else that lifts available credit back above the threshold
- * (a lower threshold set by the customer, released holds) re-arms it only `alert_refire_seconds`
- * after it last fired, so a key that moves its threshold up and down cannot turn each change into
- * a webhook and an email. Deliveries start only after the alert's transaction has committed.
+ * being back at or above the threshold re-arms it. A credit this gateway posts decides in its own
+ * transaction (`creditNote`): it re-arms the alert at once if available credit is back at the
+ * threshold, and otherwise marks itself seen, so that holds keeping available credit below it
+ * never count as a crossing above. A credit that no check observed (a top-up by the CLI, in another
+ * process) re-arms it if it took the balance to the threshold: its holds are unknown there. Anything
+ * else that lifts available credit back above the threshold (a lower threshold set by the customer,
+ * released holds) re-arms it only `alert_refire_seconds` after it last fired, so a key that moves
+ * its threshold up and down cannot turn each change into a webhook and an email. Deliveries start
+ * only after the alert's transaction has committed.
  */
 export class AlertService {
   private pending = new Set<string>();
@@ -62,6 +66,23 @@ export class AlertService {
     const id = await this.store.tx((q) => fire(q, { accountId, available, threshold, status }, now));
     if (id) this.notifier.enqueue(id);
     return id;
+  }
+
+  /**
+   * Taken right before a transaction that credits the account; run in it after the credit, so the
+   * decision commits with the credit and no check, here or elsewhere, sees the credit without it.
+   * The holds are read now, not in the transaction: a rollback would leave the rows the credit
+   * store read there memoised. Null when the account is unknown here (left to the scan).
+   */
+  creditNote(accountId: string): CreditNote | null {
+    let held: number;
+    try {
+      held = this.balanceOf(accountId).held;
+    } catch {
+      return null;
+    }
+    const defaultThreshold = this.defaultThreshold;
+    return (q, ledgerId) => noteCredit(q, { accountId, ledgerId, held, defaultThreshold }, this.now());
   }
 
   /** Checks the account soon (once per event-loop turn however many settlements asked). */

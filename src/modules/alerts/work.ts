@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, gte, isNull, max, sql } from "drizzle-orm";
+import { and, desc, eq, gt, gte, isNull, lt, max, sql } from "drizzle-orm";
 import type { alertSettings } from "../../store/schema";
 import { all, get, run, type Q, type Work } from "../../store/work";
 import { randomBase62 } from "../../lib/ids";
@@ -13,14 +13,67 @@ export function* settingsRow(q: Q, accountId: string): Work<SettingsRow | undefi
   return yield* get(q.db.select().from(q.t.alertSettings).where(eq(q.t.alertSettings.accountId, accountId)));
 }
 
-/** Armed, or disarmed but credited back to the threshold since it fired. */
+/**
+ * Armed, or disarmed but credited back to the threshold since it fired. Credits this gateway posts
+ * are decided in their own transaction (noteCredit), so the scan only meets credits no process
+ * observed (the CLI's): their holds unknown, their balance stands for available credit.
+ */
 export function* isArmed(q: Q, row: SettingsRow, threshold: number): Work<boolean> {
-  if (row.armed) return true;
+  return row.armed || (yield* creditedBack(q, row, threshold));
+}
+
+/** A credit after the alert fired (and before ledger entry `before`) that left the balance at the threshold. */
+function* creditedBack(q: Q, row: SettingsRow, threshold: number, before?: number): Work<boolean> {
   const l = q.t.ledgerEntries;
   const credited = yield* get(q.db.select({ id: l.id }).from(l)
-    .where(and(eq(l.accountId, row.accountId), gt(l.id, row.firedLedgerId ?? 0), gt(l.amountMicros, 0), gte(l.balanceAfterMicros, threshold)))
+    .where(and(
+      eq(l.accountId, row.accountId),
+      gt(l.id, row.firedLedgerId ?? 0),
+      before === undefined ? undefined : lt(l.id, before),
+      gt(l.amountMicros, 0),
+      gte(l.balanceAfterMicros, threshold),
+    ))
     .limit(1));
   return credited !== undefined;
+}
+
+/** The account's newest ledger entry's id (0: none). */
+function* newestEntry(q: Q, accountId: string): Work<number> {
+  const l = q.t.ledgerEntries;
+  const top = yield* get(q.db.select({ id: max(l.id) }).from(l).where(eq(l.accountId, accountId)));
+  return top?.id ?? 0;
+}
+
+export interface Credited {
+  accountId: string;
+  /** The credit's ledger entry. */
+  ledgerId: number;
+  /** What requests in flight held, read right before the credit's transaction. */
+  held: number;
+  defaultThreshold: number;
+}
+
+/**
+ * In the unit of work that credited the account, after the credit: a fired alert re-arms if
+ * available credit (the balance less holds) is back at the threshold, at once since a credit did
+ * it. Still below, the account's entries so far count as observed (fired_ledger_id moves up to the
+ * newest), so no check counts the credit as a crossing above. A credit before it that no process
+ * observed and that reached the threshold is left to isArmed, which counts it.
+ */
+export function* noteCredit(q: Q, c: Credited, now: number): Work<void> {
+  const row = yield* settingsRow(q, c.accountId);
+  if (!row || row.armed) return;
+  const threshold = row.thresholdMicros ?? c.defaultThreshold;
+  if (threshold <= 0) return;
+  // The balance as the credit left it (a durable transaction writes the journaled charges first).
+  const a = q.t.accounts;
+  const account = yield* get(q.db.select({ balance: a.balanceMicros }).from(a).where(eq(a.id, c.accountId)));
+  if (!account) return;
+  if (Number(account.balance) - c.held >= threshold) return yield* rearm(q, c.accountId, now);
+  if (yield* creditedBack(q, row, threshold, c.ledgerId)) return;
+  const s = q.t.alertSettings;
+  const seen = { firedLedgerId: yield* newestEntry(q, c.accountId), updatedAt: now };
+  yield* run(q.db.update(s).set(seen).where(and(eq(s.accountId, c.accountId), eq(s.armed, false))));
 }
 
 /** Available credit is back at or above the threshold: the alert may fire again. */
@@ -46,9 +99,7 @@ export function* fire(q: Q, c: Crossing, now: number): Work<string | null> {
   const s = q.t.alertSettings;
   const cur = yield* settingsRow(q, c.accountId);
   if (cur && !(yield* isArmed(q, cur, c.threshold))) return null;
-  const l = q.t.ledgerEntries;
-  const top = yield* get(q.db.select({ id: max(l.id) }).from(l).where(eq(l.accountId, c.accountId)));
-  const fired = { armed: false, firedLedgerId: top?.id ?? 0, lastFiredAt: now, updatedAt: now };
+  const fired = { armed: false, firedLedgerId: yield* newestEntry(q, c.accountId), lastFiredAt: now, updatedAt: now };
   const asRead = cur && and(eq(s.accountId, c.accountId), eq(s.armed, cur.armed), cur.firedLedgerId === null ? isNull(s.firedLedgerId) : eq(s.firedLedgerId, cur.firedLedgerId));
   const won = asRead
     ? yield* run(q.db.update(s).set(fired).where(asRead))

@@ -116,7 +116,7 @@ const stripeWebhookRoute = (deps: ModuleDeps, settings: BillingSettings, stripe:
         } catch {
           throw errors.badRequest("The Stripe signature does not match this payload (or is too old).", "stripe-signature", "invalid_signature");
         }
-        const outcome = await handleStripeEvent(deps.store, settings, event, deps.now());
+        const outcome = await handleStripeEvent(deps.store, settings, event, deps.now(), deps.alerts);
         if (outcome.accountId) await deps.alerts?.check(outcome.accountId);
         if (outcome.result === "credited" && outcome.paymentId && outcome.paymentIntent) {
           void fetchReceipt(deps.store, stripe, outcome.paymentId, outcome.paymentIntent);

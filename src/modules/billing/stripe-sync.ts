@@ -2,6 +2,7 @@ import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Store } from "../../store/store";
 import { run } from "../../store/work";
+import type { CreditWatch } from "../alerts/credits";
 import type { BillingSettings } from "./amounts";
 import { handleStripeEvent, type WebhookOutcome } from "./webhook";
 
@@ -26,9 +27,11 @@ export async function fetchReceipt(store: Store, stripe: Stripe, paymentId: stri
  * paid checkout is credited at once even when the webhook is late or misconfigured. Idempotent
  * with the webhook: whichever comes first credits, the other is a duplicate.
  */
-export async function reconcileSession(store: Store, stripe: Stripe, s: BillingSettings, sessionId: string, accountId: string, now = Date.now()): Promise<WebhookOutcome> {
+export async function reconcileSession(
+  store: Store, stripe: Stripe, s: BillingSettings, sessionId: string, accountId: string, now = Date.now(), watch?: CreditWatch,
+): Promise<WebhookOutcome> {
   const session = await stripe.checkout.sessions.retrieve(sessionId);
   if (session.metadata?.tollgate_account_id !== accountId) return { result: "ignored" };
   const event = { id: `retrieved:${session.id}`, object: "event", type: "checkout.session.completed", data: { object: session } } as unknown as Stripe.Event;
-  return handleStripeEvent(store, s, event, now);
+  return handleStripeEvent(store, s, event, now, watch);
 }

@@ -5,6 +5,7 @@ import { all, get, run, type Q, type Work } from "../../store/work";
 import { newId } from "../../lib/ids";
 import { recordAudit } from "../audit/service";
 import { applyCredit, DuplicateRef } from "../../money/ledger";
+import type { CreditNote, CreditWatch } from "../alerts/credits";
 import { creditFor, currencyExponent, type BillingSettings } from "./amounts";
 import { ACTOR, applyDeferred, idOf, onDisputeClosed, onDisputeOpened, onRefunded, paymentFor, type Outcome, type WebhookOutcome } from "./reversals";
 
@@ -17,10 +18,11 @@ type Job = { work: (q: Q) => Work<Outcome>; money: boolean };
  * Applies one verified Stripe event. Every money change runs in one durable transaction with its
  * ledger entry, payment row and audit entry, and is idempotent: the payment row records what was
  * applied and the ledger's unique (account, kind, ref) index stops a second post even from another
- * process, so repeated or concurrent deliveries of an event change the balance once.
+ * process, so repeated or concurrent deliveries of an event change the balance once. `watch` (the
+ * low-balance alert) sees a payment's credit in its transaction.
  */
-export async function handleStripeEvent(store: Store, s: BillingSettings, event: Stripe.Event, now = Date.now()): Promise<WebhookOutcome> {
-  const job = jobFor(s, event, now);
+export async function handleStripeEvent(store: Store, s: BillingSettings, event: Stripe.Event, now = Date.now(), watch?: CreditWatch): Promise<WebhookOutcome> {
+  const job = jobFor(s, event, now, watch);
   if (!("work" in job)) return job;
   try {
     // Money changes: fsynced on SQLite (after the journaled charges), and every instance re-reads the balance.
@@ -35,13 +37,16 @@ export async function handleStripeEvent(store: Store, s: BillingSettings, event:
   }
 }
 
-function jobFor(s: BillingSettings, event: Stripe.Event, now: number): Job | WebhookOutcome {
+function jobFor(s: BillingSettings, event: Stripe.Event, now: number, watch?: CreditWatch): Job | WebhookOutcome {
   const money = (work: Job["work"]): Job => ({ work, money: true });
   switch (event.type) {
     case "checkout.session.completed":
     case "checkout.session.async_payment_succeeded": {
       const session = event.data.object;
-      return unpaid(session) ?? money((q) => onSessionPaid(q, s, event, session, now));
+      const skip = unpaid(session);
+      if (skip) return skip;
+      const note = watch?.creditNote(session.metadata!.tollgate_account_id!) ?? null;
+      return money((q) => onSessionPaid(q, s, event, session, now, note));
     }
     case "checkout.session.expired": {
       const session = event.data.object;
@@ -93,7 +98,7 @@ function unpaid(session: Stripe.Checkout.Session): WebhookOutcome | null {
   return null;
 }
 
-function* onSessionPaid(q: Q, s: BillingSettings, event: Stripe.Event, session: Stripe.Checkout.Session, now: number): Work<Outcome> {
+function* onSessionPaid(q: Q, s: BillingSettings, event: Stripe.Event, session: Stripe.Checkout.Session, now: number, note: CreditNote | null): Work<Outcome> {
   const accountId = session.metadata!.tollgate_account_id!;
   const paymentId = session.metadata?.tollgate_payment_id;
   const intent = idOf(session.payment_intent);
@@ -141,6 +146,8 @@ function* onSessionPaid(q: Q, s: BillingSettings, event: Stripe.Event, session: 
   if (row) yield* run(q.db.update(p).set(paid).where(eq(p.id, row.id)));
   else yield* run(q.db.insert(p).values({ id, accountId, createdAt: now, ...paid }));
   if (intent) yield* applyDeferred(q, intent, now);
+  // After the refunds kept for it: the alert decides with what the payment leaves available.
+  if (note) yield* note(q, entry.id);
   yield* recordAudit(q, {
     actor: ACTOR,
     action: "payment.paid",

@@ -34,7 +34,7 @@ export const codesModule = (deps: ModuleDeps) =>
     .post(
       "/v1/credits/redeem",
       async ({ body, principal }) => {
-        const r = await throttledRedeem(deps.store, deps.throttles.redeem, principal.accountId, body.code, `key:${principal.keyId}`, deps.now());
+        const r = await throttledRedeem(deps.store, deps.throttles.redeem, principal.accountId, body.code, `key:${principal.keyId}`, deps.now(), deps.alerts);
         return {
           object: "redemption" as const,
           code_id: r.code.id,

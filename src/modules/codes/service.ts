@@ -12,6 +12,7 @@ import { microsToUsd } from "../../money/units";
 import { recordAudit } from "../audit/service";
 import { applyCredit, ledgerView } from "../../money/ledger";
 import type { LedgerEntryViewT } from "../ledger/model";
+import type { CreditNote, CreditWatch } from "../alerts/credits";
 import type { CodeViewT, CreateCodesInput } from "./model";
 
 export type CodeRow = typeof redemptionCodes.$inferSelect;
@@ -82,16 +83,17 @@ export interface Redemption {
  * Redeems a code for an account in one durable transaction: the code is claimed with a
  * conditional update and the credit posted in the same commit, so a code is credited at most
  * once even when two processes race. Redeeming a code again from the same account is a no-op
- * that returns the original ledger entry.
+ * that returns the original ledger entry. `watch` (the low-balance alert) sees the credit in its transaction.
  */
-export function redeemCode(store: Store, accountId: string, input: string, actor: string, now = Date.now()): Promise<Redemption> {
+export function redeemCode(store: Store, accountId: string, input: string, actor: string, now = Date.now(), watch?: CreditWatch): Promise<Redemption> {
   const normalized = normalizeCode(input);
   if (!normalized) return Promise.reject(invalidCode());
   // The account's balance (and perhaps its plan, by a tier) changes: every instance re-reads it.
-  return store.tx((q) => redeemWork(q, accountId, sha256Hex(normalized), actor, now), { durable: true, notify: true });
+  const note = watch?.creditNote(accountId) ?? null;
+  return store.tx((q) => redeemWork(q, accountId, sha256Hex(normalized), actor, now, note), { durable: true, notify: true });
 }
 
-function* redeemWork(q: Q, accountId: string, hash: string, actor: string, now: number): Work<Redemption> {
+function* redeemWork(q: Q, accountId: string, hash: string, actor: string, now: number, note: CreditNote | null): Work<Redemption> {
   const c = q.t.redemptionCodes;
   const code = yield* get(q.db.select().from(c).where(eq(c.codeHash, hash)));
   if (!code) throw invalidCode();
@@ -112,6 +114,7 @@ function* redeemWork(q: Q, accountId: string, hash: string, actor: string, now: 
     accountId, amountMicros: code.amountMicros, kind: "redeem", ref: code.id, note: `Credit code TG-…${code.last4}`, actor, heldMicros: 0,
   }, now);
   yield* run(q.db.update(c).set({ ledgerId: entry.id }).where(eq(c.id, code.id)));
+  if (note) yield* note(q, entry.id);
   return { code: { ...code, redeemedBy: accountId, redeemedAt: now, ledgerId: entry.id }, entry, replayed: false };
 }
 

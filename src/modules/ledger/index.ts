@@ -4,7 +4,8 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { getAccountRow } from "../accounts/service";
 import { IdParams } from "../accounts/model";
 import { CreditBody, LedgerEntryView, LedgerList, LedgerQuery } from "./model";
-import { ledgerView, listLedger, postCredit } from "../../money/ledger";
+import { ledgerView, listLedger } from "../../money/ledger";
+import { postWatchedCredit } from "../alerts/credits";
 
 const IdempotencyHeaders = z.looseObject({
   "idempotency-key": z.string().min(1).max(255).optional().describe("Replays the first result for the same key and body."),
@@ -17,7 +18,8 @@ export const ledgerModule = (deps: ModuleDeps) =>
       "/:id/credits",
       async ({ params, body, headers, actor, status, set }) => {
         await getAccountRow(deps.store, params.id);
-        const { entry, replayed } = await postCredit(deps.store, {
+        // A credit may re-arm the low-balance alert: decided in its transaction.
+        const { entry, replayed } = await postWatchedCredit(deps.store, deps.alerts, {
           accountId: params.id,
           amountMicros: body.amount_micros,
           note: body.note,

@@ -98,7 +98,7 @@ async function returnFlash(deps: ModuleDeps, kit: BillingKit, user: PortalUser, 
   if (query.checkout === "success" && kit.payable && /^cs_[A-Za-z0-9_]+$/.test(sessionId)) {
     // Confirm with Stripe now rather than wait for the webhook; both credit once.
     try {
-      const r = await reconcileSession(deps.store, kit.stripe!, kit.settings, sessionId, user.account.id, deps.now());
+      const r = await reconcileSession(deps.store, kit.stripe!, kit.settings, sessionId, user.account.id, deps.now(), deps.alerts);
       await deps.alerts?.check(user.account.id);
       flash = r.result === "credited" || r.result === "duplicate"
         ? { kind: "ok", message: `Payment received: your credits have been added. Available now: ${usd(deps.credits.balance(user.account.id).available)}.` }

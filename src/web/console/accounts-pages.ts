@@ -7,7 +7,8 @@ import { field, nameProblem } from "../forms";
 import { redirectResponse } from "../html";
 import { accountView as apiAccountView, insertAccount, listAccounts, updateAccount, type AccountRow } from "../../modules/accounts/service";
 import { keyView, listKeys, revokeKey, getKeyRow } from "../../modules/keys/service";
-import { applyCredit, listLedger, postCredit } from "../../money/ledger";
+import { applyCredit, listLedger } from "../../money/ledger";
+import { postWatchedCredit } from "../../modules/alerts/credits";
 import { publicBase } from "../../identity/logins";
 import { Email } from "../../identity/logins/model";
 import { createInvite, getLogin } from "../../identity/logins/service";
@@ -115,7 +116,7 @@ const accountForms = (deps: ModuleDeps, invites: Invites) => {
       const to = `/console/accounts/${params.id}`;
       const amount = money(field(body, "amount_usd"));
       if (amount === null || amount === 0) return back(request, to, "error", "Enter a non-zero amount in USD, e.g. 25 or -3.50.");
-      const { entry, replayed } = await postCredit(deps.store, {
+      const { entry, replayed } = await postWatchedCredit(deps.store, deps.alerts, {
         accountId: params.id, amountMicros: amount, note: field(body, "note").trim().slice(0, 500) || null, actor: operator.actor,
         heldMicros: () => deps.credits.unavailable(params.id), idempotencyKey: field(body, "idem") ? `console:${field(body, "idem")}` : undefined,
       }, deps.now());

@@ -19,7 +19,7 @@ export const creditsPages = (deps: ModuleDeps) => {
     .get("/portal/credits", ({ request, user, query }) => safe(request, () => creditsPage(deps, kit, request, user, query)), hide())
     .post("/portal/credits/redeem", ({ request, user, body }) => safe(request, async () => {
       try {
-        const r = await throttledRedeem(deps.store, deps.throttles.redeem, user.account.id, field(body, "code"), actor(user), deps.now());
+        const r = await throttledRedeem(deps.store, deps.throttles.redeem, user.account.id, field(body, "code"), actor(user), deps.now(), deps.alerts);
         const amount = `$${microsToUsd(r.entry.amount_micros)}`;
         return back(request, "/portal/credits", "ok", r.replayed ? `You already redeemed this code (${amount}).` : `Code redeemed: ${amount} added to your balance.`);
       } catch (e) {

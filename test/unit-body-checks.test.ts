@@ -53,9 +53,9 @@ const messages = fc.record(
 );
 
 const cases: [string, fc.Arbitrary<unknown>, z.ZodType, (v: unknown) => boolean][] = [
-  ["chat completions", chat, ChatRequest, isChatRequest],
-  ["responses", responses, ResponsesRequest, isResponsesRequest],
-  ["messages", messages, MessagesRequest, isMessagesRequest],
+  ["chat completions", chat, ChatRequest(), isChatRequest],
+  ["responses", responses, ResponsesRequest(), isResponsesRequest],
+  ["messages", messages, MessagesRequest(), isMessagesRequest],
 ];
 
 for (const [name, body, schema, check] of cases) {

@@ -1,21 +1,24 @@
 import { z } from "zod";
 import { isBoolean, isMessageList, isNonEmptyString, isObject, isPositiveInt, nullish } from "../lib/checks";
+import { lazy } from "../lib/lazy";
 
 /**
  * Only what the gateway needs is validated; every other field is forwarded untouched
  * (a strict schema that drops unknown fields breaks clients silently).
  */
-export const ChatRequest = z.looseObject({
-  model: z.string().min(1),
-  messages: z.array(z.looseObject({ role: z.string().min(1) })).min(1),
-  stream: z.boolean().nullish(),
-  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
-  max_tokens: z.number().int().positive().nullish(),
-  max_completion_tokens: z.number().int().positive().nullish(),
-  n: z.number().int().min(1).max(128).nullish(),
-});
+export const ChatRequest = lazy(() =>
+  z.looseObject({
+    model: z.string().min(1),
+    messages: z.array(z.looseObject({ role: z.string().min(1) })).min(1),
+    stream: z.boolean().nullish(),
+    stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+    max_tokens: z.number().int().positive().nullish(),
+    max_completion_tokens: z.number().int().positive().nullish(),
+    n: z.number().int().min(1).max(128).nullish(),
+  }),
+);
 
-export type ChatRequestT = z.infer<typeof ChatRequest>;
+export type ChatRequestT = z.infer<ReturnType<typeof ChatRequest>>;
 
 /**
  * Exactly ChatRequest's rule, without zod's copy of the body: the hot path checks with this and

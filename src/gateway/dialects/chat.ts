@@ -17,7 +17,7 @@ export const chatDialect: Dialect<ChatRequestT> = {
   modelKind: "chat",
   parse(json) {
     if (isChatRequest(json)) return json;
-    const parsed = ChatRequest.safeParse(json);
+    const parsed = ChatRequest().safeParse(json);
     if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
     return parsed.data;
   },

@@ -7,18 +7,21 @@ import { deltaTokens } from "../tap";
 import { ChatTap, type ChatChunk } from "./chat-tap";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import type { Dialect } from "./types";
+import { lazy } from "../../lib/lazy";
 
 /** The legacy completions API: a prompt (string, strings, or token arrays) instead of messages. */
-export const CompletionRequest = z.looseObject({
-  model: z.string().min(1),
-  prompt: z.union([z.string(), z.array(z.string()), z.array(z.number()), z.array(z.array(z.number()))]),
-  stream: z.boolean().nullish(),
-  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
-  max_tokens: z.number().int().positive().nullish(),
-  n: z.number().int().min(1).max(128).nullish(),
-  best_of: z.number().int().min(1).max(128).nullish(),
-});
-export type CompletionRequestT = z.infer<typeof CompletionRequest>;
+export const CompletionRequest = lazy(() =>
+  z.looseObject({
+    model: z.string().min(1),
+    prompt: z.union([z.string(), z.array(z.string()), z.array(z.number()), z.array(z.array(z.number()))]),
+    stream: z.boolean().nullish(),
+    stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+    max_tokens: z.number().int().positive().nullish(),
+    n: z.number().int().min(1).max(128).nullish(),
+    best_of: z.number().int().min(1).max(128).nullish(),
+  }),
+);
+export type CompletionRequestT = z.infer<ReturnType<typeof CompletionRequest>>;
 
 /** OpenAI's default output limit of the legacy API. */
 const DEFAULT_MAX_TOKENS = 16;
@@ -55,7 +58,7 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
   path: "/completions",
   modelKind: "chat",
   parse(json) {
-    const parsed = CompletionRequest.safeParse(json);
+    const parsed = CompletionRequest().safeParse(json);
     if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
     return parsed.data;
   },

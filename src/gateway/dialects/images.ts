@@ -5,15 +5,18 @@ import { upstreamCopy } from "../chat-request";
 import { hideCost, readExtras } from "../providers/usage";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import type { Dialect, Endpoint } from "./types";
+import { lazy } from "../../lib/lazy";
 
 /** Image generation (and edits, which name source images): JSON only, as xAI takes them. */
-export const ImagesRequest = z.looseObject({
-  model: z.string().min(1),
-  prompt: z.string().min(1),
-  n: z.number().int().min(1).max(10).nullish(),
-  stream: z.literal(false).nullish(),
-});
-export type ImagesRequestT = z.infer<typeof ImagesRequest>;
+export const ImagesRequest = lazy(() =>
+  z.looseObject({
+    model: z.string().min(1),
+    prompt: z.string().min(1),
+    n: z.number().int().min(1).max(10).nullish(),
+    stream: z.literal(false).nullish(),
+  }),
+);
+export type ImagesRequestT = z.infer<ReturnType<typeof ImagesRequest>>;
 
 /** Source images an edit names (each is billed like one generated: xAI bills inputs and outputs). */
 function sourceImages(body: Record<string, unknown>): number {
@@ -37,7 +40,7 @@ function imagesDialect(endpoint: Endpoint, path: string, edits: boolean): Dialec
     path,
     modelKind: "image",
     parse(json) {
-      const parsed = ImagesRequest.safeParse(json);
+      const parsed = ImagesRequest().safeParse(json);
       if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
       if (edits && sourceImages(parsed.data) === 0) throw errors.badRequest("An image edit needs the source image (image).", "image");
       return parsed.data;

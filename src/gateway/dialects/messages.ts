@@ -9,17 +9,20 @@ import { MessagesTap, readMessagesUsage } from "./messages-tap";
 import { anthropicServerTools } from "./server-tools";
 import { messagesOutputText } from "./output-text";
 import type { Dialect } from "./types";
+import { lazy } from "../../lib/lazy";
 
 /** Anthropic's Messages body: what the gateway reads (max_tokens is required there too). */
-export const MessagesRequest = z.looseObject({
-  model: z.string().min(1),
-  max_tokens: z.number().int().positive(),
-  messages: z.array(z.looseObject({ role: z.string().min(1) })).min(1),
-  system: z.union([z.string(), z.array(z.unknown())]).nullish(),
-  stream: z.boolean().nullish(),
-  tools: z.array(z.unknown()).nullish(),
-});
-export type MessagesRequestT = z.infer<typeof MessagesRequest>;
+export const MessagesRequest = lazy(() =>
+  z.looseObject({
+    model: z.string().min(1),
+    max_tokens: z.number().int().positive(),
+    messages: z.array(z.looseObject({ role: z.string().min(1) })).min(1),
+    system: z.union([z.string(), z.array(z.unknown())]).nullish(),
+    stream: z.boolean().nullish(),
+    tools: z.array(z.unknown()).nullish(),
+  }),
+);
+export type MessagesRequestT = z.infer<ReturnType<typeof MessagesRequest>>;
 
 /** Exactly MessagesRequest's rule without zod's copy (test/unit-body-checks.test.ts). */
 export function isMessagesRequest(v: unknown): v is MessagesRequestT {
@@ -45,7 +48,7 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
   requestIdHeader: "request-id",
   parse(json) {
     if (isMessagesRequest(json)) return json;
-    const parsed = MessagesRequest.safeParse(json);
+    const parsed = MessagesRequest().safeParse(json);
     if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
     return parsed.data;
   },

@@ -12,19 +12,22 @@ import { responsesOutputText } from "./output-text";
 import { checkReferences } from "./responses-refs";
 import { itemIds } from "../stored-objects";
 import type { Dialect } from "./types";
+import { lazy } from "../../lib/lazy";
 
 /** The Responses API's body: what the gateway reads; every other field is forwarded untouched. */
-export const ResponsesRequest = z.looseObject({
-  model: z.string().min(1),
-  input: z.union([z.string(), z.array(z.unknown())]),
-  instructions: z.string().nullish(),
-  stream: z.boolean().nullish(),
-  store: z.boolean().nullish(),
-  previous_response_id: z.string().min(1).nullish(),
-  max_output_tokens: z.number().int().positive().nullish(),
-  tools: z.array(z.unknown()).nullish(),
-});
-export type ResponsesRequestT = z.infer<typeof ResponsesRequest>;
+export const ResponsesRequest = lazy(() =>
+  z.looseObject({
+    model: z.string().min(1),
+    input: z.union([z.string(), z.array(z.unknown())]),
+    instructions: z.string().nullish(),
+    stream: z.boolean().nullish(),
+    store: z.boolean().nullish(),
+    previous_response_id: z.string().min(1).nullish(),
+    max_output_tokens: z.number().int().positive().nullish(),
+    tools: z.array(z.unknown()).nullish(),
+  }),
+);
+export type ResponsesRequestT = z.infer<ReturnType<typeof ResponsesRequest>>;
 
 /** Exactly ResponsesRequest's rule without zod's copy (test/unit-body-checks.test.ts). */
 export function isResponsesRequest(v: unknown): v is ResponsesRequestT {
@@ -44,7 +47,7 @@ export function isResponsesRequest(v: unknown): v is ResponsesRequestT {
 type ResponseObject = { id?: unknown; object?: unknown; usage?: Record<string, unknown> | null; store?: unknown; output?: { content?: { type?: string; text?: unknown }[] }[] };
 
 function parseSlowly(json: unknown): ResponsesRequestT {
-  const parsed = ResponsesRequest.safeParse(json);
+  const parsed = ResponsesRequest().safeParse(json);
   if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
   return parsed.data;
 }

@@ -3,9 +3,10 @@ import { toApiError } from "../../lib/to-api-error";
 import { upstreamCopy } from "../chat-request";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import type { Dialect } from "./types";
+import { lazy } from "../../lib/lazy";
 
-export const TokenizeRequest = z.looseObject({ model: z.string().min(1), text: z.string() });
-export type TokenizeRequestT = z.infer<typeof TokenizeRequest>;
+export const TokenizeRequest = lazy(() => z.looseObject({ model: z.string().min(1), text: z.string() }));
+export type TokenizeRequestT = z.infer<ReturnType<typeof TokenizeRequest>>;
 
 const NO_USAGE = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
 
@@ -19,7 +20,7 @@ export const tokenizeDialect: Dialect<TokenizeRequestT> = {
   modelKind: "chat",
   free: true,
   parse(json) {
-    const parsed = TokenizeRequest.safeParse(json);
+    const parsed = TokenizeRequest().safeParse(json);
     if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
     return parsed.data;
   },

@@ -59,12 +59,16 @@ describe("ownership", () => {
       console.log(SettleJournal.claim(${JSON.stringify(p.journal)}) ? "owner" : "refused");
       setInterval(() => {}, 1000);`;
     const child = Bun.spawn(["bun", "-e", code], { stdout: "pipe", stderr: "inherit" });
-    const reader = child.stdout.getReader();
-    const first = new TextDecoder().decode((await reader.read()).value);
-    expect(first.trim()).toBe("owner");
-    expect(SettleJournal.claim(p.journal)).toBeNull();
-    child.kill("SIGKILL");
-    await child.exited;
+    try {
+      const reader = child.stdout.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(first.trim()).toBe("owner");
+      expect(SettleJournal.claim(p.journal)).toBeNull();
+    } finally {
+      // Also when an expectation fails: a child left holding the lock would keep the run open.
+      child.kill("SIGKILL");
+      await child.exited;
+    }
     const mine = SettleJournal.claim(p.journal);
     expect(mine).not.toBeNull();
     // A second claim in the same process is refused too (two runtimes on one database).

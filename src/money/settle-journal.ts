@@ -75,12 +75,10 @@ export class SettleJournal {
     try {
       lock.exec("PRAGMA busy_timeout = 0");
       lock.exec("PRAGMA locking_mode = EXCLUSIVE");
-      // The first write takes the exclusive lock; in this locking mode it is never released.
-      lock.exec("CREATE TABLE IF NOT EXISTS owner (pid INTEGER NOT NULL)");
-      lock.transaction(() => {
-        lock.exec("DELETE FROM owner");
-        lock.query("INSERT INTO owner (pid) VALUES (?)").run(process.pid);
-      }).immediate();
+      // An exclusive transaction takes the exclusive lock, which this locking mode never releases;
+      // it writes nothing once the file exists, so a start costs no journal and no fsync.
+      lock.exec("BEGIN EXCLUSIVE");
+      lock.exec("COMMIT");
     } catch (e) {
       lock.close();
       if ((e as { code?: string }).code?.startsWith("SQLITE_BUSY")) return null;

@@ -34,7 +34,7 @@ export class PgStore implements Store {
 
   private constructor(readonly url: string, poolSize: number) {
     this.sql = new SQL(url, { max: poolSize, idleTimeout: 60, connectionTimeout: 10 });
-    this.db = drizzle({ client: this.sql, schema: pgSchema }) as unknown as Db;
+    this.db = drizzle({ client: this.sql }) as unknown as Db;
   }
 
   /** Connects, migrates (once across instances starting together) and starts listening for changes. */

@@ -11,13 +11,17 @@ export * from "./model-schema";
  * as 1, so `PORT=" "` or `"settle_batch_ms": false` would be taken silently. Nor Number() alone:
  * it takes 1e3, 0x1F90, 0b11 or 0o17, which a port or a time limit never means.
  */
-const num = (form: RegExp, expected: string) =>
+const num = (form: RegExp, expected: string, ...checks: z.core.$ZodCheck<number>[]) =>
   z.preprocess(
     (v) => (typeof v === "string" && form.test(v.trim()) ? Number(v) : v),
-    z.number({ error: (iss) => (iss.input === undefined ? undefined : `expected ${expected}`) }),
+    // Checks in the one schema: a chain of .int().min().max() builds a schema per call, slowly at start-up.
+    checks.length ? z.number({ error: notANumber(expected) }).check(...checks) : z.number({ error: notANumber(expected) }),
   );
-const decimal = () => num(/^-?\d+(\.\d+)?$/, "a number in decimal digits (such as 0.5)");
-const int = (min: number, max: number) => num(/^-?\d+$/, "a whole number in decimal digits").pipe(z.number().int().min(min).max(max));
+/** The message of a value that is no number at all; a check's own issue (too small, not whole) keeps zod's. */
+const notANumber = (expected: string) => (iss: z.core.$ZodRawIssue) =>
+  iss.input === undefined || iss.code !== "invalid_type" || iss.expected !== "number" ? undefined : `expected ${expected}`;
+const decimal = (...checks: z.core.$ZodCheck<number>[]) => num(/^-?\d+(\.\d+)?$/, "a number in decimal digits (such as 0.5)", ...checks);
+const int = (min: number, max: number) => num(/^-?\d+$/, "a whole number in decimal digits", z.int(), z.gte(min), z.lte(max));
 
 /**
  * An IP address, or a host name of RFC 1123 labels whose last one is not all
@@ -65,7 +69,7 @@ export const BreakerSchema = z.strictObject({
   min_accounts: int(1, 1000).default(2),
   /** It also opens when at least `failure_rate` of at least `min_requests` calls in the window failed. */
   min_requests: int(1, 1_000_000).default(20),
-  failure_rate: decimal().pipe(z.number().gt(0).max(1)).default(0.5),
+  failure_rate: decimal(z.gt(0), z.lte(1)).default(0.5),
 });
 
 /** Rate-limit plan: the limits apply per key and per account (src/gateway/limits). */

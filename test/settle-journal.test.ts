@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteStore } from "../src/store/sqlite-store";
@@ -56,7 +56,9 @@ describe("ownership", () => {
   test("one process owns a journal: others get none while it lives, the next one takes it over once it dies", async () => {
     const p = paths();
     const code = `const { SettleJournal } = await import(${JSON.stringify(join(import.meta.dir, "../src/money/settle-journal.ts"))});
-      console.log(SettleJournal.claim(${JSON.stringify(p.journal)}) ? "owner" : "refused");
+      // Kept referenced: a journal the collector finalises closes its lock.
+      globalThis.journal = SettleJournal.claim(${JSON.stringify(p.journal)});
+      console.log(globalThis.journal ? "owner" : "refused");
       setInterval(() => {}, 1000);`;
     const child = Bun.spawn(["bun", "-e", code], { stdout: "pipe", stderr: "inherit" });
     try {
@@ -77,6 +79,26 @@ describe("ownership", () => {
     const again = SettleJournal.claim(p.journal);
     expect(again).not.toBeNull();
     again!.close();
+  });
+  test("a lock file the gateway's user may not write is an error, not a lock nobody holds", async () => {
+    // SQLite opens such a file read-only, and an exclusive transaction there takes no lock at all.
+    const p = paths();
+    SettleJournal.claim(p.journal)!.close();
+    // Everything else is the user's to write: only the lock file is not.
+    chmodSync(dir, 0o777);
+    chmodSync(p.journal, 0o666);
+    chmodSync(`${p.journal}.lock`, 0o444);
+    // A copy the unprivileged user can read (a clone may sit in a private directory); its one other import is a type.
+    const mod = join(dir, "settle-journal.ts");
+    copyFileSync(join(import.meta.dir, "../src/money/settle-journal.ts"), mod);
+    const code = `const { SettleJournal } = await import(${JSON.stringify(mod)});
+      try { console.log(SettleJournal.claim(${JSON.stringify(p.journal)}) ? "owner" : "refused"); } catch (e) { console.log(e.message); }`;
+    // Root may write any file: the claim runs as an unprivileged user, as a service would.
+    const asUser = process.getuid?.() === 0 ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] : [];
+    const child = Bun.spawn([...asUser, process.execPath, "-e", code], { stdout: "pipe", stderr: "inherit", cwd: tmpdir() });
+    const said = (await new Response(child.stdout).text()).trim();
+    await child.exited;
+    expect(said).toStartWith("cannot use the settlement journal's lock");
   });
 });
 

@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { closeSync, existsSync, ftruncateSync, fstatSync, openSync, readFileSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, ftruncateSync, fstatSync, openSync, readFileSync, writeSync } from "node:fs";
 import type { SettleExtras } from "./credit-store";
 
 /** One settlement or release as the journal keeps it until it is in SQLite. */
@@ -75,6 +75,8 @@ export class SettleJournal {
     try {
       lock.exec("PRAGMA busy_timeout = 0");
       lock.exec("PRAGMA locking_mode = EXCLUSIVE");
+      // SQLite opens a file it may not write read-only, where an exclusive transaction takes no lock.
+      accessSync(file, constants.R_OK | constants.W_OK);
       // An exclusive transaction takes the exclusive lock, which this locking mode never releases;
       // it writes nothing once the file exists, so a start costs no journal and no fsync.
       lock.exec("BEGIN EXCLUSIVE");

@@ -65,13 +65,6 @@ export function* postCreditWork(q: Q, p: PostCredit, now: number): Work<{ entry:
   return { entry: result, replayed };
 }
 
-/**
- * postCredit's work without the idempotency record, for units of work that write more in the same
- * transaction. The account's row is updated (and so locked) before its entry is written, and the
- * entry's balance_after is the balance that update returned: concurrent settlements and credits of
- * the account queue on that row, so balance_after chains stay in order and every balance stays the
- * sum of its ledger. A refusal throws after the update, which undoes it with the unit of work.
- */
 /** What live leases of the account hold on PostgreSQL, under the account's lock (leases take it too). */
 function* leasedCredit(q: Q, accountId: string, now: number): Work<number> {
   yield* lockScope(q, `acc:${accountId}`);
@@ -79,6 +72,13 @@ function* leasedCredit(q: Q, accountId: string, now: number): Work<number> {
   return Number(r?.n ?? 0);
 }
 
+/**
+ * postCredit's work without the idempotency record, for units of work that write more in the same
+ * transaction. The account's row is updated (and so locked) before its entry is written, and the
+ * entry's balance_after is the balance that update returned: concurrent settlements and credits of
+ * the account queue on that row, so balance_after chains stay in order and every balance stays the
+ * sum of its ledger. A refusal throws after the update, which undoes it with the unit of work.
+ */
 export function* applyCredit(q: Q, p: Omit<PostCredit, "idempotencyKey">, now = Date.now()): Work<LedgerEntryViewT> {
   const kind: Kind = p.kind ?? (p.amountMicros > 0 ? "topup" : "adjustment");
   const topup = kind === "adjustment" || p.amountMicros < 0 ? 0 : p.amountMicros;

@@ -13,6 +13,7 @@ import { PgStore } from "../src/store/pg-store";
 import { rows } from "../src/store/work";
 import { RATE_LIMITED, startGateway, TestClock, type Gateway } from "./support/gateway";
 import { freshPostgres } from "./support/postgres";
+import { startReceiver } from "./support/webhook-receiver";
 
 /**
  * A fired low-balance alert re-arms when available credit (the balance less holds) is back at the
@@ -20,19 +21,6 @@ import { freshPostgres } from "./support/postgres";
  * (the CLI) is judged by the balance it left. The refire interval is an hour here and never passes.
  */
 const USD = 1_000_000;
-
-function startReceiver() {
-  const bodies: string[] = [];
-  const server = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
-      bodies.push(await req.text());
-      return new Response("ok");
-    },
-  });
-  return { url: `http://127.0.0.1:${server.port}/hook`, bodies, stop: () => server.stop(true) };
-}
 
 let receiver: ReturnType<typeof startReceiver>;
 let gw: Gateway;

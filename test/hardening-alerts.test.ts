@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { loadConfig } from "../src/config/load";
 import { RATE_LIMITED, startGateway, TestClock, type Gateway } from "./support/gateway";
+import { startReceiver } from "./support/webhook-receiver";
 
 /**
  * A customer key can change its account's low-balance threshold as often as it likes: moving it
@@ -9,19 +10,6 @@ import { RATE_LIMITED, startGateway, TestClock, type Gateway } from "./support/g
  */
 const USD = 1_000_000;
 const SECRET = "alert-signing-secret-0123456789";
-
-function startReceiver() {
-  const bodies: string[] = [];
-  const server = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
-      bodies.push(await req.text());
-      return new Response("ok");
-    },
-  });
-  return { url: `http://127.0.0.1:${server.port}/hook`, bodies, stop: () => server.stop(true) };
-}
 
 let receiver: ReturnType<typeof startReceiver>;
 let gw: Gateway;

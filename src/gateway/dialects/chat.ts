@@ -1,4 +1,3 @@
-import { toApiError } from "../../lib/to-api-error";
 import { ChatRequest, isChatRequest, upstreamCopy, type ChatRequestT } from "../chat-request";
 import { promptEstimate, promptUpperBound } from "../estimate";
 import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
@@ -6,6 +5,7 @@ import { ChatTap } from "./chat-tap";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import { serverTools } from "./server-tools";
 import { chatOutputText } from "./output-text";
+import { parseBody } from "./parse-body";
 import type { Dialect } from "./types";
 
 type ChatAnswer = { usage?: RawUsage; choices?: { message?: { content?: unknown } }[]; request_id?: unknown };
@@ -17,9 +17,7 @@ export const chatDialect: Dialect<ChatRequestT> = {
   modelKind: "chat",
   parse(json) {
     if (isChatRequest(json)) return json;
-    const parsed = ChatRequest().safeParse(json);
-    if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
-    return parsed.data;
+    return parseBody(ChatRequest(), json);
   },
   stream: (body) => body.stream === true,
   clientWantsUsage: (body) => body.stream_options?.include_usage === true,

@@ -1,11 +1,11 @@
 import { z } from "zod";
-import { toApiError } from "../../lib/to-api-error";
 import { upstreamCopy } from "../chat-request";
 import { promptSizes } from "../estimate";
 import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { deltaTokens } from "../tap";
 import { ChatTap, type ChatChunk } from "./chat-tap";
 import { openaiError, openaiStreamError } from "./openai-shape";
+import { parseBody } from "./parse-body";
 import type { Dialect } from "./types";
 import { lazy } from "../../lib/lazy";
 
@@ -58,9 +58,7 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
   path: "/completions",
   modelKind: "chat",
   parse(json) {
-    const parsed = CompletionRequest().safeParse(json);
-    if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
-    return parsed.data;
+    return parseBody(CompletionRequest(), json);
   },
   stream: (body) => body.stream === true,
   clientWantsUsage: (body) => body.stream_options?.include_usage === true,

@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { errors } from "../../lib/errors";
-import { toApiError } from "../../lib/to-api-error";
 import { upstreamCopy } from "../chat-request";
 import { hideCost, readExtras } from "../providers/usage";
 import { openaiError, openaiStreamError } from "./openai-shape";
+import { parseBody } from "./parse-body";
 import type { Dialect, Endpoint } from "./types";
 import { lazy } from "../../lib/lazy";
 
@@ -40,10 +40,9 @@ function imagesDialect(endpoint: Endpoint, path: string, edits: boolean): Dialec
     path,
     modelKind: "image",
     parse(json) {
-      const parsed = ImagesRequest().safeParse(json);
-      if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
-      if (edits && sourceImages(parsed.data) === 0) throw errors.badRequest("An image edit needs the source image (image).", "image");
-      return parsed.data;
+      const body = parseBody(ImagesRequest(), json);
+      if (edits && sourceImages(body) === 0) throw errors.badRequest("An image edit needs the source image (image).", "image");
+      return body;
     },
     stream: () => false,
     demand: (body) => ({ promptUpper: 0, promptEstimate: 0, maxOutput: 0, n: 1, tools: [], images: (body.n ?? 1) + (edits ? sourceImages(body) : 0) }),

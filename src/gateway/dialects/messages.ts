@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { isBoolean, isMessageList, isNonEmptyString, isObject, isPositiveInt, nullish } from "../../lib/checks";
-import { toApiError } from "../../lib/to-api-error";
 import { upstreamCopy } from "../chat-request";
 import { promptSizes } from "../estimate";
 import { hideCost } from "../providers/usage";
@@ -8,6 +7,7 @@ import { anthropicError, anthropicStreamError } from "./anthropic-shape";
 import { MessagesTap, readMessagesUsage } from "./messages-tap";
 import { anthropicServerTools } from "./server-tools";
 import { messagesOutputText } from "./output-text";
+import { parseBody } from "./parse-body";
 import type { Dialect } from "./types";
 import { lazy } from "../../lib/lazy";
 
@@ -48,9 +48,7 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
   requestIdHeader: "request-id",
   parse(json) {
     if (isMessagesRequest(json)) return json;
-    const parsed = MessagesRequest().safeParse(json);
-    if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
-    return parsed.data;
+    return parseBody(MessagesRequest(), json);
   },
   stream: (body) => body.stream === true,
   demand: (body) => ({

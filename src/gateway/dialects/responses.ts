@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { isBoolean, isNonEmptyString, isObject, isPositiveInt, nullish } from "../../lib/checks";
 import { ApiError } from "../../lib/errors";
-import { toApiError } from "../../lib/to-api-error";
 import { upstreamCopy } from "../chat-request";
 import { promptSizes } from "../estimate";
 import { openaiError } from "./openai-shape";
@@ -11,6 +10,7 @@ import { serverTools } from "./server-tools";
 import { responsesOutputText } from "./output-text";
 import { checkReferences } from "./responses-refs";
 import { itemIds } from "../stored-objects";
+import { parseBody } from "./parse-body";
 import type { Dialect } from "./types";
 import { lazy } from "../../lib/lazy";
 
@@ -46,12 +46,6 @@ export function isResponsesRequest(v: unknown): v is ResponsesRequestT {
 
 type ResponseObject = { id?: unknown; object?: unknown; usage?: Record<string, unknown> | null; store?: unknown; output?: { content?: { type?: string; text?: unknown }[] }[] };
 
-function parseSlowly(json: unknown): ResponsesRequestT {
-  const parsed = ResponsesRequest().safeParse(json);
-  if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
-  return parsed.data;
-}
-
 /**
  * Background mode answers "queued" with no usage and the result is read later, for free, with
  * GET /v1/responses/{id}: nothing the gateway could charge, so it is refused before any hold.
@@ -71,7 +65,7 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
   path: "/responses",
   modelKind: "chat",
   parse(json) {
-    const body = isResponsesRequest(json) ? json : parseSlowly(json);
+    const body = isResponsesRequest(json) ? json : parseBody(ResponsesRequest(), json);
     if (body.background === true) throw backgroundRefused();
     return body;
   },

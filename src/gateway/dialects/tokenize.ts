@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { toApiError } from "../../lib/to-api-error";
 import { upstreamCopy } from "../chat-request";
 import { openaiError, openaiStreamError } from "./openai-shape";
+import { parseBody } from "./parse-body";
 import type { Dialect } from "./types";
 import { lazy } from "../../lib/lazy";
 
@@ -20,9 +20,7 @@ export const tokenizeDialect: Dialect<TokenizeRequestT> = {
   modelKind: "chat",
   free: true,
   parse(json) {
-    const parsed = TokenizeRequest().safeParse(json);
-    if (!parsed.success) throw toApiError("VALIDATION", { type: "body", valueError: parsed.error.issues[0] });
-    return parsed.data;
+    return parseBody(TokenizeRequest(), json);
   },
   stream: () => false,
   demand: () => ({ promptUpper: 0, promptEstimate: 0, maxOutput: 0, n: 1, tools: [], images: 0 }),

@@ -51,11 +51,21 @@ export class DuplicateRef extends Error {
  * settlement journal's charges, so the entry comes after the charges made before it; every
  * instance re-reads the account (a tier may have moved its plan).
  */
-export function postCredit(store: Store, p: PostCredit, now = Date.now()): Promise<{ entry: LedgerEntryViewT; replayed: boolean }> {
+export function postCredit(
+  store: Store,
+  p: PostCredit,
+  now = Date.now(),
+  /** Run in the same transaction after a new entry (not a replay), e.g. the low-balance alert's decision. */
+  then?: (q: Q, entryId: number) => Work<void>,
+): Promise<{ entry: LedgerEntryViewT; replayed: boolean }> {
   // A debit waits for the account's lock on PostgreSQL, then must see the leases committed while
   // it waited: a serializable snapshot, taken when the wait began, would not (no row conflict tells).
   const isolation = p.amountMicros < 0 ? "read committed" : undefined;
-  return store.tx((q) => postCreditWork(q, p, now), { durable: true, notify: true, isolation });
+  return store.tx(function* (q) {
+    const r = yield* postCreditWork(q, p, now);
+    if (then && !r.replayed) yield* then(q, r.entry.id);
+    return r;
+  }, { durable: true, notify: true, isolation });
 }
 
 /** postCredit as a unit of work. */

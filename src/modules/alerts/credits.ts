@@ -1,4 +1,4 @@
-import { postCredit, postCreditWork, type PostCredit } from "../../money/ledger";
+import { postCredit, type PostCredit } from "../../money/ledger";
 import type { Store } from "../../store/store";
 import type { Q, Work } from "../../store/work";
 
@@ -16,11 +16,5 @@ export interface CreditWatch {
  */
 export function postWatchedCredit(store: Store, watch: CreditWatch | undefined, p: PostCredit, now: number) {
   const note = p.amountMicros > 0 ? watch?.creditNote(p.accountId) : null;
-  if (!note) return postCredit(store, p, now);
-  // postCredit's options for a credit: fsynced, and every instance re-reads the account.
-  return store.tx(function* (q) {
-    const r = yield* postCreditWork(q, p, now);
-    if (!r.replayed) yield* note(q, r.entry.id);
-    return r;
-  }, { durable: true, notify: true });
+  return postCredit(store, p, now, note ?? undefined);
 }

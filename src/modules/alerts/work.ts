@@ -56,8 +56,8 @@ export interface Credited {
 /**
  * In the unit of work that credited the account, after the credit: a fired alert re-arms if
  * available credit (the balance less holds) is back at the threshold, at once since a credit did
- * it. Still below, the account's entries so far count as observed (fired_ledger_id moves up to the
- * newest), so no check counts the credit as a crossing above. A credit before it that no process
+ * it. Still below, the account's entries up to the credit count as observed (fired_ledger_id moves
+ * up to it), so no check counts the credit as a crossing above. A credit before it that no process
  * observed and that reached the threshold is left to isArmed, which counts it.
  */
 export function* noteCredit(q: Q, c: Credited, now: number): Work<void> {
@@ -72,7 +72,8 @@ export function* noteCredit(q: Q, c: Credited, now: number): Work<void> {
   if (Number(account.balance) - c.held >= threshold) return yield* rearm(q, c.accountId, now);
   if (yield* creditedBack(q, row, threshold, c.ledgerId)) return;
   const s = q.t.alertSettings;
-  const seen = { firedLedgerId: yield* newestEntry(q, c.accountId), updatedAt: now };
+  // The credit is the account's newest entry: its update of the account row holds off every other.
+  const seen = { firedLedgerId: c.ledgerId, updatedAt: now };
   yield* run(q.db.update(s).set(seen).where(and(eq(s.accountId, c.accountId), eq(s.armed, false))));
 }
 

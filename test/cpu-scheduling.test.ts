@@ -8,7 +8,7 @@ import { until } from "./support/chat";
 import { fakeCatalogue } from "./support/fake-upstream";
 import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
 
-// The compiled binary under `serve`, as an operator runs it (cpu_scheduling, src/lib/cpu-scheduling.ts).
+// The compiled binary under `serve`, as an operator runs it (cpu_scheduling, src/runtime/cpu-scheduling.ts).
 setDefaultTimeout(120_000);
 const ADMIN = "sched-admin-token-0123456789";
 const dir = mkdtempSync(join(tmpdir(), "tollgate-sched-"));
@@ -18,7 +18,9 @@ const running: BinaryGateway[] = [];
 beforeAll(async () => {
   await ensureBinary();
   upstream = startMockUpstream();
-  writeFileSync(join(dir, "tollgate.json"), JSON.stringify(fakeCatalogue(upstream.url)));
+  // A plan far above the load: the rate limits still admit every request, none refuses one.
+  const plans = { load: { rpm: 100_000_000, tpm: 10_000_000_000, concurrency: 100_000 } };
+  writeFileSync(join(dir, "tollgate.json"), JSON.stringify({ ...fakeCatalogue(upstream.url), plans }));
 });
 
 afterAll(async () => {
@@ -56,6 +58,28 @@ async function serveAndProxy(env: Record<string, string>): Promise<BinaryGateway
   return gw;
 }
 
+/**
+ * Keeps the gateway's one core busy: all its threads pinned to one CPU (taskset), and 48 clients
+ * sending paid requests back to back for `ms` or until `done`. This process (clients and mock
+ * upstream) needs far less CPU per request than the gateway, so the gateway is what saturates.
+ */
+async function saturate(gw: BinaryGateway, ms: number, done: () => boolean = () => false): Promise<void> {
+  const cpu = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ")[36];
+  expect(Bun.spawnSync(["taskset", "-a", "-p", "-c", cpu === "0" ? "1" : "0", String(gw.proc.pid)]).exitCode).toBe(0);
+  const { key } = await gw.customer(1_000_000_000, { name: "load" }, { name: "load", plan: "load" });
+  const body = JSON.stringify({ model: "grok-4", messages: [{ role: "user", content: "hi" }] });
+  const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+  const end = performance.now() + ms;
+  const client = async () => {
+    while (performance.now() < end && !done()) {
+      const res = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers, body });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+  };
+  await Promise.all(Array.from({ length: 48 }, client));
+}
+
 describe.if(process.platform === "linux" && Bun.which("chrt") !== null)("cpu_scheduling", () => {
   test("batch: from the first chat request, every thread of serve, the HTTP client thread included, runs under SCHED_BATCH", async () => {
     const gw = await serveAndProxy({ TOLLGATE_CPU_SCHEDULING: "batch" });
@@ -67,12 +91,29 @@ describe.if(process.platform === "linux" && Bun.which("chrt") !== null)("cpu_sch
     expect(gw.output()).not.toContain("not applied");
   });
 
-  test("normal (the default): the threads keep the normal policy", async () => {
-    const gw = await serveAndProxy({});
-    await Bun.sleep(300);
+  test("normal: the threads keep the normal policy, under load too", async () => {
+    const gw = await serveAndProxy({ TOLLGATE_CPU_SCHEDULING: "normal" });
+    await saturate(gw, 3000);
     const threads = policies(gw.proc.pid);
     expect(threads.map((t) => t.name)).toContain("HTTP Client");
     expect(threads.every((t) => t.policy === 0)).toBe(true);
+    expect(gw.output()).not.toContain("cpu_scheduling");
+  });
+
+  test("auto (the default): the HTTP client thread alone goes to SCHED_BATCH while the gateway is saturated, and back after", async () => {
+    const gw = await serveAndProxy({});
+    // A gateway with time to spare (one request now and then) keeps the normal policy.
+    await Bun.sleep(1200);
+    expect(policies(gw.proc.pid).every((t) => t.policy === 0)).toBe(true);
+    const httpBatch = () => policies(gw.proc.pid).some((t) => t.name === "HTTP Client" && t.policy === 3);
+    let seen = false;
+    await saturate(gw, 8000, () => (seen ||= httpBatch()));
+    expect(seen).toBe(true);
+    // Only that thread: the JavaScript thread still preempts it.
+    expect(policies(gw.proc.pid).filter((t) => t.policy === 3).map((t) => t.name)).toEqual(["HTTP Client"]);
+    expect(await until(() => policies(gw.proc.pid).every((t) => t.policy === 0), 5000)).toBe(true);
+    expect(gw.output()).toMatch(/cpu_scheduling "auto": the HTTP client thread now runs under SCHED_BATCH \(JavaScript thread demand \d+ %\)/);
+    expect(gw.output()).toContain('cpu_scheduling "auto": the HTTP client thread now runs under the normal policy');
   });
 
   test("without chrt on PATH it says so once and serves normally", async () => {

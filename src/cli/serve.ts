@@ -1,5 +1,5 @@
 import type { Config } from "../config/load";
-import { batchScheduling } from "../runtime/cpu-scheduling";
+import { batchScheduling, startAutoScheduling } from "../runtime/cpu-scheduling";
 import { checkListen } from "../runtime/listen-address";
 import { buildRuntime, startServer, type RunningServer, type Runtime } from "../runtime/server";
 import { startupWarnings } from "../runtime/warnings";
@@ -31,12 +31,8 @@ export async function serve(config: Config, log: (line: string) => void = consol
     else console.error(`warning: ${message}`);
   }
   runtime.deps.log.flush();
-  // Under load, not while idle: applying it costs the gateway about 0.5 MiB of resident memory.
-  const onFirstChat =
-    config.cpu_scheduling === "batch"
-      ? () => void batchScheduling().then((why) => why && log(`cpu_scheduling "batch" not applied (${why}); threads keep the normal policy`))
-      : undefined;
-  const server = startServer(runtime, { onFirstChat });
+  let stopAuto: (() => void) | undefined;
+  const server = startServer(runtime, { onFirstChat: cpuScheduling(config, log, (stop) => (stopAuto = stop)) });
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {
@@ -45,6 +41,7 @@ export async function serve(config: Config, log: (line: string) => void = consol
       process.exit(1);
     }
     stopping = true;
+    stopAuto?.();
     log(`${signal}: shutting down (in-flight requests get up to ${config.shutdown_grace_ms} ms to finish)`);
     let code = 0;
     try {
@@ -66,6 +63,18 @@ export async function serve(config: Config, log: (line: string) => void = consol
   // once and is not worth compiling. Requests get the normal policy.
   Bun.unsafe.setJITPolicy(1);
   return server;
+}
+
+/**
+ * What `cpu_scheduling` does at the first chat request (under load, not while idle: applying a
+ * policy costs the gateway about 0.5 MiB of resident memory): see src/runtime/cpu-scheduling.ts.
+ */
+function cpuScheduling(config: Config, log: (line: string) => void, started: (stop: () => void) => void): (() => void) | undefined {
+  if (config.cpu_scheduling === "batch") {
+    return () => void batchScheduling().then((why) => why && log(`cpu_scheduling "batch" not applied (${why}); threads keep the normal policy`));
+  }
+  if (config.cpu_scheduling === "auto" && process.platform === "linux") return () => started(startAutoScheduling(log));
+  return undefined;
 }
 
 export const serveCommand: LeafCommand = {

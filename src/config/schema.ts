@@ -117,11 +117,12 @@ export const ConfigSchema = z.strictObject({
    */
   settle_batch_ms: int(0, 10_000).default(100),
   /**
-   * "batch": at its first chat request `serve` puts its threads under Linux's SCHED_BATCH
-   * (src/runtime/cpu-scheduling.ts: more requests per core, a little more latency at moderate load);
-   * "normal" leaves them be.
+   * Linux scheduling policy of `serve`'s threads (src/runtime/cpu-scheduling.ts): "auto" puts Bun's
+   * HTTP client thread under SCHED_BATCH while the JavaScript thread is saturated (more requests
+   * per core) and back when it is not (latency); "batch" puts every thread under it from the first
+   * chat request; "normal" leaves them be.
    */
-  cpu_scheduling: z.enum(["batch", "normal"]).default("normal"),
+  cpu_scheduling: z.enum(["auto", "batch", "normal"]).default("auto"),
   max_body_bytes: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
   /**
    * Origins whose pages may call the customer API (/v1) from a browser (CORS): "*" for any, as

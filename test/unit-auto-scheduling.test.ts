@@ -27,7 +27,7 @@ function scripted(demands: number[], o: { tid?: () => number | null; fail?: stri
       applied.push([policy, tid]);
       return o.fail ?? null;
     },
-    log: (l) => lines.push(l),
+    log: (l, level) => lines.push(level ? `${level}: ${l}` : l),
   });
   const ticks = async (n: number) => {
     for (let k = 0; k < n; k++) await auto.tick();
@@ -35,10 +35,14 @@ function scripted(demands: number[], o: { tid?: () => number | null; fail?: stri
   return { auto, applied, lines, ticks };
 }
 
+const { enterTicks: IN, leaveTicks: OUT } = AUTO;
+const times = (n: number, d: number) => Array.from({ length: n }, () => d);
+
 describe("cpu_scheduling auto: when it switches", () => {
-  test("two saturated ticks put the HTTP client thread under SCHED_BATCH, once", async () => {
-    const s = scripted([0.9, 0.95, 0.99, 0.97]);
-    await s.ticks(2);
+  test("enough saturated ticks in a row put the HTTP client thread under SCHED_BATCH, once", async () => {
+    const s = scripted([...times(IN, 0.95), 0.99, 0.97]);
+    // The first tick takes the baseline; each later one measures a tick.
+    await s.ticks(IN);
     expect(s.applied).toEqual([]);
     await s.ticks(1);
     expect(s.applied).toEqual([["batch", 4242]]);
@@ -48,18 +52,18 @@ describe("cpu_scheduling auto: when it switches", () => {
     expect(s.lines).toEqual(['cpu_scheduling "auto": the HTTP client thread now runs under SCHED_BATCH (JavaScript thread demand 95 %)']);
   });
 
-  test("a lone saturated tick, or demand just under the threshold, changes nothing", async () => {
-    const s = scripted([0.9, 0.5, 0.95, 0.8, 0.84, 0.84, 0.6, 0.99]);
-    await s.ticks(9);
+  test("a run of saturated ticks one short, or demand just under the threshold, changes nothing", async () => {
+    const s = scripted([...times(IN - 1, 0.9), 0.5, ...times(IN - 1, 0.95), 0.84, ...times(IN * 2, 0.84), 0.6, ...times(IN - 1, 0.99)]);
+    await s.ticks(1 + IN * 5);
     expect(s.applied).toEqual([]);
     expect(s.auto.policy).toBe("normal");
   });
 
-  test("back to normal after four ticks under 0.6; a busier tick between restarts the count", async () => {
-    const s = scripted([0.9, 0.9, 0.5, 0.5, 0.5, 0.7, 0.5, 0.5, 0.5, 0.55]);
-    await s.ticks(3);
+  test("back to normal after enough ticks under 0.6; a busier tick between restarts the count", async () => {
+    const s = scripted([...times(IN, 0.9), ...times(OUT - 1, 0.5), 0.7, ...times(OUT - 1, 0.5), 0.55]);
+    await s.ticks(1 + IN);
     expect(s.auto.policy).toBe("batch");
-    await s.ticks(7);
+    await s.ticks(OUT * 2 - 1);
     expect(s.applied).toEqual([["batch", 4242]]);
     await s.ticks(1);
     expect(s.applied).toEqual([["batch", 4242], ["normal", 4242]]);
@@ -69,8 +73,8 @@ describe("cpu_scheduling auto: when it switches", () => {
 
   test("no HTTP client thread yet: it waits for one, then switches", async () => {
     let tid: number | null = null;
-    const s = scripted([0.9, 0.9, 0.9, 0.9], { tid: () => tid });
-    await s.ticks(4);
+    const s = scripted(times(IN + 3, 0.9), { tid: () => tid });
+    await s.ticks(IN + 2);
     expect(s.applied).toEqual([]);
     tid = 77;
     await s.ticks(1);
@@ -78,21 +82,21 @@ describe("cpu_scheduling auto: when it switches", () => {
   });
 
   test("a policy it cannot apply is said once and ends auto", async () => {
-    const s = scripted([0.9, 0.9, 0.9, 0.9, 0.9, 0.9], { fail: "chrt (util-linux) is not installed" });
-    await s.ticks(7);
+    const s = scripted(times(IN * 3, 0.9), { fail: "chrt (util-linux) is not installed" });
+    await s.ticks(IN * 3);
     expect(s.applied.length).toBe(1);
     expect(s.auto.active).toBe(false);
     expect(s.auto.policy).toBe("normal");
-    expect(s.lines).toEqual(['cpu_scheduling "auto" stopped (chrt (util-linux) is not installed); threads keep the normal policy']);
+    expect(s.lines).toEqual(['warn: cpu_scheduling "auto" stopped (chrt (util-linux) is not installed); threads keep the normal policy']);
   });
 
   test("without scheduler statistics it stops at once and says why", async () => {
     const lines: string[] = [];
-    const auto = new AutoScheduling({ sample: () => null, httpThread: () => 1, apply: async () => null, log: (l) => lines.push(l) });
+    const auto = new AutoScheduling({ sample: () => null, httpThread: () => 1, apply: async () => null, log: (l, level) => lines.push(`${level}: ${l}`) });
     await auto.tick();
     await auto.tick();
     expect(auto.active).toBe(false);
-    expect(lines).toEqual(['cpu_scheduling "auto" stopped (the kernel keeps no scheduler statistics (/proc/self/task/N/schedstat)); threads keep the normal policy']);
+    expect(lines).toEqual(['warn: cpu_scheduling "auto" stopped (the kernel keeps no scheduler statistics (/proc/self/task/N/schedstat)); threads keep the normal policy']);
   });
 });
 

@@ -32,7 +32,10 @@ export async function serve(config: Config, log: (line: string) => void = consol
   }
   runtime.deps.log.flush();
   let stopAuto: (() => void) | undefined;
-  const server = startServer(runtime, { onFirstChat: cpuScheduling(config, log, (stop) => (stopAuto = stop)) });
+  // Said while serving: a JSON log stays JSON.
+  const say = (message: string, level: "info" | "warn" = "info") =>
+    runtime.deps.log.enabled ? runtime.deps.log.event("cpu_scheduling", { message }, level) : log(message);
+  const server = startServer(runtime, { onFirstChat: cpuScheduling(config, say, (stop) => (stopAuto = stop)) });
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {
@@ -69,11 +72,11 @@ export async function serve(config: Config, log: (line: string) => void = consol
  * What `cpu_scheduling` does at the first chat request (under load, not while idle: applying a
  * policy costs the gateway about 0.5 MiB of resident memory): see src/runtime/cpu-scheduling.ts.
  */
-function cpuScheduling(config: Config, log: (line: string) => void, started: (stop: () => void) => void): (() => void) | undefined {
+function cpuScheduling(config: Config, say: (line: string, level?: "warn") => void, started: (stop: () => void) => void): (() => void) | undefined {
   if (config.cpu_scheduling === "batch") {
-    return () => void batchScheduling().then((why) => why && log(`cpu_scheduling "batch" not applied (${why}); threads keep the normal policy`));
+    return () => void batchScheduling().then((why) => why && say(`cpu_scheduling "batch" not applied (${why}); threads keep the normal policy`, "warn"));
   }
-  if (config.cpu_scheduling === "auto" && process.platform === "linux") return () => started(startAutoScheduling(log));
+  if (config.cpu_scheduling === "auto" && process.platform === "linux") return () => started(startAutoScheduling(say));
   return undefined;
 }
 

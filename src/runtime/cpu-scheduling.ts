@@ -80,19 +80,21 @@ export interface AutoIo {
   sample(): SchedSample | null;
   httpThread(): number | null;
   apply(tid: number, policy: "batch" | "normal"): Promise<string | null>;
-  /** A line for the operator: a switch, or why "auto" stopped. */
-  log(line: string): void;
+  /** A line for the operator: a switch, or why "auto" stopped ("warn"). */
+  log(line: string, level?: "warn"): void;
 }
 
 /** Thresholds of "auto": the JavaScript thread's demand (run + run-queue wait) as a share of wall time. */
-export const AUTO = { everyMs: 250, enter: 0.85, leave: 0.6, enterTicks: 2, leaveTicks: 4 } as const;
+export const AUTO = { everyMs: 250, enter: 0.85, leave: 0.6, enterTicks: 2, leaveTicks: 2 } as const;
 
 /**
- * "auto": every tick (AUTO.everyMs), the JavaScript thread's demand over the last tick. Two ticks
- * at or above `enter` put the HTTP client thread under SCHED_BATCH, four below `leave` put it back:
- * a saturated gateway (about 0.9 or more on one core, whichever policy) stops ping-ponging, one
- * with time to spare (concurrency 1 measures about 0.5) keeps the lower latency. A failure to
- * apply is said once and ends "auto"; nothing else changes.
+ * "auto": every tick (AUTO.everyMs), the JavaScript thread's demand over the last tick. Two
+ * ticks in a row at or above `enter` put the HTTP client thread under SCHED_BATCH, two below
+ * `leave` put it back: a saturated gateway (about 0.9 or more on one core, whichever policy) stops
+ * ping-ponging within half a second, and one whose load falls (concurrency 1 measures about 0.5)
+ * gets the lower latency back as fast. Shorter ticks react sooner but see a load generator's
+ * own pauses as a fall (a test's clients in one process, measured at 100 ms ticks). A failure to apply is said once and ends "auto";
+ * nothing else changes.
  */
 export class AutoScheduling {
   policy: "normal" | "batch" = "normal";
@@ -136,7 +138,7 @@ export class AutoScheduling {
 
   private stop(why: string): void {
     this.stopped = true;
-    this.io.log(`cpu_scheduling "auto" stopped (${why}); threads keep the ${this.policy === "batch" ? "policy they have" : "normal policy"}`);
+    this.io.log(`cpu_scheduling "auto" stopped (${why}); threads keep the ${this.policy === "batch" ? "policy they have" : "normal policy"}`, "warn");
   }
 
   get active(): boolean {
@@ -144,8 +146,8 @@ export class AutoScheduling {
   }
 }
 
-/** Starts "auto" on this process: a tick every AUTO.everyMs that never keeps the process alive. Returns its stop. */
-export function startAutoScheduling(log: (line: string) => void): () => void {
+/** Starts "auto" on this process: a tick every AUTO.everyMs (reading one /proc file) that never keeps the process alive. Returns its stop. */
+export function startAutoScheduling(log: AutoIo["log"]): () => void {
   const auto = new AutoScheduling({ sample: () => schedSample(), httpThread: httpClientThread, apply: threadPolicy, log });
   const timer = setInterval(() => {
     if (!auto.active) return clearInterval(timer);

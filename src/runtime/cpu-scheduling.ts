@@ -93,8 +93,8 @@ export const AUTO = { everyMs: 250, enter: 0.85, leave: 0.6, enterTicks: 2, leav
  * `leave` put it back: a saturated gateway (about 0.9 or more on one core, whichever policy) stops
  * ping-ponging within half a second, and one whose load falls (concurrency 1 measures about 0.5)
  * gets the lower latency back as fast. Shorter ticks react sooner but see a load generator's
- * own pauses as a fall (a test's clients in one process, measured at 100 ms ticks). A failure to apply is said once and ends "auto";
- * nothing else changes.
+ * own pauses as a fall (a test's clients in one process, measured at 100 ms ticks). A failure
+ * to apply is said once and ends "auto"; nothing else changes.
  */
 export class AutoScheduling {
   policy: "normal" | "batch" = "normal";
@@ -114,10 +114,10 @@ export class AutoScheduling {
     this.last = now;
     if (!before || now.at <= before.at) return;
     const demand = (now.runNs - before.runNs + (now.waitNs - before.waitNs)) / 1e6 / (now.at - before.at);
-    const want = this.policy === "normal" ? demand >= AUTO.enter : demand < AUTO.leave;
-    this.streak = want ? this.streak + 1 : 0;
-    if (this.streak < (this.policy === "normal" ? AUTO.enterTicks : AUTO.leaveTicks)) return;
-    await this.switchTo(this.policy === "normal" ? "batch" : "normal", demand);
+    const entering = this.policy === "normal";
+    this.streak = (entering ? demand >= AUTO.enter : demand < AUTO.leave) ? this.streak + 1 : 0;
+    if (this.streak < (entering ? AUTO.enterTicks : AUTO.leaveTicks)) return;
+    await this.switchTo(entering ? "batch" : "normal", demand);
   }
 
   private async switchTo(policy: "normal" | "batch", demand: number): Promise<void> {

@@ -79,16 +79,22 @@ describe("SseSplitter across reads", () => {
         expect(split(cut(encode(text), offsets)).events).toEqual(events);
       }),
     );
-    // The cut between \r and \n: not an extra blank line.
+    // The cut between \r and \n: not an extra blank line, and the event goes out as soon as its
+    // blank line is read, before the \n that may complete it.
     const sp = new SseSplitter();
     expect(sp.push(encode("data: 1\r"))).toEqual([]);
-    expect(sp.push(encode("\ndata: 2\r\n\r"))).toEqual([]);
-    expect(sp.push(encode("\n"))).toEqual(["data: 1\ndata: 2"]);
-    // A read ending in \r keeps it (a \n may follow): an event ended by \r\r at the very end of
-    // the stream comes out of rest(), trimmed like any rest.
+    expect(sp.push(encode("\ndata: 2\r\n\r"))).toEqual(["data: 1\ndata: 2"]);
+    expect(sp.push(encode("\n"))).toEqual([]);
+    expect(sp.push(encode("data: 3\n\n"))).toEqual(["data: 3"]);
+    expect(sp.rest()).toBeNull();
+    // An upstream ending lines with \r alone: each event goes out when its \r\r is read, not held
+    // until more bytes come (a stream that then pauses still delivers it).
     const bare = new SseSplitter();
-    expect(bare.push(encode("data: 1\r\rdata: 2 \r\r"))).toEqual(["data: 1"]);
-    expect(bare.rest()).toBe("data: 2");
+    expect(bare.push(encode("data: 1\r\rdata: 2 \r\r"))).toEqual(["data: 1", "data: 2 "]);
+    expect(bare.push(encode("data: 3\r"))).toEqual([]);
+    expect(bare.push(encode("\r"))).toEqual(["data: 3"]);
+    expect(bare.push(encode("\r\n"))).toEqual([]);
+    expect(bare.rest()).toBeNull();
   });
 
   test("a byte order mark at the start is dropped, and only there", () => {

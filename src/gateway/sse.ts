@@ -8,6 +8,8 @@ export class SseSplitter {
   /** The previous push ended on an event boundary: nothing buffered, no partial character. */
   private aligned = true;
   private first = true;
+  /** The last read ended on a \r, already taken as a line end: a \n first in the next read is its other half. */
+  private lfDue = false;
   /**
    * The last push's events, each followed by a blank line, are exactly its bytes: the caller
    * may forward those bytes instead of re-encoding the text (no \r to normalise, no empty
@@ -17,7 +19,11 @@ export class SseSplitter {
 
   /** Feeds bytes; returns the complete events (without their blank-line terminator). */
   push(bytes: Uint8Array): string[] {
-    const text = this.decoder.decode(bytes, { stream: true });
+    let text = this.decoder.decode(bytes, { stream: true });
+    if (this.lfDue && text.length > 0) {
+      this.lfDue = false;
+      if (text.charCodeAt(0) === 10) text = text.slice(1);
+    }
     // The usual read: one whole event, nothing carried over, plain ASCII line ends.
     if (this.aligned && this.buf.length === 0 && !this.first && bytes[bytes.length - 1] === 10) {
       const end = text.indexOf("\n\n");
@@ -35,9 +41,10 @@ export class SseSplitter {
     this.buf += text;
     if (this.buf.includes("\r")) {
       whole = false;
-      // Keep a trailing \r: it may be the first half of a \r\n split across reads.
-      const tail = this.buf.endsWith("\r") ? "\r" : "";
-      this.buf = (tail ? this.buf.slice(0, -1) : this.buf).replace(/\r\n?/g, "\n") + tail;
+      // A trailing \r ends its line now (an event ended by \r\r goes out at once); it may be the
+      // first half of a \r\n split across reads, so a \n opening the next read is dropped.
+      this.lfDue = this.buf.endsWith("\r");
+      this.buf = this.buf.replace(/\r\n?/g, "\n");
     }
     // One pass with a cursor, one slice of the rest at the end (not one per event).
     const events: string[] = [];
@@ -49,8 +56,9 @@ export class SseSplitter {
       start = idx + 2;
     }
     if (start > 0) this.buf = this.buf.slice(start);
-    // A last byte below 0x80 leaves no partial character in the decoder.
-    this.aligned = this.buf.length === 0 && bytes.length > 0 && bytes[bytes.length - 1]! < 0x80;
+    // A last byte below 0x80 leaves no partial character in the decoder; a \n due to be dropped
+    // keeps the next read off the fast path.
+    this.aligned = this.buf.length === 0 && bytes.length > 0 && bytes[bytes.length - 1]! < 0x80 && !this.lfDue;
     this.whole = whole && this.aligned && events.length > 0 && !text.includes("\uFFFD");
     return events;
   }

@@ -26,8 +26,12 @@ test("a customer key of the configured prefix and admin tokens in a request path
   await (await fetch(`${gw.url}/admin/keys/${c.key}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
   await (await fetch(`${gw.url}/admin/keys/${generated}`)).text();
   await (await fetch(`${gw.url}/portal/${ADMIN_TOKEN}/x`)).text();
+  // The key with every character percent-encoded (a client's URL may spell it so).
+  const spelled = [...c.key].map((ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`).join("");
+  await (await fetch(`${gw.url}/v1/models/${spelled}`)).text();
   await Bun.sleep(50);
   const out = gw.out();
+  expect(out).not.toContain(spelled.slice(24, 90));
   expect(out).not.toContain(c.key);
   expect(out).not.toContain(c.key.slice(8, 30));
   expect(out).not.toContain(generated.slice(9));
@@ -35,6 +39,7 @@ test("a customer key of the configured prefix and admin tokens in a request path
   expect(paths()).toContain("/v1/[redacted]/chat/completions");
   expect(paths()).toContain("/admin/keys/[redacted]");
   expect(paths()).toContain("/portal/[redacted]/x");
+  expect(paths()).toContain("/v1/models/[redacted]");
   // Ids stay readable.
   await (await fetch(`${gw.url}/admin/keys/${c.keyId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
   await Bun.sleep(50);
@@ -48,6 +53,11 @@ test("redactSecrets: the prefix followed by its random part, not an id that mere
   expect(redactSecrets("/a/tgXlive-0123456789abcdef/b", c)).toBe("/a/tgXlive-0123456789abcdef/b");
   expect(redactSecrets("/a/xtg.live-0123456789abcdef", c)).toBe("/a/xtg.live-0123456789abcdef");
   expect(redactSecrets("/a/tg.live-short", c)).toBe("/a/tg.live-short");
+  // Percent-encoded, in part or whole: decoded, and logged decoded with the key out.
+  expect(redactSecrets("/a/tg.live-0123456789%61bcdef/b%20c", c)).toBe("/a/[redacted]/b c");
+  expect(redactSecrets("/a/%74%67%2E%6C%69%76%65%2D%30%31%32%33%34%35%36%37%38%39", c)).toBe("/a/[redacted]");
+  // Escapes with no secret behind them are logged as they came.
+  expect(redactSecrets("/a/tg.live-short%20x", c)).toBe("/a/tg.live-short%20x");
   expect(redactSecrets("/x/my token+1%2F", { key_prefix: "sk-tg-", admin_token: "my token+1/" })).toBe("/x/[redacted]");
   expect(redactSecrets(`/x/${encodeURIComponent("my token+1/")}`, { key_prefix: "sk-tg-", admin_token: "my token+1/" })).toBe("/x/[redacted]");
 });

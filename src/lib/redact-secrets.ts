@@ -2,24 +2,26 @@
  * The gateway's own secrets taken out of a text bound for the operator's log, such as a request
  * path (a client may put its key where an id goes). Upstream keys are scrub's
  * (gateway/providers/errors.ts); here a customer key of the configured `key_prefix` (its random
- * part is base62), a generated admin token (`tg-admin-…`), and the configured admin token however
- * a client's URL spells it (as typed, or percent-encoded in any way: the text is decoded, leniently,
- * and logged decoded when the token is in it).
+ * part is base62), a generated admin token (`tg-admin-…`), and the configured admin token, however
+ * a client's URL spells them (as typed, or percent-encoded in any way: the text is decoded,
+ * leniently, and logged decoded when a secret is in it).
  */
 export function secretRedactor(c: { key_prefix: string; admin_token?: string }): (text: string) => string {
   // Built once: the log redacts every request's path.
   const keys = keysOf(c.key_prefix);
   const token = c.admin_token;
+  const plainly = (text: string): string => {
+    const out = text.replace(keys, "[redacted]");
+    return token ? out.replaceAll(token, "[redacted]") : out;
+  };
   return (text) => {
-    let out = text.replace(keys, "[redacted]");
-    if (token) {
-      for (const form of new Set([token, encodeURIComponent(token)])) out = out.replaceAll(form, "[redacted]");
-      if (out.includes("%")) {
-        const plain = lenientlyDecoded(out);
-        if (plain.includes(token)) out = plain.replaceAll(token, "[redacted]");
-      }
+    if (text.includes("%")) {
+      // Decoded first: a key with an escape in its middle would otherwise leave its escaped tail.
+      const decoded = lenientlyDecoded(text);
+      const redacted = plainly(decoded);
+      if (redacted !== decoded) return redacted;
     }
-    return out;
+    return plainly(text);
   };
 }
 

@@ -71,12 +71,14 @@ const responsesBody = {
   max_output_tokens: 100,
 };
 // One input item ("hi", 2); instructions 40,000; the tool: "function" 8 + "lookup" 6 + 8,000 +
-// "object" 6; the format: "json_schema" 11 + "answer" 6 + "object" 6 + "string" 6. Keys are structure.
-const RESPONSES_PROMPT = estimate(2 + 40_000 + (8 + 6 + 8_000 + 6) + (11 + 6 + 6 + 6), 1);
+// its parameters' schema, keys too ("type" 4 + "object" 6 + "properties" 10); the format:
+// "json_schema" 11 + "answer" 6 + its schema ("type" 4 + "object" 6 + "properties" 10 + "city" 4
+// + "type" 4 + "string" 6). Other keys are structure.
+const RESPONSES_PROMPT = estimate(2 + 40_000 + (8 + 6 + 8_000 + 20) + (11 + 6 + 34), 1);
 
 describe("Responses: instructions, tools and the text format are part of the prompt estimate", () => {
-  test("the figure: 12,017 tokens", () => {
-    expect(RESPONSES_PROMPT).toBe(12_017);
+  test("the figure: 12,026 tokens", () => {
+    expect(RESPONSES_PROMPT).toBe(12_026);
   });
 
   test("a stream the upstream cuts pays them, and the output delivered", async () => {
@@ -124,12 +126,13 @@ describe("chat: tools, functions and response_format are part of the prompt esti
   const functions = [{ name: "legacy", description: "e".repeat(4_000) }];
   const response_format = { type: "json_schema", json_schema: { name: "answer", schema: { type: "object" } } };
   const body = { model: "grok-4", messages, tools, functions, response_format, max_tokens: 100 };
-  // The message: "user" 4 + "hi" 2; tools: "function" 8 + "lookup" 6 + 8,000 + "object" 6;
-  // functions: "legacy" 6 + 4,000; the format: "json_schema" 11 + "answer" 6 + "object" 6.
-  const PROMPT = estimate(6 + (8 + 6 + 8_000 + 6) + (6 + 4_000) + (11 + 6 + 6), 1);
+  // The message: "user" 4 + "hi" 2; tools: "function" 8 + "lookup" 6 + 8,000 + the parameters'
+  // schema ("type" 4 + "object" 6 + "properties" 10); functions: "legacy" 6 + 4,000; the format:
+  // "json_schema" 11 + "answer" 6 + its schema ("type" 4 + "object" 6).
+  const PROMPT = estimate(6 + (8 + 6 + 8_000 + 20) + (6 + 4_000) + (11 + 6 + 10), 1);
 
-  test("the figure: 3,018 tokens", () => {
-    expect(PROMPT).toBe(3_018);
+  test("the figure: 3,023 tokens", () => {
+    expect(PROMPT).toBe(3_023);
   });
 
   test("a stream the upstream cuts pays them, and the output delivered", async () => {
@@ -174,12 +177,13 @@ describe("Messages: system and tools are part of the prompt estimate", () => {
   const system = "s".repeat(4_000);
   const tools = [{ name: "lookup", description: DESCRIPTION, input_schema: { type: "object", properties: {} } }];
   const body = { model: "grok-4", max_tokens: 100, system, tools, messages: [{ role: "user" as const, content: "hi" }] };
-  // The message: "user" 4 + "hi" 2; system 4,000; the tool: "lookup" 6 + 8,000 + "object" 6.
-  const PROMPT = estimate(6 + 4_000 + (6 + 8_000 + 6), 1);
+  // The message: "user" 4 + "hi" 2; system 4,000; the tool: "lookup" 6 + 8,000 + its input
+  // schema ("type" 4 + "object" 6 + "properties" 10).
+  const PROMPT = estimate(6 + 4_000 + (6 + 8_000 + 20), 1);
   const anthropic = (c: Customer) => new Anthropic({ apiKey: c.key, baseURL: gw.url, maxRetries: 0 });
 
-  test("the figure: 3,009 tokens", () => {
-    expect(PROMPT).toBe(3_009);
+  test("the figure: 3,012 tokens", () => {
+    expect(PROMPT).toBe(3_012);
   });
 
   test("a whole answer without usage (Anthropic SDK) pays them, and its text's estimate", async () => {
@@ -300,6 +304,25 @@ describe("legacy completions: a prompt of token ids is estimated one token per i
     const text = answer.choices.map((ch) => ch.text).join("");
     expect(await chargedTo(c)).toBe((1_500 + 8) * IN + Math.ceil(text.length / 4) * OUT);
     expect(await rowOf(c.accountId)).toMatchObject({ estimated: 1, prompt_tokens: 1_508 });
+  });
+});
+
+describe("legacy completions: the suffix is part of each prompt's estimate", () => {
+  test("two prompts of 2 characters with a 4,000-character suffix: 2,009 tokens (the suffix twice)", async () => {
+    const c = await gw.customer(10_000_000);
+    const body = { model: "grok-4", prompt: ["hi", "yo"], suffix: "s".repeat(4_000), max_tokens: 50, mock: { usage: "none", completion_tokens: 6 } };
+    const answer = (await (await post(c, "/completions", body)).json()) as { choices: { text: string }[] };
+    const text = answer.choices.map((ch) => ch.text).join("");
+    expect(await chargedTo(c)).toBe(estimate(2 + 2 + 8_000, 2) * IN + Math.ceil(text.length / 4) * OUT);
+    expect(await rowOf(c.accountId)).toMatchObject({ estimated: 1, prompt_tokens: 2_009 });
+  });
+
+  test("a suffix that is not a string is refused in OpenAI's shape, and nothing is charged", async () => {
+    const c = await gw.customer(10_000_000);
+    const res = await post(c, "/completions", { model: "grok-4", prompt: "hi", suffix: 7, max_tokens: 5 });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { param: string } }).error.param).toBe("suffix");
+    expect(await chargedTo(c)).toBe(0);
   });
 });
 

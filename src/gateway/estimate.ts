@@ -74,15 +74,26 @@ export function estimateOf(items: readonly unknown[], extras: readonly unknown[]
   return Math.ceil((textLength(items) + textLength(extras)) / 4) + 4 * items.length;
 }
 
-/** Characters of text in a value (its strings; an image as what it is realistically billed); keys and numbers are structure. */
-function textLength(v: unknown): number {
+/** Keys whose value is a JSON schema (tool parameters, structured output): the model reads its keys too. */
+const SCHEMA_KEYS = new Set(["parameters", "input_schema", "schema"]);
+
+/**
+ * Characters of text in a value (its strings; an image as what it is realistically billed). Keys
+ * and numbers are structure, except inside a JSON schema, whose property names and keywords the
+ * model reads as its text.
+ */
+function textLength(v: unknown, schema = false): number {
   if (typeof v === "string") return v.length;
   let chars = 0;
-  if (Array.isArray(v)) for (const x of v) chars += textLength(x);
+  if (Array.isArray(v)) for (const x of v) chars += textLength(x, schema);
   else if (v && typeof v === "object") {
     const o = v as Record<string, unknown>;
     if (isImagePart(o)) return 4 * IMAGE_ESTIMATE_TOKENS;
-    for (const k in o) if (Object.hasOwn(o, k)) chars += textLength(o[k]);
-  }
+    for (const k in o) {
+      if (!Object.hasOwn(o, k)) continue;
+      if (schema) chars += k.length;
+      chars += textLength(o[k], schema || SCHEMA_KEYS.has(k));
+    }
+  } else if (schema && (typeof v === "number" || typeof v === "boolean")) chars += 2;
   return chars;
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { upstreamCopy } from "../chat-request";
-import { promptSizes } from "../estimate";
+import { estimateTokens, promptSizes } from "../estimate";
 import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { deltaTokens } from "../tap";
 import { ChatTap, type ChatChunk } from "./chat-tap";
@@ -19,6 +19,7 @@ export const CompletionRequest = lazy(() =>
     max_tokens: z.number().int().positive().nullish(),
     n: z.number().int().min(1).max(128).nullish(),
     best_of: z.number().int().min(1).max(128).nullish(),
+    suffix: z.string().nullish(),
   }),
 );
 export type CompletionRequestT = z.infer<ReturnType<typeof CompletionRequest>>;
@@ -64,11 +65,13 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
   clientWantsUsage: (body) => body.stream_options?.include_usage === true,
   demand: (body) => {
     const prompts = Array.isArray(body.prompt) ? body.prompt : [body.prompt];
-    const { promptUpper, promptEstimate } = promptSizes(prompts);
+    // The suffix goes with every prompt of a batch, and the model reads it with each.
+    const suffixes = body.suffix ? new Array<string>(promptCount(body.prompt)).fill(body.suffix) : [];
+    const { promptUpper, promptEstimate } = promptSizes(prompts, suffixes);
     const ids = tokenIds(body.prompt);
     return {
       promptUpper,
-      promptEstimate: ids === null ? promptEstimate : ids + 4 * promptCount(body.prompt),
+      promptEstimate: ids === null ? promptEstimate : ids + 4 * promptCount(body.prompt) + estimateTokens(suffixes.join("")),
       maxOutput: body.max_tokens ?? DEFAULT_MAX_TOKENS,
       // Each prompt of a batch gets its own choices; best_of candidates are all generated (and billed).
       n: Math.max(body.n ?? 1, body.best_of ?? 1) * promptCount(body.prompt),

@@ -51,22 +51,62 @@ test("demo --db naming a folder: the mock upstream is stopped, one error line, e
   }
 });
 
-test("demo again on a database whose demo customer signed in: the invite fails after listen; the server stops, exit 1", async () => {
+/** A first demo on `db` whose customer chooses a password (demo@example.com becomes a proven sign-in address); what it printed. */
+async function firstDemoSignedIn(db: string, dir: string, meanwhile?: (output: string, url: string) => Promise<void>): Promise<string> {
+  const first = await startBinaryGateway({ args: ["demo", "--db", db], entry: "source", dir, adminToken: null });
+  try {
+    const invite = new URL(/sign in as the demo customer[^:]*: (http:\/\/\S+)/.exec(first.output())![1]!);
+    const customer = new WebClient(invite.origin);
+    const set = await customer.submit(invite.pathname, invite.pathname, { email: "demo@example.com", password: "demo password 123", confirm: "demo password 123" });
+    expect(set.status).toBe(303);
+    await meanwhile?.(first.output(), first.url);
+    return first.output();
+  } finally {
+    expect(await first.stop()).toBe(0);
+  }
+}
+
+const accountOf = (output: string) => /demo account\s+(acc_\S+)/.exec(output)![1]!;
+
+test("demo again on the same --db: the same demo customer and balance, a new key, a link that resets the password", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tollgate-demo-again-"));
+  const db = join(dir, "demo.db");
+  try {
+    const before = await firstDemoSignedIn(db, dir);
+    const again = await startBinaryGateway({ args: ["demo", "--db", db], entry: "source", dir, adminToken: null });
+    try {
+      const out = again.output();
+      expect(accountOf(out)).toBe(accountOf(before));
+      const balance = await fetch(`${again.url}/v1/me`, { headers: { authorization: `Bearer ${/demo API key\s+(\S+)/.exec(out)![1]!}` } });
+      expect(balance.status).toBe(200);
+      const me = (await balance.json()) as { account_id: string; balance_micros: number };
+      expect(me.account_id).toBe(accountOf(before));
+      // The first demo's completion was charged, and no second grant of credits came.
+      expect(me.balance_micros).toBeGreaterThan(0);
+      expect(me.balance_micros).toBeLessThan(5_000_000);
+      expect(/demo API key\s+(\S+)/.exec(out)![1]).not.toBe(/demo API key\s+(\S+)/.exec(before)![1]);
+      // The one-time link sets a new password for the customer who signed in before.
+      const invite = new URL(/sign in as the demo customer[^:]*: (http:\/\/\S+)/.exec(out)![1]!);
+      const set = await new WebClient(invite.origin).submit(invite.pathname, invite.pathname, { email: "demo@example.com", password: "another password 456", confirm: "another password 456" });
+      expect(set.status).toBe(303);
+    } finally {
+      expect(await again.stop()).toBe(0);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("demo again when another account holds the demo customer's address: the invite fails after listen; the server stops, exit 1", async () => {
   const dir = mkdtempSync(join(tmpdir(), "tollgate-demo-err-"));
   const db = join(dir, "demo.db");
   try {
-    const first = await startBinaryGateway({ args: ["demo", "--db", db], entry: "source", dir, adminToken: null });
-    try {
-      // The demo customer chooses a password: demo@example.com is now a proven sign-in address.
-      const invite = new URL(/sign in as the demo customer[^:]*: (http:\/\/\S+)/.exec(first.output())![1]!);
-      const customer = new WebClient(invite.origin);
-      const set = await customer.submit(invite.pathname, invite.pathname, { email: "demo@example.com", password: "demo password 123", confirm: "demo password 123" });
-      expect(set.status).toBe(303);
-    } finally {
-      expect(await first.stop()).toBe(0);
-    }
-
-    // The second demo customer's invite asks for the same address, once the server listens.
+    // The operator renames the demo account: the next demo makes its own, whose invite asks for the same address.
+    await firstDemoSignedIn(db, dir, async (output, url) => {
+      const token = /admin token\s+(\S+)/.exec(output)![1]!;
+      const res = await fetch(`${url}/admin/accounts/${accountOf(output)}`, { method: "PATCH", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name: "Renamed" }) });
+      expect(res.status).toBe(200);
+    });
     const r = await demo(["--db", db], dir);
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd().split("\n")).toEqual(["error: This email is already used by another account. (email_taken)"]);

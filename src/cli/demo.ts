@@ -6,16 +6,19 @@ import { defaultModels } from "../config/catalogue";
 import { resolveModel } from "../config/load";
 import { startMockUpstream, type MockUpstream } from "../demo/mock-upstream";
 import { microsToUsd } from "../money/units";
-import { createAccount } from "../modules/accounts/service";
+import { createAccount, listAccounts, type AccountRow } from "../modules/accounts/service";
 import { createKey } from "../modules/keys/service";
 import { postCredit } from "../money/ledger";
 import { checkListen, localOrigin } from "../runtime/listen-address";
 import { buildRuntime, startServer, type RunningServer } from "../runtime/server";
 import { createInvite } from "../identity/logins/service";
 import type { Runtime, SqliteRuntime } from "../runtime/runtime";
+import type { Store } from "../store/store";
 import type { CliContext, LeafCommand } from "./command";
 
 const DEMO_CREDITS = 5_000_000;
+const DEMO_EMAIL = "demo@example.com";
+const DEMO_NAME = "Demo customer";
 
 /** The demo configuration: the default catalogue and prices, served by the built-in MOCK upstream. */
 function demoConfig(base: Config, mockUrl: string, dbPath: string): Config {
@@ -32,7 +35,7 @@ function demoConfig(base: Config, mockUrl: string, dbPath: string): Config {
  * demo customer (as `tollgate accounts invite` prints), and the admin token for the console.
  */
 async function dashboardLines(runtime: Runtime, accountId: string, origin: string): Promise<string[]> {
-  const invite = await createInvite(runtime.deps.store, { accountId, email: "demo@example.com", ttlMs: 24 * 3_600_000, actor: "demo", baseUrl: origin });
+  const invite = await createInvite(runtime.deps.store, { accountId, email: DEMO_EMAIL, ttlMs: 24 * 3_600_000, actor: "demo", baseUrl: origin });
   const token = runtime.generatedAdminToken;
   return [
     `portal         ${origin}/portal`,
@@ -86,14 +89,27 @@ interface Demo {
   origin: string;
 }
 
+/**
+ * The demo customer: the one a `--db` of an earlier demo has (its ledger kept, and its owner's
+ * address with it: a second account could not be invited under that address), or a new one with
+ * the demo credits.
+ */
+async function demoAccount(store: Store): Promise<AccountRow> {
+  const found = await listAccounts(store, { limit: 20, offset: 0, q: DEMO_EMAIL });
+  const earlier = found.find((a) => a.email === DEMO_EMAIL && a.name === DEMO_NAME && a.status === "active");
+  if (earlier) return earlier;
+  const account = await createAccount(store, { name: DEMO_NAME, email: DEMO_EMAIL }, "demo");
+  await postCredit(store, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
+  return account;
+}
+
 /** The gateway in front of the mock upstream, with a demo account, its credits and a key; listening. */
 async function startDemo(ctx: CliContext, started: Started): Promise<Demo> {
   const dbPath = ctx.flags.db ?? join(mkdtempSync(join(tmpdir(), "tollgate-demo-")), "demo.db");
   const config = demoConfig(ctx.config(), started.mock.url, dbPath);
   const runtime = (started.runtime = buildRuntime(config));
   const { store } = runtime.deps;
-  const account = await createAccount(store, { name: "Demo customer", email: "demo@example.com" }, "demo");
-  await postCredit(store, { accountId: account.id, amountMicros: DEMO_CREDITS, note: "demo credits", actor: "demo", heldMicros: 0 });
+  const account = await demoAccount(store);
   const { key } = await createKey(store, config.key_prefix, account.id, { name: "demo key" }, "demo");
   const server = (started.server = startServer(runtime));
   // What the demo calls and prints: a wildcard address (0.0.0.0, ::) is reached on loopback.
@@ -113,7 +129,7 @@ async function printBanner(out: (line: string) => void, demo: Demo): Promise<voi
   out(`gateway        ${base}`);
   out(`database       ${demo.dbPath}`);
   if (runtime.generatedAdminToken) out(`admin token    ${runtime.generatedAdminToken}`);
-  out(`demo account   ${demo.accountId} with ${microsToUsd(DEMO_CREDITS)} USD of credits`);
+  out(`demo account   ${demo.accountId} with ${microsToUsd(runtime.deps.credits.balance(demo.accountId).balance)} USD of credits`);
   out(`demo API key   ${key}`);
   out(`API docs       ${origin}/swagger`);
   for (const line of await dashboardLines(runtime, demo.accountId, origin)) out(line);

@@ -71,6 +71,14 @@ describe("cpu_scheduling auto: when it switches", () => {
     expect(s.lines[1]).toBe('cpu_scheduling "auto": the HTTP client thread now runs under the normal policy (JavaScript thread demand 55 %)');
   });
 
+  test("one reading under 0.6 puts it back: a load that fell gets its latency back within half a second", async () => {
+    const s = scripted([...times(IN, 0.95), 0.5]);
+    await s.ticks(1 + IN);
+    expect(s.auto.policy).toBe("batch");
+    await s.ticks(1);
+    expect(s.applied).toEqual([["batch", 4242], ["normal", 4242]]);
+  });
+
   test("no HTTP client thread yet: it waits for one, then switches", async () => {
     let tid: number | null = null;
     const s = scripted(times(IN + 3, 0.9), { tid: () => tid });

@@ -85,14 +85,15 @@ export interface AutoIo {
 }
 
 /** Thresholds of "auto": the JavaScript thread's demand (run + run-queue wait) as a share of wall time. */
-export const AUTO = { everyMs: 250, enter: 0.85, leave: 0.6, enterTicks: 2, leaveTicks: 2 } as const;
+export const AUTO = { everyMs: 250, enter: 0.85, leave: 0.6, enterTicks: 2, leaveTicks: 1 } as const;
 
 /**
  * "auto": every tick (AUTO.everyMs), the JavaScript thread's demand over the last tick. Two
- * ticks in a row at or above `enter` put the HTTP client thread under SCHED_BATCH, two below
- * `leave` put it back: a saturated gateway (about 0.9 or more on one core, whichever policy) stops
+ * ticks in a row at or above `enter` put the HTTP client thread under SCHED_BATCH, one below
+ * `leave` puts it back: a saturated gateway (about 0.9 or more on one core, whichever policy) stops
  * ping-ponging within half a second, and one whose load falls (concurrency 1 measures about 0.5)
- * gets the lower latency back as fast. Shorter ticks react sooner but see a load generator's
+ * gets the lower latency back within a quarter to half a second (the tick that straddles the fall
+ * still reads busy). Shorter ticks react sooner but see a load generator's
  * own pauses as a fall (a test's clients in one process, measured at 100 ms ticks). A failure
  * to apply is said once and ends "auto"; nothing else changes.
  */

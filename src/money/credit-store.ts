@@ -2,6 +2,7 @@ import type { BudgetClock } from "./budget-clock";
 import type { BudgetOwners, BudgetState } from "./budgets";
 
 import type { ApiError } from "../lib/errors";
+import type { Q, Work } from "../store/work";
 
 /**
  * Balances and holds on the hot path sit behind this interface, so that a shared (Postgres)
@@ -194,6 +195,12 @@ export interface CreditStore {
    * against the new key (its spend cap and budget are the line's), and their charges go to it.
    */
   keyRotated?(oldKeyId: string, newKeyId: string): void;
+  /**
+   * What other processes may hold of the account's credit now, read in a unit of work (PostgreSQL:
+   * other instances' live leases of it, at least what their requests hold). Absent on the embedded
+   * store, where every hold is in this process.
+   */
+  heldElsewhere?(q: Q, accountId: string, now: number): Work<number>;
   /** Releases the hold without a charge; resolves once durable. Second call: false. */
   release(requestId: string, extras?: SettleExtras): Promise<boolean>;
   /** Releases holds past their expiry (not those of requests in flight); returns how many. */

@@ -26,6 +26,12 @@ export class AlertService {
   private pending = new Set<string>();
   private scheduled = false;
   private readonly checking = new Set<Promise<unknown>>();
+  /**
+   * What other processes' requests may hold of an account (other instances on PostgreSQL): a
+   * re-arm counts it, or a credit posted here would re-arm an alert whose crossing another
+   * instance's holds still keep.
+   */
+  private heldElsewhere?: NonNullable<CreditStore["heldElsewhere"]>;
   /** Settings rows kept while the change stamp stands: `check` runs after every charge. */
   private memo = { stamp: -1, rows: new Map<string, SettingsRow | null>() };
 
@@ -58,7 +64,13 @@ export class AlertService {
     }
     const now = this.now();
     if (available >= threshold) {
-      if (row && !row.armed && mayRearm(row, now, this.refireMs)) await this.store.tx((q) => rearm(q, accountId, now));
+      if (row && !row.armed && mayRearm(row, now, this.refireMs)) {
+        const elsewhere = this.heldElsewhere;
+        await this.store.tx(function* (q) {
+          if (elsewhere && available - (yield* elsewhere(q, accountId, now)) < threshold) return;
+          yield* rearm(q, accountId, now);
+        });
+      }
       return null;
     }
     if (row && !(await this.store.read((q) => isArmed(q, row, threshold)))) return null;
@@ -82,7 +94,8 @@ export class AlertService {
       return null;
     }
     const defaultThreshold = this.defaultThreshold;
-    return (q, ledgerId) => noteCredit(q, { accountId, ledgerId, held, defaultThreshold }, this.now());
+    const elsewhere = this.heldElsewhere;
+    return (q, ledgerId) => noteCredit(q, { accountId, ledgerId, held, elsewhere, defaultThreshold }, this.now());
   }
 
   /** Checks the account soon (once per event-loop turn however many settlements asked). */
@@ -116,6 +129,7 @@ export class AlertService {
   /** A low-balance check after every committed settlement that charged something. */
   watch(store: CreditStore): void {
     store.onCharge((accountId) => this.schedule(accountId));
+    if (store.heldElsewhere) this.heldElsewhere = store.heldElsewhere.bind(store);
   }
 
   async view(accountId: string, recent = 10): Promise<LowBalanceViewT> {

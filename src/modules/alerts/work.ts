@@ -50,6 +50,8 @@ export interface Credited {
   ledgerId: number;
   /** What requests in flight held, read right before the credit's transaction. */
   held: number;
+  /** What other processes' requests may hold (CreditStore.heldElsewhere), read in the transaction. */
+  elsewhere?: (q: Q, accountId: string, now: number) => Work<number>;
   defaultThreshold: number;
 }
 
@@ -69,7 +71,8 @@ export function* noteCredit(q: Q, c: Credited, now: number): Work<void> {
   const a = q.t.accounts;
   const account = yield* get(q.db.select({ balance: a.balanceMicros }).from(a).where(eq(a.id, c.accountId)));
   if (!account) return;
-  if (Number(account.balance) - c.held >= threshold) return yield* rearm(q, c.accountId, now);
+  const elsewhere = c.elsewhere ? yield* c.elsewhere(q, c.accountId, now) : 0;
+  if (Number(account.balance) - c.held - elsewhere >= threshold) return yield* rearm(q, c.accountId, now);
   if (yield* creditedBack(q, row, threshold, c.ledgerId)) return;
   const s = q.t.alertSettings;
   // The credit is the account's newest entry: its update of the account row holds off every other.

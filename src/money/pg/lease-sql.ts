@@ -142,6 +142,13 @@ export function* overLeased(q: Q, scopes: readonly string[], now: number): Work<
   return found.map((r) => r.scope);
 }
 
+/** What the live leases of other instances take of a scope (each at least what its requests hold there). */
+export function* othersLeased(q: Q, scopeKey: string, instanceId: string, now: number): Work<number> {
+  const [l] = yield* rows<{ n: string | number | null }>(sql`
+    SELECT sum(amount_micros) AS n FROM credit_leases WHERE scope = ${scopeKey} AND instance_id <> ${instanceId} AND expires_at > ${now}`);
+  return Number(l?.n ?? 0);
+}
+
 /** What each account's live leases last reported held (renewed every few seconds), for the CLI. */
 export function* leasedHeld(q: Q, now: number): Work<Map<string, number>> {
   const found = yield* rows<{ scope: string; held: string | number }>(sql`

@@ -3,12 +3,13 @@ import { RetainedCharges } from "../retained";
 import { SettleHealth } from "../settle-health";
 import { decrement } from "../../lib/tally";
 import type { PgStore } from "../../store/pg-store";
+import type { Q, Work } from "../../store/work";
 import type { BudgetClock } from "../budget-clock";
 import type { BudgetOwners, BudgetState } from "../budgets";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult, Spendable, SpendOwners } from "../credit-store";
 import { budgetExhausted, budgetLimit, outOfCredit, spendCap, spendCapReached } from "../refusals";
 import { LeaseBook } from "./lease-book";
-import { overLeased, settledRequests } from "./lease-sql";
+import { othersLeased, overLeased, settledRequests } from "./lease-sql";
 import { settleGroup, type PgSettleOp } from "./pg-settle";
 import { ScopeRules } from "./scope-rules";
 import type { Scope } from "./scopes";
@@ -108,6 +109,10 @@ export class PgCreditStore implements CreditStore {
     const l = this.leases.peek(`acc:${accountId}`);
     if (!l?.limit) return { balance: 0, held: 0, available: 0 };
     return { balance: l.limit.limit, held: l.held, available: l.limit.limit - l.held };
+  }
+
+  heldElsewhere(q: Q, accountId: string, now: number): Work<number> {
+    return othersLeased(q, `acc:${accountId}`, this.o.instanceId, now);
   }
 
   /** Charges are written before they are answered here: only the holds (the leases cover other instances). */

@@ -7,7 +7,8 @@ import type { Q, Work } from "../../store/work";
 import type { BudgetClock } from "../budget-clock";
 import type { BudgetOwners, BudgetState } from "../budgets";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult, Spendable, SpendOwners } from "../credit-store";
-import { budgetExhausted, budgetLimit, outOfCredit, spendCap, spendCapReached } from "../refusals";
+import { outOfCredit } from "../refusals";
+import { budgetStateOf, limitNameOf, refusalOf } from "./scope-refusals";
 import { LeaseBook } from "./lease-book";
 import { othersLeased, overLeased, settledRequests } from "./lease-sql";
 import { settleGroup, type PgSettleOp } from "./pg-settle";
@@ -99,7 +100,7 @@ export class PgCreditStore implements CreditStore {
     let best: Spendable = { amount: Number.POSITIVE_INFINITY, refuse: outOfCredit };
     for (const s of this.rules.known(owners)) {
       const free = this.leases.spare(this.leases.get(s));
-      if (free < best.amount) best = { amount: free, limit: this.limitName(s), refuse: () => this.refusal(s, owners.keyId) };
+      if (free < best.amount) best = { amount: free, limit: limitNameOf(this.leases, this.o.budgetClock, s), refuse: () => refusalOf(this.leases, this.o.budgetClock, s, owners.keyId) };
     }
     return best.amount === Number.POSITIVE_INFINITY ? { amount: 0, refuse: outOfCredit } : best;
   }
@@ -127,7 +128,7 @@ export class PgCreditStore implements CreditStore {
   }
 
   budgets(owners: BudgetOwners): BudgetState[] {
-    return this.rules.knownBudgets(owners).map((s) => this.budgetState(s));
+    return this.rules.knownBudgets(owners).map((s) => budgetStateOf(this.leases, s));
   }
 
   onCharge(listener: (accountId: string) => void): void {
@@ -141,7 +142,7 @@ export class PgCreditStore implements CreditStore {
     const owners: SpendOwners = { accountId: req.accountId, capKeyId: req.capKeyId ?? req.keyId ?? null, memberId: req.memberId ?? null };
     const scopes = this.rules.known(owners);
     if (!req.restore) {
-      for (const s of scopes) if (this.leases.spare(this.leases.get(s)) < amount) throw this.refusal(s, req.keyId);
+      for (const s of scopes) if (this.leases.spare(this.leases.get(s)) < amount) throw refusalOf(this.leases, this.o.budgetClock, s, req.keyId);
     }
     const now = this.now();
     for (const s of scopes) {
@@ -290,27 +291,5 @@ export class PgCreditStore implements CreditStore {
     const o = extras?.owners;
     if (!o || this.settling.has(requestId)) return undefined;
     return { ...o, amount: 0, scopes: [], expiresAt: 0, freshId: false, live: false };
-  }
-
-  private limitName(s: Scope): (() => string) | undefined {
-    if (s.kind === "cap") return spendCap;
-    return s.kind === "bud" ? () => budgetLimit(this.budgetState(s), this.o.budgetClock) : undefined;
-  }
-
-  private refusal(s: Scope, keyId?: string | null): ApiError {
-    const l = this.leases.get(s);
-    if (s.kind === "cap") return spendCapReached(keyId ?? s.keyId, s.cap, l.limit?.spent ?? 0);
-    if (s.kind === "bud") return budgetExhausted(this.budgetState(s), this.o.budgetClock);
-    return outOfCredit();
-  }
-
-  private budgetState(s: Scope): BudgetState {
-    if (s.kind !== "bud") throw new TypeError("not a budget scope");
-    const l = this.leases.get(s);
-    const spent = l.limit?.spent ?? 0;
-    return {
-      scope: s.who, id: s.id, period: s.rule.period, limit: s.rule.micros, spent, held: l.held, remaining: s.rule.micros - spent - l.held,
-      periodStart: s.periodStart, resetsAt: s.resetsAt,
-    };
   }
 }

@@ -5,6 +5,7 @@ import type { Config } from "../config/load";
 import { defaultModels } from "../config/catalogue";
 import { resolveModel } from "../config/load";
 import { startMockUpstream, type MockUpstream } from "../demo/mock-upstream";
+import { eventData, SseSplitter } from "../gateway/sse";
 import { microsToUsd } from "../money/units";
 import { createAccount, listAccounts, type AccountRow } from "../modules/accounts/service";
 import { createKey } from "../modules/keys/service";
@@ -46,18 +47,20 @@ async function dashboardLines(runtime: Runtime, accountId: string, origin: strin
 }
 
 /** A streamed completion through the gateway, its text gathered as it arrives. */
-async function firstCompletion(base: string, key: string): Promise<string> {
+export async function firstCompletion(base: string, key: string): Promise<string> {
   const res = await fetch(`${base}/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
     body: JSON.stringify({ model: "grok-4.3", stream: true, messages: [{ role: "user", content: "Say hello to the new operator." }] }),
   });
   let text = "";
-  const decoder = new TextDecoder();
+  // Whole events, however the bytes are cut: a line split across reads is never parsed half.
+  const events = new SseSplitter();
   for await (const chunk of res.body!) {
-    for (const line of decoder.decode(chunk, { stream: true }).split("\n")) {
-      if (!line.startsWith("data: {")) continue;
-      text += (JSON.parse(line.slice(6)) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ?? "";
+    for (const event of events.push(chunk)) {
+      const data = eventData(event);
+      if (!data?.startsWith("{")) continue;
+      text += (JSON.parse(data) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ?? "";
     }
   }
   return text;

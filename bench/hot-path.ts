@@ -5,7 +5,8 @@
  * (bench/json-proxy.ts with signal, timer and headers) under the same stub, in interleaved
  * rounds. Their difference is what the gateway adds; the sockets, which both would pay alike,
  * are left out, so a change of a microsecond shows through a noisy machine.
- * Usage: bun bench/hot-path.ts [--api=chat|responses|messages] [--stream] [--rounds=9] [--requests=20000] [--concurrency=50] [--only=floor|tollgate] > /dev/null
+ * Usage: bun bench/hot-path.ts [--api=chat|responses|messages] [--stream] [--rounds=9] [--requests=20000] [--concurrency=50] [--only=floor|tollgate] [--objects] > /dev/null
+ * (--objects prints the objects each side allocates per request, by type, instead of the CPU rounds)
  * (--only runs one side, e.g. to read its collector log with BUN_JSC_logGC=1; --config='{"log_format":"off"}'
  * merges settings into the gateway's configuration)
  * (the figures go to stderr; stdout carries the gateway's log lines, as in production).
@@ -19,6 +20,7 @@ import { gatewayRoute } from "../src/gateway/route";
 import { apiArg, UPSTREAM_JSON_HEADERS, UPSTREAM_SSE_HEADERS } from "./answers";
 import { buildRuntime, startServer } from "../src/runtime/server";
 import { meteringFloor } from "./json-floor";
+import { objectsPerRequest, objectsTable } from "./objects";
 import { ADMIN_TOKEN, freePort, jsonHeaders, provision, tollgateConfig } from "./targets";
 
 const arg = (n: string, d: string) => Number(process.argv.find((a) => a.startsWith(`--${n}=`))?.split("=")[1] ?? d);
@@ -88,6 +90,20 @@ async function measure(handler: (r: Request) => Promise<Response>): Promise<numb
 }
 
 globalThis.fetch = stubFetch as typeof fetch;
+if (process.argv.includes("--objects")) {
+  // After the warm-up rounds (the JIT's own objects settle), objects per request by type.
+  const request = () => new Request(`http://gateway${api.path}`, { method: "POST", headers, body });
+  await measure(floor);
+  await measure(gateway);
+  // Fewer streams than whole answers: a collection during the count would hide what it freed.
+  const n = streaming ? 100 : 600;
+  const counted = [await objectsPerRequest(floor, request, n), await objectsPerRequest(gateway, request, n)];
+  console.error(objectsTable(counted[0]!, counted[1]!, ["floor", "tollgate"]));
+  await srv.stop();
+  rt.deps.store.close();
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
 const sides = { floor: [] as number[], tollgate: [] as number[] };
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 if (only !== "tollgate") await measure(floor);

@@ -44,6 +44,16 @@ function twoInstances() {
   return { a: a!, b: b!, stop };
 }
 
+type Instance = ReturnType<typeof twoInstances>["a"];
+type Owners = Awaited<ReturnType<typeof pgAccount>>;
+
+/** A request held and charged `amount` on an instance, its alert check run. */
+async function spend(on: Instance, o: Owners, requestId: string, amount: number): Promise<void> {
+  expect(await tryHold(on.credits, o, requestId, amount)).toBe(true);
+  await on.credits.settle(requestId, amount);
+  await on.alerts.settled();
+}
+
 const alertsOf = async (accountId: string) =>
   Number((await store.read((q) => rows<{ n: unknown }>(sql`SELECT count(*) AS n FROM alert_events WHERE account_id = ${accountId}`)))[0]!.n);
 
@@ -53,9 +63,7 @@ for (const creditOn of ["a", "b"] as const) {
     try {
       const o = await pgAccount(store, 10 * USD);
       // b serves the customer: 6 spent, 4 left: the alert fires.
-      expect(await tryHold(b.credits, o, "r1", 6 * USD)).toBe(true);
-      await b.credits.settle("r1", 6 * USD);
-      await b.alerts.settled();
+      await spend(b, o, "r1", 6 * USD);
       expect(await alertsOf(o.accountId)).toBe(1);
       // A request in flight on b holds 3; a top-up of 2: balance 6, available 3, still below.
       expect(await tryHold(b.credits, o, "r2", 3 * USD)).toBe(true);
@@ -78,9 +86,7 @@ test("a check after a settlement on one instance does not re-arm while the other
     const o = await pgAccount(store, 10 * USD);
     // a holds 3 for a request in flight; b's customer spends 6: balance 4 (available 1): the alert.
     expect(await tryHold(a.credits, o, "q0", 3 * USD)).toBe(true);
-    expect(await tryHold(b.credits, o, "q1", 6 * USD)).toBe(true);
-    await b.credits.settle("q1", 6 * USD);
-    await b.alerts.settled();
+    await spend(b, o, "q1", 6 * USD);
     expect(await alertsOf(o.accountId)).toBe(1);
     // A top-up of 3 on b while b holds 1: balance 7, available 3 (a's 3 and b's 1 held): no re-arm.
     expect(await tryHold(b.credits, o, "q2", 1 * USD)).toBe(true);
@@ -106,9 +112,7 @@ test("a credit that lifts available credit above the threshold, other instances'
   const { a, b, stop } = twoInstances();
   try {
     const o = await pgAccount(store, 10 * USD);
-    expect(await tryHold(b.credits, o, "s1", 6 * USD)).toBe(true);
-    await b.credits.settle("s1", 6 * USD);
-    await b.alerts.settled();
+    await spend(b, o, "s1", 6 * USD);
     expect(await alertsOf(o.accountId)).toBe(1);
     // b holds 1 in flight; a top-up of 10 on a: balance 14, available 13 at the most: re-armed.
     expect(await tryHold(b.credits, o, "s2", 1 * USD)).toBe(true);
@@ -116,9 +120,7 @@ test("a credit that lifts available credit above the threshold, other instances'
     expect((await a.alerts.view(o.accountId)).armed).toBe(true);
     // The next crossing alerts again.
     await b.credits.settle("s2", 1 * USD);
-    expect(await tryHold(b.credits, o, "s3", 10 * USD)).toBe(true);
-    await b.credits.settle("s3", 10 * USD);
-    await b.alerts.settled();
+    await spend(b, o, "s3", 10 * USD);
     expect(await alertsOf(o.accountId)).toBe(2);
   } finally {
     await stop();

@@ -5,6 +5,9 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { ADMIN_TOKEN } from "./support/gateway";
 import { startLogged, type LoggedGateway } from "./support/logged-gateway";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { redactSecrets } from "../src/lib/redact-secrets";
 
 setDefaultTimeout(120_000);
@@ -46,6 +49,32 @@ test("a customer key of the configured prefix and admin tokens in a request path
   expect(paths()).toContain(`/admin/keys/${c.keyId}`);
 });
 
+test("keys made under an earlier key_prefix are redacted too, once the prefix has changed", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tollgate-prefixes-"));
+  try {
+    const db = join(dir, "t.db");
+    const before = await startLogged({ key_prefix: "acme_", db_path: db });
+    const old = await before.customer(1_000_000);
+    await before.stop();
+    const after = await startLogged({ key_prefix: "tg_new_", db_path: db });
+    try {
+      await (await fetch(`${after.url}/v1/${old.key}/chat/completions`)).text();
+      const fresh = await after.customer(1_000_000);
+      await (await fetch(`${after.url}/v1/models/${fresh.key}`)).text();
+      await Bun.sleep(50);
+      expect(after.out()).not.toContain(old.key.slice(5, 30));
+      expect(after.out()).not.toContain(fresh.key.slice(7, 30));
+      const logged = after.lines().filter((l) => l.msg === "request").map((l) => String(l.path));
+      expect(logged).toContain("/v1/[redacted]/chat/completions");
+      expect(logged).toContain("/v1/models/[redacted]");
+    } finally {
+      await after.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("redactSecrets: the prefix followed by its random part, not an id that merely contains it", () => {
   const c = { key_prefix: "tg.live-" };
   expect(redactSecrets("/a/tg.live-0123456789abcdefXYZ/b", c)).toBe("/a/[redacted]/b");
@@ -56,6 +85,9 @@ test("redactSecrets: the prefix followed by its random part, not an id that mere
   // Percent-encoded, in part or whole: decoded, and logged decoded with the key out.
   expect(redactSecrets("/a/tg.live-0123456789%61bcdef/b%20c", c)).toBe("/a/[redacted]/b c");
   expect(redactSecrets("/a/%74%67%2E%6C%69%76%65%2D%30%31%32%33%34%35%36%37%38%39", c)).toBe("/a/[redacted]");
+  // Several prefixes (the configured one and earlier ones), one a prefix of another.
+  const both = { key_prefix: "sk-tg-", key_prefixes: ["sk-", "sk-tg-"] };
+  expect(redactSecrets("/a/sk-tg-0123456789abcdef/b/sk-0123456789abcdef", both)).toBe("/a/[redacted]/b/[redacted]");
   // Escapes with no secret behind them are logged as they came.
   expect(redactSecrets("/a/tg.live-short%20x", c)).toBe("/a/tg.live-short%20x");
   expect(redactSecrets("/x/my token+1%2F", { key_prefix: "sk-tg-", admin_token: "my token+1/" })).toBe("/x/[redacted]");

@@ -1,14 +1,14 @@
 /**
  * The gateway's own secrets taken out of a text bound for the operator's log, such as a request
  * path (a client may put its key where an id goes). Upstream keys are scrub's
- * (gateway/providers/errors.ts); here a customer key of the configured `key_prefix` (its random
- * part is base62), a generated admin token (`tg-admin-…`), and the configured admin token, however
+ * (gateway/providers/errors.ts); here a customer key of the configured `key_prefix` or an
+ * earlier one (its random part is base62), a generated admin token (`tg-admin-…`), and the configured admin token, however
  * a client's URL spells them (as typed, or percent-encoded in any way: the text is decoded,
  * leniently, and logged decoded when a secret is in it).
  */
-export function secretRedactor(c: { key_prefix: string; admin_token?: string }): (text: string) => string {
+export function secretRedactor(c: Secrets): (text: string) => string {
   // Built once: the log redacts every request's path.
-  const keys = keysOf(c.key_prefix);
+  const keys = keysOf(c.key_prefixes ?? [c.key_prefix]);
   const token = c.admin_token;
   const plainly = (text: string): string => {
     const out = text.replace(keys, "[redacted]");
@@ -25,8 +25,15 @@ export function secretRedactor(c: { key_prefix: string; admin_token?: string }):
   };
 }
 
+/** What is secret: keys of the configured prefix (or of each of `key_prefixes`, when given), the admin token. */
+export interface Secrets {
+  key_prefix: string;
+  key_prefixes?: readonly string[];
+  admin_token?: string;
+}
+
 /** secretRedactor's work on one text (for a caller that redacts once). */
-export const redactSecrets = (text: string, c: { key_prefix: string; admin_token?: string }): string => secretRedactor(c)(text);
+export const redactSecrets = (text: string, c: Secrets): string => secretRedactor(c)(text);
 
 const utf8 = new TextDecoder();
 
@@ -39,8 +46,8 @@ function lenientlyDecoded(text: string): string {
   });
 }
 
-/** A key of the prefix, or a generated admin token: not inside a longer word (an id that merely contains the prefix stays readable). */
-function keysOf(prefix: string): RegExp {
-  const literal = prefix.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
-  return new RegExp(`(?<![A-Za-z0-9])(?:${literal}|tg-admin-)[A-Za-z0-9]{8,}`, "g");
+/** A key of a prefix, or a generated admin token: not inside a longer word (an id that merely contains a prefix stays readable). */
+function keysOf(prefixes: readonly string[]): RegExp {
+  const literals = prefixes.map((p) => p.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&"));
+  return new RegExp(`(?<![A-Za-z0-9])(?:${[...literals, "tg-admin-"].join("|")})[A-Za-z0-9]{8,}`, "g");
 }

@@ -8,6 +8,7 @@ import { BUN_BODY_CAP, discardUnread } from "../lib/body-cap";
 import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
 import { secretRedactor } from "../lib/redact-secrets";
+import { keyPrefixes } from "../identity/key-prefixes";
 import { boundedRequest } from "./bounded-request";
 import { listenError, urlHost } from "./listen-address";
 import { corsPolicy, isCustomerApi } from "../lib/cors";
@@ -125,7 +126,15 @@ function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () =
  */
 function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): Handler {
   const cors = corsPolicy(deps.config.cors_origins);
-  const redact = secretRedactor(deps.config);
+  let redact = secretRedactor(deps.config);
+  // Keys of an earlier key_prefix are secrets too: their prefixes read once, at the first request
+  // here (not at start: the metered routes log no path, and starting stays a read shorter).
+  let older: Promise<void> | undefined;
+  const olderPrefixes = () =>
+    (older ??= keyPrefixes(deps.store, deps.config.key_prefix).then(
+      (prefixes) => void (redact = secretRedactor({ ...deps.config, key_prefixes: prefixes })),
+      (e) => console.error("could not read the key prefixes to redact from the log (the configured one still is):", e),
+    ));
   let app: App | undefined;
   let loading: Promise<App> | undefined;
   const loadApp = (srv: Server<undefined>) =>
@@ -153,6 +162,7 @@ function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): 
       const headers = { "x-request-id": newSortableId("req"), ...allow };
       res = anthropicShaped(req) ? anthropicError(error, headers) : error.toResponse(headers);
     }
+    await olderPrefixes();
     logRequest(deps, req, res, started, redact);
     // An answer given without reading the body (401, 404, 413): see discardUnread.
     if (!(await discardUnread(req))) res.headers.set("connection", "close");

@@ -2,9 +2,9 @@
  * The gateway's own secrets taken out of a text bound for the operator's log, such as a request
  * path (a client may put its key where an id goes). Upstream keys are scrub's
  * (gateway/providers/errors.ts); here a customer key of the configured `key_prefix` or an
- * earlier one (its random part is base62), a generated admin token (`tg-admin-…`), and the configured admin token, however
- * a client's URL spells them (as typed, or percent-encoded in any way: the text is decoded,
- * leniently, and logged decoded when a secret is in it).
+ * earlier one (its random part is base62), a generated admin token (`tg-admin-…`), and the
+ * configured admin token, however a client's URL spells them (as typed, or percent-encoded in any
+ * way: the text is decoded, leniently, and logged decoded when a secret is in it).
  */
 export function secretRedactor(c: Secrets): (text: string) => string {
   // Built once: the log redacts every request's path.

@@ -6,7 +6,7 @@ import type { Balance, CreditStore } from "../../money/credit-store";
 import type { LowBalanceViewT } from "./model";
 import type { AlertNotifier } from "./notifier";
 import type { CreditNote } from "./credits";
-import { eventViews, fire, isArmed, noteCredit, rearm, saveThreshold, settingsRow, type SettingsRow } from "./work";
+import { eventViews, fire, isArmed, noteCredit, rearmIfClear, saveThreshold, settingsRow, type HeldElsewhere, type SettingsRow } from "./work";
 
 /**
  * Low-balance alerts: one notification each time an account's available credit falls below its
@@ -31,7 +31,7 @@ export class AlertService {
    * re-arm counts it, or a credit posted here would re-arm an alert whose crossing another
    * instance's holds still keep.
    */
-  private heldElsewhere?: NonNullable<CreditStore["heldElsewhere"]>;
+  private heldElsewhere?: HeldElsewhere;
   /** Settings rows kept while the change stamp stands: `check` runs after every charge. */
   private memo = { stamp: -1, rows: new Map<string, SettingsRow | null>() };
 
@@ -65,11 +65,7 @@ export class AlertService {
     const now = this.now();
     if (available >= threshold) {
       if (row && !row.armed && mayRearm(row, now, this.refireMs)) {
-        const elsewhere = this.heldElsewhere;
-        await this.store.tx(function* (q) {
-          if (elsewhere && available - (yield* elsewhere(q, accountId, now)) < threshold) return;
-          yield* rearm(q, accountId, now);
-        });
+        await this.store.tx((q) => rearmIfClear(q, { accountId, available, threshold, elsewhere: this.heldElsewhere }, now));
       }
       return null;
     }

@@ -3,6 +3,7 @@ import type { alertSettings } from "../../store/schema";
 import { all, get, run, type Q, type Work } from "../../store/work";
 import { randomBase62 } from "../../lib/ids";
 import { recordAudit } from "../audit/service";
+import type { CreditStore } from "../../money/credit-store";
 import type { AlertEventViewT } from "./model";
 
 /* The low-balance alert's units of work (service.ts decides when to run them). */
@@ -50,8 +51,8 @@ export interface Credited {
   ledgerId: number;
   /** What requests in flight held, read right before the credit's transaction. */
   held: number;
-  /** What other processes' requests may hold (CreditStore.heldElsewhere), read in the transaction. */
-  elsewhere?: (q: Q, accountId: string, now: number) => Work<number>;
+  /** What other processes' requests may hold, read in the transaction. */
+  elsewhere?: HeldElsewhere;
   defaultThreshold: number;
 }
 
@@ -71,8 +72,8 @@ export function* noteCredit(q: Q, c: Credited, now: number): Work<void> {
   const a = q.t.accounts;
   const account = yield* get(q.db.select({ balance: a.balanceMicros }).from(a).where(eq(a.id, c.accountId)));
   if (!account) return;
-  const elsewhere = c.elsewhere ? yield* c.elsewhere(q, c.accountId, now) : 0;
-  if (Number(account.balance) - c.held - elsewhere >= threshold) return yield* rearm(q, c.accountId, now);
+  const available = Number(account.balance) - c.held;
+  if (yield* rearmIfClear(q, { accountId: c.accountId, available, threshold, elsewhere: c.elsewhere }, now)) return;
   if (yield* creditedBack(q, row, threshold, c.ledgerId)) return;
   const s = q.t.alertSettings;
   // The credit is the account's newest entry: its update of the account row holds off every other.
@@ -80,10 +81,19 @@ export function* noteCredit(q: Q, c: Credited, now: number): Work<void> {
   yield* run(q.db.update(s).set(seen).where(and(eq(s.accountId, c.accountId), eq(s.armed, false))));
 }
 
-/** Available credit is back at or above the threshold: the alert may fire again. */
-export function* rearm(q: Q, accountId: string, now: number): Work<void> {
+/** What other processes' requests may hold of an account (CreditStore.heldElsewhere: other instances on PostgreSQL). */
+export type HeldElsewhere = NonNullable<CreditStore["heldElsewhere"]>;
+
+/**
+ * Re-arms the alert (it may fire again) if available credit, less what other processes may hold,
+ * is back at or above the threshold; says whether it was. Every re-arm decides here.
+ */
+export function* rearmIfClear(q: Q, c: { accountId: string; available: number; threshold: number; elsewhere?: HeldElsewhere }, now: number): Work<boolean> {
+  const others = c.elsewhere ? yield* c.elsewhere(q, c.accountId, now) : 0;
+  if (c.available - others < c.threshold) return false;
   const s = q.t.alertSettings;
-  yield* run(q.db.update(s).set({ armed: true, updatedAt: now }).where(and(eq(s.accountId, accountId), eq(s.armed, false))));
+  yield* run(q.db.update(s).set({ armed: true, updatedAt: now }).where(and(eq(s.accountId, c.accountId), eq(s.armed, false))));
+  return true;
 }
 
 export interface Crossing {

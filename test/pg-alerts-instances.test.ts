@@ -44,6 +44,16 @@ function twoInstances() {
   return { a: a!, b: b!, stop };
 }
 
+/** Runs a scenario on two fresh instances, and stops them (their checks, deliveries and writes) after it, whatever it did. */
+async function onTwoInstances(scenario: (i: { a: Instance; b: Instance }) => Promise<void>): Promise<void> {
+  const { a, b, stop } = twoInstances();
+  try {
+    await scenario({ a, b });
+  } finally {
+    await stop();
+  }
+}
+
 type Instance = ReturnType<typeof twoInstances>["a"];
 type Owners = Awaited<ReturnType<typeof pgAccount>>;
 
@@ -59,8 +69,7 @@ const alertsOf = async (accountId: string) =>
 
 for (const creditOn of ["a", "b"] as const) {
   test(`a credit posted on instance ${creditOn} while b's request in flight keeps available credit below the threshold re-arms nothing`, async () => {
-    const { a, b, stop } = twoInstances();
-    try {
+    await onTwoInstances(async ({ a, b }) => {
       const o = await pgAccount(store, 10 * USD);
       // b serves the customer: 6 spent, 4 left: the alert fires.
       await spend(b, o, "r1", 6 * USD);
@@ -74,15 +83,12 @@ for (const creditOn of ["a", "b"] as const) {
       await b.credits.settle("r2", 3 * USD);
       await b.alerts.settled();
       expect(await alertsOf(o.accountId)).toBe(1);
-    } finally {
-      await stop();
-    }
+    });
   });
 }
 
 test("a check after a settlement on one instance does not re-arm while the other's request in flight keeps available credit below", async () => {
-  const { a, b, stop } = twoInstances();
-  try {
+  await onTwoInstances(async ({ a, b }) => {
     const o = await pgAccount(store, 10 * USD);
     // a holds 3 for a request in flight; b's customer spends 6: balance 4 (available 1): the alert.
     expect(await tryHold(a.credits, o, "q0", 3 * USD)).toBe(true);
@@ -103,14 +109,11 @@ test("a check after a settlement on one instance does not re-arm while the other
     await a.credits.settle("q0", 3 * USD);
     await a.alerts.settled();
     expect(await alertsOf(o.accountId)).toBe(1);
-  } finally {
-    await stop();
-  }
+  });
 });
 
 test("a credit that lifts available credit above the threshold, other instances' leases counted, re-arms the alert", async () => {
-  const { a, b, stop } = twoInstances();
-  try {
+  await onTwoInstances(async ({ a, b }) => {
     const o = await pgAccount(store, 10 * USD);
     await spend(b, o, "s1", 6 * USD);
     expect(await alertsOf(o.accountId)).toBe(1);
@@ -122,7 +125,5 @@ test("a credit that lifts available credit above the threshold, other instances'
     await b.credits.settle("s2", 1 * USD);
     await spend(b, o, "s3", 10 * USD);
     expect(await alertsOf(o.accountId)).toBe(2);
-  } finally {
-    await stop();
-  }
+  });
 });

@@ -93,9 +93,9 @@ export const AUTO = { everyMs: 250, enter: 0.85, leave: 0.6, enterTicks: 2, leav
  * `leave` puts it back: a saturated gateway (about 0.9 or more on one core, whichever policy) stops
  * ping-ponging within half a second, and one whose load falls (concurrency 1 measures about 0.5)
  * gets the lower latency back within a quarter to half a second (the tick that straddles the fall
- * still reads busy). Shorter ticks react sooner but see a load generator's
- * own pauses as a fall (a test's clients in one process, measured at 100 ms ticks). A failure
- * to apply is said once and ends "auto"; nothing else changes.
+ * still reads busy). Shorter ticks react sooner but see a load generator's own pauses as a fall
+ * (a test's clients in one process, measured at 100 ms ticks). A failure to apply is said once
+ * and ends "auto"; nothing else changes.
  */
 export class AutoScheduling {
   policy: "normal" | "batch" = "normal";

@@ -64,6 +64,11 @@ async function spend(on: Instance, o: Owners, requestId: string, amount: number)
   await on.alerts.settled();
 }
 
+/** A credit posted on an instance, as the admin API posts it (its alert decided in the credit's transaction). */
+async function topUp(on: Instance, o: Owners, amount: number): Promise<void> {
+  await postWatchedCredit(store, on.alerts, { accountId: o.accountId, amountMicros: amount, actor: "admin", heldMicros: 0 }, Date.now());
+}
+
 const alertsOf = async (accountId: string) =>
   Number((await store.read((q) => rows<{ n: unknown }>(sql`SELECT count(*) AS n FROM alert_events WHERE account_id = ${accountId}`)))[0]!.n);
 
@@ -77,7 +82,7 @@ for (const creditOn of ["a", "b"] as const) {
       // A request in flight on b holds 3; a top-up of 2: balance 6, available 3, still below.
       expect(await tryHold(b.credits, o, "r2", 3 * USD)).toBe(true);
       const on = creditOn === "a" ? a : b;
-      await postWatchedCredit(store, on.alerts, { accountId: o.accountId, amountMicros: 2 * USD, actor: "admin", heldMicros: 0 }, Date.now());
+      await topUp(on, o, 2 * USD);
       expect((await a.alerts.view(o.accountId)).armed).toBe(false);
       // The request is charged its 3: balance 3, the same crossing as before: no second alert.
       await b.credits.settle("r2", 3 * USD);
@@ -96,7 +101,7 @@ test("a check after a settlement on one instance does not re-arm while the other
     expect(await alertsOf(o.accountId)).toBe(1);
     // A top-up of 3 on b while b holds 1: balance 7, available 3 (a's 3 and b's 1 held): no re-arm.
     expect(await tryHold(b.credits, o, "q2", 1 * USD)).toBe(true);
-    await postWatchedCredit(store, b.alerts, { accountId: o.accountId, amountMicros: 3 * USD, actor: "admin", heldMicros: 0 }, Date.now());
+    await topUp(b, o, 3 * USD);
     // b leases again for its next request (0.5), so it reads the new balance; its request of 1 is
     // charged 0.1: b alone sees 6.4 available, a's lease keeps it at 3.4.
     expect(await tryHold(b.credits, o, "q3", USD / 2)).toBe(true);
@@ -119,7 +124,7 @@ test("a credit that lifts available credit above the threshold, other instances'
     expect(await alertsOf(o.accountId)).toBe(1);
     // b holds 1 in flight; a top-up of 10 on a: balance 14, available 13 at the most: re-armed.
     expect(await tryHold(b.credits, o, "s2", 1 * USD)).toBe(true);
-    await postWatchedCredit(store, a.alerts, { accountId: o.accountId, amountMicros: 10 * USD, actor: "admin", heldMicros: 0 }, Date.now());
+    await topUp(a, o, 10 * USD);
     expect((await a.alerts.view(o.accountId)).armed).toBe(true);
     // The next crossing alerts again.
     await b.credits.settle("s2", 1 * USD);

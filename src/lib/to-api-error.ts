@@ -55,6 +55,8 @@ export function toApiError(code: string | number, error: unknown): ApiError {
     case "INVALID_COOKIE_SIGNATURE":
       return errors.badRequest("Invalid cookie signature.");
     default: {
+      // Another process holds the database's write lock longer than the gateway waits (see SERVING_BUSY_MS).
+      if (String((error as { code?: unknown })?.code ?? "").startsWith("SQLITE_BUSY")) return databaseBusy();
       const status = (error as { status?: number })?.status;
       if (status === 413) return new ApiError(413, "Request body is too large.", "invalid_request_error", "request_too_large");
       console.error("unhandled error:", error);
@@ -62,3 +64,9 @@ export function toApiError(code: string | number, error: unknown): ApiError {
     }
   }
 }
+
+/** 503 for a write that found the database locked by another process: nothing was changed, retry. */
+const databaseBusy = () =>
+  new ApiError(503, "The database is busy with another process's write: please retry shortly.", "server_error", "database_busy", null, {
+    "retry-after": "1",
+  });

@@ -13,7 +13,7 @@ import { installPolicySync, sqliteBucketStore } from "../modules/ratelimit/servi
 import { journalPath, SettleJournal } from "../money/settle-journal";
 import { SqliteCreditStore } from "../money/sqlite-credit-store";
 import { BudgetClock } from "../money/budget-clock";
-import { SqliteStore } from "../store/sqlite-store";
+import { SERVING_BUSY_MS, SqliteStore } from "../store/sqlite-store";
 import type { AppDeps } from "./deps";
 import { InFlightCap } from "../lib/in-flight";
 import { USAGE_READS_PER_ACCOUNT } from "../modules/usage/reads";
@@ -101,6 +101,9 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   }
   // Start-up's own writes are done: the first request's write starts the checkpoint thread.
   store.checkpointOffThread();
+  // From here on writes run on the event loop: with the journal, a write that finds the database
+  // locked fails fast and is tried again (charges are durable in the journal meanwhile).
+  if (journal) store.waitForLocks(SERVING_BUSY_MS);
   const deps = completeDeps({ config, store, credits, keys: new KeyAuthenticator(store, now), limiter, adminTokenHash: admin.hash, now, log });
   return { deps, journal, generatedAdminToken: admin.generated, migrated, recoveredHolds };
 }

@@ -103,6 +103,15 @@ export class SqliteStore implements Store {
     this.checkpointer.enable();
   }
 
+  /**
+   * How long a write waits for another process's write lock before SQLITE_BUSY. SQLite waits on
+   * the calling thread: in the serving process that is the event loop, so it waits briefly
+   * (see SERVING_BUSY_MS) and the write is tried again later instead.
+   */
+  waitForLocks(ms: number): void {
+    this.sqlite.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(ms))}`);
+  }
+
   /** Whether a thread does the WAL checkpoints now. */
   get checkpointsOffThread(): boolean {
     return this.checkpointer?.running ?? false;
@@ -207,6 +216,14 @@ export class SqliteStore implements Store {
     this.sqlite.close();
   }
 }
+
+/**
+ * What the serving process waits for a lock another process holds (the CLI's short transactions,
+ * a WAL checkpoint restarting the log): enough for those, short enough that a lock held for
+ * long (a shell left in a transaction) stalls every request by this much at a time, not seconds.
+ * Start-up and the CLI wait 5 s.
+ */
+export const SERVING_BUSY_MS = 250;
 
 const PRAGMAS = [
   "PRAGMA journal_mode = WAL",

@@ -82,7 +82,9 @@ async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, 
   const status = clientLeft ? 499 : 200;
   const rendered = answer.render(a.meter.price(usage));
   await a.meter.charge({ status, usage, estimated, upstreamRequestId, errorCode: clientLeft ? "client_closed" : null, stored: answer.stored });
-  return new Response(rendered, { status: 200, headers: { "content-type": "application/json", ...a.headers } });
+  // The request's own headers object, not a copy: this is its last answer.
+  a.headers["content-type"] = "application/json";
+  return new Response(rendered, { status: 200, headers: a.headers });
 }
 
 export const upstreamIdOf = (res: Response): string | null => res.headers.get("x-request-id") ?? res.headers.get("request-id");

@@ -1,4 +1,5 @@
-import type { SettleJournal, SettleRecord } from "./settle-journal";
+import { existsSync, statSync } from "node:fs";
+import { SettleJournal, type SettleRecord } from "./settle-journal";
 import type { HoldRecord, Outcome, SettleWriter, WriteOp, Written } from "./settle-writer";
 import type { BudgetClock } from "./budget-clock";
 import { Unapplied } from "./unapplied";
@@ -93,18 +94,7 @@ export class SettleSink {
    * before writing them to SQLite) and empties it. Idempotent: the ledger's unique request id.
    */
   recover(): number {
-    const journal = this.o.journal;
-    if (!journal) return 0;
-    const records = journal.read();
-    if (records.length > 0) {
-      const failed = this.writer.commit(records).outcomes.filter((o) => !o.ok);
-      // Left in the journal: the next start tries again.
-      if (failed.length > 0) {
-        throw new Error(`could not write ${failed.length} settlement(s) from ${journal.path} to the database (kept there; see the error above)`);
-      }
-    }
-    journal.clear();
-    return records.length;
+    return this.o.journal ? replayJournal(this.o.journal, this.writer) : 0;
   }
 
   /**
@@ -176,6 +166,39 @@ export class SettleSink {
     const written = this.writer.commit(ops);
     this.o.onWritten(written);
     return written.outcomes;
+  }
+}
+
+/**
+ * Writes what a journal holds to SQLite and empties it; how many records it held. Idempotent: the
+ * ledger's unique request id. Whatever cannot be written stays in the file (an error is thrown).
+ */
+export function replayJournal(journal: SettleJournal, writer: SettleWriter): number {
+  const records = journal.read();
+  if (records.length > 0) {
+    const failed = writer.commit(records).outcomes.filter((o) => !o.ok);
+    // Left in the journal: the next start tries again.
+    if (failed.length > 0) {
+      throw new Error(`could not write ${failed.length} settlement(s) from ${journal.path} to the database (kept there; see the error above)`);
+    }
+  }
+  journal.clear();
+  return records.length;
+}
+
+/**
+ * With the journal off (settle_batch_ms = 0), a journal file a process left behind (it died before
+ * writing it to SQLite, with the journal on) is still written at start, then emptied: turning the
+ * journal off never drops charges. Left alone while another gateway process owns it.
+ */
+export function replayLeftover(path: string, writer: SettleWriter): number {
+  if (!existsSync(path) || statSync(path).size === 0) return 0;
+  const journal = SettleJournal.claim(path);
+  if (!journal) return 0;
+  try {
+    return replayJournal(journal, writer);
+  } finally {
+    journal.close();
   }
 }
 

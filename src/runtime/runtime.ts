@@ -11,6 +11,8 @@ import { AlertNotifier } from "../modules/alerts/notifier";
 import { AlertService } from "../modules/alerts/service";
 import { installPolicySync, sqliteBucketStore } from "../modules/ratelimit/service";
 import { journalPath, SettleJournal } from "../money/settle-journal";
+import { replayLeftover } from "../money/settle-sink";
+import { SettleWriter } from "../money/settle-writer";
 import { SqliteCreditStore } from "../money/sqlite-credit-store";
 import { BudgetClock } from "../money/budget-clock";
 import { SERVING_BUSY_MS, SqliteStore } from "../store/sqlite-store";
@@ -84,9 +86,12 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   if (journaled && !journal) {
     console.error(`another gateway process serves ${file} and owns its settlement journal: this one commits settlements to SQLite directly`);
   }
-  const credits = new SqliteCreditStore(store, {
-    holdTtlMs: config.hold_ttl_seconds * 1000, now, journal, applyMs: config.settle_batch_ms, budgetClock: new BudgetClock(config.budget_timezone),
-  });
+  const budgetClock = new BudgetClock(config.budget_timezone);
+  if (!journaled && file) {
+    const left = replayLeftover(journalPath(file), new SettleWriter(store, budgetClock));
+    if (left > 0) console.error(`applied ${left} journaled settlement(s) left by the previous process (the journal is off now)`);
+  }
+  const credits = new SqliteCreditStore(store, { holdTtlMs: config.hold_ttl_seconds * 1000, now, journal, applyMs: config.settle_batch_ms, budgetClock });
   // Holds persisted by a previous process belong to requests that died with it.
   const recoveredHolds = credits.recover();
   const admin = resolveAdminTokenSync(store, config.admin_token);

@@ -124,6 +124,13 @@ describe("Anthropic Messages", () => {
     expect(overloaded!.status).toBe(529);
     expect(overloaded).toBeInstanceOf(Anthropic.InternalServerError);
     expect((overloaded!.error as { error: { type: string } }).error.type).toBe("overloaded_error");
+    // The upstream's own 529 (Anthropic's overloaded) too, with the wait it names.
+    const busy = await failing(
+      anthropic(c.key).messages.create({ model: "grok-4", max_tokens: 5, messages: [{ role: "user", content: "x" }], mock: { status: 529, retry_after: "3" } } as never),
+    );
+    expect(busy!.status).toBe(529);
+    expect((busy!.error as { error: { type: string } }).error.type).toBe("overloaded_error");
+    expect(busy!.headers?.get("retry-after")).toBe("3");
   });
 
   test("routes of Anthropic's SDK the gateway does not serve: a 404 in Anthropic's shape, with its request-id", async () => {

@@ -176,6 +176,7 @@ describe("upstream errors before any byte: released, nothing charged, OpenAI env
     ["upstream 401", { status: 401, error_body: { error: { message: "bad key" } } }, 502, "upstream_auth_error"],
     ["xAI out of upstream credits (403)", { status: 403, error_body: { code: "The caller does not have permission", error: "Your team has run out of credits." } }, 503, "upstream_unavailable"],
     ["upstream 429", { status: 429, retry_after: "7", error_body: { error: { message: "slow down" } } }, 503, "upstream_overloaded"],
+    ["upstream 529 (Anthropic's overloaded)", { status: 529, retry_after: "7", error_body: { type: "error", error: { type: "overloaded_error", message: "Overloaded" } } }, 503, "upstream_overloaded"],
     ["context too long", { status: 400, error_body: { code: "Client specified an invalid argument", error: "This model's maximum prompt length is 131072 but the request contains 200000 tokens." } }, 400, "context_length_exceeded"],
     ["upstream 500", { status: 500 }, 502, "upstream_error"],
     ["upstream 503", { status: 503 }, 503, "upstream_unavailable"],

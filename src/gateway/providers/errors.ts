@@ -57,7 +57,8 @@ export function translateUpstreamError(status: number, text: string, retryAfterM
   if (status === 402 || (status === 403 && creditProblem) || (status === 429 && creditProblem)) {
     return errors.upstream(503, "The upstream provider is temporarily unavailable (capacity). Please try again later.", "upstream_unavailable");
   }
-  if (status === 429) {
+  // 529: Anthropic's "overloaded" (its SDKs then retry); the Messages route answers it as 529 again.
+  if (status === 429 || status === 529) {
     return errors.upstream(503, "The upstream provider is overloaded. Please retry shortly.", "upstream_overloaded", retryAfter(retryAfterMs ?? 1000));
   }
   if (status === 413) return new ApiError(413, msg || "Request too large for the upstream model.", "invalid_request_error", "request_too_large");

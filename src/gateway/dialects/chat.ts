@@ -6,6 +6,7 @@ import { openaiError, openaiStreamError } from "./openai-shape";
 import { serverTools } from "./server-tools";
 import { chatOutputText } from "./output-text";
 import { parseBody } from "./parse-body";
+import { refuseFileIds } from "./file-ids";
 import type { Dialect } from "./types";
 
 type ChatAnswer = { usage?: RawUsage; choices?: { message?: { content?: unknown } }[]; request_id?: unknown };
@@ -16,8 +17,9 @@ export const chatDialect: Dialect<ChatRequestT> = {
   path: "/chat/completions",
   modelKind: "chat",
   parse(json) {
-    if (isChatRequest(json)) return json;
-    return parseBody(ChatRequest(), json);
+    const body = isChatRequest(json) ? json : parseBody(ChatRequest(), json);
+    refuseFileIds(body.messages, "messages");
+    return body;
   },
   stream: (body) => body.stream === true,
   clientWantsUsage: (body) => body.stream_options?.include_usage === true,

@@ -8,6 +8,7 @@ import { MessagesTap, readMessagesUsage } from "./messages-tap";
 import { anthropicServerTools } from "./server-tools";
 import { messagesOutputText } from "./output-text";
 import { parseBody } from "./parse-body";
+import { refuseFileIds } from "./file-ids";
 import type { Dialect } from "./types";
 import { lazy } from "../../lib/lazy";
 
@@ -47,8 +48,9 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
   forwardHeaders: ["anthropic-version", "anthropic-beta"],
   requestIdHeader: "request-id",
   parse(json) {
-    if (isMessagesRequest(json)) return json;
-    return parseBody(MessagesRequest(), json);
+    const body = isMessagesRequest(json) ? json : parseBody(MessagesRequest(), json);
+    refuseFileIds(body.messages, "messages");
+    return body;
   },
   stream: (body) => body.stream === true,
   demand: (body) => ({

@@ -1,5 +1,6 @@
 import { isObject } from "../../lib/checks";
 import { ApiError } from "../../lib/errors";
+import { refuseFileIds } from "./file-ids";
 import type { Recorded } from "../stored-objects";
 import type { Prepared, PrepareContext } from "./types";
 
@@ -22,11 +23,12 @@ interface Reference {
 type Body = { previous_response_id?: string | null; input: unknown; conversation?: unknown; tools?: unknown[] | null };
 
 /**
- * Conversations and containers are made through their own APIs, which the gateway does not
- * serve: no customer can own one, so whatever id a request gives is someone else's (or the
+ * Conversations, containers and files are made through their own APIs, which the gateway does
+ * not serve: no customer can own one, so whatever id a request gives is someone else's (or the
  * operator's). A container given as an object (`{type: "auto"}`) is a new one, and passes.
  */
 function refuseUnowned(body: Body): void {
+  refuseFileIds(body.input, "input");
   if (body.conversation != null) throw unsupported("conversation", "Conversations are not supported through this gateway: continue a response of yours with previous_response_id, or send the items again.");
   body.tools?.forEach((tool, i) => {
     if (isObject(tool) && typeof tool.container === "string") {

@@ -1,0 +1,72 @@
+/**
+ * Files are stored by the upstream's Files API under the key every customer shares, which the
+ * gateway does not serve: a file id in a request is never the caller's, and the upstream would
+ * read that file out to whoever names it. Chat, Responses and Messages refuse one (400
+ * `unsupported_parameter` naming where it is) before anything reaches the upstream, with no
+ * money moved; a file sent with its content passes.
+ */
+import Anthropic from "@anthropic-ai/sdk";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import OpenAI from "openai";
+import { startGateway, type Customer, type Gateway } from "./support/gateway";
+
+setDefaultTimeout(60_000);
+
+let gw: Gateway;
+let c: Customer;
+beforeAll(async () => {
+  gw = await startGateway({ upstream: true });
+  c = await gw.customer(10_000_000);
+});
+afterAll(() => gw?.stop());
+
+const openai = () => new OpenAI({ apiKey: c.key, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+const anthropic = () => new Anthropic({ apiKey: c.key, baseURL: gw.url, maxRetries: 0 });
+const mock = { prompt_tokens: 5, completion_tokens: 3 };
+type Failure = { status?: number; error?: unknown; param?: string | null; code?: string | null };
+const posts = () => gw.upstream!.requests.filter((q) => q.method === "POST").length;
+
+/** The SDK call refused with a 400 naming `param`; the upstream not asked, nothing charged or held. */
+async function refused(call: () => Promise<unknown>, param: string, read: (e: Failure) => { param?: unknown; code?: unknown } = (e) => e): Promise<void> {
+  const before = posts();
+  const e = (await call().then(() => null, (err: Failure) => err))!;
+  expect(e?.status).toBe(400);
+  expect(read(e)).toMatchObject({ param, code: "unsupported_parameter" });
+  expect(posts()).toBe(before);
+  expect(await gw.account(c.accountId)).toMatchObject({ balance_micros: 10_000_000, held_micros: 0 });
+}
+
+describe("file ids of the shared upstream key", () => {
+  test("Responses: input_file and input_image by file_id, and in a function_call_output", async () => {
+    const create = (input: unknown) => () => openai().responses.create({ model: "grok-4", input, mock } as never);
+    await refused(create([{ role: "user", content: [{ type: "input_text", text: "sum up" }, { type: "input_file", file_id: "file-operators-doc" }] }]), "input.0.content.1.file_id");
+    await refused(create([{ role: "user", content: [{ type: "input_image", file_id: "file-abc", detail: "auto" }] }]), "input.0.content.0.file_id");
+    await refused(create([{ type: "function_call_output", call_id: "call_1", output: [{ type: "input_file", file_id: "file-abc" }] }]), "input.0.output.0.file_id");
+  });
+
+  test("Chat: a file part by file_id", async () => {
+    const messages = [{ role: "user", content: [{ type: "text", text: "read" }, { type: "file", file: { file_id: "file-abc" } }] }];
+    await refused(() => openai().chat.completions.create({ model: "grok-4", messages, mock } as never), "messages.0.content.1.file.file_id");
+  });
+
+  test("Messages: a document or image from a file source, and inside a tool result", async () => {
+    const create = (content: unknown) => () => anthropic().messages.create({ model: "grok-4", max_tokens: 20, messages: [{ role: "user", content }], mock } as never);
+    // Anthropic's envelope has no param: the message names where the id is.
+    const read = (e: Failure) => {
+      const body = (e.error as { error: { type: string; message: string } }).error;
+      expect(body.type).toBe("invalid_request_error");
+      return { param: /^A file id \(([\w.]+)\)/.exec(body.message)?.[1], code: "unsupported_parameter" };
+    };
+    await refused(create([{ type: "document", source: { type: "file", file_id: "file_011" } }]), "messages.0.content.0.source.file_id", read);
+    await refused(create([{ type: "tool_result", tool_use_id: "toolu_1", content: [{ type: "image", source: { type: "file", file_id: "file_012" } }] }]), "messages.0.content.0.content.0.source.file_id", read);
+  });
+
+  test("a file sent with its content passes", async () => {
+    const res = await openai().responses.create({
+      model: "grok-4",
+      input: [{ role: "user", content: [{ type: "input_text", text: "sum up" }, { type: "input_file", filename: "a.txt", file_data: "data:text/plain;base64,aGVsbG8=" }] }],
+      mock,
+    } as never);
+    expect(res.status).toBe("completed");
+  });
+});

@@ -103,11 +103,7 @@ export class SqliteStore implements Store {
     this.checkpointer.enable();
   }
 
-  /**
-   * How long a write waits for another process's write lock before SQLITE_BUSY. SQLite waits on
-   * the calling thread: in the serving process that is the event loop, so it waits briefly
-   * (see SERVING_BUSY_MS) and the write is tried again later instead.
-   */
+  /** How long a write waits for another process's lock before SQLITE_BUSY (see SERVING_BUSY_MS). */
   waitForLocks(ms: number): void {
     this.sqlite.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(ms))}`);
   }
@@ -218,10 +214,9 @@ export class SqliteStore implements Store {
 }
 
 /**
- * What the serving process waits for a lock another process holds (the CLI's short transactions,
- * a WAL checkpoint restarting the log): enough for those, short enough that a lock held for
- * long (a shell left in a transaction) stalls every request by this much at a time, not seconds.
- * Start-up and the CLI wait 5 s.
+ * SQLite waits for a lock on the calling thread, in `serve` the event loop: it waits this long
+ * (enough for the CLI's short transactions and a checkpoint restarting the log), so that a lock
+ * held for long (a shell left in a transaction) stalls requests this much at a time, not 5 s.
  */
 export const SERVING_BUSY_MS = 250;
 

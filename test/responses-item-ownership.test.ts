@@ -3,8 +3,8 @@
  * id (`item_reference`, or any input item's `id`), and the upstream resolves them for whoever
  * knows the id. The gateway records a response's output items (and the input items its owner's
  * listing shows) for the response's owner, in the response's settlement, and lets a request name
- * only items its caller may reach; conversations and container ids, which no customer can own
- * here, are refused. Nothing refused reaches the upstream.
+ * only items its caller may reach; conversations, container ids and stored prompts, which no
+ * customer can own here, are refused. Nothing refused reaches the upstream.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -111,13 +111,14 @@ describe("who may reference an item", () => {
   });
 });
 
-describe("conversations and container ids", () => {
+describe("conversations, container ids and stored prompts", () => {
   test("are 400 unsupported_parameter naming the param, before the upstream; a container given as an object passes", async () => {
     const c = await gw.customer();
     const before = upstreamPosts();
     const unsupported = (param: string) => ({ status: 400, param, code: "unsupported_parameter" });
     expect(await outcome(create(c.key, { input: "hi", conversation: "conv_someone_else" }))).toEqual(unsupported("conversation"));
     expect(await outcome(create(c.key, { input: "hi", conversation: { id: "conv_someone_else" } }))).toEqual(unsupported("conversation"));
+    expect(await outcome(create(c.key, { input: "hi", prompt: { id: "pmpt_operators", variables: { a: "b" } } }))).toEqual(unsupported("prompt"));
     const tools = [{ type: "function", name: "f", parameters: {} }, { type: "code_interpreter", container: "cntr_someone_else" }];
     expect(await outcome(create(c.key, { input: "hi", tools }))).toEqual(unsupported("tools.1.container"));
     expect(upstreamPosts()).toBe(before);

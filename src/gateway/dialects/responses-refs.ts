@@ -20,16 +20,18 @@ interface Reference {
   previous?: true;
 }
 
-type Body = { previous_response_id?: string | null; input: unknown; conversation?: unknown; tools?: unknown[] | null };
+type Body = { previous_response_id?: string | null; input: unknown; conversation?: unknown; prompt?: unknown; tools?: unknown[] | null };
 
 /**
- * Conversations, containers and files are made through their own APIs, which the gateway does
- * not serve: no customer can own one, so whatever id a request gives is someone else's (or the
+ * Conversations, containers, files and stored prompts are made through their own APIs (or the
+ * upstream's dashboard), which the gateway does not serve: no customer can own one, so whatever id a request gives is someone else's (or the
  * operator's). A container given as an object (`{type: "auto"}`) is a new one, and passes.
  */
 function refuseUnowned(body: Body): void {
   refuseFileIds(body.input, "input");
   if (body.conversation != null) throw unsupported("conversation", "Conversations are not supported through this gateway: continue a response of yours with previous_response_id, or send the items again.");
+  // A stored prompt is made in the upstream's dashboard (the operator's), and its size is unknown to the hold.
+  if (body.prompt != null) throw unsupported("prompt", "Stored prompts are not supported through this gateway: send the instructions and input themselves.");
   body.tools?.forEach((tool, i) => {
     if (isObject(tool) && typeof tool.container === "string") {
       throw unsupported(`tools.${i}.container`, 'A container id is not supported through this gateway: give the container as an object ({"type": "auto"}).');

@@ -21,7 +21,7 @@ const DOCS: Record<string, { summary: string; description: string; schema: z.Zod
   "/v1/responses": {
     summary: "Create a model response (OpenAI Responses API; `stream: true` for named server-sent events)",
     description:
-      "Billed from the final usage (input, cached input, output with reasoning) plus server-side tool calls; a continuation (previous_response_id) must name one of your own stored responses (404 otherwise) and is held for its history too. Background mode (`background: true`) is not supported: 400 with param `background` and code `unsupported_parameter`; stream the response or wait for it.",
+      "Billed from the final usage (input, cached input, output with reasoning) plus server-side tool calls; a continuation (previous_response_id) must name one of your own stored responses (404 otherwise) and is held for its history too. Background mode (`background: true`) is not supported: 400 with param `background` and code `unsupported_parameter`; stream the response or wait for it. Ids of objects no customer owns here are refused alike (400 `unsupported_parameter`): `conversation`, a tool's `container` id, a stored `prompt`, and file ids in input content (send the file's content instead).",
     schema: ResponsesRequest(),
     answer: ResponseObject,
     streams: true,
@@ -29,7 +29,7 @@ const DOCS: Record<string, { summary: string; description: string; schema: z.Zod
   "/v1/messages": {
     summary: "Create a message (Anthropic Messages API; x-api-key or Bearer; errors in Anthropic's envelope)",
     description:
-      "Billed from input_tokens + cache reads (at the cached price) + cache writes, and output_tokens. Errors: 402 billing_error, 429 rate_limit_error with retry-after, 529 overloaded_error when the upstream is unavailable.",
+      "Billed from input_tokens + cache reads (at the cached price) + cache writes, and output_tokens. Errors: 402 billing_error, 429 rate_limit_error with retry-after, 529 overloaded_error when the upstream is unavailable or overloaded; a file source by `file_id` is a 400 invalid_request_error (send the file's content).",
     schema: MessagesRequest(),
     answer: MessageObject,
     streams: true,

@@ -19,7 +19,7 @@ export const chatModule = (deps: AppDeps) => {
       detail: {
         summary: "Create a chat completion (OpenAI-compatible; `stream: true` for server-sent events)",
         description:
-          "Validates model and messages, forwards every other field untouched to the configured upstream, reserves the worst-case cost, and charges the real usage. Errors use the OpenAI envelope: 400 invalid_request_error (with `param`), 401 invalid_api_key, 402 insufficient_quota, 404 model_not_found, 413 request_too_large, 429 rate_limit_exceeded, 5xx server_error.",
+          "Validates model and messages, forwards every other field untouched to the configured upstream, reserves the worst-case cost, and charges the real usage. A file part by `file_id` is refused (400 unsupported_parameter: send the file's content). Errors use the OpenAI envelope: 400 invalid_request_error (with `param`), 401 invalid_api_key, 402 insufficient_quota, 404 model_not_found, 413 request_too_large, 429 rate_limit_exceeded, 5xx server_error.",
         requestBody: {
           required: true,
           content: { "application/json": { schema: z.toJSONSchema(ChatRequest(), { io: "input" }) as Record<string, unknown> } },

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sha256Hex } from "../src/lib/crypto";
 import { startGateway, type Gateway } from "./support/gateway";
-import { WebClient } from "./support/web-client";
+import { csrfOf, WebClient } from "./support/web-client";
+import { startSmtp } from "./support/smtp";
+import { startupWarnings } from "../src/runtime/warnings";
 import { accept, join, signIn } from "./support/teams";
 
 /**
@@ -128,5 +130,33 @@ describe("an address taken through a link its inviter saw (no SMTP: the Members 
     const elsewhere = await srv.customer(0);
     expect((await srv.admin(`/admin/accounts/${elsewhere.accountId}/invite`, { body: { email } })).status).toBe(409);
     expect(logins(email)).toEqual([{ account_id: team.accountId }]);
+  });
+});
+
+describe("SMTP without public_url", () => {
+  let smtp: Awaited<ReturnType<typeof startSmtp>>;
+  let gw: Gateway;
+  beforeAll(async () => {
+    smtp = await startSmtp();
+    gw = await startGateway({ config: { smtp_host: "127.0.0.1", smtp_port: smtp.port, smtp_from: "portal@gw.example.com" } });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await smtp?.stop();
+  });
+
+  test("the Members page shows the link instead of mailing one built on the host a request named", async () => {
+    const c = await gw.customer(0);
+    const owner = await join(gw, c.accountId, "owner", `owner-${c.accountId.toLowerCase()}@example.com`);
+    const invited = `invited-${c.accountId.toLowerCase()}@example.com`;
+    const { html } = await owner.w.page("/portal/members");
+    // A client that sends no Origin header names its own Host.
+    const res = await owner.w.post("/portal/members", { _csrf: csrfOf(html), email: invited, role: "member" }, { host: "attacker.example" });
+    expect(res.status).toBe(303);
+    const shown = /(http:\/\/[^"<\s]+\/portal\/invite\/[0-9A-Za-z]+)/.exec((await owner.w.page("/portal/members")).html)?.[1];
+    expect(shown).toBeDefined();
+    await Bun.sleep(300);
+    expect(smtp.mails.filter((m) => m.to.includes(invited))).toEqual([]);
+    expect(startupWarnings(gw.runtime.deps.config).join("\n")).toContain("smtp_host is set without public_url");
   });
 });

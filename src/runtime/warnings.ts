@@ -21,5 +21,8 @@ export function startupWarnings(config: Config): string[] {
   if (config.public_url?.startsWith("http:") && !/^http:\/\/(localhost|127\.0\.0\.1)(:|\/|$)/.test(config.public_url)) {
     out.push("public_url is not https: portal sign-in cookies are not marked Secure");
   }
+  if (config.smtp_host && !config.public_url) {
+    out.push("smtp_host is set without public_url: the portal shows invitation links for the owner to pass on instead of mailing them (a mailed link needs a base URL no request can choose)");
+  }
   return out;
 }

@@ -21,7 +21,8 @@ type Invited = { email: string; url: string };
 /** What the Members page's handlers share: the one-shot links, the mailer, and looking members up. */
 function membersKit(deps: ModuleDeps, kit: PortalKit) {
   const reveals = new Reveals<Invited>(10 * 60_000, deps.now);
-  const mailer = deps.config.smtp_host ? new Mailer(deps.config) : null;
+  // A mailed link proves its address, so its host must be the configured one, never the request's.
+  const mailer = deps.config.smtp_host && deps.config.public_url ? new Mailer(deps.config) : null;
   return {
     reveals,
     /** With SMTP a link to an address is mailed only: shown, its inviter could accept it as anyone. */

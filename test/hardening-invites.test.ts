@@ -123,6 +123,23 @@ describe("an address taken through a link its inviter saw (no SMTP: the Members 
     expect(logins(email)).toEqual([{ account_id: corp.accountId }]);
   });
 
+  test("an address chosen on an owner invite naming none stays unproven after the owner's own shown New link", async () => {
+    const email = `ceo-${stamp()}@bigcorp.test`;
+    const acc = await srv.customer(0);
+    const made = (await (await srv.admin(`/admin/accounts/${acc.accountId}/invite`, { body: {} })).json()) as { url: string; email: string | null };
+    expect(made.email).toBeNull();
+    const w = await accept(srv.url, made.url, email, "the squatter's password");
+    const ownerId = srv.runtime.deps.store.sqlite.query<{ id: string }, [string, string]>("SELECT id FROM account_members WHERE account_id = ? AND email = ?").get(acc.accountId, email)!.id;
+    // No SMTP: the owner's link to themselves is shown on the page, and accepted.
+    expect((await w.submit("/portal/members", `/portal/members/${ownerId}/invite`, {})).status).toBe(303);
+    const shown = /(http:\/\/[^"<\s]+\/portal\/invite\/[0-9A-Za-z]+)/.exec((await w.page("/portal/members")).html)![1]!;
+    const path = new URL(shown).pathname;
+    expect((await new WebClient(srv.url).submit(path, path, { email, password: PASSWORD, confirm: PASSWORD })).status).toBe(303);
+    // Nothing proved the address: the operator's invite of it to another account still takes it.
+    const corp = await srv.customer(0);
+    expect((await srv.admin(`/admin/accounts/${corp.accountId}/invite`, { body: { email } })).status).toBe(201);
+  });
+
   test("an address the operator's own invite gave still belongs to its member", async () => {
     const email = `dev-${stamp()}@team.test`;
     const team = await srv.customer(0);

@@ -14,16 +14,18 @@ import { deleteMemberSessions } from "../sessions";
 
 type InviteRow = typeof invites.$inferSelect;
 
-/** Whether a link made by `createdBy` was seen by someone other than the person it signs in. */
-export function seenBy(createdBy: string, invite: { accountId: string; memberId: string | null }, mailedOnly: boolean): boolean {
-  if (mailedOnly || !createdBy.startsWith("portal:")) return false;
-  // A member's link to themselves (a password reset) is no one else's.
-  return createdBy !== `portal:${invite.accountId}:${invite.memberId}`;
+/**
+ * Whether a link made by `createdBy` was shown in the portal rather than mailed. A member's link
+ * to themselves counts too: shown, it proves nothing about the address (their earlier proof, if
+ * any, stands: see unproven), or an unproven address would become proven by asking for a link.
+ */
+export function seenBy(createdBy: string, mailedOnly: boolean): boolean {
+  return !mailedOnly && createdBy.startsWith("portal:");
 }
 
 /** Whether the invite's link was seen by its inviter: its audit entry says when it was mailed only. */
 export function* seenByInviter(q: Q, invite: InviteRow): Work<boolean> {
-  if (!seenBy(invite.createdBy, invite, false)) return false;
+  if (!seenBy(invite.createdBy, false)) return false;
   const l = q.t.auditLog;
   const made = yield* all(q.db.select({ after: l.after }).from(l).where(and(
     eq(l.targetType, "account"), eq(l.targetId, invite.accountId), inArray(l.action, ["member.invite", "account.invite"]),

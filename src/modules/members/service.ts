@@ -43,7 +43,7 @@ export function inviteMember(
     const same = (yield* memberRows(q, p.accountId)).find((m) => m.email === email);
     if (same && memberStatus(same) === "active") throw errors.conflict(`${email} is already a member of this account.`, "member_exists");
     if (same?.role === "owner") throw errors.conflict(`${email} is this account's owner: send the owner's invite instead.`, "member_exists");
-    const proven = !seenBy(p.actor, { accountId: p.accountId, memberId: null }, p.mailedOnly === true);
+    const proven = !seenBy(p.actor, p.mailedOnly === true);
     yield* checkEmailFree(q, email, { id: same?.id ?? null, accountId: p.accountId }, proven);
     let member: MemberRow;
     const m = q.t.accountMembers;

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { MAX_BALANCE_MICROS } from "../money/units";
 import { defaultModels } from "./catalogue";
 import { formatIssue, unknownEnvNames } from "./issues";
+import { describeParseError } from "./parse-error";
 import { BUILTIN_DEFAULT_PLAN, ConfigSchema, DEFAULT_TOOL_PRICES, ENV_MAP, type ModelConfig, type ProviderConfig, type Tool } from "./schema";
 
 export interface Provider extends Omit<ProviderConfig, "api_key_env" | "api_key_file" | "kind" | "api_keys"> {
@@ -61,13 +62,14 @@ function readFile(path: string): Record<string, unknown> {
   } catch (e) {
     throw new ConfigError(`config file ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
   }
+  let parsed: unknown;
   try {
-    const parsed = toml ? Bun.TOML.parse(text) : JSON.parse(text);
-    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("not an object");
-    return parsed as Record<string, unknown>;
+    parsed = toml ? Bun.TOML.parse(text) : JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`config file ${path}: invalid ${toml ? "TOML" : "JSON"} (${(e as Error).message})`);
+    throw new ConfigError(`config file ${path}: ${describeParseError(text, toml, e as Error)}`);
   }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError(`config file ${path}: invalid ${toml ? "TOML" : "JSON"} (not an object)`);
+  return parsed as Record<string, unknown>;
 }
 
 /** A key list given as one string: comma, whitespace or newline separated. */

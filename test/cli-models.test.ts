@@ -249,6 +249,7 @@ describe("tollgate models sync", () => {
     };
     await usage(["models", "sync", "--config", path, "--markup", "abc"], /--markup: expected a percentage/);
     await usage(["models", "sync", "--config", path, "--markup", "-5"], /--markup: expected a percentage/);
+    await usage(["models", "sync", "--config", path, "--markup", "12.345"], /--markup: expected a percentage from 0 to 10000 with at most 2 decimals, got "12.345"/);
     await usage(["models", "sync", "--config", path, "--provider", "nope"], /--provider: unknown provider "nope"/);
     await usage(["models", "sync"], /name the config file to write with --config/);
     const keyless = write("keyless.json", JSON.stringify({ ...JSON_CONFIG, providers: [{ id: "xai", base_url: BASE }] }));

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultModels } from "../src/config/catalogue";
 import { ConfigError, loadConfig } from "../src/config/load";
+import { withMarkup } from "../src/money/pricing";
 
 /** Configuration mistakes are explained in one line that says what happened and how to fix it. */
 function configError(fn: () => unknown): string {
@@ -52,5 +53,23 @@ describe("configuration messages", () => {
   test("list entries are named by their id in messages", () => {
     expect(configError(() => loadConfig({ overrides: { models: [{ ...chat, context_window: -1 }] } }))).toStartWith("invalid config: models.m.context_window:");
     expect(configError(() => loadConfig({ overrides: { providers: [{ id: "p", base_url: "not a url" }] } }))).toStartWith("invalid config: providers.p.base_url:");
+  });
+
+  test("markup_percent takes at most two decimals, as --markup: a third would be billed rounded", () => {
+    const costPlus = (markup_percent: unknown) => ({ overrides: { models: [{ ...chat, pricing: "cost_plus", markup_percent }] } });
+    const rule = "expected a percentage from 0 to 10000 with at most 2 decimals";
+    for (const bad of [12.345, 0.001, 12.340000001, 10_000.01, -1]) {
+      expect(configError(() => loadConfig(costPlus(bad)))).toBe(`invalid config: models.m.markup_percent: ${rule} (got ${bad})`);
+    }
+    // Decimals that are inexact in binary are still two decimals, and are billed exactly.
+    for (const [markup, billed] of [[0.07, 1_000_700], [1.1, 1_011_000], [12.34, 1_123_400], [99.99, 1_999_900], [10_000, 101_000_000], [0, 1_000_000]] as const) {
+      expect(loadConfig(costPlus(markup)).models[0]!.markup_percent).toBe(markup);
+      expect(withMarkup(1_000_000, markup)).toBe(billed);
+    }
+    const file = join(dir, "markup.toml");
+    writeFileSync(file, '[[models]]\nid = "m"\nprovider = "xai"\ninput_price = 1\noutput_price = 1\npricing = "cost_plus"\nmarkup_percent = 12.345\n');
+    expect(configError(() => loadConfig({ file }))).toBe(`invalid config: models.m.markup_percent: ${rule} (got 12.345)`);
+    writeFileSync(file, '[[models]]\nid = "m"\nprovider = "xai"\ninput_price = 1\noutput_price = 1\npricing = "cost_plus"\nmarkup_percent = 12.30\n');
+    expect(loadConfig({ file }).models[0]!.markup_percent).toBe(12.3);
   });
 });

@@ -1,18 +1,16 @@
 import { resolve } from "node:path";
 import type { Config, Provider } from "../config/load";
 import { recordAudit } from "../modules/audit/service";
-import { microsToUsd } from "../money/units";
+import { isMarkupPercent, MARKUP_RULE, microsToUsd } from "../money/units";
 import { priceFields, syncConfigFile } from "../sync/config-file";
 import { diffCatalogue, isInSync, type CatalogueDiff } from "../sync/diff";
 import { readXaiListing, type SyncPrices, type UpstreamModel } from "../sync/xai-listing";
 import { UsageError } from "./args";
 import { CLI_ACTOR, positionals, type CliContext, type GroupCommand } from "./command";
 
-/** `--markup`: percent, up to two decimals (what withMarkup keeps). */
+/** `--markup`: percent, up to two decimals (what withMarkup keeps), as the config's markup_percent. */
 function parseMarkup(text: string): number {
-  if (!/^\d+(\.\d{1,2})?$/.test(text) || Number(text) > 10_000) {
-    throw new UsageError(`--markup: expected a percentage from 0 to 10000 with at most 2 decimals, got ${JSON.stringify(text)}`);
-  }
+  if (!isMarkupPercent(text)) throw new UsageError(`--markup: expected ${MARKUP_RULE}, got ${JSON.stringify(text)}`);
   return Number(text);
 }
 

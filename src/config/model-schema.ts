@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { usdToMicros } from "../money/units";
+import { isMarkupPercent, MARKUP_RULE, usdToMicros } from "../money/units";
 
 /** Upstream providers, deployments, tools and models: the catalogue part of the configuration. */
 
@@ -101,7 +101,11 @@ export const ModelSchema = z.strictObject({
    * then bound the hold and price answers that report no cost.
    */
   pricing: z.enum(["list", "cost_plus"]).default("list"),
-  markup_percent: z.number().min(0).max(10_000).default(0),
+  // Checked as written: a third decimal would be billed rounded (withMarkup keeps hundredths).
+  markup_percent: z
+    .number()
+    .refine((v) => isMarkupPercent(String(v)), { error: (iss) => `expected ${MARKUP_RULE} (got ${String(iss.input)})` })
+    .default(0),
   /**
    * Server-side tool calls, USD per 1,000 (list pricing); `live_search` per 1,000 sources used.
    * Missing tools take xAI's list prices.

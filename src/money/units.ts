@@ -31,3 +31,11 @@ export function microsToUsdFixed(micros: number): string {
   const abs = Math.abs(micros);
   return `${sign}${Math.floor(abs / MICROS_PER_USD)}.${String(abs % MICROS_PER_USD).padStart(6, "0")}`;
 }
+
+/** What a markup may be: withMarkup (src/money/pricing.ts) keeps hundredths of a percent, no finer. */
+export const MARKUP_RULE = "a percentage from 0 to 10000 with at most 2 decimals";
+
+/** Whether a markup as written (for a number, its shortest form: 12.345 stays 12.345) follows MARKUP_RULE. */
+export function isMarkupPercent(text: string): boolean {
+  return /^\d+(\.\d{1,2})?$/.test(text) && Number(text) <= 10_000;
+}

@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { catalogueEntries, type ModelEntry } from "../config/catalogue";
 import { ConfigError, isTomlFile, loadConfig } from "../config/load";
@@ -80,22 +80,44 @@ function render(path: string, text: string, raw: Raw, models: ModelEntry[]): { t
 }
 
 /**
- * Writes the diff into the config file: a temporary file beside it (same mode: it may hold keys)
- * that must load as a valid configuration, then renamed over the original at once.
+ * The new file gets the old one's owner, group and mode: the service may read it through its
+ * group only (root:tollgate 0640), and a file it cannot read would stop it at its next start.
+ */
+function keepOwnerAndMode(tmp: string, real: string): void {
+  const was = statSync(real);
+  const now = statSync(tmp);
+  if (was.uid !== now.uid || was.gid !== now.gid) {
+    try {
+      chownSync(tmp, was.uid, was.gid);
+    } catch (e) {
+      throw new Error(
+        `models sync: cannot give the new ${real} its owner and group (${was.uid}:${was.gid}: ${(e as NodeJS.ErrnoException).code ?? "error"}); left as it was: run it as root or as the file's owner`,
+      );
+    }
+  }
+  chmodSync(tmp, was.mode & 0o777);
+}
+
+/**
+ * Writes the diff into the config file: a temporary file beside the real one (through a symlink,
+ * the file it points to: the link stays) with its owner, group and mode, that must load as a
+ * valid configuration, then renamed over it at once.
  */
 export function syncConfigFile(path: string, diff: CatalogueDiff, providerId: string, env: Record<string, string | undefined>): { rewritten: boolean } {
   const { text, raw } = readRaw(path);
   const out = render(path, text, raw, applyDiff(raw, diff, providerId));
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.sync${extname(path)}`);
+  const real = realpathSync(path);
+  // The format follows the name the file is read by (the link's), so the temporary file keeps its extension.
+  const tmp = join(dirname(real), `.${basename(real)}.${process.pid}.sync${extname(path)}`);
   try {
     writeFileSync(tmp, out.text, { mode: 0o600 });
-    chmodSync(tmp, statSync(path).mode & 0o777);
+    keepOwnerAndMode(tmp, real);
     try {
       loadConfig({ env, file: tmp });
     } catch (e) {
       throw new ConfigError(`models sync: ${path} would not load after the sync (${(e as Error).message}); left as it was`);
     }
-    renameSync(tmp, path);
+    renameSync(tmp, real);
   } finally {
     rmSync(tmp, { force: true });
   }

@@ -50,14 +50,20 @@ export interface HoldPlan {
 export function planHold(model: Model, d: Demand, spendable: Spendable): HoldPlan {
   const base = { promptEstimate: d.promptEstimate, tokenEstimate: d.promptEstimate + (d.maxOutput ?? 0) * d.n };
   if (d.images !== undefined) return imageHold(model, d, spendable, base);
-  const tools = toolAllowance(model, d.tools);
-  const worst = (out: number, extra: boolean) =>
-    holdFor({ prompt: d.promptUpper, cached: 0, completion: out * d.n, reasoning: 0, tools: extra ? tools : undefined }, model);
+  const dearest = dearestPaidTool(model, d.tools);
+  // A paid tool costs money on any model, free tokens or not: never on credit that is not there.
+  if (dearest && spendable.amount <= 0) throw spendable.refuse();
+  const calls = model.tool_call_allowance;
+  const tools = dearest && calls > 0 ? { [dearest]: calls } : undefined;
+  // Without its allowance a request still holds one call: its concurrency stays bounded by the credit.
+  const once = dearest && calls > 0 ? { [dearest]: 1 } : undefined;
+  const worst = (out: number, held: Partial<Record<Tool, number>> | undefined) =>
+    holdFor({ prompt: d.promptUpper, cached: 0, completion: out * d.n, reasoning: 0, tools: held }, model);
   const allowance = model.reasoning_allowance_tokens;
   const out = d.maxOutput ?? model.max_output_tokens;
-  const generous = worst(out + allowance, true);
+  const generous = worst(out + allowance, tools);
   if (generous <= spendable.amount || (d.maxOutput === null && model.output_price === 0 && !tools)) return { ...base, hold: generous, cappedMaxTokens: null };
-  const bare = (out: number) => worst(out, false);
+  const bare = (out: number) => worst(out, once);
   const plain = bare(out);
   if (plain <= spendable.amount) return { ...base, hold: plain, cappedMaxTokens: null };
   // Checked before rate limiting too, so that being out of credit is always a 402, never a 429.
@@ -103,12 +109,12 @@ function affordableOutput(worst: (out: number) => number, max: number, amount: n
   return lo;
 }
 
-/** The priciest enabled tool, called tool_call_allowance times: the bound a hold covers. */
-function toolAllowance(model: Model, tools: readonly Tool[]): Partial<Record<Tool, number>> | undefined {
-  if (tools.length === 0 || model.tool_call_allowance === 0) return undefined;
+/** The priciest tool the request enables, when it costs anything (what a hold counts calls of). */
+function dearestPaidTool(model: Model, tools: readonly Tool[]): Tool | null {
+  if (tools.length === 0) return null;
   let priciest = tools[0]!;
   for (const t of tools) if (model.tool_prices[t] > model.tool_prices[priciest]) priciest = t;
-  return { [priciest]: model.tool_call_allowance };
+  return model.tool_prices[priciest] > 0 ? priciest : null;
 }
 
 function imageHold(model: Model, d: Demand, spendable: Spendable, base: Omit<HoldPlan, "hold" | "cappedMaxTokens">): HoldPlan {

@@ -3,10 +3,12 @@ import m0 from "./0000_init.sql" with { type: "text" };
 import m1 from "./0001_cluster.sql" with { type: "text" };
 import m2 from "./0002_slimy_psylocke.sql" with { type: "text" };
 import m3 from "./0003_chubby_iron_fist.sql" with { type: "text" };
+import m4 from "./0004_colorful_spyke.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1796527568686, breakpoints: true, sql: m0 },
   { tag: "0001_cluster", when: 1796529179678, breakpoints: true, sql: m1 },
   { tag: "0002_slimy_psylocke", when: 1796604871430, breakpoints: true, sql: m2 },
   { tag: "0003_chubby_iron_fist", when: 1796604983667, breakpoints: true, sql: m3 },
+  { tag: "0004_colorful_spyke", when: 1796653662384, breakpoints: true, sql: m4 },
 ];

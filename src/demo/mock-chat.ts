@@ -68,7 +68,7 @@ function startDeferred(call: MockCall, b: MockBehavior, usage: MockUsage | undef
   return json(call, { request_id: requestId });
 }
 
-/** GET /chat/deferred-completion/{id}: 202 while pending, then the completion (again and again), 404 once forgotten. */
+/** GET /chat/deferred-completion/{id}: 202 while pending, then the completion once (as xAI serves it), 404 after or once forgotten. */
 export function deferredCompletion(call: MockCall): Response {
   const d = call.st.deferred.get(call.param);
   const now = Date.now();
@@ -78,6 +78,7 @@ export function deferredCompletion(call: MockCall): Response {
     call.close(false);
     return new Response(null, { status: 202 });
   }
+  call.st.deferred.delete(call.param);
   return json(call, d.completion);
 }
 

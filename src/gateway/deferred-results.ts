@@ -2,7 +2,7 @@ import type { UsageRecord } from "../money/credit-store";
 import { chargeFor } from "../money/pricing";
 import type { Usage } from "../money/usage";
 import type { GatewayDeps } from "./deps";
-import type { DeferredRow } from "./deferred";
+import type { DeferredResult, DeferredRow } from "./deferred";
 import { chatDialect } from "./dialects/chat";
 import { adapters } from "./providers/adapters";
 import type { WholeAnswer } from "./dialects/types";
@@ -11,7 +11,7 @@ import { plausible } from "./meter";
 import { callTarget } from "./upstream/direct";
 import { parseJsonObject } from "../lib/json-object";
 
-export type DeferredResult = { status: 200; body: string } | { status: 202 } | { status: 404 } | { status: 502 };
+export type { DeferredResult } from "./deferred";
 
 /**
  * What the gateway can answer for a deferred request without asking the upstream: 404 once
@@ -26,23 +26,34 @@ export function knownDeferred(deps: GatewayDeps, row: DeferredRow): DeferredResu
 }
 
 /**
- * A deferred completion's result: what the gateway knows (knownDeferred), else from the upstream
- * key that holds it: 202 while pending; when ready, charged once (from its usage) and shown with
- * the customer's charge as its cost, and kept for later polls; when the upstream has forgotten
- * it, the hold is released and the answer is 404. A result that cannot be read or priced will
- * not mend: its hold is released and the answer is 502.
+ * A deferred completion's result: what the gateway knows (knownDeferred), else the result as
+ * fetched once (the upstream serves it once, then forgets it): kept in the request's row before
+ * it is charged, so that a restart, another instance or a later poll still has it. Asked of the
+ * upstream key that holds it by one fetch at a time (in this process and across instances: the
+ * others answer 202 meanwhile): 202 while pending; when ready, charged once (from its usage) and
+ * shown with the customer's charge as its cost; when the upstream has forgotten it, the hold is
+ * released and the answer is 404. A result that cannot be read or priced will not mend: its hold
+ * is released and the answer is 502.
  */
-export async function fetchDeferred(deps: GatewayDeps, row: DeferredRow): Promise<DeferredResult> {
+export function fetchDeferred(deps: GatewayDeps, row: DeferredRow): Promise<DeferredResult> {
   const known = knownDeferred(deps, row);
-  if (known) return known;
-  const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`, row.requestId);
-  if (res.status === 202 || res.status === 404) {
-    await res.body?.cancel();
-    if (res.status === 404) await releaseDeferred(deps, row, EXPIRED);
-    return { status: res.status };
+  if (known) return Promise.resolve(known);
+  return deps.deferred.fetches.run(row.requestId, () => fetchOnce(deps, row.requestId));
+}
+
+async function fetchOnce(deps: GatewayDeps, requestId: string): Promise<DeferredResult> {
+  // Read again: another fetch (here, elsewhere, before a restart) may have settled it or kept its result.
+  const row = await deps.deferred.get(requestId);
+  if (!row || (row.settledAt !== null && row.chargeMicros === null)) return { status: 404 };
+  let text = row.result;
+  if (text === null) {
+    // Charged, and its result no longer kept (a day after): the upstream has nothing either.
+    if (row.settledAt !== null) return { status: 404 };
+    const asked = await askUpstream(deps, row);
+    if (typeof asked !== "string") return asked;
+    text = asked;
   }
-  // A read cut short throws from here: the next fetch (or the poller) asks again.
-  const result = readResult(deps, row, await res.text());
+  const result = readResult(deps, row, text);
   if (result === null) {
     await releaseDeferred(deps, row, UNREADABLE);
     return { status: 502 };
@@ -52,6 +63,49 @@ export async function fetchDeferred(deps: GatewayDeps, row: DeferredRow): Promis
   deps.deferred.results.keep(row.requestId, body);
   return { status: 200, body };
 }
+
+/**
+ * Asks the upstream for the result under this fetch's claim: its text, kept in the row before
+ * anything else; 202 (pending, or another instance is asking now) or 404 (forgotten: released).
+ * A failure throws (the next fetch or the poller asks again).
+ */
+async function askUpstream(deps: GatewayDeps, row: DeferredRow): Promise<string | { status: 202 | 404 }> {
+  if (!(await deps.deferred.claim(row.requestId, deps.now()))) return fetchedElsewhere(deps, row.requestId);
+  let kept = false;
+  try {
+    const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`, row.requestId);
+    if (res.status === 202 || res.status === 404) {
+      await res.body?.cancel();
+      if (res.status === 404) await releaseDeferred(deps, row, EXPIRED);
+      return { status: res.status };
+    }
+    // A read cut short throws from here: the upstream may not serve it again (then a 404 releases it).
+    const text = await res.text();
+    await deps.deferred.fetched(row.requestId, text);
+    kept = true;
+    return text;
+  } finally {
+    if (!kept) await deps.deferred.unclaim(row.requestId).catch(() => {});
+  }
+}
+
+/**
+ * Another instance is asking the upstream: its answer, once it keeps it in the row (for a little
+ * while: then 202, and the client polls again as for a pending result).
+ */
+async function fetchedElsewhere(deps: GatewayDeps, requestId: string): Promise<string | { status: 202 | 404 }> {
+  for (let waited = 0; waited < ELSEWHERE_WAIT_MS; waited += ELSEWHERE_STEP_MS) {
+    await Bun.sleep(ELSEWHERE_STEP_MS);
+    const row = await deps.deferred.get(requestId);
+    if (!row || (row.settledAt !== null && row.chargeMicros === null)) return { status: 404 };
+    if (row.result !== null) return row.result;
+    if (row.fetchingUntil === null || row.fetchingUntil < deps.now()) break;
+  }
+  return { status: 202 };
+}
+
+const ELSEWHERE_WAIT_MS = 2_000;
+const ELSEWHERE_STEP_MS = 50;
 
 interface Result {
   answer: WholeAnswer;
@@ -102,6 +156,11 @@ const NO_USAGE: Usage = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
 const EXPIRED = { status: 404, code: "deferred_expired" } as const;
 const UNREADABLE = { status: 502, code: "upstream_malformed" } as const;
 
+async function expire(deps: GatewayDeps, row: DeferredRow): Promise<DeferredResult> {
+  await releaseDeferred(deps, row, EXPIRED);
+  return { status: 404 };
+}
+
 /** The upstream forgot the request (or sent a result that cannot be read): the hold goes back, nothing is charged. */
 export async function releaseDeferred(deps: GatewayDeps, row: DeferredRow, why: { status: number; code: string }): Promise<void> {
   if (row.settledAt !== null) return;
@@ -113,6 +172,9 @@ export async function releaseDeferred(deps: GatewayDeps, row: DeferredRow, why: 
     return 0;
   });
 }
+
+/** How long a result is kept after its settlement, and served by the upstream after its creation (a day). */
+const RESULT_KEPT_MS = 24 * 3_600_000;
 
 /** Results the poller asks the upstream for in one run (the shared key's rate limit is everyone's); the rest wait for the next. */
 const MAX_POLLS_PER_RUN = 200;
@@ -135,6 +197,7 @@ export function pollInterval(ageMs: number): number {
  */
 export async function settleDeferred(deps: GatewayDeps, minAgeMs = 60_000): Promise<number> {
   const now = deps.now();
+  await deps.deferred.forgetResults(now - RESULT_KEPT_MS);
   const rows = await deps.deferred.pending(now - minAgeMs);
   const polled = deps.deferred.polled;
   const pending = new Set(rows.map((r) => r.requestId));
@@ -145,7 +208,8 @@ export async function settleDeferred(deps: GatewayDeps, minAgeMs = 60_000): Prom
   for (const row of due.slice(0, MAX_POLLS_PER_RUN)) {
     polled.set(row.requestId, now);
     try {
-      const r = await fetchDeferred(deps, row);
+      // Past the upstream's day nothing can be fetched (its key may even be gone): the hold goes back.
+      const r = row.result === null && now - row.createdAt > RESULT_KEPT_MS + SLACK_MS ? await expire(deps, row) : await fetchDeferred(deps, row);
       if (r.status !== 202) done++;
     } catch (e) {
       deps.log.event("deferred_poll_failed", { request_id: row.requestId, error: String((e as Error)?.message ?? e).slice(0, 200) }, "warn");

@@ -1,10 +1,14 @@
-import { and, asc, eq, isNull, lte } from "drizzle-orm";
+import { and, asc, eq, isNotNull, isNull, lt, lte, or } from "drizzle-orm";
 import type { deferredRequests } from "../store/schema";
 import type { Store } from "../store/store";
 import { all, get, run, type Q, type Work } from "../store/work";
 import { reaches, type Asker } from "./reach";
+import { SingleFlight } from "../lib/in-flight";
 
 export type DeferredRow = typeof deferredRequests.$inferSelect;
+
+/** What a poll of a deferred request gets: the result, pending, gone (404) or unreadable (502). */
+export type DeferredResult = { status: 200; body: string } | { status: 202 } | { status: 404 } | { status: 502 };
 
 /** The deferred requests still waiting for their result, created at or before `before`, oldest first. */
 export function pendingDeferred(q: Q, before = Number.MAX_SAFE_INTEGER): Work<DeferredRow[]> {
@@ -24,6 +28,8 @@ export class DeferredRequests {
   readonly results: KeptResults;
   /** When the gateway's poller last asked the upstream for each pending request (see settleDeferred). */
   readonly polled = new Map<string, number>();
+  /** Fetches under way in this process (a customer's poll and the poller share one). */
+  readonly fetches = new SingleFlight<string, DeferredResult>();
 
   constructor(private readonly store: Store, keptChars = KEPT_RESULT_CHARS) {
     this.results = new KeptResults(keptChars);
@@ -41,8 +47,8 @@ export class DeferredRequests {
     return p;
   }
 
-  async park(r: Omit<DeferredRow, "settledAt" | "chargeMicros">): Promise<void> {
-    await this.store.tx((q) => run(q.db.insert(q.t.deferredRequests).values({ ...r, settledAt: null, chargeMicros: null })));
+  async park(r: Omit<DeferredRow, "settledAt" | "chargeMicros" | "result" | "fetchingUntil">): Promise<void> {
+    await this.store.tx((q) => run(q.db.insert(q.t.deferredRequests).values({ ...r, settledAt: null, chargeMicros: null, result: null, fetchingUntil: null })));
   }
 
   /** The request if `who` may reach it (see reaches); null otherwise (a 404 for the caller either way). */
@@ -61,6 +67,38 @@ export class DeferredRequests {
     return this.store.read((q) => pendingDeferred(q, before));
   }
 
+  /**
+   * Takes the right to ask the upstream for the result for `ms`: the upstream serves a result once,
+   * so one fetch (of any instance) asks at a time. False while another holds it.
+   */
+  async claim(requestId: string, now: number, ms = FETCH_CLAIM_MS): Promise<boolean> {
+    const r = await this.store.tx((q) => {
+      const t = q.t.deferredRequests;
+      const free = or(isNull(t.fetchingUntil), lt(t.fetchingUntil, now));
+      return run(q.db.update(t).set({ fetchingUntil: now + ms }).where(and(eq(t.requestId, requestId), isNull(t.settledAt), isNull(t.result), free)));
+    });
+    return r.changes === 1;
+  }
+
+  /** Gives the claim back (the upstream's answer was "pending", or asking failed). */
+  async unclaim(requestId: string): Promise<void> {
+    await this.store.tx((q) => run(q.db.update(q.t.deferredRequests).set({ fetchingUntil: null }).where(eq(q.t.deferredRequests.requestId, requestId))));
+  }
+
+  /** Records the upstream's answer before anything is charged for it: the upstream will not serve it again. */
+  async fetched(requestId: string, result: string): Promise<void> {
+    await this.store.tx((q) => run(q.db.update(q.t.deferredRequests).set({ result, fetchingUntil: null }).where(eq(q.t.deferredRequests.requestId, requestId))), { durable: true });
+  }
+
+  /** Forgets the answers of requests settled before `before` (a day's keeping, as the upstream's). */
+  async forgetResults(before: number): Promise<number> {
+    const r = await this.store.tx((q) => {
+      const t = q.t.deferredRequests;
+      return run(q.db.update(t).set({ result: null }).where(and(lt(t.settledAt, before), isNotNull(t.result))));
+    });
+    return r.changes;
+  }
+
   /** Marks it charged (`charge`) or released (null); false when it was already settled (here or by another instance). */
   async settled(requestId: string, charge: number | null, at: number): Promise<boolean> {
     const r = await this.store.tx((q) => {
@@ -70,6 +108,9 @@ export class DeferredRequests {
     return r.changes === 1;
   }
 }
+
+/** How long a fetch may ask the upstream before another may (a fetch that died meanwhile). */
+export const FETCH_CLAIM_MS = 60_000;
 
 /** Characters of charged results kept at once (all ids); past it the least recently polled go first. */
 export const KEPT_RESULT_CHARS = 16 * 1024 * 1024;

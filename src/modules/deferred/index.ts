@@ -29,7 +29,8 @@ function pollLimits(limiter: RateLimiter, p: Principal, set: { headers: Record<s
 
 /**
  * GET /v1/chat/deferred-completion/{request_id}: 202 while the upstream works on it, then the
- * completion, charged once when first fetched and kept (see KeptResults) for later polls; only
+ * completion, charged once when first fetched and kept (in its row and KeptResults: the upstream
+ * serves it once) for later polls; only
  * the account that asked may fetch it. A poll the gateway cannot answer itself asks the upstream
  * at most once per DEFERRED_POLL_INTERVAL_MS per id, as a request of the key's rate limits
  * (see DeferredPolls); polls answered from what the gateway remembers are free.
@@ -56,7 +57,7 @@ export const deferredModule = (deps: ModuleDeps) => {
       params: Params,
       detail: {
         summary:
-          "The result of a deferred chat completion (202 while pending; charged when first fetched, then kept; 502 when unreadable, its hold released). " +
+          "The result of a deferred chat completion (202 while pending; charged when first fetched, then kept a day after: the upstream serves it once; 502 when unreadable, its hold released). " +
           `The upstream is asked at most once per ${DEFERRED_POLL_INTERVAL_MS} ms per id, as a request of the key's rate limits (429 past them): ` +
           "polls in between get its last answer, and polls of a result already charged get it from the gateway, free.",
         responses: answers(ChatCompletionObject, false),

@@ -20,6 +20,8 @@ export const deferredRequests = pgTable(
     settledAt: bigint("settled_at", { mode: "number" }),
     chargeMicros: bigint("charge_micros", { mode: "number" }),
     createdAt: bigint("created_at", { mode: "number" }).notNull(),
+    result: text("result"),
+    fetchingUntil: bigint("fetching_until", { mode: "number" }),
   },
   (t) => [
     index("deferred_pending").on(t.settledAt, t.createdAt),

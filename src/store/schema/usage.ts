@@ -101,6 +101,10 @@ export const deferredRequests = sqliteTable(
     /** What it was charged (null: released, or pending). */
     chargeMicros: integer("charge_micros"),
     createdAt: integer("created_at").notNull(),
+    /** The upstream's answer once fetched (it serves a result once); cleared a day after the settlement. */
+    result: text("result"),
+    /** Until when one fetch (of any instance) is asking the upstream for it: nobody else asks meanwhile. */
+    fetchingUntil: integer("fetching_until"),
   },
   (t) => [index("deferred_pending").on(t.settledAt, t.createdAt)],
 );

@@ -99,7 +99,9 @@ export class MessagesTap implements EventTap {
   private outputUsage(e: Event, evt: string): TapResult {
     if (e.delta?.stop_reason != null) this.complete = true;
     if (!e.usage || typeof e.usage !== "object") return PASS;
-    const merged = { ...this.input, ...e.usage };
+    // A counter the delta gives as null keeps message_start's (as the SDKs read it): only numbers overwrite.
+    const merged: Record<string, unknown> = { ...this.input };
+    for (const [k, v] of Object.entries(e.usage)) if (v !== null) merged[k] = v;
     this.usage = readMessagesUsage(merged);
     if (!("cost_in_usd_ticks" in e.usage)) return PASS;
     hideCostOf(e.usage, this.usage, this.o.price);

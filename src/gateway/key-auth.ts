@@ -2,7 +2,7 @@ import type { Statement } from "bun:sqlite";
 import type { SqliteStore } from "../store/sqlite-store";
 import { StampedMemo } from "../store/stamped-memo";
 import { sha256Hex } from "../lib/crypto";
-import { admitRow, LINE_HOPS, noKey, type AuthRow, type KeyAuth, type KeyAuthRow, type Principal } from "./key-row";
+import { admitRow, newestOfLine, noKey, type AuthRow, type KeyAuth, type KeyAuthRow, type Principal } from "./key-row";
 
 export type { Principal } from "./key-row";
 
@@ -59,13 +59,7 @@ export class KeyAuthenticator implements KeyAuth {
 
   /** The newest key of a rotated key's line (bounded: a cycle cannot hang the lookup). */
   private newestOf(k: KeyAuthRow): string {
-    let id = k.id;
-    let next = k.rotated_to;
-    for (let hops = 0; next && hops < LINE_HOPS; hops++) {
-      id = next;
-      next = this.q.rotatedTo.get(id)?.rotated_to ?? null;
-    }
-    return id;
+    return newestOfLine(k.id, (id) => this.q.rotatedTo.get(id)?.rotated_to ?? null, k.rotated_to);
   }
 
   authenticate(presented: string | undefined | null): Principal {

@@ -6,6 +6,15 @@ import { errors } from "../lib/errors";
  */
 export const LINE_HOPS = 32;
 
+/** The newest key of `id`'s line, following `rotatedTo` from `next` (its own rotated_to) at most LINE_HOPS times. */
+export function newestOfLine(id: string, rotatedTo: (id: string) => string | null, next = rotatedTo(id)): string {
+  for (let hops = 0; next && hops < LINE_HOPS; hops++) {
+    id = next;
+    next = rotatedTo(id);
+  }
+  return id;
+}
+
 /** What authentication resolves for a customer request. */
 export interface Principal {
   keyId: string;

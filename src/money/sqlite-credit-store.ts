@@ -14,18 +14,18 @@ import { BudgetBook } from "./budget-book";
 import { HoldRows, moveToNewKey, type Hold, type Queued } from "./hold-rows";
 import type { SqliteCreditStoreOptions } from "./sqlite-credit-options";
 import { BudgetClock } from "./budget-clock";
+import { KeyLines } from "./key-lines";
 import { ruleOf, type BudgetOwners, type BudgetState } from "./budgets";
 import { budgetExhausted, budgetLimit, outOfCredit, spendCap, spendCapReached } from "./refusals";
 
 /**
- * Embedded implementation. Holds are authoritative in memory (JavaScript runs one callback at a
- * time, so check-and-hold is atomic) and persisted write-behind. Balances come from SQLite rows
- * memoised until the database changes (a top-up by the CLI in another process is seen at once).
- * Settlements are group-committed: every settle/release queued during one event-loop turn
- * commits together, to the journal (then to SQLite shortly after) or straight to SQLite, and the
- * returned promise resolves only after that commit, so a response is never completed before its
- * charge is durable (survives kill -9). A hold's amount counts against the account until its
- * settlement has committed, and a journaled charge until it is in SQLite.
+ * Embedded implementation. Holds are authoritative in memory (JavaScript runs one callback at a time, so
+ * check-and-hold is atomic) and persisted write-behind. Balances come from SQLite rows memoised until the
+ * database changes (a top-up by the CLI in another process is seen at once). Settlements are group-committed:
+ * every settle/release queued during one event-loop turn commits together, to the journal (then to SQLite
+ * shortly after) or straight to SQLite, and the returned promise resolves only after that commit, so a
+ * response is never completed before its charge is durable (survives kill -9). A hold's amount counts
+ * against the account until its settlement has committed, and a journaled charge until it is in SQLite.
  */
 export class SqliteCreditStore implements CreditStore {
   private holds = new Map<string, Hold>();
@@ -75,6 +75,7 @@ export class SqliteCreditStore implements CreditStore {
     };
     this.accounts = new StampedMemo(store, (id) => this.q.account.get(id));
     this.keys = new StampedMemo(store, (id) => this.q.key.get(id));
+    this.lines = new KeyLines(store);
     // Whatever else writes to the database (a top-up, an admin change) first writes the journaled
     // charges, so that its ledger entries come after the charges made before it.
     if (this.journal) store.setWriteBehind(this.catchUp, () => this.sink.unapplied.storesObjects);
@@ -83,6 +84,7 @@ export class SqliteCreditStore implements CreditStore {
   /** Account and key rows, re-read only when the database changed (see StampedMemo). */
   private readonly accounts: StampedMemo<{ balance_micros: number; status: string } | null>;
   private readonly keys: StampedMemo<KeyRow | null>;
+  private readonly lines: KeyLines;
   private readonly chargeListeners: ((accountId: string) => void)[] = [];
 
   get budgetClock(): BudgetClock {
@@ -156,7 +158,8 @@ export class SqliteCreditStore implements CreditStore {
     if (this.holds.has(requestId) || this.settling.has(requestId)) {
       throw errors.conflict(`Request ${requestId} already holds credit.`, "duplicate_request");
     }
-    const capKey = req.capKeyId ?? keyId;
+    // A hold restored at start may name a key rotated since: its line's newest carries the spend.
+    const capKey = req.restore && keyId ? this.lines.newest(req.capKeyId ?? keyId) : (req.capKeyId ?? keyId);
     const memberId = req.memberId ?? null;
     if (!req.restore) this.check(accountId, keyId, capKey, memberId, amount);
     const now = this.now();
@@ -250,7 +253,8 @@ export class SqliteCreditStore implements CreditStore {
     this.settling.add(requestId);
     const persisted = this.rows.settle(requestId);
     const op: SettleRecord = { t, requestId, accountId: hold.accountId, keyId: hold.keyId, amount: hold.amount, charge, persisted, extras, at: this.now() };
-    if (hold.capKeyId !== hold.keyId) op.capKeyId = hold.capKeyId;
+    const line = hold.capKeyId && this.lines.newest(hold.capKeyId);
+    if (line !== hold.keyId) op.capKeyId = line;
     if (hold.memberId) op.memberId = hold.memberId;
     // Appended to the journal, or written to SQLite with the held rows, together with its turn's others.
     this.group.push({ op, hold, resolve, reject });

@@ -1,4 +1,5 @@
 import type { Principal } from "../key-auth";
+import { RenamedSlots } from "./renamed-slots";
 import { type Bucket, capacity, fullBucket, refill, UNIT, waitMs } from "./bucket";
 import { formatDuration } from "./duration";
 import { level, type Level, type LevelState, render, type Scope, slotOf, tightest } from "./levels";
@@ -34,6 +35,8 @@ export class BucketLimiter implements RateLimiter {
   protected readonly inflight = new Map<string, number>();
   /** Requests whose bodies are being read, per level: they count against its concurrency too. */
   private readonly reading = new Map<string, number>();
+  /** Key slots moved to a rotated line's newest key (the requests in flight go with them). */
+  private readonly renamed = new RenamedSlots();
   /** Levels per principal: authentication hands out the same Principal while its rows are unchanged. */
   private readonly resolved = new WeakMap<Principal, { plan: string; levels: Level[] }>();
   protected readonly clock: () => number;
@@ -83,7 +86,7 @@ export class BucketLimiter implements RateLimiter {
     return () => {
       if (read) return;
       read = true;
-      for (const l of levels) decrement(this.reading, l.slot, 1);
+      for (const l of this.renamed.liveAll(levels)) decrement(this.reading, l.slot, 1);
     };
   }
 
@@ -181,15 +184,9 @@ export class BucketLimiter implements RateLimiter {
     return r;
   }
 
-  /** A key was rotated: the line's buckets go on under the new key, or rotation would refill them. */
+  /** A key was rotated: the line's buckets and requests in flight go on under the new key, or rotation would refill them. */
   keyRotated(oldKeyId: string, newKeyId: string): void {
-    for (const dim of ["r", "t"]) {
-      const b = this.buckets.get(`${slotOf("key", oldKeyId)}:${dim}`);
-      if (!b) continue;
-      const id = `${slotOf("key", newKeyId)}:${dim}`;
-      this.buckets.set(id, { ...b });
-      this.dirty.add(id);
-    }
+    this.renamed.rename(oldKeyId, newKeyId, { counts: [this.inflight, this.reading], buckets: this.buckets, dirty: this.dirty });
   }
 
   protected state(level: Level, now: number): LevelState {
@@ -244,7 +241,7 @@ export class BucketLimiter implements RateLimiter {
     const release = () => {
       if (released) return;
       released = true;
-      this.freeSlots(levels);
+      this.freeSlots(this.renamed.liveAll(levels));
     };
     return {
       headers,
@@ -252,7 +249,7 @@ export class BucketLimiter implements RateLimiter {
       cancel: () => {
         if (!settled) {
           settled = true;
-          this.refund(levels, est);
+          this.refund(this.renamed.liveAll(levels), est);
         }
         release();
       },
@@ -260,7 +257,7 @@ export class BucketLimiter implements RateLimiter {
         if (settled) return;
         settled = true;
         const actual = wholeTokens(actualTokens);
-        if (actual !== est) this.correct(levels, actual - est);
+        if (actual !== est) this.correct(this.renamed.liveAll(levels), actual - est);
       },
     };
   }

@@ -10,9 +10,9 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { settleDeferred } from "../src/gateway/deferred-results";
 import { DEFERRED_POLL_INTERVAL_MS } from "../src/modules/deferred/polls";
-import { chat, user } from "./support/chat";
+import { chat, until, user } from "./support/chat";
 import { fakeCatalogue } from "./support/fake-upstream";
-import { startGateway, type Customer, type Gateway } from "./support/gateway";
+import { RATE_LIMITED, startGateway, TestClock, type Customer, type Gateway } from "./support/gateway";
 import { chargeRows } from "./support/resilience";
 
 setDefaultTimeout(120_000);
@@ -281,5 +281,55 @@ describe("KeptResults", () => {
     expect(kept.size).toEqual({ results: 2, chars: 8 });
     kept.keep("a", "aa");
     expect(kept.size).toEqual({ results: 2, chars: 6 });
+  });
+});
+
+const TPM_PLANS = { tpm2000: { rpm: 1000, tpm: 2000, concurrency: 10 } };
+
+// TPM is charged the estimate at admission and corrected with the real usage at settlement: a
+// deferred request's at its result's charge.
+describe("TPM of a deferred chat completion", () => {
+  test("once its result is fetched and charged, the estimate is corrected to the real usage", async () => {
+    const g = await startGateway({ ...RATE_LIMITED, clock: new TestClock(), config: { plans: TPM_PLANS } });
+    try {
+      g.clock.freeze();
+      const c = await g.customer(100_000_000, {}, { plan: "tpm2000" });
+      const made = await chat(g.url, c.key, { model: "grok-4", messages: user("later"), max_tokens: 1500, deferred: true, mock: { prompt_tokens: 7, completion_tokens: 5, deferred_ms: 100 } });
+      expect(made.status).toBe(200);
+      const id = ((await made.json()) as { request_id: string }).request_id;
+      await Bun.sleep(200);
+      const res = await fetch(`${g.url}/v1/chat/deferred-completion/${id}`, { headers: { authorization: `Bearer ${c.key}` } });
+      expect(res.status).toBe(200);
+      const usage = ((await res.json()) as { usage: { total_tokens: number } }).usage;
+      expect(usage.total_tokens).toBe(12);
+      const tokens = async () => ((await (await g.me(c.key)).json()) as { limits: { remaining: { tokens: number } } }).limits.remaining.tokens;
+      // The clock stands still: only the correction can give the estimate back.
+      const corrected = await until(async () => (await tokens()) === 2000 - usage.total_tokens, 1000);
+      expect({ corrected, remaining: await tokens() }).toEqual({ corrected: true, remaining: 2000 - 12 });
+    } finally {
+      await g.stop();
+    }
+  });
+
+  test("usage above the estimate becomes a debt: a deferred request cannot pass the TPM with it", async () => {
+    const g = await startGateway({ ...RATE_LIMITED, clock: new TestClock(), config: { plans: TPM_PLANS } });
+    try {
+      g.clock.freeze();
+      const c = await g.customer(100_000_000, {}, { plan: "tpm2000" });
+      // Estimated ~110 tokens at admission; the upstream reports 1,900 prompt tokens (images, say).
+      const made = await chat(g.url, c.key, { model: "grok-4", messages: user("later"), max_tokens: 100, deferred: true, mock: { prompt_tokens: 1_900, completion_tokens: 100, deferred_ms: 100 } });
+      expect(made.status).toBe(200);
+      const id = ((await made.json()) as { request_id: string }).request_id;
+      await Bun.sleep(200);
+      const res = await fetch(`${g.url}/v1/chat/deferred-completion/${id}`, { headers: { authorization: `Bearer ${c.key}` } });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { usage: { total_tokens: number } }).usage.total_tokens).toBe(2_000);
+      await Bun.sleep(100);
+      // 2,000 tokens used of a 2,000 TPM with the clock standing still: the next request must wait.
+      const next = await chat(g.url, c.key, { model: "grok-4", messages: user("now"), max_tokens: 100 });
+      expect(next.status).toBe(429);
+    } finally {
+      await g.stop();
+    }
   });
 });

@@ -143,6 +143,7 @@ async function chargeDeferred(deps: GatewayDeps, row: DeferredRow, { cost, recor
   // Charged nothing when the id was charged already (another instance, before a restart): that
   // charge was this usage at these prices, so the row gets it, and that charge's own log line stands.
   if ((await deps.deferred.settled(row.requestId, cost, deps.now())) && result.charged === cost) logDeferred(deps, record);
+  deps.deferred.usedTokens(row.requestId, record.promptTokens + record.completionTokens);
   return cost;
 }
 
@@ -167,6 +168,7 @@ export async function releaseDeferred(deps: GatewayDeps, row: DeferredRow, why: 
   await deps.deferred.once(row.requestId, async () => {
     const record = usageRecord(deps, row, NO_USAGE, 0, why.status, why.code, false);
     await deps.credits.release(row.requestId, { usage: record });
+    deps.deferred.usedTokens(row.requestId, 0);
     // Marked even without a hold here: on a shared store the instance that parked it lets go once it sees this.
     if (await deps.deferred.settled(row.requestId, null, deps.now())) logDeferred(deps, record);
     return 0;

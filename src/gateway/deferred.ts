@@ -30,6 +30,26 @@ export class DeferredRequests {
   readonly polled = new Map<string, number>();
   /** Fetches under way in this process (a customer's poll and the poller share one). */
   readonly fetches = new SingleFlight<string, DeferredResult>();
+  /**
+   * The rate limits' token estimates of requests parked here, to correct with the real usage once
+   * charged (as any request's at its settlement): memory only, a restart forgets them.
+   */
+  private readonly estimates = new Map<string, (actualTokens: number) => void>();
+
+  /** Keeps the correction of a parked request's token estimate for its settlement. */
+  awaitTokens(requestId: string, settle: (actualTokens: number) => void): void {
+    // Bounded: one charged by another instance is never settled here (the oldest go first).
+    if (this.estimates.size >= MAX_ESTIMATES) this.estimates.delete(this.estimates.keys().next().value!);
+    this.estimates.set(requestId, settle);
+  }
+
+  /** The request used `tokens` (0 when released): its rate limits' estimate is corrected. */
+  usedTokens(requestId: string, tokens: number): void {
+    const settle = this.estimates.get(requestId);
+    if (!settle) return;
+    this.estimates.delete(requestId);
+    settle(tokens);
+  }
 
   constructor(private readonly store: Store, keptChars = KEPT_RESULT_CHARS) {
     this.results = new KeptResults(keptChars);
@@ -108,6 +128,9 @@ export class DeferredRequests {
     return r.changes === 1;
   }
 }
+
+/** Token estimates of parked requests kept for their correction at most (see awaitTokens). */
+const MAX_ESTIMATES = 100_000;
 
 /** How long a fetch may ask the upstream before another may (a fetch that died meanwhile). */
 export const FETCH_CLAIM_MS = 60_000;

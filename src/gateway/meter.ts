@@ -144,6 +144,8 @@ export class Meter {
       throw e;
     }
     this.deps.credits.detach?.(this.requestId);
+    // Not in flight while the upstream works: its slot is free; its tokens are corrected once charged.
+    this.deps.deferred.awaitTokens(this.requestId, (n) => this.admission.settle(n));
     this.admission.release();
     const took = Math.round(performance.now() - this.started);
     this.deps.log.request({ request_id: this.requestId, account: p.accountId, key_id: p.keyId, endpoint: this.endpoint, model: this.model.id, deferred: true, upstream: this.upstream, status: 200, duration_ms: took });

@@ -3,7 +3,10 @@
  * text, so the client sees what the upstream sent, event by event.
  */
 export class SseSplitter {
-  private buf = "";
+  /** Text of an unfinished event, in the reads it came in (joined once, when it ends: a huge event costs no quadratic copying). */
+  private pending: string[] = [];
+  /** The pending text ends with a \n: a \n opening the next read completes a blank line. */
+  private pendingLf = false;
   private readonly decoder = new TextDecoder();
   /** The previous push ended on an event boundary: nothing buffered, no partial character. */
   private aligned = true;
@@ -25,48 +28,77 @@ export class SseSplitter {
       if (text.charCodeAt(0) === 10) text = text.slice(1);
     }
     // The usual read: one whole event, nothing carried over, plain ASCII line ends.
-    if (this.aligned && this.buf.length === 0 && !this.first && bytes[bytes.length - 1] === 10) {
+    if (this.aligned && this.pending.length === 0 && !this.first && bytes[bytes.length - 1] === 10) {
       const end = text.indexOf("\n\n");
       if (end > 0 && end === text.length - 2 && !text.includes("\r") && !text.includes("\uFFFD")) {
         this.whole = true;
         return [text.slice(0, end)];
       }
     }
-    let whole = this.aligned && this.buf.length === 0;
+    let whole = this.aligned && this.pending.length === 0;
     // The decoder drops a leading byte order mark: those bytes are not in the text.
     if (this.first) {
       this.first = false;
       if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) whole = false;
     }
-    this.buf += text;
-    if (this.buf.includes("\r")) {
+    const raw = text;
+    if (text.includes("\r")) {
       whole = false;
       // A trailing \r ends its line now (an event ended by \r\r goes out at once); it may be the
       // first half of a \r\n split across reads, so a \n opening the next read is dropped.
-      this.lfDue = this.buf.endsWith("\r");
-      this.buf = this.buf.replace(/\r\n?/g, "\n");
+      this.lfDue = text.endsWith("\r");
+      text = text.replace(/\r\n?/g, "\n");
     }
-    // One pass with a cursor, one slice of the rest at the end (not one per event).
     const events: string[] = [];
-    let start = 0;
-    let idx: number;
-    while ((idx = this.buf.indexOf("\n\n", start)) >= 0) {
-      if (idx > start) events.push(this.buf.slice(start, idx));
-      else whole = false;
-      start = idx + 2;
-    }
-    if (start > 0) this.buf = this.buf.slice(start);
+    if (!this.split(text, events)) whole = false;
     // A last byte below 0x80 leaves no partial character in the decoder; a \n due to be dropped
     // keeps the next read off the fast path.
-    this.aligned = this.buf.length === 0 && bytes.length > 0 && bytes[bytes.length - 1]! < 0x80 && !this.lfDue;
-    this.whole = whole && this.aligned && events.length > 0 && !text.includes("\uFFFD");
+    this.aligned = this.pending.length === 0 && bytes.length > 0 && bytes[bytes.length - 1]! < 0x80 && !this.lfDue;
+    this.whole = whole && this.aligned && events.length > 0 && !raw.includes("\uFFFD");
     return events;
+  }
+
+  /**
+   * The events `text` ends (the first with what was pending), searched in this read's text only;
+   * what follows the last is pending. False when an empty event (a stray blank line) was dropped.
+   */
+  private split(text: string, events: string[]): boolean {
+    let whole = true;
+    let start = 0;
+    // A blank line across two reads: the pending text ends with \n and this one opens with it.
+    if (this.pendingLf && text.charCodeAt(0) === 10) {
+      whole = this.emit(this.pending.join("").slice(0, -1), events);
+      this.pending = [];
+      start = 1;
+    }
+    let idx: number;
+    while ((idx = text.indexOf("\n\n", start)) >= 0) {
+      let evt = text.slice(start, idx);
+      if (this.pending.length > 0) {
+        evt = this.pending.join("") + evt;
+        this.pending = [];
+      }
+      if (!this.emit(evt, events)) whole = false;
+      start = idx + 2;
+    }
+    if (start < text.length) {
+      this.pending.push(start === 0 ? text : text.slice(start));
+      this.pendingLf = text.charCodeAt(text.length - 1) === 10;
+    } else if (this.pending.length === 0) this.pendingLf = false;
+    return whole;
+  }
+
+  private emit(evt: string, events: string[]): boolean {
+    if (evt.length === 0) return false;
+    events.push(evt);
+    return true;
   }
 
   /** What is left when the stream ends (an unterminated last event), if anything. */
   rest(): string | null {
-    const r = (this.buf + this.decoder.decode()).replace(/\r\n?/g, "\n").trim();
-    this.buf = "";
+    const r = (this.pending.join("") + this.decoder.decode()).replace(/\r\n?/g, "\n").trim();
+    this.pending = [];
+    this.pendingLf = false;
     this.whole = false;
     return r.length > 0 ? r : null;
   }

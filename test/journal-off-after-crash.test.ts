@@ -30,23 +30,16 @@ const start = async (settleBatchMs: number) => {
   running.push(gw);
   return gw;
 };
-const charges = () => {
+/** The ledger's charges in the database file: how many, and their sum. */
+const ledger = (): { n: number; s: number } => {
   const db = new Database(dbPath, { readonly: true });
   try {
-    return db.query<{ n: number }, []>("SELECT count(*) AS n FROM ledger_entries WHERE kind = 'charge'").get()!.n;
+    return db.query<{ n: number; s: number }, []>("SELECT count(*) AS n, coalesce(-sum(amount_micros), 0) AS s FROM ledger_entries WHERE kind = 'charge'").get()!;
   } finally {
     db.close();
   }
 };
-
-const charged = () => {
-  const db = new Database(dbPath, { readonly: true });
-  try {
-    return db.query<{ s: number }, []>("SELECT -sum(amount_micros) AS s FROM ledger_entries WHERE kind = 'charge'").get()!.s;
-  } finally {
-    db.close();
-  }
-};
+const charges = () => ledger().n;
 
 test("a start with settle_batch_ms 0 after a crash still writes the dead process's journaled charges", async () => {
   await ensureBinary();
@@ -68,7 +61,7 @@ test("a start with settle_batch_ms 0 after a crash still writes the dead process
   const balance = await gw.balance(accountId);
   expect(await gw.stop("SIGTERM")).toBe(0);
   expect(charges()).toBe(5);
-  expect(balance).toBe(20_000_000 - charged());
+  expect(balance).toBe(20_000_000 - ledger().s);
   expect(readFileSync(`${dbPath}-settlements`, "utf8")).toBe("");
   // Started again (the journal still off): nothing is applied twice.
   gw = await start(0);

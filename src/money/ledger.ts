@@ -92,12 +92,14 @@ function* leasedCredit(q: Q, accountId: string, now: number): Work<number> {
 export function* applyCredit(q: Q, p: Omit<PostCredit, "idempotencyKey">, now = Date.now()): Work<LedgerEntryViewT> {
   const kind: Kind = p.kind ?? (p.amountMicros > 0 ? "topup" : "adjustment");
   const topup = kind === "adjustment" || p.amountMicros < 0 ? 0 : p.amountMicros;
+  // A payment refunded (or lost in a dispute) was never paid: the tiers no longer count it (never below 0).
+  const paid = kind === "refund" ? sql`${q.dialect === "postgres" ? sql.raw("greatest") : sql.raw("max")}(0, ${q.t.accounts.lifetimeTopupMicros} + ${p.amountMicros})` : null;
   // Several instances: a debit must leave every live lease covered (their holds are taken from them).
   const heldNow = typeof p.heldMicros === "function" ? p.heldMicros() : p.heldMicros;
   const held = q.dialect === "postgres" && p.amountMicros < 0 ? Math.max(heldNow, yield* leasedCredit(q, p.accountId, now)) : heldNow;
   const a = q.t.accounts;
   const moved = yield* get(q.db.update(a)
-    .set({ balanceMicros: sql`${a.balanceMicros} + ${p.amountMicros}`, lifetimeTopupMicros: sql`${a.lifetimeTopupMicros} + ${topup}` })
+    .set({ balanceMicros: sql`${a.balanceMicros} + ${p.amountMicros}`, lifetimeTopupMicros: paid ?? sql`${a.lifetimeTopupMicros} + ${topup}` })
     .where(eq(a.id, p.accountId))
     .returning({ balance: a.balanceMicros }));
   if (!moved) throw errors.notFound(`Account ${p.accountId}`, "id");

@@ -91,6 +91,23 @@ describe("a deferred result the upstream serves exactly once", () => {
     }
   });
 
+  test("a result answered from its row is free: no request of the key's rate limits", async () => {
+    const g = await startGateway({ config: fakeCatalogue(up.url) });
+    try {
+      const c = await g.customer(10_000_000);
+      expect((await g.admin(`/admin/keys/${c.keyId}/limits`, { method: "PUT", body: { rpm: 2 } })).status).toBe(200);
+      const id = await park(g, c);
+      // The key's second request of the minute: this poll asks the upstream, and charges it.
+      expect((await poll(g, c, id)).status).toBe(200);
+      g.runtime.deps.deferred.results.keep("req_filler", "x".repeat(KEPT_RESULT_CHARS));
+      await Bun.sleep(DEFERRED_POLL_INTERVAL_MS + 50);
+      for (let i = 0; i < 3; i++) expect((await poll(g, c, id)).status).toBe(200);
+      expect(charges(g, c, id)).toEqual([CHARGE]);
+    } finally {
+      await g.stop();
+    }
+  });
+
   test("charged by the gateway's poller, then the gateway restarts: its owner gets it, charged once", async () => {
     const dbPath = join(dir, "restart.db");
     const g1 = await startGateway({ config: fakeCatalogue(up.url), dbPath });

@@ -108,6 +108,21 @@ describe("PostgreSQL credit leases", () => {
     expect(Number(l!.a)).toBe(leased - 50 * 1_000);
   });
 
+  test("a deferred request's detached hold stays past the hold TTL, until its request is settled", async () => {
+    const db = await open();
+    let t = Date.now();
+    const c = credit(db, "inst_detach", () => t);
+    const o = await account(db, 1_000);
+    expect(await tryHold(c, o, "req_deferred", 1_000)).toBe(true);
+    c.detach("req_deferred");
+    t += 61_000;
+    expect(await c.sweep(t)).toBe(0);
+    expect(c.balance(o.accountId).held).toBe(1_000);
+    expect(await tryHold(c, o, "req_other", 1_000)).toBe(false);
+    await c.settle("req_deferred", 900);
+    expect(await ledger(db, o.accountId)).toEqual({ balance: 100, sum: 100, charges: 1 });
+  });
+
   test("one request id is charged once, whichever instances settle it", async () => {
     const [a, b] = [await open(), await open()];
     const [ca, cb] = [credit(a, "inst_dup_a"), credit(b, "inst_dup_b")];

@@ -15,14 +15,21 @@ export type { DeferredResult } from "./deferred";
 
 /**
  * What the gateway can answer for a deferred request without asking the upstream: 404 once
- * released (forgotten, or unreadable), the result once charged while this process keeps it;
- * null when only the upstream can say.
+ * released (forgotten, or unreadable), the result once charged (kept in memory, or in its row);
+ * null when only a fetch can say.
  */
 export function knownDeferred(deps: GatewayDeps, row: DeferredRow): DeferredResult | null {
   if (row.settledAt !== null && row.chargeMicros === null) return { status: 404 };
   // Looked up whatever the row says: the row may have been read before its charge.
   const body = deps.deferred.results.get(row.requestId);
-  return body === undefined ? null : { status: 200, body };
+  if (body !== undefined) return { status: 200, body };
+  // Charged with its result in the row (by another instance, before a restart): free as well.
+  if (row.settledAt === null || row.result === null) return null;
+  const result = readResult(deps, row, row.result);
+  if (!result) return null;
+  const shown = result.answer.render(row.chargeMicros ?? 0);
+  deps.deferred.results.keep(row.requestId, shown);
+  return { status: 200, body: shown };
 }
 
 /**

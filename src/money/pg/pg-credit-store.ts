@@ -177,8 +177,9 @@ export class PgCreditStore implements CreditStore {
   detach(requestId: string): void {
     const h = this.holds.get(requestId);
     if (!h) return;
-    // Another instance may charge it now (an orphan settlement): its ledger decides, not this hold.
-    this.holds.set(requestId, { ...h, live: false, freshId: false, expiresAt: this.now() + this.o.holdTtlMs });
+    // Another instance may charge it now (an orphan settlement): its ledger decides, not this hold,
+    // which stays (live: no sweep by age) until the request is settled, here or elsewhere.
+    this.holds.set(requestId, { ...h, live: true, freshId: false });
     this.detached.add(requestId);
   }
 

@@ -51,7 +51,8 @@ export class DeferredRequests {
     settle(tokens);
   }
 
-  constructor(private readonly store: Store, keptChars = KEPT_RESULT_CHARS) {
+  /** `instanceId`: this instance's on a shared database, recorded as the one whose memory holds a parked request's credit. */
+  constructor(private readonly store: Store, private readonly instanceId: string | null = null, keptChars = KEPT_RESULT_CHARS) {
     this.results = new KeptResults(keptChars);
   }
 
@@ -67,8 +68,9 @@ export class DeferredRequests {
     return p;
   }
 
-  async park(r: Omit<DeferredRow, "settledAt" | "chargeMicros" | "result" | "fetchingUntil">): Promise<void> {
-    await this.store.tx((q) => run(q.db.insert(q.t.deferredRequests).values({ ...r, settledAt: null, chargeMicros: null, result: null, fetchingUntil: null })));
+  async park(r: Omit<DeferredRow, "settledAt" | "chargeMicros" | "result" | "fetchingUntil" | "parkedBy">): Promise<void> {
+    const row = { ...r, settledAt: null, chargeMicros: null, result: null, fetchingUntil: null, parkedBy: this.instanceId };
+    await this.store.tx((q) => run(q.db.insert(q.t.deferredRequests).values(row)));
   }
 
   /** The request if `who` may reach it (see reaches); null otherwise (a 404 for the caller either way). */

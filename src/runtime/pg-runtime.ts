@@ -5,6 +5,7 @@ import { PgKeyAuthenticator } from "../gateway/pg-key-auth";
 import { endStaleConsoleSessions, resolveAdminToken } from "../identity/admin-token";
 import { createLog, type Log } from "../lib/log";
 import { installPolicy } from "../modules/ratelimit/service";
+import { adoptDeferred } from "../money/pg/deferred-holds";
 import { BudgetClock } from "../money/budget-clock";
 import { forgetInstance, forgetLeases, heartbeat, liveTwin } from "../money/pg/lease-sql";
 import { PgCreditStore } from "../money/pg/pg-credit-store";
@@ -48,8 +49,9 @@ function deadHere(host: string): boolean {
 /**
  * The runtime of one of several instances on a PostgreSQL database (config `database_url`):
  * credit and concurrency leased per scope (PgCreditStore, SharedLimiter), rate-limit buckets in
- * the database, keys cached until a change notification. Deferred holds are not restored: a
- * deferred result is charged by whichever instance fetches it (SettleExtras.owners).
+ * the database, keys cached until a change notification. A deferred result is charged by
+ * whichever instance fetches it (SettleExtras.owners); its hold is kept by the instance that
+ * parked it, or taken over when that one is gone (adoptDeferred).
  */
 export async function buildPgRuntime(config: Config, opts: { now?: () => number; log?: Log } = {}): Promise<Runtime> {
   const now = opts.now ?? Date.now;
@@ -77,6 +79,9 @@ async function assemble(config: Config, store: PgStore, now: () => number, log: 
   const keys = new PgKeyAuthenticator(store, now);
   const host = `${hostname()}:${process.pid}`;
   await claimInstance(store, instanceId, host, startedAt);
+  // Deferred requests this id parked before (its holds died with that process) are held again.
+  const adopted = await adoptDeferred(store, credits, instanceId, now(), true);
+  if (adopted > 0) console.error(`holding again the credit of ${adopted} pending deferred request(s) of an earlier process`);
   const beat = () => store.tx((q) => heartbeat(q, instanceId, host, startedAt, now()), { isolation: "read committed" });
   const deps = completeDeps({ config, store, credits, keys, limiter, adminTokenHash: admin.hash, now, log, instanceId });
   const shared: SharedRuntime = {
@@ -85,6 +90,8 @@ async function assemble(config: Config, store: PgStore, now: () => number, log: 
       { everyMs: 5_000, name: "credit leases", run: () => credits.leases.maintain() },
       { everyMs: 1_000, name: "shared rate limits", run: () => limiter.maintain() },
       { everyMs: 5_000, name: "instance heartbeat", run: beat },
+      // Those of an instance that stopped (or died) are held by whichever instance looks first.
+      { everyMs: 15_000, name: "deferred holds", run: () => adoptDeferred(store, credits, instanceId, now(), false) },
     ],
     // What this instance leased goes back at once: the others need not wait for it to expire.
     release: async () => {

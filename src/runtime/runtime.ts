@@ -63,7 +63,7 @@ export function completeDeps<D extends Omit<AppDeps, Completed>>(core: D): D & P
   return {
     ...core,
     objects: new StoredObjects(store),
-    deferred: new DeferredRequests(store),
+    deferred: new DeferredRequests(store, core.instanceId ?? null),
     upstreams: createUpstreams(config, { log }),
     metrics: new ChatMetrics(),
     usageReads: new InFlightCap<string>(USAGE_READS_PER_ACCOUNT),

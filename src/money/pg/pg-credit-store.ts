@@ -174,6 +174,11 @@ export class PgCreditStore implements CreditStore {
     return true;
   }
 
+  /** Whether this instance holds credit for the request. */
+  holding(requestId: string): boolean {
+    return this.holds.has(requestId);
+  }
+
   detach(requestId: string): void {
     const h = this.holds.get(requestId);
     if (!h) return;

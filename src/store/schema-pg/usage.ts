@@ -22,6 +22,7 @@ export const deferredRequests = pgTable(
     createdAt: bigint("created_at", { mode: "number" }).notNull(),
     result: text("result"),
     fetchingUntil: bigint("fetching_until", { mode: "number" }),
+    parkedBy: text("parked_by"),
   },
   (t) => [
     index("deferred_pending").on(t.settledAt, t.createdAt),

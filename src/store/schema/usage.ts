@@ -105,6 +105,8 @@ export const deferredRequests = sqliteTable(
     result: text("result"),
     /** Until when one fetch (of any instance) is asking the upstream for it: nobody else asks meanwhile. */
     fetchingUntil: integer("fetching_until"),
+    /** The instance whose memory holds its credit (PostgreSQL; null: the only process, or parked before this was kept). */
+    parkedBy: text("parked_by"),
   },
   (t) => [index("deferred_pending").on(t.settledAt, t.createdAt)],
 );

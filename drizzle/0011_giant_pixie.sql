@@ -1,0 +1,1 @@
+ALTER TABLE `deferred_requests` ADD `parked_by` text;

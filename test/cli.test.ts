@@ -211,8 +211,8 @@ describe("credits add", () => {
 
   test("decimal USD becomes exact micros; the same idempotency key applies once", async () => {
     const args = ["credits", "add", id, "12.345678", "--note", "invoice 7", "--idempotency-key", "inv-7"];
-    const first = LedgerEntryView.extend({ replayed: z.boolean() }).parse(await json(args));
-    expect(first).toMatchObject({ kind: "topup", amount_micros: 12_345_678, balance_after_micros: 12_345_678, note: "invoice 7", replayed: false });
+    const first = LedgerEntryView.extend({ replayed: z.boolean(), balance_micros: z.number() }).parse(await json(args));
+    expect(first).toMatchObject({ kind: "topup", amount_micros: 12_345_678, balance_after_micros: 12_345_678, balance_micros: 12_345_678, note: "invoice 7", replayed: false });
     const again = await json(args);
     expect(again).toEqual({ ...first, replayed: true });
     expect(ledger()).toHaveLength(1);

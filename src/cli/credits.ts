@@ -1,6 +1,8 @@
 import { microsToUsd, usdToMicros } from "../money/units";
 import { CreditBody } from "../modules/ledger/model";
 import { postCredit } from "../money/ledger";
+import { noteCredit } from "../modules/alerts/work";
+import type { Q } from "../store/work";
 import { serverState } from "./server-state";
 import { UsageError } from "./args";
 import { CLI_ACTOR, positionals, validate, type GroupCommand } from "./command";
@@ -41,18 +43,18 @@ export const creditsCommand: GroupCommand = {
         if (key !== undefined && key.length > 255) throw new UsageError("--idempotency-key: at most 255 characters");
         const db = await ctx.db();
         const state = await serverState(ctx);
-        const { entry, replayed } = await postCredit(db, {
-          accountId: accountId!,
-          amountMicros: body.amount_micros,
-          note: body.note,
-          actor: CLI_ACTOR,
-          // Charges the gateway has journaled but not yet written are as unavailable as holds.
-          heldMicros: state.held(accountId!) + state.unwritten(accountId!),
-          idempotencyKey: key,
-        });
-        ctx.print({ ...entry, replayed }, () => {
+        // Charges the gateway has journaled but not yet written are as unavailable as holds.
+        const unwritten = state.unwritten(accountId!);
+        const held = state.held(accountId!) + unwritten;
+        const now = Date.now();
+        // The low-balance alert decides with the credit, from the balance as it really is (the
+        // entry's balance_after comes before the journaled charges that are written after it).
+        const note = (q: Q, ledgerId: number) => noteCredit(q, { accountId: accountId!, ledgerId, held, defaultThreshold: ctx.config().low_balance_threshold_usd }, now);
+        const { entry, replayed } = await postCredit(db, { accountId: accountId!, amountMicros: body.amount_micros, note: body.note, actor: CLI_ACTOR, heldMicros: held, idempotencyKey: key }, now, note);
+        const balanceMicros = entry.balance_after_micros - (replayed ? 0 : unwritten);
+        ctx.print({ ...entry, balance_micros: balanceMicros, replayed }, () => {
           const what = `${entry.kind} of ${entry.amount_usd} USD on ${entry.account_id} (ledger entry ${entry.id})`;
-          const balance = `balance ${microsToUsd(entry.balance_after_micros)} USD`;
+          const balance = `balance ${microsToUsd(replayed ? entry.balance_after_micros : balanceMicros)} USD`;
           return replayed
             ? `already applied with idempotency key ${JSON.stringify(key)}: ${what}, ${balance} then; nothing changed`
             : `${what}: ${balance}`;

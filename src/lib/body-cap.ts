@@ -110,6 +110,8 @@ const bodyTimeout = (ms: number) =>
  * `connection: close`, or the slow sender would keep the connection until the idle timeout).
  */
 export async function discardUnread(request: Request): Promise<boolean> {
+  // A client waiting for "100 Continue" has sent no body: reading would invite it (RFC 9110 §10.1.1).
+  if (request.headers.get("expect")?.toLowerCase() === "100-continue") return false;
   if (request.body === null) return true;
   let reader: ReadableStreamDefaultReader<Uint8Array>;
   try {

@@ -86,11 +86,22 @@ const SLOW_READER_BYTES_PER_SECOND = 16_384;
 /** Bun's ceiling for a request's idle timeout (larger values are taken as this). */
 const MAX_IDLE_SECONDS = 255;
 
+/**
+ * Bun's idle timer does not count body bytes arriving: when a body may take longer than the idle
+ * timeout (timeouts.body_ms), its request is given that long, as far as Bun allows; null: no need.
+ */
+function bodySeconds(config: AppDeps["config"]): number | null {
+  const s = Math.min(MAX_IDLE_SECONDS, Math.ceil(config.timeouts.body_ms / 1000));
+  return s > config.idle_timeout_seconds ? s : null;
+}
+
 /** One metered route, with the CORS headers a browser needs. */
 function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () => void }, writes: Writes): Handler {
   const cors = corsPolicy(deps.config.cors_origins);
   const idle = deps.config.idle_timeout_seconds;
+  const forBody = bodySeconds(deps.config);
   return (req, srv) => {
+    if (forBody) srv.timeout(req, forBody);
     if (first.call) {
       const f = first.call;
       first.call = undefined;
@@ -126,6 +137,7 @@ function meteredHandler(deps: AppDeps, route: GatewayRoute, first: { call?: () =
  */
 function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): Handler {
   const cors = corsPolicy(deps.config.cors_origins);
+  const forBody = bodySeconds(deps.config);
   let redact = secretRedactor(deps.config);
   // Keys of an earlier key_prefix are secrets too: their prefixes read once, at the first request
   // here (not at start: the metered routes log no path, and starting stays a read shorter).
@@ -150,6 +162,8 @@ function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): 
     const route = req.method === "POST" ? metered[new URL(req.url).pathname] : undefined;
     if (route) return route.POST(req, srv);
     const started = performance.now();
+    const withBody = forBody !== null && (req.headers.has("content-length") || req.headers.has("transfer-encoding"));
+    if (withBody) srv.timeout(req, forBody);
     let res: Response;
     try {
       const bounded = await boundedRequest(req, srv, deps);
@@ -166,6 +180,8 @@ function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): 
     logRequest(deps, req, res, started, redact);
     // An answer given without reading the body (401, 404, 413): see discardUnread.
     if (!(await discardUnread(req))) res.headers.set("connection", "close");
+    // The body is in (or given up): the connection is idle-timed as usual again.
+    if (withBody) srv.timeout(req, deps.config.idle_timeout_seconds);
     return res;
   };
 }

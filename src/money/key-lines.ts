@@ -15,7 +15,8 @@ export class KeyLines {
     this.memo = new StampedMemo(store, (id) => newestOfLine(id, (k) => next.get(k)?.rotated_to ?? null));
   }
 
+  /** As of the last change check: a settlement runs in a turn of its own, where a check costs a read transaction. */
   newest(keyId: string): string {
-    return this.memo.get(keyId);
+    return this.memo.recent(keyId);
   }
 }

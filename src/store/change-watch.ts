@@ -32,6 +32,11 @@ export class ChangeWatch {
     if (this.changes === before) this.changes = this.totalChanges();
   }
 
+  /** The stamp as the last `stamp()` left it. */
+  get taken(): number {
+    return this.epoch;
+  }
+
   stamp(): number {
     const n = this.totalChanges();
     if (n !== this.changes) {

@@ -143,9 +143,9 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** See ChangeWatch: moves whenever the database may have changed. */
-  changeStamp(): number {
-    return this.watch.stamp();
+  /** See ChangeWatch: moves whenever the database may have changed (`taken`: as last checked, no query). */
+  changeStamp(taken = false): number {
+    return taken ? this.watch.taken : this.watch.stamp();
   }
 
   /**

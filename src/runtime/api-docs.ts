@@ -35,9 +35,14 @@ export function apiDocs() {
 }
 
 type JsonSchema = { properties?: Record<string, JsonSchema>; required?: string[]; items?: JsonSchema };
-type Operation = { parameters?: { in: string; name: string; required?: boolean }[]; requestBody?: { required?: boolean; content?: Record<string, { schema?: JsonSchema }> } };
+type Operation = {
+  parameters?: { in: string; name: string; required?: boolean }[];
+  requestBody?: { required?: boolean; content?: Record<string, { schema?: JsonSchema }> };
+  responses?: Record<string, unknown>;
+};
 type Spec = { paths?: Record<string, Record<string, Operation>> };
-type DocumentedRoute = { method: string; path: string; hooks?: { query?: unknown; body?: unknown } };
+type Responses = Record<string, { content?: Record<string, unknown> }>;
+type DocumentedRoute = { method: string; path: string; hooks?: { query?: unknown; body?: unknown; detail?: { responses?: Responses } } };
 
 /**
  * The plugin renders every schema as zod's output (what a response holds) and marks every body
@@ -50,6 +55,9 @@ function asClientsSendIt(spec: Spec, routes: readonly DocumentedRoute[]): void {
   for (const r of routes) {
     const op = spec.paths?.[r.path.replace(/:([^/]+)/g, "{$1}")]?.[r.method.toLowerCase()];
     if (!op) continue;
+    errorsOf(op, r.path);
+    jsonOnly(op);
+    alsoDeclared(op, r.hooks?.detail?.responses);
     const query = asSent(r.hooks?.query);
     if (query) for (const p of op.parameters ?? []) if (p.in === "query") p.required = query.required?.includes(p.name) ?? false;
     const body = r.hooks?.body;
@@ -58,6 +66,48 @@ function asClientsSendIt(spec: Spec, routes: readonly DocumentedRoute[]): void {
     if ((body as z.ZodType).safeParse(undefined).success) op.requestBody.required = false;
     for (const c of Object.values(op.requestBody.content ?? {})) takeRequired(c.schema, sent);
   }
+}
+
+/** Every route answers its errors in one envelope (the API's own on /v1/messages): the spec says so once per operation. */
+function errorsOf(op: Operation, path: string): void {
+  const anthropic = path.startsWith("/v1/messages");
+  op.responses ??= {};
+  op.responses.default ??= {
+    description: anthropic ? "An error in Anthropic's envelope (docs/api.md, Errors)" : "An error in the OpenAI envelope (docs/api.md, Errors)",
+    content: { "application/json": { schema: anthropic ? ANTHROPIC_ERROR : OPENAI_ERROR } },
+  };
+}
+
+const OPENAI_ERROR = {
+  type: "object",
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object",
+      required: ["message", "type"],
+      properties: { message: { type: "string" }, type: { type: "string" }, param: { type: ["string", "null"] }, code: { type: ["string", "null"] } },
+    },
+  },
+};
+const ANTHROPIC_ERROR = {
+  type: "object",
+  required: ["type", "error"],
+  properties: { type: { const: "error" }, error: { type: "object", required: ["type", "message"], properties: { type: { type: "string" }, message: { type: "string" } } } },
+};
+
+/** Content types a route declares beside its validated response (the CSV of a report): the plugin keeps only the latter. */
+function alsoDeclared(op: Operation, declared: Responses | undefined): void {
+  for (const [status, d] of Object.entries(declared ?? {})) {
+    const shown = (op.responses?.[status] ?? null) as { content?: Record<string, unknown> } | null;
+    if (shown?.content && d.content) for (const [type, c] of Object.entries(d.content)) shown.content[type] ??= c;
+  }
+}
+
+/** The routes take JSON bodies only (the plugin also lists forms, whose fields would all be strings). */
+function jsonOnly(op: Operation): void {
+  const content = op.requestBody?.content;
+  if (!content?.["application/json"]) return;
+  for (const type of Object.keys(content)) if (type !== "application/json") delete content[type];
 }
 
 /** A zod schema as a client sends it (input mode); undefined for anything else. */

@@ -43,8 +43,10 @@ const DOCS: Record<string, { summary: string; description: string; schema: z.Zod
   },
   "/v1/images/edits": {
     summary: "Edit images (JSON: the source image as a URL or data URI; priced per image, source images included)",
-    description: "Billed for the images generated and the source images, as the upstream bills edits.",
-    schema: ImagesRequest(),
+    description: "Billed for the images generated and the source images, as the upstream bills edits. The source image may come in `image_url`, `mask` or `images` instead of `image`: one of them is required (400 with param `image` otherwise).",
+    schema: ImagesRequest().extend({
+      image: z.union([z.string(), z.array(z.string())]).describe("The source image(s): URLs or data URIs (or give them in image_url, mask or images)"),
+    }),
     answer: ImagesResult,
     streams: false,
   },

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AppDeps } from "../../runtime/deps";
 import { ChatRequest } from "../../gateway/chat-request";
 import { chatRoute } from "../../gateway/route";
+import { ChatCompletionObject, DeferredStarted } from "../apis/model";
 
 /**
  * The documented face of POST /v1/chat/completions. In the server Bun's router sends the route
@@ -24,7 +25,19 @@ export const chatModule = (deps: AppDeps) => {
           required: true,
           content: { "application/json": { schema: z.toJSONSchema(ChatRequest(), { io: "input" }) as Record<string, unknown> } },
         },
+        responses: chatAnswers(),
       },
     },
   );
 };
+
+/** The completion (or its stream), and with `deferred: true` the id to fetch it with. */
+function chatAnswers() {
+  const completion = z.toJSONSchema(ChatCompletionObject, { io: "output" }) as Record<string, unknown>;
+  const deferred = z.toJSONSchema(DeferredStarted, { io: "output" }) as Record<string, unknown>;
+  const content: Record<string, { schema: Record<string, unknown> }> = {
+    "application/json": { schema: { oneOf: [completion, deferred] } },
+    "text/event-stream": { schema: { type: "string", description: "server-sent events (stream: true)" } },
+  };
+  return { 200: { description: "The answer (billed from its usage); with deferred: true, {request_id} (billed when fetched)", content } };
+}

@@ -60,7 +60,7 @@ export const deferredModule = (deps: ModuleDeps) => {
           "The result of a deferred chat completion (202 while pending; charged when first fetched, then kept a day after: the upstream serves it once; 502 when unreadable, its hold released). " +
           `The upstream is asked at most once per ${DEFERRED_POLL_INTERVAL_MS} ms per id, as a request of the key's rate limits (429 past them): ` +
           "polls in between get its last answer, and polls of a result already charged get it from the gateway, free.",
-        responses: answers(ChatCompletionObject, false),
+        responses: { ...answers(ChatCompletionObject, false), 202: { description: "Pending: the upstream is still working on it (an empty body); poll again" } },
       },
     },
   );

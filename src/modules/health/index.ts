@@ -16,7 +16,7 @@ export const healthModule = (deps: AppDeps) =>
   new Elysia({ tags: ["health"] })
     .get("/healthz", () => ({ status: "ok" as const }), {
       response: Health,
-      detail: { summary: "Liveness: the process is up" },
+      detail: { summary: "Liveness: the process is up", security: [] },
     })
     .get(
       "/readyz",
@@ -33,6 +33,6 @@ export const healthModule = (deps: AppDeps) =>
       },
       {
         response: { 200: Ready, 503: Ready },
-        detail: { summary: "Readiness: the database answers, charges are being recorded and the gateway is not shutting down (503 otherwise)" },
+        detail: { summary: "Readiness: the database answers, charges are being recorded and the gateway is not shutting down (503 otherwise)", security: [] },
       },
     );

@@ -1,4 +1,5 @@
 import { Elysia } from "elysia";
+import { z } from "zod";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { csvResponse, marginsCsv } from "./csv";
 import { LossesList, LossesQuery, MarginsQuery, MarginsReport, type MarginsQueryT, type MarginsReportT } from "./model";
@@ -23,7 +24,16 @@ export const marginsModule = (deps: ModuleDeps) => {
       admin: true,
       query: MarginsQuery,
       response: MarginsReport,
-      detail: { summary: "Revenue, upstream cost and margin by day, model, account or key", description: DESCRIPTION },
+      detail: {
+        summary: "Revenue, upstream cost and margin by day, model, account or key",
+        description: DESCRIPTION,
+        responses: {
+          200: {
+            description: "The report, or with format=csv the same as CSV",
+            content: { "application/json": { schema: z.toJSONSchema(MarginsReport, { io: "output" }) as Record<string, unknown> }, "text/csv": { schema: { type: "string" } } },
+          },
+        },
+      },
     })
     // An alias of format=csv for links and curl -O; the OpenAPI plugin leaves out paths with a
     // file extension, so the spec documents it under GET /admin/margins.

@@ -1,0 +1,95 @@
+/**
+ * The published /openapi.json against what the server accepts and answers (generated clients are
+ * built from it): an images edit's source image, JSON-only bodies, the margins report's CSV, the
+ * chat and deferred answers (202 while pending), an error envelope on every operation, health
+ * checks without credentials.
+ */
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { startGateway, type Gateway } from "./support/gateway";
+type Spec = { paths: Record<string, Record<string, any>>; security?: unknown };
+
+setDefaultTimeout(60_000);
+let gw: Gateway;
+let spec: Spec;
+beforeAll(async () => {
+  gw = await startGateway({ upstream: true });
+  spec = (await (await fetch(`${gw.url}/openapi.json`)).json()) as Spec;
+});
+afterAll(async () => {
+  await gw?.stop();
+});
+const bodySchema = (path: string, method = "post", type = "application/json") => spec.paths[path]![method]!.requestBody.content[type].schema;
+const post = (key: string, path: string, body: unknown) =>
+  fetch(gw.url + path, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+
+test("POST /v1/images/edits: the spec requires the source image the server requires", async () => {
+  expect(bodySchema("/v1/images/edits").required).toEqual(expect.arrayContaining(["model", "prompt", "image"]));
+  const c = await gw.customer(10_000_000);
+  const res = await post(c.key, "/v1/images/edits", { model: "grok-imagine-image", prompt: "a red fox" });
+  expect(res.status).toBe(400);
+  expect(((await res.json()) as { error: { param: string } }).error.param).toBe("image");
+});
+
+test("request bodies are JSON only, as the server reads them (a form's fields would all be strings)", async () => {
+  for (const [path, ops] of Object.entries(spec.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const types = Object.keys(op.requestBody?.content ?? {});
+      if (types.includes("application/json")) expect({ at: `${method} ${path}`, types }).toEqual({ at: `${method} ${path}`, types: ["application/json"] });
+    }
+  }
+  const c = await gw.customer(0);
+  const res = await fetch(`${gw.url}/admin/accounts/${c.accountId}/credits`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${gw.adminToken}`, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ amount_micros: "1000" }),
+  });
+  expect(res.status).toBe(400);
+});
+
+test("GET /admin/margins?format=csv: the answer's content type is in the spec", async () => {
+  const res = await fetch(`${gw.url}/admin/margins?format=csv`, { headers: { authorization: `Bearer ${gw.adminToken}` } });
+  expect(res.status).toBe(200);
+  const type = (res.headers.get("content-type") ?? "").split(";")[0]!;
+  await res.text();
+  expect({ type, documented: Object.keys(spec.paths["/admin/margins"]!.get.responses["200"].content) }).toEqual({ type, documented: expect.arrayContaining([type]) });
+});
+
+test("POST /v1/chat/completions with deferred: true: the {request_id} answer is in the spec", async () => {
+  const c = await gw.customer(10_000_000);
+  const res = await post(c.key, "/v1/chat/completions", { model: "grok-4", deferred: true, max_tokens: 10, messages: [{ role: "user", content: "hi" }], mock: { deferred_ms: 10 } });
+  const body = (await res.json()) as { request_id?: string };
+  expect(res.status).toBe(200);
+  expect(typeof body.request_id).toBe("string");
+  const op = spec.paths["/v1/chat/completions"]!.post;
+  expect(op.responses?.["200"]?.content?.["application/json"]?.schema ?? null).not.toBeNull();
+});
+
+test("GET /v1/chat/deferred-completion/{id}: the 202 the server answers while pending is in the spec", async () => {
+  const c = await gw.customer(10_000_000);
+  const d = await post(c.key, "/v1/chat/completions", { model: "grok-4", deferred: true, max_tokens: 10, messages: [{ role: "user", content: "hi" }], mock: { deferred_ms: 5000 } });
+  const { request_id } = (await d.json()) as { request_id: string };
+  const res = await fetch(`${gw.url}/v1/chat/deferred-completion/${request_id}`, { headers: { authorization: `Bearer ${c.key}` } });
+  await res.text();
+  expect({ status: res.status, declared: Object.keys(spec.paths["/v1/chat/deferred-completion/{id}"]!.get.responses) }).toEqual({ status: 202, declared: expect.arrayContaining(["202"]) });
+});
+
+test("error answers are declared: 404 for an unknown account, 400 for a bad body", async () => {
+  const got: string[] = [];
+  const r1 = await fetch(`${gw.url}/admin/accounts/acc_nope`, { headers: { authorization: `Bearer ${gw.adminToken}` } });
+  got.push(`GET /admin/accounts/{id} ${r1.status} declared=${Object.keys(spec.paths["/admin/accounts/{id}"]!.get.responses)}`);
+  const r2 = await gw.admin("/admin/accounts", { body: { name: "x", plan: "nope" } });
+  got.push(`POST /admin/accounts ${r2.status} declared=${Object.keys(spec.paths["/admin/accounts"]!.post.responses)}`);
+  const bad = [[r1.status, spec.paths["/admin/accounts/{id}"]!.get.responses], [r2.status, spec.paths["/admin/accounts"]!.post.responses]]
+    .filter(([s, rs]) => !(String(s) in (rs as object)) && !("default" in (rs as object)));
+  expect({ got, undeclared: bad.length }).toEqual({ got, undeclared: 0 });
+  // Anthropic's envelope on the Messages route, the OpenAI one elsewhere.
+  const envelope = (path: string) => spec.paths[path]!.post.responses.default.content["application/json"].schema.required;
+  expect({ messages: envelope("/v1/messages"), chat: envelope("/v1/chat/completions") }).toEqual({ messages: ["type", "error"], chat: ["error"] });
+});
+
+test("GET /healthz and /readyz: no credentials needed, as the spec should say", async () => {
+  const res = await fetch(`${gw.url}/healthz`);
+  expect(res.status).toBe(200);
+  const sec = (p: string) => spec.paths[p]!.get.security ?? spec.security;
+  expect({ healthz: sec("/healthz"), readyz: sec("/readyz") }).toEqual({ healthz: [], readyz: [] });
+});

@@ -93,3 +93,15 @@ test("GET /healthz and /readyz: no credentials needed, as the spec should say", 
   const sec = (p: string) => spec.paths[p]!.get.security ?? spec.security;
   expect({ healthz: sec("/healthz"), readyz: sec("/readyz") }).toEqual({ healthz: [], readyz: [] });
 });
+
+test("GET /v1/responses/{id} and its input_items: the query parameters passed on (paging) are in the spec, the path's id too", async () => {
+  const c = await gw.customer(10_000_000);
+  const r = await post(c.key, "/v1/responses", { model: "grok-4", input: [{ role: "user", content: "a" }, { role: "user", content: "b" }], mock: { prompt_tokens: 5, completion_tokens: 3 } });
+  const { id } = (await r.json()) as { id: string };
+  const page = (await (await fetch(`${gw.url}/v1/responses/${id}/input_items?limit=1`, { headers: { authorization: `Bearer ${c.key}` } })).json()) as { data: unknown[]; has_more: boolean };
+  expect({ n: page.data.length, has_more: page.has_more }).toEqual({ n: 1, has_more: true });
+  const names = (path: string, where: string) => (spec.paths[path]!.get.parameters ?? []).filter((p: { in: string }) => p.in === where).map((p: { name: string }) => p.name);
+  expect(names("/v1/responses/{id}/input_items", "query")).toEqual(["after", "before", "limit", "order", "include"]);
+  expect(names("/v1/responses/{id}", "query")).toEqual(["include"]);
+  expect({ items: names("/v1/responses/{id}/input_items", "path"), one: names("/v1/responses/{id}", "path") }).toEqual({ items: ["id"], one: ["id"] });
+});

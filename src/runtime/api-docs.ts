@@ -36,13 +36,14 @@ export function apiDocs() {
 
 type JsonSchema = { properties?: Record<string, JsonSchema>; required?: string[]; items?: JsonSchema };
 type Operation = {
-  parameters?: { in: string; name: string; required?: boolean }[];
+  parameters?: Parameter[];
   requestBody?: { required?: boolean; content?: Record<string, { schema?: JsonSchema }> };
   responses?: Record<string, unknown>;
 };
 type Spec = { paths?: Record<string, Record<string, Operation>> };
 type Responses = Record<string, { content?: Record<string, unknown> }>;
-type DocumentedRoute = { method: string; path: string; hooks?: { query?: unknown; body?: unknown; detail?: { responses?: Responses } } };
+type Parameter = { in: string; name: string; required?: boolean };
+type DocumentedRoute = { method: string; path: string; hooks?: { query?: unknown; body?: unknown; detail?: { responses?: Responses; parameters?: Parameter[] } } };
 
 /**
  * The plugin renders every schema as zod's output (what a response holds) and marks every body
@@ -57,7 +58,7 @@ function asClientsSendIt(spec: Spec, routes: readonly DocumentedRoute[]): void {
     if (!op) continue;
     errorsOf(op, r.path);
     jsonOnly(op);
-    alsoDeclared(op, r.hooks?.detail?.responses);
+    alsoDeclared(op, r.hooks?.detail);
     const query = asSent(r.hooks?.query);
     if (query) for (const p of op.parameters ?? []) if (p.in === "query") p.required = query.required?.includes(p.name) ?? false;
     const body = r.hooks?.body;
@@ -95,9 +96,15 @@ const ANTHROPIC_ERROR = {
   properties: { type: { const: "error" }, error: { type: "object", required: ["type", "message"], properties: { type: { type: "string" }, message: { type: "string" } } } },
 };
 
-/** Content types a route declares beside its validated response (the CSV of a report): the plugin keeps only the latter. */
-function alsoDeclared(op: Operation, declared: Responses | undefined): void {
-  for (const [status, d] of Object.entries(declared ?? {})) {
+/**
+ * What a route declares beside what the plugin derives from its schemas, which it keeps alone:
+ * content types beside the validated response (a report's CSV), query parameters passed on unvalidated.
+ */
+function alsoDeclared(op: Operation, declared: { responses?: Responses; parameters?: Parameter[] } | undefined): void {
+  for (const p of declared?.parameters ?? []) {
+    if (!op.parameters?.some((q) => q.in === p.in && q.name === p.name)) (op.parameters ??= []).push(p);
+  }
+  for (const [status, d] of Object.entries(declared?.responses ?? {})) {
     const shown = (op.responses?.[status] ?? null) as { content?: Record<string, unknown> } | null;
     if (shown?.content && d.content) for (const [type, c] of Object.entries(d.content)) shown.content[type] ??= c;
   }

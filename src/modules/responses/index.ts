@@ -33,12 +33,16 @@ export const responsesModule = (deps: ModuleDeps) => {
     .get("/:id", read("", RETRIEVE_QUERY), {
       customer: true,
       params: ResponseParams,
-      detail: { summary: "A stored response of yours (404 for any other id); `include` is passed on", responses: answers(ResponseObject, false) },
+      detail: { summary: "A stored response of yours (404 for any other id); `include` is passed on", responses: answers(ResponseObject, false), parameters: queryParams(["include"]) },
     })
     .get("/:id/input_items", read("/input_items", ITEMS_QUERY), {
       customer: true,
       params: ResponseParams,
-      detail: { summary: "The input items of a stored response of yours; `after`, `before`, `limit`, `order`, `include` are passed on (paging)", responses: answers(InputItems, false) },
+      detail: {
+        summary: "The input items of a stored response of yours; `after`, `before`, `limit`, `order`, `include` are passed on (paging)",
+        responses: answers(InputItems, false),
+        parameters: queryParams(["after", "before", "limit", "order", "include"]),
+      },
     })
     .delete("/:id", (c) => call(c, { method: "DELETE" }), {
       customer: true,
@@ -46,3 +50,15 @@ export const responsesModule = (deps: ModuleDeps) => {
       detail: { summary: "Delete a stored response of yours", responses: answers(DeletedResponse, false) },
     });
 };
+
+/** The query parameters passed on to the upstream as they are (not validated here), for the spec. */
+function queryParams(names: readonly string[]) {
+  const schemas: Record<string, Record<string, unknown>> = {
+    after: { type: "string", description: "An item id: the page after it" },
+    before: { type: "string", description: "An item id: the page before it" },
+    limit: { type: "integer", minimum: 1, maximum: 100, description: "Items per page" },
+    order: { type: "string", enum: ["asc", "desc"] },
+    include: { type: "array", items: { type: "string" }, description: "Extra fields to include (as the upstream takes them)" },
+  };
+  return names.map((name) => ({ in: "query" as const, name, required: false, schema: schemas[name]! }));
+}

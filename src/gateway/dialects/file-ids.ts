@@ -9,12 +9,14 @@ import { ApiError } from "../../lib/errors";
  */
 export function refuseFileIds(list: unknown, param: string): void {
   if (!Array.isArray(list)) return;
-  list.forEach((item, i) => {
-    if (!isObject(item)) return;
-    refuseInParts(item.content, `${param}.${i}.content`);
+  // A loop, and the param's text only where there are parts: this runs on every chat request.
+  for (let i = 0; i < list.length; i++) {
+    const item: unknown = list[i];
+    if (!isObject(item)) continue;
+    if (Array.isArray(item.content)) refuseInParts(item.content, `${param}.${i}.content`);
     // A Responses function_call_output may carry parts as its output.
-    refuseInParts(item.output, `${param}.${i}.output`);
-  });
+    if (Array.isArray(item.output)) refuseInParts(item.output, `${param}.${i}.output`);
+  }
 }
 
 /** Content parts, and the parts nested in a tool result's content (one level, as the APIs nest them). */

@@ -69,3 +69,6 @@ export const errors = {
   internal: (message = "The server had an error while processing your request.") =>
     new ApiError(500, message, "server_error", null),
 };
+
+/** A SQLite error saying another connection holds the lock it needed (SQLITE_BUSY and its extended codes). */
+export const isSqliteBusy = (e: unknown): boolean => String((e as { code?: unknown } | null)?.code ?? "").startsWith("SQLITE_BUSY");

@@ -1,4 +1,4 @@
-import { ApiError, errors } from "./errors";
+import { ApiError, errors, isSqliteBusy } from "./errors";
 
 type Issue = { message?: string; code?: unknown; keys?: unknown[]; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> };
 type Standard = { "~standard"?: { validate(v: unknown): unknown } };
@@ -56,7 +56,7 @@ export function toApiError(code: string | number, error: unknown): ApiError {
       return errors.badRequest("Invalid cookie signature.");
     default: {
       // Another process holds the database's write lock longer than the gateway waits (see SERVING_BUSY_MS).
-      if (String((error as { code?: unknown })?.code ?? "").startsWith("SQLITE_BUSY")) return databaseBusy();
+      if (isSqliteBusy(error)) return databaseBusy();
       const status = (error as { status?: number })?.status;
       if (status === 413) return new ApiError(413, "Request body is too large.", "invalid_request_error", "request_too_large");
       console.error("unhandled error:", error);

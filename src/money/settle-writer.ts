@@ -4,6 +4,7 @@ import { insertObject, insertUsage } from "./usage-row";
 import type { SettleExtras, SettleResult, StoredObjectRow } from "./credit-store";
 import type { SettleRecord } from "./settle-journal";
 import { increment } from "../lib/tally";
+import { isSqliteBusy } from "../lib/errors";
 import { BudgetClock } from "./budget-clock";
 import { ownersOf } from "./budgets";
 
@@ -100,7 +101,7 @@ export class SettleWriter {
       const values = this.store.absorbedWrite(() => this.store.write(() => this.applyAll(ops, t)));
       return { outcomes: values.map((value): Outcome => ({ ok: true, value })), balances: t.balances, keySpend: t.keySpend, budgetSpend: budgetAdds(t) };
     } catch (e) {
-      if (isBusy(e)) console.error(`credit store commit: the database is locked by another process; ${ops.length} write(s) not done now`);
+      if (isSqliteBusy(e)) console.error(`credit store commit: the database is locked by another process; ${ops.length} write(s) not done now`);
       else console.error("credit store commit failed:", e);
       t = tallies();
       // Written without absorbing: the memos are re-read from SQLite.
@@ -188,8 +189,6 @@ function budgetAdds(t: Tallies): BudgetAdd[] {
     return { owner: k.slice(0, i), day: Number(k.slice(i + 1)), micros };
   });
 }
-
-const isBusy = (e: unknown): boolean => String((e as { code?: unknown })?.code ?? "").startsWith("SQLITE_BUSY");
 
 /** Failures that would hit every operation alike, where retrying one by one only adds waiting. */
 function isDatabaseWide(e: unknown): boolean {

@@ -13,13 +13,16 @@ import { parseJsonObject } from "../lib/json-object";
 
 export type { DeferredResult } from "./deferred";
 
+/** Settled without a charge: the upstream forgot it, or its result could not be read (a 404 from then on). */
+const released = (row: DeferredRow): boolean => row.settledAt !== null && row.chargeMicros === null;
+
 /**
  * What the gateway can answer for a deferred request without asking the upstream: 404 once
  * released (forgotten, or unreadable), the result once charged (kept in memory, or in its row);
  * null when only a fetch can say.
  */
 export function knownDeferred(deps: GatewayDeps, row: DeferredRow): DeferredResult | null {
-  if (row.settledAt !== null && row.chargeMicros === null) return { status: 404 };
+  if (released(row)) return { status: 404 };
   // Looked up whatever the row says: the row may have been read before its charge.
   const body = deps.deferred.results.get(row.requestId);
   if (body !== undefined) return { status: 200, body };
@@ -51,7 +54,7 @@ export function fetchDeferred(deps: GatewayDeps, row: DeferredRow): Promise<Defe
 async function fetchOnce(deps: GatewayDeps, requestId: string): Promise<DeferredResult> {
   // Read again: another fetch (here, elsewhere, before a restart) may have settled it or kept its result.
   const row = await deps.deferred.get(requestId);
-  if (!row || (row.settledAt !== null && row.chargeMicros === null)) return { status: 404 };
+  if (!row || released(row)) return { status: 404 };
   let text = row.result;
   if (text === null) {
     // Charged, and its result no longer kept (a day after): the upstream has nothing either.
@@ -104,7 +107,7 @@ async function fetchedElsewhere(deps: GatewayDeps, requestId: string): Promise<s
   for (let waited = 0; waited < ELSEWHERE_WAIT_MS; waited += ELSEWHERE_STEP_MS) {
     await Bun.sleep(ELSEWHERE_STEP_MS);
     const row = await deps.deferred.get(requestId);
-    if (!row || (row.settledAt !== null && row.chargeMicros === null)) return { status: 404 };
+    if (!row || released(row)) return { status: 404 };
     if (row.result !== null) return row.result;
     if (row.fetchingUntil === null || row.fetchingUntil < deps.now()) break;
   }

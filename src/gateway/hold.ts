@@ -53,10 +53,11 @@ export function planHold(model: Model, d: Demand, spendable: Spendable): HoldPla
   const dearest = dearestPaidTool(model, d.tools);
   // A paid tool costs money on any model, free tokens or not: never on credit that is not there.
   if (dearest && spendable.amount <= 0) throw spendable.refuse();
-  const calls = model.tool_call_allowance;
-  const tools = dearest && calls > 0 ? { [dearest]: calls } : undefined;
+  // The tool a hold counts calls of (none when the operator holds none: tool_call_allowance 0).
+  const counted = model.tool_call_allowance > 0 ? dearest : null;
+  const tools = counted ? { [counted]: model.tool_call_allowance } : undefined;
   // Without its allowance a request still holds one call: its concurrency stays bounded by the credit.
-  const once = dearest && calls > 0 ? { [dearest]: 1 } : undefined;
+  const once = counted ? { [counted]: 1 } : undefined;
   const worst = (out: number, held: Partial<Record<Tool, number>> | undefined) =>
     holdFor({ prompt: d.promptUpper, cached: 0, completion: out * d.n, reasoning: 0, tools: held }, model);
   const allowance = model.reasoning_allowance_tokens;

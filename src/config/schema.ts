@@ -87,6 +87,9 @@ export const TierSchema = z
   .strictObject({ min_lifetime_topup_usd: scaledUsd, plan: z.string().min(1) })
   .transform((t) => ({ min_lifetime_topup_micros: t.min_lifetime_topup_usd, plan: t.plan }));
 
+/** A list from the environment: comma-separated, or "none" for an empty one. */
+const envList = (v: unknown): unknown => (v === "none" ? [] : typeof v === "string" ? v.split(",").map((x) => x.trim()).filter(Boolean) : v);
+
 export const ConfigSchema = z.strictObject({
   port: int(0, 65535).default(8080),
   /** The address to listen on: an IP address or a host name (anything else failed only at listen, after migrating). */
@@ -130,10 +133,21 @@ export const ConfigSchema = z.strictObject({
    */
   cors_origins: z
     .preprocess(
-      (v) => (v === "none" ? [] : typeof v === "string" ? v.split(",").map((x) => x.trim()).filter(Boolean) : v),
+      envList,
       z.array(z.union([z.literal("*"), z.string().regex(/^https?:\/\/[^/\s?#]+$/, 'an origin such as https://app.example.com (scheme and host, no path), or "*"')])),
     )
     .default(["*"]),
+  /**
+   * Collections (xAI's knowledge bases, the Responses `file_search` tool's `vector_store_ids`) that
+   * customers may search. They live in the operator's upstream account, which every customer shares:
+   * any id not listed is refused. Empty (env: "none"): collections search is refused.
+   */
+  searchable_collections: z
+    .preprocess(
+      envList,
+      z.array(z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "a collection id (1-128 characters of A-Z a-z 0-9 _ . : -)")),
+    )
+    .default([]),
   timeouts: TimeoutsSchema.prefault({}),
   retry: RetrySchema.prefault({}),
   breaker: BreakerSchema.prefault({}),
@@ -271,6 +285,7 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_HOLD_TTL_SECONDS: "hold_ttl_seconds",
   TOLLGATE_MAX_BODY_BYTES: "max_body_bytes",
   TOLLGATE_CORS_ORIGINS: "cors_origins",
+  TOLLGATE_SEARCHABLE_COLLECTIONS: "searchable_collections",
   TOLLGATE_SETTLE_BATCH_MS: "settle_batch_ms",
   TOLLGATE_CPU_SCHEDULING: "cpu_scheduling",
   TOLLGATE_MAX_CONCURRENT_STREAMS: "max_concurrent_streams",

@@ -8,6 +8,7 @@ import { prepareBroke, refuseBroke, sharedBooks } from "./admission";
 import { budgetHeaders } from "./budget-headers";
 import type { GatewayDeps } from "./deps";
 import { chatDialect } from "./dialects/chat";
+import { refuseUnlistedCollections } from "./dialects/collections";
 import type { Dialect, GatewayBody } from "./dialects/types";
 import type { Principal } from "./key-auth";
 import { proxy, type ProxyCall } from "./proxy";
@@ -31,6 +32,7 @@ export type GatewayRoute = (request: Request, requestId?: string, onAdmitted?: (
 export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: Dialect<B>): GatewayRoute {
   const limit = deps.config.max_body_bytes;
   const bodyMs = deps.config.timeouts.body_ms;
+  const searchable = new Set(deps.config.searchable_collections);
   return async (request, requestId = newSortableId("req"), onAdmitted, onFinished) => {
     const started = performance.now();
     let principal: Principal | null = null;
@@ -56,6 +58,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       }
       bodyRead = true;
       const body = dialect.parse(parseJson(bytes));
+      refuseUnlistedCollections((body as { tools?: unknown }).tools, searchable);
       // A lookup of a stored object is a promise; most requests have nothing to prepare.
       let prepared = dialect.prepare?.(body, { principal, objects: deps.objects });
       if (prepared instanceof Promise) prepared = await prepared;

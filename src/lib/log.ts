@@ -91,7 +91,8 @@ function textLine(time: string, level: string, msg: string, fields: LogFields): 
     const v = fields[k];
     if (v === undefined || v === null) continue;
     const text = String(v);
-    s += ` ${k}=${/[\s"=]/.test(text) ? JSON.stringify(text) : text}`;
+    // Quoted (escaped) when it has spaces, quotes or control characters: a client's bytes never reach a terminal raw.
+    s += ` ${k}=${/[\s"=\x00-\x1f\x7f]/.test(text) ? JSON.stringify(text) : text}`;
   }
   return `${s}\n`;
 }

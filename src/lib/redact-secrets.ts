@@ -1,18 +1,19 @@
 /**
  * The gateway's own secrets taken out of a text bound for the operator's log, such as a request
- * path (a client may put its key where an id goes). Upstream keys are scrub's
- * (gateway/providers/errors.ts); here a customer key of the configured `key_prefix` or an
- * earlier one (its random part is base62), a generated admin token (`tg-admin-…`), and the
- * configured admin token, however a client's URL spells them (as typed, or percent-encoded in any
+ * path (a client may put its key where an id goes): a customer key of the configured `key_prefix`
+ * or an earlier one (its random part is base62), a generated admin token (`tg-admin-…`), anything
+ * shaped like an upstream key (`xai-…`, `sk-…`), and the configured admin token and upstream keys,
+ * whatever their shape, however a client's URL spells them (as typed, or percent-encoded in any
  * way: the text is decoded, leniently, and logged decoded when a secret is in it).
  */
 export function secretRedactor(c: Secrets): (text: string) => string {
   // Built once: the log redacts every request's path.
   const keys = keysOf(c.key_prefixes ?? [c.key_prefix]);
-  const token = c.admin_token;
+  const literals = [c.admin_token, ...(c.providers ?? []).flatMap((p) => p.api_keys ?? [])].filter((s): s is string => !!s && s.length >= 8);
   const plainly = (text: string): string => {
-    const out = text.replace(keys, "[redacted]");
-    return token ? out.replaceAll(token, "[redacted]") : out;
+    let out = text.replace(keys, "[redacted]").replace(UPSTREAM_SHAPED, "[redacted]");
+    for (const secret of literals) out = out.replaceAll(secret, "[redacted]");
+    return out;
   };
   return (text) => {
     if (text.includes("%")) {
@@ -25,12 +26,16 @@ export function secretRedactor(c: Secrets): (text: string) => string {
   };
 }
 
-/** What is secret: keys of the configured prefix (or of each of `key_prefixes`, when given), the admin token. */
+/** What is secret: keys of the configured prefix (or of each of `key_prefixes`, when given), the admin token, upstream keys. */
 export interface Secrets {
   key_prefix: string;
   key_prefixes?: readonly string[];
   admin_token?: string;
+  providers?: readonly { api_keys?: readonly string[] }[];
 }
+
+/** What upstream keys look like (as gateway/providers/errors.ts scrubs them from upstream messages). */
+const UPSTREAM_SHAPED = /\b(?:xai|sk|sk-proj|sk-ant)-[A-Za-z0-9_*.-]{3,}/g;
 
 /** secretRedactor's work on one text (for a caller that redacts once). */
 export const redactSecrets = (text: string, c: Secrets): string => secretRedactor(c)(text);

@@ -72,16 +72,25 @@ test("/readyz is 503 while charges cannot be recorded (a full disk), and ready a
     const whole = await chat(s.url, c.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 10, completion_tokens: 5 } });
     expect(whole.status).toBe(500);
     expect(await ready()).toEqual([503, "failing"]);
-    // A stream's charge waits for its retry meanwhile: still failing until it is written.
-    const streamed = await chat(s.url, c.key, { model: "grok-4", messages: user(), stream: true, mock: { prompt_tokens: 10, completion_tokens: 5 } });
+    // New requests are refused meanwhile, but for one a second that tries again: a stream, whose
+    // charge then waits for its retry (still failing until it is written).
+    const refused = await chat(s.url, c.key, { model: "grok-4", messages: user(), stream: true, mock: { prompt_tokens: 10, completion_tokens: 5 } });
+    expect([refused.status, ((await refused.json()) as { error: { code: string } }).error.code]).toEqual([503, "charges_failing"]);
+    let streamed = refused;
+    for (const t0 = Date.now(); streamed.status === 503 && Date.now() - t0 < 5_000; await Bun.sleep(100)) {
+      streamed = await chat(s.url, c.key, { model: "grok-4", messages: user(), stream: true, mock: { prompt_tokens: 10, completion_tokens: 5 } });
+    }
     expect(await streamed.text()).toContain("Could not record the charge.");
     expect(await ready()).toEqual([503, "failing"]);
     journal.append = append;
     const deadline = Date.now() + 5_000;
     while ((await ready())[0] !== 200 && Date.now() < deadline) await Bun.sleep(50);
     expect(await ready()).toEqual([200, "ok"]);
-    // The stream's charge is in; the whole answer's hold waits for the sweeper (its answer was a 500).
+    // The stream's charge is in; the whole answer (a 500) is not charged, and its hold is released
+    // once the storage takes that too.
     expect(s.runtime.deps.credits.balance(c.accountId).balance).toBe(10_000_000 - (10 * 3 + 5 * 15));
+    while (s.runtime.deps.credits.balance(c.accountId).held > 0 && Date.now() < deadline + 5_000) await Bun.sleep(50);
+    expect(s.runtime.deps.credits.balance(c.accountId).held).toBe(0);
   } finally {
     await s.stop();
     rmSync(dir, { recursive: true, force: true });

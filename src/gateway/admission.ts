@@ -107,6 +107,8 @@ export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitReques
   const { principal: p, body, requestId, dialect } = req;
   const model = findModel(deps.config, p.models, body.model, dialect.modelKind);
   const plan = planHold(model, dialect.demand(body, req.prepared), spendable(deps, p));
+  // Charges that cannot be recorded: no answer goes out unpaid (one a second tries the storage again).
+  if (!dialect.free && deps.credits.admits?.() === false) throw chargesFailing();
   // The global cap comes first: a full gateway answers 503 without touching limits or credit.
   const lease = deps.upstreams.traffic.enter();
   let admission: Admission | undefined;
@@ -125,3 +127,6 @@ export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitReques
   if (dialect.requestIdHeader) headers[dialect.requestIdHeader] = requestId;
   return { model, plan, lease, admission, meter, headers };
 }
+
+const chargesFailing = () =>
+  errors.upstream(503, "The gateway cannot record charges right now (its storage is failing). Please retry shortly.", "charges_failing", { "retry-after": "1" });

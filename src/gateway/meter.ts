@@ -111,8 +111,10 @@ export class Meter {
     } catch (e) {
       // A stream's output went out already: its charge is tried again until it is durable (a full
       // disk, a lost database). A whole answer not charged is not delivered either (a 500).
-      if (!this.stream) this.line(row, "charge_not_recorded", 500, false);
-      else {
+      if (!this.stream) {
+        this.line(row, "charge_not_recorded", 500, false);
+        this.retryRelease({ ...row, status: 500, costMicros: 0, errorCode: "charge_not_recorded" }, 1);
+      } else {
         this.line(row, "charge_pending", row.status, false);
         this.retry(cost, row, object, 1);
       }
@@ -199,6 +201,14 @@ export class Meter {
     return items.length ? { object, items } : { object };
   }
 
+  /** Releases the hold of an answer not delivered (its charge failed to commit) once the storage takes it. */
+  private retryRelease(row: UsageRecord, attempt: number): void {
+    const again = () => this.deps.credits.release(this.requestId, { usage: row });
+    if (!this.deps.credits.retain?.(this.requestId, again)) return;
+    const next = () => void again().catch(() => this.retryRelease(row, attempt + 1));
+    setTimeout(next, backoff(attempt)).unref?.();
+  }
+
   /** Settles a charge that failed to commit again, backing off up to 30 s, until it is durable or its hold is gone. */
   private retry(cost: number, row: UsageRecord, object: Stored, attempt: number): void {
     const again = () =>
@@ -210,7 +220,7 @@ export class Meter {
     // The store keeps the hold from the sweeper meanwhile, and tries `again` once more at its flush (a stop).
     if (!this.deps.credits.retain?.(this.requestId, again)) return;
     const next = () => void again().catch(() => this.retry(cost, row, object, attempt + 1));
-    setTimeout(next, Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5))).unref?.();
+    setTimeout(next, backoff(attempt)).unref?.();
   }
 
   /** The charge's settlement, with its usage row and the stored object it created. */
@@ -275,3 +285,6 @@ export class Meter {
     };
   }
 }
+
+/** A second, doubling up to 30 s. */
+const backoff = (attempt: number) => Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5));

@@ -190,6 +190,8 @@ export interface CreditStore {
   retain?(requestId: string, again: () => Promise<unknown>): boolean;
   /** Settlements fail to commit (lately, or charges wait for their retry): readiness reports it. */
   failing?(): boolean;
+  /** Whether a new request may be admitted: not while charges fail to commit, but for one a second that tries again. */
+  admits?(): boolean;
   /**
    * A key was rotated into `newKeyId`: holds in flight that count against `oldKeyId` now count
    * against the new key (its spend cap and budget are the line's), and their charges go to it.

@@ -188,6 +188,10 @@ export class SqliteCreditStore implements CreditStore {
     return this.health.failing(this.retained.size, this.sink.behind);
   }
 
+  admits(): boolean {
+    return this.health.admits(this.retained.size);
+  }
+
   retain(requestId: string, again: () => Promise<unknown>): boolean {
     const hold = this.holds.get(requestId);
     if (!hold) return false;

@@ -166,6 +166,10 @@ export class PgCreditStore implements CreditStore {
     return this.health.failing(this.retained.size);
   }
 
+  admits(): boolean {
+    return this.health.admits(this.retained.size);
+  }
+
   retain(requestId: string, again: () => Promise<unknown>): boolean {
     const h = this.holds.get(requestId);
     if (!h) return false;

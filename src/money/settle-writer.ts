@@ -7,6 +7,7 @@ import { increment } from "../lib/tally";
 import { isSqliteBusy } from "../lib/errors";
 import { BudgetClock } from "./budget-clock";
 import { ownersOf } from "./budgets";
+import { newestOfLine } from "../gateway/key-row";
 
 /** A hold open long enough to be written to credit_holds (what other processes see as held). */
 export interface HoldRecord {
@@ -46,9 +47,11 @@ interface Tallies {
   keySpend: Map<string, number>;
   /** `<owner> <day>` → micros. */
   budgets: Map<string, number>;
+  /** A key → the newest key of its line, as this batch's transaction reads it. */
+  lines: Map<string, string>;
 }
 
-const tallies = (): Tallies => ({ balances: new Map(), debits: new Map(), keySpend: new Map(), budgets: new Map() });
+const tallies = (): Tallies => ({ balances: new Map(), debits: new Map(), keySpend: new Map(), budgets: new Map(), lines: new Map() });
 
 /**
  * Writes credit-store operations to SQLite: ledger entries and usage rows per operation; each
@@ -66,6 +69,7 @@ export class SettleWriter {
     debit: Statement;
     keySpend: Statement;
     budgetSpend: Statement;
+    rotatedTo: Statement<{ rotated_to: string | null }, [string]>;
   };
 
   /** `clock` decides the day a charge's budget spend counts on (the zone of budget_timezone). */
@@ -85,7 +89,22 @@ export class SettleWriter {
       budgetSpend: s.query(
         "INSERT INTO budget_spend (owner, day, spent_micros) VALUES (?, ?, ?) ON CONFLICT (owner, day) DO UPDATE SET spent_micros = spent_micros + excluded.spent_micros",
       ),
+      rotatedTo: s.query("SELECT rotated_to FROM api_keys WHERE id = ?"),
     };
+  }
+
+  /**
+   * The newest key of `keyId`'s line, read in the write's own transaction: a rotation made since the
+   * charge was journaled (by the CLI, say, which copied the line's spend as SQLite had it) gets the
+   * charge on the key that now carries the line's cap and budget.
+   */
+  private newestOf(keyId: string, t: Tallies): string {
+    let newest = t.lines.get(keyId);
+    if (newest === undefined) {
+      newest = newestOfLine(keyId, (id) => this.q.rotatedTo.get(id)?.rotated_to ?? null);
+      t.lines.set(keyId, newest);
+    }
+    return newest;
   }
 
   /**
@@ -152,9 +171,10 @@ export class SettleWriter {
       if (inserted === 1) {
         increment(t.debits, op.accountId, op.charge);
         const key = op.capKeyId ?? op.keyId;
-        if (key) increment(t.keySpend, key, op.charge);
+        const line = key === null ? null : this.newestOf(key, t);
+        if (line) increment(t.keySpend, line, op.charge);
         const day = this.clock.dayStart(op.at);
-        for (const owner of ownersOf(op)) increment(t.budgets, `${owner} ${day}`, op.charge);
+        for (const owner of ownersOf({ keyId: line, memberId: op.memberId })) increment(t.budgets, `${owner} ${day}`, op.charge);
         charged = op.charge;
       }
     }

@@ -1,4 +1,3 @@
-import { existsSync, statSync } from "node:fs";
 import { SettleJournal, type SettleRecord } from "./settle-journal";
 import type { HoldRecord, Outcome, SettleWriter, WriteOp, Written } from "./settle-writer";
 import type { BudgetClock } from "./budget-clock";
@@ -186,21 +185,6 @@ export function replayJournal(journal: SettleJournal, writer: SettleWriter): num
   return records.length;
 }
 
-/**
- * With the journal off (settle_batch_ms = 0), a journal file a process left behind (it died before
- * writing it to SQLite, with the journal on) is still written at start, then emptied: turning the
- * journal off never drops charges. Left alone while another gateway process owns it.
- */
-export function replayLeftover(path: string, writer: SettleWriter): number {
-  if (!existsSync(path) || statSync(path).size === 0) return 0;
-  const journal = SettleJournal.claim(path);
-  if (!journal) return 0;
-  try {
-    return replayJournal(journal, writer);
-  } finally {
-    journal.close();
-  }
-}
 
 /** A journal this long is written to SQLite at once (else in slices, from applyMs after its first record). */
 const MAX_JOURNALED = 2048;

@@ -11,7 +11,7 @@ import { AlertNotifier } from "../modules/alerts/notifier";
 import { AlertService } from "../modules/alerts/service";
 import { installPolicySync, sqliteBucketStore } from "../modules/ratelimit/service";
 import { journalPath, SettleJournal } from "../money/settle-journal";
-import { replayLeftover } from "../money/settle-sink";
+import { replayJournal } from "../money/settle-sink";
 import { SettleWriter } from "../money/settle-writer";
 import { SqliteCreditStore } from "../money/sqlite-credit-store";
 import { BudgetClock } from "../money/budget-clock";
@@ -78,17 +78,13 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   const store = opts.store ?? new SqliteStore(config.db_path);
   store.assertWritable();
   const migrated = store.migrate();
-  // An in-memory database has nothing to survive a crash for: no journal. A second gateway on
-  // the same database (unsupported, but safe) commits its settlements to SQLite directly.
-  const file = store.file;
-  const journaled = config.settle_batch_ms > 0 && file !== null;
-  const journal = journaled ? (SettleJournal.claim(journalPath(file!)) ?? undefined) : undefined;
-  if (journaled && !journal) {
-    console.error(`another gateway process serves ${file} and owns its settlement journal: this one commits settlements to SQLite directly`);
-  }
+  // The settlement journal's lock is the database's serving lock, journal on or off: two gateways
+  // on one file would each hold credit the other cannot see. An in-memory database has no journal.
+  const claimed = store.file === null ? undefined : claimServing(store);
+  const journal = config.settle_batch_ms > 0 ? claimed : undefined;
   const budgetClock = new BudgetClock(config.budget_timezone);
-  if (!journaled && file) {
-    const left = replayLeftover(journalPath(file), new SettleWriter(store, budgetClock));
+  if (claimed && !journal) {
+    const left = replayJournal(claimed, new SettleWriter(store, budgetClock));
     if (left > 0) console.error(`applied ${left} journaled settlement(s) left by the previous process (the journal is off now)`);
   }
   const credits = new SqliteCreditStore(store, { holdTtlMs: config.hold_ttl_seconds * 1000, now, journal, applyMs: config.settle_batch_ms, budgetClock });
@@ -110,5 +106,16 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   // locked fails fast and is tried again (charges are durable in the journal meanwhile).
   if (journal) store.waitForLocks(SERVING_BUSY_MS);
   const deps = completeDeps({ config, store, credits, keys: new KeyAuthenticator(store, now), limiter, adminTokenHash: admin.hash, now, log });
-  return { deps, journal, generatedAdminToken: admin.generated, migrated, recoveredHolds };
+  return { deps, journal: claimed, generatedAdminToken: admin.generated, migrated, recoveredHolds };
+}
+
+/** This process's claim on the database file (its journal's lock), or an error naming what holds it. */
+function claimServing(store: SqliteStore): SettleJournal {
+  const path = journalPath(store.file!);
+  const journal = SettleJournal.claim(path);
+  if (journal) return journal;
+  store.close();
+  throw new Error(
+    `another gateway process serves ${store.file} (it holds ${path}.lock): stop it first. Two gateways on one SQLite database would each hold credit the other cannot see; several instances share one database on PostgreSQL (database_url, docs/operations.md).`,
+  );
 }

@@ -5,7 +5,7 @@
  * (bench/json-proxy.ts with signal, timer and headers) under the same stub, in interleaved
  * rounds. Their difference is what the gateway adds; the sockets, which both would pay alike,
  * are left out, so a change of a microsecond shows through a noisy machine.
- * Usage: bun bench/hot-path.ts [--api=chat|responses|messages] [--stream] [--rounds=9] [--requests=20000] [--concurrency=50] [--only=floor|tollgate] [--objects] > /dev/null
+ * Usage: bun bench/hot-path.ts [--api=chat|responses|messages] [--stream] [--floor=money] [--rounds=9] [--requests=20000] [--concurrency=50] [--only=floor|tollgate] [--objects] > /dev/null
  * (--objects prints the objects each side allocates per request, by type, instead of the CPU rounds)
  * (--only runs one side, e.g. to read its collector log with BUN_JSC_logGC=1; --config='{"log_format":"off"}'
  * merges settings into the gateway's configuration)
@@ -20,6 +20,7 @@ import { gatewayRoute } from "../src/gateway/route";
 import { apiArg, UPSTREAM_JSON_HEADERS, UPSTREAM_SSE_HEADERS } from "./answers";
 import { buildRuntime, startServer } from "../src/runtime/server";
 import { meteringFloor } from "./json-floor";
+import { moneyFloor } from "./money-floor";
 import { objectsPerRequest, objectsTable } from "./objects";
 import { ADMIN_TOKEN, freePort, jsonHeaders, provision, tollgateConfig } from "./targets";
 
@@ -69,8 +70,11 @@ const streaming = process.argv.includes("--stream");
 const body = streaming ? api.streamBody : api.body;
 const headers = { ...jsonHeaders(key), ...api.headers, "content-length": String(Buffer.byteLength(body)) };
 
-// bench/json-proxy.ts's handler with EXTRAS=1, on the same stub (it calls the global fetch).
-const floor = meteringFloor("http://upstream", true);
+// bench/json-proxy.ts's handler with EXTRAS=1, on the same stub (it calls the global fetch), or
+// with --floor=money the money floor (bench/money-floor.ts: non-streaming chat only).
+const money = process.argv.includes("--floor=money") ? moneyFloor("http://upstream", dir, key) : null;
+if (money && (streaming || api.id !== "chat")) throw new Error("--floor=money measures non-streaming chat completions only");
+const floor = money?.handler ?? meteringFloor("http://upstream", true);
 const gateway = (req: Request) => route(req);
 
 async function measure(handler: (r: Request) => Promise<Response>): Promise<number> {
@@ -121,6 +125,7 @@ console.error(`median CPU per request: floor ${median(sides.floor).toFixed(1)} Â
 // For bench/run.ts, which reads the last line.
 console.error(`HOTPATH ${JSON.stringify({ floor: median(sides.floor), tollgate: median(sides.tollgate), own, rounds, requests, api: api.id })}`);
 await srv.stop();
+money?.close();
 rt.deps.store.close();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);

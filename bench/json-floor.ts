@@ -3,7 +3,7 @@
  * plus abort signal, timer, headers), for any of the benchmarked APIs (bench/answers.ts). Served
  * by bench/json-proxy.ts, called in process by bench/hot-path.ts. What it stands for: docs/benchmarks.md and BENCHMARKS.md.
  */
-const RATE_HEADERS = {
+export const RATE_HEADERS = {
   "x-ratelimit-limit-requests": "100000000",
   "x-ratelimit-remaining-requests": "99999999",
   "x-ratelimit-reset-requests": "1ms",

@@ -61,6 +61,9 @@ const image = (id: string, created: number, image_price: string, upstream_model?
   created,
 });
 
+/** A retired chat model id xAI still answers, served (and billed) as grok-4.3. */
+const retired = (id: string, created: number): ModelEntry => ({ ...chat(id, created, 1_000_000, true, GROK_43_PRICES), upstream_model: "grok-4.3" });
+
 /**
  * xAI's current chat, reasoning, code and image models at their list prices (USD per 1M tokens;
  * per image for image models), newest first. `created` is the release day where xAI or its
@@ -86,12 +89,19 @@ const CATALOGUE: readonly ModelEntry[] = [
     output_price: "2",
     long_context: { above_tokens: LONG_FROM_200K, input_price: "2", cached_input_price: "0.4", output_price: "4" },
   }),
-  // Retired ids kept working: xAI serves both as grok-4.3 now, so they are aliases of it.
-  { ...chat("grok-4", 1752019200, 1_000_000, true, GROK_43_PRICES), upstream_model: "grok-4.3" },
-  { ...chat("grok-3", 1744243200, 1_000_000, true, GROK_43_PRICES), upstream_model: "grok-4.3" },
+  // Retired ids kept working: xAI serves them as grok-4.3 now, so they are aliases of it.
+  retired("grok-4", 1752019200),
+  retired("grok-3", 1744243200),
+  retired("grok-4-0709", 1752019200),
+  retired("grok-code-fast-1", 1756339200),
+  retired("grok-4-fast-reasoning", 1758240000),
+  retired("grok-4-fast-non-reasoning", 1758240000),
+  retired("grok-4-1-fast-reasoning", 1763510400),
+  retired("grok-4-1-fast-non-reasoning", 1763510400),
   image("grok-imagine-image", 1769472000, "0.02"),
   image("grok-imagine-image-2.0", 1786752000, "0.04"),
   image("grok-imagine-image-quality", 1778803200, "0.05"),
+  image("grok-imagine-image-pro", 1769472000, "0.05", "grok-imagine-image-quality"),
 ];
 
 /** The built-in catalogue as config-file entries (fresh copies: callers may edit them). */

@@ -10,8 +10,7 @@ import { CLI_ACTOR, isoTime, pairs, positionals, table, validate, type CliContex
  * (`unwritten`, read once per command). The CLI does not own the server's in-memory holds: what
  * is held is what the server persisted.
  */
-const view = (s: ServerState, row: AccountRow): AccountViewT =>
-  accountView({ ...row, balanceMicros: row.balanceMicros - s.unwritten(row.id) }, s.held(row.id));
+const view = (s: ServerState, row: AccountRow): AccountViewT => accountView(row, s);
 
 export function accountLines(a: AccountViewT): string[] {
   return pairs([

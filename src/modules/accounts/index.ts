@@ -1,10 +1,12 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { AccountList, AccountView, CreateAccountBody, IdParams, ListAccountsQuery, UpdateAccountBody } from "./model";
-import { accountView, createAccount, getAccountRow, listAccounts, updateAccount, type AccountRow } from "./service";
+import { accountView, createAccount, getAccountRow, listAccounts, unsettledOf, updateAccount, type AccountRow } from "./service";
 
 export const accountsModule = (deps: ModuleDeps) => {
-  const view = (row: AccountRow) => accountView(row, deps.credits.balance(row.id).held);
+  // Balances as /v1/me has them: charges still only in the settlement journal counted.
+  const unsettled = unsettledOf(deps.credits);
+  const view = (row: AccountRow) => accountView(row, unsettled);
   return new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
     .use(deps.auth)
     .post("", async ({ body, actor, status }) => status(201, view(await createAccount(deps.store, body, actor, deps.now(), deps.config))), {

@@ -2,6 +2,7 @@ import { desc, eq, or, sql } from "drizzle-orm";
 import { errors } from "../../lib/errors";
 import { isPlan, type PlanPolicy } from "../../gateway/limits/plans";
 import { newId } from "../../lib/ids";
+import type { CreditStore } from "../../money/credit-store";
 import { microsToUsd } from "../../money/units";
 import type { accounts } from "../../store/schema";
 import type { SqliteStore } from "../../store/sqlite-store";
@@ -88,8 +89,26 @@ function globClass(c: string): string {
   return /[*?[\]]/.test(c) ? `[${c}]` : c;
 }
 
-export function accountView(row: AccountRow, heldMicros: number): AccountViewT {
-  const available = row.balanceMicros - heldMicros;
+/**
+ * What the gateway has of an account beyond its row: its holds, and its charges the row does not
+ * have yet (SQLite: journaled, not yet written, e.g. while another process holds the lock).
+ */
+export interface Unsettled {
+  held(accountId: string): number;
+  unwritten(accountId: string): number;
+}
+
+/** A running gateway's own: what its credit store counts, as /v1/me shows it. */
+export const unsettledOf = (credits: CreditStore): Unsettled => ({
+  held: (id) => credits.balance(id).held,
+  // `unavailable` is the holds and the unwritten charges (PostgreSQL: the holds alone).
+  unwritten: (id) => credits.unavailable(id) - credits.balance(id).held,
+});
+
+export function accountView(row: AccountRow, u: Unsettled): AccountViewT {
+  const balance = row.balanceMicros - u.unwritten(row.id);
+  const heldMicros = u.held(row.id);
+  const available = balance - heldMicros;
   return {
     id: row.id,
     object: "account",
@@ -97,10 +116,10 @@ export function accountView(row: AccountRow, heldMicros: number): AccountViewT {
     email: row.email,
     plan: row.plan,
     status: row.status,
-    balance_micros: row.balanceMicros,
+    balance_micros: balance,
     held_micros: heldMicros,
     available_micros: available,
-    balance_usd: microsToUsd(row.balanceMicros),
+    balance_usd: microsToUsd(balance),
     held_usd: microsToUsd(heldMicros),
     available_usd: microsToUsd(available),
     lifetime_topup_micros: row.lifetimeTopupMicros,

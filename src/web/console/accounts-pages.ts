@@ -5,7 +5,7 @@ import { randomBase62 } from "../../lib/ids";
 import { queryInt } from "../../lib/query-int";
 import { field, nameProblem } from "../forms";
 import { redirectResponse } from "../html";
-import { accountView as apiAccountView, insertAccount, listAccounts, updateAccount, type AccountRow } from "../../modules/accounts/service";
+import { accountView as apiAccountView, insertAccount, listAccounts, unsettledOf, updateAccount, type AccountRow } from "../../modules/accounts/service";
 import { keyView, listKeys, revokeKey, getKeyRow } from "../../modules/keys/service";
 import { applyCredit, listLedger } from "../../money/ledger";
 import { postWatchedCredit } from "../../modules/alerts/credits";
@@ -33,6 +33,7 @@ export const accountsPages = (deps: ModuleDeps) => {
 const accountListPages = (deps: ModuleDeps, invites: Invites) => {
   const kit = consoleKit(deps);
   const { safe, back, plans } = kit;
+  const unsettled = unsettledOf(deps.credits);
   return new Elysia()
     .use(deps.webAuth)
     .get("/console/accounts", ({ request, operator, query }) => safe(request, async () => {
@@ -41,7 +42,7 @@ const accountListPages = (deps: ModuleDeps, invites: Invites) => {
       const rows = await listAccounts(deps.store, { limit: 51, offset, q: q || undefined });
       return kit.render(request, operator, "accounts", "Accounts", accountsView({
         csrf: operator.session.csrf, q, plans: plans(), offset, hasMore: rows.length > 50,
-        accounts: rows.slice(0, 50).map((r) => apiAccountView(r, deps.credits.balance(r.id).held)),
+        accounts: rows.slice(0, 50).map((r) => apiAccountView(r, unsettled)),
       }));
     }), hide())
     .post("/console/accounts", ({ request, operator, body }) => safe(request, async () => {

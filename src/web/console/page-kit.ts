@@ -2,7 +2,7 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { usdToMicros } from "../../money/units";
 import { htmlResponse, redirectResponse, type Html } from "../html";
 import { page, type Flash } from "../layout";
-import { accountView as apiAccountView, getAccountRow } from "../../modules/accounts/service";
+import { accountView as apiAccountView, getAccountRow, unsettledOf } from "../../modules/accounts/service";
 import { flashCookie, htmlErrors, isSecure, takeFlash } from "../session";
 
 // A fresh object per route: Elysia writes the macro's hooks into the options object it is given,
@@ -32,7 +32,7 @@ export function consoleKit(deps: ModuleDeps) {
     },
     back: (request: Request, to: string, kind: Flash["kind"], message: string) =>
       redirectResponse(to, [flashCookie({ kind, message }, isSecure(deps, request))]),
-    view: async (id: string) => apiAccountView(await getAccountRow(deps.store, id), deps.credits.balance(id).held),
+    view: async (id: string) => apiAccountView(await getAccountRow(deps.store, id), unsettledOf(deps.credits)),
     plans: () => Object.keys(deps.config.plans),
   };
 }

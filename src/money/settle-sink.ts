@@ -36,6 +36,8 @@ export class SettleSink {
   private readonly failed = new Set<string>();
   /** When the journal holds this many records, everything is written at once (see commit). */
   private writeAllAt = MAX_JOURNALED;
+  /** The journal could not be emptied (ftruncate failed): retried every RETRY_APPLY_MS, logged once. */
+  private clearFailing = false;
 
   constructor(
     private readonly writer: SettleWriter,
@@ -145,9 +147,12 @@ export class SettleSink {
     return ok;
   }
 
-  /** Some journaled settlements could not be written to SQLite and wait for another try (readiness). */
+  /**
+   * Some journaled settlements could not be written to SQLite and wait for another try, or the
+   * journal could not be emptied (readiness).
+   */
   get behind(): boolean {
-    return this.failed.size > 0;
+    return this.failed.size > 0 || this.clearFailing;
   }
 
   /** The journal is emptied once everything in it is in SQLite; until then the next step is due `next`. */
@@ -157,8 +162,32 @@ export class SettleSink {
       else this.applyTimer = setTimeout(this.applySlice, next);
       return;
     }
-    this.o.journal?.clear();
-    this.writeAllAt = MAX_JOURNALED;
+    const cleared = this.clearJournal();
+    // Records a failed clear left count towards the next write-all as appends do.
+    this.writeAllAt = (this.o.journal?.records ?? 0) + MAX_JOURNALED;
+    if (!cleared && !this.applyTimer) this.applyTimer = setTimeout(this.applySlice, RETRY_APPLY_MS);
+  }
+
+  /**
+   * Empties the journal; false while the file cannot be truncated (EIO, an append-only file).
+   * Its records are all in SQLite by then: left in the file they are only applied again at the
+   * next start, which charges nothing twice (the ledger's unique request id), so the gateway
+   * serves on and says so once, and appends go on after them until a clear succeeds.
+   */
+  private clearJournal(): boolean {
+    const journal = this.o.journal;
+    try {
+      journal?.clear();
+    } catch (e) {
+      if (!this.clearFailing) {
+        console.error(`settlement journal: cannot empty ${journal?.path} (${(e as Error)?.message ?? e}); every record in it is in the database, and emptying is retried every second`);
+      }
+      this.clearFailing = true;
+      return false;
+    }
+    if (this.clearFailing) console.error(`settlement journal: ${journal?.path} emptied again`);
+    this.clearFailing = false;
+    return true;
   }
 
   private write(ops: WriteOp[]): Outcome[] {

@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chat, until, user } from "./support/chat";
@@ -12,7 +12,9 @@ import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
  * binary: a settlement journal that cannot be emptied (ftruncate refused: here an append-only
  * file, as EIO would on a failing disk) does not take the process down, readiness says so, and
  * the charges it still holds are charged once, whether it is emptied later or the next start
- * applies them again.
+ * applies them again. A database file deleted or replaced while the gateway has it open (SQLite
+ * writes on into the file it opened, which no later start sees) makes readiness fail, with one
+ * error line saying so.
  */
 setDefaultTimeout(60_000);
 const upstream = startFakeUpstream();
@@ -35,10 +37,26 @@ function folder(): string {
   return dir;
 }
 
+const stderrs = new Map<BinaryGateway, { text: string; done: Promise<void> }>();
+
 async function serve(dir: string): Promise<BinaryGateway> {
   const gw = await startBinaryGateway({ dir, config: { ...fakeCatalogue(upstream.url), db_path: join(dir, "tollgate.db") } });
   gws.push(gw);
+  const err = { text: "", done: Promise.resolve() };
+  const decoder = new TextDecoder();
+  err.done = (async () => {
+    for await (const chunk of gw.proc.stderr as ReadableStream<Uint8Array>) err.text += decoder.decode(chunk, { stream: true });
+  })();
+  stderrs.set(gw, err);
   return gw;
+}
+
+/** What the gateway wrote on stderr so far; all of it once `ended` (it is stopped first). */
+async function stderrOf(gw: BinaryGateway, ended = false): Promise<string> {
+  const err = stderrs.get(gw)!;
+  if (ended) await err.done;
+  else await Bun.sleep(50);
+  return err.text;
 }
 
 /** `chattr` on the file; false when this machine cannot (no chattr, not root, a file system without attributes). */
@@ -86,7 +104,7 @@ describe("a settlement journal that cannot be emptied", () => {
       expect(statSync(journal).size).toBeGreaterThan(0);
       // Killed with every record still in the file, all of them already in SQLite.
       await gw.stop("SIGKILL");
-      const stderr = await new Response(gw.proc.stderr as ReadableStream).text();
+      const stderr = await stderrOf(gw, true);
       // Said once, not at every retry.
       expect(stderr.match(/settlement journal: cannot empty/g)).toHaveLength(1);
     } finally {
@@ -110,7 +128,39 @@ describe("a settlement journal that cannot be emptied", () => {
     expect(await gw.balance(c.accountId)).toBe(CREDITS - 5 * COST);
     expect(chargesIn(dbPath, c.accountId)).toBe(5);
     expect(await gw.stop("SIGTERM")).toBe(0);
-    const stderr = await new Response(gw.proc.stderr as ReadableStream).text();
-    expect(stderr).toContain("emptied again");
+    expect(await stderrOf(gw, true)).toContain("emptied again");
+  });
+});
+
+describe("a database file deleted or replaced while the gateway has it open", () => {
+  test("deleted: readiness reports the database as an error, and the log says so once", async () => {
+    const dir = folder();
+    const dbPath = join(dir, "tollgate.db");
+    const gw = await serve(dir);
+    const c = await gw.customer(CREDITS);
+    await charged(gw, c.key, 1);
+    expect((await readiness(gw)).status).toBe(200);
+    for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
+    // Still answering from the unlinked file: only the path tells.
+    expect(await readiness(gw)).toEqual({ status: 503, body: { status: "unavailable", database: "error", settlements: "ok" } });
+    expect((await readiness(gw)).status).toBe(503);
+    await gw.stop("SIGKILL");
+    const stderr = await stderrOf(gw, true);
+    expect(stderr.match(/the database file \S+tollgate\.db was deleted while the gateway had it open/g)).toHaveLength(1);
+  });
+
+  test("replaced by another file (moved onto its path): logged within 5 s unpolled, and readiness fails", async () => {
+    const dir = folder();
+    const dbPath = join(dir, "tollgate.db");
+    const gw = await serve(dir);
+    expect((await readiness(gw)).status).toBe(200);
+    copyFileSync(dbPath, join(dir, "other.db"));
+    renameSync(join(dir, "other.db"), dbPath);
+    const line = `the database file ${dbPath} was replaced by another file while the gateway had it open`;
+    // The background check (every 5 s) logs it with nobody asking.
+    expect(await until(async () => (await stderrOf(gw)).includes(line), 6_000, 100)).toBe(true);
+    expect(await readiness(gw)).toEqual({ status: 503, body: { status: "unavailable", database: "error", settlements: "ok" } });
+    await gw.stop("SIGKILL");
+    expect((await stderrOf(gw, true)).split(line)).toHaveLength(2);
   });
 });

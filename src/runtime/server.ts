@@ -229,11 +229,13 @@ function oneAtATime(name: string, everyMs: number, run: () => Promise<unknown>):
   }, everyMs);
 }
 
-/** The background jobs: hold sweeper, key last-used times, rate-limit snapshots, usage roll-up. */
+/** The background jobs: hold sweeper, key last-used times, database file check, rate-limit snapshots, usage roll-up. */
 function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
   return [
     setInterval(() => void deps.credits.sweep(), 5_000),
     setInterval(() => void deps.keys.flushTouches(), 5_000),
+    // A database file deleted or replaced under the gateway is logged within seconds, whether or not readiness is polled.
+    setInterval(() => deps.store.fileProblem?.(), 5_000),
     setInterval(() => {
       try {
         deps.limiter.persist();

@@ -4,6 +4,7 @@ import { dirname, resolve } from "node:path";
 import { is, SQL } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { ChangeWatch } from "./change-watch";
+import { FileIdentity } from "./file-identity";
 import { applyMigrations } from "./migrate";
 import { backfill } from "./backfill";
 import * as schema from "./schema";
@@ -35,6 +36,7 @@ export class SqliteStore implements Store {
   private objectsBehind: (() => boolean) | undefined;
   private checkpointer: WalCheckpointer | null = null;
   private readonly statements = new Map<string, Statement>();
+  private readonly identity: FileIdentity | null;
 
   constructor(readonly path: string) {
     this.sqlite = openDatabase(path);
@@ -42,6 +44,12 @@ export class SqliteStore implements Store {
     this.db = drizzle({ client: this.sqlite }) as unknown as Db;
     this.q = { db: this.db, t: schema, dialect: "sqlite" };
     this.watch = new ChangeWatch(this.sqlite);
+    this.identity = this.file ? new FileIdentity(this.file) : null;
+  }
+
+  /** What is wrong with the database file at the path, deleted or replaced since the open; null when it is the one open here. */
+  fileProblem(): string | null {
+    return this.identity?.problem() ?? null;
   }
 
   /**

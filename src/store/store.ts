@@ -27,6 +27,8 @@ export interface Store {
   catchUp?(): void;
   /** Whether catchUp would write stored objects (Responses and their items) a lookup may miss. */
   objectsPending?(): boolean;
+  /** SQLite: the database file at the path was deleted or replaced since the open (what is wrong), else null. */
+  fileProblem?(): string | null;
   /** Closes the connection (SQLite) or the pool and the change listener (PostgreSQL). */
   close(): void | Promise<void>;
 }

@@ -7,8 +7,8 @@ import { rows } from "../../store/work";
 const Health = z.object({ status: z.literal("ok") });
 const Ready = z.object({
   status: z.enum(["ready", "unavailable"]),
-  database: z.enum(["ok", "error"]),
-  settlements: z.enum(["ok", "failing"]).describe("failing: charges could not be committed lately (a full disk), or wait for a retry"),
+  database: z.enum(["ok", "error"]).describe("error: the database does not answer, or its file was deleted or replaced while the gateway had it open"),
+  settlements: z.enum(["ok", "failing"]).describe("failing: charges could not be committed lately (a full disk), wait for a retry, or the settlement journal cannot be emptied"),
 });
 type ReadyBody = z.infer<typeof Ready>;
 
@@ -24,6 +24,8 @@ export const healthModule = (deps: AppDeps) =>
         const body: ReadyBody = { status: "ready", database: "ok", settlements: deps.credits.failing?.() ? "failing" : "ok" };
         try {
           await deps.store.read((q) => rows(sql`SELECT 1`));
+          // The open connection answers even when its file is gone from db_path: check that it is still there.
+          if (deps.store.fileProblem?.()) body.database = "error";
         } catch {
           body.database = "error";
         }

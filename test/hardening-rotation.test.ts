@@ -66,6 +66,22 @@ describe("a key's rotation line", () => {
     // The line spent 90,180 of its 100,000: no request of up to 15,0xx fits any more.
     expect((await ask(rotated.body.key)).status).toBe(402);
   });
+
+  test("/v1/me of a key in its grace shows the line's cap and spend, the ones its requests are held against", async () => {
+    const c = await gw.customer(10_000_000);
+    expect((await ask(c.key)).status).toBe(200);
+    const rotated = await rotate(c.keyId);
+    expect(rotated.status).toBe(201);
+    // Written on the line's newest key, whichever key is named: the old key's own row keeps null.
+    expect((await gw.admin(`/admin/keys/${c.keyId}`, { method: "PATCH", body: { spend_cap_micros: 20_000 } })).status).toBe(200);
+    const res = await ask(c.key);
+    expect(res.status).toBe(402);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("spend_cap_reached");
+    type Me = { key: { id: string; spend_cap_micros: number | null; spent_micros: number } };
+    const me = async (key: string) => ((await (await gw.me(key)).json()) as Me).key;
+    expect(await me(rotated.body.key)).toMatchObject({ id: rotated.body.id, spend_cap_micros: 20_000, spent_micros: CHARGE });
+    expect(await me(c.key)).toMatchObject({ id: c.keyId, spend_cap_micros: 20_000, spent_micros: CHARGE });
+  });
 });
 
 describe("a rotated key's grace", () => {

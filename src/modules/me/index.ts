@@ -3,7 +3,20 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { leastRemaining } from "../../money/budgets";
 import { readForShow } from "../../money/credit-store";
 import { microsToUsd, microsToUsdFixed } from "../../money/units";
+import { getKeyRow } from "../keys/service";
 import { MeView } from "./model";
+
+/**
+ * The cap and spend of the key's line, held on its newest key: a key in its rotation grace is held
+ * against that cap, not its own row's. PostgreSQL's credit store knows only lines with a cap it
+ * leased; for the others the row, written with every charge, has the spend.
+ */
+async function lineSpend(deps: ModuleDeps, capKeyId: string): Promise<{ cap: number | null; spent: number }> {
+  const known = deps.credits.keySpend(capKeyId);
+  if (known) return known;
+  const row = await getKeyRow(deps.store, capKeyId);
+  return { cap: row.spendCapMicros, spent: row.spentMicros };
+}
 
 export const meModule = (deps: ModuleDeps) =>
   new Elysia({ prefix: "/v1", tags: ["customer"] })
@@ -15,6 +28,7 @@ export const meModule = (deps: ModuleDeps) =>
         const b = deps.credits.balance(p.accountId);
         const budgets = deps.credits.budgets({ capKeyId: p.capKeyId, memberId: p.memberId ?? null });
         const least = leastRemaining(budgets);
+        const line = await lineSpend(deps, p.capKeyId);
         return {
           object: "me" as const,
           account_id: p.accountId,
@@ -33,8 +47,8 @@ export const meModule = (deps: ModuleDeps) =>
             display: p.keyDisplay,
             expires_at: p.expiresAt === null ? null : Math.floor(p.expiresAt / 1000),
             models: p.models,
-            spend_cap_micros: p.spendCapMicros,
-            spent_micros: deps.credits.keySpend(p.capKeyId)?.spent ?? 0,
+            spend_cap_micros: line.cap,
+            spent_micros: line.spent,
           },
           limits: deps.limiter.limits(p),
           budgets: budgets.map((b) => ({

@@ -2,9 +2,12 @@ import { z } from "zod";
 import { queryInt } from "../../lib/query-int";
 import { Timestamp } from "../keys/model";
 
+/** Unix seconds, an ISO 8601 date-time, or a date (its start, UTC). */
+const Time = z.union([queryInt(0, Number.MAX_SAFE_INTEGER), z.iso.date(), z.iso.datetime({ offset: true })]);
+
 export const UsageQuery = z.object({
-  start: z.union([queryInt(0, Number.MAX_SAFE_INTEGER), z.iso.datetime({ offset: true })]).optional().describe("From (unix seconds or ISO 8601), inclusive."),
-  end: z.union([queryInt(0, Number.MAX_SAFE_INTEGER), z.iso.datetime({ offset: true })]).optional().describe("Until (unix seconds or ISO 8601), exclusive."),
+  start: Time.optional().describe("From (unix seconds, an ISO 8601 date-time, or a date: its start, UTC), inclusive."),
+  end: Time.optional().describe("Until (unix seconds, an ISO 8601 date-time, or a date: its start, UTC), exclusive."),
   model: z.string().optional(),
   key_id: z.string().optional(),
   limit: queryInt(1, 1000).default(100),

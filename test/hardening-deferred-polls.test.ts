@@ -75,6 +75,20 @@ describe("polling a deferred id", () => {
     expect((await poll(gw, a, asked)).status).toBe(404);
   });
 
+  test("the result, when ready, is named by the gateway's request id, never by the upstream's", async () => {
+    const a = await gw.customer(10_000_000);
+    const id = await park(gw, a, { deferred_ms: 100 });
+    const upstreamId = gw.runtime.deps.store.sqlite.query<{ upstream_id: string }, [string]>("SELECT upstream_id FROM deferred_requests WHERE request_id = ?").get(id)!.upstream_id;
+    await Bun.sleep(300);
+    const r = await poll(gw, a, id);
+    expect(r.status).toBe(200);
+    const text = await r.text();
+    expect(text).not.toContain(upstreamId);
+    expect((JSON.parse(text) as { id: string }).id).toBe(id);
+    // Kept, and shown again the same.
+    expect(((await (await poll(gw, a, id)).json()) as { id: string }).id).toBe(id);
+  });
+
   test("20 simultaneous polls of one id share one upstream fetch; the next fetch comes after the interval", async () => {
     const a = await gw.customer(10_000_000);
     const id = await park(gw, a, { deferred_ms: 60_000 });

@@ -127,6 +127,8 @@ interface Result {
 function readResult(deps: GatewayDeps, row: DeferredRow, text: string): Result | null {
   try {
     const json = parseJsonObject<Record<string, unknown>>(text);
+    // The upstream names the result by its own id, which stays with the gateway: the customer's is the request's.
+    if (json && json.id === row.upstreamId) json.id = row.requestId;
     const target = deps.upstreams.registry.targets.find((t) => t.id === row.target);
     const answer = json && chatDialect.whole(json, adapters[target?.provider.kind ?? "xai"], {} as never);
     if (!answer) throw new Error("not a chat completion");

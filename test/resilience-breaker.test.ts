@@ -53,6 +53,32 @@ describe("circuit breaker (injected clock)", () => {
     expect(b.timesOpened).toBe(2);
   });
 
+  test("a probe's slot goes back at its headers; the end of its body still decides the half-open breaker", () => {
+    const { clock, b } = make();
+    for (let i = 0; i < 3; i++) b.failure("normal");
+    clock.advance(5_000);
+    const first = b.answered(b.acquire()!);
+    expect(first).toBe("answered_probe");
+    // A long stream does not keep every other trial out.
+    expect(b.acquire()).toBe("probe");
+    b.release("probe");
+    b.failure(first);
+    expect(b.state).toBe("open");
+    expect(b.timesOpened).toBe(2);
+    clock.advance(5_000);
+    const second = b.answered(b.acquire()!);
+    b.success(second);
+    expect(b.state).toBe("closed");
+    // Closed meanwhile by another call: a trial's late failure is one failure of the streak, not a reopening.
+    clock.advance(5_000);
+    for (let i = 0; i < 3; i++) b.failure("normal");
+    clock.advance(5_000);
+    const late = b.answered(b.acquire()!);
+    b.success("normal");
+    b.failure(late);
+    expect(b.state).toBe("closed");
+  });
+
   test("a probe that fails for the one account still failing closes it: that account alone never keeps it open", () => {
     const clock = manualClock();
     const b = new CircuitBreaker({ failures: 3, windowMs: 1_000, cooldownMs: 400, minAccounts: 2 }, clock.now);

@@ -15,6 +15,7 @@ import { chatDialect } from "../src/gateway/dialects/chat";
 import { messagesDialect } from "../src/gateway/dialects/messages";
 import { StreamRelay } from "../src/gateway/stream-relay";
 import type { EventTap } from "../src/gateway/dialects/types";
+import type { BodyEnd } from "../src/gateway/upstream/call-types";
 
 const enc = new TextEncoder();
 const servers: { stop(c?: boolean): void }[] = [];
@@ -22,7 +23,7 @@ afterAll(() => servers.forEach((s) => s.stop(true)));
 
 function serve(events: string[], tap: () => EventTap, errorEvent: (m: string, c: string, t?: EventTap) => string) {
   const finishes: { status: number; code: string | null }[] = [];
-  const ends: (string | null)[] = [];
+  const ends: BodyEnd[] = [];
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -58,7 +59,8 @@ test("chat: a stream cut mid-answer is not presented as complete because a chunk
   expect(text).toBe("The answer is");
   expect(finishes[0]?.status).not.toBe(200);
   expect(error).not.toBeNull();
-  expect(ends[0]).not.toBeNull();
+  // The breaker hears a failure of the upstream, never a success.
+  expect(ends[0]).toEqual({ failure: "upstream_stream_incomplete" });
 });
 
 test("messages: an upstream that closes after message_delta without message_stop", async () => {

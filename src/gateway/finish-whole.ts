@@ -32,7 +32,7 @@ export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, bo
     return bodyLost(a, up, ended);
   }
   clearTimeout(timer);
-  up.end(null);
+  up.end("complete");
   try {
     // Charged all the same when the client left meanwhile: the answer was made (status 499 in the log).
     const res = await chargeWhole(dialect, body, a, text, up, signal.aborted);
@@ -45,7 +45,8 @@ export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, bo
 
 /** The answer's body broke off: shutdown, timeout or a lost connection (nothing delivered, nothing charged). */
 async function bodyLost(a: Admitted, up: UpstreamResponse, why: Ended): Promise<Response> {
-  up.end(why === "shutdown" ? null : (why ?? "upstream_body_broken"));
+  // Shutdown says nothing about the upstream; a timeout or a lost connection is its failure.
+  up.end(why === "shutdown" ? "cut" : { failure: why === "timeout" ? "upstream_timeout: body" : "upstream_body_broken" });
   try {
     if (why === "shutdown") {
       await a.meter.release(503, "server_shutting_down");

@@ -1,4 +1,5 @@
 import { ApiError } from "../lib/errors";
+import type { BodyEnd } from "./upstream/call-types";
 import type { EventTap } from "./dialects/types";
 import { SseSplitter } from "./sse";
 import { forwardEvents } from "./stream-forward";
@@ -23,8 +24,8 @@ export interface StreamOptions {
   keepaliveMs?: number;
   /** Hands over the function that ends this stream at once (gateway shutdown). */
   onTerminate?: (end: () => void) => void;
-  /** Called once after the stream ended and its charge was written; with a reason when the upstream broke it. */
-  onEnd?: (upstreamFailure: string | null) => void;
+  /** Called once after the stream ended and its charge was written: how, as the upstream's breaker hears it. */
+  onEnd?: (how: BodyEnd) => void;
 }
 
 /** A comment line keeps proxies and clients from timing out during long upstream silences. */
@@ -115,8 +116,8 @@ export class StreamRelay {
         this.waiting = false;
         if (this.closing) return;
         if (this.cut) return this.onCut(ctrl);
-        if (this.o.clientAborted()) return this.end(ctrl, 499, "client_closed", true, null, null);
-        return this.end(ctrl, 502, "upstream_stream_broken", false, this.error("The upstream connection was lost mid-stream.", "upstream_stream_broken"), "upstream_stream_broken");
+        if (this.o.clientAborted()) return this.end(ctrl, 499, "client_closed", true, null, "cut");
+        return this.end(ctrl, 502, "upstream_stream_broken", false, this.error("The upstream connection was lost mid-stream.", "upstream_stream_broken"), { failure: "upstream_stream_broken" });
       }
       this.waiting = false;
       if (this.closing) return;
@@ -142,7 +143,7 @@ export class StreamRelay {
       // Nobody is left to tell of a failure: a voided or uncommitted charge is the meter's concern.
       await this.o.finish(499, "client_closed", true).catch(() => {});
     } finally {
-      this.o.onEnd?.(null);
+      this.o.onEnd?.("cut");
     }
   }
 
@@ -185,7 +186,7 @@ export class StreamRelay {
       timer === "gap"
         ? `The upstream sent nothing for ${Math.round(this.gapMs / 1000)} s; the response was cut short.`
         : "The response took longer than the gateway's time limit and was cut short.";
-    return this.end(ctrl, 504, "upstream_timeout", false, this.error(message, "upstream_timeout"), upstreamFault ? `upstream_timeout: ${timer}` : null);
+    return this.end(ctrl, 504, "upstream_timeout", false, this.error(message, "upstream_timeout"), upstreamFault ? { failure: `upstream_timeout: ${timer}` } : "cut");
   }
 
   /** Forwards one upstream read through the tap; ends the stream on its last event. */
@@ -202,21 +203,21 @@ export class StreamRelay {
     if (terminal === "done" || (r.done && this.o.tap.usage && (this.o.tap.complete ?? true))) {
       this.reader.cancel().catch(() => {});
       const last = this.final ?? this.o.tap.endEvent ?? null;
-      return this.end(ctrl, 200, null, true, last === null ? null : encoder.encode(last), null);
+      return this.end(ctrl, 200, null, true, last === null ? null : encoder.encode(last), "complete");
     }
     if (terminal === "malformed") return this.malformed(ctrl);
     if (terminal === "upstream") {
       this.o.abort();
-      return this.end(ctrl, 502, "upstream_error", false, null, "upstream_error");
+      return this.end(ctrl, 502, "upstream_error", false, null, { failure: "upstream_error" });
     }
     if (r.done) {
-      return this.end(ctrl, 502, "upstream_stream_incomplete", false, this.error("The upstream stream ended before completion.", "upstream_stream_incomplete"), "upstream_stream_incomplete");
+      return this.end(ctrl, 502, "upstream_stream_incomplete", false, this.error("The upstream stream ended before completion.", "upstream_stream_incomplete"), { failure: "upstream_stream_incomplete" });
     }
     return verbatim || out ? "sent" : "nothing";
   }
 
   /** Ends the stream once: charge (or release), then the closing event, then close. */
-  private async end(ctrl: Ctrl, status: number, code: string | null, chargeIfNothingDelivered: boolean, last: Uint8Array | null, upstreamFailure: string | null): Promise<void> {
+  private async end(ctrl: Ctrl, status: number, code: string | null, chargeIfNothingDelivered: boolean, last: Uint8Array | null, upstream: BodyEnd): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     this.disarm();
@@ -235,20 +236,20 @@ export class StreamRelay {
         // the client is gone already
       }
     } finally {
-      this.o.onEnd?.(upstreamFailure);
+      this.o.onEnd?.(upstream);
     }
   }
 
   /** Malformed data: the stream ends with an error event, charged what was delivered. */
   private malformed(ctrl: Ctrl): Promise<void> {
     this.o.abort();
-    return this.end(ctrl, 502, "upstream_malformed", false, this.error("The upstream sent malformed data.", "upstream_malformed"), "upstream_malformed");
+    return this.end(ctrl, 502, "upstream_malformed", false, this.error("The upstream sent malformed data.", "upstream_malformed"), { failure: "upstream_malformed" });
   }
 
   private endShutdown(ctrl: Ctrl): Promise<void> {
     this.o.abort();
     this.reader.cancel().catch(() => {});
-    return this.end(ctrl, 503, "server_shutting_down", false, this.error("The gateway is restarting; the response was cut short. Please retry.", "server_shutting_down"), null);
+    return this.end(ctrl, 503, "server_shutting_down", false, this.error("The gateway is restarting; the response was cut short. Please retry.", "server_shutting_down"), "cut");
   }
 
   private error(message: string, code: string): Uint8Array {

@@ -31,8 +31,8 @@ export function relayStream<B extends GatewayBody>(
     deadline: up.deadline,
     gapMs: deps.config.timeouts.stream_gap_ms,
     onTerminate: (end) => a.lease.onTerminate(end),
-    onEnd: (upstreamFailure) => {
-      up.end(upstreamFailure);
+    onEnd: (how) => {
+      up.end(how);
       a.lease.release();
     },
   }).response();

@@ -2,7 +2,7 @@ import { ApiError, errors } from "../../lib/errors";
 import { adapters, upstreamHeaders } from "../providers/adapters";
 import { translateUpstreamError } from "../providers/errors";
 import type { Permit } from "./breaker";
-import type { AttemptResult, Failure, UpstreamCall } from "./call-types";
+import type { AttemptResult, BodyEnd, Failure, UpstreamCall } from "./call-types";
 import { hostPort, tcpCheck } from "./connect-check";
 import type { Candidate, UpstreamRegistry } from "./registry";
 import { classifyStatus, retryAfterMs } from "./retry";
@@ -13,7 +13,8 @@ const ERROR_BODY_MS = 5_000;
 /**
  * One upstream attempt: the body, a connect check when the host is new or was silent, the
  * request with its first-byte timeout, and the verdict for the retry loop and the breaker. The
- * target's counters and in-flight count are kept exactly once per attempt (`settle`). Only what
+ * target's counters, in-flight count and breaker verdict are kept exactly once per attempt
+ * (`settle`); for a 2xx that is when its body ends, since a stream may still break. Only what
  * implicates the upstream reaches its breaker: a body the gateway cannot build is the request's
  * fault, and a client that leaves says nothing about the upstream.
  */
@@ -29,7 +30,7 @@ export class Attempt {
     private readonly reg: UpstreamRegistry,
     private readonly call: UpstreamCall,
     private readonly cand: Candidate,
-    private readonly permit: Permit,
+    private permit: Permit,
     private readonly deadline: number,
     private readonly n: number,
     private readonly onStop: (fn: () => void) => void,
@@ -111,10 +112,10 @@ export class Attempt {
     return this.deadline - performance.now();
   }
 
-  /** 2xx: the body is still to be read by the caller, who reports how it ended. */
+  /** 2xx: the body is still to be read by the caller, who reports how it ended (the verdict). */
   private answered(res: Response): AttemptResult {
     const { target } = this.cand;
-    target.breaker.success(this.permit, this.call.accountId);
+    this.permit = target.breaker.answered(this.permit);
     return {
       ok: true,
       value: {
@@ -124,8 +125,7 @@ export class Attempt {
         deadline: this.deadline,
         attempts: this.n,
         abort: () => this.controller.abort(),
-        // The breaker already counted the answer; a body the upstream broke counts once more.
-        end: (failure) => this.settle(failure ?? null, failure ? "normal" : null),
+        end: (how: BodyEnd) => (how === "cut" ? this.settle("client_closed", false) : this.settle(how === "complete" ? null : how.failure, true)),
       },
     };
   }
@@ -146,7 +146,7 @@ export class Attempt {
   private fail(f: Failure, status: number | null): AttemptResult {
     clearTimeout(this.timer);
     const { target } = this.cand;
-    this.settle(`${f.error.code ?? "upstream_error"}: ${f.error.message}`, f.breaker ? this.permit : null);
+    this.settle(`${f.error.code ?? "upstream_error"}: ${f.error.message}`, f.breaker);
     // A host that did not connect or answer gets a connect check before it is used again.
     const silent = f.error.code === "upstream_unreachable" || f.error.code === "upstream_timeout";
     this.reg.markOrigin(target.provider.base_url, !silent);
@@ -171,26 +171,28 @@ export class Attempt {
   /** `sent`: the upstream may have read the prompt (charged to a client that left). */
   private clientGone(sent = this.sent): AttemptResult {
     clearTimeout(this.timer);
-    this.settle("client_closed", null);
+    this.settle("client_closed", false);
     return { ok: false, client: true, sent };
   }
 
-  /** Ends the attempt once: statistics, and the breaker's verdict when `verdict` (else its permit is handed back). */
-  private settle(failure: string | null, verdict: Permit | null): void {
+  /**
+   * Ends the attempt once: statistics, and the breaker's verdict when `counts` (a success when
+   * `failure` is null); otherwise a probe's slot, if still held, is handed back.
+   */
+  private settle(failure: string | null, counts: boolean): void {
     if (this.finished) return;
     this.finished = true;
     const { target } = this.cand;
     target.inFlight--;
     this.call.signal.removeEventListener("abort", this.onClient);
+    if (!counts) return target.breaker.release(this.permit);
     if (failure === null) {
       target.lastSuccessAt = this.reg.now();
-      if (verdict) target.breaker.success(verdict, this.call.accountId);
-      return;
+      return target.breaker.success(this.permit, this.call.accountId);
     }
-    if (!verdict) return target.breaker.release(this.permit);
     target.failures++;
     target.lastError = failure;
     target.lastErrorAt = this.reg.now();
-    target.breaker.failure(verdict, this.call.accountId);
+    target.breaker.failure(this.permit, this.call.accountId);
   }
 }

@@ -15,8 +15,11 @@ export interface BreakerOptions {
   failureRate?: number;
 }
 
-/** A permit to call the upstream: `probe` when it is the single trial call of a half-open breaker. */
-export type Permit = "normal" | "probe";
+/**
+ * A permit to call the upstream: `probe` when it is the single trial call of a half-open breaker;
+ * `answered_probe` once that trial's headers came (its slot is free again, its verdict is still a probe's).
+ */
+export type Permit = "normal" | "probe" | "answered_probe";
 
 const MAX_OUTCOMES = 1000;
 /** Calls without an account (unit tests, probes of tools) count as one anonymous account. */
@@ -81,6 +84,16 @@ export class CircuitBreaker {
     return null;
   }
 
+  /**
+   * The upstream sent its headers: a probe's slot goes back now (a long stream must not keep every
+   * other trial out), while its verdict waits for the end of the body. Returns the permit to judge with.
+   */
+  answered(permit: Permit): Permit {
+    if (permit !== "probe") return permit;
+    this.probing = false;
+    return "answered_probe";
+  }
+
   success(permit: Permit, account = ANONYMOUS): void {
     this.record(true, account);
     if (permit === "probe") this.probing = false;
@@ -92,8 +105,10 @@ export class CircuitBreaker {
   failure(permit: Permit, account = ANONYMOUS): void {
     const now = this.now();
     this.record(false, account);
-    if (permit === "probe") {
-      this.probing = false;
+    if (permit === "probe") this.probing = false;
+    // A trial decides a half-open breaker only; one that another call closed or reopened meanwhile
+    // hears it as any other failure.
+    if (permit !== "normal" && this.state === "half_open") {
       // Reopened on the evidence that opens a closed breaker only: one account's failing probes
       // (the others' failures aged out of the window) would otherwise keep it open for everyone.
       if (this.shouldOpen(true)) this.open(now);

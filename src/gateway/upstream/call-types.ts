@@ -45,9 +45,16 @@ export interface UpstreamResponse {
   attempts: number;
   /** Aborts the upstream request (body included). */
   abort(): void;
-  /** The body has ended; with a reason when the upstream broke it (counts for the breaker). */
-  end(upstreamFailure?: string | null): void;
+  /** The body has ended: the attempt's one verdict for the breaker (see BodyEnd). */
+  end(how: BodyEnd): void;
 }
+
+/**
+ * How an answer's body ended, as the breaker hears it: read to its end ("complete": a success),
+ * broken by the upstream (`failure`: why; a failure), or cut for a reason that says nothing about
+ * the upstream ("cut": the client left, shutdown, a client that stopped reading).
+ */
+export type BodyEnd = "complete" | "cut" | { failure: string };
 
 export type Action = "retry" | "next_key" | "next_deployment" | "fatal" | "stop";
 

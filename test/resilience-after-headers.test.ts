@@ -5,14 +5,16 @@ import type { Gateway } from "./support/gateway";
 
 /**
  * Failures that come after the upstream's 200 headers (a stream cut short, malformed stream data,
- * a stall cut by stream_gap_ms, a whole answer whose body breaks) are the upstream's failures: each
+ * a stall cut by stream_gap_ms, a whole answer whose body breaks or that is no answer at all, such
+ * as an error envelope sent with a 200) are the upstream's failures: each
  * request is one verdict for its key's breaker, given when the body ends, so a run of them opens
  * the breaker by the streak rule and the admin view shows every one as a failure (never a success
- * at the headers followed by a failure, which reset the streak every time).
+ * at the headers followed by a failure, which reset the streak every time). A deployment that keeps
+ * failing so is then failed over.
  */
 setDefaultTimeout(30_000);
 
-type Mode = "incomplete" | "malformed" | "stall" | "whole_broken" | "healthy";
+type Mode = "incomplete" | "malformed" | "stall" | "whole_broken" | "envelope" | "healthy";
 let mode: Mode = "incomplete";
 let calls = 0;
 const enc = new TextEncoder();
@@ -39,6 +41,7 @@ const upstream = Bun.serve({
   fetch: async (req) => {
     calls++;
     await req.text();
+    if (mode === "envelope") return Response.json({ error: { message: "Internal error", type: "server_error" } });
     return new Response(body(mode), { headers: { "content-type": "text/event-stream" } });
   },
 });
@@ -75,7 +78,7 @@ async function gateway(cooldownMs = 30_000): Promise<Gateway> {
   return g;
 }
 
-type View = { data: { state: string; in_flight: number; times_opened: number; failures: number; requests: number; recent: { requests: number; failures: number; error_rate: number }; last_error: string | null }[] };
+type View = { data: { id: string; state: string; in_flight: number; times_opened: number; failures: number; requests: number; recent: { requests: number; failures: number; error_rate: number }; last_error: string | null }[] };
 const keyView = async (g: Gateway) => ((await (await g.admin("/admin/upstreams")).json()) as View).data[0]!;
 
 /** Status of one request and the error code it ended with (in the body or the stream's error event). */
@@ -145,5 +148,36 @@ describe("failures after the headers open the breaker", () => {
     expect((await keyView(g)).state).toBe("closed");
     expect(await ask(g, c.key, true)).toBe("200:upstream_timeout");
     expect(await keyView(g)).toMatchObject({ state: "open", failures: 3, recent: { requests: 3, failures: 3 } });
+  });
+});
+
+describe("a whole answer the gateway cannot read counts against its upstream", () => {
+  const answer = { id: "c1", object: "chat.completion", model: "m", choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }], usage: { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 } };
+  let backupCalls = 0;
+  const backup = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => (backupCalls++, Response.json(answer)) });
+  afterAll(() => backup.stop(true));
+
+  test("a primary answering 200 with an error envelope: 502 upstream_malformed until its breaker opens, then the fallback answers", async () => {
+    mode = "envelope";
+    const g = await gatewayOver(
+      [
+        { id: "xai", url: `http://127.0.0.1:${upstream.port}/v1`, keys: ["xai-primarykey0001"] },
+        { id: "backup", url: `http://127.0.0.1:${backup.port}/v1`, keys: ["xai-backupkey0001"] },
+      ],
+      { breaker: { failures: 3, min_accounts: 1, min_requests: 1_000_000, window_ms: 60_000, cooldown_ms: 30_000 } },
+    );
+    gateways.push(g);
+    const c = await g.customer(10_000_000);
+    const ends: string[] = [];
+    for (let i = 0; i < 6; i++) ends.push(await ask(g, c.key, false));
+    expect(ends).toEqual(["502:upstream_malformed", "502:upstream_malformed", "502:upstream_malformed", "200:ok", "200:ok", "200:ok"]);
+    expect(backupCalls).toBe(3);
+    const primary = ((await (await g.admin("/admin/upstreams")).json()) as View).data.find((t) => t.id === "xai#1")!;
+    expect({ state: primary.state, failures: primary.failures, recent: primary.recent.failures, last_error: primary.last_error }).toEqual({
+      state: "open",
+      failures: 3,
+      recent: 3,
+      last_error: "upstream_malformed",
+    });
   });
 });

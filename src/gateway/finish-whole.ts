@@ -1,7 +1,7 @@
 import { parseJsonObject } from "../lib/json-object";
 import { errors } from "../lib/errors";
 import type { Admitted } from "./admission";
-import type { Dialect, GatewayBody } from "./dialects/types";
+import type { Dialect, GatewayBody, WholeAnswer } from "./dialects/types";
 import { clientGone, shuttingDown } from "./endings";
 import { estimateTokens } from "./estimate";
 import { unreadable } from "./meter";
@@ -32,7 +32,6 @@ export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, bo
     return bodyLost(a, up, ended);
   }
   clearTimeout(timer);
-  up.end("complete");
   try {
     // Charged all the same when the client left meanwhile: the answer was made (status 499 in the log).
     const res = await chargeWhole(dialect, body, a, text, up, signal.aborted);
@@ -66,9 +65,8 @@ async function bodyLost(a: Admitted, up: UpstreamResponse, why: Ended): Promise<
 /** Charges a whole answer (its usage, or an estimate when it has none) and renders it for the customer. */
 async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, a: Admitted, text: string, up: UpstreamResponse, clientLeft: boolean): Promise<Response> {
   const upstreamRequestId = upstreamIdOf(up.response);
-  const json = parseJsonObject<Record<string, unknown>>(text);
+  const answer = readAnswer(dialect, body, text, up);
   // Not this API's answer (an error envelope with a 200, say): nothing was delivered, nothing is charged.
-  const answer = json && dialect.whole(json, up.adapter, body);
   if (!answer) {
     await a.meter.release(502, "upstream_malformed");
     throw unreadable();
@@ -86,6 +84,21 @@ async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, 
   // The request's own headers object, not a copy: this is its last answer.
   a.headers["content-type"] = "application/json";
   return new Response(rendered, { status: 200, headers: a.headers });
+}
+
+/**
+ * The dialect's reading of the answer, and the attempt's verdict: what the gateway cannot read (or
+ * a reader chokes on) is the upstream's failure, as malformed stream data is.
+ */
+function readAnswer<B extends GatewayBody>(dialect: Dialect<B>, body: B, text: string, up: UpstreamResponse): WholeAnswer | null {
+  let answer: WholeAnswer | null = null;
+  try {
+    const json = parseJsonObject<Record<string, unknown>>(text);
+    answer = json && dialect.whole(json, up.adapter, body);
+    return answer;
+  } finally {
+    up.end(answer ? "complete" : { failure: "upstream_malformed" });
+  }
 }
 
 export const upstreamIdOf = (res: Response): string | null => res.headers.get("x-request-id") ?? res.headers.get("request-id");

@@ -90,6 +90,39 @@ describe("failover between deployments (priority order)", () => {
     expect([...(await expectExactLedger(g, c.accountId, CREDITS)).values()]).toEqual([COST]);
   });
 
+  // As by default (first_byte_ms 60 s, budget_ms 15 s): a hang outlasts the retry budget.
+  const BUDGET_SHORTER = { timeouts: { ...FAST.timeouts, first_byte_ms: 1_200 }, retry: { ...FAST.retry, max_attempts: 3, budget_ms: 1_000 } };
+
+  test("a first deployment that hangs past retry.budget_ms still fails over: the budget bounds waits and repeats, not a first try", async () => {
+    const g = await twoDeployments(BUDGET_SHORTER);
+    primary.setDefaults({ hang: "headers" });
+    const c = await g.customer(CREDITS);
+    const [p0, f0] = [primary.requests.length, fallback.requests.length];
+    const t0 = performance.now();
+    const res = await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: MOCK });
+    const took = elapsedSince(t0);
+    expect({ status: res.status, primary: primary.requests.length - p0, fallback: fallback.requests.length - f0 }).toEqual({ status: 200, primary: 1, fallback: 1 });
+    expect(took).toBeGreaterThanOrEqual(1_200 - 50);
+    expect(took).toBeLessThan(1_200 + 1_000);
+    expect([...(await expectExactLedger(g, c.accountId, CREDITS)).values()]).toEqual([COST]);
+  });
+
+  test("past retry.budget_ms a deployment already tried is not tried again: both hanging → 504 after one try each", async () => {
+    const g = await twoDeployments(BUDGET_SHORTER);
+    primary.setDefaults({ hang: "headers" });
+    fallback.setDefaults({ hang: "headers" });
+    const c = await g.customer(CREDITS);
+    const [p0, f0] = [primary.requests.length, fallback.requests.length];
+    const t0 = performance.now();
+    const res = await chat(g.url, c.key, { model: "grok-4", messages: user(), mock: MOCK });
+    const took = elapsedSince(t0);
+    expect(res.status).toBe(504);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("upstream_timeout");
+    expect({ primary: primary.requests.length - p0, fallback: fallback.requests.length - f0 }).toEqual({ primary: 1, fallback: 1 });
+    expect(took).toBeLessThan(2 * 1_200 + 1_000);
+    expect((await expectExactLedger(g, c.accountId, CREDITS)).size).toBe(0);
+  });
+
   test("the first deployment not serving the model (404) → the second serves it", async () => {
     const g = await twoDeployments();
     primary.setDefaults({ status: 404, error_body: { error: { message: "The model grok-4-0709 does not exist" } } });

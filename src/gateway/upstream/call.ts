@@ -32,7 +32,8 @@ const sleep = (ms: number, signal: AbortSignal, onStop: (fn: () => void) => void
  * Calls the model's upstream until one answers 2xx: deployments by priority, keys in rotation,
  * open circuit breakers skipped. Connection errors, timeouts, 429 and 5xx are retried (another
  * key or deployment first, the same one after a backoff with jitter, honouring retry-after)
- * within `retry.max_attempts` and `retry.budget_ms`. Nothing has been sent to the client yet,
+ * within `retry.max_attempts` and `timeouts.total_ms`; `retry.budget_ms` bounds the waits and the
+ * repeats (see `Caller.fits`). Nothing has been sent to the client yet,
  * and no attempt is ever charged. Throws the translated ApiError of the last failure, a 503
  * with retry-after when every breaker is open, or ClientClosed.
  */
@@ -48,6 +49,8 @@ class Caller {
   // Made on the first failure that needs them: most requests never fail.
   private refusedKeys: Set<Target> | null = null;
   private missingDeployments: Set<Deployment> | null = null;
+  /** Candidates that failed in this request: past the budget, only the others are tried. */
+  private tried: Set<Candidate> | null = null;
   /** When each key that answered with retry-after may be asked again (performance.now()). */
   private notBefore: Map<Target, number> | null = null;
   private last: { failure: Failure; target: Target } | null = null;
@@ -78,13 +81,13 @@ class Caller {
       const pick = this.next();
       if (!pick) break;
       if (this.attempts > 0) {
-        const wait = this.backoff(pick);
-        if (performance.now() + wait > Math.min(this.budgetEnd, this.deadline)) {
-          // A key whose retry-after runs past the budget is left out: another may answer now.
-          if (!this.notBefore?.has(pick.target)) break;
+        const wait = this.fits(pick);
+        // A key whose retry-after runs past the budget is left out: another may answer now.
+        if (wait === "later") {
           (this.refusedKeys ??= new Set()).add(pick.target);
           continue;
         }
+        if (wait === "never") break;
         await sleep(wait, this.call.signal, this.onStop);
       }
       // Gone (or stopped) after a failed attempt or during the backoff: nothing more is asked.
@@ -104,8 +107,23 @@ class Caller {
     throw allOpen(this.reg, this.list);
   }
 
+  /**
+   * The wait before trying `pick` again, or why not: within `retry.budget_ms` any candidate after
+   * its backoff; past it no more waiting and no repeats, but a key or deployment not tried yet
+   * still gets its attempt at once (a primary that hung past the budget must not cost the
+   * fallback), up to the total deadline. "later": the key asked to wait beyond the budget.
+   */
+  private fits(pick: Candidate): number | "later" | "never" {
+    const wait = this.backoff(pick);
+    const now = performance.now();
+    if (now + wait <= Math.min(this.budgetEnd, this.deadline)) return wait;
+    if (this.notBefore?.has(pick.target)) return "later";
+    return this.tried?.has(pick) || now >= this.deadline ? "never" : 0;
+  }
+
   private failed(failure: Failure, pick: Candidate): void {
     this.last = { failure, target: pick.target };
+    (this.tried ??= new Set()).add(pick);
     if (failure.retryAfterMs !== null) (this.notBefore ??= new Map()).set(pick.target, performance.now() + failure.retryAfterMs);
     if (failure.action === "fatal" || failure.action === "stop") throw failure.error;
     if (failure.action === "next_key") (this.refusedKeys ??= new Set()).add(pick.target);

@@ -3,7 +3,7 @@ import { adapters, upstreamHeaders } from "../providers/adapters";
 import { translateUpstreamError } from "../providers/errors";
 import type { Permit } from "./breaker";
 import type { AttemptResult, BodyEnd, Failure, UpstreamCall } from "./call-types";
-import { hostPort, tcpCheck } from "./connect-check";
+import { tcpCheck } from "./connect-check";
 import type { Candidate, UpstreamRegistry } from "./registry";
 import { classifyStatus, retryAfterMs } from "./retry";
 
@@ -48,7 +48,7 @@ export class Attempt {
     }
     this.begin();
     if (this.reg.needsConnectCheck(provider.base_url)) {
-      const { hostname, port } = hostPort(provider.base_url);
+      const { hostname, port } = this.reg.connectAddress(provider.base_url);
       const problem = await tcpCheck(hostname, port, Math.max(1, Math.min(this.reg.config.timeouts.connect_ms, this.left())));
       if (problem && !this.clientLeft()) return this.unreachable();
     }

@@ -1,6 +1,7 @@
 import type { Config, Deployment, Model, Provider } from "../../config/load";
 import { createLog, type Log } from "../../lib/log";
 import { CircuitBreaker } from "./breaker";
+import { connectAddress, egressProxies, type EgressProxies } from "./connect-check";
 
 /** One upstream key of one provider: the unit that is rotated, broken and reported. */
 export interface Target {
@@ -30,6 +31,8 @@ export interface RegistryOptions {
   log?: Log;
   /** Uniform in [0, 1); injected so that tests can make weighted choices deterministic. */
   random?: () => number;
+  /** The environment's proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); process.env unless given. */
+  env?: Record<string, string | undefined>;
 }
 
 /** The deployments of a model, also for configs built in code without `deployments`. */
@@ -66,6 +69,8 @@ export class UpstreamRegistry {
   private readonly groups = new WeakMap<Model, Deployment[][]>();
   /** Base URLs whose host answered the last time it was used (absent: never used). */
   private readonly answering = new Map<string, boolean>();
+  /** Read once: Bun's fetch goes through these, so the connect check dials them. */
+  private readonly proxies: EgressProxies;
 
   constructor(
     readonly config: Config,
@@ -74,6 +79,7 @@ export class UpstreamRegistry {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? createLog("off");
     this.random = opts.random ?? Math.random;
+    this.proxies = egressProxies(opts.env ?? process.env);
     for (const p of config.providers) {
       this.byProvider.set(
         p.id,
@@ -161,6 +167,11 @@ export class UpstreamRegistry {
   /** A host never used, or silent the last time (no connection, no answer), is checked first. */
   needsConnectCheck(baseUrl: string): boolean {
     return this.answering.get(baseUrl) !== true;
+  }
+
+  /** What the connect check of a base URL dials: its host, or the egress proxy its requests go through. */
+  connectAddress(baseUrl: string): { hostname: string; port: number } {
+    return connectAddress(baseUrl, this.proxies);
   }
 
   markOrigin(baseUrl: string, answered: boolean): void {

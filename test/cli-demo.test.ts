@@ -38,6 +38,15 @@ test("tollgate demo prints the portal and console addresses and working sign-ins
     const login = await operator.submit("/console/login", "/console/login", { token });
     expect(login.status).toBe(303);
     expect((await operator.page("/console/margins")).res.status).toBe(200);
+
+    // The mock upstream bills the demo's first completion at the catalogue's list prices, as xAI
+    // would: sold at list price, it shows no loss on the margins report.
+    const m = (await (await fetch(`${origin}/admin/margins`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      totals: { requests: number; revenue_micros: number; upstream_cost_micros: number; loss_requests: number };
+    };
+    expect(m.totals.requests).toBe(1);
+    expect(m.totals.upstream_cost_micros).toBeGreaterThan(0);
+    expect({ loss_requests: m.totals.loss_requests, cost: m.totals.upstream_cost_micros }).toEqual({ loss_requests: 0, cost: m.totals.revenue_micros });
   } finally {
     await demo.stop();
     rmSync(dir, { recursive: true, force: true });

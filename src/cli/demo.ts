@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Config } from "../config/load";
 import { defaultModels } from "../config/catalogue";
 import { resolveModel } from "../config/load";
-import { startMockUpstream, type MockUpstream } from "../demo/mock-upstream";
+import { startMockUpstream, type MockModelPrices, type MockUpstream } from "../demo/mock-upstream";
 import { eventData, SseSplitter } from "../gateway/sse";
 import { microsToUsd } from "../money/units";
 import { createAccount, listAccounts, type AccountRow } from "../modules/accounts/service";
@@ -29,6 +29,17 @@ function demoConfig(base: Config, mockUrl: string, dbPath: string): Config {
     providers: [{ id: "mock", kind: "openai", base_url: mockUrl, headers: {}, api_key: "mock-upstream-key" }],
     models: defaultModels().map((m) => resolveModel({ ...m, provider: "mock" })),
   };
+}
+
+/** What the mock upstream bills per model: the catalogue's list prices, as xAI bills them (no markup: no loss). */
+function catalogueCosts(): Record<string, MockModelPrices> {
+  const costs: Record<string, MockModelPrices> = {};
+  for (const m of defaultModels()) {
+    const r = resolveModel({ ...m, provider: "mock" });
+    // The catalogue's prices are micros (per 1M tokens, per image); the mock's are USD.
+    costs[r.upstream_model] ??= { input: r.input_price / 1e6, cached_input: r.cached_input_price / 1e6, output: r.output_price / 1e6, image: r.image_price / 1e6 };
+  }
+  return costs;
 }
 
 /**
@@ -168,7 +179,7 @@ export const demoCommand: LeafCommand = {
   async run(ctx) {
     // Before the mock upstream starts: it would keep the process alive after the error.
     await checkListen(ctx.config().host, ctx.config().port);
-    const started: Started = { mock: startMockUpstream({ defaults: { completion_tokens: 24, chunk_delay_ms: 60 } }) };
+    const started: Started = { mock: startMockUpstream({ defaults: { completion_tokens: 24, chunk_delay_ms: 60, prices: catalogueCosts() } }) };
     let demo: Demo;
     try {
       demo = await startDemo(ctx, started);

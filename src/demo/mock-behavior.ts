@@ -54,6 +54,8 @@ export interface MockBehavior {
   tools?: MockTools;
   /** Live Search sources used (usage.num_sources_used), added to the default cost. */
   sources?: number;
+  /** Per model (as asked upstream), its prices instead of MOCK_PRICES: the demo bills its catalogue's. */
+  prices?: Readonly<Record<string, MockModelPrices>>;
   /** Deferred chat completions: pending (202) this long after creation; default 200 ms. */
   deferred_ms?: number;
   /** Deferred chat completions: forgotten (404) this long after creation; default never. */
@@ -87,6 +89,14 @@ export const MOCK_PRICES = {
 
 export const TICKS_PER_USD = 10_000_000_000;
 
+/** A model's prices, as MOCK_PRICES: USD per 1M tokens, per image. */
+export interface MockModelPrices {
+  input: number;
+  cached_input: number;
+  output: number;
+  image: number;
+}
+
 /** Ticks per token (USD per 1M × 10^10 / 10^6), per image and per tool call: all integers. */
 const TICKS = {
   input: MOCK_PRICES.input * 10_000,
@@ -108,11 +118,15 @@ export interface CostInputs {
   sources?: number;
 }
 
-/** What the mock bills, in ticks (1 USD = 10^10): tokens, images and tool calls at MOCK_PRICES. */
-export function mockCostTicks(u: CostInputs): number {
+/** A model's prices as ticks per token and per image. */
+const ticksOf = (p: MockModelPrices) => ({ ...TICKS, input: p.input * 10_000, cached: p.cached_input * 10_000, output: p.output * 10_000, image: p.image * TICKS_PER_USD });
+
+/** What the mock bills, in ticks (1 USD = 10^10): tokens, images and tool calls at MOCK_PRICES (or the model's `prices`). */
+export function mockCostTicks(u: CostInputs, prices?: MockModelPrices): number {
+  const t = prices ? ticksOf(prices) : TICKS;
   const input = u.input_tokens ?? 0;
   const cached = Math.min(u.cached_tokens ?? 0, input);
-  let ticks = (input - cached) * TICKS.input + cached * TICKS.cached + (u.output_tokens ?? 0) * TICKS.output + (u.images ?? 0) * TICKS.image + (u.sources ?? 0) * TICKS.source;
+  let ticks = (input - cached) * t.input + cached * t.cached + (u.output_tokens ?? 0) * t.output + (u.images ?? 0) * t.image + (u.sources ?? 0) * t.source;
   for (const [tool, calls] of Object.entries(u.tools ?? {})) {
     if (tool in MOCK_PRICES.tools) ticks += (calls ?? 0) * toolTicks(tool as keyof MockTools);
   }
@@ -120,9 +134,10 @@ export function mockCostTicks(u: CostInputs): number {
 }
 
 /** The cost field of a usage object: `{ cost_in_usd_ticks }`, or nothing when `cost_ticks` is null. */
-export function costField(b: MockBehavior, inputs: CostInputs): { cost_in_usd_ticks?: number } {
+export function costField(b: MockBehavior, inputs: CostInputs, model?: unknown): { cost_in_usd_ticks?: number } {
   if (b.cost_ticks === null) return {};
-  return { cost_in_usd_ticks: typeof b.cost_ticks === "number" ? b.cost_ticks : mockCostTicks({ ...inputs, tools: b.tools, sources: b.sources }) };
+  const prices = typeof model === "string" ? b.prices?.[model] : undefined;
+  return { cost_in_usd_ticks: typeof b.cost_ticks === "number" ? b.cost_ticks : mockCostTicks({ ...inputs, tools: b.tools, sources: b.sources }, prices) };
 }
 
 /** xAI's server-side tool usage: every counter present (zeros included) and their sum. */
@@ -173,7 +188,7 @@ export function mockUsage(b: MockBehavior, body: Record<string, unknown>, prompt
     total_tokens: prompt + completion + reasoning,
     prompt_tokens_details: { cached_tokens: cached },
     completion_tokens_details: { reasoning_tokens: reasoning },
-    ...costField(b, { input_tokens: prompt, cached_tokens: cached, output_tokens: completion + reasoning }),
+    ...costField(b, { input_tokens: prompt, cached_tokens: cached, output_tokens: completion + reasoning }, body.model),
     ...toolFields(b),
   };
 }

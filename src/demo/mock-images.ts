@@ -14,6 +14,6 @@ export function images(call: MockCall): Response {
   const data = Array.from({ length: count }, () =>
     b64 ? { b64_json: TINY_PNG_BASE64, mime_type: "image/png", revised_prompt } : { url: `https://mock.invalid/img/${hex(8)}.png`, mime_type: "image/png", revised_prompt },
   );
-  const cost = b.usage === "none" ? {} : costField(b, { images: count });
+  const cost = b.usage === "none" ? {} : costField(b, { images: count }, body.model);
   return json(call, { created: nowSeconds(), data, ...("cost_in_usd_ticks" in cost && { usage: cost }) });
 }

@@ -45,7 +45,7 @@ function draftMessage(b: MockBehavior, body: Record<string, unknown>, truncated:
   const cacheCreation = Math.min(b.cache_creation_tokens ?? 0, prompt - cacheRead);
   const output = (b.completion_tokens ?? 12) + (b.reasoning_tokens ?? 0);
   const input = { input_tokens: prompt - cacheRead - cacheCreation, cache_creation_input_tokens: cacheCreation, cache_read_input_tokens: cacheRead };
-  const final = { output_tokens: output, ...costField(b, { input_tokens: prompt, cached_tokens: cacheRead, output_tokens: output }), ...toolFields(b) };
+  const final = { output_tokens: output, ...costField(b, { input_tokens: prompt, cached_tokens: cacheRead, output_tokens: output }, body.model), ...toolFields(b) };
   const tool = b.tool_use && !truncated ? { type: "tool_use" as const, id: `toolu_${hex()}`, name: b.tool_use.name, input: b.tool_use.input ?? {} } : undefined;
   const none = b.usage === "none";
   return {

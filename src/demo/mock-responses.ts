@@ -44,7 +44,7 @@ function responseUsage(b: MockBehavior, body: Record<string, unknown>, previous:
     total_tokens: input + completion + reasoning,
     num_sources_used: b.sources ?? 0,
     ...toolUsage(b.tools),
-    ...costField(b, { input_tokens: input, cached_tokens: cached, output_tokens: completion + reasoning }),
+    ...costField(b, { input_tokens: input, cached_tokens: cached, output_tokens: completion + reasoning }, body.model),
   };
   return { usage: b.usage === "none" ? null : usage, contextTokens: input + output };
 }

@@ -24,7 +24,7 @@ import { createResponse, deleteResponse, getResponse, responseInputItems } from 
 import { type MockCall, type MockRequest, type MockState, badRequest, errorResponse, faultsLeft, track, upstreamKey } from "./mock-state";
 import { sleep, untilAborted } from "./mock-stream";
 
-export { clampOutput, costField, mockCostTicks, mockUsage, toolUsage, MOCK_PRICES, TICKS_PER_USD, type CostInputs, type MockBehavior, type MockTools, type MockUsage } from "./mock-behavior";
+export { clampOutput, costField, mockCostTicks, mockUsage, toolUsage, MOCK_PRICES, TICKS_PER_USD, type CostInputs, type MockBehavior, type MockModelPrices, type MockTools, type MockUsage } from "./mock-behavior";
 export { languageModel as mockLanguageModel, perHundredMillionCents, type ImageModelInfo, type LanguageModelInfo } from "./mock-models";
 export { TINY_PNG_BASE64 } from "./mock-images";
 export type { MockRequest } from "./mock-state";

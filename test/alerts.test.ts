@@ -8,6 +8,7 @@ import { AlertNotifier } from "../src/modules/alerts/notifier";
 import { AlertService } from "../src/modules/alerts/service";
 import { signPayload, verifySignature } from "../src/modules/alerts/signature";
 import { buildRuntime } from "../src/runtime/server";
+import { SqliteStore } from "../src/store/sqlite-store";
 import { chat, until, user } from "./support/chat";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "./support/gateway";
 import { startSmtp } from "./support/smtp";
@@ -278,22 +279,25 @@ describe("low-balance alerts", () => {
     }
   });
 
-  test("two processes on one database fire one alert for one crossing", async () => {
+  // The other process is what the CLI is next to `serve` (a second `serve` refuses to start).
+  test("two connections on one database (the gateway and another process) fire one alert for one crossing", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tollgate-alerts-"));
-    const overrides = { db_path: join(dir, "a.db"), admin_token: ADMIN_TOKEN, low_balance_threshold_usd: "5" };
-    const a = buildRuntime(loadConfig({ overrides }));
-    const b = buildRuntime(loadConfig({ overrides }));
+    const config = loadConfig({ overrides: { db_path: join(dir, "a.db"), admin_token: ADMIN_TOKEN, low_balance_threshold_usd: "5" } });
+    const a = buildRuntime(config);
+    const other = new SqliteStore(config.db_path);
+    const rowBalance = (id: string) => other.sqlite.query<{ b: number }, [string]>("SELECT balance_micros b FROM accounts WHERE id = ?").get(id)?.b ?? 0;
+    const b = new AlertService(other, config, (id) => ({ balance: rowBalance(id), held: 0, available: rowBalance(id) }), new AlertNotifier(other, config), Date.now);
     try {
       const db = a.deps.store;
       db.sqlite.query("INSERT INTO accounts (id, name, balance_micros, lifetime_topup_micros, created_at) VALUES ('acc_two', 'two', ?, 0, 0)").run(3 * USD);
-      const fired = [await a.deps.alerts!.check("acc_two"), await b.deps.alerts!.check("acc_two"), await a.deps.alerts!.check("acc_two")];
+      const fired = [await a.deps.alerts!.check("acc_two"), await b.check("acc_two"), await a.deps.alerts!.check("acc_two")];
       expect(fired.filter(Boolean)).toHaveLength(1);
       expect(db.sqlite.query<{ n: number }, []>("SELECT count(*) n FROM alert_events").get()!.n).toBe(1);
     } finally {
       a.deps.alerts!.notifier.stop();
-      b.deps.alerts!.notifier.stop();
+      b.notifier.stop();
       a.deps.store.sqlite.close();
-      b.deps.store.sqlite.close();
+      other.sqlite.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

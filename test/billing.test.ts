@@ -16,12 +16,11 @@ import {
   signStripe,
   startFakeStripe,
   STRIPE_KEY,
-  stripeEnv,
   stripeEvent,
   WEBHOOK_SECRET,
   type FakeStripe,
 } from "./support/fake-stripe";
-import { ADMIN_TOKEN, startBinaryGateway, startGateway, type Gateway } from "./support/gateway";
+import { ADMIN_TOKEN, startGateway, type Gateway } from "./support/gateway";
 
 const USD = 1_000_000;
 
@@ -383,20 +382,16 @@ describe("webhook", () => {
     expect(audit).toEqual(["payment.dispute_lost", "payment.disputed", "payment.paid"]);
   });
 
-  test("two gateway processes on one database receiving the same event at once credit it once", async () => {
+  // One gateway process per SQLite database (a second refuses to start: test/hardening-one-server.test.ts);
+  // instances sharing a PostgreSQL database: test/pg-payments.test.ts.
+  test("the same event delivered six times at once credits once", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tollgate-billing-"));
-    const dbPath = join(dir, "gw.db");
-    const a = await startGateway({ dbPath, config: stripe.config() });
-    const rtA = a.runtime;
-    // The second gateway is a real separate process on the same database file.
-    const b = await startBinaryGateway({ entry: "source", dbPath, env: stripeEnv(stripe), stderr: "inherit" });
+    const a = await startGateway({ dbPath: join(dir, "gw.db"), config: stripe.config() });
     try {
-      const bUrl = b.url;
-
       const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
-      const acc = (await (await fetch(a.url + "/admin/accounts", { method: "POST", headers, body: '{"name":"two processes"}' })).json()) as { id: string };
+      const acc = (await (await fetch(a.url + "/admin/accounts", { method: "POST", headers, body: '{"name":"six deliveries"}' })).json()) as { id: string };
       const key = (await (await fetch(`${a.url}/admin/accounts/${acc.id}/keys`, { method: "POST", headers, body: "{}" })).json()) as { key: string };
-      const res = await fetch(bUrl + "/v1/billing/checkout", {
+      const res = await fetch(a.url + "/v1/billing/checkout", {
         method: "POST",
         headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json" },
         body: '{"amount":100}',
@@ -406,15 +401,13 @@ describe("webhook", () => {
       const session = [...stripe.sessions.values()].find((s) => (s.metadata as Record<string, string>).tollgate_payment_id === view.id)!;
       const payload = stripeEvent("checkout.session.completed", paidSession(session));
       const sig = await signStripe(payload);
-      const urls = [a.url, bUrl, a.url, bUrl, bUrl, a.url];
-      const results = await Promise.all(urls.map((u) => deliver(u, payload, sig).then((r) => r.json() as Promise<{ result: string }>)));
+      const results = await Promise.all(Array.from({ length: 6 }, () => deliver(a.url, payload, sig).then((r) => r.json() as Promise<{ result: string }>)));
       expect(results.map((r) => r.result).sort()).toEqual(["credited", "duplicate", "duplicate", "duplicate", "duplicate", "duplicate"]);
-      const account = (await (await fetch(`${bUrl}/admin/accounts/${acc.id}`, { headers })).json()) as { balance_micros: number };
+      const account = (await (await fetch(`${a.url}/admin/accounts/${acc.id}`, { headers })).json()) as { balance_micros: number };
       expect(account.balance_micros).toBe(100 * USD);
-      expect((await listLedger(rtA.deps.store, acc.id, { limit: 10 })).filter((l) => l.kind === "payment")).toHaveLength(1);
-      expect(await checkLedger(rtA.deps.store)).toEqual([]);
+      expect((await listLedger(a.runtime.deps.store, acc.id, { limit: 10 })).filter((l) => l.kind === "payment")).toHaveLength(1);
+      expect(await checkLedger(a.runtime.deps.store)).toEqual([]);
     } finally {
-      await b.stop();
       await a.stop();
       rmSync(dir, { recursive: true, force: true });
     }

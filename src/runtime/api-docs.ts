@@ -98,15 +98,18 @@ const ANTHROPIC_ERROR = {
 
 /**
  * What a route declares beside what the plugin derives from its schemas, which it keeps alone:
- * content types beside the validated response (a report's CSV), query parameters passed on unvalidated.
+ * content types beside the validated response (a report's CSV), query parameters passed on
+ * unvalidated, an error status of its own (a 429), in the error envelope unless it says otherwise.
  */
 function alsoDeclared(op: Operation, declared: { responses?: Responses; parameters?: Parameter[] } | undefined): void {
   for (const p of declared?.parameters ?? []) {
     if (!op.parameters?.some((q) => q.in === p.in && q.name === p.name)) (op.parameters ??= []).push(p);
   }
   for (const [status, d] of Object.entries(declared?.responses ?? {})) {
-    const shown = (op.responses?.[status] ?? null) as { content?: Record<string, unknown> } | null;
-    if (shown?.content && d.content) for (const [type, c] of Object.entries(d.content)) shown.content[type] ??= c;
+    const responses = (op.responses ??= {});
+    const shown = (responses[status] ?? null) as { content?: Record<string, unknown> } | null;
+    if (!shown) responses[status] = Number(status) >= 400 && !d.content ? { ...d, content: (responses.default as { content?: unknown }).content } : d;
+    else if (shown.content && d.content) for (const [type, c] of Object.entries(d.content)) shown.content[type] ??= c;
   }
 }
 

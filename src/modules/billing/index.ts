@@ -12,6 +12,8 @@ import { billingInfo, createCheckout, getPayment, parseAmount, paymentsPage, pay
 import { billingConsolePages } from "../../web/billing/console-pages";
 import { billingPortalPages, portalReturnUrls } from "../../web/billing/portal-pages";
 import { fetchReceipt } from "./stripe-sync";
+import { CHECKOUT_LIFETIME_MS, MAX_OPEN_CHECKOUTS } from "./pending";
+import { withinLimits } from "../../gateway/limits/within-limits";
 import { handleStripeEvent } from "./webhook";
 
 const disabled = () => new ApiError(404, "Payments are not enabled on this gateway.", "invalid_request_error", "payments_disabled");
@@ -45,23 +47,27 @@ const customerBillingRoutes = (deps: ModuleDeps, settings: BillingSettings, stri
     })
     .post(
       "/checkout",
-      async ({ principal, body, request, status }) => {
+      async ({ principal, body, request, set, status }) => {
         if (!stripe || !settings.enabled) throw disabled();
         const amountMinor = parseAmount(settings, body.amount);
         const back = portalReturnUrls(deps, request);
-        const row = await createCheckout(deps.store, stripe, settings, {
-          accountId: principal.accountId,
-          amountMinor,
-          successUrl: body.success_url ?? back.success,
-          cancelUrl: body.cancel_url ?? back.cancel,
-        }, deps.now());
+        const input = { accountId: principal.accountId, amountMinor, successUrl: body.success_url ?? back.success, cancelUrl: body.cancel_url ?? back.cancel };
+        // Stripe's rate limit is the operator's, shared by every customer: a checkout is a request of the key's limits.
+        const row = await withinLimits(deps.limiter, principal, set, () => createCheckout(deps.store, stripe, settings, input, deps.now()));
         return status(201, { ...paymentView(row), url: row.url });
       },
       {
         ownerKey: true,
         body: CheckoutBody,
         response: { 201: CheckoutView },
-        detail: { summary: "Start a Stripe Checkout for a top-up; redirect the customer to `url`. Credited once Stripe confirms payment.", description: OWNER_ONLY_NOTE },
+        detail: {
+          summary: "Start a Stripe Checkout for a top-up; redirect the customer to `url`. Credited once Stripe confirms payment.",
+          description:
+            `${OWNER_ONLY_NOTE} Each checkout is a request of the key's and account's rate limits (429 \`rate_limit_exceeded\` past them). ` +
+            `An account may have ${MAX_OPEN_CHECKOUTS} checkouts open (not paid, opened within the last ${CHECKOUT_LIFETIME_MS / 60_000} minutes, which is how long one stays payable); ` +
+            "one more is a 429 `too_many_open_checkouts` with `retry-after` (when the oldest expires) and `x-should-retry: false`.",
+          responses: { 429: { description: "Past the key's rate limits, or too many checkouts open (the OpenAI error envelope)" } },
+        },
       },
     )
     .get(

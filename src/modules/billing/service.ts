@@ -12,6 +12,7 @@ import { getAccountRow } from "../accounts/service";
 import { bytewise } from "../usage/query";
 import { creditFor, currencyExponent, formatMinor, scaledToMinor, withDecimalPoint, type BillingSettings } from "./amounts";
 import type { BillingInfoT, PaymentListT, PaymentViewT } from "./model";
+import { checkOpenCheckouts, CHECKOUT_LIFETIME_MS } from "./pending";
 
 export type PaymentRow = typeof payments.$inferSelect;
 export type PaymentStatus = PaymentRow["status"];
@@ -72,6 +73,7 @@ export interface CheckoutInput {
  * Records a pending payment, then opens a Stripe Checkout Session for it (network call outside
  * any transaction; the payment id is the Idempotency-Key and rides in the session's metadata so
  * the webhook can find the account even if this process dies before saving the session id).
+ * Refused with a 429 while the account has MAX_OPEN_CHECKOUTS open (pending.ts).
  */
 export async function createCheckout(store: Store, stripe: Stripe, s: BillingSettings, input: CheckoutInput, now = Date.now()): Promise<PaymentRow & { url: string }> {
   const account = await getAccountRow(store, input.accountId);
@@ -100,7 +102,10 @@ export async function createCheckout(store: Store, stripe: Stripe, s: BillingSet
     paidAt: null,
     updatedAt: now,
   };
-  await store.tx((q) => run(q.db.insert(q.t.payments).values(row)));
+  await store.tx(function* (q) {
+    yield* checkOpenCheckouts(q, account.id, now);
+    yield* run(q.db.insert(q.t.payments).values(row));
+  });
   const metadata = { tollgate_payment_id: row.id, tollgate_account_id: account.id };
   let session: Stripe.Checkout.Session;
   try {
@@ -123,6 +128,7 @@ export async function createCheckout(store: Store, stripe: Stripe, s: BillingSet
         ...(account.email ? { customer_email: account.email } : {}),
         success_url: input.successUrl,
         cancel_url: input.cancelUrl,
+        expires_at: Math.floor((now + CHECKOUT_LIFETIME_MS) / 1000),
       },
       { idempotencyKey: row.id },
     );

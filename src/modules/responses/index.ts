@@ -4,7 +4,7 @@ import { answers, DeletedResponse, InputItems, ResponseObject } from "../apis/mo
 import { ResponseParams } from "./model";
 import { forward, ITEMS_QUERY, ownResponse, passedQuery, RETRIEVE_QUERY } from "./service";
 import type { Principal } from "../../gateway/key-auth";
-import { withinLimits } from "./limits";
+import { withinLimits } from "../../gateway/limits/within-limits";
 
 const requestIdOf = (set: { headers: Record<string, unknown> }) => {
   const id = set.headers["x-request-id"];

@@ -13,6 +13,7 @@ import { billingSettings, withDecimalPoint } from "../../modules/billing/amounts
 import { billingInfo, createCheckout, listPayments, parseAmount } from "../../modules/billing/service";
 import { billingView } from "./views";
 import { reconcileSession } from "../../modules/billing/stripe-sync";
+import { ownPaymentBySession, ReturnChecks } from "../../modules/billing/returns";
 
 // A fresh object per route: Elysia writes macro hooks into it, and a shared one leaks between apps.
 const hide = () => ({ portal: true, detail: { hide: true } }) as const;
@@ -54,6 +55,7 @@ function billingKit(deps: ModuleDeps) {
   const stripe = deps.stripe ?? null;
   const payable = Boolean(stripe && settings.enabled);
   const formTargets = checkoutOrigins(deps);
+  const checks = new ReturnChecks(undefined, deps.now);
 
   const render = async (request: Request, u: PortalUser, o: { flash?: Flash | null; error?: string; amount?: string; status?: number } = {}) => {
     const payments = await listPayments(deps.store, { limit: 50, accountId: u.account.id });
@@ -85,31 +87,44 @@ function billingKit(deps: ModuleDeps) {
   };
   const back = (request: Request, kind: Flash["kind"], message: string) =>
     redirectResponse("/portal/billing", [flashCookie({ kind, message }, isSecure(deps, request))]);
-  return { settings, stripe, payable, render, back };
+  return { settings, stripe, payable, render, back, checks };
 }
 
 type BillingKit = ReturnType<typeof billingKit>;
 
 /** The message for a customer back from Stripe's checkout (cancelled, or paid: credited yet?). */
 async function returnFlash(deps: ModuleDeps, kit: BillingKit, user: PortalUser, query: Record<string, unknown>): Promise<Flash | null> {
-  let flash: Flash | null = null;
-  if (query.checkout === "cancelled") flash = { kind: "warn", message: "Checkout cancelled: nothing was charged." };
+  if (query.checkout === "cancelled") return { kind: "warn", message: "Checkout cancelled: nothing was charged." };
   const sessionId = typeof query.session_id === "string" ? query.session_id : "";
-  if (query.checkout === "success" && kit.payable && /^cs_[A-Za-z0-9_]+$/.test(sessionId)) {
-    // Confirm with Stripe now rather than wait for the webhook; both credit once.
-    try {
-      const r = await reconcileSession(deps.store, kit.stripe!, kit.settings, sessionId, user.account.id, deps.now(), deps.alerts);
-      await deps.alerts?.check(user.account.id);
-      flash = r.result === "credited" || r.result === "duplicate"
-        ? { kind: "ok", message: `Payment received: your credits have been added. Available now: ${usd(deps.credits.balance(user.account.id).available)}.` }
-        : { kind: "warn", message: "Thank you! Stripe is still confirming the payment; the credits appear here as soon as it has." };
-    } catch (e) {
-      console.error("stripe: confirming a returned checkout failed:", (e as Error).message);
-      flash = { kind: "warn", message: "Thank you! The credits appear here as soon as Stripe confirms the payment." };
-    }
-  }
-  return flash;
+  if (query.checkout !== "success" || !kit.payable || !/^cs_[A-Za-z0-9_]+$/.test(sessionId)) return null;
+  const payment = await ownPaymentBySession(deps.store, user.account.id, sessionId);
+  // Stripe is asked only about the account's own pending payment, once per interval: a made-up or reloaded id costs no call.
+  if (payment?.status === "pending" && kit.checks.take(payment.id)) return await confirmReturn(deps, kit, user, sessionId);
+  if (payment?.paidAt != null) return received(deps, user);
+  if (payment?.status === "pending") return CONFIRMING;
+  if (payment) return { kind: "warn", message: "This checkout did not complete: nothing was charged." };
+  return { kind: "warn", message: "Thank you! The credits appear here as soon as Stripe confirms the payment." };
 }
+
+const CONFIRMING: Flash = { kind: "warn", message: "Thank you! Stripe is still confirming the payment; the credits appear here as soon as it has." };
+
+/** Confirms a returned session with Stripe now rather than wait for the webhook; both credit once. */
+async function confirmReturn(deps: ModuleDeps, kit: BillingKit, user: PortalUser, sessionId: string): Promise<Flash> {
+  try {
+    const r = await reconcileSession(deps.store, kit.stripe!, kit.settings, sessionId, user.account.id, deps.now(), deps.alerts);
+    await deps.alerts?.check(user.account.id);
+    if (r.result === "credited" || r.result === "duplicate") return received(deps, user);
+    return CONFIRMING;
+  } catch (e) {
+    console.error("stripe: confirming a returned checkout failed:", (e as Error).message);
+    return { kind: "warn", message: "Thank you! The credits appear here as soon as Stripe confirms the payment." };
+  }
+}
+
+const received = (deps: ModuleDeps, user: PortalUser): Flash => ({
+  kind: "ok",
+  message: `Payment received: your credits have been added. Available now: ${usd(deps.credits.balance(user.account.id).available)}.`,
+});
 
 /** "Continue to payment": a Stripe checkout for the amount, or the form again with what is wrong. */
 async function startCheckout(deps: ModuleDeps, kit: BillingKit, request: Request, user: PortalUser, body: unknown) {
@@ -124,7 +139,8 @@ async function startCheckout(deps: ModuleDeps, kit: BillingKit, request: Request
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
     if (e.status >= 500) return kit.back(request, "error", "The payment provider could not start the checkout. Try again in a moment.");
-    return await kit.render(request, user, { error: e.message, amount, status: 400 });
+    // 400 for the amount, 429 for too many checkouts open (its message says when to come back).
+    return await kit.render(request, user, { error: e.message, amount, status: e.status === 429 ? 429 : 400 });
   }
 }
 

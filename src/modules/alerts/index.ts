@@ -5,6 +5,7 @@ import { IdParams } from "../accounts/model";
 import { ownerKeyAuth, OWNER_ONLY_NOTE } from "../members/owner-key";
 import { LowBalanceBody, LowBalanceView } from "./model";
 import type { AlertService } from "./service";
+import { withinLimits } from "../../gateway/limits/within-limits";
 
 export const alertsModule = (deps: ModuleDeps) => {
   const alerts = (): AlertService => {
@@ -19,11 +20,16 @@ export const alertsModule = (deps: ModuleDeps) => {
       response: LowBalanceView,
       detail: { summary: "Low-balance alert: threshold, whether it is armed, recent alerts", description: OWNER_ONLY_NOTE },
     })
-    .put("/low-balance", async ({ principal, body }) => await alerts().setThreshold(principal.accountId, body.threshold_micros, `key:${principal.keyId}`), {
+    // A write a key could loop: a request of its rate limits.
+    .put("/low-balance", ({ principal, body, set }) => withinLimits(deps.limiter, principal, set, () => alerts().setThreshold(principal.accountId, body.threshold_micros, `key:${principal.keyId}`)), {
       ownerKey: true,
       body: LowBalanceBody,
       response: LowBalanceView,
-      detail: { summary: "Set the account's low-balance threshold (0 = off, null = the operator's default)", description: OWNER_ONLY_NOTE },
+      detail: {
+        summary: "Set the account's low-balance threshold (0 = off, null = the operator's default)",
+        description: `${OWNER_ONLY_NOTE} A request of the key's and account's rate limits (429 \`rate_limit_exceeded\` past them). The threshold the account already has changes nothing and is not audited.`,
+        responses: { 429: { description: "Past the key's or account's rate limits (the OpenAI error envelope)" } },
+      },
     });
   const admin = new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
     .use(deps.auth)

@@ -6,7 +6,7 @@ import type { Balance, CreditStore } from "../../money/credit-store";
 import type { LowBalanceViewT } from "./model";
 import type { AlertNotifier } from "./notifier";
 import type { CreditNote } from "./credits";
-import { eventViews, fire, isArmed, noteCredit, rearmIfClear, saveThreshold, settingsRow, type HeldElsewhere, type SettingsRow } from "./work";
+import { eventViews, fire, isArmed, noteCredit, rearmIfClear, sameThreshold, saveThreshold, settingsRow, type HeldElsewhere, type SettingsRow } from "./work";
 
 /**
  * Low-balance alerts: one notification each time an account's available credit falls below its
@@ -150,17 +150,28 @@ export class AlertService {
     };
   }
 
-  /** Sets (or with null, clears) the account's own threshold; audited. */
+  /**
+   * Sets (or with null, clears) the account's own threshold; audited. The threshold it already
+   * has is a read: no write, no audit row, no check. A change is an ordinary commit, not a
+   * durable (fsynced) one: it moves no money, it and its audit row commit or are lost together,
+   * and WAL survives a crash or kill -9 without the fsync; only a power loss may forget the last
+   * change, as it may forget an alert's firing, which commits the same way.
+   */
   async setThreshold(accountId: string, thresholdMicros: number | null, actor: string): Promise<LowBalanceViewT> {
+    const current = await this.store.read(function* (q) {
+      yield* accountRow(q, accountId);
+      return yield* settingsRow(q, accountId);
+    });
+    if (sameThreshold(current, thresholdMicros)) return this.view(accountId);
     const now = this.now();
     const refireMs = this.refireMs;
     // Every instance re-reads the settings it keeps.
-    await this.store.tx(function* (q) {
+    const changed = await this.store.tx(function* (q) {
       yield* accountRow(q, accountId);
       // A new threshold re-arms a fired alert only once the refire interval has passed.
-      yield* saveThreshold(q, accountId, thresholdMicros, actor, (before) => !before || before.armed || mayRearm(before, now, refireMs), now);
-    }, { durable: true, notify: true });
-    await this.check(accountId);
+      return yield* saveThreshold(q, accountId, thresholdMicros, actor, (before) => !before || before.armed || mayRearm(before, now, refireMs), now);
+    }, { notify: true });
+    if (changed) await this.check(accountId);
     return this.view(accountId);
   }
 

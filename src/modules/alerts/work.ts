@@ -136,7 +136,14 @@ export function* fire(q: Q, c: Crossing, now: number): Work<string | null> {
   return id;
 }
 
-/** Sets (or with null, clears) the account's threshold, audited; `armed` says whether a fired alert is re-armed. */
+/** Whether the account's own threshold is already `thresholdMicros` (null: none of its own). */
+export const sameThreshold = (row: SettingsRow | null | undefined, thresholdMicros: number | null): boolean =>
+  (row?.thresholdMicros ?? null) === thresholdMicros;
+
+/**
+ * Sets (or with null, clears) the account's threshold, audited; `armed` says whether a fired
+ * alert is re-armed. The same threshold again writes nothing, audit included: false.
+ */
 export function* saveThreshold(
   q: Q,
   accountId: string,
@@ -144,9 +151,10 @@ export function* saveThreshold(
   actor: string,
   armed: (before: SettingsRow | undefined) => boolean,
   now: number,
-): Work<void> {
+): Work<boolean> {
   const s = q.t.alertSettings;
   const before = yield* settingsRow(q, accountId);
+  if (sameThreshold(before, thresholdMicros)) return false;
   const set = { thresholdMicros, armed: armed(before), updatedAt: now };
   yield* run(q.db.insert(s).values({ accountId, ...set }).onConflictDoUpdate({ target: s.accountId, set }));
   yield* recordAudit(q, {
@@ -157,6 +165,7 @@ export function* saveThreshold(
     before: { threshold_micros: before?.thresholdMicros ?? null },
     after: { threshold_micros: thresholdMicros },
   }, now);
+  return true;
 }
 
 /** The account's latest alerts, newest first. */

@@ -4,6 +4,7 @@ import { microsToUsd } from "../../money/units";
 import { ownerKeyAuth, OWNER_ONLY_NOTE } from "../members/owner-key";
 import { CodeBatch, CodeList, CreateCodesBody, ListCodesQuery, RedeemBody, Redemption } from "./model";
 import { throttledRedeem } from "./redeem";
+import { withinLimits } from "../../gateway/limits/within-limits";
 import { codeCursor, codeView, createCodes, listCodes } from "./service";
 
 export const codesModule = (deps: ModuleDeps) =>
@@ -33,8 +34,10 @@ export const codesModule = (deps: ModuleDeps) =>
     )
     .post(
       "/v1/credits/redeem",
-      async ({ body, principal }) => {
-        const r = await throttledRedeem(deps.store, deps.throttles.redeem, principal.accountId, body.code, `key:${principal.keyId}`, deps.now(), deps.alerts);
+      async ({ body, principal, set }) => {
+        // A durable write a key could loop (replaying a code it redeemed succeeds each time): a request of its rate limits.
+        const redeem = () => throttledRedeem(deps.store, deps.throttles.redeem, principal.accountId, body.code, `key:${principal.keyId}`, deps.now(), deps.alerts);
+        const r = await withinLimits(deps.limiter, principal, set, redeem);
         return {
           object: "redemption" as const,
           code_id: r.code.id,
@@ -50,7 +53,8 @@ export const codesModule = (deps: ModuleDeps) =>
         response: Redemption,
         detail: {
           summary: "Redeem a single-use credit code for the calling key's account (idempotent per account)",
-          description: OWNER_ONLY_NOTE,
+          description: `${OWNER_ONLY_NOTE} A request of the key's and account's rate limits (429 \`rate_limit_exceeded\` past them); 20 codes that did not redeem in an hour are a 429 \`too_many_code_attempts\`.`,
+          responses: { 429: { description: "Past the key's rate limits, or too many codes that did not redeem (the OpenAI error envelope)" } },
           tags: ["customer"],
         },
       },

@@ -2,7 +2,8 @@
  * The usage reports on both stores: the same usage rows on SQLite and on a real PostgreSQL give
  * the same pages, day totals, CSV, margins, console summaries and rollups, equal to what plain
  * TypeScript computes from the rows; rollups move bounded slices and count each row once, when
- * stopped between slices and run again, and when two run at once on one PostgreSQL.
+ * stopped between slices and run again, and when two run at once on one PostgreSQL. The console's
+ * filters read a typed account or key name the same on both.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { asc, sql } from "drizzle-orm";
@@ -16,6 +17,7 @@ import { PgStore } from "../src/store/pg-store";
 import { openStore } from "../src/store/sqlite-store";
 import type { Store } from "../src/store/store";
 import { all, run, type Q, type Work } from "../src/store/work";
+import { accountFilter, pickAccount, pickKey } from "../src/web/console/filter-choices";
 import { keyChoices, keyLabels, trafficSince, usageByAccount } from "../src/web/console/service";
 import { dailySeries, usageCsvStream } from "../src/web/portal/service";
 import { freshPostgres } from "./support/postgres";
@@ -167,6 +169,21 @@ describe("console summaries", () => {
     const choices = await same((s) => keyChoices(s));
     expect(choices.map((c) => c.label)).toEqual(["Account acc_b · Bravo", "Account acc_A · sk-tg-ab…001x", "Account acc_A · Alpha one"]);
     expect(await same((s) => keyChoices(s, "acc_A", 1))).toEqual([{ value: "key_a2", label: "sk-tg-ab…001x" }]);
+  });
+
+  test("the console's filters read a typed name or id alike on both stores", async () => {
+    const picks = await same(async (s) => ({
+      byId: await pickAccount(s, "acc_b"), byName: await pickAccount(s, "account ACC_A"), several: await pickAccount(s, "Account"), none: await pickAccount(s, "nobody"),
+      key: await pickKey(s, "alpha ONE", ""), keyElsewhere: await pickKey(s, "Bravo", "acc_A"),
+      account: await accountFilter(s, await pickAccount(s, "acc_A")),
+    }));
+    expect(picks.byId).toEqual({ id: "acc_b", problem: null });
+    expect(picks.byName).toEqual({ id: "acc_A", problem: null });
+    expect(picks.several.problem).toStartWith("Several accounts match");
+    expect(picks.none).toEqual({ id: "nobody", problem: "No account matches “nobody”." });
+    expect(picks.key).toEqual({ id: "key_A1", problem: null });
+    expect(picks.keyElsewhere.problem).toBe("No key matches “Bravo”.");
+    expect(picks.account).toMatchObject({ typed: false, chosen: "Account acc_A", problem: null });
   });
 });
 

@@ -2,7 +2,7 @@ import { html, jsonScript, type Html } from "../../html";
 import { dateTime, int, money, usd, cents, exactTitle } from "../../format";
 import { empty, pageHead } from "../../layout";
 import type { LossRowT, MarginGroupT, MarginsReportT, MarginSumsT } from "../../../modules/margins/model";
-import { usageFilterForm, type FilterOption } from "../../portal/views/usage";
+import { usageFilterForm, type FilterField, type FilterOption } from "../../portal/views/usage";
 
 const GROUP_LABEL = { day: "Day", model: "Model", account: "Account", key: "Key" } as const;
 
@@ -57,9 +57,10 @@ function lossesTable(rows: LossRowT[], more: string | null): Html {
 
 export function marginsView(o: {
   values: Record<string, string>;
-  accounts: FilterOption[];
+  /** The Account and Key filters (selects, or text fields past the cap). */
+  account: FilterField;
   models: FilterOption[];
-  keys: FilterOption[];
+  key: FilterField;
   report: MarginsReportT;
   chart: { days: number[]; revenue: number[]; cost: number[]; margin: number[] } | null;
   losses: LossRowT[];
@@ -74,9 +75,9 @@ ${usageFilterForm({
     values: o.values,
     selects: [
       { name: "group", label: "Group by", options: groups.slice(1), all: "Day" },
-      { name: "account", label: "Account", options: o.accounts, all: "All accounts" },
+      o.account,
       { name: "model", label: "Model", options: o.models, all: "All models" },
-      { name: "key", label: "Key", options: o.keys, all: "All keys" },
+      o.key,
     ],
     csv: o.csv,
   })}

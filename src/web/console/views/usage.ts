@@ -2,12 +2,13 @@ import { html, type Html } from "../../html";
 import { int, money } from "../../format";
 import { empty, pageHead } from "../../layout";
 import type { DailyUsageT, UsageRowT } from "../../../modules/usage/model";
-import { pager, totalsCards, usageFilterForm, usageTable, type FilterOption, type Totals } from "../../portal/views/usage";
+import { pager, totalsCards, usageFilterForm, usageTable, type FilterField, type FilterOption, type Totals } from "../../portal/views/usage";
 import type { AccountUsage } from "../service";
 
 export function consoleUsageView(o: {
   values: Record<string, string>;
-  accounts: FilterOption[];
+  /** The Account filter (a select, or a text field past the cap). */
+  account: FilterField;
   models: FilterOption[];
   totals: Totals;
   byAccount: AccountUsage[];
@@ -33,7 +34,7 @@ ${usageFilterForm({
     action: "/console/usage",
     values: o.values,
     selects: [
-      { name: "account", label: "Account", options: o.accounts, all: "All accounts" },
+      o.account,
       { name: "model", label: "Model", options: o.models, all: "All models" },
     ],
   })}

@@ -26,20 +26,45 @@ export function totalsCards(t: Totals): Html {
 </section>`;
 }
 
-function select(name: string, label: string, options: FilterOption[], value: string, all: string): Html {
-  return html`<div class="field"><label for="f-${name}">${label}</label><select id="f-${name}" name="${name}">
-  <option value="">${all}</option>${options.map((o) => html`<option value="${o.value}"${o.value === value ? html` selected` : ""}>${o.label}</option>`)}
-</select></div>`;
+/** A filter of a usage form: a select, or (typed) a text field with its options as suggestions. */
+export interface FilterField {
+  name: string;
+  label: string;
+  options: FilterOption[];
+  /** The option meaning "no filter". */
+  all: string;
+  typed?: boolean;
+  /** What the chosen value names, shown under a typed field. */
+  chosen?: string;
+  /** Why the value names nothing (the filter still applies, and matches nothing). */
+  problem?: string | null;
+}
+
+function select(f: FilterField, value: string): Html {
+  // A value not among the options is kept, never dropped in favour of "all" by the next Apply.
+  const options = value && !f.options.some((o) => o.value === value) ? [{ value, label: value }, ...f.options] : f.options;
+  return html`<div class="field"><label for="f-${f.name}">${f.label}</label><select id="f-${f.name}" name="${f.name}">
+  <option value="">${f.all}</option>${options.map((o) => html`<option value="${o.value}"${o.value === value ? html` selected` : ""}>${o.label}</option>`)}
+</select>${f.problem && html`<div class="error" role="alert">${f.problem}</div>`}</div>`;
+}
+
+/** Too many to list in a select: a name or an id, with the newest as suggestions. */
+function typedField(f: FilterField, value: string): Html {
+  const note = f.problem ? html`<div class="error" id="f-${f.name}-note" role="alert">${f.problem}</div>`
+    : f.chosen && html`<div class="hint" id="f-${f.name}-note">${f.chosen}</div>`;
+  return html`<div class="field typed"><label for="f-${f.name}">${f.label}</label>
+  <input id="f-${f.name}" name="${f.name}" value="${value}" list="f-${f.name}-list" autocomplete="off" placeholder="${f.all}: type a name or id"${f.problem && html` aria-invalid="true"`}${note && html` aria-describedby="f-${f.name}-note"`}>
+  <datalist id="f-${f.name}-list">${f.options.map((o) => html`<option value="${o.value}">${o.label}</option>`)}</datalist>${note}</div>`;
 }
 
 export function usageFilterForm(o: {
   action: string;
   values: Record<string, string>;
-  selects: { name: string; label: string; options: FilterOption[]; all: string }[];
+  selects: FilterField[];
   csv?: string;
 }): Html {
   return html`<form class="inline card" method="get" action="${o.action}" aria-label="Filters">
-  ${o.selects.map((s) => select(s.name, s.label, s.options, o.values[s.name] ?? "", s.all))}
+  ${o.selects.map((s) => (s.typed ? typedField : select)(s, o.values[s.name] ?? ""))}
   <div class="field"><label for="f-from">From</label><input id="f-from" type="date" name="from" value="${o.values.from ?? ""}"></div>
   <div class="field"><label for="f-to">To</label><input id="f-to" type="date" name="to" value="${o.values.to ?? ""}"></div>
   <button class="btn primary" type="submit">Apply</button>

@@ -1,9 +1,10 @@
 /**
  * The money services on both stores: credits and adjustments (Idempotency-Key replay, conflict and
- * races), the ledger check, credit codes, Stripe payments (one credit per event even when it arrives
- * twice at once, refunds, deferred refunds, disputes) and low-balance alerts (once per crossing
- * when two processes race). Each store is opened twice on one database, as two gateway processes
- * would; every flow ends with every balance equal to the sum of its ledger entries.
+ * races), the ledger check, credit codes (and their batches, paged by cursor), Stripe payments
+ * (one credit per event even when it arrives twice at once, refunds, deferred refunds, disputes)
+ * and low-balance alerts (once per crossing when two processes race). Each store is opened twice
+ * on one database, as two gateway processes would; every flow ends with every balance equal to the
+ * sum of its ledger entries.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -20,7 +21,7 @@ import { AlertService } from "../src/modules/alerts/service";
 import type { BillingSettings } from "../src/modules/billing/amounts";
 import { getPayment, listPayments } from "../src/modules/billing/service";
 import { handleStripeEvent } from "../src/modules/billing/webhook";
-import { codeCursor, createCodes, listBatches, listCodes, redeemCode } from "../src/modules/codes/service";
+import { batchCursor, codeCursor, createCodes, listBatches, listCodes, redeemCode } from "../src/modules/codes/service";
 import { checkLedger, listLedger, postCredit } from "../src/money/ledger";
 import { PgStore } from "../src/store/pg-store";
 import { openStore, SqliteStore } from "../src/store/sqlite-store";
@@ -210,6 +211,28 @@ for (const { name, open } of kinds) {
         await redeemCode(s.a, holder, batch.codes.find((c) => c.id === rows[0]!.id)!.code, "key:p", now);
       }
       expect(seen.sort()).toEqual(batch.codes.map((c) => c.id).sort());
+    });
+
+    test("batches page by cursor in one order on both stores, ties included; a search finds one in any case", async () => {
+      const tie = Date.now() + 60_000;
+      const tied = [];
+      for (let i = 0; i < 5; i++) tied.push((await createCodes(s.a, { count: 1, amount_micros: USD, note: i ? `tied ${i}` : "ÉCOLE d'été" }, "admin", tie)).batch);
+      const all = await listBatches(s.b, { limit: 1000 });
+      const order = (x: { createdAt: number; batch: string }, y: typeof x) => y.createdAt - x.createdAt || (y.batch < x.batch ? -1 : y.batch > x.batch ? 1 : 0);
+      expect(all.map((b) => b.batch)).toEqual([...all].sort(order).map((b) => b.batch));
+      expect(all.slice(0, 5).map((b) => b.batch).sort()).toEqual([...tied].sort());
+      const paged: string[] = [];
+      let before: string | undefined;
+      for (let page = 0; page < all.length; page++) {
+        const rows = await listBatches(page % 2 ? s.b : s.a, { limit: 2, before });
+        paged.push(...rows.map((b) => b.batch));
+        if (rows.length < 2) break;
+        before = batchCursor(rows.at(-1)!);
+      }
+      expect(paged).toEqual(all.map((b) => b.batch));
+      expect((await listBatches(s.a, { q: "école" })).map((b) => b.batch)).toEqual([tied[0]!]);
+      expect((await listBatches(s.b, { q: tied[3]!.toUpperCase() })).map((b) => b.batch)).toEqual([tied[3]!]);
+      expect((await listBatches(s.a, { q: "tied_" })).length).toBe(0);
     });
 
     test("payments: a paid checkout delivered twice at once credits once; refunds, deferred refunds and disputes debit once", async () => {

@@ -1,9 +1,10 @@
-import { desc, eq, or, sql } from "drizzle-orm";
+import { desc, eq, or } from "drizzle-orm";
 import { errors } from "../../lib/errors";
 import { isPlan, type PlanPolicy } from "../../gateway/limits/plans";
 import { newId } from "../../lib/ids";
 import type { CreditStore } from "../../money/credit-store";
 import { microsToUsd } from "../../money/units";
+import { contains } from "../../store/contains";
 import type { accounts } from "../../store/schema";
 import type { SqliteStore } from "../../store/sqlite-store";
 import type { Store } from "../../store/store";
@@ -67,26 +68,11 @@ export function updateAccount(store: Store, id: string, input: UpdateAccountInpu
 }
 
 export function listAccounts(store: Store, f: { limit: number; offset: number; q?: string }): Promise<AccountRow[]> {
-  // Case-insensitive on both databases, for every letter: PostgreSQL's lower() knows them all;
-  // SQLite's knows ASCII only, so there each letter is a GLOB class of both its cases. Wildcards
-  // are escaped, not dropped: "john_doe" must find john_doe@…, and match nothing else.
-  const pattern = f.q ? `%${f.q.replace(/[\\%_]/g, "\\$&").toLowerCase()}%` : undefined;
-  const glob = f.q ? `*${[...f.q].map(globClass).join("")}*` : undefined;
   return store.read((q) => {
     const a = q.t.accounts;
-    const like = (col: typeof a.name | typeof a.email | typeof a.id) =>
-      q.dialect === "postgres" ? sql`lower(${col}) like ${pattern} escape '\\'` : sql`${col} glob ${glob}`;
-    const match = pattern ? or(like(a.name), like(a.email), like(a.id)) : undefined;
+    const match = f.q ? or(contains(q, a.name, f.q), contains(q, a.email, f.q), contains(q, a.id, f.q)) : undefined;
     return all(q.db.select().from(a).where(match).orderBy(desc(a.createdAt), desc(a.id)).limit(f.limit).offset(f.offset));
   });
-}
-
-/** One character of a GLOB pattern matching it in either case ("é" → "[éÉ]"); GLOB's own signs taken literally. */
-function globClass(c: string): string {
-  const lower = c.toLowerCase();
-  const upper = c.toUpperCase();
-  if (lower !== upper && [...lower].length === 1 && [...upper].length === 1) return `[${lower}${upper}]`;
-  return /[*?[\]]/.test(c) ? `[${c}]` : c;
 }
 
 /**

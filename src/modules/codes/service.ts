@@ -1,5 +1,6 @@
 import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { bytewise } from "../usage/query";
+import { contains } from "../../store/contains";
 import type { Store } from "../../store/store";
 import type { redemptionCodes } from "../../store/schema";
 import type { Tables } from "../../store/tables";
@@ -151,10 +152,24 @@ export async function listCodes(store: Store, f: { batch?: string; status?: Code
 /** The cursor of the page after `r` ("<created_at in ms>:<id>"). */
 export const codeCursor = (r: CodeRow): string => cursorOf(r);
 
-/** One row per batch with how many of its codes are redeemed, newest first. */
-export function listBatches(store: Store, limit = 50) {
+/** A page of batches: `before` the cursor of the previous page's last, `q` text its id or note contains. */
+export interface BatchQuery {
+  limit?: number;
+  before?: string;
+  q?: string;
+}
+
+/**
+ * One row per batch with how many of its codes are redeemed, newest first, ties broken by batch id
+ * byte by byte (the same order on both databases), so that a cursor neither skips nor repeats one.
+ */
+export function listBatches(store: Store, f: BatchQuery = {}) {
+  const before = readCursor(f.before);
   return store.read((q) => {
     const c = q.t.redemptionCodes;
+    const newest = sql`max(${c.createdAt})`;
+    const batch = bytewise(q, c.batch);
+    const cursor = before && sql`(${newest} < ${before.at} OR (${newest} = ${before.at} AND ${batch} < ${before.id!}))`;
     // Aggregates come back as text from PostgreSQL (bigint): mapped to numbers.
     return all(q.db
       .select({
@@ -167,11 +182,16 @@ export function listBatches(store: Store, limit = 50) {
         createdAt: sql<number>`max(${c.createdAt})`.mapWith(Number),
       })
       .from(c)
+      .where(f.q ? or(contains(q, c.batch, f.q), contains(q, c.note, f.q)) : undefined)
       .groupBy(c.batch)
-      .orderBy(sql`max(${c.createdAt}) desc`, c.batch)
-      .limit(limit));
+      .having(cursor)
+      .orderBy(sql`${newest} desc`, desc(batch))
+      .limit(f.limit ?? 50));
   });
 }
+
+/** The cursor of the page after batch `b` ("<created_at in ms>:<batch>"). */
+export const batchCursor = (b: { createdAt: number; batch: string }): string => cursorOf({ createdAt: b.createdAt, id: b.batch });
 
 export function codeStatus(c: CodeRow, now = Date.now()): CodeStatus {
   if (c.redeemedAt !== null) return "redeemed";

@@ -2,12 +2,13 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { dayStart, field } from "../forms";
 import { redirectResponse } from "../html";
-import { codeView, createCodes, listBatches, listCodes } from "../../modules/codes/service";
+import { batchCursor, codeView, createCodes, listBatches, listCodes } from "../../modules/codes/service";
 import { CreateCodesBody } from "../../modules/codes/model";
 import { microsToUsd } from "../../money/units";
 import { Reveals } from "../../identity/sessions";
 import { consoleKit, DAY_MS, hide, money, type ConsoleKit, type Op } from "./page-kit";
 import { codesView } from "./views/other";
+import type { BatchList } from "./views/code-batches";
 
 /** POST /admin/codes's limit on what one code is worth, so that the console cannot go past it. */
 const MAX_CODE_MICROS = CreateCodesBody.shape.amount_micros.maxValue ?? 1e12;
@@ -47,9 +48,20 @@ export const codesPages = (deps: ModuleDeps) => {
 async function codesPage(deps: ModuleDeps, kit: ConsoleKit, request: Request, op: Op, batch: string, extra: { created?: NewCodes | null } = {}) {
   return kit.render(request, op, "codes", "Credit codes", codesView({
     csrf: op.session.csrf,
-    batches: await listBatches(deps.store),
+    list: await batchesPage(deps, new URL(request.url).searchParams),
     batch,
     codes: batch ? (await listCodes(deps.store, { batch, limit: 1000, offset: 0 }, deps.now())).map((c) => codeView(c, deps.now())) : null,
     ...extra,
   }));
+}
+
+const BATCHES_PER_PAGE = 50;
+
+/** The page of batches the query asks for (`q` a search, `before` the previous page's cursor), and the cursor of the next. */
+async function batchesPage(deps: ModuleDeps, query: URLSearchParams): Promise<BatchList> {
+  const q = query.get("q")?.trim() ?? "";
+  const before = query.get("before") || undefined;
+  const rows = await listBatches(deps.store, { limit: BATCHES_PER_PAGE + 1, before, q: q || undefined });
+  const more = rows.length > BATCHES_PER_PAGE;
+  return { rows: rows.slice(0, BATCHES_PER_PAGE), q, before, next: more ? batchCursor(rows[BATCHES_PER_PAGE - 1]!) : null };
 }

@@ -5,20 +5,11 @@ import { csrfField, empty, pageHead } from "../../layout";
 import type { CodeViewT } from "../../../modules/codes/model";
 import type { ModelTraffic, ProbeResult } from "../service";
 import type { UpstreamListT } from "../../../modules/upstreams/model";
-
-export interface BatchRow {
-  batch: string;
-  note: string | null;
-  amountMicros: number;
-  count: number;
-  redeemed: number;
-  expiresAt: number | null;
-  createdAt: number;
-}
+import { batchesCard, codesHref, type BatchList } from "./code-batches";
 
 export function codesView(o: {
   csrf: string;
-  batches: BatchRow[];
+  list: BatchList;
   codes: CodeViewT[] | null;
   batch: string;
   created?: { codes: string[]; amount: number } | null;
@@ -41,15 +32,9 @@ ${o.created && html`<section class="secret" aria-labelledby="codes-title" role="
     <button class="btn primary" type="submit">Create codes</button>
   </form>
 </section>
-<section class="card" aria-labelledby="batches-title">
-  <h2 id="batches-title">Batches</h2>
-  ${o.batches.length === 0 ? empty("No codes yet", html`<p>Create a batch above.</p>`) : html`<div class="table-wrap"><table class="data">
-    <thead><tr><th scope="col">Batch</th><th scope="col">Note</th><th scope="col" class="num">Each</th><th scope="col" class="num">Redeemed</th><th scope="col">Expires</th><th scope="col">Created</th></tr></thead>
-    <tbody>${o.batches.map((b) => html`<tr><td><a href="/console/codes?batch=${b.batch}" class="mono">${b.batch}</a></td><td>${b.note ?? html`<span class="muted">—</span>`}</td>
-      <td class="num">${usd(b.amountMicros)}</td><td class="num">${int(b.redeemed)} / ${int(b.count)}</td><td>${b.expiresAt ? date(b.expiresAt) : "Never"}</td><td class="nowrap">${dateTime(b.createdAt)}</td></tr>`)}</tbody></table></div>`}
-</section>
+${batchesCard(o.list)}
 ${o.codes && html`<section class="card" aria-labelledby="codes-list-title">
-  <div class="card-head"><h2 id="codes-list-title">Codes in <span class="mono">${o.batch}</span></h2><a href="/console/codes">All batches</a></div>
+  <div class="card-head"><h2 id="codes-list-title">Codes in <span class="mono">${o.batch}</span></h2><a href="${codesHref(o.list)}">All batches</a></div>
   <div class="table-wrap"><table class="data"><thead><tr><th scope="col">Code</th><th scope="col">Status</th><th scope="col" class="num">Worth</th><th scope="col">Redeemed by</th><th scope="col">Redeemed</th></tr></thead>
   <tbody>${o.codes.map((c) => html`<tr><td><code>${c.display}</code></td><td><span class="badge ${c.status === "available" ? "ok" : c.status === "redeemed" ? "info" : "warn"}">${c.status}</span></td>
     <td class="num">${usd(c.amount_micros)}</td><td>${c.redeemed_by ? html`<a href="/console/accounts/${c.redeemed_by}">${c.redeemed_by}</a>` : "—"}</td><td>${c.redeemed_at ? dateTime(c.redeemed_at * 1000) : "—"}</td></tr>`)}</tbody></table></div>

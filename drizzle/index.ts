@@ -11,6 +11,7 @@ import m8 from "./0008_curved_dracula.sql" with { type: "text" };
 import m9 from "./0009_conscious_red_shift.sql" with { type: "text" };
 import m10 from "./0010_steady_obadiah_stane.sql" with { type: "text" };
 import m11 from "./0011_giant_pixie.sql" with { type: "text" };
+import m12 from "./0012_orange_namora.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795917334183, breakpoints: true, sql: m0 },
@@ -25,4 +26,5 @@ export const migrations: { tag: string; when: number; breakpoints: boolean; sql:
   { tag: "0009_conscious_red_shift", when: 1796604982850, breakpoints: true, sql: m9 },
   { tag: "0010_steady_obadiah_stane", when: 1796653661484, breakpoints: true, sql: m10 },
   { tag: "0011_giant_pixie", when: 1796655456209, breakpoints: true, sql: m11 },
+  { tag: "0012_orange_namora", when: 1796664519825, breakpoints: true, sql: m12 },
 ];

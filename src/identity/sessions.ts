@@ -251,26 +251,3 @@ export function createThrottles(now: () => number = Date.now): Throttles {
     redeem: new LoginThrottle(20, 3_600_000, now),
   };
 }
-
-/**
- * One-shot secrets to show after a redirect (a new API key, invite link or codes), so that
- * creating something is post/redirect/get and a reload never creates it twice. Kept in memory
- * only, per session, for a few minutes; read once.
- */
-export class Reveals<T> {
-  private items = new Map<string, { value: T; expiresAt: number }>();
-
-  constructor(private readonly ttlMs = 10 * 60_000, private readonly now: () => number = Date.now) {}
-
-  put(sessionToken: string, value: T): void {
-    const now = this.now();
-    for (const [k, v] of this.items) if (v.expiresAt <= now) this.items.delete(k);
-    this.items.set(sessionToken, { value, expiresAt: now + this.ttlMs });
-  }
-
-  take(sessionToken: string): T | null {
-    const item = this.items.get(sessionToken);
-    this.items.delete(sessionToken);
-    return item && item.expiresAt > this.now() ? item.value : null;
-  }
-}

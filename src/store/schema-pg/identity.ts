@@ -78,6 +78,18 @@ export const signupRequests = pgTable(
   ],
 );
 
+export const webReveals = pgTable(
+  "web_reveals",
+  {
+    idHash: text("id_hash").primaryKey(),
+    sealed: text("sealed").notNull(),
+    expiresAt: bigint("expires_at", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    index("web_reveals_expiry").on(t.expiresAt),
+  ],
+);
+
 export const webSessions = pgTable(
   "web_sessions",
   {

@@ -104,3 +104,20 @@ export const signupRequests = sqliteTable(
   },
   (t) => [uniqueIndex("signup_requests_token").on(t.tokenHash), index("signup_requests_email").on(t.email), index("signup_requests_expiry").on(t.expiresAt)],
 );
+
+/**
+ * One-shot secrets a dashboard page shows after a redirect (a new key, an invite link, new
+ * codes), kept where every instance reads them: the redirected GET may reach another instance.
+ * `sealed` is AES-256-GCM under a key derived from the session cookie, of which the database
+ * holds only a hash, so the rows alone reveal nothing. Read once; expired rows are swept.
+ */
+export const webReveals = sqliteTable(
+  "web_reveals",
+  {
+    /** SHA-256 of the session cookie and the reveal's kind (one pending reveal of each kind per session). */
+    idHash: text("id_hash").primaryKey(),
+    sealed: text("sealed").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("web_reveals_expiry").on(t.expiresAt)],
+);

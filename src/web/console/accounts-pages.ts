@@ -13,7 +13,7 @@ import { publicBase } from "../../identity/logins";
 import { Email } from "../../identity/logins/model";
 import { createInvite, getLogin } from "../../identity/logins/service";
 import { listMemberRows } from "../../identity/members";
-import { Reveals } from "../../identity/sessions";
+import { Reveals } from "../../identity/reveals";
 import { planOf } from "../portal/service";
 import { setAccountPlan } from "../../modules/ratelimit/service";
 import { dailyUsage, totalsOf } from "../../modules/usage/service";
@@ -25,7 +25,7 @@ type Invites = Reveals<NonNullable<AccountDetail["invite"]>>;
 /** Accounts: the list, a new account, one account's page and what the operator changes on it. */
 export const accountsPages = (deps: ModuleDeps) => {
   // An invite link is shown once, by the account's page after the form that made it.
-  const invites: Invites = new Reveals(10 * 60_000, deps.now);
+  const invites: Invites = new Reveals(deps.store, "account-invite", deps.now);
   return new Elysia().use(accountListPages(deps, invites)).use(accountForms(deps, invites));
 };
 
@@ -87,7 +87,7 @@ function createWithCredit(deps: ModuleDeps, input: { name: string; email?: strin
 
 /** One account: login, plan and limits, keys, recent ledger, 30 days of usage, a new invite link. */
 async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, request: Request, op: Op, id: string) {
-  const invite = invites.take(op.session.token);
+  const invite = await invites.take(op.session.token);
   const account = await kit.view(id);
   const login = await getLogin(deps.store, id);
   const team = await listMemberRows(deps.store, id);
@@ -141,7 +141,7 @@ const accountForms = (deps: ModuleDeps, invites: Invites) => {
         accountId: params.id, ttlMs: deps.config.invite_ttl_hours * 3_600_000, actor: operator.actor, baseUrl: publicBase(deps, request),
       }, deps.now());
       // Post/redirect/get: the link is shown once by the next page, and a reload creates nothing.
-      invites.put(operator.session.token, invite);
+      await invites.put(operator.session.token, invite);
       return redirectResponse(`/console/accounts/${params.id}`);
     }), hide())
     .post("/console/keys/:id/revoke", ({ request, operator, params }) => safe(request, async () => {

@@ -5,7 +5,7 @@ import { redirectResponse } from "../html";
 import { batchCursor, codeView, createCodes, listBatches, listCodes } from "../../modules/codes/service";
 import { CreateCodesBody } from "../../modules/codes/model";
 import { microsToUsd } from "../../money/units";
-import { Reveals } from "../../identity/sessions";
+import { Reveals } from "../../identity/reveals";
 import { consoleKit, DAY_MS, hide, money, type ConsoleKit, type Op } from "./page-kit";
 import { codesView } from "./views/other";
 import type { BatchList } from "./views/code-batches";
@@ -20,11 +20,11 @@ type NewCodes = { codes: string[]; amount: number };
 export const codesPages = (deps: ModuleDeps) => {
   const kit = consoleKit(deps);
   const { safe, back } = kit;
-  const newCodes = new Reveals<NewCodes>(10 * 60_000, deps.now);
+  const newCodes = new Reveals<NewCodes>(deps.store, "codes", deps.now);
   return new Elysia()
     .use(deps.webAuth)
-    .get("/console/codes", ({ request, operator, query }) => safe(request, () =>
-      codesPage(deps, kit, request, operator, typeof query.batch === "string" ? query.batch : "", { created: newCodes.take(operator.session.token) })), hide())
+    .get("/console/codes", ({ request, operator, query }) => safe(request, async () =>
+      codesPage(deps, kit, request, operator, typeof query.batch === "string" ? query.batch : "", { created: await newCodes.take(operator.session.token) })), hide())
     .post("/console/codes", ({ request, operator, body }) => safe(request, async () => {
       const count = Number(field(body, "count"));
       const amount = money(field(body, "amount_usd"));
@@ -40,7 +40,7 @@ export const codesPages = (deps: ModuleDeps) => {
         // A code is valid through the whole expiry day (UTC).
         expires_at: expires === null ? null : Math.floor((expires + DAY_MS) / 1000),
       }, operator.actor, deps.now());
-      newCodes.put(operator.session.token, { codes: b.codes.map((c) => c.code), amount: amount! });
+      await newCodes.put(operator.session.token, { codes: b.codes.map((c) => c.code), amount: amount! });
       return redirectResponse(`/console/codes?batch=${b.batch}`);
     }), hide());
 };

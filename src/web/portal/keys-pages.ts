@@ -5,7 +5,7 @@ import { usdToMicros } from "../../money/units";
 import { field, fieldList, nameProblem } from "../forms";
 import { redirectResponse } from "../html";
 import type { PortalUser } from "../session";
-import { Reveals } from "../../identity/sessions";
+import { Reveals } from "../../identity/reveals";
 import { createKey, keyView, revokeKey, rotateServedKey } from "../../modules/keys/service";
 import { listMemberRows } from "../../identity/members";
 import { DAY_MS, hide, portalKit, seesAll, type PortalKit } from "./page-kit";
@@ -23,7 +23,7 @@ type Reveal = { key: string; name: string; rotated: boolean };
 export const keysPages = (deps: ModuleDeps) => {
   const kit = portalKit(deps);
   const { safe, back, actor } = kit;
-  const reveals = new Reveals<Reveal>(10 * 60_000, deps.now);
+  const reveals = new Reveals<Reveal>(deps.store, "key", deps.now);
   // A refused change (not the customer's key, already revoked, ...) goes back to the list with the message.
   const orBack = (request: Request, e: unknown) => {
     if (e instanceof ApiError && e.status < 500) return back(request, "/portal/keys", "error", e.message);
@@ -32,7 +32,7 @@ export const keysPages = (deps: ModuleDeps) => {
 
   return new Elysia()
     .use(deps.webAuth)
-    .get("/portal/keys", ({ request, user }) => safe(request, () => keysPage(deps, kit, request, user, { created: reveals.take(user.session.token) })), hide())
+    .get("/portal/keys", ({ request, user }) => safe(request, async () => keysPage(deps, kit, request, user, { created: await reveals.take(user.session.token) })), hide())
     .post("/portal/keys", ({ request, user, body }) => safe(request, async () => {
       const form = readKeyForm(deps, body);
       if (form.error) return back(request, "/portal/keys", "error", form.error);
@@ -45,7 +45,7 @@ export const keysPages = (deps: ModuleDeps) => {
         spend_cap_micros: form.capMicros,
       }, actor(user), now, user.member.id);
       // Post/redirect/get: the key is shown once by the next page, and a reload creates nothing.
-      reveals.put(user.session.token, { key, name: row.name, rotated: false });
+      await reveals.put(user.session.token, { key, name: row.name, rotated: false });
       return redirectResponse("/portal/keys");
     }), hide())
     .post("/portal/keys/:id/rotate", ({ request, user, params, body }) => safe(request, async () => {
@@ -54,7 +54,7 @@ export const keysPages = (deps: ModuleDeps) => {
       try {
         await rotatableKey(deps.store, user, params.id);
         const { row, key } = await rotateServedKey(deps, params.id, grace, actor(user), deps.now());
-        reveals.put(user.session.token, { key, name: row.name, rotated: true });
+        await reveals.put(user.session.token, { key, name: row.name, rotated: true });
         return redirectResponse("/portal/keys");
       } catch (e) {
         return orBack(request, e);

@@ -7,7 +7,8 @@ import { MAX_BALANCE_MICROS, microsToUsd, usdToMicros } from "../../money/units"
 import { publicBase } from "../../identity/logins";
 import { Email } from "../../identity/logins/model";
 import { getMemberRow, listMemberRows, type MemberRow } from "../../identity/members";
-import { Reveals, takeAttempt } from "../../identity/sessions";
+import { Reveals } from "../../identity/reveals";
+import { takeAttempt } from "../../identity/sessions";
 import { inviteMember, reinviteMember, removeMember, setMemberBudget, setMemberRole } from "../../modules/members/service";
 import { memberViews } from "../../modules/members/view";
 import { field } from "../forms";
@@ -20,7 +21,7 @@ type Invited = { email: string; url: string };
 
 /** What the Members page's handlers share: the one-shot links, the mailer, and looking members up. */
 function membersKit(deps: ModuleDeps, kit: PortalKit) {
-  const reveals = new Reveals<Invited>(10 * 60_000, deps.now);
+  const reveals = new Reveals<Invited>(deps.store, "member-invite", deps.now);
   // A mailed link proves its address, so its host must be the configured one, never the request's.
   const mailer = deps.config.smtp_host && deps.config.public_url ? new Mailer(deps.config) : null;
   return {
@@ -53,9 +54,9 @@ function membersKit(deps: ModuleDeps, kit: PortalKit) {
       if (wait > 0) throw errors.badRequest(`This account has sent too many invitations in the last hour. Try again in ${Math.ceil(wait / 60_000)} minutes.`);
     },
     /** Emails the link when SMTP is configured (made mailedOnly by `link`), else shows it once on the next page. */
-    reveal(request: Request, u: PortalUser, email: string | null, url: string): Response {
+    async reveal(request: Request, u: PortalUser, email: string | null, url: string): Promise<Response> {
       if (!mailer || !email) {
-        reveals.put(u.session.token, { email: email ?? "", url });
+        await reveals.put(u.session.token, { email: email ?? "", url });
         return redirectResponse("/portal/members");
       }
       mailer.send({ to: email, subject: `You are invited to ${u.account.name} on Tollgate`, text: `Set your password and sign in here (the link works once):\n\n${url}\n` })
@@ -95,7 +96,7 @@ export const membersPages = (deps: ModuleDeps) => {
     .use(deps.webAuth)
     .get("/portal/members", ({ request, user }) => kit.safe(request, async () => kit.render(request, user, "members", "Members", membersView({
       csrf: user.session.csrf, members: await memberViews(deps, user.account.id, await listMemberRows(deps.store, user.account.id)),
-      invited: m.reveals.take(user.session.token), disabled: kit.suspended(user), now: deps.now(), timeZone: deps.credits.budgetClock.timeZone,
+      invited: await m.reveals.take(user.session.token), disabled: kit.suspended(user), now: deps.now(), timeZone: deps.credits.budgetClock.timeZone,
     }))), hide())
     .post("/portal/members", ({ request, user, body }) => kit.safe(request, () => m.attempt(request, async () => {
       const role = field(body, "role") === "admin" ? "admin" : "member";

@@ -147,8 +147,8 @@ describe("names, emails and models", () => {
     // A name with a line break in it is refused with the reason; nothing is made.
     const before = (await names()).length;
     const refused = await w.submit("/portal/keys", "/portal/keys", { name: "two\nlines" });
-    expect(refused.status).toBe(303);
-    expect(decodeURIComponent(refused.headers.get("set-cookie") ?? "")).toContain("control characters");
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain("control characters");
     expect(await names()).toHaveLength(before);
   });
 
@@ -157,7 +157,8 @@ describe("names, emails and models", () => {
     const { w } = await join(gw, owner.accountId, "owner", `edit-${crypto.randomUUID().slice(0, 8)}@example.com`);
     const edit = `/portal/keys/${owner.keyId}/edit`;
     const refused = await w.submit(edit, edit, { name: "tab\there", expires_on: "", spend_cap_usd: "", budget_usd: "", budget_period: "month", rpm: "", tpm: "", concurrency: "" });
-    expect(decodeURIComponent(refused.headers.get("set-cookie") ?? "")).toContain("control characters");
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain("control characters");
     expect(((await (await gw.admin(`/admin/keys/${owner.keyId}`)).json()) as { name: string }).name).not.toContain("tab");
     const op = new WebClient(gw.url);
     expect((await op.submit("/console/login", "/console/login", { token: ADMIN_TOKEN })).status).toBe(303);
@@ -165,7 +166,8 @@ describe("names, emails and models", () => {
     const count = await accounts();
     for (const [name, email, why] of [["\u200b", "", "no visible characters"], ["a\u0000b", "", "control characters"], ["Fine", `${"e".repeat(250)}@x.co`, "valid email"]] as const) {
       const res = await op.submit("/console/accounts", "/console/accounts", { name, email, plan: "", credit_usd: "" });
-      expect(decodeURIComponent(res.headers.get("set-cookie") ?? "")).toContain(why);
+      expect(res.status).toBe(400);
+      expect(await res.text()).toContain(why);
     }
     expect(await accounts()).toBe(count);
     await expect400(await call(`/admin/accounts/${owner.accountId}/members`, "POST", { email: `${"m".repeat(250)}@x.co` }), "email", /254/);

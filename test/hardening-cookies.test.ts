@@ -68,7 +68,7 @@ describe("the flash cookie behind TLS", () => {
     const { w } = await portalUser();
     // A refused form (post/redirect/get with a message) and a sign-out.
     const { html } = await w.page("/portal/keys");
-    const refused = await w.post("/portal/keys", { _csrf: csrfOf(html), name: "x", expires_in_days: "12345" }, TLS);
+    const refused = await w.post("/portal/keys/key_none/rotate", { _csrf: csrfOf(html), grace_seconds: "12345" }, TLS);
     expect(refused.status).toBe(303);
     expect(flashCookieOf(refused)).toContain("; Secure");
     const out = await w.post("/portal/logout", { _csrf: csrfOf(html) }, TLS);

@@ -4,6 +4,8 @@ import { randomBase62 } from "../lib/ids";
 import { readCookies, setCookie } from "./cookies";
 import type { HeaderPairs } from "./html";
 import { hasControl, hasVisible, NAME_MAX } from "../modules/accounts/model";
+import { withDecimalPoint } from "../modules/billing/amounts";
+import { usdToMicros } from "../money/units";
 
 const PRE = "tg_pre";
 
@@ -73,4 +75,16 @@ export function nameProblem(name: string): string | null {
   if (name && !hasVisible(name)) return "The name has no visible characters: enter a name, or leave it empty.";
   if (hasControl(name)) return "The name must not contain control characters (line breaks, tabs).";
   return null;
+}
+
+/**
+ * An amount in USD as typed in a form ("$12.50", "+3", "-1", "12,50", "1,250"), in micros. A comma
+ * is read as the billing amount's: a decimal comma ("12,50") or thousands ("1,250"), never when it
+ * could be either or neither ("1.000,50"). Throws when the text is no amount.
+ */
+export function typedUsd(text: string): number {
+  const t = text.trim().replace(/^\$/, "");
+  const point = withDecimalPoint(t.replace(/^[+-]/, ""), 2);
+  if (point === null) throw new Error("an unclear comma");
+  return usdToMicros(`${t.startsWith("-") ? "-" : ""}${point}`);
 }

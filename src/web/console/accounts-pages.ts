@@ -4,6 +4,7 @@ import { errors } from "../../lib/errors";
 import { randomBase62 } from "../../lib/ids";
 import { queryInt } from "../../lib/query-int";
 import { field, nameProblem } from "../forms";
+import { submitted, type Refused } from "../refused";
 import { redirectResponse } from "../html";
 import { accountView as apiAccountView, insertAccount, listAccounts, unsettledOf, updateAccount, type AccountRow } from "../../modules/accounts/service";
 import { keyView, listKeys, revokeKey, getKeyRow } from "../../modules/keys/service";
@@ -34,31 +35,34 @@ const accountListPages = (deps: ModuleDeps, invites: Invites) => {
   const kit = consoleKit(deps);
   const { safe, back, plans } = kit;
   const unsettled = unsettledOf(deps.credits);
+  /** The list page; with `refused`, the new-account form as submitted and status 400. */
+  const listPage = async (request: Request, op: Op, o: { q: string; offset: number; refused?: Refused }) => {
+    const rows = await listAccounts(deps.store, { limit: 51, offset: o.offset, q: o.q || undefined });
+    return kit.render(request, op, "accounts", "Accounts", accountsView({
+      csrf: op.session.csrf, q: o.q, plans: plans(), offset: o.offset, hasMore: rows.length > 50,
+      accounts: rows.slice(0, 50).map((r) => apiAccountView(r, unsettled)), refused: o.refused,
+    }), o.refused ? 400 : 200);
+  };
   return new Elysia()
     .use(deps.webAuth)
-    .get("/console/accounts", ({ request, operator, query }) => safe(request, async () => {
-      const q = typeof query.q === "string" ? query.q.trim() : "";
-      const offset = offsetOf(query.offset);
-      const rows = await listAccounts(deps.store, { limit: 51, offset, q: q || undefined });
-      return kit.render(request, operator, "accounts", "Accounts", accountsView({
-        csrf: operator.session.csrf, q, plans: plans(), offset, hasMore: rows.length > 50,
-        accounts: rows.slice(0, 50).map((r) => apiAccountView(r, unsettled)),
-      }));
-    }), hide())
+    .get("/console/accounts", ({ request, operator, query }) => safe(request, () =>
+      listPage(request, operator, { q: typeof query.q === "string" ? query.q.trim() : "", offset: offsetOf(query.offset) })), hide())
     .post("/console/accounts", ({ request, operator, body }) => safe(request, async () => {
       const name = field(body, "name").trim();
       const email = field(body, "email").trim().toLowerCase();
       const plan = field(body, "plan") || undefined;
       const credit = field(body, "credit_usd").trim();
       const micros = credit ? money(credit) : 0;
-      if (!name) return back(request, "/console/accounts", "error", "Enter a name for the account.");
-      const problem = nameProblem(name);
-      if (problem) return back(request, "/console/accounts", "error", problem);
-      // The rule of the API and of the invite's acceptance form.
-      if (email && !Email.safeParse(email).success) return back(request, "/console/accounts", "error", "Enter a valid email address.");
-      if (plan && !plans().includes(plan)) return back(request, "/console/accounts", "error", "Choose a configured plan.");
-      if (micros === null || micros < 0) return back(request, "/console/accounts", "error", "The starting credit must be an amount in USD, e.g. 25 or 12.50.");
-      const row = await createWithCredit(deps, { name, email: email || undefined, plan }, micros, operator.actor);
+      const problem = !name ? { field: "name", message: "Enter a name for the account." }
+        : nameProblem(name) ? { field: "name", message: nameProblem(name)! }
+        // The rule of the API and of the invite's acceptance form.
+        : email && !Email.safeParse(email).success ? { field: "email", message: "Enter a valid email address." }
+        : plan && !plans().includes(plan) ? { field: "plan", message: "Choose a configured plan." }
+        : micros === null || micros < 0 ? { field: "credit_usd", message: "The starting credit must be an amount in USD, e.g. 25 or 12.50." }
+        : null;
+      // Refused: the form again with what was typed, and the message next to the wrong field.
+      if (problem) return listPage(request, operator, { q: "", offset: 0, refused: { values: submitted(body, ["name", "email", "plan", "credit_usd"]), ...problem } });
+      const row = await createWithCredit(deps, { name, email: email || undefined, plan }, micros!, operator.actor);
       return back(request, `/console/accounts/${row.id}`, "ok", `Account “${name}” created. Create an invite link to let the customer sign in.`);
     }), hide())
     .get("/console/accounts/:id", ({ request, operator, params }) => safe(request, () => accountPage(deps, kit, invites, request, operator, params.id)), hide());

@@ -1,5 +1,5 @@
 import type { ModuleDeps } from "../../runtime/module-deps";
-import { usdToMicros } from "../../money/units";
+import { typedUsd } from "../forms";
 import { htmlResponse, redirectResponse, type Html } from "../html";
 import { page, type Flash } from "../layout";
 import { accountView as apiAccountView, getAccountRow, unsettledOf } from "../../modules/accounts/service";
@@ -12,10 +12,10 @@ export const DAY_MS = 86_400_000;
 /** The signed-in operator, as the `console` macro resolves it. */
 export type Op = { session: { csrf: string; token: string }; actor: string };
 
-/** An amount in USD as typed in a form ("$12.50", "+3", "-1"), in micros; null when it is not one. */
+/** An amount in USD as typed in a form ("$12.50", "+3", "-1", "12,50"), in micros; null when it is not one. */
 export function money(v: string): number | null {
   try {
-    return usdToMicros(v.trim().replace(/^\$/, "").replace(/^\+/, ""));
+    return typedUsd(v);
   } catch {
     return null;
   }

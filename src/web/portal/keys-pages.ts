@@ -1,8 +1,8 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
-import { usdToMicros } from "../../money/units";
-import { field, fieldList, nameProblem } from "../forms";
+import { field, fieldList, nameProblem, typedUsd } from "../forms";
+import { submitted, type Refused } from "../refused";
 import { redirectResponse } from "../html";
 import type { PortalUser } from "../session";
 import { Reveals } from "../../identity/reveals";
@@ -35,7 +35,8 @@ export const keysPages = (deps: ModuleDeps) => {
     .get("/portal/keys", ({ request, user }) => safe(request, async () => keysPage(deps, kit, request, user, { created: await reveals.take(user.session.token) })), hide())
     .post("/portal/keys", ({ request, user, body }) => safe(request, async () => {
       const form = readKeyForm(deps, body);
-      if (form.error) return back(request, "/portal/keys", "error", form.error);
+      // Refused: the form again with what was typed, and the message next to the wrong field.
+      if (form.error) return keysPage(deps, kit, request, user, { refused: { values: submitted(body, KEY_FIELDS, ["models"]), ...form.error } }, 400);
       const now = deps.now();
       // The key is the member's who made it (their usage, their budget, removed with them).
       const { row, key } = await createKey(deps.store, deps.config.key_prefix, user.account.id, {
@@ -71,7 +72,7 @@ export const keysPages = (deps: ModuleDeps) => {
     }), hide());
 };
 
-async function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: PortalUser, extra: { created?: Reveal | null }) {
+async function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: PortalUser, extra: { created?: Reveal | null; refused?: Refused }, status = 200) {
   const keys = await visibleKeys(deps.store, u);
   const budgets = new Map<string, KeyBudget>();
   for (const line of rotationLines(keys)) {
@@ -89,26 +90,31 @@ async function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: P
     rotatable: new Set(keys.filter((k) => mayRotate(u, k)).map((k) => k.id)),
     budgets,
     ...extra,
-  }));
+  }), { status });
 }
 
-/** The new-key form: name, models, expiry and spending cap, with the first thing wrong with it (or null). */
+/** The new-key form's fields kept when it is refused (the models: every one checked). */
+const KEY_FIELDS = ["name", "expires_in_days", "spend_cap_usd"] as const;
+
+/** The new-key form: name, models, expiry and spending cap, with the first thing wrong with it and its field (or null). */
 function readKeyForm(deps: ModuleDeps, body: unknown) {
   // Trimmed before any check, as the API does: padding is not part of the name, nor of its length.
   const name = field(body, "name").trim();
   const models = [...new Set(fieldList(body, "models"))];
   const unknown = models.filter((m) => !deps.config.models.some((c) => c.id === m));
   const days = field(body, "expires_in_days");
-  const cap = field(body, "spend_cap_usd").trim().replace(/^\$/, "");
+  const cap = field(body, "spend_cap_usd").trim();
   let capMicros: number | null = null;
   try {
-    capMicros = cap ? usdToMicros(cap) : null;
+    capMicros = cap ? typedUsd(cap) : null;
   } catch {
     capMicros = -1;
   }
-  const error = unknown.length ? `Unknown model: ${unknown.join(", ")}.`
-    : days && !EXPIRY_DAYS.has(days) ? "Choose an expiry from the list."
-    : capMicros !== null && capMicros <= 0 ? "The spending cap must be a positive amount in USD, e.g. 25 or 12.50."
-    : nameProblem(name);
+  const problem = nameProblem(name);
+  const error = unknown.length ? { field: "models", message: `Unknown model: ${unknown.join(", ")}.` }
+    : days && !EXPIRY_DAYS.has(days) ? { field: "expires_in_days", message: "Choose an expiry from the list." }
+    : capMicros !== null && capMicros <= 0 ? { field: "spend_cap_usd", message: "The spending cap must be a positive amount in USD, e.g. 25 or 12.50." }
+    : problem ? { field: "name", message: problem }
+    : null;
   return { error, name, models, days, capMicros };
 }

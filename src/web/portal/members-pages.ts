@@ -3,7 +3,7 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError, errors } from "../../lib/errors";
 import { redacted } from "../../lib/log";
 import { Mailer } from "../../lib/mailer";
-import { MAX_BALANCE_MICROS, microsToUsd, usdToMicros } from "../../money/units";
+import { MAX_BALANCE_MICROS, microsToUsd } from "../../money/units";
 import { publicBase } from "../../identity/logins";
 import { Email } from "../../identity/logins/model";
 import { getMemberRow, listMemberRows, type MemberRow } from "../../identity/members";
@@ -11,7 +11,7 @@ import { Reveals } from "../../identity/reveals";
 import { takeAttempt } from "../../identity/sessions";
 import { inviteMember, reinviteMember, removeMember, setMemberBudget, setMemberRole } from "../../modules/members/service";
 import { memberViews } from "../../modules/members/view";
-import { field } from "../forms";
+import { field, typedUsd } from "../forms";
 import { redirectResponse } from "../html";
 import type { PortalUser } from "../session";
 import { hide, portalKit, type PortalKit } from "./page-kit";
@@ -69,12 +69,12 @@ function membersKit(deps: ModuleDeps, kit: PortalKit) {
 
 /** The budget form: an amount (empty: none) and a period, or what is wrong with them. */
 function readBudget(body: unknown): { micros: number | null; period: "day" | "week" | "month" } | string {
-  const text = field(body, "budget_usd").trim().replace(/^\$/, "");
+  const text = field(body, "budget_usd").trim();
   const period = field(body, "budget_period") || "month";
   if (period !== "day" && period !== "week" && period !== "month") return "Choose the budget's period from the list.";
   let micros: number | null = null;
   try {
-    micros = text ? usdToMicros(text) : null;
+    micros = text ? typedUsd(text) : null;
   } catch {
     micros = -1;
   }

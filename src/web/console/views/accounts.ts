@@ -7,23 +7,14 @@ import type { LedgerRow } from "../../../money/ledger";
 import { ledgerTable } from "../../portal/views/credits";
 import { secretBox, statusBadge } from "../../portal/views/keys";
 import type { InviteViewT } from "../../../identity/logins/model";
+import { fieldError, invalidAttrs, typed, type Refused } from "../../refused";
 
 const statusOf = (s: string) => html`<span class="badge ${s === "active" ? "ok" : "danger"}">${s}</span>`;
 
-export function accountsView(o: { csrf: string; accounts: AccountViewT[]; q: string; plans: string[]; hasMore: boolean; offset: number }): Html {
+export function accountsView(o: { csrf: string; accounts: AccountViewT[]; q: string; plans: string[]; hasMore: boolean; offset: number; refused?: Refused }): Html {
   const more = new URLSearchParams({ ...(o.q ? { q: o.q } : {}), offset: String(o.offset + o.accounts.length) });
   return html`${pageHead("Accounts", "Customers, their credit and their status.")}
-<section class="card" aria-labelledby="new-title">
-  <h2 id="new-title">New account</h2>
-  <form class="inline" method="post" action="/console/accounts">
-    ${csrfField(o.csrf)}
-    <div class="field"><label for="a-name">Name</label><input id="a-name" name="name" required maxlength="200"></div>
-    <div class="field"><label for="a-email">Email (optional)</label><input id="a-email" name="email" type="email"></div>
-    <div class="field"><label for="a-plan">Plan</label><select id="a-plan" name="plan">${o.plans.map((p) => html`<option>${p}</option>`)}</select></div>
-    <div class="field"><label for="a-credit">Starting credit, USD (optional)</label><input id="a-credit" name="credit_usd" inputmode="decimal" placeholder="0.00"></div>
-    <button class="btn primary" type="submit">Create account</button>
-  </form>
-</section>
+${newAccountForm(o.csrf, o.plans, o.refused)}
 <section class="card" aria-labelledby="list-title">
   <div class="card-head"><h2 id="list-title">${o.q ? `Results for “${o.q}”` : "All accounts"}</h2>
     <form class="inline" method="get" action="/console/accounts" role="search">
@@ -41,6 +32,24 @@ export function accountsView(o: { csrf: string; accounts: AccountViewT[]; q: str
       <td class="num">${money(a.balance_micros)}</td><td class="num">${money(a.available_micros)}</td><td class="nowrap">${date(a.created_at * 1000)}</td>
     </tr>`)}</tbody></table></div>
     ${o.hasMore && html`<div class="pager"><span></span><a class="btn small" href="/console/accounts?${more.toString()}">More →</a></div>`}`}
+</section>`;
+}
+
+/** The new-account form, with what was typed and the message next to its field when it was refused. */
+function newAccountForm(csrf: string, plans: string[], r: Refused | undefined): Html {
+  const input = (name: string, id: string, label: string, attrs: Html) => html`<div class="field"><label for="${id}">${label}</label>
+      <input id="${id}" name="${name}" ${attrs} value="${typed(r, name)}"${invalidAttrs(r, name, id)}>${fieldError(r, name, id)}</div>`;
+  const plan = typed(r, "plan");
+  return html`<section class="card" aria-labelledby="new-title">
+  <h2 id="new-title">New account</h2>
+  <form class="inline" method="post" action="/console/accounts">
+    ${csrfField(csrf)}
+    ${input("name", "a-name", "Name", html`required maxlength="200"`)}
+    ${input("email", "a-email", "Email (optional)", html`type="email"`)}
+    <div class="field"><label for="a-plan">Plan</label><select id="a-plan" name="plan"${invalidAttrs(r, "plan", "a-plan")}>${plans.map((p) => html`<option${p === plan ? html` selected` : ""}>${p}</option>`)}</select>${fieldError(r, "plan", "a-plan")}</div>
+    ${input("credit_usd", "a-credit", "Starting credit, USD (optional)", html`inputmode="decimal" placeholder="0.00"`)}
+    <button class="btn primary" type="submit">Create account</button>
+  </form>
 </section>`;
 }
 

@@ -2,6 +2,7 @@ import { html, type Html } from "../../html";
 import { dateTime, money, relative, usd } from "../../format";
 import { csrfField, empty, pageHead } from "../../layout";
 import type { KeyViewT } from "../../../modules/keys/model";
+import { fieldError, invalidAttrs, typed, typedList, type Refused } from "../../refused";
 
 export function statusBadge(status: KeyViewT["status"]): Html {
   const cls = status === "active" ? "ok" : status === "revoked" ? "danger" : "warn";
@@ -45,6 +46,8 @@ export function keysView(o: {
   budgets: Map<string, KeyBudget>;
   /** The keys this member may rotate (their own; the owner any), by id. */
   rotatable: ReadonlySet<string>;
+  /** The new-key form as submitted, when it was refused. */
+  refused?: Refused | null;
 }): Html {
   const active = o.keys.filter((k) => k.status === "active");
   const row = (k: KeyViewT) => keyRow(k, { csrf: o.csrf, disabled: o.disabled, now: o.now, owner: o.owners?.(k), budget: o.budgets.get(k.id), rotate: o.rotatable.has(k.id) });
@@ -64,21 +67,30 @@ ${o.created && secretBox(
     <tbody>${o.keys.map(row)}</tbody>
   </table></div>`}
 </section>
-<section class="card" aria-labelledby="create-title">
+${createForm(o)}`;
+}
+
+/** The new-key form, with what was typed and the message next to its field when it was refused. */
+function createForm(o: { csrf: string; models: string[]; disabled: boolean; refused?: Refused | null }): Html {
+  const r = o.refused;
+  const checked = new Set(typedList(r, "models"));
+  const days = typed(r, "expires_in_days");
+  return html`<section class="card" aria-labelledby="create-title">
   <h2 id="create-title">Create a key</h2>
   <form class="stack" method="post" action="/portal/keys">
     ${csrfField(o.csrf)}
     <div class="field"><label for="key-name">Name</label>
-      <input id="key-name" name="name" maxlength="200" placeholder="e.g. production server" aria-describedby="key-name-hint">
-      <span class="hint" id="key-name-hint">Helps you recognise the key later.</span></div>
-    <fieldset><legend>Allowed models</legend>
-      <div class="checks">${o.models.map((m) => html`<label><input type="checkbox" name="models" value="${m}"> ${m}</label>`)}</div>
-      <span class="hint">Leave all unchecked to allow every model.</span></fieldset>
+      <input id="key-name" name="name" maxlength="200" placeholder="e.g. production server" value="${typed(r, "name")}"${invalidAttrs(r, "name", "key-name", "key-name-hint")}>
+      <span class="hint" id="key-name-hint">Helps you recognise the key later.</span>${fieldError(r, "name", "key-name")}</div>
+    <fieldset${r?.field === "models" ? html` aria-describedby="key-models-err"` : ""}><legend>Allowed models</legend>
+      <div class="checks">${o.models.map((m) => html`<label><input type="checkbox" name="models" value="${m}"${checked.has(m) ? html` checked` : ""}> ${m}</label>`)}</div>
+      <span class="hint">Leave all unchecked to allow every model.</span>${fieldError(r, "models", "key-models")}</fieldset>
     <div class="field"><label for="key-expiry">Expires</label>
-      <select id="key-expiry" name="expires_in_days">${EXPIRY.map(([v, l]) => html`<option value="${v}">${l}</option>`)}</select></div>
+      <select id="key-expiry" name="expires_in_days"${invalidAttrs(r, "expires_in_days", "key-expiry")}>${EXPIRY.map(([v, l]) => html`<option value="${v}"${v === days ? html` selected` : ""}>${l}</option>`)}</select>
+      ${fieldError(r, "expires_in_days", "key-expiry")}</div>
     <div class="field"><label for="key-cap">Spending cap (USD, optional)</label>
-      <input id="key-cap" name="spend_cap_usd" inputmode="decimal" placeholder="e.g. 50" aria-describedby="key-cap-hint">
-      <span class="hint" id="key-cap-hint">Requests with this key stop once it has spent this much.</span></div>
+      <input id="key-cap" name="spend_cap_usd" inputmode="decimal" placeholder="e.g. 50" value="${typed(r, "spend_cap_usd")}"${invalidAttrs(r, "spend_cap_usd", "key-cap", "key-cap-hint")}>
+      <span class="hint" id="key-cap-hint">Requests with this key stop once it has spent this much.</span>${fieldError(r, "spend_cap_usd", "key-cap")}</div>
     <div><button class="btn primary" type="submit"${o.disabled ? html` disabled` : ""}>Create key</button></div>
   </form>
 </section>`;

@@ -291,7 +291,9 @@ describe("limits survive a restart", () => {
       second.runtime.deps.limiter.persist(); // the periodic snapshot
       expect(await admitted(second, 20)).toBe(20); // not yet snapshotted when the process dies
 
-      // A crash: a new process opens the same database without the old one having stopped.
+      // A crash: a new process opens the same database without the old one having stopped (a dead
+      // process holds no lock: its journal's is given up here, as the kernel would).
+      second.runtime.journal?.close();
       const third = await startGateway({ ...RATE_LIMITED, clock, upstream: first.upstream, config: over });
       expect(third.runtime.deps.limiter.limits(principalOf(third, c.key)).remaining.requests).toBe(20);
       await third.stop({ keepUpstream: true });

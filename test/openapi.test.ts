@@ -91,6 +91,17 @@ test("the foundation's schemas carry the details clients rely on", () => {
   expect(spec.components?.securitySchemes?.bearer).toEqual({ type: "http", scheme: "bearer" });
 });
 
+test("/swagger, where an operator may paste the admin token, is never framed nor sniffed", async () => {
+  const res = await fetch(`${s.url}/swagger`);
+  expect(res.headers.get("content-type")).toContain("text/html");
+  expect({
+    frame: res.headers.get("x-frame-options"),
+    csp: res.headers.get("content-security-policy"),
+    nosniff: res.headers.get("x-content-type-options"),
+    referrer: res.headers.get("referrer-policy"),
+  }).toEqual({ frame: "DENY", csp: "frame-ancestors 'none'", nosniff: "nosniff", referrer: "same-origin" });
+});
+
 test("/swagger is served with local assets only: nothing from a CDN", async () => {
   const res = await fetch(`${s.url}/swagger`);
   expect(res.status).toBe(200);

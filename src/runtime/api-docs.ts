@@ -14,6 +14,10 @@ export function apiDocs() {
     // The plugin answers the same object until a route is added: it is rewritten once.
     done.add(response);
   });
+  // The UI is a page where an operator may paste the admin token: never framed, never sniffed.
+  docs.onAfterHandle(({ path, set }) => {
+    if (path.startsWith("/swagger")) Object.assign(set.headers, PAGE_HEADERS);
+  });
   return docs.use(
     openapi({
       path: "/swagger",
@@ -33,6 +37,14 @@ export function apiDocs() {
     }),
   );
 }
+
+/** What every dashboard page sends too (web/html.ts), but its script policy: the UI's page sets up Swagger inline. */
+const PAGE_HEADERS = {
+  "x-frame-options": "DENY",
+  "content-security-policy": "frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "same-origin",
+};
 
 type JsonSchema = { properties?: Record<string, JsonSchema>; required?: string[]; items?: JsonSchema };
 type Operation = {

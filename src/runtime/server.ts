@@ -9,6 +9,7 @@ import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
 import { secretRedactor } from "../lib/redact-secrets";
 import { keyPrefixes } from "../identity/key-prefixes";
+import { toApiError } from "../lib/to-api-error";
 import { boundedRequest } from "./bounded-request";
 import { listenError, urlHost } from "./listen-address";
 import { corsPolicy, isCustomerApi } from "../lib/cors";
@@ -50,6 +51,9 @@ export function startServer(runtime: Runtime, opts: { port?: number; hostname?: 
       // The metered routes go straight to their handler (gateway/route.ts); everything else to Elysia.
       routes: metered,
       fetch: appHandler(deps, metered),
+      // Never Bun's development page (paths, source lines): what escaped a handler is a plain 500.
+      development: false,
+      error: (e) => toApiError("UNKNOWN", e).toResponse({ "x-request-id": newSortableId("req") }),
     });
   } catch (e) {
     throw listenError(e, hostname, port);
@@ -157,6 +161,8 @@ function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): 
       return app;
     }));
   return async (req, srv) => {
+    // A Host header that is no host leaves Bun a URL of the path alone, which nothing here can read.
+    if (!URL.canParse(req.url)) return badHost(deps, req);
     // Bun's routes match the path as sent; a metered one spelled with dot segments
     // (/v1/./chat/completions) still gets its own handler, never a second one in the app.
     const route = req.method === "POST" ? metered[new URL(req.url).pathname] : undefined;
@@ -194,6 +200,13 @@ export function logPath(pathname: string): string {
   return scrub(pathname)
     .replace(/\/(invite|confirm)\/[^/]+/g, "/$1/[token]")
     .slice(0, 200);
+}
+
+/** 400 for a request whose Host header is no host (its one log line names no path: the client's text). */
+function badHost(deps: AppDeps, req: Request): Response {
+  const res = errors.badRequest("The Host header is not a valid host name.", null, "invalid_host").toResponse({ "x-request-id": newSortableId("req"), connection: "close" });
+  if (deps.log.enabled) deps.log.request({ request_id: res.headers.get("x-request-id"), method: req.method, path: null, status: 400, duration_ms: 0 });
+  return res;
 }
 
 /** The log line of a request the Elysia app answered: method, path (no query), status, time. */

@@ -107,6 +107,8 @@ async function getJson(url: string, provider: Provider): Promise<unknown> {
     res = await fetch(url, {
       headers: { ...provider.headers, authorization: `Bearer ${provider.api_key}`, accept: "application/json" },
       signal: AbortSignal.timeout(30_000),
+      // Never followed: the key would go to whatever origin a redirect names.
+      redirect: "manual",
     });
   } catch (e) {
     throw new UpstreamError(`cannot reach ${url}: ${(e as Error).message}`);

@@ -61,6 +61,8 @@ export class Attempt {
         headers: upstreamHeaders(provider, this.cand.target.key, this.call.stream, this.call.headers),
         body,
         signal: this.controller.signal,
+        // Never followed: the upstream key would go to whatever origin a redirect names.
+        redirect: "manual",
       });
     } catch {
       if (this.clientLeft()) return this.clientGone();

@@ -25,6 +25,8 @@ export async function callTarget(reg: UpstreamRegistry, targetId: string, method
       method,
       headers: upstreamHeaders(provider, target.key, false),
       signal: AbortSignal.timeout(reg.config.timeouts.first_byte_ms),
+      // Never followed: the upstream key would go to whatever origin a redirect names.
+      redirect: "manual",
     });
   } catch (e) {
     const timeout = (e as Error)?.name === "TimeoutError";

@@ -23,7 +23,8 @@ export function retryAfterMs(headers: Headers, now = Date.now()): number | null 
  * to (src/gateway/providers/errors.ts):
  * - `retry`: transient (429, 408, 5xx): the same key may be tried again after a backoff;
  * - `next_key`: this key is refused (credentials, upstream credit): not again for this request;
- * - `next_deployment`: the deployment does not serve the model (404): try another provider;
+ * - `next_deployment`: the deployment does not serve the model (404), or redirects (3xx, never
+ *   followed): try another provider;
  * - `fatal`: the request itself is wrong (400, 413, 422): no other upstream would accept it.
  * `breaker`: whether it counts as a failure of the key.
  */
@@ -31,6 +32,8 @@ export function classifyStatus(status: number, translatedCode: string | null): {
   const keyProblem = translatedCode === "upstream_auth_error" || (translatedCode === "upstream_unavailable" && status < 500);
   if (keyProblem || status === 401 || status === 402 || status === 403) return { action: "next_key", breaker: true };
   if (status === 404) return { action: "next_deployment", breaker: false };
+  // A redirect is never followed (the key would go with it): the deployment is misconfigured.
+  if (status >= 300 && status < 400) return { action: "next_deployment", breaker: true };
   if (status === 408 || status === 429 || status >= 500) return { action: "retry", breaker: true };
   return { action: "fatal", breaker: false };
 }

@@ -159,6 +159,8 @@ export async function probeProvider(p: Provider, key: string | undefined, label:
     const res = await fetch(`${p.base_url}/models`, {
       headers: { ...p.headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
       signal: AbortSignal.timeout(timeoutMs),
+      // Never followed: the key would go to whatever origin a redirect names.
+      redirect: "manual",
     });
     await res.arrayBuffer();
     const ms = Math.round(performance.now() - started);

@@ -5,7 +5,7 @@
  * the charge made durable before the answer completes (one journal write per event-loop turn, as
  * Tollgate's group commit), then written to SQLite in batches of 16 with Tollgate's own schema and
  * indexes (a ledger entry unique per request id, a usage row, the account's balance), and one log
- * line. No limits, budgets, plans, retries, breakers or validation. Called in process by
+ * line (written with the turn's others in one write). No limits, budgets, plans, retries, breakers or validation. Called in process by
  * bench/hot-path.ts (--floor=money): Tollgate above it is what its features and structure cost.
  */
 import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
@@ -53,11 +53,17 @@ export function moneyFloor(upstream: string, dir: string, key: string): { handle
     sqlBalance -= total;
   });
   let unwritten: Charge[] = [];
+  // Log lines go out in one write per turn, as Tollgate's do (a write per line would cost more than the line).
+  let lines = "";
   let group: { charge: Charge; resolve: () => void }[] = [];
   const commit = () => {
     const g = group;
     group = [];
     writeSync(journal, g.map((x) => JSON.stringify(x.charge)).join("\n") + "\n");
+    if (lines) {
+      writeSync(1, lines);
+      lines = "";
+    }
     for (const x of g) {
       unwritten.push(x.charge);
       x.resolve();
@@ -100,13 +106,14 @@ export function moneyFloor(upstream: string, dir: string, key: string): { handle
     await durable({ requestId, ...owner, model: body.model, prompt: json.usage.prompt_tokens, completion: json.usage.completion_tokens, micros, at: Date.now() });
     account.held -= hold;
     account.balance -= micros;
-    console.log(JSON.stringify({ request_id: requestId, account_id: owner.accountId, key_id: owner.keyId, model: body.model, status: 200, cost_micros: micros, latency_ms: Math.round(performance.now() - started) }));
+    lines += JSON.stringify({ request_id: requestId, account_id: owner.accountId, key_id: owner.keyId, model: body.model, status: 200, cost_micros: micros, latency_ms: Math.round(performance.now() - started) }) + "\n";
     return new Response(JSON.stringify(json), { status: 200, headers: { "content-type": "application/json", "x-request-id": requestId, ...RATE_HEADERS } });
   };
   const close = () => {
     // The floor must have done its work: every charge made is in the ledger or still journaled.
     const rows = store.sqlite.query("SELECT count(*) AS n FROM ledger_entries").get() as { n: number };
     if (rows.n + unwritten.length !== n) throw new Error(`money floor: ${n} charges, ${rows.n} in the ledger and ${unwritten.length} journaled`);
+    if (lines) writeSync(1, lines);
     closeSync(journal);
     store.close();
   };

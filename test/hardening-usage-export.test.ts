@@ -140,7 +140,7 @@ describe("large usage reads do not freeze the gateway", () => {
   });
 
   test("admin usage and the dashboard's usage pages stay responsive over 300k rows", async () => {
-    const console = await createSession(srv.runtime.deps.store, { kind: "admin", accountId: null, ttlMs: 3_600_000 });
+    const console = await createSession(srv.runtime.deps.store, { kind: "admin", accountId: null, adminHash: srv.runtime.deps.adminTokenHash, ttlMs: 3_600_000 });
     const op = { cookie: `tg_console=${console.token}` };
     const calls: [string, () => Promise<Response>][] = [
       ["/admin/usage", () => srv.admin("/admin/usage")],

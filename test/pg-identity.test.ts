@@ -12,6 +12,7 @@ import { acceptInvite, createInvite, findInvite, findLogin, getLogin, signUp, to
 import { completeSignUp, findSignUp, requestSignUp } from "../src/identity/logins/signup";
 import { getMemberRow, listMemberRows, ownerMember } from "../src/identity/members";
 import { createSession, deleteSession, getPortalSession, getSession } from "../src/identity/sessions";
+import { sha256Hex } from "../src/lib/crypto";
 import { ApiError } from "../src/lib/errors";
 import { BudgetClock } from "../src/money/budget-clock";
 import { createAccount } from "../src/modules/accounts/service";
@@ -224,19 +225,22 @@ for (const { name, open } of stores) {
       expect(portal).toMatchObject({ account: { id: acc }, member: null, session: { token: s.token } });
       await deleteSession(store, s.token);
       expect(await getPortalSession(store, s.token, T0 + 1)).toBeNull();
-      const stale = await createSession(store, { kind: "admin", accountId: null, ttlMs: 10 }, T0);
-      await createSession(store, { kind: "admin", accountId: null, ttlMs: 10 }, T0 + 1_000);
+      const stale = await createSession(store, { kind: "admin", accountId: null, adminHash: sha256Hex("a"), ttlMs: 10 }, T0);
+      await createSession(store, { kind: "admin", accountId: null, adminHash: sha256Hex("a"), ttlMs: 10 }, T0 + 1_000);
       expect(await store.read((q) => all(q.db.select().from(q.t.webSessions).where(eq(q.t.webSessions.expiresAt, stale.expiresAt))))).toEqual([]);
     });
 
-    test("admin token: generated once, verified, reused; a new token ends console sessions", async () => {
+    test("admin token: generated once, verified, reused; console sessions of another token end", async () => {
       const first = await resolveAdminToken(store, undefined, T0);
       expect(checkAdminToken(first.generated, first.hash)).toBe(true);
       expect(checkAdminToken(`${first.generated}x`, first.hash)).toBe(false);
       expect(await resolveAdminToken(store, undefined, T0)).toEqual({ hash: first.hash });
-      const op = await createSession(store, { kind: "admin", accountId: null, ttlMs: 3_600_000 }, Date.now());
+      const old = await createSession(store, { kind: "admin", accountId: null, adminHash: sha256Hex("old-token"), ttlMs: 3_600_000 }, Date.now());
+      const op = await createSession(store, { kind: "admin", accountId: null, adminHash: first.hash, ttlMs: 3_600_000 }, Date.now());
+      expect(await getSession(store, old.token, "admin", Date.now(), first.hash)).toBeNull();
       expect(await endStaleConsoleSessions(store, first.hash, T0)).toBeGreaterThanOrEqual(1);
-      expect(await getSession(store, op.token, "admin")).toBeNull();
+      expect(await getSession(store, old.token, "admin", Date.now(), sha256Hex("old-token"))).toBeNull();
+      expect(await getSession(store, op.token, "admin", Date.now(), first.hash)).toMatchObject({ csrf: op.csrf });
       expect(await endStaleConsoleSessions(store, first.hash, T0)).toBe(0);
       expect(await actions(store, "admin_token_sha256")).toEqual(["admin_token.generate"]);
     });

@@ -2,6 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { SqliteStore } from "../src/store/sqlite-store";
 import { createAccount } from "../src/modules/accounts/service";
 import { acceptInvite, createInvite, findInvite, findLogin, signUp } from "../src/identity/logins/service";
+import { endStaleConsoleSessionsSync } from "../src/identity/admin-token";
+import { sha256Hex } from "../src/lib/crypto";
+import { listAudit } from "../src/modules/audit/service";
 import { checkCsrf, createSession, deleteSession, getSession, hashPassword, LoginThrottle, verifyPassword } from "../src/identity/sessions";
 import { readCookies, setCookie } from "../src/web/cookies";
 import { safeNext } from "../src/web/forms";
@@ -32,9 +35,36 @@ describe("web sessions", () => {
 
   test("expired sessions are swept when a new one starts", async () => {
     const d = db();
-    await createSession(d, { kind: "admin", accountId: null, ttlMs: 10 }, 0);
-    await createSession(d, { kind: "admin", accountId: null, ttlMs: 10 }, 1_000);
+    await createSession(d, { kind: "admin", accountId: null, adminHash: sha256Hex("t"), ttlMs: 10 }, 0);
+    await createSession(d, { kind: "admin", accountId: null, adminHash: sha256Hex("t"), ttlMs: 10 }, 1_000);
     expect(d.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM web_sessions").get()!.n).toBe(1);
+  });
+
+  test("a console session opens only under the admin token it was opened with; the others end at start", async () => {
+    const d = db();
+    const [oldHash, newHash] = [sha256Hex("old-admin-token-0123456789"), sha256Hex("new-admin-token-9876543210")];
+    const old = await createSession(d, { kind: "admin", accountId: null, adminHash: oldHash, ttlMs: 60_000 }, 1_000);
+    const now = await createSession(d, { kind: "admin", accountId: null, adminHash: newHash, ttlMs: 60_000 }, 1_000);
+    // A session opened before sessions named their token (an upgrade).
+    const before = await createSession(d, { kind: "admin", accountId: null, adminHash: newHash, ttlMs: 60_000 }, 1_000);
+    d.sqlite.query("UPDATE web_sessions SET admin_fingerprint = NULL WHERE id_hash = ?").run(sha256Hex(before.token));
+    // Each instance judges by its own token, whichever started last: no stored "current" token.
+    expect(await getSession(d, old.token, "admin", 2_000, newHash)).toBeNull();
+    expect(await getSession(d, old.token, "admin", 2_000, oldHash)).toMatchObject({ csrf: old.csrf });
+    expect(await getSession(d, now.token, "admin", 2_000, newHash)).toMatchObject({ csrf: now.csrf });
+    expect(await getSession(d, now.token, "admin", 2_000)).toBeNull();
+    expect(await getSession(d, before.token, "admin", 2_000, newHash)).toBeNull();
+    // Neither the token nor the digest admin calls are checked against is stored.
+    const stored = JSON.stringify(d.sqlite.query("SELECT * FROM web_sessions").all());
+    expect(stored).not.toContain(newHash);
+    expect(stored).not.toContain("new-admin-token");
+
+    expect(endStaleConsoleSessionsSync(d, newHash, 2_000)).toBe(2);
+    expect(await getSession(d, old.token, "admin", 2_000, oldHash)).toBeNull();
+    expect(await getSession(d, now.token, "admin", 2_000, newHash)).toMatchObject({ csrf: now.csrf });
+    expect(endStaleConsoleSessionsSync(d, newHash, 3_000)).toBe(0);
+    const audit = await listAudit(d, { limit: 10, targetId: "console" });
+    expect(audit.map((e) => [e.action, e.after])).toEqual([["console.sessions_ended", { ended: 2 }]]);
   });
 
   test("CSRF tokens compare exactly", () => {

@@ -1,14 +1,13 @@
-import { eq } from "drizzle-orm";
+import { and, eq, isNull, ne, or } from "drizzle-orm";
 import type { SqliteStore } from "../store/sqlite-store";
 import type { Store } from "../store/store";
 import { get, run, type Q, type Work } from "../store/work";
 import { sha256Hex } from "../lib/crypto";
 import { randomBase62 } from "../lib/ids";
 import { recordAudit } from "../modules/audit/service";
+import { consoleFingerprint } from "./sessions";
 
 const SETTING = "admin_token_sha256";
-/** A fingerprint of the admin token that the open console sessions were signed in with. */
-const CONSOLE_SETTING = "console_sessions_admin_fingerprint";
 
 function* setting(q: Q, key: string): Work<string | null> {
   return (yield* get(q.db.select().from(q.t.settings).where(eq(q.t.settings.key, key))))?.value ?? null;
@@ -49,33 +48,38 @@ export function resolveAdminTokenSync(store: SqliteStore, configured: string | u
   return r.mine ? { hash: r.hash, generated: token } : { hash: r.hash };
 }
 
-/** Ends the console sessions of another admin token and records this one's fingerprint. */
-function* endConsoleSessions(q: Q, fingerprint: string, now: number): Work<number> {
-  const { changes: ended } = yield* run(q.db.delete(q.t.webSessions).where(eq(q.t.webSessions.kind, "admin")));
-  const s = q.t.settings;
-  yield* run(q.db.insert(s).values({ key: CONSOLE_SETTING, value: fingerprint }).onConflictDoUpdate({ target: s.key, set: { value: fingerprint } }));
-  if (ended > 0) yield* recordAudit(q, { actor: "system", action: "console.sessions_ended", targetType: "settings", targetId: CONSOLE_SETTING, after: { ended } }, now);
+/** The console sessions opened with another admin token, or before sessions named theirs. */
+function staleConsole(q: Q, adminHash: string) {
+  const w = q.t.webSessions;
+  return and(eq(w.kind, "admin"), or(isNull(w.adminFingerprint), ne(w.adminFingerprint, consoleFingerprint(adminHash))));
+}
+
+function* anyStale(q: Q, adminHash: string): Work<boolean> {
+  const w = q.t.webSessions;
+  return !!(yield* get(q.db.select({ id: w.idHash }).from(w).where(staleConsole(q, adminHash)).limit(1)));
+}
+
+function* endConsoleSessions(q: Q, adminHash: string, now: number): Work<number> {
+  const { changes: ended } = yield* run(q.db.delete(q.t.webSessions).where(staleConsole(q, adminHash)));
+  if (ended > 0) yield* recordAudit(q, { actor: "system", action: "console.sessions_ended", targetType: "web_sessions", targetId: "console", after: { ended } }, now);
   return ended;
 }
 
-const consoleFingerprint = (adminHash: string) => sha256Hex(`console-sessions:${adminHash}`);
-
 /**
- * Console sessions belong to the admin token they were opened with: when the gateway starts with
- * another token (an operator changing it to lock out whoever learnt the old one), every console
- * session ends. Returns how many were ended.
+ * Console sessions belong to the admin token they were opened with, and getSession refuses them
+ * under any other. At start the gateway also deletes those of other tokens (and those from before
+ * sessions named their token), so that the change is audited and the rows go now rather than at
+ * their expiry. Returns how many were ended.
  */
 export async function endStaleConsoleSessions(store: Store, adminHash: string, now = Date.now()): Promise<number> {
-  const fingerprint = consoleFingerprint(adminHash);
-  if ((await store.read((q) => setting(q, CONSOLE_SETTING))) === fingerprint) return 0;
-  return store.tx((q) => endConsoleSessions(q, fingerprint, now), { durable: true, notify: true });
+  if (!(await store.read((q) => anyStale(q, adminHash)))) return 0;
+  return store.tx((q) => endConsoleSessions(q, adminHash, now), { durable: true, notify: true });
 }
 
 /** endStaleConsoleSessions for the SQLite start-up (buildRuntime), which is synchronous until it runs over Store. */
 export function endStaleConsoleSessionsSync(store: SqliteStore, adminHash: string, now = Date.now()): number {
-  const fingerprint = consoleFingerprint(adminHash);
-  if (store.readSync((q) => setting(q, CONSOLE_SETTING)) === fingerprint) return 0;
-  return store.txSync((q) => endConsoleSessions(q, fingerprint, now), { durable: true });
+  if (!store.readSync((q) => anyStale(q, adminHash))) return 0;
+  return store.txSync((q) => endConsoleSessions(q, adminHash, now), { durable: true });
 }
 
 /** Constant-time check of a presented admin token against the stored digest. */

@@ -20,32 +20,47 @@ export interface WebSession {
   token: string;
 }
 
+/**
+ * What a console session is bound to: its admin token's fingerprint, a hash of the token's hash
+ * (the database holds neither the token nor the digest that admin calls are checked against).
+ */
+export const consoleFingerprint = (adminHash: string): string => sha256Hex(`console-sessions:${adminHash}`);
+
+/** A new session: a console one names the admin token it was opened with (its SHA-256). */
+export type NewSession =
+  | { kind: "customer"; accountId: string | null; memberId?: string | null; ttlMs: number }
+  | { kind: "admin"; accountId: null; adminHash: string; ttlMs: number };
+
 /** Starts a session; the cookie value is returned, only its SHA-256 is stored. */
-export async function createSession(
-  store: Store,
-  s: { kind: SessionKind; accountId: string | null; memberId?: string | null; ttlMs: number },
-  now = Date.now(),
-): Promise<WebSession> {
+export async function createSession(store: Store, s: NewSession, now = Date.now()): Promise<WebSession> {
   const token = randomBase62(43);
   const csrf = randomBase62(32);
   const expiresAt = now + s.ttlMs;
+  const memberId = s.kind === "customer" ? (s.memberId ?? null) : null;
+  const adminFingerprint = s.kind === "admin" ? consoleFingerprint(s.adminHash) : null;
   await store.tx(function* (q) {
     const w = q.t.webSessions;
     // Housekeeping piggybacks on sign-in, so expired rows never pile up.
     yield* run(q.db.delete(w).where(lt(w.expiresAt, now)));
-    yield* run(q.db.insert(w).values({ idHash: sha256Hex(token), kind: s.kind, accountId: s.accountId, memberId: s.memberId ?? null, csrf, expiresAt, createdAt: now }));
+    yield* run(q.db.insert(w).values({ idHash: sha256Hex(token), kind: s.kind, accountId: s.accountId, memberId, csrf, adminFingerprint, expiresAt, createdAt: now }));
   });
-  return { kind: s.kind, accountId: s.accountId, memberId: s.memberId ?? null, csrf, expiresAt, token };
+  return { kind: s.kind, accountId: s.accountId, memberId, csrf, expiresAt, token };
 }
 
 /** A cookie value worth looking up (a longer one is no token of ours). */
 const plausible = (token: string | undefined): token is string => !!token && token.length <= 100;
 
-/** The session of a cookie, if open: one indexed read (every dashboard page asks). */
-export async function getSession(store: Store, token: string | undefined, kind: SessionKind, now = Date.now()): Promise<WebSession | null> {
+/**
+ * The session of a cookie, if open: one indexed read (every dashboard page asks). A console
+ * session also needs `adminHash`, this instance's admin token: one opened with another token
+ * (changed since, or not yet changed here) does not open the console, whichever instance started
+ * when. It is refused, not deleted: during a rolling restart it is still valid where its token is.
+ */
+export async function getSession(store: Store, token: string | undefined, kind: SessionKind, now = Date.now(), adminHash?: string): Promise<WebSession | null> {
   if (!plausible(token)) return null;
   const row = await store.read((q) => get(q.db.select().from(q.t.webSessions).where(eq(q.t.webSessions.idHash, sha256Hex(token)))));
   if (!row || row.kind !== kind || row.expiresAt <= now) return null;
+  if (kind === "admin" && !(adminHash && row.adminFingerprint && safeEqual(row.adminFingerprint, consoleFingerprint(adminHash)))) return null;
   return { kind: row.kind, accountId: row.accountId, memberId: row.memberId, csrf: row.csrf, expiresAt: row.expiresAt, token };
 }
 

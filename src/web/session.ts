@@ -202,7 +202,8 @@ export const webAuthPlugin = (deps: AppDeps) =>
     },
     console: {
       async resolve(ctx) {
-        const session = await getSession(deps.store, cookieOf(ctx as unknown as Ctx, "admin"), "admin", deps.now());
+        // Only a session opened with this instance's admin token (see getSession).
+        const session = await getSession(deps.store, cookieOf(ctx as unknown as Ctx, "admin"), "admin", deps.now(), deps.adminTokenHash);
         const g = guard(deps, "admin", ctx as unknown as Ctx, session);
         if ("stop" in g) return g.stop as never;
         return { operator: { session: g.session, actor: "admin:console" } };

@@ -13,7 +13,8 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import type { Subprocess } from "bun";
 import { loadConfig, type Config } from "../../src/config/load";
-import { createSession, type SessionKind } from "../../src/identity/sessions";
+import { createSession, type NewSession, type SessionKind } from "../../src/identity/sessions";
+import { sha256Hex } from "../../src/lib/crypto";
 import type { AccountViewT } from "../../src/modules/accounts/model";
 import { buildRuntime, startServer } from "../../src/runtime/server";
 import type { SqliteRuntime } from "../../src/runtime/runtime";
@@ -102,7 +103,11 @@ export function gatewayClient(
     },
     me: (k, via = "authorization") => fetch(`${url}/v1/me`, { headers: via === "authorization" ? { authorization: `Bearer ${k}` } : { "x-api-key": k } }),
     balance: async (accountId) => (await account(accountId)).balance_micros,
-    session: async (kind, accountId) => (await opts.withStore((store) => createSession(store, { kind, accountId, ttlMs: 3_600_000 }))).token,
+    session: async (kind, accountId) => {
+      // A console session is bound to the admin token (see createSession).
+      const s: NewSession = kind === "admin" ? { kind, accountId: null, adminHash: sha256Hex(adminToken ?? ""), ttlMs: 3_600_000 } : { kind, accountId, ttlMs: 3_600_000 };
+      return (await opts.withStore((store) => createSession(store, s))).token;
+    },
   };
 }
 

@@ -98,6 +98,7 @@ export const webSessions = pgTable(
     accountId: text("account_id"),
     memberId: text("member_id"),
     csrf: text("csrf").notNull(),
+    adminFingerprint: text("admin_fingerprint"),
     expiresAt: bigint("expires_at", { mode: "number" }).notNull(),
     createdAt: bigint("created_at", { mode: "number" }).notNull(),
   },

@@ -83,6 +83,11 @@ export const webSessions = sqliteTable(
     memberId: text("member_id"),
     /** Per-session token that every state-changing form must echo. */
     csrf: text("csrf").notNull(),
+    /**
+     * A console session's admin token, as a fingerprint (a hash of its hash, never the token): the
+     * session opens the console only where that token is the current one. Null: a portal session.
+     */
+    adminFingerprint: text("admin_fingerprint"),
     expiresAt: integer("expires_at").notNull(),
     createdAt: integer("created_at").notNull(),
   },

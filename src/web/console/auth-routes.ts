@@ -37,7 +37,7 @@ export const consoleAuthRoutes = (deps: ModuleDeps) => {
       }
       if (!checkAdminToken(field(body, "token").trim(), deps.adminTokenHash)) return render(401, "That admin token is not valid.");
       throttle.reset(key);
-      const s = await createSession(deps.store, { kind: "admin", accountId: null, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
+      const s = await createSession(deps.store, { kind: "admin", accountId: null, adminHash: deps.adminTokenHash, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
       return redirectResponse(safeNext(field(body, "next"), "/console", "/console/accounts"), [sessionCookie(deps, request, s)]);
     }, hide())
     .post("/console/logout", async ({ request, operator }) => {

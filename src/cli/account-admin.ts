@@ -48,7 +48,7 @@ function statusCommand(status: "active" | "suspended"): LeafCommand {
       const [id] = positionals(parsed, this, `accounts ${verb}`);
       const before = (await getAccountRow(await ctx.db(), id!)).status;
       const row = await updateAccount(await ctx.db(), id!, { status }, CLI_ACTOR);
-      const a = accountView(row, await serverState(ctx));
+      const a = accountView(row, await serverState(ctx, [id!]));
       const what = before === status ? `${id} was already ${status}` : `${status === "suspended" ? "suspended" : "resumed"} ${id}`;
       ctx.print(a, () => [what, ...accountLines(a)]);
     },

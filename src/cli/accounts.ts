@@ -44,7 +44,8 @@ export const accountsCommand: GroupCommand = {
           { name, email: parsed.options.email, plan: parsed.options.plan },
           (f) => (f === "name" ? "name" : `--${f}`),
         );
-        const a = view(await serverState(ctx), await createAccount(await ctx.db(), input, CLI_ACTOR, Date.now(), ctx.config()));
+        const row = await createAccount(await ctx.db(), input, CLI_ACTOR, Date.now(), ctx.config());
+        const a = view(await serverState(ctx, [row.id]), row);
         ctx.print(a, () => [`created account ${a.id}`, ...accountLines(a)]);
       },
     },
@@ -61,8 +62,9 @@ export const accountsCommand: GroupCommand = {
         const o = parsed.options;
         const q = validate(ListAccountsQuery, { q: o.q, limit: o.limit, offset: o.offset }, (f) => `--${f}`);
         const rows = await listAccounts(await ctx.db(), { ...q, limit: q.limit + 1 });
-        const state = await serverState(ctx);
-        const data = rows.slice(0, q.limit).map((r) => view(state, r));
+        const page = rows.slice(0, q.limit);
+        const state = await serverState(ctx, page.map((r) => r.id));
+        const data = page.map((r) => view(state, r));
         ctx.print({ object: "list", data, has_more: rows.length > q.limit }, () =>
           data.length === 0
             ? "no accounts"
@@ -85,7 +87,7 @@ export const accountsCommand: GroupCommand = {
       examples: ["tollgate accounts show acc_123 --json"],
       async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "accounts show");
-        const a = view(await serverState(ctx), await getAccountRow(await ctx.db(), id!));
+        const a = view(await serverState(ctx, [id!]), await getAccountRow(await ctx.db(), id!));
         ctx.print(a, () => accountLines(a));
       },
     },

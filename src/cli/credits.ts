@@ -42,7 +42,7 @@ export const creditsCommand: GroupCommand = {
         const key = o["idempotency-key"] as string | undefined;
         if (key !== undefined && key.length > 255) throw new UsageError("--idempotency-key: at most 255 characters");
         const db = await ctx.db();
-        const state = await serverState(ctx);
+        const state = await serverState(ctx, [accountId!]);
         // Charges the gateway has journaled but not yet written are as unavailable as holds.
         const unwritten = state.unwritten(accountId!);
         const held = state.held(accountId!) + unwritten;

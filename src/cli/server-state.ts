@@ -1,4 +1,4 @@
-import { persistedHeld, unwrittenCharges } from "../money/ledger";
+import { besideServe, serveJournal, type BesideServe } from "../money/ledger";
 import { leasedHeld } from "../money/pg/lease-sql";
 import type { CliContext } from "./command";
 
@@ -12,13 +12,14 @@ export interface ServerState {
   unwritten(accountId: string): number;
 }
 
-export async function serverState(ctx: CliContext): Promise<ServerState> {
+export async function serverState(ctx: CliContext, accountIds: string[]): Promise<ServerState> {
   if (ctx.shared) {
     const db = await ctx.db();
     const held = await db.read((q) => leasedHeld(q, Date.now()));
     return { held: (id) => held.get(id) ?? 0, unwritten: () => 0 };
   }
   const db = ctx.sqlite();
-  const unwritten = unwrittenCharges(db);
-  return { held: (id) => persistedHeld(db, id), unwritten: (id) => unwritten.get(id) ?? 0 };
+  return stateOf(db.readSync((q) => besideServe(q, serveJournal(db), accountIds)));
 }
+
+const stateOf = (s: BesideServe): ServerState => ({ held: (id) => s.held.get(id) ?? 0, unwritten: (id) => s.unwritten.get(id) ?? 0 });

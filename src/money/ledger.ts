@@ -10,7 +10,7 @@ import { accountRow } from "../modules/accounts/service";
 import { recordAudit } from "../modules/audit/service";
 import { applyTier } from "../modules/ratelimit/service";
 import { once } from "./idempotency";
-import { journalPath, readJournal } from "./settle-journal";
+import { journalPath, readJournal, type SettleRecord } from "./settle-journal";
 import { increment } from "../lib/tally";
 import type { LedgerEntryViewT } from "../modules/ledger/model";
 
@@ -162,25 +162,51 @@ export function persistedHeld(store: SqliteStore, accountId: string): number {
   });
 }
 
+/** The settlement journal of a gateway serving the database file (none for an in-memory database). */
+export const serveJournal = (store: SqliteStore): SettleRecord[] => (store.file ? readJournal(journalPath(store.file)) : []);
+
+/** Per account: what a running SQLite gateway holds, and its charges not yet in the rows. */
+export interface BesideServe {
+  held: Map<string, number>;
+  unwritten: Map<string, number>;
+}
+
 /**
- * Charges a running gateway has made durable in its settlement journal but not yet written to
- * SQLite (at most `settle_batch_ms` of them), summed per account, for processes that read SQLite,
- * like the CLI: a record whose request id is already in the ledger was written and is not counted
- * twice. One read of the journal serves every account. SQLite only (PostgreSQL has no journal).
+ * What a running SQLite gateway has that the rows do not show yet, for processes that read SQLite
+ * beside it (the CLI), per account of `accountIds`, with `records` its journal. Unwritten: the
+ * journaled charges whose request id the ledger lacks. Held: the hold rows, except those of
+ * requests whose settlement or release is journaled: such a row is deleted only with its batch.
  */
-export function unwrittenCharges(store: SqliteStore): Map<string, number> {
-  const sums = new Map<string, number>();
-  const file = store.file;
-  if (!file) return sums;
-  const charges = readJournal(journalPath(file)).flatMap((r) => (r.t === "settle" && r.charge > 0 ? [r] : []));
-  const written = new Set<string>();
-  for (let i = 0; i < charges.length; i += 500) {
-    const ids = charges.slice(i, i + 500).map((r) => r.requestId);
-    const rows = store.readSync((q) => all(q.db.select({ id: q.t.ledgerEntries.requestId }).from(q.t.ledgerEntries).where(inArray(q.t.ledgerEntries.requestId, ids))));
-    for (const r of rows) written.add(r.id!);
+export function* besideServe(q: Q, records: SettleRecord[], accountIds: string[]): Work<BesideServe> {
+  const wanted = new Set(accountIds);
+  const mine = records.filter((r) => wanted.has(r.accountId));
+  const charged = mine.filter((r) => r.t === "settle" && r.charge > 0);
+  const written = yield* chargedIds(q, charged.map((r) => r.requestId));
+  const unwritten = new Map<string, number>();
+  for (const r of charged) if (!written.has(r.requestId)) increment(unwritten, r.accountId, r.charge);
+  // A row made after the journaled settlement is a later hold of the same request id: still held.
+  const endedAt = new Map(mine.filter((r) => r.persisted).map((r) => [r.requestId, r.at]));
+  const held = new Map<string, number>();
+  const h = q.t.creditHolds;
+  for (let i = 0; i < accountIds.length; i += 500) {
+    const holds = yield* all(q.db.select().from(h).where(inArray(h.accountId, accountIds.slice(i, i + 500))));
+    for (const row of holds) {
+      const ended = endedAt.get(row.requestId);
+      if (ended === undefined || row.createdAt > ended) increment(held, row.accountId, row.amountMicros);
+    }
   }
-  for (const r of charges) if (!written.has(r.requestId)) increment(sums, r.accountId, r.charge);
-  return sums;
+  return { held, unwritten };
+}
+
+/** Which of the request ids the ledger has a charge for. */
+function* chargedIds(q: Q, requestIds: string[]): Work<Set<string>> {
+  const l = q.t.ledgerEntries;
+  const found = new Set<string>();
+  for (let i = 0; i < requestIds.length; i += 500) {
+    const rows = yield* all(q.db.select({ id: l.requestId }).from(l).where(inArray(l.requestId, requestIds.slice(i, i + 500))));
+    for (const r of rows) found.add(r.id!);
+  }
+  return found;
 }
 
 export interface LedgerMismatch {

@@ -1,8 +1,8 @@
 import { microsToUsd } from "../money/units";
-import { accountView, getAccountRow, updateAccount } from "../modules/accounts/service";
+import { getAccountRow, updateAccount } from "../modules/accounts/service";
 import { getAccountPlan, setAccountPlan } from "../modules/ratelimit/service";
 import { planView } from "../modules/ratelimit/views";
-import { serverState } from "./server-state";
+import { accountViewNow } from "./server-state";
 import { accountLines } from "./accounts";
 import { CLI_ACTOR, pairs, positionals, type LeafCommand } from "./command";
 
@@ -48,7 +48,7 @@ function statusCommand(status: "active" | "suspended"): LeafCommand {
       const [id] = positionals(parsed, this, `accounts ${verb}`);
       const before = (await getAccountRow(await ctx.db(), id!)).status;
       const row = await updateAccount(await ctx.db(), id!, { status }, CLI_ACTOR);
-      const a = accountView(row, await serverState(ctx, [id!]));
+      const a = await accountViewNow(ctx, row);
       const what = before === status ? `${id} was already ${status}` : `${status === "suspended" ? "suspended" : "resumed"} ${id}`;
       ctx.print(a, () => [what, ...accountLines(a)]);
     },

@@ -1,16 +1,9 @@
 import { microsToUsd } from "../money/units";
 import type { AccountViewT } from "../modules/accounts/model";
 import { CreateAccountBody, ListAccountsQuery } from "../modules/accounts/model";
-import { accountView, createAccount, getAccountRow, listAccounts, type AccountRow } from "../modules/accounts/service";
-import { serverState, type ServerState } from "./server-state";
+import { createAccount, getAccountRow, listAccounts } from "../modules/accounts/service";
+import { accountViewNow, accountViews } from "./server-state";
 import { CLI_ACTOR, isoTime, pairs, positionals, table, validate, type CliContext, type GroupCommand } from "./command";
-
-/**
- * Balances as the gateway has them: less the charges still only in its settlement journal
- * (`unwritten`, read once per command). The CLI does not own the server's in-memory holds: what
- * is held is what the server persisted.
- */
-const view = (s: ServerState, row: AccountRow): AccountViewT => accountView(row, s);
 
 export function accountLines(a: AccountViewT): string[] {
   return pairs([
@@ -44,8 +37,7 @@ export const accountsCommand: GroupCommand = {
           { name, email: parsed.options.email, plan: parsed.options.plan },
           (f) => (f === "name" ? "name" : `--${f}`),
         );
-        const row = await createAccount(await ctx.db(), input, CLI_ACTOR, Date.now(), ctx.config());
-        const a = view(await serverState(ctx, [row.id]), row);
+        const a = await accountViewNow(ctx, await createAccount(await ctx.db(), input, CLI_ACTOR, Date.now(), ctx.config()));
         ctx.print(a, () => [`created account ${a.id}`, ...accountLines(a)]);
       },
     },
@@ -62,9 +54,7 @@ export const accountsCommand: GroupCommand = {
         const o = parsed.options;
         const q = validate(ListAccountsQuery, { q: o.q, limit: o.limit, offset: o.offset }, (f) => `--${f}`);
         const rows = await listAccounts(await ctx.db(), { ...q, limit: q.limit + 1 });
-        const page = rows.slice(0, q.limit);
-        const state = await serverState(ctx, page.map((r) => r.id));
-        const data = page.map((r) => view(state, r));
+        const data = await accountViews(ctx, rows.slice(0, q.limit));
         ctx.print({ object: "list", data, has_more: rows.length > q.limit }, () =>
           data.length === 0
             ? "no accounts"
@@ -87,7 +77,7 @@ export const accountsCommand: GroupCommand = {
       examples: ["tollgate accounts show acc_123 --json"],
       async run(ctx, parsed) {
         const [id] = positionals(parsed, this, "accounts show");
-        const a = view(await serverState(ctx, [id!]), await getAccountRow(await ctx.db(), id!));
+        const a = await accountViewNow(ctx, await getAccountRow(await ctx.db(), id!));
         ctx.print(a, () => accountLines(a));
       },
     },

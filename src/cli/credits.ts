@@ -1,9 +1,8 @@
 import { microsToUsd, usdToMicros } from "../money/units";
 import { CreditBody } from "../modules/ledger/model";
-import { postCredit } from "../money/ledger";
+import { creditTx, postCreditWork } from "../money/ledger";
 import { noteCredit } from "../modules/alerts/work";
-import type { Q } from "../store/work";
-import { serverState } from "./server-state";
+import { serverStateWork } from "./server-state";
 import { UsageError } from "./args";
 import { CLI_ACTOR, positionals, validate, type GroupCommand } from "./command";
 
@@ -42,15 +41,22 @@ export const creditsCommand: GroupCommand = {
         const key = o["idempotency-key"] as string | undefined;
         if (key !== undefined && key.length > 255) throw new UsageError("--idempotency-key: at most 255 characters");
         const db = await ctx.db();
-        const state = await serverState(ctx, [accountId!]);
-        // Charges the gateway has journaled but not yet written are as unavailable as holds.
-        const unwritten = state.unwritten(accountId!);
-        const held = state.held(accountId!) + unwritten;
+        const serverState = await serverStateWork(ctx);
         const now = Date.now();
-        // The low-balance alert decides with the credit, from the balance as it really is (the
-        // entry's balance_after comes before the journaled charges that are written after it).
-        const note = (q: Q, ledgerId: number) => noteCredit(q, { accountId: accountId!, ledgerId, held, defaultThreshold: ctx.config().low_balance_threshold_usd }, now);
-        const { entry, replayed } = await postCredit(db, { accountId: accountId!, amountMicros: body.amount_micros, note: body.note, actor: CLI_ACTOR, heldMicros: held, idempotencyKey: key }, now, note);
+        const defaultThreshold = ctx.config().low_balance_threshold_usd;
+        const posted = { accountId: accountId!, amountMicros: body.amount_micros, note: body.note, actor: CLI_ACTOR, idempotencyKey: key };
+        // The gateway's state is read inside the credit's transaction, where none of its batches can
+        // land: its journaled charges, not yet written, are as unavailable as its holds.
+        const { entry, replayed, unwritten } = await db.tx(function* (q) {
+          const state = yield* serverState(q, [accountId!]);
+          const unwritten = state.unwritten(accountId!);
+          const held = state.held(accountId!) + unwritten;
+          const r = yield* postCreditWork(q, { ...posted, heldMicros: held }, now);
+          // The low-balance alert decides with the credit, from the balance as it really is (the
+          // entry's balance_after comes before the journaled charges that are written after it).
+          if (!r.replayed) yield* noteCredit(q, { accountId: accountId!, ledgerId: r.entry.id, held, defaultThreshold }, now);
+          return { ...r, unwritten };
+        }, creditTx(body.amount_micros));
         const balanceMicros = entry.balance_after_micros - (replayed ? 0 : unwritten);
         ctx.print({ ...entry, balance_micros: balanceMicros, replayed }, () => {
           const what = `${entry.kind} of ${entry.amount_usd} USD on ${entry.account_id} (ledger entry ${entry.id})`;

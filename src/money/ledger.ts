@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { SqliteStore } from "../store/sqlite-store";
-import type { Store } from "../store/store";
+import type { Store, TxOptions } from "../store/store";
 import type { ledgerEntries } from "../store/schema";
 import { all, get, rows, run, type Q, type Work } from "../store/work";
 import { lockScope } from "./pg/scopes";
@@ -58,14 +58,18 @@ export function postCredit(
   /** Run in the same transaction after a new entry (not a replay), e.g. the low-balance alert's decision. */
   then?: (q: Q, entryId: number) => Work<void>,
 ): Promise<{ entry: LedgerEntryViewT; replayed: boolean }> {
-  // A debit waits for the account's lock on PostgreSQL, then must see the leases committed while
-  // it waited: a serializable snapshot, taken when the wait began, would not (no row conflict tells).
-  const isolation = p.amountMicros < 0 ? "read committed" : undefined;
   return store.tx(function* (q) {
     const r = yield* postCreditWork(q, p, now);
     if (then && !r.replayed) yield* then(q, r.entry.id);
     return r;
-  }, { durable: true, notify: true, isolation });
+  }, creditTx(p.amountMicros));
+}
+
+/** The transaction a credit of `amountMicros` is posted in (postCredit's; for callers composing their own). */
+export function creditTx(amountMicros: number): TxOptions {
+  // A debit waits for the account's lock on PostgreSQL, then must see the leases committed while
+  // it waited: a serializable snapshot, taken when the wait began, would not (no row conflict tells).
+  return { durable: true, notify: true, isolation: amountMicros < 0 ? "read committed" : undefined };
 }
 
 /** postCredit as a unit of work. */
@@ -173,7 +177,10 @@ export interface BesideServe {
 
 /**
  * What a running SQLite gateway has that the rows do not show yet, for processes that read SQLite
- * beside it (the CLI), per account of `accountIds`, with `records` its journal. Unwritten: the
+ * beside it (the CLI), per account of `accountIds`. Run inside one transaction, with `records` its
+ * journal read before that transaction's first read (or inside a write transaction, where no batch
+ * can land): the ledger and the hold rows are then of one moment, so a batch the gateway writes
+ * meanwhile is counted once, before or after. Unwritten: the
  * journaled charges whose request id the ledger lacks. Held: the hold rows, except those of
  * requests whose settlement or release is journaled: such a row is deleted only with its batch.
  */

@@ -1,9 +1,12 @@
 /**
  * `tollgate migrate-to-postgres`: an embedded database with customers, charges and keys copied
- * into PostgreSQL; a gateway on the copy serves the same keys with the same balances.
+ * into PostgreSQL; a gateway on the copy serves the same keys with the same balances. It refuses
+ * while a gateway serves the file (whose later charges the copy would miss), and first writes to the
+ * file what a stopped gateway left in its settlement journal.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SQL } from "bun";
@@ -11,6 +14,7 @@ import { chat, user } from "./support/chat";
 import { fakeCatalogue, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { startBinaryGateway, startGateway, type Customer } from "./support/gateway";
 import { freshPostgres } from "./support/postgres";
+import { journalPath, type SettleRecord } from "../src/money/settle-journal";
 import { PgStore } from "../src/store/pg-store";
 
 setDefaultTimeout(120_000);
@@ -93,6 +97,43 @@ describe("migrate-to-postgres", () => {
     await sql.close();
     expect(n).toBe(3);
     expect(stale).toHaveLength(0);
+  });
+
+  test("refuses while a gateway serves the file; copies what a stopped one left in its journal", async () => {
+    const db = join(dir, "live.db");
+    const url = await freshPostgres();
+    const gw = await startGateway({ dbPath: db, upstream });
+    let c: Customer;
+    try {
+      c = await gw.customer(1_000_000);
+      expect((await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock: { completion_tokens: 20 } })).status).toBe(200);
+      // It would go on charging into SQLite after a copy, and PostgreSQL would never have those charges.
+      const live = await cli(["migrate-to-postgres", "--from", db, "--to", url]);
+      expect({ code: live.code, stderr: live.stderr.trim() }).toEqual({
+        code: 1,
+        stderr: `migrate-to-postgres: a gateway serves ${db} (it holds ${db}-settlements.lock); stop it first, then run this again`,
+      });
+    } finally {
+      await gw.stop({ keepUpstream: true });
+    }
+    const target = new SQL(url);
+    // Refused before PostgreSQL was touched: not even migrated.
+    expect((await target`SELECT to_regclass('accounts') IS NULL AS untouched`)[0].untouched).toBe(true);
+
+    // A charge only in the journal, as a gateway killed with kill -9 leaves it: written to the file first, then copied.
+    const left: SettleRecord = { t: "settle", requestId: "req_left_in_journal", accountId: c.accountId, keyId: c.keyId, amount: 50_000, charge: 40_000, persisted: false, at: Date.now() };
+    writeFileSync(journalPath(db), `${JSON.stringify(left)}\n`);
+    const books = new Database(db, { readonly: true });
+    const before = books.query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(c.accountId)!.b;
+    books.close();
+    const r = await cli(["migrate-to-postgres", "--from", db, "--to", url]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    const [copied] = await target`SELECT balance_micros::bigint AS b FROM accounts WHERE id = ${c.accountId}`;
+    await target.close();
+    const after = new Database(db, { readonly: true });
+    const file = after.query<{ b: number }, [string]>("SELECT balance_micros AS b FROM accounts WHERE id = ?").get(c.accountId)!.b;
+    after.close();
+    expect({ copied: Number(copied.b), file, journal: readFileSync(journalPath(db), "utf8") }).toEqual({ copied: before - 40_000, file: before - 40_000, journal: "" });
   });
 
   test("a bad target is a usage error", async () => {

@@ -33,7 +33,8 @@ export function topHelp(commands: CommandTable, version: string): string {
     ...optionLines(GLOBAL_OPTIONS),
     "",
     "Every command except serve works directly on the database (creating and migrating it if",
-    "needed) and may run while the server is up. Run 'tollgate <command> --help' for details.",
+    "needed) and may run while the server is up, except migrate-to-postgres, which refuses to.",
+    "Run 'tollgate <command> --help' for details.",
     "Exit codes: 0 ok, 1 runtime failure (e.g. unknown account), 2 usage or configuration error.",
   ].join("\n");
 }

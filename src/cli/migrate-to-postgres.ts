@@ -3,6 +3,9 @@ import { dirname, join, resolve } from "node:path";
 import { backupDatabase } from "../money/backup";
 import { BudgetClock } from "../money/budget-clock";
 import { checkLedger } from "../money/ledger";
+import { journalPath, SettleJournal } from "../money/settle-journal";
+import { replayJournal } from "../money/settle-sink";
+import { SettleWriter } from "../money/settle-writer";
 import type { CopiedTable } from "../store/copy-to-pg";
 import type { PgStore } from "../store/pg-store";
 import { SqliteStore } from "../store/sqlite-store";
@@ -10,7 +13,7 @@ import { UsageError } from "./args";
 import { pairs, positionals, type CliContext, type LeafCommand } from "./command";
 
 export const migrateToPostgresCommand: LeafCommand = {
-  summary: "Copy an embedded database into an empty PostgreSQL one (then check the ledger there)",
+  summary: "Copy an embedded database into an empty PostgreSQL one (then check the ledger there); the gateway must be stopped",
   options: {
     from: { type: "string", value: "<file>", describe: "the SQLite database (default db_path)" },
     to: { type: "string", value: "<url>", describe: "postgres://user:password@host/db (default database_url)" },
@@ -22,31 +25,54 @@ export const migrateToPostgresCommand: LeafCommand = {
     const to = String(parsed.options.to ?? ctx.config().database_url ?? "");
     if (!existsSync(from)) throw new UsageError(`migrate-to-postgres: ${from} does not exist`);
     if (!/^postgres(ql)?:\/\//.test(to)) throw new UsageError("migrate-to-postgres: --to postgres://... (or database_url) is required");
-    // Loaded here: the PostgreSQL client and schema are not part of every command's start.
-    const { PgStore } = await import("../store/pg-store");
-    const pg = await PgStore.open(to);
+    // A gateway serving the file charges on into it after the copy, and those charges would never
+    // reach PostgreSQL: its lock on the journal says it runs, and held here keeps one from starting.
+    const journal = SettleJournal.claim(journalPath(from));
+    if (!journal) {
+      ctx.stderr(`migrate-to-postgres: a gateway serves ${from} (it holds ${journalPath(from)}.lock); stop it first, then run this again`);
+      return 1;
+    }
     try {
-      const [{ n }] = await pg.sql`SELECT count(*)::int AS n FROM accounts`;
-      if (n > 0) {
-        ctx.stderr(`migrate-to-postgres: the target database already has ${n} account(s); copy into an empty database`);
-        return 1;
-      }
-      const copied = await copyFrom(ctx, from, pg);
-      return await report(ctx, pg, copied);
+      return await migrate(ctx, from, to, journal);
     } finally {
-      await pg.close();
+      journal.close();
     }
   },
 };
 
-/** Copies a consistent snapshot (the settlement journal applied, as a backup does), not the live file. */
-async function copyFrom(ctx: CliContext, from: string, pg: PgStore): Promise<{ tables: CopiedTable[]; source: Map<string, number> }> {
+async function migrate(ctx: CliContext, from: string, to: string, journal: SettleJournal): Promise<number> {
+  // Loaded here: the PostgreSQL client and schema are not part of every command's start.
+  const { PgStore } = await import("../store/pg-store");
+  const pg = await PgStore.open(to);
+  try {
+    const [{ n }] = await pg.sql`SELECT count(*)::int AS n FROM accounts`;
+    if (n > 0) {
+      ctx.stderr(`migrate-to-postgres: the target database already has ${n} account(s); copy into an empty database`);
+      return 1;
+    }
+    const copied = await copyFrom(ctx, from, pg, journal);
+    return await report(ctx, pg, copied);
+  } finally {
+    await pg.close();
+  }
+}
+
+/**
+ * Copies a consistent snapshot, not the live file. What the journal still holds (a gateway that
+ * died before writing it) is written to the file first, as the gateway's next start would.
+ */
+async function copyFrom(ctx: CliContext, from: string, pg: PgStore, journal: SettleJournal): Promise<{ tables: CopiedTable[]; source: Map<string, number> }> {
+  const clock = new BudgetClock(ctx.config().budget_timezone);
   const live = new SqliteStore(from);
   live.migrate();
   const snapshot = join(dirname(from), `.tollgate-migrate-${process.pid}.db`);
   try {
-    backupDatabase(live, snapshot, new BudgetClock(ctx.config().budget_timezone));
-    live.close();
+    try {
+      replayJournal(journal, new SettleWriter(live, clock));
+      backupDatabase(live, snapshot, clock);
+    } finally {
+      live.close();
+    }
     const copy = new SqliteStore(snapshot);
     const { copyToPg } = await import("../store/copy-to-pg");
     try {

@@ -171,10 +171,13 @@ for (const { name, open } of stores) {
       expect(gone).toMatchObject({ keys: [key.row.id], stopAt: T0 + 10 + 60_000 });
       expect((await getKeyRow(store, key.row.id)).expiresAt).toBe(T0 + 10 + 60_000);
       expect(await getSession(store, s.token, "customer", T0 + 11)).toBeNull();
-      expect((await removeMember(store, member.id, 0, "admin", T0 + 20)).keys).toEqual([]);
+      // Removed again with no grace (a key leaked): the key still in its grace is revoked now.
+      expect(await removeMember(store, member.id, 0, "admin", T0 + 20)).toMatchObject({ keys: [key.row.id], stopAt: T0 + 20 });
+      expect((await getKeyRow(store, key.row.id)).revokedAt).toBe(T0 + 20);
+      expect((await removeMember(store, member.id, 0, "admin", T0 + 30)).keys).toEqual([]);
       expect((await refusal(updateKey(store, key.row.id, { name: "x" }, ctx()))).code).toBe("key_inactive");
       expect((await refusal(removeMember(store, owner.memberId, 0, "admin", T0))).code).toBe("owner_role");
-      expect(await actions(store, member.id)).toEqual(["member.role", "member.budget", "member.remove"]);
+      expect(await actions(store, member.id)).toEqual(["member.role", "member.budget", "member.remove", "member.remove"]);
     });
 
     test("members: refusals on removed or unknown ones, the invite trail, one address won by one member", async () => {

@@ -55,8 +55,9 @@ export const MemberView = z.object({
 export const MemberList = z.object({ object: z.literal("list"), data: z.array(MemberView) });
 export const InvitedMember = z.object({ object: z.literal("member_invite"), member: MemberView, invite: InviteView });
 export const RemovedMember = MemberView.extend({
-  revoked_keys: z.array(z.string()).describe("Keys revoked now, or expiring at the end of the grace period."),
-  keys_stop_at: z.number().int().describe("Unix seconds when those keys stop working."),
+  revoked_keys: z.array(z.string())
+    .describe("The member's keys that worked until this removal: revoked now (grace 0), or expiring by keys_stop_at. Removing again stops them sooner, never later."),
+  keys_stop_at: z.number().int().describe("Unix seconds when the last of those keys stops working (now when none worked)."),
 });
 
 export type MemberViewT = z.infer<typeof MemberView>;

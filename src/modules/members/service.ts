@@ -101,33 +101,59 @@ export function setMemberBudget(store: Store, memberId: string, budget: BudgetT 
 /**
  * Removes a member: signed out and their links ended now; their keys stop working after
  * `graceSeconds` (0 = revoked now; else through the keys' expiry, as rotation's grace does). The
- * owner cannot be removed. Removing twice changes nothing.
+ * owner cannot be removed. Removing again cuts the keys still working to the new grace (a leaked
+ * key of a member in their grace is stopped so), never extends it.
  */
 export function removeMember(store: Store, memberId: string, graceSeconds: number, actor: string, now = Date.now()) {
   return store.tx((q) => removal(q, memberId, graceSeconds, actor, now), CHANGE);
 }
 
-function* removal(q: Q, memberId: string, graceSeconds: number, actor: string, now: number): Work<{ member: MemberRow; keys: string[]; stopAt: number }> {
+/** What a removal did: the member's keys that worked until now, and when the last of them stops. */
+export interface Removal {
+  member: MemberRow;
+  keys: string[];
+  stopAt: number;
+}
+
+function* removal(q: Q, memberId: string, graceSeconds: number, actor: string, now: number): Work<Removal> {
   const m = yield* memberRow(q, memberId);
-  const stopAt = now + graceSeconds * 1000;
-  if (m.removedAt !== null) return { member: m, keys: [] as string[], stopAt: m.removedAt };
   if (m.role === "owner") throw errors.badRequest("The owner cannot be removed.", "id", "owner_role");
-  yield* run(q.db.update(q.t.accountMembers).set({ removedAt: now, updatedAt: now }).where(eq(q.t.accountMembers.id, m.id)));
+  const first = m.removedAt === null;
+  if (first) yield* run(q.db.update(q.t.accountMembers).set({ removedAt: now, updatedAt: now }).where(eq(q.t.accountMembers.id, m.id)));
+  const stop = yield* stopKeys(q, m, graceSeconds, now);
+  if (first) {
+    yield* expireInvites(q, m, now);
+    yield* deleteMemberSessions(q, m);
+  }
+  // A repeated removal that stopped nothing sooner changed nothing: no audit entry for it.
+  if (first || stop.cut) {
+    yield* recordAudit(q, {
+      actor, action: "member.remove", targetType: "member", targetId: m.id, before: { email: m.email, role: m.role },
+      after: { removed_at: m.removedAt ?? now, grace_seconds: graceSeconds, keys: stop.keys, ...(first ? {} : { again: true }) },
+    }, now);
+  }
+  return { member: yield* memberRow(q, m.id), keys: stop.keys, stopAt: stop.at };
+}
+
+/**
+ * Stops the member's keys that still work by `now + graceSeconds` (0: revoked now), never later
+ * than they would have: the keys, whether any stops sooner than before, and when the last stops.
+ */
+function* stopKeys(q: Q, m: MemberRow, graceSeconds: number, now: number): Work<{ keys: string[]; cut: boolean; at: number }> {
   const k = q.t.apiKeys;
   const keys = (yield* all(q.db.select().from(k).where(and(eq(k.accountId, m.accountId), eq(k.memberId, m.id))).orderBy(k.createdAt, k.id)))
     .filter((key) => key.revokedAt === null && (key.expiresAt === null || key.expiresAt > now));
+  const cutAt = now + graceSeconds * 1000;
+  let cut = false;
+  let at = now;
   for (const key of keys) {
-    const patch = graceSeconds === 0 ? { revokedAt: now } : { expiresAt: key.expiresAt === null ? stopAt : Math.min(key.expiresAt, stopAt) };
-    yield* run(q.db.update(k).set(patch).where(eq(k.id, key.id)));
+    const stop = graceSeconds === 0 ? now : Math.min(key.expiresAt ?? cutAt, cutAt);
+    at = Math.max(at, stop);
+    if (stop === key.expiresAt) continue;
+    cut = true;
+    yield* run(q.db.update(k).set(graceSeconds === 0 ? { revokedAt: now } : { expiresAt: stop }).where(eq(k.id, key.id)));
   }
-  yield* expireInvites(q, m, now);
-  yield* deleteMemberSessions(q, m);
-  const ids = keys.map((key) => key.id);
-  yield* recordAudit(q, {
-    actor, action: "member.remove", targetType: "member", targetId: m.id, before: { email: m.email, role: m.role },
-    after: { removed_at: now, grace_seconds: graceSeconds, keys: ids },
-  }, now);
-  return { member: yield* memberRow(q, m.id), keys: ids, stopAt };
+  return { keys: keys.map((key) => key.id), cut, at };
 }
 
 /** A member that was not removed (404 for another id, 400 once removed). */

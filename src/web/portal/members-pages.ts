@@ -132,6 +132,7 @@ export const membersPages = (deps: ModuleDeps) => {
       if (![0, 3600, 86400, 604800].includes(grace)) return kit.back(request, "/portal/members", "error", "Choose when their keys should stop working.");
       const r = await removeMember(deps.store, member.id, grace, kit.actor(user), deps.now());
       const keys = r.keys.length === 0 ? "they had no working keys" : grace === 0 ? `${r.keys.length} key(s) revoked` : `${r.keys.length} key(s) stop working later`;
-      return done(request, `${member.email ?? "The member"} was removed: signed out, ${keys}.`);
+      // Removed already (their keys in the grace): this removal only stops the keys sooner.
+      return done(request, `${member.email ?? "The member"} was removed${member.removedAt === null ? ": signed out" : " already"}, ${keys}.`);
     })), hide());
 };

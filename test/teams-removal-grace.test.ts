@@ -5,8 +5,9 @@ import { join, portalKey } from "./support/teams";
 
 /**
  * A member removed with a grace keeps keys that work, and bill the account, until the grace ends.
- * Removing the member again with a shorter grace (a key leaked) stops them sooner, never later,
- * and the answer says when they really stop.
+ * What the operator and the owner are told of those keys is true: the removal's answer, the member
+ * list and the owner's Members page count them and say when they stop, and removing the member
+ * again with a shorter grace (a key leaked) stops them sooner, never later.
  */
 let gw: Gateway;
 beforeAll(async () => {
@@ -20,7 +21,7 @@ const ask = (key: string) => chat(gw.url, key, { model: "grok-4", max_tokens: 50
 const nowSec = () => Math.floor(Date.now() / 1000);
 const WEEK = 604_800;
 
-type Removed = { status: string; active_keys: number; revoked_keys: string[]; keys_stop_at: number };
+type Removed = { status: string; active_keys: number; keys_work_until: number | null; budget_status: { spent_micros: number } | null; revoked_keys: string[]; keys_stop_at: number };
 const remove = async (memberId: string, grace: number) => {
   const res = await gw.admin(`/admin/members/${memberId}?grace_seconds=${grace}`, { method: "DELETE" });
   expect(res.status).toBe(200);
@@ -67,5 +68,46 @@ describe("removing a removed member again", () => {
     expect({ stop: later.keys_stop_at, keys: later.revoked_keys }).toEqual({ stop: sooner.keys_stop_at, keys: [t.key.id] });
     expect(Math.floor(expiresAt(t.key.id)! / 1000)).toBe(sooner.keys_stop_at);
     expect((await ask(t.key.key)).status).toBe(200);
+  });
+});
+
+describe("a removed member whose keys still work", () => {
+  test("the removal's answer and the member list (removed=true) count those keys, when they stop and the budget", async () => {
+    const t = await team();
+    expect((await gw.admin(`/admin/members/${t.member.memberId}`, { method: "PATCH", body: { budget: { period: "month", amount_micros: 3_000_000 } } })).status).toBe(200);
+    const del = await remove(t.member.memberId, WEEK);
+    expect((await ask(t.key.key)).status).toBe(200); // the key still works and bills the account
+    const list = (await (await gw.admin(`/admin/accounts/${t.accountId}/members?removed=true`)).json()) as { data: (Removed & { id: string })[] };
+    const row = list.data.find((x) => x.id === t.member.memberId)!;
+    expect({ answer: del.active_keys, list: row.active_keys, status: row.status, until: row.keys_work_until }).toEqual({
+      answer: 1, list: 1, status: "removed", until: del.keys_stop_at,
+    });
+    expect(row.budget_status?.spent_micros).toBeGreaterThan(0);
+    // Once no key works, a removed member shows none, and no budget standing.
+    await remove(t.member.memberId, 0);
+    const gone = (await (await gw.admin(`/admin/members/${t.member.memberId}`)).json()) as Removed;
+    expect({ keys: gone.active_keys, until: gone.keys_work_until, budget: gone.budget_status }).toEqual({ keys: 0, until: null, budget: null });
+  });
+
+  test("the owner's Members page shows them, removed, with when their keys stop; revoking them there stops the keys", async () => {
+    const t = await team();
+    const leaving = await remove(t.member.memberId, WEEK);
+    const rowOf = (html: string) => {
+      const at = html.indexOf(`data-member-id="${t.member.memberId}"`);
+      return at < 0 ? null : html.slice(at, html.indexOf("</tr>", at));
+    };
+    const found = rowOf((await t.owner.w.page("/portal/members")).html);
+    expect(found === null ? "not listed" : "listed").toBe("listed");
+    const row = found!;
+    expect(row).toContain('<span class="badge warn">removed</span>');
+    expect(row).toMatch(/data-testid="keys-stop">Removed; their keys stop <span title="[^"]+">in 6 days</);
+    expect(row).toContain(">Revoke keys now</button>");
+    expect(row).not.toContain("Set budget");
+    expect(leaving.keys_work_until).toBe(leaving.keys_stop_at);
+    const res = await t.owner.w.submit("/portal/members", `/portal/members/${t.member.memberId}/remove`, { grace_seconds: "0" });
+    expect(res.status).toBe(303);
+    expect(decodeURIComponent(res.headers.get("set-cookie") ?? "")).toContain("was removed already, 1 key(s) revoked");
+    expect((await ask(t.key.key)).status).toBe(401);
+    expect(rowOf((await t.owner.w.page("/portal/members")).html)).toBeNull();
   });
 });

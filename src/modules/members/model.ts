@@ -45,7 +45,9 @@ export const MemberView = z.object({
   status: z.enum(["active", "invited", "removed"]),
   budget: Budget.nullable(),
   budget_status: BudgetStatus.nullable(),
-  active_keys: z.number().int().describe("Keys of the member that work now (the owner's include keys made by the operator)."),
+  active_keys: z.number().int().describe("Keys of the member that work now (the owner's include keys made by the operator; a removed member's during the grace of the removal)."),
+  keys_work_until: z.number().int().nullable()
+    .describe("A removed member whose keys still work (the grace of the removal): when the last of them stops, unix seconds; else null."),
   spent_this_month_micros: z.number().int().describe("Charged to the member's keys since the month began (in budget_timezone), from the usage log."),
   last_login_at: z.number().int().nullable(),
   created_at: z.number().int(),

@@ -173,31 +173,43 @@ export function* memberKeys(q: Q, accountId: string, m: { id: string | null; rol
 export const memberKeyIds = (store: Store, accountId: string, m: { id: string | null; role: string }): Promise<string[]> =>
   store.read((q) => memberKeys(q, accountId, m));
 
+/** Per member (keys of no member counted as the owner's): keys that work now, when the last of them expires, what their keys were charged. */
+export interface MemberTotals {
+  keys: Map<string | null, number>;
+  /** When the last working key expires (a removed member's: the end of their grace); Infinity when one never does. */
+  until: Map<string | null, number>;
+  spend: Map<string | null, number>;
+}
+
 /**
- * Per member: active keys and what their keys were charged since `from` (usage log), with keys
- * of no member counted as the owner's (`ownerId`).
+ * Per member: active keys (and when the last of them expires) and what their keys were charged
+ * since `from` (usage log), with keys of no member counted as the owner's (`ownerId`).
  */
-export function* memberTotals(q: Q, accountId: string, ownerId: string | null, from: number, now: number): Work<{ keys: Map<string | null, number>; spend: Map<string | null, number> }> {
-  const keys = new Map<string | null, number>();
-  const spend = new Map<string | null, number>();
+export function* memberTotals(q: Q, accountId: string, ownerId: string | null, from: number, now: number): Work<MemberTotals> {
+  const t: MemberTotals = { keys: new Map(), until: new Map(), spend: new Map() };
   const whose = (id: string | null) => id ?? ownerId;
   const k = q.t.apiKeys;
   const u = q.t.usageLog;
+  // max() of a bigint column may come back from PostgreSQL as a string, as a sum does.
   const live = yield* all(
-    q.db.select({ memberId: k.memberId, n: count() }).from(k)
+    q.db.select({ memberId: k.memberId, n: count(), expiring: count(k.expiresAt), until: sql<string | number | null>`max(${k.expiresAt})` }).from(k)
       .where(and(eq(k.accountId, accountId), isNull(k.revokedAt), or(isNull(k.expiresAt), gt(k.expiresAt, now))))
       .groupBy(k.memberId),
   );
-  for (const r of live) keys.set(whose(r.memberId), (keys.get(whose(r.memberId)) ?? 0) + Number(r.n));
-  // A sum of bigints comes back from PostgreSQL as a string.
+  for (const r of live) {
+    const who = whose(r.memberId);
+    t.keys.set(who, (t.keys.get(who) ?? 0) + Number(r.n));
+    const until = Number(r.expiring) < Number(r.n) ? Number.POSITIVE_INFINITY : Number(r.until);
+    t.until.set(who, Math.max(t.until.get(who) ?? 0, until));
+  }
   const spent = yield* all(
     q.db.select({ memberId: k.memberId, micros: sql<string | number>`sum(${u.costMicros})` }).from(u)
       .innerJoin(k, eq(k.id, u.keyId))
       .where(and(eq(u.accountId, accountId), gte(u.createdAt, from)))
       .groupBy(k.memberId),
   );
-  for (const s of spent) spend.set(whose(s.memberId), (spend.get(whose(s.memberId)) ?? 0) + Number(s.micros));
-  return { keys, spend };
+  for (const s of spent) t.spend.set(whose(s.memberId), (t.spend.get(whose(s.memberId)) ?? 0) + Number(s.micros));
+  return t;
 }
 
 /**

@@ -21,6 +21,8 @@ export type MemberViewDeps = Pick<AppDeps, "now"> & { store: Store; credits: Pic
 /**
  * The account's members as the API and the portal show them: role and status, keys that work,
  * what their keys were charged this month (in budget_timezone) and where their budget stands.
+ * A removed member whose keys still work (the grace of the removal) is shown as a live one, with
+ * when those keys stop: they still spend the account's credit and their budget.
  */
 export async function memberViews(deps: MemberViewDeps, accountId: string, rows: readonly MemberRow[]): Promise<MemberViewT[]> {
   const now = deps.now();
@@ -30,7 +32,8 @@ export async function memberViews(deps: MemberViewDeps, accountId: string, rows:
     return yield* memberTotals(q, accountId, ownerId, from, now);
   });
   return rows.map((m) => {
-    const live = m.removedAt === null;
+    const keys = t.keys.get(m.id) ?? 0;
+    const until = t.until.get(m.id);
     const budget = deps.credits.budgets({ capKeyId: null, memberId: m.id })[0];
     return {
       object: "member",
@@ -40,8 +43,9 @@ export async function memberViews(deps: MemberViewDeps, accountId: string, rows:
       role: m.role,
       status: memberStatus(m),
       budget: m.budgetMicros !== null && m.budgetPeriod !== null ? { period: m.budgetPeriod, amount_micros: m.budgetMicros } : null,
-      budget_status: live ? budgetStatus(budget) : null,
-      active_keys: live ? (t.keys.get(m.id) ?? 0) : 0,
+      budget_status: m.removedAt === null || keys > 0 ? budgetStatus(budget) : null,
+      active_keys: keys,
+      keys_work_until: m.removedAt !== null && keys > 0 && until !== undefined && Number.isFinite(until) ? sec(until) : null,
       spent_this_month_micros: t.spend.get(m.id) ?? 0,
       last_login_at: sec(m.lastLoginAt),
       created_at: sec(m.createdAt)!,

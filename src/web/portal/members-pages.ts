@@ -84,6 +84,12 @@ function readBudget(body: unknown): { micros: number | null; period: "day" | "we
   return { micros, period };
 }
 
+/** The members on the page: the live ones, then the removed ones whose keys still work (and bill). */
+async function teamViews(deps: ModuleDeps, accountId: string) {
+  const views = await memberViews(deps, accountId, await listMemberRows(deps.store, accountId, { removed: true }));
+  return [...views.filter((v) => v.status !== "removed"), ...views.filter((v) => v.status === "removed" && v.active_keys > 0)];
+}
+
 /**
  * The owner's Members page (the portal macro refuses it to other roles): invite by email with a
  * role, change roles and budgets, remove with a grace for the member's keys. Everything audited.
@@ -95,7 +101,7 @@ export const membersPages = (deps: ModuleDeps) => {
   return new Elysia()
     .use(deps.webAuth)
     .get("/portal/members", ({ request, user }) => kit.safe(request, async () => kit.render(request, user, "members", "Members", membersView({
-      csrf: user.session.csrf, members: await memberViews(deps, user.account.id, await listMemberRows(deps.store, user.account.id)),
+      csrf: user.session.csrf, members: await teamViews(deps, user.account.id),
       invited: await m.reveals.take(user.session.token), disabled: kit.suspended(user), now: deps.now(), timeZone: deps.credits.budgetClock.timeZone,
     }))), hide())
     .post("/portal/members", ({ request, user, body }) => kit.safe(request, () => m.attempt(request, async () => {

@@ -1,5 +1,5 @@
 import { html, type Html } from "../../html";
-import { relative, usd } from "../../format";
+import { dateTime, relative, usd } from "../../format";
 import { csrfField, empty, pageHead } from "../../layout";
 import type { MemberViewT } from "../../../modules/members/model";
 import { microsToUsd } from "../../../money/units";
@@ -9,7 +9,10 @@ const GRACE = [["0", "Now"], ["3600", "In 1 hour"], ["86400", "In 24 hours"], ["
 const PERIODS = [["month", "per month"], ["week", "per week"], ["day", "per day"]] as const;
 const ROLE_TEXT = { owner: "Owner", admin: "Admin", member: "Member" } as const;
 
-/** The owner's Members page: who is in the account, what their keys spent, and the forms to manage them. */
+/**
+ * The owner's Members page: who is in the account, what their keys spent, and the forms to manage
+ * them; removed members too while their keys still work (the grace of the removal).
+ */
 export function membersView(o: { csrf: string; members: MemberViewT[]; invited?: { email: string; url: string } | null; disabled: boolean; now: number; timeZone: string }): Html {
   return html`${pageHead("Members", "Who signs in to this account. Admins see every key and all usage; members only their own keys and usage.")}
 ${o.invited && secretBox(
@@ -44,14 +47,30 @@ function memberRow(m: MemberViewT, o: { csrf: string; disabled: boolean; now: nu
     ? html`${usd(m.budget.amount_micros)} per ${m.budget.period}${m.budget_status && html`<div class="muted">${usd(Math.max(0, m.budget_status.remaining_micros))} left</div>`}`
     : html`<span class="muted">None</span>`;
   return html`<tr data-member-id="${m.id}">
-  <td data-label="Member"><div>${who}${m.status === "invited" ? html` <span class="badge warn">invited</span>` : ""}
-    <div class="muted">${m.last_login_at === null ? "Never signed in" : `Signed in ${relative(m.last_login_at * 1000, o.now)}`}</div></div></td>
+  <td data-label="Member"><div>${who}${m.status === "invited" ? html` <span class="badge warn">invited</span>` : ""}${m.status === "removed" ? html` <span class="badge warn">removed</span>` : ""}
+    <div class="muted">${m.status === "removed" ? stopsText(m, o.now) : m.last_login_at === null ? "Never signed in" : `Signed in ${relative(m.last_login_at * 1000, o.now)}`}</div></div></td>
   <td data-label="Role">${ROLE_TEXT[m.role]}</td>
   <td data-label="Keys" class="num">${m.active_keys}</td>
   <td data-label="This month" class="num">${usd(m.spent_this_month_micros)}</td>
   <td data-label="Budget"><div>${budget}</div></td>
-  <td class="row-actions">${o.disabled ? "" : memberForms(m, o.csrf)}</td>
+  <td class="row-actions">${o.disabled ? "" : m.status === "removed" ? stopNowForm(m, o.csrf) : memberForms(m, o.csrf)}</td>
 </tr>`;
+}
+
+/** A removed member in the grace of the removal: their keys still work, and bill, until then. */
+function stopsText(m: MemberViewT, now: number): Html {
+  const until = m.keys_work_until;
+  return until === null
+    ? html`<span data-testid="keys-stop">Removed; their keys still work</span>`
+    : html`<span data-testid="keys-stop">Removed; their keys stop <span title="${dateTime(until * 1000)} UTC">${relative(until * 1000, now)}</span></span>`;
+}
+
+/** Removing again with no grace: the removed member's keys that still work are revoked now. */
+function stopNowForm(m: MemberViewT, csrf: string): Html {
+  const label = m.email ?? m.id;
+  return html`<div class="actions"><form method="post" action="/portal/members/${m.id}/remove" class="inline" data-confirm="Revoke ${label}'s keys now? They stop working at once." data-confirm-action="Revoke keys">${csrfField(csrf)}
+    <input type="hidden" name="grace_seconds" value="0">
+    <button class="btn small danger" type="submit">Revoke keys now</button></form></div>`;
 }
 
 function memberForms(m: MemberViewT, csrf: string): Html {

@@ -1,5 +1,5 @@
-import { eq, sql } from "drizzle-orm";
-import { get, rows, type Q, type Work } from "../store/work";
+import { and, gte, inArray } from "drizzle-orm";
+import { all, type Q, type Work } from "../store/work";
 import type { BudgetClock, BudgetPeriod } from "./budget-clock";
 
 /** A budget as set on a key (its rotation line) or a member: so much per period. */
@@ -60,21 +60,46 @@ export function leastRemaining(states: readonly BudgetState[]): number | null {
  * what a process that does not serve requests sees, like the CLI on PostgreSQL.
  */
 export function* storedMemberBudgets(q: Q, clock: BudgetClock, memberIds: readonly string[], now: number): Work<Map<string, BudgetState>> {
+  const states = yield* storedBudgets(q, clock, memberIds.map((id) => ({ capKeyId: null, memberId: id })), now);
   const out = new Map<string, BudgetState>();
   for (const id of memberIds) {
-    const m = yield* get(q.db.select().from(q.t.accountMembers).where(eq(q.t.accountMembers.id, id)));
-    const rule = ruleOf(m?.budgetMicros, m?.budgetPeriod);
-    if (!rule) continue;
-    const periodStart = clock.periodStart(rule.period, now);
-    const spent = yield* spentSince(q, memberOwner(id), periodStart);
-    out.set(id, { scope: "member", id, period: rule.period, limit: rule.micros, spent, held: 0, remaining: rule.micros - spent, periodStart, resetsAt: clock.periodEnd(rule.period, now) });
+    const state = states.get(memberOwner(id));
+    if (state) out.set(id, state);
   }
   return out;
 }
 
-/** What a budget owner (keyOwner, memberOwner) spent from the day `from` on, as committed. */
-export function* spentSince(q: Q, owner: string, from: number): Work<number> {
+/**
+ * Where the budgets of many owners stand from the database (spend committed, nothing held), in
+ * three queries whatever their number: the rules of the keys, of the members, and their spend.
+ * Keyed by budget owner (keyOwner, memberOwner); an owner without a budget is absent.
+ */
+export function* storedBudgets(q: Q, clock: BudgetClock, owners: readonly BudgetOwners[], now: number): Work<Map<string, BudgetState>> {
+  const keyIds = [...new Set(owners.flatMap((o) => (o.capKeyId ? [o.capKeyId] : [])))];
+  const memberIds = [...new Set(owners.flatMap((o) => (o.memberId ? [o.memberId] : [])))];
+  const k = q.t.apiKeys;
+  const m = q.t.accountMembers;
+  const rules = new Map<string, { who: "key" | "member"; id: string; rule: BudgetRule }>();
+  const add = (who: "key" | "member", r: { id: string; micros: number | null; period: string | null }) => {
+    const rule = ruleOf(r.micros, r.period);
+    if (rule) rules.set(who === "key" ? keyOwner(r.id) : memberOwner(r.id), { who, id: r.id, rule });
+  };
+  if (keyIds.length > 0) for (const r of yield* all(q.db.select({ id: k.id, micros: k.budgetMicros, period: k.budgetPeriod }).from(k).where(inArray(k.id, keyIds)))) add("key", r);
+  if (memberIds.length > 0) for (const r of yield* all(q.db.select({ id: m.id, micros: m.budgetMicros, period: m.budgetPeriod }).from(m).where(inArray(m.id, memberIds)))) add("member", r);
+  const out = new Map<string, BudgetState>();
+  if (rules.size === 0) return out;
+  const starts = new Map([...rules].map(([owner, r]) => [owner, clock.periodStart(r.rule.period, now)]));
   const s = q.t.budgetSpend;
-  const [r] = yield* rows<{ spent: string | number | null }>(sql`SELECT sum(${s.spentMicros}) AS spent FROM ${s} WHERE ${s.owner} = ${owner} AND ${s.day} >= ${from}`);
-  return Number(r?.spent ?? 0);
+  const days = yield* all(q.db.select({ owner: s.owner, day: s.day, spent: s.spentMicros }).from(s)
+    .where(and(inArray(s.owner, [...rules.keys()]), gte(s.day, Math.min(...starts.values())))));
+  const spent = new Map<string, number>();
+  for (const d of days) if (d.day >= starts.get(d.owner)!) spent.set(d.owner, (spent.get(d.owner) ?? 0) + Number(d.spent));
+  for (const [owner, r] of rules) {
+    const used = spent.get(owner) ?? 0;
+    out.set(owner, {
+      scope: r.who, id: r.id, period: r.rule.period, limit: r.rule.micros, spent: used, held: 0, remaining: r.rule.micros - used,
+      periodStart: starts.get(owner)!, resetsAt: clock.periodEnd(r.rule.period, now),
+    });
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 import type { BudgetClock } from "./budget-clock";
-import type { BudgetOwners, BudgetState } from "./budgets";
+import { keyOwner, memberOwner, type BudgetOwners, type BudgetState } from "./budgets";
 
 import type { ApiError } from "../lib/errors";
 import type { Q, Work } from "../store/work";
@@ -166,6 +166,12 @@ export interface CreditStore {
   keySpend(keyId: string): KeySpend | null;
   /** The budgets of a key line (its newest key) and a member, and where they stand now. */
   budgets(owners: BudgetOwners): BudgetState[];
+  /**
+   * Where the budgets of many owners stand, from the database in one read, for a page showing
+   * them (keyed by keyOwner, memberOwner). Absent on the embedded store, whose `budgets` knows
+   * every budget; on PostgreSQL `budgets` knows only those this instance has leased.
+   */
+  readBudgets?(owners: readonly BudgetOwners[]): Promise<Map<string, BudgetState>>;
   /** Where budget periods begin and end (budget_timezone). */
   readonly budgetClock: BudgetClock;
   /** Called with the account id after every committed settlement that charged something. */
@@ -221,4 +227,18 @@ export interface CreditStore {
  */
 export async function readForShow(credits: CreditStore, owners: SpendOwners): Promise<void> {
   (await credits.prepare?.(owners, 0))?.();
+}
+
+/** Where an owner's budgets stand (the key line's, then the member's), as `budgets` answers. */
+export type BudgetLookup = (owners: BudgetOwners) => BudgetState[];
+
+/**
+ * Before showing the budgets of many owners (a list, a page of keys): on a shared store reads
+ * them all from the database in one go, which it would otherwise show as none; SQLite's own.
+ */
+export async function budgetsForShow(credits: Pick<CreditStore, "budgets" | "readBudgets">, owners: readonly BudgetOwners[]): Promise<BudgetLookup> {
+  if (!credits.readBudgets) return (o) => credits.budgets(o);
+  const states = await credits.readBudgets(owners);
+  return (o) => [o.capKeyId ? states.get(keyOwner(o.capKeyId)) : undefined, o.memberId ? states.get(memberOwner(o.memberId)) : undefined]
+    .filter((s): s is BudgetState => s !== undefined);
 }

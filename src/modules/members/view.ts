@@ -1,5 +1,5 @@
 import type { AppDeps } from "../../runtime/deps";
-import type { CreditStore } from "../../money/credit-store";
+import { budgetsForShow, type CreditStore } from "../../money/credit-store";
 import { memberStatus, ownerRow, type MemberRow } from "../../identity/members";
 import type { BudgetState } from "../../money/budgets";
 import type { Store } from "../../store/store";
@@ -16,7 +16,7 @@ export function budgetStatus(b: BudgetState | undefined) {
 }
 
 /** What the views read: the database, the clock and the budgets (the CLI passes its own, see cli/members.ts). */
-export type MemberViewDeps = Pick<AppDeps, "now"> & { store: Store; credits: Pick<CreditStore, "budgets" | "budgetClock"> };
+export type MemberViewDeps = Pick<AppDeps, "now"> & { store: Store; credits: Pick<CreditStore, "budgets" | "readBudgets" | "budgetClock"> };
 
 /**
  * The account's members as the API and the portal show them: role and status, keys that work,
@@ -31,10 +31,11 @@ export async function memberViews(deps: MemberViewDeps, accountId: string, rows:
     const ownerId = (yield* ownerRow(q, accountId))?.id ?? null;
     return yield* memberTotals(q, accountId, ownerId, from, now);
   });
+  const budgets = await budgetsForShow(deps.credits, rows.map((m) => ({ capKeyId: null, memberId: m.id })));
   return rows.map((m) => {
     const keys = t.keys.get(m.id) ?? 0;
     const until = t.until.get(m.id);
-    const budget = deps.credits.budgets({ capKeyId: null, memberId: m.id })[0];
+    const budget = budgets({ capKeyId: null, memberId: m.id })[0];
     return {
       object: "member",
       id: m.id,

@@ -203,6 +203,13 @@ export class LeaseBook {
     return this.leases.get(key)?.held ?? 0;
   }
 
+  /** What this instance's requests hold in the scopes whose key starts so (a budget's periods). */
+  heldUnder(prefix: string): number {
+    let held = 0;
+    for (const [k, l] of this.leases) if (k.startsWith(prefix)) held += l.held;
+    return held;
+  }
+
   /** Runs the lease's database changes one after the other, each reading the lease when it starts. */
   private serial<T>(l: Lease, change: () => Promise<T>): Promise<T> {
     l.changing++;

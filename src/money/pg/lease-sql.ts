@@ -162,3 +162,19 @@ export function* settledRequests(q: Q, ids: readonly string[]): Work<string[]> {
   const found = yield* all(q.db.select({ id: d.requestId }).from(d).where(and(inArray(d.requestId, [...ids]), isNotNull(d.settledAt))));
   return found.map((r) => r.id);
 }
+
+/**
+ * What other instances' requests in flight hold of these budget owners' budgets (keyOwner,
+ * memberOwner), as their live leases last reported it (renewed every few seconds), any period: a
+ * hold taken before a period began counts against the new one.
+ */
+export function* leasedBudgetHolds(q: Q, owners: readonly string[], instanceId: string, now: number): Work<Map<string, number>> {
+  if (owners.length === 0) return new Map();
+  // A budget scope is `bud:<owner>:<period start>`, and an owner `key:<id>` or `member:<id>`.
+  const found = yield* rows<{ owner: string; held: string | number }>(sql`
+    SELECT split_part(scope, ':', 2) || ':' || split_part(scope, ':', 3) AS owner, sum(held_micros) AS held FROM credit_leases
+    WHERE starts_with(scope, 'bud:') AND instance_id <> ${instanceId} AND expires_at > ${now}
+      AND split_part(scope, ':', 2) || ':' || split_part(scope, ':', 3) IN (SELECT json_array_elements_text(${JSON.stringify(owners)}::text::json))
+    GROUP BY 1`);
+  return new Map(found.map((r) => [r.owner, Number(r.held)]));
+}

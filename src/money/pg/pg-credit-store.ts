@@ -8,7 +8,7 @@ import type { BudgetClock } from "../budget-clock";
 import type { BudgetOwners, BudgetState } from "../budgets";
 import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleResult, Spendable, SpendOwners } from "../credit-store";
 import { outOfCredit } from "../refusals";
-import { budgetStateOf, limitNameOf, refusalOf } from "./scope-refusals";
+import { budgetStateOf, limitNameOf, refusalOf, storedBudgetStates } from "./scope-refusals";
 import { LeaseBook } from "./lease-book";
 import { othersLeased, overLeased, settledRequests } from "./lease-sql";
 import { settleGroup, type PgSettleOp } from "./pg-settle";
@@ -129,6 +129,12 @@ export class PgCreditStore implements CreditStore {
 
   budgets(owners: BudgetOwners): BudgetState[] {
     return this.rules.knownBudgets(owners).map((s) => budgetStateOf(this.leases, s));
+  }
+
+  /** From the database in one read: this instance knows only the budgets it has leased. */
+  readBudgets(owners: readonly BudgetOwners[]): Promise<Map<string, BudgetState>> {
+    const now = this.now();
+    return this.store.read((q) => storedBudgetStates(q, this.o.budgetClock, owners, this.leases, this.o.instanceId, now));
   }
 
   onCharge(listener: (accountId: string) => void): void {

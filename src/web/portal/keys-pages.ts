@@ -6,6 +6,7 @@ import { submitted, type Refused } from "../refused";
 import { redirectResponse } from "../html";
 import type { PortalUser } from "../session";
 import { Reveals } from "../../identity/reveals";
+import { budgetsForShow } from "../../money/credit-store";
 import { createKey, keyView, revokeKey, rotateServedKey } from "../../modules/keys/service";
 import { listMemberRows } from "../../identity/members";
 import { DAY_MS, hide, portalKit, seesAll, type PortalKit } from "./page-kit";
@@ -75,8 +76,11 @@ export const keysPages = (deps: ModuleDeps) => {
 async function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: PortalUser, extra: { created?: Reveal | null; refused?: Refused }, status = 200) {
   const keys = await visibleKeys(deps.store, u);
   const budgets = new Map<string, KeyBudget>();
-  for (const line of rotationLines(keys)) {
-    const b = deps.credits.budgets({ capKeyId: line.newest.id, memberId: null })[0];
+  const lines = rotationLines(keys);
+  // One read of every line's budget (PostgreSQL: this instance knows only those it has leased).
+  const lookup = await budgetsForShow(deps.credits, lines.map((line) => ({ capKeyId: line.newest.id, memberId: null })));
+  for (const line of lines) {
+    const b = lookup({ capKeyId: line.newest.id, memberId: null })[0];
     if (b) for (const k of line.keys) budgets.set(k.id, { period: b.period, limit: b.limit, remaining: b.remaining });
   }
   const emails = new Map((await listMemberRows(deps.store, u.account.id, { removed: true })).map((m) => [m.id, m.email ?? m.id]));

@@ -64,11 +64,14 @@ test("no metered request is served while charges cannot be recorded; service res
   expect(e).toMatchObject({ status: 503, code: "charges_failing" });
   expect(gw.upstream!.requests.length).toBe(upstreamBefore);
 
-  // Room again: within about a second a request tries the storage, its charge commits, and
-  // every request is served from then on (each charged once).
+  // The 500's hold release is retried at +1 s and +3 s, both failing; the next comes at +7 s.
+  await Bun.sleep(3_300);
+  // Room again: within about a second a request tries the storage, its charge commits, and every
+  // request is served from then on (each charged once), the waiting release tried at once too,
+  // not at its backed-off time.
   rmSync(join(mnt, "filler"));
   let served = 0;
-  for (const started = Date.now(); served < 3 && Date.now() - started < 10_000; ) {
+  for (const started = Date.now(); served < 3 && Date.now() - started < 2_500; ) {
     const r = await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock });
     if (r.status === 200) served++;
     else {
@@ -78,6 +81,7 @@ test("no metered request is served while charges cannot be recorded; service res
     await r.text();
   }
   expect(served).toBe(3);
+  await Bun.sleep(200);
   expect((await fetch(`${gw.url}/readyz`)).status).toBe(200);
   const account = await gw.account(c.accountId);
   expect(account).toMatchObject({ balance_micros: 10_000_000 - 4 * firstCharge, held_micros: 0 });

@@ -20,19 +20,22 @@ export class SettleHealth {
     this.probedAt = now;
   }
 
-  /** A settlement committed: called on every commit, so it costs one comparison when healthy. */
-  ok(): void {
-    if (this.failedAt !== null) this.failedAt = null;
+  /** A settlement committed: called on every commit, so it costs one comparison when healthy. True: the storage is back. */
+  ok(): boolean {
+    if (this.failedAt === null) return false;
+    this.failedAt = null;
+    return true;
   }
 
   /**
    * Whether a new request may be admitted: not while charges fail to commit (its answer would go
    * out unpaid, or be paid upstream and refused), except one a second, which tries the storage
    * again (its charge retried like any). Journaled settlements SQLite cannot take yet are no reason:
-   * their charges are durable.
+   * their charges are durable; nor are charges waiting for their retry once a commit has gone
+   * through since (the storage works again: they commit at their retry).
    */
-  admits(waiting: number, now = performance.now()): boolean {
-    if (!this.failing(waiting, false, now)) return true;
+  admits(now = performance.now()): boolean {
+    if (this.failedAt === null || now - this.failedAt >= RECENT_MS) return true;
     if (now - this.probedAt < PROBE_MS) return false;
     this.probedAt = now;
     return true;

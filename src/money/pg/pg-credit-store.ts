@@ -173,7 +173,7 @@ export class PgCreditStore implements CreditStore {
   }
 
   admits(): boolean {
-    return this.health.admits(this.retained.size);
+    return this.health.admits();
   }
 
   retain(requestId: string, again: () => Promise<unknown>): boolean {
@@ -279,7 +279,7 @@ export class PgCreditStore implements CreditStore {
 
   private finish(g: Queued, result: SettleResult): void {
     this.settling.delete(g.op.requestId);
-    this.health.ok();
+    if (this.health.ok()) this.retained.kick();
     for (const s of g.hold.scopes) {
       this.leases.committed(s.key, Math.max(g.hold.amount, g.op.charge));
       const l = this.leases.peek(s.key);

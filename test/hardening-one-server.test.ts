@@ -8,6 +8,7 @@ import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Database } from "bun:sqlite";
 import { BIN } from "./support/binary";
 import { fakeCatalogue, startFakeUpstream } from "./support/fake-upstream";
 import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
@@ -51,4 +52,25 @@ test.each([["journal on", "100"], ["journal off", "0"]])("a second serve on the 
   running.push(next);
   expect(await next.balance(c.accountId)).toBe(20_000);
   expect(await next.stop("SIGTERM")).toBe(0);
+});
+
+test("a refused second serve writes nothing: not even a migration the running one has not applied", async () => {
+  const db = join(dir, "older.db");
+  writeFileSync(join(dir, "older.json"), JSON.stringify({ ...fakeCatalogue(upstream.url), db_path: db }));
+  const first = await startBinaryGateway({ dir, configFile: "older.json" });
+  running.push(first);
+  // The running gateway's database as an older release left it: its newest migration not applied.
+  const sql = new Database(db);
+  sql.exec("PRAGMA busy_timeout = 5000");
+  sql.exec("ALTER TABLE web_sessions DROP COLUMN admin_fingerprint");
+  sql.exec("DELETE FROM __drizzle_migrations WHERE id = (SELECT max(id) FROM __drizzle_migrations)");
+  const migrations = () => sql.query<{ n: number }, []>("SELECT count(*) AS n FROM __drizzle_migrations").get()!.n;
+  const before = migrations();
+  const p = Bun.spawnSync([BIN, "serve", "--config", "older.json"], { cwd: dir, env: { PATH: process.env.PATH ?? "", HOME: dir, PORT: "0", HOST: "127.0.0.1" }, timeout: 20_000 });
+  expect(p.exitCode).toBe(1);
+  expect(p.stderr.toString()).toContain("another gateway process serves");
+  const columns = sql.query<{ name: string }, []>("SELECT name FROM pragma_table_info('web_sessions')").all().map((c) => c.name);
+  expect({ migrations: migrations(), fingerprint: columns.includes("admin_fingerprint") }).toEqual({ migrations: before, fingerprint: false });
+  sql.close();
+  await first.stop("SIGKILL");
 });

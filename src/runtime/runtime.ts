@@ -76,11 +76,18 @@ export function buildRuntime(config: Config, opts: { store?: SqliteStore; now?: 
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLog(config.log_format);
   const store = opts.store ?? new SqliteStore(config.db_path);
-  store.assertWritable();
-  const migrated = store.migrate();
   // The settlement journal's lock is the database's serving lock, journal on or off: two gateways
-  // on one file would each hold credit the other cannot see. An in-memory database has no journal.
+  // on one file would each hold credit the other cannot see. Claimed before anything is written
+  // (a refused second start migrates nothing). An in-memory database has no journal.
   const claimed = store.file === null ? undefined : claimServing(store);
+  let migrated: number;
+  try {
+    store.assertWritable();
+    migrated = store.migrate();
+  } catch (e) {
+    claimed?.close();
+    throw e;
+  }
   const journal = config.settle_batch_ms > 0 ? claimed : undefined;
   const budgetClock = new BudgetClock(config.budget_timezone);
   if (claimed && !journal) {

@@ -65,4 +65,22 @@ describe("long unbroken names on a 390 px phone", () => {
     expect(widths).toEqual(Object.fromEntries(Object.keys(widths).map((k) => [k, 390])));
     await context.close();
   }, 60_000);
+
+  test("console: past 500 accounts the Account filter is a text field, and its notes wrap too", async () => {
+    const c = await gw.customer(1_000_000, { name: LONG }, { name: `Filter.${LONG}` });
+    const ins = gw.runtime.deps.store.sqlite.prepare("INSERT INTO accounts (id, name, email, plan, status, balance_micros, lifetime_topup_micros, created_at) VALUES (?, ?, NULL, 'default', 'active', 0, 0, ?)");
+    gw.runtime.deps.store.sqlite.transaction(() => {
+      for (let i = 0; i < 505; i++) ins.run(`acc_bulk${String(i).padStart(5, "0")}`, `Bulk ${i}`, 1000 + i);
+    })();
+    const { context, page } = await phone({ name: "tg_console", value: await gw.session("admin", null), path: "/console" });
+    const widths: Record<string, number> = {};
+    // The chosen account's name as the field's hint, and text naming no account as its error.
+    for (const path of [`/console/usage?account=${c.accountId}`, `/console/usage?account=nomatch${"y".repeat(150)}`, `/console/margins?account=${c.accountId}`]) {
+      await page.goto(gw.url + path);
+      expect(await page.locator("#f-account").evaluate((e) => e.tagName)).toBe("INPUT");
+      widths[path.slice(0, 50)] = await width(page);
+    }
+    expect(widths).toEqual(Object.fromEntries(Object.keys(widths).map((k) => [k, 390])));
+    await context.close();
+  }, 60_000);
 });

@@ -2,7 +2,8 @@
  * The dashboard's one-shot secrets at rest: between the form's POST and the page that shows it, a
  * new key, an invite link or a batch of codes waits in the database (web_reveals), sealed under a
  * key only the session's cookie gives. A copy of the database shows none of them; the row goes
- * when the page reads it, or after ten minutes; another session's cookie cannot open it.
+ * when the page reads it, or after ten minutes; another session's cookie cannot open it. And none
+ * is lost: a secret waits for its own page only (an account's invite link for that account's page).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sha256Hex } from "../src/lib/crypto";
@@ -87,5 +88,32 @@ describe("one-shot secrets in the database", () => {
     expect(rows().length).toBe(1);
     expect(await reveals.take("another-session")).toBe("y");
     expect(await reveals.take("another-session")).toBeNull();
+  });
+});
+/** Every secret of a kind on a page (`new-key`, `new-key-2`, ...), in the page's order. */
+const secretsOf = (html: string, id: string) => [...html.matchAll(new RegExp(`<code id="${id}(?:-\\d+)?">([^<]+)</code>`, "g"))].map((m) => m[1]!);
+
+describe("a one-shot secret always reaches its page", () => {
+  test("an account's invite link waits for that account's page: another account's page leaves it", async () => {
+    const a = await gw.customer(0);
+    const b = await gw.customer(0);
+    const { w } = await signedIn("admin", null);
+    // Tab 1: "Create invite link" on A, its redirect not loaded yet; tab 2 opens B's page.
+    expect((await w.submit(`/console/accounts/${a.accountId}`, `/console/accounts/${a.accountId}/invite`, {})).status).toBe(303);
+    expect((await w.page(`/console/accounts/${b.accountId}`)).html).not.toContain('id="invite-url"');
+    // A's link is valid and shown only here: the page the redirect goes to must still show it.
+    const onPage = (await w.page(`/console/accounts/${a.accountId}`)).html;
+    expect(onPage).toContain('id="invite-url"');
+    expect(secretsOf(onPage, "invite-url")[0]).toContain("/portal/invite/");
+    expect((await w.page(`/console/accounts/${a.accountId}`)).html).not.toContain('id="invite-url"');
+    // Links for A and B pending at once: each page shows its own.
+    expect((await w.submit(`/console/accounts/${a.accountId}`, `/console/accounts/${a.accountId}/invite`, {})).status).toBe(303);
+    expect((await w.submit(`/console/accounts/${b.accountId}`, `/console/accounts/${b.accountId}/invite`, {})).status).toBe(303);
+    const onB = secretsOf((await w.page(`/console/accounts/${b.accountId}`)).html, "invite-url");
+    const onA = secretsOf((await w.page(`/console/accounts/${a.accountId}`)).html, "invite-url");
+    expect(onA.length).toBe(1);
+    expect(onB.length).toBe(1);
+    expect(onA[0]).not.toBe(onB[0]);
+    expect(rows()).toEqual([]);
   });
 });

@@ -25,7 +25,7 @@ type Invites = Reveals<NonNullable<AccountDetail["invite"]>>;
 
 /** Accounts: the list, a new account, one account's page and what the operator changes on it. */
 export const accountsPages = (deps: ModuleDeps) => {
-  // An invite link is shown once, by the account's page after the form that made it.
+  // An invite link is shown once, by its account's page only (kept for that page: `of` the account).
   const invites: Invites = new Reveals(deps.store, "account-invite", deps.now);
   return new Elysia().use(accountListPages(deps, invites)).use(accountForms(deps, invites));
 };
@@ -91,7 +91,7 @@ function createWithCredit(deps: ModuleDeps, input: { name: string; email?: strin
 
 /** One account: login, plan and limits, keys, recent ledger, 30 days of usage, a new invite link. */
 async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, request: Request, op: Op, id: string) {
-  const invite = await invites.take(op.session.token);
+  const invite = await invites.take(op.session.token, id);
   const account = await kit.view(id);
   const login = await getLogin(deps.store, id);
   const team = await listMemberRows(deps.store, id);
@@ -107,7 +107,7 @@ async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, 
     keys: (await listKeys(deps.store, id)).map((k) => keyView(k, deps.now())),
     ledger: await listLedger(deps.store, id, { limit: 15 }),
     usage30: { requests: t.requests, tokens: t.prompt_tokens + t.completion_tokens, cost: t.cost_micros },
-    invite: invite?.account_id === id ? invite : null,
+    invite,
     idem: randomBase62(24),
   }));
 }
@@ -145,7 +145,7 @@ const accountForms = (deps: ModuleDeps, invites: Invites) => {
         accountId: params.id, ttlMs: deps.config.invite_ttl_hours * 3_600_000, actor: operator.actor, baseUrl: publicBase(deps, request),
       }, deps.now());
       // Post/redirect/get: the link is shown once by the next page, and a reload creates nothing.
-      await invites.put(operator.session.token, invite);
+      await invites.put(operator.session.token, invite, params.id);
       return redirectResponse(`/console/accounts/${params.id}`);
     }), hide())
     .post("/console/keys/:id/revoke", ({ request, operator, params }) => safe(request, async () => {

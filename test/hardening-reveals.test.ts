@@ -3,13 +3,14 @@
  * new key, an invite link or a batch of codes waits in the database (web_reveals), sealed under a
  * key only the session's cookie gives. A copy of the database shows none of them; the row goes
  * when the page reads it, or after ten minutes; another session's cookie cannot open it. And none
- * is lost: a secret waits for its own page only (an account's invite link for that account's page).
+ * is lost: a secret waits for its own page only (an account's invite link for that account's
+ * page), and several made before the page loads (two tabs) are all kept and all shown.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sha256Hex } from "../src/lib/crypto";
 import { Reveals, unseal } from "../src/identity/reveals";
 import { startGateway, TestClock, type Gateway } from "./support/gateway";
-import { WebClient } from "./support/web-client";
+import { csrfOf, WebClient } from "./support/web-client";
 
 let gw: Gateway;
 beforeAll(async () => {
@@ -86,10 +87,11 @@ describe("one-shot secrets in the database", () => {
     gw.clock.add(10 * 60_000 + 1);
     await reveals.put("another-session", "y");
     expect(rows().length).toBe(1);
-    expect(await reveals.take("another-session")).toBe("y");
-    expect(await reveals.take("another-session")).toBeNull();
+    expect(await reveals.take("another-session")).toEqual(["y"]);
+    expect(await reveals.take("another-session")).toEqual([]);
   });
 });
+
 /** Every secret of a kind on a page (`new-key`, `new-key-2`, ...), in the page's order. */
 const secretsOf = (html: string, id: string) => [...html.matchAll(new RegExp(`<code id="${id}(?:-\\d+)?">([^<]+)</code>`, "g"))].map((m) => m[1]!);
 
@@ -114,6 +116,43 @@ describe("a one-shot secret always reaches its page", () => {
     expect(onA.length).toBe(1);
     expect(onB.length).toBe(1);
     expect(onA[0]).not.toBe(onB[0]);
+    expect(rows()).toEqual([]);
+  });
+
+  test("two keys created in two tabs before either page loads are both shown, once, and both work", async () => {
+    const c = await gw.customer(1_000_000);
+    const { w } = await signedIn("customer", c.accountId);
+    // Both tabs show the form; each posts it before either redirect loads.
+    const _csrf = csrfOf((await w.page("/portal/keys")).html);
+    expect((await w.post("/portal/keys", { _csrf, name: "tab one" })).status).toBe(303);
+    expect((await w.post("/portal/keys", { _csrf, name: "tab two" })).status).toBe(303);
+    const html = (await w.page("/portal/keys")).html;
+    const keys = secretsOf(html, "new-key");
+    expect(keys.length).toBe(2);
+    // Oldest first, each with its name, and each box with its own id for its copy button.
+    expect(html.indexOf("tab one")).toBeLessThan(html.indexOf("tab two"));
+    expect(html).toContain('data-copy="#new-key-2"');
+    for (const key of keys) expect((await gw.me(key)).status).toBe(200);
+    expect(secretsOf((await w.page("/portal/keys")).html, "new-key")).toEqual([]);
+  });
+
+  test("two batches of codes and two members' invite links made at once are all shown", async () => {
+    const { w: op } = await signedIn("admin", null);
+    const opCsrf = csrfOf((await op.page("/console/codes")).html);
+    expect((await op.post("/console/codes", { _csrf: opCsrf, count: "2", amount_usd: "1" })).status).toBe(303);
+    expect((await op.post("/console/codes", { _csrf: opCsrf, count: "3", amount_usd: "2" })).status).toBe(303);
+    const codes = (await op.page("/console/codes")).html;
+    const batches = [...codes.matchAll(/<textarea id="new-codes(?:-\d+)?"[^>]*>([^<]*)<\/textarea>/g)].map((m) => m[1]!.split("\n").length);
+    expect(batches).toEqual([2, 3]);
+
+    const c = await gw.customer(0);
+    const { w } = await signedIn("customer", c.accountId);
+    const _csrf = csrfOf((await w.page("/portal/members")).html);
+    for (const email of ["one@example.com", "two@example.com"]) expect((await w.post("/portal/members", { _csrf, email, role: "member" })).status).toBe(303);
+    const html = (await w.page("/portal/members")).html;
+    expect(secretsOf(html, "invite-url").length).toBe(2);
+    expect(html).toContain("Invite link for one@example.com");
+    expect(html).toContain("Invite link for two@example.com");
     expect(rows()).toEqual([]);
   });
 });

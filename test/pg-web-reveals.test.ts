@@ -3,13 +3,14 @@
  * round-robin proxy without sticky sessions (the README's nginx block). A form's POST and the
  * redirected GET that shows what it made reach different instances, and still a new key, a
  * rotated key's replacement, a member's invite link, an account's invite link and a batch of
- * 1,000 codes are each shown once, by whichever instance serves the GET, and never again.
+ * 1,000 codes are each shown once, by whichever instance serves the GET, and never again; two
+ * keys posted from two tabs before either page loads are both shown.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { fakeCatalogue, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
 import { ADMIN_TOKEN, type BinaryGateway } from "./support/gateway";
 import { startPgGateways, type PgCluster } from "./support/pg-gateways";
-import { WebClient } from "./support/web-client";
+import { csrfOf, WebClient } from "./support/web-client";
 
 setDefaultTimeout(120_000);
 const PASSWORD = "correct horse battery staple";
@@ -101,6 +102,20 @@ describe("one-shot secrets across two instances", () => {
       await w.get("/portal");
     }
     expect([...directions].sort()).toEqual(["0->1", "1->0"]);
+  });
+
+  test("portal: two keys posted from two tabs, to either instance, are both shown by the next page", async () => {
+    const c = await a.customer(5_000_000);
+    const w = await owner(c.accountId, "two-tabs@example.com");
+    const _csrf = csrfOf((await w.page("/portal/keys")).html);
+    expect((await w.post("/portal/keys", { _csrf, name: "tab one" })).status).toBe(303);
+    expect((await w.post("/portal/keys", { _csrf, name: "tab two" })).status).toBe(303);
+    expect(new Set(served.slice(-2)).size).toBe(2);
+    const shown = (await w.page("/portal/keys")).html;
+    const keys = [...shown.matchAll(/<code id="new-key(?:-2)?">([^<]+)<\/code>/g)].map((m) => m[1]!);
+    expect(keys.length).toBe(2);
+    for (const key of keys) expect((await a.me(key)).status).toBe(200);
+    expect(secretOf((await w.page("/portal/keys")).html, "new-key")).toBeNull();
   });
 
   test("portal: rotating a key immediately shows its replacement, which works; the old one does not", async () => {

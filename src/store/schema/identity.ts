@@ -119,7 +119,7 @@ export const signupRequests = sqliteTable(
 export const webReveals = sqliteTable(
   "web_reveals",
   {
-    /** SHA-256 of the session cookie, the reveal's kind and what it is for (one pending reveal of each per session). */
+    /** SHA-256 of the session cookie, the reveal's kind and what it is for, then "." and a suffix that sorts oldest first (several may wait). */
     idHash: text("id_hash").primaryKey(),
     sealed: text("sealed").notNull(),
     expiresAt: integer("expires_at").notNull(),

@@ -91,7 +91,8 @@ function createWithCredit(deps: ModuleDeps, input: { name: string; email?: strin
 
 /** One account: login, plan and limits, keys, recent ledger, 30 days of usage, a new invite link. */
 async function accountPage(deps: ModuleDeps, kit: ConsoleKit, invites: Invites, request: Request, op: Op, id: string) {
-  const invite = await invites.take(op.session.token, id);
+  // The newest only: each invite of the account ends the ones before it.
+  const invite = (await invites.take(op.session.token, id)).at(-1) ?? null;
   const account = await kit.view(id);
   const login = await getLogin(deps.store, id);
   const team = await listMemberRows(deps.store, id);

@@ -13,7 +13,7 @@ import type { BatchList } from "./views/code-batches";
 /** POST /admin/codes's limit on what one code is worth, so that the console cannot go past it. */
 const MAX_CODE_MICROS = CreateCodesBody.shape.amount_micros.maxValue ?? 1e12;
 
-/** New codes, shown once by the next page. */
+/** New codes, shown once by the next page (every batch made since it was last shown). */
 type NewCodes = { codes: string[]; amount: number };
 
 /** Credit codes: the batches, one batch's codes, and creating a batch. */
@@ -45,7 +45,7 @@ export const codesPages = (deps: ModuleDeps) => {
     }), hide());
 };
 
-async function codesPage(deps: ModuleDeps, kit: ConsoleKit, request: Request, op: Op, batch: string, extra: { created?: NewCodes | null } = {}) {
+async function codesPage(deps: ModuleDeps, kit: ConsoleKit, request: Request, op: Op, batch: string, extra: { created?: NewCodes[] } = {}) {
   return kit.render(request, op, "codes", "Credit codes", codesView({
     csrf: op.session.csrf,
     list: await batchesPage(deps, new URL(request.url).searchParams),

@@ -14,7 +14,7 @@ import { mayRotate, rotatableKey, rotationLines, visibleKey, visibleKeys } from 
 import { keysView, type KeyBudget } from "./views/keys";
 
 const EXPIRY_DAYS = new Set(["7", "30", "90", "365"]);
-/** A new key, shown once by the next page. */
+/** A new key, shown once by the next page (every one made since it was last shown). */
 type Reveal = { key: string; name: string; rotated: boolean };
 
 /**
@@ -73,7 +73,7 @@ export const keysPages = (deps: ModuleDeps) => {
     }), hide());
 };
 
-async function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: PortalUser, extra: { created?: Reveal | null; refused?: Refused }, status = 200) {
+async function keysPage(deps: ModuleDeps, kit: PortalKit, request: Request, u: PortalUser, extra: { created?: Reveal[]; refused?: Refused }, status = 200) {
   const keys = await visibleKeys(deps.store, u);
   const budgets = new Map<string, KeyBudget>();
   const lines = rotationLines(keys);

@@ -67,6 +67,11 @@ function membersKit(deps: ModuleDeps, kit: PortalKit) {
   };
 }
 
+/** The links to show, oldest first: of two for one address only the newer works (each invite ends the ones before it). */
+function newestPerEmail(links: Invited[]): Invited[] {
+  return links.filter((v, i) => !v.email || !links.slice(i + 1).some((later) => later.email === v.email));
+}
+
 /** The budget form: an amount (empty: none) and a period, or what is wrong with them. */
 function readBudget(body: unknown): { micros: number | null; period: "day" | "week" | "month" } | string {
   const text = field(body, "budget_usd").trim();
@@ -102,7 +107,7 @@ export const membersPages = (deps: ModuleDeps) => {
     .use(deps.webAuth)
     .get("/portal/members", ({ request, user }) => kit.safe(request, async () => kit.render(request, user, "members", "Members", membersView({
       csrf: user.session.csrf, members: await teamViews(deps, user.account.id),
-      invited: await m.reveals.take(user.session.token), disabled: kit.suspended(user), now: deps.now(), timeZone: deps.credits.budgetClock.timeZone,
+      invited: newestPerEmail(await m.reveals.take(user.session.token)), disabled: kit.suspended(user), now: deps.now(), timeZone: deps.credits.budgetClock.timeZone,
     }))), hide())
     .post("/portal/members", ({ request, user, body }) => kit.safe(request, () => m.attempt(request, async () => {
       const role = field(body, "role") === "admin" ? "admin" : "member";

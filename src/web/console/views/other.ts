@@ -6,21 +6,31 @@ import type { CodeViewT } from "../../../modules/codes/model";
 import type { ModelTraffic, ProbeResult } from "../service";
 import type { UpstreamListT } from "../../../modules/upstreams/model";
 import { batchesCard, codesHref, type BatchList } from "./code-batches";
+import { nthId } from "../../portal/views/keys";
+
+type NewCodes = { codes: string[]; amount: number };
+
+/** One new batch's codes (the `i`th shown on the page), to copy now. */
+function newCodesBox(b: NewCodes, i: number): Html {
+  const id = nthId("new-codes", i);
+  return html`<section class="secret" aria-labelledby="${id}-title" role="status">
+  <h2 id="${id}-title">${b.codes.length} new code${b.codes.length === 1 ? "" : "s"} worth ${usd(b.amount)} each</h2>
+  <p>Copy them now: they are stored hashed and will not be shown again.</p>
+  <div class="row"><textarea id="${id}" readonly rows="${Math.min(12, b.codes.length + 1)}" aria-label="New codes">${b.codes.join("\n")}</textarea>
+  <button class="btn primary" type="button" data-copy="#${id}">Copy</button></div>
+</section>`;
+}
 
 export function codesView(o: {
   csrf: string;
   list: BatchList;
   codes: CodeViewT[] | null;
   batch: string;
-  created?: { codes: string[]; amount: number } | null;
+  /** The batches made since the page was last shown, oldest first: their codes are shown only now. */
+  created?: NewCodes[];
 }): Html {
   return html`${pageHead("Credit codes", "Single-use codes worth a fixed amount; customers redeem them in the portal or the API.")}
-${o.created && html`<section class="secret" aria-labelledby="codes-title" role="status">
-  <h2 id="codes-title">${o.created.codes.length} new code${o.created.codes.length === 1 ? "" : "s"} worth ${usd(o.created.amount)} each</h2>
-  <p>Copy them now: they are stored hashed and will not be shown again.</p>
-  <div class="row"><textarea id="new-codes" readonly rows="${Math.min(12, o.created.codes.length + 1)}" aria-label="New codes">${o.created.codes.join("\n")}</textarea>
-  <button class="btn primary" type="button" data-copy="#new-codes">Copy</button></div>
-</section>`}
+${(o.created ?? []).map(newCodesBox)}
 <section class="card" aria-labelledby="create-title">
   <h2 id="create-title">Create a batch</h2>
   <form class="inline" method="post" action="/console/codes">

@@ -9,6 +9,9 @@ export function statusBadge(status: KeyViewT["status"]): Html {
   return html`<span class="badge ${cls}">${status}</span>`;
 }
 
+/** The id of the `i`th of several secret boxes on a page: the first keeps the plain one. */
+export const nthId = (id: string, i: number): string => (i ? `${id}-${i + 1}` : id);
+
 export function secretBox(title: string, text: string, secret: string, id = "new-key"): Html {
   return html`<section class="secret" aria-labelledby="${id}-title" role="status">
   <h2 id="${id}-title">${title}</h2>
@@ -37,7 +40,8 @@ export function keysView(o: {
   csrf: string;
   keys: KeyViewT[];
   models: string[];
-  created?: { key: string; name: string; rotated: boolean } | null;
+  /** The keys made (or rotated) since the page was last shown, oldest first: each is shown only now. */
+  created?: { key: string; name: string; rotated: boolean }[];
   disabled: boolean;
   now: number;
   /** Owners and admins see everyone's keys, with whose each is. */
@@ -52,11 +56,12 @@ export function keysView(o: {
   const active = o.keys.filter((k) => k.status === "active");
   const row = (k: KeyViewT) => keyRow(k, { csrf: o.csrf, disabled: o.disabled, now: o.now, owner: o.owners?.(k), budget: o.budgets.get(k.id), rotate: o.rotatable.has(k.id) });
   return html`${pageHead("API keys", "Keys authenticate your requests. Each key is shown once, when it is created.")}
-${o.created && secretBox(
-    o.created.rotated ? "Your replacement key" : "Your new API key",
-    `Copy “${o.created.name || "unnamed key"}” now and store it somewhere safe: it will not be shown again.`,
-    o.created.key,
-  )}
+${(o.created ?? []).map((c, i) => secretBox(
+    c.rotated ? "Your replacement key" : "Your new API key",
+    `Copy “${c.name || "unnamed key"}” now and store it somewhere safe: it will not be shown again.`,
+    c.key,
+    nthId("new-key", i),
+  ))}
 <section class="card" aria-labelledby="keys-title">
   <div class="card-head"><h2 id="keys-title">${o.owners ? "The account's keys" : "Your keys"}</h2><span class="muted">${active.length} active</span></div>
   ${o.keys.length === 0

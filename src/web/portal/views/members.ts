@@ -3,7 +3,7 @@ import { dateTime, relative, usd } from "../../format";
 import { csrfField, empty, pageHead } from "../../layout";
 import type { MemberViewT } from "../../../modules/members/model";
 import { microsToUsd } from "../../../money/units";
-import { secretBox } from "./keys";
+import { nthId, secretBox } from "./keys";
 
 const GRACE = [["0", "Now"], ["3600", "In 1 hour"], ["86400", "In 24 hours"], ["604800", "In 7 days"]] as const;
 const PERIODS = [["month", "per month"], ["week", "per week"], ["day", "per day"]] as const;
@@ -13,14 +13,14 @@ const ROLE_TEXT = { owner: "Owner", admin: "Admin", member: "Member" } as const;
  * The owner's Members page: who is in the account, what their keys spent, and the forms to manage
  * them; removed members too while their keys still work (the grace of the removal).
  */
-export function membersView(o: { csrf: string; members: MemberViewT[]; invited?: { email: string; url: string } | null; disabled: boolean; now: number; timeZone: string }): Html {
+export function membersView(o: { csrf: string; members: MemberViewT[]; invited?: { email: string; url: string }[]; disabled: boolean; now: number; timeZone: string }): Html {
   return html`${pageHead("Members", "Who signs in to this account. Admins see every key and all usage; members only their own keys and usage.")}
-${o.invited && secretBox(
-    `Invite link for ${o.invited.email}`,
+${(o.invited ?? []).map((v, i) => secretBox(
+    `Invite link for ${v.email}`,
     "Send this one-time link to them: it is shown only now.",
-    o.invited.url,
-    "invite-url",
-  )}
+    v.url,
+    nthId("invite-url", i),
+  ))}
 <section class="card" aria-labelledby="members-title">
   <div class="card-head"><h2 id="members-title">The team</h2><span class="muted">Spend this month, budgets reset in ${o.timeZone}</span></div>
   ${o.members.length === 0

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
+import { rawRequest } from "./support/raw-http";
 
 setDefaultTimeout(60_000);
 let gw: BinaryGateway;
@@ -15,36 +16,19 @@ beforeAll(async () => {
 });
 afterAll(() => gw.stop());
 
-async function rawRequest(port: number, method: string, target: string, host: string): Promise<{ status: number; body: string }> {
-  const text = await new Promise<string>((resolve, reject) => {
-    let buf = "";
-    void Bun.connect({
-      hostname: "127.0.0.1",
-      port,
-      socket: {
-        open: (s) => void s.write(`${method} ${target} HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`),
-        data: (_s, d) => void (buf += d.toString()),
-        close: () => resolve(buf),
-        error: (_s, e) => reject(e),
-      },
-    });
-  });
-  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)![1]), body: text.slice(text.indexOf("\r\n\r\n") + 4) };
-}
-
 test("a malformed Host header is a 400 in the envelope, with nothing of the server's internals", async () => {
   const port = Number(new URL(gw.url).port);
   const targets = [["GET", "/healthz"], ["GET", "/portal/login"], ["POST", "/portal/login"], ["POST", "/admin/accounts"], ["GET", "/v1/models"], ["GET", "/nowhere"]] as const;
   for (const host of ["a?b", "x y", "a/b"]) {
     for (const [method, path] of targets) {
-      const r = await rawRequest(port, method, path, host);
+      const r = await rawRequest(port, method, path, { host, "content-type": "application/json" }, "{}");
       const leaks = ["__bunfallback", "source_lines", "server.ts", "cwd", "/src/"].filter((s) => r.body.includes(s));
       expect({ host, method, path, status: r.status, leaks }).toEqual({ host, method, path, status: 400, leaks: [] });
       expect(JSON.parse(r.body)).toMatchObject({ error: { type: "invalid_request_error", code: "invalid_host" } });
     }
   }
   // A metered route (Bun's router, by path) answers as for any request: here, no key.
-  const metered = await rawRequest(port, "POST", "/v1/chat/completions", "a?b");
+  const metered = await rawRequest(port, "POST", "/v1/chat/completions", { host: "a?b", "content-type": "application/json" }, "{}");
   expect(metered.status).toBe(401);
   // Every request left its line, and nothing went to stderr.
   await Bun.sleep(100);

@@ -19,11 +19,6 @@ export class RetainedCharges {
     this.tries.delete(requestId);
   }
 
-  /** The storage took a commit again: each is tried now, not at its backed-off time (which still comes). */
-  kick(): void {
-    for (const again of [...this.tries.values()]) void again().catch(() => {});
-  }
-
   /** Tries each once more; one that fails again is named (its hold is released at the next start). */
   async flush(): Promise<void> {
     const pending = [...this.tries];

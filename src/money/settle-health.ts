@@ -20,11 +20,9 @@ export class SettleHealth {
     this.probedAt = now;
   }
 
-  /** A settlement committed: called on every commit, so it costs one comparison when healthy. True: the storage is back. */
-  ok(): boolean {
-    if (this.failedAt === null) return false;
-    this.failedAt = null;
-    return true;
+  /** A settlement committed: called on every commit, so it costs one comparison when healthy. */
+  ok(): void {
+    if (this.failedAt !== null) this.failedAt = null;
   }
 
   /**
@@ -32,7 +30,8 @@ export class SettleHealth {
    * out unpaid, or be paid upstream and refused), except one a second, which tries the storage
    * again (its charge retried like any). Journaled settlements SQLite cannot take yet are no reason:
    * their charges are durable; nor are charges waiting for their retry once a commit has gone
-   * through since (the storage works again: they commit at their retry).
+   * through since (the storage works again: they commit at their own retry, which alone keeps
+   * their holds from the sweeper).
    */
   admits(now = performance.now()): boolean {
     if (this.failedAt === null || now - this.failedAt >= RECENT_MS) return true;

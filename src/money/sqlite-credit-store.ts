@@ -288,7 +288,7 @@ export class SqliteCreditStore implements CreditStore {
       x.reject(outcome.error instanceof ApiError ? outcome.error : errors.internal("Could not record the charge."));
       return;
     }
-    if (this.health.ok()) this.retained.kick();
+    this.health.ok();
     decrement(this.heldByAccount, x.hold.accountId, x.hold.amount);
     if (x.hold.capKeyId) decrement(this.heldByKey, x.hold.capKeyId, x.hold.amount);
     this.book.unhold(x.hold.memberId, x.hold.amount);

@@ -279,7 +279,7 @@ export class PgCreditStore implements CreditStore {
 
   private finish(g: Queued, result: SettleResult): void {
     this.settling.delete(g.op.requestId);
-    if (this.health.ok()) this.retained.kick();
+    this.health.ok();
     for (const s of g.hold.scopes) {
       this.leases.committed(s.key, Math.max(g.hold.amount, g.op.charge));
       const l = this.leases.peek(s.key);

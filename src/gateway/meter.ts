@@ -113,10 +113,10 @@ export class Meter {
       // disk, a lost database). A whole answer not charged is not delivered either (a 500).
       if (!this.stream) {
         this.line(row, "charge_not_recorded", 500, false);
-        this.retryRelease({ ...row, status: 500, costMicros: 0, errorCode: "charge_not_recorded" }, 1);
+        this.retryRelease({ ...row, status: 500, costMicros: 0, errorCode: "charge_not_recorded" });
       } else {
         this.line(row, "charge_pending", row.status, false);
-        this.retry(cost, row, object, 1);
+        this.retry(cost, row, object);
       }
       throw e;
     } finally {
@@ -202,24 +202,27 @@ export class Meter {
   }
 
   /** Releases the hold of an answer not delivered (its charge failed to commit) once the storage takes it. */
-  private retryRelease(row: UsageRecord, attempt: number): void {
-    const again = () => this.deps.credits.release(this.requestId, { usage: row });
-    if (!this.deps.credits.retain?.(this.requestId, again)) return;
-    const next = () => void again().catch(() => this.retryRelease(row, attempt + 1));
-    setTimeout(next, backoff(attempt)).unref?.();
+  private retryRelease(row: UsageRecord): void {
+    this.untilDurable(() => this.deps.credits.release(this.requestId, { usage: row }));
   }
 
-  /** Settles a charge that failed to commit again, backing off up to 30 s, until it is durable or its hold is gone. */
-  private retry(cost: number, row: UsageRecord, object: Stored, attempt: number): void {
-    const again = () =>
+  /** Settles a charge that failed to commit again, until it is durable or its hold is gone. */
+  private retry(cost: number, row: UsageRecord, object: Stored): void {
+    this.untilDurable((attempt) =>
       this.settle(cost, row, object).then((settled) => {
         if (!settled) return;
         this.deps.metrics?.metered(row);
         this.deps.log.event("charge_recorded", { request_id: this.requestId, account: row.accountId, charge_micros: cost, attempts: attempt });
-      });
+      }),
+    );
+  }
+
+  /** Tries `write` again, backing off from a second up to 30 s, while the store keeps the request's hold for it. */
+  private untilDurable(write: (attempt: number) => Promise<unknown>, attempt = 1): void {
+    const again = () => write(attempt);
     // The store keeps the hold from the sweeper meanwhile, and tries `again` once more at its flush (a stop).
     if (!this.deps.credits.retain?.(this.requestId, again)) return;
-    const next = () => void again().catch(() => this.retry(cost, row, object, attempt + 1));
+    const next = () => void again().catch(() => this.untilDurable(write, attempt + 1));
     setTimeout(next, backoff(attempt)).unref?.();
   }
 

@@ -34,8 +34,8 @@ export interface Secrets {
   providers?: readonly { api_keys?: readonly string[] }[];
 }
 
-/** What upstream keys look like (as gateway/providers/errors.ts scrubs them from upstream messages). */
-const UPSTREAM_SHAPED = /\b(?:xai|sk|sk-proj|sk-ant)-[A-Za-z0-9_*.-]{3,}/g;
+/** What upstream keys look like: taken out of logged paths here, and of upstream messages (gateway/providers/errors.ts). */
+export const UPSTREAM_SHAPED = /\b(?:xai|sk|sk-proj|sk-ant)-[A-Za-z0-9_*.-]{3,}/g;
 
 /** secretRedactor's work on one text (for a caller that redacts once). */
 export const redactSecrets = (text: string, c: Secrets): string => secretRedactor(c)(text);

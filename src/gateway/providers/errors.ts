@@ -1,9 +1,10 @@
 import { ApiError, errors } from "../../lib/errors";
+import { UPSTREAM_SHAPED } from "../../lib/redact-secrets";
 
 /** Removes anything that looks like a credential from an upstream message. */
 export function scrub(message: string): string {
   return message
-    .replace(/\b(xai|sk|sk-proj|sk-ant)-[A-Za-z0-9_*.-]{3,}/g, "[redacted]")
+    .replace(UPSTREAM_SHAPED, "[redacted]")
     .replace(/Bearer\s+\S+/gi, "Bearer [redacted]")
     .slice(0, 1000);
 }

@@ -1,6 +1,7 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import { z } from "zod";
+import { PAGE_GUARDS } from "../web/html";
 
 /** The OpenAPI spec at /openapi.json and Swagger UI at /swagger, the spec as clients read it (asClientsSendIt). */
 export function apiDocs() {
@@ -38,13 +39,8 @@ export function apiDocs() {
   );
 }
 
-/** What every dashboard page sends too (web/html.ts), but its script policy: the UI's page sets up Swagger inline. */
-const PAGE_HEADERS = {
-  "x-frame-options": "DENY",
-  "content-security-policy": "frame-ancestors 'none'",
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "same-origin",
-};
+/** The dashboard's page guards (web/html.ts), but not its script policy: the UI's page sets up Swagger inline. */
+const PAGE_HEADERS = { ...PAGE_GUARDS, "content-security-policy": "frame-ancestors 'none'" };
 
 type JsonSchema = { properties?: Record<string, JsonSchema>; required?: string[]; items?: JsonSchema };
 type Operation = {

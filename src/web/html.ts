@@ -41,13 +41,18 @@ export function jsonScript(id: string, data: unknown): Html {
 /** Extra headers; `set-cookie` may repeat, so pairs are appended rather than merged. */
 export type HeaderPairs = [string, string][];
 
+/** What every HTML page sends, whatever its script policy: never framed, never sniffed, no referrer elsewhere. */
+export const PAGE_GUARDS = {
+  "x-frame-options": "DENY",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "same-origin",
+} as const;
+
 export function htmlResponse(body: Html | string, status = 200, extra: HeaderPairs = []): Response {
   const headers = new Headers({
     "content-type": "text/html; charset=utf-8",
     "cache-control": "no-store",
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
+    ...PAGE_GUARDS,
     "content-security-policy":
       "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   });

@@ -214,7 +214,6 @@ export function replayJournal(journal: SettleJournal, writer: SettleWriter): num
   return records.length;
 }
 
-
 /** A journal this long is written to SQLite at once (else in slices, from applyMs after its first record). */
 const MAX_JOURNALED = 2048;
 /** Settlements per SQLite transaction of the batch timer (about a millisecond of writing). */

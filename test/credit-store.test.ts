@@ -10,7 +10,8 @@ import { ApiError } from "../src/lib/errors";
 import { updateAccount } from "../src/modules/accounts/service";
 import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 import type { UsageRecord } from "../src/money/credit-store";
-import { checkLedger, checkLedgerSync, persistedHeld, postCredit } from "../src/money/ledger";
+import { checkLedger, checkLedgerSync, postCredit } from "../src/money/ledger";
+import { persistedHeld } from "./support/held-rows";
 import { apiErrorOf, freshDb, manualClock, rejectionOf, seedAccount, seedKey, tick } from "./support/foundation";
 
 const USD = 1_000_000;

@@ -9,6 +9,7 @@ import { MAX_BALANCE_MICROS, microsToUsd } from "./units";
 import { accountRow } from "../modules/accounts/service";
 import { recordAudit } from "../modules/audit/service";
 import { applyTier } from "../modules/ratelimit/service";
+import { chunks } from "../modules/usage/query";
 import { once } from "./idempotency";
 import { journalPath, readJournal, type SettleRecord } from "./settle-journal";
 import { increment } from "../lib/tally";
@@ -154,18 +155,6 @@ export function listLedger(store: Store, accountId: string, f: { limit: number; 
   });
 }
 
-/**
- * Sum of persisted holds, for processes (like the CLI) that do not own the in-memory holds.
- * SQLite only: the rows a SQLite gateway writes for other processes to see (hold-rows.ts).
- */
-export function persistedHeld(store: SqliteStore, accountId: string): number {
-  return store.readSync(function* (q) {
-    const h = q.t.creditHolds;
-    const row = yield* get(q.db.select({ held: sql<number>`coalesce(sum(${h.amountMicros}), 0)` }).from(h).where(eq(h.accountId, accountId)));
-    return row?.held ?? 0;
-  });
-}
-
 /** The settlement journal of a gateway serving the database file (none for an in-memory database). */
 export const serveJournal = (store: SqliteStore): SettleRecord[] => (store.file ? readJournal(journalPath(store.file)) : []);
 
@@ -195,8 +184,8 @@ export function* besideServe(q: Q, records: SettleRecord[], accountIds: string[]
   const endedAt = new Map(mine.filter((r) => r.persisted).map((r) => [r.requestId, r.at]));
   const held = new Map<string, number>();
   const h = q.t.creditHolds;
-  for (let i = 0; i < accountIds.length; i += 500) {
-    const holds = yield* all(q.db.select().from(h).where(inArray(h.accountId, accountIds.slice(i, i + 500))));
+  for (const part of chunks(accountIds)) {
+    const holds = yield* all(q.db.select().from(h).where(inArray(h.accountId, part)));
     for (const row of holds) {
       const ended = endedAt.get(row.requestId);
       if (ended === undefined || row.createdAt > ended) increment(held, row.accountId, row.amountMicros);
@@ -209,8 +198,8 @@ export function* besideServe(q: Q, records: SettleRecord[], accountIds: string[]
 function* chargedIds(q: Q, requestIds: string[]): Work<Set<string>> {
   const l = q.t.ledgerEntries;
   const found = new Set<string>();
-  for (let i = 0; i < requestIds.length; i += 500) {
-    const rows = yield* all(q.db.select({ id: l.requestId }).from(l).where(inArray(l.requestId, requestIds.slice(i, i + 500))));
+  for (const part of chunks(requestIds)) {
+    const rows = yield* all(q.db.select({ id: l.requestId }).from(l).where(inArray(l.requestId, part)));
     for (const r of rows) found.add(r.id!);
   }
   return found;

@@ -3,6 +3,7 @@ import { besideServe, serveJournal, type BesideServe } from "../money/ledger";
 import { leasedHeld } from "../money/pg/lease-sql";
 import { accountView, type AccountRow } from "../modules/accounts/service";
 import type { AccountViewT } from "../modules/accounts/model";
+import { chunks } from "../modules/usage/query";
 import type { SqliteStore } from "../store/sqlite-store";
 import { all, type Q, type Work } from "../store/work";
 import type { CliContext } from "./command";
@@ -76,8 +77,8 @@ function readSnapshot<T>(db: SqliteStore, work: (q: Q) => Work<T>): T {
 function* balancesOf(q: Q, ids: string[]): Work<Map<string, number>> {
   const a = q.t.accounts;
   const found = new Map<string, number>();
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows = yield* all(q.db.select({ id: a.id, balance: a.balanceMicros }).from(a).where(inArray(a.id, ids.slice(i, i + 500))));
+  for (const part of chunks(ids)) {
+    const rows = yield* all(q.db.select({ id: a.id, balance: a.balanceMicros }).from(a).where(inArray(a.id, part)));
     for (const r of rows) found.set(r.id, Number(r.balance));
   }
   return found;

@@ -71,9 +71,9 @@ const body = streaming ? api.streamBody : api.body;
 const headers = { ...jsonHeaders(key), ...api.headers, "content-length": String(Buffer.byteLength(body)) };
 
 // bench/json-proxy.ts's handler with EXTRAS=1, on the same stub (it calls the global fetch), or
-// with --floor=money the money floor (bench/money-floor.ts: non-streaming chat only).
+// with --floor=money the money floor (bench/money-floor.ts: chat completions only).
 const money = process.argv.includes("--floor=money") ? moneyFloor("http://upstream", dir, key) : null;
-if (money && (streaming || api.id !== "chat")) throw new Error("--floor=money measures non-streaming chat completions only");
+if (money && api.id !== "chat") throw new Error("--floor=money measures chat completions only");
 const floor = money?.handler ?? meteringFloor("http://upstream", true);
 const gateway = (req: Request) => route(req);
 

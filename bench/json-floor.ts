@@ -40,8 +40,11 @@ export function meteringFloor(upstream: string, extras: boolean): (req: Request)
   };
 }
 
-/** Forwards the upstream's chunks unchanged after parsing every SSE event in them. */
-function tapped(upstreamBody: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
+/**
+ * Forwards the upstream's chunks unchanged after parsing every SSE event in them; `done` gets the
+ * last usage seen, and the stream closes once what it returns has settled (the money floor's charge).
+ */
+export function tapped(upstreamBody: ReadableStream<Uint8Array>, done: (usage: unknown) => void | Promise<void>): ReadableStream<Uint8Array> {
   const reader = upstreamBody.getReader();
   const decoder = new TextDecoder();
   let buffered = "";
@@ -50,8 +53,9 @@ function tapped(upstreamBody: ReadableStream<Uint8Array>, done: () => void): Rea
     async pull(ctrl) {
       const r = await reader.read();
       if (r.done) {
-        done();
         if (usage === null) console.error("stream without usage");
+        const settled = done(usage);
+        if (settled) await settled;
         return ctrl.close();
       }
       buffered += decoder.decode(r.value, { stream: true });

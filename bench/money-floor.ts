@@ -1,17 +1,20 @@
 /**
  * The money floor: the metering floor with extras (bench/json-floor.ts) plus the least any gateway
- * keeping Tollgate's money rules must do per non-streaming request, written as plainly as possible:
+ * keeping Tollgate's money rules must do per request, written as plainly as possible:
  * the key's hash looked up in memory, the balance checked and held in memory (no await between),
  * the charge made durable before the answer completes (one journal write per event-loop turn, as
  * Tollgate's group commit), then written to SQLite in batches of 16 with Tollgate's own schema and
  * indexes (a ledger entry unique per request id, a usage row, the account's balance), and one log
- * line (written with the turn's others in one write). No limits, budgets, plans, retries, breakers or validation. Called in process by
- * bench/hot-path.ts (--floor=money): Tollgate above it is what its features and structure cost.
+ * line (written with the turn's others in one write); a stream is read event by event as the
+ * metering floor's and ends once its charge is durable. No limits, budgets, plans, retries,
+ * breakers or validation. Chat completions only. Served by bench/json-proxy.ts (MONEY=1) and
+ * called in process by bench/hot-path.ts (--floor=money): Tollgate above it is what its features
+ * and structure cost.
  */
 import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { SqliteStore } from "../src/store/sqlite-store";
-import { RATE_HEADERS } from "./json-floor";
+import { RATE_HEADERS, tapped } from "./json-floor";
 
 interface Charge {
   requestId: string;
@@ -79,16 +82,26 @@ export function moneyFloor(upstream: string, dir: string, key: string): { handle
       if (group.push({ charge, resolve }) === 1) setImmediate(commit);
     });
   let n = 0;
+  type Usage = { prompt_tokens: number; completion_tokens: number };
+  /** The charge of one answer: durable first, then the hold released and the balance debited, then its log line. */
+  const settle = async (c: { requestId: string; owner: { keyId: string; accountId: string }; model: string; hold: number; started: number }, u: Usage) => {
+    const micros = u.prompt_tokens * 3 + u.completion_tokens * 15;
+    await durable({ requestId: c.requestId, ...c.owner, model: c.model, prompt: u.prompt_tokens, completion: u.completion_tokens, micros, at: Date.now() });
+    account.held -= c.hold;
+    account.balance -= micros;
+    lines += JSON.stringify({ request_id: c.requestId, account_id: c.owner.accountId, key_id: c.owner.keyId, model: c.model, status: 200, cost_micros: micros, latency_ms: Math.round(performance.now() - c.started) }) + "\n";
+  };
   const handler = async (req: Request): Promise<Response> => {
     const started = performance.now();
     const auth = req.headers.get("authorization") ?? "";
     const owner = keys.get(new Bun.CryptoHasher("sha256").update(auth.slice(7)).digest("hex"));
     if (!owner) return new Response("unknown key", { status: 401 });
-    const body = JSON.parse(await req.text()) as { model: string; max_tokens?: number };
+    const body = JSON.parse(await req.text()) as { model: string; max_tokens?: number; stream?: boolean };
     const hold = ((body.max_tokens ?? 4096) + 1000) * 15;
     if (account.balance - account.held < hold) return new Response("no credit", { status: 402 });
     account.held += hold;
     const requestId = `req_${Date.now().toString(36)}${(++n).toString(36)}`;
+    const charge = { requestId, owner, model: body.model, hold, started };
     const controller = new AbortController();
     const onAbort = () => controller.abort();
     req.signal.addEventListener("abort", onAbort, { once: true });
@@ -99,15 +112,20 @@ export function moneyFloor(upstream: string, dir: string, key: string): { handle
       body: JSON.stringify(body),
       signal: controller.signal,
     });
-    const json = JSON.parse(await res.text()) as { usage: { prompt_tokens: number; completion_tokens: number } };
-    clearTimeout(timer);
-    req.signal.removeEventListener("abort", onAbort);
-    const micros = json.usage.prompt_tokens * 3 + json.usage.completion_tokens * 15;
-    await durable({ requestId, ...owner, model: body.model, prompt: json.usage.prompt_tokens, completion: json.usage.completion_tokens, micros, at: Date.now() });
-    account.held -= hold;
-    account.balance -= micros;
-    lines += JSON.stringify({ request_id: requestId, account_id: owner.accountId, key_id: owner.keyId, model: body.model, status: 200, cost_micros: micros, latency_ms: Math.round(performance.now() - started) }) + "\n";
-    return new Response(JSON.stringify(json), { status: 200, headers: { "content-type": "application/json", "x-request-id": requestId, ...RATE_HEADERS } });
+    const headers = { "content-type": body.stream ? "text/event-stream" : "application/json", "x-request-id": requestId, ...RATE_HEADERS };
+    const done = () => {
+      clearTimeout(timer);
+      req.signal.removeEventListener("abort", onAbort);
+    };
+    if (body.stream) {
+      // The stream ends only once its charge is durable, as Tollgate's does.
+      const end = (usage: unknown) => (done(), settle(charge, usage as Usage));
+      return new Response(tapped(res.body!, end), { status: 200, headers });
+    }
+    const json = JSON.parse(await res.text()) as { usage: Usage };
+    done();
+    await settle(charge, json.usage);
+    return new Response(JSON.stringify(json), { status: 200, headers });
   };
   const close = () => {
     // The floor must have done its work: every charge made is in the ledger or still journaled.

@@ -4,6 +4,7 @@ import type { Settings, Soak, Throughput } from "./scenarios";
 import type { TargetId } from "./targets";
 import { inProcessText, type InProcess } from "./report-in-process";
 import { apiChecks, apisText, type ApiResults } from "./report-apis";
+import { moneyChecks, moneyText } from "./report-money";
 import { f0, f1, f2 } from "./format";
 export type { InProcess } from "./report-in-process";
 
@@ -29,6 +30,8 @@ export interface Results {
   profile: { area: string; share: number }[];
   /** bench/hot-path.ts: CPU per request in process, without sockets, floor handler against the route (absent in older results). */
   inProcess?: { ns: InProcess | null; st: InProcess | null };
+  /** bench/hot-path.ts --floor=money: the same beside the money floor (absent in older results). */
+  moneyInProcess?: { ns: InProcess | null; st: InProcess | null };
   /** Responses and Messages, each against its own floor (absent in older results). */
   apis?: ApiResults;
   binaryBytes: number;
@@ -129,7 +132,7 @@ export function computeSummary(r: Results): Summary {
   const x = (v: number) => `${v.toFixed(2)}×`;
   const floor = (m: "ns_rps" | "st_rps") =>
     has("floor") && has("floor-extras") ? `${x(ratios.floor![m]!)} parsing only; ${x(ratios["floor-extras"]![m]!)} with signal, timer, headers` : undefined;
-  const checks: Check[] = [...ownWork(r, has, floor), ...apiChecks(r.apis), { name: "added p50 latency at concurrency 1 over bare proxy", threshold: "≤ 150 µs", measured: `${overBare[tg]!.c1_p50!.toFixed(0)} µs`, pass: overBare[tg]!.c1_p50! <= 150 }];
+  const checks: Check[] = [...ownWork(r, has, floor), ...moneyChecks(r.rounds), ...apiChecks(r.apis), { name: "added p50 latency at concurrency 1 over bare proxy", threshold: "≤ 150 µs", measured: `${overBare[tg]!.c1_p50!.toFixed(0)} µs`, pass: overBare[tg]!.c1_p50! <= 150 }];
   if (has("portkey")) {
     const vsPortkey = (id: string, m: "ns_rps" | "st_rps") => perRound(r, id, m, (a, b) => a / b, "portkey");
     const [ns, st] = [vsPortkey(tg, "ns_rps"), vsPortkey(tg, "st_rps")];
@@ -173,7 +176,7 @@ Every figure is the median over ${S.rounds} interleaved rounds, compared with th
 |---|---|---|---|---|
 ${s.checks.map((c) => `| ${c.name} | ${c.threshold} | ${c.measured} | ${c.threshold === "–" ? "–" : c.pass ? "met" : "**missed**"} | ${c.floor ?? ""} |`).join("\n")}
 
-The last column is what the runtime leaves: the **metering floor** (bench/json-proxy.ts) is the bare proxy plus only what any gateway that bills by usage must do: parse the request's JSON and the answer's (re-serialising it), or for a stream read every chunk in JavaScript and parse every event; "with signal, timer, headers" adds what every request of a well-behaved gateway costs the runtime: the client's abort signal passed upstream, a total-timeout timer, x-request-id and six x-ratelimit-* headers. No auth, no limits, no money. Against Portkey, the bare proxy's own ratio is the ceiling of any Bun gateway.
+The last column is what the runtime leaves: the **metering floor** (bench/json-proxy.ts) is the bare proxy plus only what any gateway that bills by usage must do: parse the request's JSON and the answer's (re-serialising it), or for a stream read every chunk in JavaScript and parse every event; "with signal, timer, headers" adds what every request of a well-behaved gateway costs the runtime: the client's abort signal passed upstream, a total-timeout timer, x-request-id and six x-ratelimit-* headers. No auth, no limits, no money (the **money floor** adds the least the money rules need: its own section below). Against Portkey, the bare proxy's own ratio is the ceiling of any Bun gateway.
 
 ## Machine
 
@@ -185,7 +188,7 @@ The last column is what the runtime leaves: the **metering floor** (bench/json-p
 
 - Servers are pinned to CPU ${S.serverCpu} with \`taskset\`; the load generator (wrk, one thread), the fake upstream (${r.upstream}) and the probes run on CPU ${S.loadCpu}. The load CPU's busy share is reported so that a saturated load side can be seen.
 - Fake upstream: a fixed small chat completion with usage (Responses and Messages: their own section below); streams carry ${r.facts.direct?.["stream events per response"] ?? "24"} SSE events (role, 20 content chunks, finish, usage, [DONE]), each in its own write.
-- Targets: **upstream (direct)** (no proxy: the reference for added latency); **bare Bun proxy** (bench/bare-proxy.ts: reads the body, forwards it, streams the answer back; no auth, no parsing: the floor of the runtime); **metering floor** (bench/json-proxy.ts, plain and with signal, timer and headers: see above); **Tollgate**, the compiled binary (\`bun run build\`) with every feature on: key authentication, rate limits (a plan far above the load, still admitted per request), credit reservation and settlement with its ledger entry and usage-log row (durable in the settlement journal before the response completes, written to SQLite in batches once 16 wait, at the latest after 100 ms: the default \`settle_batch_ms\`; the default \`cpu_scheduling\`, auto: Bun's HTTP client thread under SCHED_BATCH while the JavaScript thread is saturated, which it finds within about half a second of a round's start; \`normal\` is measured with \`bun bench/ab.ts --env-a=TOLLGATE_CPU_SCHEDULING=normal\`); **nginx** (one worker, upstream keep-alive, no buffering) as a native reference; **Portkey's gateway** (@portkey-ai/gateway run with Bun, provider openai, custom host = the fake upstream) as the TypeScript peer.
+- Targets: **upstream (direct)** (no proxy: the reference for added latency); **bare Bun proxy** (bench/bare-proxy.ts: reads the body, forwards it, streams the answer back; no auth, no parsing: the floor of the runtime); **metering floor** (bench/json-proxy.ts, plain and with signal, timer and headers: see above); **money floor** (the floor with extras plus the least the money rules need: its own section below); **Tollgate**, the compiled binary (\`bun run build\`) with every feature on: key authentication, rate limits (a plan far above the load, still admitted per request), credit reservation and settlement with its ledger entry and usage-log row (durable in the settlement journal before the response completes, written to SQLite in batches once 16 wait, at the latest after 100 ms: the default \`settle_batch_ms\`; the default \`cpu_scheduling\`, auto: Bun's HTTP client thread under SCHED_BATCH while the JavaScript thread is saturated, which it finds within about half a second of a round's start; \`normal\` is measured with \`bun bench/ab.ts --env-a=TOLLGATE_CPU_SCHEDULING=normal\`); **nginx** (one worker, upstream keep-alive, no buffering) as a native reference; **Portkey's gateway** (@portkey-ai/gateway run with Bun, provider openai, custom host = the fake upstream) as the TypeScript peer.
 - Throughput: \`wrk -t1 -c${S.connections} -d${S.throughputSeconds}s\` non-streaming and streaming. CPU per request is the target's user+system time over the run divided by the requests it served: its own in-process time, with the upstream's excluded.
 - Latency: \`wrk -t1 -c1 -d${S.latencySeconds}s\` (concurrency 1) and \`wrk -t1 -c${S.rate.connections} -d${S.latencySeconds}s\` with each connection pausing ${S.rate.delayMs} ms after a response (a fixed offered rate of about ${Math.round((S.rate.connections * 1000) / S.rate.delayMs)} req/s). Added latency = target − upstream direct in the same round; "over bare" = target − bare proxy.
 - Time to first token: a raw-socket client at concurrency 1 over a keep-alive connection, ${S.ttftSamples} streaming requests per round, from the request's first byte to the first content token.
@@ -209,7 +212,7 @@ CPU µs/request is the target's own CPU time (all its threads) per request serve
 ${rows((id, label) => { const m = s.medians[id]!; const d = s.overDirect[id]!; const b = s.overBare[id]!; return `| ${label} | ${f0(m.c1_p50)} | ${f0(m.c1_p99)} | ${signed(d.c1_p50)} / ${signed(d.c1_p99)} | ${id === "direct" || id === "bare" ? "–" : signed(b.c1_p50)} | ${f0(m.rate_p50)} | ${f0(m.rate_p99)} | ${signed(d.rate_p50)} / ${signed(d.rate_p99)} | ${f0(m.ttft_p50)} | ${f0(m.ttft_p99)} | ${signed(d.ttft_p50)} | ${id === "direct" || id === "bare" ? "–" : signed(b.ttft_p50)} |`; })}
 
 Tollgate's own time per request: ${f0(s.medians.tollgate?.ns_cpu_us)} µs of CPU per non-streaming request (bare proxy ${f0(s.medians.bare?.ns_cpu_us)} µs) and ${f0(s.medians.tollgate?.st_cpu_us)} µs per streamed request (bare ${f0(s.medians.bare?.st_cpu_us)} µs); at concurrency 1 a request through Tollgate takes ${signed(s.overDirect.tollgate?.c1_p50)} µs more than the upstream alone (total minus upstream time), ${signed(s.overBare.tollgate?.c1_p50)} µs more than through the bare proxy.
-${apisText(r.apis, S.connections)}
+${apisText(r.apis, S.connections)}${moneyText(r.rounds, r.inProcess, r.moneyInProcess)}
 ## Where Tollgate's time goes
 
 ${r.profile.length ? `Bun's CPU profiler on the gateway run from source (same configuration and pinning, 50 connections, non-streaming), share of the JavaScript thread's busy samples; "native X ← where" is time inside a runtime call made from there (\`fetch\` includes handing the request to Bun's HTTP client thread, \`run\`/\`get\` are SQLite statements).
@@ -246,7 +249,7 @@ ${r.notes.length ? r.notes.map((n) => `- ${n}`).join("\n") : ""}
 }
 
 /** Axis labels of the plot (the tables use the full labels). */
-const SHORT: Partial<Record<TargetId, string>> = { bare: "bare proxy", floor: "floor", "floor-extras": "floor+extras", tollgate: "Tollgate", nginx: "nginx", portkey: "Portkey" };
+const SHORT: Partial<Record<TargetId, string>> = { bare: "bare proxy", floor: "floor", "floor-extras": "floor+extras", "floor-money": "money floor", tollgate: "Tollgate", nginx: "nginx", portkey: "Portkey" };
 
 /** Two bar charts: throughput per target (non-streaming, streaming) and added latency at c=1. */
 export function renderSvg(r: Results, s: Summary): string {

@@ -2,16 +2,17 @@
  * Benchmark harness: `bun run bench` (full, writes BENCHMARKS.md and bench/results.svg) or
  * `bun run bench:quick` (smoke, writes bench/out/). Method: docs/benchmarks.md and BENCHMARKS.md.
  */
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { computeSummary, renderMarkdown, renderSvg, type InProcess, type Results, type RoundData } from "./report";
-import { HAS_TASKSET, killAll, rssMiB, spawnPinned } from "./proc";
+import { computeSummary, renderMarkdown, renderSvg, type Results, type RoundData } from "./report";
+import { HAS_TASKSET, killAll, rssMiB } from "./proc";
 import { coldStart, dropFromPageCache, latencyAtRate, latencyC1, soak, throughput, ttft, type Env, type Settings } from "./scenarios";
 import {
-  accountBalance, checkUpstream, directTarget, freePort, prepareTollgate, jsonHeaders, provision, smokeCheck, startBare, startJsonFloor, startNginx, startPortkey, startTollgate, startUpstream,
+  accountBalance, checkUpstream, directTarget, freePort, prepareTollgate, jsonHeaders, provision, smokeCheck, startBare, startJsonFloor, startMoneyFloor, startNginx, startPortkey, startTollgate, startUpstream,
   type Target,
 } from "./targets";
-import { APIS, type ApiId } from "./answers";
+import { APIS } from "./answers";
+import { hotPath } from "./in-process";
 import { orderFileReport } from "./order-file";
 import { API_TARGETS, OTHER_APIS, type ApiResults, type ApiRound, type ApiTarget } from "./report-apis";
 import { profileTollgate, type ProfileShare } from "./profile";
@@ -83,6 +84,11 @@ async function main() {
     } catch (e) {
       tools.notes.push(`the metering floor could not start: ${(e as Error).message}`);
     }
+  }
+  try {
+    await remember(await startMoneyFloor(ROOT, join(OUT, "money-floor"), up, S, logFile("floor-money")));
+  } catch (e) {
+    tools.notes.push(`the money floor could not start: ${(e as Error).message}`);
   }
 
   const setup = prepareTollgate(join(OUT, "tollgate"), up);
@@ -181,8 +187,9 @@ async function main() {
   }
 
   log(`in-process measure of the gateway's own work ${elapsed()}`);
-  const inProcess = { ns: await hotPath(S, settings.quick, false, tools.notes), st: await hotPath(S, settings.quick, true, tools.notes) };
-  for (const id of OTHER_APIS) apis[id]!.inProcess = { ns: await hotPath(S, settings.quick, false, tools.notes, id), st: await hotPath(S, settings.quick, true, tools.notes, id) };
+  const inProcess = { ns: await hotPath(ROOT, OUT, S, settings.quick, false, tools.notes), st: await hotPath(ROOT, OUT, S, settings.quick, true, tools.notes) };
+  for (const id of OTHER_APIS) apis[id]!.inProcess = { ns: await hotPath(ROOT, OUT, S, settings.quick, false, tools.notes, id), st: await hotPath(ROOT, OUT, S, settings.quick, true, tools.notes, id) };
+  const moneyInProcess = { ns: await hotPath(ROOT, OUT, S, settings.quick, false, tools.notes, "chat", true), st: await hotPath(ROOT, OUT, S, settings.quick, true, tools.notes, "chat", true) };
 
   log(`streaming soak of Tollgate for ${settings.soakSeconds}s ...`);
   let soakResult: Results["soak"];
@@ -237,6 +244,7 @@ async function main() {
     cold,
     profile,
     inProcess,
+    moneyInProcess,
     apis,
     binaryBytes: statSync(binary).size,
     charged: { requestsBilledMicros: balanceBefore - balanceAfter },
@@ -293,17 +301,4 @@ async function apiRound(env: Env, apiTargets: Target[], r: number, apis: ApiResu
     }
     apis[id]!.rounds.push(round);
   }
-}
-
-/** bench/hot-path.ts on the server's CPU: the gateway's own work without sockets (null if it failed; noted). */
-async function hotPath(cpu: string, quick: boolean, stream: boolean, notes: string[], api: ApiId = "chat"): Promise<InProcess | null> {
-  const args = [join(ROOT, "bench/hot-path.ts"), `--api=${api}`, `--rounds=${quick ? 3 : 7}`, `--requests=${quick ? 3000 : stream ? 8000 : 20000}`, ...(stream ? ["--stream"] : [])];
-  // Its stdout is the gateway's log lines, dropped; its figures end its stderr.
-  const log = join(OUT, `hot-path${api === "chat" ? "" : `-${api}`}${stream ? "-stream" : ""}.log`);
-  const code = await spawnPinned(["bun", ...args], { cpu, log, quietStdout: true }).exited;
-  const err = readFileSync(log, "utf8");
-  const m = /HOTPATH (\{.*\})/.exec(err);
-  if (code === 0 && m) return JSON.parse(m[1]!) as InProcess;
-  notes.push(`bench/hot-path.ts --api=${api}${stream ? " --stream" : ""} failed (exit ${code}): ${err.trim().split("\n").slice(-2).join(" ")}`);
-  return null;
 }

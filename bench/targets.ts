@@ -5,7 +5,7 @@ import type { Subprocess } from "bun";
 import { APIS, MODEL, type BenchApi } from "./answers";
 import { processTree, spawnPinned, stop, waitForHttp, waitForLine } from "./proc";
 
-export type TargetId = "direct" | "bare" | "floor" | "floor-extras" | "tollgate" | "nginx" | "portkey";
+export type TargetId = "direct" | "bare" | "floor" | "floor-extras" | "floor-money" | "tollgate" | "nginx" | "portkey";
 
 export interface Target {
   id: TargetId;
@@ -69,6 +69,16 @@ export async function startJsonFloor(root: string, up: Upstream, cpu: string, lo
   const port = Number((await waitForLine(p, /ready (\d+)/))[1]);
   const [id, label] = extras ? (["floor-extras", "metering floor + signal, timer, headers"] as const) : (["floor", "metering floor (parse only)"] as const);
   return processTarget(id, label, p, `http://127.0.0.1:${port}`, jsonHeaders(UPSTREAM_KEY));
+}
+
+/** bench/json-proxy.ts with MONEY=1: the metering floor with extras plus the least the money rules need (bench/money-floor.ts). */
+export async function startMoneyFloor(root: string, dir: string, up: Upstream, cpu: string, log: string): Promise<Target> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const key = "sk-money-floor-bench";
+  const p = spawnPinned(["bun", join(root, "bench/json-proxy.ts")], { cpu, env: { PORT: "0", UPSTREAM: up.url, MONEY: "1", DIR: dir, KEY: key }, log });
+  const port = Number((await waitForLine(p, /ready (\d+)/))[1]);
+  return processTarget("floor-money", "money floor (+ the money rules)", p, `http://127.0.0.1:${port}`, jsonHeaders(key));
 }
 
 export async function startNginx(nginx: string, dir: string, up: Upstream, cpu: string, log: string): Promise<Target> {

@@ -1,6 +1,8 @@
 import type { z } from "zod";
 import { loadConfig, type Config } from "../config/load";
 import type { PgStore } from "../store/pg-store";
+import { journalPath, SettleJournal } from "../money/settle-journal";
+import { missingMigrations } from "../store/migrate";
 import { SqliteStore } from "../store/sqlite-store";
 import type { Store } from "../store/store";
 import { UsageError, type OptionSpecs, type Parsed } from "./args";
@@ -87,7 +89,7 @@ export class CliContext {
     if (this.config().database_url) throw new UsageError("this works on the embedded SQLite database only (database_url is set)");
     if (!this.handle) {
       this.handle = new SqliteStore(this.config().db_path);
-      if (opts.migrate ?? true) this.migrated = this.handle.migrate();
+      if (opts.migrate ?? true) this.migrated = migrateUnserved(this.handle);
     }
     return this.handle;
   }
@@ -154,4 +156,22 @@ export function table<T>(rows: readonly T[], columns: [string, (r: T) => string]
 export function pairs(entries: [string, string][]): string[] {
   const w = Math.max(...entries.map(([k]) => k.length));
   return entries.map(([k, v]) => `${k.padEnd(w)}  ${v}`);
+}
+
+/**
+ * Migrates the file, unless a gateway serves it: that (older) gateway would go on charging into a
+ * schema it does not know. Its journal lock says it runs; held here, it keeps one from starting.
+ */
+function migrateUnserved(store: SqliteStore): number {
+  const file = store.file;
+  if (!file || missingMigrations(store.sqlite) === 0) return store.migrate();
+  const lock = SettleJournal.claim(journalPath(file));
+  if (!lock) {
+    throw new Error(`a gateway serves ${file} (it holds ${journalPath(file)}.lock) and this binary would change its schema under it; stop the gateway first, then run this again (nothing was changed)`);
+  }
+  try {
+    return store.migrate();
+  } finally {
+    lock.close();
+  }
 }

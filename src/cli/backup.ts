@@ -18,7 +18,7 @@ export const backupCommand: LeafCommand = {
     // Not replaced: it may be the file of a backup still running under the same name.
     const partial = partialPath(target);
     if (existsSync(partial)) {
-      throw new UsageError(`backup: ${partial} exists: a backup to ${target} is running, or one was stopped half-way (then delete it, with its -wal and -shm if any: it is never a complete backup)`);
+      throw new UsageError(`backup: ${partial} exists: a backup to ${target} is running, or one was stopped half-way (then delete it, with its -journal, -wal and -shm if any: it is never a complete backup)`);
     }
     if (!existsSync(dirname(target))) throw new UsageError(`backup: the folder ${dirname(target)} does not exist`);
     // Opening a missing database would create an empty one and back that up: a typo in a cron job would go unseen.

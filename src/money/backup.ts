@@ -52,9 +52,10 @@ export function backupDatabase(store: SqliteStore, target: string, clock = new B
     fsyncPath(dirname(target));
     return { path: target, bytes: statSync(target).size, ...result };
   } catch (e) {
-    // No half-made backup left to be mistaken for a good one.
-    for (const f of [partial, `${partial}-wal`, `${partial}-shm`]) rmSync(f, { force: true });
-    throw e;
+    // No half-made backup left to be mistaken for a good one (VACUUM INTO leaves a rollback journal).
+    for (const f of [partial, `${partial}-journal`, `${partial}-wal`, `${partial}-shm`]) rmSync(f, { force: true });
+    // Named: "disk is full" alone reads as if the served database were.
+    throw new Error(`the backup to ${target} failed, and nothing of it was left: ${(e as Error).message}`);
   }
 }
 

@@ -11,8 +11,8 @@ import { startBinaryGateway, type BinaryGateway } from "./support/gateway";
 
 /**
  * The upgrade of docs/operations.md with the compiled binary: while clients stream, SIGTERM the
- * running gateway (requests in flight finish), `tollgate migrate`, start the new binary on the
- * same database and port. Clients retry what was refused (503 while draining, or no listener for a
+ * running gateway (requests in flight finish), back it up (then the backup holds all it
+ * acknowledged), `tollgate migrate`, start the new binary on the same database and port. Clients retry what was refused (503 while draining, or no listener for a
  * moment), as the OpenAI SDKs do: no request is lost, each is charged once, the ledger is exact.
  * (Both runs use this build's binary: what is tested is the procedure.)
  */
@@ -109,6 +109,11 @@ test("SIGTERM under load, migrate, start the new binary: nothing lost, each requ
   const sigtermAt = Date.now();
   expect(await old.stop("SIGTERM")).toBe(0);
   expect(old.output()).toContain("SIGTERM: shutting down");
+  // The backup of docs/operations.md, by the old binary after its stop: all it acknowledged.
+  const acknowledged = outcomes.filter((o) => o?.done).map((o) => o.requestId!);
+  const backupFile = join(dir, `pre-upgrade-${Date.now()}.db`);
+  const backup = Bun.spawnSync([BIN, "--config", config, "backup", backupFile], { cwd: dir, env: { PATH: process.env.PATH ?? "", HOME: dir } });
+  expect(backup.exitCode).toBe(0);
   const migrate = Bun.spawnSync([BIN, "migrate", "--config", config], { cwd: dir, env: { PATH: process.env.PATH ?? "", HOME: dir } });
   expect(migrate.exitCode).toBe(0);
   const fresh = await start();
@@ -137,5 +142,14 @@ test("SIGTERM under load, migrate, start the new binary: nothing lost, each requ
     expect(balance).toBe(CREDITS - charged);
   } finally {
     db.close();
+  }
+  // What a rollback would restore holds every charge the old binary acknowledged.
+  const copy = new SqliteStore(backupFile);
+  try {
+    expect(await checkLedger(copy)).toEqual([]);
+    const inBackup = new Set(copy.sqlite.query<{ request_id: string }, []>("SELECT request_id FROM ledger_entries WHERE kind = 'charge'").all().map((r) => r.request_id));
+    expect(acknowledged.filter((id) => !inBackup.has(id))).toEqual([]);
+  } finally {
+    copy.close();
   }
 });

@@ -7,7 +7,11 @@ import { serverTools } from "./server-tools";
 import { chatOutputText } from "./output-text";
 import { parseBody } from "./parse-body";
 import { refuseFileIds } from "./file-ids";
+import { outputLimit, sendLimit } from "./output-limit";
 import type { Dialect } from "./types";
+
+/** Chat's own output limits (max_tokens is the older name; some upstreams still read only it). */
+const CHAT_LIMITS = ["max_completion_tokens", "max_tokens"] as const;
 
 type ChatAnswer = { usage?: RawUsage; choices?: { message?: { content?: unknown } }[]; request_id?: unknown };
 
@@ -23,17 +27,21 @@ export const chatDialect: Dialect<ChatRequestT> = {
   },
   stream: (body) => body.stream === true,
   clientWantsUsage: (body) => body.stream_options?.include_usage === true,
-  demand: (body) => ({
-    promptUpper: promptUpperBound(body),
-    promptEstimate: promptEstimate(body),
-    maxOutput: body.max_completion_tokens ?? body.max_tokens ?? null,
-    maxOutputParam: body.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens",
-    n: body.n ?? 1,
-    tools: serverTools(body.tools, body.search_parameters),
-  }),
+  demand: (body) => {
+    const { limit, param } = outputLimit(body, "max_tokens");
+    return {
+      promptUpper: promptUpperBound(body),
+      promptEstimate: promptEstimate(body),
+      maxOutput: limit,
+      maxOutputParam: param,
+      n: body.n ?? 1,
+      tools: serverTools(body.tools, body.search_parameters),
+    };
+  },
   upstreamBody(body, { deployment, adapter, plan, stream }) {
     const b = upstreamCopy(body, deployment.upstream_model);
-    if (plan.cappedMaxTokens !== null) b[adapter.maxTokensField] = plan.cappedMaxTokens;
+    // The limit the hold covers, in every limit field: an upstream may obey either of the two.
+    sendLimit(b, plan.cappedMaxTokens ?? outputLimit(body, "max_tokens").limit, CHAT_LIMITS, adapter.maxTokensField);
     // Always ask for usage: without it a stream would be billed as an estimate.
     if (stream) b.stream_options = { ...body.stream_options, include_usage: true };
     return JSON.stringify(b);

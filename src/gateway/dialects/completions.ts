@@ -5,6 +5,7 @@ import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usag
 import { deltaTokens } from "../tap";
 import { ChatTap, type ChatChunk } from "./chat-tap";
 import { openaiError, openaiStreamError } from "./openai-shape";
+import { outputLimit, sendLimit } from "./output-limit";
 import { parseBody } from "./parse-body";
 import type { Dialect } from "./types";
 import { lazy } from "../../lib/lazy";
@@ -69,10 +70,12 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
     const suffixes = body.suffix ? new Array<string>(promptCount(body.prompt)).fill(body.suffix) : [];
     const { promptUpper, promptEstimate } = promptSizes(prompts, suffixes);
     const ids = tokenIds(body.prompt);
+    const { limit, param } = outputLimit(body, "max_tokens");
     return {
       promptUpper,
       promptEstimate: ids === null ? promptEstimate : ids + 4 * promptCount(body.prompt) + estimateTokens(suffixes.join("")),
-      maxOutput: body.max_tokens ?? DEFAULT_MAX_TOKENS,
+      maxOutput: limit ?? DEFAULT_MAX_TOKENS,
+      maxOutputParam: param,
       // Each prompt of a batch gets its own choices; best_of candidates are all generated (and billed).
       n: Math.max(body.n ?? 1, body.best_of ?? 1) * promptCount(body.prompt),
       tools: [],
@@ -80,6 +83,7 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
   },
   upstreamBody(body, { deployment, stream }) {
     const b = upstreamCopy(body, deployment.upstream_model);
+    sendLimit(b, outputLimit(body, "max_tokens").limit, ["max_tokens"], "max_tokens");
     if (stream) b.stream_options = { ...body.stream_options, include_usage: true };
     return JSON.stringify(b);
   },

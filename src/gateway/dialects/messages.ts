@@ -7,6 +7,7 @@ import { anthropicError, anthropicStreamError } from "./anthropic-shape";
 import { MessagesTap, readMessagesUsage } from "./messages-tap";
 import { anthropicServerTools } from "./server-tools";
 import { messagesOutputText } from "./output-text";
+import { outputLimit, sendLimit } from "./output-limit";
 import { parseBody } from "./parse-body";
 import { refuseFileIds } from "./file-ids";
 import type { Dialect } from "./types";
@@ -53,14 +54,21 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
     return body;
   },
   stream: (body) => body.stream === true,
-  demand: (body) => ({
-    ...promptSizes(body.messages, [body.system, body.tools]),
-    maxOutput: body.max_tokens,
-    n: 1,
-    tools: anthropicServerTools(body.tools),
-  }),
+  demand: (body) => {
+    const { limit, param } = outputLimit(body, "max_tokens");
+    return {
+      ...promptSizes(body.messages, [body.system, body.tools]),
+      maxOutput: limit,
+      maxOutputParam: param,
+      n: 1,
+      tools: anthropicServerTools(body.tools),
+    };
+  },
   upstreamBody(body, { deployment }) {
-    return JSON.stringify(upstreamCopy(body, deployment.upstream_model));
+    const b = upstreamCopy(body, deployment.upstream_model);
+    // An upstream that maps Messages onto chat may read another limit field the client set.
+    sendLimit(b, outputLimit(body, "max_tokens").limit, ["max_tokens"], "max_tokens");
+    return JSON.stringify(b);
   },
   whole(json) {
     const m = json as Message;

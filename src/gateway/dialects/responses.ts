@@ -10,6 +10,7 @@ import { serverTools } from "./server-tools";
 import { responsesOutputText } from "./output-text";
 import { checkReferences } from "./responses-refs";
 import { itemIds } from "../stored-objects";
+import { outputLimit, sendLimit } from "./output-limit";
 import { parseBody } from "./parse-body";
 import type { Dialect } from "./types";
 import { lazy } from "../../lib/lazy";
@@ -76,18 +77,20 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
     // A continued conversation is billed its history again (cached or not): hold for it too.
     const history = ctx?.historyTokens ?? 0;
     const prompt = promptSizes(items, [body.instructions, body.tools, body.text]);
+    const { limit, param } = outputLimit(body, "max_output_tokens");
     return {
       promptUpper: prompt.promptUpper + history,
       promptEstimate: prompt.promptEstimate + history,
-      maxOutput: body.max_output_tokens ?? null,
-      maxOutputParam: "max_output_tokens",
+      maxOutput: limit,
+      maxOutputParam: param,
       n: 1,
       tools: serverTools(body.tools),
     };
   },
   upstreamBody(body, { deployment, plan }) {
     const b = upstreamCopy(body, deployment.upstream_model);
-    if (plan.cappedMaxTokens !== null) b.max_output_tokens = plan.cappedMaxTokens;
+    // An upstream that maps the request onto chat may read a chat limit the client also set.
+    sendLimit(b, plan.cappedMaxTokens ?? outputLimit(body, "max_output_tokens").limit, ["max_output_tokens"], "max_output_tokens");
     return JSON.stringify(b);
   },
   whole(json) {

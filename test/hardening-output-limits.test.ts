@@ -3,7 +3,9 @@
  * fields (chat's max_completion_tokens and max_tokens, a chat field on Responses or Messages,
  * llama.cpp's n_predict), and which one an upstream obeys is its own choice: the hold is for the
  * smallest, and that same value goes upstream in every field the client set, so no upstream can
- * generate past the hold and the client never gets more than any field asked for.
+ * generate past the hold and the client never gets more than any field asked for. A legacy
+ * completion without max_tokens is held for OpenAI's default of 16 and sent with it: an upstream's
+ * own default (llama.cpp: unlimited; xAI: the model's maximum) would run far past that hold.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
@@ -104,4 +106,17 @@ test("a single limit field goes upstream as the client sent it, and none is adde
   expect(sentLimits()).toEqual({ max_tokens: undefined, max_completion_tokens: 300, max_output_tokens: undefined, n_predict: undefined });
   await openai(c.key).chat.completions.create({ model: "grok-4", messages: [{ role: "user", content: "hi" }] });
   expect(sentLimits()).toEqual({ max_tokens: undefined, max_completion_tokens: undefined, max_output_tokens: undefined, n_predict: undefined });
+});
+
+test("legacy completions without max_tokens send the 16 tokens the hold assumed", async () => {
+  const c = await gw.customer(2_000);
+  // An upstream that ignored the missing limit would write 4,000 tokens (60,030 µ on 2,000 of credit).
+  up.script = [JSON.stringify({ id: "cmpl1", object: "text_completion", created: 1, model: "m", choices: [{ index: 0, text: "x", finish_reason: "length" }], usage: { prompt_tokens: 10, completion_tokens: 16, total_tokens: 26 } })];
+  const { data, response } = await openai(c.key).completions.create({ model: "grok-4", prompt: "Write a long story" }).withResponse();
+  expect(data.usage?.completion_tokens).toBe(16);
+  expect(sentLimits()).toEqual({ max_tokens: 16, max_completion_tokens: undefined, max_output_tokens: undefined, n_predict: undefined });
+  expect((await waitRow(gw, response.headers.get("x-request-id")!))?.cost_micros).toBe(10 * 3 + 16 * 15);
+  // A limit the client set is sent as it is.
+  await openai(c.key).completions.create({ model: "grok-4", prompt: "Write a long story", max_tokens: 40 });
+  expect(sentLimits().max_tokens).toBe(40);
 });

@@ -83,7 +83,8 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
   },
   upstreamBody(body, { deployment, stream }) {
     const b = upstreamCopy(body, deployment.upstream_model);
-    sendLimit(b, outputLimit(body, "max_tokens").limit, ["max_tokens"], "max_tokens");
+    // Always sent: the hold assumed the default, and an upstream's own may be larger (llama.cpp: unlimited).
+    sendLimit(b, outputLimit(body, "max_tokens").limit ?? DEFAULT_MAX_TOKENS, ["max_tokens"], "max_tokens");
     if (stream) b.stream_options = { ...body.stream_options, include_usage: true };
     return JSON.stringify(b);
   },

@@ -1,4 +1,6 @@
+import type { Tool } from "../../config/schema";
 import type { Usage } from "../../money/usage";
+import { toolCallOf } from "../providers/usage";
 import { parseJsonObject } from "../../lib/json-object";
 import { eventData } from "../sse";
 import { deltaTokens, MALFORMED, PASS } from "../tap";
@@ -11,6 +13,7 @@ type Event = {
   sequence_number?: unknown;
   delta?: unknown;
   item?: unknown;
+  output_index?: unknown;
   response?: { id?: unknown; usage?: Record<string, unknown> | null; store?: unknown; output?: unknown };
 };
 
@@ -41,6 +44,8 @@ export class ResponsesTap implements EventTap {
   private responseId: string | null = null;
   /** Its output items so far (each item's events, then the final response's output): stored with it. */
   private readonly items = new Set<string>();
+  /** Server-side tool calls among its output items, by item id (or position): each done event and the final output name the same call. */
+  private readonly calls = new Map<string, Tool>();
   private readonly started = performance.now();
   /** The last sequence_number the upstream sent (-1: none yet). */
   private seq = -1;
@@ -68,6 +73,7 @@ export class ResponsesTap implements EventTap {
     if (type === "response.created" && e.response) this.responseId = storedId(e.response);
     // A stream cut before its final event still stored the items it announced.
     if (type === "response.output_item.added" || type === "response.output_item.done") this.addItems([e.item]);
+    if (type === "response.output_item.done") this.addCall(e.item, e.output_index);
     if (type === "response.completed" || type === "response.incomplete") return this.last(type, e);
     if (type === "response.failed" || type === "error") return this.failed(type, e);
     const usage = e.response?.usage;
@@ -81,6 +87,7 @@ export class ResponsesTap implements EventTap {
 
   /** A failure the upstream billed: its usage is charged, and its cost shown as that charge, like a completion's. */
   private failed(type: string, e: Event): TapResult {
+    this.addCalls(e.response?.output);
     if (!this.takeUsage(e.response)) return UPSTREAM_ERROR;
     return { out: `event: ${type}\ndata: ${JSON.stringify(e)}\n\n`, error: "upstream" };
   }
@@ -97,6 +104,7 @@ export class ResponsesTap implements EventTap {
   private last(type: string, e: Event): TapResult {
     this.responseId = storedId(e.response ?? {});
     this.addItems(e.response?.output);
+    this.addCalls(e.response?.output);
     this.takeUsage(e.response);
     return { done: true, final: `event: ${type}\ndata: ${JSON.stringify(e)}\n\n` };
   }
@@ -105,11 +113,22 @@ export class ResponsesTap implements EventTap {
     for (const id of itemIds(items)) this.items.add(id);
   }
 
+  private addCalls(output: unknown): void {
+    if (Array.isArray(output)) output.forEach((item, i) => this.addCall(item, i));
+  }
+
+  private addCall(item: unknown, index: unknown): void {
+    const tool = toolCallOf(item);
+    if (!tool) return;
+    const id = (item as { id?: unknown }).id;
+    this.calls.set(typeof id === "string" ? id : `#${String(index)}`, tool);
+  }
+
   /** Reads a final response's usage, if it has one, and shows the customer's charge in its place. */
   private takeUsage(response: Event["response"]): boolean {
     const raw = response?.usage && typeof response.usage === "object" ? response.usage : null;
     if (!raw) return false;
-    this.usage = readResponsesUsage(raw);
+    this.usage = readResponsesUsage(raw, this.calls.values());
     showResponsesUsage(raw, this.usage, this.o.price);
     return true;
   }

@@ -6,6 +6,7 @@ import { promptSizes } from "../estimate";
 import { openaiError } from "./openai-shape";
 import { ResponsesTap, responsesErrorEvent } from "./responses-tap";
 import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
+import { toolCallOf } from "../providers/usage";
 import { serverTools } from "./server-tools";
 import { responsesOutputText } from "./output-text";
 import { checkReferences } from "./responses-refs";
@@ -97,7 +98,7 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
     const r = json as ResponseObject;
     if (r.object !== "response" && !Array.isArray(r.output)) return null;
     const raw = r.usage && typeof r.usage === "object" ? r.usage : null;
-    const usage = raw ? readResponsesUsage(raw) : null;
+    const usage = raw ? readResponsesUsage(raw, Array.isArray(r.output) ? r.output.map(toolCallOf) : []) : null;
     return {
       usage,
       // Its output items are stored with it: a later request may name them (item_reference).

@@ -21,6 +21,42 @@ const TOOL_COUNTERS: Record<string, Tool> = {
   image_generation_calls: "image_generation",
 };
 
+/**
+ * OpenAI's server-side tool calls, which it reports as output items of a response, not as
+ * usage counters → the tool priced (file search is the collections search of xAI's prices).
+ */
+const TOOL_CALL_ITEMS: Record<string, Tool> = {
+  web_search_call: "web_search",
+  file_search_call: "collections_search",
+  code_interpreter_call: "code_execution",
+  image_generation_call: "image_generation",
+  mcp_call: "mcp",
+};
+
+/** The server-side tool an output item is a call of; null for anything else (a message, a function call: the client's own) and for a failed call. */
+export function toolCallOf(item: unknown): Tool | null {
+  if (!item || typeof item !== "object") return null;
+  const { type, status } = item as { type?: unknown; status?: unknown };
+  return typeof type === "string" && status !== "failed" ? (TOOL_CALL_ITEMS[type] ?? null) : null;
+}
+
+/** Whether a usage object counts server-side tool calls itself (xAI's details, their total, Anthropic's server_tool_use). */
+const countsTools = (raw: Record<string, unknown>): boolean =>
+  raw.num_server_side_tools_used != null || isObject(raw.server_side_tool_usage_details) || isObject(raw.server_tool_use);
+const isObject = (v: unknown): boolean => v !== null && typeof v === "object";
+
+/**
+ * The usage with the tool calls an answer's output items show (`calls`, from toolCallOf), when
+ * the usage has no tool counters of its own: an upstream that counts them (xAI) lists the same
+ * calls as items too, and each call is charged once.
+ */
+export function withToolCalls(u: Usage | null, raw: Record<string, unknown>, calls: Iterable<Tool | null>): Usage | null {
+  if (!u || countsTools(raw)) return u;
+  let tools: Partial<Record<Tool, number>> | undefined;
+  for (const t of calls) if (t) (tools ??= { ...u.tools })[t] = (tools[t] ?? 0) + 1;
+  return tools ? { ...u, tools } : u;
+}
+
 /** Tool calls and the upstream's cost from a usage object (chat, responses, messages, images). */
 export function readExtras(raw: Record<string, unknown>): Pick<Usage, "tools" | "upstreamCost"> {
   const out: Pick<Usage, "tools" | "upstreamCost"> = {};

@@ -80,11 +80,17 @@ async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, 
   const usage = answer.usage ?? { prompt: a.plan.promptEstimate, cached: 0, completion: estimateTokens(answer.text()), reasoning: 0 };
   const status = clientLeft ? 499 : 200;
   const rendered = answer.render(a.meter.price(usage));
+  // Built before the charge: one that cannot be built is charged nothing (proxy's abandon).
+  const events = dialect.stream(body) ? dialect.wholeAsStream?.(rendered, body) : undefined;
   await a.meter.charge({ status, usage, estimated, upstreamRequestId, errorCode: clientLeft ? "client_closed" : null, stored: answer.stored });
   // The request's own headers object, not a copy: this is its last answer.
-  a.headers["content-type"] = "application/json";
-  return new Response(rendered, { status: 200, headers: a.headers });
+  if (events === undefined) a.headers["content-type"] = "application/json";
+  else Object.assign(a.headers, STREAM_HEADERS);
+  return new Response(events ?? rendered, { status: 200, headers: a.headers });
 }
+
+/** A stream the upstream answered whole goes out as the stream the client asked for (Dialect.wholeAsStream). */
+const STREAM_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" };
 
 /**
  * The dialect's reading of the answer, and the attempt's verdict: what the gateway cannot read (or

@@ -2,6 +2,7 @@ import { ChatRequest, isChatRequest, upstreamCopy, type ChatRequestT } from "../
 import { promptEstimate, promptUpperBound } from "../estimate";
 import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { ChatTap } from "./chat-tap";
+import { chatAsStream } from "./chat-as-stream";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import { serverTools } from "./server-tools";
 import { chatOutputText } from "./output-text";
@@ -64,6 +65,7 @@ export const chatDialect: Dialect<ChatRequestT> = {
       },
     };
   },
+  wholeAsStream: chatAsStream,
   tap: (ctx) => new ChatTap(ctx),
   errorEvent: openaiStreamError,
   errorResponse: openaiError,

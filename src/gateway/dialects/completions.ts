@@ -4,6 +4,7 @@ import { estimateTokens, promptSizes } from "../estimate";
 import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { deltaTokens } from "../tap";
 import { ChatTap, type ChatChunk } from "./chat-tap";
+import { completionsAsStream } from "./chat-as-stream";
 import { openaiError, openaiStreamError } from "./openai-shape";
 import { outputLimit, sendLimit } from "./output-limit";
 import { parseBody } from "./parse-body";
@@ -103,6 +104,7 @@ export const completionsDialect: Dialect<CompletionRequestT> = {
       },
     };
   },
+  wholeAsStream: completionsAsStream,
   tap: (ctx) => new ChatTap(ctx, textTokens),
   errorEvent: openaiStreamError,
   errorResponse: openaiError,

@@ -5,6 +5,7 @@ import { promptSizes } from "../estimate";
 import { hideCost } from "../providers/usage";
 import { anthropicError, anthropicStreamError } from "./anthropic-shape";
 import { MessagesTap, readMessagesUsage } from "./messages-tap";
+import { messagesAsStream } from "./messages-as-stream";
 import { anthropicServerTools } from "./server-tools";
 import { messagesOutputText } from "./output-text";
 import { outputLimit, sendLimit } from "./output-limit";
@@ -83,6 +84,7 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
       },
     };
   },
+  wholeAsStream: messagesAsStream,
   tap: (ctx) => new MessagesTap(ctx),
   errorEvent: anthropicStreamError,
   errorResponse: anthropicError,

@@ -5,6 +5,7 @@ import { upstreamCopy } from "../chat-request";
 import { promptSizes } from "../estimate";
 import { openaiError } from "./openai-shape";
 import { ResponsesTap, responsesErrorEvent } from "./responses-tap";
+import { responsesAsStream } from "./responses-as-stream";
 import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
 import { toolCallOf } from "../providers/usage";
 import { serverTools } from "./server-tools";
@@ -110,6 +111,7 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
       },
     };
   },
+  wholeAsStream: responsesAsStream,
   tap: (ctx) => new ResponsesTap(ctx),
   errorEvent: responsesErrorEvent,
   errorResponse: openaiError,

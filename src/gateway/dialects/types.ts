@@ -127,6 +127,11 @@ export interface Dialect<B extends GatewayBody = GatewayBody> {
   requestIdHeader?: string;
   /** null: not an answer of this API (an error envelope sent with a 2xx, another API's shape): never charged. */
   whole(json: Record<string, unknown>, adapter: ProviderAdapter, body: B): WholeAnswer | null;
+  /**
+   * A whole answer (as rendered for the customer) to a request that asked for a stream, as this
+   * API's stream events: some upstreams ignore `stream`, and an SDK reading SSE would get nothing.
+   */
+  wholeAsStream?(rendered: string, body: B): string;
   tap(ctx: TapContext): EventTap;
   /** The event a stream ends with when the gateway cuts it (timeout, broken upstream, shutdown). */
   errorEvent(message: string, code: string, tap?: EventTap): string;

@@ -6,6 +6,7 @@ import { chargePrompt, clientGone, shuttingDown } from "./endings";
 import { finishWhole } from "./finish-whole";
 import type { Principal } from "./key-auth";
 import { relayStream } from "./stream";
+import { goneWatch } from "./stored-gone";
 import { callUpstream, ClientClosed, type UpstreamResponse } from "./upstream/call";
 
 export interface ProxyCall<B extends GatewayBody = GatewayBody> {
@@ -66,6 +67,7 @@ export async function proxy<B extends GatewayBody>(deps: GatewayDeps, call: Prox
  * a 499 answer, or the translated error thrown.
  */
 async function reachUpstream<B extends GatewayBody>(deps: GatewayDeps, call: ProxyCall<B>, a: Admitted, started: number, stream: boolean): Promise<UpstreamResponse | Response> {
+  const gone = goneWatch(call.dialect, call.body);
   try {
     return await callUpstream(deps.upstreams.registry, {
       model: a.model,
@@ -81,6 +83,7 @@ async function reachUpstream<B extends GatewayBody>(deps: GatewayDeps, call: Pro
       // At shutdown (after the grace period) a request still waiting for the upstream is ended too.
       onStop: (fn) => a.lease.onTerminate(fn),
       startedAt: started,
+      notFound: gone?.notFound,
     });
   } catch (e) {
     try {
@@ -92,6 +95,7 @@ async function reachUpstream<B extends GatewayBody>(deps: GatewayDeps, call: Pro
       }
       const err = e instanceof ClientClosed ? shuttingDown() : e instanceof ApiError ? e : errors.upstream(502, "The upstream provider failed.", "upstream_error");
       await a.meter.release(err.status, err.code ?? "upstream_error");
+      await gone?.drop(deps.objects, err);
       throw err;
     } finally {
       a.lease.release();

@@ -12,7 +12,7 @@ import type { Prepared, PrepareContext } from "./types";
  */
 
 /** A stored object the request names: where, and whether it must be the caller's (its content comes from storage). */
-interface Reference {
+export interface Reference {
   id: string;
   param: string;
   /** The item is named only by its id (`item_reference`), or is the previous response: unknown is a 404. */
@@ -20,14 +20,14 @@ interface Reference {
   previous?: true;
 }
 
-type Body = { previous_response_id?: string | null; input: unknown; conversation?: unknown; prompt?: unknown; tools?: unknown[] | null };
+export type ReferringBody = { previous_response_id?: string | null; input: unknown; conversation?: unknown; prompt?: unknown; tools?: unknown[] | null };
 
 /**
  * Conversations, containers, files and stored prompts are made through their own APIs (or the
  * upstream's dashboard), which the gateway does not serve: no customer can own one, so whatever id a request gives is someone else's (or the
  * operator's). A container given as an object (`{type: "auto"}`) is a new one, and passes.
  */
-function refuseUnowned(body: Body): void {
+function refuseUnowned(body: ReferringBody): void {
   refuseFileIds(body.input, "input");
   if (body.conversation != null) throw unsupported("conversation", "Conversations are not supported through this gateway: continue a response of yours with previous_response_id, or send the items again.");
   // A stored prompt is made in the upstream's dashboard (the operator's), and its size is unknown to the hold.
@@ -48,7 +48,7 @@ const unsupported = (param: string, message: string) => new ApiError(400, messag
  * to the upstream key that holds what it references. No ids: nothing to look up. Then the objects
  * nobody owns here (refuseUnowned): another's id is a 404 whatever else the request holds.
  */
-export function checkReferences(body: Body, { principal, objects }: PrepareContext): Prepared | Promise<Prepared> {
+export function checkReferences(body: ReferringBody, { principal, objects }: PrepareContext): Prepared | Promise<Prepared> {
   const refs = referencesOf(body);
   if (refs.length === 0) {
     refuseUnowned(body);
@@ -61,7 +61,7 @@ export function checkReferences(body: Body, { principal, objects }: PrepareConte
   });
 }
 
-function referencesOf(body: Body): Reference[] {
+export function referencesOf(body: ReferringBody): Reference[] {
   const refs: Reference[] = [];
   if (body.previous_response_id) refs.push({ id: body.previous_response_id, param: "previous_response_id", byId: true, previous: true });
   if (!Array.isArray(body.input)) return refs;
@@ -102,7 +102,7 @@ function firstOwn(refs: readonly Reference[], found: Map<string, Recorded>): str
   return null;
 }
 
-function missing(r: Reference): ApiError {
+export function missing(r: Reference): ApiError {
   const what = r.previous ? "Previous response" : "Item";
   return new ApiError(404, `${what} with id '${r.id}' not found.`, "invalid_request_error", "not_found", r.param);
 }

@@ -6,6 +6,7 @@ import { promptSizes } from "../estimate";
 import { openaiError } from "./openai-shape";
 import { ResponsesTap, responsesErrorEvent } from "./responses-tap";
 import { responsesAsStream } from "./responses-as-stream";
+import { responsesGone } from "./responses-gone";
 import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
 import { toolCallOf } from "../providers/usage";
 import { serverTools } from "./server-tools";
@@ -74,6 +75,7 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
   },
   stream: (body) => body.stream === true,
   prepare: checkReferences,
+  storedGone: responsesGone,
   demand: (body, ctx) => {
     const items = typeof body.input === "string" ? [body.input] : body.input;
     // A continued conversation is billed its history again (cached or not): hold for it too.

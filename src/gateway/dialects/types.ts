@@ -42,6 +42,12 @@ export interface StoredRef {
   items: readonly string[];
 }
 
+/** A stored object the upstream no longer has: what the customer is told, and the record to drop (null: none known). */
+export interface StoredGone {
+  error: ApiError;
+  forget: string | null;
+}
+
 /** A whole (non-streaming) answer, read. */
 export interface WholeAnswer {
   /** The usage the upstream reported; null when it reported none (then estimated from `text`). */
@@ -121,6 +127,12 @@ export interface Dialect<B extends GatewayBody = GatewayBody> {
    */
   prepare?(body: B, ctx: PrepareContext): Prepared | Promise<Prepared>;
   upstreamBody(body: B, ctx: BodyContext): string;
+  /**
+   * An upstream 404 to a request naming stored objects (a previous response): the customer's 404
+   * for the one it is about, and the id whose record to drop (gone upstream); null when the 404
+   * is not about them.
+   */
+  storedGone?(body: B, upstreamMessage: string): StoredGone | null;
   /** Client headers that go upstream too (e.g. anthropic-version). */
   forwardHeaders?: readonly string[];
   /** A second header carrying the request id, where the API's SDKs read it (Anthropic: request-id). */

@@ -29,6 +29,12 @@ export interface UpstreamCall {
    * without the client's signal: the caller tells the two apart. Cheaper than merging signals.
    */
   onStop?: (fn: () => void) => void;
+  /**
+   * What an upstream 404 means when the request names objects stored upstream: the request's own
+   * error (one is gone there), which ends the call at once (no retry, no failover, the key not
+   * blamed); null when the 404 is about something else (a deployment without the model).
+   */
+  notFound?: (upstreamMessage: string) => ApiError | null;
   /** Told of every attempt, with what it goes to (`<provider>#<n>/<upstream model>`). */
   onAttempt?: (upstream: string) => void;
   /** performance.now() when the request arrived (the budgets count from there). */

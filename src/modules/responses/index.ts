@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { answers, DeletedResponse, InputItems, ResponseObject } from "../apis/model";
 import { ResponseParams } from "./model";
-import { forward, ITEMS_QUERY, ownResponse, passedQuery, RETRIEVE_QUERY } from "./service";
+import { forward, ITEMS_QUERY, ownResponse, passedQuery, refuseStream, RETRIEVE_QUERY } from "./service";
 import type { Principal } from "../../gateway/key-auth";
 import { withinLimits } from "../../gateway/limits/within-limits";
 
@@ -28,13 +28,26 @@ export const responsesModule = (deps: ModuleDeps) => {
   };
   /** A GET of one's own stored response (or a part of it), with the query parameters it may pass on. */
   const read = (suffix: string, names: readonly string[]) => (c: Ctx) => call(c, { method: "GET", suffix, names });
+  const retrieve = read("", RETRIEVE_QUERY);
   return new Elysia({ prefix: "/v1/responses", tags: ["customer"] })
     .use(deps.auth)
-    .get("/:id", read("", RETRIEVE_QUERY), {
-      customer: true,
-      params: ResponseParams,
-      detail: { summary: "A stored response of yours (404 for any other id); `include` is passed on", responses: answers(ResponseObject, false), parameters: queryParams(["include"]) },
-    })
+    .get(
+      "/:id",
+      (c) => {
+        refuseStream(c.request);
+        return retrieve(c);
+      },
+      {
+        customer: true,
+        params: ResponseParams,
+        detail: {
+          summary: "A stored response of yours (404 for any other id); `include` is passed on",
+          description: "Its events are not replayed: `stream=true` is a 400 `unsupported_parameter` (`param: \"stream\"`), as `background: true` is on `POST /v1/responses`.",
+          responses: answers(ResponseObject, false),
+          parameters: queryParams(["include"]),
+        },
+      },
+    )
     .get("/:id/input_items", read("/input_items", ITEMS_QUERY), {
       customer: true,
       params: ResponseParams,

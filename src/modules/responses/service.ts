@@ -16,7 +16,24 @@ export async function ownResponse(objects: StoredObjects, id: string, who: Asker
   return obj;
 }
 
-/** What a retrieve may ask the upstream (`stream` is not: the answer is read as JSON), and what an input-item list may. */
+/**
+ * `stream=true` (the SDKs' `retrieve(id, {stream: true})`, `responses.stream({response_id})`) asks
+ * to replay the response's events, which the gateway does not serve: a 400 the SDKs raise, where
+ * the JSON answer would end their event iterator silently, with no events and no error.
+ */
+export function refuseStream(request: Request): void {
+  const stream = new URL(request.url).searchParams.get("stream");
+  if (stream === null || stream === "false") return;
+  throw new ApiError(
+    400,
+    "Streaming a stored response (stream=true) is not supported through this gateway: retrieve it without stream.",
+    "invalid_request_error",
+    "unsupported_parameter",
+    "stream",
+  );
+}
+
+/** What a retrieve may ask the upstream (`stream` is not: refused above), and what an input-item list may. */
 export const RETRIEVE_QUERY = ["include", "include[]"];
 export const ITEMS_QUERY = ["after", "before", "limit", "order", "include", "include[]"];
 

@@ -2,6 +2,8 @@ import { ApiError } from "../lib/errors";
 import type { BodyEnd } from "./upstream/call-types";
 import type { EventTap } from "./dialects/types";
 import { SseSplitter } from "./sse";
+import { KEEPALIVE_MS, StreamClock, type Timer } from "./stream-clock";
+import { type DrainEnd, type ReadResult, UsageDrain, USAGE_DRAIN_MS } from "./stream-drain";
 import { forwardEvents } from "./stream-forward";
 
 export interface StreamOptions {
@@ -15,6 +17,8 @@ export interface StreamOptions {
   /** Aborts the upstream request. */
   abort: () => void;
   clientAborted: () => boolean;
+  /** The client's signal: its abort is the client leaving, as the body's cancel is (whichever comes first). */
+  client?: AbortSignal;
   headers: Record<string, string>;
   /** performance.now() by which the whole request must be over (timeouts.total_ms). */
   deadline?: number;
@@ -28,12 +32,8 @@ export interface StreamOptions {
   onEnd?: (how: BodyEnd) => void;
 }
 
-/** A comment line keeps proxies and clients from timing out during long upstream silences. */
-export const KEEPALIVE_MS = 15_000;
 const KEEPALIVE = new TextEncoder().encode(": keep-alive\n\n");
 
-type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
-type Timer = "keepalive" | "gap" | "total";
 type Ctrl = ReadableStreamDefaultController<Uint8Array>;
 
 const encoder = new TextEncoder();
@@ -47,17 +47,16 @@ const encoder = new TextEncoder();
  * Each pull awaits the upstream read itself (no promise of its own per read: a stream makes
  * dozens). Meanwhile the stream's timer sends keep-alive comments, and a gap or total timeout
  * or shutdown cuts the read (`cutRead`): the pull then ends the stream for that reason.
+ * A client that leaves after the whole answer still has its usage read (`leave`).
  */
 export class StreamRelay {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly splitter = new SseSplitter();
-  private readonly gapMs: number;
-  private readonly keepaliveMs: number;
-  private readonly deadline: number;
-  private lastUpstream = performance.now();
-  private lastSent = this.lastUpstream;
-  /** A pull is awaiting the upstream read. */
-  private waiting = false;
+  private readonly clock: StreamClock;
+  /** The upstream read a pull is awaiting (null: none). */
+  private reading: Promise<ReadResult> | null = null;
+  /** Reading the usage of a whole answer whose client left (null: not doing so). */
+  private drain: UsageDrain | null = null;
   /** Why the read in progress was cut short (a timeout or shutdown), for the pull to act on. */
   private cut: Exclude<Timer, "keepalive"> | "shutdown" | null = null;
   private stopping = false;
@@ -65,20 +64,14 @@ export class StreamRelay {
   private ctrl: Ctrl | null = null;
   /** The API's terminal event, held back until the charge has committed (chat: [DONE]). */
   private final: string | null = null;
-  // One timer per stream, not one per read: the due times only move later as data flows, so an
-  // armed timer is never late; when it fires early it re-arms for what is left.
-  private timer: ReturnType<typeof setTimeout> | null = null;
-
-  /** Ends the stream at its deadline even when the client stops reading (no pull would notice). */
-  private expiry: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly o: StreamOptions) {
     this.reader = o.upstream.body!.getReader();
-    this.gapMs = o.gapMs ?? Number.POSITIVE_INFINITY;
-    this.keepaliveMs = o.keepaliveMs ?? KEEPALIVE_MS;
-    this.deadline = o.deadline ?? Number.POSITIVE_INFINITY;
+    const deadline = o.deadline ?? Number.POSITIVE_INFINITY;
+    this.clock = new StreamClock(o.gapMs ?? Number.POSITIVE_INFINITY, o.keepaliveMs ?? KEEPALIVE_MS, deadline, this.onTimer, this.expire);
     o.onTerminate?.(this.terminate);
-    if (this.deadline !== Number.POSITIVE_INFINITY) this.expiry = setTimeout(this.expire, Math.max(0, this.deadline - performance.now()));
+    if (o.client?.aborted) void this.leave();
+    else o.client?.addEventListener("abort", this.leave, { once: true });
   }
 
   response(): Response {
@@ -88,7 +81,7 @@ export class StreamRelay {
           this.ctrl = ctrl;
         },
         pull: (ctrl) => this.pull(ctrl),
-        cancel: () => this.cancel(),
+        cancel: () => this.leave(),
       },
       { highWaterMark: 0 },
     );
@@ -101,25 +94,26 @@ export class StreamRelay {
   private async pull(ctrl: Ctrl): Promise<void> {
     // The gap is the upstream's silence while the gateway waits on it: a client that paused before
     // asking for more (backpressure) is not the upstream's fault, and its chunks may be waiting.
-    this.lastUpstream = Math.max(this.lastUpstream, performance.now());
+    this.clock.lastUpstream = Math.max(this.clock.lastUpstream, performance.now());
     for (;;) {
       if (this.closing) return;
       if (this.stopping) return this.endShutdown(ctrl);
-      const due = this.due(performance.now());
+      const due = this.clock.due(performance.now());
       if (due) return this.onTimerDue(ctrl, due);
-      this.arm();
+      this.clock.arm();
       let r: ReadResult;
-      this.waiting = true;
       try {
-        r = (await this.reader.read()) as ReadResult;
+        // Kept while awaited: a client that leaves meanwhile may still need what it brings (leave).
+        this.reading = this.reader.read() as Promise<ReadResult>;
+        r = await this.reading;
       } catch {
-        this.waiting = false;
+        this.reading = null;
         if (this.closing) return;
         if (this.cut) return this.onCut(ctrl);
         if (this.o.clientAborted()) return this.end(ctrl, 499, "client_closed", true, null, "cut");
         return this.end(ctrl, 502, "upstream_stream_broken", false, this.error("The upstream connection was lost mid-stream.", "upstream_stream_broken"), { failure: "upstream_stream_broken" });
       }
-      this.waiting = false;
+      this.reading = null;
       if (this.closing) return;
       if (this.cut) return this.onCut(ctrl);
       let sent: "sent" | "nothing" | Promise<void>;
@@ -133,33 +127,51 @@ export class StreamRelay {
     }
   }
 
-  /** The client went away: stop the upstream and charge prompt + what was delivered. */
-  private async cancel(): Promise<void> {
-    this.o.abort();
-    if (this.closing) return;
+  /**
+   * The client went away. Mid-answer the upstream is stopped at once (no more generation) and
+   * prompt + what was delivered is charged. After the whole answer its usage is still to come
+   * (reasoning, server-side tools): it is read first, within bounds, and charged instead.
+   */
+  private readonly leave = async (): Promise<void> => {
+    // Left twice (the body's cancel and the client's signal): a usage being read is read on.
+    if (this.closing) return this.drain ? undefined : this.o.abort();
     this.closing = true;
-    this.disarm();
+    this.clock.disarm();
+    const read = this.o.tap.answered && !this.stopping ? await this.readUsage() : null;
+    this.o.abort();
+    this.reader.cancel().catch(() => {});
     try {
       // Nobody is left to tell of a failure: a voided or uncommitted charge is the meter's concern.
       await this.o.finish(499, "client_closed", true).catch(() => {});
     } finally {
-      this.o.onEnd?.("cut");
+      this.ended(read === "usage" ? "complete" : "cut");
+    }
+  };
+
+  /** Reads on for the usage, for a few seconds at most and never past the stream's own timeouts. */
+  private async readUsage(): Promise<DrainEnd> {
+    this.drain = new UsageDrain(this.reader, this.splitter, this.o.tap);
+    try {
+      return await this.drain.run(this.reading, Math.min(USAGE_DRAIN_MS, this.clock.upstreamLeft(performance.now(), this.reading !== null)));
+    } finally {
+      this.drain = null;
     }
   }
 
   /** Shutdown: a pull waiting on the upstream handles it; otherwise (the client is not reading) end here. */
   private readonly terminate = (): void => {
+    // Reading a gone client's usage is what shutdown may not wait for: charged as it stands.
+    if (this.drain) return this.drain.stop("shutdown");
     if (this.stopping || this.closing) return;
     this.stopping = true;
-    if (this.waiting) this.cutRead("shutdown");
+    if (this.reading) this.cutRead("shutdown");
     else if (this.ctrl) void this.endShutdown(this.ctrl);
   };
 
   /** The deadline passed: a waiting pull handles it; a client that stopped reading is cut off here. */
   private readonly expire = (): void => {
-    this.expiry = null;
     if (this.closing) return;
-    if (this.waiting) this.cutRead("total");
+    if (this.reading) this.cutRead("total");
     // The client is not reading: the upstream is not to blame (the breaker hears nothing of it).
     else if (this.ctrl) void this.onTimerDue(this.ctrl, "total", false);
   };
@@ -176,7 +188,7 @@ export class StreamRelay {
 
   private onTimerDue(ctrl: Ctrl, timer: Timer, upstreamFault = true): Promise<void> | undefined {
     if (timer === "keepalive") {
-      this.lastSent = performance.now();
+      this.clock.lastSent = performance.now();
       ctrl.enqueue(KEEPALIVE);
       return;
     }
@@ -184,21 +196,21 @@ export class StreamRelay {
     this.reader.cancel().catch(() => {});
     const message =
       timer === "gap"
-        ? `The upstream sent nothing for ${Math.round(this.gapMs / 1000)} s; the response was cut short.`
+        ? `The upstream sent nothing for ${Math.round(this.clock.gapMs / 1000)} s; the response was cut short.`
         : "The response took longer than the gateway's time limit and was cut short.";
     return this.end(ctrl, 504, "upstream_timeout", false, this.error(message, "upstream_timeout"), upstreamFault ? { failure: `upstream_timeout: ${timer}` } : "cut");
   }
 
   /** Forwards one upstream read through the tap; ends the stream on its last event. */
   private relay(ctrl: Ctrl, r: ReadResult): "sent" | "nothing" | Promise<void> {
-    this.lastUpstream = performance.now();
+    this.clock.lastUpstream = performance.now();
     const rest = r.done ? this.splitter.rest() : null;
     const events = r.done ? (rest === null ? [] : [rest]) : this.splitter.push(r.value);
     const { out, verbatim, terminal, final } = forwardEvents(this.o.tap, events, this.splitter.whole);
     if (final !== undefined) this.final = final;
     if (verbatim || out) {
       ctrl.enqueue(verbatim ? r.value! : encoder.encode(out));
-      this.lastSent = performance.now();
+      this.clock.lastSent = performance.now();
     }
     if (terminal === "done" || (r.done && this.o.tap.usage && (this.o.tap.complete ?? true))) {
       this.reader.cancel().catch(() => {});
@@ -220,7 +232,7 @@ export class StreamRelay {
   private async end(ctrl: Ctrl, status: number, code: string | null, chargeIfNothingDelivered: boolean, last: Uint8Array | null, upstream: BodyEnd): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    this.disarm();
+    this.clock.disarm();
     try {
       try {
         await this.o.finish(status, code, chargeIfNothingDelivered);
@@ -236,8 +248,14 @@ export class StreamRelay {
         // the client is gone already
       }
     } finally {
-      this.o.onEnd?.(upstream);
+      this.ended(upstream);
     }
+  }
+
+  /** After the charge, once per stream: the client is no longer followed, and the upstream's verdict told. */
+  private ended(how: BodyEnd): void {
+    this.o.client?.removeEventListener("abort", this.leave);
+    this.o.onEnd?.(how);
   }
 
   /** Malformed data: the stream ends with an error event, charged what was delivered. */
@@ -256,47 +274,20 @@ export class StreamRelay {
     return encoder.encode(this.o.errorEvent(message, code, this.o.tap));
   }
 
-  /** When the next timer is due: the gap, the deadline or a keep-alive, whichever comes first. */
-  private dueAt(): number {
-    return Math.min(this.lastUpstream + this.gapMs, this.deadline, this.lastSent + this.keepaliveMs);
-  }
-
-  /** The timer that is due at `now`, if any. */
-  private due(now: number): Timer | null {
-    const at = this.dueAt();
-    if (now < at) return null;
-    return at === this.deadline ? "total" : at === this.lastUpstream + this.gapMs ? "gap" : "keepalive";
-  }
-
   /** While a pull awaits the upstream: a keep-alive comment when due, a timeout cuts the read. */
   private readonly onTimer = (): void => {
-    this.timer = null;
-    if (!this.waiting || this.closing) return;
-    const kind = this.due(performance.now());
+    if (!this.reading || this.closing) return;
+    const kind = this.clock.due(performance.now());
     if (kind === "keepalive") {
-      this.lastSent = performance.now();
+      this.clock.lastSent = performance.now();
       try {
         this.ctrl?.enqueue(KEEPALIVE);
       } catch {
         // A stream the runtime closed under us: nothing to keep alive (a throw here would be uncaught).
         return;
       }
-      this.arm();
+      this.clock.arm();
     } else if (kind) this.cutRead(kind);
-    else this.arm();
+    else this.clock.arm();
   };
-
-  private arm(): void {
-    if (this.timer) return;
-    const at = this.dueAt();
-    if (at === Number.POSITIVE_INFINITY) return;
-    this.timer = setTimeout(this.onTimer, Math.max(0, at - performance.now()));
-  }
-
-  private disarm(): void {
-    if (this.timer) clearTimeout(this.timer);
-    if (this.expiry) clearTimeout(this.expiry);
-    this.timer = null;
-    this.expiry = null;
-  }
 }

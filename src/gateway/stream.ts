@@ -27,6 +27,7 @@ export function relayStream<B extends GatewayBody>(
     errorEvent: dialect.errorEvent,
     abort: () => up.abort(),
     clientAborted: () => client.signal.aborted,
+    client: client.signal,
     headers: a.headers,
     deadline: up.deadline,
     gapMs: deps.config.timeouts.stream_gap_ms,

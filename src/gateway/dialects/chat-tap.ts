@@ -78,6 +78,11 @@ export class ChatTap implements EventTap {
     return this.finished && this.open.size === 0;
   }
 
+  /** Whole: a choice that begins after this one finished (no upstream does so) makes it false again. */
+  get answered(): boolean {
+    return this.complete;
+  }
+
   /** Which choices are under way: an upstream reporting usage on every chunk has not finished with it. */
   private follow(c: Chunk): void {
     if (Array.isArray(c.choices) && c.choices.length === 0 && c.usage) this.finished = true;

@@ -41,6 +41,9 @@ export class MessagesTap implements EventTap {
   private input: Record<string, unknown> = {};
   /** A message_delta gave the stop reason: the message is whole (only message_stop may be missing). */
   complete = false;
+  get answered(): boolean {
+    return this.complete;
+  }
   readonly endEvent = 'event: message_stop\ndata: {"type":"message_stop"}\n\n';
   private readonly started = performance.now();
 

@@ -49,12 +49,20 @@ export class ResponsesTap implements EventTap {
   private readonly started = performance.now();
   /** The last sequence_number the upstream sent (-1: none yet). */
   private seq = -1;
+  /** Output items begun and not done yet (by output_index), and how many are done. */
+  private readonly open = new Set<unknown>();
+  private doneItems = 0;
 
   constructor(private readonly o: TapContext) {}
 
   /** The stored response and its items, for the meter to record with the charge. */
   get stored(): StoredRef | null {
     return this.responseId === null ? null : { id: this.responseId, items: [...this.items] };
+  }
+
+  /** Every output item done: what is left is response.completed, with the usage (another item makes it false again). */
+  get answered(): boolean {
+    return this.doneItems > 0 && this.open.size === 0;
   }
 
   /** The number an event the gateway adds (an error) takes: one past the upstream's last. */
@@ -72,7 +80,7 @@ export class ResponsesTap implements EventTap {
     if (OUTPUT_DELTAS.has(type)) return this.delta(e);
     if (type === "response.created" && e.response) this.responseId = storedId(e.response);
     // A stream cut before its final event still stored the items it announced.
-    if (type === "response.output_item.added" || type === "response.output_item.done") this.addItems([e.item]);
+    if (type === "response.output_item.added" || type === "response.output_item.done") this.item(type, e);
     if (type === "response.output_item.done") this.addCall(e.item, e.output_index);
     if (type === "response.completed" || type === "response.incomplete") return this.last(type, e);
     if (type === "response.failed" || type === "error") return this.failed(type, e);
@@ -107,6 +115,16 @@ export class ResponsesTap implements EventTap {
     this.addCalls(e.response?.output);
     this.takeUsage(e.response);
     return { done: true, final: `event: ${type}\ndata: ${JSON.stringify(e)}\n\n` };
+  }
+
+  /** An output item begun or done: kept with the stored response, and followed for `answered`. */
+  private item(type: string, e: Event): void {
+    this.addItems([e.item]);
+    if (type === "response.output_item.added") this.open.add(e.output_index);
+    else {
+      this.open.delete(e.output_index);
+      this.doneItems++;
+    }
   }
 
   private addItems(items: unknown): void {

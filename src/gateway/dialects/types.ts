@@ -96,6 +96,12 @@ export interface EventTap {
    * short, whatever usage it reported on the way. Absent: whole once usage came.
    */
   readonly complete?: boolean;
+  /**
+   * The answer is whole and only what follows it is still to come (chat: every choice finished;
+   * Responses: every output item done; Messages: the stop reason): the usage, which a client
+   * that leaves now still pays (the relay reads it before it lets the upstream go).
+   */
+  readonly answered?: boolean;
   /** The sequence number an event the gateway adds takes (APIs whose events are numbered: Responses). */
   nextSequence?(): number;
 }

@@ -118,6 +118,8 @@ export class Attempt {
   private answered(res: Response): AttemptResult {
     const { target } = this.cand;
     this.permit = target.breaker.answered(this.permit);
+    // A stream's relay follows its client from here: it may read the usage of a whole answer before it aborts.
+    if (this.call.stream) this.call.signal.removeEventListener("abort", this.onClient);
     return {
       ok: true,
       value: {

@@ -20,7 +20,8 @@ export interface UpstreamCall {
   body(deployment: Deployment, provider: Provider, adapter: ProviderAdapter): string;
   /**
    * The client's signal. Its abort stops the attempts; it also aborts a stream's upstream
-   * request, but a whole (non-streaming) answer already asked for is let finish, to be charged.
+   * request until the upstream answers (then the stream relay follows the client), but a whole
+   * (non-streaming) answer already asked for is let finish, to be charged.
    */
   signal: AbortSignal;
   /**

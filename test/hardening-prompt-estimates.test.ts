@@ -4,13 +4,15 @@
  * estimate, over the same parts of the request the hold's bound counts (instructions, system,
  * tool and function definitions, response formats, not only the messages), and for a Messages
  * stream whose message_start reports no input_tokens that estimate too, never a prompt of 0.
+ * Text counts by its UTF-8 bytes (four a token): a Chinese or Japanese prompt, about a token a
+ * character upstream, pays three quarters of that, not a quarter as four characters a token did.
  * Real HTTP on loopback, the gateway in front of the mock upstream (and, for answers it cannot
  * make, a scripted one); every charge is computed by hand from grok-4's prices.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
-import { promptEstimate, promptUpperBound } from "../src/gateway/estimate";
+import { estimateTokens, promptEstimate, promptSizes, promptUpperBound } from "../src/gateway/estimate";
 import { parseSse, until } from "./support/chat";
 import { fakeCatalogue } from "./support/fake-upstream";
 import { startGateway, type Customer, type Gateway } from "./support/gateway";
@@ -22,8 +24,8 @@ setDefaultTimeout(60_000);
 const IN = 3;
 const OUT = 15;
 
-/** The estimate's rule by hand: ⌈characters of text / 4⌉ + 4 tokens a message (or input item). */
-const estimate = (chars: number, items: number) => Math.ceil(chars / 4) + 4 * items;
+/** The estimate's rule by hand: ⌈UTF-8 bytes of text / 4⌉ + 4 tokens a message (or input item); the figures' text is ASCII. */
+const estimate = (bytes: number, items: number) => Math.ceil(bytes / 4) + 4 * items;
 
 let gw: Gateway;
 beforeAll(async () => {
@@ -323,6 +325,39 @@ describe("legacy completions: the suffix is part of each prompt's estimate", () 
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { param: string } }).error.param).toBe("suffix");
     expect(await chargedTo(c)).toBe(0);
+  });
+});
+
+describe("a non-Latin prompt is estimated by its UTF-8 bytes, not its characters", () => {
+  // 22,000 Japanese characters (3 bytes each), which the upstream counts as about 20,000 tokens.
+  const JAPANESE = "東京の天気はどうですか".repeat(2_000);
+  const messages = [{ role: "user", content: JAPANESE }];
+  // "user" 4 + 66,000 bytes, one message.
+  const PROMPT = estimate(4 + 66_000, 1);
+
+  test("the figures: 16,505 tokens (four characters a token made it 5,505), within the hold's bound", () => {
+    expect(PROMPT).toBe(16_505);
+    expect(promptEstimate({ messages })).toBe(PROMPT);
+    expect(promptEstimate({ messages })).toBeLessThanOrEqual(promptUpperBound({ messages }));
+    // Any API's parts (Responses' instructions, Messages' system): the estimate stays within the bound.
+    const sizes = promptSizes([{ role: "user", content: [{ type: "input_text", text: JAPANESE }] }], [JAPANESE, [{ name: "天気", parameters: { 場所: { type: "string" } } }]]);
+    expect(sizes.promptEstimate).toBeGreaterThan(2 * 16_500);
+    expect(sizes.promptEstimate).toBeLessThanOrEqual(sizes.promptUpper);
+    // ASCII is counted as before; an answer's text the same way as a prompt's.
+    expect(estimateTokens("hello world!")).toBe(3);
+    expect(estimateTokens("晴れ")).toBe(2);
+  });
+
+  test("a client that leaves a stream mid-answer (OpenAI SDK) pays the prompt's bytes / 4", async () => {
+    const c = await gw.customer(10_000_000);
+    const openai = new OpenAI({ apiKey: c.key, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const stream = await openai.chat.completions.create({ model: "grok-4", messages: [{ role: "user", content: JAPANESE }], max_tokens: 100, stream: true, mock: { completion_tokens: 50, chunk_delay_ms: 20 } } as never);
+    let deltas = 0;
+    for await (const ch of stream as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>) if (ch.choices[0]?.delta?.content && ++deltas === 3) break;
+    const row = await rowOf(c.accountId);
+    expect(row).toMatchObject({ status: 499, estimated: 1, prompt_tokens: PROMPT });
+    expect(row.completion_tokens).toBeGreaterThanOrEqual(3);
+    expect(await chargedTo(c)).toBe(PROMPT * IN + row.completion_tokens * OUT);
   });
 });
 

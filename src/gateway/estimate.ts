@@ -60,40 +60,48 @@ function utf8Length(s: string): number {
   return s.length;
 }
 
-/** A realistic estimate (about four characters a token) for when the upstream reports no usage. */
+/**
+ * A realistic estimate for when the upstream reports no usage: about four UTF-8 bytes a token,
+ * which is four characters of English and about 0.75 token a Chinese or Japanese character
+ * (tokenizers make about one of those a token: four characters a token charged a quarter).
+ */
 export function estimateTokens(text: string): number {
-  return text.length === 0 ? 0 : Math.ceil(text.length / 4);
+  return text.length === 0 ? 0 : Math.ceil(utf8Length(text) / 4);
 }
 
 export function promptEstimate(body: ChatPrompt): number {
   return estimateOf(body.messages, chatExtras(body));
 }
 
-/** A realistic prompt estimate of messages (or input items), each with a message's overhead, and what else the request sends. */
+/**
+ * A realistic prompt estimate of messages (or input items), each with a message's overhead, and
+ * what else the request sends: four UTF-8 bytes a token, as estimateTokens. Never above the
+ * hold's bound, which counts every byte of the same parts.
+ */
 export function estimateOf(items: readonly unknown[], extras: readonly unknown[] = []): number {
-  return Math.ceil((textLength(items) + textLength(extras)) / 4) + 4 * items.length;
+  return Math.ceil((textBytes(items) + textBytes(extras)) / 4) + 4 * items.length;
 }
 
 /** Keys whose value is a JSON schema (tool parameters, structured output): the model reads its keys too. */
 const SCHEMA_KEYS = new Set(["parameters", "input_schema", "schema"]);
 
 /**
- * Characters of text in a value (its strings; an image as what it is realistically billed). Keys
+ * UTF-8 bytes of text in a value (its strings; an image as what it is realistically billed). Keys
  * and numbers are structure, except inside a JSON schema, whose property names and keywords the
  * model reads as its text.
  */
-function textLength(v: unknown, schema = false): number {
-  if (typeof v === "string") return v.length;
-  let chars = 0;
-  if (Array.isArray(v)) for (const x of v) chars += textLength(x, schema);
+function textBytes(v: unknown, schema = false): number {
+  if (typeof v === "string") return utf8Length(v);
+  let bytes = 0;
+  if (Array.isArray(v)) for (const x of v) bytes += textBytes(x, schema);
   else if (v && typeof v === "object") {
     const o = v as Record<string, unknown>;
     if (isImagePart(o)) return 4 * IMAGE_ESTIMATE_TOKENS;
     for (const k in o) {
       if (!Object.hasOwn(o, k)) continue;
-      if (schema) chars += k.length;
-      chars += textLength(o[k], schema || SCHEMA_KEYS.has(k));
+      if (schema) bytes += utf8Length(k);
+      bytes += textBytes(o[k], schema || SCHEMA_KEYS.has(k));
     }
-  } else if (schema && (typeof v === "number" || typeof v === "boolean")) chars += 2;
-  return chars;
+  } else if (schema && (typeof v === "number" || typeof v === "boolean")) bytes += 2;
+  return bytes;
 }

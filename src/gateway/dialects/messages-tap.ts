@@ -37,8 +37,8 @@ export class MessagesTap implements EventTap {
   ttftMs: number | null = null;
   /** The prompt as message_start reported it (a stream cut before any message_delta is charged it); null when it did not. */
   inputUsage: Usage | null = null;
-  /** The input side, known from message_start before any output usage. */
-  private input: Record<string, unknown> = {};
+  /** The usage so far: message_start's, with every message_delta's counters laid onto it in turn. */
+  private merged: Record<string, unknown> = {};
   /** A message_delta gave the stop reason: the message is whole (only message_stop may be missing). */
   complete = false;
   get answered(): boolean {
@@ -74,11 +74,11 @@ export class MessagesTap implements EventTap {
   private start(e: Event): TapResult {
     const raw = e.message?.usage;
     const usage = raw && typeof raw === "object" ? raw : undefined;
-    this.input = { ...usage, output_tokens: 0 };
+    this.merged = { ...usage, output_tokens: 0 };
     // null without input_tokens (see readMessagesUsage): the prompt's estimate is charged then.
-    this.inputUsage = readMessagesUsage(this.input);
+    this.inputUsage = readMessagesUsage(this.merged);
     // The prompt's cost is not the request's: only a cost in message_delta is (else the list prices).
-    delete this.input.cost_in_usd_ticks;
+    delete this.merged.cost_in_usd_ticks;
     if (!usage || !("cost_in_usd_ticks" in usage)) return PASS;
     hideCostOf(usage, this.inputUsage, this.o.price);
     return { out: `event: message_start\ndata: ${JSON.stringify(e)}\n\n` };
@@ -95,17 +95,20 @@ export class MessagesTap implements EventTap {
   }
 
   /**
-   * Cumulative output usage (input fields kept from message_start unless repeated here). Output
-   * counts with no input_tokens on either event are not the request's usage: the stream is
-   * charged as one without usage (the prompt's estimate and the output delivered).
+   * Cumulative usage: there may be several message_delta events, and each gives only the counters
+   * it has, so a counter keeps the last value any event gave (message_start's, an earlier delta's),
+   * as the SDKs' final message has it. Output counts with no input_tokens on any event are not the
+   * request's usage: the stream is charged as one without usage (the prompt's estimate and the
+   * output delivered).
    */
   private outputUsage(e: Event, evt: string): TapResult {
     if (e.delta?.stop_reason != null) this.complete = true;
     if (!e.usage || typeof e.usage !== "object") return PASS;
-    // A counter the delta gives as null keeps message_start's (as the SDKs read it): only numbers overwrite.
-    const merged: Record<string, unknown> = { ...this.input };
-    for (const [k, v] of Object.entries(e.usage)) if (v !== null) merged[k] = v;
-    this.usage = readMessagesUsage(merged);
+    // An earlier delta's cost covers only the output so far: only the latest usage's own cost counts (else the list prices).
+    delete this.merged.cost_in_usd_ticks;
+    // A counter given as null keeps the earlier one (as the SDKs read it): only values overwrite.
+    for (const [k, v] of Object.entries(e.usage)) if (v !== null) this.merged[k] = v;
+    this.usage = readMessagesUsage(this.merged);
     if (!("cost_in_usd_ticks" in e.usage)) return PASS;
     hideCostOf(e.usage, this.usage, this.o.price);
     return { out: `event: message_delta\ndata: ${JSON.stringify(e)}\n\n`, pass: undefined };

@@ -10,7 +10,7 @@ import { anthropicServerTools } from "./server-tools";
 import { messagesOutputText } from "./output-text";
 import { outputLimit, sendLimit } from "./output-limit";
 import { parseBody } from "./parse-body";
-import { refuseFileIds } from "./file-ids";
+import { refuseUnownedMessages } from "./messages-refs";
 import type { Dialect } from "./types";
 import { lazy } from "../../lib/lazy";
 
@@ -51,7 +51,7 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
   requestIdHeader: "request-id",
   parse(json) {
     const body = isMessagesRequest(json) ? json : parseBody(MessagesRequest(), json);
-    refuseFileIds(body.messages, "messages");
+    refuseUnownedMessages(body);
     return body;
   },
   stream: (body) => body.stream === true,

@@ -29,7 +29,7 @@ const DOCS: Record<string, { summary: string; description: string; schema: z.Zod
   "/v1/messages": {
     summary: "Create a message (Anthropic Messages API; x-api-key or Bearer; errors in Anthropic's envelope)",
     description:
-      "Billed from input_tokens + cache reads (at the cached price) + cache writes, and output_tokens. Errors: 402 billing_error, 429 rate_limit_error with retry-after, 529 overloaded_error when the upstream is unavailable or overloaded; a file source by `file_id` is a 400 invalid_request_error (send the file's content).",
+      "Billed from input_tokens + cache reads (at the cached price) + cache writes, and output_tokens. Errors: 402 billing_error, 429 rate_limit_error with retry-after, 529 overloaded_error when the upstream is unavailable or overloaded; a file source by `file_id` is a 400 invalid_request_error (send the file's content), and so is a `container` named by id (a string or `{id}`: leave it out or give it without an id for a new one) or a custom skill in `container.skills` (only Anthropic's own, type `anthropic`).",
     schema: MessagesRequest(),
     answer: MessageObject,
     streams: true,

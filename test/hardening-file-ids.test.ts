@@ -3,7 +3,8 @@
  * gateway does not serve: a file id in a request is never the caller's, and the upstream would
  * read that file out to whoever names it. Chat, Responses and Messages refuse one (400
  * `unsupported_parameter` naming where it is) before anything reaches the upstream, with no
- * money moved; a file sent with its content passes.
+ * money moved, wherever content nests it (a document's inline content, a tool result, at any
+ * depth); a file sent with its content passes, and so do citations of files in an earlier answer.
  */
 import Anthropic from "@anthropic-ai/sdk";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -59,6 +60,34 @@ describe("file ids of the shared upstream key", () => {
     };
     await refused(create([{ type: "document", source: { type: "file", file_id: "file_011" } }]), "messages.0.content.0.source.file_id", read);
     await refused(create([{ type: "tool_result", tool_use_id: "toolu_1", content: [{ type: "image", source: { type: "file", file_id: "file_012" } }] }]), "messages.0.content.0.content.0.source.file_id", read);
+  });
+
+  test("Messages: a file source inside a document's inline content, at any depth", async () => {
+    const create = (content: unknown, system?: unknown) => () => anthropic().messages.create({ model: "grok-4", max_tokens: 20, system, messages: [{ role: "user", content }], mock } as never);
+    const read = (e: Failure) => ({ param: /^A file id \(([\w.]+)\)/.exec((e.error as { error: { message: string } }).error.message)?.[1], code: "unsupported_parameter" });
+    const image = { type: "image", source: { type: "file", file_id: "file_011CSomeoneElses" } };
+    const doc = (content: unknown[]) => ({ type: "document", source: { type: "content", content } });
+    await refused(create([doc([image]), { type: "text", text: "Describe the image." }]), "messages.0.content.0.source.content.0.source.file_id", read);
+    await refused(create([{ type: "text", text: "hi" }, doc([{ type: "text", text: "a" }, doc([image])])]), "messages.0.content.1.source.content.1.source.content.0.source.file_id", read);
+    await refused(create([{ type: "tool_result", tool_use_id: "toolu_1", content: [doc([image])] }]), "messages.0.content.0.content.0.source.content.0.source.file_id", read);
+    await refused(create("hi", [{ type: "text", text: "be brief" }, doc([image])]), "system.1.source.content.0.source.file_id", read);
+    await refused(create([{ type: "container_upload", file_id: "file_013" }]), "messages.0.content.0.file_id", read);
+  });
+
+  test("Responses: a computer call's screenshot by file_id", async () => {
+    const input = [{ type: "computer_call_output", call_id: "call_1", output: { type: "computer_screenshot", file_id: "file-abc" } }];
+    await refused(() => openai().responses.create({ model: "grok-4", input, mock } as never), "input.0.output.file_id");
+  });
+
+  test("an earlier answer's file citations are not file content, and pass", async () => {
+    const cited = { type: "output_text", text: "See the report.", annotations: [{ type: "file_citation", file_id: "file-in-a-listed-collection", filename: "r.pdf", index: 4 }] };
+    const input = [
+      { role: "user", content: "Find the report." },
+      { type: "message", role: "assistant", status: "completed", id: "msg_prev", content: [cited] },
+      { role: "user", content: "Sum it up." },
+    ];
+    const res = await openai().responses.create({ model: "grok-4", input, mock } as never);
+    expect(res.status).toBe("completed");
   });
 
   test("a file sent with its content passes", async () => {

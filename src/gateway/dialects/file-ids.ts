@@ -8,33 +8,39 @@ import { ApiError } from "../../lib/errors";
  * Files are sent with their content (`file_data`, base64 images, URLs); collections search stays.
  */
 export function refuseFileIds(list: unknown, param: string): void {
-  if (!Array.isArray(list)) return;
-  // A loop, and the param's text only where there are parts: this runs on every chat request.
-  for (let i = 0; i < list.length; i++) {
-    const item: unknown = list[i];
-    if (!isObject(item)) continue;
-    if (Array.isArray(item.content)) refuseInParts(item.content, `${param}.${i}.content`);
-    // A Responses function_call_output may carry parts as its output.
-    if (Array.isArray(item.output)) refuseInParts(item.output, `${param}.${i}.output`);
+  if (typeof list !== "object" || list === null) return;
+  const at = fileIdIn(list);
+  if (at !== null) throw fileIdRefused(`${param}.${at}`);
+}
+
+/**
+ * The fields content nests in, at any depth: parts (`content`, a Responses tool output's
+ * `output`), a tool result's or an inline document's parts (`source.content`), a source or a
+ * chat file part. Annotations and other output metadata are not content the upstream reads.
+ */
+const NESTING = ["content", "output", "source", "file"] as const;
+
+/**
+ * Where below `node` a file is named by id (e.g. "0.content.1.source.file_id"), or null. The
+ * recursion is bounded by the route's JSON depth limit; the path is built only on a hit, since
+ * this runs on every chat request.
+ */
+function fileIdIn(node: unknown): string | null {
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const at = fileIdIn(node[i]);
+      if (at !== null) return `${i}.${at}`;
+    }
+    return null;
   }
-}
-
-/** Content parts, and the parts nested in a tool result's content (one level, as the APIs nest them). */
-function refuseInParts(parts: unknown, param: string, nested = false): void {
-  if (!Array.isArray(parts)) return;
-  parts.forEach((part, j) => {
-    if (!isObject(part)) return;
-    const where = fileIdOf(part);
-    if (where) throw fileIdRefused(`${param}.${j}.${where}`);
-    if (!nested) refuseInParts(part.content ?? part.output, `${param}.${j}.${part.content !== undefined ? "content" : "output"}`, true);
-  });
-}
-
-/** Where a part names a file by id: Responses' input_file and input_image, Chat's file part, Anthropic's file source. */
-function fileIdOf(part: Record<string, unknown>): string | null {
-  if (typeof part.file_id === "string") return "file_id";
-  if (isObject(part.file) && typeof part.file.file_id === "string") return "file.file_id";
-  if (isObject(part.source) && typeof part.source.file_id === "string") return "source.file_id";
+  if (!isObject(node)) return null;
+  if (typeof node.file_id === "string") return "file_id";
+  for (const key of NESTING) {
+    const v = node[key];
+    if (typeof v !== "object" || v === null) continue;
+    const at = fileIdIn(v);
+    if (at !== null) return `${key}.${at}`;
+  }
   return null;
 }
 

@@ -10,8 +10,9 @@ import { refuseFileIds } from "./file-ids";
  * whoever names it. A container given without an id is a new one, and passes, and so do
  * Anthropic's own skills (type "anthropic": the same for everyone).
  */
-export function refuseUnownedMessages(body: { messages: unknown; container?: unknown }): void {
+export function refuseUnownedMessages(body: { messages: unknown; system?: unknown; container?: unknown }): void {
   refuseFileIds(body.messages, "messages");
+  refuseFileIds(body.system, "system");
   const c = body.container;
   if (c == null) return;
   if (typeof c === "string" || (isObject(c) && c.id != null)) {

@@ -5,7 +5,9 @@
  * (param previous_response_id) that the OpenAI SDK raises as NotFoundError without retrying, as
  * `responses.retrieve` of that id does; not a 502 "model unavailable" retried twice. Nothing is
  * charged, no other upstream is tried, the key's breaker is not blamed, and the stale record is
- * dropped. A 404 about the model stays the deployment's failure.
+ * dropped. Only a 404 that names the object says it is gone: one about the model, or a route's
+ * ("404 page not found", FastAPI's {"detail":"Not Found"}), stays the deployment's failure and
+ * every record is kept (the customer could never continue that response again).
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import OpenAI from "openai";
@@ -85,3 +87,18 @@ test("a 404 about the model on a continued request is still the deployment's: 50
   expect(err).toEqual({ status: 502, code: "upstream_model_unavailable", param: null });
   expect(recorded(r.id)).toBe(1);
 });
+
+for (const [name, body] of [
+  ["a plain-text route 404", "404 page not found"],
+  ["a FastAPI route 404", { detail: "Not Found" }],
+] as const) {
+  test(`${name} on a continued request names nothing: 502, the record kept`, async () => {
+    const c = await g.customer(CREDITS);
+    const o = new OpenAI({ apiKey: c.key, baseURL: `${g.url}/v1`, maxRetries: 0 });
+    const r = (await o.responses.create({ model: "grok-4", input: "hello", store: true } as never)) as { id: string };
+    const mock = { status: 404, error_body: body };
+    const err = await outcome(o.responses.create({ model: "grok-4", input: "more", previous_response_id: r.id, mock } as never));
+    expect({ recorded: recorded(r.id), err }).toEqual({ recorded: 1, err: { status: 502, code: "upstream_model_unavailable", param: null } });
+    expect((await outcome(o.responses.retrieve(r.id))).status).toBe(200);
+  });
+}

@@ -209,6 +209,12 @@ export interface CreditStore {
    * store, where every hold is in this process.
    */
   heldElsewhere?(q: Q, accountId: string, now: number): Work<number>;
+  /**
+   * What other processes' requests hold of these accounts, for pages that show an account's held
+   * credit (PostgreSQL: other instances' holds as their leases last reported them, every few
+   * seconds). Absent on the embedded store, where `balance` counts every hold.
+   */
+  heldByOthers?(accountIds: readonly string[]): Promise<Map<string, number>>;
   /** Releases the hold without a charge; resolves once durable. Second call: false. */
   release(requestId: string, extras?: SettleExtras): Promise<boolean>;
   /** Releases holds past their expiry (not those of requests in flight); returns how many. */
@@ -227,6 +233,16 @@ export interface CreditStore {
  */
 export async function readForShow(credits: CreditStore, owners: SpendOwners): Promise<void> {
   (await credits.prepare?.(owners, 0))?.();
+}
+
+/**
+ * An account's balance as a page shows it: this process's holds and, on a shared store, what other
+ * instances' requests hold (after `readForShow`, which reads the balance of an account not leased here).
+ */
+export async function balanceForShow(credits: CreditStore, accountId: string): Promise<Balance> {
+  const b = credits.balance(accountId);
+  const others = (await credits.heldByOthers?.([accountId]))?.get(accountId) ?? 0;
+  return others === 0 ? b : { balance: b.balance, held: b.held + others, available: b.available - others };
 }
 
 /** Where an owner's budgets stand (the key line's, then the member's), as `budgets` answers. */

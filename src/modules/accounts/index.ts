@@ -1,15 +1,14 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { AccountList, AccountView, CreateAccountBody, IdParams, ListAccountsQuery, UpdateAccountBody } from "./model";
-import { accountView, createAccount, getAccountRow, listAccounts, unsettledOf, updateAccount, type AccountRow } from "./service";
+import { accountViews, createAccount, getAccountRow, listAccounts, updateAccount, type AccountRow } from "./service";
 
 export const accountsModule = (deps: ModuleDeps) => {
-  // Balances as /v1/me has them: charges still only in the settlement journal counted.
-  const unsettled = unsettledOf(deps.credits);
-  const view = (row: AccountRow) => accountView(row, unsettled);
+  // Balances as /v1/me has them: charges still only in the settlement journal counted, and holds on every instance.
+  const view = async (row: AccountRow) => (await accountViews(deps.credits, [row]))[0]!;
   return new Elysia({ prefix: "/admin/accounts", tags: ["admin"] })
     .use(deps.auth)
-    .post("", async ({ body, actor, status }) => status(201, view(await createAccount(deps.store, body, actor, deps.now(), deps.config))), {
+    .post("", async ({ body, actor, status }) => status(201, await view(await createAccount(deps.store, body, actor, deps.now(), deps.config))), {
       admin: true,
       body: CreateAccountBody,
       response: { 201: AccountView },
@@ -19,7 +18,7 @@ export const accountsModule = (deps: ModuleDeps) => {
       "",
       async ({ query }) => {
         const rows = await listAccounts(deps.store, { ...query, limit: query.limit + 1 });
-        return { object: "list" as const, has_more: rows.length > query.limit, data: rows.slice(0, query.limit).map(view) };
+        return { object: "list" as const, has_more: rows.length > query.limit, data: await accountViews(deps.credits, rows.slice(0, query.limit)) };
       },
       { admin: true, query: ListAccountsQuery, response: AccountList, detail: { summary: "List accounts, newest first" } },
     )

@@ -91,6 +91,23 @@ export const unsettledOf = (credits: CreditStore): Unsettled => ({
   unwritten: (id) => credits.unavailable(id) - credits.balance(id).held,
 });
 
+/**
+ * As `unsettledOf`, with what other instances' requests hold of these accounts (a shared store):
+ * any instance shows an account alike.
+ */
+export async function unsettledFor(credits: CreditStore, accountIds: readonly string[]): Promise<Unsettled> {
+  const own = unsettledOf(credits);
+  const others = await credits.heldByOthers?.(accountIds);
+  if (!others || others.size === 0) return own;
+  return { held: (id) => own.held(id) + (others.get(id) ?? 0), unwritten: own.unwritten };
+}
+
+/** The views of these accounts, holds everywhere counted (see unsettledFor). */
+export async function accountViews(credits: CreditStore, rows: readonly AccountRow[]): Promise<AccountViewT[]> {
+  const u = await unsettledFor(credits, rows.map((r) => r.id));
+  return rows.map((r) => accountView(r, u));
+}
+
 export function accountView(row: AccountRow, u: Unsettled): AccountViewT {
   const balance = row.balanceMicros - u.unwritten(row.id);
   const heldMicros = u.held(row.id);

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { leastRemaining } from "../../money/budgets";
-import { readForShow } from "../../money/credit-store";
+import { balanceForShow, readForShow } from "../../money/credit-store";
 import { microsToUsd, microsToUsdFixed } from "../../money/units";
 import { getKeyRow } from "../keys/service";
 import { MeView } from "./model";
@@ -25,7 +25,8 @@ export const meModule = (deps: ModuleDeps) =>
       "/me",
       async ({ principal: p }) => {
         await readForShow(deps.credits, { accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId ?? null });
-        const b = deps.credits.balance(p.accountId);
+        // Every instance answers alike: other instances' holds count too.
+        const b = await balanceForShow(deps.credits, p.accountId);
         const budgets = deps.credits.budgets({ capKeyId: p.capKeyId, memberId: p.memberId ?? null });
         const least = leastRemaining(budgets);
         const line = await lineSpend(deps, p.capKeyId);

@@ -156,6 +156,20 @@ export function* leasedHeld(q: Q, now: number): Work<Map<string, number>> {
   return new Map(found.map((r) => [r.scope.slice(4), Number(r.held)]));
 }
 
+/**
+ * What other instances' requests hold of these accounts, as their live leases last reported it
+ * (renewed every 5 s, and with each give-back): what a page shows beside this instance's holds.
+ */
+export function* heldByOthers(q: Q, accountIds: readonly string[], instanceId: string, now: number): Work<Map<string, number>> {
+  if (accountIds.length === 0) return new Map();
+  const scopes = JSON.stringify(accountIds.map((id) => `acc:${id}`));
+  const found = yield* rows<{ scope: string; held: string | number }>(sql`
+    SELECT scope, sum(held_micros) AS held FROM credit_leases
+    WHERE scope IN (SELECT json_array_elements_text(${scopes}::text::json)) AND instance_id <> ${instanceId} AND expires_at > ${now}
+    GROUP BY scope`);
+  return new Map(found.map((r) => [r.scope.slice(4), Number(r.held)]));
+}
+
 /** Which of these deferred requests are settled (charged or released, by any instance). */
 export function* settledRequests(q: Q, ids: readonly string[]): Work<string[]> {
   const d = q.t.deferredRequests;

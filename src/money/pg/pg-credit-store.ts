@@ -10,7 +10,8 @@ import type { Balance, CreditStore, HoldRequest, KeySpend, SettleExtras, SettleR
 import { outOfCredit } from "../refusals";
 import { budgetStateOf, limitNameOf, refusalOf, storedBudgetStates } from "./scope-refusals";
 import { LeaseBook } from "./lease-book";
-import { othersLeased, overLeased, settledRequests } from "./lease-sql";
+import { BalanceFence } from "./balance-fence";
+import { heldByOthers, othersLeased, settledRequests } from "./lease-sql";
 import { settleGroup, type PgSettleOp } from "./pg-settle";
 import { ScopeRules } from "./scope-rules";
 import type { Scope } from "./scopes";
@@ -56,14 +57,13 @@ export class PgCreditStore implements CreditStore {
   readonly leases: LeaseBook;
   private readonly rules: ScopeRules;
   private readonly now: () => number;
-  /** The change stamp under which the account leases were last checked against their balances. */
-  private fenced = -1;
-  private fencing: Promise<void> | null = null;
+  private readonly fence: BalanceFence;
 
   constructor(private readonly store: PgStore, private readonly o: PgCreditStoreOptions) {
     this.now = o.now ?? Date.now;
     this.leases = new LeaseBook(store, { instanceId: o.instanceId, now: this.now, ttlMs: o.leaseTtlMs });
     this.rules = new ScopeRules(store, o.budgetClock, this.now);
+    this.fence = new BalanceFence(store, this.leases, this.now);
   }
 
   get budgetClock(): BudgetClock {
@@ -76,7 +76,7 @@ export class PgCreditStore implements CreditStore {
 
   /** Leases what a hold of `amount` for these owners needs, in every scope it draws on. */
   async prepare(owners: SpendOwners, amount: number): Promise<() => void> {
-    const [scopes] = await Promise.all([this.rules.scopes(owners), this.fence()]);
+    const [scopes] = await Promise.all([this.rules.scopes(owners), this.fence.pass()]);
     // ensure() promises the amount synchronously, before its first await: undo covers every scope.
     const ensured = Promise.all(scopes.map((s) => this.leases.ensure(s, amount)));
     let undone = false;
@@ -114,6 +114,11 @@ export class PgCreditStore implements CreditStore {
 
   heldElsewhere(q: Q, accountId: string, now: number): Work<number> {
     return othersLeased(q, `acc:${accountId}`, this.o.instanceId, now);
+  }
+
+  heldByOthers(accountIds: readonly string[]): Promise<Map<string, number>> {
+    const now = this.now();
+    return this.store.read((q) => heldByOthers(q, accountIds, this.o.instanceId, now));
   }
 
   /** Charges are written before they are answered here: only the holds (the leases cover other instances). */
@@ -212,24 +217,6 @@ export class PgCreditStore implements CreditStore {
     return results.filter((r) => r.status === "fulfilled").length;
   }
 
-  /**
-   * After a change notification, before the next hold: a refund or a lost dispute debits a
-   * balance without touching the leases on it, so the accounts leased above their balance are
-   * checked again (the lease is cut to what the balance and the holds in flight allow).
-   */
-  private async fence(): Promise<void> {
-    const stamp = this.store.changeStamp();
-    if (stamp === this.fenced) return;
-    this.fencing ??= this.recheckAccounts(stamp).finally(() => (this.fencing = null));
-    await this.fencing;
-  }
-
-  private async recheckAccounts(stamp: number): Promise<void> {
-    const scopes = this.leases.unused("acc:");
-    if (scopes.length > 0) for (const s of await this.store.read((q) => overLeased(q, scopes, this.now()))) this.leases.recheck(s);
-    this.fenced = stamp;
-  }
-
   private async settledElsewhere(): Promise<Set<string>> {
     for (const id of this.detached) if (!this.holds.has(id)) this.detached.delete(id);
     if (this.detached.size === 0) return new Set();
@@ -268,7 +255,7 @@ export class PgCreditStore implements CreditStore {
       const group = this.queue;
       this.queue = [];
       try {
-        const results = await this.store.tx((q) => settleGroup(q, group.map((g) => g.op), this.o.instanceId, this.o.budgetClock), { isolation: "read committed" });
+        const results = await this.store.tx((q) => settleGroup(q, group.map((g) => g.op), this.o.instanceId, this.o.budgetClock, (k) => this.leases.heldIn(k)), { isolation: "read committed" });
         group.forEach((g, i) => this.finish(g, results[i]!));
       } catch (e) {
         for (const g of group) this.fail(g, e);

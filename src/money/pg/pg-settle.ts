@@ -33,7 +33,7 @@ export interface PgSettleOp {
  * are skipped), the usage rows, each account's balance, each key line's spend, each budget day
  * and each lease drawn once. Returns what each operation charged and released.
  */
-export function* settleGroup(q: Q, ops: readonly PgSettleOp[], instanceId: string, clock: BudgetClock): Work<SettleResult[]> {
+export function* settleGroup(q: Q, ops: readonly PgSettleOp[], instanceId: string, clock: BudgetClock, heldIn: (scope: string) => number): Work<SettleResult[]> {
   // The account's lock too: a charge without a hold (scopes empty) still serialises with its account's.
   const scopes = [...new Set(ops.flatMap((o) => [...o.scopes, `acc:${o.accountId}`]))].sort();
   for (const s of scopes) yield* lockScope(q, s);
@@ -48,7 +48,7 @@ export function* settleGroup(q: Q, ops: readonly PgSettleOp[], instanceId: strin
   yield* writeLedger(q, ops, results, balances);
   yield* writeUsage(q, ops);
   yield* addSpend(q, ops, results, clock);
-  yield* drawLeases(q, ops, results, instanceId);
+  yield* drawLeases(q, ops, results, instanceId, heldIn);
   return results;
 }
 
@@ -151,14 +151,19 @@ function* addSpend(q: Q, ops: readonly PgSettleOp[], results: SettleResult[], cl
   }
 }
 
-/** Each lease the holds came from gives up max(hold, charge): spent, or back to its scope. */
-function* drawLeases(q: Q, ops: readonly PgSettleOp[], results: SettleResult[], instanceId: string): Work<void> {
+/**
+ * Each lease the holds came from gives up max(hold, charge): spent, or back to its scope. It also
+ * reports what this instance's requests hold there now (`heldIn`, read as the statement is made),
+ * as a renewal does: another instance's page stops showing a finished request's hold at once.
+ */
+function* drawLeases(q: Q, ops: readonly PgSettleOp[], results: SettleResult[], instanceId: string, heldIn: (scope: string) => number): Work<void> {
   const draws = new Map<string, number>();
   ops.forEach((op, i) => {
     for (const s of op.scopes) increment(draws, s, Math.max(op.amount, results[i]!.charged));
   });
   for (const [scope, d] of [...draws].sort()) {
-    yield* run(sql`UPDATE credit_leases SET amount_micros = GREATEST(amount_micros - ${d}, 0) WHERE scope = ${scope} AND instance_id = ${instanceId}`);
+    yield* run(sql`UPDATE credit_leases SET amount_micros = GREATEST(amount_micros - ${d}, 0), held_micros = ${heldIn(scope)}
+      WHERE scope = ${scope} AND instance_id = ${instanceId}`);
   }
 }
 

@@ -7,7 +7,7 @@ import type { Store, TxOptions } from "./store";
 import type { Db, Tables } from "./tables";
 import { driveAsync, savepointSql, type Q, type Step, type Work } from "./work";
 
-/** The channel every instance listens on; a notification means "re-read what you keep". */
+/** The channel every instance listens on; a notification means "re-read what you keep" (one with a payload is a signal). */
 export const CHANGES_CHANNEL = "tollgate_changes";
 
 /** SQLSTATEs after which a transaction is simply run again: serialization failure, deadlock. */
@@ -30,6 +30,7 @@ export class PgStore implements Store {
   migrated = 0;
   private epoch = 0;
   private unlisten: (() => Promise<void>) | null = null;
+  private readonly signals: ((payload: string) => void)[] = [];
   private backstop: ReturnType<typeof setInterval> | null = null;
 
   private constructor(readonly url: string, poolSize: number) {
@@ -86,6 +87,19 @@ export class PgStore implements Store {
     await this.sql`SELECT pg_notify(${CHANGES_CHANNEL}, '')`;
   }
 
+  /**
+   * Hears the notifications that carry a payload: signals between instances (a lease asked back),
+   * which change no row a memo keeps, so they do not move the stamp.
+   */
+  onSignal(f: (payload: string) => void): void {
+    this.signals.push(f);
+  }
+
+  /** Sends a signal to every instance, this one too (outside a unit of work). */
+  async signal(payload: string): Promise<void> {
+    await this.sql`SELECT pg_notify(${CHANGES_CHANNEL}, ${payload})`;
+  }
+
   async close(): Promise<void> {
     if (this.backstop) clearInterval(this.backstop);
     await this.unlisten?.().catch(() => {});
@@ -100,7 +114,11 @@ export class PgStore implements Store {
     const bump = () => {
       this.epoch++;
     };
-    const sub = (await (this.sql as unknown as { listen(ch: string, fn: () => void): Promise<unknown> }).listen(CHANGES_CHANNEL, bump)) as
+    const heard = (payload?: string) => {
+      if (payload) for (const f of this.signals) f(payload);
+      else bump();
+    };
+    const sub = (await (this.sql as unknown as { listen(ch: string, fn: (payload?: string) => void): Promise<unknown> }).listen(CHANGES_CHANNEL, heard)) as
       | { unlisten?: () => Promise<void> }
       | (() => Promise<void>);
     this.unlisten = typeof sub === "function" ? sub : (sub.unlisten?.bind(sub) ?? null);

@@ -1,37 +1,9 @@
 import type { Store } from "../../store/store";
 import { acquireLease, renewLeases, shrinkLease, type LeaseAsk } from "./lease-sql";
-import type { Scope, ScopeLimit } from "./scopes";
+import { newLease, type Lease } from "./lease";
+import type { Scope } from "./scopes";
 
-/** A lease as this instance sees it: what it leases, what its requests hold of it, and when it was renewed. */
-export interface Lease {
-  scope: Scope;
-  leased: number;
-  held: number;
-  /** Wanted by requests waiting in ensure for more of this lease. */
-  demand: number;
-  /** Promised to requests that prepared and are not admitted yet (ensure → unpend). */
-  promised: number;
-  /** Drawn by settlements not committed yet: the database lease still counts it until they are. */
-  pending: number;
-  /** Checks against the scope's limit asked for (it changed) and done: the lease is not used while they differ. */
-  asked: number;
-  checked: number;
-  usedAt: number;
-  renewedAt: number;
-  /** The scope's limit when last read (balance, cap and spend, budget spend: for messages and reports). */
-  limit: ScopeLimit | null;
-  inflight: Promise<boolean> | null;
-  /** Its last lease was exact (the scope is scarce): what its requests do not need goes back at once. */
-  exact: boolean;
-  /** The lease's database changes, one after the other (a give-back must not cross an acquisition). */
-  tail: Promise<void>;
-  /** Changes queued or under way: the lease is not forgotten meanwhile (its next one would race them). */
-  changing: number;
-  /** A give-back is queued and will read what to keep when it runs: another would add nothing. */
-  trimming: boolean;
-  /** A give-back failed: the database may lease more than this instance counts, until one succeeds. */
-  resync: boolean;
-}
+export type { Lease } from "./lease";
 
 export interface LeaseBookOptions {
   instanceId: string;
@@ -40,6 +12,11 @@ export interface LeaseBookOptions {
   ttlMs?: number;
   /** Unused lease given back after this long without a request (default 10 s). */
   idleMs?: number;
+  /**
+   * Asks the other instances for what they lease of a scope and do not use (PgCreditStore: a
+   * notification, which they answer with `wanted`). Without it a lease short of credit does not wait.
+   */
+  want?: (scopeKey: string) => void;
 }
 
 /**
@@ -61,8 +38,7 @@ export class LeaseBook {
   get(scope: Scope): Lease {
     let l = this.leases.get(scope.key);
     if (!l) {
-      l = { scope, leased: 0, held: 0, demand: 0, promised: 0, pending: 0, asked: 0, checked: 0, usedAt: 0, renewedAt: 0, limit: null, inflight: null,
-        exact: false, tail: Promise.resolve(), changing: 0, trimming: false, resync: false };
+      l = newLease(scope);
       this.leases.set(scope.key, l);
       return l;
     }
@@ -110,11 +86,16 @@ export class LeaseBook {
     }
     l.demand += amount;
     try {
-      while (this.free(l) < l.demand + l.promised) {
+      for (let waited = 0, pause = WANT_FIRST_MS; this.free(l) < l.demand + l.promised; ) {
         l.inflight ??= this.acquire(l).finally(() => {
           l.inflight = null;
         });
-        if (!(await l.inflight)) return this.free(l) >= l.demand + l.promised;
+        if (await l.inflight) continue;
+        // Short while others lease it unused: it was asked back (acquireNow) and comes within milliseconds.
+        if (!this.o.want || l.idle <= 0 || waited >= WANT_WAIT_MS) return this.free(l) >= l.demand + l.promised;
+        await Bun.sleep(pause);
+        waited += pause;
+        pause = Math.min(pause * 2, WANT_WAIT_MS - waited);
       }
       return true;
     } finally {
@@ -157,7 +138,8 @@ export class LeaseBook {
    * Scopes are leased one by one, so one instance may lease a cap and another a budget, each
    * refusing what the other lacks, and a busy instance never idles: what it does not use must
    * follow the demand. Sliced leases stay (they leave 7/8 to the others; idle ones return after
-   * `idleMs`). Not awaited: the database is lowered in the background, after the local lease.
+   * `idleMs`, or at once when another instance finds the scope scarce: `wanted`). Not awaited: the
+   * database is lowered in the background, after the local lease.
    */
   trim(key: string): void {
     const l = this.leases.get(key);
@@ -165,6 +147,28 @@ export class LeaseBook {
     l.trimming = true;
     this.shrink(l).catch(() => {
       // Kept in `resync`: maintain tries again (the local lease is already down: the safe side).
+    });
+  }
+
+  /**
+   * An instance (`from`) found the scope scarce while others lease it unused: this one gives back
+   * at once what its requests do not need, and treats the lease as scarce (given back after each
+   * decision and end) until its next acquisition judges it again. An idle slice would otherwise
+   * keep the last of a balance from the instance its requests reach, for `idleMs`.
+   */
+  wanted(key: string, from: string): void {
+    if (from !== this.o.instanceId) this.giveBack(key);
+  }
+
+  private giveBack(key: string): void {
+    const l = this.leases.get(key);
+    if (!l) return;
+    l.exact = true;
+    if (l.trimming) return;
+    l.trimming = true;
+    // Even with nothing to give, what its requests hold is reported: the asking instance then knows.
+    this.shrink(l, true).catch(() => {
+      // Kept in `resync`, as trim's.
     });
   }
 
@@ -221,12 +225,13 @@ export class LeaseBook {
     return run;
   }
 
-  private shrink(l: Lease): Promise<void> {
+  /** Gives back what the lease's requests do not need; `report`: writes what they hold even when that is nothing. */
+  private shrink(l: Lease, report = false): Promise<void> {
     return this.serial(l, async () => {
       l.trimming = false;
       const keep = Math.min(l.leased, l.held + l.demand + l.promised);
       const give = l.leased - keep;
-      if (give === 0 && !l.resync) return;
+      if (give === 0 && !l.resync && !report) return;
       // Lower the local lease first: a hold taken meanwhile must fit in what stays leased. The
       // database keeps the draws not committed yet too: their commit takes them off there. With
       // none, and nothing kept, the row goes (and with it what a failed give-back left there).
@@ -234,7 +239,7 @@ export class LeaseBook {
       const to = keep + l.pending;
       const by = l.resync || to <= 0 ? { to } : { give };
       l.resync = true;
-      await this.store.tx((q) => shrinkLease(q, l.scope.key, this.o.instanceId, by), { isolation: "read committed" });
+      await this.store.tx((q) => shrinkLease(q, l.scope.key, this.o.instanceId, by, l.held), { isolation: "read committed" });
       l.resync = false;
     });
   }
@@ -257,7 +262,9 @@ export class LeaseBook {
     l.renewedAt = now;
     l.limit = got.limit;
     l.checked = asked;
-    if (!readOnly) l.exact = got.exact;
+    if (!readOnly) [l.exact, l.idle] = [got.exact, got.idle];
+    // Scarce here while others lease it unused: asked back before this instance refuses what they do not need.
+    if (!readOnly && got.exact && got.idle > 0) this.o.want?.(l.scope.key);
     return this.free(l) >= need;
   }
 }
@@ -268,6 +275,11 @@ function bound(s: Scope): string | number {
   if (s.kind === "bud") return `${s.rule.micros}/${s.rule.period}`;
   return s.kind === "conc" ? s.slots : 0;
 }
+
+/** After a lease asked back (want), tries again after this long, then twice as long, ... */
+const WANT_FIRST_MS = 10;
+/** ... for this long at most before the request is refused (the others answer within milliseconds). */
+const WANT_WAIT_MS = 300;
 
 /** A lease stops being used this long (at most a quarter of its TTL) before it would expire unrenewed. */
 const SAFETY_MS = 5_000;

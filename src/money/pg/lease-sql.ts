@@ -26,6 +26,8 @@ export interface Acquired {
   fresh: boolean;
   /** The scope was scarce: exactly what was asked was granted (or the limit fell below the lease). */
   exact: boolean;
+  /** What other instances lease of the scope beyond what their requests hold (as last reported): theirs to give back. */
+  idle: number;
   limit: ScopeLimit;
 }
 
@@ -49,9 +51,10 @@ export interface LeaseAsk {
 export function* acquireLease(q: Q, scope: Scope, instanceId: string, ask: LeaseAsk, now: number, ttlMs: number): Work<Acquired> {
   yield* lockScope(q, scope.key);
   const limit = yield* scopeLimit(q, scope, now);
-  const [l] = yield* rows<{ others: string | number | null; mine: string | number | null }>(sql`
+  const [l] = yield* rows<{ others: string | number | null; mine: string | number | null; idle: string | number | null }>(sql`
     SELECT sum(amount_micros) FILTER (WHERE instance_id <> ${instanceId}) AS others,
-           sum(amount_micros) FILTER (WHERE instance_id = ${instanceId}) AS mine
+           sum(amount_micros) FILTER (WHERE instance_id = ${instanceId}) AS mine,
+           sum(GREATEST(amount_micros - held_micros, 0)) FILTER (WHERE instance_id <> ${instanceId}) AS idle
     FROM credit_leases WHERE scope = ${scope.key} AND expires_at > ${now}`);
   const others = Number(l?.others ?? 0);
   const fresh = l?.mine == null;
@@ -66,7 +69,7 @@ export function* acquireLease(q: Q, scope: Scope, instanceId: string, ask: Lease
     INSERT INTO credit_leases (scope, instance_id, amount_micros, held_micros, expires_at)
     VALUES (${scope.key}, ${instanceId}, ${leased}, 0, ${now + ttlMs})
     ON CONFLICT (scope, instance_id) DO UPDATE SET amount_micros = ${leased}, expires_at = ${now + ttlMs}`);
-  return { leased, granted: leased - mine, fresh, exact, limit };
+  return { leased, granted: leased - mine, fresh, exact, idle: Number(l?.idle ?? 0), limit };
 }
 
 /**
@@ -94,13 +97,13 @@ export function* renewLeases(q: Q, instanceId: string, held: Map<string, number>
  * Gives part of a lease back: `give` less (by the change: a settlement committing meanwhile takes
  * its own draw off, whichever comes first), or down `to` a total at most (the whole row when 0;
  * after a give-back that may not have committed, whose change cannot be applied twice). Only ever
- * lowers what is leased, so no lock.
+ * lowers what is leased, so no lock. Reports what its requests hold now (`held`), as a renewal does.
  */
-export function* shrinkLease(q: Q, scopeKey: string, instanceId: string, by: { give: number } | { to: number }): Work<void> {
+export function* shrinkLease(q: Q, scopeKey: string, instanceId: string, by: { give: number } | { to: number }, held: number): Work<void> {
   const where = sql`scope = ${scopeKey} AND instance_id = ${instanceId}`;
-  if ("give" in by) yield* run(sql`UPDATE credit_leases SET amount_micros = GREATEST(amount_micros - ${by.give}, 0) WHERE ${where}`);
+  if ("give" in by) yield* run(sql`UPDATE credit_leases SET amount_micros = GREATEST(amount_micros - ${by.give}, 0), held_micros = ${held} WHERE ${where}`);
   else if (by.to <= 0) yield* run(sql`DELETE FROM credit_leases WHERE ${where}`);
-  else yield* run(sql`UPDATE credit_leases SET amount_micros = LEAST(amount_micros, ${by.to}) WHERE ${where}`);
+  else yield* run(sql`UPDATE credit_leases SET amount_micros = LEAST(amount_micros, ${by.to}), held_micros = ${held} WHERE ${where}`);
 }
 
 /** Records the instance as alive (for /admin/upstreams and operators). */

@@ -12,6 +12,7 @@ import { budgetStateOf, limitNameOf, refusalOf, storedBudgetStates } from "./sco
 import { LeaseBook } from "./lease-book";
 import { BalanceFence } from "./balance-fence";
 import { heldByOthers, othersLeased, settledRequests } from "./lease-sql";
+import { leaseWants } from "./lease-wants";
 import { settleGroup, type PgSettleOp } from "./pg-settle";
 import { ScopeRules } from "./scope-rules";
 import type { Scope } from "./scopes";
@@ -61,7 +62,8 @@ export class PgCreditStore implements CreditStore {
 
   constructor(private readonly store: PgStore, private readonly o: PgCreditStoreOptions) {
     this.now = o.now ?? Date.now;
-    this.leases = new LeaseBook(store, { instanceId: o.instanceId, now: this.now, ttlMs: o.leaseTtlMs });
+    const want = leaseWants(store, () => this.leases, o.instanceId);
+    this.leases = new LeaseBook(store, { instanceId: o.instanceId, now: this.now, ttlMs: o.leaseTtlMs, want });
     this.rules = new ScopeRules(store, o.budgetClock, this.now);
     this.fence = new BalanceFence(store, this.leases, this.now);
   }

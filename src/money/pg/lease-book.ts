@@ -158,11 +158,15 @@ export class LeaseBook {
    */
   wanted(key: string, from: string): void {
     if (from !== this.o.instanceId) this.giveBack(key);
+    // A budget's other periods (ended, or of a rule since changed) count against this one: only their holds stay.
+    if (!key.startsWith("bud:")) return;
+    const owner = key.slice(0, key.lastIndexOf(":") + 1);
+    for (const k of this.leases.keys()) if (k !== key && k.startsWith(owner)) this.giveBack(k);
   }
 
   private giveBack(key: string): void {
     const l = this.leases.get(key);
-    if (!l) return;
+    if (!l || (l.leased === 0 && l.pending === 0 && !l.resync)) return;
     l.exact = true;
     if (l.trimming) return;
     l.trimming = true;
@@ -263,8 +267,13 @@ export class LeaseBook {
     l.limit = got.limit;
     l.checked = asked;
     if (!readOnly) [l.exact, l.idle] = [got.exact, got.idle];
-    // Scarce here while others lease it unused: asked back before this instance refuses what they do not need.
-    if (!readOnly && got.exact && got.idle > 0) this.o.want?.(l.scope.key);
+    // Scarce here while others lease it unused: asked back before this instance refuses what they do not need
+    // (its own leases of a budget's other periods at once, the others' by a signal).
+    if (!readOnly && got.exact && got.idle > 0 && this.o.want && performance.now() - l.askedAt >= WANT_EVERY_MS) {
+      l.askedAt = performance.now();
+      this.wanted(l.scope.key, this.o.instanceId);
+      this.o.want(l.scope.key);
+    }
     return this.free(l) >= need;
   }
 }
@@ -280,6 +289,8 @@ function bound(s: Scope): string | number {
 const WANT_FIRST_MS = 10;
 /** ... for this long at most before the request is refused (the others answer within milliseconds). */
 const WANT_WAIT_MS = 300;
+/** A scope is asked back at most this often: an instance asked treats its lease as scarce from then on anyway. */
+const WANT_EVERY_MS = 50;
 
 /** A lease stops being used this long (at most a quarter of its TTL) before it would expire unrenewed. */
 const SAFETY_MS = 5_000;

@@ -26,7 +26,10 @@ export interface Acquired {
   fresh: boolean;
   /** The scope was scarce: exactly what was asked was granted (or the limit fell below the lease). */
   exact: boolean;
-  /** What other instances lease of the scope beyond what their requests hold (as last reported): theirs to give back. */
+  /**
+   * What other instances lease of the scope, and any instance of a budget's other periods, beyond
+   * what their requests hold (as last reported): theirs to give back.
+   */
   idle: number;
   limit: ScopeLimit;
 }
@@ -69,7 +72,7 @@ export function* acquireLease(q: Q, scope: Scope, instanceId: string, ask: Lease
     INSERT INTO credit_leases (scope, instance_id, amount_micros, held_micros, expires_at)
     VALUES (${scope.key}, ${instanceId}, ${leased}, 0, ${now + ttlMs})
     ON CONFLICT (scope, instance_id) DO UPDATE SET amount_micros = ${leased}, expires_at = ${now + ttlMs}`);
-  return { leased, granted: leased - mine, fresh, exact, idle: Number(l?.idle ?? 0), limit };
+  return { leased, granted: leased - mine, fresh, exact, idle: Number(l?.idle ?? 0) + (limit.idle ?? 0), limit };
 }
 
 /**

@@ -19,7 +19,8 @@ export function leaseWants(store: PgStore, book: () => LeaseBook, instanceId: st
     } catch {
       return;
     }
-    if (Array.isArray(ask) && typeof ask[0] === "string" && typeof ask[1] === "string") book().wanted(ask[0], ask[1]);
+    // Its own asks were answered here when sent.
+    if (Array.isArray(ask) && typeof ask[0] === "string" && typeof ask[1] === "string" && ask[1] !== instanceId) book().wanted(ask[0], ask[1]);
   });
   // Not awaited: a lost ask costs only the wait (the slice still returns when idle).
   return (scopeKey) => void store.signal(PREFIX + JSON.stringify([scopeKey, instanceId])).catch(() => undefined);

@@ -29,11 +29,13 @@ export interface Lease {
   trimming: boolean;
   /** A give-back failed: the database may lease more than this instance counts, until one succeeds. */
   resync: boolean;
-  /** What other instances lease of the scope beyond their holds, at the last acquisition: asked back when scarce. */
+  /** What others lease of the scope (or of a budget's other periods) beyond their holds, at the last acquisition: asked back when scarce. */
   idle: number;
+  /** When this instance last asked the others for it (performance.now()): once per WANT_EVERY_MS is enough. */
+  askedAt: number;
 }
 
 export const newLease = (scope: Scope): Lease => ({
   scope, leased: 0, held: 0, demand: 0, promised: 0, pending: 0, asked: 0, checked: 0, usedAt: 0, renewedAt: 0, limit: null, inflight: null,
-  exact: false, tail: Promise.resolve(), changing: 0, trimming: false, resync: false, idle: 0,
+  exact: false, tail: Promise.resolve(), changing: 0, trimming: false, resync: false, idle: 0, askedAt: -Infinity,
 });

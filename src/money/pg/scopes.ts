@@ -31,6 +31,8 @@ export interface ScopeLimit {
   /** The account's balance, the key line's spend, or the budget's spend in its period. */
   spent: number;
   active: boolean;
+  /** A budget: what the leases of its owner's other periods lease beyond their holds (counted in `limit` until given back). */
+  idle?: number;
 }
 
 /**
@@ -54,19 +56,21 @@ export function* scopeLimit(q: Q, s: Scope, now: number): Work<ScopeLimit> {
 }
 
 /**
- * A budget's period: its rule less what it spent, less what live leases of its earlier periods
- * still hold. Holds taken before the period began are charged on the day they settle, so they
- * count against this period, as every hold in flight does on SQLite. One statement: a settlement
- * moves its charge from such a lease to the spend in one commit, seen whole or not at all.
+ * A budget's period: its rule less what it spent, less what live leases of the owner's other
+ * periods (an ended one, or one of a rule since changed) still lease. Holds taken there are charged
+ * on the day they settle, so they count against this period, as every hold in flight does on
+ * SQLite; what those leases hold beyond them is `idle`, asked back (LeaseBook.wanted) when this
+ * period is short. One statement: a settlement moves its charge from such a lease to the spend in
+ * one commit, seen whole or not at all.
  */
 function* budgetLimit(q: Q, s: Extract<Scope, { kind: "bud" }>, now: number): Work<ScopeLimit> {
   void q;
-  const [r] = yield* rows<{ spent: string | number | null; earlier: string | number | null }>(sql`
-    SELECT (SELECT sum(spent_micros) FROM budget_spend WHERE owner = ${s.owner} AND day >= ${s.periodStart}) AS spent,
-           (SELECT sum(amount_micros) FROM credit_leases
-             WHERE starts_with(scope, ${`bud:${s.owner}:`}) AND scope <> ${s.key} AND expires_at > ${now}) AS earlier`);
+  const [r] = yield* rows<{ spent: string | number | null; earlier: string | number | null; idle: string | number | null }>(sql`
+    SELECT (SELECT sum(spent_micros) FROM budget_spend WHERE owner = ${s.owner} AND day >= ${s.periodStart}) AS spent, l.earlier, l.idle
+    FROM (SELECT sum(amount_micros) AS earlier, sum(GREATEST(amount_micros - held_micros, 0)) AS idle FROM credit_leases
+          WHERE starts_with(scope, ${`bud:${s.owner}:`}) AND scope <> ${s.key} AND expires_at > ${now}) l`);
   const spent = Number(r?.spent ?? 0);
-  return { limit: s.rule.micros - spent - Number(r?.earlier ?? 0), spent, active: true };
+  return { limit: s.rule.micros - spent - Number(r?.earlier ?? 0), spent, active: true, idle: Number(r?.idle ?? 0) };
 }
 
 /** Takes the scope's lock for the rest of the transaction (settlements and lease changes alike). */

@@ -99,6 +99,18 @@ test("Messages with a chat limit beside max_tokens holds and sends the smaller i
   expect(sentLimits()).toEqual({ max_tokens: 16, max_completion_tokens: 16, max_output_tokens: undefined, n_predict: undefined });
 });
 
+test("a limit field sent as null sets no limit and stays null (reasoning models refuse a numeric max_tokens)", async () => {
+  const c = await gw.customer(10_000_000);
+  up.script = [chatAnswer(5)];
+  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${c.key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "grok-4", messages: [{ role: "user", content: "hi" }], max_completion_tokens: 500, max_tokens: null }),
+  });
+  expect(res.status).toBe(200);
+  expect(sentLimits()).toEqual({ max_tokens: null, max_completion_tokens: 500, max_output_tokens: undefined, n_predict: undefined });
+});
+
 test("a single limit field goes upstream as the client sent it, and none is added", async () => {
   const c = await gw.customer(10_000_000);
   up.script = [chatAnswer(5)];

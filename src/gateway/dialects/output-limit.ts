@@ -28,15 +28,16 @@ export function outputLimit(body: object, native: string): OutputLimit {
 
 /**
  * Writes the limit the hold covers into the upstream body: into every limit field the client
- * set (no upstream can then read a larger one), and into `field` when none of the API's own
- * `natives` is set (an upstream ignores the others). With no limit, the limit fields the client
- * set are not limits (null, or not a positive integer) and are dropped.
+ * set to a number (no upstream can then read a larger one; a null field sets no limit and is sent
+ * as it came: OpenAI's reasoning models refuse any numeric max_tokens), and into `field` when none
+ * of the API's own `natives` is set (an upstream ignores the others). With no limit, the limit
+ * fields the client set are not limits (null, or not a positive integer) and are dropped.
  */
 export function sendLimit(b: Record<string, unknown>, limit: number | null, natives: readonly string[], field: string): void {
   for (const f of LIMIT_FIELDS) {
     if (b[f] === undefined) continue;
     if (limit === null) delete b[f];
-    else b[f] = limit;
+    else if (b[f] !== null) b[f] = limit;
   }
   if (limit !== null && !natives.some((f) => b[f] != null)) b[field] = limit;
 }

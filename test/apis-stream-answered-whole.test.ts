@@ -20,9 +20,19 @@ const CHARGE = 10 * 3 + 5 * 15;
 
 const TOOL_CALL = { id: "call_1", type: "function", function: { name: "lookup", arguments: '{"q":"x"}' } };
 
-/** Whole answers of each API, whatever the request's `stream` says; `unreadable` answers an error envelope with a 200. */
+/**
+ * Whole answers of each API, whatever the request's `stream` says; `unreadable` answers an error
+ * envelope with a 200, `no_usage` leaves the usage out, `idless` the output items' ids.
+ */
 function wholeAnswer(path: string, body: Record<string, unknown>): unknown {
   if (body.unreadable) return { error: { message: "oops" } };
+  const answer = answerOf(path) as { usage?: unknown; output?: { id?: string }[] };
+  if (body.no_usage) delete answer.usage;
+  if (body.idless) for (const item of answer.output ?? []) delete item.id;
+  return answer;
+}
+
+function answerOf(path: string): unknown {
   if (path.endsWith("/chat/completions")) {
     return {
       id: "chatcmpl-1", object: "chat.completion", created: 1, model: "m",
@@ -157,4 +167,24 @@ test("a stream answered with an unreadable whole body: a 502 the SDK raises, not
   expect(err).toBeInstanceOf(OpenAI.APIError);
   expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
   expect(await charged(c)).toBe(0);
+});
+
+test("messages.stream() answered whole without usage: the SDK gets the message (the usage it reads is there, zero)", async () => {
+  const c = await g.customer(CREDITS);
+  const anthropic = new Anthropic({ apiKey: c.key, baseURL: g.url, maxRetries: 0 });
+  const m = await anthropic.messages.stream({ model: "grok-4", max_tokens: 100, messages: [{ role: "user", content: "hi" }], no_usage: true } as never).finalMessage();
+  expect((m.content[0] as { text: string }).text).toBe("hello there");
+  expect(await charged(c)).toBeGreaterThan(0);
+});
+
+test("responses.stream() answered whole with items that have no id: each gets one, and the SDK reads the text", async () => {
+  const c = await g.customer(CREDITS);
+  const s = openai(c).responses.stream({ model: "grok-4", input: "hi", idless: true } as never);
+  let deltas = "";
+  s.on("response.output_text.delta", (e) => (deltas += e.delta));
+  const final = await s.finalResponse();
+  expect([final.output_text, deltas]).toEqual(["hello there", "hello there"]);
+  // A function call is named by its call_id; every other item now has an id.
+  expect(final.output.filter((i) => i.type !== "function_call" && typeof (i as { id?: string }).id !== "string")).toEqual([]);
+  expect(await charged(c)).toBe(CHARGE);
 });

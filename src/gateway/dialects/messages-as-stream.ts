@@ -8,12 +8,12 @@ import { isJson, list, namedEvent, parsed, type Json } from "./as-stream";
  */
 export function messagesAsStream(rendered: string): string {
   const { content, stop_reason, stop_sequence, usage, ...head } = parsed(rendered);
-  const u = isJson(usage) ? usage : null;
-  const startUsage = u && { ...u, output_tokens: 0 };
+  // Always a usage: the SDK's stream reader takes its counts without checking (none reported: zeros).
+  const u = isJson(usage) ? usage : { input_tokens: 0, output_tokens: 0 };
   const ev = (type: string, data: Json = {}) => namedEvent(type, { type, ...data });
-  let out = ev("message_start", { message: { ...head, content: [], stop_reason: null, stop_sequence: null, ...(startUsage && { usage: startUsage }) } });
+  let out = ev("message_start", { message: { ...head, content: [], stop_reason: null, stop_sequence: null, usage: { ...u, output_tokens: 0 } } });
   list(content).forEach((block, index) => (out += blockEvents(isJson(block) ? block : {}, index, ev)));
-  out += ev("message_delta", { delta: { stop_reason: stop_reason ?? null, stop_sequence: stop_sequence ?? null }, ...(u && { usage: u }) });
+  out += ev("message_delta", { delta: { stop_reason: stop_reason ?? null, stop_sequence: stop_sequence ?? null }, usage: u });
   return out + ev("message_stop");
 }
 

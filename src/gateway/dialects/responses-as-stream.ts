@@ -6,12 +6,13 @@ const LAST: Record<string, string> = { incomplete: "response.incomplete", failed
 /**
  * A whole response as the events a stream of it would have been, numbered from 0: created and
  * in_progress (no output yet), each output item added, filled and done, then response.completed
- * (or .incomplete, .failed) with the whole response and its usage. The SDKs check that every
- * event's item is one they were told of, by id: when an item has none to name it by, only the
- * lifecycle events go out, the last of them carrying the output.
+ * (or .incomplete, .failed) with the whole response and its usage. The SDKs check every item's
+ * id, in its events and in the final response: an item without one is given one. Should an item
+ * still be unnamed (not an object), only the lifecycle events go out, the last carrying the output.
  */
 export function responsesAsStream(rendered: string): string {
   const r = parsed(rendered);
+  if (Array.isArray(r.output)) r.output = r.output.map((item, i) => (isJson(item) && !named(item) ? { ...item, id: `item_${i}_${String(r.id ?? "")}` } : item));
   let seq = 0;
   const ev = (type: string, data: Json) => namedEvent(type, { type, sequence_number: seq++, ...data });
   const started = { ...r, status: "in_progress", output: [], usage: null };

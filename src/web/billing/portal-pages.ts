@@ -1,4 +1,4 @@
-import { readForShow } from "../../money/credit-store";
+import { balanceForShow, readForShow } from "../../money/credit-store";
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
@@ -65,7 +65,7 @@ function billingKit(deps: ModuleDeps) {
     const body = billingView({
       csrf: u.session.csrf,
       info: billingInfo(settings),
-      balance: deps.credits.balance(u.account.id),
+      balance: await balanceForShow(deps.credits, u.account.id),
       payments,
       alert,
       email: u.account.email ?? (u.email.includes("@") ? u.email : null),

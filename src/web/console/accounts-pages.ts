@@ -6,7 +6,7 @@ import { queryInt } from "../../lib/query-int";
 import { field, nameProblem } from "../forms";
 import { submitted, type Refused } from "../refused";
 import { redirectResponse } from "../html";
-import { accountView as apiAccountView, insertAccount, listAccounts, unsettledOf, updateAccount, type AccountRow } from "../../modules/accounts/service";
+import { accountViews, insertAccount, listAccounts, updateAccount, type AccountRow } from "../../modules/accounts/service";
 import { keyView, listKeys, revokeKey, getKeyRow } from "../../modules/keys/service";
 import { applyCredit, listLedger } from "../../money/ledger";
 import { postWatchedCredit } from "../../modules/alerts/credits";
@@ -34,13 +34,12 @@ export const accountsPages = (deps: ModuleDeps) => {
 const accountListPages = (deps: ModuleDeps, invites: Invites) => {
   const kit = consoleKit(deps);
   const { safe, back, plans } = kit;
-  const unsettled = unsettledOf(deps.credits);
   /** The list page; with `refused`, the new-account form as submitted and status 400. */
   const listPage = async (request: Request, op: Op, o: { q: string; offset: number; refused?: Refused }) => {
     const rows = await listAccounts(deps.store, { limit: 51, offset: o.offset, q: o.q || undefined });
     return kit.render(request, op, "accounts", "Accounts", accountsView({
       csrf: op.session.csrf, q: o.q, plans: plans(), offset: o.offset, hasMore: rows.length > 50,
-      accounts: rows.slice(0, 50).map((r) => apiAccountView(r, unsettled)), refused: o.refused,
+      accounts: await accountViews(deps.credits, rows.slice(0, 50)), refused: o.refused,
     }), o.refused ? 400 : 200);
   };
   return new Elysia()

@@ -2,7 +2,7 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { typedUsd } from "../forms";
 import { htmlResponse, redirectResponse, type Html } from "../html";
 import { page, type Flash } from "../layout";
-import { accountView as apiAccountView, getAccountRow, unsettledOf } from "../../modules/accounts/service";
+import { accountViews, getAccountRow } from "../../modules/accounts/service";
 import { flashCookie, htmlErrors, isSecure, takeFlash } from "../session";
 
 // A fresh object per route: Elysia writes the macro's hooks into the options object it is given,
@@ -32,7 +32,8 @@ export function consoleKit(deps: ModuleDeps) {
     },
     back: (request: Request, to: string, kind: Flash["kind"], message: string) =>
       redirectResponse(to, [flashCookie({ kind, message }, isSecure(deps, request))]),
-    view: async (id: string) => apiAccountView(await getAccountRow(deps.store, id), unsettledOf(deps.credits)),
+    // Holds of every instance counted (a shared store): any instance shows an account alike.
+    view: async (id: string) => (await accountViews(deps.credits, [await getAccountRow(deps.store, id)]))[0]!,
     plans: () => Object.keys(deps.config.plans),
   };
 }

@@ -1,4 +1,4 @@
-import { readForShow } from "../../money/credit-store";
+import { balanceForShow, readForShow } from "../../money/credit-store";
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
@@ -36,7 +36,7 @@ async function creditsPage(deps: ModuleDeps, kit: PortalKit, request: Request, u
   const { rows, next } = await ledgerPage(deps.store, user.account.id, { kinds, before, limit: 50 });
   await readForShow(deps.credits, { accountId: user.account.id, capKeyId: null, memberId: null });
   const body = creditsView({
-    csrf: user.session.csrf, balance: deps.credits.balance(user.account.id), rows, kinds, next, disabled: kit.suspended(user),
+    csrf: user.session.csrf, balance: await balanceForShow(deps.credits, user.account.id), rows, kinds, next, disabled: kit.suspended(user),
   });
   return kit.render(request, user, "credits", "Credits", body);
 }

@@ -1,4 +1,4 @@
-import { readForShow } from "../../money/credit-store";
+import { balanceForShow, readForShow } from "../../money/credit-store";
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { keyView } from "../../modules/keys/service";
@@ -30,7 +30,7 @@ async function overviewPage(deps: ModuleDeps, kit: PortalKit, request: Request, 
   const clock = deps.credits.budgetClock;
   return kit.render(request, user, "overview", "Overview", overviewView({
     account: user.account,
-    balance: deps.credits.balance(user.account.id),
+    balance: await balanceForShow(deps.credits, user.account.id),
     series: await boundedUsageRead(deps.usageReads, user.account.id, () => dailySeries(deps.store, filter, deps.now())).catch((e: unknown) => {
       // The landing page is shown without its chart while the account's usage reads are all taken.
       if (e instanceof ApiError && e.code === "too_many_usage_reads") return null;

@@ -53,7 +53,10 @@ describe("output items are recorded for the response's owner", () => {
     const rows = (gw.runtime.deps.store as SqliteStore).sqlite
       .query<{ kind: string; account_id: string; target: string }, [string, string]>("SELECT kind, account_id, target FROM upstream_objects WHERE id IN (?, ?)")
       .all(resp.items[0]!, resp.items[1]!);
-    expect(rows).toEqual([{ kind: "item", account_id: b.accountId, target: "fake#1" }, { kind: "item", account_id: b.accountId, target: "fake#1" }]);
+    // The key that holds them, by its stable id (never its position in the list, nor the key).
+    const target = gw.runtime.deps.upstreams.registry.targets[0]!.ref;
+    expect(target).toMatch(/^fake#k[0-9a-f]{12}$/);
+    expect(rows).toEqual([{ kind: "item", account_id: b.accountId, target }, { kind: "item", account_id: b.accountId, target }]);
 
     expect(await outcome(create(b.key, { input: [ref(resp.items[1]!), { role: "user", content: "repeat" }] }))).toEqual({ status: 200 });
     const before = upstreamPosts();

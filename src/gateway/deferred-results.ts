@@ -9,6 +9,7 @@ import type { WholeAnswer } from "./dialects/types";
 import { estimateTokens } from "./estimate";
 import { plausible } from "./meter";
 import { callTarget } from "./upstream/direct";
+import { positionalRef } from "./upstream/registry";
 import { parseJsonObject } from "../lib/json-object";
 
 export type { DeferredResult } from "./deferred";
@@ -86,7 +87,8 @@ async function askUpstream(deps: GatewayDeps, row: DeferredRow): Promise<string 
     const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`, row.requestId);
     if (res.status === 202 || res.status === 404) {
       await res.body?.cancel();
-      if (res.status === 404) await releaseDeferred(deps, row, EXPIRED);
+      // Only the key that parked it can say it forgot it: a positional reference may name another key now.
+      if (res.status === 404 && !positionalRef(row.target)) await releaseDeferred(deps, row, EXPIRED);
       return { status: res.status };
     }
     // A read cut short throws from here: the upstream may not serve it again (then a 404 releases it).
@@ -129,7 +131,7 @@ function readResult(deps: GatewayDeps, row: DeferredRow, text: string): Result |
     const json = parseJsonObject<Record<string, unknown>>(text);
     // The upstream names the result by its own id, which stays with the gateway: the customer's is the request's.
     if (json && json.id === row.upstreamId) json.id = row.requestId;
-    const target = deps.upstreams.registry.targets.find((t) => t.id === row.target);
+    const target = deps.upstreams.registry.resolve(row.target);
     const answer = json && chatDialect.whole(json, adapters[target?.provider.kind ?? "xai"], {} as never);
     if (!answer) throw new Error("not a chat completion");
     const model = deps.config.models.find((m) => m.id === row.model);
@@ -252,7 +254,8 @@ function usageRecord(deps: GatewayDeps, row: DeferredRow, u: Usage, cost: number
     errorCode,
     createdAt: deps.now(),
     endpoint: "chat.completions",
-    upstream: row.target,
+    // Named as every usage row names its key (`<provider>#<n>`), while it is configured.
+    upstream: deps.upstreams.registry.resolve(row.target)?.id ?? row.target,
     overageMicros: Math.max(0, cost - row.holdMicros),
     upstreamCostMicros: u.upstreamCost ?? null,
   };

@@ -50,6 +50,8 @@ export class Meter {
   private readonly started = performance.now();
   /** What served the request (`<provider>#<n>/<upstream model>`) and how many attempts it took. */
   private upstream: string | null = null;
+  /** The stable id of the key that served it (Target.ref): what objects it leaves upstream record. */
+  private keyRef: string | null = null;
   private attempts = 0;
 
   constructor(
@@ -68,8 +70,9 @@ export class Meter {
   }
 
   /** An upstream attempt started on `upstream` (the last one is what served the request). */
-  attempt(upstream: string): void {
+  attempt(upstream: string, keyRef: string): void {
     this.upstream = upstream;
+    this.keyRef = keyRef;
     this.attempts++;
   }
 
@@ -138,7 +141,7 @@ export class Meter {
     try {
       await this.deps.deferred.park({
         requestId: this.requestId, upstreamId, accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId ?? null,
-        target: this.upstream?.split("/")[0] ?? "", model: this.model.id, holdMicros: this.hold, promptEstimate, createdAt: this.deps.now(),
+        target: this.keyRef ?? "", model: this.model.id, holdMicros: this.hold, promptEstimate, createdAt: this.deps.now(),
       });
     } catch (e) {
       // Not recorded, so nobody would ever charge it: the hold is still this request's to void.
@@ -185,7 +188,7 @@ export class Meter {
 
   /** Whose the stored object (and each item stored with it) is, on which upstream key, and its conversation's size. */
   private created({ id, items }: StoredRef, u: Usage, charge: number): Stored {
-    const target = this.upstream?.split("/")[0];
+    const target = this.keyRef;
     if (!target) return {};
     const object: StoredObjectRow = {
       id,

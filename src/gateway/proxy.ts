@@ -8,6 +8,7 @@ import type { Principal } from "./key-auth";
 import { relayStream } from "./stream";
 import { goneWatch } from "./stored-gone";
 import { callUpstream, ClientClosed, type UpstreamResponse } from "./upstream/call";
+import { positionalRef } from "./upstream/registry";
 
 export interface ProxyCall<B extends GatewayBody = GatewayBody> {
   dialect: Dialect<B>;
@@ -77,7 +78,7 @@ async function reachUpstream<B extends GatewayBody>(deps: GatewayDeps, call: Pro
       pin: call.prepared?.pin,
       accountId: call.principal.accountId,
       requestId: call.requestId,
-      onAttempt: (upstream) => a.meter.attempt(upstream),
+      onAttempt: (upstream, keyRef) => a.meter.attempt(upstream, keyRef),
       body: (deployment, _provider, adapter) => call.dialect.upstreamBody(call.body, { deployment, adapter, plan: a.plan, stream }),
       signal: call.signal,
       // At shutdown (after the grace period) a request still waiting for the upstream is ended too.
@@ -95,7 +96,8 @@ async function reachUpstream<B extends GatewayBody>(deps: GatewayDeps, call: Pro
       }
       const err = e instanceof ClientClosed ? shuttingDown() : e instanceof ApiError ? e : errors.upstream(502, "The upstream provider failed.", "upstream_error");
       await a.meter.release(err.status, err.code ?? "upstream_error");
-      await gone?.drop(deps.objects, err);
+      // A positional pin may name another key than the one holding the object: its 404 proves nothing.
+      if (!positionalRef(call.prepared?.pin ?? "")) await gone?.drop(deps.objects, err);
       throw err;
     } finally {
       a.lease.release();

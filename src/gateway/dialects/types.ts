@@ -11,7 +11,7 @@ export type Endpoint = "chat.completions" | "completions" | "responses" | "messa
 
 /** What a dialect's prepare() found: the upstream key to use, and history a continuation is billed again. */
 export interface Prepared {
-  /** The only upstream key (`<provider>#<n>`) the request may go to. */
+  /** The only upstream key the request may go to (the reference its stored objects recorded). */
   pin?: string;
   historyTokens?: number;
 }

@@ -10,7 +10,7 @@ export interface UpstreamCall {
   path: string;
   /** Client headers that go upstream too (e.g. anthropic-version). */
   headers?: Record<string, string>;
-  /** The only upstream key (`<provider>#<n>`) to use: the one holding a stored object the request refers to. */
+  /** The only upstream key to use (its recorded reference: UpstreamRegistry.resolve): the one holding a stored object the request refers to. */
   pin?: string;
   /** The account the request is for: a breaker opens only on failures of several accounts. */
   accountId: string;
@@ -36,8 +36,8 @@ export interface UpstreamCall {
    * blamed); null when the 404 is about something else (a deployment without the model).
    */
   notFound?: (upstreamMessage: string) => ApiError | null;
-  /** Told of every attempt, with what it goes to (`<provider>#<n>/<upstream model>`). */
-  onAttempt?: (upstream: string) => void;
+  /** Told of every attempt, with what it goes to (`<provider>#<n>/<upstream model>`) and its key's stable id (Target.ref). */
+  onAttempt?: (upstream: string, keyRef: string) => void;
   /** performance.now() when the request arrived (the budgets count from there). */
   startedAt?: number;
 }

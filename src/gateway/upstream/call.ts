@@ -66,7 +66,8 @@ class Caller {
     this.deadline = started + reg.config.timeouts.total_ms;
     this.budgetEnd = started + reg.config.retry.budget_ms;
     const all = reg.candidates(call.model);
-    this.list = call.pin === undefined ? all : all.filter((c) => c.target.id === call.pin);
+    const pinned = call.pin === undefined ? undefined : reg.resolve(call.pin);
+    this.list = call.pin === undefined ? all : all.filter((c) => c.target === pinned);
   }
 
   private readonly onStop = (fn: () => void) =>
@@ -95,7 +96,7 @@ class Caller {
       const permit = pick.target.breaker.acquire();
       if (!permit) continue;
       this.attempts++;
-      this.call.onAttempt?.(`${pick.target.id}/${pick.deployment.upstream_model}`);
+      this.call.onAttempt?.(`${pick.target.id}/${pick.deployment.upstream_model}`, pick.target.ref);
       const r = await new Attempt(this.reg, this.call, pick, permit, this.deadline, this.attempts, this.onStop).run();
       if (r.ok) return r.value;
       if ("client" in r) throw new ClientClosed(r.sent);

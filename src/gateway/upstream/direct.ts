@@ -11,7 +11,7 @@ import { retryAfterMs } from "./retry";
  * translated as for metered requests; a 404 stays a 404 (the object is gone).
  */
 export async function callTarget(reg: UpstreamRegistry, targetId: string, method: "GET" | "DELETE", path: string, requestId: string | null): Promise<Response> {
-  const target = reg.targets.find((t) => t.id === targetId);
+  const target = reg.resolve(targetId);
   if (!target) throw errors.upstream(502, "The upstream key that holds this object is no longer configured.", "upstream_unconfigured");
   const { provider } = target;
   // As a metered attempt's failure is logged (never counted by the breaker: nothing metered failed).

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Config, Deployment, Model, Provider } from "../../config/load";
 import { createLog, type Log } from "../../lib/log";
 import { CircuitBreaker } from "./breaker";
@@ -5,8 +6,10 @@ import { connectAddress, egressProxies, type EgressProxies } from "./connect-che
 
 /** One upstream key of one provider: the unit that is rotated, broken and reported. */
 export interface Target {
-  /** `<provider>#<n>` (1-based key number): never the key itself. */
+  /** `<provider>#<n>` (1-based key number): never the key itself. What logs and reports name. */
   id: string;
+  /** The key's stable id (keyRef): what objects held by this key (deferred results, stored responses) record. */
+  ref: string;
   provider: Provider;
   /** The upstream key (undefined for a provider without one); never shown or logged. */
   key: string | undefined;
@@ -45,6 +48,17 @@ export function keysOf(p: Provider): readonly (string | undefined)[] {
   if (p.api_keys?.length) return p.api_keys;
   return [p.api_key];
 }
+
+/**
+ * A key's stable id: its provider and a short hash of the key (never the key itself). Unlike its
+ * position in the list, it still names the same key after another key is removed or reordered.
+ */
+export function keyRef(providerId: string, key: string | undefined): string {
+  return `${providerId}#k${createHash("sha256").update(key ?? "").digest("hex").slice(0, 12)}`;
+}
+
+/** A reference recorded before stable ids (`<provider>#<n>`): the key at that position then, perhaps not now. */
+export const positionalRef = (ref: string): boolean => /#\d+$/.test(ref);
 
 /** Weighted random order without replacement (Efraimidis–Spirakis: key u^(1/w), largest first). */
 function weightedOrder<T extends { weight: number }>(items: readonly T[], random: () => number): T[] {
@@ -85,6 +99,7 @@ export class UpstreamRegistry {
         p.id,
         keysOf(p).map((key, i) => ({
           id: `${p.id}#${i + 1}`,
+          ref: keyRef(p.id, key),
           provider: p,
           key,
           breaker: this.breaker(`${p.id}#${i + 1}`),
@@ -114,6 +129,15 @@ export class UpstreamRegistry {
 
   get targets(): Target[] {
     return [...this.byProvider.values()].flat();
+  }
+
+  /**
+   * The key an object's recorded reference names: by its stable id, or (a reference recorded
+   * before them) by position, as it was resolved then; undefined when no configured key matches.
+   */
+  resolve(ref: string): Target | undefined {
+    const all = this.targets;
+    return all.find((t) => t.ref === ref) ?? (positionalRef(ref) ? all.find((t) => t.id === ref) : undefined);
   }
 
   targetsOf(providerId: string): readonly Target[] {

@@ -4,7 +4,7 @@ import { readResponsesUsage, showResponsesUsage } from "../../gateway/dialects/r
 import { callTarget } from "../../gateway/upstream/direct";
 import { unreadable } from "../../gateway/meter";
 import { parseJsonObject } from "../../lib/json-object";
-import type { UpstreamRegistry } from "../../gateway/upstream/registry";
+import { positionalRef, type UpstreamRegistry } from "../../gateway/upstream/registry";
 import type { Asker } from "../../gateway/reach";
 
 const notFound = (id: string) => new ApiError(404, `Response with id '${id}' not found.`, "invalid_request_error", "not_found", "id");
@@ -56,8 +56,9 @@ export async function forward(
   const { method, suffix = "", query = "" } = how;
   const res = await callTarget(reg, obj.target, method, `/responses/${encodeURIComponent(obj.id)}${suffix}${query}`, how.requestId);
   if (res.status === 404) {
-    // Gone upstream (expired, deleted elsewhere): forget it here too.
-    if (method === "DELETE" || suffix === "") await objects.remove(obj.id);
+    // Gone upstream (expired, deleted elsewhere): forget it here too, unless the key asked may not
+    // be the one that holds it (a positional reference, recorded before stable ones).
+    if ((method === "DELETE" || suffix === "") && !positionalRef(obj.target)) await objects.remove(obj.id);
     throw notFound(obj.id);
   }
   // An answer that is no JSON object is the upstream's fault: 502, as on the metered routes.

@@ -2,7 +2,7 @@ import type { UsageRecord } from "../money/credit-store";
 import { chargeFor } from "../money/pricing";
 import type { Usage } from "../money/usage";
 import type { GatewayDeps } from "./deps";
-import type { DeferredResult, DeferredRow } from "./deferred";
+import { parkedPrices, type DeferredResult, type DeferredRow } from "./deferred";
 import { chatDialect } from "./dialects/chat";
 import { adapters } from "./providers/adapters";
 import type { WholeAnswer } from "./dialects/types";
@@ -134,11 +134,13 @@ function readResult(deps: GatewayDeps, row: DeferredRow, text: string): Result |
     const target = deps.upstreams.registry.resolve(row.target);
     const answer = json && chatDialect.whole(json, adapters[target?.provider.kind ?? "xai"], {} as never);
     if (!answer) throw new Error("not a chat completion");
-    const model = deps.config.models.find((m) => m.id === row.model);
+    const prices = parkedPrices(row, deps.config.models);
     // Without usage (or with one that is no count, or has no prompt count), an estimate as for any
     // whole answer; a row parked before estimates were kept holds its hold.
     const usage = answer.usage ?? (row.promptEstimate === null ? null : { prompt: row.promptEstimate, cached: 0, completion: estimateTokens(answer.text()), reasoning: 0 });
-    const cost = usage && model ? chargeFor(usage, model) : row.holdMicros;
+    // One charged already is shown with its charge: nothing is priced again.
+    if (usage && !prices && row.settledAt === null) throw new Error("no prices: the model is gone, and the request was parked before its prices were kept");
+    const cost = usage && prices ? chargeFor(usage, prices) : row.holdMicros;
     const record = usageRecord(deps, row, usage ?? NO_USAGE, cost, 200, null, answer.usage === null);
     if (!plausible(usage ?? NO_USAGE, record)) throw new Error("implausible usage");
     return { answer, cost, record };

@@ -1,4 +1,6 @@
 import { and, asc, eq, isNotNull, isNull, lt, lte, or } from "drizzle-orm";
+import type { Model } from "../config/load";
+import type { ModelPrices } from "../money/pricing";
 import type { deferredRequests } from "../store/schema";
 import type { Store } from "../store/store";
 import { all, get, run, type Q, type Work } from "../store/work";
@@ -9,6 +11,15 @@ export type DeferredRow = typeof deferredRequests.$inferSelect;
 
 /** What a poll of a deferred request gets: the result, pending, gone (404) or unreadable (502). */
 export type DeferredResult = { status: 200; body: string } | { status: 202 } | { status: 404 } | { status: 502 };
+
+/**
+ * The prices a deferred result is charged at: the model's when it was parked, else (a row parked
+ * before they were kept) the model's now; null when neither is known (the model is gone).
+ */
+export function parkedPrices(row: DeferredRow, models: readonly Model[]): ModelPrices | null {
+  if (row.prices !== null) return JSON.parse(row.prices) as ModelPrices;
+  return models.find((m) => m.id === row.model) ?? null;
+}
 
 /** The deferred requests still waiting for their result, created at or before `before`, oldest first. */
 export function pendingDeferred(q: Q, before = Number.MAX_SAFE_INTEGER): Work<DeferredRow[]> {

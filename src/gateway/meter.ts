@@ -4,7 +4,7 @@ import type { SettleExtras, SettleResult, StoredObjectRow, UsageRecord } from ".
 import type { MeterDeps } from "./deps";
 import type { Principal } from "./key-auth";
 import type { Admission } from "./limits/limiter";
-import { chargeFor, upstreamCostFor } from "../money/pricing";
+import { chargeFor, pricesOf, upstreamCostFor } from "../money/pricing";
 import { MAX_BALANCE_MICROS } from "../money/units";
 import type { Usage } from "../money/usage";
 import type { Endpoint, StoredRef } from "./dialects/types";
@@ -142,6 +142,8 @@ export class Meter {
       await this.deps.deferred.park({
         requestId: this.requestId, upstreamId, accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId ?? null,
         target: this.keyRef ?? "", model: this.model.id, holdMicros: this.hold, promptEstimate, createdAt: this.deps.now(),
+        // The prices it was admitted under: the result is charged at them, even once the model is gone.
+        prices: JSON.stringify(pricesOf(this.model)),
       });
     } catch (e) {
       // Not recorded, so nobody would ever charge it: the hold is still this request's to void.

@@ -11,19 +11,31 @@ export interface Prices {
   tool_prices: Readonly<Record<Tool, number>>;
 }
 
+/** What a model's charges depend on: its prices and pricing mode (kept with a deferred request, whose model may leave the catalogue). */
+export type ModelPrices = Pick<
+  Model,
+  "pricing" | "markup_percent" | "input_price" | "cached_input_price" | "output_price" | "image_price" | "tool_prices" | "long_context" | "upstream_cost"
+>;
+
+/** The prices of a model, alone (its other settings left out). */
+export function pricesOf(m: ModelPrices): ModelPrices {
+  const { pricing, markup_percent, input_price, cached_input_price, output_price, image_price, tool_prices, long_context, upstream_cost } = m;
+  return { pricing, markup_percent, input_price, cached_input_price, output_price, image_price, tool_prices, long_context, upstream_cost };
+}
+
 /**
  * The customer's charge for a usage, in micros. `cost_plus`: the upstream's reported cost (every
  * tool, tier and image included), rounded up to micros, times (100 + markup) / 100, rounded up.
  * `list` (or an answer without a reported cost): tokens at the model's prices (its long-context
  * prices when the prompt is above their threshold), plus tool calls and images, rounded up once.
  */
-export function chargeFor(u: Usage, m: Model): number {
+export function chargeFor(u: Usage, m: ModelPrices): number {
   if (m.pricing === "cost_plus" && u.upstreamCost != null) return withMarkup(u.upstreamCost, m.markup_percent);
   return listCost(u, pricesFor(u.prompt, m));
 }
 
 /** The prices of a request whose prompt has `promptTokens` tokens. */
-export function pricesFor(promptTokens: number, m: Model): Prices {
+export function pricesFor(promptTokens: number, m: ModelPrices): Prices {
   const long = m.long_context;
   if (!long || promptTokens <= long.above_tokens) return m;
   return { ...m, input_price: long.input_price, cached_input_price: long.cached_input_price ?? long.input_price, output_price: long.output_price };
@@ -47,7 +59,7 @@ export function withMarkup(costMicros: number, markupPercent: number): number {
 }
 
 /** A worst case priced for the hold: cost-plus models hold their list price with the markup on top. */
-export function holdFor(u: Usage, m: Model): number {
+export function holdFor(u: Usage, m: ModelPrices): number {
   const list = listCost(u, pricesFor(u.prompt, m));
   return m.pricing === "cost_plus" ? withMarkup(list, m.markup_percent) : list;
 }
@@ -56,7 +68,7 @@ export function holdFor(u: Usage, m: Model): number {
  * What the upstream billed the operator: its reported cost, else the model's configured
  * upstream_cost prices applied to the usage, else unknown (null).
  */
-export function upstreamCostFor(u: Usage, m: Model): number | null {
+export function upstreamCostFor(u: Usage, m: ModelPrices): number | null {
   if (u.upstreamCost != null) return u.upstreamCost;
   const c = m.upstream_cost;
   if (!c) return null;

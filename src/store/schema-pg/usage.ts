@@ -16,6 +16,7 @@ export const deferredRequests = pgTable(
     target: text("target").notNull(),
     model: text("model").notNull(),
     holdMicros: bigint("hold_micros", { mode: "number" }).notNull(),
+    prices: text("prices"),
     promptEstimate: bigint("prompt_estimate", { mode: "number" }),
     settledAt: bigint("settled_at", { mode: "number" }),
     chargeMicros: bigint("charge_micros", { mode: "number" }),

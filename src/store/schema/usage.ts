@@ -94,6 +94,8 @@ export const deferredRequests = sqliteTable(
     target: text("target").notNull(),
     model: text("model").notNull(),
     holdMicros: integer("hold_micros").notNull(),
+    /** The model's prices when it was parked (JSON, money/pricing ModelPrices): what the result is charged at, even once the model is gone (null: parked before they were kept). */
+    prices: text("prices"),
     /** The prompt's estimated tokens: a result without usage is charged them and its text's estimate (null: parked before it was kept). */
     promptEstimate: integer("prompt_estimate"),
     /** null while pending; then when it was charged or released. */

@@ -1,0 +1,1 @@
+ALTER TABLE `deferred_requests` ADD `prices` text;

@@ -1,0 +1,1 @@
+ALTER TABLE "deferred_requests" ADD COLUMN "prices" text;

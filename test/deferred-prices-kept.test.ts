@@ -3,13 +3,15 @@
  * the reported usage at those prices, also when the model has left the catalogue (or its prices
  * changed) before the result was fetched, never the whole hold. A row parked before prices were
  * kept, whose model is gone, cannot be priced: released, as any result that cannot be priced.
+ * Its upstream cost (for the margins) is found as any answer's: the reported cost, else the
+ * model's `upstream_cost` prices (those it was parked under), never unknown when they are set.
  */
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chat, user } from "./support/chat";
-import { fakeCatalogue } from "./support/fake-upstream";
+import { fakeCatalogue, SINGLE_SHOT } from "./support/fake-upstream";
 import { startGateway, type Customer, type Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
@@ -25,8 +27,8 @@ const up = Bun.serve({
   port: 0, hostname: "127.0.0.1",
   async fetch(req) {
     if (req.method === "POST") {
-      await req.arrayBuffer();
-      return Response.json({ request_id: `up-${crypto.randomUUID()}` });
+      const body = (await req.json()) as { deferred?: boolean };
+      return Response.json(body.deferred ? { request_id: `up-${crypto.randomUUID()}` } : completion);
     }
     return Response.json(completion);
   },
@@ -37,7 +39,10 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const full = fakeCatalogue(`http://127.0.0.1:${up.port}/v1`);
+/** "cheap" as the upstream bills it: 2 and 10 USD per 1M tokens (64 micros for the usage above). */
+const UPSTREAM_COST = 7 * 2 + 5 * 10;
+const catalogue = fakeCatalogue(`http://127.0.0.1:${up.port}/v1`);
+const full = { ...catalogue, models: catalogue.models.map((m) => (m.id === "cheap" ? { ...m, upstream_cost: { input_price: 2, output_price: 10 } } : m)) };
 const withoutCheap = { ...full, models: full.models.filter((m) => m.id !== "cheap") };
 const poll = (g: Gateway, c: Customer, id: string) => fetch(`${g.url}/v1/chat/deferred-completion/${id}`, { headers: { authorization: `Bearer ${c.key}` } });
 
@@ -97,3 +102,42 @@ test("…but one charged before its model left is still served from its row for 
   expect(again).toEqual({ status: 200, charged: 0, held: 0 });
 });
 
+const upstreamCost = (g: Gateway, id: string) =>
+  g.runtime.deps.store.sqlite.query<{ upstream_cost_micros: number | null }, [string]>("SELECT upstream_cost_micros FROM usage_log WHERE request_id = ?").get(id)?.upstream_cost_micros;
+
+test("a result without a reported cost records the model's upstream_cost, as the same whole answer does", async () => {
+  const g = await startGateway({ config: { ...full, ...SINGLE_SHOT } });
+  try {
+    const c = await g.customer(10_000_000);
+    const whole = await chat(g.url, c.key, { model: "cheap", messages: user("now"), max_tokens: 50 });
+    expect(whole.status).toBe(200);
+    await whole.arrayBuffer();
+    const parkedRes = await chat(g.url, c.key, { model: "cheap", messages: user("later"), max_tokens: 50, deferred: true });
+    const { request_id: id } = (await parkedRes.json()) as { request_id: string };
+    const res = await poll(g, c, id);
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    await g.runtime.deps.credits.flush();
+    expect(upstreamCost(g, whole.headers.get("x-request-id")!)).toBe(UPSTREAM_COST);
+    expect(upstreamCost(g, id)).toBe(UPSTREAM_COST);
+    const margins = (await (await g.admin(`/admin/margins?account_id=${c.accountId}`)).json()) as { totals: { unknown_cost_requests: number; upstream_cost_micros: number } };
+    expect(margins.totals).toMatchObject({ unknown_cost_requests: 0, upstream_cost_micros: 2 * UPSTREAM_COST });
+  } finally {
+    await g.stop();
+  }
+});
+
+test("…and once its model is gone, the upstream_cost prices it was parked under", async () => {
+  const dbPath = join(dir, "cost-gone.db");
+  const { c, id } = await parked(dbPath);
+  const g = await startGateway({ config: withoutCheap, dbPath });
+  try {
+    const res = await poll(g, c, id);
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    await g.runtime.deps.credits.flush();
+    expect(upstreamCost(g, id)).toBe(UPSTREAM_COST);
+  } finally {
+    await g.stop();
+  }
+});

@@ -1,5 +1,5 @@
 import type { UsageRecord } from "../money/credit-store";
-import { chargeFor } from "../money/pricing";
+import { chargeFor, upstreamCostFor, type ModelPrices } from "../money/pricing";
 import type { Usage } from "../money/usage";
 import type { GatewayDeps } from "./deps";
 import { parkedPrices, type DeferredResult, type DeferredRow } from "./deferred";
@@ -259,8 +259,19 @@ function usageRecord(deps: GatewayDeps, row: DeferredRow, u: Usage, cost: number
     // Named as every usage row names its key (`<provider>#<n>`), while it is configured.
     upstream: deps.upstreams.registry.resolve(row.target)?.id ?? row.target,
     overageMicros: Math.max(0, cost - row.holdMicros),
-    upstreamCostMicros: u.upstreamCost ?? null,
+    upstreamCostMicros: operatorCost(deps, row, u),
   };
+}
+
+/** What the upstream billed for it, as for any request (its reported cost, else the upstream_cost prices it was parked under). */
+function operatorCost(deps: GatewayDeps, row: DeferredRow, u: Usage): number | null {
+  let prices: ModelPrices | null = null;
+  try {
+    prices = parkedPrices(row, deps.config.models);
+  } catch {
+    // Prices that cannot be read leave the cost unknown, as without any.
+  }
+  return prices ? upstreamCostFor(u, prices) : (u.upstreamCost ?? null);
 }
 
 /** The charge (or release) of a deferred result: an event, the request's own line was written when it was parked. */

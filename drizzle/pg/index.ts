@@ -8,6 +8,7 @@ import m5 from "./0005_real_the_fallen.sql" with { type: "text" };
 import m6 from "./0006_public_miek.sql" with { type: "text" };
 import m7 from "./0007_narrow_quentin_quire.sql" with { type: "text" };
 import m8 from "./0008_moaning_wolf_cub.sql" with { type: "text" };
+import m9 from "./0009_kind_the_twelve.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1796527568686, breakpoints: true, sql: m0 },
@@ -19,4 +20,5 @@ export const migrations: { tag: string; when: number; breakpoints: boolean; sql:
   { tag: "0006_public_miek", when: 1796664520562, breakpoints: true, sql: m6 },
   { tag: "0007_narrow_quentin_quire", when: 1796666180704, breakpoints: true, sql: m7 },
   { tag: "0008_moaning_wolf_cub", when: 1796674552379, breakpoints: true, sql: m8 },
+  { tag: "0009_kind_the_twelve", when: 1796674786318, breakpoints: true, sql: m9 },
 ];

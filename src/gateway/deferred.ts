@@ -21,6 +21,16 @@ export function parkedPrices(row: DeferredRow, models: readonly Model[]): ModelP
   return models.find((m) => m.id === row.model) ?? null;
 }
 
+/**
+ * Clears the results kept of requests settled before `before`. It runs every minute on the event
+ * loop: through the partial index of rows with a result (deferred_results_kept) it reads only the
+ * rows it changes, however many deferred requests were ever made.
+ */
+export function forgetResultsQuery(q: Pick<Q, "db" | "t">, before: number) {
+  const t = q.t.deferredRequests;
+  return q.db.update(t).set({ result: null }).where(and(isNotNull(t.result), lt(t.settledAt, before)));
+}
+
 /** The deferred requests still waiting for their result, created at or before `before`, oldest first. */
 export function pendingDeferred(q: Q, before = Number.MAX_SAFE_INTEGER): Work<DeferredRow[]> {
   const t = q.t.deferredRequests;
@@ -125,10 +135,7 @@ export class DeferredRequests {
 
   /** Forgets the answers of requests settled before `before` (a day's keeping, as the upstream's). */
   async forgetResults(before: number): Promise<number> {
-    const r = await this.store.tx((q) => {
-      const t = q.t.deferredRequests;
-      return run(q.db.update(t).set({ result: null }).where(and(lt(t.settledAt, before), isNotNull(t.result))));
-    });
+    const r = await this.store.tx((q) => run(forgetResultsQuery(q, before)));
     return r.changes;
   }
 

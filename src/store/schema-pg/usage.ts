@@ -27,6 +27,7 @@ export const deferredRequests = pgTable(
   },
   (t) => [
     index("deferred_pending").on(t.settledAt, t.createdAt),
+    index("deferred_results_kept").on(t.settledAt).where(sql`result is not null`),
   ],
 );
 

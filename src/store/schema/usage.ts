@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
@@ -110,7 +111,11 @@ export const deferredRequests = sqliteTable(
     /** The instance whose memory holds its credit (PostgreSQL; null: the only process, or parked before this was kept). */
     parkedBy: text("parked_by"),
   },
-  (t) => [index("deferred_pending").on(t.settledAt, t.createdAt)],
+  (t) => [
+    index("deferred_pending").on(t.settledAt, t.createdAt),
+    // Only rows still keeping a result: the minute's clean-up (forgetResultsQuery) reads these, not every request ever made.
+    index("deferred_results_kept").on(t.settledAt).where(sql`result is not null`),
+  ],
 );
 
 /**

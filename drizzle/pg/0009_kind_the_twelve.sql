@@ -1,0 +1,1 @@
+CREATE INDEX "deferred_results_kept" ON "deferred_requests" USING btree ("settled_at") WHERE result is not null;

@@ -53,10 +53,13 @@ function imagesDialect(endpoint: Endpoint, path: string, edits: boolean): Dialec
       const answer = json as ImagesAnswer;
       if (!Array.isArray(answer.data)) return null;
       const raw = answer.usage && typeof answer.usage === "object" ? answer.usage : {};
-      const images = answer.data.length + (edits ? sourceImages(body) : 0);
+      const extras = readExtras(raw);
+      // An edit that made nothing (a moderation refusal) billed its sources only if its cost says so.
+      const sourcesBilled = edits && (answer.data.length > 0 || (extras.upstreamCost ?? 0) > 0);
+      const images = answer.data.length + (sourcesBilled ? sourceImages(body) : 0);
       return {
         // The images returned are the usage; the upstream's cost, when given, prices them exactly.
-        usage: { prompt: 0, cached: 0, completion: 0, reasoning: 0, images, ...readExtras(raw) },
+        usage: { prompt: 0, cached: 0, completion: 0, reasoning: 0, images, ...extras },
         text: () => "",
         render(charge) {
           if (answer.usage) hideCost(answer.usage, charge);

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { Config, Deployment, Model, Provider } from "../../config/load";
 import { createLog, type Log } from "../../lib/log";
 import { CircuitBreaker } from "./breaker";
@@ -54,7 +53,8 @@ export function keysOf(p: Provider): readonly (string | undefined)[] {
  * position in the list, it still names the same key after another key is removed or reordered.
  */
 export function keyRef(providerId: string, key: string | undefined): string {
-  return `${providerId}#k${createHash("sha256").update(key ?? "").digest("hex").slice(0, 12)}`;
+  // Bun's hasher, not node:crypto: serve loads this at start, where node:crypto costs memory and time.
+  return `${providerId}#k${new Bun.CryptoHasher("sha256").update(key ?? "").digest("hex").slice(0, 12)}`;
 }
 
 /** A reference recorded before stable ids (`<provider>#<n>`): the key at that position then, perhaps not now. */

@@ -5,30 +5,21 @@
  * on, and a concurrency-1 slot must not stay on the instance that last used it. A lease only
  * refused requests touch goes back when idle, as one nobody touches does.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { BudgetClock } from "../src/money/budget-clock";
 import { PgCreditStore } from "../src/money/pg/pg-credit-store";
 import { budgetScope, capScope, type Scope } from "../src/money/pg/scopes";
-import { PgStore } from "../src/store/pg-store";
 import { rows } from "../src/store/work";
 import { chatStatus, FLAT_MODEL, pgOverFake } from "./support/pg-gateways";
-import { pgAccount, pgCredit, tryHold } from "./support/pg-credit";
-import { freshPostgres } from "./support/postgres";
+import { pgAccount, pgCredit, tryHold, twoPgStores } from "./support/pg-credit";
 
 setDefaultTimeout(300_000);
 
 describe("credit stores on one database", () => {
-  let a: PgStore;
-  let b: PgStore;
-  beforeAll(async () => {
-    const url = await freshPostgres();
-    [a, b] = [await PgStore.open(url, { poolSize: 4 }), await PgStore.open(url, { poolSize: 4 })];
-  });
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-  });
+  const dbs = twoPgStores();
+  let [a, b] = [dbs.a, dbs.b];
+  beforeAll(() => void ([a, b] = [dbs.a, dbs.b]));
 
   /** A rich account whose key has a cap and a monthly budget. */
   const customer = (cap: number, budget: number) => pgAccount(a, 1_000_000_000, { cap, monthlyBudget: budget });

@@ -6,28 +6,19 @@
  * instance takes to give it back rather than being refused (402) meanwhile. Never more than the
  * money allows, and the books stay exact.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { accountScope, capScope } from "../src/money/pg/scopes";
-import { PgStore } from "../src/store/pg-store";
 import { rows } from "../src/store/work";
 import { books, chatStatus, FLAT_MODEL, pgOverFake } from "./support/pg-gateways";
-import { pgAccount, pgCredit, tryHold } from "./support/pg-credit";
-import { freshPostgres } from "./support/postgres";
+import { pgAccount, pgCredit, tryHold, twoPgStores } from "./support/pg-credit";
 
 setDefaultTimeout(120_000);
 
 describe("credit stores on one database", () => {
-  let a: PgStore;
-  let b: PgStore;
-  beforeAll(async () => {
-    const url = await freshPostgres();
-    [a, b] = [await PgStore.open(url, { poolSize: 4 }), await PgStore.open(url, { poolSize: 4 })];
-  });
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-  });
+  const dbs = twoPgStores();
+  let [a, b] = [dbs.a, dbs.b];
+  beforeAll(() => void ([a, b] = [dbs.a, dbs.b]));
 
   const leasedBy = async (scope: string, instance: string) => {
     const [r] = await a.read((q) => rows<{ a: string }>(sql`SELECT amount_micros AS a FROM credit_leases WHERE scope = ${scope} AND instance_id = ${instance}`));

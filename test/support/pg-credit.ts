@@ -2,13 +2,14 @@
  * PostgreSQL credit stores driven directly, as instances do (no gateway): accounts to spend from,
  * a store per instance id, and a hold taken the way admission takes it.
  */
-import { expect } from "bun:test";
+import { afterAll, beforeAll, expect } from "bun:test";
 import { sql } from "drizzle-orm";
 import { BudgetClock } from "../../src/money/budget-clock";
 import type { SpendOwners } from "../../src/money/credit-store";
 import { PgCreditStore } from "../../src/money/pg/pg-credit-store";
-import type { PgStore } from "../../src/store/pg-store";
+import { PgStore } from "../../src/store/pg-store";
 import { run } from "../../src/store/work";
+import { freshPostgres } from "./postgres";
 
 let seq = 0;
 
@@ -40,4 +41,27 @@ export async function tryHold(c: PgCreditStore, o: SpendOwners, requestId: strin
     expect((e as { status?: number }).status).toBe(402);
     return false;
   }
+}
+
+/**
+ * Two connections to one fresh database, as two instances have, opened before the tests of the
+ * describe block that calls this and closed after them (read `a` and `b` inside the tests).
+ */
+export function twoPgStores(): { readonly a: PgStore; readonly b: PgStore } {
+  const open: PgStore[] = [];
+  beforeAll(async () => {
+    const url = await freshPostgres();
+    open.push(await PgStore.open(url, { poolSize: 4 }), await PgStore.open(url, { poolSize: 4 }));
+  });
+  afterAll(async () => {
+    for (const db of open) await db.close();
+  });
+  return {
+    get a() {
+      return open[0]!;
+    },
+    get b() {
+      return open[1]!;
+    },
+  };
 }

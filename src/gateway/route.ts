@@ -33,6 +33,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
   const limit = deps.config.max_body_bytes;
   const bodyMs = deps.config.timeouts.body_ms;
   const searchable = new Set(deps.config.searchable_collections);
+  const sameKey = deps.upstreams.registry.sameKey;
   return async (request, requestId = newSortableId("req"), onAdmitted, onFinished) => {
     const started = performance.now();
     let principal: Principal | null = null;
@@ -60,7 +61,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       const body = dialect.parse(parseJson(bytes));
       refuseUnlistedCollections((body as { tools?: unknown }).tools, searchable);
       // A lookup of a stored object is a promise; most requests have nothing to prepare.
-      let prepared = dialect.prepare?.(body, { principal, objects: deps.objects });
+      let prepared = dialect.prepare?.(body, { principal, objects: deps.objects, sameKey });
       if (prepared instanceof Promise) prepared = await prepared;
       // The key again, now that the body is in (it may take body_ms): revoked or expired meanwhile is refused.
       const again = deps.keys.authenticate(presented);

@@ -48,14 +48,14 @@ const unsupported = (param: string, message: string) => new ApiError(400, messag
  * to the upstream key that holds what it references. No ids: nothing to look up. Then the objects
  * nobody owns here (refuseUnowned): another's id is a 404 whatever else the request holds.
  */
-export function checkReferences(body: ReferringBody, { principal, objects }: PrepareContext): Prepared | Promise<Prepared> {
+export function checkReferences(body: ReferringBody, { principal, objects, sameKey }: PrepareContext): Prepared | Promise<Prepared> {
   const refs = referencesOf(body);
   if (refs.length === 0) {
     refuseUnowned(body);
     return {};
   }
   return objects.recorded(refs.map((r) => r.id), principal).then((found) => {
-    const prepared = pinned(refs, found);
+    const prepared = pinned(refs, found, sameKey ?? ((a, b) => a === b));
     refuseUnowned(body);
     return prepared;
   });
@@ -76,7 +76,7 @@ export function referencesOf(body: ReferringBody): Reference[] {
 const isReference = (item: Record<string, unknown>): boolean => item.type === "item_reference" || (item.type == null && item.role === undefined);
 
 /** The upstream key the references share (404 for any that is not the caller's, or that lives on another key). */
-function pinned(refs: readonly Reference[], found: Map<string, Recorded>): Prepared {
+function pinned(refs: readonly Reference[], found: Map<string, Recorded>, sameKey: (a: string, b: string) => boolean): Prepared {
   let pin: { target: string; by: Reference } | null = null;
   let historyTokens = 0;
   for (const r of refs) {
@@ -84,7 +84,8 @@ function pinned(refs: readonly Reference[], found: Map<string, Recorded>): Prepa
     // Another account's object, or none, looks the same: a 404, whatever the upstream holds.
     if (o ? !o.mine || (r.previous && o.kind !== "response") : r.byId) throw missing(r);
     if (!o || !r.byId) continue;
-    if (pin && pin.target !== o.target) throw storedApart(r, pin.by);
+    // Compared by the key they name: one recorded by position (before stable ids) and one by id may be the same key.
+    if (pin && !sameKey(pin.target, o.target)) throw storedApart(r, pin.by);
     pin ??= { target: o.target, by: r };
     if (r.previous) historyTokens = o.tokens;
   }

@@ -20,6 +20,8 @@ export interface PrepareContext {
   /** The caller: objects it refers to must be its own (gateway/reach.ts). */
   principal: Asker;
   objects: StoredObjects;
+  /** Whether two recorded key references name one configured key (else: compared as written). */
+  sameKey?: (a: string, b: string) => boolean;
 }
 
 /** What every dialect's body has. */

@@ -140,6 +140,13 @@ export class UpstreamRegistry {
     return all.find((t) => t.ref === ref) ?? (positionalRef(ref) ? all.find((t) => t.id === ref) : undefined);
   }
 
+  /** Whether two recorded references name one configured key (one recorded by position before stable ids, say). */
+  readonly sameKey = (a: string, b: string): boolean => {
+    if (a === b) return true;
+    const t = this.resolve(a);
+    return t !== undefined && t === this.resolve(b);
+  };
+
   targetsOf(providerId: string): readonly Target[] {
     return this.byProvider.get(providerId) ?? [];
   }

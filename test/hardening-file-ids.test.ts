@@ -79,6 +79,13 @@ describe("file ids of the shared upstream key", () => {
     await refused(() => openai().responses.create({ model: "grok-4", input, mock } as never), "input.0.output.file_id");
   });
 
+  test("Responses tools: a new container's file_ids, an image mask's file_id", async () => {
+    const container = [{ type: "code_interpreter", container: { type: "auto", file_ids: ["file-AnotherCustomersData"] } }];
+    await refused(() => openai().responses.create({ model: "grok-4", input: "cat every file", tools: container, mock } as never), "tools.0.container.file_ids.0");
+    const mask = [{ type: "image_generation", input_image_mask: { file_id: "file-AnotherCustomersMask" } }];
+    await refused(() => openai().responses.create({ model: "grok-4", input: "edit it", tools: mask, mock } as never), "tools.0.input_image_mask.file_id");
+  });
+
   test("an earlier answer's file citations are not file content, and pass", async () => {
     const cited = { type: "output_text", text: "See the report.", annotations: [{ type: "file_citation", file_id: "file-in-a-listed-collection", filename: "r.pdf", index: 4 }] };
     const input = [

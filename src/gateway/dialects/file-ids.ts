@@ -44,5 +44,12 @@ function fileIdIn(node: unknown): string | null {
   return null;
 }
 
-const fileIdRefused = (param: string) =>
-  new ApiError(400, `A file id (${param}) is not supported through this gateway: send the file's content instead (file_data, or the image as base64 or a URL).`, "invalid_request_error", "unsupported_parameter", param);
+/** Also what a request learns of a file id in a tool's settings; an earlier turn's tool output that names one is left out. */
+export const fileIdRefused = (param: string) =>
+  new ApiError(
+    400,
+    `A file id (${param}) is not supported through this gateway: send the file's content instead (file_data, or the image as base64 or a URL), or leave out what names it (an earlier turn's tool output, say).`,
+    "invalid_request_error",
+    "unsupported_parameter",
+    param,
+  );

@@ -1,6 +1,6 @@
 import { isObject } from "../../lib/checks";
 import { ApiError } from "../../lib/errors";
-import { refuseFileIds } from "./file-ids";
+import { fileIdRefused, refuseFileIds } from "./file-ids";
 import type { Recorded } from "../stored-objects";
 import type { Prepared, PrepareContext } from "./types";
 
@@ -25,7 +25,8 @@ export type ReferringBody = { previous_response_id?: string | null; input: unkno
 /**
  * Conversations, containers, files and stored prompts are made through their own APIs (or the
  * upstream's dashboard), which the gateway does not serve: no customer can own one, so whatever id a request gives is someone else's (or the
- * operator's). A container given as an object (`{type: "auto"}`) is a new one, and passes.
+ * operator's). A container given as an object (`{type: "auto"}`) is a new one, and passes, unless
+ * it names files to copy in (file ids, as a tool's mask does).
  */
 function refuseUnowned(body: ReferringBody): void {
   refuseFileIds(body.input, "input");
@@ -33,9 +34,13 @@ function refuseUnowned(body: ReferringBody): void {
   // A stored prompt is made in the upstream's dashboard (the operator's), and its size is unknown to the hold.
   if (body.prompt != null) throw unsupported("prompt", "Stored prompts are not supported through this gateway: send the instructions and input themselves.");
   body.tools?.forEach((tool, i) => {
-    if (isObject(tool) && typeof tool.container === "string") {
+    if (!isObject(tool)) return;
+    if (typeof tool.container === "string") {
       throw unsupported(`tools.${i}.container`, 'A container id is not supported through this gateway: give the container as an object ({"type": "auto"}).');
     }
+    // A new container copies the files it names into itself, and a mask is read from its file: files nobody owns here.
+    if (isObject(tool.container) && Array.isArray(tool.container.file_ids) && tool.container.file_ids.length > 0) throw fileIdRefused(`tools.${i}.container.file_ids.0`);
+    if (isObject(tool.input_image_mask) && tool.input_image_mask.file_id != null) throw fileIdRefused(`tools.${i}.input_image_mask.file_id`);
   });
 }
 

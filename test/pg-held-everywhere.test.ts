@@ -2,7 +2,7 @@
  * What an account holds is the same whichever instance answers: GET /v1/me, GET
  * /admin/accounts/:id and the accounts list, the console's account page and the portal's
  * overview count the holds of requests in flight on other instances (as their leases last
- * reported them, every 5 s), not only the answering one's.
+ * reported them, every 5 s), not only the answering one's; so do /v1/me's budgets.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { ADMIN_TOKEN } from "./support/gateway";
@@ -49,4 +49,18 @@ test("a request in flight on one instance: /v1/me, /admin/accounts/:id and the l
   // Charged and nothing held any more, wherever it is asked.
   const done = { balance: 4_000, held: 0, available: 4_000 };
   expect(pick((await (await b.me(c.key)).json()) as Shown)).toEqual(done);
+});
+
+type MeBudgets = { held_micros: number; budgets: { held_micros: number; remaining_micros: number }[]; budget_remaining_usd: string | null };
+const pickBudgets = (m: MeBudgets) => ({ held: m.held_micros, budget: m.budgets.map((b) => ({ held: b.held_micros, remaining: b.remaining_micros })), least: m.budget_remaining_usd });
+
+test("a request in flight on one instance: /v1/me's key budget shows its hold on every instance", async () => {
+  const [a, b] = pg.cluster.gateways as [typeof pg.cluster.gateways[0], typeof pg.cluster.gateways[0]];
+  const c = await a.customer(100_000, { budget: { period: "month", amount_micros: 50_000 } });
+  const inflight = chatStatus(a.url, c.key, slow(10_000));
+  await Bun.sleep(6_500);
+  const want = { held: 1_000, budget: [{ held: 1_000, remaining: 49_000 }], least: "0.049000" };
+  const shown = async (gw: typeof a) => pickBudgets((await (await gw.me(c.key)).json()) as MeBudgets);
+  expect({ a: await shown(a), b: await shown(b) }).toEqual({ a: want, b: want });
+  expect(await inflight).toBe(200);
 });

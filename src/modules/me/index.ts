@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { leastRemaining } from "../../money/budgets";
-import { balanceForShow, readForShow } from "../../money/credit-store";
+import { balanceForShow, budgetsForShow, readForShow } from "../../money/credit-store";
 import { microsToUsd, microsToUsdFixed } from "../../money/units";
 import { getKeyRow } from "../keys/service";
 import { MeView } from "./model";
@@ -27,7 +27,8 @@ export const meModule = (deps: ModuleDeps) =>
         await readForShow(deps.credits, { accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId ?? null });
         // Every instance answers alike: other instances' holds count too.
         const b = await balanceForShow(deps.credits, p.accountId);
-        const budgets = deps.credits.budgets({ capKeyId: p.capKeyId, memberId: p.memberId ?? null });
+        const owners = { capKeyId: p.capKeyId, memberId: p.memberId ?? null };
+        const budgets = (await budgetsForShow(deps.credits, [owners]))(owners);
         const least = leastRemaining(budgets);
         const line = await lineSpend(deps, p.capKeyId);
         return {

@@ -1,4 +1,4 @@
-import { balanceForShow, readForShow } from "../../money/credit-store";
+import { balanceForShow, budgetsForShow, readForShow } from "../../money/credit-store";
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { keyView } from "../../modules/keys/service";
@@ -26,7 +26,9 @@ async function overviewPage(deps: ModuleDeps, kit: PortalKit, request: Request, 
   // Members see what their own keys spent; owners and admins the account's.
   const filter = seesAll(user) ? { accountId: user.account.id } : { accountId: user.account.id, keyIds: mine.map((k) => k.id) };
   await readForShow(deps.credits, { accountId: user.account.id, capKeyId: null, memberId: user.member.id ?? null });
-  const b = user.member.id ? deps.credits.budgets({ capKeyId: null, memberId: user.member.id })[0] : undefined;
+  // Other instances' holds count too (a shared store), as on /v1/me.
+  const member = { capKeyId: null, memberId: user.member.id ?? null };
+  const b = user.member.id ? (await budgetsForShow(deps.credits, [member]))(member)[0] : undefined;
   const clock = deps.credits.budgetClock;
   return kit.render(request, user, "overview", "Overview", overviewView({
     account: user.account,

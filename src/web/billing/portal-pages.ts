@@ -100,7 +100,7 @@ async function returnFlash(deps: ModuleDeps, kit: BillingKit, user: PortalUser, 
   const payment = await ownPaymentBySession(deps.store, user.account.id, sessionId);
   // Stripe is asked only about the account's own pending payment, once per interval: a made-up or reloaded id costs no call.
   if (payment?.status === "pending" && kit.checks.take(payment.id)) return await confirmReturn(deps, kit, user, sessionId);
-  if (payment?.paidAt != null) return received(deps, user);
+  if (payment?.paidAt != null) return await received(deps, user);
   if (payment?.status === "pending") return CONFIRMING;
   if (payment) return { kind: "warn", message: "This checkout did not complete: nothing was charged." };
   return { kind: "warn", message: "Thank you! The credits appear here as soon as Stripe confirms the payment." };
@@ -113,7 +113,7 @@ async function confirmReturn(deps: ModuleDeps, kit: BillingKit, user: PortalUser
   try {
     const r = await reconcileSession(deps.store, kit.stripe!, kit.settings, sessionId, user.account.id, deps.now(), deps.alerts);
     await deps.alerts?.check(user.account.id);
-    if (r.result === "credited" || r.result === "duplicate") return received(deps, user);
+    if (r.result === "credited" || r.result === "duplicate") return await received(deps, user);
     return CONFIRMING;
   } catch (e) {
     console.error("stripe: confirming a returned checkout failed:", (e as Error).message);
@@ -121,10 +121,12 @@ async function confirmReturn(deps: ModuleDeps, kit: BillingKit, user: PortalUser
   }
 }
 
-const received = (deps: ModuleDeps, user: PortalUser): Flash => ({
-  kind: "ok",
-  message: `Payment received: your credits have been added. Available now: ${usd(deps.credits.balance(user.account.id).available)}.`,
-});
+/** Read from the database first (a shared store): this instance may never have leased the account. */
+async function received(deps: ModuleDeps, user: PortalUser): Promise<Flash> {
+  await readForShow(deps.credits, { accountId: user.account.id, capKeyId: null, memberId: null });
+  const available = (await balanceForShow(deps.credits, user.account.id)).available;
+  return { kind: "ok", message: `Payment received: your credits have been added. Available now: ${usd(available)}.` };
+}
 
 /** "Continue to payment": a Stripe checkout for the amount, or the form again with what is wrong. */
 async function startCheckout(deps: ModuleDeps, kit: BillingKit, request: Request, user: PortalUser, body: unknown) {

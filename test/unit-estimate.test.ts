@@ -120,15 +120,16 @@ describe("promptUpperBound", () => {
 });
 
 describe("estimateTokens", () => {
-  test("about four characters (UTF-16 units) a token, rounded up; nothing for nothing", () => {
+  test("about four UTF-8 bytes a token, rounded up; nothing for nothing", () => {
     expect(estimateTokens("")).toBe(0);
     expect(estimateTokens("a")).toBe(1);
     expect(estimateTokens("abcd")).toBe(1);
     expect(estimateTokens("abcde")).toBe(2);
-    expect(estimateTokens("😀😀")).toBe(1); // four UTF-16 units
+    expect(estimateTokens("😀😀")).toBe(2); // eight bytes
+    expect(estimateTokens("晴れ")).toBe(2); // six bytes: a CJK character is about 0.75 token, not 0.25
     fc.assert(
       fc.property(textArb, (s) => {
-        expect(estimateTokens(s)).toBe(Math.ceil(s.length / 4));
+        expect(estimateTokens(s)).toBe(Math.ceil(Buffer.byteLength(s) / 4));
       }),
     );
   });
@@ -144,7 +145,7 @@ describe("estimateTokens", () => {
 });
 
 describe("promptEstimate", () => {
-  test("characters of the values (not the keys) / 4, rounded up, plus 4 a message; an image is 1000", () => {
+  test("UTF-8 bytes of the values (not the keys) / 4, rounded up, plus 4 a message; an image is 1000", () => {
     expect(promptEstimate({ messages: [] })).toBe(0);
     expect(promptEstimate({ messages: [user("hello world!")] })).toBe(Math.ceil((4 + 12) / 4) + 4);
     expect(promptEstimate({ messages: [user(""), { role: "assistant", content: "ok" }] })).toBe(Math.ceil((4 + 9 + 2) / 4) + 8);

@@ -8,6 +8,7 @@ import { chargeFor, pricesOf, upstreamCostFor } from "../money/pricing";
 import { MAX_BALANCE_MICROS } from "../money/units";
 import type { Usage } from "../money/usage";
 import type { Endpoint, StoredRef } from "./dialects/types";
+import { requestLine } from "./request-line";
 
 export interface Outcome {
   status: number;
@@ -158,7 +159,10 @@ export class Meter {
     this.deps.log.request({ request_id: this.requestId, account: p.accountId, key_id: p.keyId, endpoint: this.endpoint, model: this.model.id, deferred: true, upstream: this.upstream, status: 200, duration_ms: took });
   }
 
-  /** Releases the hold without a charge (the request failed before anything was delivered). */
+  /**
+   * Releases the hold without a charge (the request failed before anything was delivered). A
+   * release the storage refuses (a full disk) still leaves the request's line, and is retried.
+   */
   async release(status: number, errorCode: string | null): Promise<void> {
     if (this.done) return;
     this.done = true;
@@ -166,6 +170,10 @@ export class Meter {
     try {
       await this.deps.credits.release(this.requestId, { usage: row });
       this.recorded(row);
+    } catch (e) {
+      this.line(row, "release_not_recorded", 500, false);
+      this.retryRelease(row);
+      throw e;
     } finally {
       this.admission.settle(0);
       this.admission.release();
@@ -206,9 +214,13 @@ export class Meter {
     return items.length ? { object, items } : { object };
   }
 
-  /** Releases the hold of an answer not delivered (its charge failed to commit) once the storage takes it. */
+  /** Releases the hold of an answer not delivered (its charge or release failed to commit) once the storage takes it. */
   private retryRelease(row: UsageRecord): void {
-    this.untilDurable(() => this.deps.credits.release(this.requestId, { usage: row }));
+    this.untilDurable(() =>
+      this.deps.credits.release(this.requestId, { usage: row }).then((released) => {
+        if (released) this.deps.metrics?.metered(row);
+      }),
+    );
   }
 
   /** Settles a charge that failed to commit again, until it is durable or its hold is gone. */
@@ -243,28 +255,7 @@ export class Meter {
 
   /** The request's one log line (its charge, or why it has none yet). */
   private line(row: UsageRecord, errorCode: string | null, status: number, charged = true): void {
-    this.deps.log.request({
-      request_id: row.requestId,
-      account: row.accountId,
-      key_id: row.keyId,
-      endpoint: row.endpoint,
-      model: row.model,
-      stream: row.stream,
-      upstream: row.upstream,
-      attempts: this.attempts,
-      status,
-      error_code: errorCode,
-      duration_ms: row.latencyMs,
-      ttft_ms: row.ttftMs,
-      prompt_tokens: row.promptTokens,
-      cached_tokens: row.cachedTokens,
-      completion_tokens: row.completionTokens,
-      reasoning_tokens: row.reasoningTokens,
-      charge_micros: charged ? row.costMicros : 0,
-      upstream_cost_micros: row.upstreamCostMicros ?? undefined,
-      overage_micros: row.overageMicros || undefined,
-      estimated: row.estimated || undefined,
-    });
+    this.deps.log.request(requestLine(row, { errorCode, status, attempts: this.attempts, charged }));
   }
 
   private row(o: Outcome, cost: number): UsageRecord {

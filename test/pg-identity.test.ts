@@ -208,11 +208,10 @@ for (const { name, open } of stores) {
       const acc = await account();
       await createInvite(store, { accountId: acc, ...link }, T0);
       const owner = (await ownerMember(store, acc))!;
-      const { row } = await createKey(store, "sk-", acc, {}, "admin", T0);
-      await store.tx((q) =>
-        run(q.db.insert(q.t.usageLog).values({ requestId: `r_${acc}`, accountId: acc, keyId: row.id, model: "grok-4", stream: false, status: 200, costMicros: 1234, createdAt: T0 + 1 })),
-      );
+      await createKey(store, "sk-", acc, {}, "admin", T0);
       const clock = new BudgetClock("UTC");
+      // A member's spend is what its charges added to budget_spend (the settlement writes it with the usage row).
+      await store.tx((q) => run(q.db.insert(q.t.budgetSpend).values({ owner: `member:${owner.id}`, day: clock.dayStart(T0 + 1), spentMicros: 1234 })));
       const deps = { store, now: () => T0 + 5, credits: { budgetClock: clock, budgets: () => [] } };
       const [view] = await memberViews(deps, acc, [await getMemberRow(store, owner.id)]);
       expect(view).toMatchObject({ role: "owner", status: "invited", active_keys: 1, spent_this_month_micros: 1234 });

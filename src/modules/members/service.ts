@@ -1,4 +1,4 @@
-import { and, count, eq, gt, gte, isNull, or, sql } from "drizzle-orm";
+import { and, count, eq, gt, gte, inArray, isNull, or, sql } from "drizzle-orm";
 import type { Store } from "../../store/store";
 import { all, run, type Q, type Work } from "../../store/work";
 import { errors } from "../../lib/errors";
@@ -8,6 +8,7 @@ import { seenBy } from "../../identity/logins/address-claims";
 import type { InviteViewT } from "../../identity/logins/model";
 import { getMemberRow, memberRow, memberRows, memberStatus, type MemberRow } from "../../identity/members";
 import { deleteMemberSessions } from "../../identity/sessions";
+import { memberOwner } from "../../money/budgets";
 import { accountRow } from "../accounts/service";
 import { recordAudit } from "../audit/service";
 import type { BudgetT } from "../keys/model";
@@ -183,13 +184,12 @@ export interface MemberTotals {
 
 /**
  * Per member: active keys (and when the last of them expires) and what their keys were charged
- * since `from` (usage log), with keys of no member counted as the owner's (`ownerId`).
+ * since `from` (memberSpend), with keys of no member counted as the owner's (`ownerId`).
  */
 export function* memberTotals(q: Q, accountId: string, ownerId: string | null, from: number, now: number): Work<MemberTotals> {
   const t: MemberTotals = { keys: new Map(), until: new Map(), spend: new Map() };
   const whose = (id: string | null) => id ?? ownerId;
   const k = q.t.apiKeys;
-  const u = q.t.usageLog;
   // max() of a bigint column may come back from PostgreSQL as a string, as a sum does.
   const live = yield* all(
     q.db.select({ memberId: k.memberId, n: count(), expiring: count(k.expiresAt), until: sql<string | number | null>`max(${k.expiresAt})` }).from(k)
@@ -202,14 +202,30 @@ export function* memberTotals(q: Q, accountId: string, ownerId: string | null, f
     const until = Number(r.expiring) < Number(r.n) ? Number.POSITIVE_INFINITY : Number(r.until);
     t.until.set(who, Math.max(t.until.get(who) ?? 0, until));
   }
-  const spent = yield* all(
-    q.db.select({ memberId: k.memberId, micros: sql<string | number>`sum(${u.costMicros})` }).from(u)
-      .innerJoin(k, eq(k.id, u.keyId))
-      .where(and(eq(u.accountId, accountId), gte(u.createdAt, from)))
-      .groupBy(k.memberId),
-  );
-  for (const s of spent) t.spend.set(whose(s.memberId), (t.spend.get(whose(s.memberId)) ?? 0) + Number(s.micros));
+  t.spend = yield* memberSpend(q, accountId, from);
   return t;
+}
+
+/**
+ * What each member's keys were charged since `from` (a day start in budget_timezone, no more than
+ * 40 days back): the budget_spend days, which every charge adds to under its key's member (the
+ * owner for keys of no member) whether or not that member has a budget. Not the usage log: its
+ * rows older than usage_retention_days are rolled up into totals that name no key.
+ */
+function* memberSpend(q: Q, accountId: string, from: number): Work<Map<string | null, number>> {
+  const m = q.t.accountMembers;
+  const s = q.t.budgetSpend;
+  const ids = (yield* all(q.db.select({ id: m.id }).from(m).where(eq(m.accountId, accountId)))).map((r) => r.id);
+  const spend = new Map<string | null, number>();
+  if (ids.length === 0) return spend;
+  const days = yield* all(q.db.select({ owner: s.owner, micros: s.spentMicros }).from(s)
+    .where(and(inArray(s.owner, ids.map(memberOwner)), gte(s.day, from))));
+  const byOwner = new Map(ids.map((id) => [memberOwner(id), id]));
+  for (const d of days) {
+    const id = byOwner.get(d.owner)!;
+    spend.set(id, (spend.get(id) ?? 0) + Number(d.micros));
+  }
+  return spend;
 }
 
 /**

@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { rollUpUsage } from "../src/modules/usage/service";
+import { chat, user } from "./support/chat";
+import { startGateway, TestClock, type Gateway } from "./support/gateway";
+import { join, portalKey } from "./support/teams";
+
+/**
+ * A member's "spent this month" (GET /admin/accounts/:id/members, the portal's Members page and
+ * `tollgate members`, one view) keeps the whole month when usage_retention_days is shorter than
+ * the month: the retention roll-up deletes the raw usage rows (its daily totals name no key or
+ * member), so the spend is read from the per-member budget days, which every charge adds to,
+ * budget or not. GET /v1/usage still counts the same charges from the rolled-up totals.
+ */
+const DAY = 86_400_000;
+let gw: Gateway;
+// The 1st of a month, 01:00 UTC (budget_timezone UTC): the charges fall on the month's first day.
+const clock = new TestClock(Date.UTC(2026, 10, 1, 1));
+beforeAll(async () => {
+  clock.run();
+  gw = await startGateway({ upstream: true, clock, config: { usage_retention_days: 2 } });
+});
+afterAll(() => gw?.stop());
+
+const ask = (key: string) => chat(gw.url, key, { model: "grok-4", max_tokens: 50, messages: user("hi"), mock: { prompt_tokens: 10, completion_tokens: 50 } });
+const ONE = 10 * 3 + 50 * 15;
+
+test("a member's spent_this_month_micros keeps the charges the retention roll-up moved out of the usage log", async () => {
+  const c = await gw.customer(20_000_000);
+  const owner = await join(gw, c.accountId, "owner", "spend-owner@example.com");
+  const member = await join(gw, c.accountId, "member", "spend-member@example.com");
+  const mine = await portalKey(gw, member.w, "m");
+  // The operator's key is the owner's; the member (no budget) spends with a key of their own.
+  for (const k of [mine.key, c.key, c.key]) expect((await ask(k)).status).toBe(200);
+  await gw.runtime.deps.credits.flush();
+  const spent = async () => {
+    const list = (await (await gw.admin(`/admin/accounts/${c.accountId}/members`)).json()) as { data: { id: string; spent_this_month_micros: number }[] };
+    return new Map(list.data.map((m) => [m.id, m.spent_this_month_micros]));
+  };
+  const expected = new Map([[owner.memberId, 2 * ONE], [member.memberId, ONE]]);
+  expect(await spent()).toEqual(expected);
+
+  // Five days on, the hourly retention job (this function) has moved the 1st's rows into usage_daily.
+  clock.freeze();
+  clock.add(5 * DAY);
+  await rollUpUsage(gw.runtime.deps.store, gw.config.usage_retention_days, clock.now());
+  const raw = gw.runtime.deps.store.sqlite.query<{ n: number }, [string]>("SELECT count(*) AS n FROM usage_log WHERE account_id = ?").get(c.accountId)!.n;
+  expect(raw).toBe(0);
+  const start = Math.floor(Date.UTC(2026, 10, 1) / 1000);
+  const usage = (await (await fetch(`${gw.url}/v1/usage?start=${start}`, { headers: { authorization: `Bearer ${c.key}` } })).json()) as { totals: { cost_micros: number } };
+  expect(usage.totals.cost_micros).toBe(3 * ONE);
+  expect(await spent()).toEqual(expected);
+  // The owner's Members page shows the same.
+  const html = (await owner.w.page("/portal/members")).html;
+  const cell = (id: string) => new RegExp(`data-member-id="${id}"[\\s\\S]*?data-label="This month" class="num">([^<]+)<`).exec(html)?.[1];
+  expect([cell(owner.memberId), cell(member.memberId)]).toEqual(["$0.00156", "$0.00078"]);
+});

@@ -64,7 +64,31 @@ describe("text lines", () => {
     await Bun.sleep(50);
     log.flush();
     const line = text.split("\n").find((l) => l.includes(res.headers.get("x-request-id")!))!;
-    expect(line).toContain('path="/v1/models/[redacted]\\u001b[2J');
+    expect(line).toContain("path=/v1/models/[redacted]%1B[2J");
     expect(line).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+  });
+});
+
+describe("C1 control characters (U+0080 to U+009F: CSI starts a terminal escape, NEL breaks a line)", () => {
+  const stops: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const stop of stops) await stop();
+  });
+  test.each(["text", "json"] as const)("%s: none from a client's path reaches a line raw", async (format) => {
+    let text = "";
+    const log = createLog(format, (t) => void (text += t));
+    const runtime = buildRuntime(loadConfig({ env: {}, overrides: { db_path: ":memory:", admin_token: ADMIN_TOKEN, log_format: format } }), { log });
+    const server = startServer(runtime, { port: 0, hostname: "127.0.0.1" });
+    stops.push(async () => {
+      await server.stop();
+      runtime.deps.store.close();
+    });
+    const res = await fetch(`${server.url}/v1/models/sk-tg-AAAAAAAAAAAA%C2%9B2J%C2%9B1;31mFORGED%C2%85status=200`);
+    await res.text();
+    await Bun.sleep(50);
+    log.flush();
+    const line = text.split("\n").find((l) => l.includes(res.headers.get("x-request-id")!))!;
+    expect(line).toContain("FORGED");
+    expect(line).not.toMatch(/[\u0080-\u009f\u2028\u2029]/);
   });
 });

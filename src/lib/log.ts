@@ -92,7 +92,7 @@ function textLine(time: string, level: string, msg: string, fields: LogFields): 
     if (v === undefined || v === null) continue;
     const text = String(v);
     // Quoted (escaped) when it has spaces, quotes or control characters: a client's bytes never reach a terminal raw.
-    s += ` ${k}=${/[\s"=\x00-\x1f\x7f]/.test(text) ? JSON.stringify(text) : text}`;
+    s += ` ${k}=${/[\s"=\x00-\x1f\x7f-\x9f]/.test(text) ? JSON.stringify(text) : text}`;
   }
   return `${s}\n`;
 }

@@ -194,11 +194,13 @@ function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): 
 
 /**
  * A path as the log shows it: one-time tokens in invite and sign-up links are secrets (the link
- * signs in), and so is anything that looks like a key.
+ * signs in), and so is anything that looks like a key. Control characters (C0, C1, line
+ * separators: a redacted path is decoded) go back to their escapes, so none reaches a terminal raw.
  */
 export function logPath(pathname: string): string {
   return scrub(pathname)
     .replace(/\/(invite|confirm)\/[^/]+/g, "/$1/[token]")
+    .replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, encodeURIComponent)
     .slice(0, 200);
 }
 

@@ -161,8 +161,12 @@ function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): 
       return app;
     }));
   return async (req, srv) => {
-    // A Host header that is no host leaves Bun a URL of the path alone, which nothing here can read.
-    if (!URL.canParse(req.url)) return badHost(deps, req);
+    if (!URL.canParse(req.url)) {
+      // A Host header that is no host leaves Bun a URL of the path alone, which nothing here can read.
+      if (req.headers.has("host") || !req.url.startsWith("/")) return badHost(deps, req);
+      // No Host at all (HTTP/1.0 needs none: a balancer's health check): the path against the listener's own.
+      req = new Request(new URL(req.url, `http://${srv.hostname}:${srv.port}`), req);
+    }
     // Bun's routes match the path as sent; a metered one spelled with dot segments
     // (/v1/./chat/completions) still gets its own handler, never a second one in the app.
     const route = req.method === "POST" ? metered[new URL(req.url).pathname] : undefined;

@@ -4,22 +4,16 @@
  * which file failed, so that "disk is full" is not read as the served database's.
  */
 import { Database } from "bun:sqlite";
-import { afterAll, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { commands } from "../src/cli/commands";
 import { runCli } from "../src/cli/run";
+import { smallDisk } from "./support/small-disk";
 
-const dir = mkdtempSync(join(tmpdir(), "tollgate-backup-full-"));
-const mnt = join(dir, "vol");
-mkdirSync(mnt);
-// A 12 MiB disk of its own (the tests run as root); skipped where one cannot be mounted.
-const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", mnt]).exitCode === 0;
-afterAll(() => {
-  if (mounted) Bun.spawnSync(["umount", "-l", mnt]);
-  rmSync(dir, { recursive: true, force: true });
-});
+// A 12 MiB disk of its own; skipped where one cannot be mounted.
+const disk = smallDisk(12);
+const mnt = disk.path;
 
 async function cli(argv: string[]) {
   const err: string[] = [];
@@ -27,7 +21,7 @@ async function cli(argv: string[]) {
   return { code, stderr: err.join("\n") };
 }
 
-test.skipIf(!mounted)("a backup that fails for a full disk leaves nothing behind and names its file", async () => {
+test.skipIf(!disk.mounted)("a backup that fails for a full disk leaves nothing behind and names its file", async () => {
   const dbPath = join(mnt, "tollgate.db");
   expect((await cli(["--db", dbPath, "migrate"])).code).toBe(0);
   const db = new Database(dbPath);

@@ -6,38 +6,21 @@
  * as its usage row is.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SqliteStore } from "../src/store/sqlite-store";
 import { chat, user } from "./support/chat";
 import { startLogged, type LoggedGateway } from "./support/logged-gateway";
+import { smallDisk } from "./support/small-disk";
 
 setDefaultTimeout(60_000);
-const dir = mkdtempSync(join(tmpdir(), "tollgate-full-releases-"));
-const mnt = join(dir, "data");
-mkdirSync(mnt);
-const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt]).exitCode === 0;
+const disk = smallDisk(4);
 let gw: LoggedGateway;
 beforeAll(async () => {
-  if (mounted) gw = await startLogged({ db_path: join(mnt, "tollgate.db") });
+  if (disk.mounted) gw = await startLogged({ db_path: join(disk.path, "tollgate.db") });
 });
 afterAll(async () => {
   await gw?.stop().catch(() => {});
-  if (mounted) Bun.spawnSync(["umount", "-l", mnt]);
-  rmSync(dir, { recursive: true, force: true });
 });
-
-function fill(): void {
-  const fd = openSync(join(mnt, "filler"), "a");
-  try {
-    for (;;) writeSync(fd, Buffer.alloc(4096, 1));
-  } catch {}
-  try {
-    for (;;) writeSync(fd, Buffer.alloc(1, 1));
-  } catch {}
-  closeSync(fd);
-}
 
 const requestsTotal = async () => {
   const text = await (await gw.admin("/metrics")).text();
@@ -54,19 +37,19 @@ async function waitRow(id: string) {
   return null;
 }
 
-test.skipIf(!mounted)("a failed request's release the disk refuses: its log line at once, the release and its metric once there is room", async () => {
+test.skipIf(!disk.mounted)("a failed request's release the disk refuses: its log line at once, the release and its metric once there is room", async () => {
   const c = await gw.customer(10_000_000);
   const ok = await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 10, completion_tokens: 5 } });
   expect(ok.status).toBe(200);
   await ok.text();
   await Bun.sleep(300);
-  fill();
+  disk.fill();
   const failed = await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock: { status: 500 } });
   await failed.text();
   const id = failed.headers.get("x-request-id")!;
   expect(gw.requestLines(id)).toHaveLength(1);
   expect(gw.requestLines(id)[0]).toMatchObject({ status: 500, error_code: "release_not_recorded" });
-  rmSync(join(mnt, "filler"));
+  disk.free();
   expect(await waitRow(id)).toMatchObject({ status: 502 });
   expect((await gw.account(c.accountId)).held_micros).toBe(0);
   // Every usage row counted once in the metrics: the released request's included.
@@ -75,15 +58,15 @@ test.skipIf(!mounted)("a failed request's release the disk refuses: its log line
   expect(gw.requestLines(id)).toHaveLength(1);
 });
 
-test.skipIf(!mounted)("a whole answer whose charge the disk refused: its release, written later, is counted in the metrics", async () => {
+test.skipIf(!disk.mounted)("a whole answer whose charge the disk refused: its release, written later, is counted in the metrics", async () => {
   const c = await gw.customer(10_000_000);
   await Bun.sleep(300);
-  fill();
+  disk.fill();
   const failed = await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock: { prompt_tokens: 10, completion_tokens: 5 } });
   expect(failed.status).toBe(500);
   await failed.text();
   const id = failed.headers.get("x-request-id")!;
-  rmSync(join(mnt, "filler"));
+  disk.free();
   expect(await waitRow(id)).toMatchObject({ status: 500, error_code: "charge_not_recorded" });
   const rows = (gw.runtime.deps.store as SqliteStore).sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM usage_log").get()!.n;
   expect(await requestsTotal()).toBe(rows);

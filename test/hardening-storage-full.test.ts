@@ -6,50 +6,32 @@
  * second is let in to try the storage again; once its charge commits, service resumes by itself.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { chat, user } from "./support/chat";
 import { startGateway, type Gateway } from "./support/gateway";
+import { smallDisk } from "./support/small-disk";
 
 setDefaultTimeout(60_000);
-const dir = mkdtempSync(join(tmpdir(), "tollgate-full-"));
-const mnt = join(dir, "data");
-mkdirSync(mnt);
-// Root may write past any file mode: a tmpfs of its own size is a disk that really fills.
-const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt]).exitCode === 0;
+const disk = smallDisk(4);
 let gw: Gateway;
 beforeAll(async () => {
-  if (mounted) gw = await startGateway({ upstream: true, dbPath: join(mnt, "tollgate.db") });
+  if (disk.mounted) gw = await startGateway({ upstream: true, dbPath: join(disk.path, "tollgate.db") });
 });
 afterAll(async () => {
   await gw?.stop();
-  if (mounted) Bun.spawnSync(["umount", "-l", mnt]);
-  rmSync(dir, { recursive: true, force: true });
 });
-
-function fill(): void {
-  const fd = openSync(join(mnt, "filler"), "a");
-  try {
-    for (;;) writeSync(fd, Buffer.alloc(4096, 1));
-  } catch {}
-  try {
-    for (;;) writeSync(fd, Buffer.alloc(1, 1));
-  } catch {}
-  closeSync(fd);
-}
 
 const mock = { prompt_tokens: 10, completion_tokens: 5 };
 
 test("no metered request is served while charges cannot be recorded; service resumes once they can", async () => {
-  if (!mounted) return console.warn("skipped: this root may not mount");
+  if (!disk.mounted) return console.warn("skipped: this root may not mount");
   const c = await gw.customer(10_000_000);
   const ok = await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock });
   expect(ok.status).toBe(200);
   const firstCharge = 10_000_000 - (await gw.account(c.accountId)).balance_micros;
   await Bun.sleep(300);
-  fill();
+  disk.fill();
   // The first request after the disk filled: its charge fails (500, not charged), and the gateway knows it.
   expect((await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock })).status).toBe(500);
   expect((await fetch(`${gw.url}/readyz`)).status).toBe(503);
@@ -68,7 +50,7 @@ test("no metered request is served while charges cannot be recorded; service res
   await Bun.sleep(3_300);
   // Room again: within about a second a request tries the storage, its charge commits, and every
   // request is served from then on (each charged once), before the waiting release's own retry.
-  rmSync(join(mnt, "filler"));
+  disk.free();
   let served = 0;
   for (const started = Date.now(); served < 3 && Date.now() - started < 2_500; ) {
     const r = await chat(gw.url, c.key, { model: "grok-4", messages: user(), mock });

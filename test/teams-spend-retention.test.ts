@@ -54,3 +54,15 @@ test("a member's spent_this_month_micros keeps the charges the retention roll-up
   const cell = (id: string) => new RegExp(`data-member-id="${id}"[\\s\\S]*?data-label="This month" class="num">([^<]+)<`).exec(html)?.[1];
   expect([cell(owner.memberId), cell(member.memberId)]).toEqual(["$0.00156", "$0.00078"]);
 });
+
+test("the owner's month spend counts what the account's keys were charged before its first member", async () => {
+  const c = await gw.customer(20_000_000);
+  expect((await ask(c.key)).status).toBe(200); // before the account has any member: charged to no member's days
+  clock.add(60_000);
+  const owner = await join(gw, c.accountId, "owner", `owner-first-${Date.now()}@example.com`);
+  clock.add(60_000);
+  expect((await ask(c.key)).status).toBe(200);
+  await gw.runtime.deps.credits.flush();
+  const members = (await (await gw.admin(`/admin/accounts/${c.accountId}/members`)).json()) as { data: { id: string; spent_this_month_micros: number }[] };
+  expect(members.data.find((m) => m.id === owner.memberId)!.spent_this_month_micros).toBe(2 * ONE);
+});

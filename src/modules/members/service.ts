@@ -1,4 +1,4 @@
-import { and, count, eq, gt, gte, inArray, isNull, or, sql } from "drizzle-orm";
+import { and, count, eq, gt, gte, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type { Store } from "../../store/store";
 import { all, run, type Q, type Work } from "../../store/work";
 import { errors } from "../../lib/errors";
@@ -203,7 +203,24 @@ export function* memberTotals(q: Q, accountId: string, ownerId: string | null, f
     t.until.set(who, Math.max(t.until.get(who) ?? 0, until));
   }
   t.spend = yield* memberSpend(q, accountId, from);
+  if (ownerId) t.spend.set(ownerId, (t.spend.get(ownerId) ?? 0) + (yield* spentBeforeMembers(q, accountId, from)));
   return t;
+}
+
+/**
+ * What the account's keys were charged since `from` before it had any member (its first invite):
+ * those charges went to no member's budget days, and are the owner's. From the usage log, so
+ * rows rolled up by a retention shorter than that stretch are not in it.
+ */
+function* spentBeforeMembers(q: Q, accountId: string, from: number): Work<number> {
+  const m = q.t.accountMembers;
+  const u = q.t.usageLog;
+  const [first] = yield* all(q.db.select({ at: sql<string | number | null>`min(${m.createdAt})` }).from(m).where(eq(m.accountId, accountId)));
+  const until = Number(first?.at ?? 0);
+  if (until <= from) return 0;
+  const [r] = yield* all(q.db.select({ micros: sql<string | number | null>`sum(${u.costMicros})` }).from(u)
+    .where(and(eq(u.accountId, accountId), gte(u.createdAt, from), lt(u.createdAt, until))));
+  return Number(r?.micros ?? 0);
 }
 
 /**

@@ -164,8 +164,9 @@ function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): 
     if (!URL.canParse(req.url)) {
       // A Host header that is no host leaves Bun a URL of the path alone, which nothing here can read.
       if (req.headers.has("host") || !req.url.startsWith("/")) return badHost(deps, req);
-      // No Host at all (HTTP/1.0 needs none: a balancer's health check): the path against the listener's own.
-      req = new Request(new URL(req.url, `http://${srv.hostname}:${srv.port}`), req);
+      // No Host at all (HTTP/1.0 needs none: a balancer's health check): read as a path on this
+      // host, always a path ("//x/admin" is not a host x), whatever the listener's address family.
+      req = new Request(`http://localhost${req.url}`, req);
     }
     // Bun's routes match the path as sent; a metered one spelled with dot segments
     // (/v1/./chat/completions) still gets its own handler, never a second one in the app.

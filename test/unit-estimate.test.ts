@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { estimateTokens, promptEstimate, promptUpperBound } from "../src/gateway/estimate";
+import { deltaTokens } from "../src/gateway/tap";
 
 /**
  * Token estimates (src/gateway/estimate.ts): promptUpperBound sizes the hold and must never be
@@ -116,6 +117,15 @@ describe("promptUpperBound", () => {
         expect(promptUpperBound(more)).toBeGreaterThanOrEqual(promptUpperBound(body) + 8 + textBytes(extra));
       }),
     );
+  });
+});
+
+describe("deltaTokens (a streamed delta)", () => {
+  test("a short delta is one token; a long one four UTF-8 bytes a token, CJK included", () => {
+    expect([deltaTokens(""), deltaTokens("a"), deltaTokens("twelve chars")]).toEqual([0, 1, 1]);
+    expect(deltaTokens("thirteen chars")).toBe(4);
+    // 21 characters, 63 bytes: about 16 tokens (four characters a token said 6).
+    expect(deltaTokens("晴れのち曇り、ところにより雨。明日は晴れ。")).toBe(16);
   });
 });
 

@@ -50,6 +50,7 @@ export class Attempt {
     if (this.reg.needsConnectCheck(provider.base_url)) {
       const { hostname, port } = this.reg.connectAddress(provider.base_url);
       const problem = await tcpCheck(hostname, port, Math.max(1, Math.min(this.reg.config.timeouts.connect_ms, this.left())));
+      if (this.call.signal.aborted) this.onClient();
       if (problem && !this.clientLeft()) return this.unreachable();
     }
     if (this.clientLeft()) return this.clientGone();
@@ -78,7 +79,9 @@ export class Attempt {
     const { target } = this.cand;
     target.requests++;
     target.inFlight++;
-    this.call.signal.addEventListener("abort", this.onClient, { once: true });
+    // A whole answer is let finish once asked for, and nothing is awaited before that but the
+    // connect check (after which the signal is read): only a stream follows its client's signal.
+    if (this.call.stream) this.call.signal.addEventListener("abort", this.onClient, { once: true });
     this.onStop(this.onStop_);
     if (this.call.signal.aborted) this.onClient();
     const headerWait = Math.min(this.reg.config.timeouts.first_byte_ms, this.left());
@@ -190,7 +193,7 @@ export class Attempt {
     this.finished = true;
     const { target } = this.cand;
     target.inFlight--;
-    this.call.signal.removeEventListener("abort", this.onClient);
+    if (this.call.stream) this.call.signal.removeEventListener("abort", this.onClient);
     if (!counts) return target.breaker.release(this.permit);
     if (failure === null) {
       target.lastSuccessAt = this.reg.now();

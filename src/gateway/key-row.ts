@@ -47,7 +47,8 @@ export interface Principal {
 
 /** Authentication on the request path: synchronous on SQLite, a promise on a PostgreSQL miss. */
 export interface KeyAuth {
-  authenticate(presented: string | undefined | null): Principal | Promise<Principal>;
+  /** `hash`: sha256Hex(presented), when the caller has it already (a second check of one request). */
+  authenticate(presented: string | undefined | null, hash?: string): Principal | Promise<Principal>;
   /** Writes the batched last-used times (every few seconds and at shutdown). */
   flushTouches(): number | Promise<number>;
 }

@@ -51,9 +51,9 @@ export class PgKeyAuthenticator implements KeyAuth {
 
   constructor(private readonly store: PgStore, private readonly now: () => number = Date.now) {}
 
-  authenticate(presented: string | undefined | null): Principal | Promise<Principal> {
+  authenticate(presented: string | undefined | null, hashed?: string): Principal | Promise<Principal> {
     if (!presented) throw noKey();
-    const hash = sha256Hex(presented);
+    const hash = hashed ?? sha256Hex(presented);
     const s = this.store.changeStamp();
     if (s !== this.stamp) {
       this.stamp = s;

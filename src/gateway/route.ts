@@ -1,4 +1,5 @@
 import { bearer } from "../lib/bearer";
+import { sha256Hex } from "../lib/crypto";
 import { discardUnread, readBody, refuseLargeHeaders } from "../lib/body-cap";
 import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
@@ -43,7 +44,9 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       refuseLargeHeaders(request);
       const h = request.headers;
       const presented = bearer(h.get("authorization")) ?? h.get("x-api-key");
-      const auth = deps.keys.authenticate(presented);
+      // Hashed once: the key is checked again once the body is in.
+      const hash = presented ? sha256Hex(presented) : undefined;
+      const auth = deps.keys.authenticate(presented, hash);
       // A promise only on a shared store, for a key not in memory.
       principal = auth instanceof Promise ? await auth : auth;
       if (!dialect.free) {
@@ -64,7 +67,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       let prepared = dialect.prepare?.(body, { principal, objects: deps.objects, sameKey });
       if (prepared instanceof Promise) prepared = await prepared;
       // The key again, now that the body is in (it may take body_ms): revoked or expired meanwhile is refused.
-      const again = deps.keys.authenticate(presented);
+      const again = deps.keys.authenticate(presented, hash);
       principal = again instanceof Promise ? await again : again;
       call = { dialect, principal, body, signal: request.signal, requestId, onAdmitted, onFinished, admitted: false, prepared };
       call.headers = forwarded(dialect, h);

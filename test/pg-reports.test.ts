@@ -1,7 +1,8 @@
 /**
  * The usage reports on both stores: the same usage rows on SQLite and on a real PostgreSQL give
  * the same pages, day totals, CSV, margins, console summaries and rollups, equal to what plain
- * TypeScript computes from the rows; rollups move bounded slices and count each row once, when
+ * TypeScript computes from the rows; rollups keep per-key totals (a key's and a member's reads
+ * keep their rolled-up days), move bounded slices and count each row once, when
  * stopped between slices and run again, and when two run at once on one PostgreSQL. The console's
  * filters read a typed account or key name the same on both.
  */
@@ -201,9 +202,15 @@ describe("rollup and retention", () => {
     }
     const after = await same(async (s) => ({ all: await dailyUsage(s, {}), a: await dailyUsage(s, { accountId: "acc_A", model: "grok-4" }) }));
     expect(after).toEqual(before);
-    // Rollups are per account and model: a key filter sees the raw rows left only.
-    const byKey = await same((s) => dailyUsage(s, { keyId: "key_B1" }));
-    expect(byKey).toEqual(expectedDaily(ROWS.filter((r) => r.keyId === "key_B1" && r.createdAt >= cutoff)));
+    // Rollups are per key too: a key's or a member's keys' filter keeps its rolled-up days, exactly.
+    for (const [name, f, match] of FILTERS.filter(([name]) => name !== "a period")) {
+      const daily = await same((s) => dailyUsage(s, f));
+      expect({ name, daily }).toEqual({ name, daily: expectedDaily(ROWS.filter(match)) });
+    }
+    const mine = (r: UsageInsert) => r.keyId === "key_A1" || r.keyId === "key_a2";
+    const series = await same((s) => dailySeries(s, { accountId: "acc_A", keyIds: ["key_A1", "key_a2"] }, now, 7));
+    const spendOn = (day: number) => ROWS.filter((r) => mine(r) && Math.floor(r.createdAt / DAY) === Math.floor(BASE / DAY) + day).reduce((a, r) => a + r.costMicros!, 0);
+    expect(series.spend).toEqual([0, 0, ...[0, 1, 2, 3, 4].map(spendOn)]);
     const left = await same((s) => listUsage(s, {}, 1000));
     expect(left.rows.length).toBe(ROWS.filter((r) => r.createdAt >= cutoff).length);
     expect(totalsOf(await same((s) => dailyUsage(s, { from: BASE, to: BASE + 5 * DAY })))).toEqual(totalsOf(before.all));

@@ -7,8 +7,8 @@ import { join, portalKey } from "./support/teams";
 /**
  * A member's "spent this month" (GET /admin/accounts/:id/members, the portal's Members page and
  * `tollgate members`, one view) keeps the whole month when usage_retention_days is shorter than
- * the month: the retention roll-up deletes the raw usage rows (its daily totals name no key or
- * member), so the spend is read from the per-member budget days, which every charge adds to,
+ * the month: the retention roll-up deletes the raw usage rows (its daily totals name no member,
+ * and older ones no key), so the spend is read from the per-member budget days, which every charge adds to,
  * budget or not. GET /v1/usage still counts the same charges from the rolled-up totals.
  */
 const DAY = 86_400_000;

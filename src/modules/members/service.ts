@@ -227,7 +227,8 @@ function* spentBeforeMembers(q: Q, accountId: string, from: number): Work<number
  * What each member's keys were charged since `from` (a day start in budget_timezone, no more than
  * 40 days back): the budget_spend days, which every charge adds to under its key's member (the
  * owner for keys of no member) whether or not that member has a budget. Not the usage log: its
- * rows older than usage_retention_days are rolled up into totals that name no key.
+ * rows older than usage_retention_days are rolled up into daily totals that name no member (and,
+ * for those made before the key was kept, no key).
  */
 function* memberSpend(q: Q, accountId: string, from: number): Work<Map<string | null, number>> {
   const m = q.t.accountMembers;

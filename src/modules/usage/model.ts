@@ -9,7 +9,7 @@ export const UsageQuery = z.object({
   start: Time.optional().describe("From (unix seconds, an ISO 8601 date-time, or a date: its start, UTC), inclusive."),
   end: Time.optional().describe("Until (unix seconds, an ISO 8601 date-time, or a date: its start, UTC), exclusive."),
   model: z.string().optional(),
-  key_id: z.string().optional().describe("A key: its whole rotation line (the keys it replaced and those that replaced it), whose spend /v1/me shows as the key's."),
+  key_id: z.string().optional().describe("A key: its whole rotation line (the keys it replaced and those that replaced it), whose spend /v1/me shows as the key's. Its days past usage_retention_days are included, from the daily totals (bar those rolled up before they were kept per key)."),
   limit: queryInt(1, 1000).default(100),
   // A cursor the reader cannot parse would restart at the newest row: a client would page through the same rows forever.
   before: z.string().regex(/^\d+:.+$/, "Not a cursor from a previous page.").optional().describe("Cursor: the `next_cursor` of the previous page."),

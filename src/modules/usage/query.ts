@@ -31,10 +31,16 @@ export function rowsWhere(t: Tables["usageLog"], f: RowFilter): SQL | undefined 
   );
 }
 
-/** The WHERE of a filter over usage_daily: its days are whole, so a partial first or last day counts whole. */
-export function rollupsWhere(t: Tables["usageDaily"], f: Omit<RowFilter, "keyId" | "keyIds">): SQL | undefined {
+/**
+ * The WHERE of a filter over usage_daily: its days are whole, so a partial first or last day counts
+ * whole. A key filter matches the rollups of those keys; the keyless rollups (rows of no key, and
+ * all made before rollups were kept per key) match only a read without one.
+ */
+export function rollupsWhere(t: Tables["usageDaily"], f: RowFilter): SQL | undefined {
   return and(
     f.accountId ? eq(t.accountId, f.accountId) : undefined,
+    f.keyId ? eq(t.keyId, f.keyId) : undefined,
+    f.keyIds ? (f.keyIds.length ? inArray(t.keyId, [...f.keyIds]) : sql`1 = 0`) : undefined,
     f.model ? eq(t.model, f.model) : undefined,
     f.from !== undefined ? gte(t.day, dayName(f.from)) : undefined,
     f.to !== undefined ? lt(t.day, dayName(f.to + DAY_MS - 1)) : undefined,

@@ -80,28 +80,34 @@ function* sliceEnd(q: Q, from: number | undefined, cutoff: number, sliceRows: nu
   return first && first.at === next.at ? next.at + 1 : next.at;
 }
 
-/** Sums the rows of `where` per day, account and model and adds the sums to usage_daily. */
+/** Sums the rows of `where` per day, account, key and model and adds the sums to usage_daily. */
 function* addRowsToRollups(q: Q, where: SQL | undefined): Work<void> {
   const t = q.t.usageLog;
   const day = dayNumber(t);
   const groups = yield* all(
     q.db
       .select({
-        day, accountId: t.accountId, model: t.model, requests: count(), promptTokens: total(t.promptTokens),
+        day, accountId: t.accountId, keyId: t.keyId, model: t.model, requests: count(), promptTokens: total(t.promptTokens),
         cachedTokens: total(t.cachedTokens), completionTokens: total(t.completionTokens), reasoningTokens: total(t.reasoningTokens),
         costMicros: total(t.costMicros),
       })
       .from(t)
       .where(where)
-      .groupBy(day, t.accountId, t.model),
+      .groupBy(day, t.accountId, t.keyId, t.model),
   );
-  for (const batch of chunks(groups)) yield* addToRollups(q, batch.map((g) => ({ ...g, day: isoDay(g.day * DAY_MS) })));
+  const rollups = groups.map((g) => ({ ...g, day: isoDay(g.day * DAY_MS) }));
+  // Each kind has its own unique index (nulls are distinct in one), so its own conflict target.
+  for (const batch of chunks(rollups.filter((r) => r.keyId !== null))) yield* addToRollups(q, batch, true);
+  for (const batch of chunks(rollups.filter((r) => r.keyId === null))) yield* addToRollups(q, batch, false);
 }
 
 type Rollup = typeof usageDaily.$inferInsert;
 
-/** Adds daily totals to usage_daily: a new row per (day, account, model), or added to the one there. */
-function* addToRollups(q: Q, rows: Rollup[]): Work<void> {
+/**
+ * Adds daily totals to usage_daily: a new row per (day, account, key, model), or added to the one
+ * there. `keyed`: every row names a key (usage_daily_by_key), else none does (usage_daily_key).
+ */
+function* addToRollups(q: Q, rows: Rollup[], keyed: boolean): Work<void> {
   const d = q.t.usageDaily;
   const plus = (col: keyof typeof SUMMED) => sql.raw(`usage_daily.${SUMMED[col]} + excluded.${SUMMED[col]}`);
   yield* run(
@@ -109,7 +115,9 @@ function* addToRollups(q: Q, rows: Rollup[]): Work<void> {
       .insert(d)
       .values(rows)
       .onConflictDoUpdate({
-        target: [d.day, d.accountId, d.model],
+        // The partial indexes' columns and conditions exactly, as both databases require to pick one.
+        target: keyed ? [d.day, d.accountId, d.keyId, d.model] : [d.day, d.accountId, d.model],
+        targetWhere: keyed ? sql`key_id is not null` : sql`key_id is null`,
         set: {
           requests: plus("requests"), promptTokens: plus("promptTokens"), cachedTokens: plus("cachedTokens"),
           completionTokens: plus("completionTokens"), reasoningTokens: plus("reasoningTokens"), costMicros: plus("costMicros"),

@@ -80,7 +80,7 @@ function* rawDayTotals(q: Q, f: UsageFilter): Work<DailyUsageT[]> {
   return rows.map((r) => ({ ...r, day: isoDay(r.day * DAY_MS) }));
 }
 
-/** Totals per day and model of the rolled-up history (per account and model: no key filter applies). */
+/** Totals per day and model of the rolled-up history (summed over its keys). */
 function* rolledUpDayTotals(q: Q, f: UsageFilter): Work<DailyUsageT[]> {
   const t = q.t.usageDaily;
   return yield* all(
@@ -96,8 +96,8 @@ function* rolledUpDayTotals(q: Q, f: UsageFilter): Work<DailyUsageT[]> {
 }
 
 /**
- * Totals by UTC day and model: raw rows plus the rolled-up history in usage_daily (a key
- * filter, or a member's, cannot apply to rollups, which are per account and model). The raw rows are summed in
+ * Totals by UTC day and model: raw rows plus the rolled-up history in usage_daily (per key, so a
+ * key filter or a member's applies to it too; see rollupsWhere). The raw rows are summed in
  * slices (see forEachSlice), so a range of millions of rows never blocks other requests.
  */
 export async function dailyUsage(store: Store, f: UsageFilter): Promise<DailyUsageT[]> {
@@ -110,9 +110,7 @@ export async function dailyUsage(store: Store, f: UsageFilter): Promise<DailyUsa
   await forEachSlice(store, f, function* (q, slice) {
     for (const r of yield* rawDayTotals(q, slice)) add(r);
   });
-  if (!f.keyId && !f.keyIds) {
-    for (const r of await store.read((q) => rolledUpDayTotals(q, f))) add(r);
-  }
+  for (const r of await store.read((q) => rolledUpDayTotals(q, f))) add(r);
   return [...merged.values()].sort((a, b) => (a.day === b.day ? a.model.localeCompare(b.model) : b.day.localeCompare(a.day)));
 }
 

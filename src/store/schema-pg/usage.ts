@@ -64,6 +64,7 @@ export const usageDaily = pgTable(
   {
     day: text("day").notNull(),
     accountId: text("account_id").notNull(),
+    keyId: text("key_id"),
     model: text("model").notNull(),
     requests: bigint("requests", { mode: "number" }).notNull(),
     promptTokens: bigint("prompt_tokens", { mode: "number" }).notNull(),
@@ -73,7 +74,8 @@ export const usageDaily = pgTable(
     costMicros: bigint("cost_micros", { mode: "number" }).notNull(),
   },
   (t) => [
-    uniqueIndex("usage_daily_key").on(t.day, t.accountId, t.model),
+    uniqueIndex("usage_daily_key").on(t.day, t.accountId, t.model).where(sql`key_id is null`),
+    uniqueIndex("usage_daily_by_key").on(t.day, t.accountId, t.keyId, t.model).where(sql`key_id is not null`),
   ],
 );
 

@@ -37,12 +37,17 @@ export const usageLog = sqliteTable(
   (t) => [index("usage_account_time").on(t.accountId, t.createdAt), index("usage_time").on(t.createdAt)],
 );
 
-/** Daily totals kept after raw usage rows pass retention. */
+/**
+ * Daily totals kept after raw usage rows pass retention, per day, account, key and model. A null
+ * key: rows of no key, and every rollup made before totals were kept per key (that history is the
+ * account's, never split by key).
+ */
 export const usageDaily = sqliteTable(
   "usage_daily",
   {
     day: text("day").notNull(),
     accountId: text("account_id").notNull(),
+    keyId: text("key_id"),
     model: text("model").notNull(),
     requests: integer("requests").notNull(),
     promptTokens: integer("prompt_tokens").notNull(),
@@ -51,7 +56,11 @@ export const usageDaily = sqliteTable(
     reasoningTokens: integer("reasoning_tokens").notNull(),
     costMicros: integer("cost_micros").notNull(),
   },
-  (t) => [uniqueIndex("usage_daily_key").on(t.day, t.accountId, t.model)],
+  // Both databases treat nulls as distinct in a unique index: one index for the keyless totals, one for each key's.
+  (t) => [
+    uniqueIndex("usage_daily_key").on(t.day, t.accountId, t.model).where(sql`key_id is null`),
+    uniqueIndex("usage_daily_by_key").on(t.day, t.accountId, t.keyId, t.model).where(sql`key_id is not null`),
+  ],
 );
 
 /**

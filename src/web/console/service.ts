@@ -25,7 +25,9 @@ export async function usageByAccount(store: Store, f: UsageFilter, limit = 100):
     const prev = sums.get(r.accountId) ?? { requests: 0, tokens: 0, costMicros: 0 };
     sums.set(r.accountId, { requests: prev.requests + r.requests, tokens: prev.tokens + r.tokens, costMicros: prev.costMicros + r.costMicros });
   };
-  await forEachSlice(store, { accountId: f.accountId, model: f.model, from: f.from, to: f.to }, function* (q, slice) {
+  // By account, model and time only (the console filters no key), on the raw rows and the rollups alike.
+  const g: UsageFilter = { accountId: f.accountId, model: f.model, from: f.from, to: f.to };
+  await forEachSlice(store, g, function* (q, slice) {
     const t = q.t.usageLog;
     const rows = yield* all(
       q.db
@@ -36,7 +38,7 @@ export async function usageByAccount(store: Store, f: UsageFilter, limit = 100):
     );
     for (const r of rows) add(r);
   });
-  for (const r of await store.read((q) => rolledUpByAccount(q, f))) add(r);
+  for (const r of await store.read((q) => rolledUpByAccount(q, g))) add(r);
   const top = [...sums].sort(([, x], [, y]) => y.costMicros - x.costMicros || y.requests - x.requests).slice(0, limit);
   const names = await store.read((q) => accountNames(q, top.map(([id]) => id)));
   return top.map(([accountId, t]) => ({ accountId, name: names.get(accountId) ?? null, ...t }));

@@ -1,0 +1,4 @@
+DROP INDEX "usage_daily_key";--> statement-breakpoint
+ALTER TABLE "usage_daily" ADD COLUMN "key_id" text;--> statement-breakpoint
+CREATE UNIQUE INDEX "usage_daily_by_key" ON "usage_daily" USING btree ("day","account_id","key_id","model") WHERE key_id is not null;--> statement-breakpoint
+CREATE UNIQUE INDEX "usage_daily_key" ON "usage_daily" USING btree ("day","account_id","model") WHERE key_id is null;

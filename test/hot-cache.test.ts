@@ -9,7 +9,7 @@ import { SqliteCreditStore } from "../src/money/sqlite-credit-store";
 
 /**
  * The request path keeps the key and account rows it read while the database's change stamp
- * stays the same (issue 6: no SQLite read per request). A write on the gateway's connection is
+ * stays the same (no SQLite read per request). A write on the gateway's connection is
  * seen by the very next request; a commit by another process (the CLI) from the next event-loop
  * turn on. Two connections on one file play the gateway and the CLI.
  */
@@ -40,6 +40,43 @@ describe("change stamp", () => {
     expect(gateway.changeStamp()).toBe(b);
     account(cli, "acc_2", 0);
     await nextTurn();
+    expect(gateway.changeStamp()).not.toBe(b);
+  });
+
+  test("a DELETE without WHERE (which SQLite's update hook does not report) moves it from the next turn at the latest", async () => {
+    const { gateway } = open("truncate");
+    account(gateway, "acc_1", 0);
+    await nextTurn();
+    const a = gateway.changeStamp();
+    await nextTurn();
+    expect(gateway.changeStamp()).toBe(a);
+    gateway.sqlite.exec("DELETE FROM accounts");
+    await nextTurn();
+    expect(gateway.changeStamp()).not.toBe(a);
+  });
+
+  test("an absorbed write keeps it; one after another write, or one that wrote before failing, moves it", async () => {
+    const { gateway } = open("absorbed");
+    account(gateway, "acc_1", 0);
+    const a = gateway.changeStamp();
+    gateway.absorbedWrite(() => gateway.write(() => account(gateway, "acc_2", 0)));
+    expect(gateway.changeStamp()).toBe(a);
+    await nextTurn();
+    expect(gateway.changeStamp()).toBe(a);
+    account(gateway, "acc_3", 0);
+    gateway.absorbedWrite(() => gateway.write(() => account(gateway, "acc_4", 0)));
+    const b = gateway.changeStamp();
+    expect(b).not.toBe(a);
+    expect(() => gateway.absorbedWrite(() => gateway.write(() => account(gateway, "acc_4", 0)))).toThrow();
+    expect(gateway.changeStamp()).toBe(b);
+    expect(() =>
+      gateway.absorbedWrite(() =>
+        gateway.write(() => {
+          account(gateway, "acc_5", 0);
+          account(gateway, "acc_5", 0);
+        }),
+      ),
+    ).toThrow();
     expect(gateway.changeStamp()).not.toBe(b);
   });
 });

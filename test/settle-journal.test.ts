@@ -193,11 +193,12 @@ describe("a store with a journal", () => {
 
   test("under steady traffic a batch is written once enough settlements wait, long before applyMs", async () => {
     const { db, accountId, journal, store } = setup(3_600_000);
+    // All in one turn: one after another, a loaded machine let the 10 ms step fall mid-batch
+    // (23 written, the last 2 left waiting for applyMs).
     const settle = async (from: number, n: number) => {
-      for (let i = from; i < from + n; i++) {
-        store.reserve({ accountId, requestId: `s${i}`, amount: 100 });
-        await store.settle(`s${i}`, 10);
-      }
+      const ids = Array.from({ length: n }, (_, i) => `s${from + i}`);
+      for (const id of ids) store.reserve({ accountId, requestId: id, amount: 100 });
+      await Promise.all(ids.map((id) => store.settle(id, 10)));
     };
     // A trickle waits for applyMs (an hour here)...
     await settle(0, 5);

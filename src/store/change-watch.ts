@@ -2,15 +2,24 @@ import type { Database, Statement } from "bun:sqlite";
 
 /**
  * A number that changes whenever the database may have changed since it was last taken: any
- * write on this connection (total_changes(), checked on every call) or a commit by another
+ * row this connection writes (SQLite's update hook, counted as it happens) or a commit by another
  * connection, such as the CLI in another process (PRAGMA data_version, read at most once per
  * event-loop turn). The request path keeps rows it read under the same stamp instead of reading
  * SQLite again for every request; a write here is seen at once, one elsewhere from the next turn.
+ *
+ * The hook misses what SQLite does not report (a DELETE without WHERE empties a table in one
+ * step; WITHOUT ROWID tables): total_changes() is compared once per turn too, so such a write
+ * is seen from the next turn at the latest. No table the memos read is written so.
  */
 export class ChangeWatch {
   private readonly changesQuery: Statement<{ n: number }, []>;
   private readonly dataVersion: Statement<{ data_version: number }, []>;
+  /** Rows written through this connection, as the update hook counts them. */
+  private written = 0;
+  private seenWritten = -1;
+  /** total_changes() and `written` at the last turn's check. */
   private changes = -1;
+  private writtenAtCheck = 0;
   private version = -1;
   private epoch = 0;
   private checkedThisTurn = false;
@@ -21,15 +30,22 @@ export class ChangeWatch {
   constructor(sqlite: Database) {
     this.changesQuery = sqlite.query("SELECT total_changes() AS n");
     this.dataVersion = sqlite.query("PRAGMA data_version");
+    const count = () => {
+      this.written++;
+    };
+    sqlite.onInsert = count;
+    sqlite.onUpdate = count;
+    sqlite.onDelete = count;
   }
 
-  totalChanges(): number {
-    return this.changesQuery.get()!.n;
+  /** A mark of this connection's writes so far (see absorb). */
+  mark(): number {
+    return this.written;
   }
 
-  /** The changes since `before` were absorbed by their writer: seen, without a new epoch. */
+  /** The writes since `before` were absorbed by their writer: seen, without a new epoch. */
   absorb(before: number): void {
-    if (this.changes === before) this.changes = this.totalChanges();
+    if (this.seenWritten === before) this.seenWritten = this.written;
   }
 
   /** The stamp as the last `stamp()` left it. */
@@ -38,20 +54,26 @@ export class ChangeWatch {
   }
 
   stamp(): number {
-    const n = this.totalChanges();
-    if (n !== this.changes) {
-      this.changes = n;
+    if (this.written !== this.seenWritten) {
+      this.seenWritten = this.written;
       this.epoch++;
     }
-    if (!this.checkedThisTurn) {
-      this.checkedThisTurn = true;
-      setImmediate(this.newTurn);
-      const v = this.dataVersion.get()!.data_version;
-      if (v !== this.version) {
-        this.version = v;
-        this.epoch++;
-      }
-    }
+    if (!this.checkedThisTurn) this.checkTurn();
     return this.epoch;
+  }
+
+  /**
+   * Once per turn: other connections' commits, and changes the hook did not report (total_changes()
+   * moved further than the rows it counted since the last check: it counts a trigger's rows too).
+   */
+  private checkTurn(): void {
+    this.checkedThisTurn = true;
+    setImmediate(this.newTurn);
+    const v = this.dataVersion.get()!.data_version;
+    const n = this.changesQuery.get()!.n;
+    if (v !== this.version || n - this.changes > this.written - this.writtenAtCheck) this.epoch++;
+    this.version = v;
+    this.changes = n;
+    this.writtenAtCheck = this.written;
   }
 }

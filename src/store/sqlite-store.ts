@@ -163,7 +163,7 @@ export class SqliteStore implements Store {
    * write before it, or one that fails, still moves the stamp.
    */
   absorbedWrite<T>(fn: () => T): T {
-    const before = this.watch.totalChanges();
+    const before = this.watch.mark();
     const result = fn();
     this.watch.absorb(before);
     return result;

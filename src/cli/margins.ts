@@ -70,6 +70,7 @@ export const marginsCommand: LeafCommand = {
   summary: "Revenue, upstream cost and margin by day, model, account or key; --losses lists requests that lost money",
   options: {
     ...FILTER_OPTIONS,
+    key: { type: "string", value: "<key-id>", describe: "only this key id, not its rotation line (as key_id of GET /admin/margins; --group-by key splits a line by key)" },
     "group-by": { type: "string", value: "<day|model|account|key>", describe: "one line per (default: day)" },
     losses: { type: "boolean", describe: "list the requests charged less than their upstream cost, newest first" },
     limit: { type: "string", value: "<n>", describe: "with --losses: at most n requests (default 100)" },

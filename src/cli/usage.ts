@@ -1,4 +1,5 @@
 import { USAGE_CSV_COLUMNS, usageCsvLine } from "../modules/usage/csv";
+import { byKeyLine } from "../modules/usage/key-line";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../modules/usage/service";
 import { yieldToLoop } from "../modules/usage/slices";
 import { microsToUsd } from "../money/units";
@@ -25,6 +26,7 @@ export const usageCommand: LeafCommand = {
   summary: "Usage of an account, a key or every account: totals, per day and model, and the latest requests",
   options: {
     ...FILTER_OPTIONS,
+    key: { type: "string", value: "<key-id>", describe: "only this key's rotation line: the keys it replaced and those that replaced it (as key_id of GET /admin/usage)" },
     limit: { type: "string", value: "<n>", describe: "requests listed (default 20; with --csv every request, at most n, default 100000)" },
   },
   examples: [
@@ -35,9 +37,11 @@ export const usageCommand: LeafCommand = {
   async run(ctx, parsed) {
     positionals(parsed, this, "usage");
     const mode = outputMode(ctx, parsed);
-    const { filter } = cliFilter(parsed);
+    const asked = cliFilter(parsed).filter;
     const o = parsed.options;
     const limit = o.limit === undefined ? (mode === "csv" ? 100_000 : 20) : wholeNumber(o.limit, "--limit", 1, 1_000_000);
+    // --key names the key's rotation line, as key_id does on GET /admin/usage.
+    const filter = await byKeyLine(await ctx.db(), asked);
     if (mode === "csv") return printUsageCsv(ctx, filter, limit);
     const { rows, nextCursor } = await listUsage(await ctx.db(), filter, Math.min(limit, 1000));
     const daily = await dailyUsage(await ctx.db(), filter);

@@ -6,8 +6,7 @@ import { getMemberRow } from "../../identity/members";
 import { ApiError, errors } from "../../lib/errors";
 import type { Principal } from "../../gateway/key-auth";
 import { memberKeyIds } from "../members/service";
-import { lineOf, rotationLines } from "../keys/lines";
-import { keyRow, listKeys } from "../keys/service";
+import { byKeyLine } from "./key-line";
 import { boundedUsageRead, USAGE_READS_PER_ACCOUNT } from "./reads";
 
 /** Only a member's keys: theirs when a member-role key calls, or the member an admin asks about. */
@@ -21,23 +20,9 @@ async function byMember(deps: ModuleDeps, f: UsageFilter, memberId: string | nul
   return { ...f, accountId: m.accountId, keyIds: await memberKeyIds(deps.store, m.accountId, m) };
 }
 
-/**
- * A key filter covers the key's rotation line (the keys it replaced and those that replaced it),
- * whose spend /v1/me shows as the key's; a key not of the account (or of no account) matches nothing.
- */
-async function byKeyLine(deps: ModuleDeps, f: UsageFilter): Promise<UsageFilter> {
-  const keyId = f.keyId;
-  if (!keyId) return f;
-  const accountId = f.accountId ?? (await deps.store.read((q) => keyRow(q, keyId)).catch(() => null))?.accountId;
-  const line = accountId ? lineOf(rotationLines(await listKeys(deps.store, accountId)), keyId) : undefined;
-  if (!line) return f;
-  const ids = line.keys.map((k) => k.id);
-  return { ...f, keyId: undefined, keyIds: f.keyIds ? ids.filter((id) => f.keyIds!.includes(id)) : ids };
-}
-
 /** A key of a member with the "member" role sees its member's usage only; owners' and admins' keys the account's. */
 const customerFilter = async (deps: ModuleDeps, p: Principal, q: Parameters<typeof filterFromQuery>[0]) =>
-  byKeyLine(deps, await byMember(deps, filterFromQuery(q, p.accountId), p.memberId, "member"));
+  byKeyLine(deps.store, await byMember(deps, filterFromQuery(q, p.accountId), p.memberId, "member"));
 
 async function report(deps: ModuleDeps, f: UsageFilter, limit: number, cursor?: string) {
   const { rows, nextCursor } = await listUsage(deps.store, f, limit, cursor);
@@ -61,7 +46,7 @@ export const usageModule = (deps: ModuleDeps) =>
           `An account may have ${USAGE_READS_PER_ACCOUNT} usage reads under way at once; one more is a 429 \`too_many_usage_reads\` with \`retry-after: 1\`.`,
       },
     })
-    .get("/admin/usage", async ({ query }) => report(deps, await byKeyLine(deps, await byMember(deps, filterFromQuery(query), query.member_id)), query.limit, query.before), {
+    .get("/admin/usage", async ({ query }) => report(deps, await byKeyLine(deps.store, await byMember(deps, filterFromQuery(query), query.member_id)), query.limit, query.before), {
       admin: true,
       query: AdminUsageQuery,
       response: UsageReport,

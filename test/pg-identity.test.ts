@@ -208,13 +208,17 @@ for (const { name, open } of stores) {
       const acc = await account();
       await createInvite(store, { accountId: acc, ...link }, T0);
       const owner = (await ownerMember(store, acc))!;
-      await createKey(store, "sk-", acc, {}, "admin", T0);
+      const key = (await createKey(store, "sk-", acc, {}, "admin", T0)).row.id;
       const clock = new BudgetClock("UTC");
-      // A member's spend is what its charges added to budget_spend (the settlement writes it with the usage row).
-      await store.tx((q) => run(q.db.insert(q.t.budgetSpend).values({ owner: `member:${owner.id}`, day: clock.dayStart(T0 + 1), spentMicros: 1234 })));
+      // A member's spend is what its charges added to budget_spend (the settlement writes it with the usage row),
+      // each to the key's days and the member's; 500 went to the key's alone (before any member): the owner's too.
+      const day = clock.dayStart(T0 + 1);
+      await store.tx((q) => run(q.db.insert(q.t.budgetSpend).values([
+        { owner: `member:${owner.id}`, day, spentMicros: 1234 }, { owner: `key:${key}`, day, spentMicros: 1234 + 500 },
+      ])));
       const deps = { store, now: () => T0 + 5, credits: { budgetClock: clock, budgets: () => [] } };
       const [view] = await memberViews(deps, acc, [await getMemberRow(store, owner.id)]);
-      expect(view).toMatchObject({ role: "owner", status: "invited", active_keys: 1, spent_this_month_micros: 1234 });
+      expect(view).toMatchObject({ role: "owner", status: "invited", active_keys: 1, spent_this_month_micros: 1234 + 500 });
     });
 
     test("sessions: create, find by kind until expiry, portal session in one read, end; expired ones swept", async () => {

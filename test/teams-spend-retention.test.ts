@@ -9,7 +9,9 @@ import { join, portalKey } from "./support/teams";
  * `tollgate members`, one view) keeps the whole month when usage_retention_days is shorter than
  * the month: the retention roll-up deletes the raw usage rows (its daily totals name no member,
  * and older ones no key), so the spend is read from the per-member budget days, which every charge adds to,
- * budget or not. GET /v1/usage still counts the same charges from the rolled-up totals.
+ * budget or not. GET /v1/usage still counts the same charges from the rolled-up totals. The
+ * owner's also keeps what the account's keys were charged before its first member (to no member's
+ * days), read from the keys' budget days less the members', not from the raw rows.
  */
 const DAY = 86_400_000;
 let gw: Gateway;
@@ -65,4 +67,26 @@ test("the owner's month spend counts what the account's keys were charged before
   await gw.runtime.deps.credits.flush();
   const members = (await (await gw.admin(`/admin/accounts/${c.accountId}/members`)).json()) as { data: { id: string; spent_this_month_micros: number }[] };
   expect(members.data.find((m) => m.id === owner.memberId)!.spent_this_month_micros).toBe(2 * ONE);
+});
+
+test("the owner's month spend keeps what came before its first member once the roll-up moved it out of the usage log", async () => {
+  const c = await gw.customer(20_000_000);
+  // Before the account has any member: charged to the key's budget days and no member's.
+  for (let i = 0; i < 2; i++) expect((await ask(c.key)).status).toBe(200);
+  await gw.runtime.deps.credits.flush();
+  // Five days on (still this month), the retention job moves those rows into usage_daily.
+  clock.add(5 * DAY);
+  await rollUpUsage(gw.runtime.deps.store, gw.config.usage_retention_days, clock.now());
+  const raw = () => gw.runtime.deps.store.sqlite.query<{ n: number }, [string]>("SELECT count(*) AS n FROM usage_log WHERE account_id = ?").get(c.accountId)!.n;
+  expect(raw()).toBe(0);
+  const owner = await join(gw, c.accountId, "owner", `owner-late-${Date.now()}@example.com`);
+  const member = await join(gw, c.accountId, "member", `member-late-${Date.now()}@example.com`);
+  const mine = await portalKey(gw, member.w, "m");
+  clock.add(60_000);
+  for (const k of [c.key, mine.key]) expect((await ask(k)).status).toBe(200);
+  await gw.runtime.deps.credits.flush();
+  expect(raw()).toBe(2);
+  const list = (await (await gw.admin(`/admin/accounts/${c.accountId}/members`)).json()) as { data: { id: string; spent_this_month_micros: number }[] };
+  const spent = new Map(list.data.map((m) => [m.id, m.spent_this_month_micros]));
+  expect(spent).toEqual(new Map([[owner.memberId, 3 * ONE], [member.memberId, ONE]]));
 });

@@ -48,7 +48,7 @@ export const MemberView = z.object({
   active_keys: z.number().int().describe("Keys of the member that work now (the owner's include keys made by the operator; a removed member's during the grace of the removal)."),
   keys_work_until: z.number().int().nullable()
     .describe("A removed member whose keys still work (the grace of the removal): when the last of them stops, unix seconds; else null."),
-  spent_this_month_micros: z.number().int().describe("Charged to the member's keys since the month began (in budget_timezone), from the member's budget days (budget_spend), which every charge adds to: the whole month whatever usage_retention_days is."),
+  spent_this_month_micros: z.number().int().describe("Charged to the member's keys since the month began (in budget_timezone), from the member's budget days (budget_spend), which every charge adds to: the whole month whatever usage_retention_days is. The owner's also counts the charges of the account's keys that went to no member (before its first invite)."),
   last_login_at: z.number().int().nullable(),
   created_at: z.number().int(),
   removed_at: z.number().int().nullable(),

@@ -1,4 +1,4 @@
-import { and, count, eq, gt, gte, inArray, isNull, lt, or, sql } from "drizzle-orm";
+import { and, count, eq, gt, gte, inArray, isNull, or, sql, type SQL, type SQLWrapper } from "drizzle-orm";
 import type { Store } from "../../store/store";
 import { all, run, type Q, type Work } from "../../store/work";
 import { errors } from "../../lib/errors";
@@ -8,7 +8,7 @@ import { seenBy } from "../../identity/logins/address-claims";
 import type { InviteViewT } from "../../identity/logins/model";
 import { getMemberRow, memberRow, memberRows, memberStatus, type MemberRow } from "../../identity/members";
 import { deleteMemberSessions } from "../../identity/sessions";
-import { memberOwner } from "../../money/budgets";
+import { keyOwner, memberOwner } from "../../money/budgets";
 import { accountRow } from "../accounts/service";
 import { recordAudit } from "../audit/service";
 import type { BudgetT } from "../keys/model";
@@ -203,24 +203,29 @@ export function* memberTotals(q: Q, accountId: string, ownerId: string | null, f
     t.until.set(who, Math.max(t.until.get(who) ?? 0, until));
   }
   t.spend = yield* memberSpend(q, accountId, from);
-  if (ownerId) t.spend.set(ownerId, (t.spend.get(ownerId) ?? 0) + (yield* spentBeforeMembers(q, accountId, from)));
+  if (ownerId) t.spend.set(ownerId, (t.spend.get(ownerId) ?? 0) + (yield* spentByNoMember(q, accountId, from)));
   return t;
 }
 
 /**
- * What the account's keys were charged since `from` before it had any member (its first invite):
- * those charges went to no member's budget days, and are the owner's. From the usage log, so
- * rows rolled up by a retention shorter than that stretch are not in it.
+ * What the account's keys were charged since `from` that went to no member's budget days (before
+ * its first member, or by keys of no member before it had an owner): those are the owner's. Every
+ * charge adds to its key line's days too, so it is the keys' days less the members', both kept as
+ * long as a month reaches back: exact whatever usage_retention_days rolled up.
  */
-function* spentBeforeMembers(q: Q, accountId: string, from: number): Work<number> {
+function* spentByNoMember(q: Q, accountId: string, from: number): Work<number> {
+  const s = q.t.budgetSpend;
+  const k = q.t.apiKeys;
   const m = q.t.accountMembers;
-  const u = q.t.usageLog;
-  const [first] = yield* all(q.db.select({ at: sql<string | number | null>`min(${m.createdAt})` }).from(m).where(eq(m.accountId, accountId)));
-  const until = Number(first?.at ?? 0);
-  if (until <= from) return 0;
-  const [r] = yield* all(q.db.select({ micros: sql<string | number | null>`sum(${u.costMicros})` }).from(u)
-    .where(and(eq(u.accountId, accountId), gte(u.createdAt, from), lt(u.createdAt, until))));
-  return Number(r?.micros ?? 0);
+  // The owner names as keyOwner and memberOwner spell them, built in SQL: an account may have many keys.
+  const named = (owner: (id: string) => string, id: SQLWrapper) => sql<string>`${sql.raw(`'${owner("")}'`)} || ${id}`;
+  const keys = q.db.select({ owner: named(keyOwner, k.id) }).from(k).where(eq(k.accountId, accountId));
+  const members = q.db.select({ owner: named(memberOwner, m.id) }).from(m).where(eq(m.accountId, accountId));
+  const sumOf = function* (owners: SQL | undefined) {
+    const [r] = yield* all(q.db.select({ micros: sql<string | number | null>`sum(${s.spentMicros})` }).from(s).where(and(owners, gte(s.day, from))));
+    return Number(r?.micros ?? 0);
+  };
+  return (yield* sumOf(inArray(s.owner, keys))) - (yield* sumOf(inArray(s.owner, members)));
 }
 
 /**

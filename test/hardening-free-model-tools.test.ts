@@ -3,7 +3,8 @@
  * by default). A request enabling a paid tool is never admitted on credit that is not there, and
  * when the credit cannot hold the tool allowance it still holds one call: concurrent requests
  * of a small balance are bounded by it, instead of each holding nothing and all running into
- * overage together.
+ * overage together. OpenAI's dated types of the web search tool (`web_search_2025_08_26`,
+ * `web_search_preview_2025_03_11`) are that paid tool too.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { startGateway, type Gateway } from "./support/gateway";
@@ -13,6 +14,12 @@ setDefaultTimeout(60_000);
 let up: ReturnType<typeof Bun.serve>;
 let calls = 0;
 let g: Gateway;
+/** A Responses answer with 4 web searches (xAI lists them as items and counts them in the usage). */
+const searched = {
+  id: "resp_1", object: "response", status: "completed", model: "free", store: false,
+  output: Array.from({ length: 4 }, (_, i) => ({ id: `ws_${i}`, type: "web_search_call", status: "completed", action: { type: "search", query: "q" } })),
+  usage: { input_tokens: 10, output_tokens: 2, total_tokens: 12, num_server_side_tools_used: 4, server_side_tool_usage_details: { web_search_calls: 4 } },
+};
 beforeAll(async () => {
   up = Bun.serve({
     port: 0,
@@ -21,6 +28,7 @@ beforeAll(async () => {
       await req.arrayBuffer();
       calls++;
       await Bun.sleep(100);
+      if (new URL(req.url).pathname.endsWith("/responses")) return Response.json(searched);
       return Response.json({
         id: "x", object: "chat.completion", model: "free",
         choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
@@ -71,5 +79,28 @@ describe("paid tools on a model with free tokens", () => {
     expect(statuses.filter((s) => s === 402)).toHaveLength(4);
     // Its two searches at 5,000 micros each, the second beyond the hold: overage of an admitted request.
     expect(await g.account(c.accountId)).toMatchObject({ balance_micros: 7_500 - 10_000, held_micros: 0 });
+  });
+});
+
+describe("dated tool types (Responses)", () => {
+  const responses = (key: string, type: string) =>
+    fetch(`${g.url}/v1/responses`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "free", input: "q", tools: [{ type }] }),
+    }).then(async (r) => (await r.text(), r.status));
+
+  test("web_search_2025_08_26 and web_search_preview_2025_03_11 with no credit: 402, nothing reaches the upstream", async () => {
+    const c = await g.customer(0);
+    const before = calls;
+    const statuses: Record<string, number> = {};
+    for (const type of ["web_search", "web_search_2025_08_26", "web_search_preview_2025_03_11"]) statuses[type] = await responses(c.key, type);
+    // Admitted with nothing held, their 4 searches would take the balance to -20,000 micros each.
+    const account = await g.account(c.accountId);
+    expect({ statuses, upstreamCalls: calls - before, balance: account.balance_micros }).toEqual({
+      statuses: { web_search: 402, web_search_2025_08_26: 402, web_search_preview_2025_03_11: 402 },
+      upstreamCalls: 0,
+      balance: 0,
+    });
   });
 });

@@ -14,6 +14,12 @@ const REQUEST_TOOLS: Record<string, Tool> = {
   image_generation: "image_generation",
 };
 
+/**
+ * A tool type without the version date OpenAI may add (`web_search_2025_08_26`,
+ * `web_search_preview_2025_03_11`): a dated type enables the same paid tool, and must be held as it.
+ */
+const undated = (type: string): string => type.replace(/_\d{4}_\d{2}_\d{2}$/, "");
+
 /** Anthropic's server tools (Messages), whose types carry a version date: web_search_20250305. */
 const ANTHROPIC_TOOLS: Record<string, Tool> = {
   web_search: "web_search",
@@ -27,7 +33,7 @@ const NONE: readonly Tool[] = Object.freeze([]);
  * extra), and Live Search when its `search_parameters` do not turn it off (xAI's default mode is auto).
  */
 export function serverTools(tools: unknown, searchParameters?: unknown): readonly Tool[] {
-  const found = collect(tools, (type) => REQUEST_TOOLS[type]);
+  const found = collect(tools, (type) => REQUEST_TOOLS[undated(type)]);
   return liveSearch(searchParameters) ? [...found, "live_search"] : found;
 }
 

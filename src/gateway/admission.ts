@@ -106,7 +106,8 @@ export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitReques
   unpend?.();
   const { principal: p, body, requestId, dialect } = req;
   const model = findModel(deps.config, p.models, body.model, dialect.modelKind);
-  const plan = planHold(model, dialect.demand(body, req.prepared), spendable(deps, p));
+  const demand = dialect.demand(body, req.prepared);
+  const plan = planHold(model, demand, spendable(deps, p));
   // Charges that cannot be recorded: no answer goes out unpaid (one a second tries the storage again).
   if (!dialect.free && deps.credits.admits?.() === false) throw chargesFailing();
   // The global cap comes first: a full gateway answers 503 without touching limits or credit.
@@ -122,7 +123,7 @@ export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitReques
     lease.release();
     throw e;
   }
-  const meter = new Meter(deps, requestId, p, model, req.stream, plan.hold, admission, dialect.endpoint);
+  const meter = new Meter(deps, requestId, p, model, req.stream, plan.hold, admission, dialect.endpoint, demand.tools);
   const headers: Record<string, string> = { "x-request-id": requestId, ...admission.headers, ...budgetHeaders(deps.credits, p) };
   if (dialect.requestIdHeader) headers[dialect.requestIdHeader] = requestId;
   return { model, plan, lease, admission, meter, headers };

@@ -1,5 +1,5 @@
 import type { UsageRecord } from "../money/credit-store";
-import { chargeFor, upstreamCostFor, type ModelPrices } from "../money/pricing";
+import { chargeFor, namedCalls, upstreamCostFor, type ModelPrices } from "../money/pricing";
 import type { Usage } from "../money/usage";
 import type { GatewayDeps } from "./deps";
 import { parkedPrices, type DeferredResult, type DeferredRow } from "./deferred";
@@ -137,7 +137,9 @@ function readResult(deps: GatewayDeps, row: DeferredRow, text: string): Result |
     const prices = parkedPrices(row, deps.config.models);
     // Without usage (or with one that is no count, or has no prompt count), an estimate as for any
     // whole answer; a row parked before estimates were kept holds its hold.
-    const usage = answer.usage ?? (row.promptEstimate === null ? null : { prompt: row.promptEstimate, cached: 0, completion: estimateTokens(answer.text()), reasoning: 0 });
+    const read = answer.usage ?? (row.promptEstimate === null ? null : { prompt: row.promptEstimate, cached: 0, completion: estimateTokens(answer.text()), reasoning: 0 });
+    // The request's tools are not kept with it: calls the upstream does not name are priced as the model's dearest.
+    const usage = read && prices ? namedCalls(read, prices, []) : read;
     // One charged already is shown with its charge: nothing is priced again.
     if (usage && !prices && row.settledAt === null) throw new Error("no prices: the model is gone, and the request was parked before its prices were kept");
     const cost = usage && prices ? chargeFor(usage, prices) : row.holdMicros;

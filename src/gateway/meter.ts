@@ -4,7 +4,8 @@ import type { SettleExtras, SettleResult, StoredObjectRow, UsageRecord } from ".
 import type { MeterDeps } from "./deps";
 import type { Principal } from "./key-auth";
 import type { Admission } from "./limits/limiter";
-import { chargeFor, pricesOf, upstreamCostFor } from "../money/pricing";
+import { chargeFor, namedCalls, pricesOf, upstreamCostFor } from "../money/pricing";
+import type { Tool } from "../config/schema";
 import { MAX_BALANCE_MICROS } from "../money/units";
 import type { Usage } from "../money/usage";
 import type { Endpoint, StoredRef } from "./dialects/types";
@@ -64,6 +65,8 @@ export class Meter {
     private readonly hold: number,
     private readonly admission: Admission,
     private readonly endpoint: Endpoint = "chat.completions",
+    /** The server-side tools the request enabled: calls the upstream does not name are priced as the dearest. */
+    private readonly tools: readonly Tool[] = [],
   ) {}
 
   get finished(): boolean {
@@ -79,15 +82,16 @@ export class Meter {
 
   /** What a usage costs the customer under this model's pricing (see money/pricing.ts). */
   price(u: Usage): number {
-    return chargeFor(u, this.model);
+    return chargeFor(namedCalls(u, this.model, this.tools), this.model);
   }
 
   /** The charge and usage row of an outcome, or null when the charge cannot take its usage (see plausible). */
   private priced(o: Outcome): { cost: number; row: UsageRecord } | null {
     try {
-      const cost = chargeFor(o.usage, this.model);
-      const row = this.row(o, cost);
-      return plausible(o.usage, row) ? { cost, row } : null;
+      const usage = namedCalls(o.usage, this.model, this.tools);
+      const cost = chargeFor(usage, this.model);
+      const row = this.row({ ...o, usage }, cost);
+      return plausible(usage, row) ? { cost, row } : null;
     } catch {
       return null;
     }

@@ -1,5 +1,5 @@
 import type { Model } from "../config/load";
-import { DEFAULT_TOOL_PRICES, type Tool } from "../config/schema";
+import { DEFAULT_TOOL_PRICES, TOOLS, type Tool } from "../config/schema";
 import { costMicros, type Usage } from "./usage";
 
 /** What a request is priced at: per token (scaled by 1e6), per image, per 1,000 tool calls. */
@@ -79,4 +79,20 @@ export function upstreamCostFor(u: Usage, m: ModelPrices): number | null {
     image_price: c.image_price ?? 0,
     tool_prices: { ...DEFAULT_TOOL_PRICES, ...c.tool_prices },
   });
+}
+
+/** Tools billed per call (Live Search is billed per source, and never counted among the calls). */
+const CALL_TOOLS = TOOLS.filter((t) => t !== "live_search");
+
+/**
+ * The usage with its unnamed calls (Usage.unnamedTools) counted as calls of the dearest tool the
+ * request enabled, as its hold counts them; when it enabled none the gateway knows (a new tool
+ * type, a deferred result whose request is not kept), of the dearest tool the model prices per call.
+ */
+export function namedCalls(u: Usage, m: Pick<ModelPrices, "tool_prices">, enabled: readonly Tool[]): Usage {
+  const { unnamedTools: unnamed, ...named } = u;
+  if (unnamed === undefined) return u;
+  const known = enabled.filter((t) => t !== "live_search");
+  const tool = (known.length > 0 ? known : CALL_TOOLS).reduce((a, t) => (m.tool_prices[t] > m.tool_prices[a] ? t : a));
+  return { ...named, tools: { ...u.tools, [tool]: (u.tools?.[tool] ?? 0) + unnamed } };
 }

@@ -9,6 +9,11 @@ export interface Usage {
   reasoning: number;
   /** Successful calls of the upstream's server-side tools, by tool. */
   tools?: Partial<Record<Tool, number>>;
+  /**
+   * Successful calls the upstream counted without naming their tool (xAI's total,
+   * num_server_side_tools_used, above its details): priced by the meter (money/pricing.ts namedCalls).
+   */
+  unnamedTools?: number;
   /** Images generated. */
   images?: number;
   /** What the upstream billed for the request, in micros (its ticks rounded up), when it says. */

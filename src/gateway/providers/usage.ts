@@ -48,18 +48,40 @@ const isObject = (v: unknown): boolean => v !== null && typeof v === "object";
 /**
  * The usage with the tool calls an answer's output items show (`calls`, from toolCallOf), when
  * the usage has no tool counters of its own: an upstream that counts them (xAI) lists the same
- * calls as items too, and each call is charged once.
+ * calls as items too, and each call is charged once. Calls it counts without naming their tool
+ * take the tool of the items its counters leave over.
  */
 export function withToolCalls(u: Usage | null, raw: Record<string, unknown>, calls: Iterable<Tool | null>): Usage | null {
-  if (!u || countsTools(raw)) return u;
+  if (!u) return u;
+  if (countsTools(raw)) return u.unnamedTools ? namedByItems(u, calls) : u;
   let tools: Partial<Record<Tool, number>> | undefined;
   for (const t of calls) if (t) (tools ??= { ...u.tools })[t] = (tools[t] ?? 0) + 1;
   return tools ? { ...u, tools } : u;
 }
 
-/** Tool calls and the upstream's cost from a usage object (chat, responses, messages, images). */
-export function readExtras(raw: Record<string, unknown>): Pick<Usage, "tools" | "upstreamCost"> {
-  const out: Pick<Usage, "tools" | "upstreamCost"> = {};
+/** Unnamed calls named after the items of each tool beyond what the counters name; the rest stay unnamed. */
+function namedByItems(u: Usage, calls: Iterable<Tool | null>): Usage {
+  const items: Partial<Record<Tool, number>> = {};
+  for (const t of calls) if (t) items[t] = (items[t] ?? 0) + 1;
+  const tools = { ...u.tools };
+  let unnamed = u.unnamedTools ?? 0;
+  for (const [tool, count] of Object.entries(items) as [Tool, number][]) {
+    const more = Math.min(unnamed, count - (tools[tool] ?? 0));
+    if (more <= 0) continue;
+    tools[tool] = (tools[tool] ?? 0) + more;
+    unnamed -= more;
+  }
+  const { unnamedTools: _, ...rest } = u;
+  return unnamed > 0 ? { ...rest, tools, unnamedTools: unnamed } : { ...rest, tools };
+}
+
+/**
+ * Tool calls and the upstream's cost from a usage object (chat, responses, messages, images).
+ * xAI's total of calls (num_server_side_tools_used) above what its details name, or without any
+ * details, are calls all the same: `unnamedTools`, priced by the meter.
+ */
+export function readExtras(raw: Record<string, unknown>): Pick<Usage, "tools" | "unnamedTools" | "upstreamCost"> {
+  const out: Pick<Usage, "tools" | "unnamedTools" | "upstreamCost"> = {};
   const ticks = raw.cost_in_usd_ticks;
   if (typeof ticks === "number" && Number.isFinite(ticks) && ticks >= 0) out.upstreamCost = Math.ceil(ticks / TICKS_PER_MICRO);
   // Live Search (search_parameters) is billed per source used, priced like a tool.
@@ -69,12 +91,22 @@ export function readExtras(raw: Record<string, unknown>): Pick<Usage, "tools" | 
   const details = raw.server_side_tool_usage_details ?? raw.server_tool_use;
   if (details && typeof details === "object") {
     for (const [counter, calls] of Object.entries(details as Record<string, unknown>)) {
-      const tool = TOOL_COUNTERS[counter];
+      const tool = Object.hasOwn(TOOL_COUNTERS, counter) ? TOOL_COUNTERS[counter] : undefined;
       const count = n(calls);
       if (tool && count > 0) (out.tools ??= {})[tool] = (out.tools[tool] ?? 0) + count;
     }
   }
+  // NaN (a total that is no count) is no call: the counters named are still charged.
+  const unnamed = n(raw.num_server_side_tools_used) - namedCount(out.tools);
+  if (unnamed > 0) out.unnamedTools = unnamed;
   return out;
+}
+
+/** Calls of the tools billed per call (Live Search sources are not calls). */
+function namedCount(tools: Usage["tools"]): number {
+  let sum = 0;
+  for (const [tool, calls] of Object.entries(tools ?? {})) if (tool !== "live_search") sum += calls ?? 0;
+  return sum;
 }
 
 /**

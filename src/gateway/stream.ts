@@ -41,16 +41,18 @@ export function relayStream<B extends GatewayBody>(
 
 /**
  * Charges real usage when it arrived (and is believable: what was delivered is never free), else
- * prompt + what was delivered (estimated), else releases.
+ * prompt + what was delivered + the server-side tool calls seen done (estimated), else releases.
  */
 function finishTap(tap: EventTap, meter: Meter, promptEstimate: number, upstreamRequestId: string | null, status: number, errorCode: string | null, anyway: boolean): Promise<unknown> {
   const { ttftMs, stored } = tap;
+  // Calls the upstream ran are billed to the operator whether or not its usage comes (the usage counts them when it does).
+  const tools = tap.toolCalls ?? undefined;
   const estimate = (input = tap.inputUsage) => {
-    const usage = { prompt: input?.prompt ?? promptEstimate, cached: input?.cached ?? 0, completion: tap.deliveredTokens, reasoning: 0 };
+    const usage = { prompt: input?.prompt ?? promptEstimate, cached: input?.cached ?? 0, completion: tap.deliveredTokens, reasoning: 0, tools };
     return { status, usage, estimated: true, errorCode, ttftMs, upstreamRequestId, stored };
   };
   // Usage the charge cannot take falls back to the estimate, and one whose input it cannot take to the prompt's.
   if (tap.usage) return meter.charge({ status, usage: tap.usage, estimated: false, errorCode, ttftMs, upstreamRequestId, stored }, () => estimate(null));
-  if (tap.deliveredTokens === 0 && !anyway) return meter.release(status, errorCode);
+  if (tap.deliveredTokens === 0 && !tools && !anyway) return meter.release(status, errorCode);
   return meter.charge(estimate(), () => estimate(null));
 }

@@ -1,3 +1,4 @@
+import type { Tool } from "../config/schema";
 import type { TapResult } from "./dialects/types";
 
 /**
@@ -13,3 +14,10 @@ export function deltaTokens(text: string): number {
 // Shared results: the common outcomes allocate nothing per event.
 export const PASS: TapResult = { pass: true };
 export const MALFORMED: TapResult = { error: "malformed" };
+
+/** Calls by tool (EventTap.toolCalls), or null when there are none. */
+export function tally(calls: Iterable<Tool>): Partial<Record<Tool, number>> | null {
+  let out: Partial<Record<Tool, number>> | null = null;
+  for (const t of calls) (out ??= {})[t] = (out[t] ?? 0) + 1;
+  return out;
+}

@@ -1,8 +1,9 @@
+import type { Tool } from "../../config/schema";
 import type { Usage } from "../../money/usage";
 import { hideCostOf, readable, readExtras, tokenCount as n } from "../providers/usage";
 import { parseJsonObject } from "../../lib/json-object";
 import { eventData } from "../sse";
-import { deltaTokens, MALFORMED, PASS } from "../tap";
+import { deltaTokens, MALFORMED, PASS, tally } from "../tap";
 import type { EventTap, TapContext, TapResult } from "./types";
 
 /**
@@ -17,9 +18,21 @@ export function readMessagesUsage(raw: Record<string, unknown>): Usage | null {
   return readable({ prompt, cached: read, completion: n(raw.output_tokens), reasoning: 0, ...readExtras(raw) });
 }
 
+/** Anthropic's server tools by the name of their server_tool_use block → the tool as priced. */
+const SERVER_TOOLS: Record<string, Tool> = {
+  web_search: "web_search",
+  x_search: "x_search",
+  code_execution: "code_execution",
+  bash_code_execution: "code_execution",
+  text_editor_code_execution: "code_execution",
+};
+
+type Block = { type?: unknown; id?: unknown; name?: unknown; tool_use_id?: unknown; content?: unknown };
+
 type Event = {
   type?: string;
   message?: { usage?: Record<string, unknown> };
+  content_block?: Block;
   delta?: { text?: unknown; partial_json?: unknown; thinking?: unknown; stop_reason?: unknown };
   usage?: Record<string, unknown>;
 };
@@ -46,6 +59,14 @@ export class MessagesTap implements EventTap {
   }
   readonly endEvent = 'event: message_stop\ndata: {"type":"message_stop"}\n\n';
   private readonly started = performance.now();
+  /** Server tool calls begun (server_tool_use blocks, by id), and those whose result came (a call that ran). */
+  private readonly begun = new Map<string, Tool>();
+  private readonly ran: Tool[] = [];
+
+  /** The server-side calls whose results came: what a stream cut before its usage is charged for them. */
+  get toolCalls(): Partial<Record<Tool, number>> | null {
+    return tally(this.ran);
+  }
 
   constructor(private readonly o: TapContext) {}
 
@@ -57,6 +78,9 @@ export class MessagesTap implements EventTap {
     switch (e.type) {
       case "message_start":
         return this.start(e);
+      case "content_block_start":
+        this.block(e.content_block);
+        return PASS;
       case "content_block_delta":
         return this.delta(e);
       case "message_delta":
@@ -82,6 +106,20 @@ export class MessagesTap implements EventTap {
     if (!usage || !("cost_in_usd_ticks" in usage)) return PASS;
     hideCostOf(usage, this.inputUsage, this.o.price);
     return { out: `event: message_start\ndata: ${JSON.stringify(e)}\n\n` };
+  }
+
+  /** A server tool call, or its result: a call counts once its result came, unless that is an error (not billed). */
+  private block(b: Block | undefined): void {
+    if (!b || typeof b !== "object") return;
+    if (b.type === "server_tool_use" && typeof b.id === "string" && typeof b.name === "string") {
+      const tool = Object.hasOwn(SERVER_TOOLS, b.name) ? SERVER_TOOLS[b.name] : undefined;
+      if (tool) this.begun.set(b.id, tool);
+      return;
+    }
+    const tool = typeof b.tool_use_id === "string" ? this.begun.get(b.tool_use_id) : undefined;
+    if (!tool || failed(b.content)) return;
+    this.begun.delete(b.tool_use_id as string);
+    this.ran.push(tool);
   }
 
   private delta(e: Event): TapResult {
@@ -114,3 +152,7 @@ export class MessagesTap implements EventTap {
     return { out: `event: message_delta\ndata: ${JSON.stringify(e)}\n\n`, pass: undefined };
   }
 }
+
+/** A tool result that is an error (`{"type": "web_search_tool_result_error", …}`): the call is not billed. */
+const failed = (content: unknown): boolean =>
+  content !== null && typeof content === "object" && !Array.isArray(content) && /_error$/.test(String((content as { type?: unknown }).type));

@@ -3,7 +3,7 @@ import type { Usage } from "../../money/usage";
 import { toolCallOf } from "../providers/usage";
 import { parseJsonObject } from "../../lib/json-object";
 import { eventData } from "../sse";
-import { deltaTokens, MALFORMED, PASS } from "../tap";
+import { deltaTokens, MALFORMED, PASS, tally } from "../tap";
 import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
 import { itemIds } from "../stored-objects";
 import type { EventTap, StoredRef, TapContext, TapResult } from "./types";
@@ -58,6 +58,11 @@ export class ResponsesTap implements EventTap {
   /** The stored response and its items, for the meter to record with the charge. */
   get stored(): StoredRef | null {
     return this.responseId === null ? null : { id: this.responseId, items: [...this.items] };
+  }
+
+  /** The server-side calls done so far: what a stream cut before its usage is charged for them. */
+  get toolCalls(): Partial<Record<Tool, number>> | null {
+    return tally(this.calls.values());
   }
 
   /** Every output item done: what is left is response.completed, with the usage (another item makes it false again). */

@@ -1,4 +1,5 @@
 import type { Deployment, Model } from "../../config/load";
+import type { Tool } from "../../config/schema";
 import type { ApiError } from "../../lib/errors";
 import type { Usage } from "../../money/usage";
 import type { Demand, HoldPlan } from "../hold";
@@ -90,6 +91,11 @@ export interface EventTap {
   readonly stored?: StoredRef | null;
   /** The prompt's usage when the stream reported it before its output (a cut stream pays it plus what was delivered). */
   inputUsage?: Usage | null;
+  /**
+   * Server-side tool calls the stream showed done (Responses' call items, Messages' tool results),
+   * by tool; null when none. The upstream bills them: a stream cut before its usage pays them too.
+   */
+  readonly toolCalls?: Partial<Record<Tool, number>> | null;
   /** Sent (after the charge) when the upstream closed after its usage but without its terminal event. */
   readonly endEvent?: string;
   /**

@@ -77,7 +77,8 @@ async function chargeWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, 
     return new Response(JSON.stringify({ request_id: a.headers["x-request-id"] }), { status: 200, headers: { "content-type": "application/json", ...a.headers } });
   }
   const estimated = answer.usage === null;
-  const usage = answer.usage ?? { prompt: a.plan.promptEstimate, cached: 0, completion: estimateTokens(answer.text()), reasoning: 0 };
+  // Without usage: the prompt's estimate, the text's, and the server-side calls the answer shows run (the upstream bills them).
+  const usage = answer.usage ?? { prompt: a.plan.promptEstimate, cached: 0, completion: estimateTokens(answer.text()), reasoning: 0, tools: answer.toolCalls ?? undefined };
   const status = clientLeft ? 499 : 200;
   const rendered = answer.render(a.meter.price(usage));
   // Built before the charge: one that cannot be built is charged nothing (proxy's abandon).

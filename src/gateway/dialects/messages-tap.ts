@@ -1,9 +1,10 @@
 import type { Tool } from "../../config/schema";
 import type { Usage } from "../../money/usage";
-import { hideCostOf, readable, readExtras, tokenCount as n } from "../providers/usage";
+import { hideCostOf, readable, readExtras, tokenCount as n, withToolCalls } from "../providers/usage";
 import { parseJsonObject } from "../../lib/json-object";
 import { eventData } from "../sse";
 import { deltaTokens, MALFORMED, PASS, tally } from "../tap";
+import { type Block, ServerToolRuns } from "./messages-tools";
 import type { EventTap, TapContext, TapResult } from "./types";
 
 /**
@@ -17,17 +18,6 @@ export function readMessagesUsage(raw: Record<string, unknown>): Usage | null {
   const prompt = n(raw.input_tokens) + read + n(raw.cache_creation_input_tokens);
   return readable({ prompt, cached: read, completion: n(raw.output_tokens), reasoning: 0, ...readExtras(raw) });
 }
-
-/** Anthropic's server tools by the name of their server_tool_use block → the tool as priced. */
-const SERVER_TOOLS: Record<string, Tool> = {
-  web_search: "web_search",
-  x_search: "x_search",
-  code_execution: "code_execution",
-  bash_code_execution: "code_execution",
-  text_editor_code_execution: "code_execution",
-};
-
-type Block = { type?: unknown; id?: unknown; name?: unknown; tool_use_id?: unknown; content?: unknown };
 
 type Event = {
   type?: string;
@@ -59,13 +49,12 @@ export class MessagesTap implements EventTap {
   }
   readonly endEvent = 'event: message_stop\ndata: {"type":"message_stop"}\n\n';
   private readonly started = performance.now();
-  /** Server tool calls begun (server_tool_use blocks, by id), and those whose result came (a call that ran). */
-  private readonly begun = new Map<string, Tool>();
-  private readonly ran: Tool[] = [];
+  /** Server tool calls begun, and those whose result came (a call that ran). */
+  private readonly runs = new ServerToolRuns();
 
   /** The server-side calls whose results came: what a stream cut before its usage is charged for them. */
   get toolCalls(): Partial<Record<Tool, number>> | null {
-    return tally(this.ran);
+    return tally(this.runs.ran);
   }
 
   constructor(private readonly o: TapContext) {}
@@ -79,7 +68,7 @@ export class MessagesTap implements EventTap {
       case "message_start":
         return this.start(e);
       case "content_block_start":
-        this.block(e.content_block);
+        this.runs.see(e.content_block);
         return PASS;
       case "content_block_delta":
         return this.delta(e);
@@ -108,20 +97,6 @@ export class MessagesTap implements EventTap {
     return { out: `event: message_start\ndata: ${JSON.stringify(e)}\n\n` };
   }
 
-  /** A server tool call, or its result: a call counts once its result came, unless that is an error (not billed). */
-  private block(b: Block | undefined): void {
-    if (!b || typeof b !== "object") return;
-    if (b.type === "server_tool_use" && typeof b.id === "string" && typeof b.name === "string") {
-      const tool = Object.hasOwn(SERVER_TOOLS, b.name) ? SERVER_TOOLS[b.name] : undefined;
-      if (tool) this.begun.set(b.id, tool);
-      return;
-    }
-    const tool = typeof b.tool_use_id === "string" ? this.begun.get(b.tool_use_id) : undefined;
-    if (!tool || failed(b.content)) return;
-    this.begun.delete(b.tool_use_id as string);
-    this.ran.push(tool);
-  }
-
   private delta(e: Event): TapResult {
     const d = e.delta ?? {};
     const text = typeof d.text === "string" ? d.text : typeof d.partial_json === "string" ? d.partial_json : typeof d.thinking === "string" ? d.thinking : "";
@@ -146,13 +121,10 @@ export class MessagesTap implements EventTap {
     delete this.merged.cost_in_usd_ticks;
     // A counter given as null keeps the earlier one (as the SDKs read it): only values overwrite.
     for (const [k, v] of Object.entries(e.usage)) if (v !== null) this.merged[k] = v;
-    this.usage = readMessagesUsage(this.merged);
+    // An upstream whose usage counts no server tool calls is charged the ones the blocks showed run.
+    this.usage = withToolCalls(readMessagesUsage(this.merged), this.merged, this.runs.ran);
     if (!("cost_in_usd_ticks" in e.usage)) return PASS;
     hideCostOf(e.usage, this.usage, this.o.price);
     return { out: `event: message_delta\ndata: ${JSON.stringify(e)}\n\n`, pass: undefined };
   }
 }
-
-/** A tool result that is an error (`{"type": "web_search_tool_result_error", …}`): the call is not billed. */
-const failed = (content: unknown): boolean =>
-  content !== null && typeof content === "object" && !Array.isArray(content) && /_error$/.test(String((content as { type?: unknown }).type));

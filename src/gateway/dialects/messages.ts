@@ -2,7 +2,9 @@ import { z } from "zod";
 import { isBoolean, isMessageList, isNonEmptyString, isObject, isPositiveInt, nullish } from "../../lib/checks";
 import { upstreamCopy } from "../chat-request";
 import { promptSizes } from "../estimate";
-import { hideCost } from "../providers/usage";
+import { hideCost, withToolCalls } from "../providers/usage";
+import { tally } from "../tap";
+import { messageToolRuns } from "./messages-tools";
 import { anthropicError, anthropicStreamError } from "./anthropic-shape";
 import { MessagesTap, readMessagesUsage } from "./messages-tap";
 import { messagesAsStream } from "./messages-as-stream";
@@ -75,8 +77,11 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
     const m = json as Message;
     if (m.type !== "message" && !Array.isArray(m.content)) return null;
     const raw = m.usage && typeof m.usage === "object" ? m.usage : null;
+    const ran = messageToolRuns(m.content);
     return {
-      usage: raw ? readMessagesUsage(raw) : null,
+      // An upstream whose usage counts no server tool calls is charged the ones the blocks show run.
+      usage: raw ? withToolCalls(readMessagesUsage(raw), raw, ran) : null,
+      toolCalls: tally(ran),
       text: () => messagesOutputText(m.content),
       render(charge) {
         if (raw) hideCost(raw, charge);

@@ -9,6 +9,7 @@ import { responsesAsStream } from "./responses-as-stream";
 import { responsesGone } from "./responses-gone";
 import { readResponsesUsage, showResponsesUsage } from "./responses-usage";
 import { toolCallOf } from "../providers/usage";
+import { tally } from "../tap";
 import { serverTools } from "./server-tools";
 import { responsesOutputText } from "./output-text";
 import { checkReferences } from "./responses-refs";
@@ -101,9 +102,11 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
     const r = json as ResponseObject;
     if (r.object !== "response" && !Array.isArray(r.output)) return null;
     const raw = r.usage && typeof r.usage === "object" ? r.usage : null;
-    const usage = raw ? readResponsesUsage(raw, Array.isArray(r.output) ? r.output.map(toolCallOf) : []) : null;
+    const calls = Array.isArray(r.output) ? r.output.map(toolCallOf) : [];
+    const usage = raw ? readResponsesUsage(raw, calls) : null;
     return {
       usage,
+      toolCalls: tally(calls.filter((t) => t !== null)),
       // Its output items are stored with it: a later request may name them (item_reference).
       stored: typeof r.id === "string" && r.store !== false ? { id: r.id, items: itemIds(r.output) } : null,
       text: () => responsesOutputText(r.output),

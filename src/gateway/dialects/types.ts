@@ -61,6 +61,8 @@ export interface WholeAnswer {
   deferred?: string | null;
   /** The answer's text, for that estimate. */
   text(): string;
+  /** Server-side tool calls the answer shows run, by tool (null: none): an answer without usage pays them too. */
+  toolCalls?: Partial<Record<Tool, number>> | null;
   /** The body the customer gets: usage normalised, the upstream's cost replaced by the charge. */
   render(chargeMicros: number): string;
 }

@@ -6,6 +6,7 @@ import { errors } from "../lib/errors";
 import { randomBase62 } from "../lib/ids";
 import type { AccountRow } from "../modules/accounts/service";
 import type { MemberRow } from "./members";
+import { AttemptGate } from "./attempt-gate";
 
 export type SessionKind = "customer" | "admin";
 
@@ -137,7 +138,7 @@ export class LoginThrottle {
   private sweptAt = Number.NEGATIVE_INFINITY;
 
   constructor(
-    private readonly max: number,
+    readonly max: number,
     private readonly windowMs: number,
     private readonly now: () => number = Date.now,
     private readonly capacity = THROTTLE_KEYS,
@@ -148,6 +149,11 @@ export class LoginThrottle {
     const list = this.prune(key);
     if (list.length < this.max) return 0;
     return list[0]! + this.windowMs - this.now();
+  }
+
+  /** The failures counted for the key in the window. */
+  failureCount(key: string): number {
+    return this.prune(key).length;
   }
 
   fail(key: string): void {
@@ -253,7 +259,7 @@ export interface Throttles {
    */
   invites: LoginThrottle;
   /** Credit codes that did not redeem (unknown, used, expired), per account: 20 an hour. */
-  redeem: LoginThrottle;
+  redeem: AttemptGate;
 }
 
 export function createThrottles(now: () => number = Date.now): Throttles {
@@ -263,6 +269,6 @@ export function createThrottles(now: () => number = Date.now): Throttles {
     adminApi: new LoginThrottle(30, 60_000, now),
     signUp: new LoginThrottle(10, 3_600_000, now),
     invites: new LoginThrottle(30, 3_600_000, now),
-    redeem: new LoginThrottle(20, 3_600_000, now),
+    redeem: new AttemptGate(new LoginThrottle(20, 3_600_000, now)),
   };
 }

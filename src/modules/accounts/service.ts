@@ -52,12 +52,19 @@ export function createAccount(store: Store, input: CreateAccountInput, actor: st
   return store.tx((q) => insertAccount(q, input, actor, now), { durable: true });
 }
 
-export function updateAccount(store: Store, id: string, input: UpdateAccountInput, actor: string, now = Date.now()): Promise<AccountRow> {
+/**
+ * Changes the fields of `input` that differ from the account's; a change that changes nothing (the
+ * status it has, its own name) is a read, as every other admin change: no write, no audit row,
+ * no durable commit. The row is compared again in the transaction, which a change raced.
+ */
+export async function updateAccount(store: Store, id: string, input: UpdateAccountInput, actor: string, now = Date.now()): Promise<AccountRow> {
+  const current = await getAccountRow(store, id);
+  if (Object.keys(changes(current, input)).length === 0) return current;
   // A suspension or a new plan applies from the next request on every instance.
   return store.tx(
     function* (q) {
       const before = yield* accountRow(q, id);
-      const patch = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+      const patch = changes(before, input);
       if (Object.keys(patch).length === 0) return before;
       const [after] = yield* all(q.db.update(q.t.accounts).set(patch).where(eq(q.t.accounts.id, id)).returning());
       yield* recordAudit(q, { actor, action: "account.update", targetType: "account", targetId: id, before: pick(before, patch), after: patch }, now);
@@ -65,6 +72,11 @@ export function updateAccount(store: Store, id: string, input: UpdateAccountInpu
     },
     { durable: true, notify: true },
   );
+}
+
+/** The fields of `input` given (not undefined) whose value differs from the row's. */
+function changes(row: AccountRow, input: UpdateAccountInput): UpdateAccountInput {
+  return Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== undefined && v !== row[k as keyof AccountRow]));
 }
 
 export function listAccounts(store: Store, f: { limit: number; offset: number; q?: string }): Promise<AccountRow[]> {

@@ -5,22 +5,18 @@
  * call items where there are some (Responses), else as calls of the dearest tool the request
  * enabled, as its hold counts them. Whole answers and streams, on Responses, chat and Messages.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { ev, gatewayOn, scriptedUpstream, waitRow, type Scripted } from "./support/scripted-upstream";
+import { ev, onScriptedGateway, type Scripted, waitRow } from "./support/scripted-upstream";
 import type { Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 let up: Scripted;
 let gw: Gateway;
-beforeAll(async () => {
-  up = scriptedUpstream();
-  gw = await gatewayOn(up, "xai");
-});
-afterAll(async () => {
-  await gw?.stop();
-  up?.stop();
+onScriptedGateway("xai", (u, g) => {
+  up = u;
+  gw = g;
 });
 
 // grok-4: 3 µ an input token, 15 µ an output token; per call (xAI's list prices per 1,000):

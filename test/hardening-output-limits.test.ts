@@ -7,22 +7,18 @@
  * completion without max_tokens is held for OpenAI's default of 16 and sent with it: an upstream's
  * own default (llama.cpp: unlimited; xAI: the model's maximum) would run far past that hold.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
-import { gatewayOn, scriptedUpstream, waitRow, type Scripted } from "./support/scripted-upstream";
+import { onScriptedGateway, type Scripted, waitRow } from "./support/scripted-upstream";
 import type { Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 let up: Scripted;
 let gw: Gateway;
-beforeAll(async () => {
-  up = scriptedUpstream();
-  gw = await gatewayOn(up, "openai");
-});
-afterAll(async () => {
-  await gw?.stop();
-  up?.stop();
+onScriptedGateway("openai", (u, g) => {
+  up = u;
+  gw = g;
 });
 
 const chatAnswer = (completion: number) =>

@@ -5,20 +5,16 @@
  * without tool counters (no server_tool_use) is charged the calls its blocks show, whole or
  * streamed. A usage that counts them is charged them once.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { ev, gatewayOn, post, scriptedUpstream, waitRow, type Scripted } from "./support/scripted-upstream";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { ev, onScriptedGateway, post, type Scripted, waitRow } from "./support/scripted-upstream";
 import type { Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 let up: Scripted;
 let gw: Gateway;
-beforeAll(async () => {
-  up = scriptedUpstream();
-  gw = await gatewayOn(up, "openai");
-});
-afterAll(async () => {
-  await gw?.stop();
-  up?.stop();
+onScriptedGateway("openai", (u, g) => {
+  up = u;
+  gw = g;
 });
 
 const WEB_SEARCH = 5_000; // micros per call, xAI's list price ($5 per 1,000)

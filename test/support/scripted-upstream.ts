@@ -1,4 +1,5 @@
 /** An upstream that streams exactly the chunks a test scripts (sleeps between them too), and a gateway in front of it. */
+import { afterAll, beforeAll } from "bun:test";
 import { fakeCatalogue, SINGLE_SHOT } from "./fake-upstream";
 import { startGateway, type Gateway } from "./gateway";
 
@@ -60,3 +61,21 @@ export const post = (gw: Gateway, key: string, path: string, body: unknown, head
   fetch(`${gw.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
 
 export const ev = (name: string | null, data: unknown) => `${name ? `event: ${name}\n` : ""}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
+
+/**
+ * A scripted upstream and a gateway in front of it for a whole test file: made before its tests
+ * (`set` receives them), stopped after them.
+ */
+export function onScriptedGateway(kind: "openai" | "xai", set: (up: Scripted, gw: Gateway) => void, config: Record<string, unknown> = {}): void {
+  let up: Scripted | undefined;
+  let gw: Gateway | undefined;
+  beforeAll(async () => {
+    up = scriptedUpstream();
+    gw = await gatewayOn(up, kind, config);
+    set(up, gw);
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    up?.stop();
+  });
+}

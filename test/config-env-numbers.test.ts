@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ConfigError, loadConfig } from "../src/config/load";
-import { ENV_MAP } from "../src/config/schema";
+import { ENV_MAP } from "../src/config/env-map";
 
 /**
  * A number in an environment variable (or quoted in the file) is plain decimal digits: Number()

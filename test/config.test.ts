@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { ConfigError, loadConfig } from "../src/config/load";
-import { ENV_MAP } from "../src/config/schema";
+import { ENV_MAP } from "../src/config/env-map";
 
 const dir = mkdtempSync("/tmp/tollgate-config-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

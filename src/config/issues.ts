@@ -1,5 +1,6 @@
 import type { z } from "zod";
-import { BreakerSchema, ConfigSchema, DeploymentSchema, ENV_MAP, ModelSchema, PlanSchema, ProviderSchema, RetrySchema, TierSchema, TimeoutsSchema } from "./schema";
+import { BreakerSchema, ConfigSchema, DeploymentSchema, ModelSchema, PlanSchema, ProviderSchema, RetrySchema, TierSchema, TimeoutsSchema } from "./schema";
+import { ENV_MAP } from "./env-map";
 
 /** Every key the configuration knows, at any depth: the suggestions for a misspelt one (only needed then). */
 const knownKeys = () =>

@@ -4,7 +4,8 @@ import { MAX_BALANCE_MICROS } from "../money/units";
 import { defaultModels } from "./catalogue";
 import { formatIssue, unknownEnvNames } from "./issues";
 import { describeParseError } from "./parse-error";
-import { BUILTIN_DEFAULT_PLAN, ConfigSchema, DEFAULT_TOOL_PRICES, ENV_MAP, type ModelConfig, type ProviderConfig, type Tool } from "./schema";
+import { BUILTIN_DEFAULT_PLAN, ConfigSchema, DEFAULT_TOOL_PRICES, type ModelConfig, type ProviderConfig, type Tool } from "./schema";
+import { ENV_MAP } from "./env-map";
 
 export interface Provider extends Omit<ProviderConfig, "api_key_env" | "api_key_file" | "kind" | "api_keys"> {
   kind: "openai" | "xai";

@@ -37,6 +37,7 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_PUBLIC_URL: "public_url",
   TOLLGATE_HOLD_TTL_SECONDS: "hold_ttl_seconds",
   TOLLGATE_MAX_BODY_BYTES: "max_body_bytes",
+  TOLLGATE_MAX_ANSWER_BYTES: "max_answer_bytes",
   TOLLGATE_CORS_ORIGINS: "cors_origins",
   TOLLGATE_SEARCHABLE_COLLECTIONS: "searchable_collections",
   TOLLGATE_SETTLE_BATCH_MS: "settle_batch_ms",

@@ -127,6 +127,8 @@ export const ConfigSchema = z.strictObject({
    */
   cpu_scheduling: z.enum(["auto", "batch", "normal"]).default("auto"),
   max_body_bytes: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** Largest whole (non-streaming) upstream answer read: one past it is cut there, a 502 (its bytes would all sit in memory). */
+  max_answer_bytes: int(1024 * 1024, 1024 * 1024 * 1024).default(128 * 1024 * 1024),
   /**
    * Origins whose pages may call the customer API (/v1) from a browser (CORS): "*" for any, as
    * OpenAI's API does, or exact origins; empty (env: "none") turns CORS off.

@@ -1,3 +1,4 @@
+import { BodyTooLarge, cappedText } from "../lib/capped-body";
 import { parseJsonObject } from "../lib/json-object";
 import { errors } from "../lib/errors";
 import type { Admitted } from "./admission";
@@ -7,14 +8,14 @@ import { estimateTokens } from "./estimate";
 import { unreadable } from "./meter";
 import type { UpstreamResponse } from "./upstream/call";
 
-type Ended = "timeout" | "shutdown" | null;
+type Ended = "timeout" | "shutdown" | "too_large" | null;
 
 /**
  * A non-streaming answer: read it whole within the total timeout (shutdown ends it like a
  * timeout), then charge its usage, or an estimate when it has none. A client that left meanwhile
  * is still charged: the upstream was let finish the answer it bills (see Attempt.onClient).
  */
-export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, a: Admitted, up: UpstreamResponse, signal: AbortSignal): Promise<Response> {
+export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, body: B, a: Admitted, up: UpstreamResponse, signal: AbortSignal, maxBytes: number): Promise<Response> {
   let ended: Ended = null;
   const timer = setTimeout(() => {
     ended ??= "timeout";
@@ -26,10 +27,10 @@ export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, bo
   });
   let text: string;
   try {
-    text = await up.response.text();
-  } catch {
+    text = await cappedText(up.response, maxBytes);
+  } catch (e) {
     clearTimeout(timer);
-    return bodyLost(a, up, ended);
+    return bodyLost(a, up, e instanceof BodyTooLarge ? "too_large" : ended);
   }
   clearTimeout(timer);
   try {
@@ -45,7 +46,7 @@ export async function finishWhole<B extends GatewayBody>(dialect: Dialect<B>, bo
 /** The answer's body broke off: shutdown, timeout or a lost connection (nothing delivered, nothing charged). */
 async function bodyLost(a: Admitted, up: UpstreamResponse, why: Ended): Promise<Response> {
   // Shutdown says nothing about the upstream; a timeout or a lost connection is its failure.
-  up.end(why === "shutdown" ? "cut" : { failure: why === "timeout" ? "upstream_timeout: body" : "upstream_body_broken" });
+  up.end(why === "shutdown" ? "cut" : { failure: why === "timeout" ? "upstream_timeout: body" : why === "too_large" ? "upstream_answer_too_large" : "upstream_body_broken" });
   try {
     if (why === "shutdown") {
       await a.meter.release(503, "server_shutting_down");
@@ -54,6 +55,11 @@ async function bodyLost(a: Admitted, up: UpstreamResponse, why: Ended): Promise<
     if (why === "timeout") {
       await a.meter.release(504, "upstream_timeout");
       throw errors.upstream(504, "The upstream provider did not complete the response in time.", "upstream_timeout");
+    }
+    if (why === "too_large") {
+      // Nothing was delivered: nothing is charged, as for a body that broke off.
+      await a.meter.release(502, "upstream_answer_too_large");
+      throw errors.upstream(502, "The upstream's response was larger than the gateway accepts.", "upstream_answer_too_large");
     }
     await a.meter.release(502, "upstream_body_broken");
     throw errors.upstream(502, "The upstream connection was lost before the response completed.", "upstream_body_broken");

@@ -53,7 +53,7 @@ export async function proxy<B extends GatewayBody>(deps: GatewayDeps, call: Prox
     if (stream && (up.response.headers.get("content-type") ?? "").includes("text/event-stream")) {
       return relayStream(deps, call.dialect, a, up, { signal: call.signal, wantsUsage: call.wantsUsage === true });
     }
-    return await finishWhole(call.dialect, call.body, a, up, call.signal);
+    return await finishWhole(call.dialect, call.body, a, up, call.signal, deps.config.max_answer_bytes);
   } catch (e) {
     // The one place for what no ending foresaw (an answer a reader choked on, absurd usage): a
     // live hold is never swept, so it is voided here, with the slot and the lease, exactly once.

@@ -1,3 +1,4 @@
+import { cappedText } from "../../lib/capped-body";
 import { ApiError, errors } from "../../lib/errors";
 import { adapters, upstreamHeaders } from "../providers/adapters";
 import { readErrorBody, scrub, translateUpstreamError } from "../providers/errors";
@@ -9,6 +10,8 @@ import { classifyStatus, retryAfterMs } from "./retry";
 
 /** How long an upstream's error body may take: a body that hangs must not hold the retry. */
 const ERROR_BODY_MS = 5_000;
+/** And how much of it is read: an error is a message, not megabytes (beyond, it is read as none). */
+export const ERROR_BODY_BYTES = 1024 * 1024;
 
 /**
  * One upstream attempt: the body, a connect check when the host is new or was silent, the
@@ -140,7 +143,7 @@ export class Attempt {
   /** An error status: its body read (briefly), translated for the customer and classified. */
   private async refused(res: Response): Promise<AttemptResult> {
     const bodyTimer = setTimeout(() => this.controller.abort(), Math.max(0, Math.min(ERROR_BODY_MS, this.left())));
-    const text = await res.text().catch(() => "");
+    const text = await cappedText(res, ERROR_BODY_BYTES).catch(() => "");
     clearTimeout(bodyTimer);
     // The upstream refused the request (an error status): nothing it did is billable.
     if (this.clientLeft()) return this.clientGone(false);

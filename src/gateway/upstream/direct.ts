@@ -1,4 +1,6 @@
+import { cappedText } from "../../lib/capped-body";
 import { errors, type ApiError } from "../../lib/errors";
+import { ERROR_BODY_BYTES } from "./attempt";
 import { upstreamHeaders } from "../providers/adapters";
 import { translateUpstreamError } from "../providers/errors";
 import type { UpstreamRegistry } from "./registry";
@@ -38,5 +40,5 @@ export async function callTarget(reg: UpstreamRegistry, targetId: string, method
     );
   }
   if (res.ok || res.status === 202 || res.status === 404) return res;
-  throw failed(translateUpstreamError(res.status, await res.text().catch(() => ""), retryAfterMs(res.headers), reg.log.enabled), res.status);
+  throw failed(translateUpstreamError(res.status, await cappedText(res, ERROR_BODY_BYTES).catch(() => ""), retryAfterMs(res.headers), reg.log.enabled), res.status);
 }

@@ -98,14 +98,14 @@ describe("reserve", () => {
     expect(store.openHolds).toBe(0);
   });
 
-  test("a suspended account cannot reserve (suspension applies to requests already authenticated)", () => {
+  test("a suspended account cannot reserve (suspension applies to requests already authenticated)", async () => {
     const { db, store, acc } = setup();
-    updateAccount(db, acc, { status: "suspended" }, "test");
+    await updateAccount(db, acc, { status: "suspended" }, "test");
     const e = apiErrorOf(() => store.reserve({ accountId: acc, requestId: "r1", amount: 1 }));
     expect(e.status).toBe(401);
     expect(e.code).toBe("invalid_api_key");
     expect(store.openHolds).toBe(0);
-    updateAccount(db, acc, { status: "active" }, "test");
+    await updateAccount(db, acc, { status: "active" }, "test");
     store.reserve({ accountId: acc, requestId: "r1", amount: 1 });
   });
 

@@ -67,6 +67,24 @@ describe("items of stored responses on PostgreSQL", () => {
     }
   });
 
+  test("each item keeps its size, the most a reference to it is billed: the settlement's, else its response's", async () => {
+    const accountId = `acc_sizes_${crypto.randomUUID().slice(0, 8)}`;
+    await db.tx(function* (q) {
+      yield* run(q.db.insert(q.t.accounts).values({ id: accountId, name: accountId, balanceMicros: 1_000_000, createdAt: 1 }));
+      yield* run(q.db.insert(q.t.ledgerEntries).values({ accountId, kind: "topup", amountMicros: 1_000_000, balanceAfterMicros: 1_000_000, createdAt: 1 }));
+    });
+    const credits = new PgCreditStore(db, { instanceId: "inst_sizes", holdTtlMs: 60_000, budgetClock: new BudgetClock() });
+    const owners = { accountId, keyId: null, capKeyId: null, memberId: null };
+    const object = { id: `resp_${accountId}`, kind: "response" as const, accountId, keyId: null, target: "xai#1", model: "grok-4", tokens: 40, chargeMicros: 120, createdAt: 5 };
+    for (const [n, extras] of [[1, { object, items: [`msg_${accountId}`], itemTokens: 7 }], [2, { object: { ...object, id: `resp2_${accountId}` }, items: [`old_${accountId}`] }]] as const) {
+      (await credits.prepare(owners, 1_000))();
+      credits.reserve({ ...owners, requestId: `req${n}_${accountId}`, amount: 1_000, freshId: true, live: true });
+      await credits.settle(`req${n}_${accountId}`, 1, extras);
+    }
+    const found = await new StoredObjects(db).recorded([`msg_${accountId}`, `old_${accountId}`], { accountId });
+    expect([found.get(`msg_${accountId}`)?.tokens, found.get(`old_${accountId}`)?.tokens]).toEqual([7, 40]);
+  });
+
   test("over HTTP: recorded by one instance, refused to another account by the other, served to the owner by either", async () => {
     const [g0, g1] = cluster.gateways as [BinaryGateway, BinaryGateway];
     const a = await g0.customer(10_000_000);

@@ -17,6 +17,11 @@ export interface Demand {
   promptUpper: number;
   /** Realistic prompt tokens, for the rate limiter and estimates. */
   promptEstimate: number;
+  /**
+   * Part of the prompt is stored content of unknown size: the bound is at least the model's
+   * context_window (no prompt the upstream takes is larger).
+   */
+  upToContext?: true;
   /** The output limit the request sets, or null (then the model's max_output_tokens). */
   maxOutput: number | null;
   /** The body field that limit came from, named when it is what the credit cannot hold (default max_tokens). */
@@ -47,7 +52,8 @@ export interface HoldPlan {
  * Without one the model's max output is assumed; when the balance cannot cover it, the upstream
  * limit is capped to what the balance covers (OpenRouter's policy), so small balances still work.
  */
-export function planHold(model: Model, d: Demand, spendable: Spendable): HoldPlan {
+export function planHold(model: Model, demand: Demand, spendable: Spendable): HoldPlan {
+  const d = demand.upToContext ? { ...demand, promptUpper: Math.max(demand.promptUpper, model.context_window) } : demand;
   const base = { promptEstimate: d.promptEstimate, tokenEstimate: d.promptEstimate + (d.maxOutput ?? 0) * d.n };
   if (d.images !== undefined) return imageHold(model, d, spendable, base);
   const dearest = dearestPaidTool(model, d.tools);

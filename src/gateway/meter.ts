@@ -7,7 +7,7 @@ import type { Admission } from "./limits/limiter";
 import { chargeFor, namedCalls, pricesOf, upstreamCostFor } from "../money/pricing";
 import type { Tool } from "../config/schema";
 import { MAX_BALANCE_MICROS } from "../money/units";
-import type { Usage } from "../money/usage";
+import { outputItemTokens, type Usage } from "../money/usage";
 import type { Endpoint, StoredRef } from "./dialects/types";
 import { requestLine } from "./request-line";
 
@@ -24,7 +24,7 @@ export interface Outcome {
 }
 
 /** What a charge records of the objects its answer stored upstream (nothing, or a response and its items). */
-type Stored = Pick<SettleExtras, "object" | "items">;
+type Stored = Pick<SettleExtras, "object" | "items" | "itemTokens">;
 
 const NO_USAGE: Usage = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
 
@@ -112,7 +112,7 @@ export class Meter {
     const { cost, row } = p;
     this.done = true;
     // A stored object is recorded with the charge (before the answer goes out: a continuation may follow at once).
-    const object = o.stored ? this.created(o.stored, o.usage, cost) : {};
+    const object = o.stored ? this.created(o.stored, o, cost) : {};
     try {
       await this.settle(cost, row, object);
       this.recorded(row);
@@ -201,7 +201,7 @@ export class Meter {
   }
 
   /** Whose the stored object (and each item stored with it) is, on which upstream key, and its conversation's size. */
-  private created({ id, items }: StoredRef, u: Usage, charge: number): Stored {
+  private created({ id, items }: StoredRef, { usage: u, estimated }: Outcome, charge: number): Stored {
     const target = this.keyRef;
     if (!target) return {};
     const object: StoredObjectRow = {
@@ -215,7 +215,8 @@ export class Meter {
       chargeMicros: charge,
       createdAt: this.deps.now(),
     };
-    return items.length ? { object, items } : { object };
+    // An estimated usage bounds nothing (its text at four bytes a token): the items' size stays unknown.
+    return items.length ? { object, items, itemTokens: estimated ? 0 : outputItemTokens(u) } : { object };
   }
 
   /** Releases the hold of an answer not delivered (its charge or release failed to commit) once the storage takes it. */

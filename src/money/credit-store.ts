@@ -65,6 +65,11 @@ export interface SettleExtras {
    * and upstream key, in the same write.
    */
   items?: readonly string[];
+  /**
+   * What each of `items` is billed as when a later request names it (an upper bound, held for it);
+   * absent: the object's own tokens.
+   */
+  itemTokens?: number;
 }
 
 /** A row of upstream_objects: who owns an object created upstream through the shared key. */
@@ -77,7 +82,10 @@ export interface StoredObjectRow {
   /** The upstream key (`<provider>#<n>`) that holds it: reads and continuations go there. */
   target: string;
   model: string;
-  /** Tokens of the conversation so far (a continuation is billed them again). */
+  /**
+   * A response: tokens of the conversation so far (a continuation is billed them again). An item:
+   * the most a request naming it is billed for it (0: recorded before sizes were kept, unknown).
+   */
   tokens: number;
   chargeMicros: number;
   createdAt: number;

@@ -188,12 +188,17 @@ export class SettleWriter {
  */
 export function storedRows(extras: SettleExtras): StoredObjectRow[] {
   const o = extras.object;
-  return o ? [o, ...itemRows(o, extras.items ?? [])] : [];
+  // A settlement journaled without the items' size gives them the response's: never below theirs.
+  return o ? [o, ...itemRows(o, extras.items ?? [], o.createdAt, extras.itemTokens ?? o.tokens)] : [];
 }
 
-/** Rows of kind "item" for `ids`, stored with `of`: its owner and upstream key. */
-export function itemRows(of: StoredObjectRow, ids: readonly string[], createdAt = of.createdAt): StoredObjectRow[] {
-  return ids.map((id): StoredObjectRow => ({ ...of, id, kind: "item", tokens: 0, chargeMicros: 0, createdAt }));
+/**
+ * Rows of kind "item" for `ids`, stored with `of`: its owner and upstream key, and `tokens`, the
+ * most a request naming one is billed for it (the hold adds it); by default the whole of `of`,
+ * which holds each of its input and output items. 0 is a row recorded before sizes were kept.
+ */
+export function itemRows(of: StoredObjectRow, ids: readonly string[], createdAt = of.createdAt, tokens = of.tokens): StoredObjectRow[] {
+  return ids.map((id): StoredObjectRow => ({ ...of, id, kind: "item", tokens, chargeMicros: 0, createdAt }));
 }
 
 /** A charge's account must exist: a journal kept beside a restored, older copy of the database may name one it never had. */

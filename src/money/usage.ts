@@ -53,3 +53,13 @@ export function costMicrosBig(u: Usage, m: Pick<Model, "input_price" | "cached_i
     BigInt(u.completion) * BigInt(m.output_price);
   return Number((scaled + 999_999n) / 1_000_000n);
 }
+
+/**
+ * The most one of an answer's output items is billed as when a later request names it: the whole
+ * output (reasoning included); with server-side tools the whole response, since a tool's item may
+ * carry what the tool brought in, which the upstream counted as prompt. At least 1: 0 means unknown.
+ */
+export function outputItemTokens(u: Usage): number {
+  const tools = (u.unnamedTools ?? 0) > 0 || Object.values(u.tools ?? {}).some((n) => (n ?? 0) > 0);
+  return Math.max(1, tools ? u.prompt + u.completion : u.completion);
+}

@@ -83,7 +83,7 @@ const isReference = (item: Record<string, unknown>): boolean => item.type === "i
 /** The upstream key the references share (404 for any that is not the caller's, or that lives on another key). */
 function pinned(refs: readonly Reference[], found: Map<string, Recorded>, sameKey: (a: string, b: string) => boolean): Prepared {
   let pin: { target: string; by: Reference } | null = null;
-  let historyTokens = 0;
+  const sizes: Sizes = { historyTokens: 0 };
   for (const r of refs) {
     const o = found.get(r.id);
     // Another account's object, or none, looks the same: a 404, whatever the upstream holds.
@@ -92,11 +92,23 @@ function pinned(refs: readonly Reference[], found: Map<string, Recorded>, sameKe
     // Compared by the key they name: one recorded by position (before stable ids) and one by id may be the same key.
     if (pin && !sameKey(pin.target, o.target)) throw storedApart(r, pin.by);
     pin ??= { target: o.target, by: r };
-    if (r.previous) historyTokens = o.tokens;
+    addSize(sizes, r, o);
   }
   // The caller's own items sent with their content go where they are stored when nothing else decides.
   const target = pin?.target ?? firstOwn(refs, found);
-  return target ? { pin: target, historyTokens } : {};
+  return target ? { pin: target, ...sizes } : {};
+}
+
+type Sizes = Pick<Prepared, "historyTokens" | "itemTokens" | "unsizedItems">;
+
+/**
+ * The upstream bills what a request names by id again, as prompt: a continuation's history, and
+ * each item reference (once per mention) at its recorded size, or unknown for a row kept without one.
+ */
+function addSize(sizes: Sizes, r: Reference, o: Recorded): void {
+  if (r.previous) sizes.historyTokens = o.tokens;
+  else if (o.tokens > 0) sizes.itemTokens = (sizes.itemTokens ?? 0) + o.tokens;
+  else sizes.unsizedItems = true;
 }
 
 /** Where the first of the caller's recorded items is stored (every recorded one is the caller's by now). */

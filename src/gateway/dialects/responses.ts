@@ -79,13 +79,15 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
   storedGone: responsesGone,
   demand: (body, ctx) => {
     const items = typeof body.input === "string" ? [body.input] : body.input;
-    // A continued conversation is billed its history again (cached or not): hold for it too.
-    const history = ctx?.historyTokens ?? 0;
+    // A continued conversation is billed its history again (cached or not), and a referenced item
+    // its content: hold for them too (an item of unknown size: the largest prompt the model takes).
+    const stored = (ctx?.historyTokens ?? 0) + (ctx?.itemTokens ?? 0);
     const prompt = promptSizes(items, [body.instructions, body.tools, body.text]);
     const { limit, param } = outputLimit(body, "max_output_tokens");
     return {
-      promptUpper: prompt.promptUpper + history,
-      promptEstimate: prompt.promptEstimate + history,
+      promptUpper: prompt.promptUpper + stored,
+      promptEstimate: prompt.promptEstimate + stored,
+      ...(ctx?.unsizedItems ? { upToContext: true as const } : {}),
       maxOutput: limit,
       maxOutputParam: param,
       n: 1,

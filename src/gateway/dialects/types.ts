@@ -10,11 +10,15 @@ import type { Asker } from "../reach";
 /** The APIs the gateway meters; each is a dialect of the one pipeline (proxy.ts). */
 export type Endpoint = "chat.completions" | "completions" | "responses" | "messages" | "images.generations" | "images.edits" | "tokenize";
 
-/** What a dialect's prepare() found: the upstream key to use, and history a continuation is billed again. */
+/** What a dialect's prepare() found: the upstream key to use, and stored content the request is billed again. */
 export interface Prepared {
   /** The only upstream key the request may go to (the reference its stored objects recorded). */
   pin?: string;
   historyTokens?: number;
+  /** The recorded sizes of the stored items the request names by id (item_reference), summed. */
+  itemTokens?: number;
+  /** It names an item recorded without a size (before sizes were kept): the hold assumes the largest prompt. */
+  unsizedItems?: true;
 }
 
 export interface PrepareContext {

@@ -33,11 +33,19 @@ const TOOL_CALL_ITEMS: Record<string, Tool> = {
   mcp_call: "mcp",
 };
 
-/** The server-side tool an output item is a call of; null for anything else (a message, a function call: the client's own) and for a failed call. */
+/**
+ * The server-side tool an output item is a call of; null for anything else (a message, a function
+ * call: the client's own) and for a call that did not succeed. Upstreams bill successful calls
+ * only: a call counts once "completed", or when it carries no status (xAI may leave it out, and an
+ * mcp_call may have none) and names no error; one still in progress, searching, incomplete or
+ * failed when the response ended is no call.
+ */
 export function toolCallOf(item: unknown): Tool | null {
   if (!item || typeof item !== "object") return null;
-  const { type, status } = item as { type?: unknown; status?: unknown };
-  return typeof type === "string" && status !== "failed" ? (TOOL_CALL_ITEMS[type] ?? null) : null;
+  const { type, status, error } = item as { type?: unknown; status?: unknown; error?: unknown };
+  if (typeof type !== "string" || !Object.hasOwn(TOOL_CALL_ITEMS, type)) return null;
+  const succeeded = status === "completed" || (status == null && error == null);
+  return succeeded ? TOOL_CALL_ITEMS[type]! : null;
 }
 
 /** Whether a usage object counts server-side tool calls itself (xAI's details, their total, Anthropic's server_tool_use). */

@@ -46,7 +46,8 @@ const up = Bun.serve({
       return Response.json(path.endsWith("/responses") ? response(id) : { request_id: id });
     }
     const id = path.split("/").pop()!;
-    if (owner.get(id) !== key) return new Response(null, { status: 404 });
+    // xAI's 404 for an id another team's key holds: its error envelope, naming the id.
+    if (owner.get(id) !== key) return Response.json({ code: "Some requested entity was not found", error: `No object with id ${id}` }, { status: 404 });
     return Response.json(id.startsWith("resp") ? response(id) : completion);
   },
 });

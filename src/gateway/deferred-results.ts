@@ -84,7 +84,7 @@ async function askUpstream(deps: GatewayDeps, row: DeferredRow): Promise<string 
   if (!(await deps.deferred.claim(row.requestId, deps.now()))) return fetchedElsewhere(deps, row.requestId);
   let kept = false;
   try {
-    const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`, row.requestId);
+    const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`, row.requestId, () => true);
     if (res.status === 202 || res.status === 404) {
       await res.body?.cancel();
       // Only the key that parked it can say it forgot it: a positional reference may name another key now.

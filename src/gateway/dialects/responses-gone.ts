@@ -1,3 +1,4 @@
+import { namesObject } from "../providers/errors";
 import { missing, referencesOf, type ReferringBody } from "./responses-refs";
 import type { StoredGone } from "./types";
 
@@ -12,6 +13,6 @@ import type { StoredGone } from "./types";
 export function responsesGone(body: ReferringBody, upstreamMessage: string): StoredGone | null {
   const refs = referencesOf(body).filter((r) => r.byId);
   if (refs.length === 0) return null;
-  const named = refs.find((r) => upstreamMessage.includes(r.id));
+  const named = refs.find((r) => namesObject(upstreamMessage, r.id));
   return named ? { error: missing(named), forget: named.id } : null;
 }

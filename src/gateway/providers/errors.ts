@@ -32,6 +32,15 @@ export function readErrorBody(text: string): UpstreamBody {
   return { message: text.trim(), code: null, param: null };
 }
 
+/** An upstream error body's message as the gateway reads it (readErrorBody), credentials scrubbed. */
+export const upstreamMessage = (text: string): string => scrub(readErrorBody(text).message);
+
+/**
+ * Whether an upstream 404's message names the stored object `id`: only then does it say the
+ * object is gone. A missing route's or the model's 404 names none, and forgets nothing.
+ */
+export const namesObject = (upstreamMessage: string, id: string): boolean => id !== "" && upstreamMessage.includes(id);
+
 /** The wait the upstream asked for, however it said it (seconds, an HTTP date, retry-after-ms), in whole seconds. */
 const retryAfter = (ms: number): Record<string, string> => ({ "retry-after": String(Math.ceil(ms / 1000)) });
 

@@ -1,7 +1,7 @@
 import { cappedText } from "../../lib/capped-body";
 import { ApiError, errors } from "../../lib/errors";
 import { adapters, upstreamHeaders } from "../providers/adapters";
-import { readErrorBody, scrub, translateUpstreamError } from "../providers/errors";
+import { translateUpstreamError, upstreamMessage } from "../providers/errors";
 import type { Permit } from "./breaker";
 import type { AttemptResult, BodyEnd, Failure, UpstreamCall } from "./call-types";
 import { tcpCheck } from "./connect-check";
@@ -147,7 +147,7 @@ export class Attempt {
     clearTimeout(bodyTimer);
     // The upstream refused the request (an error status): nothing it did is billable.
     if (this.clientLeft()) return this.clientGone(false);
-    const gone = res.status === 404 ? (this.call.notFound?.(scrub(readErrorBody(text).message)) ?? null) : null;
+    const gone = res.status === 404 ? (this.call.notFound?.(upstreamMessage(text)) ?? null) : null;
     if (gone) return this.fail({ action: "fatal", breaker: false, error: gone, retryAfterMs: null }, res.status);
     const wait = retryAfterMs(res.headers);
     const error = translateUpstreamError(res.status, text, wait, this.reg.log.enabled);

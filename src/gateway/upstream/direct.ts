@@ -10,9 +10,13 @@ import { retryAfterMs } from "./retry";
  * A plain request to one upstream key, for what is not metered: reading or deleting a stored
  * response, fetching a deferred result. It goes to the key that holds the object (no retries on
  * other keys: they would not know it), within the first-byte timeout. Upstream errors are
- * translated as for metered requests; a 404 stays a 404 (the object is gone).
+ * translated as for metered requests. A 404 is answered (bodiless) only when `gone` reads its body
+ * as the upstream saying the object is gone; any other (a missing route's, an ingress's page during
+ * a redeploy) is the upstream's failure, a 502, so that the caller forgets nothing it records.
  */
-export async function callTarget(reg: UpstreamRegistry, targetId: string, method: "GET" | "DELETE", path: string, requestId: string | null): Promise<Response> {
+export async function callTarget(
+  reg: UpstreamRegistry, targetId: string, method: "GET" | "DELETE", path: string, requestId: string | null, gone: (errorBody: string) => boolean,
+): Promise<Response> {
   const target = reg.resolve(targetId);
   if (!target) throw errors.upstream(502, "The upstream key that holds this object is no longer configured.", "upstream_unconfigured");
   const { provider } = target;
@@ -39,6 +43,9 @@ export async function callTarget(reg: UpstreamRegistry, targetId: string, method
       null,
     );
   }
-  if (res.ok || res.status === 202 || res.status === 404) return res;
-  throw failed(translateUpstreamError(res.status, await cappedText(res, ERROR_BODY_BYTES).catch(() => ""), retryAfterMs(res.headers), reg.log.enabled), res.status);
+  if (res.ok || res.status === 202) return res;
+  const text = await cappedText(res, ERROR_BODY_BYTES).catch(() => "");
+  if (res.status === 404 && gone(text)) return new Response(null, { status: 404 });
+  const error = res.status === 404 ? errors.upstream(502, "The upstream provider failed (HTTP 404).", "upstream_error") : translateUpstreamError(res.status, text, retryAfterMs(res.headers), reg.log.enabled);
+  throw failed(error, res.status);
 }

@@ -11,6 +11,7 @@ import { plausible } from "./meter";
 import { callTarget } from "./upstream/direct";
 import { positionalRef } from "./upstream/registry";
 import { parseJsonObject } from "../lib/json-object";
+import { namesObject, saysNotFound, upstreamMessage } from "./providers/errors";
 
 export type { DeferredResult } from "./deferred";
 
@@ -76,15 +77,24 @@ async function fetchOnce(deps: GatewayDeps, requestId: string): Promise<Deferred
 }
 
 /**
+ * Whether an upstream 404 says it forgot the deferred request `upstreamId`: it names the id, or
+ * it is the upstream's own error envelope saying not found (xAI's `{code, error}` for an expired
+ * id). Any other 404 (a missing route's, an ingress's page during a redeploy) is a failed fetch:
+ * the hold stays, and a later fetch or the poller asks again (the day's end releases it).
+ */
+const forgotten = (upstreamId: string) => (text: string): boolean => namesObject(upstreamMessage(text), upstreamId) || saysNotFound(text);
+
+/**
  * Asks the upstream for the result under this fetch's claim: its text, kept in the row before
  * anything else; 202 (pending, or another instance is asking now) or 404 (forgotten: released).
- * A failure throws (the next fetch or the poller asks again).
+ * A failure throws (the next fetch or the poller asks again), a 404 that is no answer about the
+ * request included.
  */
 async function askUpstream(deps: GatewayDeps, row: DeferredRow): Promise<string | { status: 202 | 404 }> {
   if (!(await deps.deferred.claim(row.requestId, deps.now()))) return fetchedElsewhere(deps, row.requestId);
   let kept = false;
   try {
-    const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`, row.requestId, () => true);
+    const res = await callTarget(deps.upstreams.registry, row.target, "GET", `/chat/deferred-completion/${encodeURIComponent(row.upstreamId)}`, row.requestId, forgotten(row.upstreamId));
     if (res.status === 202 || res.status === 404) {
       await res.body?.cancel();
       // Only the key that parked it can say it forgot it: a positional reference may name another key now.

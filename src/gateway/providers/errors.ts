@@ -41,6 +41,23 @@ export const upstreamMessage = (text: string): string => scrub(readErrorBody(tex
  */
 export const namesObject = (upstreamMessage: string, id: string): boolean => id !== "" && upstreamMessage.includes(id);
 
+/**
+ * Whether an upstream error body is its JSON error envelope (xAI's `{code, error}`, OpenAI's
+ * `{error: {message, code}}`) saying not found: an API's own 404 for an id it does not have,
+ * never a missing route's page ("404 page not found", an HTML page, FastAPI's `{"detail": …}`).
+ */
+export function saysNotFound(text: string): boolean {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  if (!j || typeof j !== "object" || !("error" in j) || j.error == null) return false;
+  const { message, code } = readErrorBody(text);
+  return /not[ _-]?found/i.test(`${code ?? ""} ${message}`);
+}
+
 /** The wait the upstream asked for, however it said it (seconds, an HTTP date, retry-after-ms), in whole seconds. */
 const retryAfter = (ms: number): Record<string, string> => ({ "retry-after": String(Math.ceil(ms / 1000)) });
 

@@ -46,6 +46,7 @@ export const ENV_MAP: Record<string, keyof ConfigInput> = {
   TOLLGATE_SHUTDOWN_GRACE_MS: "shutdown_grace_ms",
   TOLLGATE_IDLE_TIMEOUT_SECONDS: "idle_timeout_seconds",
   TOLLGATE_USAGE_RETENTION_DAYS: "usage_retention_days",
+  TOLLGATE_STORED_OBJECT_RETENTION_DAYS: "stored_object_retention_days",
   TOLLGATE_LOG_FORMAT: "log_format",
   TOLLGATE_DEFAULT_PLAN: "default_plan",
   TOLLGATE_RATELIMIT_SNAPSHOT_SECONDS: "ratelimit_snapshot_seconds",

@@ -164,6 +164,11 @@ export const ConfigSchema = z.strictObject({
   /** Usage-log rows older than this are rolled up into daily totals and deleted. */
   usage_retention_days: int(1, 3650).default(90),
   /**
+   * Records of stored responses and their items older than this are deleted: the upstream keeps
+   * a stored response 30 days (xAI, OpenAI), so a few days more forgets nothing it still has.
+   */
+  stored_object_retention_days: int(1, 3650).default(35),
+  /**
    * Throttles: the request header in which a trusted reverse proxy passes the client's address
    * (e.g. x-forwarded-for or x-real-ip; its last entry counts). Unset: the connection's address.
    * Set it only behind such a proxy, or clients choose their own address.

@@ -1,8 +1,8 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, inArray, lt } from "drizzle-orm";
 import type { StoredObjectRow } from "../money/credit-store";
 import { itemRows } from "../money/settle-writer";
 import type { Store } from "../store/store";
-import { all, get, run } from "../store/work";
+import { all, get, run, type Q, type Work } from "../store/work";
 import { reaches, type Asker } from "./reach";
 
 export type StoredObject = StoredObjectRow;
@@ -93,6 +93,33 @@ export class StoredObjects {
   async remove(id: string): Promise<void> {
     await this.store.tx((q) => run(q.db.delete(q.t.upstreamObjects).where(eq(q.t.upstreamObjects.id, id))));
   }
+
+  /**
+   * Forgets the objects recorded before `before`, which the upstream has forgotten too (it keeps
+   * a stored response about 30 days), oldest first, in slices of at most `sliceRows` rows: each
+   * its own short transaction, with the event loop free between them, so requests never wait
+   * long behind it however many are due. Returns how many it deleted.
+   */
+  async prune(before: number, sliceRows = PRUNE_SLICE_ROWS): Promise<number> {
+    const n = Math.max(1, Math.floor(sliceRows));
+    let deleted = 0;
+    for (;;) {
+      const slice = await this.store.tx((q) => pruneSlice(q, before, n));
+      deleted += slice;
+      if (slice < n) return deleted;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+}
+
+/** Rows deleted per transaction by prune: a slice this size takes a few milliseconds. */
+export const PRUNE_SLICE_ROWS = 1024;
+
+/** The oldest `sliceRows` objects recorded before `before`, deleted (found through the created_at index). */
+function* pruneSlice(q: Q, before: number, sliceRows: number): Work<number> {
+  const o = q.t.upstreamObjects;
+  const oldest = q.db.select({ id: o.id }).from(o).where(lt(o.createdAt, before)).orderBy(asc(o.createdAt)).limit(sliceRows);
+  return (yield* run(q.db.delete(o).where(inArray(o.id, oldest)))).changes;
 }
 
 /** A row as read (its kind a plain string) as the object it records. */

@@ -12,11 +12,11 @@ import { toApiError } from "../lib/to-api-error";
 import { boundedRequest } from "./bounded-request";
 import { listenError, urlHost } from "./listen-address";
 import { corsPolicy, isCustomerApi } from "../lib/cors";
-import { rollUpUsage } from "../modules/usage/service";
 import type { App } from "./app";
 import type { AppDeps } from "./deps";
 import type { Runtime } from "./runtime";
 import { badHost, logRequest } from "./app-log";
+import { runRetention } from "./retention";
 
 export { buildRuntime, type Runtime } from "./runtime";
 
@@ -197,11 +197,6 @@ function appHandler(deps: AppDeps, metered: Record<string, { POST: Handler }>): 
   };
 }
 
-/** The usage roll-up, in the background: a failure is reported and the next run (an hour later) tries again. */
-function rollUpInBackground(deps: AppDeps): void {
-  rollUpUsage(deps.store, deps.config.usage_retention_days, deps.now()).catch((e) => console.error("usage roll-up failed (retried in an hour):", e));
-}
-
 /**
  * A job every `everyMs`, one run at a time: a run that outlasts the interval is not joined by a
  * second one (which would, say, ask the upstream for the same pending results twice).
@@ -217,7 +212,7 @@ function oneAtATime(name: string, everyMs: number, run: () => Promise<unknown>):
   }, everyMs);
 }
 
-/** The background jobs: hold sweeper, key last-used times, database file check, rate-limit snapshots, usage roll-up. */
+/** The background jobs: hold sweeper, key last-used times, database file check, rate-limit snapshots, retention (usage roll-up, stored objects). */
 function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
   return [
     setInterval(() => void deps.credits.sweep(), 5_000),
@@ -231,9 +226,9 @@ function startJobs(deps: AppDeps): ReturnType<typeof setInterval>[] {
         console.error("rate-limit snapshot failed (retried at the next one):", e);
       }
     }, deps.config.ratelimit_snapshot_seconds * 1000),
-    // The first roll-up waits a minute, so that a start (and its first requests) never waits for it.
-    setTimeout(() => rollUpInBackground(deps), 60_000),
-    setInterval(() => rollUpInBackground(deps), 3_600_000),
+    // The first run waits a minute, so that a start (and its first requests) never waits for it.
+    setTimeout(() => void runRetention(deps), 60_000),
+    setInterval(() => void runRetention(deps), 3_600_000),
     // Deferred results nobody fetched: charged when ready, released when the upstream forgot them.
     oneAtATime("settling deferred completions", 60_000, () => settleDeferred(deps)),
   ];

@@ -56,6 +56,7 @@ export const upstreamObjects = pgTable(
   },
   (t) => [
     index("upstream_objects_account").on(t.accountId, t.createdAt),
+    index("upstream_objects_created").on(t.createdAt),
   ],
 );
 

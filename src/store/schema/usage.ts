@@ -84,7 +84,8 @@ export const upstreamObjects = sqliteTable(
     chargeMicros: integer("charge_micros").notNull().default(0),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("upstream_objects_account").on(t.accountId, t.createdAt)],
+  // created_at: the retention's clean-up finds the oldest rows from it (StoredObjects.prune).
+  (t) => [index("upstream_objects_account").on(t.accountId, t.createdAt), index("upstream_objects_created").on(t.createdAt)],
 );
 
 /**

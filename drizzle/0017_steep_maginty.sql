@@ -1,0 +1,1 @@
+CREATE INDEX `upstream_objects_created` ON `upstream_objects` (`created_at`);

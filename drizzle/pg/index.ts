@@ -11,6 +11,7 @@ import m8 from "./0008_moaning_wolf_cub.sql" with { type: "text" };
 import m9 from "./0009_kind_the_twelve.sql" with { type: "text" };
 import m10 from "./0010_complex_zombie.sql" with { type: "text" };
 import m11 from "./0011_glossy_lethal_legion.sql" with { type: "text" };
+import m12 from "./0012_lethal_network.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1796527568686, breakpoints: true, sql: m0 },
@@ -25,4 +26,5 @@ export const migrations: { tag: string; when: number; breakpoints: boolean; sql:
   { tag: "0009_kind_the_twelve", when: 1796674786318, breakpoints: true, sql: m9 },
   { tag: "0010_complex_zombie", when: 1796684231225, breakpoints: true, sql: m10 },
   { tag: "0011_glossy_lethal_legion", when: 1796686255538, breakpoints: true, sql: m11 },
+  { tag: "0012_lethal_network", when: 1796686620866, breakpoints: true, sql: m12 },
 ];

@@ -12,6 +12,9 @@ import { callTarget } from "./upstream/direct";
 import { positionalRef } from "./upstream/registry";
 import { parseJsonObject } from "../lib/json-object";
 import { namesObject, saysNotFound, upstreamMessage } from "./providers/errors";
+import { duePolls, SLACK_MS } from "./deferred-poll";
+
+export { pollInterval } from "./deferred-poll";
 
 export type { DeferredResult } from "./deferred";
 
@@ -208,34 +211,18 @@ const RESULT_KEPT_MS = 24 * 3_600_000;
 
 /** Results the poller asks the upstream for in one run (the shared key's rate limit is everyone's); the rest wait for the next. */
 const MAX_POLLS_PER_RUN = 200;
-/** Runs come every minute, give or take: an interval is judged with this much to spare. */
-const SLACK_MS = 5_000;
-
-/**
- * How long the poller waits between two asks for a pending result `ageMs` old: a minute for its
- * first 10 minutes, 5 for its first hour, then 30. A result nobody fetches and the upstream keeps
- * working on costs the shared key less and less, however the runs fall.
- */
-export function pollInterval(ageMs: number): number {
-  return (ageMs < 600_000 ? 60_000 : ageMs < 3_600_000 ? 300_000 : 1_800_000) - SLACK_MS;
-}
 
 /**
  * Settles what customers never fetched: each pending request older than `minAgeMs` is asked for
  * once its interval since the last ask has passed (charged when ready, released when forgotten),
- * the longest unasked first, at most MAX_POLLS_PER_RUN. Runs from a timer; never throws.
+ * at most MAX_POLLS_PER_RUN, shared out between accounts (duePolls). Runs from a timer; never throws.
  */
 export async function settleDeferred(deps: GatewayDeps, minAgeMs = 60_000): Promise<number> {
   const now = deps.now();
   await deps.deferred.forgetResults(now - RESULT_KEPT_MS);
-  const rows = await deps.deferred.pending(now - minAgeMs);
   const polled = deps.deferred.polled;
-  const pending = new Set(rows.map((r) => r.requestId));
-  for (const id of polled.keys()) if (!pending.has(id)) polled.delete(id);
-  const last = (id: string) => polled.get(id) ?? Number.NEGATIVE_INFINITY;
-  const due = rows.filter((r) => now - last(r.requestId) >= pollInterval(now - r.createdAt)).sort((a, b) => Math.sign(last(a.requestId) - last(b.requestId)) || 0);
   let done = 0;
-  for (const row of due.slice(0, MAX_POLLS_PER_RUN)) {
+  for (const row of await duePolls(deps.deferred, now, minAgeMs, MAX_POLLS_PER_RUN)) {
     polled.set(row.requestId, now);
     try {
       // Past the upstream's day nothing can be fetched (its key may even be gone): the hold goes back.

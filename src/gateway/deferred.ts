@@ -1,4 +1,4 @@
-import { and, asc, eq, isNotNull, isNull, lt, lte, or } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, isNull, lt, lte, or, sql } from "drizzle-orm";
 import type { Model } from "../config/load";
 import type { ModelPrices } from "../money/pricing";
 import type { deferredRequests } from "../store/schema";
@@ -35,6 +35,24 @@ export function forgetResultsQuery(q: Pick<Q, "db" | "t">, before: number) {
 export function pendingDeferred(q: Q, before = Number.MAX_SAFE_INTEGER): Work<DeferredRow[]> {
   const t = q.t.deferredRequests;
   return all(q.db.select().from(t).where(and(isNull(t.settledAt), lte(t.createdAt, before))).orderBy(asc(t.createdAt), asc(t.requestId)));
+}
+
+/** A pending request as the poller first reads it: which, whose, and how old. */
+export type PendingKey = Pick<DeferredRow, "requestId" | "accountId" | "createdAt">;
+
+/** Up to `limit` pending requests created at or before `before`, after `after` in (created_at, request_id) order: ids and ages only. */
+export function pendingKeysQuery(q: Q, before: number, after: PendingKey | null, limit: number): Work<PendingKey[]> {
+  const t = q.t.deferredRequests;
+  // A row-value comparison: both stores walk the index from there (an OR of the two parts would not).
+  const next = after ? sql`(${t.createdAt}, ${t.requestId}) > (${after.createdAt}, ${after.requestId})` : undefined;
+  return all(
+    q.db
+      .select({ requestId: t.requestId, accountId: t.accountId, createdAt: t.createdAt })
+      .from(t)
+      .where(and(isNull(t.settledAt), lte(t.createdAt, before), next))
+      .orderBy(asc(t.createdAt), asc(t.requestId))
+      .limit(limit),
+  );
 }
 
 /**
@@ -108,6 +126,22 @@ export class DeferredRequests {
   /** Still waiting for their result, created at or before `before`, oldest first. */
   pending(before = Number.MAX_SAFE_INTEGER): Promise<DeferredRow[]> {
     return this.store.read((q) => pendingDeferred(q, before));
+  }
+
+  /** A slice of the pending requests' ids and ages (see pendingKeysQuery). */
+  pendingKeys(before: number, after: PendingKey | null, limit: number): Promise<PendingKey[]> {
+    return this.store.read((q) => pendingKeysQuery(q, before, after, limit));
+  }
+
+  /** The requests of `ids` still pending, whole, in the order of `ids`. */
+  async pendingRows(ids: readonly string[]): Promise<DeferredRow[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.store.read((q) => {
+      const t = q.t.deferredRequests;
+      return all(q.db.select().from(t).where(and(inArray(t.requestId, [...ids]), isNull(t.settledAt))));
+    });
+    const byId = new Map(rows.map((r) => [r.requestId, r]));
+    return ids.map((id) => byId.get(id)).filter((r): r is DeferredRow => r !== undefined);
   }
 
   /**

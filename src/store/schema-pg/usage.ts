@@ -26,7 +26,7 @@ export const deferredRequests = pgTable(
     parkedBy: text("parked_by"),
   },
   (t) => [
-    index("deferred_pending").on(t.settledAt, t.createdAt),
+    index("deferred_pending").on(t.settledAt, t.createdAt, t.requestId),
     index("deferred_results_kept").on(t.settledAt).where(sql`result is not null`),
   ],
 );

@@ -122,7 +122,8 @@ export const deferredRequests = sqliteTable(
     parkedBy: text("parked_by"),
   },
   (t) => [
-    index("deferred_pending").on(t.settledAt, t.createdAt),
+    // With the request id: the poller reads the pending in (created_at, request_id) slices off this index.
+    index("deferred_pending").on(t.settledAt, t.createdAt, t.requestId),
     // Only rows still keeping a result: the minute's clean-up (forgetResultsQuery) reads these, not every request ever made.
     index("deferred_results_kept").on(t.settledAt).where(sql`result is not null`),
   ],

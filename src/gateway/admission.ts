@@ -123,11 +123,17 @@ export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitReques
     lease.release();
     throw e;
   }
-  const meter = new Meter(deps, requestId, p, model, req.stream, plan.hold, admission, dialect.endpoint, demand.tools);
+  const meter = new Meter(deps, requestId, p, model, req.stream, plan.hold, dialect.free ? keepTokens(admission, plan.tokenEstimate) : admission, dialect.endpoint, demand.tools);
   const headers: Record<string, string> = { "x-request-id": requestId, ...admission.headers, ...budgetHeaders(deps.credits, p) };
   if (dialect.requestIdHeader) headers[dialect.requestIdHeader] = requestId;
   return { model, plan, lease, admission, meter, headers };
 }
+
+/**
+ * A free API's admission keeps the tokens it took (its text's estimate): it reports no usage to
+ * correct them with, and its answer costs the gateway what its text does whatever it is charged.
+ */
+const keepTokens = (a: Admission, estimate: number): Admission => ({ ...a, settle: () => a.settle(estimate) });
 
 const chargesFailing = () =>
   errors.upstream(503, "The gateway cannot record charges right now (its storage is failing). Please retry shortly.", "charges_failing", { "retry-after": "1" });

@@ -106,12 +106,20 @@ const STREAM_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "ca
 function readAnswer<B extends GatewayBody>(dialect: Dialect<B>, body: B, text: string, up: UpstreamResponse): WholeAnswer | null {
   let answer: WholeAnswer | null = null;
   try {
+    if (dialect.verbatim) return (answer = verbatim(text));
     const json = parseJsonObject<Record<string, unknown>>(text);
     answer = json && dialect.whole(json, up.adapter, body);
     return answer;
   } finally {
     up.end(answer ? "complete" : { failure: "upstream_malformed" });
   }
+}
+
+const NO_USAGE = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
+
+/** A free API's answer as read, when it looks like a JSON object (what else is the upstream's failure). */
+function verbatim(text: string): WholeAnswer | null {
+  return /^\s*\{/.test(text) ? { usage: NO_USAGE, text: () => "", render: () => text } : null;
 }
 
 export const upstreamIdOf = (res: Response): string | null => res.headers.get("x-request-id") ?? res.headers.get("request-id");

@@ -133,6 +133,11 @@ export interface Dialect<B extends GatewayBody = GatewayBody> {
   modelKind: Model["kind"];
   /** Never charged (tokenize): a key without credit may use it too. */
   free?: boolean;
+  /**
+   * A whole answer is passed on as read, neither parsed nor rendered again (a free API only:
+   * nothing in it is charged). Tokenize's answer is an object per token, some 30 times its text.
+   */
+  verbatim?: boolean;
   /** The body, validated loosely (unknown fields forwarded): 400 with `param` when it is not. */
   parse(json: unknown): B;
   stream(body: B): boolean;

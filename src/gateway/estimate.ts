@@ -69,6 +69,9 @@ export function estimateTokens(text: string): number {
   return text.length === 0 ? 0 : Math.ceil(utf8Length(text) / 4);
 }
 
+/** The same rule over a count of UTF-8 bytes (a body refused before its prompt was read). */
+export const estimateBytes = (bytes: number): number => Math.ceil(bytes / 4);
+
 export function promptEstimate(body: ChatPrompt): number {
   return estimateOf(body.messages, chatExtras(body));
 }

@@ -3,10 +3,11 @@ import { sha256Hex } from "../lib/crypto";
 import { discardUnread, readBody, refuseLargeHeaders } from "../lib/body-cap";
 import { ApiError, errors } from "../lib/errors";
 import { newSortableId } from "../lib/ids";
-import { MAX_JSON_DEPTH, tooDeep } from "../lib/json-depth";
+import { MAX_JSON_DEPTH, MAX_JSON_KEYS, tooDeep, tooManyKeys } from "../lib/json-depth";
 import { toApiError } from "../lib/to-api-error";
 import { prepareBroke, refuseBroke, sharedBooks } from "./admission";
 import { budgetHeaders } from "./budget-headers";
+import { estimateBytes } from "./estimate";
 import type { GatewayDeps } from "./deps";
 import { chatDialect } from "./dialects/chat";
 import { refuseUnlistedCollections } from "./dialects/collections";
@@ -40,6 +41,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
     let principal: Principal | null = null;
     let call: ProxyCall<B> | null = null;
     let bodyRead = false;
+    let bodyBytes = 0;
     try {
       refuseLargeHeaders(request);
       const h = request.headers;
@@ -61,6 +63,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
         reading?.();
       }
       bodyRead = true;
+      bodyBytes = bytes.byteLength;
       const body = dialect.parse(parseJson(bytes));
       refuseUnlistedCollections((body as { tools?: unknown }).tools, searchable);
       // A lookup of a stored object is a promise; most requests have nothing to prepare.
@@ -78,9 +81,9 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
     } catch (e) {
       // A client that left before its request was admitted (mid-body, say) is a 499 in the log, as after.
       const error = !call?.admitted && request.signal.aborted ? clientLeft() : e instanceof ApiError ? e : toApiError("UNKNOWN", e);
-      // A body read and parsed costs a request, answered or not (the headers below count it); the
-      // gateway's own failures (busy, shutting down, a store that failed) are not the client's.
-      if (!call?.admitted && bodyRead && principal && error.status < 500) deps.limiter.refusedAfterBody?.(principal);
+      // A body read and parsed costs a request and its tokens, answered or not (the headers below
+      // count it); the gateway's own failures (busy, shutting down, a store that failed) are not the client's.
+      if (!call?.admitted && bodyRead && principal && error.status < 500) deps.limiter.refusedAfterBody?.(principal, refusedTokens(error, bodyBytes));
       const carried = principal ? { ...deps.limiter.headers(principal), ...budgetHeaders(deps.credits, principal) } : {};
       deps.metrics?.response(error.status, dialect.endpoint);
       // An admitted request wrote its line when it settled; a refused one writes it here.
@@ -99,11 +102,23 @@ export const chatRoute = (deps: GatewayDeps): GatewayRoute => gatewayRoute(deps,
 
 const decoder = new TextDecoder();
 
-/** The body as JSON, not pathologically deep (what breaks a parser or serialiser), or a 400. */
+/**
+ * The tokens a body refused after it was read costs: its bytes at the estimate's rate, as its prompt
+ * would have been taken, so that the work of parsing is bounded by the key's TPM as well as its RPM.
+ * A retryable 429 of the limits costs none: its retry-after must stay true (the wait is its cost).
+ */
+function refusedTokens(e: ApiError, bytes: number): number {
+  return e.status === 429 && e.code === "rate_limit_exceeded" && e.headers?.["x-should-retry"] !== "false" ? 0 : estimateBytes(bytes);
+}
+
+/** The body as JSON, neither pathologically deep (what breaks a parser or serialiser) nor wide (what stalls it), or a 400. */
 function parseJson(bytes: Uint8Array): unknown {
   const text = decoder.decode(bytes);
   if (tooDeep(text, MAX_JSON_DEPTH)) {
     throw errors.badRequest(`The JSON body is nested more than ${MAX_JSON_DEPTH} levels deep.`, null, "json_too_deep");
+  }
+  if (tooManyKeys(text, MAX_JSON_KEYS)) {
+    throw errors.badRequest(`The JSON body has more than ${MAX_JSON_KEYS} object keys: no prompt needs that many.`, null, "json_too_many_keys");
   }
   try {
     return JSON.parse(text);

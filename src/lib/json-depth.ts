@@ -37,3 +37,37 @@ function depthOf(text: string, limit: number): number {
   }
   return max;
 }
+
+/**
+ * More object keys than this in a body are refused: parsing a key and walking it for the prompt
+ * estimate cost about a microsecond or two each (an array's numbers far less), so 100,000 keys
+ * are some 100 ms of the one JavaScript thread; a prompt's messages have a few keys each.
+ */
+export const MAX_JSON_KEYS = 100_000;
+
+const COLON = 58; // :
+
+/**
+ * Whether the JSON text has more than `limit` object keys (its colons outside strings). Text with
+ * no more than `limit` colons at all cannot, and is answered from a native search.
+ */
+export function tooManyKeys(text: string, limit: number): boolean {
+  let count = 0;
+  for (let i = text.indexOf(":"); i !== -1 && count <= limit; i = text.indexOf(":", i + 1)) count++;
+  return count > limit && keysOf(text, limit) > limit;
+}
+
+/** The object keys of the text, counted up to just past `limit`. */
+function keysOf(text: string, limit: number): number {
+  let keys = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === COLON && ++keys > limit) return keys;
+  }
+  return keys;
+}

@@ -78,8 +78,9 @@ export class BucketLimiter implements RateLimiter {
     const { levels } = this.resolve(p);
     for (const l of levels) {
       // Shared buckets hold only what this instance was granted, and grants come at admission.
-      const noRequest = this.refills && waitMs(this.bucket(l, "r", now), UNIT, l.limits.rpm) > 0;
-      if (noRequest || this.busy(l.slot) >= l.limits.concurrency) throw this.refusedBeforeBody(levels, now);
+      // Tokens in debt refuse any request, whatever its estimate (refused bodies leave such debts).
+      const wait = this.refills && (waitMs(this.bucket(l, "r", now), UNIT, l.limits.rpm) > 0 || waitMs(this.bucket(l, "t", now), 0, l.limits.tpm) > 0);
+      if (wait || this.busy(l.slot) >= l.limits.concurrency) throw this.refusedBeforeBody(levels, now);
     }
     for (const l of levels) this.reading.set(l.slot, (this.reading.get(l.slot) ?? 0) + 1);
     let read = false;
@@ -90,12 +91,15 @@ export class BucketLimiter implements RateLimiter {
     };
   }
 
-  refusedAfterBody(p: Principal): void {
+  refusedAfterBody(p: Principal, tokens = 0): void {
     const now = this.clock();
     for (const l of this.resolve(p).levels) {
       // Below zero is a debt (as tokens beyond an estimate): the next requests wait it out.
       this.bucket(l, "r", now).level -= UNIT;
-      this.dirty.add(l.r);
+      // A refused body's debt is at most a minute of tokens: an honest mistake is not a long lockout.
+      const t = this.bucket(l, "t", now);
+      t.level = Math.min(t.level, Math.max(t.level - wholeTokens(tokens) * UNIT, -capacity(l.limits.tpm)));
+      this.dirty.add(l.r).add(l.t);
     }
   }
 

@@ -12,7 +12,7 @@ export interface RateLimiter {
   admit(p: Principal, estimatedTokens: number): Admission;
   /**
    * Before a request's body is read: throws the 429 admit() would throw whatever the body asks
-   * (no request left in a minute, every concurrency slot taken, bodies being read included), and
+   * (no request left in a minute, tokens in debt, every concurrency slot taken, bodies being read included), and
    * counts this body as being read until the function returned is called (idempotent). A key
    * refused its requests, or one holding every slot with bodies it never finishes sending, costs
    * no body read and no memory.
@@ -20,10 +20,11 @@ export interface RateLimiter {
   beforeBody?(p: Principal): () => void;
   /**
    * A request refused after its body was read and parsed (400, 404, 402, or admit's own 429):
-   * it costs one request at every level, as an admitted one does, so that the work of reading
-   * and parsing bodies is bounded by the key's and the account's rpm whatever the answer.
+   * it costs one request and `tokens` (its body's estimate; none for a retryable 429) at every
+   * level, so that the work of reading and parsing bodies is bounded by the key's and the
+   * account's rpm and tpm whatever the answer. The tokens' debt is at most a minute's.
    */
-  refusedAfterBody?(p: Principal): void;
+  refusedAfterBody?(p: Principal, tokens?: number): void;
   /** x-ratelimit-* headers for a principal without admitting anything (for non-chat /v1 routes). */
   headers(p: Principal): Record<string, string>;
   /** The limits that apply to the principal and what remains of them (GET /v1/me). */

@@ -1,6 +1,6 @@
 import type { Principal } from "../key-auth";
 import { RenamedSlots } from "./renamed-slots";
-import { type Bucket, capacity, fullBucket, refill, UNIT, waitMs } from "./bucket";
+import { type Bucket, capacity, fullBucket, refill, UNIT, waitMs, wholeTokens } from "./bucket";
 import { formatDuration } from "./duration";
 import { level, type Level, type LevelState, render, type Scope, slotOf, tightest } from "./levels";
 import { bindingWait, mustWait, tooLarge, tooManyConcurrent } from "./limit-errors";
@@ -297,9 +297,4 @@ export class BucketLimiter implements RateLimiter {
       this.dirty.add(level.t);
     }
   }
-}
-
-/** Whole tokens of an estimate or a usage: anything not a positive number counts as none. */
-function wholeTokens(n: number): number {
-  return Number.isFinite(n) && n > 0 ? Math.ceil(n) : 0;
 }

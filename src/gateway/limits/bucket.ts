@@ -49,3 +49,8 @@ export function resetMs(b: Bucket, perMinute: number): number {
 export function remaining(b: Bucket): number {
   return b.level <= 0 ? 0 : Math.floor(b.level / UNIT);
 }
+
+/** Whole tokens of an estimate or a usage: anything not a positive number counts as none. */
+export function wholeTokens(n: number): number {
+  return Number.isFinite(n) && n > 0 ? Math.ceil(n) : 0;
+}

@@ -51,7 +51,8 @@ const stubFetch = async (_url: string | URL | Request, init?: RequestInit): Prom
   // Answered from the event loop, as a socket would be: timers (the write-behind, the log) run between answers.
   await tick();
   if (init.body.includes('"stream":true')) return new Response(sse(), { headers: UPSTREAM_SSE_HEADERS });
-  return new Response(api.answer, { headers: UPSTREAM_JSON_HEADERS });
+  // With its length, as an upstream over a socket answers (bench/upstream.c).
+  return new Response(api.answer, { headers: { ...UPSTREAM_JSON_HEADERS, "content-length": String(Buffer.byteLength(api.answer)) } });
 };
 
 const dir = mkdtempSync(join(tmpdir(), "tollgate-hot-"));

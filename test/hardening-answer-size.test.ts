@@ -12,7 +12,7 @@ import { waitRow } from "./support/scripted-upstream";
 
 setDefaultTimeout(30_000);
 const MiB = 1024 * 1024;
-type Mode = "declared" | "endless" | "gzip" | "small-chunked" | "small";
+type Mode = "declared" | "endless" | "gzip" | "small-chunked" | "small" | "small-gzip";
 let mode: Mode = "small";
 let cancelled = false;
 const answer = (content: string) =>
@@ -25,6 +25,7 @@ const upstream = Bun.serve({
     if (mode === "small") return new Response(answer("hi"), { headers: json });
     if (mode === "declared") return new Response(answer("x".repeat(2 * MiB)), { headers: json });
     if (mode === "gzip") return new Response(Bun.gzipSync(answer(" ".repeat(4 * MiB))), { headers: { ...json, "content-encoding": "gzip" } });
+    if (mode === "small-gzip") return new Response(Bun.gzipSync(answer("hi")), { headers: { ...json, "content-encoding": "gzip" } });
     const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
     let sent = 0;
     const body = new ReadableStream<Uint8Array>({
@@ -82,8 +83,8 @@ test("a compressed answer that inflates past max_answer_bytes is cut there too",
   expect(await ask("gzip")).toEqual(refused);
 });
 
-test("answers within the bound, declared or chunked, are charged as before", async () => {
-  for (const m of ["small", "small-chunked"] as const) {
+test("answers within the bound, declared, chunked or compressed, are charged as before", async () => {
+  for (const m of ["small", "small-chunked", "small-gzip"] as const) {
     expect(await ask(m)).toEqual({ status: 200, code: null, charged: 10 * 3 + 20 * 15, balance: 10_000_000 - (10 * 3 + 20 * 15) });
   }
 });

@@ -12,17 +12,26 @@ export class BodyTooLarge extends Error {
  * that turns out longer is cancelled there; either throws BodyTooLarge. A body of declared length
  * within the bound is read natively, whole (the usual answer costs nothing more).
  */
-export async function cappedText(res: Response, max: number): Promise<string> {
+export function cappedText(res: Response, max: number): Promise<string> {
   const declared = res.headers.get("content-length");
-  // A compressed body's length says nothing of what it inflates to.
-  const encoded = (res.headers.get("content-encoding") ?? "identity") !== "identity";
-  if (declared !== null && !encoded && /^\d+$/.test(declared)) {
-    if (Number(declared) > max) {
-      await res.body?.cancel().catch(() => {});
-      throw new BodyTooLarge(max);
-    }
-    return res.text();
-  }
+  if (declared === null || !/^\d+$/.test(declared)) return readCapped(res, max);
+  const inflation = INFLATION[res.headers.get("content-encoding")?.toLowerCase() ?? "identity"];
+  // A compressed body is read whole only when even its worst inflation stays within the bound.
+  if (inflation === undefined || (inflation > 1 && Number(declared) * inflation > max)) return readCapped(res, max);
+  if (Number(declared) <= max) return res.text();
+  return (res.body?.cancel() ?? Promise.resolve()).catch(() => {}).then(() => {
+    throw new BodyTooLarge(max);
+  });
+}
+
+/**
+ * The most a declared length grows as the body is decoded: deflate (gzip's too) inflates at most
+ * 1,032 times; other encodings (brotli, zstd) have no such bound and are read chunk by chunk.
+ */
+const INFLATION: Record<string, number> = { identity: 1, gzip: 1032, "x-gzip": 1032, deflate: 1032 };
+
+/** A body of no declared length (or compressed), chunk by chunk, cancelled past `max` bytes. */
+async function readCapped(res: Response, max: number): Promise<string> {
   if (!res.body) return "";
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];

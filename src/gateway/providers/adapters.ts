@@ -31,6 +31,8 @@ export function upstreamHeaders(p: Provider, apiKey: string | undefined, stream:
     "content-type": "application/json",
     accept: stream ? "text/event-stream" : "application/json",
     "user-agent": "tollgate/0.1",
+    // Encodings whose inflation is bounded: a whole answer is then read natively within max_answer_bytes (capped-body.ts).
+    "accept-encoding": "gzip, deflate",
   };
   if (forwarded) Object.assign(h, forwarded);
   if (p.headers) Object.assign(h, p.headers);

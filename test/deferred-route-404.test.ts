@@ -1,11 +1,13 @@
 /**
  * Fetching a deferred completion's result that meets an upstream 404 which is no answer about the
- * request (a route's "404 page not found" from an ingress during a redeploy) is a failed fetch:
+ * request (a route's "404 page not found" from an ingress during a redeploy, Express's "Cannot GET
+ * <path>" or Spring's `{"status":404,"error":"Not Found","path":…}`, which echo the path asked and
+ * so the id in it) is a failed fetch:
  * the customer's poll gets a 502 as for any other failed fetch, the gateway's poller logs it, and
  * the hold stays, so the result is fetched and charged once the route is back (the upstream made
- * the completion, and billed the operator for it). Only a 404 that names the upstream's request id,
- * or is the upstream's own JSON error envelope saying not found (xAI's for an expired id), releases
- * the hold, as before.
+ * the completion, and billed the operator for it). Only the upstream's own JSON error envelope, naming
+ * its request id (other than in an echoed path) or saying not found (xAI's for an expired id),
+ * releases the hold, as before.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { settleDeferred } from "../src/gateway/deferred-results";
@@ -18,10 +20,17 @@ let up: MockUpstream;
 let front: ReturnType<typeof Bun.serve>;
 let g: Gateway;
 /** What the ingress in front of the upstream answers to a deferred result's fetch: a route 404, xAI's not-found envelope, or the upstream's own answer. */
-let fetches: "route-404" | "envelope-404" | "upstream" = "upstream";
+let fetches: "route-404" | "express-404" | "spring-404" | "envelope-404" | "upstream" = "upstream";
 /** Route 404s the ingress answered. */
 let route404s = 0;
 const ROUTE_404 = () => new Response("404 page not found", { status: 404, headers: { "content-type": "text/plain" } });
+/** Express's default 404 page, and Spring Boot's error JSON: both echo the path asked, the id in it. */
+const EXPRESS_404 = (path: string) =>
+  new Response(`<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n</head>\n<body>\n<pre>Cannot GET ${path}</pre>\n</body>\n</html>\n`, {
+    status: 404,
+    headers: { "content-type": "text/html; charset=utf-8" },
+  });
+const SPRING_404 = (path: string) => Response.json({ timestamp: "2026-12-07T23:50:00.000+00:00", status: 404, error: "Not Found", path }, { status: 404 });
 const ENVELOPE_404 = () => Response.json({ code: "Some requested entity was not found", error: "Requested deferred completion was not found" }, { status: 404 });
 beforeAll(async () => {
   up = startFakeUpstream();
@@ -32,6 +41,8 @@ beforeAll(async () => {
       const u = new URL(req.url);
       if (req.method === "GET" && u.pathname.startsWith("/v1/chat/deferred-completion/") && fetches !== "upstream") {
         if (fetches === "envelope-404") return ENVELOPE_404();
+        if (fetches === "express-404") return EXPRESS_404(u.pathname);
+        if (fetches === "spring-404") return SPRING_404(u.pathname);
         route404s++;
         return ROUTE_404();
       }
@@ -106,6 +117,19 @@ test("a route 404 met by the gateway's poller keeps the hold too; the next fetch
   expect((await poll(c, id)).status).toBe(200);
   expect(before - (await g.balance(c.accountId))).toBe(CHARGE);
 });
+
+for (const how of ["express-404", "spring-404"] as const) {
+  test(`a route 404 echoing the path asked (${how}) keeps the hold: 502, still pending, charged once the route is back`, async () => {
+    const c = await g.customer(10_000_000);
+    const id = await park(c);
+    const before = await g.balance(c.accountId);
+    const status = await whileFetches(how, async () => (await poll(c, id)).status);
+    expect({ status, pending: await pending(id), holds: (await held(c)) > 0 }).toEqual({ status: 502, pending: true, holds: true });
+    await Bun.sleep(DEFERRED_POLL_INTERVAL_MS + 100);
+    expect((await poll(c, id)).status).toBe(200);
+    expect(before - (await g.balance(c.accountId))).toBe(CHARGE);
+  });
+}
 
 test("the upstream's 404 for an expired id (its envelope, naming the id or not) still releases the hold: 404, nothing charged", async () => {
   const c = await g.customer(10_000_000);

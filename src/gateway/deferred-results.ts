@@ -11,7 +11,7 @@ import { plausible } from "./meter";
 import { callTarget } from "./upstream/direct";
 import { positionalRef } from "./upstream/registry";
 import { parseJsonObject } from "../lib/json-object";
-import { namesObject, saysNotFound, upstreamMessage } from "./providers/errors";
+import { saysGone, saysNotFound } from "./providers/errors";
 import { duePolls, SLACK_MS } from "./deferred-poll";
 
 export { pollInterval } from "./deferred-poll";
@@ -80,12 +80,13 @@ async function fetchOnce(deps: GatewayDeps, requestId: string): Promise<Deferred
 }
 
 /**
- * Whether an upstream 404 says it forgot the deferred request `upstreamId`: it names the id, or
- * it is the upstream's own error envelope saying not found (xAI's `{code, error}` for an expired
- * id). Any other 404 (a missing route's, an ingress's page during a redeploy) is a failed fetch:
- * the hold stays, and a later fetch or the poller asks again (the day's end releases it).
+ * Whether an upstream 404 says it forgot the deferred request `upstreamId`: only the upstream's own
+ * error envelope says so, naming the id (not in an echoed request path), or saying not found (xAI's
+ * `{code, error}` for an expired id). Any other 404 (a missing route's page, one echoing the path
+ * asked, an ingress's page during a redeploy) is a failed fetch: the hold stays, and a later fetch
+ * or the poller asks again (the day's end releases it).
  */
-const forgotten = (upstreamId: string) => (text: string): boolean => namesObject(upstreamMessage(text), upstreamId) || saysNotFound(text);
+const forgotten = (upstreamId: string) => (text: string): boolean => saysGone(text, upstreamId) || saysNotFound(text);
 
 /**
  * Asks the upstream for the result under this fetch's claim: its text, kept in the row before

@@ -36,26 +36,52 @@ export function readErrorBody(text: string): UpstreamBody {
 export const upstreamMessage = (text: string): string => scrub(readErrorBody(text).message);
 
 /**
- * Whether an upstream 404's message names the stored object `id`: only then does it say the
- * object is gone. A missing route's or the model's 404 names none, and forgets nothing.
+ * A request path echoed in a message ("Cannot GET /v1/…", OpenAI's "Invalid URL (GET /v1/…)", a
+ * whole URL): it names the route asked, which holds the id, not an object the upstream looked for.
  */
-export const namesObject = (upstreamMessage: string, id: string): boolean => id !== "" && upstreamMessage.includes(id);
+const ECHOED_PATH = /\S*\/\S*/g;
 
 /**
- * Whether an upstream error body is its JSON error envelope (xAI's `{code, error}`, OpenAI's
- * `{error: {message, code}}`) saying not found: an API's own 404 for an id it does not have,
- * never a missing route's page ("404 page not found", an HTML page, FastAPI's `{"detail": …}`).
+ * Whether an upstream 404's message names the stored object `id` other than in an echoed request
+ * path: only then does it say the object is gone. A missing route's or the model's 404 names none.
  */
-export function saysNotFound(text: string): boolean {
+export const namesObject = (upstreamMessage: string, id: string): boolean => id !== "" && upstreamMessage.replace(ECHOED_PATH, " ").includes(id);
+
+/**
+ * The upstream API's own JSON error envelope (OpenAI's `{error: {message}}`, xAI's `{code, error:
+ * "<message>"}`): its message and code; null for anything else (a route's page, Spring's
+ * `{status, error, path}`, FastAPI's `{detail}`), which is never an answer about an object.
+ */
+function envelope(text: string): { message: string; code: string } | null {
   let j: unknown;
   try {
     j = JSON.parse(text);
   } catch {
-    return false;
+    return null;
   }
-  if (!j || typeof j !== "object" || !("error" in j) || j.error == null) return false;
-  const { message, code } = readErrorBody(text);
-  return /not[ _-]?found/i.test(`${code ?? ""} ${message}`);
+  if (!j || typeof j !== "object" || Array.isArray(j)) return null;
+  const { error, code } = j as Record<string, unknown>;
+  if (typeof error === "string" && typeof code === "string") return { message: scrub(error), code };
+  if (!error || typeof error !== "object" || typeof (error as { message?: unknown }).message !== "string") return null;
+  const inner = (error as { code?: unknown }).code;
+  return { message: scrub((error as { message: string }).message), code: typeof inner === "string" ? inner : "" };
+}
+
+/** Whether an upstream 404 is its own error envelope naming the object `id` (not in an echoed path): the object is gone. */
+export const saysGone = (text: string, id: string): boolean => {
+  const e = envelope(text);
+  return e !== null && namesObject(e.message, id);
+};
+
+/**
+ * Whether an upstream 404 is its own error envelope saying not found without naming the route
+ * asked (xAI's `{code, error}` for an expired deferred id): an API's own 404 for an id it does not
+ * have. A message echoing the request path is the route's answer ("Not found: GET /v1/…").
+ */
+export function saysNotFound(text: string): boolean {
+  const e = envelope(text);
+  if (!e || e.message.search(ECHOED_PATH) >= 0) return false;
+  return /not[ _-]?found/i.test(`${e.code} ${e.message}`);
 }
 
 /** The wait the upstream asked for, however it said it (seconds, an HTTP date, retry-after-ms), in whole seconds. */

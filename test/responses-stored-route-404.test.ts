@@ -1,7 +1,8 @@
 /**
  * Reading, listing the input items of, or deleting a stored response that meets an upstream 404
  * which does not name the response (a route's "404 page not found" from an ingress or an
- * OpenAI-compatible upstream during a redeploy) is the upstream's failure: a 502, and the gateway
+ * OpenAI-compatible upstream during a redeploy; Express's "Cannot GET <path>" and OpenAI's own
+ * "Invalid URL (GET <path>)", which echo the path asked and the id in it) is the upstream's failure: a 502, and the gateway
  * keeps its record, so the customer can read, continue and delete the response once the route is
  * back (the upstream still has it). Only a 404 naming the response says it is gone, as on a
  * continuation (test/responses-continuation-gone.test.ts): that one is answered 404 and the record
@@ -19,6 +20,16 @@ let front: ReturnType<typeof Bun.serve>;
 let g: Gateway;
 /** The method whose stored-response routes the ingress in front of the upstream answers with a route 404. */
 let routeMissing: "GET" | "DELETE" | null = null;
+/** How the ingress words that route 404: plainly, as Express's page, or as OpenAI's route error (both echo the path). */
+let wording: "plain" | "express" | "invalid-url" = "plain";
+const routeMissingPage = (req: Request, path: string): Response => {
+  if (wording === "express") {
+    const page = `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n</head>\n<body>\n<pre>Cannot ${req.method} ${path}</pre>\n</body>\n</html>\n`;
+    return new Response(page, { status: 404, headers: { "content-type": "text/html; charset=utf-8" } });
+  }
+  if (wording === "invalid-url") return Response.json({ error: { message: `Invalid URL (${req.method} ${path})`, type: "invalid_request_error", param: null, code: null } }, { status: 404 });
+  return new Response("404 page not found", { status: 404, headers: { "content-type": "text/plain" } });
+};
 beforeAll(async () => {
   up = startFakeUpstream();
   front = Bun.serve({
@@ -26,7 +37,7 @@ beforeAll(async () => {
     hostname: "127.0.0.1",
     async fetch(req) {
       const u = new URL(req.url);
-      if (req.method === routeMissing && u.pathname.startsWith("/v1/responses/")) return new Response("404 page not found", { status: 404, headers: { "content-type": "text/plain" } });
+      if (req.method === routeMissing && u.pathname.startsWith("/v1/responses/")) return routeMissingPage(req, u.pathname);
       const body = req.method === "GET" || req.method === "DELETE" ? undefined : await req.arrayBuffer();
       return fetch(`${up.url}${u.pathname}${u.search}`, { method: req.method, headers: req.headers, body });
     },
@@ -80,6 +91,24 @@ test("a route 404 on a read, an input-item list or a delete is the upstream's fa
   expect({ upstreamHasIt, after, continuation, deleted }).toEqual({ upstreamHasIt: 200, after: 200, continuation: 200, deleted: 200 });
   expect(recorded(id)).toBe(0);
 });
+
+for (const how of ["express", "invalid-url"] as const) {
+  test(`a route 404 echoing the path asked (${how}) on a read, a list or a delete is a 502 and forgets nothing`, async () => {
+    const { o, id } = await stored();
+    wording = how;
+    try {
+      const failure = { status: 502, code: "upstream_error" };
+      expect({
+        read: await duringRoute404("GET", () => o.responses.retrieve(id)),
+        items: await duringRoute404("GET", () => o.responses.inputItems.list(id)),
+        delete: await duringRoute404("DELETE", () => o.responses.delete(id)),
+      }).toEqual({ read: failure, items: failure, delete: failure });
+    } finally {
+      wording = "plain";
+    }
+    expect({ recorded: recorded(id), after: (await outcome(o.responses.retrieve(id))).status }).toEqual({ recorded: 1, after: 200 });
+  });
+}
 
 test("a 404 naming the response (the upstream no longer has it) is still a 404 that forgets it", async () => {
   const { o, id } = await stored();

@@ -2,7 +2,7 @@ import { ApiError } from "../../lib/errors";
 import { itemIds, type StoredObject, type StoredObjects } from "../../gateway/stored-objects";
 import { readResponsesUsage, showResponsesUsage } from "../../gateway/dialects/responses-usage";
 import { callTarget } from "../../gateway/upstream/direct";
-import { namesObject, upstreamMessage } from "../../gateway/providers/errors";
+import { saysGone } from "../../gateway/providers/errors";
 import { unreadable } from "../../gateway/meter";
 import { parseJsonObject } from "../../lib/json-object";
 import { positionalRef, type UpstreamRegistry } from "../../gateway/upstream/registry";
@@ -55,8 +55,9 @@ export async function forward(
   reg: UpstreamRegistry, objects: StoredObjects, obj: StoredObject, how: { method: "GET" | "DELETE"; requestId: string | null; suffix?: string; query?: string },
 ): Promise<unknown> {
   const { method, suffix = "", query = "" } = how;
-  // Only a 404 naming the response says it is gone, as for a continuation; any other is a 502 (callTarget).
-  const gone = (text: string) => namesObject(upstreamMessage(text), obj.id);
+  // Only the upstream's own error envelope naming the response (not in an echoed path) says it is
+  // gone; any other 404 (a route's page, "Invalid URL (GET /v1/responses/…)") is a 502 (callTarget).
+  const gone = (text: string) => saysGone(text, obj.id);
   const res = await callTarget(reg, obj.target, method, `/responses/${encodeURIComponent(obj.id)}${suffix}${query}`, how.requestId, gone);
   if (res.status === 404) {
     // Gone upstream (expired, deleted elsewhere): forget it here too, unless the key asked may not

@@ -13,6 +13,7 @@ import { positionalRef } from "./upstream/registry";
 import { parseJsonObject } from "../lib/json-object";
 import { saysGone, saysNotFound } from "./providers/errors";
 import { duePolls, SLACK_MS } from "./deferred-poll";
+import { answerTooLarge, BodyTooLarge, cappedText } from "../lib/capped-body";
 
 export { pollInterval } from "./deferred-poll";
 
@@ -64,6 +65,7 @@ async function fetchOnce(deps: GatewayDeps, requestId: string): Promise<Deferred
   if (text === null) {
     // Charged, and its result no longer kept (a day after): the upstream has nothing either.
     if (row.settledAt !== null) return { status: 404 };
+    if (tooLarge(row)) throw answerTooLarge();
     const asked = await askUpstream(deps, row);
     if (typeof asked !== "string") return asked;
     text = asked;
@@ -106,7 +108,14 @@ async function askUpstream(deps: GatewayDeps, row: DeferredRow): Promise<string 
       return { status: res.status };
     }
     // A read cut short throws from here: the upstream may not serve it again (then a 404 releases it).
-    const text = await res.text();
+    const text = await cappedText(res, deps.config.max_answer_bytes).catch((e) => (e instanceof BodyTooLarge ? null : Promise.reject(e)));
+    if (text === null) {
+      // The claim is kept (marking it so), and nothing is released.
+      await deps.deferred.holdClaim(row.requestId, dayEnd(row));
+      kept = true;
+      deps.log.event("deferred_answer_too_large", { request_id: row.requestId, max_answer_bytes: deps.config.max_answer_bytes }, "warn");
+      throw answerTooLarge();
+    }
     await deps.deferred.fetched(row.requestId, text);
     kept = true;
     return text;
@@ -114,6 +123,14 @@ async function askUpstream(deps: GatewayDeps, row: DeferredRow): Promise<string 
     if (!kept) await deps.deferred.unclaim(row.requestId).catch(() => {});
   }
 }
+
+/**
+ * A result larger than max_answer_bytes is not asked for again: the upstream made it (and billed
+ * the operator), so its hold is neither charged nor released but kept, its claim held to the end
+ * of the upstream's day, when it is released as one nobody fetched (settleDeferred).
+ */
+const dayEnd = (row: DeferredRow): number => row.createdAt + RESULT_KEPT_MS + SLACK_MS;
+const tooLarge = (row: DeferredRow): boolean => row.fetchingUntil === dayEnd(row);
 
 /**
  * Another instance is asking the upstream: its answer, once it keeps it in the row (for a little
@@ -125,6 +142,7 @@ async function fetchedElsewhere(deps: GatewayDeps, requestId: string): Promise<s
     const row = await deps.deferred.get(requestId);
     if (!row || released(row)) return { status: 404 };
     if (row.result !== null) return row.result;
+    if (tooLarge(row)) throw answerTooLarge();
     if (row.fetchingUntil === null || row.fetchingUntil < deps.now()) break;
   }
   return { status: 202 };

@@ -162,6 +162,14 @@ export class DeferredRequests {
     await this.store.tx((q) => run(q.db.update(q.t.deferredRequests).set({ fetchingUntil: null }).where(eq(q.t.deferredRequests.requestId, requestId))));
   }
 
+  /**
+   * Keeps the claim until `until`: a result larger than the gateway reads is not asked for again
+   * (the upstream serves it once), and its hold stays until then.
+   */
+  async holdClaim(requestId: string, until: number): Promise<void> {
+    await this.store.tx((q) => run(q.db.update(q.t.deferredRequests).set({ fetchingUntil: until }).where(eq(q.t.deferredRequests.requestId, requestId))));
+  }
+
   /** Records the upstream's answer before anything is charged for it: the upstream will not serve it again. */
   async fetched(requestId: string, result: string): Promise<void> {
     await this.store.tx((q) => run(q.db.update(q.t.deferredRequests).set({ result, fetchingUntil: null }).where(eq(q.t.deferredRequests.requestId, requestId))), { durable: true });

@@ -1,3 +1,5 @@
+import { errors } from "./errors";
+
 const decoder = new TextDecoder();
 
 /** A body longer than the bound it was read under: the read stopped there. */
@@ -6,6 +8,9 @@ export class BodyTooLarge extends Error {
     super(`the body is larger than ${max} bytes`);
   }
 }
+
+/** What the customer gets for an upstream answer larger than max_answer_bytes. */
+export const answerTooLarge = () => errors.upstream(502, "The upstream's response was larger than the gateway accepts.", "upstream_answer_too_large");
 
 /**
  * A response body's text, at most `max` bytes of it: one that declares more is not read, and one

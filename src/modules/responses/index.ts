@@ -24,7 +24,7 @@ export const responsesModule = (deps: ModuleDeps) => {
   const call = async (c: Ctx, how: { method: "GET" | "DELETE"; suffix?: string; names?: readonly string[] }) => {
     const obj = await ownResponse(deps.objects, c.params.id, c.principal);
     const query = how.names ? passedQuery(c.request, how.names) : "";
-    return withinLimits(deps.limiter, c.principal, c.set, () => forward(reg, deps.objects, obj, { method: how.method, requestId: requestIdOf(c.set), suffix: how.suffix, query }));
+    return withinLimits(deps.limiter, c.principal, c.set, () => forward(reg, deps.objects, obj, { method: how.method, requestId: requestIdOf(c.set), maxBytes: deps.config.max_answer_bytes, suffix: how.suffix, query }));
   };
   /** A GET of one's own stored response (or a part of it), with the query parameters it may pass on. */
   const read = (suffix: string, names: readonly string[]) => (c: Ctx) => call(c, { method: "GET", suffix, names });

@@ -5,6 +5,7 @@ import { callTarget } from "../../gateway/upstream/direct";
 import { saysGone } from "../../gateway/providers/errors";
 import { unreadable } from "../../gateway/meter";
 import { parseJsonObject } from "../../lib/json-object";
+import { answerTooLarge, BodyTooLarge, cappedText } from "../../lib/capped-body";
 import { positionalRef, type UpstreamRegistry } from "../../gateway/upstream/registry";
 import type { Asker } from "../../gateway/reach";
 
@@ -52,7 +53,8 @@ export function passedQuery(request: Request, names: readonly string[]): string 
  * shows the usage as its creation did (output with reasoning, the cost as what it was charged).
  */
 export async function forward(
-  reg: UpstreamRegistry, objects: StoredObjects, obj: StoredObject, how: { method: "GET" | "DELETE"; requestId: string | null; suffix?: string; query?: string },
+  reg: UpstreamRegistry, objects: StoredObjects, obj: StoredObject,
+  how: { method: "GET" | "DELETE"; requestId: string | null; maxBytes: number; suffix?: string; query?: string },
 ): Promise<unknown> {
   const { method, suffix = "", query = "" } = how;
   // Only the upstream's own error envelope naming the response (not in an echoed path) says it is
@@ -66,7 +68,12 @@ export async function forward(
     throw notFound(obj.id);
   }
   // An answer that is no JSON object is the upstream's fault: 502, as on the metered routes.
-  const json = parseJsonObject<{ usage?: Record<string, unknown> | null; output?: unknown; data?: unknown }>(await res.text().catch(() => ""));
+  // Read within max_answer_bytes, as any whole answer: one larger is a 502 that forgets nothing.
+  const text = await cappedText(res, how.maxBytes).catch((e) => {
+    if (e instanceof BodyTooLarge) throw answerTooLarge();
+    return "";
+  });
+  const json = parseJsonObject<{ usage?: Record<string, unknown> | null; output?: unknown; data?: unknown }>(text);
   if (!json || Array.isArray(json)) throw unreadable();
   if (json.usage && typeof json.usage === "object") showResponsesUsage(json.usage, readResponsesUsage(json.usage), () => obj.chargeMicros);
   if (method === "DELETE") await objects.remove(obj.id);

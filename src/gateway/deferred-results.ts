@@ -1,5 +1,5 @@
 import type { UsageRecord } from "../money/credit-store";
-import { chargeFor, namedCalls, upstreamCostFor, type ModelPrices } from "../money/pricing";
+import { chargeFor, namedCalls } from "../money/pricing";
 import type { Usage } from "../money/usage";
 import type { GatewayDeps } from "./deps";
 import { parkedPrices, type DeferredResult, type DeferredRow } from "./deferred";
@@ -14,6 +14,7 @@ import { parseJsonObject } from "../lib/json-object";
 import { saysGone, saysNotFound } from "./providers/errors";
 import { duePolls, SLACK_MS } from "./deferred-poll";
 import { answerTooLarge, BodyTooLarge, cappedText } from "../lib/capped-body";
+import { logDeferred, usageRecord } from "./deferred-record";
 
 export { pollInterval } from "./deferred-poll";
 
@@ -252,51 +253,4 @@ export async function settleDeferred(deps: GatewayDeps, minAgeMs = 60_000): Prom
     }
   }
   return done;
-}
-
-function usageRecord(deps: GatewayDeps, row: DeferredRow, u: Usage, cost: number, status: number, errorCode: string | null, estimated: boolean): UsageRecord {
-  return {
-    requestId: row.requestId,
-    accountId: row.accountId,
-    keyId: row.keyId,
-    model: row.model,
-    stream: false,
-    status,
-    promptTokens: u.prompt,
-    cachedTokens: u.cached,
-    completionTokens: u.completion,
-    reasoningTokens: u.reasoning,
-    costMicros: cost,
-    estimated,
-    latencyMs: Math.max(0, deps.now() - row.createdAt),
-    ttftMs: null,
-    upstreamRequestId: row.upstreamId,
-    errorCode,
-    createdAt: deps.now(),
-    endpoint: "chat.completions",
-    // Named as every usage row names its key (`<provider>#<n>`), while it is configured.
-    upstream: deps.upstreams.registry.resolve(row.target)?.id ?? row.target,
-    overageMicros: Math.max(0, cost - row.holdMicros),
-    upstreamCostMicros: operatorCost(deps, row, u),
-  };
-}
-
-/** What the upstream billed for it, as for any request (its reported cost, else the upstream_cost prices it was parked under). */
-function operatorCost(deps: GatewayDeps, row: DeferredRow, u: Usage): number | null {
-  let prices: ModelPrices | null = null;
-  try {
-    prices = parkedPrices(row, deps.config.models);
-  } catch {
-    // Prices that cannot be read leave the cost unknown, as without any.
-  }
-  return prices ? upstreamCostFor(u, prices) : (u.upstreamCost ?? null);
-}
-
-/** The charge (or release) of a deferred result: an event, the request's own line was written when it was parked. */
-function logDeferred(deps: GatewayDeps, r: UsageRecord): void {
-  deps.metrics?.metered(r);
-  deps.log.event("deferred_settled", {
-    request_id: r.requestId, account: r.accountId, key_id: r.keyId, endpoint: r.endpoint, model: r.model, deferred: true, upstream: r.upstream,
-    status: r.status, error_code: r.errorCode, prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, charge_micros: r.costMicros,
-  });
 }

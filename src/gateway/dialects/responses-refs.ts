@@ -84,6 +84,7 @@ const isReference = (item: Record<string, unknown>): boolean => item.type === "i
 function pinned(refs: readonly Reference[], found: Map<string, Recorded>, sameKey: (a: string, b: string) => boolean): Prepared {
   let pin: { target: string; by: Reference } | null = null;
   const sizes: Sizes = { historyTokens: 0 };
+  const mentions: Mentions = new Map();
   for (const r of refs) {
     const o = found.get(r.id);
     // Another account's object, or none, looks the same: a 404, whatever the upstream holds.
@@ -92,8 +93,10 @@ function pinned(refs: readonly Reference[], found: Map<string, Recorded>, sameKe
     // Compared by the key they name: one recorded by position (before stable ids) and one by id may be the same key.
     if (pin && !sameKey(pin.target, o.target)) throw storedApart(r, pin.by);
     pin ??= { target: o.target, by: r };
-    addSize(sizes, r, o);
+    addSize(sizes, mentions, r, o);
   }
+  const items = itemTokens(mentions);
+  if (items > 0) sizes.itemTokens = items;
   // The caller's own items sent with their content go where they are stored when nothing else decides.
   const target = pin?.target ?? firstOwn(refs, found);
   return target ? { pin: target, ...sizes } : {};
@@ -101,15 +104,35 @@ function pinned(refs: readonly Reference[], found: Map<string, Recorded>, sameKe
 
 type Sizes = Pick<Prepared, "historyTokens" | "itemTokens" | "unsizedItems">;
 
+/** Sized items named, per recording (see recordedWith): their size and how often each id is named. */
+type Mentions = Map<string, { tokens: number; named: Map<string, number> }>;
+
 /**
  * The upstream bills what a request names by id again, as prompt: a continuation's history, and
  * each item reference (once per mention) at its recorded size, or unknown for a row kept without one.
  */
-function addSize(sizes: Sizes, r: Reference, o: Recorded): void {
+function addSize(sizes: Sizes, mentions: Mentions, r: Reference, o: Recorded): void {
   if (r.previous) sizes.historyTokens = o.tokens;
-  else if (o.tokens > 0) sizes.itemTokens = (sizes.itemTokens ?? 0) + o.tokens;
-  else sizes.unsizedItems = true;
+  else if (o.tokens > 0) {
+    const key = recordedWith(o);
+    let m = mentions.get(key);
+    if (!m) mentions.set(key, (m = { tokens: o.tokens, named: new Map() }));
+    m.named.set(o.id, (m.named.get(o.id) ?? 0) + 1);
+  } else sizes.unsizedItems = true;
 }
+
+/**
+ * Items recorded together (one answer's output, or one listing of a response's items) carry the
+ * same row but for their id, each at a size their whole can reach (outputItemTokens): together
+ * they are at most that size, so a recording counts it once for each time its most named item is.
+ */
+function itemTokens(mentions: Mentions): number {
+  let total = 0;
+  for (const { tokens, named } of mentions.values()) total += tokens * Math.max(...named.values());
+  return total;
+}
+
+const recordedWith = (o: Recorded) => `${o.kind} ${o.createdAt} ${o.target} ${o.accountId} ${o.keyId} ${o.model} ${o.tokens}`;
 
 /** Where the first of the caller's recorded items is stored (every recorded one is the caller's by now). */
 function firstOwn(refs: readonly Reference[], found: Map<string, Recorded>): string | null {

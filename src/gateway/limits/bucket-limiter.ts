@@ -3,7 +3,7 @@ import { RenamedSlots } from "./renamed-slots";
 import { type Bucket, capacity, fullBucket, refill, UNIT, waitMs, wholeTokens } from "./bucket";
 import { formatDuration } from "./duration";
 import { level, type Level, type LevelState, render, type Scope, slotOf, tightest } from "./levels";
-import { bindingWait, mustWait, tooLarge, tooManyConcurrent } from "./limit-errors";
+import { type Binding, bindingWait, mustWait, tooLarge, tooManyConcurrent } from "./limit-errors";
 import type { Admission, LimitsView, RateLimiter } from "./limiter";
 import { effectivePlan, keyLevel, type Limits, type PlanPolicy } from "./plans";
 import { decrement } from "../../lib/tally";
@@ -77,10 +77,7 @@ export class BucketLimiter implements RateLimiter {
     const now = this.clock();
     const { levels } = this.resolve(p);
     for (const l of levels) {
-      // Shared buckets hold only what this instance was granted, and grants come at admission.
-      // Tokens in debt refuse any request, whatever its estimate (refused bodies leave such debts).
-      const wait = this.refills && (waitMs(this.bucket(l, "r", now), UNIT, l.limits.rpm) > 0 || waitMs(this.bucket(l, "t", now), 0, l.limits.tpm) > 0);
-      if (wait || this.busy(l.slot) >= l.limits.concurrency) throw this.refusedBeforeBody(levels, now);
+      if (this.waitsBeforeBody(l, now) || this.busy(l.slot) >= l.limits.concurrency) throw this.refusedBeforeBody(levels, now);
     }
     for (const l of levels) this.reading.set(l.slot, (this.reading.get(l.slot) ?? 0) + 1);
     let read = false;
@@ -98,15 +95,30 @@ export class BucketLimiter implements RateLimiter {
       this.bucket(l, "r", now).level -= UNIT;
       // A refused body's debt is at most a minute of tokens: an honest mistake is not a long lockout.
       const t = this.bucket(l, "t", now);
-      t.level = Math.min(t.level, Math.max(t.level - wholeTokens(tokens) * UNIT, -capacity(l.limits.tpm)));
+      t.level = Math.min(t.level, Math.max(t.level - wholeTokens(tokens) * UNIT, this.debtFloor(l, now)));
       this.dirty.add(l.r).add(l.t);
     }
+  }
+
+  /** No request left this minute, or tokens in debt: any request is refused, whatever its estimate. */
+  protected waitsBeforeBody(l: Level, now: number): boolean {
+    return waitMs(this.bucket(l, "r", now), UNIT, l.limits.rpm) > 0 || waitMs(this.bucket(l, "t", now), 0, l.limits.tpm) > 0;
+  }
+
+  /** The wait of beforeBody's 429, when a bucket (not a concurrency slot) refused. */
+  protected bodyBinding(states: LevelState[], _now: number): Binding | undefined {
+    return bindingWait(states, 0);
+  }
+
+  /** The lowest a refused body leaves a level's token bucket. */
+  protected debtFloor(l: Level, _now: number): number {
+    return -capacity(l.limits.tpm);
   }
 
   /** The 429 of beforeBody: built only on refusal (an admitted body allocates nothing there). */
   private refusedBeforeBody(levels: Level[], now: number): Error {
     const states = levels.map((level) => this.state(level, now));
-    const binding = this.refills ? bindingWait(states, 0) : undefined;
+    const binding = this.bodyBinding(states, now);
     if (binding) return mustWait(binding, 0, states);
     const full = states.find((s) => this.busy(s.level.slot) >= s.level.limits.concurrency);
     return tooManyConcurrent(full ?? states[0]!, states);

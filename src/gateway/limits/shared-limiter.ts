@@ -5,6 +5,7 @@ import type { Principal } from "../key-auth";
 import { capacity, UNIT } from "./bucket";
 import { BucketLimiter } from "./bucket-limiter";
 import { render, type Level, type LevelState } from "./levels";
+import type { Binding } from "./limit-errors";
 import type { Admission } from "./limiter";
 import type { PlanPolicy } from "./plans";
 import { giveToBucket, takeFromBucket } from "./shared-buckets";
@@ -12,6 +13,8 @@ import { giveToBucket, takeFromBucket } from "./shared-buckets";
 /** A shared bucket as this instance knows it: what was left there when last taken from. */
 interface Shared {
   left: number;
+  /** When `left` was read (it refills from then on). */
+  leftAt: number;
   usedAt: number;
   /** Units wanted by requests waiting for a batch. */
   demand: number;
@@ -109,13 +112,79 @@ export class SharedLimiter extends BucketLimiter {
     return render(this.resolve(p).levels.map((l) => this.view(this.state(l, now))));
   }
 
+  /**
+   * A refused body's request and tokens are a debt of this instance's grant, paid into the shared
+   * bucket at once as far as it has units (maintain pays the rest as it refills).
+   */
+  override refusedAfterBody(p: Principal, tokens = 0): void {
+    super.refusedAfterBody(p, tokens);
+    for (const l of this.resolve(p).levels) {
+      // A failed payment stays a local debt: maintain pays it.
+      for (const id of [l.r, l.t]) void this.payDebt(id).catch(() => {});
+    }
+  }
+
+  /** Refuses only a debt that what the shared bucket had left, refilled since, does not cover. */
+  protected override waitsBeforeBody(l: Level, now: number): boolean {
+    return this.unpaid(l, "r", now) > 0 || this.unpaid(l, "t", now) > 0;
+  }
+
+  protected override bodyBinding(states: LevelState[], now: number): Binding | undefined {
+    let best: Binding | undefined;
+    for (const s of states) {
+      for (const [dim, type, perMinute] of [["r", "requests", s.level.limits.rpm], ["t", "tokens", s.level.limits.tpm]] as const) {
+        const wait = Math.ceil(this.unpaid(s.level, dim, now) / perMinute);
+        if (wait > (best?.wait ?? 0)) best = { s, type, wait };
+      }
+    }
+    return best;
+  }
+
+  /** As on one process, a refused body leaves at most a minute's debt counting the shared bucket. */
+  protected override debtFloor(l: Level, now: number): number {
+    return -capacity(l.limits.tpm) - this.leftNow(l.t, l.limits.tpm, now);
+  }
+
+  /** Units of a local debt the shared bucket cannot pay now (0 when none). */
+  private unpaid(level: Level, dim: "r" | "t", now: number): number {
+    const b = this.buckets.get(level[dim]);
+    return !b || b.level >= 0 ? 0 : Math.max(0, -b.level - this.leftNow(level[dim], b.perMinute, now));
+  }
+
+  /** What the shared bucket holds now as far as this instance knows (one never taken from is full). */
+  private leftNow(id: string, perMinute: number, now: number): number {
+    const s = this.shared.get(id);
+    if (!s) return capacity(perMinute);
+    const missing = capacity(perMinute) - s.left;
+    return missing <= 0 || now - s.leftAt >= Math.ceil(missing / perMinute) ? capacity(perMinute) : s.left + Math.max(0, now - s.leftAt) * perMinute;
+  }
+
+  /** Takes a bucket's debt from the shared bucket, as much as it holds; a take under way covers it too. */
+  private async payDebt(id: string): Promise<void> {
+    const b = this.buckets.get(id);
+    if (!b || b.level >= 0) return;
+    const s = this.entry(id, b.perMinute);
+    if (s.inflight) return;
+    await (s.inflight = this.takeBatch(id, b.perMinute, -b.level).finally(() => {
+      s.inflight = null;
+    }));
+  }
+
+  private entry(id: string, perMinute: number): Shared {
+    let s = this.shared.get(id);
+    const now = this.clock();
+    if (!s) this.shared.set(id, (s = { left: capacity(perMinute), leftAt: now, usedAt: 0, demand: 0, promised: 0, inflight: null }));
+    return s;
+  }
+
   /** Nothing to snapshot: the buckets live in the database. Gives back idle units (see maintain). */
   override persist(): number {
     return 0;
   }
 
-  /** Gives idle units and slots back and renews slot leases (every second, from the server's timers). */
+  /** Pays debts, gives idle units and slots back and renews slot leases (every second, from the server's timers). */
   async maintain(): Promise<void> {
+    for (const [id, b] of this.buckets) if (b.level < 0) await this.payDebt(id);
     await this.giveBack(this.clock() - IDLE_MS);
     await this.slotsBook.maintain();
   }
@@ -132,7 +201,8 @@ export class SharedLimiter extends BucketLimiter {
       if (!b || b.level <= 0 || s.usedAt > usedBefore || s.demand > 0 || s.promised > 0) continue;
       const units = b.level;
       b.level = 0;
-      s.left += units;
+      s.left = Math.min(capacity(b.perMinute), this.leftNow(id, b.perMinute, this.clock()) + units);
+      s.leftAt = this.clock();
       await this.pg.tx((q) => giveToBucket(q, id, b.perMinute, units), { isolation: "read committed" });
     }
   }
@@ -177,8 +247,7 @@ export class SharedLimiter extends BucketLimiter {
   private async topUp(level: Level, dim: "r" | "t", need: number): Promise<void> {
     const id = level[dim];
     const b = this.bucket(level, dim, this.clock());
-    let s = this.shared.get(id);
-    if (!s) this.shared.set(id, (s = { left: capacity(b.perMinute), usedAt: 0, demand: 0, promised: 0, inflight: null }));
+    const s = this.entry(id, b.perMinute);
     s.usedAt = this.clock();
     if (need === 0) return;
     s.demand += need;
@@ -199,11 +268,12 @@ export class SharedLimiter extends BucketLimiter {
   }
 
   private async takeBatch(id: string, perMinute: number, want: number): Promise<boolean> {
-    const got = await this.pg.tx((q) => takeFromBucket(q, id, perMinute, want, this.clock()), { isolation: "read committed" });
+    const now = this.clock();
+    const got = await this.pg.tx((q) => takeFromBucket(q, id, perMinute, want, now), { isolation: "read committed" });
     const b = this.buckets.get(id);
     if (b) b.level += got.taken;
     const s = this.shared.get(id);
-    if (s) s.left = got.left;
+    if (s) (s.left = got.left), (s.leftAt = now);
     return got.taken >= want;
   }
 

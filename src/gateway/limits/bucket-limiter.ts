@@ -1,8 +1,7 @@
 import type { Principal } from "../key-auth";
 import { RenamedSlots } from "./renamed-slots";
 import { type Bucket, capacity, fullBucket, refill, UNIT, waitMs, wholeTokens } from "./bucket";
-import { formatDuration } from "./duration";
-import { level, type Level, type LevelState, render, type Scope, slotOf, tightest } from "./levels";
+import { level, type Level, type LevelState, limitsView, render, type Scope, slotOf } from "./levels";
 import { type Binding, bindingWait, mustWait, tooLarge, tooManyConcurrent } from "./limit-errors";
 import type { Admission, LimitsView, RateLimiter } from "./limiter";
 import { effectivePlan, keyLevel, type Limits, type PlanPolicy } from "./plans";
@@ -137,21 +136,7 @@ export class BucketLimiter implements RateLimiter {
   limits(p: Principal): LimitsView {
     const now = this.clock();
     const { plan, levels } = this.resolve(p);
-    const states = levels.map((level) => this.state(level, now));
-    const req = tightest(states, "req");
-    const tok = tightest(states, "tok");
-    return {
-      plan,
-      rpm: Math.min(...levels.map((l) => l.limits.rpm)),
-      tpm: Math.min(...levels.map((l) => l.limits.tpm)),
-      concurrency: Math.min(...levels.map((l) => l.limits.concurrency)),
-      remaining: {
-        requests: req.remaining,
-        tokens: tok.remaining,
-        concurrency: Math.max(0, Math.min(...levels.map((l) => l.limits.concurrency - this.busy(l.slot)))),
-      },
-      reset: { requests: formatDuration(req.resetMs), tokens: formatDuration(tok.resetMs) },
-    };
+    return limitsView(plan, levels.map((level) => this.state(level, now)), (l) => this.busy(l.slot));
   }
 
   /** Requests in flight for a key (`key`) or account (`account`) id; for tests and diagnostics. */

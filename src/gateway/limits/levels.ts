@@ -1,5 +1,6 @@
 import { type Bucket, remaining, resetMs } from "./bucket";
 import { formatDuration } from "./duration";
+import type { LimitsView } from "./limiter";
 import type { Limits } from "./plans";
 
 /** The levels a request is limited at (its key, its account), and the headers that report them. */
@@ -54,5 +55,24 @@ export function render(states: LevelState[]): Record<string, string> {
     "x-ratelimit-limit-tokens": String(t.limit),
     "x-ratelimit-remaining-tokens": String(t.remaining),
     "x-ratelimit-reset-tokens": formatDuration(t.resetMs),
+  };
+}
+
+/** What a key may still do, the tighter of its levels (GET /v1/me's limits): `busy` counts a level's requests under way. */
+export function limitsView(plan: string, states: LevelState[], busy: (l: Level) => number): LimitsView {
+  const levels = states.map((s) => s.level);
+  const req = tightest(states, "req");
+  const tok = tightest(states, "tok");
+  return {
+    plan,
+    rpm: Math.min(...levels.map((l) => l.limits.rpm)),
+    tpm: Math.min(...levels.map((l) => l.limits.tpm)),
+    concurrency: Math.min(...levels.map((l) => l.limits.concurrency)),
+    remaining: {
+      requests: req.remaining,
+      tokens: tok.remaining,
+      concurrency: Math.max(0, Math.min(...levels.map((l) => l.limits.concurrency - busy(l)))),
+    },
+    reset: { requests: formatDuration(req.resetMs), tokens: formatDuration(tok.resetMs) },
   };
 }

@@ -18,3 +18,9 @@ export interface SqliteCreditStoreOptions {
   /** Where budget periods begin (budget_timezone); default UTC. */
   budgetClock?: BudgetClock;
 }
+
+/** Journaled settlements start reaching SQLite this soon (the default of settle_batch_ms). */
+export const APPLY_MS = 100;
+
+/** What the store reads of a key for its spend, cap and budget. */
+export type KeyRow = { spent_micros: number; spend_cap_micros: number | null; budget_micros: number | null; budget_period: string | null };

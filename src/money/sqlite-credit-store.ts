@@ -12,7 +12,7 @@ import { GroupCommit } from "./group-commit";
 import { decrement } from "../lib/tally";
 import { BudgetBook } from "./budget-book";
 import { HoldRows, moveToNewKey, type Hold, type Queued } from "./hold-rows";
-import type { SqliteCreditStoreOptions } from "./sqlite-credit-options";
+import { APPLY_MS, type KeyRow, type SqliteCreditStoreOptions } from "./sqlite-credit-options";
 import { BudgetClock } from "./budget-clock";
 import { KeyLines } from "./key-lines";
 import { ruleOf, type BudgetOwners, type BudgetState } from "./budgets";
@@ -298,8 +298,3 @@ export class SqliteCreditStore implements CreditStore {
     x.resolve(outcome.value);
   }
 }
-
-type KeyRow = { spent_micros: number; spend_cap_micros: number | null; budget_micros: number | null; budget_period: string | null };
-
-/** Journaled settlements start reaching SQLite this soon (the default of settle_batch_ms). */
-const APPLY_MS = 100;

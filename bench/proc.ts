@@ -1,5 +1,6 @@
 /** Child processes of the harness: pinned spawning, readiness, /proc accounting, cleanup. */
 import { readdirSync, readFileSync } from "node:fs";
+import type { Results } from "./report";
 import type { Subprocess } from "bun";
 
 export const HAS_TASKSET = Bun.which("taskset") !== null;
@@ -181,4 +182,10 @@ export function envFlags(argv: readonly string[], flag: string): Record<string, 
       return [kv.slice(0, eq), kv.slice(eq + 1)];
     }),
   );
+}
+
+/** The machine a run measured, as the report states it. */
+export function machine(): Results["machine"] {
+  const cpuinfo = Bun.spawnSync(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; grep -c ^processor /proc/cpuinfo; uname -sr; grep MemTotal /proc/meminfo; cat /proc/loadavg"]).stdout.toString().trim().split("\n");
+  return { cpu: cpuinfo[0]?.trim() ?? "?", cores: Number(cpuinfo[1]), kernel: cpuinfo[2] ?? "?", memory: cpuinfo[3]?.replace(/\s+/g, " ") ?? "?", loadavg: cpuinfo[4] ?? "?" };
 }

@@ -4,8 +4,9 @@
  */
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { computeSummary, renderMarkdown, renderSvg, type Results, type RoundData } from "./report";
-import { HAS_TASKSET, killAll, rssMiB } from "./proc";
+import { computeSummary, renderMarkdown, type Results, type RoundData } from "./report";
+import { renderSvg } from "./report-svg";
+import { HAS_TASKSET, killAll, machine, rssMiB } from "./proc";
 import { coldStart, dropFromPageCache, latencyAtRate, latencyC1, soak, throughput, ttft, type Env, type Settings } from "./scenarios";
 import {
   accountBalance, checkUpstream, directTarget, freePort, prepareTollgate, jsonHeaders, provision, smokeCheck, startBare, startJsonFloor, startMoneyFloor, startNginx, startPortkey, startTollgate, startUpstream,
@@ -257,11 +258,6 @@ async function main() {
   writeFileSync(dest.md, renderMarkdown(results, summary, dest.svgRef));
   console.log(`\n${summary.console}\n`);
   log(`wrote ${dest.md} and ${dest.svg} in ${elapsed()}`);
-}
-
-function machine(): Results["machine"] {
-  const cpuinfo = Bun.spawnSync(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; grep -c ^processor /proc/cpuinfo; uname -sr; grep MemTotal /proc/meminfo; cat /proc/loadavg"]).stdout.toString().trim().split("\n");
-  return { cpu: cpuinfo[0]?.trim() ?? "?", cores: Number(cpuinfo[1]), kernel: cpuinfo[2] ?? "?", memory: cpuinfo[3]?.replace(/\s+/g, " ") ?? "?", loadavg: cpuinfo[4] ?? "?" };
 }
 
 /** `--render`: rewrites the report and the plot from the last run's bench/out/results*.json. */

@@ -19,7 +19,8 @@ export const answerTooLarge = () => errors.upstream(502, "The upstream's respons
  */
 export function cappedText(res: Response, max: number): Promise<string> {
   const declared = res.headers.get("content-length");
-  if (declared === null || !/^\d+$/.test(declared)) return readCapped(res, max);
+  // A chunked body's length is the chunks', whatever a content-length beside it says (RFC 9112 6.3).
+  if (declared === null || !/^\d+$/.test(declared) || res.headers.has("transfer-encoding")) return readCapped(res, max);
   const inflation = INFLATION[res.headers.get("content-encoding")?.toLowerCase() ?? "identity"];
   // A compressed body is read whole only when even its worst inflation stays within the bound.
   if (inflation === undefined || (inflation > 1 && Number(declared) * inflation > max)) return readCapped(res, max);

@@ -18,6 +18,7 @@ import m15 from "./0015_glorious_shooting_star.sql" with { type: "text" };
 import m16 from "./0016_medical_jackpot.sql" with { type: "text" };
 import m17 from "./0017_steep_maginty.sql" with { type: "text" };
 import m18 from "./0018_wise_patch.sql" with { type: "text" };
+import m19 from "./0019_massive_tempest.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795917334183, breakpoints: true, sql: m0 },
@@ -39,4 +40,5 @@ export const migrations: { tag: string; when: number; breakpoints: boolean; sql:
   { tag: "0016_medical_jackpot", when: 1796684230303, breakpoints: true, sql: m16 },
   { tag: "0017_steep_maginty", when: 1796686254337, breakpoints: true, sql: m17 },
   { tag: "0018_wise_patch", when: 1796686620025, breakpoints: true, sql: m18 },
+  { tag: "0019_massive_tempest", when: 1796688661683, breakpoints: true, sql: m19 },
 ];

@@ -85,6 +85,31 @@ describe("items of stored responses on PostgreSQL", () => {
     expect([found.get(`msg_${accountId}`)?.tokens, found.get(`old_${accountId}`)?.tokens]).toEqual([7, 40]);
   });
 
+  test("each item names the response it came with (the hold's group): the settlement's, or the response whose listing showed it", async () => {
+    const accountId = `acc_groups_${crypto.randomUUID().slice(0, 8)}`;
+    await db.tx(function* (q) {
+      yield* run(q.db.insert(q.t.accounts).values({ id: accountId, name: accountId, balanceMicros: 1_000_000, createdAt: 1 }));
+    });
+    const credits = new PgCreditStore(db, { instanceId: "inst_groups", holdTtlMs: 60_000, budgetClock: new BudgetClock() });
+    const owners = { accountId, keyId: null, capKeyId: null, memberId: null };
+    // Two answers recorded in the same millisecond at the same size: only the response id tells them apart.
+    const object = { id: `resp_${accountId}`, kind: "response" as const, accountId, keyId: null, target: "xai#1", model: "grok-4", tokens: 40, chargeMicros: 1, createdAt: 5 };
+    for (const n of [1, 2]) {
+      (await credits.prepare(owners, 1_000))();
+      credits.reserve({ ...owners, requestId: `req${n}_${accountId}`, amount: 1_000, freshId: true, live: true });
+      await credits.settle(`req${n}_${accountId}`, 1, { object: { ...object, id: `resp${n}_${accountId}` }, items: [`msg${n}_${accountId}`], itemTokens: 7 });
+    }
+    const objects = new StoredObjects(db);
+    await objects.learn({ ...object, id: `resp1_${accountId}` }, [`in1_${accountId}`], 5);
+    const found = await objects.recorded([`resp1_${accountId}`, `msg1_${accountId}`, `msg2_${accountId}`, `in1_${accountId}`], { accountId });
+    expect([...found.values()].map((o) => [o.id, o.responseId]).sort()).toEqual([
+      [`in1_${accountId}`, `resp1_${accountId}`],
+      [`msg1_${accountId}`, `resp1_${accountId}`],
+      [`msg2_${accountId}`, `resp2_${accountId}`],
+      [`resp1_${accountId}`, null],
+    ]);
+  });
+
   test("over HTTP: recorded by one instance, refused to another account by the other, served to the owner by either", async () => {
     const [g0, g1] = cluster.gateways as [BinaryGateway, BinaryGateway];
     const a = await g0.customer(10_000_000);

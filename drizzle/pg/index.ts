@@ -12,6 +12,7 @@ import m9 from "./0009_kind_the_twelve.sql" with { type: "text" };
 import m10 from "./0010_complex_zombie.sql" with { type: "text" };
 import m11 from "./0011_glossy_lethal_legion.sql" with { type: "text" };
 import m12 from "./0012_lethal_network.sql" with { type: "text" };
+import m13 from "./0013_living_stellaris.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1796527568686, breakpoints: true, sql: m0 },
@@ -27,4 +28,5 @@ export const migrations: { tag: string; when: number; breakpoints: boolean; sql:
   { tag: "0010_complex_zombie", when: 1796684231225, breakpoints: true, sql: m10 },
   { tag: "0011_glossy_lethal_legion", when: 1796686255538, breakpoints: true, sql: m11 },
   { tag: "0012_lethal_network", when: 1796686620866, breakpoints: true, sql: m12 },
+  { tag: "0013_living_stellaris", when: 1796688664326, breakpoints: true, sql: m13 },
 ];

@@ -89,6 +89,12 @@ export interface StoredObjectRow {
   tokens: number;
   chargeMicros: number;
   createdAt: number;
+  /**
+   * An item: the id of the response it was recorded with (the answer it came in, or the response
+   * whose listing showed it), which bounds it and its fellows together. Null for a response, and
+   * for an item recorded before this was kept (absent in a settlement journaled before then).
+   */
+  responseId?: string | null;
 }
 
 export interface UsageRecord {

@@ -196,9 +196,11 @@ export function storedRows(extras: SettleExtras): StoredObjectRow[] {
  * Rows of kind "item" for `ids`, stored with `of`: its owner and upstream key, and `tokens`, the
  * most a request naming one is billed for it (the hold adds it); by default the whole of `of`,
  * which holds each of its input and output items. 0 is a row recorded before sizes were kept.
+ * Each names `of` as its response: the hold bounds a response's items together by it, which a
+ * creation time or a size cannot tell apart from another answer's.
  */
 export function itemRows(of: StoredObjectRow, ids: readonly string[], createdAt = of.createdAt, tokens = of.tokens): StoredObjectRow[] {
-  return ids.map((id): StoredObjectRow => ({ ...of, id, kind: "item", tokens, chargeMicros: 0, createdAt }));
+  return ids.map((id): StoredObjectRow => ({ ...of, id, kind: "item", tokens, chargeMicros: 0, createdAt, responseId: of.id }));
 }
 
 /** A charge's account must exist: a journal kept beside a restored, older copy of the database may name one it never had. */

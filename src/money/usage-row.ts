@@ -16,10 +16,10 @@ export function insertUsage(store: SqliteStore, u: UsageRecord): void {
   );
 }
 
-const OBJECT_SQL = `INSERT INTO upstream_objects (id, kind, account_id, key_id, target, model, tokens, charge_micros, created_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`;
+const OBJECT_SQL = `INSERT INTO upstream_objects (id, kind, account_id, key_id, target, model, tokens, charge_micros, created_at, response_id)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`;
 
 /** Records a stored object for its owner (the first creator of an id keeps it); inside the settlement transaction. */
 export function insertObject(store: SqliteStore, o: StoredObjectRow): void {
-  store.prepared(OBJECT_SQL).run(o.id, o.kind, o.accountId, o.keyId, o.target, o.model, o.tokens, o.chargeMicros, o.createdAt);
+  store.prepared(OBJECT_SQL).run(o.id, o.kind, o.accountId, o.keyId, o.target, o.model, o.tokens, o.chargeMicros, o.createdAt, o.responseId ?? null);
 }

@@ -104,7 +104,7 @@ function pinned(refs: readonly Reference[], found: Map<string, Recorded>, sameKe
 
 type Sizes = Pick<Prepared, "historyTokens" | "itemTokens" | "unsizedItems">;
 
-/** Sized items named, per recording (see recordedWith): their size and how often each id is named. */
+/** Sized items named, per response (see groupOf): their size and how often each id is named. */
 type Mentions = Map<string, { tokens: number; named: Map<string, number> }>;
 
 /**
@@ -114,17 +114,19 @@ type Mentions = Map<string, { tokens: number; named: Map<string, number> }>;
 function addSize(sizes: Sizes, mentions: Mentions, r: Reference, o: Recorded): void {
   if (r.previous) sizes.historyTokens = o.tokens;
   else if (o.tokens > 0) {
-    const key = recordedWith(o);
+    const key = groupOf(o);
     let m = mentions.get(key);
-    if (!m) mentions.set(key, (m = { tokens: o.tokens, named: new Map() }));
+    if (!m) mentions.set(key, (m = { tokens: 0, named: new Map() }));
+    m.tokens = Math.max(m.tokens, o.tokens);
     m.named.set(o.id, (m.named.get(o.id) ?? 0) + 1);
   } else sizes.unsizedItems = true;
 }
 
 /**
- * Items recorded together (one answer's output, or one listing of a response's items) carry the
- * same row but for their id, each at a size their whole can reach (outputItemTokens): together
- * they are at most that size, so a recording counts it once for each time its most named item is.
+ * A response's items (its output, and its input items a listing showed) are each recorded at a
+ * size their whole can reach (outputItemTokens, or the response's whole size), and together are
+ * at most the response's size: a group counts its largest item size once for each time its most
+ * named item is.
  */
 function itemTokens(mentions: Mentions): number {
   let total = 0;
@@ -132,7 +134,11 @@ function itemTokens(mentions: Mentions): number {
   return total;
 }
 
-const recordedWith = (o: Recorded) => `${o.kind} ${o.createdAt} ${o.target} ${o.accountId} ${o.keyId} ${o.model} ${o.tokens}`;
+/**
+ * The response an item was recorded with, on its upstream key (ids are the upstream's). An item
+ * recorded before that was kept is a group of its own: held at its size each time, never less.
+ */
+const groupOf = (o: Recorded) => (o.responseId ? `response ${o.target} ${o.responseId}` : `item ${o.id}`);
 
 /** Where the first of the caller's recorded items is stored (every recorded one is the caller's by now). */
 function firstOwn(refs: readonly Reference[], found: Map<string, Recorded>): string | null {

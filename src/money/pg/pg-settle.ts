@@ -94,9 +94,10 @@ function* writeUsage(q: Q, ops: readonly PgSettleOp[]): Work<void> {
   if (objects.length) yield* insertRows(q, "upstream_objects", OBJECT_COLUMNS, objects);
 }
 
-const OBJECT_COLUMNS = ["id", "kind", "account_id", "key_id", "target", "model", "tokens", "charge_micros", "created_at"] as const;
+const OBJECT_COLUMNS = ["id", "kind", "account_id", "key_id", "target", "model", "tokens", "charge_micros", "created_at", "response_id"] as const;
 const objectValues = (o: StoredObjectRow): Record<string, unknown> => ({
   id: o.id, kind: o.kind, account_id: o.accountId, key_id: o.keyId, target: o.target, model: o.model, tokens: o.tokens, charge_micros: o.chargeMicros, created_at: o.createdAt,
+  response_id: o.responseId ?? null,
 });
 
 const LEDGER_COLUMNS = ["account_id", "kind", "amount_micros", "balance_after_micros", "request_id", "key_id", "note", "created_at"] as const;

@@ -53,6 +53,7 @@ export const upstreamObjects = pgTable(
     tokens: bigint("tokens", { mode: "number" }).notNull().default(0),
     chargeMicros: bigint("charge_micros", { mode: "number" }).notNull().default(0),
     createdAt: bigint("created_at", { mode: "number" }).notNull(),
+    responseId: text("response_id"),
   },
   (t) => [
     index("upstream_objects_account").on(t.accountId, t.createdAt),

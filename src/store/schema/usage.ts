@@ -83,6 +83,11 @@ export const upstreamObjects = sqliteTable(
     /** What its creation was charged (shown instead of the upstream's cost when it is read). */
     chargeMicros: integer("charge_micros").notNull().default(0),
     createdAt: integer("created_at").notNull(),
+    /**
+     * An item: the response it was recorded with (its answer, or the response whose listing showed
+     * it); the hold counts a response's items together. Null: recorded before this was kept.
+     */
+    responseId: text("response_id"),
   },
   // created_at: the retention's clean-up finds the oldest rows from it (StoredObjects.prune).
   (t) => [index("upstream_objects_account").on(t.accountId, t.createdAt), index("upstream_objects_created").on(t.createdAt)],

@@ -5,7 +5,8 @@
  * customer sending refused bodies past its TPM must not have them read and parsed at any rate:
  * the next bodies are 429 before reading (no read at all, not a 404 after it), the debt counts
  * the whole shared bucket (the same retry-after as SQLite: it is paid into the shared bucket, no
- * free pass) and it is waited out (no lockout beyond it).
+ * free pass) and it is waited out (no lockout beyond it). A retryable 429 of the limits read after
+ * the body (PostgreSQL's RPM) costs nothing, so the retry its retry-after-ms asks for is admitted.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { startGateway, type Gateway, type GatewayClient } from "./support/gateway";
@@ -13,8 +14,8 @@ import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from
 import { pgOverFake } from "./support/pg-gateways";
 
 setDefaultTimeout(60_000);
-// 100 RPM, 10,000 TPM: a 40 KB refused body is a minute's tokens.
-const PLANS = { default: { rpm: 100, tpm: 10_000, concurrency: 10 } };
+// 100 RPM, 10,000 TPM: a 40 KB refused body is a minute's tokens. At 30 RPM a request refills every 2 s.
+const PLANS = { default: { rpm: 100, tpm: 10_000, concurrency: 10 }, rpm30: { rpm: 30, tpm: 1_000_000, concurrency: 50 } };
 let up: MockUpstream;
 let sqlite: Gateway;
 beforeAll(async () => {
@@ -64,6 +65,26 @@ for (const store of ["SQLite", "PostgreSQL"] as const) {
       expect(wait).toBeLessThan(2_700);
       await Bun.sleep(wait + 600);
       expect((await post(gw, c.key, SMALL)).status).toBe(200);
+    });
+
+    // On PostgreSQL requests per minute are left to admission, after the body is read: that 429
+    // must not cost a request, or the retry it asks for is refused again.
+    test("a retry made after an RPM 429's retry-after-ms is admitted", async () => {
+      const gw = gateway();
+      const c = await gw.customer(10_000_000, {}, { plan: "rpm30" });
+      let refusedNow: Response | null = null;
+      for (let i = 0; i < 40 && !refusedNow; i++) {
+        const r = await post(gw, c.key, SMALL);
+        if (r.status === 429) refusedNow = r;
+        else expect(r.status).toBe(200);
+      }
+      expect(refusedNow).not.toBeNull();
+      const wait = Number(refusedNow!.headers.get("retry-after-ms"));
+      expect(wait).toBeGreaterThan(0);
+      expect(wait).toBeLessThanOrEqual(2_100);
+      await Bun.sleep(wait + 150);
+      const retry = await post(gw, c.key, SMALL);
+      expect({ status: retry.status, retryAfterMs: retry.status === 429 ? retry.headers.get("retry-after-ms") : null }).toEqual({ status: 200, retryAfterMs: null });
     });
   });
 }

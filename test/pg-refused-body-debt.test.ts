@@ -7,6 +7,7 @@
  * the whole shared bucket (the same retry-after as SQLite: it is paid into the shared bucket, no
  * free pass) and it is waited out (no lockout beyond it). A retryable 429 of the limits read after
  * the body (PostgreSQL's RPM) costs nothing, so the retry its retry-after-ms asks for is admitted.
+ * The debt's 429 reports the shared buckets in its headers, as every other answer does.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { startGateway, type Gateway, type GatewayClient } from "./support/gateway";
@@ -88,3 +89,24 @@ for (const store of ["SQLite", "PostgreSQL"] as const) {
     });
   });
 }
+
+/** x-ratelimit-reset-* ("1m0s", "0.6s", "120ms") in ms. */
+const resetMs = (v: string | null) => {
+  const m = /^(?:(\d+)m)?(?:([\d.]+)s)?(?:(\d+)ms)?$/.exec(v ?? "");
+  return m ? Number(m[1] ?? 0) * 60_000 + Number(m[2] ?? 0) * 1000 + Number(m[3] ?? 0) : -1;
+};
+
+// The debt's 429 comes before the body is read; its headers must count the shared buckets (as every
+// other answer's do), not the grant this instance holds of them.
+test("the debt's 429 reports the requests left as on one process (the shared buckets, not the instance's grant)", async () => {
+  const scenario = async (gw: GatewayClient) => {
+    const c = await gw.customer(10_000_000);
+    const first = (await post(gw, c.key, refused(80_000))).status;
+    await Bun.sleep(200);
+    const r = await post(gw, c.key, SMALL);
+    return { first, status: r.status, remainingRequests: r.headers.get("x-ratelimit-remaining-requests"), resetRequestsUnder2s: resetMs(r.headers.get("x-ratelimit-reset-requests")) < 2_000 };
+  };
+  const onSqlite = await scenario(sqlite);
+  expect(onSqlite).toEqual({ first: 404, status: 429, remainingRequests: "99", resetRequestsUnder2s: true });
+  expect(await scenario(pg.cluster.gateways[0]!)).toEqual(onSqlite);
+});

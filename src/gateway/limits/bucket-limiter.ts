@@ -40,10 +40,7 @@ export class BucketLimiter implements RateLimiter {
   private readonly resolved = new WeakMap<Principal, { plan: string; levels: Level[] }>();
   protected readonly clock: () => number;
   private readonly store?: BucketStore;
-  /**
-   * Whether buckets refill here, over time (one process); false when they are grants taken from
-   * shared buckets that refill elsewhere (SharedLimiter: several instances on PostgreSQL).
-   */
+  /** Buckets refill here (one process); not when they are grants of shared buckets (SharedLimiter). */
   protected refills = true;
 
   constructor(
@@ -116,7 +113,7 @@ export class BucketLimiter implements RateLimiter {
 
   /** The 429 of beforeBody: built only on refusal (an admitted body allocates nothing there). */
   private refusedBeforeBody(levels: Level[], now: number): Error {
-    const states = levels.map((level) => this.state(level, now));
+    const states = levels.map((level) => this.reported(level, now));
     const binding = this.bodyBinding(states, now);
     if (binding) return mustWait(binding, 0, states);
     const full = states.find((s) => this.busy(s.level.slot) >= s.level.limits.concurrency);
@@ -130,7 +127,12 @@ export class BucketLimiter implements RateLimiter {
 
   headers(p: Principal): Record<string, string> {
     const now = this.clock();
-    return render(this.resolve(p).levels.map((level) => this.state(level, now)));
+    return render(this.resolve(p).levels.map((level) => this.reported(level, now)));
+  }
+
+  /** A level as the answers' headers and messages report it (SharedLimiter: with the shared buckets). */
+  protected reported(level: Level, now: number): LevelState {
+    return this.state(level, now);
   }
 
   limits(p: Principal): LimitsView {

@@ -4,7 +4,7 @@ import type { PgStore } from "../../store/pg-store";
 import type { Principal } from "../key-auth";
 import { capacity, UNIT } from "./bucket";
 import { BucketLimiter } from "./bucket-limiter";
-import { render, type Level, type LevelState } from "./levels";
+import type { Level, LevelState } from "./levels";
 import type { Binding } from "./limit-errors";
 import type { Admission } from "./limiter";
 import type { PlanPolicy } from "./plans";
@@ -106,10 +106,9 @@ export class SharedLimiter extends BucketLimiter {
     if (s && units > 0) s.promised -= units;
   }
 
-  /** The headers count what this instance holds and what was left in the shared buckets. */
-  override headers(p: Principal): Record<string, string> {
-    const now = this.clock();
-    return render(this.resolve(p).levels.map((l) => this.view(this.state(l, now))));
+  /** Headers and 429s count what this instance holds and what was left in the shared buckets. */
+  protected override reported(level: Level, now: number): LevelState {
+    return this.view(this.state(level, now));
   }
 
   /**

@@ -7,7 +7,8 @@
  * the whole shared bucket (the same retry-after as SQLite: it is paid into the shared bucket, no
  * free pass) and it is waited out (no lockout beyond it). A retryable 429 of the limits read after
  * the body (PostgreSQL's RPM) costs nothing, so the retry its retry-after-ms asks for is admitted.
- * The debt's 429 reports the shared buckets in its headers, as every other answer does.
+ * The debt's 429 reports the shared buckets in its headers, as every other answer does, and the
+ * debt stays within a minute whichever instance reads the body.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { startGateway, type Gateway, type GatewayClient } from "./support/gateway";
@@ -27,7 +28,8 @@ afterAll(async () => {
   await sqlite.stop();
   await up.stop();
 });
-const pg = pgOverFake(1, { plans: PLANS });
+// Two instances: the tests use the first, but one that reads a refused body on each.
+const pg = pgOverFake(2, { plans: PLANS });
 
 /** An unknown model and `chars` of prompt: read, parsed, refused 404 (its bytes / 4 in tokens). */
 const refused = (chars: number) => JSON.stringify({ model: "no-such-model", max_tokens: 5, messages: [{ role: "user", content: "x".repeat(chars) }] });
@@ -109,4 +111,21 @@ test("the debt's 429 reports the requests left as on one process (the shared buc
   const onSqlite = await scenario(sqlite);
   expect(onSqlite).toEqual({ first: 404, status: 429, remainingRequests: "99", resetRequestsUnder2s: true });
   expect(await scenario(pg.cluster.gateways[0]!)).toEqual(onSqlite);
+});
+
+// Instance 1 never took from the key's shared bucket, which instance 0 emptied: its guess of it as
+// full must not double the debt (a retry-after of 120 s, past the 60 s the OpenAI SDKs honour).
+test("PostgreSQL, two instances: a refused body's debt stays within a minute whichever instance reads it", async () => {
+  const [a, b] = [pg.cluster.gateways[0]!, pg.cluster.gateways[1]!];
+  const c = await a.customer(10_000_000);
+  expect((await post(a, c.key, refused(80_000))).status).toBe(404);
+  const onA = await post(a, c.key, SMALL);
+  // Instance 0 has paid what the shared bucket held (maintain, every second, pays the rest).
+  await Bun.sleep(300);
+  expect((await post(b, c.key, refused(80_000))).status).toBe(404);
+  const onB = await post(b, c.key, SMALL);
+  expect(onA.status).toBe(429);
+  expect(Number(onA.headers.get("retry-after-ms"))).toBeLessThanOrEqual(60_500);
+  expect(onB.status).toBe(429);
+  expect(Number(onB.headers.get("retry-after"))).toBeLessThanOrEqual(61);
 });

@@ -111,16 +111,24 @@ export class SharedLimiter extends BucketLimiter {
     return this.view(this.state(level, now));
   }
 
-  /**
-   * A refused body's request and tokens are a debt of this instance's grant, paid into the shared
-   * bucket at once as far as it has units (maintain pays the rest as it refills).
-   */
+  /** A refused body's request and tokens are a debt of this grant, paid from the shared bucket as far as it holds (maintain pays the rest). */
   override refusedAfterBody(p: Principal, tokens = 0): void {
+    const levels = this.resolve(p).levels;
+    const before = levels.map((l) => this.bucket(l, "t", this.clock()).level);
     super.refusedAfterBody(p, tokens);
-    for (const l of this.resolve(p).levels) {
+    levels.forEach((l, i) => {
+      const added = before[i]! - this.bucket(l, "t", this.clock()).level;
       // A failed payment stays a local debt: maintain pays it.
-      for (const id of [l.r, l.t]) void this.payDebt(id).catch(() => {});
-    }
+      void this.payDebt(l.r).catch(() => {});
+      void this.payDebt(l.t).finally(() => this.floorDebt(l, added)).catch(() => {});
+    });
+  }
+
+  /** Once paid, a refused body's debt (`added`) is at most a minute's counting what the shared bucket held (debtFloor guessed). */
+  private floorDebt(l: Level, added: number): void {
+    const b = this.buckets.get(l.t);
+    const beyond = b ? -capacity(l.limits.tpm) - this.leftNow(l.t, l.limits.tpm, this.clock()) - b.level : 0;
+    if (b && beyond > 0 && added > 0) b.level += Math.min(beyond, added);
   }
 
   /** Refuses only a debt that what the shared bucket had left, refilled since, does not cover. */
@@ -139,7 +147,7 @@ export class SharedLimiter extends BucketLimiter {
     return best;
   }
 
-  /** As on one process, a refused body leaves at most a minute's debt counting the shared bucket. */
+  /** As on one process, at most a minute's debt counting the shared bucket (as far as known: see floorDebt). */
   protected override debtFloor(l: Level, now: number): number {
     return -capacity(l.limits.tpm) - this.leftNow(l.t, l.limits.tpm, now);
   }
@@ -158,12 +166,12 @@ export class SharedLimiter extends BucketLimiter {
     return missing <= 0 || now - s.leftAt >= Math.ceil(missing / perMinute) ? capacity(perMinute) : s.left + Math.max(0, now - s.leftAt) * perMinute;
   }
 
-  /** Takes a bucket's debt from the shared bucket, as much as it holds; a take under way covers it too. */
+  /** Takes a bucket's debt from the shared bucket, as much as it holds; a take under way covers it too (awaited). */
   private async payDebt(id: string): Promise<void> {
     const b = this.buckets.get(id);
     if (!b || b.level >= 0) return;
     const s = this.entry(id, b.perMinute);
-    if (s.inflight) return;
+    if (s.inflight) return void (await s.inflight.catch(() => false));
     await (s.inflight = this.takeBatch(id, b.perMinute, -b.level).finally(() => {
       s.inflight = null;
     }));

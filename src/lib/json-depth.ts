@@ -24,6 +24,16 @@ export function tooDeep(text: string, limit: number): boolean {
 function depthOf(text: string, limit: number): number {
   let depth = 0;
   let max = 0;
+  outsideStrings(text, (c) => {
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) return ++depth > max && (max = depth) > limit;
+    if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
+    return false;
+  });
+  return max;
+}
+
+/** Calls `visit` with each character code of the JSON text outside its strings, until it returns true. */
+function outsideStrings(text: string, visit: (c: number) => boolean): void {
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -31,11 +41,8 @@ function depthOf(text: string, limit: number): number {
       if (c === BACKSLASH) i++;
       else if (c === QUOTE) inString = false;
     } else if (c === QUOTE) inString = true;
-    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-      if (++depth > max && (max = depth) > limit) return max;
-    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
+    else if (visit(c)) return;
   }
-  return max;
 }
 
 /**
@@ -60,14 +67,6 @@ export function tooManyKeys(text: string, limit: number): boolean {
 /** The object keys of the text, counted up to just past `limit`. */
 function keysOf(text: string, limit: number): number {
   let keys = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) inString = true;
-    else if (c === COLON && ++keys > limit) return keys;
-  }
+  outsideStrings(text, (c) => c === COLON && ++keys > limit);
   return keys;
 }

@@ -6,17 +6,17 @@
  * asked for again, by a poll or the poller, and the end of the upstream's day releases it. A stored
  * response's read over the bound is a 502 that forgets nothing.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import OpenAI from "openai";
 import { settleDeferred } from "../src/gateway/deferred-results";
 import { DEFERRED_POLL_INTERVAL_MS } from "../src/modules/deferred/polls";
-import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import { startGateway, TestClock, type Customer, type Gateway } from "./support/gateway";
+import type { MockUpstream } from "./support/fake-upstream";
+import { onFrontedGateway } from "./support/fronted-upstream";
+import { TestClock, type Customer, type Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 const MAX = 1024 * 1024;
 let up: MockUpstream;
-let front: ReturnType<typeof Bun.serve>;
 let g: Gateway;
 const clock = new TestClock();
 /** Whether the ingress in front of the upstream answers deferred fetches and stored reads with a huge (compressed) body. */
@@ -35,32 +35,21 @@ const chatAnswer = (id: string) =>
 const storedAnswer = (id: string) => JSON.stringify({ id, object: "response", status: "completed", output: [], text: "x".repeat(4 * MAX) });
 /** Compressed, as an upstream may send it: its declared length is the gzip's (~4 KiB). */
 const gzipped = (text: string) => new Response(Bun.gzipSync(Buffer.from(text)), { headers: { "content-type": "application/json", "content-encoding": "gzip" } });
-beforeAll(async () => {
-  up = startFakeUpstream();
-  front = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
-      const u = new URL(req.url);
-      const id = u.pathname.split("/").pop()!;
-      if (req.method === "GET" && u.pathname.startsWith("/v1/chat/deferred-completion/")) {
-        deferredAsks++;
-        if (huge) return gzipped(chatAnswer(id));
-      }
-      if (huge && req.method === "GET" && u.pathname.startsWith("/v1/responses/")) return gzipped(storedAnswer(id));
-      const body = req.method === "GET" || req.method === "DELETE" ? undefined : await req.arrayBuffer();
-      return fetch(`${up.url}${u.pathname}${u.search}`, { method: req.method, headers: req.headers, body });
-    },
-  });
-  clock.run();
-  g = await startGateway({ clock, config: { ...fakeCatalogue(`http://127.0.0.1:${front.port}/v1`), ...SINGLE_SHOT, max_answer_bytes: MAX } });
-});
-afterAll(async () => {
-  await g.stop();
-  front.stop(true);
-  await up.stop();
-});
-
+beforeAll(() => clock.run());
+onFrontedGateway(
+  (req, u) => {
+    const id = u.pathname.split("/").pop()!;
+    if (req.method === "GET" && u.pathname.startsWith("/v1/chat/deferred-completion/")) {
+      deferredAsks++;
+      if (huge) return gzipped(chatAnswer(id));
+    }
+    return huge && req.method === "GET" && u.pathname.startsWith("/v1/responses/") ? gzipped(storedAnswer(id)) : null;
+  },
+  (g_, up_) => {
+    g = g_;
+    up = up_;
+  }, { clock: clock, config: { max_answer_bytes: MAX } },
+);
 const headers = (c: Customer) => ({ authorization: `Bearer ${c.key}`, "content-type": "application/json" });
 const poll = async (c: Customer, id: string) => {
   const res = await fetch(`${g.url}/v1/chat/deferred-completion/${id}`, { headers: headers(c) });

@@ -9,15 +9,15 @@
  * its request id (other than in an echoed path) or saying not found (xAI's for an expired id),
  * releases the hold, as before.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { settleDeferred } from "../src/gateway/deferred-results";
 import { DEFERRED_POLL_INTERVAL_MS } from "../src/modules/deferred/polls";
-import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import { startGateway, type Customer, type Gateway } from "./support/gateway";
+import type { MockUpstream } from "./support/fake-upstream";
+import { onFrontedGateway } from "./support/fronted-upstream";
+import type { Customer, Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 let up: MockUpstream;
-let front: ReturnType<typeof Bun.serve>;
 let g: Gateway;
 /** What the ingress in front of the upstream answers to a deferred result's fetch: a route 404, xAI's not-found envelope, or the upstream's own answer. */
 let fetches: "route-404" | "express-404" | "spring-404" | "envelope-404" | "upstream" = "upstream";
@@ -32,32 +32,20 @@ const EXPRESS_404 = (path: string) =>
   });
 const SPRING_404 = (path: string) => Response.json({ timestamp: "2026-12-07T23:50:00.000+00:00", status: 404, error: "Not Found", path }, { status: 404 });
 const ENVELOPE_404 = () => Response.json({ code: "Some requested entity was not found", error: "Requested deferred completion was not found" }, { status: 404 });
-beforeAll(async () => {
-  up = startFakeUpstream();
-  front = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
-      const u = new URL(req.url);
-      if (req.method === "GET" && u.pathname.startsWith("/v1/chat/deferred-completion/") && fetches !== "upstream") {
-        if (fetches === "envelope-404") return ENVELOPE_404();
-        if (fetches === "express-404") return EXPRESS_404(u.pathname);
-        if (fetches === "spring-404") return SPRING_404(u.pathname);
-        route404s++;
-        return ROUTE_404();
-      }
-      const body = req.method === "GET" || req.method === "DELETE" ? undefined : await req.arrayBuffer();
-      return fetch(`${up.url}${u.pathname}${u.search}`, { method: req.method, headers: req.headers, body });
-    },
-  });
-  g = await startGateway({ config: { ...fakeCatalogue(`http://127.0.0.1:${front.port}/v1`), ...SINGLE_SHOT } });
-});
-afterAll(async () => {
-  await g.stop();
-  front.stop(true);
-  await up.stop();
-});
-
+onFrontedGateway(
+  (req, u) => {
+    if (req.method !== "GET" || !u.pathname.startsWith("/v1/chat/deferred-completion/") || fetches === "upstream") return null;
+    if (fetches === "envelope-404") return ENVELOPE_404();
+    if (fetches === "express-404") return EXPRESS_404(u.pathname);
+    if (fetches === "spring-404") return SPRING_404(u.pathname);
+    route404s++;
+    return ROUTE_404();
+  },
+  (g_, up_) => {
+    g = g_;
+    up = up_;
+  },
+);
 /** 100 prompt tokens of grok-4 at $3/M and 40 output at $15/M: what the upstream billed the operator. */
 const CHARGE = 300 + 600;
 const headers = (c: Customer) => ({ authorization: `Bearer ${c.key}`, "content-type": "application/json" });

@@ -6,14 +6,14 @@
  * and a balance that pays what the upstream bills is let in (official SDK); naming one item twice
  * still holds it twice (the upstream bills each mention), and items of two answers hold both.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import OpenAI from "openai";
-import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import { startGateway, type Gateway } from "./support/gateway";
+import type { MockUpstream } from "./support/fake-upstream";
+import { onFrontedGateway } from "./support/fronted-upstream";
+import type { Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 let up: MockUpstream;
-let front: ReturnType<typeof Bun.serve>;
 let g: Gateway;
 let answers = 0;
 // grok-4 in the test catalogue: 3 µ per input token, 15 µ per output token.
@@ -50,29 +50,17 @@ function searched(prompt: number): unknown {
 /** The continuation, billed what the referenced items hold (at most the first answer) and its own words. */
 const continued = () => answer(`resp_continued_${++answers}`, [message(`msg_c${answers}`, "Shorter.")], PROMPT + COMPLETION + 10, 8);
 
-beforeAll(async () => {
-  up = startFakeUpstream();
-  front = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
-      const u = new URL(req.url);
-      if (req.method === "POST" && u.pathname === "/v1/responses") {
-        const body = (await req.json()) as { input: unknown };
-        return Response.json(typeof body.input === "string" ? searched(Number(body.input)) : continued());
-      }
-      const body = req.method === "GET" || req.method === "DELETE" ? undefined : await req.arrayBuffer();
-      return fetch(`${up.url}${u.pathname}${u.search}`, { method: req.method, headers: req.headers, body });
-    },
-  });
-  g = await startGateway({ config: { ...fakeCatalogue(`http://127.0.0.1:${front.port}/v1`), ...SINGLE_SHOT } });
-});
-afterAll(async () => {
-  await g.stop();
-  front.stop(true);
-  await up.stop();
-});
-
+onFrontedGateway(
+  async (req, u) => {
+    if (req.method !== "POST" || u.pathname !== "/v1/responses") return null;
+    const body = (await req.json()) as { input: unknown };
+    return Response.json(typeof body.input === "string" ? searched(Number(body.input)) : continued());
+  },
+  (g_, up_) => {
+    g = g_;
+    up = up_;
+  },
+);
 /** A customer with a searched answer of `prompt` tokens (the input says how many), then `left` µ. */
 async function searchedWith(left: number, prompts: number[]): Promise<{ client: OpenAI; accountId: string; items: string[][] }> {
   const c = await g.customer(10_000_000);

@@ -8,15 +8,15 @@
  * continuation (test/responses-continuation-gone.test.ts): that one is answered 404 and the record
  * dropped, as before.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import OpenAI from "openai";
-import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import { startGateway, type Gateway } from "./support/gateway";
+import type { MockUpstream } from "./support/fake-upstream";
+import { onFrontedGateway } from "./support/fronted-upstream";
+import type { Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
 const UPSTREAM_KEY = "upstream-secret-key-123";
 let up: MockUpstream;
-let front: ReturnType<typeof Bun.serve>;
 let g: Gateway;
 /** The method whose stored-response routes the ingress in front of the upstream answers with a route 404. */
 let routeMissing: "GET" | "DELETE" | null = null;
@@ -30,26 +30,13 @@ const routeMissingPage = (req: Request, path: string): Response => {
   if (wording === "invalid-url") return Response.json({ error: { message: `Invalid URL (${req.method} ${path})`, type: "invalid_request_error", param: null, code: null } }, { status: 404 });
   return new Response("404 page not found", { status: 404, headers: { "content-type": "text/plain" } });
 };
-beforeAll(async () => {
-  up = startFakeUpstream();
-  front = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
-      const u = new URL(req.url);
-      if (req.method === routeMissing && u.pathname.startsWith("/v1/responses/")) return routeMissingPage(req, u.pathname);
-      const body = req.method === "GET" || req.method === "DELETE" ? undefined : await req.arrayBuffer();
-      return fetch(`${up.url}${u.pathname}${u.search}`, { method: req.method, headers: req.headers, body });
-    },
-  });
-  g = await startGateway({ config: { ...fakeCatalogue(`http://127.0.0.1:${front.port}/v1`), ...SINGLE_SHOT } });
-});
-afterAll(async () => {
-  await g.stop();
-  front.stop(true);
-  await up.stop();
-});
-
+onFrontedGateway(
+  (req, u) => (req.method === routeMissing && u.pathname.startsWith("/v1/responses/") ? routeMissingPage(req, u.pathname) : null),
+  (g_, up_) => {
+    g = g_;
+    up = up_;
+  },
+);
 type Outcome = { status?: number; code?: string | null };
 const outcome = (p: PromiseLike<unknown>): Promise<Outcome> => Promise.resolve(p).then(() => ({ status: 200 }), (e: Outcome) => ({ status: e.status, code: e.code }));
 const recorded = (id: string) => g.runtime.deps.store.sqlite.query("SELECT id FROM upstream_objects WHERE id = ? AND kind = 'response'").all(id).length;

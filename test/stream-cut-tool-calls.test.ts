@@ -7,7 +7,7 @@
  * is no billed call). When the usage does come, it alone counts the calls: never twice.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { ev, onScriptedGateway, post, type Scripted, waitRow } from "./support/scripted-upstream";
+import { ev, onScriptedGateway, post, searchItem, type Scripted, waitRow, WEB_SEARCH } from "./support/scripted-upstream";
 import type { Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
@@ -18,8 +18,7 @@ onScriptedGateway("openai", (u, g) => {
   gw = g;
 });
 
-const WEB_SEARCH = 5_000; // micros per call, xAI's list price ($5 per 1,000)
-const search = (i: number) => ({ id: `ws_${i}`, type: "web_search_call", status: "completed", action: { type: "search", query: "q" } });
+const search = searchItem;
 const created = ev("response.created", { type: "response.created", sequence_number: 0, response: { id: "resp_cut", object: "response", status: "in_progress", model: "grok-4-0709", store: false, output: [], usage: null } });
 const callEvents = (n: number) =>
   Array.from({ length: n }, (_, i) => [

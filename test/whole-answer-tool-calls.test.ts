@@ -6,7 +6,7 @@
  * streamed. A usage that counts them is charged them once.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { ev, onScriptedGateway, post, type Scripted, waitRow } from "./support/scripted-upstream";
+import { ev, onScriptedGateway, post, searchItem, type Scripted, waitRow, WEB_SEARCH } from "./support/scripted-upstream";
 import type { Gateway } from "./support/gateway";
 
 setDefaultTimeout(30_000);
@@ -17,8 +17,7 @@ onScriptedGateway("openai", (u, g) => {
   gw = g;
 });
 
-const WEB_SEARCH = 5_000; // micros per call, xAI's list price ($5 per 1,000)
-const search = (i: number) => ({ id: `ws_${i}`, type: "web_search_call", status: "completed", action: { type: "search", query: "q" } });
+const search = searchItem;
 const message = { id: "msg_1", type: "message", role: "assistant", status: "completed", content: [{ type: "output_text", text: "According to the results.", annotations: [] }] };
 const anthropic = (key: string) => ({ "x-api-key": key, "anthropic-version": "2023-06-01" });
 const messagesBody = { model: "grok-4", max_tokens: 100, messages: [{ role: "user", content: "search" }], tools: [{ type: "web_search_20250305", name: "web_search" }] };

@@ -79,3 +79,8 @@ export function onScriptedGateway(kind: "openai" | "xai", set: (up: Scripted, gw
     up?.stop();
   });
 }
+
+/** A web search's price in micros per call (xAI's list price, $5 per 1,000, the test catalogue's). */
+export const WEB_SEARCH = 5_000;
+/** A completed web search call item of a Responses answer, `i` its number. */
+export const searchItem = (i: number) => ({ id: `ws_${i}`, type: "web_search_call", status: "completed", action: { type: "search", query: "q" } });

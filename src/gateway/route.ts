@@ -83,9 +83,7 @@ export function gatewayRoute<B extends GatewayBody>(deps: GatewayDeps, dialect: 
       const error = !call?.admitted && request.signal.aborted ? clientLeft() : e instanceof ApiError ? e : toApiError("UNKNOWN", e);
       // A body read and parsed costs a request and its tokens, answered or not (the headers below
       // count it); the gateway's own failures (busy, shutting down, a store that failed) are not the client's.
-      if (!call?.admitted && bodyRead && principal && error.status < 500 && !waitIsItsCost(error)) {
-        deps.limiter.refusedAfterBody?.(principal, estimateBytes(bodyBytes));
-      }
+      if (!call?.admitted && bodyRead && principal && error.status < 500) deps.limiter.refusedAfterBody?.(principal, refusedTokens(error, bodyBytes));
       const carried = principal ? { ...deps.limiter.headers(principal), ...budgetHeaders(deps.credits, principal) } : {};
       deps.metrics?.response(error.status, dialect.endpoint);
       // An admitted request wrote its line when it settled; a refused one writes it here.
@@ -105,12 +103,12 @@ export const chatRoute = (deps: GatewayDeps): GatewayRoute => gatewayRoute(deps,
 const decoder = new TextDecoder();
 
 /**
- * A retryable 429 of the limits costs neither a request nor tokens: its retry-after must stay true
- * (the wait is its cost). Any other refused body costs a request and its bytes at the estimate's
- * rate, so that the work of parsing is bounded by the key's TPM as well as its RPM.
+ * The tokens a body refused after it was read costs: its bytes at the estimate's rate, as its prompt
+ * would have been taken, so that the work of parsing is bounded by the key's TPM as well as its RPM.
+ * A retryable 429 of the limits costs none: its retry-after must stay true (the wait is its cost).
  */
-function waitIsItsCost(e: ApiError): boolean {
-  return e.status === 429 && e.code === "rate_limit_exceeded" && e.headers?.["x-should-retry"] !== "false";
+function refusedTokens(e: ApiError, bytes: number): number {
+  return e.status === 429 && e.code === "rate_limit_exceeded" && e.headers?.["x-should-retry"] !== "false" ? 0 : estimateBytes(bytes);
 }
 
 /** The body as JSON, neither pathologically deep (what breaks a parser or serialiser) nor wide (what stalls it), or a 400. */

@@ -19,11 +19,10 @@ export interface RateLimiter {
    */
   beforeBody?(p: Principal): () => void;
   /**
-   * A request refused after its body was read and parsed (400, 404, 402, or admit's 429 that says
-   * not to retry): it costs one request and `tokens` (its body's estimate) at every level, so that
-   * the work of reading and parsing bodies is bounded by the key's and the account's rpm and tpm
-   * whatever the answer. The tokens' debt is at most a minute's. A retryable 429 of the limits is
-   * not reported here: its retry-after must stay true.
+   * A request refused after its body was read and parsed (400, 404, 402, or admit's own 429):
+   * it costs one request and `tokens` (its body's estimate; none for a retryable 429) at every
+   * level, so that the work of reading and parsing bodies is bounded by the key's and the
+   * account's rpm and tpm whatever the answer. The tokens' debt is at most a minute's.
    */
   refusedAfterBody?(p: Principal, tokens?: number): void;
   /** x-ratelimit-* headers for a principal without admitting anything (for non-chat /v1 routes). */

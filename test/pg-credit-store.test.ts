@@ -86,7 +86,7 @@ describe("PostgreSQL credit leases", () => {
     const object = { id: `resp_pg${seq}`, kind: "response" as const, accountId: o.accountId, keyId: o.keyId ?? null, target: "xai#0", model: "grok-4", tokens: 40, chargeMicros: 120, createdAt: 5 };
     expect(await tryHold(ca, o, `req_o${seq}`, 1_000)).toBe(true);
     await ca.settle(`req_o${seq}`, 120, { object });
-    expect(await new StoredObjects(b).owned(object.id, { accountId: o.accountId })).toEqual(object);
+    expect(await new StoredObjects(b).owned(object.id, { accountId: o.accountId })).toEqual({ ...object, responseId: null });
     expect(await new StoredObjects(b).owned(object.id, { accountId: "acc_other" })).toBeNull();
     expect(await tryHold(cb, o, `req_o2${seq}`, 1_000)).toBe(true);
     await cb.settle(`req_o2${seq}`, 1, { object: { ...object, accountId: "acc_other", chargeMicros: 1 } });

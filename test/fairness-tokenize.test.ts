@@ -104,9 +104,10 @@ test("$0 customers' tokenize calls, the largest text answered and 4 MiB refused,
   // The largest text allowed is answered whole (an object per token: tens of MB), a longer one is a 400.
   expect(answered.map(([status]) => status)).toEqual([200, 200, 400, 400]);
   expect(answered[0]![1]).toBeGreaterThan(15 * MAX_TOKENIZE_TEXT_BYTES);
-  // Another customer's worst request may be 20 times its worst baseline (at least 250 ms): an event
-  // loop busy parsing and serialising the abusers' answers showed as seconds.
-  expect(duringWorst).toBeLessThan(Math.max(20 * baseWorst, 250));
+  // Another customer's worst request may be 20 times its worst baseline (at least a second: a
+  // loaded machine's CI reached a third of one): an event loop busy parsing and serialising the
+  // abusers' answers showed as seconds.
+  expect(duringWorst).toBeLessThan(Math.max(20 * baseWorst, 1_000));
   expect(grownMB).toBeLessThan(270);
 });
 

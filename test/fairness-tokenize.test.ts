@@ -101,8 +101,13 @@ test("$0 customers' tokenize calls, the largest text answered and 4 MiB refused,
   const grownMB = Math.round((rssPeak - rssBefore) / 1e6);
   console.log({ answered, baseWorstMs: Math.round(baseWorst), duringWorstMs: Math.round(duringWorst), samples: during.length, rssGrownMB: grownMB });
 
-  // The largest text allowed is answered whole (an object per token: tens of MB), a longer one is a 400.
-  expect(answered.map(([status]) => status)).toEqual([200, 200, 400, 400]);
+  // The largest text allowed is answered whole (an object per token: tens of MB), a longer one is a
+  // 400; one read after another's refusal finds the key's tokens in debt (its bytes cost them), a 429.
+  const statuses = answered.map(([status]) => status);
+  const refusedTwo = statuses.slice(2).sort();
+  expect(statuses.slice(0, 2)).toEqual([200, 200]);
+  expect(refusedTwo[0]).toBe(400);
+  expect([400, 429]).toContain(refusedTwo[1]!);
   expect(answered[0]![1]).toBeGreaterThan(15 * MAX_TOKENIZE_TEXT_BYTES);
   // Another customer's worst request may be 20 times its worst baseline (at least a second: a
   // loaded machine's CI reached a third of one): an event loop busy parsing and serialising the

@@ -1,4 +1,4 @@
-import { BodyTooLarge, cappedText } from "../lib/capped-body";
+import { answerTooLarge, BodyTooLarge, cappedText } from "../lib/capped-body";
 import { parseJsonObject } from "../lib/json-object";
 import { errors } from "../lib/errors";
 import type { Admitted } from "./admission";
@@ -59,7 +59,7 @@ async function bodyLost(a: Admitted, up: UpstreamResponse, why: Ended): Promise<
     if (why === "too_large") {
       // Nothing was delivered: nothing is charged, as for a body that broke off.
       await a.meter.release(502, "upstream_answer_too_large");
-      throw errors.upstream(502, "The upstream's response was larger than the gateway accepts.", "upstream_answer_too_large");
+      throw answerTooLarge();
     }
     await a.meter.release(502, "upstream_body_broken");
     throw errors.upstream(502, "The upstream connection was lost before the response completed.", "upstream_body_broken");

@@ -18,6 +18,8 @@ const answer = (content: string) =>
   JSON.stringify({ id: "c1", object: "chat.completion", created: 1, model: "grok-4-0709", choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }], usage: { prompt_tokens: 10, completion_tokens: 20, total_tokens: 30 } });
 let gzip = true;
 const upstream = net.createServer((s) => {
+  // The gateway drops the connection once it has cut the answer: a reset here is expected.
+  s.on("error", () => {});
   let got = "";
   s.on("data", (d) => {
     got += d.toString("latin1");

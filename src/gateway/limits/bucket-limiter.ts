@@ -61,12 +61,24 @@ export class BucketLimiter implements RateLimiter {
     const { levels } = this.resolve(p);
     const states = levels.map((level) => this.state(level, now));
     // Every check comes before any charge: a refused request costs nothing at any level.
-    this.checkSize(states, est);
-    const binding = bindingWait(states, est);
-    if (binding) throw mustWait(binding, est, states);
-    this.checkConcurrency(states);
+    const refused = this.refusal(states, est, now);
+    if (refused) throw refused;
     this.take(states, est);
     return this.admission(levels, est, render(states));
+  }
+
+  /** Why admit refuses, if it does: decided on this process's buckets, told as answers report them. */
+  private refusal(states: LevelState[], est: number, now: number): Error | undefined {
+    const big = states.find((s) => est > s.level.limits.tpm);
+    const binding = big ? undefined : bindingWait(states, est);
+    const full = big || binding ? undefined : states.find((s) => (this.inflight.get(s.level.slot) ?? 0) >= this.slots(s.level));
+    if (!big && !binding && !full) return undefined;
+    // Told with the shared buckets on SharedLimiter; one bigger than a bucket holds is never retried.
+    const shown = states.map((s) => this.reported(s.level, now));
+    const as = (s: LevelState) => shown[states.indexOf(s)]!;
+    if (big) return tooLarge(as(big), est, shown);
+    if (binding) return mustWait({ ...binding, s: as(binding.s) }, est, shown);
+    return tooManyConcurrent(as(full!), shown);
   }
 
   beforeBody(p: Principal): () => void {
@@ -138,7 +150,7 @@ export class BucketLimiter implements RateLimiter {
   limits(p: Principal): LimitsView {
     const now = this.clock();
     const { plan, levels } = this.resolve(p);
-    return limitsView(plan, levels.map((level) => this.state(level, now)), (l) => this.busy(l.slot));
+    return limitsView(plan, levels.map((level) => this.reported(level, now)), (l) => this.busy(l.slot));
   }
 
   /** Requests in flight for a key (`key`) or account (`account`) id; for tests and diagnostics. */
@@ -214,17 +226,6 @@ export class BucketLimiter implements RateLimiter {
   /** How many requests of a level may be in flight here (a shared limiter: the slots it leases). */
   protected slots(level: Level): number {
     return level.limits.concurrency;
-  }
-
-  /** A request bigger than a token bucket can ever hold must not be retried forever. */
-  private checkSize(states: LevelState[], est: number): void {
-    for (const s of states) if (est > s.level.limits.tpm) throw tooLarge(s, est, states);
-  }
-
-  private checkConcurrency(states: LevelState[]): void {
-    for (const s of states) {
-      if ((this.inflight.get(s.level.slot) ?? 0) >= this.slots(s.level)) throw tooManyConcurrent(s, states);
-    }
   }
 
   /** Charges the request and its estimate to every level and takes a slot at each. */

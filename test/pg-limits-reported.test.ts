@@ -1,0 +1,71 @@
+/**
+ * On PostgreSQL an instance admits from a grant it takes from the shared buckets in batches (a
+ * twentieth of the limit at least). What a customer is told it has left must count the shared
+ * buckets, not that grant: GET /v1/me's limits and the headers of admission's own 429s (a request
+ * whose estimate is more than the tokens left) read as on one process.
+ */
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { startGateway, type Gateway, type GatewayClient } from "./support/gateway";
+import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
+import { pgOverFake } from "./support/pg-gateways";
+
+setDefaultTimeout(60_000);
+// Grants of 5 requests and 500 tokens at least: far from what is left in the shared buckets.
+const PLANS = { default: { rpm: 100, tpm: 10_000, concurrency: 10 } };
+let up: MockUpstream;
+let sqlite: Gateway;
+beforeAll(async () => {
+  up = startFakeUpstream();
+  sqlite = await startGateway({ config: { ...fakeCatalogue(up.url), ...SINGLE_SHOT, log_format: "off", plans: PLANS } });
+});
+afterAll(async () => {
+  await sqlite.stop();
+  await up.stop();
+});
+const pg = pgOverFake(1, { plans: PLANS });
+
+/** The answer, its body not read. */
+function post(gw: GatewayClient, key: string, body: unknown): Promise<Response> {
+  return fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+}
+const SMALL = { model: "grok-4", max_tokens: 5, messages: [{ role: "user", content: "hi" }] };
+
+/** Requests left, and tokens left rounded to hundreds (the answers' own usage varies a little). */
+const left = (requests: unknown, tokens: unknown) => ({ requests: Number(requests), tokensAbout: Math.round(Number(tokens) / 100) * 100 });
+
+test("GET /v1/me tells the requests and tokens left in the shared buckets, as on one process", async () => {
+  const scenario = async (gw: GatewayClient) => {
+    const c = await gw.customer(10_000_000);
+    for (let i = 0; i < 3; i++) {
+      const r = await post(gw, c.key, SMALL);
+      await r.arrayBuffer();
+      expect(r.status).toBe(200);
+    }
+    const me = (await (await gw.me(c.key)).json()) as { limits: { remaining: { requests: number; tokens: number } } };
+    return left(me.limits.remaining.requests, me.limits.remaining.tokens);
+  };
+  const onSqlite = await scenario(sqlite);
+  expect(onSqlite.requests).toBe(97);
+  expect(await scenario(pg.cluster.gateways[0]!)).toEqual(onSqlite);
+});
+
+test("admission's own 429 (an estimate above the tokens left) reports the shared buckets in its headers and message", async () => {
+  const scenario = async (gw: GatewayClient) => {
+    const c = await gw.customer(10_000_000);
+    // A refused body of ~9,000 tokens (an unknown model) leaves about 1,000 of the 10,000.
+    expect((await post(gw, c.key, { model: "no-such-model", messages: [{ role: "user", content: "x".repeat(36_000) }] })).status).toBe(404);
+    // ~4,000 tokens: within the limit, above what is left, refused by admission after its body.
+    const r = await post(gw, c.key, { model: "grok-4", max_tokens: 5, messages: [{ role: "user", content: "y".repeat(16_000) }] });
+    const message = ((await r.json()) as { error: { message: string } }).error.message;
+    // The key and the account are one level each with the same limits: either may be named.
+    return {
+      status: r.status,
+      headers: left(r.headers.get("x-ratelimit-remaining-requests"), r.headers.get("x-ratelimit-remaining-tokens")),
+      message: message.replace(/Remaining (\d+)/, (_, n: string) => `Remaining about ${Math.round(Number(n) / 100) * 100}`).replace(/ for (key|account) \S+ on/, " for a level on").replace(/try again in .*/, ""),
+    };
+  };
+  const onSqlite = await scenario(sqlite);
+  expect(onSqlite.status).toBe(429);
+  expect(onSqlite.message).toContain("TPM): Limit 10000, Remaining about 1000");
+  expect(await scenario(pg.cluster.gateways[0]!)).toEqual(onSqlite);
+});

@@ -1,4 +1,5 @@
 import { LeaseBook } from "../../money/pg/lease-book";
+import { leaseWants } from "../../money/pg/lease-wants";
 import type { Scope } from "../../money/pg/scopes";
 import type { PgStore } from "../../store/pg-store";
 import type { Principal } from "../key-auth";
@@ -35,7 +36,8 @@ const IDLE_MS = 1_000;
  * not use within a second. Nothing is admitted beyond a limit; the error is on the safe side: at
  * most (instances − 1) batches held elsewhere while this instance refuses. Concurrency slots are
  * leased like credit (credit_leases, scope `conc:`) and return when requests end: to the lease,
- * or to the database at once when the limit is small (exact leases), else after 10 s unused.
+ * or to the database at once when the limit is small (exact leases), else after 10 s unused or
+ * at once when another instance short of slots asks for them (as credit is: LeaseBook.wanted).
  */
 export class SharedLimiter extends BucketLimiter {
   private readonly shared = new Map<string, Shared>();
@@ -44,7 +46,9 @@ export class SharedLimiter extends BucketLimiter {
   constructor(policy: PlanPolicy, private readonly pg: PgStore, opts: { instanceId: string; now?: () => number }) {
     super(policy, { now: opts.now });
     this.refills = false;
-    this.slotsBook = new LeaseBook(pg, { instanceId: opts.instanceId, now: this.clock });
+    // A request short of a slot asks the others for theirs and waits briefly, rather than a 429 while they idle.
+    const want = leaseWants(pg, () => this.slotsBook, opts.instanceId);
+    this.slotsBook = new LeaseBook(pg, { instanceId: opts.instanceId, now: this.clock, want });
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { Store } from "../../store/store";
 import { acquireLease, renewLeases, shrinkLease, type LeaseAsk } from "./lease-sql";
-import { newLease, type Lease } from "./lease";
+import { askable, newLease, type Lease } from "./lease";
 import type { Scope } from "./scopes";
 
 export type { Lease } from "./lease";
@@ -92,7 +92,7 @@ export class LeaseBook {
         });
         if (await l.inflight) continue;
         // Short while others lease it unused: it was asked back (acquireNow) and comes within milliseconds.
-        if (!this.o.want || l.idle <= 0 || waited >= WANT_WAIT_MS) return this.free(l) >= l.demand + l.promised;
+        if (!this.waits(l, waited)) return this.free(l) >= l.demand + l.promised;
         await Bun.sleep(pause);
         waited += pause;
         pause = Math.min(pause * 2, WANT_WAIT_MS - waited);
@@ -102,6 +102,12 @@ export class LeaseBook {
       l.demand -= amount;
       l.promised += amount;
     }
+  }
+
+  /** A lease short of its requests' need waits while others report it unused, and once after asking for slots (see askable). */
+  private waits(l: Lease, waited: number): boolean {
+    if (!this.o.want || waited >= WANT_WAIT_MS) return false;
+    return l.idle > 0 || (waited === 0 && l.scope.kind === "conc" && performance.now() - l.askedAt < WANT_EVERY_MS);
   }
 
   /** Gives back what `ensure` promised a request (it is about to hold, or was refused). */
@@ -269,7 +275,7 @@ export class LeaseBook {
     if (!readOnly) [l.exact, l.idle] = [got.exact, got.idle];
     // Scarce here while others lease it unused: asked back before this instance refuses what they do not need
     // (its own leases of a budget's other periods at once, the others' by a signal).
-    if (!readOnly && got.exact && got.idle > 0 && this.o.want && performance.now() - l.askedAt >= WANT_EVERY_MS) {
+    if (!readOnly && got.exact && askable(l.scope, got) > 0 && this.o.want && performance.now() - l.askedAt >= WANT_EVERY_MS) {
       l.askedAt = performance.now();
       this.wanted(l.scope.key, this.o.instanceId);
       this.o.want(l.scope.key);

@@ -31,6 +31,8 @@ export interface Acquired {
    * what their requests hold (as last reported): theirs to give back.
    */
   idle: number;
+  /** What other instances lease of the scope in all, whatever their requests hold. */
+  others: number;
   limit: ScopeLimit;
 }
 
@@ -72,7 +74,7 @@ export function* acquireLease(q: Q, scope: Scope, instanceId: string, ask: Lease
     INSERT INTO credit_leases (scope, instance_id, amount_micros, held_micros, expires_at)
     VALUES (${scope.key}, ${instanceId}, ${leased}, 0, ${now + ttlMs})
     ON CONFLICT (scope, instance_id) DO UPDATE SET amount_micros = ${leased}, expires_at = ${now + ttlMs}`);
-  return { leased, granted: leased - mine, fresh, exact, idle: Number(l?.idle ?? 0) + (limit.idle ?? 0), limit };
+  return { leased, granted: leased - mine, fresh, exact, idle: Number(l?.idle ?? 0) + (limit.idle ?? 0), others, limit };
 }
 
 /**

@@ -39,3 +39,10 @@ export const newLease = (scope: Scope): Lease => ({
   scope, leased: 0, held: 0, demand: 0, promised: 0, pending: 0, asked: 0, checked: 0, usedAt: 0, renewedAt: 0, limit: null, inflight: null,
   exact: false, tail: Promise.resolve(), changing: 0, trimming: false, resync: false, idle: 0, askedAt: -Infinity,
 });
+
+/**
+ * What an instance short of a scope may ask the others for: what they lease beyond their holds as
+ * last reported, and of slots all they lease. An instance reports its slots' holds only with its
+ * renewals (every second), not as each request ends: slots freed since would not be seen.
+ */
+export const askable = (s: Scope, got: { idle: number; others: number }): number => (s.kind === "conc" ? got.others : got.idle);

@@ -2,15 +2,13 @@ import type { Store } from "../../store/store";
 import { acquireLease, renewLeases, shrinkLease, type LeaseAsk } from "./lease-sql";
 import { askable, newLease, type Lease } from "./lease";
 import type { Scope } from "./scopes";
-
 export type { Lease } from "./lease";
 
 export interface LeaseBookOptions {
   instanceId: string;
   now: () => number;
-  /** How long a lease lives without renewal (default 30 s); a dead instance's credit returns after it. */
+  /** How long a lease lives without renewal (default 30 s; a dead instance's credit returns after it), and unused for (10 s). */
   ttlMs?: number;
-  /** Unused lease given back after this long without a request (default 10 s). */
   idleMs?: number;
   /**
    * Asks the other instances for what they lease of a scope and do not use (PgCreditStore: a

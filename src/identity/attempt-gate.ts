@@ -4,11 +4,12 @@ export interface FailureCount {
   failureCount(key: string): number;
   retryAfterMs(key: string): number;
   fail(key: string): void;
+  reset(key: string): void;
 }
 
 /**
- * A throttle for attempts that are failures only once they end (a credit code is unknown, used
- * elsewhere or expired only when its transaction says so). Attempts in flight are counted apart
+ * A throttle for attempts that are failures only once they end (a password is wrong only once its
+ * hash is checked; a credit code is unknown, used elsewhere or expired only when its transaction says so). Attempts in flight are counted apart
  * from the failures: while the failures in the window plus the attempts in flight reach the
  * limit, a new attempt waits for one to end instead of being tried or refused. A burst of guesses
  * sent at once is thus cut at the limit (never more tried than could fail within it), while good
@@ -49,6 +50,15 @@ export class AttemptGate {
     this.admitWaiting(key);
   }
 
+  /**
+   * Forgets the key's failures (a right password: its owner is back), and admits whoever waits.
+   * Attempts in flight stay counted: each still ends with `leave`.
+   */
+  clear(key: string): void {
+    this.throttle.reset(key);
+    this.admitWaiting(key);
+  }
+
   /** Attempts in flight or waiting for the key (tests read it: nothing is left behind). */
   pending(key: string): number {
     return (this.inFlight.get(key) ?? 0) + (this.waiting.get(key)?.length ?? 0);
@@ -73,4 +83,33 @@ export class AttemptGate {
   private take(key: string): void {
     this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
   }
+}
+
+/** A gate and the key an attempt is counted under there. */
+export type GateSlot = readonly [AttemptGate, string];
+
+/**
+ * Enters one attempt in several gates (an email and an address): 0 once it is in all of them, or
+ * the pause of one paused, and then in none. Entered one at a time in the order given, which every
+ * caller keeps: an attempt waiting at a gate holds only gates before it, while those it waits for
+ * hold all theirs and are being tried, so nothing waits in a circle.
+ */
+export async function enterAll(slots: readonly GateSlot[]): Promise<number> {
+  const paused = Math.max(0, ...slots.map(([gate, key]) => gate.throttle.retryAfterMs(key)));
+  if (paused > 0) return paused;
+  for (let i = 0; i < slots.length; i++) {
+    const [gate, key] = slots[i]!;
+    const wait = await gate.enter(key);
+    if (wait > 0) {
+      // Not tried: the gates already entered are left without a failure.
+      leaveAll(slots.slice(0, i), false);
+      return wait;
+    }
+  }
+  return 0;
+}
+
+/** Ends an attempt enterAll admitted, in every gate. */
+export function leaveAll(slots: readonly GateSlot[], failed: boolean): void {
+  for (const [gate, key] of slots) gate.leave(key, failed);
 }

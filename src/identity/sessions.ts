@@ -127,9 +127,10 @@ const THROTTLE_KEYS = 10_000;
 
 /**
  * Counts failed sign-ins per key (a client address, or an address and an email) in a sliding window; once `max` failures
- * are in the window the key is blocked until the oldest one leaves it. Attempts are counted as
- * they start (takeAttempt), so that concurrent ones cannot all pass the check. In memory: a restart
- * forgets, which is acceptable for a brute-force brake.
+ * are in the window the key is blocked until the oldest one leaves it. Credentials checked with an
+ * await (a password hash) go through an AttemptGate, which bounds the attempts in flight with the
+ * failures; requests merely counted use takeAttempt. In memory: a restart forgets, which is
+ * acceptable for a brute-force brake.
  */
 export class LoginThrottle {
   /** Failure times per key, in the order of each key's latest failure (fail re-inserts it). */
@@ -166,14 +167,6 @@ export class LoginThrottle {
 
   reset(key: string): void {
     this.failures.delete(key);
-  }
-
-  /** Gives back the newest attempt counted for the key: it succeeded (see takeAttempt). */
-  giveBack(key: string): void {
-    const list = this.prune(key);
-    list.pop();
-    if (list.length > 0) this.failures.set(key, list);
-    else this.failures.delete(key);
   }
 
   private prune(key: string): number[] {
@@ -230,9 +223,9 @@ export class LoginThrottle {
 }
 
 /**
- * Counts an attempt on each throttle before its credentials are checked, or on none when one of
- * them is paused: 0, or the milliseconds to wait. Counting first makes concurrent attempts (all
- * awaiting a password hash) count; one that succeeds is given back (giveBack) or reset.
+ * Counts a request on each throttle, or on none when one of them is paused: 0, or the
+ * milliseconds to wait. For allowances where every request counts (sign-ups, invitations), never
+ * for credentials: a good one would count as a failure while it is checked (see AttemptGate).
  */
 export function takeAttempt(...slots: readonly (readonly [LoginThrottle, string])[]): number {
   const wait = Math.max(0, ...slots.map(([t, key]) => t.retryAfterMs(key)));
@@ -245,11 +238,14 @@ export function takeAttempt(...slots: readonly (readonly [LoginThrottle, string]
  * throttle keyed on an account, an email or the console alone would let anyone lock its owner out.
  */
 export interface Throttles {
-  /** Console sign-in (per address) and portal sign-in (per address and email): 5 in 15 minutes. */
-  signIn: LoginThrottle;
-  /** Portal sign-in per address, whatever the email: 20 in 15 minutes (a spray over many emails). */
-  signInAddress: LoginThrottle;
-  /** Admin API calls with a wrong or missing token: 30 a minute, then 429 (a right token resets). */
+  /**
+   * Console sign-in and sign-up confirmation (per address), portal sign-in (per address and
+   * email): 5 failures in 15 minutes. Gates: a right password being checked is no failure.
+   */
+  signIn: AttemptGate;
+  /** Portal sign-in per address, whatever the email: 20 failures in 15 minutes (a spray over many emails). */
+  signInAddress: AttemptGate;
+  /** Admin API calls with a wrong or missing token: 30 a minute, then 429 (a right token resets; checked without an await). */
   adminApi: LoginThrottle;
   /** Open sign-up requests (each sends an email): 10 an hour. */
   signUp: LoginThrottle;
@@ -264,8 +260,8 @@ export interface Throttles {
 
 export function createThrottles(now: () => number = Date.now): Throttles {
   return {
-    signIn: new LoginThrottle(5, 15 * 60_000, now),
-    signInAddress: new LoginThrottle(20, 15 * 60_000, now),
+    signIn: new AttemptGate(new LoginThrottle(5, 15 * 60_000, now)),
+    signInAddress: new AttemptGate(new LoginThrottle(20, 15 * 60_000, now)),
     adminApi: new LoginThrottle(30, 60_000, now),
     signUp: new LoginThrottle(10, 3_600_000, now),
     invites: new LoginThrottle(30, 3_600_000, now),

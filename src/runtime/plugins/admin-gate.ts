@@ -1,6 +1,5 @@
 import { Elysia } from "elysia";
 import { checkAdminToken } from "../../identity/admin-token";
-import { takeAttempt } from "../../identity/sessions";
 import { bearer } from "../../lib/bearer";
 import { clientAddress, takesAdminToken, throttleKey } from "../../lib/client-address";
 import { ApiError, errors } from "../../lib/errors";
@@ -17,13 +16,17 @@ export const adminGate = (deps: ModuleDeps) =>
     if (!takesAdminToken(request.url)) return;
     const throttle = deps.throttles.adminApi;
     const key = throttleKey(clientAddress(request, server, deps.config.trusted_proxy_header));
-    const wait = takeAttempt([throttle, key]);
+    // Checked without an await: nothing is in flight, so only a wrong token is counted, as it fails.
+    const wait = throttle.retryAfterMs(key);
     if (wait > 0) {
       const seconds = Math.ceil(wait / 1000);
       throw new ApiError(429, `Too many requests with a wrong admin token from this address. Try again in ${seconds} s.`, "requests", "too_many_failed_auth", null, {
         "retry-after": String(seconds),
       });
     }
-    if (!checkAdminToken(bearer(request.headers.get("authorization")), deps.adminTokenHash)) throw errors.adminAuth();
+    if (!checkAdminToken(bearer(request.headers.get("authorization")), deps.adminTokenHash)) {
+      throttle.fail(key);
+      throw errors.adminAuth();
+    }
     throttle.reset(key);
   });

@@ -6,14 +6,14 @@ import { checkAdminToken } from "../../identity/admin-token";
 import { clientAddress, throttleKey } from "../../lib/client-address";
 import { consoleLoginView } from "../portal/views/auth";
 import { clearSessionCookie, flashCookie, isSecure, sameOrigin, sessionCookie, takeFlash } from "../session";
-import { createSession, deleteSession, takeAttempt } from "../../identity/sessions";
+import { createSession, deleteSession } from "../../identity/sessions";
 
 // A fresh object per route (Elysia writes macro hooks into it; see portal/page-kit.ts).
 const hide = () => ({ detail: { hide: true } }) as const;
 
 /** Operator sign-in with the admin token; the console session is separate from customer sessions. */
 export const consoleAuthRoutes = (deps: ModuleDeps) => {
-  const throttle = deps.throttles.signIn;
+  const gate = deps.throttles.signIn;
   return new Elysia()
     .use(deps.webAuth)
     .get("/console/login", ({ request, query }) => {
@@ -29,14 +29,16 @@ export const consoleAuthRoutes = (deps: ModuleDeps) => {
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(403, "The form expired. Please try again.");
       // Per client address: five wrong tokens from anyone must not lock the operator out.
       const key = `console:${throttleKey(clientAddress(request, server, deps.config.trusted_proxy_header))}`;
-      const wait = takeAttempt([throttle, key]);
+      const wait = await gate.enter(key);
       if (wait > 0) {
         const res = render(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`);
         res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
         return res;
       }
-      if (!checkAdminToken(field(body, "token").trim(), deps.adminTokenHash)) return render(401, "That admin token is not valid.");
-      throttle.reset(key);
+      const ok = checkAdminToken(field(body, "token").trim(), deps.adminTokenHash);
+      if (ok) gate.clear(key);
+      gate.leave(key, !ok);
+      if (!ok) return render(401, "That admin token is not valid.");
       const s = await createSession(deps.store, { kind: "admin", accountId: null, adminHash: deps.adminTokenHash, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
       return redirectResponse(safeNext(field(body, "next"), "/console", "/console/accounts"), [sessionCookie(deps, request, s)]);
     }, hide())

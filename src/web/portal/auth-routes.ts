@@ -7,7 +7,8 @@ import { htmlResponse, redirectResponse } from "../html";
 import { SetPasswordForm } from "../../identity/logins/model";
 import { acceptInvite, findInvite, findLogin, touchLogin, type InviteState } from "../../identity/logins/service";
 import { clearSessionCookie, flashCookie, isSecure, sameOrigin, sessionCookie, takeFlash } from "../session";
-import { createSession, deleteSession, hashPassword, takeAttempt, verifyPassword } from "../../identity/sessions";
+import { createSession, deleteSession, hashPassword, verifyPassword } from "../../identity/sessions";
+import { enterAll, leaveAll, type GateSlot } from "../../identity/attempt-gate";
 import { inviteInvalidView, inviteView, loginView } from "./views/auth";
 import { portalSignupRoutes } from "./signup-routes";
 
@@ -36,6 +37,24 @@ function sessionStarter(deps: ModuleDeps) {
     const s = await createSession(deps.store, { kind: "customer", accountId: who.accountId, memberId: who.memberId, ttlMs }, deps.now());
     return redirectResponse(to, [sessionCookie(deps, request, s), ...(welcome ? [flashCookie({ kind: "ok", message: welcome }, isSecure(deps, request))] : [])]);
   };
+}
+
+/**
+ * The login an email and password open, or null, checked within the gates enterAll admitted and
+ * left whatever happens: only a wrong password counts (a storage error does not), and a right one
+ * clears the failures of the first gate's key (the email's).
+ */
+async function checkedLogin(deps: ModuleDeps, slots: GateSlot[], email: string, password: string) {
+  let failed = false;
+  try {
+    const login = email ? await findLogin(deps.store, email) : null;
+    failed = !(await verifyPassword(password, login?.passwordHash)) || !login;
+    const [first, key] = slots[0]!;
+    if (!failed) first.clear(key);
+    return failed ? null : login;
+  } finally {
+    leaveAll(slots, failed);
+  }
 }
 
 /** Sign-in with email and password (throttled per address and email), and sign-out. */
@@ -67,20 +86,18 @@ const portalLoginRoutes = (deps: ModuleDeps) => {
       // throttles' keys stay short whatever is typed into the form.
       if (email.length > MAX_EMAIL) return render(401, WRONG_SIGN_IN);
       // Per client address (and email): wrong passwords from anyone must not lock the owner out.
-      // Counted before the password is checked, so that a burst of concurrent guesses counts too.
+      // The email's gate first, then the address's (one order, see enterAll).
       const address = addressOf(request, server);
       const key = `portal:${address}:${email}`;
-      const wait = takeAttempt([signIn, key], [signInAddress, address]);
+      const slots: GateSlot[] = [[signIn, key], [signInAddress, address]];
+      const wait = await enterAll(slots);
       if (wait > 0) {
         const res = render(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`);
         res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
         return res;
       }
-      const login = email ? await findLogin(deps.store, email) : null;
-      const ok = await verifyPassword(field(body, "password"), login?.passwordHash);
-      if (!ok || !login) return render(401, WRONG_SIGN_IN);
-      signIn.reset(key);
-      signInAddress.giveBack(address);
+      const login = await checkedLogin(deps, slots, email, field(body, "password"));
+      if (!login) return render(401, WRONG_SIGN_IN);
       await touchLogin(deps.store, login.memberId, deps.now());
       return startSession(request, login, safeNext(field(body, "next"), "/portal", "/portal"));
     }, hide())

@@ -71,12 +71,18 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
       const render = (error: string, status: number) =>
         htmlResponse(signupConfirmView({ csrf: token, token: params.token, email: found.email, error }), status, headers);
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(EXPIRED, 403);
-      // Counted before the password is checked, so that concurrent guesses count too.
+      // Through the gate: guesses at once are cut at the limit, a right password is never a failure.
       const key = `signup:${addressOf(request, server)}`;
-      const wait = takeAttempt([deps.throttles.signIn, key]);
+      const gate = deps.throttles.signIn;
+      const wait = await gate.enter(key);
       if (wait > 0) return render(`Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`, 429);
-      if (!(await verifyPassword(field(body, "password"), found.passwordHash))) return render("That is not the password chosen when signing up.", 401);
-      deps.throttles.signIn.giveBack(key);
+      let failed = false;
+      try {
+        failed = !(await verifyPassword(field(body, "password"), found.passwordHash));
+      } finally {
+        gate.leave(key, failed);
+      }
+      if (failed) return render("That is not the password chosen when signing up.", 401);
       try {
         const { account, ownerId } = await completeSignUp(deps.store, params.token, deps.config.signup_credits_usd, deps.now());
         const ttlMs = deps.config.session_ttl_hours * 3_600_000;

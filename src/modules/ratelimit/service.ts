@@ -132,8 +132,15 @@ export function* accountPlan(q: Q, policy: PlanPolicy, accountId: string): Work<
 export const getAccountPlan = (store: Store, policy: PlanPolicy, accountId: string): Promise<AccountPlan> =>
   store.read((q) => accountPlan(q, policy, accountId));
 
+/**
+ * Moves an account to a configured plan, audited. The plan it has already is a read, as every
+ * other admin no-op: no write, no audit entry, no durable commit, no change notice to the other
+ * instances. The row is compared again in the transaction, which a change raced.
+ */
 export async function setAccountPlan(store: Store, policy: PlanPolicy, accountId: string, plan: string, actor: string, now = Date.now()): Promise<AccountPlan> {
   checkPlan(policy, plan);
+  const current = await getAccountPlan(store, policy, accountId);
+  if (current.plan === plan) return current;
   return store.tx(function* (q) {
     const before = yield* accountRow(q, accountId);
     if (before.plan !== plan) {

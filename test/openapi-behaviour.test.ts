@@ -2,7 +2,8 @@
  * The published /openapi.json against what the server accepts and answers (generated clients are
  * built from it): an images edit's source image, JSON-only bodies, the margins report's CSV, the
  * chat and deferred answers (202 while pending), an error envelope on every operation, health
- * checks without credentials.
+ * checks without credentials, and the error statuses of the customer API routes each declared
+ * (the stored responses', the deferred result's, the metered routes'), not only as a `default`.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { startGateway, type Gateway } from "./support/gateway";
@@ -104,4 +105,69 @@ test("GET /v1/responses/{id} and its input_items: the query parameters passed on
   expect(names("/v1/responses/{id}/input_items", "query")).toEqual(["after", "before", "limit", "order", "include"]);
   expect(names("/v1/responses/{id}", "query")).toEqual(["include"]);
   expect({ items: names("/v1/responses/{id}/input_items", "path"), one: names("/v1/responses/{id}", "path") }).toEqual({ items: ["id"], one: ["id"] });
+});
+
+/** The statuses an operation declares one by one (the `default` every operation has aside). */
+const statuses = (path: string, method: string) => Object.keys(spec.paths[path]![method]!.responses ?? {}).filter((k) => k !== "default");
+const UPSTREAM = ["502", "503", "504"];
+
+test("the customer API routes declare the error statuses their handlers answer, each in the route's envelope", () => {
+  const expected: [string, string, string[]][] = [
+    ["/v1/responses/{id}", "get", ["400", "401", "404", "429", ...UPSTREAM]],
+    ["/v1/responses/{id}", "delete", ["400", "401", "404", "429", ...UPSTREAM]],
+    ["/v1/responses/{id}/input_items", "get", ["400", "401", "404", "429", ...UPSTREAM]],
+    ["/v1/chat/deferred-completion/{id}", "get", ["202", "400", "401", "404", "429", ...UPSTREAM]],
+    ["/v1/chat/completions", "post", ["400", "401", "402", "404", "408", "413", "429", "431", ...UPSTREAM]],
+    ["/v1/responses", "post", ["400", "401", "402", "404", "408", "413", "429", "431", ...UPSTREAM]],
+    // Anthropic's API: an unavailable or overloaded upstream is its 529 (what its SDKs retry).
+    ["/v1/messages", "post", ["400", "401", "402", "404", "408", "413", "429", "431", "502", "504", "529"]],
+    // Free: never refused for credit.
+    ["/v1/tokenize-text", "post", ["400", "401", "404", "408", "413", "429", "431", ...UPSTREAM]],
+  ];
+  const missing = expected.map(([path, method, want]) => ({ at: `${method} ${path}`, missing: want.filter((st) => !statuses(path, method).includes(st)) }));
+  expect(missing.filter((m) => m.missing.length > 0)).toEqual([]);
+  expect(statuses("/v1/messages", "post")).not.toContain("503");
+  expect(statuses("/v1/tokenize-text", "post")).not.toContain("402");
+  // Each error in the envelope of its API, with a description.
+  for (const [path, method, want] of expected) {
+    for (const st of want.filter((x) => Number(x) >= 400)) {
+      const r = spec.paths[path]![method]!.responses[st];
+      expect({ at: `${method} ${path} ${st}`, described: typeof r.description === "string" && r.description.length > 0 }).toEqual({ at: `${method} ${path} ${st}`, described: true });
+      expect(r.content["application/json"].schema.required).toEqual(path === "/v1/messages" ? ["type", "error"] : ["error"]);
+    }
+  }
+});
+
+test("the errors the stored-response and deferred routes really answer are declared by their status", async () => {
+  const c = await gw.customer(10_000_000);
+  const r = await post(c.key, "/v1/responses", { model: "grok-4", input: "hi", mock: { prompt_tokens: 5, completion_tokens: 3 } });
+  const { id } = (await r.json()) as { id: string };
+  const call = async (method: string, path: string, key: string | null) => {
+    const res = await fetch(gw.url + path, { method, headers: key ? { authorization: `Bearer ${key}` } : {} });
+    await res.text();
+    return res.status;
+  };
+  const seen: [string, string, number][] = [
+    ["/v1/responses/{id}", "get", await call("GET", `/v1/responses/${id}`, null)],
+    ["/v1/responses/{id}", "get", await call("GET", `/v1/responses/${id}?stream=true`, c.key)],
+    ["/v1/responses/{id}", "get", await call("GET", "/v1/responses/resp_nope", c.key)],
+    ["/v1/responses/{id}/input_items", "get", await call("GET", "/v1/responses/resp_nope/input_items", c.key)],
+    ["/v1/responses/{id}", "delete", await call("DELETE", `/v1/responses/${"x".repeat(201)}`, c.key)],
+    ["/v1/responses/{id}", "delete", await call("DELETE", `/v1/responses/${id}`, null)],
+    ["/v1/chat/deferred-completion/{id}", "get", await call("GET", "/v1/chat/deferred-completion/nope", c.key)],
+    ["/v1/chat/deferred-completion/{id}", "get", await call("GET", "/v1/chat/deferred-completion/nope", null)],
+  ];
+  // The upstream failing (500), then unavailable (503): its failures as the gateway translates them.
+  for (const status of [500, 503]) {
+    gw.upstream.setDefaults({ status });
+    try {
+      seen.push(["/v1/responses/{id}", "get", await call("GET", `/v1/responses/${id}`, c.key)]);
+      seen.push(["/v1/responses/{id}/input_items", "get", await call("GET", `/v1/responses/${id}/input_items`, c.key)]);
+    } finally {
+      gw.upstream.setDefaults({});
+    }
+  }
+  expect(seen.map(([, , st]) => st)).toEqual([401, 400, 404, 404, 400, 401, 404, 401, 502, 502, 503, 503]);
+  const undeclared = seen.filter(([path, method, st]) => !statuses(path, method).includes(String(st)));
+  expect(undeclared).toEqual([]);
 });

@@ -113,12 +113,14 @@ function alsoDeclared(op: Operation, declared: { responses?: Responses; paramete
   for (const p of declared?.parameters ?? []) {
     if (!op.parameters?.some((q) => q.in === p.in && q.name === p.name)) (op.parameters ??= []).push(p);
   }
+  const responses = (op.responses ??= {}) as Responses;
   for (const [status, d] of Object.entries(declared?.responses ?? {})) {
-    const responses = (op.responses ??= {});
-    const shown = (responses[status] ?? null) as { content?: Record<string, unknown> } | null;
-    if (!shown) responses[status] = Number(status) >= 400 && !d.content ? { ...d, content: (responses.default as { content?: unknown }).content } : d;
+    const shown = responses[status] ?? null;
+    if (!shown) responses[status] = { ...d };
     else if (shown.content && d.content) for (const [type, c] of Object.entries(d.content)) shown.content[type] ??= c;
   }
+  // An error declared by its status alone (the plugin copies those of a route without a response schema as they are).
+  for (const [status, r] of Object.entries(responses)) if (Number(status) >= 400 && !r.content) r.content = responses.default?.content;
 }
 
 /** The routes take JSON bodies only (the plugin also lists forms, whose fields would all be strings). */

@@ -8,6 +8,7 @@ import { TokenizeRequest } from "../../gateway/dialects/tokenize";
 import { METERED_APIS } from "../../gateway/apis";
 import { gatewayRoute } from "../../gateway/route";
 import type { ModuleDeps } from "../../runtime/module-deps";
+import { errorAnswers, meteredErrors } from "./error-answers";
 import { answers, CompletionObject, ImagesResult, MessageObject, ResponseObject, TokenizeResult } from "./model";
 
 const DOCS: Record<string, { summary: string; description: string; schema: z.ZodType; answer: z.ZodType; streams: boolean }> = {
@@ -76,7 +77,7 @@ export const apisModule = (deps: ModuleDeps) => {
         summary: doc.summary,
         description: doc.description,
         requestBody: { required: true, content: { "application/json": { schema: z.toJSONSchema(doc.schema, { io: "input" }) as Record<string, unknown> } } },
-        responses: answers(doc.answer, doc.streams),
+        responses: { ...answers(doc.answer, doc.streams), ...errorAnswers(meteredErrors({ free: dialect.free, anthropic: path === "/v1/messages" })) },
       },
     }) as unknown as typeof app;
   }

@@ -4,6 +4,7 @@ import type { AppDeps } from "../../runtime/deps";
 import { ChatRequest } from "../../gateway/chat-request";
 import { chatRoute } from "../../gateway/route";
 import { ChatCompletionObject, DeferredStarted } from "../apis/model";
+import { errorAnswers, meteredErrors } from "../apis/error-answers";
 
 /**
  * The documented face of POST /v1/chat/completions. In the server Bun's router sends the route
@@ -39,5 +40,5 @@ function chatAnswers() {
     "application/json": { schema: { oneOf: [completion, deferred] } },
     "text/event-stream": { schema: { type: "string", description: "server-sent events (stream: true)" } },
   };
-  return { 200: { description: "The answer (billed from its usage); with deferred: true, {request_id} (billed when fetched)", content } };
+  return { 200: { description: "The answer (billed from its usage); with deferred: true, {request_id} (billed when fetched)", content }, ...errorAnswers(meteredErrors()) };
 }

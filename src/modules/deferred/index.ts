@@ -8,6 +8,7 @@ import type { RateLimiter } from "../../gateway/limits/limiter";
 import type { Principal } from "../../gateway/key-auth";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { answers, ChatCompletionObject } from "../apis/model";
+import { DEFERRED_ERRORS, errorAnswers } from "../apis/error-answers";
 
 const Params = z.object({ id: z.string().min(1).max(200) });
 
@@ -60,7 +61,11 @@ export const deferredModule = (deps: ModuleDeps) => {
           "The result of a deferred chat completion (202 while pending; charged when first fetched, then kept a day after: the upstream serves it once; 502 when unreadable, its hold released). " +
           `The upstream is asked at most once per ${DEFERRED_POLL_INTERVAL_MS} ms per id, as a request of the key's rate limits (429 past them): ` +
           "polls in between get its last answer, and polls of a result already charged get it from the gateway, free.",
-        responses: { ...answers(ChatCompletionObject, false), 202: { description: "Pending: the upstream is still working on it (an empty body); poll again" } },
+        responses: {
+          ...answers(ChatCompletionObject, false),
+          202: { description: "Pending: the upstream is still working on it (an empty body); poll again" },
+          ...errorAnswers(DEFERRED_ERRORS),
+        },
       },
     },
   );

@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { answers, DeletedResponse, InputItems, ResponseObject } from "../apis/model";
+import { errorAnswers, storedResponseErrors } from "../apis/error-answers";
 import { ResponseParams } from "./model";
 import { forward, ITEMS_QUERY, ownResponse, passedQuery, refuseStream, RETRIEVE_QUERY } from "./service";
 import type { Principal } from "../../gateway/key-auth";
@@ -43,7 +44,7 @@ export const responsesModule = (deps: ModuleDeps) => {
         detail: {
           summary: "A stored response of yours (404 for any other id); `include` is passed on",
           description: "Its events are not replayed: `stream=true` is a 400 `unsupported_parameter` (`param: \"stream\"`), as `background: true` is on `POST /v1/responses`.",
-          responses: answers(ResponseObject, false),
+          responses: { ...answers(ResponseObject, false), ...errorAnswers(storedResponseErrors(true)) },
           parameters: queryParams(["include"]),
         },
       },
@@ -53,14 +54,14 @@ export const responsesModule = (deps: ModuleDeps) => {
       params: ResponseParams,
       detail: {
         summary: "The input items of a stored response of yours; `after`, `before`, `limit`, `order`, `include` are passed on (paging)",
-        responses: answers(InputItems, false),
+        responses: { ...answers(InputItems, false), ...errorAnswers(storedResponseErrors(false)) },
         parameters: queryParams(["after", "before", "limit", "order", "include"]),
       },
     })
     .delete("/:id", (c) => call(c, { method: "DELETE" }), {
       customer: true,
       params: ResponseParams,
-      detail: { summary: "Delete a stored response of yours", responses: answers(DeletedResponse, false) },
+      detail: { summary: "Delete a stored response of yours", responses: { ...answers(DeletedResponse, false), ...errorAnswers(storedResponseErrors(false)) } },
     });
 };
 

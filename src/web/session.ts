@@ -6,7 +6,7 @@ import { htmlResponse, redirectResponse, type HeaderPairs } from "./html";
 import { errorPage, type Flash } from "./layout";
 import type { AccountRow } from "../modules/accounts/service";
 import { memberStatus, ownerMember, type MemberRow, type Role } from "../identity/members";
-import { checkCsrf, deleteSession, getPortalSession, getSession, LoginThrottle, type SessionKind, type WebSession } from "../identity/sessions";
+import { checkCsrf, deleteSession, getPortalSession, getSession, type SessionKind, type WebSession } from "../identity/sessions";
 
 export const COOKIE: Record<SessionKind, { name: string; path: string; login: string }> = {
   customer: { name: "tg_portal", path: "/portal", login: "/portal/login" },

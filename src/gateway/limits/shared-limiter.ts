@@ -47,8 +47,7 @@ export class SharedLimiter extends BucketLimiter {
     super(policy, { now: opts.now });
     this.refills = false;
     // A request short of a slot asks the others for theirs and waits briefly, rather than a 429 while they idle.
-    const want = leaseWants(pg, () => this.slotsBook, opts.instanceId);
-    this.slotsBook = new LeaseBook(pg, { instanceId: opts.instanceId, now: this.clock, want });
+    this.slotsBook = new LeaseBook(pg, { instanceId: opts.instanceId, now: this.clock, want: leaseWants(pg, () => this.slotsBook, opts.instanceId) });
   }
 
   /**

@@ -114,7 +114,7 @@ export function admit<B extends GatewayBody>(deps: GatewayDeps, req: AdmitReques
   const lease = deps.upstreams.traffic.enter();
   let admission: Admission | undefined;
   try {
-    admission = deps.limiter.admit(p, plan.tokenEstimate);
+    admission = deps.limiter.admit(p, plan.tokenEstimate, true);
     // The request id was generated for this request (route.ts), never by the client.
     deps.credits.reserve({ accountId: p.accountId, keyId: p.keyId, capKeyId: p.capKeyId, memberId: p.memberId, requestId, amount: plan.hold, freshId: true, live: true });
   } catch (e) {

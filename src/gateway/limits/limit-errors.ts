@@ -28,6 +28,21 @@ export function bindingWait(states: LevelState[], est: number): Binding | undefi
   return binding && { s: binding, type, wait };
 }
 
+/**
+ * An RPM 429 whose refusal costs its own request too (one read after its body: refusedAfterBody):
+ * it waits for that request as well. Undefined unless a request bucket binds (`states`, as the
+ * answer reports them: `shown`).
+ */
+export function countingItsRequest(states: LevelState[], shown: LevelState[], est: number): ApiError | undefined {
+  if (states.some((s) => est > s.level.limits.tpm) || bindingWait(states, est)?.type !== "requests") return undefined;
+  let worst: Binding | undefined;
+  for (const [i, s] of states.entries()) {
+    const wait = waitMs(s.req, 2 * UNIT, s.level.limits.rpm);
+    if (wait > (worst?.wait ?? 0)) worst = { s: shown[i]!, type: "requests", wait };
+  }
+  return mustWait(worst!, est, shown);
+}
+
 /** A request bigger than a token bucket can ever hold: retrying cannot help, so it says not to. */
 export function tooLarge(s: LevelState, est: number, states: LevelState[]): ApiError {
   return new ApiError(

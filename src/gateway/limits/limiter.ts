@@ -8,8 +8,10 @@ export interface RateLimiter {
   /**
    * Admits one request for the principal (key and account levels), charging `estimatedTokens`
    * to the token buckets and taking a concurrency slot, or throws ApiError 429 with retry-after.
+   * `afterBody`: its body was read, so a refusal costs its request (refusedAfterBody), which an
+   * RPM 429's retry-after then counts (a shared limiter; one process checks the RPM before the body).
    */
-  admit(p: Principal, estimatedTokens: number): Admission;
+  admit(p: Principal, estimatedTokens: number, afterBody?: boolean): Admission;
   /**
    * Before a request's body is read: throws the 429 admit() would throw whatever the body asks
    * (no request left in a minute, tokens in debt, every concurrency slot taken, bodies being read included), and

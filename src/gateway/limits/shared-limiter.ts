@@ -3,10 +3,10 @@ import { leaseWants } from "../../money/pg/lease-wants";
 import type { Scope } from "../../money/pg/scopes";
 import type { PgStore } from "../../store/pg-store";
 import type { Principal } from "../key-auth";
-import { capacity, UNIT } from "./bucket";
+import { capacity, UNIT, wholeTokens } from "./bucket";
 import { BucketLimiter } from "./bucket-limiter";
 import type { Level, LevelState } from "./levels";
-import type { Binding } from "./limit-errors";
+import { type Binding, countingItsRequest } from "./limit-errors";
 import type { Admission } from "./limiter";
 import type { PlanPolicy } from "./plans";
 import { giveToBucket, takeFromBucket } from "./shared-buckets";
@@ -84,16 +84,25 @@ export class SharedLimiter extends BucketLimiter {
   }
 
   /** Decides as the embedded limiter does, on what is not promised to requests still preparing. */
-  override admit(p: Principal, estimatedTokens: number): Admission {
+  override admit(p: Principal, estimatedTokens: number, afterBody = false): Admission {
     const ids = this.resolve(p).levels.flatMap((l) => [l.r, l.t]);
     this.shift(ids, -1);
     let a: Admission;
     try {
       a = super.admit(p, estimatedTokens);
+    } catch (e) {
+      throw (afterBody && this.withItsRequest(p, wholeTokens(estimatedTokens))) || e;
     } finally {
       this.shift(ids, 1);
     }
     return { settle: a.settle, release: a.release, cancel: a.cancel, headers: this.headers(p) };
+  }
+
+  /** An RPM 429 after the body costs its request (refusedAfterBody), which takes the refill it waited for: it waits for both. */
+  private withItsRequest(p: Principal, est: number): Error | undefined {
+    const now = this.clock();
+    const levels = this.resolve(p).levels;
+    return countingItsRequest(levels.map((l) => this.state(l, now)), levels.map((l) => this.reported(l, now)), est);
   }
 
   private shift(ids: string[], sign: 1 | -1): void {
@@ -134,16 +143,16 @@ export class SharedLimiter extends BucketLimiter {
     if (b && beyond > 0 && added > 0) b.level += Math.min(beyond, added);
   }
 
-  /** Refuses only a debt that what the shared bucket had left, refilled since, does not cover. */
+  /** As one process: refuses unread a request or a debt the grant and the shared bucket as last seen, refilled since, cannot cover. */
   protected override waitsBeforeBody(l: Level, now: number): boolean {
-    return this.unpaid(l, "r", now) > 0 || this.unpaid(l, "t", now) > 0;
+    return this.short(l, "r", now) > 0 || this.short(l, "t", now) > 0;
   }
 
   protected override bodyBinding(states: LevelState[], now: number): Binding | undefined {
     let best: Binding | undefined;
     for (const s of states) {
       for (const [dim, type, perMinute] of [["r", "requests", s.level.limits.rpm], ["t", "tokens", s.level.limits.tpm]] as const) {
-        const wait = Math.ceil(this.unpaid(s.level, dim, now) / perMinute);
+        const wait = Math.ceil(this.short(s.level, dim, now) / perMinute);
         if (wait > (best?.wait ?? 0)) best = { s, type, wait };
       }
     }
@@ -155,10 +164,11 @@ export class SharedLimiter extends BucketLimiter {
     return -capacity(l.limits.tpm) - this.leftNow(l.t, l.limits.tpm, now);
   }
 
-  /** Units of a local debt the shared bucket cannot pay now (0 when none). */
-  private unpaid(level: Level, dim: "r" | "t", now: number): number {
-    const b = this.buckets.get(level[dim]);
-    return !b || b.level >= 0 ? 0 : Math.max(0, -b.level - this.leftNow(level[dim], b.perMinute, now));
+  /** Units the grant and the shared bucket lack now for a request ("r") or to pay a token debt ("t"); 0 when none. */
+  private short(level: Level, dim: "r" | "t", now: number): number {
+    const held = this.buckets.get(level[dim])?.level ?? 0;
+    const perMinute = dim === "r" ? level.limits.rpm : level.limits.tpm;
+    return Math.max(0, (dim === "r" ? UNIT : 0) - held - this.leftNow(level[dim], perMinute, now));
   }
 
   /** What the shared bucket holds now as far as this instance knows (one never taken from is full). */

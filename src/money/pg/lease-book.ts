@@ -1,7 +1,7 @@
 import type { Store } from "../../store/store";
 import { acquireLease, renewLeases, shrinkLease, type LeaseAsk } from "./lease-sql";
 import { askable, newLease, type Lease } from "./lease";
-import type { Scope } from "./scopes";
+import { scopeLimit, type Scope } from "./scopes";
 export type { Lease } from "./lease";
 
 export interface LeaseBookOptions {
@@ -77,15 +77,15 @@ export class LeaseBook {
    */
   async ensure(scope: Scope, amount: number): Promise<boolean> {
     const l = this.get(scope);
-    // Nothing to lease: only the scope's limit is read again (what refuseBroke looks at).
+    // Nothing to lease: only the scope's limit is read again (what refuseBroke and the pages look at).
     if (amount === 0) {
       l.usedAt = this.o.now();
-      return await (l.inflight ??= this.acquire(l, true).finally(() => (l.inflight = null)));
+      return await (l.inflight ??= this.serial(l, () => this.readLimit(l)).finally(() => (l.inflight = null)));
     }
     l.demand += amount;
     try {
       for (let waited = 0, pause = WANT_FIRST_MS; this.free(l) < l.demand + l.promised; ) {
-        l.inflight ??= this.acquire(l).finally(() => {
+        l.inflight ??= this.serial(l, () => this.acquireNow(l)).finally(() => {
           l.inflight = null;
         });
         if (await l.inflight) continue;
@@ -252,17 +252,18 @@ export class LeaseBook {
     });
   }
 
-  /** Leases what the waiting requests need (none when `readOnly`: the limit is read and checked again). */
-  private acquire(l: Lease, readOnly = false): Promise<boolean> {
-    return this.serial(l, () => this.acquireNow(l, readOnly));
+  /** A read writes nothing (no lease row per look at a balance); a limit fallen below the lease is the next acquisition's to check. */
+  private async readLimit(l: Lease): Promise<boolean> {
+    l.limit = await this.store.read((q) => scopeLimit(q, l.scope, this.o.now()));
+    return true;
   }
 
-  private async acquireNow(l: Lease, readOnly: boolean): Promise<boolean> {
+  private async acquireNow(l: Lease): Promise<boolean> {
     const now = this.o.now();
     const asked = l.asked;
-    const need = readOnly ? 0 : l.demand + l.promised;
+    const need = l.demand + l.promised;
     const keep = l.held + l.pending;
-    const ask: LeaseAsk = { want: readOnly ? 0 : Math.max(1, need - (l.leased - l.held)), keep, afresh: keep + need };
+    const ask: LeaseAsk = { want: Math.max(1, need - (l.leased - l.held)), keep, afresh: keep + need };
     const got = await this.store.tx((q) => acquireLease(q, l.scope, this.o.instanceId, ask, now, this.ttlMs), { isolation: "read committed" });
     // An expired lease is gone: the new one is all there is, less the draws still to commit on it.
     // Otherwise by the change, not the total: a settlement drawn here but not yet committed there must stay drawn.
@@ -270,10 +271,10 @@ export class LeaseBook {
     l.renewedAt = now;
     l.limit = got.limit;
     l.checked = asked;
-    if (!readOnly) [l.exact, l.idle] = [got.exact, got.idle];
+    [l.exact, l.idle] = [got.exact, got.idle];
     // Scarce here while others lease it unused: asked back before this instance refuses what they do not need
     // (its own leases of a budget's other periods at once, the others' by a signal).
-    if (!readOnly && got.exact && askable(l.scope, got) > 0 && this.o.want && performance.now() - l.askedAt >= WANT_EVERY_MS) {
+    if (got.exact && askable(l.scope, got) > 0 && this.o.want && performance.now() - l.askedAt >= WANT_EVERY_MS) {
       l.askedAt = performance.now();
       this.wanted(l.scope.key, this.o.instanceId);
       this.o.want(l.scope.key);

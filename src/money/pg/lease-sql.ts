@@ -38,7 +38,7 @@ export interface Acquired {
 
 /** What an instance asks of a scope (see acquireLease). */
 export interface LeaseAsk {
-  /** More than its live lease, for the requests waiting (0: only read the limit again). */
+  /** More than its live lease, for the requests waiting. */
   want: number;
   /** What its holds in flight and its draws not committed yet need: never taken back. */
   keep: number;

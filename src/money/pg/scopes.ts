@@ -36,9 +36,9 @@ export interface ScopeLimit {
 }
 
 /**
- * The scope's limit, read under its lock (the caller holds the scope's advisory lock, which
- * settlements take too, so the limit and the leases are read together). `now` tells which leases
- * of a budget's earlier periods are still live.
+ * The scope's limit, read under its lock when leasing (the caller holds the scope's advisory lock,
+ * which settlements take too, so the limit and the leases are read together; a page's read takes
+ * none). `now` tells which leases of a budget's earlier periods are still live.
  */
 export function* scopeLimit(q: Q, s: Scope, now: number): Work<ScopeLimit> {
   if (s.kind === "conc") return { limit: s.slots, spent: 0, active: true };

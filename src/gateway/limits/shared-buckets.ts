@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { rows, run, type Q, type Work } from "../../store/work";
 import { capacity, refill } from "./bucket";
+import type { LevelState } from "./levels";
 
 /**
  * Takes up to `want` units from a bucket shared by every instance (refilled continuously at
@@ -23,4 +24,34 @@ export function* takeFromBucket(q: Q, id: string, perMinute: number, want: numbe
 export function* giveToBucket(q: Q, id: string, perMinute: number, units: number): Work<void> {
   void q;
   yield* run(sql`UPDATE ratelimit_shared SET level = LEAST(${capacity(perMinute)}, level + ${units}) WHERE id = ${id}`);
+}
+
+/** A shared bucket as this instance knows it: what was left there when last taken from. */
+export interface Shared {
+  left: number;
+  /** When `left` was read (it refills from then on). */
+  leftAt: number;
+  usedAt: number;
+  /** Units wanted by requests waiting for a batch. */
+  demand: number;
+  /** Units promised to requests that prepared and are not admitted yet. */
+  promised: number;
+  inflight: Promise<boolean> | null;
+}
+
+/** What a shared bucket holds now as far as this instance knows (one never taken from is full). */
+export function leftNow(s: Shared | undefined, perMinute: number, now: number): number {
+  if (!s) return capacity(perMinute);
+  const missing = capacity(perMinute) - s.left;
+  return missing <= 0 || now - s.leftAt >= Math.ceil(missing / perMinute) ? capacity(perMinute) : s.left + Math.max(0, now - s.leftAt) * perMinute;
+}
+
+/** A level as answers report it: this instance's grant and what was left in the shared buckets. */
+export function withShared(st: LevelState, shared: ReadonlyMap<string, Shared>): LevelState {
+  const left = (id: string) => shared.get(id)?.left ?? 0;
+  return {
+    level: st.level,
+    req: { ...st.req, level: st.req.level + left(st.level.r) },
+    tok: { ...st.tok, level: st.tok.level + left(st.level.t) },
+  };
 }

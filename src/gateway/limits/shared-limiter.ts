@@ -9,20 +9,7 @@ import type { Level, LevelState } from "./levels";
 import { type Binding, countingItsRequest } from "./limit-errors";
 import type { Admission } from "./limiter";
 import type { PlanPolicy } from "./plans";
-import { giveToBucket, takeFromBucket } from "./shared-buckets";
-
-/** A shared bucket as this instance knows it: what was left there when last taken from. */
-interface Shared {
-  left: number;
-  /** When `left` was read (it refills from then on). */
-  leftAt: number;
-  usedAt: number;
-  /** Units wanted by requests waiting for a batch. */
-  demand: number;
-  /** Units promised to requests that prepared and are not admitted yet. */
-  promised: number;
-  inflight: Promise<boolean> | null;
-}
+import { giveToBucket, leftNow, type Shared, takeFromBucket, withShared } from "./shared-buckets";
 
 /** Each take asks for at least this share of a bucket's capacity (fewer round trips; the error bound). */
 const BATCH_DIVISOR = 20;
@@ -120,7 +107,7 @@ export class SharedLimiter extends BucketLimiter {
 
   /** Headers and 429s count what this instance holds and what was left in the shared buckets. */
   protected override reported(level: Level, now: number): LevelState {
-    return this.view(this.state(level, now));
+    return withShared(this.state(level, now), this.shared);
   }
 
   /** A refused body's request and tokens are a debt of this grant, paid from the shared bucket as far as it holds (maintain pays the rest). */
@@ -171,12 +158,8 @@ export class SharedLimiter extends BucketLimiter {
     return Math.max(0, (dim === "r" ? UNIT : 0) - held - this.leftNow(level[dim], perMinute, now));
   }
 
-  /** What the shared bucket holds now as far as this instance knows (one never taken from is full). */
   private leftNow(id: string, perMinute: number, now: number): number {
-    const s = this.shared.get(id);
-    if (!s) return capacity(perMinute);
-    const missing = capacity(perMinute) - s.left;
-    return missing <= 0 || now - s.leftAt >= Math.ceil(missing / perMinute) ? capacity(perMinute) : s.left + Math.max(0, now - s.leftAt) * perMinute;
+    return leftNow(this.shared.get(id), perMinute, now);
   }
 
   /** Takes a bucket's debt from the shared bucket, as much as it holds; a take under way covers it too (awaited). */
@@ -297,14 +280,6 @@ export class SharedLimiter extends BucketLimiter {
     return got.taken >= want;
   }
 
-  private view(st: LevelState): LevelState {
-    const left = (id: string) => this.shared.get(id)?.left ?? 0;
-    return {
-      level: st.level,
-      req: { ...st.req, level: st.req.level + left(st.level.r) },
-      tok: { ...st.tok, level: st.tok.level + left(st.level.t) },
-    };
-  }
 }
 
 const concKey = (level: Level) => `conc:${level.slot}`;

@@ -36,8 +36,7 @@ export class LeaseBook {
   get(scope: Scope): Lease {
     let l = this.leases.get(scope.key);
     if (!l) {
-      l = newLease(scope);
-      this.leases.set(scope.key, l);
+      this.leases.set(scope.key, (l = newLease(scope)));
       return l;
     }
     // An edited cap, budget or slot count: what is leased may be above it now, so it is checked first.

@@ -155,6 +155,10 @@ describe("roles in the portal", () => {
     expect(byId.get(t.owner.memberId)).toMatchObject({ spent_this_month_micros: 2 * (10 * 3 + 50 * 15), active_keys: 1 });
     const filtered = (await (await gw.admin(`/admin/usage?member_id=${t.member.memberId}`)).json()) as { totals: { requests: number } };
     expect(filtered.totals.requests).toBe(1);
+    // Filters narrow: a member of another account than account_id matches nothing.
+    const other = await gw.customer(1_000_000);
+    const crossed = (await (await gw.admin(`/admin/usage?account_id=${other.accountId}&member_id=${t.member.memberId}`)).json()) as { data: unknown[]; totals: { requests: number } };
+    expect({ rows: crossed.data.length, requests: crossed.totals.requests }).toEqual({ rows: 0, requests: 0 });
   });
 
   test("a role change applies from the member's next page, audited; the owner's role and membership stay", async () => {

@@ -17,6 +17,8 @@ async function byMember(deps: ModuleDeps, f: UsageFilter, memberId: string | nul
     throw e instanceof ApiError && e.status === 404 ? errors.notFound(`Member ${memberId}`, "member_id") : e;
   });
   if (onlyRole && m.role !== onlyRole) return f;
+  // Filters narrow: a member of another account than the one asked for matches nothing.
+  if (f.accountId && f.accountId !== m.accountId) return { ...f, keyIds: [] };
   return { ...f, accountId: m.accountId, keyIds: await memberKeyIds(deps.store, m.accountId, m) };
 }
 

@@ -10,6 +10,7 @@ import { usd } from "../format";
 import { SignUpForm } from "../../identity/logins/model";
 import { completeSignUp, findSignUp, requestSignUp } from "../../identity/logins/signup";
 import { createSession, hashPassword, takeAttempt, verifyPassword } from "../../identity/sessions";
+import type { AttemptGate } from "../../identity/attempt-gate";
 import { flashCookie, isSecure, sameOrigin, sessionCookie } from "../session";
 import { inviteInvalidView, signupConfirmView, signupInvalidView, signupSentView, signupView } from "./views/auth";
 
@@ -71,18 +72,8 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
       const render = (error: string, status: number) =>
         htmlResponse(signupConfirmView({ csrf: token, token: params.token, email: found.email, error }), status, headers);
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(EXPIRED, 403);
-      // Through the gate: guesses at once are cut at the limit, a right password is never a failure.
-      const key = `signup:${addressOf(request, server)}`;
-      const gate = deps.throttles.signIn;
-      const wait = await gate.enter(key);
-      if (wait > 0) return render(`Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`, 429);
-      let failed = false;
-      try {
-        failed = !(await verifyPassword(field(body, "password"), found.passwordHash));
-      } finally {
-        gate.leave(key, failed);
-      }
-      if (failed) return render("That is not the password chosen when signing up.", 401);
+      const refused = await gatedPassword(deps.throttles.signIn, `signup:${addressOf(request, server)}`, field(body, "password"), found.passwordHash);
+      if (refused) return render(refused.message, refused.status);
       try {
         const { account, ownerId } = await completeSignUp(deps.store, params.token, deps.config.signup_credits_usd, deps.now());
         const ttlMs = deps.config.session_ttl_hours * 3_600_000;
@@ -95,6 +86,19 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
       }
     }, hide());
 };
+
+/** The password chosen at sign-up, checked through the gate: guesses at once are cut at the limit, a right one is never a failure. */
+async function gatedPassword(gate: AttemptGate, key: string, password: string, hash: string): Promise<{ status: number; message: string } | null> {
+  const wait = await gate.enter(key);
+  if (wait > 0) return { status: 429, message: `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).` };
+  let failed = false;
+  try {
+    failed = !(await verifyPassword(password, hash));
+  } finally {
+    gate.leave(key, failed);
+  }
+  return failed ? { status: 401, message: "That is not the password chosen when signing up." } : null;
+}
 
 const finishMail = (to: string, link: string, ttlHours: number): Mail => ({
   to,

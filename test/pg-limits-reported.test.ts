@@ -4,24 +4,14 @@
  * buckets, not that grant: GET /v1/me's limits and the headers of admission's own 429s (a request
  * whose estimate is more than the tokens left) read as on one process.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { startGateway, type Gateway, type GatewayClient } from "./support/gateway";
-import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import { pgOverFake } from "./support/pg-gateways";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import type { GatewayClient } from "./support/gateway";
+import { pgOverFake, sqliteOverFake } from "./support/pg-gateways";
 
 setDefaultTimeout(60_000);
 // Grants of 5 requests and 500 tokens at least: far from what is left in the shared buckets.
 const PLANS = { default: { rpm: 100, tpm: 10_000, concurrency: 10 } };
-let up: MockUpstream;
-let sqlite: Gateway;
-beforeAll(async () => {
-  up = startFakeUpstream();
-  sqlite = await startGateway({ config: { ...fakeCatalogue(up.url), ...SINGLE_SHOT, log_format: "off", plans: PLANS } });
-});
-afterAll(async () => {
-  await sqlite.stop();
-  await up.stop();
-});
+const one = sqliteOverFake({ plans: PLANS });
 const pg = pgOverFake(1, { plans: PLANS });
 
 /** The answer, its body not read. */
@@ -44,7 +34,7 @@ test("GET /v1/me tells the requests and tokens left in the shared buckets, as on
     const me = (await (await gw.me(c.key)).json()) as { limits: { remaining: { requests: number; tokens: number } } };
     return left(me.limits.remaining.requests, me.limits.remaining.tokens);
   };
-  const onSqlite = await scenario(sqlite);
+  const onSqlite = await scenario(one.sqlite);
   expect(onSqlite.requests).toBe(97);
   expect(await scenario(pg.cluster.gateways[0]!)).toEqual(onSqlite);
 });
@@ -64,7 +54,7 @@ test("admission's own 429 (an estimate above the tokens left) reports the shared
       message: message.replace(/Remaining (\d+)/, (_, n: string) => `Remaining about ${Math.round(Number(n) / 100) * 100}`).replace(/ for (key|account) \S+ on/, " for a level on").replace(/try again in .*/, ""),
     };
   };
-  const onSqlite = await scenario(sqlite);
+  const onSqlite = await scenario(one.sqlite);
   expect(onSqlite.status).toBe(429);
   expect(onSqlite.message).toContain("TPM): Limit 10000, Remaining about 1000");
   expect(await scenario(pg.cluster.gateways[0]!)).toEqual(onSqlite);

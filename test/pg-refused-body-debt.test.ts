@@ -10,24 +10,14 @@
  * The debt's 429 reports the shared buckets in its headers, as every other answer does, and the
  * debt stays within a minute whichever instance reads the body.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { startGateway, type Gateway, type GatewayClient } from "./support/gateway";
-import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import { pgOverFake } from "./support/pg-gateways";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import type { GatewayClient } from "./support/gateway";
+import { pgOverFake, sqliteOverFake } from "./support/pg-gateways";
 
 setDefaultTimeout(60_000);
 // 100 RPM, 10,000 TPM: a 40 KB refused body is a minute's tokens. At 30 RPM a request refills every 2 s.
 const PLANS = { default: { rpm: 100, tpm: 10_000, concurrency: 10 } };
-let up: MockUpstream;
-let sqlite: Gateway;
-beforeAll(async () => {
-  up = startFakeUpstream();
-  sqlite = await startGateway({ config: { ...fakeCatalogue(up.url), ...SINGLE_SHOT, log_format: "off", plans: PLANS } });
-});
-afterAll(async () => {
-  await sqlite.stop();
-  await up.stop();
-});
+const one = sqliteOverFake({ plans: PLANS });
 // Two instances: the tests use the first, but one that reads a refused body on each.
 const pg = pgOverFake(2, { plans: PLANS });
 
@@ -42,7 +32,7 @@ async function post(gw: GatewayClient, key: string, body: string): Promise<Respo
 }
 
 for (const store of ["SQLite", "PostgreSQL"] as const) {
-  const gateway = (): GatewayClient => (store === "SQLite" ? sqlite : pg.cluster.gateways[0]!);
+  const gateway = (): GatewayClient => (store === "SQLite" ? one.sqlite : pg.cluster.gateways[0]!);
   describe(store, () => {
     test("after one refused body of a minute's tokens, the next bodies are refused before they are read (429)", async () => {
       const gw = gateway();
@@ -109,7 +99,7 @@ test("the debt's 429 reports the requests left as on one process (the shared buc
     const r = await post(gw, c.key, SMALL);
     return { first, status: r.status, remainingRequests: r.headers.get("x-ratelimit-remaining-requests"), resetRequestsUnder2s: resetMs(r.headers.get("x-ratelimit-reset-requests")) < 2_000 };
   };
-  const onSqlite = await scenario(sqlite);
+  const onSqlite = await scenario(one.sqlite);
   expect(onSqlite).toEqual({ first: 404, status: 429, remainingRequests: "99", resetRequestsUnder2s: true });
   expect(await scenario(pg.cluster.gateways[0]!)).toEqual(onSqlite);
 });

@@ -6,25 +6,15 @@
  * did not see the bucket emptied elsewhere reads the body and refuses it at admission, which costs
  * that request (a body read past the RPM may not be free): its retry-after counts that request too.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { startGateway, type Gateway, type GatewayClient } from "./support/gateway";
-import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./support/fake-upstream";
-import { pgOverFake } from "./support/pg-gateways";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import type { GatewayClient } from "./support/gateway";
+import { pgOverFake, sqliteOverFake } from "./support/pg-gateways";
 
 setDefaultTimeout(60_000);
 const PLANS = { default: { rpm: 100, tpm: 100_000, concurrency: 10 } };
 // A key at 20 RPM: one request refills every 3 s, and an instance takes its bucket one request at a time.
 const RPM = 20;
-let up: MockUpstream;
-let sqlite: Gateway;
-beforeAll(async () => {
-  up = startFakeUpstream();
-  sqlite = await startGateway({ config: { ...fakeCatalogue(up.url), ...SINGLE_SHOT, log_format: "off", plans: PLANS } });
-});
-afterAll(async () => {
-  await sqlite.stop();
-  await up.stop();
-});
+const one = sqliteOverFake({ plans: PLANS });
 const pg = pgOverFake(2, { plans: PLANS });
 
 const SMALL = JSON.stringify({ model: "grok-4", max_tokens: 5, messages: [{ role: "user", content: "hi" }] });
@@ -53,7 +43,7 @@ async function retryAtRetryAfter(refusedOn: GatewayClient, retryOn: GatewayClien
 }
 
 test("a retry made at an RPM 429's retry-after is served, on PostgreSQL as on SQLite", async () => {
-  const onSqlite = await retryAtRetryAfter(sqlite, sqlite, (await spentCustomer(sqlite)).key);
+  const onSqlite = await retryAtRetryAfter(one.sqlite, one.sqlite, (await spentCustomer(one.sqlite)).key);
   expect(onSqlite).toEqual({ refused: 429, waited: true, retried: 200 });
   const gw = pg.cluster.gateways[0]!;
   expect(await retryAtRetryAfter(gw, gw, (await spentCustomer(gw)).key)).toEqual(onSqlite);

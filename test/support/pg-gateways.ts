@@ -6,7 +6,7 @@ import { SQL } from "bun";
 import { afterAll, beforeAll } from "bun:test";
 import { fakeCatalogue, SINGLE_SHOT, startFakeUpstream, type MockUpstream } from "./fake-upstream";
 import { freshPostgres } from "./postgres";
-import { startBinaryGateway, type BinaryGateway, type BinaryGatewayOptions } from "./gateway";
+import { startBinaryGateway, startGateway, type BinaryGateway, type BinaryGatewayOptions, type Gateway } from "./gateway";
 
 export interface PgCluster {
   url: string;
@@ -60,6 +60,24 @@ export function pgOverFake(n: number, config: Record<string, unknown> & { models
   });
   afterAll(async () => {
     await ctx.cluster?.stop();
+    await ctx.upstream?.stop();
+  });
+  return ctx;
+}
+
+/**
+ * One gateway in process on SQLite over its own fake upstream, configured as pgOverFake's (the
+ * catalogue, one attempt per request, no log, `config` merged over): the one-process reference a
+ * PostgreSQL test compares with. Started before the file's tests, stopped after; read `sqlite`.
+ */
+export function sqliteOverFake(config: Record<string, unknown> = {}): { readonly sqlite: Gateway } {
+  const ctx = {} as { sqlite: Gateway; upstream: MockUpstream };
+  beforeAll(async () => {
+    ctx.upstream = startFakeUpstream();
+    ctx.sqlite = await startGateway({ config: { ...fakeCatalogue(ctx.upstream.url), ...SINGLE_SHOT, log_format: "off", ...config } });
+  });
+  afterAll(async () => {
+    await ctx.sqlite?.stop();
     await ctx.upstream?.stop();
   });
   return ctx;

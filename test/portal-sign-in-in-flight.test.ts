@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { startSmtp } from "./support/smtp";
-import { startGateway, type Gateway } from "./support/gateway";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { signupGateway } from "./support/smtp";
 import { until } from "./support/chat";
 import { csrfOf, WebClient } from "./support/web-client";
 import { AttemptGate, enterAll, leaveAll, type GateSlot } from "../src/identity/attempt-gate";
@@ -16,37 +15,20 @@ import { LoginThrottle } from "../src/identity/sessions";
 setDefaultTimeout(60_000);
 
 const PASSWORD = "correct horse battery";
-const PUBLIC = "https://gw.example.com";
-let smtp: Awaited<ReturnType<typeof startSmtp>>;
-let srv: Gateway;
-beforeAll(async () => {
-  smtp = await startSmtp();
-  srv = await startGateway({ config: {
-    trusted_proxy_header: "x-forwarded-for",
-    signup_enabled: true,
-    smtp_host: "127.0.0.1",
-    smtp_port: smtp.port,
-    smtp_from: "portal@gw.example.com",
-    public_url: PUBLIC,
-  } });
-});
-afterAll(async () => {
-  await srv?.stop();
-  await smtp?.stop();
-});
+const g = signupGateway();
 
 const from = (ip: string) => ({ "x-forwarded-for": `10.9.8.7, ${ip}` });
 
 async function withLogin(email: string): Promise<void> {
-  const c = await srv.customer(0);
-  const inv = (await (await srv.admin(`/admin/accounts/${c.accountId}/invite`, { body: { email } })).json()) as { url: string };
+  const c = await g.srv.customer(0);
+  const inv = (await (await g.srv.admin(`/admin/accounts/${c.accountId}/invite`, { body: { email } })).json()) as { url: string };
   const path = new URL(inv.url).pathname;
-  expect((await new WebClient(srv.url).submit(path, path, { email, password: PASSWORD, confirm: PASSWORD })).status).toBe(303);
+  expect((await new WebClient(g.srv.url).submit(path, path, { email, password: PASSWORD, confirm: PASSWORD })).status).toBe(303);
 }
 
 /** A sign-in form poster for one address; each post carries the page's CSRF token. */
 async function signInFrom(ip: string) {
-  const w = new WebClient(srv.url);
+  const w = new WebClient(g.srv.url);
   const _csrf = csrfOf((await w.page("/portal/login")).html);
   return (email: string, password: string) => w.post("/portal/login", { _csrf, email, password }, from(ip));
 }
@@ -104,12 +86,12 @@ describe("sign-up confirmation with passwords in flight", () => {
   test("the right password sent 8 times at once is never refused as too many failures", async () => {
     const email = "double-click@example.com";
     const ip = "198.51.100.61";
-    const res = await new WebClient(srv.url).submit("/portal/signup", "/portal/signup", { name: "Someone", email, password: PASSWORD, confirm: PASSWORD }, from(ip));
+    const res = await new WebClient(g.srv.url).submit("/portal/signup", "/portal/signup", { name: "Someone", email, password: PASSWORD, confirm: PASSWORD }, from(ip));
     expect(res.status).toBe(200);
-    await until(() => smtp.mails.some((m) => m.to.includes(email)));
-    const mail = smtp.mails.find((m) => m.to.includes(email))!;
+    await until(() => g.smtp.mails.some((m) => m.to.includes(email)));
+    const mail = g.smtp.mails.find((m) => m.to.includes(email))!;
     const path = /https:\/\/gw\.example\.com(\/portal\/signup\/confirm\/[0-9A-Za-z]+)/.exec(mail.data)![1]!;
-    const w = new WebClient(srv.url);
+    const w = new WebClient(g.srv.url);
     const _csrf = csrfOf((await w.page(path)).html);
     const statuses = (await Promise.all(Array.from({ length: 8 }, () => w.post(path, { _csrf, password: PASSWORD }, from(ip))))).map((r) => r.status);
     // One creates the account; the others find the link used. None counted as a wrong password.

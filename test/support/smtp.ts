@@ -1,4 +1,6 @@
+import { afterAll, beforeAll } from "bun:test";
 import { SMTPServer } from "smtp-server";
+import { startGateway, type Gateway } from "./gateway";
 
 /** A message the fake SMTP server received (quoted-printable soft line breaks undone). */
 export interface Mail {
@@ -27,4 +29,27 @@ export async function startSmtp() {
   await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", () => resolve()));
   const port = (smtp.server.address() as { port: number }).port;
   return { port, mails, stop: () => new Promise<void>((resolve) => smtp.close(() => resolve())) };
+}
+
+/** The public address sign-up links are made from in signupGateway. */
+export const SIGNUP_PUBLIC = "https://gw.example.com";
+
+/**
+ * A gateway with open sign-up, mailing through a fake SMTP server, addresses read from
+ * x-forwarded-for (the throttles are per client address), `config` merged over; started before
+ * the file's tests, stopped after. Read `srv` and `smtp` inside tests.
+ */
+export function signupGateway(config: Record<string, unknown> = {}): { readonly srv: Gateway; readonly smtp: Awaited<ReturnType<typeof startSmtp>> } {
+  const ctx = {} as { srv: Gateway; smtp: Awaited<ReturnType<typeof startSmtp>> };
+  beforeAll(async () => {
+    ctx.smtp = await startSmtp();
+    ctx.srv = await startGateway({
+      config: { signup_enabled: true, trusted_proxy_header: "x-forwarded-for", smtp_host: "127.0.0.1", smtp_port: ctx.smtp.port, smtp_from: "portal@gw.example.com", public_url: SIGNUP_PUBLIC, ...config },
+    });
+  });
+  afterAll(async () => {
+    await ctx.srv?.stop();
+    await ctx.smtp?.stop();
+  });
+  return ctx;
 }

@@ -41,11 +41,27 @@ export function messagesOutputText(content: unknown): string {
   return s;
 }
 
-/** Responses: output text and refusals, function calls (name and arguments) and reasoning text. */
+/**
+ * What the model wrote of each kind of Responses tool call (the stream's deltas of it): a tool's
+ * own output (an MCP server's answer, the code's logs) is not the model's.
+ */
+const CALL_FIELDS = new Map([
+  ["function_call", ["name", "arguments"]],
+  ["custom_tool_call", ["name", "input"]],
+  ["mcp_call", ["name", "arguments"]],
+  ["code_interpreter_call", ["code"]],
+]);
+const shellCommands = (action: unknown): string => {
+  const commands = (action as Obj | null)?.commands;
+  return Array.isArray(commands) ? commands.map(str).join("") : "";
+};
+
+/** Responses: output text and refusals, reasoning text, and tool calls (what the model wrote of each). */
 export function responsesOutputText(output: unknown): string {
   let s = "";
   for (const item of objects(output)) {
-    if (item.type === "function_call") s += str(item.name) + str(item.arguments);
+    for (const f of CALL_FIELDS.get(str(item.type)) ?? []) s += str(item[f]);
+    if (item.type === "shell_call") s += shellCommands(item.action);
     for (const part of [...objects(item.content), ...objects(item.summary)]) {
       if (part.type === "output_text" || part.type === "summary_text" || part.type === "reasoning_text") s += str(part.text);
       else if (part.type === "refusal") s += str(part.refusal);

@@ -18,12 +18,19 @@ type Event = {
 };
 
 const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
-/** Deltas that carry output the model generated (text, reasoning, tool-call arguments). */
+/**
+ * Deltas that carry output the model generated (text, reasoning, refusals, and what it writes for
+ * a tool: function and MCP arguments, custom tool input, code, shell commands), all billed as output.
+ */
 const OUTPUT_DELTAS = new Set([
   "response.output_text.delta",
   "response.reasoning_text.delta",
   "response.reasoning_summary_text.delta",
   "response.function_call_arguments.delta",
+  "response.custom_tool_call_input.delta",
+  "response.mcp_call_arguments.delta",
+  "response.code_interpreter_call_code.delta",
+  "response.shell_call_command.delta",
   "response.refusal.delta",
 ]);
 

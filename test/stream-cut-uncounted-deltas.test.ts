@@ -1,8 +1,9 @@
 /**
  * A stream that ends without its usage (the upstream breaks off, or the client leaves mid-answer)
  * pays the prompt and the output it delivered, whatever kind of output it was: Responses' custom
- * tool input, MCP call arguments, code interpreter code and shell commands each cost what as
- * much output text costs. Uncounted, such output went out free (the hold released: nothing "delivered").
+ * tool input, MCP call arguments, code interpreter code and shell commands, a chat stream's
+ * reasoning in `delta.reasoning` (OpenRouter, vLLM, Groq, Ollama) and a chat custom tool's input
+ * (`tool_calls[].custom.input`), each cost what as much output text costs. Uncounted, such output went out free (the hold released: nothing "delivered").
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { ev, onScriptedGateway, post, type Scripted, waitRow } from "./support/scripted-upstream";
@@ -36,6 +37,9 @@ async function costOf(key: string, path: string, body: unknown, headers: Record<
   return row!.cost_micros;
 }
 
+const chunk = (delta: Record<string, unknown>) => ev(null, { id: "c1", object: "chat.completion.chunk", created: 1, model: "grok-4-0709", choices: [{ index: 0, delta, finish_reason: null }] });
+const chatBody = { model: "grok-4", messages: [{ role: "user", content: "think" }], stream: true, max_tokens: 1000 };
+
 test("Responses: output delivered as custom tool input, MCP arguments, code or shell commands is charged like output text", async () => {
   const c = await gw.customer(10_000_000);
   const body = { model: "grok-4", input: "write it", stream: true, max_output_tokens: 1000 };
@@ -58,4 +62,32 @@ test("Responses: output delivered as custom tool input, MCP arguments, code or s
     "response.code_interpreter_call_code.delta": text,
     "response.shell_call_command.delta": text,
   });
+});
+
+test("chat: reasoning delivered as delta.reasoning is charged like delta.reasoning_content, and once when both carry it", async () => {
+  const c = await gw.customer(10_000_000);
+  const script = (delta: Record<string, unknown>) => [chunk({ role: "assistant", content: "" }), ...Array.from({ length: DELTAS }, () => chunk(delta))];
+  up.script = script({ reasoning_content: CHUNK });
+  const viaReasoningContent = await costOf(c.key, "/v1/chat/completions", chatBody);
+  up.script = script({ reasoning: CHUNK });
+  const viaReasoning = await costOf(c.key, "/v1/chat/completions", chatBody);
+  // An upstream renaming the field may send the same text under both names: it was delivered once.
+  up.script = script({ reasoning: CHUNK, reasoning_content: CHUNK });
+  const viaBoth = await costOf(c.key, "/v1/chat/completions", chatBody);
+  expect(viaReasoningContent).toBeGreaterThanOrEqual(OUTPUT);
+  expect({ viaReasoning, viaBoth }).toEqual({ viaReasoning: viaReasoningContent, viaBoth: viaReasoningContent });
+});
+
+test("chat: a custom tool's input (tool_calls[].custom.input) is charged like a function's arguments", async () => {
+  const c = await gw.customer(10_000_000);
+  const call = (kind: "function" | "custom") =>
+    kind === "function" ? { index: 0, type: "function", function: { arguments: CHUNK } } : { index: 0, type: "custom", custom: { input: CHUNK } };
+  const script = (kind: "function" | "custom") => [chunk({ role: "assistant", content: null }), ...Array.from({ length: DELTAS }, () => chunk({ tool_calls: [call(kind)] }))];
+  const body = { ...chatBody, messages: [{ role: "user", content: "write" }] };
+  up.script = script("function");
+  const viaFunction = await costOf(c.key, "/v1/chat/completions", body);
+  up.script = script("custom");
+  const viaCustom = await costOf(c.key, "/v1/chat/completions", body);
+  expect(viaFunction).toBeGreaterThanOrEqual(OUTPUT);
+  expect(viaCustom).toBe(viaFunction);
 });

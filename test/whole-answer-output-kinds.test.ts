@@ -51,3 +51,17 @@ test("Responses: custom tool input, MCP arguments, code and shell commands are c
   expect(text).toBeGreaterThanOrEqual(OUTPUT);
   expect(costs).toEqual({ custom_tool_call: text, mcp_call: text, code_interpreter_call: text + CODE_RUN, shell_call: text });
 });
+
+test("chat: reasoning in message.reasoning and a custom tool's input are charged like reasoning_content and function arguments", async () => {
+  const c = await gw.customer(10_000_000);
+  const body = { model: "grok-4", messages: [{ role: "user", content: "think" }], max_tokens: 2000 };
+  const answer = (message: Record<string, unknown>) => ({ id: "c1", object: "chat.completion", created: 1, model: "grok-4-0709", choices: [{ index: 0, finish_reason: "stop", message: { role: "assistant", content: null, ...message } }] });
+  const viaReasoningContent = await costOf(c.key, "/v1/chat/completions", body, answer({ reasoning_content: NAME + BODY }));
+  const viaReasoning = await costOf(c.key, "/v1/chat/completions", body, answer({ reasoning: NAME + BODY }));
+  const viaBoth = await costOf(c.key, "/v1/chat/completions", body, answer({ reasoning: NAME + BODY, reasoning_content: NAME + BODY }));
+  const call = (kind: "function" | "custom") => ({ id: "call_1", type: kind, [kind]: { name: NAME, [kind === "function" ? "arguments" : "input"]: BODY } });
+  const viaFunction = await costOf(c.key, "/v1/chat/completions", body, answer({ tool_calls: [call("function")] }));
+  const viaCustom = await costOf(c.key, "/v1/chat/completions", body, answer({ tool_calls: [call("custom")] }));
+  expect(viaReasoningContent).toBeGreaterThanOrEqual(OUTPUT);
+  expect({ viaReasoning, viaBoth, viaFunction, viaCustom }).toEqual({ viaReasoning: viaReasoningContent, viaBoth: viaReasoningContent, viaFunction: viaReasoningContent, viaCustom: viaReasoningContent });
+});

@@ -11,23 +11,34 @@ const DONE: TapResult = { done: true, final: "data: [DONE]\n\n" };
 const DROP: TapResult = {};
 const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
 
-/** Tokens carried by a chunk (content, reasoning, refusals, tool-call arguments), choice by choice. */
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+
+/**
+ * Reasoning under either name: `reasoning_content` (DeepSeek, xAI) or `reasoning` (OpenRouter,
+ * vLLM, Groq, Ollama); an upstream sending both carries the same text twice, delivered once.
+ */
+const reasoningOf = (d: Record<string, unknown>): string => (typeof d.reasoning_content === "string" ? d.reasoning_content : str(d.reasoning));
+
+/** What the model wrote of a call: a function's name and arguments, or a custom tool's name and input. */
+function callText(t: unknown): string {
+  if (!t || typeof t !== "object") return "";
+  const { function: f, custom } = t as { function?: { name?: unknown; arguments?: unknown }; custom?: { name?: unknown; input?: unknown } };
+  return str(f?.name) + str(f?.arguments) + str(custom?.name) + str(custom?.input);
+}
+
+/** Tokens carried by a chunk (content, reasoning, refusals, tool calls), choice by choice. */
 function chunkTokens(c: Chunk): number {
   let n = 0;
   for (const ch of c.choices ?? []) {
     const d = ch.delta;
     if (!d) continue;
     if (typeof d.content === "string") n += deltaTokens(d.content);
-    if (typeof d.reasoning_content === "string") n += deltaTokens(d.reasoning_content);
+    n += deltaTokens(reasoningOf(d));
     if (typeof d.refusal === "string") n += deltaTokens(d.refusal);
-    if (Array.isArray(d.tool_calls)) {
-      for (const t of d.tool_calls as { function?: { arguments?: string; name?: string } }[]) {
-        n += deltaTokens((t.function?.name ?? "") + (t.function?.arguments ?? ""));
-      }
-    }
+    if (Array.isArray(d.tool_calls)) for (const t of d.tool_calls) n += deltaTokens(callText(t));
     // The legacy `functions` API streams its one call here.
     const f = d.function_call as { arguments?: unknown; name?: unknown } | undefined;
-    if (f && typeof f === "object") n += deltaTokens((typeof f.name === "string" ? f.name : "") + (typeof f.arguments === "string" ? f.arguments : ""));
+    if (f && typeof f === "object") n += deltaTokens(str(f.name) + str(f.arguments));
   }
   return n;
 }

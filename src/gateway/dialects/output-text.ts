@@ -14,18 +14,25 @@ function objects(v: unknown): Obj[] {
 }
 const json = (v: unknown): string => (v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v));
 
+/** A chat message's reasoning under either name (as the stream's tap counts it: once when both carry it). */
+const chatReasoning = (m: Obj): string => (typeof m.reasoning_content === "string" ? m.reasoning_content : str(m.reasoning));
+
 /**
  * Chat completions: each choice's content (a string, or a list of text parts), reasoning, refusal,
- * tool calls and the legacy function call (name and arguments).
+ * tool calls (a function's name and arguments, a custom tool's name and input) and the legacy
+ * function call.
  */
 export function chatOutputText(choices: unknown): string {
   let s = "";
   for (const c of objects(choices)) {
     const m = (c.message ?? {}) as Obj;
-    s += (Array.isArray(m.content) ? objects(m.content).map((p) => str(p.text)).join("") : str(m.content)) + str(m.reasoning_content) + str(m.refusal);
-    for (const f of [...objects(m.tool_calls).map((t) => (t.function ?? {}) as Obj), ...(m.function_call ? objects([m.function_call]) : [])]) {
-      s += str(f.name) + str(f.arguments);
+    s += (Array.isArray(m.content) ? objects(m.content).map((p) => str(p.text)).join("") : str(m.content)) + chatReasoning(m) + str(m.refusal);
+    for (const t of objects(m.tool_calls)) {
+      const f = (t.function ?? {}) as Obj;
+      const custom = (t.custom ?? {}) as Obj;
+      s += str(f.name) + str(f.arguments) + str(custom.name) + str(custom.input);
     }
+    if (m.function_call) for (const f of objects([m.function_call])) s += str(f.name) + str(f.arguments);
   }
   return s;
 }

@@ -3,7 +3,9 @@
  * pays the prompt and the output it delivered, whatever kind of output it was: Responses' custom
  * tool input, MCP call arguments, code interpreter code and shell commands, a chat stream's
  * reasoning in `delta.reasoning` (OpenRouter, vLLM, Groq, Ollama) and a chat custom tool's input
- * (`tool_calls[].custom.input`), each cost what as much output text costs. Uncounted, such output went out free (the hold released: nothing "delivered").
+ * (`tool_calls[].custom.input`), and a Messages compaction's summary (`compaction_delta`), each
+ * cost what as much output text costs. Uncounted, such output went out free (the hold released:
+ * nothing "delivered").
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { ev, onScriptedGateway, post, type Scripted, waitRow } from "./support/scripted-upstream";
@@ -90,4 +92,25 @@ test("chat: a custom tool's input (tool_calls[].custom.input) is charged like a 
   const viaCustom = await costOf(c.key, "/v1/chat/completions", body);
   expect(viaFunction).toBeGreaterThanOrEqual(OUTPUT);
   expect(viaCustom).toBe(viaFunction);
+});
+
+test("Messages: a compaction's summary and a server tool's input are charged like text", async () => {
+  const c = await gw.customer(10_000_000);
+  const headers = { "x-api-key": c.key, "anthropic-version": "2023-06-01" };
+  const body = { model: "grok-4", max_tokens: 1000, messages: [{ role: "user", content: "go on" }], stream: true };
+  const start = ev("message_start", { type: "message_start", message: { id: "msg_cut", type: "message", role: "assistant", model: "grok-4-0709", content: [], stop_reason: null, usage: { input_tokens: 10, output_tokens: 1 } } });
+  /** A block begun, then 500 deltas of it, then the upstream breaks off (no message_delta, no usage). */
+  const script = (block: Record<string, unknown>, delta: Record<string, unknown>) => [
+    start,
+    ev("content_block_start", { type: "content_block_start", index: 0, content_block: block }),
+    ...Array.from({ length: DELTAS }, () => ev("content_block_delta", { type: "content_block_delta", index: 0, delta })),
+  ];
+  up.script = script({ type: "text", text: "" }, { type: "text_delta", text: CHUNK });
+  const text = await costOf(c.key, "/v1/messages", body, headers);
+  up.script = script({ type: "compaction", content: null, encrypted_content: null }, { type: "compaction_delta", content: CHUNK, encrypted_content: null });
+  const compaction = await costOf(c.key, "/v1/messages", body, headers);
+  up.script = script({ type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: {} }, { type: "input_json_delta", partial_json: CHUNK });
+  const serverToolUse = await costOf(c.key, "/v1/messages", body, headers);
+  expect(text).toBeGreaterThanOrEqual(OUTPUT);
+  expect({ compaction, serverToolUse }).toEqual({ compaction: text, serverToolUse: text });
 });

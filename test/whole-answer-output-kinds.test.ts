@@ -65,3 +65,19 @@ test("chat: reasoning in message.reasoning and a custom tool's input are charged
   expect(viaReasoningContent).toBeGreaterThanOrEqual(OUTPUT);
   expect({ viaReasoning, viaBoth, viaFunction, viaCustom }).toEqual({ viaReasoning: viaReasoningContent, viaBoth: viaReasoningContent, viaFunction: viaReasoningContent, viaCustom: viaReasoningContent });
 });
+
+test("Messages: server and MCP tool uses are charged like a tool_use, a compaction's summary like text", async () => {
+  const c = await gw.customer(10_000_000);
+  const headers = { "x-api-key": c.key, "anthropic-version": "2023-06-01" };
+  const body = { model: "grok-4", max_tokens: 2000, messages: [{ role: "user", content: "search" }] };
+  const answer = (block: Record<string, unknown>) => ({ id: "msg_w", type: "message", role: "assistant", model: "grok-4-0709", stop_reason: "end_turn", content: [block] });
+  const cost = (block: Record<string, unknown>) => costOf(c.key, "/v1/messages", body, answer(block), headers);
+  const use = { id: "toolu_1", name: NAME, input: { code: BODY } };
+  const toolUse = await cost({ type: "tool_use", ...use });
+  const serverToolUse = await cost({ type: "server_tool_use", ...use });
+  const mcpToolUse = await cost({ type: "mcp_tool_use", server_name: "s", ...use });
+  const text = await cost({ type: "text", text: NAME + BODY });
+  const compaction = await cost({ type: "compaction", content: NAME + BODY, encrypted_content: null });
+  expect(toolUse).toBeGreaterThanOrEqual(OUTPUT);
+  expect({ serverToolUse, mcpToolUse, compaction }).toEqual({ serverToolUse: toolUse, mcpToolUse: toolUse, compaction: text });
+});

@@ -23,11 +23,12 @@ type Event = {
   type?: string;
   message?: { usage?: Record<string, unknown> };
   content_block?: Block;
-  delta?: { text?: unknown; partial_json?: unknown; thinking?: unknown; stop_reason?: unknown };
+  delta?: { text?: unknown; partial_json?: unknown; thinking?: unknown; content?: unknown; stop_reason?: unknown };
   usage?: Record<string, unknown>;
 };
 
 const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
 
 /**
  * The tap on a Messages stream: message_start carries the input usage, every message_delta the
@@ -97,9 +98,13 @@ export class MessagesTap implements EventTap {
     return { out: `event: message_start\ndata: ${JSON.stringify(e)}\n\n` };
   }
 
+  /**
+   * Output the model wrote: text, tool input (of client, server and MCP tools alike), thinking, and a
+   * compaction's summary (`content`). A signature or a citation's quoted text is not billed output.
+   */
   private delta(e: Event): TapResult {
     const d = e.delta ?? {};
-    const text = typeof d.text === "string" ? d.text : typeof d.partial_json === "string" ? d.partial_json : typeof d.thinking === "string" ? d.thinking : "";
+    const text = str(d.text) || str(d.partial_json) || str(d.thinking) || str(d.content);
     if (text) {
       this.deliveredTokens += deltaTokens(text);
       this.ttftMs ??= Math.round(performance.now() - this.started);

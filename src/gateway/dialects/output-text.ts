@@ -37,13 +37,20 @@ export function chatOutputText(choices: unknown): string {
   return s;
 }
 
-/** Anthropic Messages: text, thinking, and tool_use blocks (name and input as JSON). */
+/** The tool uses of a Messages answer: the model wrote each one's name and input, the client's tools' and the server's alike. */
+const TOOL_USES = new Set(["tool_use", "server_tool_use", "mcp_tool_use"]);
+
+/**
+ * Anthropic Messages: text, thinking, tool uses (name and input as JSON) and a compaction's summary
+ * (a server tool's result is not the model's).
+ */
 export function messagesOutputText(content: unknown): string {
   let s = "";
   for (const b of objects(content)) {
     if (b.type === "text") s += str(b.text);
     else if (b.type === "thinking") s += str(b.thinking);
-    else if (b.type === "tool_use") s += str(b.name) + json(b.input);
+    else if (TOOL_USES.has(str(b.type))) s += str(b.name) + json(b.input);
+    else if (b.type === "compaction") s += str(b.content);
   }
   return s;
 }

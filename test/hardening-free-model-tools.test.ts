@@ -3,7 +3,8 @@
  * by default). A request enabling a paid tool is never admitted on credit that is not there, and
  * when the credit cannot hold the tool allowance it still holds one call: concurrent requests
  * of a small balance are bounded by it, instead of each holding nothing and all running into
- * overage together. OpenAI's dated types of the web search tool (`web_search_2025_08_26`,
+ * overage together; that one call is held also when the operator sets `tool_call_allowance: 0`,
+ * which only drops the allowance's further calls. OpenAI's dated types of the web search tool (`web_search_2025_08_26`,
  * `web_search_preview_2025_03_11`) are that paid tool too.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -50,10 +51,10 @@ afterAll(async () => {
   up?.stop(true);
 });
 
-/** Five concurrent requests with web_search; their statuses, in order. */
-const five = (key: string, model: string) =>
+/** Concurrent requests with web_search (five unless told); their statuses, in order. */
+const five = (key: string, model: string, count = 5) =>
   Promise.all(
-    Array.from({ length: 5 }, () =>
+    Array.from({ length: count }, () =>
       fetch(`${g.url}/v1/chat/completions`, {
         method: "POST",
         headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
@@ -79,6 +80,20 @@ describe("paid tools on a model with free tokens", () => {
     expect(statuses.filter((s) => s === 402)).toHaveLength(4);
     // Its two searches at 5,000 micros each, the second beyond the hold: overage of an admitted request.
     expect(await g.account(c.accountId)).toMatchObject({ balance_micros: 7_500 - 10_000, held_micros: 0 });
+  });
+
+  test("tool_call_allowance 0: still one call held, so credit for one call admits one of 20 concurrent requests", async () => {
+    const c = await g.customer(5_000);
+    const before = calls;
+    const statuses = await five(c.key, "free-no-allowance", 20);
+    const account = await g.account(c.accountId);
+    // Holding nothing, all 20 would run and their 40 searches take the balance to -195,000 micros.
+    expect({ admitted: statuses.filter((s) => s === 200).length, upstreamCalls: calls - before, balance: account.balance_micros, held: account.held_micros }).toEqual({
+      admitted: 1,
+      upstreamCalls: 1,
+      balance: 5_000 - 10_000,
+      held: 0,
+    });
   });
 });
 

@@ -59,11 +59,11 @@ export function planHold(model: Model, demand: Demand, spendable: Spendable): Ho
   const dearest = dearestPaidTool(model, d.tools);
   // A paid tool costs money on any model, free tokens or not: never on credit that is not there.
   if (dearest && spendable.amount <= 0) throw spendable.refuse();
-  // The tool a hold counts calls of (none when the operator holds none: tool_call_allowance 0).
-  const counted = model.tool_call_allowance > 0 ? dearest : null;
-  const tools = counted ? { [counted]: model.tool_call_allowance } : undefined;
-  // Without its allowance a request still holds one call: its concurrency stays bounded by the credit.
-  const once = counted ? { [counted]: 1 } : undefined;
+  // Whatever the allowance, a request enabling a paid tool holds at least one call of it (also
+  // with tool_call_allowance 0): its concurrency stays bounded by the credit. The allowance only
+  // sets how many calls the generous hold counts.
+  const tools = dearest ? { [dearest]: Math.max(model.tool_call_allowance, 1) } : undefined;
+  const once = dearest ? { [dearest]: 1 } : undefined;
   const worst = (out: number, held: Partial<Record<Tool, number>> | undefined) =>
     holdFor({ prompt: d.promptUpper, cached: 0, completion: out * d.n, reasoning: 0, tools: held }, model);
   const allowance = model.reasoning_allowance_tokens;

@@ -4,7 +4,9 @@ const IMAGE_TOKENS = 3000;
 const IMAGE_ESTIMATE_TOKENS = 1000;
 const PER_MESSAGE = 8;
 
-const isImagePart = (o: Record<string, unknown>) => o.type === "image_url" || o.type === "input_image" || o.type === "image";
+/** The parts that carry an image, inline or by URL: a computer tool's screenshot is one too. */
+const IMAGE_PARTS = new Set(["image_url", "input_image", "image", "computer_screenshot"]);
+export const isImagePart = (o: Record<string, unknown>) => IMAGE_PARTS.has(o.type as string);
 
 /** A chat request's prompt: its messages and what else the model reads (tool and function definitions, the response format). */
 type ChatPrompt = { messages: unknown[]; tools?: unknown; functions?: unknown; response_format?: unknown };

@@ -1,5 +1,6 @@
 import { ChatRequest, isChatRequest, upstreamCopy, type ChatRequestT } from "../chat-request";
 import { promptEstimate, promptUpperBound } from "../estimate";
+import { fetchesFile } from "./fetched-files";
 import { hideCost, readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { ChatTap } from "./chat-tap";
 import { chatAsStream } from "./chat-as-stream";
@@ -33,6 +34,8 @@ export const chatDialect: Dialect<ChatRequestT> = {
     return {
       promptUpper: promptUpperBound(body),
       promptEstimate: promptEstimate(body),
+      // A file by URL is billed as what the upstream fetched: up to the largest prompt.
+      ...(fetchesFile(body.messages) ? { upToContext: true as const } : {}),
       maxOutput: limit,
       maxOutputParam: param,
       n: body.n ?? 1,

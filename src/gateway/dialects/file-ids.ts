@@ -18,7 +18,7 @@ export function refuseFileIds(list: unknown, param: string): void {
  * `output`), a tool result's or an inline document's parts (`source.content`), a source or a
  * chat file part. Annotations and other output metadata are not content the upstream reads.
  */
-const NESTING = ["content", "output", "source", "file"] as const;
+export const NESTING = ["content", "output", "source", "file"] as const;
 
 /**
  * Where below `node` a file is named by id (e.g. "0.content.1.source.file_id"), or null. The

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { isBoolean, isMessageList, isNonEmptyString, isObject, isPositiveInt, nullish } from "../../lib/checks";
 import { upstreamCopy } from "../chat-request";
 import { promptSizes } from "../estimate";
+import { fetchesFile } from "./fetched-files";
 import { hideCost, withToolCalls } from "../providers/usage";
 import { tally } from "../tap";
 import { messageToolRuns } from "./messages-tools";
@@ -61,6 +62,8 @@ export const messagesDialect: Dialect<MessagesRequestT> = {
     const { limit, param } = outputLimit(body, "max_tokens");
     return {
       ...promptSizes(body.messages, [body.system, body.tools]),
+      // A document by URL is billed as what the upstream fetched: up to the largest prompt.
+      ...(fetchesFile(body.messages, body.system) ? { upToContext: true as const } : {}),
       maxOutput: limit,
       maxOutputParam: param,
       n: 1,

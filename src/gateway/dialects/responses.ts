@@ -3,6 +3,7 @@ import { isBoolean, isNonEmptyString, isObject, isPositiveInt, nullish } from ".
 import { ApiError } from "../../lib/errors";
 import { upstreamCopy } from "../chat-request";
 import { promptSizes } from "../estimate";
+import { fetchesFile } from "./fetched-files";
 import { openaiError } from "./openai-shape";
 import { ResponsesTap, responsesErrorEvent } from "./responses-tap";
 import { responsesAsStream } from "./responses-as-stream";
@@ -80,14 +81,15 @@ export const responsesDialect: Dialect<ResponsesRequestT> = {
   demand: (body, ctx) => {
     const items = typeof body.input === "string" ? [body.input] : body.input;
     // A continued conversation is billed its history again (cached or not), and a referenced item
-    // its content: hold for them too (an item of unknown size: the largest prompt the model takes).
+    // its content: hold for them too (an item of unknown size, or a file the upstream fetches by
+    // URL: the largest prompt the model takes).
     const stored = (ctx?.historyTokens ?? 0) + (ctx?.itemTokens ?? 0);
     const prompt = promptSizes(items, [body.instructions, body.tools, body.text]);
     const { limit, param } = outputLimit(body, "max_output_tokens");
     return {
       promptUpper: prompt.promptUpper + stored,
       promptEstimate: prompt.promptEstimate + stored,
-      ...(ctx?.unsizedItems ? { upToContext: true as const } : {}),
+      ...(ctx?.unsizedItems || fetchesFile(items) ? { upToContext: true as const } : {}),
       maxOutput: limit,
       maxOutputParam: param,
       n: 1,

@@ -98,6 +98,21 @@ describe("sign-up confirmation with passwords in flight", () => {
     expect(count(statuses, 303)).toBe(1);
     expect(count(statuses, 429)).toBe(0);
   });
+
+  test("wrong passwords past the limit: the pause is a 429 that says when to come back (retry-after)", async () => {
+    const email = "forgot-it@example.com";
+    const ip = "198.51.100.62";
+    expect((await new WebClient(g.srv.url).submit("/portal/signup", "/portal/signup", { name: "Someone", email, password: PASSWORD, confirm: PASSWORD }, from(ip))).status).toBe(200);
+    await until(() => g.smtp.mails.some((m) => m.to.includes(email)));
+    const mail = g.smtp.mails.find((m) => m.to.includes(email))!;
+    const path = /https:\/\/gw\.example\.com(\/portal\/signup\/confirm\/[0-9A-Za-z]+)/.exec(mail.data)![1]!;
+    const w = new WebClient(g.srv.url);
+    const _csrf = csrfOf((await w.page(path)).html);
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await w.post(path, { _csrf, password: "not the one chosen" }, from(ip))).status);
+    const paused = await w.post(path, { _csrf, password: PASSWORD }, from(ip));
+    expect({ statuses, paused: paused.status, retryAfterSeconds: Number(paused.headers.get("retry-after")) > 60 }).toEqual({ statuses: [401, 401, 401, 401, 401], paused: 429, retryAfterSeconds: true });
+  });
 });
 
 describe("two gates entered in one order (an email's, then its address's)", () => {

@@ -73,7 +73,12 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
         htmlResponse(signupConfirmView({ csrf: token, token: params.token, email: found.email, error }), status, headers);
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(EXPIRED, 403);
       const refused = await gatedPassword(deps.throttles.signIn, `signup:${addressOf(request, server)}`, field(body, "password"), found.passwordHash);
-      if (refused) return render(refused.message, refused.status);
+      if (refused) {
+        const res = render(refused.message, refused.status);
+        // A paused address hears when to come back, as the sign-in form's 429 says.
+        if (refused.waitMs) res.headers.set("retry-after", String(Math.ceil(refused.waitMs / 1000)));
+        return res;
+      }
       try {
         const { account, ownerId } = await completeSignUp(deps.store, params.token, deps.config.signup_credits_usd, deps.now());
         const ttlMs = deps.config.session_ttl_hours * 3_600_000;
@@ -88,9 +93,9 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
 };
 
 /** The password chosen at sign-up, checked through the gate: guesses at once are cut at the limit, a right one is never a failure. */
-async function gatedPassword(gate: AttemptGate, key: string, password: string, hash: string): Promise<{ status: number; message: string } | null> {
+async function gatedPassword(gate: AttemptGate, key: string, password: string, hash: string): Promise<{ status: number; message: string; waitMs?: number } | null> {
   const wait = await gate.enter(key);
-  if (wait > 0) return { status: 429, message: `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).` };
+  if (wait > 0) return { status: 429, message: `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`, waitMs: wait };
   let failed = false;
   try {
     failed = !(await verifyPassword(password, hash));

@@ -2,7 +2,9 @@
  * On PostgreSQL an instance admits from a grant it takes from the shared buckets in batches (a
  * twentieth of the limit at least). What a customer is told it has left must count the shared
  * buckets, not that grant: GET /v1/me's limits and the headers of admission's own 429s (a request
- * whose estimate is more than the tokens left) read as on one process.
+ * whose estimate is more than the tokens left) read as on one process, refilled since, full for a
+ * bucket this instance never took from. Another instance's unused grant (a batch at most) is the
+ * one thing an instance cannot see.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import type { GatewayClient } from "./support/gateway";
@@ -12,7 +14,7 @@ setDefaultTimeout(60_000);
 // Grants of 5 requests and 500 tokens at least: far from what is left in the shared buckets.
 const PLANS = { default: { rpm: 100, tpm: 10_000, concurrency: 10 } };
 const one = sqliteOverFake({ plans: PLANS });
-const pg = pgOverFake(1, { plans: PLANS });
+const pg = pgOverFake(2, { plans: PLANS });
 
 /** The answer, its body not read. */
 function post(gw: GatewayClient, key: string, body: unknown): Promise<Response> {
@@ -58,4 +60,36 @@ test("admission's own 429 (an estimate above the tokens left) reports the shared
   expect(onSqlite.status).toBe(429);
   expect(onSqlite.message).toContain("TPM): Limit 10000, Remaining about 1000");
   expect(await scenario(pg.cluster.gateways[0]!)).toEqual(onSqlite);
+});
+
+const remaining = async (gw: GatewayClient, key: string) => ((await (await gw.me(key)).json()) as { limits: { remaining: { requests: number } } }).limits.remaining.requests;
+
+test("a fresh key's GET /v1/me on PostgreSQL reports its whole RPM left, as on one process", async () => {
+  const s = await one.sqlite.customer(10_000_000);
+  const p = await pg.cluster.gateways[0]!.customer(10_000_000);
+  expect({ sqlite: await remaining(one.sqlite, s.key), pg: await remaining(pg.cluster.gateways[0]!, p.key) }).toEqual({ sqlite: 100, pg: 100 });
+});
+
+test("GET /v1/me on the instance that did not serve the requests reads the shared bucket (less the other's unused batch at most)", async () => {
+  const [a, b] = pg.cluster.gateways as [GatewayClient, GatewayClient];
+  const c = await a.customer(10_000_000);
+  for (let i = 0; i < 3; i++) {
+    const r = await post(a, c.key, SMALL);
+    await r.arrayBuffer();
+    expect(r.status).toBe(200);
+  }
+  const onB = await remaining(b, c.key);
+  // A took a batch of 5 requests and used 3: the 2 it holds are invisible to B.
+  expect({ onA: await remaining(a, c.key), onBWithinABatch: onB >= 95 && onB <= 97 }).toEqual({ onA: 97, onBWithinABatch: true });
+});
+
+test("GET /v1/me on PostgreSQL counts the refill since the last take, as on one process", async () => {
+  const scenario = async (gw: GatewayClient) => {
+    const c = await gw.customer(10_000_000);
+    for (let i = 0; i < 3; i++) await (await post(gw, c.key, SMALL)).arrayBuffer();
+    // RPM 100: a request refills every 0.6 s; after 3 s the bucket is full again.
+    await Bun.sleep(3_000);
+    return remaining(gw, c.key);
+  };
+  expect({ sqlite: await scenario(one.sqlite), pg: await scenario(pg.cluster.gateways[0]!) }).toEqual({ sqlite: 100, pg: 100 });
 });

@@ -31,6 +31,8 @@ export interface RateLimiter {
   headers(p: Principal): Record<string, string>;
   /** The limits that apply to the principal and what remains of them (GET /v1/me). */
   limits(p: Principal): LimitsView;
+  /** The same, read afresh where buckets are shared with other instances (PostgreSQL). */
+  freshLimits?(p: Principal): Promise<LimitsView>;
   /** Writes the bucket state to the database (periodically and at shutdown); returns rows written. */
   persist(): number;
   /**

@@ -46,12 +46,24 @@ export function leftNow(s: Shared | undefined, perMinute: number, now: number): 
   return missing <= 0 || now - s.leftAt >= Math.ceil(missing / perMinute) ? capacity(perMinute) : s.left + Math.max(0, now - s.leftAt) * perMinute;
 }
 
-/** A level as answers report it: this instance's grant and what was left in the shared buckets. */
-export function withShared(st: LevelState, shared: ReadonlyMap<string, Shared>): LevelState {
-  const left = (id: string) => shared.get(id)?.left ?? 0;
+/**
+ * A level as answers report it: this instance's grant and what the shared buckets hold now as far
+ * as it knows (refilled since it last saw them, full when never seen), never above a bucket's capacity.
+ */
+export function withShared(st: LevelState, shared: ReadonlyMap<string, Shared>, now: number): LevelState {
+  const { rpm, tpm } = st.level.limits;
+  const at = (held: number, id: string, perMinute: number) => Math.min(capacity(perMinute), held + leftNow(shared.get(id), perMinute, now));
   return {
     level: st.level,
-    req: { ...st.req, level: st.req.level + left(st.level.r) },
-    tok: { ...st.tok, level: st.tok.level + left(st.level.t) },
+    req: { ...st.req, level: at(st.req.level, st.level.r, rpm) },
+    tok: { ...st.tok, level: at(st.tok.level, st.level.t, tpm) },
   };
+}
+
+/** What a shared bucket holds now, read without taking (one never taken from is full). */
+export function* readBucket(q: Q, id: string, perMinute: number, now: number): Work<number> {
+  void q;
+  const [r] = yield* rows<{ level: string | number; at: string | number }>(sql`SELECT level, updated_at AS at FROM ratelimit_shared WHERE id = ${id}`);
+  if (!r) return capacity(perMinute);
+  return refill({ level: Number(r.level), at: Number(r.at), perMinute }, perMinute, Math.max(now, Number(r.at))).level;
 }

@@ -7,9 +7,9 @@ import { capacity, UNIT, wholeTokens } from "./bucket";
 import { BucketLimiter } from "./bucket-limiter";
 import type { Level, LevelState } from "./levels";
 import { type Binding, countingItsRequest } from "./limit-errors";
-import type { Admission } from "./limiter";
+import type { Admission, LimitsView } from "./limiter";
 import type { PlanPolicy } from "./plans";
-import { giveToBucket, leftNow, type Shared, takeFromBucket, withShared } from "./shared-buckets";
+import { giveToBucket, leftNow, readBucket, type Shared, takeFromBucket, withShared } from "./shared-buckets";
 
 /** Each take asks for at least this share of a bucket's capacity (fewer round trips; the error bound). */
 const BATCH_DIVISOR = 20;
@@ -107,7 +107,20 @@ export class SharedLimiter extends BucketLimiter {
 
   /** Headers and 429s count what this instance holds and what was left in the shared buckets. */
   protected override reported(level: Level, now: number): LevelState {
-    return withShared(this.state(level, now), this.shared);
+    return withShared(this.state(level, now), this.shared, now);
+  }
+
+  /** GET /v1/me: the shared buckets read first, so what it tells is the database's, not this instance's last take. */
+  async freshLimits(p: Principal): Promise<LimitsView> {
+    const now = this.clock();
+    const dims = this.resolve(p).levels.flatMap((l) => [[l.r, l.limits.rpm], [l.t, l.limits.tpm]] as const);
+    const left = await this.pg.read(function* (q) {
+      const out: number[] = [];
+      for (const [id, perMinute] of dims) out.push(yield* readBucket(q, id, perMinute, now));
+      return out;
+    });
+    dims.forEach(([id, perMinute], i) => Object.assign(this.entry(id, perMinute), { left: left[i]!, leftAt: now }));
+    return this.limits(p);
   }
 
   /** A refused body's request and tokens are a debt of this grant, paid from the shared bucket as far as it holds (maintain pays the rest). */

@@ -52,7 +52,7 @@ export const meModule = (deps: ModuleDeps) =>
             spend_cap_micros: line.cap,
             spent_micros: line.spent,
           },
-          limits: deps.limiter.limits(p),
+          limits: (await deps.limiter.freshLimits?.(p)) ?? deps.limiter.limits(p),
           budgets: budgets.map((b) => ({
             scope: b.scope, period: b.period, amount_micros: b.limit, spent_micros: b.spent, held_micros: b.held, remaining_micros: b.remaining,
             remaining_usd: microsToUsd(Math.max(0, b.remaining)), period_start: Math.floor(b.periodStart / 1000), resets_at: Math.floor(b.resetsAt / 1000),

@@ -113,10 +113,10 @@ const UPSTREAM = ["502", "503", "504"];
 
 test("the customer API routes declare the error statuses their handlers answer, each in the route's envelope", () => {
   const expected: [string, string, string[]][] = [
-    ["/v1/responses/{id}", "get", ["400", "401", "404", "429", ...UPSTREAM]],
-    ["/v1/responses/{id}", "delete", ["400", "401", "404", "429", ...UPSTREAM]],
-    ["/v1/responses/{id}/input_items", "get", ["400", "401", "404", "429", ...UPSTREAM]],
-    ["/v1/chat/deferred-completion/{id}", "get", ["202", "400", "401", "404", "429", ...UPSTREAM]],
+    ["/v1/responses/{id}", "get", ["400", "401", "404", "429", "431", ...UPSTREAM]],
+    ["/v1/responses/{id}", "delete", ["400", "401", "404", "429", "431", ...UPSTREAM]],
+    ["/v1/responses/{id}/input_items", "get", ["400", "401", "404", "429", "431", ...UPSTREAM]],
+    ["/v1/chat/deferred-completion/{id}", "get", ["202", "400", "401", "404", "429", "431", ...UPSTREAM]],
     ["/v1/chat/completions", "post", ["400", "401", "402", "404", "408", "413", "429", "431", ...UPSTREAM]],
     ["/v1/responses", "post", ["400", "401", "402", "404", "408", "413", "429", "431", ...UPSTREAM]],
     // Anthropic's API: an unavailable or overloaded upstream is its 529 (what its SDKs retry).
@@ -157,6 +157,10 @@ test("the errors the stored-response and deferred routes really answer are decla
     ["/v1/chat/deferred-completion/{id}", "get", await call("GET", "/v1/chat/deferred-completion/nope", c.key)],
     ["/v1/chat/deferred-completion/{id}", "get", await call("GET", "/v1/chat/deferred-completion/nope", null)],
   ];
+  // Headers above 32 KiB, on any route.
+  const big = await fetch(`${gw.url}/v1/responses/${id}`, { headers: { authorization: `Bearer ${c.key}`, "x-padding": "p".repeat(40_000) } });
+  await big.text();
+  seen.push(["/v1/responses/{id}", "get", big.status]);
   // The upstream failing (500), then unavailable (503): its failures as the gateway translates them.
   for (const status of [500, 503]) {
     gw.upstream.setDefaults({ status });
@@ -167,7 +171,7 @@ test("the errors the stored-response and deferred routes really answer are decla
       gw.upstream.setDefaults({});
     }
   }
-  expect(seen.map(([, , st]) => st)).toEqual([401, 400, 404, 404, 400, 401, 404, 401, 502, 502, 503, 503]);
+  expect(seen.map(([, , st]) => st)).toEqual([401, 400, 404, 404, 400, 401, 404, 401, 431, 502, 502, 503, 503]);
   const undeclared = seen.filter(([path, method, st]) => !statuses(path, method).includes(String(st)));
   expect(undeclared).toEqual([]);
 });

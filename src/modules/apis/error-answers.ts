@@ -9,8 +9,9 @@ type Described = Record<number, string>;
 export const errorAnswers = (statuses: Described): Record<string, { description: string }> =>
   Object.fromEntries(Object.entries(statuses).map(([status, description]) => [status, { description }]));
 
-/** Before anything else a customer route does: the key, then its rate limits. */
+/** Before anything else a customer route does: the headers' size, the key, then its rate limits. */
 export const KEY_ERRORS: Described = {
+  431: "Request headers above 32 KiB",
   401: "No usable API key: missing, unknown, revoked or expired, or its account suspended",
   429: "Past the key's or account's rate limits (the x-ratelimit-* headers and retry-after say when)",
 };
@@ -55,7 +56,6 @@ export function meteredErrors(o: { free?: boolean; anthropic?: boolean } = {}): 
     404: "The model is unknown or not allowed for the key, or a stored response the request continues is not yours",
     408: "The body did not arrive within timeouts.body_ms",
     413: "The body is larger than max_body_bytes, or the upstream finds the request too large",
-    431: "Request headers above 32 KiB",
     502: "The upstream failed before answering: unreachable, an error of its own, or a malformed answer or one larger than max_answer_bytes",
     ...(o.anthropic ? { 529: `overloaded_error: ${unavailable}` } : { 503: unavailable }),
     504: "The upstream did not answer in time",

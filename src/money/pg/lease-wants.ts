@@ -25,3 +25,28 @@ export function leaseWants(store: PgStore, book: () => LeaseBook, instanceId: st
   // Not awaited: a lost ask costs only the wait (the slice still returns when idle).
   return (scopeKey) => void store.signal(PREFIX + JSON.stringify([scopeKey, instanceId])).catch(() => undefined);
 }
+
+const ROTATED = "key-rotated ";
+
+/**
+ * A key rotated on one instance: every instance gives back what it leases of the old key's cap
+ * and budget beyond its requests' holds (LeaseBook.retired), since those leases count against the
+ * line's newest key and no new hold is taken there. Returns what does so here and tells the others.
+ */
+export function keyRotations(store: PgStore, book: () => LeaseBook, instanceId: string): (oldKeyId: string) => void {
+  store.onSignal((payload) => {
+    if (!payload.startsWith(ROTATED)) return;
+    let said: unknown;
+    try {
+      said = JSON.parse(payload.slice(ROTATED.length));
+    } catch {
+      return;
+    }
+    if (Array.isArray(said) && typeof said[0] === "string" && said[1] !== instanceId) book().retired(said[0]);
+  });
+  return (oldKeyId) => {
+    book().retired(oldKeyId);
+    // Not awaited: a lost signal leaves the old key's unused leases until their idle give-back.
+    void store.signal(ROTATED + JSON.stringify([oldKeyId, instanceId])).catch(() => undefined);
+  };
+}

@@ -71,7 +71,7 @@ test("a fresh key's GET /v1/me on PostgreSQL reports its whole RPM left, as on o
 });
 
 test("GET /v1/me on the instance that did not serve the requests reads the shared bucket (less the other's unused batch at most)", async () => {
-  const [a, b] = pg.cluster.gateways as [GatewayClient, GatewayClient];
+  const [a, b] = [pg.cluster.gateways[0]!, pg.cluster.gateways[1]!];
   const c = await a.customer(10_000_000);
   for (let i = 0; i < 3; i++) {
     const r = await post(a, c.key, SMALL);

@@ -1,7 +1,7 @@
 import type { Store } from "../../store/store";
 import { acquireLease, renewLeases, shrinkLease, type LeaseAsk } from "./lease-sql";
 import { askable, newLease, type Lease } from "./lease";
-import { scopeLimit, type Scope } from "./scopes";
+import { scopeBound, scopeLimit, type Scope } from "./scopes";
 export type { Lease } from "./lease";
 
 export interface LeaseBookOptions {
@@ -40,7 +40,7 @@ export class LeaseBook {
       return l;
     }
     // An edited cap, budget or slot count: what is leased may be above it now, so it is checked first.
-    if (bound(l.scope) !== bound(scope)) l.asked++;
+    if (scopeBound(l.scope) !== scopeBound(scope)) l.asked++;
     l.scope = scope;
     return l;
   }
@@ -285,13 +285,6 @@ export class LeaseBook {
     }
     return this.free(l) >= need;
   }
-}
-
-/** What bounds a scope besides the database (a cap, a budget's rule, a slot count): a change asks for a check. */
-function bound(s: Scope): string | number {
-  if (s.kind === "cap") return s.cap;
-  if (s.kind === "bud") return `${s.rule.micros}/${s.rule.period}`;
-  return s.kind === "conc" ? s.slots : 0;
 }
 
 /** After a lease asked back (want), tries again after this long, then twice as long, ... */

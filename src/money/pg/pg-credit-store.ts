@@ -22,8 +22,7 @@ export interface PgCreditStoreOptions {
   holdTtlMs: number;
   budgetClock: BudgetClock;
   now?: () => number;
-  /** Lease lifetime without renewal (default 30 s). */
-  leaseTtlMs?: number;
+  leaseTtlMs?: number; // a lease's lifetime without renewal (default 30 s)
 }
 
 interface PgHold extends SpendOwners {
@@ -34,7 +33,6 @@ interface PgHold extends SpendOwners {
   freshId: boolean;
   live: boolean;
 }
-
 type Queued = { op: PgSettleOp; hold: PgHold; resolve(v: SettleResult | null): void; reject(e: unknown): void };
 
 /**
@@ -64,8 +62,7 @@ export class PgCreditStore implements CreditStore {
 
   constructor(private readonly store: PgStore, private readonly o: PgCreditStoreOptions) {
     this.now = o.now ?? Date.now;
-    const want = leaseWants(store, () => this.leases, o.instanceId);
-    this.leases = new LeaseBook(store, { instanceId: o.instanceId, now: this.now, ttlMs: o.leaseTtlMs, want });
+    this.leases = new LeaseBook(store, { instanceId: o.instanceId, now: this.now, ttlMs: o.leaseTtlMs, want: leaseWants(store, () => this.leases, o.instanceId) });
     this.rules = new ScopeRules(store, o.budgetClock, this.now);
     this.fence = new BalanceFence(store, this.leases, this.now);
     this.keyRotated = keyRotations(store, () => this.leases, o.instanceId);

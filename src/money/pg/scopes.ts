@@ -122,3 +122,10 @@ export function* lockKeyLine(q: Q, keyId: string, mode: "shared" | "exclusive"):
   if (mode === "shared") yield* rows(sql`SELECT pg_advisory_xact_lock_shared(hashtextextended(${key}, 0))`);
   else yield* rows(sql`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
 }
+
+/** What bounds a scope besides the database (a cap, a budget's rule, a slot count): a change asks for a check. */
+export function scopeBound(s: Scope): string | number {
+  if (s.kind === "cap") return s.cap;
+  if (s.kind === "bud") return `${s.rule.micros}/${s.rule.period}`;
+  return s.kind === "conc" ? s.slots : 0;
+}

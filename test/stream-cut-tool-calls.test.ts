@@ -7,16 +7,10 @@
  * is no billed call). When the usage does come, it alone counts the calls: never twice.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { ev, onScriptedGateway, post, searchItem, type Scripted, waitRow, WEB_SEARCH } from "./support/scripted-upstream";
-import type { Gateway } from "./support/gateway";
+import { ev, scriptedGateway, post, searchItem, waitRow, WEB_SEARCH } from "./support/scripted-upstream";
 
 setDefaultTimeout(30_000);
-let up: Scripted;
-let gw: Gateway;
-onScriptedGateway("openai", (u, g) => {
-  up = u;
-  gw = g;
-});
+const s = scriptedGateway("openai");
 
 const search = searchItem;
 const created = ev("response.created", { type: "response.created", sequence_number: 0, response: { id: "resp_cut", object: "response", status: "in_progress", model: "grok-4-0709", store: false, output: [], usage: null } });
@@ -34,41 +28,41 @@ const responsesBody = { model: "grok-4", input: "search the web", tools: [{ type
 /** Sends `path` with `body`, reads until `until` arrived, then leaves; the request's usage row. */
 async function leaveAfter(path: string, body: unknown, headers: Record<string, string>, until: string) {
   const ac = new AbortController();
-  const res = await fetch(`${gw.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body), signal: ac.signal });
+  const res = await fetch(`${s.gw.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body), signal: ac.signal });
   const reader = res.body!.getReader();
   let seen = "";
   while (!seen.includes(until)) seen += new TextDecoder().decode((await reader.read()).value);
   ac.abort();
-  return waitRow(gw, res.headers.get("x-request-id")!);
+  return waitRow(s.gw, res.headers.get("x-request-id")!);
 }
 
 test("Responses: a client that leaves after 4 web searches ran (text under way) pays for the 4 searches", async () => {
-  const c = await gw.customer(10_000_000);
-  up.script = [created, ...callEvents(4), ...textStart(4), { sleep: 10_000 }];
+  const c = await s.gw.customer(10_000_000);
+  s.up.script = [created, ...callEvents(4), ...textStart(4), { sleep: 10_000 }];
   const row = await leaveAfter("/v1/responses", responsesBody, { authorization: `Bearer ${c.key}` }, "response.output_text.delta");
   expect({ status: row!.status, estimated: row!.estimated }).toEqual({ status: 499, estimated: 1 });
   expect(row!.cost_micros).toBeGreaterThanOrEqual(4 * WEB_SEARCH);
 });
 
 test("Responses: an upstream that breaks off after 3 web searches ran (before any text) has them charged", async () => {
-  const c = await gw.customer(10_000_000);
-  up.script = [created, ...callEvents(3)]; // the connection ends here, no response.completed
-  const res = await post(gw, c.key, "/v1/responses", responsesBody);
+  const c = await s.gw.customer(10_000_000);
+  s.up.script = [created, ...callEvents(3)]; // the connection ends here, no response.completed
+  const res = await post(s.gw, c.key, "/v1/responses", responsesBody);
   expect(await res.text()).toContain("upstream_stream_incomplete");
-  const row = await waitRow(gw, res.headers.get("x-request-id")!);
+  const row = await waitRow(s.gw, res.headers.get("x-request-id")!);
   expect({ status: row!.status, error: row!.error_code }).toEqual({ status: 502, error: "upstream_stream_incomplete" });
   expect(row!.cost_micros).toBeGreaterThanOrEqual(3 * WEB_SEARCH);
   expect(row!.cost_micros).toBeLessThan(4 * WEB_SEARCH);
 });
 
 test("Responses: when response.completed comes with usage counting the calls, they are charged once", async () => {
-  const c = await gw.customer(10_000_000);
+  const c = await s.gw.customer(10_000_000);
   const usage = { input_tokens: 100, output_tokens: 10, total_tokens: 110, num_server_side_tools_used: 3, server_side_tool_usage_details: { web_search_calls: 3 } };
   const completed = ev("response.completed", { type: "response.completed", sequence_number: 60, response: { id: "resp_cut", object: "response", status: "completed", model: "grok-4-0709", store: false, output: [0, 1, 2].map(search), usage } });
-  up.script = [created, ...callEvents(3), completed];
-  const res = await post(gw, c.key, "/v1/responses", responsesBody);
+  s.up.script = [created, ...callEvents(3), completed];
+  const res = await post(s.gw, c.key, "/v1/responses", responsesBody);
   await res.text();
-  const row = await waitRow(gw, res.headers.get("x-request-id")!);
+  const row = await waitRow(s.gw, res.headers.get("x-request-id")!);
   expect(row!.cost_micros).toBe(100 * 3 + 10 * 15 + 3 * WEB_SEARCH);
 });
 
@@ -89,8 +83,8 @@ const messagesBody = { model: "grok-4", max_tokens: 100, stream: true, messages:
 const anthropicHeaders = (key: string) => ({ "x-api-key": key, "anthropic-version": "2023-06-01" });
 
 test("Messages: a client that leaves after 2 server web searches ran (text under way) pays for them, not for a failed one", async () => {
-  const c = await gw.customer(10_000_000);
-  up.script = [messagesStart, ...searchBlocks(0), ...searchBlocks(2), ...searchBlocks(4, true), ...messagesText(6), { sleep: 10_000 }];
+  const c = await s.gw.customer(10_000_000);
+  s.up.script = [messagesStart, ...searchBlocks(0), ...searchBlocks(2), ...searchBlocks(4, true), ...messagesText(6), { sleep: 10_000 }];
   const row = await leaveAfter("/v1/messages", messagesBody, anthropicHeaders(c.key), "text_delta");
   expect({ status: row!.status, estimated: row!.estimated }).toEqual({ status: 499, estimated: 1 });
   expect(row!.cost_micros).toBeGreaterThanOrEqual(2 * WEB_SEARCH);
@@ -98,11 +92,11 @@ test("Messages: a client that leaves after 2 server web searches ran (text under
 });
 
 test("Messages: when the usage comes with server_tool_use, the searches are charged once", async () => {
-  const c = await gw.customer(10_000_000);
+  const c = await s.gw.customer(10_000_000);
   const delta = ev("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 10, server_tool_use: { web_search_requests: 2 } } });
-  up.script = [messagesStart, ...searchBlocks(0), ...searchBlocks(2), ...messagesText(4), delta, ev("message_stop", { type: "message_stop" })];
-  const res = await post(gw, c.key, "/v1/messages", messagesBody, anthropicHeaders(c.key));
+  s.up.script = [messagesStart, ...searchBlocks(0), ...searchBlocks(2), ...messagesText(4), delta, ev("message_stop", { type: "message_stop" })];
+  const res = await post(s.gw, c.key, "/v1/messages", messagesBody, anthropicHeaders(c.key));
   await res.text();
-  const row = await waitRow(gw, res.headers.get("x-request-id")!);
+  const row = await waitRow(s.gw, res.headers.get("x-request-id")!);
   expect(row!.cost_micros).toBe(10 * 3 + 10 * 15 + 2 * WEB_SEARCH);
 });

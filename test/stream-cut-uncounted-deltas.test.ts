@@ -8,16 +8,10 @@
  * nothing "delivered").
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { ev, onScriptedGateway, post, type Scripted, waitRow } from "./support/scripted-upstream";
-import type { Gateway } from "./support/gateway";
+import { ev, scriptedGateway, post, waitRow } from "./support/scripted-upstream";
 
 setDefaultTimeout(30_000);
-let up: Scripted;
-let gw: Gateway;
-onScriptedGateway("openai", (u, g) => {
-  up = u;
-  gw = g;
-});
+const s = scriptedGateway("openai");
 
 const DELTAS = 500;
 const CHUNK = "let x = 42; "; // 12 characters: one token a delta
@@ -33,9 +27,9 @@ function responsesStream(itemType: string, deltaType: string) {
 }
 
 async function costOf(key: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
-  const res = await post(gw, key, path, body, headers);
+  const res = await post(s.gw, key, path, body, headers);
   await res.text();
-  const row = await waitRow(gw, res.headers.get("x-request-id")!);
+  const row = await waitRow(s.gw, res.headers.get("x-request-id")!);
   return row!.cost_micros;
 }
 
@@ -43,9 +37,9 @@ const chunk = (delta: Record<string, unknown>) => ev(null, { id: "c1", object: "
 const chatBody = { model: "grok-4", messages: [{ role: "user", content: "think" }], stream: true, max_tokens: 1000 };
 
 test("Responses: output delivered as custom tool input, MCP arguments, code or shell commands is charged like output text", async () => {
-  const c = await gw.customer(10_000_000);
+  const c = await s.gw.customer(10_000_000);
   const body = { model: "grok-4", input: "write it", stream: true, max_output_tokens: 1000 };
-  up.script = responsesStream("message", "response.output_text.delta");
+  s.up.script = responsesStream("message", "response.output_text.delta");
   const text = await costOf(c.key, "/v1/responses", body);
   const costs: Record<string, number> = {};
   for (const [item, delta] of [
@@ -54,7 +48,7 @@ test("Responses: output delivered as custom tool input, MCP arguments, code or s
     ["code_interpreter_call", "response.code_interpreter_call_code.delta"],
     ["shell_call", "response.shell_call_command.delta"],
   ] as const) {
-    up.script = responsesStream(item, delta);
+    s.up.script = responsesStream(item, delta);
     costs[delta] = await costOf(c.key, "/v1/responses", body);
   }
   expect(text).toBeGreaterThanOrEqual(OUTPUT);
@@ -67,35 +61,35 @@ test("Responses: output delivered as custom tool input, MCP arguments, code or s
 });
 
 test("chat: reasoning delivered as delta.reasoning is charged like delta.reasoning_content, and once when both carry it", async () => {
-  const c = await gw.customer(10_000_000);
+  const c = await s.gw.customer(10_000_000);
   const script = (delta: Record<string, unknown>) => [chunk({ role: "assistant", content: "" }), ...Array.from({ length: DELTAS }, () => chunk(delta))];
-  up.script = script({ reasoning_content: CHUNK });
+  s.up.script = script({ reasoning_content: CHUNK });
   const viaReasoningContent = await costOf(c.key, "/v1/chat/completions", chatBody);
-  up.script = script({ reasoning: CHUNK });
+  s.up.script = script({ reasoning: CHUNK });
   const viaReasoning = await costOf(c.key, "/v1/chat/completions", chatBody);
   // An upstream renaming the field may send the same text under both names: it was delivered once.
-  up.script = script({ reasoning: CHUNK, reasoning_content: CHUNK });
+  s.up.script = script({ reasoning: CHUNK, reasoning_content: CHUNK });
   const viaBoth = await costOf(c.key, "/v1/chat/completions", chatBody);
   expect(viaReasoningContent).toBeGreaterThanOrEqual(OUTPUT);
   expect({ viaReasoning, viaBoth }).toEqual({ viaReasoning: viaReasoningContent, viaBoth: viaReasoningContent });
 });
 
 test("chat: a custom tool's input (tool_calls[].custom.input) is charged like a function's arguments", async () => {
-  const c = await gw.customer(10_000_000);
+  const c = await s.gw.customer(10_000_000);
   const call = (kind: "function" | "custom") =>
     kind === "function" ? { index: 0, type: "function", function: { arguments: CHUNK } } : { index: 0, type: "custom", custom: { input: CHUNK } };
   const script = (kind: "function" | "custom") => [chunk({ role: "assistant", content: null }), ...Array.from({ length: DELTAS }, () => chunk({ tool_calls: [call(kind)] }))];
   const body = { ...chatBody, messages: [{ role: "user", content: "write" }] };
-  up.script = script("function");
+  s.up.script = script("function");
   const viaFunction = await costOf(c.key, "/v1/chat/completions", body);
-  up.script = script("custom");
+  s.up.script = script("custom");
   const viaCustom = await costOf(c.key, "/v1/chat/completions", body);
   expect(viaFunction).toBeGreaterThanOrEqual(OUTPUT);
   expect(viaCustom).toBe(viaFunction);
 });
 
 test("Messages: a compaction's summary and a server tool's input are charged like text", async () => {
-  const c = await gw.customer(10_000_000);
+  const c = await s.gw.customer(10_000_000);
   const headers = { "x-api-key": c.key, "anthropic-version": "2023-06-01" };
   const body = { model: "grok-4", max_tokens: 1000, messages: [{ role: "user", content: "go on" }], stream: true };
   const start = ev("message_start", { type: "message_start", message: { id: "msg_cut", type: "message", role: "assistant", model: "grok-4-0709", content: [], stop_reason: null, usage: { input_tokens: 10, output_tokens: 1 } } });
@@ -105,11 +99,11 @@ test("Messages: a compaction's summary and a server tool's input are charged lik
     ev("content_block_start", { type: "content_block_start", index: 0, content_block: block }),
     ...Array.from({ length: DELTAS }, () => ev("content_block_delta", { type: "content_block_delta", index: 0, delta })),
   ];
-  up.script = script({ type: "text", text: "" }, { type: "text_delta", text: CHUNK });
+  s.up.script = script({ type: "text", text: "" }, { type: "text_delta", text: CHUNK });
   const text = await costOf(c.key, "/v1/messages", body, headers);
-  up.script = script({ type: "compaction", content: null, encrypted_content: null }, { type: "compaction_delta", content: CHUNK, encrypted_content: null });
+  s.up.script = script({ type: "compaction", content: null, encrypted_content: null }, { type: "compaction_delta", content: CHUNK, encrypted_content: null });
   const compaction = await costOf(c.key, "/v1/messages", body, headers);
-  up.script = script({ type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: {} }, { type: "input_json_delta", partial_json: CHUNK });
+  s.up.script = script({ type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: {} }, { type: "input_json_delta", partial_json: CHUNK });
   const serverToolUse = await costOf(c.key, "/v1/messages", body, headers);
   expect(text).toBeGreaterThanOrEqual(OUTPUT);
   expect({ compaction, serverToolUse }).toEqual({ compaction: text, serverToolUse: text });

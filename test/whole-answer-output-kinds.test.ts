@@ -6,16 +6,10 @@
  * compaction's summary each cost what as much text costs. Left out, such output was free.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { onScriptedGateway, post, type Scripted, waitRow } from "./support/scripted-upstream";
-import type { Gateway } from "./support/gateway";
+import { scriptedGateway, post, waitRow } from "./support/scripted-upstream";
 
 setDefaultTimeout(30_000);
-let up: Scripted;
-let gw: Gateway;
-onScriptedGateway("openai", (u, g) => {
-  up = u;
-  gw = g;
-});
+const s = scriptedGateway("openai");
 
 const NAME = "run";
 /** 3,600 characters: 900 tokens of output, 13,500 micros at 15 micros a token. */
@@ -26,17 +20,17 @@ const CODE_RUN = 5_000;
 
 /** The cost of an answer without usage, and that it was charged as an estimate. */
 async function costOf(key: string, path: string, body: unknown, answer: unknown, headers: Record<string, string> = {}): Promise<number> {
-  up.script = [JSON.stringify(answer)];
-  const res = await post(gw, key, path, body, headers);
+  s.up.script = [JSON.stringify(answer)];
+  const res = await post(s.gw, key, path, body, headers);
   expect(res.status).toBe(200);
   await res.text();
-  const row = (await waitRow(gw, res.headers.get("x-request-id")!))!;
+  const row = (await waitRow(s.gw, res.headers.get("x-request-id")!))!;
   expect(row.estimated).toBe(1);
   return row.cost_micros;
 }
 
 test("Responses: custom tool input, MCP arguments, code and shell commands are charged like output text", async () => {
-  const c = await gw.customer(10_000_000);
+  const c = await s.gw.customer(10_000_000);
   const body = { model: "grok-4", input: "write it", max_output_tokens: 2000 };
   const answer = (item: Record<string, unknown>) => ({ id: "resp_w", object: "response", status: "completed", model: "grok-4-0709", store: false, output: [{ id: "it_1", status: "completed", ...item }] });
   const text = await costOf(c.key, "/v1/responses", body, answer({ type: "message", role: "assistant", content: [{ type: "output_text", text: NAME + BODY, annotations: [] }] }));
@@ -53,7 +47,7 @@ test("Responses: custom tool input, MCP arguments, code and shell commands are c
 });
 
 test("chat: reasoning in message.reasoning and a custom tool's input are charged like reasoning_content and function arguments", async () => {
-  const c = await gw.customer(10_000_000);
+  const c = await s.gw.customer(10_000_000);
   const body = { model: "grok-4", messages: [{ role: "user", content: "think" }], max_tokens: 2000 };
   const answer = (message: Record<string, unknown>) => ({ id: "c1", object: "chat.completion", created: 1, model: "grok-4-0709", choices: [{ index: 0, finish_reason: "stop", message: { role: "assistant", content: null, ...message } }] });
   const viaReasoningContent = await costOf(c.key, "/v1/chat/completions", body, answer({ reasoning_content: NAME + BODY }));
@@ -67,7 +61,7 @@ test("chat: reasoning in message.reasoning and a custom tool's input are charged
 });
 
 test("Messages: server and MCP tool uses are charged like a tool_use, a compaction's summary like text", async () => {
-  const c = await gw.customer(10_000_000);
+  const c = await s.gw.customer(10_000_000);
   const headers = { "x-api-key": c.key, "anthropic-version": "2023-06-01" };
   const body = { model: "grok-4", max_tokens: 2000, messages: [{ role: "user", content: "search" }] };
   const answer = (block: Record<string, unknown>) => ({ id: "msg_w", type: "message", role: "assistant", model: "grok-4-0709", stop_reason: "end_turn", content: [block] });

@@ -63,21 +63,20 @@ export const post = (gw: Gateway, key: string, path: string, body: unknown, head
 export const ev = (name: string | null, data: unknown) => `${name ? `event: ${name}\n` : ""}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
 
 /**
- * A scripted upstream and a gateway in front of it for a whole test file: made before its tests
- * (`set` receives them), stopped after them.
+ * A scripted upstream and a gateway on it (`kind`'s provider, `config` merged), started before
+ * the file's tests and stopped after: read `up` and `gw` inside tests.
  */
-export function onScriptedGateway(kind: "openai" | "xai", set: (up: Scripted, gw: Gateway) => void, config: Record<string, unknown> = {}): void {
-  let up: Scripted | undefined;
-  let gw: Gateway | undefined;
+export function scriptedGateway(kind: "openai" | "xai", config: Record<string, unknown> = {}): { readonly up: Scripted; readonly gw: Gateway } {
+  const ctx = {} as { up: Scripted; gw: Gateway };
   beforeAll(async () => {
-    up = scriptedUpstream();
-    gw = await gatewayOn(up, kind, config);
-    set(up, gw);
+    ctx.up = scriptedUpstream();
+    ctx.gw = await gatewayOn(ctx.up, kind, config);
   });
   afterAll(async () => {
-    await gw?.stop();
-    up?.stop();
+    await ctx.gw?.stop();
+    ctx.up?.stop();
   });
+  return ctx;
 }
 
 /** A web search's price in micros per call (xAI's list price, $5 per 1,000, the test catalogue's). */

@@ -99,6 +99,24 @@ describe("tollgate margins", () => {
   });
 });
 
+describe("an unknown account or key", () => {
+  // Exit 1 as every other command (keys list, credits add): a mistyped id must not print an empty invoice.
+  test("usage and margins exit 1 naming it, with nothing on stdout", async () => {
+    for (const args of [
+      ["usage", "--account", "acc_typo", "--csv"],
+      ["usage", "--key", "key_typo"],
+      ["usage", "--account", acc, "--key", "key_typo"],
+      ["margins", "--account", "acc_typo"],
+      ["margins", "--key", "key_typo", "--csv"],
+      ["margins", "--losses", "--account", "acc_typo"],
+    ]) {
+      const r = await run(args);
+      expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 1, stdout: "" });
+      expect(r.stderr.trimEnd()).toMatch(/^error: (Account acc_typo|API key key_typo) not found\. \(not_found\)$/);
+    }
+  });
+});
+
 describe("tollgate accounts plan | suspend | resume, keys limits", () => {
   test("plan: show, move to a configured plan, refuse an unknown one", async () => {
     expect((await json(["accounts", "plan", acc])).plan).toBe("default");

@@ -117,4 +117,17 @@ describe("admin API", () => {
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { param: string } }).error.param).toBe("member_id");
   });
+
+  // A mistyped id would otherwise read as an account or key with no usage: an empty invoice.
+  test("an unknown account_id or key_id on the usage and margins reports is a 404 naming it", async () => {
+    const c = await gw.customer(1_000_000);
+    for (const route of ["/admin/usage", "/admin/margins", "/admin/margins.csv", "/admin/margins/losses"]) {
+      for (const [param, id] of [["account_id", "acc_typo"], ["key_id", "key_typo"]]) {
+        const res = await gw.admin(`${route}?${param}=${id}`);
+        expect({ route, status: res.status }).toEqual({ route, status: 404 });
+        expect(((await res.json()) as { error: { param: string; code: string } }).error).toMatchObject({ param, code: "not_found" });
+      }
+      expect((await gw.admin(`${route}?account_id=${c.accountId}&key_id=${c.keyId}`)).status).toBe(200);
+    }
+  });
 });

@@ -2,6 +2,7 @@ import { lossesCsv, marginsCsv } from "../modules/margins/csv";
 import type { LossRowT, MarginsReportT, MarginSumsT } from "../modules/margins/model";
 import { losses } from "../modules/margins/losses";
 import { margins } from "../modules/margins/service";
+import { checkNamed } from "../modules/usage/named";
 import { microsToUsd } from "../money/units";
 import { UsageError, wholeNumber } from "./args";
 import { isoTime, pairs, positionals, table, type CliContext, type LeafCommand } from "./command";
@@ -87,6 +88,8 @@ export const marginsCommand: LeafCommand = {
     if (!o.losses && o.limit !== undefined) throw new UsageError("--limit applies to --losses only");
     if (o.losses && o["group-by"] !== undefined) throw new UsageError("--group-by does not apply to --losses");
     const { query, filter } = cliFilter(parsed, { group_by: o["group-by"] });
+    // An unknown --account or --key is an error (exit 1), not an empty report.
+    await checkNamed(await ctx.db(), query.account_id, query.key_id);
     if (o.losses) return printLosses(ctx, query, o.limit, mode);
     const r = await margins(await ctx.db(), filter, query.group_by);
     if (mode === "csv") return printCsv(ctx, marginsCsv(r));

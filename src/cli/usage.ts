@@ -1,5 +1,6 @@
 import { USAGE_CSV_COLUMNS, usageCsvLine } from "../modules/usage/csv";
 import { byKeyLine } from "../modules/usage/key-line";
+import { checkNamed } from "../modules/usage/named";
 import { dailyUsage, listUsage, totalsOf, type UsageFilter } from "../modules/usage/service";
 import { yieldToLoop } from "../modules/usage/slices";
 import { microsToUsd } from "../money/units";
@@ -40,6 +41,8 @@ export const usageCommand: LeafCommand = {
     const asked = cliFilter(parsed).filter;
     const o = parsed.options;
     const limit = o.limit === undefined ? (mode === "csv" ? 100_000 : 20) : wholeNumber(o.limit, "--limit", 1, 1_000_000);
+    // An unknown --account or --key is an error (exit 1), not an empty report.
+    await checkNamed(await ctx.db(), asked.accountId, asked.keyId);
     // --key names the key's rotation line, as key_id does on GET /admin/usage.
     const filter = await byKeyLine(await ctx.db(), asked);
     if (mode === "csv") return printUsageCsv(ctx, filter, limit);

@@ -7,6 +7,7 @@ import { ApiError, errors } from "../../lib/errors";
 import type { Principal } from "../../gateway/key-auth";
 import { memberKeyIds } from "../members/service";
 import { byKeyLine } from "./key-line";
+import { checkNamed } from "./named";
 import { boundedUsageRead, USAGE_READS_PER_ACCOUNT } from "./reads";
 
 /** Only a member's keys: theirs when a member-role key calls, or the member an admin asks about. */
@@ -48,12 +49,17 @@ export const usageModule = (deps: ModuleDeps) =>
           `An account may have ${USAGE_READS_PER_ACCOUNT} usage reads under way at once; one more is a 429 \`too_many_usage_reads\` with \`retry-after: 1\`.`,
       },
     })
-    .get("/admin/usage", async ({ query }) => report(deps, await byKeyLine(deps.store, await byMember(deps, filterFromQuery(query), query.member_id)), query.limit, query.before), {
+    .get("/admin/usage", async ({ query }) => {
+      await checkNamed(deps.store, query.account_id, query.key_id);
+      return report(deps, await byKeyLine(deps.store, await byMember(deps, filterFromQuery(query), query.member_id)), query.limit, query.before);
+    }, {
       admin: true,
       query: AdminUsageQuery,
       response: UsageReport,
       detail: {
         summary: "Usage across accounts (filter by account, key, model, time), with totals per day and model",
-        description: "Paged like GET /v1/usage: `limit` rows per page, `before` = the previous page's `next_cursor`; totals cover the whole range.",
+        description:
+          "Paged like GET /v1/usage: `limit` rows per page, `before` = the previous page's `next_cursor`; totals cover the whole range. " +
+          "An unknown `account_id`, `key_id` or `member_id` is a 404 `not_found` naming it in `param`.",
       },
     });

@@ -1,5 +1,5 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./support/binary";
@@ -46,6 +46,23 @@ test("demo --db naming a folder: the mock upstream is stopped, one error line, e
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd().split("\n")).toEqual([`error: cannot open the database ${folder} (unable to open database file): it is a folder: give the path of the database file in it`]);
     expect(r.stdout).not.toContain("listening on");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// `demo ./demo.db` (--db forgotten) refused as `serve extra` is: run, it would keep nothing in ./demo.db.
+test("demo with an unexpected argument: a usage error in one line, exit 2, nothing started or created", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tollgate-demo-arg-"));
+  try {
+    const db = join(dir, "demo.db");
+    const r = await demo([db], dir);
+    expect({ code: r.code, stderr: r.stderr.trimEnd().split("\n"), created: existsSync(db) }).toEqual({
+      code: 2,
+      stderr: [`error: demo: unexpected argument ${JSON.stringify(db)}`],
+      created: false,
+    });
+    expect(r.stdout).toBe("");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

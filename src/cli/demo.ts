@@ -15,7 +15,7 @@ import { buildRuntime, startServer, type RunningServer } from "../runtime/server
 import { createInvite } from "../identity/logins/service";
 import type { Runtime, SqliteRuntime } from "../runtime/runtime";
 import type { Store } from "../store/store";
-import type { CliContext, LeafCommand } from "./command";
+import { positionals, type CliContext, type LeafCommand } from "./command";
 
 const DEMO_CREDITS = 5_000_000;
 const DEMO_EMAIL = "demo@example.com";
@@ -176,7 +176,9 @@ async function showFirstCompletion(out: (line: string) => void, demo: Demo): Pro
 export const demoCommand: LeafCommand = {
   summary: "Start the gateway with a built-in MOCK upstream, a demo account with credits and a key (offline)",
   examples: ["tollgate demo", "PORT=9000 tollgate demo", "tollgate demo --db ./data/demo.db"],
-  async run(ctx) {
+  async run(ctx, parsed) {
+    // `demo ./demo.db` (--db forgotten) would otherwise run on a fresh database and keep nothing there.
+    positionals(parsed, this, "demo");
     // Before the mock upstream starts: it would keep the process alive after the error.
     await checkListen(ctx.config().host, ctx.config().port);
     const started: Started = { mock: startMockUpstream({ defaults: { completion_tokens: 24, chunk_delay_ms: 60, prices: catalogueCosts() } }) };

@@ -75,3 +75,29 @@ test("HOST=:: (every address, IPv6 included): the demo calls and prints a loopba
     await serve.stop();
   }
 });
+
+// The operator's log is buffered (docs/operations.md, Logs): a stop that exits without flushing it
+// loses the line of a request that finished while stopping, as serve's stop does not.
+test("SIGTERM: a stream that finishes while the demo stops keeps its log line", async () => {
+  const demo = await startBinaryGateway({ args: ["demo"], entry: "source", adminToken: null });
+  try {
+    const key = /demo API key\s+(\S+)/.exec(demo.output())![1]!;
+    const res = await fetch(`${demo.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "grok-4.3", stream: true, messages: [{ role: "user", content: "Hello!" }] }),
+    });
+    expect(res.status).toBe(200);
+    const requestId = res.headers.get("x-request-id")!;
+    const body = res.text();
+    // The mock streams 24 chunks 60 ms apart: the stop begins mid-stream.
+    await Bun.sleep(300);
+    demo.proc.kill("SIGTERM");
+    expect(await body).toContain("data: [DONE]");
+    expect(await demo.proc.exited).toBe(0);
+    await Bun.sleep(200);
+    expect(demo.output().split("\n").filter((l) => l.includes(requestId))).toHaveLength(1);
+  } finally {
+    await demo.stop("SIGKILL");
+  }
+});

@@ -87,10 +87,16 @@ interface Started {
 /**
  * Stops what was started, each part even when stopping another failed: a listener left open would
  * keep the process alive. Without a server the runtime's journal is closed here (the server's stop
- * closes it otherwise).
+ * closes it otherwise). The log is flushed last, as serve does: the process exits next, and the
+ * lines of requests that finished while stopping are still in its buffer.
  */
 async function stopDemo(s: Started): Promise<void> {
-  const steps = [() => (s.server ? s.server.stop() : s.runtime?.journal?.close()), () => s.mock.stop(), () => s.runtime?.deps.store.close()];
+  const steps = [
+    () => (s.server ? s.server.stop() : s.runtime?.journal?.close()),
+    () => s.mock.stop(),
+    () => s.runtime?.deps.store.close(),
+    () => s.runtime?.deps.log.flush(),
+  ];
   for (const step of steps) await Promise.resolve().then(step).catch(() => undefined);
 }
 

@@ -105,7 +105,12 @@ export const ConfigSchema = z.strictObject({
   database_url: z.string().regex(/^postgres(ql)?:\/\/\S+$/, "a postgres:// or postgresql:// URL").optional(),
   /** This instance's name on a shared database (leases, /admin/upstreams, metrics); default host:pid. */
   instance_id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1-64 characters of A-Z a-z 0-9 _ . : -").optional(),
-  admin_token: z.string().min(16, "must be at least 16 characters").optional(),
+  /** Sent in a header: HTTP strips blanks around it and cannot carry a line break, so such a token could never match. */
+  admin_token: z
+    .string()
+    .min(16, "must be at least 16 characters")
+    .regex(/^[\x21-\x7e]+$/, "printable ASCII without blanks: a space, tab or line break (a trailing one from an env file?) could never be sent")
+    .optional(),
   key_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, "1-16 characters of A-Z a-z 0-9 _ -").default("sk-tg-"),
   xai_api_key: z.string().min(1).optional(),
   xai_base_url: z.url({ protocol: /^https?$/ }).default("https://api.x.ai/v1"),

@@ -212,6 +212,10 @@ describe("unknown environment variables", () => {
     // What Kubernetes gives every pod beside a service named tollgate, and a provider's own key variable, load.
     const links = { TOLLGATE_SERVICE_HOST: "10.0.0.7", TOLLGATE_SERVICE_PORT: "8080", TOLLGATE_PORT: "tcp://10.0.0.7:8080", TOLLGATE_PORT_8080_TCP: "tcp://10.0.0.7:8080", TOLLGATE_PORT_8080_TCP_ADDR: "10.0.0.7" };
     expect(() => loadConfig({ env: links })).not.toThrow();
+    // TOLLGATE_PORT is a link only by its tcp:// value: a bare port there was left at 8080 in silence.
+    expect(configError(() => loadConfig({ env: { TOLLGATE_PORT: "9000" } }))).toBe(
+      "invalid config: unknown environment variable: TOLLGATE_PORT (did you mean PORT, the setting port?)",
+    );
     const xai = { id: "xai", base_url: "https://api.x.ai/v1", api_key_env: "TOLLGATE_XAI_KEYS" };
     expect(loadConfig({ env: { TOLLGATE_XAI_KEYS: "xai-1" }, overrides: { providers: [xai] } }).providers[0]?.api_keys).toEqual(["xai-1"]);
     // Every documented variable, and the ones read elsewhere, load.
@@ -232,7 +236,9 @@ describe("unknown environment variables", () => {
       for (const m of text.matchAll(/\bTOLLGATE_[A-Z0-9_]*[A-Z0-9]\b/g)) seen.add(m[0]);
     }
     expect(seen.size).toBeGreaterThan(30);
-    expect(() => loadConfig({ env: Object.fromEntries([...seen].map((n) => [n, ""])) })).not.toThrow();
+    // TOLLGATE_PORT as Kubernetes sets it (any other value of it is an error, above).
+    const values = Object.fromEntries([...seen].map((n) => [n, n === "TOLLGATE_PORT" ? "tcp://10.0.0.7:8080" : ""]));
+    expect(() => loadConfig({ env: values })).not.toThrow();
   });
 });
 

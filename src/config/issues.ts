@@ -37,7 +37,10 @@ const OTHER_ENV = ["TOLLGATE_CONFIG", "TOLLGATE_API_KEY", "TOLLGATE_SCREENSHOTS"
  * What Kubernetes (and Docker's links) give every container beside a service named tollgate:
  * TOLLGATE_SERVICE_HOST, TOLLGATE_PORT=tcp://…, TOLLGATE_PORT_8080_TCP_ADDR and the like.
  */
-const SERVICE_LINK = /^TOLLGATE_(SERVICE_[A-Z0-9_]+|PORT|PORT_\d+_(TCP|UDP|SCTP)[A-Z0-9_]*)$/;
+const SERVICE_LINK = /^TOLLGATE_(SERVICE_[A-Z0-9_]+|PORT_\d+_(TCP|UDP|SCTP)[A-Z0-9_]*)$/;
+/** TOLLGATE_PORT is a link only by its URL value: TOLLGATE_PORT=9000 is a mistaken PORT, never to be ignored. */
+const isServiceLink = (name: string, value: string | undefined): boolean =>
+  SERVICE_LINK.test(name) || (name === "TOLLGATE_PORT" && /^(tcp|udp|sctp):\/\//.test(value ?? ""));
 
 /** The setting's variable closest to an unknown one, compared without the TOLLGATE_ prefix: a prefixed PORT or SMTP_HOST finds its variable. */
 function closestEnv(name: string): string | undefined {
@@ -57,7 +60,7 @@ function closestEnv(name: string): string | undefined {
  */
 export function unknownEnvNames(env: Record<string, string | undefined>, chosen: readonly string[] = []): string | undefined {
   const unknown = Object.keys(env)
-    .filter((n) => n.toUpperCase().startsWith("TOLLGATE_") && !Object.hasOwn(ENV_MAP, n) && !OTHER_ENV.includes(n) && !chosen.includes(n) && !SERVICE_LINK.test(n))
+    .filter((n) => n.toUpperCase().startsWith("TOLLGATE_") && !Object.hasOwn(ENV_MAP, n) && !OTHER_ENV.includes(n) && !chosen.includes(n) && !isServiceLink(n, env[n]))
     .sort();
   if (unknown.length === 0) return undefined;
   const named = unknown.map((n) => {

@@ -1,4 +1,7 @@
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConfigError, loadConfig } from "../src/config/load";
 import { startBinaryGateway } from "./support/gateway";
 
@@ -9,6 +12,8 @@ import { startBinaryGateway } from "./support/gateway";
  * load in silence and then fail every request that presents it.
  */
 setDefaultTimeout(60_000);
+const dir = mkdtempSync(join(tmpdir(), "tollgate-header-values-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function configError(fn: () => unknown): string {
   try {
@@ -46,4 +51,22 @@ test("the same token without the blank opens /admin over HTTP", async () => {
   } finally {
     await gw.stop("SIGKILL");
   }
+});
+
+test("upstream keys in one string are split on commas and line breaks only: a key with a blank inside is an error naming where it was set", () => {
+  const keys = (env: Record<string, string>, providers?: unknown[]) => loadConfig({ env, overrides: providers ? { providers } : {} }).providers[0]!.api_keys;
+  expect(keys({ XAI_API_KEY: " xai-a, xai-b\r\nxai-c\n\n" })).toEqual(["xai-a", "xai-b", "xai-c"]);
+  // Pasted with its scheme, the key was split into two, and every other request went upstream as "Bearer".
+  expect(configError(() => keys({ XAI_API_KEY: "Bearer xai-0123456789abcdef" }))).toBe(
+    "invalid config: providers.xai: upstream key 1 has a character an HTTP header cannot carry (a space, a line break, a smart quote?), given in xai_api_key (env XAI_API_KEY)",
+  );
+  const provider = { id: "xai", base_url: "https://api.x.ai/v1" };
+  const spaced = configError(() => keys({ UP_KEYS: "up-a,up secret-b" }, [{ ...provider, api_key_env: "UP_KEYS" }]));
+  expect(spaced).toEndWith("upstream key 2 has a character an HTTP header cannot carry (a space, a line break, a smart quote?), given in env UP_KEYS");
+  expect(spaced).not.toContain("secret");
+  const file = join(dir, "keys.txt");
+  writeFileSync(file, "up-a\r\nup-b\tsecret\r\n");
+  expect(configError(() => keys({}, [{ ...provider, api_key_file: file }]))).toEndWith(`upstream key 2 has a character an HTTP header cannot carry (a space, a line break, a smart quote?), given in the file ${file}`);
+  writeFileSync(file, "up-a\r\n up-b \r\n");
+  expect(keys({}, [{ ...provider, api_key_file: file }])).toEqual(["up-a", "up-b"]);
 });

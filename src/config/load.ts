@@ -2,10 +2,12 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { MAX_BALANCE_MICROS } from "../money/units";
 import { defaultModels } from "./catalogue";
+import { ConfigError } from "./config-error";
 import { formatIssue, unknownEnvNames } from "./issues";
 import { describeParseError } from "./parse-error";
 import { BUILTIN_DEFAULT_PLAN, ConfigSchema, DEFAULT_TOOL_PRICES, type ModelConfig, type ProviderConfig, type Tool } from "./schema";
 import { ENV_MAP } from "./env-map";
+import { upstreamKeys } from "./upstream-keys";
 
 export interface Provider extends Omit<ProviderConfig, "api_key_env" | "api_key_file" | "kind" | "api_keys"> {
   kind: "openai" | "xai";
@@ -41,8 +43,7 @@ export type Config = Readonly<
   }
 >;
 
-/** Thrown for bad configuration; the CLI prints its one-line message and exits 2. */
-export class ConfigError extends Error {}
+export { ConfigError };
 
 export interface LoadOptions {
   env?: Record<string, string | undefined>;
@@ -71,23 +72,6 @@ function readFile(path: string): Record<string, unknown> {
   }
   if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError(`config file ${path}: invalid ${toml ? "TOML" : "JSON"} (not an object)`);
   return parsed as Record<string, unknown>;
-}
-
-/** A key list given as one string: comma, whitespace or newline separated. */
-const splitKeys = (v: string | undefined): string[] => (v ?? "").split(/[\s,]+/).filter(Boolean);
-
-/** Every upstream key of a provider, from all the forms given, in order, without duplicates. */
-function resolveKeys(p: ProviderConfig, env: Record<string, string | undefined>): string[] {
-  const keys = [...(p.api_keys ?? []), ...(p.api_key ? [p.api_key] : [])];
-  if (p.api_key_env) keys.push(...splitKeys(env[p.api_key_env]));
-  if (p.api_key_file) {
-    try {
-      keys.push(...splitKeys(readFileSync(p.api_key_file, "utf8")));
-    } catch {
-      throw new ConfigError(`invalid config: providers.${p.id}.api_key_file: cannot read ${p.api_key_file}`);
-    }
-  }
-  return [...new Set(keys)];
 }
 
 type Parsed = z.output<typeof ConfigSchema>;
@@ -200,26 +184,11 @@ function checkSettings(c: Parsed): void {
   }
 }
 
-/**
- * Upstream keys and extra headers are sent as HTTP headers: a byte fetch refuses (a smart quote
- * pasted with a key, a line break) would fail every request as an unreachable upstream.
- */
-function checkHeaderValues(id: string, keys: readonly string[], headers: Record<string, string>): void {
-  const bad = keys.findIndex((k) => !/^[\x21-\x7e]+$/.test(k));
-  if (bad >= 0) throw new ConfigError(`invalid config: providers.${id}: upstream key ${bad + 1} has a character an HTTP header cannot carry (a space, a line break, a smart quote?)`);
-  for (const [name, value] of Object.entries(headers)) {
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new ConfigError(`invalid config: providers.${id}.headers: ${JSON.stringify(name)} is not an HTTP header name`);
-    if (!/^[\t\x20-\x7e]*$/.test(value)) throw new ConfigError(`invalid config: providers.${id}.headers.${name}: the value has a character an HTTP header cannot carry (a line break, a non-ASCII letter?)`);
-  }
-}
-
 /** The providers with their keys and kind; without any configured, xAI alone (xai_base_url, xai_api_key). */
 function resolveProviders(c: Parsed, env: Record<string, string | undefined>): Provider[] {
   const providers: Provider[] = (c.providers ?? [{ id: "xai", base_url: c.xai_base_url, headers: {} }]).map((p) => {
     const { api_key_env: _e, api_key_file: _f, api_keys: _k, ...rest } = p;
-    const resolved = resolveKeys(p, env);
-    const api_keys = resolved.length ? resolved : p.id === "xai" ? splitKeys(c.xai_api_key) : [];
-    checkHeaderValues(p.id, api_keys, p.headers);
+    const api_keys = upstreamKeys(p, env, c.xai_api_key);
     const kind = p.kind ?? (p.id === "xai" || /(^|\.)x\.ai$/.test(new URL(p.base_url).hostname) ? "xai" : "openai");
     return { ...rest, kind, base_url: rest.base_url.replace(/\/+$/, ""), api_key: api_keys[0], api_keys };
   });

@@ -113,6 +113,12 @@ test("a number quoted in the file follows the same rule; a number written as one
     "invalid config: breaker.failure_rate: expected a number in decimal digits (such as 0.5)",
   );
   expect(loadConfig({ file: toml("rate-ok.toml", '[breaker]\nfailure_rate = "0.25"\n') }).breaker.failure_rate).toBe(0.25);
+  // A plan's limits too: they were refused with zod's raw "expected number, received string".
+  expect(loadConfig({ file: json("plan.json", { plans: { pro: { rpm: "3000", tpm: " 5000000 ", concurrency: "100" } } }) }).plans.pro).toEqual({ rpm: 3000, tpm: 5_000_000, concurrency: 100 });
+  expect(configError(() => loadConfig({ file: toml("plan-hex.toml", '[plans.pro]\nrpm = "0x10"\ntpm = 1\nconcurrency = 1\n') }))).toBe(
+    "invalid config: plans.pro.rpm: expected a whole number in decimal digits",
+  );
+  expect(configError(() => loadConfig({ file: json("plan-zero.json", { plans: { pro: { rpm: "0", tpm: 1, concurrency: 1 } } }) }))).toStartWith("invalid config: plans.pro.rpm: Too small");
   // TOML's own integer syntax is typed by the file: 0x1F90 there is the integer 8080.
   expect(loadConfig({ file: toml("toml-hex.toml", "port = 0x1F90\n") }).port).toBe(8080);
   // A fraction is still refused where the setting is whole.

@@ -74,9 +74,9 @@ export const BreakerSchema = z.strictObject({
 
 /** Rate-limit plan: the limits apply per key and per account (src/gateway/limits). */
 export const PlanSchema = z.strictObject({
-  rpm: z.number().int().positive().describe("requests per minute (also the request burst)"),
-  tpm: z.number().int().positive().describe("tokens per minute (also the token burst)"),
-  concurrency: z.number().int().positive().describe("maximum requests in flight"),
+  rpm: int(1, Number.MAX_SAFE_INTEGER).describe("requests per minute (also the request burst)"),
+  tpm: int(1, Number.MAX_SAFE_INTEGER).describe("tokens per minute (also the token burst)"),
+  concurrency: int(1, Number.MAX_SAFE_INTEGER).describe("maximum requests in flight"),
 });
 
 /** Generous but real: the plan named "default" unless configured otherwise (see load.ts). */

@@ -100,6 +100,16 @@ describe("models sync replaces the config file as it found it", () => {
     expect(readdirSync(dir).filter((f) => f.includes(".sync"))).toEqual([]);
   });
 
+  test("a file saved with a byte-order mark (as the config loads it) is synced, the mark dropped", async () => {
+    await ensureBinary();
+    const { file } = configIn("bom", process.getuid?.() ?? 0, process.getgid?.() ?? 0, 0o640);
+    writeFileSync(file, `\uFEFF${readFileSync(file, "utf8")}`);
+    const r = await sync(file);
+    expect({ code: r.code, stderr: r.stderr.replace(/^note: .*\n/gm, "") }).toEqual({ code: 0, stderr: "" });
+    expect(readFileSync(file, "utf8")).toStartWith("{");
+    expect(readFileSync(file, "utf8")).toContain('"output_price": 6');
+  });
+
   test.skipIf(!asRoot || !existsSync("/usr/bin/setpriv"))("a group the user may not give is refused: the file is left as it was", async () => {
     await ensureBinary();
     // The service's user syncs a file of its own whose group (root) it is not in.

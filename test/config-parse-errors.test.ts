@@ -82,6 +82,14 @@ describe("a config file that does not parse", () => {
     expect(configError(file("array.json", "[1]"))).toEndWith("invalid JSON (not an object)");
   });
 
+  test("a UTF-8 byte-order mark (saved by Windows editors) is no error, in JSON as in TOML", () => {
+    // JSON.parse refused it as "invalid JSON at line 1, column 1", of a file that looks fine.
+    expect(loadConfig({ file: file("bom.json", '\uFEFF{"port": 9000}'), env: {} }).port).toBe(9000);
+    expect(loadConfig({ file: file("bom.toml", "\uFEFFport = 9000\n"), env: {} }).port).toBe(9000);
+    // Where it does not parse, the place is still counted from the first visible character.
+    expect(configError(file("bom-bad.json", '\uFEFF{"port": 9000,}'))).toMatch(/invalid JSON at line 1, column 15/);
+  });
+
   test("a file in the other format than its name says is told so", () => {
     expect(configError(file("tollgate.conf", 'port = 8080\nadmin_token = "x"\n'))).toEndWith(
       "tollgate.conf: invalid JSON at line 1, column 1 (Unexpected identifier); the file reads as TOML: name it *.toml",

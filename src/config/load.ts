@@ -60,7 +60,8 @@ function readFile(path: string): Record<string, unknown> {
   const toml = isTomlFile(path);
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    // Windows editors save a byte-order mark, which JSON.parse refuses as an unexpected token.
+    text = readFileSync(path, "utf8").replace(/^\uFEFF/, "");
   } catch (e) {
     throw new ConfigError(`config file ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
   }

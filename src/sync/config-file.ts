@@ -57,7 +57,8 @@ function applyDiff(raw: Raw, diff: CatalogueDiff, providerId: string): ModelEntr
 }
 
 function readRaw(path: string): { text: string; raw: Raw } {
-  const text = readFileSync(path, "utf8");
+  // loadConfig takes a file with a byte-order mark (Windows editors save one): so must the sync.
+  const text = readFileSync(path, "utf8").replace(/^\uFEFF/, "");
   const raw = (isTomlFile(path) ? Bun.TOML.parse(text) : JSON.parse(text)) as Raw;
   return { text, raw };
 }

@@ -50,6 +50,13 @@ describe("configuration messages", () => {
     }
   });
 
+  test("a model's whole numbers (and a deployment's, a tier's) may be quoted, as every other whole number of the file", () => {
+    const quoted = { ...chat, context_window: "200000", max_output_tokens: " 8192 ", tool_call_allowance: "0", reasoning_allowance_tokens: "1024", created: "1735689600" };
+    const m = loadConfig({ overrides: { models: [quoted] } }).models.find((x) => x.id === "m")!;
+    expect([m.context_window, m.max_output_tokens, m.tool_call_allowance, m.reasoning_allowance_tokens, m.created]).toEqual([200_000, 8192, 0, 1024, 1735689600]);
+    expect(configError(() => loadConfig({ overrides: { models: [{ ...chat, context_window: "0x10" }] } }))).toBe("invalid config: models.m.context_window: expected a whole number in decimal digits");
+  });
+
   test("list entries are named by their id in messages", () => {
     expect(configError(() => loadConfig({ overrides: { models: [{ ...chat, context_window: -1 }] } }))).toStartWith("invalid config: models.m.context_window:");
     expect(configError(() => loadConfig({ overrides: { providers: [{ id: "p", base_url: "not a url" }] } }))).toStartWith("invalid config: providers.p.base_url:");

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { isMarkupPercent, MARKUP_RULE, usdToMicros } from "../money/units";
+import { int } from "./numbers";
 
 /** Upstream providers, deployments, tools and models: the catalogue part of the configuration. */
 
@@ -37,8 +38,8 @@ export const ProviderSchema = z.strictObject({
 export const DeploymentSchema = z.strictObject({
   provider: z.string().min(1),
   upstream_model: z.string().min(1).optional(),
-  priority: z.number().int().min(0).max(1000).default(0),
-  weight: z.number().int().min(1).max(1000).default(1),
+  priority: int(0, 1000).default(0),
+  weight: int(1, 1000).default(1),
 });
 
 /**
@@ -65,7 +66,7 @@ const ToolPricesSchema = z.partialRecord(z.enum(TOOLS), scaledUsd);
 
 /** Prices above a prompt size (some models bill the whole request higher beyond a context length). */
 const LongContextSchema = z.strictObject({
-  above_tokens: z.number().int().positive(),
+  above_tokens: int(1, Number.MAX_SAFE_INTEGER),
   input_price: scaledUsd,
   cached_input_price: scaledUsd.optional(),
   output_price: scaledUsd,
@@ -115,15 +116,15 @@ export const ModelSchema = z.strictObject({
    * Calls of server-side tools (Live Search: sources) held for when a request enables them; usage
    * beyond is still charged.
    */
-  tool_call_allowance: z.number().int().nonnegative().default(5),
+  tool_call_allowance: int(0, Number.MAX_SAFE_INTEGER).default(5),
   long_context: LongContextSchema.optional(),
   upstream_cost: UpstreamCostSchema.optional(),
-  context_window: z.number().int().positive().default(131072),
-  max_output_tokens: z.number().int().positive().default(32768),
+  context_window: int(1, Number.MAX_SAFE_INTEGER).default(131072),
+  max_output_tokens: int(1, Number.MAX_SAFE_INTEGER).default(32768),
   /**
    * Reasoning tokens the hold allows on top of the output limit (reasoning may run past
    * max_tokens; usage beyond the hold is still charged, as overage). Applied when the balance covers it.
    */
-  reasoning_allowance_tokens: z.number().int().nonnegative().default(0),
-  created: z.number().int().nonnegative().default(1735689600),
+  reasoning_allowance_tokens: int(0, Number.MAX_SAFE_INTEGER).default(0),
+  created: int(0, Number.MAX_SAFE_INTEGER).default(1735689600),
 });

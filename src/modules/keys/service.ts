@@ -9,7 +9,6 @@ import { newId, randomBase62 } from "../../lib/ids";
 import { recordAudit } from "../audit/service";
 import { accountRow } from "../accounts/service";
 import { keyOwner } from "../../money/budgets";
-import { lockKeyLine } from "../../money/pg/scopes";
 import { MAX_BALANCE_MICROS, microsToUsd } from "../../money/units";
 import type { Limits } from "../../gateway/limits/plans";
 import { slotOf } from "../../gateway/limits/levels";
@@ -162,8 +161,6 @@ export function rotateKey(store: Store, id: string, graceSeconds: number, actor:
 }
 
 function* rotation(q: Q, id: string, graceSeconds: number, actor: string, now: number): Work<{ row: KeyRow; key: string }> {
-  // A lease of the old key's cap or budget being granted meanwhile commits first, so the new key's scopes count it.
-  if (q.dialect === "postgres") yield* lockKeyLine(q, id, "exclusive");
   const old = yield* keyRow(q, id);
   if (keyStatus(old, now) !== "active") throw errors.badRequest(`API key ${id} is no longer active.`, "id", "key_inactive");
   // A second replacement would split the line, each half with a fresh cap and budget.

@@ -167,11 +167,6 @@ export class LeaseBook {
     for (const k of this.leases.keys()) if (k !== key && k.startsWith(owner)) this.giveBack(k);
   }
 
-  /** A rotated key's cap and budget: only its holds stay leased (its line's newest key grants from now on). */
-  retired(keyId: string): void {
-    for (const k of this.leases.keys()) if (k === `cap:${keyId}` || k.startsWith(`bud:key:${keyId}:`)) this.giveBack(k);
-  }
-
   private giveBack(key: string): void {
     const l = this.leases.get(key);
     if (!l || (l.leased === 0 && l.pending === 0 && !l.resync)) return;

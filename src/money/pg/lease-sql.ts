@@ -1,6 +1,6 @@
 import { and, inArray, isNotNull, sql } from "drizzle-orm";
 import { all, rows, run, type Q, type Work } from "../../store/work";
-import { lockKeyLine, lockScope, scopeLimit, type Scope, type ScopeLimit } from "./scopes";
+import { lockScope, scopeLimit, type Scope, type ScopeLimit } from "./scopes";
 
 /** Below this many of the asked amount left in a scope, a lease is exactly what was asked. */
 const EXACT_BELOW = 16;
@@ -55,9 +55,6 @@ export interface LeaseAsk {
  */
 export function* acquireLease(q: Q, scope: Scope, instanceId: string, ask: LeaseAsk, now: number, ttlMs: number): Work<Acquired> {
   yield* lockScope(q, scope.key);
-  // Before the limit is read: a rotation of the key under way is committed first, and seen.
-  const key = scope.kind === "cap" ? scope.keyId : scope.kind === "bud" && scope.who === "key" ? scope.id : null;
-  if (key) yield* lockKeyLine(q, key, "shared");
   const limit = yield* scopeLimit(q, scope, now);
   const [l] = yield* rows<{ others: string | number | null; mine: string | number | null; idle: string | number | null }>(sql`
     SELECT sum(amount_micros) FILTER (WHERE instance_id <> ${instanceId}) AS others,

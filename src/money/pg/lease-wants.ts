@@ -11,40 +11,17 @@ const PREFIX = "lease-wanted ";
 
 /** Hears other instances' asks for `book`'s leases; returns what asks them for a scope of its own. */
 export function leaseWants(store: PgStore, book: () => LeaseBook, instanceId: string): (scopeKey: string) => void {
-  // Its own asks were answered here when sent.
-  return fromOthers(store, PREFIX, instanceId, (scopeKey, from) => book().wanted(scopeKey, from));
-}
-
-const ROTATED = "key-rotated ";
-
-/**
- * A key rotated on one instance: every instance gives back what it leases of the old key's cap
- * and budget beyond its requests' holds (LeaseBook.retired), since those leases count against the
- * line's newest key and no new hold is taken there. Returns what does so here and tells the others.
- */
-export function keyRotations(store: PgStore, book: () => LeaseBook, instanceId: string): (oldKeyId: string) => void {
-  const tell = fromOthers(store, ROTATED, instanceId, (oldKeyId) => book().retired(oldKeyId));
-  return (oldKeyId) => {
-    book().retired(oldKeyId);
-    tell(oldKeyId);
-  };
-}
-
-/**
- * Signals between instances on the change channel (`prefix`, then JSON [name, instance]): `hear`
- * gets the names the others send; returns what sends one. Not awaited: a lost signal costs only
- * a wait (unused leases still go back when idle).
- */
-function fromOthers(store: PgStore, prefix: string, instanceId: string, hear: (name: string, from: string) => void): (name: string) => void {
   store.onSignal((payload) => {
-    if (!payload.startsWith(prefix)) return;
-    let said: unknown;
+    if (!payload.startsWith(PREFIX)) return;
+    let ask: unknown;
     try {
-      said = JSON.parse(payload.slice(prefix.length));
+      ask = JSON.parse(payload.slice(PREFIX.length));
     } catch {
       return;
     }
-    if (Array.isArray(said) && typeof said[0] === "string" && typeof said[1] === "string" && said[1] !== instanceId) hear(said[0], said[1]);
+    // Its own asks were answered here when sent.
+    if (Array.isArray(ask) && typeof ask[0] === "string" && typeof ask[1] === "string" && ask[1] !== instanceId) book().wanted(ask[0], ask[1]);
   });
-  return (name) => void store.signal(prefix + JSON.stringify([name, instanceId])).catch(() => undefined);
+  // Not awaited: a lost ask costs only the wait (the slice still returns when idle).
+  return (scopeKey) => void store.signal(PREFIX + JSON.stringify([scopeKey, instanceId])).catch(() => undefined);
 }

@@ -12,7 +12,7 @@ import { budgetStateOf, limitNameOf, refusalOf, storedBudgetStates } from "./sco
 import { LeaseBook } from "./lease-book";
 import { BalanceFence } from "./balance-fence";
 import { heldByOthers, othersLeased, settledRequests } from "./lease-sql";
-import { keyRotations, leaseWants } from "./lease-wants";
+import { leaseWants } from "./lease-wants";
 import { settleGroup, type PgSettleOp } from "./pg-settle";
 import { ScopeRules } from "./scope-rules";
 import type { Scope } from "./scopes";
@@ -57,15 +57,12 @@ export class PgCreditStore implements CreditStore {
   private readonly rules: ScopeRules;
   private readonly now: () => number;
   private readonly fence: BalanceFence;
-  /** Holds in flight stay on a rotated key's scopes (the newest key's count them); the rest of those leases goes back, on every instance. */
-  readonly keyRotated: (oldKeyId: string) => void;
 
   constructor(private readonly store: PgStore, private readonly o: PgCreditStoreOptions) {
     this.now = o.now ?? Date.now;
     this.leases = new LeaseBook(store, { instanceId: o.instanceId, now: this.now, ttlMs: o.leaseTtlMs, want: leaseWants(store, () => this.leases, o.instanceId) });
     this.rules = new ScopeRules(store, o.budgetClock, this.now);
     this.fence = new BalanceFence(store, this.leases, this.now);
-    this.keyRotated = keyRotations(store, () => this.leases, o.instanceId);
   }
 
   get budgetClock(): BudgetClock {

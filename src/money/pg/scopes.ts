@@ -2,7 +2,6 @@ import { sql } from "drizzle-orm";
 import { rows, type Q, type Work } from "../../store/work";
 import type { BudgetClock } from "../budget-clock";
 import { keyOwner, memberOwner, type BudgetRule } from "../budgets";
-import { LINE_HOPS } from "../../gateway/key-row";
 
 /**
  * A credit scope: something a hold counts against and that the database bounds: an account's
@@ -47,36 +46,13 @@ export function* scopeLimit(q: Q, s: Scope, now: number): Work<ScopeLimit> {
     const [a] = yield* rows<{ b: string | number; status: string }>(sql`SELECT balance_micros AS b, status FROM accounts WHERE id = ${s.accountId}`);
     return a ? { limit: Number(a.b), spent: 0, active: a.status === "active" } : { limit: 0, spent: 0, active: false };
   }
-  if (s.kind === "cap") return yield* capLimit(q, s, now);
+  if (s.kind === "cap") {
+    const [k] = yield* rows<{ cap: string | number | null; spent: string | number }>(sql`SELECT spend_cap_micros AS cap, spent_micros AS spent FROM api_keys WHERE id = ${s.keyId}`);
+    if (!k) return { limit: 0, spent: 0, active: false };
+    const spent = Number(k.spent);
+    return { limit: k.cap === null ? Number.MAX_SAFE_INTEGER : Number(k.cap) - spent, spent, active: true };
+  }
   return yield* budgetLimit(q, s, now);
-}
-
-/**
- * The keys rotated into `keyId`, one rotation back or more (a CTE `line(id)`): their requests in
- * flight hold credit of their own key's scopes, which counts against the line's newest key.
- */
-const earlierKeys = (keyId: string) => sql`line(id, hops) AS (
-    SELECT id, 1 FROM api_keys WHERE account_id = (SELECT account_id FROM api_keys WHERE id = ${keyId}) AND rotated_to = ${keyId}
-    UNION ALL SELECT k.id, line.hops + 1 FROM api_keys k JOIN line ON k.rotated_to = line.id WHERE line.hops < ${LINE_HOPS})`;
-
-/**
- * A key line's cap: the cap less the line's spend (both on the newest key), less what live leases
- * of the line's earlier keys take (at least their requests' holds): a rotation leaves those on the
- * old key's scope. A rotated key's own scope grants nothing more (its limit is 0: it keeps what its
- * holds need): only the newest key's grants, under its lock, so the line's leases never sum above
- * the cap. One statement: a settlement moves a charge from such a lease to the spend in one commit.
- */
-function* capLimit(q: Q, s: Extract<Scope, { kind: "cap" }>, now: number): Work<ScopeLimit> {
-  void q;
-  const [k] = yield* rows<{ cap: string | number | null; spent: string | number; rotated: boolean; earlier: string | number | null }>(sql`
-    WITH RECURSIVE ${earlierKeys(s.keyId)}
-    SELECT spend_cap_micros AS cap, spent_micros AS spent, rotated_to IS NOT NULL AS rotated,
-      (SELECT sum(GREATEST(amount_micros, held_micros)) FROM credit_leases WHERE scope IN (SELECT 'cap:' || id FROM line) AND expires_at > ${now}) AS earlier
-    FROM api_keys WHERE id = ${s.keyId}`);
-  if (!k) return { limit: 0, spent: 0, active: false };
-  const spent = Number(k.spent);
-  if (k.rotated) return { limit: 0, spent, active: true };
-  return { limit: k.cap === null ? Number.MAX_SAFE_INTEGER : Number(k.cap) - spent - Number(k.earlier ?? 0), spent, active: true };
 }
 
 /**
@@ -84,43 +60,23 @@ function* capLimit(q: Q, s: Extract<Scope, { kind: "cap" }>, now: number): Work<
  * periods (an ended one, or one of a rule since changed) still lease. Holds taken there are charged
  * on the day they settle, so they count against this period, as every hold in flight does on
  * SQLite; what those leases hold beyond them is `idle`, asked back (LeaseBook.wanted) when this
- * period is short. A key line's budget also counts its earlier keys' live leases (a rotation
- * leaves them there), and a rotated key's grants nothing more, as its cap (capLimit). One
- * statement: a settlement moves its charge from such a lease to the spend in one commit, seen
- * whole or not at all.
+ * period is short. One statement: a settlement moves its charge from such a lease to the spend in
+ * one commit, seen whole or not at all.
  */
 function* budgetLimit(q: Q, s: Extract<Scope, { kind: "bud" }>, now: number): Work<ScopeLimit> {
   void q;
-  const [key, own] = [s.who === "key" ? s.id : "", `bud:${s.owner}:`];
-  const [r] = yield* rows<{ spent: string | number | null; earlier: string | number | null; idle: string | number | null; line: string | number | null; rotated: boolean | null }>(sql`
-    WITH RECURSIVE ${earlierKeys(key)}
-    SELECT (SELECT sum(spent_micros) FROM budget_spend WHERE owner = ${s.owner} AND day >= ${s.periodStart}) AS spent, l.earlier, l.idle, l.line,
-      (SELECT rotated_to IS NOT NULL FROM api_keys WHERE id = ${key}) AS rotated
-    FROM (SELECT sum(amount_micros) FILTER (WHERE own) AS earlier, sum(GREATEST(amount_micros - held_micros, 0)) FILTER (WHERE own) AS idle,
-                 sum(GREATEST(amount_micros, held_micros)) FILTER (WHERE NOT own) AS line
-          FROM (SELECT amount_micros, held_micros, starts_with(scope, ${own}) AS own FROM credit_leases c WHERE scope <> ${s.key} AND expires_at > ${now}
-                AND (starts_with(scope, ${own}) OR EXISTS (SELECT 1 FROM line WHERE starts_with(c.scope, 'bud:key:' || line.id || ':')))) c) l`);
+  const [r] = yield* rows<{ spent: string | number | null; earlier: string | number | null; idle: string | number | null }>(sql`
+    SELECT (SELECT sum(spent_micros) FROM budget_spend WHERE owner = ${s.owner} AND day >= ${s.periodStart}) AS spent, l.earlier, l.idle
+    FROM (SELECT sum(amount_micros) AS earlier, sum(GREATEST(amount_micros - held_micros, 0)) AS idle FROM credit_leases
+          WHERE starts_with(scope, ${`bud:${s.owner}:`}) AND scope <> ${s.key} AND expires_at > ${now}) l`);
   const spent = Number(r?.spent ?? 0);
-  if (r?.rotated) return { limit: 0, spent, active: true, idle: 0 };
-  return { limit: s.rule.micros - spent - Number(r?.earlier ?? 0) - Number(r?.line ?? 0), spent, active: true, idle: Number(r?.idle ?? 0) };
+  return { limit: s.rule.micros - spent - Number(r?.earlier ?? 0), spent, active: true, idle: Number(r?.idle ?? 0) };
 }
 
 /** Takes the scope's lock for the rest of the transaction (settlements and lease changes alike). */
 export function* lockScope(q: Q, key: string): Work<void> {
   void q;
   yield* rows(sql`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
-}
-
-/**
- * A key's line, for the transactions that change its scopes' leases (shared: they run together)
- * against its rotation (exclusive): a grant of the old key's scopes made before the rotation is
- * committed before the new key's scopes can be leased, and counted there (capLimit, budgetLimit).
- */
-export function* lockKeyLine(q: Q, keyId: string, mode: "shared" | "exclusive"): Work<void> {
-  void q;
-  const key = `line:${keyId}`;
-  if (mode === "shared") yield* rows(sql`SELECT pg_advisory_xact_lock_shared(hashtextextended(${key}, 0))`);
-  else yield* rows(sql`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
 }
 
 /** What bounds a scope besides the database (a cap, a budget's rule, a slot count): a change asks for a check. */

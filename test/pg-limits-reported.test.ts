@@ -9,6 +9,10 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import type { GatewayClient } from "./support/gateway";
 import { pgOverFake, sqliteOverFake } from "./support/pg-gateways";
+import type { Principal } from "../src/gateway/key-auth";
+import type { PlanPolicy } from "../src/gateway/limits/plans";
+import { SharedLimiter } from "../src/gateway/limits/shared-limiter";
+import { PgStore } from "../src/store/pg-store";
 
 setDefaultTimeout(60_000);
 // Grants of 5 requests and 500 tokens at least: far from what is left in the shared buckets.
@@ -92,4 +96,20 @@ test("GET /v1/me on PostgreSQL counts the refill since the last take, as on one 
     return remaining(gw, c.key);
   };
   expect({ sqlite: await scenario(one.sqlite), pg: await scenario(pg.cluster.gateways[0]!) }).toEqual({ sqlite: 100, pg: 100 });
+});
+
+// Every key /v1/me was asked about, or that made a request, left an entry per bucket for good.
+test("the limiter forgets buckets given back and full again: 2,000 keys read once keep no entry", async () => {
+  const store = await PgStore.open(pg.cluster.url);
+  try {
+    const policy = { plans: { free: { rpm: 60, tpm: 100_000, concurrency: 5 } }, default_plan: "free", tiers: [] } as unknown as PlanPolicy;
+    const limiter = new SharedLimiter(policy, store, { instanceId: "forget-test" });
+    for (let i = 0; i < 2_000; i++) {
+      await limiter.freshLimits({ keyId: `key_f${i}`, capKeyId: `key_f${i}`, accountId: `acc_f${i}`, plan: "free", keyLimits: null } as unknown as Principal);
+    }
+    await limiter.maintain();
+    expect((limiter as unknown as { shared: Map<string, unknown> }).shared.size).toBeLessThan(100);
+  } finally {
+    await store.close();
+  }
 });

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { rows, run, type Q, type Work } from "../../store/work";
-import { capacity, refill } from "./bucket";
+import { type Bucket, capacity, refill } from "./bucket";
 import type { LevelState } from "./levels";
 
 /**
@@ -28,6 +28,8 @@ export function* giveToBucket(q: Q, id: string, perMinute: number, units: number
 
 /** A shared bucket as this instance knows it: what was left there when last taken from. */
 export interface Shared {
+  /** The limit the entry was made for (a plan change: the next take uses the new one). */
+  perMinute: number;
   left: number;
   /** When `left` was read (it refills from then on). */
   leftAt: number;
@@ -60,10 +62,26 @@ export function withShared(st: LevelState, shared: ReadonlyMap<string, Shared>, 
   };
 }
 
-/** What a shared bucket holds now, read without taking (one never taken from is full). */
-export function* readBucket(q: Q, id: string, perMinute: number, now: number): Work<number> {
+/** What shared buckets (id, per minute) hold now, read without taking (one never taken from is full). */
+export function* readBuckets(q: Q, dims: readonly (readonly [string, number])[], now: number): Work<number[]> {
   void q;
-  const [r] = yield* rows<{ level: string | number; at: string | number }>(sql`SELECT level, updated_at AS at FROM ratelimit_shared WHERE id = ${id}`);
-  if (!r) return capacity(perMinute);
-  return refill({ level: Number(r.level), at: Number(r.at), perMinute }, perMinute, Math.max(now, Number(r.at))).level;
+  const out: number[] = [];
+  for (const [id, perMinute] of dims) {
+    const [r] = yield* rows<{ level: string | number; at: string | number }>(sql`SELECT level, updated_at AS at FROM ratelimit_shared WHERE id = ${id}`);
+    out.push(r ? refill({ level: Number(r.level), at: Number(r.at), perMinute }, perMinute, Math.max(now, Number(r.at))).level : capacity(perMinute));
+  }
+  return out;
+}
+
+/** An entry nothing waits on, unused since `idleSince`, its grant given back (`held` 0) and its bucket full again: as good as never seen. */
+export const forgettable = (s: Shared, held: number, idleSince: number, now: number): boolean =>
+  s.demand === 0 && s.promised === 0 && !s.inflight && held === 0 && s.usedAt <= idleSince && leftNow(s, s.perMinute, now) >= capacity(s.perMinute);
+
+/** Takes out of (−1) or puts back into (+1) the grants what is promised to requests still preparing: admission decides on the rest. */
+export function shiftPromised(buckets: ReadonlyMap<string, Bucket>, shared: ReadonlyMap<string, Shared>, ids: readonly string[], sign: 1 | -1): void {
+  for (const id of new Set(ids)) {
+    const b = buckets.get(id);
+    const d = shared.get(id)?.promised ?? 0;
+    if (b && d) b.level += sign * d;
+  }
 }

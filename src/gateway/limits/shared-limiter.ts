@@ -9,7 +9,7 @@ import type { Level, LevelState } from "./levels";
 import { type Binding, countingItsRequest } from "./limit-errors";
 import type { Admission, LimitsView } from "./limiter";
 import type { PlanPolicy } from "./plans";
-import { giveToBucket, leftNow, readBucket, type Shared, takeFromBucket, withShared } from "./shared-buckets";
+import { forgettable, giveToBucket, shiftPromised, leftNow, readBuckets, type Shared, takeFromBucket, withShared } from "./shared-buckets";
 
 /** Each take asks for at least this share of a bucket's capacity (fewer round trips; the error bound). */
 const BATCH_DIVISOR = 20;
@@ -73,14 +73,14 @@ export class SharedLimiter extends BucketLimiter {
   /** Decides as the embedded limiter does, on what is not promised to requests still preparing. */
   override admit(p: Principal, estimatedTokens: number, afterBody = false): Admission {
     const ids = this.resolve(p).levels.flatMap((l) => [l.r, l.t]);
-    this.shift(ids, -1);
+    shiftPromised(this.buckets, this.shared, ids, -1);
     let a: Admission;
     try {
       a = super.admit(p, estimatedTokens);
     } catch (e) {
       throw (afterBody && this.withItsRequest(p, wholeTokens(estimatedTokens))) || e;
     } finally {
-      this.shift(ids, 1);
+      shiftPromised(this.buckets, this.shared, ids, 1);
     }
     return { settle: a.settle, release: a.release, cancel: a.cancel, headers: this.headers(p) };
   }
@@ -90,14 +90,6 @@ export class SharedLimiter extends BucketLimiter {
     const now = this.clock();
     const levels = this.resolve(p).levels;
     return countingItsRequest(levels.map((l) => this.state(l, now)), levels.map((l) => this.reported(l, now)), est);
-  }
-
-  private shift(ids: string[], sign: 1 | -1): void {
-    for (const id of new Set(ids)) {
-      const b = this.buckets.get(id);
-      const d = this.shared.get(id)?.promised ?? 0;
-      if (b && d) b.level += sign * d;
-    }
   }
 
   private unpend(id: string, units: number): void {
@@ -114,11 +106,7 @@ export class SharedLimiter extends BucketLimiter {
   async freshLimits(p: Principal): Promise<LimitsView> {
     const now = this.clock();
     const dims = this.resolve(p).levels.flatMap((l) => [[l.r, l.limits.rpm], [l.t, l.limits.tpm]] as const);
-    const left = await this.pg.read(function* (q) {
-      const out: number[] = [];
-      for (const [id, perMinute] of dims) out.push(yield* readBucket(q, id, perMinute, now));
-      return out;
-    });
+    const left = await this.pg.read((q) => readBuckets(q, dims, now));
     dims.forEach(([id, perMinute], i) => Object.assign(this.entry(id, perMinute), { left: left[i]!, leftAt: now }));
     return this.limits(p);
   }
@@ -189,7 +177,8 @@ export class SharedLimiter extends BucketLimiter {
   private entry(id: string, perMinute: number): Shared {
     let s = this.shared.get(id);
     const now = this.clock();
-    if (!s) this.shared.set(id, (s = { left: capacity(perMinute), leftAt: now, usedAt: 0, demand: 0, promised: 0, inflight: null }));
+    if (!s) this.shared.set(id, (s = { perMinute, left: capacity(perMinute), leftAt: now, usedAt: 0, demand: 0, promised: 0, inflight: null }));
+    s.perMinute = perMinute;
     return s;
   }
 
@@ -202,7 +191,17 @@ export class SharedLimiter extends BucketLimiter {
   async maintain(): Promise<void> {
     for (const [id, b] of this.buckets) if (b.level < 0) await this.payDebt(id);
     await this.giveBack(this.clock() - IDLE_MS);
+    this.forget(this.clock());
     await this.slotsBook.maintain();
+  }
+
+  /** Forgets grants given back whose shared bucket is full again (as one never seen is): memory for the keys in use, not every key seen. */
+  private forget(now: number): void {
+    for (const [id, s] of this.shared) {
+      if (!forgettable(s, this.buckets.get(id)?.level ?? 0, now - IDLE_MS, now)) continue;
+      this.shared.delete(id);
+      this.buckets.delete(id);
+    }
   }
 
   /** At shutdown: every unit and slot not in use goes back to the other instances at once. */

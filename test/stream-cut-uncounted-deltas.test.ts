@@ -70,8 +70,11 @@ test("chat: reasoning delivered as delta.reasoning is charged like delta.reasoni
   // An upstream renaming the field may send the same text under both names: it was delivered once.
   s.up.script = script({ reasoning: CHUNK, reasoning_content: CHUNK });
   const viaBoth = await costOf(c.key, "/v1/chat/completions", chatBody);
+  // One that keeps an empty reasoning_content beside the text in reasoning delivered that text.
+  s.up.script = script({ reasoning: CHUNK, reasoning_content: "" });
+  const viaEmptyContent = await costOf(c.key, "/v1/chat/completions", chatBody);
   expect(viaReasoningContent).toBeGreaterThanOrEqual(OUTPUT);
-  expect({ viaReasoning, viaBoth }).toEqual({ viaReasoning: viaReasoningContent, viaBoth: viaReasoningContent });
+  expect({ viaReasoning, viaBoth, viaEmptyContent }).toEqual({ viaReasoning: viaReasoningContent, viaBoth: viaReasoningContent, viaEmptyContent: viaReasoningContent });
 });
 
 test("chat: a custom tool's input (tool_calls[].custom.input) is charged like a function's arguments", async () => {

@@ -17,7 +17,7 @@ const str = (v: unknown): string => (typeof v === "string" ? v : "");
  * Reasoning under either name: `reasoning_content` (DeepSeek, xAI) or `reasoning` (OpenRouter,
  * vLLM, Groq, Ollama); an upstream sending both carries the same text twice, delivered once.
  */
-const reasoningOf = (d: Record<string, unknown>): string => (typeof d.reasoning_content === "string" ? d.reasoning_content : str(d.reasoning));
+const reasoningOf = (d: Record<string, unknown>): string => str(d.reasoning_content) || str(d.reasoning);
 
 /** What the model wrote of a call: a function's name and arguments, or a custom tool's name and input. */
 function callText(t: unknown): string {

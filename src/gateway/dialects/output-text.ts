@@ -15,7 +15,7 @@ function objects(v: unknown): Obj[] {
 const json = (v: unknown): string => (v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v));
 
 /** A chat message's reasoning under either name (as the stream's tap counts it: once when both carry it). */
-const chatReasoning = (m: Obj): string => (typeof m.reasoning_content === "string" ? m.reasoning_content : str(m.reasoning));
+const chatReasoning = (m: Obj): string => str(m.reasoning_content) || str(m.reasoning);
 
 /**
  * Chat completions: each choice's content (a string, or a list of text parts), reasoning, refusal,

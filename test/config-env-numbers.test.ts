@@ -2,8 +2,9 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ConfigError, loadConfig } from "../src/config/load";
+import { loadConfig } from "../src/config/load";
 import { ENV_MAP } from "../src/config/env-map";
+import { configError } from "./support/config-error";
 
 /**
  * A number in an environment variable (or quoted in the file) is plain decimal digits: Number()
@@ -41,17 +42,6 @@ const USD: Record<string, string> = {
   TOLLGATE_LOW_BALANCE_THRESHOLD_USD: "2",
   TOLLGATE_SIGNUP_CREDITS_USD: "1",
 };
-
-/** The ConfigError `load` throws; what it loaded instead is named in the failure. */
-function configError(load: () => unknown, what = "this configuration"): string {
-  try {
-    load();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as Error).message;
-  }
-  throw new Error(`expected a ConfigError for ${what}, but it loaded`);
-}
 
 /** Other spellings of the same whole number, each one Number() reads as it. */
 function otherSpellings(value: string): string[] {

@@ -2,8 +2,9 @@ import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, loadConfig } from "../src/config/load";
+import { loadConfig } from "../src/config/load";
 import { startBinaryGateway } from "./support/gateway";
+import { configError } from "./support/config-error";
 
 /**
  * Settings that travel as HTTP header values are checked at start, never echoed in the error:
@@ -14,16 +15,6 @@ import { startBinaryGateway } from "./support/gateway";
 setDefaultTimeout(60_000);
 const dir = mkdtempSync(join(tmpdir(), "tollgate-header-values-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function configError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigError) return e.message;
-    throw e;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 const TOKEN = "operator-admin-token-0123456789";
 

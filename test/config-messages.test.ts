@@ -3,19 +3,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultModels } from "../src/config/catalogue";
-import { ConfigError, loadConfig } from "../src/config/load";
+import { loadConfig } from "../src/config/load";
 import { withMarkup } from "../src/money/pricing";
+import { configError } from "./support/config-error";
 
-/** Configuration mistakes are explained in one line that says what happened and how to fix it. */
-function configError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigError) return e.message;
-    throw e;
-  }
-  throw new Error("expected a ConfigError");
-}
 const dir = mkdtempSync(join(tmpdir(), "tollgate-config-msg-"));
 const chat = { id: "m", provider: "xai", input_price: 1, output_price: 1 };
 

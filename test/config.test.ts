@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { ConfigError, loadConfig } from "../src/config/load";
+import { loadConfig } from "../src/config/load";
 import { ENV_MAP } from "../src/config/env-map";
+import { configError } from "./support/config-error";
 
 const dir = mkdtempSync("/tmp/tollgate-config-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -10,18 +11,6 @@ function file(name: string, text: string): string {
   const path = `${dir}/${name}`;
   writeFileSync(path, text);
   return path;
-}
-
-function configError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    const message = (e as Error).message;
-    expect(message).not.toContain("\n");
-    return message;
-  }
-  throw new Error("expected a ConfigError");
 }
 
 describe("defaults", () => {

@@ -3,20 +3,16 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { AdminUsageQuery, UsageQuery, UsageReport } from "./model";
 import { dailyUsage, filterFromQuery, listUsage, totalsOf, type UsageFilter } from "./service";
 import { getMemberRow } from "../../identity/members";
-import { ApiError, errors } from "../../lib/errors";
 import type { Principal } from "../../gateway/key-auth";
 import { memberKeyIds } from "../members/service";
 import { byKeyLine } from "./key-line";
-import { checkNamed } from "./named";
+import { checkNamed, namedBy } from "./named";
 import { boundedUsageRead, USAGE_READS_PER_ACCOUNT } from "./reads";
 
 /** Only a member's keys: theirs when a member-role key calls, or the member an admin asks about. */
 async function byMember(deps: ModuleDeps, f: UsageFilter, memberId: string | null | undefined, onlyRole?: "member"): Promise<UsageFilter> {
   if (!memberId) return f;
-  const m = await getMemberRow(deps.store, memberId).catch((e: unknown) => {
-    // The member is named by the query's member_id (or the calling key), not by a path id.
-    throw e instanceof ApiError && e.status === 404 ? errors.notFound(`Member ${memberId}`, "member_id") : e;
-  });
+  const m = await namedBy(() => getMemberRow(deps.store, memberId), `Member ${memberId}`, "member_id");
   if (onlyRole && m.role !== onlyRole) return f;
   // Filters narrow: a member of another account than the one asked for matches nothing.
   if (f.accountId && f.accountId !== m.accountId) return { ...f, keyIds: [] };

@@ -3,9 +3,9 @@ import type { Store } from "../../store/store";
 import { accountRow } from "../accounts/service";
 import { keyRow } from "../keys/service";
 
-/** A 404 of a row looked up by id, renamed after the query parameter that named it. */
-async function mustExist(find: () => Promise<unknown>, what: string, param: string): Promise<void> {
-  await find().catch((e: unknown) => {
+/** A row looked up by an id a query parameter named: its 404 names that parameter, not a path id. */
+export function namedBy<T>(find: () => Promise<T>, what: string, param: string): Promise<T> {
+  return find().catch((e: unknown) => {
     throw e instanceof ApiError && e.status === 404 ? errors.notFound(what, param) : e;
   });
 }
@@ -16,6 +16,6 @@ async function mustExist(find: () => Promise<unknown>, what: string, param: stri
  * Accounts and keys are never deleted, so every id a usage row holds still exists.
  */
 export async function checkNamed(store: Store, accountId: string | null | undefined, keyId: string | null | undefined): Promise<void> {
-  if (accountId) await mustExist(() => store.read((q) => accountRow(q, accountId)), `Account ${accountId}`, "account_id");
-  if (keyId) await mustExist(() => store.read((q) => keyRow(q, keyId)), `API key ${keyId}`, "key_id");
+  if (accountId) await namedBy(() => store.read((q) => accountRow(q, accountId)), `Account ${accountId}`, "account_id");
+  if (keyId) await namedBy(() => store.read((q) => keyRow(q, keyId)), `API key ${keyId}`, "key_id");
 }

@@ -22,7 +22,8 @@ export interface PgCreditStoreOptions {
   holdTtlMs: number;
   budgetClock: BudgetClock;
   now?: () => number;
-  leaseTtlMs?: number; // a lease's lifetime without renewal (default 30 s)
+  /** Lease lifetime without renewal (default 30 s). */
+  leaseTtlMs?: number;
 }
 
 interface PgHold extends SpendOwners {
@@ -33,6 +34,7 @@ interface PgHold extends SpendOwners {
   freshId: boolean;
   live: boolean;
 }
+
 type Queued = { op: PgSettleOp; hold: PgHold; resolve(v: SettleResult | null): void; reject(e: unknown): void };
 
 /**
@@ -60,7 +62,8 @@ export class PgCreditStore implements CreditStore {
 
   constructor(private readonly store: PgStore, private readonly o: PgCreditStoreOptions) {
     this.now = o.now ?? Date.now;
-    this.leases = new LeaseBook(store, { instanceId: o.instanceId, now: this.now, ttlMs: o.leaseTtlMs, want: leaseWants(store, () => this.leases, o.instanceId) });
+    const want = leaseWants(store, () => this.leases, o.instanceId);
+    this.leases = new LeaseBook(store, { instanceId: o.instanceId, now: this.now, ttlMs: o.leaseTtlMs, want });
     this.rules = new ScopeRules(store, o.budgetClock, this.now);
     this.fence = new BalanceFence(store, this.leases, this.now);
   }

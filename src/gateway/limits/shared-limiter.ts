@@ -9,7 +9,7 @@ import type { Level, LevelState } from "./levels";
 import { type Binding, countingItsRequest } from "./limit-errors";
 import type { Admission, LimitsView } from "./limiter";
 import type { PlanPolicy } from "./plans";
-import { forgettable, giveToBucket, shiftPromised, leftNow, readBuckets, type Shared, takeFromBucket, withShared } from "./shared-buckets";
+import { forgettable, giveToBucket, leftNow, readBuckets, type Shared, shiftPromised, takeFromBucket, withShared } from "./shared-buckets";
 
 /** Each take asks for at least this share of a bucket's capacity (fewer round trips; the error bound). */
 const BATCH_DIVISOR = 20;

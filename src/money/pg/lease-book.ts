@@ -2,13 +2,15 @@ import type { Store } from "../../store/store";
 import { acquireLease, renewLeases, shrinkLease, type LeaseAsk } from "./lease-sql";
 import { askable, newLease, type Lease } from "./lease";
 import { scopeBound, scopeLimit, type Scope } from "./scopes";
+
 export type { Lease } from "./lease";
 
 export interface LeaseBookOptions {
   instanceId: string;
   now: () => number;
-  /** How long a lease lives without renewal (default 30 s; a dead instance's credit returns after it), and unused for (10 s). */
+  /** How long a lease lives without renewal (default 30 s); a dead instance's credit returns after it. */
   ttlMs?: number;
+  /** Unused lease given back after this long without a request (default 10 s). */
   idleMs?: number;
   /**
    * Asks the other instances for what they lease of a scope and do not use (PgCreditStore: a
@@ -36,7 +38,8 @@ export class LeaseBook {
   get(scope: Scope): Lease {
     let l = this.leases.get(scope.key);
     if (!l) {
-      this.leases.set(scope.key, (l = newLease(scope)));
+      l = newLease(scope);
+      this.leases.set(scope.key, l);
       return l;
     }
     // An edited cap, budget or slot count: what is leased may be above it now, so it is checked first.

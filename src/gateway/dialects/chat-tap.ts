@@ -3,6 +3,7 @@ import { readUsage, usageJson, type RawUsage } from "../providers/usage";
 import { parseJsonObject } from "../../lib/json-object";
 import { eventData, sseEvent } from "../sse";
 import { deltaTokens, MALFORMED, PASS } from "../tap";
+import { chatCallText, chatReasoning, str } from "./output-text";
 import type { EventTap, TapContext, TapResult } from "./types";
 
 type Chunk = { choices?: { index?: number; delta?: Record<string, unknown>; finish_reason?: unknown }[]; usage?: RawUsage | null; error?: unknown };
@@ -11,21 +12,6 @@ const DONE: TapResult = { done: true, final: "data: [DONE]\n\n" };
 const DROP: TapResult = {};
 const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
 
-const str = (v: unknown): string => (typeof v === "string" ? v : "");
-
-/**
- * Reasoning under either name: `reasoning_content` (DeepSeek, xAI) or `reasoning` (OpenRouter,
- * vLLM, Groq, Ollama); an upstream sending both carries the same text twice, delivered once.
- */
-const reasoningOf = (d: Record<string, unknown>): string => str(d.reasoning_content) || str(d.reasoning);
-
-/** What the model wrote of a call: a function's name and arguments, or a custom tool's name and input. */
-function callText(t: unknown): string {
-  if (!t || typeof t !== "object") return "";
-  const { function: f, custom } = t as { function?: { name?: unknown; arguments?: unknown }; custom?: { name?: unknown; input?: unknown } };
-  return str(f?.name) + str(f?.arguments) + str(custom?.name) + str(custom?.input);
-}
-
 /** Tokens carried by a chunk (content, reasoning, refusals, tool calls), choice by choice. */
 function chunkTokens(c: Chunk): number {
   let n = 0;
@@ -33,9 +19,9 @@ function chunkTokens(c: Chunk): number {
     const d = ch.delta;
     if (!d) continue;
     if (typeof d.content === "string") n += deltaTokens(d.content);
-    n += deltaTokens(reasoningOf(d));
+    n += deltaTokens(chatReasoning(d));
     if (typeof d.refusal === "string") n += deltaTokens(d.refusal);
-    if (Array.isArray(d.tool_calls)) for (const t of d.tool_calls) n += deltaTokens(callText(t));
+    if (Array.isArray(d.tool_calls)) for (const t of d.tool_calls) n += deltaTokens(chatCallText(t));
     // The legacy `functions` API streams its one call here.
     const f = d.function_call as { arguments?: unknown; name?: unknown } | undefined;
     if (f && typeof f === "object") n += deltaTokens(str(f.name) + str(f.arguments));

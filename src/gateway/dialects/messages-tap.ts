@@ -5,6 +5,7 @@ import { parseJsonObject } from "../../lib/json-object";
 import { eventData } from "../sse";
 import { deltaTokens, MALFORMED, PASS, tally } from "../tap";
 import { type Block, ServerToolRuns } from "./messages-tools";
+import { str } from "./output-text";
 import type { EventTap, TapContext, TapResult } from "./types";
 
 /**
@@ -28,7 +29,6 @@ type Event = {
 };
 
 const UPSTREAM_ERROR: TapResult = { pass: true, error: "upstream" };
-const str = (v: unknown): string => (typeof v === "string" ? v : "");
 
 /**
  * The tap on a Messages stream: message_start carries the input usage, every message_delta the

@@ -5,7 +5,8 @@
  */
 type Obj = Record<string, unknown>;
 
-const str = (v: unknown): string => (typeof v === "string" ? v : "");
+/** A field's text, or nothing when it holds none. */
+export const str = (v: unknown): string => (typeof v === "string" ? v : "");
 /** The objects of a list; an answer whose list is something else is not readable (thrown: a 502). */
 function objects(v: unknown): Obj[] {
   if (v === undefined || v === null) return [];
@@ -14,8 +15,18 @@ function objects(v: unknown): Obj[] {
 }
 const json = (v: unknown): string => (v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v));
 
-/** A chat message's reasoning under either name (as the stream's tap counts it: once when both carry it). */
-const chatReasoning = (m: Obj): string => str(m.reasoning_content) || str(m.reasoning);
+/**
+ * A chat message's or delta's reasoning under either name: `reasoning_content` (DeepSeek, xAI) or
+ * `reasoning` (OpenRouter, vLLM, Groq, Ollama); an upstream sending both carries the same text twice, written once.
+ */
+export const chatReasoning = (m: Obj): string => str(m.reasoning_content) || str(m.reasoning);
+
+/** What the model wrote of a chat tool call: a function's name and arguments, or a custom tool's name and input. */
+export function chatCallText(t: unknown): string {
+  if (!t || typeof t !== "object") return "";
+  const { function: f, custom } = t as { function?: Obj; custom?: Obj };
+  return str(f?.name) + str(f?.arguments) + str(custom?.name) + str(custom?.input);
+}
 
 /**
  * Chat completions: each choice's content (a string, or a list of text parts), reasoning, refusal,
@@ -27,11 +38,7 @@ export function chatOutputText(choices: unknown): string {
   for (const c of objects(choices)) {
     const m = (c.message ?? {}) as Obj;
     s += (Array.isArray(m.content) ? objects(m.content).map((p) => str(p.text)).join("") : str(m.content)) + chatReasoning(m) + str(m.refusal);
-    for (const t of objects(m.tool_calls)) {
-      const f = (t.function ?? {}) as Obj;
-      const custom = (t.custom ?? {}) as Obj;
-      s += str(f.name) + str(f.arguments) + str(custom.name) + str(custom.input);
-    }
+    for (const t of objects(m.tool_calls)) s += chatCallText(t);
     if (m.function_call) for (const f of objects([m.function_call])) s += str(f.name) + str(f.arguments);
   }
   return s;

@@ -113,3 +113,23 @@ export async function enterAll(slots: readonly GateSlot[]): Promise<number> {
 export function leaveAll(slots: readonly GateSlot[], failed: boolean): void {
   for (const [gate, key] of slots) gate.leave(key, failed);
 }
+
+/**
+ * One attempt through gates (entered as enterAll does): the pause when one is paused, else what
+ * `check` found, a failure when it is falsy. The gates are left whatever happens: only a failed
+ * check counts (a thrown one does not), and with `clears` a passed one forgets the failures of the
+ * first gate's key (a right password: its owner is back).
+ */
+export async function attemptThrough<T>(slots: readonly GateSlot[], check: () => T | Promise<T>, clears: boolean): Promise<{ pausedMs: number } | { found: T }> {
+  const wait = await enterAll(slots);
+  if (wait > 0) return { pausedMs: wait };
+  let failed = false;
+  try {
+    const found = await check();
+    failed = !found;
+    if (!failed && clears) slots[0]![0].clear(slots[0]![1]);
+    return { found };
+  } finally {
+    leaveAll(slots, failed);
+  }
+}

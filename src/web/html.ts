@@ -65,3 +65,10 @@ export function redirectResponse(location: string, extra: HeaderPairs = []): Res
   for (const [k, v] of extra) headers.append(k, v);
   return new Response(null, { status: 303, headers });
 }
+
+/** A sign-in form's answer while its throttle pauses: the wait in minutes in the text, in seconds in retry-after. */
+export function pausedAnswer(render: (status: number, message: string) => Response, waitMs: number): Response {
+  const res = render(429, `Too many failed attempts. Try again in ${Math.ceil(waitMs / 60_000)} minute(s).`);
+  res.headers.set("retry-after", String(Math.ceil(waitMs / 1000)));
+  return res;
+}

@@ -1,7 +1,8 @@
 import { Elysia } from "elysia";
 import type { ModuleDeps } from "../../runtime/module-deps";
 import { checkPreCsrf, field, preCsrf, safeNext } from "../forms";
-import { htmlResponse, redirectResponse } from "../html";
+import { htmlResponse, pausedAnswer, redirectResponse } from "../html";
+import { attemptThrough } from "../../identity/attempt-gate";
 import { checkAdminToken } from "../../identity/admin-token";
 import { clientAddress, throttleKey } from "../../lib/client-address";
 import { consoleLoginView } from "../portal/views/auth";
@@ -29,16 +30,9 @@ export const consoleAuthRoutes = (deps: ModuleDeps) => {
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(403, "The form expired. Please try again.");
       // Per client address: five wrong tokens from anyone must not lock the operator out.
       const key = `console:${throttleKey(clientAddress(request, server, deps.config.trusted_proxy_header))}`;
-      const wait = await gate.enter(key);
-      if (wait > 0) {
-        const res = render(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`);
-        res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
-        return res;
-      }
-      const ok = checkAdminToken(field(body, "token").trim(), deps.adminTokenHash);
-      if (ok) gate.clear(key);
-      gate.leave(key, !ok);
-      if (!ok) return render(401, "That admin token is not valid.");
+      const tried = await attemptThrough([[gate, key]], () => checkAdminToken(field(body, "token").trim(), deps.adminTokenHash), true);
+      if ("pausedMs" in tried) return pausedAnswer(render, tried.pausedMs);
+      if (!tried.found) return render(401, "That admin token is not valid.");
       const s = await createSession(deps.store, { kind: "admin", accountId: null, adminHash: deps.adminTokenHash, ttlMs: deps.config.session_ttl_hours * 3_600_000 }, deps.now());
       return redirectResponse(safeNext(field(body, "next"), "/console", "/console/accounts"), [sessionCookie(deps, request, s)]);
     }, hide())

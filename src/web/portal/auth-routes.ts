@@ -3,12 +3,12 @@ import type { ModuleDeps } from "../../runtime/module-deps";
 import { ApiError } from "../../lib/errors";
 import { clientAddress, throttleKey, type AddressSource } from "../../lib/client-address";
 import { checkPreCsrf, field, fieldErrors, preCsrf, safeNext } from "../forms";
-import { htmlResponse, redirectResponse } from "../html";
+import { htmlResponse, pausedAnswer, redirectResponse } from "../html";
 import { SetPasswordForm } from "../../identity/logins/model";
 import { acceptInvite, findInvite, findLogin, touchLogin, type InviteState } from "../../identity/logins/service";
 import { clearSessionCookie, flashCookie, isSecure, sameOrigin, sessionCookie, takeFlash } from "../session";
 import { createSession, deleteSession, hashPassword, verifyPassword } from "../../identity/sessions";
-import { enterAll, leaveAll, type GateSlot } from "../../identity/attempt-gate";
+import { attemptThrough } from "../../identity/attempt-gate";
 import { inviteInvalidView, inviteView, loginView } from "./views/auth";
 import { portalSignupRoutes } from "./signup-routes";
 
@@ -37,24 +37,6 @@ function sessionStarter(deps: ModuleDeps) {
     const s = await createSession(deps.store, { kind: "customer", accountId: who.accountId, memberId: who.memberId, ttlMs }, deps.now());
     return redirectResponse(to, [sessionCookie(deps, request, s), ...(welcome ? [flashCookie({ kind: "ok", message: welcome }, isSecure(deps, request))] : [])]);
   };
-}
-
-/**
- * The login an email and password open, or null, checked within the gates enterAll admitted and
- * left whatever happens: only a wrong password counts (a storage error does not), and a right one
- * clears the failures of the first gate's key (the email's).
- */
-async function checkedLogin(deps: ModuleDeps, slots: GateSlot[], email: string, password: string) {
-  let failed = false;
-  try {
-    const login = email ? await findLogin(deps.store, email) : null;
-    failed = !(await verifyPassword(password, login?.passwordHash)) || !login;
-    const [first, key] = slots[0]!;
-    if (!failed) first.clear(key);
-    return failed ? null : login;
-  } finally {
-    leaveAll(slots, failed);
-  }
 }
 
 /** Sign-in with email and password (throttled per address and email), and sign-out. */
@@ -89,14 +71,13 @@ const portalLoginRoutes = (deps: ModuleDeps) => {
       // The email's gate first, then the address's (one order, see enterAll).
       const address = addressOf(request, server);
       const key = `portal:${address}:${email}`;
-      const slots: GateSlot[] = [[signIn, key], [signInAddress, address]];
-      const wait = await enterAll(slots);
-      if (wait > 0) {
-        const res = render(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`);
-        res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
-        return res;
-      }
-      const login = await checkedLogin(deps, slots, email, field(body, "password"));
+      // Only a wrong password counts (a storage error does not); a right one clears the email's failures.
+      const tried = await attemptThrough([[signIn, key], [signInAddress, address]], async () => {
+        const login = email ? await findLogin(deps.store, email) : null;
+        return (await verifyPassword(field(body, "password"), login?.passwordHash)) ? login : null;
+      }, true);
+      if ("pausedMs" in tried) return pausedAnswer(render, tried.pausedMs);
+      const login = tried.found;
       if (!login) return render(401, WRONG_SIGN_IN);
       await touchLogin(deps.store, login.memberId, deps.now());
       return startSession(request, login, safeNext(field(body, "next"), "/portal", "/portal"));

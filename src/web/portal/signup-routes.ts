@@ -5,12 +5,12 @@ import { clientAddress, throttleKey } from "../../lib/client-address";
 import { redacted } from "../../lib/log";
 import { Mailer, type Mail } from "../../lib/mailer";
 import { checkPreCsrf, field, fieldErrors, preCsrf } from "../forms";
-import { htmlResponse, redirectResponse } from "../html";
+import { htmlResponse, pausedAnswer, redirectResponse } from "../html";
 import { usd } from "../format";
 import { SignUpForm } from "../../identity/logins/model";
 import { completeSignUp, findSignUp, requestSignUp } from "../../identity/logins/signup";
 import { createSession, hashPassword, takeAttempt, verifyPassword } from "../../identity/sessions";
-import type { AttemptGate } from "../../identity/attempt-gate";
+import { attemptThrough } from "../../identity/attempt-gate";
 import { flashCookie, isSecure, sameOrigin, sessionCookie } from "../session";
 import { inviteInvalidView, signupConfirmView, signupInvalidView, signupSentView, signupView } from "./views/auth";
 
@@ -72,13 +72,11 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
       const render = (error: string, status: number) =>
         htmlResponse(signupConfirmView({ csrf: token, token: params.token, email: found.email, error }), status, headers);
       if (!sameOrigin(deps, request) || !checkPreCsrf(request, body)) return render(EXPIRED, 403);
-      const refused = await gatedPassword(deps.throttles.signIn, `signup:${addressOf(request, server)}`, field(body, "password"), found.passwordHash);
-      if (refused) {
-        const res = render(refused.message, refused.status);
-        // A paused address hears when to come back, as the sign-in form's 429 says.
-        if (refused.waitMs) res.headers.set("retry-after", String(Math.ceil(refused.waitMs / 1000)));
-        return res;
-      }
+      // Through the gate: guesses at once are cut at the limit, a right password is never a failure.
+      const key = `signup:${addressOf(request, server)}`;
+      const tried = await attemptThrough([[deps.throttles.signIn, key]], () => verifyPassword(field(body, "password"), found.passwordHash), false);
+      if ("pausedMs" in tried) return pausedAnswer((status, message) => render(message, status), tried.pausedMs);
+      if (!tried.found) return render("That is not the password chosen when signing up.", 401);
       try {
         const { account, ownerId } = await completeSignUp(deps.store, params.token, deps.config.signup_credits_usd, deps.now());
         const ttlMs = deps.config.session_ttl_hours * 3_600_000;
@@ -91,19 +89,6 @@ export const portalSignupRoutes = (deps: ModuleDeps) => {
       }
     }, hide());
 };
-
-/** The password chosen at sign-up, checked through the gate: guesses at once are cut at the limit, a right one is never a failure. */
-async function gatedPassword(gate: AttemptGate, key: string, password: string, hash: string): Promise<{ status: number; message: string; waitMs?: number } | null> {
-  const wait = await gate.enter(key);
-  if (wait > 0) return { status: 429, message: `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`, waitMs: wait };
-  let failed = false;
-  try {
-    failed = !(await verifyPassword(password, hash));
-  } finally {
-    gate.leave(key, failed);
-  }
-  return failed ? { status: 401, message: "That is not the password chosen when signing up." } : null;
-}
 
 const finishMail = (to: string, link: string, ttlHours: number): Mail => ({
   to,

@@ -7,17 +7,15 @@
  * (`file_data` as base64) is still held at its bytes. A screenshot by URL sent back to a computer
  * tool is an image part, held at an image's fixed size, not at its URL's bytes.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
-import { startGateway, type Gateway } from "./support/gateway";
+import { gatewayOverAnswers } from "./support/answering-upstream";
 
 setDefaultTimeout(60_000);
 
 /** What the upstream bills for the 100-page PDF it fetched: 120,000 prompt tokens (within the 131,072 context). */
 const PDF_TOKENS = 120_000;
-let up: ReturnType<typeof Bun.serve>;
-let g: Gateway;
 
 /** The upstream's answer on each API: a short summary of the fetched PDF. */
 function answer(path: string): Response {
@@ -42,42 +40,24 @@ function answer(path: string): Response {
   });
 }
 
-beforeAll(async () => {
-  up = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
-      await req.arrayBuffer();
-      // Long enough for the ten requests to be in flight together.
-      await Bun.sleep(300);
-      return answer(new URL(req.url).pathname);
-    },
-  });
-  g = await startGateway({
-    config: {
-      providers: [{ id: "fake", base_url: `http://127.0.0.1:${up.port}/v1`, kind: "xai", api_key: "k" }],
-      models: [{ id: "grok-4", provider: "fake", input_price: 3, cached_input_price: 0.75, output_price: 15, max_output_tokens: 1000 }],
-      retry: { max_attempts: 1 },
-    },
-  });
-});
-afterAll(async () => {
-  await g?.stop();
-  up?.stop(true);
+const ctx = gatewayOverAnswers(answer, {
+  // Long enough for the ten requests to be in flight together.
+  delayMs: 300,
+  models: [{ id: "grok-4", provider: "fake", input_price: 3, cached_input_price: 0.75, output_price: 15, max_output_tokens: 1000 }],
 });
 
 const PRICE = PDF_TOKENS * 3 + 10 * 15; // 360,150 micros a request
 const HOLD = 131_072 * 3 + 16 * 15; // the context window's prompt and max 16 output tokens: 393,456
 const BALANCE = 1_000_000; // holds two such requests at a time, never a third
 const PDF = "https://example.com/annual-report.pdf";
-const openai = (key: string) => new OpenAI({ apiKey: key, baseURL: `${g.url}/v1`, maxRetries: 0 });
-const anthropic = (key: string) => new Anthropic({ apiKey: key, baseURL: g.url, maxRetries: 0 });
+const openai = (key: string) => new OpenAI({ apiKey: key, baseURL: `${ctx.g.url}/v1`, maxRetries: 0 });
+const anthropic = (key: string) => new Anthropic({ apiKey: key, baseURL: ctx.g.url, maxRetries: 0 });
 
 /** Ten concurrent calls on a fresh account of BALANCE: how many were answered, and the balance after. */
 async function tenConcurrent(call: (key: string) => Promise<unknown>) {
-  const c = await g.customer(BALANCE);
+  const c = await ctx.g.customer(BALANCE);
   const outcomes = await Promise.all(Array.from({ length: 10 }, () => call(c.key).then(() => 200, (e: { status?: number }) => e.status)));
-  const account = await g.account(c.accountId);
+  const account = await ctx.g.account(c.accountId);
   return { admitted: outcomes.filter((s) => s === 200).length, refused: outcomes.filter((s) => s === 402).length, balance: account.balance_micros };
 }
 
@@ -121,9 +101,9 @@ describe("a file the upstream fetches by URL is held at the model's context wind
   });
 
   test("a file sent inline (file_data as base64) is held at its bytes: admitted on less than the context's price", async () => {
-    const c = await g.customer(HOLD - 1);
+    const c = await ctx.g.customer(HOLD - 1);
     const file = { type: "file" as const, file: { file_data: `data:application/pdf;base64,${btoa("%PDF-1.4 tiny")}`, filename: "tiny.pdf" } };
-    const res = await fetch(`${g.url}/v1/chat/completions`, {
+    const res = await fetch(`${ctx.g.url}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${c.key}`, "content-type": "application/json" },
       body: JSON.stringify({ model: "grok-4", max_tokens: 16, messages: [{ role: "user", content: [file] }] }),
@@ -135,9 +115,9 @@ describe("a file the upstream fetches by URL is held at the model's context wind
 
 test("Responses: computer_call_output screenshots by URL are held as images (3,000 tokens each), not as their URL's bytes", async () => {
   // 40 screenshots held as images need 40 × 3,000 × 3 = 360,000 micros of credit, more than the 100,000 given.
-  const c = await g.customer(100_000);
+  const c = await ctx.g.customer(100_000);
   const shot = (i: number) => ({ type: "computer_call_output", call_id: `call_${i}`, output: { type: "computer_screenshot", image_url: `https://example.com/s/${i}.png` } });
-  const res = await fetch(`${g.url}/v1/responses`, {
+  const res = await fetch(`${ctx.g.url}/v1/responses`, {
     method: "POST",
     headers: { authorization: `Bearer ${c.key}`, "content-type": "application/json" },
     body: JSON.stringify({ model: "grok-4", max_output_tokens: 16, input: Array.from({ length: 40 }, (_, i) => shot(i)) }),
@@ -145,5 +125,5 @@ test("Responses: computer_call_output screenshots by URL are held as images (3,0
   const body = (await res.json()) as { error?: { code?: string } };
   // Held at their URLs' bytes (about 4,000 tokens in all), they were admitted: 200.
   expect({ status: res.status, code: body.error?.code }).toEqual({ status: 402, code: "insufficient_quota" });
-  expect(await g.account(c.accountId)).toMatchObject({ balance_micros: 100_000, held_micros: 0 });
+  expect(await ctx.g.account(c.accountId)).toMatchObject({ balance_micros: 100_000, held_micros: 0 });
 });

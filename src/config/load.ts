@@ -56,12 +56,14 @@ export interface LoadOptions {
 /** A config file is TOML when its name says so, in any case (tollgate.TOML too); any other is JSON. */
 export const isTomlFile = (path: string): boolean => /\.toml$/i.test(path);
 
+/** A config file's text, without the byte-order mark Windows editors save (JSON.parse refuses it). */
+export const readConfigText = (path: string): string => readFileSync(path, "utf8").replace(/^\uFEFF/, "");
+
 function readFile(path: string): Record<string, unknown> {
   const toml = isTomlFile(path);
   let text: string;
   try {
-    // Windows editors save a byte-order mark, which JSON.parse refuses as an unexpected token.
-    text = readFileSync(path, "utf8").replace(/^\uFEFF/, "");
+    text = readConfigText(path);
   } catch (e) {
     throw new ConfigError(`config file ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
   }

@@ -1,7 +1,7 @@
-import { chmodSync, chownSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { catalogueEntries, type ModelEntry } from "../config/catalogue";
-import { ConfigError, isTomlFile, loadConfig } from "../config/load";
+import { ConfigError, isTomlFile, loadConfig, readConfigText } from "../config/load";
 import { microsToUsd } from "../money/units";
 import type { CatalogueDiff } from "./diff";
 import { stringifyToml, withoutModelTables } from "./toml";
@@ -57,8 +57,8 @@ function applyDiff(raw: Raw, diff: CatalogueDiff, providerId: string): ModelEntr
 }
 
 function readRaw(path: string): { text: string; raw: Raw } {
-  // loadConfig takes a file with a byte-order mark (Windows editors save one): so must the sync.
-  const text = readFileSync(path, "utf8").replace(/^\uFEFF/, "");
+  // Read as loadConfig reads it (a byte-order mark dropped).
+  const text = readConfigText(path);
   const raw = (isTomlFile(path) ? Bun.TOML.parse(text) : JSON.parse(text)) as Raw;
   return { text, raw };
 }

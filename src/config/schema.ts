@@ -3,6 +3,7 @@ import { ipVersion } from "../lib/ip";
 import { isTimeZone } from "../money/budget-clock";
 import { ModelSchema, ProviderSchema, scaledUsd } from "./model-schema";
 import { decimal, int } from "./numbers";
+import { HEADER_SECRET } from "./upstream-keys";
 
 export * from "./model-schema";
 
@@ -93,7 +94,7 @@ export const ConfigSchema = z.strictObject({
   admin_token: z
     .string()
     .min(16, "must be at least 16 characters")
-    .regex(/^[\x21-\x7e]+$/, "printable ASCII without blanks: a space, tab or line break (a trailing one from an env file?) could never be sent")
+    .regex(HEADER_SECRET, "printable ASCII without blanks: a space, tab or line break (a trailing one from an env file?) could never be sent")
     .optional(),
   key_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, "1-16 characters of A-Z a-z 0-9 _ -").default("sk-tg-"),
   xai_api_key: z.string().min(1).optional(),

@@ -2,6 +2,9 @@ import { readFileSync } from "node:fs";
 import { ConfigError } from "./config-error";
 import type { ProviderConfig } from "./schema";
 
+/** A secret sent in an HTTP header (an upstream key, the admin token): printable ASCII, no blank (HTTP would strip or refuse it). */
+export const HEADER_SECRET = /^[\x21-\x7e]+$/;
+
 /** An upstream key and the setting it came from: an error names the place, never the key. */
 interface SourcedKey {
   key: string;
@@ -46,7 +49,7 @@ function sourcedKeys(p: ProviderConfig, env: Record<string, string | undefined>,
  */
 export function upstreamKeys(p: ProviderConfig, env: Record<string, string | undefined>, xaiApiKey: string | undefined): string[] {
   const keys = [...new Map(sourcedKeys(p, env, xaiApiKey).map((k) => [k.key, k])).values()];
-  const bad = keys.findIndex((k) => !/^[\x21-\x7e]+$/.test(k.key));
+  const bad = keys.findIndex((k) => !HEADER_SECRET.test(k.key));
   if (bad >= 0) {
     throw new ConfigError(
       `invalid config: providers.${p.id}: upstream key ${bad + 1} has a character an HTTP header cannot carry (a space, a line break, a smart quote?), given in ${keys[bad]!.from}`,

@@ -3,9 +3,11 @@ import { ipVersion } from "../lib/ip";
 import { isTimeZone } from "../money/budget-clock";
 import { ModelSchema, ProviderSchema, scaledUsd } from "./model-schema";
 import { decimal, int } from "./numbers";
-import { HEADER_SECRET } from "./upstream-keys";
 
 export * from "./model-schema";
+
+/** A secret sent in an HTTP header (the admin token, an upstream key): printable ASCII, no blank (HTTP would strip or refuse it). */
+export const HEADER_SECRET = /^[\x21-\x7e]+$/;
 
 
 /**

@@ -1,9 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ConfigError } from "./config-error";
-import type { ProviderConfig } from "./schema";
-
-/** A secret sent in an HTTP header (an upstream key, the admin token): printable ASCII, no blank (HTTP would strip or refuse it). */
-export const HEADER_SECRET = /^[\x21-\x7e]+$/;
+import { HEADER_SECRET, type ProviderConfig } from "./schema";
 
 /** An upstream key and the setting it came from: an error names the place, never the key. */
 interface SourcedKey {
